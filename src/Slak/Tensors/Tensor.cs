@@ -51,7 +51,7 @@ public sealed partial class Tensor : IDisposable
     public string? Name { get; set; }
 
     /// <summary>First element of this tensor inside <see cref="Storage"/>.</summary>
-    internal long Offset { get; }
+    internal long Offset { get; private set; }
 
     /// <summary>The backing storage; throws once the tensor was disposed.</summary>
     internal Storage Storage => _storage ?? throw new ObjectDisposedException(Describe(), "tensor was disposed");
@@ -157,6 +157,22 @@ public sealed partial class Tensor : IDisposable
         shape[0] = count;
         Storage.AddRef();
         return new Tensor(Storage, Offset + start * row, shape);
+    }
+
+    /// <summary>Moves this tensor's data to <paramref name="device"/> in place (the object stays the same, so
+    /// modules and optimizers keep their references). Leaves only; the gradient moves along.</summary>
+    public void MoveTo(Device device)
+    {
+        if (device == Device) return;
+        if (GradFn is not null)
+            throw new InvalidOperationException($"MoveTo is for leaf tensors (parameters, buffers); {Describe()} was produced by {GradFn.Op}");
+        float[] data = ToArray();
+        var storage = BackendRegistry.For(device).Allocate(Numel);
+        var old = Interlocked.Exchange(ref _storage, storage);
+        Offset = 0;
+        Backend.CopyFromHost(data, this);
+        old?.Release();
+        Grad?.MoveTo(device);
     }
 
     /// <summary>Drops this tensor's reference to its storage (idempotent).</summary>
