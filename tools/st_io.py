@@ -25,6 +25,7 @@ def _atomic_write(path, data):
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
+        os.chmod(tmp, 0o644)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -65,6 +66,7 @@ def write_npy(path, array):
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npy")
     os.close(fd)
     try:
+        os.chmod(tmp, 0o644)
         np.save(tmp, np.ascontiguousarray(array), allow_pickle=False)
         os.replace(tmp, path)
     except BaseException:
