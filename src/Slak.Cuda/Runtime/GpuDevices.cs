@@ -15,7 +15,7 @@ public static unsafe class GpuDevices
         string s = spec.Trim().ToLowerInvariant();
         if (s == "cuda-emu")
         {
-            return EmulatedDeviceStub.Open();
+            return Emulation.EmulatedDevice.Open();
         }
 
         if (s == "cuda")
