@@ -54,6 +54,17 @@ public class CpuGemmTests
         Check(GemmKernel.Auto, 2, true, true, 5, 4130, 9, alpha: 1f, beta: 0f, pad: 0);
     }
 
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(false, true)]
+    [TestCase(true, true)]
+    public void LongKSplitAcrossThreads(bool transA, bool transB)
+    {
+        // Small C and k >= 2048 take the split-k path when more than one thread is allowed.
+        Check(GemmKernel.Auto, 2, transA, transB, 33, 20, 2100, alpha: 0.75f, beta: 0f, pad: 0);
+        Check(GemmKernel.Auto, 3, transA, transB, 9, 17, 4099, alpha: 1f, beta: -0.5f, pad: 2);
+    }
+
     [Test]
     public void AlphaZeroOrKZeroOnlyScalesC()
     {

@@ -3,6 +3,7 @@
 // a naive loop. This file holds the public entry point, validation and the blocking driver; packing and the
 // micro-kernels live in CpuGemm.Pack.cs and CpuGemm.Kernels.cs.
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace Slak.Backends.Cpu;
 
@@ -14,6 +15,10 @@ public static unsafe partial class CpuGemm
 
     // Rows of A packed per driver step; bounds the packed-A workspace (4096 x 256 floats = 4 MiB).
     private const int MChunk = 4096;
+
+    // Split-k path: taken when C is at most this many elements and k at least this long.
+    private const long KSplitMaxMn = 1L << 19;
+    private const int KSplitMinK = 2048;
 
     /// <summary>
     /// C(m,n) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is (m,k): A is stored (m,k) with row stride
@@ -48,7 +53,11 @@ public static unsafe partial class CpuGemm
                 ScaleC(m, n, beta, pc, ldc);
                 return;
             }
-            Drive(SelectKernel(kernel), transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            var kern = SelectKernel(kernel);
+            if (threads > 1 && k >= KSplitMinK && (long)m * n <= KSplitMaxMn)
+                DriveSplitK(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            else
+                Drive(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
         }
     }
 
@@ -134,13 +143,7 @@ public static unsafe partial class CpuGemm
 
                     int bTasks = Math.Min(nSlivers, threads * 4);
                     int slPerBTask = CeilDiv(nSlivers, bTasks);
-                    ParallelFor(CeilDiv(nSlivers, slPerBTask), threads, t =>
-                    {
-                        int s0 = t * slPerBTask, s1 = Math.Min(nSlivers, s0 + slPerBTask);
-                        for (int s = s0; s < s1; s++)
-                            PackB(transB, (float*)bP, ldb, pc0, jc0 + s * nr, kcur, Math.Min(nr, ncur - s * nr),
-                                nr, (float*)packBP + (long)s * nr * kcur);
-                    });
+                    bTasks = CeilDiv(nSlivers, slPerBTask);
 
                     for (int ic = 0; ic < m; ic += mChunk)
                     {
@@ -149,12 +152,26 @@ public static unsafe partial class CpuGemm
                         int mStrips = CeilDiv(mcur, mr);
                         int aTasks = Math.Min(mStrips, threads * 4);
                         int stPerATask = CeilDiv(mStrips, aTasks);
-                        ParallelFor(CeilDiv(mStrips, stPerATask), threads, t =>
+                        aTasks = CeilDiv(mStrips, stPerATask);
+
+                        // One fork/join packs this chunk of A and, on the first chunk, the B slice too.
+                        int bHere = ic == 0 ? bTasks : 0;
+                        ParallelFor(bHere + aTasks, threads, t =>
                         {
-                            int s0 = t * stPerATask, s1 = Math.Min(mStrips, s0 + stPerATask);
-                            for (int s = s0; s < s1; s++)
-                                PackA(transA, (float*)aP, lda, ic0 + s * mr, pc0, Math.Min(mr, mcur - s * mr), kcur,
-                                    mr, (float*)packAP + (long)s * mr * kcur);
+                            if (t < bHere)
+                            {
+                                int s0 = t * slPerBTask, s1 = Math.Min(nSlivers, s0 + slPerBTask);
+                                for (int s = s0; s < s1; s++)
+                                    PackB(transB, (float*)bP, ldb, pc0, jc0 + s * nr, kcur, Math.Min(nr, ncur - s * nr),
+                                        nr, (float*)packBP + (long)s * nr * kcur);
+                            }
+                            else
+                            {
+                                int s0 = (t - bHere) * stPerATask, s1 = Math.Min(mStrips, s0 + stPerATask);
+                                for (int s = s0; s < s1; s++)
+                                    PackA(transA, (float*)aP, lda, ic0 + s * mr, pc0, Math.Min(mr, mcur - s * mr),
+                                        kcur, mr, (float*)packAP + (long)s * mr * kcur);
+                            }
                         });
 
                         // Tiles: MC-row blocks x groups of slivers; enough tiles (8 per thread) to balance load.
@@ -182,6 +199,59 @@ public static unsafe partial class CpuGemm
                     }
                 }
             }
+        }
+        finally
+        {
+            Workspace.Return(lease);
+        }
+    }
+
+    // Small C, long k (the weight gradients dW = dY^T X of Linear / 1x1 conv): split k across tasks, each a
+    // single-threaded GEMM into its own C buffer, then add the buffers in task order (deterministic). This replaces
+    // hundreds of fork/joins (one per k block) by one.
+    private static void DriveSplitK(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads)
+    {
+        int tasks = Math.Min(2 * threads, k / (KSplitMinK / 4));
+        int kPer = RoundUp(CeilDiv(k, tasks), 8);
+        tasks = CeilDiv(k, kPer);
+        long mn = (long)m * n;
+        float* bufs = Workspace.Rent(tasks * mn, out var lease);
+        try
+        {
+            nint aP = (nint)a, bP = (nint)b, bufP = (nint)bufs;
+            CpuParallel.For(0, tasks, t =>
+            {
+                int k0 = t * kPer, kt = Math.Min(kPer, k - k0);
+                float* at = (float*)aP + (transA ? (long)k0 * lda : k0);
+                float* bt = (float*)bP + (transB ? k0 : (long)k0 * ldb);
+                Drive(kern, transA, transB, m, n, kt, 1f, at, lda, bt, ldb, 0f, (float*)bufP + t * mn, n, 1);
+            });
+            nint cP = (nint)c;
+            ParallelFor(threads, threads, part =>
+            {
+                int i0 = (int)((long)m * part / threads), i1 = (int)((long)m * (part + 1) / threads);
+                for (int i = i0; i < i1; i++)
+                {
+                    float* ci = (float*)cP + (long)i * ldc;
+                    float* bi = (float*)bufP + (long)i * n;
+                    int j = 0;
+                    for (; j + 8 <= n; j += 8)
+                    {
+                        var sum = Vector256.Load(bi + j);
+                        for (int t = 1; t < tasks; t++) sum += Vector256.Load(bi + t * mn + j);
+                        sum *= Vector256.Create(alpha);
+                        if (beta != 0f) sum += Vector256.Load(ci + j) * Vector256.Create(beta);
+                        Vector256.Store(sum, ci + j);
+                    }
+                    for (; j < n; j++)
+                    {
+                        float sum = bi[j];
+                        for (int t = 1; t < tasks; t++) sum += bi[t * mn + j];
+                        ci[j] = beta == 0f ? alpha * sum : alpha * sum + beta * ci[j];
+                    }
+                }
+            });
         }
         finally
         {
