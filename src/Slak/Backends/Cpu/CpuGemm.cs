@@ -279,28 +279,30 @@ public static unsafe partial class CpuGemm
     private static int RoundUp(int a, int b) => CeilDiv(a, b) * b;
 
     // Packed panels are reused across calls: a GEMM per layer per step must not allocate (and page-fault) megabytes.
-    // Buffers are 64-byte aligned native memory, kept in a small pool so concurrent callers each get their own.
+    // Buffers are 64-byte aligned native memory in a small pool, so concurrent callers each get their own; a caller
+    // takes the smallest free buffer that fits, and the pool drops its smallest buffer when it is full.
     private static class Workspace
     {
-        private static readonly Stack<(nint Ptr, long Floats)> Free = new();
+        private const int MaxPooled = 8;
+        private static readonly List<(nint Ptr, long Floats)> Free = [];
         private static readonly Lock Gate = new();
 
         public static float* Rent(long floats, out (nint Ptr, long Floats) lease)
         {
             lock (Gate)
             {
-                while (Free.Count > 0)
+                int best = -1;
+                for (int i = 0; i < Free.Count; i++)
+                    if (Free[i].Floats >= floats && (best < 0 || Free[i].Floats < Free[best].Floats))
+                        best = i;
+                if (best >= 0)
                 {
-                    var top = Free.Pop();
-                    if (top.Floats >= floats)
-                    {
-                        lease = top;
-                        return (float*)top.Ptr;
-                    }
-                    NativeMemory.AlignedFree((void*)top.Ptr);
+                    lease = Free[best];
+                    Free.RemoveAt(best);
+                    return (float*)lease.Ptr;
                 }
             }
-            long size = Math.Max(floats, 1);
+            long size = Math.Max(floats, 16);
             lease = ((nint)NativeMemory.AlignedAlloc((nuint)(size * sizeof(float)), 64), size);
             return (float*)lease.Ptr;
         }
@@ -309,8 +311,13 @@ public static unsafe partial class CpuGemm
         {
             lock (Gate)
             {
-                if (Free.Count < 8) Free.Push(lease);
-                else NativeMemory.AlignedFree((void*)lease.Ptr);
+                Free.Add(lease);
+                if (Free.Count <= MaxPooled) return;
+                int smallest = 0;
+                for (int i = 1; i < Free.Count; i++)
+                    if (Free[i].Floats < Free[smallest].Floats) smallest = i;
+                NativeMemory.AlignedFree((void*)Free[smallest].Ptr);
+                Free.RemoveAt(smallest);
             }
         }
     }
