@@ -55,7 +55,11 @@ internal sealed class DwProblem
 
     public void BackwardData() => CpuDecomposedDwConv.BackwardData(N, C, H, H, Branches, Dys, Dx);
 
-    public void BackwardFilter() => CpuDecomposedDwConv.BackwardFilter(N, C, H, H, Branches, X, Dys, Dws, true);
+    /// <summary>Weight gradients skip masked taps (true: the sparse-aware wgrad) or compute all taps.</summary>
+    public bool SkipMasked { get; set; } = true;
+
+    public void BackwardFilter() =>
+        CpuDecomposedDwConv.BackwardFilter(N, C, H, H, Branches, X, Dys, Dws, SkipMasked);
 
     public void ForwardBackward()
     {

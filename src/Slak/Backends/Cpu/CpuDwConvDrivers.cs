@@ -2,6 +2,7 @@
 // (weight gradient, images summed inside a task: deterministic, no partial sums written). A work item is one
 // (image, channel) plane in the column layout, or one (group of 8 images, channel) in the batch-interleaved layout.
 // Each loop loads every input plane once into padded scratch and runs all branches of a decomposed operator on it.
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Slak.Backends.Cpu;
@@ -17,7 +18,7 @@ internal static unsafe class CpuDwConvDrivers
         var io = new Io(n, c, h, w);
         var g = io.G;
         bool sumOnly = ysum != 0 && Array.TrueForAll(ys, p => p == 0);
-        CpuDwConvEngine.ForChunks(io.Items, (lo, hi) =>
+        CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
             float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength);
             float* op = xp + g.PaddedLength;
@@ -46,7 +47,7 @@ internal static unsafe class CpuDwConvDrivers
     {
         var io = new Io(n, c, h, w);
         var g = io.G;
-        CpuDwConvEngine.ForChunks(io.Items, (lo, hi) =>
+        CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
             float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength);
             float* op = xp + g.PaddedLength;
@@ -71,7 +72,7 @@ internal static unsafe class CpuDwConvDrivers
         var g = io.G;
         int accLen = 0;
         foreach (var pass in passes) accLen += pass.Kh * pass.Kw;
-        CpuDwConvEngine.ForChunks(c, (lo, hi) =>
+        CpuDwConvEngine.ForChunks(c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
             float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength + (accLen + 1) * L);
             float* dyp = xp + g.PaddedLength;
@@ -135,6 +136,7 @@ internal static unsafe class CpuDwConvDrivers
         public CpuDwConvEngine.Geometry G { get; }
         public int Items { get; }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void LoadPadded(nint tensor, int item, float* dst)
         {
             if (!G.Interleaved)
@@ -147,6 +149,7 @@ internal static unsafe class CpuDwConvDrivers
             CpuDwConvEngine.PackPlanes(G, planes, dst, G.Stride, G.ImageOffset);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void LoadOutputShaped(nint tensor, int item, float* dst)
         {
             if (!G.Interleaved)
@@ -159,6 +162,7 @@ internal static unsafe class CpuDwConvDrivers
             CpuDwConvEngine.PackPlanes(G, planes, dst, G.Wb, 0);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Store(float* src, nint tensor, int item, bool add)
         {
             if (!G.Interleaved)
@@ -171,6 +175,7 @@ internal static unsafe class CpuDwConvDrivers
             CpuDwConvEngine.UnpackPlanes(G, src, planes, add);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void Planes(nint tensor, int item, nint* planes)
         {
             int grp = item / _c, ch = item % _c;

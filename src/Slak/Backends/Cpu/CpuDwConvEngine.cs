@@ -110,6 +110,7 @@ internal static unsafe class CpuDwConvEngine
     }
 
     /// <summary>Column layout: copies an H x W plane into padded scratch (zeros around the image).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PadPlane(in Geometry g, float* src, float* dst)
     {
         int right = g.Stride - g.PadCols - g.W;
@@ -123,6 +124,7 @@ internal static unsafe class CpuDwConvEngine
     }
 
     /// <summary>Column layout: copies an H x W plane into output-shaped scratch (row stride Wb, zero tail).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TailPadPlane(in Geometry g, float* src, float* dst)
     {
         for (int r = 0; r < g.H; r++)
@@ -134,6 +136,7 @@ internal static unsafe class CpuDwConvEngine
     }
 
     /// <summary>Column layout: copies (or adds) output-shaped scratch into a dense H x W plane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void StorePlane(in Geometry g, float* src, float* dst, bool add)
     {
         for (int r = 0; r < g.H; r++)
@@ -148,6 +151,7 @@ internal static unsafe class CpuDwConvEngine
     /// <summary>Interleaved layout: gathers the planes of up to 8 images (planes[k], 0 = missing, then zeros) into
     /// scratch with row stride <paramref name="rowStride"/> and image column 0 at <paramref name="offset"/>; the
     /// rest of each row is zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackPlanes(in Geometry g, nint* planes, float* dst, int rowStride, int offset)
     {
         new Span<float>(dst, g.H * rowStride).Clear();
@@ -165,6 +169,7 @@ internal static unsafe class CpuDwConvEngine
     }
 
     /// <summary>Interleaved layout: scatters (or adds) output-shaped scratch back into up to 8 image planes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void UnpackPlanes(in Geometry g, float* src, nint* planes, bool add)
     {
         for (int k = 0; k < L; k++)
@@ -183,6 +188,7 @@ internal static unsafe class CpuDwConvEngine
 
     /// <summary>For each block of the geometry and kernel row i of channel c: the [start, end) range of the row's
     /// taps whose column can reach the image from that block (segs[(b*kh + i)*2 ..]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Segments(in Geometry g, int* rowStart, int* cols, int kh, int kw, int* segs)
     {
         int pw = kw / 2, x0 = 0;
@@ -203,6 +209,7 @@ internal static unsafe class CpuDwConvEngine
     }
 
     /// <summary>Correlates one padded plane (xp) with channel c of a pass into output scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ConvPlane(in Geometry g, float* xp, DwPass pass, int c, float* outp, bool accumulate)
     {
         int kh = pass.Kh, kw = pass.Kw, ph = kh / 2, pw = kw / 2;
@@ -259,6 +266,7 @@ internal static unsafe class CpuDwConvEngine
 
     /// <summary>Accumulates the weight gradient of channel c of a pass for one plane (or 8 interleaved planes):
     /// acc[t - first tap of c] += lane-wise partial sums of x[p + t] * dy[p]. dyp is output-shaped.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void FilterPlane(in Geometry g, float* xp, float* dyp, DwPass pass, int c, Vector256<float>* acc)
     {
         int kh = pass.Kh, kw = pass.Kw, ph = kh / 2, pw = kw / 2;
