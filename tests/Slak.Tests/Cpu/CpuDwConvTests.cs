@@ -11,8 +11,8 @@ public sealed class CpuDwConvTests
     private static readonly int[][] Shapes =
     [
         // N, C, H, W, Kh, Kw: SLaK-T stages (channels reduced) ...
-        [2, 3, 56, 56, 51, 5], [2, 3, 56, 56, 5, 51], [2, 2, 56, 56, 5, 5],
-        [2, 3, 28, 28, 49, 5], [2, 3, 28, 28, 5, 49],
+        [1, 3, 56, 56, 51, 5], [1, 3, 56, 56, 5, 51], [2, 2, 56, 56, 5, 5],
+        [1, 3, 28, 28, 49, 5], [2, 3, 28, 28, 5, 49],
         [2, 3, 14, 14, 47, 5], [2, 3, 14, 14, 5, 47],
         [2, 4, 7, 7, 13, 5], [2, 4, 7, 7, 5, 13],
         // ... and breakers: C = 1 with H != W, H = W = 1, kernels larger than the image, M up to 151,

@@ -9,23 +9,35 @@ using System.Runtime.Intrinsics;
 namespace Slak.Backends.Cpu;
 
 /// <summary>One branch prepared for one call: its tap list (flipped for the input gradient) and the current weights
-/// gathered at those taps (times the mask on the dense path).</summary>
+/// gathered at those taps (times the mask on the dense path), in a pooled array returned by <see cref="Release"/>.</summary>
 internal sealed class DwPass(int kh, int kw, DwTapList taps, float[] wts)
 {
     public int Kh { get; } = kh;
     public int Kw { get; } = kw;
     public DwTapList Taps { get; } = taps;
-    public float[] Wts { get; } = wts;
+    public float[] Wts { get; private set; } = wts;
 
     public static DwPass Gather(int kh, int kw, DwTapList taps, ReadOnlySpan<float> w, ReadOnlySpan<float> mask)
     {
         var flat = taps.Flat;
-        var wts = new float[flat.Length];
+        var wts = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Max(1, flat.Length));
         if (mask.IsEmpty)
-            for (int t = 0; t < wts.Length; t++) wts[t] = w[flat[t]];
+            for (int t = 0; t < flat.Length; t++) wts[t] = w[flat[t]];
         else
-            for (int t = 0; t < wts.Length; t++) wts[t] = w[flat[t]] * mask[flat[t]];
+            for (int t = 0; t < flat.Length; t++) wts[t] = w[flat[t]] * mask[flat[t]];
         return new DwPass(kh, kw, taps, wts);
+    }
+
+    /// <summary>Returns the gathered weights to the pool (the weight-gradient passes carry none).</summary>
+    public void Release()
+    {
+        if (Wts.Length > 0) System.Buffers.ArrayPool<float>.Shared.Return(Wts);
+        Wts = [];
+    }
+
+    public static void ReleaseAll(DwPass[] passes)
+    {
+        foreach (var p in passes) p?.Release();
     }
 }
 
@@ -233,19 +245,18 @@ internal static unsafe class CpuDwConvEngine
                 if (segHeap != null) segs = segHeap;
                 Segments(g, rowStart, cols, kh, kw, segs);
                 float* img = xp + g.ImageOffset;
-                for (int r = 0; r < g.H; r++)
+                // Segment-outer, row-inner: the input columns one segment reads stay in L1 across output rows.
+                int x0 = 0;
+                for (int b = 0; b < g.Blocks; b++)
                 {
-                    int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
-                    float* xrow = img + (nint)(r - ph) * g.Stride;
-                    float* orow = outp + (nint)r * g.Wb;
-                    int x0 = 0;
-                    for (int b = 0; b < g.Blocks; b++)
+                    int nv = g.BlockVecs(b);
+                    int* sg = segs + b * kh * 2;
+                    int sh = g.Shift;
+                    for (int r = 0; r < g.H; r++)
                     {
-                        int nv = g.BlockVecs(b);
-                        float* xb = xrow + (nint)(x0 - pw) * (1 << g.Shift);
-                        float* ob = orow + ((nint)x0 << g.Shift);
-                        int* sg = segs + b * kh * 2;
-                        int sh = g.Shift;
+                        int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
+                        float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
+                        float* ob = outp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
                         switch (nv)
                         {
                             case 1: CpuDwConvMicro.Forward<DwV1>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
@@ -257,8 +268,8 @@ internal static unsafe class CpuDwConvEngine
                             case 7: CpuDwConvMicro.Forward<DwV7>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
                             default: CpuDwConvMicro.Forward<DwV8>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
                         }
-                        x0 += nv * g.ColsPerVec;
                     }
+                    x0 += nv * g.ColsPerVec;
                 }
             }
         }
@@ -285,19 +296,17 @@ internal static unsafe class CpuDwConvEngine
                 if (segHeap != null) segs = segHeap;
                 Segments(g, rowStart, cols, kh, kw, segs);
                 float* img = xp + g.ImageOffset;
-                for (int r = 0; r < g.H; r++)
+                int x0 = 0;
+                for (int b = 0; b < g.Blocks; b++)
                 {
-                    int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
-                    float* xrow = img + (nint)(r - ph) * g.Stride;
-                    float* drow = dyp + (nint)r * g.Wb;
-                    int x0 = 0;
-                    for (int b = 0; b < g.Blocks; b++)
+                    int nv = g.BlockVecs(b);
+                    int* sg = segs + b * kh * 2;
+                    int sh = g.Shift;
+                    for (int r = 0; r < g.H; r++)
                     {
-                        int nv = g.BlockVecs(b);
-                        float* xb = xrow + (nint)(x0 - pw) * (1 << g.Shift);
-                        float* db = drow + ((nint)x0 << g.Shift);
-                        int* sg = segs + b * kh * 2;
-                        int sh = g.Shift;
+                        int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
+                        float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
+                        float* db = dyp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
                         switch (nv)
                         {
                             case 1: CpuDwConvMicro.Filter<DwV1>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
@@ -309,8 +318,8 @@ internal static unsafe class CpuDwConvEngine
                             case 7: CpuDwConvMicro.Filter<DwV7>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
                             default: CpuDwConvMicro.Filter<DwV8>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
                         }
-                        x0 += nv * g.ColsPerVec;
                     }
+                    x0 += nv * g.ColsPerVec;
                 }
             }
         }
