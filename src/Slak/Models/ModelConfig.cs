@@ -67,12 +67,18 @@ public sealed partial record ModelConfig
             throw Bad("width_factor", $"{WidthFactor} truncates dims {Describe(Dims)} to {Describe(widths)}; every width must stay >= 1");
         if (KernelSize is null || KernelSize.Count != 5)
             throw Bad("kernel_size", $"must have 5 values [K1, K2, K3, K4, N], got {Describe(KernelSize)}");
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < 4; i++)
         {
             int k = KernelSize[i];
             if (k < 1 || k % 2 == 0)
-                throw Bad("kernel_size", $"value {i} ({(i < 4 ? $"K{i + 1}" : "N")}) must be odd and >= 1 for 'same' padding, got {k} in {Describe(KernelSize)}");
+                throw Bad("kernel_size", $"value {i} (K{i + 1}) must be odd and >= 1 for 'same' padding, got {k} in {Describe(KernelSize)}");
         }
+        // N only shapes a kernel when it is used: by the decomposed branches, or by small_conv where N < K. The
+        // ConvNeXt baseline passes N = 100 (even, larger than every K) precisely to switch the small branch off.
+        int n = KernelSize[4];
+        if (n < 1) throw Bad("kernel_size", $"value 4 (N) must be >= 1, got {n} in {Describe(KernelSize)}");
+        if (n % 2 == 0 && (Decom || KernelSize.Take(4).Any(k => n < k)))
+            throw Bad("kernel_size", $"value 4 (N) must be odd for 'same' padding when it is used (Decom, or N < K), got {n} in {Describe(KernelSize)}");
         if (!double.IsFinite(DropPathRate) || DropPathRate < 0 || DropPathRate >= 1)
             throw Bad("drop_path_rate", $"must be in [0, 1), got {DropPathRate}");
         if (!double.IsFinite(LayerScaleInitValue)) throw Bad("layer_scale_init_value", $"must be finite, got {LayerScaleInitValue}");

@@ -15,8 +15,8 @@ public sealed class ReparamLargeKernelConv : Module
     {
         if (kernelSize < 1 || kernelSize % 2 == 0)
             throw new ArgumentException($"kernel size K must be odd and positive, got K={kernelSize}", nameof(kernelSize));
-        if (smallKernel < 1 || smallKernel % 2 == 0)
-            throw new ArgumentException($"small kernel size N must be odd and positive, got N={smallKernel}", nameof(smallKernel));
+        if (smallKernel < 1 || (smallKernel % 2 == 0 && (decom || smallKernel < kernelSize)))
+            throw new ArgumentException($"small kernel size N must be positive, and odd when used (Decom or N < K), got N={smallKernel}, K={kernelSize}", nameof(smallKernel));
         KernelSize = kernelSize;
         SmallKernel = smallKernel;
         Decom = decom;
