@@ -29,7 +29,7 @@ public sealed class CudaStorage : Storage
         var p = _ptr;
         _ptr = DevicePtr.Null;
         GC.SuppressFinalize(this);
-        if (!p.IsNull) _backend.Device.Free(p);
+        if (!p.IsNull) _backend.Gpu.Free(p);
     }
 
     /// <summary>Safety net: never calls CUDA, only queues the block for the backend to free.</summary>
