@@ -47,10 +47,12 @@ public sealed class StateDictKeysTests
         var match = StateDictKeys.Match(expected, checkpoint);
         Assert.That(match.IsExact, Is.False);
         Assert.That(match.Missing, Is.EqualTo(new[] { "head.bias (1000)" }));
-        Assert.That(match.Unexpected, Is.EqualTo(new[] { "stages.0.0.large_kernel.lkb_origin.conv.weight (124, 1, 51, 51)" }));
+        Assert.That(match.Unexpected,
+            Is.EqualTo(new[] { "stages.0.0.large_kernel.lkb_origin.conv.weight (124, 1, 51, 51)" }));
         Assert.That(match.ShapeMismatches, Is.EqualTo(new[]
         {
-            "downsample_layers.0.0.bias: checkpoint 'downsample_layers.0.0.bias' has shape (7), the model expects (124)",
+            "downsample_layers.0.0.bias: checkpoint 'downsample_layers.0.0.bias' has shape (7), "
+                + "the model expects (124)",
         }));
         Assert.That(match.Duplicates, Has.Count.EqualTo(1));
         Assert.That(match.Duplicates[0], Does.Contain("'module.norm.weight'").And.Contain("'norm.weight'"));
