@@ -1,0 +1,123 @@
+// Measures this machine's peak fp32 FMA throughput (Vector256 and Vector512, 1 thread and N threads) with
+// independent accumulator chains, so that every GFLOP/s figure in bench/results can be read as a fraction of it.
+//   dotnet run -c Release --project bench/Slak.Bench -- fma-peak [--threads N] [--reps N]
+using System.Diagnostics;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Slak.Bench;
+
+internal static class FmaPeak
+{
+    private const long Iterations = 1L << 24;
+
+    [BenchProgram("fma-peak", "peak fp32 FMA GFLOP/s of this CPU (Vector256/Vector512, 1 and N threads)")]
+    private static int Run(string[] args)
+    {
+        int threads = Environment.ProcessorCount, reps = 5;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--threads": threads = int.Parse(args[++i]); break;
+                case "--reps": reps = int.Parse(args[++i]); break;
+                default:
+                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --threads N, --reps N)");
+                    return 2;
+            }
+        }
+        var rows = new List<(string, int, double)>();
+        if (Fma.IsSupported)
+        {
+            foreach (int t in new[] { 1, threads }.Distinct())
+                rows.Add(("Vector256 FMA, 12 chains", t, Measure(t, reps, Chains256, 12 * 8)));
+        }
+        if (Avx512F.IsSupported)
+        {
+            foreach (int t in new[] { 1, threads }.Distinct())
+                rows.Add(("Vector512 FMA, 12 chains", t, Measure(t, reps, Chains512, 12 * 16)));
+        }
+        return Print(rows, threads, reps);
+    }
+
+    private static int Print(List<(string Name, int Threads, double Gflops)> rows, int threads, int reps)
+    {
+        Console.WriteLine($"FMA: {Fma.IsSupported}, AVX-512F: {Avx512F.IsSupported}; best of {reps}");
+        Console.WriteLine();
+        Console.WriteLine("| kernel | threads | GFLOP/s | per thread |");
+        Console.WriteLine("|---|---:|---:|---:|");
+        foreach (var (name, t, g) in rows)
+            Console.WriteLine($"| {name} | {t} | {g:F1} | {g / t:F1} |");
+        double peak = rows.Count == 0 ? 0 : rows.Max(r => r.Gflops);
+        Console.WriteLine();
+        Console.WriteLine($"fma-peak: x{peak:F1} GFLOP/s fp32 with {threads} threads");
+        return 0;
+    }
+
+    // Every thread runs `body` once; GFLOP/s = threads * Iterations * flopsPerIteration / wall time.
+    private static double Measure(int threads, int reps, Func<long, float> body, int lanesTimesChains)
+    {
+        body(Iterations / 16);
+        double best = double.MaxValue;
+        for (int r = 0; r < reps; r++)
+        {
+            var ts = new Thread[threads];
+            float sink = 0;
+            using var start = new Barrier(threads + 1);
+            for (int t = 0; t < threads; t++)
+            {
+                ts[t] = new Thread(() =>
+                {
+                    start.SignalAndWait();
+                    float v = body(Iterations);
+                    lock (ts) sink += v;
+                });
+                ts[t].Start();
+            }
+            start.SignalAndWait();
+            long t0 = Stopwatch.GetTimestamp();
+            foreach (var th in ts) th.Join();
+            best = Math.Min(best, Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            if (float.IsNaN(sink)) Console.WriteLine("(nan)");
+        }
+        return threads * (double)Iterations * lanesTimesChains * 2 / best / 1e9;
+    }
+
+    // 12 independent chains cover FMA latency (4-5 cycles) x 2 pipes with margin; values stay bounded (x*a + b).
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Chains256(long iters)
+    {
+        var a = Vector256.Create(0.999f);
+        var b = Vector256.Create(0.001f);
+        Vector256<float> c0 = a, c1 = b, c2 = a, c3 = b, c4 = a, c5 = b, c6 = a, c7 = b, c8 = a, c9 = b, c10 = a, c11 = b;
+        for (long i = 0; i < iters; i++)
+        {
+            c0 = Fma.MultiplyAdd(c0, a, b); c1 = Fma.MultiplyAdd(c1, a, b); c2 = Fma.MultiplyAdd(c2, a, b);
+            c3 = Fma.MultiplyAdd(c3, a, b); c4 = Fma.MultiplyAdd(c4, a, b); c5 = Fma.MultiplyAdd(c5, a, b);
+            c6 = Fma.MultiplyAdd(c6, a, b); c7 = Fma.MultiplyAdd(c7, a, b); c8 = Fma.MultiplyAdd(c8, a, b);
+            c9 = Fma.MultiplyAdd(c9, a, b); c10 = Fma.MultiplyAdd(c10, a, b); c11 = Fma.MultiplyAdd(c11, a, b);
+        }
+        var s = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11;
+        return Vector256.Sum(s);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static float Chains512(long iters)
+    {
+        var a = Vector512.Create(0.999f);
+        var b = Vector512.Create(0.001f);
+        Vector512<float> c0 = a, c1 = b, c2 = a, c3 = b, c4 = a, c5 = b, c6 = a, c7 = b, c8 = a, c9 = b, c10 = a, c11 = b;
+        for (long i = 0; i < iters; i++)
+        {
+            c0 = Avx512F.FusedMultiplyAdd(c0, a, b); c1 = Avx512F.FusedMultiplyAdd(c1, a, b);
+            c2 = Avx512F.FusedMultiplyAdd(c2, a, b); c3 = Avx512F.FusedMultiplyAdd(c3, a, b);
+            c4 = Avx512F.FusedMultiplyAdd(c4, a, b); c5 = Avx512F.FusedMultiplyAdd(c5, a, b);
+            c6 = Avx512F.FusedMultiplyAdd(c6, a, b); c7 = Avx512F.FusedMultiplyAdd(c7, a, b);
+            c8 = Avx512F.FusedMultiplyAdd(c8, a, b); c9 = Avx512F.FusedMultiplyAdd(c9, a, b);
+            c10 = Avx512F.FusedMultiplyAdd(c10, a, b); c11 = Avx512F.FusedMultiplyAdd(c11, a, b);
+        }
+        var s = c0 + c1 + c2 + c3 + c4 + c5 + c6 + c7 + c8 + c9 + c10 + c11;
+        return Vector512.Sum(s);
+    }
+}

@@ -1,0 +1,288 @@
+// The "cuda-emu" device: runs the kernels of cuda/ on the CPU through the host emulator (libslak_emu.so), over
+// host memory, behind the same IGpuDevice as a real GPU, so the CUDA backend runs unchanged in CI without a GPU.
+// Launches are synchronous (the emulator runs every block before returning); GEMMs go to an injectable host GEMM.
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Slak.Cuda.Runtime;
+
+namespace Slak.Cuda.Emulation;
+
+/// <summary>An emulated CUDA device: host memory, kernels executed by the host emulator.</summary>
+public sealed unsafe class EmulatedDevice : IGpuDevice
+{
+    private const int MaxThreadsPerBlock = 1024;
+    private const int MaxDynamicSharedBytes = 227 * 1024;
+
+    private static readonly ConcurrentDictionary<string, long> s_launchCounts = new(StringComparer.Ordinal);
+
+    private readonly Lock _gate = new();
+    private readonly HostAllocator _memory = new();
+    private readonly Dictionary<string, KernelHandle> _kernels = new(StringComparer.Ordinal);
+    private readonly Dictionary<nint, int> _arity = [];
+    private bool _disposed;
+
+    private EmulatedDevice() { }
+
+    /// <summary>Opens the emulated device. Throws <see cref="DllNotFoundException"/> (listing every probe) when
+    /// libslak_emu.so cannot be loaded.</summary>
+    public static EmulatedDevice Open()
+    {
+        _ = EmuNative.Library;
+        return new EmulatedDevice();
+    }
+
+    /// <summary>The host GEMM used by <see cref="Sgemm"/> (set by the Slak library to its CPU GEMM); when null, a
+    /// simple correct loop with double accumulation is used.</summary>
+    public static HostSgemmFunc? HostSgemm { get; set; }
+
+    /// <summary>Launches per kernel name since the process started, over every emulated device (including launches
+    /// in which the kernel failed).</summary>
+    public static IReadOnlyDictionary<string, long> LaunchCounts => s_launchCounts;
+
+    /// <summary>Names of every kernel compiled into the emulator library (all <c>extern "C" __global__</c>
+    /// functions of <c>cuda/kernels/*.cu</c>).</summary>
+    public static IReadOnlyList<string> RegisteredKernels
+    {
+        get
+        {
+            var api = EmuNative.Library;
+            var names = new string[api.KernelCount()];
+            for (var i = 0; i < names.Length; i++)
+                names[i] = System.Runtime.InteropServices.Marshal.PtrToStringUTF8((nint)api.KernelName(i))!;
+            return names;
+        }
+    }
+
+    /// <summary>Path of the loaded emulator library.</summary>
+    public static string LibraryPath => EmuNative.Library.Path;
+
+    /// <inheritdoc />
+    public string Name => "cuda-emu (host emulator)";
+
+    /// <inheritdoc />
+    public bool IsEmulated => true;
+
+    /// <inheritdoc />
+    public int Ordinal => 0;
+
+    /// <inheritdoc />
+    public (int Major, int Minor) ComputeCapability => (9, 0);
+
+    /// <inheritdoc />
+    public GpuMemoryStats MemoryStats
+    {
+        get { lock (_gate) return _memory.Stats; }
+    }
+
+    // ---- memory ----
+
+    /// <inheritdoc />
+    public DevicePtr Allocate(long bytes)
+    {
+        if (bytes < 0)
+            throw new ArgumentOutOfRangeException(nameof(bytes), $"cannot allocate a negative size, got {bytes}");
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return _memory.Allocate(bytes);
+        }
+    }
+
+    /// <inheritdoc />
+    public void Free(DevicePtr ptr)
+    {
+        lock (_gate) _memory.Free(ptr);
+    }
+
+    /// <inheritdoc />
+    public void EmptyCache()
+    {
+        lock (_gate) if (!_disposed) _memory.EmptyCache();
+    }
+
+    /// <inheritdoc />
+    public void CopyToDevice(ReadOnlySpan<byte> source, DevicePtr destination)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _memory.CheckRange(destination, source.Length, nameof(destination));
+        }
+        source.CopyTo(new Span<byte>((void*)destination.Address, source.Length));
+    }
+
+    /// <inheritdoc />
+    public void CopyToHost(DevicePtr source, Span<byte> destination)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _memory.CheckRange(source, destination.Length, nameof(source));
+        }
+        new ReadOnlySpan<byte>((void*)source.Address, destination.Length).CopyTo(destination);
+    }
+
+    /// <inheritdoc />
+    public void CopyDeviceToDevice(DevicePtr source, DevicePtr destination, long bytes)
+    {
+        if (bytes < 0) throw new ArgumentOutOfRangeException(nameof(bytes), $"negative copy size {bytes}");
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _memory.CheckRange(source, bytes, nameof(source));
+            _memory.CheckRange(destination, bytes, nameof(destination));
+        }
+        Buffer.MemoryCopy((void*)source.Address, (void*)destination.Address, bytes, bytes);
+    }
+
+    /// <inheritdoc />
+    public void Memset32(DevicePtr destination, uint value, long count)
+    {
+        if (count < 0) throw new ArgumentOutOfRangeException(nameof(count), $"negative word count {count}");
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _memory.CheckRange(destination, count * 4, nameof(destination));
+        }
+        var p = (uint*)destination.Address;
+        for (long done = 0; done < count;)
+        {
+            var chunk = (int)Math.Min(count - done, 1 << 28);
+            new Span<uint>(p + done, chunk).Fill(value);
+            done += chunk;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Synchronize() => ThrowIfDisposed();
+
+    // ---- kernels ----
+
+    /// <inheritdoc />
+    public KernelHandle GetKernel(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_kernels.TryGetValue(name, out var cached)) return cached;
+            var api = EmuNative.Library;
+            nint handle;
+            int status;
+            var utf8 = Encoding.UTF8.GetBytes(name + "\0");
+            fixed (byte* p = utf8) status = api.FindKernel(p, &handle);
+            if (status != 0) throw new ArgumentException($"cuda-emu: {api.LastErrorMessage()}", nameof(name));
+            var kernel = new KernelHandle(name, handle);
+            _kernels[name] = kernel;
+            _arity[handle] = api.KernelArity(handle);
+            return kernel;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args)
+    {
+        int arity;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (kernel.Handle == 0 || !_arity.TryGetValue(kernel.Handle, out arity))
+                throw new ArgumentException(
+                    $"kernel '{kernel.Name}' was not obtained from GetKernel of this device", nameof(kernel));
+        }
+        if (block.Count > MaxThreadsPerBlock || block.X == 0 || block.Y == 0 || block.Z == 0)
+            throw new ArgumentException(
+                $"kernel '{kernel.Name}': block ({block.X},{block.Y},{block.Z}) has {block.Count} threads; " +
+                $"each dimension must be >= 1 and the total <= {MaxThreadsPerBlock}", nameof(block));
+        if (grid.X == 0 || grid.Y == 0 || grid.Z == 0 || grid.Y > 65535 || grid.Z > 65535 || grid.X > int.MaxValue)
+            throw new ArgumentException(
+                $"kernel '{kernel.Name}': grid ({grid.X},{grid.Y},{grid.Z}) is invalid (each >= 1, y and z <= 65535)",
+                nameof(grid));
+        if (sharedBytes < 0 || sharedBytes > MaxDynamicSharedBytes)
+            throw new ArgumentOutOfRangeException(nameof(sharedBytes),
+                $"kernel '{kernel.Name}': {sharedBytes} bytes of dynamic shared memory (0..{MaxDynamicSharedBytes})");
+        if (args.Length != arity)
+            throw new ArgumentException(
+                $"kernel '{kernel.Name}' takes {arity} arguments, got {args.Length}", nameof(args));
+
+        var api = EmuNative.Library;
+        int status;
+        fixed (nint* a = args)
+            status = api.Launch(kernel.Handle, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, a);
+        // Counted whether or not the kernel failed: it was executed (the count measures test coverage).
+        s_launchCounts.AddOrUpdate(kernel.Name, 1, static (_, c) => c + 1);
+        if (status != 0) throw new EmulatorException(kernel.Name, $"cuda-emu: {api.LastErrorMessage()}");
+    }
+
+    // ---- GEMM ----
+
+    /// <inheritdoc />
+    public void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+                      DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0)
+            throw new ArgumentOutOfRangeException(nameof(m), $"sgemm sizes must be >= 0, got m={m} n={n} k={k}");
+        int aCols = transA ? m : k, bCols = transB ? k : n;
+        if (lda < Math.Max(1, aCols)) throw new ArgumentOutOfRangeException(nameof(lda), $"lda={lda} < {aCols}");
+        if (ldb < Math.Max(1, bCols)) throw new ArgumentOutOfRangeException(nameof(ldb), $"ldb={ldb} < {bCols}");
+        if (ldc < Math.Max(1, n)) throw new ArgumentOutOfRangeException(nameof(ldc), $"ldc={ldc} < {n}");
+        if (m == 0 || n == 0) return;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _memory.CheckRange(c, ((long)(m - 1) * ldc + n) * 4, nameof(c));
+            if (k > 0)
+            {
+                int aRows = transA ? k : m, bRows = transB ? n : k;
+                _memory.CheckRange(a, ((long)(aRows - 1) * lda + aCols) * 4, nameof(a));
+                _memory.CheckRange(b, ((long)(bRows - 1) * ldb + bCols) * 4, nameof(b));
+            }
+        }
+        var gemm = HostSgemm ?? FallbackSgemm;
+        gemm(transA, transB, m, n, k, alpha, (nint)a.Address, lda, (nint)b.Address, ldb, beta, (nint)c.Address, ldc);
+    }
+
+    // A plain reference GEMM: slow, only used when no host GEMM was injected.
+    private static void FallbackSgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+                                      nint a, int lda, nint b, int ldb, float beta, nint c, int ldc)
+    {
+        var pa = (float*)a;
+        var pb = (float*)b;
+        var pc = (float*)c;
+        for (var i = 0; i < m; i++)
+        {
+            for (var j = 0; j < n; j++)
+            {
+                double acc = 0;
+                for (var p = 0; p < k; p++)
+                {
+                    var av = transA ? pa[(long)p * lda + i] : pa[(long)i * lda + p];
+                    var bv = transB ? pb[(long)j * ldb + p] : pb[(long)p * ldb + j];
+                    acc += (double)av * bv;
+                }
+                ref var cv = ref pc[(long)i * ldc + j];
+                cv = beta == 0 ? (float)(alpha * acc) : (float)(alpha * acc + (double)beta * cv);
+            }
+        }
+    }
+
+    // ---- lifetime ----
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Frees every block of this device (cached or not).</summary>
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _memory.Dispose();
+            _disposed = true;
+        }
+    }
+
+    /// <inheritdoc />
+    public override string ToString() => Name;
+}

@@ -1,0 +1,172 @@
+// The decomposed depthwise convolution on the CPU: several branches (M x N, N x M, N x N in SLaK) on one input,
+// each with its own weight and mask. Each pass pads every input plane once and runs all branches from that copy:
+// forward writes each branch output separately (training BatchNorm needs them) and/or their sum (inference);
+// the input gradient sums the branch contributions into one dx; the weight gradient serves all branches from one
+// read of x.
+using System.Buffers;
+
+namespace Slak.Backends.Cpu;
+
+/// <summary>Fused multi-branch depthwise convolution (NCHW float32, stride 1, same padding per branch).</summary>
+public static unsafe class CpuDecomposedDwConv
+{
+    /// <summary>y[b] = conv(x, branch b) for each b with a non-empty y[b]; ySum = sum over branches when not empty.
+    /// x, y[b], ySum: (N, C, H, W). <paramref name="y"/> may be empty (sum only) or have one entry per branch.</summary>
+    public static void Forward(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches, ReadOnlySpan<float> x,
+        IReadOnlyList<Memory<float>> y, Span<float> ySum)
+    {
+        ArgumentNullException.ThrowIfNull(y);
+        var shapes = CheckBranches(n, c, h, w, branches);
+        CpuDwConv.CheckActivation(shapes[0], x.Length, nameof(x));
+        if (y.Count != 0 && y.Count != branches.Count)
+            throw new ArgumentException($"y must be empty or have one entry per branch ({branches.Count}), " +
+                $"got {y.Count}", nameof(y));
+        bool any = !ySum.IsEmpty;
+        for (int b = 0; b < y.Count; b++)
+        {
+            if (y[b].IsEmpty) continue;
+            CpuDwConv.CheckActivation(shapes[0], y[b].Length, $"y[{b}]");
+            any = true;
+        }
+        if (!ySum.IsEmpty) CpuDwConv.CheckActivation(shapes[0], ySum.Length, nameof(ySum));
+        if (!any) throw new ArgumentException("no output requested: every y[b] and ySum are empty", nameof(y));
+
+        var passes = new DwPass[branches.Count];
+        for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: false);
+        var handles = new MemoryHandle[branches.Count];
+        try
+        {
+            var ys = new nint[branches.Count];
+            for (int b = 0; b < y.Count; b++)
+            {
+                if (y[b].IsEmpty) continue;
+                handles[b] = y[b].Pin();
+                ys[b] = (nint)handles[b].Pointer;
+            }
+            fixed (float* px = x)
+            fixed (float* psum = ySum)
+                CpuDwConvDrivers.Forward(n, c, h, w, passes, (nint)px, ys, (nint)psum);
+        }
+        finally
+        {
+            foreach (var handle in handles) handle.Dispose();
+            DwPass.ReleaseAll(passes);
+        }
+    }
+
+    /// <summary>dx = sum over branches of the input gradient of branch b given its output gradient dy[b].
+    /// Overwrites dx.</summary>
+    public static void BackwardData(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches,
+        IReadOnlyList<ReadOnlyMemory<float>> dy, Span<float> dx)
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        var shapes = CheckBranches(n, c, h, w, branches);
+        CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
+        CpuDwConv.CheckActivation(shapes[0], dx.Length, nameof(dx));
+        var passes = new DwPass[branches.Count];
+        for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: true);
+        var handles = new MemoryHandle[branches.Count];
+        try
+        {
+            var dys = new nint[branches.Count];
+            for (int b = 0; b < dys.Length; b++)
+            {
+                handles[b] = dy[b].Pin();
+                dys[b] = (nint)handles[b].Pointer;
+            }
+            fixed (float* pdx = dx)
+                CpuDwConvDrivers.BackwardData(n, c, h, w, passes, dys, (nint)pdx);
+        }
+        finally
+        {
+            foreach (var handle in handles) handle.Dispose();
+            DwPass.ReleaseAll(passes);
+        }
+    }
+
+    /// <summary>dw[b] = weight gradient of branch b given dy[b] (see <see cref="CpuDwConv.BackwardFilter(DwConvShape,
+    /// ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, ReadOnlySpan{float}, bool)"/>). With
+    /// <paramref name="skipMasked"/>, masked taps (not in the branch's tap list or mask) are written as 0 without
+    /// being computed. Overwrites every dw[b].</summary>
+    public static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches,
+        ReadOnlySpan<float> x, IReadOnlyList<ReadOnlyMemory<float>> dy, IReadOnlyList<Memory<float>> dw,
+        bool skipMasked)
+    {
+        ArgumentNullException.ThrowIfNull(dy);
+        ArgumentNullException.ThrowIfNull(dw);
+        var shapes = CheckBranches(n, c, h, w, branches);
+        CpuDwConv.CheckActivation(shapes[0], x.Length, nameof(x));
+        CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
+        if (dw.Count != branches.Count)
+            throw new ArgumentException($"dw must have one entry per branch ({branches.Count}), got {dw.Count}",
+                nameof(dw));
+        var passes = new DwPass[branches.Count];
+        for (int b = 0; b < passes.Length; b++)
+        {
+            if (dw[b].Length != shapes[b].WeightLength)
+                throw new ArgumentException($"dw[{b}] must have C*Kh*Kw = {shapes[b].WeightLength} elements, " +
+                    $"got {dw[b].Length}", nameof(dw));
+            var br = branches[b];
+            DwTapList taps = !skipMasked ? DwTapList.Dense(c, br.Kh, br.Kw)
+                : br.Taps ?? (br.Mask.IsEmpty ? DwTapList.Dense(c, br.Kh, br.Kw)
+                    : DwTapList.FromMask(c, br.Kh, br.Kw, br.Mask.Span, 0));
+            passes[b] = new DwPass(br.Kh, br.Kw, taps, []);
+        }
+        var handles = new MemoryHandle[2 * branches.Count];
+        try
+        {
+            var dys = new nint[branches.Count];
+            var dws = new nint[branches.Count];
+            for (int b = 0; b < dys.Length; b++)
+            {
+                handles[2 * b] = dy[b].Pin();
+                handles[2 * b + 1] = dw[b].Pin();
+                dys[b] = (nint)handles[2 * b].Pointer;
+                dws[b] = (nint)handles[2 * b + 1].Pointer;
+            }
+            fixed (float* px = x)
+                CpuDwConvDrivers.BackwardFilter(n, c, h, w, passes, (nint)px, dys, dws);
+        }
+        finally
+        {
+            foreach (var handle in handles) handle.Dispose();
+        }
+    }
+
+    private static DwPass Prepare(DwConvShape shape, DwBranch br, bool flipped)
+    {
+        DwTapList taps = br.Taps ?? DwTapList.Dense(shape.C, shape.Kh, shape.Kw);
+        // A tap list already excludes the masked taps; the mask still multiplies in case weights there are non-zero.
+        return DwPass.Gather(shape.Kh, shape.Kw, flipped ? taps.Flipped : taps, br.Weight.Span, br.Mask.Span);
+    }
+
+    private static DwConvShape[] CheckBranches(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches)
+    {
+        ArgumentNullException.ThrowIfNull(branches);
+        if (branches.Count == 0) throw new ArgumentException("at least one branch is required", nameof(branches));
+        var shapes = new DwConvShape[branches.Count];
+        for (int b = 0; b < branches.Count; b++)
+        {
+            var br = branches[b];
+            var s = new DwConvShape(n, c, h, w, br.Kh, br.Kw);
+            try
+            {
+                CpuDwConv.CheckCommon(s, br.Weight.Span, br.Mask.Span);
+                if (br.Taps is not null) CpuDwConv.CheckTaps(s, br.Taps);
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"branch {b}: {e.Message}", nameof(branches), e);
+            }
+            shapes[b] = s;
+        }
+        return shapes;
+    }
+
+    private static void CheckPerBranch(DwConvShape shape, int count, int branches, Func<int, int> length, string name)
+    {
+        if (count != branches)
+            throw new ArgumentException($"{name} must have one entry per branch ({branches}), got {count}", name);
+        for (int b = 0; b < count; b++) CpuDwConv.CheckActivation(shape, length(b), $"{name}[{b}]");
+    }
+}

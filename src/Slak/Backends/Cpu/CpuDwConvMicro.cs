@@ -1,0 +1,113 @@
+// Register-blocked inner loops of the CPU depthwise convolution. One call handles one output row segment of R
+// Vector256 (R = 1..8, a JIT-time constant through the TR type argument, so the accumulators stay in registers and
+// unused ones vanish) and walks a channel's tap list row by row over precomputed [start, end) segments that leave
+// out the taps lying entirely in the zero padding for this segment (the caller clips the kernel rows). The lanes
+// are 8 consecutive columns (shift 0) or 8 images of one column (batch-interleaved layout, shift 3).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Slak.Backends.Cpu;
+
+/// <summary>Compile-time count of vectors per output segment.</summary>
+internal interface IDwVecCount
+{
+    static abstract int N { get; }
+}
+
+internal struct DwV1 : IDwVecCount { public static int N => 1; }
+internal struct DwV2 : IDwVecCount { public static int N => 2; }
+internal struct DwV3 : IDwVecCount { public static int N => 3; }
+internal struct DwV4 : IDwVecCount { public static int N => 4; }
+internal struct DwV5 : IDwVecCount { public static int N => 5; }
+internal struct DwV6 : IDwVecCount { public static int N => 6; }
+internal struct DwV7 : IDwVecCount { public static int N => 7; }
+internal struct DwV8 : IDwVecCount { public static int N => 8; }
+
+/// <summary>Inner loops; all pointers are into pinned, zero-padded scratch planes (see CpuDwConvEngine).</summary>
+internal static unsafe class CpuDwConvMicro
+{
+    internal const int Lanes = 8;
+
+    /// <summary>out[0 .. R*8) (+)= sum over rows i in [ilo, ihi] and taps t in [segs[2i], segs[2i+1]) of
+    /// wts[t] * xbase[i*stride + (cols[t] &lt;&lt; shift) + lane].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Forward<TR>(float* outp, float* xbase, int stride, int* segs, int* cols, float* wts,
+        int ilo, int ihi, int shift, bool accumulate) where TR : struct, IDwVecCount
+    {
+        Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> a4 = default, a5 = default, a6 = default, a7 = default;
+        if (accumulate)
+        {
+            a0 = Vector256.Load(outp);
+            if (TR.N > 1) a1 = Vector256.Load(outp + 8);
+            if (TR.N > 2) a2 = Vector256.Load(outp + 16);
+            if (TR.N > 3) a3 = Vector256.Load(outp + 24);
+            if (TR.N > 4) a4 = Vector256.Load(outp + 32);
+            if (TR.N > 5) a5 = Vector256.Load(outp + 40);
+            if (TR.N > 6) a6 = Vector256.Load(outp + 48);
+            if (TR.N > 7) a7 = Vector256.Load(outp + 56);
+        }
+        for (int i = ilo; i <= ihi; i++)
+        {
+            float* xrow = xbase + (nint)i * stride;
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
+            {
+                var w = Vector256.Create(wts[t]);
+                float* p = xrow + (cols[t] << shift);
+                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(p), w, a0);
+                if (TR.N > 1) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 8), w, a1);
+                if (TR.N > 2) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 16), w, a2);
+                if (TR.N > 3) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 24), w, a3);
+                if (TR.N > 4) a4 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 32), w, a4);
+                if (TR.N > 5) a5 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 40), w, a5);
+                if (TR.N > 6) a6 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 48), w, a6);
+                if (TR.N > 7) a7 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 56), w, a7);
+            }
+        }
+        a0.Store(outp);
+        if (TR.N > 1) a1.Store(outp + 8);
+        if (TR.N > 2) a2.Store(outp + 16);
+        if (TR.N > 3) a3.Store(outp + 24);
+        if (TR.N > 4) a4.Store(outp + 32);
+        if (TR.N > 5) a5.Store(outp + 40);
+        if (TR.N > 6) a6.Store(outp + 48);
+        if (TR.N > 7) a7.Store(outp + 56);
+    }
+
+    /// <summary>For each tap t of rows [ilo, ihi] in [segs[2i], segs[2i+1]): acc[t] += lane-wise products
+    /// xbase[i*stride + (cols[t] &lt;&lt; shift) + lane] * dy[lane] summed over the R vectors of dy (held in
+    /// registers for the whole tap walk).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Filter<TR>(Vector256<float>* acc, float* xbase, int stride, float* dy, int* segs,
+        int* cols, int ilo, int ihi, int shift) where TR : struct, IDwVecCount
+    {
+        Vector256<float> d0 = Vector256.Load(dy), d1 = default, d2 = default, d3 = default;
+        Vector256<float> d4 = default, d5 = default, d6 = default, d7 = default;
+        if (TR.N > 1) d1 = Vector256.Load(dy + 8);
+        if (TR.N > 2) d2 = Vector256.Load(dy + 16);
+        if (TR.N > 3) d3 = Vector256.Load(dy + 24);
+        if (TR.N > 4) d4 = Vector256.Load(dy + 32);
+        if (TR.N > 5) d5 = Vector256.Load(dy + 40);
+        if (TR.N > 6) d6 = Vector256.Load(dy + 48);
+        if (TR.N > 7) d7 = Vector256.Load(dy + 56);
+        for (int i = ilo; i <= ihi; i++)
+        {
+            float* xrow = xbase + (nint)i * stride;
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
+            {
+                float* p = xrow + (cols[t] << shift);
+                // Two chains halve the FMA latency on the critical path of one tap.
+                var s0 = Vector256.FusedMultiplyAdd(Vector256.Load(p), d0, acc[t]);
+                var s1 = Vector256<float>.Zero;
+                if (TR.N > 1) s1 = Vector256.Multiply(Vector256.Load(p + 8), d1);
+                if (TR.N > 2) s0 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 16), d2, s0);
+                if (TR.N > 3) s1 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 24), d3, s1);
+                if (TR.N > 4) s0 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 32), d4, s0);
+                if (TR.N > 5) s1 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 40), d5, s1);
+                if (TR.N > 6) s0 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 48), d6, s0);
+                if (TR.N > 7) s1 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 56), d7, s1);
+                acc[t] = TR.N > 1 ? s0 + s1 : s0;
+            }
+        }
+    }
+}

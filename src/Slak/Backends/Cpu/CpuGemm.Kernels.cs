@@ -1,0 +1,283 @@
+// Micro-kernels of CpuGemm: each multiplies one packed MR-row strip of A (kc x MR, k-major) by one packed NR-column
+// sliver of B (kc x NR, k-major) into an MR x NR register tile, then writes C = alpha*tile + beta*C. The register
+// tile is sized so the accumulators fill the vector register file without spilling: 8x32 = 16 zmm on AVX-512,
+// 6x16 = 12 ymm on AVX2 (plus two B vectors and one broadcast A value).
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Slak.Backends.Cpu;
+
+/// <summary>Which GEMM micro-kernel to run (Auto = the widest this CPU supports).</summary>
+internal enum GemmKernel
+{
+    Auto,
+    Avx512,
+    Avx2,
+    Scalar,
+}
+
+public static unsafe partial class CpuGemm
+{
+    /// <summary>Register-tile shape, cache-blocking sizes and entry point of one micro-kernel.</summary>
+    internal sealed class KernelInfo(
+        string name, int mr, int nr, int mc, int kc, int nc,
+        delegate*<int, float*, float*, float*, int, float, float, int, int, void> run)
+    {
+        public string Name { get; } = name;
+        public int Mr { get; } = mr;
+        public int Nr { get; } = nr;
+        public int Mc { get; } = mc;
+        public int Kc { get; } = kc;
+        public int Nc { get; } = nc;
+
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void Run(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta, int rows, int cols)
+            => run(kc, pa, pb, c, ldc, alpha, beta, rows, cols);
+    }
+
+    // Kc x Nr floats of B (32 KiB at 256 x 32) stay in L1 while the Mc x Kc block of A (192 KiB) streams from L2.
+    private static readonly KernelInfo Avx512Kernel = new("avx512-8x32", 8, 32, 192, 256, 4096, &KernelAvx512);
+    private static readonly KernelInfo Avx2Kernel = new("avx2-6x16", 6, 16, 144, 256, 4096, &KernelAvx2);
+    private static readonly KernelInfo ScalarKernel = new("scalar-4x8", 4, 8, 128, 256, 4096, &KernelScalar);
+
+    /// <summary>True when this CPU can run <paramref name="kernel"/>.</summary>
+    internal static bool IsSupported(GemmKernel kernel) => kernel switch
+    {
+        GemmKernel.Auto or GemmKernel.Scalar => true,
+        GemmKernel.Avx512 => Avx512F.IsSupported,
+        GemmKernel.Avx2 => Fma.IsSupported && Avx2.IsSupported,
+        _ => false,
+    };
+
+    /// <summary>Name of the micro-kernel <see cref="GemmKernel.Auto"/> resolves to on this CPU.</summary>
+    internal static string AutoKernelName => SelectKernel(GemmKernel.Auto).Name;
+
+    private static KernelInfo SelectKernel(GemmKernel kernel)
+    {
+        if (!IsSupported(kernel))
+            throw new PlatformNotSupportedException($"GEMM kernel {kernel} is not supported by this CPU");
+        return kernel switch
+        {
+            GemmKernel.Avx512 => Avx512Kernel,
+            GemmKernel.Avx2 => Avx2Kernel,
+            GemmKernel.Scalar => ScalarKernel,
+            _ => Avx512F.IsSupported ? Avx512Kernel : Fma.IsSupported && Avx2.IsSupported ? Avx2Kernel : ScalarKernel,
+        };
+    }
+
+    [SkipLocalsInit]
+    private static void KernelAvx512(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta,
+        int rows, int cols)
+    {
+        if (Sse.IsSupported)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                Sse.Prefetch0(c + (long)r * ldc);
+                Sse.Prefetch0(c + (long)r * ldc + 16);
+            }
+        }
+        Vector512<float> c00 = default, c01 = default;
+        Vector512<float> c10 = default, c11 = default;
+        Vector512<float> c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default;
+        Vector512<float> c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default;
+        Vector512<float> c70 = default, c71 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector512.LoadAligned(pb);
+            var b1 = Vector512.LoadAligned(pb + 16);
+            Vector512<float> a;
+            a = Vector512.Create(pa[0]);
+            c00 = Avx512F.FusedMultiplyAdd(a, b0, c00);
+            c01 = Avx512F.FusedMultiplyAdd(a, b1, c01);
+            a = Vector512.Create(pa[1]);
+            c10 = Avx512F.FusedMultiplyAdd(a, b0, c10);
+            c11 = Avx512F.FusedMultiplyAdd(a, b1, c11);
+            a = Vector512.Create(pa[2]);
+            c20 = Avx512F.FusedMultiplyAdd(a, b0, c20);
+            c21 = Avx512F.FusedMultiplyAdd(a, b1, c21);
+            a = Vector512.Create(pa[3]);
+            c30 = Avx512F.FusedMultiplyAdd(a, b0, c30);
+            c31 = Avx512F.FusedMultiplyAdd(a, b1, c31);
+            a = Vector512.Create(pa[4]);
+            c40 = Avx512F.FusedMultiplyAdd(a, b0, c40);
+            c41 = Avx512F.FusedMultiplyAdd(a, b1, c41);
+            a = Vector512.Create(pa[5]);
+            c50 = Avx512F.FusedMultiplyAdd(a, b0, c50);
+            c51 = Avx512F.FusedMultiplyAdd(a, b1, c51);
+            a = Vector512.Create(pa[6]);
+            c60 = Avx512F.FusedMultiplyAdd(a, b0, c60);
+            c61 = Avx512F.FusedMultiplyAdd(a, b1, c61);
+            a = Vector512.Create(pa[7]);
+            c70 = Avx512F.FusedMultiplyAdd(a, b0, c70);
+            c71 = Avx512F.FusedMultiplyAdd(a, b1, c71);
+            pa += 8;
+            pb += 32;
+        }
+
+        // Edge tiles go through a stack tile so the stores below never leave C.
+        bool full = rows == 8 && cols == 32;
+        float* tmp = stackalloc float[8 * 32];
+        float* t = full ? c : tmp;
+        int ldt = full ? ldc : 32;
+        var va = Vector512.Create(full ? alpha : 1f);
+        if (!full || beta == 0f)
+        {
+            Vector512.Store(c00 * va, t + 0 * ldt); Vector512.Store(c01 * va, t + 0 * ldt + 16);
+            Vector512.Store(c10 * va, t + 1 * ldt); Vector512.Store(c11 * va, t + 1 * ldt + 16);
+            Vector512.Store(c20 * va, t + 2 * ldt); Vector512.Store(c21 * va, t + 2 * ldt + 16);
+            Vector512.Store(c30 * va, t + 3 * ldt); Vector512.Store(c31 * va, t + 3 * ldt + 16);
+            Vector512.Store(c40 * va, t + 4 * ldt); Vector512.Store(c41 * va, t + 4 * ldt + 16);
+            Vector512.Store(c50 * va, t + 5 * ldt); Vector512.Store(c51 * va, t + 5 * ldt + 16);
+            Vector512.Store(c60 * va, t + 6 * ldt); Vector512.Store(c61 * va, t + 6 * ldt + 16);
+            Vector512.Store(c70 * va, t + 7 * ldt); Vector512.Store(c71 * va, t + 7 * ldt + 16);
+        }
+        else
+        {
+            var vb = Vector512.Create(beta);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c00, va, Vector512.Load(t + 0 * ldt) * vb), t + 0 * ldt);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c01, va, Vector512.Load(t + 0 * ldt + 16) * vb), t + 0 * ldt + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c10, va, Vector512.Load(t + 1 * ldt) * vb), t + 1 * ldt);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c11, va, Vector512.Load(t + 1 * ldt + 16) * vb), t + 1 * ldt + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c20, va, Vector512.Load(t + 2 * ldt) * vb), t + 2 * ldt);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c21, va, Vector512.Load(t + 2 * ldt + 16) * vb), t + 2 * ldt + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c30, va, Vector512.Load(t + 3 * ldt) * vb), t + 3 * ldt);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c31, va, Vector512.Load(t + 3 * ldt + 16) * vb), t + 3 * ldt + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c40, va, Vector512.Load(t + 4 * ldt) * vb), t + 4 * ldt);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c41, va, Vector512.Load(t + 4 * ldt + 16) * vb), t + 4 * ldt + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c50, va, Vector512.Load(t + 5 * ldt) * vb), t + 5 * ldt);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c51, va, Vector512.Load(t + 5 * ldt + 16) * vb), t + 5 * ldt + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c60, va, Vector512.Load(t + 6 * ldt) * vb), t + 6 * ldt);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c61, va, Vector512.Load(t + 6 * ldt + 16) * vb), t + 6 * ldt + 16);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c70, va, Vector512.Load(t + 7 * ldt) * vb), t + 7 * ldt);
+            Vector512.Store(Avx512F.FusedMultiplyAdd(c71, va, Vector512.Load(t + 7 * ldt + 16) * vb), t + 7 * ldt + 16);
+        }
+        if (!full) MergeEdge(tmp, 32, c, ldc, alpha, beta, rows, cols);
+    }
+
+    [SkipLocalsInit]
+    private static void KernelAvx2(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta,
+        int rows, int cols)
+    {
+        if (Sse.IsSupported)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                Sse.Prefetch0(c + (long)r * ldc);
+                Sse.Prefetch0(c + (long)r * ldc + 15);
+            }
+        }
+        Vector256<float> c00 = default, c01 = default;
+        Vector256<float> c10 = default, c11 = default;
+        Vector256<float> c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default;
+        Vector256<float> c40 = default, c41 = default;
+        Vector256<float> c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Vector256.LoadAligned(pb);
+            var b1 = Vector256.LoadAligned(pb + 8);
+            Vector256<float> a;
+            a = Vector256.Create(pa[0]);
+            c00 = Fma.MultiplyAdd(a, b0, c00);
+            c01 = Fma.MultiplyAdd(a, b1, c01);
+            a = Vector256.Create(pa[1]);
+            c10 = Fma.MultiplyAdd(a, b0, c10);
+            c11 = Fma.MultiplyAdd(a, b1, c11);
+            a = Vector256.Create(pa[2]);
+            c20 = Fma.MultiplyAdd(a, b0, c20);
+            c21 = Fma.MultiplyAdd(a, b1, c21);
+            a = Vector256.Create(pa[3]);
+            c30 = Fma.MultiplyAdd(a, b0, c30);
+            c31 = Fma.MultiplyAdd(a, b1, c31);
+            a = Vector256.Create(pa[4]);
+            c40 = Fma.MultiplyAdd(a, b0, c40);
+            c41 = Fma.MultiplyAdd(a, b1, c41);
+            a = Vector256.Create(pa[5]);
+            c50 = Fma.MultiplyAdd(a, b0, c50);
+            c51 = Fma.MultiplyAdd(a, b1, c51);
+            pa += 6;
+            pb += 16;
+        }
+
+        bool full = rows == 6 && cols == 16;
+        float* tmp = stackalloc float[6 * 16];
+        float* t = full ? c : tmp;
+        int ldt = full ? ldc : 16;
+        var va = Vector256.Create(full ? alpha : 1f);
+        if (!full || beta == 0f)
+        {
+            Vector256.Store(c00 * va, t + 0 * ldt); Vector256.Store(c01 * va, t + 0 * ldt + 8);
+            Vector256.Store(c10 * va, t + 1 * ldt); Vector256.Store(c11 * va, t + 1 * ldt + 8);
+            Vector256.Store(c20 * va, t + 2 * ldt); Vector256.Store(c21 * va, t + 2 * ldt + 8);
+            Vector256.Store(c30 * va, t + 3 * ldt); Vector256.Store(c31 * va, t + 3 * ldt + 8);
+            Vector256.Store(c40 * va, t + 4 * ldt); Vector256.Store(c41 * va, t + 4 * ldt + 8);
+            Vector256.Store(c50 * va, t + 5 * ldt); Vector256.Store(c51 * va, t + 5 * ldt + 8);
+        }
+        else
+        {
+            var vb = Vector256.Create(beta);
+            Vector256.Store(Fma.MultiplyAdd(c00, va, Vector256.Load(t + 0 * ldt) * vb), t + 0 * ldt);
+            Vector256.Store(Fma.MultiplyAdd(c01, va, Vector256.Load(t + 0 * ldt + 8) * vb), t + 0 * ldt + 8);
+            Vector256.Store(Fma.MultiplyAdd(c10, va, Vector256.Load(t + 1 * ldt) * vb), t + 1 * ldt);
+            Vector256.Store(Fma.MultiplyAdd(c11, va, Vector256.Load(t + 1 * ldt + 8) * vb), t + 1 * ldt + 8);
+            Vector256.Store(Fma.MultiplyAdd(c20, va, Vector256.Load(t + 2 * ldt) * vb), t + 2 * ldt);
+            Vector256.Store(Fma.MultiplyAdd(c21, va, Vector256.Load(t + 2 * ldt + 8) * vb), t + 2 * ldt + 8);
+            Vector256.Store(Fma.MultiplyAdd(c30, va, Vector256.Load(t + 3 * ldt) * vb), t + 3 * ldt);
+            Vector256.Store(Fma.MultiplyAdd(c31, va, Vector256.Load(t + 3 * ldt + 8) * vb), t + 3 * ldt + 8);
+            Vector256.Store(Fma.MultiplyAdd(c40, va, Vector256.Load(t + 4 * ldt) * vb), t + 4 * ldt);
+            Vector256.Store(Fma.MultiplyAdd(c41, va, Vector256.Load(t + 4 * ldt + 8) * vb), t + 4 * ldt + 8);
+            Vector256.Store(Fma.MultiplyAdd(c50, va, Vector256.Load(t + 5 * ldt) * vb), t + 5 * ldt);
+            Vector256.Store(Fma.MultiplyAdd(c51, va, Vector256.Load(t + 5 * ldt + 8) * vb), t + 5 * ldt + 8);
+        }
+        if (!full) MergeEdge(tmp, 16, c, ldc, alpha, beta, rows, cols);
+    }
+
+    // Portable fallback for CPUs without FMA/AVX2: plain loops over a 4x8 tile (the JIT may auto-vectorise nothing;
+    // correctness first, it only runs where no SIMD path exists).
+    [SkipLocalsInit]
+    private static void KernelScalar(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta,
+        int rows, int cols)
+    {
+        float* acc = stackalloc float[4 * 8];
+        new Span<float>(acc, 4 * 8).Clear();
+        for (int p = 0; p < kc; p++)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                float ai = pa[i];
+                for (int j = 0; j < 8; j++) acc[i * 8 + j] += ai * pb[j];
+            }
+            pa += 4;
+            pb += 8;
+        }
+        MergeEdge(acc, 8, c, ldc, alpha, beta, rows, cols);
+    }
+
+    private static void MergeEdge(float* t, int ldt, float* c, int ldc, float alpha, float beta, int rows, int cols)
+    {
+        var va = Vector256.Create(alpha);
+        var vb = Vector256.Create(beta);
+        for (int i = 0; i < rows; i++)
+        {
+            float* ci = c + (long)i * ldc;
+            float* ti = t + i * ldt;
+            int j = 0;
+            if (beta == 0f)
+            {
+                for (; j + 8 <= cols; j += 8) Vector256.Store(Vector256.Load(ti + j) * va, ci + j);
+                for (; j < cols; j++) ci[j] = alpha * ti[j];
+            }
+            else
+            {
+                for (; j + 8 <= cols; j += 8)
+                    Vector256.Store(Vector256.Load(ti + j) * va + Vector256.Load(ci + j) * vb, ci + j);
+                for (; j < cols; j++) ci[j] = alpha * ti[j] + beta * ci[j];
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+// Parity of the single-branch CPU depthwise convolution (CpuDwConv: dense with mask and sparse-aware with a tap
+// list, all three passes) with the float64 reference on SLaK stage shapes (reduced channels) and on breakers, plus
+// argument validation and the tap list's staleness check.
+using NUnit.Framework;
+using Slak.Backends.Cpu;
+
+namespace Slak.Tests.Cpu;
+
+public sealed class CpuDwConvTests
+{
+    private static readonly int[][] Shapes =
+    [
+        // N, C, H, W, Kh, Kw: SLaK-T stages (channels reduced) ...
+        [1, 3, 56, 56, 51, 5], [1, 3, 56, 56, 5, 51], [2, 2, 56, 56, 5, 5],
+        [1, 3, 28, 28, 49, 5], [2, 3, 28, 28, 5, 49],
+        [2, 3, 14, 14, 47, 5], [2, 3, 14, 14, 5, 47],
+        [2, 4, 7, 7, 13, 5], [2, 4, 7, 7, 5, 13],
+        // ... and breakers: C = 1 with H != W, H = W = 1, kernels larger than the image, M up to 151,
+        // short sides 3 and 7, widths needing several register segments and partial vectors.
+        [1, 1, 9, 20, 7, 3], [3, 2, 1, 1, 5, 5], [1, 2, 6, 10, 151, 5], [1, 2, 20, 17, 5, 151],
+        [1, 2, 30, 11, 101, 3], [1, 1, 3, 100, 7, 101], [1, 2, 5, 130, 3, 31], [2, 1, 11, 3, 1, 1],
+        [1, 3, 10, 71, 7, 61],
+        // Batches of 8 and more take the batch-interleaved layout (8 images in the lanes, a partial last group).
+        [9, 2, 14, 14, 47, 5], [8, 3, 7, 7, 5, 13], [10, 1, 6, 10, 151, 5], [8, 2, 1, 1, 5, 5],
+        [9, 1, 20, 70, 7, 61], [8, 1, 28, 28, 5, 49],
+    ];
+
+    private static IEnumerable<TestCaseData> Cases()
+    {
+        foreach (var s in Shapes)
+            foreach (double d in new[] { 1.0, 0.6, 0.1, 0.0 })
+                yield return new TestCaseData(s[0], s[1], s[2], s[3], s[4], s[5], d)
+                    .SetName($"N{s[0]} C{s[1]} {s[2]}x{s[3]} k{s[4]}x{s[5]} density {d}");
+    }
+
+    [TestCaseSource(nameof(Cases))]
+    public void AllPassesMatchReference(int n, int c, int h, int w, int kh, int kw, double density)
+    {
+        int seed = TestContext.CurrentContext.Random.Next();
+        var rng = new Random(seed);
+        var shape = new DwConvShape(n, c, h, w, kh, kw);
+        var x = DwRef.Random(rng, n * c * h * w);
+        var dy = DwRef.Random(rng, x.Length);
+        var wt = DwRef.Random(rng, c * kh * kw);
+        var mask = DwRef.Mask(rng, wt.Length, density);
+        var taps = DwTapList.FromMask(c, kh, kw, mask, 7);
+        Assert.That(taps.Version, Is.EqualTo(7));
+
+        var (yRef, yAbs) = DwRef.Forward(n, c, h, w, kh, kw, x, wt, mask);
+        var y = DwRef.Poisoned(x.Length);
+        CpuDwConv.Forward(shape, x, wt, mask, y);
+        DwRef.AssertClose(y, yRef, yAbs, "forward (dense, masked)", seed);
+        var ySparse = DwRef.Poisoned(x.Length);
+        CpuDwConv.Forward(shape, x, wt, taps, ySparse);
+        DwRef.AssertClose(ySparse, yRef, yAbs, "forward (sparse)", seed);
+        DwRef.AssertClose(ySparse, Array.ConvertAll(y, v => (double)v), yAbs, "forward sparse vs dense", seed);
+
+        var (dxRef, dxAbs) = DwRef.BackwardData(n, c, h, w, kh, kw, dy, wt, mask);
+        var dx = DwRef.Poisoned(x.Length);
+        CpuDwConv.BackwardData(shape, dy, wt, mask, dx);
+        DwRef.AssertClose(dx, dxRef, dxAbs, "backward data (dense, masked)", seed);
+        var dxSparse = DwRef.Poisoned(x.Length);
+        CpuDwConv.BackwardData(shape, dy, wt, taps, dxSparse);
+        DwRef.AssertClose(dxSparse, dxRef, dxAbs, "backward data (sparse)", seed);
+
+        var (dwRef, dwAbs) = DwRef.BackwardFilter(n, c, h, w, kh, kw, x, dy);
+        var dw = DwRef.Poisoned(wt.Length);
+        CpuDwConv.BackwardFilter(shape, x, dy, dw, mask, skipMasked: false);
+        DwRef.AssertClose(dw, dwRef, dwAbs, "backward filter (dense)", seed);
+
+        var dwMaskedRef = new double[dwRef.Length];
+        for (int i = 0; i < dwRef.Length; i++) dwMaskedRef[i] = mask[i] != 0 ? dwRef[i] : 0;
+        var dwSkip = DwRef.Poisoned(wt.Length);
+        CpuDwConv.BackwardFilter(shape, x, dy, dwSkip, mask, skipMasked: true);
+        DwRef.AssertClose(dwSkip, dwMaskedRef, dwAbs, "backward filter (skip masked)", seed);
+        var dwSparse = DwRef.Poisoned(wt.Length);
+        CpuDwConv.BackwardFilter(shape, x, dy, dwSparse, taps);
+        DwRef.AssertClose(dwSparse, dwMaskedRef, dwAbs, "backward filter (tap list)", seed);
+        for (int i = 0; i < mask.Length; i++)
+            if (mask[i] == 0)
+                Assert.That(dwSparse[i], Is.EqualTo(0f), $"masked tap {i} must be exactly 0, seed {seed}");
+    }
+
+    [Test]
+    public void DenseForwardWithoutMaskMatchesReference()
+    {
+        int seed = TestContext.CurrentContext.Random.Next();
+        var rng = new Random(seed);
+        var shape = new DwConvShape(2, 3, 12, 19, 9, 3);
+        var x = DwRef.Random(rng, (int)shape.ActivationLength);
+        var wt = DwRef.Random(rng, (int)shape.WeightLength);
+        var (yRef, yAbs) = DwRef.Forward(2, 3, 12, 19, 9, 3, x, wt, null);
+        var y = DwRef.Poisoned(x.Length);
+        CpuDwConv.Forward(shape, x, wt, ReadOnlySpan<float>.Empty, y);
+        DwRef.AssertClose(y, yRef, yAbs, "forward (no mask)", seed);
+        var dx = DwRef.Poisoned(x.Length);
+        CpuDwConv.BackwardData(shape, x, wt, ReadOnlySpan<float>.Empty, dx);
+        var (dxRef, dxAbs) = DwRef.BackwardData(2, 3, 12, 19, 9, 3, x, wt, null);
+        DwRef.AssertClose(dx, dxRef, dxAbs, "backward data (no mask)", seed);
+    }
+
+    [Test]
+    public void SingleThreadGivesTheSameResult()
+    {
+        int seed = TestContext.CurrentContext.Random.Next();
+        var rng = new Random(seed);
+        var shape = new DwConvShape(2, 5, 16, 16, 15, 5);
+        var x = DwRef.Random(rng, (int)shape.ActivationLength);
+        var dy = DwRef.Random(rng, x.Length);
+        var wt = DwRef.Random(rng, (int)shape.WeightLength);
+        var y1 = new float[x.Length];
+        var dw1 = new float[wt.Length];
+        int keep = CpuParallel.Threads;
+        try
+        {
+            CpuParallel.Threads = 1;
+            CpuDwConv.Forward(shape, x, wt, ReadOnlySpan<float>.Empty, y1);
+            CpuDwConv.BackwardFilter(shape, x, dy, dw1, ReadOnlySpan<float>.Empty, false);
+        }
+        finally
+        {
+            CpuParallel.Threads = keep;
+        }
+        var y2 = DwRef.Poisoned(x.Length);
+        var dw2 = DwRef.Poisoned(wt.Length);
+        CpuDwConv.Forward(shape, x, wt, ReadOnlySpan<float>.Empty, y2);
+        CpuDwConv.BackwardFilter(shape, x, dy, dw2, ReadOnlySpan<float>.Empty, false);
+        Assert.That(y2, Is.EqualTo(y1), $"forward, threads {keep} vs 1, seed {seed}");
+        Assert.That(dw2, Is.EqualTo(dw1), $"weight gradient, threads {keep} vs 1, seed {seed}");
+    }
+
+    [Test]
+    public void BadArgumentsAreRejectedWithTheirNames()
+    {
+        var good = new DwConvShape(1, 2, 4, 4, 3, 3);
+        var x = new float[32];
+        var wt = new float[18];
+        var y = new float[32];
+        var ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good with { Kh = 4 }, x, new float[24],
+            ReadOnlySpan<float>.Empty, y));
+        Assert.That(ex!.ParamName, Is.EqualTo("Kh"));
+        Assert.That(ex.Message, Does.Contain("Kh=4"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good with { Kw = 2 }, x, new float[12],
+            ReadOnlySpan<float>.Empty, y));
+        Assert.That(ex!.ParamName, Is.EqualTo("Kw"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good with { H = 0 }, x, wt,
+            ReadOnlySpan<float>.Empty, y));
+        Assert.That(ex!.ParamName, Is.EqualTo("H"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, new float[31], wt,
+            ReadOnlySpan<float>.Empty, y));
+        Assert.That(ex!.ParamName, Is.EqualTo("x"));
+        Assert.That(ex.Message, Does.Contain("31"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, wt, ReadOnlySpan<float>.Empty,
+            new float[33]));
+        Assert.That(ex!.ParamName, Is.EqualTo("y"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, new float[17],
+            ReadOnlySpan<float>.Empty, y));
+        Assert.That(ex!.ParamName, Is.EqualTo("w"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, wt, new float[5], y));
+        Assert.That(ex!.ParamName, Is.EqualTo("mask"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.BackwardData(good, x, wt, ReadOnlySpan<float>.Empty,
+            new float[3]));
+        Assert.That(ex!.ParamName, Is.EqualTo("dx"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.BackwardFilter(good, x, new float[2], new float[18],
+            ReadOnlySpan<float>.Empty, false));
+        Assert.That(ex!.ParamName, Is.EqualTo("dy"));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.BackwardFilter(good, x, y, new float[19],
+            ReadOnlySpan<float>.Empty, false));
+        Assert.That(ex!.ParamName, Is.EqualTo("dw"));
+        var otherTaps = DwTapList.Dense(2, 5, 3);
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, wt, otherTaps, y));
+        Assert.That(ex!.ParamName, Is.EqualTo("taps"));
+        ex = Assert.Throws<ArgumentException>(() => DwTapList.FromMask(2, 3, 3, new float[17], 0));
+        Assert.That(ex!.ParamName, Is.EqualTo("mask"));
+        ex = Assert.Throws<ArgumentException>(() => DwTapList.FromMask(2, 3, 6, new float[36], 0));
+        Assert.That(ex!.ParamName, Is.EqualTo("kw"));
+    }
+
+    [Test]
+    public void TapListTracksMaskVersionAndCountsLiveTaps()
+    {
+        var mask = new float[] { 1, 0, 1, 0, 0, 0, 1, 1, 1, /* channel 1 */ 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+        var taps = DwTapList.FromMask(2, 3, 3, mask, 41);
+        Assert.That(taps.Count, Is.EqualTo(5));
+        Assert.That(taps.Density, Is.EqualTo(5.0 / 18).Within(1e-12));
+        Assert.That(taps.IsStale(41, 2, 3, 3), Is.False);
+        Assert.That(taps.IsStale(42, 2, 3, 3), Is.True);
+        Assert.That(taps.IsStale(41, 2, 5, 3), Is.True);
+        Assert.That(DwTapList.Dense(2, 3, 3).Count, Is.EqualTo(18));
+    }
+}
