@@ -156,7 +156,10 @@ public static class Npy
         foreach (int d in shape)
         {
             if (d < 0)
-                throw new ArgumentException($"shape {ShapeText(shape.ToArray())} has a negative dimension", nameof(shape));
+            {
+                throw new ArgumentException(
+                    $"shape {ShapeText(shape.ToArray())} has a negative dimension", nameof(shape));
+            }
             product = product > int.MaxValue ? product : product * d;
         }
         if (shape.Contains(0)) product = 0;

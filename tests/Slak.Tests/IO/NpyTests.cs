@@ -28,7 +28,8 @@ public sealed class NpyTests
         float[] f = Enumerable.Range(0, 3 * 1 * 36 * 40).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         double[] d = Enumerable.Range(0, 7).Select(_ => rng.NextDouble() * 1e300).ToArray();
         long[] l = [long.MinValue, -1, 0, long.MaxValue, rng.NextInt64()];
-        string pf = Path.Combine(_folder, "f.npy"), pd = Path.Combine(_folder, "d.npy"), pl = Path.Combine(_folder, "l.npy");
+        string pf = Path.Combine(_folder, "f.npy"), pd = Path.Combine(_folder, "d.npy");
+        string pl = Path.Combine(_folder, "l.npy");
         Npy.Write(pf, f, [3, 1, 36, 40]);
         Npy.Write(pd, d, [7]);
         Npy.Write(pl, l, [5, 1]);
@@ -117,9 +118,11 @@ public sealed class NpyTests
     [Test]
     public void RejectsFilesNumpyWroteInUnsupportedForms()
     {
-        var fortran = Assert.Throws<InvalidDataException>(() => Npy.Read(IoTestData.Path("io", "npy", "bad_fortran.npy")));
+        var fortran = Assert.Throws<InvalidDataException>(
+            () => Npy.Read(IoTestData.Path("io", "npy", "bad_fortran.npy")));
         Assert.That(fortran!.Message, Does.Contain("fortran_order is True").And.Contain("bad_fortran.npy"));
-        var big = Assert.Throws<InvalidDataException>(() => Npy.Read(IoTestData.Path("io", "npy", "bad_bigendian.npy")));
+        var big = Assert.Throws<InvalidDataException>(
+            () => Npy.Read(IoTestData.Path("io", "npy", "bad_bigendian.npy")));
         Assert.That(big!.Message, Does.Contain("big-endian dtype '>f4'"));
         var i4 = Assert.Throws<InvalidDataException>(() => Npy.Read(IoTestData.Path("io", "npy", "bad_i4.npy")));
         Assert.That(i4!.Message, Does.Contain("unsupported dtype '<i4'").And.Contain("'<f4'"));
@@ -153,7 +156,8 @@ public sealed class NpyTests
         Rejected(WithHeader("{'descr': '<f4', 'shape': (1,)}", 4), "missing key 'fortran_order'");
         Rejected(WithHeader("{'descr': '<f4', 'fortran_order': Maybe, 'shape': (1,)}", 4), "True or False");
         Rejected(WithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (-1,)}", 4), "not a non-negative");
-        Rejected(WithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", 4), "unexpected key 'x'");
+        Rejected(WithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), 'x': 1}", 4),
+            "unexpected key 'x'");
         Rejected(WithHeader("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,)}", 4), "structured");
         Rejected(WithHeader("{'descr': '<f4', 'fortran_order': False, 'shape': (1,)", 4), "expected '}'");
         Rejected(WithHeader("{'descr': '<f4, 'fortran_order': False, 'shape': (1,)}", 4), "bad header");
@@ -167,7 +171,8 @@ public sealed class NpyTests
     [Test]
     public void WriterValidatesArguments()
     {
-        var error = Assert.Throws<ArgumentException>(() => Npy.Write(Path.Combine(_folder, "x.npy"), new float[5], [2, 2]));
+        var error = Assert.Throws<ArgumentException>(
+            () => Npy.Write(Path.Combine(_folder, "x.npy"), new float[5], [2, 2]));
         Assert.That(error!.Message, Does.Contain("(2, 2) has 4 elements but the data has 5"));
         Assert.That(error.ParamName, Is.EqualTo("shape"));
         Assert.Throws<ArgumentException>(() => Npy.Write(Path.Combine(_folder, "x.npy"), new float[0], [-1]));

@@ -19,7 +19,8 @@ public sealed class PyTorchFixtureTests
         {
             float[] ours = file.ToFloat32(name);
             float[] torchs = file.ToFloat32("expected." + name);
-            Assert.That(ours.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(torchs.Select(BitConverter.SingleToInt32Bits)),
+            Assert.That(ours.Select(BitConverter.SingleToInt32Bits),
+                Is.EqualTo(torchs.Select(BitConverter.SingleToInt32Bits)),
                 $"{name}: our float32 conversion must equal torch's .to(float32) bit for bit");
             Assert.That(file[name].Shape, Is.EqualTo(file["expected." + name].Shape));
         }
@@ -105,7 +106,8 @@ public sealed class PyTorchFixtureTests
             "layer_scale_init_value 0 means no gamma");
         Assert.That(dense.Contains("stages.0.0.large_kernel.lkb_origin.conv.weight"), Is.True);
         Assert.That(dense.Contains("stages.0.0.large_kernel.small_conv.conv.weight"), Is.True);
-        Assert.That(dense.Contains("stages.2.0.large_kernel.small_conv.conv.weight"), Is.False, "K = N = 3: no small_conv");
+        Assert.That(dense.Contains("stages.2.0.large_kernel.small_conv.conv.weight"), Is.False,
+            "K = N = 3: no small_conv");
         Assert.That(dense.Names.Where(n => n.Contains(".bn.", StringComparison.Ordinal)), Is.Empty, "bn=False");
     }
 
