@@ -106,6 +106,9 @@ public sealed class NvrtcCompilerTests
     }
 
     [Test]
+    public void SelfTestPassesWithWorkingBuiltins() => Assert.That(NvrtcCompiler.SelfTest(), Is.Null);
+
+    [Test]
     public void ArgumentsNeverContainIncludePaths()
     {
         IReadOnlyList<string> args = new CompileOptions(9, 0) { PtxasVerbose = true, LineInfo = true }.ToArguments(true, 90);
