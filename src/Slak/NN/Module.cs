@@ -114,4 +114,19 @@ public abstract class Module
 
     /// <summary>Number of trainable elements.</summary>
     public long ParameterCount() => Parameters().Sum(p => p.Numel);
+
+    /// <summary>The module's computation on one input. Containers and single-input layers override it; modules with
+    /// other signatures throw.</summary>
+    public virtual Tensor Forward(Tensor input) =>
+        throw new NotSupportedException($"{GetType().Name} has no single-input Forward");
+
+    /// <summary>Called on every module of a tree after its state was loaded (buffers may carry host-side mirrors,
+    /// e.g. BatchNorm's batch counter).</summary>
+    protected internal virtual void OnStateLoaded()
+    {
+    }
+
+    /// <summary>True when any parameter or buffer of the tree is a shape-only placeholder (built with
+    /// <see cref="ModuleInit.ShapeOnly"/>): names and shapes are real, there is no data to compute with.</summary>
+    public bool IsShapeOnly => StateDict().Any(e => !e.Tensor.IsDisposed && MetaStorage.IsMeta(e.Tensor));
 }

@@ -50,6 +50,7 @@ public static unsafe class CpuDecomposedDwConv
         finally
         {
             foreach (var handle in handles) handle.Dispose();
+            DwPass.ReleaseAll(passes);
         }
     }
 
@@ -79,6 +80,7 @@ public static unsafe class CpuDecomposedDwConv
         finally
         {
             foreach (var handle in handles) handle.Dispose();
+            DwPass.ReleaseAll(passes);
         }
     }
 
