@@ -345,6 +345,7 @@ struct Registrar
 };
 }  // namespace slak_emu
 
-#define SLAK_EMU_REGISTER(fn) \
-    static const ::slak_emu::Registrar slak_emu_registrar_##fn(#fn, &::slak_emu::invoke<&fn>, \
-                                                                ::slak_emu::arity_of(&fn), __FILE__);
+// Registers kernel `fn`, declared in namespace `ns` (the wrapper's per-file namespace), under its C name.
+#define SLAK_EMU_REGISTER(ns, fn)                                                                         \
+    static const ::slak_emu::Registrar slak_emu_registrar_##fn(#fn, &::slak_emu::invoke<&ns::fn>,       \
+                                                                ::slak_emu::arity_of(&ns::fn), __FILE__);
