@@ -21,6 +21,9 @@ public static unsafe partial class CpuGemm
     private const long KSplitMaxMn = 1L << 19;
     private const int KSplitMinK = 2048;
 
+    // Row blocks per thread from which tasks over row blocks alone balance well (else tiles split n as well).
+    private const int LocalAMinBlocksPerThread = 4;
+
     /// <summary>
     /// C(m,n) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is (m,k): A is stored (m,k) with row stride
     /// <paramref name="lda"/>, or (k,m) when <paramref name="transA"/>. op(B) is (k,n): B is stored (k,n) with row
@@ -57,6 +60,8 @@ public static unsafe partial class CpuGemm
             var kern = SelectKernel(kernel);
             if (threads > 1 && k >= KSplitMinK && (long)m * n <= KSplitMaxMn)
                 DriveSplitK(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            else if (threads == 1 || CeilDiv(m, kern.Mc) >= LocalAMinBlocksPerThread * threads)
+                DriveLocalA(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
             else
                 Drive(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
         }
@@ -203,6 +208,82 @@ public static unsafe partial class CpuGemm
                         }
                     });
                 }
+            }
+        }
+        finally
+        {
+            Workspace.Return(lease);
+        }
+    }
+
+    // Many row blocks (tall A, the forward and dX products at high resolution): B is packed once and shared, but each
+    // task packs its own Mc x Kc block of A right before multiplying it, so the block is still in L2 and A never
+    // makes the round trip to memory as a packed copy. One fork/join packs B, one runs the row blocks.
+    private static void DriveLocalA(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads)
+    {
+        int mr = kern.Mr, nr = kern.Nr;
+        int kBlocks = CeilDiv(k, kern.Kc);
+        int kcMax = CeilDiv(k, kBlocks);
+        int nBlocks = CeilDiv(n, kern.Nc);
+        int ncMax = RoundUp(CeilDiv(n, nBlocks), nr);
+        int mBlocks = CeilDiv(m, kern.Mc);
+        int mcTile = RoundUp(CeilDiv(m, mBlocks), mr);
+        mBlocks = CeilDiv(m, mcTile);
+
+        float* packB = Workspace.Rent((long)k * ncMax, out var lease);
+        try
+        {
+            nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packBP = (nint)packB;
+            for (int jc = 0; jc < n; jc += ncMax)
+            {
+                int ncur = Math.Min(ncMax, n - jc), jc0 = jc;
+                int nSlivers = CeilDiv(ncur, nr);
+                int slPerBTask = CeilDiv(nSlivers, Math.Min(nSlivers, threads * 4));
+                int bGroups = CeilDiv(nSlivers, slPerBTask);
+                ParallelFor(bGroups * kBlocks, threads, t =>
+                {
+                    int q = t / bGroups, g = t % bGroups;
+                    int p0 = q * kcMax, kq = Math.Min(kcMax, k - p0);
+                    float* dst = (float*)packBP + (long)p0 * ncMax;
+                    int s1 = Math.Min(nSlivers, (g + 1) * slPerBTask);
+                    for (int s = g * slPerBTask; s < s1; s++)
+                        PackB(transB, (float*)bP, ldb, p0, jc0 + s * nr, kq, Math.Min(nr, ncur - s * nr), nr,
+                            dst + (long)s * nr * kq);
+                });
+
+                ParallelFor(mBlocks, threads, mb =>
+                {
+                    int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
+                    float* packA = Workspace.Rent((long)mcTile * kcMax, out var aLease);
+                    try
+                    {
+                        for (int p0 = 0; p0 < k; p0 += kcMax)
+                        {
+                            int kq = Math.Min(kcMax, k - p0);
+                            float betaEff = p0 == 0 ? beta : 1f;
+                            for (int r = r0; r < r1; r += mr)
+                                PackA(transA, (float*)aP, lda, r, p0, Math.Min(mr, r1 - r), kq, mr,
+                                    packA + (long)((r - r0) / mr) * mr * kq);
+                            float* bSlice = (float*)packBP + (long)p0 * ncMax;
+                            for (int s = 0; s < nSlivers; s++)
+                            {
+                                float* pbS = bSlice + (long)s * nr * kq;
+                                int cols = Math.Min(nr, ncur - s * nr);
+                                for (int r = r0; r < r1; r += mr)
+                                {
+                                    float* cS = (float*)cP + (long)r * ldc + jc0 + s * nr;
+                                    kern.Run(kq, packA + (long)((r - r0) / mr) * mr * kq, pbS, cS, ldc, alpha,
+                                        betaEff, Math.Min(mr, r1 - r), cols);
+                                }
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        Workspace.Return(aLease);
+                    }
+                });
             }
         }
         finally
