@@ -311,7 +311,7 @@ public static unsafe partial class CpuGemm
                 int k0 = t * kPer, kt = Math.Min(kPer, k - k0);
                 float* at = (float*)aP + (transA ? (long)k0 * lda : k0);
                 float* bt = (float*)bP + (transB ? k0 : (long)k0 * ldb);
-                Drive(kern, transA, transB, m, n, kt, 1f, at, lda, bt, ldb, 0f, (float*)bufP + t * mn, n, 1);
+                DriveLocalA(kern, transA, transB, m, n, kt, 1f, at, lda, bt, ldb, 0f, (float*)bufP + t * mn, n, 1);
             });
             nint cP = (nint)c;
             ParallelFor(threads, threads, part =>
