@@ -49,6 +49,7 @@ internal static class GemmVsOpenBlas
         Console.WriteLine("| shape | op | M | N | K | CpuGemm GFLOP/s | OpenBLAS GFLOP/s | ratio | max rel diff |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         double minRatio = double.MaxValue;
+        int counted = 0;
         var rng = new Random(1234);
         foreach (var s in shapes)
         {
@@ -75,12 +76,19 @@ internal static class GemmVsOpenBlas
                 diff = Math.Max(diff, Math.Abs(cOurs[i] - cPeer[i]) / (1 + Math.Abs(cPeer[i])));
 
             double gOurs = s.Flops / bestOurs / 1e9, gPeer = s.Flops / bestPeer / 1e9, ratio = gOurs / gPeer;
-            minRatio = Math.Min(minRatio, ratio);
+            // Cache-resident shapes show the micro-kernel's rate (read against fma-peak), not SLaK's workload.
+            bool slakShape = !s.Name.StartsWith("L2-", StringComparison.Ordinal);
+            if (slakShape)
+            {
+                minRatio = Math.Min(minRatio, ratio);
+                counted++;
+            }
             Console.WriteLine($"| {s.Name} | {(s.TransA ? 'T' : 'N')}{(s.TransB ? 'T' : 'N')} | {s.M} | {s.N} | {s.K} | " +
                               $"{gOurs:F1} | {gPeer:F1} | {ratio:F2} | {diff:E1} |");
         }
         Console.WriteLine();
-        Console.WriteLine($"gemm-vs-openblas: min ratio x{minRatio:F2} over {shapes.Count} shapes");
+        Console.WriteLine($"gemm-vs-openblas: min ratio x{(counted > 0 ? minRatio : double.NaN):F2} over {counted} shapes" +
+                          (counted < shapes.Count ? $" (the {shapes.Count - counted} cache-resident shapes excluded)" : ""));
         return 0;
     }
 

@@ -51,6 +51,9 @@ public class CpuGemmTests
     {
         // n past the 4096-column panel; m in several packed-A chunks (the bound lowered to 40 x 64 floats).
         Check(GemmKernel.Auto, 2, true, true, 5, 4130, 9, alpha: 1f, beta: 0f, pad: 0);
+        // Tall A: tasks over row blocks, each packing its own block of A (two k blocks).
+        Check(GemmKernel.Auto, 2, false, true, 2001, 45, 300, alpha: 1.5f, beta: 0f, pad: 1);
+        Check(GemmKernel.Auto, 2, true, false, 1999, 33, 270, alpha: 1f, beta: 0.5f, pad: 0);
         long saved = CpuGemm.MaxPackedA;
         try
         {

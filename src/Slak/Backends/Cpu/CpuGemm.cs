@@ -1,8 +1,8 @@
 // Single-precision GEMM of the CPU backend: the 1x1 convolutions / Linear layers of SLaK are ~80 % of its FLOPs, so
 // this is a Goto/BLIS-style blocked GEMM (pack B panels and A blocks, register-blocked FMA micro-kernel) instead of
-// a naive loop. This file holds the public entry point, validation and the blocking driver; packing and the
-// micro-kernels live in CpuGemm.Pack.cs and CpuGemm.Kernels.cs.
-using System.Runtime.InteropServices;
+// a naive loop. This file holds the public entry point, validation and the three blocking drivers (tall A: row-block
+// tasks; otherwise: shared packed panels and 2-D tiles; small C with long k: split k); packing, micro-kernels and the
+// workspace pool live in CpuGemm.Pack.cs, CpuGemm.Kernels.cs and CpuGemm.Workspace.cs.
 using System.Runtime.Intrinsics;
 
 namespace Slak.Backends.Cpu;
@@ -20,6 +20,9 @@ public static unsafe partial class CpuGemm
     // Split-k path: taken when C is at most this many elements and k at least this long.
     private const long KSplitMaxMn = 1L << 19;
     private const int KSplitMinK = 2048;
+
+    // Row blocks per thread from which tasks over row blocks alone balance well (else tiles split n as well).
+    private const int LocalAMinBlocksPerThread = 4;
 
     /// <summary>
     /// C(m,n) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is (m,k): A is stored (m,k) with row stride
@@ -57,6 +60,8 @@ public static unsafe partial class CpuGemm
             var kern = SelectKernel(kernel);
             if (threads > 1 && k >= KSplitMinK && (long)m * n <= KSplitMaxMn)
                 DriveSplitK(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            else if (threads == 1 || CeilDiv(m, kern.Mc) >= LocalAMinBlocksPerThread * threads)
+                DriveLocalA(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
             else
                 Drive(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
         }
@@ -211,6 +216,82 @@ public static unsafe partial class CpuGemm
         }
     }
 
+    // Many row blocks (tall A, the forward and dX products at high resolution): B is packed once and shared, but each
+    // task packs its own Mc x Kc block of A right before multiplying it, so the block is still in L2 and A never
+    // makes the round trip to memory as a packed copy. One fork/join packs B, one runs the row blocks.
+    private static void DriveLocalA(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads)
+    {
+        int mr = kern.Mr, nr = kern.Nr;
+        int kBlocks = CeilDiv(k, kern.Kc);
+        int kcMax = CeilDiv(k, kBlocks);
+        int nBlocks = CeilDiv(n, kern.Nc);
+        int ncMax = RoundUp(CeilDiv(n, nBlocks), nr);
+        int mBlocks = CeilDiv(m, kern.Mc);
+        int mcTile = RoundUp(CeilDiv(m, mBlocks), mr);
+        mBlocks = CeilDiv(m, mcTile);
+
+        float* packB = Workspace.Rent((long)k * ncMax, out var lease);
+        try
+        {
+            nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packBP = (nint)packB;
+            for (int jc = 0; jc < n; jc += ncMax)
+            {
+                int ncur = Math.Min(ncMax, n - jc), jc0 = jc;
+                int nSlivers = CeilDiv(ncur, nr);
+                int slPerBTask = CeilDiv(nSlivers, Math.Min(nSlivers, threads * 4));
+                int bGroups = CeilDiv(nSlivers, slPerBTask);
+                ParallelFor(bGroups * kBlocks, threads, t =>
+                {
+                    int q = t / bGroups, g = t % bGroups;
+                    int p0 = q * kcMax, kq = Math.Min(kcMax, k - p0);
+                    float* dst = (float*)packBP + (long)p0 * ncMax;
+                    int s1 = Math.Min(nSlivers, (g + 1) * slPerBTask);
+                    for (int s = g * slPerBTask; s < s1; s++)
+                        PackB(transB, (float*)bP, ldb, p0, jc0 + s * nr, kq, Math.Min(nr, ncur - s * nr), nr,
+                            dst + (long)s * nr * kq);
+                });
+
+                ParallelFor(mBlocks, threads, mb =>
+                {
+                    int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
+                    float* packA = Workspace.Rent((long)mcTile * kcMax, out var aLease);
+                    try
+                    {
+                        for (int p0 = 0; p0 < k; p0 += kcMax)
+                        {
+                            int kq = Math.Min(kcMax, k - p0);
+                            float betaEff = p0 == 0 ? beta : 1f;
+                            for (int r = r0; r < r1; r += mr)
+                                PackA(transA, (float*)aP, lda, r, p0, Math.Min(mr, r1 - r), kq, mr,
+                                    packA + (long)((r - r0) / mr) * mr * kq);
+                            float* bSlice = (float*)packBP + (long)p0 * ncMax;
+                            for (int s = 0; s < nSlivers; s++)
+                            {
+                                float* pbS = bSlice + (long)s * nr * kq;
+                                int cols = Math.Min(nr, ncur - s * nr);
+                                for (int r = r0; r < r1; r += mr)
+                                {
+                                    float* cS = (float*)cP + (long)r * ldc + jc0 + s * nr;
+                                    kern.Run(kq, packA + (long)((r - r0) / mr) * mr * kq, pbS, cS, ldc, alpha,
+                                        betaEff, Math.Min(mr, r1 - r), cols);
+                                }
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        Workspace.Return(aLease);
+                    }
+                });
+            }
+        }
+        finally
+        {
+            Workspace.Return(lease);
+        }
+    }
+
     // Small C, long k (the weight gradients dW = dY^T X of Linear / 1x1 conv): split k across tasks, each a
     // single-threaded GEMM into its own C buffer, then add the buffers in task order (deterministic). This replaces
     // hundreds of fork/joins (one per k block) by one.
@@ -230,7 +311,7 @@ public static unsafe partial class CpuGemm
                 int k0 = t * kPer, kt = Math.Min(kPer, k - k0);
                 float* at = (float*)aP + (transA ? (long)k0 * lda : k0);
                 float* bt = (float*)bP + (transB ? k0 : (long)k0 * ldb);
-                Drive(kern, transA, transB, m, n, kt, 1f, at, lda, bt, ldb, 0f, (float*)bufP + t * mn, n, 1);
+                DriveLocalA(kern, transA, transB, m, n, kt, 1f, at, lda, bt, ldb, 0f, (float*)bufP + t * mn, n, 1);
             });
             nint cP = (nint)c;
             ParallelFor(threads, threads, part =>
@@ -277,48 +358,4 @@ public static unsafe partial class CpuGemm
     private static int CeilDiv(int a, int b) => (a + b - 1) / b;
 
     private static int RoundUp(int a, int b) => CeilDiv(a, b) * b;
-
-    // Packed panels are reused across calls: a GEMM per layer per step must not allocate (and page-fault) megabytes.
-    // Buffers are 64-byte aligned native memory in a small pool, so concurrent callers each get their own; a caller
-    // takes the smallest free buffer that fits, and the pool drops its smallest buffer when it is full.
-    private static class Workspace
-    {
-        private const int MaxPooled = 8;
-        private static readonly List<(nint Ptr, long Floats)> Free = [];
-        private static readonly Lock Gate = new();
-
-        public static float* Rent(long floats, out (nint Ptr, long Floats) lease)
-        {
-            lock (Gate)
-            {
-                int best = -1;
-                for (int i = 0; i < Free.Count; i++)
-                    if (Free[i].Floats >= floats && (best < 0 || Free[i].Floats < Free[best].Floats))
-                        best = i;
-                if (best >= 0)
-                {
-                    lease = Free[best];
-                    Free.RemoveAt(best);
-                    return (float*)lease.Ptr;
-                }
-            }
-            long size = Math.Max(floats, 16);
-            lease = ((nint)NativeMemory.AlignedAlloc((nuint)(size * sizeof(float)), 64), size);
-            return (float*)lease.Ptr;
-        }
-
-        public static void Return((nint Ptr, long Floats) lease)
-        {
-            lock (Gate)
-            {
-                Free.Add(lease);
-                if (Free.Count <= MaxPooled) return;
-                int smallest = 0;
-                for (int i = 1; i < Free.Count; i++)
-                    if (Free[i].Floats < Free[smallest].Floats) smallest = i;
-                NativeMemory.AlignedFree((void*)Free[smallest].Ptr);
-                Free.RemoveAt(smallest);
-            }
-        }
-    }
 }
