@@ -48,7 +48,8 @@ internal sealed class DwProblem
     public List<ReadOnlyMemory<float>> Dys { get; } = [];
     public List<Memory<float>> Dws { get; } = [];
 
-    /// <summary>FLOPs (2 per multiply-add) of one pass over all branches, counting only taps inside the image.</summary>
+    /// <summary>FLOPs (2 per multiply-add) of one pass over all branches, counting only taps inside the
+    /// image.</summary>
     public double ValidFlops => Branches.Sum(b => 2.0 * new DwConvShape(N, C, H, H, b.Kh, b.Kw).ValidMacs());
 
     public void Forward() => CpuDecomposedDwConv.Forward(N, C, H, H, Branches, X, Ys, Sum);
@@ -121,7 +122,11 @@ internal static class DwBench
         try
         {
             foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("model name", StringComparison.Ordinal)) { model = line.Split(':', 2)[1].Trim(); break; }
+                if (line.StartsWith("model name", StringComparison.Ordinal))
+                {
+                    model = line.Split(':', 2)[1].Trim();
+                    break;
+                }
         }
         catch (IOException) { }
         return $"{model}, {Environment.ProcessorCount} logical CPUs, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC";

@@ -15,8 +15,8 @@ internal static class DwConvDensitySweep
         CpuParallel.Threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
         Console.WriteLine($"# {DwBench.Machine()}; threads {CpuParallel.Threads}; median of {reps}; wall time");
         Console.WriteLine("# dense = same masked weights, all taps computed; sparse = DwTapList (pruned taps skipped)");
-        Console.WriteLine("| N,C,H,M | density | dense fwd ms | sparse fwd ms | sparse/dense fwd | dense fwd+bwd ms | " +
-            "sparse fwd+bwd ms | sparse/dense fwd+bwd |");
+        Console.WriteLine("| N,C,H,M | density | dense fwd ms | sparse fwd ms | sparse/dense fwd | " +
+            "dense fwd+bwd ms | sparse fwd+bwd ms | sparse/dense fwd+bwd |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var (n, c, h, m) in DwBench.Stages.Take(2))
         {
