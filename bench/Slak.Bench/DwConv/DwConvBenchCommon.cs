@@ -110,6 +110,25 @@ internal static class DwBench
         return times[reps / 2];
     }
 
+    /// <summary>Best (minimum) wall time in ms of each action over <paramref name="reps"/> rounds in which the
+    /// actions run alternately, after one warm-up round. On a shared machine interference only adds time, so the
+    /// minimum of interleaved runs compares variants more fairly than medians taken at different moments.</summary>
+    public static double[] BestOfInterleavedMs(int reps, params Action[] actions)
+    {
+        foreach (var a in actions) a();
+        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
+        for (int r = 0; r < reps; r++)
+        {
+            for (int i = 0; i < actions.Length; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                actions[i]();
+                best[i] = Math.Min(best[i], Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        }
+        return best;
+    }
+
     public static int ParseInt(string[] args, string name, int fallback)
     {
         int i = Array.IndexOf(args, name);
