@@ -48,7 +48,8 @@ internal sealed class DwProblem
     public List<ReadOnlyMemory<float>> Dys { get; } = [];
     public List<Memory<float>> Dws { get; } = [];
 
-    /// <summary>FLOPs (2 per multiply-add) of one pass over all branches, counting only taps inside the image.</summary>
+    /// <summary>FLOPs (2 per multiply-add) of one pass over all branches, counting only taps inside the
+    /// image.</summary>
     public double ValidFlops => Branches.Sum(b => 2.0 * new DwConvShape(N, C, H, H, b.Kh, b.Kw).ValidMacs());
 
     public void Forward() => CpuDecomposedDwConv.Forward(N, C, H, H, Branches, X, Ys, Sum);
@@ -109,6 +110,25 @@ internal static class DwBench
         return times[reps / 2];
     }
 
+    /// <summary>Best (minimum) wall time in ms of each action over <paramref name="reps"/> rounds in which the
+    /// actions run alternately, after one warm-up round. On a shared machine interference only adds time, so the
+    /// minimum of interleaved runs compares variants more fairly than medians taken at different moments.</summary>
+    public static double[] BestOfInterleavedMs(int reps, params Action[] actions)
+    {
+        foreach (var a in actions) a();
+        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
+        for (int r = 0; r < reps; r++)
+        {
+            for (int i = 0; i < actions.Length; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                actions[i]();
+                best[i] = Math.Min(best[i], Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        }
+        return best;
+    }
+
     public static int ParseInt(string[] args, string name, int fallback)
     {
         int i = Array.IndexOf(args, name);
@@ -121,7 +141,11 @@ internal static class DwBench
         try
         {
             foreach (var line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("model name", StringComparison.Ordinal)) { model = line.Split(':', 2)[1].Trim(); break; }
+                if (line.StartsWith("model name", StringComparison.Ordinal))
+                {
+                    model = line.Split(':', 2)[1].Trim();
+                    break;
+                }
         }
         catch (IOException) { }
         return $"{model}, {Environment.ProcessorCount} logical CPUs, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC";

@@ -1,6 +1,7 @@
 // BenchmarkDotNet suite of the CPU depthwise convolution: each pass (forward with branch outputs, forward sum only,
 // input gradient, weight gradient) of the decomposed operator on each SLaK-T stage shape at batch 8, dense and at
-// density 0.6 through the sparse-aware path. Run: dotnet run -c Release --project bench/Slak.Bench -- --filter '*DwConv*'
+// density 0.6 through the sparse-aware path.
+//   dotnet run -c Release --project bench/Slak.Bench -- --filter '*DwConvBenchmarks*'
 using BenchmarkDotNet.Attributes;
 using Slak.Backends.Cpu;
 

@@ -11,12 +11,15 @@ internal static class DwConvDensitySweep
     [BenchProgram("dwconv-density-sweep", "sparse-aware vs dense depthwise conv at densities 1.0..0.2 (stages 1-2)")]
     private static int Run(string[] args)
     {
-        int reps = DwBench.ParseInt(args, "--reps", 3);
+        int reps = DwBench.ParseInt(args, "--reps", 4);
         CpuParallel.Threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
-        Console.WriteLine($"# {DwBench.Machine()}; threads {CpuParallel.Threads}; median of {reps}; wall time");
-        Console.WriteLine("# dense = same masked weights, all taps computed; sparse = DwTapList (pruned taps skipped)");
-        Console.WriteLine("| N,C,H,M | density | dense fwd ms | sparse fwd ms | sparse/dense fwd | dense fwd+bwd ms | " +
-            "sparse fwd+bwd ms | sparse/dense fwd+bwd |");
+        Console.WriteLine($"# {DwBench.Machine()}; threads {CpuParallel.Threads}; " +
+            $"best of {reps} interleaved runs; wall time");
+        Console.WriteLine("# dense = same masked weights, all taps computed; " +
+            "sparse = DwTapList (pruned taps skipped); " +
+            "at density 1.0 both run the same dense code (a measure of the noise)");
+        Console.WriteLine("| N,C,H,M | density | dense fwd ms | sparse fwd ms | sparse/dense fwd | " +
+            "dense fwd+bwd ms | sparse fwd+bwd ms | sparse/dense fwd+bwd |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var (n, c, h, m) in DwBench.Stages.Take(2))
         {
@@ -27,9 +30,9 @@ internal static class DwConvDensitySweep
                 dense.SkipMasked = false;
                 for (int b = 0; b < dense.Branches.Count; b++)
                     dense.Branches[b] = dense.Branches[b] with { Taps = null };
-                double df = DwBench.TimeMs(dense.Forward, reps), sf = DwBench.TimeMs(sparse.Forward, reps);
-                double db = DwBench.TimeMs(dense.ForwardBackward, reps);
-                double sb = DwBench.TimeMs(sparse.ForwardBackward, reps);
+                var t = DwBench.BestOfInterleavedMs(reps, dense.Forward, sparse.Forward, dense.ForwardBackward,
+                    sparse.ForwardBackward);
+                double df = t[0], sf = t[1], db = t[2], sb = t[3];
                 Console.WriteLine($"| {n},{c},{h},{m} | {d:F1} | {df:F1} | {sf:F1} | {sf / df:F2} | {db:F1} | " +
                     $"{sb:F1} | {sb / db:F2} |");
             }

@@ -19,8 +19,8 @@ internal static class DwConvKernelSweep
         int oi = Array.IndexOf(args, "--out");
         string outBase = oi >= 0 && oi + 1 < args.Length ? args[oi + 1] : "dwconv-kernel-sweep";
         Console.WriteLine($"# {DwBench.Machine()}; threads {CpuParallel.Threads}; median of {reps}; wall time");
-        Console.WriteLine("| M | decomposed fwd ms | decomposed fwd+bwd ms | dense MxM fwd ms | dense MxM fwd+bwd ms | " +
-            "decomposed GFLOP (valid) | dense GFLOP (valid) |");
+        Console.WriteLine("| M | decomposed fwd ms | decomposed fwd+bwd ms | dense MxM fwd ms | " +
+            "dense MxM fwd+bwd ms | decomposed GFLOP (valid) | dense GFLOP (valid) |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
         var csv = new List<string> { "M,dec_fwd_ms,dec_fwdbwd_ms,dense_fwd_ms,dense_fwdbwd_ms" };
         var decF = new Dictionary<int, double>();

@@ -6,7 +6,7 @@ namespace Slak.Bench.DwConv;
 
 internal static class DwConvPasses
 {
-    [BenchProgram("dwconv-passes", "our CPU depthwise conv, each pass on the SLaK-T stage shapes, GFLOP/s (valid taps)")]
+    [BenchProgram("dwconv-passes", "our CPU depthwise conv, each pass, SLaK-T stage shapes, GFLOP/s (valid taps)")]
     private static int Run(string[] args)
     {
         int reps = DwBench.ParseInt(args, "--reps", 5);
@@ -15,7 +15,8 @@ internal static class DwConvPasses
         int only = DwBench.ParseInt(args, "--stage", 0);
         Console.WriteLine($"# {DwBench.Machine()}, threads {CpuParallel.Threads}, median of {reps}" +
             (DwBench.CpuTime ? ", PROCESS CPU TIME (not wall time)" : ""));
-        Console.WriteLine("| N,C,H,M | GFLOP/pass | fwd ms | fwd GFLOP/s | dgrad ms | wgrad ms | wgrad/fwd | fwd sum-only ms |");
+        Console.WriteLine("| N,C,H,M | GFLOP/pass | fwd ms | fwd GFLOP/s | dgrad ms | wgrad ms | wgrad/fwd | " +
+            "fwd sum-only ms |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
         foreach (var (n, c, h, m) in DwBench.Stages.Where((_, i) => only == 0 || only == i + 1))
         {

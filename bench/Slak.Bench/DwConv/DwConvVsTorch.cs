@@ -9,7 +9,7 @@ namespace Slak.Bench.DwConv;
 
 internal static class DwConvVsTorch
 {
-    [BenchProgram("dwconv-vs-torch", "decomposed depthwise conv vs PyTorch CPU conv2d(groups=C), SLaK-T stages, batch 8")]
+    [BenchProgram("dwconv-vs-torch", "decomposed depthwise conv vs PyTorch CPU conv2d(groups=C), SLaK-T stages")]
     private static int Run(string[] args)
     {
         int threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
@@ -19,7 +19,8 @@ internal static class DwConvVsTorch
         Console.WriteLine($"# {DwBench.Machine()}; threads {threads} (ours and torch.set_num_threads); " +
             $"median of {reps} (ours) / {torchReps} (PyTorch) runs after a warm-up; wall time");
         Console.WriteLine("# ours: CpuDecomposedDwConv, forward writes the 3 branch outputs and their sum; " +
-            "fwd+bwd = forward + input grad + weight grads. PyTorch: F.conv2d(groups=C) x3 summed, backward of x and w.");
+            "fwd+bwd = forward + input grad + weight grads. " +
+            "PyTorch: F.conv2d(groups=C) x3 summed, backward of x and w.");
 
         string specs = string.Join(' ', DwBench.Stages.Select(s => $"{s.N},{s.C},{s.H},{s.M}"));
         var torch = DwBench.RunTorch($"--threads {threads} --reps {torchReps} {specs}");
@@ -47,7 +48,8 @@ internal static class DwConvVsTorch
             double gf = p.ValidFlops / 1e9;
             logF += Math.Log(tf / of);
             logB += Math.Log(tb / ob);
-            Console.WriteLine($"| {n},{c},{h},{m} | {gf:F2} | {tf:F1} | {of:F1} | {tf / of:F1} | {gf / of * 1e3:F1} | " +
+            Console.WriteLine($"| {n},{c},{h},{m} | {gf:F2} | {tf:F1} | {of:F1} | {tf / of:F1} | " +
+                $"{gf / of * 1e3:F1} | " +
                 $"{tb:F1} | {ob:F1} | {tb / ob:F1} | {ow / of:F2} |");
         }
         int k = DwBench.Stages.Length;

@@ -41,7 +41,8 @@ public static unsafe class CpuDwConv
         RunBackwardData(shape, DwPass.Gather(shape.Kh, shape.Kw, taps, w, mask), dy, dx);
     }
 
-    /// <summary>Sparse-aware input gradient: only the taps in <paramref name="taps"/> contribute. Overwrites dx.</summary>
+    /// <summary>Sparse-aware input gradient: only the taps in <paramref name="taps"/> contribute.
+    /// Overwrites dx.</summary>
     public static void BackwardData(DwConvShape shape, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, DwTapList taps,
         Span<float> dx)
     {

@@ -9,7 +9,8 @@ using System.Runtime.Intrinsics;
 namespace Slak.Backends.Cpu;
 
 /// <summary>One branch prepared for one call: its tap list (flipped for the input gradient) and the current weights
-/// gathered at those taps (times the mask on the dense path), in a pooled array returned by <see cref="Release"/>.</summary>
+/// gathered at those taps (times the mask on the dense path), in a pooled array returned by
+/// <see cref="Release"/>.</summary>
 internal sealed class DwPass(int kh, int kw, DwTapList taps, float[] wts)
 {
     public int Kh { get; } = kh;
@@ -83,7 +84,8 @@ internal static unsafe class CpuDwConvEngine
         public int BaseVecs { get; }
         public int ExtraBlocks { get; }
 
-        /// <summary>Floats per output-shaped row (W rounded up to whole vectors, zero tail; or W*8 interleaved).</summary>
+        /// <summary>Floats per output-shaped row (W rounded up to whole vectors, zero tail; W*8 interleaved).
+        /// </summary>
         public int Wb { get; }
 
         /// <summary>Zero columns on each side of an input row in the padded scratch.</summary>
@@ -224,7 +226,7 @@ internal static unsafe class CpuDwConvEngine
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ConvPlane(in Geometry g, float* xp, DwPass pass, int c, float* outp, bool accumulate)
     {
-        int kh = pass.Kh, kw = pass.Kw, ph = kh / 2, pw = kw / 2;
+        int kh = pass.Kh, kw = pass.Kw, pw = kw / 2;
         var taps = pass.Taps;
         fixed (int* rowStart0 = taps.RowStart)
         fixed (int* cols = taps.Cols)
@@ -251,27 +253,35 @@ internal static unsafe class CpuDwConvEngine
                 {
                     int nv = g.BlockVecs(b);
                     int* sg = segs + b * kh * 2;
-                    int sh = g.Shift;
-                    for (int r = 0; r < g.H; r++)
+                    switch (nv)
                     {
-                        int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
-                        float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
-                        float* ob = outp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
-                        switch (nv)
-                        {
-                            case 1: CpuDwConvMicro.Forward<DwV1>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
-                            case 2: CpuDwConvMicro.Forward<DwV2>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
-                            case 3: CpuDwConvMicro.Forward<DwV3>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
-                            case 4: CpuDwConvMicro.Forward<DwV4>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
-                            case 5: CpuDwConvMicro.Forward<DwV5>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
-                            case 6: CpuDwConvMicro.Forward<DwV6>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
-                            case 7: CpuDwConvMicro.Forward<DwV7>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
-                            default: CpuDwConvMicro.Forward<DwV8>(ob, xb, g.Stride, sg, cols, wts, ilo, ihi, sh, accumulate); break;
-                        }
+                        case 1: ConvBlock<DwV1>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 2: ConvBlock<DwV2>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 3: ConvBlock<DwV3>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 4: ConvBlock<DwV4>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 5: ConvBlock<DwV5>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 6: ConvBlock<DwV6>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 7: ConvBlock<DwV7>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        default: ConvBlock<DwV8>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
                     }
                     x0 += nv * g.ColsPerVec;
                 }
             }
+        }
+    }
+
+    /// <summary>All output rows of one segment (columns from x0) of one branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ConvBlock<TR>(in Geometry g, float* img, float* outp, int x0, int* segs, int* cols, float* wts,
+        int kh, int pw, bool accumulate) where TR : struct, IDwVecCount
+    {
+        int ph = kh / 2;
+        for (int r = 0; r < g.H; r++)
+        {
+            int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
+            float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
+            float* ob = outp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
+            CpuDwConvMicro.Forward<TR>(ob, xb, g.Stride, segs, cols, wts, ilo, ihi, g.Shift, accumulate);
         }
     }
 
@@ -280,7 +290,7 @@ internal static unsafe class CpuDwConvEngine
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void FilterPlane(in Geometry g, float* xp, float* dyp, DwPass pass, int c, Vector256<float>* acc)
     {
-        int kh = pass.Kh, kw = pass.Kw, ph = kh / 2, pw = kw / 2;
+        int kh = pass.Kh, kw = pass.Kw, pw = kw / 2;
         var taps = pass.Taps;
         fixed (int* rowStart0 = taps.RowStart)
         fixed (int* cols = taps.Cols)
@@ -301,27 +311,35 @@ internal static unsafe class CpuDwConvEngine
                 {
                     int nv = g.BlockVecs(b);
                     int* sg = segs + b * kh * 2;
-                    int sh = g.Shift;
-                    for (int r = 0; r < g.H; r++)
+                    switch (nv)
                     {
-                        int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
-                        float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
-                        float* db = dyp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
-                        switch (nv)
-                        {
-                            case 1: CpuDwConvMicro.Filter<DwV1>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
-                            case 2: CpuDwConvMicro.Filter<DwV2>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
-                            case 3: CpuDwConvMicro.Filter<DwV3>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
-                            case 4: CpuDwConvMicro.Filter<DwV4>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
-                            case 5: CpuDwConvMicro.Filter<DwV5>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
-                            case 6: CpuDwConvMicro.Filter<DwV6>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
-                            case 7: CpuDwConvMicro.Filter<DwV7>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
-                            default: CpuDwConvMicro.Filter<DwV8>(accBase, xb, g.Stride, db, sg, cols, ilo, ihi, sh); break;
-                        }
+                        case 1: FilterBlock<DwV1>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 2: FilterBlock<DwV2>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 3: FilterBlock<DwV3>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 4: FilterBlock<DwV4>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 5: FilterBlock<DwV5>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 6: FilterBlock<DwV6>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 7: FilterBlock<DwV7>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        default: FilterBlock<DwV8>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
                     }
                     x0 += nv * g.ColsPerVec;
                 }
             }
+        }
+    }
+
+    /// <summary>Weight-gradient contributions of all output rows of one segment (columns from x0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FilterBlock<TR>(in Geometry g, float* img, float* dyp, int x0, int* segs, int* cols,
+        Vector256<float>* acc, int kh, int pw) where TR : struct, IDwVecCount
+    {
+        int ph = kh / 2;
+        for (int r = 0; r < g.H; r++)
+        {
+            int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
+            float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
+            float* db = dyp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
+            CpuDwConvMicro.Filter<TR>(acc, xb, g.Stride, db, segs, cols, ilo, ihi, g.Shift);
         }
     }
 

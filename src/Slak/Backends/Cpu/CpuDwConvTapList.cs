@@ -29,7 +29,8 @@ public sealed class DwTapList
     /// <summary>Kernel width.</summary>
     public int Kw { get; }
 
-    /// <summary>The mask version this list was built from (the caller's counter, bumped whenever the mask changes).</summary>
+    /// <summary>The mask version this list was built from (the caller's counter, bumped whenever the mask
+    /// changes).</summary>
     public long Version { get; }
 
     /// <summary>Number of live taps over all channels.</summary>
