@@ -128,6 +128,7 @@ public sealed class TensorTests(string device) : DeviceTest(device)
     public void TensorScopesMustCloseInOrder()
     {
         var outer = TensorScope.Begin();
+        var owned = T([2f], 1);   // tracked by outer
         var inner = TensorScope.Begin();
         var ex = Assert.Throws<InvalidOperationException>(() => outer.Dispose(), Ctx("closing the outer scope first"));
         Assert.That(ex!.Message, Does.Contain("out of order"), Ctx("message"));
@@ -135,6 +136,7 @@ public sealed class TensorTests(string device) : DeviceTest(device)
         inner.Dispose();
         Assert.That(t.IsDisposed, Is.True, Ctx("inner scope disposed its tensor"));
         outer.Dispose();   // now in order: must close for real, so this thread has no open scope left
+        Assert.That(owned.IsDisposed, Is.True, Ctx("closing the outer scope in order after a refused attempt disposes its tensors"));
         var after = T([1f], 1);
         using (var probe = TensorScope.Begin()) Assert.That(probe.Count, Is.EqualTo(0), Ctx("fresh scope after recovery"));
         Assert.That(after.IsDisposed, Is.False, Ctx("no stale scope still tracks new tensors"));
