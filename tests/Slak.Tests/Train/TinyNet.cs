@@ -43,7 +43,7 @@ internal sealed class TinyNet : Module
 
     public Tensor? DwMask { get; set; }
 
-    public Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x)
     {
         var h = F.Gelu(F.Conv2d(x, _stemW, _stemB, 1, 1));
         var d = F.DepthwiseConv2d(h, _dwW, DwMask);
