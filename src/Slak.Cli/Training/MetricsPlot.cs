@@ -37,6 +37,7 @@ internal static class MetricsPlot
             plot.XLabel("epoch");
             plot.YLabel("loss");
             plot.Axes.Right.Label.Text = "accuracy / density (%)";
+            plot.Axes.SetLimitsY(0, 100, plot.Axes.Right);
             plot.ShowLegend(Alignment.MiddleRight);
             plot.SavePng(path, 900, 540);
             return null;
