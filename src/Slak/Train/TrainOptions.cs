@@ -11,7 +11,7 @@ namespace Slak.Train;
 public sealed record TrainOptions
 {
     /// <summary>Model preset name (resolved by the caller that builds the model).</summary>
-    public string Preset { get; init; } = "nano";
+    public string Preset { get; init; } = "slak_nano";
 
     /// <summary>Epochs.</summary>
     public int Epochs { get; init; } = 5;

@@ -81,7 +81,7 @@ public class AugmentTests
     public void BatchesDoNotDependOnPrefetchOrThreadTiming()
     {
         ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, long.MaxValue);
-        var data = TinyNet.Quadrants(100, seed);
+        var data = TinyNet.Synthetic(100, seed);
         var opts = new BatchLoaderOptions
         {
             BatchSize = 16, Seed = seed, Smoothing = 0.1, Mixup = new MixupOptions { MixupAlpha = 0.8, CutmixAlpha = 1.0 },

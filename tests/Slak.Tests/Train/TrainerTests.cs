@@ -38,8 +38,8 @@ public class TrainerTests
     public void LossDecreasesAndAccuracyBeatsChance()
     {
         ulong seed = NewSeed();
-        var train = TinyNet.Quadrants(320, seed);
-        var test = TinyNet.Quadrants(64, seed + 99);
+        var train = TinyNet.Synthetic(320, seed);
+        var test = TinyNet.Synthetic(64, seed + 99);
         var options = Small(seed, epochs: 4) with { Mixup = 0, Cutmix = 0, Ema = 0, Smoothing = 0 };
         var trainer = new Trainer(TinyNet.Make(seed), train, test, options, null);
         var result = trainer.Run();
@@ -55,8 +55,8 @@ public class TrainerTests
     public void ResumeContinuesExactly()
     {
         ulong seed = NewSeed();
-        var train = TinyNet.Quadrants(96, seed);
-        var test = TinyNet.Quadrants(32, seed + 99);
+        var train = TinyNet.Synthetic(96, seed);
+        var test = TinyNet.Synthetic(32, seed + 99);
         var options = Small(seed, epochs: 3);
         string full = Path.Combine(_folder, "full"), part = Path.Combine(_folder, "part");
 
@@ -90,8 +90,8 @@ public class TrainerTests
     public void NanLossStopsAndKeepsTheLastGoodCheckpoint()
     {
         ulong seed = NewSeed();
-        var train = TinyNet.Quadrants(64, seed);
-        var test = TinyNet.Quadrants(16, seed + 99);
+        var train = TinyNet.Synthetic(64, seed);
+        var test = TinyNet.Synthetic(16, seed + 99);
         var options = Small(seed, epochs: 3);
         int calls = 0;
         bool poison = false;
@@ -112,8 +112,8 @@ public class TrainerTests
     public void FailedCheckpointWriteKeepsThePreviousOne()
     {
         ulong seed = NewSeed();
-        var train = TinyNet.Quadrants(64, seed);
-        var test = TinyNet.Quadrants(16, seed + 99);
+        var train = TinyNet.Synthetic(64, seed);
+        var test = TinyNet.Synthetic(16, seed + 99);
         var t = new Trainer(TinyNet.Make(seed), train, test, Small(seed, epochs: 2), _folder);
         t.EpochCompleted += m => { if (m.Epoch == 1) t.BeforeCheckpointSwap = _ => throw new IOException("disk full (simulated)"); };
         Assert.That(() => t.Run(), Throws.InstanceOf<IOException>().With.Message.Contains("simulated"));
