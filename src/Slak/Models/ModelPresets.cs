@@ -18,13 +18,16 @@ public static class ModelPresets
     private static readonly int[] PaperKernels = [51, 49, 47, 13, 5];
     private static readonly int[] NanoKernels = [15, 9, 5, 5, 3];
     private static readonly int[] NanoDepths = [2, 2, 2, 2];
-    private static readonly int[] NanoDims = [32, 64, 128, 256];
+    private static readonly int[] NanoDims = [24, 48, 96, 192];
 
     private static readonly ModelPreset[] All =
     [
-        Paper("slak_tiny", [3, 3, 9, 3], [96, 192, 384, 768], 0.1, "SLaK-T (paper): 51x51 via 51x5+5x51+5x5, width 1.3, 40% sparse"),
-        Paper("slak_small", [3, 3, 27, 3], [96, 192, 384, 768], 0.4, "SLaK-S (paper): 51x51 via 51x5+5x51+5x5, width 1.3, 40% sparse"),
-        Paper("slak_base", [3, 3, 27, 3], [128, 256, 512, 1024], 0.5, "SLaK-B (paper): 51x51 via 51x5+5x51+5x5, width 1.3, 40% sparse"),
+        Paper("slak_tiny", [3, 3, 9, 3], [96, 192, 384, 768], 0.1,
+              "SLaK-T (paper): 51x51 via 51x5+5x51+5x5, width 1.3, 40% sparse"),
+        Paper("slak_small", [3, 3, 27, 3], [96, 192, 384, 768], 0.4,
+              "SLaK-S (paper): 51x51 via 51x5+5x51+5x5, width 1.3, 40% sparse"),
+        Paper("slak_base", [3, 3, 27, 3], [128, 256, 512, 1024], 0.5,
+              "SLaK-B (paper): 51x51 via 51x5+5x51+5x5, width 1.3, 40% sparse"),
         new("convnext_tiny", new ModelConfig
         {
             Depths = [3, 3, 9, 3], Dims = [96, 192, 384, 768], KernelSize = [7, 7, 7, 7, 100], WidthFactor = 1.0,
@@ -54,7 +57,8 @@ public static class ModelPresets
     {
         ArgumentNullException.ThrowIfNull(name);
         return All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
-            ?? throw new ArgumentException($"unknown model preset '{name}' (known: {string.Join(", ", Names)})", nameof(name));
+            ?? throw new ArgumentException($"unknown model preset '{name}' (known: " +
+                $"{string.Join(", ", Names)})", nameof(name));
     }
 
     private static ModelPreset Paper(string name, int[] depths, int[] dims, double dropPath, string description) =>
@@ -64,10 +68,12 @@ public static class ModelPresets
             DropPathRate = dropPath,
         }, 224, 0.6, description);
 
-    private static ModelPreset Nano(string name, int[] kernels, bool decom, double width, double density, string description) =>
+    private static ModelPreset Nano(string name, int[] kernels, bool decom, double width, double density,
+                                    string description) =>
         new(name, new ModelConfig
         {
-            InChans = 1, NumClasses = 10, Depths = NanoDepths, Dims = NanoDims, KernelSize = kernels, WidthFactor = width,
+            InChans = 1, NumClasses = 10, Depths = NanoDepths, Dims = NanoDims, KernelSize = kernels,
+            WidthFactor = width,
             Decom = decom, Bn = true, DropPathRate = 0.0,
         }, 32, density, description);
 }
