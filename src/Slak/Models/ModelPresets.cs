@@ -10,6 +10,10 @@
 // 56/28/14/7: K1 = 15 covers the whole 8x8 map from every position (51 on 56 nearly does), K2 = 9 on 4x4, and 5 on
 // the 2x2 and 1x1 maps; N = 3. The four nano presets are the paper's comparison in small: ConvNeXt-style dense 7x7,
 // RepLKNet-style dense K x K + N x N, decomposed dense, and decomposed at 1.3x width meant for 40 % sparsity.
+// Widths [24, 48, 96, 192] (x1.3 = [31, 62, 124, 249] in slak_nano), depths [2, 2, 2, 2]; `slak summary` gives, per
+// 32x32 image: slak_nano 1.54 M params / 4.92 M MACs dense, 0.93 M / 2.95 M at 60 % density; slak_nano_dense
+// 0.93 M / 3.05 M; replk_nano 0.93 M / 3.50 M; convnext_nano 0.93 M / 2.89 M (tens of MFLOP per training step
+// and image, so a few Fashion-MNIST epochs fit in minutes on 2 CPU cores).
 namespace Slak.Models;
 
 /// <summary>Registry of named model presets.</summary>
