@@ -73,21 +73,12 @@ public sealed partial class CpuBackend : IBackend
         Chunked(y.Numel, (s, n) => TensorPrimitives.Multiply(S(x).Slice(s, n), alpha, S(y).Slice(s, n)));
 
     /// <inheritdoc />
-    public void Gelu(Tensor x, Tensor y) => Chunked(y.Numel, (s, n) =>
-    {
-        var xs = S(x).Slice(s, n);
-        var ys = S(y).Slice(s, n);
-        for (int i = 0; i < n; i++) ys[i] = CpuMath.Gelu(xs[i]);
-    });
+    public void Gelu(Tensor x, Tensor y) =>
+        Chunked(y.Numel, (s, n) => CpuGelu.Forward(S(x).Slice(s, n), S(y).Slice(s, n)));
 
     /// <inheritdoc />
-    public void GeluBackward(Tensor x, Tensor dy, Tensor dx) => Chunked(dx.Numel, (s, n) =>
-    {
-        var xs = S(x).Slice(s, n);
-        var g = S(dy).Slice(s, n);
-        var d = S(dx).Slice(s, n);
-        for (int i = 0; i < n; i++) d[i] = g[i] * CpuMath.GeluDerivative(xs[i]);
-    });
+    public void GeluBackward(Tensor x, Tensor dy, Tensor dx) =>
+        Chunked(dx.Numel, (s, n) => CpuGelu.Backward(S(x).Slice(s, n), S(dy).Slice(s, n), S(dx).Slice(s, n)));
 
     /// <inheritdoc />
     public void MulLastDim(Tensor x, Tensor gamma, Tensor y)
