@@ -15,7 +15,8 @@ public static class Idx
     /// <summary>Magic of a label file: unsigned bytes, 1 dimension (n).</summary>
     public const int LabelsMagic = 0x00000801;
 
-    /// <summary>Refuses to inflate more than this (1 GiB): a corrupt or hostile .gz cannot exhaust memory.</summary>
+    /// <summary>Largest element count accepted (1 GiB), so a corrupt or hostile file cannot exhaust memory.
+    /// </summary>
     public const long MaxDecompressedBytes = 1L << 30;
 
     /// <summary>Reads an unsigned-byte IDX file of any rank, gzip or raw.</summary>
@@ -25,7 +26,8 @@ public static class Idx
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
         if (!File.Exists(path)) throw new FileNotFoundException($"IDX file not found: '{path}'", path);
-        return Parse(File.ReadAllBytes(path), path);
+        using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        return Parse(file, path);
     }
 
     /// <summary>Reads an image file (magic 0x00000803, dimensions n x rows x cols).</summary>
@@ -40,52 +42,97 @@ public static class Idx
     public static IdxArray Parse(byte[] content, string source = "IDX data")
     {
         ArgumentNullException.ThrowIfNull(content);
+        using var memory = new MemoryStream(content, writable: false);
+        return Parse(memory, source);
+    }
+
+    /// <summary>Parses IDX content (gzip-compressed or raw) from a seekable stream positioned at its start. The
+    /// elements are read straight into the result array (no intermediate copy of the whole file).</summary>
+    /// <param name="content">The file content; must support seeking (to sniff the gzip signature).</param>
+    /// <param name="source">A name for error messages.</param>
+    public static IdxArray Parse(Stream content, string source = "IDX data")
+    {
+        ArgumentNullException.ThrowIfNull(content);
         ArgumentNullException.ThrowIfNull(source);
-        byte[] raw = content.Length >= 2 && content[0] == 0x1f && content[1] == 0x8b
-            ? Inflate(content, source)
-            : content;
-        if (raw.Length < 4) throw Bad(source, $"truncated: {raw.Length} bytes, too short for the 4-byte magic");
-        int magic = BinaryPrimitives.ReadInt32BigEndian(raw);
-        if (raw[0] != 0 || raw[1] != 0)
+        if (!content.CanSeek) throw new ArgumentException("the stream must support seeking", nameof(content));
+        long start = content.Position;
+        Span<byte> signature = stackalloc byte[2];
+        int sniffed = content.ReadAtLeast(signature, 2, throwOnEndOfStream: false);
+        content.Position = start;
+        if (sniffed == 2 && signature[0] == 0x1f && signature[1] == 0x8b)
+        {
+            try
+            {
+                using var gzip = new GZipStream(content, CompressionMode.Decompress, leaveOpen: true);
+                return ParseRaw(gzip, source);
+            }
+            catch (InvalidDataException e) when (!e.Message.StartsWith("IDX ", StringComparison.Ordinal))
+            {
+                throw Bad(source, $"corrupt or truncated gzip data: {e.Message}");
+            }
+        }
+        return ParseRaw(content, source);
+    }
+
+    private static IdxArray ParseRaw(Stream raw, string source)
+    {
+        var head = new byte[4 + 4 * 4];
+        int got = raw.ReadAtLeast(head.AsSpan(0, 4), 4, throwOnEndOfStream: false);
+        if (got < 4) throw Bad(source, $"truncated: {got} bytes, too short for the 4-byte magic");
+        int magic = BinaryPrimitives.ReadInt32BigEndian(head);
+        if (head[0] != 0 || head[1] != 0)
         {
             throw Bad(source, $"bad magic 0x{magic:X8}: an IDX file starts with two zero bytes "
                 + "(is this an IDX file? a gzip file starts with 1F 8B)");
         }
-        if (raw[2] != 0x08)
+        if (head[2] != 0x08)
         {
-            throw Bad(source, $"bad magic 0x{magic:X8}: element type 0x{raw[2]:X2} is not supported "
+            throw Bad(source, $"bad magic 0x{magic:X8}: element type 0x{head[2]:X2} is not supported "
                 + "(only 0x08, unsigned byte)");
         }
-        int rank = raw[3];
+        int rank = head[3];
         if (rank is < 1 or > 4) throw Bad(source, $"bad magic 0x{magic:X8}: {rank} dimensions (expected 1 to 4)");
-        if (raw.Length < 4 + 4 * rank)
+        got = raw.ReadAtLeast(head.AsSpan(4, 4 * rank), 4 * rank, throwOnEndOfStream: false);
+        if (got < 4 * rank)
         {
             throw Bad(source, $"truncated header: {rank} dimensions need {4 + 4 * rank} bytes, the file has "
-                + raw.Length);
+                + (4 + got));
         }
         var dims = new int[rank];
         long count = 1;
         for (int i = 0; i < rank; i++)
         {
-            int d = BinaryPrimitives.ReadInt32BigEndian(raw.AsSpan(4 + 4 * i));
+            int d = BinaryPrimitives.ReadInt32BigEndian(head.AsSpan(4 + 4 * i));
             if (d <= 0) throw Bad(source, $"dimension {i} is {d}; dimensions must be positive");
             dims[i] = d;
             count *= d;
-            if (count > Array.MaxLength) throw Bad(source, $"dimensions [{string.Join(", ", dims[..(i + 1)])}] are too large");
+            if (count > Math.Min(Array.MaxLength, MaxDecompressedBytes))
+                throw Bad(source, $"dimensions [{string.Join(", ", dims[..(i + 1)])}] are too large");
         }
-        int headerLength = 4 + 4 * rank;
-        long available = raw.Length - headerLength;
+        var data = new byte[count];
+        int available = raw.ReadAtLeast(data, data.Length, throwOnEndOfStream: false);
         if (available < count)
         {
             throw Bad(source, $"truncated data: dimensions [{string.Join(", ", dims)}] need {count} bytes after the "
                 + $"header, only {available} are there");
         }
-        if (available > count)
+        long extra = CountRemaining(raw);
+        if (extra > 0)
         {
-            throw Bad(source, $"{available - count} unexpected bytes after the data of dimensions "
+            throw Bad(source, $"{extra} unexpected bytes after the data of dimensions "
                 + $"[{string.Join(", ", dims)}]");
         }
-        return new IdxArray(magic, dims, raw.AsSpan(headerLength).ToArray());
+        return new IdxArray(magic, dims, data);
+    }
+
+    // Bytes left in the stream (bounded by MaxDecompressedBytes, so a hostile .gz cannot make this run forever).
+    private static long CountRemaining(Stream raw)
+    {
+        var buffer = new byte[1 << 12];
+        long extra = 0;
+        int n;
+        while (extra <= MaxDecompressedBytes && (n = raw.Read(buffer)) > 0) extra += n;
+        return extra;
     }
 
     private static IdxArray Expect(IdxArray array, int magic, string source)
@@ -97,28 +144,6 @@ public static class Idx
                 + $"0x{magic:X8}, {want}");
         }
         return array;
-    }
-
-    private static byte[] Inflate(byte[] content, string source)
-    {
-        try
-        {
-            using var input = new GZipStream(new MemoryStream(content), CompressionMode.Decompress);
-            using var output = new MemoryStream();
-            var buffer = new byte[1 << 16];
-            int n;
-            while ((n = input.Read(buffer)) > 0)
-            {
-                output.Write(buffer, 0, n);
-                if (output.Length > MaxDecompressedBytes)
-                    throw Bad(source, $"decompresses to more than {MaxDecompressedBytes} bytes");
-            }
-            return output.ToArray();
-        }
-        catch (InvalidDataException e) when (!e.Message.StartsWith("IDX ", StringComparison.Ordinal))
-        {
-            throw Bad(source, $"corrupt or truncated gzip data: {e.Message}");
-        }
     }
 
     private static InvalidDataException Bad(string source, string problem) => new($"IDX '{source}': {problem}");

@@ -1,5 +1,6 @@
 // Validation of the safetensors JSON header (the half of SafeTensorsFile that never touches tensor data).
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Slak.IO;
 
@@ -13,6 +14,9 @@ public sealed partial class SafeTensorsFile
     private static (Dictionary<string, string> Metadata, List<TensorSpec> Specs) ParseHeader(
         string source, ReadOnlyMemory<byte> header, long dataLength)
     {
+        // JsonDocument only checks UTF-8 lazily (when a string is read), so check the whole header first.
+        if (!Utf8.IsValid(header.Span))
+            throw Bad(source, "the header is not valid UTF-8 JSON: it contains invalid UTF-8 bytes");
         JsonDocument document;
         try
         {
@@ -89,7 +93,10 @@ public sealed partial class SafeTensorsFile
         foreach (JsonElement dim in shapeElement.EnumerateArray())
         {
             if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out long d) || d < 0 || d > int.MaxValue)
-                throw Bad(source, $"{where}: shape[{axis}] = {dim.GetRawText()} is not an integer in [0, {int.MaxValue}]");
+            {
+                throw Bad(source,
+                    $"{where}: shape[{axis}] = {dim.GetRawText()} is not an integer in [0, {int.MaxValue}]");
+            }
             shape[axis++] = (int)d;
             try
             {

@@ -47,7 +47,8 @@ public abstract class Module
     {
         if (string.IsNullOrEmpty(name) || name.Contains('.', StringComparison.Ordinal))
             throw new ArgumentException($"invalid member name '{name}'", nameof(name));
-        if (_parameters.Any(p => p.Name == name) || _buffers.Any(b => b.Name == name) || _children.Any(c => c.Name == name))
+        if (_parameters.Any(p => p.Name == name) || _buffers.Any(b => b.Name == name)
+            || _children.Any(c => c.Name == name))
             throw new ArgumentException($"{GetType().Name} already has a member named '{name}'", nameof(name));
     }
 
@@ -73,7 +74,8 @@ public abstract class Module
     /// <summary>All parameters.</summary>
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Tensor);
 
-    /// <summary>Parameters and buffers in PyTorch state_dict order (own parameters, own buffers, then children).</summary>
+    /// <summary>Parameters and buffers in PyTorch state_dict order (own parameters, own buffers, then
+    /// children).</summary>
     public IEnumerable<(string Name, Tensor Tensor)> StateDict(string prefix = "")
     {
         foreach (var (name, t) in _parameters) yield return (prefix + name, t);
@@ -114,4 +116,19 @@ public abstract class Module
 
     /// <summary>Number of trainable elements.</summary>
     public long ParameterCount() => Parameters().Sum(p => p.Numel);
+
+    /// <summary>The module's computation on one input. Containers and single-input layers override it; modules with
+    /// other signatures throw.</summary>
+    public virtual Tensor Forward(Tensor input) =>
+        throw new NotSupportedException($"{GetType().Name} has no single-input Forward");
+
+    /// <summary>Called on every module of a tree after its state was loaded (buffers may carry host-side mirrors,
+    /// e.g. BatchNorm's batch counter).</summary>
+    protected internal virtual void OnStateLoaded()
+    {
+    }
+
+    /// <summary>True when any parameter or buffer of the tree is a shape-only placeholder (built with
+    /// <see cref="ModuleInit.ShapeOnly"/>): names and shapes are real, there is no data to compute with.</summary>
+    public bool IsShapeOnly => StateDict().Any(e => !e.Tensor.IsDisposed && MetaStorage.IsMeta(e.Tensor));
 }

@@ -1,0 +1,147 @@
+// `slak train`: trains a preset on Fashion-MNIST (default: slak_nano, sparse, on the best device) with progress
+// output, checkpoints, metrics.jsonl and plot.png in the run folder, and prints the test accuracy at the end.
+// Parsing and presentation only: the options become a TrainOptions record and the work is Slak.Train.Trainer.
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+using Slak.Backends.Cpu;
+using Slak.Cli.Training;
+using Slak.Models;
+using Slak.Sparse;
+using Slak.Train;
+
+namespace Slak.Cli.Commands;
+
+/// <summary>The train verb.</summary>
+internal sealed class TrainCommand : ICliCommand
+{
+    /// <inheritdoc />
+    public int Order => 10;
+
+    private static readonly TrainOptions Defaults = new();
+
+    /// <inheritdoc />
+    public Command Build()
+    {
+        var preset = new Option<string>("--preset") { Description = $"model preset ({string.Join(", ", ModelPresets.Names)})", DefaultValueFactory = _ => Defaults.Preset };
+        var epochs = new Option<int>("--epochs") { Description = "training epochs", DefaultValueFactory = _ => Defaults.Epochs };
+        var batch = new Option<int>("--batch-size") { Description = "images per micro-batch", DefaultValueFactory = _ => Defaults.BatchSize };
+        var lr = new Option<double>("--lr") { Description = "peak learning rate (AdamW)", DefaultValueFactory = _ => Defaults.Lr };
+        var minLr = new Option<double>("--min-lr") { Description = "learning rate at the end of the cosine", DefaultValueFactory = _ => Defaults.MinLr };
+        var warmup = new Option<double>("--warmup-epochs") { Description = "linear warmup length in epochs", DefaultValueFactory = _ => Defaults.WarmupEpochs };
+        var wd = new Option<double>("--weight-decay") { Description = "AdamW weight decay (2-D/4-D weights only)", DefaultValueFactory = _ => Defaults.WeightDecay };
+        var sparse = new Option<bool>("--sparse") { Description = "sparse training (default: on when the preset is meant to be sparse)" };
+        var noSparse = new Option<bool>("--no-sparse") { Description = "dense training" };
+        var density = new Option<double>("--density") { Description = "global density of the masked weights (default: the preset's, 0.6 for slak_nano)", DefaultValueFactory = _ => Defaults.Density };
+        var init = new Option<string>("--sparse-init") { Description = "initial layer densities: snip, erk or uniform", DefaultValueFactory = _ => "snip" };
+        init.AcceptOnlyFromAmong("snip", "erk", "uniform");
+        var pruneRate = new Option<double>("--prune-rate") { Description = "initial prune/regrow rate (cosine-decayed to 0.005)", DefaultValueFactory = _ => Defaults.PruneRate };
+        var updateFrequency = new Option<int>("--update-frequency") { Description = "optimizer steps between prune/regrow rounds (0: fixed masks)", DefaultValueFactory = _ => Defaults.UpdateFrequency };
+        var growth = new Option<string>("--growth") { Description = "regrowth: random or gradient", DefaultValueFactory = _ => "random" };
+        growth.AcceptOnlyFromAmong("random", "gradient");
+        var semantics = new Option<string>("--sparse-semantics") { Description = "ours (masked gradients and moments) or reference", DefaultValueFactory = _ => "ours" };
+        semantics.AcceptOnlyFromAmong("ours", "reference");
+        var dropPath = new Option<double>("--drop-path") { Description = "stochastic depth rate (linear over blocks)", DefaultValueFactory = _ => Defaults.DropPath };
+        var smoothing = new Option<double>("--smoothing") { Description = "label smoothing", DefaultValueFactory = _ => Defaults.Smoothing };
+        var mixup = new Option<double>("--mixup") { Description = "mixup alpha (0: off)", DefaultValueFactory = _ => Defaults.Mixup };
+        var cutmix = new Option<double>("--cutmix") { Description = "CutMix alpha (0: off)", DefaultValueFactory = _ => Defaults.Cutmix };
+        var ema = new Option<double>("--ema") { Description = "weight EMA decay (0: off), e.g. 0.999", DefaultValueFactory = _ => Defaults.Ema };
+        var clip = new Option<double>("--clip-grad") { Description = "clip gradients to this global norm (0: off)", DefaultValueFactory = _ => Defaults.ClipGrad };
+        var accum = new Option<int>("--accum-steps") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => Defaults.AccumSteps };
+        var seed = new Option<ulong>("--seed") { Description = "seed of every random choice", DefaultValueFactory = _ => Defaults.Seed };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => Defaults.Device };
+        var limit = new Option<int>("--limit") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
+        var logEvery = new Option<int>("--log-every") { Description = "plain progress line every N steps when not on a terminal", DefaultValueFactory = _ => Defaults.LogEvery };
+        var outDir = new Option<string?>("--out") { Description = "run folder (default: runs/<preset>-<time>)" };
+        var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint (with its saved options)" };
+        var data = new Option<string?>("--data") { Description = $"Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder})" };
+        var threads = new Option<int>("--threads") { Description = "CPU threads (default: SLAK_NUM_THREADS or all cores)", DefaultValueFactory = _ => 0 };
+        var optionsFile = new Option<string?>("--options") { Description = "JSON file with training options (command-line options given explicitly win)" };
+
+        var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
+        foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
+                     updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
+                     logEvery, outDir, resume, data, threads, optionsFile })
+            cmd.Options.Add(o);
+
+        cmd.SetAction(parse =>
+        {
+            bool Given(Option o) => parse.GetResult(o) is OptionResult r && !r.Implicit;
+            var o = parse.GetValue(optionsFile) is string file ? TrainOptions.Load(file) : new TrainOptions();
+            T Pick<T>(Option<T> opt, T current) => Given(opt) ? parse.GetValue(opt)! : current;
+            o = o with
+            {
+                Preset = Pick(preset, o.Preset), Epochs = Pick(epochs, o.Epochs), BatchSize = Pick(batch, o.BatchSize),
+                Lr = Pick(lr, o.Lr), MinLr = Pick(minLr, o.MinLr), WarmupEpochs = Pick(warmup, o.WarmupEpochs),
+                WeightDecay = Pick(wd, o.WeightDecay), Density = Pick(density, o.Density),
+                SparseInit = Given(init) ? Enum.Parse<SparseInit>(parse.GetValue(init)!, ignoreCase: true) : o.SparseInit,
+                PruneRate = Pick(pruneRate, o.PruneRate), UpdateFrequency = Pick(updateFrequency, o.UpdateFrequency),
+                Growth = Given(growth) ? Enum.Parse<SparseGrowth>(parse.GetValue(growth)!, ignoreCase: true) : o.Growth,
+                SparseSemantics = Given(semantics) ? Enum.Parse<SparseSemantics>(parse.GetValue(semantics)!, ignoreCase: true) : o.SparseSemantics,
+                DropPath = Pick(dropPath, o.DropPath), Smoothing = Pick(smoothing, o.Smoothing), Mixup = Pick(mixup, o.Mixup),
+                Cutmix = Pick(cutmix, o.Cutmix), Ema = Pick(ema, o.Ema), ClipGrad = Pick(clip, o.ClipGrad),
+                AccumSteps = Pick(accum, o.AccumSteps), Seed = Pick(seed, o.Seed), Device = Pick(device, o.Device),
+                Limit = Pick(limit, o.Limit), LogEvery = Pick(logEvery, o.LogEvery),
+            };
+            var p = ModelPresets.Get(o.Preset);
+            bool fromFile = parse.GetValue(optionsFile) is not null;
+            if (Given(sparse) && Given(noSparse))
+                throw new ArgumentException("--sparse and --no-sparse contradict each other", "--sparse");
+            if (Given(noSparse)) o = o with { Sparse = false };
+            else if (Given(sparse) || Given(density)) o = o with { Sparse = true };
+            else if (!fromFile) o = o with { Sparse = p.Density < 1, Density = p.Density < 1 ? p.Density : o.Density };
+            int t = parse.GetValue(threads);
+            if (t < 0) throw new ArgumentOutOfRangeException("--threads", t, "--threads must be >= 0");
+            if (t > 0) CpuParallel.Threads = t;
+            string? folder = parse.GetValue(outDir);
+            if (parse.GetValue(resume))
+            {
+                if (folder is null) throw new ArgumentException("--resume needs --out <run folder>", "--resume");
+                o = Trainer.ReadCheckpointOptions(folder) with { Device = o.Device };
+                Console.WriteLine($"resuming {folder} with its saved options (preset {o.Preset}, {o.Epochs} epochs)");
+            }
+            folder ??= Path.Combine("runs", $"{o.Preset}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            return Train(o, folder, parse.GetValue(resume), parse.GetValue(data));
+        });
+        return cmd;
+    }
+
+    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder)
+    {
+        o.Validate();
+        var (device, note) = DeviceChoice.Resolve(o.Device);
+        if (note is not null) Console.WriteLine(note);
+        var p = ModelPresets.Get(o.Preset);
+        int side = DataSets.PaddedSide(28);
+        if (p.InputSize != side)
+            Console.WriteLine($"note: preset {p.Name} is designed for {p.InputSize}x{p.InputSize} inputs; training on Fashion-MNIST padded to {side}x{side}");
+        var (train, test) = DataSets.FashionMnist(dataFolder, side);
+        var (model, _) = SlakTrainable.Create(o.Preset, train.Channels, train.ClassCount, o.DropPath, o.Seed, device);
+        var trainable = SlakTrainable.From(model, o.SparseSemantics);
+        var trainer = resume ? Trainer.Resume(trainable, train, test, folder) : new Trainer(trainable, train, test, o, folder);
+        Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
+        using var cts = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var result = TrainingConsole.Run(trainer, Path.Combine(folder, "plot.png"), cts.Token);
+            var last = result.Last;
+            if (last is not null)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"test accuracy: {last.TestTop1:F2}% top-1, {last.TestTop5:F2}% top-5 (best {result.BestTop1:F2}%) after {last.Epoch} epochs, {last.WallTime:F0} s, density {last.Density:F3}"));
+            if (result.Completed) return 0;
+            Console.Error.WriteLine($"slak: {result.Message}");
+            return 2;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine($"slak: interrupted; continue with: slak train --resume --out {folder}");
+            return 130;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+}

@@ -1,0 +1,58 @@
+// Typed launchers for cuda/kernels/activation.cu (GELU, layer scale, per-sample scale, bias add, scalar broadcast).
+using Slak.Cuda.Runtime;
+
+namespace Slak.Cuda.Kernels;
+
+/// <summary>Launchers of the activation and broadcast kernels (float32, grid-stride loops).</summary>
+public static class ActivationKernels
+{
+    private const int Block = 256;
+
+    private static void Run(IGpuDevice dev, string kernel, long n, ref KernelArgs args)
+    {
+        args.Add(n);
+        if (n > 0) args.Launch(dev, kernel, KernelArgs.GridFor(n, Block), Block);
+    }
+
+    /// <summary>y = GELU(x), exact form.</summary>
+    public static void Gelu(IGpuDevice dev, DevicePtr y, DevicePtr x, long n)
+    {
+        var a = new KernelArgs(); a.Add(y); a.Add(x);
+        Run(dev, "gelu_fwd_kernel", n, ref a);
+    }
+
+    /// <summary>dx = dy * GELU'(x).</summary>
+    public static void GeluBackward(IGpuDevice dev, DevicePtr dx, DevicePtr x, DevicePtr dy, long n)
+    {
+        var a = new KernelArgs(); a.Add(dx); a.Add(x); a.Add(dy);
+        Run(dev, "gelu_bwd_kernel", n, ref a);
+    }
+
+    /// <summary>y[i] = x[i] * gamma[i % c].</summary>
+    public static void MulLastDim(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr gamma, int c, long n)
+    {
+        var a = new KernelArgs(); a.Add(y); a.Add(x); a.Add(gamma); a.Add(c);
+        Run(dev, "mul_last_dim_kernel", n, ref a);
+    }
+
+    /// <summary>y[i] = x[i] * scale[i / row].</summary>
+    public static void MulRows(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr scale, long row, long n)
+    {
+        var a = new KernelArgs(); a.Add(y); a.Add(x); a.Add(scale); a.Add(row);
+        Run(dev, "mul_rows_kernel", n, ref a);
+    }
+
+    /// <summary>y[i] += bias[i % c].</summary>
+    public static void AddBiasLastDim(IGpuDevice dev, DevicePtr y, DevicePtr bias, int c, long n)
+    {
+        var a = new KernelArgs(); a.Add(y); a.Add(bias); a.Add(c);
+        Run(dev, "add_bias_last_dim_kernel", n, ref a);
+    }
+
+    /// <summary>y[i] = scale * scalar[0].</summary>
+    public static void FillFromScalar(IGpuDevice dev, DevicePtr y, DevicePtr scalar, float scale, long n)
+    {
+        var a = new KernelArgs(); a.Add(y); a.Add(scalar); a.Add(scale);
+        Run(dev, "fill_from_scalar_kernel", n, ref a);
+    }
+}

@@ -1,0 +1,44 @@
+// Typed launchers for cuda/kernels/conv2d.cu (dense stem / downsampling convolutions).
+using System.Runtime.InteropServices;
+using Slak.Cuda.Runtime;
+
+namespace Slak.Cuda.Kernels;
+
+/// <summary>Geometry of a dense conv; mirror of <c>Conv2dParams</c> in conv2d.cu.</summary>
+[StructLayout(LayoutKind.Sequential)]
+public readonly record struct Conv2dParams(int N, int Cin, int H, int W, int Cout, int Kh, int Kw, int StrideH,
+                                           int StrideW, int PadH, int PadW, int OutH, int OutW);
+
+/// <summary>Launchers of the dense convolution kernels.</summary>
+public static class Conv2dKernels
+{
+    private const int Block = 256;
+
+    /// <summary>y = conv(x, w) + bias (bias may be null).</summary>
+    public static void Forward(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr bias, Conv2dParams p)
+    {
+        long total = (long)p.N * p.Cout * p.OutH * p.OutW;
+        var a = new KernelArgs(); a.Add(y); a.Add(x); a.Add(w); a.Add(bias); a.Add(p);
+        a.Launch(dev, "conv2d_fwd_kernel", KernelArgs.GridFor(total, Block), Block);
+    }
+
+    /// <summary>dx of the dense conv.</summary>
+    public static void BackwardData(IGpuDevice dev, DevicePtr dx, DevicePtr dy, DevicePtr w, Conv2dParams p)
+    {
+        long total = (long)p.N * p.Cin * p.H * p.W;
+        var a = new KernelArgs(); a.Add(dx); a.Add(dy); a.Add(w); a.Add(p);
+        a.Launch(dev, "conv2d_bwd_data_kernel", KernelArgs.GridFor(total, Block), Block);
+    }
+
+    /// <summary>dw (and dbias when not null) of the dense conv.</summary>
+    public static void BackwardFilter(IGpuDevice dev, DevicePtr dw, DevicePtr dbias, DevicePtr x, DevicePtr dy,
+                                      Conv2dParams p)
+    {
+        long total = (long)p.Cout * p.Cin * p.Kh * p.Kw;
+        var a = new KernelArgs(); a.Add(dw); a.Add(x); a.Add(dy); a.Add(p);
+        a.Launch(dev, "conv2d_bwd_filter_kernel", KernelArgs.GridFor(total, Block), Block);
+        if (dbias.IsNull) return;
+        var b = new KernelArgs(); b.Add(dbias); b.Add(dy); b.Add(p.N); b.Add(p.Cout); b.Add(p.OutH * p.OutW);
+        b.Launch(dev, "conv2d_bwd_bias_kernel", p.Cout, Block);
+    }
+}

@@ -1,0 +1,102 @@
+// Typed launchers for cuda/kernels/elementwise.cu (fill, copy, add, axpy, mul, scale on float32).
+//
+// The template every kernel family follows: one static class per cuda/kernels file; each launcher validates its
+// arguments (naming them), computes grid and block, and passes a stackalloc'd array of pointers to locals of
+// exactly the kernel's parameter types (never a boxed object[]: a wrong type would silently corrupt the launch).
+// Parameter order mirrors the kernel: outputs, inputs, scalars, sizes. Works on any IGpuDevice (GPU or emulator).
+using Slak.Cuda.Runtime;
+
+namespace Slak.Cuda.Kernels;
+
+/// <summary>Launchers of the float32 element-wise kernels.</summary>
+public static unsafe class ElementwiseKernels
+{
+    /// <summary>Threads per block of every element-wise launch.</summary>
+    public const int BlockSize = 256;
+
+    /// <summary>Upper bound on the grid: the kernels are grid-stride loops, so more blocks add nothing once every
+    /// SM is full (132 SMs x 8 resident blocks on an H100/H200 is ~1056).</summary>
+    public const int MaxBlocks = 4096;
+
+    // ---- fill / copy ----
+
+    /// <summary>out[i] = value for i in [0, n).</summary>
+    public static void Fill(IGpuDevice dev, DevicePtr output, float value, long n)
+    {
+        if (!Check(dev, n, nameof(Fill), (output, nameof(output)))) return;
+        var p = output.Address;
+        nint* args = stackalloc nint[] { (nint)(&p), (nint)(&value), (nint)(&n) };
+        Launch(dev, "fill_kernel", n, new ReadOnlySpan<nint>(args, 3));
+    }
+
+    /// <summary>out[i] = input[i] for i in [0, n) (the buffers must not overlap).</summary>
+    public static void Copy(IGpuDevice dev, DevicePtr output, DevicePtr input, long n)
+    {
+        if (!Check(dev, n, nameof(Copy), (output, nameof(output)), (input, nameof(input)))) return;
+        ulong o = output.Address, i = input.Address;
+        nint* args = stackalloc nint[] { (nint)(&o), (nint)(&i), (nint)(&n) };
+        Launch(dev, "copy_kernel", n, new ReadOnlySpan<nint>(args, 3));
+    }
+
+    // ---- binary ----
+
+    /// <summary>out[i] = a[i] + b[i] for i in [0, n) (out may be a or b).</summary>
+    public static void Add(IGpuDevice dev, DevicePtr output, DevicePtr a, DevicePtr b, long n) =>
+        Binary(dev, "add_kernel", nameof(Add), output, a, b, n);
+
+    /// <summary>out[i] = a[i] * b[i] for i in [0, n) (out may be a or b).</summary>
+    public static void Mul(IGpuDevice dev, DevicePtr output, DevicePtr a, DevicePtr b, long n) =>
+        Binary(dev, "mul_kernel", nameof(Mul), output, a, b, n);
+
+    private static void Binary(IGpuDevice dev, string kernel, string op, DevicePtr output, DevicePtr a, DevicePtr b,
+                               long n)
+    {
+        if (!Check(dev, n, op, (output, nameof(output)), (a, nameof(a)), (b, nameof(b)))) return;
+        ulong o = output.Address, pa = a.Address, pb = b.Address;
+        nint* args = stackalloc nint[] { (nint)(&o), (nint)(&pa), (nint)(&pb), (nint)(&n) };
+        Launch(dev, kernel, n, new ReadOnlySpan<nint>(args, 4));
+    }
+
+    // ---- scaled ----
+
+    /// <summary>y[i] += alpha * x[i] for i in [0, n) (x and y must not overlap).</summary>
+    public static void Axpy(IGpuDevice dev, DevicePtr y, DevicePtr x, float alpha, long n)
+    {
+        if (!Check(dev, n, nameof(Axpy), (y, nameof(y)), (x, nameof(x)))) return;
+        ulong py = y.Address, px = x.Address;
+        nint* args = stackalloc nint[] { (nint)(&py), (nint)(&px), (nint)(&alpha), (nint)(&n) };
+        Launch(dev, "axpy_kernel", n, new ReadOnlySpan<nint>(args, 4));
+    }
+
+    /// <summary>out[i] = alpha * input[i] for i in [0, n) (out may be input).</summary>
+    public static void Scale(IGpuDevice dev, DevicePtr output, DevicePtr input, float alpha, long n)
+    {
+        if (!Check(dev, n, nameof(Scale), (output, nameof(output)), (input, nameof(input)))) return;
+        ulong o = output.Address, i = input.Address;
+        nint* args = stackalloc nint[] { (nint)(&o), (nint)(&i), (nint)(&alpha), (nint)(&n) };
+        Launch(dev, "scale_kernel", n, new ReadOnlySpan<nint>(args, 4));
+    }
+
+    // ---- launch plumbing ----
+
+    /// <summary>Grid size of an element-wise launch over <paramref name="n"/> elements.</summary>
+    public static int GridFor(long n) => (int)Math.Clamp((n + BlockSize - 1) / BlockSize, 1, MaxBlocks);
+
+    // Validates the common arguments; false when there is nothing to do (n == 0).
+    private static bool Check(IGpuDevice dev, long n, string op, params ReadOnlySpan<(DevicePtr Ptr, string Name)> ptrs)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), $"{op}: element count must be >= 0, got n={n}");
+        if (n == 0) return false;
+        foreach (var (ptr, name) in ptrs)
+        {
+            if (ptr.IsNull) throw new ArgumentException($"{op}: {name} is the null device pointer (n={n})", name);
+            if (ptr.Address % sizeof(float) != 0)
+                throw new ArgumentException($"{op}: {name}={ptr} is not 4-byte aligned", name);
+        }
+        return true;
+    }
+
+    private static void Launch(IGpuDevice dev, string kernel, long n, ReadOnlySpan<nint> args) =>
+        dev.Launch(dev.GetKernel(kernel), new Dim3((uint)GridFor(n)), new Dim3(BlockSize), 0, args);
+}

@@ -1,0 +1,49 @@
+// The argument pack of one kernel launch: each Add<T> copies a value of exactly the kernel parameter's type into an
+// aligned slot, and Launch hands cuLaunchKernel-style pointers to those slots to the device. T is fixed at compile
+// time at every call site (a DevicePtr, float, int, long or a blittable params struct mirroring the .cu struct), so
+// nothing is boxed and nothing is converted behind the caller's back.
+using System.Runtime.CompilerServices;
+using Slak.Cuda.Runtime;
+
+namespace Slak.Cuda.Kernels;
+
+/// <summary>Typed, allocation-free kernel arguments (up to 16 parameters, 1 KiB in all).</summary>
+public unsafe ref struct KernelArgs
+{
+    private const int Capacity = 16;
+    private const int Bytes = 1024;
+    private fixed byte _data[Bytes];
+    private fixed int _offsets[Capacity];
+    private int _count;
+    private int _used;
+
+    /// <summary>Appends one argument of unmanaged type <typeparamref name="T"/> (a device pointer is passed as
+    /// <see cref="DevicePtr"/>, which has the size of a C pointer).</summary>
+    public void Add<T>(T value) where T : unmanaged
+    {
+        int size = sizeof(T);
+        int offset = (_used + 15) & ~15;
+        if (_count == Capacity || offset + size > Bytes)
+            throw new InvalidOperationException($"kernel argument pack is full ({_count} arguments, {_used} bytes)");
+        fixed (byte* d = _data) Unsafe.WriteUnaligned(d + offset, value);
+        _offsets[_count++] = offset;
+        _used = offset + size;
+    }
+
+    /// <summary>Launches <paramref name="kernel"/> with the arguments added so far.</summary>
+    public void Launch(IGpuDevice device, string kernel, Dim3 grid, Dim3 block, int sharedBytes = 0)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        if (grid.Count == 0) return;
+        nint* pointers = stackalloc nint[Capacity];
+        fixed (byte* d = _data)
+        {
+            for (int i = 0; i < _count; i++) pointers[i] = (nint)(d + _offsets[i]);
+            device.Launch(device.GetKernel(kernel), grid, block, sharedBytes, new ReadOnlySpan<nint>(pointers, _count));
+        }
+    }
+
+    /// <summary>Blocks of <paramref name="block"/> threads for a grid-stride loop over n elements (capped).</summary>
+    public static Dim3 GridFor(long n, int block = 256, int maxBlocks = 4096) =>
+        new((uint)Math.Clamp((n + block - 1) / block, 1, maxBlocks));
+}

@@ -1,0 +1,32 @@
+// Per-image training augmentation and the normalisation applied to every image (train and test).
+namespace Slak.Data;
+
+/// <summary>Augmentation and normalisation settings.</summary>
+public sealed record AugmentOptions
+{
+    /// <summary>Random crop with this zero padding on every side (0: no crop).</summary>
+    public int CropPadding { get; init; } = 2;
+
+    /// <summary>Random horizontal flip with probability 0.5.</summary>
+    public bool HorizontalFlip { get; init; } = true;
+
+    /// <summary>Per-channel mean subtracted after augmentation (one value broadcasts).</summary>
+    public float[] Mean { get; init; } = [0.2860f];
+
+    /// <summary>Per-channel standard deviation divided by (one value broadcasts).</summary>
+    public float[] Std { get; init; } = [0.3530f];
+
+    /// <summary>No augmentation, same normalisation (evaluation).</summary>
+    public AugmentOptions ForEvaluation() => this with { CropPadding = 0, HorizontalFlip = false };
+
+    /// <summary>Throws naming a bad value.</summary>
+    public void Validate(int channels)
+    {
+        if (CropPadding < 0) throw new ArgumentOutOfRangeException(nameof(CropPadding), CropPadding, "crop padding must be >= 0");
+        if (Mean.Length != 1 && Mean.Length != channels)
+            throw new ArgumentException($"mean has {Mean.Length} values for {channels} channels", nameof(Mean));
+        if (Std.Length != 1 && Std.Length != channels)
+            throw new ArgumentException($"std has {Std.Length} values for {channels} channels", nameof(Std));
+        if (Std.Any(s => !(s > 0))) throw new ArgumentException($"std values must be > 0, got [{string.Join(", ", Std)}]", nameof(Std));
+    }
+}

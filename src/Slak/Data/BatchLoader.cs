@@ -1,0 +1,120 @@
+// Batches of one epoch, prepared on a background thread into a bounded queue while the training thread computes.
+// Each batch draws from its own generator seeded from (seed, epoch, batch index), and the order from (seed, epoch),
+// so the batches are identical whatever the thread timing, and a run resumed at an epoch boundary sees exactly the
+// batches an uninterrupted run would.
+using System.Collections.Concurrent;
+
+namespace Slak.Data;
+
+/// <summary>Enumerates the batches of one epoch, prepared in the background.</summary>
+public sealed class BatchLoader : IEnumerable<Batch>
+{
+    private readonly ImageDataset _data;
+    private readonly BatchLoaderOptions _options;
+    private readonly int[] _order;
+
+    /// <summary>Creates the loader for epoch <paramref name="epoch"/>.</summary>
+    public BatchLoader(ImageDataset data, BatchLoaderOptions options, int epoch)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate(data.Channels);
+        if (epoch < 0) throw new ArgumentOutOfRangeException(nameof(epoch), epoch, "epoch must be >= 0");
+        _data = data;
+        _options = options;
+        Epoch = epoch;
+        _order = Enumerable.Range(0, data.Count).ToArray();
+        if (options.Shuffle)
+        {
+            var rng = new SlakRandom(SeedFor(options.Seed, epoch, -1));
+            for (int i = _order.Length - 1; i > 0; i--)
+            {
+                int j = rng.NextInt(i + 1);
+                (_order[i], _order[j]) = (_order[j], _order[i]);
+            }
+        }
+        int full = data.Count / options.BatchSize, rest = data.Count % options.BatchSize;
+        BatchCount = options.DropLast && full > 0 ? full : full + (rest > 0 ? 1 : 0);
+    }
+
+    /// <summary>The epoch.</summary>
+    public int Epoch { get; }
+
+    /// <summary>Number of batches in the epoch.</summary>
+    public int BatchCount { get; }
+
+    /// <summary>Number of batches per epoch for a data set size (same rule as the constructor).</summary>
+    public static int BatchesPerEpoch(int count, int batchSize, bool dropLast)
+    {
+        int full = count / batchSize, rest = count % batchSize;
+        return dropLast && full > 0 ? full : full + (rest > 0 ? 1 : 0);
+    }
+
+    /// <summary>The seed of batch <paramref name="batch"/> of <paramref name="epoch"/> (batch -1: the order).</summary>
+    public static ulong SeedFor(ulong seed, int epoch, int batch)
+    {
+        unchecked
+        {
+            ulong x = seed * 0x9E3779B97F4A7C15UL ^ ((ulong)(uint)epoch << 32 | (uint)batch);
+            x ^= x >> 31; x *= 0xD6E8FEB86659FD93UL; x ^= x >> 32;
+            return x;
+        }
+    }
+
+    /// <summary>Prepares batch <paramref name="index"/> synchronously.</summary>
+    public Batch Prepare(int index)
+    {
+        if ((uint)index >= (uint)BatchCount) throw new ArgumentOutOfRangeException(nameof(index), index, $"epoch has {BatchCount} batches");
+        var o = _options;
+        int start = index * o.BatchSize, n = Math.Min(o.BatchSize, _data.Count - start);
+        int c = _data.Channels, h = _data.Height, w = _data.Width, size = _data.ImageSize;
+        var rng = new SlakRandom(SeedFor(o.Seed, Epoch, index));
+        var images = new float[n * size];
+        var labels = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            int src = _order[start + i];
+            labels[i] = _data.Labels[src];
+            Augment.AugmentImage(_data.Images.AsSpan(src * size, size), images.AsSpan(i * size, size), c, h, w, o.Augment, rng);
+        }
+        float[] targets = o.Mixup is { Enabled: true } mix
+            ? Augment.MixBatch(images, n, c, h, w, labels, _data.ClassCount, o.Smoothing, mix, rng).Targets
+            : Augment.SmoothedOneHot(labels, _data.ClassCount, o.Smoothing);
+        return new Batch(index, images, [n, c, h, w], labels, targets, _data.ClassCount);
+    }
+
+    /// <inheritdoc />
+    public IEnumerator<Batch> GetEnumerator()
+    {
+        if (_options.Prefetch == 0)
+        {
+            for (int i = 0; i < BatchCount; i++) yield return Prepare(i);
+            yield break;
+        }
+        using var queue = new BlockingCollection<Batch>(_options.Prefetch);
+        using var cancel = new CancellationTokenSource();
+        Exception? failure = null;
+        var producer = Task.Run(() =>
+        {
+            try
+            {
+                for (int i = 0; i < BatchCount && !cancel.IsCancellationRequested; i++) queue.Add(Prepare(i), cancel.Token);
+            }
+            catch (OperationCanceledException) { }
+            catch (Exception e) { failure = e; }
+            finally { queue.CompleteAdding(); }
+        });
+        try
+        {
+            foreach (var batch in queue.GetConsumingEnumerable()) yield return batch;
+            if (failure is not null) throw new InvalidOperationException($"preparing a batch of epoch {Epoch} failed: {failure.Message}", failure);
+        }
+        finally
+        {
+            cancel.Cancel();
+            producer.Wait();
+        }
+    }
+
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+}

@@ -1,0 +1,44 @@
+// Settings of a BatchLoader.
+namespace Slak.Data;
+
+/// <summary>Batch size, order, augmentation, mixing and prefetch depth.</summary>
+public sealed record BatchLoaderOptions
+{
+    /// <summary>Images per batch.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Shuffle each epoch (training).</summary>
+    public bool Shuffle { get; init; } = true;
+
+    /// <summary>Drop the last partial batch (training, as the reference).</summary>
+    public bool DropLast { get; init; } = true;
+
+    /// <summary>Seed of the order and of every batch's augmentation.</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>Augmentation and normalisation.</summary>
+    public AugmentOptions Augment { get; init; } = new();
+
+    /// <summary>Mixup/CutMix (null: off).</summary>
+    public MixupOptions? Mixup { get; init; }
+
+    /// <summary>Label smoothing of the soft targets.</summary>
+    public double Smoothing { get; init; }
+
+    /// <summary>Batches prepared ahead on the background thread (0: prepare inline).</summary>
+    public int Prefetch { get; init; } = 3;
+
+    /// <summary>Throws naming a bad value.</summary>
+    public void Validate(int channels)
+    {
+        if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be >= 1");
+        if (Prefetch < 0) throw new ArgumentOutOfRangeException(nameof(Prefetch), Prefetch, "prefetch must be >= 0");
+        if (!(Smoothing is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(Smoothing), Smoothing, "smoothing must be in [0, 1)");
+        Augment.Validate(channels);
+        Mixup?.Validate();
+    }
+
+    /// <summary>Evaluation settings: in order, no augmentation, no mixing, no smoothing, keep the last batch.</summary>
+    public BatchLoaderOptions ForEvaluation() =>
+        this with { Shuffle = false, DropLast = false, Augment = Augment.ForEvaluation(), Mixup = null, Smoothing = 0 };
+}

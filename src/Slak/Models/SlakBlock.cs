@@ -1,0 +1,65 @@
+// A SLaK block (reference Block, models/SLaK.py L126-166; slak-facts §1.3): large_kernel -> NHWC -> LayerNorm (eps
+// 1e-6) -> pwconv1 (C -> 4C) -> GELU -> pwconv2 (4C -> C) -> gamma (layer scale) -> NCHW -> x + DropPath(y).
+// gamma is registered first because in PyTorch it is a parameter of the block itself, listed before its children.
+using Slak.NN;
+
+namespace Slak.Models;
+
+/// <summary>ConvNeXt-style block with SLaK's large kernel.</summary>
+public sealed class SlakBlock : Module
+{
+    /// <summary>Creates a block of width <paramref name="dim"/>.</summary>
+    public SlakBlock(int dim, float dropPath, float layerScaleInitValue, int kernelSize, int smallKernel, bool decom,
+                     bool bn, ModuleInit init)
+    {
+        ArgumentNullException.ThrowIfNull(init);
+        if (dim < 1) throw new ArgumentOutOfRangeException(nameof(dim), dim, "block width must be >= 1");
+        Dim = dim;
+        if (layerScaleInitValue > 0) Gamma = RegisterParameter("gamma", init.Constant([dim], layerScaleInitValue));
+        LargeKernel = RegisterModule("large_kernel",
+            new ReparamLargeKernelConv(dim, kernelSize, smallKernel, decom, bn, init));
+        Norm = RegisterModule("norm", new LayerNorm(dim, init, 1e-6f, LayerNormFormat.ChannelsLast));
+        PwConv1 = RegisterModule("pwconv1", new Linear(dim, 4 * dim, init));
+        Act = RegisterModule("act", new Gelu());
+        PwConv2 = RegisterModule("pwconv2", new Linear(4 * dim, dim, init));
+        DropPath = RegisterModule("drop_path", new DropPath(dropPath));
+    }
+
+    /// <summary>Width C.</summary>
+    public int Dim { get; }
+
+    /// <summary>Layer scale (C), or null when layer_scale_init_value &lt;= 0.</summary>
+    public Tensor? Gamma { get; }
+
+    /// <summary>The depthwise large kernel.</summary>
+    public ReparamLargeKernelConv LargeKernel { get; }
+
+    /// <summary>Channels-last LayerNorm.</summary>
+    public LayerNorm Norm { get; }
+
+    /// <summary>C -> 4C.</summary>
+    public Linear PwConv1 { get; }
+
+    /// <summary>GELU.</summary>
+    public Gelu Act { get; }
+
+    /// <summary>4C -> C.</summary>
+    public Linear PwConv2 { get; }
+
+    /// <summary>Stochastic depth on the residual branch.</summary>
+    public DropPath DropPath { get; }
+
+    /// <inheritdoc />
+    public override Tensor Forward(Tensor input)
+    {
+        var x = LargeKernel.Forward(input);
+        x = F.ToChannelsLast(x);
+        x = Norm.Forward(x);
+        x = PwConv1.Forward(x);
+        x = Act.Forward(x);
+        x = PwConv2.Forward(x);
+        if (Gamma is not null) x = F.MulLastDim(x, Gamma);
+        x = F.ToChannelsFirst(x);
+        return F.Add(input, DropPath.Forward(x));
+    }
+}

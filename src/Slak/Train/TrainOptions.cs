@@ -1,0 +1,161 @@
+// Every knob of a training run, as one record: bound from the `slak train` options, saved as options.json in the
+// run folder and in the checkpoint (so --resume continues with exactly the same settings), loadable from JSON.
+// Defaults are the README's default run: the nano preset on Fashion-MNIST, sized to finish on a 2-core CPU.
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Slak.Sparse;
+
+namespace Slak.Train;
+
+/// <summary>Settings of a training run.</summary>
+public sealed record TrainOptions
+{
+    /// <summary>Model preset name (resolved by the caller that builds the model).</summary>
+    public string Preset { get; init; } = "slak_nano";
+
+    /// <summary>Epochs.</summary>
+    public int Epochs { get; init; } = 5;
+
+    /// <summary>Images per micro-batch.</summary>
+    public int BatchSize { get; init; } = 128;
+
+    /// <summary>Peak learning rate (after warmup).</summary>
+    public double Lr { get; init; } = 4e-3;
+
+    /// <summary>Learning rate at the last step.</summary>
+    public double MinLr { get; init; } = 1e-6;
+
+    /// <summary>Linear warmup length in epochs (may be fractional).</summary>
+    public double WarmupEpochs { get; init; } = 0.5;
+
+    /// <summary>AdamW weight decay (2-D/4-D weights only).</summary>
+    public double WeightDecay { get; init; } = 0.05;
+
+    /// <summary>Sparse training on/off.</summary>
+    public bool Sparse { get; init; } = true;
+
+    /// <summary>Global density of the masked weights.</summary>
+    public double Density { get; init; } = 0.6;
+
+    /// <summary>Initial layer densities.</summary>
+    public SparseInit SparseInit { get; init; } = SparseInit.Snip;
+
+    /// <summary>Initial prune rate.</summary>
+    public double PruneRate { get; init; } = 0.3;
+
+    /// <summary>Optimizer steps between prune/regrow rounds.</summary>
+    public int UpdateFrequency { get; init; } = 100;
+
+    /// <summary>Regrowth rule.</summary>
+    public SparseGrowth Growth { get; init; } = SparseGrowth.Random;
+
+    /// <summary>Sparse semantics.</summary>
+    public SparseSemantics SparseSemantics { get; init; } = SparseSemantics.Ours;
+
+    /// <summary>Stochastic depth rate (linear over blocks; used by the model builder).</summary>
+    public double DropPath { get; init; }
+
+    /// <summary>Label smoothing.</summary>
+    public double Smoothing { get; init; } = 0.1;
+
+    /// <summary>Mixup alpha (0: off).</summary>
+    public double Mixup { get; init; }
+
+    /// <summary>CutMix alpha (0: off).</summary>
+    public double Cutmix { get; init; }
+
+    /// <summary>Probability of mixing a batch.</summary>
+    public double MixupProb { get; init; } = 1.0;
+
+    /// <summary>Probability of CutMix rather than mixup when both are on.</summary>
+    public double MixupSwitchProb { get; init; } = 0.5;
+
+    /// <summary>Random-crop padding in pixels (0: off).</summary>
+    public int CropPadding { get; init; } = 2;
+
+    /// <summary>Random horizontal flip.</summary>
+    public bool HorizontalFlip { get; init; } = true;
+
+    /// <summary>Weight EMA decay (0: off).</summary>
+    public double Ema { get; init; }
+
+    /// <summary>Clip gradients to this global norm (0: off).</summary>
+    public double ClipGrad { get; init; }
+
+    /// <summary>Micro-batches per optimizer step.</summary>
+    public int AccumSteps { get; init; } = 1;
+
+    /// <summary>Seed of every random choice of the run.</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>Device: auto, cpu, cuda, cuda:N, cuda-emu.</summary>
+    public string Device { get; init; } = "auto";
+
+    /// <summary>Use only the first N training images (0: all).</summary>
+    public int Limit { get; init; }
+
+    /// <summary>Log a plain progress line every this many optimizer steps (0: never).</summary>
+    public int LogEvery { get; init; } = 50;
+
+    /// <summary>Throws naming the first bad value.</summary>
+    public void Validate()
+    {
+        static void Range(bool ok, string name, object value, string rule)
+        {
+            if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{name} {rule}");
+        }
+        Range(Epochs >= 1, nameof(Epochs), Epochs, "must be >= 1");
+        Range(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");
+        Range(Lr > 0 && double.IsFinite(Lr), nameof(Lr), Lr, "must be > 0");
+        Range(MinLr >= 0 && MinLr <= Lr, nameof(MinLr), MinLr, $"must be in [0, lr={Lr}]");
+        Range(WarmupEpochs >= 0 && WarmupEpochs <= Epochs, nameof(WarmupEpochs), WarmupEpochs, $"must be in [0, epochs={Epochs}]");
+        Range(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "must be >= 0");
+        Range(Density is > 0 and <= 1, nameof(Density), Density, "must be in (0, 1]");
+        Range(PruneRate is >= 0 and <= 1, nameof(PruneRate), PruneRate, "must be in [0, 1]");
+        Range(UpdateFrequency >= 0, nameof(UpdateFrequency), UpdateFrequency, "must be >= 0");
+        Range(DropPath is >= 0 and < 1, nameof(DropPath), DropPath, "must be in [0, 1)");
+        Range(Smoothing is >= 0 and < 1, nameof(Smoothing), Smoothing, "must be in [0, 1)");
+        Range(Mixup >= 0, nameof(Mixup), Mixup, "must be >= 0");
+        Range(Cutmix >= 0, nameof(Cutmix), Cutmix, "must be >= 0");
+        Range(MixupProb is >= 0 and <= 1, nameof(MixupProb), MixupProb, "must be in [0, 1]");
+        Range(MixupSwitchProb is >= 0 and <= 1, nameof(MixupSwitchProb), MixupSwitchProb, "must be in [0, 1]");
+        Range(CropPadding >= 0, nameof(CropPadding), CropPadding, "must be >= 0");
+        Range(Ema is >= 0 and < 1, nameof(Ema), Ema, "must be in [0, 1)");
+        Range(ClipGrad >= 0, nameof(ClipGrad), ClipGrad, "must be >= 0");
+        Range(AccumSteps >= 1, nameof(AccumSteps), AccumSteps, "must be >= 1");
+        Range(Limit >= 0, nameof(Limit), Limit, "must be >= 0");
+        Range(LogEvery >= 0, nameof(LogEvery), LogEvery, "must be >= 0");
+    }
+
+    /// <summary>JSON settings shared by options files: snake_case names, enums as snake_case strings.</summary>
+    public static JsonSerializerOptions JsonOptions { get; } = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+    };
+
+    /// <summary>The options as JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Options from JSON (missing keys keep their defaults); validates them.</summary>
+    public static TrainOptions FromJson(string json, string source = "options JSON")
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        TrainOptions? o;
+        try
+        {
+            o = JsonSerializer.Deserialize<TrainOptions>(json, JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{source}: {e.Message}", e);
+        }
+        if (o is null) throw new InvalidDataException($"{source}: expected a JSON object, got null");
+        o.Validate();
+        return o;
+    }
+
+    /// <summary>Options from a JSON file.</summary>
+    public static TrainOptions Load(string path) => FromJson(File.ReadAllText(path), path);
+}

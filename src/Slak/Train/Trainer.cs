@@ -1,0 +1,283 @@
+// The training loop (slak-facts §3 scaled to small data): per-step LR schedule, AdamW, sparse masks with
+// prune/regrow, label smoothing and mixup/cutmix targets, gradient accumulation and clipping, weight EMA, evaluation
+// after every epoch, last/best checkpoints (Trainer.Checkpoint.cs) and metrics.jsonl. One TensorScope per step keeps
+// memory bounded. Everything random derives from TrainOptions.Seed, so two runs with one seed are identical and a
+// run resumed from an epoch checkpoint continues exactly as the uninterrupted run would.
+using System.Diagnostics;
+using System.Globalization;
+using Slak.Autograd;
+using Slak.Data;
+using Slak.Optim;
+using Slak.Sparse;
+
+namespace Slak.Train;
+
+/// <summary>Trains a classifier on an in-memory data set.</summary>
+public sealed partial class Trainer
+{
+    private readonly TrainableModel _model;
+    private readonly ImageDataset _train;
+    private readonly ImageDataset _test;
+    private readonly BatchLoaderOptions _loaderOptions;
+    private readonly AdamW _optimizer;
+    private readonly CosineSchedule _schedule;
+    private readonly List<EpochMetrics> _metrics = [];
+    private Masking? _masking;
+    private ModelEma? _ema;
+    private int _epoch;      // epochs completed
+    private long _step;      // optimizer steps done
+    private double _bestTop1 = double.NegativeInfinity;
+    private int _bestEpoch;
+    private bool _initialized;
+
+    /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files).</summary>
+    public Trainer(TrainableModel model, ImageDataset train, ImageDataset test, TrainOptions options, string? runFolder)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(test);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (train.ClassCount != test.ClassCount || train.ImageSize != test.ImageSize)
+            throw new ArgumentException($"train ({train.Channels}x{train.Height}x{train.Width}, {train.ClassCount} classes) and test "
+                + $"({test.Channels}x{test.Height}x{test.Width}, {test.ClassCount} classes) sets differ", nameof(test));
+        _model = model;
+        _train = options.Limit > 0 ? train.Take(options.Limit) : train;
+        _test = test;
+        Options = options;
+        RunFolder = runFolder;
+        if (runFolder is not null) Directory.CreateDirectory(runFolder);
+        var mix = new MixupOptions { MixupAlpha = options.Mixup, CutmixAlpha = options.Cutmix, Prob = options.MixupProb, SwitchProb = options.MixupSwitchProb };
+        _loaderOptions = new BatchLoaderOptions
+        {
+            BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing,
+            Mixup = mix.Enabled ? mix : null,
+            Augment = new AugmentOptions { CropPadding = options.CropPadding, HorizontalFlip = options.HorizontalFlip },
+        };
+        StepsPerEpoch = BatchLoader.BatchesPerEpoch(_train.Count, options.BatchSize, dropLast: true) / options.AccumSteps;
+        if (StepsPerEpoch < 1)
+            throw new ArgumentException($"{_train.Count} training images give no optimizer step per epoch at batch size "
+                + $"{options.BatchSize} x {options.AccumSteps} accumulation steps", nameof(options));
+        TotalSteps = StepsPerEpoch * (long)options.Epochs;
+        _schedule = new CosineSchedule(options.Lr, options.MinLr, TotalSteps, (long)Math.Round(options.WarmupEpochs * StepsPerEpoch));
+        _optimizer = new AdamW(model.Module.NamedParameters(), (float)options.Lr, (float)options.WeightDecay);
+        model.Random?.SetState(new SlakRandom(BatchLoader.SeedFor(options.Seed, -2, 0)).GetState());
+    }
+
+    /// <summary>The options.</summary>
+    public TrainOptions Options { get; }
+
+    /// <summary>Run folder (null: nothing written).</summary>
+    public string? RunFolder { get; }
+
+    /// <summary>Optimizer steps per epoch.</summary>
+    public int StepsPerEpoch { get; }
+
+    /// <summary>Optimizer steps of the whole run.</summary>
+    public long TotalSteps { get; }
+
+    /// <summary>Optimizer steps done.</summary>
+    public long Step => _step;
+
+    /// <summary>Epochs completed.</summary>
+    public int Epoch => _epoch;
+
+    /// <summary>The optimizer.</summary>
+    public AdamW Optimizer => _optimizer;
+
+    /// <summary>The masking (null when dense or before <see cref="Run"/> initialises it).</summary>
+    public Masking? Masking => _masking;
+
+    /// <summary>The EMA (null when off).</summary>
+    public ModelEma? Ema => _ema;
+
+    /// <summary>Metrics so far.</summary>
+    public IReadOnlyList<EpochMetrics> Metrics => _metrics;
+
+    /// <summary>Log lines (run start, density tables, epoch summaries, errors).</summary>
+    public event Action<string>? Log;
+
+    /// <summary>Raised after every optimizer step, on the training thread.</summary>
+    public event Action<StepProgress>? StepCompleted;
+
+    /// <summary>Raised after every epoch's evaluation and checkpoint.</summary>
+    public event Action<EpochMetrics>? EpochCompleted;
+
+    /// <summary>Loss of every optimizer step so far in this process (tests compare runs with it).</summary>
+    public List<double> StepLosses { get; } = [];
+
+    /// <summary>Stop after this many optimizer steps in this process (tests of interrupted runs; null: never).</summary>
+    public long? StopAfterSteps { get; set; }
+
+    private void Info(string line) => Log?.Invoke(line);
+
+    /// <summary>Prepares a fresh run: sparse masks (SNIP uses one batch), optimizer masks, EMA.</summary>
+    public void Initialize()
+    {
+        if (_initialized) throw new InvalidOperationException("the trainer is already initialised");
+        _initialized = true;
+        if (Options.Sparse) InitializeMasking(null);
+        if (Options.Ema > 0) _ema = new ModelEma(_model.Module, Options.Ema);
+    }
+
+    private void InitializeMasking(IReadOnlyDictionary<string, byte[]>? saved)
+    {
+        var sparse = new SparseOptions
+        {
+            Density = Options.Density, Init = Options.SparseInit, PruneRate = Options.PruneRate,
+            UpdateFrequency = Options.UpdateFrequency, Growth = Options.Growth, Semantics = Options.SparseSemantics,
+        };
+        _masking = new Masking(_model.Module.NamedParameters(), sparse, new SlakRandom(BatchLoader.SeedFor(Options.Seed, -3, 0)))
+        {
+            Log = Info, MaskBinder = _model.MaskBinder,
+        };
+        _masking.SetTotalSteps(TotalSteps);
+        if (saved is not null) _masking.LoadMasks(saved);
+        else _masking.Initialize(Options.SparseInit == SparseInit.Snip ? SnipGradients() : null);
+        _masking.Attach(_optimizer);
+    }
+
+    /// <summary>Gradients of plain cross-entropy on one un-mixed training batch, leaving the model (buffers, RNG,
+    /// gradients) as it was, as the reference does on a deep copy (slak-facts §2.3).</summary>
+    private Dictionary<string, float[]> SnipGradients()
+    {
+        var module = _model.Module;
+        var buffers = module.NamedBuffers().Select(b => b.Tensor.ToArray()).ToList();
+        var rngState = _model.Random?.GetState();
+        var loader = new BatchLoader(_train, _loaderOptions with { Mixup = null, Smoothing = 0, Seed = Options.Seed ^ 0x5A1F }, 0);
+        var batch = loader.Prepare(0);
+        module.Train();
+        module.ZeroGrad();
+        var grads = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        using (TensorScope.Begin())
+        {
+            var x = Tensor.FromArray(batch.Images, batch.Shape, _model.Device);
+            var loss = F.CrossEntropy(_model.Forward(x), batch.Labels);
+            loss.Backward();
+            foreach (var (name, p) in module.NamedParameters())
+                grads[name] = p.Grad?.ToArray() ?? new float[p.Numel];
+        }
+        module.ZeroGrad();
+        int k = 0;
+        foreach (var (_, b) in module.NamedBuffers()) b.Backend.CopyFromHost(buffers[k++], b);
+        if (rngState is not null) _model.Random!.SetState(rngState);
+        return grads;
+    }
+
+    /// <summary>Trains from the current state to the last epoch. Stops early (keeping the last good checkpoint) on
+    /// a non-finite loss, on cancellation, or after <see cref="StopAfterSteps"/>.</summary>
+    public TrainResult Run(CancellationToken cancel = default)
+    {
+        if (!_initialized) Initialize();
+        if (RunFolder is not null) IO.AtomicFile.WriteAllText(Path.Combine(RunFolder, "options.json"), Options.ToJson());
+        string sparsity = _masking is null ? "dense"
+            : FormattableString.Invariant($"density {_masking.OverallDensity:F3} ({Options.SparseSemantics.ToString().ToLowerInvariant()} semantics)");
+        Info(FormattableString.Invariant(
+            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {_test.Count} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
+        var clock = Stopwatch.StartNew();
+        long stepsThisProcess = 0;
+        while (_epoch < Options.Epochs)
+        {
+            var epochClock = Stopwatch.StartNew();
+            var loader = new BatchLoader(_train, _loaderOptions, _epoch);
+            _model.Module.Train();
+            _model.Module.ZeroGrad();
+            double epochLoss = 0, stepLoss = 0;
+            int micro = 0, images = 0;
+            long epochSteps = 0;
+            double lr = _schedule.ValueAt(_step);
+            foreach (var batch in loader)
+            {
+                if (epochSteps == StepsPerEpoch) break; // trailing micro-batches that do not fill an accumulation
+                cancel.ThrowIfCancellationRequested();
+                double loss = MicroStep(batch);
+                if (!double.IsFinite(loss))
+                {
+                    string msg = string.Create(CultureInfo.InvariantCulture,
+                        $"loss is {loss} at epoch {_epoch + 1}, step {_step + 1}: stopping; the last good checkpoint (epoch {_epoch}) is kept");
+                    Info(msg);
+                    _model.Module.ZeroGrad();
+                    return new TrainResult(false, msg, _metrics.ToList(), BestTop1);
+                }
+                stepLoss += loss / Options.AccumSteps;
+                images += batch.Count;
+                if (++micro < Options.AccumSteps) continue;
+                micro = 0;
+                lr = _schedule.ValueAt(_step);
+                OptimizerStep(lr);
+                epochLoss += stepLoss;
+                epochSteps++;
+                stepsThisProcess++;
+                StepLosses.Add(stepLoss);
+                double ips = images / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
+                double perStep = clock.Elapsed.TotalSeconds / stepsThisProcess;
+                StepCompleted?.Invoke(new StepProgress(_epoch, Options.Epochs, _step, TotalSteps, stepLoss, lr, ips, clock.Elapsed,
+                    TimeSpan.FromSeconds(perStep * (TotalSteps - _step))));
+                stepLoss = 0;
+                if (StopAfterSteps is long stop && stepsThisProcess >= stop)
+                    return new TrainResult(false, $"stopped after {stop} steps as requested", _metrics.ToList(), BestTop1);
+            }
+            double trainSeconds = epochClock.Elapsed.TotalSeconds;
+            _epoch++;
+            var m = EvaluateEpoch(epochLoss / Math.Max(1, epochSteps), lr, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, trainSeconds));
+            _metrics.Add(m);
+            bool best = m.TestTop1 > _bestTop1;
+            if (best) { _bestTop1 = m.TestTop1; _bestEpoch = _epoch; }
+            SaveCheckpoints(best);
+            string ema = m.EmaTop1 is double e ? FormattableString.Invariant($", EMA top-1 {e:F2}%") : "";
+            Info(FormattableString.Invariant(
+                $"epoch {m.Epoch}/{Options.Epochs}: train loss {m.TrainLoss:F4}, test top-1 {m.TestTop1:F2}%, top-5 {m.TestTop5:F2}%, loss {m.TestLoss:F4}{ema}, lr {m.Lr:G4}, density {m.Density:F3}, {m.ImagesPerSecond:F0} img/s, {m.WallTime:F0} s"));
+            EpochCompleted?.Invoke(m);
+        }
+        return new TrainResult(true, null, _metrics.ToList(), BestTop1);
+    }
+
+    /// <summary>Best test top-1 so far (0 before the first evaluation).</summary>
+    public double BestTop1 => double.IsNegativeInfinity(_bestTop1) ? 0 : _bestTop1;
+
+    private double MicroStep(Batch batch)
+    {
+        using var scope = TensorScope.Begin();
+        var device = _model.Device;
+        var x = Tensor.FromArray(batch.Images, batch.Shape, device);
+        var targets = Tensor.FromArray(batch.Targets, [batch.Count, batch.ClassCount], device);
+        var logits = _model.Forward(x);
+        var loss = F.SoftTargetCrossEntropy(logits, targets);
+        float value = loss.Item();
+        if (!float.IsFinite(value)) return value;
+        (Options.AccumSteps == 1 ? loss : F.Scale(loss, 1f / Options.AccumSteps)).Backward();
+        return value;
+    }
+
+    private void OptimizerStep(double lr)
+    {
+        using var scope = TensorScope.Begin();
+        using var noGrad = GradMode.NoGrad();
+        if (Options.ClipGrad > 0) GradClip.ClipByGlobalNorm(_model.Module.Parameters(), Options.ClipGrad);
+        _optimizer.Lr = (float)lr;
+        _optimizer.Step();
+        _step++;
+        _masking?.AfterOptimizerStep(_step, _optimizer);
+        _ema?.Update(_masking);
+        _model.Module.ZeroGrad();
+    }
+
+    private EpochMetrics EvaluateEpoch(double trainLoss, double lr, double wall, double ips)
+    {
+        int evalBatch = Math.Max(Options.BatchSize, 256);
+        var r = Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch);
+        EvalResult? e = null;
+        if (_ema is not null)
+        {
+            var saved = _ema.SwapIn();
+            try { e = Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch); }
+            finally { _ema.SwapOut(saved); }
+        }
+        return new EpochMetrics
+        {
+            Epoch = _epoch, Step = _step, TrainLoss = trainLoss, TestTop1 = r.Top1, TestTop5 = r.Top5, TestLoss = r.Loss,
+            EmaTop1 = e?.Top1, EmaTop5 = e?.Top5, EmaLoss = e?.Loss, Lr = lr, Density = _masking?.OverallDensity ?? 1.0,
+            WallTime = wall, ImagesPerSecond = ips,
+        };
+    }
+}
