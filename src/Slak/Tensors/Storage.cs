@@ -26,7 +26,10 @@ public abstract class Storage
     public void AddRef()
     {
         if (Interlocked.Increment(ref _refs) <= 1)
+        {
+            Interlocked.Decrement(ref _refs);   // stay released: a failed AddRef must not revive freed memory
             throw new ObjectDisposedException(nameof(Storage), "storage was already released");
+        }
     }
 
     /// <summary>Drops a reference; the last one frees the memory.</summary>

@@ -37,11 +37,12 @@ public sealed class TensorScope : IDisposable
     public int Count => _tensors.Count - _kept.Count;
 
     /// <summary>Excludes <paramref name="tensor"/> from disposal by this scope and hands it to the outer scope
-    /// (if any); returns it for chaining.</summary>
+    /// (if any); returns it for chaining. A tensor this scope does not track is left alone (an outer scope must not
+    /// start owning, say, a parameter created outside every scope).</summary>
     public Tensor Keep(Tensor tensor)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        if (_kept.Add(tensor)) _outer?._tensors.Add(tensor);
+        if (_tensors.Contains(tensor) && _kept.Add(tensor)) _outer?._tensors.Add(tensor);
         return tensor;
     }
 
@@ -54,9 +55,9 @@ public sealed class TensorScope : IDisposable
     public void Dispose()
     {
         if (_closed) return;
-        _closed = true;
         if (!ReferenceEquals(_current, this))
             throw new InvalidOperationException("TensorScope closed out of order (scopes must nest and close on the thread that opened them)");
+        _closed = true;
         _current = _outer;
         foreach (var t in _tensors)
             if (!_kept.Contains(t)) t.Dispose();
