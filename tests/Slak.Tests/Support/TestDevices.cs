@@ -14,8 +14,8 @@ public static class TestDevices
     public static readonly string[] All =
     [
         "cpu",
-        // "cuda-emu",   // the CUDA backend over the host emulator (add when it exists)
-        // "cuda",       // a real GPU (add when it exists)
+        "cuda-emu",      // the CUDA backend over the host emulator (every kernel runs in CI)
+        "cuda",          // a real GPU (skipped with the reason when none is present)
     ];
 
     /// <summary>Parses and opens <paramref name="name"/>; calls Assert.Ignore with the reason when unavailable.</summary>
