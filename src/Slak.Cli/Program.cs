@@ -15,7 +15,8 @@ internal static class Program
         foreach (var verb in verbs) root.Subcommands.Add(verb.Build());
         try
         {
-            return root.Parse(args).Invoke();
+            // Our own handler below turns expected errors into one line; System.CommandLine's would print a stack.
+            return root.Parse(args).Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
         }
         catch (Exception e) when (e is ArgumentException or IOException or InvalidDataException or InvalidOperationException
                                        or NotSupportedException or UnauthorizedAccessException)

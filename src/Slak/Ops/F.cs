@@ -89,7 +89,7 @@ public static partial class F
         Check.NotNull(x, nameof(DropPath), nameof(x));
         if (!(rate >= 0 && rate < 1))
             throw new ArgumentOutOfRangeException(nameof(rate), rate, $"{nameof(DropPath)}: rate must be in [0, 1)");
-        if (!training || rate == 0f) return x;
+        if (!training || rate == 0f) return Reshape(x, x.ShapeArray); // identity as a fresh view (never x itself)
         ArgumentNullException.ThrowIfNull(rng);
         if (x.Rank == 0) throw new ArgumentException($"{nameof(DropPath)}: x must have a batch dimension", nameof(x));
         int n = x.Size(0);

@@ -175,12 +175,14 @@ public sealed partial class Tensor : IDisposable
         Grad?.MoveTo(device);
     }
 
-    /// <summary>Drops this tensor's reference to its storage (idempotent).</summary>
+    /// <summary>Drops this tensor's reference to its storage, and its gradient (idempotent).</summary>
     public void Dispose()
     {
         var s = Interlocked.Exchange(ref _storage, null);
         s?.Release();
         GradFn = null;
+        Grad?.Dispose();
+        Grad = null;
     }
 
     /// <summary>Short description: shape and device (and name).</summary>
