@@ -107,4 +107,4 @@ __device__ __forceinline__ float block_reduce_max(float v)
 
 // Grid-stride loop over [0, n) of a 1-D launch: SLAK_GRID_STRIDE_LOOP(i, n) { out[i] = ...; }
 #define SLAK_GRID_STRIDE_LOOP(i, n) \
-    for (long long i = ::slak::global_index_1d(); i < (n); i += ::slak::grid_stride_1d())
+    for (long long i = slak::global_index_1d(); i < (n); i += slak::grid_stride_1d())

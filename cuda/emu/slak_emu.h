@@ -78,7 +78,11 @@ extern dim3 g_grid_dim;            // gridDim of the launch
 extern unsigned char* g_dynamic_shared;  // this launch's dynamic shared memory (poisoned per block)
 
 void syncthreads();
+// __syncthreads_count: a barrier that also returns how many of the arriving threads passed a non-zero predicate.
+int syncthreads_count(int predicate);
 void syncwarp(unsigned mask);
+// Lanes of the caller's warp that have not returned (the emulator runs every live lane convergently).
+unsigned active_mask();
 // Exchanges one 64-bit word within a warp: every participating lane publishes `value`, then reads lane `src`'s
 // (its own value when `src` is outside the warp or does not exist).
 std::uint64_t warp_exchange(unsigned mask, std::uint64_t value, int src);
@@ -111,6 +115,14 @@ inline T shuffle(unsigned mask, T value, int src)
 
 // ---- synchronisation ----
 inline void __syncthreads() { slak_emu::syncthreads(); }
+inline int __syncthreads_count(int predicate) { return slak_emu::syncthreads_count(predicate); }
+inline int __syncthreads_or(int predicate) { return slak_emu::syncthreads_count(predicate) != 0; }
+inline int __syncthreads_and(int predicate)
+{
+    // All threads that arrive count; compare with the number of arrivals (a second count of `true`).
+    const int yes = slak_emu::syncthreads_count(predicate);
+    return yes == slak_emu::syncthreads_count(1);
+}
 inline void __syncwarp(unsigned mask = 0xffffffffu) { slak_emu::syncwarp(mask); }
 inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
 inline void __threadfence_block() { std::atomic_thread_fence(std::memory_order_seq_cst); }
@@ -163,7 +175,7 @@ inline int __all_sync(unsigned mask, int predicate)
     const unsigned all = slak_emu::warp_ballot(mask, true);
     return yes == all;
 }
-inline unsigned __activemask() { return slak_emu::warp_ballot(0xffffffffu, true); }
+inline unsigned __activemask() { return slak_emu::active_mask(); }
 
 // ---- atomics (return the old value, like CUDA) ----
 template <class T>
@@ -286,6 +298,14 @@ inline float __fsqrt_rn(float x) { return sqrtf(x); }
 inline float __fadd_rn(float a, float b) { return a + b; }
 inline float __fmul_rn(float a, float b) { return a * b; }
 inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __frsqrt_rn(float x) { return 1.0f / sqrtf(x); }
+inline int __float2int_rn(float x) { return static_cast<int>(nearbyintf(x)); }
+inline int __float2int_rz(float x) { return static_cast<int>(x); }
+inline int __float2int_rd(float x) { return static_cast<int>(floorf(x)); }
+inline int __float2int_ru(float x) { return static_cast<int>(ceilf(x)); }
+inline float __int2float_rn(int x) { return static_cast<float>(x); }
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 inline float exp10f(float x) { return powf(10.0f, x); }
 
@@ -325,6 +345,7 @@ struct Registrar
 };
 }  // namespace slak_emu
 
-#define SLAK_EMU_REGISTER(fn) \
-    static const ::slak_emu::Registrar slak_emu_registrar_##fn(#fn, &::slak_emu::invoke<&fn>, \
-                                                                ::slak_emu::arity_of(&fn), __FILE__);
+// Registers kernel `fn`, declared in namespace `ns` (the wrapper's per-file namespace), under its C name.
+#define SLAK_EMU_REGISTER(ns, fn)                                                                         \
+    static const ::slak_emu::Registrar slak_emu_registrar_##fn(#fn, &::slak_emu::invoke<&ns::fn>,       \
+                                                                ::slak_emu::arity_of(&ns::fn), __FILE__);

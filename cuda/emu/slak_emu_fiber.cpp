@@ -101,6 +101,8 @@ struct BlockState
     unsigned live = 0;
     unsigned arrived = 0;
     unsigned gen = 0;
+    int count = 0;         // __syncthreads_count: predicates of the threads arrived so far
+    int count_result = 0;  // ... and the total of the last completed barrier
 };
 
 // A kernel-side error: unwinds the failing fiber to fiber_entry, which records it and ends the block.
@@ -194,14 +196,18 @@ void warp_barrier(unsigned mask)
 }
 
 // Called when a fiber's kernel call returns: it leaves the block barrier and its warp.
+void release_block_barrier()
+{
+    g_block.arrived = 0;
+    g_block.count_result = g_block.count;
+    g_block.count = 0;
+    ++g_block.gen;
+}
+
 void thread_exit(FiberSlot* f)
 {
     --g_block.live;
-    if (g_block.arrived > 0 && g_block.arrived >= g_block.live)
-    {
-        g_block.arrived = 0;
-        ++g_block.gen;
-    }
+    if (g_block.arrived > 0 && g_block.arrived >= g_block.live) release_block_barrier();
     WarpState& w = g_warps[f->warp];
     const unsigned bit = 1u << f->lane;
     w.live &= ~bit;
@@ -300,7 +306,8 @@ std::string describe_deadlock(unsigned n)
 // Runs the fibers of the current block until all returned. Returns false on error (g_error set).
 bool run_block(unsigned n)
 {
-    g_block = BlockState{n, 0, 0};
+    g_block = BlockState{};
+    g_block.live = n;
     for (unsigned w = 0; w < g_warps.size(); ++w)
     {
         const unsigned lanes = n - w * 32 >= 32 ? 32 : n - w * 32;
@@ -351,8 +358,7 @@ void syncthreads()
     ++g_block.arrived;
     if (g_block.arrived >= g_block.live)
     {
-        g_block.arrived = 0;
-        ++g_block.gen;
+        release_block_barrier();
         return;
     }
     f->wait = Wait::Block;
@@ -361,7 +367,17 @@ void syncthreads()
     f->wait = Wait::None;
 }
 
+int syncthreads_count(int predicate)
+{
+    // Waiting threads read count_result right after the release, before any thread can reach the next barrier.
+    if (predicate != 0) ++g_block.count;
+    syncthreads();
+    return g_block.count_result;
+}
+
 void syncwarp(unsigned mask) { warp_barrier(mask); }
+
+unsigned active_mask() { return g_warps[current()->warp].live; }
 
 std::uint64_t warp_exchange(unsigned mask, std::uint64_t value, int src)
 {

@@ -129,13 +129,15 @@ SLAK_EMU_EXPORT int slak_emu_launch(void* handle, unsigned gx, unsigned gy, unsi
     {
         KernelEntry* e = as_entry(handle);
         if (e == nullptr) return set_error(kInvalidValue, "slak_emu_launch: invalid kernel handle");
-        const std::string k = "kernel '" + e->name + "': ";
+        // The kernel-name prefix is built only on the error paths (a launch allocates nothing when it succeeds).
+        auto fail = [e](int status, const std::string& what)
+        { return set_error(status, "kernel '" + e->name + "': " + what); };
         char buf[240];
         if (gx == 0 || gy == 0 || gz == 0 || gx > kMaxGridX || gy > kMaxGridYZ || gz > kMaxGridYZ)
         {
             std::snprintf(buf, sizeof buf, "grid (%u,%u,%u) is invalid (each >= 1, y and z <= %u)", gx, gy, gz,
                           kMaxGridYZ);
-            return set_error(kInvalidValue, k + buf);
+            return fail(kInvalidValue, buf);
         }
         const unsigned long long threads = 1ull * bx * by * bz;
         if (bx == 0 || by == 0 || bz == 0 || bz > kMaxBlockZ || threads > kMaxThreadsPerBlock)
@@ -143,20 +145,18 @@ SLAK_EMU_EXPORT int slak_emu_launch(void* handle, unsigned gx, unsigned gy, unsi
             std::snprintf(buf, sizeof buf,
                           "block (%u,%u,%u) has %llu threads; the limit is %u threads per block (z <= %u)", bx, by,
                           bz, threads, kMaxThreadsPerBlock, kMaxBlockZ);
-            return set_error(kInvalidValue, k + buf);
+            return fail(kInvalidValue, buf);
         }
         if (shared_bytes > kMaxDynamicShared)
         {
             std::snprintf(buf, sizeof buf, "%u bytes of dynamic shared memory exceed the limit of %u", shared_bytes,
                           kMaxDynamicShared);
-            return set_error(kInvalidValue, k + buf);
+            return fail(kInvalidValue, buf);
         }
         if (e->arity > 0 && args == nullptr)
-            return set_error(kInvalidValue, k + "args is null but the kernel has " + std::to_string(e->arity) +
-                                                " parameters");
+            return fail(kInvalidValue, "args is null but the kernel has " + std::to_string(e->arity) + " parameters");
         for (int i = 0; i < e->arity; ++i)
-            if (args[i] == nullptr)
-                return set_error(kInvalidValue, k + "args[" + std::to_string(i) + "] is null");
+            if (args[i] == nullptr) return fail(kInvalidValue, "args[" + std::to_string(i) + "] is null");
 
         slak_emu::LaunchConfig config;
         config.kernel_name = e->name.c_str();
@@ -167,7 +167,7 @@ SLAK_EMU_EXPORT int slak_emu_launch(void* handle, unsigned gx, unsigned gy, unsi
         config.shared_bytes = shared_bytes;
         std::lock_guard lock(launch_mutex());
         std::string error = slak_emu::run_launch(config);
-        if (!error.empty()) return set_error(kKernelFailed, k + error);
+        if (!error.empty()) return fail(kKernelFailed, error);
         ++g_launches;
         t_last_error.clear();
         return kOk;

@@ -115,8 +115,10 @@ extern "C" __global__ void selftest_dims_kernel(int* out, int nx, int ny, int nz
 
 // ---- reductions of slak_common.cuh ----
 
-// One block per row of an (rows, cols) matrix: sums[row] and maxes[row], two block reductions in a row.
-extern "C" __global__ void selftest_block_reduce_kernel(float* sums, float* maxes, const float* in, int cols)
+// One block per row of an (rows, cols) matrix: sums[row] and maxes[row], two block reductions in a row, and
+// positives[row] = how many of the row's first blockDim.x elements are > 0 (__syncthreads_count).
+extern "C" __global__ void selftest_block_reduce_kernel(float* sums, float* maxes, int* positives, const float* in,
+                                                        int cols)
 {
     const float* row = in + static_cast<long long>(blockIdx.x) * cols;
     float s = 0.0f;
@@ -128,10 +130,12 @@ extern "C" __global__ void selftest_block_reduce_kernel(float* sums, float* maxe
     }
     s = slak::block_reduce_sum(s);
     m = slak::block_reduce_max(m);
+    const int positive = __syncthreads_count(static_cast<int>(threadIdx.x) < cols && row[threadIdx.x] > 0.0f);
     if (threadIdx.x == 0)
     {
         sums[blockIdx.x] = s;
         maxes[blockIdx.x] = m;
+        positives[blockIdx.x] = positive;
     }
 }
 

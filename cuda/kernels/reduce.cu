@@ -92,8 +92,12 @@ extern "C" __global__ void permute_kernel(float* __restrict__ y, const float* __
     SLAK_GRID_STRIDE_LOOP(o, n)
     {
         long long rem = o, src = 0;
-        for (int d = p.rank - 1; d >= 0; --d)
+        // Fully unrolled over the maximum rank so every index into p is a compile-time constant: the parameter
+        // struct then stays in constant space instead of being copied to a local-memory stack frame.
+#pragma unroll
+        for (int d = 7; d >= 0; --d)
         {
+            if (d >= p.rank) continue;
             const long long digit = rem % p.out_shape[d];
             rem /= p.out_shape[d];
             src += digit * p.in_stride[d];

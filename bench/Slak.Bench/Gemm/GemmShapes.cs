@@ -29,6 +29,13 @@ internal static class GemmShapes
         }
     }
 
+    /// <summary>Cache-resident problems (a few hundred KiB): the micro-kernel's own rate, for reading against fma-peak.</summary>
+    public static IEnumerable<GemmShape> CacheResident()
+    {
+        yield return new GemmShape("L2-resident", 192, 256, 256, false, false);
+        yield return new GemmShape("L2-resident", 384, 512, 256, false, false);
+    }
+
     /// <summary>The two shapes of issue 2's "Done when", in plain NN layout.</summary>
     public static IEnumerable<GemmShape> Issue()
     {

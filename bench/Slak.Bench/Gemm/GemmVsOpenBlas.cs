@@ -1,6 +1,6 @@
 // Side-by-side comparison of CpuGemm with OpenBLAS cblas_sgemm on SLaK's MLP shapes: same inputs, same thread count,
 // calls interleaved (ours, peer, ours, peer, ...) so both see the same machine load; best-of-N after a warm-up.
-//   dotnet run -c Release --project bench/Slak.Bench -- gemm-vs-openblas [--threads N] [--reps N] [--shapes issue|slak|all]
+//   dotnet run -c Release --project bench/Slak.Bench -- gemm-vs-openblas [--threads N] [--reps N] [--shapes issue|slak|cache|all]
 using System.Diagnostics;
 using Slak.Backends.Cpu;
 using Slak.Bench.Peers;
@@ -13,6 +13,7 @@ internal static class GemmVsOpenBlas
     private static int Run(string[] args)
     {
         int threads = CpuParallel.Threads, reps = 7;
+        // Cache-resident shapes take ~100 us: many more repetitions so best-of catches a quiet time slice.
         string set = "all";
         for (int i = 0; i < args.Length; i++)
         {
@@ -22,7 +23,7 @@ internal static class GemmVsOpenBlas
                 case "--reps": reps = int.Parse(args[++i]); break;
                 case "--shapes": set = args[++i]; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --threads N, --reps N, --shapes issue|slak|all)");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --threads N, --reps N, --shapes issue|slak|cache|all)");
                     return 2;
             }
         }
@@ -38,7 +39,8 @@ internal static class GemmVsOpenBlas
         {
             "issue" => GemmShapes.Issue().ToList(),
             "slak" => GemmShapes.Slak().ToList(),
-            _ => GemmShapes.Issue().Concat(GemmShapes.Slak()).ToList(),
+            "cache" => GemmShapes.CacheResident().ToList(),
+            _ => GemmShapes.Issue().Concat(GemmShapes.Slak()).Concat(GemmShapes.CacheResident()).ToList(),
         };
 
         Console.WriteLine($"threads={threads} reps={reps} (best of), kernel={CpuGemm.AutoKernelName}, " +
@@ -47,6 +49,7 @@ internal static class GemmVsOpenBlas
         Console.WriteLine("| shape | op | M | N | K | CpuGemm GFLOP/s | OpenBLAS GFLOP/s | ratio | max rel diff |");
         Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
         double minRatio = double.MaxValue;
+        int counted = 0;
         var rng = new Random(1234);
         foreach (var s in shapes)
         {
@@ -62,7 +65,8 @@ internal static class GemmVsOpenBlas
             Ours();
             Peer();
             double bestOurs = double.MaxValue, bestPeer = double.MaxValue;
-            for (int r = 0; r < reps; r++)
+            int shapeReps = s.Flops < 1e8 ? reps * 20 : reps;
+            for (int r = 0; r < shapeReps; r++)
             {
                 bestOurs = Math.Min(bestOurs, Time(Ours));
                 bestPeer = Math.Min(bestPeer, Time(Peer));
@@ -72,12 +76,19 @@ internal static class GemmVsOpenBlas
                 diff = Math.Max(diff, Math.Abs(cOurs[i] - cPeer[i]) / (1 + Math.Abs(cPeer[i])));
 
             double gOurs = s.Flops / bestOurs / 1e9, gPeer = s.Flops / bestPeer / 1e9, ratio = gOurs / gPeer;
-            minRatio = Math.Min(minRatio, ratio);
+            // Cache-resident shapes show the micro-kernel's rate (read against fma-peak), not SLaK's workload.
+            bool slakShape = !s.Name.StartsWith("L2-", StringComparison.Ordinal);
+            if (slakShape)
+            {
+                minRatio = Math.Min(minRatio, ratio);
+                counted++;
+            }
             Console.WriteLine($"| {s.Name} | {(s.TransA ? 'T' : 'N')}{(s.TransB ? 'T' : 'N')} | {s.M} | {s.N} | {s.K} | " +
                               $"{gOurs:F1} | {gPeer:F1} | {ratio:F2} | {diff:E1} |");
         }
         Console.WriteLine();
-        Console.WriteLine($"gemm-vs-openblas: min ratio x{minRatio:F2} over {shapes.Count} shapes");
+        Console.WriteLine($"gemm-vs-openblas: min ratio x{(counted > 0 ? minRatio : double.NaN):F2} over {counted} shapes" +
+                          (counted < shapes.Count ? $" (the {shapes.Count - counted} cache-resident shapes excluded)" : ""));
         return 0;
     }
 

@@ -14,22 +14,41 @@ internal sealed class InferCommand : ICliCommand
     /// <inheritdoc />
     public Command Build()
     {
-        var config = new Option<string>("--model-config") { Description = "config.json with the model's constructor arguments", Required = true };
-        var weights = new Option<string>("--weights") { Description = "safetensors checkpoint (reference state_dict names)", Required = true };
-        var input = new Option<string>("--input") { Description = "input .npy, float32 (N, C, H, W)", Required = true };
-        var output = new Option<string>("--output") { Description = "output .npy for the float32 (N, num_classes) logits", Required = true };
-        var device = new Option<string>("--device") { Description = "cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => "cpu" };
-        var batch = new Option<int>("--batch-size") { Description = "images per forward pass", DefaultValueFactory = _ => 32 };
+        var config = new Option<string>("--model-config")
+        {
+            Description = "config.json with the model's constructor arguments", Required = true,
+        };
+        var weights = new Option<string>("--weights")
+        {
+            Description = "safetensors checkpoint (reference state_dict names)", Required = true,
+        };
+        var input = new Option<string>("--input")
+        {
+            Description = "input .npy, float32 (N, C, H, W)", Required = true,
+        };
+        var output = new Option<string>("--output")
+        {
+            Description = "output .npy for the float32 (N, num_classes) logits", Required = true,
+        };
+        var device = new Option<string>("--device")
+        {
+            Description = "cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => "cpu",
+        };
+        var batch = new Option<int>("--batch-size")
+        {
+            Description = "images per forward pass", DefaultValueFactory = _ => 32,
+        };
         var cmd = new Command("infer", "Evaluation-mode logits of a checkpoint for an NCHW .npy batch");
         foreach (var o in new Option[] { config, weights, input, output, device, batch }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
-            var options = new InferenceOptions(parse.GetValue(config)!, parse.GetValue(weights)!, parse.GetValue(input)!,
-                                               parse.GetValue(output)!, Device.Parse(parse.GetValue(device)!),
-                                               parse.GetValue(batch));
+            var options = new InferenceOptions(
+                parse.GetValue(config)!, parse.GetValue(weights)!, parse.GetValue(input)!, parse.GetValue(output)!,
+                Device.Parse(parse.GetValue(device)!), parse.GetValue(batch));
             var started = System.Diagnostics.Stopwatch.StartNew();
             var shape = SlakInference.Run(options);
-            Console.WriteLine($"wrote {options.OutputPath}: logits ({shape[0]}, {shape[1]}) on {options.Device} in {started.Elapsed.TotalSeconds:0.00} s");
+            Console.WriteLine($"wrote {options.OutputPath}: logits ({shape[0]}, {shape[1]}) on {options.Device} in " +
+                $"{started.Elapsed.TotalSeconds:0.00} s");
             return 0;
         });
         return cmd;

@@ -15,10 +15,19 @@ internal sealed class SummaryCommand : ICliCommand
     /// <inheritdoc />
     public Command Build()
     {
-        var preset = new Option<string?>("--preset") { Description = $"model preset: {string.Join(", ", ModelPresets.Names)}" };
+        var preset = new Option<string?>("--preset")
+        {
+            Description = $"model preset: {string.Join(", ", ModelPresets.Names)}",
+        };
         var config = new Option<string?>("--model-config") { Description = "config.json instead of a preset" };
-        var size = new Option<int?>("--input-size") { Description = "square input side (default: the preset's, 224 for a config)" };
-        var density = new Option<double?>("--density") { Description = "density of every 2-D/4-D weight for the sparse columns (default: the preset's)" };
+        var size = new Option<int?>("--input-size")
+        {
+            Description = "square input side (default: the preset's, 224 for a config)",
+        };
+        var density = new Option<double?>("--density")
+        {
+            Description = "density of every 2-D/4-D weight for the sparse columns (default: the preset's)",
+        };
         var list = new Option<bool>("--list") { Description = "list the presets" };
         var cmd = new Command("summary", "Per-stage shapes, parameters and MACs (dense and sparse) of a model");
         foreach (var o in new Option[] { preset, config, size, density, list }) cmd.Options.Add(o);
@@ -27,7 +36,8 @@ internal sealed class SummaryCommand : ICliCommand
             if (parse.GetValue(list))
             {
                 foreach (var p in ModelPresets.Presets)
-                    Console.WriteLine($"{p.Name,-16} input {p.InputSize,3}  density {p.Density.ToString("0.##", CultureInfo.InvariantCulture),-4}  {p.Description}");
+                    Console.WriteLine($"{p.Name,-16} input {p.InputSize,3}  density " +
+                        $"{p.Density.ToString("0.##", CultureInfo.InvariantCulture),-4}  {p.Description}");
                 return 0;
             }
             string? presetName = parse.GetValue(preset), configPath = parse.GetValue(config);
@@ -39,7 +49,9 @@ internal sealed class SummaryCommand : ICliCommand
             if (presetName is not null)
             {
                 var p = ModelPresets.Get(presetName);
-                (model, inputSize, d) = (p.Config, parse.GetValue(size) ?? p.InputSize, parse.GetValue(density) ?? p.Density);
+                model = p.Config;
+                inputSize = parse.GetValue(size) ?? p.InputSize;
+                d = parse.GetValue(density) ?? p.Density;
                 Console.WriteLine($"preset {p.Name}: {p.Description}");
             }
             else

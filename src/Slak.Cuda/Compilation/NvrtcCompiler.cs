@@ -55,6 +55,28 @@ public sealed class NvrtcCompiler
         }
     }
 
+    /// <summary>Compiles a trivial kernel to CUBIN for the newest architecture this NVRTC supports (at most
+    /// sm_90): catches a missing or mismatched libnvrtc-builtins, which only fails at the first compilation
+    /// (DotCompute#182). Returns null when it works, else a one-line reason.</summary>
+    public static string? SelfTest()
+    {
+        try
+        {
+            var sources = new KernelSources(new Dictionary<string, string>
+            {
+                ["kernels/selftest.cu"] = "extern \"C\" __global__ void slak_selftest_kernel(float* o) { o[threadIdx.x] = 1.0f; }\n",
+            });
+            var compiler = new NvrtcCompiler(sources);
+            int arch = compiler.SupportedArchitectures.Where(a => a <= 90).DefaultIfEmpty(80).Max();
+            CompiledModule module = compiler.Compile("kernels/selftest.cu", new CompileOptions(arch / 10, arch % 10));
+            return module.Image.Length > 0 ? null : "NVRTC produced an empty image";
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            return $"{e.GetType().Name}: {e.Message.ReplaceLineEndings(" ")}";
+        }
+    }
+
     /// <summary>Decides the target: CUBIN for sm_XY when supported, else PTX for the newest compute_XY not above
     /// the device. Returns (cubin, arch number).</summary>
     public (bool Cubin, int Arch) ChooseTarget(CompileOptions options)

@@ -101,18 +101,29 @@ internal sealed unsafe class HostAllocator : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (bytes == 0) return;
         var a = ptr.Address;
+        if (_live.TryGetValue((nint)a, out var atStart))  // the common case: a copy to the start of a block
+        {
+            CheckInside(ptr, bytes, a, atStart.Requested, paramName);
+            return;
+        }
         foreach (var (p, block) in _live)
         {
             var start = (ulong)p;
             if (a >= start && a < start + (ulong)block.Requested)
             {
-                if (a + (ulong)bytes <= start + (ulong)block.Requested) return;
-                throw new ArgumentOutOfRangeException(paramName,
-                    $"cuda-emu: {bytes} bytes at {ptr} run past the end of the {block.Requested}-byte block at " +
-                    $"0x{start:x} (offset {a - start})");
+                CheckInside(ptr, bytes, start, block.Requested, paramName);
+                return;
             }
         }
         throw new ArgumentException($"cuda-emu: {ptr} is not inside any live allocation of this device", paramName);
+    }
+
+    private static void CheckInside(DevicePtr ptr, long bytes, ulong start, long size, string paramName)
+    {
+        if (ptr.Address + (ulong)bytes <= start + (ulong)size) return;
+        throw new ArgumentOutOfRangeException(paramName,
+            $"cuda-emu: {bytes} bytes at {ptr} run past the end of the {size}-byte block at 0x{start:x} " +
+            $"(offset {ptr.Address - start})");
     }
 
     public void Dispose()

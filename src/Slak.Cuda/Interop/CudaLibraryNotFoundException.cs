@@ -5,13 +5,18 @@ namespace Slak.Cuda.Interop;
 /// <summary>A CUDA library could not be loaded from any probed location.</summary>
 public sealed class CudaLibraryNotFoundException : Exception
 {
-    /// <summary>Creates the exception for <paramref name="library"/> with the probe trace.</summary>
-    public CudaLibraryNotFoundException(string library, IReadOnlyList<string> probes)
+    /// <summary>Creates the exception for <paramref name="library"/> (looked for under the file names
+    /// <paramref name="candidates"/>) with the probe trace.</summary>
+    public CudaLibraryNotFoundException(string library, IReadOnlyList<string> candidates, IReadOnlyList<string> probes)
         : base(BuildMessage(library, probes))
     {
         Library = library;
+        Candidates = candidates;
         Probes = probes;
     }
+
+    /// <summary>The file names looked for.</summary>
+    public IReadOnlyList<string> Candidates { get; }
 
     /// <summary>Which library failed ("CUDA driver", "NVRTC", "cuBLAS").</summary>
     public string Library { get; }
@@ -20,9 +25,9 @@ public sealed class CudaLibraryNotFoundException : Exception
     public IReadOnlyList<string> Probes { get; }
 
     /// <summary>A one-line summary (for <c>slak info</c> and availability checks).</summary>
-    public string Summary => $"{Library} library not found ({Probes.Count} probes; first: {FirstProbe})";
-
-    private string FirstProbe => Probes.Count > 0 ? Probes[0] : "none";
+    public string Summary =>
+        $"{Library} library not found (no loadable {string.Join(" or ", Candidates)} in {Probes.Count} probes; " +
+        "set SLAK_CUDA_LIBRARY_PATH to its folder)";
 
     private static string BuildMessage(string library, IReadOnlyList<string> probes)
     {

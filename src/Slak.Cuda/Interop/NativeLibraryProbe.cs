@@ -59,7 +59,7 @@ internal static class NativeLibraryProbe
             }
         }
 
-        throw new CudaLibraryNotFoundException(display, probes);
+        throw new CudaLibraryNotFoundException(display, names, probes);
 
         LoadedNativeLibrary? TryFolder(string folder, IReadOnlyList<string> candidates, List<string> trace, string why)
         {

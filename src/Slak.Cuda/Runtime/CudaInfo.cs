@@ -57,7 +57,8 @@ public static unsafe class CudaInfo
             (int major, int minor) = api.Version();
             IReadOnlyList<int> archs = api.SupportedArchs();
             string range = archs.Count == 0 ? "" : $", sm_{archs.Min()}..sm_{archs.Max()}";
-            return $"{major}.{minor} ({api.Library.Path}{range})";
+            string check = NvrtcCompiler.SelfTest() is { } problem ? $"; self-test FAILED: {problem}" : "; self-test OK";
+            return $"{major}.{minor} ({api.Library.Path}{range}{check})";
         }
         catch (CudaLibraryNotFoundException e)
         {

@@ -28,7 +28,8 @@ public static class FashionMnist
     public static bool IsAvailable(string? folder = null)
     {
         string f = folder ?? DefaultFolder;
-        return IdxDataset.FileNames.All(n => File.Exists(Path.Combine(f, n + ".gz")) || File.Exists(Path.Combine(f, n)));
+        return IdxDataset.FileNames.All(
+            n => File.Exists(Path.Combine(f, n + ".gz")) || File.Exists(Path.Combine(f, n)));
     }
 
     /// <summary>Loads the train (60,000) and test (10,000) splits from <paramref name="folder"/> (default:

@@ -71,7 +71,8 @@ public static class Idx
             if (d <= 0) throw Bad(source, $"dimension {i} is {d}; dimensions must be positive");
             dims[i] = d;
             count *= d;
-            if (count > Array.MaxLength) throw Bad(source, $"dimensions [{string.Join(", ", dims[..(i + 1)])}] are too large");
+            if (count > Array.MaxLength)
+                throw Bad(source, $"dimensions [{string.Join(", ", dims[..(i + 1)])}] are too large");
         }
         int headerLength = 4 + 4 * rank;
         long available = raw.Length - headerLength;

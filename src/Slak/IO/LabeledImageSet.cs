@@ -57,7 +57,7 @@ public sealed class LabeledImageSet
     public float[] ImagesToFloat32()
     {
         var result = new float[Images.Length];
-        for (int i = 0; i < result.Length; i++) result[i] = Images[i] * (1f / 255f);
+        for (int i = 0; i < result.Length; i++) result[i] = Images[i] / 255f;
         return result;
     }
 }

@@ -156,7 +156,10 @@ public static class Npy
         foreach (int d in shape)
         {
             if (d < 0)
-                throw new ArgumentException($"shape {ShapeText(shape.ToArray())} has a negative dimension", nameof(shape));
+            {
+                throw new ArgumentException(
+                    $"shape {ShapeText(shape.ToArray())} has a negative dimension", nameof(shape));
+            }
             product = product > int.MaxValue ? product : product * d;
         }
         if (shape.Contains(0)) product = 0;
@@ -168,8 +171,14 @@ public static class Npy
         string dict = $"{{'descr': '{Descriptor(dtype)}', 'fortran_order': False, 'shape': "
             + $"{ShapeText(shape.ToArray())}, }}";
         // numpy pads so that magic + version + length + header is a multiple of 64 and ends with '\n'.
-        int prefix = dict.Length + 1 + 10 <= ushort.MaxValue + 10 ? 10 : 12;
+        // Version 1.0 has a 16-bit header length; longer headers (tens of thousands of dimensions) need 2.0.
+        int prefix = 10;
         int total = (prefix + dict.Length + 1 + 63) / 64 * 64;
+        if (total - prefix > ushort.MaxValue)
+        {
+            prefix = 12;
+            total = (prefix + dict.Length + 1 + 63) / 64 * 64;
+        }
         string header = dict.PadRight(total - prefix - 1) + "\n";
         var bytes = new byte[total + native.Length];
         Magic.CopyTo(bytes, 0);

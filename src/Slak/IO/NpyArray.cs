@@ -71,7 +71,10 @@ public sealed class NpyArray
     public long[] ToInt64()
     {
         if (DType != NpyDType.Int64)
-            throw new InvalidOperationException($"the array is {Npy.Descriptor(DType)}, not '<i8'; convert explicitly");
+        {
+            throw new InvalidOperationException(
+                $"the array is '{Npy.Descriptor(DType)}', not '<i8'; convert explicitly");
+        }
         var result = new long[_data.Length / 8];
         for (int i = 0; i < result.Length; i++) result[i] = BinaryPrimitives.ReadInt64LittleEndian(_data.AsSpan(8 * i));
         return result;

@@ -93,7 +93,10 @@ public sealed partial class SafeTensorsFile
         foreach (JsonElement dim in shapeElement.EnumerateArray())
         {
             if (dim.ValueKind != JsonValueKind.Number || !dim.TryGetInt64(out long d) || d < 0 || d > int.MaxValue)
-                throw Bad(source, $"{where}: shape[{axis}] = {dim.GetRawText()} is not an integer in [0, {int.MaxValue}]");
+            {
+                throw Bad(source,
+                    $"{where}: shape[{axis}] = {dim.GetRawText()} is not an integer in [0, {int.MaxValue}]");
+            }
             shape[axis++] = (int)d;
             try
             {

@@ -39,7 +39,8 @@ public sealed class SafeTensorsWriter
         }
         else
         {
-            for (int i = 0; i < data.Length; i++) BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), data[i]);
+            for (int i = 0; i < data.Length; i++)
+                BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(4 * i), data[i]);
         }
         return Store(name, SafeTensorsDType.F32, shape, bytes);
     }

@@ -16,7 +16,8 @@ public static class SlakInference
     public static SlakModel LoadModel(ModelConfig config, string weightsPath, Device device)
     {
         ArgumentNullException.ThrowIfNull(config);
-        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"weights file '{weightsPath}' does not exist", weightsPath);
+        if (!File.Exists(weightsPath))
+            throw new FileNotFoundException($"weights file '{weightsPath}' does not exist", weightsPath);
         var model = new SlakModel(config, ModuleInit.ForLoading(device));
         StateDictIO.LoadSafeTensors(model, weightsPath);
         model.Eval();
@@ -28,14 +29,19 @@ public static class SlakInference
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(shape);
-        if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1");
+        if (batchSize < 1)
+            throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "batch size must be >= 1");
         if (shape.Length != 4)
             throw new ArgumentException($"input must be (N, C, H, W), got shape {Shapes.Format(shape)}", nameof(shape));
         if (shape[1] != model.Config.InChans)
-            throw new ArgumentException($"input has {shape[1]} channels but the model expects in_chans={model.Config.InChans} (shape {Shapes.Format(shape)})", nameof(shape));
+            throw new ArgumentException(
+                $"input has {shape[1]} channels but the model expects in_chans={model.Config.InChans} (shape " +
+                $"{Shapes.Format(shape)})", nameof(shape));
         model.Config.StageSizes(shape[2], shape[3]);
         if (images.Length != Shapes.Numel(shape))
-            throw new ArgumentException($"input has {images.Length} values but shape {Shapes.Format(shape)} needs {Shapes.Numel(shape)}", nameof(images));
+            throw new ArgumentException(
+                $"input has {images.Length} values but shape {Shapes.Format(shape)} needs " +
+                $"{Shapes.Numel(shape)}", nameof(images));
         int n = shape[0], classes = model.Config.NumClasses;
         int per = shape[1] * shape[2] * shape[3];
         var logits = new float[(long)n * classes];
@@ -46,7 +52,8 @@ public static class SlakInference
         {
             int count = Math.Min(batchSize, n - start);
             using var scope = TensorScope.Begin();
-            var x = Tensor.FromArray(images.Slice(start * per, count * per), [count, shape[1], shape[2], shape[3]], device);
+            var x = Tensor.FromArray(images.Slice(start * per, count * per), [count, shape[1], shape[2], shape[3]],
+                                     device);
             var y = model.Forward(x);
             y.Backend.CopyToHost(y, logits.AsSpan(start * classes, count * classes));
         }
@@ -59,13 +66,17 @@ public static class SlakInference
     {
         ArgumentNullException.ThrowIfNull(options);
         var config = ModelConfig.Load(options.ConfigPath);
-        if (!File.Exists(options.InputPath)) throw new FileNotFoundException($"input file '{options.InputPath}' does not exist", options.InputPath);
+        if (!File.Exists(options.InputPath))
+            throw new FileNotFoundException($"input file '{options.InputPath}' does not exist", options.InputPath);
         var input = Npy.Read(options.InputPath);
         if (input.DType is not (NpyDType.Float32 or NpyDType.Float64))
-            throw new InvalidDataException($"{options.InputPath}: input must be float32 (or float64) NCHW, got {input.DType}");
+            throw new InvalidDataException(
+                $"{options.InputPath}: input must be float32 (or float64) NCHW, got {input.DType}");
         var shape = input.GetShape();
         if (shape.Length != 4 || shape[1] != config.InChans)
-            throw new InvalidDataException($"{options.InputPath}: input must be (N, {config.InChans}, H, W) for in_chans={config.InChans}, got {input.ShapeText}");
+            throw new InvalidDataException(
+                $"{options.InputPath}: input must be (N, {config.InChans}, H, W) for in_chans={config.InChans}, got " +
+                $"{input.ShapeText}");
         var model = LoadModel(config, options.WeightsPath, options.Device);
         var logits = Logits(model, input.ToFloat32(), shape, options.BatchSize);
         int[] outShape = [shape[0], config.NumClasses];

@@ -79,16 +79,20 @@ public sealed partial record ModelConfig
         {
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object)
-                throw new InvalidDataException($"{source}: expected a JSON object with keys {string.Join(", ", JsonKeys)}, got {root.ValueKind}");
+                throw new InvalidDataException(
+                    $"{source}: expected a JSON object with keys {string.Join(", ", JsonKeys)}, got {root.ValueKind}");
             var present = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
             foreach (var p in root.EnumerateObject())
             {
                 if (!JsonKeys.Contains(p.Name))
-                    throw new InvalidDataException($"{source}: unknown key '{p.Name}' (allowed: {string.Join(", ", JsonKeys)})");
-                if (!present.TryAdd(p.Name, p.Value)) throw new InvalidDataException($"{source}: key '{p.Name}' appears twice");
+                    throw new InvalidDataException(
+                        $"{source}: unknown key '{p.Name}' (allowed: {string.Join(", ", JsonKeys)})");
+                if (!present.TryAdd(p.Name, p.Value))
+                    throw new InvalidDataException($"{source}: key '{p.Name}' appears twice");
             }
             var missing = JsonKeys.Where(k => !present.ContainsKey(k)).ToList();
-            if (missing.Count > 0) throw new InvalidDataException($"{source}: missing key(s) {string.Join(", ", missing)}");
+            if (missing.Count > 0)
+                throw new InvalidDataException($"{source}: missing key(s) {string.Join(", ", missing)}");
             ModelConfig config;
             try
             {

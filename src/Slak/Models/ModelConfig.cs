@@ -61,33 +61,41 @@ public sealed partial record ModelConfig
         if (Depths.Any(d => d < 0)) throw Bad("depths", $"values must be >= 0, got {Describe(Depths)}");
         if (Dims is null || Dims.Count != 4) throw Bad("dims", $"must have 4 values, got {Describe(Dims)}");
         if (Dims.Any(d => d < 1)) throw Bad("dims", $"values must be >= 1, got {Describe(Dims)}");
-        if (!double.IsFinite(WidthFactor) || WidthFactor <= 0) throw Bad("width_factor", $"must be a positive number, got {WidthFactor}");
+        if (!double.IsFinite(WidthFactor) || WidthFactor <= 0)
+            throw Bad("width_factor", $"must be a positive number, got {WidthFactor}");
         var widths = StageWidths();
         if (widths.Any(w => w < 1))
-            throw Bad("width_factor", $"{WidthFactor} truncates dims {Describe(Dims)} to {Describe(widths)}; every width must stay >= 1");
+            throw Bad("width_factor",
+                      $"{WidthFactor} truncates dims {Describe(Dims)} to {Describe(widths)}; " +
+                      "every width must stay >= 1");
         if (KernelSize is null || KernelSize.Count != 5)
             throw Bad("kernel_size", $"must have 5 values [K1, K2, K3, K4, N], got {Describe(KernelSize)}");
         for (int i = 0; i < 4; i++)
         {
             int k = KernelSize[i];
             if (k < 1 || k % 2 == 0)
-                throw Bad("kernel_size", $"value {i} (K{i + 1}) must be odd and >= 1 for 'same' padding, got {k} in {Describe(KernelSize)}");
+                throw Bad("kernel_size",
+                          $"value {i} (K{i + 1}) must be odd and >= 1 for 'same' padding, got {k} in " +
+                          Describe(KernelSize));
         }
         // N only shapes a kernel when it is used: by the decomposed branches, or by small_conv where N < K. The
         // ConvNeXt baseline passes N = 100 (even, larger than every K) precisely to switch the small branch off.
         int n = KernelSize[4];
         if (n < 1) throw Bad("kernel_size", $"value 4 (N) must be >= 1, got {n} in {Describe(KernelSize)}");
         if (n % 2 == 0 && (Decom || KernelSize.Take(4).Any(k => n < k)))
-            throw Bad("kernel_size", $"value 4 (N) must be odd for 'same' padding when it is used (Decom, or N < K), got {n} in {Describe(KernelSize)}");
+            throw Bad("kernel_size", "value 4 (N) must be odd for 'same' padding when it is used (Decom, or N < K), " +
+                      $"got {n} in {Describe(KernelSize)}");
         if (!double.IsFinite(DropPathRate) || DropPathRate < 0 || DropPathRate >= 1)
             throw Bad("drop_path_rate", $"must be in [0, 1), got {DropPathRate}");
-        if (!double.IsFinite(LayerScaleInitValue)) throw Bad("layer_scale_init_value", $"must be finite, got {LayerScaleInitValue}");
+        if (!double.IsFinite(LayerScaleInitValue))
+            throw Bad("layer_scale_init_value", $"must be finite, got {LayerScaleInitValue}");
         if (!double.IsFinite(HeadInitScale)) throw Bad("head_init_scale", $"must be finite, got {HeadInitScale}");
         return this;
     }
 
     /// <summary>Spatial sizes after the stem and each downsampling for an input of <paramref name="height"/> x
-    /// <paramref name="width"/> (stem 4x4/4, then three 2x2/2, floor like PyTorch); throws when a stage would be empty.</summary>
+    /// <paramref name="width"/> (stem 4x4/4, then three 2x2/2, floor like PyTorch); throws when a stage would be
+    /// empty.</summary>
     public (int H, int W)[] StageSizes(int height, int width)
     {
         var sizes = new (int H, int W)[4];
@@ -97,14 +105,16 @@ public sealed partial record ModelConfig
             if (i > 0) { h /= 2; w /= 2; }
             if (h < 1 || w < 1)
                 throw new ArgumentException(
-                    $"input {height}x{width} is too small: stage {i + 1} would be {h}x{w} (the network downsamples by 4, 2, 2, 2, so inputs need at least 32x32)",
+                    $"input {height}x{width} is too small: stage {i + 1} would be {h}x{w} (the network downsamples " +
+                        $"by 4, 2, 2, 2, so inputs need at least 32x32)",
                     nameof(height));
             sizes[i] = (h, w);
         }
         return sizes;
     }
 
-    private static string Describe<T>(IEnumerable<T>? values) => values is null ? "null" : "[" + string.Join(", ", values) + "]";
+    private static string Describe<T>(IEnumerable<T>? values) =>
+        values is null ? "null" : "[" + string.Join(", ", values) + "]";
 
     private static ArgumentException Bad(string key, string message) =>
         new($"model config: {key} {message}", key);
@@ -118,11 +128,14 @@ public sealed partial record ModelConfig
         && WidthFactor.Equals(other.WidthFactor) && Decom == other.Decom && Bn == other.Bn;
 
     /// <inheritdoc />
-    public override int GetHashCode() => HashCode.Combine(InChans, NumClasses, Depths.Sum(), Dims.Sum(), KernelSize.Sum(), WidthFactor, Decom, Bn);
+    public override int GetHashCode() =>
+        HashCode.Combine(InChans, NumClasses, Depths.Sum(), Dims.Sum(), KernelSize.Sum(), WidthFactor, Decom, Bn);
 
     /// <inheritdoc />
     public override string ToString() =>
-        $"in_chans={InChans} num_classes={NumClasses} depths={Describe(Depths)} dims={Describe(Dims)} drop_path_rate={DropPathRate} " +
-        $"layer_scale_init_value={LayerScaleInitValue} head_init_scale={HeadInitScale} kernel_size={Describe(KernelSize)} " +
+        $"in_chans={InChans} num_classes={NumClasses} depths={Describe(Depths)} dims={Describe(Dims)} " +
+            $"drop_path_rate={DropPathRate} " +
+        $"layer_scale_init_value={LayerScaleInitValue} head_init_scale={HeadInitScale} " +
+            $"kernel_size={Describe(KernelSize)} " +
         $"width_factor={WidthFactor} Decom={Decom} bn={Bn}";
 }

@@ -44,19 +44,23 @@ public sealed class ModelSummary
     /// <summary>MACs per image, dense.</summary>
     public long Macs => Layers.Sum(l => l.Macs);
 
-    /// <summary>Parameters when each weight keeps the fraction <paramref name="density"/>(key) of its elements.</summary>
-    public double ParamsAt(Func<string, double> density) => Layers.Sum(l => l.OtherParams + l.WeightElements * D(density, l));
+    /// <summary>Parameters when each weight keeps the fraction <paramref name="density"/>(key) of its
+    /// elements.</summary>
+    public double ParamsAt(Func<string, double> density) =>
+        Layers.Sum(l => l.OtherParams + l.WeightElements * D(density, l));
 
     /// <summary>MACs per image at the given per-weight densities.</summary>
     public double MacsAt(Func<string, double> density) => Layers.Sum(l => l.Macs * D(density, l));
 
-    private static double D(Func<string, double> density, LayerCost l) => l.WeightKey is null ? 1.0 : density(l.WeightKey);
+    private static double D(Func<string, double> density, LayerCost l) =>
+        l.WeightKey is null ? 1.0 : density(l.WeightKey);
 
     /// <summary>A density function that gives <paramref name="density"/> to every 2-D/4-D weight (what the sparse
     /// trainer masks: stem, downsampling, depthwise branches, MLPs, head).</summary>
     public static Func<string, double> Uniform(double density)
     {
-        if (!(density >= 0 && density <= 1)) throw new ArgumentOutOfRangeException(nameof(density), density, "density must be in [0, 1]");
+        if (!(density >= 0 && density <= 1))
+            throw new ArgumentOutOfRangeException(nameof(density), density, "density must be in [0, 1]");
         return _ => density;
     }
 
@@ -65,7 +69,8 @@ public sealed class ModelSummary
     public static Func<string, double> FromMasks(IReadOnlyDictionary<string, float[]> masks)
     {
         ArgumentNullException.ThrowIfNull(masks);
-        var d = masks.ToDictionary(kv => kv.Key, kv => kv.Value.Length == 0 ? 1.0 : kv.Value.Count(v => v != 0f) / (double)kv.Value.Length);
+        var d = masks.ToDictionary(
+            kv => kv.Key, kv => kv.Value.Length == 0 ? 1.0 : kv.Value.Count(v => v != 0f) / (double)kv.Value.Length);
         return key => d.TryGetValue(key, out double v) ? v : 1.0;
     }
 
@@ -73,7 +78,8 @@ public sealed class ModelSummary
     public static ModelSummary Of(ModelConfig config, int height, int width) =>
         Of(new SlakModel(config, ModuleInit.ShapeOnly), height, width);
 
-    /// <summary>Summarizes <paramref name="model"/> for an input of <paramref name="height"/> x <paramref name="width"/>.</summary>
+    /// <summary>Summarizes <paramref name="model"/> for an input of <paramref name="height"/> x
+    /// <paramref name="width"/>.</summary>
     public static ModelSummary Of(SlakModel model, int height, int width)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -113,17 +119,21 @@ public sealed class ModelSummary
                         layers.Add(new(stage, name, null, 0, bn.ParameterCount(), 0));
                 }
                 foreach (var (name, lin) in new[] { ("pwconv1", block.PwConv1), ("pwconv2", block.PwConv2) })
-                    layers.Add(new(stage, $"{prefix}.{name}", $"{prefix}.{name}.weight", lin.Weight.Numel, lin.Bias?.Numel ?? 0,
+                    layers.Add(new(stage, $"{prefix}.{name}", $"{prefix}.{name}.weight", lin.Weight.Numel,
+                                   lin.Bias?.Numel ?? 0,
                                    pixels * lin.Weight.Numel));
             }
             outputs.Add((stage, $"{dims[i]}x{h}x{w}"));
         }
         layers.Add(new("head", "norm", null, 0, model.Norm.ParameterCount(), 0));
-        layers.Add(new("head", "head", "head.weight", model.Head.Weight.Numel, model.Head.Bias?.Numel ?? 0, model.Head.Weight.Numel));
+        layers.Add(new("head", "head", "head.weight", model.Head.Weight.Numel, model.Head.Bias?.Numel ?? 0,
+                       model.Head.Weight.Numel));
         outputs.Add(("head", $"{model.Config.NumClasses}"));
         long counted = layers.Sum(l => l.WeightElements + l.OtherParams);
         if (counted != model.ParameterCount())
-            throw new InvalidOperationException($"summary counted {counted} parameters but the model has {model.ParameterCount()} (a layer kind is not accounted for)");
+            throw new InvalidOperationException(
+                $"summary counted {counted} parameters but the model has {model.ParameterCount()} (a layer kind is " +
+                $"not accounted for)");
         return new ModelSummary(model.Config, height, width, layers, outputs);
     }
 
@@ -132,12 +142,19 @@ public sealed class ModelSummary
     public string Render(Func<string, double>? density = null, string? densityLabel = null)
     {
         var header = new List<string> { "part", "output", "params", "MACs" };
-        if (density is not null) { header.Add($"params@{densityLabel ?? "density"}"); header.Add($"MACs@{densityLabel ?? "density"}"); }
+        if (density is not null)
+        {
+            header.Add($"params@{densityLabel ?? "density"}");
+            header.Add($"MACs@{densityLabel ?? "density"}");
+        }
         var rows = new List<string[]>();
         foreach (var (part, shape) in Outputs)
         {
             var ls = Layers.Where(l => l.Part == part).ToList();
-            var row = new List<string> { part, shape, Count(ls.Sum(l => l.WeightElements + l.OtherParams)), Count(ls.Sum(l => l.Macs)) };
+            var row = new List<string>
+            {
+                part, shape, Count(ls.Sum(l => l.WeightElements + l.OtherParams)), Count(ls.Sum(l => l.Macs)),
+            };
             if (density is not null)
             {
                 row.Add(Count(ls.Sum(l => l.OtherParams + l.WeightElements * D(density, l))));

@@ -14,9 +14,12 @@ public sealed class ReparamLargeKernelConv : Module
     public ReparamLargeKernelConv(int channels, int kernelSize, int smallKernel, bool decom, bool bn, ModuleInit init)
     {
         if (kernelSize < 1 || kernelSize % 2 == 0)
-            throw new ArgumentException($"kernel size K must be odd and positive, got K={kernelSize}", nameof(kernelSize));
+            throw new ArgumentException(
+                $"kernel size K must be odd and positive, got K={kernelSize}", nameof(kernelSize));
         if (smallKernel < 1 || (smallKernel % 2 == 0 && (decom || smallKernel < kernelSize)))
-            throw new ArgumentException($"small kernel size N must be positive, and odd when used (Decom or N < K), got N={smallKernel}, K={kernelSize}", nameof(smallKernel));
+            throw new ArgumentException(
+                $"small kernel size N must be positive, and odd when used (Decom or N < K), got N={smallKernel}, " +
+                $"K={kernelSize}", nameof(smallKernel));
         KernelSize = kernelSize;
         SmallKernel = smallKernel;
         Decom = decom;

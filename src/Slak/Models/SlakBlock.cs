@@ -16,7 +16,8 @@ public sealed class SlakBlock : Module
         if (dim < 1) throw new ArgumentOutOfRangeException(nameof(dim), dim, "block width must be >= 1");
         Dim = dim;
         if (layerScaleInitValue > 0) Gamma = RegisterParameter("gamma", init.Constant([dim], layerScaleInitValue));
-        LargeKernel = RegisterModule("large_kernel", new ReparamLargeKernelConv(dim, kernelSize, smallKernel, decom, bn, init));
+        LargeKernel = RegisterModule("large_kernel",
+            new ReparamLargeKernelConv(dim, kernelSize, smallKernel, decom, bn, init));
         Norm = RegisterModule("norm", new LayerNorm(dim, init, 1e-6f, LayerNormFormat.ChannelsLast));
         PwConv1 = RegisterModule("pwconv1", new Linear(dim, 4 * dim, init));
         Act = RegisterModule("act", new Gelu());

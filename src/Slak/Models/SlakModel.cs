@@ -131,9 +131,11 @@ public sealed class SlakModel : Module
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Rank != 4 || input.Size(1) != Config.InChans)
-            throw new ArgumentException($"input must be (N, {Config.InChans}, H, W), got {Shapes.Format(input.Shape)}", nameof(input));
+            throw new ArgumentException(
+                $"input must be (N, {Config.InChans}, H, W), got {Shapes.Format(input.Shape)}", nameof(input));
         Config.StageSizes(input.Size(2), input.Size(3));
         if (_shapeOnly)
-            throw new InvalidOperationException("this model was built shape-only (ModuleInit.ShapeOnly) and holds no weights to compute with");
+            throw new InvalidOperationException(
+                "this model was built shape-only (ModuleInit.ShapeOnly) and holds no weights to compute with");
     }
 }

@@ -25,7 +25,8 @@ public static class StateDictIO
             else if (k.StartsWith("backbone.", StringComparison.Ordinal)) k = k["backbone.".Length..];
             else break;
         }
-        return k.Replace(".Decom1.", ".LoRA1.", StringComparison.Ordinal).Replace(".Decom2.", ".LoRA2.", StringComparison.Ordinal);
+        return k.Replace(".Decom1.", ".LoRA1.", StringComparison.Ordinal)
+            .Replace(".Decom2.", ".LoRA2.", StringComparison.Ordinal);
     }
 
     private static bool IsBatchCounter(string key) =>
@@ -37,20 +38,24 @@ public static class StateDictIO
     /// keys throw too (all listed in one <see cref="StateDictMismatchException"/>). Returns the keys that were not
     /// loaded (missing) and not used (unexpected) when not strict.</summary>
     public static (IReadOnlyList<string> Missing, IReadOnlyList<string> Unexpected) Load(
-        Module model, IReadOnlyDictionary<string, StateEntry> source, bool strict = true, string sourceName = "checkpoint")
+        Module model, IReadOnlyDictionary<string, StateEntry> source, bool strict = true,
+        string sourceName = "checkpoint")
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(source);
-        if (model.IsShapeOnly) throw new ArgumentException("cannot load weights into a shape-only model", nameof(model));
+        if (model.IsShapeOnly)
+            throw new ArgumentException("cannot load weights into a shape-only model", nameof(model));
         var normalized = new Dictionary<string, (string Original, StateEntry Entry)>(StringComparer.Ordinal);
         var duplicates = new List<string>();
         foreach (var (key, entry) in source)
         {
             string name = NormalizeKey(key);
-            if (!normalized.TryAdd(name, (key, entry))) duplicates.Add($"'{normalized[name].Original}' and '{key}' both map to '{name}'");
+            if (!normalized.TryAdd(name, (key, entry))) duplicates.Add($"'{normalized[name].Original}' and '{key}' " +
+                $"both map to '{name}'");
         }
         if (duplicates.Count > 0)
-            throw new InvalidDataException($"{sourceName}: ambiguous keys after prefix stripping/renaming: {string.Join("; ", duplicates)}");
+            throw new InvalidDataException(
+                $"{sourceName}: ambiguous keys after prefix stripping/renaming: {string.Join("; ", duplicates)}");
 
         var targets = model.StateDict().ToList();
         var missing = new List<string>();
@@ -72,12 +77,15 @@ public static class StateDictIO
                 bool counterOk = IsBatchCounter(name) && entry.Data.Length == 1;
                 if (!counterOk)
                 {
-                    shapes.Add($"{name}: checkpoint {Shapes.Format(entry.Shape)} vs model {Shapes.Format(tensor.Shape)}");
+                    shapes.Add($"{name}: checkpoint {Shapes.Format(entry.Shape)} vs model " +
+                        $"{Shapes.Format(tensor.Shape)}");
                     continue;
                 }
             }
             if (entry.Data.Length != tensor.Numel)
-                throw new InvalidDataException($"{sourceName}: entry '{found.Original}' has shape {Shapes.Format(entry.Shape)} but {entry.Data.Length} values");
+                throw new InvalidDataException(
+                    $"{sourceName}: entry '{found.Original}' has shape {Shapes.Format(entry.Shape)} but " +
+                    $"{entry.Data.Length} values");
             toCopy.Add((tensor, entry));
         }
         var modelKeys = new HashSet<string>(targets.Select(t => t.Name), StringComparer.Ordinal);
@@ -105,7 +113,8 @@ public static class StateDictIO
             if (e.DType == SafeTensorsDType.I64)
             {
                 if (!IsBatchCounter(NormalizeKey(e.Name)))
-                    throw new InvalidDataException($"{path}: tensor '{e.Name}' is I64; only num_batches_tracked may be an integer tensor");
+                    throw new InvalidDataException(
+                        $"{path}: tensor '{e.Name}' is I64; only num_batches_tracked may be an integer tensor");
                 data = [.. e.ToInt64().Select(v => (float)v)];
             }
             else

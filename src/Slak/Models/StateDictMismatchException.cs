@@ -28,16 +28,20 @@ public sealed class StateDictMismatchException : IOException
     private static string BuildMessage(string source, IReadOnlyList<string> missing, IReadOnlyList<string> unexpected,
                                        IReadOnlyList<string> shapes)
     {
-        var lines = new List<string> { $"{source} does not match the model: {missing.Count} missing key(s), {unexpected.Count} unexpected key(s), {shapes.Count} shape mismatch(es)" };
+        var lines = new List<string> { $"{source} does not match the model: {missing.Count} missing key(s), " +
+            $"{unexpected.Count} unexpected key(s), {shapes.Count} shape mismatch(es)" };
         if (missing.Count > 0) lines.Add("missing: " + string.Join(", ", missing));
         if (unexpected.Count > 0) lines.Add("unexpected: " + string.Join(", ", unexpected));
         if (shapes.Count > 0) lines.Add("shape mismatch: " + string.Join("; ", shapes));
-        if (missing.Any(k => k.Contains(".lkb_origin.", StringComparison.Ordinal)) && unexpected.Any(k => k.Contains(".LoRA", StringComparison.Ordinal)))
+        static bool Has(IReadOnlyList<string> keys, string part) =>
+            keys.Any(k => k.Contains(part, StringComparison.Ordinal));
+        if (Has(missing, ".lkb_origin.") && Has(unexpected, ".LoRA"))
             lines.Add("hint: the checkpoint is decomposed (LoRA1/LoRA2): set \"Decom\": true in the model config");
-        else if (missing.Any(k => k.Contains(".LoRA", StringComparison.Ordinal)) && unexpected.Any(k => k.Contains(".lkb_origin.", StringComparison.Ordinal)))
+        else if (Has(missing, ".LoRA") && Has(unexpected, ".lkb_origin."))
             lines.Add("hint: the checkpoint has dense lkb_origin kernels: set \"Decom\": false in the model config");
         if (shapes.Any(s => s.Contains("large_kernel", StringComparison.Ordinal)))
-            lines.Add("hint: large-kernel shapes differ: check kernel_size (e.g. 31 29 27 13 5 vs 51 49 47 13 5) and width_factor");
+            lines.Add("hint: large-kernel shapes differ: check kernel_size (e.g. 31 29 27 13 5 vs 51 49 47 13 5) and " +
+                "width_factor");
         return string.Join(Environment.NewLine, lines);
     }
 }

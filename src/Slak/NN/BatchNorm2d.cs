@@ -15,7 +15,8 @@ public sealed class BatchNorm2d : Module
         ArgumentNullException.ThrowIfNull(init);
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), channels, "must be >= 1");
         if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), eps, "must be > 0");
-        if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "must be in [0, 1]");
+        if (!(momentum >= 0 && momentum <= 1))
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, "must be in [0, 1]");
         Channels = channels;
         Eps = eps;
         Momentum = momentum;

@@ -19,7 +19,8 @@ public sealed class Conv2d : Module
         KernelSize = kernelSize;
         Stride = stride;
         Padding = padding;
-        Weight = RegisterParameter("weight", init.TruncNormal([outChannels, inChannels, kernelSize, kernelSize], 0.02f));
+        Weight = RegisterParameter("weight",
+            init.TruncNormal([outChannels, inChannels, kernelSize, kernelSize], 0.02f));
         if (bias) Bias = RegisterParameter("bias", init.Constant([outChannels], 0f));
     }
 

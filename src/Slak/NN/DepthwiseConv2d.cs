@@ -14,7 +14,9 @@ public sealed class DepthwiseConv2d : Module
         ArgumentNullException.ThrowIfNull(init);
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), channels, "must be >= 1");
         if (kernelHeight < 1 || kernelHeight % 2 == 0 || kernelWidth < 1 || kernelWidth % 2 == 0)
-            throw new ArgumentException($"depthwise kernel sizes must be odd and positive, got kh={kernelHeight}, kw={kernelWidth}", nameof(kernelHeight));
+            throw new ArgumentException(
+                $"depthwise kernel sizes must be odd and positive, got kh={kernelHeight}, " +
+                $"kw={kernelWidth}", nameof(kernelHeight));
         Channels = channels;
         KernelHeight = kernelHeight;
         KernelWidth = kernelWidth;
@@ -40,7 +42,9 @@ public sealed class DepthwiseConv2d : Module
         set
         {
             if (value is not null && !value.Shape.SequenceEqual(Weight.Shape))
-                throw new ArgumentException($"mask shape {Shapes.Format(value.Shape)} differs from weight {Shapes.Format(Weight.Shape)}", nameof(value));
+                throw new ArgumentException(
+                    $"mask shape {Shapes.Format(value.Shape)} differs from weight " +
+                    $"{Shapes.Format(Weight.Shape)}", nameof(value));
             _mask = value;
         }
     }

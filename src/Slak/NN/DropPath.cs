@@ -8,7 +8,8 @@ public sealed class DropPath : Module
     /// <summary>Creates the layer.</summary>
     public DropPath(float rate)
     {
-        if (!(rate >= 0 && rate < 1)) throw new ArgumentOutOfRangeException(nameof(rate), rate, "drop path rate must be in [0, 1)");
+        if (!(rate >= 0 && rate < 1))
+            throw new ArgumentOutOfRangeException(nameof(rate), rate, "drop path rate must be in [0, 1)");
         Rate = rate;
     }
 

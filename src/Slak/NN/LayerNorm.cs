@@ -16,7 +16,8 @@ public enum LayerNormFormat
 public sealed class LayerNorm : Module
 {
     /// <summary>Creates the layer.</summary>
-    public LayerNorm(int channels, ModuleInit init, float eps = 1e-6f, LayerNormFormat format = LayerNormFormat.ChannelsLast)
+    public LayerNorm(int channels, ModuleInit init, float eps = 1e-6f,
+                     LayerNormFormat format = LayerNormFormat.ChannelsLast)
     {
         ArgumentNullException.ThrowIfNull(init);
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), channels, "must be >= 1");

@@ -47,7 +47,8 @@ public abstract class Module
     {
         if (string.IsNullOrEmpty(name) || name.Contains('.', StringComparison.Ordinal))
             throw new ArgumentException($"invalid member name '{name}'", nameof(name));
-        if (_parameters.Any(p => p.Name == name) || _buffers.Any(b => b.Name == name) || _children.Any(c => c.Name == name))
+        if (_parameters.Any(p => p.Name == name) || _buffers.Any(b => b.Name == name)
+            || _children.Any(c => c.Name == name))
             throw new ArgumentException($"{GetType().Name} already has a member named '{name}'", nameof(name));
     }
 
@@ -73,7 +74,8 @@ public abstract class Module
     /// <summary>All parameters.</summary>
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Tensor);
 
-    /// <summary>Parameters and buffers in PyTorch state_dict order (own parameters, own buffers, then children).</summary>
+    /// <summary>Parameters and buffers in PyTorch state_dict order (own parameters, own buffers, then
+    /// children).</summary>
     public IEnumerable<(string Name, Tensor Tensor)> StateDict(string prefix = "")
     {
         foreach (var (name, t) in _parameters) yield return (prefix + name, t);

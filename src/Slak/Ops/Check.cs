@@ -26,6 +26,7 @@ internal static class Check
 
     public static void SameShape(string op, Tensor a, string aArg, Tensor b, string bArg)
     {
+        NotNull(b, op, bArg);
         SameDevice(op, a, aArg, b, bArg);
         if (!Shapes.Equal(a.Shape, b.Shape))
             throw new ArgumentException($"{op}: {bArg} has shape {Shapes.Format(b.Shape)} but {aArg} has shape {Shapes.Format(a.Shape)}", bArg);

@@ -30,6 +30,8 @@ public static partial class F
     public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> labels, float smoothing = 0f)
     {
         Check.Rank(logits, 2, nameof(CrossEntropy), nameof(logits), "(N, K)");
+        if (labels.Length != logits.Size(0))
+            throw new ArgumentException($"{nameof(CrossEntropy)}: {labels.Length} labels for logits {Shapes.Format(logits.Shape)} with {logits.Size(0)} rows", nameof(labels));
         var targets = SmoothedTargets(labels, logits.Size(1), smoothing, logits.Device); // kept alive by the graph
         return SoftTargetCrossEntropy(logits, targets);
     }
@@ -37,7 +39,9 @@ public static partial class F
     /// <summary>One-hot targets (N, K) with label smoothing <paramref name="smoothing"/>.</summary>
     public static Tensor SmoothedTargets(ReadOnlySpan<int> labels, int classes, float smoothing, Device device)
     {
-        if (smoothing < 0 || smoothing >= 1)
+        if (classes < 1)
+            throw new ArgumentOutOfRangeException(nameof(classes), classes, $"{nameof(SmoothedTargets)}: classes must be >= 1, got {classes}");
+        if (!(smoothing >= 0 && smoothing < 1))
             throw new ArgumentOutOfRangeException(nameof(smoothing), smoothing, "label smoothing must be in [0, 1)");
         var t = new float[labels.Length * classes];
         float off = smoothing / classes, on = 1f - smoothing + off;

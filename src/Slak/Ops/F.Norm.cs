@@ -67,6 +67,8 @@ public static partial class F
         Check.Vector(op, runningMean, nameof(runningMean), c, x, nameof(x));
         Check.Vector(op, runningVar, nameof(runningVar), c, x, nameof(x));
         Check.Positive(eps, op, nameof(eps));
+        if (!(momentum >= 0 && momentum <= 1))
+            throw new ArgumentOutOfRangeException(nameof(momentum), momentum, $"{op}: momentum must be in [0, 1]");
         var y = Like(x);
         var be = x.Backend;
         if (!training)

@@ -87,7 +87,7 @@ public static partial class F
     public static Tensor DropPath(Tensor x, float rate, bool training, SlakRandom rng)
     {
         Check.NotNull(x, nameof(DropPath), nameof(x));
-        if (rate < 0 || rate >= 1)
+        if (!(rate >= 0 && rate < 1))
             throw new ArgumentOutOfRangeException(nameof(rate), rate, $"{nameof(DropPath)}: rate must be in [0, 1)");
         if (!training || rate == 0f) return x;
         ArgumentNullException.ThrowIfNull(rng);

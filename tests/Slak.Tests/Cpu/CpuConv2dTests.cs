@@ -87,6 +87,53 @@ public class CpuConv2dTests
         Assert.That(wdw, Is.EqualTo(ydy).Within(tol), $"<w, dW> vs <y, dy> (seed {seed})");
     }
 
+    [TestCase(2, 3, 7, 6, 4, 3, 3, 2, 1, 1, 1)]
+    [TestCase(2, 2, 8, 8, 3, 2, 2, 2, 2, 0, 0)]
+    public void GradientsMatchCentralDifferences(int n, int cin, int h, int w, int cout, int kh, int kw, int sh,
+        int sw, int ph, int pw)
+    {
+        // L = sum(conv(x, w, b) * dy) is linear in each of x, w, b, so a central difference with a large step (0.25)
+        // is exact up to float32 rounding of the forward (L is summed in float64).
+        var s = new Conv2dShape(n, cin, h, w, cout, kh, kw, sh, sw, ph, pw);
+        int seed = TestContext.CurrentContext.Random.Next();
+        var rng = new Random(seed);
+        var x = RandomArray(rng, s.InputSize);
+        var wt = RandomArray(rng, s.WeightSize);
+        var b = RandomArray(rng, s.Cout);
+        var dy = RandomArray(rng, s.OutputSize);
+        var dx = new float[s.InputSize];
+        var dw = new float[s.WeightSize];
+        var db = new float[s.Cout];
+        CpuConv2d.BackwardData(s, dy, wt, dx);
+        CpuConv2d.BackwardFilter(s, x, dy, dw, db);
+
+        double Loss()
+        {
+            var y = new float[s.OutputSize];
+            CpuConv2d.Forward(s, x, wt, b, y);
+            return Dot(y, dy);
+        }
+        void CheckParam(float[] param, float[] grad, string name)
+        {
+            const float step = 0.25f;
+            for (int i = 0; i < param.Length; i++)
+            {
+                float saved = param[i];
+                param[i] = saved + step;
+                double up = Loss();
+                param[i] = saved - step;
+                double down = Loss();
+                param[i] = saved;
+                double fd = (up - down) / (2 * step);
+                Assert.That(grad[i], Is.EqualTo(fd).Within(2e-3 * (1 + Math.Abs(fd))),
+                    $"d{name}[{i}] vs central difference; {s} seed={seed}");
+            }
+        }
+        CheckParam(x, dx, "x");
+        CheckParam(wt, dw, "w");
+        CheckParam(b, db, "bias");
+    }
+
     [Test]
     public void BadShapeNamesTheField()
     {

@@ -15,6 +15,8 @@ public sealed class CpuDwConvDecomposedTests
         yield return new TestCaseData(2, 3, 28, 28, 49, 5, true, 0.6).SetName("stage 2 (C reduced), density 0.6");
         yield return new TestCaseData(2, 4, 14, 14, 47, 5, true, 0.1).SetName("stage 3 (C reduced), density 0.1");
         yield return new TestCaseData(3, 5, 7, 7, 13, 5, true, 0.6).SetName("stage 4 (C reduced), density 0.6");
+        yield return new TestCaseData(9, 5, 7, 7, 13, 5, true, 0.6).SetName("stage 4, batch 9 (interleaved)");
+        yield return new TestCaseData(8, 2, 14, 14, 47, 5, true, 1.0).SetName("stage 3, batch 8 (interleaved)");
         yield return new TestCaseData(1, 1, 9, 23, 151, 3, false, 0.6).SetName("C 1, M 151 > H, W, two branches");
         yield return new TestCaseData(2, 2, 1, 1, 31, 7, true, 0.0).SetName("1x1 image, density 0");
     }

@@ -11,8 +11,8 @@ public sealed class CpuDwConvTests
     private static readonly int[][] Shapes =
     [
         // N, C, H, W, Kh, Kw: SLaK-T stages (channels reduced) ...
-        [2, 3, 56, 56, 51, 5], [2, 3, 56, 56, 5, 51], [2, 2, 56, 56, 5, 5],
-        [2, 3, 28, 28, 49, 5], [2, 3, 28, 28, 5, 49],
+        [1, 3, 56, 56, 51, 5], [1, 3, 56, 56, 5, 51], [2, 2, 56, 56, 5, 5],
+        [1, 3, 28, 28, 49, 5], [2, 3, 28, 28, 5, 49],
         [2, 3, 14, 14, 47, 5], [2, 3, 14, 14, 5, 47],
         [2, 4, 7, 7, 13, 5], [2, 4, 7, 7, 5, 13],
         // ... and breakers: C = 1 with H != W, H = W = 1, kernels larger than the image, M up to 151,
@@ -20,6 +20,9 @@ public sealed class CpuDwConvTests
         [1, 1, 9, 20, 7, 3], [3, 2, 1, 1, 5, 5], [1, 2, 6, 10, 151, 5], [1, 2, 20, 17, 5, 151],
         [1, 2, 30, 11, 101, 3], [1, 1, 3, 100, 7, 101], [1, 2, 5, 130, 3, 31], [2, 1, 11, 3, 1, 1],
         [1, 3, 10, 71, 7, 61],
+        // Batches of 8 and more take the batch-interleaved layout (8 images in the lanes, a partial last group).
+        [9, 2, 14, 14, 47, 5], [8, 3, 7, 7, 5, 13], [10, 1, 6, 10, 151, 5], [8, 2, 1, 1, 5, 5],
+        [9, 1, 20, 70, 7, 61], [8, 1, 28, 28, 5, 49],
     ];
 
     private static IEnumerable<TestCaseData> Cases()

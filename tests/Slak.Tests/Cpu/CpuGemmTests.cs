@@ -49,9 +49,33 @@ public class CpuGemmTests
     [Test]
     public void LargeMAndNCrossBlockBoundaries()
     {
-        // m past the 4096-row packing chunk, n past the 4096-column panel.
-        Check(GemmKernel.Auto, 2, false, false, 4100, 20, 7, alpha: 1f, beta: 0.25f, pad: 0);
+        // n past the 4096-column panel; m in several packed-A chunks (the bound lowered to 40 x 64 floats).
         Check(GemmKernel.Auto, 2, true, true, 5, 4130, 9, alpha: 1f, beta: 0f, pad: 0);
+        // Tall A: tasks over row blocks, each packing its own block of A (two k blocks).
+        Check(GemmKernel.Auto, 2, false, true, 2001, 45, 300, alpha: 1.5f, beta: 0f, pad: 1);
+        Check(GemmKernel.Auto, 2, true, false, 1999, 33, 270, alpha: 1f, beta: 0.5f, pad: 0);
+        long saved = CpuGemm.MaxPackedA;
+        try
+        {
+            CpuGemm.MaxPackedA = 40 * 64;
+            Check(GemmKernel.Auto, 2, false, false, 1000, 20, 64, alpha: 1f, beta: 0.25f, pad: 0);
+            Check(GemmKernel.Scalar, 1, true, false, 1000, 20, 64, alpha: 1f, beta: 0f, pad: 1);
+        }
+        finally
+        {
+            CpuGemm.MaxPackedA = saved;
+        }
+    }
+
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(false, true)]
+    [TestCase(true, true)]
+    public void LongKSplitAcrossThreads(bool transA, bool transB)
+    {
+        // Small C and k >= 2048 take the split-k path when more than one thread is allowed.
+        Check(GemmKernel.Auto, 2, transA, transB, 33, 20, 2100, alpha: 0.75f, beta: 0f, pad: 0);
+        Check(GemmKernel.Auto, 3, transA, transB, 9, 17, 4099, alpha: 1f, beta: -0.5f, pad: 2);
     }
 
     [Test]

@@ -188,11 +188,14 @@ public sealed unsafe class EmulatorExecutionModelTests
         var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
         var din = Upload<float>(_dev, x);
         DevicePtr sums = Poisoned(_dev, rows), maxes = Poisoned(_dev, rows);
-        ulong s = sums.Address, m = maxes.Address, i = din.Address;
+        var positives = Poisoned(_dev, rows, 0xFFFFFFFF);
+        ulong s = sums.Address, m = maxes.Address, p = positives.Address, i = din.Address;
         var c = cols;
-        Launch(_dev, "selftest_block_reduce_kernel", rows, block, 0, (nint)(&s), (nint)(&m), (nint)(&i), (nint)(&c));
+        Launch(_dev, "selftest_block_reduce_kernel", rows, block, 0, (nint)(&s), (nint)(&m), (nint)(&p), (nint)(&i),
+            (nint)(&c));
         var wantSum = new double[rows];
         var wantMax = new double[rows];
+        var wantPositive = new int[rows];
         for (var r = 0; r < rows; r++)
         {
             var row = x.AsSpan(r * cols, cols);
@@ -200,10 +203,14 @@ public sealed unsafe class EmulatorExecutionModelTests
             foreach (var v in row) acc += v;
             wantSum[r] = acc;
             wantMax[r] = row.ToArray().Max();
+            wantPositive[r] = row[..Math.Min(block, cols)].ToArray().Count(v => v > 0);
         }
         // fp32 sum of 1000 values in [-1, 1]: error well below 1e-3.
-        AssertClose(Download<float>(_dev, sums, rows), wantSum, 1e-3, 1e-5, $"block_reduce_sum block={block} seed={seed}");
+        AssertClose(Download<float>(_dev, sums, rows), wantSum, 1e-3, 1e-5,
+            $"block_reduce_sum block={block} seed={seed}");
         AssertClose(Download<float>(_dev, maxes, rows), wantMax, 0, 0, $"block_reduce_max block={block} seed={seed}");
+        Assert.That(Download<int>(_dev, positives, rows), Is.EqualTo(wantPositive),
+            $"__syncthreads_count block={block} seed={seed}");
     }
 
     [Test]

@@ -11,7 +11,8 @@ internal static class IoTestData
     /// <summary>A fresh empty folder for one test (deleted by the caller's TearDown).</summary>
     public static string NewScratchFolder()
     {
-        string folder = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "slak-io-tests-" + Guid.NewGuid().ToString("N"));
+        string folder = System.IO.Path.Combine(
+            System.IO.Path.GetTempPath(), "slak-io-tests-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
         return folder;
     }

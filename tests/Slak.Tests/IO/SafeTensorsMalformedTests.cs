@@ -76,7 +76,8 @@ public sealed class SafeTensorsMalformedTests
         Rejected(File("{\"a\":{\"shape\":[2],\"data_offsets\":[0,8]}}", 8), "'dtype' is missing");
         Rejected(File("{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", 8), "'shape' is missing");
         Rejected(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[2]}}", 8), "'data_offsets' must be");
-        Rejected(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4,8]}}", 8), "'data_offsets' must be");
+        Rejected(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4,8]}}", 8),
+            "'data_offsets' must be");
         Rejected(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8), "shape[0] = -2");
         Rejected(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[2.5],\"data_offsets\":[0,8]}}", 8), "shape[0] = 2.5");
         Rejected(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,\"8\"]}}", 8), "end = \"8\"");

@@ -58,7 +58,8 @@ public sealed class SafeTensorsRoundTripTests
         Assert.That(w.DType, Is.EqualTo(SafeTensorsDType.F32));
         Assert.That(w.Shape, Is.EqualTo(new[] { 124, 1, 7, 5 }));
         float[] back = w.ToFloat32();
-        Assert.That(back.Select(BitConverter.SingleToInt32Bits), Is.EqualTo(weight.Select(BitConverter.SingleToInt32Bits)),
+        Assert.That(back.Select(BitConverter.SingleToInt32Bits),
+            Is.EqualTo(weight.Select(BitConverter.SingleToInt32Bits)),
             msg + ": float bits must survive (NaN, -inf, -0 included)");
         Assert.That(file.ToInt64("counts"), Is.EqualTo(counts), msg);
         var scalar = file["stages.0.0.large_kernel.LoRA1.bn.num_batches_tracked"];

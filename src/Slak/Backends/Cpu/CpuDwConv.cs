@@ -41,7 +41,8 @@ public static unsafe class CpuDwConv
         RunBackwardData(shape, DwPass.Gather(shape.Kh, shape.Kw, taps, w, mask), dy, dx);
     }
 
-    /// <summary>Sparse-aware input gradient: only the taps in <paramref name="taps"/> contribute. Overwrites dx.</summary>
+    /// <summary>Sparse-aware input gradient: only the taps in <paramref name="taps"/> contribute.
+    /// Overwrites dx.</summary>
     public static void BackwardData(DwConvShape shape, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, DwTapList taps,
         Span<float> dx)
     {
@@ -81,16 +82,30 @@ public static unsafe class CpuDwConv
 
     private static void RunForward(DwConvShape s, DwPass pass, ReadOnlySpan<float> x, Span<float> y)
     {
-        fixed (float* px = x)
-        fixed (float* py = y)
-            CpuDwConvDrivers.Forward(s.N, s.C, s.H, s.W, [pass], (nint)px, [(nint)py], 0);
+        try
+        {
+            fixed (float* px = x)
+            fixed (float* py = y)
+                CpuDwConvDrivers.Forward(s.N, s.C, s.H, s.W, [pass], (nint)px, [(nint)py], 0);
+        }
+        finally
+        {
+            pass.Release();
+        }
     }
 
     private static void RunBackwardData(DwConvShape s, DwPass flipped, ReadOnlySpan<float> dy, Span<float> dx)
     {
-        fixed (float* pdy = dy)
-        fixed (float* pdx = dx)
-            CpuDwConvDrivers.BackwardData(s.N, s.C, s.H, s.W, [flipped], [(nint)pdy], (nint)pdx);
+        try
+        {
+            fixed (float* pdy = dy)
+            fixed (float* pdx = dx)
+                CpuDwConvDrivers.BackwardData(s.N, s.C, s.H, s.W, [flipped], [(nint)pdy], (nint)pdx);
+        }
+        finally
+        {
+            flipped.Release();
+        }
     }
 
     private static void RunBackwardFilter(DwConvShape s, DwTapList taps, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,

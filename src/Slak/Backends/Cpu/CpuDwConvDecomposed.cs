@@ -11,7 +11,8 @@ namespace Slak.Backends.Cpu;
 public static unsafe class CpuDecomposedDwConv
 {
     /// <summary>y[b] = conv(x, branch b) for each b with a non-empty y[b]; ySum = sum over branches when not empty.
-    /// x, y[b], ySum: (N, C, H, W). <paramref name="y"/> may be empty (sum only) or have one entry per branch.</summary>
+    /// x, y[b], ySum: (N, C, H, W). <paramref name="y"/> may be empty (sum only) or have one entry per
+    /// branch.</summary>
     public static void Forward(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches, ReadOnlySpan<float> x,
         IReadOnlyList<Memory<float>> y, Span<float> ySum)
     {
@@ -50,6 +51,7 @@ public static unsafe class CpuDecomposedDwConv
         finally
         {
             foreach (var handle in handles) handle.Dispose();
+            DwPass.ReleaseAll(passes);
         }
     }
 
@@ -79,6 +81,7 @@ public static unsafe class CpuDecomposedDwConv
         finally
         {
             foreach (var handle in handles) handle.Dispose();
+            DwPass.ReleaseAll(passes);
         }
     }
 

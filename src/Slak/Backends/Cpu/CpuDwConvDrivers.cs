@@ -1,6 +1,8 @@
-// Multi-threaded loops of the CPU depthwise convolution over (image, channel) planes (forward, input gradient) and
-// over channels (weight gradient, images summed inside a task so that the result is deterministic and no partial
-// sums are written). Each loop pads every input plane once and runs all branches of a decomposed operator on it.
+// Multi-threaded loops of the CPU depthwise convolution over work items (forward, input gradient) and over channels
+// (weight gradient, images summed inside a task: deterministic, no partial sums written). A work item is one
+// (image, channel) plane in the column layout, or one (group of 8 images, channel) in the batch-interleaved layout.
+// Each loop loads every input plane once into padded scratch and runs all branches of a decomposed operator on it.
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Slak.Backends.Cpu;
@@ -8,21 +10,22 @@ namespace Slak.Backends.Cpu;
 /// <summary>Plane loops over several branches; pointers are to pinned N*C*H*W tensors (0 means "not wanted").</summary>
 internal static unsafe class CpuDwConvDrivers
 {
+    private const int L = CpuDwConvMicro.Lanes;
+
     /// <summary>ys[b] = conv(x, branch b) where ys[b] != 0; ysum = sum over b when ysum != 0.</summary>
     internal static void Forward(int n, int c, int h, int w, DwPass[] passes, nint x, nint[] ys, nint ysum)
     {
-        var g = new CpuDwConvEngine.Geometry(h, w);
-        int plane = h * w;
+        var io = new Io(n, c, h, w);
+        var g = io.G;
         bool sumOnly = ysum != 0 && Array.TrueForAll(ys, p => p == 0);
-        CpuDwConvEngine.ForChunks(n * c, (lo, hi) =>
+        CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
             float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength);
             float* op = xp + g.PaddedLength;
-            for (int p = lo; p < hi; p++)
+            for (int item = lo; item < hi; item++)
             {
-                int ch = p % c;
-                nint off = (nint)p * plane;
-                CpuDwConvEngine.PadPlane(g, (float*)x + off, xp);
+                int ch = item % c;
+                io.LoadPadded(x, item, xp);
                 for (int b = 0; b < passes.Length; b++)
                 {
                     if (sumOnly)
@@ -31,10 +34,10 @@ internal static unsafe class CpuDwConvDrivers
                         continue;
                     }
                     CpuDwConvEngine.ConvPlane(g, xp, passes[b], ch, op, accumulate: false);
-                    if (ys[b] != 0) CpuDwConvEngine.StorePlane(g, op, (float*)ys[b] + off, add: false);
-                    if (ysum != 0) CpuDwConvEngine.StorePlane(g, op, (float*)ysum + off, add: b > 0);
+                    if (ys[b] != 0) io.Store(op, ys[b], item, add: false);
+                    if (ysum != 0) io.Store(op, ysum, item, add: b > 0);
                 }
-                if (sumOnly) CpuDwConvEngine.StorePlane(g, op, (float*)ysum + off, add: false);
+                if (sumOnly) io.Store(op, ysum, item, add: false);
             }
         });
     }
@@ -42,22 +45,21 @@ internal static unsafe class CpuDwConvDrivers
     /// <summary>dx = sum over b of conv(dys[b], flipped branch b); passes must hold the flipped tap lists.</summary>
     internal static void BackwardData(int n, int c, int h, int w, DwPass[] flippedPasses, nint[] dys, nint dx)
     {
-        var g = new CpuDwConvEngine.Geometry(h, w);
-        int plane = h * w;
-        CpuDwConvEngine.ForChunks(n * c, (lo, hi) =>
+        var io = new Io(n, c, h, w);
+        var g = io.G;
+        CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
             float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength);
             float* op = xp + g.PaddedLength;
-            for (int p = lo; p < hi; p++)
+            for (int item = lo; item < hi; item++)
             {
-                int ch = p % c;
-                nint off = (nint)p * plane;
+                int ch = item % c;
                 for (int b = 0; b < flippedPasses.Length; b++)
                 {
-                    CpuDwConvEngine.PadPlane(g, (float*)dys[b] + off, xp);
+                    io.LoadPadded(dys[b], item, xp);
                     CpuDwConvEngine.ConvPlane(g, xp, flippedPasses[b], ch, op, accumulate: b > 0);
                 }
-                CpuDwConvEngine.StorePlane(g, op, (float*)dx + off, add: false);
+                io.Store(op, dx, item, add: false);
             }
         });
     }
@@ -66,13 +68,13 @@ internal static unsafe class CpuDwConvDrivers
     /// passes[b]'s list; taps not in the list are written as 0.</summary>
     internal static void BackwardFilter(int n, int c, int h, int w, DwPass[] passes, nint x, nint[] dys, nint[] dws)
     {
-        var g = new CpuDwConvEngine.Geometry(h, w);
-        int plane = h * w;
+        var io = new Io(n, c, h, w);
+        var g = io.G;
         int accLen = 0;
         foreach (var pass in passes) accLen += pass.Kh * pass.Kw;
-        CpuDwConvEngine.ForChunks(c, (lo, hi) =>
+        CpuDwConvEngine.ForChunks(c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength + (accLen + 1) * 8);
+            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength + (accLen + 1) * L);
             float* dyp = xp + g.PaddedLength;
             var acc = (Vector256<float>*)(dyp + g.OutLength);
             Span<int> accStart = stackalloc int[passes.Length];
@@ -84,14 +86,14 @@ internal static unsafe class CpuDwConvDrivers
                     accStart[b] = a;
                     a += ChannelTaps(passes[b], ch);
                 }
-                new Span<float>(acc, a * 8).Clear();
-                for (int img = 0; img < n; img++)
+                new Span<float>(acc, a * L).Clear();
+                for (int grp = 0; grp < io.Items / c; grp++)
                 {
-                    nint off = ((nint)img * c + ch) * plane;
-                    CpuDwConvEngine.PadPlane(g, (float*)x + off, xp);
+                    int item = grp * c + ch;
+                    io.LoadPadded(x, item, xp);
                     for (int b = 0; b < passes.Length; b++)
                     {
-                        CpuDwConvEngine.TailPadPlane(g, (float*)dys[b] + off, dyp);
+                        io.LoadOutputShaped(dys[b], item, dyp);
                         CpuDwConvEngine.FilterPlane(g, xp, dyp, passes[b], ch, acc + accStart[b]);
                     }
                 }
@@ -114,5 +116,74 @@ internal static unsafe class CpuDwConvDrivers
     {
         int k1 = pass.Kh + 1;
         return pass.Taps.RowStart[ch * k1 + pass.Kh] - pass.Taps.RowStart[ch * k1];
+    }
+
+    /// <summary>Moves work items between N*C*H*W tensors and scratch in the chosen layout. Item = group * C + channel,
+    /// a group being one image (column layout) or 8 images (interleaved).</summary>
+    private readonly struct Io
+    {
+        private readonly int _n, _c, _plane;
+
+        public Io(int n, int c, int h, int w)
+        {
+            _n = n;
+            _c = c;
+            _plane = h * w;
+            G = new CpuDwConvEngine.Geometry(h, w, CpuDwConvEngine.UseInterleaved(n));
+            Items = (G.Interleaved ? (n + L - 1) / L : n) * c;
+        }
+
+        public CpuDwConvEngine.Geometry G { get; }
+        public int Items { get; }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void LoadPadded(nint tensor, int item, float* dst)
+        {
+            if (!G.Interleaved)
+            {
+                CpuDwConvEngine.PadPlane(G, (float*)tensor + (nint)item * _plane, dst);
+                return;
+            }
+            nint* planes = stackalloc nint[L];
+            Planes(tensor, item, planes);
+            CpuDwConvEngine.PackPlanes(G, planes, dst, G.Stride, G.ImageOffset);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void LoadOutputShaped(nint tensor, int item, float* dst)
+        {
+            if (!G.Interleaved)
+            {
+                CpuDwConvEngine.TailPadPlane(G, (float*)tensor + (nint)item * _plane, dst);
+                return;
+            }
+            nint* planes = stackalloc nint[L];
+            Planes(tensor, item, planes);
+            CpuDwConvEngine.PackPlanes(G, planes, dst, G.Wb, 0);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Store(float* src, nint tensor, int item, bool add)
+        {
+            if (!G.Interleaved)
+            {
+                CpuDwConvEngine.StorePlane(G, src, (float*)tensor + (nint)item * _plane, add);
+                return;
+            }
+            nint* planes = stackalloc nint[L];
+            Planes(tensor, item, planes);
+            CpuDwConvEngine.UnpackPlanes(G, src, planes, add);
+        }
+
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void Planes(nint tensor, int item, nint* planes)
+        {
+            int grp = item / _c, ch = item % _c;
+            for (int k = 0; k < L; k++)
+            {
+                int img = grp * L + k;
+                planes[k] = img < _n ? tensor + (((nint)img * _c + ch) * _plane) * sizeof(float) : 0;
+            }
+        }
     }
 }

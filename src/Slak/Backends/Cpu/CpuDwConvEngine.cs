@@ -1,7 +1,7 @@
-// Drivers of the CPU depthwise convolution: plane geometry (zero-padded scratch copies, output segments of up to
-// eight Vector256), the per-plane loops over output rows with the kernel rows clipped to the image, and the
-// multi-threaded loops over (image, channel) planes. Every branch of a decomposed operator is computed from one
-// padded copy of the input plane, made once per plane while it is hot in cache.
+// Plane-level machinery of the CPU depthwise convolution: the two scratch layouts (columns in the lanes, or 8 images
+// in the lanes), zero-padded copies, output segments of up to eight Vector256, and the per-plane loops over output
+// rows with the kernel rows clipped to the image and the kernel columns clipped per segment. Every branch of a
+// decomposed operator is computed from one padded copy of the input plane, made once while it is hot in cache.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -9,23 +9,36 @@ using System.Runtime.Intrinsics;
 namespace Slak.Backends.Cpu;
 
 /// <summary>One branch prepared for one call: its tap list (flipped for the input gradient) and the current weights
-/// gathered at those taps (times the mask on the dense path).</summary>
+/// gathered at those taps (times the mask on the dense path), in a pooled array returned by
+/// <see cref="Release"/>.</summary>
 internal sealed class DwPass(int kh, int kw, DwTapList taps, float[] wts)
 {
     public int Kh { get; } = kh;
     public int Kw { get; } = kw;
     public DwTapList Taps { get; } = taps;
-    public float[] Wts { get; } = wts;
+    public float[] Wts { get; private set; } = wts;
 
     public static DwPass Gather(int kh, int kw, DwTapList taps, ReadOnlySpan<float> w, ReadOnlySpan<float> mask)
     {
         var flat = taps.Flat;
-        var wts = new float[flat.Length];
+        var wts = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Max(1, flat.Length));
         if (mask.IsEmpty)
-            for (int t = 0; t < wts.Length; t++) wts[t] = w[flat[t]];
+            for (int t = 0; t < flat.Length; t++) wts[t] = w[flat[t]];
         else
-            for (int t = 0; t < wts.Length; t++) wts[t] = w[flat[t]] * mask[flat[t]];
+            for (int t = 0; t < flat.Length; t++) wts[t] = w[flat[t]] * mask[flat[t]];
         return new DwPass(kh, kw, taps, wts);
+    }
+
+    /// <summary>Returns the gathered weights to the pool (the weight-gradient passes carry none).</summary>
+    public void Release()
+    {
+        if (Wts.Length > 0) System.Buffers.ArrayPool<float>.Shared.Return(Wts);
+        Wts = [];
+    }
+
+    public static void ReleaseAll(DwPass[] passes)
+    {
+        foreach (var p in passes) p?.Release();
     }
 }
 
@@ -37,42 +50,69 @@ internal static unsafe class CpuDwConvEngine
 
     [ThreadStatic] private static float[]? t_scratch;
 
-    /// <summary>Row layout of the scratch planes for an H x W image.</summary>
+    /// <summary>Layout of the scratch planes for an H x W image. Column layout: lanes are 8 consecutive columns,
+    /// output rows rounded up to whole vectors. Batch-interleaved layout: each column holds 8 images (lanes), so
+    /// every lane is useful and taps are clipped per column; used when a batch fills the lanes.</summary>
     internal readonly struct Geometry
     {
-        public Geometry(int h, int w)
+        public Geometry(int h, int w, bool interleaved)
         {
             H = h;
             W = w;
-            int nvec = (w + L - 1) / L;
+            Interleaved = interleaved;
+            Shift = interleaved ? 3 : 0;
+            ColsPerVec = interleaved ? 1 : L;
+            int nvec = interleaved ? w : (w + L - 1) / L;
             Blocks = (nvec + MaxVecs - 1) / MaxVecs;
             BaseVecs = nvec / Blocks;
             ExtraBlocks = nvec % Blocks;
             Wb = nvec * L;
-            int maxBlock = (BaseVecs + (ExtraBlocks > 0 ? 1 : 0)) * L;
             // Clipped tap columns read at most one segment width beyond either edge of the image.
-            Pad = maxBlock;
-            Stride = Pad + Wb + Pad;
+            PadCols = (BaseVecs + (ExtraBlocks > 0 ? 1 : 0)) * ColsPerVec;
+            Stride = (PadCols << Shift) * 2 + Wb;
         }
 
         public int H { get; }
         public int W { get; }
+        public bool Interleaved { get; }
+
+        /// <summary>log2 of floats per column: 0 (column layout) or 3 (8 images per column).</summary>
+        public int Shift { get; }
+
+        public int ColsPerVec { get; }
         public int Blocks { get; }
         public int BaseVecs { get; }
         public int ExtraBlocks { get; }
 
-        /// <summary>Row stride of output-shaped scratch (W rounded up to whole vectors; the tail is zero).</summary>
+        /// <summary>Floats per output-shaped row (W rounded up to whole vectors, zero tail; W*8 interleaved).
+        /// </summary>
         public int Wb { get; }
 
         /// <summary>Zero columns on each side of an input row in the padded scratch.</summary>
-        public int Pad { get; }
+        public int PadCols { get; }
 
-        /// <summary>Row stride of the padded input scratch.</summary>
+        /// <summary>Floats per padded input row.</summary>
         public int Stride { get; }
 
         public int PaddedLength => H * Stride;
         public int OutLength => H * Wb;
+
+        /// <summary>Floats from the start of a padded row to image column 0.</summary>
+        public int ImageOffset => PadCols << Shift;
+
+        public int BlockVecs(int b) => BaseVecs + (b < ExtraBlocks ? 1 : 0);
     }
+
+    /// <summary>Batch-interleaved when the batch fills the 8 lanes (SLAK_DWCONV_LAYOUT=columns|batch overrides,
+    /// for benchmarks).</summary>
+    internal static bool UseInterleaved(int n) => LayoutOverride switch
+    {
+        "columns" => false,
+        "batch" => true,
+        _ => n >= L,
+    };
+
+    private static readonly string? LayoutOverride = Environment.GetEnvironmentVariable("SLAK_DWCONV_LAYOUT");
 
     /// <summary>A per-thread pinned scratch buffer of at least len floats (contents undefined).</summary>
     internal static float* Scratch(int len)
@@ -83,20 +123,22 @@ internal static unsafe class CpuDwConvEngine
         return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(b));
     }
 
-    /// <summary>Copies an H x W plane into padded scratch (row stride Stride, image at column Pad, zeros around).</summary>
+    /// <summary>Column layout: copies an H x W plane into padded scratch (zeros around the image).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PadPlane(in Geometry g, float* src, float* dst)
     {
-        int right = g.Stride - g.Pad - g.W;
+        int right = g.Stride - g.PadCols - g.W;
         for (int r = 0; r < g.H; r++)
         {
             float* d = dst + (nint)r * g.Stride;
-            new Span<float>(d, g.Pad).Clear();
-            new ReadOnlySpan<float>(src + (nint)r * g.W, g.W).CopyTo(new Span<float>(d + g.Pad, g.W));
-            new Span<float>(d + g.Pad + g.W, right).Clear();
+            new Span<float>(d, g.PadCols).Clear();
+            new ReadOnlySpan<float>(src + (nint)r * g.W, g.W).CopyTo(new Span<float>(d + g.PadCols, g.W));
+            new Span<float>(d + g.PadCols + g.W, right).Clear();
         }
     }
 
-    /// <summary>Copies an H x W plane into output-shaped scratch (row stride Wb, zero tail).</summary>
+    /// <summary>Column layout: copies an H x W plane into output-shaped scratch (row stride Wb, zero tail).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void TailPadPlane(in Geometry g, float* src, float* dst)
     {
         for (int r = 0; r < g.H; r++)
@@ -107,7 +149,8 @@ internal static unsafe class CpuDwConvEngine
         }
     }
 
-    /// <summary>Copies (or adds) output-shaped scratch into a dense H x W plane.</summary>
+    /// <summary>Column layout: copies (or adds) output-shaped scratch into a dense H x W plane.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void StorePlane(in Geometry g, float* src, float* dst, bool add)
     {
         for (int r = 0; r < g.H; r++)
@@ -119,10 +162,71 @@ internal static unsafe class CpuDwConvEngine
         }
     }
 
-    /// <summary>Correlates one padded plane (xp, from PadPlane) with channel c of a pass into output scratch.</summary>
+    /// <summary>Interleaved layout: gathers the planes of up to 8 images (planes[k], 0 = missing, then zeros) into
+    /// scratch with row stride <paramref name="rowStride"/> and image column 0 at <paramref name="offset"/>; the
+    /// rest of each row is zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void PackPlanes(in Geometry g, nint* planes, float* dst, int rowStride, int offset)
+    {
+        new Span<float>(dst, g.H * rowStride).Clear();
+        for (int k = 0; k < L; k++)
+        {
+            float* src = (float*)planes[k];
+            if (src == null) continue;
+            for (int r = 0; r < g.H; r++)
+            {
+                float* d = dst + (nint)r * rowStride + offset + k;
+                float* s = src + (nint)r * g.W;
+                for (int q = 0; q < g.W; q++) d[q * L] = s[q];
+            }
+        }
+    }
+
+    /// <summary>Interleaved layout: scatters (or adds) output-shaped scratch back into up to 8 image planes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void UnpackPlanes(in Geometry g, float* src, nint* planes, bool add)
+    {
+        for (int k = 0; k < L; k++)
+        {
+            float* dst = (float*)planes[k];
+            if (dst == null) continue;
+            for (int r = 0; r < g.H; r++)
+            {
+                float* s = src + (nint)r * g.Wb + k;
+                float* d = dst + (nint)r * g.W;
+                if (add) for (int q = 0; q < g.W; q++) d[q] += s[q * L];
+                else for (int q = 0; q < g.W; q++) d[q] = s[q * L];
+            }
+        }
+    }
+
+    /// <summary>For each block of the geometry and kernel row i of channel c: the [start, end) range of the row's
+    /// taps whose column can reach the image from that block (segs[(b*kh + i)*2 ..]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Segments(in Geometry g, int* rowStart, int* cols, int kh, int kw, int* segs)
+    {
+        int pw = kw / 2, x0 = 0;
+        for (int b = 0; b < g.Blocks; b++)
+        {
+            int ext = g.BlockVecs(b) * g.ColsPerVec;
+            int jlo = Math.Max(0, pw - (x0 + ext - 1)), jhi = Math.Min(kw - 1, g.W - 1 + pw - x0);
+            for (int i = 0; i < kh; i++)
+            {
+                int t = rowStart[i], e = rowStart[i + 1];
+                while (t < e && cols[t] < jlo) t++;
+                while (e > t && cols[e - 1] > jhi) e--;
+                segs[(b * kh + i) * 2] = t;
+                segs[(b * kh + i) * 2 + 1] = e;
+            }
+            x0 += ext;
+        }
+    }
+
+    /// <summary>Correlates one padded plane (xp) with channel c of a pass into output scratch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ConvPlane(in Geometry g, float* xp, DwPass pass, int c, float* outp, bool accumulate)
     {
-        int kh = pass.Kh, kw = pass.Kw, ph = kh / 2, pw = kw / 2;
+        int kh = pass.Kh, kw = pass.Kw, pw = kw / 2;
         var taps = pass.Taps;
         fixed (int* rowStart0 = taps.RowStart)
         fixed (int* cols = taps.Cols)
@@ -135,41 +239,58 @@ internal static unsafe class CpuDwConvEngine
                 if (!accumulate) new Span<float>(outp, g.OutLength).Clear();
                 return;
             }
-            float* img = xp + g.Pad;
-            for (int r = 0; r < g.H; r++)
+            int segLen = g.Blocks * kh * 2;
+            int* segs = stackalloc int[segLen <= 4096 ? segLen : 0];
+            int[]? segArr = segLen <= 4096 ? null : new int[segLen];
+            fixed (int* segHeap = segArr)
             {
-                int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
-                float* xrow = img + (nint)(r - ph) * g.Stride;
-                float* orow = outp + (nint)r * g.Wb;
+                if (segHeap != null) segs = segHeap;
+                Segments(g, rowStart, cols, kh, kw, segs);
+                float* img = xp + g.ImageOffset;
+                // Segment-outer, row-inner: the input columns one segment reads stay in L1 across output rows.
                 int x0 = 0;
                 for (int b = 0; b < g.Blocks; b++)
                 {
-                    int nv = g.BaseVecs + (b < g.ExtraBlocks ? 1 : 0);
-                    int jlo = Math.Max(0, pw - (x0 + nv * L - 1)), jhi = Math.Min(kw - 1, g.W - 1 + pw - x0);
-                    float* xb = xrow + x0 - pw;
-                    float* ob = orow + x0;
+                    int nv = g.BlockVecs(b);
+                    int* sg = segs + b * kh * 2;
                     switch (nv)
                     {
-                        case 1: CpuDwConvMicro.Forward<DwV1>(ob, xb, g.Stride, rowStart, cols, wts, ilo, ihi, jlo, jhi, accumulate); break;
-                        case 2: CpuDwConvMicro.Forward<DwV2>(ob, xb, g.Stride, rowStart, cols, wts, ilo, ihi, jlo, jhi, accumulate); break;
-                        case 3: CpuDwConvMicro.Forward<DwV3>(ob, xb, g.Stride, rowStart, cols, wts, ilo, ihi, jlo, jhi, accumulate); break;
-                        case 4: CpuDwConvMicro.Forward<DwV4>(ob, xb, g.Stride, rowStart, cols, wts, ilo, ihi, jlo, jhi, accumulate); break;
-                        case 5: CpuDwConvMicro.Forward<DwV5>(ob, xb, g.Stride, rowStart, cols, wts, ilo, ihi, jlo, jhi, accumulate); break;
-                        case 6: CpuDwConvMicro.Forward<DwV6>(ob, xb, g.Stride, rowStart, cols, wts, ilo, ihi, jlo, jhi, accumulate); break;
-                        case 7: CpuDwConvMicro.Forward<DwV7>(ob, xb, g.Stride, rowStart, cols, wts, ilo, ihi, jlo, jhi, accumulate); break;
-                        default: CpuDwConvMicro.Forward<DwV8>(ob, xb, g.Stride, rowStart, cols, wts, ilo, ihi, jlo, jhi, accumulate); break;
+                        case 1: ConvBlock<DwV1>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 2: ConvBlock<DwV2>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 3: ConvBlock<DwV3>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 4: ConvBlock<DwV4>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 5: ConvBlock<DwV5>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 6: ConvBlock<DwV6>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        case 7: ConvBlock<DwV7>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
+                        default: ConvBlock<DwV8>(g, img, outp, x0, sg, cols, wts, kh, pw, accumulate); break;
                     }
-                    x0 += nv * L;
+                    x0 += nv * g.ColsPerVec;
                 }
             }
         }
     }
 
-    /// <summary>Accumulates the weight gradient of channel c of a pass for one image: acc[t - first tap of c] +=
-    /// lane-wise partial sums of x[p + t] * dy[p]. xp from PadPlane, dyp from TailPadPlane.</summary>
+    /// <summary>All output rows of one segment (columns from x0) of one branch.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ConvBlock<TR>(in Geometry g, float* img, float* outp, int x0, int* segs, int* cols, float* wts,
+        int kh, int pw, bool accumulate) where TR : struct, IDwVecCount
+    {
+        int ph = kh / 2;
+        for (int r = 0; r < g.H; r++)
+        {
+            int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
+            float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
+            float* ob = outp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
+            CpuDwConvMicro.Forward<TR>(ob, xb, g.Stride, segs, cols, wts, ilo, ihi, g.Shift, accumulate);
+        }
+    }
+
+    /// <summary>Accumulates the weight gradient of channel c of a pass for one plane (or 8 interleaved planes):
+    /// acc[t - first tap of c] += lane-wise partial sums of x[p + t] * dy[p]. dyp is output-shaped.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void FilterPlane(in Geometry g, float* xp, float* dyp, DwPass pass, int c, Vector256<float>* acc)
     {
-        int kh = pass.Kh, kw = pass.Kw, ph = kh / 2, pw = kw / 2;
+        int kh = pass.Kh, kw = pass.Kw, pw = kw / 2;
         var taps = pass.Taps;
         fixed (int* rowStart0 = taps.RowStart)
         fixed (int* cols = taps.Cols)
@@ -177,33 +298,48 @@ internal static unsafe class CpuDwConvEngine
             int* rowStart = rowStart0 + c * (kh + 1);
             if (rowStart[0] == rowStart[kh]) return;
             Vector256<float>* accBase = acc - rowStart[0];
-            float* img = xp + g.Pad;
-            for (int r = 0; r < g.H; r++)
+            int segLen = g.Blocks * kh * 2;
+            int* segs = stackalloc int[segLen <= 4096 ? segLen : 0];
+            int[]? segArr = segLen <= 4096 ? null : new int[segLen];
+            fixed (int* segHeap = segArr)
             {
-                int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
-                float* xrow = img + (nint)(r - ph) * g.Stride;
-                float* drow = dyp + (nint)r * g.Wb;
+                if (segHeap != null) segs = segHeap;
+                Segments(g, rowStart, cols, kh, kw, segs);
+                float* img = xp + g.ImageOffset;
                 int x0 = 0;
                 for (int b = 0; b < g.Blocks; b++)
                 {
-                    int nv = g.BaseVecs + (b < g.ExtraBlocks ? 1 : 0);
-                    int jlo = Math.Max(0, pw - (x0 + nv * L - 1)), jhi = Math.Min(kw - 1, g.W - 1 + pw - x0);
-                    float* xb = xrow + x0 - pw;
-                    float* db = drow + x0;
+                    int nv = g.BlockVecs(b);
+                    int* sg = segs + b * kh * 2;
                     switch (nv)
                     {
-                        case 1: CpuDwConvMicro.Filter<DwV1>(accBase, xb, g.Stride, db, rowStart, cols, ilo, ihi, jlo, jhi); break;
-                        case 2: CpuDwConvMicro.Filter<DwV2>(accBase, xb, g.Stride, db, rowStart, cols, ilo, ihi, jlo, jhi); break;
-                        case 3: CpuDwConvMicro.Filter<DwV3>(accBase, xb, g.Stride, db, rowStart, cols, ilo, ihi, jlo, jhi); break;
-                        case 4: CpuDwConvMicro.Filter<DwV4>(accBase, xb, g.Stride, db, rowStart, cols, ilo, ihi, jlo, jhi); break;
-                        case 5: CpuDwConvMicro.Filter<DwV5>(accBase, xb, g.Stride, db, rowStart, cols, ilo, ihi, jlo, jhi); break;
-                        case 6: CpuDwConvMicro.Filter<DwV6>(accBase, xb, g.Stride, db, rowStart, cols, ilo, ihi, jlo, jhi); break;
-                        case 7: CpuDwConvMicro.Filter<DwV7>(accBase, xb, g.Stride, db, rowStart, cols, ilo, ihi, jlo, jhi); break;
-                        default: CpuDwConvMicro.Filter<DwV8>(accBase, xb, g.Stride, db, rowStart, cols, ilo, ihi, jlo, jhi); break;
+                        case 1: FilterBlock<DwV1>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 2: FilterBlock<DwV2>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 3: FilterBlock<DwV3>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 4: FilterBlock<DwV4>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 5: FilterBlock<DwV5>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 6: FilterBlock<DwV6>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        case 7: FilterBlock<DwV7>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
+                        default: FilterBlock<DwV8>(g, img, dyp, x0, sg, cols, accBase, kh, pw); break;
                     }
-                    x0 += nv * L;
+                    x0 += nv * g.ColsPerVec;
                 }
             }
+        }
+    }
+
+    /// <summary>Weight-gradient contributions of all output rows of one segment (columns from x0).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FilterBlock<TR>(in Geometry g, float* img, float* dyp, int x0, int* segs, int* cols,
+        Vector256<float>* acc, int kh, int pw) where TR : struct, IDwVecCount
+    {
+        int ph = kh / 2;
+        for (int r = 0; r < g.H; r++)
+        {
+            int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
+            float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
+            float* db = dyp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
+            CpuDwConvMicro.Filter<TR>(acc, xb, g.Stride, db, segs, cols, ilo, ihi, g.Shift);
         }
     }
 

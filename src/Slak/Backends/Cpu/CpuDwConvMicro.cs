@@ -1,7 +1,8 @@
 // Register-blocked inner loops of the CPU depthwise convolution. One call handles one output row segment of R
-// Vector256 lanes (R = 1..8, a JIT-time constant through the TR type argument, so the accumulators stay in
-// registers and unused ones vanish) and walks a channel's tap list row by row, skipping the taps of each kernel row
-// whose column range lies entirely in the zero padding for this segment (the caller clips the rows).
+// Vector256 (R = 1..8, a JIT-time constant through the TR type argument, so the accumulators stay in registers and
+// unused ones vanish) and walks a channel's tap list row by row over precomputed [start, end) segments that leave
+// out the taps lying entirely in the zero padding for this segment (the caller clips the kernel rows). The lanes
+// are 8 consecutive columns (shift 0) or 8 images of one column (batch-interleaved layout, shift 3).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -27,11 +28,11 @@ internal static unsafe class CpuDwConvMicro
 {
     internal const int Lanes = 8;
 
-    /// <summary>out[0 .. R*8) (+)= sum over rows i in [ilo, ihi] and live taps t of row i with column in [jlo, jhi]
-    /// of wts[t] * xbase[i*stride + cols[t] + lane].</summary>
+    /// <summary>out[0 .. R*8) (+)= sum over rows i in [ilo, ihi] and taps t in [segs[2i], segs[2i+1]) of
+    /// wts[t] * xbase[i*stride + (cols[t] &lt;&lt; shift) + lane].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Forward<TR>(float* outp, float* xbase, int stride, int* rowStart, int* cols, float* wts,
-        int ilo, int ihi, int jlo, int jhi, bool accumulate) where TR : struct, IDwVecCount
+    internal static void Forward<TR>(float* outp, float* xbase, int stride, int* segs, int* cols, float* wts,
+        int ilo, int ihi, int shift, bool accumulate) where TR : struct, IDwVecCount
     {
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector256<float> a4 = default, a5 = default, a6 = default, a7 = default;
@@ -49,13 +50,10 @@ internal static unsafe class CpuDwConvMicro
         for (int i = ilo; i <= ihi; i++)
         {
             float* xrow = xbase + (nint)i * stride;
-            int t = rowStart[i], e = rowStart[i + 1];
-            while (t < e && cols[t] < jlo) t++;
-            while (e > t && cols[e - 1] > jhi) e--;
-            for (; t < e; t++)
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
             {
                 var w = Vector256.Create(wts[t]);
-                float* p = xrow + cols[t];
+                float* p = xrow + (cols[t] << shift);
                 a0 = Vector256.FusedMultiplyAdd(Vector256.Load(p), w, a0);
                 if (TR.N > 1) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 8), w, a1);
                 if (TR.N > 2) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 16), w, a2);
@@ -76,12 +74,12 @@ internal static unsafe class CpuDwConvMicro
         if (TR.N > 7) a7.Store(outp + 56);
     }
 
-    /// <summary>For each live tap t of rows [ilo, ihi] with column in [jlo, jhi]:
-    /// acc[t - accBase] += sum_lanes-wise of xbase[i*stride + cols[t] + lane] * dy[lane], over R*8 lanes of dy
-    /// (held in registers for the whole tap walk).</summary>
+    /// <summary>For each tap t of rows [ilo, ihi] in [segs[2i], segs[2i+1]): acc[t] += lane-wise products
+    /// xbase[i*stride + (cols[t] &lt;&lt; shift) + lane] * dy[lane] summed over the R vectors of dy (held in
+    /// registers for the whole tap walk).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Filter<TR>(Vector256<float>* acc, float* xbase, int stride, float* dy, int* rowStart,
-        int* cols, int ilo, int ihi, int jlo, int jhi) where TR : struct, IDwVecCount
+    internal static void Filter<TR>(Vector256<float>* acc, float* xbase, int stride, float* dy, int* segs,
+        int* cols, int ilo, int ihi, int shift) where TR : struct, IDwVecCount
     {
         Vector256<float> d0 = Vector256.Load(dy), d1 = default, d2 = default, d3 = default;
         Vector256<float> d4 = default, d5 = default, d6 = default, d7 = default;
@@ -95,12 +93,9 @@ internal static unsafe class CpuDwConvMicro
         for (int i = ilo; i <= ihi; i++)
         {
             float* xrow = xbase + (nint)i * stride;
-            int t = rowStart[i], e = rowStart[i + 1];
-            while (t < e && cols[t] < jlo) t++;
-            while (e > t && cols[e - 1] > jhi) e--;
-            for (; t < e; t++)
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
             {
-                float* p = xrow + cols[t];
+                float* p = xrow + (cols[t] << shift);
                 // Two chains halve the FMA latency on the critical path of one tap.
                 var s0 = Vector256.FusedMultiplyAdd(Vector256.Load(p), d0, acc[t]);
                 var s1 = Vector256<float>.Zero;

@@ -2,7 +2,8 @@
 // Kept separate from the kernels so that every entry point validates sizes the same way before touching memory.
 namespace Slak.Backends.Cpu;
 
-/// <summary>Sizes of a depthwise convolution: input/output (N, C, H, W), weight (C, Kh, Kw), both kernel sizes odd.</summary>
+/// <summary>Sizes of a depthwise convolution: input/output (N, C, H, W), weight (C, Kh, Kw), both kernel sizes
+/// odd.</summary>
 /// <param name="N">Batch size.</param>
 /// <param name="C">Channels (one filter per channel).</param>
 /// <param name="H">Image height (output height is the same).</param>

@@ -29,7 +29,8 @@ public sealed class DwTapList
     /// <summary>Kernel width.</summary>
     public int Kw { get; }
 
-    /// <summary>The mask version this list was built from (the caller's counter, bumped whenever the mask changes).</summary>
+    /// <summary>The mask version this list was built from (the caller's counter, bumped whenever the mask
+    /// changes).</summary>
     public long Version { get; }
 
     /// <summary>Number of live taps over all channels.</summary>
@@ -62,12 +63,17 @@ public sealed class DwTapList
         return Build(c, kh, kw, version, mask);
     }
 
-    /// <summary>All C*Kh*Kw taps (the dense path uses the same kernels with this list).</summary>
+    /// <summary>All C*Kh*Kw taps (the dense path uses the same kernels with this list). Lists are immutable and
+    /// cached per filter shape, so dense calls allocate no tap arrays after the first.</summary>
     public static DwTapList Dense(int c, int kh, int kw)
     {
         CheckFilter(c, kh, kw);
-        return Build(c, kh, kw, long.MinValue, ReadOnlySpan<float>.Empty);
+        return DenseCache.GetOrAdd((c, kh, kw),
+            k => Build(k.C, k.Kh, k.Kw, long.MinValue, ReadOnlySpan<float>.Empty));
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int C, int Kh, int Kw), DwTapList>
+        DenseCache = new();
 
     /// <summary>The same taps for the spatially flipped kernel (tap (i, j) becomes (Kh-1-i, Kw-1-j)): what the
     /// input gradient correlates with. Cached.</summary>

@@ -70,6 +70,14 @@ public static unsafe partial class CpuGemm
     private static void KernelAvx512(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta,
         int rows, int cols)
     {
+        if (Sse.IsSupported)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                Sse.Prefetch0(c + (long)r * ldc);
+                Sse.Prefetch0(c + (long)r * ldc + 16);
+            }
+        }
         Vector512<float> c00 = default, c01 = default;
         Vector512<float> c10 = default, c11 = default;
         Vector512<float> c20 = default, c21 = default;
@@ -155,6 +163,14 @@ public static unsafe partial class CpuGemm
     private static void KernelAvx2(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta,
         int rows, int cols)
     {
+        if (Sse.IsSupported)
+        {
+            for (int r = 0; r < rows; r++)
+            {
+                Sse.Prefetch0(c + (long)r * ldc);
+                Sse.Prefetch0(c + (long)r * ldc + 15);
+            }
+        }
         Vector256<float> c00 = default, c01 = default;
         Vector256<float> c10 = default, c11 = default;
         Vector256<float> c20 = default, c21 = default;
@@ -244,14 +260,24 @@ public static unsafe partial class CpuGemm
 
     private static void MergeEdge(float* t, int ldt, float* c, int ldc, float alpha, float beta, int rows, int cols)
     {
+        var va = Vector256.Create(alpha);
+        var vb = Vector256.Create(beta);
         for (int i = 0; i < rows; i++)
         {
             float* ci = c + (long)i * ldc;
             float* ti = t + i * ldt;
+            int j = 0;
             if (beta == 0f)
-                for (int j = 0; j < cols; j++) ci[j] = alpha * ti[j];
+            {
+                for (; j + 8 <= cols; j += 8) Vector256.Store(Vector256.Load(ti + j) * va, ci + j);
+                for (; j < cols; j++) ci[j] = alpha * ti[j];
+            }
             else
-                for (int j = 0; j < cols; j++) ci[j] = alpha * ti[j] + beta * ci[j];
+            {
+                for (; j + 8 <= cols; j += 8)
+                    Vector256.Store(Vector256.Load(ti + j) * va + Vector256.Load(ci + j) * vb, ci + j);
+                for (; j < cols; j++) ci[j] = alpha * ti[j] + beta * ci[j];
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 // Single-precision GEMM of the CPU backend: the 1x1 convolutions / Linear layers of SLaK are ~80 % of its FLOPs, so
 // this is a Goto/BLIS-style blocked GEMM (pack B panels and A blocks, register-blocked FMA micro-kernel) instead of
-// a naive loop. This file holds the public entry point, validation and the blocking driver; packing and the
-// micro-kernels live in CpuGemm.Pack.cs and CpuGemm.Kernels.cs.
-using System.Runtime.InteropServices;
+// a naive loop. This file holds the public entry point, validation and the three blocking drivers (tall A: row-block
+// tasks; otherwise: shared packed panels and 2-D tiles; small C with long k: split k); packing, micro-kernels and the
+// workspace pool live in CpuGemm.Pack.cs, CpuGemm.Kernels.cs and CpuGemm.Workspace.cs.
+using System.Runtime.Intrinsics;
 
 namespace Slak.Backends.Cpu;
 
@@ -12,8 +13,16 @@ public static unsafe partial class CpuGemm
     // Below this many multiply-adds a call runs on the calling thread: the fork/join costs more than it saves.
     private const long ParallelThreshold = 1L << 18;
 
-    // Rows of A packed per driver step; bounds the packed-A workspace (4096 x 256 floats = 4 MiB).
-    private const int MChunk = 4096;
+    /// <summary>Bound on the packed copy of A (floats; 64 MiB): past it rows of A are packed and multiplied in
+    /// chunks. Internal and settable only so that tests can reach the chunked path with small matrices.</summary>
+    internal static long MaxPackedA { get; set; } = 1L << 24;
+
+    // Split-k path: taken when C is at most this many elements and k at least this long.
+    private const long KSplitMaxMn = 1L << 19;
+    private const int KSplitMinK = 2048;
+
+    // Row blocks per thread from which tasks over row blocks alone balance well (else tiles split n as well).
+    private const int LocalAMinBlocksPerThread = 4;
 
     /// <summary>
     /// C(m,n) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is (m,k): A is stored (m,k) with row stride
@@ -48,7 +57,13 @@ public static unsafe partial class CpuGemm
                 ScaleC(m, n, beta, pc, ldc);
                 return;
             }
-            Drive(SelectKernel(kernel), transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            var kern = SelectKernel(kernel);
+            if (threads > 1 && k >= KSplitMinK && (long)m * n <= KSplitMaxMn)
+                DriveSplitK(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            else if (threads == 1 || CeilDiv(m, kern.Mc) >= LocalAMinBlocksPerThread * threads)
+                DriveLocalA(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            else
+                Drive(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
         }
     }
 
@@ -100,9 +115,11 @@ public static unsafe partial class CpuGemm
         }
     }
 
-    // Loop nest (BLIS naming): jc over NC-wide column panels of B, pc over KC-deep slices of k (B slice packed once
-    // and shared by all threads), ic over MChunk rows of A (packed once, shared), then parallel tiles of
-    // (MC rows x some NR slivers), each running the micro-kernel over its slivers x MR-row strips.
+    // Goto/BLIS blocking with as few fork/joins as possible (each one costs a thread wake-up, which on a busy
+    // machine can take longer than a whole block of work): per NC-wide column panel of B, one parallel phase packs
+    // every KC-deep slice of that panel and of a chunk of A rows, a second runs all tiles (MC rows x a group of NR
+    // slivers) of that chunk; a tile loops over the k slices itself, so the Mc x Kc block of A stays in L2 while
+    // each Kc x NR sliver of B is in L1. Rows are chunked only to bound the packed-A workspace.
     private static void Drive(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads)
     {
@@ -111,77 +128,216 @@ public static unsafe partial class CpuGemm
         int kcMax = CeilDiv(k, kBlocks);
         int nBlocks = CeilDiv(n, kern.Nc);
         int ncMax = RoundUp(CeilDiv(n, nBlocks), nr);
-        int mChunk = Math.Min(RoundUp(m, mr), MChunk);
+        int mChunk = RoundUp(Math.Min(m, Math.Max(kern.Mc, (int)Math.Min(int.MaxValue, MaxPackedA / k))), mr);
 
-        long packBFloats = (long)kcMax * ncMax;
-        long packAFloats = ((long)kcMax * mChunk + 15) & ~15L; // keeps packB 64-byte aligned for LoadAligned
+        // Packed B of one panel: slice q at q*kcMax*ncMax, sliver s at + s*nr*kq. Packed A of one chunk: slice q at
+        // q*kcMax*mChunk, strip s at + s*mr*kq. Both start 64-byte aligned (Kc, mr and nr keep them so).
+        long packAFloats = ((long)k * mChunk + 15) & ~15L;
+        long packBFloats = (long)k * ncMax;
         float* ws = Workspace.Rent(packAFloats + packBFloats, out var lease);
         try
         {
-            float* packA = ws;
-            float* packB = ws + packAFloats;
-            nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packAP = (nint)packA, packBP = (nint)packB;
-
+            nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packAP = (nint)ws, packBP = (nint)(ws + packAFloats);
             for (int jc = 0; jc < n; jc += ncMax)
             {
-                int ncur = Math.Min(ncMax, n - jc);
+                int ncur = Math.Min(ncMax, n - jc), jc0 = jc;
                 int nSlivers = CeilDiv(ncur, nr);
-                for (int pc = 0; pc < k; pc += kcMax)
+                int slPerBTask = CeilDiv(nSlivers, Math.Min(nSlivers, threads * 4));
+                int bGroups = CeilDiv(nSlivers, slPerBTask);
+                for (int ic = 0; ic < m; ic += mChunk)
                 {
-                    int kcur = Math.Min(kcMax, k - pc);
-                    float betaEff = pc == 0 ? beta : 1f;
-                    int jc0 = jc, pc0 = pc;
-
-                    int bTasks = Math.Min(nSlivers, threads * 4);
-                    int slPerBTask = CeilDiv(nSlivers, bTasks);
-                    ParallelFor(CeilDiv(nSlivers, slPerBTask), threads, t =>
+                    int mcur = Math.Min(mChunk, m - ic), ic0 = ic;
+                    int mStrips = CeilDiv(mcur, mr);
+                    int stPerATask = CeilDiv(mStrips, Math.Min(mStrips, threads * 4));
+                    int aGroups = CeilDiv(mStrips, stPerATask);
+                    int bTasks = ic == 0 ? bGroups * kBlocks : 0;
+                    ParallelFor(bTasks + aGroups * kBlocks, threads, t =>
                     {
-                        int s0 = t * slPerBTask, s1 = Math.Min(nSlivers, s0 + slPerBTask);
-                        for (int s = s0; s < s1; s++)
-                            PackB(transB, (float*)bP, ldb, pc0, jc0 + s * nr, kcur, Math.Min(nr, ncur - s * nr),
-                                nr, (float*)packBP + (long)s * nr * kcur);
+                        bool isB = t < bTasks;
+                        int u = isB ? t : t - bTasks;
+                        int groups = isB ? bGroups : aGroups;
+                        int q = u / groups, g = u % groups;
+                        int p0 = q * kcMax, kq = Math.Min(kcMax, k - p0);
+                        if (isB)
+                        {
+                            float* dst = (float*)packBP + (long)p0 * ncMax;
+                            int s1 = Math.Min(nSlivers, (g + 1) * slPerBTask);
+                            for (int s = g * slPerBTask; s < s1; s++)
+                                PackB(transB, (float*)bP, ldb, p0, jc0 + s * nr, kq, Math.Min(nr, ncur - s * nr), nr,
+                                    dst + (long)s * nr * kq);
+                        }
+                        else
+                        {
+                            float* dst = (float*)packAP + (long)p0 * mChunk;
+                            int s1 = Math.Min(mStrips, (g + 1) * stPerATask);
+                            for (int s = g * stPerATask; s < s1; s++)
+                                PackA(transA, (float*)aP, lda, ic0 + s * mr, p0, Math.Min(mr, mcur - s * mr), kq, mr,
+                                    dst + (long)s * mr * kq);
+                        }
                     });
 
-                    for (int ic = 0; ic < m; ic += mChunk)
+                    // Tiles: row blocks of ~Mc rows (balanced, multiple of mr) x groups of slivers, >= 8 per thread.
+                    int mBlocks = CeilDiv(mcur, kern.Mc);
+                    int mcTile = RoundUp(CeilDiv(mcur, mBlocks), mr);
+                    mBlocks = CeilDiv(mcur, mcTile);
+                    int nTiles = threads == 1 ? 1 : Math.Clamp(CeilDiv(8 * threads, mBlocks), 1, nSlivers);
+                    int slPerTile = CeilDiv(nSlivers, nTiles);
+                    nTiles = CeilDiv(nSlivers, slPerTile);
+                    ParallelFor(mBlocks * nTiles, threads, t =>
                     {
-                        int mcur = Math.Min(mChunk, m - ic);
-                        int ic0 = ic;
-                        int mStrips = CeilDiv(mcur, mr);
-                        int aTasks = Math.Min(mStrips, threads * 4);
-                        int stPerATask = CeilDiv(mStrips, aTasks);
-                        ParallelFor(CeilDiv(mStrips, stPerATask), threads, t =>
+                        int mb = t / nTiles, nt = t % nTiles;
+                        int r0 = mb * mcTile, r1 = Math.Min(mcur, r0 + mcTile);
+                        int s0 = nt * slPerTile, s1 = Math.Min(nSlivers, s0 + slPerTile);
+                        for (int p0 = 0; p0 < k; p0 += kcMax)
                         {
-                            int s0 = t * stPerATask, s1 = Math.Min(mStrips, s0 + stPerATask);
-                            for (int s = s0; s < s1; s++)
-                                PackA(transA, (float*)aP, lda, ic0 + s * mr, pc0, Math.Min(mr, mcur - s * mr), kcur,
-                                    mr, (float*)packAP + (long)s * mr * kcur);
-                        });
-
-                        // Tiles: MC-row blocks x groups of slivers; enough tiles (8 per thread) to balance load.
-                        int mBlocks = CeilDiv(mcur, kern.Mc);
-                        int nTiles = threads == 1 ? 1 : Math.Clamp(CeilDiv(8 * threads, mBlocks), 1, nSlivers);
-                        int slPerTile = CeilDiv(nSlivers, nTiles);
-                        nTiles = CeilDiv(nSlivers, slPerTile);
-                        ParallelFor(mBlocks * nTiles, threads, t =>
-                        {
-                            int mb = t / nTiles, nt = t % nTiles;
-                            int r0 = mb * kern.Mc, r1 = Math.Min(mcur, r0 + kern.Mc);
-                            int s0 = nt * slPerTile, s1 = Math.Min(nSlivers, s0 + slPerTile);
+                            int kq = Math.Min(kcMax, k - p0);
+                            float betaEff = p0 == 0 ? beta : 1f;
+                            float* aSlice = (float*)packAP + (long)p0 * mChunk;
+                            float* bSlice = (float*)packBP + (long)p0 * ncMax;
                             for (int s = s0; s < s1; s++)
                             {
-                                float* pbS = (float*)packBP + (long)s * nr * kcur;
+                                float* pbS = bSlice + (long)s * nr * kq;
                                 int cols = Math.Min(nr, ncur - s * nr);
                                 for (int r = r0; r < r1; r += mr)
                                 {
-                                    float* paS = (float*)packAP + (long)(r / mr) * mr * kcur;
                                     float* cS = (float*)cP + (long)(ic0 + r) * ldc + jc0 + s * nr;
-                                    kern.Run(kcur, paS, pbS, cS, ldc, alpha, betaEff, Math.Min(mr, mcur - r), cols);
+                                    kern.Run(kq, aSlice + (long)(r / mr) * mr * kq, pbS, cS, ldc, alpha, betaEff,
+                                        Math.Min(mr, mcur - r), cols);
                                 }
                             }
-                        });
-                    }
+                        }
+                    });
                 }
             }
+        }
+        finally
+        {
+            Workspace.Return(lease);
+        }
+    }
+
+    // Many row blocks (tall A, the forward and dX products at high resolution): B is packed once and shared, but each
+    // task packs its own Mc x Kc block of A right before multiplying it, so the block is still in L2 and A never
+    // makes the round trip to memory as a packed copy. One fork/join packs B, one runs the row blocks.
+    private static void DriveLocalA(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads)
+    {
+        int mr = kern.Mr, nr = kern.Nr;
+        int kBlocks = CeilDiv(k, kern.Kc);
+        int kcMax = CeilDiv(k, kBlocks);
+        int nBlocks = CeilDiv(n, kern.Nc);
+        int ncMax = RoundUp(CeilDiv(n, nBlocks), nr);
+        int mBlocks = CeilDiv(m, kern.Mc);
+        int mcTile = RoundUp(CeilDiv(m, mBlocks), mr);
+        mBlocks = CeilDiv(m, mcTile);
+
+        float* packB = Workspace.Rent((long)k * ncMax, out var lease);
+        try
+        {
+            nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packBP = (nint)packB;
+            for (int jc = 0; jc < n; jc += ncMax)
+            {
+                int ncur = Math.Min(ncMax, n - jc), jc0 = jc;
+                int nSlivers = CeilDiv(ncur, nr);
+                int slPerBTask = CeilDiv(nSlivers, Math.Min(nSlivers, threads * 4));
+                int bGroups = CeilDiv(nSlivers, slPerBTask);
+                ParallelFor(bGroups * kBlocks, threads, t =>
+                {
+                    int q = t / bGroups, g = t % bGroups;
+                    int p0 = q * kcMax, kq = Math.Min(kcMax, k - p0);
+                    float* dst = (float*)packBP + (long)p0 * ncMax;
+                    int s1 = Math.Min(nSlivers, (g + 1) * slPerBTask);
+                    for (int s = g * slPerBTask; s < s1; s++)
+                        PackB(transB, (float*)bP, ldb, p0, jc0 + s * nr, kq, Math.Min(nr, ncur - s * nr), nr,
+                            dst + (long)s * nr * kq);
+                });
+
+                ParallelFor(mBlocks, threads, mb =>
+                {
+                    int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
+                    float* packA = Workspace.Rent((long)mcTile * kcMax, out var aLease);
+                    try
+                    {
+                        for (int p0 = 0; p0 < k; p0 += kcMax)
+                        {
+                            int kq = Math.Min(kcMax, k - p0);
+                            float betaEff = p0 == 0 ? beta : 1f;
+                            for (int r = r0; r < r1; r += mr)
+                                PackA(transA, (float*)aP, lda, r, p0, Math.Min(mr, r1 - r), kq, mr,
+                                    packA + (long)((r - r0) / mr) * mr * kq);
+                            float* bSlice = (float*)packBP + (long)p0 * ncMax;
+                            for (int s = 0; s < nSlivers; s++)
+                            {
+                                float* pbS = bSlice + (long)s * nr * kq;
+                                int cols = Math.Min(nr, ncur - s * nr);
+                                for (int r = r0; r < r1; r += mr)
+                                {
+                                    float* cS = (float*)cP + (long)r * ldc + jc0 + s * nr;
+                                    kern.Run(kq, packA + (long)((r - r0) / mr) * mr * kq, pbS, cS, ldc, alpha,
+                                        betaEff, Math.Min(mr, r1 - r), cols);
+                                }
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        Workspace.Return(aLease);
+                    }
+                });
+            }
+        }
+        finally
+        {
+            Workspace.Return(lease);
+        }
+    }
+
+    // Small C, long k (the weight gradients dW = dY^T X of Linear / 1x1 conv): split k across tasks, each a
+    // single-threaded GEMM into its own C buffer, then add the buffers in task order (deterministic). This replaces
+    // hundreds of fork/joins (one per k block) by one.
+    private static void DriveSplitK(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads)
+    {
+        int tasks = Math.Min(2 * threads, k / (KSplitMinK / 4));
+        int kPer = RoundUp(CeilDiv(k, tasks), 8);
+        tasks = CeilDiv(k, kPer);
+        long mn = (long)m * n;
+        float* bufs = Workspace.Rent(tasks * mn, out var lease);
+        try
+        {
+            nint aP = (nint)a, bP = (nint)b, bufP = (nint)bufs;
+            CpuParallel.For(0, tasks, t =>
+            {
+                int k0 = t * kPer, kt = Math.Min(kPer, k - k0);
+                float* at = (float*)aP + (transA ? (long)k0 * lda : k0);
+                float* bt = (float*)bP + (transB ? k0 : (long)k0 * ldb);
+                DriveLocalA(kern, transA, transB, m, n, kt, 1f, at, lda, bt, ldb, 0f, (float*)bufP + t * mn, n, 1);
+            });
+            nint cP = (nint)c;
+            ParallelFor(threads, threads, part =>
+            {
+                int i0 = (int)((long)m * part / threads), i1 = (int)((long)m * (part + 1) / threads);
+                for (int i = i0; i < i1; i++)
+                {
+                    float* ci = (float*)cP + (long)i * ldc;
+                    float* bi = (float*)bufP + (long)i * n;
+                    int j = 0;
+                    for (; j + 8 <= n; j += 8)
+                    {
+                        var sum = Vector256.Load(bi + j);
+                        for (int t = 1; t < tasks; t++) sum += Vector256.Load(bi + t * mn + j);
+                        sum *= Vector256.Create(alpha);
+                        if (beta != 0f) sum += Vector256.Load(ci + j) * Vector256.Create(beta);
+                        Vector256.Store(sum, ci + j);
+                    }
+                    for (; j < n; j++)
+                    {
+                        float sum = bi[j];
+                        for (int t = 1; t < tasks; t++) sum += bi[t * mn + j];
+                        ci[j] = beta == 0f ? alpha * sum : alpha * sum + beta * ci[j];
+                    }
+                }
+            });
         }
         finally
         {
@@ -202,41 +358,4 @@ public static unsafe partial class CpuGemm
     private static int CeilDiv(int a, int b) => (a + b - 1) / b;
 
     private static int RoundUp(int a, int b) => CeilDiv(a, b) * b;
-
-    // Packed panels are reused across calls: a GEMM per layer per step must not allocate (and page-fault) megabytes.
-    // Buffers are 64-byte aligned native memory, kept in a small pool so concurrent callers each get their own.
-    private static class Workspace
-    {
-        private static readonly Stack<(nint Ptr, long Floats)> Free = new();
-        private static readonly Lock Gate = new();
-
-        public static float* Rent(long floats, out (nint Ptr, long Floats) lease)
-        {
-            lock (Gate)
-            {
-                while (Free.Count > 0)
-                {
-                    var top = Free.Pop();
-                    if (top.Floats >= floats)
-                    {
-                        lease = top;
-                        return (float*)top.Ptr;
-                    }
-                    NativeMemory.AlignedFree((void*)top.Ptr);
-                }
-            }
-            long size = Math.Max(floats, 1);
-            lease = ((nint)NativeMemory.AlignedAlloc((nuint)(size * sizeof(float)), 64), size);
-            return (float*)lease.Ptr;
-        }
-
-        public static void Return((nint Ptr, long Floats) lease)
-        {
-            lock (Gate)
-            {
-                if (Free.Count < 8) Free.Push(lease);
-                else NativeMemory.AlignedFree((void*)lease.Ptr);
-            }
-        }
-    }
 }

@@ -1,0 +1,35 @@
+// `dwconv-passes`: times each pass of our decomposed CPU depthwise convolution on the SLaK-T stage shapes (batch 8)
+// and reports GFLOP/s counting only taps inside the image, and the weight-grad / forward time ratio.
+using Slak.Backends.Cpu;
+
+namespace Slak.Bench.DwConv;
+
+internal static class DwConvPasses
+{
+    [BenchProgram("dwconv-passes", "our CPU depthwise conv, each pass, SLaK-T stage shapes, GFLOP/s (valid taps)")]
+    private static int Run(string[] args)
+    {
+        int reps = DwBench.ParseInt(args, "--reps", 5);
+        CpuParallel.Threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
+        DwBench.CpuTime = args.Contains("--cpu-time");
+        int only = DwBench.ParseInt(args, "--stage", 0);
+        Console.WriteLine($"# {DwBench.Machine()}, threads {CpuParallel.Threads}, median of {reps}" +
+            (DwBench.CpuTime ? ", PROCESS CPU TIME (not wall time)" : ""));
+        Console.WriteLine("| N,C,H,M | GFLOP/pass | fwd ms | fwd GFLOP/s | dgrad ms | wgrad ms | wgrad/fwd | " +
+            "fwd sum-only ms |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        foreach (var (n, c, h, m) in DwBench.Stages.Where((_, i) => only == 0 || only == i + 1))
+        {
+            var p = new DwProblem(n, c, h, m);
+            double gf = p.ValidFlops / 1e9;
+            double fwd = DwBench.TimeMs(p.Forward, reps);
+            double dgrad = DwBench.TimeMs(p.BackwardData, reps);
+            double wgrad = DwBench.TimeMs(p.BackwardFilter, reps);
+            double sumOnly = DwBench.TimeMs(
+                () => CpuDecomposedDwConv.Forward(n, c, h, h, p.Branches, p.X, [], p.Sum), reps);
+            Console.WriteLine($"| {n},{c},{h},{m} | {gf:F2} | {fwd:F1} | {gf / fwd * 1e3:F1} | {dgrad:F1} | " +
+                $"{wgrad:F1} | {wgrad / fwd:F2} | {sumOnly:F1} |");
+        }
+        return 0;
+    }
+}
