@@ -41,8 +41,13 @@ public sealed class ExternalFrameworkTests
         {
             var output = new StringBuilder();
             var lockObj = new object();
-            process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (lockObj) output.AppendLine(e.Data); };
-            process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (lockObj) output.AppendLine(e.Data); };
+            void Append(object? sender, DataReceivedEventArgs e)
+            {
+                if (e.Data is not null) lock (lockObj) output.AppendLine(e.Data);
+            }
+
+            process.OutputDataReceived += Append;
+            process.ErrorDataReceived += Append;
             process.BeginOutputReadLine();
             process.BeginErrorReadLine();
             if (!process.WaitForExit(timeoutMs))
@@ -62,7 +67,7 @@ public sealed class ExternalFrameworkTests
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':')
             .Any(d => d.Length > 0 && File.Exists(Path.Combine(d, tool)));
 
-    // Builds libslak_kernels_emu.so and the smoke test once per run; returns the CMake build folder.
+    // Builds libslak_kernels_emu.so, the smoke test and the documented example once per run; returns the build folder.
     private static string BuildCApi()
     {
         if (!OnPath("cmake")) Assert.Ignore("cmake is not installed (apt-get install cmake g++, or run .ci/setup)");
@@ -78,8 +83,8 @@ public sealed class ExternalFrameworkTests
                                300_000);
             if (cc != 0) Assert.Fail(_buildError = "cmake configure failed:\n" + co);
         }
-        var (code, output) = Run("cmake", ["--build", dir, "--target", "slak_capi_smoke", "--parallel", "2"], root,
-                                 600_000);
+        string[] build = ["--build", dir, "--target", "slak_capi_smoke", "slak_capi_example", "--parallel", "2"];
+        var (code, output) = Run("cmake", build, root, 600_000);
         if (code != 0) Assert.Fail(_buildError = $"building the C ABI (cmake --build {dir}) failed:\n{output}");
         _buildDir = dir;
         return dir;
@@ -89,11 +94,12 @@ public sealed class ExternalFrameworkTests
     public void CApiSmokeTestPassesUnderCtest()
     {
         string dir = BuildCApi();
-        var (code, output) = Run("ctest", ["--test-dir", dir, "-R", "^slak_capi_smoke$", "--output-on-failure"],
+        var (code, output) = Run("ctest", ["--test-dir", dir, "-R", "^slak_capi_", "--output-on-failure"],
                                  dir, 300_000);
         TestContext.Out.WriteLine(output);
         Assert.That(code, Is.EqualTo(0), "ctest of the C ABI failed:\n" + output);
-        Assert.That(output, Does.Contain("100% tests passed"), "ctest ran no test:\n" + output);
+        Assert.That(output, Does.Contain("100% tests passed, 0 tests failed out of 2"),
+                    "ctest did not run both tests:\n" + output);
     }
 
     [Test]
