@@ -224,6 +224,21 @@ static void test_decomposed(int n, int c, int h, int wd, int kl, int ks)
     free(x); free(dy); free(y); free(ws); free(ref);
 }
 
+/* More than 65535 (image, channel) planes: grid.z would overflow, so the forward is launched in groups of images. */
+static void test_many_planes(void)
+{
+    const int n = 65537, c = 1, h = 1, wd = 2, k = 3;
+    size_t numel = (size_t)n * c * h * wd;
+    float *x = alloc_random(numel), *w = alloc_random((size_t)c * k * k), *y = alloc_nan(numel);
+    double* ref = (double*)calloc(numel, sizeof(double));
+    slak_dwconv2d_params p;
+    slak_dwconv2d_params_init(&p, n, c, h, wd, k, k);
+    check_ok(slak_dwconv2d_fwd(&p, y, x, w, NULL, NULL), "fwd with 65537 planes");
+    ref_conv(ref, x, w, NULL, n, c, h, wd, k, k, 0);
+    compare("fwd with 65537 planes", y, ref, numel);
+    free(x); free(w); free(y); free(ref);
+}
+
 static int all_nan(const float* p, size_t n)
 {
     for (size_t i = 0; i < n; ++i)
@@ -323,6 +338,7 @@ int main(int argc, char** argv)
     test_single(1, 2, 40, 37, 1, 5);   /* more than one 32x32 tile, kh = 1 */
     test_single(2, 2, 6, 5, 13, 13);   /* filter larger than the image */
     test_single(1, 1, 4, 5, 85, 85);   /* direct forward (tile > 48 KB) and direct weight gradient */
+    test_many_planes();
     test_decomposed(2, 3, 12, 10, 9, 3);
     test_bad_arguments();
 
