@@ -2,7 +2,8 @@
 # check_nvcc_build.sh: builds libslak_kernels.so (the C ABI of include/slak/slak.h over the real CUDA kernels) with nvcc
 # and checks it without a GPU: the library compiles for every requested architecture, links with -Wl,--no-undefined,
 # exports exactly the slak_* C API, embeds SASS for each architecture, and a C program links against the installed
-# package (find_package(slak)). Running the kernels needs a GPU (not checked here).
+# package (find_package(slak)). Running the kernels needs a GPU: the script also builds tests/capi/capi_cuda_smoke.cpp,
+# which on a GPU machine runs with `ctest --test-dir <build-dir> -R slak_capi_cuda_smoke` (skipped without a device).
 #
 # Toolkit: Debian bookworm's `nvidia-cuda-toolkit` (CUDA 11.8, section non-free; .ci/setup adds that section):
 #     apt-get install -y --no-install-recommends nvidia-cuda-toolkit
@@ -37,7 +38,7 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DSLAK_ENABLE_CUDA=ON -D
       ${host:+-DCMAKE_CUDA_HOST_COMPILER="$host"} \
       -DCMAKE_INSTALL_PREFIX="$build/install" -Wno-dev >"$build/configure.log" 2>&1 \
   || { cat "$build/configure.log"; echo "check_nvcc_build: configure failed" >&2; exit 1; }
-cmake --build "$build" --target slak_kernels slak_kernels_emu --parallel "$(nproc)"
+cmake --build "$build" --target slak_kernels slak_kernels_emu slak_capi_cuda_smoke --parallel "$(nproc)"
 echo "check_nvcc_build: built libslak_kernels.so in $(( $(date +%s) - start )) s"
 
 lib="$build/libslak_kernels.so"
