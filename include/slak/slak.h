@@ -13,6 +13,8 @@
  *   - Filters and masks are contiguous (C, 1, kh, kw) (the PyTorch depthwise weight layout). Activations are
  *     described by sizes and strides in elements; the kernels need the packed NCHW layout (strides of size-1
  *     dimensions are ignored, as in torch's is_contiguous): any other layout returns SLAK_STATUS_UNSUPPORTED_LAYOUT.
+ *   - Outputs must not overlap inputs or the workspace (an output equal to its input is rejected; partial overlaps
+ *     are not detected).
  *   - Every function returns a slak_status; on failure slak_last_error() (thread-local) names the argument and the
  *     values. Invalid arguments never crash; nothing is written on a failed validation.
  */
