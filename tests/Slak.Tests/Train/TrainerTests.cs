@@ -40,7 +40,8 @@ public class TrainerTests
         ulong seed = NewSeed();
         var train = TinyNet.Synthetic(320, seed);
         var test = TinyNet.Synthetic(64, seed + 99);
-        var options = Small(seed, epochs: 4) with { Mixup = 0, Cutmix = 0, Ema = 0, Smoothing = 0 };
+        // 6 epochs (120 steps): with 4 the loss-drop bound failed for about 1 seed in 16.
+        var options = Small(seed, epochs: 6) with { Mixup = 0, Cutmix = 0, Ema = 0, Smoothing = 0 };
         var trainer = new Trainer(TinyNet.Make(seed), train, test, options, null);
         var result = trainer.Run();
         Assert.That(result.Completed, Is.True, result.Message);
