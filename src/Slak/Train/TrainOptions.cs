@@ -15,7 +15,7 @@ public sealed record TrainOptions
     public string Preset { get; init; } = Models.ModelPresets.DefaultSmall;
 
     /// <summary>Epochs.</summary>
-    public int Epochs { get; init; } = 8;
+    public int Epochs { get; init; } = 10;
 
     /// <summary>Images per micro-batch.</summary>
     public int BatchSize { get; init; } = 128;

@@ -1,6 +1,9 @@
 // Normalization kernels of the CPU backend: LayerNorm over the last dim (block norm, head norm), LayerNorm over the
-// channels of an NCHW tensor (stem/downsample norms), BatchNorm2d (one per large-kernel branch). Statistics are
-// accumulated in double; the per-row/per-pixel/per-channel work is split over threads.
+// channels of an NCHW tensor (stem/downsample norms), BatchNorm2d (one per large-kernel branch). Rows and planes
+// are processed with TensorPrimitives (SIMD); cross-plane and cross-row statistics are accumulated in double; the
+// per-row / per-image / per-channel work is split over threads.
+using System.Numerics.Tensors;
+
 namespace Slak.Backends.Cpu;
 
 public sealed partial class CpuBackend
@@ -18,12 +21,12 @@ public sealed partial class CpuBackend
             {
                 var xs = S(x).Slice(r * c, c);
                 var ys = S(y).Slice(r * c, c);
-                double sum = 0;
-                for (int j = 0; j < c; j++) sum += xs[j];
-                double mu = sum / c, sq = 0;
-                for (int j = 0; j < c; j++) { double d = xs[j] - mu; sq += d * d; }
-                float rs = (float)(1.0 / Math.Sqrt(sq / c + eps)), m = (float)mu;
-                for (int j = 0; j < c; j++) ys[j] = (xs[j] - m) * rs * w[j] + b[j];
+                // Two passes (mean, then centred squares) on SIMD spans; y holds x - mean in between.
+                float m = TensorPrimitives.Sum(xs) / c;
+                TensorPrimitives.Subtract(xs, m, ys);
+                float rs = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(ys) / c + eps);
+                TensorPrimitives.Multiply(ys, rs, ys);
+                TensorPrimitives.FusedMultiplyAdd(ys, w, b, ys);
                 S(mean)[r] = m;
                 S(rstd)[r] = rs;
             }
@@ -40,25 +43,21 @@ public sealed partial class CpuBackend
         {
             var (r0, r1) = RowRange(blk, rows, c);
             var w = S(weight);
+            var xhat = new float[c];
             for (int r = r0; r < r1; r++)
             {
                 var xs = S(x).Slice(r * c, c);
                 var g = S(dy).Slice(r * c, c);
                 var d = S(dx).Slice(r * c, c);
                 float m = S(mean)[r], rs = S(rstd)[r];
-                double a = 0, bsum = 0;
-                for (int j = 0; j < c; j++)
-                {
-                    double xhat = (xs[j] - m) * rs, gh = g[j] * w[j];
-                    a += gh;
-                    bsum += gh * xhat;
-                }
-                float ma = (float)(a / c), mb = (float)(bsum / c);
-                for (int j = 0; j < c; j++)
-                {
-                    float xhat = (xs[j] - m) * rs;
-                    d[j] = rs * (g[j] * w[j] - ma - xhat * mb);
-                }
+                // dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat)), with d holding g*w first.
+                TensorPrimitives.Subtract(xs, m, xhat);
+                TensorPrimitives.Multiply(xhat, rs, xhat);
+                TensorPrimitives.Multiply(g, w, d);
+                float ma = TensorPrimitives.Sum(d) / c, mb = TensorPrimitives.Dot(d, xhat) / c;
+                TensorPrimitives.Subtract(d, ma, d);
+                TensorPrimitives.MultiplyAdd(xhat, -mb, d, d);
+                TensorPrimitives.Multiply(d, rs, d);
             }
         });
         var dwAcc = S(dweight);
@@ -172,31 +171,30 @@ public sealed partial class CpuBackend
         long count = (long)n * hw;
         CpuParallel.For(0, c, ch =>
         {
+            // Per-plane SIMD sums accumulated in double across planes; y holds x - mean between the two passes.
             double sum = 0;
+            for (int img = 0; img < n; img++) sum += TensorPrimitives.Sum(S(x).Slice((img * c + ch) * hw, hw));
+            float m = (float)(sum / count);
+            double sq = 0;
             for (int img = 0; img < n; img++)
             {
-                var plane = S(x).Slice((img * c + ch) * hw, hw);
-                for (int p = 0; p < hw; p++) sum += plane[p];
-            }
-            double mu = sum / count, sq = 0;
-            for (int img = 0; img < n; img++)
-            {
-                var plane = S(x).Slice((img * c + ch) * hw, hw);
-                for (int p = 0; p < hw; p++) { double d = plane[p] - mu; sq += d * d; }
+                var outp = S(y).Slice((img * c + ch) * hw, hw);
+                TensorPrimitives.Subtract(S(x).Slice((img * c + ch) * hw, hw), m, outp);
+                sq += TensorPrimitives.SumOfSquares(outp);
             }
             double var = sq / count;
-            float inv = (float)(1.0 / Math.Sqrt(var + eps)), m = (float)mu;
-            float scale = S(weight)[ch] * inv, shift = S(bias)[ch] - m * scale;
+            float inv = (float)(1.0 / Math.Sqrt(var + eps));
+            float scale = S(weight)[ch] * inv, shift = S(bias)[ch];
             for (int img = 0; img < n; img++)
             {
-                var plane = S(x).Slice((img * c + ch) * hw, hw);
                 var outp = S(y).Slice((img * c + ch) * hw, hw);
-                for (int p = 0; p < hw; p++) outp[p] = plane[p] * scale + shift;
+                TensorPrimitives.Multiply(outp, scale, outp);
+                TensorPrimitives.Add(outp, shift, outp);
             }
             S(saveMean)[ch] = m;
             S(saveInvStd)[ch] = inv;
             double unbiased = count > 1 ? var * count / (count - 1) : var;
-            S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * mu);
+            S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * (sum / count));
             S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
         });
     }
@@ -225,23 +223,30 @@ public sealed partial class CpuBackend
         CpuParallel.For(0, c, ch =>
         {
             float m = S(saveMean)[ch], inv = S(saveInvStd)[ch];
-            double sdy = 0, sdyx = 0;
+            // sum(dy * xhat) = inv * (sum(dy * x) - m * sum(dy)), from per-plane SIMD sums and dots.
+            double sdy = 0, sdyX = 0;
             for (int img = 0; img < n; img++)
             {
                 var xs = S(x).Slice((img * c + ch) * hw, hw);
                 var g = S(dy).Slice((img * c + ch) * hw, hw);
-                for (int p = 0; p < hw; p++) { sdy += g[p]; sdyx += g[p] * ((xs[p] - m) * inv); }
+                sdy += TensorPrimitives.Sum(g);
+                sdyX += TensorPrimitives.Dot(g, xs);
             }
+            double sdyx = inv * (sdyX - m * sdy);
             S(dweight)[ch] = (float)sdyx;
             S(dbias)[ch] = (float)sdy;
+            // dx = k*dy - k*mean(dy) - k*inv*mean(dy*xhat)*(x - m), as dx = dy*k + x*a + b.
             float k = S(weight)[ch] * inv;
             float meanDy = (float)(sdy / count), meanDyX = (float)(sdyx / count);
+            float a = -k * inv * meanDyX, b = -k * meanDy + k * inv * meanDyX * m;
             for (int img = 0; img < n; img++)
             {
                 var xs = S(x).Slice((img * c + ch) * hw, hw);
                 var g = S(dy).Slice((img * c + ch) * hw, hw);
                 var d = S(dx).Slice((img * c + ch) * hw, hw);
-                for (int p = 0; p < hw; p++) d[p] = k * (g[p] - meanDy - (xs[p] - m) * inv * meanDyX);
+                TensorPrimitives.Multiply(g, k, d);
+                TensorPrimitives.Add(d, b, d);
+                TensorPrimitives.MultiplyAdd(xs, a, d, d);
             }
         });
     }
