@@ -28,9 +28,14 @@ internal sealed class SummaryCommand : ICliCommand
         {
             Description = "density of every 2-D/4-D weight for the sparse columns (default: the preset's)",
         };
+        var weights = new Option<string?>("--weights")
+        {
+            Description = "a trained model.safetensors (or a checkpoint's trainer.safetensors with mask.* entries): " +
+                          "the sparse columns use each weight's real density instead of --density",
+        };
         var list = new Option<bool>("--list") { Description = "list the presets" };
         var cmd = new Command("summary", "Per-stage shapes, parameters and MACs (dense and sparse) of a model");
-        foreach (var o in new Option[] { preset, config, size, density, list }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { preset, config, size, density, weights, list }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             if (parse.GetValue(list))
@@ -60,11 +65,38 @@ internal sealed class SummaryCommand : ICliCommand
                 (inputSize, d) = (parse.GetValue(size) ?? 224, parse.GetValue(density) ?? 1.0);
             }
             var summary = ModelSummary.Of(model, inputSize, inputSize);
+            if (parse.GetValue(weights) is { } weightsPath)
+            {
+                var real = RealDensities(weightsPath, summary);
+                Console.Write(summary.Render(real, "trained"));
+                return 0;
+            }
             Console.Write(d < 1.0
                 ? summary.Render(ModelSummary.Uniform(d), $"{d.ToString("0.##", CultureInfo.InvariantCulture)}")
                 : summary.Render());
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Per-weight densities of a trained model: the checkpoint's masks where it has them (`mask.NAME`),
+    /// otherwise the fraction of nonzero elements (pruned weights are exact zeros, as the reference's FLOPs counter
+    /// assumes). Weights of the summary missing from the file are an error, not silently dense.</summary>
+    internal static Func<string, double> RealDensities(string path, ModelSummary summary)
+    {
+        var file = Slak.IO.SafeTensorsFile.Read(path);
+        var values = new Dictionary<string, float[]>();
+        foreach (var key in summary.Layers.Select(l => l.WeightKey).OfType<string>())
+        {
+            if (file.Contains("mask." + key))
+                values[key] = file["mask." + key].ToUInt8().Select(b => (float)b).ToArray();
+            else if (file.Contains(key))
+                values[key] = file[key].ToFloat32();
+            else if (file.Entries.Any(e => e.Name.StartsWith("mask.", StringComparison.Ordinal)))
+                continue; // a trainer state file: weights without a mask are dense
+            else
+                throw new ArgumentException($"{path} has neither '{key}' nor 'mask.{key}'", nameof(path));
+        }
+        return ModelSummary.FromMasks(values);
     }
 }

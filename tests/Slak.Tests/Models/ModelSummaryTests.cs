@@ -91,4 +91,46 @@ public sealed class ModelSummaryTests
         var meta = ModelSummary.Of(cfg, 32, 32);
         Assert.That((live.Params, live.Macs), Is.EqualTo((meta.Params, meta.Macs)));
     }
+
+    [Test]
+    public void SummaryWeightsOptionUsesCheckpointMasksOrNonzeroWeights()
+    {
+        var s = ModelSummary.Of(ModelPresets.Get("slak_nano").Config, 32, 32);
+        var layer = s.Layers.First(l => l.WeightKey == "stages.1.0.pwconv1.weight");
+        int n = checked((int)layer.WeightElements);
+        int seed = TestContext.CurrentContext.Random.Next(1, 1000);
+        var rng = new Random(seed);
+        var mask = new byte[n];
+        int live = 0;
+        for (int i = 0; i < n; i++) live += mask[i] = (byte)(rng.NextDouble() < 0.3 ? 1 : 0);
+        string dir = Path.Combine(Path.GetTempPath(), "slak-summary-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            // A trainer state file: masks only; unmasked weights count as dense.
+            string state = Path.Combine(dir, "trainer.safetensors");
+            new Slak.IO.SafeTensorsWriter().AddUInt8("mask." + layer.WeightKey, mask, [n]).Write(state);
+            var d = Slak.Cli.Commands.SummaryCommand.RealDensities(state, s);
+            Assert.That(d(layer.WeightKey!), Is.EqualTo(live / (double)n), $"seed {seed}");
+            Assert.That(d("head.weight"), Is.EqualTo(1.0));
+
+            // Model weights: the nonzero fraction; a weight missing from the file is an error that names it.
+            string weights = Path.Combine(dir, "model.safetensors");
+            new Slak.IO.SafeTensorsWriter().AddFloat32(layer.WeightKey!, mask.Select(b => b * 0.5f).ToArray(), [n]).Write(weights);
+            var ex = Assert.Throws<ArgumentException>(() => Slak.Cli.Commands.SummaryCommand.RealDensities(weights, s));
+            Assert.That(ex!.Message, Does.Contain("stem").Or.Contain("downsample_layers.0.0.weight"));
+            var w = new Slak.IO.SafeTensorsWriter();
+            foreach (var key in s.Layers.Select(l => l.WeightKey).OfType<string>())
+            {
+                var l = s.Layers.First(x => x.WeightKey == key);
+                w.AddFloat32(key, key == layer.WeightKey ? mask.Select(b => b * 0.5f).ToArray()
+                                                         : Enumerable.Repeat(1f, (int)l.WeightElements).ToArray(), [(int)l.WeightElements]);
+            }
+            w.Write(weights);
+            d = Slak.Cli.Commands.SummaryCommand.RealDensities(weights, s);
+            Assert.That(d(layer.WeightKey!), Is.EqualTo(live / (double)n), $"seed {seed}");
+            Assert.That(s.MacsAt(d), Is.EqualTo(s.Macs - layer.Macs * (1 - live / (double)n)).Within(1e-6 * s.Macs));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
 }
