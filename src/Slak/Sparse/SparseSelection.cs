@@ -1,7 +1,10 @@
 // The arithmetic of a prune/regrow round that the CPU and the CUDA backends must agree on bit for bit.
 // Every choice is "the k smallest of a key", with keys made unique by appending the element index:
 //   prune  : key = bit pattern of |w| (non-negative floats order like their unsigned bits) over live positions;
-//   regrow : key = a counter-based hash of (round seed, index) over inactive positions.
+//   regrow : key = a counter-based hash of (round seed, index) over inactive positions, or 0x7FFFFFFF - bits of |g|
+//            (largest |gradient| first) for gradient growth.
+// SmallestK is the plain definition (sort); SelectionBound finds the same set in linear time by radix select, the
+// algorithm the CUDA kernels (cuda/kernels/sparse.cu) run, and is what the CPU backend uses.
 // A round seed is one draw from the masking generator, so runs stay deterministic and resumable, and a device can
 // make the same keys in parallel without carrying generator state.
 namespace Slak.Sparse;
@@ -26,6 +29,13 @@ public static class SparseSelection
         return (uint)(z >> 33);
     }
 
+    /// <summary>The ordering key of gradient growth: larger |g| gives a smaller key, so "k smallest (key, index)"
+    /// takes the largest magnitudes first and breaks ties by the smaller index. Never <see cref="Ineligible"/>.</summary>
+    public static uint GradientKey(float g) => 0x7FFF_FFFFu - MagnitudeKey(g);
+
+    /// <summary>The unique 64-bit ordering value of element <paramref name="index"/> with key <paramref name="key"/>.</summary>
+    public static ulong Composite(uint key, long index) => ((ulong)key << 32) | (uint)index;
+
     /// <summary>A uniform number in [0, 1) from a <see cref="RandomKey"/> (31 random bits).</summary>
     public static double Uniform(uint key) => key * (1.0 / (1UL << 31));
 
@@ -42,5 +52,44 @@ public static class SparseSelection
         var chosen = new int[k];
         for (int j = 0; j < k; j++) chosen[j] = (int)(uint)combined[j];
         return chosen;
+    }
+
+    /// <summary>The exclusive bound <c>b</c> such that the eligible elements with <see cref="Composite"/> below b are
+    /// exactly the <paramref name="k"/> smallest (all eligible ones when k is at least their count; b = 0 when k = 0).
+    /// Radix select over the composite, 8 bits per pass, as the device does.</summary>
+    public static ulong SelectionBound(ReadOnlySpan<uint> keys, long k)
+    {
+        if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be >= 0");
+        const ulong allEligible = 0xFFFF_FFFF_0000_0000UL;
+        Span<long> hist = stackalloc long[256];
+        ulong prefix = 0;
+        long remaining = k;
+        for (int pass = 0; pass < 8; pass++)
+        {
+            int shift = 56 - 8 * pass;
+            ulong high = pass == 0 ? 0 : prefix >> (shift + 8);
+            hist.Clear();
+            for (int i = 0; i < keys.Length; i++)
+            {
+                if (keys[i] == Ineligible) continue;
+                ulong c = Composite(keys[i], i);
+                if (pass != 0 && c >> (shift + 8) != high) continue;
+                hist[(int)((c >> shift) & 0xFF)]++;
+            }
+            if (pass == 0)
+            {
+                long total = 0;
+                foreach (long h in hist) total += h;
+                if (remaining >= total) return remaining == 0 ? 0 : allEligible;
+                if (remaining == 0) return 0;
+            }
+            long below = 0;
+            int bin = 0;
+            for (; bin < 255 && below + hist[bin] < remaining; bin++) below += hist[bin];
+            prefix |= (ulong)bin << shift;
+            remaining -= below;
+            if (hist[bin] == remaining) return (prefix | (shift == 0 ? 0 : (1UL << shift) - 1)) + 1;
+        }
+        throw new InvalidOperationException("radix select did not settle after 8 passes (composites are unique, so this is a bug)");
     }
 }
