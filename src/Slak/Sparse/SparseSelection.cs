@@ -3,10 +3,10 @@
 //   prune  : key = bit pattern of |w| (non-negative floats order like their unsigned bits) over live positions;
 //   regrow : key = a counter-based hash of (round seed, index) over inactive positions, or 0x7FFFFFFF - bits of |g|
 //            (largest |gradient| first) for gradient growth.
-// SmallestK is the plain definition (sort); SelectionBound finds the same set in linear time by radix select, the
-// algorithm the CUDA kernels (cuda/kernels/sparse.cu) run, and is what the CPU backend uses.
 // A round seed is one draw from the masking generator, so runs stay deterministic and resumable, and a device can
 // make the same keys in parallel without carrying generator state.
+// SmallestK is the plain definition (sort); SelectionBound finds the same set in linear time by radix select, the
+// algorithm the CUDA kernels (cuda/kernels/sparse.cu) run, and is what the CPU backend uses.
 namespace Slak.Sparse;
 
 /// <summary>Keys and selections shared by the host and device prune/regrow implementations.</summary>
@@ -56,40 +56,49 @@ public static class SparseSelection
 
     /// <summary>The exclusive bound <c>b</c> such that the eligible elements with <see cref="Composite"/> below b are
     /// exactly the <paramref name="k"/> smallest (all eligible ones when k is at least their count; b = 0 when k = 0).
-    /// Radix select over the composite, 8 bits per pass, as the device does.</summary>
+    /// Radix select over the composite, 8 bits per pass, as the device does; on the host, the candidates left after
+    /// the first pass are gathered once, so the later passes only touch the bin being refined.</summary>
     public static ulong SelectionBound(ReadOnlySpan<uint> keys, long k)
     {
         if (k < 0) throw new ArgumentOutOfRangeException(nameof(k), k, "k must be >= 0");
         const ulong allEligible = 0xFFFF_FFFF_0000_0000UL;
         Span<long> hist = stackalloc long[256];
-        ulong prefix = 0;
+        for (int i = 0; i < keys.Length; i++)
+            if (keys[i] != Ineligible) hist[(int)(keys[i] >> 24)]++;
+        long total = 0;
+        foreach (long h in hist) total += h;
+        if (k == 0) return 0;
+        if (k >= total) return allEligible;
         long remaining = k;
-        for (int pass = 0; pass < 8; pass++)
+        int bin = PickBin(hist, ref remaining);
+        ulong prefix = (ulong)bin << 56;
+        if (hist[bin] == remaining) return (prefix | 0x00FF_FFFF_FFFF_FFFFUL) + 1;
+
+        var candidates = new ulong[hist[bin]];
+        int count = 0;
+        for (int i = 0; i < keys.Length; i++)
+            if (keys[i] != Ineligible && keys[i] >> 24 == (uint)bin) candidates[count++] = Composite(keys[i], i);
+        for (int pass = 1; pass < 8; pass++)
         {
             int shift = 56 - 8 * pass;
-            ulong high = pass == 0 ? 0 : prefix >> (shift + 8);
             hist.Clear();
-            for (int i = 0; i < keys.Length; i++)
-            {
-                if (keys[i] == Ineligible) continue;
-                ulong c = Composite(keys[i], i);
-                if (pass != 0 && c >> (shift + 8) != high) continue;
-                hist[(int)((c >> shift) & 0xFF)]++;
-            }
-            if (pass == 0)
-            {
-                long total = 0;
-                foreach (long h in hist) total += h;
-                if (remaining >= total) return remaining == 0 ? 0 : allEligible;
-                if (remaining == 0) return 0;
-            }
-            long below = 0;
-            int bin = 0;
-            for (; bin < 255 && below + hist[bin] < remaining; bin++) below += hist[bin];
+            for (int j = 0; j < count; j++) hist[(int)((candidates[j] >> shift) & 0xFF)]++;
+            bin = PickBin(hist, ref remaining);
             prefix |= (ulong)bin << shift;
-            remaining -= below;
             if (hist[bin] == remaining) return (prefix | (shift == 0 ? 0 : (1UL << shift) - 1)) + 1;
+            int kept = 0;
+            for (int j = 0; j < count; j++)
+                if ((int)((candidates[j] >> shift) & 0xFF) == bin) candidates[kept++] = candidates[j];
+            count = kept;
         }
         throw new InvalidOperationException("radix select did not settle after 8 passes (composites are unique, so this is a bug)");
+    }
+
+    /// <summary>The bin holding the remaining-th smallest; subtracts the counts of the bins below it.</summary>
+    private static int PickBin(ReadOnlySpan<long> hist, ref long remaining)
+    {
+        int bin = 0;
+        while (bin < 255 && hist[bin] < remaining) remaining -= hist[bin++];
+        return bin;
     }
 }
