@@ -25,6 +25,24 @@ internal static class Cases
         Gemm(run, b, full);
         Norms(run, b, full);
         Elementwise(run, b, full);
+        Sparse(run, full);
+    }
+
+    /// <summary>One prune/regrow round (our semantics, random regrowth) on the largest SLaK-T classifier-sized layer;
+    /// the mask is reset from a copy on each run, so repeated timing runs see the same input. Masks must be identical.</summary>
+    private static void Sparse(CheckRunner run, bool full)
+    {
+        int rows = full ? 998 : 30, cols = full ? 3992 : 100, n = rows * cols;
+        var w = run.Random(rows, cols);
+        var m0 = run.Mask(n, 0.6);
+        long numRemove = (long)Math.Ceiling(0.3 * m0.Count(v => v != 0));
+        var mask = run.FromArray(m0, rows, cols);
+        run.Check("sparse prune/regrow", $"({rows},{cols}) d=0.6 p=0.3", 0, 16.0 * n, [[rows, cols], [rows, cols]],
+            (be, o) =>
+            {
+                be.Copy(T(mask, be), o[0]);
+                be.SparsePruneRegrow(T(w, be), o[0], null, o[1], numRemove, SparseRegrowth.RandomExact, 0x5EED_5EEDUL);
+            }, atol: 0, rtol: 0);
     }
 
     private static void DwConv(CheckRunner run, int b, bool full)

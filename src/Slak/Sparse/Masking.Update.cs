@@ -1,11 +1,14 @@
 // The prune/regrow round (slak-facts §2.4-2.5) and the per-step hook. Per masked layer: prune the ceil(p * nz)
 // smallest-magnitude live weights (ties broken by index, so the round is deterministic), then regrow at random among
 // the inactive positions (our semantics: exactly as many; the reference's: as many in expectation), or exactly as many
-// by largest |gradient|. Keys and selections are in SparseSelection, shared with the device implementation. Our semantics zero
-// the weights and AdamW moments of every position that was not live-and-kept, so regrown weights start from a clean
-// zero state; the reference semantics only re-apply the mask to the weights (moments untouched).
+// by largest |gradient|. The round runs on the parameter's backend (IBackend.SparsePruneRegrow: CUDA kernels on a
+// GPU, host loops on the CPU), with the keys and selections of SparseSelection; only the round seed goes down and
+// the new live count comes back. Our semantics zero the weights and AdamW moments of every position that was not
+// live-and-kept, so regrown weights start from a clean zero state; the reference semantics only re-apply the mask to
+// the weights (moments untouched).
 using System.Globalization;
 using System.Text;
+using Slak.Backends;
 using Slak.Optim;
 
 namespace Slak.Sparse;
@@ -43,70 +46,26 @@ public sealed partial class Masking
 
     private void UpdateLayer(MaskedLayer layer, double rate, AdamW? optimizer)
     {
-        var mask = layer.Host;
-        var w = layer.Parameter.ToArray();
-        long liveCount = 0;
-        foreach (byte b in mask) liveCount += b;
-        int numRemove = (int)Math.Ceiling(rate * liveCount);
+        long numRemove = (long)Math.Ceiling(rate * layer.Live);
         if (numRemove == 0) return;
-        var keys = new uint[mask.Length];
-        for (int i = 0; i < keys.Length; i++) keys[i] = mask[i] != 0 ? SparseSelection.MagnitudeKey(w[i]) : SparseSelection.Ineligible;
-        var keep = (byte[])mask.Clone(); // live before and not pruned
-        foreach (int i in SparseSelection.SmallestK(keys, numRemove)) keep[i] = 0;
-        var grown = (byte[])keep.Clone();
+        var growth = Options.Growth == SparseGrowth.Gradient ? SparseRegrowth.Gradient
+            : Options.Semantics == SparseSemantics.Ours ? SparseRegrowth.RandomExact : SparseRegrowth.RandomBernoulli;
+        Tensor? grad = null;
+        if (growth == SparseRegrowth.Gradient)
+            grad = layer.Parameter.Grad ?? throw new InvalidOperationException(
+                $"gradient growth needs the gradient of '{layer.Name}' (run the update before clearing gradients)");
         ulong roundSeed = Random.NextUInt64();
-        if (Options.Growth == SparseGrowth.Random) GrowRandom(grown, numRemove, roundSeed);
-        else GrowByGradient(layer, grown, numRemove);
-        Array.Copy(grown, mask, mask.Length);
-        layer.Upload();
 
         var be = layer.Parameter.Backend;
+        using var scope = TensorScope.Begin();
+        var keep = Tensor.Empty(layer.Parameter.Shape, layer.Parameter.Device); // live before and not pruned
+        layer.MaskChanged(be.SparsePruneRegrow(layer.Parameter, layer.Mask, grad, keep, numRemove, growth, roundSeed));
         if (Options.Semantics == SparseSemantics.Ours)
         {
-            using var scope = TensorScope.Begin();
-            var keepTensor = Tensor.Empty(layer.Parameter.Shape, layer.Parameter.Device);
-            var kf = new float[keep.Length];
-            for (int i = 0; i < kf.Length; i++) kf[i] = keep[i];
-            be.CopyFromHost(kf, keepTensor);
-            be.Mul(layer.Parameter, keepTensor, layer.Parameter);
-            optimizer?.MaskState(layer.Name, keepTensor);
+            be.Mul(layer.Parameter, keep, layer.Parameter);
+            optimizer?.MaskState(layer.Name, keep);
         }
         else be.Mul(layer.Parameter, layer.Mask, layer.Parameter);
-    }
-
-    /// <summary>Random regrowth among the inactive positions (those just pruned included). Our semantics regrow
-    /// exactly <paramref name="removed"/> of them (the smallest random keys), so live counts never drift; the
-    /// reference semantics keep each with probability removed / inactive, as the reference code does.</summary>
-    private void GrowRandom(byte[] mask, int removed, ulong roundSeed)
-    {
-        if (Options.Semantics == SparseSemantics.Ours)
-        {
-            var keys = new uint[mask.Length];
-            for (int i = 0; i < keys.Length; i++)
-                keys[i] = mask[i] == 0 ? SparseSelection.RandomKey(roundSeed, i) : SparseSelection.Ineligible;
-            foreach (int i in SparseSelection.SmallestK(keys, removed)) mask[i] = 1;
-            return;
-        }
-        long zeros = 0;
-        foreach (byte b in mask) zeros += 1 - b;
-        if (zeros == 0) return;
-        double q = (double)removed / zeros;
-        for (int i = 0; i < mask.Length; i++)
-            if (mask[i] == 0 && SparseSelection.Uniform(SparseSelection.RandomKey(roundSeed, i)) < q) mask[i] = 1;
-    }
-
-    private static void GrowByGradient(MaskedLayer layer, byte[] mask, int removed)
-    {
-        var grad = layer.Parameter.Grad?.ToArray() ?? throw new InvalidOperationException(
-            $"gradient growth needs the gradient of '{layer.Name}' (run the update before clearing gradients)");
-        var inactive = new List<int>();
-        for (int i = 0; i < mask.Length; i++) if (mask[i] == 0) inactive.Add(i);
-        inactive.Sort((a, b) =>
-        {
-            int c = MathF.Abs(grad[b]).CompareTo(MathF.Abs(grad[a]));
-            return c != 0 ? c : a.CompareTo(b);
-        });
-        for (int j = 0; j < Math.Min(removed, inactive.Count); j++) mask[inactive[j]] = 1;
     }
 
     /// <summary>A table of every masked layer: shape, elements, live count and density, plus the total.</summary>

@@ -1,7 +1,8 @@
 // Dynamic sparse training (slak-facts §2): a 0/1 mask on every 2-D and 4-D parameter, initial layer densities by
 // SNIP / ERK / uniform with random (Bernoulli) masks, layers that come out nearly dense dropped from masking, and a
-// prune/regrow round every UpdateFrequency optimizer steps (Masking.Update.cs). Masks are edited on the host and
-// uploaded into tensors whose identity never changes, so the optimizer and the depthwise modules can hold them.
+// prune/regrow round every UpdateFrequency optimizer steps (Masking.Update.cs). Initial masks are drawn on the host
+// (once per run) and uploaded; rounds then edit them on their device, in tensors whose identity never changes, so
+// the optimizer and the depthwise modules can hold them.
 // All randomness comes from one SlakRandom whose state is checkpointed, so runs are deterministic for a seed.
 using Slak.Optim;
 
@@ -136,8 +137,8 @@ public sealed partial class Masking
     {
         Tensor mask;
         using (TensorScope.Untracked()) mask = Tensor.Empty(p.Shape, p.Device);
-        var layer = new MaskedLayer(name, p, mask, host);
-        layer.Upload();
+        var layer = new MaskedLayer(name, p, mask, 0);
+        layer.Upload(host);
         _layers.Add(layer);
         MaskBinder?.Invoke(name, mask);
     }
