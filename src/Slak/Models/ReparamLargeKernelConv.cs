@@ -2,6 +2,9 @@
 // Decom=true: LoRA1 (K x N) + LoRA2 (N x K) [+ small_conv (N x N) when N < K]; Decom=false: lkb_origin (K x K)
 // [+ small_conv when N < K] (RepLKNet / ConvNeXt baselines). Every branch pads "same" (kh/2, kw/2); the output is
 // the plain sum of the branch outputs. The reference's merged/reparameterized path is not built (never used).
+// All branch convolutions run as ONE fused operator (F.DecomposedDepthwiseConv2d: one pass over the input for all
+// branches, one fused input-gradient pass, pruned taps skipped); each branch output then goes through its own
+// BatchNorm. The modules and their state_dict keys are unchanged; Fused = false runs the old per-branch path.
 using Slak.NN;
 
 namespace Slak.Models;
@@ -61,13 +64,30 @@ public sealed class ReparamLargeKernelConv : Module
     /// <summary>The branches in state_dict order.</summary>
     public IEnumerable<ConvBn> Branches => new[] { LoRA1, LoRA2, LkbOrigin, SmallConv }.OfType<ConvBn>();
 
+    /// <summary>True (default): the branches' convolutions run as one fused operator. False: each branch runs its
+    /// own depthwise convolution (the unfused path, kept for comparisons).</summary>
+    public bool Fused { get; set; } = true;
+
     /// <inheritdoc />
     public override Tensor Forward(Tensor input)
     {
+        var branches = Branches.ToArray();
         Tensor? sum = null;
-        foreach (var branch in Branches)
+        if (!Fused)
         {
-            var y = branch.Forward(input);
+            foreach (var branch in branches)
+            {
+                var y = branch.Forward(input);
+                sum = sum is null ? y : F.Add(sum, y);
+            }
+            return sum!;
+        }
+        var convs = branches.Select(b => b.Conv).ToArray();
+        var ys = F.DecomposedDepthwiseConv2d(input, convs.Select(c => c.Weight).ToArray(),
+            convs.Select(c => c.WeightMask).ToArray(), convs.Select(c => c.MaskedGrad).ToArray());
+        for (int b = 0; b < branches.Length; b++)
+        {
+            var y = branches[b].Normalize(ys[b]);
             sum = sum is null ? y : F.Add(sum, y);
         }
         return sum!;

@@ -1,0 +1,185 @@
+// dwconv_fused.cu: the fused decomposed depthwise convolution (SLaK's large kernel: up to three branches such as
+// 51x5 + 5x51 + 5x5, or a dense MxM + NxN), "same" zero padding per branch, stride 1, NCHW, fp32 accumulation.
+//
+// Grid: x = plane n*C + c (no 65535 limit), y = tile row, z = tile column; block (32, 8). One kernel serves two
+// passes:
+//   forward (sum = 0): one block per (32 x 32 output tile, plane n*C + c) reads the input tile plus the union halo
+//     of all branches into shared memory ONCE and computes every branch from it, writing each branch output
+//     separately (each feeds its own training BatchNorm);
+//   input gradient (sum = 1, flip = 1): the same block reads the tile of each branch's output gradient in turn and
+//     accumulates the correlations with the flipped filters in registers, writing dx once (no per-branch dx, no
+//     extra add pass).
+// Sparse-aware: each block compacts the live taps of its channel (mask != 0) into a shared-memory list grouped by
+// kernel row (warp b compacts branch b with ballots), so pruned taps cost nothing; a row index lets each thread skip
+// the kernel rows that only reach the zero padding for its output rows, and taps whose column lies in the padding
+// are skipped per thread. Each thread owns a strip of kRows consecutive output rows of one column (register
+// blocked: one tap weight feeds kRows FMAs).
+// Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
+// accumulation is a typedef and two helpers away.
+// Weight gradient: dwconv_wgrad_tiled_kernel in dwconv.cu (per-tile partial sums in shared memory, one partial per
+// (channel, image chunk), reduced deterministically), launched per branch.
+// Launchers: src/Slak.Cuda/Kernels/DwConvFusedKernels.cs. CPU counterpart: src/Slak/Backends/Cpu/CpuDwConv*.cs.
+#include "slak_common.cuh"
+
+typedef float dw_store_t;
+__device__ __forceinline__ float dw_load(const dw_store_t* p) { return *p; }
+__device__ __forceinline__ void dw_store(dw_store_t* p, float v) { *p = v; }
+
+constexpr int kFusedTileW = 32;                        // output columns per block (threads along x)
+constexpr int kFusedRows = 4;                          // consecutive output rows per thread
+constexpr int kFusedThreadsY = 8;                      // threads along y
+constexpr int kFusedTileH = kFusedRows * kFusedThreadsY;
+constexpr int kFusedMaxBranches = 3;
+
+struct DwFusedParams
+{
+    int n, c, h, w;
+    int branches;             // 1..3
+    int kh0, kw0, kh1, kw1, kh2, kw2;
+    int halo_h, halo_w;       // max over branches of kh/2, kw/2
+    int flip;                 // 1: use each filter rotated by 180 degrees (input gradient)
+    int sum;                  // 1: every branch accumulates into out0 (input gradient)
+};
+
+// Shared layout: [tile (kFusedTileH + 2 halo_h) x (kFusedTileW + 2 halo_w)] [per branch: tap list of kh*kw
+// (packed (i << 16) | j, weight bits) int2] [per branch: kh + 1 row starts].
+struct DwBranchView
+{
+    const dw_store_t* in;
+    dw_store_t* out;
+    const float* wt;
+    const float* mask;
+    int kh, kw;
+    int2* taps;
+    int* row_start;
+};
+
+// Warp-cooperative compaction of channel ch's live taps of one branch into shared memory.
+__device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, int flip, int lane)
+{
+    const int taps = b.kh * b.kw;
+    const long long base = static_cast<long long>(ch) * taps;
+    int count = 0;
+    for (int t0 = 0; t0 < taps; t0 += 32)
+    {
+        const int t = t0 + lane;
+        float wv = 0.0f;
+        bool live = false;
+        if (t < taps)
+        {
+            // Flipped filter: tap (i, j) reads the weight at (kh-1-i, kw-1-j).
+            const long long k = flip ? base + (taps - 1 - t) : base + t;
+            live = b.mask == nullptr || b.mask[k] != 0.0f;
+            wv = b.mask == nullptr ? b.wt[k] : b.wt[k] * b.mask[k];
+        }
+        const unsigned ballot = __ballot_sync(0xffffffffu, live ? 1 : 0);
+        const int before = count + __popc(ballot & ((1u << lane) - 1u));
+        if (t < taps)
+        {
+            const int i = t / b.kw, j = t - i * b.kw;
+            if (j == 0) b.row_start[i] = before;
+            if (live) b.taps[before] = make_int2((i << 16) | j, __float_as_int(wv));
+        }
+        count += __popc(ballot);
+    }
+    if (lane == 0) b.row_start[b.kh] = count;
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_fused_kernel(
+    dw_store_t* __restrict__ out0, dw_store_t* __restrict__ out1, dw_store_t* __restrict__ out2,
+    const dw_store_t* __restrict__ in0, const dw_store_t* __restrict__ in1, const dw_store_t* __restrict__ in2,
+    const float* __restrict__ w0, const float* __restrict__ w1, const float* __restrict__ w2,
+    const float* __restrict__ m0, const float* __restrict__ m1, const float* __restrict__ m2, DwFusedParams p)
+{
+    SLAK_DYNAMIC_SHARED(float, smem);
+    const int tile_x = blockIdx.z * kFusedTileW, tile_y = blockIdx.y * kFusedTileH;
+    const long long plane = blockIdx.x;
+    const long long plane_off = plane * p.h * p.w;
+    const int ch = static_cast<int>(plane % p.c);
+    const int sw = kFusedTileW + 2 * p.halo_w, sh = kFusedTileH + 2 * p.halo_h;
+    const int tid = threadIdx.y * blockDim.x + threadIdx.x, nthreads = blockDim.x * blockDim.y;
+    const int warp = tid >> 5, lane = tid & 31;
+    float* s_x = smem;
+
+    DwBranchView br[kFusedMaxBranches];
+    {
+        // The tap lists hold int2, so they start at an even float offset.
+        int* cursor = reinterpret_cast<int*>(smem + ((sh * sw + 1) & ~1));
+        const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
+        const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
+#pragma unroll
+        for (int b = 0; b < kFusedMaxBranches; ++b)
+        {
+            br[b].in = b == 0 ? in0 : b == 1 ? in1 : in2;
+            br[b].out = b == 0 ? out0 : b == 1 ? out1 : out2;
+            br[b].wt = b == 0 ? w0 : b == 1 ? w1 : w2;
+            br[b].mask = b == 0 ? m0 : b == 1 ? m1 : m2;
+            br[b].kh = b < p.branches ? khs[b] : 0;
+            br[b].kw = b < p.branches ? kws[b] : 0;
+            br[b].taps = reinterpret_cast<int2*>(cursor);
+            cursor += 2 * br[b].kh * br[b].kw;
+            br[b].row_start = cursor;
+            cursor += b < p.branches ? br[b].kh + 1 : 0;
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+        if (b < p.branches && warp == b) dw_compact_taps(br[b], ch, p.flip, lane);
+
+    const int q = tile_x + threadIdx.x;
+    const int ly0 = threadIdx.y * kFusedRows;
+    const int r0 = tile_y + ly0;
+    float acc[kFusedRows];
+#pragma unroll
+    for (int k = 0; k < kFusedRows; ++k) acc[k] = 0.0f;
+
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        if (b >= p.branches) break;
+        // Forward loads the tile once (branch 0); the input gradient loads each branch's own output gradient.
+        if (b == 0 || p.sum)
+        {
+            if (b > 0) __syncthreads(); // every thread finished reading the previous branch's tile
+            const dw_store_t* src = br[b].in + plane_off;
+            for (int k = tid; k < sh * sw; k += nthreads)
+            {
+                const int hi = tile_y - p.halo_h + k / sw, wi = tile_x - p.halo_w + k % sw;
+                s_x[k] = (hi >= 0 && hi < p.h && wi >= 0 && wi < p.w)
+                             ? dw_load(src + static_cast<long long>(hi) * p.w + wi) : 0.0f;
+            }
+        }
+        __syncthreads(); // tile and tap lists are ready
+        if (q < p.w && r0 < p.h)
+        {
+            const int kh = br[b].kh, kw = br[b].kw, ph = kh / 2, pw = kw / 2;
+            const int ilo = max(0, ph - (r0 + kFusedRows - 1)), ihi = min(kh, p.h + ph - r0);
+            const int j0 = max(0, pw - q), j1 = min(kw, p.w + pw - q);
+            // The branch's window starts (halo - pad) inside the union halo.
+            const float* base = s_x + (ly0 + p.halo_h - ph) * sw + threadIdx.x + p.halo_w - pw;
+            if (!p.sum)
+            {
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k) acc[k] = 0.0f;
+            }
+            const int t1 = ilo < ihi ? br[b].row_start[ihi] : 0;
+            for (int t = ilo < ihi ? br[b].row_start[ilo] : 0; t < t1; ++t)
+            {
+                const int2 e = br[b].taps[t];
+                const int i = e.x >> 16, j = e.x & 0xffff;
+                if (j < j0 || j >= j1) continue;
+                const float wv = __int_as_float(e.y);
+                const float* s = base + i * sw + j;
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k) acc[k] = fmaf(s[k * sw], wv, acc[k]);
+            }
+            if (!p.sum || b == p.branches - 1)
+            {
+                dw_store_t* dst = (p.sum ? out0 : br[b].out) + plane_off;
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k)
+                    if (r0 + k < p.h) dw_store(dst + static_cast<long long>(r0 + k) * p.w + q, acc[k]);
+            }
+        }
+    }
+}

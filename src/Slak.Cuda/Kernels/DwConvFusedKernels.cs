@@ -1,0 +1,125 @@
+// Typed launchers for cuda/kernels/dwconv_fused.cu: the decomposed depthwise convolution with up to three branches
+// in one kernel (forward: one read of each input tile for all branches, one output per branch; input gradient: all
+// branches' transposed convolutions summed in registers, dx written once). Filters whose union halo makes the tile
+// exceed 48 KB of shared memory (e.g. M = 151 with a 5-wide partner) and operators with more than three branches
+// fall back to the per-branch kernels of dwconv.cu. Weight gradients use the per-branch tiled kernel of dwconv.cu
+// (per-tile partial sums in shared memory, then a deterministic reduction). Grid: x = plane (n*C, up to 2^31-1),
+// y = tile row, z = tile column.
+using System.Runtime.InteropServices;
+using Slak.Cuda.Runtime;
+
+namespace Slak.Cuda.Kernels;
+
+/// <summary>Launchers of the fused decomposed depthwise convolution.</summary>
+public static class DwConvFusedKernels
+{
+    private const int TileW = 32, TileH = 32, ThreadsY = 8, MaxBranches = 3;
+    private const int SharedLimit = 48 * 1024;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly record struct DwFusedParams(int N, int C, int H, int W, int Branches,
+        int Kh0, int Kw0, int Kh1, int Kw1, int Kh2, int Kw2, int HaloH, int HaloW, int Flip, int Sum);
+
+    /// <summary>Shared bytes of a fused launch for these branches, or -1 when it cannot run fused.</summary>
+    public static int SharedBytes(ReadOnlySpan<DwFusedBranch> branches)
+    {
+        if (branches.Length is 0 or > MaxBranches) return -1;
+        int hh = 0, hw = 0, lists = 0;
+        foreach (var b in branches)
+        {
+            hh = Math.Max(hh, b.Kh / 2);
+            hw = Math.Max(hw, b.Kw / 2);
+            lists += 2 * b.Kh * b.Kw + b.Kh + 1;
+        }
+        long tile = (long)(TileH + 2 * hh) * (TileW + 2 * hw);
+        long bytes = (((tile + 1) & ~1L) + lists) * sizeof(float);
+        return bytes <= SharedLimit ? (int)bytes : -1;
+    }
+
+    /// <summary>ys[b] = depthwise conv of x (N, C, H, W) with branch b (weight * mask); all outputs overwritten.</summary>
+    public static void Forward(IGpuDevice dev, ReadOnlySpan<DevicePtr> ys, DevicePtr x, ReadOnlySpan<DwFusedBranch> branches,
+                               int n, int c, int h, int w)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        Check(ys.Length, branches.Length, nameof(ys));
+        int shared = SharedBytes(branches);
+        if (shared < 0)
+        {
+            for (int b = 0; b < branches.Length; b++)
+                DwConvKernels.Forward(dev, ys[b], x, branches[b].Weight, branches[b].Mask, n, c, h, w,
+                                      branches[b].Kh, branches[b].Kw);
+            return;
+        }
+        Span<DevicePtr> ins = [x, x, x];
+        Launch(dev, ys, ins, branches, n, c, h, w, flip: false, sum: false, shared);
+    }
+
+    /// <summary>dx = sum over branches of the input gradient of branch b given dys[b] (overwrites dx).</summary>
+    public static void BackwardData(IGpuDevice dev, DevicePtr dx, ReadOnlySpan<DevicePtr> dys,
+                                    ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        Check(dys.Length, branches.Length, nameof(dys));
+        int shared = SharedBytes(branches);
+        if (shared < 0)
+        {
+            long count = (long)n * c * h * w;
+            var tmp = branches.Length > 1 ? dev.Allocate(count * sizeof(float)) : DevicePtr.Null;
+            try
+            {
+                for (int b = 0; b < branches.Length; b++)
+                {
+                    DwConvKernels.Forward(dev, b == 0 ? dx : tmp, dys[b], branches[b].Weight, branches[b].Mask,
+                                          n, c, h, w, branches[b].Kh, branches[b].Kw, flip: true);
+                    if (b > 0) ElementwiseKernels.Axpy(dev, dx, tmp, 1f, count);
+                }
+            }
+            finally
+            {
+                if (!tmp.IsNull) dev.Free(tmp);
+            }
+            return;
+        }
+        Span<DevicePtr> outs = [dx, DevicePtr.Null, DevicePtr.Null];
+        Launch(dev, outs, dys, branches, n, c, h, w, flip: true, sum: true, shared);
+    }
+
+    private static void Launch(IGpuDevice dev, ReadOnlySpan<DevicePtr> outs, ReadOnlySpan<DevicePtr> ins,
+                               ReadOnlySpan<DwFusedBranch> br, int n, int c, int h, int w, bool flip, bool sum,
+                               int shared)
+    {
+        int nb = br.Length, hh = 0, hw = 0;
+        foreach (var b in br)
+        {
+            hh = Math.Max(hh, b.Kh / 2);
+            hw = Math.Max(hw, b.Kw / 2);
+        }
+        Span<DwFusedBranch> at = stackalloc DwFusedBranch[MaxBranches];
+        Span<DevicePtr> o = stackalloc DevicePtr[MaxBranches];
+        Span<DevicePtr> i = stackalloc DevicePtr[MaxBranches];
+        br.CopyTo(at);
+        for (int b = 0; b < nb; b++)
+        {
+            o[b] = sum ? (b == 0 ? outs[0] : DevicePtr.Null) : outs[b];
+            i[b] = ins[b];
+        }
+        var p = new DwFusedParams(n, c, h, w, nb, at[0].Kh, at[0].Kw, at[1].Kh, at[1].Kw, at[2].Kh, at[2].Kw,
+                                  hh, hw, flip ? 1 : 0, sum ? 1 : 0);
+        var a = new KernelArgs();
+        for (int b = 0; b < MaxBranches; b++) a.Add(o[b]);
+        for (int b = 0; b < MaxBranches; b++) a.Add(i[b]);
+        for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Weight);
+        for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Mask);
+        a.Add(p);
+        var grid = new Dim3((uint)((long)n * c), (uint)((h + TileH - 1) / TileH), (uint)((w + TileW - 1) / TileW));
+        a.Launch(dev, "dwconv_fused_kernel", grid, new Dim3(TileW, ThreadsY), shared);
+    }
+
+    private static void Check(int count, int branches, string name)
+    {
+        if (branches < 1)
+            throw new ArgumentException($"at least one branch is required, got {branches}", nameof(branches));
+        if (count != branches)
+            throw new ArgumentException($"{name} must have one entry per branch ({branches}), got {count}", name);
+    }
+}

@@ -1,0 +1,65 @@
+// The fused decomposed depthwise convolution on the CUDA backend (IBackend.DwConv.cs): forward and input gradient
+// through dwconv_fused.cu (one kernel for all branches; sparse-aware through per-block live-tap lists compacted from
+// the mask, so they can never be stale and need no host round trip), weight gradients per branch through the
+// tiled partial-sum kernel of dwconv.cu. Branches whose output gradient is absent are left out.
+using Slak.Cuda.Kernels;
+
+namespace Slak.Backends.Cuda;
+
+public sealed partial class CudaBackend
+{
+    private static DwFusedBranch FusedBranch(Tensor w, Tensor? mask) => new(P(w), PorNull(mask), w.Size(2), w.Size(3));
+
+    /// <inheritdoc />
+    public void DecomposedDwConvForward(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
+                                        IReadOnlyList<Tensor> ys)
+    {
+        var branches = new DwFusedBranch[weights.Count];
+        var outs = new Slak.Cuda.Runtime.DevicePtr[weights.Count];
+        for (int b = 0; b < branches.Length; b++)
+        {
+            branches[b] = FusedBranch(weights[b], masks[b]);
+            outs[b] = P(ys[b]);
+        }
+        DwConvFusedKernels.Forward(Gpu, outs, P(x), branches, x.Size(0), x.Size(1), x.Size(2), x.Size(3));
+    }
+
+    /// <inheritdoc />
+    public void DecomposedDwConvBackwardData(IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor> weights,
+                                             IReadOnlyList<Tensor?> masks, Tensor dx)
+    {
+        var branches = new List<DwFusedBranch>(weights.Count);
+        var grads = new List<Slak.Cuda.Runtime.DevicePtr>(weights.Count);
+        for (int b = 0; b < weights.Count; b++)
+        {
+            if (dys[b] is not { } dy) continue;
+            branches.Add(FusedBranch(weights[b], masks[b]));
+            grads.Add(P(dy));
+        }
+        if (branches.Count == 0)
+        {
+            Fill(dx, 0f);
+            return;
+        }
+        DwConvFusedKernels.BackwardData(Gpu, P(dx), grads.ToArray(), branches.ToArray(),
+                                        dx.Size(0), dx.Size(1), dx.Size(2), dx.Size(3));
+    }
+
+    /// <inheritdoc />
+    public void DecomposedDwConvBackwardFilter(Tensor x, IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor?> skipMasks,
+                                               IReadOnlyList<Tensor?> dws)
+    {
+        for (int b = 0; b < dws.Count; b++)
+        {
+            if (dws[b] is not { } dw) continue;
+            if (dys[b] is not { } dy)
+            {
+                Fill(dw, 0f);
+                continue;
+            }
+            var mask = skipMasks[b];
+            DwConvKernels.BackwardFilter(Gpu, P(dw), P(x), P(dy), PorNull(mask), x.Size(0), x.Size(1), x.Size(2),
+                                         x.Size(3), dw.Size(2), dw.Size(3), mask is not null);
+        }
+    }
+}
