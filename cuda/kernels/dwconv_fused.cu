@@ -16,8 +16,8 @@
 // blocked: one tap weight feeds kRows FMAs).
 // Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
 // accumulation is a typedef and two helpers away.
-// Weight gradient: dwconv_wgrad_tiled_kernel in dwconv.cu (per-tile partial sums in shared memory, one partial per
-// (channel, image chunk), reduced deterministically), launched per branch.
+// Weight gradient: dwconv_fused_wgrad_kernel below (per-tile partial sums of all branches' live taps in shared
+// memory from one x tile, one partial per (chunk, channel, tap), reduced deterministically by reduce.cu).
 // Launchers: src/Slak.Cuda/Kernels/DwConvFusedKernels.cs. CPU counterpart: src/Slak/Backends/Cpu/CpuDwConv*.cs.
 #include "slak_common.cuh"
 
@@ -181,5 +181,137 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_fused_kernel(
                     if (r0 + k < p.h) dw_store(dst + static_cast<long long>(r0 + k) * p.w + q, acc[k]);
             }
         }
+    }
+}
+
+// ---- weight gradient, all branches from one read of each x tile ----
+// dw_b[c, t] = sum over images n and output pixels p of x[n, c, p + t - pad_b] * dy_b[n, c, p]. Block (channel,
+// chunk of images) walks the planes tile by tile: the x tile with the union halo is staged once for all branches,
+// then each branch's dy tile; each thread owns entries e, e + blockDim, ... of the branch's compacted live-tap list
+// and accumulates them over the tile in shared memory (one owner per entry: no atomics). The block writes one
+// partial per (chunk, channel, tap), pruned taps as 0 (skip masks non-null); column_sum_finalize_kernel (reduce.cu)
+// sums the chunks deterministically. So x and dy are read from global memory once per block, never per tap.
+
+struct DwFusedWgradParams
+{
+    int n, c, h, w;
+    int branches;
+    int kh0, kw0, kh1, kw1, kh2, kw2;
+    int halo_h, halo_w;
+    int images_per_chunk;
+    int tile_h, tile_w;
+};
+
+// Warp-cooperative compaction of the live taps (mask != 0, or all when mask is null) of one branch: list[k] = tap.
+__device__ __forceinline__ int dw_compact_live(int* list, const float* mask, long long base, int taps, int lane)
+{
+    int count = 0;
+    for (int t0 = 0; t0 < taps; t0 += 32)
+    {
+        const int t = t0 + lane;
+        const bool live = t < taps && (mask == nullptr || mask[base + t] != 0.0f);
+        const unsigned ballot = __ballot_sync(0xffffffffu, live ? 1 : 0);
+        if (live) list[count + __popc(ballot & ((1u << lane) - 1u))] = t;
+        count += __popc(ballot);
+    }
+    return count;
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_fused_wgrad_kernel(
+    float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2,
+    const dw_store_t* __restrict__ x, const dw_store_t* __restrict__ dy0, const dw_store_t* __restrict__ dy1,
+    const dw_store_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
+    const float* __restrict__ m2, DwFusedWgradParams p)
+{
+    SLAK_DYNAMIC_SHARED(float, smem);
+    const int ch = blockIdx.x, chunk = blockIdx.y;
+    const int tid = threadIdx.x, nthreads = blockDim.x, warp = tid >> 5, lane = tid & 31;
+    const int xw = p.tile_w + 2 * p.halo_w, xh = p.tile_h + 2 * p.halo_h;
+    float* s_x = smem;
+    float* s_dy = s_x + xh * xw;
+    float* s_acc = s_dy + p.tile_h * p.tile_w;       // dense per branch: kh*kw accumulators
+    const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
+    const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
+    int acc_off[kFusedMaxBranches], list_off[kFusedMaxBranches];
+    int total = 0;
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        acc_off[b] = total;
+        total += b < p.branches ? khs[b] * kws[b] : 0;
+    }
+    int* s_list = reinterpret_cast<int*>(s_acc + total);
+    __shared__ int s_count[kFusedMaxBranches];
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b) list_off[b] = acc_off[b];
+    for (int k = tid; k < total; k += nthreads) s_acc[k] = 0.0f;
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+        if (b < p.branches && warp == b)
+        {
+            const int taps = khs[b] * kws[b];
+            const float* mask = b == 0 ? m0 : b == 1 ? m1 : m2;
+            const int count = dw_compact_live(s_list + list_off[b], mask, static_cast<long long>(ch) * taps, taps, lane);
+            if (lane == 0) s_count[b] = count;
+        }
+
+    const int img0 = chunk * p.images_per_chunk;
+    const int img1 = min(p.n, img0 + p.images_per_chunk);
+    for (int img = img0; img < img1; ++img)
+    {
+        const long long plane = (static_cast<long long>(img) * p.c + ch) * p.h * p.w;
+        for (int ty = 0; ty < p.h; ty += p.tile_h)
+            for (int tx = 0; tx < p.w; tx += p.tile_w)
+            {
+                __syncthreads(); // the previous tile is no longer read
+                for (int k = tid; k < xh * xw; k += nthreads)
+                {
+                    const int hi = ty - p.halo_h + k / xw, wi = tx - p.halo_w + k % xw;
+                    s_x[k] = (hi >= 0 && hi < p.h && wi >= 0 && wi < p.w)
+                                 ? dw_load(x + plane + static_cast<long long>(hi) * p.w + wi) : 0.0f;
+                }
+                // Rows and columns of the tile that exist in the image (the rest of s_dy is zero-padded).
+                const int th = min(p.tile_h, p.h - ty), tw = min(p.tile_w, p.w - tx);
+#pragma unroll
+                for (int b = 0; b < kFusedMaxBranches; ++b)
+                {
+                    if (b >= p.branches) break;
+                    if (b > 0) __syncthreads(); // the previous branch's dy tile is no longer read
+                    const dw_store_t* dy = b == 0 ? dy0 : b == 1 ? dy1 : dy2;
+                    for (int k = tid; k < p.tile_h * p.tile_w; k += nthreads)
+                    {
+                        const int r = k / p.tile_w, q = k % p.tile_w;
+                        s_dy[k] = (r < th && q < tw) ? dw_load(dy + plane + static_cast<long long>(ty + r) * p.w + tx + q)
+                                                     : 0.0f;
+                    }
+                    __syncthreads();
+                    const int kw = kws[b], ph = khs[b] / 2, pw = kw / 2;
+                    const int* list = s_list + list_off[b];
+                    float* acc_b = s_acc + acc_off[b];
+                    for (int e = tid; e < s_count[b]; e += nthreads)
+                    {
+                        const int t = list[e];
+                        const int i = t / kw, j = t - i * kw;
+                        const float* xs = s_x + (i + p.halo_h - ph) * xw + j + p.halo_w - pw;
+                        float acc = 0.0f;
+                        for (int r = 0; r < th; ++r)
+                        {
+                            const float* g = s_dy + r * p.tile_w;
+                            const float* xr = xs + r * xw;
+                            for (int q = 0; q < tw; ++q) acc = fmaf(g[q], xr[q], acc);
+                        }
+                        acc_b[t] += acc;
+                    }
+                }
+            }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        if (b >= p.branches) break;
+        const int taps = khs[b] * kws[b];
+        float* out = (b == 0 ? part0 : b == 1 ? part1 : part2) + (static_cast<long long>(chunk) * p.c + ch) * taps;
+        for (int t = tid; t < taps; t += nthreads) out[t] = s_acc[acc_off[b] + t];
     }
 }

@@ -2,8 +2,8 @@
 // in one kernel (forward: one read of each input tile for all branches, one output per branch; input gradient: all
 // branches' transposed convolutions summed in registers, dx written once). Filters whose union halo makes the tile
 // exceed 48 KB of shared memory (e.g. M = 151 with a 5-wide partner) and operators with more than three branches
-// fall back to the per-branch kernels of dwconv.cu. Weight gradients use the per-branch tiled kernel of dwconv.cu
-// (per-tile partial sums in shared memory, then a deterministic reduction). Grid: x = plane (n*C, up to 2^31-1),
+// fall back to the per-branch kernels of dwconv.cu. Weight gradients of all branches: one kernel, per-tile partial
+// sums of the live taps in shared memory from one read of each x tile, then a deterministic reduction. Grid: x = plane (n*C, up to 2^31-1),
 // y = tile row, z = tile column.
 using System.Runtime.InteropServices;
 using Slak.Cuda.Runtime;
@@ -82,6 +82,71 @@ public static class DwConvFusedKernels
         }
         Span<DevicePtr> outs = [dx, DevicePtr.Null, DevicePtr.Null];
         Launch(dev, outs, dys, branches, n, c, h, w, flip: true, sum: true, shared);
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private readonly record struct DwFusedWgradParams(int N, int C, int H, int W, int Branches,
+        int Kh0, int Kw0, int Kh1, int Kw1, int Kh2, int Kw2, int HaloH, int HaloW, int ImagesPerChunk,
+        int TileH, int TileW);
+
+    /// <summary>dws[b] = weight gradient of branch b given x and dys[b] (overwritten). A branch whose
+    /// <see cref="DwFusedBranch.Mask"/> is not null gets only its live taps computed and every other tap exactly 0;
+    /// <see cref="DwFusedBranch.Weight"/> is not read.</summary>
+    public static void BackwardFilter(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr x,
+                                      ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwFusedBranch> branches,
+                                      int n, int c, int h, int w)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        Check(dws.Length, branches.Length, nameof(dws));
+        Check(dys.Length, branches.Length, nameof(dys));
+        int nb = branches.Length, hh = 0, hw = 0, total = 0;
+        foreach (var b in branches)
+        {
+            hh = Math.Max(hh, b.Kh / 2);
+            hw = Math.Max(hw, b.Kw / 2);
+            total += b.Kh * b.Kw;
+        }
+        int tileW = Math.Min(w, 64), xw = tileW + 2 * hw;
+        long budget = SharedLimit / sizeof(float) - 2L * total - (long)2 * hh * xw;
+        int tileH = nb > MaxBranches ? 0 : (int)Math.Clamp(budget / (xw + tileW), 0, h);
+        if (tileH < 1)
+        {
+            for (int b = 0; b < nb; b++)
+                DwConvKernels.BackwardFilter(dev, dws[b], x, dys[b], branches[b].Mask, n, c, h, w,
+                                             branches[b].Kh, branches[b].Kw, !branches[b].Mask.IsNull);
+            return;
+        }
+        int chunks = Math.Clamp(2048 / Math.Max(c, 1), 1, n);
+        int perChunk = (n + chunks - 1) / chunks;
+        chunks = (n + perChunk - 1) / perChunk;
+        var partials = dev.Allocate((long)chunks * c * total * sizeof(float));
+        try
+        {
+            Span<DwFusedBranch> at = stackalloc DwFusedBranch[MaxBranches];
+            Span<DevicePtr> parts = stackalloc DevicePtr[MaxBranches];
+            Span<DevicePtr> grads = stackalloc DevicePtr[MaxBranches];
+            branches.CopyTo(at);
+            long offset = 0;
+            for (int b = 0; b < nb; b++)
+            {
+                parts[b] = partials.Offset(offset * sizeof(float));
+                offset += (long)chunks * c * at[b].Kh * at[b].Kw;
+                grads[b] = dys[b];
+            }
+            var p = new DwFusedWgradParams(n, c, h, w, nb, at[0].Kh, at[0].Kw, at[1].Kh, at[1].Kw, at[2].Kh, at[2].Kw,
+                                           hh, hw, perChunk, tileH, tileW);
+            var a = new KernelArgs();
+            for (int b = 0; b < MaxBranches; b++) a.Add(parts[b]);
+            a.Add(x);
+            for (int b = 0; b < MaxBranches; b++) a.Add(grads[b]);
+            for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Mask);
+            a.Add(p);
+            int shared = ((tileH + 2 * hh) * xw + tileH * tileW + 2 * total) * sizeof(float);
+            a.Launch(dev, "dwconv_fused_wgrad_kernel", new Dim3((uint)c, (uint)chunks), 256, shared);
+            for (int b = 0; b < nb; b++)
+                ReduceKernels.Finalize(dev, dws[b], parts[b], chunks, c * at[b].Kh * at[b].Kw);
+        }
+        finally { dev.Free(partials); }
     }
 
     private static void Launch(IGpuDevice dev, ReadOnlySpan<DevicePtr> outs, ReadOnlySpan<DevicePtr> ins,

@@ -1,7 +1,8 @@
 // The fused decomposed depthwise convolution on the CUDA backend (IBackend.DwConv.cs): forward and input gradient
 // through dwconv_fused.cu (one kernel for all branches; sparse-aware through per-block live-tap lists compacted from
-// the mask, so they can never be stale and need no host round trip), weight gradients per branch through the
-// tiled partial-sum kernel of dwconv.cu. Branches whose output gradient is absent are left out.
+// the mask, so they can never be stale and need no host round trip) and the weight gradients of all branches
+// through its partial-sum kernel (one read of each x tile for all branches, live taps only, then a deterministic
+// reduction). Branches whose output gradient is absent are left out.
 using Slak.Cuda.Kernels;
 
 namespace Slak.Backends.Cuda;
@@ -49,6 +50,9 @@ public sealed partial class CudaBackend
     public void DecomposedDwConvBackwardFilter(Tensor x, IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor?> skipMasks,
                                                IReadOnlyList<Tensor?> dws)
     {
+        var branches = new List<DwFusedBranch>(dws.Count);
+        var grads = new List<Slak.Cuda.Runtime.DevicePtr>(dws.Count);
+        var outs = new List<Slak.Cuda.Runtime.DevicePtr>(dws.Count);
         for (int b = 0; b < dws.Count; b++)
         {
             if (dws[b] is not { } dw) continue;
@@ -57,9 +61,12 @@ public sealed partial class CudaBackend
                 Fill(dw, 0f);
                 continue;
             }
-            var mask = skipMasks[b];
-            DwConvKernels.BackwardFilter(Gpu, P(dw), P(x), P(dy), PorNull(mask), x.Size(0), x.Size(1), x.Size(2),
-                                         x.Size(3), dw.Size(2), dw.Size(3), mask is not null);
+            branches.Add(FusedBranch(dw, skipMasks[b]));
+            grads.Add(P(dy));
+            outs.Add(P(dw));
         }
+        if (branches.Count == 0) return;
+        DwConvFusedKernels.BackwardFilter(Gpu, outs.ToArray(), P(x), grads.ToArray(), branches.ToArray(),
+                                          x.Size(0), x.Size(1), x.Size(2), x.Size(3));
     }
 }
