@@ -8,7 +8,7 @@
 //     separately (each feeds its own training BatchNorm);
 //   input gradient (sum = 1, flip = 1): the same block reads the tile of each branch's output gradient in turn and
 //     accumulates the correlations with the flipped filters in registers, writing dx once (no per-branch dx, no
-//     extra add pass).
+//     extra add pass). Inference uses the same summing mode without flip (every branch reading x, one output).
 // Sparse-aware: each block compacts the live taps of its channel (mask != 0) into a shared-memory list grouped by
 // kernel row (warp b compacts branch b with ballots), so pruned taps cost nothing; a row index lets each thread skip
 // the kernel rows that only reach the zero padding for its output rows, and taps whose column lies in the padding
@@ -132,15 +132,18 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_fused_kernel(
     float acc[kFusedRows];
 #pragma unroll
     for (int k = 0; k < kFusedRows; ++k) acc[k] = 0.0f;
+    const dw_store_t* prev_in = nullptr;
 
 #pragma unroll
     for (int b = 0; b < kFusedMaxBranches; ++b)
     {
         if (b >= p.branches) break;
-        // Forward loads the tile once (branch 0); the input gradient loads each branch's own output gradient.
-        if (b == 0 || p.sum)
+        // A tile is loaded when the branch's input differs from the previous one: once for the forward and the
+        // inference sum (every branch reads x), once per branch for the input gradient (own output gradients).
+        if (b == 0 || br[b].in != prev_in)
         {
             if (b > 0) __syncthreads(); // every thread finished reading the previous branch's tile
+            prev_in = br[b].in;
             const dw_store_t* src = br[b].in + plane_off;
             for (int k = tid; k < sh * sw; k += nthreads)
             {

@@ -54,6 +54,38 @@ public static class DwConvFusedKernels
         Launch(dev, ys, ins, branches, n, c, h, w, flip: false, sum: false, shared);
     }
 
+    /// <summary>y = sum over branches of the depthwise conv of x with branch b (inference; overwrites y). The fused
+    /// kernel's summing mode with every branch reading x: one output write, no branch outputs.</summary>
+    public static void ForwardSum(IGpuDevice dev, DevicePtr y, DevicePtr x, ReadOnlySpan<DwFusedBranch> branches,
+                                  int n, int c, int h, int w)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        Check(branches.Length, branches.Length, nameof(branches));
+        int shared = SharedBytes(branches);
+        if (shared < 0)
+        {
+            long count = (long)n * c * h * w;
+            var tmp = branches.Length > 1 ? dev.Allocate(count * sizeof(float)) : DevicePtr.Null;
+            try
+            {
+                for (int b = 0; b < branches.Length; b++)
+                {
+                    DwConvKernels.Forward(dev, b == 0 ? y : tmp, x, branches[b].Weight, branches[b].Mask,
+                                          n, c, h, w, branches[b].Kh, branches[b].Kw);
+                    if (b > 0) ElementwiseKernels.Axpy(dev, y, tmp, 1f, count);
+                }
+            }
+            finally
+            {
+                if (!tmp.IsNull) dev.Free(tmp);
+            }
+            return;
+        }
+        Span<DevicePtr> outs = [y, DevicePtr.Null, DevicePtr.Null];
+        Span<DevicePtr> ins = [x, x, x];
+        Launch(dev, outs, ins, branches, n, c, h, w, flip: false, sum: true, shared);
+    }
+
     /// <summary>dx = sum over branches of the input gradient of branch b given dys[b] (overwrites dx).</summary>
     public static void BackwardData(IGpuDevice dev, DevicePtr dx, ReadOnlySpan<DevicePtr> dys,
                                     ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w)

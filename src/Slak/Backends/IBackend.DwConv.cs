@@ -12,6 +12,10 @@ public partial interface IBackend
     void DecomposedDwConvForward(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
                                  IReadOnlyList<Tensor> ys);
 
+    /// <summary>y = sum over branches of the depthwise conv of x with weights[b] * masks[b] (inference: only the sum is
+    /// written, no branch output). Overwrites y.</summary>
+    void DecomposedDwConvForwardSum(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks, Tensor y);
+
     /// <summary>dx = sum over branches b with dys[b] not null of the input gradient of branch b (the correlation of
     /// dys[b] with the flipped weights[b] * masks[b]). Overwrites dx (zeros when every dys[b] is null).</summary>
     void DecomposedDwConvBackwardData(IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor> weights,

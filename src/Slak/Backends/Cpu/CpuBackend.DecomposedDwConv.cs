@@ -31,6 +31,15 @@ public sealed partial class CpuBackend
     }
 
     /// <inheritdoc />
+    public void DecomposedDwConvForwardSum(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
+                                           Tensor y)
+    {
+        var branches = new DwBranch[weights.Count];
+        for (int b = 0; b < branches.Length; b++) branches[b] = Branch(weights[b], masks[b], sparse: true);
+        CpuDecomposedDwConv.Forward(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), [], S(y));
+    }
+
+    /// <inheritdoc />
     public void DecomposedDwConvBackwardData(IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor> weights,
                                              IReadOnlyList<Tensor?> masks, Tensor dx)
     {

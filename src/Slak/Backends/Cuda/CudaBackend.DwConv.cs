@@ -26,6 +26,15 @@ public sealed partial class CudaBackend
     }
 
     /// <inheritdoc />
+    public void DecomposedDwConvForwardSum(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
+                                           Tensor y)
+    {
+        var branches = new DwFusedBranch[weights.Count];
+        for (int b = 0; b < branches.Length; b++) branches[b] = FusedBranch(weights[b], masks[b]);
+        DwConvFusedKernels.ForwardSum(Gpu, P(y), P(x), branches, x.Size(0), x.Size(1), x.Size(2), x.Size(3));
+    }
+
+    /// <inheritdoc />
     public void DecomposedDwConvBackwardData(IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor> weights,
                                              IReadOnlyList<Tensor?> masks, Tensor dx)
     {
