@@ -10,10 +10,11 @@
 //     accumulates the correlations with the flipped filters in registers, writing dx once (no per-branch dx, no
 //     extra add pass). Inference uses the same summing mode without flip (every branch reading x, one output).
 // Sparse-aware: each block compacts the live taps of its channel (mask != 0) into a shared-memory list grouped by
-// kernel row (warp b compacts branch b with ballots), so pruned taps cost nothing; a row index lets each thread skip
-// the kernel rows that only reach the zero padding for its output rows, and taps whose column lies in the padding
-// are skipped per thread. Each thread owns a strip of kRows consecutive output rows of one column (register
-// blocked: one tap weight feeds kRows FMAs).
+// kernel column (warp b compacts branch b with ballots), so pruned taps cost nothing; a column index lets each
+// thread skip the kernel columns that only reach the zero padding for its outputs, and rows in the padding are
+// skipped per tap. Each thread owns a strip of kFusedRows consecutive output rows of one column (register blocked:
+// one tap weight feeds kFusedRows FMAs) and slides a window of kFusedRows input values down each kernel column, so
+// a run of live taps in one column costs one shared-memory load per tap instead of kFusedRows.
 // Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
 // accumulation is a typedef and two helpers away.
 // Weight gradient: dwconv_fused_wgrad_kernel below (per-tile partial sums of all branches' live taps in shared
@@ -42,7 +43,7 @@ struct DwFusedParams
 };
 
 // Shared layout: [tile (kFusedTileH + 2 halo_h) x (kFusedTileW + 2 halo_w)] [per branch: tap list of kh*kw
-// (packed (i << 16) | j, weight bits) int2] [per branch: kh + 1 row starts].
+// (packed (i << 16) | j, weight bits) int2, column-major] [per branch: kw + 1 column starts].
 struct DwBranchView
 {
     const dw_store_t* in;
@@ -51,10 +52,12 @@ struct DwBranchView
     const float* mask;
     int kh, kw;
     int2* taps;
-    int* row_start;
+    int* col_start;
 };
 
-// Warp-cooperative compaction of channel ch's live taps of one branch into shared memory.
+// Warp-cooperative compaction of channel ch's live taps of one branch into shared memory, column by column (taps of
+// one kernel column in ascending rows), so that consecutive taps of a column reuse three of a thread's four input
+// rows (see the sliding window in dwconv_fused_kernel).
 __device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, int flip, int lane)
 {
     const int taps = b.kh * b.kw;
@@ -62,10 +65,12 @@ __device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, i
     int count = 0;
     for (int t0 = 0; t0 < taps; t0 += 32)
     {
-        const int t = t0 + lane;
+        const int u = t0 + lane;                  // column-major position: u = j * kh + i
+        const int i = u % b.kh, j = u / b.kh;
+        const int t = i * b.kw + j;               // row-major tap index in the weight
         float wv = 0.0f;
         bool live = false;
-        if (t < taps)
+        if (u < taps)
         {
             // Flipped filter: tap (i, j) reads the weight at (kh-1-i, kw-1-j).
             const long long k = flip ? base + (taps - 1 - t) : base + t;
@@ -74,15 +79,14 @@ __device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, i
         }
         const unsigned ballot = __ballot_sync(0xffffffffu, live ? 1 : 0);
         const int before = count + __popc(ballot & ((1u << lane) - 1u));
-        if (t < taps)
+        if (u < taps)
         {
-            const int i = t / b.kw, j = t - i * b.kw;
-            if (j == 0) b.row_start[i] = before;
+            if (i == 0) b.col_start[j] = before;
             if (live) b.taps[before] = make_int2((i << 16) | j, __float_as_int(wv));
         }
         count += __popc(ballot);
     }
-    if (lane == 0) b.row_start[b.kh] = count;
+    if (lane == 0) b.col_start[b.kw] = count;
 }
 
 extern "C" __global__ void __launch_bounds__(256) dwconv_fused_kernel(
@@ -118,8 +122,8 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_fused_kernel(
             br[b].kw = b < p.branches ? kws[b] : 0;
             br[b].taps = reinterpret_cast<int2*>(cursor);
             cursor += 2 * br[b].kh * br[b].kw;
-            br[b].row_start = cursor;
-            cursor += b < p.branches ? br[b].kh + 1 : 0;
+            br[b].col_start = cursor;
+            cursor += b < p.branches ? br[b].kw + 1 : 0;
         }
     }
 #pragma unroll
@@ -165,16 +169,34 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_fused_kernel(
 #pragma unroll
                 for (int k = 0; k < kFusedRows; ++k) acc[k] = 0.0f;
             }
-            const int t1 = ilo < ihi ? br[b].row_start[ihi] : 0;
-            for (int t = ilo < ihi ? br[b].row_start[ilo] : 0; t < t1; ++t)
+            // Columns whose input lies in the padding for this thread are skipped through the column index, rows
+            // by a test. Sliding window: the next live tap one row down the same column needs one new input row.
+            float win[kFusedRows];
+#pragma unroll
+            for (int k = 0; k < kFusedRows; ++k) win[k] = 0.0f;
+            int last = -2; // packed (i << 16) | j of the tap the window holds
+            const int t1 = j0 < j1 ? br[b].col_start[j1] : 0;
+            for (int t = j0 < j1 ? br[b].col_start[j0] : 0; t < t1; ++t)
             {
                 const int2 e = br[b].taps[t];
                 const int i = e.x >> 16, j = e.x & 0xffff;
-                if (j < j0 || j >= j1) continue;
-                const float wv = __int_as_float(e.y);
+                if (i < ilo || i >= ihi) continue;
                 const float* s = base + i * sw + j;
+                if (e.x == last + (1 << 16))
+                {
 #pragma unroll
-                for (int k = 0; k < kFusedRows; ++k) acc[k] = fmaf(s[k * sw], wv, acc[k]);
+                    for (int k = 0; k < kFusedRows - 1; ++k) win[k] = win[k + 1];
+                    win[kFusedRows - 1] = s[(kFusedRows - 1) * sw];
+                }
+                else
+                {
+#pragma unroll
+                    for (int k = 0; k < kFusedRows; ++k) win[k] = s[k * sw];
+                }
+                last = e.x;
+                const float wv = __int_as_float(e.y);
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k) acc[k] = fmaf(win[k], wv, acc[k]);
             }
             if (!p.sum || b == p.branches - 1)
             {

@@ -29,7 +29,7 @@ public static class DwConvFusedKernels
         {
             hh = Math.Max(hh, b.Kh / 2);
             hw = Math.Max(hw, b.Kw / 2);
-            lists += 2 * b.Kh * b.Kw + b.Kh + 1;
+            lists += 2 * b.Kh * b.Kw + b.Kw + 1;
         }
         long tile = (long)(TileH + 2 * hh) * (TileW + 2 * hw);
         long bytes = (((tile + 1) & ~1L) + lists) * sizeof(float);
