@@ -2,7 +2,8 @@
 // CPU, fused operator (F.DecomposedDepthwiseConv2d: one input pass for all branches, one fused input-gradient pass,
 // BatchNorms folded in inference) against the per-branch path (each branch its own depthwise conv), best of
 // interleaved runs in one process: training forward+backward and inference forward. Options: --reps R,
-// --threads T, --stage S (1-4, default all), --density D (masks bound to the depthwise modules; default 1 = dense).
+// --threads T, --stage S (1-4, default all), --density D (masks bound to the depthwise modules; default 1 = dense),
+// --passes (also the backend calls alone: forward, input grad, weight grad, per-branch calls vs one fused call).
 using Slak.Autograd;
 using Slak.Backends.Cpu;
 using Slak.Models;
@@ -58,7 +59,29 @@ internal static class DwConvModelPath
             var t = DwBench.BestOfInterleavedMs(reps, Train(false), Train(true), Infer(false), Infer(true));
             Console.WriteLine($"| {n},{c},{h},{m} | {t[0]:F1} | {t[1]:F1} | {t[0] / t[1]:F2} | {t[2]:F1} | " +
                 $"{t[3]:F1} | {t[2] / t[3]:F2} |");
+            if (args.Contains("--passes")) Passes(module, x, reps);
         }
         return 0;
+    
+    }
+
+    // The backend calls alone, fused (one call for all branches) against one call per branch.
+    private static void Passes(ReparamLargeKernelConv module, Tensor x, int reps)
+    {
+        var be = x.Backend;
+        var ws = module.Branches.Select(b => b.Conv.Weight).ToArray();
+        var ms = module.Branches.Select(b => b.Conv.WeightMask).ToArray();
+        var ys = ws.Select(_ => Tensor.Empty(x.Shape, x.Device)).ToArray();
+        var dws = ws.Select(w => (Tensor?)Tensor.Empty(w.Shape, w.Device)).ToArray();
+        var dx = Tensor.Empty(x.Shape, x.Device);
+        var t = DwBench.BestOfInterleavedMs(reps,
+            () => { for (int b = 0; b < ws.Length; b++) be.DwConv2dForward(x, ws[b], ms[b], ys[b]); },
+            () => be.DecomposedDwConvForward(x, ws, ms, ys),
+            () => { for (int b = 0; b < ws.Length; b++) be.DwConv2dBackwardData(ys[b], ws[b], ms[b], dx); },
+            () => be.DecomposedDwConvBackwardData(ys, ws, ms, dx),
+            () => { for (int b = 0; b < ws.Length; b++) be.DwConv2dBackwardFilter(x, ys[b], ms[b], dws[b]!, true); },
+            () => be.DecomposedDwConvBackwardFilter(x, ys, ms, dws));
+        Console.WriteLine($"|   passes: fwd {t[0]:F1} / {t[1]:F1} ms, dgrad {t[2]:F1} / {t[3]:F1} ms, " +
+            $"wgrad {t[4]:F1} / {t[5]:F1} ms (per-branch / fused) | | | | | |");
     }
 }
