@@ -1,7 +1,7 @@
 // dwconv_fused.cu: the fused decomposed depthwise convolution (SLaK's large kernel: up to three branches such as
 // 51x5 + 5x51 + 5x5, or a dense MxM + NxN), "same" zero padding per branch, stride 1, NCHW, fp32 accumulation.
 //
-// Grid: x = plane n*C + c (no 65535 limit), y = tile row, z = tile column; block (32, 8). One kernel serves two
+// Grid: x = plane n*C + c (no 65535 limit), y = tile row, z = tile column; block (32, 4). One kernel serves two
 // passes:
 //   forward (sum = 0): one block per (32 x 32 output tile, plane n*C + c) reads the input tile plus the union halo
 //     of all branches into shared memory ONCE and computes every branch from it, writing each branch output
@@ -27,8 +27,8 @@ __device__ __forceinline__ float dw_load(const dw_store_t* p) { return *p; }
 __device__ __forceinline__ void dw_store(dw_store_t* p, float v) { *p = v; }
 
 constexpr int kFusedTileW = 32;                        // output columns per block (threads along x)
-constexpr int kFusedRows = 4;                          // consecutive output rows per thread
-constexpr int kFusedThreadsY = 8;                      // threads along y
+constexpr int kFusedRows = 8;                          // consecutive output rows per thread (FMAs per tap)
+constexpr int kFusedThreadsY = 4;                      // threads along y (block 32 x 4 = 128 threads)
 constexpr int kFusedTileH = kFusedRows * kFusedThreadsY;
 constexpr int kFusedMaxBranches = 3;
 
@@ -56,8 +56,8 @@ struct DwBranchView
 };
 
 // Warp-cooperative compaction of channel ch's live taps of one branch into shared memory, column by column (taps of
-// one kernel column in ascending rows), so that consecutive taps of a column reuse three of a thread's four input
-// rows (see the sliding window in dwconv_fused_kernel).
+// one kernel column in ascending rows), so that consecutive taps of a column reuse all but one of a thread's
+// kFusedRows input rows (see the sliding window in dwconv_fused_kernel).
 __device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, int flip, int lane)
 {
     const int taps = b.kh * b.kw;
@@ -89,7 +89,7 @@ __device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, i
     if (lane == 0) b.col_start[b.kw] = count;
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_fused_kernel(
+extern "C" __global__ void __launch_bounds__(128) dwconv_fused_kernel(
     dw_store_t* __restrict__ out0, dw_store_t* __restrict__ out1, dw_store_t* __restrict__ out2,
     const dw_store_t* __restrict__ in0, const dw_store_t* __restrict__ in1, const dw_store_t* __restrict__ in2,
     const float* __restrict__ w0, const float* __restrict__ w1, const float* __restrict__ w2,

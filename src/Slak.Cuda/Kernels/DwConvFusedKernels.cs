@@ -13,7 +13,7 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the fused decomposed depthwise convolution.</summary>
 public static class DwConvFusedKernels
 {
-    private const int TileW = 32, TileH = 32, ThreadsY = 8, MaxBranches = 3;
+    private const int TileW = 32, TileH = 32, ThreadsY = 4, MaxBranches = 3;
     private const int SharedLimit = 48 * 1024;
 
     [StructLayout(LayoutKind.Sequential)]
