@@ -42,6 +42,7 @@ public static class DwConvFusedKernels
     {
         ArgumentNullException.ThrowIfNull(dev);
         Check(ys.Length, branches.Length, nameof(ys));
+        CheckShape(branches, n, c, h, w);
         int shared = SharedBytes(branches);
         if (shared < 0)
         {
@@ -61,6 +62,7 @@ public static class DwConvFusedKernels
     {
         ArgumentNullException.ThrowIfNull(dev);
         Check(branches.Length, branches.Length, nameof(branches));
+        CheckShape(branches, n, c, h, w);
         int shared = SharedBytes(branches);
         if (shared < 0)
         {
@@ -92,6 +94,7 @@ public static class DwConvFusedKernels
     {
         ArgumentNullException.ThrowIfNull(dev);
         Check(dys.Length, branches.Length, nameof(dys));
+        CheckShape(branches, n, c, h, w);
         int shared = SharedBytes(branches);
         if (shared < 0)
         {
@@ -131,6 +134,7 @@ public static class DwConvFusedKernels
         ArgumentNullException.ThrowIfNull(dev);
         Check(dws.Length, branches.Length, nameof(dws));
         Check(dys.Length, branches.Length, nameof(dys));
+        CheckShape(branches, n, c, h, w);
         int nb = branches.Length, hh = 0, hw = 0, total = 0;
         foreach (var b in branches)
         {
@@ -218,5 +222,15 @@ public static class DwConvFusedKernels
             throw new ArgumentException($"at least one branch is required, got {branches}", nameof(branches));
         if (count != branches)
             throw new ArgumentException($"{name} must have one entry per branch ({branches}), got {count}", name);
+    }
+
+    private static void CheckShape(ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w)
+    {
+        if (n < 1 || c < 1 || h < 1 || w < 1)
+            throw new ArgumentException($"sizes must be positive, got N={n}, C={c}, H={h}, W={w}", nameof(n));
+        for (int b = 0; b < branches.Length; b++)
+            if (branches[b].Kh < 1 || branches[b].Kw < 1 || (branches[b].Kh & 1) == 0 || (branches[b].Kw & 1) == 0)
+                throw new ArgumentException($"branch {b}: kernel sizes must be positive and odd, got " +
+                    $"Kh={branches[b].Kh}, Kw={branches[b].Kw}", nameof(branches));
     }
 }
