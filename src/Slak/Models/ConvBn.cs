@@ -21,9 +21,9 @@ public sealed class ConvBn : Module
     public BatchNorm2d? Bn { get; }
 
     /// <inheritdoc />
-    public override Tensor Forward(Tensor input)
-    {
-        var y = Conv.Forward(input);
-        return Bn is null ? y : Bn.Forward(y);
-    }
+    public override Tensor Forward(Tensor input) => Normalize(Conv.Forward(input));
+
+    /// <summary>The BatchNorm part alone, applied to this branch's convolution output (the fused large-kernel
+    /// operator computes the convolutions of all branches at once); identity without BatchNorm.</summary>
+    public Tensor Normalize(Tensor convOutput) => Bn is null ? convOutput : Bn.Forward(convOutput);
 }

@@ -2,6 +2,11 @@
 // Decom=true: LoRA1 (K x N) + LoRA2 (N x K) [+ small_conv (N x N) when N < K]; Decom=false: lkb_origin (K x K)
 // [+ small_conv when N < K] (RepLKNet / ConvNeXt baselines). Every branch pads "same" (kh/2, kw/2); the output is
 // the plain sum of the branch outputs. The reference's merged/reparameterized path is not built (never used).
+// All branch convolutions run as ONE fused operator (F.DecomposedDepthwiseConv2d: one pass over the input for all
+// branches, one fused input-gradient pass, pruned taps skipped); each branch output then goes through its own
+// BatchNorm. In inference (no graph, BatchNorms in eval mode) the BatchNorms are folded into the weights and only
+// the sum is computed. The modules and their state_dict keys are unchanged; Fused = false runs the old per-branch
+// path.
 using Slak.NN;
 
 namespace Slak.Models;
@@ -61,15 +66,103 @@ public sealed class ReparamLargeKernelConv : Module
     /// <summary>The branches in state_dict order.</summary>
     public IEnumerable<ConvBn> Branches => new[] { LoRA1, LoRA2, LkbOrigin, SmallConv }.OfType<ConvBn>();
 
+    /// <summary>True (default): the branches' convolutions run as one fused operator. False: each branch runs its
+    /// own depthwise convolution (the unfused path, kept for comparisons).</summary>
+    public bool Fused { get; set; } = true;
+
     /// <inheritdoc />
     public override Tensor Forward(Tensor input)
     {
+        var branches = Branches.ToArray();
         Tensor? sum = null;
-        foreach (var branch in Branches)
+        if (!Fused)
         {
-            var y = branch.Forward(input);
+            foreach (var branch in branches)
+            {
+                var y = branch.Forward(input);
+                sum = sum is null ? y : F.Add(sum, y);
+            }
+            return sum!;
+        }
+        var convs = branches.Select(b => b.Conv).ToArray();
+        if (CanFoldBatchNorm(input, branches)) return ForwardFolded(input, branches);
+        var ys = F.DecomposedDepthwiseConv2d(input, convs.Select(c => c.Weight).ToArray(),
+            convs.Select(c => c.WeightMask).ToArray(), convs.Select(c => c.MaskedGrad).ToArray());
+        for (int b = 0; b < branches.Length; b++)
+        {
+            var y = branches[b].Normalize(ys[b]);
             sum = sum is null ? y : F.Add(sum, y);
         }
         return sum!;
+    }
+
+    // Inference (nothing recorded, every BatchNorm in eval mode): each BatchNorm is a per-channel affine map, so the
+    // block is ONE convolution sum with weights w_b * gamma_b / sqrt(var_b + eps) plus a per-channel shift
+    // sum_b (beta_b - mean_b * gamma_b / sqrt(var_b + eps)): one output written instead of one per branch, no
+    // per-branch normalization passes and no adds.
+    private static bool CanFoldBatchNorm(Tensor input, ConvBn[] branches)
+    {
+        if (branches.Any(b => b.Bn is { Training: true })) return false;
+        var tensors = new List<Tensor?> { input };
+        foreach (var b in branches)
+        {
+            tensors.Add(b.Conv.Weight);
+            if (b.Bn is { } bn) tensors.AddRange([bn.Weight, bn.Bias]);
+        }
+        return !Autograd.AutogradEngine.WillRecord(tensors.ToArray());
+    }
+
+    private static Tensor ForwardFolded(Tensor input, ConvBn[] branches)
+    {
+        var be = input.Backend;
+        var dev = input.Device;
+        int c = input.Size(1);
+        var temps = new List<Tensor>();
+        Tensor Temp(Tensor t)
+        {
+            temps.Add(t);
+            return t;
+        }
+        try
+        {
+            var weights = new Tensor[branches.Length];
+            Tensor? shift = null;
+            var unit = Temp(Tensor.Ones([1, c, 1, 1], dev));
+            var zero = Temp(Tensor.Zeros([1, c, 1, 1], dev));
+            var zeros = Temp(Tensor.Zeros([c], dev));
+            for (int b = 0; b < branches.Length; b++)
+            {
+                var conv = branches[b].Conv;
+                if (branches[b].Bn is not { } bn)
+                {
+                    weights[b] = conv.Weight;
+                    continue;
+                }
+                // The eval-BatchNorm kernel computes both pieces: BN of 1 with zero bias and zero mean is
+                // gamma / sqrt(var + eps); BN of 0 is beta - mean * gamma / sqrt(var + eps).
+                var scale = Temp(Tensor.Empty([1, c, 1, 1], dev));
+                be.BatchNormEval(unit, bn.Weight, zeros, zeros, bn.RunningVar, bn.Eps, scale);
+                var b0 = Temp(Tensor.Empty([1, c, 1, 1], dev));
+                be.BatchNormEval(zero, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.Eps, b0);
+                if (shift is null) shift = b0;
+                else be.Add(shift, b0, shift);
+                var w = Temp(Tensor.Empty(conv.Weight.Shape, dev));
+                be.MulRows(conv.Weight, Temp(F.Reshape(scale, c)), w);
+                weights[b] = w;
+            }
+            var sum = Tensor.Empty(input.Shape, dev);
+            be.DecomposedDwConvForwardSum(input, weights, branches.Select(b => b.Conv.WeightMask).ToArray(), sum);
+            if (shift is null) return sum;
+            Temp(sum);
+            // y = sum + shift[c]: an eval BatchNorm with unit scale, zero mean, unit variance and eps 0 is exactly that.
+            var ones = Temp(Tensor.Ones([c], dev));
+            var y = Tensor.Empty(input.Shape, dev);
+            be.BatchNormEval(sum, ones, Temp(F.Reshape(shift, c)), zeros, ones, 0f, y);
+            return y;
+        }
+        finally
+        {
+            foreach (var t in temps) t.Dispose();
+        }
     }
 }

@@ -1,8 +1,8 @@
 // Matrix multiply and convolution entry points of the CPU backend. Slak.F validated the shapes; these forward to
 // the span kernels: CpuGemm (packed, register-blocked SGEMM), CpuConv2d (im2col + GEMM, patchify fast path) and
-// CpuDwConv (large rectangular depthwise kernels). With a mask the depthwise kernels take the sparse-aware path:
-// the live-tap list is rebuilt from the mask on every call, which costs C*Kh*Kw reads against the
-// N*C*H*W*live-taps multiply-adds of the convolution, so it is never stale and never measurable.
+// CpuDwConv (large rectangular depthwise kernels). With a mask the depthwise kernels take the sparse-aware path
+// over the mask's live-tap list, cached per mask tensor and rebuilt only when its contents change
+// (CpuDwConvTapCache).
 namespace Slak.Backends.Cpu;
 
 public sealed partial class CpuBackend
@@ -29,8 +29,7 @@ public sealed partial class CpuBackend
     private static DwConvShape DwShape(Tensor x, Tensor w) =>
         new(x.Size(0), x.Size(1), x.Size(2), x.Size(3), w.Size(2), w.Size(3));
 
-    private static DwTapList LiveTaps(Tensor w, Tensor mask) =>
-        DwTapList.FromMask(w.Size(0), w.Size(2), w.Size(3), S(mask), 0);
+    private static DwTapList LiveTaps(Tensor w, Tensor mask) => CpuDwConvTapCache.For(mask);
 
     /// <inheritdoc />
     public void DwConv2dForward(Tensor x, Tensor w, Tensor? mask, Tensor y)

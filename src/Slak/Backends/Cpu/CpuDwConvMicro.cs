@@ -2,7 +2,8 @@
 // Vector256 (R = 1..8, a JIT-time constant through the TR type argument, so the accumulators stay in registers and
 // unused ones vanish) and walks a channel's tap list row by row over precomputed [start, end) segments that leave
 // out the taps lying entirely in the zero padding for this segment (the caller clips the kernel rows). The lanes
-// are 8 consecutive columns (shift 0) or 8 images of one column (batch-interleaved layout, shift 3).
+// are 8 consecutive columns (shift 0) or 8 images of one column (batch-interleaved layout, shift 3). With AVX-512,
+// adjacent vector pairs of a segment run as Vector512 (same layout, half the instructions).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -28,12 +29,23 @@ internal static unsafe class CpuDwConvMicro
 {
     internal const int Lanes = 8;
 
+    /// <summary>Pairs of adjacent Vector256 of a segment run as one Vector512 where the CPU has AVX-512 (the scratch
+    /// layouts are unchanged: a segment's vectors are contiguous in both). SLAK_DWCONV_V512=0 turns it off, for
+    /// side-by-side benchmarks.</summary>
+    internal static readonly bool UseVector512 = Vector512.IsHardwareAccelerated
+        && Environment.GetEnvironmentVariable("SLAK_DWCONV_V512") != "0";
+
     /// <summary>out[0 .. R*8) (+)= sum over rows i in [ilo, ihi] and taps t in [segs[2i], segs[2i+1]) of
     /// wts[t] * xbase[i*stride + (cols[t] &lt;&lt; shift) + lane].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Forward<TR>(float* outp, float* xbase, int stride, int* segs, int* cols, float* wts,
         int ilo, int ihi, int shift, bool accumulate) where TR : struct, IDwVecCount
     {
+        if (TR.N > 1 && UseVector512)
+        {
+            Forward512<TR>(outp, xbase, stride, segs, cols, wts, ilo, ihi, shift, accumulate);
+            return;
+        }
         Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
         Vector256<float> a4 = default, a5 = default, a6 = default, a7 = default;
         if (accumulate)
@@ -81,6 +93,11 @@ internal static unsafe class CpuDwConvMicro
     internal static void Filter<TR>(Vector256<float>* acc, float* xbase, int stride, float* dy, int* segs,
         int* cols, int ilo, int ihi, int shift) where TR : struct, IDwVecCount
     {
+        if (TR.N > 1 && UseVector512)
+        {
+            Filter512<TR>(acc, xbase, stride, dy, segs, cols, ilo, ihi, shift);
+            return;
+        }
         Vector256<float> d0 = Vector256.Load(dy), d1 = default, d2 = default, d3 = default;
         Vector256<float> d4 = default, d5 = default, d6 = default, d7 = default;
         if (TR.N > 1) d1 = Vector256.Load(dy + 8);
@@ -107,6 +124,78 @@ internal static unsafe class CpuDwConvMicro
                 if (TR.N > 6) s0 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 48), d6, s0);
                 if (TR.N > 7) s1 = Vector256.FusedMultiplyAdd(Vector256.Load(p + 56), d7, s1);
                 acc[t] = TR.N > 1 ? s0 + s1 : s0;
+            }
+        }
+    }
+
+    /// <summary><see cref="Forward{TR}"/> with the segment's vectors taken in pairs as Vector512 (the last one alone
+    /// when R is odd).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Forward512<TR>(float* outp, float* xbase, int stride, int* segs, int* cols, float* wts,
+        int ilo, int ihi, int shift, bool accumulate) where TR : struct, IDwVecCount
+    {
+        bool odd = (TR.N & 1) != 0;
+        int tail = (TR.N - 1) * 8;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector256<float> at = default;
+        if (accumulate)
+        {
+            a0 = Vector512.Load(outp);
+            if (TR.N > 3) a1 = Vector512.Load(outp + 16);
+            if (TR.N > 5) a2 = Vector512.Load(outp + 32);
+            if (TR.N > 7) a3 = Vector512.Load(outp + 48);
+            if (odd) at = Vector256.Load(outp + tail);
+        }
+        for (int i = ilo; i <= ihi; i++)
+        {
+            float* xrow = xbase + (nint)i * stride;
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
+            {
+                var w = Vector512.Create(wts[t]);
+                float* p = xrow + (cols[t] << shift);
+                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(p), w, a0);
+                if (TR.N > 3) a1 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 16), w, a1);
+                if (TR.N > 5) a2 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 32), w, a2);
+                if (TR.N > 7) a3 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 48), w, a3);
+                if (odd) at = Vector256.FusedMultiplyAdd(Vector256.Load(p + tail), w.GetLower(), at);
+            }
+        }
+        a0.Store(outp);
+        if (TR.N > 3) a1.Store(outp + 16);
+        if (TR.N > 5) a2.Store(outp + 32);
+        if (TR.N > 7) a3.Store(outp + 48);
+        if (odd) at.Store(outp + tail);
+    }
+
+    /// <summary><see cref="Filter{TR}"/> with the vectors of dy taken in pairs as Vector512; each tap's lane sums are
+    /// folded back to one Vector256 accumulator.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Filter512<TR>(Vector256<float>* acc, float* xbase, int stride, float* dy, int* segs,
+        int* cols, int ilo, int ihi, int shift) where TR : struct, IDwVecCount
+    {
+        bool odd = (TR.N & 1) != 0;
+        int tail = (TR.N - 1) * 8;
+        Vector512<float> d0 = Vector512.Load(dy), d1 = default, d2 = default, d3 = default;
+        Vector256<float> dt = default;
+        if (TR.N > 3) d1 = Vector512.Load(dy + 16);
+        if (TR.N > 5) d2 = Vector512.Load(dy + 32);
+        if (TR.N > 7) d3 = Vector512.Load(dy + 48);
+        if (odd) dt = Vector256.Load(dy + tail);
+        for (int i = ilo; i <= ihi; i++)
+        {
+            float* xrow = xbase + (nint)i * stride;
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
+            {
+                float* p = xrow + (cols[t] << shift);
+                var s0 = Vector512.Multiply(Vector512.Load(p), d0);
+                var s1 = Vector512<float>.Zero;
+                if (TR.N > 3) s1 = Vector512.Multiply(Vector512.Load(p + 16), d1);
+                if (TR.N > 5) s0 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 32), d2, s0);
+                if (TR.N > 7) s1 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 48), d3, s1);
+                if (TR.N > 3) s0 += s1;
+                var r = acc[t] + s0.GetLower() + s0.GetUpper();
+                if (odd) r = Vector256.FusedMultiplyAdd(Vector256.Load(p + tail), dt, r);
+                acc[t] = r;
             }
         }
     }

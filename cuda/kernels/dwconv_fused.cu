@@ -1,0 +1,342 @@
+// dwconv_fused.cu: the fused decomposed depthwise convolution (SLaK's large kernel: up to three branches such as
+// 51x5 + 5x51 + 5x5, or a dense MxM + NxN), "same" zero padding per branch, stride 1, NCHW, fp32 accumulation.
+//
+// Grid: x = plane n*C + c (no 65535 limit), y = tile row, z = tile column; block (32, 4). One kernel serves two
+// passes:
+//   forward (sum = 0): one block per (32 x 32 output tile, plane n*C + c) reads the input tile plus the union halo
+//     of all branches into shared memory ONCE and computes every branch from it, writing each branch output
+//     separately (each feeds its own training BatchNorm);
+//   input gradient (sum = 1, flip = 1): the same block reads the tile of each branch's output gradient in turn and
+//     accumulates the correlations with the flipped filters in registers, writing dx once (no per-branch dx, no
+//     extra add pass). Inference uses the same summing mode without flip (every branch reading x, one output).
+// Sparse-aware: each block compacts the live taps of its channel (mask != 0) into a shared-memory list grouped by
+// kernel column (warp b compacts branch b with ballots), so pruned taps cost nothing; a column index lets each
+// thread skip the kernel columns that only reach the zero padding for its outputs, and rows in the padding are
+// skipped per tap. Each thread owns a strip of kFusedRows consecutive output rows of one column (register blocked:
+// one tap weight feeds kFusedRows FMAs) and slides a window of kFusedRows input values down each kernel column, so
+// a run of live taps in one column costs one shared-memory load per tap instead of kFusedRows.
+// Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
+// accumulation is a typedef and two helpers away.
+// Weight gradient: dwconv_fused_wgrad_kernel below (per-tile partial sums of all branches' live taps in shared
+// memory from one x tile, one partial per (chunk, channel, tap), reduced deterministically by reduce.cu).
+// Launchers: src/Slak.Cuda/Kernels/DwConvFusedKernels.cs. CPU counterpart: src/Slak/Backends/Cpu/CpuDwConv*.cs.
+#include "slak_common.cuh"
+
+typedef float dw_store_t;
+__device__ __forceinline__ float dw_load(const dw_store_t* p) { return *p; }
+__device__ __forceinline__ void dw_store(dw_store_t* p, float v) { *p = v; }
+
+constexpr int kFusedTileW = 32;                        // output columns per block (threads along x)
+constexpr int kFusedRows = 8;                          // consecutive output rows per thread (FMAs per tap)
+constexpr int kFusedThreadsY = 4;                      // threads along y (block 32 x 4 = 128 threads)
+constexpr int kFusedTileH = kFusedRows * kFusedThreadsY;
+constexpr int kFusedMaxBranches = 3;
+
+struct DwFusedParams
+{
+    int n, c, h, w;
+    int branches;             // 1..3
+    int kh0, kw0, kh1, kw1, kh2, kw2;
+    int halo_h, halo_w;       // max over branches of kh/2, kw/2
+    int flip;                 // 1: use each filter rotated by 180 degrees (input gradient)
+    int sum;                  // 1: every branch accumulates into out0 (input gradient)
+};
+
+// Shared layout: [tile (kFusedTileH + 2 halo_h) x (kFusedTileW + 2 halo_w)] [per branch: tap list of kh*kw
+// (packed (i << 16) | j, weight bits) int2, column-major] [per branch: kw + 1 column starts].
+struct DwBranchView
+{
+    const dw_store_t* in;
+    dw_store_t* out;
+    const float* wt;
+    const float* mask;
+    int kh, kw;
+    int2* taps;
+    int* col_start;
+};
+
+// Warp-cooperative compaction of channel ch's live taps of one branch into shared memory, column by column (taps of
+// one kernel column in ascending rows), so that consecutive taps of a column reuse all but one of a thread's
+// kFusedRows input rows (see the sliding window in dwconv_fused_kernel).
+__device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, int flip, int lane)
+{
+    const int taps = b.kh * b.kw;
+    const long long base = static_cast<long long>(ch) * taps;
+    int count = 0;
+    for (int t0 = 0; t0 < taps; t0 += 32)
+    {
+        const int u = t0 + lane;                  // column-major position: u = j * kh + i
+        const int i = u % b.kh, j = u / b.kh;
+        const int t = i * b.kw + j;               // row-major tap index in the weight
+        float wv = 0.0f;
+        bool live = false;
+        if (u < taps)
+        {
+            // Flipped filter: tap (i, j) reads the weight at (kh-1-i, kw-1-j).
+            const long long k = flip ? base + (taps - 1 - t) : base + t;
+            live = b.mask == nullptr || b.mask[k] != 0.0f;
+            wv = b.mask == nullptr ? b.wt[k] : b.wt[k] * b.mask[k];
+        }
+        const unsigned ballot = __ballot_sync(0xffffffffu, live ? 1 : 0);
+        const int before = count + __popc(ballot & ((1u << lane) - 1u));
+        if (u < taps)
+        {
+            if (i == 0) b.col_start[j] = before;
+            if (live) b.taps[before] = make_int2((i << 16) | j, __float_as_int(wv));
+        }
+        count += __popc(ballot);
+    }
+    if (lane == 0) b.col_start[b.kw] = count;
+}
+
+extern "C" __global__ void __launch_bounds__(128) dwconv_fused_kernel(
+    dw_store_t* __restrict__ out0, dw_store_t* __restrict__ out1, dw_store_t* __restrict__ out2,
+    const dw_store_t* __restrict__ in0, const dw_store_t* __restrict__ in1, const dw_store_t* __restrict__ in2,
+    const float* __restrict__ w0, const float* __restrict__ w1, const float* __restrict__ w2,
+    const float* __restrict__ m0, const float* __restrict__ m1, const float* __restrict__ m2, DwFusedParams p)
+{
+    SLAK_DYNAMIC_SHARED(float, smem);
+    const int tile_x = blockIdx.z * kFusedTileW, tile_y = blockIdx.y * kFusedTileH;
+    const long long plane = blockIdx.x;
+    const long long plane_off = plane * p.h * p.w;
+    const int ch = static_cast<int>(plane % p.c);
+    const int sw = kFusedTileW + 2 * p.halo_w, sh = kFusedTileH + 2 * p.halo_h;
+    const int tid = threadIdx.y * blockDim.x + threadIdx.x, nthreads = blockDim.x * blockDim.y;
+    const int warp = tid >> 5, lane = tid & 31;
+    float* s_x = smem;
+
+    DwBranchView br[kFusedMaxBranches];
+    {
+        // The tap lists hold int2, so they start at an even float offset.
+        int* cursor = reinterpret_cast<int*>(smem + ((sh * sw + 1) & ~1));
+        const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
+        const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
+#pragma unroll
+        for (int b = 0; b < kFusedMaxBranches; ++b)
+        {
+            br[b].in = b == 0 ? in0 : b == 1 ? in1 : in2;
+            br[b].out = b == 0 ? out0 : b == 1 ? out1 : out2;
+            br[b].wt = b == 0 ? w0 : b == 1 ? w1 : w2;
+            br[b].mask = b == 0 ? m0 : b == 1 ? m1 : m2;
+            br[b].kh = b < p.branches ? khs[b] : 0;
+            br[b].kw = b < p.branches ? kws[b] : 0;
+            br[b].taps = reinterpret_cast<int2*>(cursor);
+            cursor += 2 * br[b].kh * br[b].kw;
+            br[b].col_start = cursor;
+            cursor += b < p.branches ? br[b].kw + 1 : 0;
+        }
+    }
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+        if (b < p.branches && warp == b) dw_compact_taps(br[b], ch, p.flip, lane);
+
+    const int q = tile_x + threadIdx.x;
+    const int ly0 = threadIdx.y * kFusedRows;
+    const int r0 = tile_y + ly0;
+    float acc[kFusedRows];
+#pragma unroll
+    for (int k = 0; k < kFusedRows; ++k) acc[k] = 0.0f;
+    const dw_store_t* prev_in = nullptr;
+
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        if (b >= p.branches) break;
+        // A tile is loaded when the branch's input differs from the previous one: once for the forward and the
+        // inference sum (every branch reads x), once per branch for the input gradient (own output gradients).
+        if (b == 0 || br[b].in != prev_in)
+        {
+            if (b > 0) __syncthreads(); // every thread finished reading the previous branch's tile
+            prev_in = br[b].in;
+            const dw_store_t* src = br[b].in + plane_off;
+            for (int k = tid; k < sh * sw; k += nthreads)
+            {
+                const int hi = tile_y - p.halo_h + k / sw, wi = tile_x - p.halo_w + k % sw;
+                s_x[k] = (hi >= 0 && hi < p.h && wi >= 0 && wi < p.w)
+                             ? dw_load(src + static_cast<long long>(hi) * p.w + wi) : 0.0f;
+            }
+        }
+        __syncthreads(); // tile and tap lists are ready
+        if (q < p.w && r0 < p.h)
+        {
+            const int kh = br[b].kh, kw = br[b].kw, ph = kh / 2, pw = kw / 2;
+            const int ilo = max(0, ph - (r0 + kFusedRows - 1)), ihi = min(kh, p.h + ph - r0);
+            const int j0 = max(0, pw - q), j1 = min(kw, p.w + pw - q);
+            // The branch's window starts (halo - pad) inside the union halo.
+            const float* base = s_x + (ly0 + p.halo_h - ph) * sw + threadIdx.x + p.halo_w - pw;
+            if (!p.sum)
+            {
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k) acc[k] = 0.0f;
+            }
+            // Columns whose input lies in the padding for this thread are skipped through the column index, rows
+            // by a test. Sliding window: the next live tap one row down the same column needs one new input row.
+            float win[kFusedRows];
+#pragma unroll
+            for (int k = 0; k < kFusedRows; ++k) win[k] = 0.0f;
+            int last = -2; // packed (i << 16) | j of the tap the window holds
+            const int t1 = j0 < j1 ? br[b].col_start[j1] : 0;
+            for (int t = j0 < j1 ? br[b].col_start[j0] : 0; t < t1; ++t)
+            {
+                const int2 e = br[b].taps[t];
+                const int i = e.x >> 16, j = e.x & 0xffff;
+                if (i < ilo || i >= ihi) continue;
+                const float* s = base + i * sw + j;
+                if (e.x == last + (1 << 16))
+                {
+#pragma unroll
+                    for (int k = 0; k < kFusedRows - 1; ++k) win[k] = win[k + 1];
+                    win[kFusedRows - 1] = s[(kFusedRows - 1) * sw];
+                }
+                else
+                {
+#pragma unroll
+                    for (int k = 0; k < kFusedRows; ++k) win[k] = s[k * sw];
+                }
+                last = e.x;
+                const float wv = __int_as_float(e.y);
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k) acc[k] = fmaf(win[k], wv, acc[k]);
+            }
+            if (!p.sum || b == p.branches - 1)
+            {
+                dw_store_t* dst = (p.sum ? out0 : br[b].out) + plane_off;
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k)
+                    if (r0 + k < p.h) dw_store(dst + static_cast<long long>(r0 + k) * p.w + q, acc[k]);
+            }
+        }
+    }
+}
+
+// ---- weight gradient, all branches from one read of each x tile ----
+// dw_b[c, t] = sum over images n and output pixels p of x[n, c, p + t - pad_b] * dy_b[n, c, p]. Block (channel,
+// chunk of images) walks the planes tile by tile: the x tile with the union halo is staged once for all branches,
+// then each branch's dy tile; each thread owns entries e, e + blockDim, ... of the branch's compacted live-tap list
+// and accumulates them over the tile in shared memory (one owner per entry: no atomics). The block writes one
+// partial per (chunk, channel, tap), pruned taps as 0 (skip masks non-null); column_sum_finalize_kernel (reduce.cu)
+// sums the chunks deterministically. So x and dy are read from global memory once per block, never per tap.
+
+struct DwFusedWgradParams
+{
+    int n, c, h, w;
+    int branches;
+    int kh0, kw0, kh1, kw1, kh2, kw2;
+    int halo_h, halo_w;
+    int images_per_chunk;
+    int tile_h, tile_w;
+};
+
+// Warp-cooperative compaction of the live taps (mask != 0, or all when mask is null) of one branch: list[k] = tap.
+__device__ __forceinline__ int dw_compact_live(int* list, const float* mask, long long base, int taps, int lane)
+{
+    int count = 0;
+    for (int t0 = 0; t0 < taps; t0 += 32)
+    {
+        const int t = t0 + lane;
+        const bool live = t < taps && (mask == nullptr || mask[base + t] != 0.0f);
+        const unsigned ballot = __ballot_sync(0xffffffffu, live ? 1 : 0);
+        if (live) list[count + __popc(ballot & ((1u << lane) - 1u))] = t;
+        count += __popc(ballot);
+    }
+    return count;
+}
+
+extern "C" __global__ void __launch_bounds__(256) dwconv_fused_wgrad_kernel(
+    float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2,
+    const dw_store_t* __restrict__ x, const dw_store_t* __restrict__ dy0, const dw_store_t* __restrict__ dy1,
+    const dw_store_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
+    const float* __restrict__ m2, DwFusedWgradParams p)
+{
+    SLAK_DYNAMIC_SHARED(float, smem);
+    const int ch = blockIdx.x, chunk = blockIdx.y;
+    const int tid = threadIdx.x, nthreads = blockDim.x, warp = tid >> 5, lane = tid & 31;
+    const int xw = p.tile_w + 2 * p.halo_w, xh = p.tile_h + 2 * p.halo_h;
+    float* s_x = smem;
+    float* s_dy = s_x + xh * xw;
+    float* s_acc = s_dy + p.tile_h * p.tile_w;       // dense per branch: kh*kw accumulators
+    const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
+    const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
+    int acc_off[kFusedMaxBranches], list_off[kFusedMaxBranches];
+    int total = 0;
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        acc_off[b] = total;
+        total += b < p.branches ? khs[b] * kws[b] : 0;
+    }
+    int* s_list = reinterpret_cast<int*>(s_acc + total);
+    __shared__ int s_count[kFusedMaxBranches];
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b) list_off[b] = acc_off[b];
+    for (int k = tid; k < total; k += nthreads) s_acc[k] = 0.0f;
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+        if (b < p.branches && warp == b)
+        {
+            const int taps = khs[b] * kws[b];
+            const float* mask = b == 0 ? m0 : b == 1 ? m1 : m2;
+            const int count = dw_compact_live(s_list + list_off[b], mask, static_cast<long long>(ch) * taps, taps, lane);
+            if (lane == 0) s_count[b] = count;
+        }
+
+    const int img0 = chunk * p.images_per_chunk;
+    const int img1 = min(p.n, img0 + p.images_per_chunk);
+    for (int img = img0; img < img1; ++img)
+    {
+        const long long plane = (static_cast<long long>(img) * p.c + ch) * p.h * p.w;
+        for (int ty = 0; ty < p.h; ty += p.tile_h)
+            for (int tx = 0; tx < p.w; tx += p.tile_w)
+            {
+                __syncthreads(); // the previous tile is no longer read
+                for (int k = tid; k < xh * xw; k += nthreads)
+                {
+                    const int hi = ty - p.halo_h + k / xw, wi = tx - p.halo_w + k % xw;
+                    s_x[k] = (hi >= 0 && hi < p.h && wi >= 0 && wi < p.w)
+                                 ? dw_load(x + plane + static_cast<long long>(hi) * p.w + wi) : 0.0f;
+                }
+                // Rows and columns of the tile that exist in the image (the rest of s_dy is zero-padded).
+                const int th = min(p.tile_h, p.h - ty), tw = min(p.tile_w, p.w - tx);
+#pragma unroll
+                for (int b = 0; b < kFusedMaxBranches; ++b)
+                {
+                    if (b >= p.branches) break;
+                    if (b > 0) __syncthreads(); // the previous branch's dy tile is no longer read
+                    const dw_store_t* dy = b == 0 ? dy0 : b == 1 ? dy1 : dy2;
+                    for (int k = tid; k < p.tile_h * p.tile_w; k += nthreads)
+                    {
+                        const int r = k / p.tile_w, q = k % p.tile_w;
+                        s_dy[k] = (r < th && q < tw) ? dw_load(dy + plane + static_cast<long long>(ty + r) * p.w + tx + q)
+                                                     : 0.0f;
+                    }
+                    __syncthreads();
+                    const int kw = kws[b], ph = khs[b] / 2, pw = kw / 2;
+                    const int* list = s_list + list_off[b];
+                    float* acc_b = s_acc + acc_off[b];
+                    for (int e = tid; e < s_count[b]; e += nthreads)
+                    {
+                        const int t = list[e];
+                        const int i = t / kw, j = t - i * kw;
+                        const float* xs = s_x + (i + p.halo_h - ph) * xw + j + p.halo_w - pw;
+                        float acc = 0.0f;
+                        for (int r = 0; r < th; ++r)
+                        {
+                            const float* g = s_dy + r * p.tile_w;
+                            const float* xr = xs + r * xw;
+                            for (int q = 0; q < tw; ++q) acc = fmaf(g[q], xr[q], acc);
+                        }
+                        acc_b[t] += acc;
+                    }
+                }
+            }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        if (b >= p.branches) break;
+        const int taps = khs[b] * kws[b];
+        float* out = (b == 0 ? part0 : b == 1 ? part1 : part2) + (static_cast<long long>(chunk) * p.c + ch) * taps;
+        for (int t = tid; t < taps; t += nthreads) out[t] = s_acc[acc_off[b] + t];
+    }
+}

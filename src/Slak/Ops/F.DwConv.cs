@@ -1,0 +1,116 @@
+// The decomposed large-kernel depthwise convolution as one differentiable operator with one output per branch.
+// The autograd graph has single-output nodes, so the operator records a hidden one-element "token" node that owns
+// the real inputs (x and the weights) and the fused backward, and one node per branch output whose only input is
+// the token. The engine runs every branch node before the token node (the token is an input of each branch
+// output, and nodes run in reverse topological order), so the branch nodes just park their output gradients, and
+// the token node then runs ONE fused input-gradient pass over all branches and the per-branch weight gradients.
+// Branch outputs are separate tensors because each feeds its own training BatchNorm; no stacked tensor, no slice
+// op and no gradient of a stacked shape filled with zeros.
+using Slak.Autograd;
+
+namespace Slak;
+
+public static partial class F
+{
+    /// <summary>Decomposed depthwise convolution: for each branch b, y[b] = depthwise conv of x (N, C, H, W) with
+    /// weights[b] (C, 1, Kh_b, Kw_b) used as weights[b] * masks[b] (mask null: dense), "same" zero padding
+    /// (Kh_b/2, Kw_b/2), stride 1, no bias. All branches are computed in one pass over x; pruned taps are skipped.
+    /// With <paramref name="maskedGrad"/>[b] (default true) a masked branch's weight gradient is computed only for
+    /// live taps and is exactly 0 on pruned ones (our sparse semantics); false gives the dense gradient of the
+    /// effective weight (the reference code's semantics). Returns one tensor per branch, shaped like x.</summary>
+    public static Tensor[] DecomposedDepthwiseConv2d(Tensor x, IReadOnlyList<Tensor> weights,
+        IReadOnlyList<Tensor?>? masks = null, IReadOnlyList<bool>? maskedGrad = null)
+    {
+        const string op = nameof(DecomposedDepthwiseConv2d);
+        var (w, m, skip) = CheckDecomposed(op, x, weights, masks, maskedGrad);
+        int nb = w.Length;
+        var ys = new Tensor[nb];
+        for (int b = 0; b < nb; b++) ys[b] = Like(x);
+        var be = x.Backend;
+        be.DecomposedDwConvForward(x, w, m, ys);
+        Tensor[] inputs = [x, .. w];
+        if (!AutogradEngine.WillRecord(inputs)) return ys;
+
+        var parked = new Tensor?[nb];
+        var token = Tensor.Empty([1], x.Device);
+        AutogradEngine.Record(token, op, inputs, _ =>
+        {
+            try
+            {
+                var result = new Tensor?[nb + 1];
+                if (x.RequiresGrad)
+                {
+                    result[0] = Like(x);
+                    be.DecomposedDwConvBackwardData(parked, w, m, result[0]!);
+                }
+                var dws = new Tensor?[nb];
+                bool anyW = false;
+                for (int b = 0; b < nb; b++)
+                {
+                    if (!w[b].RequiresGrad) continue;
+                    dws[b] = result[b + 1] = Like(w[b]);
+                    anyW = true;
+                }
+                if (anyW) be.DecomposedDwConvBackwardFilter(x, parked, skip, dws);
+                return result;
+            }
+            finally
+            {
+                for (int b = 0; b < nb; b++)
+                {
+                    parked[b]?.Dispose();
+                    parked[b] = null;
+                }
+            }
+        });
+        for (int b = 0; b < nb; b++)
+        {
+            int branch = b;
+            AutogradEngine.Record(ys[b], $"{op}[{b}]", [token], g =>
+            {
+                parked[branch] = g.Detach();
+                // The token's "gradient" only carries the dependency; its value is never read.
+                return [Tensor.Empty([1], token.Device)];
+            });
+        }
+        return ys;
+    }
+
+    private static (Tensor[] W, Tensor?[] M, Tensor?[] Skip) CheckDecomposed(string op, Tensor x,
+        IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?>? masks, IReadOnlyList<bool>? maskedGrad)
+    {
+        Check.Rank(x, 4, op, nameof(x), "(N, C, H, W)");
+        ArgumentNullException.ThrowIfNull(weights);
+        int nb = weights.Count;
+        if (nb == 0) throw new ArgumentException($"{op}: at least one branch weight is required", nameof(weights));
+        if (masks is not null && masks.Count != nb)
+            throw new ArgumentException($"{op}: masks must have one entry per branch ({nb}), got {masks.Count}", nameof(masks));
+        if (maskedGrad is not null && maskedGrad.Count != nb)
+            throw new ArgumentException($"{op}: maskedGrad must have one entry per branch ({nb}), got {maskedGrad.Count}", nameof(maskedGrad));
+        int c = x.Size(1);
+        var w = new Tensor[nb];
+        var m = new Tensor?[nb];
+        var skip = new Tensor?[nb];
+        for (int b = 0; b < nb; b++)
+        {
+            var wb = weights[b] ?? throw new ArgumentNullException(nameof(weights), $"{op}: weights[{b}] is null");
+            Check.Rank(wb, 4, op, $"weights[{b}]", "(C, 1, Kh, Kw)");
+            Check.SameDevice(op, x, nameof(x), wb, $"weights[{b}]");
+            int kh = wb.Size(2), kw = wb.Size(3);
+            if (wb.Size(0) != c || wb.Size(1) != 1)
+                throw new ArgumentException($"{op}: weights[{b}] must have shape ({c}, 1, Kh, Kw) for x {Shapes.Format(x.Shape)}, got {Shapes.Format(wb.Shape)}", nameof(weights));
+            if (kh % 2 == 0 || kw % 2 == 0)
+                throw new ArgumentException($"{op}: kernel sizes must be odd for 'same' padding, got kh={kh}, kw={kw} in weights[{b}]", nameof(weights));
+            var mb = masks?[b];
+            if (mb is not null)
+            {
+                Check.SameDevice(op, x, nameof(x), mb, $"masks[{b}]");
+                Check.SameShape(op, wb, $"weights[{b}]", mb, $"masks[{b}]");
+            }
+            w[b] = wb;
+            m[b] = mb;
+            skip[b] = maskedGrad is null || maskedGrad[b] ? mb : null;
+        }
+        return (w, m, skip);
+    }
+}
