@@ -1,5 +1,5 @@
 // Normalization kernels of the CPU backend: LayerNorm over the last dim (block norm, head norm), LayerNorm over the
-// channels of an NCHW tensor (stem/downsample norms), BatchNorm2d (one per large-kernel branch). Rows and planes
+// channels of an NCHW tensor (stem/downsample norms); BatchNorm2d is in CpuBackend.BatchNorm.cs. Rows and planes
 // are processed with TensorPrimitives (SIMD); cross-plane and cross-row statistics are accumulated in double; the
 // per-row / per-image / per-channel work is split over threads.
 using System.Numerics.Tensors;
@@ -161,93 +161,5 @@ public sealed partial class CpuBackend
             S(dweight)[ch] = (float)sw;
             S(dbias)[ch] = (float)sb;
         }
-    }
-
-    /// <inheritdoc />
-    public void BatchNormTrain(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
-                               float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
-    {
-        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        long count = (long)n * hw;
-        CpuParallel.For(0, c, ch =>
-        {
-            // Per-plane SIMD sums accumulated in double across planes; y holds x - mean between the two passes.
-            double sum = 0;
-            for (int img = 0; img < n; img++) sum += TensorPrimitives.Sum(S(x).Slice((img * c + ch) * hw, hw));
-            float m = (float)(sum / count);
-            double sq = 0;
-            for (int img = 0; img < n; img++)
-            {
-                var outp = S(y).Slice((img * c + ch) * hw, hw);
-                TensorPrimitives.Subtract(S(x).Slice((img * c + ch) * hw, hw), m, outp);
-                sq += TensorPrimitives.SumOfSquares(outp);
-            }
-            double var = sq / count;
-            float inv = (float)(1.0 / Math.Sqrt(var + eps));
-            float scale = S(weight)[ch] * inv, shift = S(bias)[ch];
-            for (int img = 0; img < n; img++)
-            {
-                var outp = S(y).Slice((img * c + ch) * hw, hw);
-                TensorPrimitives.Multiply(outp, scale, outp);
-                TensorPrimitives.Add(outp, shift, outp);
-            }
-            S(saveMean)[ch] = m;
-            S(saveInvStd)[ch] = inv;
-            double unbiased = count > 1 ? var * count / (count - 1) : var;
-            S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * (sum / count));
-            S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
-        });
-    }
-
-    /// <inheritdoc />
-    public void BatchNormEval(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float eps, Tensor y)
-    {
-        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        CpuParallel.For(0, n * c, plane =>
-        {
-            int ch = plane % c;
-            float scale = S(weight)[ch] / MathF.Sqrt(S(runningVar)[ch] + eps);
-            float shift = S(bias)[ch] - S(runningMean)[ch] * scale;
-            var xs = S(x).Slice(plane * hw, hw);
-            var ys = S(y).Slice(plane * hw, hw);
-            for (int p = 0; p < hw; p++) ys[p] = xs[p] * scale + shift;
-        });
-    }
-
-    /// <inheritdoc />
-    public void BatchNormBackward(Tensor x, Tensor weight, Tensor saveMean, Tensor saveInvStd, Tensor dy,
-                                  Tensor dx, Tensor dweight, Tensor dbias)
-    {
-        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        long count = (long)n * hw;
-        CpuParallel.For(0, c, ch =>
-        {
-            float m = S(saveMean)[ch], inv = S(saveInvStd)[ch];
-            // sum(dy * xhat) = inv * (sum(dy * x) - m * sum(dy)), from per-plane SIMD sums and dots.
-            double sdy = 0, sdyX = 0;
-            for (int img = 0; img < n; img++)
-            {
-                var xs = S(x).Slice((img * c + ch) * hw, hw);
-                var g = S(dy).Slice((img * c + ch) * hw, hw);
-                sdy += TensorPrimitives.Sum(g);
-                sdyX += TensorPrimitives.Dot(g, xs);
-            }
-            double sdyx = inv * (sdyX - m * sdy);
-            S(dweight)[ch] = (float)sdyx;
-            S(dbias)[ch] = (float)sdy;
-            // dx = k*dy - k*mean(dy) - k*inv*mean(dy*xhat)*(x - m), as dx = dy*k + x*a + b.
-            float k = S(weight)[ch] * inv;
-            float meanDy = (float)(sdy / count), meanDyX = (float)(sdyx / count);
-            float a = -k * inv * meanDyX, b = -k * meanDy + k * inv * meanDyX * m;
-            for (int img = 0; img < n; img++)
-            {
-                var xs = S(x).Slice((img * c + ch) * hw, hw);
-                var g = S(dy).Slice((img * c + ch) * hw, hw);
-                var d = S(dx).Slice((img * c + ch) * hw, hw);
-                TensorPrimitives.Multiply(g, k, d);
-                TensorPrimitives.Add(d, b, d);
-                TensorPrimitives.MultiplyAdd(xs, a, d, d);
-            }
-        });
     }
 }
