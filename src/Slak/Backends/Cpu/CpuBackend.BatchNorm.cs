@@ -196,7 +196,7 @@ public sealed partial class CpuBackend
     }
 
     /// <summary>acc[j] += a[j] * b[j] in double.</summary>
-    private static void AddProductWiden(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> acc)
+    internal static void AddProductWiden(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> acc)
     {
         int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
         for (; i + w <= a.Length; i += w)

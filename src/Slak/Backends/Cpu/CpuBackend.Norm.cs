@@ -39,11 +39,18 @@ public sealed partial class CpuBackend
     {
         int c = weight.Size(0);
         int rows = checked((int)(x.Numel / c));
-        CpuParallel.For(0, RowBlocks(rows, c), blk =>
+        // One pass: each row block computes its dx rows and, from the same xhat, its partial dweight/dbias (double),
+        // added in block order afterwards (same blocks as ColumnReduce: deterministic).
+        int blocks = RowBlocks(rows, c);
+        var partW = new double[blocks][];
+        var partB = new double[blocks][];
+        CpuParallel.For(0, blocks, blk =>
         {
             var (r0, r1) = RowRange(blk, rows, c);
             var w = S(weight);
             var xhat = new float[c];
+            var accW = new double[c];
+            var accB = new double[c];
             for (int r = r0; r < r1; r++)
             {
                 var xs = S(x).Slice(r * c, c);
@@ -53,22 +60,24 @@ public sealed partial class CpuBackend
                 // dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat)), with d holding g*w first.
                 TensorPrimitives.Subtract(xs, m, xhat);
                 TensorPrimitives.Multiply(xhat, rs, xhat);
+                AddProductWiden(g, xhat, accW);
+                AddWiden(g, accB);
                 TensorPrimitives.Multiply(g, w, d);
                 float ma = TensorPrimitives.Sum(d) / c, mb = TensorPrimitives.Dot(d, xhat) / c;
                 TensorPrimitives.Subtract(d, ma, d);
                 TensorPrimitives.MultiplyAdd(xhat, -mb, d, d);
                 TensorPrimitives.Multiply(d, rs, d);
             }
+            partW[blk] = accW;
+            partB[blk] = accB;
         });
-        var dwAcc = S(dweight);
-        ColumnReduce(rows, c, dwAcc, (r, acc) =>
+        for (int j = 0; j < c; j++)
         {
-            var xs = S(x).Slice(r * c, c);
-            var g = S(dy).Slice(r * c, c);
-            float m = S(mean)[r], rs = S(rstd)[r];
-            for (int j = 0; j < c; j++) acc[j] += (double)g[j] * ((xs[j] - m) * rs);
-        });
-        SumToLastDim(dy, dbias);
+            double sw = 0, sb = 0;
+            for (int b = 0; b < blocks; b++) { sw += partW[b][j]; sb += partB[b][j]; }
+            S(dweight)[j] = (float)sw;
+            S(dbias)[j] = (float)sb;
+        }
     }
 
     /// <inheritdoc />

@@ -101,12 +101,7 @@ public sealed partial class CpuBackend : IBackend
         int rows = checked((int)(dy.Numel / c));
         if (dx is not null) MulLastDim(dy, gamma, dx);
         if (dgamma is null) return;
-        ColumnReduce(rows, c, S(dgamma), (r, acc) =>
-        {
-            var xs = S(x).Slice(r * c, c);
-            var gs = S(dy).Slice(r * c, c);
-            for (int j = 0; j < c; j++) acc[j] += (double)xs[j] * gs[j];
-        });
+        ColumnReduce(rows, c, S(dgamma), (r, acc) => AddProductWiden(S(x).Slice(r * c, c), S(dy).Slice(r * c, c), acc));
     }
 
     /// <inheritdoc />
@@ -140,11 +135,7 @@ public sealed partial class CpuBackend : IBackend
     {
         int c = db.Size(0);
         int rows = checked((int)(dy.Numel / c));
-        ColumnReduce(rows, c, S(db), (r, acc) =>
-        {
-            var g = S(dy).Slice(r * c, c);
-            for (int j = 0; j < c; j++) acc[j] += g[j];
-        });
+        ColumnReduce(rows, c, S(db), (r, acc) => AddWiden(S(dy).Slice(r * c, c), acc));
     }
 
     /// <inheritdoc />
