@@ -2,6 +2,8 @@
 // channels of an NCHW tensor (stem/downsample norms); BatchNorm2d is in CpuBackend.BatchNorm.cs. Rows and planes
 // are processed with TensorPrimitives (SIMD); cross-plane and cross-row statistics are accumulated in double; the
 // per-row / per-image / per-channel work is split over threads.
+using System.Buffers;
+using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
@@ -84,33 +86,33 @@ public sealed partial class CpuBackend
     public void LayerNormChannelsFirst(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        // Per image, statistics run across the channel planes position-wise (SIMD over the H*W positions, double
+        // accumulators), so every pass reads whole planes with unit stride.
         CpuParallel.For(0, n, img =>
         {
             var xs = S(x).Slice(img * c * hw, c * hw);
             var ys = S(y).Slice(img * c * hw, c * hw);
-            var sum = new double[hw];
-            var sq = new double[hw];
-            for (int ch = 0; ch < c; ch++)
+            var sum = ArrayPool<double>.Shared.Rent(hw);
+            var sq = ArrayPool<double>.Shared.Rent(hw);
+            try
             {
-                var plane = xs.Slice(ch * hw, hw);
-                for (int p = 0; p < hw; p++) sum[p] += plane[p];
+                Array.Clear(sum, 0, hw);
+                Array.Clear(sq, 0, hw);
+                var sumS = sum.AsSpan(0, hw);
+                for (int ch = 0; ch < c; ch++) AddWiden(xs.Slice(ch * hw, hw), sumS);
+                var mu = S(mean).Slice(img * hw, hw);
+                var rs = S(rstd).Slice(img * hw, hw);
+                for (int p = 0; p < hw; p++) { sum[p] /= c; mu[p] = (float)sum[p]; }
+                for (int ch = 0; ch < c; ch++) AddSquaredDiffDouble(xs.Slice(ch * hw, hw), sumS, sq.AsSpan(0, hw));
+                for (int p = 0; p < hw; p++) rs[p] = (float)(1.0 / Math.Sqrt(sq[p] / c + eps));
+                var w = S(weight); var b = S(bias);
+                for (int ch = 0; ch < c; ch++)
+                    NormalizePlane(xs.Slice(ch * hw, hw), mu, rs, w[ch], b[ch], ys.Slice(ch * hw, hw));
             }
-            var mu = S(mean).Slice(img * hw, hw);
-            var rs = S(rstd).Slice(img * hw, hw);
-            for (int p = 0; p < hw; p++) mu[p] = (float)(sum[p] / c);
-            for (int ch = 0; ch < c; ch++)
+            finally
             {
-                var plane = xs.Slice(ch * hw, hw);
-                for (int p = 0; p < hw; p++) { double d = plane[p] - (sum[p] / c); sq[p] += d * d; }
-            }
-            for (int p = 0; p < hw; p++) rs[p] = (float)(1.0 / Math.Sqrt(sq[p] / c + eps));
-            var w = S(weight); var b = S(bias);
-            for (int ch = 0; ch < c; ch++)
-            {
-                var plane = xs.Slice(ch * hw, hw);
-                var outp = ys.Slice(ch * hw, hw);
-                float wc = w[ch], bc = b[ch];
-                for (int p = 0; p < hw; p++) outp[p] = (plane[p] - mu[p]) * rs[p] * wc + bc;
+                ArrayPool<double>.Shared.Return(sum);
+                ArrayPool<double>.Shared.Return(sq);
             }
         });
     }
@@ -128,40 +130,32 @@ public sealed partial class CpuBackend
             var mu = S(mean).Slice(img * hw, hw);
             var rs = S(rstd).Slice(img * hw, hw);
             var w = S(weight);
-            var a = new double[hw];
-            var bsum = new double[hw];
-            var dwp = new double[c];
-            var dbp = new double[c];
-            for (int ch = 0; ch < c; ch++)
+            var a = ArrayPool<double>.Shared.Rent(hw);
+            var bsum = ArrayPool<double>.Shared.Rent(hw);
+            try
             {
-                var xs = S(x).Slice(baseOff + ch * hw, hw);
-                var g = S(dy).Slice(baseOff + ch * hw, hw);
-                double dwc = 0, dbc = 0;
-                for (int p = 0; p < hw; p++)
+                Array.Clear(a, 0, hw);
+                Array.Clear(bsum, 0, hw);
+                var dwp = new double[c];
+                var dbp = new double[c];
+                for (int ch = 0; ch < c; ch++)
                 {
-                    double xhat = (xs[p] - mu[p]) * rs[p];
-                    double gh = g[p] * w[ch];
-                    a[p] += gh;
-                    bsum[p] += gh * xhat;
-                    dwc += g[p] * xhat;
-                    dbc += g[p];
+                    var (dwc, dbc) = LncfBackwardSums(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw),
+                        mu, rs, w[ch], a.AsSpan(0, hw), bsum.AsSpan(0, hw));
+                    dwp[ch] = dwc;
+                    dbp[ch] = dbc;
                 }
-                dwp[ch] = dwc;
-                dbp[ch] = dbc;
+                for (int ch = 0; ch < c; ch++)
+                    LncfBackwardDx(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw), mu, rs, w[ch],
+                        a.AsSpan(0, hw), bsum.AsSpan(0, hw), c, S(dx).Slice(baseOff + ch * hw, hw));
+                dwParts[img] = dwp;
+                dbParts[img] = dbp;
             }
-            for (int ch = 0; ch < c; ch++)
+            finally
             {
-                var xs = S(x).Slice(baseOff + ch * hw, hw);
-                var g = S(dy).Slice(baseOff + ch * hw, hw);
-                var d = S(dx).Slice(baseOff + ch * hw, hw);
-                for (int p = 0; p < hw; p++)
-                {
-                    double xhat = (xs[p] - mu[p]) * rs[p];
-                    d[p] = (float)(rs[p] * (g[p] * w[ch] - a[p] / c - xhat * bsum[p] / c));
-                }
+                ArrayPool<double>.Shared.Return(a);
+                ArrayPool<double>.Shared.Return(bsum);
             }
-            dwParts[img] = dwp;
-            dbParts[img] = dbp;
         });
         for (int ch = 0; ch < c; ch++)
         {
@@ -169,6 +163,96 @@ public sealed partial class CpuBackend
             for (int img = 0; img < n; img++) { sw += dwParts[img][ch]; sb += dbParts[img][ch]; }
             S(dweight)[ch] = (float)sw;
             S(dbias)[ch] = (float)sb;
+        }
+    }
+
+    /// <summary>acc[p] += (x[p] - mean[p])^2 in double (mean in double).</summary>
+    private static void AddSquaredDiffDouble(ReadOnlySpan<float> x, ReadOnlySpan<double> mean, Span<double> acc)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        for (; i + w <= x.Length; i += w)
+        {
+            Vector.Widen(new Vector<float>(x.Slice(i, w)), out var lo, out var hi);
+            var dl = lo - new Vector<double>(mean.Slice(i, h));
+            var dh = hi - new Vector<double>(mean.Slice(i + h, h));
+            (new Vector<double>(acc.Slice(i, h)) + dl * dl).CopyTo(acc.Slice(i, h));
+            (new Vector<double>(acc.Slice(i + h, h)) + dh * dh).CopyTo(acc.Slice(i + h, h));
+        }
+        for (; i < x.Length; i++) { double d = x[i] - mean[i]; acc[i] += d * d; }
+    }
+
+    /// <summary>y = (x - mu) * rs * w + b over one plane (float, left to right).</summary>
+    private static void NormalizePlane(ReadOnlySpan<float> x, ReadOnlySpan<float> mu, ReadOnlySpan<float> rs, float wc,
+                                       float bc, Span<float> y)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var vw = new Vector<float>(wc);
+        var vb = new Vector<float>(bc);
+        for (; i + w <= x.Length; i += w)
+        {
+            var v = (new Vector<float>(x.Slice(i, w)) - new Vector<float>(mu.Slice(i, w))) * new Vector<float>(rs.Slice(i, w));
+            (v * vw + vb).CopyTo(y.Slice(i, w));
+        }
+        for (; i < x.Length; i++) y[i] = (x[i] - mu[i]) * rs[i] * wc + bc;
+    }
+
+    /// <summary>For one channel plane, with xhat = (x - mu) * rs and gh = g * w (float): a += gh, bsum += gh * xhat
+    /// position-wise (double); returns (sum of g * xhat, sum of g) in double.</summary>
+    private static (double Dw, double Db) LncfBackwardSums(ReadOnlySpan<float> x, ReadOnlySpan<float> g,
+        ReadOnlySpan<float> mu, ReadOnlySpan<float> rs, float wc, Span<double> a, Span<double> bsum)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        var vw = new Vector<float>(wc);
+        Vector<double> dw = default, db = default;
+        for (; i + w <= x.Length; i += w)
+        {
+            var gv = new Vector<float>(g.Slice(i, w));
+            var xhat = (new Vector<float>(x.Slice(i, w)) - new Vector<float>(mu.Slice(i, w))) * new Vector<float>(rs.Slice(i, w));
+            Vector.Widen(xhat, out var xl, out var xh);
+            Vector.Widen(gv * vw, out var ghl, out var ghh);
+            Vector.Widen(gv, out var gl, out var gh);
+            (new Vector<double>(a.Slice(i, h)) + ghl).CopyTo(a.Slice(i, h));
+            (new Vector<double>(a.Slice(i + h, h)) + ghh).CopyTo(a.Slice(i + h, h));
+            (new Vector<double>(bsum.Slice(i, h)) + ghl * xl).CopyTo(bsum.Slice(i, h));
+            (new Vector<double>(bsum.Slice(i + h, h)) + ghh * xh).CopyTo(bsum.Slice(i + h, h));
+            dw += gl * xl + gh * xh;
+            db += gl + gh;
+        }
+        double dwc = Vector.Sum(dw), dbc = Vector.Sum(db);
+        for (; i < x.Length; i++)
+        {
+            double xhat = (x[i] - mu[i]) * rs[i];
+            double ghs = g[i] * wc;
+            a[i] += ghs;
+            bsum[i] += ghs * xhat;
+            dwc += g[i] * xhat;
+            dbc += g[i];
+        }
+        return (dwc, dbc);
+    }
+
+    /// <summary>dx = rs * (g*w - a/C - xhat * bsum / C) over one channel plane, in double, rounded once.</summary>
+    private static void LncfBackwardDx(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> mu,
+        ReadOnlySpan<float> rs, float wc, ReadOnlySpan<double> a, ReadOnlySpan<double> bsum, int c, Span<float> dx)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        var vw = new Vector<float>(wc);
+        var vc = new Vector<double>((double)c);
+        for (; i + w <= x.Length; i += w)
+        {
+            var rsv = new Vector<float>(rs.Slice(i, w));
+            var xhat = (new Vector<float>(x.Slice(i, w)) - new Vector<float>(mu.Slice(i, w))) * rsv;
+            Vector.Widen(xhat, out var xl, out var xh);
+            Vector.Widen(new Vector<float>(g.Slice(i, w)) * vw, out var ghl, out var ghh);
+            Vector.Widen(rsv, out var rl, out var rh);
+            var dl = rl * (ghl - new Vector<double>(a.Slice(i, h)) / vc - xl * new Vector<double>(bsum.Slice(i, h)) / vc);
+            var dh = rh * (ghh - new Vector<double>(a.Slice(i + h, h)) / vc - xh * new Vector<double>(bsum.Slice(i + h, h)) / vc);
+            Vector.Narrow(dl, dh).CopyTo(dx.Slice(i, w));
+        }
+        for (; i < x.Length; i++)
+        {
+            double xhat = (x[i] - mu[i]) * rs[i];
+            dx[i] = (float)(rs[i] * (g[i] * wc - a[i] / c - xhat * bsum[i] / c));
         }
     }
 }
