@@ -47,6 +47,13 @@ public static class OpProfiler
     public static Region MeasureBackward(string op, Tensor gradOutput) =>
         _enabled ? Start(string.Concat(op, ".bwd ", Shapes.Format(gradOutput.Shape))) : default;
 
+    /// <summary>Counts one event named <paramref name="name"/> (no time), e.g. fork/joins of parallel loops.</summary>
+    public static void Count(string name)
+    {
+        if (!_enabled) return;
+        Interlocked.Increment(ref Entries.GetOrAdd(name, static _ => new Entry()).Calls);
+    }
+
     private static Region Start(string name)
     {
         long now = Stopwatch.GetTimestamp();

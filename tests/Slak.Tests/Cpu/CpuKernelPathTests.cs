@@ -1,6 +1,7 @@
 // CPU kernel paths added for training speed that the device-generic op tests reach only at small sizes: the batched
 // NCHW <-> NHWC transpose (serial and image-parallel), and the SIMD AdamW update over a span longer than one parallel
-// chunk with a ragged tail, masked and unmasked, against a float64 reference (pruned entries must stay exactly 0).
+// chunk with a ragged tail, masked and unmasked, against a float64 reference (pruned entries must stay exactly 0),
+// and CpuParallel.For with a work estimate (inline below the threshold, every index exactly once either way).
 using NUnit.Framework;
 using Slak.Backends;
 using Slak.Backends.Cpu;
@@ -91,5 +92,23 @@ public class CpuKernelPathTests
             Assert.That(va[i], Is.EqualTo(vi).Within(1e-9 + 1e-5 * Math.Abs(vi)), $"exp_avg_sq[{i}]; {ctx}");
             Assert.That(pa[i], Is.EqualTo(pi).Within(1e-6 + 1e-5 * Math.Abs(pi)), $"param[{i}]; {ctx}");
         }
+    }
+
+    [TestCase(1000L)]
+    [TestCase(CpuParallel.MinParallelWork)]
+    public void ParallelForWithWorkEstimateRunsEveryIndexOnceAndSmallWorkInline(long work)
+    {
+        int n = _rng.Int(2, 40);
+        var hits = new int[n];
+        var threads = new System.Collections.Concurrent.ConcurrentBag<int>();
+        CpuParallel.For(0, n, work, i =>
+        {
+            Interlocked.Increment(ref hits[i]);
+            threads.Add(Environment.CurrentManagedThreadId);
+        });
+        Assert.That(hits, Is.All.EqualTo(1), _rng.Ctx($"every index once (n={n}, work={work})"));
+        if (work < CpuParallel.MinParallelWork)
+            Assert.That(threads.Distinct().ToArray(), Is.EqualTo(new[] { Environment.CurrentManagedThreadId }),
+                _rng.Ctx($"work {work} below MinParallelWork must run on the calling thread"));
     }
 }

@@ -9,7 +9,7 @@ public sealed partial class CpuBackend
     {
         int n = logits.Size(0), k = logits.Size(1);
         var rowLoss = new double[n];
-        CpuParallel.For(0, n, r =>
+        CpuParallel.For(0, n, logits.Numel, r =>
         {
             var z = S(logits).Slice(r * k, k);
             var t = S(targets).Slice(r * k, k);
@@ -36,7 +36,7 @@ public sealed partial class CpuBackend
     {
         int n = probs.Size(0), k = probs.Size(1);
         float scale = S(gradLoss)[0] / n;
-        CpuParallel.For(0, n, r =>
+        CpuParallel.For(0, n, probs.Numel, r =>
         {
             var p = S(probs).Slice(r * k, k);
             var t = S(targets).Slice(r * k, k);

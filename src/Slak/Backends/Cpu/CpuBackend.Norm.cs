@@ -88,7 +88,7 @@ public sealed partial class CpuBackend
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
         // Per image, statistics run across the channel planes position-wise (SIMD over the H*W positions, double
         // accumulators), so every pass reads whole planes with unit stride.
-        CpuParallel.For(0, n, img =>
+        CpuParallel.For(0, n, x.Numel, img =>
         {
             var xs = S(x).Slice(img * c * hw, c * hw);
             var ys = S(y).Slice(img * c * hw, c * hw);
@@ -124,7 +124,7 @@ public sealed partial class CpuBackend
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
         var dwParts = new double[n][];
         var dbParts = new double[n][];
-        CpuParallel.For(0, n, img =>
+        CpuParallel.For(0, n, x.Numel, img =>
         {
             int baseOff = img * c * hw;
             var mu = S(mean).Slice(img * hw, hw);
