@@ -39,7 +39,8 @@ public static class AutogradEngine
         if (!root.RequiresGrad)
             throw new InvalidOperationException($"Backward() on {root.Describe()}, which does not require grad (no parameter or input on its path has RequiresGrad)");
 
-        var order = TopologicalOrder(root);
+        List<Tensor> order;
+        using (OpProfiler.Measure("autograd.topo")) order = TopologicalOrder(root);
         var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance)
         {
             [root] = Tensor.Full(root.Shape, 1f, root.Device),
@@ -54,12 +55,13 @@ public static class AutogradEngine
                 var node = tensor.GradFn;
                 if (node is null)
                 {
-                    AccumulateLeaf(tensor, grad);
+                    using (OpProfiler.Measure("autograd.leaf")) AccumulateLeaf(tensor, grad);
                     continue;
                 }
                 var fn = node.Backward ?? throw new InvalidOperationException(
                     $"Trying to backward through the graph a second time (node {node.Op} of {tensor.Describe()} was already freed); call Backward() once per forward pass");
-                var inputGrads = fn(grad);
+                Tensor?[] inputGrads;
+                using (OpProfiler.MeasureBackward(node.Op, grad)) inputGrads = fn(grad);
                 grad.Dispose();
                 var inputs = node.Inputs;
                 if (inputGrads.Length != inputs.Length)
@@ -75,6 +77,7 @@ public static class AutogradEngine
                     {
                         // Out of place: gradients returned by backward closures may be views sharing storage
                         // with other pending gradients, so none is ever modified in place.
+                        using var profile = OpProfiler.MeasureBackward("autograd.accumulate", existing);
                         var sum = Tensor.Empty(existing.Shape, existing.Device);
                         sum.Backend.Add(existing, g, sum);
                         existing.Dispose();

@@ -3,6 +3,7 @@
 // so the batches are identical whatever the thread timing, and a run resumed at an epoch boundary sees exactly the
 // batches an uninterrupted run would.
 using System.Collections.Concurrent;
+using Slak.Autograd;
 
 namespace Slak.Data;
 
@@ -98,7 +99,12 @@ public sealed class BatchLoader : IEnumerable<Batch>
         {
             try
             {
-                for (int i = 0; i < BatchCount && !cancel.IsCancellationRequested; i++) queue.Add(Prepare(i), cancel.Token);
+                for (int i = 0; i < BatchCount && !cancel.IsCancellationRequested; i++)
+                {
+                    Batch prepared;
+                    using (OpProfiler.Measure("data.prepare (background thread)")) prepared = Prepare(i);
+                    queue.Add(prepared, cancel.Token);
+                }
             }
             catch (OperationCanceledException) { }
             catch (Exception e) { failure = e; }
@@ -106,7 +112,14 @@ public sealed class BatchLoader : IEnumerable<Batch>
         });
         try
         {
-            foreach (var batch in queue.GetConsumingEnumerable()) yield return batch;
+            while (true)
+            {
+                Batch? batch;
+                bool got;
+                using (OpProfiler.Measure("data.wait")) got = queue.TryTake(out batch, Timeout.Infinite);
+                if (!got) break;
+                yield return batch!;
+            }
             if (failure is not null) throw new InvalidOperationException($"preparing a batch of epoch {Epoch} failed: {failure.Message}", failure);
         }
         finally

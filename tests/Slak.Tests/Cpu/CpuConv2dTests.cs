@@ -28,6 +28,8 @@ public class CpuConv2dTests
             new(2, 3, 9, 11, 4, 1, 5, 1, 2, 0, 2),    // asymmetric kernel and stride
             new(4, 16, 12, 12, 24, 3, 3, 1, 1, 1, 1), // images in parallel
             new(2, 2, 13, 13, 3, 3, 3, 4, 4, 1, 1),   // stride 4 with overlap-free gaps
+            new(40, 3, 33, 32, 8, 4, 4, 4, 4, 0, 0),  // batched patchify past the parallel threshold, leftover row
+            new(130, 130, 2, 2, 9, 2, 2, 2, 2, 0, 0), // batched patchify to a 1x1 map (P = 1: no transposes)
         ];
         foreach (var s in shapes)
             foreach (bool bias in new[] { true, false })

@@ -9,7 +9,7 @@ public sealed partial class CpuBackend
     {
         int n = logits.Size(0), k = logits.Size(1);
         var rowLoss = new double[n];
-        CpuParallel.For(0, n, r =>
+        CpuParallel.For(0, n, logits.Numel, r =>
         {
             var z = S(logits).Slice(r * k, k);
             var t = S(targets).Slice(r * k, k);
@@ -36,7 +36,7 @@ public sealed partial class CpuBackend
     {
         int n = probs.Size(0), k = probs.Size(1);
         float scale = S(gradLoss)[0] / n;
-        CpuParallel.For(0, n, r =>
+        CpuParallel.For(0, n, probs.Numel, r =>
         {
             var p = S(probs).Slice(r * k, k);
             var t = S(targets).Slice(r * k, k);
@@ -62,18 +62,51 @@ public sealed partial class CpuBackend
             var m = S(expAvg).Slice(s, n);
             var v = S(expAvgSq).Slice(s, n);
             var k = masked ? S(mask!).Slice(s, n) : default;
-            for (int i = 0; i < n; i++)
-            {
-                float gi = g[i];
-                if (masked && maskMoments) gi *= k[i];
-                float mi = h.Beta1 * m[i] + (1 - h.Beta1) * gi;
-                float vi = h.Beta2 * v[i] + (1 - h.Beta2) * gi * gi;
-                if (masked && maskMoments) { mi *= k[i]; vi *= k[i]; }
-                m[i] = mi;
-                v[i] = vi;
-                float pi = p[i] * decay - stepSize * mi / (MathF.Sqrt(vi) / bc2Sqrt + h.Eps);
-                p[i] = masked ? pi * k[i] : pi;
-            }
+            AdamWSpan(p, g, m, v, k, masked, masked && maskMoments, h.Beta1, h.Beta2, h.Eps, stepSize, decay, bc2Sqrt);
         });
+    }
+
+    /// <summary>The AdamW update of one span: the same IEEE operations in the same order in SIMD lanes as in the
+    /// scalar tail, so results do not depend on where a span starts.</summary>
+    private static void AdamWSpan(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, ReadOnlySpan<float> k,
+                                  bool masked, bool maskMoments, float beta1, float beta2, float eps, float stepSize,
+                                  float decay, float bc2Sqrt)
+    {
+        int n = p.Length, i = 0, w = System.Numerics.Vector<float>.Count;
+        float c1 = 1 - beta1, c2 = 1 - beta2;
+        var vb1 = new System.Numerics.Vector<float>(beta1);
+        var vb2 = new System.Numerics.Vector<float>(beta2);
+        var vc1 = new System.Numerics.Vector<float>(c1);
+        var vc2 = new System.Numerics.Vector<float>(c2);
+        var vDecay = new System.Numerics.Vector<float>(decay);
+        var vStep = new System.Numerics.Vector<float>(stepSize);
+        var vBc2 = new System.Numerics.Vector<float>(bc2Sqrt);
+        var vEps = new System.Numerics.Vector<float>(eps);
+        for (; i + w <= n; i += w)
+        {
+            var gi = new System.Numerics.Vector<float>(g.Slice(i, w));
+            var ki = masked ? new System.Numerics.Vector<float>(k.Slice(i, w)) : default;
+            if (maskMoments) gi *= ki;
+            var mi = vb1 * new System.Numerics.Vector<float>(m.Slice(i, w)) + vc1 * gi;
+            var vi = vb2 * new System.Numerics.Vector<float>(v.Slice(i, w)) + vc2 * gi * gi;
+            if (maskMoments) { mi *= ki; vi *= ki; }
+            mi.CopyTo(m.Slice(i, w));
+            vi.CopyTo(v.Slice(i, w));
+            var pi = new System.Numerics.Vector<float>(p.Slice(i, w)) * vDecay
+                     - vStep * mi / (System.Numerics.Vector.SquareRoot(vi) / vBc2 + vEps);
+            (masked ? pi * ki : pi).CopyTo(p.Slice(i, w));
+        }
+        for (; i < n; i++)
+        {
+            float gi = g[i];
+            if (maskMoments) gi *= k[i];
+            float mi = beta1 * m[i] + c1 * gi;
+            float vi = beta2 * v[i] + c2 * gi * gi;
+            if (maskMoments) { mi *= k[i]; vi *= k[i]; }
+            m[i] = mi;
+            v[i] = vi;
+            float pi = p[i] * decay - stepSize * mi / (MathF.Sqrt(vi) / bc2Sqrt + eps);
+            p[i] = masked ? pi * k[i] : pi;
+        }
     }
 }

@@ -1,7 +1,9 @@
 // Normalization kernels of the CPU backend: LayerNorm over the last dim (block norm, head norm), LayerNorm over the
-// channels of an NCHW tensor (stem/downsample norms), BatchNorm2d (one per large-kernel branch). Rows and planes
+// channels of an NCHW tensor (stem/downsample norms); BatchNorm2d is in CpuBackend.BatchNorm.cs. Rows and planes
 // are processed with TensorPrimitives (SIMD); cross-plane and cross-row statistics are accumulated in double; the
 // per-row / per-image / per-channel work is split over threads.
+using System.Buffers;
+using System.Numerics;
 using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
@@ -39,11 +41,18 @@ public sealed partial class CpuBackend
     {
         int c = weight.Size(0);
         int rows = checked((int)(x.Numel / c));
-        CpuParallel.For(0, RowBlocks(rows, c), blk =>
+        // One pass: each row block computes its dx rows and, from the same xhat, its partial dweight/dbias (double),
+        // added in block order afterwards (same blocks as ColumnReduce: deterministic).
+        int blocks = RowBlocks(rows, c);
+        var partW = new double[blocks][];
+        var partB = new double[blocks][];
+        CpuParallel.For(0, blocks, blk =>
         {
             var (r0, r1) = RowRange(blk, rows, c);
             var w = S(weight);
             var xhat = new float[c];
+            var accW = new double[c];
+            var accB = new double[c];
             for (int r = r0; r < r1; r++)
             {
                 var xs = S(x).Slice(r * c, c);
@@ -53,55 +62,57 @@ public sealed partial class CpuBackend
                 // dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat)), with d holding g*w first.
                 TensorPrimitives.Subtract(xs, m, xhat);
                 TensorPrimitives.Multiply(xhat, rs, xhat);
+                AddProductWiden(g, xhat, accW);
+                AddWiden(g, accB);
                 TensorPrimitives.Multiply(g, w, d);
                 float ma = TensorPrimitives.Sum(d) / c, mb = TensorPrimitives.Dot(d, xhat) / c;
                 TensorPrimitives.Subtract(d, ma, d);
                 TensorPrimitives.MultiplyAdd(xhat, -mb, d, d);
                 TensorPrimitives.Multiply(d, rs, d);
             }
+            partW[blk] = accW;
+            partB[blk] = accB;
         });
-        var dwAcc = S(dweight);
-        ColumnReduce(rows, c, dwAcc, (r, acc) =>
+        for (int j = 0; j < c; j++)
         {
-            var xs = S(x).Slice(r * c, c);
-            var g = S(dy).Slice(r * c, c);
-            float m = S(mean)[r], rs = S(rstd)[r];
-            for (int j = 0; j < c; j++) acc[j] += (double)g[j] * ((xs[j] - m) * rs);
-        });
-        SumToLastDim(dy, dbias);
+            double sw = 0, sb = 0;
+            for (int b = 0; b < blocks; b++) { sw += partW[b][j]; sb += partB[b][j]; }
+            S(dweight)[j] = (float)sw;
+            S(dbias)[j] = (float)sb;
+        }
     }
 
     /// <inheritdoc />
     public void LayerNormChannelsFirst(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        CpuParallel.For(0, n, img =>
+        // Per image, statistics run across the channel planes position-wise (SIMD over the H*W positions, double
+        // accumulators), so every pass reads whole planes with unit stride.
+        CpuParallel.For(0, n, x.Numel, img =>
         {
             var xs = S(x).Slice(img * c * hw, c * hw);
             var ys = S(y).Slice(img * c * hw, c * hw);
-            var sum = new double[hw];
-            var sq = new double[hw];
-            for (int ch = 0; ch < c; ch++)
+            var sum = ArrayPool<double>.Shared.Rent(hw);
+            var sq = ArrayPool<double>.Shared.Rent(hw);
+            try
             {
-                var plane = xs.Slice(ch * hw, hw);
-                for (int p = 0; p < hw; p++) sum[p] += plane[p];
+                Array.Clear(sum, 0, hw);
+                Array.Clear(sq, 0, hw);
+                var sumS = sum.AsSpan(0, hw);
+                for (int ch = 0; ch < c; ch++) AddWiden(xs.Slice(ch * hw, hw), sumS);
+                var mu = S(mean).Slice(img * hw, hw);
+                var rs = S(rstd).Slice(img * hw, hw);
+                for (int p = 0; p < hw; p++) { sum[p] /= c; mu[p] = (float)sum[p]; }
+                for (int ch = 0; ch < c; ch++) AddSquaredDiffDouble(xs.Slice(ch * hw, hw), sumS, sq.AsSpan(0, hw));
+                for (int p = 0; p < hw; p++) rs[p] = (float)(1.0 / Math.Sqrt(sq[p] / c + eps));
+                var w = S(weight); var b = S(bias);
+                for (int ch = 0; ch < c; ch++)
+                    NormalizePlane(xs.Slice(ch * hw, hw), mu, rs, w[ch], b[ch], ys.Slice(ch * hw, hw));
             }
-            var mu = S(mean).Slice(img * hw, hw);
-            var rs = S(rstd).Slice(img * hw, hw);
-            for (int p = 0; p < hw; p++) mu[p] = (float)(sum[p] / c);
-            for (int ch = 0; ch < c; ch++)
+            finally
             {
-                var plane = xs.Slice(ch * hw, hw);
-                for (int p = 0; p < hw; p++) { double d = plane[p] - (sum[p] / c); sq[p] += d * d; }
-            }
-            for (int p = 0; p < hw; p++) rs[p] = (float)(1.0 / Math.Sqrt(sq[p] / c + eps));
-            var w = S(weight); var b = S(bias);
-            for (int ch = 0; ch < c; ch++)
-            {
-                var plane = xs.Slice(ch * hw, hw);
-                var outp = ys.Slice(ch * hw, hw);
-                float wc = w[ch], bc = b[ch];
-                for (int p = 0; p < hw; p++) outp[p] = (plane[p] - mu[p]) * rs[p] * wc + bc;
+                ArrayPool<double>.Shared.Return(sum);
+                ArrayPool<double>.Shared.Return(sq);
             }
         });
     }
@@ -113,46 +124,38 @@ public sealed partial class CpuBackend
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
         var dwParts = new double[n][];
         var dbParts = new double[n][];
-        CpuParallel.For(0, n, img =>
+        CpuParallel.For(0, n, x.Numel, img =>
         {
             int baseOff = img * c * hw;
             var mu = S(mean).Slice(img * hw, hw);
             var rs = S(rstd).Slice(img * hw, hw);
             var w = S(weight);
-            var a = new double[hw];
-            var bsum = new double[hw];
-            var dwp = new double[c];
-            var dbp = new double[c];
-            for (int ch = 0; ch < c; ch++)
+            var a = ArrayPool<double>.Shared.Rent(hw);
+            var bsum = ArrayPool<double>.Shared.Rent(hw);
+            try
             {
-                var xs = S(x).Slice(baseOff + ch * hw, hw);
-                var g = S(dy).Slice(baseOff + ch * hw, hw);
-                double dwc = 0, dbc = 0;
-                for (int p = 0; p < hw; p++)
+                Array.Clear(a, 0, hw);
+                Array.Clear(bsum, 0, hw);
+                var dwp = new double[c];
+                var dbp = new double[c];
+                for (int ch = 0; ch < c; ch++)
                 {
-                    double xhat = (xs[p] - mu[p]) * rs[p];
-                    double gh = g[p] * w[ch];
-                    a[p] += gh;
-                    bsum[p] += gh * xhat;
-                    dwc += g[p] * xhat;
-                    dbc += g[p];
+                    var (dwc, dbc) = LncfBackwardSums(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw),
+                        mu, rs, w[ch], a.AsSpan(0, hw), bsum.AsSpan(0, hw));
+                    dwp[ch] = dwc;
+                    dbp[ch] = dbc;
                 }
-                dwp[ch] = dwc;
-                dbp[ch] = dbc;
+                for (int ch = 0; ch < c; ch++)
+                    LncfBackwardDx(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw), mu, rs, w[ch],
+                        a.AsSpan(0, hw), bsum.AsSpan(0, hw), c, S(dx).Slice(baseOff + ch * hw, hw));
+                dwParts[img] = dwp;
+                dbParts[img] = dbp;
             }
-            for (int ch = 0; ch < c; ch++)
+            finally
             {
-                var xs = S(x).Slice(baseOff + ch * hw, hw);
-                var g = S(dy).Slice(baseOff + ch * hw, hw);
-                var d = S(dx).Slice(baseOff + ch * hw, hw);
-                for (int p = 0; p < hw; p++)
-                {
-                    double xhat = (xs[p] - mu[p]) * rs[p];
-                    d[p] = (float)(rs[p] * (g[p] * w[ch] - a[p] / c - xhat * bsum[p] / c));
-                }
+                ArrayPool<double>.Shared.Return(a);
+                ArrayPool<double>.Shared.Return(bsum);
             }
-            dwParts[img] = dwp;
-            dbParts[img] = dbp;
         });
         for (int ch = 0; ch < c; ch++)
         {
@@ -163,91 +166,93 @@ public sealed partial class CpuBackend
         }
     }
 
-    /// <inheritdoc />
-    public void BatchNormTrain(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
-                               float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
+    /// <summary>acc[p] += (x[p] - mean[p])^2 in double (mean in double).</summary>
+    private static void AddSquaredDiffDouble(ReadOnlySpan<float> x, ReadOnlySpan<double> mean, Span<double> acc)
     {
-        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        long count = (long)n * hw;
-        CpuParallel.For(0, c, ch =>
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        for (; i + w <= x.Length; i += w)
         {
-            // Per-plane SIMD sums accumulated in double across planes; y holds x - mean between the two passes.
-            double sum = 0;
-            for (int img = 0; img < n; img++) sum += TensorPrimitives.Sum(S(x).Slice((img * c + ch) * hw, hw));
-            float m = (float)(sum / count);
-            double sq = 0;
-            for (int img = 0; img < n; img++)
-            {
-                var outp = S(y).Slice((img * c + ch) * hw, hw);
-                TensorPrimitives.Subtract(S(x).Slice((img * c + ch) * hw, hw), m, outp);
-                sq += TensorPrimitives.SumOfSquares(outp);
-            }
-            double var = sq / count;
-            float inv = (float)(1.0 / Math.Sqrt(var + eps));
-            float scale = S(weight)[ch] * inv, shift = S(bias)[ch];
-            for (int img = 0; img < n; img++)
-            {
-                var outp = S(y).Slice((img * c + ch) * hw, hw);
-                TensorPrimitives.Multiply(outp, scale, outp);
-                TensorPrimitives.Add(outp, shift, outp);
-            }
-            S(saveMean)[ch] = m;
-            S(saveInvStd)[ch] = inv;
-            double unbiased = count > 1 ? var * count / (count - 1) : var;
-            S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * (sum / count));
-            S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
-        });
+            Vector.Widen(new Vector<float>(x.Slice(i, w)), out var lo, out var hi);
+            var dl = lo - new Vector<double>(mean.Slice(i, h));
+            var dh = hi - new Vector<double>(mean.Slice(i + h, h));
+            (new Vector<double>(acc.Slice(i, h)) + dl * dl).CopyTo(acc.Slice(i, h));
+            (new Vector<double>(acc.Slice(i + h, h)) + dh * dh).CopyTo(acc.Slice(i + h, h));
+        }
+        for (; i < x.Length; i++) { double d = x[i] - mean[i]; acc[i] += d * d; }
     }
 
-    /// <inheritdoc />
-    public void BatchNormEval(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float eps, Tensor y)
+    /// <summary>y = (x - mu) * rs * w + b over one plane (float, left to right).</summary>
+    private static void NormalizePlane(ReadOnlySpan<float> x, ReadOnlySpan<float> mu, ReadOnlySpan<float> rs, float wc,
+                                       float bc, Span<float> y)
     {
-        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        CpuParallel.For(0, n * c, plane =>
+        int i = 0, w = Vector<float>.Count;
+        var vw = new Vector<float>(wc);
+        var vb = new Vector<float>(bc);
+        for (; i + w <= x.Length; i += w)
         {
-            int ch = plane % c;
-            float scale = S(weight)[ch] / MathF.Sqrt(S(runningVar)[ch] + eps);
-            float shift = S(bias)[ch] - S(runningMean)[ch] * scale;
-            var xs = S(x).Slice(plane * hw, hw);
-            var ys = S(y).Slice(plane * hw, hw);
-            for (int p = 0; p < hw; p++) ys[p] = xs[p] * scale + shift;
-        });
+            var v = (new Vector<float>(x.Slice(i, w)) - new Vector<float>(mu.Slice(i, w))) * new Vector<float>(rs.Slice(i, w));
+            (v * vw + vb).CopyTo(y.Slice(i, w));
+        }
+        for (; i < x.Length; i++) y[i] = (x[i] - mu[i]) * rs[i] * wc + bc;
     }
 
-    /// <inheritdoc />
-    public void BatchNormBackward(Tensor x, Tensor weight, Tensor saveMean, Tensor saveInvStd, Tensor dy,
-                                  Tensor dx, Tensor dweight, Tensor dbias)
+    /// <summary>For one channel plane, with xhat = (x - mu) * rs and gh = g * w (float): a += gh, bsum += gh * xhat
+    /// position-wise (double); returns (sum of g * xhat, sum of g) in double.</summary>
+    private static (double Dw, double Db) LncfBackwardSums(ReadOnlySpan<float> x, ReadOnlySpan<float> g,
+        ReadOnlySpan<float> mu, ReadOnlySpan<float> rs, float wc, Span<double> a, Span<double> bsum)
     {
-        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        long count = (long)n * hw;
-        CpuParallel.For(0, c, ch =>
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        var vw = new Vector<float>(wc);
+        Vector<double> dw = default, db = default;
+        for (; i + w <= x.Length; i += w)
         {
-            float m = S(saveMean)[ch], inv = S(saveInvStd)[ch];
-            // sum(dy * xhat) = inv * (sum(dy * x) - m * sum(dy)), from per-plane SIMD sums and dots.
-            double sdy = 0, sdyX = 0;
-            for (int img = 0; img < n; img++)
-            {
-                var xs = S(x).Slice((img * c + ch) * hw, hw);
-                var g = S(dy).Slice((img * c + ch) * hw, hw);
-                sdy += TensorPrimitives.Sum(g);
-                sdyX += TensorPrimitives.Dot(g, xs);
-            }
-            double sdyx = inv * (sdyX - m * sdy);
-            S(dweight)[ch] = (float)sdyx;
-            S(dbias)[ch] = (float)sdy;
-            // dx = k*dy - k*mean(dy) - k*inv*mean(dy*xhat)*(x - m), as dx = dy*k + x*a + b.
-            float k = S(weight)[ch] * inv;
-            float meanDy = (float)(sdy / count), meanDyX = (float)(sdyx / count);
-            float a = -k * inv * meanDyX, b = -k * meanDy + k * inv * meanDyX * m;
-            for (int img = 0; img < n; img++)
-            {
-                var xs = S(x).Slice((img * c + ch) * hw, hw);
-                var g = S(dy).Slice((img * c + ch) * hw, hw);
-                var d = S(dx).Slice((img * c + ch) * hw, hw);
-                TensorPrimitives.Multiply(g, k, d);
-                TensorPrimitives.Add(d, b, d);
-                TensorPrimitives.MultiplyAdd(xs, a, d, d);
-            }
-        });
+            var gv = new Vector<float>(g.Slice(i, w));
+            var xhat = (new Vector<float>(x.Slice(i, w)) - new Vector<float>(mu.Slice(i, w))) * new Vector<float>(rs.Slice(i, w));
+            Vector.Widen(xhat, out var xl, out var xh);
+            Vector.Widen(gv * vw, out var ghl, out var ghh);
+            Vector.Widen(gv, out var gl, out var gh);
+            (new Vector<double>(a.Slice(i, h)) + ghl).CopyTo(a.Slice(i, h));
+            (new Vector<double>(a.Slice(i + h, h)) + ghh).CopyTo(a.Slice(i + h, h));
+            (new Vector<double>(bsum.Slice(i, h)) + ghl * xl).CopyTo(bsum.Slice(i, h));
+            (new Vector<double>(bsum.Slice(i + h, h)) + ghh * xh).CopyTo(bsum.Slice(i + h, h));
+            dw += gl * xl + gh * xh;
+            db += gl + gh;
+        }
+        double dwc = Vector.Sum(dw), dbc = Vector.Sum(db);
+        for (; i < x.Length; i++)
+        {
+            double xhat = (x[i] - mu[i]) * rs[i];
+            double ghs = g[i] * wc;
+            a[i] += ghs;
+            bsum[i] += ghs * xhat;
+            dwc += g[i] * xhat;
+            dbc += g[i];
+        }
+        return (dwc, dbc);
+    }
+
+    /// <summary>dx = rs * (g*w - a/C - xhat * bsum / C) over one channel plane, in double, rounded once.</summary>
+    private static void LncfBackwardDx(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> mu,
+        ReadOnlySpan<float> rs, float wc, ReadOnlySpan<double> a, ReadOnlySpan<double> bsum, int c, Span<float> dx)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        var vw = new Vector<float>(wc);
+        var vc = new Vector<double>((double)c);
+        for (; i + w <= x.Length; i += w)
+        {
+            var rsv = new Vector<float>(rs.Slice(i, w));
+            var xhat = (new Vector<float>(x.Slice(i, w)) - new Vector<float>(mu.Slice(i, w))) * rsv;
+            Vector.Widen(xhat, out var xl, out var xh);
+            Vector.Widen(new Vector<float>(g.Slice(i, w)) * vw, out var ghl, out var ghh);
+            Vector.Widen(rsv, out var rl, out var rh);
+            var dl = rl * (ghl - new Vector<double>(a.Slice(i, h)) / vc - xl * new Vector<double>(bsum.Slice(i, h)) / vc);
+            var dh = rh * (ghh - new Vector<double>(a.Slice(i + h, h)) / vc - xh * new Vector<double>(bsum.Slice(i + h, h)) / vc);
+            Vector.Narrow(dl, dh).CopyTo(dx.Slice(i, w));
+        }
+        for (; i < x.Length; i++)
+        {
+            double xhat = (x[i] - mu[i]) * rs[i];
+            dx[i] = (float)(rs[i] * (g[i] * wc - a[i] / c - xhat * bsum[i] / c));
+        }
     }
 }

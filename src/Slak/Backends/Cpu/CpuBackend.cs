@@ -101,12 +101,7 @@ public sealed partial class CpuBackend : IBackend
         int rows = checked((int)(dy.Numel / c));
         if (dx is not null) MulLastDim(dy, gamma, dx);
         if (dgamma is null) return;
-        ColumnReduce(rows, c, S(dgamma), (r, acc) =>
-        {
-            var xs = S(x).Slice(r * c, c);
-            var gs = S(dy).Slice(r * c, c);
-            for (int j = 0; j < c; j++) acc[j] += (double)xs[j] * gs[j];
-        });
+        ColumnReduce(rows, c, S(dgamma), (r, acc) => AddProductWiden(S(x).Slice(r * c, c), S(dy).Slice(r * c, c), acc));
     }
 
     /// <inheritdoc />
@@ -140,11 +135,7 @@ public sealed partial class CpuBackend : IBackend
     {
         int c = db.Size(0);
         int rows = checked((int)(dy.Numel / c));
-        ColumnReduce(rows, c, S(db), (r, acc) =>
-        {
-            var g = S(dy).Slice(r * c, c);
-            for (int j = 0; j < c; j++) acc[j] += g[j];
-        });
+        ColumnReduce(rows, c, S(db), (r, acc) => AddWiden(S(dy).Slice(r * c, c), acc));
     }
 
     /// <inheritdoc />
@@ -161,7 +152,7 @@ public sealed partial class CpuBackend : IBackend
     {
         int planes = x.Size(0) * x.Size(1), hw = x.Size(2) * x.Size(3);
         float inv = 1f / hw;
-        CpuParallel.For(0, planes, p => S(y)[p] = TensorPrimitives.Sum(S(x).Slice(p * hw, hw)) * inv);
+        CpuParallel.For(0, planes, x.Numel, p => S(y)[p] = TensorPrimitives.Sum(S(x).Slice(p * hw, hw)) * inv);
     }
 
     /// <inheritdoc />
@@ -169,7 +160,7 @@ public sealed partial class CpuBackend : IBackend
     {
         int planes = dx.Size(0) * dx.Size(1), hw = dx.Size(2) * dx.Size(3);
         float inv = 1f / hw;
-        CpuParallel.For(0, planes, p => S(dx).Slice(p * hw, hw).Fill(S(dy)[p] * inv));
+        CpuParallel.For(0, planes, dx.Numel, p => S(dx).Slice(p * hw, hw).Fill(S(dy)[p] * inv));
     }
 
     // ---- helpers -------------------------------------------------------------------------------------------
@@ -191,8 +182,9 @@ public sealed partial class CpuBackend : IBackend
         return sum;
     }
 
+    // One block per MinParallelWork elements (a single block runs inline), at most 4 per thread.
     private static int RowBlocks(int rows, int width) =>
-        Math.Max(1, Math.Min(rows, (int)Math.Min(4L * CpuParallel.Threads, (long)rows * width / 4096 + 1)));
+        Math.Max(1, Math.Min(rows, (int)Math.Min(4L * CpuParallel.Threads, (long)rows * width / CpuParallel.MinParallelWork + 1)));
 
     private static (int Start, int End) RowRange(int block, int rows, int width)
     {

@@ -1,5 +1,7 @@
 // Thread budget of the CPU backend. Every multi-threaded CPU kernel goes through here, so a user (or a benchmark
 // comparing against a peer at the same thread count) sets one number: CpuParallel.Threads or SLAK_NUM_THREADS.
+using System.Runtime.CompilerServices;
+
 namespace Slak.Backends.Cpu;
 
 /// <summary>Thread budget and a parallel-for helper for CPU kernels.</summary>
@@ -17,14 +19,34 @@ public static class CpuParallel
 
     /// <summary>Runs <paramref name="body"/> for every i in [from, to), on up to <see cref="Threads"/> threads;
     /// inline when one thread is allowed or the range has a single item.</summary>
-    public static void For(int from, int to, Action<int> body)
+    public static void For(int from, int to, Action<int> body,
+        [CallerFilePath] string callerFile = "", [CallerMemberName] string caller = "")
     {
         if (to - from <= 1 || _threads == 1)
         {
             for (int i = from; i < to; i++) body(i);
             return;
         }
+        if (Autograd.OpProfiler.Enabled)
+            Autograd.OpProfiler.Count($"fork/join count: {Path.GetFileNameWithoutExtension(callerFile)}.{caller}");
         Parallel.For(from, to, new ParallelOptions { MaxDegreeOfParallelism = _threads }, body);
+    }
+
+    /// <summary>Work (in elements touched) below which <see cref="For(int, int, long, Action{int}, string, string)"/> runs inline:
+    /// a fork/join costs about as much as a SIMD pass over this many floats, more on a busy machine.</summary>
+    public const long MinParallelWork = 1 << 15;
+
+    /// <summary>Like <see cref="For(int, int, Action{int}, string, string)"/>, but inline when <paramref name="work"/> (elements
+    /// the whole loop touches) is below <see cref="MinParallelWork"/>.</summary>
+    public static void For(int from, int to, long work, Action<int> body,
+        [CallerFilePath] string callerFile = "", [CallerMemberName] string caller = "")
+    {
+        if (work < MinParallelWork)
+        {
+            for (int i = from; i < to; i++) body(i);
+            return;
+        }
+        For(from, to, body, callerFile, caller);
     }
 
     private static int ReadThreads()

@@ -1,0 +1,77 @@
+// The GEMMs of one slak_nano training step (batch 128, 32x32 inputs: block MLPs at 8x8/4x4/2x2/1x1 and their two
+// backward products), timed one by one with CpuGemm at 1 and 2 threads: best-of-N GFLOP/s, to see which shapes
+// (small K, small N, or 128 rows) lose against the machine's FMA peak.
+using System.Diagnostics;
+using Slak.Backends.Cpu;
+
+namespace Slak.Bench.Train;
+
+internal static class NanoGemmShapes
+{
+    [BenchProgram("nano-gemm", "CpuGemm GFLOP/s on the Linear shapes of a slak_nano training step [--reps N]")]
+    private static int Run(string[] args)
+    {
+        int reps = args.Length >= 2 && args[0] == "--reps" ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20;
+        // Warm-up pass over every shape first, so no row is measured on tier-0 (unoptimized) JIT code.
+        for (int pass = 0; pass < 2; pass++)
+        {
+            if (pass == 1)
+            {
+                Console.WriteLine($"nano-gemm: best of {reps}; {DateTime.UtcNow:u}; load {File.ReadAllText("/proc/loadavg").Trim()}");
+                Console.WriteLine("| stage | product | transA | transB | M | N | K | 1 thread GFLOP/s | 2 threads GFLOP/s |");
+                Console.WriteLine("|---|---|---|---|---:|---:|---:|---:|---:|");
+            }
+            RunShapes(pass == 0 ? 40 : reps, pass == 1);
+        }
+        return 0;
+    }
+
+    private static void RunShapes(int reps, bool print)
+    {
+        int[] widths = [31, 62, 124, 249];
+        int[] pixels = [64, 16, 4, 1];
+        for (int s = 0; s < 4; s++)
+        {
+            int rows = 128 * pixels[s], c = widths[s], h = 4 * c;
+            (string Name, bool Ta, bool Tb, int M, int N, int K)[] shapes =
+            [
+                ("fc1 fwd", false, true, rows, h, c), ("fc2 fwd", false, true, rows, c, h),
+                ("fc1 dX", false, false, rows, c, h), ("fc2 dX", false, false, rows, h, c),
+                ("fc1 dW", true, false, h, c, rows), ("fc2 dW", true, false, c, h, rows),
+            ];
+            foreach (var (name, ta, tb, m, n, k) in shapes)
+            {
+                double g1 = Measure(ta, tb, m, n, k, 1, reps), g2 = Measure(ta, tb, m, n, k, 2, reps);
+                if (print) Console.WriteLine($"| {c} @ {pixels[s]} px | {name} | {ta} | {tb} | {m} | {n} | {k} | {g1:F1} | {g2:F1} |");
+            }
+        }
+    }
+
+    private static double Measure(bool ta, bool tb, int m, int n, int k, int threads, int reps)
+    {
+        var rng = new Random(1);
+        var a = new float[m * k];
+        var b = new float[k * n];
+        var c = new float[m * n];
+        for (int i = 0; i < a.Length; i++) a[i] = (float)rng.NextDouble();
+        for (int i = 0; i < b.Length; i++) b[i] = (float)rng.NextDouble();
+        int saved = CpuParallel.Threads;
+        CpuParallel.Threads = threads;
+        try
+        {
+            double best = double.MaxValue;
+            for (int r = 0; r < reps + 2; r++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                CpuGemm.Sgemm(ta, tb, m, n, k, 1f, a, ta ? m : k, b, tb ? k : n, 0f, c, n);
+                double s = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                if (r >= 2) best = Math.Min(best, s);
+            }
+            return 2.0 * m * n * k / best / 1e9;
+        }
+        finally
+        {
+            CpuParallel.Threads = saved;
+        }
+    }
+}

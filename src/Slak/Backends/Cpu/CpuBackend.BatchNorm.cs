@@ -1,0 +1,261 @@
+// BatchNorm2d kernels of the CPU backend. SLaK's large-kernel branches each end in a BatchNorm on small maps (8x8
+// down to 1x1 in slak_nano), where a loop per channel over N planes of H*W values is all call overhead (a 1x1 map
+// gives N one-element spans per channel). So each image's C*H*W values are handled as one contiguous row:
+// statistics accumulate position-wise in double over the images (SIMD, widening), then fold over the H*W positions
+// of each channel; the affine output is computed row-wise against per-position scale/shift rows. Images are split
+// into a fixed number of groups whose partial sums are added in group order (results do not depend on thread
+// timing); tensors below BatchNormSerialBelow elements run on the calling thread.
+using System.Buffers;
+using System.Numerics;
+
+namespace Slak.Backends.Cpu;
+
+public sealed partial class CpuBackend
+{
+    /// <summary>Elements below which the BatchNorm kernels run on the calling thread (fork/join costs more than
+    /// the pass). Internal so tests can force both paths.</summary>
+    internal static int BatchNormSerialBelow { get; set; } = 1 << 15;
+
+    /// <inheritdoc />
+    public void BatchNormTrain(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
+                               float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
+    {
+        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3), row = c * hw;
+        long count = (long)n * hw;
+        int groups = BnGroups(n, x.Numel);
+        var meanRow = ArrayPool<float>.Shared.Rent(row);
+        var scaleRow = ArrayPool<float>.Shared.Rent(row);
+        var shiftRow = ArrayPool<float>.Shared.Rent(row);
+        try
+        {
+            var sums = GroupSums(n, row, groups, (img, acc) => AddWiden(S(x).Slice(img * row, row), acc));
+            var mean = new double[c];
+            for (int ch = 0; ch < c; ch++)
+            {
+                mean[ch] = FoldChannel(sums, ch, hw) / count;
+                meanRow.AsSpan(ch * hw, hw).Fill((float)mean[ch]);
+            }
+            ArrayPool<double>.Shared.Return(sums);
+            var mr = meanRow;
+            var sq = GroupSums(n, row, groups, (img, acc) => AddSquaredDiffWiden(S(x).Slice(img * row, row), mr.AsSpan(0, row), acc));
+            for (int ch = 0; ch < c; ch++)
+            {
+                double var = FoldChannel(sq, ch, hw) / count;
+                float inv = (float)(1.0 / Math.Sqrt(var + eps));
+                scaleRow.AsSpan(ch * hw, hw).Fill(S(weight)[ch] * inv);
+                shiftRow.AsSpan(ch * hw, hw).Fill(S(bias)[ch]);
+                S(saveMean)[ch] = meanRow[ch * hw];
+                S(saveInvStd)[ch] = inv;
+                double unbiased = count > 1 ? var * count / (count - 1) : var;
+                S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * mean[ch]);
+                S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
+            }
+            ArrayPool<double>.Shared.Return(sq);
+            var sr = scaleRow; var hr = shiftRow;
+            ForImageGroups(n, groups, img =>
+                CenterScaleShift(S(x).Slice(img * row, row), mr.AsSpan(0, row), sr.AsSpan(0, row), hr.AsSpan(0, row),
+                    S(y).Slice(img * row, row)));
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(meanRow);
+            ArrayPool<float>.Shared.Return(scaleRow);
+            ArrayPool<float>.Shared.Return(shiftRow);
+        }
+    }
+
+    /// <inheritdoc />
+    public void BatchNormEval(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float eps, Tensor y)
+    {
+        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3), row = c * hw;
+        var scaleRow = ArrayPool<float>.Shared.Rent(row);
+        var shiftRow = ArrayPool<float>.Shared.Rent(row);
+        try
+        {
+            for (int ch = 0; ch < c; ch++)
+            {
+                float scale = S(weight)[ch] / MathF.Sqrt(S(runningVar)[ch] + eps);
+                float shift = S(bias)[ch] - S(runningMean)[ch] * scale;
+                scaleRow.AsSpan(ch * hw, hw).Fill(scale);
+                shiftRow.AsSpan(ch * hw, hw).Fill(shift);
+            }
+            ForImageGroups(n, BnGroups(n, x.Numel), img =>
+                ScaleShift(S(x).Slice(img * row, row), scaleRow.AsSpan(0, row), shiftRow.AsSpan(0, row), S(y).Slice(img * row, row)));
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(scaleRow);
+            ArrayPool<float>.Shared.Return(shiftRow);
+        }
+    }
+
+    /// <inheritdoc />
+    public void BatchNormBackward(Tensor x, Tensor weight, Tensor saveMean, Tensor saveInvStd, Tensor dy,
+                                  Tensor dx, Tensor dweight, Tensor dbias)
+    {
+        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3), row = c * hw;
+        long count = (long)n * hw;
+        int groups = BnGroups(n, x.Numel);
+        var kRow = ArrayPool<float>.Shared.Rent(row);
+        var aRow = ArrayPool<float>.Shared.Rent(row);
+        var bRow = ArrayPool<float>.Shared.Rent(row);
+        try
+        {
+            // Position-wise sum(dy) in [0, row) and sum(dy * x) in [row, 2 row).
+            var sums = GroupSums(n, 2 * row, groups, (img, acc) =>
+            {
+                var g = S(dy).Slice(img * row, row);
+                AddWiden(g, acc.AsSpan(0, row));
+                AddProductWiden(g, S(x).Slice(img * row, row), acc.AsSpan(row, row));
+            });
+            for (int ch = 0; ch < c; ch++)
+            {
+                float m = S(saveMean)[ch], inv = S(saveInvStd)[ch];
+                double sdy = FoldChannel(sums, ch, hw), sdyX = FoldChannel(sums.AsSpan(row), ch, hw);
+                // sum(dy * xhat) = inv * (sum(dy * x) - m * sum(dy)).
+                double sdyx = inv * (sdyX - m * sdy);
+                S(dweight)[ch] = (float)sdyx;
+                S(dbias)[ch] = (float)sdy;
+                // dx = k*dy - k*mean(dy) - k*inv*mean(dy*xhat)*(x - m), as dx = (dy*k + b) + x*a.
+                float k = S(weight)[ch] * inv;
+                float meanDy = (float)(sdy / count), meanDyX = (float)(sdyx / count);
+                float a = -k * inv * meanDyX, b = -k * meanDy + k * inv * meanDyX * m;
+                kRow.AsSpan(ch * hw, hw).Fill(k);
+                aRow.AsSpan(ch * hw, hw).Fill(a);
+                bRow.AsSpan(ch * hw, hw).Fill(b);
+            }
+            ArrayPool<double>.Shared.Return(sums);
+            ForImageGroups(n, groups, img =>
+                BatchNormDx(S(dy).Slice(img * row, row), S(x).Slice(img * row, row), kRow.AsSpan(0, row),
+                    aRow.AsSpan(0, row), bRow.AsSpan(0, row), S(dx).Slice(img * row, row)));
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(kRow);
+            ArrayPool<float>.Shared.Return(aRow);
+            ArrayPool<float>.Shared.Return(bRow);
+        }
+    }
+
+    // ---- helpers -------------------------------------------------------------------------------------------
+
+    private static int BnGroups(int n, long numel) =>
+        numel < BatchNormSerialBelow ? 1 : Math.Max(1, Math.Min(n, CpuParallel.Threads));
+
+    /// <summary>Position-wise sums over images: groups of consecutive images each fill a zeroed double row via
+    /// <paramref name="addImage"/>, then the rows are added in group order. The result is rented from the shared
+    /// pool (at least <paramref name="width"/> long; the caller returns it).</summary>
+    private static double[] GroupSums(int n, int width, int groups, Action<int, double[]> addImage)
+    {
+        var parts = new double[groups][];
+        int per = (n + groups - 1) / groups;
+        CpuParallel.For(0, groups, g =>
+        {
+            var acc = ArrayPool<double>.Shared.Rent(width);
+            Array.Clear(acc, 0, width);
+            for (int img = g * per, end = Math.Min(n, img + per); img < end; img++) addImage(img, acc);
+            parts[g] = acc;
+        });
+        var total = parts[0];
+        for (int g = 1; g < groups; g++)
+        {
+            var p = parts[g];
+            for (int j = 0; j < width; j++) total[j] += p[j];
+            ArrayPool<double>.Shared.Return(p);
+        }
+        return total;
+    }
+
+    private static void ForImageGroups(int n, int groups, Action<int> image)
+    {
+        int per = (n + groups - 1) / groups;
+        CpuParallel.For(0, groups, g =>
+        {
+            for (int img = g * per, end = Math.Min(n, img + per); img < end; img++) image(img);
+        });
+    }
+
+    private static double FoldChannel(ReadOnlySpan<double> positions, int ch, int hw)
+    {
+        double s = 0;
+        foreach (double v in positions.Slice(ch * hw, hw)) s += v;
+        return s;
+    }
+
+    /// <summary>acc[j] += x[j] in double.</summary>
+    internal static void AddWiden(ReadOnlySpan<float> x, Span<double> acc)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        for (; i + w <= x.Length; i += w)
+        {
+            Vector.Widen(new Vector<float>(x.Slice(i, w)), out var lo, out var hi);
+            (new Vector<double>(acc.Slice(i, h)) + lo).CopyTo(acc.Slice(i, h));
+            (new Vector<double>(acc.Slice(i + h, h)) + hi).CopyTo(acc.Slice(i + h, h));
+        }
+        for (; i < x.Length; i++) acc[i] += x[i];
+    }
+
+    /// <summary>acc[j] += a[j] * b[j] in double.</summary>
+    internal static void AddProductWiden(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<double> acc)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        for (; i + w <= a.Length; i += w)
+        {
+            Vector.Widen(new Vector<float>(a.Slice(i, w)), out var alo, out var ahi);
+            Vector.Widen(new Vector<float>(b.Slice(i, w)), out var blo, out var bhi);
+            (new Vector<double>(acc.Slice(i, h)) + alo * blo).CopyTo(acc.Slice(i, h));
+            (new Vector<double>(acc.Slice(i + h, h)) + ahi * bhi).CopyTo(acc.Slice(i + h, h));
+        }
+        for (; i < a.Length; i++) acc[i] += (double)a[i] * b[i];
+    }
+
+    /// <summary>acc[j] += d*d in double with d = x[j] - mean[j] rounded to float (as the output pass computes it).</summary>
+    private static void AddSquaredDiffWiden(ReadOnlySpan<float> x, ReadOnlySpan<float> mean, Span<double> acc)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        for (; i + w <= x.Length; i += w)
+        {
+            var d = new Vector<float>(x.Slice(i, w)) - new Vector<float>(mean.Slice(i, w));
+            Vector.Widen(d, out var lo, out var hi);
+            (new Vector<double>(acc.Slice(i, h)) + lo * lo).CopyTo(acc.Slice(i, h));
+            (new Vector<double>(acc.Slice(i + h, h)) + hi * hi).CopyTo(acc.Slice(i + h, h));
+        }
+        for (; i < x.Length; i++) { double d = x[i] - mean[i]; acc[i] += d * d; }
+    }
+
+    /// <summary>y = (x - mean) * scale + shift, element-wise over rows.</summary>
+    private static void CenterScaleShift(ReadOnlySpan<float> x, ReadOnlySpan<float> mean, ReadOnlySpan<float> scale,
+                                         ReadOnlySpan<float> shift, Span<float> y)
+    {
+        int i = 0, w = Vector<float>.Count;
+        for (; i + w <= x.Length; i += w)
+        {
+            var d = new Vector<float>(x.Slice(i, w)) - new Vector<float>(mean.Slice(i, w));
+            (d * new Vector<float>(scale.Slice(i, w)) + new Vector<float>(shift.Slice(i, w))).CopyTo(y.Slice(i, w));
+        }
+        for (; i < x.Length; i++) y[i] = (x[i] - mean[i]) * scale[i] + shift[i];
+    }
+
+    /// <summary>y = x * scale + shift, element-wise over rows.</summary>
+    private static void ScaleShift(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y)
+    {
+        int i = 0, w = Vector<float>.Count;
+        for (; i + w <= x.Length; i += w)
+            (new Vector<float>(x.Slice(i, w)) * new Vector<float>(scale.Slice(i, w)) + new Vector<float>(shift.Slice(i, w)))
+                .CopyTo(y.Slice(i, w));
+        for (; i < x.Length; i++) y[i] = x[i] * scale[i] + shift[i];
+    }
+
+    /// <summary>dx = (dy * k + b) + x * a, element-wise over rows.</summary>
+    private static void BatchNormDx(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<float> k,
+                                    ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dx)
+    {
+        int i = 0, w = Vector<float>.Count;
+        for (; i + w <= dy.Length; i += w)
+        {
+            var g = new Vector<float>(dy.Slice(i, w)) * new Vector<float>(k.Slice(i, w)) + new Vector<float>(b.Slice(i, w));
+            (g + new Vector<float>(x.Slice(i, w)) * new Vector<float>(a.Slice(i, w))).CopyTo(dx.Slice(i, w));
+        }
+        for (; i < dy.Length; i++) dx[i] = (dy[i] * k[i] + b[i]) + x[i] * a[i];
+    }
+}
