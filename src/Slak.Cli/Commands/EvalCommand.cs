@@ -29,8 +29,12 @@ internal sealed class EvalCommand : ICliCommand
         split.AcceptOnlyFromAmong("test", "train");
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch-size") { Description = "images per forward pass", DefaultValueFactory = _ => 256 };
+        var size = new Option<int?>("--input-size")
+        {
+            Description = "input side the images are brought to (default: the run's preset's, else 32)",
+        };
         var cmd = new Command("eval", "Evaluate a checkpoint on Fashion-MNIST: top-1, top-5 and loss");
-        foreach (var o in new Option[] { run, which, config, weights, data, split, device, batch }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { run, which, config, weights, data, split, device, batch, size }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             string? folder = parse.GetValue(run);
@@ -51,7 +55,11 @@ internal sealed class EvalCommand : ICliCommand
             var (dev, note) = DeviceChoice.Resolve(parse.GetValue(device)!);
             if (note is not null) Console.WriteLine(note);
             var model = SlakInference.LoadModel(ModelConfig.Load(cfg), w, dev);
-            var (train, test) = DataSets.FashionMnist(parse.GetValue(data), DataSets.PaddedSide(28));
+            int side = parse.GetValue(size) ?? (folder is not null && File.Exists(Path.Combine(folder, "options.json"))
+                ? DataSets.SideFor(ModelPresets.Get(TrainOptions.FromJson(File.ReadAllText(Path.Combine(folder, "options.json"))).Preset))
+                : DataSets.PaddedSide(28));
+            if (side < 28) throw new ArgumentOutOfRangeException("--input-size", side, "--input-size must be >= 28 (the images are 28x28)");
+            var (train, test) = DataSets.FashionMnist(parse.GetValue(data), side);
             var set = parse.GetValue(split) == "train" ? train : test;
             var started = System.Diagnostics.Stopwatch.StartNew();
             var r = Evaluator.Evaluate(SlakTrainable.From(model), set, new AugmentOptions(), batchSize);

@@ -112,9 +112,11 @@ internal sealed class TrainCommand : ICliCommand
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
         var p = ModelPresets.Get(o.Preset);
-        int side = DataSets.PaddedSide(28);
+        int side = DataSets.SideFor(p);
         if (p.InputSize != side)
             Console.WriteLine($"note: preset {p.Name} is designed for {p.InputSize}x{p.InputSize} inputs; training on Fashion-MNIST padded to {side}x{side}");
+        else if (side >= 2 * 28)
+            Console.WriteLine($"preset {p.Name}: Fashion-MNIST enlarged {side / 28}x (nearest neighbour) and padded to {side}x{side}");
         var (train, test) = DataSets.FashionMnist(dataFolder, side);
         var (model, _) = SlakTrainable.Create(o.Preset, train.Channels, train.ClassCount, o.DropPath, o.Seed, device);
         var trainable = SlakTrainable.From(model, o.SparseSemantics);

@@ -1,5 +1,6 @@
-// Loading the training data for the CLI: Fashion-MNIST from Debian's dataset-fashion-mnist (or a folder), padded to
-// the input size the model needs (the SLaK network downsamples by 32, so 28x28 becomes 32x32).
+// Loading the training data for the CLI: Fashion-MNIST from Debian's dataset-fashion-mnist (or a folder), brought to
+// the input size the model needs (the SLaK network downsamples by 32, so 28x28 becomes 32x32; a 64x64 preset gets
+// the images enlarged 2x by pixel replication to 56x56, then padded).
 using Slak.Data;
 using Slak.IO;
 
@@ -9,7 +10,8 @@ namespace Slak.Cli.Training;
 internal static class DataSets
 {
     /// <summary>Train and test splits of Fashion-MNIST from <paramref name="folder"/> (null: the Debian path),
-    /// padded to <paramref name="size"/> x <paramref name="size"/>.</summary>
+    /// enlarged by the largest whole factor that fits (nearest neighbour) and zero-padded to <paramref name="size"/> x
+    /// <paramref name="size"/>.</summary>
     public static (ImageDataset Train, ImageDataset Test) FashionMnist(string? folder, int size)
     {
         TrainTestData data;
@@ -24,9 +26,15 @@ internal static class DataSets
         }
         var train = ImageDataset.FromLabeledImages(data.Train);
         var test = ImageDataset.FromLabeledImages(data.Test);
-        return (train.PadTo(size, size), test.PadTo(size, size));
+        int factor = Math.Max(1, size / Math.Max(train.Height, train.Width));
+        return (train.UpsampleNearest(factor).PadTo(size, size), test.UpsampleNearest(factor).PadTo(size, size));
     }
 
     /// <summary>The side that a network downsampling by 32 needs for <paramref name="side"/>.</summary>
     public static int PaddedSide(int side) => (side + 31) / 32 * 32;
+
+    /// <summary>The input side to train or evaluate a preset on Fashion-MNIST: the preset's own when it is a small
+    /// one (32 or 64), else 28x28 padded to 32 (the ImageNet presets run, at a size they were not designed for).</summary>
+    public static int SideFor(Slak.Models.ModelPreset preset) =>
+        preset.InputSize <= 64 ? preset.InputSize : PaddedSide(28);
 }

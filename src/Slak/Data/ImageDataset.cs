@@ -64,6 +64,24 @@ public sealed class ImageDataset
             Channels, Height, Width, ClassCount);
     }
 
+    /// <summary>The images enlarged <paramref name="factor"/> times in each direction by pixel replication
+    /// (nearest neighbour), e.g. 28x28 to 56x56 so that a network which downsamples by 4 in its stem still sees
+    /// 14x14 (16x16 after padding) stage-1 maps. No new information, but twice the spatial positions per feature.</summary>
+    public ImageDataset UpsampleNearest(int factor)
+    {
+        if (factor < 1) throw new ArgumentOutOfRangeException(nameof(factor), factor, "upsampling factor must be >= 1");
+        if (factor == 1) return this;
+        int h = checked(Height * factor), w = checked(Width * factor);
+        var result = new float[checked((long)Count * Channels * h * w)];
+        for (long plane = 0; plane < (long)Count * Channels; plane++)
+            for (int y = 0; y < h; y++)
+            {
+                long src = (plane * Height + y / factor) * Width, dst = (plane * h + y) * w;
+                for (int x = 0; x < w; x++) result[dst + x] = Images[src + x / factor];
+            }
+        return new ImageDataset(result, Labels, Channels, h, w, ClassCount);
+    }
+
     /// <summary>The images zero-padded (centred) to <paramref name="height"/> x <paramref name="width"/>, e.g.
     /// 28x28 Fashion-MNIST to the 32x32 the nano presets need (the network downsamples by 32). Padding is raw 0,
     /// the background value of these data sets, before normalisation.</summary>

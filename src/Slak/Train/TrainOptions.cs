@@ -14,8 +14,9 @@ public sealed record TrainOptions
     /// <summary>Model preset name (resolved by the caller that builds the model).</summary>
     public string Preset { get; init; } = Models.ModelPresets.DefaultSmall;
 
-    /// <summary>Epochs.</summary>
-    public int Epochs { get; init; } = 10;
+    /// <summary>Epochs. The default fits the README's run in about 12 minutes on 2 CPU cores (20 x ~36 s measured;
+    /// bench/results/training.md).</summary>
+    public int Epochs { get; init; } = 20;
 
     /// <summary>Images per micro-batch.</summary>
     public int BatchSize { get; init; } = 128;
@@ -53,8 +54,9 @@ public sealed record TrainOptions
     /// <summary>Sparse semantics.</summary>
     public SparseSemantics SparseSemantics { get; init; } = SparseSemantics.Ours;
 
-    /// <summary>Stochastic depth rate (linear over blocks; used by the model builder).</summary>
-    public double DropPath { get; init; }
+    /// <summary>Stochastic depth rate (linear over blocks; used by the model builder). 0.1 as the reference's
+    /// SLaK-T; the nano runs were measured with it (bench/results/training.md).</summary>
+    public double DropPath { get; init; } = 0.1;
 
     /// <summary>Label smoothing.</summary>
     public double Smoothing { get; init; } = 0.1;
