@@ -6,7 +6,7 @@ using Slak.Backends.Cpu;
 
 namespace Slak.GpuCheck;
 
-internal static class Cases
+internal static partial class Cases
 {
     private static Tensor T((Tensor Cpu, Tensor Gpu) pair, IBackend be) => be is CpuBackend ? pair.Cpu : pair.Gpu;
 
@@ -22,6 +22,7 @@ internal static class Cases
     {
         int b = full ? 32 : 2;
         DwConv(run, b, full);
+        FusedDwConv(run, full);
         Gemm(run, b, full);
         Norms(run, b, full);
         Elementwise(run, b, full);

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""PyTorch CPU peer for the depthwise-convolution comparison programs of bench/Slak.Bench (DwConv/).
+"""PyTorch peer for the depthwise-convolution comparison programs of bench/Slak.Bench (DwConv/) and, with
+--device cuda, for the GPU check (bench/gpu/run.sh): the same problems on the same GPU.
 
 Times F.conv2d(groups=C) on the CPU for the decomposed SLaK operator (M x S + S x M [+ S x S], branch outputs
 summed) or a dense M x M kernel, forward and forward+backward (input and weight gradients), with
@@ -15,12 +16,14 @@ import torch
 import torch.nn.functional as F
 
 
-def median_ms(fn, reps):
+def median_ms(fn, reps, sync=lambda: None):
     fn()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
+        sync()  # a GPU launch returns before the work is done
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
 
@@ -54,26 +57,33 @@ def main():
     ap.add_argument("--short", type=int, default=5, help="short side S of the decomposed kernels")
     ap.add_argument("--kind", default="decomposed", choices=["decomposed", "decomposed2", "dense"])
     ap.add_argument("--no-backward", action="store_true")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (fp32; TF32 off so the peer does fp32 FMAs as we do)")
     ap.add_argument("problems", nargs="+", help="N,C,H,M")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    dev = torch.device(a.device)
+    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    if dev.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     for spec in a.problems:
         n, c, h, m = (int(v) for v in spec.split(","))
         x, ws = problem(n, c, h, m, a.short, a.kind)
+        x, ws = x.to(dev), [w.to(dev) for w in ws]
         with torch.no_grad():
-            fwd = median_ms(lambda: forward(x, ws), a.reps)
+            fwd = median_ms(lambda: forward(x, ws), a.reps, sync)
         bwd = float("nan")
         if not a.no_backward:
             xg = x.clone().requires_grad_(True)
             wg = [w.clone().requires_grad_(True) for w in ws]
-            gy = torch.ones(n, c, h, h)
+            gy = torch.ones(n, c, h, h, device=dev)
 
             def step():
                 for t in [xg] + wg:
                     t.grad = None
                 forward(xg, wg).backward(gy)
 
-            bwd = median_ms(step, a.reps)
+            bwd = median_ms(step, a.reps, sync)
         print(f"{n} {c} {h} {m} {a.kind} {fwd:.3f} {bwd:.3f}", flush=True)
 
 
