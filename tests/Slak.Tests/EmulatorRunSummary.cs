@@ -1,9 +1,10 @@
-// Prints, once the tests of this namespace have run, how many of the emulator's kernels were executed (and which
-// were not), so CI logs show the coverage of cuda/kernels by emulated tests.
+// Prints, once every test has run, how many of the emulator's kernels were executed (and which were not), so CI
+// logs show the coverage of cuda/kernels by emulated tests. It sits in the root namespace Slak.Tests so that its
+// teardown runs after the tests of every namespace (Ops, Sparse, Train... launch kernels too), not only Cuda's.
 using NUnit.Framework;
 using Slak.Cuda.Emulation;
 
-namespace Slak.Tests.Cuda;
+namespace Slak.Tests;
 
 [SetUpFixture]
 public sealed class EmulatorRunSummary
