@@ -12,6 +12,11 @@ public static partial class F
         ArgumentNullException.ThrowIfNull(shape);
         var dims = (int[])shape.Clone();
         int infer = Array.IndexOf(dims, -1);
+        if (dims.Count(d => d == -1) > 1)
+            throw new ArgumentException($"{nameof(Reshape)}: at most one dimension may be -1, got {Shapes.Format(shape)} for {x.Describe()}", nameof(shape));
+        foreach (int d in dims)
+            if (d < -1)
+                throw new ArgumentException($"{nameof(Reshape)}: dimension {d} in {Shapes.Format(shape)} is invalid (sizes are >= 0, or -1 once)", nameof(shape));
         if (infer >= 0)
         {
             long rest = 1;

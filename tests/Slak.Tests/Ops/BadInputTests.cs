@@ -39,6 +39,8 @@ public sealed class BadInputTests(string device) : DeviceTest(device)
             new("DropPath no rng", d => F.DropPath(Z(d, 2, 2), 0.5f, true, null!), ANE, "rng"),
             new("Reshape count", d => F.Reshape(Z(d, 2, 3), 4, 2), AE, "shape", "(4, 2)", "6"),
             new("Reshape infer", d => F.Reshape(Z(d, 2, 3), -1, 4), AE, "shape", "(-1, 4)"),
+            new("Reshape two -1", d => F.Reshape(Z(d, 2, 3), -1, -1), AE, "shape", "at most one", "(-1, -1)"),
+            new("Reshape negative", d => F.Reshape(Z(d, 2, 3), -2, -3), AE, "shape", "-2", "invalid"),
             new("Permute repeated", d => F.Permute(Z(d, 2, 3, 4), 0, 0, 1), AE, "perm", "(0, 0, 1)"),
             new("Permute length", d => F.Permute(Z(d, 2, 3, 4), 1, 0), AE, "perm", "(1, 0)"),
             new("Mean empty", d => F.Mean(Z(d, 0)), AE, "x", "empty"),
