@@ -17,6 +17,11 @@ public sealed class CpuDwConvDecomposedTests
         yield return new TestCaseData(3, 5, 7, 7, 13, 5, true, 0.6).SetName("stage 4 (C reduced), density 0.6");
         yield return new TestCaseData(9, 5, 7, 7, 13, 5, true, 0.6).SetName("stage 4, batch 9 (interleaved)");
         yield return new TestCaseData(8, 2, 14, 14, 47, 5, true, 1.0).SetName("stage 3, batch 8 (interleaved)");
+        // Full groups of 8 images take the 8x8 transpose path of pack/unpack: H*W = 49 leaves a 1-pixel tail,
+        // 4x4 = 16 pixels none, 3x5 a 7-pixel tail; batch 17 adds a partial group (scalar path).
+        yield return new TestCaseData(8, 6, 7, 7, 13, 5, true, 1.0).SetName("stage 4, batch 8 (transposed pack)");
+        yield return new TestCaseData(16, 3, 4, 4, 9, 3, true, 0.6).SetName("4x4 planes, batch 16 (no tail)");
+        yield return new TestCaseData(17, 2, 3, 5, 7, 3, false, 1.0).SetName("3x5 planes, batch 17 (tails)");
         yield return new TestCaseData(1, 1, 9, 23, 151, 3, false, 0.6).SetName("C 1, M 151 > H, W, two branches");
         yield return new TestCaseData(2, 2, 1, 1, 31, 7, true, 0.0).SetName("1x1 image, density 0");
     }
@@ -83,6 +88,37 @@ public sealed class CpuDwConvDecomposedTests
                     for (int i = 0; i < r.Length; i++) r[i] = masks[b][i] != 0 ? r[i] : 0;
                 DwRef.AssertClose(dws[b].ToArray(), r, a, $"backward filter branch {b}, skipMasked {skip}", seed);
             }
+        }
+    }
+
+    [Test]
+    public void PartialOutputsMatchFullForward()
+    {
+        // One branch output without the sum, and the sum with one branch output: each written output must equal
+        // the same output of the full forward (same float operations), and unrequested ones stay untouched.
+        int seed = TestContext.CurrentContext.Random.Next();
+        var rng = new Random(seed);
+        const int n = 8, c = 4, h = 7, w = 7;
+        var x = DwRef.Random(rng, n * c * h * w);
+        var branches = new List<DwBranch>
+        {
+            new(13, 5, DwRef.Random(rng, c * 65)),
+            new(5, 13, DwRef.Random(rng, c * 65)),
+            new(5, 5, DwRef.Random(rng, c * 25)),
+        };
+        var full = branches.Select(_ => new Memory<float>(DwRef.Poisoned(x.Length))).ToList();
+        var fullSum = DwRef.Poisoned(x.Length);
+        CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, full, fullSum);
+        for (int only = 0; only < branches.Count; only++)
+        {
+            var ys = branches.Select((_, b) => b == only ? new Memory<float>(DwRef.Poisoned(x.Length))
+                : Memory<float>.Empty).ToList();
+            CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, ys, Span<float>.Empty);
+            Assert.That(ys[only].ToArray(), Is.EqualTo(full[only].ToArray()),
+                $"branch {only} alone differs from the full forward (seed {seed})");
+            var sum = DwRef.Poisoned(x.Length);
+            CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, ys, sum);
+            Assert.That(sum, Is.EqualTo(fullSum), $"sum with branch {only} output differs (seed {seed})");
         }
     }
 

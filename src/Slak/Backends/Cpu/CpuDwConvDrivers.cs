@@ -20,8 +20,9 @@ internal static unsafe class CpuDwConvDrivers
         bool sumOnly = ysum != 0 && Array.TrueForAll(ys, p => p == 0);
         CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength);
-            float* op = xp + g.PaddedLength;
+            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + 2 * g.OutLength);
+            float* sp = xp + g.PaddedLength;
+            float* op = sp + g.OutLength;
             for (int item = lo; item < hi; item++)
             {
                 int ch = item % c;
@@ -30,14 +31,19 @@ internal static unsafe class CpuDwConvDrivers
                 {
                     if (sumOnly)
                     {
-                        CpuDwConvEngine.ConvPlane(g, xp, passes[b], ch, op, accumulate: b > 0);
+                        CpuDwConvEngine.ConvPlane(g, xp, passes[b], ch, sp, accumulate: b > 0);
                         continue;
                     }
-                    CpuDwConvEngine.ConvPlane(g, xp, passes[b], ch, op, accumulate: false);
-                    if (ys[b] != 0) io.Store(op, ys[b], item, add: false);
-                    if (ysum != 0) io.Store(op, ysum, item, add: b > 0);
+                    // The sum is kept in scratch and stored once: storing it per branch (a read-modify-write of
+                    // the output tensor each time) cost more than the convolution on small planes.
+                    float* dst = b == 0 ? sp : op;
+                    CpuDwConvEngine.ConvPlane(g, xp, passes[b], ch, dst, accumulate: false);
+                    if (ys[b] != 0) io.Store(dst, ys[b], item, add: false);
+                    if (b > 0 && ysum != 0)
+                        System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(sp, g.OutLength),
+                            new ReadOnlySpan<float>(op, g.OutLength), new Span<float>(sp, g.OutLength));
                 }
-                if (sumOnly) io.Store(op, ysum, item, add: false);
+                if (ysum != 0) io.Store(sp, ysum, item, add: false);
             }
         });
     }

@@ -169,6 +169,11 @@ internal static unsafe class CpuDwConvEngine
     internal static void PackPlanes(in Geometry g, nint* planes, float* dst, int rowStride, int offset)
     {
         new Span<float>(dst, g.H * rowStride).Clear();
+        if (CpuDwConvTranspose.Applies(planes))
+        {
+            CpuDwConvTranspose.Pack(g.H, g.W, planes, dst, rowStride, offset);
+            return;
+        }
         for (int k = 0; k < L; k++)
         {
             float* src = (float*)planes[k];
@@ -186,6 +191,11 @@ internal static unsafe class CpuDwConvEngine
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void UnpackPlanes(in Geometry g, float* src, nint* planes, bool add)
     {
+        if (CpuDwConvTranspose.Applies(planes))
+        {
+            CpuDwConvTranspose.Unpack(g.H * g.W, src, planes, add);
+            return;
+        }
         for (int k = 0; k < L; k++)
         {
             float* dst = (float*)planes[k];

@@ -1,0 +1,89 @@
+// `dwconv-stage4`: what limits the decomposed CPU depthwise forward on small planes (SLaK-T stage 4: 7x7 maps,
+// 998 channels). Times, interleaved in one run (best of rounds), the forward with all four outputs, with the sum
+// only, with one branch output only, and the same forward at fewer channels (per-channel cost), so ratios stay
+// meaningful on a loaded machine. Run it once per SLAK_DWCONV_LAYOUT (columns, batch) to compare the layouts.
+using Slak.Backends.Cpu;
+
+namespace Slak.Bench.DwConv;
+
+internal static class DwConvStage4
+{
+    [BenchProgram("dwconv-stage4", "fixed costs of the decomposed depthwise forward on small planes")]
+    private static int Run(string[] args)
+    {
+        int reps = DwBench.ParseInt(args, "--reps", 30);
+        int n = DwBench.ParseInt(args, "--n", 8);
+        int h = DwBench.ParseInt(args, "--h", 7);
+        int m = DwBench.ParseInt(args, "--m", 13);
+        int c = DwBench.ParseInt(args, "--c", 998);
+        Console.WriteLine($"# {DwBench.Machine()}; threads {CpuParallel.Threads}; layout " +
+            $"{Environment.GetEnvironmentVariable("SLAK_DWCONV_LAYOUT") ?? "default"}; best of {reps} interleaved");
+        var p = new DwProblem(n, c, h, m);
+        var small = new DwProblem(n, Math.Max(1, c / 8), h, m);
+        var tiny = new DwProblem(n, 8, h, m);
+        int threads = CpuParallel.Threads;
+        var none = new List<Memory<float>>();
+        var one = new List<Memory<float>> { p.Ys[0], Memory<float>.Empty, Memory<float>.Empty };
+        var t = DwBench.BestOfInterleavedMs(reps,
+            p.Forward,
+            () => CpuDecomposedDwConv.Forward(n, c, h, h, p.Branches, p.X, none, p.Sum),
+            () => CpuDecomposedDwConv.Forward(n, c, h, h, p.Branches, p.X, one, Span<float>.Empty),
+            small.Forward,
+            () => { CpuParallel.Threads = 1; p.Forward(); CpuParallel.Threads = threads; },
+            tiny.Forward);
+        double gf = p.ValidFlops / 1e9;
+        Console.WriteLine($"N,C,H,M = {n},{c},{h},{m}: valid {gf:F3} GFLOP");
+        Console.WriteLine($"fwd 3 outputs + sum : {t[0]:F3} ms ({gf / t[0] * 1e3:F1} GFLOP/s)");
+        Console.WriteLine($"fwd sum only        : {t[1]:F3} ms ({t[1] / t[0]:F2} of full)");
+        Console.WriteLine($"fwd branch-0 only   : {t[2]:F3} ms ({t[2] / t[0]:F2} of full)");
+        Console.WriteLine($"fwd C/8 (all outs)  : {t[3]:F3} ms (x8 = {t[3] * 8 / t[0]:F2} of full)");
+        Console.WriteLine($"fwd 1 thread        : {t[4]:F3} ms ({t[4] / t[0]:F2} of 2 threads)");
+        Console.WriteLine($"fwd C=8 (per call)  : {t[5]:F3} ms");
+        Breakdown(p, reps);
+        return 0;
+    }
+
+    /// <summary>Single-thread timings of the pieces of the batch-interleaved forward over all work items: weight
+    /// gather (per call), pack only, pack + the 3 branch convolutions, and pack + convs + the 4 stores.</summary>
+    private static unsafe void Breakdown(DwProblem p, int reps)
+    {
+        int n = p.N, c = p.C, h = p.H;
+        if (n % 8 != 0) return;
+        var g = new CpuDwConvEngine.Geometry(h, h, interleaved: true);
+        int plane = h * h, groups = n / 8;
+        var passes = p.Branches.Select(b => DwPass.Gather(b.Kh, b.Kw, DwTapList.Dense(c, b.Kh, b.Kw),
+            b.Weight.Span, b.Mask.Span)).ToArray();
+        var ysum = p.Sum;
+        void Loop(int stage)
+        {
+            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + 2 * g.OutLength);
+            float* op = xp + g.PaddedLength;
+            nint* planes = stackalloc nint[8];
+            fixed (float* px = p.X)
+            fixed (float* py = ysum)
+                for (int grp = 0; grp < groups; grp++)
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        for (int k = 0; k < 8; k++) planes[k] = (nint)(px + ((nint)(grp * 8 + k) * c + ch) * plane);
+                        CpuDwConvEngine.PackPlanes(g, planes, xp, g.Stride, g.ImageOffset);
+                        if (stage < 1) continue;
+                        for (int b = 0; b < passes.Length; b++)
+                        {
+                            CpuDwConvEngine.ConvPlane(g, xp, passes[b], ch, op, accumulate: false);
+                            if (stage < 2) continue;
+                            for (int k = 0; k < 8; k++)
+                                planes[k] = (nint)(py + ((nint)(grp * 8 + k) * c + ch) * plane);
+                            CpuDwConvEngine.UnpackPlanes(g, op, planes, add: false);
+                            if (b == passes.Length - 1) CpuDwConvEngine.UnpackPlanes(g, op, planes, add: false);
+                        }
+                    }
+        }
+        var t = DwBench.BestOfInterleavedMs(reps,
+            () => { foreach (var b in p.Branches) DwPass.Gather(b.Kh, b.Kw, DwTapList.Dense(c, b.Kh, b.Kw),
+                b.Weight.Span, b.Mask.Span).Release(); },
+            () => Loop(0), () => Loop(1), () => Loop(2));
+        Console.WriteLine($"1 thread: weight gather {t[0]:F3} ms, pack {t[1]:F3} ms, pack+3 convs {t[2]:F3} ms, " +
+            $"pack+convs+4 stores {t[3]:F3} ms");
+        DwPass.ReleaseAll(passes);
+    }
+}
