@@ -66,21 +66,9 @@ public static class DwConvFusedKernels
         int shared = SharedBytes(branches);
         if (shared < 0)
         {
-            long count = (long)n * c * h * w;
-            var tmp = branches.Length > 1 ? dev.Allocate(count * sizeof(float)) : DevicePtr.Null;
-            try
-            {
-                for (int b = 0; b < branches.Length; b++)
-                {
-                    DwConvKernels.Forward(dev, b == 0 ? y : tmp, x, branches[b].Weight, branches[b].Mask,
-                                          n, c, h, w, branches[b].Kh, branches[b].Kw);
-                    if (b > 0) ElementwiseKernels.Axpy(dev, y, tmp, 1f, count);
-                }
-            }
-            finally
-            {
-                if (!tmp.IsNull) dev.Free(tmp);
-            }
+            var xs = new DevicePtr[branches.Length];
+            Array.Fill(xs, x);
+            PerBranchSum(dev, y, xs, branches, n, c, h, w, flip: false);
             return;
         }
         Span<DevicePtr> outs = [y, DevicePtr.Null, DevicePtr.Null];
@@ -98,25 +86,33 @@ public static class DwConvFusedKernels
         int shared = SharedBytes(branches);
         if (shared < 0)
         {
-            long count = (long)n * c * h * w;
-            var tmp = branches.Length > 1 ? dev.Allocate(count * sizeof(float)) : DevicePtr.Null;
-            try
-            {
-                for (int b = 0; b < branches.Length; b++)
-                {
-                    DwConvKernels.Forward(dev, b == 0 ? dx : tmp, dys[b], branches[b].Weight, branches[b].Mask,
-                                          n, c, h, w, branches[b].Kh, branches[b].Kw, flip: true);
-                    if (b > 0) ElementwiseKernels.Axpy(dev, dx, tmp, 1f, count);
-                }
-            }
-            finally
-            {
-                if (!tmp.IsNull) dev.Free(tmp);
-            }
+            PerBranchSum(dev, dx, dys, branches, n, c, h, w, flip: true);
             return;
         }
         Span<DevicePtr> outs = [dx, DevicePtr.Null, DevicePtr.Null];
         Launch(dev, outs, dys, branches, n, c, h, w, flip: true, sum: true, shared);
+    }
+
+    /// <summary>The fallback for tiles that do not fit in shared memory: out = sum over branches of the per-branch
+    /// kernel on ins[b] (flip: the input-gradient correlation), through one temporary plane set.</summary>
+    private static void PerBranchSum(IGpuDevice dev, DevicePtr output, ReadOnlySpan<DevicePtr> ins,
+                                     ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w, bool flip)
+    {
+        long count = (long)n * c * h * w;
+        var tmp = branches.Length > 1 ? dev.Allocate(count * sizeof(float)) : DevicePtr.Null;
+        try
+        {
+            for (int b = 0; b < branches.Length; b++)
+            {
+                DwConvKernels.Forward(dev, b == 0 ? output : tmp, ins[b], branches[b].Weight, branches[b].Mask,
+                                      n, c, h, w, branches[b].Kh, branches[b].Kw, flip: flip);
+                if (b > 0) ElementwiseKernels.Axpy(dev, output, tmp, 1f, count);
+            }
+        }
+        finally
+        {
+            if (!tmp.IsNull) dev.Free(tmp);
+        }
     }
 
     [StructLayout(LayoutKind.Sequential)]
