@@ -52,7 +52,15 @@ internal sealed class DwProblem
     /// image.</summary>
     public double ValidFlops => Branches.Sum(b => 2.0 * new DwConvShape(N, C, H, H, b.Kh, b.Kw).ValidMacs());
 
+    /// <summary>Every output: the branch outputs and their sum.</summary>
     public void Forward() => CpuDecomposedDwConv.Forward(N, C, H, H, Branches, X, Ys, Sum);
+
+    /// <summary>The training forward: the branch outputs only (each feeds its own BatchNorm).</summary>
+    public void ForwardBranches() =>
+        CpuDecomposedDwConv.Forward(N, C, H, H, Branches, X, Ys, Span<float>.Empty);
+
+    /// <summary>The sum of the branches only (inference; the function PyTorch's three conv2d calls compute).</summary>
+    public void ForwardSum() => CpuDecomposedDwConv.Forward(N, C, H, H, Branches, X, [], Sum);
 
     public void BackwardData() => CpuDecomposedDwConv.BackwardData(N, C, H, H, Branches, Dys, Dx);
 
@@ -62,9 +70,10 @@ internal sealed class DwProblem
     public void BackwardFilter() =>
         CpuDecomposedDwConv.BackwardFilter(N, C, H, H, Branches, X, Dys, Dws, SkipMasked);
 
+    /// <summary>One training step of the operator: branch outputs, input gradient, weight gradients.</summary>
     public void ForwardBackward()
     {
-        Forward();
+        ForwardBranches();
         BackwardData();
         BackwardFilter();
     }

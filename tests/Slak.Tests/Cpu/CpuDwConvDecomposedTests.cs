@@ -123,6 +123,41 @@ public sealed class CpuDwConvDecomposedTests
     }
 
     [Test]
+    public void SumOnlyMergedTapsFollowMaskChanges()
+    {
+        // The sum alone is one correlation with the union of the branches' taps (DwMergedTaps), cached per
+        // combination of tap lists: the same lists reuse the merged one, a rebuilt list (mask change) must not.
+        int seed = TestContext.CurrentContext.Random.Next();
+        var rng = new Random(seed);
+        const int n = 2, c = 3, h = 9, w = 6;
+        var x = DwRef.Random(rng, n * c * h * w);
+        var sizes = new[] { (11, 3), (3, 11), (3, 3) };
+        var weights = sizes.Select(s => DwRef.Random(rng, c * s.Item1 * s.Item2)).ToArray();
+        foreach (int version in new[] { 1, 2 })
+        {
+            var masks = sizes.Select(s => DwRef.Mask(rng, c * s.Item1 * s.Item2, 0.5)).ToArray();
+            var lists = sizes.Select((s, b) => DwTapList.FromMask(c, s.Item1, s.Item2, masks[b], version))
+                .ToArray();
+            var branches = sizes.Select((s, b) => new DwBranch(s.Item1, s.Item2, weights[b], masks[b], lists[b]))
+                .ToList();
+            var merged = DwMergedTaps.For(lists);
+            Assert.That(DwMergedTaps.For(lists), Is.SameAs(merged), "same tap lists must reuse the merged list");
+            Assert.That(merged.Taps.Kh, Is.EqualTo(11));
+            Assert.That(merged.Taps.Kw, Is.EqualTo(11));
+            var sumRef = new double[x.Length];
+            var sumAbs = new double[x.Length];
+            for (int b = 0; b < sizes.Length; b++)
+            {
+                var (r, a) = DwRef.Forward(n, c, h, w, sizes[b].Item1, sizes[b].Item2, x, weights[b], masks[b]);
+                for (int i = 0; i < x.Length; i++) { sumRef[i] += r[i]; sumAbs[i] += a[i]; }
+            }
+            var sum = DwRef.Poisoned(x.Length);
+            CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, [], sum);
+            DwRef.AssertClose(sum, sumRef, sumAbs, $"merged sum, mask version {version}", seed);
+        }
+    }
+
+    [Test]
     public void BadBranchArgumentsAreRejected()
     {
         var x = new float[2 * 8 * 8];

@@ -1,6 +1,7 @@
 // The decomposed depthwise convolution on the CPU: several branches (M x N, N x M, N x N in SLaK) on one input,
 // each with its own weight and mask. Each pass pads every input plane once and runs all branches from that copy:
-// forward writes each branch output separately (training BatchNorm needs them) and/or their sum (inference);
+// forward writes each branch output separately (training BatchNorm needs them) and/or their sum (inference: the sum
+// alone is one correlation with the merged kernel, CpuDwConvMerged.cs);
 // the input gradient sums the branch contributions into one dx; the weight gradient serves all branches from one
 // read of x.
 using System.Buffers;
@@ -32,12 +33,27 @@ public static unsafe class CpuDecomposedDwConv
         if (!ySum.IsEmpty) CpuDwConv.CheckActivation(shapes[0], ySum.Length, nameof(ySum));
         if (!any) throw new ArgumentException("no output requested: every y[b] and ySum are empty", nameof(y));
 
-        var passes = new DwPass[branches.Count];
-        for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: false);
-        var handles = new MemoryHandle[branches.Count];
+        bool sumOnly = true;
+        for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
+        DwPass[] passes;
+        if (sumOnly && branches.Count > 1)
+        {
+            // The sum alone is one correlation with the merged kernel (CpuDwConvMerged.cs).
+            var lists = new DwTapList[branches.Count];
+            for (int b = 0; b < lists.Length; b++)
+                lists[b] = branches[b].Taps ?? DwTapList.Dense(c, branches[b].Kh, branches[b].Kw);
+            passes = [DwMergedTaps.For(lists).Gather(branches)];
+            y = [];
+        }
+        else
+        {
+            passes = new DwPass[branches.Count];
+            for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: false);
+        }
+        var handles = new MemoryHandle[y.Count];
         try
         {
-            var ys = new nint[branches.Count];
+            var ys = new nint[passes.Length];
             for (int b = 0; b < y.Count; b++)
             {
                 if (y[b].IsEmpty) continue;

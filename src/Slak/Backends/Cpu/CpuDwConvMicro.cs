@@ -167,6 +167,103 @@ internal static unsafe class CpuDwConvMicro
         if (odd) at.Store(outp + tail);
     }
 
+    /// <summary>Two adjacent output rows at once (Vector512 pairs, AVX-512 only): out0 gets rows i in [ilo0, ihi0]
+    /// read from xbase, out1 rows i in [ilo1, ihi1] read one input row lower (xbase + stride); ilo1 &lt;= ilo0 and
+    /// ihi1 &lt;= ihi0 (the lower output row is clipped earlier at both ends). Each weight broadcast then feeds twice
+    /// the FMAs and there are twice the independent accumulator chains: with one row, a tap's FMAs wait on the
+    /// previous tap's (FMA latency), not on the FMA units. Taps are added in the same order as
+    /// <see cref="Forward{TR}"/>, so results are bit-identical.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Forward2Rows<TR>(float* out0, float* out1, float* xbase, int stride, int* segs, int* cols,
+        float* wts, int ilo0, int ihi0, int ilo1, int ihi1, int shift, bool accumulate) where TR : struct, IDwVecCount
+    {
+        bool odd = (TR.N & 1) != 0;
+        int tail = (TR.N - 1) * 8;
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+        Vector256<float> at = default, bt = default;
+        if (accumulate)
+        {
+            if (TR.N > 1) { a0 = Vector512.Load(out0); b0 = Vector512.Load(out1); }
+            if (TR.N > 3) { a1 = Vector512.Load(out0 + 16); b1 = Vector512.Load(out1 + 16); }
+            if (TR.N > 5) { a2 = Vector512.Load(out0 + 32); b2 = Vector512.Load(out1 + 32); }
+            if (TR.N > 7) { a3 = Vector512.Load(out0 + 48); b3 = Vector512.Load(out1 + 48); }
+            if (odd) { at = Vector256.Load(out0 + tail); bt = Vector256.Load(out1 + tail); }
+        }
+        // Kernel rows only the lower output row reaches (its top is clipped one row later).
+        for (int i = ilo1; i < ilo0; i++)
+        {
+            float* xrow = xbase + (nint)(i + 1) * stride;
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
+            {
+                var w = Vector512.Create(wts[t]);
+                float* p = xrow + (cols[t] << shift);
+                if (TR.N > 1) b0 = Vector512.FusedMultiplyAdd(Vector512.Load(p), w, b0);
+                if (TR.N > 3) b1 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 16), w, b1);
+                if (TR.N > 5) b2 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 32), w, b2);
+                if (TR.N > 7) b3 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 48), w, b3);
+                if (odd) bt = Vector256.FusedMultiplyAdd(Vector256.Load(p + tail), w.GetLower(), bt);
+            }
+        }
+        for (int i = ilo0; i <= ihi1; i++)
+        {
+            float* p0row = xbase + (nint)i * stride;
+            float* p1row = p0row + stride;
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
+            {
+                var w = Vector512.Create(wts[t]);
+                int off = cols[t] << shift;
+                float* p = p0row + off;
+                float* q = p1row + off;
+                if (TR.N > 1)
+                {
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(p), w, a0);
+                    b0 = Vector512.FusedMultiplyAdd(Vector512.Load(q), w, b0);
+                }
+                if (TR.N > 3)
+                {
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 16), w, a1);
+                    b1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 16), w, b1);
+                }
+                if (TR.N > 5)
+                {
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 32), w, a2);
+                    b2 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 32), w, b2);
+                }
+                if (TR.N > 7)
+                {
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 48), w, a3);
+                    b3 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 48), w, b3);
+                }
+                if (odd)
+                {
+                    at = Vector256.FusedMultiplyAdd(Vector256.Load(p + tail), w.GetLower(), at);
+                    bt = Vector256.FusedMultiplyAdd(Vector256.Load(q + tail), w.GetLower(), bt);
+                }
+            }
+        }
+        // Kernel rows only the upper output row reaches (the lower one has left the image).
+        for (int i = ihi1 + 1; i <= ihi0; i++)
+        {
+            float* xrow = xbase + (nint)i * stride;
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
+            {
+                var w = Vector512.Create(wts[t]);
+                float* p = xrow + (cols[t] << shift);
+                if (TR.N > 1) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(p), w, a0);
+                if (TR.N > 3) a1 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 16), w, a1);
+                if (TR.N > 5) a2 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 32), w, a2);
+                if (TR.N > 7) a3 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 48), w, a3);
+                if (odd) at = Vector256.FusedMultiplyAdd(Vector256.Load(p + tail), w.GetLower(), at);
+            }
+        }
+        if (TR.N > 1) { a0.Store(out0); b0.Store(out1); }
+        if (TR.N > 3) { a1.Store(out0 + 16); b1.Store(out1 + 16); }
+        if (TR.N > 5) { a2.Store(out0 + 32); b2.Store(out1 + 32); }
+        if (TR.N > 7) { a3.Store(out0 + 48); b3.Store(out1 + 48); }
+        if (odd) { at.Store(out0 + tail); bt.Store(out1 + tail); }
+    }
+
     /// <summary><see cref="Filter{TR}"/> with the vectors of dy taken in pairs as Vector512; each tap's lane sums are
     /// folded back to one Vector256 accumulator.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

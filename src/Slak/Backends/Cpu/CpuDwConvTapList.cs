@@ -9,7 +9,7 @@ public sealed class DwTapList
 {
     private DwTapList? _flipped;
 
-    private DwTapList(int c, int kh, int kw, long version, int[] rowStart, int[] cols, int[] flat)
+    internal DwTapList(int c, int kh, int kw, long version, int[] rowStart, int[] cols, int[] flat)
     {
         C = c;
         Kh = kh;
