@@ -357,7 +357,20 @@ internal static unsafe class CpuDwConvEngine
         Vector256<float>* acc, int kh, int pw) where TR : struct, IDwVecCount
     {
         int ph = kh / 2;
-        for (int r = 0; r < g.H; r++)
+        int r = 0;
+        if (CpuDwConvMicro.UseVector512)
+        {
+            for (; r + 1 < g.H; r += 2)
+            {
+                int ilo0 = Math.Max(0, ph - r), ihi0 = Math.Min(kh - 1, g.H - 1 + ph - r);
+                int ilo1 = Math.Max(0, ph - r - 1), ihi1 = Math.Min(kh - 1, g.H - 2 + ph - r);
+                float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
+                float* db = dyp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
+                CpuDwConvMicro.Filter2Rows<TR>(acc, xb, g.Stride, db, db + g.Wb, segs, cols, ilo0, ihi0, ilo1, ihi1,
+                    g.Shift);
+            }
+        }
+        for (; r < g.H; r++)
         {
             int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
             float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);

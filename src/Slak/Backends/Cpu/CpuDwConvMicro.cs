@@ -3,7 +3,9 @@
 // unused ones vanish) and walks a channel's tap list row by row over precomputed [start, end) segments that leave
 // out the taps lying entirely in the zero padding for this segment (the caller clips the kernel rows). The lanes
 // are 8 consecutive columns (shift 0) or 8 images of one column (batch-interleaved layout, shift 3). With AVX-512,
-// adjacent vector pairs of a segment run as Vector512 (same layout, half the instructions).
+// adjacent vector pairs of a segment run as Vector512 (same layout, half the instructions), and two adjacent output
+// rows share each call: one row gives each accumulator one FMA per tap, so the loop waits on FMA latency; two rows
+// give twice the independent chains per weight broadcast (and, in the weight gradient, half the folds).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -262,6 +264,73 @@ internal static unsafe class CpuDwConvMicro
         if (TR.N > 5) { a2.Store(out0 + 32); b2.Store(out1 + 32); }
         if (TR.N > 7) { a3.Store(out0 + 48); b3.Store(out1 + 48); }
         if (odd) { at.Store(out0 + tail); bt.Store(out1 + tail); }
+    }
+
+    /// <summary><see cref="Filter{TR}"/> for two adjacent output rows (Vector512 pairs, AVX-512 only): dy0 and dy1
+    /// are their output gradients, row 0 reaches kernel rows [ilo0, ihi0] from xbase and row 1 [ilo1, ihi1] one input
+    /// row lower (ilo1 &lt;= ilo0, ihi1 &lt;= ihi0). A tap's two rows are folded into its accumulator once, which halves
+    /// the horizontal folds and the accumulator loads and stores per multiply-add.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Filter2Rows<TR>(Vector256<float>* acc, float* xbase, int stride, float* dy0, float* dy1,
+        int* segs, int* cols, int ilo0, int ihi0, int ilo1, int ihi1, int shift) where TR : struct, IDwVecCount
+    {
+        Filter<TR>(acc, xbase + stride, stride, dy1, segs, cols, ilo1, ilo0 - 1, shift);
+        bool odd = (TR.N & 1) != 0;
+        int tail = (TR.N - 1) * 8;
+        Vector512<float> d0 = default, d1 = default, d2 = default, d3 = default;
+        Vector512<float> e0 = default, e1 = default, e2 = default, e3 = default;
+        Vector256<float> dt = default, et = default;
+        if (TR.N > 1) { d0 = Vector512.Load(dy0); e0 = Vector512.Load(dy1); }
+        if (TR.N > 3) { d1 = Vector512.Load(dy0 + 16); e1 = Vector512.Load(dy1 + 16); }
+        if (TR.N > 5) { d2 = Vector512.Load(dy0 + 32); e2 = Vector512.Load(dy1 + 32); }
+        if (TR.N > 7) { d3 = Vector512.Load(dy0 + 48); e3 = Vector512.Load(dy1 + 48); }
+        if (odd) { dt = Vector256.Load(dy0 + tail); et = Vector256.Load(dy1 + tail); }
+        for (int i = ilo0; i <= ihi1; i++)
+        {
+            float* p0row = xbase + (nint)i * stride;
+            float* p1row = p0row + stride;
+            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
+            {
+                int off = cols[t] << shift;
+                float* p = p0row + off;
+                float* q = p1row + off;
+                var s0 = Vector512<float>.Zero;
+                var s1 = Vector512<float>.Zero;
+                if (TR.N > 1)
+                {
+                    s0 = Vector512.Multiply(Vector512.Load(p), d0);
+                    s1 = Vector512.Multiply(Vector512.Load(q), e0);
+                }
+                if (TR.N > 3)
+                {
+                    s0 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 16), d1, s0);
+                    s1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 16), e1, s1);
+                }
+                if (TR.N > 5)
+                {
+                    s0 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 32), d2, s0);
+                    s1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 32), e2, s1);
+                }
+                if (TR.N > 7)
+                {
+                    s0 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 48), d3, s0);
+                    s1 = Vector512.FusedMultiplyAdd(Vector512.Load(q + 48), e3, s1);
+                }
+                var r = acc[t];
+                if (TR.N > 1)
+                {
+                    s0 += s1;
+                    r += s0.GetLower() + s0.GetUpper();
+                }
+                if (odd)
+                {
+                    r = Vector256.FusedMultiplyAdd(Vector256.Load(p + tail), dt, r);
+                    r = Vector256.FusedMultiplyAdd(Vector256.Load(q + tail), et, r);
+                }
+                acc[t] = r;
+            }
+        }
+        Filter<TR>(acc, xbase, stride, dy0, segs, cols, ihi1 + 1, ihi0, shift);
     }
 
     /// <summary><see cref="Filter{TR}"/> with the vectors of dy taken in pairs as Vector512; each tap's lane sums are
