@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Converts an official SLaK checkpoint (VITA-Group/SLaK) into what Slak.Cuda loads: out_dir/weights.safetensors (the
-state_dict under the reference names, in state_dict order) and out_dir/config.json (tools/slak_torch.SLaK's
+state_dict under the reference names, in state_dict order) and out_dir/config.json (tools/slak_reference_model.SLaK's
 constructor arguments; schema in src/Slak/Models/ModelConfig.cs).
 
     /usr/bin/python3 tools/convert_slak_checkpoint.py checkpoint-best-ema.pth out_dir/ [--ema] [--no-verify]
@@ -24,7 +24,7 @@ shapes cannot tell, and any disagreement is reported):
   layer_scale_init_value  0 when no `gamma` exists (no layer scale), else args' value or 1e-6 (only the init value;
                    the stored gamma is loaded either way). drop_path_rate, head_init_scale: args or 0.0 / 1.0
                    (they do not change evaluation-mode logits).
-Before writing, the converted state dict is checked key by key and shape by shape against tools/slak_torch.SLaK built
+Before writing, the converted state dict is checked key by key and shape by shape against tools/slak_reference_model.SLaK built
 from the inferred config (--no-verify skips this; it costs a model construction).
 Exit status: 0 on success, 1 with a message on an input it cannot convert.
 """
@@ -228,10 +228,9 @@ def infer_config(sd, args, report):
 
 
 def _reference_model_class():
-    """tools/slak_torch.py's SLaK, loaded by path: the name slak_torch also belongs to the operator package in
-    python/slak_torch, which may be imported first in the same process."""
+    """tools/slak_reference_model.py's SLaK, loaded by path (the converter may run from any directory)."""
     import importlib.util
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slak_torch.py")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "slak_reference_model.py")
     spec = importlib.util.spec_from_file_location("slak_reference_model", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -250,7 +249,7 @@ def verify(sd, cfg, report):
                               + (f"\n  missing {missing[:10]}" if missing else "")
                               + (f"\n  unexpected {unexpected[:10]}" if unexpected else "")
                               + (f"\n  wrong shapes {wrong[:10]}" if wrong else ""))
-    report.append(f"verified: {len(model_sd)} keys and shapes match tools/slak_torch.SLaK(config)")
+    report.append(f"verified: {len(model_sd)} keys and shapes match tools/slak_reference_model.SLaK(config)")
     # Write in the model's state_dict order (what the reference and the C# model produce).
     return collections.OrderedDict((k, sd[k]) for k in model_sd)
 
@@ -296,7 +295,7 @@ def main(argv=None):
     ap.add_argument("checkpoint", help="official SLaK .pth (or a bare state dict)")
     ap.add_argument("out_dir", help="folder for weights.safetensors and config.json")
     ap.add_argument("--ema", action="store_true", help="convert checkpoint['model_ema'] instead of ['model']")
-    ap.add_argument("--no-verify", action="store_true", help="skip the key/shape check against tools/slak_torch.SLaK")
+    ap.add_argument("--no-verify", action="store_true", help="skip the key/shape check against tools/slak_reference_model.SLaK")
     a = ap.parse_args(argv)
     try:
         convert(a.checkpoint, a.out_dir, use_ema=a.ema, check=not a.no_verify)

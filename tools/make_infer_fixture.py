@@ -2,7 +2,7 @@
 
 Regenerate (seconds):  /usr/bin/python3 tools/make_infer_fixture.py
 Output, one folder per fixture under tests/TestData/infer/:
-  config.json        constructor arguments of tools/slak_torch.SLaK, exactly the keys
+  config.json        constructor arguments of tools/slak_reference_model.SLaK, exactly the keys
                      in_chans, num_classes, depths, dims, drop_path_rate, layer_scale_init_value, head_init_scale,
                      kernel_size, width_factor, Decom, bn   (dims are the BASE dims; the model applies width_factor)
   weights.safetensors  the whole state_dict under the reference names, in state_dict order: F32 tensors and the
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from slak_torch import SLaK  # noqa: E402
+from slak_reference_model import SLaK  # noqa: E402
 from st_io import write_npy, write_safetensors  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -1,4 +1,4 @@
-"""Round trip of tools/convert_slak_checkpoint.py: a random SLaK built with tools/slak_torch.py is saved the way the
+"""Round trip of tools/convert_slak_checkpoint.py: a random SLaK built with tools/slak_reference_model.py is saved the way the
 reference saves it ({'model', 'model_ema', 'args', 'epoch'}, and variants), converted, run through `slak infer`, and
 the logits compared with PyTorch's (float64 forward of the same weights) within 1e-4 relative to the largest logit.
 
@@ -38,7 +38,7 @@ def _load(name, filename):
     return mod
 
 
-ref = _load("slak_reference_model_for_tests", "slak_torch.py")
+ref = _load("slak_reference_model_for_tests", "slak_reference_model.py")
 conv = _load("convert_slak_checkpoint", "convert_slak_checkpoint.py")
 st_io = _load("st_io_for_tests", "st_io.py")
 

@@ -10,7 +10,7 @@ Used by:
   tools/make_infer_fixture.py       -> tests/TestData/infer/<fixture>/
 
 Run the scripts with Debian's torch:  /usr/bin/python3 tools/<script>.py   (no GPU, no network needed).
-Self-check of this module:            /usr/bin/python3 tools/slak_torch.py
+Self-check of this module:            /usr/bin/python3 tools/slak_reference_model.py
 """
 import math
 
