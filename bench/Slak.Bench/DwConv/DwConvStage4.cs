@@ -54,7 +54,8 @@ internal static class DwConvStage4
         var passes = p.Branches.Select(b => DwPass.Gather(b.Kh, b.Kw, DwTapList.Dense(c, b.Kh, b.Kw),
             b.Weight.Span, b.Mask.Span)).ToArray();
         var ysum = p.Sum;
-        void Loop(int stage)
+        void Loop(int stage) => LoopOver(passes, stage);
+        void LoopOver(DwPass[] passes, int stage)
         {
             float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + 2 * g.OutLength);
             float* op = xp + g.PaddedLength;
@@ -84,6 +85,12 @@ internal static class DwConvStage4
             () => Loop(0), () => Loop(1), () => Loop(2));
         Console.WriteLine($"1 thread: weight gather {t[0]:F3} ms, pack {t[1]:F3} ms, pack+3 convs {t[2]:F3} ms, " +
             $"pack+convs+4 stores {t[3]:F3} ms");
+        // The sum-only path: one pass over the union of the taps (DwMergedTaps).
+        var merged = DwMergedTaps.For(p.Branches.Select(b => DwTapList.Dense(c, b.Kh, b.Kw)).ToArray());
+        DwPass[] one = [merged.Gather(p.Branches)];
+        var m = DwBench.BestOfInterleavedMs(reps, () => merged.Gather(p.Branches).Release(), () => LoopOver(one, 1));
+        Console.WriteLine($"1 thread, sum only: merged weight gather {m[0]:F3} ms, pack+merged conv {m[1]:F3} ms");
+        DwPass.ReleaseAll(one);
         DwPass.ReleaseAll(passes);
     }
 }
