@@ -17,53 +17,35 @@ internal static unsafe class CpuDwConvDrivers
     {
         var io = new Io(n, c, h, w);
         var g = io.G;
-        var gt = CpuDwConvTransposed.Of(g);
-        var run = CpuDwConvTransposed.Orient(g, passes, out var created);
-        int tLen = created.Length > 0 ? gt.PaddedLength + gt.OutLength : 0;
         bool sumOnly = ysum != 0 && Array.TrueForAll(ys, p => p == 0);
-        try
+        CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
+            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + 2 * g.OutLength);
+            float* sp = xp + g.PaddedLength;
+            float* op = sp + g.OutLength;
+            for (int item = lo; item < hi; item++)
             {
-                float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + 2 * g.OutLength + tLen);
-                float* sp = xp + g.PaddedLength;
-                float* op = sp + g.OutLength;
-                float* xpt = op + g.OutLength;
-                float* opt = xpt + gt.PaddedLength;
-                for (int item = lo; item < hi; item++)
+                int ch = item % c;
+                io.LoadPadded(x, item, xp);
+                for (int b = 0; b < passes.Length; b++)
                 {
-                    int ch = item % c;
-                    io.LoadPadded(x, item, xp);
-                    if (tLen > 0) CpuDwConvTransposed.PadTransposed(g, xp, gt, xpt);
-                    for (int b = 0; b < run.Length; b++)
+                    if (sumOnly)
                     {
-                        // The sum is kept in scratch and stored once: storing it per branch (a read-modify-write of
-                        // the output tensor each time) cost more than the convolution on small planes.
-                        float* dst = sumOnly || b == 0 ? sp : op;
-                        bool acc = sumOnly && b > 0;
-                        if (run[b].Transposed)
-                        {
-                            CpuDwConvEngine.ConvPlane(gt, xpt, run[b], ch, opt, accumulate: false);
-                            CpuDwConvTransposed.Out(gt, opt, g, dst, acc);
-                        }
-                        else
-                        {
-                            CpuDwConvEngine.ConvPlane(g, xp, run[b], ch, dst, acc);
-                        }
-                        if (sumOnly) continue;
-                        if (ys[b] != 0) io.Store(dst, ys[b], item, add: false);
-                        if (b > 0 && ysum != 0)
-                            System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(sp, g.OutLength),
-                                new ReadOnlySpan<float>(op, g.OutLength), new Span<float>(sp, g.OutLength));
+                        CpuDwConvEngine.ConvPlane(g, xp, passes[b], ch, sp, accumulate: b > 0);
+                        continue;
                     }
-                    if (ysum != 0) io.Store(sp, ysum, item, add: false);
+                    // The sum is kept in scratch and stored once: storing it per branch (a read-modify-write of
+                    // the output tensor each time) cost more than the convolution on small planes.
+                    float* dst = b == 0 ? sp : op;
+                    CpuDwConvEngine.ConvPlane(g, xp, passes[b], ch, dst, accumulate: false);
+                    if (ys[b] != 0) io.Store(dst, ys[b], item, add: false);
+                    if (b > 0 && ysum != 0)
+                        System.Numerics.Tensors.TensorPrimitives.Add(new ReadOnlySpan<float>(sp, g.OutLength),
+                            new ReadOnlySpan<float>(op, g.OutLength), new Span<float>(sp, g.OutLength));
                 }
-            });
-        }
-        finally
-        {
-            DwPass.ReleaseAll(created);
-        }
+                if (ysum != 0) io.Store(sp, ysum, item, add: false);
+            }
+        });
     }
 
     /// <summary>dx = sum over b of conv(dys[b], flipped branch b); passes must hold the flipped tap lists.</summary>
@@ -71,42 +53,21 @@ internal static unsafe class CpuDwConvDrivers
     {
         var io = new Io(n, c, h, w);
         var g = io.G;
-        var gt = CpuDwConvTransposed.Of(g);
-        var run = CpuDwConvTransposed.Orient(g, flippedPasses, out var created);
-        int tLen = created.Length > 0 ? gt.PaddedLength + gt.OutLength : 0;
-        try
+        CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            CpuDwConvEngine.ForChunks(io.Items, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
+            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength);
+            float* op = xp + g.PaddedLength;
+            for (int item = lo; item < hi; item++)
             {
-                float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength + tLen);
-                float* op = xp + g.PaddedLength;
-                float* xpt = op + g.OutLength;
-                float* opt = xpt + gt.PaddedLength;
-                for (int item = lo; item < hi; item++)
+                int ch = item % c;
+                for (int b = 0; b < flippedPasses.Length; b++)
                 {
-                    int ch = item % c;
-                    for (int b = 0; b < run.Length; b++)
-                    {
-                        io.LoadPadded(dys[b], item, xp);
-                        if (run[b].Transposed)
-                        {
-                            CpuDwConvTransposed.PadTransposed(g, xp, gt, xpt);
-                            CpuDwConvEngine.ConvPlane(gt, xpt, run[b], ch, opt, accumulate: false);
-                            CpuDwConvTransposed.Out(gt, opt, g, op, add: b > 0);
-                        }
-                        else
-                        {
-                            CpuDwConvEngine.ConvPlane(g, xp, run[b], ch, op, accumulate: b > 0);
-                        }
-                    }
-                    io.Store(op, dx, item, add: false);
+                    io.LoadPadded(dys[b], item, xp);
+                    CpuDwConvEngine.ConvPlane(g, xp, flippedPasses[b], ch, op, accumulate: b > 0);
                 }
-            });
-        }
-        finally
-        {
-            DwPass.ReleaseAll(created);
-        }
+                io.Store(op, dx, item, add: false);
+            }
+        });
     }
 
     /// <summary>dws[b][c, i, j] = sum over images and pixels of x[p + (i, j) - pad] * dys[b][p] for the taps in
@@ -115,51 +76,36 @@ internal static unsafe class CpuDwConvDrivers
     {
         var io = new Io(n, c, h, w);
         var g = io.G;
-        var gt = CpuDwConvTransposed.Of(g);
-        var run = CpuDwConvTransposed.Orient(g, passes, out var created);
-        int tLen = created.Length > 0 ? gt.PaddedLength + gt.OutLength : 0;
         int accLen = 0;
-        foreach (var pass in run) accLen += pass.Kh * pass.Kw;
+        foreach (var pass in passes) accLen += pass.Kh * pass.Kw;
         CpuDwConvEngine.ForChunks(c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength + tLen + (accLen + 1) * L);
+            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength + (accLen + 1) * L);
             float* dyp = xp + g.PaddedLength;
-            float* xpt = dyp + g.OutLength;
-            float* dypt = xpt + gt.PaddedLength;
-            // Vector256 accumulators start 32-byte aligned past the (float-sized) planes.
-            var acc = (Vector256<float>*)(((nint)(dyp + g.OutLength + tLen) + 31) & ~(nint)31);
-            Span<int> accStart = stackalloc int[run.Length];
+            var acc = (Vector256<float>*)(dyp + g.OutLength);
+            Span<int> accStart = stackalloc int[passes.Length];
             for (int ch = lo; ch < hi; ch++)
             {
                 int a = 0;
-                for (int b = 0; b < run.Length; b++)
+                for (int b = 0; b < passes.Length; b++)
                 {
                     accStart[b] = a;
-                    a += ChannelTaps(run[b], ch);
+                    a += ChannelTaps(passes[b], ch);
                 }
                 new Span<float>(acc, a * L).Clear();
                 for (int grp = 0; grp < io.Items / c; grp++)
                 {
                     int item = grp * c + ch;
                     io.LoadPadded(x, item, xp);
-                    if (tLen > 0) CpuDwConvTransposed.PadTransposed(g, xp, gt, xpt);
-                    for (int b = 0; b < run.Length; b++)
+                    for (int b = 0; b < passes.Length; b++)
                     {
                         io.LoadOutputShaped(dys[b], item, dyp);
-                        if (run[b].Transposed)
-                        {
-                            CpuDwConvTransposed.Out(g, dyp, gt, dypt, add: false);
-                            CpuDwConvEngine.FilterPlane(gt, xpt, dypt, run[b], ch, acc + accStart[b]);
-                        }
-                        else
-                        {
-                            CpuDwConvEngine.FilterPlane(g, xp, dyp, run[b], ch, acc + accStart[b]);
-                        }
+                        CpuDwConvEngine.FilterPlane(g, xp, dyp, passes[b], ch, acc + accStart[b]);
                     }
                 }
-                for (int b = 0; b < run.Length; b++)
+                for (int b = 0; b < passes.Length; b++)
                 {
-                    var pass = run[b];
+                    var pass = passes[b];
                     int kk = pass.Kh * pass.Kw;
                     float* dw = (float*)dws[b];
                     new Span<float>(dw + (nint)ch * kk, kk).Clear();

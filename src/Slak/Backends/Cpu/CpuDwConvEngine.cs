@@ -40,25 +40,6 @@ internal sealed class DwPass(int kh, int kw, DwTapList taps, float[] wts)
     {
         foreach (var p in passes) p?.Release();
     }
-
-    /// <summary>True: the pass runs on the transposed plane (Kh, Kw and Taps are the transposed kernel's;
-    /// CpuDwConvTransposed.cs).</summary>
-    public bool Transposed { get; private init; }
-
-    /// <summary>This pass for the transposed kernel, its weights reordered into the transposed tap order (pooled
-    /// like <see cref="Gather"/>'s when this pass has weights).</summary>
-    public DwPass AsTransposed()
-    {
-        var tt = Taps.Transposed;
-        float[] wts = [];
-        if (Wts.Length > 0)
-        {
-            wts = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Max(1, tt.Count));
-            var source = tt.Source!;
-            for (int t = 0; t < tt.Count; t++) wts[t] = Wts[source[t]];
-        }
-        return new DwPass(Kw, Kh, tt, wts) { Transposed = true };
-    }
 }
 
 /// <summary>Plane loops shared by <see cref="CpuDwConv"/> and <see cref="CpuDecomposedDwConv"/>.</summary>

@@ -8,10 +8,8 @@ namespace Slak.Backends.Cpu;
 public sealed class DwTapList
 {
     private DwTapList? _flipped;
-    private DwTapList? _transposed;
 
-    internal DwTapList(int c, int kh, int kw, long version, int[] rowStart, int[] cols, int[] flat,
-        int[]? source = null)
+    internal DwTapList(int c, int kh, int kw, long version, int[] rowStart, int[] cols, int[] flat)
     {
         C = c;
         Kh = kh;
@@ -20,7 +18,6 @@ public sealed class DwTapList
         RowStart = rowStart;
         Cols = cols;
         Flat = flat;
-        Source = source;
     }
 
     /// <summary>Channels.</summary>
@@ -50,10 +47,6 @@ public sealed class DwTapList
 
     /// <summary>Index of each tap in the (C, Kh, Kw) weight, c*Kh*Kw + i*Kw + j.</summary>
     internal int[] Flat { get; }
-
-    /// <summary>For a derived list (<see cref="Transposed"/>): the index of each tap in the list it came from, so
-    /// weights gathered in that list's order can be reordered; null otherwise.</summary>
-    internal int[]? Source { get; }
 
     /// <summary>True when this list was built for another mask version or another filter shape; rebuild then.</summary>
     public bool IsStale(long maskVersion, int c, int kh, int kw) =>
@@ -85,11 +78,6 @@ public sealed class DwTapList
     /// <summary>The same taps for the spatially flipped kernel (tap (i, j) becomes (Kh-1-i, Kw-1-j)): what the
     /// input gradient correlates with. Cached.</summary>
     internal DwTapList Flipped => _flipped ??= BuildFlipped();
-
-    /// <summary>The same taps for the transposed kernel (Kw x Kh: tap (i, j) becomes (j, i)), run on a transposed
-    /// plane; <see cref="Flat"/> still indexes the original (C, Kh, Kw) weight and <see cref="Source"/> maps each tap
-    /// back to this list. Cached.</summary>
-    internal DwTapList Transposed => _transposed ??= BuildTransposed();
 
     // An empty mask means every tap is live.
     private static DwTapList Build(int c, int kh, int kw, long version, ReadOnlySpan<float> mask)
@@ -146,39 +134,6 @@ public sealed class DwTapList
             rowStart[rs + Kh] = t;
         }
         return new DwTapList(C, Kh, Kw, Version, rowStart, cols, flat);
-    }
-
-    private DwTapList BuildTransposed()
-    {
-        var rowStart = new int[C * (Kw + 1)];
-        var cols = new int[Count];
-        var flat = new int[Count];
-        var source = new int[Count];
-        var at = new int[Kh * Kw];
-        int t = 0;
-        for (int ch = 0; ch < C; ch++)
-        {
-            Array.Fill(at, -1);
-            int rs = ch * (Kh + 1);
-            for (int i = 0; i < Kh; i++)
-                for (int s = RowStart[rs + i]; s < RowStart[rs + i + 1]; s++)
-                    at[i * Kw + Cols[s]] = s;
-            for (int j = 0; j < Kw; j++)
-            {
-                rowStart[ch * (Kw + 1) + j] = t;
-                for (int i = 0; i < Kh; i++)
-                {
-                    int s = at[i * Kw + j];
-                    if (s < 0) continue;
-                    cols[t] = i;
-                    flat[t] = Flat[s];
-                    source[t] = s;
-                    t++;
-                }
-            }
-            rowStart[ch * (Kw + 1) + Kw] = t;
-        }
-        return new DwTapList(C, Kw, Kh, Version, rowStart, cols, flat, source);
     }
 
     private static void CheckFilter(int c, int kh, int kw)
