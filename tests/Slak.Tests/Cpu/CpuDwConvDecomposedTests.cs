@@ -24,8 +24,8 @@ public sealed class CpuDwConvDecomposedTests
         yield return new TestCaseData(17, 2, 3, 5, 7, 3, false, 1.0).SetName("3x5 planes, batch 17 (tails)");
         yield return new TestCaseData(1, 1, 9, 23, 151, 3, false, 0.6).SetName("C 1, M 151 > H, W, two branches");
         yield return new TestCaseData(2, 2, 1, 1, 31, 7, true, 0.0).SetName("1x1 image, density 0");
-        // 64 channels x 485 merged taps: the sum-only weight gather splits channels over threads.
-        yield return new TestCaseData(1, 64, 6, 5, 51, 5, true, 1.0).SetName("C 64, M 51 (parallel merged gather)");
+        // 64 channels x 485 merged taps: a merged list larger than any other case.
+        yield return new TestCaseData(1, 64, 6, 5, 51, 5, true, 1.0).SetName("C 64, M 51 (large merged list)");
     }
 
     [TestCaseSource(nameof(Cases))]

@@ -17,17 +17,16 @@ internal sealed class DwMergedTaps
 {
     private readonly DwTapList[] _lists;
 
-    /// <summary>Per branch b: merged tap _dst[b][k] takes weight _src[b][k] of branch b's (C, Kh_b, Kw_b) weight;
-    /// pairs are in channel order, those of channel ch at [_chStart[b][ch], _chStart[b][ch + 1]).</summary>
-    private readonly int[][] _dst, _src, _chStart;
+    /// <summary>Per branch b: merged tap _dst[b][k] takes weight _src[b][k] of branch b's (C, Kh_b, Kw_b)
+    /// weight.</summary>
+    private readonly int[][] _dst, _src;
 
-    private DwMergedTaps(DwTapList[] lists, DwTapList taps, int[][] dst, int[][] src, int[][] chStart)
+    private DwMergedTaps(DwTapList[] lists, DwTapList taps, int[][] dst, int[][] src)
     {
         _lists = lists;
         Taps = taps;
         _dst = dst;
         _src = src;
-        _chStart = chStart;
     }
 
     /// <summary>The merged taps: Kh and Kw are the largest branch height and width.</summary>
@@ -46,35 +45,30 @@ internal sealed class DwMergedTaps
     }
 
     /// <summary>A pass over the merged taps with weights sum_b w_b * mask_b (mask empty: 1), in pooled storage
-    /// (<see cref="DwPass.Release"/>). Channels are split over the CPU threads: on SLaK-T's stage 4 a serial gather
-    /// took a third of the convolution's time.</summary>
-    public DwPass Gather(IReadOnlyList<DwBranch> branches)
+    /// (<see cref="DwPass.Release"/>). One thread: on SLaK-T's stage 4 (105k merged taps) a fork/join cost more
+    /// than it saved.</summary>
+    public unsafe DwPass Gather(IReadOnlyList<DwBranch> branches)
     {
-        int c = Taps.C, k1 = Taps.Kh + 1;
-        var wts = ArrayPool<float>.Shared.Rent(Math.Max(1, Taps.Count));
-        void Channels(int lo, int hi)
-        {
-            int t0 = Taps.RowStart[lo * k1], t1 = Taps.RowStart[(hi - 1) * k1 + k1 - 1];
-            Array.Clear(wts, t0, t1 - t0);
+        int count = Taps.Count;
+        var wts = ArrayPool<float>.Shared.Rent(Math.Max(1, count));
+        Array.Clear(wts, 0, count);
+        fixed (float* pwts = wts)
             for (int b = 0; b < _lists.Length; b++)
             {
                 var w = branches[b].Weight.Span;
                 var mask = branches[b].Mask.Span;
-                int[] dst = _dst[b], src = _src[b];
-                int k0 = _chStart[b][lo], kEnd = _chStart[b][hi];
-                if (mask.IsEmpty)
-                    for (int k = k0; k < kEnd; k++) wts[dst[k]] += w[src[k]];
-                else
-                    for (int k = k0; k < kEnd; k++) wts[dst[k]] += w[src[k]] * mask[src[k]];
+                int len = _dst[b].Length;
+                fixed (int* dst = _dst[b], src = _src[b])
+                fixed (float* pw = w, pm = mask)
+                {
+                    if (pm == null)
+                        for (int k = 0; k < len; k++) pwts[dst[k]] += pw[src[k]];
+                    else
+                        for (int k = 0; k < len; k++) pwts[dst[k]] += pw[src[k]] * pm[src[k]];
+                }
             }
-        }
-        if (Taps.Count < ParallelTaps) Channels(0, c);
-        else CpuDwConvEngine.ForChunks(c, Channels);
         return new DwPass(Taps.Kh, Taps.Kw, Taps, wts);
     }
-
-    /// <summary>Below this many merged taps one thread gathers (a fork/join costs more).</summary>
-    private const int ParallelTaps = 16384;
 
     private static DwMergedTaps Build(DwTapList[] lists)
     {
@@ -90,18 +84,15 @@ internal sealed class DwMergedTaps
         var flat = new List<int>();
         var dst = new List<int>[nb];
         var src = new List<int>[nb];
-        var chStart = new int[nb][];
         for (int b = 0; b < nb; b++)
         {
             dst[b] = [];
             src[b] = [];
-            chStart[b] = new int[c + 1];
         }
         var rowSrc = new int[kw * nb];
         var live = new bool[kw];
         for (int ch = 0; ch < c; ch++)
         {
-            for (int b = 0; b < nb; b++) chStart[b][ch] = dst[b].Count;
             for (int i = 0; i < kh; i++)
             {
                 rowStart[ch * (kh + 1) + i] = cols.Count;
@@ -135,9 +126,8 @@ internal sealed class DwMergedTaps
             }
             rowStart[ch * (kh + 1) + kh] = cols.Count;
         }
-        for (int b = 0; b < nb; b++) chStart[b][c] = dst[b].Count;
         var taps = new DwTapList(c, kh, kw, long.MinValue, rowStart, cols.ToArray(), flat.ToArray());
         return new DwMergedTaps((DwTapList[])lists.Clone(), taps, dst.Select(d => d.ToArray()).ToArray(),
-            src.Select(x => x.ToArray()).ToArray(), chStart);
+            src.Select(x => x.ToArray()).ToArray());
     }
 }
