@@ -80,9 +80,9 @@ internal static unsafe class CpuDwConvDrivers
         foreach (var pass in passes) accLen += pass.Kh * pass.Kw;
         CpuDwConvEngine.ForChunks(c, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength + (accLen + 1) * L);
+            float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + g.OutLength + 16 + (accLen + 1) * L);
             float* dyp = xp + g.PaddedLength;
-            var acc = (Vector256<float>*)(dyp + g.OutLength);
+            var acc = (Vector256<float>*)CpuDwConvEngine.AlignUp(dyp + g.OutLength);
             Span<int> accStart = stackalloc int[passes.Length];
             for (int ch = lo; ch < hi; ch++)
             {

@@ -114,14 +114,19 @@ internal static unsafe class CpuDwConvEngine
 
     private static readonly string? LayoutOverride = Environment.GetEnvironmentVariable("SLAK_DWCONV_LAYOUT");
 
-    /// <summary>A per-thread pinned scratch buffer of at least len floats (contents undefined).</summary>
+    /// <summary>A per-thread pinned scratch buffer of at least len floats (contents undefined), 64-byte aligned: the
+    /// start of an array is only 8-byte aligned, and where it fell decided from run to run whether the weight
+    /// gradient's accumulators straddled cache lines.</summary>
     internal static float* Scratch(int len)
     {
         var b = t_scratch;
-        if (b is null || b.Length < len)
-            t_scratch = b = GC.AllocateUninitializedArray<float>(Math.Max(len, 4096), pinned: true);
-        return (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(b));
+        if (b is null || b.Length < len + 16)
+            t_scratch = b = GC.AllocateUninitializedArray<float>(Math.Max(len + 16, 4096), pinned: true);
+        return AlignUp((float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(b)));
     }
+
+    /// <summary>p rounded up to a multiple of 64 bytes (at most 15 floats further).</summary>
+    internal static float* AlignUp(float* p) => (float*)(((nint)p + 63) & ~(nint)63);
 
     /// <summary>Column layout: copies an H x W plane into padded scratch (zeros around the image).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -291,8 +296,8 @@ internal static unsafe class CpuDwConvEngine
         {
             for (; r + 1 < g.H; r += 2)
             {
-                int ilo0 = Math.Max(0, ph - r), ihi0 = Math.Min(kh - 1, g.H - 1 + ph - r);
-                int ilo1 = Math.Max(0, ph - r - 1), ihi1 = Math.Min(kh - 1, g.H - 2 + ph - r);
+                var (ilo0, ihi0) = KernelRows(kh, g.H, r);
+                var (ilo1, ihi1) = KernelRows(kh, g.H, r + 1);
                 float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
                 float* ob = outp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
                 CpuDwConvMicro.Forward2Rows<TR>(ob, ob + g.Wb, xb, g.Stride, segs, cols, wts, ilo0, ihi0, ilo1, ihi1,
@@ -301,7 +306,7 @@ internal static unsafe class CpuDwConvEngine
         }
         for (; r < g.H; r++)
         {
-            int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
+            var (ilo, ihi) = KernelRows(kh, g.H, r);
             float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
             float* ob = outp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
             CpuDwConvMicro.Forward<TR>(ob, xb, g.Stride, segs, cols, wts, ilo, ihi, g.Shift, accumulate);
@@ -362,8 +367,8 @@ internal static unsafe class CpuDwConvEngine
         {
             for (; r + 1 < g.H; r += 2)
             {
-                int ilo0 = Math.Max(0, ph - r), ihi0 = Math.Min(kh - 1, g.H - 1 + ph - r);
-                int ilo1 = Math.Max(0, ph - r - 1), ihi1 = Math.Min(kh - 1, g.H - 2 + ph - r);
+                var (ilo0, ihi0) = KernelRows(kh, g.H, r);
+                var (ilo1, ihi1) = KernelRows(kh, g.H, r + 1);
                 float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
                 float* db = dyp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
                 CpuDwConvMicro.Filter2Rows<TR>(acc, xb, g.Stride, db, db + g.Wb, segs, cols, ilo0, ihi0, ilo1, ihi1,
@@ -372,12 +377,17 @@ internal static unsafe class CpuDwConvEngine
         }
         for (; r < g.H; r++)
         {
-            int ilo = Math.Max(0, ph - r), ihi = Math.Min(kh - 1, g.H - 1 + ph - r);
+            var (ilo, ihi) = KernelRows(kh, g.H, r);
             float* xb = img + (nint)(r - ph) * g.Stride + (nint)(x0 - pw) * (1 << g.Shift);
             float* db = dyp + (nint)r * g.Wb + ((nint)x0 << g.Shift);
             CpuDwConvMicro.Filter<TR>(acc, xb, g.Stride, db, segs, cols, ilo, ihi, g.Shift);
         }
     }
+
+    /// <summary>The kernel rows [Lo, Hi] of a centred kh-row kernel that keep output row r inside an h-row image.
+    /// </summary>
+    private static (int Lo, int Hi) KernelRows(int kh, int h, int r) =>
+        (Math.Max(0, kh / 2 - r), Math.Min(kh - 1, h - 1 + kh / 2 - r));
 
     /// <summary>Splits [0, count) into chunks for CpuParallel.For (a few per thread for balance).</summary>
     internal static void ForChunks(int count, Action<int, int> body)

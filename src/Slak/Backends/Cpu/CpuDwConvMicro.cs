@@ -179,6 +179,10 @@ internal static unsafe class CpuDwConvMicro
     internal static void Forward2Rows<TR>(float* out0, float* out1, float* xbase, int stride, int* segs, int* cols,
         float* wts, int ilo0, int ihi0, int ilo1, int ihi1, int shift, bool accumulate) where TR : struct, IDwVecCount
     {
+        // Kernel rows only the lower output row reaches (its top is clipped one row later) go first, through the
+        // one-row kernel; its partial sum is reloaded below, so every output adds its taps in the one-row order.
+        bool lowerFirst = ilo1 < ilo0;
+        if (lowerFirst) Forward<TR>(out1, xbase + stride, stride, segs, cols, wts, ilo1, ilo0 - 1, shift, accumulate);
         bool odd = (TR.N & 1) != 0;
         int tail = (TR.N - 1) * 8;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
@@ -186,26 +190,19 @@ internal static unsafe class CpuDwConvMicro
         Vector256<float> at = default, bt = default;
         if (accumulate)
         {
-            if (TR.N > 1) { a0 = Vector512.Load(out0); b0 = Vector512.Load(out1); }
-            if (TR.N > 3) { a1 = Vector512.Load(out0 + 16); b1 = Vector512.Load(out1 + 16); }
-            if (TR.N > 5) { a2 = Vector512.Load(out0 + 32); b2 = Vector512.Load(out1 + 32); }
-            if (TR.N > 7) { a3 = Vector512.Load(out0 + 48); b3 = Vector512.Load(out1 + 48); }
-            if (odd) { at = Vector256.Load(out0 + tail); bt = Vector256.Load(out1 + tail); }
+            if (TR.N > 1) a0 = Vector512.Load(out0);
+            if (TR.N > 3) a1 = Vector512.Load(out0 + 16);
+            if (TR.N > 5) a2 = Vector512.Load(out0 + 32);
+            if (TR.N > 7) a3 = Vector512.Load(out0 + 48);
+            if (odd) at = Vector256.Load(out0 + tail);
         }
-        // Kernel rows only the lower output row reaches (its top is clipped one row later).
-        for (int i = ilo1; i < ilo0; i++)
+        if (accumulate || lowerFirst)
         {
-            float* xrow = xbase + (nint)(i + 1) * stride;
-            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
-            {
-                var w = Vector512.Create(wts[t]);
-                float* p = xrow + (cols[t] << shift);
-                if (TR.N > 1) b0 = Vector512.FusedMultiplyAdd(Vector512.Load(p), w, b0);
-                if (TR.N > 3) b1 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 16), w, b1);
-                if (TR.N > 5) b2 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 32), w, b2);
-                if (TR.N > 7) b3 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 48), w, b3);
-                if (odd) bt = Vector256.FusedMultiplyAdd(Vector256.Load(p + tail), w.GetLower(), bt);
-            }
+            if (TR.N > 1) b0 = Vector512.Load(out1);
+            if (TR.N > 3) b1 = Vector512.Load(out1 + 16);
+            if (TR.N > 5) b2 = Vector512.Load(out1 + 32);
+            if (TR.N > 7) b3 = Vector512.Load(out1 + 48);
+            if (odd) bt = Vector256.Load(out1 + tail);
         }
         for (int i = ilo0; i <= ihi1; i++)
         {
@@ -244,26 +241,13 @@ internal static unsafe class CpuDwConvMicro
                 }
             }
         }
-        // Kernel rows only the upper output row reaches (the lower one has left the image).
-        for (int i = ihi1 + 1; i <= ihi0; i++)
-        {
-            float* xrow = xbase + (nint)i * stride;
-            for (int t = segs[2 * i], e = segs[2 * i + 1]; t < e; t++)
-            {
-                var w = Vector512.Create(wts[t]);
-                float* p = xrow + (cols[t] << shift);
-                if (TR.N > 1) a0 = Vector512.FusedMultiplyAdd(Vector512.Load(p), w, a0);
-                if (TR.N > 3) a1 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 16), w, a1);
-                if (TR.N > 5) a2 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 32), w, a2);
-                if (TR.N > 7) a3 = Vector512.FusedMultiplyAdd(Vector512.Load(p + 48), w, a3);
-                if (odd) at = Vector256.FusedMultiplyAdd(Vector256.Load(p + tail), w.GetLower(), at);
-            }
-        }
         if (TR.N > 1) { a0.Store(out0); b0.Store(out1); }
         if (TR.N > 3) { a1.Store(out0 + 16); b1.Store(out1 + 16); }
         if (TR.N > 5) { a2.Store(out0 + 32); b2.Store(out1 + 32); }
         if (TR.N > 7) { a3.Store(out0 + 48); b3.Store(out1 + 48); }
         if (odd) { at.Store(out0 + tail); bt.Store(out1 + tail); }
+        // Kernel rows only the upper output row reaches (the lower one has left the image).
+        if (ihi1 < ihi0) Forward<TR>(out0, xbase, stride, segs, cols, wts, ihi1 + 1, ihi0, shift, accumulate: true);
     }
 
     /// <summary><see cref="Filter{TR}"/> for two adjacent output rows (Vector512 pairs, AVX-512 only): dy0 and dy1
