@@ -13,8 +13,8 @@ internal static class DwConvVsTorch
     private static int Run(string[] args)
     {
         int threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
-        int reps = DwBench.ParseInt(args, "--reps", 5);
-        int torchReps = DwBench.ParseInt(args, "--torch-reps", 3);
+        int reps = DwBench.ParseInt(args, "--reps", 9);
+        int torchReps = DwBench.ParseInt(args, "--torch-reps", 5);
         CpuParallel.Threads = threads;
         Console.WriteLine($"# {DwBench.Machine()}; threads {threads} (ours and torch.set_num_threads); " +
             $"median of {reps} (ours) / {torchReps} (PyTorch) runs after a warm-up; wall time");
