@@ -101,64 +101,50 @@ public static partial class CpuConv2d
     /// <summary>patches[(n*P + oy*OutW + ox), (ci*Kh + kh)*Kw + kw] = x[n, ci, oy*Kh + kh, ox*Kw + kw].</summary>
     private static unsafe void SpaceToDepth(Conv2dShape s, ReadOnlySpan<float> x, float[] cols)
     {
-        int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw;
         fixed (float* px = x)
         fixed (float* pc = cols)
-        {
-            nint xp = (nint)px, cp = (nint)pc;
-            var sh = s;
-            CpuParallel.For(0, ImageBlocks(s.N, (long)s.N * p * ckk), blk =>
-            {
-                var (n0, n1) = BlockRange(blk, sh.N, (long)sh.N * p * ckk);
-                for (int n = n0; n < n1; n++)
-                    for (int oy = 0; oy < sh.OutH; oy++)
-                        for (int ox = 0; ox < sh.OutW; ox++)
-                        {
-                            float* dst = (float*)cp + ((long)(n * p + oy * sh.OutW + ox)) * ckk;
-                            for (int ci = 0; ci < sh.Cin; ci++)
-                                for (int kh = 0; kh < sh.Kh; kh++)
-                                {
-                                    float* src = (float*)xp + (((long)n * sh.Cin + ci) * sh.H + oy * sh.Kh + kh) * sh.W + ox * sh.Kw;
-                                    float* d = dst + (ci * sh.Kh + kh) * sh.Kw;
-                                    for (int kw = 0; kw < sh.Kw; kw++) d[kw] = src[kw];
-                                }
-                        }
-            });
-        }
+            MovePatches(s, px, pc, toPatches: true);
     }
 
     /// <summary>The inverse scatter of <see cref="SpaceToDepth"/>: every dx entry under a window gets its patch
     /// entry; rows/columns past the last whole window (not read by the forward) get 0.</summary>
     private static unsafe void DepthToSpace(Conv2dShape s, float[] dcols, Span<float> dx)
     {
-        int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw;
-        bool leftover = s.OutH * s.Kh != s.H || s.OutW * s.Kw != s.W;
         fixed (float* px = dx)
         fixed (float* pc = dcols)
+            MovePatches(s, px, pc, toPatches: false);
+    }
+
+    /// <summary>Copies every window between the image tensor and the patch matrix, image -> patches
+    /// (<paramref name="toPatches"/>) or patches -> image (the image's rows/columns past the last whole window are
+    /// zeroed first).</summary>
+    private static unsafe void MovePatches(Conv2dShape s, float* image, float* patches, bool toPatches)
+    {
+        int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw;
+        bool leftover = !toPatches && (s.OutH * s.Kh != s.H || s.OutW * s.Kw != s.W);
+        nint xp = (nint)image, cp = (nint)patches;
+        var sh = s;
+        CpuParallel.For(0, ImageBlocks(s.N, (long)s.N * p * ckk), blk =>
         {
-            nint xp = (nint)px, cp = (nint)pc;
-            var sh = s;
-            CpuParallel.For(0, ImageBlocks(s.N, (long)s.N * p * ckk), blk =>
+            var (n0, n1) = BlockRange(blk, sh.N, (long)sh.N * p * ckk);
+            for (int n = n0; n < n1; n++)
             {
-                var (n0, n1) = BlockRange(blk, sh.N, (long)sh.N * p * ckk);
-                for (int n = n0; n < n1; n++)
-                {
-                    if (leftover) new Span<float>((float*)xp + (long)n * sh.Cin * sh.H * sh.W, sh.Cin * sh.H * sh.W).Clear();
-                    for (int oy = 0; oy < sh.OutH; oy++)
-                        for (int ox = 0; ox < sh.OutW; ox++)
-                        {
-                            float* src = (float*)cp + ((long)(n * p + oy * sh.OutW + ox)) * ckk;
-                            for (int ci = 0; ci < sh.Cin; ci++)
-                                for (int kh = 0; kh < sh.Kh; kh++)
-                                {
-                                    float* d = (float*)xp + (((long)n * sh.Cin + ci) * sh.H + oy * sh.Kh + kh) * sh.W + ox * sh.Kw;
-                                    float* sr = src + (ci * sh.Kh + kh) * sh.Kw;
-                                    for (int kw = 0; kw < sh.Kw; kw++) d[kw] = sr[kw];
-                                }
-                        }
-                }
-            });
-        }
+                if (leftover) new Span<float>((float*)xp + (long)n * sh.Cin * sh.H * sh.W, sh.Cin * sh.H * sh.W).Clear();
+                for (int oy = 0; oy < sh.OutH; oy++)
+                    for (int ox = 0; ox < sh.OutW; ox++)
+                    {
+                        float* patch = (float*)cp + ((long)(n * p + oy * sh.OutW + ox)) * ckk;
+                        for (int ci = 0; ci < sh.Cin; ci++)
+                            for (int kh = 0; kh < sh.Kh; kh++)
+                            {
+                                float* im = (float*)xp + (((long)n * sh.Cin + ci) * sh.H + oy * sh.Kh + kh) * sh.W + ox * sh.Kw;
+                                float* pa = patch + (ci * sh.Kh + kh) * sh.Kw;
+                                float* from = toPatches ? im : pa, to = toPatches ? pa : im;
+                                for (int kw = 0; kw < sh.Kw; kw++) to[kw] = from[kw];
+                            }
+                    }
+            }
+        });
     }
 
     /// <summary>For each of <paramref name="n"/> images: dst (cols, rows) = src (rows, cols)^T, plus bias[j] on dst
