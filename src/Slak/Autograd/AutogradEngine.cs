@@ -1,8 +1,21 @@
-// Reverse-mode differentiation over the recorded graph (micrograd's algorithm at tensor granularity): order nodes
-// topologically from the root, seed d(root) = 1, run each node's closure once in reverse order, accumulate gradients
-// of shared inputs out of place (closures return fresh tensors or Detach() views), add leaf gradients into
-// Tensor.Grad (allocated outside any TensorScope, since they outlive the
-// step), then release every node so saved activations can be freed.
+// Reverse-mode differentiation over the recorded graph (micrograd's algorithm at tensor granularity, with nodes that
+// may have several outputs).
+//
+// The ordering contract, which operators may rely on:
+//   - the vertices are the graph's nodes and its leaf tensors; a node's edges go to the nodes (or leaves) that
+//     produced its inputs;
+//   - every node reachable from the root runs its backward closure exactly once, and only after the closure of every
+//     node that consumed any of its outputs has run, so the gradient of each output is complete (summed over all its
+//     consumers) when the closure receives it;
+//   - the closure receives one gradient per output, null for an output through which no gradient flowed; it is not
+//     called at all when no output received a gradient;
+//   - gradients of shared inputs are accumulated out of place (closures return fresh tensors or Detach() views that
+//     may share storage, so none is ever modified in place); leaf gradients are added into Tensor.Grad (allocated
+//     outside any TensorScope, since they outlive the step);
+//   - every node is released afterwards (closure and inputs dropped), so saved activations can be freed and a second
+//     backward through the same graph fails loudly.
+// Profiling happens here, not in the operators: each closure is one "<op>.bwd" region, and the backend calls it makes
+// are measured by the profiling backend (ProfilingBackend), so no operator can be missed.
 namespace Slak.Autograd;
 
 /// <summary>Runs backward passes.</summary>
@@ -13,13 +26,28 @@ public static class AutogradEngine
     public static Tensor Record(Tensor output, string op, Tensor[] inputs, BackwardFunction backward)
     {
         ArgumentNullException.ThrowIfNull(output);
-        if (!GradMode.IsEnabled) return output;
-        bool any = false;
-        foreach (var t in inputs) any |= t.RequiresGrad;
-        if (!any) return output;
-        output.GradFn = new GradNode(op, inputs, backward);
-        output.RequiresGrad = true;
+        ArgumentNullException.ThrowIfNull(backward);
+        Record([output], op, inputs, grads => backward(grads[0]!));
         return output;
+    }
+
+    /// <summary>Records <paramref name="outputs"/> as the outputs of ONE node of <paramref name="op"/> on
+    /// <paramref name="inputs"/> when grad mode is on and any input requires grad; the closure receives every output's
+    /// gradient at once.</summary>
+    public static void Record(Tensor[] outputs, string op, Tensor[] inputs, MultiBackwardFunction backward)
+    {
+        ArgumentNullException.ThrowIfNull(outputs);
+        ArgumentNullException.ThrowIfNull(inputs);
+        ArgumentNullException.ThrowIfNull(backward);
+        if (outputs.Length == 0) throw new ArgumentException($"{op}: a node needs at least one output", nameof(outputs));
+        if (!WillRecord(inputs)) return;
+        var node = new GradNode(op, inputs, outputs.Length, backward);
+        for (int i = 0; i < outputs.Length; i++)
+        {
+            outputs[i].GradFn = node;
+            outputs[i].GradOutputIndex = i;
+            outputs[i].RequiresGrad = true;
+        }
     }
 
     /// <summary>True when an operator on <paramref name="inputs"/> would be recorded.</summary>
@@ -30,65 +58,99 @@ public static class AutogradEngine
         return false;
     }
 
-    /// <summary>Back-propagates from a one-element <paramref name="root"/>.</summary>
-    public static void Backward(Tensor root)
+    /// <summary>Back-propagates from <paramref name="root"/>, seeded with <paramref name="gradient"/> (d(loss)/d(root),
+    /// shaped like the root); without one the root must have one element and the seed is 1.</summary>
+    public static void Backward(Tensor root, Tensor? gradient = null)
     {
         ArgumentNullException.ThrowIfNull(root);
-        if (root.Numel != 1)
-            throw new InvalidOperationException($"Backward() needs a scalar (one-element) tensor; got {root.Describe()}");
+        if (gradient is null && root.Numel != 1)
+            throw new InvalidOperationException($"Backward() needs a scalar (one-element) tensor, or a gradient shaped like the output (Backward(gradient)); got {root.Describe()}");
+        if (gradient is not null)
+        {
+            if (gradient.IsDisposed) throw new ObjectDisposedException(nameof(gradient), "Backward(gradient): the gradient tensor is disposed");
+            if (!Shapes.Equal(gradient.Shape, root.Shape))
+                throw new ArgumentException($"Backward(gradient): gradient {gradient.Describe()} must have the shape of the output {root.Describe()}", nameof(gradient));
+            if (gradient.Device != root.Device)
+                throw new ArgumentException($"Backward(gradient): gradient is on {gradient.Device}, the output on {root.Device}", nameof(gradient));
+        }
         if (!root.RequiresGrad)
             throw new InvalidOperationException($"Backward() on {root.Describe()}, which does not require grad (no parameter or input on its path has RequiresGrad)");
 
-        List<Tensor> order;
+        List<Vertex> order;
         using (OpProfiler.Measure("autograd.topo")) order = TopologicalOrder(root);
-        var grads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance)
-        {
-            [root] = Tensor.Full(root.Shape, 1f, root.Device),
-        };
+        var pending = new Dictionary<GradNode, Tensor?[]>(ReferenceEqualityComparer.Instance);
+        var leafGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
 
         using (GradMode.NoGrad())
         {
+            var seed = Tensor.Empty(root.Shape, root.Device);
+            if (gradient is null) seed.Backend.Fill(seed, 1f);
+            else seed.Backend.Copy(gradient, seed);
+            Deliver(root, seed, "Backward", pending, leafGrads);
+
             for (int i = order.Count - 1; i >= 0; i--)
             {
-                var tensor = order[i];
-                if (!grads.Remove(tensor, out var grad)) continue;
-                var node = tensor.GradFn;
-                if (node is null)
+                var v = order[i];
+                if (v.Node is null)
                 {
-                    using (OpProfiler.Measure("autograd.leaf")) AccumulateLeaf(tensor, grad);
+                    if (leafGrads.Remove(v.Leaf!, out var lg))
+                        using (OpProfiler.Measure("autograd.leaf")) AccumulateLeaf(v.Leaf!, lg);
                     continue;
                 }
-                var fn = node.Backward ?? throw new InvalidOperationException(
-                    $"Trying to backward through the graph a second time (node {node.Op} of {tensor.Describe()} was already freed); call Backward() once per forward pass");
+                var node = v.Node;
+                if (!pending.Remove(node, out var grads)) { node.Release(); continue; }
+                var fn = node.Backward ?? throw SecondBackward(node, root);
                 Tensor?[] inputGrads;
-                using (OpProfiler.MeasureBackward(node.Op, grad)) inputGrads = fn(grad);
-                grad.Dispose();
+                using (OpProfiler.MeasureBackward(node.Op, FirstNonNull(grads)))
+                    inputGrads = fn(grads);
+                foreach (var g in grads) g?.Dispose();
                 var inputs = node.Inputs;
                 if (inputGrads.Length != inputs.Length)
                     throw new InvalidOperationException($"backward of {node.Op} returned {inputGrads.Length} gradients for {inputs.Length} inputs");
                 for (int k = 0; k < inputs.Length; k++)
                 {
-                    var input = inputs[k];
                     var g = inputGrads[k];
-                    if (g is null || !input.RequiresGrad) { g?.Dispose(); continue; }
-                    if (!Shapes.Equal(g.Shape, input.Shape))
-                        throw new InvalidOperationException($"backward of {node.Op}: gradient {Shapes.Format(g.Shape)} does not match input {input.Describe()}");
-                    if (grads.TryGetValue(input, out var existing))
-                    {
-                        // Out of place: gradients returned by backward closures may be views sharing storage
-                        // with other pending gradients, so none is ever modified in place.
-                        using var profile = OpProfiler.MeasureBackward("autograd.accumulate", existing);
-                        var sum = Tensor.Empty(existing.Shape, existing.Device);
-                        sum.Backend.Add(existing, g, sum);
-                        existing.Dispose();
-                        g.Dispose();
-                        grads[input] = sum;
-                    }
-                    else grads[input] = g;
+                    if (g is null) continue;
+                    if (!inputs[k].RequiresGrad) { g.Dispose(); continue; }
+                    Deliver(inputs[k], g, node.Op, pending, leafGrads);
                 }
                 node.Release();
             }
         }
+    }
+
+    /// <summary>Adds <paramref name="g"/> to the pending gradient of <paramref name="target"/> (its producing node's
+    /// output slot, or the leaf's entry), out of place.</summary>
+    private static void Deliver(Tensor target, Tensor g, string op, Dictionary<GradNode, Tensor?[]> pending,
+        Dictionary<Tensor, Tensor> leafGrads)
+    {
+        if (!Shapes.Equal(g.Shape, target.Shape))
+            throw new InvalidOperationException($"backward of {op}: gradient {Shapes.Format(g.Shape)} does not match input {target.Describe()}");
+        var node = target.GradFn;
+        if (node is null)
+        {
+            leafGrads[target] = leafGrads.Remove(target, out var had) ? Sum(had, g) : g;
+            return;
+        }
+        if (!pending.TryGetValue(node, out var slots)) pending[node] = slots = new Tensor?[node.OutputCount];
+        int i = target.GradOutputIndex;
+        slots[i] = slots[i] is { } existing ? Sum(existing, g) : g;
+    }
+
+    private static Tensor Sum(Tensor a, Tensor b)
+    {
+        using var profile = OpProfiler.MeasureBackward("autograd.accumulate", a);
+        var sum = Tensor.Empty(a.Shape, a.Device);
+        sum.Backend.Add(a, b, sum);
+        a.Dispose();
+        b.Dispose();
+        return sum;
+    }
+
+    private static Tensor FirstNonNull(Tensor?[] grads)
+    {
+        foreach (var g in grads) if (g is not null) return g;
+        throw new InvalidOperationException("a pending node without any gradient");
     }
 
     private static void AccumulateLeaf(Tensor leaf, Tensor grad)
@@ -107,26 +169,38 @@ public static class AutogradEngine
         grad.Dispose();
     }
 
-    private static List<Tensor> TopologicalOrder(Tensor root)
+    private static InvalidOperationException SecondBackward(GradNode node, Tensor of) => new(
+        $"Trying to backward through the graph a second time (node {node.Op} on the path of {of.Describe()} was already freed); call Backward() once per forward pass");
+
+    /// <summary>A vertex of the graph: a node, or a leaf tensor (Node null).</summary>
+    private readonly record struct Vertex(GradNode? Node, Tensor? Leaf);
+
+    /// <summary>Vertices in depth-first post-order from the root: every vertex comes after all vertices it reaches,
+    /// so walking the list backwards visits every consumer before what it consumed.</summary>
+    private static List<Vertex> TopologicalOrder(Tensor root)
     {
-        var order = new List<Tensor>();
-        var visited = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        var stack = new Stack<(Tensor T, bool Expanded)>();
-        stack.Push((root, false));
+        var order = new List<Vertex>();
+        var visited = new HashSet<object>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<(Vertex V, bool Expanded)>();
+        Push(root);
         while (stack.Count > 0)
         {
-            var (t, expanded) = stack.Pop();
-            if (expanded) { order.Add(t); continue; }
-            if (!visited.Add(t)) continue;
-            stack.Push((t, true));
-            var node = t.GradFn;
-            if (node is null) continue;
-            if (node.Backward is null)
-                throw new InvalidOperationException(
-                    $"Trying to backward through the graph a second time (node {node.Op} of {t.Describe()} was already freed); call Backward() once per forward pass");
-            foreach (var input in node.Inputs)
-                if (input.RequiresGrad && !visited.Contains(input)) stack.Push((input, false));
+            var (v, expanded) = stack.Pop();
+            if (expanded) { order.Add(v); continue; }
+            object key = (object?)v.Node ?? v.Leaf!;
+            if (!visited.Add(key)) continue;
+            stack.Push((v, true));
+            if (v.Node is null) continue;
+            if (v.Node.Backward is null) throw SecondBackward(v.Node, root);
+            foreach (var input in v.Node.Inputs)
+                if (input.RequiresGrad) Push(input);
         }
         return order;
+
+        void Push(Tensor t)
+        {
+            var v = new Vertex(t.GradFn, t.GradFn is null ? t : null);
+            if (!visited.Contains((object?)v.Node ?? t)) stack.Push((v, false));
+        }
     }
 }

@@ -1,6 +1,8 @@
-// Opt-in wall-clock profile of the training step by operator: set SLAK_PROFILE=1 and every differentiable operator
-// (forward, keyed by op and input shape), every backward closure, the autograd bookkeeping, the optimizer and the
-// data loader's waits add their time to a table printed to stderr when the process exits. Times are exclusive
+// Opt-in wall-clock profile of the training step by operator: set SLAK_PROFILE=1 and every backend call (through the
+// ProfilingBackend decorator that Tensor.Backend hands out while profiling is on: forward and each backward kernel
+// apart, keyed by backend method and the shape of its first tensor), every backward closure (the engine measures
+// each node as "<op>.bwd": the closure's own host work), the autograd bookkeeping, the optimizer and the data
+// loader's waits add their time to a table printed to stderr when the process exits. Times are exclusive
 // (a nested region's time is not counted twice) and measured on the calling thread only, so a parallel kernel
 // counts its wall time, not its CPU time. Off by default: then a region is one static bool test and no allocation.
 using System.Collections.Concurrent;
@@ -42,6 +44,11 @@ public static class OpProfiler
     /// the name is only formatted when profiling is on.</summary>
     public static Region Measure(string op, Tensor shapeOf) =>
         _enabled ? Start(string.Concat(GradMode.IsEnabled ? "" : "nograd ", op, " ", Shapes.Format(shapeOf.Shape))) : default;
+
+    /// <summary>Starts the region of one backend call, named by the backend method and the shape of its first tensor
+    /// argument; the name is only formatted when profiling is on.</summary>
+    public static Region MeasureKernel(string method, Tensor shapeOf) =>
+        _enabled ? Start(string.Concat(method, " ", Shapes.Format(shapeOf.Shape))) : default;
 
     /// <summary>Starts the region of a backward closure, named "op.bwd" and the shape of its output gradient.</summary>
     public static Region MeasureBackward(string op, Tensor gradOutput) =>

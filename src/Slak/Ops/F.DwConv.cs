@@ -1,11 +1,9 @@
-// The decomposed large-kernel depthwise convolution as one differentiable operator with one output per branch.
-// The autograd graph has single-output nodes, so the operator records a hidden one-element "token" node that owns
-// the real inputs (x and the weights) and the fused backward, and one node per branch output whose only input is
-// the token. The engine runs every branch node before the token node (the token is an input of each branch
-// output, and nodes run in reverse topological order), so the branch nodes just park their output gradients, and
-// the token node then runs ONE fused input-gradient pass over all branches and the per-branch weight gradients.
-// Branch outputs are separate tensors because each feeds its own training BatchNorm; no stacked tensor, no slice
-// op and no gradient of a stacked shape filled with zeros.
+// The decomposed large-kernel depthwise convolution as one differentiable operator with one output per branch:
+// ONE autograd node with one output per branch, whose backward receives every branch's output gradient at once and
+// runs one fused input-gradient pass over all branches plus the per-branch weight gradients. Branch outputs are
+// separate tensors because each feeds its own training BatchNorm; no stacked tensor, no slice op and no gradient of
+// a stacked shape filled with zeros. A branch whose output received no gradient contributes nothing (the fused
+// kernels take a null gradient as "skip this branch").
 using Slak.Autograd;
 
 namespace Slak;
@@ -31,48 +29,26 @@ public static partial class F
         Tensor[] inputs = [x, .. w];
         if (!AutogradEngine.WillRecord(inputs)) return ys;
 
-        var parked = new Tensor?[nb];
-        var token = Tensor.Empty([1], x.Device);
-        AutogradEngine.Record(token, op, inputs, _ =>
+        AutogradEngine.Record(ys, op, inputs, grads =>
         {
-            try
+            var result = new Tensor?[nb + 1];
+            var dys = grads.ToArray();
+            if (x.RequiresGrad)
             {
-                var result = new Tensor?[nb + 1];
-                if (x.RequiresGrad)
-                {
-                    result[0] = Like(x);
-                    be.DecomposedDwConvBackwardData(parked, w, m, result[0]!);
-                }
-                var dws = new Tensor?[nb];
-                bool anyW = false;
-                for (int b = 0; b < nb; b++)
-                {
-                    if (!w[b].RequiresGrad) continue;
-                    dws[b] = result[b + 1] = Like(w[b]);
-                    anyW = true;
-                }
-                if (anyW) be.DecomposedDwConvBackwardFilter(x, parked, skip, dws);
-                return result;
+                result[0] = Like(x);
+                be.DecomposedDwConvBackwardData(dys, w, m, result[0]!);
             }
-            finally
+            var dws = new Tensor?[nb];
+            bool anyW = false;
+            for (int b = 0; b < nb; b++)
             {
-                for (int b = 0; b < nb; b++)
-                {
-                    parked[b]?.Dispose();
-                    parked[b] = null;
-                }
+                if (!w[b].RequiresGrad) continue;
+                dws[b] = result[b + 1] = Like(w[b]);
+                anyW = true;
             }
+            if (anyW) be.DecomposedDwConvBackwardFilter(x, dys, skip, dws);
+            return result;
         });
-        for (int b = 0; b < nb; b++)
-        {
-            int branch = b;
-            AutogradEngine.Record(ys[b], $"{op}[{b}]", [token], g =>
-            {
-                parked[branch] = g.Detach();
-                // The token's "gradient" only carries the dependency; its value is never read.
-                return [Tensor.Empty([1], token.Device)];
-            });
-        }
         return ys;
     }
 

@@ -20,7 +20,6 @@ public static partial class F
         int rows = checked((int)(x.Numel / Math.Max(inF, 1)));
         var shape = x.ShapeArray;
         shape[^1] = outF;
-        using var profile = OpProfiler.Measure(nameof(Linear), x);
         var y = Tensor.Empty(shape, x.Device);
         var be = x.Backend;
         be.Gemm(false, true, rows, outF, inF, 1f, x, weight, 0f, y);
@@ -59,7 +58,6 @@ public static partial class F
         if (h + 2 * padding.H < kh || w + 2 * padding.W < kw || oh < 1 || ow < 1)
             throw new ArgumentException($"{op}: kernel {kh}x{kw} does not fit input {h}x{w} with padding {padding}", nameof(x));
         if (bias is not null) Check.Vector(op, bias, nameof(bias), cout, x, nameof(x));
-        using var profile = OpProfiler.Measure(nameof(Conv2d), x);
         var y = Tensor.Empty([n, cout, oh, ow], x.Device);
         var be = x.Backend;
         be.Conv2dForward(x, weight, bias, y, stride.H, stride.W, padding.H, padding.W);
@@ -94,7 +92,6 @@ public static partial class F
         if (kh % 2 == 0 || kw % 2 == 0)
             throw new ArgumentException($"{op}: kernel sizes must be odd for 'same' padding, got kh={kh}, kw={kw}", nameof(weight));
         if (mask is not null) Check.SameShape(op, weight, nameof(weight), mask, nameof(mask));
-        using var profile = OpProfiler.Measure(nameof(DepthwiseConv2d), x);
         var y = Like(x);
         var be = x.Backend;
         be.DwConv2dForward(x, weight, mask, y);

@@ -14,7 +14,6 @@ public static partial class F
         Check.SameShape(op, logits, nameof(logits), targets, nameof(targets));
         if (logits.Size(0) == 0 || logits.Size(1) == 0)
             throw new ArgumentException($"{op}: logits {Shapes.Format(logits.Shape)} is empty", nameof(logits));
-        using var profile = OpProfiler.Measure(nameof(SoftTargetCrossEntropy), logits);
         var probs = Like(logits);
         var loss = Tensor.Empty([], logits.Device);
         var be = logits.Backend;

@@ -18,7 +18,6 @@ public static partial class F
         Check.Vector(op, bias, nameof(bias), c, x, nameof(x));
         Check.Positive(eps, op, nameof(eps));
         int rows = checked((int)(x.Numel / Math.Max(c, 1)));
-        using var profile = OpProfiler.Measure(nameof(LayerNorm), x);
         var y = Like(x);
         var mean = Tensor.Empty([rows], x.Device);
         var rstd = Tensor.Empty([rows], x.Device);
@@ -42,7 +41,6 @@ public static partial class F
         Check.Vector(op, weight, nameof(weight), c, x, nameof(x));
         Check.Vector(op, bias, nameof(bias), c, x, nameof(x));
         Check.Positive(eps, op, nameof(eps));
-        using var profile = OpProfiler.Measure(nameof(LayerNormChannelsFirst), x);
         var y = Like(x);
         var mean = Tensor.Empty([x.Size(0), x.Size(2), x.Size(3)], x.Device);
         var rstd = Tensor.Empty([x.Size(0), x.Size(2), x.Size(3)], x.Device);
@@ -71,7 +69,6 @@ public static partial class F
         Check.Positive(eps, op, nameof(eps));
         if (!(momentum >= 0 && momentum <= 1))
             throw new ArgumentOutOfRangeException(nameof(momentum), momentum, $"{op}: momentum must be in [0, 1]");
-        using var profile = OpProfiler.Measure(nameof(BatchNorm2d), x);
         var y = Like(x);
         var be = x.Backend;
         if (!training)

@@ -28,7 +28,6 @@ public static partial class F
         if (Shapes.Numel(dims) != x.Numel)
             throw new ArgumentException($"{nameof(Reshape)}: shape {Shapes.Format(shape)} has {Shapes.Numel(dims)} elements but {x.Describe()} has {x.Numel}", nameof(shape));
         x.Storage.AddRef();
-        using var profile = OpProfiler.Measure(nameof(Reshape), x);
         var y = new Tensor(x.Storage, x.Offset, dims);
         var xShape = x.ShapeArray;
         return AutogradEngine.Record(y, nameof(Reshape), [x], g =>
@@ -47,7 +46,6 @@ public static partial class F
             throw new ArgumentException($"{nameof(Permute)}: perm {Shapes.Format(perm)} is not a permutation of the {x.Rank} dims of {x.Describe()}", nameof(perm));
         var shape = new int[perm.Length];
         for (int i = 0; i < perm.Length; i++) shape[i] = x.Size(perm[i]);
-        using var profile = OpProfiler.Measure(nameof(Permute), x);
         var y = Tensor.Empty(shape, x.Device);
         x.Backend.Permute(x, perm, y);
         var inverse = new int[perm.Length];
@@ -80,7 +78,6 @@ public static partial class F
     private static Tensor SumScaled(Tensor x, float scale, string op)
     {
         Check.NotNull(x, op, nameof(x));
-        using var profile = OpProfiler.Measure(op, x);
         var y = Tensor.Empty([], x.Device);
         x.Backend.SumAll(x, y);
         if (scale != 1f) x.Backend.Scale(y, scale, y);
@@ -96,7 +93,6 @@ public static partial class F
     public static Tensor GlobalAvgPool(Tensor x)
     {
         Check.Rank(x, 4, nameof(GlobalAvgPool), nameof(x), "(N, C, H, W)");
-        using var profile = OpProfiler.Measure(nameof(GlobalAvgPool), x);
         var y = Tensor.Empty([x.Size(0), x.Size(1)], x.Device);
         x.Backend.GlobalAvgPool(x, y);
         return AutogradEngine.Record(y, nameof(GlobalAvgPool), [x], g =>

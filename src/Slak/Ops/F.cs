@@ -16,7 +16,6 @@ public static partial class F
     {
         Check.NotNull(a, nameof(Add), nameof(a));
         Check.SameShape(nameof(Add), a, nameof(a), b, nameof(b));
-        using var profile = OpProfiler.Measure(nameof(Add), a);
         var y = Like(a);
         a.Backend.Add(a, b, y);
         return AutogradEngine.Record(y, nameof(Add), [a, b], g => [g.Detach(), g.Detach()]);
@@ -27,7 +26,6 @@ public static partial class F
     {
         Check.NotNull(a, nameof(Mul), nameof(a));
         Check.SameShape(nameof(Mul), a, nameof(a), b, nameof(b));
-        using var profile = OpProfiler.Measure(nameof(Mul), a);
         var y = Like(a);
         a.Backend.Mul(a, b, y);
         return AutogradEngine.Record(y, nameof(Mul), [a, b], g =>
@@ -43,7 +41,6 @@ public static partial class F
     public static Tensor Scale(Tensor x, float alpha)
     {
         Check.NotNull(x, nameof(Scale), nameof(x));
-        using var profile = OpProfiler.Measure(nameof(Scale), x);
         var y = Like(x);
         x.Backend.Scale(x, alpha, y);
         return AutogradEngine.Record(y, nameof(Scale), [x], g =>
@@ -58,7 +55,6 @@ public static partial class F
     public static Tensor Gelu(Tensor x)
     {
         Check.NotNull(x, nameof(Gelu), nameof(x));
-        using var profile = OpProfiler.Measure(nameof(Gelu), x);
         var y = Like(x);
         x.Backend.Gelu(x, y);
         return AutogradEngine.Record(y, nameof(Gelu), [x], g =>
@@ -75,7 +71,6 @@ public static partial class F
         Check.NotNull(x, nameof(MulLastDim), nameof(x));
         if (x.Rank == 0) throw new ArgumentException($"{nameof(MulLastDim)}: x must have rank >= 1", nameof(x));
         Check.Vector(nameof(MulLastDim), gamma, nameof(gamma), x.Size(-1), x, nameof(x));
-        using var profile = OpProfiler.Measure(nameof(MulLastDim), x);
         var y = Like(x);
         x.Backend.MulLastDim(x, gamma, y);
         return AutogradEngine.Record(y, nameof(MulLastDim), [x, gamma], g =>
@@ -102,7 +97,6 @@ public static partial class F
         float keep = 1f - rate;
         for (int i = 0; i < n; i++) scale[i] = rng.NextFloat() < keep ? 1f / keep : 0f;
         var rows = Tensor.FromArray(scale, [n], x.Device);
-        using var profile = OpProfiler.Measure(nameof(DropPath), x);
         var y = Like(x);
         x.Backend.MulRows(x, rows, y);
         return AutogradEngine.Record(y, nameof(DropPath), [x], g =>

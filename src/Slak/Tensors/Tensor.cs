@@ -45,7 +45,7 @@ public sealed partial class Tensor : IDisposable
     public Device Device => Storage.Backend.Device;
 
     /// <summary>Backend that runs operators on this tensor.</summary>
-    public IBackend Backend => Storage.Backend;
+    public IBackend Backend => Autograd.OpProfiler.Enabled ? ProfilingBackend.Wrap(Storage.Backend) : Storage.Backend;
 
     /// <summary>Optional name (parameters carry their state_dict key).</summary>
     public string? Name { get; set; }
@@ -77,11 +77,14 @@ public sealed partial class Tensor : IDisposable
         }
     }
 
-    /// <summary>Accumulated gradient of a leaf after <see cref="Backward"/> (null until the first one).</summary>
+    /// <summary>Accumulated gradient of a leaf after <see cref="Backward()"/> (null until the first one).</summary>
     public Tensor? Grad { get; set; }
 
     /// <summary>The graph node that produced this tensor (null for leaves).</summary>
     internal GradNode? GradFn { get; set; }
+
+    /// <summary>Which output of <see cref="GradFn"/> this tensor is (0 for single-output operators).</summary>
+    internal int GradOutputIndex { get; set; }
 
     /// <summary>True when this tensor was not produced by a recorded operator.</summary>
     public bool IsLeaf => GradFn is null;
@@ -89,6 +92,15 @@ public sealed partial class Tensor : IDisposable
     /// <summary>Back-propagates from this scalar: accumulates d(this)/d(leaf) into every leaf's <see cref="Grad"/>
     /// and frees the graph (a second call through the same graph throws).</summary>
     public void Backward() => AutogradEngine.Backward(this);
+
+    /// <summary>Back-propagates from this tensor with <paramref name="gradient"/> = d(loss)/d(this) (shaped like this
+    /// tensor, on its device), as PyTorch's <c>tensor.backward(gradient)</c>: accumulates into every leaf's
+    /// <see cref="Grad"/> and frees the graph.</summary>
+    public void Backward(Tensor gradient)
+    {
+        ArgumentNullException.ThrowIfNull(gradient);
+        AutogradEngine.Backward(this, gradient);
+    }
 
     /// <summary>Zeroes (drops) the gradient.</summary>
     public void ZeroGrad()
