@@ -131,3 +131,34 @@ public sealed class MultiOutputNodeTests
         after.Where(kv => kv.Value > before.GetValueOrDefault(kv.Key))
              .ToDictionary(kv => kv.Key, kv => kv.Value - before.GetValueOrDefault(kv.Key));
 }
+
+public sealed class ProfilingBackendTests
+{
+    [Test]
+    public void EveryBackendCallOfTheDecomposedOperatorIsProfiled()
+    {
+        var rng = TestRandom.ForCurrentTest();
+        bool was = OpProfiler.Enabled;
+        OpProfiler.Reset();
+        OpProfiler.Enabled = true;
+        try
+        {
+            var x = Tensor.FromArray(rng.NormalArray(2 * 3 * 5 * 5), [2, 3, 5, 5], Device.Cpu);
+            x.RequiresGrad = true;
+            var w0 = Tensor.FromArray(rng.NormalArray(3 * 7 * 3), [3, 1, 7, 3], Device.Cpu);
+            var w1 = Tensor.FromArray(rng.NormalArray(3 * 3 * 7), [3, 1, 3, 7], Device.Cpu);
+            w0.RequiresGrad = w1.RequiresGrad = true;
+            var ys = F.DecomposedDepthwiseConv2d(x, [w0, w1]);
+            F.Add(F.Sum(ys[0]), F.Sum(ys[1])).Backward();
+        }
+        finally
+        {
+            OpProfiler.Enabled = was;
+        }
+        var names = OpProfiler.Snapshot().Select(e => e.Name).ToList();
+        OpProfiler.Reset();
+        foreach (var expected in new[] { "DecomposedDwConvForward (2, 3, 5, 5)", "DecomposedDwConvBackwardData", "DecomposedDwConvBackwardFilter (2, 3, 5, 5)", "DecomposedDepthwiseConv2d.bwd" })
+            Assert.That(names.Any(n => n.StartsWith(expected, StringComparison.Ordinal)), Is.True,
+                $"profile has a region '{expected}...' (regions: {string.Join("; ", names)})");
+    }
+}
