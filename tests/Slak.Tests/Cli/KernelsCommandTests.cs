@@ -1,0 +1,54 @@
+// `slak kernels --dump`: every kernel module of the embedded sources is written as a CUBIN (an ELF image for the
+// asked architecture) and a PTX file, and index.json lists each module with its kernels and files; bad --arch and
+// --preset values are refused with messages naming them. Needs NVRTC (installed by .ci/setup; required in CI).
+using System.Text.Json;
+using NUnit.Framework;
+using Slak.Cuda.Compilation;
+using Slak.Tests.Cuda;
+
+namespace Slak.Tests.Cli;
+
+public sealed class KernelsCommandTests
+{
+    private static int Run(params string[] args) => new Slak.Cli.Commands.KernelsCommand().Build().Parse(args)
+        .Invoke(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false });
+
+    [Test]
+    public void DumpWritesCubinAndPtxOfEveryModuleAndAnIndex()
+    {
+        NvrtcTestSupport.RequireNvrtc();
+        string dir = NvrtcTestSupport.TempFolder();
+        try
+        {
+            Assert.That(Run("--arch", "sm_90", "--preset", "slak_tiny", "--dump", dir), Is.Zero);
+            using var index = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "index.json")));
+            var modules = index.RootElement.GetProperty("modules").EnumerateArray().ToList();
+            var files = KernelSources.Embedded.KernelFiles;
+            Assert.That(modules.Select(m => m.GetProperty("source").GetString()), Is.EquivalentTo(files), "one entry per kernel file");
+            foreach (var m in modules)
+            {
+                string module = m.GetProperty("module").GetString()!;
+                var cubin = File.ReadAllBytes(Path.Combine(dir, m.GetProperty("cubin").GetString()!));
+                Assert.That(cubin.Take(4), Is.EqualTo(new byte[] { 0x7f, (byte)'E', (byte)'L', (byte)'F' }), $"{module}: CUBIN is an ELF image");
+                string ptx = File.ReadAllText(Path.Combine(dir, m.GetProperty("ptx").GetString()!));
+                Assert.That(ptx, Does.Contain(".target sm_90"), $"{module}: PTX for sm_90");
+                var kernels = m.GetProperty("kernels").EnumerateArray().Select(k => k.GetString()!).ToList();
+                Assert.That(kernels, Is.Not.Empty, $"{module} lists its kernels");
+                foreach (var k in kernels) Assert.That(ptx, Does.Contain($".entry {k}("), $"{module}: PTX holds {k}");
+            }
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Test]
+    public void BadArchitectureAndPresetAreRefusedByName()
+    {
+        var arch = Assert.Throws<ArgumentException>(() => Run("--arch", "ampere"));
+        Assert.That(arch!.Message, Does.Contain("--arch").And.Contain("ampere"));
+        var preset = Assert.Throws<ArgumentException>(() => Run("--preset", "slak_gigantic"));
+        Assert.That(preset!.Message, Does.Contain("slak_gigantic"));
+    }
+}
