@@ -17,12 +17,20 @@ namespace
 {
 const char* const kNames[static_cast<int>(Kernel::Count)] = {
     "dwconv_fwd_tiled_kernel",    "dwconv_fwd_direct_kernel", "dwconv_wgrad_tiled_kernel",
-    "dwconv_wgrad_direct_kernel", "column_sum_finalize_kernel", "add_kernel",
-    "fill_kernel",
+    "dwconv_wgrad_direct_kernel", "dwconv_fused_kernel",      "dwconv_fused_wgrad_kernel",
+    "column_sum_finalize_kernel", "add_kernel",               "fill_kernel",
 };
 }  // namespace
 
 const char* backend_name() { return "emulator"; }
+
+bool device_limits(SlakDeviceLimits& limits, std::string& error)
+{
+    // The emulator caps dynamic shared memory at sm_90's opt-in maximum: plan for sm_90.
+    if (slak_device_limits_for_sm(90, &limits) == 0) return true;
+    error = "no device-limit table for sm_90";
+    return false;
+}
 
 bool launch(Kernel kernel, const LaunchConfig& c, void** args, void* /*stream*/, std::string& error)
 {

@@ -1,8 +1,10 @@
-// slak_capi.cpp: the backend-independent half of the C ABI (include/slak/slak.h): argument validation, the choice of
-// kernels and grids (mirroring src/Slak.Cuda/Kernels/DwConvKernels.cs and ReduceKernels.cs, so the C ABI runs the
-// configurations the C# tests cover), workspace sizes, and the decomposed (multi-branch) orchestration. Kernels are
-// enqueued through slak_capi::launch (backend_emu.cpp or backend_cuda.cu). Validation runs completely before the first
-// launch, so a rejected call writes nothing; no C++ exception crosses the ABI.
+// slak_capi.cpp: the backend-independent half of the C ABI (include/slak/slak.h): argument validation, workspace
+// sizes and the orchestration of the launches. Every kernel choice, grid, block, shared size, split, tile and chunk
+// comes from the launch plans of cuda/include/slak/slak_plan.h (the functions the C# launchers call too), for the
+// limits of the backend's device. The decomposed operations run the fused kernels of dwconv_fused.cu when their plan
+// allows and the per-branch kernels of dwconv.cu otherwise. Kernels are enqueued through slak_capi::launch
+// (backend_emu.cpp or backend_cuda.cu). Validation runs completely before the first launch, so a rejected call writes
+// nothing; no C++ exception crosses the ABI.
 #include <algorithm>
 #include <climits>
 #include <cstdarg>
@@ -12,6 +14,7 @@
 #include <string>
 
 #include "slak/slak.h"
+#include "slak/slak_plan.h"
 #include "slak_capi_backend.h"
 
 using namespace slak_capi;
@@ -19,11 +22,6 @@ using namespace slak_capi;
 namespace
 {
 thread_local std::string t_last_error;
-
-constexpr int kTileW = 32, kTileH = 32, kThreadsY = 8;
-constexpr long long kSharedLimit = 48 * 1024; // no opt-in: the default limit of every architecture
-constexpr long long kMaxGridYZ = 65535;
-constexpr int kBlock = 256;
 
 slak_status ok()
 {
@@ -44,6 +42,15 @@ slak_status fail(slak_status s, const char* fmt, ...)
     t_last_error = buf;
     return s;
 }
+
+#define SLAK_TRY(expr)                                   \
+    do {                                                 \
+        slak_status s_ = (expr);                         \
+        if (s_ != SLAK_STATUS_SUCCESS) return s_;        \
+    } while (0)
+
+// A launch plan's status (slak_plan.h) as the C ABI status of `fn` (needs `fn` in scope).
+#define SLAK_TRY_PLAN(expr, what) SLAK_TRY(planned(fn, (expr), (what)))
 
 // Geometry shared by the single-branch and decomposed descriptions.
 struct Geometry
@@ -107,8 +114,6 @@ slak_status check_filter(const char* fn, const char* which, long long c, int kh,
     return SLAK_STATUS_SUCCESS;
 }
 
-unsigned grid_for(long long n) { return static_cast<unsigned>(std::clamp((n + kBlock - 1) / kBlock, 1LL, 4096LL)); }
-
 slak_status run(Kernel k, const LaunchConfig& cfg, void** args, void* stream, const char* fn)
 {
     std::string error;
@@ -117,107 +122,102 @@ slak_status run(Kernel k, const LaunchConfig& cfg, void** args, void* stream, co
     return SLAK_STATUS_SUCCESS;
 }
 
+// The limits of the backend's device (queried once per call; the CUDA backend caches per device).
+slak_status limits_of(const char* fn, SlakDeviceLimits& l)
+{
+    std::string error;
+    if (!device_limits(l, error)) return fail(SLAK_STATUS_LAUNCH_FAILED, "%s: %s", fn, error.c_str());
+    return SLAK_STATUS_SUCCESS;
+}
+
+// A plan status as a C ABI status.
+slak_status planned(const char* fn, int status, const char* what)
+{
+    if (status == 0) return SLAK_STATUS_SUCCESS;
+    return fail(status == SLAK_PLAN_ERROR_TOO_LARGE ? SLAK_STATUS_PROBLEM_TOO_LARGE : SLAK_STATUS_INVALID_ARGUMENT,
+                "%s: no launch plan for %s", fn, what);
+}
+
+LaunchConfig config_of(const SlakLaunchPlan& p)
+{
+    return {{p.grid_x, p.grid_y, p.grid_z}, {p.block_x, p.block_y, p.block_z},
+            static_cast<unsigned>(p.smem_dynamic)};
+}
+
+// A grid-stride launch over n elements with the default block (element-wise kernels).
+slak_status run_grid_stride(Kernel k, long long n, void** args, void* stream, const char* fn,
+                            const SlakDeviceLimits& l)
+{
+    SlakLaunchPlan p{};
+    SLAK_TRY_PLAN(slak_plan_grid_stride(n, kSlakBlock, kSlakGridStrideMaxBlocks, &l, &p), "a grid-stride loop");
+    if (p.kernel == SLAK_PLAN_KERNEL_NONE) return SLAK_STATUS_SUCCESS;
+    return run(k, config_of(p), args, stream, fn);
+}
+
+// dw = column sums of (chunks, cols) partials.
+slak_status finalize(const char* fn, float* dw, const float* partials, int chunks, long long cols, void* stream,
+                     const SlakDeviceLimits& l)
+{
+    SlakLaunchPlan p{};
+    SLAK_TRY_PLAN(slak_plan_elements(cols, kSlakBlock, &l, &p), "the column-sum finalize");
+    if (p.kernel == SLAK_PLAN_KERNEL_NONE) return SLAK_STATUS_SUCCESS;
+    int c = static_cast<int>(cols);
+    void* args[] = {&dw, &partials, &chunks, &c};
+    return run(Kernel::ColumnSumFinalize, config_of(p), args, stream, fn);
+}
+
 // y = dwconv(x, w*mask) (flip: rotated filter). Arguments already validated.
 slak_status conv(const char* fn, const Geometry& g, int kh, int kw, bool flip, float* y, const float* x,
-                 const float* w, const float* mask, void* stream)
+                 const float* w, const float* mask, void* stream, const SlakDeviceLimits& l)
 {
-    if (g.numel() == 0) return SLAK_STATUS_SUCCESS;
-    const long long shared = (1LL * kh * kw + (kTileH + kh - 1LL) * (kTileW + kw - 1LL)) * 4;
-    const long long plane = g.h * g.w;
-    if (shared <= kSharedLimit && g.c <= kMaxGridYZ && (g.h + kTileH - 1) / kTileH <= kMaxGridYZ)
+    SlakLaunchPlan pl{};
+    SLAK_TRY_PLAN(slak_plan_dwconv_fwd(g.n, g.c, g.h, g.w, kh, kw, &l, &pl), "the depthwise convolution");
+    if (pl.kernel == SLAK_PLAN_KERNEL_NONE) return SLAK_STATUS_SUCCESS;
+    if (pl.kernel == SLAK_PLAN_KERNEL_DWCONV_FWD_TILED)
     {
-        // grid.z enumerates (image, channel) planes: launch groups of whole images so it stays <= 65535.
-        const long long per = std::max(1LL, kMaxGridYZ / g.c);
-        for (long long i0 = 0; i0 < g.n; i0 += per)
+        // grid.z enumerates (image, channel) planes: launches of items_per_launch whole images keep it <= 65535.
+        const long long image = g.c * g.h * g.w;
+        for (long long i0 = 0; i0 < g.n; i0 += pl.items_per_launch)
         {
-            const long long cnt = std::min(per, g.n - i0);
+            const long long cnt = std::min(pl.items_per_launch, g.n - i0);
             DwConvParams p{static_cast<int>(cnt), static_cast<int>(g.c), static_cast<int>(g.h), static_cast<int>(g.w),
                            kh, kw, flip ? 1 : 0};
-            float* yy = y + i0 * g.c * plane;
-            const float* xx = x + i0 * g.c * plane;
+            float* yy = y + i0 * image;
+            const float* xx = x + i0 * image;
             void* args[] = {&yy, &xx, &w, &mask, &p};
-            LaunchConfig cfg{{static_cast<unsigned>((g.w + kTileW - 1) / kTileW),
-                              static_cast<unsigned>((g.h + kTileH - 1) / kTileH), static_cast<unsigned>(cnt * g.c)},
-                             {kTileW, kThreadsY, 1},
-                             static_cast<unsigned>(shared)};
-            slak_status s = run(Kernel::DwConvFwdTiled, cfg, args, stream, fn);
-            if (s != SLAK_STATUS_SUCCESS) return s;
+            LaunchConfig cfg = config_of(pl);
+            cfg.grid[2] = static_cast<unsigned>(cnt * g.c);
+            SLAK_TRY(run(Kernel::DwConvFwdTiled, cfg, args, stream, fn));
         }
         return SLAK_STATUS_SUCCESS;
     }
     DwConvParams p{static_cast<int>(g.n), static_cast<int>(g.c), static_cast<int>(g.h), static_cast<int>(g.w), kh, kw,
                    flip ? 1 : 0};
     void* args[] = {&y, &x, &w, &mask, &p};
-    LaunchConfig cfg{{grid_for(g.numel()), 1, 1}, {kBlock, 1, 1}, 0};
-    return run(Kernel::DwConvFwdDirect, cfg, args, stream, fn);
-}
-
-// The weight-gradient plan (DwConvKernels.BackwardFilter): tile sizes and image chunks.
-struct WgradPlan
-{
-    int tile_h, tile_w, chunks, per_chunk;
-    long long workspace_bytes;
-};
-
-WgradPlan plan_wgrad(const Geometry& g, int kh, int kw)
-{
-    WgradPlan pl{};
-    const long long taps = 1LL * kh * kw;
-    if (g.n == 0 || g.h == 0 || g.w == 0 || g.c == 0) return pl; // dw is filled with zeros, no partials
-    pl.tile_w = static_cast<int>(std::min<long long>(g.w, 64));
-    const long long xw = pl.tile_w + kw - 1LL;
-    const long long budget = kSharedLimit / 4 - taps - (kh - 1LL) * xw;
-    pl.tile_h = budget <= 0 ? 0 : static_cast<int>(std::min<long long>(g.h, budget / (pl.tile_w + xw)));
-    long long chunks = std::clamp(2048 / std::max(g.c, 1LL), 1LL, g.n);
-    const long long per = (g.n + chunks - 1) / chunks;
-    chunks = (g.n + per - 1) / per;
-    pl.chunks = static_cast<int>(chunks);
-    pl.per_chunk = static_cast<int>(per);
-    pl.workspace_bytes = chunks * g.c * taps * 4;
-    return pl;
+    return run(Kernel::DwConvFwdDirect, config_of(pl), args, stream, fn);
 }
 
 slak_status wgrad(const char* fn, const Geometry& g, int kh, int kw, float* dw, const float* x, const float* dy,
-                  const float* mask, int skip_masked, void* ws, void* stream)
+                  const float* mask, int skip_masked, void* ws, void* stream, const SlakDeviceLimits& l)
 {
     const long long taps = 1LL * kh * kw, total = g.c * taps;
     if (total == 0) return SLAK_STATUS_SUCCESS;
-    const WgradPlan pl = plan_wgrad(g, kh, kw);
-    if (pl.chunks == 0)
+    SlakLaunchPlan pl{};
+    SLAK_TRY_PLAN(slak_plan_dwconv_wgrad(g.n, g.c, g.h, g.w, kh, kw, &l, &pl), "the weight gradient");
+    if (pl.kernel == SLAK_PLAN_KERNEL_NONE)
     {
         float zero = 0.0f;
-        void* args[] = {&dw, &zero, const_cast<long long*>(&total)};
-        return run(Kernel::Fill, {{grid_for(total), 1, 1}, {kBlock, 1, 1}, 0}, args, stream, fn);
+        long long n = total;
+        void* args[] = {&dw, &zero, &n};
+        return run_grid_stride(Kernel::Fill, total, args, stream, fn, l);
     }
     float* partials = static_cast<float*>(ws);
     DwWgradParams p{static_cast<int>(g.n), static_cast<int>(g.c), static_cast<int>(g.h), static_cast<int>(g.w),
                     kh, kw, pl.per_chunk, pl.tile_h, pl.tile_w, skip_masked ? 1 : 0};
     void* args[] = {&partials, &x, &dy, &mask, &p};
-    slak_status s;
-    if (pl.tile_h >= 1)
-    {
-        const long long xw = pl.tile_w + kw - 1LL;
-        const long long shared = (taps + 1LL * pl.tile_h * pl.tile_w + (pl.tile_h + kh - 1LL) * xw) * 4;
-        LaunchConfig cfg{{static_cast<unsigned>(g.c), static_cast<unsigned>(pl.chunks), 1}, {kBlock, 1, 1},
-                         static_cast<unsigned>(shared)};
-        s = run(Kernel::DwWgradTiled, cfg, args, stream, fn);
-    }
-    else
-    {
-        p.tile_h = p.tile_w = 0;
-        LaunchConfig cfg{{static_cast<unsigned>(std::clamp((total + 255) / 256, 1LL, 4096LL)),
-                          static_cast<unsigned>(pl.chunks), 1},
-                         {kBlock, 1, 1},
-                         0};
-        s = run(Kernel::DwWgradDirect, cfg, args, stream, fn);
-    }
-    if (s != SLAK_STATUS_SUCCESS) return s;
-    int chunks = pl.chunks, cols = static_cast<int>(total);
-    const float* cpartials = partials;
-    void* fargs[] = {&dw, &cpartials, &chunks, &cols};
-    return run(Kernel::ColumnSumFinalize, {{static_cast<unsigned>((total + kBlock - 1) / kBlock), 1, 1},
-                                           {kBlock, 1, 1}, 0},
-               fargs, stream, fn);
+    SLAK_TRY(run(pl.kernel == SLAK_PLAN_KERNEL_DWCONV_WGRAD_TILED ? Kernel::DwWgradTiled : Kernel::DwWgradDirect,
+                 config_of(pl), args, stream, fn));
+    return finalize(fn, dw, partials, pl.chunks, total, stream, l);
 }
 
 Geometry geometry_of(const slak_dwconv2d_params* p) { return {p->n, p->c, p->h, p->w, p->x_stride, p->y_stride}; }
@@ -260,12 +260,6 @@ slak_status need(const char* fn, const void* ptr, const char* name, bool require
     if (required && ptr == nullptr) return fail(SLAK_STATUS_NULL_POINTER, "%s: %s is NULL", fn, name);
     return SLAK_STATUS_SUCCESS;
 }
-
-#define SLAK_TRY(expr)                                   \
-    do {                                                 \
-        slak_status s_ = (expr);                         \
-        if (s_ != SLAK_STATUS_SUCCESS) return s_;        \
-    } while (0)
 
 // Runs body, turning any C++ exception into a status (the ABI is C).
 template <class F> slak_status guarded(const char* fn, F&& body)
@@ -342,7 +336,9 @@ SLAK_API slak_status slak_dwconv2d_fwd(const slak_dwconv2d_params* p, float* y, 
         SLAK_TRY(need(fn, w, "w", any));
         if (any && static_cast<const void*>(y) == static_cast<const void*>(x))
             return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: y and x are the same buffer (in place is not supported)", fn);
-        SLAK_TRY(conv(fn, g, p->kh, p->kw, false, y, x, w, mask, stream));
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        SLAK_TRY(conv(fn, g, p->kh, p->kw, false, y, x, w, mask, stream, l));
         return ok();
     });
 }
@@ -361,11 +357,26 @@ SLAK_API slak_status slak_dwconv2d_bwd_data(const slak_dwconv2d_params* p, float
         if (any && static_cast<const void*>(dx) == static_cast<const void*>(dy))
             return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: dx and dy are the same buffer (in place is not supported)",
                         fn);
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
         // The input gradient reads dy (described by y_stride) and writes dx (x_stride): both packed, same sizes.
-        SLAK_TRY(conv(fn, g, p->kh, p->kw, true, dx, dy, w, mask, stream));
+        SLAK_TRY(conv(fn, g, p->kh, p->kw, true, dx, dy, w, mask, stream, l));
         return ok();
     });
 }
+
+namespace
+{
+// Workspace of the single-branch weight gradient: its plan's partials.
+slak_status wgrad_workspace(const char* fn, const Geometry& g, int kh, int kw, const SlakDeviceLimits& l,
+                            long long& bytes)
+{
+    SlakLaunchPlan pl{};
+    SLAK_TRY_PLAN(slak_plan_dwconv_wgrad(g.n, g.c, g.h, g.w, kh, kw, &l, &pl), "the weight gradient");
+    bytes = pl.workspace_bytes;
+    return SLAK_STATUS_SUCCESS;
+}
+}  // namespace
 
 SLAK_API slak_status slak_dwconv2d_bwd_filter_workspace_size(const slak_dwconv2d_params* p, size_t* bytes)
 {
@@ -374,7 +385,11 @@ SLAK_API slak_status slak_dwconv2d_bwd_filter_workspace_size(const slak_dwconv2d
         SLAK_TRY(need(fn, bytes, "bytes", true));
         Geometry g{};
         SLAK_TRY(check_single(fn, p, g));
-        *bytes = static_cast<size_t>(plan_wgrad(g, p->kh, p->kw).workspace_bytes);
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        long long need_bytes = 0;
+        SLAK_TRY(wgrad_workspace(fn, g, p->kh, p->kw, l, need_bytes));
+        *bytes = static_cast<size_t>(need_bytes);
         return ok();
     });
 }
@@ -393,11 +408,71 @@ SLAK_API slak_status slak_dwconv2d_bwd_filter(const slak_dwconv2d_params* p, flo
         SLAK_TRY(need(fn, dy, "dy", any));
         if (skip_masked && mask == nullptr)
             return fail(SLAK_STATUS_NULL_POINTER, "%s: skip_masked=%d needs a mask, got NULL", fn, skip_masked);
-        SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, plan_wgrad(g, p->kh, p->kw).workspace_bytes));
-        SLAK_TRY(wgrad(fn, g, p->kh, p->kw, dw, x, dy, mask, skip_masked, workspace, stream));
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        long long need_bytes = 0;
+        SLAK_TRY(wgrad_workspace(fn, g, p->kh, p->kw, l, need_bytes));
+        SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, need_bytes));
+        SLAK_TRY(wgrad(fn, g, p->kh, p->kw, dw, x, dy, mask, skip_masked, workspace, stream, l));
         return ok();
     });
 }
+
+namespace
+{
+// The fused plans of a decomposed description (forward / input gradient, and weight gradient).
+slak_status fused_plan(const char* fn, const Geometry& g, const slak_decomposed_dwconv2d_params* p,
+                       const SlakDeviceLimits& l, SlakLaunchPlan& pl)
+{
+    const int kh[SLAK_MAX_BRANCHES] = {p->kh[0], p->kh[1], p->kh[2]};
+    const int kw[SLAK_MAX_BRANCHES] = {p->kw[0], p->kw[1], p->kw[2]};
+    SLAK_TRY_PLAN(slak_plan_dwconv_fused(g.n, g.c, g.h, g.w, p->num_branches, kh, kw, &l, &pl),
+                  "the fused depthwise convolution");
+    return SLAK_STATUS_SUCCESS;
+}
+
+slak_status fused_wgrad_plan(const char* fn, const Geometry& g, const slak_decomposed_dwconv2d_params* p,
+                             const SlakDeviceLimits& l, SlakLaunchPlan& pl)
+{
+    const int kh[SLAK_MAX_BRANCHES] = {p->kh[0], p->kh[1], p->kh[2]};
+    const int kw[SLAK_MAX_BRANCHES] = {p->kw[0], p->kw[1], p->kw[2]};
+    SLAK_TRY_PLAN(slak_plan_dwconv_fused_wgrad(g.n, g.c, g.h, g.w, p->num_branches, kh, kw, &l, &pl),
+                  "the fused weight gradient");
+    return SLAK_STATUS_SUCCESS;
+}
+
+// Workspace of the decomposed forward / input gradient: none when fused, one output-sized buffer per-branch.
+slak_status conv_workspace(const char* fn, const Geometry& g, const slak_decomposed_dwconv2d_params* p,
+                           const SlakDeviceLimits& l, long long& bytes)
+{
+    SlakLaunchPlan pl{};
+    SLAK_TRY(fused_plan(fn, g, p, l, pl));
+    bytes = pl.kernel == SLAK_PLAN_KERNEL_PER_BRANCH && p->num_branches > 1 ? g.numel() * 4 : 0;
+    return SLAK_STATUS_SUCCESS;
+}
+
+// Workspace of the decomposed weight gradient: the fused kernel's partials of all branches, or the largest
+// per-branch partials (branches reuse it in turn).
+slak_status wgrad_workspace_decomposed(const char* fn, const Geometry& g, const slak_decomposed_dwconv2d_params* p,
+                                       const SlakDeviceLimits& l, long long& bytes)
+{
+    SlakLaunchPlan pl{};
+    SLAK_TRY(fused_wgrad_plan(fn, g, p, l, pl));
+    if (pl.kernel == SLAK_PLAN_KERNEL_DWCONV_FUSED_WGRAD)
+    {
+        bytes = pl.workspace_bytes;
+        return SLAK_STATUS_SUCCESS;
+    }
+    bytes = 0;
+    for (int b = 0; b < p->num_branches; ++b)
+    {
+        long long one = 0;
+        SLAK_TRY(wgrad_workspace(fn, g, p->kh[b], p->kw[b], l, one));
+        bytes = std::max(bytes, one);
+    }
+    return SLAK_STATUS_SUCCESS;
+}
+}  // namespace
 
 SLAK_API slak_status slak_decomposed_dwconv2d_workspace_size(const slak_decomposed_dwconv2d_params* p,
                                                              size_t* bytes)
@@ -407,14 +482,20 @@ SLAK_API slak_status slak_decomposed_dwconv2d_workspace_size(const slak_decompos
         SLAK_TRY(need(fn, bytes, "bytes", true));
         Geometry g{};
         SLAK_TRY(check_decomposed(fn, p, g));
-        *bytes = p->num_branches > 1 ? static_cast<size_t>(g.numel()) * sizeof(float) : 0;
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        long long need_bytes = 0;
+        SLAK_TRY(conv_workspace(fn, g, p, l, need_bytes));
+        *bytes = static_cast<size_t>(need_bytes);
         return ok();
     });
 }
 
 namespace
 {
-// Shared by the decomposed forward and input gradient: out = sum_b conv_b(in).
+// Shared by the decomposed forward and input gradient: out = sum_b conv_b(in) (flip: the input gradient). The fused
+// kernel in its summing mode (every branch reads `in`, one output write), or the per-branch kernels through the
+// workspace.
 slak_status decomposed_conv(const char* fn, const slak_decomposed_dwconv2d_params* p, bool flip, float* out,
                             const float* in, const float* const* w, const float* const* masks, void* workspace,
                             size_t workspace_bytes, void* stream)
@@ -430,20 +511,51 @@ slak_status decomposed_conv(const char* fn, const slak_decomposed_dwconv2d_param
         if (w[b] == nullptr) return fail(SLAK_STATUS_NULL_POINTER, "%s: w[%d] is NULL", fn, b);
     if (static_cast<const void*>(out) == static_cast<const void*>(in))
         return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: output and input are the same buffer", fn);
-    const long long need_bytes = p->num_branches > 1 ? g.numel() * 4 : 0;
+    SlakDeviceLimits l;
+    SLAK_TRY(limits_of(fn, l));
+    long long need_bytes = 0;
+    SLAK_TRY(conv_workspace(fn, g, p, l, need_bytes));
     SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, need_bytes));
+    SlakLaunchPlan pl{};
+    SLAK_TRY(fused_plan(fn, g, p, l, pl));
+    if (pl.kernel == SLAK_PLAN_KERNEL_DWCONV_FUSED)
+    {
+        const int nb = p->num_branches;
+        DwFusedParams fp{static_cast<int>(g.n), static_cast<int>(g.c), static_cast<int>(g.h), static_cast<int>(g.w),
+                         nb, 0, 0, 0, 0, 0, 0, 0, 0, flip ? 1 : 0, 1};
+        int* khs[SLAK_MAX_BRANCHES] = {&fp.kh0, &fp.kh1, &fp.kh2};
+        int* kws[SLAK_MAX_BRANCHES] = {&fp.kw0, &fp.kw1, &fp.kw2};
+        float* outs[SLAK_MAX_BRANCHES] = {out, nullptr, nullptr};
+        const float* ins[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+        const float* ws[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+        const float* ms[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+        for (int b = 0; b < nb; ++b)
+        {
+            *khs[b] = p->kh[b];
+            *kws[b] = p->kw[b];
+            fp.halo_h = std::max(fp.halo_h, p->kh[b] / 2);
+            fp.halo_w = std::max(fp.halo_w, p->kw[b] / 2);
+            ins[b] = in;
+            ws[b] = w[b];
+            ms[b] = masks != nullptr ? masks[b] : nullptr;
+        }
+        void* args[] = {&outs[0], &outs[1], &outs[2], &ins[0], &ins[1], &ins[2], &ws[0], &ws[1], &ws[2],
+                        &ms[0],   &ms[1],   &ms[2],   &fp};
+        SLAK_TRY(run(Kernel::DwConvFused, config_of(pl), args, stream, fn));
+        return ok();
+    }
     float* tmp = static_cast<float*>(workspace);
     for (int b = 0; b < p->num_branches; ++b)
     {
         const float* m = masks != nullptr ? masks[b] : nullptr;
-        SLAK_TRY(conv(fn, g, p->kh[b], p->kw[b], flip, b == 0 ? out : tmp, in, w[b], m, stream));
+        SLAK_TRY(conv(fn, g, p->kh[b], p->kw[b], flip, b == 0 ? out : tmp, in, w[b], m, stream, l));
         if (b > 0)
         {
             long long n = g.numel();
             const float* a = out;
             const float* t = tmp;
             void* args[] = {&out, &a, &t, &n};
-            SLAK_TRY(run(Kernel::Add, {{grid_for(n), 1, 1}, {kBlock, 1, 1}, 0}, args, stream, fn));
+            SLAK_TRY(run_grid_stride(Kernel::Add, n, args, stream, fn, l));
         }
     }
     return ok();
@@ -476,9 +588,10 @@ SLAK_API slak_status slak_decomposed_dwconv2d_bwd_filter_workspace_size(const sl
         SLAK_TRY(need(fn, bytes, "bytes", true));
         Geometry g{};
         SLAK_TRY(check_decomposed(fn, p, g));
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
         long long most = 0;
-        for (int b = 0; b < p->num_branches; ++b)
-            most = std::max(most, plan_wgrad(g, p->kh[b], p->kw[b]).workspace_bytes);
+        SLAK_TRY(wgrad_workspace_decomposed(fn, g, p, l, most));
         *bytes = static_cast<size_t>(most);
         return ok();
     });
@@ -497,20 +610,56 @@ SLAK_API slak_status slak_decomposed_dwconv2d_bwd_filter(const slak_decomposed_d
         SLAK_TRY(need(fn, dw, "dw", g.c > 0));
         SLAK_TRY(need(fn, x, "x", any));
         SLAK_TRY(need(fn, dy, "dy", any));
-        long long most = 0;
         for (int b = 0; b < p->num_branches; ++b)
         {
             if (g.c > 0 && dw[b] == nullptr) return fail(SLAK_STATUS_NULL_POINTER, "%s: dw[%d] is NULL", fn, b);
             if (skip_masked && (masks == nullptr || masks[b] == nullptr))
                 return fail(SLAK_STATUS_NULL_POINTER, "%s: skip_masked=%d needs masks[%d], got NULL", fn, skip_masked,
                             b);
-            most = std::max(most, plan_wgrad(g, p->kh[b], p->kw[b]).workspace_bytes);
         }
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        long long most = 0;
+        SLAK_TRY(wgrad_workspace_decomposed(fn, g, p, l, most));
         SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, most));
-        // Branches run in stream order, so each reuses the whole workspace after the previous one's finalize.
+        SlakLaunchPlan pl{};
+        SLAK_TRY(fused_wgrad_plan(fn, g, p, l, pl));
+        if (pl.kernel == SLAK_PLAN_KERNEL_DWCONV_FUSED_WGRAD)
+        {
+            // All branches from one read of each x tile: partials (chunks, C, taps_b) per branch, back to back; the
+            // kernel computes only live taps (0 elsewhere) when it is given masks, so they are passed for skip_masked.
+            const int nb = p->num_branches;
+            DwFusedWgradParams fp{static_cast<int>(g.n), static_cast<int>(g.c), static_cast<int>(g.h),
+                                  static_cast<int>(g.w), nb, 0, 0, 0, 0, 0, 0, 0, 0, pl.per_chunk, pl.tile_h,
+                                  pl.tile_w};
+            int* khs[SLAK_MAX_BRANCHES] = {&fp.kh0, &fp.kh1, &fp.kh2};
+            int* kws[SLAK_MAX_BRANCHES] = {&fp.kw0, &fp.kw1, &fp.kw2};
+            float* parts[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+            const float* dys[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+            const float* ms[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+            float* cursor = static_cast<float*>(workspace);
+            for (int b = 0; b < nb; ++b)
+            {
+                *khs[b] = p->kh[b];
+                *kws[b] = p->kw[b];
+                fp.halo_h = std::max(fp.halo_h, p->kh[b] / 2);
+                fp.halo_w = std::max(fp.halo_w, p->kw[b] / 2);
+                parts[b] = cursor;
+                cursor += 1LL * pl.chunks * g.c * p->kh[b] * p->kw[b];
+                dys[b] = dy;
+                ms[b] = skip_masked ? masks[b] : nullptr;
+            }
+            void* args[] = {&parts[0], &parts[1], &parts[2], &x, &dys[0], &dys[1], &dys[2], &ms[0], &ms[1], &ms[2],
+                            &fp};
+            SLAK_TRY(run(Kernel::DwConvFusedWgrad, config_of(pl), args, stream, fn));
+            for (int b = 0; b < nb; ++b)
+                SLAK_TRY(finalize(fn, dw[b], parts[b], pl.chunks, g.c * p->kh[b] * p->kw[b], stream, l));
+            return ok();
+        }
+        // Per branch, in stream order: each reuses the whole workspace after the previous one's finalize.
         for (int b = 0; b < p->num_branches; ++b)
             SLAK_TRY(wgrad(fn, g, p->kh[b], p->kw[b], dw[b], x, dy, masks != nullptr ? masks[b] : nullptr,
-                           skip_masked, workspace, stream));
+                           skip_masked, workspace, stream, l));
         return ok();
     });
 }

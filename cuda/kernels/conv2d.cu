@@ -3,11 +3,7 @@
 // FLOPs; the kernels are direct (one thread per output / input / weight element) and favour clarity.
 // Launchers: src/Slak.Cuda/Kernels/Conv2dKernels.cs.
 #include "slak_common.cuh"
-
-struct Conv2dParams
-{
-    int n, cin, h, w, cout, kh, kw, stride_h, stride_w, pad_h, pad_w, out_h, out_w;
-};
+#include "slak/slak_params.h"  // Conv2dParams
 
 // y[n, co, r, q] = bias[co] + sum_{ci, i, j} x[n, ci, r*sh - ph + i, q*sw - pw + j] * w[co, ci, i, j]
 extern "C" __global__ void conv2d_fwd_kernel(float* __restrict__ y, const float* __restrict__ x,

@@ -13,18 +13,11 @@
 // column_sum_finalize_kernel (reduce.cu), so the result is deterministic. Masked taps are skipped (written as 0)
 // when skip_masked is set.
 // Launchers: src/Slak.Cuda/Kernels/DwConvKernels.cs; CPU counterpart: src/Slak/Backends/Cpu/CpuDwConv*.cs.
+// Params structs (DwConvParams, DwWgradParams), tile constants and launch plans: slak/slak_params.h, slak/slak_plan.h.
 #include "slak_common.cuh"
+#include "slak/slak_params.h"
 
-constexpr int kDwTileW = 32;        // output tile width (threads along x)
-constexpr int kDwRowsPerThread = 4; // consecutive output rows per thread
-constexpr int kDwThreadsY = 8;      // threads along y
-constexpr int kDwTileH = kDwRowsPerThread * kDwThreadsY;
-
-struct DwConvParams
-{
-    int n, c, h, w, kh, kw;
-    int flip; // 1: use the filter rotated by 180 degrees (input gradient)
-};
+static_assert(kDwFwdThreads == 256, "dwconv_fwd_tiled_kernel's __launch_bounds__ is the block of its plan");
 
 __device__ __forceinline__ float dw_tap(const float* __restrict__ wt, const float* __restrict__ mask, long long base,
                                         int i, int j, const DwConvParams& p)
@@ -110,14 +103,6 @@ extern "C" __global__ void dwconv_fwd_direct_kernel(float* __restrict__ y, const
 }
 
 // ---- weight gradient ----
-
-struct DwWgradParams
-{
-    int n, c, h, w, kh, kw;
-    int images_per_chunk;
-    int tile_h, tile_w; // dy tile staged per step
-    int skip_masked;
-};
 
 // partials[chunk, c, t]: block (c, chunk); shared = taps accumulators + dy tile + x tile with halo.
 extern "C" __global__ void dwconv_wgrad_tiled_kernel(float* __restrict__ partials, const float* __restrict__ x,

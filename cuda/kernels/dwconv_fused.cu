@@ -20,27 +20,19 @@
 // Weight gradient: dwconv_fused_wgrad_kernel below (per-tile partial sums of all branches' live taps in shared
 // memory from one x tile, one partial per (chunk, channel, tap), reduced deterministically by reduce.cu).
 // Launchers: src/Slak.Cuda/Kernels/DwConvFusedKernels.cs. CPU counterpart: src/Slak/Backends/Cpu/CpuDwConv*.cs.
+// Params structs (DwFusedParams, DwFusedWgradParams), tile constants and launch plans: slak/slak_params.h,
+// slak/slak_plan.h.
 #include "slak_common.cuh"
+#include "slak/slak_params.h"
 
 typedef float dw_store_t;
 __device__ __forceinline__ float dw_load(const dw_store_t* p) { return *p; }
 __device__ __forceinline__ void dw_store(dw_store_t* p, float v) { *p = v; }
 
-constexpr int kFusedTileW = 32;                        // output columns per block (threads along x)
-constexpr int kFusedRows = 8;                          // consecutive output rows per thread (FMAs per tap)
-constexpr int kFusedThreadsY = 4;                      // threads along y (block 32 x 4 = 128 threads)
-constexpr int kFusedTileH = kFusedRows * kFusedThreadsY;
-constexpr int kFusedMaxBranches = 3;
-
-struct DwFusedParams
-{
-    int n, c, h, w;
-    int branches;             // 1..3
-    int kh0, kw0, kh1, kw1, kh2, kw2;
-    int halo_h, halo_w;       // max over branches of kh/2, kw/2
-    int flip;                 // 1: use each filter rotated by 180 degrees (input gradient)
-    int sum;                  // 1: every branch accumulates into out0 (input gradient)
-};
+static_assert(kFusedThreads == 128, "dwconv_fused_kernel's __launch_bounds__ is the block of its plan");
+static_assert(kFusedWgradThreads == 256, "dwconv_fused_wgrad_kernel's __launch_bounds__ is the block of its plan");
+static_assert(sizeof(int) * kFusedMaxBranches <= kFusedWgradStaticSmem,
+              "dwconv_fused_wgrad_kernel's static shared memory is budgeted by its plan");
 
 // Shared layout: [tile (kFusedTileH + 2 halo_h) x (kFusedTileW + 2 halo_w)] [per branch: tap list of kh*kw
 // (packed (i << 16) | j, weight bits) int2, column-major] [per branch: kw + 1 column starts].
@@ -216,16 +208,6 @@ extern "C" __global__ void __launch_bounds__(128) dwconv_fused_kernel(
 // and accumulates them over the tile in shared memory (one owner per entry: no atomics). The block writes one
 // partial per (chunk, channel, tap), pruned taps as 0 (skip masks non-null); column_sum_finalize_kernel (reduce.cu)
 // sums the chunks deterministically. So x and dy are read from global memory once per block, never per tap.
-
-struct DwFusedWgradParams
-{
-    int n, c, h, w;
-    int branches;
-    int kh0, kw0, kh1, kw1, kh2, kw2;
-    int halo_h, halo_w;
-    int images_per_chunk;
-    int tile_h, tile_w;
-};
 
 // Warp-cooperative compaction of the live taps (mask != 0, or all when mask is null) of one branch: list[k] = tap.
 __device__ __forceinline__ int dw_compact_live(int* list, const float* mask, long long base, int taps, int lane)

@@ -4,6 +4,7 @@
 //
 // Launchers: src/Slak.Cuda/Kernels/ReduceKernels.cs.
 #include "slak_common.cuh"
+#include "slak/slak_params.h"  // PermuteParams
 
 // ---- sum over all elements ----
 
@@ -77,13 +78,9 @@ extern "C" __global__ void global_avg_pool_bwd_kernel(float* __restrict__ dx, co
 
 // ---- permutation ----
 
-// Shape of the output and, for each output dimension, the stride of the input dimension it reads (rank <= 8).
-struct PermuteParams
-{
-    int rank;
-    int out_shape[8];
-    long long in_stride[8];
-};
+// PermuteParams (slak/slak_params.h): the output's shape and, for each output dimension, the stride of the input
+// dimension it reads (rank <= kPermuteMaxRank = 8).
+static_assert(kPermuteMaxRank == 8, "permute_kernel unrolls over 8 dimensions");
 
 // y[o] = x[source(o)]: decode the output index digit by digit, accumulate the permuted input strides.
 extern "C" __global__ void permute_kernel(float* __restrict__ y, const float* __restrict__ x, PermuteParams p,

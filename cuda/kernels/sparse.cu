@@ -9,19 +9,10 @@
 //            positions inactive after pruning.
 // Launchers: src/Slak.Cuda/Kernels/SparseKernels.cs.
 #include "slak_common.cuh"
+#include "slak/slak_params.h"  // SparseSelectState
 
-// Selection state in device memory (the launcher allocates SparseKernels.StateBytes for it).
-struct SparseSelectState
-{
-    unsigned long long k;          // requested count, clamped to the eligible count by pass 0
-    unsigned long long remaining;  // how many of the smallest are still to be found inside the current prefix
-    unsigned long long prefix;     // high bits of the k-th smallest composite fixed so far
-    unsigned long long bound;      // exclusive bound: composites below it are selected (valid once done)
-    unsigned long long eligible;   // number of eligible keys (set by pass 0)
-    unsigned long long done;       // nonzero once bound is final; later passes do nothing
-    unsigned long long pad[2];
-    unsigned int hist[8 * 256];    // one 256-bin histogram per pass
-};
+// SparseSelectState (slak/slak_params.h): the selection state in device memory (sizeof bytes, allocated by the
+// launcher).
 
 namespace sparse_detail
 {
@@ -72,7 +63,7 @@ extern "C" __global__ void sparse_grow_keys_kernel(unsigned* __restrict__ keys, 
 extern "C" __global__ void sparse_select_init_kernel(SparseSelectState* __restrict__ st, long long k,
                                                      const SparseSelectState* __restrict__ k_from)
 {
-    for (int b = threadIdx.x; b < 8 * 256; b += blockDim.x) st->hist[b] = 0u;
+    for (int b = threadIdx.x; b < kSparseRadixPasses * 256; b += blockDim.x) st->hist[b] = 0u;
     if (threadIdx.x == 0)
     {
         st->k = k_from != nullptr ? k_from->k : static_cast<unsigned long long>(k);

@@ -187,8 +187,9 @@ static void test_decomposed(int n, int c, int h, int wd, int kl, int ks)
     }
     size_t ws_bytes = 0, wg_bytes = 0;
     check_ok(slak_decomposed_dwconv2d_workspace_size(&p, &ws_bytes), "decomposed workspace_size");
-    CHECK(ws_bytes == numel * sizeof(float), "decomposed workspace %zu bytes, expected %zu", ws_bytes,
-          numel * sizeof(float));
+    /* 0 when the fused kernel runs, one output-sized buffer when the per-branch fallback sums through it. */
+    CHECK(ws_bytes == 0 || ws_bytes == numel * sizeof(float), "decomposed workspace %zu bytes, expected 0 or %zu",
+          ws_bytes, numel * sizeof(float));
     check_ok(slak_decomposed_dwconv2d_bwd_filter_workspace_size(&p, &wg_bytes), "decomposed wgrad workspace_size");
     size_t ws_max = ws_bytes > wg_bytes ? ws_bytes : wg_bytes;
     void* ws = alloc_nan(ws_max / sizeof(float) + 1);
@@ -303,8 +304,10 @@ static void test_bad_arguments(void)
     EXPECT_STATUS(slak_decomposed_dwconv2d_workspace_size(&d, &bytes), SLAK_STATUS_INVALID_ARGUMENT);
     d.num_branches = 2; d.kh[0] = 3; d.kw[0] = 3; d.kh[1] = 5; d.kw[1] = 2;
     EXPECT_STATUS(slak_decomposed_dwconv2d_workspace_size(&d, &bytes), SLAK_STATUS_INVALID_ARGUMENT);
-    d.kw[1] = 1;
+    d.kh[1] = 151; d.kw[1] = 151; /* a fused tile over 48 KB: the per-branch path, which needs a workspace */
     check_ok(slak_decomposed_dwconv2d_workspace_size(&d, &bytes), "decomposed workspace_size");
+    CHECK(bytes == numel * sizeof(float), "per-branch decomposed workspace %zu bytes, expected %zu", bytes,
+          numel * sizeof(float));
     const float* ws2[2] = {w, NULL};
     EXPECT_STATUS(slak_decomposed_dwconv2d_fwd(&d, y, x, ws2, NULL, ws, bytes, NULL), SLAK_STATUS_NULL_POINTER);
     const float* wv[2] = {w, w};
@@ -339,7 +342,8 @@ int main(int argc, char** argv)
     test_single(2, 2, 6, 5, 13, 13);   /* filter larger than the image */
     test_single(1, 1, 4, 5, 85, 85);   /* direct forward (tile > 48 KB) and direct weight gradient */
     test_many_planes();
-    test_decomposed(2, 3, 12, 10, 9, 3);
+    test_decomposed(2, 3, 12, 10, 9, 3);     /* fused kernels */
+    test_decomposed(1, 2, 6, 7, 151, 5);     /* fused tile over 48 KB: the per-branch fallback */
     test_bad_arguments();
 
     if (g_failures) { fprintf(stderr, "%d check(s) failed (seed %u)\n", g_failures, g_seed); return 1; }

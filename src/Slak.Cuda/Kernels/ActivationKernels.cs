@@ -6,12 +6,10 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the activation and broadcast kernels (float32, grid-stride loops).</summary>
 public static class ActivationKernels
 {
-    private const int Block = 256;
-
     private static void Run(IGpuDevice dev, string kernel, long n, ref KernelArgs args)
     {
         args.Add(n);
-        if (n > 0) args.Launch(dev, kernel, KernelArgs.GridFor(n, Block), Block);
+        if (n > 0) args.Launch(dev, kernel, LaunchPlans.GridStride(n, DeviceLimits.For(dev)));
     }
 
     /// <summary>y = GELU(x), exact form.</summary>

@@ -1,10 +1,10 @@
-// Typed launchers for cuda/kernels/conv2d.cu (dense stem / downsampling convolutions).
+// Typed launchers for cuda/kernels/conv2d.cu (dense stem / downsampling convolutions). Grids: slak_plan.h.
 using System.Runtime.InteropServices;
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
 
-/// <summary>Geometry of a dense conv; mirror of <c>Conv2dParams</c> in conv2d.cu.</summary>
+/// <summary>Geometry of a dense conv; mirror of <c>Conv2dParams</c> in slak/slak_params.h.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public readonly record struct Conv2dParams(int N, int Cin, int H, int W, int Cout, int Kh, int Kw, int StrideH,
                                            int StrideW, int PadH, int PadW, int OutH, int OutW);
@@ -12,14 +12,12 @@ public readonly record struct Conv2dParams(int N, int Cin, int H, int W, int Cou
 /// <summary>Launchers of the dense convolution kernels.</summary>
 public static class Conv2dKernels
 {
-    private const int Block = 256;
-
     /// <summary>y = conv(x, w) + bias (bias may be null).</summary>
     public static void Forward(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr bias, Conv2dParams p)
     {
         long total = (long)p.N * p.Cout * p.OutH * p.OutW;
         var a = new KernelArgs(); a.Add(y); a.Add(x); a.Add(w); a.Add(bias); a.Add(p);
-        a.Launch(dev, "conv2d_fwd_kernel", KernelArgs.GridFor(total, Block), Block);
+        a.Launch(dev, "conv2d_fwd_kernel", LaunchPlans.GridStride(total, DeviceLimits.For(dev)));
     }
 
     /// <summary>dx of the dense conv.</summary>
@@ -27,18 +25,19 @@ public static class Conv2dKernels
     {
         long total = (long)p.N * p.Cin * p.H * p.W;
         var a = new KernelArgs(); a.Add(dx); a.Add(dy); a.Add(w); a.Add(p);
-        a.Launch(dev, "conv2d_bwd_data_kernel", KernelArgs.GridFor(total, Block), Block);
+        a.Launch(dev, "conv2d_bwd_data_kernel", LaunchPlans.GridStride(total, DeviceLimits.For(dev)));
     }
 
     /// <summary>dw (and dbias when not null) of the dense conv.</summary>
     public static void BackwardFilter(IGpuDevice dev, DevicePtr dw, DevicePtr dbias, DevicePtr x, DevicePtr dy,
                                       Conv2dParams p)
     {
+        var limits = DeviceLimits.For(dev);
         long total = (long)p.Cout * p.Cin * p.Kh * p.Kw;
         var a = new KernelArgs(); a.Add(dw); a.Add(x); a.Add(dy); a.Add(p);
-        a.Launch(dev, "conv2d_bwd_filter_kernel", KernelArgs.GridFor(total, Block), Block);
+        a.Launch(dev, "conv2d_bwd_filter_kernel", LaunchPlans.GridStride(total, limits));
         if (dbias.IsNull) return;
         var b = new KernelArgs(); b.Add(dbias); b.Add(dy); b.Add(p.N); b.Add(p.Cout); b.Add(p.OutH * p.OutW);
-        b.Launch(dev, "conv2d_bwd_bias_kernel", p.Cout, Block);
+        b.Launch(dev, "conv2d_bwd_bias_kernel", LaunchPlans.Rows(p.Cout, LaunchPlans.Block, limits));
     }
 }

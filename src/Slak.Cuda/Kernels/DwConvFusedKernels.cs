@@ -1,11 +1,10 @@
 // Typed launchers for cuda/kernels/dwconv_fused.cu: the decomposed depthwise convolution with up to three branches
 // in one kernel (forward: one read of each input tile for all branches, one output per branch; input gradient: all
-// branches' transposed convolutions summed in registers, dx written once). Filters whose union halo makes the tile
-// exceed 48 KB of shared memory (e.g. M = 151 with a 5-wide partner) and operators with more than three branches
-// fall back to the per-branch kernels of dwconv.cu. Weight gradients of all branches: one kernel, per-tile partial
-// sums of the live taps in shared memory from one read of each x tile, then a deterministic reduction. Grid: x = plane (n*C, up to 2^31-1),
-// y = tile row, z = tile column.
-using System.Runtime.InteropServices;
+// branches' transposed convolutions summed in registers, dx written once). Weight gradients of all branches: one
+// kernel, per-tile partial sums of the live taps in shared memory from one read of each x tile, then a deterministic
+// reduction. The launch plans of slak_plan.h decide grid (x = plane n*C, y = tile row, z = tile column), shared
+// bytes, tiles and chunks, and when to fall back to the per-branch kernels of dwconv.cu: more than three branches,
+// a tile over the shared-memory budget (e.g. M = 151 with a 5-wide partner), or a grid over the device's limits.
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -13,27 +12,25 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the fused decomposed depthwise convolution.</summary>
 public static class DwConvFusedKernels
 {
-    private const int TileW = 32, TileH = 32, ThreadsY = 4, MaxBranches = 3;
-    private const int SharedLimit = 48 * 1024;
+    // The params structs hold three branches, the kernels' maximum (kFusedMaxBranches; PlanStructLayoutTests checks
+    // that the header agrees). Whether a launch runs fused is the plan's decision alone.
+    internal const int MaxBranches = 3;
 
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly record struct DwFusedParams(int N, int C, int H, int W, int Branches,
-        int Kh0, int Kw0, int Kh1, int Kw1, int Kh2, int Kw2, int HaloH, int HaloW, int Flip, int Sum);
-
-    /// <summary>Shared bytes of a fused launch for these branches, or -1 when it cannot run fused.</summary>
-    public static int SharedBytes(ReadOnlySpan<DwFusedBranch> branches)
+    /// <summary>The plan of a fused forward / input gradient / inference sum for these branches.</summary>
+    public static LaunchPlan Plan(IGpuDevice dev, ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w)
     {
-        if (branches.Length is 0 or > MaxBranches) return -1;
-        int hh = 0, hw = 0, lists = 0;
-        foreach (var b in branches)
-        {
-            hh = Math.Max(hh, b.Kh / 2);
-            hw = Math.Max(hw, b.Kw / 2);
-            lists += 2 * b.Kh * b.Kw + b.Kw + 1;
-        }
-        long tile = (long)(TileH + 2 * hh) * (TileW + 2 * hw);
-        long bytes = (((tile + 1) & ~1L) + lists) * sizeof(float);
-        return bytes <= SharedLimit ? (int)bytes : -1;
+        Span<int> kh = stackalloc int[branches.Length], kw = stackalloc int[branches.Length];
+        for (int b = 0; b < branches.Length; b++) (kh[b], kw[b]) = (branches[b].Kh, branches[b].Kw);
+        return LaunchPlans.DwConvFused(n, c, h, w, kh, kw, DeviceLimits.For(dev));
+    }
+
+    /// <summary>The plan of the fused weight gradient for these branches.</summary>
+    public static LaunchPlan WeightGradPlan(IGpuDevice dev, ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h,
+                                            int w)
+    {
+        Span<int> kh = stackalloc int[branches.Length], kw = stackalloc int[branches.Length];
+        for (int b = 0; b < branches.Length; b++) (kh[b], kw[b]) = (branches[b].Kh, branches[b].Kw);
+        return LaunchPlans.DwConvFusedWeightGrad(n, c, h, w, kh, kw, DeviceLimits.For(dev));
     }
 
     /// <summary>ys[b] = depthwise conv of x (N, C, H, W) with branch b (weight * mask); all outputs overwritten.</summary>
@@ -43,8 +40,9 @@ public static class DwConvFusedKernels
         ArgumentNullException.ThrowIfNull(dev);
         Check(ys.Length, branches.Length, nameof(ys));
         CheckShape(branches, n, c, h, w);
-        int shared = SharedBytes(branches);
-        if (shared < 0)
+        var plan = Plan(dev, branches, n, c, h, w);
+        if (plan.KernelChoice == PlanKernel.None) return;
+        if (plan.KernelChoice == PlanKernel.PerBranch)
         {
             for (int b = 0; b < branches.Length; b++)
                 DwConvKernels.Forward(dev, ys[b], x, branches[b].Weight, branches[b].Mask, n, c, h, w,
@@ -52,7 +50,7 @@ public static class DwConvFusedKernels
             return;
         }
         Span<DevicePtr> ins = [x, x, x];
-        Launch(dev, ys, ins, branches, n, c, h, w, flip: false, sum: false, shared);
+        Launch(dev, ys, ins, branches, n, c, h, w, flip: false, sum: false, plan);
     }
 
     /// <summary>y = sum over branches of the depthwise conv of x with branch b (inference; overwrites y). The fused
@@ -63,8 +61,9 @@ public static class DwConvFusedKernels
         ArgumentNullException.ThrowIfNull(dev);
         Check(branches.Length, branches.Length, nameof(branches));
         CheckShape(branches, n, c, h, w);
-        int shared = SharedBytes(branches);
-        if (shared < 0)
+        var plan = Plan(dev, branches, n, c, h, w);
+        if (plan.KernelChoice == PlanKernel.None) return;
+        if (plan.KernelChoice == PlanKernel.PerBranch)
         {
             var xs = new DevicePtr[branches.Length];
             Array.Fill(xs, x);
@@ -73,7 +72,7 @@ public static class DwConvFusedKernels
         }
         Span<DevicePtr> outs = [y, DevicePtr.Null, DevicePtr.Null];
         Span<DevicePtr> ins = [x, x, x];
-        Launch(dev, outs, ins, branches, n, c, h, w, flip: false, sum: true, shared);
+        Launch(dev, outs, ins, branches, n, c, h, w, flip: false, sum: true, plan);
     }
 
     /// <summary>dx = sum over branches of the input gradient of branch b given dys[b] (overwrites dx).</summary>
@@ -83,14 +82,15 @@ public static class DwConvFusedKernels
         ArgumentNullException.ThrowIfNull(dev);
         Check(dys.Length, branches.Length, nameof(dys));
         CheckShape(branches, n, c, h, w);
-        int shared = SharedBytes(branches);
-        if (shared < 0)
+        var plan = Plan(dev, branches, n, c, h, w);
+        if (plan.KernelChoice == PlanKernel.None) return;
+        if (plan.KernelChoice == PlanKernel.PerBranch)
         {
             PerBranchSum(dev, dx, dys, branches, n, c, h, w, flip: true);
             return;
         }
         Span<DevicePtr> outs = [dx, DevicePtr.Null, DevicePtr.Null];
-        Launch(dev, outs, dys, branches, n, c, h, w, flip: true, sum: true, shared);
+        Launch(dev, outs, dys, branches, n, c, h, w, flip: true, sum: true, plan);
     }
 
     /// <summary>The fallback for tiles that do not fit in shared memory: out = sum over branches of the per-branch
@@ -115,11 +115,6 @@ public static class DwConvFusedKernels
         }
     }
 
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly record struct DwFusedWgradParams(int N, int C, int H, int W, int Branches,
-        int Kh0, int Kw0, int Kh1, int Kw1, int Kh2, int Kw2, int HaloH, int HaloW, int ImagesPerChunk,
-        int TileH, int TileW);
-
     /// <summary>dws[b] = weight gradient of branch b given x and dys[b] (overwritten). A branch whose
     /// <see cref="DwFusedBranch.Mask"/> is not null gets only its live taps computed and every other tap exactly 0;
     /// <see cref="DwFusedBranch.Weight"/> is not read.</summary>
@@ -131,27 +126,23 @@ public static class DwConvFusedKernels
         Check(dws.Length, branches.Length, nameof(dws));
         Check(dys.Length, branches.Length, nameof(dys));
         CheckShape(branches, n, c, h, w);
-        int nb = branches.Length, hh = 0, hw = 0, total = 0;
-        foreach (var b in branches)
+        int nb = branches.Length, hh = 0, hw = 0;
+        var plan = WeightGradPlan(dev, branches, n, c, h, w);
+        if (plan.KernelChoice is PlanKernel.PerBranch or PlanKernel.None)
         {
-            hh = Math.Max(hh, b.Kh / 2);
-            hw = Math.Max(hw, b.Kw / 2);
-            total += b.Kh * b.Kw;
-        }
-        int tileW = Math.Min(w, 64), xw = tileW + 2 * hw;
-        long budget = SharedLimit / sizeof(float) - 2L * total - (long)2 * hh * xw;
-        int tileH = nb > MaxBranches ? 0 : (int)Math.Clamp(budget / (xw + tileW), 0, h);
-        if (tileH < 1)
-        {
+            // Each per-branch launch has its own plan (an empty shape fills dw with zeros there).
             for (int b = 0; b < nb; b++)
                 DwConvKernels.BackwardFilter(dev, dws[b], x, dys[b], branches[b].Mask, n, c, h, w,
                                              branches[b].Kh, branches[b].Kw, !branches[b].Mask.IsNull);
             return;
         }
-        int chunks = Math.Clamp(2048 / Math.Max(c, 1), 1, n);
-        int perChunk = (n + chunks - 1) / chunks;
-        chunks = (n + perChunk - 1) / perChunk;
-        var partials = dev.Allocate((long)chunks * c * total * sizeof(float));
+        foreach (var b in branches)
+        {
+            hh = Math.Max(hh, b.Kh / 2);
+            hw = Math.Max(hw, b.Kw / 2);
+        }
+        int chunks = plan.Chunks;
+        var partials = dev.Allocate(plan.WorkspaceBytes);
         try
         {
             Span<DwFusedBranch> at = stackalloc DwFusedBranch[MaxBranches];
@@ -166,15 +157,14 @@ public static class DwConvFusedKernels
                 grads[b] = dys[b];
             }
             var p = new DwFusedWgradParams(n, c, h, w, nb, at[0].Kh, at[0].Kw, at[1].Kh, at[1].Kw, at[2].Kh, at[2].Kw,
-                                           hh, hw, perChunk, tileH, tileW);
+                                           hh, hw, plan.PerChunk, plan.TileH, plan.TileW);
             var a = new KernelArgs();
             for (int b = 0; b < MaxBranches; b++) a.Add(parts[b]);
             a.Add(x);
             for (int b = 0; b < MaxBranches; b++) a.Add(grads[b]);
             for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Mask);
             a.Add(p);
-            int shared = ((tileH + 2 * hh) * xw + tileH * tileW + 2 * total) * sizeof(float);
-            a.Launch(dev, "dwconv_fused_wgrad_kernel", new Dim3((uint)c, (uint)chunks), 256, shared);
+            a.Launch(dev, "dwconv_fused_wgrad_kernel", plan);
             for (int b = 0; b < nb; b++)
                 ReduceKernels.Finalize(dev, dws[b], parts[b], chunks, c * at[b].Kh * at[b].Kw);
         }
@@ -183,7 +173,7 @@ public static class DwConvFusedKernels
 
     private static void Launch(IGpuDevice dev, ReadOnlySpan<DevicePtr> outs, ReadOnlySpan<DevicePtr> ins,
                                ReadOnlySpan<DwFusedBranch> br, int n, int c, int h, int w, bool flip, bool sum,
-                               int shared)
+                               in LaunchPlan plan)
     {
         int nb = br.Length, hh = 0, hw = 0;
         foreach (var b in br)
@@ -208,8 +198,7 @@ public static class DwConvFusedKernels
         for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Weight);
         for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Mask);
         a.Add(p);
-        var grid = new Dim3((uint)((long)n * c), (uint)((h + TileH - 1) / TileH), (uint)((w + TileW - 1) / TileW));
-        a.Launch(dev, "dwconv_fused_kernel", grid, new Dim3(TileW, ThreadsY), shared);
+        a.Launch(dev, "dwconv_fused_kernel", plan);
     }
 
     private static void Check(int count, int branches, string name)

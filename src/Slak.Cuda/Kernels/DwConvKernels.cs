@@ -1,7 +1,8 @@
 // Typed launchers for cuda/kernels/dwconv.cu: depthwise "same" convolution (forward, input gradient via the
-// flipped filter, weight gradient with per-chunk partials reduced deterministically). The launcher picks the
-// shared-memory tiled kernel when its tile fits in 48 KB and the direct kernel otherwise.
-using System.Runtime.InteropServices;
+// flipped filter, weight gradient with per-chunk partials reduced deterministically). The launch plans of
+// slak_plan.h choose the kernel (tiled when its tile fits the shared-memory budget, direct otherwise), split the
+// tiled forward into launches of whole images so that grid.z (planes n*C + c) stays within 65535, and size the
+// weight gradient's tiles, chunks and partials.
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -9,33 +10,35 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the depthwise convolution kernels.</summary>
 public static class DwConvKernels
 {
-    private const int TileW = 32, TileH = 32, ThreadsY = 8;
-    private const int SharedLimit = 48 * 1024;
-
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly record struct DwConvParams(int N, int C, int H, int W, int Kh, int Kw, int Flip);
-
-    [StructLayout(LayoutKind.Sequential)]
-    private readonly record struct DwWgradParams(int N, int C, int H, int W, int Kh, int Kw, int ImagesPerChunk,
-                                                 int TileH, int TileW, int SkipMasked);
-
     /// <summary>y = depthwise conv of x with w*mask (mask may be null); flip = true gives the input gradient
     /// (pass dy as x and dx as y).</summary>
     public static void Forward(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr mask,
                                int n, int c, int h, int wd, int kh, int kw, bool flip = false)
     {
-        var p = new DwConvParams(n, c, h, wd, kh, kw, flip ? 1 : 0);
-        int shared = (kh * kw + (TileH + kh - 1) * (TileW + kw - 1)) * sizeof(float);
-        var a = new KernelArgs(); a.Add(y); a.Add(x); a.Add(w); a.Add(mask); a.Add(p);
-        if (shared <= SharedLimit)
+        ArgumentNullException.ThrowIfNull(dev);
+        var plan = LaunchPlans.DwConvForward(n, c, h, wd, kh, kw, DeviceLimits.For(dev));
+        switch (plan.KernelChoice)
         {
-            var grid = new Dim3((uint)((wd + TileW - 1) / TileW), (uint)((h + TileH - 1) / TileH), (uint)((long)n * c));
-            a.Launch(dev, "dwconv_fwd_tiled_kernel", grid, new Dim3(TileW, ThreadsY), shared);
-        }
-        else
-        {
-            long total = (long)n * c * h * wd;
-            a.Launch(dev, "dwconv_fwd_direct_kernel", KernelArgs.GridFor(total), 256);
+            case PlanKernel.None:
+                return;
+            case PlanKernel.DwConvFwdTiled:
+                // One launch per group of ItemsPerLaunch images: x and y advance by the images before it.
+                long imageBytes = (long)c * h * wd * sizeof(float);
+                for (long i0 = 0; i0 < n; i0 += plan.ItemsPerLaunch)
+                {
+                    int count = (int)Math.Min(plan.ItemsPerLaunch, n - i0);
+                    var a = new KernelArgs();
+                    a.Add(y.Offset(i0 * imageBytes)); a.Add(x.Offset(i0 * imageBytes)); a.Add(w); a.Add(mask);
+                    a.Add(new DwConvParams(count, c, h, wd, kh, kw, flip ? 1 : 0));
+                    a.Launch(dev, "dwconv_fwd_tiled_kernel", new Dim3(plan.GridX, plan.GridY, (uint)((long)count * c)),
+                             plan.Block, plan.SmemDynamic);
+                }
+                return;
+            default:
+                var d = new KernelArgs(); d.Add(y); d.Add(x); d.Add(w); d.Add(mask);
+                d.Add(new DwConvParams(n, c, h, wd, kh, kw, flip ? 1 : 0));
+                d.Launch(dev, "dwconv_fwd_direct_kernel", plan);
+                return;
         }
     }
 
@@ -45,32 +48,20 @@ public static class DwConvKernels
     {
         ArgumentNullException.ThrowIfNull(dev);
         int taps = kh * kw;
-        int tileW = Math.Min(wd, 64);
-        int xw = tileW + kw - 1;
-        int budget = SharedLimit / sizeof(float) - taps - (kh - 1) * xw;
-        int tileH = Math.Min(h, budget / (tileW + xw));
-        // Chunks of images: enough blocks to fill the device, partials of chunks * C * taps floats.
-        int chunks = Math.Clamp(2048 / Math.Max(c, 1), 1, n);
-        int perChunk = (n + chunks - 1) / chunks;
-        chunks = (n + perChunk - 1) / perChunk;
-        var partials = dev.Allocate((long)chunks * c * taps * sizeof(float));
+        var plan = LaunchPlans.DwConvWeightGrad(n, c, h, wd, kh, kw, DeviceLimits.For(dev));
+        if (plan.KernelChoice == PlanKernel.None)
+        {
+            if (c > 0) ElementwiseKernels.Fill(dev, dw, 0f, (long)c * taps); // no image: the gradient is zero
+            return;
+        }
+        var partials = dev.Allocate(plan.WorkspaceBytes);
         try
         {
             var a = new KernelArgs(); a.Add(partials); a.Add(x); a.Add(dy); a.Add(mask);
-            if (tileH >= 1)
-            {
-                a.Add(new DwWgradParams(n, c, h, wd, kh, kw, perChunk, tileH, tileW, skipMasked ? 1 : 0));
-                int shared = (taps + tileH * tileW + (tileH + kh - 1) * xw) * sizeof(float);
-                a.Launch(dev, "dwconv_wgrad_tiled_kernel", new Dim3((uint)c, (uint)chunks), 256, shared);
-            }
-            else
-            {
-                a.Add(new DwWgradParams(n, c, h, wd, kh, kw, perChunk, 0, 0, skipMasked ? 1 : 0));
-                long total = (long)c * taps;
-                a.Launch(dev, "dwconv_wgrad_direct_kernel",
-                         new Dim3((uint)Math.Clamp((total + 255) / 256, 1, 4096), (uint)chunks), 256);
-            }
-            ReduceKernels.Finalize(dev, dw, partials, chunks, c * taps);
+            a.Add(new DwWgradParams(n, c, h, wd, kh, kw, plan.PerChunk, plan.TileH, plan.TileW, skipMasked ? 1 : 0));
+            a.Launch(dev, plan.KernelChoice == PlanKernel.DwConvWgradTiled
+                         ? "dwconv_wgrad_tiled_kernel" : "dwconv_wgrad_direct_kernel", plan);
+            ReduceKernels.Finalize(dev, dw, partials, plan.Chunks, c * taps);
         }
         finally { dev.Free(partials); }
     }

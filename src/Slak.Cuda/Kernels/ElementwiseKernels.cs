@@ -3,7 +3,8 @@
 // The template every kernel family follows: one static class per cuda/kernels file; each launcher validates its
 // arguments (naming them), computes grid and block, and passes a stackalloc'd array of pointers to locals of
 // exactly the kernel's parameter types (never a boxed object[]: a wrong type would silently corrupt the launch).
-// Parameter order mirrors the kernel: outputs, inputs, scalars, sizes. Works on any IGpuDevice (GPU or emulator).
+// Parameter order mirrors the kernel: outputs, inputs, scalars, sizes. Grid and block come from the launch plan of
+// slak_plan.h (LaunchPlans). Works on any IGpuDevice (GPU or emulator).
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -11,13 +12,6 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the float32 element-wise kernels.</summary>
 public static unsafe class ElementwiseKernels
 {
-    /// <summary>Threads per block of every element-wise launch.</summary>
-    public const int BlockSize = 256;
-
-    /// <summary>Upper bound on the grid: the kernels are grid-stride loops, so more blocks add nothing once every
-    /// SM is full (132 SMs x 8 resident blocks on an H100/H200 is ~1056).</summary>
-    public const int MaxBlocks = 4096;
-
     // ---- fill / copy ----
 
     /// <summary>out[i] = value for i in [0, n).</summary>
@@ -79,9 +73,6 @@ public static unsafe class ElementwiseKernels
 
     // ---- launch plumbing ----
 
-    /// <summary>Grid size of an element-wise launch over <paramref name="n"/> elements.</summary>
-    public static int GridFor(long n) => (int)Math.Clamp((n + BlockSize - 1) / BlockSize, 1, MaxBlocks);
-
     // Validates the common arguments; false when there is nothing to do (n == 0).
     private static bool Check(IGpuDevice dev, long n, string op, params ReadOnlySpan<(DevicePtr Ptr, string Name)> ptrs)
     {
@@ -97,6 +88,9 @@ public static unsafe class ElementwiseKernels
         return true;
     }
 
-    private static void Launch(IGpuDevice dev, string kernel, long n, ReadOnlySpan<nint> args) =>
-        dev.Launch(dev.GetKernel(kernel), new Dim3((uint)GridFor(n)), new Dim3(BlockSize), 0, args);
+    private static void Launch(IGpuDevice dev, string kernel, long n, ReadOnlySpan<nint> args)
+    {
+        var plan = LaunchPlans.GridStride(n, DeviceLimits.For(dev));
+        dev.Launch(dev.GetKernel(kernel), plan.Grid, plan.Block, plan.SmemDynamic, args);
+    }
 }

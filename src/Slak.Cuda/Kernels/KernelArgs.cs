@@ -1,7 +1,8 @@
 // The argument pack of one kernel launch: each Add<T> copies a value of exactly the kernel parameter's type into an
-// aligned slot, and Launch hands cuLaunchKernel-style pointers to those slots to the device. T is fixed at compile
-// time at every call site (a DevicePtr, float, int, long or a blittable params struct mirroring the .cu struct), so
-// nothing is boxed and nothing is converted behind the caller's back.
+// aligned slot, and Launch hands cuLaunchKernel-style pointers to those slots to the device, with the grid, block and
+// shared bytes of a LaunchPlan. T is fixed at compile time at every call site (a DevicePtr, float, int, long or a
+// blittable params struct mirroring slak_params.h), so nothing is boxed and nothing is converted behind the caller's
+// back.
 using System.Runtime.CompilerServices;
 using Slak.Cuda.Runtime;
 
@@ -43,7 +44,11 @@ public unsafe ref struct KernelArgs
         }
     }
 
-    /// <summary>Blocks of <paramref name="block"/> threads for a grid-stride loop over n elements (capped).</summary>
-    public static Dim3 GridFor(long n, int block = 256, int maxBlocks = 4096) =>
-        new((uint)Math.Clamp((n + block - 1) / block, 1, maxBlocks));
+    /// <summary>Launches <paramref name="kernel"/> with the grid, block and dynamic shared bytes of
+    /// <paramref name="plan"/> (see <see cref="LaunchPlans"/>); nothing when the plan launches nothing.</summary>
+    public void Launch(IGpuDevice device, string kernel, in LaunchPlan plan)
+    {
+        if (plan.KernelChoice == PlanKernel.None) return;
+        Launch(device, kernel, plan.Grid, plan.Block, plan.SmemDynamic);
+    }
 }

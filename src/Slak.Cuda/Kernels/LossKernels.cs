@@ -6,7 +6,6 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the loss kernels.</summary>
 public static class LossKernels
 {
-    private const int Block = 128;
 
     /// <summary>probs = softmax(logits); loss[0] = mean over rows of the soft-target cross-entropy.</summary>
     public static void SoftmaxCrossEntropy(IGpuDevice dev, DevicePtr probs, DevicePtr loss, DevicePtr logits,
@@ -18,7 +17,7 @@ public static class LossKernels
         try
         {
             var a = new KernelArgs(); a.Add(probs); a.Add(rowLoss); a.Add(logits); a.Add(targets); a.Add(k);
-            a.Launch(dev, "softmax_xent_fwd_kernel", rows, Block);
+            a.Launch(dev, "softmax_xent_fwd_kernel", LaunchPlans.Rows(rows, LaunchPlans.RowBlock, DeviceLimits.For(dev)));
             ReduceKernels.Sum(dev, total, rowLoss, rows, squares: false);
             ActivationKernels.FillFromScalar(dev, loss, total, 1f / rows, 1);
         }
@@ -30,6 +29,6 @@ public static class LossKernels
                                                    DevicePtr targets, DevicePtr gradLoss, int rows, int k)
     {
         var a = new KernelArgs(); a.Add(dlogits); a.Add(probs); a.Add(targets); a.Add(gradLoss); a.Add(rows); a.Add(k);
-        a.Launch(dev, "softmax_xent_bwd_kernel", rows, Block);
+        a.Launch(dev, "softmax_xent_bwd_kernel", LaunchPlans.Rows(rows, LaunchPlans.RowBlock, DeviceLimits.For(dev)));
     }
 }

@@ -16,6 +16,6 @@ public static class OptimKernels
         a.Add(param); a.Add(expAvg); a.Add(expAvgSq); a.Add(grad); a.Add(mask);
         a.Add(lr); a.Add(beta1); a.Add(beta2); a.Add(eps); a.Add(weightDecay); a.Add(bc1); a.Add(bc2Sqrt);
         a.Add(maskMoments ? 1 : 0); a.Add(n);
-        if (n > 0) a.Launch(dev, "adamw_kernel", KernelArgs.GridFor(n), 256);
+        if (n > 0) a.Launch(dev, "adamw_kernel", LaunchPlans.GridStride(n, DeviceLimits.For(dev)));
     }
 }

@@ -9,12 +9,16 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the sparse prune/regrow kernels.</summary>
 public static class SparseKernels
 {
-    private const int Block = 256;
-    private const int MaxBlocks = 1024;
     private const int Passes = 8;
 
-    /// <summary>Bytes of one <c>SparseSelectState</c> (sparse.cu): 8 words, then 8 histograms of 256 counts.</summary>
+    /// <summary>Bytes of one <c>SparseSelectState</c> (slak_params.h): 8 words, then 8 histograms of 256 counts
+    /// (checked against the header's sizeof by PlanStructLayoutTests).</summary>
     public const int StateBytes = 8 * sizeof(ulong) + Passes * 256 * sizeof(uint);
+
+    /// <summary>The plan of the element kernels (grid-stride, at most kSparseMaxBlocks blocks of kSparseBlock).</summary>
+    internal static LaunchPlan ElementPlan(long n, DeviceLimits limits) =>
+        LaunchPlans.GridStride(n, limits, (int)LaunchPlans.Constant("kSparseBlock"),
+                               (int)LaunchPlans.Constant("kSparseMaxBlocks"));
 
     /// <summary>One prune/regrow round over <paramref name="n"/> elements. Prunes the min(numRemove, live) live
     /// positions of <paramref name="mask"/> with the smallest (|w| bits, index), writes <paramref name="keep"/>
@@ -41,30 +45,31 @@ public static class SparseKernels
             DevicePtr prune = work, growState = work.Offset(StateBytes), count = work.Offset(2L * StateBytes);
             DevicePtr keys = work.Offset(keysOffset);
             dev.Memset32(count, 0, 2);
-            Dim3 grid = KernelArgs.GridFor(n, Block, MaxBlocks);
+            var limits = DeviceLimits.For(dev);
+            var grid = ElementPlan(n, limits);
 
             var pk = new KernelArgs(); pk.Add(keys); pk.Add(weight); pk.Add(mask); pk.Add(n);
-            pk.Launch(dev, "sparse_prune_keys_kernel", grid, Block);
+            pk.Launch(dev, "sparse_prune_keys_kernel", grid);
             Select(dev, prune, keys, numRemove, DevicePtr.Null, n, grid);
             var pm = new KernelArgs(); pm.Add(keep); pm.Add(keys); pm.Add(prune); pm.Add(n);
-            pm.Launch(dev, "sparse_prune_mark_kernel", grid, Block);
+            pm.Launch(dev, "sparse_prune_mark_kernel", grid);
 
             if (bernoulli)
             {
                 var gb = new KernelArgs(); gb.Add(mask); gb.Add(keep); gb.Add(prune); gb.Add(roundSeed); gb.Add(n);
-                gb.Launch(dev, "sparse_grow_bernoulli_kernel", grid, Block);
+                gb.Launch(dev, "sparse_grow_bernoulli_kernel", grid);
             }
             else
             {
                 var gk = new KernelArgs(); gk.Add(keys); gk.Add(keep); gk.Add(grad); gk.Add(roundSeed); gk.Add(n);
-                gk.Launch(dev, "sparse_grow_keys_kernel", grid, Block);
+                gk.Launch(dev, "sparse_grow_keys_kernel", grid);
                 Select(dev, growState, keys, 0, prune, n, grid);
                 var gm = new KernelArgs(); gm.Add(mask); gm.Add(keep); gm.Add(keys); gm.Add(growState); gm.Add(n);
-                gm.Launch(dev, "sparse_grow_mark_kernel", grid, Block);
+                gm.Launch(dev, "sparse_grow_mark_kernel", grid);
             }
 
             var c = new KernelArgs(); c.Add(count); c.Add(mask); c.Add(n);
-            c.Launch(dev, "sparse_count_kernel", grid, Block);
+            c.Launch(dev, "sparse_count_kernel", grid);
             Span<byte> live = stackalloc byte[sizeof(ulong)];
             dev.CopyToHost(count, live);
             return checked((long)BitConverter.ToUInt64(live));
@@ -74,20 +79,29 @@ public static class SparseKernels
 
     /// <summary>Radix select of the k smallest (key, index) composites of <paramref name="keys"/> into the state at
     /// <paramref name="state"/> (k from <paramref name="kFrom"/>'s effective k when that is not null). Device only:
-    /// each scan writes the next pass's prefix, so nothing waits for the host.</summary>
-    public static void Select(IGpuDevice dev, DevicePtr state, DevicePtr keys, long k, DevicePtr kFrom, long n, Dim3 grid)
+    /// each scan writes the next pass's prefix, so nothing waits for the host. <paramref name="grid"/> is the
+    /// element plan of the n keys (<see cref="ElementPlan"/>).</summary>
+    internal static void Select(IGpuDevice dev, DevicePtr state, DevicePtr keys, long k, DevicePtr kFrom, long n,
+                                in LaunchPlan grid)
     {
         ArgumentNullException.ThrowIfNull(dev);
+        var limits = DeviceLimits.For(dev);
+        var one = LaunchPlans.Rows(1, grid.BlockX == 0 ? LaunchPlans.Block : (int)grid.BlockX, limits);
+        var scan = LaunchPlans.Rows(1, (int)LaunchPlans.Constant("kSparseScanThreads"), limits);
         var init = new KernelArgs(); init.Add(state); init.Add(k); init.Add(kFrom);
-        init.Launch(dev, "sparse_select_init_kernel", 1, Block);
+        init.Launch(dev, "sparse_select_init_kernel", one);
         for (int pass = 0; pass < Passes; pass++)
         {
             var h = new KernelArgs(); h.Add(state); h.Add(keys); h.Add(pass); h.Add(n);
-            h.Launch(dev, "sparse_select_histogram_kernel", grid, Block);
+            h.Launch(dev, "sparse_select_histogram_kernel", grid);
             var s = new KernelArgs(); s.Add(state); s.Add(pass);
-            s.Launch(dev, "sparse_select_scan_kernel", 1, 32);
+            s.Launch(dev, "sparse_select_scan_kernel", scan);
         }
     }
+
+    /// <summary>Radix select over n keys with the element plan of n (test support; see the overload).</summary>
+    public static void Select(IGpuDevice dev, DevicePtr state, DevicePtr keys, long k, DevicePtr kFrom, long n) =>
+        Select(dev, state, keys, k, kFrom, n, ElementPlan(n, DeviceLimits.For(dev)));
 
     /// <summary>Reads the exclusive bound of a finished selection (test support: composites (key &lt;&lt; 32 | index)
     /// below it are the k smallest). Waits for the device.</summary>

@@ -18,7 +18,7 @@ public sealed class EmulatorElementwiseTests
     private const double Atol = 1e-6;
     private const double Rtol = 1e-6;
 
-    private static readonly long[] Sizes = [1, 255, 257, 1000, ElementwiseKernels.MaxBlocks * 256L + 1001];
+    private static readonly long[] Sizes = [1, 255, 257, 1000, (long)LaunchPlans.GridStrideMaxBlocks * LaunchPlans.Block + 1001];
 
     [OneTimeSetUp]
     public void Open() => _dev = EmulatedDevice.Open();

@@ -1,0 +1,219 @@
+// Device memory of a training step by exact planning (issue 19, item 6), and the program that writes
+// bench/results/memory.md from it.
+//
+// How a step uses memory (src/Slak/Tensors/TensorScope.cs, Autograd/AutogradEngine.cs): the trainer opens one
+// TensorScope per step, so EVERY tensor the forward pass creates (each operator's output and saved statistics) stays
+// allocated until the step ends; backward gradients are disposed as soon as the next node has consumed them, and
+// kernel workspaces are freed before their launcher returns. Parameters, their gradients, AdamW's two moments and the
+// sparse masks live across steps. So the peak of a step is
+//     persistent + forward-retained + the largest set of backward temporaries alive at one time,
+// where the first two are exact sums of allocator-rounded tensor sizes (enumerated below from the real model, built
+// shape-only from the preset, one entry per tensor each operator allocates), and the third is bounded: at any point of
+// the backward pass at most the pending residual gradient, the gradient being propagated, the operator's input
+// gradient and, in the decomposed convolution, its three parked branch gradients and one accumulation are alive,
+// which never exceeds TransientActivations (12) activations of the largest block map plus the largest workspace.
+// The forward-retained sum is checked against the emulator's allocator (same model code, the emulator's rounding)
+// by ForwardRetainedBytesMatchTheEmulatorAllocatorExactly; the table uses the GPU caching allocator's rounding
+// (CachingAllocator.BucketSize).
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using NUnit.Framework;
+using Slak.Backends;
+using Slak.Backends.Cuda;
+using Slak.Cuda.Emulation;
+using Slak.Cuda.Runtime;
+using Slak.Models;
+using Slak.NN;
+
+namespace Slak.Tests.Cuda;
+
+/// <summary>The planned device memory of one training step (bytes, allocator-rounded).</summary>
+internal sealed record StepMemory(long Persistent, long ForwardRetained, long TransientBound, long Parameters)
+{
+    /// <summary>The planned peak: persistent + forward-retained + the backward transient bound.</summary>
+    public long Peak => Persistent + ForwardRetained + TransientBound;
+}
+
+/// <summary>Exact planning of the tensors a training step of a SlakModel allocates (see the file header).</summary>
+internal static class TrainingMemoryPlan
+{
+    /// <summary>Activations of the largest block map the backward temporaries can hold at once (upper bound).</summary>
+    public const int TransientActivations = 12;
+
+    public static StepMemory Plan(SlakModel model, int image, int n, bool sparse, Func<long, long> round)
+    {
+        long F(long floats) => floats <= 0 ? 0 : round(floats * sizeof(float));
+        long forward = 0, largestMap = 0;
+        int s = image;
+        for (int i = 0; i < 4; i++)
+        {
+            var down = (ModuleList)model.DownsampleLayers[i];
+            for (int j = 0; j < down.Count; j++)
+            {
+                switch (down[j])
+                {
+                    case Conv2d conv:
+                        s = conv.OutputSize(s);
+                        forward += F((long)n * conv.OutChannels * s * s);                  // y
+                        break;
+                    case LayerNorm ln:
+                        forward += F((long)n * ln.Channels * s * s) + 2 * F((long)n * s * s); // y, mean, rstd
+                        break;
+                }
+            }
+            var stage = (ModuleList)model.Stages[i];
+            for (int j = 0; j < stage.Count; j++)
+            {
+                var blk = (SlakBlock)stage[j];
+                long rows = (long)n * s * s, a = rows * blk.Dim;
+                largestMap = Math.Max(largestMap, a);
+                var branches = blk.LargeKernel.Branches.ToArray();
+                bool fused = blk.LargeKernel.Fused;
+                forward += branches.Length * F(a) + (fused ? F(1) : 0);                    // branch outputs (+ token)
+                foreach (var b in branches)
+                    if (b.Bn is not null) forward += F(a) + 2 * F(blk.Dim);                // BN y, save mean / invstd
+                forward += (branches.Length - 1) * F(a);                                   // branch sums
+                forward += F(a);                                                            // to channels-last
+                forward += F(a) + 2 * F(rows);                                              // LayerNorm y, mean, rstd
+                forward += 2 * F(4 * a);                                                    // pwconv1, GELU
+                forward += F(a);                                                            // pwconv2
+                if (blk.Gamma is not null) forward += F(a);                                 // layer scale
+                forward += F(a);                                                            // to channels-first
+                if (blk.DropPath.Rate > 0) forward += F(n) + F(a);                          // keep mask, DropPath y
+                forward += F(a);                                                            // residual add
+            }
+        }
+        int c4 = model.Widths[3], classes = model.Config.NumClasses;
+        forward += F((long)n * c4) + F((long)n * c4) + 2 * F(n) + F((long)n * classes);   // pool, head LN, logits
+
+        long persistent = 0, parameters = 0;
+        foreach (var (_, p) in model.NamedParameters())
+        {
+            parameters += p.Numel;
+            persistent += 4 * F(p.Numel);                       // weight, gradient, AdamW exp_avg and exp_avg_sq
+            if (sparse && p.Rank >= 2) persistent += F(p.Numel); // mask (every weight of rank >= 2: an upper bound)
+        }
+        foreach (var (_, b) in model.NamedBuffers()) persistent += F(b.Numel);          // BatchNorm running stats
+        persistent += F((long)n * model.Config.InChans * image * image) + 2 * F((long)n * classes); // batch, targets, probs
+
+        // Largest kernel workspace of the backward: column-sum partials are at most 256 chunks of 4C floats, the
+        // fused weight gradient's at most 2048 blocks' worth of taps; both far below one activation map, so one
+        // activation of the largest map covers them (counted in the bound).
+        long transient = TransientActivations * F(largestMap);
+        return new StepMemory(persistent, forward, transient, parameters);
+    }
+}
+
+[TestFixture]
+public sealed class PlanMemoryTests
+{
+    // The emulator's allocator and the model code are the real ones: the bytes in use grow across a training-mode
+    // forward pass (inside its step's scope, with the graph recorded) by exactly the planned forward-retained sum
+    // (with the emulator's rounding).
+    [TestCase(true)]
+    [TestCase(false)]
+    public void ForwardRetainedBytesMatchTheEmulatorAllocatorExactly(bool fused)
+    {
+        var device = Support.TestDevices.Open("cuda-emu");
+        var gpu = ((CudaBackend)BackendRegistry.For(device)).Gpu;
+        var preset = ModelPresets.Get("slak_nano");
+        const int n = 2;
+        int size = preset.InputSize;
+        var model = new SlakModel(preset.Config, ModuleInit.FromRandom(new SlakRandom(7), device));
+        foreach (var m in model.NamedModules().Select(m => m.Module).OfType<ReparamLargeKernelConv>()) m.Fused = fused;
+        model.Train();
+        var rng = new Random(11);
+        var data = new float[n * preset.Config.InChans * size * size];
+        for (int i = 0; i < data.Length; i++) data[i] = (float)rng.NextDouble();
+        var x = Tensor.FromArray(data, [n, preset.Config.InChans, size, size], device);
+        long measured;
+        using (TensorScope.Begin())
+        {
+            long before = gpu.MemoryStats.InUseBytes;
+            _ = model.Forward(x);
+            measured = gpu.MemoryStats.InUseBytes - before;
+        }
+        var shapes = new SlakModel(preset.Config, ModuleInit.ShapeOnly);
+        foreach (var m in shapes.NamedModules().Select(m => m.Module).OfType<ReparamLargeKernelConv>()) m.Fused = fused;
+        var planned = TrainingMemoryPlan.Plan(shapes, size, n, sparse: false, HostAllocator.RoundUp);
+        Assert.That(measured, Is.EqualTo(planned.ForwardRetained),
+                    $"slak_nano {size}px batch {n} fused={fused}: bytes the forward pass keeps (cuda-emu allocator)");
+    }
+
+    // The program of bench/results/memory.md (run on demand:
+    //   SLAK_WRITE_MEMORY_MD=1 dotnet test tests/Slak.Tests -c Release --filter "FullyQualifiedName~WriteMemoryTable").
+    [Test, Explicit("writes bench/results/memory.md")]
+    public void WriteMemoryTable()
+    {
+        string root = FindRepoRoot();
+        string path = Path.Combine(root, "bench", "results", "memory.md");
+        var sb = new StringBuilder();
+        string commit = Git(root, "rev-parse --short HEAD");
+        sb.AppendLine("# Device memory of a training step (SLaK-T / S / B, 224 px)");
+        sb.AppendLine();
+        sb.AppendLine($"Produced by `PlanMemoryTests.WriteMemoryTable` (tests/Slak.Tests/Cuda/PlanMemoryTests.cs) on " +
+                      $"{Environment.MachineName} ({Environment.ProcessorCount} cores, no GPU), " +
+                      $"{DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm", CultureInfo.InvariantCulture)} UTC, commit {commit}:");
+        sb.AppendLine("`SLAK_WRITE_MEMORY_MD=1 dotnet test tests/Slak.Tests -c Release --filter \"FullyQualifiedName~WriteMemoryTable\"`.");
+        sb.AppendLine();
+        sb.AppendLine("Method: exact planning, not a measurement on a GPU. Every tensor a training step allocates is " +
+                      "enumerated from the real model (built shape-only from the preset) and rounded by the caching " +
+                      "allocator's buckets (`CachingAllocator.BucketSize`). The trainer keeps every forward tensor " +
+                      "until the step ends (one `TensorScope` per step), so the peak is *persistent* (weights, " +
+                      "gradients, AdamW moments, sparse masks, BatchNorm buffers, the batch) + *forward-retained* " +
+                      "(exact; the same sum is checked against the emulator's allocator in CI by " +
+                      "`PlanMemoryTests.ForwardRetainedBytesMatchTheEmulatorAllocatorExactly`) + a *backward bound* " +
+                      $"({TrainingMemoryPlan.TransientActivations} activations of the largest block map, an upper bound " +
+                      "of the gradients and workspaces alive at once during backward). Fused decomposed kernels, " +
+                      "float32, sparse masks on (40 % sparsity as in the paper presets). Not included: the CUDA " +
+                      "context and cuBLAS workspace (about 0.5-1 GB outside the allocator), an EMA copy of the " +
+                      "weights (+1x parameters when enabled), fragmentation of the cache across steps.");
+        sb.AppendLine();
+        sb.AppendLine("| model | params | batch | persistent | forward-retained | backward bound | peak (planned) | 24 GB | 80 GB | 141 GB |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|:-:|:-:|:-:|");
+        foreach (string name in new[] { "slak_tiny", "slak_small", "slak_base" })
+        {
+            var model = new SlakModel(ModelPresets.Get(name).Config, ModuleInit.ShapeOnly);
+            foreach (int batch in new[] { 32, 64, 128 })
+            {
+                var m = TrainingMemoryPlan.Plan(model, 224, batch, sparse: true, CachingAllocator.BucketSize);
+                static string Gb(long b) => (b / 1e9).ToString("0.0", CultureInfo.InvariantCulture) + " GB";
+                static string Fits(long peak, double gb) => peak <= gb * 1e9 ? "yes" : "no";
+                sb.AppendLine($"| {name} | {m.Parameters / 1e6:0.0} M | {batch} | {Gb(m.Persistent)} | {Gb(m.ForwardRetained)} | " +
+                              $"{Gb(m.TransientBound)} | {Gb(m.Peak)} | {Fits(m.Peak, 24)} | {Fits(m.Peak, 80)} | {Fits(m.Peak, 141)} |");
+            }
+        }
+        sb.AppendLine();
+        sb.AppendLine("\"Fits\" compares the planned peak with the card's nominal memory (GB = 10^9 bytes); leave " +
+                      "about 1 GB for the context. A batch that does not fit can be split into micro-batches " +
+                      "(activations scale linearly with the batch; persistent memory does not).");
+        if (Environment.GetEnvironmentVariable("SLAK_WRITE_MEMORY_MD") == "1") File.WriteAllText(path, sb.ToString());
+        TestContext.Out.WriteLine(sb.ToString());
+    }
+
+    private static string FindRepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Slak.Cuda.sln"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new DirectoryNotFoundException("repository root (Slak.Cuda.sln) not found");
+    }
+
+    private static string Git(string root, string args)
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("git", args)
+            {
+                WorkingDirectory = root, RedirectStandardOutput = true, UseShellExecute = false,
+            })!;
+            string s = p.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit();
+            return s.Length > 0 ? s : "unknown";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "unknown";
+        }
+    }
+}
