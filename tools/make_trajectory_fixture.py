@@ -18,6 +18,9 @@ Output under tests/TestData/trajectory/:
   expected.json       the recipe (hyper-parameters), and per optimizer step k = 1..20 the loss of the step's batch
                       and the learning rate used, from the float64 run; plus schedule cases (below).
   final.safetensors   the float64 state_dict after the 20 steps (F64; num_batches_tracked I64).
+  final_short.safetensors  the same after the short run: the first 40 images only (`slak train --limit 40`), so
+                      5 steps with a warmup of floor(0.25 x 5) = 1 step (for the slower cuda-emu test); its losses
+                      and lrs are `steps_short` in expected.json.
 
 The run (the reference recipe, slak-facts sections 2.4 and 3): batch 8, batches in file order (no shuffle, no
 augmentation, no mixup, no drop path, no EMA), 1 epoch = 20 steps; torch.optim.AdamW with betas (0.9, 0.999),
@@ -62,6 +65,7 @@ CONFIG = dict(in_chans=1, num_classes=10, depths=[1, 1, 1, 1], dims=[8, 16, 16, 
               Decom=True, bn=True)
 RECIPE = dict(images=160, batch_size=8, epochs=1, lr=4e-3, min_lr=1e-6, warmup_epochs=0.25, weight_decay=0.05,
               smoothing=0.1, density=0.6, betas=[0.9, 0.999], eps=1e-8, mean=0.2860, std=0.3530, seed=2026)
+SHORT_IMAGES = 40
 SCHEDULE_CASES = [
     dict(base=4e-3, final=1e-6, epochs=1, niter_per_ep=20, warmup_epochs=0.25, warmup_steps=-1),
     dict(base=4e-3, final=1e-6, epochs=3, niter_per_ep=7, warmup_epochs=1, warmup_steps=-1),
@@ -119,8 +123,11 @@ def build(seed):
     return model, masks
 
 
-def train(model, masks, images, labels, dtype):
-    """The fixed-mask reference run; returns per-step (loss, lr) and the final state_dict."""
+def train(model, masks, images, labels, dtype, count=None):
+    """The fixed-mask reference run on the first `count` images (None: all); returns per-step (loss, lr) and the
+    final state_dict."""
+    if count is not None:
+        images, labels = images[:count], labels[:count]
     model = model.to(dtype).train()
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -166,6 +173,10 @@ def main():
     init = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     records, final = train(model, masks, images, labels, torch.float64)
+    # The short run (for the slower cuda-emu device): the first 40 images, so 5 steps in the one epoch and a warmup
+    # of floor(0.25 x 5) = 1 step, i.e. linspace(0, lr, 1) = [0], then a cosine over 4 steps.
+    short_model, _ = build(RECIPE["seed"])
+    records_short, final_short = train(short_model, masks, images, labels, torch.float64, count=SHORT_IMAGES)
     # The same run in float32 PyTorch: how far plain float32 rounding moves a trajectory (sets expectations for
     # the tolerances of the C# test; printed, not stored).
     model32, _ = build(RECIPE["seed"])
@@ -182,9 +193,10 @@ def main():
     tensors = [(k, v if k.endswith("num_batches_tracked") else v.float()) for k, v in init.items()]
     tensors += [(f"mask.{k}", m) for k, m in masks.items()]
     write_safetensors(os.path.join(OUT, "init.safetensors"), tensors, metadata={"format": "pt"})
-    write_safetensors(os.path.join(OUT, "final.safetensors"),
-                      [(k, v if k.endswith("num_batches_tracked") else v.double()) for k, v in final.items()],
-                      metadata={"format": "pt"})
+    for name, state in (("final.safetensors", final), ("final_short.safetensors", final_short)):
+        write_safetensors(os.path.join(OUT, name),
+                          [(k, v if k.endswith("num_batches_tracked") else v.double()) for k, v in state.items()],
+                          metadata={"format": "pt"})
     tmp = os.path.join(OUT, ".tmp-data.npz")
     with open(tmp, "wb") as f:
         np.savez_compressed(f, images=images, labels=labels)
@@ -195,7 +207,8 @@ def main():
         s = cosine_scheduler(c["base"], c["final"], c["epochs"], c["niter_per_ep"], c["warmup_epochs"],
                              warmup_steps=c["warmup_steps"])
         cases.append(dict(c, values=[float(v) for v in s]))
-    expected = dict(recipe=RECIPE, steps=records, schedule_cases=cases,
+    expected = dict(recipe=RECIPE, steps=records, short_images=SHORT_IMAGES, steps_short=records_short,
+                    schedule_cases=cases,
                     live_weights=int(sum(int(m.sum()) for m in masks.values())),
                     masked_weights=int(sum(m.numel() for m in masks.values())))
     for name, obj in (("config.json", CONFIG), ("expected.json", expected)):
