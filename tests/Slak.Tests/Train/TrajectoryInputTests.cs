@@ -194,6 +194,38 @@ public class TrajectoryInputTests
     }
 
     [Test]
+    public void ResumedRunWritesTheUninterruptedStepLog()
+    {
+        var config = ModelConfig.Load(Fixture("config.json"));
+        var data = NpzImages.Load(Fixture("data.npz"), 10).Take(40);
+        var options = new TrainOptions
+        {
+            Epochs = 2, BatchSize = 8, WarmupEpochs = 0.25, DropPath = 0, Sparse = true, UpdateFrequency = 0,
+            Normalize = false, CropPadding = 0, HorizontalFlip = false, Shuffle = false, Device = "cpu",
+        };
+        TrainableModel Model()
+        {
+            var model = new SlakModel(config, Slak.NN.ModuleInit.FromRandom(new SlakRandom(1), Device.Cpu));
+            return SlakTrainable.From(model);
+        }
+        IReadOnlyList<StepRecord> Run(string folder, long? stopAfter)
+        {
+            var model = Model();
+            var masks = InitialWeights.Load(model.Module, Fixture("init.safetensors"));
+            var trainer = new Trainer(model, data, null, options, folder) { InitialMasks = masks, StopAfterSteps = stopAfter };
+            trainer.Run();
+            return StepLog.Read(Path.Combine(folder, StepLog.FileName));
+        }
+        var whole = Run(Path.Combine(_dir, "whole"), null);
+        Assert.That(whole.Select(r => r.Step), Is.EqualTo(Enumerable.Range(1, 10).Select(i => (long)i)));
+        string split = Path.Combine(_dir, "split");
+        Assert.That(Run(split, 7), Has.Count.EqualTo(7), "interrupted after 7 steps (the checkpoint is at 5)");
+        var resumed = Trainer.Resume(Model(), data, null, split);
+        Assert.That(resumed.Run().Completed, Is.True);
+        Assert.That(StepLog.Read(Path.Combine(split, StepLog.FileName)), Is.EqualTo(whole), "steps 6 and 7 redone, not doubled");
+    }
+
+    [Test]
     public void StepLogKeepsEarlierRecordsOnResume()
     {
         using (var log = StepLog.Open(_dir, 0))
