@@ -54,14 +54,18 @@ internal sealed class TrainCommand : ICliCommand
         var logEvery = new Option<int>("--log-every") { Description = "plain progress line every N steps when not on a terminal", DefaultValueFactory = _ => Defaults.LogEvery };
         var outDir = new Option<string?>("--out") { Description = "run folder (default: runs/<preset>-<time>)" };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint (with its saved options)" };
-        var data = new Option<string?>("--data") { Description = $"Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder})" };
+        var data = new Option<string?>("--data") { Description = $"Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder}), or an .npz with images (N, C, H, W) float32 and labels (N) int64, used as they are" };
+        var modelConfig = new Option<string?>("--model-config") { Description = "train the model of this config.json (as slak infer takes it) instead of a preset" };
+        var initWeights = new Option<string?>("--init-weights") { Description = "start from these weights (.safetensors, reference names; mask.<name> entries: train with exactly those masks)" };
+        var noShuffle = new Option<bool>("--no-shuffle") { Description = "take the batches in file order" };
+        var warmupSteps = new Option<int?>("--warmup-steps") { Description = "warmup length in optimizer steps (replaces --warmup-epochs)" };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: SLAK_NUM_THREADS or all cores)", DefaultValueFactory = _ => 0 };
         var optionsFile = new Option<string?>("--options") { Description = "JSON file with training options (command-line options given explicitly win)" };
 
         var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
-                     logEvery, outDir, resume, data, threads, optionsFile })
+                     logEvery, outDir, resume, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
@@ -83,6 +87,13 @@ internal sealed class TrainCommand : ICliCommand
                 AccumSteps = Pick(accum, o.AccumSteps), Seed = Pick(seed, o.Seed), Device = Pick(device, o.Device),
                 Limit = Pick(limit, o.Limit), LogEvery = Pick(logEvery, o.LogEvery),
             };
+            if (Given(modelConfig) && Given(preset))
+                throw new ArgumentException("--model-config and --preset both name the model; give one", "--model-config");
+            o = o with
+            {
+                ModelConfig = Given(modelConfig) ? parse.GetValue(modelConfig) : o.ModelConfig,
+                Shuffle = !Given(noShuffle) && o.Shuffle, WarmupSteps = Given(warmupSteps) ? parse.GetValue(warmupSteps) : o.WarmupSteps,
+            };
             var p = ModelPresets.Get(o.Preset);
             bool fromFile = parse.GetValue(optionsFile) is not null;
             if (Given(sparse) && Given(noSparse))
@@ -90,6 +101,8 @@ internal sealed class TrainCommand : ICliCommand
             if (Given(noSparse)) o = o with { Sparse = false };
             else if (Given(sparse) || Given(density)) o = o with { Sparse = true };
             else if (!fromFile) o = o with { Sparse = p.Density < 1, Density = p.Density < 1 ? p.Density : o.Density };
+            o = TrainingInputs.AdjustOptions(o, parse.GetValue(data), parse.GetValue(initWeights),
+                Given(sparse) || Given(density) || fromFile, Given(noSparse));
             int t = parse.GetValue(threads);
             if (t < 0) throw new ArgumentOutOfRangeException("--threads", t, "--threads must be >= 0");
             if (t > 0) CpuParallel.Threads = t;
@@ -100,27 +113,22 @@ internal sealed class TrainCommand : ICliCommand
                 o = Trainer.ReadCheckpointOptions(folder) with { Device = o.Device };
                 Console.WriteLine($"resuming {folder} with its saved options (preset {o.Preset}, {o.Epochs} epochs)");
             }
-            folder ??= Path.Combine("runs", $"{o.Preset}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
-            return Train(o, folder, parse.GetValue(resume), parse.GetValue(data));
+            string runName = o.ModelConfig is null ? o.Preset : Path.GetFileNameWithoutExtension(o.ModelConfig);
+            folder ??= Path.Combine("runs", $"{runName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            return Train(o, folder, parse.GetValue(resume), parse.GetValue(data), parse.GetValue(initWeights));
         });
         return cmd;
     }
 
-    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder)
+    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder, string? initWeights)
     {
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
-        var p = ModelPresets.Get(o.Preset);
-        int side = DataSets.SideFor(p);
-        if (p.InputSize != side)
-            Console.WriteLine($"note: preset {p.Name} is designed for {p.InputSize}x{p.InputSize} inputs; training on Fashion-MNIST padded to {side}x{side}");
-        else if (side >= 2 * 28)
-            Console.WriteLine($"preset {p.Name}: Fashion-MNIST enlarged {side / 28}x (nearest neighbour) and padded to {side}x{side}");
-        var (train, test) = DataSets.FashionMnist(dataFolder, side);
-        var (model, _) = SlakTrainable.Create(o.Preset, train.Channels, train.ClassCount, o.DropPath, o.Seed, device);
+        var (model, masks, train, test) = TrainingInputs.Load(o, dataFolder, resume ? null : initWeights, device);
         var trainable = SlakTrainable.From(model, o.SparseSemantics);
-        var trainer = resume ? Trainer.Resume(trainable, train, test, folder) : new Trainer(trainable, train, test, o, folder);
+        var trainer = resume ? Trainer.Resume(trainable, train, test, folder)
+            : new Trainer(trainable, train, test, o, folder) { InitialMasks = masks };
         Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };

@@ -23,6 +23,24 @@ public sealed class CosineSchedule
         StartWarmupValue = startWarmupValue;
     }
 
+    /// <summary>The schedule of a run as the reference builds it (cosine_scheduler(lr, min_lr, epochs, steps per
+    /// epoch, warmup_epochs, warmup_steps=...)): warmup_iters = <paramref name="warmupSteps"/> when given, else
+    /// warmup epochs x steps per epoch rounded DOWN (the reference's warmup epochs are whole numbers; a fractional
+    /// product such as 0.55 x 10 = 5.5 gives 5 steps).</summary>
+    /// <exception cref="ArgumentOutOfRangeException">The warmup is longer than the run, naming both.</exception>
+    public static CosineSchedule ForRun(double lr, double minLr, int epochs, int stepsPerEpoch, double warmupEpochs, long? warmupSteps = null)
+    {
+        if (epochs < 1) throw new ArgumentOutOfRangeException(nameof(epochs), epochs, "epochs must be >= 1");
+        if (stepsPerEpoch < 1) throw new ArgumentOutOfRangeException(nameof(stepsPerEpoch), stepsPerEpoch, "steps per epoch must be >= 1");
+        if (!(warmupEpochs >= 0)) throw new ArgumentOutOfRangeException(nameof(warmupEpochs), warmupEpochs, "warmup epochs must be >= 0");
+        long total = (long)epochs * stepsPerEpoch;
+        long warmup = warmupSteps ?? (long)Math.Floor(warmupEpochs * stepsPerEpoch);
+        if (warmup < 0 || warmup > total)
+            throw new ArgumentOutOfRangeException(nameof(warmupSteps), warmup,
+                $"the warmup of {warmup} steps must be in [0, {total}], the run's {epochs} epochs x {stepsPerEpoch} steps");
+        return new CosineSchedule(lr, minLr, total, warmup);
+    }
+
     /// <summary>Value at the end of the warmup.</summary>
     public double BaseValue { get; }
 

@@ -30,6 +30,20 @@ public sealed record TrainOptions
     /// <summary>Linear warmup length in epochs (may be fractional).</summary>
     public double WarmupEpochs { get; init; } = 0.5;
 
+    /// <summary>Warmup length in optimizer steps, replacing <see cref="WarmupEpochs"/> when set (the reference's
+    /// warmup_steps).</summary>
+    public int? WarmupSteps { get; init; }
+
+    /// <summary>Shuffle the training images every epoch (false: batches in file order).</summary>
+    public bool Shuffle { get; init; } = true;
+
+    /// <summary>Normalise images with the Fashion-MNIST mean and std (false: used as they are, as an .npz's).</summary>
+    public bool Normalize { get; init; } = true;
+
+    /// <summary>The model's config.json when the run trains one (slak train --model-config) instead of
+    /// <see cref="Preset"/> (null: the preset).</summary>
+    public string? ModelConfig { get; init; }
+
     /// <summary>AdamW weight decay (2-D/4-D weights only).</summary>
     public double WeightDecay { get; init; } = 0.05;
 
@@ -112,6 +126,7 @@ public sealed record TrainOptions
         Range(Lr > 0 && double.IsFinite(Lr), nameof(Lr), Lr, "must be > 0");
         Range(MinLr >= 0 && MinLr <= Lr, nameof(MinLr), MinLr, $"must be in [0, lr={Lr}]");
         Range(WarmupEpochs >= 0 && WarmupEpochs <= Epochs, nameof(WarmupEpochs), WarmupEpochs, $"must be in [0, epochs={Epochs}]");
+        Range(WarmupSteps is null or >= 0, nameof(WarmupSteps), WarmupSteps ?? 0, "must be >= 0");
         Range(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "must be >= 0");
         Range(Density is > 0 and <= 1, nameof(Density), Density, "must be in (0, 1]");
         Range(PruneRate is >= 0 and <= 1, nameof(PruneRate), PruneRate, "must be in [0, 1]");

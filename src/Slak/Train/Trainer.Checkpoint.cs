@@ -119,7 +119,7 @@ public sealed partial class Trainer
 
     /// <summary>A trainer that continues the run in <paramref name="runFolder"/> from its latest checkpoint, with
     /// the saved options, weights, moments, masks, EMA, generator states and metrics.</summary>
-    public static Trainer Resume(TrainableModel model, ImageDataset train, ImageDataset test, string runFolder)
+    public static Trainer Resume(TrainableModel model, ImageDataset train, ImageDataset? test, string runFolder)
     {
         ArgumentNullException.ThrowIfNull(model);
         string folder = FindLastCheckpoint(runFolder);

@@ -17,7 +17,7 @@ public sealed partial class Trainer
 {
     private readonly TrainableModel _model;
     private readonly ImageDataset _train;
-    private readonly ImageDataset _test;
+    private readonly ImageDataset? _test;
     private readonly BatchLoaderOptions _loaderOptions;
     private readonly AdamW _optimizer;
     private readonly CosineSchedule _schedule;
@@ -30,15 +30,15 @@ public sealed partial class Trainer
     private int _bestEpoch;
     private bool _initialized;
 
-    /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files).</summary>
-    public Trainer(TrainableModel model, ImageDataset train, ImageDataset test, TrainOptions options, string? runFolder)
+    /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files).
+    /// Without a <paramref name="test"/> set (an .npz has none) evaluation is skipped and only last/ is written.</summary>
+    public Trainer(TrainableModel model, ImageDataset train, ImageDataset? test, TrainOptions options, string? runFolder)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
-        ArgumentNullException.ThrowIfNull(test);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        if (train.ClassCount != test.ClassCount || train.ImageSize != test.ImageSize)
+        if (test is not null && (train.ClassCount != test.ClassCount || train.ImageSize != test.ImageSize))
             throw new ArgumentException($"train ({train.Channels}x{train.Height}x{train.Width}, {train.ClassCount} classes) and test "
                 + $"({test.Channels}x{test.Height}x{test.Width}, {test.ClassCount} classes) sets differ", nameof(test));
         _model = model;
@@ -51,15 +51,16 @@ public sealed partial class Trainer
         _loaderOptions = new BatchLoaderOptions
         {
             BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing,
-            Mixup = mix.Enabled ? mix : null,
+            Mixup = mix.Enabled ? mix : null, Shuffle = options.Shuffle,
             Augment = new AugmentOptions { CropPadding = options.CropPadding, HorizontalFlip = options.HorizontalFlip },
         };
+        if (!options.Normalize) _loaderOptions = _loaderOptions with { Augment = _loaderOptions.Augment with { Mean = [0f], Std = [1f] } };
         StepsPerEpoch = BatchLoader.BatchesPerEpoch(_train.Count, options.BatchSize, dropLast: true) / options.AccumSteps;
         if (StepsPerEpoch < 1)
             throw new ArgumentException($"{_train.Count} training images give no optimizer step per epoch at batch size "
                 + $"{options.BatchSize} x {options.AccumSteps} accumulation steps", nameof(options));
         TotalSteps = StepsPerEpoch * (long)options.Epochs;
-        _schedule = new CosineSchedule(options.Lr, options.MinLr, TotalSteps, (long)Math.Round(options.WarmupEpochs * StepsPerEpoch));
+        _schedule = CosineSchedule.ForRun(options.Lr, options.MinLr, options.Epochs, StepsPerEpoch, options.WarmupEpochs, options.WarmupSteps);
         _optimizer = new AdamW(model.Module.NamedParameters(), (float)options.Lr, (float)options.WeightDecay);
         model.Random?.SetState(new SlakRandom(BatchLoader.SeedFor(options.Seed, -2, 0)).GetState());
     }
@@ -109,6 +110,10 @@ public sealed partial class Trainer
     /// <summary>Stop after this many optimizer steps in this process (tests of interrupted runs; null: never).</summary>
     public long? StopAfterSteps { get; set; }
 
+    /// <summary>Masks to train with instead of drawing new ones (from --init-weights; parameter name -> 0/1 bytes;
+    /// needs <see cref="TrainOptions.Sparse"/>); applied to the weights at <see cref="Initialize"/>. Null: drawn.</summary>
+    public IReadOnlyDictionary<string, byte[]>? InitialMasks { get; init; }
+
     private void Info(string line) => Log?.Invoke(line);
 
     /// <summary>Prepares a fresh run: sparse masks (SNIP uses one batch), optimizer masks, EMA.</summary>
@@ -116,7 +121,14 @@ public sealed partial class Trainer
     {
         if (_initialized) throw new InvalidOperationException("the trainer is already initialised");
         _initialized = true;
-        if (Options.Sparse) InitializeMasking(null);
+        if (InitialMasks is not null && !Options.Sparse)
+            throw new InvalidOperationException("initial masks were given but the options say dense training (Sparse = false)");
+        if (Options.Sparse) InitializeMasking(InitialMasks);
+        if (InitialMasks is not null)
+        {
+            _masking!.ApplyToWeights();
+            Info(_masking.FormatDensityTable("masks from the initial weights"));
+        }
         if (Options.Ema > 0) _ema = new ModelEma(_model.Module, Options.Ema);
     }
 
@@ -173,7 +185,9 @@ public sealed partial class Trainer
         string sparsity = _masking is null ? "dense"
             : FormattableString.Invariant($"density {_masking.OverallDensity:F3} ({Options.SparseSemantics.ToString().ToLowerInvariant()} semantics)");
         Info(FormattableString.Invariant(
-            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {_test.Count} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
+            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {_test?.Count ?? 0} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
+        if (_test is null) Info("no validation or test set (an .npz holds training data only): evaluation is skipped");
+        using var stepLog = RunFolder is null ? null : StepLog.Open(RunFolder, _step);
         var clock = Stopwatch.StartNew();
         long stepsThisProcess = 0;
         while (_epoch < Options.Epochs)
@@ -209,6 +223,7 @@ public sealed partial class Trainer
                 epochSteps++;
                 stepsThisProcess++;
                 StepLosses.Add(stepLoss);
+                stepLog?.Append(_step, stepLoss, lr);
                 double ips = images / Math.Max(1e-9, epochClock.Elapsed.TotalSeconds);
                 double perStep = clock.Elapsed.TotalSeconds / stepsThisProcess;
                 StepCompleted?.Invoke(new StepProgress(_epoch, Options.Epochs, _step, TotalSteps, stepLoss, lr, ips, clock.Elapsed,
@@ -219,6 +234,13 @@ public sealed partial class Trainer
             }
             double trainSeconds = epochClock.Elapsed.TotalSeconds;
             _epoch++;
+            if (_test is null)
+            {
+                SaveCheckpoints(best: false);
+                Info(FormattableString.Invariant(
+                    $"epoch {_epoch}/{Options.Epochs}: train loss {epochLoss / Math.Max(1, epochSteps):F4}, lr {lr:G4}, density {_masking?.OverallDensity ?? 1.0:F3}, {images / Math.Max(1e-9, trainSeconds):F0} img/s, {clock.Elapsed.TotalSeconds:F0} s (not evaluated)"));
+                continue;
+            }
             var m = EvaluateEpoch(epochLoss / Math.Max(1, epochSteps), lr, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, trainSeconds));
             _metrics.Add(m);
             bool best = m.TestTop1 > _bestTop1;
@@ -265,12 +287,13 @@ public sealed partial class Trainer
     private EpochMetrics EvaluateEpoch(double trainLoss, double lr, double wall, double ips)
     {
         int evalBatch = Math.Max(Options.BatchSize, 256);
-        var r = Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch);
+        var test = _test!;
+        var r = Evaluator.Evaluate(_model, test, _loaderOptions.Augment, evalBatch);
         EvalResult? e = null;
         if (_ema is not null)
         {
             var saved = _ema.SwapIn();
-            try { e = Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch); }
+            try { e = Evaluator.Evaluate(_model, test, _loaderOptions.Augment, evalBatch); }
             finally { _ema.SwapOut(saved); }
         }
         return new EpochMetrics
