@@ -140,6 +140,8 @@ internal sealed class TrainCommand : ICliCommand
             if (last is not null)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"test accuracy: {last.TestTop1:F2}% top-1, {last.TestTop5:F2}% top-5 (best {result.BestTop1:F2}%) after {last.Epoch} epochs, {last.WallTime:F0} s, density {last.Density:F3}"));
+            else if (result.Completed)
+                Console.WriteLine($"trained {trainer.Step} steps: per-step losses in {Path.Combine(folder, Slak.Train.StepLog.FileName)}, weights in {Path.Combine(folder, "last", "model.safetensors")}");
             if (result.Completed) return 0;
             Console.Error.WriteLine($"slak: {result.Message}");
             return 2;
