@@ -69,8 +69,7 @@ internal static class TrainingMemoryPlan
                 long rows = (long)n * s * s, a = rows * blk.Dim;
                 largestMap = Math.Max(largestMap, a);
                 var branches = blk.LargeKernel.Branches.ToArray();
-                bool fused = blk.LargeKernel.Fused;
-                forward += branches.Length * F(a) + (fused ? F(1) : 0);                    // branch outputs (+ token)
+                forward += branches.Length * F(a);                                         // branch outputs (one node)
                 foreach (var b in branches)
                     if (b.Bn is not null) forward += F(a) + 2 * F(blk.Dim);                // BN y, save mean / invstd
                 forward += (branches.Length - 1) * F(a);                                   // branch sums
