@@ -58,6 +58,7 @@ public sealed partial class Trainer
         if (StepsPerEpoch < 1)
             throw new ArgumentException($"{_train.Count} training images give no optimizer step per epoch at batch size "
                 + $"{options.BatchSize} x {options.AccumSteps} accumulation steps", nameof(options));
+        BatchNormGuard.CheckMicroBatches(model.Module, _train.Count, options.BatchSize);
         TotalSteps = StepsPerEpoch * (long)options.Epochs;
         _schedule = new CosineSchedule(options.Lr, options.MinLr, TotalSteps, (long)Math.Round(options.WarmupEpochs * StepsPerEpoch));
         _optimizer = new AdamW(model.Module.NamedParameters(), (float)options.Lr, (float)options.WeightDecay);
@@ -160,6 +161,7 @@ public sealed partial class Trainer
         module.ZeroGrad();
         int k = 0;
         foreach (var (_, b) in module.NamedBuffers()) b.Backend.CopyFromHost(buffers[k++], b);
+        ModelWeights.StateLoaded(module); // BatchNorm's batch counter follows its restored buffer
         if (rngState is not null) _model.Random!.SetState(rngState);
         return grads;
     }
@@ -220,6 +222,11 @@ public sealed partial class Trainer
             double trainSeconds = epochClock.Elapsed.TotalSeconds;
             _epoch++;
             var m = EvaluateEpoch(epochLoss / Math.Max(1, epochSteps), lr, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, trainSeconds));
+            if (NonFiniteEpoch(m) is string bad)
+            {
+                Info(bad);
+                return new TrainResult(false, bad, _metrics.ToList(), BestTop1);
+            }
             _metrics.Add(m);
             bool best = m.TestTop1 > _bestTop1;
             if (best) { _bestTop1 = m.TestTop1; _bestEpoch = _epoch; }
