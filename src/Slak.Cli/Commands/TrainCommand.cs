@@ -103,9 +103,10 @@ internal sealed class TrainCommand : ICliCommand
                 Console.WriteLine($"resuming {folder} with its saved options (preset {o.Preset}, {o.Epochs} epochs)");
             }
             folder ??= Path.Combine("runs", $"{o.Preset}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            o.Validate();
+            WeightChecks.CheckDataFolder(parse.GetValue(data));
             using var runLock = RunLock.Acquire(folder); // one writer per run folder, for the whole run
             if (saved is null) RunFolders.PrepareNewRun(folder, parse.GetValue(overwrite), Console.WriteLine);
-            WeightChecks.CheckDataFolder(parse.GetValue(data));
             return Train(o, folder, saved is not null, parse.GetValue(data));
         });
         return cmd;

@@ -119,7 +119,7 @@ public sealed class SafeTensorsWriter
             {
                 metadata = new SortedDictionary<string, string>(_metadata, StringComparer.Ordinal)
                 {
-                    [TensorChecksums.MetadataKey] = TensorChecksums.Encode(_tensors.Select(t => (t.Name, t.Data))),
+                    [TensorChecksums.MetadataKey] = TensorChecksums.Encode(_tensors.Select(t => (t.Name, t.Data)), _metadata),
                 };
             }
             if (metadata.Count > 0)

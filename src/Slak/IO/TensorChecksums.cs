@@ -1,5 +1,7 @@
 // Per-tensor checksums of the safetensors files Slak writes (run checkpoints): the XxHash64 of every tensor's raw
-// bytes, as 16 hex digits, kept in the header's __metadata__ under one key as a JSON object {tensor: digest}.
+// bytes, as 16 hex digits, kept in the header's __metadata__ under one key as a JSON object {tensor: digest}; the
+// reserved name "__metadata__" (never a tensor's) holds the digest of the other metadata entries (sorted by key), so
+// an edited option or counter is caught as well as damaged tensor data.
 // SafeTensorsFile verifies them on every read, so a flipped byte in tensor data is an error naming the file and the
 // tensor (TensorFlow checkpoints carry a CRC32C per tensor for the same reason). Files without the key (official or
 // converted weights) still load; they are reported as unverified by the commands that read them.
@@ -20,13 +22,32 @@ public static class TensorChecksums
     public static string Of(ReadOnlySpan<byte> bytes) =>
         XxHash64.HashToUInt64(bytes).ToString("x16", CultureInfo.InvariantCulture);
 
-    /// <summary>The metadata value for the given tensors (names in the order given).</summary>
-    public static string Encode(IEnumerable<(string Name, byte[] Data)> tensors)
+    private const string MetadataEntry = "__metadata__";
+
+    /// <summary>The metadata value for the given tensors (names in the order given) and the other metadata
+    /// entries.</summary>
+    public static string Encode(IEnumerable<(string Name, byte[] Data)> tensors, IReadOnlyDictionary<string, string> metadata)
     {
         ArgumentNullException.ThrowIfNull(tensors);
-        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        ArgumentNullException.ThrowIfNull(metadata);
+        var map = new Dictionary<string, string>(StringComparer.Ordinal) { [MetadataEntry] = OfMetadata(metadata) };
         foreach (var (name, data) in tensors) map[name] = Of(data);
         return JsonSerializer.Serialize(map);
+    }
+
+    /// <summary>The checksum of the metadata entries other than <see cref="MetadataKey"/>: keys in ordinal order,
+    /// each key and value as UTF-8 followed by a zero byte.</summary>
+    private static string OfMetadata(IReadOnlyDictionary<string, string> metadata)
+    {
+        using var bytes = new MemoryStream();
+        foreach (var (key, value) in metadata.Where(m => m.Key != MetadataKey).OrderBy(m => m.Key, StringComparer.Ordinal))
+        {
+            bytes.Write(System.Text.Encoding.UTF8.GetBytes(key));
+            bytes.WriteByte(0);
+            bytes.Write(System.Text.Encoding.UTF8.GetBytes(value));
+            bytes.WriteByte(0);
+        }
+        return Of(bytes.ToArray());
     }
 
     /// <summary>True when <paramref name="metadata"/> carries checksums.</summary>
@@ -56,6 +77,12 @@ public static class TensorChecksums
         }
         if (expected is null)
             throw new InvalidDataException($"safetensors '{source}': metadata '{MetadataKey}' is null");
+        if (!expected.TryGetValue(MetadataEntry, out var metaWant))
+            throw new InvalidDataException($"safetensors '{source}': metadata '{MetadataKey}' has no checksum of the metadata (the file was altered after it was written)");
+        string metaGot = OfMetadata(metadata);
+        if (!string.Equals(metaGot, metaWant, StringComparison.OrdinalIgnoreCase))
+            throw new InvalidDataException($"safetensors '{source}': checksum mismatch in the metadata (stored {metaWant}, computed {metaGot}): "
+                + "a metadata value was altered or damaged");
         foreach (var e in entries)
         {
             if (!expected.TryGetValue(e.Name, out var want))
@@ -66,7 +93,7 @@ public static class TensorChecksums
                     + $"(stored {want}, computed {got}): the file is damaged");
         }
         var names = entries.Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
-        var orphan = expected.Keys.FirstOrDefault(k => !names.Contains(k));
+        var orphan = expected.Keys.FirstOrDefault(k => k != MetadataEntry && !names.Contains(k));
         if (orphan is not null)
             throw new InvalidDataException($"safetensors '{source}': a checksum names tensor '{orphan}', which the file does not hold (the file was altered after it was written)");
         return true;
