@@ -69,6 +69,13 @@ public sealed partial class Trainer
         if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
     }
 
+    /// <summary>Removes the temporary folders a killed process may have left (the run folder's lock holder owns them).</summary>
+    private void RemoveStaleTemporaries()
+    {
+        if (RunFolder is null) return;
+        foreach (var name in new[] { "last.tmp", "best.tmp" }) TryDeleteFolder(Path.Combine(RunFolder, name));
+    }
+
     private static void TryDeleteFolder(string folder)
     {
         try

@@ -172,6 +172,7 @@ public sealed partial class Trainer
     {
         if (!_initialized) Initialize();
         if (RunFolder is not null) IO.AtomicFile.WriteAllText(Path.Combine(RunFolder, "options.json"), Options.ToJson());
+        RemoveStaleTemporaries();
         string sparsity = _masking is null ? "dense"
             : FormattableString.Invariant($"density {_masking.OverallDensity:F3} ({Options.SparseSemantics.ToString().ToLowerInvariant()} semantics)");
         Info(FormattableString.Invariant(

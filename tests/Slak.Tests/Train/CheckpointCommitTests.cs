@@ -184,8 +184,12 @@ public class CheckpointCommitTests
         Assert.That(() => ResumeOptions.Reconcile(saved with { Epochs = 3 }, saved with { Epochs = 2 }, null), Throws.ArgumentException
             .With.Message.Contains("--epochs 2 is fewer than the run's 3"));
         Assert.That(ResumeOptions.Reconcile(saved, saved with { Device = "cpu", LogEvery = 7 }, null).Device, Is.EqualTo("cpu"));
+        // A partial last.tmp/ left by a killed process is removed when the run continues.
+        Directory.CreateDirectory(Path.Combine(_folder, "last.tmp"));
+        File.WriteAllText(Path.Combine(_folder, "last.tmp", "model.safetensors"), "partial");
         var t = RunIntegrityKit.Resume(_folder, seed, saved with { Epochs = 2 });
         var r = t.Run();
+        Assert.That(Directory.Exists(Path.Combine(_folder, "last.tmp")), Is.False);
         Assert.That(r.Completed, Is.True, r.Message);
         Assert.That(t.Epoch, Is.EqualTo(2));
         Assert.That(File.ReadAllLines(Path.Combine(_folder, "metrics.jsonl")), Has.Length.EqualTo(2));
