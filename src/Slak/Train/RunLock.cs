@@ -44,7 +44,7 @@ public sealed partial class RunLock : IDisposable
             string? holder = ReadHolder(path);
             throw new IOException($"run folder '{runFolder}' is in use by another trainer "
                 + (holder is null ? "(its process id is not recorded yet)" : $"(process {holder})")
-                + $"; wait for it to finish or stop it first ({path} is locked)", e);
+                + $"; wait for it to finish or stop it first ({path} is locked: {e.GetType().Name})");
         }
         try
         {
