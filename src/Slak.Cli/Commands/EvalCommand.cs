@@ -41,6 +41,7 @@ internal sealed class EvalCommand : ICliCommand
             string cfg, w;
             if (folder is not null)
             {
+                if (!Directory.Exists(folder)) throw new DirectoryNotFoundException($"--run folder '{folder}' does not exist");
                 string sub = Path.Combine(folder, parse.GetValue(which)!);
                 cfg = Path.Combine(sub, "config.json");
                 w = Path.Combine(sub, "model.safetensors");
@@ -54,6 +55,8 @@ internal sealed class EvalCommand : ICliCommand
             if (batchSize < 1) throw new ArgumentOutOfRangeException("--batch-size", batchSize, "--batch-size must be >= 1");
             var (dev, note) = DeviceChoice.Resolve(parse.GetValue(device)!);
             if (note is not null) Console.WriteLine(note);
+            WeightChecks.CheckDataFolder(parse.GetValue(data));
+            WeightChecks.NoteUnverified(w);
             var model = SlakInference.LoadModel(ModelConfig.Load(cfg), w, dev);
             int side = parse.GetValue(size) ?? (folder is not null && File.Exists(Path.Combine(folder, "options.json"))
                 ? DataSets.SideFor(ModelPresets.Get(TrainOptions.FromJson(File.ReadAllText(Path.Combine(folder, "options.json"))).Preset))
@@ -63,6 +66,7 @@ internal sealed class EvalCommand : ICliCommand
             var set = parse.GetValue(split) == "train" ? train : test;
             var started = System.Diagnostics.Stopwatch.StartNew();
             var r = Evaluator.Evaluate(SlakTrainable.From(model), set, new AugmentOptions(), batchSize);
+            WeightChecks.CheckFinite(r.Loss, "the loss", w);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{w}: {parse.GetValue(split)} top-1 {r.Top1:F2}%, top-5 {r.Top5:F2}%, loss {r.Loss:F4} ({r.Count} images, {started.Elapsed.TotalSeconds:F1} s on {dev})"));
             return 0;

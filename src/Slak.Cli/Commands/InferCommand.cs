@@ -45,8 +45,13 @@ internal sealed class InferCommand : ICliCommand
             var options = new InferenceOptions(
                 parse.GetValue(config)!, parse.GetValue(weights)!, parse.GetValue(input)!, parse.GetValue(output)!,
                 Device.Parse(parse.GetValue(device)!), parse.GetValue(batch));
+            Slak.Cli.Training.WeightChecks.NoteUnverified(options.WeightsPath);
             var started = System.Diagnostics.Stopwatch.StartNew();
             var shape = SlakInference.Run(options);
+            int bad = Slak.IO.Npy.Read(options.OutputPath).ToFloat32().Count(v => !float.IsFinite(v));
+            if (bad > 0)
+                throw new InvalidDataException($"{options.WeightsPath}: {bad} of the logits written to {options.OutputPath} are not finite: "
+                    + "the weights are damaged or diverged");
             Console.WriteLine($"wrote {options.OutputPath}: logits ({shape[0]}, {shape[1]}) on {options.Device} in " +
                 $"{started.Elapsed.TotalSeconds:0.00} s");
             return 0;

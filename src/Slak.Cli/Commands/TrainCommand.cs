@@ -53,7 +53,8 @@ internal sealed class TrainCommand : ICliCommand
         var limit = new Option<int>("--limit") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
         var logEvery = new Option<int>("--log-every") { Description = "plain progress line every N steps when not on a terminal", DefaultValueFactory = _ => Defaults.LogEvery };
         var outDir = new Option<string?>("--out") { Description = "run folder (default: runs/<preset>-<time>)" };
-        var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint (with its saved options)" };
+        var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint (with its saved options; --epochs may be raised)" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "replace the run already in --out (without it, an existing run is refused)" };
         var data = new Option<string?>("--data") { Description = $"Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder}), or an .npz with images (N, C, H, W) float32 and labels (N) int64, used as they are" };
         var modelConfig = new Option<string?>("--model-config") { Description = "train the model of this config.json (as slak infer takes it) instead of a preset" };
         var initWeights = new Option<string?>("--init-weights") { Description = "start from these weights (.safetensors, reference names; mask.<name> entries: train with exactly those masks)" };
@@ -65,13 +66,15 @@ internal sealed class TrainCommand : ICliCommand
         var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
-                     logEvery, outDir, resume, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps })
+                     logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
         {
             bool Given(Option o) => parse.GetResult(o) is OptionResult r && !r.Implicit;
-            var o = parse.GetValue(optionsFile) is string file ? TrainOptions.Load(file) : new TrainOptions();
+            // On --resume the saved options are the base and only what is given explicitly may differ (ResumeOptions).
+            TrainOptions? saved = parse.GetValue(resume) ? ResumeStart.SavedOptions(parse.GetValue(outDir), parse.GetValue(optionsFile)) : null;
+            var o = saved ?? (parse.GetValue(optionsFile) is string file ? TrainOptions.Load(file) : new TrainOptions());
             T Pick<T>(Option<T> opt, T current) => Given(opt) ? parse.GetValue(opt)! : current;
             o = o with
             {
@@ -100,22 +103,26 @@ internal sealed class TrainCommand : ICliCommand
                 throw new ArgumentException("--sparse and --no-sparse contradict each other", "--sparse");
             if (Given(noSparse)) o = o with { Sparse = false };
             else if (Given(sparse) || Given(density)) o = o with { Sparse = true };
-            else if (!fromFile) o = o with { Sparse = p.Density < 1, Density = p.Density < 1 ? p.Density : o.Density };
-            o = TrainingInputs.AdjustOptions(o, parse.GetValue(data), parse.GetValue(initWeights),
-                Given(sparse) || Given(density) || fromFile, Given(noSparse));
+            else if (!fromFile && saved is null) o = o with { Sparse = p.Density < 1, Density = p.Density < 1 ? p.Density : o.Density };
+            if (saved is null)
+                o = TrainingInputs.AdjustOptions(o, parse.GetValue(data), parse.GetValue(initWeights),
+                    Given(sparse) || Given(density) || fromFile, Given(noSparse));
             int t = parse.GetValue(threads);
             if (t < 0) throw new ArgumentOutOfRangeException("--threads", t, "--threads must be >= 0");
             if (t > 0) CpuParallel.Threads = t;
             string? folder = parse.GetValue(outDir);
-            if (parse.GetValue(resume))
+            if (saved is not null)
             {
-                if (folder is null) throw new ArgumentException("--resume needs --out <run folder>", "--resume");
-                o = Trainer.ReadCheckpointOptions(folder) with { Device = o.Device };
+                o = ResumeOptions.Reconcile(saved, o, Console.WriteLine);
                 Console.WriteLine($"resuming {folder} with its saved options (preset {o.Preset}, {o.Epochs} epochs)");
             }
             string runName = o.ModelConfig is null ? o.Preset : Path.GetFileNameWithoutExtension(o.ModelConfig);
             folder ??= Path.Combine("runs", $"{runName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
-            return Train(o, folder, parse.GetValue(resume), parse.GetValue(data), parse.GetValue(initWeights));
+            o.Validate();
+            if (!Slak.Data.NpzImages.IsNpz(parse.GetValue(data))) WeightChecks.CheckDataFolder(parse.GetValue(data));
+            using var runLock = RunLock.Acquire(folder); // one writer per run folder, for the whole run
+            if (saved is null) RunFolders.PrepareNewRun(folder, parse.GetValue(overwrite), Console.WriteLine);
+            return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights));
         });
         return cmd;
     }
@@ -127,7 +134,7 @@ internal sealed class TrainCommand : ICliCommand
         if (note is not null) Console.WriteLine(note);
         var (model, masks, train, test) = TrainingInputs.Load(o, dataFolder, resume ? null : initWeights, device);
         var trainable = SlakTrainable.From(model, o.SparseSemantics);
-        var trainer = resume ? Trainer.Resume(trainable, train, test, folder)
+        var trainer = resume ? Trainer.Resume(trainable, train, test, folder, o)
             : new Trainer(trainable, train, test, o, folder) { InitialMasks = masks };
         Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
         using var cts = new CancellationTokenSource();
@@ -148,7 +155,9 @@ internal sealed class TrainCommand : ICliCommand
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine($"slak: interrupted; continue with: slak train --resume --out {folder}");
+            Console.Error.WriteLine(ResumeStart.HasCheckpoint(folder)
+                ? $"slak: interrupted; continue with: slak train --resume --out {folder}"
+                : "slak: interrupted before the first checkpoint; nothing to resume (run the command again to start over)");
             return 130;
         }
         finally

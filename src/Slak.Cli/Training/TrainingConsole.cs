@@ -47,7 +47,7 @@ internal static class TrainingConsole
                 {
                     task.Value = p.Step;
                     task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture,
-                        $"epoch {p.Epoch + 1}/{p.Epochs}  loss {p.Loss:F4}  {p.ImagesPerSecond:F0} img/s  ETA {p.Eta:hh\\:mm\\:ss}"));
+                        $"epoch {p.Epoch + 1}/{p.Epochs}  loss {p.Loss:F4}  {p.ImagesPerSecond:F0} img/s  ETA {Duration(p.Eta)}"));
                 };
                 result = trainer.Run(cancel);
             });
@@ -56,5 +56,13 @@ internal static class TrainingConsole
 
     /// <summary>One plain progress line.</summary>
     public static string Format(StepProgress p) => string.Create(CultureInfo.InvariantCulture,
-        $"step {p.Step}/{p.TotalSteps} (epoch {p.Epoch + 1}/{p.Epochs}): loss {p.Loss:F4}, lr {p.Lr:G4}, {p.ImagesPerSecond:F0} img/s, elapsed {p.Elapsed:hh\\:mm\\:ss}, ETA {p.Eta:hh\\:mm\\:ss}");
+        $"step {p.Step}/{p.TotalSteps} (epoch {p.Epoch + 1}/{p.Epochs}): loss {p.Loss:F4}, lr {p.Lr:G4}, {p.ImagesPerSecond:F0} img/s, elapsed {Duration(p.Elapsed)}, ETA {Duration(p.Eta)}");
+
+    /// <summary>A duration as hours:minutes:seconds, the hours not wrapping at 24 (e.g. "31:05:09").</summary>
+    public static string Duration(TimeSpan t)
+    {
+        if (t < TimeSpan.Zero) t = TimeSpan.Zero;
+        long seconds = (long)Math.Min(t.TotalSeconds, long.MaxValue / 2);
+        return string.Create(CultureInfo.InvariantCulture, $"{seconds / 3600:00}:{seconds / 60 % 60:00}:{seconds % 60:00}");
+    }
 }

@@ -1,6 +1,7 @@
 // Reader of the safetensors format (8-byte little-endian header length N, N bytes of UTF-8 JSON, then the data).
 // The header is validated completely (length, JSON shape, dtypes, shape x item size = byte range, ranges inside the
 // data, no overlaps, no gaps) before any tensor data is interpreted; errors name the file and the offending entry.
+// Per-tensor checksums, when the file has them (TensorChecksums), are verified on every read.
 using System.Buffers.Binary;
 
 namespace Slak.IO;
@@ -22,7 +23,12 @@ public sealed partial class SafeTensorsFile
         Metadata = metadata;
         _entries = entries;
         _byName = entries.ToDictionary(e => e.Name, StringComparer.Ordinal);
+        Verified = TensorChecksums.Verify(source, metadata, entries);
     }
+
+    /// <summary>True when the file carried per-tensor checksums (<see cref="TensorChecksums"/>), all of which
+    /// matched; false when it had none (official or converted weights). A mismatch throws while reading.</summary>
+    public bool Verified { get; }
 
     /// <summary>Where the content came from (the path, or the name given to <see cref="Parse"/>).</summary>
     public string Source { get; }

@@ -16,6 +16,11 @@ public sealed class SafeTensorsWriter
     private readonly HashSet<string> _names = new(StringComparer.Ordinal);
     private readonly SortedDictionary<string, string> _metadata = new(StringComparer.Ordinal);
 
+    /// <summary>When true, <see cref="WriteTo"/> adds every tensor's checksum to the metadata
+    /// (<see cref="TensorChecksums"/>), which every read then verifies. Off by default, so that files meant to match
+    /// another writer's byte for byte stay plain.</summary>
+    public bool Checksums { get; set; }
+
     /// <summary>Number of tensors added so far.</summary>
     public int Count => _tensors.Count;
 
@@ -109,10 +114,18 @@ public sealed class SafeTensorsWriter
         }))
         {
             json.WriteStartObject();
-            if (_metadata.Count > 0)
+            var metadata = _metadata;
+            if (Checksums)
+            {
+                metadata = new SortedDictionary<string, string>(_metadata, StringComparer.Ordinal)
+                {
+                    [TensorChecksums.MetadataKey] = TensorChecksums.Encode(_tensors.Select(t => (t.Name, t.Data)), _metadata),
+                };
+            }
+            if (metadata.Count > 0)
             {
                 json.WriteStartObject("__metadata__");
-                foreach (var (key, value) in _metadata) json.WriteString(key, value);
+                foreach (var (key, value) in metadata) json.WriteString(key, value);
                 json.WriteEndObject();
             }
             long offset = 0;

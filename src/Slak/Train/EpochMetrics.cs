@@ -49,7 +49,11 @@ public sealed record EpochMetrics
     /// <summary>Training throughput of this epoch.</summary>
     public double ImagesPerSecond { get; init; }
 
-    private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    // Non-finite values (a diverged epoch's loss) are written as "NaN"/"Infinity" strings rather than failing.
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
 
     /// <summary>One JSON line.</summary>
     public string ToJsonLine() => JsonSerializer.Serialize(this, Json);

@@ -1,6 +1,7 @@
 // Model weights as safetensors with the reference state_dict names (slak-facts §7.2): float32 for parameters and
-// buffers, int64 for BatchNorm's num_batches_tracked (as PyTorch stores it). Loading is strict: every name of the
-// module must be present with the same shape, and unknown names are rejected, all reported by name.
+// buffers, int64 for BatchNorm's num_batches_tracked (as PyTorch stores it), with per-tensor checksums. Loading is
+// strict: every name of the module must be present with the same dtype and shape, and unknown names are rejected, all
+// reported by name; afterwards every module is told (BatchNorm's batch counter follows its restored buffer).
 using Slak.IO;
 using Slak.NN;
 
@@ -30,7 +31,7 @@ public static class ModelWeights
     /// <summary>Writes <paramref name="module"/>'s weights to <paramref name="path"/> (atomically).</summary>
     public static void Save(string path, Module module)
     {
-        var writer = new SafeTensorsWriter();
+        var writer = new SafeTensorsWriter { Checksums = true };
         writer.SetMetadata("format", "pt");
         AddTo(writer, module);
         writer.Write(path);
@@ -65,7 +66,19 @@ public static class ModelWeights
             var e = file[prefix + name];
             if (!e.Shape.SequenceEqual(t.ShapeArray))
                 throw new InvalidDataException($"{file.Source}: '{prefix + name}' has shape {e.ShapeText}, the model expects ({string.Join(", ", t.ShapeArray)})");
-            t.Backend.CopyFromHost(ReadFloat32(e), t);
+            var dtype = name.EndsWith("num_batches_tracked", StringComparison.Ordinal) ? SafeTensorsDType.I64 : SafeTensorsDType.F32;
+            if (e.DType != dtype)
+                throw new InvalidDataException($"{file.Source}: '{prefix + name}' is {e.DType.Code()}, expected {dtype.Code()}");
         }
+        foreach (var (name, t) in state) t.Backend.CopyFromHost(ReadFloat32(file[prefix + name]), t);
+        StateLoaded(module);
+    }
+
+    /// <summary>Tells every module of <paramref name="module"/>'s tree that its state was replaced (host-side mirrors
+    /// of buffers, such as BatchNorm's batch counter, follow).</summary>
+    public static void StateLoaded(Module module)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        foreach (var (_, m) in module.NamedModules()) m.OnStateLoaded();
     }
 }

@@ -121,6 +121,11 @@ public sealed record TrainOptions
         {
             if (!ok) throw new ArgumentOutOfRangeException(name, value, $"{name} {rule}");
         }
+        foreach (var (name, v) in new[] { (nameof(Lr), Lr), (nameof(MinLr), MinLr), (nameof(WarmupEpochs), WarmupEpochs),
+                     (nameof(WeightDecay), WeightDecay), (nameof(Density), Density), (nameof(PruneRate), PruneRate),
+                     (nameof(DropPath), DropPath), (nameof(Smoothing), Smoothing), (nameof(Mixup), Mixup), (nameof(Cutmix), Cutmix),
+                     (nameof(MixupProb), MixupProb), (nameof(MixupSwitchProb), MixupSwitchProb), (nameof(Ema), Ema), (nameof(ClipGrad), ClipGrad) })
+            Range(double.IsFinite(v), name, v, "must be a finite number");
         Range(Epochs >= 1, nameof(Epochs), Epochs, "must be >= 1");
         Range(BatchSize >= 1, nameof(BatchSize), BatchSize, "must be >= 1");
         Range(Lr > 0 && double.IsFinite(Lr), nameof(Lr), Lr, "must be > 0");

@@ -59,6 +59,7 @@ public sealed partial class Trainer
         if (StepsPerEpoch < 1)
             throw new ArgumentException($"{_train.Count} training images give no optimizer step per epoch at batch size "
                 + $"{options.BatchSize} x {options.AccumSteps} accumulation steps", nameof(options));
+        BatchNormGuard.CheckMicroBatches(model.Module, _train.Count, options.BatchSize);
         TotalSteps = StepsPerEpoch * (long)options.Epochs;
         _schedule = CosineSchedule.ForRun(options.Lr, options.MinLr, options.Epochs, StepsPerEpoch, options.WarmupEpochs, options.WarmupSteps);
         _optimizer = new AdamW(model.Module.NamedParameters(), (float)options.Lr, (float)options.WeightDecay);
@@ -172,6 +173,7 @@ public sealed partial class Trainer
         module.ZeroGrad();
         int k = 0;
         foreach (var (_, b) in module.NamedBuffers()) b.Backend.CopyFromHost(buffers[k++], b);
+        ModelWeights.StateLoaded(module); // BatchNorm's batch counter follows its restored buffer
         if (rngState is not null) _model.Random!.SetState(rngState);
         return grads;
     }
@@ -182,6 +184,7 @@ public sealed partial class Trainer
     {
         if (!_initialized) Initialize();
         if (RunFolder is not null) IO.AtomicFile.WriteAllText(Path.Combine(RunFolder, "options.json"), Options.ToJson());
+        RemoveStaleTemporaries();
         string sparsity = _masking is null ? "dense"
             : FormattableString.Invariant($"density {_masking.OverallDensity:F3} ({Options.SparseSemantics.ToString().ToLowerInvariant()} semantics)");
         Info(FormattableString.Invariant(
@@ -242,6 +245,11 @@ public sealed partial class Trainer
                 continue;
             }
             var m = EvaluateEpoch(epochLoss / Math.Max(1, epochSteps), lr, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, trainSeconds));
+            if (NonFiniteEpoch(m) is string bad)
+            {
+                Info(bad);
+                return new TrainResult(false, bad, _metrics.ToList(), BestTop1);
+            }
             _metrics.Add(m);
             bool best = m.TestTop1 > _bestTop1;
             if (best) { _bestTop1 = m.TestTop1; _bestEpoch = _epoch; }
