@@ -9,8 +9,8 @@ namespace Slak.Cuda.Runtime;
 
 public sealed unsafe partial class CudaDriverDevice
 {
-    /// <summary>Dynamic shared memory a kernel may use without opting in.</summary>
-    private const int DefaultDynamicSharedLimit = 48 * 1024;
+    /// <summary>Shared memory (static + dynamic) a kernel may use without opting in (slak_limits.h).</summary>
+    private int DefaultDynamicSharedLimit => DeviceLimits.For(this).SmemPerBlockDefault;
 
     private readonly Dictionary<string, nint> _modules = new(StringComparer.Ordinal);
     private readonly Dictionary<string, KernelHandle> _kernels = new(StringComparer.Ordinal);
