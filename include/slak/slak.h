@@ -107,7 +107,8 @@ SLAK_API slak_status slak_dwconv2d_bwd_filter(const slak_dwconv2d_params* p, flo
 /* ---- decomposed: several branches summed ---- */
 /* w, masks and dw are arrays of num_branches pointers; masks itself or any of its entries may be NULL (dense). */
 
-/** Bytes of workspace the decomposed forward and input gradient need (0 for one branch). */
+/** Bytes of workspace the decomposed forward and input gradient need (0 when the fused kernel runs or for one
+ * branch; one output-sized buffer when the per-branch fallback sums through it). */
 SLAK_API slak_status slak_decomposed_dwconv2d_workspace_size(const slak_decomposed_dwconv2d_params* p,
                                                              size_t* bytes);
 SLAK_API slak_status slak_decomposed_dwconv2d_fwd(const slak_decomposed_dwconv2d_params* p, float* y,
@@ -117,7 +118,8 @@ SLAK_API slak_status slak_decomposed_dwconv2d_bwd_data(const slak_decomposed_dwc
                                                        const float* dy, const float* const* w,
                                                        const float* const* masks, void* workspace,
                                                        size_t workspace_bytes, void* stream);
-/** Bytes of workspace the decomposed weight gradient needs (the largest branch's; branches reuse it in turn). */
+/** Bytes of workspace the decomposed weight gradient needs (the fused kernel's partials of all branches, or the
+ * largest branch's when the per-branch fallback runs them in turn). */
 SLAK_API slak_status slak_decomposed_dwconv2d_bwd_filter_workspace_size(const slak_decomposed_dwconv2d_params* p,
                                                                         size_t* bytes);
 SLAK_API slak_status slak_decomposed_dwconv2d_bwd_filter(const slak_decomposed_dwconv2d_params* p,

@@ -7,8 +7,9 @@
 // same functions through libslak_emu.so (cuda/capi/slak_plan_export.cpp exports them as slak_emu_plan_*), so there is
 // one implementation of every geometry rule. The tile shapes come from slak_params.h, which the kernels include.
 //
-// Plain C++ (no headers, no exceptions, no namespace): compiles under any host compiler and NVRTC. Every function
-// returns 0 and fills *plan, or a negative SlakPlanError when the shape cannot be launched at all.
+// Plain C++ (no system headers, no exceptions, no namespace): host code for any C++ compiler; kernels include only
+// slak_params.h. Every function returns 0 and fills *plan, or a negative SlakPlanError when no kernel of the family
+// can launch the shape at all.
 #pragma once
 
 #include "slak_limits.h"

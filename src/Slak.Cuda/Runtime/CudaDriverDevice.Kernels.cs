@@ -9,12 +9,13 @@ namespace Slak.Cuda.Runtime;
 
 public sealed unsafe partial class CudaDriverDevice
 {
-    /// <summary>Dynamic shared memory a kernel may use without opting in.</summary>
-    private const int DefaultDynamicSharedLimit = 48 * 1024;
+    /// <summary>Shared memory (static + dynamic) a kernel may use without opting in (slak_limits.h).</summary>
+    private int DefaultDynamicSharedLimit => DeviceLimits.For(this).SmemPerBlockDefault;
 
     private readonly Dictionary<string, nint> _modules = new(StringComparer.Ordinal);
     private readonly Dictionary<string, KernelHandle> _kernels = new(StringComparer.Ordinal);
     private readonly Dictionary<nint, int> _dynamicSharedOptIn = [];
+    private readonly Dictionary<nint, int> _staticShared = [];
     private NvrtcCompiler? _compiler;
 
     /// <summary>Extra preprocessor definitions for every kernel compiled by this device (set before the first
@@ -70,7 +71,9 @@ public sealed unsafe partial class CudaDriverDevice
         }
 
         Enter();
-        if (sharedBytes > DefaultDynamicSharedLimit)
+        // Without opting in, a kernel may take 48 KB of shared memory in all, static + dynamic: its default maximum
+        // of dynamic bytes is 48 KB less its static __shared__ bytes (what the launch plans budget, slak_plan.h).
+        if (sharedBytes > 0 && sharedBytes > DefaultDynamicSharedLimit - StaticSharedBytes(kernel))
         {
             OptInDynamicShared(kernel, sharedBytes);
         }
@@ -118,6 +121,22 @@ public sealed unsafe partial class CudaDriverDevice
         }
 
         return value;
+    }
+
+    // The kernel's static __shared__ bytes, read from the driver once per kernel.
+    private int StaticSharedBytes(KernelHandle kernel)
+    {
+        lock (_lock)
+        {
+            if (_staticShared.TryGetValue(kernel.Handle, out int bytes))
+            {
+                return bytes;
+            }
+
+            bytes = FunctionAttribute(kernel, CuFunctionAttribute.SharedSizeBytes);
+            _staticShared[kernel.Handle] = bytes;
+            return bytes;
+        }
     }
 
     private void OptInDynamicShared(KernelHandle kernel, int sharedBytes)
@@ -177,6 +196,7 @@ public sealed unsafe partial class CudaDriverDevice
         _modules.Clear();
         _kernels.Clear();
         _dynamicSharedOptIn.Clear();
+        _staticShared.Clear();
     }
 
     private static string Describe(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, int argCount) =>
