@@ -50,7 +50,9 @@ internal sealed class TrainCommand : ICliCommand
         var accum = new Option<int>("--accum-steps") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => Defaults.AccumSteps };
         var seed = new Option<ulong>("--seed") { Description = "seed of every random choice", DefaultValueFactory = _ => Defaults.Seed };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => Defaults.Device };
-        var limit = new Option<int>("--limit") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
+        var limit = new Option<int>("--limit") { Description = "use only the first N training images, after the validation hold-out (0: all)", DefaultValueFactory = _ => 0 };
+        var valSplit = new Option<double>("--val-split") { Description = "fraction of each class held out of the training set for validation (best/ is selected on it) when the data has no val/ split; fixed split seed", DefaultValueFactory = _ => Defaults.ValSplit };
+        var testEvery = new Option<bool>("--eval-test-every-epoch") { Description = "also score the test set after every epoch (reported only; by default it is scored once, after the last epoch)" };
         var logEvery = new Option<int>("--log-every") { Description = "plain progress line every N steps when not on a terminal", DefaultValueFactory = _ => Defaults.LogEvery };
         var outDir = new Option<string?>("--out") { Description = "run folder (default: runs/<preset>-<time>)" };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint (with its saved options)" };
@@ -61,7 +63,7 @@ internal sealed class TrainCommand : ICliCommand
         var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
-                     logEvery, outDir, resume, data, threads, optionsFile })
+                     logEvery, outDir, resume, data, threads, optionsFile, valSplit, testEvery })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
@@ -82,6 +84,7 @@ internal sealed class TrainCommand : ICliCommand
                 Cutmix = Pick(cutmix, o.Cutmix), Ema = Pick(ema, o.Ema), ClipGrad = Pick(clip, o.ClipGrad),
                 AccumSteps = Pick(accum, o.AccumSteps), Seed = Pick(seed, o.Seed), Device = Pick(device, o.Device),
                 Limit = Pick(limit, o.Limit), LogEvery = Pick(logEvery, o.LogEvery),
+                ValSplit = Pick(valSplit, o.ValSplit), EvalTestEveryEpoch = Pick(testEvery, o.EvalTestEveryEpoch),
             };
             var p = ModelPresets.Get(o.Preset);
             bool fromFile = parse.GetValue(optionsFile) is not null;
@@ -129,9 +132,9 @@ internal sealed class TrainCommand : ICliCommand
         {
             var result = TrainingConsole.Run(trainer, Path.Combine(folder, "plot.png"), cts.Token);
             var last = result.Last;
-            if (last is not null)
+            if (last?.TestTop1 is double top1)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"test accuracy: {last.TestTop1:F2}% top-1, {last.TestTop5:F2}% top-5 (best {result.BestTop1:F2}%) after {last.Epoch} epochs, {last.WallTime:F0} s, density {last.Density:F3}"));
+                    $"test accuracy: {top1:F2}% top-1, {last.TestTop5:F2}% top-5 (last epoch's weights; best/ is epoch {trainer.BestEpoch}, selected on validation top-1 {result.BestTop1:F2}%) after {last.Epoch} epochs, {last.WallTime:F0} s, density {last.Density:F3}"));
             if (result.Completed) return 0;
             Console.Error.WriteLine($"slak: {result.Message}");
             return 2;

@@ -64,6 +64,22 @@ public sealed class ImageDataset
             Channels, Height, Width, ClassCount);
     }
 
+    /// <summary>The images at <paramref name="indices"/>, in that order.</summary>
+    public ImageDataset Select(IReadOnlyList<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        var images = new float[(long)indices.Count * ImageSize];
+        var labels = new int[indices.Count];
+        for (int i = 0; i < indices.Count; i++)
+        {
+            int src = indices[i];
+            if ((uint)src >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(indices), src, $"index {i} is outside the {Count} images");
+            Images.AsSpan(src * ImageSize, ImageSize).CopyTo(images.AsSpan(i * ImageSize, ImageSize));
+            labels[i] = Labels[src];
+        }
+        return new ImageDataset(images, labels, Channels, Height, Width, ClassCount);
+    }
+
     /// <summary>The images enlarged <paramref name="factor"/> times in each direction by pixel replication
     /// (nearest neighbour), e.g. 28x28 to 56x56 so that a network which downsamples by 4 in its stem still sees
     /// 14x14 (16x16 after padding) stage-1 maps. No new information, but twice the spatial positions per feature.</summary>

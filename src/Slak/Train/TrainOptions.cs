@@ -97,6 +97,15 @@ public sealed record TrainOptions
     /// <summary>Use only the first N training images (0: all).</summary>
     public int Limit { get; init; }
 
+    /// <summary>Fraction of every class held out of the training set for validation (model selection) when the data
+    /// has no validation split of its own; the hold-out uses a fixed seed, not <see cref="Seed"/>, and comes before
+    /// <see cref="Limit"/>.</summary>
+    public double ValSplit { get; init; } = 0.1;
+
+    /// <summary>Evaluate the test set after every epoch (reported only, never used to select); otherwise only after
+    /// the last epoch.</summary>
+    public bool EvalTestEveryEpoch { get; init; }
+
     /// <summary>Log a plain progress line every this many optimizer steps (0: never).</summary>
     public int LogEvery { get; init; } = 50;
 
@@ -127,6 +136,7 @@ public sealed record TrainOptions
         Range(ClipGrad >= 0, nameof(ClipGrad), ClipGrad, "must be >= 0");
         Range(AccumSteps >= 1, nameof(AccumSteps), AccumSteps, "must be >= 1");
         Range(Limit >= 0, nameof(Limit), Limit, "must be >= 0");
+        Range(ValSplit is > 0 and < 1, nameof(ValSplit), ValSplit, "must be in (0, 1)");
         Range(LogEvery >= 0, nameof(LogEvery), LogEvery, "must be >= 0");
     }
 

@@ -1,6 +1,6 @@
 // Checkpoints of a run folder:
 //   <run>/last/{model.safetensors, config.json, trainer.safetensors}   after every epoch (what --resume reads)
-//   <run>/best/{model.safetensors, config.json}                         the best test top-1 so far
+//   <run>/best/{model.safetensors, config.json}                         the best validation top-1 so far
 //   <run>/metrics.jsonl, <run>/options.json
 // trainer.safetensors holds AdamW moments (optim.exp_avg.<p>, optim.exp_avg_sq.<p>), masks (U8 mask.<p>), EMA
 // weights (ema.<name>) and, in __metadata__, epoch, step, lr, best, per-parameter step counts, the options and the
@@ -119,7 +119,9 @@ public sealed partial class Trainer
 
     /// <summary>A trainer that continues the run in <paramref name="runFolder"/> from its latest checkpoint, with
     /// the saved options, weights, moments, masks, EMA, generator states and metrics.</summary>
-    public static Trainer Resume(TrainableModel model, ImageDataset train, ImageDataset test, string runFolder)
+    /// <remarks>With <paramref name="val"/> null the validation set is held out of <paramref name="train"/> as the
+    /// saved options say.</remarks>
+    public static Trainer Resume(TrainableModel model, ImageDataset train, ImageDataset test, string runFolder, ImageDataset? val = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         string folder = FindLastCheckpoint(runFolder);
@@ -127,7 +129,7 @@ public sealed partial class Trainer
         if (Meta(file, "format") != CheckpointFormat)
             throw new InvalidDataException($"{file.Source}: format '{Meta(file, "format")}' is not {CheckpointFormat}");
         var options = TrainOptions.FromJson(Meta(file, "options"), file.Source);
-        var t = new Trainer(model, train, test, options, runFolder);
+        var t = val is null ? new Trainer(model, train, test, options, runFolder) : new Trainer(model, train, val, test, options, runFolder);
         t.LoadState(folder, file);
         return t;
     }

@@ -1,6 +1,7 @@
 // The training loop (slak-facts §3 scaled to small data): per-step LR schedule, AdamW, sparse masks with
 // prune/regrow, label smoothing and mixup/cutmix targets, gradient accumulation and clipping, weight EMA, evaluation
-// after every epoch, last/best checkpoints (Trainer.Checkpoint.cs) and metrics.jsonl. One TensorScope per step keeps
+// after every epoch on a validation set (best/ is selected on it; the test set is scored after the last epoch, or
+// every epoch when asked, and never selects anything), last/best checkpoints (Trainer.Checkpoint.cs) and metrics.jsonl. One TensorScope per step keeps
 // memory bounded. Everything random derives from TrainOptions.Seed, so two runs with one seed are identical and a
 // run resumed from an epoch checkpoint continues exactly as the uninterrupted run would.
 using System.Diagnostics;
@@ -17,6 +18,7 @@ public sealed partial class Trainer
 {
     private readonly TrainableModel _model;
     private readonly ImageDataset _train;
+    private readonly ImageDataset _val;
     private readonly ImageDataset _test;
     private readonly BatchLoaderOptions _loaderOptions;
     private readonly AdamW _optimizer;
@@ -30,19 +32,44 @@ public sealed partial class Trainer
     private int _bestEpoch;
     private bool _initialized;
 
-    /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files).</summary>
+    /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files) that
+    /// holds out <see cref="TrainOptions.ValSplit"/> of <paramref name="train"/> (stratified, fixed split seed) as
+    /// the validation set.</summary>
     public Trainer(TrainableModel model, ImageDataset train, ImageDataset test, TrainOptions options, string? runFolder)
+        : this(model, HoldOut(train, options), test, options, runFolder)
     {
+    }
+
+    /// <summary>Creates a trainer with an explicit validation set (e.g. an image folder's <c>val/</c>).</summary>
+    public Trainer(TrainableModel model, ImageDataset train, ImageDataset val, ImageDataset test, TrainOptions options, string? runFolder)
+        : this(model, (train, val), test, options, runFolder)
+    {
+    }
+
+    private static (ImageDataset Train, ImageDataset Val) HoldOut(ImageDataset train, TrainOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        return ValidationSplit.Split(train, options.ValSplit);
+    }
+
+    private Trainer(TrainableModel model, (ImageDataset Train, ImageDataset Val) split, ImageDataset test, TrainOptions options, string? runFolder)
+    {
+        var (train, val) = split;
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(val);
         ArgumentNullException.ThrowIfNull(test);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        if (train.ClassCount != test.ClassCount || train.ImageSize != test.ImageSize)
-            throw new ArgumentException($"train ({train.Channels}x{train.Height}x{train.Width}, {train.ClassCount} classes) and test "
-                + $"({test.Channels}x{test.Height}x{test.Width}, {test.ClassCount} classes) sets differ", nameof(test));
+        foreach (var (other, name) in new[] { (val, "validation"), (test, "test") })
+            if (train.ClassCount != other.ClassCount || train.ImageSize != other.ImageSize)
+                throw new ArgumentException($"train ({train.Channels}x{train.Height}x{train.Width}, {train.ClassCount} classes) and {name} "
+                    + $"({other.Channels}x{other.Height}x{other.Width}, {other.ClassCount} classes) sets differ", name == "test" ? nameof(test) : "val");
         _model = model;
         _train = options.Limit > 0 ? train.Take(options.Limit) : train;
+        _val = val;
         _test = test;
         Options = options;
         RunFolder = runFolder;
@@ -90,6 +117,18 @@ public sealed partial class Trainer
 
     /// <summary>The EMA (null when off).</summary>
     public ModelEma? Ema => _ema;
+
+    /// <summary>Images trained on (after the validation hold-out and <see cref="TrainOptions.Limit"/>).</summary>
+    public int TrainCount => _train.Count;
+
+    /// <summary>Validation images (what <c>best/</c> is selected on).</summary>
+    public int ValCount => _val.Count;
+
+    /// <summary>The validation set (tests).</summary>
+    internal ImageDataset ValData => _val;
+
+    /// <summary>The training set after hold-out and limit (tests).</summary>
+    internal ImageDataset TrainData => _train;
 
     /// <summary>Metrics so far.</summary>
     public IReadOnlyList<EpochMetrics> Metrics => _metrics;
@@ -173,7 +212,7 @@ public sealed partial class Trainer
         string sparsity = _masking is null ? "dense"
             : FormattableString.Invariant($"density {_masking.OverallDensity:F3} ({Options.SparseSemantics.ToString().ToLowerInvariant()} semantics)");
         Info(FormattableString.Invariant(
-            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {_test.Count} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
+            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {_val.Count} validation / {_test.Count} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
         var clock = Stopwatch.StartNew();
         long stepsThisProcess = 0;
         while (_epoch < Options.Epochs)
@@ -221,19 +260,31 @@ public sealed partial class Trainer
             _epoch++;
             var m = EvaluateEpoch(epochLoss / Math.Max(1, epochSteps), lr, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, trainSeconds));
             _metrics.Add(m);
-            bool best = m.TestTop1 > _bestTop1;
-            if (best) { _bestTop1 = m.TestTop1; _bestEpoch = _epoch; }
+            bool best = m.ValTop1 > _bestTop1;
+            if (best) { _bestTop1 = m.ValTop1; _bestEpoch = _epoch; }
             SaveCheckpoints(best);
-            string ema = m.EmaTop1 is double e ? FormattableString.Invariant($", EMA top-1 {e:F2}%") : "";
-            Info(FormattableString.Invariant(
-                $"epoch {m.Epoch}/{Options.Epochs}: train loss {m.TrainLoss:F4}, test top-1 {m.TestTop1:F2}%, top-5 {m.TestTop5:F2}%, loss {m.TestLoss:F4}{ema}, lr {m.Lr:G4}, density {m.Density:F3}, {m.ImagesPerSecond:F0} img/s, {m.WallTime:F0} s"));
+            Info(FormatEpoch(m, Options.Epochs));
             EpochCompleted?.Invoke(m);
         }
         return new TrainResult(true, null, _metrics.ToList(), BestTop1);
     }
 
-    /// <summary>Best test top-1 so far (0 before the first evaluation).</summary>
+    /// <summary>Best validation top-1 so far (0 before the first evaluation): the score <c>best/</c> was selected on.</summary>
     public double BestTop1 => double.IsNegativeInfinity(_bestTop1) ? 0 : _bestTop1;
+
+    /// <summary>The epoch whose weights are in <c>best/</c> (0 before the first evaluation).</summary>
+    public int BestEpoch => _bestEpoch;
+
+    /// <summary>The log line of an epoch: validation and (where evaluated) test scores apart.</summary>
+    public static string FormatEpoch(EpochMetrics m, int epochs)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        string ema = m.EmaTop1 is double e ? FormattableString.Invariant($", EMA val top-1 {e:F2}%") : "";
+        string test = m.TestTop1 is double t1
+            ? FormattableString.Invariant($"; test top-1 {t1:F2}%, top-5 {m.TestTop5:F2}%, loss {m.TestLoss:F4}") : "";
+        return FormattableString.Invariant(
+            $"epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}; val top-1 {m.ValTop1:F2}%, top-5 {m.ValTop5:F2}%, loss {m.ValLoss:F4}{ema}{test}; lr {m.Lr:G4}, density {m.Density:F3}, {m.ImagesPerSecond:F0} img/s, {m.WallTime:F0} s");
+    }
 
     private double MicroStep(Batch batch)
     {
@@ -265,17 +316,21 @@ public sealed partial class Trainer
     private EpochMetrics EvaluateEpoch(double trainLoss, double lr, double wall, double ips)
     {
         int evalBatch = Math.Max(Options.BatchSize, 256);
-        var r = Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch);
+        var v = Evaluator.Evaluate(_model, _val, _loaderOptions.Augment, evalBatch);
+        // The test set is scored for the report only: after the last epoch, or every epoch when asked.
+        EvalResult? t = Options.EvalTestEveryEpoch || _epoch == Options.Epochs
+            ? Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch) : null;
         EvalResult? e = null;
         if (_ema is not null)
         {
             var saved = _ema.SwapIn();
-            try { e = Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch); }
+            try { e = Evaluator.Evaluate(_model, _val, _loaderOptions.Augment, evalBatch); }
             finally { _ema.SwapOut(saved); }
         }
         return new EpochMetrics
         {
-            Epoch = _epoch, Step = _step, TrainLoss = trainLoss, TestTop1 = r.Top1, TestTop5 = r.Top5, TestLoss = r.Loss,
+            Epoch = _epoch, Step = _step, TrainLoss = trainLoss, ValTop1 = v.Top1, ValTop5 = v.Top5, ValLoss = v.Loss,
+            TestTop1 = t?.Top1, TestTop5 = t?.Top5, TestLoss = t?.Loss,
             EmaTop1 = e?.Top1, EmaTop5 = e?.Top5, EmaLoss = e?.Loss, Lr = lr, Density = _masking?.OverallDensity ?? 1.0,
             WallTime = wall, ImagesPerSecond = ips,
         };
