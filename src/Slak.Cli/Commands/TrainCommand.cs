@@ -56,14 +56,19 @@ internal sealed class TrainCommand : ICliCommand
         var logEvery = new Option<int>("--log-every") { Description = "plain progress line every N steps when not on a terminal", DefaultValueFactory = _ => Defaults.LogEvery };
         var outDir = new Option<string?>("--out") { Description = "run folder (default: runs/<preset>-<time>)" };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint (with its saved options)" };
-        var data = new Option<string?>("--data") { Description = $"Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder})" };
+        var data = new Option<string?>("--data") { Description = $"an image folder (train/<class>/<images>, optional val/ and test/) or a Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder})" };
+        var inputSize = new Option<int>("--input-size") { Description = "image folders: input side (default: the preset's, at most 224)", DefaultValueFactory = _ => Defaults.InputSize };
+        var cropPct = new Option<double>("--crop-pct") { Description = "image folders: resize the short side to input-size / crop-pct, then centre crop", DefaultValueFactory = _ => Defaults.CropPct };
+        var badImages = new Option<string>("--bad-images") { Description = "image folders: what a start-up scan problem does: error (stop, listing every problem) or skip (leave the files out)", DefaultValueFactory = _ => "error" };
+        badImages.AcceptOnlyFromAmong("error", "skip");
+        var maxBad = new Option<double>("--max-bad-fraction") { Description = "stop when more than this fraction of the training images fails to decode in an epoch (fewer are skipped and listed)", DefaultValueFactory = _ => Defaults.MaxBadImageFraction };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: SLAK_NUM_THREADS or all cores)", DefaultValueFactory = _ => 0 };
         var optionsFile = new Option<string?>("--options") { Description = "JSON file with training options (command-line options given explicitly win)" };
 
         var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
-                     logEvery, outDir, resume, data, threads, optionsFile, valSplit, testEvery })
+                     logEvery, outDir, resume, data, threads, optionsFile, valSplit, testEvery, inputSize, cropPct, badImages, maxBad })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
@@ -85,6 +90,7 @@ internal sealed class TrainCommand : ICliCommand
                 AccumSteps = Pick(accum, o.AccumSteps), Seed = Pick(seed, o.Seed), Device = Pick(device, o.Device),
                 Limit = Pick(limit, o.Limit), LogEvery = Pick(logEvery, o.LogEvery),
                 ValSplit = Pick(valSplit, o.ValSplit), EvalTestEveryEpoch = Pick(testEvery, o.EvalTestEveryEpoch),
+                InputSize = Pick(inputSize, o.InputSize), CropPct = Pick(cropPct, o.CropPct), MaxBadImageFraction = Pick(maxBad, o.MaxBadImageFraction),
             };
             var p = ModelPresets.Get(o.Preset);
             bool fromFile = parse.GetValue(optionsFile) is not null;
@@ -104,26 +110,25 @@ internal sealed class TrainCommand : ICliCommand
                 Console.WriteLine($"resuming {folder} with its saved options (preset {o.Preset}, {o.Epochs} epochs)");
             }
             folder ??= Path.Combine("runs", $"{o.Preset}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
-            return Train(o, folder, parse.GetValue(resume), parse.GetValue(data));
+            return Train(o, folder, parse.GetValue(resume), parse.GetValue(data), parse.GetValue(badImages) == "skip");
         });
         return cmd;
     }
 
-    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder)
+    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder, bool skipBadImages)
     {
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
         var p = ModelPresets.Get(o.Preset);
-        int side = DataSets.SideFor(p);
-        if (p.InputSize != side)
-            Console.WriteLine($"note: preset {p.Name} is designed for {p.InputSize}x{p.InputSize} inputs; training on Fashion-MNIST padded to {side}x{side}");
-        else if (side >= 2 * 28)
-            Console.WriteLine($"preset {p.Name}: Fashion-MNIST enlarged {side / 28}x (nearest neighbour) and padded to {side}x{side}");
-        var (train, test) = DataSets.FashionMnist(dataFolder, side);
+        var data = DataSets.Load(dataFolder, p, o.InputSize, o.CropPct, skipBadImages, Console.Error.WriteLine);
+        Console.WriteLine($"preset {p.Name}: {data.Description}");
+        if (!resume) o = o with { Normalization = data.Normalization };
+        var (train, val, test) = (data.Train, data.Val, data.Test);
         var (model, _) = SlakTrainable.Create(o.Preset, train.Channels, train.ClassCount, o.DropPath, o.Seed, device);
         var trainable = SlakTrainable.From(model, o.SparseSemantics);
-        var trainer = resume ? Trainer.Resume(trainable, train, test, folder) : new Trainer(trainable, train, test, o, folder);
+        var trainer = resume ? Trainer.Resume(trainable, train, test, folder, val)
+            : val is null ? new Trainer(trainable, train, test, o, folder) : new Trainer(trainable, train, val, test, o, folder);
         Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -132,6 +137,9 @@ internal sealed class TrainCommand : ICliCommand
         {
             var result = TrainingConsole.Run(trainer, Path.Combine(folder, "plot.png"), cts.Token);
             var last = result.Last;
+            if (last is not null && test is null)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"no test/ split: no test accuracy; best/ is epoch {trainer.BestEpoch}, validation top-1 {result.BestTop1:F2}%"));
             if (last?.TestTop1 is double top1)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"test accuracy: {top1:F2}% top-1, {last.TestTop5:F2}% top-5 (last epoch's weights; best/ is epoch {trainer.BestEpoch}, selected on validation top-1 {result.BestTop1:F2}%) after {last.Epoch} epochs, {last.WallTime:F0} s, density {last.Density:F3}"));

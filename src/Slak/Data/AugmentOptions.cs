@@ -16,6 +16,20 @@ public sealed record AugmentOptions
     /// <summary>Per-channel standard deviation divided by (one value broadcasts).</summary>
     public float[] Std { get; init; } = [0.3530f];
 
+    /// <summary>ImageNet's per-channel mean (RGB), the reference normalisation of image folders.</summary>
+    public static IReadOnlyList<float> ImageNetMean { get; } = [0.485f, 0.456f, 0.406f];
+
+    /// <summary>ImageNet's per-channel standard deviation (RGB).</summary>
+    public static IReadOnlyList<float> ImageNetStd { get; } = [0.229f, 0.224f, 0.225f];
+
+    /// <summary>These options with the normalisation <paramref name="normalization"/> names.</summary>
+    public AugmentOptions WithNormalization(DataNormalization normalization) => normalization switch
+    {
+        DataNormalization.FashionMnist => this with { Mean = [0.2860f], Std = [0.3530f] },
+        DataNormalization.Imagenet => this with { Mean = ImageNetMean.ToArray(), Std = ImageNetStd.ToArray() },
+        _ => throw new ArgumentOutOfRangeException(nameof(normalization), normalization, "unknown normalisation"),
+    };
+
     /// <summary>No augmentation, same normalisation (evaluation).</summary>
     public AugmentOptions ForEvaluation() => this with { CropPadding = 0, HorizontalFlip = false };
 

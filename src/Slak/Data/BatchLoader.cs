@@ -1,21 +1,24 @@
 // Batches of one epoch, prepared on a background thread into a bounded queue while the training thread computes.
 // Each batch draws from its own generator seeded from (seed, epoch, batch index), and the order from (seed, epoch),
 // so the batches are identical whatever the thread timing, and a run resumed at an epoch boundary sees exactly the
-// batches an uninterrupted run would.
+// batches an uninterrupted run would. An image whose file cannot be read or decoded (ImageFileException) is left out
+// of its batch and recorded in Failures; the caller decides when too many failed.
 using System.Collections.Concurrent;
 using Slak.Autograd;
+using Slak.IO;
 
 namespace Slak.Data;
 
 /// <summary>Enumerates the batches of one epoch, prepared in the background.</summary>
 public sealed class BatchLoader : IEnumerable<Batch>
 {
-    private readonly ImageDataset _data;
+    private readonly IImageSource _data;
+    private readonly ConcurrentQueue<ImageFileException> _failures = new();
     private readonly BatchLoaderOptions _options;
     private readonly int[] _order;
 
     /// <summary>Creates the loader for epoch <paramref name="epoch"/>.</summary>
-    public BatchLoader(ImageDataset data, BatchLoaderOptions options, int epoch)
+    public BatchLoader(IImageSource data, BatchLoaderOptions options, int epoch)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
@@ -37,6 +40,9 @@ public sealed class BatchLoader : IEnumerable<Batch>
         int full = data.Count / options.BatchSize, rest = data.Count % options.BatchSize;
         BatchCount = options.DropLast && full > 0 ? full : full + (rest > 0 ? 1 : 0);
     }
+
+    /// <summary>Images left out because their file could not be read or decoded, in the order met (thread-safe).</summary>
+    public IReadOnlyCollection<ImageFileException> Failures => _failures;
 
     /// <summary>The epoch.</summary>
     public int Epoch { get; }
@@ -72,11 +78,29 @@ public sealed class BatchLoader : IEnumerable<Batch>
         var rng = new SlakRandom(SeedFor(o.Seed, Epoch, index));
         var images = new float[n * size];
         var labels = new int[n];
+        var read = new float[size];
+        int kept = 0;
         for (int i = 0; i < n; i++)
         {
             int src = _order[start + i];
-            labels[i] = _data.Labels[src];
-            Augment.AugmentImage(_data.Images.AsSpan(src * size, size), images.AsSpan(i * size, size), c, h, w, o.Augment, rng);
+            try
+            {
+                _data.ReadImage(src, read);
+            }
+            catch (ImageFileException e)
+            {
+                _failures.Enqueue(e);
+                continue;
+            }
+            labels[kept] = _data.LabelAt(src);
+            Augment.AugmentImage(read, images.AsSpan(kept * size, size), c, h, w, o.Augment, rng);
+            kept++;
+        }
+        if (kept < n)
+        {
+            n = kept;
+            images = images.AsSpan(0, n * size).ToArray();
+            labels = labels.AsSpan(0, n).ToArray();
         }
         float[] targets = o.Mixup is { Enabled: true } mix
             ? Augment.MixBatch(images, n, c, h, w, labels, _data.ClassCount, o.Smoothing, mix, rng).Targets

@@ -5,7 +5,7 @@ using Slak.IO;
 namespace Slak.Data;
 
 /// <summary>Images (N, C, H, W) and labels held in memory.</summary>
-public sealed class ImageDataset
+public sealed class ImageDataset : IImageSource
 {
     /// <summary>Creates a data set; checks that sizes agree and labels are in [0, classCount).</summary>
     public ImageDataset(float[] images, int[] labels, int channels, int height, int width, int classCount)
@@ -46,6 +46,16 @@ public sealed class ImageDataset
 
     /// <summary>Elements per image.</summary>
     public int ImageSize => Channels * Height * Width;
+
+    /// <inheritdoc />
+    public int LabelAt(int index) => Labels[index];
+
+    /// <inheritdoc />
+    public void ReadImage(int index, Span<float> destination) =>
+        Images.AsSpan(checked(index * ImageSize), ImageSize).CopyTo(destination);
+
+    /// <inheritdoc />
+    IImageSource IImageSource.Subset(IReadOnlyList<int> indices) => Select(indices);
 
     /// <summary>A data set over a loaded IDX split (one channel, pixels scaled to [0, 1]).</summary>
     public static ImageDataset FromLabeledImages(LabeledImageSet set, int? limit = null)

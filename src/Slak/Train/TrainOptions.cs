@@ -106,6 +106,19 @@ public sealed record TrainOptions
     /// the last epoch.</summary>
     public bool EvalTestEveryEpoch { get; init; }
 
+    /// <summary>Input side for image folders (0: the preset's, at most 224); Fashion-MNIST keeps its own sizing.</summary>
+    public int InputSize { get; init; }
+
+    /// <summary>Image folders: the short side is resized to floor(input size / crop_pct) before the centre crop.</summary>
+    public double CropPct { get; init; } = 0.875;
+
+    /// <summary>Per-channel normalisation of the images (Fashion-MNIST's, or ImageNet's for image folders).</summary>
+    public Data.DataNormalization Normalization { get; init; } = Data.DataNormalization.FashionMnist;
+
+    /// <summary>Stop the run when more than this fraction of the training images cannot be read or decoded in an
+    /// epoch (fewer are skipped, counted and listed at the end of the epoch).</summary>
+    public double MaxBadImageFraction { get; init; } = 0.01;
+
     /// <summary>Log a plain progress line every this many optimizer steps (0: never).</summary>
     public int LogEvery { get; init; } = 50;
 
@@ -136,6 +149,9 @@ public sealed record TrainOptions
         Range(ClipGrad >= 0, nameof(ClipGrad), ClipGrad, "must be >= 0");
         Range(AccumSteps >= 1, nameof(AccumSteps), AccumSteps, "must be >= 1");
         Range(Limit >= 0, nameof(Limit), Limit, "must be >= 0");
+        Range(InputSize >= 0, nameof(InputSize), InputSize, "must be >= 0");
+        Range(CropPct is > 0 and <= 1, nameof(CropPct), CropPct, "must be in (0, 1]");
+        Range(MaxBadImageFraction is >= 0 and <= 1, nameof(MaxBadImageFraction), MaxBadImageFraction, "must be in [0, 1]");
         Range(ValSplit is > 0 and < 1, nameof(ValSplit), ValSplit, "must be in (0, 1)");
         Range(LogEvery >= 0, nameof(LogEvery), LogEvery, "must be >= 0");
     }

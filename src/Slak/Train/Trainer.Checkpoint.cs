@@ -121,7 +121,7 @@ public sealed partial class Trainer
     /// the saved options, weights, moments, masks, EMA, generator states and metrics.</summary>
     /// <remarks>With <paramref name="val"/> null the validation set is held out of <paramref name="train"/> as the
     /// saved options say.</remarks>
-    public static Trainer Resume(TrainableModel model, ImageDataset train, ImageDataset test, string runFolder, ImageDataset? val = null)
+    public static Trainer Resume(TrainableModel model, IImageSource train, IImageSource? test, string runFolder, IImageSource? val = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         string folder = FindLastCheckpoint(runFolder);

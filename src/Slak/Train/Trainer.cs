@@ -17,9 +17,9 @@ namespace Slak.Train;
 public sealed partial class Trainer
 {
     private readonly TrainableModel _model;
-    private readonly ImageDataset _train;
-    private readonly ImageDataset _val;
-    private readonly ImageDataset _test;
+    private readonly IImageSource _train;
+    private readonly IImageSource _val;
+    private readonly IImageSource? _test;
     private readonly BatchLoaderOptions _loaderOptions;
     private readonly AdamW _optimizer;
     private readonly CosineSchedule _schedule;
@@ -35,18 +35,19 @@ public sealed partial class Trainer
     /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files) that
     /// holds out <see cref="TrainOptions.ValSplit"/> of <paramref name="train"/> (stratified, fixed split seed) as
     /// the validation set.</summary>
-    public Trainer(TrainableModel model, ImageDataset train, ImageDataset test, TrainOptions options, string? runFolder)
+    public Trainer(TrainableModel model, IImageSource train, IImageSource? test, TrainOptions options, string? runFolder)
         : this(model, HoldOut(train, options), test, options, runFolder)
     {
     }
 
-    /// <summary>Creates a trainer with an explicit validation set (e.g. an image folder's <c>val/</c>).</summary>
-    public Trainer(TrainableModel model, ImageDataset train, ImageDataset val, ImageDataset test, TrainOptions options, string? runFolder)
+    /// <summary>Creates a trainer with an explicit validation set (e.g. an image folder's <c>val/</c>); a null
+    /// <paramref name="test"/> means the data has no test split (nothing is scored at the end).</summary>
+    public Trainer(TrainableModel model, IImageSource train, IImageSource val, IImageSource? test, TrainOptions options, string? runFolder)
         : this(model, (train, val), test, options, runFolder)
     {
     }
 
-    private static (ImageDataset Train, ImageDataset Val) HoldOut(ImageDataset train, TrainOptions options)
+    private static (IImageSource Train, IImageSource Val) HoldOut(IImageSource train, TrainOptions options)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
@@ -54,21 +55,20 @@ public sealed partial class Trainer
         return ValidationSplit.Split(train, options.ValSplit);
     }
 
-    private Trainer(TrainableModel model, (ImageDataset Train, ImageDataset Val) split, ImageDataset test, TrainOptions options, string? runFolder)
+    private Trainer(TrainableModel model, (IImageSource Train, IImageSource Val) split, IImageSource? test, TrainOptions options, string? runFolder)
     {
         var (train, val) = split;
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(val);
-        ArgumentNullException.ThrowIfNull(test);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         foreach (var (other, name) in new[] { (val, "validation"), (test, "test") })
-            if (train.ClassCount != other.ClassCount || train.ImageSize != other.ImageSize)
+            if (other is not null && (train.ClassCount != other.ClassCount || train.ImageSize != other.ImageSize))
                 throw new ArgumentException($"train ({train.Channels}x{train.Height}x{train.Width}, {train.ClassCount} classes) and {name} "
                     + $"({other.Channels}x{other.Height}x{other.Width}, {other.ClassCount} classes) sets differ", name == "test" ? nameof(test) : "val");
         _model = model;
-        _train = options.Limit > 0 ? train.Take(options.Limit) : train;
+        _train = options.Limit > 0 && options.Limit < train.Count ? train.Subset(Enumerable.Range(0, options.Limit).ToArray()) : train;
         _val = val;
         _test = test;
         Options = options;
@@ -79,7 +79,7 @@ public sealed partial class Trainer
         {
             BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing,
             Mixup = mix.Enabled ? mix : null,
-            Augment = new AugmentOptions { CropPadding = options.CropPadding, HorizontalFlip = options.HorizontalFlip },
+            Augment = new AugmentOptions { CropPadding = options.CropPadding, HorizontalFlip = options.HorizontalFlip }.WithNormalization(options.Normalization),
         };
         StepsPerEpoch = BatchLoader.BatchesPerEpoch(_train.Count, options.BatchSize, dropLast: true) / options.AccumSteps;
         if (StepsPerEpoch < 1)
@@ -125,10 +125,10 @@ public sealed partial class Trainer
     public int ValCount => _val.Count;
 
     /// <summary>The validation set (tests).</summary>
-    internal ImageDataset ValData => _val;
+    internal IImageSource ValData => _val;
 
     /// <summary>The training set after hold-out and limit (tests).</summary>
-    internal ImageDataset TrainData => _train;
+    internal IImageSource TrainData => _train;
 
     /// <summary>Metrics so far.</summary>
     public IReadOnlyList<EpochMetrics> Metrics => _metrics;
@@ -212,7 +212,7 @@ public sealed partial class Trainer
         string sparsity = _masking is null ? "dense"
             : FormattableString.Invariant($"density {_masking.OverallDensity:F3} ({Options.SparseSemantics.ToString().ToLowerInvariant()} semantics)");
         Info(FormattableString.Invariant(
-            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {_val.Count} validation / {_test.Count} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
+            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {_val.Count} validation / {(_test is null ? "no" : _test.Count)} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
         var clock = Stopwatch.StartNew();
         long stepsThisProcess = 0;
         while (_epoch < Options.Epochs)
@@ -225,10 +225,19 @@ public sealed partial class Trainer
             int micro = 0, images = 0;
             long epochSteps = 0;
             double lr = _schedule.ValueAt(_step);
+            long maxBad = (long)Math.Floor(Options.MaxBadImageFraction * _train.Count);
             foreach (var batch in loader)
             {
                 if (epochSteps == StepsPerEpoch) break; // trailing micro-batches that do not fill an accumulation
                 cancel.ThrowIfCancellationRequested();
+                if (loader.Failures.Count > maxBad || batch.Count == 0)
+                {
+                    string msg = string.Create(CultureInfo.InvariantCulture,
+                        $"{loader.Failures.Count} training images of {_train.Count} could not be read in epoch {_epoch + 1} (more than the allowed fraction {Options.MaxBadImageFraction}{(batch.Count == 0 ? ", a whole batch" : "")}): stopping; {(_epoch == 0 ? "no checkpoint was written" : $"the last good checkpoint (epoch {_epoch}) is kept")}. {ListFailures(loader.Failures)}");
+                    Info(msg);
+                    _model.Module.ZeroGrad();
+                    return new TrainResult(false, msg, _metrics.ToList(), BestTop1);
+                }
                 double loss = MicroStep(batch);
                 if (!double.IsFinite(loss))
                 {
@@ -257,6 +266,8 @@ public sealed partial class Trainer
                     return new TrainResult(false, $"stopped after {stop} steps as requested", _metrics.ToList(), BestTop1);
             }
             double trainSeconds = epochClock.Elapsed.TotalSeconds;
+            if (loader.Failures.Count > 0)
+                Info($"epoch {_epoch + 1}: {loader.Failures.Count} training images could not be read and were skipped: {ListFailures(loader.Failures)}");
             _epoch++;
             var m = EvaluateEpoch(epochLoss / Math.Max(1, epochSteps), lr, clock.Elapsed.TotalSeconds, images / Math.Max(1e-9, trainSeconds));
             _metrics.Add(m);
@@ -274,6 +285,15 @@ public sealed partial class Trainer
 
     /// <summary>The epoch whose weights are in <c>best/</c> (0 before the first evaluation).</summary>
     public int BestEpoch => _bestEpoch;
+
+    /// <summary>The first 20 failures (file: reason), then how many more.</summary>
+    public static string ListFailures(IReadOnlyCollection<IO.ImageFileException> failures)
+    {
+        ArgumentNullException.ThrowIfNull(failures);
+        var shown = failures.Take(20).Select(f => f.Message);
+        string more = failures.Count > 20 ? $"; and {failures.Count - 20} more" : "";
+        return string.Join("; ", shown) + more;
+    }
 
     /// <summary>The log line of an epoch: validation and (where evaluated) test scores apart.</summary>
     public static string FormatEpoch(EpochMetrics m, int epochs)
@@ -318,8 +338,10 @@ public sealed partial class Trainer
         int evalBatch = Math.Max(Options.BatchSize, 256);
         var v = Evaluator.Evaluate(_model, _val, _loaderOptions.Augment, evalBatch);
         // The test set is scored for the report only: after the last epoch, or every epoch when asked.
-        EvalResult? t = Options.EvalTestEveryEpoch || _epoch == Options.Epochs
+        EvalResult? t = _test is not null && (Options.EvalTestEveryEpoch || _epoch == Options.Epochs)
             ? Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch) : null;
+        if (v.Skipped > 0) Info($"validation: {v.Skipped} images could not be read and were left out: {ListFailures(v.Failures!)}");
+        if (t?.Skipped > 0) Info($"test: {t.Skipped} images could not be read and were left out: {ListFailures(t.Failures!)}");
         EvalResult? e = null;
         if (_ema is not null)
         {

@@ -44,11 +44,12 @@ public class ValidationSplitTests
         var labels = Enumerable.Range(0, 503).Select(_ => rng.NextInt(7)).ToArray();
         var held = ValidationSplit.HeldOutIndices(labels, 7, fraction);
         Assert.That(held, Is.Ordered.And.Unique, $"seed {seed}");
+        Assert.That(held, Has.Length.EqualTo((int)Math.Ceiling(fraction * labels.Length - 1e-9)), $"seed {seed}");
         for (int k = 0; k < 7; k++)
         {
             int members = labels.Count(l => l == k), taken = held.Count(i => labels[i] == k);
-            int expected = Math.Min(members - 1, (int)Math.Round(fraction * members, MidpointRounding.AwayFromZero));
-            Assert.That(taken, Is.EqualTo(expected), $"class {k} of {members}, fraction {fraction}, seed {seed}");
+            double share = (double)held.Length * members / labels.Length;
+            Assert.That(taken, Is.InRange((int)Math.Floor(share), (int)Math.Ceiling(share)), $"class {k} of {members}, fraction {fraction}, seed {seed}");
         }
         // The same labels always give the same hold-out (the split seed is a constant, not the run's seed).
         Assert.That(ValidationSplit.HeldOutIndices(labels, 7, fraction), Is.EqualTo(held));
@@ -83,7 +84,8 @@ public class ValidationSplitTests
         int[] labels = [0, 1, 0, 1];
         Assert.That(() => ValidationSplit.HeldOutIndices(labels, 2, 0), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("(0, 1)"));
         Assert.That(() => ValidationSplit.HeldOutIndices(labels, 2, 1), Throws.InstanceOf<ArgumentOutOfRangeException>());
-        Assert.That(() => ValidationSplit.HeldOutIndices(labels, 2, 0.1), Throws.ArgumentException.With.Message.Contains("holds out no image"));
+        Assert.That(ValidationSplit.HeldOutIndices(labels, 2, 0.1), Has.Length.EqualTo(1), "a small set still holds out ceil(0.1 x 4) = 1 image");
+        Assert.That(() => ValidationSplit.HeldOutIndices([0, 1, 2], 3, 0.1), Throws.ArgumentException.With.Message.Contains("holds out no image"));
         Assert.That(() => new TrainOptions { ValSplit = 1.5 }.Validate(), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contains("ValSplit"));
     }
 
@@ -95,11 +97,11 @@ public class ValidationSplitTests
         var test = TinyNet.Synthetic(16, seed + 1);
         var a = new Trainer(TinyNet.Make(seed), train, test, Small(seed), null);
         var b = new Trainer(TinyNet.Make(seed + 7), train, test, Small(seed + 7) with { Limit = 50 }, null);
-        Assert.That(b.ValData.Images, Is.EqualTo(a.ValData.Images), $"the validation set must not depend on --seed or --limit (seed {seed})");
-        Assert.That(b.ValData.Labels, Is.EqualTo(a.ValData.Labels));
+        Assert.That(((ImageDataset)b.ValData).Images, Is.EqualTo(((ImageDataset)a.ValData).Images), $"the validation set must not depend on --seed or --limit (seed {seed})");
+        Assert.That(((ImageDataset)b.ValData).Labels, Is.EqualTo(((ImageDataset)a.ValData).Labels));
         Assert.That(a.TrainCount + a.ValCount, Is.EqualTo(200));
         Assert.That(b.TrainCount, Is.EqualTo(50));
-        Assert.That(b.TrainData.Images, Is.EqualTo(a.TrainData.Images.AsSpan(0, 50 * train.ImageSize).ToArray()));
+        Assert.That(((ImageDataset)b.TrainData).Images, Is.EqualTo(((ImageDataset)a.TrainData).Images.AsSpan(0, 50 * train.ImageSize).ToArray()));
     }
 
     [Test]
