@@ -44,6 +44,9 @@ public sealed class ImageFolderDataset : IImageSource
     /// <inheritdoc />
     public int ClassCount { get; }
 
+    /// <summary>Elements per image (3 x size x size).</summary>
+    public int ImageSize => Channels * Height * Width;
+
     /// <summary>Centre-crop fraction of the resize.</summary>
     public double CropPct { get; }
 
