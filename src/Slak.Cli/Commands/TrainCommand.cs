@@ -61,6 +61,8 @@ internal sealed class TrainCommand : ICliCommand
         var cropPct = new Option<double>("--crop-pct") { Description = "image folders: resize the short side to input-size / crop-pct, then centre crop", DefaultValueFactory = _ => Defaults.CropPct };
         var badImages = new Option<string>("--bad-images") { Description = "image folders: what a start-up scan problem does: error (stop, listing every problem) or skip (leave the files out)", DefaultValueFactory = _ => "error" };
         badImages.AcceptOnlyFromAmong("error", "skip");
+        var aa = new Option<string?>("--aa") { Description = $"image folders: timm RandAugment string or none (default {DataSets.DefaultRandAugment})" };
+        var reprob = new Option<double?>("--reprob") { Description = $"random-erasing probability (default {DataSets.DefaultReprob} for image folders, 0 for Fashion-MNIST)" };
         var maxBad = new Option<double>("--max-bad-fraction") { Description = "stop when more than this fraction of the training images fails to decode in an epoch (fewer are skipped and listed)", DefaultValueFactory = _ => Defaults.MaxBadImageFraction };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: SLAK_NUM_THREADS or all cores)", DefaultValueFactory = _ => 0 };
         var optionsFile = new Option<string?>("--options") { Description = "JSON file with training options (command-line options given explicitly win)" };
@@ -68,7 +70,7 @@ internal sealed class TrainCommand : ICliCommand
         var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
-                     logEvery, outDir, resume, data, threads, optionsFile, valSplit, testEvery, inputSize, cropPct, badImages, maxBad })
+                     logEvery, outDir, resume, data, threads, optionsFile, valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
@@ -91,6 +93,7 @@ internal sealed class TrainCommand : ICliCommand
                 Limit = Pick(limit, o.Limit), LogEvery = Pick(logEvery, o.LogEvery),
                 ValSplit = Pick(valSplit, o.ValSplit), EvalTestEveryEpoch = Pick(testEvery, o.EvalTestEveryEpoch),
                 InputSize = Pick(inputSize, o.InputSize), CropPct = Pick(cropPct, o.CropPct), MaxBadImageFraction = Pick(maxBad, o.MaxBadImageFraction),
+                Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob),
             };
             var p = ModelPresets.Get(o.Preset);
             bool fromFile = parse.GetValue(optionsFile) is not null;
@@ -121,7 +124,12 @@ internal sealed class TrainCommand : ICliCommand
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
         var p = ModelPresets.Get(o.Preset);
-        var data = DataSets.Load(dataFolder, p, o.InputSize, o.CropPct, skipBadImages, Console.Error.WriteLine);
+        if (!resume && DataSets.IsImageFolder(dataFolder))
+            // Image folders: the reference augmentation replaces the padded crop and flip of the small presets.
+            o = o with { CropPadding = 0, HorizontalFlip = false, Aa = o.Aa ?? DataSets.DefaultRandAugment, Reprob = o.Reprob ?? DataSets.DefaultReprob };
+        else if (!resume && o.Aa is not null and not "none")
+            throw new ArgumentException($"--aa {o.Aa}: RandAugment applies to image folders; Fashion-MNIST keeps its own augmentation", "--aa");
+        var data = DataSets.Load(dataFolder, p, o.InputSize, o.CropPct, skipBadImages, Console.Error.WriteLine, o.Aa);
         Console.WriteLine($"preset {p.Name}: {data.Description}");
         if (!resume) o = o with { Normalization = data.Normalization };
         var (train, val, test) = (data.Train, data.Val, data.Test);

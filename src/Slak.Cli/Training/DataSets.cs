@@ -23,12 +23,14 @@ internal static class DataSets
     /// <summary>The splits of <paramref name="folder"/> (null: Debian's Fashion-MNIST) for <paramref name="preset"/>.
     /// Image folders: structural problems throw with the full report when <paramref name="skipBadImages"/> is false,
     /// else the files are left out and the report goes to <paramref name="warn"/>.</summary>
-    public static TrainingData Load(string? folder, ModelPreset preset, int inputSize, double cropPct, bool skipBadImages, Action<string> warn)
+    public static TrainingData Load(string? folder, ModelPreset preset, int inputSize, double cropPct, bool skipBadImages, Action<string> warn,
+                                    string? randAugment = null)
     {
         ArgumentNullException.ThrowIfNull(preset);
         ArgumentNullException.ThrowIfNull(warn);
-        if (folder is not null && !Slak.IO.FashionMnist.IsAvailable(folder) && ImageFolderScanner.IsImageFolder(folder))
-            return ImageFolder(folder, inputSize > 0 ? inputSize : Math.Min(224, preset.InputSize), cropPct, skipBadImages, warn);
+        if (IsImageFolder(folder))
+            return ImageFolder(folder!, inputSize > 0 ? inputSize : Math.Min(224, preset.InputSize), cropPct, skipBadImages, warn,
+                RandAugment.Parse(randAugment ?? DefaultRandAugment));
         if (folder is not null && !Directory.Exists(folder))
             throw new DirectoryNotFoundException($"--data {folder}: no such folder");
         if (folder is not null && !Slak.IO.FashionMnist.IsAvailable(folder))
@@ -43,7 +45,17 @@ internal static class DataSets
         return new TrainingData(train, null, test, DataNormalization.FashionMnist, how);
     }
 
-    private static TrainingData ImageFolder(string folder, int size, double cropPct, bool skip, Action<string> warn)
+    /// <summary>The reference's RandAugment (image folders' default).</summary>
+    public const string DefaultRandAugment = "rand-m9-mstd0.5-inc1";
+
+    /// <summary>The reference's random-erasing probability (image folders' default).</summary>
+    public const double DefaultReprob = 0.25;
+
+    /// <summary>True when <paramref name="folder"/> is an image folder (has train/ and is not Fashion-MNIST).</summary>
+    public static bool IsImageFolder(string? folder) =>
+        folder is not null && !Slak.IO.FashionMnist.IsAvailable(folder) && ImageFolderScanner.IsImageFolder(folder);
+
+    private static TrainingData ImageFolder(string folder, int size, double cropPct, bool skip, Action<string> warn, RandAugment? randAugment)
     {
         var index = ImageFolderScanner.Scan(folder);
         if (index.Problems.Count > 0)
@@ -54,6 +66,7 @@ internal static class DataSets
         if (index.Train.Count == 0) throw new InvalidDataException($"{folder}: train/ has no usable image");
         int classes = index.Classes.Count;
         IImageSource Split(IReadOnlyList<ImageFolderEntry> e) => new ImageFolderDataset(e, classes, size, cropPct);
+        var training = new TrainTransformOptions { Size = size, RandAugment = randAugment };
         IImageSource? Optional(IReadOnlyList<ImageFolderEntry>? e, string name) =>
             e is null ? null : e.Count > 0 ? Split(e) : throw new InvalidDataException($"{folder}: {name}/ has no usable image");
         var val = Optional(index.Val, ImageFolderScanner.ValFolder);
@@ -61,7 +74,8 @@ internal static class DataSets
         string desc = $"image folder {folder}: {classes} classes, {index.Train.Count} train / "
             + (val is null ? "no val/ (validation held out of train/)" : $"{val.Count} val") + " / "
             + (test is null ? "no test/" : $"{test.Count} test") + $" images, read as 3x{size}x{size} (resize {EvalTransform.ScaleSize(size, cropPct)}, centre crop)";
-        return new TrainingData(Split(index.Train), val, test, DataNormalization.Imagenet, desc);
+        desc += $"; training: RandomResizedCrop {size}, flip, {(randAugment is null ? "no RandAugment" : "RandAugment")}";
+        return new TrainingData(new ImageFolderDataset(index.Train, classes, size, cropPct, training: training), val, test, DataNormalization.Imagenet, desc);
     }
 
     /// <summary>Train and test splits of Fashion-MNIST from <paramref name="folder"/> (null: the Debian path),

@@ -80,12 +80,17 @@ public sealed class BatchLoader : IEnumerable<Batch>
         var labels = new int[n];
         var read = new float[size];
         int kept = 0;
+        var augmented = o.Augment.SourceAugmentation ? _data as IAugmentedImageSource : null;
         for (int i = 0; i < n; i++)
         {
             int src = _order[start + i];
+            // A source that augments while decoding gets its own stream per (seed, epoch, image), so an image's
+            // augmentation does not depend on which other images share its batch or which thread decodes it.
+            var sampleRng = augmented is null ? null : new SlakRandom(SeedFor(o.Seed ^ 0xA5A5_0F0F_5A5A_F0F0UL, Epoch, src));
             try
             {
-                _data.ReadImage(src, read);
+                if (augmented is not null) augmented.ReadAugmentedImage(src, read, sampleRng!);
+                else _data.ReadImage(src, read);
             }
             catch (ImageFileException e)
             {
@@ -93,7 +98,7 @@ public sealed class BatchLoader : IEnumerable<Batch>
                 continue;
             }
             labels[kept] = _data.LabelAt(src);
-            Augment.AugmentImage(read, images.AsSpan(kept * size, size), c, h, w, o.Augment, rng);
+            Augment.AugmentImage(read, images.AsSpan(kept * size, size), c, h, w, o.Augment, sampleRng ?? rng);
             kept++;
         }
         if (kept < n)

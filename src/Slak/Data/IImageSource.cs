@@ -36,3 +36,12 @@ public interface IImageSource
     /// <summary>The images at <paramref name="indices"/>, in that order.</summary>
     IImageSource Subset(IReadOnlyList<int> indices);
 }
+
+/// <summary>A source that applies its training augmentation while decoding (an image folder's RandomResizedCrop,
+/// flip and RandAugment act on the full-size picture, before it is brought to the input size).</summary>
+public interface IAugmentedImageSource : IImageSource
+{
+    /// <summary>Writes the augmented image <paramref name="index"/> (C, H, W) in [0, 1], drawing only from
+    /// <paramref name="rng"/>.</summary>
+    void ReadAugmentedImage(int index, Span<float> destination, SlakRandom rng);
+}

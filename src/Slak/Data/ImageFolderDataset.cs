@@ -7,14 +7,15 @@ using Slak.IO;
 namespace Slak.Data;
 
 /// <summary>Images decoded from files on every read.</summary>
-public sealed class ImageFolderDataset : IImageSource
+public sealed class ImageFolderDataset : IAugmentedImageSource
 {
     private readonly ImageFolderEntry[] _entries;
 
     /// <summary>A split of <paramref name="classCount"/> classes read at <paramref name="size"/> x
     /// <paramref name="size"/>.</summary>
     public ImageFolderDataset(IReadOnlyList<ImageFolderEntry> entries, int classCount, int size,
-                              double cropPct = EvalTransform.DefaultCropPct, long maxPixels = ImageDecoder.DefaultMaxPixels)
+                              double cropPct = EvalTransform.DefaultCropPct, long maxPixels = ImageDecoder.DefaultMaxPixels,
+                              TrainTransformOptions? training = null)
     {
         ArgumentNullException.ThrowIfNull(entries);
         if (classCount < 1) throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "class count must be >= 1");
@@ -27,7 +28,14 @@ public sealed class ImageFolderDataset : IImageSource
         Height = Width = size;
         CropPct = cropPct;
         MaxPixels = maxPixels;
+        if (training is not null && training.Size != size)
+            throw new ArgumentException($"training transform size {training.Size} differs from the data set's {size}", nameof(training));
+        Training = training;
     }
+
+    /// <summary>The training transform (RandomResizedCrop, flip, RandAugment) of <see cref="ReadAugmentedImage"/>;
+    /// null: training reads are evaluation reads.</summary>
+    public TrainTransformOptions? Training { get; }
 
     /// <inheritdoc />
     public int Count => _entries.Length;
@@ -67,9 +75,21 @@ public sealed class ImageFolderDataset : IImageSource
     }
 
     /// <inheritdoc />
+    public void ReadAugmentedImage(int index, Span<float> destination, SlakRandom rng)
+    {
+        if (Training is null)
+        {
+            ReadImage(index, destination);
+            return;
+        }
+        var image = ImageDecoder.DecodeFile(_entries[index].Path, MaxPixels);
+        EvalTransform.ToChw(TrainTransform.Augment(image, Training, rng), destination);
+    }
+
+    /// <inheritdoc />
     public IImageSource Subset(IReadOnlyList<int> indices)
     {
         ArgumentNullException.ThrowIfNull(indices);
-        return new ImageFolderDataset(indices.Select(i => _entries[i]).ToArray(), ClassCount, Height, CropPct, MaxPixels);
+        return new ImageFolderDataset(indices.Select(i => _entries[i]).ToArray(), ClassCount, Height, CropPct, MaxPixels, Training);
     }
 }

@@ -117,8 +117,8 @@ public static class TrainTransform
                     chw[(c * height + y) * width + x] = noise[k++];
     }
 
-    /// <summary>The whole transform: <paramref name="dst"/> receives (3, size, size) normalised values.</summary>
-    public static void Apply(DecodedImage img, TrainTransformOptions o, SlakRandom rng, Span<float> dst)
+    /// <summary>The pixel part of the transform: RandomResizedCrop to size x size, flip, RandAugment.</summary>
+    public static DecodedImage Augment(DecodedImage img, TrainTransformOptions o, SlakRandom rng)
     {
         ArgumentNullException.ThrowIfNull(img);
         ArgumentNullException.ThrowIfNull(o);
@@ -126,6 +126,13 @@ public static class TrainTransform
         var x = ResizedCrop(img, top, left, h, w, o.Size);
         if (rng.NextDouble() < o.FlipProbability) x = PilOps.FlipHorizontal(x);
         if (o.RandAugment is not null) x = o.RandAugment.Apply(x, rng, o.Fill);
+        return x;
+    }
+
+    /// <summary>The whole transform: <paramref name="dst"/> receives (3, size, size) normalised values.</summary>
+    public static void Apply(DecodedImage img, TrainTransformOptions o, SlakRandom rng, Span<float> dst)
+    {
+        var x = Augment(img, o, rng);
         Normalize(x, o.Mean, o.Std, dst);
         if (EraseBox(o.Size, o.Size, o.EraseProbability, rng) is { } box)
         {

@@ -112,6 +112,13 @@ public sealed record TrainOptions
     /// <summary>Image folders: the short side is resized to floor(input size / crop_pct) before the centre crop.</summary>
     public double CropPct { get; init; } = 0.875;
 
+    /// <summary>Image folders: timm RandAugment string (e.g. rand-m9-mstd0.5-inc1) or "none"; null: the data's
+    /// default (the reference's for image folders; Fashion-MNIST has none).</summary>
+    public string? Aa { get; init; }
+
+    /// <summary>Random-erasing probability; null: the data's default (0.25 for image folders, 0 for Fashion-MNIST).</summary>
+    public double? Reprob { get; init; }
+
     /// <summary>Per-channel normalisation of the images (Fashion-MNIST's, or ImageNet's for image folders).</summary>
     public Data.DataNormalization Normalization { get; init; } = Data.DataNormalization.FashionMnist;
 
@@ -149,6 +156,8 @@ public sealed record TrainOptions
         Range(ClipGrad >= 0, nameof(ClipGrad), ClipGrad, "must be >= 0");
         Range(AccumSteps >= 1, nameof(AccumSteps), AccumSteps, "must be >= 1");
         Range(Limit >= 0, nameof(Limit), Limit, "must be >= 0");
+        Range(Reprob is null or (>= 0 and <= 1), nameof(Reprob), Reprob ?? 0, "must be in [0, 1]");
+        if (Aa is not null) Data.RandAugment.Parse(Aa);
         Range(InputSize >= 0, nameof(InputSize), InputSize, "must be >= 0");
         Range(CropPct is > 0 and <= 1, nameof(CropPct), CropPct, "must be in (0, 1]");
         Range(MaxBadImageFraction is >= 0 and <= 1, nameof(MaxBadImageFraction), MaxBadImageFraction, "must be in [0, 1]");

@@ -79,7 +79,11 @@ public sealed partial class Trainer
         {
             BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing,
             Mixup = mix.Enabled ? mix : null,
-            Augment = new AugmentOptions { CropPadding = options.CropPadding, HorizontalFlip = options.HorizontalFlip }.WithNormalization(options.Normalization),
+            Augment = new AugmentOptions
+            {
+                CropPadding = options.CropPadding, HorizontalFlip = options.HorizontalFlip, EraseProbability = options.Reprob ?? 0,
+                SourceAugmentation = true,
+            }.WithNormalization(options.Normalization),
         };
         StepsPerEpoch = BatchLoader.BatchesPerEpoch(_train.Count, options.BatchSize, dropLast: true) / options.AccumSteps;
         if (StepsPerEpoch < 1)
