@@ -63,6 +63,7 @@ internal sealed class TrainCommand : ICliCommand
         badImages.AcceptOnlyFromAmong("error", "skip");
         var aa = new Option<string?>("--aa") { Description = $"image folders: timm RandAugment string or none (default {DataSets.DefaultRandAugment})" };
         var reprob = new Option<double?>("--reprob") { Description = $"random-erasing probability (default {DataSets.DefaultReprob} for image folders, 0 for Fashion-MNIST)" };
+        var workers = new Option<int>("--workers") { Description = "data-loader threads (decoding, augmentation); results do not depend on it", DefaultValueFactory = _ => Defaults.Workers };
         var maxBad = new Option<double>("--max-bad-fraction") { Description = "stop when more than this fraction of the training images fails to decode in an epoch (fewer are skipped and listed)", DefaultValueFactory = _ => Defaults.MaxBadImageFraction };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: SLAK_NUM_THREADS or all cores)", DefaultValueFactory = _ => 0 };
         var optionsFile = new Option<string?>("--options") { Description = "JSON file with training options (command-line options given explicitly win)" };
@@ -70,7 +71,7 @@ internal sealed class TrainCommand : ICliCommand
         var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
-                     logEvery, outDir, resume, data, threads, optionsFile, valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob })
+                     logEvery, outDir, resume, data, threads, optionsFile, valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
@@ -93,7 +94,7 @@ internal sealed class TrainCommand : ICliCommand
                 Limit = Pick(limit, o.Limit), LogEvery = Pick(logEvery, o.LogEvery),
                 ValSplit = Pick(valSplit, o.ValSplit), EvalTestEveryEpoch = Pick(testEvery, o.EvalTestEveryEpoch),
                 InputSize = Pick(inputSize, o.InputSize), CropPct = Pick(cropPct, o.CropPct), MaxBadImageFraction = Pick(maxBad, o.MaxBadImageFraction),
-                Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob),
+                Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob), Workers = Pick(workers, o.Workers),
             };
             var p = ModelPresets.Get(o.Preset);
             bool fromFile = parse.GetValue(optionsFile) is not null;

@@ -113,7 +113,19 @@ public sealed class BatchLoader : IEnumerable<Batch>
         return new Batch(index, images, [n, c, h, w], labels, targets, _data.ClassCount);
     }
 
+    /// <summary>The most batches that were in flight at once (being prepared, or prepared and not yet taken) during
+    /// the last enumeration: never more than <see cref="BatchLoaderOptions.Prefetch"/>.</summary>
+    public int MaxInFlight => _maxInFlight;
+
+    private int _inFlight, _maxInFlight;
+
     /// <inheritdoc />
+    /// <remarks>With <see cref="BatchLoaderOptions.Prefetch"/> above 0, <see cref="BatchLoaderOptions.Workers"/>
+    /// threads prepare batches in parallel; a worker takes a slot before preparing a batch and the slot is freed when
+    /// the consumer takes that batch, so at most Prefetch batches exist at once (memory: Prefetch x batch size x
+    /// image size x 4 bytes, plus the one the consumer holds). Batches come out in order and are identical whatever
+    /// the worker count (each is a pure function of seed, epoch and index). Leaving the enumeration early (break,
+    /// exception, cancellation) stops the workers and waits for them; a worker's error is rethrown here.</remarks>
     public IEnumerator<Batch> GetEnumerator()
     {
         if (_options.Prefetch == 0)
@@ -121,40 +133,70 @@ public sealed class BatchLoader : IEnumerable<Batch>
             for (int i = 0; i < BatchCount; i++) yield return Prepare(i);
             yield break;
         }
-        using var queue = new BlockingCollection<Batch>(_options.Prefetch);
+        int workers = Math.Max(1, Math.Min(_options.Workers, _options.Prefetch));
+        var ready = new Batch?[BatchCount];
+        var gate = new object();
+        using var slots = new SemaphoreSlim(_options.Prefetch, _options.Prefetch);
         using var cancel = new CancellationTokenSource();
         Exception? failure = null;
-        var producer = Task.Run(() =>
+        int next = -1;
+        _inFlight = 0;
+        _maxInFlight = 0;
+        void Work()
         {
             try
             {
-                for (int i = 0; i < BatchCount && !cancel.IsCancellationRequested; i++)
+                while (true)
                 {
+                    slots.Wait(cancel.Token);
+                    int i = Interlocked.Increment(ref next);
+                    if (i >= BatchCount) { slots.Release(); return; }
+                    int now = Interlocked.Increment(ref _inFlight);
+                    int seen;
+                    while (now > (seen = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, seen) != seen) { }
                     Batch prepared;
-                    using (OpProfiler.Measure("data.prepare (background thread)")) prepared = Prepare(i);
-                    queue.Add(prepared, cancel.Token);
+                    using (OpProfiler.Measure("data.prepare (worker thread)")) prepared = Prepare(i);
+                    lock (gate)
+                    {
+                        ready[i] = prepared;
+                        Monitor.PulseAll(gate);
+                    }
                 }
             }
             catch (OperationCanceledException) { }
-            catch (Exception e) { failure = e; }
-            finally { queue.CompleteAdding(); }
-        });
+            catch (Exception e)
+            {
+                lock (gate)
+                {
+                    failure ??= e;
+                    Monitor.PulseAll(gate);
+                }
+            }
+        }
+        var tasks = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(Work, cancel.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
         try
         {
-            while (true)
+            for (int i = 0; i < BatchCount; i++)
             {
-                Batch? batch;
-                bool got;
-                using (OpProfiler.Measure("data.wait")) got = queue.TryTake(out batch, Timeout.Infinite);
-                if (!got) break;
-                yield return batch!;
+                Batch batch;
+                using (OpProfiler.Measure("data.wait"))
+                    lock (gate)
+                    {
+                        while (ready[i] is null && failure is null) Monitor.Wait(gate);
+                        if (ready[i] is null)
+                            throw new InvalidOperationException($"preparing a batch of epoch {Epoch} failed: {failure!.Message}", failure);
+                        batch = ready[i]!;
+                        ready[i] = null;
+                    }
+                Interlocked.Decrement(ref _inFlight);
+                slots.Release();
+                yield return batch;
             }
-            if (failure is not null) throw new InvalidOperationException($"preparing a batch of epoch {Epoch} failed: {failure.Message}", failure);
         }
         finally
         {
             cancel.Cancel();
-            producer.Wait();
+            Task.WaitAll(tasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)).ToArray());
         }
     }
 

@@ -34,7 +34,7 @@ public static class Evaluator
         var device = model.Device;
         var loader = new BatchLoader(data, new BatchLoaderOptions
         {
-            BatchSize = batchSize, Shuffle = false, DropLast = false, Augment = augment.ForEvaluation(), Prefetch = 2,
+            BatchSize = batchSize, Shuffle = false, DropLast = false, Augment = augment.ForEvaluation(), Prefetch = 2, Workers = 2,
         }, 0);
         long top1 = 0, top5 = 0;
         int count = 0;

@@ -119,6 +119,9 @@ public sealed record TrainOptions
     /// <summary>Random-erasing probability; null: the data's default (0.25 for image folders, 0 for Fashion-MNIST).</summary>
     public double? Reprob { get; init; }
 
+    /// <summary>Data-loader worker threads (decoding and augmentation; results do not depend on it).</summary>
+    public int Workers { get; init; } = 2;
+
     /// <summary>Per-channel normalisation of the images (Fashion-MNIST's, or ImageNet's for image folders).</summary>
     public Data.DataNormalization Normalization { get; init; } = Data.DataNormalization.FashionMnist;
 
@@ -158,6 +161,7 @@ public sealed record TrainOptions
         Range(Limit >= 0, nameof(Limit), Limit, "must be >= 0");
         Range(Reprob is null or (>= 0 and <= 1), nameof(Reprob), Reprob ?? 0, "must be in [0, 1]");
         if (Aa is not null) Data.RandAugment.Parse(Aa);
+        Range(Workers >= 1, nameof(Workers), Workers, "must be >= 1");
         Range(InputSize >= 0, nameof(InputSize), InputSize, "must be >= 0");
         Range(CropPct is > 0 and <= 1, nameof(CropPct), CropPct, "must be in (0, 1]");
         Range(MaxBadImageFraction is >= 0 and <= 1, nameof(MaxBadImageFraction), MaxBadImageFraction, "must be in [0, 1]");

@@ -77,7 +77,7 @@ public sealed partial class Trainer
         var mix = new MixupOptions { MixupAlpha = options.Mixup, CutmixAlpha = options.Cutmix, Prob = options.MixupProb, SwitchProb = options.MixupSwitchProb };
         _loaderOptions = new BatchLoaderOptions
         {
-            BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing,
+            BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing, Workers = options.Workers,
             Mixup = mix.Enabled ? mix : null,
             Augment = new AugmentOptions
             {
