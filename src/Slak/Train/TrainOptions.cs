@@ -97,7 +97,7 @@ public sealed record TrainOptions
     /// <summary>Use only the first N training images (0: all).</summary>
     public int Limit { get; init; }
 
-    /// <summary>Fraction of every class held out of the training set for validation (model selection) when the data
+    /// <summary>Fraction of the training set held out, stratified by class, for validation (model selection) when the data
     /// has no validation split of its own; the hold-out uses a fixed seed, not <see cref="Seed"/>, and comes before
     /// <see cref="Limit"/>.</summary>
     public double ValSplit { get; init; } = 0.1;
