@@ -50,23 +50,34 @@ internal sealed class TrainCommand : ICliCommand
         var accum = new Option<int>("--accum-steps") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => Defaults.AccumSteps };
         var seed = new Option<ulong>("--seed") { Description = "seed of every random choice", DefaultValueFactory = _ => Defaults.Seed };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => Defaults.Device };
-        var limit = new Option<int>("--limit") { Description = "use only the first N training images (0: all)", DefaultValueFactory = _ => 0 };
+        var limit = new Option<int>("--limit") { Description = "use only the first N training images, after the validation hold-out (0: all)", DefaultValueFactory = _ => 0 };
+        var valSplit = new Option<double>("--val-split") { Description = "fraction of each class held out of the training set for validation (best/ is selected on it) when the data has no val/ split; fixed split seed", DefaultValueFactory = _ => Defaults.ValSplit };
+        var testEvery = new Option<bool>("--eval-test-every-epoch") { Description = "also score the test set after every epoch (reported only; by default it is scored once, after the last epoch)" };
         var logEvery = new Option<int>("--log-every") { Description = "plain progress line every N steps when not on a terminal", DefaultValueFactory = _ => Defaults.LogEvery };
         var outDir = new Option<string?>("--out") { Description = "run folder (default: runs/<preset>-<time>)" };
         var resume = new Option<bool>("--resume") { Description = "continue the run in --out from its last checkpoint (with its saved options; --epochs may be raised)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace the run already in --out (without it, an existing run is refused)" };
-        var data = new Option<string?>("--data") { Description = $"Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder}), or an .npz with images (N, C, H, W) float32 and labels (N) int64, used as they are" };
+        var data = new Option<string?>("--data") { Description = $"an image folder (train/<class>/<images>, optional val/ and test/), a Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder}), or an .npz with images (N, C, H, W) float32 and labels (N) int64, used as they are" };
         var modelConfig = new Option<string?>("--model-config") { Description = "train the model of this config.json (as slak infer takes it) instead of a preset" };
         var initWeights = new Option<string?>("--init-weights") { Description = "start from these weights (.safetensors, reference names; mask.<name> entries: train with exactly those masks)" };
         var noShuffle = new Option<bool>("--no-shuffle") { Description = "take the batches in file order" };
         var warmupSteps = new Option<int?>("--warmup-steps") { Description = "warmup length in optimizer steps (replaces --warmup-epochs)" };
+        var inputSize = new Option<int>("--input-size") { Description = "image folders: input side (default: the preset's, at most 224)", DefaultValueFactory = _ => Defaults.InputSize };
+        var cropPct = new Option<double>("--crop-pct") { Description = "image folders: resize the short side to input-size / crop-pct, then centre crop", DefaultValueFactory = _ => Defaults.CropPct };
+        var badImages = new Option<string>("--bad-images") { Description = "image folders: what a start-up scan problem does: error (stop, listing every problem) or skip (leave the files out)", DefaultValueFactory = _ => "error" };
+        badImages.AcceptOnlyFromAmong("error", "skip");
+        var aa = new Option<string?>("--aa") { Description = $"image folders: timm RandAugment string or none (default {DataSets.DefaultRandAugment})" };
+        var reprob = new Option<double?>("--reprob") { Description = $"random-erasing probability (default {DataSets.DefaultReprob} for image folders, 0 for Fashion-MNIST)" };
+        var workers = new Option<int>("--workers") { Description = "data-loader threads (decoding, augmentation); results do not depend on it", DefaultValueFactory = _ => Defaults.Workers };
+        var maxBad = new Option<double>("--max-bad-fraction") { Description = "stop when more than this fraction of the training images fails to decode in an epoch (fewer are skipped and listed)", DefaultValueFactory = _ => Defaults.MaxBadImageFraction };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: SLAK_NUM_THREADS or all cores)", DefaultValueFactory = _ => 0 };
         var optionsFile = new Option<string?>("--options") { Description = "JSON file with training options (command-line options given explicitly win)" };
 
         var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
-                     logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps })
+                     logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps,
+                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
@@ -89,6 +100,9 @@ internal sealed class TrainCommand : ICliCommand
                 Cutmix = Pick(cutmix, o.Cutmix), Ema = Pick(ema, o.Ema), ClipGrad = Pick(clip, o.ClipGrad),
                 AccumSteps = Pick(accum, o.AccumSteps), Seed = Pick(seed, o.Seed), Device = Pick(device, o.Device),
                 Limit = Pick(limit, o.Limit), LogEvery = Pick(logEvery, o.LogEvery),
+                ValSplit = Pick(valSplit, o.ValSplit), EvalTestEveryEpoch = Pick(testEvery, o.EvalTestEveryEpoch),
+                InputSize = Pick(inputSize, o.InputSize), CropPct = Pick(cropPct, o.CropPct), MaxBadImageFraction = Pick(maxBad, o.MaxBadImageFraction),
+                Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob), Workers = Pick(workers, o.Workers),
             };
             if (Given(modelConfig) && Given(preset))
                 throw new ArgumentException("--model-config and --preset both name the model; give one", "--model-config");
@@ -122,20 +136,32 @@ internal sealed class TrainCommand : ICliCommand
             if (!Slak.Data.NpzImages.IsNpz(parse.GetValue(data))) WeightChecks.CheckDataFolder(parse.GetValue(data));
             using var runLock = RunLock.Acquire(folder); // one writer per run folder, for the whole run
             if (saved is null) RunFolders.PrepareNewRun(folder, parse.GetValue(overwrite), Console.WriteLine);
-            return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights));
+            return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights), parse.GetValue(badImages) == "skip");
         });
         return cmd;
     }
 
-    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder, string? initWeights)
+    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder, string? initWeights, bool skipBadImages)
     {
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
-        var (model, masks, train, test) = TrainingInputs.Load(o, dataFolder, resume ? null : initWeights, device);
-        var trainable = SlakTrainable.From(model, o.SparseSemantics);
-        var trainer = resume ? Trainer.Resume(trainable, train, test, folder, o)
-            : new Trainer(trainable, train, test, o, folder) { InitialMasks = masks };
+        var p = ModelPresets.Get(o.Preset);
+        if (!resume && DataSets.IsImageFolder(dataFolder))
+            // Image folders: the reference augmentation replaces the padded crop and flip of the small presets.
+            o = o with { CropPadding = 0, HorizontalFlip = false, Aa = o.Aa ?? DataSets.DefaultRandAugment, Reprob = o.Reprob ?? DataSets.DefaultReprob };
+        else if (!resume && o.Aa is not null and not "none")
+            throw new ArgumentException($"--aa {o.Aa}: RandAugment applies to image folders; Fashion-MNIST keeps its own augmentation", "--aa");
+        var inputs = TrainingInputs.Load(o, dataFolder, resume ? null : initWeights, device,
+            () => DataSets.Load(dataFolder, p, o.InputSize, o.CropPct, skipBadImages, Console.Error.WriteLine, o.Aa));
+        var data = inputs.Data;
+        Console.WriteLine(o.ModelConfig is null ? $"preset {p.Name}: {data.Description}" : $"model {o.ModelConfig}: {data.Description}");
+        if (!resume) o = o with { Normalization = data.Normalization };
+        var (train, val, test) = (data.Train, data.Val, data.Test);
+        var trainable = SlakTrainable.From(inputs.Model, o.SparseSemantics);
+        var trainer = resume ? Trainer.Resume(trainable, train, test, folder, o, val)
+            : val is null ? new Trainer(trainable, train, test, o, folder) { InitialMasks = inputs.Masks }
+            : new Trainer(trainable, train, val, test, o, folder) { InitialMasks = inputs.Masks };
         Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
@@ -144,10 +170,13 @@ internal sealed class TrainCommand : ICliCommand
         {
             var result = TrainingConsole.Run(trainer, Path.Combine(folder, "plot.png"), cts.Token);
             var last = result.Last;
-            if (last is not null)
+            if (last is not null && test is null)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"test accuracy: {last.TestTop1:F2}% top-1, {last.TestTop5:F2}% top-5 (best {result.BestTop1:F2}%) after {last.Epoch} epochs, {last.WallTime:F0} s, density {last.Density:F3}"));
-            else if (result.Completed)
+                    $"no test/ split: no test accuracy; best/ is epoch {trainer.BestEpoch}, validation top-1 {result.BestTop1:F2}%"));
+            if (last?.TestTop1 is double top1)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"test accuracy: {top1:F2}% top-1, {last.TestTop5:F2}% top-5 (last epoch's weights; best/ is epoch {trainer.BestEpoch}, selected on validation top-1 {result.BestTop1:F2}%) after {last.Epoch} epochs, {last.WallTime:F0} s, density {last.Density:F3}"));
+            else if (last is null && result.Completed)
                 Console.WriteLine($"trained {trainer.Step} steps: per-step losses in {Path.Combine(folder, Slak.Train.StepLog.FileName)}, weights in {Path.Combine(folder, "last", "model.safetensors")}");
             if (result.Completed) return 0;
             Console.Error.WriteLine($"slak: {result.Message}");

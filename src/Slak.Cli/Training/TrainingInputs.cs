@@ -12,9 +12,9 @@ namespace Slak.Cli.Training;
 /// <summary>Model, initial masks and data of a training run.</summary>
 /// <param name="Model">The model on its device, with the initial weights loaded when given.</param>
 /// <param name="Masks">Masks from the initial weights (null: none given; the trainer draws them when sparse).</param>
-/// <param name="Train">Training images.</param>
-/// <param name="Test">Test images (null: none, evaluation skipped).</param>
-internal sealed record TrainingInputs(SlakModel Model, IReadOnlyDictionary<string, byte[]>? Masks, ImageDataset Train, ImageDataset? Test)
+/// <param name="Data">Training, validation (null: held out of training by the trainer, or none for an .npz) and test
+/// images (null: none).</param>
+internal sealed record TrainingInputs(SlakModel Model, IReadOnlyDictionary<string, byte[]>? Masks, TrainingData Data)
 {
     /// <summary>The options that follow from the inputs: an .npz's images are used as they are (no crop, flip or
     /// normalisation); masks in the initial weights mean sparse training with them (refused with --no-sparse); a
@@ -22,7 +22,8 @@ internal sealed record TrainingInputs(SlakModel Model, IReadOnlyDictionary<strin
     public static TrainOptions AdjustOptions(TrainOptions o, string? data, string? initWeights, bool sparseChosen, bool noSparse)
     {
         ArgumentNullException.ThrowIfNull(o);
-        if (NpzImages.IsNpz(data)) o = o with { Normalize = false, CropPadding = 0, HorizontalFlip = false };
+        // An .npz is used as it is: no augmentation, no normalisation, no validation hold-out (every image trains).
+        if (NpzImages.IsNpz(data)) o = o with { Normalize = false, CropPadding = 0, HorizontalFlip = false, ValSplit = 0 };
         bool masks = initWeights is not null && File.Exists(initWeights)
             && SafeTensorsFile.Read(initWeights).Names.Any(n => n.StartsWith(InitialWeights.MaskPrefix, StringComparison.Ordinal));
         if (masks && noSparse)
@@ -33,35 +34,23 @@ internal sealed record TrainingInputs(SlakModel Model, IReadOnlyDictionary<strin
         return o;
     }
 
-    /// <summary>Loads the data, builds the model on <paramref name="device"/> and loads
+    /// <summary>Loads the data (an .npz as it is; otherwise an image folder or Fashion-MNIST through
+    /// <paramref name="loadFolder"/>), builds the model on <paramref name="device"/> and loads
     /// <paramref name="initWeights"/> (null: drawn from the seed).</summary>
-    public static TrainingInputs Load(TrainOptions o, string? data, string? initWeights, Device device)
+    public static TrainingInputs Load(TrainOptions o, string? data, string? initWeights, Device device, Func<TrainingData> loadFolder)
     {
         ArgumentNullException.ThrowIfNull(o);
+        ArgumentNullException.ThrowIfNull(loadFolder);
         ModelConfig? config = o.ModelConfig is string path ? ModelConfig.Load(path) : null;
-        ImageDataset train;
-        ImageDataset? test = null;
+        TrainingData inputs;
         if (NpzImages.IsNpz(data))
         {
-            train = NpzImages.Load(data!, config?.NumClasses);
-            Console.WriteLine($"data: {data}, {train.Count} images {train.Channels}x{train.Height}x{train.Width}, used as they are "
-                + "(no augmentation, no normalisation)");
+            var npz = NpzImages.Load(data!, config?.NumClasses);
+            inputs = new TrainingData(npz, null, null, DataNormalization.FashionMnist,
+                $"{data}, {npz.Count} images {npz.Channels}x{npz.Height}x{npz.Width}, used as they are (no augmentation, no normalisation)");
         }
-        else
-        {
-            int side;
-            if (config is null)
-            {
-                var p = ModelPresets.Get(o.Preset);
-                side = DataSets.SideFor(p);
-                if (p.InputSize != side)
-                    Console.WriteLine($"note: preset {p.Name} is designed for {p.InputSize}x{p.InputSize} inputs; training on Fashion-MNIST padded to {side}x{side}");
-                else if (side >= 2 * 28)
-                    Console.WriteLine($"preset {p.Name}: Fashion-MNIST enlarged {side / 28}x (nearest neighbour) and padded to {side}x{side}");
-            }
-            else side = DataSets.PaddedSide(28);
-            (train, test) = DataSets.FashionMnist(data, side);
-        }
+        else inputs = loadFolder();
+        var train = inputs.Train;
         SlakModel model;
         if (config is null) model = SlakTrainable.Create(o.Preset, train.Channels, train.ClassCount, o.DropPath, o.Seed, device).Model;
         else
@@ -83,6 +72,6 @@ internal sealed record TrainingInputs(SlakModel Model, IReadOnlyDictionary<strin
             Console.WriteLine($"initial weights: {initWeights}" + (loaded.Count > 0 ? $", with {loaded.Count} masks" : ", no masks"));
             if (loaded.Count > 0) masks = loaded;
         }
-        return new TrainingInputs(model, masks, train, test);
+        return new TrainingInputs(model, masks, inputs);
     }
 }

@@ -13,7 +13,7 @@ public static class Augment
     {
         ArgumentNullException.ThrowIfNull(options);
         int pad = options.CropPadding;
-        if ((pad > 0 || options.HorizontalFlip) && rng is null)
+        if ((pad > 0 || options.HorizontalFlip || options.EraseProbability > 0) && rng is null)
             throw new ArgumentNullException(nameof(rng), "random augmentation needs a generator");
         int dy = pad > 0 ? rng!.NextInt(2 * pad + 1) - pad : 0;
         int dx = pad > 0 ? rng!.NextInt(2 * pad + 1) - pad : 0;
@@ -32,6 +32,12 @@ public static class Augment
                     dst[(ch * h + y) * w + x] = (v - mean) * inv;
                 }
             }
+        }
+        if (options.EraseProbability > 0 && TrainTransform.EraseBox(h, w, options.EraseProbability, rng!) is { } box)
+        {
+            var noise = new float[c * box.Height * box.Width];
+            for (int i = 0; i < noise.Length; i++) noise[i] = rng!.NextNormal();
+            TrainTransform.Erase(dst, c, h, w, box, noise);
         }
     }
 

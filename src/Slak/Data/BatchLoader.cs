@@ -1,21 +1,24 @@
 // Batches of one epoch, prepared on a background thread into a bounded queue while the training thread computes.
 // Each batch draws from its own generator seeded from (seed, epoch, batch index), and the order from (seed, epoch),
 // so the batches are identical whatever the thread timing, and a run resumed at an epoch boundary sees exactly the
-// batches an uninterrupted run would.
+// batches an uninterrupted run would. An image whose file cannot be read or decoded (ImageFileException) is left out
+// of its batch and recorded in Failures; the caller decides when too many failed.
 using System.Collections.Concurrent;
 using Slak.Autograd;
+using Slak.IO;
 
 namespace Slak.Data;
 
 /// <summary>Enumerates the batches of one epoch, prepared in the background.</summary>
 public sealed class BatchLoader : IEnumerable<Batch>
 {
-    private readonly ImageDataset _data;
+    private readonly IImageSource _data;
+    private readonly ConcurrentQueue<ImageFileException> _failures = new();
     private readonly BatchLoaderOptions _options;
     private readonly int[] _order;
 
     /// <summary>Creates the loader for epoch <paramref name="epoch"/>.</summary>
-    public BatchLoader(ImageDataset data, BatchLoaderOptions options, int epoch)
+    public BatchLoader(IImageSource data, BatchLoaderOptions options, int epoch)
     {
         ArgumentNullException.ThrowIfNull(data);
         ArgumentNullException.ThrowIfNull(options);
@@ -37,6 +40,9 @@ public sealed class BatchLoader : IEnumerable<Batch>
         int full = data.Count / options.BatchSize, rest = data.Count % options.BatchSize;
         BatchCount = options.DropLast && full > 0 ? full : full + (rest > 0 ? 1 : 0);
     }
+
+    /// <summary>Images left out because their file could not be read or decoded, in the order met (thread-safe).</summary>
+    public IReadOnlyCollection<ImageFileException> Failures => _failures;
 
     /// <summary>The epoch.</summary>
     public int Epoch { get; }
@@ -72,11 +78,34 @@ public sealed class BatchLoader : IEnumerable<Batch>
         var rng = new SlakRandom(SeedFor(o.Seed, Epoch, index));
         var images = new float[n * size];
         var labels = new int[n];
+        var read = new float[size];
+        int kept = 0;
+        var augmented = o.Augment.SourceAugmentation ? _data as IAugmentedImageSource : null;
         for (int i = 0; i < n; i++)
         {
             int src = _order[start + i];
-            labels[i] = _data.Labels[src];
-            Augment.AugmentImage(_data.Images.AsSpan(src * size, size), images.AsSpan(i * size, size), c, h, w, o.Augment, rng);
+            // A source that augments while decoding gets its own stream per (seed, epoch, image), so an image's
+            // augmentation does not depend on which other images share its batch or which thread decodes it.
+            var sampleRng = augmented is null ? null : new SlakRandom(SeedFor(o.Seed ^ 0xA5A5_0F0F_5A5A_F0F0UL, Epoch, src));
+            try
+            {
+                if (augmented is not null) augmented.ReadAugmentedImage(src, read, sampleRng!);
+                else _data.ReadImage(src, read);
+            }
+            catch (ImageFileException e)
+            {
+                _failures.Enqueue(e);
+                continue;
+            }
+            labels[kept] = _data.LabelAt(src);
+            Augment.AugmentImage(read, images.AsSpan(kept * size, size), c, h, w, o.Augment, sampleRng ?? rng);
+            kept++;
+        }
+        if (kept < n)
+        {
+            n = kept;
+            images = images.AsSpan(0, n * size).ToArray();
+            labels = labels.AsSpan(0, n).ToArray();
         }
         float[] targets = o.Mixup is { Enabled: true } mix
             ? Augment.MixBatch(images, n, c, h, w, labels, _data.ClassCount, o.Smoothing, mix, rng).Targets
@@ -84,7 +113,19 @@ public sealed class BatchLoader : IEnumerable<Batch>
         return new Batch(index, images, [n, c, h, w], labels, targets, _data.ClassCount);
     }
 
+    /// <summary>The most batches that were in flight at once (being prepared, or prepared and not yet taken) during
+    /// the last enumeration: never more than <see cref="BatchLoaderOptions.Prefetch"/>.</summary>
+    public int MaxInFlight => _maxInFlight;
+
+    private int _inFlight, _maxInFlight;
+
     /// <inheritdoc />
+    /// <remarks>With <see cref="BatchLoaderOptions.Prefetch"/> above 0, <see cref="BatchLoaderOptions.Workers"/>
+    /// threads prepare batches in parallel; a worker takes a slot before preparing a batch and the slot is freed when
+    /// the consumer takes that batch, so at most Prefetch batches exist at once (memory: Prefetch x batch size x
+    /// image size x 4 bytes, plus the one the consumer holds). Batches come out in order and are identical whatever
+    /// the worker count (each is a pure function of seed, epoch and index). Leaving the enumeration early (break,
+    /// exception, cancellation) stops the workers and waits for them; a worker's error is rethrown here.</remarks>
     public IEnumerator<Batch> GetEnumerator()
     {
         if (_options.Prefetch == 0)
@@ -92,40 +133,70 @@ public sealed class BatchLoader : IEnumerable<Batch>
             for (int i = 0; i < BatchCount; i++) yield return Prepare(i);
             yield break;
         }
-        using var queue = new BlockingCollection<Batch>(_options.Prefetch);
+        int workers = Math.Max(1, Math.Min(_options.Workers, _options.Prefetch));
+        var ready = new Batch?[BatchCount];
+        var gate = new object();
+        using var slots = new SemaphoreSlim(_options.Prefetch, _options.Prefetch);
         using var cancel = new CancellationTokenSource();
         Exception? failure = null;
-        var producer = Task.Run(() =>
+        int next = -1;
+        _inFlight = 0;
+        _maxInFlight = 0;
+        void Work()
         {
             try
             {
-                for (int i = 0; i < BatchCount && !cancel.IsCancellationRequested; i++)
+                while (true)
                 {
+                    slots.Wait(cancel.Token);
+                    int i = Interlocked.Increment(ref next);
+                    if (i >= BatchCount) { slots.Release(); return; }
+                    int now = Interlocked.Increment(ref _inFlight);
+                    int seen;
+                    while (now > (seen = Volatile.Read(ref _maxInFlight)) && Interlocked.CompareExchange(ref _maxInFlight, now, seen) != seen) { }
                     Batch prepared;
-                    using (OpProfiler.Measure("data.prepare (background thread)")) prepared = Prepare(i);
-                    queue.Add(prepared, cancel.Token);
+                    using (OpProfiler.Measure("data.prepare (worker thread)")) prepared = Prepare(i);
+                    lock (gate)
+                    {
+                        ready[i] = prepared;
+                        Monitor.PulseAll(gate);
+                    }
                 }
             }
             catch (OperationCanceledException) { }
-            catch (Exception e) { failure = e; }
-            finally { queue.CompleteAdding(); }
-        });
+            catch (Exception e)
+            {
+                lock (gate)
+                {
+                    failure ??= e;
+                    Monitor.PulseAll(gate);
+                }
+            }
+        }
+        var tasks = Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(Work, cancel.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
         try
         {
-            while (true)
+            for (int i = 0; i < BatchCount; i++)
             {
-                Batch? batch;
-                bool got;
-                using (OpProfiler.Measure("data.wait")) got = queue.TryTake(out batch, Timeout.Infinite);
-                if (!got) break;
-                yield return batch!;
+                Batch batch;
+                using (OpProfiler.Measure("data.wait"))
+                    lock (gate)
+                    {
+                        while (ready[i] is null && failure is null) Monitor.Wait(gate);
+                        if (ready[i] is null)
+                            throw new InvalidOperationException($"preparing a batch of epoch {Epoch} failed: {failure!.Message}", failure);
+                        batch = ready[i]!;
+                        ready[i] = null;
+                    }
+                Interlocked.Decrement(ref _inFlight);
+                slots.Release();
+                yield return batch;
             }
-            if (failure is not null) throw new InvalidOperationException($"preparing a batch of epoch {Epoch} failed: {failure.Message}", failure);
         }
         finally
         {
             cancel.Cancel();
-            producer.Wait();
+            Task.WaitAll(tasks.Select(t => t.ContinueWith(_ => { }, TaskScheduler.Default)).ToArray());
         }
     }
 

@@ -25,14 +25,20 @@ public sealed record BatchLoaderOptions
     /// <summary>Label smoothing of the soft targets.</summary>
     public double Smoothing { get; init; }
 
-    /// <summary>Batches prepared ahead on the background thread (0: prepare inline).</summary>
+    /// <summary>Batches in flight at most (being prepared on worker threads, or prepared and waiting); 0: prepare
+    /// inline on the consumer's thread.</summary>
     public int Prefetch { get; init; } = 3;
+
+    /// <summary>Worker threads preparing batches (at most <see cref="Prefetch"/> are used). The batches do not
+    /// depend on it.</summary>
+    public int Workers { get; init; } = 1;
 
     /// <summary>Throws naming a bad value.</summary>
     public void Validate(int channels)
     {
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be >= 1");
         if (Prefetch < 0) throw new ArgumentOutOfRangeException(nameof(Prefetch), Prefetch, "prefetch must be >= 0");
+        if (Workers < 1) throw new ArgumentOutOfRangeException(nameof(Workers), Workers, "workers must be >= 1");
         if (!(Smoothing is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(Smoothing), Smoothing, "smoothing must be in [0, 1)");
         Augment.Validate(channels);
         Mixup?.Validate();

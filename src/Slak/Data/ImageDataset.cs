@@ -5,7 +5,7 @@ using Slak.IO;
 namespace Slak.Data;
 
 /// <summary>Images (N, C, H, W) and labels held in memory.</summary>
-public sealed class ImageDataset
+public sealed class ImageDataset : IImageSource
 {
     /// <summary>Creates a data set; checks that sizes agree and labels are in [0, classCount).</summary>
     public ImageDataset(float[] images, int[] labels, int channels, int height, int width, int classCount)
@@ -47,6 +47,16 @@ public sealed class ImageDataset
     /// <summary>Elements per image.</summary>
     public int ImageSize => Channels * Height * Width;
 
+    /// <inheritdoc />
+    public int LabelAt(int index) => Labels[index];
+
+    /// <inheritdoc />
+    public void ReadImage(int index, Span<float> destination) =>
+        Images.AsSpan(checked(index * ImageSize), ImageSize).CopyTo(destination);
+
+    /// <inheritdoc />
+    IImageSource IImageSource.Subset(IReadOnlyList<int> indices) => Select(indices);
+
     /// <summary>A data set over a loaded IDX split (one channel, pixels scaled to [0, 1]).</summary>
     public static ImageDataset FromLabeledImages(LabeledImageSet set, int? limit = null)
     {
@@ -62,6 +72,22 @@ public sealed class ImageDataset
         if (count >= Count) return this;
         return new ImageDataset(Images.AsSpan(0, count * ImageSize).ToArray(), Labels.AsSpan(0, count).ToArray(),
             Channels, Height, Width, ClassCount);
+    }
+
+    /// <summary>The images at <paramref name="indices"/>, in that order.</summary>
+    public ImageDataset Select(IReadOnlyList<int> indices)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        var images = new float[(long)indices.Count * ImageSize];
+        var labels = new int[indices.Count];
+        for (int i = 0; i < indices.Count; i++)
+        {
+            int src = indices[i];
+            if ((uint)src >= (uint)Count) throw new ArgumentOutOfRangeException(nameof(indices), src, $"index {i} is outside the {Count} images");
+            Images.AsSpan(src * ImageSize, ImageSize).CopyTo(images.AsSpan(i * ImageSize, ImageSize));
+            labels[i] = Labels[src];
+        }
+        return new ImageDataset(images, labels, Channels, Height, Width, ClassCount);
     }
 
     /// <summary>The images enlarged <paramref name="factor"/> times in each direction by pixel replication

@@ -16,24 +16,37 @@ public sealed record EpochMetrics
     /// <summary>Mean training loss over the epoch.</summary>
     public double TrainLoss { get; init; }
 
-    /// <summary>Test top-1 accuracy (percent).</summary>
-    public double TestTop1 { get; init; }
+    /// <summary>Validation top-1 accuracy (percent): what <c>best/</c> is selected on.</summary>
+    public double ValTop1 { get; init; }
 
-    /// <summary>Test top-5 accuracy (percent).</summary>
-    public double TestTop5 { get; init; }
+    /// <summary>Validation top-5 accuracy (percent).</summary>
+    public double ValTop5 { get; init; }
 
-    /// <summary>Test cross-entropy.</summary>
-    public double TestLoss { get; init; }
+    /// <summary>Validation cross-entropy.</summary>
+    public double ValLoss { get; init; }
 
-    /// <summary>EMA weights' test top-1 (null when EMA is off).</summary>
+    /// <summary>Test top-1 accuracy (percent); null when the test set was not evaluated after this epoch (it is
+    /// evaluated after the last epoch, and after every epoch with <see cref="TrainOptions.EvalTestEveryEpoch"/>).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? TestTop1 { get; init; }
+
+    /// <summary>Test top-5 accuracy (percent; null when not evaluated).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? TestTop5 { get; init; }
+
+    /// <summary>Test cross-entropy (null when not evaluated).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? TestLoss { get; init; }
+
+    /// <summary>EMA weights' validation top-1 (null when EMA is off).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? EmaTop1 { get; init; }
 
-    /// <summary>EMA weights' test top-5.</summary>
+    /// <summary>EMA weights' validation top-5.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? EmaTop5 { get; init; }
 
-    /// <summary>EMA weights' test loss.</summary>
+    /// <summary>EMA weights' validation loss.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? EmaLoss { get; init; }
 

@@ -9,14 +9,21 @@ namespace Slak.Train;
 /// <param name="Top5">Top-5 accuracy, percent.</param>
 /// <param name="Loss">Mean cross-entropy (no smoothing).</param>
 /// <param name="Count">Images evaluated.</param>
-public sealed record EvalResult(double Top1, double Top5, double Loss, int Count);
+/// <param name="Failures">Images left out because their file could not be read or decoded (each names its file).</param>
+public sealed record EvalResult(double Top1, double Top5, double Loss, int Count, IReadOnlyList<IO.ImageFileException>? Failures = null)
+{
+    /// <summary>Number of images left out.</summary>
+    public int Skipped => Failures?.Count ?? 0;
+}
 
 /// <summary>Evaluates a classifier.</summary>
 public static class Evaluator
 {
     /// <summary>Runs <paramref name="model"/> over <paramref name="data"/> (normalised as
-    /// <paramref name="augment"/> says, without random augmentation) and restores the module's mode.</summary>
-    public static EvalResult Evaluate(TrainableModel model, ImageDataset data, AugmentOptions augment, int batchSize)
+    /// <paramref name="augment"/> says, without random augmentation) and restores the module's mode. Images whose
+    /// file cannot be decoded are left out and listed in <see cref="EvalResult.Failures"/>.</summary>
+    /// <exception cref="InvalidDataException">No image of the set could be read.</exception>
+    public static EvalResult Evaluate(TrainableModel model, IImageSource data, AugmentOptions augment, int batchSize)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(data);
@@ -27,15 +34,18 @@ public static class Evaluator
         var device = model.Device;
         var loader = new BatchLoader(data, new BatchLoaderOptions
         {
-            BatchSize = batchSize, Shuffle = false, DropLast = false, Augment = augment.ForEvaluation(), Prefetch = 2,
+            BatchSize = batchSize, Shuffle = false, DropLast = false, Augment = augment.ForEvaluation(), Prefetch = 2, Workers = 2,
         }, 0);
         long top1 = 0, top5 = 0;
+        int count = 0;
         double lossSum = 0;
         try
         {
             using var noGrad = GradMode.NoGrad();
             foreach (var batch in loader)
             {
+                if (batch.Count == 0) continue;
+                count += batch.Count;
                 using var scope = TensorScope.Begin();
                 var x = Tensor.FromArray(batch.Images, batch.Shape, device);
                 var logits = model.Forward(x);
@@ -59,7 +69,9 @@ public static class Evaluator
         {
             model.Module.Train(wasTraining);
         }
-        int count = data.Count;
-        return new EvalResult(100.0 * top1 / count, 100.0 * top5 / count, lossSum / count, count);
+        var failures = loader.Failures.ToList();
+        if (count == 0)
+            throw new InvalidDataException($"none of the {data.Count} images could be read; first failure: {failures.FirstOrDefault()?.Message}");
+        return new EvalResult(100.0 * top1 / count, 100.0 * top5 / count, lossSum / count, count, failures);
     }
 }

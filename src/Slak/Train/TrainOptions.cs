@@ -111,6 +111,38 @@ public sealed record TrainOptions
     /// <summary>Use only the first N training images (0: all).</summary>
     public int Limit { get; init; }
 
+    /// <summary>Fraction of the training set held out, stratified by class, for validation (model selection) when the data
+    /// has no validation split of its own; the hold-out uses a fixed seed, not <see cref="Seed"/>, and comes before
+    /// <see cref="Limit"/>. 0: no hold-out and no evaluation (trajectory mode on an .npz).</summary>
+    public double ValSplit { get; init; } = 0.1;
+
+    /// <summary>Evaluate the test set after every epoch (reported only, never used to select); otherwise only after
+    /// the last epoch.</summary>
+    public bool EvalTestEveryEpoch { get; init; }
+
+    /// <summary>Input side for image folders (0: the preset's, at most 224); Fashion-MNIST keeps its own sizing.</summary>
+    public int InputSize { get; init; }
+
+    /// <summary>Image folders: the short side is resized to floor(input size / crop_pct) before the centre crop.</summary>
+    public double CropPct { get; init; } = 0.875;
+
+    /// <summary>Image folders: timm RandAugment string (e.g. rand-m9-mstd0.5-inc1) or "none"; null: the data's
+    /// default (the reference's for image folders; Fashion-MNIST has none).</summary>
+    public string? Aa { get; init; }
+
+    /// <summary>Random-erasing probability; null: the data's default (0.25 for image folders, 0 for Fashion-MNIST).</summary>
+    public double? Reprob { get; init; }
+
+    /// <summary>Data-loader worker threads (decoding and augmentation; results do not depend on it).</summary>
+    public int Workers { get; init; } = 2;
+
+    /// <summary>Per-channel normalisation of the images (Fashion-MNIST's, or ImageNet's for image folders).</summary>
+    public Data.DataNormalization Normalization { get; init; } = Data.DataNormalization.FashionMnist;
+
+    /// <summary>Stop the run when more than this fraction of the training images cannot be read or decoded in an
+    /// epoch (fewer are skipped, counted and listed at the end of the epoch).</summary>
+    public double MaxBadImageFraction { get; init; } = 0.01;
+
     /// <summary>Log a plain progress line every this many optimizer steps (0: never).</summary>
     public int LogEvery { get; init; } = 50;
 
@@ -147,6 +179,13 @@ public sealed record TrainOptions
         Range(ClipGrad >= 0, nameof(ClipGrad), ClipGrad, "must be >= 0");
         Range(AccumSteps >= 1, nameof(AccumSteps), AccumSteps, "must be >= 1");
         Range(Limit >= 0, nameof(Limit), Limit, "must be >= 0");
+        Range(Reprob is null or (>= 0 and <= 1), nameof(Reprob), Reprob ?? 0, "must be in [0, 1]");
+        if (Aa is not null) Data.RandAugment.Parse(Aa);
+        Range(Workers >= 1, nameof(Workers), Workers, "must be >= 1");
+        Range(InputSize >= 0, nameof(InputSize), InputSize, "must be >= 0");
+        Range(CropPct is > 0 and <= 1, nameof(CropPct), CropPct, "must be in (0, 1]");
+        Range(MaxBadImageFraction is >= 0 and <= 1, nameof(MaxBadImageFraction), MaxBadImageFraction, "must be in [0, 1]");
+        Range(ValSplit is >= 0 and < 1, nameof(ValSplit), ValSplit, "must be in [0, 1) (0: no validation hold-out, no evaluation)");
         Range(LogEvery >= 0, nameof(LogEvery), LogEvery, "must be >= 0");
     }
 

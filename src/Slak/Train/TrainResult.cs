@@ -5,7 +5,7 @@ namespace Slak.Train;
 /// <param name="Completed">True when every epoch ran.</param>
 /// <param name="Message">Why the run stopped early (null when completed).</param>
 /// <param name="Metrics">Metrics of every epoch so far (resumed runs include earlier ones).</param>
-/// <param name="BestTop1">Best test top-1 so far (percent).</param>
+/// <param name="BestTop1">Best validation top-1 so far (percent): what <c>best/</c> was selected on.</param>
 public sealed record TrainResult(bool Completed, string? Message, IReadOnlyList<EpochMetrics> Metrics, double BestTop1)
 {
     /// <summary>The last epoch's metrics (null when none).</summary>

@@ -1,6 +1,6 @@
 // Checkpoints of a run folder:
 //   <run>/last/{model.safetensors, config.json, trainer.safetensors, metrics.jsonl}   after every epoch (--resume)
-//   <run>/best/{model.safetensors, config.json, metrics.jsonl}                        the best test top-1 so far
+//   <run>/best/{model.safetensors, config.json, metrics.jsonl}                        the best validation top-1 so far
 //   <run>/metrics.jsonl (a copy of last/metrics.jsonl), <run>/options.json, <run>/.lock (RunLock)
 // trainer.safetensors holds AdamW moments (optim.exp_avg.<p>, optim.exp_avg_sq.<p>), masks (U8 mask.<p>), EMA
 // weights (ema.<name>) and, in __metadata__, epoch, step, lr, best, per-parameter step counts, the masked layers, the
@@ -104,8 +104,9 @@ public sealed partial class Trainer
     {
         string? what = FirstNonFiniteState()
             ?? (!double.IsFinite(m.TrainLoss) ? $"train loss {m.TrainLoss}" : null)
-            ?? (!double.IsFinite(m.TestLoss) ? $"test loss {m.TestLoss}" : null)
-            ?? (m.EmaLoss is double e && !double.IsFinite(e) ? $"EMA test loss {e}" : null);
+            ?? (!double.IsFinite(m.ValLoss) ? $"validation loss {m.ValLoss}" : null)
+            ?? (m.TestLoss is double t && !double.IsFinite(t) ? $"test loss {t}" : null)
+            ?? (m.EmaLoss is double e && !double.IsFinite(e) ? $"EMA validation loss {e}" : null);
         return what is null ? null : string.Create(CultureInfo.InvariantCulture,
             $"{what} is not finite after epoch {m.Epoch}: stopping before the checkpoint; the last good checkpoint (epoch {m.Epoch - 1}) is kept");
     }
@@ -223,14 +224,18 @@ public sealed partial class Trainer
     /// the saved options, weights, moments, masks, EMA, generator states and metrics. <paramref name="options"/>:
     /// null for the saved options, else options that may differ from them only as <see cref="ResumeOptions.Reconcile"/>
     /// allows (more epochs, another device). <paramref name="test"/> is null for data without a test split.</summary>
-    public static Trainer Resume(TrainableModel model, ImageDataset train, ImageDataset? test, string runFolder, TrainOptions? options = null)
+    /// <remarks>With <paramref name="val"/> null the validation set is held out of <paramref name="train"/> as the
+    /// saved options say.</remarks>
+    public static Trainer Resume(TrainableModel model, IImageSource train, IImageSource? test, string runFolder,
+                                 TrainOptions? options = null, IImageSource? val = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         string folder = FindLastCheckpoint(runFolder);
         var file = SafeTensorsFile.Read(Path.Combine(folder, "trainer.safetensors"));
         var saved = SavedOptions(file);
         if (options is not null) ResumeOptions.Reconcile(saved, options, null);
-        var t = new Trainer(model, train, test, options ?? saved, runFolder);
+        var o = options ?? saved;
+        var t = val is null ? new Trainer(model, train, test, o, runFolder) : new Trainer(model, train, val, test, o, runFolder);
         t.LoadState(folder, file);
         return t;
     }

@@ -1,6 +1,7 @@
 // The training loop (slak-facts §3 scaled to small data): per-step LR schedule, AdamW, sparse masks with
 // prune/regrow, label smoothing and mixup/cutmix targets, gradient accumulation and clipping, weight EMA, evaluation
-// after every epoch, last/best checkpoints (Trainer.Checkpoint.cs) and metrics.jsonl. One TensorScope per step keeps
+// after every epoch on a validation set (best/ is selected on it; the test set is scored after the last epoch, or
+// every epoch when asked, and never selects anything), last/best checkpoints (Trainer.Checkpoint.cs) and metrics.jsonl. One TensorScope per step keeps
 // memory bounded. Everything random derives from TrainOptions.Seed, so two runs with one seed are identical and a
 // run resumed from an epoch checkpoint continues exactly as the uninterrupted run would.
 using System.Diagnostics;
@@ -16,8 +17,9 @@ namespace Slak.Train;
 public sealed partial class Trainer
 {
     private readonly TrainableModel _model;
-    private readonly ImageDataset _train;
-    private readonly ImageDataset? _test;
+    private readonly IImageSource _train;
+    private readonly IImageSource? _val;
+    private readonly IImageSource? _test;
     private readonly BatchLoaderOptions _loaderOptions;
     private readonly AdamW _optimizer;
     private readonly CosineSchedule _schedule;
@@ -30,19 +32,46 @@ public sealed partial class Trainer
     private int _bestEpoch;
     private bool _initialized;
 
-    /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files).
-    /// Without a <paramref name="test"/> set (an .npz has none) evaluation is skipped and only last/ is written.</summary>
-    public Trainer(TrainableModel model, ImageDataset train, ImageDataset? test, TrainOptions options, string? runFolder)
+    /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files) that
+    /// holds out <see cref="TrainOptions.ValSplit"/> of <paramref name="train"/> (stratified, fixed split seed) as
+    /// the validation set. With <see cref="TrainOptions.ValSplit"/> 0 (an .npz in trajectory mode) nothing is held
+    /// out and nothing is evaluated: only last/ is written.</summary>
+    public Trainer(TrainableModel model, IImageSource train, IImageSource? test, TrainOptions options, string? runFolder)
+        : this(model, HoldOut(train, options), test, options, runFolder)
     {
+    }
+
+    /// <summary>Creates a trainer with an explicit validation set (e.g. an image folder's <c>val/</c>); a null
+    /// <paramref name="test"/> means the data has no test split (nothing is scored at the end).</summary>
+    public Trainer(TrainableModel model, IImageSource train, IImageSource val, IImageSource? test, TrainOptions options, string? runFolder)
+        : this(model, (train, val), test, options, runFolder)
+    {
+        ArgumentNullException.ThrowIfNull(val);
+    }
+
+    private static (IImageSource Train, IImageSource? Val) HoldOut(IImageSource train, TrainOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (options.ValSplit == 0) return (train, null);
+        return ValidationSplit.Split(train, options.ValSplit);
+    }
+
+    private Trainer(TrainableModel model, (IImageSource Train, IImageSource? Val) split, IImageSource? test, TrainOptions options, string? runFolder)
+    {
+        var (train, val) = split;
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        if (test is not null && (train.ClassCount != test.ClassCount || train.ImageSize != test.ImageSize))
-            throw new ArgumentException($"train ({train.Channels}x{train.Height}x{train.Width}, {train.ClassCount} classes) and test "
-                + $"({test.Channels}x{test.Height}x{test.Width}, {test.ClassCount} classes) sets differ", nameof(test));
+        foreach (var (other, name) in new[] { (val, "validation"), (test, "test") })
+            if (other is not null && (train.ClassCount != other.ClassCount || train.ImageSize != other.ImageSize))
+                throw new ArgumentException($"train ({train.Channels}x{train.Height}x{train.Width}, {train.ClassCount} classes) and {name} "
+                    + $"({other.Channels}x{other.Height}x{other.Width}, {other.ClassCount} classes) sets differ", name == "test" ? nameof(test) : "val");
         _model = model;
-        _train = options.Limit > 0 ? train.Take(options.Limit) : train;
+        _train = options.Limit > 0 && options.Limit < train.Count ? train.Subset(Enumerable.Range(0, options.Limit).ToArray()) : train;
+        _val = val;
         _test = test;
         Options = options;
         RunFolder = runFolder;
@@ -50,9 +79,13 @@ public sealed partial class Trainer
         var mix = new MixupOptions { MixupAlpha = options.Mixup, CutmixAlpha = options.Cutmix, Prob = options.MixupProb, SwitchProb = options.MixupSwitchProb };
         _loaderOptions = new BatchLoaderOptions
         {
-            BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing,
+            BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing, Workers = options.Workers,
             Mixup = mix.Enabled ? mix : null, Shuffle = options.Shuffle,
-            Augment = new AugmentOptions { CropPadding = options.CropPadding, HorizontalFlip = options.HorizontalFlip },
+            Augment = new AugmentOptions
+            {
+                CropPadding = options.CropPadding, HorizontalFlip = options.HorizontalFlip, EraseProbability = options.Reprob ?? 0,
+                SourceAugmentation = true,
+            }.WithNormalization(options.Normalization),
         };
         if (!options.Normalize) _loaderOptions = _loaderOptions with { Augment = _loaderOptions.Augment with { Mean = [0f], Std = [1f] } };
         StepsPerEpoch = BatchLoader.BatchesPerEpoch(_train.Count, options.BatchSize, dropLast: true) / options.AccumSteps;
@@ -92,6 +125,18 @@ public sealed partial class Trainer
 
     /// <summary>The EMA (null when off).</summary>
     public ModelEma? Ema => _ema;
+
+    /// <summary>Images trained on (after the validation hold-out and <see cref="TrainOptions.Limit"/>).</summary>
+    public int TrainCount => _train.Count;
+
+    /// <summary>Validation images (what <c>best/</c> is selected on).</summary>
+    public int ValCount => _val?.Count ?? 0;
+
+    /// <summary>The validation set (tests).</summary>
+    internal IImageSource? ValData => _val;
+
+    /// <summary>The training set after hold-out and limit (tests).</summary>
+    internal IImageSource TrainData => _train;
 
     /// <summary>Metrics so far.</summary>
     public IReadOnlyList<EpochMetrics> Metrics => _metrics;
@@ -188,8 +233,8 @@ public sealed partial class Trainer
         string sparsity = _masking is null ? "dense"
             : FormattableString.Invariant($"density {_masking.OverallDensity:F3} ({Options.SparseSemantics.ToString().ToLowerInvariant()} semantics)");
         Info(FormattableString.Invariant(
-            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {_test?.Count ?? 0} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
-        if (_test is null) Info("no validation or test set (an .npz holds training data only): evaluation is skipped");
+            $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {(_val is null ? "no" : _val.Count)} validation / {(_test is null ? "no" : _test.Count)} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
+        if (_val is null) Info("no validation set (an .npz holds training data only): evaluation is skipped");
         using var stepLog = RunFolder is null ? null : StepLog.Open(RunFolder, _step);
         var clock = Stopwatch.StartNew();
         long stepsThisProcess = 0;
@@ -203,10 +248,19 @@ public sealed partial class Trainer
             int micro = 0, images = 0;
             long epochSteps = 0;
             double lr = _schedule.ValueAt(_step);
+            long maxBad = (long)Math.Floor(Options.MaxBadImageFraction * _train.Count);
             foreach (var batch in loader)
             {
                 if (epochSteps == StepsPerEpoch) break; // trailing micro-batches that do not fill an accumulation
                 cancel.ThrowIfCancellationRequested();
+                if (loader.Failures.Count > maxBad || batch.Count == 0)
+                {
+                    string msg = string.Create(CultureInfo.InvariantCulture,
+                        $"{loader.Failures.Count} training images of {_train.Count} could not be read in epoch {_epoch + 1} (more than the allowed fraction {Options.MaxBadImageFraction}{(batch.Count == 0 ? ", a whole batch" : "")}): stopping; {(_epoch == 0 ? "no checkpoint was written" : $"the last good checkpoint (epoch {_epoch}) is kept")}. {ListFailures(loader.Failures)}");
+                    Info(msg);
+                    _model.Module.ZeroGrad();
+                    return new TrainResult(false, msg, _metrics.ToList(), BestTop1);
+                }
                 double loss = MicroStep(batch);
                 if (!double.IsFinite(loss))
                 {
@@ -236,8 +290,10 @@ public sealed partial class Trainer
                     return new TrainResult(false, $"stopped after {stop} steps as requested", _metrics.ToList(), BestTop1);
             }
             double trainSeconds = epochClock.Elapsed.TotalSeconds;
+            if (loader.Failures.Count > 0)
+                Info($"epoch {_epoch + 1}: {loader.Failures.Count} training images could not be read and were skipped: {ListFailures(loader.Failures)}");
             _epoch++;
-            if (_test is null)
+            if (_val is null)
             {
                 SaveCheckpoints(best: false);
                 Info(FormattableString.Invariant(
@@ -251,19 +307,40 @@ public sealed partial class Trainer
                 return new TrainResult(false, bad, _metrics.ToList(), BestTop1);
             }
             _metrics.Add(m);
-            bool best = m.TestTop1 > _bestTop1;
-            if (best) { _bestTop1 = m.TestTop1; _bestEpoch = _epoch; }
+            bool best = m.ValTop1 > _bestTop1;
+            if (best) { _bestTop1 = m.ValTop1; _bestEpoch = _epoch; }
             SaveCheckpoints(best);
-            string ema = m.EmaTop1 is double e ? FormattableString.Invariant($", EMA top-1 {e:F2}%") : "";
-            Info(FormattableString.Invariant(
-                $"epoch {m.Epoch}/{Options.Epochs}: train loss {m.TrainLoss:F4}, test top-1 {m.TestTop1:F2}%, top-5 {m.TestTop5:F2}%, loss {m.TestLoss:F4}{ema}, lr {m.Lr:G4}, density {m.Density:F3}, {m.ImagesPerSecond:F0} img/s, {m.WallTime:F0} s"));
+            Info(FormatEpoch(m, Options.Epochs));
             EpochCompleted?.Invoke(m);
         }
         return new TrainResult(true, null, _metrics.ToList(), BestTop1);
     }
 
-    /// <summary>Best test top-1 so far (0 before the first evaluation).</summary>
+    /// <summary>Best validation top-1 so far (0 before the first evaluation): the score <c>best/</c> was selected on.</summary>
     public double BestTop1 => double.IsNegativeInfinity(_bestTop1) ? 0 : _bestTop1;
+
+    /// <summary>The epoch whose weights are in <c>best/</c> (0 before the first evaluation).</summary>
+    public int BestEpoch => _bestEpoch;
+
+    /// <summary>The first 20 failures (file: reason), then how many more.</summary>
+    public static string ListFailures(IReadOnlyCollection<IO.ImageFileException> failures)
+    {
+        ArgumentNullException.ThrowIfNull(failures);
+        var shown = failures.Take(20).Select(f => f.Message);
+        string more = failures.Count > 20 ? $"; and {failures.Count - 20} more" : "";
+        return string.Join("; ", shown) + more;
+    }
+
+    /// <summary>The log line of an epoch: validation and (where evaluated) test scores apart.</summary>
+    public static string FormatEpoch(EpochMetrics m, int epochs)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        string ema = m.EmaTop1 is double e ? FormattableString.Invariant($", EMA val top-1 {e:F2}%") : "";
+        string test = m.TestTop1 is double t1
+            ? FormattableString.Invariant($"; test top-1 {t1:F2}%, top-5 {m.TestTop5:F2}%, loss {m.TestLoss:F4}") : "";
+        return FormattableString.Invariant(
+            $"epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}; val top-1 {m.ValTop1:F2}%, top-5 {m.ValTop5:F2}%, loss {m.ValLoss:F4}{ema}{test}; lr {m.Lr:G4}, density {m.Density:F3}, {m.ImagesPerSecond:F0} img/s, {m.WallTime:F0} s");
+    }
 
     private double MicroStep(Batch batch)
     {
@@ -295,18 +372,24 @@ public sealed partial class Trainer
     private EpochMetrics EvaluateEpoch(double trainLoss, double lr, double wall, double ips)
     {
         int evalBatch = Math.Max(Options.BatchSize, 256);
-        var test = _test!;
-        var r = Evaluator.Evaluate(_model, test, _loaderOptions.Augment, evalBatch);
+        var val = _val!;
+        var v = Evaluator.Evaluate(_model, val, _loaderOptions.Augment, evalBatch);
+        // The test set is scored for the report only: after the last epoch, or every epoch when asked.
+        EvalResult? t = _test is not null && (Options.EvalTestEveryEpoch || _epoch == Options.Epochs)
+            ? Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch) : null;
+        if (v.Skipped > 0) Info($"validation: {v.Skipped} images could not be read and were left out: {ListFailures(v.Failures!)}");
+        if (t?.Skipped > 0) Info($"test: {t.Skipped} images could not be read and were left out: {ListFailures(t.Failures!)}");
         EvalResult? e = null;
         if (_ema is not null)
         {
             var saved = _ema.SwapIn();
-            try { e = Evaluator.Evaluate(_model, test, _loaderOptions.Augment, evalBatch); }
+            try { e = Evaluator.Evaluate(_model, val, _loaderOptions.Augment, evalBatch); }
             finally { _ema.SwapOut(saved); }
         }
         return new EpochMetrics
         {
-            Epoch = _epoch, Step = _step, TrainLoss = trainLoss, TestTop1 = r.Top1, TestTop5 = r.Top5, TestLoss = r.Loss,
+            Epoch = _epoch, Step = _step, TrainLoss = trainLoss, ValTop1 = v.Top1, ValTop5 = v.Top5, ValLoss = v.Loss,
+            TestTop1 = t?.Top1, TestTop5 = t?.Top5, TestLoss = t?.Loss,
             EmaTop1 = e?.Top1, EmaTop5 = e?.Top5, EmaLoss = e?.Loss, Lr = lr, Density = _masking?.OverallDensity ?? 1.0,
             WallTime = wall, ImagesPerSecond = ips,
         };

@@ -31,7 +31,8 @@ public class EmulatedTrainingTests
         IReadOnlyList<double> Losses(Device device)
         {
             var (model, _) = SlakTrainable.Create("slak_nano", 1, 4, 0.0, seed, device);
-            var trainer = new Trainer(SlakTrainable.From(model), train, test, options with { Device = device.ToString() }, null);
+            // An explicit validation set: a 10 % hold-out of 12 images would leave too few for 3 steps.
+            var trainer = new Trainer(SlakTrainable.From(model), train, test, test, options with { Device = device.ToString() }, null);
             var result = trainer.Run();
             Assert.That(result.Completed, Is.True, result.Message);
             return trainer.StepLosses;

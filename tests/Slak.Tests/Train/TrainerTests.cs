@@ -81,6 +81,7 @@ public class TrainerTests
         Assert.That(result.Completed, Is.True, result.Message);
         var expected = a.StepLosses.Skip(b.StepsPerEpoch).ToList();
         Assert.That(c.StepLosses, Is.EqualTo(expected), $"losses after resume must equal the uninterrupted run's (seed {seed})");
+        Assert.That(result.Metrics.Select(m => m.ValTop1), Is.EqualTo(a.Metrics.Select(m => m.ValTop1)));
         Assert.That(result.Metrics.Select(m => m.TestTop1), Is.EqualTo(a.Metrics.Select(m => m.TestTop1)));
         var wa = SafeTensorsFile.Read(Path.Combine(full, "last", "model.safetensors"));
         var wc = SafeTensorsFile.Read(Path.Combine(part, "last", "model.safetensors"));

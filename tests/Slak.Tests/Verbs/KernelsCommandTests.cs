@@ -6,7 +6,7 @@ using NUnit.Framework;
 using Slak.Cuda.Compilation;
 using Slak.Tests.Cuda;
 
-namespace Slak.Tests.Cli;
+namespace Slak.Tests.Verbs;
 
 public sealed class KernelsCommandTests
 {

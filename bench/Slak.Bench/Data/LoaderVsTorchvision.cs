@@ -1,0 +1,92 @@
+// loader-vs-torchvision: images/s of the full image-folder training transform (decode, RandomResizedCrop bicubic,
+// flip, RandAugment rand-m9-mstd0.5-inc1, normalisation, random erasing 0.25) through our BatchLoader with W worker
+// threads, against torchvision's DataLoader doing RandomResizedCrop + flip + RandAugment(2, 9) + ToTensor +
+// Normalize + RandomErasing with W worker processes (bench/torch/loader_peer.py), on the same folder, side by side in
+// one run. Target (issue 21): >= 1.5x torchvision per core.
+//   dotnet run -c Release --project bench/Slak.Bench -- loader-vs-torchvision <image folder> [--workers W]
+//       [--size 224] [--batch-size 64] [--images 2048]
+using System.Diagnostics;
+using System.Globalization;
+using Slak.Data;
+using Slak.IO;
+
+namespace Slak.Bench.Data;
+
+internal static class LoaderVsTorchvision
+{
+    [BenchProgram("loader-vs-torchvision", "image-folder training transform images/s: our loader vs torchvision's DataLoader, same workers")]
+    private static int Run(string[] args)
+    {
+        if (args.Length == 0 || args[0].StartsWith("--", StringComparison.Ordinal))
+        {
+            Console.Error.WriteLine("usage: loader-vs-torchvision <image folder with train/> [--workers W] [--size 224] [--batch-size 64] [--images 2048]");
+            return 2;
+        }
+        string root = args[0];
+        int Arg(string name, int fallback)
+        {
+            int i = Array.IndexOf(args, name);
+            return i >= 0 && i + 1 < args.Length ? int.Parse(args[i + 1], CultureInfo.InvariantCulture) : fallback;
+        }
+        int workers = Arg("--workers", Math.Max(1, Environment.ProcessorCount / 2));
+        int size = Arg("--size", 224), batch = Arg("--batch-size", 64), images = Arg("--images", 2048);
+
+        var index = ImageFolderScanner.Scan(root);
+        if (index.Problems.Count > 0) Console.Error.WriteLine(index.Report());
+        var training = new TrainTransformOptions { Size = size, RandAugment = RandAugment.Parse("rand-m9-mstd0.5-inc1") };
+        var data = new ImageFolderDataset(index.Train, index.Classes.Count, size, training: training);
+        var options = new BatchLoaderOptions
+        {
+            BatchSize = batch, Workers = workers, Prefetch = 2 * workers, Seed = 1,
+            Augment = new AugmentOptions { CropPadding = 0, HorizontalFlip = false, EraseProbability = 0.25, SourceAugmentation = true }
+                .WithNormalization(DataNormalization.Imagenet),
+        };
+        int seen = 0, epoch = 0;
+        var clock = new Stopwatch();
+        bool warm = false;
+        while (seen < images)
+        {
+            foreach (var b in new BatchLoader(data, options, epoch++))
+            {
+                if (!warm) { warm = true; clock.Start(); continue; }
+                seen += b.Count;
+                if (seen >= images) break;
+            }
+        }
+        double ours = seen / clock.Elapsed.TotalSeconds;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ours:        {seen} images in {clock.Elapsed.TotalSeconds:F2} s = {ours:F1} images/s ({ours / workers:F1} per worker thread)"));
+
+        string script = FindScript();
+        var psi = new ProcessStartInfo("/usr/bin/python3",
+            $"\"{script}\" \"{root}\" --size {size} --workers {workers} --batch-size {batch} --images {images}")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        string stdout = p.StandardOutput.ReadToEnd().Trim();
+        p.WaitForExit();
+        if (p.ExitCode != 0)
+        {
+            Console.Error.WriteLine($"torchvision peer failed (exit {p.ExitCode}): {stderr.Result}");
+            return 1;
+        }
+        double theirs = double.Parse(stdout.Split(' ')[2], CultureInfo.InvariantCulture);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"torchvision: {stdout.Split(' ')[0]} images in {stdout.Split(' ')[1]} s = {theirs:F1} images/s ({theirs / workers:F1} per worker process)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"ratio ours/torchvision at {workers} workers: {ours / theirs:F2}x (target >= 1.5x); {size}x{size}, batch {batch}, {Environment.ProcessorCount} logical CPUs, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC"));
+        return 0;
+    }
+
+    private static string FindScript()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string path = Path.Combine(dir.FullName, "bench", "torch", "loader_peer.py");
+            if (File.Exists(path)) return path;
+        }
+        throw new FileNotFoundException("bench/torch/loader_peer.py not found above " + AppContext.BaseDirectory);
+    }
+}

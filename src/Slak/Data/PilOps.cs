@@ -1,0 +1,239 @@
+// The PIL image operations RandAugment applies (timm's op list), reproduced on 8-bit RGB images with PIL's own
+// arithmetic: look-up-table ops (invert, posterize, solarize, solarize-add, autocontrast, equalize with PIL's
+// histogram rules), ImageEnhance blends (colour, contrast, brightness, sharpness: blend(degenerate, image, factor) in
+// single precision, truncated; extrapolation clipped), and affine resampling (rotate, shear, translate) with PIL's
+// geometric bicubic (a = -1, pixel centres at +0.5, edge rows and columns clamped, outside samples left at the fill
+// colour). Facts from PIL's documented behaviour and its libImaging sources; checked against PIL by fixtures.
+using Slak.IO;
+
+namespace Slak.Data;
+
+/// <summary>PIL-compatible image operations on <see cref="DecodedImage"/>.</summary>
+public static class PilOps
+{
+    private static DecodedImage Lut(DecodedImage img, Func<int, int, byte> lut)
+    {
+        var table = new byte[3 * 256];
+        for (int c = 0; c < 3; c++)
+            for (int v = 0; v < 256; v++) table[c * 256 + v] = lut(c, v);
+        var dst = new byte[img.Rgb.Length];
+        for (int i = 0; i < dst.Length; i++) dst[i] = table[(i % 3) * 256 + img.Rgb[i]];
+        return new DecodedImage(dst, img.Width, img.Height);
+    }
+
+    private static int[] Histogram(DecodedImage img)
+    {
+        var h = new int[3 * 256];
+        for (int i = 0; i < img.Rgb.Length; i++) h[(i % 3) * 256 + img.Rgb[i]]++;
+        return h;
+    }
+
+    /// <summary>ImageOps.invert.</summary>
+    public static DecodedImage Invert(DecodedImage img) => Lut(img, (_, v) => (byte)(255 - v));
+
+    /// <summary>ImageOps.posterize: keep the <paramref name="bits"/> high bits (0-8).</summary>
+    public static DecodedImage Posterize(DecodedImage img, int bits)
+    {
+        if (bits is < 0 or > 8) throw new ArgumentOutOfRangeException(nameof(bits), bits, "bits must be in [0, 8]");
+        int mask = ~((1 << (8 - bits)) - 1) & 0xFF;
+        return Lut(img, (_, v) => (byte)(v & mask));
+    }
+
+    /// <summary>ImageOps.solarize: values at or above <paramref name="threshold"/> are inverted.</summary>
+    public static DecodedImage Solarize(DecodedImage img, int threshold) => Lut(img, (_, v) => (byte)(v < threshold ? v : 255 - v));
+
+    /// <summary>timm's solarize_add: values below <paramref name="threshold"/> get <paramref name="add"/> (capped at 255).</summary>
+    public static DecodedImage SolarizeAdd(DecodedImage img, int add, int threshold = 128) =>
+        Lut(img, (_, v) => (byte)(v < threshold ? Math.Min(255, v + add) : v));
+
+    /// <summary>ImageOps.autocontrast (cutoff 0): each channel's range stretched to 0-255 (truncated).</summary>
+    public static DecodedImage AutoContrast(DecodedImage img)
+    {
+        var h = Histogram(img);
+        var lo = new int[3];
+        var hi = new int[3];
+        for (int c = 0; c < 3; c++)
+        {
+            lo[c] = 0;
+            while (lo[c] < 255 && h[c * 256 + lo[c]] == 0) lo[c]++;
+            hi[c] = 255;
+            while (hi[c] > 0 && h[c * 256 + hi[c]] == 0) hi[c]--;
+        }
+        return Lut(img, (c, v) =>
+        {
+            if (hi[c] <= lo[c]) return (byte)v;
+            double scale = 255.0 / (hi[c] - lo[c]), offset = -lo[c] * scale;
+            int x = (int)(v * scale + offset);
+            return (byte)Math.Clamp(x, 0, 255);
+        });
+    }
+
+    /// <summary>ImageOps.equalize: PIL's per-channel cumulative-histogram table.</summary>
+    public static DecodedImage Equalize(DecodedImage img)
+    {
+        var h = Histogram(img);
+        var table = new byte[3 * 256];
+        for (int c = 0; c < 3; c++)
+        {
+            var nonzero = Enumerable.Range(0, 256).Select(i => h[c * 256 + i]).Where(n => n != 0).ToList();
+            int step = nonzero.Count <= 1 ? 0 : (nonzero.Sum() - nonzero[^1]) / 256;
+            if (step == 0)
+            {
+                for (int i = 0; i < 256; i++) table[c * 256 + i] = (byte)i;
+                continue;
+            }
+            int n = step / 2;
+            for (int i = 0; i < 256; i++)
+            {
+                table[c * 256 + i] = (byte)Math.Min(255, n / step);
+                n += h[c * 256 + i];
+            }
+        }
+        return Lut(img, (c, v) => table[c * 256 + v]);
+    }
+
+    /// <summary>PIL's RGB to L: (R 19595 + G 38470 + B 7471 + 0x8000) >> 16.</summary>
+    public static byte Luma(byte r, byte g, byte b) => (byte)((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16);
+
+    /// <summary>Image.blend(a, b, alpha): a + alpha (b - a) in single precision, truncated; clipped when
+    /// extrapolating (alpha outside [0, 1]).</summary>
+    public static DecodedImage Blend(DecodedImage a, DecodedImage b, double alpha)
+    {
+        if (alpha == 0) return a;
+        if (alpha == 1) return b;
+        float f = (float)alpha;
+        var dst = new byte[a.Rgb.Length];
+        for (int i = 0; i < dst.Length; i++)
+        {
+            float v = a.Rgb[i] + f * (b.Rgb[i] - a.Rgb[i]);
+            dst[i] = v <= 0f ? (byte)0 : v >= 255f ? (byte)255 : (byte)v;
+        }
+        return new DecodedImage(dst, a.Width, a.Height);
+    }
+
+    /// <summary>ImageEnhance.Color: blend with the image's grey version.</summary>
+    public static DecodedImage Color(DecodedImage img, double factor)
+    {
+        var grey = new byte[img.Rgb.Length];
+        for (int i = 0; i < grey.Length; i += 3)
+            grey[i] = grey[i + 1] = grey[i + 2] = Luma(img.Rgb[i], img.Rgb[i + 1], img.Rgb[i + 2]);
+        return Blend(new DecodedImage(grey, img.Width, img.Height), img, factor);
+    }
+
+    /// <summary>ImageEnhance.Contrast: blend with a flat image of the grey mean (rounded).</summary>
+    public static DecodedImage Contrast(DecodedImage img, double factor)
+    {
+        long sum = 0;
+        int pixels = img.Width * img.Height;
+        for (int i = 0; i < img.Rgb.Length; i += 3) sum += Luma(img.Rgb[i], img.Rgb[i + 1], img.Rgb[i + 2]);
+        byte mean = (byte)(int)((double)sum / pixels + 0.5);
+        var flat = new byte[img.Rgb.Length];
+        Array.Fill(flat, mean);
+        return Blend(new DecodedImage(flat, img.Width, img.Height), img, factor);
+    }
+
+    /// <summary>ImageEnhance.Brightness: blend with black.</summary>
+    public static DecodedImage Brightness(DecodedImage img, double factor) =>
+        Blend(new DecodedImage(new byte[img.Rgb.Length], img.Width, img.Height), img, factor);
+
+    /// <summary>ImageEnhance.Sharpness: blend with ImageFilter.SMOOTH (3x3 kernel 1 1 1 / 1 5 1 / 1 1 1, divided by
+    /// 13, rounded; border pixels kept).</summary>
+    public static DecodedImage Sharpness(DecodedImage img, double factor) => Blend(Smooth(img), img, factor);
+
+    /// <summary>ImageFilter.SMOOTH.</summary>
+    public static DecodedImage Smooth(DecodedImage img)
+    {
+        int w = img.Width, h = img.Height;
+        var src = img.Rgb;
+        var dst = (byte[])src.Clone();
+        float side = 1f / 13f, centre = 5f / 13f;
+        for (int y = 1; y < h - 1; y++)
+            for (int x = 1; x < w - 1; x++)
+                for (int c = 0; c < 3; c++)
+                {
+                    float s = 0;
+                    for (int dy = -1; dy <= 1; dy++)
+                        for (int dx = -1; dx <= 1; dx++)
+                            s += src[((y + dy) * w + x + dx) * 3 + c] * (dx == 0 && dy == 0 ? centre : side);
+                    dst[(y * w + x) * 3 + c] = s <= 0 ? (byte)0 : s >= 255 ? (byte)255 : (byte)(int)(s + 0.5f);
+                }
+        return new DecodedImage(dst, w, h);
+    }
+
+    /// <summary>Image.transform(size, AFFINE, (a, b, c, d, e, f), BICUBIC, fillcolor): output pixel (x, y) samples
+    /// the input at (a (x + 0.5) + b (y + 0.5) + c, d (x + 0.5) + e (y + 0.5) + f).</summary>
+    public static DecodedImage Affine(DecodedImage img, double a, double b, double c, double d, double e, double f, (byte R, byte G, byte B) fill)
+    {
+        int w = img.Width, h = img.Height;
+        var dst = new byte[img.Rgb.Length];
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++)
+            {
+                double xin = a * (x + 0.5) + b * (y + 0.5) + c, yin = d * (x + 0.5) + e * (y + 0.5) + f;
+                int o = (y * w + x) * 3;
+                if (!SampleBicubic(img, xin, yin, dst.AsSpan(o, 3)))
+                {
+                    dst[o] = fill.R;
+                    dst[o + 1] = fill.G;
+                    dst[o + 2] = fill.B;
+                }
+            }
+        return new DecodedImage(dst, w, h);
+    }
+
+    private static double Cubic(double v1, double v2, double v3, double v4, double d)
+    {
+        double p1 = v2, p2 = -v1 + v3, p3 = 2 * (v1 - v2) + v3 - v4, p4 = -v1 + v2 - v3 + v4;
+        return p1 + d * (p2 + d * (p3 + d * p4));
+    }
+
+    private static bool SampleBicubic(DecodedImage img, double xin, double yin, Span<byte> output)
+    {
+        int w = img.Width, h = img.Height;
+        if (xin < 0.0 || xin >= w || yin < 0.0 || yin >= h) return false;
+        xin -= 0.5;
+        yin -= 0.5;
+        int x = (int)Math.Floor(xin), y = (int)Math.Floor(yin);
+        double dx = xin - x, dy = yin - y;
+        x--;
+        y--;
+        int x0 = Math.Clamp(x, 0, w - 1), x1 = Math.Clamp(x + 1, 0, w - 1), x2 = Math.Clamp(x + 2, 0, w - 1), x3 = Math.Clamp(x + 3, 0, w - 1);
+        var s = img.Rgb;
+        for (int c = 0; c < 3; c++)
+        {
+            double Row(int yy) => Cubic(s[(yy * w + x0) * 3 + c], s[(yy * w + x1) * 3 + c], s[(yy * w + x2) * 3 + c], s[(yy * w + x3) * 3 + c], dx);
+            double v1 = Row(Math.Clamp(y, 0, h - 1));
+            double v2 = y + 1 >= 0 && y + 1 < h ? Row(y + 1) : v1;
+            double v3 = y + 2 >= 0 && y + 2 < h ? Row(y + 2) : v2;
+            double v4 = y + 3 >= 0 && y + 3 < h ? Row(y + 3) : v3;
+            double v = Cubic(v1, v2, v3, v4, dy);
+            output[c] = v <= 0 ? (byte)0 : v >= 255 ? (byte)255 : (byte)v;
+        }
+        return true;
+    }
+
+    /// <summary>Image.rotate(degrees, BICUBIC, fillcolor) about the centre, counter-clockwise, same size.</summary>
+    public static DecodedImage Rotate(DecodedImage img, double degrees, (byte R, byte G, byte B) fill)
+    {
+        double angle = degrees % 360.0;
+        if (angle < 0) angle += 360.0;
+        if (angle == 0) return img;
+        double rad = -angle * Math.PI / 180.0;
+        double a = Math.Round(Math.Cos(rad), 15), b = Math.Round(Math.Sin(rad), 15);
+        double d = Math.Round(-Math.Sin(rad), 15), e = Math.Round(Math.Cos(rad), 15);
+        double cx = img.Width / 2.0, cy = img.Height / 2.0;
+        double c = a * -cx + b * -cy + cx, f = d * -cx + e * -cy + cy;
+        return Affine(img, a, b, c, d, e, f, fill);
+    }
+
+    /// <summary>Horizontal mirror.</summary>
+    public static DecodedImage FlipHorizontal(DecodedImage img)
+    {
+        int w = img.Width;
+        var dst = new byte[img.Rgb.Length];
+        for (int y = 0; y < img.Height; y++)
+            for (int x = 0; x < w; x++)
+                for (int c = 0; c < 3; c++) dst[(y * w + x) * 3 + c] = img.Rgb[(y * w + w - 1 - x) * 3 + c];
+        return new DecodedImage(dst, w, img.Height);
+    }
+}
