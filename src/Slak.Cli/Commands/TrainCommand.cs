@@ -134,9 +134,21 @@ internal sealed class TrainCommand : ICliCommand
             folder ??= Path.Combine("runs", $"{runName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
             o.Validate();
             if (!Slak.Data.NpzImages.IsNpz(parse.GetValue(data))) WeightChecks.CheckDataFolder(parse.GetValue(data));
+            bool created = !Directory.Exists(folder);
             using var runLock = RunLock.Acquire(folder); // one writer per run folder, for the whole run
-            if (saved is null) RunFolders.PrepareNewRun(folder, parse.GetValue(overwrite), Console.WriteLine);
-            return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights), parse.GetValue(badImages) == "skip");
+            try
+            {
+                if (saved is null) RunFolders.PrepareNewRun(folder, parse.GetValue(overwrite), Console.WriteLine);
+                return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights), parse.GetValue(badImages) == "skip");
+            }
+            catch when (created)
+            {
+                // A run that failed before writing anything (bad data, bad options) leaves no folder behind.
+                runLock.Dispose();
+                if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).All(e => Path.GetFileName(e) == ".lock"))
+                    Directory.Delete(folder, recursive: true);
+                throw;
+            }
         });
         return cmd;
     }

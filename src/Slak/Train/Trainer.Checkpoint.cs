@@ -354,9 +354,11 @@ public sealed partial class Trainer
             }
             if (m.Epoch <= _epoch) result.Add(m);
         }
-        if (result.Count != _epoch || result.Select((m, i) => m.Epoch != i + 1).Any(b => b))
+        // A run without a validation set (an .npz in trajectory mode) evaluates nothing: its metrics are empty.
+        int expected = _val is null ? 0 : _epoch;
+        if (result.Count != expected || result.Select((m, i) => m.Epoch != i + 1).Any(b => b))
             throw new InvalidDataException($"{path}: holds epochs [{string.Join(", ", result.Select(m => m.Epoch))}], "
-                + $"the checkpoint is at epoch {_epoch} (expected 1..{_epoch})");
+                + $"the checkpoint is at epoch {_epoch} (expected {(expected == 0 ? "none: the run is not evaluated" : $"1..{_epoch}")})");
         return result;
     }
 }

@@ -201,7 +201,7 @@ public class TrajectoryInputTests
         var options = new TrainOptions
         {
             Epochs = 2, BatchSize = 8, WarmupEpochs = 0.25, DropPath = 0, Sparse = true, UpdateFrequency = 0,
-            Normalize = false, CropPadding = 0, HorizontalFlip = false, Shuffle = false, Device = "cpu",
+            Normalize = false, CropPadding = 0, HorizontalFlip = false, Shuffle = false, Device = "cpu", ValSplit = 0,
         };
         TrainableModel Model()
         {
