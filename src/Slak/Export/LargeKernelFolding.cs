@@ -47,7 +47,9 @@ internal static class LargeKernelFolding
             bias ??= new double[c];
             for (int ch = 0; ch < c; ch++) bias[ch] += p.Bias[ch];
         }
-        return new FoldedDepthwise(c, kh, kw, [.. w.Select(v => (float)v)], bias?.Select(v => (float)v).ToArray());
+        var weight = new float[w.Length];
+        for (long i = 0; i < w.Length; i++) weight[i] = (float)w[i];
+        return new FoldedDepthwise(c, kh, kw, weight, bias is null ? null : Array.ConvertAll(bias, v => (float)v));
     }
 
     private static FoldedDepthwise FoldBranch(ConvBn branch)

@@ -45,7 +45,7 @@ public sealed class ErfMapTests
         Assert.That(map.SkippedNaN, Is.Zero);
         double max = map.Map.Max();
         Assert.That(max, Is.GreaterThan(0));
-        const float eps = 1e-2f;
+        const float eps = 1f / 32; // float32 noise of the score (~1e-6) / (2 eps) stays ~2e-5
         int plane = 36 * 40;
         int nonZero = 0;
         foreach (var (py, px) in new[] { (18, 20), (17, 22), (19, 17), (15, 24), (10, 13), (2, 37) })

@@ -13,29 +13,26 @@ internal static class ExportTestModels
 {
     public static SlakModel Create(ModelConfig config, ulong seed, bool masks = true)
     {
-        var model = new SlakModel(config.Validate(), ModuleInit.FromRandom(new SlakRandom(seed)));
+        var model = new SlakModel(config.Validate(), ModuleInit.ForLoading(Device.Cpu));
         var rng = new SlakRandom(seed ^ 0x5EEDUL);
         using (GradMode.NoGrad())
         {
             foreach (var (name, t) in model.StateDict())
             {
                 if (name.EndsWith("num_batches_tracked", StringComparison.Ordinal)) continue;
-                var data = t.ToArray();
+                var data = new float[t.Numel];
                 string leaf = name[(name.LastIndexOf('.') + 1)..];
-                bool depthwise = name.Contains(".large_kernel.", StringComparison.Ordinal)
-                                 && name.EndsWith(".conv.weight", StringComparison.Ordinal);
-                for (int i = 0; i < data.Length; i++)
+                float bound = t.Rank >= 2 ? MathF.Sqrt(3f * t.Size(0) / t.Numel) : 0f;
+                (float Low, float Width) range = leaf switch
                 {
-                    data[i] = leaf switch
-                    {
-                        "gamma" => 0.5f + rng.NextFloat(),
-                        "running_var" => 0.3f + 1.7f * rng.NextFloat(),
-                        "running_mean" or "bias" => 0.4f * rng.NextFloat() - 0.2f,
-                        "weight" when t.Rank == 1 => 0.5f + rng.NextFloat(),
-                        _ when depthwise => data[i] * 10f,
-                        _ => data[i] * 2f,
-                    };
-                }
+                    "gamma" => (0.5f, 1f),
+                    "running_var" => (0.3f, 1.7f),
+                    "running_mean" or "bias" => (-0.2f, 0.4f),
+                    "weight" when t.Rank == 1 => (0.5f, 1f),
+                    _ when t.Rank >= 2 => (-bound, 2 * bound),
+                    _ => throw new InvalidOperationException($"no test distribution for '{name}'"),
+                };
+                for (int i = 0; i < data.Length; i++) data[i] = range.Low + range.Width * rng.NextFloat();
                 t.Backend.CopyFromHost(data, t);
             }
             if (masks)

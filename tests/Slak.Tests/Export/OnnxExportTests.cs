@@ -52,11 +52,17 @@ public sealed class OnnxExportTests
 
     private static void CheckParity(SlakModel model, OnnxExportOptions options, int[] shape, ulong seed, string what)
     {
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var bytes = OnnxExporter.ToBytes(model, options);
+        double export = clock.Elapsed.TotalSeconds;
         using var session = OnnxRuntimeRunner.Open(bytes);
+        double load = clock.Elapsed.TotalSeconds;
         var x = ExportTestModels.RandomInput(shape, seed);
         var expected = SlakInference.Logits(model, x, shape, shape[0]);
+        double slak = clock.Elapsed.TotalSeconds;
         var (actual, outShape) = OnnxRuntimeRunner.Run(session, x, shape);
+        TestContext.Out.WriteLine($"{what}: {bytes.Length / 1e6:0.0} MB; export {export:0.0} s, ORT load " +
+            $"{load - export:0.0} s, slak {slak - load:0.0} s, ORT run {clock.Elapsed.TotalSeconds - slak:0.0} s");
         Assert.That(outShape, Is.EqualTo(new long[] { shape[0], model.Config.NumClasses }), what);
         AssertClose(actual, expected, what);
     }
@@ -166,7 +172,9 @@ public sealed class OnnxExportTests
         var config = ModelPresets.Get(preset).Config;
         ulong seed = (ulong)preset.Length * 977;
         TestContext.Out.WriteLine($"seed {seed}");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var model = ExportTestModels.Create(config, seed, masks: preset != "slak_tiny");
+        TestContext.Out.WriteLine($"model built in {clock.Elapsed.TotalSeconds:0.0} s");
         CheckParity(model, new OnnxExportOptions(), [1, config.InChans, size, size], seed, $"{preset} at {size}x{size}");
     }
 
