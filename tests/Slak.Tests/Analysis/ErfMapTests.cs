@@ -3,7 +3,6 @@
 // against cpu at a tiny size. Models are random with redrawn norms and BatchNorm statistics (ExportTestModels).
 using NUnit.Framework;
 using Slak.Analysis;
-using Slak.Autograd;
 using Slak.Backends.Cuda;
 using Slak.Models;
 using Slak.Tests.Export;
