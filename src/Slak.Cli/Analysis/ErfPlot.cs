@@ -1,6 +1,6 @@
 // The PNG of `slak erf` (ScottPlot 5): a heat map of the mean ERF map after log10(x + 1) / max (the analysis
-// transform of slak-facts §4.7; the 2-D array [row, column] as ScottPlot's Heatmap draws it), with a colour bar and
-// the ratios in the title.
+// transform of slak-facts §4.7) drawn like the image (row 0 at the top, checked), without tick labels (they
+// would count rows upwards), with a colour bar and the ratios in the title.
 using System.Globalization;
 using ScottPlot;
 using Slak.Analysis;
@@ -26,6 +26,9 @@ internal static class ErfPlot
             $"r({p.Threshold:0.##}) = {(p.Ratio is double v ? v.ToString("0.0000", CultureInfo.InvariantCulture) : "-")}")));
         plot.Title($"{title}\nERF, log10(x + 1) / max, {map.Images} images: {r}", 11);
         plot.Axes.SquareUnits();
+        plot.Axes.Left.TickLabelStyle.IsVisible = false;
+        plot.Axes.Bottom.TickLabelStyle.IsVisible = false;
+        plot.HideGrid();
         int side = 640;
         plot.SavePng(path, side + 120, side);
     }
