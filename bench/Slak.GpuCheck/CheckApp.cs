@@ -77,7 +77,7 @@ internal static class CheckApp
     /// sticky device error ends the process with <see cref="StickyExitCode"/>; otherwise the remaining rows are
     /// marked skip.</summary>
     public static int RunCases(IReadOnlyList<GpuCase> cases, CheckOptions options, int from, int to,
-                               Action<int, RowResult> emit, Action<string> device, bool child)
+                               Action<int, RowResult> emit, Action<string> device, bool child, IBlockSampler? blockSampler = null)
     {
         var dev = Device.Parse(options.Device);
         if (!CudaBackend.IsAvailable(dev, out string why))
@@ -88,7 +88,7 @@ internal static class CheckApp
 
         var gpu = (CudaBackend)BackendRegistry.For(dev);
         device($"{gpu.Gpu.Name}, compute capability {gpu.Gpu.ComputeCapability.Major}.{gpu.Gpu.ComputeCapability.Minor}");
-        var sampler = new EmuBlockSampler(gpu.Gpu);
+        var sampler = blockSampler ?? new EmuBlockSampler(gpu.Gpu);
         string? dead = null;
         for (int i = from; i < to; i++)
         {

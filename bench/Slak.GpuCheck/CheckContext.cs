@@ -28,6 +28,9 @@ internal sealed class CheckContext : IDisposable
         Rng = rng;
     }
 
+    /// <summary>Seconds of timed repeats one row may take (see <see cref="Time"/>).</summary>
+    public const double TimingBudgetSeconds = 1.5;
+
     public CudaBackend Gpu { get; }
     public static CpuBackend Cpu => CpuBackend.Instance;
     public CheckOptions Options { get; }
@@ -44,11 +47,21 @@ internal sealed class CheckContext : IDisposable
     /// <summary>The tensor of <paramref name="pair"/> that lives on <paramref name="be"/>.</summary>
     public static Tensor T((Tensor Cpu, Tensor Gpu) pair, IBackend be) => be is CpuBackend ? pair.Cpu : pair.Gpu;
 
-    /// <summary>Normal(0, 1) values on both backends.</summary>
+    /// <summary>Normal(0, 1) values on both backends (drawn in parallel, 64k values per generator seeded from
+    /// <see cref="Rng"/>: full-scale inputs are billions of values in all).</summary>
     public (Tensor Cpu, Tensor Gpu) Random(params int[] shape)
     {
-        var t = Own(Tensor.RandN(Rng, shape, Device.Cpu));
-        return (t, Own(t.To(Gpu.Device)));
+        long n = shape.Aggregate(1L, (a, b) => a * b);
+        var data = new float[n];
+        ulong seed = Rng.NextUInt64();
+        const int chunk = 1 << 16;
+        Parallel.For(0, (int)((n + chunk - 1) / chunk), c =>
+        {
+            var r = new SlakRandom(seed + (ulong)c * 0x9E3779B97F4A7C15UL);
+            long end = Math.Min(n, (long)(c + 1) * chunk);
+            for (long i = (long)c * chunk; i < end; i++) data[i] = r.NextNormal();
+        });
+        return FromArray(data, shape);
     }
 
     /// <summary>The same values on both backends.</summary>
@@ -139,12 +152,17 @@ internal sealed class CheckContext : IDisposable
     }
 
     /// <summary>Median wall time of <paramref name="repeats"/> (default <see cref="CheckOptions.Repeats"/>)
-    /// synchronized runs after one warm-up.</summary>
+    /// synchronized runs after one warm-up; fewer (at least 3) when the warm-up shows they would take more than
+    /// <see cref="TimingBudgetSeconds"/> (slow fallback kernels must not eat the GPU window).</summary>
     public double Time(Action run, int? repeats = null)
     {
+        var warm = Stopwatch.StartNew();
         run();
         Gpu.Gpu.Synchronize();
-        var times = new double[Math.Max(1, repeats ?? Options.Repeats)];
+        double first = Math.Max(warm.Elapsed.TotalSeconds, 1e-6);
+        int wanted = Math.Max(1, repeats ?? Options.Repeats);
+        int affordable = (int)Math.Max(3, TimingBudgetSeconds / first);
+        var times = new double[Math.Min(wanted, affordable)];
         for (int r = 0; r < times.Length; r++)
         {
             var sw = Stopwatch.StartNew();
