@@ -5,6 +5,7 @@ using System.Globalization;
 using Slak.Backends;
 using Slak.Backends.Cuda;
 using Slak.Cuda.Compilation;
+using Slak.Cuda.Runtime;
 
 namespace Slak.GpuCheck;
 
@@ -73,7 +74,8 @@ internal static class CheckApp
         return table.Finish();
     }
 
-    /// <summary>Runs cases [from, to) in this process, handing each row to <paramref name="emit"/>. In a child, a
+    /// <summary>Runs cases [from, to) in this process, handing each row to <paramref name="emit"/> and device facts
+    /// (name; at the end, where the kernel modules came from) to <paramref name="device"/>. In a child, a
     /// sticky device error ends the process with <see cref="StickyExitCode"/>; otherwise the remaining rows are
     /// marked skip.</summary>
     public static int RunCases(IReadOnlyList<GpuCase> cases, CheckOptions options, int from, int to,
@@ -132,6 +134,12 @@ internal static class CheckApp
                 Console.Error.WriteLine($"gpu-check: {dead}");
                 if (child) return StickyExitCode;
             }
+        }
+
+        if (gpu.Gpu is CudaDriverDevice driver)
+        {
+            device($"kernel modules: {driver.Cache.Prebuilt?.Hits ?? 0} prebuilt ({PrebuiltKernelCache.DirectoryVariable}), " +
+                   $"{driver.Cache.Hits} from the kernel cache, {driver.Cache.Misses} compiled by NVRTC");
         }
 
         return 0;

@@ -13,6 +13,7 @@ internal sealed class TableWriter : IDisposable
     private readonly StreamWriter? _file;
     private readonly Dictionary<RowStatus, int> _counts = new() { [RowStatus.Ok] = 0, [RowStatus.Fail] = 0, [RowStatus.Skip] = 0 };
     private string? _device;
+    private readonly List<string> _notes = [];
 
     public TableWriter(CheckOptions options, TextWriter stdout)
     {
@@ -36,8 +37,13 @@ internal sealed class TableWriter : IDisposable
     /// <summary>Rows written so far, per status.</summary>
     public IReadOnlyDictionary<RowStatus, int> Counts => _counts;
 
-    /// <summary>Records the device description (reported once, under the table).</summary>
-    public void SetDevice(string description) => _device ??= description;
+    /// <summary>Records a device fact, reported under the table: the first description names the device; later
+    /// distinct ones (where the kernel modules came from, per child process) are listed after it.</summary>
+    public void SetDevice(string description)
+    {
+        if (_device is null) _device = description;
+        else if (description != _device && !_notes.Contains(description)) _notes.Add(description);
+    }
 
     /// <summary>Writes one row and flushes.</summary>
     public void Write(RowResult row)
@@ -59,6 +65,7 @@ internal sealed class TableWriter : IDisposable
         WriteLine("");
         WriteLine(FormattableString.Invariant(
             $"{_counts.Values.Sum()} rows: {_counts[RowStatus.Ok]} ok, {_counts[RowStatus.Fail]} FAIL, {_counts[RowStatus.Skip]} skip. Device: {_device ?? "not opened"}. ms = median of {_options.Repeats} synchronized runs after a warm-up (host clock); GFLOP/s count only taps inside the image; % of an fp32 peak of {_options.PeakTflops} TFLOP/s (--peak-tflops)."));
+        foreach (string note in _notes) WriteLine($"- {note}");
         return _counts[RowStatus.Fail] > 0 ? 1 : 0;
     }
 
