@@ -86,7 +86,9 @@ fi
 if [ $sanitize -eq 1 ]; then
   san=$(command -v compute-sanitizer || true)
   [ -z "$san" ] && [ -n "$cuda_home" ] && [ -x "$cuda_home/bin/compute-sanitizer" ] && san=$cuda_home/bin/compute-sanitizer
-  if [ -z "$san" ]; then
+  if [[ " ${args[*]} " == *" cuda-emu "* ]]; then
+    echo "run: --sanitize: compute-sanitizer checks GPU launches; skipped on cuda-emu" | tee -a "$out"
+  elif [ -z "$san" ]; then
     echo "run: --sanitize: compute-sanitizer not found; skipped" | tee -a "$out"
   else
     for tool in memcheck racecheck synccheck initcheck; do
