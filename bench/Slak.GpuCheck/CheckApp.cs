@@ -108,6 +108,21 @@ internal static class CheckApp
             }
 
             Console.Error.WriteLine($"gpu-check: {c.Name} ({c.Op}) ...");
+            string? fault = InjectedFault(c.Name);
+            if (fault == "crash")
+            {
+                Console.Error.WriteLine($"gpu-check: {FaultVariable}: crashing in {c.Name}");
+                Environment.Exit(134);
+            }
+
+            if (fault == "sticky")
+            {
+                emit(i, RowResult.Failed(c.Name, c.Op, $"{FaultVariable}: injected sticky device error"));
+                dead = $"device unusable after {c.Name} failed (injected)";
+                if (child) return StickyExitCode;
+                continue;
+            }
+
             RowResult row;
             var ctx = new CheckContext(gpu, options, c, sampler, new SlakRandom(0x1234UL + (ulong)i));
             try
@@ -144,6 +159,15 @@ internal static class CheckApp
 
         return 0;
     }
+
+    /// <summary>Test-only fault injection (GpuCheckIsolationTests): "crash:NAME" ends the process when case NAME
+    /// starts (as a segfault would); "sticky:NAME" fails case NAME and marks the device unusable (as a sticky CUDA
+    /// error would).</summary>
+    public const string FaultVariable = "SLAK_GPUCHECK_FAULT";
+
+    private static string? InjectedFault(string caseName) =>
+        Environment.GetEnvironmentVariable(FaultVariable) is { } v && v.Split(':', 2) is [var kind, var name] && name == caseName
+            ? kind : null;
 
     private static string? Skip(GpuCase c, CheckOptions options, IBlockSampler sampler)
     {
