@@ -115,7 +115,7 @@ internal sealed class CheckContext : IDisposable
         }
 
         Gpu.Gpu.Synchronize();
-        string launched = VerifyLaunched(before);
+        VerifyLaunched(before);
 
         double maxAbs = 0, maxRel = 0;
         long compared = 0;
@@ -142,8 +142,7 @@ internal sealed class CheckContext : IDisposable
             ms = Time(() => run(Gpu, go));
         }
 
-        string note = string.Join("; ", problems.Prepend(launched).Where(s => s.Length > 0)
-            .Concat(Options.Sample ? [SampleSummary(sampled)] : []));
+        string note = string.Join("; ", problems.Concat(Options.Sample ? [SampleSummary(sampled)] : []));
         Result = new RowResult(Case.Name, Case.Op, problems.Count == 0 ? RowStatus.Ok : RowStatus.Fail)
         {
             Shape = shape, MaxAbs = maxAbs, MaxRel = maxRel, Compared = compared, Ms = ms, Flops = flops,
@@ -251,9 +250,9 @@ internal sealed class CheckContext : IDisposable
     private Dictionary<string, long>? LaunchCounts() =>
         Gpu.Gpu.IsEmulated ? new Dictionary<string, long>(EmulatedDevice.LaunchCounts, StringComparer.Ordinal) : null;
 
-    private string VerifyLaunched(Dictionary<string, long>? before)
+    private void VerifyLaunched(Dictionary<string, long>? before)
     {
-        if (before is null || !Case.Name.EndsWith("_kernel", StringComparison.Ordinal)) return "";
+        if (before is null || !Case.Name.EndsWith("_kernel", StringComparison.Ordinal)) return;
         var launched = EmulatedDevice.LaunchCounts
             .Where(kv => kv.Value > before.GetValueOrDefault(kv.Key))
             .Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
@@ -262,8 +261,6 @@ internal sealed class CheckContext : IDisposable
             throw new InvalidOperationException(
                 $"the case did not launch {Case.Name} (it launched: {(launched.Count == 0 ? "nothing" : string.Join(", ", launched))})");
         }
-
-        return "";
     }
 
     private static ReadOnlySpan<float> PoisonOf(long n)

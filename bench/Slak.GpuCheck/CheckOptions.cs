@@ -5,7 +5,7 @@ using System.Globalization;
 namespace Slak.GpuCheck;
 
 /// <summary>How the cases are isolated from each other.</summary>
-public enum Isolation
+internal enum Isolation
 {
     /// <summary>One child process per case group; a crash or a sticky CUDA error restarts the group after the
     /// failed case in a new process (a new CUDA context).</summary>
@@ -16,7 +16,7 @@ public enum Isolation
 }
 
 /// <summary>Parsed options of <c>Slak.GpuCheck</c>.</summary>
-public sealed record CheckOptions
+internal sealed record CheckOptions
 {
     /// <summary>Usage text (also printed by <c>--help</c>).</summary>
     public const string Usage =
