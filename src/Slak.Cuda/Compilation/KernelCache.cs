@@ -37,6 +37,10 @@ public sealed class KernelCache
     /// <summary>Corrupt entries found (and rebuilt).</summary>
     public long CorruptEntries => Interlocked.Read(ref _corrupt);
 
+    /// <summary>Prebuilt CUBINs consulted before this cache (default: the folder named by
+    /// <see cref="PrebuiltKernelCache.DirectoryVariable"/>, if any); see <see cref="PrebuiltKernelCache"/>.</summary>
+    public PrebuiltKernelCache? Prebuilt { get; init; } = PrebuiltKernelCache.FromEnvironment();
+
     /// <summary>The default folder: $SLAK_KERNEL_CACHE, else $XDG_CACHE_HOME/slak/kernels, else
     /// ~/.cache/slak/kernels.</summary>
     public static string DefaultDirectory(Func<string, string?>? getEnv = null)
@@ -74,11 +78,17 @@ public sealed class KernelCache
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text.ToString())));
     }
 
-    /// <summary>Returns the cached module for <paramref name="file"/> or compiles and stores it.</summary>
+    /// <summary>Returns the prebuilt module for <paramref name="file"/> (see <see cref="Prebuilt"/>), else the
+    /// cached one, else compiles and stores it.</summary>
     public CompiledModule GetOrCompile(NvrtcCompiler compiler, string file, CompileOptions options)
     {
         ArgumentNullException.ThrowIfNull(compiler);
         ArgumentNullException.ThrowIfNull(options);
+        if (Prebuilt?.TryGet(compiler.Sources, file, options) is { } prebuilt)
+        {
+            return prebuilt;
+        }
+
         (bool cubin, int arch) = compiler.ChooseTarget(options);
         string architecture = cubin ? $"sm_{arch}" : $"compute_{arch}";
         string key = Key(compiler.Sources, file, compiler.Arguments(options), compiler.Version, architecture);

@@ -1,0 +1,101 @@
+// Runs the GPU check in-process on the host emulator (cuda-emu): a tiny-scale group writes one row per case, each
+// ending with ok; a case that throws ends with FAIL and its message while the next case still runs; the inference
+// row compares logits with the CPU; and the CI subset of the full-scale sampled run (SLaK-T, batch 128) runs.
+using NUnit.Framework;
+using Slak.Backends.Cuda;
+using Slak.GpuCheck;
+using Slak.Tests.Cuda;
+
+namespace Slak.Tests.GpuCheck;
+
+[TestFixture]
+[NonParallelizable]
+public class GpuCheckRunTests
+{
+    [OneTimeSetUp]
+    public void RequireEmulator()
+    {
+        if (!CudaBackend.IsAvailable(Device.Parse("cuda-emu"), out string why)) Assert.Ignore($"cuda-emu unavailable: {why}");
+    }
+
+    private static (int Exit, string[] Rows, string Table) Run(params string[] args)
+    {
+        string file = Path.Combine(NvrtcTestSupport.TempFolder(), "table.md");
+        using var stdout = new StringWriter();
+        int exit = CheckApp.Run([.. args, "--device", "cuda-emu", "--isolate", "none", "--repeats", "1", "--out", file], stdout);
+        string table = File.ReadAllText(file);
+        Assert.That(table, Is.EqualTo(stdout.ToString()), "the file holds what stdout got");
+        string[] rows = table.Split('\n').Where(l => l.StartsWith("| ", StringComparison.Ordinal) && !l.StartsWith("| kernel |", StringComparison.Ordinal)).ToArray();
+        TestContext.Out.WriteLine(table);
+        return (exit, rows, table);
+    }
+
+    [Test]
+    public void TinyGroupWritesOneOkRowPerCase()
+    {
+        var (exit, rows, table) = Run("--scale", "tiny", "--group", "elementwise,norm", "--no-e2e");
+        var expected = CaseCatalog.Select(CheckOptions.Parse(["--scale", "tiny", "--group", "elementwise,norm"]));
+        Assert.That(exit, Is.Zero);
+        Assert.That(rows, Has.Length.EqualTo(expected.Count));
+        for (int i = 0; i < rows.Length; i++)
+        {
+            Assert.That(rows[i], Does.StartWith($"| {expected[i].Name} |"));
+            Assert.That(rows[i], Does.EndWith("| ok |"));
+        }
+
+        Assert.That(table, Does.Contain($"{rows.Length} rows: {rows.Length} ok, 0 FAIL, 0 skip"));
+    }
+
+    [Test]
+    public void AFailingCaseEndsWithItsMessageAndTheNextCaseRuns()
+    {
+        var options = CheckOptions.Parse(["--device", "cuda-emu", "--scale", "tiny", "--repeats", "1", "--isolate", "none"]);
+        var fill = CaseCatalog.All(options).First(c => c.Name == "fill_kernel");
+        var broken = new GpuCase("broken_kernel", "test", "throws", _ => throw new InvalidOperationException("deliberate failure 42"));
+        var rows = new List<RowResult>();
+        CheckApp.RunCases([broken, fill], options, 0, 2, (_, r) => rows.Add(r), _ => { }, child: false);
+        Assert.That(rows.Select(r => r.Status), Is.EqualTo(new[] { RowStatus.Fail, RowStatus.Ok }));
+        Assert.That(rows[0].Note, Does.Contain("InvalidOperationException: deliberate failure 42"));
+    }
+
+    [Test]
+    public void ACaseThatDoesNotLaunchItsKernelFails()
+    {
+        var options = CheckOptions.Parse(["--device", "cuda-emu", "--scale", "tiny", "--repeats", "1", "--isolate", "none"]);
+        var fill = CaseCatalog.All(options).First(c => c.Name == "fill_kernel");
+        var misnamed = fill with { Name = "scale_kernel" };
+        var rows = new List<RowResult>();
+        CheckApp.RunCases([misnamed], options, 0, 1, (_, r) => rows.Add(r), _ => { }, child: false);
+        Assert.That(rows[0].Status, Is.EqualTo(RowStatus.Fail));
+        Assert.That(rows[0].Note, Does.Contain("did not launch scale_kernel").And.Contain("fill_kernel"));
+    }
+
+    [Test]
+    public void InferenceRowComparesLogitsWithTheCpu()
+    {
+        var (exit, rows, _) = Run("--scale", "tiny", "--only", "e2e slak_nano infer b8");
+        Assert.That(exit, Is.Zero);
+        Assert.That(rows, Has.Length.EqualTo(1));
+        Assert.That(rows[0], Does.Contain("img/s").And.Contain("logits of 4 images vs CPU").And.EndWith("| ok |"));
+    }
+
+    [Test]
+    public void FullScaleSampledSubsetRuns()
+    {
+        // The CI subset of `--scale full --blocks sample` (SLaK-T, batch 128): a whole-grid row, a sampled row and an
+        // in-place row. Sampled rows are `skip` (naming the adapter) until the emulator's block-sample API is wired
+        // into EmuBlockSampler; then they must be ok.
+        var (exit, rows, table) = Run("--scale", "full", "--blocks", "sample", "--only", "softmax_xent_fwd_kernel,permute_kernel,adamw_kernel");
+        Assert.That(exit, Is.Zero, "no row may FAIL");
+        Assert.That(rows, Has.Length.EqualTo(3));
+        string whole = rows.Single(r => r.StartsWith("| softmax_xent_fwd_kernel |", StringComparison.Ordinal));
+        Assert.That(whole, Does.Contain("(128,1000)").And.EndWith("| ok |"));
+        bool sampling = new EmuBlockSampler(((CudaBackend)Slak.Backends.BackendRegistry.For(Device.Parse("cuda-emu"))).Gpu).IsAvailable(out _);
+        foreach (string row in rows.Where(r => r != whole))
+        {
+            Assert.That(row, sampling ? Does.EndWith("| ok |").And.Contain("sampled") : Does.EndWith("| skip |").And.Contain("EmuBlockSampler"));
+        }
+
+        Assert.That(table, Does.Contain("scale full (SLaK-T, batch 128, 224 px), sampled blocks (seed 0x"));
+    }
+}
