@@ -36,3 +36,34 @@ foreach (var device in new[] { Device.Cpu, Device.CudaEmu })
 
 static double Norm(float[] v) => Math.Sqrt(v.Sum(e => (double)e * e));
 // #endregion
+
+KernelApi();
+
+// #region kernel-api
+// The kernels without tensors: typed device buffers and one checked entry point per kernel family. On "cuda" this
+// runs on the GPU; "cuda-emu" runs the same kernels on the host emulator.
+static void KernelApi()
+{
+    using var gpu = Slak.Cuda.Runtime.GpuDevices.Open("cuda-emu");
+    var shape = new Slak.Cuda.Kernels.DwConvShape(N: 1, C: 2, H: 9, W: 9);
+    var rng = new SlakRandom(seed: 7);
+    float[] Random(long n) => Enumerable.Range(0, (int)n).Select(_ => rng.NextNormal()).ToArray();
+
+    using var x = Slak.Cuda.Runtime.DeviceBuffer<float>.FromSpan(gpu, Random(shape.Elements));
+    using var w = Slak.Cuda.Runtime.DeviceBuffer<float>.FromSpan(gpu, Random(shape.C * 7 * 3));
+    using var y = new Slak.Cuda.Runtime.DeviceBuffer<float>(gpu, shape.Elements);
+    var branch = new Slak.Cuda.Kernels.DwConvBranch(w, Mask: null, Kh: 7, Kw: 3);
+    Console.WriteLine($"plan: {Slak.Cuda.Kernels.DecomposedDwConv.Plan(gpu, shape, [(7, 3)])}");
+    Slak.Cuda.Kernels.DecomposedDwConv.Forward(gpu, shape, x, [branch], [y]);
+
+    // The same convolution through F on the CPU agrees.
+    var cpu = F.DecomposedDepthwiseConv2d(Tensor.FromArray(x.ToArray(), [1, 2, 9, 9], Device.Cpu),
+                                          [Tensor.FromArray(w.ToArray(), [2, 1, 7, 3], Device.Cpu)])[0].ToArray();
+    double diff = y.ToArray().Zip(cpu, (a, b) => Math.Abs(a - b)).Max();
+    Console.WriteLine($"kernel API: max |kernel - F| = {diff:0.0E+0}");
+
+    // A wrong argument is an exception that names it, never a crash.
+    try { Slak.Cuda.Kernels.DecomposedDwConv.Forward(gpu, shape with { H = 10 }, x, [branch], [y]); }
+    catch (ArgumentException e) { Console.WriteLine($"refused: {e.Message}"); }
+}
+// #endregion
