@@ -46,11 +46,11 @@ extern "C" __global__ void broken_read_past_end_kernel(float* out, const float* 
     if (i < n) out[i] = in[i + 1];
 }
 
-// Writes one element before the start of `out` (out[i - 1] = in[i]).
-extern "C" __global__ void broken_write_before_start_kernel(float* out, const float* in, int n)
+// Writes one element past the end of `out` (out[i + 1] = in[i]).
+extern "C" __global__ void broken_write_past_end_kernel(float* out, const float* in, int n)
 {
     const long long i = slak::global_index_1d();
-    if (i < n) out[i - 1] = in[i];
+    if (i < n) out[i + 1] = in[i];
 }
 
 // Shared-memory race: threads t and t + 32 (different warps) both write slot[t % 32] between the same barriers.
