@@ -21,6 +21,7 @@ public sealed class EmulatorRunSummary
         var never = registered.Where(k => !counts.Any(c => c.Key == k)).ToList();
         TestContext.Progress.WriteLine(
             $"cuda-emu: executed {counts.Count} of {registered.Count} kernels in {counts.Sum(c => c.Value)} launches" +
-            (never.Count > 0 ? $"; never launched: {string.Join(", ", never)}" : "; every kernel was launched"));
+            (never.Count > 0 ? $"; never launched: {string.Join(", ", never)}" : "; every kernel was launched") +
+            $" (default checks: {EmulatedDevice.DefaultChecks}, schedule seed {EmulatedDevice.DefaultScheduleSeed})");
     }
 }
