@@ -203,7 +203,11 @@ inline double atomicAdd(double* a, double v) { return slak_emu_atomic_add(a, v);
 inline int atomicAdd(int* a, int v) { return slak_emu_atomic_add(a, v); }
 inline unsigned atomicAdd(unsigned* a, unsigned v) { return slak_emu_atomic_add(a, v); }
 inline unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) { return slak_emu_atomic_add(a, v); }
-inline int atomicSub(int* a, int v) { slak_emu::atomic_hook(a); return std::atomic_ref<int>(*a).fetch_sub(v, std::memory_order_relaxed); }
+inline int atomicSub(int* a, int v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<int>(*a).fetch_sub(v, std::memory_order_relaxed);
+}
 inline unsigned atomicSub(unsigned* a, unsigned v)
 {
     slak_emu::atomic_hook(a);
@@ -246,7 +250,11 @@ inline unsigned long long atomicCAS(unsigned long long* a, unsigned long long c,
 {
     return slak_emu_atomic_cas(a, c, v);
 }
-inline int atomicExch(int* a, int v) { slak_emu::atomic_hook(a); return std::atomic_ref<int>(*a).exchange(v, std::memory_order_relaxed); }
+inline int atomicExch(int* a, int v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<int>(*a).exchange(v, std::memory_order_relaxed);
+}
 inline unsigned atomicExch(unsigned* a, unsigned v)
 {
     slak_emu::atomic_hook(a);
@@ -257,14 +265,26 @@ inline unsigned long long atomicExch(unsigned long long* a, unsigned long long v
     slak_emu::atomic_hook(a);
     return std::atomic_ref<unsigned long long>(*a).exchange(v, std::memory_order_relaxed);
 }
-inline float atomicExch(float* a, float v) { slak_emu::atomic_hook(a); return std::atomic_ref<float>(*a).exchange(v, std::memory_order_relaxed); }
-inline int atomicOr(int* a, int v) { slak_emu::atomic_hook(a); return std::atomic_ref<int>(*a).fetch_or(v, std::memory_order_relaxed); }
+inline float atomicExch(float* a, float v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<float>(*a).exchange(v, std::memory_order_relaxed);
+}
+inline int atomicOr(int* a, int v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<int>(*a).fetch_or(v, std::memory_order_relaxed);
+}
 inline unsigned atomicOr(unsigned* a, unsigned v)
 {
     slak_emu::atomic_hook(a);
     return std::atomic_ref<unsigned>(*a).fetch_or(v, std::memory_order_relaxed);
 }
-inline int atomicAnd(int* a, int v) { slak_emu::atomic_hook(a); return std::atomic_ref<int>(*a).fetch_and(v, std::memory_order_relaxed); }
+inline int atomicAnd(int* a, int v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<int>(*a).fetch_and(v, std::memory_order_relaxed);
+}
 inline unsigned atomicAnd(unsigned* a, unsigned v)
 {
     slak_emu::atomic_hook(a);

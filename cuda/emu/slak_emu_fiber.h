@@ -1,9 +1,10 @@
 // slak_emu_fiber.h: the block scheduler of the host emulator (internal to libslak_emu.so).
 //
-// Runs one block of a launch: every CUDA thread is a fiber on a stack from a pool reused across blocks and
-// launches; the scheduler resumes fibers round-robin until all have returned, skipping those blocked at a barrier.
-// Errors raised inside a kernel (__trap, device asserts, misuse of warp intrinsics, deadlock) abort the block and
-// come back as a message.
+// Runs the blocks of a launch (all, or a sample): every CUDA thread is a fiber on a stack from a pool reused across
+// blocks and launches; the scheduler resumes fibers round-robin (in thread order, reversed, or shuffled from a seed)
+// until all have returned, skipping those blocked at a barrier. Errors raised inside a kernel (__trap, device
+// asserts, misuse of warp intrinsics, deadlock, a shared-memory race, a memory fault) abort the launch and come
+// back as a message.
 #pragma once
 
 #include <string>

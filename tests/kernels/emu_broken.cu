@@ -95,7 +95,8 @@ extern "C" __global__ void __launch_bounds__(128) probe_bounded_kernel(float* ou
 extern "C" __global__ void probe_block_id_kernel(int* out)
 {
     if (threadIdx.x != 0) return;
-    const long long b = blockIdx.x + static_cast<long long>(gridDim.x) * (blockIdx.y + static_cast<long long>(gridDim.y) * blockIdx.z);
+    const long long b =
+        blockIdx.x + static_cast<long long>(gridDim.x) * (blockIdx.y + static_cast<long long>(gridDim.y) * blockIdx.z);
     out[3 * b] = static_cast<int>(blockIdx.x);
     out[3 * b + 1] = static_cast<int>(blockIdx.y);
     out[3 * b + 2] = static_cast<int>(blockIdx.z);

@@ -71,9 +71,8 @@ internal sealed unsafe class HostAllocator : IDisposable
                     "cache)");
             _reserved += capacity;
         }
-        var p = GuardEnd
-            ? start + (nint)(Mapped(capacity) - Math.Max(EndAlignment, (bytes + EndAlignment - 1) / EndAlignment * EndAlignment))
-            : start;
+        var placed = Math.Max(EndAlignment, (bytes + EndAlignment - 1) / EndAlignment * EndAlignment);
+        var p = GuardEnd ? start + (nint)(Mapped(capacity) - placed) : start;
         if (!Lazy) NativeMemory.Fill((void*)start, (nuint)Mapped(capacity), 0xFF);
         _live[p] = new Block(bytes, capacity, start);
         _inUse += capacity;

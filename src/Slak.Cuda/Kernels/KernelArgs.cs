@@ -64,7 +64,8 @@ public unsafe ref struct KernelArgs
                 {
                     if (_outputBytes[i] > 0)
                     {
-                        emulated.CheckWritten(kernel, i, Unsafe.ReadUnaligned<DevicePtr>(d + _offsets[i]), _outputBytes[i]);
+                        var output = Unsafe.ReadUnaligned<DevicePtr>(d + _offsets[i]);
+                        emulated.CheckWritten(kernel, i, output, _outputBytes[i]);
                     }
                 }
             }

@@ -69,7 +69,8 @@ public sealed unsafe class EmulatorLaunchCheckTests
     private EmulatorException SharedProbeFails(DevicePtr dout, int dynamicBytes)
     {
         ulong o = dout.Address;
-        return LaunchFails<EmulatorException>(_dev, "probe_static_plus_dynamic_kernel", 1, 32, dynamicBytes, (nint)(&o));
+        return LaunchFails<EmulatorException>(_dev, "probe_static_plus_dynamic_kernel", 1, 32, dynamicBytes,
+                                              (nint)(&o));
     }
 
     [Test]

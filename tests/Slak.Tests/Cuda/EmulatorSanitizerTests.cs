@@ -48,7 +48,8 @@ public sealed unsafe class EmulatorSanitizerTests
     {
         var seed = (ulong)NewSeed();
         var input = Ramp(256);
-        var (inOrder, reversed, shuffled) = RunInThreeOrders(_dev, () => RunUnary("broken_missing_sync_kernel", input, 64), seed);
+        var (inOrder, reversed, shuffled) =
+            RunInThreeOrders(_dev, () => RunUnary("broken_missing_sync_kernel", input, 64), seed);
         TestContext.Out.WriteLine($"seed {seed}: in order vs reversed {FirstDifference(inOrder, reversed)}, " +
                                   $"vs shuffled {FirstDifference(inOrder, shuffled)}");
         Assert.That(FirstDifference(inOrder, reversed), Is.Not.Null,
@@ -233,7 +234,8 @@ public sealed unsafe class EmulatorSanitizerTests
     public void ChecksParseFromTheEnvironmentSyntax()
     {
         Assert.That(EmulatorCheckSettings.Parse("shuffle, static-shared,bounds"),
-            Is.EqualTo(EmulatorChecks.ShuffleSchedule | EmulatorChecks.PoisonStaticShared | EmulatorChecks.BoundsCheck));
+            Is.EqualTo(EmulatorChecks.ShuffleSchedule | EmulatorChecks.PoisonStaticShared |
+                       EmulatorChecks.BoundsCheck));
         Assert.That(EmulatorCheckSettings.Parse("ci"), Is.EqualTo(EmulatorChecks.Ci));
         Assert.That(EmulatorCheckSettings.Parse(""), Is.EqualTo(EmulatorChecks.None));
         var ex = Assert.Throws<ArgumentException>(() => EmulatorCheckSettings.Parse("shuffle,bogus"))!;
