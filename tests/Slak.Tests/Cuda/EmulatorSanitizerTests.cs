@@ -188,6 +188,25 @@ public sealed unsafe class EmulatorSanitizerTests
     }
 
     [Test]
+    public void ManagedNullReferenceStillWorksAfterAKernelFault()
+    {
+        // The emulator's SIGSEGV handler chains to the .NET runtime's, which turns managed faults into exceptions.
+        _dev.Checks = EmulatorChecks.BoundsCheck;
+        var din = Upload<float>(_dev, Ramp(16));
+        var dout = Poisoned(_dev, 16);
+        ulong o = dout.Address, i = din.Address;
+        var count = 16;
+        LaunchFails<EmulatorException>(_dev, "broken_read_past_end_kernel", 1, 32, 0, (nint)(&o), (nint)(&i),
+                                       (nint)(&count));
+        Assert.Throws<NullReferenceException>(() => NullLength(null));
+        _dev.Free(din);
+        _dev.Free(dout);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static int NullLength(int[]? array) => array!.Length;
+
+    [Test]
     public void SharedMemoryWriteWriteRaceIsReported()
     {
         _dev.Checks = EmulatorChecks.SharedRaces;
