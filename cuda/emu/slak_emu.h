@@ -33,7 +33,13 @@
 #define __device__
 #define __host__
 #define __constant__
-#define __shared__ static
+// Static __shared__ variables go to one linker section per kernel file (the wrapper of gen_registry.cmake names it
+// in SLAK_EMU_SHARED_SECTION before including the file), so the emulator can poison all of them before each block,
+// like dynamic shared memory, without touching the kernel sources.
+#ifndef SLAK_EMU_SHARED_SECTION
+#define SLAK_EMU_SHARED_SECTION "slak_emu_shared"
+#endif
+#define __shared__ static __attribute__((section(SLAK_EMU_SHARED_SECTION)))
 #define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
 #define __align__(n) alignas(n)
@@ -76,6 +82,14 @@ extern uint3 g_block_idx;          // blockIdx of the running block
 extern dim3 g_block_dim;           // blockDim of the launch
 extern dim3 g_grid_dim;            // gridDim of the launch
 extern unsigned char* g_dynamic_shared;  // this launch's dynamic shared memory (poisoned per block)
+extern bool g_race_check;                // the launch checks shared memory for write-write races
+
+// Tells the race check that an atomic updated the word at `address` (atomics of many threads are no race).
+void note_atomic(const void* address);
+inline void atomic_hook(const void* address)
+{
+    if (g_race_check) note_atomic(address);
+}
 
 void syncthreads();
 // __syncthreads_count: a barrier that also returns how many of the arriving threads passed a non-zero predicate.
@@ -181,6 +195,7 @@ inline unsigned __activemask() { return slak_emu::active_mask(); }
 template <class T>
 inline T slak_emu_atomic_add(T* address, T value)
 {
+    slak_emu::atomic_hook(address);
     return std::atomic_ref<T>(*address).fetch_add(value, std::memory_order_relaxed);
 }
 inline float atomicAdd(float* a, float v) { return slak_emu_atomic_add(a, v); }
@@ -188,15 +203,21 @@ inline double atomicAdd(double* a, double v) { return slak_emu_atomic_add(a, v);
 inline int atomicAdd(int* a, int v) { return slak_emu_atomic_add(a, v); }
 inline unsigned atomicAdd(unsigned* a, unsigned v) { return slak_emu_atomic_add(a, v); }
 inline unsigned long long atomicAdd(unsigned long long* a, unsigned long long v) { return slak_emu_atomic_add(a, v); }
-inline int atomicSub(int* a, int v) { return std::atomic_ref<int>(*a).fetch_sub(v, std::memory_order_relaxed); }
+inline int atomicSub(int* a, int v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<int>(*a).fetch_sub(v, std::memory_order_relaxed);
+}
 inline unsigned atomicSub(unsigned* a, unsigned v)
 {
+    slak_emu::atomic_hook(a);
     return std::atomic_ref<unsigned>(*a).fetch_sub(v, std::memory_order_relaxed);
 }
 
 template <class T, class F>
 inline T slak_emu_atomic_update(T* address, F f)
 {
+    slak_emu::atomic_hook(address);
     std::atomic_ref<T> ref(*address);
     T old = ref.load(std::memory_order_relaxed);
     while (!ref.compare_exchange_weak(old, f(old), std::memory_order_relaxed)) {}
@@ -219,6 +240,7 @@ inline unsigned atomicMin(unsigned* a, unsigned v)
 template <class T>
 inline T slak_emu_atomic_cas(T* a, T compare, T value)
 {
+    slak_emu::atomic_hook(a);
     std::atomic_ref<T>(*a).compare_exchange_strong(compare, value, std::memory_order_relaxed);
     return compare;  // holds the old value whether or not the exchange happened
 }
@@ -228,24 +250,44 @@ inline unsigned long long atomicCAS(unsigned long long* a, unsigned long long c,
 {
     return slak_emu_atomic_cas(a, c, v);
 }
-inline int atomicExch(int* a, int v) { return std::atomic_ref<int>(*a).exchange(v, std::memory_order_relaxed); }
+inline int atomicExch(int* a, int v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<int>(*a).exchange(v, std::memory_order_relaxed);
+}
 inline unsigned atomicExch(unsigned* a, unsigned v)
 {
+    slak_emu::atomic_hook(a);
     return std::atomic_ref<unsigned>(*a).exchange(v, std::memory_order_relaxed);
 }
 inline unsigned long long atomicExch(unsigned long long* a, unsigned long long v)
 {
+    slak_emu::atomic_hook(a);
     return std::atomic_ref<unsigned long long>(*a).exchange(v, std::memory_order_relaxed);
 }
-inline float atomicExch(float* a, float v) { return std::atomic_ref<float>(*a).exchange(v, std::memory_order_relaxed); }
-inline int atomicOr(int* a, int v) { return std::atomic_ref<int>(*a).fetch_or(v, std::memory_order_relaxed); }
+inline float atomicExch(float* a, float v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<float>(*a).exchange(v, std::memory_order_relaxed);
+}
+inline int atomicOr(int* a, int v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<int>(*a).fetch_or(v, std::memory_order_relaxed);
+}
 inline unsigned atomicOr(unsigned* a, unsigned v)
 {
+    slak_emu::atomic_hook(a);
     return std::atomic_ref<unsigned>(*a).fetch_or(v, std::memory_order_relaxed);
 }
-inline int atomicAnd(int* a, int v) { return std::atomic_ref<int>(*a).fetch_and(v, std::memory_order_relaxed); }
+inline int atomicAnd(int* a, int v)
+{
+    slak_emu::atomic_hook(a);
+    return std::atomic_ref<int>(*a).fetch_and(v, std::memory_order_relaxed);
+}
 inline unsigned atomicAnd(unsigned* a, unsigned v)
 {
+    slak_emu::atomic_hook(a);
     return std::atomic_ref<unsigned>(*a).fetch_and(v, std::memory_order_relaxed);
 }
 
@@ -314,8 +356,21 @@ namespace slak_emu
 {
 using Invoker = void (*)(void** args);
 
+// What the generated wrapper of a kernel file knows about one kernel.
+struct KernelInfo
+{
+    const char* name;
+    Invoker invoker;
+    int arity;
+    const int* arg_sizes;            // sizeof of each parameter type (arity entries)
+    unsigned max_threads;            // __launch_bounds__ maximum threads per block, 0 when not declared
+    unsigned char* shared_begin;     // the kernel file's static __shared__ section (null when it has none)
+    unsigned char* shared_end;
+    const char* source;
+};
+
 // Registers a kernel by name; called from static initialisers of the generated wrapper translation units.
-void register_kernel(const char* name, Invoker invoker, int arity, const char* source);
+void register_kernel(const KernelInfo& info);
 
 template <auto F, class... A, std::size_t... I>
 inline void invoke_unpacked(void** args, void (*)(A...), std::index_sequence<I...>)
@@ -336,16 +391,28 @@ void invoke(void** args) { invoke_with<F>(args, F); }
 template <class... A>
 constexpr int arity_of(void (*)(A...)) { return static_cast<int>(sizeof...(A)); }
 
+// sizeof of each parameter type (one extra 0 so that a kernel without parameters still has an array).
+template <class... A>
+struct ArgSizes
+{
+    static constexpr int value[sizeof...(A) + 1] = {static_cast<int>(sizeof(std::remove_cv_t<A>))..., 0};
+};
+template <class... A>
+constexpr const int* arg_sizes_of(void (*)(A...)) { return ArgSizes<A...>::value; }
+
 struct Registrar
 {
-    Registrar(const char* name, Invoker invoker, int arity, const char* source)
+    Registrar(const char* name, Invoker invoker, int arity, const int* arg_sizes, unsigned max_threads,
+              unsigned char* shared_begin, unsigned char* shared_end, const char* source)
     {
-        register_kernel(name, invoker, arity, source);
+        register_kernel(KernelInfo{name, invoker, arity, arg_sizes, max_threads, shared_begin, shared_end, source});
     }
 };
 }  // namespace slak_emu
 
-// Registers kernel `fn`, declared in namespace `ns` (the wrapper's per-file namespace), under its C name.
-#define SLAK_EMU_REGISTER(ns, fn)                                                                         \
-    static const ::slak_emu::Registrar slak_emu_registrar_##fn(#fn, &::slak_emu::invoke<&ns::fn>,       \
-                                                                ::slak_emu::arity_of(&ns::fn), __FILE__);
+// Registers kernel `fn`, declared in namespace `ns` (the wrapper's per-file namespace), under its C name, with its
+// __launch_bounds__ maximum (0 = none) and the file's static shared section [begin, end).
+#define SLAK_EMU_REGISTER(ns, fn, max_threads, shared_begin, shared_end)                                       \
+    static const ::slak_emu::Registrar slak_emu_registrar_##fn(                                               \
+        #fn, &::slak_emu::invoke<&ns::fn>, ::slak_emu::arity_of(&ns::fn), ::slak_emu::arg_sizes_of(&ns::fn),  \
+        static_cast<unsigned>(max_threads), shared_begin, shared_end, __FILE__);

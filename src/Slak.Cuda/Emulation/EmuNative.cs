@@ -11,7 +11,7 @@ internal static unsafe class EmuNative
     internal const string LibraryFileName = "libslak_emu.so";
 
     /// <summary>ABI version this binding expects from slak_emu_version().</summary>
-    internal const int ExpectedVersion = 1;
+    internal const int ExpectedVersion = 2;
 
     private static readonly Lazy<Api> s_api = new(Load, LazyThreadSafetyMode.ExecutionAndPublication);
 
@@ -29,6 +29,14 @@ internal static unsafe class EmuNative
         public required delegate* unmanaged<ulong> LaunchCount { get; init; }
         public required delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint*, int> Launch
         { get; init; }
+        public required delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint*, LaunchOptions*, int>
+            LaunchEx { get; init; }
+        public required delegate* unmanaged<ulong> LastLaunchBlocks { get; init; }
+        public required delegate* unmanaged<ulong> LastFaultAddress { get; init; }
+        public required delegate* unmanaged<nint, long> KernelStaticShared { get; init; }
+        public required delegate* unmanaged<nint, int> KernelMaxThreads { get; init; }
+        public required delegate* unmanaged<ulong, nint> Map { get; init; }
+        public required delegate* unmanaged<nint, ulong, int> Unmap { get; init; }
 
         /// <summary>The last error message of this host thread.</summary>
         public string LastErrorMessage() => Marshal.PtrToStringUTF8((nint)LastError()) ?? "";
@@ -82,7 +90,28 @@ internal static unsafe class EmuNative
         LaunchCount = (delegate* unmanaged<ulong>)Export(h, path, "slak_emu_launch_count"),
         Launch = (delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint*, int>)
             Export(h, path, "slak_emu_launch"),
+        LaunchEx = (delegate* unmanaged<nint, uint, uint, uint, uint, uint, uint, uint, nint*, LaunchOptions*, int>)
+            Export(h, path, "slak_emu_launch_ex"),
+        LastLaunchBlocks = (delegate* unmanaged<ulong>)Export(h, path, "slak_emu_last_launch_blocks"),
+        LastFaultAddress = (delegate* unmanaged<ulong>)Export(h, path, "slak_emu_last_fault_address"),
+        KernelStaticShared = (delegate* unmanaged<nint, long>)Export(h, path, "slak_emu_kernel_static_shared"),
+        KernelMaxThreads = (delegate* unmanaged<nint, int>)Export(h, path, "slak_emu_kernel_max_threads"),
+        Map = (delegate* unmanaged<ulong, nint>)Export(h, path, "slak_emu_map"),
+        Unmap = (delegate* unmanaged<nint, ulong, int>)Export(h, path, "slak_emu_unmap"),
     };
+
+    /// <summary>slak_emu_launch_options of slak_emu_launch.cpp (field for field).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    internal struct LaunchOptions
+    {
+        public uint Size;
+        public uint Flags;
+        public ulong Seed;
+        public uint* Blocks;
+        public int BlockCount;
+        public int* ArgSizes;
+        public int ArgCount;
+    }
 
     private static nint Export(nint handle, string path, string name) =>
         NativeLibrary.TryGetExport(handle, name, out var address)

@@ -20,9 +20,91 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
     private readonly HostAllocator _memory = new();
     private readonly Dictionary<string, KernelHandle> _kernels = new(StringComparer.Ordinal);
     private readonly Dictionary<nint, int> _arity = [];
+    private EmulatorChecks _checks;
+    private uint[]? _sample;
     private bool _disposed;
 
-    private EmulatedDevice() { }
+    private EmulatedDevice()
+    {
+        Checks = DefaultChecks;
+        ScheduleSeed = DefaultScheduleSeed;
+    }
+
+    /// <summary>The checks a new device starts with: process-wide, initially those of the <c>SLAK_EMU_CHECKS</c>
+    /// environment variable (see <see cref="EmulatorCheckSettings"/>).</summary>
+    public static EmulatorChecks DefaultChecks { get; set; } = EmulatorCheckSettings.FromEnvironment();
+
+    /// <summary>The shuffle seed a new device starts with: initially <c>SLAK_EMU_SEED</c>, else 1.</summary>
+    public static ulong DefaultScheduleSeed { get; set; } = EmulatorCheckSettings.SeedFromEnvironment();
+
+    /// <summary>The sanitizers of this device's launches (and of its allocations, for
+    /// <see cref="EmulatorChecks.BoundsCheck"/>: it places allocations made while it is on).</summary>
+    public EmulatorChecks Checks
+    {
+        get => _checks;
+        set
+        {
+            lock (_gate)
+            {
+                _checks = value;
+                _memory.GuardEnd = (value & EmulatorChecks.BoundsCheck) != 0;
+            }
+        }
+    }
+
+    /// <summary>Seed of the shuffled schedule (<see cref="EmulatorChecks.ShuffleSchedule"/>); it appears in every
+    /// error of a shuffled launch, so a failure replays with the same seed.</summary>
+    public ulong ScheduleSeed { get; set; }
+
+    /// <summary>When true, fresh device memory is not poisoned, so that its pages are committed only when a kernel
+    /// or copy writes them (memory is always reserved lazily): production-size tensors fit in host memory when a
+    /// sampled launch (<see cref="SampleBlocks"/>) touches only part of them. Unwritten memory then reads as zeros,
+    /// not NaN. Applies to allocations made while it is on.</summary>
+    public bool LazyMemory
+    {
+        get { lock (_gate) return _memory.Lazy; }
+        set { lock (_gate) _memory.Lazy = value; }
+    }
+
+    /// <summary>Number of blocks the last successful launch of this process executed (the grid, or the sampled
+    /// blocks inside it).</summary>
+    public static long LastLaunchBlocks => (long)EmuNative.Library.LastLaunchBlocks();
+
+    /// <summary>Makes the launches of this device execute only the given blocks (blocks outside a launch's grid are
+    /// skipped, duplicates run once) until the returned scope is disposed, which restores the previous sample.
+    /// Build the list with <see cref="BlockSample.Standard"/>. An empty list means every block.</summary>
+    public IDisposable SampleBlocks(IReadOnlyList<(int X, int Y, int Z)> blocks)
+    {
+        ArgumentNullException.ThrowIfNull(blocks);
+        var xyz = new uint[blocks.Count * 3];
+        for (var i = 0; i < blocks.Count; i++)
+        {
+            var (x, y, z) = blocks[i];
+            if (x < 0 || y < 0 || z < 0)
+                throw new ArgumentOutOfRangeException(nameof(blocks), $"block ({x},{y},{z}) has a negative index");
+            xyz[3 * i] = (uint)x;
+            xyz[3 * i + 1] = (uint)y;
+            xyz[3 * i + 2] = (uint)z;
+        }
+        lock (_gate)
+        {
+            var previous = _sample;
+            _sample = xyz.Length == 0 ? null : xyz;
+            return new SampleScope(this, previous);
+        }
+    }
+
+    private sealed class SampleScope(EmulatedDevice device, uint[]? previous) : IDisposable
+    {
+        private bool _done;
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            lock (device._gate) device._sample = previous;
+        }
+    }
 
     /// <summary>Opens the emulated device. Throws <see cref="DllNotFoundException"/> (listing every probe) when
     /// libslak_emu.so cannot be loaded.</summary>
@@ -181,15 +263,28 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
     }
 
     /// <inheritdoc />
-    public void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args)
+    public void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args) =>
+        Launch(kernel, grid, block, sharedBytes, args, default, sizesGiven: false);
+
+    /// <inheritdoc />
+    public void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args,
+                       ReadOnlySpan<int> argSizes) =>
+        Launch(kernel, grid, block, sharedBytes, args, argSizes, sizesGiven: true);
+
+    private void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args,
+                        ReadOnlySpan<int> argSizes, bool sizesGiven)
     {
         int arity;
+        EmulatorChecks checks;
+        uint[]? sample;
         lock (_gate)
         {
             ThrowIfDisposed();
             if (kernel.Handle == 0 || !_arity.TryGetValue(kernel.Handle, out arity))
                 throw new ArgumentException(
                     $"kernel '{kernel.Name}' was not obtained from GetKernel of this device", nameof(kernel));
+            checks = _checks;
+            sample = _sample;
         }
         if (block.Count > MaxThreadsPerBlock || block.X == 0 || block.Y == 0 || block.Z == 0)
             throw new ArgumentException(
@@ -205,14 +300,75 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
         if (args.Length != arity)
             throw new ArgumentException(
                 $"kernel '{kernel.Name}' takes {arity} arguments, got {args.Length}", nameof(args));
+        if (sizesGiven && argSizes.Length != args.Length)
+            throw new ArgumentException(
+                $"kernel '{kernel.Name}': {argSizes.Length} argument sizes for {args.Length} arguments",
+                nameof(argSizes));
 
         var api = EmuNative.Library;
         int status;
+        var flags = (uint)(checks & (EmulatorChecks.ReverseSchedule | EmulatorChecks.ShuffleSchedule |
+                                     EmulatorChecks.PoisonStaticShared | EmulatorChecks.SharedRaces));
         fixed (nint* a = args)
-            status = api.Launch(kernel.Handle, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z, (uint)sharedBytes, a);
+        fixed (int* sizes = argSizes)
+        fixed (uint* blocks = sample)
+        {
+            var options = new EmuNative.LaunchOptions
+            {
+                Size = (uint)sizeof(EmuNative.LaunchOptions),
+                Flags = flags,
+                Seed = ScheduleSeed,
+                Blocks = blocks,
+                BlockCount = sample is null ? 0 : sample.Length / 3,
+                ArgSizes = sizesGiven ? sizes : null,
+                ArgCount = sizesGiven ? argSizes.Length : 0,
+            };
+            // A span of length 0 may pin to null; the emulator needs a non-null array whenever sizes are checked.
+            int none = 0;
+            if (sizesGiven && options.ArgSizes == null) options.ArgSizes = &none;
+            status = api.LaunchEx(kernel.Handle, grid.X, grid.Y, grid.Z, block.X, block.Y, block.Z,
+                                  (uint)sharedBytes, a, &options);
+        }
         // Counted whether or not the kernel failed: it was executed (the count measures test coverage).
         s_launchCounts.AddOrUpdate(kernel.Name, 1, static (_, c) => c + 1);
-        if (status != 0) throw new EmulatorException(kernel.Name, $"cuda-emu: {api.LastErrorMessage()}");
+        if (status != 0) throw new EmulatorException(kernel.Name, $"cuda-emu: {DescribeFailure(api)}");
+    }
+
+    /// <summary>Throws an <see cref="EmulatorException"/> when a word of [<paramref name="output"/>,
+    /// + <paramref name="bytes"/>) holds the poison of fresh device memory (0xFFFFFFFF) after kernel
+    /// <paramref name="kernel"/> ran (see <see cref="EmulatorChecks.UnwrittenOutputs"/>).</summary>
+    public void CheckWritten(string kernel, int argument, DevicePtr output, long bytes)
+    {
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _memory.CheckRange(output, bytes, nameof(output));
+        }
+        var words = new ReadOnlySpan<uint>((void*)output.Address, checked((int)(bytes / 4)));
+        var first = words.IndexOf(0xFFFFFFFFu);
+        if (first < 0) return;
+        var count = CountPoison(words);
+        throw new EmulatorException(kernel,
+            $"cuda-emu: kernel '{kernel}': output argument {argument} ({bytes} bytes at {output}) holds the poison " +
+            $"of fresh device memory in {count} of {words.Length} words after the launch, first at word {first} " +
+            $"(address 0x{output.Address + (ulong)first * 4:x}): never written, or computed from memory nobody wrote");
+    }
+
+    private static int CountPoison(ReadOnlySpan<uint> words)
+    {
+        var n = 0;
+        foreach (var w in words) n += w == 0xFFFFFFFFu ? 1 : 0;
+        return n;
+    }
+
+    // The emulator's message; for a memory fault, where the address lies relative to this device's allocations.
+    private string DescribeFailure(EmuNative.Api api)
+    {
+        var message = api.LastErrorMessage();
+        if (!message.Contains("invalid memory access", StringComparison.Ordinal)) return message;
+        string? where;
+        lock (_gate) where = _disposed ? null : _memory.Describe(api.LastFaultAddress());
+        return where is null ? message : $"{message}; the address is {where}";
     }
 
     // ---- GEMM ----

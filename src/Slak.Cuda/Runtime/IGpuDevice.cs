@@ -46,6 +46,12 @@ public interface IGpuDevice : IDisposable
     /// parameter, each pointing at a value of exactly the parameter's type (as for <c>cuLaunchKernel</c>).</summary>
     void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args);
 
+    /// <summary>As <see cref="Launch(KernelHandle, Dim3, Dim3, int, ReadOnlySpan{nint})"/>, with the size in bytes
+    /// of each argument as the caller built it, so that a device that knows the kernel's parameter types (the
+    /// emulator) can reject a value of the wrong type. A GPU ignores the sizes.</summary>
+    void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args,
+                ReadOnlySpan<int> argSizes) => Launch(kernel, grid, block, sharedBytes, args);
+
     /// <summary>Row-major single-precision GEMM on device buffers:
     /// C = alpha * op(A) * op(B) + beta * C, with op(A) of shape (m, k), op(B) of shape (k, n), C of shape (m, n),
     /// leading dimensions in elements (row strides). cuBLAS on a GPU; the CPU GEMM on the emulator.</summary>

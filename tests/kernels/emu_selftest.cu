@@ -3,8 +3,9 @@
 // They check what every real kernel relies on: __syncthreads with a static __shared__ tile, dynamic shared memory,
 // threads that return before a barrier, warp shuffles (xor/down/up/indexed, with a width), votes, atomics, 2-D/3-D
 // grids and blocks, the block reductions of slak_common.cuh, and that __trap / SLAK_DEVICE_ASSERT come back as
-// errors. They are valid CUDA (NVRTC compiles them with the other kernels); selftest_misuse_kernel is undefined
-// behaviour on a GPU on purpose and is launched only on the emulator, which must report it.
+// errors. They are valid CUDA; selftest_misuse_kernel is undefined behaviour on a GPU on purpose and is launched
+// only on the emulator, which must report it. Test-only: compiled into libslak_emu_test.so (see CMakeLists.txt),
+// not into the production emulator nor the kernel sources embedded for NVRTC.
 #include "slak_common.cuh"
 
 // ---- barriers and shared memory ----
