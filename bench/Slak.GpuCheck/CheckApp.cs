@@ -91,6 +91,8 @@ internal static class CheckApp
         var gpu = (CudaBackend)BackendRegistry.For(dev);
         device($"{gpu.Gpu.Name}, compute capability {gpu.Gpu.ComputeCapability.Major}.{gpu.Gpu.ComputeCapability.Minor}");
         var sampler = blockSampler ?? new EmuBlockSampler(gpu.Gpu);
+        // Sampled execution at production sizes: the emulator commits only the pages a case touches.
+        if (options.Sample && gpu.Gpu is Slak.Cuda.Emulation.EmulatedDevice emu) emu.LazyMemory = true;
         string? dead = null;
         for (int i = from; i < to; i++)
         {

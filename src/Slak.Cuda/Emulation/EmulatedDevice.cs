@@ -94,6 +94,34 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
         }
     }
 
+    /// <summary>Makes each launch of this device ask <paramref name="choose"/>(kernel name, grid) which blocks to run
+    /// (null or empty: every block) until the returned scope is disposed, which restores the previous chooser. Used by
+    /// the GPU check's sampled execution, which picks blocks per kernel (e.g. whole columns of a weight gradient).</summary>
+    public IDisposable ChooseBlocks(Func<string, Dim3, IReadOnlyList<(int X, int Y, int Z)>?> choose)
+    {
+        ArgumentNullException.ThrowIfNull(choose);
+        lock (_gate)
+        {
+            var previous = _chooser;
+            _chooser = choose;
+            return new ChooserScope(this, previous);
+        }
+    }
+
+    private Func<string, Dim3, IReadOnlyList<(int X, int Y, int Z)>?>? _chooser;
+
+    private sealed class ChooserScope(EmulatedDevice device, Func<string, Dim3, IReadOnlyList<(int X, int Y, int Z)>?>? previous) : IDisposable
+    {
+        private bool _done;
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            lock (device._gate) device._chooser = previous;
+        }
+    }
+
     private sealed class SampleScope(EmulatedDevice device, uint[]? previous) : IDisposable
     {
         private bool _done;
@@ -277,6 +305,7 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
         int arity;
         EmulatorChecks checks;
         uint[]? sample;
+        Func<string, Dim3, IReadOnlyList<(int X, int Y, int Z)>?>? chooser;
         lock (_gate)
         {
             ThrowIfDisposed();
@@ -285,6 +314,22 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
                     $"kernel '{kernel.Name}' was not obtained from GetKernel of this device", nameof(kernel));
             checks = _checks;
             sample = _sample;
+            chooser = _chooser;
+        }
+        if (chooser?.Invoke(kernel.Name, grid) is { } chosen)
+        {
+            // A per-launch choice (sampled execution of the GPU check) wins over the fixed sample; an empty list
+            // (or null) from the chooser means every block.
+            sample = chosen.Count == 0 ? null : new uint[chosen.Count * 3];
+            for (int i = 0; i < chosen.Count; i++)
+            {
+                var (x, y, z) = chosen[i];
+                if (x < 0 || y < 0 || z < 0)
+                    throw new ArgumentOutOfRangeException(nameof(grid), $"kernel '{kernel.Name}': sampled block ({x},{y},{z}) has a negative index");
+                sample![3 * i] = (uint)x;
+                sample[3 * i + 1] = (uint)y;
+                sample[3 * i + 2] = (uint)z;
+            }
         }
         if (block.Count > MaxThreadsPerBlock || block.X == 0 || block.Y == 0 || block.Z == 0)
             throw new ArgumentException(
