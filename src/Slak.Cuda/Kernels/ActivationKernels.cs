@@ -4,7 +4,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the activation and broadcast kernels (float32, grid-stride loops).</summary>
-public static class ActivationKernels
+internal static class ActivationKernels
 {
     private static void Run(IGpuDevice dev, string kernel, long n, ref KernelArgs args)
     {

@@ -6,11 +6,11 @@ namespace Slak.Cuda.Kernels;
 
 /// <summary>Geometry of a dense conv; mirror of <c>Conv2dParams</c> in slak/slak_params.h.</summary>
 [StructLayout(LayoutKind.Sequential)]
-public readonly record struct Conv2dParams(int N, int Cin, int H, int W, int Cout, int Kh, int Kw, int StrideH,
+internal readonly record struct Conv2dParams(int N, int Cin, int H, int W, int Cout, int Kh, int Kw, int StrideH,
                                            int StrideW, int PadH, int PadW, int OutH, int OutW);
 
 /// <summary>Launchers of the dense convolution kernels.</summary>
-public static class Conv2dKernels
+internal static class Conv2dKernels
 {
     /// <summary>y = conv(x, w) + bias (bias may be null).</summary>
     public static void Forward(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr bias, Conv2dParams p)

@@ -10,7 +10,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the fused decomposed depthwise convolution.</summary>
-public static class DwConvFusedKernels
+internal static class DwConvFusedKernels
 {
     // The params structs hold three branches, the kernels' maximum (kFusedMaxBranches; PlanStructLayoutTests checks
     // that the header agrees). Whether a launch runs fused is the plan's decision alone.

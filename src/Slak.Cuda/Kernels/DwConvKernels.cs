@@ -8,7 +8,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the depthwise convolution kernels.</summary>
-public static class DwConvKernels
+internal static class DwConvKernels
 {
     /// <summary>y = depthwise conv of x with w*mask (mask may be null); flip = true gives the input gradient
     /// (pass dy as x and dx as y).</summary>

@@ -10,7 +10,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the float32 element-wise kernels.</summary>
-public static unsafe class ElementwiseKernels
+internal static unsafe class ElementwiseKernels
 {
     // ---- fill / copy ----
 

@@ -10,7 +10,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Typed, allocation-free kernel arguments (up to 16 parameters, 1 KiB in all).</summary>
-public unsafe ref struct KernelArgs
+internal unsafe ref struct KernelArgs
 {
     private const int Capacity = 16;
     private const int Bytes = 1024;

@@ -4,7 +4,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the loss kernels.</summary>
-public static class LossKernels
+internal static class LossKernels
 {
 
     /// <summary>probs = softmax(logits); loss[0] = mean over rows of the soft-target cross-entropy.</summary>

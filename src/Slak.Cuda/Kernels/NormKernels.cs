@@ -5,7 +5,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the normalization kernels.</summary>
-public static class NormKernels
+internal static class NormKernels
 {
     /// <summary>LayerNorm over the last dimension c of (rows, c).</summary>
     public static void LayerNorm(IGpuDevice dev, DevicePtr y, DevicePtr mean, DevicePtr rstd, DevicePtr x,

@@ -4,7 +4,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the optimizer kernels.</summary>
-public static class OptimKernels
+internal static class OptimKernels
 {
     /// <summary>One AdamW step over n elements (see optim.cu for the mask semantics).</summary>
     public static void AdamW(IGpuDevice dev, DevicePtr param, DevicePtr expAvg, DevicePtr expAvgSq, DevicePtr grad,

@@ -7,7 +7,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the reduction and layout kernels.</summary>
-public static class ReduceKernels
+internal static class ReduceKernels
 {
     /// <summary>result[0] = sum of x (of x^2 when <paramref name="squares"/>), deterministic: a fixed first pass of
     /// <see cref="LaunchPlans.SumBlocks"/> blocks, then one block over their partials.</summary>

@@ -7,7 +7,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the sparse prune/regrow kernels.</summary>
-public static class SparseKernels
+internal static class SparseKernels
 {
     private const int Passes = 8;
 

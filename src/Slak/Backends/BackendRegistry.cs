@@ -8,7 +8,7 @@ namespace Slak.Backends;
 public static class BackendRegistry
 {
     /// <summary>The backend for <paramref name="device"/>.</summary>
-    public static IBackend For(Device device) => device.Type switch
+    internal static IBackend For(Device device) => device.Type switch
     {
         DeviceType.Cpu => CpuBackend.Instance,
         DeviceType.Cuda or DeviceType.CudaEmu => Cuda.CudaBackend.For(device),

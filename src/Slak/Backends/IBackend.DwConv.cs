@@ -5,7 +5,7 @@
 // weight * mask when its mask is not null; kernel sizes are odd, padding "same", stride 1.
 namespace Slak.Backends;
 
-public partial interface IBackend
+internal partial interface IBackend
 {
     /// <summary>ys[b] = depthwise conv of x (N, C, H, W) with weights[b] * masks[b] (mask null = dense); every ys[b]
     /// has x's shape and is overwritten. Pruned taps (mask 0) are not computed.</summary>

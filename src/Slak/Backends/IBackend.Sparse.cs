@@ -4,7 +4,7 @@
 // and agree bit for bit.
 namespace Slak.Backends;
 
-public partial interface IBackend
+internal partial interface IBackend
 {
     /// <summary>One prune/regrow round on a masked weight. Let live = the number of nonzero elements of
     /// <paramref name="mask"/> and removed = min(<paramref name="numRemove"/>, live). Prunes the removed live

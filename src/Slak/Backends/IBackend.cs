@@ -5,7 +5,7 @@
 namespace Slak.Backends;
 
 /// <summary>Kernels of one device. Shapes are validated by the caller (Slak.F); backends may assume them.</summary>
-public partial interface IBackend
+internal partial interface IBackend
 {
     /// <summary>The device these kernels run on.</summary>
     Device Device { get; }

@@ -13,7 +13,7 @@ internal sealed class MetaStorage : Storage
     }
 
     /// <inheritdoc />
-    public override IBackend Backend => BackendRegistry.For(Device.Cpu);
+    internal override IBackend Backend => BackendRegistry.For(Device.Cpu);
 
     /// <summary>True when <paramref name="tensor"/> is a shape-only placeholder.</summary>
     public static bool IsMeta(Tensor tensor) => tensor.Storage is MetaStorage;

@@ -17,7 +17,7 @@ public abstract class Storage
     public long Length { get; }
 
     /// <summary>The backend that owns this memory.</summary>
-    public abstract IBackend Backend { get; }
+    internal abstract IBackend Backend { get; }
 
     /// <summary>True once the last reference was released.</summary>
     public bool IsReleased => Volatile.Read(ref _refs) <= 0;

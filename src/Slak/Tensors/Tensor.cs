@@ -45,7 +45,7 @@ public sealed partial class Tensor : IDisposable
     public Device Device => Storage.Backend.Device;
 
     /// <summary>Backend that runs operators on this tensor.</summary>
-    public IBackend Backend => Autograd.OpProfiler.Enabled ? ProfilingBackend.Wrap(Storage.Backend) : Storage.Backend;
+    internal IBackend Backend => Autograd.OpProfiler.Enabled ? ProfilingBackend.Wrap(Storage.Backend) : Storage.Backend;
 
     /// <summary>Optional name (parameters carry their state_dict key).</summary>
     public string? Name { get; set; }

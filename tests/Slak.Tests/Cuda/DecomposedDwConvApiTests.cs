@@ -189,6 +189,21 @@ public sealed class DecomposedDwConvApiTests
     }
 
     [Test]
+    public void TheTensorLevelOperatorRefusesDisposedAndMismatchedTensorsByName()
+    {
+        var x = Tensor.FromArray(_rng.NormalArray(2 * 3 * 5 * 5), [2, 3, 5, 5], Device.Cpu);
+        var w = Tensor.FromArray(_rng.NormalArray(3 * 7 * 3), [3, 1, 7, 3], Device.Cpu);
+        var emuW = Tensor.FromArray(_rng.NormalArray(3 * 7 * 3), [3, 1, 7, 3], Device.CudaEmu);
+        var e1 = Assert.Throws<ArgumentException>(() => F.DecomposedDepthwiseConv2d(x, [emuW]));
+        Assert.That(e1!.Message, Does.Contain("cuda-emu").And.Contain("cpu"), "a weight on another device is named");
+        var e2 = Assert.Throws<ArgumentException>(() => F.DecomposedDepthwiseConv2d(x, [w], [Tensor.Ones([3, 1, 7, 5], Device.Cpu)]));
+        Assert.That(e2!.Message, Does.Contain("masks[0]"), "a mask of another shape is named");
+        w.Dispose();
+        var e3 = Assert.Throws<ObjectDisposedException>(() => F.DecomposedDepthwiseConv2d(x, [w]));
+        Assert.That(e3!.Message, Does.Contain("disposed"));
+    }
+
+    [Test]
     public void DeviceBufferCopiesAreLengthCheckedAndDisposedBuffersSaySo()
     {
         var data = _rng.NormalArray(10);

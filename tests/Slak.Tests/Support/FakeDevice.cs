@@ -25,7 +25,7 @@ public static class FakeDevice
 
     private sealed class FakeStorage(long length) : Storage(length)
     {
-        public override IBackend Backend => FakeDevice.Backend;
+        internal override IBackend Backend => FakeDevice.Backend;
 
         protected override void Free() { }
     }

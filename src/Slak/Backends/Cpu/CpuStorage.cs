@@ -30,7 +30,7 @@ public sealed class CpuStorage : Storage
     public float[] Array => _array ?? throw new ObjectDisposedException(nameof(CpuStorage));
 
     /// <inheritdoc />
-    public override IBackend Backend => CpuBackend.Instance;
+    internal override IBackend Backend => CpuBackend.Instance;
 
     /// <inheritdoc />
     protected override void Free()

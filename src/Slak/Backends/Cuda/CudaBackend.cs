@@ -31,7 +31,7 @@ public sealed partial class CudaBackend : IBackend
 
     /// <summary>The backend of <paramref name="device"/> (opened once per process). Throws
     /// <see cref="NotSupportedException"/> with the reason when the device cannot be used.</summary>
-    public static IBackend For(Device device)
+    internal static IBackend For(Device device)
     {
         var lazy = Backends.GetOrAdd(device, d => new Lazy<CudaBackend>(() => Open(d)));
         try

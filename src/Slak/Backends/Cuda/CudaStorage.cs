@@ -21,7 +21,7 @@ public sealed class CudaStorage : Storage
     public DevicePtr Pointer => _ptr.IsNull && Length > 0 ? throw new ObjectDisposedException(nameof(CudaStorage)) : _ptr;
 
     /// <inheritdoc />
-    public override IBackend Backend => _backend;
+    internal override IBackend Backend => _backend;
 
     /// <inheritdoc />
     protected override void Free()
