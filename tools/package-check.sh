@@ -2,7 +2,8 @@
 # Checks the NuGet packages as a user meets them, from the local feed only (no project references, no cmake):
 #   1. a fresh `dotnet new console` project outside the repository + `dotnet add package Slak` from the feed + the
 #      guide's first example (samples/GettingStarted/Program.cs) runs on cpu and cuda-emu;
-#   2. every sample under samples/ builds against the feed and runs (KernelBenchmark as a short job).
+#   2. the `slak` .NET tool installs from the feed and runs;
+#   3. every sample under samples/ builds against the feed and runs (KernelBenchmark as a short job).
 # Usage: tools/package-check.sh FEED. Prints one "package-check: ok|FAIL <name>" line per check and, last,
 # "package-check: N passed, N failed"; exits non-zero when any failed.
 set -uo pipefail
@@ -48,7 +49,18 @@ log="$work/fresh.log"
 )
 result "fresh console project + dotnet add package Slak + the guide's first example" $? "$log"
 
-# 2. The samples, against the feed.
+# 2. The command as a .NET tool, installed from the feed into a private folder; `slak info` must run.
+log="$work/tool.log"
+(
+  set -e
+  cd "$work"
+  dotnet tool install Slak.Cli --version "$version" --tool-path "$work/tools" --add-source "$feed" >"$log" 2>&1
+  env -u SLAK_EMU_LIBRARY "$work/tools/slak" info >>"$log" 2>&1
+  grep -q "^cuda-emu: *available" "$log"
+)
+result "dotnet tool install Slak.Cli from the feed, then slak info" $? "$log"
+
+# 3. The samples, against the feed.
 for proj in "$root"/samples/*/*.csproj; do
   name=$(basename "$(dirname "$proj")")
   log="$work/$name.log"
