@@ -61,7 +61,7 @@ internal static class FmaPeak
     // that ran undisturbed on every core is what measures the hardware limit. Each worker stamps its own burst, and a
     // burst lasts from the first start to the last end, so a late or preempted worker can only lengthen it.
     // GFLOP/s = threads * Iterations * flops per iteration / burst time.
-    private static double Measure(int threads, int reps, Func<long, float> body, int lanesTimesChains)
+    internal static double Measure(int threads, int reps, Func<long, float> body, int lanesTimesChains)
     {
         body(Iterations);
         var starts = new long[threads];
@@ -103,7 +103,7 @@ internal static class FmaPeak
 
     // 12 independent chains cover FMA latency (4-5 cycles) x 2 pipes with margin; values stay bounded (x*a + b).
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float Chains256(long iters)
+    internal static float Chains256(long iters)
     {
         var a = Vector256.Create(0.999f);
         var b = Vector256.Create(0.001f);
@@ -120,7 +120,7 @@ internal static class FmaPeak
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static float Chains512(long iters)
+    internal static float Chains512(long iters)
     {
         var a = Vector512.Create(0.999f);
         var b = Vector512.Create(0.001f);

@@ -1,0 +1,510 @@
+// `train-vs-torch`: in one run on one machine, the FMA peak and the cache / DRAM read bandwidth, then the project's CPU
+// training step (forward, backward, AdamW, mask upkeep) and the same architecture in Debian's PyTorch
+// (bench/torch/train_peer.py: dense math, masks multiplied after each step, same batch and threads) for slak_nano and
+// slak_nano64, and a per-operator roofline table of our step from the profiler (SLAK_PROFILE's backend decorator,
+// switched on in-process): ms, % of the step, FLOPs or bytes, achieved rate, fraction of the measured peak or
+// bandwidth, and PyTorch's time (torch.profiler self CPU time) for the operator's category. Writes
+// bench/results/train-vs-torch.md (or --out); last line:
+//   train-vs-torch: slak_nano x<r>, slak_nano64 x<r>, step FMA utilisation <p>% / <p>%
+// where the utilisation is the FLOPs of GEMMs, convolutions and in-bounds kept depthwise taps per step over the
+// (unprofiled) step time and the measured peak. `--short` runs a few steps only (smoke test, numbers meaningless).
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+using System.Text;
+using System.Text.RegularExpressions;
+using Slak.Autograd;
+using Slak.Backends.Cpu;
+using Slak.Bench.DwConv;
+using Slak.Models;
+using Slak.NN;
+using Slak.Optim;
+using Slak.Sparse;
+using Slak.Train;
+
+namespace Slak.Bench.Train;
+
+internal static partial class TrainVsTorch
+{
+    private static readonly string[] PresetNames = ["slak_nano", "slak_nano64"];
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    [BenchProgram("train-vs-torch", "training step vs PyTorch (slak_nano, slak_nano64, batch 128) + per-operator roofline [--short]")]
+    private static int Run(string[] args)
+    {
+        bool quick = args.Contains("--short");
+        int threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
+        int batch = DwBench.ParseInt(args, "--batch", 128);
+        int steps = DwBench.ParseInt(args, "--steps", quick ? 2 : 20);
+        int warmup = DwBench.ParseInt(args, "--warmup", quick ? 1 : 5);
+        int profileSteps = DwBench.ParseInt(args, "--profile-steps", quick ? 1 : 5);
+        int torchSteps = DwBench.ParseInt(args, "--torch-steps", quick ? 1 : 5);
+        string outPath = ParseString(args, "--out") ?? Path.Combine(RepoRoot(), "bench", "results", "train-vs-torch.md");
+        CpuParallel.Threads = threads;
+
+        string load0 = File.ReadAllText("/proc/loadavg").Trim();
+        Console.Error.WriteLine($"train-vs-torch: threads {threads}, batch {batch}, load {load0}; measuring the FMA peak");
+        int peakReps = quick ? 30 : 300;
+        double peak = Avx512F.IsSupported ? FmaPeak.Measure(threads, peakReps, FmaPeak.Chains512, 12 * 16)
+            : Fma.IsSupported ? FmaPeak.Measure(threads, peakReps, FmaPeak.Chains256, 12 * 8) : double.NaN;
+        double cacheBw = ReadBandwidth(threads, 256 << 10, quick ? 20 : 200);
+        double dramBw = ReadBandwidth(threads, 64 << 20, quick ? 3 : 15);
+        Console.Error.WriteLine($"peak {peak:F1} GFLOP/s, cache {cacheBw:F1} GB/s, DRAM {dramBw:F1} GB/s");
+
+        var results = new List<PresetResult>();
+        foreach (var name in PresetNames)
+        {
+            Console.Error.WriteLine($"train-vs-torch: {name} (ours)");
+            var r = RunOurs(name, batch, steps, warmup, profileSteps);
+            Console.Error.WriteLine($"train-vs-torch: {name} (PyTorch)");
+            r.Torch = RunTorch(name, threads, batch, torchSteps, quick, r.MaskedKeys, r.Density);
+            results.Add(r);
+        }
+        string load1 = File.ReadAllText("/proc/loadavg").Trim();
+        string md = Render(results, threads, batch, steps, warmup, profileSteps, torchSteps, quick, peak, cacheBw, dramBw, load0, load1);
+        if (ParseString(args, "--before") is { } beforePath) md = WithBefore(md, beforePath);
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
+        File.WriteAllText(outPath, md);
+        Console.WriteLine(md);
+        Console.Error.WriteLine($"written to {outPath}");
+        return results.All(r => r.Torch is not null) ? 0 : 1;
+    }
+
+    private sealed class PresetResult
+    {
+        public required string Name { get; init; }
+        public required double StepMs { get; init; }
+        public required double ProfiledStepMs { get; init; }
+        public required List<(string Name, long Calls, double Seconds)> Profile { get; init; }
+        public required int ProfileSteps { get; init; }
+        public required double GemmFlops { get; init; }
+        public required double ConvFwdFlops { get; init; }
+        public required double ConvDxFlops { get; init; }
+        public required double DwFlops { get; init; }
+        public required string MaskedKeys { get; init; }
+        public required double Density { get; init; }
+        public TorchResult? Torch { get; set; }
+
+        public double StepFlops => GemmFlops + 2 * ConvFwdFlops + ConvDxFlops + 3 * DwFlops;
+    }
+
+    private sealed record TorchResult(double StepMs, Dictionary<string, double> Categories);
+
+    // ---- our training step -------------------------------------------------------------------------------------
+
+    private static PresetResult RunOurs(string presetName, int batch, int steps, int warmup, int profileSteps)
+    {
+        var (model, preset) = SlakTrainable.Create(presetName, 1, 10, 0.0, 1, Device.Cpu);
+        var trainable = SlakTrainable.From(model);
+        var optimizer = new AdamW(model.NamedParameters(), 1e-3f, 0.05f);
+        // ERK densities (SNIP, the training default, needs a scoring batch; the step's cost is the same kind).
+        var masking = new Masking(model.NamedParameters(),
+            new SparseOptions { Density = preset.Density, Init = SparseInit.Erk }, new SlakRandom(3))
+        { MaskBinder = trainable.MaskBinder };
+        masking.SetTotalSteps(1_000_000);
+        masking.Initialize();
+        masking.Attach(optimizer);
+
+        int size = preset.InputSize;
+        var rng = new Random(1);
+        var images = new float[batch * size * size];
+        for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = rng.Next(10);
+        long step = 0;
+
+        void Step()
+        {
+            using (TensorScope.Begin())
+            {
+                var x = Tensor.FromArray(images, [batch, 1, size, size], Device.Cpu);
+                var loss = F.CrossEntropy(trainable.Forward(x), labels);
+                if (!float.IsFinite(loss.Item())) throw new InvalidOperationException("train-vs-torch: loss is not finite");
+                loss.Backward();
+            }
+            using (TensorScope.Begin())
+            using (GradMode.NoGrad())
+            {
+                optimizer.Step();
+                masking.AfterOptimizerStep(++step, optimizer);
+                model.ZeroGrad();
+            }
+        }
+
+        for (int i = 0; i < warmup; i++) Step();
+        var times = new double[steps];
+        for (int i = 0; i < steps; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Step();
+            times[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Array.Sort(times);
+        double stepMs = times[steps / 2];
+
+        bool was = OpProfiler.Enabled;
+        OpProfiler.Enabled = true;
+        OpProfiler.Reset();
+        long p0 = Stopwatch.GetTimestamp();
+        for (int i = 0; i < profileSteps; i++) Step();
+        double profiledMs = Stopwatch.GetElapsedTime(p0).TotalMilliseconds / profileSteps;
+        var profile = OpProfiler.Snapshot().ToList();
+        OpProfiler.Enabled = was;
+
+        var (gemm, convFwd, convDx, dw) = CountFlops(model, size, batch);
+        return new PresetResult
+        {
+            Name = presetName, StepMs = stepMs, ProfiledStepMs = profiledMs, Profile = profile, ProfileSteps = profileSteps,
+            GemmFlops = gemm, ConvFwdFlops = convFwd, ConvDxFlops = convDx, DwFlops = dw,
+            MaskedKeys = string.Join(',', masking.Layers.Select(l => l.Name)),
+            Density = masking.Layers.Count == 0 ? 1 : masking.Layers.Sum(l => (double)l.Live) / masking.Layers.Sum(l => (double)l.Numel),
+        };
+    }
+
+    // FLOPs of one step: GEMMs (fwd + dX + dW of every Linear), convolutions (fwd, dW of all; dX of all but the stem,
+    // whose input needs no gradient), depthwise taps that are kept by the mask and fall inside the map (per pass).
+    private static (double Gemm, double ConvFwd, double ConvDx, double Dw) CountFlops(SlakModel model, int size, int batch)
+    {
+        double gemm = 0, convFwd = 0, convDx = 0, dw = 0;
+        foreach (var (name, module) in model.NamedModules())
+        {
+            int stage = StageOf(name);
+            int h = stage < 0 ? 1 : (size / 4) >> stage;
+            switch (module)
+            {
+                case Linear l:
+                    gemm += 3 * 2.0 * batch * h * h * l.InFeatures * l.OutFeatures;
+                    break;
+                case Conv2d c:
+                {
+                    int down = DownsampleOf(name);
+                    int ho = down <= 0 ? size / 4 : (size / 4) >> down;
+                    double f = 2.0 * batch * ho * ho * c.InChannels * c.OutChannels * c.KernelSize * c.KernelSize;
+                    convFwd += f;
+                    if (down > 0) convDx += f;
+                    break;
+                }
+                case DepthwiseConv2d d:
+                {
+                    var mask = d.WeightMask?.ToArray();
+                    int kh = d.KernelHeight, kw = d.KernelWidth;
+                    double taps = 0;
+                    for (int ch = 0; ch < d.Channels; ch++)
+                        for (int ty = 0; ty < kh; ty++)
+                            for (int tx = 0; tx < kw; tx++)
+                            {
+                                if (mask is not null && mask[(ch * kh + ty) * kw + tx] == 0) continue;
+                                taps += (double)Math.Max(0, h - Math.Abs(ty - kh / 2)) * Math.Max(0, h - Math.Abs(tx - kw / 2));
+                            }
+                    dw += 2.0 * batch * taps;
+                    break;
+                }
+            }
+        }
+        return (gemm, convFwd, convDx, dw);
+    }
+
+    private static int StageOf(string name)
+    {
+        var m = StageRegex().Match(name);
+        return m.Success ? int.Parse(m.Groups[1].Value, Inv) : -1;
+    }
+
+    private static int DownsampleOf(string name)
+    {
+        var m = DownsampleRegex().Match(name);
+        return m.Success ? int.Parse(m.Groups[1].Value, Inv) : -1;
+    }
+
+    [GeneratedRegex(@"(?:^|\.)stages\.(\d+)\.")]
+    private static partial Regex StageRegex();
+
+    [GeneratedRegex(@"(?:^|\.)downsample_layers\.(\d+)\.")]
+    private static partial Regex DownsampleRegex();
+
+    // ---- PyTorch ------------------------------------------------------------------------------------------------
+
+    private static TorchResult? RunTorch(string preset, int threads, int batch, int steps, bool quick, string masked, double density)
+    {
+        string script = Path.Combine(RepoRoot(), "bench", "torch", "train_peer.py");
+        string args = FormattableString.Invariant(
+            $"\"{script}\" --preset {preset} --threads {threads} --batch {batch} --steps {steps} --warmup {(quick ? 1 : 2)} --profile-steps {(quick ? 1 : 2)} --density {density:F4} --masked {masked}");
+        var psi = new ProcessStartInfo("/usr/bin/python3", args)
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+        };
+        try
+        {
+            using var p = Process.Start(psi)!;
+            var errTask = p.StandardError.ReadToEndAsync();
+            string stdout = p.StandardOutput.ReadToEnd();
+            p.WaitForExit();
+            if (p.ExitCode != 0)
+            {
+                Console.Error.WriteLine($"PyTorch peer failed ({p.ExitCode}): {errTask.Result}");
+                return null;
+            }
+            double stepMs = double.NaN;
+            var cats = new Dictionary<string, double>(StringComparer.Ordinal);
+            foreach (var line in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            {
+                var f = line.Split(' ');
+                if (f[0] == "step_ms") stepMs = double.Parse(f[1], Inv);
+                else if (f[0] == "op") cats[f[1]] = double.Parse(f[2], Inv);
+            }
+            return new TorchResult(stepMs, cats);
+        }
+        catch (System.ComponentModel.Win32Exception e)
+        {
+            Console.Error.WriteLine($"cannot start /usr/bin/python3: {e.Message}");
+            return null;
+        }
+    }
+
+    // ---- machine limits -----------------------------------------------------------------------------------------
+
+    // Read bandwidth: every thread sums its own buffer of bytesPerThread (vector loads, 4 accumulators); best burst of
+    // reps, a burst lasting from the first thread's start to the last one's end.
+    private static double ReadBandwidth(int threads, int bytesPerThread, int reps)
+    {
+        int n = bytesPerThread / sizeof(float);
+        var buffers = Enumerable.Range(0, threads).Select(_ => Enumerable.Repeat(1f, n).ToArray()).ToArray();
+        int passes = Math.Max(1, (4 << 20) / bytesPerThread); // bursts of >= 4 MiB per thread
+        var starts = new long[threads];
+        var ends = new long[threads];
+        double best = double.MaxValue;
+        float sink = 0;
+        using var start = new Barrier(threads + 1);
+        using var done = new Barrier(threads + 1);
+        var workers = new Thread[threads];
+        for (int t = 0; t < threads; t++)
+        {
+            int id = t;
+            workers[t] = new Thread(() =>
+            {
+                float local = 0;
+                for (int r = 0; r <= reps; r++)
+                {
+                    start.SignalAndWait();
+                    starts[id] = Stopwatch.GetTimestamp();
+                    for (int p = 0; p < passes; p++) local += Sum(buffers[id]);
+                    ends[id] = Stopwatch.GetTimestamp();
+                    done.SignalAndWait();
+                }
+                lock (workers) sink += local;
+            }) { IsBackground = true };
+            workers[t].Start();
+        }
+        for (int r = 0; r <= reps; r++)
+        {
+            start.SignalAndWait();
+            done.SignalAndWait();
+            if (r > 0) best = Math.Min(best, (double)(ends.Max() - starts.Min()) / Stopwatch.Frequency);
+        }
+        foreach (var w in workers) w.Join();
+        if (float.IsNaN(sink)) Console.WriteLine("(nan)");
+        return (double)threads * passes * bytesPerThread / best / 1e9;
+    }
+
+    private static float Sum(float[] a)
+    {
+        // 8 independent accumulators: enough adds in flight that the loads, not the add latency, set the pace.
+        var s0 = Vector256<float>.Zero; var s1 = s0; var s2 = s0; var s3 = s0; var s4 = s0; var s5 = s0; var s6 = s0; var s7 = s0;
+        ref float r0 = ref a[0];
+        int i = 0;
+        for (; i + 64 <= a.Length; i += 64)
+        {
+            s0 += Vector256.LoadUnsafe(ref r0, (nuint)i);
+            s1 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 8));
+            s2 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 16));
+            s3 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 24));
+            s4 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 32));
+            s5 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 40));
+            s6 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 48));
+            s7 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 56));
+        }
+        float s = Vector256.Sum((s0 + s1) + (s2 + s3) + (s4 + s5) + (s6 + s7));
+        for (; i < a.Length; i++) s += a[i];
+        return s;
+    }
+
+    // ---- report ---------------------------------------------------------------------------------------------------
+
+    private static string CategoryOf(string region)
+    {
+        string op = region.Split(' ')[0];
+        if (op == "Gemm") return "gemm";
+        if (op.StartsWith("Conv2d", StringComparison.Ordinal)) return "conv";
+        if (op.Contains("DwConv", StringComparison.Ordinal)) return "dwconv";
+        if (op.StartsWith("Gelu", StringComparison.Ordinal)) return "gelu";
+        if (op.StartsWith("LayerNorm", StringComparison.Ordinal)) return "layernorm";
+        if (op.StartsWith("BatchNorm", StringComparison.Ordinal)) return "batchnorm";
+        if (op.StartsWith("AdamW", StringComparison.Ordinal)) return "optimizer";
+        return "other";
+    }
+
+    // FLOPs per step of a backend method with FLOPs (null: a memory-bound operator, measured in bytes).
+    private static double? FlopsOf(string method, PresetResult r) => method switch
+    {
+        "Gemm" => r.GemmFlops,
+        "Conv2dForward" or "Conv2dBackwardFilter" => r.ConvFwdFlops,
+        "Conv2dBackwardData" => r.ConvDxFlops,
+        "DecomposedDwConvForward" or "DecomposedDwConvBackwardData" or "DecomposedDwConvBackwardFilter"
+            or "DwConv2dForward" or "DwConv2dBackwardData" or "DwConv2dBackwardFilter" => r.DwFlops,
+        _ => null,
+    };
+
+    private static long NumelOf(string region)
+    {
+        int open = region.IndexOf(" (", StringComparison.Ordinal);
+        if (open < 0) return 0;
+        int close = region.IndexOf(')', open);
+        if (close < 0) return 0;
+        long n = 1;
+        foreach (var d in region[(open + 2)..close].Split(',', StringSplitOptions.RemoveEmptyEntries))
+            if (long.TryParse(d.Trim(), NumberStyles.Integer, Inv, out long v)) n *= v; else return 0;
+        return n;
+    }
+
+    private static string Render(List<PresetResult> results, int threads, int batch, int steps, int warmup, int profileSteps,
+        int torchSteps, bool quick, double peak, double cacheBw, double dramBw, string load0, string load1)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("# train-vs-torch");
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"Generated by `dotnet run -c Release --project bench/Slak.Bench -- train-vs-torch{(quick ? " --short" : "")}` " +
+            $"on {DwBench.Machine()}; threads {threads} (ours: CpuParallel.Threads; PyTorch: torch.set_num_threads), batch {batch}.");
+        sb.AppendLine(Inv, $"Load average (1, 5, 15 min, /proc/loadavg) at the start: `{load0}`, at the end: `{load1}`. " +
+            $"On a shared machine any load above ~0.5 makes every time below an upper bound, not the machine's figure.");
+        if (quick) sb.AppendLine().AppendLine("**Short (smoke-test) run: a few steps only; the numbers are not measurements.**");
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"Measured limits in this run: FMA peak **{peak:F1} GFLOP/s** fp32 on {threads} threads " +
+            $"({(Avx512F.IsSupported ? "Vector512" : "Vector256")} FMA, 12 chains, best burst); read bandwidth " +
+            $"**{cacheBw:F1} GB/s** from cache (256 KiB per thread) and **{dramBw:F1} GB/s** from DRAM (64 MiB per thread).");
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"Ours: median of {steps} steps after {warmup} warm-up steps (forward, backward, AdamW, mask upkeep; " +
+            $"ERK masks at the preset's density; drop path 0); profile over {profileSteps} further steps. PyTorch: " +
+            $"bench/torch/train_peer.py (tools/slak_reference_model.py, dense depthwise nn.Conv2d, masks multiplied after " +
+            $"each AdamW step), median of {torchSteps} steps; per-category times are torch.profiler self CPU times.");
+        sb.AppendLine();
+        sb.AppendLine("| preset | ours ms/step | ours img/s | PyTorch ms/step | PyTorch img/s | x | step GFLOP | step GFLOP/s | FMA utilisation |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in results)
+        {
+            double t = r.Torch?.StepMs ?? double.NaN;
+            sb.AppendLine(Inv, $"| {r.Name} | {r.StepMs:F1} | {batch * 1e3 / r.StepMs:F0} | {t:F1} | {batch * 1e3 / t:F0} | " +
+                $"{t / r.StepMs:F1} | {r.StepFlops / 1e9:F2} | {r.StepFlops / r.StepMs / 1e6:F1} | {100 * r.StepFlops / r.StepMs / 1e6 / peak:F1}% |");
+        }
+        foreach (var r in results) RenderRoofline(sb, r, peak, cacheBw);
+        var nano = results[0];
+        var n64 = results[1];
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"train-vs-torch: slak_nano x{(nano.Torch?.StepMs ?? double.NaN) / nano.StepMs:F1}, " +
+            $"slak_nano64 x{(n64.Torch?.StepMs ?? double.NaN) / n64.StepMs:F1}, step FMA utilisation " +
+            $"{100 * nano.StepFlops / nano.StepMs / 1e6 / peak:F0}% / {100 * n64.StepFlops / n64.StepMs / 1e6 / peak:F0}%");
+        return sb.ToString();
+    }
+
+    private static void RenderRoofline(StringBuilder sb, PresetResult r, double peak, double cacheBw)
+    {
+        double stepMs = r.ProfiledStepMs;
+        int k = r.ProfileSteps;
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"## {r.Name}: per-operator roofline (profiled step {stepMs:F1} ms, unprofiled {r.StepMs:F1} ms)");
+        sb.AppendLine();
+        sb.AppendLine("Rows are backend methods (shapes merged; forward and each backward are separate methods, except `Gemm`, " +
+            "which the profiler keys by method and first operand only, so its forward, dX and dW share one row) and " +
+            "`<op>.bwd` host work of backward closures. Compute rows: FLOPs per step and the fraction of the FMA peak; " +
+            "memory rows: an estimate of 2 x the first tensor's bytes per call (one read, one write: a lower bound) and " +
+            "the fraction of the cache bandwidth.");
+        sb.AppendLine();
+        sb.AppendLine("| operator | category | calls/step | ms/step | % of step | GFLOP or MB /step | GFLOP/s or GB/s | fraction of limit |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+        var byMethod = r.Profile
+            .GroupBy(e => e.Name.Split(' ')[0])
+            .Select(g => (Method: g.Key, Calls: g.Sum(e => e.Calls) / (double)k, Ms: g.Sum(e => e.Seconds) * 1e3 / k,
+                          Bytes: g.Sum(e => 2.0 * 4 * NumelOf(e.Name) * e.Calls) / k))
+            .OrderByDescending(g => g.Ms).ToList();
+        double measured = 0;
+        foreach (var g in byMethod)
+        {
+            measured += g.Ms;
+            string cat = CategoryOf(g.Method);
+            double? flops = FlopsOf(g.Method, r);
+            string work, rate, frac;
+            if (flops is double f)
+            {
+                work = (f / 1e9).ToString("F3", Inv);
+                double gf = f / g.Ms / 1e6;
+                rate = gf.ToString("F1", Inv);
+                frac = (100 * gf / peak).ToString("F0", Inv) + "% of peak";
+            }
+            else if (g.Bytes > 0 && !g.Method.Contains(".bwd", StringComparison.Ordinal))
+            {
+                work = (g.Bytes / 1e6).ToString("F2", Inv);
+                double gb = g.Bytes / g.Ms / 1e6;
+                rate = gb.ToString("F1", Inv);
+                frac = (100 * gb / cacheBw).ToString("F0", Inv) + "% of cache bw";
+            }
+            else { work = ""; rate = ""; frac = ""; }
+            sb.AppendLine(Inv, $"| {g.Method} | {cat} | {g.Calls:F0} | {g.Ms:F2} | {100 * g.Ms / stepMs:F1} | {work} | {rate} | {frac} |");
+        }
+        sb.AppendLine(Inv, $"| (outside regions) | | | {Math.Max(0, stepMs - measured):F2} | {100 * Math.Max(0, stepMs - measured) / stepMs:F1} | | | |");
+
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"{r.Name}, by category: ours (profiled) against PyTorch (torch.profiler self CPU time per step)");
+        sb.AppendLine();
+        sb.AppendLine("| category | ours ms/step | PyTorch ms/step | x |");
+        sb.AppendLine("|---|---:|---:|---:|");
+        var ours = byMethod.GroupBy(g => CategoryOf(g.Method)).ToDictionary(g => g.Key, g => g.Sum(e => e.Ms), StringComparer.Ordinal);
+        ours["other"] = ours.GetValueOrDefault("other") + Math.Max(0, stepMs - measured);
+        var cats = ours.Keys.Union(r.Torch?.Categories.Keys ?? Enumerable.Empty<string>()).OrderByDescending(c => ours.GetValueOrDefault(c));
+        foreach (var c in cats)
+        {
+            double o = ours.GetValueOrDefault(c);
+            double t = r.Torch is not null && r.Torch.Categories.TryGetValue(c, out double tv) ? tv : double.NaN;
+            sb.AppendLine(Inv, $"| {c} | {o:F2} | {t:F2} | {t / o:F1} |");
+        }
+    }
+
+    // The summary table and last line of an earlier run's file (--before), quoted before this run's last line, so that
+    // one file holds both; this run's last line stays the file's last line.
+    private static string WithBefore(string md, string beforePath)
+    {
+        var lines = File.ReadAllLines(beforePath);
+        var quoted = lines.Where(l => l.StartsWith("| slak_nano", StringComparison.Ordinal) || l.StartsWith("Generated by", StringComparison.Ordinal)
+            || l.StartsWith("Load average", StringComparison.Ordinal) || l.StartsWith("Measured limits", StringComparison.Ordinal)
+            || l.StartsWith("train-vs-torch:", StringComparison.Ordinal)).ToList();
+        int last = md.TrimEnd().LastIndexOf('\n');
+        var sb = new StringBuilder(md[..(last + 1)]);
+        sb.AppendLine(Inv, $"## Before (the same program on the unmodified operators: {Path.GetFileName(beforePath)})");
+        sb.AppendLine();
+        foreach (var l in quoted)
+        {
+            if (l.StartsWith("| slak_nano", StringComparison.Ordinal) && !sb.ToString().EndsWith("|\n", StringComparison.Ordinal))
+                sb.AppendLine("| preset | ours ms/step | ours img/s | PyTorch ms/step | PyTorch img/s | x | step GFLOP | step GFLOP/s | FMA utilisation |")
+                  .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            sb.AppendLine(l.StartsWith("train-vs-torch:", StringComparison.Ordinal) ? "before: " + l : l);
+            if (!l.StartsWith("| ", StringComparison.Ordinal)) sb.AppendLine();
+        }
+        sb.AppendLine();
+        sb.Append(md[(last + 1)..]);
+        return sb.ToString();
+    }
+
+    // ---- helpers --------------------------------------------------------------------------------------------------
+
+    private static string? ParseString(string[] args, string name)
+    {
+        int i = Array.IndexOf(args, name);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+    }
+
+    private static string RepoRoot()
+    {
+        for (var d = new DirectoryInfo(Environment.CurrentDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "Slak.Cuda.sln"))) return d.FullName;
+        return Environment.CurrentDirectory;
+    }
+}
