@@ -10,7 +10,12 @@ internal static class Program
     private static int Main(string[] args)
     {
         var debug = new Option<bool>("--debug") { Description = "print the stack trace of an error", Recursive = true };
-        var root = new RootCommand("Slak.Cuda: train and run SLaK (sparse large-kernel ConvNets) on CPU or CUDA");
+        // The root is named `slak` (a RootCommand takes the assembly's name, Slak.Cli, for help and errors), with the
+        // help and version options a RootCommand would add.
+        var root = new Command("slak", "Slak.Cuda: train and run SLaK (sparse large-kernel ConvNets) on CPU or CUDA")
+        {
+            new System.CommandLine.Help.HelpOption(), new VersionOption(),
+        };
         root.Options.Add(debug);
         var verbs = typeof(Program).Assembly.GetTypes()
             .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsClass: true, IsAbstract: false })

@@ -23,7 +23,7 @@ internal sealed class KernelsCommand : ICliCommand
         var arch = new Option<string>("--arch") { Description = "target architecture, sm_80 .. sm_90", DefaultValueFactory = _ => "sm_90" };
         var preset = new Option<string>("--preset") { Description = "model preset whose kernels to compile", DefaultValueFactory = _ => "slak_tiny" };
         var dump = new Option<DirectoryInfo?>("--dump") { Description = "write <module>.<spec>.<arch>.cubin/.ptx and index.json here" };
-        var cmd = new Command("kernels", "the CUDA kernel modules as the model compiles them (NVRTC, no GPU needed): resources, or --dump CUBIN/PTX for nvdisasm")
+        var cmd = new Command("kernels", "The CUDA kernel modules as the model compiles them (NVRTC, no GPU needed): resources, or --dump CUBIN/PTX for nvdisasm")
         {
             arch, preset, dump,
         };
