@@ -174,10 +174,11 @@ internal sealed class TrainCommand : ICliCommand
         var trainer = resume ? Trainer.Resume(trainable, train, test, folder, o, val)
             : val is null ? new Trainer(trainable, train, test, o, folder) { InitialMasks = inputs.Masks }
             : new Trainer(trainable, train, val, test, o, folder) { InitialMasks = inputs.Masks };
-        Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
         Console.CancelKeyPress += onCancel;
+        // Printed once Ctrl-C is handled: from this line on, an interrupt ends the run cleanly.
+        Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
         try
         {
             var result = TrainingConsole.Run(trainer, Path.Combine(folder, "plot.png"), cts.Token);
