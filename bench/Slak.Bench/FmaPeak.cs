@@ -57,47 +57,12 @@ internal static class FmaPeak
         return 0;
     }
 
-    // Short bursts (~1 ms) repeated many times on persistent threads, best burst kept: on a shared machine a burst
-    // that ran undisturbed on every core is what measures the hardware limit. Each worker stamps its own burst, and a
-    // burst lasts from the first start to the last end, so a late or preempted worker can only lengthen it.
+    // Short bursts (~1 ms) repeated many times on persistent threads, best burst kept (BestBurst).
     // GFLOP/s = threads * Iterations * flops per iteration / burst time.
     internal static double Measure(int threads, int reps, Func<long, float> body, int lanesTimesChains)
     {
         body(Iterations);
-        var starts = new long[threads];
-        var ends = new long[threads];
-        double best = double.MaxValue;
-        float sink = 0;
-        using var start = new Barrier(threads + 1);
-        using var done = new Barrier(threads + 1);
-        var workers = new Thread[threads];
-        for (int t = 0; t < threads; t++)
-        {
-            int id = t;
-            workers[t] = new Thread(() =>
-            {
-                float local = 0;
-                for (int r = 0; r < reps; r++)
-                {
-                    start.SignalAndWait();
-                    starts[id] = Stopwatch.GetTimestamp();
-                    local += body(Iterations);
-                    ends[id] = Stopwatch.GetTimestamp();
-                    done.SignalAndWait();
-                }
-                lock (workers) sink += local;
-            }) { IsBackground = true };
-            workers[t].Start();
-        }
-        for (int r = 0; r < reps; r++)
-        {
-            start.SignalAndWait();
-            done.SignalAndWait();
-            long ticks = ends.Max() - starts.Min();
-            best = Math.Min(best, (double)ticks / Stopwatch.Frequency);
-        }
-        foreach (var w in workers) w.Join();
-        if (float.IsNaN(sink)) Console.WriteLine("(nan)");
+        double best = BestBurst.Seconds(threads, reps, warmup: 0, _ => body(Iterations));
         return threads * (double)Iterations * lanesTimesChains * 2 / best / 1e9;
     }
 

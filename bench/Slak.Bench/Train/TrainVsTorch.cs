@@ -271,39 +271,12 @@ internal static partial class TrainVsTorch
         int n = bytesPerThread / sizeof(float);
         var buffers = Enumerable.Range(0, threads).Select(_ => Enumerable.Repeat(1f, n).ToArray()).ToArray();
         int passes = Math.Max(1, (4 << 20) / bytesPerThread); // bursts of >= 4 MiB per thread
-        var starts = new long[threads];
-        var ends = new long[threads];
-        double best = double.MaxValue;
-        float sink = 0;
-        using var start = new Barrier(threads + 1);
-        using var done = new Barrier(threads + 1);
-        var workers = new Thread[threads];
-        for (int t = 0; t < threads; t++)
+        double best = BestBurst.Seconds(threads, reps, warmup: 1, id =>
         {
-            int id = t;
-            workers[t] = new Thread(() =>
-            {
-                float local = 0;
-                for (int r = 0; r <= reps; r++)
-                {
-                    start.SignalAndWait();
-                    starts[id] = Stopwatch.GetTimestamp();
-                    for (int p = 0; p < passes; p++) local += Sum(buffers[id]);
-                    ends[id] = Stopwatch.GetTimestamp();
-                    done.SignalAndWait();
-                }
-                lock (workers) sink += local;
-            }) { IsBackground = true };
-            workers[t].Start();
-        }
-        for (int r = 0; r <= reps; r++)
-        {
-            start.SignalAndWait();
-            done.SignalAndWait();
-            if (r > 0) best = Math.Min(best, (double)(ends.Max() - starts.Min()) / Stopwatch.Frequency);
-        }
-        foreach (var w in workers) w.Join();
-        if (float.IsNaN(sink)) Console.WriteLine("(nan)");
+            float local = 0;
+            for (int p = 0; p < passes; p++) local += Sum(buffers[id]);
+            return local;
+        });
         return (double)threads * passes * bytesPerThread / best / 1e9;
     }
 
