@@ -25,31 +25,9 @@ public sealed class SlakBackbone : Module
         int[] dims = config.StageWidths();
         Widths = dims;
 
-        DownsampleLayers = RegisterModule("downsample_layers", new ModuleList());
-        DownsampleLayers.Append(new Sequential(
-            new Conv2d(config.InChans, dims[0], 4, init, stride: 4),
-            new LayerNorm(dims[0], init, 1e-6f, LayerNormFormat.ChannelsFirst)));
-        for (int i = 0; i < 3; i++)
-        {
-            DownsampleLayers.Append(new Sequential(
-                new LayerNorm(dims[i], init, 1e-6f, LayerNormFormat.ChannelsFirst),
-                new Conv2d(dims[i], dims[i + 1], 2, init, stride: 2)));
-        }
-
-        Stages = RegisterModule("stages", new ModuleList());
-        double[] rates = SlakModel.DropPathRates(config.DropPathRate, config.TotalBlocks);
-        int cur = 0;
-        for (int i = 0; i < 4; i++)
-        {
-            var blocks = new List<Module>();
-            for (int j = 0; j < config.Depths[i]; j++)
-            {
-                blocks.Add(new SlakBlock(dims[i], (float)rates[cur + j], (float)config.LayerScaleInitValue,
-                                         config.KernelSize[i], config.SmallKernel, config.Decom, config.Bn, init));
-            }
-            Stages.Append(new Sequential(blocks));
-            cur += config.Depths[i];
-        }
+        var (downsample, stages) = SlakModel.BuildTrunk(config, dims, init);
+        DownsampleLayers = RegisterModule("downsample_layers", downsample);
+        Stages = RegisterModule("stages", stages);
 
         var norms = new LayerNorm[4];
         for (int i = 0; i < 4; i++)

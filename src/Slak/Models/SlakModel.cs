@@ -23,31 +23,9 @@ public sealed class SlakModel : Module
         int[] dims = config.StageWidths();
         Widths = dims;
 
-        DownsampleLayers = RegisterModule("downsample_layers", new ModuleList());
-        DownsampleLayers.Append(new Sequential(
-            new Conv2d(config.InChans, dims[0], 4, init, stride: 4),
-            new LayerNorm(dims[0], init, 1e-6f, LayerNormFormat.ChannelsFirst)));
-        for (int i = 0; i < 3; i++)
-        {
-            DownsampleLayers.Append(new Sequential(
-                new LayerNorm(dims[i], init, 1e-6f, LayerNormFormat.ChannelsFirst),
-                new Conv2d(dims[i], dims[i + 1], 2, init, stride: 2)));
-        }
-
-        Stages = RegisterModule("stages", new ModuleList());
-        double[] rates = DropPathRates(config.DropPathRate, config.TotalBlocks);
-        int cur = 0;
-        for (int i = 0; i < 4; i++)
-        {
-            var blocks = new List<Module>();
-            for (int j = 0; j < config.Depths[i]; j++)
-            {
-                blocks.Add(new SlakBlock(dims[i], (float)rates[cur + j], (float)config.LayerScaleInitValue,
-                                         config.KernelSize[i], config.SmallKernel, config.Decom, config.Bn, init));
-            }
-            Stages.Append(new Sequential(blocks));
-            cur += config.Depths[i];
-        }
+        var (downsample, stages) = BuildTrunk(config, dims, init);
+        DownsampleLayers = RegisterModule("downsample_layers", downsample);
+        Stages = RegisterModule("stages", stages);
 
         Norm = RegisterModule("norm", new LayerNorm(dims[3], init, 1e-6f, LayerNormFormat.ChannelsLast));
         Head = RegisterModule("head", new Linear(dims[3], config.NumClasses, init));
@@ -62,6 +40,38 @@ public sealed class SlakModel : Module
             }
         }
         if (init.Mode == InitMode.Random) DropPathRandom = new SlakRandom(init.Random!.NextUInt64());
+    }
+
+    /// <summary>The stem, downsampling layers and stages of <paramref name="config"/> (the trunk SlakModel and
+    /// SlakBackbone share), built in the reference order so the same generator gives the same weights in both.</summary>
+    internal static (ModuleList Downsample, ModuleList Stages) BuildTrunk(ModelConfig config, int[] dims, ModuleInit init)
+    {
+        var downsample = new ModuleList();
+        downsample.Append(new Sequential(
+            new Conv2d(config.InChans, dims[0], 4, init, stride: 4),
+            new LayerNorm(dims[0], init, 1e-6f, LayerNormFormat.ChannelsFirst)));
+        for (int i = 0; i < 3; i++)
+        {
+            downsample.Append(new Sequential(
+                new LayerNorm(dims[i], init, 1e-6f, LayerNormFormat.ChannelsFirst),
+                new Conv2d(dims[i], dims[i + 1], 2, init, stride: 2)));
+        }
+
+        var stages = new ModuleList();
+        double[] rates = DropPathRates(config.DropPathRate, config.TotalBlocks);
+        int cur = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            var blocks = new List<Module>();
+            for (int j = 0; j < config.Depths[i]; j++)
+            {
+                blocks.Add(new SlakBlock(dims[i], (float)rates[cur + j], (float)config.LayerScaleInitValue,
+                                         config.KernelSize[i], config.SmallKernel, config.Decom, config.Bn, init));
+            }
+            stages.Append(new Sequential(blocks));
+            cur += config.Depths[i];
+        }
+        return (downsample, stages);
     }
 
     /// <summary>The configuration the model was built from.</summary>
