@@ -19,6 +19,13 @@ public abstract class Storage
     /// <summary>The backend that owns this memory.</summary>
     internal abstract IBackend Backend { get; }
 
+    /// <summary>The elements when they live in host memory the caller may address directly (CPU storage); null for
+    /// device memory.</summary>
+    internal virtual Span<float> HostSpan => default;
+
+    /// <summary>True when <see cref="HostSpan"/> is this storage's memory.</summary>
+    internal virtual bool IsHost => false;
+
     /// <summary>True once the last reference was released.</summary>
     public bool IsReleased => Volatile.Read(ref _refs) <= 0;
 

@@ -3,7 +3,6 @@
 // disposes its inputs. Views (Reshape, Detach, batch slices) share storage; Dispose drops one reference.
 using Slak.Autograd;
 using Slak.Backends;
-using Slak.Backends.Cpu;
 
 namespace Slak;
 
@@ -45,7 +44,7 @@ public sealed partial class Tensor : IDisposable
     public Device Device => Storage.Backend.Device;
 
     /// <summary>Backend that runs operators on this tensor.</summary>
-    internal IBackend Backend => Autograd.OpProfiler.Enabled ? ProfilingBackend.Wrap(Storage.Backend) : Storage.Backend;
+    internal IBackend Backend => Diagnostics.OpProfiler.Enabled ? ProfilingBackend.Wrap(Storage.Backend) : Storage.Backend;
 
     /// <summary>Optional name (parameters carry their state_dict key).</summary>
     public string? Name { get; set; }
@@ -116,9 +115,10 @@ public sealed partial class Tensor : IDisposable
     {
         get
         {
-            if (Storage is not CpuStorage cpu)
+            var storage = Storage;
+            if (!storage.IsHost)
                 throw new InvalidOperationException($"Data is only available on cpu tensors; {Describe()} is on {Device} (use ToArray() or To(Device.Cpu))");
-            return cpu.Array.AsSpan(checked((int)Offset), checked((int)Numel));
+            return storage.HostSpan.Slice(checked((int)Offset), checked((int)Numel));
         }
     }
 

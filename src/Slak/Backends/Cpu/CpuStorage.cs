@@ -33,6 +33,12 @@ public sealed class CpuStorage : Storage
     internal override IBackend Backend => CpuBackend.Instance;
 
     /// <inheritdoc />
+    internal override Span<float> HostSpan => Array;
+
+    /// <inheritdoc />
+    internal override bool IsHost => true;
+
+    /// <inheritdoc />
     protected override void Free()
     {
         var a = Interlocked.Exchange(ref _array, null);
