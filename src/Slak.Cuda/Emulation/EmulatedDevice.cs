@@ -18,14 +18,16 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
 
     private readonly Lock _gate = new();
     private readonly HostAllocator _memory = new();
+    private readonly HostSgemmFunc? _hostSgemm;
     private readonly Dictionary<string, KernelHandle> _kernels = new(StringComparer.Ordinal);
     private readonly Dictionary<nint, int> _arity = [];
     private EmulatorChecks _checks;
     private uint[]? _sample;
     private bool _disposed;
 
-    private EmulatedDevice()
+    private EmulatedDevice(HostSgemmFunc? hostSgemm)
     {
+        _hostSgemm = hostSgemm;
         Checks = DefaultChecks;
         ScheduleSeed = DefaultScheduleSeed;
     }
@@ -136,15 +138,13 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
 
     /// <summary>Opens the emulated device. Throws <see cref="DllNotFoundException"/> (listing every probe) when
     /// libslak_emu.so cannot be loaded.</summary>
-    public static EmulatedDevice Open()
+    /// <param name="hostSgemm">The host GEMM that <see cref="Sgemm"/> runs (the role cuBLAS has on a GPU; the Slak
+    /// library passes its CPU GEMM); null: a simple correct loop with double accumulation.</param>
+    public static EmulatedDevice Open(HostSgemmFunc? hostSgemm = null)
     {
         _ = EmuNative.Library;
-        return new EmulatedDevice();
+        return new EmulatedDevice(hostSgemm);
     }
-
-    /// <summary>The host GEMM used by <see cref="Sgemm"/> (set by the Slak library to its CPU GEMM); when null, a
-    /// simple correct loop with double accumulation is used.</summary>
-    public static HostSgemmFunc? HostSgemm { get; set; }
 
     /// <summary>Launches per kernel name since the process started, over every emulated device (including launches
     /// in which the kernel failed).</summary>
@@ -440,7 +440,7 @@ public sealed unsafe class EmulatedDevice : IGpuDevice
                 _memory.CheckRange(b, ((long)(bRows - 1) * ldb + bCols) * 4, nameof(b));
             }
         }
-        var gemm = HostSgemm ?? FallbackSgemm;
+        var gemm = _hostSgemm ?? FallbackSgemm;
         gemm(transA, transB, m, n, k, alpha, (nint)a.Address, lda, (nint)b.Address, ldb, beta, (nint)c.Address, ldc);
     }
 

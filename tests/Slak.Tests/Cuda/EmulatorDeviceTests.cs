@@ -56,42 +56,33 @@ public sealed class EmulatorDeviceTests
         const int m = 7, n = 5, k = 9;
         var seed = NewSeed();
         var rng = new Random(seed);
-        var saved = EmulatedDevice.HostSgemm;
-        EmulatedDevice.HostSgemm = null;
-        try
-        {
-            using var dev = EmulatedDevice.Open();
-            int lda = (transA ? m : k) + 2, ldb = (transB ? k : n) + 1, ldc = n + 3;
-            var a = Enumerable.Range(0, (transA ? k : m) * lda).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
-            var b = Enumerable.Range(0, (transB ? n : k) * ldb).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
-            var c0 = Enumerable.Range(0, m * ldc).Select(_ => (float)rng.NextDouble()).ToArray();
-            DevicePtr da = Upload<float>(dev, a), db = Upload<float>(dev, b), dc = Upload<float>(dev, c0);
-            const float alpha = 1.5f, beta = -0.5f;
-            dev.Sgemm(transA, transB, m, n, k, alpha, da, lda, db, ldb, beta, dc, ldc);
-            var got = Download<float>(dev, dc, m * ldc);
-            var dz = Poisoned(dev, m * ldc);
-            dev.Sgemm(transA, transB, m, n, k, alpha, da, lda, db, ldb, 0f, dz, ldc);
-            var gotZero = Download<float>(dev, dz, m * ldc);
-            double[] want = new double[m * n], wantZero = new double[m * n];
-            float[] g = new float[m * n], gz = new float[m * n];
-            for (var i = 0; i < m; i++)
-                for (var j = 0; j < n; j++)
-                {
-                    double acc = 0;
-                    for (var p = 0; p < k; p++)
-                        acc += (double)(transA ? a[p * lda + i] : a[i * lda + p]) *
-                               (transB ? b[j * ldb + p] : b[p * ldb + j]);
-                    want[i * n + j] = alpha * acc + beta * (double)c0[i * ldc + j];
-                    wantZero[i * n + j] = alpha * acc;
-                    g[i * n + j] = got[i * ldc + j];
-                    gz[i * n + j] = gotZero[i * ldc + j];
-                }
-            AssertClose(g, want, 1e-5, 1e-5, $"sgemm tA={transA} tB={transB} seed={seed}");
-            AssertClose(gz, wantZero, 1e-5, 1e-5, $"sgemm beta=0 over NaN tA={transA} tB={transB} seed={seed}");
-        }
-        finally
-        {
-            EmulatedDevice.HostSgemm = saved;
-        }
+        using var dev = EmulatedDevice.Open(); // no host GEMM injected: the fallback loop runs
+        int lda = (transA ? m : k) + 2, ldb = (transB ? k : n) + 1, ldc = n + 3;
+        var a = Enumerable.Range(0, (transA ? k : m) * lda).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var b = Enumerable.Range(0, (transB ? n : k) * ldb).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var c0 = Enumerable.Range(0, m * ldc).Select(_ => (float)rng.NextDouble()).ToArray();
+        DevicePtr da = Upload<float>(dev, a), db = Upload<float>(dev, b), dc = Upload<float>(dev, c0);
+        const float alpha = 1.5f, beta = -0.5f;
+        dev.Sgemm(transA, transB, m, n, k, alpha, da, lda, db, ldb, beta, dc, ldc);
+        var got = Download<float>(dev, dc, m * ldc);
+        var dz = Poisoned(dev, m * ldc);
+        dev.Sgemm(transA, transB, m, n, k, alpha, da, lda, db, ldb, 0f, dz, ldc);
+        var gotZero = Download<float>(dev, dz, m * ldc);
+        double[] want = new double[m * n], wantZero = new double[m * n];
+        float[] g = new float[m * n], gz = new float[m * n];
+        for (var i = 0; i < m; i++)
+            for (var j = 0; j < n; j++)
+            {
+                double acc = 0;
+                for (var p = 0; p < k; p++)
+                    acc += (double)(transA ? a[p * lda + i] : a[i * lda + p]) *
+                           (transB ? b[j * ldb + p] : b[p * ldb + j]);
+                want[i * n + j] = alpha * acc + beta * (double)c0[i * ldc + j];
+                wantZero[i * n + j] = alpha * acc;
+                g[i * n + j] = got[i * ldc + j];
+                gz[i * n + j] = gotZero[i * ldc + j];
+            }
+        AssertClose(g, want, 1e-5, 1e-5, $"sgemm tA={transA} tB={transB} seed={seed}");
+        AssertClose(gz, wantZero, 1e-5, 1e-5, $"sgemm beta=0 over NaN tA={transA} tB={transB} seed={seed}");
     }
 }

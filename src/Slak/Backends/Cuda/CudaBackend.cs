@@ -65,8 +65,7 @@ public sealed partial class CudaBackend : IBackend
     {
         if (device.Type == DeviceType.CudaEmu)
         {
-            EmulatedDevice.HostSgemm ??= HostSgemm;
-            return new CudaBackend(device, EmulatedDevice.Open());
+            return new CudaBackend(device, EmulatedDevice.Open(HostSgemm));
         }
         if (!GpuDevices.IsCudaAvailable(out string reason))
             throw new NotSupportedException($"device {device}: CUDA is unavailable ({reason})");
@@ -160,7 +159,15 @@ public sealed partial class CudaBackend : IBackend
 
     /// <inheritdoc />
     public void AddBiasLastDim(Tensor y, Tensor bias) =>
-        ActivationKernels.AddBiasLastDim(Gpu, P(y), P(bias), bias.Size(0), y.Numel);
+        ActivationKernels.AddBias(Gpu, P(y), P(bias), bias.Size(0), 1, y.Numel);
+
+    /// <inheritdoc />
+    public void AddBiasChannels(Tensor y, Tensor bias)
+    {
+        long planes = (long)y.Size(0) * y.Size(1);
+        long plane = planes == 0 ? 1 : Math.Max(1, y.Numel / planes);
+        ActivationKernels.AddBias(Gpu, P(y), P(bias), bias.Size(0), plane, y.Numel);
+    }
 
     /// <inheritdoc />
     public void SumToLastDim(Tensor dy, Tensor db)
