@@ -17,6 +17,7 @@ using System.Text.RegularExpressions;
 using Slak.Autograd;
 using Slak.Backends.Cpu;
 using Slak.Bench.DwConv;
+using Slak.Diagnostics;
 using Slak.Models;
 using Slak.NN;
 using Slak.Optim;

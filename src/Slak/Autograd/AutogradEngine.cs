@@ -16,6 +16,8 @@
 //     backward through the same graph fails loudly.
 // Profiling happens here, not in the operators: each closure is one "<op>.bwd" region, and the backend calls it makes
 // are measured by the profiling backend (ProfilingBackend), so no operator can be missed.
+using Slak.Diagnostics;
+
 namespace Slak.Autograd;
 
 /// <summary>Runs backward passes.</summary>

@@ -3,7 +3,7 @@
 // the shape of its first tensor argument ("DecomposedDwConvBackwardData (128,124,56,56)"): forward and each backward
 // apart, and no operator can be missed, because none has to opt in. The members are a mechanical forwarding of
 // IBackend, one region each, in the interface's order.
-using Slak.Autograd;
+using Slak.Diagnostics;
 
 namespace Slak.Backends;
 
@@ -137,6 +137,13 @@ internal sealed class ProfilingBackend : IBackend
     {
         using var r = Region(nameof(AddBiasLastDim), y);
         _inner.AddBiasLastDim(y, bias);
+    }
+
+    /// <inheritdoc/>
+    public void AddBiasChannels(Tensor y, Tensor bias)
+    {
+        using var r = Region(nameof(AddBiasChannels), y);
+        _inner.AddBiasChannels(y, bias);
     }
 
     /// <inheritdoc/>

@@ -4,7 +4,7 @@
 // batches an uninterrupted run would. An image whose file cannot be read or decoded (ImageFileException) is left out
 // of its batch and recorded in Failures; the caller decides when too many failed.
 using System.Collections.Concurrent;
-using Slak.Autograd;
+using Slak.Diagnostics;
 using Slak.IO;
 
 namespace Slak.Data;

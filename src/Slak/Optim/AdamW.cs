@@ -88,7 +88,7 @@ public sealed class AdamW
     public void Step()
     {
         using var untracked = TensorScope.Untracked();
-        using var profile = Autograd.OpProfiler.Measure("AdamW.Step");
+        using var profile = Diagnostics.OpProfiler.Measure("AdamW.Step");
         foreach (var s in _states)
         {
             var grad = s.Parameter.Grad;

@@ -59,7 +59,7 @@ public sealed class TensorScope : IDisposable
             throw new InvalidOperationException("TensorScope closed out of order (scopes must nest and close on the thread that opened them)");
         _closed = true;
         _current = _outer;
-        using var profile = Autograd.OpProfiler.Measure("TensorScope.Dispose");
+        using var profile = Diagnostics.OpProfiler.Measure("TensorScope.Dispose");
         foreach (var t in _tensors)
             if (!_kept.Contains(t)) t.Dispose();
         _tensors.Clear();

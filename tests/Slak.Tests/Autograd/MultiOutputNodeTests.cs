@@ -5,6 +5,7 @@
 // Also Tensor.Backward(gradient), PyTorch's tensor.backward(gradient), checked against the scalar form.
 using NUnit.Framework;
 using Slak.Autograd;
+using Slak.Diagnostics;
 using Slak.Cuda.Emulation;
 using Slak.Tests.Support;
 

@@ -27,8 +27,8 @@ public static class CpuParallel
             for (int i = from; i < to; i++) body(i);
             return;
         }
-        if (Autograd.OpProfiler.Enabled)
-            Autograd.OpProfiler.Count($"fork/join count: {Path.GetFileNameWithoutExtension(callerFile)}.{caller}");
+        if (Diagnostics.OpProfiler.Enabled)
+            Diagnostics.OpProfiler.Count($"fork/join count: {Path.GetFileNameWithoutExtension(callerFile)}.{caller}");
         Parallel.For(from, to, new ParallelOptions { MaxDegreeOfParallelism = _threads }, body);
     }
 

@@ -9,8 +9,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Slak.Autograd;
 
-namespace Slak.Autograd;
+namespace Slak.Diagnostics;
 
 /// <summary>Per-operator wall-time accounting for profiling runs (SLAK_PROFILE=1).</summary>
 public static class OpProfiler
