@@ -65,13 +65,22 @@ internal static partial class Cases
             long n = (long)s.B * s.H[0] * s.H[0] * s.C[0];
             ctx.Check(Describe(shape), n, 8.0 * n, [shape], (be, o) => be.MulRows(T(x, be), T(keep, be), o[0]));
         });
-        yield return new GpuCase("add_bias_last_dim_kernel", g, "AddBiasLastDim (in place)", ctx =>
+        yield return new GpuCase("add_bias_kernel", g, "AddBiasLastDim (in place)", ctx =>
         {
             var s = Sizes.For(ctx.Full);
             int[] shape = [s.B * s.H[0] * s.H[0], s.C[0]];
             var bias = ctx.Random(s.C[0]);
             float[] y0 = ctx.Random(shape).Cpu.ToArray();
             ctx.Check(Describe(shape), y0.Length, 8.0 * y0.Length, [shape], (be, o) => be.AddBiasLastDim(o[0], T(bias, be)),
+                initial: [y0]);
+        }) { Sampling = SampleHandling.InPlace, SampleNote = "in place: compared where changed" };
+        yield return new GpuCase("add_bias_kernel", g, "AddBiasChannels (in place, NCHW)", ctx =>
+        {
+            var s = Sizes.For(ctx.Full);
+            int[] shape = [s.B, s.C[0], s.H[0], s.H[0]];
+            var bias = ctx.Random(s.C[0]);
+            float[] y0 = ctx.Random(shape).Cpu.ToArray();
+            ctx.Check(Describe(shape), y0.Length, 8.0 * y0.Length, [shape], (be, o) => be.AddBiasChannels(o[0], T(bias, be)),
                 initial: [y0]);
         }) { Sampling = SampleHandling.InPlace, SampleNote = "in place: compared where changed" };
         yield return new GpuCase("fill_from_scalar_kernel", g, "FillFromScalar (Sum backward)", ctx =>

@@ -46,10 +46,12 @@ extern "C" __global__ void mul_rows_kernel(float* y, const float* x, const float
     SLAK_GRID_STRIDE_LOOP(i, n) y[i] = x[i] * scale[i / row];
 }
 
-// y[i] += bias[i % c]
-extern "C" __global__ void add_bias_last_dim_kernel(float* y, const float* __restrict__ bias, int c, long long n)
+// y[i] += bias[(i / inner) % c]: inner = 1 adds along the last dimension (Linear), inner = H * W along the channels
+// of an (N, C, H, W) tensor (the folded BatchNorm shift of inference)
+extern "C" __global__ void add_bias_kernel(float* y, const float* __restrict__ bias, int c, long long inner,
+                                           long long n)
 {
-    SLAK_GRID_STRIDE_LOOP(i, n) y[i] += bias[i % c];
+    SLAK_GRID_STRIDE_LOOP(i, n) y[i] += bias[(i / inner) % c];
 }
 
 // y[i] = scale * scalar[0]   (broadcast of a device scalar, e.g. the gradient of a sum; no host round trip)

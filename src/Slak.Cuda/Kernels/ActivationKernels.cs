@@ -40,11 +40,12 @@ internal static class ActivationKernels
         Run(dev, "mul_rows_kernel", n, ref a);
     }
 
-    /// <summary>y[i] += bias[i % c].</summary>
-    public static void AddBiasLastDim(IGpuDevice dev, DevicePtr y, DevicePtr bias, int c, long n)
+    /// <summary>y[i] += bias[(i / inner) % c] (inner 1: along the last dimension; H * W: along the channels of NCHW).</summary>
+    public static void AddBias(IGpuDevice dev, DevicePtr y, DevicePtr bias, int c, long inner, long n)
     {
-        var a = new KernelArgs(); a.Add(y); a.Add(bias); a.Add(c);
-        Run(dev, "add_bias_last_dim_kernel", n, ref a);
+        ArgumentOutOfRangeException.ThrowIfLessThan(inner, 1);
+        var a = new KernelArgs(); a.Add(y); a.Add(bias); a.Add(c); a.Add(inner);
+        Run(dev, "add_bias_kernel", n, ref a);
     }
 
     /// <summary>y[i] = scale * scalar[0].</summary>

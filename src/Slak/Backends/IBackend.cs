@@ -62,6 +62,9 @@ internal partial interface IBackend
     /// <summary>y[..., c] += bias[c] (in place on y).</summary>
     void AddBiasLastDim(Tensor y, Tensor bias);
 
+    /// <summary>y[n, c, ...] += bias[c] (in place on y, channels first: (N, C, H, W)).</summary>
+    void AddBiasChannels(Tensor y, Tensor bias);
+
     /// <summary>db[c] = sum over all rows of dy[..., c] (overwrites db).</summary>
     void SumToLastDim(Tensor dy, Tensor db);
 

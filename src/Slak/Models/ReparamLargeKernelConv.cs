@@ -99,7 +99,9 @@ public sealed class ReparamLargeKernelConv : Module
     // Inference (nothing recorded, every BatchNorm in eval mode): each BatchNorm is a per-channel affine map, so the
     // block is ONE convolution sum with weights w_b * gamma_b / sqrt(var_b + eps) plus a per-channel shift
     // sum_b (beta_b - mean_b * gamma_b / sqrt(var_b + eps)): one output written instead of one per branch, no
-    // per-branch normalization passes and no adds.
+    // per-branch normalization passes and no adds. The folding is host arithmetic in float64 (LargeKernelFolding, the
+    // same the ONNX export uses: it reads the branch weights, masks and BatchNorm statistics, a few kilobytes per
+    // block); the device runs one operator, F.DecomposedDepthwiseConv2dSum with the summed shifts as its bias.
     private static bool CanFoldBatchNorm(Tensor input, ConvBn[] branches)
     {
         if (branches.Any(b => b.Bn is { Training: true })) return false;
@@ -112,57 +114,29 @@ public sealed class ReparamLargeKernelConv : Module
         return !Autograd.AutogradEngine.WillRecord(tensors.ToArray());
     }
 
-    private static Tensor ForwardFolded(Tensor input, ConvBn[] branches)
+    private Tensor ForwardFolded(Tensor input, ConvBn[] branches)
     {
-        var be = input.Backend;
+        var folded = LargeKernelFolding.FoldBranches(this);
         var dev = input.Device;
-        int c = input.Size(1);
-        var temps = new List<Tensor>();
-        Tensor Temp(Tensor t)
-        {
-            temps.Add(t);
-            return t;
-        }
+        var weights = new Tensor[branches.Length];
+        double[]? shift = null;
         try
         {
-            var weights = new Tensor[branches.Length];
-            Tensor? shift = null;
-            var unit = Temp(Tensor.Ones([1, c, 1, 1], dev));
-            var zero = Temp(Tensor.Zeros([1, c, 1, 1], dev));
-            var zeros = Temp(Tensor.Zeros([c], dev));
             for (int b = 0; b < branches.Length; b++)
             {
-                var conv = branches[b].Conv;
-                if (branches[b].Bn is not { } bn)
-                {
-                    weights[b] = conv.Weight;
-                    continue;
-                }
-                // The eval-BatchNorm kernel computes both pieces: BN of 1 with zero bias and zero mean is
-                // gamma / sqrt(var + eps); BN of 0 is beta - mean * gamma / sqrt(var + eps).
-                var scale = Temp(Tensor.Empty([1, c, 1, 1], dev));
-                be.BatchNormEval(unit, bn.Weight, zeros, zeros, bn.RunningVar, bn.Eps, scale);
-                var b0 = Temp(Tensor.Empty([1, c, 1, 1], dev));
-                be.BatchNormEval(zero, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.Eps, b0);
-                if (shift is null) shift = b0;
-                else be.Add(shift, b0, shift);
-                var w = Temp(Tensor.Empty(conv.Weight.Shape, dev));
-                be.MulRows(conv.Weight, Temp(F.Reshape(scale, c)), w);
-                weights[b] = w;
+                weights[b] = Tensor.FromArray(folded[b].Weight, branches[b].Conv.Weight.ShapeArray, dev);
+                if (folded[b].Bias is not { } bias) continue;
+                shift ??= new double[bias.Length];
+                for (int ch = 0; ch < bias.Length; ch++) shift[ch] += bias[ch];
             }
-            var sum = Tensor.Empty(input.Shape, dev);
-            be.DecomposedDwConvForwardSum(input, weights, branches.Select(b => b.Conv.WeightMask).ToArray(), sum);
-            if (shift is null) return sum;
-            Temp(sum);
-            // y = sum + shift[c]: an eval BatchNorm with unit scale, zero mean, unit variance and eps 0 is exactly that.
-            var ones = Temp(Tensor.Ones([c], dev));
-            var y = Tensor.Empty(input.Shape, dev);
-            be.BatchNormEval(sum, ones, Temp(F.Reshape(shift, c)), zeros, ones, 0f, y);
-            return y;
+            var masks = branches.Select(b => b.Conv.WeightMask).ToArray();
+            if (shift is null) return F.DecomposedDepthwiseConv2dSum(input, weights, masks);
+            using var shiftTensor = Tensor.FromArray(Array.ConvertAll(shift, v => (float)v), [shift.Length], dev);
+            return F.DecomposedDepthwiseConv2dSum(input, weights, masks, shiftTensor);
         }
         finally
         {
-            foreach (var t in temps) t.Dispose();
+            foreach (var w in weights) w?.Dispose();
         }
     }
 }

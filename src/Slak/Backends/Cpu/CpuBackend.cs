@@ -131,6 +131,19 @@ public sealed partial class CpuBackend : IBackend
     }
 
     /// <inheritdoc />
+    public void AddBiasChannels(Tensor y, Tensor bias)
+    {
+        if (y.Numel == 0) return;
+        int c = y.Size(1), planes = checked(y.Size(0) * c);
+        int plane = checked((int)(y.Numel / planes));
+        CpuParallel.For(0, planes, y.Numel, p =>
+        {
+            var ys = S(y).Slice(p * plane, plane);
+            TensorPrimitives.Add(ys, S(bias)[p % c], ys);
+        });
+    }
+
+    /// <inheritdoc />
     public void SumToLastDim(Tensor dy, Tensor db)
     {
         int c = db.Size(0);

@@ -1,12 +1,10 @@
-// Evaluation-mode folding of a SLaK large kernel for export (the arithmetic of ReparamLargeKernelConv's folded
-// inference path, done once on the host in float64): each branch b (K x N, N x K, N x N or K x K) with its eval
+// Evaluation-mode folding of a SLaK large kernel, on the host in float64 (ReparamLargeKernelConv's folded inference
+// path and the ONNX export both use it): each branch b (K x N, N x K, N x N or K x K) with its eval
 // BatchNorm is the convolution with w_b * m_b * gamma_b / sqrt(var_b + eps_b) plus the per-channel shift
 // beta_b - mean_b * gamma_b / sqrt(var_b + eps_b), where m_b is the sparse mask when one is bound (pruned taps become
 // exact zeros). Since every branch pads "same" (kh / 2, kw / 2) with odd sizes, the sum of the branches is ONE
 // depthwise convolution whose kernel is the union (max kh x max kw) with each branch centred in it.
-using Slak.Models;
-
-namespace Slak.Export;
+namespace Slak.Models;
 
 /// <summary>One folded depthwise convolution: weight (C, 1, Kh, Kw) and an optional per-channel bias.</summary>
 /// <param name="Channels">C.</param>
