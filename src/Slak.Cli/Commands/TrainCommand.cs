@@ -72,17 +72,23 @@ internal sealed class TrainCommand : ICliCommand
         var maxBad = new Option<double>("--max-bad-fraction") { Description = "stop when more than this fraction of the training images fails to decode in an epoch (fewer are skipped and listed)", DefaultValueFactory = _ => Defaults.MaxBadImageFraction };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: SLAK_NUM_THREADS or all cores)", DefaultValueFactory = _ => 0 };
         var optionsFile = new Option<string?>("--options") { Description = "JSON file with training options (command-line options given explicitly win)" };
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "print only warnings, errors and the final result line" };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "also print the density table after every prune/regrow round" };
 
         var cmd = new Command("train", "Train a SLaK preset on Fashion-MNIST (sparse by default) and print the test accuracy");
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
                      logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps,
-                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers })
+                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers, quiet, verbose })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse =>
         {
             bool Given(Option o) => parse.GetResult(o) is OptionResult r && !r.Implicit;
+            if (parse.GetValue(quiet) && parse.GetValue(verbose))
+                throw new ArgumentException("--quiet and --verbose contradict each other", "--quiet");
+            using var report = TrainingReporter.ForConsole(parse.GetValue(quiet) ? Verbosity.Quiet
+                : parse.GetValue(verbose) ? Verbosity.Verbose : Verbosity.Normal);
             // On --resume the saved options are the base and only what is given explicitly may differ (ResumeOptions).
             TrainOptions? saved = parse.GetValue(resume) ? ResumeStart.SavedOptions(parse.GetValue(outDir), parse.GetValue(optionsFile)) : null;
             var o = saved ?? (parse.GetValue(optionsFile) is string file ? TrainOptions.Load(file) : new TrainOptions());
@@ -139,7 +145,7 @@ internal sealed class TrainCommand : ICliCommand
             try
             {
                 if (saved is null) RunFolders.PrepareNewRun(folder, parse.GetValue(overwrite), Console.WriteLine);
-                return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights), parse.GetValue(badImages) == "skip");
+                return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights), parse.GetValue(badImages) == "skip", report);
             }
             catch when (created)
             {
@@ -153,7 +159,8 @@ internal sealed class TrainCommand : ICliCommand
         return cmd;
     }
 
-    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder, string? initWeights, bool skipBadImages)
+    private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder, string? initWeights, bool skipBadImages,
+                             TrainingReporter report)
     {
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
@@ -181,16 +188,16 @@ internal sealed class TrainCommand : ICliCommand
         Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
         try
         {
-            var result = TrainingConsole.Run(trainer, Path.Combine(folder, "plot.png"), cts.Token);
+            var result = report.Run(trainer, Path.Combine(folder, "plot.png"), cts.Token);
             var last = result.Last;
             if (last is not null && test is null)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                report.Result(string.Create(CultureInfo.InvariantCulture,
                     $"no test/ split: no test accuracy; best/ is epoch {trainer.BestEpoch}, validation top-1 {result.BestTop1:F2}%"));
             if (last?.TestTop1 is double top1)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                report.Result(string.Create(CultureInfo.InvariantCulture,
                     $"test accuracy: {top1:F2}% top-1, {last.TestTop5:F2}% top-5 (last epoch's weights; best/ is epoch {trainer.BestEpoch}, selected on validation top-1 {result.BestTop1:F2}%) after {last.Epoch} epochs, {last.WallTime:F0} s, density {last.Density:F3}"));
             else if (last is null && result.Completed)
-                Console.WriteLine($"trained {trainer.Step} steps: per-step losses in {Path.Combine(folder, Slak.Train.StepLog.FileName)}, weights in {Path.Combine(folder, "last", "model.safetensors")}");
+                report.Result($"trained {trainer.Step} steps: per-step losses in {Path.Combine(folder, Slak.Train.StepLog.FileName)}, weights in {Path.Combine(folder, "last", "model.safetensors")}");
             if (result.Completed) return 0;
             Console.Error.WriteLine($"slak: {result.Message}");
             return 2;

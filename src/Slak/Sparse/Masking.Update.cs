@@ -24,6 +24,10 @@ public sealed partial class Masking
     public double PruneRateAt(long step) =>
         (_decay ?? throw new InvalidOperationException("call SetTotalSteps before stepping the masking")).ValueAt(step);
 
+    /// <summary>Receives the full density table after every prune/regrow round (a verbose log; null: not built).
+    /// <see cref="Masking.Log"/> gets one summary line per round.</summary>
+    public Action<string>? RoundTableLog { get; set; }
+
     /// <summary>Call after each optimizer step (and before gradients are cleared) with the number of optimizer steps
     /// done so far; runs a prune/regrow round when that count is a multiple of the update frequency.
     /// Returns true when masks changed.</summary>
@@ -32,8 +36,14 @@ public sealed partial class Masking
         if (step < 1) throw new ArgumentOutOfRangeException(nameof(step), step, "step counts optimizer steps and starts at 1");
         if (Options.UpdateFrequency == 0 || step % Options.UpdateFrequency != 0) return false;
         double rate = PruneRateAt(step);
+        long liveBefore = _layers.Sum(l => l.Live);
+        long pruned = _layers.Sum(l => (long)Math.Ceiling(rate * l.Live));
         Update(rate, optimizer);
-        Log?.Invoke(FormatDensityTable(string.Create(CultureInfo.InvariantCulture, $"step {step}: prune/regrow with rate {rate:F4}")));
+        long regrown = _layers.Sum(l => l.Live) - (liveBefore - pruned);
+        string title = string.Create(CultureInfo.InvariantCulture, $"step {step}: prune/regrow with rate {rate:F4}");
+        Log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+            $"{title}: {pruned:N0} weights pruned, {regrown:N0} regrown in {_layers.Count} layers, overall density {OverallDensity:F4}"));
+        RoundTableLog?.Invoke(FormatDensityTable(title));
         return true;
     }
 

@@ -141,8 +141,15 @@ public sealed partial class Trainer
     /// <summary>Metrics so far.</summary>
     public IReadOnlyList<EpochMetrics> Metrics => _metrics;
 
-    /// <summary>Log lines (run start, density tables, epoch summaries, errors).</summary>
+    /// <summary>Log lines (run start, the density tables at the start and the end, one line per prune/regrow round,
+    /// epoch summaries, errors).</summary>
     public event Action<string>? Log;
+
+    /// <summary>Verbose log lines: the full density table after every prune/regrow round.</summary>
+    public event Action<string>? Detail;
+
+    /// <summary>Warnings (images that could not be read). Raised on <see cref="Log"/> when nobody listens here.</summary>
+    public event Action<string>? Warning;
 
     /// <summary>Raised after every optimizer step, on the training thread.</summary>
     public event Action<StepProgress>? StepCompleted;
@@ -161,6 +168,8 @@ public sealed partial class Trainer
     public IReadOnlyDictionary<string, byte[]>? InitialMasks { get; init; }
 
     private void Info(string line) => Log?.Invoke(line);
+
+    private void Warn(string line) => (Warning ?? Log)?.Invoke(line);
 
     /// <summary>Prepares a fresh run: sparse masks (SNIP uses one batch), optimizer masks, EMA.</summary>
     public void Initialize()
@@ -187,7 +196,7 @@ public sealed partial class Trainer
         };
         _masking = new Masking(_model.Module.NamedParameters(), sparse, new SlakRandom(BatchLoader.SeedFor(Options.Seed, -3, 0)))
         {
-            Log = Info, MaskBinder = _model.MaskBinder,
+            Log = Info, RoundTableLog = line => Detail?.Invoke(line), MaskBinder = _model.MaskBinder,
         };
         _masking.SetTotalSteps(TotalSteps);
         if (saved is not null) _masking.LoadMasks(saved);
@@ -291,7 +300,7 @@ public sealed partial class Trainer
             }
             double trainSeconds = epochClock.Elapsed.TotalSeconds;
             if (loader.Failures.Count > 0)
-                Info($"epoch {_epoch + 1}: {loader.Failures.Count} training images could not be read and were skipped: {ListFailures(loader.Failures)}");
+                Warn($"epoch {_epoch + 1}: {loader.Failures.Count} training images could not be read and were skipped: {ListFailures(loader.Failures)}");
             _epoch++;
             if (_val is null)
             {
@@ -313,6 +322,7 @@ public sealed partial class Trainer
             Info(FormatEpoch(m, Options.Epochs));
             EpochCompleted?.Invoke(m);
         }
+        if (_masking is not null) Info(_masking.FormatDensityTable("final masks"));
         return new TrainResult(true, null, _metrics.ToList(), BestTop1);
     }
 
@@ -377,8 +387,8 @@ public sealed partial class Trainer
         // The test set is scored for the report only: after the last epoch, or every epoch when asked.
         EvalResult? t = _test is not null && (Options.EvalTestEveryEpoch || _epoch == Options.Epochs)
             ? Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch) : null;
-        if (v.Skipped > 0) Info($"validation: {v.Skipped} images could not be read and were left out: {ListFailures(v.Failures!)}");
-        if (t?.Skipped > 0) Info($"test: {t.Skipped} images could not be read and were left out: {ListFailures(t.Failures!)}");
+        if (v.Skipped > 0) Warn($"validation: {v.Skipped} images could not be read and were left out: {ListFailures(v.Failures!)}");
+        if (t?.Skipped > 0) Warn($"test: {t.Skipped} images could not be read and were left out: {ListFailures(t.Failures!)}");
         EvalResult? e = null;
         if (_ema is not null)
         {
