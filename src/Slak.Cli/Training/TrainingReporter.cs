@@ -4,8 +4,9 @@
 // --log-every steps. Verbose adds the full density table after every prune/regrow round. Quiet prints only warnings,
 // errors and the final result line: for the command's duration Console.Out is a null writer (so no informational line
 // of any layer gets through) and the result line goes to the real stdout. Warnings go to stderr as
-// "slak: warning: ..." (above the live display on a terminal, so they do not tear it). Spectre.Console is not
-// thread-safe: every update comes from the training thread (the trainer raises its events there).
+// "slak: warning: ..." (while a live display is drawn they are printed above it instead, so they do not tear it).
+// Spectre.Console is not thread-safe: every update comes from the training thread (the trainer raises its events
+// there).
 using System.Globalization;
 using Spectre.Console;
 using Slak.Train;
