@@ -234,6 +234,7 @@ public sealed partial class Trainer
         using (TensorScope.Begin())
         {
             var x = Tensor.FromArray(batch.Images, batch.Shape, _model.Device);
+            using var keys = SampleKeys.Begin(Options.Seed ^ 0x5A1F, -1, 0, batch.Count, (_dp?.Rank ?? 0) * batch.Count);
             var loss = F.CrossEntropy(_model.Forward(x), batch.Labels);
             loss.Backward();
             _dp?.AverageGradients(module.Parameters().ToList(), 0, -1); // SNIP scores the global first batch
@@ -267,8 +268,6 @@ public sealed partial class Trainer
         {
             var epochClock = Stopwatch.StartNew();
             var loader = new BatchLoader(_train, TrainLoaderOptions, _epoch);
-            // Data parallel: each rank's drop-path stream is keyed by (epoch, rank), so a resume continues it exactly.
-            if (_dp is not null) _model.Random?.SetState(new SlakRandom(BatchLoader.SeedFor(Options.Seed ^ 0xD0D0, _epoch, _dp.Rank)).GetState());
             _model.Module.Train();
             _model.Module.ZeroGrad();
             double epochLoss = 0, stepLoss = 0;
@@ -288,7 +287,10 @@ public sealed partial class Trainer
                     _model.Module.ZeroGrad();
                     return new TrainResult(false, msg, _metrics.ToList(), BestTop1);
                 }
-                double loss = MicroStep(batch);
+                double loss;
+                // Drop-path draws keyed by each image's position in the global batch (Distributed.SampleKeys).
+                using (SampleKeys.Begin(Options.Seed, _epoch, batch.Index, batch.Count, (_dp?.Rank ?? 0) * batch.Count))
+                    loss = MicroStep(batch);
                 if (!double.IsFinite(loss) && _dp is null) // data parallel: the averaged loss is checked below, on every rank
                 {
                     string msg = string.Create(CultureInfo.InvariantCulture,
