@@ -62,10 +62,10 @@ public class DataParallelMpiTests
         string onOne = Path.Combine(_folder, "resumed-1"), onTwo = Path.Combine(_folder, "resumed-2");
         CopyFolder(two, onOne);
         CopyFolder(two, onTwo);
-        var a = Mpi(1, ["train", "--resume", "--out", onOne, "--epochs", "2", "--threads", "1"]);
+        var a = Mpi(1, ["train", "--resume", "--out", onOne, "--data", Fixture("data.npz"), "--epochs", "2", "--threads", "1"]);
         Assert.That(a.Exit, Is.EqualTo(0), a.Out + a.Err);
         Assert.That(a.Out, Does.Contain("resuming a 2-rank run on 1 ranks: batch 16 per rank keeps the global batch 16"));
-        var b = Mpi(2, ["train", "--resume", "--out", onTwo, "--epochs", "2", "--threads", "1"]);
+        var b = Mpi(2, ["train", "--resume", "--out", onTwo, "--data", Fixture("data.npz"), "--epochs", "2", "--threads", "1"]);
         Assert.That(b.Exit, Is.EqualTo(0), b.Out + b.Err);
         AssertSameRun(onOne, onTwo, 20);
     }
