@@ -33,6 +33,10 @@ public sealed unsafe class MpiCollectives : ICollectives
     /// <summary>True when this process was started by Open MPI's mpirun (OMPI_COMM_WORLD_SIZE is set).</summary>
     public static bool LaunchedByMpirun => Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_SIZE") is not null;
 
+    /// <summary>"Open MPI v4.1.4 (libmpi.so.40)" or why the library does not load (for `slak info`).</summary>
+    public static string DescribeLibrary() => MpiLibrary.TryLoad(out string why)
+        ? $"{MpiLibrary.Api.Version()} ({MpiLibrary.Api.Path}); mpirun -np N slak train trains data parallel" : $"not available: {why}";
+
     /// <summary>Initialises MPI (MPI_THREAD_SERIALIZED: collectives are called from one thread at a time).</summary>
     public static MpiCollectives Initialize()
     {
