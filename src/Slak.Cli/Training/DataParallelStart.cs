@@ -76,7 +76,7 @@ internal sealed class DataParallelStart : IDisposable
         foreach (string free in ResumeOptions.Free) json.Remove(free);
         dp.CheckSame("the training options", json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }),
             "start every rank with the same command line and options file");
-        dp.CheckSame("the code (Slak assemblies)", DataParallel.CodeIdentity(typeof(DataParallelStart), typeof(Trainer)),
+        dp.CheckSame("the code (Slak assemblies)", DataParallel.CodeIdentity(typeof(DataParallelStart), typeof(Trainer), typeof(Slak.Cuda.Runtime.NcclInfo)),
             "every rank must run the same build: build once before mpirun (./slak builds under a lock)");
         string data = string.Join('\n', new[] { DataParallel.DataIdentity(train, "train"), val is null ? "val: none" : DataParallel.DataIdentity(val, "val"),
             test is null ? "test: none" : DataParallel.DataIdentity(test, "test") });
