@@ -63,7 +63,7 @@ internal static class NcclSmoke
             }
             finally
             {
-                api.Check("ncclCommDestroy", api.ncclCommDestroy(comm));
+                api.Destroy(comm);
                 device.Free(buffer);
             }
         }

@@ -98,6 +98,9 @@ internal sealed unsafe class Nccl
         return comm;
     }
 
+    /// <summary>Destroys a communicator.</summary>
+    public void Destroy(nint comm) => Check("ncclCommDestroy", ncclCommDestroy(comm));
+
     /// <summary>Enqueues an in-place float32 sum of <paramref name="count"/> elements at <paramref name="devicePointer"/>
     /// over the communicator on <paramref name="stream"/> (the compute stream, so it orders after the backward kernels).</summary>
     public void AllReduceSumInPlace(ulong devicePointer, long count, nint comm, nint stream)
