@@ -177,7 +177,7 @@ internal sealed class TrainCommand : ICliCommand
         var (train, val, test) = (data.Train, data.Val, data.Test);
         dp?.CheckSameEverywhere(o, dataFolder, train, val, test);
         var trainable = SlakTrainable.From(inputs.Model, o.SparseSemantics);
-        var trainer = resume ? Trainer.Resume(trainable, train, test, folder, o, val, dp?.Context)
+        var trainer = resume ? Trainer.ResumeRank(trainable, train, test, folder, o, val, dp?.Context)
             : val is null ? new Trainer(trainable, train, test, o, folder) { InitialMasks = inputs.Masks, DataParallel = dp?.Context }
             : new Trainer(trainable, train, val, test, o, folder) { InitialMasks = inputs.Masks, DataParallel = dp?.Context };
         using var cts = new CancellationTokenSource();

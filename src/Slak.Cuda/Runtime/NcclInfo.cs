@@ -4,7 +4,7 @@ using Slak.Cuda.Interop;
 namespace Slak.Cuda.Runtime;
 
 /// <summary>Describes the NCCL library of this machine.</summary>
-public static class NcclInfo
+internal static class NcclInfo
 {
     /// <summary>"2.21.5 (path)" or the not-found summary with the number of probes.</summary>
     public static string Describe()

@@ -14,7 +14,7 @@ using Slak.Sparse;
 namespace Slak.Distributed;
 
 /// <summary>The data-parallel context of one rank.</summary>
-public sealed class DataParallel
+internal sealed class DataParallel
 {
     /// <summary>Creates the context over <paramref name="collectives"/>.</summary>
     public DataParallel(ICollectives collectives, bool syncBatchNorm)
@@ -177,7 +177,7 @@ public sealed class DataParallel
 
 /// <summary>The ranks disagree (options, code, data or masks); thrown on every rank at the same point, so the job can
 /// end cleanly.</summary>
-public sealed class RanksDifferException : InvalidOperationException
+internal sealed class RanksDifferException : InvalidOperationException
 {
     /// <summary>Creates the exception.</summary>
     public RanksDifferException() { }

@@ -5,7 +5,7 @@
 namespace Slak.Distributed;
 
 /// <summary>Collectives across the ranks of a data-parallel job.</summary>
-public interface ICollectives : IDisposable
+internal interface ICollectives : IDisposable
 {
     /// <summary>This process's rank, 0 to <see cref="Size"/> - 1.</summary>
     int Rank { get; }

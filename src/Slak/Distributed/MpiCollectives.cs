@@ -9,7 +9,7 @@ using System.Globalization;
 namespace Slak.Distributed;
 
 /// <summary>Collectives over MPI_COMM_WORLD.</summary>
-public sealed unsafe class MpiCollectives : ICollectives
+internal sealed unsafe class MpiCollectives : ICollectives
 {
     /// <summary>Environment variable: seconds one collective may wait for the others (default 300).</summary>
     public const string TimeoutVariable = "SLAK_DP_TIMEOUT";

@@ -160,7 +160,7 @@ internal sealed unsafe class MpiLibrary
 }
 
 /// <summary>An MPI call failed, or the ranks disagree.</summary>
-public sealed class MpiException : Exception
+internal sealed class MpiException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public MpiException() { }

@@ -6,7 +6,7 @@
 namespace Slak.Distributed;
 
 /// <summary>The global keys of the images of the micro-batch being computed on this thread.</summary>
-public sealed class SampleKeys
+internal sealed class SampleKeys
 {
     [ThreadStatic]
     private static SampleKeys? _current;

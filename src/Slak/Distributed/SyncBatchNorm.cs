@@ -10,7 +10,7 @@ using Slak.Autograd;
 namespace Slak.Distributed;
 
 /// <summary>Synchronised batch normalisation.</summary>
-public static class SyncBatchNorm
+internal static class SyncBatchNorm
 {
     /// <summary>Training-mode BatchNorm2d over (N, C, H, W) with statistics summed over the ranks of
     /// <paramref name="dp"/>.</summary>

@@ -53,7 +53,7 @@ public sealed class BatchNorm2d : Module
 
     /// <summary>Data-parallel training: when set, training statistics are taken over every rank's batch
     /// (Distributed.SyncBatchNorm, as the reference's nn.SyncBatchNorm); null: this process's batch only.</summary>
-    public Distributed.DataParallel? Sync { get; set; }
+    internal Distributed.DataParallel? Sync { get; set; }
 
     /// <inheritdoc />
     public override Tensor Forward(Tensor input)

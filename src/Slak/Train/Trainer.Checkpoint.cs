@@ -226,9 +226,14 @@ public sealed partial class Trainer
     /// allows (more epochs, another device). <paramref name="test"/> is null for data without a test split.</summary>
     /// <remarks>With <paramref name="val"/> null the validation set is held out of <paramref name="train"/> as the
     /// saved options say.</remarks>
-    /// <remarks>With <paramref name="dataParallel"/> set, every rank reads the checkpoint and rank 0 alone writes.</remarks>
     public static Trainer Resume(TrainableModel model, IImageSource train, IImageSource? test, string runFolder,
-                                 TrainOptions? options = null, IImageSource? val = null, Distributed.DataParallel? dataParallel = null)
+                                 TrainOptions? options = null, IImageSource? val = null) =>
+        ResumeRank(model, train, test, runFolder, options, val, null);
+
+    /// <summary><see cref="Resume(TrainableModel, IImageSource, IImageSource?, string, TrainOptions?, IImageSource?)"/>
+    /// on one rank of a data-parallel job: every rank reads the checkpoint and rank 0 alone writes.</summary>
+    internal static Trainer ResumeRank(TrainableModel model, IImageSource train, IImageSource? test, string runFolder,
+                                       TrainOptions? options, IImageSource? val, Distributed.DataParallel? dataParallel)
     {
         ArgumentNullException.ThrowIfNull(model);
         string folder = FindLastCheckpoint(runFolder);

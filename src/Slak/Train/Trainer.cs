@@ -107,7 +107,7 @@ public sealed partial class Trainer
 
     /// <summary>Data-parallel training (mpirun): this rank's context; its rank count must be
     /// <see cref="TrainOptions.Ranks"/>. Null: one process.</summary>
-    public DataParallel? DataParallel
+    internal DataParallel? DataParallel
     {
         get => _dp;
         init
