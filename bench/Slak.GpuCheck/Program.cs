@@ -10,5 +10,5 @@ namespace Slak.GpuCheck;
 
 internal static class Program
 {
-    private static int Main(string[] args) => CheckApp.Run(args, Console.Out);
+    private static int Main(string[] args) => args is ["--nccl"] ? NcclSmoke.Run(Console.Out) : CheckApp.Run(args, Console.Out);
 }

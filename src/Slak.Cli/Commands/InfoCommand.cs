@@ -17,12 +17,14 @@ internal sealed class InfoCommand : ICliCommand
     /// <inheritdoc />
     public Command Build()
     {
-        var cmd = new Command("info", "CPU, CUDA (driver, NVRTC, cuBLAS, devices) and emulator status");
+        var cmd = new Command("info", "CPU, CUDA (driver, NVRTC, cuBLAS, NCCL, devices), MPI and emulator status");
         cmd.SetAction(_ =>
         {
             string simd = Vector512.IsHardwareAccelerated ? "AVX-512" : Vector256.IsHardwareAccelerated ? "AVX2" : "128-bit";
             Console.WriteLine($"CPU:          {Environment.ProcessorCount} logical cores, {CpuParallel.Threads} threads used, {simd}");
             Console.Write(CudaInfo.Describe());
+            Console.WriteLine($"NCCL:         {NcclInfo.Describe()}");
+            Console.WriteLine($"MPI:          {Slak.Distributed.MpiCollectives.DescribeLibrary()}");
             Console.WriteLine(CudaBackend.IsAvailable(Device.CudaEmu, out string why)
                 ? "cuda-emu:     available (host emulator of the CUDA kernels)"
                 : $"cuda-emu:     unavailable: {why}");

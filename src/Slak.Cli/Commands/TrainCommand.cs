@@ -71,6 +71,7 @@ internal sealed class TrainCommand : ICliCommand
         var workers = new Option<int>("--workers") { Description = "data-loader threads (decoding, augmentation); results do not depend on it", DefaultValueFactory = _ => Defaults.Workers };
         var maxBad = new Option<double>("--max-bad-fraction") { Description = "stop when more than this fraction of the training images fails to decode in an epoch (fewer are skipped and listed)", DefaultValueFactory = _ => Defaults.MaxBadImageFraction };
         var threads = new Option<int>("--threads") { Description = "CPU threads (default: SLAK_NUM_THREADS or all cores)", DefaultValueFactory = _ => 0 };
+        var noSyncBn = new Option<bool>("--no-sync-bn") { Description = "mpirun: BatchNorm statistics of each rank's own batch (default: synchronised over the ranks)" };
         var optionsFile = new Option<string?>("--options") { Description = "JSON file with training options (command-line options given explicitly win)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "print only warnings, errors and the final result line" };
         var verbose = new Option<bool>("--verbose", "-v") { Description = "also print the density table after every prune/regrow round" };
@@ -79,10 +80,10 @@ internal sealed class TrainCommand : ICliCommand
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
                      logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps,
-                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers, quiet, verbose })
+                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers, noSyncBn, quiet, verbose })
             cmd.Options.Add(o);
 
-        cmd.SetAction(parse =>
+        cmd.SetAction(parse => DataParallelStart.Run(dp =>
         {
             bool Given(Option o) => parse.GetResult(o) is OptionResult r && !r.Implicit;
             if (parse.GetValue(quiet) && parse.GetValue(verbose))
@@ -136,31 +137,34 @@ internal sealed class TrainCommand : ICliCommand
                 o = ResumeOptions.Reconcile(saved, o, Console.WriteLine);
                 Console.WriteLine($"resuming {folder} with its saved options (preset {o.Preset}, {o.Epochs} epochs)");
             }
+            if (dp is not null) o = dp.Configure(o, saved is not null, Given(noSyncBn), t > 0);
             string runName = o.ModelConfig is null ? o.Preset : Path.GetFileNameWithoutExtension(o.ModelConfig);
             folder ??= Path.Combine("runs", $"{runName}-{DateTime.Now.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture)}");
+            if (dp is not null) folder = dp.ShareFolder(folder); // rank 0's name (the clocks may straddle a second)
             o.Validate();
             if (!Slak.Data.NpzImages.IsNpz(parse.GetValue(data))) WeightChecks.CheckDataFolder(parse.GetValue(data));
             bool created = !Directory.Exists(folder);
-            using var runLock = RunLock.Acquire(folder); // one writer per run folder, for the whole run
+            bool writer = dp?.IsWriter ?? true; // data parallel: rank 0 alone locks and writes the run folder
+            using var runLock = writer ? RunLock.Acquire(folder) : null; // one writer per run folder, for the whole run
             try
             {
-                if (saved is null) RunFolders.PrepareNewRun(folder, parse.GetValue(overwrite), Console.WriteLine);
-                return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights), parse.GetValue(badImages) == "skip", report);
+                if (saved is null && writer) RunFolders.PrepareNewRun(folder, parse.GetValue(overwrite), Console.WriteLine);
+                return Train(o, folder, saved is not null, parse.GetValue(data), parse.GetValue(initWeights), parse.GetValue(badImages) == "skip", report, dp);
             }
-            catch when (created)
+            catch when (created && writer)
             {
                 // A run that failed before writing anything (bad data, bad options) leaves no folder behind.
-                runLock.Dispose();
+                runLock?.Dispose();
                 if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).All(e => Path.GetFileName(e) == ".lock"))
                     Directory.Delete(folder, recursive: true);
                 throw;
             }
-        });
+        }));
         return cmd;
     }
 
     private static int Train(TrainOptions o, string folder, bool resume, string? dataFolder, string? initWeights, bool skipBadImages,
-                             TrainingReporter report)
+                             TrainingReporter report, DataParallelStart? dp)
     {
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
@@ -177,10 +181,11 @@ internal sealed class TrainCommand : ICliCommand
         Console.WriteLine(o.ModelConfig is null ? $"preset {p.Name}: {data.Description}" : $"model {o.ModelConfig}: {data.Description}");
         if (!resume) o = o with { Normalization = data.Normalization };
         var (train, val, test) = (data.Train, data.Val, data.Test);
+        dp?.CheckSameEverywhere(o, dataFolder, train, val, test);
         var trainable = SlakTrainable.From(inputs.Model, o.SparseSemantics);
-        var trainer = resume ? Trainer.Resume(trainable, train, test, folder, o, val)
-            : val is null ? new Trainer(trainable, train, test, o, folder) { InitialMasks = inputs.Masks }
-            : new Trainer(trainable, train, val, test, o, folder) { InitialMasks = inputs.Masks };
+        var trainer = resume ? Trainer.ResumeRank(trainable, train, test, folder, o, val, dp?.Context)
+            : val is null ? new Trainer(trainable, train, test, o, folder) { InitialMasks = inputs.Masks, DataParallel = dp?.Context }
+            : new Trainer(trainable, train, val, test, o, folder) { InitialMasks = inputs.Masks, DataParallel = dp?.Context };
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cts.Cancel(); };
         Console.CancelKeyPress += onCancel;
@@ -188,7 +193,7 @@ internal sealed class TrainCommand : ICliCommand
         Console.WriteLine($"run folder: {Path.GetFullPath(folder)}");
         try
         {
-            var result = report.Run(trainer, Path.Combine(folder, "plot.png"), cts.Token);
+            var result = report.Run(trainer, dp is null || dp.IsWriter ? Path.Combine(folder, "plot.png") : null, cts.Token);
             var last = result.Last;
             if (last is not null && test is null)
                 report.Result(string.Create(CultureInfo.InvariantCulture,

@@ -73,7 +73,11 @@ public sealed class BatchLoader : IEnumerable<Batch>
     {
         if ((uint)index >= (uint)BatchCount) throw new ArgumentOutOfRangeException(nameof(index), index, $"epoch has {BatchCount} batches");
         var o = _options;
-        int start = index * o.BatchSize, n = Math.Min(o.BatchSize, _data.Count - start);
+        // Data parallel: rank k takes positions [k * B/N, (k + 1) * B/N) of global batch `index`; positions past the
+        // end of the epoch (only in a last partial batch) wrap to its start, as DistributedSampler pads.
+        int per = o.BatchSize / o.ShardCount;
+        int start = index * o.BatchSize + o.ShardIndex * per;
+        int n = o.ShardCount == 1 ? Math.Min(o.BatchSize, _data.Count - start) : per;
         int c = _data.Channels, h = _data.Height, w = _data.Width, size = _data.ImageSize;
         var rng = new SlakRandom(SeedFor(o.Seed, Epoch, index));
         var images = new float[n * size];
@@ -83,10 +87,10 @@ public sealed class BatchLoader : IEnumerable<Batch>
         var augmented = o.Augment.SourceAugmentation ? _data as IAugmentedImageSource : null;
         for (int i = 0; i < n; i++)
         {
-            int src = _order[start + i];
+            int src = _order[(start + i) % _data.Count];
             // A source that augments while decoding gets its own stream per (seed, epoch, image), so an image's
-            // augmentation does not depend on which other images share its batch or which thread decodes it.
-            var sampleRng = augmented is null ? null : new SlakRandom(SeedFor(o.Seed ^ 0xA5A5_0F0F_5A5A_F0F0UL, Epoch, src));
+            // augmentation does not depend on which other images share its batch, rank or which thread decodes it.
+            var sampleRng = augmented is null && !o.SampleStreams ? null : new SlakRandom(SeedFor(o.Seed ^ 0xA5A5_0F0F_5A5A_F0F0UL, Epoch, src));
             try
             {
                 if (augmented is not null) augmented.ReadAugmentedImage(src, read, sampleRng!);
@@ -107,8 +111,11 @@ public sealed class BatchLoader : IEnumerable<Batch>
             images = images.AsSpan(0, n * size).ToArray();
             labels = labels.AsSpan(0, n).ToArray();
         }
+        // Mixup/CutMix pair images within this rank's part of the batch (a group never straddles ranks), with lambda
+        // from a stream keyed by (epoch, batch, part).
+        var mixRng = o.ShardCount == 1 ? rng : new SlakRandom(SeedFor(o.Seed ^ 0x3C3C_C3C3_9696_6969UL, Epoch, index * o.ShardCount + o.ShardIndex));
         float[] targets = o.Mixup is { Enabled: true } mix
-            ? Augment.MixBatch(images, n, c, h, w, labels, _data.ClassCount, o.Smoothing, mix, rng).Targets
+            ? Augment.MixBatch(images, n, c, h, w, labels, _data.ClassCount, o.Smoothing, mix, mixRng).Targets
             : Augment.SmoothedOneHot(labels, _data.ClassCount, o.Smoothing);
         return new Batch(index, images, [n, c, h, w], labels, targets, _data.ClassCount);
     }

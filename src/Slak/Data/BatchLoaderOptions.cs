@@ -33,10 +33,27 @@ public sealed record BatchLoaderOptions
     /// depend on it.</summary>
     public int Workers { get; init; } = 1;
 
+    /// <summary>Every image draws its augmentation from its own stream keyed by (seed, epoch, image index), whatever
+    /// batch or rank it lands in (image sources that augment while decoding always do); false: in-memory images draw
+    /// in turn from their batch's stream.</summary>
+    public bool SampleStreams { get; init; }
+
+    /// <summary>Data parallel: the ranks that share each batch (<see cref="BatchSize"/> is the global batch; it must
+    /// be a multiple of this). 1: one process.</summary>
+    public int ShardCount { get; init; } = 1;
+
+    /// <summary>Data parallel: which consecutive part of each global batch this rank takes, 0 to
+    /// <see cref="ShardCount"/> - 1.</summary>
+    public int ShardIndex { get; init; }
+
     /// <summary>Throws naming a bad value.</summary>
     public void Validate(int channels)
     {
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "batch size must be >= 1");
+        if (ShardCount < 1 || BatchSize % ShardCount != 0)
+            throw new ArgumentOutOfRangeException(nameof(ShardCount), ShardCount, $"the global batch {BatchSize} must be a positive multiple of the shard count");
+        if ((uint)ShardIndex >= (uint)ShardCount)
+            throw new ArgumentOutOfRangeException(nameof(ShardIndex), ShardIndex, $"shard index must be in [0, {ShardCount})");
         if (Prefetch < 0) throw new ArgumentOutOfRangeException(nameof(Prefetch), Prefetch, "prefetch must be >= 0");
         if (Workers < 1) throw new ArgumentOutOfRangeException(nameof(Workers), Workers, "workers must be >= 1");
         if (!(Smoothing is >= 0 and < 1)) throw new ArgumentOutOfRangeException(nameof(Smoothing), Smoothing, "smoothing must be in [0, 1)");

@@ -51,10 +51,16 @@ public sealed class BatchNorm2d : Module
     /// <summary>Number of training batches seen, shape () (float; PyTorch stores int64).</summary>
     public Tensor NumBatchesTracked { get; }
 
+    /// <summary>Data-parallel training: when set, training statistics are taken over every rank's batch
+    /// (Distributed.SyncBatchNorm, as the reference's nn.SyncBatchNorm); null: this process's batch only.</summary>
+    internal Distributed.DataParallel? Sync { get; set; }
+
     /// <inheritdoc />
     public override Tensor Forward(Tensor input)
     {
-        var y = F.BatchNorm2d(input, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
+        var y = Training && Sync is not null
+            ? Distributed.SyncBatchNorm.Forward(Sync, input, Weight, Bias, RunningMean, RunningVar, Momentum, Eps)
+            : F.BatchNorm2d(input, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
         if (Training)
         {
             _batches++;

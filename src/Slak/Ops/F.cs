@@ -95,7 +95,9 @@ public static partial class F
         int n = x.Size(0);
         var scale = new float[n];
         float keep = 1f - rate;
-        for (int i = 0; i < n; i++) scale[i] = rng.NextFloat() < keep ? 1f / keep : 0f;
+        // In a trainer's micro-batch each image's draw is keyed by its global position (data parallel: any split).
+        var keyed = Distributed.SampleKeys.Current is { } keys && keys.Count == n ? keys.NextUniforms() : null;
+        for (int i = 0; i < n; i++) scale[i] = (keyed?[i] ?? rng.NextFloat()) < keep ? 1f / keep : 0f;
         var rows = Tensor.FromArray(scale, [n], x.Device);
         var y = Like(x);
         x.Backend.MulRows(x, rows, y);

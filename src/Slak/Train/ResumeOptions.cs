@@ -29,6 +29,8 @@ public static class ResumeOptions
             string was = p.Value.GetRawText();
             if (given == was || Free.Contains(p.Name)) continue;
             if (p.Name == "epochs" && requested.Epochs > saved.Epochs) continue;
+            // Another rank count keeps the global batch (docs/data-parallel.md).
+            if (p.Name is "ranks" or "batch_size" && requested.BatchSize * requested.Ranks == saved.BatchSize * saved.Ranks) continue;
             differ.Add($"--{p.Name.Replace('_', '-')} {given} (the run was saved with {was})");
         }
         if (requested.Epochs < saved.Epochs && differ.Count == 1 && differ[0].StartsWith("--epochs", StringComparison.Ordinal))

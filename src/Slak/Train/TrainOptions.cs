@@ -146,6 +146,14 @@ public sealed record TrainOptions
     /// <summary>Log a plain progress line every this many optimizer steps (0: never).</summary>
     public int LogEvery { get; init; } = 50;
 
+    /// <summary>Data-parallel ranks (mpirun -np N); <see cref="BatchSize"/> is per rank, so the global batch is
+    /// BatchSize x Ranks. A resume on another rank count keeps the global batch (ResumeOptions).</summary>
+    public int Ranks { get; init; } = 1;
+
+    /// <summary>Data parallel: BatchNorm statistics over the global batch (as the reference's SyncBatchNorm); false:
+    /// each rank's own batch.</summary>
+    public bool SyncBn { get; init; } = true;
+
     /// <summary>Throws naming the first bad value.</summary>
     public void Validate()
     {
@@ -187,6 +195,7 @@ public sealed record TrainOptions
         Range(MaxBadImageFraction is >= 0 and <= 1, nameof(MaxBadImageFraction), MaxBadImageFraction, "must be in [0, 1]");
         Range(ValSplit is >= 0 and < 1, nameof(ValSplit), ValSplit, "must be in [0, 1) (0: no validation hold-out, no evaluation)");
         Range(LogEvery >= 0, nameof(LogEvery), LogEvery, "must be >= 0");
+        Range(Ranks >= 1, nameof(Ranks), Ranks, "must be >= 1");
     }
 
     /// <summary>JSON settings shared by options files: snake_case names, enums as snake_case strings.</summary>

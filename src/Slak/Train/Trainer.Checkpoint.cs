@@ -28,9 +28,9 @@ public sealed partial class Trainer
 
     private void SaveCheckpoints(bool best)
     {
-        if (RunFolder is null) return;
+        if (!Writes) return; // rank 0 alone writes a data-parallel run
         string metrics = string.Concat(_metrics.Select(m => m.ToJsonLine() + "\n"));
-        string last = Path.Combine(RunFolder, "last"), bestFolder = Path.Combine(RunFolder, "best");
+        string last = Path.Combine(RunFolder!, "last"), bestFolder = Path.Combine(RunFolder!, "best");
         var written = new List<string>();
         try
         {
@@ -45,7 +45,7 @@ public sealed partial class Trainer
         }
         if (best) Swap(bestFolder);
         Swap(last);
-        AtomicFile.WriteAllText(Path.Combine(RunFolder, "metrics.jsonl"), metrics);
+        AtomicFile.WriteAllText(Path.Combine(RunFolder!, "metrics.jsonl"), metrics);
     }
 
     private string WriteTemporary(string target, bool includeTrainer, string metrics)
@@ -72,8 +72,8 @@ public sealed partial class Trainer
     /// <summary>Removes the temporary folders a killed process may have left (the run folder's lock holder owns them).</summary>
     private void RemoveStaleTemporaries()
     {
-        if (RunFolder is null) return;
-        foreach (var name in new[] { "last.tmp", "best.tmp" }) TryDeleteFolder(Path.Combine(RunFolder, name));
+        if (!Writes) return;
+        foreach (var name in new[] { "last.tmp", "best.tmp" }) TryDeleteFolder(Path.Combine(RunFolder!, name));
     }
 
     private static void TryDeleteFolder(string folder)
@@ -227,7 +227,13 @@ public sealed partial class Trainer
     /// <remarks>With <paramref name="val"/> null the validation set is held out of <paramref name="train"/> as the
     /// saved options say.</remarks>
     public static Trainer Resume(TrainableModel model, IImageSource train, IImageSource? test, string runFolder,
-                                 TrainOptions? options = null, IImageSource? val = null)
+                                 TrainOptions? options = null, IImageSource? val = null) =>
+        ResumeRank(model, train, test, runFolder, options, val, null);
+
+    /// <summary><see cref="Resume(TrainableModel, IImageSource, IImageSource?, string, TrainOptions?, IImageSource?)"/>
+    /// on one rank of a data-parallel job: every rank reads the checkpoint and rank 0 alone writes.</summary>
+    internal static Trainer ResumeRank(TrainableModel model, IImageSource train, IImageSource? test, string runFolder,
+                                       TrainOptions? options, IImageSource? val, Distributed.DataParallel? dataParallel)
     {
         ArgumentNullException.ThrowIfNull(model);
         string folder = FindLastCheckpoint(runFolder);
@@ -235,8 +241,10 @@ public sealed partial class Trainer
         var saved = SavedOptions(file);
         if (options is not null) ResumeOptions.Reconcile(saved, options, null);
         var o = options ?? saved;
-        var t = val is null ? new Trainer(model, train, test, o, runFolder) : new Trainer(model, train, val, test, o, runFolder);
+        var t = val is null ? new Trainer(model, train, test, o, runFolder) { DataParallel = dataParallel }
+            : new Trainer(model, train, val, test, o, runFolder) { DataParallel = dataParallel };
         t.LoadState(folder, file);
+        if (dataParallel is not null && t._masking is not null) dataParallel.CheckMasks(t._masking, "after the resume");
         return t;
     }
 

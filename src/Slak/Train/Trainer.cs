@@ -8,6 +8,7 @@ using System.Diagnostics;
 using System.Globalization;
 using Slak.Autograd;
 using Slak.Data;
+using Slak.Distributed;
 using Slak.Optim;
 using Slak.Sparse;
 
@@ -31,6 +32,7 @@ public sealed partial class Trainer
     private double _bestTop1 = double.NegativeInfinity;
     private int _bestEpoch;
     private bool _initialized;
+    private readonly DataParallel? _dp;
 
     /// <summary>Creates a trainer writing to <paramref name="runFolder"/> (created when missing; null: no files) that
     /// holds out <see cref="TrainOptions.ValSplit"/> of <paramref name="train"/> (stratified, fixed split seed) as
@@ -79,7 +81,8 @@ public sealed partial class Trainer
         var mix = new MixupOptions { MixupAlpha = options.Mixup, CutmixAlpha = options.Cutmix, Prob = options.MixupProb, SwitchProb = options.MixupSwitchProb };
         _loaderOptions = new BatchLoaderOptions
         {
-            BatchSize = options.BatchSize, Seed = options.Seed, Smoothing = options.Smoothing, Workers = options.Workers,
+            BatchSize = options.BatchSize * options.Ranks, Seed = options.Seed, Smoothing = options.Smoothing, Workers = options.Workers,
+            SampleStreams = true,
             Mixup = mix.Enabled ? mix : null, Shuffle = options.Shuffle,
             Augment = new AugmentOptions
             {
@@ -88,7 +91,7 @@ public sealed partial class Trainer
             }.WithNormalization(options.Normalization),
         };
         if (!options.Normalize) _loaderOptions = _loaderOptions with { Augment = _loaderOptions.Augment with { Mean = [0f], Std = [1f] } };
-        StepsPerEpoch = BatchLoader.BatchesPerEpoch(_train.Count, options.BatchSize, dropLast: true) / options.AccumSteps;
+        StepsPerEpoch = BatchLoader.BatchesPerEpoch(_train.Count, options.BatchSize * options.Ranks, dropLast: true) / options.AccumSteps;
         if (StepsPerEpoch < 1)
             throw new ArgumentException($"{_train.Count} training images give no optimizer step per epoch at batch size "
                 + $"{options.BatchSize} x {options.AccumSteps} accumulation steps", nameof(options));
@@ -101,6 +104,26 @@ public sealed partial class Trainer
 
     /// <summary>The options.</summary>
     public TrainOptions Options { get; }
+
+    /// <summary>Data-parallel training (mpirun): this rank's context; its rank count must be
+    /// <see cref="TrainOptions.Ranks"/>. Null: one process.</summary>
+    internal DataParallel? DataParallel
+    {
+        get => _dp;
+        init
+        {
+            if (value is not null && value.Size != Options.Ranks)
+                throw new ArgumentException($"the options say {Options.Ranks} ranks but the job has {value.Size}", nameof(value));
+            _dp = value;
+            value?.Attach(_model.Module);
+        }
+    }
+
+    /// <summary>This process writes the run folder (rank 0 of a data-parallel job, or a single process).</summary>
+    private bool Writes => RunFolder is not null && (_dp?.IsWriter ?? true);
+
+    /// <summary>The training loader's options: this rank's shard of each global batch.</summary>
+    private BatchLoaderOptions TrainLoaderOptions => _dp is null ? _loaderOptions : _loaderOptions with { ShardCount = _dp.Size, ShardIndex = _dp.Rank };
 
     /// <summary>Run folder (null: nothing written).</summary>
     public string? RunFolder { get; }
@@ -179,6 +202,7 @@ public sealed partial class Trainer
         if (InitialMasks is not null && !Options.Sparse)
             throw new InvalidOperationException("initial masks were given but the options say dense training (Sparse = false)");
         if (Options.Sparse) InitializeMasking(InitialMasks);
+        if (_dp is not null && _masking is not null) _dp.CheckMasks(_masking, "after initialisation");
         if (InitialMasks is not null)
         {
             _masking!.ApplyToWeights();
@@ -211,7 +235,7 @@ public sealed partial class Trainer
         var module = _model.Module;
         var buffers = module.NamedBuffers().Select(b => b.Tensor.ToArray()).ToList();
         var rngState = _model.Random?.GetState();
-        var loader = new BatchLoader(_train, _loaderOptions with { Mixup = null, Smoothing = 0, Seed = Options.Seed ^ 0x5A1F }, 0);
+        var loader = new BatchLoader(_train, TrainLoaderOptions with { Mixup = null, Smoothing = 0, Seed = Options.Seed ^ 0x5A1F }, 0);
         var batch = loader.Prepare(0);
         module.Train();
         module.ZeroGrad();
@@ -219,8 +243,10 @@ public sealed partial class Trainer
         using (TensorScope.Begin())
         {
             var x = Tensor.FromArray(batch.Images, batch.Shape, _model.Device);
+            using var keys = SampleKeys.Begin(Options.Seed ^ 0x5A1F, -1, 0, batch.Count, (_dp?.Rank ?? 0) * batch.Count);
             var loss = F.CrossEntropy(_model.Forward(x), batch.Labels);
             loss.Backward();
+            _dp?.AverageGradients(module.Parameters().ToList(), 0, -1); // SNIP scores the global first batch
             foreach (var (name, p) in module.NamedParameters())
                 grads[name] = p.Grad?.ToArray() ?? new float[p.Numel];
         }
@@ -237,20 +263,20 @@ public sealed partial class Trainer
     public TrainResult Run(CancellationToken cancel = default)
     {
         if (!_initialized) Initialize();
-        if (RunFolder is not null) IO.AtomicFile.WriteAllText(Path.Combine(RunFolder, "options.json"), Options.ToJson());
+        if (Writes) IO.AtomicFile.WriteAllText(Path.Combine(RunFolder!, "options.json"), Options.ToJson());
         RemoveStaleTemporaries();
         string sparsity = _masking is null ? "dense"
             : FormattableString.Invariant($"density {_masking.OverallDensity:F3} ({Options.SparseSemantics.ToString().ToLowerInvariant()} semantics)");
         Info(FormattableString.Invariant(
             $"training {Options.Epochs} epochs x {StepsPerEpoch} steps (batch {Options.BatchSize} x {Options.AccumSteps}) on {_model.Device}, {_train.Count} train / {(_val is null ? "no" : _val.Count)} validation / {(_test is null ? "no" : _test.Count)} test images, {_model.Module.ParameterCount():N0} parameters, {sparsity}"));
         if (_val is null) Info("no validation set (an .npz holds training data only): evaluation is skipped");
-        using var stepLog = RunFolder is null ? null : StepLog.Open(RunFolder, _step);
+        using var stepLog = Writes ? StepLog.Open(RunFolder!, _step) : null;
         var clock = Stopwatch.StartNew();
         long stepsThisProcess = 0;
         while (_epoch < Options.Epochs)
         {
             var epochClock = Stopwatch.StartNew();
-            var loader = new BatchLoader(_train, _loaderOptions, _epoch);
+            var loader = new BatchLoader(_train, TrainLoaderOptions, _epoch);
             _model.Module.Train();
             _model.Module.ZeroGrad();
             double epochLoss = 0, stepLoss = 0;
@@ -270,8 +296,11 @@ public sealed partial class Trainer
                     _model.Module.ZeroGrad();
                     return new TrainResult(false, msg, _metrics.ToList(), BestTop1);
                 }
-                double loss = MicroStep(batch);
-                if (!double.IsFinite(loss))
+                double loss;
+                // Drop-path draws keyed by each image's position in the global batch (Distributed.SampleKeys).
+                using (SampleKeys.Begin(Options.Seed, _epoch, batch.Index, batch.Count, (_dp?.Rank ?? 0) * batch.Count))
+                    loss = MicroStep(batch);
+                if (!double.IsFinite(loss) && _dp is null) // data parallel: the averaged loss is checked below, on every rank
                 {
                     string msg = string.Create(CultureInfo.InvariantCulture,
                         $"loss is {loss} at epoch {_epoch + 1}, step {_step + 1}: stopping; the last good checkpoint (epoch {_epoch}) is kept");
@@ -280,9 +309,21 @@ public sealed partial class Trainer
                     return new TrainResult(false, msg, _metrics.ToList(), BestTop1);
                 }
                 stepLoss += loss / Options.AccumSteps;
-                images += batch.Count;
+                images += batch.Count * (_dp?.Size ?? 1); // every rank trains on an equal part: global img/s
                 if (++micro < Options.AccumSteps) continue;
                 micro = 0;
+                if (_dp is not null)
+                {
+                    stepLoss = _dp.AverageGradients(_model.Module.Parameters().ToList(), stepLoss, _step);
+                    if (!double.IsFinite(stepLoss))
+                    {
+                        string msg = string.Create(CultureInfo.InvariantCulture,
+                            $"loss is {stepLoss} at epoch {_epoch + 1}, step {_step + 1} (mean over {_dp.Size} ranks): stopping; the last good checkpoint (epoch {_epoch}) is kept");
+                        Info(msg);
+                        _model.Module.ZeroGrad();
+                        return new TrainResult(false, msg, _metrics.ToList(), BestTop1);
+                    }
+                }
                 lr = _schedule.ValueAt(_step);
                 OptimizerStep(lr);
                 epochLoss += stepLoss;
@@ -374,7 +415,8 @@ public sealed partial class Trainer
         _optimizer.Lr = (float)lr;
         _optimizer.Step();
         _step++;
-        _masking?.AfterOptimizerStep(_step, _optimizer);
+        if (_masking?.AfterOptimizerStep(_step, _optimizer) == true && _dp is not null)
+            _dp.CheckMasks(_masking, string.Create(CultureInfo.InvariantCulture, $"after the prune/regrow round of step {_step}"));
         _ema?.Update(_masking);
         _model.Module.ZeroGrad();
     }
