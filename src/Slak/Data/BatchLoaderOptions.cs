@@ -33,6 +33,11 @@ public sealed record BatchLoaderOptions
     /// depend on it.</summary>
     public int Workers { get; init; } = 1;
 
+    /// <summary>Host memory the images are assembled in (page-locked buffers for a CUDA GPU, see
+    /// <see cref="BatchHostMemory.PageLocked"/>); null: ordinary arrays. The consumer disposes each batch to give its
+    /// buffer back; batches that find the pool empty use ordinary arrays.</summary>
+    public BatchHostMemory? HostMemory { get; init; }
+
     /// <summary>Throws naming a bad value.</summary>
     public void Validate(int channels)
     {
