@@ -8,7 +8,8 @@ writes, and optionally `summary.txt` (the output of `slak summary --preset P --w
 params and MACs dense and live) and `erf.json` (of `slak erf` on the run's best/ weights). Runs are grouped by
 options.json's "preset"; per preset the table gives the number of seeds, the test top-1 as mean +- sample standard
 deviation over the seeds, each seed's value, params and MACs dense and live (the live counts averaged over the seeds)
-and, with --erf, the ERF ratios as mean +- std over the seeds. --per-run adds a table with one row per run.
+and, with --erf, the ERF ratios as mean +- std over the seeds that have one ("(k null)": k seeds' maps have no
+square reaching that fraction; "-": no seed has a value). --per-run adds a table with one row per run.
 --order lists presets first in that order (the others follow, sorted).
 
 Which epoch a run contributes: the epoch with the highest validation top-1 ("val_top1" in metrics.jsonl; the earliest
@@ -156,9 +157,11 @@ def build(runs_dir, with_erf=False, per_run=False, order=()):
             cells.append(format_count(sum(s[k] for s in summaries) / len(summaries)) if summaries else "-")
         if with_erf:
             for t in RATIOS:
-                values = [r["erf"]["ratios"].get(t) for r in runs if r["erf"] is not None]
-                values = [v for v in values if v is not None]
-                cells.append(stat(values, 3) if values else "-")
+                measured = [r["erf"]["ratios"].get(t) for r in runs if r["erf"] is not None]
+                values = [v for v in measured if v is not None]
+                nulls = len(measured) - len(values)
+                cell = stat(values, 3) if values else "-"
+                cells.append(cell + (f" ({nulls} null)" if nulls else ""))
         lines.append("| " + " | ".join(cells) + " |")
     if per_run:
         lines.append("")

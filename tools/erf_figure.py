@@ -79,7 +79,7 @@ def main(argv):
         image = ax.imshow(m, cmap="RdYlGn", vmin=0.0, vmax=1.0)
         r2, r5 = ratio(m, 0.2), ratio(m, 0.5)
         fmt = lambda r: "none" if r is None else f"{r:.3f}"  # noqa: E731
-        ax.set_title(f"{preset} ({len(maps[preset])} seeds)\nr(0.2) {fmt(r2)}, r(0.5) {fmt(r5)}", fontsize=9)
+        ax.set_title(f"{preset} ({len(maps[preset])} seed{'s' if len(maps[preset]) != 1 else ''})\nr(0.2) {fmt(r2)}, r(0.5) {fmt(r5)}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.colorbar(image, ax=list(axes[0]), fraction=0.012, pad=0.01)

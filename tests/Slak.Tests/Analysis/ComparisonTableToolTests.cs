@@ -77,7 +77,7 @@ public sealed class ComparisonTableToolTests
         // r(0.2) of a: 0.1 and 0.3 (a-2 has no ERF): mean 0.2, sample std 0.1414.
         Assert.That(lines[3], Is.EqualTo(
             "| a | 3 | validation | 89.00 +- 1.00 | 0: 88.00 @ 2, 1: 89.00 @ 1, 2: 90.00 @ 3 | 1.54 M | 4.92 M | 929.0 K | 2.84 M "
-            + "| 0.200 +- 0.141 | 0.300 +- 0.141 | 0.500 +- 0.141 | - |"));
+            + "| 0.200 +- 0.141 | 0.300 +- 0.141 | 0.500 +- 0.141 | - (2 null) |"));
         Assert.That(lines[4], Is.Empty);
         Assert.That(lines[7], Is.EqualTo("| b-7 | 7 | 3 / 3 | - | 87.50 | 87.50 | - | - | - | - |"));
         Assert.That(lines[8], Is.EqualTo("| a-0 | 0 | 2 / 3 | 70.00 | 88.00 | 80.00 | 0.1000 | 0.2000 | 0.4000 | - |"));
