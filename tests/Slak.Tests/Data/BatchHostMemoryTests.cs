@@ -3,7 +3,8 @@
 // native memory, poisoned with NaN before use: pooled batches equal array batches value for value (threaded loader,
 // training transform, erasing, mixup), every buffer goes back when the batches are disposed, a consumer that keeps
 // its batches gets at most BufferCount pooled ones and ordinary arrays after that (never a wait), a batch of a freed
-// pool refuses to be read, and the CPU and the emulator get no pool (ordinary arrays).
+// pool refuses to be read, and the CPU and the emulator get no pool (ordinary arrays). On a machine with a CUDA GPU
+// (category Gpu, skipped without one) the real page-locked pool is used by the loader and its batches upload exactly.
 using System.Runtime.InteropServices;
 using NUnit.Framework;
 using Slak.Data;
@@ -109,6 +110,33 @@ public unsafe class BatchHostMemoryTests
         Assert.That(pool.TryRent(9), Is.Null);
         Assert.That(pool.Fallbacks, Is.EqualTo(1));
         Assert.That(pool.TryRent(8), Is.Not.Null);
+    }
+
+    [Test]
+    [Category("Gpu")]
+    public void OnACudaGpuBatchesAreAssembledInPageLockedMemoryAndUploadExactly()
+    {
+        if (!Slak.Cuda.Runtime.GpuDevices.IsCudaAvailable(out string reason)) Assert.Ignore($"no CUDA device: {reason}");
+        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, long.MaxValue);
+        TestContext.Out.WriteLine($"seed {seed}");
+        var data = TrainFolder(24);
+        var expected = new BatchLoader(data, Options(seed, null), 0).ToList();
+        var cuda = new Device(DeviceType.Cuda);
+        using var pool = BatchHostMemory.PageLocked(cuda, 3, 8L * data.ImageSize);
+        Assert.That(pool, Is.Not.Null);
+        Assert.That(pool!.IsPageLocked, Is.True);
+        int b = 0;
+        foreach (var batch in new BatchLoader(data, Options(seed, pool), 0))
+        {
+            Assert.That(batch.IsPageLocked, Is.True, $"batch {b}");
+            using var scope = TensorScope.Begin();
+            var x = Tensor.FromArray(batch.ImageSpan, batch.Shape, cuda);
+            batch.Dispose();
+            Assert.That(x.ToArray(), Is.EqualTo(expected[b].Images), $"batch {b} on the device, seed {seed}");
+            b++;
+        }
+        Assert.That(pool.Fallbacks, Is.Zero);
+        Assert.That(pool.FreeBuffers, Is.EqualTo(3));
     }
 
     [TearDown]
