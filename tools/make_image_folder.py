@@ -1,6 +1,9 @@
 """Writes the committed image-folder test data (issue 21 items 1, 5, 6) with Debian's PIL and python3-skimage.
 
 Regenerate (seconds):  /usr/bin/python3 tools/make_image_folder.py
+A larger Fashion-MNIST folder only (not committed; e.g. for the image-folder vs IDX comparison in
+bench/results/training.md):  /usr/bin/python3 tools/make_image_folder.py --fmnist OUT TRAIN_PER_CLASS TEST_PER_CLASS
+writes OUT/train and OUT/test as below (TEST_PER_CLASS 1000: the whole t10k test set).
 Needs: dataset-fashion-mnist, python3-pil, python3-skimage (apt). Output under tests/TestData/images/ (about 1 MB):
 
   fmnist64/train/<NN_class>/*.png|*.jpg   Fashion-MNIST rendered as 64x64 RGB (PIL bicubic 28->64, grey to RGB),
@@ -33,6 +36,7 @@ import io
 import os
 import shutil
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -54,9 +58,9 @@ def read_idx(name):
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
-def write_fmnist(split, images, labels, per_class):
+def write_fmnist(split, images, labels, per_class, root=os.path.join(ROOT, "fmnist64")):
     for k, name in enumerate(CLASSES):
-        folder = os.path.join(ROOT, "fmnist64", split, f"{k:02d}_{name}")
+        folder = os.path.join(root, split, f"{k:02d}_{name}")
         os.makedirs(folder)
         for i, idx in enumerate(np.flatnonzero(labels == k)[:per_class]):
             img = Image.fromarray(images[idx], "L").resize((64, 64), Image.BICUBIC).convert("RGB")
@@ -167,5 +171,20 @@ def main():
     print(f"wrote {ROOT} ({total / 1e6:.2f} MB)")
 
 
+def main_fmnist(out, train_per_class, test_per_class):
+    if os.path.exists(out):
+        raise SystemExit(f"{out} exists; give a new folder")
+    write_fmnist("train", read_idx("train-images-idx3-ubyte.gz"), read_idx("train-labels-idx1-ubyte.gz"),
+                 train_per_class, out)
+    write_fmnist("test", read_idx("t10k-images-idx3-ubyte.gz"), read_idx("t10k-labels-idx1-ubyte.gz"),
+                 test_per_class, out)
+    print(f"wrote {out}")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 5 and sys.argv[1] == "--fmnist":
+        main_fmnist(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
+    elif len(sys.argv) == 1:
+        main()
+    else:
+        raise SystemExit(__doc__)

@@ -1,5 +1,5 @@
-// `slak eval`: top-1, top-5 and loss of a checkpoint on Fashion-MNIST (a run folder's best or last weights, or an
-// explicit config.json + safetensors pair). Parsing and presentation only.
+// `slak eval`: top-1, top-5 and loss of a checkpoint (a run folder's best or last weights, or an explicit config.json +
+// safetensors pair) on Fashion-MNIST or an image folder (EvalSplits). Parsing and presentation only.
 using System.CommandLine;
 using System.Globalization;
 using Slak.Cli.Training;
@@ -24,16 +24,16 @@ internal sealed class EvalCommand : ICliCommand
         which.AcceptOnlyFromAmong("best", "last");
         var config = new Option<string?>("--model-config") { Description = "config.json (instead of --run)" };
         var weights = new Option<string?>("--weights") { Description = "model safetensors (instead of --run)" };
-        var data = new Option<string?>("--data") { Description = $"Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder})" };
-        var split = new Option<string>("--split") { Description = "test or train", DefaultValueFactory = _ => "test" };
-        split.AcceptOnlyFromAmong("test", "train");
+        var data = new Option<string?>("--data") { Description = $"Fashion-MNIST folder (default: {Slak.IO.FashionMnist.DefaultFolder}) or an image folder (train/<class>/<images>, optional val/ and test/)" };
+        var split = new Option<string>("--split") { Description = "test, val (val/, else the --val-split hold-out of train as slak train makes it) or train", DefaultValueFactory = _ => "test" };
+        split.AcceptOnlyFromAmong("test", "val", "train");
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch-size") { Description = "images per forward pass", DefaultValueFactory = _ => 256 };
         var size = new Option<int?>("--input-size")
         {
-            Description = "input side the images are brought to (default: the run's preset's, else 32)",
+            Description = "input side the images are brought to (default: the run's; Fashion-MNIST otherwise 32, image folders the matching preset's, at most 224)",
         };
-        var cmd = new Command("eval", "Evaluate a checkpoint on Fashion-MNIST: top-1, top-5 and loss");
+        var cmd = new Command("eval", "Evaluate a checkpoint on Fashion-MNIST or an image folder: top-1, top-5 and loss");
         foreach (var o in new Option[] { run, which, config, weights, data, split, device, batch, size }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
@@ -57,15 +57,14 @@ internal sealed class EvalCommand : ICliCommand
             if (note is not null) Console.WriteLine(note);
             WeightChecks.CheckDataFolder(parse.GetValue(data));
             WeightChecks.NoteUnverified(w);
-            var model = SlakInference.LoadModel(ModelConfig.Load(cfg), w, dev);
-            int side = parse.GetValue(size) ?? (folder is not null && File.Exists(Path.Combine(folder, "options.json"))
-                ? DataSets.SideFor(ModelPresets.Get(TrainOptions.FromJson(File.ReadAllText(Path.Combine(folder, "options.json"))).Preset))
-                : DataSets.PaddedSide(28));
-            if (side < 28) throw new ArgumentOutOfRangeException("--input-size", side, "--input-size must be >= 28 (the images are 28x28)");
-            var (train, test) = DataSets.FashionMnist(parse.GetValue(data), side);
-            var set = parse.GetValue(split) == "train" ? train : test;
+            var modelConfig = ModelConfig.Load(cfg);
+            var runOptions = folder is not null && File.Exists(Path.Combine(folder, "options.json"))
+                ? TrainOptions.FromJson(File.ReadAllText(Path.Combine(folder, "options.json"))) : null;
+            var eval = EvalSplits.Load(parse.GetValue(data), parse.GetValue(split)!, parse.GetValue(size), runOptions, modelConfig);
+            var model = SlakInference.LoadModel(modelConfig, w, dev);
+            Console.WriteLine($"data: {eval.Description}");
             var started = System.Diagnostics.Stopwatch.StartNew();
-            var r = Evaluator.Evaluate(SlakTrainable.From(model), set, new AugmentOptions(), batchSize);
+            var r = Evaluator.Evaluate(SlakTrainable.From(model), eval.Images, new AugmentOptions().WithNormalization(eval.Normalization), batchSize);
             WeightChecks.CheckFinite(r.Loss, "the loss", w);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{w}: {parse.GetValue(split)} top-1 {r.Top1:F2}%, top-5 {r.Top5:F2}%, loss {r.Loss:F4} ({r.Count} images, {started.Elapsed.TotalSeconds:F1} s on {dev})"));

@@ -57,10 +57,9 @@ public static class Augment
 
     /// <summary>timm's Mixup in batch mode: mixes <paramref name="images"/> (N, C, H, W) in place with the batch
     /// reversed and returns the mixed smoothed targets (N, K) and lambda (1 when not mixed).</summary>
-    public static (float[] Targets, double Lambda) MixBatch(float[] images, int n, int c, int h, int w,
+    public static (float[] Targets, double Lambda) MixBatch(Span<float> images, int n, int c, int h, int w,
         ReadOnlySpan<int> labels, int classes, double smoothing, MixupOptions options, SlakRandom rng)
     {
-        ArgumentNullException.ThrowIfNull(images);
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(rng);
         if (images.Length != (long)n * c * h * w || labels.Length != n)
@@ -87,7 +86,7 @@ public static class Augment
             int yl = Math.Clamp(cy - cutH / 2, 0, h), yh = Math.Clamp(cy + cutH / 2, 0, h);
             int xl = Math.Clamp(cx - cutW / 2, 0, w), xh = Math.Clamp(cx + cutW / 2, 0, w);
             lam = 1 - (double)(yh - yl) * (xh - xl) / (h * w);
-            var source = (float[])images.Clone();
+            var source = images.ToArray();
             for (int i = 0; i < n; i++)
             {
                 int j = n - 1 - i;
@@ -95,13 +94,13 @@ public static class Augment
                     for (int y = yl; y < yh; y++)
                     {
                         int row = ch * h * w + y * w;
-                        Array.Copy(source, j * plane + row + xl, images, i * plane + row + xl, xh - xl);
+                        source.AsSpan(j * plane + row + xl, xh - xl).CopyTo(images[(i * plane + row + xl)..]);
                     }
             }
         }
         else if (lam < 1)
         {
-            var source = (float[])images.Clone();
+            var source = images.ToArray();
             float a = (float)lam, b = (float)(1 - lam);
             for (int i = 0; i < n; i++)
             {

@@ -80,7 +80,10 @@ public sealed class BatchLoader : IEnumerable<Batch>
         int n = o.ShardCount == 1 ? Math.Min(o.BatchSize, _data.Count - start) : per;
         int c = _data.Channels, h = _data.Height, w = _data.Width, size = _data.ImageSize;
         var rng = new SlakRandom(SeedFor(o.Seed, Epoch, index));
-        var images = new float[n * size];
+        // Page-locked memory from the pool when there is one and a buffer is free, else an ordinary array.
+        var block = o.HostMemory?.TryRent((long)n * size);
+        var array = block is null ? new float[n * size] : null;
+        Span<float> images = array ?? HostSpan(block!, n * size);
         var labels = new int[n];
         var read = new float[size];
         int kept = 0;
@@ -102,13 +105,14 @@ public sealed class BatchLoader : IEnumerable<Batch>
                 continue;
             }
             labels[kept] = _data.LabelAt(src);
-            Augment.AugmentImage(read, images.AsSpan(kept * size, size), c, h, w, o.Augment, sampleRng ?? rng);
+            Augment.AugmentImage(read, images.Slice(kept * size, size), c, h, w, o.Augment, sampleRng ?? rng);
             kept++;
         }
         if (kept < n)
         {
             n = kept;
-            images = images.AsSpan(0, n * size).ToArray();
+            images = images[..(n * size)];
+            if (array is not null) array = images.ToArray();
             labels = labels.AsSpan(0, n).ToArray();
         }
         // Mixup/CutMix pair images within this rank's part of the batch (a group never straddles ranks), with lambda
@@ -117,8 +121,12 @@ public sealed class BatchLoader : IEnumerable<Batch>
         float[] targets = o.Mixup is { Enabled: true } mix
             ? Augment.MixBatch(images, n, c, h, w, labels, _data.ClassCount, o.Smoothing, mix, mixRng).Targets
             : Augment.SmoothedOneHot(labels, _data.ClassCount, o.Smoothing);
-        return new Batch(index, images, [n, c, h, w], labels, targets, _data.ClassCount);
+        return array is not null
+            ? new Batch(index, array, [n, c, h, w], labels, targets, _data.ClassCount)
+            : new Batch(index, o.HostMemory!, block!, n * size, [n, c, h, w], labels, targets, _data.ClassCount);
     }
+
+    private static unsafe Span<float> HostSpan(HostBlock block, int length) => new((void*)block.Address, length);
 
     /// <summary>The most batches that were in flight at once (being prepared, or prepared and not yet taken) during
     /// the last enumeration: never more than <see cref="BatchLoaderOptions.Prefetch"/>.</summary>

@@ -46,6 +46,11 @@ public sealed record BatchLoaderOptions
     /// <see cref="ShardCount"/> - 1.</summary>
     public int ShardIndex { get; init; }
 
+    /// <summary>Host memory the images are assembled in (page-locked buffers for a CUDA GPU, see
+    /// <see cref="BatchHostMemory.PageLocked"/>); null: ordinary arrays. The consumer disposes each batch to give its
+    /// buffer back; batches that find the pool empty use ordinary arrays.</summary>
+    public BatchHostMemory? HostMemory { get; init; }
+
     /// <summary>Throws naming a bad value.</summary>
     public void Validate(int channels)
     {

@@ -32,9 +32,13 @@ public static class Evaluator
         bool wasTraining = model.Module.Training;
         model.Module.Eval();
         var device = model.Device;
+        const int prefetch = 2;
+        // On a CUDA GPU the batches are assembled in page-locked memory (the batches in flight + the one in use).
+        using var hostMemory = BatchHostMemory.PageLocked(device, prefetch + 1, (long)batchSize * data.ImageSize);
         var loader = new BatchLoader(data, new BatchLoaderOptions
         {
-            BatchSize = batchSize, Shuffle = false, DropLast = false, Augment = augment.ForEvaluation(), Prefetch = 2, Workers = 2,
+            BatchSize = batchSize, Shuffle = false, DropLast = false, Augment = augment.ForEvaluation(), Prefetch = prefetch, Workers = 2,
+            HostMemory = hostMemory,
         }, 0);
         long top1 = 0, top5 = 0;
         int count = 0;
@@ -47,7 +51,8 @@ public static class Evaluator
                 if (batch.Count == 0) continue;
                 count += batch.Count;
                 using var scope = TensorScope.Begin();
-                var x = Tensor.FromArray(batch.Images, batch.Shape, device);
+                var x = Tensor.FromArray(batch.ImageSpan, batch.Shape, device);
+                batch.Dispose(); // uploaded: a pooled buffer goes back to the loader
                 var logits = model.Forward(x);
                 int n = batch.Count, k = logits.Size(1);
                 var targets = Tensor.FromArray(Augment.SmoothedOneHot(batch.Labels, k, 0), [n, k], device);

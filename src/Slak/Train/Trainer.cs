@@ -276,7 +276,11 @@ public sealed partial class Trainer
         while (_epoch < Options.Epochs)
         {
             var epochClock = Stopwatch.StartNew();
-            var loader = new BatchLoader(_train, TrainLoaderOptions, _epoch);
+            // On a CUDA GPU the batches are assembled in page-locked memory: a pool per epoch of the batches in flight + 1.
+            var loaderOptions = TrainLoaderOptions;
+            using var hostMemory = BatchHostMemory.PageLocked(_model.Device, loaderOptions.Prefetch + 1,
+                (long)(loaderOptions.BatchSize / loaderOptions.ShardCount) * _train.ImageSize);
+            var loader = new BatchLoader(_train, loaderOptions with { HostMemory = hostMemory }, _epoch);
             _model.Module.Train();
             _model.Module.ZeroGrad();
             double epochLoss = 0, stepLoss = 0;
@@ -397,7 +401,8 @@ public sealed partial class Trainer
     {
         using var scope = TensorScope.Begin();
         var device = _model.Device;
-        var x = Tensor.FromArray(batch.Images, batch.Shape, device);
+        var x = Tensor.FromArray(batch.ImageSpan, batch.Shape, device);
+        batch.Dispose(); // uploaded (the copy is synchronous): a pooled buffer goes back to the loader
         var targets = Tensor.FromArray(batch.Targets, [batch.Count, batch.ClassCount], device);
         var logits = _model.Forward(x);
         var loss = F.SoftTargetCrossEntropy(logits, targets);
