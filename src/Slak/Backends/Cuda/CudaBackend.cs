@@ -116,7 +116,7 @@ public sealed partial class CudaBackend : IBackend
 
     /// <inheritdoc />
     public void FillFromScalar(Tensor destination, Tensor scalar, float scale) =>
-        ActivationKernels.FillFromScalar(Gpu, P(destination), P(scalar), scale, destination.Numel);
+        ElementwiseKernels.FillFromScalar(Gpu, P(destination), P(scalar), scale, destination.Numel);
 
     // ---- element-wise ----------------------------------------------------------------------------------------
 

@@ -1,5 +1,7 @@
-// The fused decomposed depthwise convolution on the CPU backend (IBackend.DwConv.cs): maps tensors onto
-// CpuDecomposedDwConv, which loads each input plane once for all branches. Masked branches run the sparse-aware
+// The depthwise convolutions on the CPU backend (family dwconv, IBackend.DwConv.cs). The single-kernel operator
+// forwards to CpuDwConv; with a mask it takes the sparse-aware path over the mask's live-tap list, cached per mask
+// tensor and rebuilt only when its contents change (CpuDwConvTapCache). The fused decomposed operator maps tensors
+// onto CpuDwConvDecomposed, which loads each input plane once for all branches. Masked branches run the sparse-aware
 // kernels over the live-tap list of their mask, cached per mask tensor (CpuDwConvTapCache). Branches whose output
 // gradient is absent (null) are left out of the backward passes.
 namespace Slak.Backends.Cpu;
@@ -12,21 +14,21 @@ public sealed partial class CpuBackend
     private static Memory<float> MemW(Tensor t) =>
         ((CpuStorage)t.Storage).Array.AsMemory(checked((int)t.Offset), checked((int)t.Numel));
 
-    private static DwBranch Branch(Tensor w, Tensor? mask, bool sparse) => new(w.Size(2), w.Size(3), Mem(w),
+    private static CpuDwConvBranch Branch(Tensor w, Tensor? mask, bool sparse) => new(w.Size(2), w.Size(3), Mem(w),
         mask is null ? default : Mem(mask), mask is not null && sparse ? CpuDwConvTapCache.For(mask) : null);
 
     /// <inheritdoc />
     public void DecomposedDwConvForward(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
                                         IReadOnlyList<Tensor> ys)
     {
-        var branches = new DwBranch[weights.Count];
+        var branches = new CpuDwConvBranch[weights.Count];
         var outs = new Memory<float>[weights.Count];
         for (int b = 0; b < branches.Length; b++)
         {
             branches[b] = Branch(weights[b], masks[b], sparse: true);
             outs[b] = MemW(ys[b]);
         }
-        CpuDecomposedDwConv.Forward(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), outs,
+        CpuDwConvDecomposed.Forward(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), outs,
                                     Span<float>.Empty);
     }
 
@@ -34,16 +36,16 @@ public sealed partial class CpuBackend
     public void DecomposedDwConvForwardSum(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
                                            Tensor y)
     {
-        var branches = new DwBranch[weights.Count];
+        var branches = new CpuDwConvBranch[weights.Count];
         for (int b = 0; b < branches.Length; b++) branches[b] = Branch(weights[b], masks[b], sparse: true);
-        CpuDecomposedDwConv.Forward(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), [], S(y));
+        CpuDwConvDecomposed.Forward(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), [], S(y));
     }
 
     /// <inheritdoc />
     public void DecomposedDwConvBackwardData(IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor> weights,
                                              IReadOnlyList<Tensor?> masks, Tensor dx)
     {
-        var branches = new List<DwBranch>(weights.Count);
+        var branches = new List<CpuDwConvBranch>(weights.Count);
         var grads = new List<ReadOnlyMemory<float>>(weights.Count);
         for (int b = 0; b < weights.Count; b++)
         {
@@ -56,14 +58,14 @@ public sealed partial class CpuBackend
             S(dx).Clear();
             return;
         }
-        CpuDecomposedDwConv.BackwardData(dx.Size(0), dx.Size(1), dx.Size(2), dx.Size(3), branches, grads, S(dx));
+        CpuDwConvDecomposed.BackwardData(dx.Size(0), dx.Size(1), dx.Size(2), dx.Size(3), branches, grads, S(dx));
     }
 
     /// <inheritdoc />
     public void DecomposedDwConvBackwardFilter(Tensor x, IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor?> skipMasks,
                                                IReadOnlyList<Tensor?> dws)
     {
-        var branches = new List<DwBranch>(dws.Count);
+        var branches = new List<CpuDwConvBranch>(dws.Count);
         var grads = new List<ReadOnlyMemory<float>>(dws.Count);
         var outs = new List<Memory<float>>(dws.Count);
         for (int b = 0; b < dws.Count; b++)
@@ -80,7 +82,33 @@ public sealed partial class CpuBackend
             outs.Add(MemW(dw));
         }
         if (branches.Count == 0) return;
-        CpuDecomposedDwConv.BackwardFilter(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), grads, outs,
+        CpuDwConvDecomposed.BackwardFilter(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), grads, outs,
                                            skipMasked: true);
+    }
+
+    private static CpuDwConvShape DwShape(Tensor x, Tensor w) =>
+        new(x.Size(0), x.Size(1), x.Size(2), x.Size(3), w.Size(2), w.Size(3));
+
+    private static CpuDwConvTapList LiveTaps(Tensor w, Tensor mask) => CpuDwConvTapCache.For(mask);
+
+    /// <inheritdoc />
+    public void DwConv2dForward(Tensor x, Tensor w, Tensor? mask, Tensor y)
+    {
+        if (mask is null) CpuDwConv.Forward(DwShape(x, w), S(x), S(w), ReadOnlySpan<float>.Empty, S(y));
+        else CpuDwConv.Forward(DwShape(x, w), S(x), S(w), LiveTaps(w, mask), S(y));
+    }
+
+    /// <inheritdoc />
+    public void DwConv2dBackwardData(Tensor dy, Tensor w, Tensor? mask, Tensor dx)
+    {
+        if (mask is null) CpuDwConv.BackwardData(DwShape(dx, w), S(dy), S(w), ReadOnlySpan<float>.Empty, S(dx));
+        else CpuDwConv.BackwardData(DwShape(dx, w), S(dy), S(w), LiveTaps(w, mask), S(dx));
+    }
+
+    /// <inheritdoc />
+    public void DwConv2dBackwardFilter(Tensor x, Tensor dy, Tensor? mask, Tensor dw, bool skipMasked)
+    {
+        if (mask is not null && skipMasked) CpuDwConv.BackwardFilter(DwShape(x, dw), S(x), S(dy), S(dw), LiveTaps(dw, mask));
+        else CpuDwConv.BackwardFilter(DwShape(x, dw), S(x), S(dy), S(dw), default, false);
     }
 }

@@ -9,7 +9,7 @@ using Slak.Tests.Support;
 
 namespace Slak.Tests.Ops;
 
-public sealed class DecomposedDwConvOpTests(string device) : DeviceTest(device)
+public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
 {
     private static readonly object[] Cases =
     [

@@ -1,11 +1,11 @@
-// Shape operators and reductions (Reshape, Permute, ToChannelsLast/First, Sum, Mean, GlobalAvgPool): forward against
+// Reductions and shape operators (family reduce) (Reshape, Permute, ToChannelsLast/First, Sum, Mean, GlobalAvgPool): forward against
 // the references, kernels on poisoned outputs, gradients by GradCheck, and Reshape's zero-copy contract.
 using NUnit.Framework;
 using Slak.Tests.Support;
 
 namespace Slak.Tests.Ops;
 
-public sealed class ShapeOpTests(string device) : DeviceTest(device)
+public sealed class ReduceOpTests(string device) : DeviceTest(device)
 {
     [Test]
     public void ReshapeIsAZeroCopyViewWithInferredDimension()

@@ -7,7 +7,7 @@ using Slak.Tests.Support;
 
 namespace Slak.Tests.Ops;
 
-public sealed class LinearConvOpTests(string device) : DeviceTest(device)
+public sealed class Conv2dOpTests(string device) : DeviceTest(device)
 {
     private static float[] F32(RefTensor r) => r.Data.Select(v => (float)v).ToArray();
 
