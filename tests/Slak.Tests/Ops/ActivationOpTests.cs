@@ -33,6 +33,7 @@ public sealed class ActivationOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    [KernelParity("gelu_bwd_kernel", "gelu_fwd_kernel")]
     public void GeluGradient()
     {
         int[] shape = [Rng.Int(1, 4), Rng.Int(1, 6), Rng.Int(1, 5)];
@@ -45,6 +46,7 @@ public sealed class ActivationOpTests(string device) : DeviceTest(device)
     [TestCase(7, 1)]
     [TestCase(5, 13)]
     [TestCase(3000, 17)]
+    [KernelParity("mul_last_dim_kernel")]
     public void MulLastDimForwardKernelsAndGradient(int rows, int c)
     {
         int[] shape = rows % 2 == 0 ? [rows, c] : [1, rows, c];
@@ -73,6 +75,7 @@ public sealed class ActivationOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    [KernelParity("add_bias_last_dim_kernel", "column_sum_finalize_kernel", "column_sum_partial_kernel")]
     public void BiasAndColumnSumKernels()
     {
         int rows = Rng.Int(1, 3000), c = Rng.Int(1, 40);
@@ -112,6 +115,7 @@ public sealed class ActivationOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    [KernelParity("mul_rows_kernel")]
     public void DropPathDropRateMatchesRate()
     {
         int n = 4000;

@@ -12,6 +12,7 @@ public sealed class ElementwiseOpTests(string device) : DeviceTest(device)
     private static readonly int[][] Shapes = [[1], [7], [3, 5, 2], [2, 1, 1, 1], [131075]];
 
     [TestCaseSource(nameof(Shapes))]
+    [KernelParity("scale_kernel")]
     public void AddMulScaleForwardMatchReference(int[] shape)
     {
         var (a, ra) = RandN(shape);
@@ -23,6 +24,7 @@ public sealed class ElementwiseOpTests(string device) : DeviceTest(device)
     }
 
     [TestCaseSource(nameof(Shapes))]
+    [KernelParity("axpy_kernel", "fill_from_scalar_kernel", "fill_kernel")]
     public void ElementwiseKernelsWriteEveryElement(int[] shape)
     {
         var (a, ra) = RandN(shape);
@@ -55,6 +57,7 @@ public sealed class ElementwiseOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    [KernelParity("add_kernel", "mul_kernel")]
     public void AddAndMulMayWriteIntoAnInput()
     {
         int[] shape = [Rng.Int(1, 9), Rng.Int(1, 70000)];
