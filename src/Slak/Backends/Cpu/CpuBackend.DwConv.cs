@@ -14,8 +14,8 @@ public sealed partial class CpuBackend
     private static Memory<float> MemW(Tensor t) =>
         ((CpuStorage)t.Storage).Array.AsMemory(checked((int)t.Offset), checked((int)t.Numel));
 
-    private static CpuDwConvBranch Branch(Tensor w, Tensor? mask, bool sparse) => new(w.Size(2), w.Size(3), Mem(w),
-        mask is null ? default : Mem(mask), mask is not null && sparse ? CpuDwConvTapCache.For(mask) : null);
+    private static CpuDwConvBranch Branch(Tensor w, Tensor? mask) => new(w.Size(2), w.Size(3), Mem(w),
+        mask is null ? default : Mem(mask), mask is null ? null : CpuDwConvTapCache.For(mask));
 
     /// <inheritdoc />
     public void DecomposedDwConvForward(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
@@ -25,7 +25,7 @@ public sealed partial class CpuBackend
         var outs = new Memory<float>[weights.Count];
         for (int b = 0; b < branches.Length; b++)
         {
-            branches[b] = Branch(weights[b], masks[b], sparse: true);
+            branches[b] = Branch(weights[b], masks[b]);
             outs[b] = MemW(ys[b]);
         }
         CpuDwConvDecomposed.Forward(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), outs,
@@ -37,7 +37,7 @@ public sealed partial class CpuBackend
                                            Tensor y)
     {
         var branches = new CpuDwConvBranch[weights.Count];
-        for (int b = 0; b < branches.Length; b++) branches[b] = Branch(weights[b], masks[b], sparse: true);
+        for (int b = 0; b < branches.Length; b++) branches[b] = Branch(weights[b], masks[b]);
         CpuDwConvDecomposed.Forward(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), [], S(y));
     }
 
@@ -50,7 +50,7 @@ public sealed partial class CpuBackend
         for (int b = 0; b < weights.Count; b++)
         {
             if (dys[b] is not { } dy) continue;
-            branches.Add(Branch(weights[b], masks[b], sparse: true));
+            branches.Add(Branch(weights[b], masks[b]));
             grads.Add(Mem(dy));
         }
         if (branches.Count == 0)
@@ -77,7 +77,7 @@ public sealed partial class CpuBackend
                 continue;
             }
             // Without a skip mask the branch is dense: no mask, no tap list (skipMasked then means "all taps").
-            branches.Add(Branch(dw, skipMasks[b], sparse: true));
+            branches.Add(Branch(dw, skipMasks[b]));
             grads.Add(Mem(dy));
             outs.Add(MemW(dw));
         }
