@@ -13,7 +13,7 @@ using System.Text;
 namespace Slak.Autograd;
 
 /// <summary>Per-operator wall-time accounting for profiling runs (SLAK_PROFILE=1).</summary>
-public static class OpProfiler
+internal static class OpProfiler
 {
     private static readonly ConcurrentDictionary<string, Entry> Entries = new(StringComparer.Ordinal);
     [ThreadStatic] private static long _childTicks;

@@ -5,7 +5,7 @@
 namespace Slak.Train;
 
 /// <summary>Checks and clears run folders.</summary>
-public static class RunFolders
+internal static class RunFolders
 {
     /// <summary>Files and folders a run writes (besides the lock).</summary>
     public static IReadOnlyList<string> RunEntries { get; } =

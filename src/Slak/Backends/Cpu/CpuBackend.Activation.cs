@@ -4,7 +4,7 @@ using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <inheritdoc />
     public void Gelu(Tensor x, Tensor y) =>

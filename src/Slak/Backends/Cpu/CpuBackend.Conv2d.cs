@@ -3,7 +3,7 @@
 // patchify fast path). The depthwise convolutions are in CpuBackend.DwConv.cs.
 namespace Slak.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <inheritdoc />
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c) =>

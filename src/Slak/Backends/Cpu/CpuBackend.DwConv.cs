@@ -6,7 +6,7 @@
 // gradient is absent (null) are left out of the backward passes.
 namespace Slak.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     private static ReadOnlyMemory<float> Mem(Tensor t) =>
         ((CpuStorage)t.Storage).Array.AsMemory(checked((int)t.Offset), checked((int)t.Numel));

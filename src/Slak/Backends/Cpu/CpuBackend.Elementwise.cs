@@ -4,7 +4,7 @@ using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <inheritdoc />
     public void Fill(Tensor destination, float value) => S(destination).Fill(value);

@@ -8,7 +8,7 @@ using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <inheritdoc />
     public void LayerNormLastDim(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)

@@ -1,7 +1,7 @@
 // Optimizer kernels of the CPU backend (family optim): the AdamW step with the sparse-training mask rules.
 namespace Slak.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <inheritdoc />
     public void AdamWStep(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, Tensor? mask, in AdamWHyper hyper,

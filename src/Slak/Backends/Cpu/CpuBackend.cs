@@ -5,7 +5,7 @@
 namespace Slak.Backends.Cpu;
 
 /// <summary>The CPU backend (a product path, and the oracle the CUDA kernels are checked against).</summary>
-public sealed partial class CpuBackend : IBackend
+internal sealed partial class CpuBackend : IBackend
 {
     /// <summary>Elements per parallel chunk of element-wise work (below this a kernel runs on one thread).</summary>
     private const int Chunk = 1 << 16;

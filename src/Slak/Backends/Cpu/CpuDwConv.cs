@@ -4,7 +4,7 @@
 namespace Slak.Backends.Cpu;
 
 /// <summary>Depthwise 2-D convolution on the CPU: forward, input gradient and weight gradient.</summary>
-public static unsafe class CpuDwConv
+internal static unsafe class CpuDwConv
 {
     /// <summary>y = conv(x, w*mask). x, y: (N, C, H, W); w, mask: (C, Kh, Kw); an empty mask means dense.
     /// Overwrites y.</summary>

@@ -11,5 +11,5 @@ namespace Slak.Backends.Cpu;
 /// <param name="Weight">Weight, C*Kh*Kw floats.</param>
 /// <param name="Mask">Mask, empty or C*Kh*Kw floats.</param>
 /// <param name="Taps">Live taps (built with <see cref="CpuDwConvTapList.FromMask"/>); null for the dense path.</param>
-public readonly record struct CpuDwConvBranch(int Kh, int Kw, ReadOnlyMemory<float> Weight,
+internal readonly record struct CpuDwConvBranch(int Kh, int Kw, ReadOnlyMemory<float> Weight,
     ReadOnlyMemory<float> Mask = default, CpuDwConvTapList? Taps = null);

@@ -9,7 +9,7 @@ using System.Buffers;
 namespace Slak.Backends.Cpu;
 
 /// <summary>Fused multi-branch depthwise convolution (NCHW float32, stride 1, same padding per branch).</summary>
-public static unsafe class CpuDwConvDecomposed
+internal static unsafe class CpuDwConvDecomposed
 {
     /// <summary>y[b] = conv(x, branch b) for each b with a non-empty y[b]; ySum = sum over branches when not empty.
     /// x, y[b], ySum: (N, C, H, W). <paramref name="y"/> may be empty (sum only) or have one entry per

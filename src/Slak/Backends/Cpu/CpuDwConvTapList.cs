@@ -5,7 +5,7 @@
 namespace Slak.Backends.Cpu;
 
 /// <summary>Live-tap positions of a (C, Kh, Kw) mask, grouped by channel then kernel row, columns ascending.</summary>
-public sealed class CpuDwConvTapList
+internal sealed class CpuDwConvTapList
 {
     private CpuDwConvTapList? _flipped;
 

@@ -7,7 +7,7 @@ using Slak.Cuda.Kernels;
 
 namespace Slak.Backends.Cuda;
 
-public sealed partial class CudaBackend
+internal sealed partial class CudaBackend
 {
     private static DwConvFusedBranch FusedBranch(Tensor w, Tensor? mask) => new(P(w), PorNull(mask), w.Size(2), w.Size(3));
 
