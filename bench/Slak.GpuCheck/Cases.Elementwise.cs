@@ -39,6 +39,14 @@ internal static partial class Cases
             ctx.Check(Describe(shape), 2.0 * y0.Length, 12.0 * y0.Length, [shape],
                 (be, o) => be.AddScaled(o[0], T(x, be), 0.625f), initial: [y0]);
         }) { Sampling = SampleHandling.InPlace, SampleNote = "in place: compared where changed" };
+        yield return new GpuCase("fill_from_scalar_kernel", g, "FillFromScalar (Sum backward)", ctx =>
+        {
+            var s = Sizes.For(ctx.Full);
+            int[] shape = [s.B, s.C[0], s.H[0], s.H[0]];
+            var scalar = ctx.FromArray([1.5f], 1);
+            long n = (long)s.B * s.C[0] * s.H[0] * s.H[0];
+            ctx.Check(Describe(shape), 0, 4.0 * n, [shape], (be, o) => be.FillFromScalar(o[0], T(scalar, be), 0.25f));
+        });
     }
 
     private static IEnumerable<GpuCase> Activations()
@@ -83,14 +91,6 @@ internal static partial class Cases
             ctx.Check(Describe(shape), y0.Length, 8.0 * y0.Length, [shape], (be, o) => be.AddBiasChannels(o[0], T(bias, be)),
                 initial: [y0]);
         }) { Sampling = SampleHandling.InPlace, SampleNote = "in place: compared where changed" };
-        yield return new GpuCase("fill_from_scalar_kernel", g, "FillFromScalar (Sum backward)", ctx =>
-        {
-            var s = Sizes.For(ctx.Full);
-            int[] shape = [s.B, s.C[0], s.H[0], s.H[0]];
-            var scalar = ctx.FromArray([1.5f], 1);
-            long n = (long)s.B * s.C[0] * s.H[0] * s.H[0];
-            ctx.Check(Describe(shape), 0, 4.0 * n, [shape], (be, o) => be.FillFromScalar(o[0], T(scalar, be), 0.25f));
-        });
     }
 
     private static IEnumerable<GpuCase> Reductions()

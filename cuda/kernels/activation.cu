@@ -1,8 +1,8 @@
 // activation.cu: float32 element-wise kernels of the network body: exact GELU and its derivative, layer scale
-// (per-channel multiply on channels-last tensors), per-sample scaling (DropPath), bias add, scalar broadcast.
+// (per-channel multiply on channels-last tensors), per-sample scaling (DropPath), bias add.
 //
 // All are grid-stride loops over `long long n`; launchers: src/Slak.Cuda/Kernels/ActivationKernels.cs; CPU
-// counterparts: src/Slak/Backends/Cpu/CpuBackend.cs (the oracle they are tested against).
+// counterparts: src/Slak/Backends/Cpu/CpuBackend.Activation.cs (the oracle they are tested against).
 #include "slak_common.cuh"
 
 // ---- GELU (exact, erf form: PyTorch's default nn.GELU) ----
@@ -52,12 +52,4 @@ extern "C" __global__ void add_bias_kernel(float* y, const float* __restrict__ b
                                            long long n)
 {
     SLAK_GRID_STRIDE_LOOP(i, n) y[i] += bias[(i / inner) % c];
-}
-
-// y[i] = scale * scalar[0]   (broadcast of a device scalar, e.g. the gradient of a sum; no host round trip)
-extern "C" __global__ void fill_from_scalar_kernel(float* __restrict__ y, const float* __restrict__ scalar,
-                                                   float scale, long long n)
-{
-    const float v = scale * scalar[0];
-    SLAK_GRID_STRIDE_LOOP(i, n) y[i] = v;
 }

@@ -1,4 +1,4 @@
-// elementwise.cu: float32 element-wise kernels (fill, copy, add, axpy, mul, scale).
+// elementwise.cu: float32 element-wise kernels (fill, copy, add, axpy, mul, scale, scalar broadcast).
 //
 // The template every kernel family follows:
 //   - only device code and `extern "C" __global__` entry points named <op>_kernel; includes only
@@ -48,4 +48,14 @@ extern "C" __global__ void axpy_kernel(float* __restrict__ y, const float* __res
 extern "C" __global__ void scale_kernel(float* out, const float* in, float alpha, long long n)
 {
     SLAK_GRID_STRIDE_LOOP(i, n) out[i] = alpha * in[i];
+}
+
+// ---- broadcast ----
+
+// y[i] = scale * scalar[0]   (broadcast of a device scalar, e.g. the gradient of a sum; no host round trip)
+extern "C" __global__ void fill_from_scalar_kernel(float* __restrict__ y, const float* __restrict__ scalar,
+                                                   float scale, long long n)
+{
+    const float v = scale * scalar[0];
+    SLAK_GRID_STRIDE_LOOP(i, n) y[i] = v;
 }

@@ -7,9 +7,9 @@ using Slak.Backends.Cpu;
 namespace Slak.Bench.DwConv;
 
 /// <summary>One decomposed depthwise problem: (N, C, H, W) and branches M x S, S x M (and S x S).</summary>
-internal sealed class DwProblem
+internal sealed class DwConvProblem
 {
-    public DwProblem(int n, int c, int h, int m, int s = 5, bool square = true, double density = 1.0, int seed = 1)
+    public DwConvProblem(int n, int c, int h, int m, int s = 5, bool square = true, double density = 1.0, int seed = 1)
     {
         N = n; C = c; H = h; M = m; S = s;
         var rng = new Random(seed);
@@ -19,14 +19,14 @@ internal sealed class DwProblem
         {
             var w = Rand(rng, c * kh * kw);
             float[] mask = [];
-            DwTapList? taps = null;
+            CpuDwConvTapList? taps = null;
             if (density < 1.0)
             {
                 mask = new float[w.Length];
                 for (int i = 0; i < mask.Length; i++) mask[i] = rng.NextDouble() < density ? 1f : 0f;
-                taps = DwTapList.FromMask(c, kh, kw, mask, 1);
+                taps = CpuDwConvTapList.FromMask(c, kh, kw, mask, 1);
             }
-            Branches.Add(new DwBranch(kh, kw, w, mask, taps));
+            Branches.Add(new CpuDwConvBranch(kh, kw, w, mask, taps));
             Ys.Add(new float[X.Length]);
             Dys.Add(Rand(rng, X.Length));
             Dws.Add(new float[w.Length]);
@@ -43,32 +43,32 @@ internal sealed class DwProblem
     public float[] X { get; }
     public float[] Sum { get; }
     public float[] Dx { get; }
-    public List<DwBranch> Branches { get; } = [];
+    public List<CpuDwConvBranch> Branches { get; } = [];
     public List<Memory<float>> Ys { get; } = [];
     public List<ReadOnlyMemory<float>> Dys { get; } = [];
     public List<Memory<float>> Dws { get; } = [];
 
     /// <summary>FLOPs (2 per multiply-add) of one pass over all branches, counting only taps inside the
     /// image.</summary>
-    public double ValidFlops => Branches.Sum(b => 2.0 * new DwConvShape(N, C, H, H, b.Kh, b.Kw).ValidMacs());
+    public double ValidFlops => Branches.Sum(b => 2.0 * new CpuDwConvShape(N, C, H, H, b.Kh, b.Kw).ValidMacs());
 
     /// <summary>Every output: the branch outputs and their sum.</summary>
-    public void Forward() => CpuDecomposedDwConv.Forward(N, C, H, H, Branches, X, Ys, Sum);
+    public void Forward() => CpuDwConvDecomposed.Forward(N, C, H, H, Branches, X, Ys, Sum);
 
     /// <summary>The training forward: the branch outputs only (each feeds its own BatchNorm).</summary>
     public void ForwardBranches() =>
-        CpuDecomposedDwConv.Forward(N, C, H, H, Branches, X, Ys, Span<float>.Empty);
+        CpuDwConvDecomposed.Forward(N, C, H, H, Branches, X, Ys, Span<float>.Empty);
 
     /// <summary>The sum of the branches only (inference; the function PyTorch's three conv2d calls compute).</summary>
-    public void ForwardSum() => CpuDecomposedDwConv.Forward(N, C, H, H, Branches, X, [], Sum);
+    public void ForwardSum() => CpuDwConvDecomposed.Forward(N, C, H, H, Branches, X, [], Sum);
 
-    public void BackwardData() => CpuDecomposedDwConv.BackwardData(N, C, H, H, Branches, Dys, Dx);
+    public void BackwardData() => CpuDwConvDecomposed.BackwardData(N, C, H, H, Branches, Dys, Dx);
 
     /// <summary>Weight gradients skip masked taps (true: the sparse-aware wgrad) or compute all taps.</summary>
     public bool SkipMasked { get; set; } = true;
 
     public void BackwardFilter() =>
-        CpuDecomposedDwConv.BackwardFilter(N, C, H, H, Branches, X, Dys, Dws, SkipMasked);
+        CpuDwConvDecomposed.BackwardFilter(N, C, H, H, Branches, X, Dys, Dws, SkipMasked);
 
     /// <summary>One training step of the operator: branch outputs, input gradient, weight gradients.</summary>
     public void ForwardBackward()
@@ -86,7 +86,7 @@ internal sealed class DwProblem
     }
 }
 
-internal static class DwBench
+internal static class DwConvBench
 {
     /// <summary>SLaK-T stage shapes at batch 8: (N, C, H = W, M).</summary>
     public static readonly (int N, int C, int H, int M)[] Stages =

@@ -7,11 +7,11 @@ using Slak.Backends.Cpu;
 
 namespace Slak.Bench.DwConv;
 
-/// <summary>Per-pass timings of <see cref="CpuDecomposedDwConv"/> on the SLaK-T stages.</summary>
+/// <summary>Per-pass timings of <see cref="CpuDwConvDecomposed"/> on the SLaK-T stages.</summary>
 [MemoryDiagnoser]
 public class DwConvBenchmarks
 {
-    private DwProblem _p = null!;
+    private DwConvProblem _p = null!;
 
     /// <summary>SLaK-T stage (1-4): (8,124,56,51), (8,249,28,49), (8,499,14,47), (8,998,7,13).</summary>
     [Params(1, 2, 3, 4)]
@@ -24,15 +24,15 @@ public class DwConvBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var (n, c, h, m) = DwBench.Stages[Stage - 1];
-        _p = new DwProblem(n, c, h, m, density: Density);
+        var (n, c, h, m) = DwConvBench.Stages[Stage - 1];
+        _p = new DwConvProblem(n, c, h, m, density: Density);
     }
 
     [Benchmark(Description = "forward (branch outputs + sum)")]
     public void Forward() => _p.Forward();
 
     [Benchmark(Description = "forward (sum only, inference)")]
-    public void ForwardSum() => CpuDecomposedDwConv.Forward(_p.N, _p.C, _p.H, _p.H, _p.Branches, _p.X, [], _p.Sum);
+    public void ForwardSum() => CpuDwConvDecomposed.Forward(_p.N, _p.C, _p.H, _p.H, _p.Branches, _p.X, [], _p.Sum);
 
     [Benchmark(Description = "input gradient")]
     public void BackwardData() => _p.BackwardData();

@@ -14,11 +14,11 @@ internal static class DwConvKernelSweep
     [BenchProgram("dwconv-kernel-sweep", "decomposed vs dense M x M at (8,124,56x56), M = 7..151 (table, CSV, PNG)")]
     private static int Run(string[] args)
     {
-        int reps = DwBench.ParseInt(args, "--reps", 3);
-        CpuParallel.Threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
+        int reps = DwConvBench.ParseInt(args, "--reps", 3);
+        CpuParallel.Threads = DwConvBench.ParseInt(args, "--threads", CpuParallel.Threads);
         int oi = Array.IndexOf(args, "--out");
         string outBase = oi >= 0 && oi + 1 < args.Length ? args[oi + 1] : "dwconv-kernel-sweep";
-        Console.WriteLine($"# {DwBench.Machine()}; threads {CpuParallel.Threads}; median of {reps}; wall time");
+        Console.WriteLine($"# {DwConvBench.Machine()}; threads {CpuParallel.Threads}; median of {reps}; wall time");
         Console.WriteLine("| M | decomposed fwd ms | decomposed fwd+bwd ms | dense MxM fwd ms | " +
             "dense MxM fwd+bwd ms | decomposed GFLOP (valid) | dense GFLOP (valid) |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
@@ -26,12 +26,12 @@ internal static class DwConvKernelSweep
         var decF = new Dictionary<int, double>();
         foreach (int m in Ms)
         {
-            var dec = new DwProblem(8, 124, 56, m);
-            var dense = new DwProblem(8, 124, 56, m, s: m, square: false);
-            // A dense M x M problem is one branch; DwProblem(square: false) with S = M gives M x M twice, so drop one.
+            var dec = new DwConvProblem(8, 124, 56, m);
+            var dense = new DwConvProblem(8, 124, 56, m, s: m, square: false);
+            // A dense M x M problem is one branch; DwConvProblem(square: false) with S = M gives M x M twice, so drop one.
             dense.Branches.RemoveAt(1); dense.Ys.RemoveAt(1); dense.Dys.RemoveAt(1); dense.Dws.RemoveAt(1);
-            double df = DwBench.TimeMs(dec.Forward, reps), db = DwBench.TimeMs(dec.ForwardBackward, reps);
-            double sf = DwBench.TimeMs(dense.Forward, reps), sb = DwBench.TimeMs(dense.ForwardBackward, reps);
+            double df = DwConvBench.TimeMs(dec.Forward, reps), db = DwConvBench.TimeMs(dec.ForwardBackward, reps);
+            double sf = DwConvBench.TimeMs(dense.Forward, reps), sb = DwConvBench.TimeMs(dense.ForwardBackward, reps);
             decF[m] = df;
             Console.WriteLine($"| {m} | {df:F1} | {db:F1} | {sf:F1} | {sb:F1} | {dec.ValidFlops / 1e9:F2} | " +
                 $"{dense.ValidFlops / 1e9:F2} |");

@@ -16,18 +16,18 @@ internal static class DwConvModelPath
     [BenchProgram("dwconv-model-path", "model large kernel: fused operator vs per-branch path (train fwd+bwd, infer)")]
     private static int Run(string[] args)
     {
-        int reps = DwBench.ParseInt(args, "--reps", 3);
-        CpuParallel.Threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
-        int only = DwBench.ParseInt(args, "--stage", 0);
+        int reps = DwConvBench.ParseInt(args, "--reps", 3);
+        CpuParallel.Threads = DwConvBench.ParseInt(args, "--threads", CpuParallel.Threads);
+        int only = DwConvBench.ParseInt(args, "--stage", 0);
         int di = Array.IndexOf(args, "--density");
         double density = di >= 0 && di + 1 < args.Length
             ? double.Parse(args[di + 1], System.Globalization.CultureInfo.InvariantCulture) : 1.0;
-        Console.WriteLine($"# {DwBench.Machine()}; threads {CpuParallel.Threads}; best of {reps} interleaved runs; " +
+        Console.WriteLine($"# {DwConvBench.Machine()}; threads {CpuParallel.Threads}; best of {reps} interleaved runs; " +
             $"wall time; mask density {density}");
         Console.WriteLine("| N,C,H,M | per-branch train ms | fused train ms | train x | per-branch infer ms | " +
             "fused infer ms | infer x |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
-        foreach (var (n, c, h, m) in DwBench.Stages.Where((_, i) => only == 0 || only == i + 1))
+        foreach (var (n, c, h, m) in DwConvBench.Stages.Where((_, i) => only == 0 || only == i + 1))
         {
             var rng = new SlakRandom(1);
             var module = new ReparamLargeKernelConv(c, m, 5, decom: true, bn: true, ModuleInit.FromRandom(rng));
@@ -56,7 +56,7 @@ internal static class DwConvModelPath
                 using var noGrad = GradMode.NoGrad();
                 _ = module.Forward(x);
             };
-            var t = DwBench.BestOfInterleavedMs(reps, Train(false), Train(true), Infer(false), Infer(true));
+            var t = DwConvBench.BestOfInterleavedMs(reps, Train(false), Train(true), Infer(false), Infer(true));
             Console.WriteLine($"| {n},{c},{h},{m} | {t[0]:F1} | {t[1]:F1} | {t[0] / t[1]:F2} | {t[2]:F1} | " +
                 $"{t[3]:F1} | {t[2] / t[3]:F2} |");
             if (args.Contains("--passes")) Passes(module, x, reps);
@@ -74,7 +74,7 @@ internal static class DwConvModelPath
         var ys = ws.Select(_ => Tensor.Empty(x.Shape, x.Device)).ToArray();
         var dws = ws.Select(w => (Tensor?)Tensor.Empty(w.Shape, w.Device)).ToArray();
         var dx = Tensor.Empty(x.Shape, x.Device);
-        var t = DwBench.BestOfInterleavedMs(reps,
+        var t = DwConvBench.BestOfInterleavedMs(reps,
             () => { for (int b = 0; b < ws.Length; b++) be.DwConv2dForward(x, ws[b], ms[b], ys[b]); },
             () => be.DecomposedDwConvForward(x, ws, ms, ys),
             () => { for (int b = 0; b < ws.Length; b++) be.DwConv2dBackwardData(ys[b], ws[b], ms[b], dx); },

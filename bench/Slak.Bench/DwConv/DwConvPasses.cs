@@ -9,24 +9,24 @@ internal static class DwConvPasses
     [BenchProgram("dwconv-passes", "our CPU depthwise conv, each pass, SLaK-T stage shapes, GFLOP/s (valid taps)")]
     private static int Run(string[] args)
     {
-        int reps = DwBench.ParseInt(args, "--reps", 5);
-        CpuParallel.Threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
-        DwBench.CpuTime = args.Contains("--cpu-time");
-        int only = DwBench.ParseInt(args, "--stage", 0);
-        Console.WriteLine($"# {DwBench.Machine()}, threads {CpuParallel.Threads}, median of {reps}" +
-            (DwBench.CpuTime ? ", PROCESS CPU TIME (not wall time)" : ""));
+        int reps = DwConvBench.ParseInt(args, "--reps", 5);
+        CpuParallel.Threads = DwConvBench.ParseInt(args, "--threads", CpuParallel.Threads);
+        DwConvBench.CpuTime = args.Contains("--cpu-time");
+        int only = DwConvBench.ParseInt(args, "--stage", 0);
+        Console.WriteLine($"# {DwConvBench.Machine()}, threads {CpuParallel.Threads}, median of {reps}" +
+            (DwConvBench.CpuTime ? ", PROCESS CPU TIME (not wall time)" : ""));
         Console.WriteLine("# fwd = the training forward (branch outputs); fwd sum-only = inference (merged kernel)");
         Console.WriteLine("| N,C,H,M | GFLOP/pass | fwd ms | fwd GFLOP/s | dgrad ms | wgrad ms | wgrad/fwd | " +
             "fwd sum-only ms |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|");
-        foreach (var (n, c, h, m) in DwBench.Stages.Where((_, i) => only == 0 || only == i + 1))
+        foreach (var (n, c, h, m) in DwConvBench.Stages.Where((_, i) => only == 0 || only == i + 1))
         {
-            var p = new DwProblem(n, c, h, m);
+            var p = new DwConvProblem(n, c, h, m);
             double gf = p.ValidFlops / 1e9;
-            double fwd = DwBench.TimeMs(p.ForwardBranches, reps);
-            double dgrad = DwBench.TimeMs(p.BackwardData, reps);
-            double wgrad = DwBench.TimeMs(p.BackwardFilter, reps);
-            double sumOnly = DwBench.TimeMs(p.ForwardSum, reps);
+            double fwd = DwConvBench.TimeMs(p.ForwardBranches, reps);
+            double dgrad = DwConvBench.TimeMs(p.BackwardData, reps);
+            double wgrad = DwConvBench.TimeMs(p.BackwardFilter, reps);
+            double sumOnly = DwConvBench.TimeMs(p.ForwardSum, reps);
             Console.WriteLine($"| {n},{c},{h},{m} | {gf:F2} | {fwd:F1} | {gf / fwd * 1e3:F1} | {dgrad:F1} | " +
                 $"{wgrad:F1} | {wgrad / fwd:F2} | {sumOnly:F1} |");
         }

@@ -11,23 +11,23 @@ internal static class DwConvStage4
     [BenchProgram("dwconv-stage4", "fixed costs of the decomposed depthwise forward on small planes")]
     private static int Run(string[] args)
     {
-        int reps = DwBench.ParseInt(args, "--reps", 30);
-        int n = DwBench.ParseInt(args, "--n", 8);
-        int h = DwBench.ParseInt(args, "--h", 7);
-        int m = DwBench.ParseInt(args, "--m", 13);
-        int c = DwBench.ParseInt(args, "--c", 998);
-        Console.WriteLine($"# {DwBench.Machine()}; threads {CpuParallel.Threads}; layout " +
+        int reps = DwConvBench.ParseInt(args, "--reps", 30);
+        int n = DwConvBench.ParseInt(args, "--n", 8);
+        int h = DwConvBench.ParseInt(args, "--h", 7);
+        int m = DwConvBench.ParseInt(args, "--m", 13);
+        int c = DwConvBench.ParseInt(args, "--c", 998);
+        Console.WriteLine($"# {DwConvBench.Machine()}; threads {CpuParallel.Threads}; layout " +
             $"{Environment.GetEnvironmentVariable("SLAK_DWCONV_LAYOUT") ?? "default"}; best of {reps} interleaved");
-        var p = new DwProblem(n, c, h, m);
-        var small = new DwProblem(n, Math.Max(1, c / 8), h, m);
-        var tiny = new DwProblem(n, 8, h, m);
+        var p = new DwConvProblem(n, c, h, m);
+        var small = new DwConvProblem(n, Math.Max(1, c / 8), h, m);
+        var tiny = new DwConvProblem(n, 8, h, m);
         int threads = CpuParallel.Threads;
         var none = new List<Memory<float>>();
         var one = new List<Memory<float>> { p.Ys[0], Memory<float>.Empty, Memory<float>.Empty };
-        var t = DwBench.BestOfInterleavedMs(reps,
+        var t = DwConvBench.BestOfInterleavedMs(reps,
             p.Forward,
-            () => CpuDecomposedDwConv.Forward(n, c, h, h, p.Branches, p.X, none, p.Sum),
-            () => CpuDecomposedDwConv.Forward(n, c, h, h, p.Branches, p.X, one, Span<float>.Empty),
+            () => CpuDwConvDecomposed.Forward(n, c, h, h, p.Branches, p.X, none, p.Sum),
+            () => CpuDwConvDecomposed.Forward(n, c, h, h, p.Branches, p.X, one, Span<float>.Empty),
             small.Forward,
             () => { CpuParallel.Threads = 1; p.Forward(); CpuParallel.Threads = threads; },
             tiny.Forward);
@@ -45,17 +45,17 @@ internal static class DwConvStage4
 
     /// <summary>Single-thread timings of the pieces of the batch-interleaved forward over all work items: weight
     /// gather (per call), pack only, pack + the 3 branch convolutions, and pack + convs + the 4 stores.</summary>
-    private static unsafe void Breakdown(DwProblem p, int reps)
+    private static unsafe void Breakdown(DwConvProblem p, int reps)
     {
         int n = p.N, c = p.C, h = p.H;
         if (n % 8 != 0) return;
         var g = new CpuDwConvEngine.Geometry(h, h, interleaved: true);
         int plane = h * h, groups = n / 8;
-        var passes = p.Branches.Select(b => DwPass.Gather(b.Kh, b.Kw, DwTapList.Dense(c, b.Kh, b.Kw),
+        var passes = p.Branches.Select(b => CpuDwConvPass.Gather(b.Kh, b.Kw, CpuDwConvTapList.Dense(c, b.Kh, b.Kw),
             b.Weight.Span, b.Mask.Span)).ToArray();
         var ysum = p.Sum;
         void Loop(int stage) => LoopOver(passes, stage);
-        void LoopOver(DwPass[] passes, int stage)
+        void LoopOver(CpuDwConvPass[] passes, int stage)
         {
             float* xp = CpuDwConvEngine.Scratch(g.PaddedLength + 2 * g.OutLength);
             float* op = xp + g.PaddedLength;
@@ -79,18 +79,18 @@ internal static class DwConvStage4
                         }
                     }
         }
-        var t = DwBench.BestOfInterleavedMs(reps,
-            () => { foreach (var b in p.Branches) DwPass.Gather(b.Kh, b.Kw, DwTapList.Dense(c, b.Kh, b.Kw),
+        var t = DwConvBench.BestOfInterleavedMs(reps,
+            () => { foreach (var b in p.Branches) CpuDwConvPass.Gather(b.Kh, b.Kw, CpuDwConvTapList.Dense(c, b.Kh, b.Kw),
                 b.Weight.Span, b.Mask.Span).Release(); },
             () => Loop(0), () => Loop(1), () => Loop(2));
         Console.WriteLine($"1 thread: weight gather {t[0]:F3} ms, pack {t[1]:F3} ms, pack+3 convs {t[2]:F3} ms, " +
             $"pack+convs+4 stores {t[3]:F3} ms");
-        // The sum-only path: one pass over the union of the taps (DwMergedTaps).
-        var merged = DwMergedTaps.For(p.Branches.Select(b => DwTapList.Dense(c, b.Kh, b.Kw)).ToArray());
-        DwPass[] one = [merged.Gather(p.Branches)];
-        var m = DwBench.BestOfInterleavedMs(reps, () => merged.Gather(p.Branches).Release(), () => LoopOver(one, 1));
+        // The sum-only path: one pass over the union of the taps (CpuDwConvMergedTaps).
+        var merged = CpuDwConvMergedTaps.For(p.Branches.Select(b => CpuDwConvTapList.Dense(c, b.Kh, b.Kw)).ToArray());
+        CpuDwConvPass[] one = [merged.Gather(p.Branches)];
+        var m = DwConvBench.BestOfInterleavedMs(reps, () => merged.Gather(p.Branches).Release(), () => LoopOver(one, 1));
         Console.WriteLine($"1 thread, sum only: merged weight gather {m[0]:F3} ms, pack+merged conv {m[1]:F3} ms");
-        DwPass.ReleaseAll(one);
-        DwPass.ReleaseAll(passes);
+        CpuDwConvPass.ReleaseAll(one);
+        CpuDwConvPass.ReleaseAll(passes);
     }
 }

@@ -12,20 +12,20 @@ internal static class DwConvVsTorch
     [BenchProgram("dwconv-vs-torch", "decomposed depthwise conv vs PyTorch CPU conv2d(groups=C), SLaK-T stages")]
     private static int Run(string[] args)
     {
-        int threads = DwBench.ParseInt(args, "--threads", CpuParallel.Threads);
-        int reps = DwBench.ParseInt(args, "--reps", 9);
-        int torchReps = DwBench.ParseInt(args, "--torch-reps", 5);
+        int threads = DwConvBench.ParseInt(args, "--threads", CpuParallel.Threads);
+        int reps = DwConvBench.ParseInt(args, "--reps", 9);
+        int torchReps = DwConvBench.ParseInt(args, "--torch-reps", 5);
         CpuParallel.Threads = threads;
-        Console.WriteLine($"# {DwBench.Machine()}; threads {threads} (ours and torch.set_num_threads); " +
+        Console.WriteLine($"# {DwConvBench.Machine()}; threads {threads} (ours and torch.set_num_threads); " +
             $"median of {reps} (ours) / {torchReps} (PyTorch) runs after a warm-up; wall time");
-        Console.WriteLine("# ours: CpuDecomposedDwConv. fwd = the sum of the branches (inference: one correlation " +
+        Console.WriteLine("# ours: CpuDwConvDecomposed. fwd = the sum of the branches (inference: one correlation " +
             "with the merged kernel; the function PyTorch computes); train fwd = the 3 branch outputs, no sum (what " +
             "the training graph runs: each output feeds its own BatchNorm); fwd+bwd = train fwd + input grad + " +
             "weight grads. PyTorch: F.conv2d(groups=C) x3 summed, backward of x and w.");
 
-        string specs = string.Join(' ', DwBench.Stages.Select(s => $"{s.N},{s.C},{s.H},{s.M}"));
-        var torch = DwBench.RunTorch($"--threads {threads} --reps {torchReps} {specs}");
-        if (torch is null || torch.Length < DwBench.Stages.Length)
+        string specs = string.Join(' ', DwConvBench.Stages.Select(s => $"{s.N},{s.C},{s.H},{s.M}"));
+        var torch = DwConvBench.RunTorch($"--threads {threads} --reps {torchReps} {specs}");
+        if (torch is null || torch.Length < DwConvBench.Stages.Length)
         {
             Console.Error.WriteLine("dwconv-vs-torch: PyTorch peer unavailable; no ratios");
             return 1;
@@ -37,17 +37,17 @@ internal static class DwConvVsTorch
             "fwd+bwd x | ours wgrad/train fwd |");
         Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
         double logF = 0, logT = 0, logB = 0;
-        for (int i = 0; i < DwBench.Stages.Length; i++)
+        for (int i = 0; i < DwConvBench.Stages.Length; i++)
         {
-            var (n, c, h, m) = DwBench.Stages[i];
+            var (n, c, h, m) = DwConvBench.Stages[i];
             var f = torch[i].Split(' ');
             double tf = double.Parse(f[5], CultureInfo.InvariantCulture);
             double tb = double.Parse(f[6], CultureInfo.InvariantCulture);
-            var p = new DwProblem(n, c, h, m);
-            double of = DwBench.TimeMs(p.ForwardSum, reps);
-            double ot = DwBench.TimeMs(p.ForwardBranches, reps);
-            double ob = DwBench.TimeMs(p.ForwardBackward, reps);
-            double ow = DwBench.TimeMs(p.BackwardFilter, reps);
+            var p = new DwConvProblem(n, c, h, m);
+            double of = DwConvBench.TimeMs(p.ForwardSum, reps);
+            double ot = DwConvBench.TimeMs(p.ForwardBranches, reps);
+            double ob = DwConvBench.TimeMs(p.ForwardBackward, reps);
+            double ow = DwConvBench.TimeMs(p.BackwardFilter, reps);
             double gf = p.ValidFlops / 1e9;
             logF += Math.Log(tf / of);
             logT += Math.Log(tf / ot);
@@ -56,7 +56,7 @@ internal static class DwConvVsTorch
                 $"{ot:F1} | {tf / ot:F1} | {gf / ot * 1e3:F1} | " +
                 $"{tb:F1} | {ob:F1} | {tb / ob:F1} | {ow / ot:F2} |");
         }
-        int k = DwBench.Stages.Length;
+        int k = DwConvBench.Stages.Length;
         Console.WriteLine();
         Console.WriteLine($"training forward (branch outputs) vs PyTorch forward: x{Math.Exp(logT / k):F1}");
         Console.WriteLine($"dwconv-vs-torch: fwd x{Math.Exp(logF / k):F1}, fwd+bwd x{Math.Exp(logB / k):F1}");

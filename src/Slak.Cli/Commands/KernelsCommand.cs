@@ -14,6 +14,8 @@ namespace Slak.Cli.Commands;
 /// <summary>The kernels verb.</summary>
 internal sealed class KernelsCommand : ICliCommand
 {
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
     /// <inheritdoc />
     public int Order => 85;
 
@@ -87,7 +89,7 @@ internal sealed class KernelsCommand : ICliCommand
         {
             var doc = new { preset = presetName, arch = archText, nvrtc = $"{compiler.Version.Major}.{compiler.Version.Minor}", modules = index };
             File.WriteAllText(Path.Combine(dump.FullName, "index.json"),
-                JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true }));
+                JsonSerializer.Serialize(doc, Indented));
             Console.WriteLine($"wrote {index.Count} modules (CUBIN + PTX) and index.json to {dump.FullName}");
         }
         return 0;

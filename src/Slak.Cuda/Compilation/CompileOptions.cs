@@ -5,7 +5,7 @@ namespace Slak.Cuda.Compilation;
 /// <summary>Options for compiling one kernel file with NVRTC.</summary>
 /// <param name="Major">Target compute capability, major (e.g. 9).</param>
 /// <param name="Minor">Target compute capability, minor (e.g. 0).</param>
-public sealed record CompileOptions(int Major, int Minor)
+internal sealed record CompileOptions(int Major, int Minor)
 {
     /// <summary>Preprocessor definitions, "NAME" or "NAME=VALUE".</summary>
     public IReadOnlyList<string> Defines { get; init; } = [];

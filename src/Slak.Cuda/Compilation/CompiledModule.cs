@@ -8,7 +8,7 @@ namespace Slak.Cuda.Compilation;
 /// <param name="IsCubin">True for a CUBIN image, false for PTX text.</param>
 /// <param name="Image">Bytes for cuModuleLoadData (PTX includes its terminating NUL).</param>
 /// <param name="Log">The NVRTC program log (warnings, ptxas report).</param>
-public sealed record CompiledModule(string File, string Architecture, bool IsCubin, byte[] Image, string Log)
+internal sealed record CompiledModule(string File, string Architecture, bool IsCubin, byte[] Image, string Log)
 {
     /// <summary>The ptxas resource report parsed from <see cref="Log"/> (empty unless compiled with -Xptxas -v).</summary>
     public IReadOnlyList<KernelResources> Resources => PtxasReport.Parse(Log);

@@ -8,7 +8,7 @@ using System.Text;
 namespace Slak.Cuda.Compilation;
 
 /// <summary>A folder of compiled kernel modules keyed by everything that affects the compiled image.</summary>
-public sealed class KernelCache
+internal sealed class KernelCache
 {
     /// <summary>Environment variable that overrides the cache folder.</summary>
     public const string DirectoryVariable = "SLAK_KERNEL_CACHE";

@@ -11,7 +11,7 @@ namespace Slak.Cuda.Compilation;
 /// <param name="SpillStoreBytes">Bytes of register spill stores.</param>
 /// <param name="SpillLoadBytes">Bytes of register spill loads.</param>
 /// <param name="ConstantBytes">Bytes of cmem[0] (kernel parameters and constants), 0 when not reported.</param>
-public sealed record KernelResources(string Kernel, string Architecture, int Registers, int SharedBytes,
+internal sealed record KernelResources(string Kernel, string Architecture, int Registers, int SharedBytes,
                                      int StackFrameBytes, int SpillStoreBytes, int SpillLoadBytes, int ConstantBytes)
 {
     /// <summary>True when the kernel uses local memory for spills or a stack frame.</summary>

@@ -10,7 +10,7 @@ using System.Text.RegularExpressions;
 namespace Slak.Cuda.Compilation;
 
 /// <summary>A set of CUDA source files (kernels and headers) keyed by their path relative to <c>cuda/</c>.</summary>
-public sealed partial class KernelSources
+internal sealed partial class KernelSources
 {
     private static readonly Lazy<KernelSources> EmbeddedSources = new(LoadEmbedded);
 

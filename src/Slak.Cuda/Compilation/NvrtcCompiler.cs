@@ -7,7 +7,7 @@ using Slak.Cuda.Interop;
 namespace Slak.Cuda.Compilation;
 
 /// <summary>Compiles the kernel files of a <see cref="KernelSources"/> with NVRTC.</summary>
-public sealed class NvrtcCompiler
+internal sealed class NvrtcCompiler
 {
     private readonly Nvrtc _nvrtc;
     private readonly IReadOnlyList<int> _supportedArchs;

@@ -13,7 +13,7 @@ using System.Text;
 namespace Slak.Cuda.Compilation;
 
 /// <summary>Prebuilt CUBINs keyed like <see cref="KernelCache"/> with the NVRTC version recorded at build time.</summary>
-public sealed class PrebuiltKernelCache
+internal sealed class PrebuiltKernelCache
 {
     /// <summary>Environment variable naming the prebuilt folder.</summary>
     public const string DirectoryVariable = "SLAK_KERNEL_PREBUILT";

@@ -10,7 +10,7 @@ using System.Text.RegularExpressions;
 namespace Slak.Cuda.Compilation;
 
 /// <summary>Parser for the ptxas resource report.</summary>
-public static partial class PtxasReport
+internal static partial class PtxasReport
 {
     /// <summary>Every kernel entry described in <paramref name="log"/>, in order. Lines that do not belong to the
     /// report are ignored; an entry without a "Used N registers" line is reported with zero registers.</summary>

@@ -4,7 +4,7 @@
 namespace Slak.Cuda.Emulation;
 
 /// <summary>Chooses the blocks of a grid that a sampled launch executes.</summary>
-public static class BlockSample
+internal static class BlockSample
 {
     /// <summary>The standard sample of <paramref name="grid"/>, sorted (z, y, x) and without duplicates: the 2^d
     /// corner blocks of the d dimensions that have more than one block, <paramref name="perEdge"/> evenly spaced

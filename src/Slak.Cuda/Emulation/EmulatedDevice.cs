@@ -9,7 +9,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Emulation;
 
 /// <summary>An emulated CUDA device: host memory, kernels executed by the host emulator.</summary>
-public sealed unsafe class EmulatedDevice : IGpuDevice
+internal sealed unsafe class EmulatedDevice : IGpuDevice
 {
     private const int MaxThreadsPerBlock = 1024;
     private const int MaxDynamicSharedBytes = 227 * 1024;

@@ -6,7 +6,7 @@ namespace Slak.Cuda.Emulation;
 
 /// <summary>Sanitizers of the emulated device (see <c>cuda/emu/README.md</c>).</summary>
 [Flags]
-public enum EmulatorChecks
+internal enum EmulatorChecks
 {
     /// <summary>No sanitizer: fibers run in thread order, device memory is placed page-aligned.</summary>
     None = 0,
@@ -49,7 +49,7 @@ public enum EmulatorChecks
 }
 
 /// <summary>Parses the <c>SLAK_EMU_CHECKS</c> / <c>SLAK_EMU_SEED</c> environment variables.</summary>
-public static class EmulatorCheckSettings
+internal static class EmulatorCheckSettings
 {
     /// <summary>Environment variable naming the default checks: a comma-separated list of <c>reverse</c>,
     /// <c>shuffle</c>, <c>static-shared</c>, <c>races</c>, <c>bounds</c>, <c>outputs</c>, <c>ci</c>, <c>all</c>,

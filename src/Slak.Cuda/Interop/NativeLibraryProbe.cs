@@ -29,7 +29,7 @@ internal static class NativeLibraryProbe
         }
 
         var probes = new List<string>();
-        IReadOnlyList<string> userFolders = SplitPath(getEnv(LibraryPathVariable));
+        string[] userFolders = SplitPath(getEnv(LibraryPathVariable));
         foreach (string folder in userFolders)
         {
             if (TryFolder(folder, names, probes, $"{LibraryPathVariable}") is { } lib)
@@ -38,7 +38,7 @@ internal static class NativeLibraryProbe
             }
         }
 
-        if (userFolders.Count == 0)
+        if (userFolders.Length == 0)
         {
             probes.Add($"{LibraryPathVariable}: not set");
         }
@@ -170,7 +170,7 @@ internal static class NativeLibraryProbe
         }
     }
 
-    private static IReadOnlyList<string> SplitPath(string? value) =>
+    private static string[] SplitPath(string? value) =>
         string.IsNullOrWhiteSpace(value)
             ? []
             : value.Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);

@@ -1,9 +1,9 @@
-// Typed launchers for cuda/kernels/activation.cu (GELU, layer scale, per-sample scale, bias add, scalar broadcast).
+// Typed launchers for cuda/kernels/activation.cu (GELU, layer scale, per-sample scale, bias add).
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
 
-/// <summary>Launchers of the activation and broadcast kernels (float32, grid-stride loops).</summary>
+/// <summary>Launchers of the activation kernels (float32, grid-stride loops).</summary>
 internal static class ActivationKernels
 {
     private static void Run(IGpuDevice dev, string kernel, long n, ref KernelArgs args)
@@ -46,12 +46,5 @@ internal static class ActivationKernels
         ArgumentOutOfRangeException.ThrowIfLessThan(inner, 1);
         var a = new KernelArgs(); a.Add(y); a.Add(bias); a.Add(c); a.Add(inner);
         Run(dev, "add_bias_kernel", n, ref a);
-    }
-
-    /// <summary>y[i] = scale * scalar[0].</summary>
-    public static void FillFromScalar(IGpuDevice dev, DevicePtr y, DevicePtr scalar, float scale, long n)
-    {
-        var a = new KernelArgs(); a.Add(y); a.Add(scalar); a.Add(scale);
-        Run(dev, "fill_from_scalar_kernel", n, ref a);
     }
 }

@@ -33,11 +33,11 @@ public static class DecomposedDwConv
         CheckShape(shape);
         ArgumentNullException.ThrowIfNull(kernels);
         if (kernels.Count == 0) throw new ArgumentException("at least one branch kernel size is required", nameof(kernels));
-        var branches = new DwFusedBranch[kernels.Count];
+        var branches = new DwConvFusedBranch[kernels.Count];
         for (int b = 0; b < kernels.Count; b++)
         {
             CheckKernel(kernels[b].Kh, kernels[b].Kw, b);
-            branches[b] = new DwFusedBranch(DevicePtr.Null, DevicePtr.Null, kernels[b].Kh, kernels[b].Kw);
+            branches[b] = new DwConvFusedBranch(DevicePtr.Null, DevicePtr.Null, kernels[b].Kh, kernels[b].Kw);
         }
         return DwConvFusedKernels.Plan(device, branches, shape.N, shape.C, shape.H, shape.W);
     }
@@ -102,13 +102,13 @@ public static class DecomposedDwConv
             throw new ArgumentException($"branch {b}: kernel sizes must be odd and positive for 'same' padding, got {kh}x{kw}", "branches");
     }
 
-    private static DwFusedBranch[] Branches(IGpuDevice device, DwConvShape shape, IReadOnlyList<DwConvBranch> branches)
+    private static DwConvFusedBranch[] Branches(IGpuDevice device, DwConvShape shape, IReadOnlyList<DwConvBranch> branches)
     {
         ArgumentNullException.ThrowIfNull(device);
         CheckShape(shape);
         ArgumentNullException.ThrowIfNull(branches);
         if (branches.Count == 0) throw new ArgumentException("at least one branch is required", nameof(branches));
-        var result = new DwFusedBranch[branches.Count];
+        var result = new DwConvFusedBranch[branches.Count];
         for (int b = 0; b < branches.Count; b++)
         {
             var br = branches[b] ?? throw new ArgumentNullException(nameof(branches), $"branches[{b}] is null");
@@ -117,7 +117,7 @@ public static class DecomposedDwConv
             string shapeText = $"(C={shape.C}, 1, {br.Kh}, {br.Kw})";
             var w = Buffer(device, br.Weight, taps, $"branches[{b}].Weight", shapeText);
             var m = br.Mask is null ? DevicePtr.Null : Buffer(device, br.Mask, taps, $"branches[{b}].Mask", shapeText);
-            result[b] = new DwFusedBranch(w, m, br.Kh, br.Kw);
+            result[b] = new DwConvFusedBranch(w, m, br.Kh, br.Kw);
         }
         return result;
     }

@@ -17,7 +17,7 @@ internal static class DwConvFusedKernels
     internal const int MaxBranches = 3;
 
     /// <summary>The plan of a fused forward / input gradient / inference sum for these branches.</summary>
-    public static LaunchPlan Plan(IGpuDevice dev, ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w)
+    public static LaunchPlan Plan(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
     {
         Span<int> kh = stackalloc int[branches.Length], kw = stackalloc int[branches.Length];
         for (int b = 0; b < branches.Length; b++) (kh[b], kw[b]) = (branches[b].Kh, branches[b].Kw);
@@ -25,7 +25,7 @@ internal static class DwConvFusedKernels
     }
 
     /// <summary>The plan of the fused weight gradient for these branches.</summary>
-    public static LaunchPlan WeightGradPlan(IGpuDevice dev, ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h,
+    public static LaunchPlan WeightGradPlan(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h,
                                             int w)
     {
         Span<int> kh = stackalloc int[branches.Length], kw = stackalloc int[branches.Length];
@@ -34,7 +34,7 @@ internal static class DwConvFusedKernels
     }
 
     /// <summary>ys[b] = depthwise conv of x (N, C, H, W) with branch b (weight * mask); all outputs overwritten.</summary>
-    public static void Forward(IGpuDevice dev, ReadOnlySpan<DevicePtr> ys, DevicePtr x, ReadOnlySpan<DwFusedBranch> branches,
+    public static void Forward(IGpuDevice dev, ReadOnlySpan<DevicePtr> ys, DevicePtr x, ReadOnlySpan<DwConvFusedBranch> branches,
                                int n, int c, int h, int w)
     {
         ArgumentNullException.ThrowIfNull(dev);
@@ -55,7 +55,7 @@ internal static class DwConvFusedKernels
 
     /// <summary>y = sum over branches of the depthwise conv of x with branch b (inference; overwrites y). The fused
     /// kernel's summing mode with every branch reading x: one output write, no branch outputs.</summary>
-    public static void ForwardSum(IGpuDevice dev, DevicePtr y, DevicePtr x, ReadOnlySpan<DwFusedBranch> branches,
+    public static void ForwardSum(IGpuDevice dev, DevicePtr y, DevicePtr x, ReadOnlySpan<DwConvFusedBranch> branches,
                                   int n, int c, int h, int w)
     {
         ArgumentNullException.ThrowIfNull(dev);
@@ -77,7 +77,7 @@ internal static class DwConvFusedKernels
 
     /// <summary>dx = sum over branches of the input gradient of branch b given dys[b] (overwrites dx).</summary>
     public static void BackwardData(IGpuDevice dev, DevicePtr dx, ReadOnlySpan<DevicePtr> dys,
-                                    ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w)
+                                    ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
     {
         ArgumentNullException.ThrowIfNull(dev);
         Check(dys.Length, branches.Length, nameof(dys));
@@ -96,7 +96,7 @@ internal static class DwConvFusedKernels
     /// <summary>The fallback for tiles that do not fit in shared memory: out = sum over branches of the per-branch
     /// kernel on ins[b] (flip: the input-gradient correlation), through one temporary plane set.</summary>
     private static void PerBranchSum(IGpuDevice dev, DevicePtr output, ReadOnlySpan<DevicePtr> ins,
-                                     ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w, bool flip)
+                                     ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w, bool flip)
     {
         long count = (long)n * c * h * w;
         var tmp = branches.Length > 1 ? dev.Allocate(count * sizeof(float)) : DevicePtr.Null;
@@ -116,10 +116,10 @@ internal static class DwConvFusedKernels
     }
 
     /// <summary>dws[b] = weight gradient of branch b given x and dys[b] (overwritten). A branch whose
-    /// <see cref="DwFusedBranch.Mask"/> is not null gets only its live taps computed and every other tap exactly 0;
-    /// <see cref="DwFusedBranch.Weight"/> is not read.</summary>
+    /// <see cref="DwConvFusedBranch.Mask"/> is not null gets only its live taps computed and every other tap exactly 0;
+    /// <see cref="DwConvFusedBranch.Weight"/> is not read.</summary>
     public static void BackwardFilter(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr x,
-                                      ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwFusedBranch> branches,
+                                      ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
                                       int n, int c, int h, int w)
     {
         ArgumentNullException.ThrowIfNull(dev);
@@ -145,7 +145,7 @@ internal static class DwConvFusedKernels
         var partials = dev.Allocate(plan.WorkspaceBytes);
         try
         {
-            Span<DwFusedBranch> at = stackalloc DwFusedBranch[MaxBranches];
+            Span<DwConvFusedBranch> at = stackalloc DwConvFusedBranch[MaxBranches];
             Span<DevicePtr> parts = stackalloc DevicePtr[MaxBranches];
             Span<DevicePtr> grads = stackalloc DevicePtr[MaxBranches];
             branches.CopyTo(at);
@@ -172,7 +172,7 @@ internal static class DwConvFusedKernels
     }
 
     private static void Launch(IGpuDevice dev, ReadOnlySpan<DevicePtr> outs, ReadOnlySpan<DevicePtr> ins,
-                               ReadOnlySpan<DwFusedBranch> br, int n, int c, int h, int w, bool flip, bool sum,
+                               ReadOnlySpan<DwConvFusedBranch> br, int n, int c, int h, int w, bool flip, bool sum,
                                in LaunchPlan plan)
     {
         int nb = br.Length, hh = 0, hw = 0;
@@ -181,7 +181,7 @@ internal static class DwConvFusedKernels
             hh = Math.Max(hh, b.Kh / 2);
             hw = Math.Max(hw, b.Kw / 2);
         }
-        Span<DwFusedBranch> at = stackalloc DwFusedBranch[MaxBranches];
+        Span<DwConvFusedBranch> at = stackalloc DwConvFusedBranch[MaxBranches];
         Span<DevicePtr> o = stackalloc DevicePtr[MaxBranches];
         Span<DevicePtr> i = stackalloc DevicePtr[MaxBranches];
         br.CopyTo(at);
@@ -209,7 +209,7 @@ internal static class DwConvFusedKernels
             throw new ArgumentException($"{name} must have one entry per branch ({branches}), got {count}", name);
     }
 
-    private static void CheckShape(ReadOnlySpan<DwFusedBranch> branches, int n, int c, int h, int w)
+    private static void CheckShape(ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
     {
         if (n < 1 || c < 1 || h < 1 || w < 1)
             throw new ArgumentException($"sizes must be positive, got N={n}, C={c}, H={h}, W={w}", nameof(n));

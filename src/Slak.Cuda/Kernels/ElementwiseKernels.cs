@@ -71,6 +71,17 @@ internal static unsafe class ElementwiseKernels
         Launch(dev, "scale_kernel", n, new ReadOnlySpan<nint>(args, 4));
     }
 
+    // ---- broadcast ----
+
+    /// <summary>out[i] = scale * scalar[0] for i in [0, n) (a device scalar broadcast without a host round trip).</summary>
+    public static void FillFromScalar(IGpuDevice dev, DevicePtr output, DevicePtr scalar, float scale, long n)
+    {
+        if (!Check(dev, n, nameof(FillFromScalar), (output, nameof(output)), (scalar, nameof(scalar)))) return;
+        ulong o = output.Address, s = scalar.Address;
+        nint* args = stackalloc nint[] { (nint)(&o), (nint)(&s), (nint)(&scale), (nint)(&n) };
+        Launch(dev, "fill_from_scalar_kernel", n, new ReadOnlySpan<nint>(args, 4));
+    }
+
     // ---- launch plumbing ----
 
     // Validates the common arguments; false when there is nothing to do (n == 0).

@@ -19,7 +19,7 @@ internal static class LossKernels
             var a = new KernelArgs(); a.Add(probs); a.Add(rowLoss); a.Add(logits); a.Add(targets); a.Add(k);
             a.Launch(dev, "softmax_xent_fwd_kernel", LaunchPlans.Rows(rows, LaunchPlans.RowBlock, DeviceLimits.For(dev)));
             ReduceKernels.Sum(dev, total, rowLoss, rows, squares: false);
-            ActivationKernels.FillFromScalar(dev, loss, total, 1f / rows, 1);
+            ElementwiseKernels.FillFromScalar(dev, loss, total, 1f / rows, 1);
         }
         finally { dev.Free(rowLoss); }
     }

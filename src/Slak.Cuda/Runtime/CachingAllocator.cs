@@ -8,7 +8,7 @@ using System.Collections.Concurrent;
 namespace Slak.Cuda.Runtime;
 
 /// <summary>A caching allocator over an <see cref="IDeviceMemorySource"/>. Thread-safe.</summary>
-public sealed class CachingAllocator : IDisposable
+internal sealed class CachingAllocator : IDisposable
 {
     private const long SmallLimit = 1L << 20;
     private const long SmallStep = 512;

@@ -5,7 +5,7 @@ using Slak.Cuda.Interop;
 
 namespace Slak.Cuda.Runtime;
 
-public sealed unsafe partial class CudaDriverDevice
+internal sealed unsafe partial class CudaDriverDevice
 {
     private nint _blas;
     private bool _allowTf32;

@@ -7,7 +7,7 @@ using Slak.Cuda.Interop;
 
 namespace Slak.Cuda.Runtime;
 
-public sealed unsafe partial class CudaDriverDevice
+internal sealed unsafe partial class CudaDriverDevice
 {
     /// <summary>Shared memory (static + dynamic) a kernel may use without opting in (slak_limits.h).</summary>
     private int DefaultDynamicSharedLimit => DeviceLimits.For(this).SmemPerBlockDefault;

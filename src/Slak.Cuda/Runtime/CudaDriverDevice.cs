@@ -8,7 +8,7 @@ using Slak.Cuda.Interop;
 namespace Slak.Cuda.Runtime;
 
 /// <summary>An <see cref="IGpuDevice"/> backed by an NVIDIA GPU.</summary>
-public sealed unsafe partial class CudaDriverDevice : IGpuDevice
+internal sealed unsafe partial class CudaDriverDevice : IGpuDevice
 {
     /// <summary>Environment variable: "1" synchronises after every launch so a fault names its kernel.</summary>
     public const string SyncDebugVariable = "SLAK_SYNC_DEBUG";

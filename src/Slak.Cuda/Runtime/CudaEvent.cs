@@ -5,7 +5,7 @@ using Slak.Cuda.Interop;
 namespace Slak.Cuda.Runtime;
 
 /// <summary>A CUDA event recorded on a <see cref="CudaDriverDevice"/>'s stream.</summary>
-public sealed unsafe class CudaEvent : IDisposable
+internal sealed unsafe class CudaEvent : IDisposable
 {
     private readonly CudaDriverDevice _device;
     private nint _handle;

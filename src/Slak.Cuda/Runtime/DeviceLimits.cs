@@ -66,7 +66,7 @@ public record struct DeviceLimits
         return (DeviceLimits)Cache.GetValue(device, d => Compute(d));
     }
 
-    private static object Compute(IGpuDevice device)
+    private static DeviceLimits Compute(IGpuDevice device)
     {
         if (device is not CudaDriverDevice gpu) return ForArchitecture(90);
         int sm = gpu.ComputeCapability.Major * 10 + gpu.ComputeCapability.Minor;

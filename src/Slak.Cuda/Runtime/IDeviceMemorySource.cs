@@ -4,7 +4,7 @@
 namespace Slak.Cuda.Runtime;
 
 /// <summary>Raw device-memory allocation, as seen by <see cref="CachingAllocator"/>.</summary>
-public interface IDeviceMemorySource
+internal interface IDeviceMemorySource
 {
     /// <summary>Allocates <paramref name="bytes"/> bytes; returns false (and 0) when the device is out of memory.
     /// Other failures throw.</summary>

@@ -5,7 +5,7 @@ using Slak.Cuda.Interop;
 namespace Slak.Cuda.Runtime;
 
 /// <summary>A block of pinned host memory allocated through a <see cref="CudaDriverDevice"/>.</summary>
-public sealed unsafe class PinnedBuffer : IDisposable
+internal sealed unsafe class PinnedBuffer : IDisposable
 {
     private readonly CudaDriverDevice _device;
     private void* _pointer;

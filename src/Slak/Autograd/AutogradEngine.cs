@@ -21,7 +21,7 @@ using Slak.Diagnostics;
 namespace Slak.Autograd;
 
 /// <summary>Runs backward passes.</summary>
-public static class AutogradEngine
+internal static class AutogradEngine
 {
     /// <summary>Records <paramref name="output"/> as produced by <paramref name="op"/> from <paramref name="inputs"/>
     /// when grad mode is on and any input requires grad. Returns <paramref name="output"/>.</summary>

@@ -8,14 +8,14 @@ namespace Slak.Autograd;
 
 /// <summary>Maps d(loss)/d(output) to d(loss)/d(inputs) for a single-output operator; entries may be null for
 /// inputs that need no gradient.</summary>
-public delegate Tensor?[] BackwardFunction(Tensor gradOutput);
+internal delegate Tensor?[] BackwardFunction(Tensor gradOutput);
 
 /// <summary>Maps d(loss)/d(outputs) (one entry per output, null where no gradient flowed to that output) to
 /// d(loss)/d(inputs); entries may be null for inputs that need no gradient.</summary>
-public delegate Tensor?[] MultiBackwardFunction(IReadOnlyList<Tensor?> gradOutputs);
+internal delegate Tensor?[] MultiBackwardFunction(IReadOnlyList<Tensor?> gradOutputs);
 
 /// <summary>A node of the autograd graph.</summary>
-public sealed class GradNode
+internal sealed class GradNode
 {
     internal GradNode(string op, Tensor[] inputs, int outputCount, MultiBackwardFunction backward)
     {

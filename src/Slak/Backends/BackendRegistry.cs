@@ -5,7 +5,7 @@ using Slak.Backends.Cpu;
 namespace Slak.Backends;
 
 /// <summary>Finds the backend of a device.</summary>
-public static class BackendRegistry
+internal static class BackendRegistry
 {
     /// <summary>The backend for <paramref name="device"/>.</summary>
     internal static IBackend For(Device device) => device.Type switch

@@ -156,4 +156,4 @@ internal partial interface IBackend
 }
 
 /// <summary>Hyper-parameters of one AdamW step (step is 1-based, after increment).</summary>
-public readonly record struct AdamWHyper(float Lr, float Beta1, float Beta2, float Eps, float WeightDecay, long Step);
+internal readonly record struct AdamWHyper(float Lr, float Beta1, float Beta2, float Eps, float WeightDecay, long Step);

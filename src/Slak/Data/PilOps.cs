@@ -9,7 +9,7 @@ using Slak.IO;
 namespace Slak.Data;
 
 /// <summary>PIL-compatible image operations on <see cref="DecodedImage"/>.</summary>
-public static class PilOps
+internal static class PilOps
 {
     private static DecodedImage Lut(DecodedImage img, Func<int, int, byte> lut)
     {

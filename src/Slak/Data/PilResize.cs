@@ -8,7 +8,7 @@ using Slak.IO;
 namespace Slak.Data;
 
 /// <summary>PIL-compatible resizing of 8-bit RGB images.</summary>
-public static class PilResize
+internal static class PilResize
 {
     private const int PrecisionBits = 32 - 8 - 2;
 

@@ -56,7 +56,7 @@ public sealed record RandAugment
         var ra = new RandAugment();
         foreach (var part in parts.Skip(1))
         {
-            int split = part.IndexOfAny("0123456789".ToCharArray());
+            int split = part.AsSpan().IndexOfAnyInRange('0', '9');
             if (split <= 0) throw new ArgumentException($"--aa '{text}': section '{part}' has no key and number", nameof(text));
             string key = part[..split], value = part[split..];
             double v = double.Parse(value, System.Globalization.CultureInfo.InvariantCulture);

@@ -14,7 +14,7 @@ using Slak.Autograd;
 namespace Slak.Diagnostics;
 
 /// <summary>Per-operator wall-time accounting for profiling runs (SLAK_PROFILE=1).</summary>
-public static class OpProfiler
+internal static class OpProfiler
 {
     private static readonly ConcurrentDictionary<string, Entry> Entries = new(StringComparer.Ordinal);
     [ThreadStatic] private static long _childTicks;

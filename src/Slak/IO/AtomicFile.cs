@@ -7,7 +7,7 @@ using System.Text;
 namespace Slak.IO;
 
 /// <summary>Writes files atomically: temp file in the same folder, fsync, rename over the target.</summary>
-public static partial class AtomicFile
+internal static partial class AtomicFile
 {
     /// <summary>Writes the file at <paramref name="path"/> through <paramref name="write"/>, atomically. If
     /// <paramref name="write"/> throws, the old file (if any) is untouched and the temp file is removed.</summary>

@@ -13,7 +13,7 @@ using System.Text.Json;
 namespace Slak.IO;
 
 /// <summary>Computes and checks the per-tensor checksums of a safetensors file.</summary>
-public static class TensorChecksums
+internal static class TensorChecksums
 {
     /// <summary>The <c>__metadata__</c> key holding the checksums.</summary>
     public const string MetadataKey = "slak.xxh64";

@@ -32,7 +32,7 @@ public sealed partial record ModelConfig
             w.WriteNumber("head_init_scale", HeadInitScale);
             WriteInts(w, "kernel_size", KernelSize);
             w.WriteNumber("width_factor", WidthFactor);
-            w.WriteBoolean("Decom", Decom);
+            w.WriteBoolean(nameof(Decom), Decom);  // the reference configs' key
             w.WriteBoolean("bn", Bn);
             w.WriteEndObject();
         }

@@ -5,8 +5,8 @@
 // All branch convolutions run as ONE fused operator (F.DecomposedDepthwiseConv2d: one pass over the input for all
 // branches, one fused input-gradient pass, pruned taps skipped); each branch output then goes through its own
 // BatchNorm. In inference (no graph, BatchNorms in eval mode) the BatchNorms are folded into the weights and only
-// the sum is computed. The modules and their state_dict keys are unchanged; Fused = false runs the old per-branch
-// path.
+// the sum is computed. Fused = false runs each branch as its own depthwise convolution, the path the fused operator
+// is compared with.
 using Slak.NN;
 
 namespace Slak.Models;

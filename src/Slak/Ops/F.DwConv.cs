@@ -1,4 +1,5 @@
-// The decomposed large-kernel depthwise convolution as one differentiable operator with one output per branch:
+// The depthwise convolutions (family dwconv): the single-kernel DepthwiseConv2d, and the decomposed large-kernel
+// depthwise convolution as one differentiable operator with one output per branch:
 // ONE autograd node with one output per branch, whose backward receives every branch's output gradient at once and
 // runs one fused input-gradient pass over all branches plus the per-branch weight gradients. Branch outputs are
 // separate tensors because each feeds its own training BatchNorm; no stacked tensor, no slice op and no gradient of
@@ -88,5 +89,33 @@ public static partial class F
             skip[b] = maskedGrad is null || maskedGrad[b] ? mb : null;
         }
         return (w, m, skip);
+    }
+
+    /// <summary>Depthwise convolution with "same" zero padding (Kh/2, Kw/2), stride 1, no bias: x (N, C, H, W),
+    /// weight (C, 1, Kh, Kw) with Kh and Kw odd, optional 0/1 mask of the weight's shape (the weight is used as
+    /// weight * mask). With <paramref name="maskedGrad"/> the weight gradient is computed only for live taps
+    /// (pruned taps get exactly 0), which is what our sparse semantics need and lets kernels skip them.</summary>
+    public static Tensor DepthwiseConv2d(Tensor x, Tensor weight, Tensor? mask = null, bool maskedGrad = true)
+    {
+        const string op = nameof(DepthwiseConv2d);
+        Check.Rank(x, 4, op, nameof(x), "(N, C, H, W)");
+        Check.Rank(weight, 4, op, nameof(weight), "(C, 1, Kh, Kw)");
+        Check.SameDevice(op, x, nameof(x), weight, nameof(weight));
+        int c = x.Size(1), kh = weight.Size(2), kw = weight.Size(3);
+        if (weight.Size(0) != c || weight.Size(1) != 1)
+            throw new ArgumentException($"{op}: weight must have shape ({c}, 1, Kh, Kw) for x {Shapes.Format(x.Shape)}, got {Shapes.Format(weight.Shape)}", nameof(weight));
+        if (kh % 2 == 0 || kw % 2 == 0)
+            throw new ArgumentException($"{op}: kernel sizes must be odd for 'same' padding, got kh={kh}, kw={kw}", nameof(weight));
+        if (mask is not null) Check.SameShape(op, weight, nameof(weight), mask, nameof(mask));
+        var y = Like(x);
+        var be = x.Backend;
+        be.DwConv2dForward(x, weight, mask, y);
+        return AutogradEngine.Record(y, op, [x, weight], g =>
+        {
+            Tensor? gx = null, gw = null;
+            if (x.RequiresGrad) { gx = Like(x); be.DwConv2dBackwardData(g, weight, mask, gx); }
+            if (weight.RequiresGrad) { gw = Like(weight); be.DwConv2dBackwardFilter(x, g, mask, gw, maskedGrad && mask is not null); }
+            return [gx, gw];
+        });
     }
 }

@@ -37,7 +37,7 @@ public sealed partial class Tensor : IDisposable
     /// <summary>Number of elements.</summary>
     public long Numel { get; }
 
-    /// <summary>Element type (float32 today).</summary>
+    /// <summary>Element type (always <see cref="DType.Float32"/>).</summary>
     public DType DType => DType.Float32;
 
     /// <summary>Device holding the data.</summary>

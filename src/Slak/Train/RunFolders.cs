@@ -5,8 +5,10 @@
 namespace Slak.Train;
 
 /// <summary>Checks and clears run folders.</summary>
-public static class RunFolders
+internal static class RunFolders
 {
+    private static readonly string[] CheckpointFolders = ["last", "last.old", "best", "best.old"];
+
     /// <summary>Files and folders a run writes (besides the lock).</summary>
     public static IReadOnlyList<string> RunEntries { get; } =
         ["last", "last.old", "last.tmp", "best", "best.old", "best.tmp", "metrics.jsonl", "options.json", "plot.png", "steps.jsonl"];
@@ -15,7 +17,7 @@ public static class RunFolders
     public static bool HoldsRun(string folder)
     {
         ArgumentNullException.ThrowIfNull(folder);
-        return new[] { "last", "last.old", "best", "best.old" }.Any(n => Directory.Exists(Path.Combine(folder, n)))
+        return CheckpointFolders.Any(n => Directory.Exists(Path.Combine(folder, n)))
             || File.Exists(Path.Combine(folder, "metrics.jsonl"));
     }
 

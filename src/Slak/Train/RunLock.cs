@@ -10,7 +10,7 @@ using System.Text;
 namespace Slak.Train;
 
 /// <summary>An exclusive lock on a run folder (dispose to release).</summary>
-public sealed partial class RunLock : IDisposable
+internal sealed partial class RunLock : IDisposable
 {
     /// <summary>Name of the lock file inside the run folder.</summary>
     public const string FileName = ".lock";

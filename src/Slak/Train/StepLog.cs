@@ -16,7 +16,7 @@ namespace Slak.Train;
 public readonly record struct StepRecord(long Step, double Loss, double Lr);
 
 /// <summary>Appends per-step records to a run folder's steps.jsonl.</summary>
-public sealed class StepLog : IDisposable
+internal sealed class StepLog : IDisposable
 {
     /// <summary>File name inside the run folder.</summary>
     public const string FileName = "steps.jsonl";

@@ -1,7 +1,7 @@
 // Every knob of a training run, as one record: bound from the `slak train` options, saved as options.json in the
 // run folder and in the checkpoint (so --resume continues with exactly the same settings), loadable from JSON.
-// Defaults are the README's default run: the slak_nano preset on Fashion-MNIST, 4 epochs, sized (by estimate, see
-// the h/train report) to finish within 15 minutes on a 2-core CPU.
+// Defaults are the README's default run: the slak_nano preset on Fashion-MNIST, 20 epochs, sized to finish within
+// 15 minutes on a 2-core CPU (bench/results/runs/readme-default-2026-12-04/).
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Slak.Sparse;
@@ -14,8 +14,8 @@ public sealed record TrainOptions
     /// <summary>Model preset name (resolved by the caller that builds the model).</summary>
     public string Preset { get; init; } = Models.ModelPresets.DefaultSmall;
 
-    /// <summary>Epochs. The default fits the README's run in about 12 minutes on 2 CPU cores (20 x ~36 s measured;
-    /// bench/results/training.md).</summary>
+    /// <summary>Epochs. The default is the README's run (measured at 9 min 22 s on 2 CPU cores:
+    /// bench/results/runs/readme-default-2026-12-04/).</summary>
     public int Epochs { get; init; } = 20;
 
     /// <summary>Images per micro-batch.</summary>

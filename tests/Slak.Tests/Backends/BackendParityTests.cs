@@ -2,6 +2,7 @@
 // when one is present. Inputs are random (seed in every message), every output is poisoned with NaN before the
 // launch so an element a kernel forgets to write fails, and each comparison uses atol + rtol*|cpu|.
 using NUnit.Framework;
+using Slak.Tests.Support;
 using Slak.Backends;
 using Slak.Backends.Cpu;
 using Slak.Backends.Cuda;
@@ -182,6 +183,7 @@ public sealed class BackendParityTests(string deviceSpec)
     [TestCase(1, 1, 1, 1, 3, 3, 1.0)]
     [TestCase(1, 2, 40, 36, 9, 9, 0.6)]
     [TestCase(1, 1, 12, 10, 101, 101, 0.5)]
+    [KernelParity("dwconv_fwd_direct_kernel", "dwconv_wgrad_direct_kernel")]
     public void DepthwiseConvMatchesCpu(int n, int c, int h, int w, int kh, int kw, double density)
     {
         var x = Random(n, c, h, w); var wt = Random(c, 1, kh, kw); var dy = Random(n, c, h, w);
@@ -270,6 +272,7 @@ public sealed class BackendParityTests(string deviceSpec)
     [TestCase(false, false)]
     [TestCase(true, true)]
     [TestCase(true, false)]
+    [KernelParity("adamw_kernel")]
     public void AdamWMatchesCpu(bool masked, bool maskMoments)
     {
         var p = Random(257); var g = Random(257); var m = Random(257); var v = Constant(Enumerable.Range(0, 257).Select(i => 0.01f * (i % 7)).ToArray(), 257);

@@ -37,8 +37,9 @@ public class CpuConv2dTests
     }
 
     [TestCaseSource(nameof(Shapes))]
-    public void ForwardAndBackwardMatchFloat64(Conv2dShape s, bool bias)
+    public void ForwardAndBackwardMatchFloat64(object shape, bool bias)  // Conv2dShape (internal to Slak)
     {
+        var s = (Conv2dShape)shape;
         int seed = TestContext.CurrentContext.Random.Next();
         var rng = new Random(seed);
         string ctx = $"{s} bias={bias} seed={seed}";

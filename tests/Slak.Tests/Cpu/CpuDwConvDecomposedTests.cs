@@ -1,4 +1,4 @@
-// Parity of the fused multi-branch depthwise convolution (CpuDecomposedDwConv) with per-branch float64 references:
+// Parity of the fused multi-branch depthwise convolution (CpuDwConvDecomposed) with per-branch float64 references:
 // separate branch outputs, their sum, the summed input gradient and each branch's weight gradient, with dense
 // masks, tap lists and mixed branches.
 using NUnit.Framework;
@@ -35,7 +35,7 @@ public sealed class CpuDwConvDecomposedTests
         var rng = new Random(seed);
         var sizes = square ? new[] { (m, s), (s, m), (s, s) } : new[] { (m, s), (s, m) };
         var x = DwRef.Random(rng, n * c * h * w);
-        var branches = new List<DwBranch>();
+        var branches = new List<CpuDwConvBranch>();
         var masks = new List<float[]>();
         for (int b = 0; b < sizes.Length; b++)
         {
@@ -44,12 +44,12 @@ public sealed class CpuDwConvDecomposedTests
             var mask = DwRef.Mask(rng, wt.Length, density);
             masks.Add(mask);
             // Branch 0 takes the sparse-aware path, the others the dense path with the mask.
-            branches.Add(new DwBranch(kh, kw, wt, mask, b == 0 ? DwTapList.FromMask(c, kh, kw, mask, 1) : null));
+            branches.Add(new CpuDwConvBranch(kh, kw, wt, mask, b == 0 ? CpuDwConvTapList.FromMask(c, kh, kw, mask, 1) : null));
         }
 
         var ys = branches.Select(_ => new Memory<float>(DwRef.Poisoned(x.Length))).ToList();
         var ySum = DwRef.Poisoned(x.Length);
-        CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, ys, ySum);
+        CpuDwConvDecomposed.Forward(n, c, h, w, branches, x, ys, ySum);
         var sumRef = new double[x.Length];
         var sumAbs = new double[x.Length];
         for (int b = 0; b < branches.Count; b++)
@@ -61,12 +61,12 @@ public sealed class CpuDwConvDecomposedTests
         }
         DwRef.AssertClose(ySum, sumRef, sumAbs, "forward sum", seed);
         var sumOnly = DwRef.Poisoned(x.Length);
-        CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, [], sumOnly);
+        CpuDwConvDecomposed.Forward(n, c, h, w, branches, x, [], sumOnly);
         DwRef.AssertClose(sumOnly, sumRef, sumAbs, "forward sum only", seed);
 
         var dys = branches.Select(_ => new ReadOnlyMemory<float>(DwRef.Random(rng, x.Length))).ToList();
         var dx = DwRef.Poisoned(x.Length);
-        CpuDecomposedDwConv.BackwardData(n, c, h, w, branches, dys, dx);
+        CpuDwConvDecomposed.BackwardData(n, c, h, w, branches, dys, dx);
         var dxRef = new double[x.Length];
         var dxAbs = new double[x.Length];
         for (int b = 0; b < branches.Count; b++)
@@ -81,7 +81,7 @@ public sealed class CpuDwConvDecomposedTests
         foreach (bool skip in new[] { false, true })
         {
             var dws = branches.Select(br => new Memory<float>(DwRef.Poisoned(c * br.Kh * br.Kw))).ToList();
-            CpuDecomposedDwConv.BackwardFilter(n, c, h, w, branches, x, dys, dws, skipMasked: skip);
+            CpuDwConvDecomposed.BackwardFilter(n, c, h, w, branches, x, dys, dws, skipMasked: skip);
             for (int b = 0; b < branches.Count; b++)
             {
                 var br = branches[b];
@@ -102,7 +102,7 @@ public sealed class CpuDwConvDecomposedTests
         var rng = new Random(seed);
         const int n = 8, c = 4, h = 7, w = 7;
         var x = DwRef.Random(rng, n * c * h * w);
-        var branches = new List<DwBranch>
+        var branches = new List<CpuDwConvBranch>
         {
             new(13, 5, DwRef.Random(rng, c * 65)),
             new(5, 13, DwRef.Random(rng, c * 65)),
@@ -110,16 +110,16 @@ public sealed class CpuDwConvDecomposedTests
         };
         var full = branches.Select(_ => new Memory<float>(DwRef.Poisoned(x.Length))).ToList();
         var fullSum = DwRef.Poisoned(x.Length);
-        CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, full, fullSum);
+        CpuDwConvDecomposed.Forward(n, c, h, w, branches, x, full, fullSum);
         for (int only = 0; only < branches.Count; only++)
         {
             var ys = branches.Select((_, b) => b == only ? new Memory<float>(DwRef.Poisoned(x.Length))
                 : Memory<float>.Empty).ToList();
-            CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, ys, Span<float>.Empty);
+            CpuDwConvDecomposed.Forward(n, c, h, w, branches, x, ys, Span<float>.Empty);
             Assert.That(ys[only].ToArray(), Is.EqualTo(full[only].ToArray()),
                 $"branch {only} alone differs from the full forward (seed {seed})");
             var sum = DwRef.Poisoned(x.Length);
-            CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, ys, sum);
+            CpuDwConvDecomposed.Forward(n, c, h, w, branches, x, ys, sum);
             Assert.That(sum, Is.EqualTo(fullSum), $"sum with branch {only} output differs (seed {seed})");
         }
     }
@@ -127,7 +127,7 @@ public sealed class CpuDwConvDecomposedTests
     [Test]
     public void SumOnlyMergedTapsFollowMaskChanges()
     {
-        // The sum alone is one correlation with the union of the branches' taps (DwMergedTaps), cached per
+        // The sum alone is one correlation with the union of the branches' taps (CpuDwConvMergedTaps), cached per
         // combination of tap lists: the same lists reuse the merged one, a rebuilt list (mask change) must not.
         int seed = TestContext.CurrentContext.Random.Next();
         var rng = new Random(seed);
@@ -138,12 +138,12 @@ public sealed class CpuDwConvDecomposedTests
         foreach (int version in new[] { 1, 2 })
         {
             var masks = sizes.Select(s => DwRef.Mask(rng, c * s.Item1 * s.Item2, 0.5)).ToArray();
-            var lists = sizes.Select((s, b) => DwTapList.FromMask(c, s.Item1, s.Item2, masks[b], version))
+            var lists = sizes.Select((s, b) => CpuDwConvTapList.FromMask(c, s.Item1, s.Item2, masks[b], version))
                 .ToArray();
-            var branches = sizes.Select((s, b) => new DwBranch(s.Item1, s.Item2, weights[b], masks[b], lists[b]))
+            var branches = sizes.Select((s, b) => new CpuDwConvBranch(s.Item1, s.Item2, weights[b], masks[b], lists[b]))
                 .ToList();
-            var merged = DwMergedTaps.For(lists);
-            Assert.That(DwMergedTaps.For(lists), Is.SameAs(merged), "same tap lists must reuse the merged list");
+            var merged = CpuDwConvMergedTaps.For(lists);
+            Assert.That(CpuDwConvMergedTaps.For(lists), Is.SameAs(merged), "same tap lists must reuse the merged list");
             Assert.That(merged.Taps.Kh, Is.EqualTo(11));
             Assert.That(merged.Taps.Kw, Is.EqualTo(11));
             var sumRef = new double[x.Length];
@@ -154,7 +154,7 @@ public sealed class CpuDwConvDecomposedTests
                 for (int i = 0; i < x.Length; i++) { sumRef[i] += r[i]; sumAbs[i] += a[i]; }
             }
             var sum = DwRef.Poisoned(x.Length);
-            CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, [], sum);
+            CpuDwConvDecomposed.Forward(n, c, h, w, branches, x, [], sum);
             DwRef.AssertClose(sum, sumRef, sumAbs, $"merged sum, mask version {version}", seed);
         }
     }
@@ -163,25 +163,25 @@ public sealed class CpuDwConvDecomposedTests
     public void BadBranchArgumentsAreRejected()
     {
         var x = new float[2 * 8 * 8];
-        var good = new DwBranch(5, 3, new float[2 * 15]);
-        var ex = Assert.Throws<ArgumentException>(() => CpuDecomposedDwConv.Forward(1, 2, 8, 8,
-            [good, new DwBranch(4, 3, new float[24])], x, [], new float[x.Length]));
+        var good = new CpuDwConvBranch(5, 3, new float[2 * 15]);
+        var ex = Assert.Throws<ArgumentException>(() => CpuDwConvDecomposed.Forward(1, 2, 8, 8,
+            [good, new CpuDwConvBranch(4, 3, new float[24])], x, [], new float[x.Length]));
         Assert.That(ex!.ParamName, Is.EqualTo("branches"));
         Assert.That(ex.Message, Does.Contain("branch 1").And.Contain("Kh=4"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDecomposedDwConv.Forward(1, 2, 8, 8, [good], x, [],
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConvDecomposed.Forward(1, 2, 8, 8, [good], x, [],
             Span<float>.Empty));
         Assert.That(ex!.ParamName, Is.EqualTo("y"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDecomposedDwConv.Forward(1, 2, 8, 8, [good], x,
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConvDecomposed.Forward(1, 2, 8, 8, [good], x,
             [new float[3]], Span<float>.Empty));
         Assert.That(ex!.ParamName, Is.EqualTo("y[0]"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDecomposedDwConv.BackwardData(1, 2, 8, 8, [good, good],
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConvDecomposed.BackwardData(1, 2, 8, 8, [good, good],
             [new float[x.Length]], new float[x.Length]));
         Assert.That(ex!.ParamName, Is.EqualTo("dy"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDecomposedDwConv.BackwardFilter(1, 2, 8, 8, [good], x,
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConvDecomposed.BackwardFilter(1, 2, 8, 8, [good], x,
             [new float[x.Length]], [new float[29]], false));
         Assert.That(ex!.ParamName, Is.EqualTo("dw"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDecomposedDwConv.Forward(1, 2, 8, 8,
-            [good with { Taps = DwTapList.Dense(2, 3, 5) }], x, [], new float[x.Length]));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConvDecomposed.Forward(1, 2, 8, 8,
+            [good with { Taps = CpuDwConvTapList.Dense(2, 3, 5) }], x, [], new float[x.Length]));
         Assert.That(ex!.ParamName, Is.EqualTo("branches"));
     }
 }

@@ -38,12 +38,12 @@ public sealed class CpuDwConvTests
     {
         int seed = TestContext.CurrentContext.Random.Next();
         var rng = new Random(seed);
-        var shape = new DwConvShape(n, c, h, w, kh, kw);
+        var shape = new CpuDwConvShape(n, c, h, w, kh, kw);
         var x = DwRef.Random(rng, n * c * h * w);
         var dy = DwRef.Random(rng, x.Length);
         var wt = DwRef.Random(rng, c * kh * kw);
         var mask = DwRef.Mask(rng, wt.Length, density);
-        var taps = DwTapList.FromMask(c, kh, kw, mask, 7);
+        var taps = CpuDwConvTapList.FromMask(c, kh, kw, mask, 7);
         Assert.That(taps.Version, Is.EqualTo(7));
 
         var (yRef, yAbs) = DwRef.Forward(n, c, h, w, kh, kw, x, wt, mask);
@@ -86,7 +86,7 @@ public sealed class CpuDwConvTests
     {
         int seed = TestContext.CurrentContext.Random.Next();
         var rng = new Random(seed);
-        var shape = new DwConvShape(2, 3, 12, 19, 9, 3);
+        var shape = new CpuDwConvShape(2, 3, 12, 19, 9, 3);
         var x = DwRef.Random(rng, (int)shape.ActivationLength);
         var wt = DwRef.Random(rng, (int)shape.WeightLength);
         var (yRef, yAbs) = DwRef.Forward(2, 3, 12, 19, 9, 3, x, wt, null);
@@ -104,7 +104,7 @@ public sealed class CpuDwConvTests
     {
         int seed = TestContext.CurrentContext.Random.Next();
         var rng = new Random(seed);
-        var shape = new DwConvShape(2, 5, 16, 16, 15, 5);
+        var shape = new CpuDwConvShape(2, 5, 16, 16, 15, 5);
         var x = DwRef.Random(rng, (int)shape.ActivationLength);
         var dy = DwRef.Random(rng, x.Length);
         var wt = DwRef.Random(rng, (int)shape.WeightLength);
@@ -132,7 +132,7 @@ public sealed class CpuDwConvTests
     [Test]
     public void BadArgumentsAreRejectedWithTheirNames()
     {
-        var good = new DwConvShape(1, 2, 4, 4, 3, 3);
+        var good = new CpuDwConvShape(1, 2, 4, 4, 3, 3);
         var x = new float[32];
         var wt = new float[18];
         var y = new float[32];
@@ -167,12 +167,12 @@ public sealed class CpuDwConvTests
         ex = Assert.Throws<ArgumentException>(() => CpuDwConv.BackwardFilter(good, x, y, new float[19],
             ReadOnlySpan<float>.Empty, false));
         Assert.That(ex!.ParamName, Is.EqualTo("dw"));
-        var otherTaps = DwTapList.Dense(2, 5, 3);
+        var otherTaps = CpuDwConvTapList.Dense(2, 5, 3);
         ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, wt, otherTaps, y));
         Assert.That(ex!.ParamName, Is.EqualTo("taps"));
-        ex = Assert.Throws<ArgumentException>(() => DwTapList.FromMask(2, 3, 3, new float[17], 0));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConvTapList.FromMask(2, 3, 3, new float[17], 0));
         Assert.That(ex!.ParamName, Is.EqualTo("mask"));
-        ex = Assert.Throws<ArgumentException>(() => DwTapList.FromMask(2, 3, 6, new float[36], 0));
+        ex = Assert.Throws<ArgumentException>(() => CpuDwConvTapList.FromMask(2, 3, 6, new float[36], 0));
         Assert.That(ex!.ParamName, Is.EqualTo("kw"));
     }
 
@@ -180,12 +180,12 @@ public sealed class CpuDwConvTests
     public void TapListTracksMaskVersionAndCountsLiveTaps()
     {
         var mask = new float[] { 1, 0, 1, 0, 0, 0, 1, 1, 1, /* channel 1 */ 0, 0, 0, 0, 0, 0, 0, 0, 0 };
-        var taps = DwTapList.FromMask(2, 3, 3, mask, 41);
+        var taps = CpuDwConvTapList.FromMask(2, 3, 3, mask, 41);
         Assert.That(taps.Count, Is.EqualTo(5));
         Assert.That(taps.Density, Is.EqualTo(5.0 / 18).Within(1e-12));
         Assert.That(taps.IsStale(41, 2, 3, 3), Is.False);
         Assert.That(taps.IsStale(42, 2, 3, 3), Is.True);
         Assert.That(taps.IsStale(41, 2, 5, 3), Is.True);
-        Assert.That(DwTapList.Dense(2, 3, 3).Count, Is.EqualTo(18));
+        Assert.That(CpuDwConvTapList.Dense(2, 3, 3).Count, Is.EqualTo(18));
     }
 }

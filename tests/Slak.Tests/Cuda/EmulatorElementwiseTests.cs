@@ -2,6 +2,7 @@
 // against float64 references written here. Outputs are poisoned with NaN before each launch, so an element the
 // kernel forgot fails. Sizes cover a single element, partial blocks and a grid capped below n/256 (grid-stride).
 using NUnit.Framework;
+using Slak.Tests.Support;
 using Slak.Cuda.Emulation;
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
@@ -34,6 +35,7 @@ public sealed class EmulatorElementwiseTests
     }
 
     [TestCaseSource(nameof(Sizes))]
+    [KernelParity("copy_kernel")]
     public void FillAndCopyMatchReference(long n)
     {
         var seed = NewSeed();

@@ -1,10 +1,14 @@
 // The GPU check must have a row for every `extern "C" __global__` kernel of cuda/kernels (named by the kernel), and no
 // kernel row may name a kernel that does not exist. The kernel list comes from the .cu files on disk (the same
 // parser NVRTC's kernel lookup uses); the emulator's self-test kernels (selftest_*) are test-only and excluded.
+// Every kernel also needs a parity test: a test marked [KernelParity("<kernel>")] (which fails on cuda-emu when
+// the kernel does not launch) in a fixture that runs on the emulator (a device argument, or an emulator fixture).
 using NUnit.Framework;
 using Slak.Cuda.Compilation;
 using Slak.GpuCheck;
+using System.Reflection;
 using Slak.Tests.Cuda;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.GpuCheck;
 
@@ -35,6 +39,22 @@ public class GpuCheckCoverageTests
         var kernels = SourceKernels().ToHashSet();
         var stale = CaseCatalog.KernelNames.Where(n => !kernels.Contains(n)).ToList();
         Assert.That(stale, Is.Empty, $"rows named after kernels that do not exist: {string.Join(", ", stale)}");
+    }
+
+    [Test]
+    public void EveryKernelOfCudaKernelsHasAParityTest()
+    {
+        var marked = typeof(GpuCheckCoverageTests).Assembly.GetTypes()
+            .SelectMany(t => t.GetMethods(BindingFlags.Public | BindingFlags.Instance | BindingFlags.DeclaredOnly))
+            .Select(m => (Method: m, Attr: m.GetCustomAttribute<KernelParityAttribute>()))
+            .Where(p => p.Attr is not null).ToList();
+        var notTests = marked.Where(p => !p.Method.GetCustomAttributes().Any(a => a is TestAttribute or TestCaseAttribute or TestCaseSourceAttribute))
+            .Select(p => $"{p.Method.DeclaringType!.Name}.{p.Method.Name}").ToList();
+        Assert.That(notTests, Is.Empty, "[KernelParity] on methods that are not tests");
+        var covered = marked.SelectMany(p => p.Attr!.Kernels).ToHashSet(StringComparer.Ordinal);
+        var kernels = SourceKernels();
+        Assert.That(kernels.Where(k => !covered.Contains(k)), Is.Empty, "kernels without a parity test ([KernelParity])");
+        Assert.That(covered.Where(k => !kernels.Contains(k)), Is.Empty, "[KernelParity] names kernels that do not exist");
     }
 
     [Test]

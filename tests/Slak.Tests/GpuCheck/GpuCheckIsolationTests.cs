@@ -32,7 +32,7 @@ public class GpuCheckIsolationTests
         return (p.ExitCode, rows);
     }
 
-    private static string[] Names => ["fill_kernel", "copy_kernel", "add_kernel", "mul_kernel", "scale_kernel", "axpy_kernel"];
+    private static string[] Names => ["fill_kernel", "copy_kernel", "add_kernel", "mul_kernel", "scale_kernel", "axpy_kernel", "fill_from_scalar_kernel"];
 
     [Test]
     public void ACrashedCaseFailsAndTheGroupContinuesInANewProcess()

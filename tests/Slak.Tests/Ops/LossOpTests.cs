@@ -66,6 +66,7 @@ public sealed class LossOpTests(string device) : DeviceTest(device)
     [TestCase(0f)]
     [TestCase(0.1f)]
     [TestCase(0.5f)]
+    [KernelParity("softmax_xent_bwd_kernel", "softmax_xent_fwd_kernel")]
     public void CrossEntropyWithLabelSmoothingAndSmoothedTargets(float smoothing)
     {
         int n = Rng.Int(1, 6), k = Rng.Int(1, 9);

@@ -144,6 +144,7 @@ public sealed class NormOpTests(string device) : DeviceTest(device)
 
     [TestCase(2, 3, 3, 2)]
     [TestCase(1, 1, 1, 1)]
+    [KernelParity("batchnorm_eval_kernel")]
     public void BatchNormEvalGradient(int n, int c, int h, int w)
     {
         var rm = Rng.NormalArray(c);
@@ -155,6 +156,7 @@ public sealed class NormOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    [KernelParity("batchnorm_apply_kernel", "batchnorm_bwd_kernel", "batchnorm_stats_kernel")]
     public void BatchNormBackwardKernelWritesEverything()
     {
         int n = 2, c = 3, h = 2, w = 3;
@@ -177,6 +179,7 @@ public sealed class NormOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    [KernelParity("layernorm_bwd_data_kernel", "layernorm_bwd_param_partial_kernel", "layernorm_cf_bwd_data_kernel", "layernorm_cf_bwd_param_kernel", "layernorm_cf_fwd_kernel", "layernorm_fwd_kernel")]
     public void LayerNormBackwardKernelsWriteEverything()
     {
         int rows = 4, c = 5;

@@ -4,7 +4,7 @@ namespace Slak.Backends.Cpu;
 
 /// <summary>Shape of a dense (groups = 1) 2-D convolution: input (N, Cin, H, W), weight (Cout, Cin, Kh, Kw),
 /// output (N, Cout, OutH, OutW), zero padding PadH/PadW on each side.</summary>
-public readonly record struct Conv2dShape(int N, int Cin, int H, int W, int Cout, int Kh, int Kw, int StrideH,
+internal readonly record struct Conv2dShape(int N, int Cin, int H, int W, int Cout, int Kh, int Kw, int StrideH,
     int StrideW, int PadH, int PadW)
 {
     /// <summary>Output height: (H + 2*PadH - Kh) / StrideH + 1.</summary>

@@ -1,5 +1,5 @@
 // Normalization kernels of the CPU backend: LayerNorm over the last dim (block norm, head norm), LayerNorm over the
-// channels of an NCHW tensor (stem/downsample norms); BatchNorm2d is in CpuBackend.BatchNorm.cs. Rows and planes
+// channels of an NCHW tensor (stem/downsample norms); BatchNorm2d is in CpuBackend.Norm.Batch.cs. Rows and planes
 // are processed with TensorPrimitives (SIMD); cross-plane and cross-row statistics are accumulated in double; the
 // per-row / per-image / per-channel work is split over threads.
 using System.Buffers;
@@ -8,7 +8,7 @@ using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <inheritdoc />
     public void LayerNormLastDim(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)

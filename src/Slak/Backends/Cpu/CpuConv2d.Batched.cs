@@ -8,7 +8,7 @@ using System.Buffers;
 
 namespace Slak.Backends.Cpu;
 
-public static partial class CpuConv2d
+internal static partial class CpuConv2d
 {
     private static void PatchifyForward(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
         ReadOnlySpan<float> bias, Span<float> y)

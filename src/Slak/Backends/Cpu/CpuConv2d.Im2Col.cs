@@ -4,7 +4,7 @@
 // are plain strided copies.
 namespace Slak.Backends.Cpu;
 
-public static partial class CpuConv2d
+internal static partial class CpuConv2d
 {
     private static bool IsPatchify(Conv2dShape s)
         => s.Kh == s.StrideH && s.Kw == s.StrideW && s.PadH == 0 && s.PadW == 0;

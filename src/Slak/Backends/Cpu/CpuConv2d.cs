@@ -8,7 +8,7 @@ using System.Buffers;
 namespace Slak.Backends.Cpu;
 
 /// <summary>Forward and backward kernels of a dense 2-D convolution (NCHW, weight (Cout, Cin, Kh, Kw)).</summary>
-public static partial class CpuConv2d
+internal static partial class CpuConv2d
 {
     /// <summary>y = conv(x, w) + bias. x: (N, Cin, H, W); w: (Cout, Cin, Kh, Kw); bias: (Cout) or empty;
     /// y: (N, Cout, OutH, OutW), overwritten.</summary>

@@ -1,77 +1,77 @@
 // Public entry points of the CPU depthwise convolution for one branch (NCHW float32, stride 1, "same" zero padding,
 // cross-correlation, weight (C, Kh, Kw), optional 0/1 mask used as w*mask). Dense calls take a mask span (empty =
-// dense); sparse-aware calls take a DwTapList and skip pruned taps. The work is done by CpuDwConvDrivers.
+// dense); sparse-aware calls take a CpuDwConvTapList and skip pruned taps. The work is done by CpuDwConvDrivers.
 namespace Slak.Backends.Cpu;
 
 /// <summary>Depthwise 2-D convolution on the CPU: forward, input gradient and weight gradient.</summary>
-public static unsafe class CpuDwConv
+internal static unsafe class CpuDwConv
 {
     /// <summary>y = conv(x, w*mask). x, y: (N, C, H, W); w, mask: (C, Kh, Kw); an empty mask means dense.
     /// Overwrites y.</summary>
-    public static void Forward(DwConvShape shape, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
+    public static void Forward(CpuDwConvShape shape, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
         ReadOnlySpan<float> mask, Span<float> y)
     {
         CheckCommon(shape, w, mask);
         CheckActivation(shape, x.Length, nameof(x));
         CheckActivation(shape, y.Length, nameof(y));
-        var pass = DwPass.Gather(shape.Kh, shape.Kw, DwTapList.Dense(shape.C, shape.Kh, shape.Kw), w, mask);
+        var pass = CpuDwConvPass.Gather(shape.Kh, shape.Kw, CpuDwConvTapList.Dense(shape.C, shape.Kh, shape.Kw), w, mask);
         RunForward(shape, pass, x, y);
     }
 
     /// <summary>Sparse-aware forward: only the taps in <paramref name="taps"/> are computed (weights elsewhere are
     /// treated as zero). Overwrites y.</summary>
-    public static void Forward(DwConvShape shape, ReadOnlySpan<float> x, ReadOnlySpan<float> w, DwTapList taps,
+    public static void Forward(CpuDwConvShape shape, ReadOnlySpan<float> x, ReadOnlySpan<float> w, CpuDwConvTapList taps,
         Span<float> y)
     {
         CheckCommon(shape, w, ReadOnlySpan<float>.Empty);
         CheckTaps(shape, taps);
         CheckActivation(shape, x.Length, nameof(x));
         CheckActivation(shape, y.Length, nameof(y));
-        RunForward(shape, DwPass.Gather(shape.Kh, shape.Kw, taps, w, ReadOnlySpan<float>.Empty), x, y);
+        RunForward(shape, CpuDwConvPass.Gather(shape.Kh, shape.Kw, taps, w, ReadOnlySpan<float>.Empty), x, y);
     }
 
     /// <summary>dx = correlation of dy with the flipped kernel w*mask (the input gradient). Overwrites dx.</summary>
-    public static void BackwardData(DwConvShape shape, ReadOnlySpan<float> dy, ReadOnlySpan<float> w,
+    public static void BackwardData(CpuDwConvShape shape, ReadOnlySpan<float> dy, ReadOnlySpan<float> w,
         ReadOnlySpan<float> mask, Span<float> dx)
     {
         CheckCommon(shape, w, mask);
         CheckActivation(shape, dy.Length, nameof(dy));
         CheckActivation(shape, dx.Length, nameof(dx));
-        var taps = DwTapList.Dense(shape.C, shape.Kh, shape.Kw).Flipped;
-        RunBackwardData(shape, DwPass.Gather(shape.Kh, shape.Kw, taps, w, mask), dy, dx);
+        var taps = CpuDwConvTapList.Dense(shape.C, shape.Kh, shape.Kw).Flipped;
+        RunBackwardData(shape, CpuDwConvPass.Gather(shape.Kh, shape.Kw, taps, w, mask), dy, dx);
     }
 
     /// <summary>Sparse-aware input gradient: only the taps in <paramref name="taps"/> contribute.
     /// Overwrites dx.</summary>
-    public static void BackwardData(DwConvShape shape, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, DwTapList taps,
+    public static void BackwardData(CpuDwConvShape shape, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, CpuDwConvTapList taps,
         Span<float> dx)
     {
         CheckCommon(shape, w, ReadOnlySpan<float>.Empty);
         CheckTaps(shape, taps);
         CheckActivation(shape, dy.Length, nameof(dy));
         CheckActivation(shape, dx.Length, nameof(dx));
-        RunBackwardData(shape, DwPass.Gather(shape.Kh, shape.Kw, taps.Flipped, w, ReadOnlySpan<float>.Empty), dy, dx);
+        RunBackwardData(shape, CpuDwConvPass.Gather(shape.Kh, shape.Kw, taps.Flipped, w, ReadOnlySpan<float>.Empty), dy, dx);
     }
 
     /// <summary>dw[c, i, j] = sum over n and output pixels p of x[n, c, p + (i, j) - pad] * dy[n, c, p] (the dense
     /// gradient with respect to the weight). With <paramref name="skipMasked"/>, taps where the mask is 0 are not
     /// computed and are written as exactly 0 (an empty mask then means dense). Overwrites dw.</summary>
-    public static void BackwardFilter(DwConvShape shape, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
+    public static void BackwardFilter(CpuDwConvShape shape, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
         Span<float> dw, ReadOnlySpan<float> mask, bool skipMasked)
     {
         CheckCommon(shape, dw, mask, nameof(dw));
         CheckActivation(shape, x.Length, nameof(x));
         CheckActivation(shape, dy.Length, nameof(dy));
         var taps = skipMasked && !mask.IsEmpty
-            ? DwTapList.FromMask(shape.C, shape.Kh, shape.Kw, mask, 0)
-            : DwTapList.Dense(shape.C, shape.Kh, shape.Kw);
+            ? CpuDwConvTapList.FromMask(shape.C, shape.Kh, shape.Kw, mask, 0)
+            : CpuDwConvTapList.Dense(shape.C, shape.Kh, shape.Kw);
         RunBackwardFilter(shape, taps, x, dy, dw);
     }
 
     /// <summary>Sparse-aware weight gradient: the taps in <paramref name="taps"/> are computed, all others written
     /// as exactly 0. Overwrites dw.</summary>
-    public static void BackwardFilter(DwConvShape shape, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
-        Span<float> dw, DwTapList taps)
+    public static void BackwardFilter(CpuDwConvShape shape, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
+        Span<float> dw, CpuDwConvTapList taps)
     {
         CheckCommon(shape, dw, ReadOnlySpan<float>.Empty, nameof(dw));
         CheckTaps(shape, taps);
@@ -80,7 +80,7 @@ public static unsafe class CpuDwConv
         RunBackwardFilter(shape, taps, x, dy, dw);
     }
 
-    private static void RunForward(DwConvShape s, DwPass pass, ReadOnlySpan<float> x, Span<float> y)
+    private static void RunForward(CpuDwConvShape s, CpuDwConvPass pass, ReadOnlySpan<float> x, Span<float> y)
     {
         try
         {
@@ -94,7 +94,7 @@ public static unsafe class CpuDwConv
         }
     }
 
-    private static void RunBackwardData(DwConvShape s, DwPass flipped, ReadOnlySpan<float> dy, Span<float> dx)
+    private static void RunBackwardData(CpuDwConvShape s, CpuDwConvPass flipped, ReadOnlySpan<float> dy, Span<float> dx)
     {
         try
         {
@@ -108,19 +108,19 @@ public static unsafe class CpuDwConv
         }
     }
 
-    private static void RunBackwardFilter(DwConvShape s, DwTapList taps, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
+    private static void RunBackwardFilter(CpuDwConvShape s, CpuDwConvTapList taps, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
         Span<float> dw)
     {
-        var pass = new DwPass(s.Kh, s.Kw, taps, []);
+        var pass = new CpuDwConvPass(s.Kh, s.Kw, taps, []);
         fixed (float* px = x)
         fixed (float* pdy = dy)
         fixed (float* pdw = dw)
             CpuDwConvDrivers.BackwardFilter(s.N, s.C, s.H, s.W, [pass], (nint)px, [(nint)pdy], [(nint)pdw]);
     }
 
-    // ---- validation shared with CpuDecomposedDwConv ----
+    // ---- validation shared with CpuDwConvDecomposed ----
 
-    internal static void CheckCommon(DwConvShape shape, ReadOnlySpan<float> w, ReadOnlySpan<float> mask,
+    internal static void CheckCommon(CpuDwConvShape shape, ReadOnlySpan<float> w, ReadOnlySpan<float> mask,
         string wName = "w")
     {
         shape.Validate();
@@ -132,14 +132,14 @@ public static unsafe class CpuDwConv
                 $"elements for {shape}, got {mask.Length}", nameof(mask));
     }
 
-    internal static void CheckActivation(DwConvShape shape, int length, string name)
+    internal static void CheckActivation(CpuDwConvShape shape, int length, string name)
     {
         if (length != shape.ActivationLength)
             throw new ArgumentException($"{name} must have N*C*H*W = {shape.ActivationLength} elements for {shape}, " +
                 $"got {length}", name);
     }
 
-    internal static void CheckTaps(DwConvShape shape, DwTapList? taps, string name = "taps")
+    internal static void CheckTaps(CpuDwConvShape shape, CpuDwConvTapList? taps, string name = "taps")
     {
         ArgumentNullException.ThrowIfNull(taps, name);
         if (taps.C != shape.C || taps.Kh != shape.Kh || taps.Kw != shape.Kw)

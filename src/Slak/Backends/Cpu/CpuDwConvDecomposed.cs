@@ -9,12 +9,12 @@ using System.Buffers;
 namespace Slak.Backends.Cpu;
 
 /// <summary>Fused multi-branch depthwise convolution (NCHW float32, stride 1, same padding per branch).</summary>
-public static unsafe class CpuDecomposedDwConv
+internal static unsafe class CpuDwConvDecomposed
 {
     /// <summary>y[b] = conv(x, branch b) for each b with a non-empty y[b]; ySum = sum over branches when not empty.
     /// x, y[b], ySum: (N, C, H, W). <paramref name="y"/> may be empty (sum only) or have one entry per
     /// branch.</summary>
-    public static void Forward(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches, ReadOnlySpan<float> x,
+    public static void Forward(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, ReadOnlySpan<float> x,
         IReadOnlyList<Memory<float>> y, Span<float> ySum)
     {
         ArgumentNullException.ThrowIfNull(y);
@@ -35,19 +35,19 @@ public static unsafe class CpuDecomposedDwConv
 
         bool sumOnly = true;
         for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
-        DwPass[] passes;
+        CpuDwConvPass[] passes;
         if (sumOnly && branches.Count > 1)
         {
             // The sum alone is one correlation with the merged kernel (CpuDwConvMerged.cs).
-            var lists = new DwTapList[branches.Count];
+            var lists = new CpuDwConvTapList[branches.Count];
             for (int b = 0; b < lists.Length; b++)
-                lists[b] = branches[b].Taps ?? DwTapList.Dense(c, branches[b].Kh, branches[b].Kw);
-            passes = [DwMergedTaps.For(lists).Gather(branches)];
+                lists[b] = branches[b].Taps ?? CpuDwConvTapList.Dense(c, branches[b].Kh, branches[b].Kw);
+            passes = [CpuDwConvMergedTaps.For(lists).Gather(branches)];
             y = [];
         }
         else
         {
-            passes = new DwPass[branches.Count];
+            passes = new CpuDwConvPass[branches.Count];
             for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: false);
         }
         var handles = new MemoryHandle[y.Count];
@@ -67,20 +67,20 @@ public static unsafe class CpuDecomposedDwConv
         finally
         {
             foreach (var handle in handles) handle.Dispose();
-            DwPass.ReleaseAll(passes);
+            CpuDwConvPass.ReleaseAll(passes);
         }
     }
 
     /// <summary>dx = sum over branches of the input gradient of branch b given its output gradient dy[b].
     /// Overwrites dx.</summary>
-    public static void BackwardData(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches,
+    public static void BackwardData(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
         IReadOnlyList<ReadOnlyMemory<float>> dy, Span<float> dx)
     {
         ArgumentNullException.ThrowIfNull(dy);
         var shapes = CheckBranches(n, c, h, w, branches);
         CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
         CpuDwConv.CheckActivation(shapes[0], dx.Length, nameof(dx));
-        var passes = new DwPass[branches.Count];
+        var passes = new CpuDwConvPass[branches.Count];
         for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: true);
         var handles = new MemoryHandle[branches.Count];
         try
@@ -97,15 +97,15 @@ public static unsafe class CpuDecomposedDwConv
         finally
         {
             foreach (var handle in handles) handle.Dispose();
-            DwPass.ReleaseAll(passes);
+            CpuDwConvPass.ReleaseAll(passes);
         }
     }
 
-    /// <summary>dw[b] = weight gradient of branch b given dy[b] (see <see cref="CpuDwConv.BackwardFilter(DwConvShape,
+    /// <summary>dw[b] = weight gradient of branch b given dy[b] (see <see cref="CpuDwConv.BackwardFilter(CpuDwConvShape,
     /// ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, ReadOnlySpan{float}, bool)"/>). With
     /// <paramref name="skipMasked"/>, masked taps (not in the branch's tap list or mask) are written as 0 without
     /// being computed. Overwrites every dw[b].</summary>
-    public static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches,
+    public static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
         ReadOnlySpan<float> x, IReadOnlyList<ReadOnlyMemory<float>> dy, IReadOnlyList<Memory<float>> dw,
         bool skipMasked)
     {
@@ -117,17 +117,17 @@ public static unsafe class CpuDecomposedDwConv
         if (dw.Count != branches.Count)
             throw new ArgumentException($"dw must have one entry per branch ({branches.Count}), got {dw.Count}",
                 nameof(dw));
-        var passes = new DwPass[branches.Count];
+        var passes = new CpuDwConvPass[branches.Count];
         for (int b = 0; b < passes.Length; b++)
         {
             if (dw[b].Length != shapes[b].WeightLength)
                 throw new ArgumentException($"dw[{b}] must have C*Kh*Kw = {shapes[b].WeightLength} elements, " +
                     $"got {dw[b].Length}", nameof(dw));
             var br = branches[b];
-            DwTapList taps = !skipMasked ? DwTapList.Dense(c, br.Kh, br.Kw)
-                : br.Taps ?? (br.Mask.IsEmpty ? DwTapList.Dense(c, br.Kh, br.Kw)
-                    : DwTapList.FromMask(c, br.Kh, br.Kw, br.Mask.Span, 0));
-            passes[b] = new DwPass(br.Kh, br.Kw, taps, []);
+            CpuDwConvTapList taps = !skipMasked ? CpuDwConvTapList.Dense(c, br.Kh, br.Kw)
+                : br.Taps ?? (br.Mask.IsEmpty ? CpuDwConvTapList.Dense(c, br.Kh, br.Kw)
+                    : CpuDwConvTapList.FromMask(c, br.Kh, br.Kw, br.Mask.Span, 0));
+            passes[b] = new CpuDwConvPass(br.Kh, br.Kw, taps, []);
         }
         var handles = new MemoryHandle[2 * branches.Count];
         try
@@ -150,22 +150,22 @@ public static unsafe class CpuDecomposedDwConv
         }
     }
 
-    private static DwPass Prepare(DwConvShape shape, DwBranch br, bool flipped)
+    private static CpuDwConvPass Prepare(CpuDwConvShape shape, CpuDwConvBranch br, bool flipped)
     {
-        DwTapList taps = br.Taps ?? DwTapList.Dense(shape.C, shape.Kh, shape.Kw);
+        CpuDwConvTapList taps = br.Taps ?? CpuDwConvTapList.Dense(shape.C, shape.Kh, shape.Kw);
         // A tap list already excludes the masked taps; the mask still multiplies in case weights there are non-zero.
-        return DwPass.Gather(shape.Kh, shape.Kw, flipped ? taps.Flipped : taps, br.Weight.Span, br.Mask.Span);
+        return CpuDwConvPass.Gather(shape.Kh, shape.Kw, flipped ? taps.Flipped : taps, br.Weight.Span, br.Mask.Span);
     }
 
-    private static DwConvShape[] CheckBranches(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches)
+    private static CpuDwConvShape[] CheckBranches(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches)
     {
         ArgumentNullException.ThrowIfNull(branches);
         if (branches.Count == 0) throw new ArgumentException("at least one branch is required", nameof(branches));
-        var shapes = new DwConvShape[branches.Count];
+        var shapes = new CpuDwConvShape[branches.Count];
         for (int b = 0; b < branches.Count; b++)
         {
             var br = branches[b];
-            var s = new DwConvShape(n, c, h, w, br.Kh, br.Kw);
+            var s = new CpuDwConvShape(n, c, h, w, br.Kh, br.Kw);
             try
             {
                 CpuDwConv.CheckCommon(s, br.Weight.Span, br.Mask.Span);
@@ -180,7 +180,7 @@ public static unsafe class CpuDecomposedDwConv
         return shapes;
     }
 
-    private static void CheckPerBranch(DwConvShape shape, int count, int branches, Func<int, int> length, string name)
+    private static void CheckPerBranch(CpuDwConvShape shape, int count, int branches, Func<int, int> length, string name)
     {
         if (count != branches)
             throw new ArgumentException($"{name} must have one entry per branch ({branches}), got {count}", name);

@@ -13,7 +13,7 @@ internal static unsafe class CpuDwConvDrivers
     private const int L = CpuDwConvMicro.Lanes;
 
     /// <summary>ys[b] = conv(x, branch b) where ys[b] != 0; ysum = sum over b when ysum != 0.</summary>
-    internal static void Forward(int n, int c, int h, int w, DwPass[] passes, nint x, nint[] ys, nint ysum)
+    internal static void Forward(int n, int c, int h, int w, CpuDwConvPass[] passes, nint x, nint[] ys, nint ysum)
     {
         var io = new Io(n, c, h, w);
         var g = io.G;
@@ -49,7 +49,7 @@ internal static unsafe class CpuDwConvDrivers
     }
 
     /// <summary>dx = sum over b of conv(dys[b], flipped branch b); passes must hold the flipped tap lists.</summary>
-    internal static void BackwardData(int n, int c, int h, int w, DwPass[] flippedPasses, nint[] dys, nint dx)
+    internal static void BackwardData(int n, int c, int h, int w, CpuDwConvPass[] flippedPasses, nint[] dys, nint dx)
     {
         var io = new Io(n, c, h, w);
         var g = io.G;
@@ -72,7 +72,7 @@ internal static unsafe class CpuDwConvDrivers
 
     /// <summary>dws[b][c, i, j] = sum over images and pixels of x[p + (i, j) - pad] * dys[b][p] for the taps in
     /// passes[b]'s list; taps not in the list are written as 0.</summary>
-    internal static void BackwardFilter(int n, int c, int h, int w, DwPass[] passes, nint x, nint[] dys, nint[] dws)
+    internal static void BackwardFilter(int n, int c, int h, int w, CpuDwConvPass[] passes, nint x, nint[] dys, nint[] dws)
     {
         var io = new Io(n, c, h, w);
         var g = io.G;
@@ -118,7 +118,7 @@ internal static unsafe class CpuDwConvDrivers
         });
     }
 
-    private static int ChannelTaps(DwPass pass, int ch)
+    private static int ChannelTaps(CpuDwConvPass pass, int ch)
     {
         int k1 = pass.Kh + 1;
         return pass.Taps.RowStart[ch * k1 + pass.Kh] - pass.Taps.RowStart[ch * k1];

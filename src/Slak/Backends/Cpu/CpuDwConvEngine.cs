@@ -11,14 +11,14 @@ namespace Slak.Backends.Cpu;
 /// <summary>One branch prepared for one call: its tap list (flipped for the input gradient) and the current weights
 /// gathered at those taps (times the mask on the dense path), in a pooled array returned by
 /// <see cref="Release"/>.</summary>
-internal sealed class DwPass(int kh, int kw, DwTapList taps, float[] wts)
+internal sealed class CpuDwConvPass(int kh, int kw, CpuDwConvTapList taps, float[] wts)
 {
     public int Kh { get; } = kh;
     public int Kw { get; } = kw;
-    public DwTapList Taps { get; } = taps;
+    public CpuDwConvTapList Taps { get; } = taps;
     public float[] Wts { get; private set; } = wts;
 
-    public static DwPass Gather(int kh, int kw, DwTapList taps, ReadOnlySpan<float> w, ReadOnlySpan<float> mask)
+    public static CpuDwConvPass Gather(int kh, int kw, CpuDwConvTapList taps, ReadOnlySpan<float> w, ReadOnlySpan<float> mask)
     {
         var flat = taps.Flat;
         var wts = System.Buffers.ArrayPool<float>.Shared.Rent(Math.Max(1, flat.Length));
@@ -26,7 +26,7 @@ internal sealed class DwPass(int kh, int kw, DwTapList taps, float[] wts)
             for (int t = 0; t < flat.Length; t++) wts[t] = w[flat[t]];
         else
             for (int t = 0; t < flat.Length; t++) wts[t] = w[flat[t]] * mask[flat[t]];
-        return new DwPass(kh, kw, taps, wts);
+        return new CpuDwConvPass(kh, kw, taps, wts);
     }
 
     /// <summary>Returns the gathered weights to the pool (the weight-gradient passes carry none).</summary>
@@ -36,13 +36,13 @@ internal sealed class DwPass(int kh, int kw, DwTapList taps, float[] wts)
         Wts = [];
     }
 
-    public static void ReleaseAll(DwPass[] passes)
+    public static void ReleaseAll(CpuDwConvPass[] passes)
     {
         foreach (var p in passes) p?.Release();
     }
 }
 
-/// <summary>Plane loops shared by <see cref="CpuDwConv"/> and <see cref="CpuDecomposedDwConv"/>.</summary>
+/// <summary>Plane loops shared by <see cref="CpuDwConv"/> and <see cref="CpuDwConvDecomposed"/>.</summary>
 internal static unsafe class CpuDwConvEngine
 {
     private const int L = CpuDwConvMicro.Lanes;
@@ -239,7 +239,7 @@ internal static unsafe class CpuDwConvEngine
 
     /// <summary>Correlates one padded plane (xp) with channel c of a pass into output scratch.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ConvPlane(in Geometry g, float* xp, DwPass pass, int c, float* outp, bool accumulate)
+    internal static void ConvPlane(in Geometry g, float* xp, CpuDwConvPass pass, int c, float* outp, bool accumulate)
     {
         int kh = pass.Kh, kw = pass.Kw, pw = kw / 2;
         var taps = pass.Taps;
@@ -316,7 +316,7 @@ internal static unsafe class CpuDwConvEngine
     /// <summary>Accumulates the weight gradient of channel c of a pass for one plane (or 8 interleaved planes):
     /// acc[t - first tap of c] += lane-wise partial sums of x[p + t] * dy[p]. dyp is output-shaped.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void FilterPlane(in Geometry g, float* xp, float* dyp, DwPass pass, int c, Vector256<float>* acc)
+    internal static void FilterPlane(in Geometry g, float* xp, float* dyp, CpuDwConvPass pass, int c, Vector256<float>* acc)
     {
         int kh = pass.Kh, kw = pass.Kw, pw = kw / 2;
         var taps = pass.Taps;

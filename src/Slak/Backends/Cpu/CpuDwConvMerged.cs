@@ -12,16 +12,16 @@ namespace Slak.Backends.Cpu;
 
 /// <summary>The union of several branches' tap lists, with, for every merged tap, where each branch keeps its
 /// weight. Built once per combination of tap lists (lists are immutable and cached per mask, so this is once per
-/// mask change) and gathered into a <see cref="DwPass"/> with the current weights on every call.</summary>
-internal sealed class DwMergedTaps
+/// mask change) and gathered into a <see cref="CpuDwConvPass"/> with the current weights on every call.</summary>
+internal sealed class CpuDwConvMergedTaps
 {
-    private readonly DwTapList[] _lists;
+    private readonly CpuDwConvTapList[] _lists;
 
     /// <summary>Per branch b: merged tap _dst[b][k] takes weight _src[b][k] of branch b's (C, Kh_b, Kw_b)
     /// weight.</summary>
     private readonly int[][] _dst, _src;
 
-    private DwMergedTaps(DwTapList[] lists, DwTapList taps, int[][] dst, int[][] src)
+    private CpuDwConvMergedTaps(CpuDwConvTapList[] lists, CpuDwConvTapList taps, int[][] dst, int[][] src)
     {
         _lists = lists;
         Taps = taps;
@@ -30,13 +30,13 @@ internal sealed class DwMergedTaps
     }
 
     /// <summary>The merged taps: Kh and Kw are the largest branch height and width.</summary>
-    public DwTapList Taps { get; }
+    public CpuDwConvTapList Taps { get; }
 
-    private static readonly ConditionalWeakTable<DwTapList, DwMergedTaps> Cache = new();
+    private static readonly ConditionalWeakTable<CpuDwConvTapList, CpuDwConvMergedTaps> Cache = new();
 
     /// <summary>The merged list of <paramref name="lists"/> (same C; odd sizes), from a cache keyed by the first list
     /// and checked against the others by reference.</summary>
-    public static DwMergedTaps For(DwTapList[] lists)
+    public static CpuDwConvMergedTaps For(CpuDwConvTapList[] lists)
     {
         if (Cache.TryGetValue(lists[0], out var hit) && hit._lists.AsSpan().SequenceEqual(lists)) return hit;
         var built = Build(lists);
@@ -45,9 +45,9 @@ internal sealed class DwMergedTaps
     }
 
     /// <summary>A pass over the merged taps with weights sum_b w_b * mask_b (mask empty: 1), in pooled storage
-    /// (<see cref="DwPass.Release"/>). One thread: on SLaK-T's stage 4 (105k merged taps) a fork/join cost more
+    /// (<see cref="CpuDwConvPass.Release"/>). One thread: on SLaK-T's stage 4 (105k merged taps) a fork/join cost more
     /// than it saved.</summary>
-    public unsafe DwPass Gather(IReadOnlyList<DwBranch> branches)
+    public unsafe CpuDwConvPass Gather(IReadOnlyList<CpuDwConvBranch> branches)
     {
         int count = Taps.Count;
         var wts = ArrayPool<float>.Shared.Rent(Math.Max(1, count));
@@ -67,10 +67,10 @@ internal sealed class DwMergedTaps
                         for (int k = 0; k < len; k++) pwts[dst[k]] += pw[src[k]] * pm[src[k]];
                 }
             }
-        return new DwPass(Taps.Kh, Taps.Kw, Taps, wts);
+        return new CpuDwConvPass(Taps.Kh, Taps.Kw, Taps, wts);
     }
 
-    private static DwMergedTaps Build(DwTapList[] lists)
+    private static CpuDwConvMergedTaps Build(CpuDwConvTapList[] lists)
     {
         int nb = lists.Length, c = lists[0].C, kh = 0, kw = 0;
         foreach (var l in lists)
@@ -126,8 +126,8 @@ internal sealed class DwMergedTaps
             }
             rowStart[ch * (kh + 1) + kh] = cols.Count;
         }
-        var taps = new DwTapList(c, kh, kw, long.MinValue, rowStart, cols.ToArray(), flat.ToArray());
-        return new DwMergedTaps((DwTapList[])lists.Clone(), taps, dst.Select(d => d.ToArray()).ToArray(),
+        var taps = new CpuDwConvTapList(c, kh, kw, long.MinValue, rowStart, cols.ToArray(), flat.ToArray());
+        return new CpuDwConvMergedTaps((CpuDwConvTapList[])lists.Clone(), taps, dst.Select(d => d.ToArray()).ToArray(),
             src.Select(x => x.ToArray()).ToArray());
     }
 }

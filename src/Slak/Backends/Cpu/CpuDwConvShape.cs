@@ -10,7 +10,7 @@ namespace Slak.Backends.Cpu;
 /// <param name="W">Image width (output width is the same).</param>
 /// <param name="Kh">Kernel height, odd (padding Kh/2).</param>
 /// <param name="Kw">Kernel width, odd (padding Kw/2).</param>
-public readonly record struct DwConvShape(int N, int C, int H, int W, int Kh, int Kw)
+internal readonly record struct CpuDwConvShape(int N, int C, int H, int W, int Kh, int Kw)
 {
     /// <summary>Elements of the input or output tensor, N*C*H*W.</summary>
     public long ActivationLength => (long)N * C * H * W;

@@ -7,13 +7,13 @@ using System.Runtime.CompilerServices;
 
 namespace Slak.Backends.Cpu;
 
-/// <summary>Per-mask cache of <see cref="DwTapList"/>s.</summary>
+/// <summary>Per-mask cache of <see cref="CpuDwConvTapList"/>s.</summary>
 internal static class CpuDwConvTapCache
 {
     private sealed class Entry
     {
         public float[] Copy = [];
-        public DwTapList? Taps;
+        public CpuDwConvTapList? Taps;
         public long Builds;
     }
 
@@ -21,7 +21,7 @@ internal static class CpuDwConvTapCache
 
     /// <summary>The live taps of <paramref name="mask"/> (C, 1, Kh, Kw), rebuilt only if its contents changed since
     /// the last call for the same tensor.</summary>
-    internal static DwTapList For(Tensor mask)
+    internal static CpuDwConvTapList For(Tensor mask)
     {
         var entry = Cache.GetValue(mask, _ => new Entry());
         int c = mask.Size(0), kh = mask.Size(2), kw = mask.Size(3);
@@ -34,7 +34,7 @@ internal static class CpuDwConvTapCache
             entry.Builds++;
             if (entry.Copy.Length != data.Length) entry.Copy = new float[data.Length];
             data.CopyTo(entry.Copy);
-            entry.Taps = taps = DwTapList.FromMask(c, kh, kw, data, entry.Builds);
+            entry.Taps = taps = CpuDwConvTapList.FromMask(c, kh, kw, data, entry.Builds);
             return taps;
         }
     }

@@ -5,11 +5,11 @@
 namespace Slak.Backends.Cpu;
 
 /// <summary>Live-tap positions of a (C, Kh, Kw) mask, grouped by channel then kernel row, columns ascending.</summary>
-public sealed class DwTapList
+internal sealed class CpuDwConvTapList
 {
-    private DwTapList? _flipped;
+    private CpuDwConvTapList? _flipped;
 
-    internal DwTapList(int c, int kh, int kw, long version, int[] rowStart, int[] cols, int[] flat)
+    internal CpuDwConvTapList(int c, int kh, int kw, long version, int[] rowStart, int[] cols, int[] flat)
     {
         C = c;
         Kh = kh;
@@ -53,7 +53,7 @@ public sealed class DwTapList
         maskVersion != Version || c != C || kh != Kh || kw != Kw;
 
     /// <summary>Builds the list of taps whose mask value is non-zero. <paramref name="mask"/> is (C, Kh, Kw).</summary>
-    public static DwTapList FromMask(int c, int kh, int kw, ReadOnlySpan<float> mask, long version)
+    public static CpuDwConvTapList FromMask(int c, int kh, int kw, ReadOnlySpan<float> mask, long version)
     {
         CheckFilter(c, kh, kw);
         long len = (long)c * kh * kw;
@@ -65,22 +65,22 @@ public sealed class DwTapList
 
     /// <summary>All C*Kh*Kw taps (the dense path uses the same kernels with this list). Lists are immutable and
     /// cached per filter shape, so dense calls allocate no tap arrays after the first.</summary>
-    public static DwTapList Dense(int c, int kh, int kw)
+    public static CpuDwConvTapList Dense(int c, int kh, int kw)
     {
         CheckFilter(c, kh, kw);
         return DenseCache.GetOrAdd((c, kh, kw),
             k => Build(k.C, k.Kh, k.Kw, long.MinValue, ReadOnlySpan<float>.Empty));
     }
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int C, int Kh, int Kw), DwTapList>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(int C, int Kh, int Kw), CpuDwConvTapList>
         DenseCache = new();
 
     /// <summary>The same taps for the spatially flipped kernel (tap (i, j) becomes (Kh-1-i, Kw-1-j)): what the
     /// input gradient correlates with. Cached.</summary>
-    internal DwTapList Flipped => _flipped ??= BuildFlipped();
+    internal CpuDwConvTapList Flipped => _flipped ??= BuildFlipped();
 
     // An empty mask means every tap is live.
-    private static DwTapList Build(int c, int kh, int kw, long version, ReadOnlySpan<float> mask)
+    private static CpuDwConvTapList Build(int c, int kh, int kw, long version, ReadOnlySpan<float> mask)
     {
         bool dense = mask.IsEmpty;
         int live = dense ? c * kh * kw : 0;
@@ -107,10 +107,10 @@ public sealed class DwTapList
             }
             rowStart[ch * (kh + 1) + kh] = t;
         }
-        return new DwTapList(c, kh, kw, version, rowStart, cols, flat);
+        return new CpuDwConvTapList(c, kh, kw, version, rowStart, cols, flat);
     }
 
-    private DwTapList BuildFlipped()
+    private CpuDwConvTapList BuildFlipped()
     {
         var rowStart = new int[RowStart.Length];
         var cols = new int[Count];
@@ -133,7 +133,7 @@ public sealed class DwTapList
             }
             rowStart[rs + Kh] = t;
         }
-        return new DwTapList(C, Kh, Kw, Version, rowStart, cols, flat);
+        return new CpuDwConvTapList(C, Kh, Kw, Version, rowStart, cols, flat);
     }
 
     private static void CheckFilter(int c, int kh, int kw)

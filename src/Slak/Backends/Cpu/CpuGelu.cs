@@ -16,7 +16,7 @@ using System.Numerics.Tensors;
 namespace Slak.Backends.Cpu;
 
 /// <summary>Span kernels of GELU and its derivative.</summary>
-public static class CpuGelu
+internal static class CpuGelu
 {
     private const int Block = 1024;
     private const float InvSqrt2 = 0.70710678118654752f;

@@ -17,7 +17,7 @@ internal enum GemmKernel
     Scalar,
 }
 
-public static unsafe partial class CpuGemm
+internal static unsafe partial class CpuGemm
 {
     /// <summary>Register-tile shape, cache-blocking sizes and entry point of one micro-kernel.</summary>
     internal sealed class KernelInfo(

@@ -6,7 +6,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
-public static unsafe partial class CpuGemm
+internal static unsafe partial class CpuGemm
 {
     // One strip: op(A)[i0 .. i0+rows, p0 .. p0+kc] -> dst[p * mr + ii].
     private static void PackA(bool transA, float* a, int lda, int i0, int p0, int rows, int kc, int mr, float* dst)

@@ -3,7 +3,7 @@ using System.Runtime.InteropServices;
 
 namespace Slak.Backends.Cpu;
 
-public static unsafe partial class CpuGemm
+internal static unsafe partial class CpuGemm
 {
     // Packed panels are reused across calls: a GEMM per layer per step must not allocate (and page-fault) megabytes.
     // Buffers are 64-byte aligned native memory in a small pool, so concurrent callers each get their own; a caller

@@ -8,7 +8,7 @@ using System.Runtime.Intrinsics;
 namespace Slak.Backends.Cpu;
 
 /// <summary>Row-major single-precision matrix multiply (BLAS sgemm semantics), cache-blocked, SIMD, multi-threaded.</summary>
-public static unsafe partial class CpuGemm
+internal static unsafe partial class CpuGemm
 {
     // Below this many multiply-adds a call runs on the calling thread: the fork/join costs more than it saves.
     private const long ParallelThreshold = 1L << 18;

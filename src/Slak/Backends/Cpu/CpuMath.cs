@@ -2,7 +2,7 @@
 namespace Slak.Backends.Cpu;
 
 /// <summary>Scalar functions used by CPU kernels.</summary>
-public static class CpuMath
+internal static class CpuMath
 {
     private const double InvSqrt2 = 0.70710678118654752440;
     private const double InvSqrt2Pi = 0.39894228040143267794;

@@ -5,7 +5,7 @@ using System.Runtime.CompilerServices;
 namespace Slak.Backends.Cpu;
 
 /// <summary>Thread budget and a parallel-for helper for CPU kernels.</summary>
-public static class CpuParallel
+internal static class CpuParallel
 {
     private static int _threads = ReadThreads();
 

@@ -5,7 +5,7 @@
 namespace Slak.Backends.Cpu;
 
 /// <summary>Permutation copy kernel.</summary>
-public static class CpuPermute
+internal static class CpuPermute
 {
     /// <summary>y = permute(x, perm), y.shape[i] = xShape[perm[i]].</summary>
     public static void Run(Span<float> x, ReadOnlySpan<int> xShape, ReadOnlySpan<int> perm, Span<float> y)

@@ -5,7 +5,7 @@ using System.Collections.Concurrent;
 namespace Slak.Backends.Cpu;
 
 /// <summary>CPU storage over a pooled float array.</summary>
-public sealed class CpuStorage : Storage
+internal sealed class CpuStorage : Storage
 {
     private const long PoolCapBytes = 2L << 30;
     private static readonly ConcurrentDictionary<int, ConcurrentBag<float[]>> Pool = new();

@@ -7,15 +7,15 @@ using Slak.Cuda.Kernels;
 
 namespace Slak.Backends.Cuda;
 
-public sealed partial class CudaBackend
+internal sealed partial class CudaBackend
 {
-    private static DwFusedBranch FusedBranch(Tensor w, Tensor? mask) => new(P(w), PorNull(mask), w.Size(2), w.Size(3));
+    private static DwConvFusedBranch FusedBranch(Tensor w, Tensor? mask) => new(P(w), PorNull(mask), w.Size(2), w.Size(3));
 
     /// <inheritdoc />
     public void DecomposedDwConvForward(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
                                         IReadOnlyList<Tensor> ys)
     {
-        var branches = new DwFusedBranch[weights.Count];
+        var branches = new DwConvFusedBranch[weights.Count];
         var outs = new Slak.Cuda.Runtime.DevicePtr[weights.Count];
         for (int b = 0; b < branches.Length; b++)
         {
@@ -29,7 +29,7 @@ public sealed partial class CudaBackend
     public void DecomposedDwConvForwardSum(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
                                            Tensor y)
     {
-        var branches = new DwFusedBranch[weights.Count];
+        var branches = new DwConvFusedBranch[weights.Count];
         for (int b = 0; b < branches.Length; b++) branches[b] = FusedBranch(weights[b], masks[b]);
         DwConvFusedKernels.ForwardSum(Gpu, P(y), P(x), branches, x.Size(0), x.Size(1), x.Size(2), x.Size(3));
     }
@@ -38,7 +38,7 @@ public sealed partial class CudaBackend
     public void DecomposedDwConvBackwardData(IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor> weights,
                                              IReadOnlyList<Tensor?> masks, Tensor dx)
     {
-        var branches = new List<DwFusedBranch>(weights.Count);
+        var branches = new List<DwConvFusedBranch>(weights.Count);
         var grads = new List<Slak.Cuda.Runtime.DevicePtr>(weights.Count);
         for (int b = 0; b < weights.Count; b++)
         {
@@ -59,7 +59,7 @@ public sealed partial class CudaBackend
     public void DecomposedDwConvBackwardFilter(Tensor x, IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor?> skipMasks,
                                                IReadOnlyList<Tensor?> dws)
     {
-        var branches = new List<DwFusedBranch>(dws.Count);
+        var branches = new List<DwConvFusedBranch>(dws.Count);
         var grads = new List<Slak.Cuda.Runtime.DevicePtr>(dws.Count);
         var outs = new List<Slak.Cuda.Runtime.DevicePtr>(dws.Count);
         for (int b = 0; b < dws.Count; b++)

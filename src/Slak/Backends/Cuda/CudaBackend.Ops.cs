@@ -5,7 +5,7 @@ using Slak.Cuda.Runtime;
 
 namespace Slak.Backends.Cuda;
 
-public sealed partial class CudaBackend
+internal sealed partial class CudaBackend
 {
     /// <inheritdoc />
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c) =>

@@ -5,7 +5,7 @@ using Slak.Cuda.Runtime;
 
 namespace Slak.Backends.Cuda;
 
-public sealed partial class CudaBackend
+internal sealed partial class CudaBackend
 {
     /// <inheritdoc />
     public long SparsePruneRegrow(Tensor weight, Tensor mask, Tensor? grad, Tensor keep, long numRemove,

@@ -12,7 +12,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Backends.Cuda;
 
 /// <summary>IBackend over a CUDA device or the host emulator.</summary>
-public sealed partial class CudaBackend : IBackend
+internal sealed partial class CudaBackend : IBackend
 {
     private static readonly ConcurrentDictionary<Device, Lazy<CudaBackend>> Backends = new();
     private readonly ConcurrentQueue<DevicePtr> _orphans = new();
@@ -115,7 +115,7 @@ public sealed partial class CudaBackend : IBackend
 
     /// <inheritdoc />
     public void FillFromScalar(Tensor destination, Tensor scalar, float scale) =>
-        ActivationKernels.FillFromScalar(Gpu, P(destination), P(scalar), scale, destination.Numel);
+        ElementwiseKernels.FillFromScalar(Gpu, P(destination), P(scalar), scale, destination.Numel);
 
     // ---- element-wise ----------------------------------------------------------------------------------------
 

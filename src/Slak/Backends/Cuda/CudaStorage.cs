@@ -6,7 +6,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Backends.Cuda;
 
 /// <summary>CUDA storage: a block from the device's caching allocator.</summary>
-public sealed class CudaStorage : Storage
+internal sealed class CudaStorage : Storage
 {
     private readonly CudaBackend _backend;
     private DevicePtr _ptr;

@@ -10,7 +10,7 @@ using System.Numerics;
 
 namespace Slak.Backends.Cpu;
 
-public sealed partial class CpuBackend
+internal sealed partial class CpuBackend
 {
     /// <summary>Elements below which the BatchNorm kernels run on the calling thread (fork/join costs more than
     /// the pass). Internal so tests can force both paths.</summary>

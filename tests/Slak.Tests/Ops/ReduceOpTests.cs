@@ -1,11 +1,11 @@
-// Shape operators and reductions (Reshape, Permute, ToChannelsLast/First, Sum, Mean, GlobalAvgPool): forward against
+// Reductions and shape operators (family reduce) (Reshape, Permute, ToChannelsLast/First, Sum, Mean, GlobalAvgPool): forward against
 // the references, kernels on poisoned outputs, gradients by GradCheck, and Reshape's zero-copy contract.
 using NUnit.Framework;
 using Slak.Tests.Support;
 
 namespace Slak.Tests.Ops;
 
-public sealed class ShapeOpTests(string device) : DeviceTest(device)
+public sealed class ReduceOpTests(string device) : DeviceTest(device)
 {
     [Test]
     public void ReshapeIsAZeroCopyViewWithInferredDimension()
@@ -45,6 +45,7 @@ public sealed class ShapeOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    [KernelParity("permute_kernel")]
     public void ChannelsLastAndFirstAreInversePermutations()
     {
         int[] shape = [Rng.Int(1, 3), Rng.Int(1, 5), Rng.Int(1, 6), Rng.Int(1, 6)];
@@ -60,6 +61,7 @@ public sealed class ShapeOpTests(string device) : DeviceTest(device)
     [TestCase(13)]
     [TestCase(4097)]
     [TestCase(300001)]
+    [KernelParity("sum_partial_kernel")]
     public void SumMeanAndKernelsMatchReference(int n)
     {
         var (x, rx) = RandN([n]);
@@ -88,6 +90,7 @@ public sealed class ShapeOpTests(string device) : DeviceTest(device)
     [TestCase(2, 3, 5, 7)]
     [TestCase(3, 1, 1, 9)]
     [TestCase(4, 16, 14, 14)]
+    [KernelParity("global_avg_pool_bwd_kernel", "global_avg_pool_kernel")]
     public void GlobalAvgPoolForwardKernelsAndGradient(int n, int c, int h, int w)
     {
         var (x, rx) = RandN([n, c, h, w]);

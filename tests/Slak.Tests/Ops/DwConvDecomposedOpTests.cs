@@ -9,7 +9,7 @@ using Slak.Tests.Support;
 
 namespace Slak.Tests.Ops;
 
-public sealed class DecomposedDwConvOpTests(string device) : DeviceTest(device)
+public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
 {
     private static readonly object[] Cases =
     [
@@ -30,6 +30,7 @@ public sealed class DecomposedDwConvOpTests(string device) : DeviceTest(device)
         branches.Split(',').Select(s => s.Split('x')).Select(p => (int.Parse(p[0]), int.Parse(p[1]))).ToArray();
 
     [TestCaseSource(nameof(Cases))]
+    [KernelParity("dwconv_fwd_tiled_kernel", "dwconv_wgrad_tiled_kernel")]
     public void KernelsMatchFloat64Reference(int n, int c, int h, int w, string branchList, double density)
     {
         var ks = Parse(branchList);
@@ -86,6 +87,7 @@ public sealed class DecomposedDwConvOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
+    [KernelParity("dwconv_fused_kernel", "dwconv_fused_wgrad_kernel")]
     public void AbsentBranchGradientsAreZeroAndLeaveTheOthersAlone()
     {
         int n = 2, c = 2, h = 5, w = 6;

@@ -7,7 +7,7 @@ using Slak.Tests.Support;
 
 namespace Slak.Tests.Ops;
 
-public sealed class DepthwiseConvOpTests(string device) : DeviceTest(device)
+public sealed class DwConvOpTests(string device) : DeviceTest(device)
 {
     private static readonly object[] Cases =
     [

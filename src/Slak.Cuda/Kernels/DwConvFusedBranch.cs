@@ -10,4 +10,4 @@ namespace Slak.Cuda.Kernels;
 /// <param name="Mask">0/1 mask of the weight's shape, or <see cref="DevicePtr.Null"/>.</param>
 /// <param name="Kh">Kernel height (odd).</param>
 /// <param name="Kw">Kernel width (odd).</param>
-internal readonly record struct DwFusedBranch(DevicePtr Weight, DevicePtr Mask, int Kh, int Kw);
+internal readonly record struct DwConvFusedBranch(DevicePtr Weight, DevicePtr Mask, int Kh, int Kw);

@@ -7,7 +7,7 @@ using Slak.Tests.Support;
 
 namespace Slak.Tests.Ops;
 
-public sealed class LinearConvOpTests(string device) : DeviceTest(device)
+public sealed class Conv2dOpTests(string device) : DeviceTest(device)
 {
     private static float[] F32(RefTensor r) => r.Data.Select(v => (float)v).ToArray();
 
@@ -76,6 +76,7 @@ public sealed class LinearConvOpTests(string device) : DeviceTest(device)
     ];
 
     [TestCaseSource(nameof(ConvCases))]
+    [KernelParity("conv2d_bwd_bias_kernel", "conv2d_bwd_data_kernel", "conv2d_bwd_filter_kernel", "conv2d_fwd_kernel")]
     public void Conv2dForwardKernelsAndGradient(int n, int cin, int h, int w, int cout, int kh, int kw, int stride, int pad, bool bias)
     {
         var (x, rx) = RandN([n, cin, h, w]);
