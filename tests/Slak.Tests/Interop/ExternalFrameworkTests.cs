@@ -83,7 +83,9 @@ public sealed class ExternalFrameworkTests
                                300_000);
             if (cc != 0) Assert.Fail(_buildError = "cmake configure failed:\n" + co);
         }
-        string[] build = ["--build", dir, "--target", "slak_capi_smoke", "slak_capi_example", "--parallel", "2"];
+        // slak_capi_cpu_smoke also publishes libslak_kernels_cpu.so (src/Slak.Native, Native AOT) for the Python tests.
+        string[] build = ["--build", dir, "--target", "slak_capi_smoke", "slak_capi_example", "slak_capi_cpu_smoke",
+                          "--parallel", "2"];
         var (code, output) = Run("cmake", build, root, 600_000);
         if (code != 0)
         {
@@ -104,8 +106,8 @@ public sealed class ExternalFrameworkTests
                                  dir, 300_000);
         TestContext.Out.WriteLine(output);
         Assert.That(code, Is.EqualTo(0), "ctest of the C ABI failed:\n" + output);
-        Assert.That(output, Does.Contain("100% tests passed, 0 tests failed out of 2"),
-                    "ctest did not run both tests:\n" + output);
+        Assert.That(output, Does.Contain("100% tests passed, 0 tests failed out of 3"),
+                    "ctest did not run the emulator and cpu smoke tests and the example:\n" + output);
     }
 
     [Test]

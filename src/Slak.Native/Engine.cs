@@ -1,0 +1,82 @@
+// The validated C ABI calls as calls of the C# CPU depthwise engine (CpuDecomposedDwConv: the same entry points the
+// CPU backend's decomposed operator uses). Masked branches carry their live-tap lists, so the forward, the input
+// gradient and (with skip_masked) the weight gradient cost in proportion to the mask density; the forward of several
+// branches runs as one correlation with the merged kernel. Arguments are already validated (Validation.cs).
+using Slak.Backends.Cpu;
+
+namespace Slak.Native;
+
+internal static unsafe class Engine
+{
+    /// <summary>output = sum over branches of conv(input, w[b] * mask[b]) (flip: the input gradient, the filters
+    /// rotated by 180 degrees). masks[b] == 0 means dense. Overwrites output.</summary>
+    public static void Conv(Geometry g, (int Kh, int Kw)[] kernels, bool flip, float* output, float* input,
+        nint[] w, nint[] masks)
+    {
+        int n = (int)g.N, c = (int)g.C, h = (int)g.H, wd = (int)g.W, numel = (int)g.Numel;
+        var branches = Branches(c, kernels, w, masks);
+        var inputSpan = new ReadOnlySpan<float>(input, numel);
+        var outputSpan = new Span<float>(output, numel);
+        if (flip)
+        {
+            var dy = new PointerMemory(input, numel).Memory;
+            var dys = new ReadOnlyMemory<float>[branches.Length];
+            Array.Fill(dys, dy);
+            CpuDecomposedDwConv.BackwardData(n, c, h, wd, branches, dys, outputSpan);
+        }
+        else
+        {
+            CpuDecomposedDwConv.Forward(n, c, h, wd, branches, inputSpan, [], outputSpan);
+        }
+    }
+
+    /// <summary>dw[b] = gradient with respect to the effective filter of branch b (not multiplied by its mask); with
+    /// skipMasked, taps whose mask is 0 are not computed and written as 0. An empty problem (n, h or w = 0) writes
+    /// zeros.</summary>
+    public static void FilterGrad(Geometry g, (int Kh, int Kw)[] kernels, nint[] dw, float* x, float* dy,
+        nint[] masks, bool skipMasked)
+    {
+        int c = (int)g.C;
+        if (c == 0) return;
+        if (g.Numel == 0)
+        {
+            for (int b = 0; b < kernels.Length; b++)
+                new Span<float>((float*)dw[b], c * kernels[b].Kh * kernels[b].Kw).Clear();
+            return;
+        }
+        int numel = (int)g.Numel;
+        var weights = new nint[kernels.Length]; // the weight gradient reads no weights
+        var branches = Branches(c, kernels, weights, skipMasked ? masks : new nint[kernels.Length]);
+        var dyMemory = new PointerMemory(dy, numel).Memory;
+        var dys = new ReadOnlyMemory<float>[kernels.Length];
+        Array.Fill(dys, dyMemory);
+        var dws = new Memory<float>[kernels.Length];
+        for (int b = 0; b < dws.Length; b++)
+            dws[b] = new PointerMemory((float*)dw[b], c * kernels[b].Kh * kernels[b].Kw).Memory;
+        CpuDecomposedDwConv.BackwardFilter((int)g.N, c, (int)g.H, (int)g.W, branches,
+            new ReadOnlySpan<float>(x, numel), dys, dws, skipMasked);
+    }
+
+    // One DwBranch per kernel: its weight, its mask and the mask's live taps (null for a dense branch). A null
+    // weight pointer (the weight gradient) becomes a zero filter of the right length, which that pass never reads.
+    private static DwBranch[] Branches(int c, (int Kh, int Kw)[] kernels, nint[] w, nint[] masks)
+    {
+        var branches = new DwBranch[kernels.Length];
+        for (int b = 0; b < branches.Length; b++)
+        {
+            var (kh, kw) = kernels[b];
+            int len = c * kh * kw;
+            ReadOnlyMemory<float> weight = w[b] != 0 ? new PointerMemory((float*)w[b], len).Memory : new float[len];
+            ReadOnlyMemory<float> mask = default;
+            DwTapList? taps = null;
+            if (masks[b] != 0)
+            {
+                var m = new PointerMemory((float*)masks[b], len).Memory;
+                mask = m;
+                taps = DwTapList.FromMask(c, kh, kw, m.Span, 0);
+            }
+            branches[b] = new DwBranch(kh, kw, weight, mask, taps);
+        }
+        return branches;
+    }
+}
