@@ -19,7 +19,7 @@ def _branch(g, x, w, m):
                 strides_i=[1, 1], dilations_i=[1, 1])
 
 
-def _decomposed(g, x, w_long, w_wide, w_small, m_long, m_wide, m_small):
+def _decomposed(g, x, w_long, w_wide, w_small, m_long, m_wide, m_small, masked_grad=None):
     out = None
     for w, m in ((w_long, m_long), (w_wide, m_wide), (w_small, m_small)):
         if sym._is_none(w):
@@ -29,7 +29,7 @@ def _decomposed(g, x, w_long, w_wide, w_small, m_long, m_wide, m_small):
     return out
 
 
-def _single(g, x, w, mask):
+def _single(g, x, w, mask, masked_grad=None):
     return _branch(g, x, w, mask)
 
 

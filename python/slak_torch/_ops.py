@@ -172,10 +172,11 @@ def _wgrad(x, dy, weights, masks):
 
 class _DecomposedFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, w_long, w_wide, w_small, m_long, m_wide, m_small):
+    def forward(ctx, x, w_long, w_wide, w_small, m_long, m_wide, m_small, masked_grad):
         weights, masks = _branches(w_long, w_wide, w_small, m_long, m_wide, m_small)
         ctx.save_for_backward(x, *weights, *[m if m is not None else torch.empty(0) for m in masks])
         ctx.has_mask = [m is not None for m in masks]
+        ctx.masked_grad = masked_grad
         ctx.nb = len(weights)
         return _conv(x, weights, masks, flip=False)
 
@@ -191,9 +192,12 @@ class _DecomposedFunction(torch.autograd.Function):
         x, weights = saved[0], list(saved[1:1 + nb])
         masks = [m if has else None for m, has in zip(saved[1 + nb:], ctx.has_mask)]
         dx = _conv(dy, weights, masks, flip=True) if ctx.needs_input_grad[0] else None
-        dws = _wgrad(x, dy, weights, masks) if any(ctx.needs_input_grad[1:4]) else [None] * nb
+        # masked_grad False: the gradient with respect to the effective filter w * mask, everywhere (what a dense
+        # conv2d over already-masked weights computes; gradient-based regrowth reads it at the masked taps).
+        grad_masks = masks if ctx.masked_grad else [None] * nb
+        dws = _wgrad(x, dy, weights, grad_masks) if any(ctx.needs_input_grad[1:4]) else [None] * nb
         dws = list(dws) + [None] * (3 - nb)
-        return (dx, dws[0], dws[1], dws[2], None, None, None)
+        return (dx, dws[0], dws[1], dws[2], None, None, None, None)
 
 
 # ---- registration ----
@@ -207,37 +211,41 @@ def _make_library():
 
 _LIBRARY = _make_library()
 _LIBRARY.define("decomposed_dwconv2d(Tensor x, Tensor w_long, Tensor w_wide, Tensor? w_small=None, "
-                "Tensor? m_long=None, Tensor? m_wide=None, Tensor? m_small=None) -> Tensor")
-_LIBRARY.define("dwconv2d(Tensor x, Tensor w, Tensor? mask=None) -> Tensor")
+                "Tensor? m_long=None, Tensor? m_wide=None, Tensor? m_small=None, bool masked_grad=True) -> Tensor")
+_LIBRARY.define("dwconv2d(Tensor x, Tensor w, Tensor? mask=None, bool masked_grad=True) -> Tensor")
 
 
-def _decomposed_kernel(x, w_long, w_wide, w_small=None, m_long=None, m_wide=None, m_small=None):
+def _decomposed_kernel(x, w_long, w_wide, w_small=None, m_long=None, m_wide=None, m_small=None, masked_grad=True):
     weights, masks = _branches(w_long, w_wide, w_small, m_long, m_wide, m_small)
     _check("slak::decomposed_dwconv2d", x, weights, masks)
     return _conv(x, weights, masks, flip=False)
 
 
-def _decomposed_autograd(x, w_long, w_wide, w_small=None, m_long=None, m_wide=None, m_small=None):
+def _decomposed_autograd(x, w_long, w_wide, w_small=None, m_long=None, m_wide=None, m_small=None, masked_grad=True):
     weights, masks = _branches(w_long, w_wide, w_small, m_long, m_wide, m_small)
     _check("slak::decomposed_dwconv2d", x, weights, masks)
-    return _DecomposedFunction.apply(x, w_long, w_wide, w_small, m_long, m_wide, m_small)
+    if x.device.type == "meta":  # shapes only (AutogradMeta comes before Meta)
+        return _decomposed_meta(x, w_long, w_wide)
+    return _DecomposedFunction.apply(x, w_long, w_wide, w_small, m_long, m_wide, m_small, masked_grad)
 
 
-def _decomposed_meta(x, w_long, w_wide, w_small=None, m_long=None, m_wide=None, m_small=None):
+def _decomposed_meta(x, w_long, w_wide, w_small=None, m_long=None, m_wide=None, m_small=None, masked_grad=True):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
-def _single_kernel(x, w, mask=None):
+def _single_kernel(x, w, mask=None, masked_grad=True):
     _check("slak::dwconv2d", x, [w], [mask])
     return _conv(x, [w], [mask], flip=False)
 
 
-def _single_autograd(x, w, mask=None):
+def _single_autograd(x, w, mask=None, masked_grad=True):
     _check("slak::dwconv2d", x, [w], [mask])
-    return _DecomposedFunction.apply(x, w, None, None, mask, None, None)
+    if x.device.type == "meta":
+        return _single_meta(x, w)
+    return _DecomposedFunction.apply(x, w, None, None, mask, None, None, masked_grad)
 
 
-def _single_meta(x, w, mask=None):
+def _single_meta(x, w, mask=None, masked_grad=True):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
@@ -252,19 +260,22 @@ _LIBRARY.impl("dwconv2d", _single_meta, "Meta")
 
 # ---- the functional API ----
 
-def decomposed_dwconv2d(x, w_long, w_wide, w_small=None, masks=None):
+def decomposed_dwconv2d(x, w_long, w_wide, w_small=None, masks=None, masked_grad=True):
     """Sum of depthwise "same" convolutions of x (N, C, H, W) with w_long (C, 1, kh, ks), w_wide (C, 1, ks, kw) and
     optionally w_small (C, 1, ks, ks); masks: None or a sequence (one per weight, in that order) of 0/1 tensors or
-    None. Differentiable in x and the weights (once). torch.ops.slak.decomposed_dwconv2d with the masks as a list."""
+    None. Differentiable in x and the weights (once). Weight gradients are d loss / d w of conv(x, w * mask): 0 at
+    masked taps, which are not computed (the sparse-aware path); masked_grad=False gives instead the gradient with
+    respect to the effective filter w * mask at every tap (what conv2d over already-masked weights computes).
+    torch.ops.slak.decomposed_dwconv2d with the masks as a list."""
     n_weights = 2 if w_small is None else 3
     masks = list(masks) if masks is not None else []
     if len(masks) > n_weights:
         raise ValueError(f"decomposed_dwconv2d: {len(masks)} masks for {n_weights} weights")
     masks = masks + [None] * (3 - len(masks))
-    return torch.ops.slak.decomposed_dwconv2d(x, w_long, w_wide, w_small, masks[0], masks[1], masks[2])
+    return torch.ops.slak.decomposed_dwconv2d(x, w_long, w_wide, w_small, masks[0], masks[1], masks[2], masked_grad)
 
 
-def dwconv2d(x, w, mask=None):
+def dwconv2d(x, w, mask=None, masked_grad=True):
     """One depthwise "same" convolution: conv2d(x, w * mask, padding=(kh//2, kw//2), groups=C), differentiable
     (torch.ops.slak.dwconv2d)."""
-    return torch.ops.slak.dwconv2d(x, w, mask)
+    return torch.ops.slak.dwconv2d(x, w, mask, masked_grad)

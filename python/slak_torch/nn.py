@@ -21,7 +21,7 @@ class _Branch(nn.Module):
     """One branch: conv.weight (C, 1, kh, kw), mask buffer, optional BatchNorm."""
 
     def __init__(self, conv: nn.Conv2d, bn: Optional[nn.BatchNorm2d], mask: Optional[torch.Tensor],
-                 persistent_mask: bool):
+                 persistent_mask: bool, masked_grad: bool = True):
         super().__init__()
         c, one, kh, kw = conv.weight.shape
         if one != 1 or conv.groups != c or kh % 2 == 0 or kw % 2 == 0 or conv.bias is not None:
@@ -42,9 +42,10 @@ class _Branch(nn.Module):
         elif mask.dtype != torch.float32 or mask.device != conv.weight.device:
             mask = mask.to(device=conv.weight.device, dtype=torch.float32)
         self.register_buffer("mask", mask, persistent=persistent_mask)
+        self.masked_grad = masked_grad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.ops.slak.dwconv2d(x, self.conv.weight, self.mask)
+        y = torch.ops.slak.dwconv2d(x, self.conv.weight, self.mask, self.masked_grad)
         if self.bn is not None:
             y = self.bn(y)
         return y
@@ -100,12 +101,15 @@ class DecomposedDepthwiseConv2d(nn.Module):
 
     @classmethod
     def from_reference(cls, module: nn.Module, masks: Optional[Dict[str, torch.Tensor]] = None,
-                       prefix: str = "") -> "DecomposedDepthwiseConv2d":
+                       prefix: str = "", sparse_weight_grad: bool = False) -> "DecomposedDepthwiseConv2d":
         """The same block over the same weight Parameters and BatchNorm modules (shared, not copied: an optimizer
         holding them keeps working) of a reference ReparamLargeKernelConv. masks: {parameter name: 0/1 mask} as
         the reference's Masking keeps them (names with `prefix`, e.g. 'stages.0.0.large_kernel.'); missing = dense.
         Float32 masks on the weight's device are used as they are (the same tensor: in-place mask updates are
-        seen); others are converted."""
+        seen); others are converted. Weight gradients are those of the reference (dense: a conv2d over the
+        already-masked weight, which SLaK's gradient-based regrowth reads at masked taps); sparse_weight_grad=True
+        skips the masked taps instead (written 0: faster, the same trajectory of the live weights when the masks
+        are re-applied after each step, as the reference does)."""
         masks = masks or {}
         self = cls.__new__(cls)
         nn.Module.__init__(self)
@@ -117,7 +121,8 @@ class DecomposedDepthwiseConv2d(nn.Module):
                 setattr(self, name, None)
                 continue
             mask = masks.get(f"{prefix}{name}.conv.weight")
-            setattr(self, name, _Branch(seq.conv, getattr(seq, "bn", None), mask, persistent_mask=False))
+            setattr(self, name, _Branch(seq.conv, getattr(seq, "bn", None), mask, persistent_mask=False,
+                                        masked_grad=sparse_weight_grad))
         if self.LoRA1 is None and self.lkb_origin is None:
             raise ValueError(f"DecomposedDepthwiseConv2d.from_reference: {type(module).__name__} has neither "
                              f"LoRA1/LoRA2 nor lkb_origin")
@@ -173,17 +178,19 @@ def _is_reference_large_kernel(module):
 
 
 def replace_large_kernels(model: nn.Module, masks: Optional[Dict[str, torch.Tensor]] = None,
-                          fuse: bool = False) -> nn.Module:
+                          fuse: bool = False, sparse_weight_grad: bool = False) -> nn.Module:
     """Swaps, in place, every large-kernel module of a model built with the reference SLaK code (a module with
     LoRA1/LoRA2 or lkb_origin, and optional small_conv, each with `conv` and optional `bn`: ReparamLargeKernelConv)
     for a DecomposedDepthwiseConv2d over the same Parameters and BatchNorms. masks: the reference Masking's
     {parameter name: mask} (e.g. 'stages.0.0.large_kernel.LoRA1.conv.weight'), missing names are dense. fuse=True
-    also fuses each (inference). Returns the model; its state_dict keys are unchanged."""
+    also fuses each (inference). sparse_weight_grad: see DecomposedDepthwiseConv2d.from_reference (default: the
+    reference's gradients exactly). Returns the model; its state_dict keys are unchanged."""
     replaced = 0
     for name, module in list(model.named_modules()):
         if not _is_reference_large_kernel(module):
             continue
-        new = DecomposedDepthwiseConv2d.from_reference(module, masks, prefix=f"{name}." if name else "")
+        new = DecomposedDepthwiseConv2d.from_reference(module, masks, prefix=f"{name}." if name else "",
+                                                       sparse_weight_grad=sparse_weight_grad)
         if fuse:
             new.fuse()
         if name == "":
