@@ -17,9 +17,12 @@ import torch
 import torch.nn.functional as F
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tools"))
-import slak_torch  # noqa: E402
+try:
+    import slak_torch  # the installed package (pip install ./python), or PYTHONPATH=python
+except ImportError:
+    sys.path.insert(0, os.path.join(HERE, ".."))
+    import slak_torch  # noqa: E402
 from slak_reference_model import SLaK  # noqa: E402
 
 SEED = int(os.environ.get("SLAK_TEST_SEED", random.randrange(1 << 30)))

@@ -13,8 +13,11 @@ import unittest
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-import slak_torch  # noqa: E402
+try:
+    import slak_torch  # the installed package (pip install ./python), or PYTHONPATH=python
+except ImportError:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+    import slak_torch  # noqa: E402
 
 SEED = int(os.environ.get("SLAK_TEST_SEED", random.randrange(1 << 30)))
 TOL = 1e-5  # relative to the largest reference magnitude
