@@ -22,7 +22,7 @@ grep -E "slak_torch: packaged|Successfully installed" "$work/pip.log"
 cp -r "$root/python/tests" "$work/tests"   # run the tests from a copy: nothing of the checkout on sys.path
 cli="$root/src/Slak.Cli/bin/Release/net10.0/Slak.Cli.dll"
 [ -f "$cli" ] && export SLAK_CLI_DLL="$cli"
-export SLAK_TEST_SEED="${SLAK_TEST_SEED:-$RANDOM}" PYTHONDONTWRITEBYTECODE=1
+export SLAK_TEST_SEED="${SLAK_TEST_SEED:-$RANDOM}" PYTHONDONTWRITEBYTECODE=1 SLAK_REPO_ROOT="$root"
 cd "$work"
 where=$("$work/venv/bin/python" -c "import slak_torch, os; print(os.path.dirname(slak_torch.__file__))")
 case "$where" in

@@ -184,9 +184,15 @@ def replace_large_kernels(model: nn.Module, masks: Optional[Dict[str, torch.Tens
     for a DecomposedDepthwiseConv2d over the same Parameters and BatchNorms. masks: the reference Masking's
     {parameter name: mask} (e.g. 'stages.0.0.large_kernel.LoRA1.conv.weight'), missing names are dense. fuse=True
     also fuses each (inference). sparse_weight_grad: see DecomposedDepthwiseConv2d.from_reference (default: the
-    reference's gradients exactly). Returns the model; its state_dict keys are unchanged."""
+    reference's gradients exactly). Modules replaced by an earlier call are kept (and fused with fuse=True).
+    Returns the model; its state_dict keys are unchanged."""
     replaced = 0
     for name, module in list(model.named_modules()):
+        if isinstance(module, DecomposedDepthwiseConv2d):  # replaced before: only fused now, when asked
+            if fuse and not module.fused:
+                module.fuse()
+            replaced += 1
+            continue
         if not _is_reference_large_kernel(module):
             continue
         new = DecomposedDepthwiseConv2d.from_reference(module, masks, prefix=f"{name}." if name else "",
