@@ -203,6 +203,13 @@ class DecomposedDwConv2dTest(unittest.TestCase):
                 slak_torch.set_num_threads(0)
         finally:
             slak_torch.set_num_threads(before)
+        # SLAK_NUM_THREADS is the default of a fresh process (read by the library at its first call).
+        import subprocess
+        code = "import slak_torch; print(slak_torch.get_num_threads())"
+        env = dict(os.environ, SLAK_NUM_THREADS="3",
+                   PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.stdout.strip(), "3", out.stderr)
 
     @unittest.skipUnless(torch.cuda.is_available(), "no CUDA device visible to torch")
     def test_cuda(self):
