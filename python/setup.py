@@ -3,8 +3,7 @@
     python3 -m venv --system-site-packages ~/slak-venv         # Debian's torch stays visible; pip may install here
     ~/slak-venv/bin/pip install --no-build-isolation ./python  # run from the repository root
 
-The build step runs CMake on the repository (the folder above this one) into <repo>/build -- configuring it first
-when it is not configured -- builds libslak_kernels_cpu.so (the C# CPU engine, Native AOT: needs the .NET SDK),
+The build step runs CMake on the repository (the folder above this one) into <repo>/build, builds libslak_kernels_cpu.so (the C# CPU engine, Native AOT: needs the .NET SDK),
 libslak_kernels_emu.so + libslak_emu.so (the CUDA kernels on the host emulator) and, when CMake found nvcc,
 libslak_kernels.so, installs them into a staging prefix (so that their run paths are the installed ones, $ORIGIN)
 and copies them into the package. Nothing is read from environment variables. Needs cmake, g++ and dotnet; offline.
@@ -35,8 +34,8 @@ def build_native(destination):
     """Builds the C ABI libraries with CMake and copies them into destination; returns the names copied."""
     if not (REPO / "CMakeLists.txt").exists():
         sys.exit(f"slak_torch: {REPO} is not the Slak.Cuda repository (no CMakeLists.txt): install from a checkout")
-    if not (BUILD / "CMakeCache.txt").exists():
-        _run("cmake", "-S", REPO, "-B", BUILD, "-DCMAKE_BUILD_TYPE=Release", "-DSLAK_BUILD_CPU_LIBRARY=ON")
+    # Configured every time (quick when it is): an existing build/ may predate the CPU library or lack dotnet.
+    _run("cmake", "-S", REPO, "-B", BUILD, "-DCMAKE_BUILD_TYPE=Release", "-DSLAK_BUILD_CPU_LIBRARY=ON")
     targets = ["slak_kernels_emu", "slak_kernels_cpu_build"]
     listing = subprocess.run(["cmake", "--build", str(BUILD), "--target", "help"], capture_output=True, text=True,
                              cwd=REPO).stdout
