@@ -29,9 +29,12 @@ class DocsExamplesTest(unittest.TestCase):
         self.assertGreaterEqual(len(blocks), 2, "docs/plug-in.md has no Python examples")
         env = dict(os.environ)
         try:
-            import slak_torch  # noqa: F401  (installed, or on PYTHONPATH already)
+            import slak_torch  # installed, or on sys.path already
+            package_parent = os.path.dirname(os.path.dirname(os.path.abspath(slak_torch.__file__)))
         except ImportError:
-            env["PYTHONPATH"] = os.path.join(root, "python")
+            package_parent = os.path.join(root, "python")
+        # The examples import the same slak_torch this process uses.
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH")) if p)
         for i, code in enumerate(blocks):
             run = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True,
                                  timeout=300)
