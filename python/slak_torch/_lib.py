@@ -1,12 +1,15 @@
 """ctypes binding of the SLaK C ABI (include/slak/slak.h).
 
-Two builds of the same ABI: libslak_kernels_emu.so (the kernels run by the host CUDA emulator, host pointers: CPU
-tensors) and libslak_kernels.so (nvcc, device pointers: CUDA tensors). Where they are looked up, first hit wins:
-  CPU:  $SLAK_KERNELS_EMU_LIBRARY, $SLAK_KERNELS_LIBRARY (when it names an emulated build), then the CMake build dirs
-        build/ and out/ at the repository root, then the loader's default search (an installed library).
-  CUDA: $SLAK_KERNELS_CUDA_LIBRARY, $SLAK_KERNELS_LIBRARY (when it names a CUDA build), then the same places.
-A library is accepted only when its slak_abi_version() equals ABI_VERSION and slak_backend_name() is the wanted
-backend, so a stale or wrong build fails loudly with the path tried instead of computing garbage.
+Three builds of the same ABI:
+  cpu       libslak_kernels_cpu.so   the C# CPU engine (Native AOT; multithreaded, sparse-aware): CPU tensors
+  emulator  libslak_kernels_emu.so   the CUDA kernels on the host CUDA emulator (slow; for tests): CPU tensors on
+                                     request (slak_torch.cpu_backend("emulator"))
+  cuda      libslak_kernels.so       nvcc, device pointers: CUDA tensors
+Where they are looked up, first hit wins: $SLAK_KERNELS_{CPU,EMU,CUDA}_LIBRARY, $SLAK_KERNELS_LIBRARY (a folder, or
+a file of that backend), the package's own _native/ folder (pip install puts the libraries there), the CMake build
+dirs build/ and out/ at the repository root, then the loader's default search (an installed library). A library is
+accepted only when its slak_abi_version() equals ABI_VERSION and slak_backend_name() is the wanted backend, so a
+stale or wrong build fails loudly with the paths tried instead of computing garbage.
 """
 import ctypes
 import os
@@ -40,18 +43,22 @@ class DecomposedParams(ctypes.Structure):
 
 
 _FloatPtrArray = ctypes.c_void_p * MAX_BRANCHES
-_REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+_PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
+_REPO_ROOT = _PACKAGE_DIR.parents[1]
+LIBRARY_NAMES = {"cpu": "libslak_kernels_cpu.so", "emulator": "libslak_kernels_emu.so", "cuda": "libslak_kernels.so"}
+_ENV = {"cpu": "SLAK_KERNELS_CPU_LIBRARY", "emulator": "SLAK_KERNELS_EMU_LIBRARY", "cuda": "SLAK_KERNELS_CUDA_LIBRARY"}
 
 
 def _candidates(backend):
-    names = {"emulator": "libslak_kernels_emu.so", "cuda": "libslak_kernels.so"}
-    specific = os.environ.get("SLAK_KERNELS_EMU_LIBRARY" if backend == "emulator" else "SLAK_KERNELS_CUDA_LIBRARY")
+    names = LIBRARY_NAMES
+    specific = os.environ.get(_ENV[backend])
     if specific:
         yield specific
     generic = os.environ.get("SLAK_KERNELS_LIBRARY")
     if generic:
         p = pathlib.Path(generic)
         yield str(p / names[backend]) if p.is_dir() else generic
+    yield str(_PACKAGE_DIR / "_native" / names[backend])
     for d in ("build", "out", "build/release", "cmake-build-release"):
         yield str(_REPO_ROOT / d / names[backend])
     yield names[backend]  # installed: ld.so's search path
@@ -78,6 +85,10 @@ class _Library:
         self.lib = lib
         self.abi = lib.slak_abi_version()
         self.backend = lib.slak_backend_name().decode()
+        if self.backend == "cpu":
+            lib.slak_cpu_num_threads.restype = ctypes.c_int
+            lib.slak_cpu_set_num_threads.argtypes = [ctypes.c_int]
+            lib.slak_cpu_set_num_threads.restype = ctypes.c_int
 
     def call(self, name, *args):
         status = getattr(self.lib, name)(*args)
@@ -90,7 +101,7 @@ _lock = threading.Lock()
 
 
 def load(backend):
-    """The C ABI library for 'emulator' (CPU tensors) or 'cuda' (CUDA tensors); raises with every path tried."""
+    """The C ABI library for 'cpu', 'emulator' or 'cuda'; raises OSError with every path tried."""
     with _lock:
         if backend in _cache:
             return _cache[backend]
@@ -109,5 +120,6 @@ def load(backend):
                 continue
             _cache[backend] = lib
             return lib
-        raise OSError(f"no usable SLaK {backend} kernel library; build it with cmake (see docs/plug-in.md) and/or set "
-                      f"SLAK_KERNELS_LIBRARY. Tried:\n  " + "\n  ".join(tried))
+        raise OSError(f"no usable SLaK {backend} kernel library ({LIBRARY_NAMES[backend]}); install the package with "
+                      f"pip (docs/plug-in.md), or build it with cmake and/or set {_ENV[backend]}. Tried:\n  "
+                      + "\n  ".join(tried))

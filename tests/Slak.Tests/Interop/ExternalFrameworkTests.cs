@@ -4,6 +4,7 @@
 // build folder that `dotnet build` already configured (src/Slak.Cuda/obj/emu), so only the few C ABI sources compile.
 // Skipped with the reason when cmake, python3 or torch are missing.
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
 using NUnit.Framework;
 using Slak.Tests.Cuda;
@@ -83,7 +84,9 @@ public sealed class ExternalFrameworkTests
                                300_000);
             if (cc != 0) Assert.Fail(_buildError = "cmake configure failed:\n" + co);
         }
-        string[] build = ["--build", dir, "--target", "slak_capi_smoke", "slak_capi_example", "--parallel", "2"];
+        // slak_capi_cpu_smoke also publishes libslak_kernels_cpu.so (src/Slak.Native, Native AOT) for the Python tests.
+        string[] build = ["--build", dir, "--target", "slak_capi_smoke", "slak_capi_example", "slak_capi_cpu_smoke",
+                          "--parallel", "2"];
         var (code, output) = Run("cmake", build, root, 600_000);
         if (code != 0)
         {
@@ -104,8 +107,46 @@ public sealed class ExternalFrameworkTests
                                  dir, 300_000);
         TestContext.Out.WriteLine(output);
         Assert.That(code, Is.EqualTo(0), "ctest of the C ABI failed:\n" + output);
-        Assert.That(output, Does.Contain("100% tests passed, 0 tests failed out of 2"),
-                    "ctest did not run both tests:\n" + output);
+        Assert.That(output, Does.Contain("100% tests passed, 0 tests failed out of 3"),
+                    "ctest did not run the emulator and cpu smoke tests and the example:\n" + output);
+    }
+
+    // ONNX export of torch.ops.slak (python/tests/onnx_export_case.py) run in ONNX Runtime: onnxruntime for Python is
+    // not packaged for Debian, the C# one is a test dependency already. Each case's logits must equal the operator's.
+    [Test]
+    public void OnnxExportOfTheOperatorRunsInOnnxRuntime()
+    {
+        if (!File.Exists(Python)) Assert.Ignore($"{Python} is not installed (apt-get install python3-torch)");
+        string root = Root();
+        var (probe, probeOut) = Run(Python, ["-c", "import torch, numpy, onnx"], root, 120_000);
+        if (probe != 0) Assert.Ignore("torch/numpy/onnx not importable (apt-get install python3-torch python3-onnx): "
+                                      + probeOut.Trim());
+        string dir = BuildCApi();
+        string outDir = NvrtcTestSupport.TempFolder();
+        int seed = TestContext.CurrentContext.Random.Next(1 << 30);
+        var env = new Dictionary<string, string>
+        {
+            ["PYTHONPATH"] = Path.Combine(root, "python"), ["SLAK_KERNELS_LIBRARY"] = dir,
+            ["PYTHONDONTWRITEBYTECODE"] = "1", ["SLAK_TEST_SEED"] = seed.ToString(CultureInfo.InvariantCulture),
+        };
+        var (code, output) = Run(Python, [Path.Combine(root, "python", "tests", "onnx_export_case.py"), outDir,
+                                          seed.ToString(CultureInfo.InvariantCulture)], root, 300_000, env);
+        TestContext.Out.WriteLine(output);
+        Assert.That(code, Is.EqualTo(0), $"onnx_export_case.py failed (seed {seed}):\n{output}");
+        foreach (string name in new[] { "functional", "module", "fused" })
+        {
+            string folder = Path.Combine(outDir, name);
+            var input = Slak.IO.Npy.Read(Path.Combine(folder, "input.npy"));
+            var expected = Slak.IO.Npy.Read(Path.Combine(folder, "expected.npy")).ToFloat32();
+            using var session = Slak.Tests.Export.OnnxRuntimeRunner.Open(Path.Combine(folder, "model.onnx"));
+            var (values, shape) = Slak.Tests.Export.OnnxRuntimeRunner.Run(session, input.ToFloat32(), input.GetShape());
+            Assert.That(values, Has.Length.EqualTo(expected.Length), $"{name}: output size (shape {string.Join('x', shape)})");
+            float scale = expected.Max(MathF.Abs);
+            float err = values.Zip(expected, (a, b) => MathF.Abs(a - b)).Max();
+            TestContext.Out.WriteLine($"{name}: ONNX Runtime vs the operator, max error {err:G3} (max |logit| {scale:G3})");
+            Assert.That(err, Is.LessThanOrEqualTo(1e-5f * Math.Max(scale, 1f)),
+                        $"{name}: ONNX Runtime's output differs from the operator's (seed {seed})");
+        }
     }
 
     [Test]
