@@ -1,6 +1,6 @@
-// The small-map path of the decomposed depthwise convolution (CpuDwConvSmallMap, maps of <= 16 pixels) against the
+// The small-map path of the decomposed depthwise convolution (CpuDwConvSmallMap, maps of <= 4 pixels) against the
 // float64 references of CpuDwConvDecomposedTests (forward per branch and summed, input gradient, weight gradient dense
-// and masked) on the nano presets' late-stage maps (4x4, 2x2, 1x1, and a 3x5 map), and the plane engine on the same
+// and masked) on the nano presets' late-stage maps (2x2, 1x1, and 1x3 / 4x1 maps), and the plane engine on the same
 // cases with the path switched off, so both stay tested; plus partial outputs equal to the full forward's.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
@@ -13,10 +13,11 @@ public sealed class CpuDwConvSmallMapTests
     private static IEnumerable<TestCaseData> Cases()
     {
         // N, C, H, W, M, short side, with the N x N branch, density (slak_nano's kernels: 13x3+3x13+3x3 and more)
-        yield return new TestCaseData(16, 31, 4, 4, 13, 3, true, 0.6).SetName("4x4, C 31, M 13, density 0.6");
-        yield return new TestCaseData(9, 62, 2, 2, 7, 3, true, 0.6).SetName("2x2, C 62, M 7, density 0.6");
+        yield return new TestCaseData(16, 31, 2, 2, 13, 3, true, 0.6).SetName("2x2, C 31, M 13, density 0.6");
+        yield return new TestCaseData(9, 62, 2, 2, 5, 3, true, 0.6).SetName("2x2, C 62, M 5, density 0.6");
         yield return new TestCaseData(5, 17, 1, 1, 5, 3, true, 1.0).SetName("1x1, C 17, dense");
-        yield return new TestCaseData(3, 4, 3, 5, 31, 3, false, 0.4).SetName("3x5, M 31 > map, two branches");
+        yield return new TestCaseData(3, 4, 1, 3, 31, 3, false, 0.4).SetName("1x3, M 31 > map, two branches");
+        yield return new TestCaseData(4, 6, 4, 1, 7, 3, true, 0.5).SetName("4x1, density 0.5");
     }
 
     [TestCaseSource(nameof(Cases))]
