@@ -1,5 +1,5 @@
-// The decomposed depthwise convolution on small maps (H*W <= MaxPixels: the 2x2 and 1x1 maps of the nano presets'
-// late stages). There the plane engine's work per (image, channel) item -- padding, packing, per-row micro-kernel calls,
+// The decomposed depthwise convolution on small maps (H*W <= MaxPixels: the 1x1 maps of slak_nano's last stage).
+// There the plane engine's work per (image, channel) item -- padding, packing, per-row micro-kernel calls,
 // clipping the tap rows -- costs far more than the few in-bounds taps, so a call cost ~0.4 ms whatever its FLOPs.
 // Here the plan is the list of in-bounds (output pixel, input pixel, tap) pairs of the map and kernel size, built
 // once per shape and cached; a call gathers each branch's weights (times its mask, at its live taps) per pair across
@@ -7,8 +7,8 @@
 // of C-long rows: the multiply-adds are exactly the in-bounds taps (dense over channels). The weight gradient sums
 // per image group (a fixed number of groups for a thread count) and adds the groups in order: deterministic.
 // Measured with `fusion-ab` (slak_nano shapes, batch 128, density 0.6, forward + both gradients, loaded machine):
-// 1x1 maps 14x and 2x2 maps 2-4x faster than the plane engine, but 4x4 maps 2-3x slower (dense over masked taps,
-// 62-float rows), hence the bound of 4 pixels.
+// 1x1 maps 11-14x faster than the plane engine; 2x2 maps 2x slower in the quieter rounds and 4x4 maps 2-3x slower
+// (dense over masked taps, scalar transposes, row calls of 62-124 floats), hence the bound of 1 pixel.
 using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 
@@ -18,7 +18,7 @@ namespace Slak.Backends.Cpu;
 internal static unsafe class CpuDwConvSmallMap
 {
     /// <summary>Maps of at most this many pixels take this path.</summary>
-    internal const int MaxPixels = 4;
+    internal const int MaxPixels = 1;
 
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_SMALLMAP=0 turns the path off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_SMALLMAP") != "0";
