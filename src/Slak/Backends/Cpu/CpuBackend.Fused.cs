@@ -3,7 +3,7 @@
 // the GEMM's worker still has it in cache.
 namespace Slak.Backends.Cpu;
 
-public sealed unsafe partial class CpuBackend
+unsafe partial class CpuBackend // accessibility and sealing are declared in CpuBackend.cs
 {
     /// <inheritdoc />
     public void LinearBias(Tensor x, Tensor w, Tensor bias, Tensor y)

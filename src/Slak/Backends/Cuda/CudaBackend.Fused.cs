@@ -2,7 +2,7 @@
 // existing bias, GELU and column-sum kernels: correct, launch for launch what the unfused operators ran.
 namespace Slak.Backends.Cuda;
 
-public sealed partial class CudaBackend
+partial class CudaBackend // accessibility and sealing are declared in CudaBackend.cs
 {
     /// <inheritdoc />
     public void LinearBias(Tensor x, Tensor w, Tensor bias, Tensor y)
