@@ -42,6 +42,8 @@ internal static partial class TrainVsTorch
         int profileSteps = DwConvBench.ParseInt(args, "--profile-steps", quick ? 1 : 5);
         int torchSteps = DwConvBench.ParseInt(args, "--torch-steps", quick ? 1 : 5);
         string outPath = ParseString(args, "--out") ?? Path.Combine(RepoRoot(), "bench", "results", "train-vs-torch.md");
+        bool oursOnly = args.Contains("--ours-only"); // profile our step only (no PyTorch peer): quick before/after checks
+        var presets = ParseString(args, "--presets")?.Split(',') ?? PresetNames;
         CpuParallel.Threads = threads;
 
         string load0 = File.ReadAllText("/proc/loadavg").Trim();
@@ -54,22 +56,26 @@ internal static partial class TrainVsTorch
         Console.Error.WriteLine($"peak {peak:F1} GFLOP/s, cache {cacheBw:F1} GB/s, DRAM {dramBw:F1} GB/s");
 
         var results = new List<PresetResult>();
-        foreach (var name in PresetNames)
+        foreach (var name in presets)
         {
             Console.Error.WriteLine($"train-vs-torch: {name} (ours)");
             var r = RunOurs(name, batch, steps, warmup, profileSteps);
-            Console.Error.WriteLine($"train-vs-torch: {name} (PyTorch)");
-            r.Torch = RunTorch(name, threads, batch, torchSteps, quick, r.MaskedKeys, r.Density);
+            if (!oursOnly)
+            {
+                Console.Error.WriteLine($"train-vs-torch: {name} (PyTorch)");
+                r.Torch = RunTorch(name, threads, batch, torchSteps, quick, r.MaskedKeys, r.Density);
+            }
             results.Add(r);
         }
         string load1 = File.ReadAllText("/proc/loadavg").Trim();
-        string md = Render(results, threads, batch, steps, warmup, profileSteps, torchSteps, quick, peak, cacheBw, dramBw, load0, load1);
+        string md = Render(results, threads, batch, steps, warmup, profileSteps, torchSteps, quick, peak, cacheBw, dramBw, load0, load1,
+            ParseString(args, "--note"));
         if (ParseString(args, "--before") is { } beforePath) md = WithBefore(md, beforePath);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
         File.WriteAllText(outPath, md);
         Console.WriteLine(md);
         Console.Error.WriteLine($"written to {outPath}");
-        return results.All(r => r.Torch is not null) ? 0 : 1;
+        return oursOnly || results.All(r => r.Torch is not null) ? 0 : 1;
     }
 
     private sealed class PresetResult
@@ -80,6 +86,7 @@ internal static partial class TrainVsTorch
         public required List<(string Name, long Calls, double Seconds)> Profile { get; init; }
         public required int ProfileSteps { get; init; }
         public required double GemmFlops { get; init; }
+        public required Dictionary<string, double> FusedGemmFlops { get; init; }
         public required double ConvFwdFlops { get; init; }
         public required double ConvDxFlops { get; init; }
         public required double DwFlops { get; init; }
@@ -153,11 +160,11 @@ internal static partial class TrainVsTorch
         var profile = OpProfiler.Snapshot().ToList();
         OpProfiler.Enabled = was;
 
-        var (gemm, convFwd, convDx, dw) = CountFlops(model, size, batch);
+        var (gemm, convFwd, convDx, dw, fused) = CountFlops(model, size, batch);
         return new PresetResult
         {
             Name = presetName, StepMs = stepMs, ProfiledStepMs = profiledMs, Profile = profile, ProfileSteps = profileSteps,
-            GemmFlops = gemm, ConvFwdFlops = convFwd, ConvDxFlops = convDx, DwFlops = dw,
+            GemmFlops = gemm, FusedGemmFlops = fused, ConvFwdFlops = convFwd, ConvDxFlops = convDx, DwFlops = dw,
             MaskedKeys = string.Join(',', masking.Layers.Select(l => l.Name)),
             Density = masking.Layers.Count == 0 ? 1 : masking.Layers.Sum(l => (double)l.Live) / masking.Layers.Sum(l => (double)l.Numel),
         };
@@ -165,9 +172,17 @@ internal static partial class TrainVsTorch
 
     // FLOPs of one step: GEMMs (fwd + dX + dW of every Linear), convolutions (fwd, dW of all; dX of all but the stem,
     // whose input needs no gradient), depthwise taps that are kept by the mask and fall inside the map (per pass).
-    private static (double Gemm, double ConvFwd, double ConvDx, double Dw) CountFlops(SlakModel model, int size, int batch)
+    // The GEMMs run through the fused backend methods are counted apart as well: pwconv1's forward (LinearBiasGelu),
+    // every other forward with a bias (LinearBias), pwconv2's input gradient (LinearBackwardDataGelu); the rest is
+    // plain Gemm (pwconv1's input gradient, every weight gradient, the head's input gradient).
+    private static (double Gemm, double ConvFwd, double ConvDx, double Dw, Dictionary<string, double> Fused) CountFlops(
+        SlakModel model, int size, int batch)
     {
         double gemm = 0, convFwd = 0, convDx = 0, dw = 0;
+        var fused = new Dictionary<string, double>(StringComparer.Ordinal)
+        {
+            ["LinearBiasGelu"] = 0, ["LinearBias"] = 0, ["LinearBackwardDataGelu"] = 0,
+        };
         foreach (var (name, module) in model.NamedModules())
         {
             int stage = StageOf(name);
@@ -175,8 +190,15 @@ internal static partial class TrainVsTorch
             switch (module)
             {
                 case Linear l:
-                    gemm += 3 * 2.0 * batch * h * h * l.InFeatures * l.OutFeatures;
+                {
+                    double f = 2.0 * batch * h * h * l.InFeatures * l.OutFeatures;
+                    gemm += 3 * f;
+                    bool pw1 = name.EndsWith("pwconv1", StringComparison.Ordinal);
+                    if (pw1) fused["LinearBiasGelu"] += f;
+                    else if (l.Bias is not null) fused["LinearBias"] += f;
+                    if (name.EndsWith("pwconv2", StringComparison.Ordinal)) fused["LinearBackwardDataGelu"] += f;
                     break;
+                }
                 case Conv2d c:
                 {
                     int down = DownsampleOf(name);
@@ -203,7 +225,7 @@ internal static partial class TrainVsTorch
                 }
             }
         }
-        return (gemm, convFwd, convDx, dw);
+        return (gemm, convFwd, convDx, dw, fused);
     }
 
     private static int StageOf(string name)
@@ -308,7 +330,8 @@ internal static partial class TrainVsTorch
     private static string CategoryOf(string region)
     {
         string op = region.Split(' ')[0];
-        if (op == "Gemm") return "gemm";
+        if (op == "Gemm" || (op.StartsWith("Linear", StringComparison.Ordinal) && !op.Contains(".bwd", StringComparison.Ordinal)))
+            return "gemm";
         if (op.StartsWith("Conv2d", StringComparison.Ordinal)) return "conv";
         if (op.Contains("DwConv", StringComparison.Ordinal)) return "dwconv";
         if (op.StartsWith("Gelu", StringComparison.Ordinal)) return "gelu";
@@ -321,7 +344,8 @@ internal static partial class TrainVsTorch
     // FLOPs per step of a backend method with FLOPs (null: a memory-bound operator, measured in bytes).
     private static double? FlopsOf(string method, PresetResult r) => method switch
     {
-        "Gemm" => r.GemmFlops,
+        "Gemm" => r.GemmFlops - r.FusedGemmFlops.Values.Sum(),
+        "LinearBiasGelu" or "LinearBias" or "LinearBackwardDataGelu" => r.FusedGemmFlops[method],
         "Conv2dForward" or "Conv2dBackwardFilter" => r.ConvFwdFlops,
         "Conv2dBackwardData" => r.ConvDxFlops,
         "DecomposedDwConvForward" or "DecomposedDwConvBackwardData" or "DecomposedDwConvBackwardFilter"
@@ -342,7 +366,7 @@ internal static partial class TrainVsTorch
     }
 
     private static string Render(List<PresetResult> results, int threads, int batch, int steps, int warmup, int profileSteps,
-        int torchSteps, bool quick, double peak, double cacheBw, double dramBw, string load0, string load1)
+        int torchSteps, bool quick, double peak, double cacheBw, double dramBw, string load0, string load1, string? note)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# train-vs-torch");
@@ -351,6 +375,7 @@ internal static partial class TrainVsTorch
             $"on {DwConvBench.Machine()}; threads {threads} (ours: CpuParallel.Threads; PyTorch: torch.set_num_threads), batch {batch}.");
         sb.AppendLine(Inv, $"Load average (1, 5, 15 min, /proc/loadavg) at the start: `{load0}`, at the end: `{load1}`. " +
             $"On a shared machine any load above ~0.5 makes every time below an upper bound, not the machine's figure.");
+        if (note is not null) sb.AppendLine().AppendLine(Inv, $"Note: {note}");
         if (quick) sb.AppendLine().AppendLine("**Short (smoke-test) run: a few steps only; the numbers are not measurements.**");
         sb.AppendLine();
         sb.AppendLine(Inv, $"Measured limits in this run: FMA peak **{peak:F1} GFLOP/s** fp32 on {threads} threads " +
@@ -371,9 +396,15 @@ internal static partial class TrainVsTorch
                 $"{t / r.StepMs:F1} | {r.StepFlops / 1e9:F2} | {r.StepFlops / r.StepMs / 1e6:F1} | {100 * r.StepFlops / r.StepMs / 1e6 / peak:F1}% |");
         }
         foreach (var r in results) RenderRoofline(sb, r, peak, cacheBw);
+        sb.AppendLine();
+        if (results.Count != 2)
+        {
+            foreach (var r in results)
+                sb.AppendLine(Inv, $"{r.Name}: step FMA utilisation {100 * r.StepFlops / r.StepMs / 1e6 / peak:F0}%");
+            return sb.ToString();
+        }
         var nano = results[0];
         var n64 = results[1];
-        sb.AppendLine();
         sb.AppendLine(Inv, $"train-vs-torch: slak_nano x{(nano.Torch?.StepMs ?? double.NaN) / nano.StepMs:F1}, " +
             $"slak_nano64 x{(n64.Torch?.StepMs ?? double.NaN) / n64.StepMs:F1}, step FMA utilisation " +
             $"{100 * nano.StepFlops / nano.StepMs / 1e6 / peak:F0}% / {100 * n64.StepFlops / n64.StepMs / 1e6 / peak:F0}%");
@@ -388,7 +419,10 @@ internal static partial class TrainVsTorch
         sb.AppendLine(Inv, $"## {r.Name}: per-operator roofline (profiled step {stepMs:F1} ms, unprofiled {r.StepMs:F1} ms)");
         sb.AppendLine();
         sb.AppendLine("Rows are backend methods (shapes merged; forward and each backward are separate methods, except `Gemm`, " +
-            "which the profiler keys by method and first operand only, so its forward, dX and dW share one row) and " +
+            "which the profiler keys by method and first operand only, so the products it runs share one row: those not fused, " +
+            "i.e. pwconv1's dX, every dW and the head's dX; the fused ones are rows of their own: LinearBiasGelu = pwconv1 " +
+            "forward with bias and GELU, LinearBias = the other forwards with bias, LinearBackwardDataGelu = pwconv2's dX " +
+            "times GELU' with pwconv1's bias gradient) and " +
             "`<op>.bwd` host work of backward closures. Compute rows: FLOPs per step and the fraction of the FMA peak; " +
             "memory rows: an estimate of 2 x the first tensor's bytes per call (one read, one write: a lower bound) and " +
             "the fraction of the cache bandwidth.");
@@ -446,13 +480,17 @@ internal static partial class TrainVsTorch
     // one file holds both; this run's last line stays the file's last line.
     private static string WithBefore(string md, string beforePath)
     {
-        var lines = File.ReadAllLines(beforePath);
+        // Only the before file's own run: its lines up to its first section heading, and its last line (a file that
+        // quotes an earlier run of its own does not pass that one on).
+        var all = File.ReadAllLines(beforePath);
+        int firstSection = Array.FindIndex(all, l => l.StartsWith("## ", StringComparison.Ordinal));
+        var lines = (firstSection < 0 ? all : all[..firstSection]).Append(all.LastOrDefault(l => l.StartsWith("train-vs-torch:", StringComparison.Ordinal)) ?? "").ToArray();
         var quoted = lines.Where(l => l.StartsWith("| slak_nano", StringComparison.Ordinal) || l.StartsWith("Generated by", StringComparison.Ordinal)
             || l.StartsWith("Load average", StringComparison.Ordinal) || l.StartsWith("Measured limits", StringComparison.Ordinal)
             || l.StartsWith("train-vs-torch:", StringComparison.Ordinal)).ToList();
         int last = md.TrimEnd().LastIndexOf('\n');
         var sb = new StringBuilder(md[..(last + 1)]);
-        sb.AppendLine(Inv, $"## Before (the same program on the unmodified operators: {Path.GetFileName(beforePath)})");
+        sb.AppendLine(Inv, $"## Before (the same program's earlier result, {Path.GetFileName(beforePath)} as it was before this run)");
         sb.AppendLine();
         foreach (var l in quoted)
         {

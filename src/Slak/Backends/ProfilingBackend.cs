@@ -196,6 +196,27 @@ internal sealed class ProfilingBackend : IBackend
     }
 
     /// <inheritdoc/>
+    public void LinearBias(Tensor x, Tensor w, Tensor bias, Tensor y)
+    {
+        using var r = Region(nameof(LinearBias), x);
+        _inner.LinearBias(x, w, bias, y);
+    }
+
+    /// <inheritdoc/>
+    public void LinearBiasGelu(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y)
+    {
+        using var r = Region(nameof(LinearBiasGelu), x);
+        _inner.LinearBiasGelu(x, w, bias, pre, y);
+    }
+
+    /// <inheritdoc/>
+    public void LinearBackwardDataGelu(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias)
+    {
+        using var r = Region(nameof(LinearBackwardDataGelu), dy);
+        _inner.LinearBackwardDataGelu(dy, w, pre, dpre, dbias);
+    }
+
+    /// <inheritdoc/>
     public void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int strideH, int strideW, int padH, int padW)
     {
         using var r = Region(nameof(Conv2dForward), x);

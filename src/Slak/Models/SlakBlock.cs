@@ -55,9 +55,9 @@ public sealed class SlakBlock : Module
         var x = LargeKernel.Forward(input);
         x = F.ToChannelsLast(x);
         x = Norm.Forward(x);
-        x = PwConv1.Forward(x);
-        x = Act.Forward(x);
-        x = PwConv2.Forward(x);
+        x = PwConv1.Bias is { } b1 && PwConv2.Bias is { } b2
+            ? F.LinearGeluLinear(x, PwConv1.Weight, b1, PwConv2.Weight, b2) // one operator: GEMM epilogues
+            : PwConv2.Forward(Act.Forward(PwConv1.Forward(x)));
         if (Gamma is not null) x = F.MulLastDim(x, Gamma);
         x = F.ToChannelsFirst(x);
         return F.Add(input, DropPath.Forward(x));

@@ -22,8 +22,8 @@ public static partial class F
         shape[^1] = outF;
         var y = Tensor.Empty(shape, x.Device);
         var be = x.Backend;
-        be.Gemm(false, true, rows, outF, inF, 1f, x, weight, 0f, y);
-        if (bias is not null) be.AddBiasLastDim(y, bias);
+        if (bias is not null) be.LinearBias(x, weight, bias, y); // the bias added as the GEMM's epilogue
+        else be.Gemm(false, true, rows, outF, inF, 1f, x, weight, 0f, y);
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
         return AutogradEngine.Record(y, op, inputs, g =>
         {

@@ -33,6 +33,11 @@ internal static unsafe class CpuDwConvDecomposed
         if (!ySum.IsEmpty) CpuDwConv.CheckActivation(shapes[0], ySum.Length, nameof(ySum));
         if (!any) throw new ArgumentException("no output requested: every y[b] and ySum are empty", nameof(y));
 
+        if (CpuDwConvSmallMap.Applies(h, w))
+        {
+            ForwardSmallMap(n, c, h, w, branches, x, y, ySum);
+            return;
+        }
         bool sumOnly = true;
         for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
         CpuDwConvPass[] passes;
@@ -80,7 +85,8 @@ internal static unsafe class CpuDwConvDecomposed
         var shapes = CheckBranches(n, c, h, w, branches);
         CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
         CpuDwConv.CheckActivation(shapes[0], dx.Length, nameof(dx));
-        var passes = new CpuDwConvPass[branches.Count];
+        bool small = CpuDwConvSmallMap.Applies(h, w);
+        var passes = new CpuDwConvPass[small ? 0 : branches.Count];
         for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: true);
         var handles = new MemoryHandle[branches.Count];
         try
@@ -92,7 +98,10 @@ internal static unsafe class CpuDwConvDecomposed
                 dys[b] = (nint)handles[b].Pointer;
             }
             fixed (float* pdx = dx)
-                CpuDwConvDrivers.BackwardData(n, c, h, w, passes, dys, (nint)pdx);
+            {
+                if (small) CpuDwConvSmallMap.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
+                else CpuDwConvDrivers.BackwardData(n, c, h, w, passes, dys, (nint)pdx);
+            }
         }
         finally
         {
@@ -142,7 +151,35 @@ internal static unsafe class CpuDwConvDecomposed
                 dws[b] = (nint)handles[2 * b + 1].Pointer;
             }
             fixed (float* px = x)
-                CpuDwConvDrivers.BackwardFilter(n, c, h, w, passes, (nint)px, dys, dws);
+            {
+                if (CpuDwConvSmallMap.Applies(h, w))
+                    CpuDwConvSmallMap.BackwardFilter(n, c, h, w, branches, (nint)px, dys, dws, skipMasked);
+                else CpuDwConvDrivers.BackwardFilter(n, c, h, w, passes, (nint)px, dys, dws);
+            }
+        }
+        finally
+        {
+            foreach (var handle in handles) handle.Dispose();
+        }
+    }
+
+    // The small-map path (CpuDwConvSmallMap.cs) with the outputs pinned.
+    private static void ForwardSmallMap(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches,
+        ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y, Span<float> ySum)
+    {
+        var handles = new MemoryHandle[y.Count];
+        try
+        {
+            var ys = new nint[y.Count];
+            for (int b = 0; b < y.Count; b++)
+            {
+                if (y[b].IsEmpty) continue;
+                handles[b] = y[b].Pin();
+                ys[b] = (nint)handles[b].Pointer;
+            }
+            fixed (float* px = x)
+            fixed (float* psum = ySum)
+                CpuDwConvSmallMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
         }
         finally
         {

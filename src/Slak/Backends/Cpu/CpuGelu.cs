@@ -23,6 +23,7 @@ internal static class CpuGelu
     private const float InvSqrt2Pi = 0.39894228040143268f;
 
     /// <summary>y = GELU(x).</summary>
+    [SkipLocalsInit]
     public static void Forward(ReadOnlySpan<float> x, Span<float> y)
     {
         if (y.Length < x.Length)
@@ -32,6 +33,7 @@ internal static class CpuGelu
             int done = Forward512(x, y);
             x = x[done..];
             y = y[done..];
+            if (x.IsEmpty) return;
         }
         Span<float> t = stackalloc float[Block];
         Span<float> arg = stackalloc float[Block];
@@ -63,6 +65,7 @@ internal static class CpuGelu
     }
 
     /// <summary>dx = dy * GELU'(x).</summary>
+    [SkipLocalsInit]
     public static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx)
     {
         if (dy.Length < x.Length || dx.Length < x.Length)
@@ -73,6 +76,7 @@ internal static class CpuGelu
             x = x[done..];
             dy = dy[done..];
             dx = dx[done..];
+            if (x.IsEmpty) return;
         }
         Span<float> t = stackalloc float[Block];
         Span<float> arg = stackalloc float[Block];

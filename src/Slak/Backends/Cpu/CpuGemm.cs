@@ -40,14 +40,19 @@ internal static unsafe partial class CpuGemm
     /// micro-kernel (tests run every kernel this machine supports).</summary>
     internal static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha, ReadOnlySpan<float> a,
         int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc, int threads,
-        GemmKernel kernel = GemmKernel.Auto)
+        GemmKernel kernel = GemmKernel.Auto, GemmEpilogue? epilogue = null)
     {
         Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
         if (threads < 1)
             throw new ArgumentOutOfRangeException(nameof(threads), threads, "thread count must be >= 1");
-        if (m == 0 || n == 0) return;
+        if (m == 0 || n == 0)
+        {
+            epilogue?.Begin(m, n, 0);
+            epilogue?.End();
+            return;
+        }
         if ((long)m * n * k < ParallelThreshold) threads = 1;
-        if (transA && !transB && m < n && k > 0 && alpha != 0f)
+        if (epilogue is null && transA && !transB && m < n && k > 0 && alpha != 0f)
         {
             SwappedTN(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, kernel);
             return;
@@ -57,19 +62,35 @@ internal static unsafe partial class CpuGemm
         fixed (float* pb = b)
         fixed (float* pc = c)
         {
-            if (k == 0 || alpha == 0f)
-            {
-                ScaleC(m, n, beta, pc, ldc);
-                return;
-            }
             var kern = SelectKernel(kernel);
-            if (threads > 1 && k >= KSplitMinK && (long)m * n <= KSplitMaxMn)
+            if (k == 0 || alpha == 0f)
+                ScaleC(m, n, beta, pc, ldc);
+            else if (threads > 1 && k >= KSplitMinK && (long)m * n <= KSplitMaxMn)
                 DriveSplitK(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
             else if (threads == 1 || CeilDiv(m, kern.Mc) >= LocalAMinBlocksPerThread * threads)
-                DriveLocalA(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            {
+                DriveLocalA(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
+                return;
+            }
             else
                 Drive(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
+            if (epilogue is not null) ApplyAfter(epilogue, m, n, pc, ldc, threads);
         }
+    }
+
+    // The epilogue of the drivers that do not call it per block: over C after the product, in one row range per
+    // thread (C is small on these paths: few rows, or the split-k products).
+    private static void ApplyAfter(GemmEpilogue epilogue, int m, int n, float* c, int ldc, int threads)
+    {
+        int parts = Math.Max(1, Math.Min(threads, m));
+        epilogue.Begin(m, n, parts);
+        nint cP = (nint)c;
+        ParallelFor(parts, parts, part =>
+        {
+            int i0 = (int)((long)m * part / parts), i1 = (int)((long)m * (part + 1) / parts);
+            epilogue.Apply((float*)cP, ldc, i0, i1 - i0, 0, n, part);
+        });
+        epilogue.End();
     }
 
     // C = A^T B with fewer rows than columns (weight gradients dW = dY^T X whose output side is the narrow one):
@@ -251,7 +272,8 @@ internal static unsafe partial class CpuGemm
     // task packs its own Mc x Kc block of A right before multiplying it, so the block is still in L2 and A never
     // makes the round trip to memory as a packed copy. One fork/join packs B, one runs the row blocks.
     private static void DriveLocalA(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads)
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads,
+        GemmEpilogue? epilogue = null)
     {
         int mr = kern.Mr, nr = kern.Nr;
         int kBlocks = CeilDiv(k, kern.Kc);
@@ -262,6 +284,7 @@ internal static unsafe partial class CpuGemm
         int mcTile = RoundUp(CeilDiv(m, mBlocks), mr);
         mBlocks = CeilDiv(m, mcTile);
 
+        epilogue?.Begin(m, n, mBlocks);
         float* packB = Workspace.Rent((long)k * ncMax, out var lease);
         try
         {
@@ -309,6 +332,8 @@ internal static unsafe partial class CpuGemm
                                 }
                             }
                         }
+                        // This row block of the panel is final and still in cache.
+                        epilogue?.Apply((float*)cP, ldc, r0, r1 - r0, jc0, ncur, mb);
                     }
                     finally
                     {
@@ -321,6 +346,7 @@ internal static unsafe partial class CpuGemm
         {
             Workspace.Return(lease);
         }
+        epilogue?.End();
     }
 
     // Small C, long k (the weight gradients dW = dY^T X of Linear / 1x1 conv): split k across tasks, each a
