@@ -47,11 +47,11 @@ internal static class FusionAb
         {
             int c = widths[s], hw = sides[s], m = kernels[s], n = 128, len = n * c * hw * hw;
             var xs = Rand(rng, len, 1);
-            var branches = new List<DwBranch>();
+            var branches = new List<CpuDwConvBranch>();
             foreach (var (kh, kw) in new[] { (m, 3), (3, m), (3, 3) })
             {
                 var mask = Enumerable.Range(0, c * kh * kw).Select(_ => rng.NextDouble() < 0.6 ? 1f : 0f).ToArray();
-                branches.Add(new DwBranch(kh, kw, Rand(rng, c * kh * kw, 0.3), mask, DwTapList.FromMask(c, kh, kw, mask, 1)));
+                branches.Add(new CpuDwConvBranch(kh, kw, Rand(rng, c * kh * kw, 0.3), mask, CpuDwConvTapList.FromMask(c, kh, kw, mask, 1)));
             }
             var ys = branches.Select(_ => new Memory<float>(new float[len])).ToList();
             var dys = branches.Select(_ => new ReadOnlyMemory<float>(Rand(rng, len, 1))).ToList();
@@ -60,9 +60,9 @@ internal static class FusionAb
             void Dw(bool small)
             {
                 CpuDwConvSmallMap.Enabled = small;
-                CpuDecomposedDwConv.Forward(n, c, hw, hw, branches, xs, ys, Span<float>.Empty);
-                CpuDecomposedDwConv.BackwardData(n, c, hw, hw, branches, dys, dx);
-                CpuDecomposedDwConv.BackwardFilter(n, c, hw, hw, branches, xs, dys, dws, skipMasked: true);
+                CpuDwConvDecomposed.Forward(n, c, hw, hw, branches, xs, ys, Span<float>.Empty);
+                CpuDwConvDecomposed.BackwardData(n, c, hw, hw, branches, dys, dx);
+                CpuDwConvDecomposed.BackwardFilter(n, c, hw, hw, branches, xs, dys, dws, skipMasked: true);
             }
             var (a, b) = Best(reps, () => Dw(false), () => Dw(true));
             CpuDwConvSmallMap.Enabled = true;

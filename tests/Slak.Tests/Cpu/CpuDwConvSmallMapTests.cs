@@ -48,7 +48,7 @@ public sealed class CpuDwConvSmallMapTests
         var rng = new Random(seed);
         const int n = 8, c = 5, h = 1, w = 1;
         var x = DwRef.Random(rng, n * c * h * w);
-        var branches = new List<DwBranch>
+        var branches = new List<CpuDwConvBranch>
         {
             new(7, 3, DwRef.Random(rng, c * 21)),
             new(3, 7, DwRef.Random(rng, c * 21)),
@@ -56,13 +56,13 @@ public sealed class CpuDwConvSmallMapTests
         };
         var full = branches.Select(_ => new Memory<float>(DwRef.Poisoned(x.Length))).ToList();
         var fullSum = DwRef.Poisoned(x.Length);
-        CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, full, fullSum);
+        CpuDwConvDecomposed.Forward(n, c, h, w, branches, x, full, fullSum);
         for (int only = 0; only < branches.Count; only++)
         {
             var ys = branches.Select((_, b) => b == only ? new Memory<float>(DwRef.Poisoned(x.Length))
                 : Memory<float>.Empty).ToList();
             var sum = DwRef.Poisoned(x.Length);
-            CpuDecomposedDwConv.Forward(n, c, h, w, branches, x, ys, sum);
+            CpuDwConvDecomposed.Forward(n, c, h, w, branches, x, ys, sum);
             Assert.That(ys[only].ToArray(), Is.EqualTo(full[only].ToArray()), $"branch {only} alone (seed {seed})");
             Assert.That(sum, Is.EqualTo(fullSum), $"sum with branch {only} output (seed {seed})");
         }

@@ -164,7 +164,7 @@ internal static unsafe class CpuDwConvDecomposed
     }
 
     // The small-map path (CpuDwConvSmallMap.cs) with the outputs pinned.
-    private static void ForwardSmallMap(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches,
+    private static void ForwardSmallMap(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
         ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y, Span<float> ySum)
     {
         var handles = new MemoryHandle[y.Count];

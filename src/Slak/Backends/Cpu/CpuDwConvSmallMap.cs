@@ -14,7 +14,7 @@ using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
 
-/// <summary>Small-map path of <see cref="CpuDecomposedDwConv"/>: forward, input gradient and weight gradient.</summary>
+/// <summary>Small-map path of <see cref="CpuDwConvDecomposed"/>: forward, input gradient and weight gradient.</summary>
 internal static unsafe class CpuDwConvSmallMap
 {
     /// <summary>Maps of at most this many pixels take this path.</summary>
@@ -57,7 +57,7 @@ internal static unsafe class CpuDwConvSmallMap
 
     /// <summary>Per tap of a branch (C*Kh*Kw): 1 where the tap is live (in its tap list, or mask != 0), else 0;
     /// null when every tap is live.</summary>
-    private static float[]? LiveTaps(in DwBranch br, int c)
+    private static float[]? LiveTaps(in CpuDwConvBranch br, int c)
     {
         if (br.Taps is { } taps)
         {
@@ -73,7 +73,7 @@ internal static unsafe class CpuDwConvSmallMap
     }
 
     /// <summary>Pair-major weights: wp[p*C + ch] = weight[ch, tap(p)] (times the mask, zero at dead taps).</summary>
-    private static float[] GatherWeights(in DwBranch br, int c, Plan plan)
+    private static float[] GatherWeights(in CpuDwConvBranch br, int c, Plan plan)
     {
         int kk = br.Kh * br.Kw, pairs = plan.Tap.Length;
         var w = br.Weight.Span;
@@ -124,7 +124,7 @@ internal static unsafe class CpuDwConvSmallMap
     }
 
     /// <summary>ys[b] (where not 0) = branch b of x; ysum (when not 0) = their sum. Pointers to N*C*H*W tensors.</summary>
-    internal static void Forward(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches, nint x, nint[] ys, nint ysum)
+    internal static void Forward(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint x, nint[] ys, nint ysum)
     {
         int hw = h * w, block = c * hw;
         var plans = new Plan[branches.Count];
@@ -160,7 +160,7 @@ internal static unsafe class CpuDwConvSmallMap
     }
 
     /// <summary>dx = sum over branches of the input gradient of branch b given dys[b].</summary>
-    internal static void BackwardData(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches, nint[] dys, nint dx)
+    internal static void BackwardData(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint[] dys, nint dx)
     {
         int hw = h * w, block = c * hw;
         var plans = new Plan[branches.Count];
@@ -190,7 +190,7 @@ internal static unsafe class CpuDwConvSmallMap
 
     /// <summary>dws[b] = weight gradient of branch b; with <paramref name="skipMasked"/> taps that are not live are
     /// exactly 0, otherwise the dense gradient (taps that never meet the map are 0 either way).</summary>
-    internal static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<DwBranch> branches, nint x,
+    internal static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint x,
         nint[] dys, nint[] dws, bool skipMasked)
     {
         int hw = h * w, block = c * hw;
