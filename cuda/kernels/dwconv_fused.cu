@@ -250,7 +250,7 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
                                                   int warp, int lane)
 {
     constexpr bool kSpecialised = KH_C > 0 && KW_C > 0;
-    constexpr int kShortUnroll = kSpecialised ? (KH_C >= KW_C ? KW_C : KH_C) : 1;
+    constexpr int kShortUnroll = kSpecialised && (KH_C >= KW_C ? KW_C : KH_C) <= kFusedChunk ? (KH_C >= KW_C ? KW_C : KH_C) : 1;
     const int kh = kSpecialised ? KH_C : kh_rt, kw = kSpecialised ? KW_C : kw_rt;
     const bool tall = kh >= kw;
     const int kl = dw_long(kh, kw), ks = dw_short(kh, kw), row = dw_row(kh, kw);
@@ -291,6 +291,18 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
     }
 }
 
+// Offset of branch b's weights (the rows of the branches before it) in the weight area; b = 3: the area's size.
+__device__ __forceinline__ int dw_weight_offset(const DwFusedParams& p, int b)
+{
+    const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
+    const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
+    int off = 0;
+#pragma unroll
+    for (int i = 0; i < kFusedMaxBranches; ++i)
+        if (i < b && i < p.branches) off += dw_short(khs[i], kws[i]) * dw_row(khs[i], kws[i]);
+    return off;
+}
+
 __device__ __forceinline__ void dw_fused_sliding(
     dw_store_t* __restrict__ out0, dw_store_t* __restrict__ out1, dw_store_t* __restrict__ out2,
     const dw_store_t* __restrict__ in0, const dw_store_t* __restrict__ in1, const dw_store_t* __restrict__ in2,
@@ -313,15 +325,10 @@ __device__ __forceinline__ void dw_fused_sliding(
     const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
     const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
     float* s_x = smem;
-    float* s_w[kFusedMaxBranches];
-    float* cursor = smem + ((sh * sw + 3) & ~3);
-#pragma unroll
-    for (int b = 0; b < kFusedMaxBranches; ++b)
-    {
-        s_w[b] = cursor;
-        cursor += b < p.branches ? dw_short(khs[b], kws[b]) * dw_row(khs[b], kws[b]) : 0;
-    }
-    float* s_out = cursor;
+    // Weights of branch b at s_w + dw_weight_offset(p, b) (recomputed from the params where used: keeping three
+    // offsets live through the whole kernel made ptxas spill them on sm_80), then the shared output tile.
+    float* s_w = smem + ((sh * sw + 3) & ~3);
+    float* s_out = s_w + dw_weight_offset(p, kFusedMaxBranches);
 
     // Weights (flipped for the input gradient, masked taps as zeros), row s = short-axis tap, zero-padded.
 #pragma unroll
@@ -343,24 +350,23 @@ __device__ __forceinline__ void dw_fused_sliding(
                 const long long k = base + (p.flip ? taps - 1 - t : t);
                 v = mask == nullptr ? wt[k] : mask[k] != 0.0f ? wt[k] * mask[k] : 0.0f;
             }
-            s_w[b][e] = v;
+            s_w[dw_weight_offset(p, b) + e] = v;
         }
     }
 
     float acc[kFusedRows];
-    const dw_store_t* prev_in = nullptr;
-#pragma unroll
+    // Unrolled when specialised (each branch its own constants); one copy of the generic code otherwise.
+#pragma unroll (kSpecStride > 0 ? kFusedMaxBranches : 1)
     for (int b = 0; b < kFusedMaxBranches; ++b)
     {
         if (b >= p.branches) break;
         // The tile is loaded when the branch's input differs from the previous one: once for the forward and the
         // inference sum (every branch reads x), once per branch for the input gradient (own output gradients).
-        if (b == 0 || (b == 1 ? in1 : in2) != prev_in)
+        if (b == 0 || (b == 1 ? in1 != in0 : in2 != in1))
         {
             if (b > 0) __syncthreads(); // every thread finished reading the previous branch's tile
-            prev_in = b == 0 ? in0 : b == 1 ? in1 : in2;
             // Row by row (a warp per row, lanes along it): no division per element.
-            const dw_store_t* src = prev_in + plane_off;
+            const dw_store_t* src = (b == 0 ? in0 : b == 1 ? in1 : in2) + plane_off;
             for (int r = warp; r < sh; r += nthreads / 32)
             {
                 const int hi = tile_y - p.halo_h + r;
@@ -381,12 +387,14 @@ __device__ __forceinline__ void dw_fused_sliding(
         // Warps whose strip lies wholly outside the image own no output: they skip the work (not the barriers).
         if ((tall ? tile_y : tile_x) + warp * kFusedRows < (tall ? p.h : p.w))
         {
-            if (b == 0)
-                dw_branch_sliding<SLAK_DW_KH0, SLAK_DW_KW0>(acc, s_x, sw, s_w[0], kh, kw, p, tile_y, tile_x, warp, lane);
+            if (kSpecStride == 0)
+                dw_branch_sliding<0, 0>(acc, s_x, sw, s_w + dw_weight_offset(p, b), kh, kw, p, tile_y, tile_x, warp, lane);
+            else if (b == 0)
+                dw_branch_sliding<SLAK_DW_KH0, SLAK_DW_KW0>(acc, s_x, sw, s_w + dw_weight_offset(p, 0), kh, kw, p, tile_y, tile_x, warp, lane);
             else if (b == 1)
-                dw_branch_sliding<SLAK_DW_KH1, SLAK_DW_KW1>(acc, s_x, sw, s_w[1], kh, kw, p, tile_y, tile_x, warp, lane);
+                dw_branch_sliding<SLAK_DW_KH1, SLAK_DW_KW1>(acc, s_x, sw, s_w + dw_weight_offset(p, 1), kh, kw, p, tile_y, tile_x, warp, lane);
             else
-                dw_branch_sliding<SLAK_DW_KH2, SLAK_DW_KW2>(acc, s_x, sw, s_w[2], kh, kw, p, tile_y, tile_x, warp, lane);
+                dw_branch_sliding<SLAK_DW_KH2, SLAK_DW_KW2>(acc, s_x, sw, s_w + dw_weight_offset(p, 2), kh, kw, p, tile_y, tile_x, warp, lane);
             // Output k of this thread: tall (row 8 warp + k, column lane), wide (row lane, column 8 warp + k).
             const int oy = tall ? warp * kFusedRows : lane, ox = tall ? lane : warp * kFusedRows;
             const int dy = tall ? 1 : 0, dx = tall ? 0 : 1;
