@@ -9,12 +9,15 @@
 //   input gradient (sum = 1, flip = 1): the same block reads the tile of each branch's output gradient in turn and
 //     accumulates the correlations with the flipped filters in registers, writing dx once (no per-branch dx, no
 //     extra add pass). Inference uses the same summing mode without flip (every branch reading x, one output).
-// Sparse-aware: each block compacts the live taps of its channel (mask != 0) into a shared-memory list grouped by
-// kernel column (warp b compacts branch b with ballots), so pruned taps cost nothing; a column index lets each
-// thread skip the kernel columns that only reach the zero padding for its outputs, and rows in the padding are
-// skipped per tap. Each thread owns a strip of kFusedRows consecutive output rows of one column (register blocked:
-// one tap weight feeds kFusedRows FMAs) and slides a window of kFusedRows input values down each kernel column, so
-// a run of live taps in one column costs one shared-memory load per tap instead of kFusedRows.
+// Two bodies of dwconv_fused_kernel, chosen at compile time:
+//   - sliding window (default; dw_fused_sliding): masked taps are zero weights, each branch is computed along its
+//     long axis with register strips of kFusedRows outputs and unrolled kFusedChunk-tap steps (17 shared loads per
+//     64 FFMAs), specialised per branch (Kh, Kw) through NVRTC defines by the launcher;
+//   - live-tap list (SLAK_DW_FUSED_TAPLIST=1; dw_fused_taplist): each block compacts its channel's live taps into a
+//     shared list grouped by kernel column and slides a window of kFusedRows inputs down each column, so pruned taps
+//     cost nothing but every tap costs ~13 instructions besides its kFusedRows FFMAs. Kept as the benchmark variant
+//     (kernel-model --variant taplist): by the model it is faster only below a mask density of about 0.2-0.3
+//     (docs/gpu-kernels.md), below anything SLaK trains with.
 // Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
 // accumulation is a typedef and two helpers away.
 // Weight gradient: dwconv_fused_wgrad_kernel below (per-tile partial sums of all branches' live taps in shared
@@ -82,7 +85,7 @@ __device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, i
 }
 
 // The live-tap-list body (the kernel before the sliding-window rewrite; compiled in with SLAK_DW_FUSED_TAPLIST=1,
-// kept so that kernel-model reproduces the before/after comparison; see the crossover in docs/kernels.md).
+// kept so that kernel-model reproduces the before/after comparison; see the crossover in docs/gpu-kernels.md).
 __device__ __forceinline__ void dw_fused_taplist(
     dw_store_t* __restrict__ out0, dw_store_t* __restrict__ out1, dw_store_t* __restrict__ out2,
     const dw_store_t* __restrict__ in0, const dw_store_t* __restrict__ in1, const dw_store_t* __restrict__ in2,
