@@ -16,7 +16,7 @@
 //   - live-tap list (SLAK_DW_FUSED_TAPLIST=1; dw_fused_taplist): each block compacts its channel's live taps into a
 //     shared list grouped by kernel column and slides a window of kFusedRows inputs down each column, so pruned taps
 //     cost nothing but every tap costs ~13 instructions besides its kFusedRows FFMAs. Kept as the benchmark variant
-//     (kernel-model --variant taplist): by the model it is faster only below a mask density of about 0.2-0.3
+//     (kernel-model --variant taplist): by the model it is faster only below a mask density of about 0.21-0.28
 //     (docs/gpu-kernels.md), below anything SLaK trains with.
 // Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
 // accumulation is a typedef and two helpers away.
