@@ -274,7 +274,9 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
     {
         const float* xr = xs + s * sk;
         const float* wr = s_w + s * row;
-#pragma unroll 1
+        // Two steps per iteration: the second reuses kFusedRows - 1 of the first's inputs (27 shared loads per
+        // 128 FFMAs instead of 34); an odd step count ends with one single step.
+#pragma unroll 2
         for (int c = c_lo; c <= c_hi; ++c)
         {
             const float* xc = xr + c * kFusedChunk * sl;

@@ -154,7 +154,7 @@ internal static class KernelModelProgram
         sb.AppendLine();
         sb.AppendLine("Useful FMAs are in-bounds products with live taps (the FMA floor); issued FFMAs follow each kernel's loop structure and launch plan; the modeled time is max(issue-bound time = floor / (FFMA share x lane efficiency), HBM floor).");
         sb.AppendLine("The forward and input-gradient rows use the FFMA share of the hot loop of `dwconv_fused_kernel` compiled for that stage's branches (module `dwconv_fused[KhxKw,...]`, the launcher's per-(Kh, Kw) defines) for the sliding-window kernel, and of the generic `dwconv_fused[taplist]` module for the live-tap-list kernel it replaced.");
-        sb.AppendLine("Also ignored by the model: instructions outside the hot loop (tile and weight staging, stores), shared-memory bandwidth (the sliding kernel issues 17 shared loads per 64 FFMAs), bank conflicts, the input gradient's extra tile loads (one per branch).");
+        sb.AppendLine("Also ignored by the model: instructions outside the hot loop (tile and weight staging, stores), shared-memory bandwidth (the sliding kernel issues 27 shared loads per 128 FFMAs in its two-step loop), the single-step remainder of an odd step count (17 loads and ~26 other instructions per 64 FFMAs, below the hot loop's share), bank conflicts, the input gradient's extra tile loads (one per branch).");
         var lines = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (string v in new[] { "taplist", "sliding" })
         {
