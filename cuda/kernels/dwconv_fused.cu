@@ -11,12 +11,12 @@
 //     extra add pass). Inference uses the same summing mode without flip (every branch reading x, one output).
 // Two bodies of dwconv_fused_kernel, chosen at compile time:
 //   - sliding window (default; dw_fused_sliding): masked taps are zero weights, each branch is computed along its
-//     long axis with register strips of kFusedRows outputs and unrolled kFusedChunk-tap steps (17 shared loads per
-//     64 FFMAs), specialised per branch (Kh, Kw) through NVRTC defines by the launcher;
+//     long axis with register strips of kFusedRows outputs and unrolled kFusedChunk-tap steps (two steps per loop
+//     iteration: 27 shared loads per 128 FFMAs), specialised per branch (Kh, Kw) through NVRTC defines by the launcher;
 //   - live-tap list (SLAK_DW_FUSED_TAPLIST=1; dw_fused_taplist): each block compacts its channel's live taps into a
 //     shared list grouped by kernel column and slides a window of kFusedRows inputs down each column, so pruned taps
 //     cost nothing but every tap costs ~13 instructions besides its kFusedRows FFMAs. Kept as the benchmark variant
-//     (kernel-model --variant taplist): by the model it is faster only below a mask density of about 0.21-0.28
+//     (kernel-model --variant taplist): by the model it is faster only below a mask density of about 0.19-0.25
 //     (docs/gpu-kernels.md), below anything SLaK trains with.
 // Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
 // accumulation is a typedef and two helpers away.
