@@ -12,7 +12,8 @@
 // Two bodies of dwconv_fused_kernel, chosen at compile time:
 //   - sliding window (default; dw_fused_sliding): masked taps are zero weights, each branch is computed along its
 //     long axis with register strips of kFusedRows outputs and unrolled kFusedChunk-tap steps (two steps per loop
-//     iteration: 27 shared loads per 128 FFMAs), specialised per branch (Kh, Kw) through NVRTC defines by the launcher;
+//     iteration: 27 shared loads per 128 FFMAs), specialised per branch (Kh, Kw) through NVRTC defines by the
+//     launcher;
 //   - live-tap list (SLAK_DW_FUSED_TAPLIST=1; dw_fused_taplist): each block compacts its channel's live taps into a
 //     shared list grouped by kernel column and slides a window of kFusedRows inputs down each column, so pruned taps
 //     cost nothing but every tap costs ~13 instructions besides its kFusedRows FFMAs. Kept as the benchmark variant
@@ -243,7 +244,10 @@ static_assert(kFusedChunk == 8 && kFusedRows == 8, "the chunk step loads its wei
 // Long-axis length, short-axis length and zero-padded weight row of a branch (matches slak_plan.h).
 __device__ __forceinline__ int dw_long(int kh, int kw) { return kh >= kw ? kh : kw; }
 __device__ __forceinline__ int dw_short(int kh, int kw) { return kh >= kw ? kw : kh; }
-__device__ __forceinline__ int dw_row(int kh, int kw) { return (dw_long(kh, kw) + kFusedChunk - 1) / kFusedChunk * kFusedChunk; }
+__device__ __forceinline__ int dw_row(int kh, int kw)
+{
+    return (dw_long(kh, kw) + kFusedChunk - 1) / kFusedChunk * kFusedChunk;
+}
 
 // acc[k] = sum over taps of branch (KH, KW) (0: the runtime sizes kh_rt, kw_rt) of w * x for the thread's kFusedRows
 // outputs. s_w: the branch's weights, row s (short-axis tap) holding the long-axis taps l = 0..row-1 (zero beyond).
@@ -253,7 +257,8 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
                                                   int warp, int lane)
 {
     constexpr bool kSpecialised = KH_C > 0 && KW_C > 0;
-    constexpr int kShortUnroll = kSpecialised && (KH_C >= KW_C ? KW_C : KH_C) <= kFusedChunk ? (KH_C >= KW_C ? KW_C : KH_C) : 1;
+    constexpr int kShortC = KH_C >= KW_C ? KW_C : KH_C;
+    constexpr int kShortUnroll = kSpecialised && kShortC <= kFusedChunk ? kShortC : 1;
     const int kh = kSpecialised ? KH_C : kh_rt, kw = kSpecialised ? KW_C : kw_rt;
     const bool tall = kh >= kw;
     const int kl = dw_long(kh, kw), ks = dw_short(kh, kw), row = dw_row(kh, kw);
@@ -392,14 +397,19 @@ __device__ __forceinline__ void dw_fused_sliding(
         // Warps whose strip lies wholly outside the image own no output: they skip the work (not the barriers).
         if ((tall ? tile_y : tile_x) + warp * kFusedRows < (tall ? p.h : p.w))
         {
+            // (The weight offset is computed at each call: hoisted into one variable, ptxas spilled it on sm_90.)
             if (kSpecStride == 0)
-                dw_branch_sliding<0, 0>(acc, s_x, sw, s_w + dw_weight_offset(p, b), kh, kw, p, tile_y, tile_x, warp, lane);
+                dw_branch_sliding<0, 0>(acc, s_x, sw, s_w + dw_weight_offset(p, b), kh, kw, p, tile_y, tile_x,
+                                        warp, lane);
             else if (b == 0)
-                dw_branch_sliding<SLAK_DW_KH0, SLAK_DW_KW0>(acc, s_x, sw, s_w + dw_weight_offset(p, 0), kh, kw, p, tile_y, tile_x, warp, lane);
+                dw_branch_sliding<SLAK_DW_KH0, SLAK_DW_KW0>(acc, s_x, sw, s_w + dw_weight_offset(p, 0), kh, kw, p,
+                                                            tile_y, tile_x, warp, lane);
             else if (b == 1)
-                dw_branch_sliding<SLAK_DW_KH1, SLAK_DW_KW1>(acc, s_x, sw, s_w + dw_weight_offset(p, 1), kh, kw, p, tile_y, tile_x, warp, lane);
+                dw_branch_sliding<SLAK_DW_KH1, SLAK_DW_KW1>(acc, s_x, sw, s_w + dw_weight_offset(p, 1), kh, kw, p,
+                                                            tile_y, tile_x, warp, lane);
             else
-                dw_branch_sliding<SLAK_DW_KH2, SLAK_DW_KW2>(acc, s_x, sw, s_w + dw_weight_offset(p, 2), kh, kw, p, tile_y, tile_x, warp, lane);
+                dw_branch_sliding<SLAK_DW_KH2, SLAK_DW_KW2>(acc, s_x, sw, s_w + dw_weight_offset(p, 2), kh, kw, p,
+                                                            tile_y, tile_x, warp, lane);
             // Output k of this thread: tall (row 8 warp + k, column lane), wide (row lane, column 8 warp + k).
             const int oy = tall ? warp * kFusedRows : lane, ox = tall ? lane : warp * kFusedRows;
             const int dy = tall ? 1 : 0, dx = tall ? 0 : 1;
@@ -431,7 +441,9 @@ __device__ __forceinline__ void dw_fused_sliding(
         for (int k = tid; k < kFusedTileH * kFusedTileW; k += nthreads)
         {
             const int r = tile_y + k / kFusedTileW, q = tile_x + k % kFusedTileW;
-            if (r < p.h && q < p.w) dw_store(dst + static_cast<long long>(r) * p.w + q, s_out[(k / kFusedTileW) * kFusedOutStride + k % kFusedTileW]);
+            if (r < p.h && q < p.w)
+                dw_store(dst + static_cast<long long>(r) * p.w + q,
+                         s_out[(k / kFusedTileW) * kFusedOutStride + k % kFusedTileW]);
         }
     }
 }
