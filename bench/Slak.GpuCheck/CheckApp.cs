@@ -5,6 +5,7 @@ using System.Globalization;
 using Slak.Backends;
 using Slak.Backends.Cuda;
 using Slak.Cuda.Compilation;
+using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
 
 namespace Slak.GpuCheck;
@@ -197,7 +198,12 @@ internal static class CheckApp
     {
         try
         {
-            var built = PrebuiltKernelCache.Build(dir, KernelSources.Embedded, arch);
+            // The fused depthwise kernel as the launcher specialises it for SLaK-T's stages (M x 5, 5 x M, 5 x 5).
+            var sizes = Sizes.For(full: true);
+            var specs = sizes.M.Select(m => ("kernels/dwconv_fused.cu", DwConvFusedKernels.Specialization(
+                [new(DevicePtr.Null, DevicePtr.Null, m, sizes.Small), new(DevicePtr.Null, DevicePtr.Null, sizes.Small, m),
+                 new(DevicePtr.Null, DevicePtr.Null, sizes.Small, sizes.Small)]))).ToList();
+            var built = PrebuiltKernelCache.Build(dir, KernelSources.Embedded, arch, specializations: specs);
             stdout.WriteLine($"gpu-check: {built.Count} kernel modules compiled for sm_{arch} into {dir}");
             foreach (string line in built) stdout.WriteLine($"  {line}");
             return 0;

@@ -88,6 +88,7 @@ const NamedConstant kConstants[] = {
     SLAK_CONSTANT(kSparseScanThreads),   SLAK_CONSTANT(kSparseRadixPasses),       SLAK_CONSTANT(kFusedMaxBranches),
     SLAK_CONSTANT(kPermuteMaxRank),      SLAK_CONSTANT(kDwTileW),                 SLAK_CONSTANT(kDwTileH),
     SLAK_CONSTANT(kFusedTileW),          SLAK_CONSTANT(kFusedTileH),              SLAK_CONSTANT(kFusedWgradStaticSmem),
+    SLAK_CONSTANT(kFusedRows),           SLAK_CONSTANT(kFusedChunk),
 };
 #undef SLAK_CONSTANT
 

@@ -9,12 +9,16 @@
 //   input gradient (sum = 1, flip = 1): the same block reads the tile of each branch's output gradient in turn and
 //     accumulates the correlations with the flipped filters in registers, writing dx once (no per-branch dx, no
 //     extra add pass). Inference uses the same summing mode without flip (every branch reading x, one output).
-// Sparse-aware: each block compacts the live taps of its channel (mask != 0) into a shared-memory list grouped by
-// kernel column (warp b compacts branch b with ballots), so pruned taps cost nothing; a column index lets each
-// thread skip the kernel columns that only reach the zero padding for its outputs, and rows in the padding are
-// skipped per tap. Each thread owns a strip of kFusedRows consecutive output rows of one column (register blocked:
-// one tap weight feeds kFusedRows FMAs) and slides a window of kFusedRows input values down each kernel column, so
-// a run of live taps in one column costs one shared-memory load per tap instead of kFusedRows.
+// Two bodies of dwconv_fused_kernel, chosen at compile time:
+//   - sliding window (default; dw_fused_sliding): masked taps are zero weights, each branch is computed along its
+//     long axis with register strips of kFusedRows outputs and unrolled kFusedChunk-tap steps (two steps per loop
+//     iteration: 27 shared loads per 128 FFMAs), specialised per branch (Kh, Kw) through NVRTC defines by the
+//     launcher;
+//   - live-tap list (SLAK_DW_FUSED_TAPLIST=1; dw_fused_taplist): each block compacts its channel's live taps into a
+//     shared list grouped by kernel column and slides a window of kFusedRows inputs down each column, so pruned taps
+//     cost nothing but every tap costs ~13 instructions besides its kFusedRows FFMAs. Kept as the benchmark variant
+//     (kernel-model --variant taplist): by the model it is faster only below a mask density of about 0.19-0.25
+//     (docs/gpu-kernels.md), below anything SLaK trains with.
 // Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
 // accumulation is a typedef and two helpers away.
 // Weight gradient: dwconv_fused_wgrad_kernel below (per-tile partial sums of all branches' live taps in shared
@@ -81,13 +85,15 @@ __device__ __forceinline__ void dw_compact_taps(const DwBranchView& b, int ch, i
     if (lane == 0) b.col_start[b.kw] = count;
 }
 
-extern "C" __global__ void __launch_bounds__(128) dwconv_fused_kernel(
+// The live-tap-list body (the kernel before the sliding-window rewrite; compiled in with SLAK_DW_FUSED_TAPLIST=1,
+// kept so that kernel-model reproduces the before/after comparison; see the crossover in docs/gpu-kernels.md).
+__device__ __forceinline__ void dw_fused_taplist(
     dw_store_t* __restrict__ out0, dw_store_t* __restrict__ out1, dw_store_t* __restrict__ out2,
     const dw_store_t* __restrict__ in0, const dw_store_t* __restrict__ in1, const dw_store_t* __restrict__ in2,
     const float* __restrict__ w0, const float* __restrict__ w1, const float* __restrict__ w2,
-    const float* __restrict__ m0, const float* __restrict__ m1, const float* __restrict__ m2, DwFusedParams p)
+    const float* __restrict__ m0, const float* __restrict__ m1, const float* __restrict__ m2, const DwFusedParams& p,
+    float* smem)
 {
-    SLAK_DYNAMIC_SHARED(float, smem);
     const int tile_x = blockIdx.z * kFusedTileW, tile_y = blockIdx.y * kFusedTileH;
     const long long plane = blockIdx.x;
     const long long plane_off = plane * p.h * p.w;
@@ -199,6 +205,261 @@ extern "C" __global__ void __launch_bounds__(128) dwconv_fused_kernel(
             }
         }
     }
+}
+
+// ---- the sliding-window body (default) ----
+// Every branch is computed along its long axis (rows for kh >= kw, "tall"; columns otherwise, "wide"). A thread owns
+// kFusedRows consecutive outputs along that axis: tall, warp w owns rows 8w..8w+7 of the tile and lane l column l;
+// wide, warp w owns columns 8w..8w+7 and lane l row l (the tile row stride is odd, so lanes 32 rows apart hit 32
+// different banks). For each tap of the short axis the long-axis taps run in unrolled steps of kFusedChunk: one step
+// loads kFusedChunk + kFusedRows - 1 inputs and kFusedChunk weights (two broadcast 128-bit loads) and issues
+// kFusedChunk x kFusedRows FFMAs. Masked taps are zero weights (dense), the weight rows are zero-padded to a
+// multiple of kFusedChunk, and the steps run only over the long-axis taps that reach the image for some output of
+// the warp's strip (warp-uniform). Per-(Kh, Kw) specialisation: the launcher compiles the module with
+// SLAK_DW_KH<b>/SLAK_DW_KW<b> defined for branch b (part of the kernel-cache key), which turns the short-axis loop and
+// every stride into constants; without them (the emulator, a shape nobody specialised) the same code runs with the
+// sizes from the params.
+#ifndef SLAK_DW_KH0
+#define SLAK_DW_KH0 0
+#define SLAK_DW_KW0 0
+#endif
+#ifndef SLAK_DW_KH1
+#define SLAK_DW_KH1 0
+#define SLAK_DW_KW1 0
+#endif
+#ifndef SLAK_DW_KH2
+#define SLAK_DW_KH2 0
+#define SLAK_DW_KW2 0
+#endif
+
+// The tile row stride of a specialised module (all its branches known at compile time), else 0 (from the params).
+constexpr int dw_spec_max(int a, int b) { return a > b ? a : b; }
+constexpr int kSpecHaloW = dw_spec_max(SLAK_DW_KW0 / 2, dw_spec_max(SLAK_DW_KW1 / 2, SLAK_DW_KW2 / 2));
+constexpr int kSpecStride = SLAK_DW_KH0 > 0 ? (kFusedTileW + 2 * kSpecHaloW + kFusedChunk - 1) | 1 : 0;
+
+static_assert(kFusedTileW == 32 && kFusedTileH == 32 && kFusedRows * kFusedThreadsY == kFusedTileW,
+              "the sliding-window body maps lanes to one tile axis and warps x kFusedRows to the other");
+static_assert(kFusedChunk == 8 && kFusedRows == 8, "the chunk step loads its weights as two float4");
+
+// Long-axis length, short-axis length and zero-padded weight row of a branch (matches slak_plan.h).
+__device__ __forceinline__ int dw_long(int kh, int kw) { return kh >= kw ? kh : kw; }
+__device__ __forceinline__ int dw_short(int kh, int kw) { return kh >= kw ? kw : kh; }
+__device__ __forceinline__ int dw_row(int kh, int kw)
+{
+    return (dw_long(kh, kw) + kFusedChunk - 1) / kFusedChunk * kFusedChunk;
+}
+
+// acc[k] = sum over taps of branch (KH, KW) (0: the runtime sizes kh_rt, kw_rt) of w * x for the thread's kFusedRows
+// outputs. s_w: the branch's weights, row s (short-axis tap) holding the long-axis taps l = 0..row-1 (zero beyond).
+template <int KH_C, int KW_C>
+__device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], const float* s_x, int sw, const float* s_w,
+                                                  int kh_rt, int kw_rt, const DwFusedParams& p, int tile_y, int tile_x,
+                                                  int warp, int lane)
+{
+    constexpr bool kSpecialised = KH_C > 0 && KW_C > 0;
+    constexpr int kShortC = KH_C >= KW_C ? KW_C : KH_C;
+    constexpr int kShortUnroll = kSpecialised && kShortC <= kFusedChunk ? kShortC : 1;
+    const int kh = kSpecialised ? KH_C : kh_rt, kw = kSpecialised ? KW_C : kw_rt;
+    const bool tall = kh >= kw;
+    const int kl = dw_long(kh, kw), ks = dw_short(kh, kw), row = dw_row(kh, kw);
+    const int ph = kh / 2, pw = kw / 2;
+    // Strip start and image extent along the long axis, and the long-axis padding.
+    const int a0 = (tall ? tile_y : tile_x) + warp * kFusedRows, extent = tall ? p.h : p.w, pl = tall ? ph : pw;
+    const int a1 = min(extent, a0 + kFusedRows) - 1;
+    // Long-axis taps l that reach the image for some output a in [a0, a1]: a + l - pl in [0, extent).
+    const int lo = max(0, pl - a1), hi = min(kl - 1, extent - 1 + pl - a0);
+    const int c_lo = lo / kFusedChunk, c_hi = hi / kFusedChunk;
+    // Strides in the tile: along the long axis (sl), along the short axis (sk).
+    if (kSpecStride > 0) sw = kSpecStride;
+    const int sl = tall ? sw : 1, sk = tall ? 1 : sw;
+    const int ly = tall ? warp * kFusedRows : lane, lx = tall ? lane : warp * kFusedRows;
+    const float* xs = s_x + (ly + p.halo_h - ph) * sw + lx + p.halo_w - pw;
+#pragma unroll kShortUnroll
+    for (int s = 0; s < ks; ++s)
+    {
+        const float* xr = xs + s * sk;
+        const float* wr = s_w + s * row;
+        // Two steps per iteration: the second reuses kFusedRows - 1 of the first's inputs (27 shared loads per
+        // 128 FFMAs instead of 34); an odd step count ends with one single step.
+#pragma unroll 2
+        for (int c = c_lo; c <= c_hi; ++c)
+        {
+            const float* xc = xr + c * kFusedChunk * sl;
+            float xv[kFusedChunk + kFusedRows - 1];
+#pragma unroll
+            for (int m = 0; m < kFusedChunk + kFusedRows - 1; ++m) xv[m] = xc[m * sl];
+            const float4 wa = reinterpret_cast<const float4*>(wr + c * kFusedChunk)[0];
+            const float4 wb = reinterpret_cast<const float4*>(wr + c * kFusedChunk)[1];
+            const float wv[kFusedChunk] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+            for (int u = 0; u < kFusedChunk; ++u)
+            {
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k) acc[k] = fmaf(xv[u + k], wv[u], acc[k]);
+            }
+        }
+    }
+}
+
+// Offset of branch b's weights (the rows of the branches before it) in the weight area; b = 3: the area's size.
+__device__ __forceinline__ int dw_weight_offset(const DwFusedParams& p, int b)
+{
+    const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
+    const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
+    int off = 0;
+#pragma unroll
+    for (int i = 0; i < kFusedMaxBranches; ++i)
+        if (i < b && i < p.branches) off += dw_short(khs[i], kws[i]) * dw_row(khs[i], kws[i]);
+    return off;
+}
+
+__device__ __forceinline__ void dw_fused_sliding(
+    dw_store_t* __restrict__ out0, dw_store_t* __restrict__ out1, dw_store_t* __restrict__ out2,
+    const dw_store_t* __restrict__ in0, const dw_store_t* __restrict__ in1, const dw_store_t* __restrict__ in2,
+    const float* __restrict__ w0, const float* __restrict__ w1, const float* __restrict__ w2,
+    const float* __restrict__ m0, const float* __restrict__ m1, const float* __restrict__ m2, const DwFusedParams& p,
+    float* smem)
+{
+    // A module specialised for some (Kh, Kw) must be launched with exactly those branches.
+    SLAK_DEVICE_ASSERT((SLAK_DW_KH0 == 0 || (p.kh0 == SLAK_DW_KH0 && p.kw0 == SLAK_DW_KW0)) &&
+                       (SLAK_DW_KH1 == 0 || p.branches < 2 || (p.kh1 == SLAK_DW_KH1 && p.kw1 == SLAK_DW_KW1)) &&
+                       (SLAK_DW_KH2 == 0 || p.branches < 3 || (p.kh2 == SLAK_DW_KH2 && p.kw2 == SLAK_DW_KW2)) &&
+                       (kSpecStride == 0 || ((kFusedTileW + 2 * p.halo_w + kFusedChunk - 1) | 1) == kSpecStride));
+    const int tile_x = blockIdx.z * kFusedTileW, tile_y = blockIdx.y * kFusedTileH;
+    const long long plane_off = static_cast<long long>(blockIdx.x) * p.h * p.w;
+    const int ch = static_cast<int>(blockIdx.x % static_cast<unsigned>(p.c));
+    const int sh = kFusedTileH + 2 * p.halo_h + kFusedChunk - 1;
+    const int sw = (kFusedTileW + 2 * p.halo_w + kFusedChunk - 1) | 1;
+    const int tid = threadIdx.y * blockDim.x + threadIdx.x, nthreads = blockDim.x * blockDim.y;
+    const int warp = tid >> 5, lane = tid & 31;
+    const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
+    const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
+    float* s_x = smem;
+    // Weights of branch b at s_w + dw_weight_offset(p, b) (recomputed from the params where used: keeping three
+    // offsets live through the whole kernel made ptxas spill them on sm_80), then the shared output tile.
+    float* s_w = smem + ((sh * sw + 3) & ~3);
+    float* s_out = s_w + dw_weight_offset(p, kFusedMaxBranches);
+
+    // Weights (flipped for the input gradient, masked taps as zeros), row s = short-axis tap, zero-padded.
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        if (b >= p.branches) break;
+        const int kh = khs[b], kw = kws[b], taps = kh * kw, row = dw_row(kh, kw);
+        const bool tall = kh >= kw;
+        const float* wt = b == 0 ? w0 : b == 1 ? w1 : w2;
+        const float* mask = b == 0 ? m0 : b == 1 ? m1 : m2;
+        const long long base = static_cast<long long>(ch) * taps;
+        for (int e = tid; e < dw_short(kh, kw) * row; e += nthreads)
+        {
+            const int s = e / row, l = e - s * row;
+            float v = 0.0f;
+            if (l < dw_long(kh, kw))
+            {
+                const int t = tall ? l * kw + s : s * kw + l;
+                const long long k = base + (p.flip ? taps - 1 - t : t);
+                v = mask == nullptr ? wt[k] : mask[k] != 0.0f ? wt[k] * mask[k] : 0.0f;
+            }
+            s_w[dw_weight_offset(p, b) + e] = v;
+        }
+    }
+
+    float acc[kFusedRows];
+    // Unrolled when specialised (each branch its own constants); one copy of the generic code otherwise.
+#pragma unroll (kSpecStride > 0 ? kFusedMaxBranches : 1)
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        if (b >= p.branches) break;
+        // The tile is loaded when the branch's input differs from the previous one: once for the forward and the
+        // inference sum (every branch reads x), once per branch for the input gradient (own output gradients).
+        if (b == 0 || (b == 1 ? in1 != in0 : in2 != in1))
+        {
+            if (b > 0) __syncthreads(); // every thread finished reading the previous branch's tile
+            // Row by row (a warp per row, lanes along it): no division per element.
+            const dw_store_t* src = (b == 0 ? in0 : b == 1 ? in1 : in2) + plane_off;
+            for (int r = warp; r < sh; r += nthreads / 32)
+            {
+                const int hi = tile_y - p.halo_h + r;
+                const bool row_in = hi >= 0 && hi < p.h;
+                const dw_store_t* src_row = src + static_cast<long long>(row_in ? hi : 0) * p.w;
+                for (int q = lane; q < sw; q += 32)
+                {
+                    const int wi = tile_x - p.halo_w + q;
+                    s_x[r * sw + q] = row_in && wi >= 0 && wi < p.w ? dw_load(src_row + wi) : 0.0f;
+                }
+            }
+        }
+        __syncthreads(); // tile and weights ready; the previous branch's shared outputs are written
+#pragma unroll
+        for (int k = 0; k < kFusedRows; ++k) acc[k] = 0.0f;
+        const int kh = khs[b], kw = kws[b];
+        const bool tall = kh >= kw;
+        // Warps whose strip lies wholly outside the image own no output: they skip the work (not the barriers).
+        if ((tall ? tile_y : tile_x) + warp * kFusedRows < (tall ? p.h : p.w))
+        {
+            // (The weight offset is computed at each call: hoisted into one variable, ptxas spilled it on sm_90.)
+            if (kSpecStride == 0)
+                dw_branch_sliding<0, 0>(acc, s_x, sw, s_w + dw_weight_offset(p, b), kh, kw, p, tile_y, tile_x,
+                                        warp, lane);
+            else if (b == 0)
+                dw_branch_sliding<SLAK_DW_KH0, SLAK_DW_KW0>(acc, s_x, sw, s_w + dw_weight_offset(p, 0), kh, kw, p,
+                                                            tile_y, tile_x, warp, lane);
+            else if (b == 1)
+                dw_branch_sliding<SLAK_DW_KH1, SLAK_DW_KW1>(acc, s_x, sw, s_w + dw_weight_offset(p, 1), kh, kw, p,
+                                                            tile_y, tile_x, warp, lane);
+            else
+                dw_branch_sliding<SLAK_DW_KH2, SLAK_DW_KW2>(acc, s_x, sw, s_w + dw_weight_offset(p, 2), kh, kw, p,
+                                                            tile_y, tile_x, warp, lane);
+            // Output k of this thread: tall (row 8 warp + k, column lane), wide (row lane, column 8 warp + k).
+            const int oy = tall ? warp * kFusedRows : lane, ox = tall ? lane : warp * kFusedRows;
+            const int dy = tall ? 1 : 0, dx = tall ? 0 : 1;
+            if (!p.sum)
+            {
+                dw_store_t* dst = (b == 0 ? out0 : b == 1 ? out1 : out2) + plane_off;
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k)
+                {
+                    const int r = tile_y + oy + k * dy, q = tile_x + ox + k * dx;
+                    if (r < p.h && q < p.w) dw_store(dst + static_cast<long long>(r) * p.w + q, acc[k]);
+                }
+            }
+            else
+            {
+#pragma unroll
+                for (int k = 0; k < kFusedRows; ++k)
+                {
+                    float* o = s_out + (oy + k * dy) * kFusedOutStride + ox + k * dx;
+                    *o = b == 0 ? acc[k] : *o + acc[k];
+                }
+            }
+        }
+    }
+    if (p.sum)
+    {
+        __syncthreads(); // every branch has added its outputs
+        dw_store_t* dst = out0 + plane_off;
+        for (int k = tid; k < kFusedTileH * kFusedTileW; k += nthreads)
+        {
+            const int r = tile_y + k / kFusedTileW, q = tile_x + k % kFusedTileW;
+            if (r < p.h && q < p.w)
+                dw_store(dst + static_cast<long long>(r) * p.w + q,
+                         s_out[(k / kFusedTileW) * kFusedOutStride + k % kFusedTileW]);
+        }
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(128) dwconv_fused_kernel(
+    dw_store_t* __restrict__ out0, dw_store_t* __restrict__ out1, dw_store_t* __restrict__ out2,
+    const dw_store_t* __restrict__ in0, const dw_store_t* __restrict__ in1, const dw_store_t* __restrict__ in2,
+    const float* __restrict__ w0, const float* __restrict__ w1, const float* __restrict__ w2,
+    const float* __restrict__ m0, const float* __restrict__ m1, const float* __restrict__ m2, DwFusedParams p)
+{
+    SLAK_DYNAMIC_SHARED(float, smem);
+#if defined(SLAK_DW_FUSED_TAPLIST) && SLAK_DW_FUSED_TAPLIST
+    dw_fused_taplist(out0, out1, out2, in0, in1, in2, w0, w1, w2, m0, m1, m2, p, smem);
+#else
+    dw_fused_sliding(out0, out1, out2, in0, in1, in2, w0, w1, w2, m0, m1, m2, p, smem);
+#endif
 }
 
 // ---- weight gradient, all branches from one read of each x tile ----

@@ -2,9 +2,9 @@
 // their launch plans (LaunchPlans, the same plan functions the launchers use) and the FFMA share of their hot loops:
 //   - useful FMAs: every in-bounds (output, live tap) product, the FMA floor's numerator;
 //   - issued FFMA warp instructions: per active warp of every planned block, what the kernel's loop structure
-//     executes (forward / input gradient: a thread owns kFusedRows rows of one column and runs every live tap whose
-//     column and rows reach the image for some lane of its warp, kFusedRows FFMAs per tap; weight gradient: a thread
-//     owns one live tap and runs th x tw FFMAs per tile, so a warp with some live taps issues th x tw per tile);
+//     executes (forward / input gradient: see FusedForward for the sliding-window body, FusedForwardTapList for the
+//     live-tap-list body it replaced; weight gradient: a thread owns one live tap and runs th x tw FFMAs per tile, so
+//     a warp with some live taps issues th x tw per tile);
 //   - lane efficiency = useful / (32 x issued); an issue-bound kernel reaches at most (FFMA share of the hot loop) x
 //     (lane efficiency) of the FP32 FMA floor (every non-FFMA instruction and every idle lane costs an FFMA's slot);
 //   - HBM floor: bytes read and written once (inputs, outputs, weights, masks) at 4.8 TB/s; the modeled time is the
@@ -52,8 +52,51 @@ internal static class DwConvModel
         return s;
     }
 
-    /// <summary>Forward (or input gradient: the same kernel with flipped taps, the same counts) of one stage.</summary>
+    /// <summary>Forward (or input gradient: the same kernel with flipped taps, the same counts) of one stage, for the
+    /// default sliding-window body of dwconv_fused_kernel: per branch, a warp owns kFusedRows outputs along the
+    /// branch's long axis for each of 32 lanes across it and runs, for every short-axis tap, the kFusedChunk-tap steps
+    /// of the long-axis taps that reach the image for some output of its strip (masked taps included: they are zero
+    /// weights), kFusedChunk x kFusedRows FFMAs per step; warps whose strip lies outside the image skip the work.</summary>
     public static Estimate FusedForward(string pass, Stage st, int n, double density, double ffmaShare)
+    {
+        var limits = DeviceLimits.ForArchitecture(90);
+        int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
+        var plan = LaunchPlans.DwConvFused(n, st.C, st.H, st.H, kh, kw, limits);
+        int tileW = (int)LaunchPlans.Constant("kFusedTileW"), tileH = (int)LaunchPlans.Constant("kFusedTileH");
+        int rows = (int)LaunchPlans.Constant("kFusedRows"), chunk = (int)LaunchPlans.Constant("kFusedChunk");
+        int warps = (int)(plan.BlockX * plan.BlockY) / 32;
+        if (tileW != 32 || tileH != 32 || warps * rows != 32)
+            throw new InvalidOperationException($"the model assumes 32 x 32 tiles of 4 warps x {rows} outputs; plan {plan}");
+        double useful = 0, issued = 0;
+        foreach (var (bkh, bkw) in st.Branches)
+        {
+            useful += density * ValidPairs(st.H, bkh) * ValidPairs(st.H, bkw);
+            bool tall = bkh >= bkw;
+            int kl = Math.Max(bkh, bkw), ks = Math.Min(bkh, bkw), pl = kl / 2;
+            int extent = st.H; // square maps: the long axis has H (tall) or W (wide) = H outputs
+            for (int ty = 0; ty < st.H; ty += tileH)
+                for (int tx = 0; tx < st.H; tx += tileW)
+                    for (int w = 0; w < warps; w++)
+                    {
+                        int a0 = (tall ? ty : tx) + w * rows;
+                        if (a0 >= extent) continue;
+                        int a1 = Math.Min(extent, a0 + rows) - 1;
+                        int lo = Math.Max(0, pl - a1), hi = Math.Min(kl - 1, extent - 1 + pl - a0);
+                        issued += (double)ks * (hi / chunk - lo / chunk + 1) * chunk * rows;
+                    }
+        }
+        double planes = (double)n * st.C;
+        useful *= planes;
+        issued *= planes;
+        double bytes = planes * st.H * st.H * 4.0 * (1 + st.Branches.Length)
+                       + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0;
+        return Make(pass, st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
+    }
+
+    /// <summary>As <see cref="FusedForward"/> for the live-tap-list body (SLAK_DW_FUSED_TAPLIST, the kernel before
+    /// the rewrite): a thread owns kFusedRows rows of one column and runs every live tap whose column and rows reach
+    /// the image for some lane of its warp, kFusedRows FFMAs per tap.</summary>
+    public static Estimate FusedForwardTapList(string pass, Stage st, int n, double density, double ffmaShare)
     {
         var limits = DeviceLimits.ForArchitecture(90);
         int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];

@@ -20,15 +20,19 @@ internal static class KernelModelProgram
     {
         string arch = "sm_90";
         string? outPath = null;
+        string variant = "sliding";
         for (int i = 0; i + 1 < args.Length; i += 2)
         {
             switch (args[i])
             {
                 case "--arch": arch = args[i + 1]; break;
                 case "--out": outPath = args[i + 1]; break;
-                default: throw new ArgumentException($"kernel-model: unknown option {args[i]} (--arch, --out)");
+                case "--variant": variant = args[i + 1]; break;
+                default: throw new ArgumentException($"kernel-model: unknown option {args[i]} (--arch, --out, --variant)");
             }
         }
+        if (variant is not ("sliding" or "taplist"))
+            throw new ArgumentException($"kernel-model: --variant must be sliding (the current fused kernels) or taplist (the live-tap-list kernel before the rewrite), got '{variant}'");
         string nvdisasm = FindNvdisasm() ?? throw new InvalidOperationException(
             "kernel-model needs nvdisasm (Debian: nvidia-cuda-toolkit from the non-free section); run bench/kernel-model.sh, which installs it");
         int archNumber = int.Parse(arch.AsSpan(3), CultureInfo.InvariantCulture);
@@ -38,22 +42,29 @@ internal static class KernelModelProgram
         var rows = new List<KernelRow>();
         try
         {
-            foreach (string file in compiler.Sources.KernelFiles)
+            void Add(string file, string label, IReadOnlyList<string> defines)
             {
-                var module = compiler.Compile(file, options);
-                string cubin = Path.Combine(tmp, Path.GetFileNameWithoutExtension(file) + ".cubin");
+                var module = compiler.Compile(file, options with { Defines = defines });
+                string cubin = Path.Combine(tmp, label + ".cubin");
                 File.WriteAllBytes(cubin, module.Image);
                 string listing = RunTool(nvdisasm, "-c", cubin);
                 var resources = module.Resources.ToDictionary(r => r.Kernel, StringComparer.Ordinal);
                 foreach (var k in SassListing.Parse(listing))
-                    rows.Add(new KernelRow(Path.GetFileNameWithoutExtension(file), k, resources.GetValueOrDefault(k.Name)));
+                    rows.Add(new KernelRow(label, k, resources.GetValueOrDefault(k.Name)));
             }
+            foreach (string file in compiler.Sources.KernelFiles)
+                Add(file, Path.GetFileNameWithoutExtension(file), []);
+            // The fused depthwise module as the launcher compiles it for each SLaK-T stage (per-(Kh, Kw) defines), and
+            // the live-tap-list body it replaced (the "before" of the comparison).
+            Add(FusedFile, TapListModule, ["SLAK_DW_FUSED_TAPLIST=1"]);
+            foreach (var st in DwConvModel.SlakTiny)
+                Add(FusedFile, SpecModule(st), SpecDefines(st));
         }
         finally
         {
             Directory.Delete(tmp, recursive: true);
         }
-        string report = Report(rows, arch, compiler);
+        string report = Report(rows, arch, compiler, variant);
         Console.Write(report);
         if (outPath is not null) File.WriteAllText(outPath, report);
         return 0;
@@ -61,7 +72,19 @@ internal static class KernelModelProgram
 
     internal sealed record KernelRow(string Module, SassKernel Kernel, KernelResources? Resources);
 
-    private static string Report(List<KernelRow> rows, string arch, NvrtcCompiler compiler)
+    private const string FusedFile = "kernels/dwconv_fused.cu", TapListModule = "dwconv_fused[taplist]";
+
+    private static string SpecModule(DwConvModel.Stage st) =>
+        "dwconv_fused[" + string.Join(',', st.Branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}"))) + "]";
+
+    private static string[] SpecDefines(DwConvModel.Stage st) =>
+        [.. st.Branches.SelectMany((b, i) => new[]
+        {
+            string.Create(CultureInfo.InvariantCulture, $"SLAK_DW_KH{i}={b.Kh}"),
+            string.Create(CultureInfo.InvariantCulture, $"SLAK_DW_KW{i}={b.Kw}"),
+        })];
+
+    private static string Report(List<KernelRow> rows, string arch, NvrtcCompiler compiler, string variant)
     {
         var inv = CultureInfo.InvariantCulture;
         var sb = new StringBuilder();
@@ -93,42 +116,89 @@ internal static class KernelModelProgram
         sb.AppendLine();
         sb.AppendLine(inv, $"{arch}, NVRTC {compiler.Version.Major}.{compiler.Version.Minor}; {rows.Count} kernels.");
         sb.AppendLine();
-        AppendModel(sb, rows);
+        AppendModel(sb, rows, variant);
         return sb.ToString();
     }
 
-    private static double HotShare(List<KernelRow> rows, string kernel)
+    private static double HotShare(List<KernelRow> rows, string module, string kernel)
     {
-        var k = rows.FirstOrDefault(r => r.Kernel.Name == kernel)?.Kernel
-                ?? throw new InvalidOperationException($"kernel-model: {kernel} not found in the disassembly");
-        var hot = k.HotLoop ?? throw new InvalidOperationException($"kernel-model: {kernel} has no FFMA loop");
+        var k = rows.FirstOrDefault(r => r.Module == module && r.Kernel.Name == kernel)?.Kernel
+                ?? throw new InvalidOperationException($"kernel-model: {kernel} of {module} not found in the disassembly");
+        var hot = k.HotLoop ?? throw new InvalidOperationException($"kernel-model: {kernel} of {module} has no FFMA loop");
         return k.Mix(hot).FfmaShare;
     }
 
-    private static void AppendModel(StringBuilder sb, List<KernelRow> rows)
+    private static void AppendModel(StringBuilder sb, List<KernelRow> rows, string variant)
     {
         var inv = CultureInfo.InvariantCulture;
         const int batch = 128;
         const double density = 0.6;
-        double fwdShare = HotShare(rows, "dwconv_fused_kernel"), wgradShare = HotShare(rows, "dwconv_fused_wgrad_kernel");
+        double tapShare = HotShare(rows, TapListModule, "dwconv_fused_kernel");
+        double wgradShare = HotShare(rows, "dwconv_fused", "dwconv_fused_wgrad_kernel");
+        DwConvModel.Estimate Fwd(string v, string pass, DwConvModel.Stage st, double d) => v == "taplist"
+            ? DwConvModel.FusedForwardTapList(pass, st, batch, d, tapShare)
+            : DwConvModel.FusedForward(pass, st, batch, d, HotShare(rows, SpecModule(st), "dwconv_fused_kernel"));
+        List<DwConvModel.Estimate> Estimates(string v)
+        {
+            var all = new List<DwConvModel.Estimate>();
+            foreach (var st in DwConvModel.SlakTiny)
+            {
+                all.Add(Fwd(v, "fwd", st, density));
+                all.Add(Fwd(v, "dgrad", st, density));
+                all.Add(DwConvModel.FusedWeightGrad(st, batch, density, wgradShare));
+            }
+            return all;
+        }
+
         sb.AppendLine(inv, $"## Modeled: SLaK-T, batch {batch}, 224 px, density {density}, one H200 ({DwConvModel.Sms} SMs, {DwConvModel.FmaPerSecond * 2 / 1e12:F1} TFLOP/s FP32, {DwConvModel.HbmBytesPerSecond / 1e12:F1} TB/s)");
         sb.AppendLine();
         sb.AppendLine("Useful FMAs are in-bounds products with live taps (the FMA floor); issued FFMAs follow each kernel's loop structure and launch plan; the modeled time is max(issue-bound time = floor / (FFMA share x lane efficiency), HBM floor).");
+        sb.AppendLine("The forward and input-gradient rows use the FFMA share of the hot loop of `dwconv_fused_kernel` compiled for that stage's branches (module `dwconv_fused[KhxKw,...]`, the launcher's per-(Kh, Kw) defines) for the sliding-window kernel, and of the generic `dwconv_fused[taplist]` module for the live-tap-list kernel it replaced.");
+        sb.AppendLine("Also ignored by the model: instructions outside the hot loop (tile and weight staging, stores), shared-memory bandwidth (the sliding kernel issues 27 shared loads per 128 FFMAs in its two-step loop), the single-step remainder of an odd step count (17 loads and ~26 other instructions per 64 FFMAs, below the hot loop's share), bank conflicts, the input gradient's extra tile loads (one per branch).");
+        var lines = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (string v in new[] { "taplist", "sliding" })
+        {
+            var all = Estimates(v);
+            sb.AppendLine();
+            sb.AppendLine(v == "taplist"
+                ? "### Before: live-tap-list forward / input gradient (`--variant taplist`, SLAK_DW_FUSED_TAPLIST=1)"
+                : "### After: sliding-window forward / input gradient (`--variant sliding`, the default)");
+            sb.AppendLine();
+            sb.AppendLine("| pass | stage | useful GFMA | lane efficiency | hot-loop FFMA share | FMA floor ms | HBM floor ms | modeled ms | % of FMA floor | plan |");
+            sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+            foreach (var e in all)
+                sb.AppendLine(inv, $"| {e.Pass} | {e.Stage} | {e.UsefulFma / 1e9:F2} | {e.LaneEfficiency:F2} | {e.FfmaShare:F2} | {e.FmaFloorMs:F3} | {e.HbmFloorMs:F3} | {e.ModeledMs:F3} | {e.PercentOfFmaFloor:F0} | {e.Plan} |");
+            string P(string pass, string stage) => all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor.ToString("F0", inv);
+            lines[v] = $"fwd s1 {P("fwd", "s1")}%, dgrad s1 {P("dgrad", "s1")}%, wgrad s1 {P("wgrad", "s1")}%, fwd s4 {P("fwd", "s4")}%, wgrad s4 {P("wgrad", "s4")}%";
+        }
+
+        // Zero weights against the live-tap list: the sliding kernel's time does not depend on the density, the
+        // tap list's falls with it; the crossover is the density below which the tap list is faster.
         sb.AppendLine();
-        sb.AppendLine("| pass | stage | useful GFMA | lane efficiency | hot-loop FFMA share | FMA floor ms | HBM floor ms | modeled ms | % of FMA floor | plan |");
-        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
-        var all = new List<DwConvModel.Estimate>();
+        sb.AppendLine("### Masked taps: zero weights (sliding) against the live-tap list, forward");
+        sb.AppendLine();
+        sb.AppendLine("| stage | density | live-tap list ms | zero weights ms | faster | crossover density |");
+        sb.AppendLine("|---|---:|---:|---:|---|---:|");
         foreach (var st in DwConvModel.SlakTiny)
         {
-            all.Add(DwConvModel.FusedForward("fwd", st, batch, density, fwdShare));
-            all.Add(DwConvModel.FusedForward("dgrad", st, batch, density, fwdShare));
-            all.Add(DwConvModel.FusedWeightGrad(st, batch, density, wgradShare));
+            double lo = 0.001, hi = 1;
+            if (Fwd("taplist", "fwd", st, hi).ModeledMs <= Fwd("sliding", "fwd", st, hi).ModeledMs) lo = hi;
+            else
+                for (int it = 0; it < 40; it++)
+                {
+                    double mid = 0.5 * (lo + hi);
+                    if (Fwd("taplist", "fwd", st, mid).ModeledMs < Fwd("sliding", "fwd", st, mid).ModeledMs) lo = mid; else hi = mid;
+                }
+            foreach (double d in new[] { 1.0, 0.6, 0.3 })
+            {
+                double t = Fwd("taplist", "fwd", st, d).ModeledMs, z = Fwd("sliding", "fwd", st, d).ModeledMs;
+                sb.AppendLine(inv, $"| {st.Name} | {d:F1} | {t:F3} | {z:F3} | {(t < z ? "live-tap list" : "zero weights")} | {lo:F2} |");
+            }
         }
-        foreach (var e in all)
-            sb.AppendLine(inv, $"| {e.Pass} | {e.Stage} | {e.UsefulFma / 1e9:F2} | {e.LaneEfficiency:F2} | {e.FfmaShare:F2} | {e.FmaFloorMs:F3} | {e.HbmFloorMs:F3} | {e.ModeledMs:F3} | {e.PercentOfFmaFloor:F0} | {e.Plan} |");
         sb.AppendLine();
-        string P(string pass, string stage) => all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor.ToString("F0", inv);
-        sb.AppendLine(inv, $"kernel-model: fwd s1 {P("fwd", "s1")}%, dgrad s1 {P("dgrad", "s1")}%, wgrad s1 {P("wgrad", "s1")}%, fwd s4 {P("fwd", "s4")}%, wgrad s4 {P("wgrad", "s4")}%");
+        sb.AppendLine(inv, $"Before (live-tap list, `--variant taplist`): kernel-model: {lines["taplist"]}");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"kernel-model: {lines[variant]}");
     }
 
     private static string Commit()

@@ -50,6 +50,12 @@ constexpr int kFusedThreadsY = 4;                            // threads along y
 constexpr int kFusedTileH = kFusedRows * kFusedThreadsY;     // output rows per block
 constexpr int kFusedThreads = kFusedTileW * kFusedThreadsY;  // dwconv_fused_kernel: __launch_bounds__(128)
 constexpr int kFusedMaxBranches = 3;
+// Sliding-window kernel (the default body of dwconv_fused_kernel): taps along a branch's long axis are processed in
+// unrolled steps of kFusedChunk (the weight rows are zero-padded to a multiple of it, the tile gets kFusedChunk - 1
+// extra zero rows and columns for the reads past the last tap); the summing modes add the branches in a shared
+// output tile of kFusedTileH rows of kFusedOutStride floats (conflict-free in both thread orientations).
+constexpr int kFusedChunk = 8;
+constexpr int kFusedOutStride = kFusedTileW + 1;
 constexpr int kFusedWgradThreads = 256;                      // dwconv_fused_wgrad_kernel: __launch_bounds__(256)
 // Static __shared__ bytes of dwconv_fused_wgrad_kernel (int s_count[kFusedMaxBranches], rounded up to the 16-byte
 // granule ptxas reports): the plan budgets dynamic + static <= the per-block limit.

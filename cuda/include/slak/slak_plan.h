@@ -275,9 +275,10 @@ inline int slak_plan_check_branches(int branches, const int* kh, const int* kw)
     return 0;
 }
 
-// Dynamic shared bytes of dwconv_fused_kernel: the tile with the union halo (rounded to an even float count), then
-// per branch a tap list of kh*kw int2 and kw + 1 column starts.
-inline long long slak_dwconv_fused_smem(int branches, const int* kh, const int* kw)
+// Dynamic shared bytes of dwconv_fused_kernel's live-tap-list body (SLAK_DW_FUSED_TAPLIST, kept as the benchmark
+// variant): the tile with the union halo (rounded to an even float count), then per branch a tap list of kh*kw int2
+// and kw + 1 column starts.
+inline long long slak_dwconv_fused_taplist_smem(int branches, const int* kh, const int* kw)
 {
     long long hh = 0, hw = 0, lists = 0;
     for (int b = 0; b < branches; ++b)
@@ -288,6 +289,35 @@ inline long long slak_dwconv_fused_smem(int branches, const int* kh, const int* 
     }
     const long long tile = (kFusedTileH + 2 * hh) * (kFusedTileW + 2 * hw);
     return (((tile + 1) & ~1LL) + lists) * 4;
+}
+
+// The sliding-window body's tile: rows and (odd) row stride of the input tile with the union halo plus
+// kFusedChunk - 1 zero rows and columns for the reads of the padded last chunk.
+inline long long slak_dwconv_fused_tile_rows(long long halo_h) { return kFusedTileH + 2 * halo_h + kFusedChunk - 1; }
+inline long long slak_dwconv_fused_tile_stride(long long halo_w) { return (kFusedTileW + 2 * halo_w + kFusedChunk - 1) | 1; }
+
+// Zero-padded weight row length of a branch: its long axis (max(kh, kw)) rounded up to kFusedChunk.
+inline long long slak_dwconv_fused_weight_row(int kh, int kw)
+{
+    const long long l = kh >= kw ? kh : kw;
+    return slak_plan_ceil_div(l, kFusedChunk) * kFusedChunk;
+}
+
+// Dynamic shared bytes of dwconv_fused_kernel (sliding-window body): the tile (rounded to 4 floats), per branch
+// min(kh, kw) zero-padded weight rows, then the shared output tile of the summing modes. The plan budgets the larger
+// of this and the live-tap-list body, so that either body runs under the same plan.
+inline long long slak_dwconv_fused_smem(int branches, const int* kh, const int* kw)
+{
+    long long hh = 0, hw = 0, weights = 0;
+    for (int b = 0; b < branches; ++b)
+    {
+        hh = slak_plan_max(hh, kh[b] / 2);
+        hw = slak_plan_max(hw, kw[b] / 2);
+        weights += (kh[b] >= kw[b] ? kw[b] : kh[b]) * slak_dwconv_fused_weight_row(kh[b], kw[b]);
+    }
+    const long long tile = slak_dwconv_fused_tile_rows(hh) * slak_dwconv_fused_tile_stride(hw);
+    const long long sliding = ((tile + 3) & ~3LL) + weights + 1LL * kFusedTileH * kFusedOutStride;
+    return slak_plan_max(sliding * 4, slak_dwconv_fused_taplist_smem(branches, kh, kw));
 }
 
 // Fused forward / input gradient / inference sum: grid (planes n * C, tile rows, tile columns), block (32, 4).

@@ -1,9 +1,10 @@
 // `slak kernels`: the CUDA kernel modules as the model compiles them, without a GPU. Lists each module with its
 // kernels and ptxas resources (registers, static shared memory, spills) for an architecture, and with --dump DIR
 // writes every module's CUBIN and PTX plus DIR/index.json (module, specialisation, defines, files, kernels,
-// resources), which `kernel-model` (bench/) disassembles with nvdisasm to judge the hot loops. Today no kernel is
-// specialised per preset (no per-shape NVRTC defines), so every module is compiled once, as spec "generic"; the
-// preset is validated and recorded so that the file layout stays the same when specialisations arrive.
+// resources), which `kernel-model` (bench/) disassembles with nvdisasm to judge the hot loops. Every module is
+// compiled once as spec "generic" (what the emulator runs, and the GPU for any unspecialised kernel); the fused
+// depthwise module is also compiled once per distinct set of large-kernel branches of the preset's stages, with the
+// launcher's per-(Kh, Kw) defines (spec e.g. "51x5-5x51-5x5"), as the model launches it on a GPU.
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -48,29 +49,31 @@ internal sealed class KernelsCommand : ICliCommand
         var ptxOptions = new CompileOptions(major, minor) { ForcePtx = true };
         if (dump is not null) Directory.CreateDirectory(dump.FullName);
         var index = new List<object>();
-        Console.WriteLine($"preset {presetName}, {archText}, NVRTC {compiler.Version.Major}.{compiler.Version.Minor}; no per-preset specialisations yet: each module is compiled once (spec 'generic')");
-        Console.WriteLine($"{"module",-22} {"kernel",-40} {"regs",5} {"smem B",7} {"spill B",8}");
-        foreach (string file in compiler.Sources.KernelFiles)
+        var specs = FusedSpecializations(Slak.Models.ModelPresets.Get(presetName).Config);
+        Console.WriteLine($"preset {presetName}, {archText}, NVRTC {compiler.Version.Major}.{compiler.Version.Minor}; " +
+                          $"every module generic, dwconv_fused also per stage branches: {string.Join(", ", specs.Select(sp => sp.Spec))}");
+        Console.WriteLine($"{"module",-22} {"spec",-16} {"kernel",-40} {"regs",5} {"smem B",7} {"spill B",8}");
+
+        void Emit(string file, string spec, IReadOnlyList<string> defines)
         {
-            var cubin = compiler.Compile(file, cubinOptions);
+            var cubin = compiler.Compile(file, cubinOptions with { Defines = defines });
             if (!cubin.IsCubin)
                 throw new InvalidOperationException($"NVRTC produced PTX, not CUBIN, for {file} at {archText}");
             string module = Path.GetFileNameWithoutExtension(file);
             var resources = cubin.Resources;
             foreach (var r in resources)
-                Console.WriteLine($"{module,-22} {r.Kernel,-40} {r.Registers,5} {r.SharedBytes,7} {r.SpillStoreBytes + r.SpillLoadBytes,8}");
-            if (dump is null) continue;
-            const string spec = "generic";
+                Console.WriteLine($"{module,-22} {spec,-16} {r.Kernel,-40} {r.Registers,5} {r.SharedBytes,7} {r.SpillStoreBytes + r.SpillLoadBytes,8}");
+            if (dump is null) return;
             string stem = $"{module}.{spec}.{archText}";
             File.WriteAllBytes(Path.Combine(dump.FullName, stem + ".cubin"), cubin.Image);
-            var ptx = compiler.Compile(file, ptxOptions);
+            var ptx = compiler.Compile(file, ptxOptions with { Defines = defines });
             File.WriteAllBytes(Path.Combine(dump.FullName, stem + ".ptx"), ptx.Image);
             index.Add(new
             {
                 module,
                 source = file,
                 spec,
-                defines = cubinOptions.Defines,
+                defines,
                 arch = archText,
                 cubin = stem + ".cubin",
                 ptx = stem + ".ptx",
@@ -85,6 +88,11 @@ internal sealed class KernelsCommand : ICliCommand
                 }),
             });
         }
+
+        foreach (string file in compiler.Sources.KernelFiles)
+            Emit(file, "generic", []);
+        foreach (var (spec, defines) in specs)
+            Emit("kernels/dwconv_fused.cu", spec, defines);
         if (dump is not null)
         {
             var doc = new { preset = presetName, arch = archText, nvrtc = $"{compiler.Version.Major}.{compiler.Version.Minor}", modules = index };
@@ -93,6 +101,26 @@ internal sealed class KernelsCommand : ICliCommand
             Console.WriteLine($"wrote {index.Count} modules (CUBIN + PTX) and index.json to {dump.FullName}");
         }
         return 0;
+    }
+
+    /// <summary>The distinct branch sets of the preset's large kernels (per stage: K x N + N x K [+ N x N when
+    /// N &lt; K] decomposed, K x K [+ N x N] dense), each with the fused launcher's defines.</summary>
+    private static List<(string Spec, IReadOnlyList<string> Defines)> FusedSpecializations(Slak.Models.ModelConfig config)
+    {
+        int small = config.SmallKernel;
+        var result = new List<(string, IReadOnlyList<string>)>();
+        foreach (int k in config.KernelSize.Take(config.KernelSize.Count - 1).Distinct())
+        {
+            var branches = new List<(int Kh, int Kw)>();
+            if (config.Decom) branches.AddRange([(k, small), (small, k)]);
+            else branches.Add((k, k));
+            if (small < k) branches.Add((small, small));
+            if (branches.Count > Slak.Cuda.Kernels.DwConvFusedKernels.MaxBranches) continue; // per-branch kernels
+            var fused = branches.Select(b => new Slak.Cuda.Kernels.DwFusedBranch(default, default, b.Kh, b.Kw)).ToArray();
+            string spec = string.Join('-', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
+            result.Add((spec, Slak.Cuda.Kernels.DwConvFusedKernels.Specialization(fused)));
+        }
+        return result;
     }
 
     private static (int Major, int Minor) ParseArch(string text)

@@ -130,8 +130,11 @@ internal sealed class PrebuiltKernelCache
 
     /// <summary>Compiles every kernel file of <paramref name="sources"/> to CUBIN for sm_<paramref name="arch"/> with
     /// the NVRTC found here and writes them, with the manifest, into <paramref name="directory"/> (which it empties of
-    /// older entries). Throws when this NVRTC cannot produce CUBIN for that architecture. Returns one line per file.</summary>
-    public static IReadOnlyList<string> Build(string directory, KernelSources sources, int arch, IReadOnlyList<string>? defines = null)
+    /// older entries), then each of <paramref name="specializations"/> (a file compiled with extra defines, as a
+    /// launcher asks for it through <c>IGpuDevice.GetKernel(name, specialization)</c>). Throws when this NVRTC cannot
+    /// produce CUBIN for that architecture. Returns one line per module.</summary>
+    public static IReadOnlyList<string> Build(string directory, KernelSources sources, int arch, IReadOnlyList<string>? defines = null,
+                                              IReadOnlyList<(string File, IReadOnlyList<string> Defines)>? specializations = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(directory);
         ArgumentNullException.ThrowIfNull(sources);
@@ -158,6 +161,15 @@ internal sealed class PrebuiltKernelCache
             string key = Key(sources, file, options, compiler.Version);
             File.WriteAllBytes(Path.Combine(directory, key + ".kmod"), KernelCache.Encode(module));
             lines.Add($"{file}: {module.Architecture} {module.Image.Length} bytes -> {key}.kmod");
+        }
+
+        foreach ((string file, IReadOnlyList<string> extra) in specializations ?? [])
+        {
+            var specialized = options with { Defines = [.. options.Defines, .. extra] };
+            CompiledModule module = compiler.Compile(file, specialized);
+            string key = Key(sources, file, specialized, compiler.Version);
+            File.WriteAllBytes(Path.Combine(directory, key + ".kmod"), KernelCache.Encode(module));
+            lines.Add($"{file} [{string.Join(' ', extra)}]: {module.Architecture} {module.Image.Length} bytes -> {key}.kmod");
         }
 
         var manifest = new StringBuilder();

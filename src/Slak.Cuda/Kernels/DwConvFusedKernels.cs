@@ -5,6 +5,8 @@
 // reduction. The launch plans of slak_plan.h decide grid (x = plane n*C, y = tile row, z = tile column), shared
 // bytes, tiles and chunks, and when to fall back to the per-branch kernels of dwconv.cu: more than three branches,
 // a tile over the shared-memory budget (e.g. M = 151 with a 5-wide partner), or a grid over the device's limits.
+using System.Collections.Concurrent;
+using System.Globalization;
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -198,8 +200,32 @@ internal static class DwConvFusedKernels
         for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Weight);
         for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Mask);
         a.Add(p);
-        a.Launch(dev, "dwconv_fused_kernel", plan);
+        a.Launch(dev, "dwconv_fused_kernel", plan, Specialization(br));
     }
+
+    /// <summary>The NVRTC definitions that specialise dwconv_fused_kernel for these branches' (Kh, Kw):
+    /// SLAK_DW_KH{b}, SLAK_DW_KW{b} (the module's identity and cache key; the emulator runs the generic kernel).</summary>
+    internal static IReadOnlyList<string> Specialization(ReadOnlySpan<DwFusedBranch> br)
+    {
+        var key = (br.Length, K(br, 0), K(br, 1), K(br, 2));
+        return Specializations.GetOrAdd(key, static k =>
+        {
+            var (count, k0, k1, k2) = k;
+            (int Kh, int Kw)[] all = [k0, k1, k2];
+            var defines = new List<string>();
+            for (int b = 0; b < count; b++)
+            {
+                defines.Add(string.Create(CultureInfo.InvariantCulture, $"SLAK_DW_KH{b}={all[b].Kh}"));
+                defines.Add(string.Create(CultureInfo.InvariantCulture, $"SLAK_DW_KW{b}={all[b].Kw}"));
+            }
+            return defines;
+        });
+    }
+
+    private static (int Kh, int Kw) K(ReadOnlySpan<DwFusedBranch> br, int b) => b < br.Length ? (br[b].Kh, br[b].Kw) : (0, 0);
+
+    private static readonly ConcurrentDictionary<(int, (int, int), (int, int), (int, int)), IReadOnlyList<string>>
+        Specializations = new();
 
     private static void Check(int count, int branches, string name)
     {

@@ -47,7 +47,20 @@ internal unsafe ref struct KernelArgs
     }
 
     /// <summary>Launches <paramref name="kernel"/> with the arguments added so far.</summary>
-    public void Launch(IGpuDevice device, string kernel, Dim3 grid, Dim3 block, int sharedBytes = 0)
+    public void Launch(IGpuDevice device, string kernel, Dim3 grid, Dim3 block, int sharedBytes = 0) =>
+        Launch(device, kernel, grid, block, sharedBytes, []);
+
+    /// <summary>Launches <paramref name="kernel"/> of the module specialised by <paramref name="specialization"/>
+    /// (see <see cref="IGpuDevice.GetKernel(string, IReadOnlyList{string})"/>) with the grid, block and dynamic
+    /// shared bytes of <paramref name="plan"/>; nothing when the plan launches nothing.</summary>
+    public void Launch(IGpuDevice device, string kernel, in LaunchPlan plan, IReadOnlyList<string> specialization)
+    {
+        if (plan.KernelChoice == PlanKernel.None) return;
+        Launch(device, kernel, plan.Grid, plan.Block, plan.SmemDynamic, specialization);
+    }
+
+    private void Launch(IGpuDevice device, string kernel, Dim3 grid, Dim3 block, int sharedBytes,
+                        IReadOnlyList<string> specialization)
     {
         ArgumentNullException.ThrowIfNull(device);
         if (grid.Count == 0) return;
@@ -56,7 +69,8 @@ internal unsafe ref struct KernelArgs
         fixed (int* sizes = _sizes)
         {
             for (int i = 0; i < _count; i++) pointers[i] = (nint)(d + _offsets[i]);
-            device.Launch(device.GetKernel(kernel), grid, block, sharedBytes, new ReadOnlySpan<nint>(pointers, _count),
+            var handle = specialization.Count == 0 ? device.GetKernel(kernel) : device.GetKernel(kernel, specialization);
+            device.Launch(handle, grid, block, sharedBytes, new ReadOnlySpan<nint>(pointers, _count),
                           new ReadOnlySpan<int>(sizes, _count));
             if (device is EmulatedDevice emulated && (emulated.Checks & EmulatorChecks.UnwrittenOutputs) != 0)
             {

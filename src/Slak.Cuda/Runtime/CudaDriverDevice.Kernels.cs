@@ -23,19 +23,24 @@ internal sealed unsafe partial class CudaDriverDevice
     public IReadOnlyList<string> Defines { get; set; } = [];
 
     /// <inheritdoc />
-    public KernelHandle GetKernel(string name)
+    public KernelHandle GetKernel(string name) => GetKernel(name, []);
+
+    /// <inheritdoc />
+    public KernelHandle GetKernel(string name, IReadOnlyList<string> specialization)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(specialization);
+        string key = specialization.Count == 0 ? name : name + "|" + string.Join('|', specialization);
         lock (_lock)
         {
-            if (_kernels.TryGetValue(name, out KernelHandle cached))
+            if (_kernels.TryGetValue(key, out KernelHandle cached))
             {
                 return cached;
             }
 
             Enter();
             string file = Sources.FileOfKernel(name);
-            nint module = LoadModule(file);
+            nint module = LoadModule(file, specialization);
             nint function;
             using var utf8 = new Utf8Strings();
             CuResult r = Api.cuModuleGetFunction(&function, module, utf8.Add(name));
@@ -45,7 +50,7 @@ internal sealed unsafe partial class CudaDriverDevice
             }
 
             var handle = new KernelHandle(name, function);
-            _kernels[name] = handle;
+            _kernels[key] = handle;
             return handle;
         }
     }
@@ -159,15 +164,19 @@ internal sealed unsafe partial class CudaDriverDevice
         }
     }
 
-    private nint LoadModule(string file)
+    private nint LoadModule(string file, IReadOnlyList<string> specialization)
     {
-        if (_modules.TryGetValue(file, out nint module))
+        string key = specialization.Count == 0 ? file : file + "|" + string.Join('|', specialization);
+        if (_modules.TryGetValue(key, out nint module))
         {
             return module;
         }
 
         _compiler ??= new NvrtcCompiler(Sources);
-        var options = new CompileOptions(ComputeCapability.Major, ComputeCapability.Minor) { Defines = Defines };
+        var options = new CompileOptions(ComputeCapability.Major, ComputeCapability.Minor)
+        {
+            Defines = [.. Defines, .. specialization],
+        };
         CompiledModule compiled = Cache.GetOrCompile(_compiler, file, options);
         CuResult r;
         fixed (byte* image = compiled.Image)
@@ -182,7 +191,7 @@ internal sealed unsafe partial class CudaDriverDevice
                 $"{_compiler.Version.Major}.{_compiler.Version.Minor}, driver {CudaInfo.DriverVersion(Api)}");
         }
 
-        _modules[file] = module;
+        _modules[key] = module;
         return module;
     }
 

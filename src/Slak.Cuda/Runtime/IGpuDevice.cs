@@ -42,6 +42,12 @@ public interface IGpuDevice : IDisposable
     /// <summary>Looks up (compiling and caching on first use) a kernel by its <c>extern "C"</c> name.</summary>
     KernelHandle GetKernel(string name);
 
+    /// <summary>Looks up a kernel of the module compiled with <paramref name="specialization"/> as extra
+    /// preprocessor definitions ("NAME=VALUE"; part of the compiled module's identity and cache key), e.g. the
+    /// per-(Kh, Kw) depthwise kernels. Kernels written for it run correctly without the definitions too, so a device
+    /// that compiles nothing at run time (the emulator) returns the generic kernel.</summary>
+    KernelHandle GetKernel(string name, IReadOnlyList<string> specialization) => GetKernel(name);
+
     /// <summary>Launches a kernel on the device's stream. <paramref name="args"/> holds one pointer per kernel
     /// parameter, each pointing at a value of exactly the parameter's type (as for <c>cuLaunchKernel</c>).</summary>
     void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args);

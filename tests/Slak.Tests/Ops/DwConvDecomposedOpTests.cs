@@ -2,7 +2,8 @@
 // kernels) on every test device, against plain float64 references written below (forward, input gradient summed
 // over branches, per-branch weight gradient) and against central differences of the float64 forward on tiny shapes.
 // Breakers: C = 1, H != W, H = W = 1, kernels larger than the image, M up to 151, N in {3, 5, 7}, dense + small
-// (Decom = false), two branches (N > K), mask densities 1.0, 0.6, 0.1, 0.0 and no mask. Outputs are poisoned with
+// (Decom = false), two branches (N > K), mask densities 1.0, 0.6, 0.1, 0.0 and no mask (every breaker at every density
+// for the forward, inference sum and input gradient). Outputs are poisoned with
 // NaN before every kernel call. Shapes stay tiny because the emulator runs every CUDA thread as a fiber.
 using NUnit.Framework;
 using Slak.Tests.Support;
@@ -84,6 +85,58 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
                 Expect.AllClose(got, expected.Data, 1e-4, 1e-5, Ctx($"weight gradient branch {b} skip={skip}, {what}"), expected.Shape);
             }
         }
+    }
+
+    /// <summary>Every breaker shape of <see cref="Cases"/> at the mask densities it does not already run (of 1, 0.6,
+    /// 0.1, 0): the forward, the inference sum and the input gradient (the kernels whose bodies compute masked taps as
+    /// zero weights on CUDA), against the float64 reference.</summary>
+    private static IEnumerable<object[]> DensityCases() =>
+        from object[] c in Cases
+        from double d in new[] { 1.0, 0.6, 0.1, 0.0 }
+        where (double)c[5] != d
+        select new object[] { c[0], c[1], c[2], c[3], c[4], d };
+
+    [TestCaseSource(nameof(DensityCases))]
+    public void ForwardSumAndInputGradientMatchFloat64ReferenceAtEveryDensity(int n, int c, int h, int w,
+                                                                              string branchList, double density)
+    {
+        var ks = Parse(branchList);
+        int nb = ks.Length;
+        var (x, rx) = RandN([n, c, h, w]);
+        var wts = new Tensor[nb];
+        var rws = new RefTensor[nb];
+        var masks = new Tensor?[nb];
+        var rms = new RefTensor?[nb];
+        var dys = new Tensor?[nb];
+        var rdys = new RefTensor[nb];
+        for (int b = 0; b < nb; b++)
+        {
+            (wts[b], rws[b]) = RandN([c, 1, ks[b].Kh, ks[b].Kw], 1 / Math.Sqrt(ks[b].Kh * ks[b].Kw));
+            var m = Rng.MaskArray(rws[b].Length, density);
+            masks[b] = T(m, c, 1, ks[b].Kh, ks[b].Kw);
+            rms[b] = RefTensor.From(m, c, 1, ks[b].Kh, ks[b].Kw);
+            (dys[b], rdys[b]) = RandN([n, c, h, w]);
+        }
+        string what = $"x ({n},{c},{h},{w}) branches {branchList} density {density}";
+        var be = x.Backend;
+
+        var ys = Enumerable.Range(0, nb).Select(_ => Poisoned(n, c, h, w)).ToArray();
+        be.DecomposedDwConvForward(x, wts, masks, ys);
+        var sum = new RefTensor(n, c, h, w);
+        for (int b = 0; b < nb; b++)
+        {
+            var expected = Reference.DepthwiseConv2d(rx, rws[b], rms[b]);
+            Expect.AllClose(ys[b], expected, 1e-5, 1e-5, Ctx($"forward branch {b}, {what}"));
+            for (int i = 0; i < sum.Length; i++) sum.Data[i] += expected.Data[i];
+        }
+
+        var y = Poisoned(n, c, h, w);
+        be.DecomposedDwConvForwardSum(x, wts, masks, y);
+        Expect.AllClose(y, sum, 1e-5, 1e-5, Ctx($"inference sum, {what}"));
+
+        var dx = Poisoned(n, c, h, w);
+        be.DecomposedDwConvBackwardData(dys, wts, masks, dx);
+        Expect.AllClose(dx, RefBackwardData(rdys, rws, rms), 1e-5, 1e-5, Ctx($"input gradient, {what}"));
     }
 
     [Test]

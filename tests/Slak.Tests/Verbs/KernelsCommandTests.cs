@@ -1,5 +1,6 @@
 // `slak kernels --dump`: every kernel module of the embedded sources is written as a CUBIN (an ELF image for the
-// asked architecture) and a PTX file, and index.json lists each module with its kernels and files; bad --arch and
+// asked architecture) and a PTX file, the fused depthwise module also per stage specialisation of the preset, and
+// index.json lists each module with its kernels and files; bad --arch and
 // --preset values are refused with messages naming them. Needs NVRTC (installed by .ci/setup; required in CI).
 using System.Text.Json;
 using NUnit.Framework;
@@ -24,7 +25,22 @@ public sealed class KernelsCommandTests
             using var index = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "index.json")));
             var modules = index.RootElement.GetProperty("modules").EnumerateArray().ToList();
             var files = KernelSources.Embedded.KernelFiles;
-            Assert.That(modules.Select(m => m.GetProperty("source").GetString()), Is.EquivalentTo(files), "one entry per kernel file");
+            var generic = modules.Where(m => m.GetProperty("spec").GetString() == "generic").ToList();
+            Assert.That(generic.Select(m => m.GetProperty("source").GetString()), Is.EquivalentTo(files), "one generic entry per kernel file");
+            // The fused depthwise module once per SLaK-T stage's branches, with the launcher's defines, and no spills.
+            var specialised = modules.Except(generic).ToList();
+            Assert.That(specialised.Select(m => m.GetProperty("spec").GetString()),
+                Is.EquivalentTo(new[] { "51x5-5x51-5x5", "49x5-5x49-5x5", "47x5-5x47-5x5", "13x5-5x13-5x5" }));
+            foreach (var m in specialised)
+            {
+                string spec = m.GetProperty("spec").GetString()!;
+                Assert.That(m.GetProperty("source").GetString(), Is.EqualTo("kernels/dwconv_fused.cu"), spec);
+                var defines = m.GetProperty("defines").EnumerateArray().Select(d => d.GetString()).ToList();
+                Assert.That(defines, Does.Contain($"SLAK_DW_KH0={spec.Split('x')[0]}").And.Contain("SLAK_DW_KW2=5"), spec);
+                var fused = m.GetProperty("resources").EnumerateArray().Single(r => r.GetProperty("kernel").GetString() == "dwconv_fused_kernel");
+                Assert.That(fused.GetProperty("spill_bytes").GetInt32() + fused.GetProperty("stack_frame_bytes").GetInt32(), Is.Zero,
+                    $"{spec}: dwconv_fused_kernel uses no local memory");
+            }
             foreach (var m in modules)
             {
                 string module = m.GetProperty("module").GetString()!;
