@@ -116,7 +116,7 @@ internal sealed class KernelsCommand : ICliCommand
             else branches.Add((k, k));
             if (small < k) branches.Add((small, small));
             if (branches.Count > Slak.Cuda.Kernels.DwConvFusedKernels.MaxBranches) continue; // per-branch kernels
-            var fused = branches.Select(b => new Slak.Cuda.Kernels.DwFusedBranch(default, default, b.Kh, b.Kw)).ToArray();
+            var fused = branches.Select(b => new Slak.Cuda.Kernels.DwConvFusedBranch(default, default, b.Kh, b.Kw)).ToArray();
             string spec = string.Join('-', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
             result.Add((spec, Slak.Cuda.Kernels.DwConvFusedKernels.Specialization(fused)));
         }

@@ -205,7 +205,7 @@ internal static class DwConvFusedKernels
 
     /// <summary>The NVRTC definitions that specialise dwconv_fused_kernel for these branches' (Kh, Kw):
     /// SLAK_DW_KH{b}, SLAK_DW_KW{b} (the module's identity and cache key; the emulator runs the generic kernel).</summary>
-    internal static IReadOnlyList<string> Specialization(ReadOnlySpan<DwFusedBranch> br)
+    internal static IReadOnlyList<string> Specialization(ReadOnlySpan<DwConvFusedBranch> br)
     {
         var key = (br.Length, K(br, 0), K(br, 1), K(br, 2));
         return Specializations.GetOrAdd(key, static k =>
@@ -222,7 +222,7 @@ internal static class DwConvFusedKernels
         });
     }
 
-    private static (int Kh, int Kw) K(ReadOnlySpan<DwFusedBranch> br, int b) => b < br.Length ? (br[b].Kh, br[b].Kw) : (0, 0);
+    private static (int Kh, int Kw) K(ReadOnlySpan<DwConvFusedBranch> br, int b) => b < br.Length ? (br[b].Kh, br[b].Kw) : (0, 0);
 
     private static readonly ConcurrentDictionary<(int, (int, int), (int, int), (int, int)), IReadOnlyList<string>>
         Specializations = new();

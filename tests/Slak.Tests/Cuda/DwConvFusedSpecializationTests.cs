@@ -13,8 +13,8 @@ namespace Slak.Tests.Cuda;
 [TestFixture]
 public sealed class DwConvFusedSpecializationTests
 {
-    private static DwFusedBranch[] Branches(params (int Kh, int Kw)[] ks) =>
-        [.. ks.Select(k => new DwFusedBranch(DevicePtr.Null, DevicePtr.Null, k.Kh, k.Kw))];
+    private static DwConvFusedBranch[] Branches(params (int Kh, int Kw)[] ks) =>
+        [.. ks.Select(k => new DwConvFusedBranch(DevicePtr.Null, DevicePtr.Null, k.Kh, k.Kw))];
 
     [Test]
     public void LauncherDefinesNameEveryBranchsKernelSize()
