@@ -15,7 +15,7 @@ internal static class FusionAb
     [BenchProgram("fusion-ab", "fused MLP vs unfused, small-map depthwise path on vs off, slak_nano shapes [--reps N]")]
     private static int Run(string[] args)
     {
-        int reps = DwBench.ParseInt(args, "--reps", 15);
+        int reps = DwConvBench.ParseInt(args, "--reps", 15);
         Console.WriteLine($"fusion-ab: best of {reps} interleaved rounds; {DateTime.UtcNow:u}; threads {CpuParallel.Threads}; load {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine();
         Console.WriteLine("| case | shape | before ms | after ms | after / before |");
