@@ -46,12 +46,22 @@ _FloatPtrArray = ctypes.c_void_p * MAX_BRANCHES
 _PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 _REPO_ROOT = _PACKAGE_DIR.parents[1]
 LIBRARY_NAMES = {"cpu": "libslak_kernels_cpu.so", "emulator": "libslak_kernels_emu.so", "cuda": "libslak_kernels.so"}
+# Each backend's own variable (read in _specific_library; named in the not-found message).
 _ENV = {"cpu": "SLAK_KERNELS_CPU_LIBRARY", "emulator": "SLAK_KERNELS_EMU_LIBRARY", "cuda": "SLAK_KERNELS_CUDA_LIBRARY"}
+
+
+def _specific_library(backend):
+    """The library path a backend's own variable names, or None."""
+    if backend == "cpu":
+        return os.environ.get("SLAK_KERNELS_CPU_LIBRARY")
+    if backend == "emulator":
+        return os.environ.get("SLAK_KERNELS_EMU_LIBRARY")
+    return os.environ.get("SLAK_KERNELS_CUDA_LIBRARY")
 
 
 def _candidates(backend):
     names = LIBRARY_NAMES
-    specific = os.environ.get(_ENV[backend])
+    specific = _specific_library(backend)
     if specific:
         yield specific
     generic = os.environ.get("SLAK_KERNELS_LIBRARY")

@@ -100,6 +100,7 @@ public sealed class SparseRoundParityTests(string deviceName) : DeviceTest(devic
     // ---- tests -----------------------------------------------------------------------------------------------
 
     [Test]
+    [KernelParity("sparse_grow_bernoulli_kernel")] // every regrowth rule runs here; the large layer picks one at random
     public void RandomWeightsMatchTheHostReference()
     {
         foreach (int n in new[] { 1, 3, 255, 257, 4099, 33_001 })
@@ -114,7 +115,7 @@ public sealed class SparseRoundParityTests(string deviceName) : DeviceTest(devic
     }
 
     [Test]
-    [KernelParity("sparse_count_kernel", "sparse_grow_bernoulli_kernel", "sparse_prune_keys_kernel", "sparse_prune_mark_kernel", "sparse_select_histogram_kernel", "sparse_select_init_kernel", "sparse_select_scan_kernel")]
+    [KernelParity("sparse_count_kernel", "sparse_prune_keys_kernel", "sparse_prune_mark_kernel", "sparse_select_histogram_kernel", "sparse_select_init_kernel", "sparse_select_scan_kernel")]
     public void ALargeLayerMatchesTheHostReference()
     {
         const int n = 200_003;
