@@ -73,41 +73,27 @@ internal static unsafe class Exports
     // ---- one branch: the decomposed operator with one branch ----
 
     [UnmanagedCallersOnly(EntryPoint = "slak_dwconv2d_fwd")]
-    private static int SlakDwconv2dFwd(SingleParams* p, float* y, float* x, float* w, float* mask, void* stream)
-    {
-        const string fn = "slak_dwconv2d_fwd";
-        try
-        {
-            var g = Validation.CheckSingle(fn, p);
-            bool any = g.Numel > 0;
-            Validation.Need(fn, y, "y", any);
-            Validation.Need(fn, x, "x", any);
-            Validation.Need(fn, w, "w", any);
-            if (any && y == x)
-                throw Validation.Fail(SlakStatus.InvalidArgument, $"{fn}: y and x are the same buffer (in place is not supported)");
-            if (any) Engine.Conv(g, [(p->Kh, p->Kw)], flip: false, y, x, [(nint)w], [(nint)mask]);
-            return Ok();
-        }
-        catch (Exception e)
-        {
-            return Failed(fn, e);
-        }
-    }
+    private static int SlakDwconv2dFwd(SingleParams* p, float* y, float* x, float* w, float* mask, void* stream) =>
+        SingleConv("slak_dwconv2d_fwd", p, flip: false, y, x, w, mask);
 
     [UnmanagedCallersOnly(EntryPoint = "slak_dwconv2d_bwd_data")]
-    private static int SlakDwconv2dBwdData(SingleParams* p, float* dx, float* dy, float* w, float* mask, void* stream)
+    private static int SlakDwconv2dBwdData(SingleParams* p, float* dx, float* dy, float* w, float* mask, void* stream) =>
+        SingleConv("slak_dwconv2d_bwd_data", p, flip: true, dx, dy, w, mask);
+
+    // The forward (y from x) or, flipped, the input gradient (dx from dy) of one branch.
+    private static int SingleConv(string fn, SingleParams* p, bool flip, float* output, float* input, float* w, float* mask)
     {
-        const string fn = "slak_dwconv2d_bwd_data";
+        string outName = flip ? "dx" : "y", inName = flip ? "dy" : "x";
         try
         {
             var g = Validation.CheckSingle(fn, p);
             bool any = g.Numel > 0;
-            Validation.Need(fn, dx, "dx", any);
-            Validation.Need(fn, dy, "dy", any);
+            Validation.Need(fn, output, outName, any);
+            Validation.Need(fn, input, inName, any);
             Validation.Need(fn, w, "w", any);
-            if (any && dx == dy)
-                throw Validation.Fail(SlakStatus.InvalidArgument, $"{fn}: dx and dy are the same buffer (in place is not supported)");
-            if (any) Engine.Conv(g, [(p->Kh, p->Kw)], flip: true, dx, dy, [(nint)w], [(nint)mask]);
+            if (any && output == input)
+                throw Validation.Fail(SlakStatus.InvalidArgument, $"{fn}: {outName} and {inName} are the same buffer (in place is not supported)");
+            if (any) Engine.Conv(g, [(p->Kh, p->Kw)], flip, output, input, [(nint)w], [(nint)mask]);
             return Ok();
         }
         catch (Exception e)
@@ -117,21 +103,8 @@ internal static unsafe class Exports
     }
 
     [UnmanagedCallersOnly(EntryPoint = "slak_dwconv2d_bwd_filter_workspace_size")]
-    private static int SlakDwconv2dBwdFilterWorkspaceSize(SingleParams* p, nuint* bytes)
-    {
-        const string fn = "slak_dwconv2d_bwd_filter_workspace_size";
-        try
-        {
-            Validation.Need(fn, bytes, "bytes", true);
-            Validation.CheckSingle(fn, p);
-            *bytes = 0;
-            return Ok();
-        }
-        catch (Exception e)
-        {
-            return Failed(fn, e);
-        }
-    }
+    private static int SlakDwconv2dBwdFilterWorkspaceSize(SingleParams* p, nuint* bytes) =>
+        NoWorkspace("slak_dwconv2d_bwd_filter_workspace_size", bytes, fn => Validation.CheckSingle(fn, p));
 
     [UnmanagedCallersOnly(EntryPoint = "slak_dwconv2d_bwd_filter")]
     private static int SlakDwconv2dBwdFilter(SingleParams* p, float* dw, float* x, float* dy, float* mask,
@@ -159,38 +132,12 @@ internal static unsafe class Exports
     // ---- decomposed ----
 
     [UnmanagedCallersOnly(EntryPoint = "slak_decomposed_dwconv2d_workspace_size")]
-    private static int SlakDecomposedWorkspaceSize(DecomposedParams* p, nuint* bytes)
-    {
-        const string fn = "slak_decomposed_dwconv2d_workspace_size";
-        try
-        {
-            Validation.Need(fn, bytes, "bytes", true);
-            Validation.CheckDecomposed(fn, p);
-            *bytes = 0;
-            return Ok();
-        }
-        catch (Exception e)
-        {
-            return Failed(fn, e);
-        }
-    }
+    private static int SlakDecomposedWorkspaceSize(DecomposedParams* p, nuint* bytes) =>
+        NoWorkspace("slak_decomposed_dwconv2d_workspace_size", bytes, fn => Validation.CheckDecomposed(fn, p));
 
     [UnmanagedCallersOnly(EntryPoint = "slak_decomposed_dwconv2d_bwd_filter_workspace_size")]
-    private static int SlakDecomposedBwdFilterWorkspaceSize(DecomposedParams* p, nuint* bytes)
-    {
-        const string fn = "slak_decomposed_dwconv2d_bwd_filter_workspace_size";
-        try
-        {
-            Validation.Need(fn, bytes, "bytes", true);
-            Validation.CheckDecomposed(fn, p);
-            *bytes = 0;
-            return Ok();
-        }
-        catch (Exception e)
-        {
-            return Failed(fn, e);
-        }
-    }
+    private static int SlakDecomposedBwdFilterWorkspaceSize(DecomposedParams* p, nuint* bytes) =>
+        NoWorkspace("slak_decomposed_dwconv2d_bwd_filter_workspace_size", bytes, fn => Validation.CheckDecomposed(fn, p));
 
     [UnmanagedCallersOnly(EntryPoint = "slak_decomposed_dwconv2d_fwd")]
     private static int SlakDecomposedFwd(DecomposedParams* p, float* y, float* x, float** w, float** masks,
@@ -269,6 +216,23 @@ internal static unsafe class Exports
     }
 
     // ---- status and message ----
+
+    // A *_workspace_size query: the arguments are checked as the call itself would check them; the answer is 0
+    // (the CPU engine needs no workspace).
+    private static int NoWorkspace(string fn, nuint* bytes, Action<string> checkParams)
+    {
+        try
+        {
+            Validation.Need(fn, bytes, "bytes", true);
+            checkParams(fn);
+            *bytes = 0;
+            return Ok();
+        }
+        catch (Exception e)
+        {
+            return Failed(fn, e);
+        }
+    }
 
     private static SlakStatus Set(SlakStatus status, string message)
     {
