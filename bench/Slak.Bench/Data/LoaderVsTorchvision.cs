@@ -34,6 +34,7 @@ internal static class LoaderVsTorchvision
         var index = ImageFolderScanner.Scan(root);
         if (index.Problems.Count > 0) Console.Error.WriteLine(index.Report());
         var training = new TrainTransformOptions { Size = size, RandAugment = RandAugment.Parse("rand-m9-mstd0.5-inc1") };
+        if (Array.IndexOf(args, "--stages") >= 0) return Stages(index, training, images);
         var data = new ImageFolderDataset(index.Train, index.Classes.Count, size, training: training);
         var options = new BatchLoaderOptions
         {
@@ -77,6 +78,50 @@ internal static class LoaderVsTorchvision
             $"torchvision: {stdout.Split(' ')[0]} images in {stdout.Split(' ')[1]} s = {theirs:F1} images/s ({theirs / workers:F1} per worker process)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"ratio ours/torchvision at {workers} workers: {ours / theirs:F2}x (target >= 1.5x); {size}x{size}, batch {batch}, {Environment.ProcessorCount} logical CPUs, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC"));
+        return 0;
+    }
+
+    /// <summary>`--stages`: where one thread's time goes, stage by stage of the transform (no peer, no loader).</summary>
+    private static int Stages(ImageFolderIndex index, TrainTransformOptions o, int images)
+    {
+        var names = new[] { "decode", "RandomResizedCrop", "flip", "RandAugment", "ToTensor+Normalize", "erase" };
+        var seconds = new double[names.Length];
+        var clock = new Stopwatch();
+        var rng = new SlakRandom(1);
+        var dst = new float[3 * o.Size * o.Size];
+        void Time(int stage, Action a)
+        {
+            clock.Restart();
+            a();
+            seconds[stage] += clock.Elapsed.TotalSeconds;
+        }
+        for (int i = 0; i < images; i++)
+        {
+            DecodedImage img = null!;
+            Time(0, () => img = ImageDecoder.DecodeFile(index.Train[i % index.Train.Count].Path));
+            Time(1, () =>
+            {
+                var (top, left, h, w) = TrainTransform.RandomResizedCropBox(img.Width, img.Height, rng, o.Scale, o.Ratio);
+                img = TrainTransform.ResizedCrop(img, top, left, h, w, o.Size);
+            });
+            Time(2, () => { if (rng.NextDouble() < o.FlipProbability) img = PilOps.FlipHorizontal(img); });
+            Time(3, () => img = o.RandAugment!.Apply(img, rng, o.Fill));
+            Time(4, () => TrainTransform.Normalize(img, o.Mean, o.Std, dst));
+            Time(5, () =>
+            {
+                if (TrainTransform.EraseBox(o.Size, o.Size, o.EraseProbability, rng) is { } box)
+                {
+                    var noise = new float[3 * box.Height * box.Width];
+                    for (int k = 0; k < noise.Length; k++) noise[k] = (float)rng.NextNormal();
+                    TrainTransform.Erase(dst, 3, o.Size, o.Size, box, noise);
+                }
+            });
+        }
+        double total = seconds.Sum();
+        for (int s = 0; s < names.Length; s++)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{names[s],-20} {1e3 * seconds[s] / images,7:F3} ms/image  {100 * seconds[s] / total,5:F1} %"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{"total",-20} {1e3 * total / images,7:F3} ms/image ({images} images, one thread)"));
         return 0;
     }
 

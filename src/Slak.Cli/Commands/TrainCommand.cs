@@ -64,6 +64,8 @@ internal sealed class TrainCommand : ICliCommand
         var warmupSteps = new Option<int?>("--warmup-steps") { Description = "warmup length in optimizer steps (replaces --warmup-epochs)" };
         var inputSize = new Option<int>("--input-size") { Description = "image folders: input side (default: the preset's, at most 224)", DefaultValueFactory = _ => Defaults.InputSize };
         var cropPct = new Option<double>("--crop-pct") { Description = "image folders: resize the short side to input-size / crop-pct, then centre crop", DefaultValueFactory = _ => Defaults.CropPct };
+        var trainCrop = new Option<string?>("--train-crop") { Description = "image folders' training crop: rrc (RandomResizedCrop, the default) or pad (the evaluation view, then a random crop with 2-pixel zero padding, as Fashion-MNIST trains)" };
+        trainCrop.AcceptOnlyFromAmong("rrc", "pad");
         var badImages = new Option<string>("--bad-images") { Description = "image folders: what a start-up scan problem does: error (stop, listing every problem) or skip (leave the files out)", DefaultValueFactory = _ => "error" };
         badImages.AcceptOnlyFromAmong("error", "skip");
         var aa = new Option<string?>("--aa") { Description = $"image folders: timm RandAugment string or none (default {DataSets.DefaultRandAugment})" };
@@ -80,7 +82,7 @@ internal sealed class TrainCommand : ICliCommand
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
                      logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps,
-                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers, noSyncBn, quiet, verbose })
+                     valSplit, testEvery, inputSize, cropPct, trainCrop, badImages, maxBad, aa, reprob, workers, noSyncBn, quiet, verbose })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => DataParallelStart.Run(dp =>
@@ -109,7 +111,7 @@ internal sealed class TrainCommand : ICliCommand
                 Limit = Pick(limit, o.Limit), LogEvery = Pick(logEvery, o.LogEvery),
                 ValSplit = Pick(valSplit, o.ValSplit), EvalTestEveryEpoch = Pick(testEvery, o.EvalTestEveryEpoch),
                 InputSize = Pick(inputSize, o.InputSize), CropPct = Pick(cropPct, o.CropPct), MaxBadImageFraction = Pick(maxBad, o.MaxBadImageFraction),
-                Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob), Workers = Pick(workers, o.Workers),
+                Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob), Workers = Pick(workers, o.Workers), TrainCrop = Pick(trainCrop, o.TrainCrop),
             };
             if (Given(modelConfig) && Given(preset))
                 throw new ArgumentException("--model-config and --preset both name the model; give one", "--model-config");
@@ -171,12 +173,19 @@ internal sealed class TrainCommand : ICliCommand
         if (note is not null) Console.WriteLine(note);
         var p = ModelPresets.Get(o.Preset);
         if (!resume && DataSets.IsImageFolder(dataFolder))
-            // Image folders: the reference augmentation replaces the padded crop and flip of the small presets.
-            o = o with { CropPadding = 0, HorizontalFlip = false, Aa = o.Aa ?? DataSets.DefaultRandAugment, Reprob = o.Reprob ?? DataSets.DefaultReprob };
+            // Image folders: the reference augmentation (flip inside the transform) replaces the flip of the small
+            // presets; their padded crop stays only with --train-crop pad.
+            o = o with
+            {
+                TrainCrop = o.TrainCrop ?? "rrc", CropPadding = o.TrainCrop == "pad" ? o.CropPadding : 0, HorizontalFlip = false,
+                Aa = o.Aa ?? DataSets.DefaultRandAugment, Reprob = o.Reprob ?? DataSets.DefaultReprob,
+            };
         else if (!resume && o.Aa is not null and not "none")
             throw new ArgumentException($"--aa {o.Aa}: RandAugment applies to image folders; Fashion-MNIST keeps its own augmentation", "--aa");
+        else if (!resume && o.TrainCrop == "rrc")
+            throw new ArgumentException("--train-crop rrc: RandomResizedCrop applies to image folders; Fashion-MNIST trains with the padded crop", "--train-crop");
         var inputs = TrainingInputs.Load(o, dataFolder, resume ? null : initWeights, device,
-            () => DataSets.Load(dataFolder, p, o.InputSize, o.CropPct, skipBadImages, Console.Error.WriteLine, o.Aa));
+            () => DataSets.Load(dataFolder, p, o.InputSize, o.CropPct, skipBadImages, Console.Error.WriteLine, o.Aa, o.TrainCrop != "pad"));
         var data = inputs.Data;
         Console.WriteLine(o.ModelConfig is null ? $"preset {p.Name}: {data.Description}" : $"model {o.ModelConfig}: {data.Description}");
         if (!resume) o = o with { Normalization = data.Normalization };

@@ -24,13 +24,13 @@ internal static class DataSets
     /// Image folders: structural problems throw with the full report when <paramref name="skipBadImages"/> is false,
     /// else the files are left out and the report goes to <paramref name="warn"/>.</summary>
     public static TrainingData Load(string? folder, ModelPreset preset, int inputSize, double cropPct, bool skipBadImages, Action<string> warn,
-                                    string? randAugment = null)
+                                    string? randAugment = null, bool randomResizedCrop = true)
     {
         ArgumentNullException.ThrowIfNull(preset);
         ArgumentNullException.ThrowIfNull(warn);
         if (IsImageFolder(folder))
             return ImageFolder(folder!, inputSize > 0 ? inputSize : Math.Min(224, preset.InputSize), cropPct, skipBadImages, warn,
-                RandAugment.Parse(randAugment ?? DefaultRandAugment));
+                RandAugment.Parse(randAugment ?? DefaultRandAugment), randomResizedCrop);
         if (folder is not null && !Directory.Exists(folder))
             throw new DirectoryNotFoundException($"--data {folder}: no such folder");
         if (folder is not null && !Slak.IO.FashionMnist.IsAvailable(folder))
@@ -55,7 +55,8 @@ internal static class DataSets
     public static bool IsImageFolder(string? folder) =>
         folder is not null && !Slak.IO.FashionMnist.IsAvailable(folder) && ImageFolderScanner.IsImageFolder(folder);
 
-    private static TrainingData ImageFolder(string folder, int size, double cropPct, bool skip, Action<string> warn, RandAugment? randAugment)
+    private static TrainingData ImageFolder(string folder, int size, double cropPct, bool skip, Action<string> warn, RandAugment? randAugment,
+                                            bool randomResizedCrop)
     {
         var index = ImageFolderScanner.Scan(folder);
         if (index.Problems.Count > 0)
@@ -66,7 +67,7 @@ internal static class DataSets
         if (index.Train.Count == 0) throw new InvalidDataException($"{folder}: train/ has no usable image");
         int classes = index.Classes.Count;
         IImageSource Split(IReadOnlyList<ImageFolderEntry> e) => new ImageFolderDataset(e, classes, size, cropPct);
-        var training = new TrainTransformOptions { Size = size, RandAugment = randAugment };
+        var training = new TrainTransformOptions { Size = size, RandAugment = randAugment, RandomResizedCrop = randomResizedCrop, CropPct = cropPct };
         IImageSource? Optional(IReadOnlyList<ImageFolderEntry>? e, string name) =>
             e is null ? null : e.Count > 0 ? Split(e) : throw new InvalidDataException($"{folder}: {name}/ has no usable image");
         var val = Optional(index.Val, ImageFolderScanner.ValFolder);
@@ -74,7 +75,8 @@ internal static class DataSets
         string desc = $"image folder {folder}: {classes} classes, {index.Train.Count} train / "
             + (val is null ? "no val/ (validation held out of train/)" : $"{val.Count} val") + " / "
             + (test is null ? "no test/" : $"{test.Count} test") + $" images, read as 3x{size}x{size} (resize {EvalTransform.ScaleSize(size, cropPct)}, centre crop)";
-        desc += $"; training: RandomResizedCrop {size}, flip, {(randAugment is null ? "no RandAugment" : "RandAugment")}";
+        desc += $"; training: {(randomResizedCrop ? $"RandomResizedCrop {size}" : "that view")}, flip, {(randAugment is null ? "no RandAugment" : "RandAugment")}"
+            + (randomResizedCrop ? "" : ", padded random crop");
         return new TrainingData(new ImageFolderDataset(index.Train, classes, size, cropPct, training: training), val, test, DataNormalization.Imagenet, desc);
     }
 

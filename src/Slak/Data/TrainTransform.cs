@@ -13,6 +13,14 @@ public sealed record TrainTransformOptions
     /// <summary>Output side.</summary>
     public int Size { get; init; } = 224;
 
+    /// <summary>True: RandomResizedCrop (the reference). False: the evaluation view (resize the short side to
+    /// size / <see cref="CropPct"/>, centre crop), left to a padded random crop after the transform (the loader's
+    /// <see cref="AugmentOptions.CropPadding"/>), as Fashion-MNIST's IDX path trains.</summary>
+    public bool RandomResizedCrop { get; init; } = true;
+
+    /// <summary>The evaluation view's crop fraction when <see cref="RandomResizedCrop"/> is off.</summary>
+    public double CropPct { get; init; } = EvalTransform.DefaultCropPct;
+
     /// <summary>RandomResizedCrop area range (fraction of the image).</summary>
     public (double Min, double Max) Scale { get; init; } = (0.08, 1.0);
 
@@ -117,13 +125,20 @@ public static class TrainTransform
                     chw[(c * height + y) * width + x] = noise[k++];
     }
 
-    /// <summary>The pixel part of the transform: RandomResizedCrop to size x size, flip, RandAugment.</summary>
+    /// <summary>The pixel part of the transform: RandomResizedCrop to size x size (or the evaluation view), flip,
+    /// RandAugment.</summary>
     public static DecodedImage Augment(DecodedImage img, TrainTransformOptions o, SlakRandom rng)
     {
         ArgumentNullException.ThrowIfNull(img);
         ArgumentNullException.ThrowIfNull(o);
-        var (top, left, h, w) = RandomResizedCropBox(img.Width, img.Height, rng, o.Scale, o.Ratio);
-        var x = ResizedCrop(img, top, left, h, w, o.Size);
+        ArgumentNullException.ThrowIfNull(rng);
+        DecodedImage x;
+        if (o.RandomResizedCrop)
+        {
+            var (top, left, h, w) = RandomResizedCropBox(img.Width, img.Height, rng, o.Scale, o.Ratio);
+            x = ResizedCrop(img, top, left, h, w, o.Size);
+        }
+        else x = EvalTransform.CenterCrop(EvalTransform.ResizeShortSide(img, EvalTransform.ScaleSize(o.Size, o.CropPct)), o.Size);
         if (rng.NextDouble() < o.FlipProbability) x = PilOps.FlipHorizontal(x);
         if (o.RandAugment is not null) x = o.RandAugment.Apply(x, rng, o.Fill);
         return x;

@@ -126,6 +126,11 @@ public sealed record TrainOptions
     /// <summary>Image folders: the short side is resized to floor(input size / crop_pct) before the centre crop.</summary>
     public double CropPct { get; init; } = 0.875;
 
+    /// <summary>Image folders' training crop: "rrc" (the reference's RandomResizedCrop, scale 0.08-1) or "pad" (the
+    /// evaluation view, then a random crop with <see cref="CropPadding"/> zero padding, as Fashion-MNIST's IDX path
+    /// trains); null: "rrc" for image folders, "pad" for Fashion-MNIST (the only crop its IDX path has).</summary>
+    public string? TrainCrop { get; init; }
+
     /// <summary>Image folders: timm RandAugment string (e.g. rand-m9-mstd0.5-inc1) or "none"; null: the data's
     /// default (the reference's for image folders; Fashion-MNIST has none).</summary>
     public string? Aa { get; init; }
@@ -189,6 +194,8 @@ public sealed record TrainOptions
         Range(Limit >= 0, nameof(Limit), Limit, "must be >= 0");
         Range(Reprob is null or (>= 0 and <= 1), nameof(Reprob), Reprob ?? 0, "must be in [0, 1]");
         if (Aa is not null) Data.RandAugment.Parse(Aa);
+        if (TrainCrop is not null and not ("rrc" or "pad"))
+            throw new ArgumentOutOfRangeException(nameof(TrainCrop), TrainCrop, "the training crop must be rrc or pad");
         Range(Workers >= 1, nameof(Workers), Workers, "must be >= 1");
         Range(InputSize >= 0, nameof(InputSize), InputSize, "must be >= 0");
         Range(CropPct is > 0 and <= 1, nameof(CropPct), CropPct, "must be in (0, 1]");

@@ -109,6 +109,9 @@ public sealed class TrainEvalCommandTests
         (exit, _, err) = RunIntegrityKit.RunCli("train", "--epochs", "0", "--out", run);
         Assert.That(exit, Is.EqualTo(1));
         Assert.That(err, Does.StartWith("slak: error: ").And.Contain("Epochs"));
+        (exit, _, err) = RunIntegrityKit.RunCli("train", "--train-crop", "rrc", "--out", run);
+        Assert.That(exit, Is.EqualTo(1));
+        Assert.That(err, Does.StartWith("slak: error: ").And.Contain("--train-crop rrc").And.Contain("image folders"));
         Assert.That(Directory.Exists(run), Is.False, "a refused run leaves no folder");
 
         (exit, _, err) = RunIntegrityKit.RunCli("eval", "--run", Path.Combine(_folder, "nowhere"));
