@@ -4,7 +4,8 @@
 // Normalize + RandomErasing with W worker processes (bench/torch/loader_peer.py), on the same folder, side by side in
 // one run. Target (issue 21): >= 1.5x torchvision per core.
 //   dotnet run -c Release --project bench/Slak.Bench -- loader-vs-torchvision <image folder> [--workers W]
-//       [--size 224] [--batch-size 64] [--images 2048]
+//       [--size 224] [--batch-size 64] [--images 2048] [--ours-only] [--stages]
+//   --stages: one thread's time per stage of the transform, no loader, no peer; --ours-only: no peer.
 using System.Diagnostics;
 using System.Globalization;
 using Slak.Data;
@@ -44,6 +45,8 @@ internal static class LoaderVsTorchvision
         };
         int seen = 0, epoch = 0;
         var clock = new Stopwatch();
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        int gen2 = GC.CollectionCount(2), gen0 = GC.CollectionCount(0);
         bool warm = false;
         while (seen < images)
         {
@@ -55,8 +58,12 @@ internal static class LoaderVsTorchvision
             }
         }
         double ours = seen / clock.Elapsed.TotalSeconds;
+        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"ours:        {seen} images in {clock.Elapsed.TotalSeconds:F2} s = {ours:F1} images/s ({ours / workers:F1} per worker thread)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"             process CPU {cpu:F2} s ({1e3 * cpu / seen:F2} ms per image), GCs gen0 {GC.CollectionCount(0) - gen0}, gen2 {GC.CollectionCount(2) - gen2}"));
+        if (Array.IndexOf(args, "--ours-only") >= 0) return 0;
 
         string script = FindScript();
         var psi = new ProcessStartInfo("/usr/bin/python3",
@@ -118,6 +125,7 @@ internal static class LoaderVsTorchvision
             });
         }
         double total = seconds.Sum();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"GCs gen0 {GC.CollectionCount(0)}, gen2 {GC.CollectionCount(2)}"));
         for (int s = 0; s < names.Length; s++)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{names[s],-20} {1e3 * seconds[s] / images,7:F3} ms/image  {100 * seconds[s] / total,5:F1} %"));

@@ -17,14 +17,26 @@ internal static class PilOps
         for (int c = 0; c < 3; c++)
             for (int v = 0; v < 256; v++) table[c * 256 + v] = lut(c, v);
         var dst = new byte[img.Rgb.Length];
-        for (int i = 0; i < dst.Length; i++) dst[i] = table[(i % 3) * 256 + img.Rgb[i]];
+        ReadOnlySpan<byte> src = img.Rgb, r = table.AsSpan(0, 256), g = table.AsSpan(256, 256), b = table.AsSpan(512, 256);
+        for (int i = 0; i + 2 < src.Length; i += 3)
+        {
+            dst[i] = r[src[i]];
+            dst[i + 1] = g[src[i + 1]];
+            dst[i + 2] = b[src[i + 2]];
+        }
         return new DecodedImage(dst, img.Width, img.Height);
     }
 
     private static int[] Histogram(DecodedImage img)
     {
         var h = new int[3 * 256];
-        for (int i = 0; i < img.Rgb.Length; i++) h[(i % 3) * 256 + img.Rgb[i]]++;
+        ReadOnlySpan<byte> src = img.Rgb;
+        for (int i = 0; i + 2 < src.Length; i += 3)
+        {
+            h[src[i]]++;
+            h[256 + src[i + 1]]++;
+            h[512 + src[i + 2]]++;
+        }
         return h;
     }
 
@@ -147,16 +159,27 @@ internal static class PilOps
         var src = img.Rgb;
         var dst = (byte[])src.Clone();
         float side = 1f / 13f, centre = 5f / 13f;
+        int stride = 3 * w;
         for (int y = 1; y < h - 1; y++)
-            for (int x = 1; x < w - 1; x++)
-                for (int c = 0; c < 3; c++)
-                {
-                    float s = 0;
-                    for (int dy = -1; dy <= 1; dy++)
-                        for (int dx = -1; dx <= 1; dx++)
-                            s += src[((y + dy) * w + x + dx) * 3 + c] * (dx == 0 && dy == 0 ? centre : side);
-                    dst[(y * w + x) * 3 + c] = s <= 0 ? (byte)0 : s >= 255 ? (byte)255 : (byte)(int)(s + 0.5f);
-                }
+        {
+            // The nine products are summed in PIL's order (rows top to bottom, columns left to right).
+            ReadOnlySpan<byte> up = src.AsSpan((y - 1) * stride, stride), mid = src.AsSpan(y * stride, stride), down = src.AsSpan((y + 1) * stride, stride);
+            Span<byte> row = dst.AsSpan(y * stride, stride);
+            for (int i = 3; i < stride - 3; i++)
+            {
+                float s = 0;
+                s += up[i - 3] * side;
+                s += up[i] * side;
+                s += up[i + 3] * side;
+                s += mid[i - 3] * side;
+                s += mid[i] * centre;
+                s += mid[i + 3] * side;
+                s += down[i - 3] * side;
+                s += down[i] * side;
+                s += down[i + 3] * side;
+                row[i] = s <= 0 ? (byte)0 : s >= 255 ? (byte)255 : (byte)(int)(s + 0.5f);
+            }
+        }
         return new DecodedImage(dst, w, h);
     }
 
@@ -166,17 +189,20 @@ internal static class PilOps
     {
         int w = img.Width, h = img.Height;
         var dst = new byte[img.Rgb.Length];
+        ReadOnlySpan<byte> s = img.Rgb;
         for (int y = 0; y < h; y++)
             for (int x = 0; x < w; x++)
             {
                 double xin = a * (x + 0.5) + b * (y + 0.5) + c, yin = d * (x + 0.5) + e * (y + 0.5) + f;
                 int o = (y * w + x) * 3;
-                if (!SampleBicubic(img, xin, yin, dst.AsSpan(o, 3)))
+                if (xin < 0.0 || xin >= w || yin < 0.0 || yin >= h)
                 {
                     dst[o] = fill.R;
                     dst[o + 1] = fill.G;
                     dst[o + 2] = fill.B;
+                    continue;
                 }
+                SampleBicubic(s, w, h, xin, yin, dst.AsSpan(o, 3));
             }
         return new DecodedImage(dst, w, h);
     }
@@ -187,29 +213,35 @@ internal static class PilOps
         return p1 + d * (p2 + d * (p3 + d * p4));
     }
 
-    private static bool SampleBicubic(DecodedImage img, double xin, double yin, Span<byte> output)
+    /// <summary>PIL's bicubic sample at (<paramref name="xin"/>, <paramref name="yin"/>) inside the image: four
+    /// columns clamped to the image, the first row clamped and each further row outside it repeating the one before.</summary>
+    private static void SampleBicubic(ReadOnlySpan<byte> s, int w, int h, double xin, double yin, Span<byte> output)
     {
-        int w = img.Width, h = img.Height;
-        if (xin < 0.0 || xin >= w || yin < 0.0 || yin >= h) return false;
         xin -= 0.5;
         yin -= 0.5;
         int x = (int)Math.Floor(xin), y = (int)Math.Floor(yin);
         double dx = xin - x, dy = yin - y;
         x--;
         y--;
-        int x0 = Math.Clamp(x, 0, w - 1), x1 = Math.Clamp(x + 1, 0, w - 1), x2 = Math.Clamp(x + 2, 0, w - 1), x3 = Math.Clamp(x + 3, 0, w - 1);
-        var s = img.Rgb;
-        for (int c = 0; c < 3; c++)
+        int x0 = 3 * Math.Clamp(x, 0, w - 1), x1 = 3 * Math.Clamp(x + 1, 0, w - 1), x2 = 3 * Math.Clamp(x + 2, 0, w - 1), x3 = 3 * Math.Clamp(x + 3, 0, w - 1);
+        int r1 = Math.Clamp(y, 0, h - 1);
+        int r2 = y + 1 >= 0 && y + 1 < h ? y + 1 : r1;
+        int r3 = y + 2 >= 0 && y + 2 < h ? y + 2 : r2;
+        int r4 = y + 3 >= 0 && y + 3 < h ? y + 3 : r3;
+        int stride = 3 * w;
+        var q1 = s.Slice(r1 * stride, stride);
+        var q2 = s.Slice(r2 * stride, stride);
+        var q3 = s.Slice(r3 * stride, stride);
+        var q4 = s.Slice(r4 * stride, stride);
+        for (int ch = 0; ch < 3; ch++)
         {
-            double Row(int yy) => Cubic(s[(yy * w + x0) * 3 + c], s[(yy * w + x1) * 3 + c], s[(yy * w + x2) * 3 + c], s[(yy * w + x3) * 3 + c], dx);
-            double v1 = Row(Math.Clamp(y, 0, h - 1));
-            double v2 = y + 1 >= 0 && y + 1 < h ? Row(y + 1) : v1;
-            double v3 = y + 2 >= 0 && y + 2 < h ? Row(y + 2) : v2;
-            double v4 = y + 3 >= 0 && y + 3 < h ? Row(y + 3) : v3;
+            double v1 = Cubic(q1[x0 + ch], q1[x1 + ch], q1[x2 + ch], q1[x3 + ch], dx);
+            double v2 = Cubic(q2[x0 + ch], q2[x1 + ch], q2[x2 + ch], q2[x3 + ch], dx);
+            double v3 = Cubic(q3[x0 + ch], q3[x1 + ch], q3[x2 + ch], q3[x3 + ch], dx);
+            double v4 = Cubic(q4[x0 + ch], q4[x1 + ch], q4[x2 + ch], q4[x3 + ch], dx);
             double v = Cubic(v1, v2, v3, v4, dy);
-            output[c] = v <= 0 ? (byte)0 : v >= 255 ? (byte)255 : (byte)v;
+            output[ch] = v <= 0 ? (byte)0 : v >= 255 ? (byte)255 : (byte)v;
         }
-        return true;
     }
 
     /// <summary>Image.rotate(degrees, BICUBIC, fillcolor) about the centre, counter-clockwise, same size.</summary>
@@ -229,11 +261,19 @@ internal static class PilOps
     /// <summary>Horizontal mirror.</summary>
     public static DecodedImage FlipHorizontal(DecodedImage img)
     {
-        int w = img.Width;
+        int w = img.Width, stride = 3 * w;
         var dst = new byte[img.Rgb.Length];
         for (int y = 0; y < img.Height; y++)
-            for (int x = 0; x < w; x++)
-                for (int c = 0; c < 3; c++) dst[(y * w + x) * 3 + c] = img.Rgb[(y * w + w - 1 - x) * 3 + c];
+        {
+            ReadOnlySpan<byte> from = img.Rgb.AsSpan(y * stride, stride);
+            Span<byte> to = dst.AsSpan(y * stride, stride);
+            for (int x = 0, m = stride - 3; x < stride; x += 3, m -= 3)
+            {
+                to[x] = from[m];
+                to[x + 1] = from[m + 1];
+                to[x + 2] = from[m + 2];
+            }
+        }
         return new DecodedImage(dst, w, img.Height);
     }
 }
