@@ -233,6 +233,26 @@ internal static class PilOps
         var q2 = s.Slice(r2 * stride, stride);
         var q3 = s.Slice(r3 * stride, stride);
         var q4 = s.Slice(r4 * stride, stride);
+        // Cubic(v1, v2, v3, v4, 0) is v2 exactly (v2 plus a signed zero): shears and translations sample whole rows
+        // (dy = 0) or whole columns (dx = 0), where one row or one tap is all the work.
+        if (dy == 0)
+        {
+            for (int ch = 0; ch < 3; ch++)
+            {
+                double v = dx == 0 ? q2[x1 + ch] : Cubic(q2[x0 + ch], q2[x1 + ch], q2[x2 + ch], q2[x3 + ch], dx);
+                output[ch] = v <= 0 ? (byte)0 : v >= 255 ? (byte)255 : (byte)v;
+            }
+            return;
+        }
+        if (dx == 0)
+        {
+            for (int ch = 0; ch < 3; ch++)
+            {
+                double v = Cubic(q1[x1 + ch], q2[x1 + ch], q3[x1 + ch], q4[x1 + ch], dy);
+                output[ch] = v <= 0 ? (byte)0 : v >= 255 ? (byte)255 : (byte)v;
+            }
+            return;
+        }
         for (int ch = 0; ch < 3; ch++)
         {
             double v1 = Cubic(q1[x0 + ch], q1[x1 + ch], q1[x2 + ch], q1[x3 + ch], dx);
