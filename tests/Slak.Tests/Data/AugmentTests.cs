@@ -9,6 +9,26 @@ namespace Slak.Tests.Data;
 public class AugmentTests
 {
     [Test]
+    public void NormalisationWithoutCropOrFlipIsTheScalarFormulaBitForBit()
+    {
+        int seed = TestContext.CurrentContext.Random.Next();
+        TestContext.Progress.WriteLine($"NormalisationWithoutCropOrFlipIsTheScalarFormulaBitForBit seed {seed}");
+        var rng = new SlakRandom((ulong)seed);
+        const int c = 3, h = 7, w = 13; // a plane of 91 values: whole vectors and a remainder
+        var src = Enumerable.Range(0, c * h * w).Select(_ => rng.NextFloat()).ToArray();
+        var dst = new float[src.Length];
+        Array.Fill(dst, float.NaN);
+        var opts = new AugmentOptions { CropPadding = 0, HorizontalFlip = false }.WithNormalization(DataNormalization.Imagenet);
+        Augment.AugmentImage(src, dst, c, h, w, opts, rng);
+        for (int i = 0; i < src.Length; i++)
+        {
+            int ch = i / (h * w);
+            float expected = (src[i] - opts.Mean[ch]) * (1f / opts.Std[ch]);
+            Assert.That(BitConverter.SingleToInt32Bits(dst[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(expected)), $"value {i}, seed {seed}");
+        }
+    }
+
+    [Test]
     public void MixupAndCutmixTargetsSumToOneAndMatchLambda()
     {
         int seed = TestContext.CurrentContext.Random.Next();
