@@ -5,11 +5,12 @@
 // loader's waits add their time to a table printed to stderr when the process exits. Times are exclusive
 // (a nested region's time is not counted twice) and measured on the calling thread only, so a parallel kernel
 // counts its wall time, not its CPU time. Off by default: then a region is one static bool test and no allocation.
+// The profiler knows nothing of autograd (the backends use it, and they must not depend on the engine): the engine
+// says which regions are backward work by opening them through MeasureBackward.
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Slak.Autograd;
 
 namespace Slak.Diagnostics;
 
@@ -40,11 +41,6 @@ internal static class OpProfiler
 
     /// <summary>Starts a region named <paramref name="name"/>; dispose the result to add its time.</summary>
     public static Region Measure(string name) => _enabled ? Start(name) : default;
-
-    /// <summary>Starts a region named by an operator and the shape of its main input (e.g. "Linear (128,8,8,31)");
-    /// the name is only formatted when profiling is on.</summary>
-    public static Region Measure(string op, Tensor shapeOf) =>
-        _enabled ? Start(string.Concat(GradMode.IsEnabled ? "" : "nograd ", op, " ", Shapes.Format(shapeOf.Shape))) : default;
 
     /// <summary>Starts the region of one backend call, named by the backend method and the shape of its first tensor
     /// argument; the name is only formatted when profiling is on.</summary>
