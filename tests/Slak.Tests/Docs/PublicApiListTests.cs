@@ -42,7 +42,7 @@ public sealed class PublicApiListTests
         ["Slak.Cuda.Compilation"] = "Kernel users: the exception a failed NVRTC compilation throws; the compiler and cache are internal.",
         ["Slak.Cuda.Emulation"] = "Kernel users: the exception a kernel fault on the emulator throws; the emulator itself is internal (device \"cuda-emu\").",
         ["Slak.Cuda.Interop"] = "Kernel users: the exceptions and status codes of the CUDA driver, NVRTC and cuBLAS.",
-        ["Slak.Cuda.Kernels"] = "Micro-benchmarking the kernels: `DecomposedDwConv` (plan and launch at a shape and density), its shape and branch types and the `LaunchPlan` it returns; the launchers and plan functions are internal.",
+        ["Slak.Cuda.Kernels"] = "Micro-benchmarking the kernels: one entry point per convolution family, `DecomposedDwConv` (dwconv: plan and launch at a shape and density) and `DenseConv2d` (conv2d: the stem and downsampling convolutions), their shape and branch types and the `LaunchPlan` they return; the launchers and plan functions are internal.",
         ["Slak.Cuda.Runtime"] = "Micro-benchmarking the kernels: `GpuDevices.Open` gives a `GpuDevice`, `DeviceBuffer<T>` is typed memory on it, `CudaInfo` describes the installation; the device abstraction (`IGpuDevice`), pointers, limits and the launch machinery are internal.",
     };
 
@@ -76,7 +76,7 @@ public sealed class PublicApiListTests
             sb.AppendLine("Every public (exported, non-nested) type, by assembly and namespace, with the user it is for. The design card");
             sb.AppendLine("names three users: training SLaK from C# (`Slak`: tensors, devices, `F`, modules, models and presets, optimizers");
             sb.AppendLine("and schedules, sparse training, the trainer, I/O), micro-benchmarking the kernels (`Slak.Cuda.Runtime`: `GpuDevice`");
-            sb.AppendLine("and `DeviceBuffer<T>`; `Slak.Cuda.Kernels`: `DecomposedDwConv` and the `LaunchPlan` it returns) and other frameworks");
+            sb.AppendLine("and `DeviceBuffer<T>`; `Slak.Cuda.Kernels`: `DecomposedDwConv`, `DenseConv2d` and their `LaunchPlan`) and other frameworks");
             sb.AppendLine("(the C ABI, `include/slak/slak.h`, native). Everything else (backends, autograd engine, device abstraction,");
             sb.AppendLine("launchers, compiler, cache, allocator, emulator) is internal, visible to the command, tests and benchmarks through");
             sb.AppendLine("`InternalsVisibleTo`. Arguments are validated once, at this edge (see [Argument validation](#argument-validation)).");
