@@ -15,7 +15,8 @@
 //   - every node is released afterwards (closure and inputs dropped), so saved activations can be freed and a second
 //     backward through the same graph fails loudly.
 // Profiling happens here, not in the operators: each closure is one "<op>.bwd" region, and the backend calls it makes
-// are measured by the profiling backend (ProfilingBackend), so no operator can be missed.
+// are measured by the profiling backend (ProfilingBackend), named "bwd <method>" because the engine tells the profiler
+// that a backward pass runs (the profiler and the backends know nothing of the engine), so no operator can be missed.
 using System.Diagnostics;
 using Slak.Diagnostics;
 
@@ -83,6 +84,7 @@ internal static class AutogradEngine
         var leafGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
 
         using (GradMode.NoGrad())
+        using (OpProfiler.InBackward())
         {
             var seed = Tensor.Empty(root.Shape, root.Device);
             if (gradient is null) seed.Backend.Fill(seed, 1f);
