@@ -14,9 +14,11 @@ public class SparseBench : OpBench
     private Tensor _w = null!, _g = null!, _mask = null!, _keep = null!, _initial = null!;
     private long _remove;
 
-    /// <summary>The regrowth rule of the round.</summary>
-    [Params(SparseRegrowth.RandomExact, SparseRegrowth.RandomBernoulli, SparseRegrowth.Gradient)]
-    public SparseRegrowth Growth { get; set; }
+    /// <summary>The regrowth rule of the round (a name of the internal SparseRegrowth: parameters must be public).</summary>
+    [Params(nameof(SparseRegrowth.RandomExact), nameof(SparseRegrowth.RandomBernoulli), nameof(SparseRegrowth.Gradient))]
+    public string Growth { get; set; } = nameof(SparseRegrowth.RandomExact);
+
+    private SparseRegrowth Rule => Enum.Parse<SparseRegrowth>(Growth);
 
     [GlobalSetup]
     public void Setup()
@@ -33,5 +35,7 @@ public class SparseBench : OpBench
     [IterationSetup]
     public void ResetMask() => Backend.Copy(_initial, _mask);
 
-    [Benchmark] public long PruneRegrow() => Backend.SparsePruneRegrow(_w, _mask, _g, _keep, _remove, Growth, 12345);
+    // Only gradient regrowth takes the gradient (the random rules are given none, as Masking calls them).
+    [Benchmark] public long PruneRegrow() =>
+        Backend.SparsePruneRegrow(_w, _mask, Rule == SparseRegrowth.Gradient ? _g : null, _keep, _remove, Rule, 12345);
 }

@@ -1,4 +1,5 @@
 // Typed launchers for cuda/kernels/activation.cu (GELU, layer scale, per-sample scale, bias add).
+using System.Diagnostics;
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -43,7 +44,7 @@ internal static class ActivationKernels
     /// <summary>y[i] += bias[(i / inner) % c] (inner 1: along the last dimension; H * W: along the channels of NCHW).</summary>
     public static void AddBias(IGpuDevice dev, DevicePtr y, DevicePtr bias, int c, long inner, long n)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(inner, 1);
+        Debug.Assert(inner >= 1 || n == 0, $"inner must be >= 1, got {inner}"); // the backend passes max(1, H*W)
         var a = new KernelArgs(); a.Add(y); a.Add(bias); a.Add(c); a.Add(inner);
         Run(dev, "add_bias_kernel", n, ref a);
     }

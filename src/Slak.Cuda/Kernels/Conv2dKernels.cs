@@ -12,12 +12,15 @@ internal readonly record struct Conv2dParams(int N, int Cin, int H, int W, int C
 /// <summary>Launchers of the dense convolution kernels.</summary>
 internal static class Conv2dKernels
 {
+    /// <summary>The launch of the forward kernel: a grid-stride loop over the outputs.</summary>
+    public static LaunchPlan ForwardPlan(IGpuDevice dev, Conv2dParams p) =>
+        LaunchPlans.GridStride((long)p.N * p.Cout * p.OutH * p.OutW, DeviceLimits.For(dev));
+
     /// <summary>y = conv(x, w) + bias (bias may be null).</summary>
     public static void Forward(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr bias, Conv2dParams p)
     {
-        long total = (long)p.N * p.Cout * p.OutH * p.OutW;
         var a = new KernelArgs(); a.Add(y); a.Add(x); a.Add(w); a.Add(bias); a.Add(p);
-        a.Launch(dev, "conv2d_fwd_kernel", LaunchPlans.GridStride(total, DeviceLimits.For(dev)));
+        a.Launch(dev, "conv2d_fwd_kernel", ForwardPlan(dev, p));
     }
 
     /// <summary>dx of the dense conv.</summary>

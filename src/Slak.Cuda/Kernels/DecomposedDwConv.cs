@@ -27,7 +27,7 @@ public sealed record DwConvBranch(DeviceBuffer<float> Weight, DeviceBuffer<float
 public static class DecomposedDwConv
 {
     /// <summary>The launch plan the forward (and input gradient) would use: grid, block, shared memory, fallback.</summary>
-    public static LaunchPlan Plan(IGpuDevice device, DwConvShape shape, IReadOnlyList<(int Kh, int Kw)> kernels)
+    public static LaunchPlan Plan(GpuDevice device, DwConvShape shape, IReadOnlyList<(int Kh, int Kw)> kernels)
     {
         ArgumentNullException.ThrowIfNull(device);
         CheckShape(shape);
@@ -39,42 +39,42 @@ public static class DecomposedDwConv
             CheckKernel(kernels[b].Kh, kernels[b].Kw, b);
             branches[b] = new DwConvFusedBranch(DevicePtr.Null, DevicePtr.Null, kernels[b].Kh, kernels[b].Kw);
         }
-        return DwConvFusedKernels.Plan(device, branches, shape.N, shape.C, shape.H, shape.W);
+        return DwConvFusedKernels.Plan(device.Inner, branches, shape.N, shape.C, shape.H, shape.W);
     }
 
     /// <summary>ys[b] = branch b applied to x; every output is overwritten.</summary>
-    public static void Forward(IGpuDevice device, DwConvShape shape, DeviceBuffer<float> x,
+    public static void Forward(GpuDevice device, DwConvShape shape, DeviceBuffer<float> x,
                                IReadOnlyList<DwConvBranch> branches, IReadOnlyList<DeviceBuffer<float>> ys)
     {
         var br = Branches(device, shape, branches);
         var input = Activation(device, shape, x, nameof(x));
         var outs = Activations(device, shape, ys, br.Length, nameof(ys));
-        DwConvFusedKernels.Forward(device, outs, input, br, shape.N, shape.C, shape.H, shape.W);
+        DwConvFusedKernels.Forward(device.Inner, outs, input, br, shape.N, shape.C, shape.H, shape.W);
     }
 
     /// <summary>y = sum over branches of branch b applied to x (inference); y is overwritten.</summary>
-    public static void ForwardSum(IGpuDevice device, DwConvShape shape, DeviceBuffer<float> x,
+    public static void ForwardSum(GpuDevice device, DwConvShape shape, DeviceBuffer<float> x,
                                   IReadOnlyList<DwConvBranch> branches, DeviceBuffer<float> y)
     {
         var br = Branches(device, shape, branches);
         var input = Activation(device, shape, x, nameof(x));
         var output = Activation(device, shape, y, nameof(y));
-        DwConvFusedKernels.ForwardSum(device, output, input, br, shape.N, shape.C, shape.H, shape.W);
+        DwConvFusedKernels.ForwardSum(device.Inner, output, input, br, shape.N, shape.C, shape.H, shape.W);
     }
 
     /// <summary>dx = sum over branches of the input gradient of branch b given dys[b]; dx is overwritten.</summary>
-    public static void BackwardData(IGpuDevice device, DwConvShape shape, IReadOnlyList<DeviceBuffer<float>> dys,
+    public static void BackwardData(GpuDevice device, DwConvShape shape, IReadOnlyList<DeviceBuffer<float>> dys,
                                     IReadOnlyList<DwConvBranch> branches, DeviceBuffer<float> dx)
     {
         var br = Branches(device, shape, branches);
         var grads = Activations(device, shape, dys, br.Length, nameof(dys));
         var output = Activation(device, shape, dx, nameof(dx));
-        DwConvFusedKernels.BackwardData(device, output, grads, br, shape.N, shape.C, shape.H, shape.W);
+        DwConvFusedKernels.BackwardData(device.Inner, output, grads, br, shape.N, shape.C, shape.H, shape.W);
     }
 
     /// <summary>dws[b] = weight gradient of branch b given x and dys[b] (each (C, 1, Kh, Kw), overwritten); a branch
     /// with a mask gets its live taps computed and every pruned tap exactly 0.</summary>
-    public static void BackwardFilter(IGpuDevice device, DwConvShape shape, DeviceBuffer<float> x,
+    public static void BackwardFilter(GpuDevice device, DwConvShape shape, DeviceBuffer<float> x,
                                       IReadOnlyList<DeviceBuffer<float>> dys, IReadOnlyList<DwConvBranch> branches,
                                       IReadOnlyList<DeviceBuffer<float>> dws)
     {
@@ -87,7 +87,7 @@ public static class DecomposedDwConv
         var outs = new DevicePtr[br.Length];
         for (int b = 0; b < br.Length; b++)
             outs[b] = Buffer(device, dws[b], (long)shape.C * br[b].Kh * br[b].Kw, $"dws[{b}]", $"(C={shape.C}, 1, {br[b].Kh}, {br[b].Kw})");
-        DwConvFusedKernels.BackwardFilter(device, outs, input, grads, br, shape.N, shape.C, shape.H, shape.W);
+        DwConvFusedKernels.BackwardFilter(device.Inner, outs, input, grads, br, shape.N, shape.C, shape.H, shape.W);
     }
 
     private static void CheckShape(DwConvShape shape)
@@ -102,7 +102,7 @@ public static class DecomposedDwConv
             throw new ArgumentException($"branch {b}: kernel sizes must be odd and positive for 'same' padding, got {kh}x{kw}", "branches");
     }
 
-    private static DwConvFusedBranch[] Branches(IGpuDevice device, DwConvShape shape, IReadOnlyList<DwConvBranch> branches)
+    private static DwConvFusedBranch[] Branches(GpuDevice device, DwConvShape shape, IReadOnlyList<DwConvBranch> branches)
     {
         ArgumentNullException.ThrowIfNull(device);
         CheckShape(shape);
@@ -122,10 +122,10 @@ public static class DecomposedDwConv
         return result;
     }
 
-    private static DevicePtr Activation(IGpuDevice device, DwConvShape shape, DeviceBuffer<float> buffer, string name) =>
+    private static DevicePtr Activation(GpuDevice device, DwConvShape shape, DeviceBuffer<float> buffer, string name) =>
         Buffer(device, buffer, shape.Elements, name, shape.ToString());
 
-    private static DevicePtr[] Activations(IGpuDevice device, DwConvShape shape, IReadOnlyList<DeviceBuffer<float>> buffers,
+    private static DevicePtr[] Activations(GpuDevice device, DwConvShape shape, IReadOnlyList<DeviceBuffer<float>> buffers,
                                            int branches, string name)
     {
         ArgumentNullException.ThrowIfNull(buffers, name);
@@ -136,7 +136,7 @@ public static class DecomposedDwConv
         return result;
     }
 
-    private static DevicePtr Buffer(IGpuDevice device, DeviceBuffer<float>? buffer, long elements, string name, string shape)
+    private static DevicePtr Buffer(GpuDevice device, DeviceBuffer<float>? buffer, long elements, string name, string shape)
     {
         if (buffer is null) throw new ArgumentNullException(name, $"{name} is null");
         if (buffer.IsDisposed) throw new ObjectDisposedException(name, $"{name} is disposed");

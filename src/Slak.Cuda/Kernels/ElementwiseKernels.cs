@@ -1,10 +1,11 @@
 // Typed launchers for cuda/kernels/elementwise.cu (fill, copy, add, axpy, mul, scale on float32).
 //
-// The template every kernel family follows: one static class per cuda/kernels file; each launcher validates its
-// arguments (naming them), computes grid and block, and passes a stackalloc'd array of pointers to locals of
-// exactly the kernel's parameter types (never a boxed object[]: a wrong type would silently corrupt the launch).
+// The template every kernel family follows: one static class per cuda/kernels file; each launcher asserts its
+// invariants (debug builds only: the arguments were validated once, at the public edge, by Slak.F or the kernel API),
+// computes grid and block, and passes a stackalloc'd array of pointers to locals of exactly the kernel's parameter types (never a boxed object[]: a wrong type would silently corrupt the launch).
 // Parameter order mirrors the kernel: outputs, inputs, scalars, sizes. Grid and block come from the launch plan of
 // slak_plan.h (LaunchPlans). Works on any IGpuDevice (GPU or emulator).
+using System.Diagnostics;
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -84,18 +85,14 @@ internal static unsafe class ElementwiseKernels
 
     // ---- launch plumbing ----
 
-    // Validates the common arguments; false when there is nothing to do (n == 0).
+    // Asserts the common invariants (a tensor's storage: non-null, 4-byte aligned; n >= 0); false when there is
+    // nothing to do (n == 0).
     private static bool Check(IGpuDevice dev, long n, string op, params ReadOnlySpan<(DevicePtr Ptr, string Name)> ptrs)
     {
-        ArgumentNullException.ThrowIfNull(dev);
-        if (n < 0) throw new ArgumentOutOfRangeException(nameof(n), $"{op}: element count must be >= 0, got n={n}");
+        Debug.Assert(dev is not null && n >= 0, $"{op}: n={n}");
         if (n == 0) return false;
         foreach (var (ptr, name) in ptrs)
-        {
-            if (ptr.IsNull) throw new ArgumentException($"{op}: {name} is the null device pointer (n={n})", name);
-            if (ptr.Address % sizeof(float) != 0)
-                throw new ArgumentException($"{op}: {name}={ptr} is not 4-byte aligned", name);
-        }
+            Debug.Assert(!ptr.IsNull && ptr.Address % sizeof(float) == 0, $"{op}: {name}={ptr} is null or not 4-byte aligned");
         return true;
     }
 

@@ -62,7 +62,6 @@ internal unsafe ref struct KernelArgs
     private void Launch(IGpuDevice device, string kernel, Dim3 grid, Dim3 block, int sharedBytes,
                         IReadOnlyList<string> specialization)
     {
-        ArgumentNullException.ThrowIfNull(device);
         if (grid.Count == 0) return;
         nint* pointers = stackalloc nint[Capacity];
         fixed (byte* d = _data)

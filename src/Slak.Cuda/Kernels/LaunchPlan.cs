@@ -43,7 +43,7 @@ public enum PlanFallback
 
 /// <summary>How a plan breaks a device limit (<c>SlakPlanViolation</c>; <see cref="WithinLimits"/> when it does
 /// not).</summary>
-public enum PlanViolation
+internal enum PlanViolation
 {
     /// <summary>The launch fits the device.</summary>
     WithinLimits = 0,
@@ -101,10 +101,10 @@ public struct LaunchPlan
     public readonly PlanFallback FallbackReason => (PlanFallback)Fallback;
 
     /// <summary>The grid of one launch.</summary>
-    public readonly Dim3 Grid => new(GridX, GridY, GridZ);
+    internal readonly Dim3 Grid => new(GridX, GridY, GridZ);
 
     /// <summary>The block.</summary>
-    public readonly Dim3 Block => new(BlockX, BlockY, BlockZ);
+    internal readonly Dim3 Block => new(BlockX, BlockY, BlockZ);
 
     /// <inheritdoc />
     public override readonly string ToString() =>

@@ -8,7 +8,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>The launch plans (one function per kernel family) and the plan constants of slak_plan.h.</summary>
-public static unsafe class LaunchPlans
+internal static unsafe class LaunchPlans
 {
     private static readonly Lazy<Api> Native = new(Load, LazyThreadSafetyMode.ExecutionAndPublication);
 

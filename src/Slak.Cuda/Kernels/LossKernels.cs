@@ -11,7 +11,6 @@ internal static class LossKernels
     public static void SoftmaxCrossEntropy(IGpuDevice dev, DevicePtr probs, DevicePtr loss, DevicePtr logits,
                                            DevicePtr targets, int rows, int k)
     {
-        ArgumentNullException.ThrowIfNull(dev);
         var rowLoss = dev.Allocate((long)(rows + 1) * sizeof(float));
         var total = rowLoss.Offset((long)rows * sizeof(float));
         try

@@ -19,7 +19,6 @@ internal static class NormKernels
     public static void LayerNormBackward(IGpuDevice dev, DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr x,
                                          DevicePtr w, DevicePtr mean, DevicePtr rstd, DevicePtr dy, int rows, int c)
     {
-        ArgumentNullException.ThrowIfNull(dev);
         var a = new KernelArgs(); a.Add(dx); a.Add(x); a.Add(w); a.Add(mean); a.Add(rstd); a.Add(dy); a.Add(c);
         var limits = DeviceLimits.For(dev);
         a.Launch(dev, "layernorm_bwd_data_kernel", LaunchPlans.Rows(rows, LaunchPlans.RowBlock, limits));

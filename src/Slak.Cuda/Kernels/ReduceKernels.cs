@@ -13,7 +13,6 @@ internal static class ReduceKernels
     /// <see cref="LaunchPlans.SumBlocks"/> blocks, then one block over their partials.</summary>
     public static void Sum(IGpuDevice dev, DevicePtr result, DevicePtr x, long n, bool squares)
     {
-        ArgumentNullException.ThrowIfNull(dev);
         var limits = DeviceLimits.For(dev);
         int blocks = LaunchPlans.SumBlocks;
         var partials = dev.Allocate(blocks * sizeof(float));
@@ -30,7 +29,6 @@ internal static class ReduceKernels
     /// <summary>out[j] = sum over rows of a[r, j] (* b[r, j] when <paramref name="b"/> is not null).</summary>
     public static void ColumnSum(IGpuDevice dev, DevicePtr output, DevicePtr a, DevicePtr b, long rows, int c)
     {
-        ArgumentNullException.ThrowIfNull(dev);
         var plan = LaunchPlans.ColumnSum(rows, c, DeviceLimits.For(dev));
         if (plan.KernelChoice == PlanKernel.None)
         {

@@ -2,6 +2,7 @@
 // The whole round is a sequence of launches on the device's stream (keys, 8 radix passes of histogram + scan per
 // selection, marks); the only host transfer is the final live count (8 bytes), which the caller needs for its
 // density bookkeeping. Workspace comes from the caching allocator and goes back before returning.
+using System.Diagnostics;
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -29,12 +30,10 @@ internal static class SparseKernels
     public static long PruneRegrow(IGpuDevice dev, DevicePtr weight, DevicePtr mask, DevicePtr grad, DevicePtr keep,
                                    long n, long numRemove, bool bernoulli, ulong roundSeed)
     {
-        ArgumentNullException.ThrowIfNull(dev);
-        if (n < 0 || n > uint.MaxValue)
-            throw new ArgumentOutOfRangeException(nameof(n), n, "element count must be in [0, 2^32) (indices are 32-bit keys)");
-        if (numRemove < 0) throw new ArgumentOutOfRangeException(nameof(numRemove), numRemove, "numRemove must be >= 0");
-        if (bernoulli && !grad.IsNull)
-            throw new ArgumentException("Bernoulli regrowth is random; it takes no gradient", nameof(grad));
+        // Masking (the public edge) checked the parameter sizes; the backend builds the rest.
+        Debug.Assert(n >= 0 && n <= uint.MaxValue, $"element count must be in [0, 2^32) (indices are 32-bit keys), got {n}");
+        Debug.Assert(numRemove >= 0, $"numRemove must be >= 0, got {numRemove}");
+        Debug.Assert(!bernoulli || grad.IsNull, "Bernoulli regrowth is random; it takes no gradient");
         if (n == 0) return 0;
 
         // Layout: prune state, grow state, count (8 bytes, padded to 16), keys (n uint32).
@@ -84,7 +83,6 @@ internal static class SparseKernels
     internal static void Select(IGpuDevice dev, DevicePtr state, DevicePtr keys, long k, DevicePtr kFrom, long n,
                                 in LaunchPlan grid)
     {
-        ArgumentNullException.ThrowIfNull(dev);
         var limits = DeviceLimits.For(dev);
         var one = LaunchPlans.Rows(1, grid.BlockX == 0 ? LaunchPlans.Block : (int)grid.BlockX, limits);
         var scan = LaunchPlans.Rows(1, (int)LaunchPlans.Constant("kSparseScanThreads"), limits);
@@ -107,7 +105,6 @@ internal static class SparseKernels
     /// below it are the k smallest). Waits for the device.</summary>
     public static ulong ReadBound(IGpuDevice dev, DevicePtr state)
     {
-        ArgumentNullException.ThrowIfNull(dev);
         Span<byte> b = stackalloc byte[sizeof(ulong)];
         dev.CopyToHost(state.Offset(3 * sizeof(ulong)), b);
         return BitConverter.ToUInt64(b);

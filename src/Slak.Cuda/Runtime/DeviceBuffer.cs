@@ -1,8 +1,8 @@
 // Typed device memory for users of the kernel API: a length, an element type and the device it lives on, with
-// checked copies from and to spans (the length must match; a disposed buffer or device says so). The kernel entry
-// points (DecomposedDwConv) take DeviceBuffer<float> and check lengths against the shape before any launch, so a
-// wrong argument is an ArgumentException naming it, never a fault in a kernel. DevicePtr stays the launchers' raw
-// currency inside the library.
+// checked copies from and to spans (the length must match; a disposed buffer says so). The kernel entry points
+// (DecomposedDwConv) take DeviceBuffer<float> and check lengths against the shape before any launch, so a wrong
+// argument is an ArgumentException naming it, never a fault in a kernel. DevicePtr stays the launchers' raw currency
+// inside the library.
 using System.Runtime.InteropServices;
 
 namespace Slak.Cuda.Runtime;
@@ -14,7 +14,7 @@ public sealed class DeviceBuffer<T> : IDisposable where T : unmanaged
     private DevicePtr _ptr;
 
     /// <summary>Allocates <paramref name="length"/> elements (contents undefined) on <paramref name="device"/>.</summary>
-    public DeviceBuffer(IGpuDevice device, long length)
+    public DeviceBuffer(GpuDevice device, long length)
     {
         ArgumentNullException.ThrowIfNull(device);
         ArgumentOutOfRangeException.ThrowIfNegative(length);
@@ -22,11 +22,11 @@ public sealed class DeviceBuffer<T> : IDisposable where T : unmanaged
         Length = length;
         long bytes = checked(length * Marshal.SizeOf<T>());
         // A zero-length buffer still owns a (minimal) allocation, so it has a valid address.
-        _ptr = device.Allocate(Math.Max(bytes, 1));
+        _ptr = device.Inner.Allocate(Math.Max(bytes, 1));
     }
 
     /// <summary>A new buffer holding a copy of <paramref name="data"/>.</summary>
-    public static DeviceBuffer<T> FromSpan(IGpuDevice device, ReadOnlySpan<T> data)
+    public static DeviceBuffer<T> FromSpan(GpuDevice device, ReadOnlySpan<T> data)
     {
         var buffer = new DeviceBuffer<T>(device, data.Length);
         buffer.CopyFrom(data);
@@ -34,7 +34,7 @@ public sealed class DeviceBuffer<T> : IDisposable where T : unmanaged
     }
 
     /// <summary>The device the memory lives on.</summary>
-    public IGpuDevice Device { get; }
+    public GpuDevice Device { get; }
 
     /// <summary>Number of elements.</summary>
     public long Length { get; }
@@ -62,7 +62,7 @@ public sealed class DeviceBuffer<T> : IDisposable where T : unmanaged
     public void CopyFrom(ReadOnlySpan<T> source)
     {
         CheckLength(source.Length, nameof(source));
-        Device.CopyToDevice(MemoryMarshal.AsBytes(source), Pointer);
+        Device.Inner.CopyToDevice(MemoryMarshal.AsBytes(source), Pointer);
     }
 
     /// <summary>Copies the buffer into <paramref name="destination"/> (exactly <see cref="Length"/> elements), after
@@ -70,7 +70,7 @@ public sealed class DeviceBuffer<T> : IDisposable where T : unmanaged
     public void CopyTo(Span<T> destination)
     {
         CheckLength(destination.Length, nameof(destination));
-        Device.CopyToHost(Pointer, MemoryMarshal.AsBytes(destination));
+        Device.Inner.CopyToHost(Pointer, MemoryMarshal.AsBytes(destination));
     }
 
     /// <summary>The contents as a new array.</summary>
@@ -87,7 +87,7 @@ public sealed class DeviceBuffer<T> : IDisposable where T : unmanaged
         if (Marshal.SizeOf<T>() != 4)
             throw new NotSupportedException($"DeviceBuffer<{typeof(T).Name}>.Fill supports 4-byte elements only");
         uint bits = MemoryMarshal.Cast<T, uint>(MemoryMarshal.CreateReadOnlySpan(ref value, 1))[0];
-        Device.Memset32(Pointer, bits, Length);
+        Device.Inner.Memset32(Pointer, bits, Length);
     }
 
     private void CheckLength(int given, string name)
@@ -102,7 +102,7 @@ public sealed class DeviceBuffer<T> : IDisposable where T : unmanaged
     {
         var p = _ptr;
         _ptr = DevicePtr.Null;
-        if (!p.IsNull) Device.Free(p);
+        if (!p.IsNull) Device.Inner.Free(p);
     }
 
     /// <inheritdoc/>

@@ -10,7 +10,7 @@ namespace Slak.Cuda.Runtime;
 /// <summary>Grid, block, register and shared-memory limits of one GPU architecture (mirror of
 /// <c>SlakDeviceLimits</c>; public fields in the header's order).</summary>
 [StructLayout(LayoutKind.Sequential)]
-public record struct DeviceLimits
+internal record struct DeviceLimits
 {
     /// <summary>Compute capability, major * 10 + minor.</summary>
     public int Sm;
@@ -60,11 +60,7 @@ public record struct DeviceLimits
     /// <summary>The limits launches on <paramref name="device"/> are planned for: its architecture's table (the
     /// nearest known one below it for others, with the opt-in maximum the driver reports); sm_90's for the emulator,
     /// whose dynamic shared-memory cap is sm_90's opt-in maximum.</summary>
-    public static DeviceLimits For(IGpuDevice device)
-    {
-        ArgumentNullException.ThrowIfNull(device);
-        return (DeviceLimits)Cache.GetValue(device, d => Compute(d));
-    }
+    public static DeviceLimits For(IGpuDevice device) => (DeviceLimits)Cache.GetValue(device, d => Compute(d));
 
     private static DeviceLimits Compute(IGpuDevice device)
     {

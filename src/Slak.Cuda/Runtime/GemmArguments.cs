@@ -2,7 +2,7 @@
 namespace Slak.Cuda.Runtime;
 
 /// <summary>Validation of row-major GEMM arguments.</summary>
-public static class GemmArguments
+internal static class GemmArguments
 {
     /// <summary>Throws an <see cref="ArgumentException"/> naming the offending argument and values when the
     /// row-major GEMM C(m,n) = op(A)(m,k)·op(B)(k,n) is inconsistent.</summary>

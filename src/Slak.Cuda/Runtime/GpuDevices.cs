@@ -8,8 +8,13 @@ namespace Slak.Cuda.Runtime;
 /// <summary>Opens GPU devices by name and tells whether CUDA can be used here.</summary>
 public static unsafe class GpuDevices
 {
-    /// <summary>Opens "cuda" (GPU 0), "cuda:N" or "cuda-emu" (the host emulator).</summary>
-    public static IGpuDevice Open(string spec)
+    /// <summary>Opens "cuda" (GPU 0), "cuda:N" or "cuda-emu" (the host emulator). Throws
+    /// <see cref="ArgumentException"/> for another name and a <see cref="Interop.CudaException"/> (or
+    /// <see cref="Interop.CudaLibraryNotFoundException"/>) when the GPU cannot be opened.</summary>
+    public static GpuDevice Open(string spec) => new(OpenDevice(spec));
+
+    /// <summary>As <see cref="Open"/>, the device itself (for the library's launchers and the CUDA backend).</summary>
+    internal static IGpuDevice OpenDevice(string spec)
     {
         ArgumentNullException.ThrowIfNull(spec);
         string s = spec.Trim().ToLowerInvariant();

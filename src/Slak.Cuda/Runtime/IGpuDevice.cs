@@ -2,11 +2,12 @@
 //   - CudaDriverDevice: a real GPU through the CUDA driver API, NVRTC-compiled kernels and cuBLAS;
 //   - EmulatedDevice:   the host emulator (libslak_emu.so), which runs the same cuda/ kernels on the CPU over
 //                       host memory, so that every kernel and launch configuration is executed in CI.
-// Typed launchers (Slak.Cuda.Kernels) only ever call Launch with the kernel's exact argument list.
+// Typed launchers (Slak.Cuda.Kernels) only ever call Launch with the kernel's exact argument list. Internal: users of
+// the kernel API hold a GpuDevice, which wraps one.
 namespace Slak.Cuda.Runtime;
 
 /// <summary>A device that runs the kernels of <c>cuda/</c>: a real GPU or the host emulator.</summary>
-public interface IGpuDevice : IDisposable
+internal interface IGpuDevice : IDisposable
 {
     /// <summary>Human-readable name, e.g. "NVIDIA H200 (sm_90)" or "cuda-emu (host emulator)".</summary>
     string Name { get; }
@@ -75,7 +76,7 @@ public interface IGpuDevice : IDisposable
 }
 
 /// <summary>A device address (an opaque 64-bit value; a host address on the emulator).</summary>
-public readonly record struct DevicePtr(ulong Address)
+internal readonly record struct DevicePtr(ulong Address)
 {
     /// <summary>The null device pointer.</summary>
     public static DevicePtr Null => default;
@@ -91,7 +92,7 @@ public readonly record struct DevicePtr(ulong Address)
 }
 
 /// <summary>A launch dimension (x, y, z), like CUDA's <c>dim3</c>.</summary>
-public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
+internal readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
 {
     /// <summary>Total count x*y*z.</summary>
     public long Count => (long)X * Y * Z;
@@ -101,11 +102,4 @@ public readonly record struct Dim3(uint X, uint Y = 1, uint Z = 1)
 }
 
 /// <summary>A loaded kernel: its name plus an implementation-specific handle (CUfunction or emulator index).</summary>
-public readonly record struct KernelHandle(string Name, nint Handle);
-
-/// <summary>Caching-allocator statistics of one device.</summary>
-public readonly record struct GpuMemoryStats(long InUseBytes, long ReservedBytes, long PeakInUseBytes,
-                                             long CacheHits, long CacheMisses);
-
-/// <summary>Device memory could not be allocated even after emptying the cache.</summary>
-public sealed class GpuOutOfMemoryException(string message) : Exception(message);
+internal readonly record struct KernelHandle(string Name, nint Handle);

@@ -15,7 +15,9 @@
 //   - every node is released afterwards (closure and inputs dropped), so saved activations can be freed and a second
 //     backward through the same graph fails loudly.
 // Profiling happens here, not in the operators: each closure is one "<op>.bwd" region, and the backend calls it makes
-// are measured by the profiling backend (ProfilingBackend), so no operator can be missed.
+// are measured by the profiling backend (ProfilingBackend), named "bwd <method>" because the engine tells the profiler
+// that a backward pass runs (the profiler and the backends know nothing of the engine), so no operator can be missed.
+using System.Diagnostics;
 using Slak.Diagnostics;
 
 namespace Slak.Autograd;
@@ -27,8 +29,7 @@ internal static class AutogradEngine
     /// when grad mode is on and any input requires grad. Returns <paramref name="output"/>.</summary>
     public static Tensor Record(Tensor output, string op, Tensor[] inputs, BackwardFunction backward)
     {
-        ArgumentNullException.ThrowIfNull(output);
-        ArgumentNullException.ThrowIfNull(backward);
+        Debug.Assert(output is not null && backward is not null, $"{op}: output and backward are required");
         Record([output], op, inputs, grads => backward(grads[0]!));
         return output;
     }
@@ -38,10 +39,9 @@ internal static class AutogradEngine
     /// gradient at once.</summary>
     public static void Record(Tensor[] outputs, string op, Tensor[] inputs, MultiBackwardFunction backward)
     {
-        ArgumentNullException.ThrowIfNull(outputs);
-        ArgumentNullException.ThrowIfNull(inputs);
-        ArgumentNullException.ThrowIfNull(backward);
-        if (outputs.Length == 0) throw new ArgumentException($"{op}: a node needs at least one output", nameof(outputs));
+        // The operators of Slak.F (the public edge) call this after validating their arguments: invariants only.
+        Debug.Assert(outputs is { Length: > 0 } && inputs is not null && backward is not null,
+                     $"{op}: a node needs at least one output, its inputs and a backward closure");
         if (!WillRecord(inputs)) return;
         var node = new GradNode(op, inputs, outputs.Length, backward);
         for (int i = 0; i < outputs.Length; i++)
@@ -84,6 +84,7 @@ internal static class AutogradEngine
         var leafGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
 
         using (GradMode.NoGrad())
+        using (OpProfiler.InBackward())
         {
             var seed = Tensor.Empty(root.Shape, root.Device);
             if (gradient is null) seed.Backend.Fill(seed, 1f);

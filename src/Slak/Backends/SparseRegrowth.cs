@@ -2,7 +2,7 @@
 namespace Slak.Backends;
 
 /// <summary>Regrowth rule of one prune/regrow round.</summary>
-public enum SparseRegrowth
+internal enum SparseRegrowth
 {
     /// <summary>Exactly as many as pruned: the inactive positions with the smallest random keys (our semantics).</summary>
     RandomExact,

@@ -5,11 +5,13 @@
 // loader's waits add their time to a table printed to stderr when the process exits. Times are exclusive
 // (a nested region's time is not counted twice) and measured on the calling thread only, so a parallel kernel
 // counts its wall time, not its CPU time. Off by default: then a region is one static bool test and no allocation.
+// The profiler knows nothing of autograd (the backends use it, and they must not depend on the engine): the engine
+// tells it when a backward pass runs (InBackward), so a backend call made there is named "bwd <method>" and the
+// forward and backward uses of a shared kernel (Gemm, Mul, Permute, ...) are apart; each closure is "<op>.bwd".
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Slak.Autograd;
 
 namespace Slak.Diagnostics;
 
@@ -18,6 +20,7 @@ internal static class OpProfiler
 {
     private static readonly ConcurrentDictionary<string, Entry> Entries = new(StringComparer.Ordinal);
     [ThreadStatic] private static long _childTicks;
+    [ThreadStatic] private static int _backwardDepth;
     private static long _firstTimestamp;
 
     static OpProfiler()
@@ -41,15 +44,18 @@ internal static class OpProfiler
     /// <summary>Starts a region named <paramref name="name"/>; dispose the result to add its time.</summary>
     public static Region Measure(string name) => _enabled ? Start(name) : default;
 
-    /// <summary>Starts a region named by an operator and the shape of its main input (e.g. "Linear (128,8,8,31)");
-    /// the name is only formatted when profiling is on.</summary>
-    public static Region Measure(string op, Tensor shapeOf) =>
-        _enabled ? Start(string.Concat(GradMode.IsEnabled ? "" : "nograd ", op, " ", Shapes.Format(shapeOf.Shape))) : default;
-
     /// <summary>Starts the region of one backend call, named by the backend method and the shape of its first tensor
-    /// argument; the name is only formatted when profiling is on.</summary>
+    /// argument, with the prefix "bwd " inside a backward pass; the name is only formatted when profiling is on.</summary>
     public static Region MeasureKernel(string method, Tensor shapeOf) =>
-        _enabled ? Start(string.Concat(method, " ", Shapes.Format(shapeOf.Shape))) : default;
+        _enabled ? Start(string.Concat(_backwardDepth > 0 ? "bwd " : "", method, " ", Shapes.Format(shapeOf.Shape))) : default;
+
+    /// <summary>Marks the calling thread as running a backward pass until the result is disposed (the autograd engine
+    /// calls it; nesting is allowed).</summary>
+    public static BackwardPass InBackward()
+    {
+        _backwardDepth++;
+        return new BackwardPass(true);
+    }
 
     /// <summary>Starts the region of a backward closure, named "op.bwd" and the shape of its output gradient.</summary>
     public static Region MeasureBackward(string op, Tensor gradOutput) =>
@@ -122,6 +128,20 @@ internal static class OpProfiler
     {
         public long Calls;
         public long Ticks;
+    }
+
+    /// <summary>A backward pass of the calling thread (see <see cref="InBackward"/>); disposing it ends it.</summary>
+    public readonly struct BackwardPass : IDisposable
+    {
+        private readonly bool _open;
+
+        internal BackwardPass(bool open) => _open = open;
+
+        /// <summary>Ends the backward pass.</summary>
+        public void Dispose()
+        {
+            if (_open) _backwardDepth--;
+        }
     }
 
     /// <summary>An open region; disposing it records its exclusive time.</summary>

@@ -37,11 +37,16 @@ public static partial class F
         });
     }
 
-    /// <summary>Permutes dimensions (a copy): result.shape[i] = x.shape[perm[i]].</summary>
+    // The largest rank Permute takes: the CUDA kernel's parameter block (PermuteParams) holds 8 dimensions.
+    private const int MaxPermuteRank = 8;
+
+    /// <summary>Permutes dimensions (a copy): result.shape[i] = x.shape[perm[i]]; x has rank at most 8.</summary>
     public static Tensor Permute(Tensor x, params int[] perm)
     {
         Check.NotNull(x, nameof(Permute), nameof(x));
         ArgumentNullException.ThrowIfNull(perm);
+        if (x.Rank > MaxPermuteRank)
+            throw new ArgumentException($"{nameof(Permute)}: x has rank {x.Rank}; at most {MaxPermuteRank} dimensions can be permuted ({x.Describe()})", nameof(x));
         if (perm.Length != x.Rank || perm.Distinct().Count() != perm.Length || perm.Any(p => p < 0 || p >= x.Rank))
             throw new ArgumentException($"{nameof(Permute)}: perm {Shapes.Format(perm)} is not a permutation of the {x.Rank} dims of {x.Describe()}", nameof(perm));
         var shape = new int[perm.Length];

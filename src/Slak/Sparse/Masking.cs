@@ -27,6 +27,12 @@ public sealed partial class Masking
         _candidates = parameters.Where(p => p.Tensor.Rank is 2 or 4).ToList();
         if (_candidates.Count == 0)
             throw new ArgumentException("no parameter of rank 2 or 4 to sparsify", nameof(parameters));
+        foreach (var (name, p) in _candidates)
+        {
+            // The prune/regrow round ranks positions by 32-bit indices (SparseSelection's keys).
+            if (p.Numel > uint.MaxValue)
+                throw new ArgumentException($"parameter '{name}' {p.Describe()} has {p.Numel} elements; masking supports at most 2^32 - 1 per parameter", nameof(parameters));
+        }
     }
 
     /// <summary>The options.</summary>

@@ -10,7 +10,7 @@
 namespace Slak.Sparse;
 
 /// <summary>Keys and selections shared by the host and device prune/regrow implementations.</summary>
-public static class SparseSelection
+internal static class SparseSelection
 {
     /// <summary>Key of an ineligible element: above every |w| bit pattern (NaN included) and every hash key.</summary>
     public const uint Ineligible = uint.MaxValue;

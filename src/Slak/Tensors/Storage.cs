@@ -6,7 +6,7 @@ using Slak.Backends;
 namespace Slak;
 
 /// <summary>Reference-counted memory holding <see cref="Length"/> float32 elements on one backend.</summary>
-public abstract class Storage
+internal abstract class Storage
 {
     private int _refs = 1;
 

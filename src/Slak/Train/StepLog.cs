@@ -13,7 +13,7 @@ namespace Slak.Train;
 /// <param name="Step">Optimizer step (1-based).</param>
 /// <param name="Loss">Mean loss of the step's batch.</param>
 /// <param name="Lr">Learning rate used by the step.</param>
-public readonly record struct StepRecord(long Step, double Loss, double Lr);
+internal readonly record struct StepRecord(long Step, double Loss, double Lr);
 
 /// <summary>Appends per-step records to a run folder's steps.jsonl.</summary>
 internal sealed class StepLog : IDisposable

@@ -158,7 +158,10 @@ public sealed class ProfilingBackendTests
         }
         var names = OpProfiler.Snapshot().Select(e => e.Name).ToList();
         OpProfiler.Reset();
-        foreach (var expected in new[] { "DecomposedDwConvForward (2, 3, 5, 5)", "DecomposedDwConvBackwardData", "DecomposedDwConvBackwardFilter (2, 3, 5, 5)", "DecomposedDepthwiseConv2d.bwd" })
+        // Backend calls inside the backward pass carry "bwd " (the engine tells the profiler), forward ones do not.
+        Assert.That(names.Any(n => n.StartsWith("bwd DecomposedDwConvForward", StringComparison.Ordinal)), Is.False,
+            $"the forward kernel ran outside the backward pass (regions: {string.Join("; ", names)})");
+        foreach (var expected in new[] { "DecomposedDwConvForward (2, 3, 5, 5)", "bwd DecomposedDwConvBackwardData", "bwd DecomposedDwConvBackwardFilter (2, 3, 5, 5)", "DecomposedDepthwiseConv2d.bwd" })
             Assert.That(names.Any(n => n.StartsWith(expected, StringComparison.Ordinal)), Is.True,
                 $"profile has a region '{expected}...' (regions: {string.Join("; ", names)})");
     }

@@ -14,8 +14,8 @@ namespace Slak.Tests.Cuda;
 
 public sealed class DecomposedDwConvApiTests
 {
-    private IGpuDevice _dev = null!;
-    private IGpuDevice _other = null!;
+    private GpuDevice _dev = null!;
+    private GpuDevice _other = null!;
     private TestRandom _rng = null!;
 
     [SetUp]
@@ -101,7 +101,7 @@ public sealed class DecomposedDwConvApiTests
     /// <summary>Valid arguments for every entry point, which each sweep case breaks in one place.</summary>
     private sealed class Args
     {
-        public IGpuDevice? Device;
+        public GpuDevice? Device;
         public DwConvShape Shape;
         public DeviceBuffer<float>? X;
         public List<DwConvBranch?> Branches = [];

@@ -19,6 +19,13 @@ public sealed class BadInputTests(string device) : DeviceTest(device)
 
     private static Tensor Fake(params int[] shape) => FakeDevice.Tensor(shape);
 
+    private static Tensor Disposed(Device d, params int[] shape)
+    {
+        var t = Z(d, shape);
+        t.Dispose();
+        return t;
+    }
+
     private static readonly Type AE = typeof(ArgumentException), AOOR = typeof(ArgumentOutOfRangeException), ANE = typeof(ArgumentNullException);
 
     private static IEnumerable<TestCaseData> Cases()
@@ -30,6 +37,8 @@ public sealed class BadInputTests(string device) : DeviceTest(device)
             new("Mul shapes", d => F.Mul(Z(d, 4), Z(d, 5)), AE, "b", "(5)", "(4)"),
             new("Mul device", d => F.Mul(Z(d, 4), Fake(4)), AE, "b", "cuda:7"),
             new("Add null", d => F.Add(Z(d, 1), null!), ANE, "b"),
+            new("Add disposed", d => F.Add(Z(d, 2), Disposed(d, 2)), typeof(ObjectDisposedException), "b", "disposed"),
+            new("Mul disposed", d => F.Mul(Disposed(d, 2), Z(d, 2)), typeof(ObjectDisposedException), "a", "disposed"),
             new("MulLastDim gamma length", d => F.MulLastDim(Z(d, 4, 5), Z(d, 4)), AE, "gamma", "(5)", "(4)"),
             new("MulLastDim scalar x", d => F.MulLastDim(Tensor.Scalar(1, d), Z(d, 1)), AE, "x", "rank"),
             new("MulLastDim gamma device", d => F.MulLastDim(Z(d, 4, 5), Fake(5)), AE, "gamma", "cuda:7"),
@@ -43,6 +52,7 @@ public sealed class BadInputTests(string device) : DeviceTest(device)
             new("Reshape negative", d => F.Reshape(Z(d, 2, 3), -2, -3), AE, "shape", "-2", "invalid"),
             new("Permute repeated", d => F.Permute(Z(d, 2, 3, 4), 0, 0, 1), AE, "perm", "(0, 0, 1)"),
             new("Permute length", d => F.Permute(Z(d, 2, 3, 4), 1, 0), AE, "perm", "(1, 0)"),
+            new("Permute rank 9", d => F.Permute(Z(d, 1, 1, 1, 1, 1, 1, 1, 1, 2), 8, 7, 6, 5, 4, 3, 2, 1, 0), AE, "x", "rank 9", "8"),
             new("Mean empty", d => F.Mean(Z(d, 0)), AE, "x", "empty"),
             new("GlobalAvgPool rank", d => F.GlobalAvgPool(Z(d, 2, 3, 4)), AE, "x", "rank 4", "(2, 3, 4)"),
             new("Linear features", d => F.Linear(Z(d, 3, 4), Z(d, 5, 6)), AE, "x", "(3, 4)", "(5, 6)"),

@@ -11,7 +11,7 @@ internal sealed partial class CpuBackend
     public long SparsePruneRegrow(Tensor weight, Tensor mask, Tensor? grad, Tensor keep, long numRemove,
                                   SparseRegrowth growth, ulong roundSeed)
     {
-        SparseRoundChecks.Validate(Device, weight, mask, grad, keep, numRemove, growth);
+        SparseRoundChecks.Assert(Device, weight, mask, grad, keep, numRemove, growth);
         ReadOnlySpan<float> w = S(weight);
         Span<float> m = S(mask), kp = S(keep);
         int n = w.Length;

@@ -11,7 +11,7 @@ internal sealed partial class CudaBackend
     public long SparsePruneRegrow(Tensor weight, Tensor mask, Tensor? grad, Tensor keep, long numRemove,
                                   SparseRegrowth growth, ulong roundSeed)
     {
-        SparseRoundChecks.Validate(Device, weight, mask, grad, keep, numRemove, growth);
+        SparseRoundChecks.Assert(Device, weight, mask, grad, keep, numRemove, growth);
         DevicePtr g = growth == SparseRegrowth.Gradient ? P(grad!) : DevicePtr.Null;
         return SparseKernels.PruneRegrow(Gpu, P(weight), P(mask), g, P(keep), weight.Numel, numRemove,
                                          growth == SparseRegrowth.RandomBernoulli, roundSeed);

@@ -69,7 +69,7 @@ internal sealed partial class CudaBackend : IBackend
         }
         if (!GpuDevices.IsCudaAvailable(out string reason))
             throw new NotSupportedException($"device {device}: CUDA is unavailable ({reason})");
-        return new CudaBackend(device, GpuDevices.Open(device.ToString()));
+        return new CudaBackend(device, GpuDevices.OpenDevice(device.ToString()));
     }
 
     /// <summary>The emulator's GEMM: the CPU backend's SGEMM over host memory.</summary>
