@@ -33,8 +33,8 @@ public static class Evaluator
         model.Module.Eval();
         var device = model.Device;
         const int prefetch = 2;
-        // On a CUDA GPU the batches are assembled in page-locked memory (the batches in flight + the one in use).
-        using var hostMemory = BatchHostMemory.PageLocked(device, prefetch + 1, (long)batchSize * data.ImageSize);
+        // Batches are assembled in a pool of the batches in flight + the one in use (page-locked memory on a CUDA GPU).
+        using var hostMemory = BatchHostMemory.ForDevice(device, prefetch + 1, (long)batchSize * data.ImageSize);
         var loader = new BatchLoader(data, new BatchLoaderOptions
         {
             BatchSize = batchSize, Shuffle = false, DropLast = false, Augment = augment.ForEvaluation(), Prefetch = prefetch, Workers = 2,

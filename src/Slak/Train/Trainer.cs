@@ -276,9 +276,9 @@ public sealed partial class Trainer
         while (_epoch < Options.Epochs)
         {
             var epochClock = Stopwatch.StartNew();
-            // On a CUDA GPU the batches are assembled in page-locked memory: a pool per epoch of the batches in flight + 1.
+            // Batches are assembled in a pool per epoch of the batches in flight + 1 (page-locked memory on a CUDA GPU).
             var loaderOptions = TrainLoaderOptions;
-            using var hostMemory = BatchHostMemory.PageLocked(_model.Device, loaderOptions.Prefetch + 1,
+            using var hostMemory = BatchHostMemory.ForDevice(_model.Device, loaderOptions.Prefetch + 1,
                 (long)(loaderOptions.BatchSize / loaderOptions.ShardCount) * _train.ImageSize);
             var loader = new BatchLoader(_train, loaderOptions with { HostMemory = hostMemory }, _epoch);
             _model.Module.Train();

@@ -99,12 +99,22 @@ public unsafe class BatchHostMemoryTests
     }
 
     [Test]
-    public void ThePoolRefusesBadSizesAndTheCpuAndEmulatorGetNone()
+    public void ThePoolRefusesBadSizesAndTheCpuAndEmulatorGetNativeMemory()
     {
         Assert.That(() => Pool(0, 8), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(() => Pool(1, 0), Throws.InstanceOf<ArgumentOutOfRangeException>());
         Assert.That(BatchHostMemory.PageLocked(Device.Cpu, 3, 1024), Is.Null);
         Assert.That(BatchHostMemory.PageLocked(new Device(DeviceType.CudaEmu), 3, 1024), Is.Null);
+        // ... they get ordinary native memory instead, reused batch after batch.
+        foreach (var device in new[] { Device.Cpu, new Device(DeviceType.CudaEmu) })
+        {
+            using var native = BatchHostMemory.ForDevice(device, 3, 1024);
+            Assert.That((native.IsPageLocked, native.BufferCount, native.FloatsPerBuffer, native.FreeBuffers), Is.EqualTo((false, 3, 1024L, 3)));
+            var block = native.TryRent(1024)!;
+            Assert.That((long)block.Address % 64, Is.EqualTo(0L), "64-byte aligned");
+            native.Return(block);
+            Assert.That(native.TryRent(1024)!.Address, Is.EqualTo(block.Address), "the same buffer comes back");
+        }
         // A request larger than a buffer (a batch bigger than the pool was sized for) uses an array.
         using var pool = Pool(1, 8);
         Assert.That(pool.TryRent(9), Is.Null);
