@@ -169,6 +169,7 @@ internal sealed class TrainCommand : ICliCommand
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
+        dp?.ChooseCollective(device); // NCCL on device buffers or MPI on host buffers, agreed by every rank
         var p = ModelPresets.Get(o.Preset);
         if (!resume && DataSets.IsImageFolder(dataFolder))
             // Image folders: the reference augmentation replaces the padded crop and flip of the small presets.
