@@ -115,6 +115,10 @@ internal sealed class DataParallelStart : IDisposable
         string data = string.Join('\n', new[] { DataParallel.DataIdentity(train, "train"), val is null ? "val: none" : DataParallel.DataIdentity(val, "val"),
             test is null ? "test: none" : DataParallel.DataIdentity(test, "test") });
         dp.CheckSame($"the data set ({dataArgument ?? "default"})", data, "every rank must see the same files (a shared folder or identical copies)");
+        // Every rank must start the same collectives in the same order: the same buckets, started at the same points.
+        dp.CheckSame("the gradient exchange", string.Create(CultureInfo.InvariantCulture,
+            $"{GradientBuckets.BucketVariable} {GradientBuckets.BucketElementsFromEnvironment()} values\n{GradientBuckets.OverlapVariable} {GradientBuckets.OverlapFromEnvironment()}"),
+            $"start every rank with the same {GradientBuckets.BucketVariable} and {GradientBuckets.OverlapVariable}");
     }
 
     /// <summary>Runs a verb's body with the job's context (null without mpirun). When the body fails on one rank of

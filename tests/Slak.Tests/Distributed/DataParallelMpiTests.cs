@@ -152,6 +152,17 @@ public class DataParallelMpiTests
         Assert.That(File.Exists(Path.Combine(run, "last", "model.safetensors")), Is.False, "nothing was trained");
     }
 
+    [Test]
+    public void RanksWithDifferentGradientBuckets_AreRefusedNamingTheVariable()
+    {
+        string run = Path.Combine(_folder, "buckets");
+        var args = Common(run, 8, 1);
+        var r = Run("mpirun", [.. MpirunOptions(), "-np", "1", "env", "SLAK_DP_BUCKET_MB=1", "dotnet", Dll, .. args, ":", "-np", "1", "dotnet", Dll, .. args], null, null);
+        Assert.That(r.Exit, Is.Not.EqualTo(0), r.Out + r.Err);
+        Assert.That(r.Err, Does.Contain("the gradient exchange of rank 1 differ from rank 0's"), r.Err);
+        Assert.That(r.Err, Does.Contain("SLAK_DP_BUCKET_MB 1048576 values (rank 0: SLAK_DP_BUCKET_MB 262144 values)"), r.Err);
+    }
+
     private static void AssertSameRun(string reference, string other, int steps)
     {
         var a = Losses(reference);
