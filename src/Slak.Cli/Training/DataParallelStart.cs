@@ -65,6 +65,26 @@ internal sealed class DataParallelStart : IDisposable
         return o;
     }
 
+    /// <summary>This rank's device: with several ranks on one machine, <c>--device cuda</c> (or <c>auto</c> choosing the
+    /// first GPU) means the GPU of this rank's local rank (NCCL needs one GPU per rank); an explicit cuda:N is kept.</summary>
+    public Device LocalDevice(string spec, Device resolved)
+    {
+        int localRank = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), NumberStyles.Integer,
+            CultureInfo.InvariantCulture, out int r) && r >= 0 ? r : 0;
+        var device = RankDevice(spec, resolved, localRank, _mpi.LocalSize);
+        if (device != resolved) Slak.Backends.BackendRegistry.For(device); // says why when that GPU is missing
+        return device;
+    }
+
+    /// <summary>The rule of <see cref="LocalDevice"/>.</summary>
+    internal static Device RankDevice(string spec, Device resolved, int localRank, int localSize)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        string s = spec.Trim().ToLowerInvariant();
+        if (localSize <= 1 || resolved != Device.Cuda0 || s is not ("cuda" or "auto")) return resolved;
+        return new Device(DeviceType.Cuda, localRank);
+    }
+
     /// <summary>Decides with the other ranks where gradients and SyncBatchNorm statistics are reduced: on device
     /// buffers with NCCL when every rank trains on cuda and NCCL loads on every rank (on cuda-emu, the stand-in of
     /// SLAK_DP_FAKE_NCCL=1), otherwise on host buffers over MPI; prints one line saying which (and why not NCCL).</summary>

@@ -43,3 +43,21 @@ public class CollectiveChoiceTests
         Assert.That(UseDevice(all, out _), Is.False, "one rank without NCCL: every rank uses MPI");
     }
 }
+
+public class RankDeviceTests
+{
+    [TestCase("cuda", 1, 2, "cuda:1")]
+    [TestCase("auto", 3, 4, "cuda:3")]
+    [TestCase("cuda:0", 1, 2, "cuda:0")]   // explicit: kept
+    [TestCase("cuda", 0, 1, "cuda:0")]     // one rank on the machine
+    public void SeveralRanksOnOneMachine_TakeTheGpuOfTheirLocalRank(string spec, int localRank, int localSize, string expected) =>
+        Assert.That(Slak.Cli.Training.DataParallelStart.RankDevice(spec, Device.Cuda0, localRank, localSize).ToString(), Is.EqualTo(expected));
+
+    [Test]
+    public void CpuAndEmulatorRanksKeepTheirDevice()
+    {
+        Assert.That(Slak.Cli.Training.DataParallelStart.RankDevice("cpu", Device.Cpu, 1, 2), Is.EqualTo(Device.Cpu));
+        Assert.That(Slak.Cli.Training.DataParallelStart.RankDevice("auto", Device.Cpu, 1, 2), Is.EqualTo(Device.Cpu), "auto without a GPU");
+        Assert.That(Slak.Cli.Training.DataParallelStart.RankDevice("cuda-emu", Device.CudaEmu, 1, 2), Is.EqualTo(Device.CudaEmu));
+    }
+}
