@@ -10,5 +10,11 @@ namespace Slak.GpuCheck;
 
 internal static class Program
 {
-    private static int Main(string[] args) => args is ["--nccl"] ? NcclSmoke.Run(Console.Out) : CheckApp.Run(args, Console.Out);
+    private static int Main(string[] args) => args switch
+    {
+        ["--nccl"] => NcclSmoke.Run(Console.Out),
+        ["--nccl-train"] => NcclTrainStep.Run(Console.Out, "cuda"),
+        ["--nccl-train", string device] => NcclTrainStep.Run(Console.Out, device),
+        _ => CheckApp.Run(args, Console.Out),
+    };
 }

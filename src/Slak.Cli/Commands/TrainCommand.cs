@@ -171,6 +171,8 @@ internal sealed class TrainCommand : ICliCommand
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
+        if (dp is not null) device = dp.LocalDevice(o.Device, device); // one GPU per rank on a machine
+        dp?.ChooseCollective(device); // NCCL on device buffers or MPI on host buffers, agreed by every rank
         var p = ModelPresets.Get(o.Preset);
         if (!resume && DataSets.IsImageFolder(dataFolder))
             // Image folders: the reference augmentation (flip inside the transform) replaces the flip of the small

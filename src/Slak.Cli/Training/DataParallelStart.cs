@@ -15,6 +15,7 @@ namespace Slak.Cli.Training;
 internal sealed class DataParallelStart : IDisposable
 {
     private readonly MpiCollectives _mpi;
+    private IDeviceAllReduce? _deviceReduce;
 
     private DataParallelStart(MpiCollectives mpi) => _mpi = mpi;
 
@@ -57,11 +58,64 @@ internal sealed class DataParallelStart : IDisposable
             CpuParallel.Threads = Math.Max(1, Environment.ProcessorCount / Math.Max(1, _mpi.LocalSize));
         Context = new DataParallel(_mpi, o.SyncBn);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"data parallel: {size} ranks (MPI on host buffers, {_mpi.LibraryVersion}) x batch {o.BatchSize} x {o.AccumSteps} accumulation = "
+            $"data parallel: {size} ranks ({_mpi.LibraryVersion}) x batch {o.BatchSize} x {o.AccumSteps} accumulation = "
             + $"effective batch {o.BatchSize * size * o.AccumSteps} (the learning rate {o.Lr:G4} is not rescaled); BatchNorm statistics "
             + $"{(o.SyncBn ? "synchronised over the ranks" : "per rank (--no-sync-bn)")}; {CpuParallel.Threads} CPU threads per rank, {_mpi.LocalSize} ranks on this machine; "
             + $"collective timeout {_mpi.CollectiveTimeout.TotalSeconds:F0} s ({MpiCollectives.TimeoutVariable})"));
         return o;
+    }
+
+    /// <summary>This rank's device: with several ranks on one machine, <c>--device cuda</c> (or <c>auto</c> choosing the
+    /// first GPU) means the GPU of this rank's local rank (NCCL needs one GPU per rank); an explicit cuda:N is kept.</summary>
+    public Device LocalDevice(string spec, Device resolved)
+    {
+        int localRank = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), NumberStyles.Integer,
+            CultureInfo.InvariantCulture, out int r) && r >= 0 ? r : 0;
+        var device = RankDevice(spec, resolved, localRank, _mpi.LocalSize);
+        if (device != resolved) Slak.Backends.BackendRegistry.For(device); // says why when that GPU is missing
+        return device;
+    }
+
+    /// <summary>The rule of <see cref="LocalDevice"/>.</summary>
+    internal static Device RankDevice(string spec, Device resolved, int localRank, int localSize)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        string s = spec.Trim().ToLowerInvariant();
+        if (localSize <= 1 || resolved != Device.Cuda0 || s is not ("cuda" or "auto")) return resolved;
+        return new Device(DeviceType.Cuda, localRank);
+    }
+
+    /// <summary>Decides with the other ranks where gradients and SyncBatchNorm statistics are reduced: on device
+    /// buffers with NCCL when every rank trains on cuda and NCCL loads on every rank (on cuda-emu, the stand-in of
+    /// SLAK_DP_FAKE_NCCL=1), otherwise on host buffers over MPI; prints one line saying which (and why not NCCL).</summary>
+    public void ChooseCollective(Device device)
+    {
+        var dp = Context ?? throw new InvalidOperationException("Configure the job first");
+        bool fake = Environment.GetEnvironmentVariable(StagedDeviceAllReduce.Variable) == "1";
+        var all = CollectiveChoice.Gather(_mpi, CollectiveChoice.Local(device, NcclLoads, fake));
+        if (CollectiveChoice.UseDevice(all, out string why))
+        {
+            _deviceReduce = device.Type == DeviceType.CudaEmu ? new StagedDeviceAllReduce(_mpi) : NcclAllReduce.Create(_mpi, device);
+            dp.Tensors = new DeviceTensorCollective(_deviceReduce);
+        }
+        else
+            dp.Tensors = new HostTensorCollective(_mpi, _mpi.LibraryVersion);
+        bool anyCuda = all.Any(c => c != CollectiveChoice.Capability.NotCuda) || device.IsCudaBackend;
+        Console.WriteLine($"data parallel: gradients and SyncBatchNorm statistics reduced with {dp.Tensors.Description}"
+            + (dp.Tensors.OnDevice || !anyCuda ? "" : $" ({why})"));
+    }
+
+    private static bool NcclLoads()
+    {
+        try
+        {
+            _ = Slak.Cuda.Interop.Nccl.Api;
+            return true;
+        }
+        catch (Slak.Cuda.Interop.CudaLibraryNotFoundException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Refuses to start when any rank's options (all but the device and the log interval), code or data
@@ -81,6 +135,10 @@ internal sealed class DataParallelStart : IDisposable
         string data = string.Join('\n', new[] { DataParallel.DataIdentity(train, "train"), val is null ? "val: none" : DataParallel.DataIdentity(val, "val"),
             test is null ? "test: none" : DataParallel.DataIdentity(test, "test") });
         dp.CheckSame($"the data set ({dataArgument ?? "default"})", data, "every rank must see the same files (a shared folder or identical copies)");
+        // Every rank must start the same collectives in the same order: the same buckets, started at the same points.
+        dp.CheckSame("the gradient exchange", string.Create(CultureInfo.InvariantCulture,
+            $"{GradientBuckets.BucketVariable} {GradientBuckets.BucketElementsFromEnvironment()} values\n{GradientBuckets.OverlapVariable} {GradientBuckets.OverlapFromEnvironment()}"),
+            $"start every rank with the same {GradientBuckets.BucketVariable} and {GradientBuckets.OverlapVariable}");
     }
 
     /// <summary>Runs a verb's body with the job's context (null without mpirun). When the body fails on one rank of
@@ -133,6 +191,12 @@ internal sealed class DataParallelStart : IDisposable
         return System.Text.Encoding.UTF8.GetString(root);
     }
 
-    /// <summary>Finalises MPI.</summary>
-    public void Dispose() => _mpi.Dispose();
+    /// <summary>Prints (rank 0) how much of the gradient exchange overlapped backward, closes NCCL, finalises MPI.</summary>
+    public void Dispose()
+    {
+        if (Context?.GradientSummary is { Length: > 0 } summary) Console.WriteLine($"data parallel: gradient exchange: {summary}");
+        _deviceReduce?.Dispose();
+        _deviceReduce = null;
+        _mpi.Dispose();
+    }
 }

@@ -2,8 +2,8 @@
 // loader's search, CUDA_PATH, /usr/local/cuda, the distribution folders, a Python wheel's nvidia/nccl/lib). The
 // calls a data-parallel job on cuda ranks needs: a unique id (created on rank 0 and broadcast over MPI), a
 // communicator per rank, and an in-place all-reduce enqueued on the compute stream. Loaded lazily: a machine without
-// NCCL runs everything else, and `slak info` says which was found. The training loop does not use it yet
-// (docs/data-parallel.md): it averages on host buffers over MPI.
+// NCCL runs everything else, and `slak info` says which was found. Data-parallel training on cuda ranks uses it
+// through Slak.Distributed.NcclAllReduce when every rank loads it (docs/data-parallel.md).
 namespace Slak.Cuda.Interop;
 
 /// <summary>The NCCL entry points Slak binds.</summary>

@@ -12,7 +12,7 @@ internal static class NcclInfo
         try
         {
             var api = Nccl.Api;
-            return $"{api.VersionString()} ({api.Library.Path}); used for nothing yet: data-parallel training averages on host buffers over MPI";
+            return $"{api.VersionString()} ({api.Library.Path}); mpirun training on cuda ranks reduces gradients and SyncBatchNorm statistics with it";
         }
         catch (CudaLibraryNotFoundException e)
         {

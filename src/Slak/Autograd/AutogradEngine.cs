@@ -14,6 +14,14 @@
 //     outside any TensorScope, since they outlive the step);
 //   - every node is released afterwards (closure and inputs dropped), so saved activations can be freed and a second
 //     backward through the same graph fails loudly.
+// A leaf's gradient is added into Tensor.Grad as soon as the last node that consumes it (in this pass's order) has
+// run, not when the walk reaches the leaf's own vertex (which depth-first order puts after its consumer's whole input
+// subtree, i.e. at the end of the pass). The values are the same either way; only the time differs.
+// Gradient-ready hook (data-parallel overlap, Distributed.GradientBuckets): OnLeafGradient(callback) makes every
+// backward pass run on this thread, until the returned scope is disposed, call callback(leaf) right after a leaf's
+// gradient of the pass was added into leaf.Grad. At that point the leaf's gradient is final for the pass: every node
+// that consumed it has run and nothing else is added to it in this pass. Leaves that receive no gradient in the pass
+// are not reported. Across passes (gradient accumulation) the caller knows which pass is the last one.
 // Profiling happens here, not in the operators: each closure is one "<op>.bwd" region, and the backend calls it makes
 // are measured by the profiling backend (ProfilingBackend), named "bwd <method>" because the engine tells the profiler
 // that a backward pass runs (the profiler and the backends know nothing of the engine), so no operator can be missed.
@@ -25,6 +33,24 @@ namespace Slak.Autograd;
 /// <summary>Runs backward passes.</summary>
 internal static class AutogradEngine
 {
+    [ThreadStatic]
+    private static Action<Tensor>? _leafReady;
+
+    /// <summary>Calls <paramref name="callback"/> with each leaf whose gradient became final, in the backward passes
+    /// run on this thread until the returned scope is disposed (see the file header).</summary>
+    public static IDisposable OnLeafGradient(Action<Tensor> callback)
+    {
+        ArgumentNullException.ThrowIfNull(callback);
+        var previous = _leafReady;
+        _leafReady = callback;
+        return new LeafHookScope(previous);
+    }
+
+    private sealed class LeafHookScope(Action<Tensor>? previous) : IDisposable
+    {
+        public void Dispose() => _leafReady = previous;
+    }
+
     /// <summary>Records <paramref name="output"/> as produced by <paramref name="op"/> from <paramref name="inputs"/>
     /// when grad mode is on and any input requires grad. Returns <paramref name="output"/>.</summary>
     public static Tensor Record(Tensor output, string op, Tensor[] inputs, BackwardFunction backward)
@@ -79,7 +105,12 @@ internal static class AutogradEngine
             throw new InvalidOperationException($"Backward() on {root.Describe()}, which does not require grad (no parameter or input on its path has RequiresGrad)");
 
         List<Vertex> order;
-        using (OpProfiler.Measure("autograd.topo")) order = TopologicalOrder(root);
+        List<Tensor>?[] leavesAfter;
+        using (OpProfiler.Measure("autograd.topo"))
+        {
+            order = TopologicalOrder(root);
+            leavesAfter = LeavesByLastConsumer(order);
+        }
         var pending = new Dictionary<GradNode, Tensor?[]>(ReferenceEqualityComparer.Instance);
         var leafGrads = new Dictionary<Tensor, Tensor>(ReferenceEqualityComparer.Instance);
 
@@ -96,12 +127,16 @@ internal static class AutogradEngine
                 var v = order[i];
                 if (v.Node is null)
                 {
-                    if (leafGrads.Remove(v.Leaf!, out var lg))
-                        using (OpProfiler.Measure("autograd.leaf")) AccumulateLeaf(v.Leaf!, lg);
+                    FinishLeaf(v.Leaf!, leafGrads);
                     continue;
                 }
                 var node = v.Node;
-                if (!pending.Remove(node, out var grads)) { node.Release(); continue; }
+                if (!pending.Remove(node, out var grads))
+                {
+                    node.Release();
+                    foreach (var leaf in leavesAfter[i] ?? []) FinishLeaf(leaf, leafGrads);
+                    continue;
+                }
                 var fn = node.Backward ?? throw SecondBackward(node, root);
                 Tensor?[] inputGrads;
                 using (OpProfiler.MeasureBackward(node.Op, FirstNonNull(grads)))
@@ -118,8 +153,31 @@ internal static class AutogradEngine
                     Deliver(inputs[k], g, node.Op, pending, leafGrads);
                 }
                 node.Release();
+                foreach (var leaf in leavesAfter[i] ?? []) FinishLeaf(leaf, leafGrads);
             }
         }
+    }
+
+    /// <summary>Adds the pending gradient of <paramref name="leaf"/> (if any) into its Tensor.Grad and reports it to the
+    /// gradient-ready hook.</summary>
+    private static void FinishLeaf(Tensor leaf, Dictionary<Tensor, Tensor> leafGrads)
+    {
+        if (!leafGrads.Remove(leaf, out var g)) return;
+        using (OpProfiler.Measure("autograd.leaf")) AccumulateLeaf(leaf, g);
+        _leafReady?.Invoke(leaf);
+    }
+
+    /// <summary>For each position of <paramref name="order"/>, the leaves whose last consumer (the consumer that runs
+    /// last: the lowest position) is the node there.</summary>
+    private static List<Tensor>?[] LeavesByLastConsumer(List<Vertex> order)
+    {
+        var result = new List<Tensor>?[order.Count];
+        var seen = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        for (int i = 0; i < order.Count; i++)
+            if (order[i].Node is { } node)
+                foreach (var input in node.Inputs)
+                    if (input.GradFn is null && input.RequiresGrad && seen.Add(input)) (result[i] ??= []).Add(input);
+        return result;
     }
 
     /// <summary>Adds <paramref name="g"/> to the pending gradient of <paramref name="target"/> (its producing node's

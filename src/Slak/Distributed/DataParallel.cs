@@ -1,9 +1,9 @@
-// Synchronous data-parallel training on top of ICollectives: what the Trainer calls at its few hooks. Gradients are
-// averaged in flat buckets after the backward pass of each optimizer step (every parameter's gradient laid end to end in
-// the module's parameter order, the step's loss appended, so the logged loss is the global batch's mean); masks are
-// compared by hash after every prune/regrow round and at start-up; the run's options, the code and the data set are
-// compared at start-up. Gradients are not reduced while backward is still running: the autograd engine gives no hook
-// per finished leaf yet, so the buckets go after Backward returns (docs/data-parallel.md).
+// Synchronous data-parallel training on top of ICollectives (host MPI: start-up checks, hashes) and ITensorCollective
+// (gradients, SyncBatchNorm statistics: MPI on host buffers or NCCL on device buffers): what the Trainer calls at its
+// few hooks. Gradients are averaged in flat buckets started while the last backward pass of each optimizer step runs
+// (GradientBuckets), and the step's loss with them, so the logged loss is the global batch's mean; masks are compared
+// by hash after every prune/regrow round and at start-up, the weights after every epoch; the run's options, the code
+// and the data set are compared at start-up (docs/data-parallel.md).
 using System.Globalization;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
@@ -16,6 +16,10 @@ namespace Slak.Distributed;
 /// <summary>The data-parallel context of one rank.</summary>
 internal sealed class DataParallel
 {
+    private ITensorCollective? _tensors;
+    private GradientBuckets? _gradients;
+    private NN.Module? _module;
+
     /// <summary>Creates the context over <paramref name="collectives"/>.</summary>
     public DataParallel(ICollectives collectives, bool syncBatchNorm)
     {
@@ -39,50 +43,69 @@ internal sealed class DataParallel
     /// <summary>BatchNorm statistics are computed over the global batch (SyncBatchNorm) rather than per rank.</summary>
     public bool SyncBatchNorm { get; }
 
+    /// <summary>Where gradients and SyncBatchNorm statistics are reduced (host MPI unless the job chose device
+    /// buffers: CollectiveChoice). Set before the trainer starts.</summary>
+    public ITensorCollective Tensors
+    {
+        get => _tensors ??= new HostTensorCollective(Collectives, "MPI");
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            if (_gradients is not null) throw new InvalidOperationException("the collective is chosen before the first gradient exchange");
+            _tensors = value;
+        }
+    }
+
+    /// <summary>The gradient buckets' overlap statistics ("" before any exchange).</summary>
+    public string GradientSummary => _gradients?.Summary() ?? "";
+
+    /// <summary>Arms the gradient exchange for the backward pass that follows, the last of optimizer step
+    /// <paramref name="step"/>: buckets start while it runs (GradientBuckets). Dispose after the pass.</summary>
+    public IDisposable BeginBackward(long step) => Gradients(_module?.Parameters().ToList() ?? []).BeginBackward(step);
+
     /// <summary>Averages every parameter's gradient over the ranks (a rank without a gradient for a parameter adds
     /// zeros; the gradient is created on every rank when any rank had one) and returns the mean of
-    /// <paramref name="loss"/> over the ranks. <paramref name="step"/> (optimizer steps done) names the call in a
-    /// timeout message.</summary>
+    /// <paramref name="loss"/> over the ranks: the buckets not started during backward start now, and all are
+    /// waited for. <paramref name="step"/> (optimizer steps done) names the call in a timeout message.</summary>
     public double AverageGradients(IReadOnlyList<Tensor> parameters, double loss, long step)
     {
         ArgumentNullException.ThrowIfNull(parameters);
-        long total = 1;
-        foreach (var p in parameters) total += p.Numel;
-        if (total > int.MaxValue) throw new NotSupportedException($"{total} gradient values exceed one flat buffer of 2^31 elements");
-        var flat = new float[total];
-        long offset = 0;
-        foreach (var p in parameters)
-        {
-            if (p.Grad is not null) p.Grad.ToArray().CopyTo(flat.AsSpan((int)offset));
-            offset += p.Numel;
-        }
-        flat[^1] = (float)loss;
-        var present = new double[parameters.Count];
-        for (int i = 0; i < present.Length; i++) present[i] = parameters[i].Grad is null ? 0 : 1;
-        Collectives.Sum(present, Where("gradient presence", step));
-        Collectives.Average(flat, Where("gradient all-reduce", step));
-        offset = 0;
-        for (int i = 0; i < parameters.Count; i++)
-        {
-            var p = parameters[i];
-            var values = flat.AsSpan((int)offset, (int)p.Numel);
-            offset += p.Numel;
-            if (present[i] == 0) continue;
-            if (p.Grad is null)
-                using (TensorScope.Untracked()) p.Grad = Tensor.Empty(p.Shape, p.Device);
-            p.Grad.Backend.CopyFromHost(values, p.Grad);
-        }
-        return flat[^1];
+        return Gradients(parameters).Finish(loss, step);
+    }
+
+    private GradientBuckets Gradients(IReadOnlyList<Tensor> parameters)
+    {
+        if (_gradients is null || !_gradients.Parameters.SequenceEqual(parameters, ReferenceEqualityComparer.Instance))
+            _gradients = new GradientBuckets(parameters, Tensors, GradientBuckets.BucketElementsFromEnvironment(),
+                GradientBuckets.OverlapFromEnvironment());
+        return _gradients;
     }
 
     /// <summary>Makes every BatchNorm2d of <paramref name="module"/> take its training statistics over all ranks
-    /// (when <see cref="SyncBatchNorm"/> is on and there is more than one rank).</summary>
+    /// (when <see cref="SyncBatchNorm"/> is on and there is more than one rank), and lays out the gradient buckets
+    /// over its parameters.</summary>
     public void Attach(NN.Module module)
     {
         ArgumentNullException.ThrowIfNull(module);
+        _module = module;
         if (!SyncBatchNorm || Size == 1) return;
         foreach (var (_, m) in module.NamedModules())
             if (m is NN.BatchNorm2d bn) bn.Sync = this;
+    }
+
+    /// <summary>Compares a hash of every parameter of <paramref name="module"/> with rank 0's and throws
+    /// <see cref="RanksDifferException"/> on every rank when they differ (the ranks must take identical steps).</summary>
+    public void CheckWeights(NN.Module module, string when)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        var hash = new XxHash64();
+        foreach (var (name, p) in module.NamedParameters())
+        {
+            hash.Append(Encoding.UTF8.GetBytes(name));
+            hash.Append(MemoryMarshal.AsBytes(p.ToArray().AsSpan()));
+        }
+        CheckSame($"weights {when}", hash.GetCurrentHashAsUInt64().ToString("x16", CultureInfo.InvariantCulture), "the ranks' weights "
+            + "differ (their averaged gradients were not the same bits); this is a bug: please report it with the command line");
     }
 
     /// <summary>Sums <paramref name="values"/> over the ranks in rank order (SyncBatchNorm's statistics).</summary>

@@ -1,8 +1,8 @@
-// ICollectives on Open MPI (MpiLibrary). Reductions gather each bucket on rank 0 (MPI_Igather), add the ranks'
-// values in rank order in float64 and broadcast the result (MPI_Ibcast): a fixed reduction order, so every rank gets
-// identical bits. Every request is completed by polling MPI_Test against a deadline (the watchdog): when another rank
-// has crashed or hangs, the waiting rank writes one line naming the call and the timeout and calls MPI_Abort, which
-// makes mpirun stop every rank. A rank killed outright is also noticed by mpirun itself, which then ends the job.
+// ICollectives on Open MPI (MpiLibrary). Sum gathers the values on rank 0 (MPI_Igather), adds the ranks' values in rank
+// order in float64 and broadcasts the result (MPI_Ibcast): a fixed reduction order, so every rank gets identical bits.
+// StartSum is MPI_Iallreduce (the gradient buckets), left in flight for the caller to poll. Every request is completed
+// by polling MPI_Test against a deadline (the watchdog): when another rank has crashed or hangs, the waiting rank writes
+// one line naming the call and the timeout and calls MPI_Abort, which makes mpirun stop every rank. A rank killed outright is also noticed by mpirun itself, which then ends the job.
 using System.Diagnostics;
 using System.Globalization;
 
@@ -13,10 +13,6 @@ internal sealed unsafe class MpiCollectives : ICollectives
 {
     /// <summary>Environment variable: seconds one collective may wait for the others (default 300).</summary>
     public const string TimeoutVariable = "SLAK_DP_TIMEOUT";
-
-    /// <summary>Elements per bucket of a reduction (4 MiB of float32): bounds rank 0's gather buffer to
-    /// ranks x 4 MiB.</summary>
-    public const int BucketElements = 1 << 20;
 
     private readonly MpiLibrary _mpi;
     private bool _disposed;
@@ -80,37 +76,6 @@ internal sealed unsafe class MpiCollectives : ICollectives
     public string LibraryVersion => _mpi.Version();
 
     /// <inheritdoc />
-    public void Average(Span<float> values, string what)
-    {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (Size == 1) return;
-        var gathered = Rank == 0 ? new float[(long)Math.Min(values.Length, BucketElements) * Size] : [];
-        for (int start = 0; start < values.Length; start += BucketElements)
-        {
-            var bucket = values.Slice(start, Math.Min(BucketElements, values.Length - start));
-            fixed (float* local = bucket)
-            fixed (float* all = gathered)
-            {
-                nint request;
-                _mpi.Check("MPI_Igather", _mpi.MPI_Igather(local, bucket.Length, _mpi.Float, all, bucket.Length, _mpi.Float, 0, _mpi.CommWorld, &request));
-                Complete(&request, what);
-                if (Rank == 0)
-                {
-                    double inv = 1.0 / Size;
-                    for (int i = 0; i < bucket.Length; i++)
-                    {
-                        double s = 0;
-                        for (int r = 0; r < Size; r++) s += all[(long)r * bucket.Length + i];
-                        local[i] = (float)(s * inv);
-                    }
-                }
-                _mpi.Check("MPI_Ibcast", _mpi.MPI_Ibcast(local, bucket.Length, _mpi.Float, 0, _mpi.CommWorld, &request));
-                Complete(&request, what);
-            }
-        }
-    }
-
-    /// <inheritdoc />
     public void Sum(Span<double> values, string what)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
@@ -131,6 +96,51 @@ internal sealed unsafe class MpiCollectives : ICollectives
                 }
             _mpi.Check("MPI_Ibcast", _mpi.MPI_Ibcast(local, values.Length, _mpi.Double, 0, _mpi.CommWorld, &request));
             Complete(&request, what);
+        }
+    }
+
+    /// <inheritdoc />
+    /// <remarks>Open MPI's MPI_Iallreduce (coll/libnbc) reduces along a binomial tree to rank 0 and broadcasts the
+    /// result (fewer than 4 ranks or small buffers), or around a ring whose segments are then gathered: either way each
+    /// sum is computed once and copied, so every rank gets the same bits, and the tree depends only on the rank count
+    /// and the buffer size, so a run repeats bit for bit. With 2 ranks a + b is the rank-order sum itself.</remarks>
+    public IPendingReduction StartSum(double[] send, double[] result, string what)
+    {
+        ArgumentNullException.ThrowIfNull(send);
+        ArgumentNullException.ThrowIfNull(result);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (send.Length != result.Length)
+            throw new ArgumentException($"StartSum: send has {send.Length} values, result {result.Length}", nameof(result));
+        nint request;
+        fixed (double* s = send)
+        fixed (double* r = result)
+            _mpi.Check("MPI_Iallreduce", _mpi.MPI_Iallreduce(s, r, send.Length, _mpi.Double, _mpi.Sum, _mpi.CommWorld, &request));
+        return new Pending(this, request, what);
+    }
+
+    /// <summary>An MPI request completed by polling (the arrays are pinned by the caller).</summary>
+    private sealed class Pending(MpiCollectives owner, nint request, string what) : IPendingReduction
+    {
+        private nint _request = request;
+        private bool _done;
+
+        public bool Poll()
+        {
+            if (_done) return true;
+            int flag = 0;
+            nint r = _request;
+            owner._mpi.Check("MPI_Test", owner._mpi.MPI_Test(&r, &flag, null));
+            _request = r;
+            return _done = flag != 0;
+        }
+
+        public void Wait()
+        {
+            if (_done) return;
+            nint r = _request;
+            owner.Complete(&r, what);
+            _request = r;
+            _done = true;
         }
     }
 

@@ -303,7 +303,7 @@ public sealed partial class Trainer
                 double loss;
                 // Drop-path draws keyed by each image's position in the global batch (Distributed.SampleKeys).
                 using (SampleKeys.Begin(Options.Seed, _epoch, batch.Index, batch.Count, (_dp?.Rank ?? 0) * batch.Count))
-                    loss = MicroStep(batch);
+                    loss = MicroStep(batch, lastOfStep: micro + 1 == Options.AccumSteps);
                 if (!double.IsFinite(loss) && _dp is null) // data parallel: the averaged loss is checked below, on every rank
                 {
                     string msg = string.Create(CultureInfo.InvariantCulture,
@@ -344,6 +344,7 @@ public sealed partial class Trainer
                     return new TrainResult(false, $"stopped after {stop} steps as requested", _metrics.ToList(), BestTop1);
             }
             double trainSeconds = epochClock.Elapsed.TotalSeconds;
+            _dp?.CheckWeights(_model.Module, string.Create(CultureInfo.InvariantCulture, $"after epoch {_epoch + 1}"));
             if (loader.Failures.Count > 0)
                 Warn($"epoch {_epoch + 1}: {loader.Failures.Count} training images could not be read and were skipped: {ListFailures(loader.Failures)}");
             _epoch++;
@@ -397,7 +398,7 @@ public sealed partial class Trainer
             $"epoch {m.Epoch}/{epochs}: train loss {m.TrainLoss:F4}; val top-1 {m.ValTop1:F2}%, top-5 {m.ValTop5:F2}%, loss {m.ValLoss:F4}{ema}{test}; lr {m.Lr:G4}, density {m.Density:F3}, {m.ImagesPerSecond:F0} img/s, {m.WallTime:F0} s");
     }
 
-    private double MicroStep(Batch batch)
+    private double MicroStep(Batch batch, bool lastOfStep)
     {
         using var scope = TensorScope.Begin();
         var device = _model.Device;
@@ -408,7 +409,9 @@ public sealed partial class Trainer
         var loss = F.SoftTargetCrossEntropy(logits, targets);
         float value = loss.Item();
         if (!float.IsFinite(value)) return value;
-        (Options.AccumSteps == 1 ? loss : F.Scale(loss, 1f / Options.AccumSteps)).Backward();
+        // Data parallel: the last backward of a step starts the gradient buckets as they become final.
+        using (lastOfStep ? _dp?.BeginBackward(_step) : null)
+            (Options.AccumSteps == 1 ? loss : F.Scale(loss, 1f / Options.AccumSteps)).Backward();
         return value;
     }
 
@@ -428,19 +431,20 @@ public sealed partial class Trainer
 
     private EpochMetrics EvaluateEpoch(double trainLoss, double lr, double wall, double ips)
     {
+        // Data parallel: each rank scores a shard of the batches; the figures are the single process's (Evaluator).
         int evalBatch = Math.Max(Options.BatchSize, 256);
         var val = _val!;
-        var v = Evaluator.Evaluate(_model, val, _loaderOptions.Augment, evalBatch);
+        var v = Evaluator.Evaluate(_model, val, _loaderOptions.Augment, evalBatch, _dp);
         // The test set is scored for the report only: after the last epoch, or every epoch when asked.
         EvalResult? t = _test is not null && (Options.EvalTestEveryEpoch || _epoch == Options.Epochs)
-            ? Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch) : null;
+            ? Evaluator.Evaluate(_model, _test, _loaderOptions.Augment, evalBatch, _dp) : null;
         if (v.Skipped > 0) Warn($"validation: {v.Skipped} images could not be read and were left out: {ListFailures(v.Failures!)}");
         if (t?.Skipped > 0) Warn($"test: {t.Skipped} images could not be read and were left out: {ListFailures(t.Failures!)}");
         EvalResult? e = null;
         if (_ema is not null)
         {
             var saved = _ema.SwapIn();
-            try { e = Evaluator.Evaluate(_model, val, _loaderOptions.Augment, evalBatch); }
+            try { e = Evaluator.Evaluate(_model, val, _loaderOptions.Augment, evalBatch, _dp); }
             finally { _ema.SwapOut(saved); }
         }
         return new EpochMetrics

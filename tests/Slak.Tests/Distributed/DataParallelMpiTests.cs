@@ -1,6 +1,7 @@
 // Data-parallel training through the real `slak` command under Open MPI's mpirun (issue 22): 2 ranks against one
-// process at the same global batch and seed, resume of a 2-rank run on 1 and on 2 ranks, a rank killed or hung
-// mid-epoch, and ranks started with different options. Tiny on purpose: the trajectory fixture's model (dims 8..24,
+// process at the same global batch and seed (on cpu with the exchange overlapping backward, and the same bits with the
+// overlap off; on cuda-emu through the device collective with the NCCL stand-in), resume of a 2-rank run on 1 and on 2
+// ranks, a rank killed or hung mid-epoch, and ranks started with different options. Tiny on purpose: the trajectory fixture's model (dims 8..24,
 // every branch with BatchNorm, so SyncBatchNorm is exercised) on its 160-image .npz, drop path on (keyed draws),
 // sparse with a prune/regrow round every 2 steps. Skipped, saying why, when mpirun is not installed.
 using System.Diagnostics;
@@ -49,14 +50,24 @@ public class DataParallelMpiTests
     public void TwoRanksMatchOneProcess_AndA2RankRunResumesOnOneAndOnTwoRanks()
     {
         string two = Path.Combine(_folder, "two"), one = Path.Combine(_folder, "one");
-        var r2 = Mpi(2, Common(two, 8, 1));
+        // Small buckets (262 values: dozens per step) so that the exchange really overlaps backward.
+        var r2 = Mpi(2, Common(two, 8, 1), env: new() { ["SLAK_DP_BUCKET_MB"] = "0.001" });
         Assert.That(r2.Exit, Is.EqualTo(0), r2.Out + r2.Err);
         Assert.That(r2.Out, Does.Contain("data parallel: 2 ranks").And.Contain("effective batch 16"));
+        Assert.That(r2.Out, Does.Contain("data parallel: gradients and SyncBatchNorm statistics reduced with MPI on host buffers (Open MPI"));
+        Assert.That(r2.Out, Does.Match(@"gradient exchange: \d\d+ buckets per step; 100% started during backward"), "every bucket started during backward");
         Assert.That(r2.Out.Split('\n').Count(l => l.StartsWith("step 10/10", StringComparison.Ordinal)), Is.EqualTo(1), "one progress display (rank 0)");
         var r1 = Cli(Common(one, 16, 1));
         Assert.That(r1.Exit, Is.EqualTo(0), r1.Out + r1.Err);
         Assert.That(r1.Out, Does.Contain("step 10: prune/regrow"), "five prune/regrow rounds happened");
         AssertSameRun(one, two, 10);
+
+        // The overlap changes when buckets start, not what they hold: the same run with it off is the same bits.
+        string later = Path.Combine(_folder, "two-no-overlap");
+        var r3 = Mpi(2, Common(later, 8, 1), env: new() { ["SLAK_DP_BUCKET_MB"] = "0.001", ["SLAK_DP_OVERLAP"] = "0" });
+        Assert.That(r3.Exit, Is.EqualTo(0), r3.Out + r3.Err);
+        Assert.That(r3.Out, Does.Contain("0% started during backward"));
+        AssertBitIdentical(two, later);
 
         // Resume the 2-rank run (epoch 1 of a run extended to 2) on 1 rank and on 2: both continue the same way.
         string onOne = Path.Combine(_folder, "resumed-1"), onTwo = Path.Combine(_folder, "resumed-2");
@@ -68,6 +79,29 @@ public class DataParallelMpiTests
         var b = Mpi(2, ["train", "--resume", "--out", onTwo, "--data", Fixture("data.npz"), "--epochs", "2", "--threads", "1"]);
         Assert.That(b.Exit, Is.EqualTo(0), b.Out + b.Err);
         AssertSameRun(onOne, onTwo, 20);
+    }
+
+    [Test]
+    public void TwoCudaEmuRanksOnDeviceBuffers_MatchOneProcess()
+    {
+        // cuda-emu ranks with the NCCL stand-in: gradient buckets and SyncBatchNorm statistics go through the device
+        // collective (device buffers, the scaling on the device, SyncBatchNorm's device statistics), as on GPUs with NCCL.
+        string two = Path.Combine(_folder, "emu-two"), one = Path.Combine(_folder, "emu-one");
+        string[] Emu(string folder, int batch)
+        {
+            var args = Common(folder, batch, 1);
+            args[Array.IndexOf(args, "--device") + 1] = "cuda-emu";
+            args[Array.IndexOf(args, "--update-frequency") + 1] = "1"; // a prune/regrow round after each of the 2 steps
+            return [.. args, "--limit", "32"];
+        }
+        var r2 = Mpi(2, Emu(two, 8), env: new() { ["SLAK_DP_FAKE_NCCL"] = "1", ["SLAK_DP_BUCKET_MB"] = "0.001" });
+        if (r2.Err.Contains("device cuda-emu is unavailable", StringComparison.Ordinal)) Assert.Ignore("the emulator is not available here");
+        Assert.That(r2.Exit, Is.EqualTo(0), r2.Out + r2.Err);
+        Assert.That(r2.Out, Does.Contain("reduced with an NCCL stand-in (host-staged MPI sums, SLAK_DP_FAKE_NCCL) on device buffers (compute stream)"));
+        Assert.That(r2.Out, Does.Contain("BatchNorm statistics synchronised over the ranks"));
+        var r1 = Cli(Emu(one, 16));
+        Assert.That(r1.Exit, Is.EqualTo(0), r1.Out + r1.Err);
+        AssertSameRun(one, two, 2);
     }
 
     [Test]
@@ -118,6 +152,17 @@ public class DataParallelMpiTests
         Assert.That(File.Exists(Path.Combine(run, "last", "model.safetensors")), Is.False, "nothing was trained");
     }
 
+    [Test]
+    public void RanksWithDifferentGradientBuckets_AreRefusedNamingTheVariable()
+    {
+        string run = Path.Combine(_folder, "buckets");
+        var args = Common(run, 8, 1);
+        var r = Run("mpirun", [.. MpirunOptions(), "-np", "1", "env", "SLAK_DP_BUCKET_MB=1", "dotnet", Dll, .. args, ":", "-np", "1", "dotnet", Dll, .. args], null, null);
+        Assert.That(r.Exit, Is.Not.EqualTo(0), r.Out + r.Err);
+        Assert.That(r.Err, Does.Contain("the gradient exchange of rank 1 differ from rank 0's"), r.Err);
+        Assert.That(r.Err, Does.Contain("SLAK_DP_BUCKET_MB 1048576 values (rank 0: SLAK_DP_BUCKET_MB 262144 values)"), r.Err);
+    }
+
     private static void AssertSameRun(string reference, string other, int steps)
     {
         var a = Losses(reference);
@@ -143,6 +188,18 @@ public class DataParallelMpiTests
         Assert.That(masks, Is.Not.Empty);
         foreach (var m in masks)
             Assert.That(tb[m.Name].ToUInt8(), Is.EqualTo(m.ToUInt8()), $"{m.Name} differs after the prune/regrow rounds");
+    }
+
+    private static void AssertBitIdentical(string a, string b)
+    {
+        Assert.That(File.ReadAllText(Path.Combine(b, "steps.jsonl")), Is.EqualTo(File.ReadAllText(Path.Combine(a, "steps.jsonl"))), "per-step losses");
+        foreach (string file in new[] { "model.safetensors", "trainer.safetensors" })
+        {
+            var x = SafeTensorsFile.Read(Path.Combine(a, "last", file));
+            var y = SafeTensorsFile.Read(Path.Combine(b, "last", file));
+            foreach (var e in x.Entries)
+                Assert.That(y[e.Name].Data.ToArray(), Is.EqualTo(e.Data.ToArray()), $"{file}: {e.Name}");
+        }
     }
 
     private static void AssertCheckpointReadable(string run)
