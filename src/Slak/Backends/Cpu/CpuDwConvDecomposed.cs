@@ -225,6 +225,9 @@ internal static unsafe class CpuDwConvDecomposed
     }
 
     // ---- validation of the engine's arguments ----
+    // Both callers validated at their public edge (F through the CPU backend, the C ABI in src/Slak.Native). These
+    // checks stay because the plane code behind them is unsafe (pinned pointers): a wrong length from an internal
+    // caller must be an exception here, not a write past a buffer. They cost one pass over the branch list per call.
 
     private static void CheckCommon(CpuDwConvShape shape, ReadOnlySpan<float> w, ReadOnlySpan<float> mask)
     {
