@@ -1,9 +1,10 @@
 // Rows of conv2d.cu, dwconv.cu and dwconv_fused.cu at SLaK-T shapes: the stem (4x4 stride 4, 3 -> 124 on 224 px),
 // the stage-1 -> 2 downsample (2x2 stride 2, 124 -> 249), dwconv.cu's per-branch kernels (the depthwise family's
 // fallback: more than three branches, the > 48 KB tiles; run here as the one-branch family with
-// DwConvFusedKernels.PerBranchOnly, since its plans take the fused kernel at these shapes), the fused decomposed large kernel at every stage (M x 5 + 5 x M + 5 x 5,
-// masks of density 0.6 = SLaK's 40 % sparsity) and the direct fallback kernels at the smallest kernel whose tile
-// exceeds 48 KB (79 x 79, stage-4 batch and channels). FLOPs count only taps inside the image, times the density.
+// DwConvFusedKernels.PerBranchOnly, since its plans take the fused kernel at these shapes), the fused decomposed
+// large kernel at every stage (M x 5 + 5 x M + 5 x 5, masks of density 0.6 = SLaK's 40 % sparsity) and the direct
+// fallback kernels at the smallest kernel whose tile exceeds 48 KB (79 x 79, stage-4 batch and channels). FLOPs count
+// only taps inside the image, times the density.
 // Sampling: forward and data-gradient kernels write each output element from one block (generic); the weight
 // gradients (dwconv_wgrad_*, dwconv_fused_wgrad) write per-chunk partials along grid.y that column_sum_finalize
 // sums: they run column-sampled (every grid.y of a sampled grid.x; finalize whole) and only the weights those

@@ -4,8 +4,8 @@
 // training binds them. The first step is a warm-up; the later steps must launch the same kernels. GEMMs go to the
 // host GEMM (cuBLAS on a GPU) and are not kernel launches of ours, so they are not in the count. --unfused runs each
 // large kernel's branches as separate depthwise convolutions (ReparamLargeKernelConv.Fused = false).
-//   dotnet run -c Release --project bench/Slak.Bench -- launches-per-step [--model tiny|<preset>] [--batch N] [--size N]
-//                                                                         [--unfused]
+//   dotnet run -c Release --project bench/Slak.Bench -- launches-per-step [--model tiny|<preset>] [--batch N]
+//                                                                         [--size N] [--unfused]
 using System.Globalization;
 using Slak.Autograd;
 using Slak.Cuda.Emulation;
@@ -32,7 +32,8 @@ internal static class LaunchesPerStep
                 case "--size": size = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--unfused": unfused = true; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --model tiny|<preset>, --batch N, --size N, --unfused)");
+                    Console.Error.WriteLine(
+                        $"unknown argument '{args[i]}' (use --model tiny|<preset>, --batch N, --size N, --unfused)");
                     return 2;
             }
         }
@@ -62,7 +63,8 @@ internal static class LaunchesPerStep
         using var x = Tensor.FromArray(images, [batch, 1, size, size], device);
         net.Train();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"model {model} ({largeKernels} large kernels{(unfused ? ", unfused" : "")}, {net.ParameterCount():N0} parameters), batch {batch} x 1 x {size} x {size}, cuda-emu"));
+            $"model {model} ({largeKernels} large kernels{(unfused ? ", unfused" : "")}, " +
+            $"{net.ParameterCount():N0} parameters), batch {batch} x 1 x {size} x {size}, cuda-emu"));
         Dictionary<string, long> last = [];
         for (int s = 0; s <= steps; s++)
         {

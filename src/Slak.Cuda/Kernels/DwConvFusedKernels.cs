@@ -17,12 +17,12 @@ namespace Slak.Cuda.Kernels;
 internal static class DwConvFusedKernels
 {
     // The params structs hold three branches, the kernels' maximum (kFusedMaxBranches; PlanStructLayoutTests checks
-    // that the header agrees). Whether a launch runs fused is the plan's decision alone.
+    // that the header agrees). Whether a launch runs fused is the plan's decision (PerBranchOnly aside).
     internal const int MaxBranches = 3;
 
-    /// <summary>Run the per-branch kernels of dwconv.cu whatever the plans choose: the variant the GPU check's rows
-    /// of those kernels and the benchmarks compare with the fused kernels. Off in training; set it only around
-    /// launches that nothing else runs at the same time (it is process-wide).</summary>
+    /// <summary>Run the per-branch kernels of dwconv.cu whatever the plans choose, so that the GPU check's rows of
+    /// those kernels and their parity tests reach them at shapes whose plans take the fused kernels. Off in training;
+    /// set it only around launches that nothing else runs at the same time (it is process-wide).</summary>
     internal static bool PerBranchOnly { get; set; }
 
     /// <summary>The plan of a fused forward / input gradient / inference sum for these branches.</summary>
