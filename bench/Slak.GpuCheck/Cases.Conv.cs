@@ -1,8 +1,10 @@
 // Rows of conv2d.cu, dwconv.cu and dwconv_fused.cu at SLaK-T shapes: the stem (4x4 stride 4, 3 -> 124 on 224 px),
-// the stage-1 -> 2 downsample (2x2 stride 2, 124 -> 249), the per-branch depthwise path (F.DepthwiseConv2d,
-// Fused = false, the > 48 KB fallbacks), the fused decomposed large kernel at every stage (M x 5 + 5 x M + 5 x 5,
-// masks of density 0.6 = SLaK's 40 % sparsity) and the direct fallback kernels at the smallest kernel whose tile
-// exceeds 48 KB (79 x 79, stage-4 batch and channels). FLOPs count only taps inside the image, times the density.
+// the stage-1 -> 2 downsample (2x2 stride 2, 124 -> 249), dwconv.cu's per-branch kernels (the depthwise family's
+// fallback: more than three branches, the > 48 KB tiles; run here as the one-branch family with
+// DwConvFusedKernels.PerBranchOnly, since its plans take the fused kernel at these shapes), the fused decomposed
+// large kernel at every stage (M x 5 + 5 x M + 5 x 5, masks of density 0.6 = SLaK's 40 % sparsity) and the direct
+// fallback kernels at the smallest kernel whose tile exceeds 48 KB (79 x 79, stage-4 batch and channels). FLOPs count
+// only taps inside the image, times the density.
 // Sampling: forward and data-gradient kernels write each output element from one block (generic); the weight
 // gradients (dwconv_wgrad_*, dwconv_fused_wgrad) write per-chunk partials along grid.y that column_sum_finalize
 // sums: they run column-sampled (every grid.y of a sampled grid.x; finalize whole) and only the weights those
@@ -10,6 +12,7 @@
 // direct one). conv2d_bwd_filter computes each weight in one thread (generic); the bias gradient (one block per
 // output channel over N*H*W) runs whole.
 using Slak.Backends;
+using Slak.Cuda.Kernels;
 
 namespace Slak.GpuCheck;
 
@@ -75,11 +78,27 @@ internal static partial class Cases
         yield return DwFilter("dwconv_wgrad_direct_kernel", g, stage: 3, direct: true);
     }
 
+    private const string OneBranch = ", one branch, per-branch kernels";
+
+    // dwconv.cu's kernels run as the family's fallback: forced for the call, process-wide (rows run one at a time).
+    private static void PerBranchKernels(Action run)
+    {
+        DwConvFusedKernels.PerBranchOnly = true;
+        try
+        {
+            run();
+        }
+        finally
+        {
+            DwConvFusedKernels.PerBranchOnly = false;
+        }
+    }
+
     private static (int Kh, int Kw) DwKernel(Sizes s, int stage, bool long_, bool direct) =>
         direct ? (Sizes.DirectK, Sizes.DirectK) : long_ ? (s.M[stage], s.Small) : (s.Small, s.M[stage]);
 
     private static GpuCase DwForward(string kernel, string group, int stage, bool long_, bool direct, bool backwardData) =>
-        new(kernel, group, backwardData ? "DwConv2dBackwardData" : "DwConv2dForward", ctx =>
+        new(kernel, group, (backwardData ? "DecomposedDwConvBackwardData" : "DecomposedDwConvForward") + OneBranch, ctx =>
         {
             var s = Sizes.For(ctx.Full);
             var (kh, kw) = DwKernel(s, stage, long_, direct);
@@ -91,12 +110,12 @@ internal static partial class Cases
             double flops = 2.0 * s.B * c * Sizes.ValidTaps(h, kh) * Sizes.ValidTaps(h, kw) * 0.6;
             ctx.Check($"{Describe(xs)} {kh}x{kw} d=0.6", flops, 8.0 * s.B * c * h * h, [xs],
                 backwardData
-                    ? (be, o) => be.DwConv2dBackwardData(T(x, be), T(w, be), T(mask, be), o[0])
-                    : (be, o) => be.DwConv2dForward(T(x, be), T(w, be), T(mask, be), o[0]));
+                    ? (be, o) => PerBranchKernels(() => be.DecomposedDwConvBackwardData([T(x, be)], [T(w, be)], [T(mask, be)], o[0]))
+                    : (be, o) => PerBranchKernels(() => be.DecomposedDwConvForward(T(x, be), [T(w, be)], [T(mask, be)], [o[0]])));
         });
 
     private static GpuCase DwFilter(string kernel, string group, int stage, bool direct) =>
-        new(kernel, group, "DwConv2dBackwardFilter (skip masked)", ctx =>
+        new(kernel, group, "DecomposedDwConvBackwardFilter (skip masked)" + OneBranch, ctx =>
         {
             var s = Sizes.For(ctx.Full);
             var (kh, kw) = DwKernel(s, stage, long_: true, direct);
@@ -107,7 +126,7 @@ internal static partial class Cases
             var mask = ctx.FromArray(ctx.Mask((long)c * kh * kw, 0.6), c, 1, kh, kw);
             double flops = 2.0 * s.B * c * Sizes.ValidTaps(h, kh) * Sizes.ValidTaps(h, kw) * 0.6;
             ctx.Check($"{Describe(xs)} {kh}x{kw} d=0.6", flops, 8.0 * s.B * c * h * h, [[c, 1, kh, kw]],
-                (be, o) => be.DwConv2dBackwardFilter(T(x, be), T(dy, be), T(mask, be), o[0], skipMasked: true),
+                (be, o) => PerBranchKernels(() => be.DecomposedDwConvBackwardFilter(T(x, be), [T(dy, be)], [T(mask, be)], [o[0]])),
                 atol: 1e-3 + 2e-6 * s.B * h * h, rtol: 1e-3);
         })
         {

@@ -2,9 +2,10 @@
 // sizes and the orchestration of the launches. Every kernel choice, grid, block, shared size, split, tile and chunk
 // comes from the launch plans of cuda/include/slak/slak_plan.h (the functions the C# launchers call too), for the
 // limits of the backend's device. The decomposed operations run the fused kernels of dwconv_fused.cu when their plan
-// allows and the per-branch kernels of dwconv.cu otherwise. Kernels are enqueued through slak_capi::launch
-// (backend_emu.cpp or backend_cuda.cu). Validation runs completely before the first launch, so a rejected call writes
-// nothing; no C++ exception crosses the ABI.
+// allows and the per-branch kernels of dwconv.cu otherwise; the single-branch functions are their one-branch case
+// (the same runners, plans and workspace rules, after their own validation). Kernels are enqueued through
+// slak_capi::launch (backend_emu.cpp or backend_cuda.cu). Validation runs completely before the first launch, so a
+// rejected call writes nothing; no C++ exception crosses the ABI.
 #include <algorithm>
 #include <climits>
 #include <cstdarg>
@@ -323,51 +324,9 @@ SLAK_API slak_status slak_dwconv2d_params_init(slak_dwconv2d_params* p, int64_t 
     return ok();
 }
 
-SLAK_API slak_status slak_dwconv2d_fwd(const slak_dwconv2d_params* p, float* y, const float* x, const float* w,
-                                       const float* mask, void* stream)
-{
-    const char* fn = "slak_dwconv2d_fwd";
-    return guarded(fn, [&] {
-        Geometry g{};
-        SLAK_TRY(check_single(fn, p, g));
-        const bool any = g.numel() > 0;
-        SLAK_TRY(need(fn, y, "y", any));
-        SLAK_TRY(need(fn, x, "x", any));
-        SLAK_TRY(need(fn, w, "w", any));
-        if (any && static_cast<const void*>(y) == static_cast<const void*>(x))
-            return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: y and x are the same buffer (in place is not supported)", fn);
-        SlakDeviceLimits l;
-        SLAK_TRY(limits_of(fn, l));
-        SLAK_TRY(conv(fn, g, p->kh, p->kw, false, y, x, w, mask, stream, l));
-        return ok();
-    });
-}
-
-SLAK_API slak_status slak_dwconv2d_bwd_data(const slak_dwconv2d_params* p, float* dx, const float* dy,
-                                            const float* w, const float* mask, void* stream)
-{
-    const char* fn = "slak_dwconv2d_bwd_data";
-    return guarded(fn, [&] {
-        Geometry g{};
-        SLAK_TRY(check_single(fn, p, g));
-        const bool any = g.numel() > 0;
-        SLAK_TRY(need(fn, dx, "dx", any));
-        SLAK_TRY(need(fn, dy, "dy", any));
-        SLAK_TRY(need(fn, w, "w", any));
-        if (any && static_cast<const void*>(dx) == static_cast<const void*>(dy))
-            return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: dx and dy are the same buffer (in place is not supported)",
-                        fn);
-        SlakDeviceLimits l;
-        SLAK_TRY(limits_of(fn, l));
-        // The input gradient reads dy (described by y_stride) and writes dx (x_stride): both packed, same sizes.
-        SLAK_TRY(conv(fn, g, p->kh, p->kw, true, dx, dy, w, mask, stream, l));
-        return ok();
-    });
-}
-
 namespace
 {
-// Workspace of the single-branch weight gradient: its plan's partials.
+// Workspace of one branch's per-branch weight gradient (dwconv.cu): its plan's partials.
 slak_status wgrad_workspace(const char* fn, const Geometry& g, int kh, int kw, const SlakDeviceLimits& l,
                             long long& bytes)
 {
@@ -376,50 +335,7 @@ slak_status wgrad_workspace(const char* fn, const Geometry& g, int kh, int kw, c
     bytes = pl.workspace_bytes;
     return SLAK_STATUS_SUCCESS;
 }
-}  // namespace
 
-SLAK_API slak_status slak_dwconv2d_bwd_filter_workspace_size(const slak_dwconv2d_params* p, size_t* bytes)
-{
-    const char* fn = "slak_dwconv2d_bwd_filter_workspace_size";
-    return guarded(fn, [&] {
-        SLAK_TRY(need(fn, bytes, "bytes", true));
-        Geometry g{};
-        SLAK_TRY(check_single(fn, p, g));
-        SlakDeviceLimits l;
-        SLAK_TRY(limits_of(fn, l));
-        long long need_bytes = 0;
-        SLAK_TRY(wgrad_workspace(fn, g, p->kh, p->kw, l, need_bytes));
-        *bytes = static_cast<size_t>(need_bytes);
-        return ok();
-    });
-}
-
-SLAK_API slak_status slak_dwconv2d_bwd_filter(const slak_dwconv2d_params* p, float* dw, const float* x,
-                                              const float* dy, const float* mask, int skip_masked, void* workspace,
-                                              size_t workspace_bytes, void* stream)
-{
-    const char* fn = "slak_dwconv2d_bwd_filter";
-    return guarded(fn, [&] {
-        Geometry g{};
-        SLAK_TRY(check_single(fn, p, g));
-        const bool any = g.numel() > 0;
-        SLAK_TRY(need(fn, dw, "dw", g.c > 0));
-        SLAK_TRY(need(fn, x, "x", any));
-        SLAK_TRY(need(fn, dy, "dy", any));
-        if (skip_masked && mask == nullptr)
-            return fail(SLAK_STATUS_NULL_POINTER, "%s: skip_masked=%d needs a mask, got NULL", fn, skip_masked);
-        SlakDeviceLimits l;
-        SLAK_TRY(limits_of(fn, l));
-        long long need_bytes = 0;
-        SLAK_TRY(wgrad_workspace(fn, g, p->kh, p->kw, l, need_bytes));
-        SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, need_bytes));
-        SLAK_TRY(wgrad(fn, g, p->kh, p->kw, dw, x, dy, mask, skip_masked, workspace, stream, l));
-        return ok();
-    });
-}
-
-namespace
-{
 // The fused plans of a decomposed description (forward / input gradient, and weight gradient).
 slak_status fused_plan(const char* fn, const Geometry& g, const slak_decomposed_dwconv2d_params* p,
                        const SlakDeviceLimits& l, SlakLaunchPlan& pl)
@@ -472,50 +388,31 @@ slak_status wgrad_workspace_decomposed(const char* fn, const Geometry& g, const 
     }
     return SLAK_STATUS_SUCCESS;
 }
-}  // namespace
 
-SLAK_API slak_status slak_decomposed_dwconv2d_workspace_size(const slak_decomposed_dwconv2d_params* p,
-                                                             size_t* bytes)
+// A single-branch description as the one-branch decomposed description it is (the single functions are the
+// one-branch case of the decomposed family: the same plans, kernels and workspace rules).
+slak_decomposed_dwconv2d_params one_branch(const slak_dwconv2d_params* p)
 {
-    const char* fn = "slak_decomposed_dwconv2d_workspace_size";
-    return guarded(fn, [&] {
-        SLAK_TRY(need(fn, bytes, "bytes", true));
-        Geometry g{};
-        SLAK_TRY(check_decomposed(fn, p, g));
-        SlakDeviceLimits l;
-        SLAK_TRY(limits_of(fn, l));
-        long long need_bytes = 0;
-        SLAK_TRY(conv_workspace(fn, g, p, l, need_bytes));
-        *bytes = static_cast<size_t>(need_bytes);
-        return ok();
-    });
+    slak_decomposed_dwconv2d_params d{};
+    d.n = p->n; d.c = p->c; d.h = p->h; d.w = p->w;
+    for (int i = 0; i < 4; ++i)
+    {
+        d.x_stride[i] = p->x_stride[i];
+        d.y_stride[i] = p->y_stride[i];
+    }
+    d.num_branches = 1;
+    d.kh[0] = p->kh;
+    d.kw[0] = p->kw;
+    return d;
 }
 
-namespace
+// out = sum_b conv_b(in) (flip: the input gradient) over validated arguments: the fused kernel in its summing mode
+// (every branch reads `in`, one output write), or the per-branch kernels through the workspace (none for one branch).
+slak_status decomposed_conv_run(const char* fn, const Geometry& g, const slak_decomposed_dwconv2d_params* p, bool flip,
+                                float* out, const float* in, const float* const* w, const float* const* masks,
+                                void* workspace, void* stream, const SlakDeviceLimits& l)
 {
-// Shared by the decomposed forward and input gradient: out = sum_b conv_b(in) (flip: the input gradient). The fused
-// kernel in its summing mode (every branch reads `in`, one output write), or the per-branch kernels through the
-// workspace.
-slak_status decomposed_conv(const char* fn, const slak_decomposed_dwconv2d_params* p, bool flip, float* out,
-                            const float* in, const float* const* w, const float* const* masks, void* workspace,
-                            size_t workspace_bytes, void* stream)
-{
-    Geometry g{};
-    SLAK_TRY(check_decomposed(fn, p, g));
-    const bool any = g.numel() > 0;
-    SLAK_TRY(need(fn, out, flip ? "dx" : "y", any));
-    SLAK_TRY(need(fn, in, flip ? "dy" : "x", any));
-    SLAK_TRY(need(fn, w, "w", any));
-    if (!any) return ok();
-    for (int b = 0; b < p->num_branches; ++b)
-        if (w[b] == nullptr) return fail(SLAK_STATUS_NULL_POINTER, "%s: w[%d] is NULL", fn, b);
-    if (static_cast<const void*>(out) == static_cast<const void*>(in))
-        return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: output and input are the same buffer", fn);
-    SlakDeviceLimits l;
-    SLAK_TRY(limits_of(fn, l));
-    long long need_bytes = 0;
-    SLAK_TRY(conv_workspace(fn, g, p, l, need_bytes));
-    SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, need_bytes));
+    if (g.numel() == 0) return SLAK_STATUS_SUCCESS;
     SlakLaunchPlan pl{};
     SLAK_TRY(fused_plan(fn, g, p, l, pl));
     if (pl.kernel == SLAK_PLAN_KERNEL_DWCONV_FUSED)
@@ -541,8 +438,7 @@ slak_status decomposed_conv(const char* fn, const slak_decomposed_dwconv2d_param
         }
         void* args[] = {&outs[0], &outs[1], &outs[2], &ins[0], &ins[1], &ins[2], &ws[0], &ws[1], &ws[2],
                         &ms[0],   &ms[1],   &ms[2],   &fp};
-        SLAK_TRY(run(Kernel::DwConvFused, config_of(pl), args, stream, fn));
-        return ok();
+        return run(Kernel::DwConvFused, config_of(pl), args, stream, fn);
     }
     float* tmp = static_cast<float*>(workspace);
     for (int b = 0; b < p->num_branches; ++b)
@@ -558,9 +454,194 @@ slak_status decomposed_conv(const char* fn, const slak_decomposed_dwconv2d_param
             SLAK_TRY(run_grid_stride(Kernel::Add, n, args, stream, fn, l));
         }
     }
+    return SLAK_STATUS_SUCCESS;
+}
+
+// dw[b] = weight gradient of branch b given x and the summed dy, over validated arguments (the workspace checked
+// against wgrad_workspace_decomposed): the fused kernel for all branches, or the per-branch kernels in turn.
+slak_status decomposed_wgrad_run(const char* fn, const Geometry& g, const slak_decomposed_dwconv2d_params* p,
+                                 float* const* dw, const float* x, const float* dy, const float* const* masks,
+                                 int skip_masked, void* workspace, void* stream, const SlakDeviceLimits& l)
+{
+    SlakLaunchPlan pl{};
+    SLAK_TRY(fused_wgrad_plan(fn, g, p, l, pl));
+    if (pl.kernel == SLAK_PLAN_KERNEL_DWCONV_FUSED_WGRAD)
+    {
+        // All branches from one read of each x tile: partials (chunks, C, taps_b) per branch, back to back; the
+        // kernel computes only live taps (0 elsewhere) when it is given masks, so they are passed for skip_masked.
+        const int nb = p->num_branches;
+        DwFusedWgradParams fp{static_cast<int>(g.n), static_cast<int>(g.c), static_cast<int>(g.h),
+                              static_cast<int>(g.w), nb, 0, 0, 0, 0, 0, 0, 0, 0, pl.per_chunk, pl.tile_h,
+                              pl.tile_w};
+        int* khs[SLAK_MAX_BRANCHES] = {&fp.kh0, &fp.kh1, &fp.kh2};
+        int* kws[SLAK_MAX_BRANCHES] = {&fp.kw0, &fp.kw1, &fp.kw2};
+        float* parts[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+        const float* dys[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+        const float* ms[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
+        float* cursor = static_cast<float*>(workspace);
+        for (int b = 0; b < nb; ++b)
+        {
+            *khs[b] = p->kh[b];
+            *kws[b] = p->kw[b];
+            fp.halo_h = std::max(fp.halo_h, p->kh[b] / 2);
+            fp.halo_w = std::max(fp.halo_w, p->kw[b] / 2);
+            parts[b] = cursor;
+            cursor += 1LL * pl.chunks * g.c * p->kh[b] * p->kw[b];
+            dys[b] = dy;
+            ms[b] = skip_masked ? masks[b] : nullptr;
+        }
+        void* args[] = {&parts[0], &parts[1], &parts[2], &x, &dys[0], &dys[1], &dys[2], &ms[0], &ms[1], &ms[2],
+                        &fp};
+        SLAK_TRY(run(Kernel::DwConvFusedWgrad, config_of(pl), args, stream, fn));
+        for (int b = 0; b < nb; ++b)
+            SLAK_TRY(finalize(fn, dw[b], parts[b], pl.chunks, g.c * p->kh[b] * p->kw[b], stream, l));
+        return SLAK_STATUS_SUCCESS;
+    }
+    // Per branch, in stream order: each reuses the whole workspace after the previous one's finalize.
+    for (int b = 0; b < p->num_branches; ++b)
+        SLAK_TRY(wgrad(fn, g, p->kh[b], p->kw[b], dw[b], x, dy, masks != nullptr ? masks[b] : nullptr, skip_masked,
+                       workspace, stream, l));
+    return SLAK_STATUS_SUCCESS;
+}
+
+// Shared by the decomposed forward and input gradient: validation, then decomposed_conv_run.
+slak_status decomposed_conv(const char* fn, const slak_decomposed_dwconv2d_params* p, bool flip, float* out,
+                            const float* in, const float* const* w, const float* const* masks, void* workspace,
+                            size_t workspace_bytes, void* stream)
+{
+    Geometry g{};
+    SLAK_TRY(check_decomposed(fn, p, g));
+    const bool any = g.numel() > 0;
+    SLAK_TRY(need(fn, out, flip ? "dx" : "y", any));
+    SLAK_TRY(need(fn, in, flip ? "dy" : "x", any));
+    SLAK_TRY(need(fn, w, "w", any));
+    if (!any) return ok();
+    for (int b = 0; b < p->num_branches; ++b)
+        if (w[b] == nullptr) return fail(SLAK_STATUS_NULL_POINTER, "%s: w[%d] is NULL", fn, b);
+    if (static_cast<const void*>(out) == static_cast<const void*>(in))
+        return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: output and input are the same buffer", fn);
+    SlakDeviceLimits l;
+    SLAK_TRY(limits_of(fn, l));
+    long long need_bytes = 0;
+    SLAK_TRY(conv_workspace(fn, g, p, l, need_bytes));
+    SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, need_bytes));
+    SLAK_TRY(decomposed_conv_run(fn, g, p, flip, out, in, w, masks, workspace, stream, l));
     return ok();
 }
 }  // namespace
+
+/* ---- one branch: the one-branch case of the decomposed family ---- */
+
+SLAK_API slak_status slak_dwconv2d_fwd(const slak_dwconv2d_params* p, float* y, const float* x, const float* w,
+                                       const float* mask, void* stream)
+{
+    const char* fn = "slak_dwconv2d_fwd";
+    return guarded(fn, [&] {
+        Geometry g{};
+        SLAK_TRY(check_single(fn, p, g));
+        const bool any = g.numel() > 0;
+        SLAK_TRY(need(fn, y, "y", any));
+        SLAK_TRY(need(fn, x, "x", any));
+        SLAK_TRY(need(fn, w, "w", any));
+        if (any && static_cast<const void*>(y) == static_cast<const void*>(x))
+            return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: y and x are the same buffer (in place is not supported)", fn);
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        const slak_decomposed_dwconv2d_params d = one_branch(p);
+        const float* ws[1] = {w};
+        const float* ms[1] = {mask};
+        SLAK_TRY(decomposed_conv_run(fn, g, &d, false, y, x, ws, ms, nullptr, stream, l)); // one branch: no workspace
+        return ok();
+    });
+}
+
+SLAK_API slak_status slak_dwconv2d_bwd_data(const slak_dwconv2d_params* p, float* dx, const float* dy,
+                                            const float* w, const float* mask, void* stream)
+{
+    const char* fn = "slak_dwconv2d_bwd_data";
+    return guarded(fn, [&] {
+        Geometry g{};
+        SLAK_TRY(check_single(fn, p, g));
+        const bool any = g.numel() > 0;
+        SLAK_TRY(need(fn, dx, "dx", any));
+        SLAK_TRY(need(fn, dy, "dy", any));
+        SLAK_TRY(need(fn, w, "w", any));
+        if (any && static_cast<const void*>(dx) == static_cast<const void*>(dy))
+            return fail(SLAK_STATUS_INVALID_ARGUMENT, "%s: dx and dy are the same buffer (in place is not supported)",
+                        fn);
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        // The input gradient reads dy (described by y_stride) and writes dx (x_stride): both packed, same sizes.
+        const slak_decomposed_dwconv2d_params d = one_branch(p);
+        const float* ws[1] = {w};
+        const float* ms[1] = {mask};
+        SLAK_TRY(decomposed_conv_run(fn, g, &d, true, dx, dy, ws, ms, nullptr, stream, l)); // one branch: no workspace
+        return ok();
+    });
+}
+
+SLAK_API slak_status slak_dwconv2d_bwd_filter_workspace_size(const slak_dwconv2d_params* p, size_t* bytes)
+{
+    const char* fn = "slak_dwconv2d_bwd_filter_workspace_size";
+    return guarded(fn, [&] {
+        SLAK_TRY(need(fn, bytes, "bytes", true));
+        Geometry g{};
+        SLAK_TRY(check_single(fn, p, g));
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        const slak_decomposed_dwconv2d_params d = one_branch(p);
+        long long need_bytes = 0;
+        SLAK_TRY(wgrad_workspace_decomposed(fn, g, &d, l, need_bytes));
+        *bytes = static_cast<size_t>(need_bytes);
+        return ok();
+    });
+}
+
+SLAK_API slak_status slak_dwconv2d_bwd_filter(const slak_dwconv2d_params* p, float* dw, const float* x,
+                                              const float* dy, const float* mask, int skip_masked, void* workspace,
+                                              size_t workspace_bytes, void* stream)
+{
+    const char* fn = "slak_dwconv2d_bwd_filter";
+    return guarded(fn, [&] {
+        Geometry g{};
+        SLAK_TRY(check_single(fn, p, g));
+        const bool any = g.numel() > 0;
+        SLAK_TRY(need(fn, dw, "dw", g.c > 0));
+        SLAK_TRY(need(fn, x, "x", any));
+        SLAK_TRY(need(fn, dy, "dy", any));
+        if (skip_masked && mask == nullptr)
+            return fail(SLAK_STATUS_NULL_POINTER, "%s: skip_masked=%d needs a mask, got NULL", fn, skip_masked);
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        const slak_decomposed_dwconv2d_params d = one_branch(p);
+        long long need_bytes = 0;
+        SLAK_TRY(wgrad_workspace_decomposed(fn, g, &d, l, need_bytes));
+        SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, need_bytes));
+        float* dws[1] = {dw};
+        const float* ms[1] = {mask};
+        SLAK_TRY(decomposed_wgrad_run(fn, g, &d, dws, x, dy, ms, skip_masked, workspace, stream, l));
+        return ok();
+    });
+}
+
+/* ---- decomposed: several branches summed ---- */
+
+SLAK_API slak_status slak_decomposed_dwconv2d_workspace_size(const slak_decomposed_dwconv2d_params* p,
+                                                             size_t* bytes)
+{
+    const char* fn = "slak_decomposed_dwconv2d_workspace_size";
+    return guarded(fn, [&] {
+        SLAK_TRY(need(fn, bytes, "bytes", true));
+        Geometry g{};
+        SLAK_TRY(check_decomposed(fn, p, g));
+        SlakDeviceLimits l;
+        SLAK_TRY(limits_of(fn, l));
+        long long need_bytes = 0;
+        SLAK_TRY(conv_workspace(fn, g, p, l, need_bytes));
+        *bytes = static_cast<size_t>(need_bytes);
+        return ok();
+    });
+}
 
 SLAK_API slak_status slak_decomposed_dwconv2d_fwd(const slak_decomposed_dwconv2d_params* p, float* y,
                                                   const float* x, const float* const* w, const float* const* masks,
@@ -622,44 +703,7 @@ SLAK_API slak_status slak_decomposed_dwconv2d_bwd_filter(const slak_decomposed_d
         long long most = 0;
         SLAK_TRY(wgrad_workspace_decomposed(fn, g, p, l, most));
         SLAK_TRY(check_workspace(fn, workspace, workspace_bytes, most));
-        SlakLaunchPlan pl{};
-        SLAK_TRY(fused_wgrad_plan(fn, g, p, l, pl));
-        if (pl.kernel == SLAK_PLAN_KERNEL_DWCONV_FUSED_WGRAD)
-        {
-            // All branches from one read of each x tile: partials (chunks, C, taps_b) per branch, back to back; the
-            // kernel computes only live taps (0 elsewhere) when it is given masks, so they are passed for skip_masked.
-            const int nb = p->num_branches;
-            DwFusedWgradParams fp{static_cast<int>(g.n), static_cast<int>(g.c), static_cast<int>(g.h),
-                                  static_cast<int>(g.w), nb, 0, 0, 0, 0, 0, 0, 0, 0, pl.per_chunk, pl.tile_h,
-                                  pl.tile_w};
-            int* khs[SLAK_MAX_BRANCHES] = {&fp.kh0, &fp.kh1, &fp.kh2};
-            int* kws[SLAK_MAX_BRANCHES] = {&fp.kw0, &fp.kw1, &fp.kw2};
-            float* parts[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
-            const float* dys[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
-            const float* ms[SLAK_MAX_BRANCHES] = {nullptr, nullptr, nullptr};
-            float* cursor = static_cast<float*>(workspace);
-            for (int b = 0; b < nb; ++b)
-            {
-                *khs[b] = p->kh[b];
-                *kws[b] = p->kw[b];
-                fp.halo_h = std::max(fp.halo_h, p->kh[b] / 2);
-                fp.halo_w = std::max(fp.halo_w, p->kw[b] / 2);
-                parts[b] = cursor;
-                cursor += 1LL * pl.chunks * g.c * p->kh[b] * p->kw[b];
-                dys[b] = dy;
-                ms[b] = skip_masked ? masks[b] : nullptr;
-            }
-            void* args[] = {&parts[0], &parts[1], &parts[2], &x, &dys[0], &dys[1], &dys[2], &ms[0], &ms[1], &ms[2],
-                            &fp};
-            SLAK_TRY(run(Kernel::DwConvFusedWgrad, config_of(pl), args, stream, fn));
-            for (int b = 0; b < nb; ++b)
-                SLAK_TRY(finalize(fn, dw[b], parts[b], pl.chunks, g.c * p->kh[b] * p->kw[b], stream, l));
-            return ok();
-        }
-        // Per branch, in stream order: each reuses the whole workspace after the previous one's finalize.
-        for (int b = 0; b < p->num_branches; ++b)
-            SLAK_TRY(wgrad(fn, g, p->kh[b], p->kw[b], dw[b], x, dy, masks != nullptr ? masks[b] : nullptr,
-                           skip_masked, workspace, stream, l));
+        SLAK_TRY(decomposed_wgrad_run(fn, g, p, dw, x, dy, masks, skip_masked, workspace, stream, l));
         return ok();
     });
 }

@@ -87,7 +87,7 @@ SLAK_API const char* slak_last_error(void);
 SLAK_API slak_status slak_dwconv2d_params_init(slak_dwconv2d_params* p, int64_t n, int64_t c, int64_t h, int64_t w,
                                                int32_t kh, int32_t kw);
 
-/* ---- one branch ---- */
+/* ---- one branch (the decomposed functions below with num_branches = 1: the same kernels and workspace sizes) ---- */
 
 /** y = dwconv(x, w * mask); mask may be NULL (dense). */
 SLAK_API slak_status slak_dwconv2d_fwd(const slak_dwconv2d_params* p, float* y, const float* x, const float* w,

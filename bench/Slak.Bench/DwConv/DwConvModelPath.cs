@@ -65,7 +65,7 @@ internal static class DwConvModelPath
     
     }
 
-    // The backend calls alone, fused (one call for all branches) against one call per branch.
+    // The backend calls alone, fused (one call for all branches) against one one-branch call per branch.
     private static void Passes(ReparamLargeKernelConv module, Tensor x, int reps)
     {
         var be = x.Backend;
@@ -75,11 +75,20 @@ internal static class DwConvModelPath
         var dws = ws.Select(w => (Tensor?)Tensor.Empty(w.Shape, w.Device)).ToArray();
         var dx = Tensor.Empty(x.Shape, x.Device);
         var t = DwConvBench.BestOfInterleavedMs(reps,
-            () => { for (int b = 0; b < ws.Length; b++) be.DwConv2dForward(x, ws[b], ms[b], ys[b]); },
+            () =>
+            {
+                for (int b = 0; b < ws.Length; b++) be.DecomposedDwConvForward(x, [ws[b]], [ms[b]], [ys[b]]);
+            },
             () => be.DecomposedDwConvForward(x, ws, ms, ys),
-            () => { for (int b = 0; b < ws.Length; b++) be.DwConv2dBackwardData(ys[b], ws[b], ms[b], dx); },
+            () =>
+            {
+                for (int b = 0; b < ws.Length; b++) be.DecomposedDwConvBackwardData([ys[b]], [ws[b]], [ms[b]], dx);
+            },
             () => be.DecomposedDwConvBackwardData(ys, ws, ms, dx),
-            () => { for (int b = 0; b < ws.Length; b++) be.DwConv2dBackwardFilter(x, ys[b], ms[b], dws[b]!, true); },
+            () =>
+            {
+                for (int b = 0; b < ws.Length; b++) be.DecomposedDwConvBackwardFilter(x, [ys[b]], [ms[b]], [dws[b]]);
+            },
             () => be.DecomposedDwConvBackwardFilter(x, ys, ms, dws));
         Console.WriteLine($"|   passes: fwd {t[0]:F1} / {t[1]:F1} ms, dgrad {t[2]:F1} / {t[3]:F1} ms, " +
             $"wgrad {t[4]:F1} / {t[5]:F1} ms (per-branch / fused) | | | | | |");

@@ -2,8 +2,10 @@
 // launch of every kernel, by name), for a small SLaK model: the forward pass, cross-entropy, the backward pass and
 // the AdamW step of one batch, with sparse masks (density 0.6) bound to the depthwise convolutions as sparse
 // training binds them. The first step is a warm-up; the later steps must launch the same kernels. GEMMs go to the
-// host GEMM (cuBLAS on a GPU) and are not kernel launches of ours, so they are not in the count.
-//   dotnet run -c Release --project bench/Slak.Bench -- launches-per-step [--model tiny|<preset>] [--batch N] [--size N]
+// host GEMM (cuBLAS on a GPU) and are not kernel launches of ours, so they are not in the count. --unfused runs each
+// large kernel's branches as separate depthwise convolutions (ReparamLargeKernelConv.Fused = false).
+//   dotnet run -c Release --project bench/Slak.Bench -- launches-per-step [--model tiny|<preset>] [--batch N]
+//                                                                         [--size N] [--unfused]
 using System.Globalization;
 using Slak.Autograd;
 using Slak.Cuda.Emulation;
@@ -20,6 +22,7 @@ internal static class LaunchesPerStep
     {
         string model = "tiny";
         int batch = 4, size = 32, steps = 2;
+        bool unfused = false;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
@@ -27,8 +30,10 @@ internal static class LaunchesPerStep
                 case "--model": model = args[++i]; break;
                 case "--batch": batch = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--size": size = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--unfused": unfused = true; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --model tiny|<preset>, --batch N, --size N)");
+                    Console.Error.WriteLine(
+                        $"unknown argument '{args[i]}' (use --model tiny|<preset>, --batch N, --size N, --unfused)");
                     return 2;
             }
         }
@@ -41,7 +46,11 @@ internal static class LaunchesPerStep
         int largeKernels = 0;
         foreach (var (_, m) in net.NamedModules())
         {
-            if (m is ReparamLargeKernelConv) largeKernels++;
+            if (m is ReparamLargeKernelConv lk)
+            {
+                largeKernels++;
+                lk.Fused = !unfused;
+            }
             if (m is not DepthwiseConv2d dw) continue;
             var mask = new float[dw.Weight.Numel];
             for (int k = 0; k < mask.Length; k++) mask[k] = rng.NextDouble() < 0.6 ? 1f : 0f;
@@ -54,7 +63,8 @@ internal static class LaunchesPerStep
         using var x = Tensor.FromArray(images, [batch, 1, size, size], device);
         net.Train();
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"model {model} ({largeKernels} large kernels, {net.ParameterCount():N0} parameters), batch {batch} x 1 x {size} x {size}, cuda-emu"));
+            $"model {model} ({largeKernels} large kernels{(unfused ? ", unfused" : "")}, " +
+            $"{net.ParameterCount():N0} parameters), batch {batch} x 1 x {size} x {size}, cuda-emu"));
         Dictionary<string, long> last = [];
         for (int s = 0; s <= steps; s++)
         {

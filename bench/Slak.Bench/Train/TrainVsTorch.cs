@@ -348,8 +348,7 @@ internal static partial class TrainVsTorch
         "LinearBiasGelu" or "LinearBias" or "LinearBackwardDataGelu" => r.FusedGemmFlops[method],
         "Conv2dForward" or "Conv2dBackwardFilter" => r.ConvFwdFlops,
         "Conv2dBackwardData" => r.ConvDxFlops,
-        "DecomposedDwConvForward" or "DecomposedDwConvBackwardData" or "DecomposedDwConvBackwardFilter"
-            or "DwConv2dForward" or "DwConv2dBackwardData" or "DwConv2dBackwardFilter" => r.DwFlops,
+        "DecomposedDwConvForward" or "DecomposedDwConvBackwardData" or "DecomposedDwConvBackwardFilter" => r.DwFlops,
         _ => null,
     };
 

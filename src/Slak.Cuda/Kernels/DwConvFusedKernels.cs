@@ -5,6 +5,8 @@
 // reduction. The launch plans of slak_plan.h decide grid (x = plane n*C, y = tile row, z = tile column), shared
 // bytes, tiles and chunks, and when to fall back to the per-branch kernels of dwconv.cu: more than three branches,
 // a tile over the shared-memory budget (e.g. M = 151 with a 5-wide partner), or a grid over the device's limits.
+// These launchers are the whole depthwise family of the CUDA backend: a single depthwise convolution is the
+// one-branch case (fused kernel, or the per-branch kernels when its plan falls back).
 using System.Collections.Concurrent;
 using System.Globalization;
 using Slak.Cuda.Runtime;
@@ -15,8 +17,13 @@ namespace Slak.Cuda.Kernels;
 internal static class DwConvFusedKernels
 {
     // The params structs hold three branches, the kernels' maximum (kFusedMaxBranches; PlanStructLayoutTests checks
-    // that the header agrees). Whether a launch runs fused is the plan's decision alone.
+    // that the header agrees). Whether a launch runs fused is the plan's decision (PerBranchOnly aside).
     internal const int MaxBranches = 3;
+
+    /// <summary>Run the per-branch kernels of dwconv.cu whatever the plans choose, so that the GPU check's rows of
+    /// those kernels and their parity tests reach them at shapes whose plans take the fused kernels. Off in training;
+    /// set it only around launches that nothing else runs at the same time (it is process-wide).</summary>
+    internal static bool PerBranchOnly { get; set; }
 
     /// <summary>The plan of a fused forward / input gradient / inference sum for these branches.</summary>
     public static LaunchPlan Plan(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
@@ -44,7 +51,7 @@ internal static class DwConvFusedKernels
         CheckShape(branches, n, c, h, w);
         var plan = Plan(dev, branches, n, c, h, w);
         if (plan.KernelChoice == PlanKernel.None) return;
-        if (plan.KernelChoice == PlanKernel.PerBranch)
+        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly)
         {
             for (int b = 0; b < branches.Length; b++)
                 DwConvKernels.Forward(dev, ys[b], x, branches[b].Weight, branches[b].Mask, n, c, h, w,
@@ -65,7 +72,7 @@ internal static class DwConvFusedKernels
         CheckShape(branches, n, c, h, w);
         var plan = Plan(dev, branches, n, c, h, w);
         if (plan.KernelChoice == PlanKernel.None) return;
-        if (plan.KernelChoice == PlanKernel.PerBranch)
+        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly)
         {
             var xs = new DevicePtr[branches.Length];
             Array.Fill(xs, x);
@@ -86,7 +93,7 @@ internal static class DwConvFusedKernels
         CheckShape(branches, n, c, h, w);
         var plan = Plan(dev, branches, n, c, h, w);
         if (plan.KernelChoice == PlanKernel.None) return;
-        if (plan.KernelChoice == PlanKernel.PerBranch)
+        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly)
         {
             PerBranchSum(dev, dx, dys, branches, n, c, h, w, flip: true);
             return;
@@ -130,7 +137,7 @@ internal static class DwConvFusedKernels
         CheckShape(branches, n, c, h, w);
         int nb = branches.Length, hh = 0, hw = 0;
         var plan = WeightGradPlan(dev, branches, n, c, h, w);
-        if (plan.KernelChoice is PlanKernel.PerBranch or PlanKernel.None)
+        if (plan.KernelChoice is PlanKernel.PerBranch or PlanKernel.None || PerBranchOnly)
         {
             // Each per-branch launch has its own plan (an empty shape fills dw with zeros there).
             for (int b = 0; b < nb; b++)

@@ -2,12 +2,15 @@
 // flipped filter, weight gradient with per-chunk partials reduced deterministically). The launch plans of
 // slak_plan.h choose the kernel (tiled when its tile fits the shared-memory budget, direct otherwise), split the
 // tiled forward into launches of whole images so that grid.z (planes n*C + c) stays within 65535, and size the
-// weight gradient's tiles, chunks and partials.
+// weight gradient's tiles, chunks and partials. Called only by DwConvFusedKernels: these are the per-branch kernels
+// the depthwise family falls back to (more than three branches, a tile over the shared-memory budget), not a second
+// family.
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
 
-/// <summary>Launchers of the depthwise convolution kernels.</summary>
+/// <summary>Launchers of the per-branch depthwise convolution kernels (the fallback of
+/// <see cref="DwConvFusedKernels"/>).</summary>
 internal static class DwConvKernels
 {
     /// <summary>y = depthwise conv of x with w*mask (mask may be null); flip = true gives the input gradient

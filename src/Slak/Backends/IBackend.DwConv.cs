@@ -2,7 +2,8 @@
 // the dense M x M (+ N x N) of the baselines) as backend kernels: one pass over the input for all branches, the
 // branch outputs written separately (each feeds its own training BatchNorm), the input gradient of all branches
 // summed in one pass, and per-branch weight gradients. Each branch b has weight (C, 1, Kh_b, Kw_b) used as
-// weight * mask when its mask is not null; kernel sizes are odd, padding "same", stride 1.
+// weight * mask when its mask is not null; kernel sizes are odd, padding "same", stride 1. This is the backend's only
+// depthwise family: a single depthwise convolution (F.DepthwiseConv2d) is the one-branch case.
 namespace Slak.Backends;
 
 internal partial interface IBackend

@@ -98,16 +98,6 @@ internal partial interface IBackend
     /// <summary>dw (and dbias when not null) = gradients w.r.t. weight and bias (overwrite).</summary>
     void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor dw, Tensor? dbias, int strideH, int strideW, int padH, int padW);
 
-    /// <summary>Depthwise "same" conv, stride 1: x (N, C, H, W), w (C, 1, Kh, Kw) used as w * mask, y like x.</summary>
-    void DwConv2dForward(Tensor x, Tensor w, Tensor? mask, Tensor y);
-
-    /// <summary>dx of the depthwise conv (overwrites).</summary>
-    void DwConv2dBackwardData(Tensor dy, Tensor w, Tensor? mask, Tensor dx);
-
-    /// <summary>dw of the depthwise conv (overwrites); with <paramref name="skipMasked"/>, masked taps are not
-    /// computed and are exactly 0.</summary>
-    void DwConv2dBackwardFilter(Tensor x, Tensor dy, Tensor? mask, Tensor dw, bool skipMasked);
-
     // ---- normalization -------------------------------------------------------------------------------------
 
     /// <summary>LayerNorm over the last dimension (biased variance); saves per-row mean and 1/std.</summary>

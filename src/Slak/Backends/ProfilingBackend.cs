@@ -238,27 +238,6 @@ internal sealed class ProfilingBackend : IBackend
     }
 
     /// <inheritdoc/>
-    public void DwConv2dForward(Tensor x, Tensor w, Tensor? mask, Tensor y)
-    {
-        using var r = Region(nameof(DwConv2dForward), x);
-        _inner.DwConv2dForward(x, w, mask, y);
-    }
-
-    /// <inheritdoc/>
-    public void DwConv2dBackwardData(Tensor dy, Tensor w, Tensor? mask, Tensor dx)
-    {
-        using var r = Region(nameof(DwConv2dBackwardData), dy);
-        _inner.DwConv2dBackwardData(dy, w, mask, dx);
-    }
-
-    /// <inheritdoc/>
-    public void DwConv2dBackwardFilter(Tensor x, Tensor dy, Tensor? mask, Tensor dw, bool skipMasked)
-    {
-        using var r = Region(nameof(DwConv2dBackwardFilter), x);
-        _inner.DwConv2dBackwardFilter(x, dy, mask, dw, skipMasked);
-    }
-
-    /// <inheritdoc/>
     public void LayerNormLastDim(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
         using var r = Region(nameof(LayerNormLastDim), x);

@@ -1,5 +1,6 @@
-// The depthwise convolutions (family dwconv): the single-kernel DepthwiseConv2d, and the decomposed large-kernel
-// depthwise convolution as one differentiable operator with one output per branch:
+// The depthwise convolutions (family dwconv): the decomposed large-kernel depthwise convolution as one differentiable
+// operator with one output per branch, and the single-kernel DepthwiseConv2d as its one-branch case (one family of
+// backend kernels, IBackend.DwConv.cs). Each public function validates its arguments once; both then run
 // ONE autograd node with one output per branch, whose backward receives every branch's output gradient at once and
 // runs one fused input-gradient pass over all branches plus the per-branch weight gradients. Branch outputs are
 // separate tensors because each feeds its own training BatchNorm; no stacked tensor, no slice op and no gradient of
@@ -22,6 +23,28 @@ public static partial class F
     {
         const string op = nameof(DecomposedDepthwiseConv2d);
         var (w, m, skip) = CheckDecomposed(op, x, weights, masks, maskedGrad);
+        return DwConvBranches(op, x, w, m, skip);
+    }
+
+    /// <summary>Depthwise convolution with "same" zero padding (Kh/2, Kw/2), stride 1, no bias: x (N, C, H, W),
+    /// weight (C, 1, Kh, Kw) with Kh and Kw odd, optional 0/1 mask of the weight's shape (the weight is used as
+    /// weight * mask). With <paramref name="maskedGrad"/> the weight gradient is computed only for live taps
+    /// (pruned taps get exactly 0), which is what our sparse semantics need and lets kernels skip them. The
+    /// one-branch case of <see cref="DecomposedDepthwiseConv2d"/>: the same backend kernels.</summary>
+    public static Tensor DepthwiseConv2d(Tensor x, Tensor weight, Tensor? mask = null, bool maskedGrad = true)
+    {
+        const string op = nameof(DepthwiseConv2d);
+        Check.Rank(x, 4, op, nameof(x), "(N, C, H, W)");
+        CheckBranch(op, x, weight, nameof(weight), nameof(weight), mask, nameof(mask));
+        return DwConvBranches(op, x, [weight], [mask], [maskedGrad ? mask : null])[0];
+    }
+
+    // The operator of the family, behind both public edges (which validated every argument): one output per branch,
+    // computed by the backend's DecomposedDwConv* kernels; one autograd node whose backward runs one input-gradient
+    // pass over the branches that received a gradient and one weight-gradient call for the weights that need one.
+    // skip[b] is the mask whose pruned taps get no weight gradient (null: the dense gradient).
+    private static Tensor[] DwConvBranches(string op, Tensor x, Tensor[] w, Tensor?[] m, Tensor?[] skip)
+    {
         int nb = w.Length;
         var ys = new Tensor[nb];
         for (int b = 0; b < nb; b++) ys[b] = Like(x);
@@ -64,26 +87,14 @@ public static partial class F
             throw new ArgumentException($"{op}: masks must have one entry per branch ({nb}), got {masks.Count}", nameof(masks));
         if (maskedGrad is not null && maskedGrad.Count != nb)
             throw new ArgumentException($"{op}: maskedGrad must have one entry per branch ({nb}), got {maskedGrad.Count}", nameof(maskedGrad));
-        int c = x.Size(1);
         var w = new Tensor[nb];
         var m = new Tensor?[nb];
         var skip = new Tensor?[nb];
         for (int b = 0; b < nb; b++)
         {
             var wb = weights[b] ?? throw new ArgumentNullException(nameof(weights), $"{op}: weights[{b}] is null");
-            Check.Rank(wb, 4, op, $"weights[{b}]", "(C, 1, Kh, Kw)");
-            Check.SameDevice(op, x, nameof(x), wb, $"weights[{b}]");
-            int kh = wb.Size(2), kw = wb.Size(3);
-            if (wb.Size(0) != c || wb.Size(1) != 1)
-                throw new ArgumentException($"{op}: weights[{b}] must have shape ({c}, 1, Kh, Kw) for x {Shapes.Format(x.Shape)}, got {Shapes.Format(wb.Shape)}", nameof(weights));
-            if (kh % 2 == 0 || kw % 2 == 0)
-                throw new ArgumentException($"{op}: kernel sizes must be odd for 'same' padding, got kh={kh}, kw={kw} in weights[{b}]", nameof(weights));
             var mb = masks?[b];
-            if (mb is not null)
-            {
-                Check.SameDevice(op, x, nameof(x), mb, $"masks[{b}]");
-                Check.SameShape(op, wb, $"weights[{b}]", mb, $"masks[{b}]");
-            }
+            CheckBranch(op, x, wb, $"weights[{b}]", nameof(weights), mb, $"masks[{b}]");
             w[b] = wb;
             m[b] = mb;
             skip[b] = maskedGrad is null || maskedGrad[b] ? mb : null;
@@ -91,31 +102,20 @@ public static partial class F
         return (w, m, skip);
     }
 
-    /// <summary>Depthwise convolution with "same" zero padding (Kh/2, Kw/2), stride 1, no bias: x (N, C, H, W),
-    /// weight (C, 1, Kh, Kw) with Kh and Kw odd, optional 0/1 mask of the weight's shape (the weight is used as
-    /// weight * mask). With <paramref name="maskedGrad"/> the weight gradient is computed only for live taps
-    /// (pruned taps get exactly 0), which is what our sparse semantics need and lets kernels skip them.</summary>
-    public static Tensor DepthwiseConv2d(Tensor x, Tensor weight, Tensor? mask = null, bool maskedGrad = true)
+    // One branch: weight (C, 1, Kh, Kw) on x's device with odd Kh and Kw, and its mask (if any) of the same shape.
+    // Shape errors name paramName (the weights list of the decomposed operator, the weight of the single one).
+    private static void CheckBranch(string op, Tensor x, Tensor weight, string weightArg, string paramName, Tensor? mask,
+        string maskArg)
     {
-        const string op = nameof(DepthwiseConv2d);
-        Check.Rank(x, 4, op, nameof(x), "(N, C, H, W)");
-        Check.Rank(weight, 4, op, nameof(weight), "(C, 1, Kh, Kw)");
-        Check.SameDevice(op, x, nameof(x), weight, nameof(weight));
+        Check.Rank(weight, 4, op, weightArg, "(C, 1, Kh, Kw)");
+        Check.SameDevice(op, x, nameof(x), weight, weightArg);
         int c = x.Size(1), kh = weight.Size(2), kw = weight.Size(3);
         if (weight.Size(0) != c || weight.Size(1) != 1)
-            throw new ArgumentException($"{op}: weight must have shape ({c}, 1, Kh, Kw) for x {Shapes.Format(x.Shape)}, got {Shapes.Format(weight.Shape)}", nameof(weight));
+            throw new ArgumentException($"{op}: {weightArg} must have shape ({c}, 1, Kh, Kw) for x {Shapes.Format(x.Shape)}, got {Shapes.Format(weight.Shape)}", paramName);
         if (kh % 2 == 0 || kw % 2 == 0)
-            throw new ArgumentException($"{op}: kernel sizes must be odd for 'same' padding, got kh={kh}, kw={kw}", nameof(weight));
-        if (mask is not null) Check.SameShape(op, weight, nameof(weight), mask, nameof(mask));
-        var y = Like(x);
-        var be = x.Backend;
-        be.DwConv2dForward(x, weight, mask, y);
-        return AutogradEngine.Record(y, op, [x, weight], g =>
-        {
-            Tensor? gx = null, gw = null;
-            if (x.RequiresGrad) { gx = Like(x); be.DwConv2dBackwardData(g, weight, mask, gx); }
-            if (weight.RequiresGrad) { gw = Like(weight); be.DwConv2dBackwardFilter(x, g, mask, gw, maskedGrad && mask is not null); }
-            return [gx, gw];
-        });
+            throw new ArgumentException($"{op}: kernel sizes must be odd for 'same' padding, got kh={kh}, kw={kw} in {weightArg}", paramName);
+        if (mask is null) return;
+        Check.SameDevice(op, x, nameof(x), mask, maskArg);
+        Check.SameShape(op, weight, weightArg, mask, maskArg);
     }
 }

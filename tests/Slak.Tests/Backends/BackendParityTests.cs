@@ -6,6 +6,7 @@ using Slak.Tests.Support;
 using Slak.Backends;
 using Slak.Backends.Cpu;
 using Slak.Backends.Cuda;
+using Slak.Cuda.Kernels;
 
 namespace Slak.Tests.Backends;
 
@@ -174,8 +175,10 @@ public sealed class BackendParityTests(string deviceSpec)
         Same(dw, "Conv2dBackwardFilter dw", 1e-4f, 1e-4f); Same(db, "Conv2dBackwardFilter db", 1e-4f, 1e-4f);
     }
 
-    // SLaK's branch shapes in small (tall, wide, small square, kernel larger than the map, dense square) and a
-    // filter too large for the shared-memory tile (direct kernels).
+    // The depthwise family with one branch (the single convolution), planned (fused kernel, or dwconv.cu's kernels
+    // where the plan falls back) and with the per-branch kernels forced: SLaK's branch shapes in small (tall, wide,
+    // small square, kernel larger than the map, dense square) and a filter too large for the shared-memory tile
+    // (direct kernels).
     [TestCase(2, 3, 9, 11, 7, 3, 1.0)]
     [TestCase(2, 3, 9, 11, 3, 7, 0.6)]
     [TestCase(1, 2, 6, 5, 5, 5, 0.6)]
@@ -184,24 +187,37 @@ public sealed class BackendParityTests(string deviceSpec)
     [TestCase(1, 2, 40, 36, 9, 9, 0.6)]
     [TestCase(1, 1, 12, 10, 101, 101, 0.5)]
     [KernelParity("dwconv_fwd_direct_kernel", "dwconv_wgrad_direct_kernel")]
+    [NonParallelizable] // switches DwConvFusedKernels.PerBranchOnly for the GPU calls
     public void DepthwiseConvMatchesCpu(int n, int c, int h, int w, int kh, int kw, double density)
     {
         var x = Random(n, c, h, w); var wt = Random(c, 1, kh, kw); var dy = Random(n, c, h, w);
         var mask = Constant(Mask(c * kh * kw, density), c, 1, kh, kw);
-        foreach (bool masked in new[] { false, true })
-        {
-            var m = masked ? mask : default;
-            var y = Poisoned(n, c, h, w);
-            _cpu.DwConv2dForward(x.Cpu, wt.Cpu, m.Cpu, y.Cpu); _gpu.DwConv2dForward(x.Gpu, wt.Gpu, m.Gpu, y.Gpu);
-            Same(y, $"DwConv2dForward {kh}x{kw} masked={masked}", 1e-4f, 1e-4f);
-            var dx = Poisoned(n, c, h, w);
-            _cpu.DwConv2dBackwardData(dy.Cpu, wt.Cpu, m.Cpu, dx.Cpu); _gpu.DwConv2dBackwardData(dy.Gpu, wt.Gpu, m.Gpu, dx.Gpu);
-            Same(dx, $"DwConv2dBackwardData {kh}x{kw} masked={masked}", 1e-4f, 1e-4f);
-            var dw = Poisoned(c, 1, kh, kw);
-            _cpu.DwConv2dBackwardFilter(x.Cpu, dy.Cpu, m.Cpu, dw.Cpu, masked);
-            _gpu.DwConv2dBackwardFilter(x.Gpu, dy.Gpu, m.Gpu, dw.Gpu, masked);
-            Same(dw, $"DwConv2dBackwardFilter {kh}x{kw} skipMasked={masked}", 1e-4f, 1e-4f);
-        }
+        foreach (bool perBranch in new[] { false, true })
+            foreach (bool masked in new[] { false, true })
+            {
+                var m = masked ? mask : default;
+                string what = $"{kh}x{kw} masked={masked}{(perBranch ? ", per-branch kernels" : "")}";
+                var y = Poisoned(n, c, h, w);
+                var dx = Poisoned(n, c, h, w);
+                var dw = Poisoned(c, 1, kh, kw);
+                _cpu.DecomposedDwConvForward(x.Cpu, [wt.Cpu], [m.Cpu], [y.Cpu]);
+                _cpu.DecomposedDwConvBackwardData([dy.Cpu], [wt.Cpu], [m.Cpu], dx.Cpu);
+                _cpu.DecomposedDwConvBackwardFilter(x.Cpu, [dy.Cpu], [m.Cpu], [dw.Cpu]);
+                DwConvFusedKernels.PerBranchOnly = perBranch;
+                try
+                {
+                    _gpu.DecomposedDwConvForward(x.Gpu, [wt.Gpu], [m.Gpu], [y.Gpu]);
+                    _gpu.DecomposedDwConvBackwardData([dy.Gpu], [wt.Gpu], [m.Gpu], dx.Gpu);
+                    _gpu.DecomposedDwConvBackwardFilter(x.Gpu, [dy.Gpu], [m.Gpu], [dw.Gpu]);
+                }
+                finally
+                {
+                    DwConvFusedKernels.PerBranchOnly = false;
+                }
+                Same(y, $"DecomposedDwConvForward, one branch, {what}", 1e-4f, 1e-4f);
+                Same(dx, $"DecomposedDwConvBackwardData, one branch, {what}", 1e-4f, 1e-4f);
+                Same(dw, $"DecomposedDwConvBackwardFilter, one branch, skip mask={masked}, {what}", 1e-4f, 1e-4f);
+            }
     }
 
     // ---- normalization, loss, optimizer -------------------------------------------------------------------

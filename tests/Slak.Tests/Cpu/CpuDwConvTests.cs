@@ -1,6 +1,6 @@
-// Parity of the single-branch CPU depthwise convolution (CpuDwConv: dense with mask and sparse-aware with a tap
-// list, all three passes) with the float64 reference on SLaK stage shapes (reduced channels) and on breakers, plus
-// argument validation and the tap list's staleness check.
+// Parity of the CPU depthwise engine with one branch (CpuDwConvDecomposed's one-branch case, what a single depthwise
+// convolution runs: dense with mask and sparse-aware with a tap list, all three passes) with the float64 reference on
+// SLaK stage shapes (reduced channels) and on breakers, plus argument validation and the tap list's staleness check.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 
@@ -8,6 +8,24 @@ namespace Slak.Tests.Cpu;
 
 public sealed class CpuDwConvTests
 {
+    // ---- the engine's one-branch calls ----
+
+    private static void Forward(CpuDwConvShape s, float[] x, float[] w, float[]? mask, CpuDwConvTapList? taps,
+        float[] y) =>
+        CpuDwConvDecomposed.Forward(s.N, s.C, s.H, s.W, [new CpuDwConvBranch(s.Kh, s.Kw, w, mask, taps)], x, [y],
+            Span<float>.Empty);
+
+    private static void BackwardData(CpuDwConvShape s, float[] dy, float[] w, float[]? mask, CpuDwConvTapList? taps,
+        float[] dx) =>
+        CpuDwConvDecomposed.BackwardData(s.N, s.C, s.H, s.W, [new CpuDwConvBranch(s.Kh, s.Kw, w, mask, taps)], [dy], dx);
+
+    // The weight gradient reads no weight: dw stands in for it (as in the CPU backend). With skipMasked, the taps
+    // outside the mask (or the tap list) are written as 0.
+    private static void BackwardFilter(CpuDwConvShape s, float[] x, float[] dy, float[] dw, float[]? mask,
+        CpuDwConvTapList? taps, bool skipMasked) =>
+        CpuDwConvDecomposed.BackwardFilter(s.N, s.C, s.H, s.W, [new CpuDwConvBranch(s.Kh, s.Kw, dw, mask, taps)], x,
+            [dy], [dw], skipMasked);
+
     private static readonly int[][] Shapes =
     [
         // N, C, H, W, Kh, Kw: SLaK-T stages (channels reduced) ...
@@ -48,33 +66,33 @@ public sealed class CpuDwConvTests
 
         var (yRef, yAbs) = DwRef.Forward(n, c, h, w, kh, kw, x, wt, mask);
         var y = DwRef.Poisoned(x.Length);
-        CpuDwConv.Forward(shape, x, wt, mask, y);
+        Forward(shape, x, wt, mask, null, y);
         DwRef.AssertClose(y, yRef, yAbs, "forward (dense, masked)", seed);
         var ySparse = DwRef.Poisoned(x.Length);
-        CpuDwConv.Forward(shape, x, wt, taps, ySparse);
+        Forward(shape, x, wt, null, taps, ySparse);
         DwRef.AssertClose(ySparse, yRef, yAbs, "forward (sparse)", seed);
         DwRef.AssertClose(ySparse, Array.ConvertAll(y, v => (double)v), yAbs, "forward sparse vs dense", seed);
 
         var (dxRef, dxAbs) = DwRef.BackwardData(n, c, h, w, kh, kw, dy, wt, mask);
         var dx = DwRef.Poisoned(x.Length);
-        CpuDwConv.BackwardData(shape, dy, wt, mask, dx);
+        BackwardData(shape, dy, wt, mask, null, dx);
         DwRef.AssertClose(dx, dxRef, dxAbs, "backward data (dense, masked)", seed);
         var dxSparse = DwRef.Poisoned(x.Length);
-        CpuDwConv.BackwardData(shape, dy, wt, taps, dxSparse);
+        BackwardData(shape, dy, wt, null, taps, dxSparse);
         DwRef.AssertClose(dxSparse, dxRef, dxAbs, "backward data (sparse)", seed);
 
         var (dwRef, dwAbs) = DwRef.BackwardFilter(n, c, h, w, kh, kw, x, dy);
         var dw = DwRef.Poisoned(wt.Length);
-        CpuDwConv.BackwardFilter(shape, x, dy, dw, mask, skipMasked: false);
+        BackwardFilter(shape, x, dy, dw, mask, null, skipMasked: false);
         DwRef.AssertClose(dw, dwRef, dwAbs, "backward filter (dense)", seed);
 
         var dwMaskedRef = new double[dwRef.Length];
         for (int i = 0; i < dwRef.Length; i++) dwMaskedRef[i] = mask[i] != 0 ? dwRef[i] : 0;
         var dwSkip = DwRef.Poisoned(wt.Length);
-        CpuDwConv.BackwardFilter(shape, x, dy, dwSkip, mask, skipMasked: true);
+        BackwardFilter(shape, x, dy, dwSkip, mask, null, skipMasked: true);
         DwRef.AssertClose(dwSkip, dwMaskedRef, dwAbs, "backward filter (skip masked)", seed);
         var dwSparse = DwRef.Poisoned(wt.Length);
-        CpuDwConv.BackwardFilter(shape, x, dy, dwSparse, taps);
+        BackwardFilter(shape, x, dy, dwSparse, null, taps, skipMasked: true);
         DwRef.AssertClose(dwSparse, dwMaskedRef, dwAbs, "backward filter (tap list)", seed);
         for (int i = 0; i < mask.Length; i++)
             if (mask[i] == 0)
@@ -91,10 +109,10 @@ public sealed class CpuDwConvTests
         var wt = DwRef.Random(rng, (int)shape.WeightLength);
         var (yRef, yAbs) = DwRef.Forward(2, 3, 12, 19, 9, 3, x, wt, null);
         var y = DwRef.Poisoned(x.Length);
-        CpuDwConv.Forward(shape, x, wt, ReadOnlySpan<float>.Empty, y);
+        Forward(shape, x, wt, null, null, y);
         DwRef.AssertClose(y, yRef, yAbs, "forward (no mask)", seed);
         var dx = DwRef.Poisoned(x.Length);
-        CpuDwConv.BackwardData(shape, x, wt, ReadOnlySpan<float>.Empty, dx);
+        BackwardData(shape, x, wt, null, null, dx);
         var (dxRef, dxAbs) = DwRef.BackwardData(2, 3, 12, 19, 9, 3, x, wt, null);
         DwRef.AssertClose(dx, dxRef, dxAbs, "backward data (no mask)", seed);
     }
@@ -114,8 +132,8 @@ public sealed class CpuDwConvTests
         try
         {
             CpuParallel.Threads = 1;
-            CpuDwConv.Forward(shape, x, wt, ReadOnlySpan<float>.Empty, y1);
-            CpuDwConv.BackwardFilter(shape, x, dy, dw1, ReadOnlySpan<float>.Empty, false);
+            Forward(shape, x, wt, null, null, y1);
+            BackwardFilter(shape, x, dy, dw1, null, null, false);
         }
         finally
         {
@@ -123,8 +141,8 @@ public sealed class CpuDwConvTests
         }
         var y2 = DwRef.Poisoned(x.Length);
         var dw2 = DwRef.Poisoned(wt.Length);
-        CpuDwConv.Forward(shape, x, wt, ReadOnlySpan<float>.Empty, y2);
-        CpuDwConv.BackwardFilter(shape, x, dy, dw2, ReadOnlySpan<float>.Empty, false);
+        Forward(shape, x, wt, null, null, y2);
+        BackwardFilter(shape, x, dy, dw2, null, null, false);
         Assert.That(y2, Is.EqualTo(y1), $"forward, threads {keep} vs 1, seed {seed}");
         Assert.That(dw2, Is.EqualTo(dw1), $"weight gradient, threads {keep} vs 1, seed {seed}");
     }
@@ -132,44 +150,32 @@ public sealed class CpuDwConvTests
     [Test]
     public void BadArgumentsAreRejectedWithTheirNames()
     {
+        // Branch errors (sizes, weight, mask, tap list) name the branch list and say which branch and value.
         var good = new CpuDwConvShape(1, 2, 4, 4, 3, 3);
         var x = new float[32];
         var wt = new float[18];
         var y = new float[32];
-        var ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good with { Kh = 4 }, x, new float[24],
-            ReadOnlySpan<float>.Empty, y));
-        Assert.That(ex!.ParamName, Is.EqualTo("Kh"));
-        Assert.That(ex.Message, Does.Contain("Kh=4"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good with { Kw = 2 }, x, new float[12],
-            ReadOnlySpan<float>.Empty, y));
-        Assert.That(ex!.ParamName, Is.EqualTo("Kw"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good with { H = 0 }, x, wt,
-            ReadOnlySpan<float>.Empty, y));
-        Assert.That(ex!.ParamName, Is.EqualTo("H"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, new float[31], wt,
-            ReadOnlySpan<float>.Empty, y));
+        void Branch(Action call, params string[] says)
+        {
+            var e = Assert.Throws<ArgumentException>(() => call());
+            Assert.That(e!.ParamName, Is.EqualTo("branches"), e.Message);
+            foreach (var text in says) Assert.That(e.Message, Does.Contain(text));
+        }
+        Branch(() => Forward(good with { Kh = 4 }, x, new float[24], null, null, y), "branch 0", "Kh=4");
+        Branch(() => Forward(good with { Kw = 2 }, x, new float[12], null, null, y), "Kw=2");
+        Branch(() => Forward(good with { H = 0 }, x, wt, null, null, y), "H=0");
+        Branch(() => Forward(good, x, new float[17], null, null, y), "17");
+        Branch(() => Forward(good, x, wt, new float[5], null, y), "mask", "5");
+        Branch(() => Forward(good, x, wt, null, CpuDwConvTapList.Dense(2, 5, 3), y), "tap list", "Kh=5");
+        var ex = Assert.Throws<ArgumentException>(() => Forward(good, new float[31], wt, null, null, y));
         Assert.That(ex!.ParamName, Is.EqualTo("x"));
         Assert.That(ex.Message, Does.Contain("31"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, wt, ReadOnlySpan<float>.Empty,
-            new float[33]));
-        Assert.That(ex!.ParamName, Is.EqualTo("y"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, new float[17],
-            ReadOnlySpan<float>.Empty, y));
-        Assert.That(ex!.ParamName, Is.EqualTo("w"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, wt, new float[5], y));
-        Assert.That(ex!.ParamName, Is.EqualTo("mask"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.BackwardData(good, x, wt, ReadOnlySpan<float>.Empty,
-            new float[3]));
+        ex = Assert.Throws<ArgumentException>(() => Forward(good, x, wt, null, null, new float[33]));
+        Assert.That(ex!.ParamName, Is.EqualTo("y[0]"));
+        ex = Assert.Throws<ArgumentException>(() => BackwardData(good, x, wt, null, null, new float[3]));
         Assert.That(ex!.ParamName, Is.EqualTo("dx"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.BackwardFilter(good, x, new float[2], new float[18],
-            ReadOnlySpan<float>.Empty, false));
-        Assert.That(ex!.ParamName, Is.EqualTo("dy"));
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.BackwardFilter(good, x, y, new float[19],
-            ReadOnlySpan<float>.Empty, false));
-        Assert.That(ex!.ParamName, Is.EqualTo("dw"));
-        var otherTaps = CpuDwConvTapList.Dense(2, 5, 3);
-        ex = Assert.Throws<ArgumentException>(() => CpuDwConv.Forward(good, x, wt, otherTaps, y));
-        Assert.That(ex!.ParamName, Is.EqualTo("taps"));
+        ex = Assert.Throws<ArgumentException>(() => BackwardFilter(good, x, new float[2], wt, null, null, false));
+        Assert.That(ex!.ParamName, Is.EqualTo("dy[0]"));
         ex = Assert.Throws<ArgumentException>(() => CpuDwConvTapList.FromMask(2, 3, 3, new float[17], 0));
         Assert.That(ex!.ParamName, Is.EqualTo("mask"));
         ex = Assert.Throws<ArgumentException>(() => CpuDwConvTapList.FromMask(2, 3, 6, new float[36], 0));

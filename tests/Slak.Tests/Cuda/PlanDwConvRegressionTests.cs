@@ -50,8 +50,11 @@ public sealed class PlanDwConvRegressionTests
     }
 
     // The emulator enforces grid.z <= 65535 like a GPU; before the split this failed with "grid (1,1,70000) is
-    // invalid". A tiny spatial size keeps it fast; the values are compared with the CPU backend.
+    // invalid". A tiny spatial size keeps it fast; the values are compared with the CPU backend. The single
+    // convolution is the depthwise family's one-branch case, whose plan takes the fused kernel (planes in grid.x, no
+    // split needed): the per-branch kernels, where the split lives, are forced for the emulator's run.
     [Test]
+    [NonParallelizable] // switches DwConvFusedKernels.PerBranchOnly
     public void DepthwiseConv2dWith70000PlanesMatchesTheCpuBackendOnTheEmulator()
     {
         var emu = TestDevices.Open("cuda-emu");
@@ -64,9 +67,18 @@ public sealed class PlanDwConvRegressionTests
         Tensor OnEmu(float[] d, params int[] s) => Tensor.FromArray(d, s, emu);
 
         var yCpu = F.DepthwiseConv2d(OnCpu(x, n, c, h, w), OnCpu(wt, c, 1, k, k), OnCpu(mask, c, 1, k, k)).ToArray();
-        var yEmu = F.DepthwiseConv2d(OnEmu(x, n, c, h, w), OnEmu(wt, c, 1, k, k), OnEmu(mask, c, 1, k, k)).ToArray();
+        float[] yEmu;
+        DwConvFusedKernels.PerBranchOnly = true;
+        try
+        {
+            yEmu = F.DepthwiseConv2d(OnEmu(x, n, c, h, w), OnEmu(wt, c, 1, k, k), OnEmu(mask, c, 1, k, k)).ToArray();
+        }
+        finally
+        {
+            DwConvFusedKernels.PerBranchOnly = false;
+        }
         Expect.AllClose(yEmu, yCpu.Select(v => (double)v).ToArray(), 1e-5, 1e-5,
-                        rng.Ctx($"F.DepthwiseConv2d N*C = {n * c} planes, cuda-emu vs cpu"));
+                        rng.Ctx($"F.DepthwiseConv2d N*C = {n * c} planes, per-branch kernels, cuda-emu vs cpu"));
 
         // The input gradient runs the same kernel with the flipped filter, through the same plan (and split); it is
         // not run again here to keep the test short (about 13 s of emulation for 70,000 blocks of 256 threads).

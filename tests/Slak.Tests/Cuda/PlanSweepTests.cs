@@ -74,10 +74,12 @@ public sealed class PlanSweepTests
     public void TheSweepContainsTheShapesOfBothBugs()
     {
         var l = DeviceLimits.ForArchitecture(90);
-        // (a) unfused SLaK-T at batch 128: the per-branch forward of stage 4 must be split.
+        // (a) unfused SLaK-T at batch 128: each branch is the family's one-branch case, whose fused kernel puts the
+        // N*C = 127,744 planes of stage 4 in grid.x (no 65,535 limit); the per-branch kernels' split is planned by
+        // PlanDwConvRegressionTests.
         var unfused = ModelLaunches.Enumerate(Model("slak_tiny"), 224, 128, fused: false, l).ToList();
-        Assert.That(unfused.Any(p => p.Plan.KernelChoice == PlanKernel.DwConvFwdTiled && p.Plan.Launches > 1),
-                    "a split per-branch forward in unfused slak_tiny at batch 128");
+        Assert.That(unfused.Any(p => p.Plan.KernelChoice == PlanKernel.DwConvFused && p.Plan.GridX > 65535),
+                    "stage 4 of unfused slak_tiny at batch 128: one-branch fused kernels over 127,744 planes");
         // (b) fused SLaK-T at 256 px: the fused weight gradient of stage 1 (K = 51, 64 x 64) runs with 30-row tiles.
         var fused = ModelLaunches.Enumerate(Model("slak_tiny"), 256, 32, fused: true, l).ToList();
         Assert.That(fused.Any(p => p.Plan.KernelChoice == PlanKernel.DwConvFusedWgrad && p.Plan.TileH == 30 &&
@@ -146,39 +148,41 @@ internal static class ModelLaunches
                 int[] kh = branches.Select(b => b.Conv.KernelHeight).ToArray();
                 int[] kw = branches.Select(b => b.Conv.KernelWidth).ToArray();
                 string tag = $"stage {i + 1} {s}x{s} C={c} K={string.Join("+", kh.Zip(kw, (a, b) => $"{a}x{b}"))}";
-                void PerBranch(string what)
+                void PerBranch(string what, int from, int to)
                 {
-                    for (int b = 0; b < kh.Length; b++)
+                    for (int b = from; b < to; b++)
                     {
                         var fwd = LaunchPlans.DwConvForward(n, c, s, s, kh[b], kw[b], l);
                         Add($"dwconv_fwd {what} {tag}", fwd);
                         Add($"dwconv_bwd_data {what} {tag}", fwd); // the flipped filter: same plan
                         Add($"dwconv_wgrad {what} {tag}", LaunchPlans.DwConvWeightGrad(n, c, s, s, kh[b], kw[b], l));
                         Add($"dwconv_wgrad_finalize {what} {tag}", LaunchPlans.Elements((long)c * kh[b] * kw[b], block, l));
-                        if (b > 0) GridStride($"add {what} {tag}", total); // per-branch sums
+                        if (b > from) GridStride($"add {what} {tag}", total); // per-branch sums
                     }
                 }
-                if (fused)
+                // The depthwise family on branches [from, to): the fused kernels, or the per-branch ones where a plan
+                // falls back.
+                void Family(string what, int from, int to)
                 {
-                    var f = LaunchPlans.DwConvFused(n, c, s, s, kh, kw, l);
-                    Add($"dwconv_fused fwd/bwd_data/inference {tag}", f);
-                    var wg = LaunchPlans.DwConvFusedWeightGrad(n, c, s, s, kh, kw, l);
-                    Add($"dwconv_fused_wgrad {tag}", wg);
+                    int[] fh = kh[from..to], fw = kw[from..to];
+                    var f = LaunchPlans.DwConvFused(n, c, s, s, fh, fw, l);
+                    Add($"dwconv_fused fwd/bwd_data/inference {what} {tag}", f);
+                    var wg = LaunchPlans.DwConvFusedWeightGrad(n, c, s, s, fh, fw, l);
+                    Add($"dwconv_fused_wgrad {what} {tag}", wg);
                     if (f.KernelChoice == PlanKernel.PerBranch || wg.KernelChoice == PlanKernel.PerBranch)
-                        PerBranch("fallback");
+                        PerBranch($"fallback {what}", from, to);
                     if (wg.KernelChoice == PlanKernel.DwConvFusedWgrad)
-                        for (int b = 0; b < kh.Length; b++)
-                            Add($"dwconv_fused_wgrad_finalize {tag}", LaunchPlans.Elements((long)c * kh[b] * kw[b], block, l));
+                        for (int b = from; b < to; b++)
+                            Add($"dwconv_fused_wgrad_finalize {what} {tag}", LaunchPlans.Elements((long)c * kh[b] * kw[b], block, l));
                 }
+                if (fused) Family("fused", 0, kh.Length);
                 else
-                {
-                    PerBranch("unfused");
-                }
+                    for (int b = 0; b < kh.Length; b++) Family($"unfused branch {b}", b, b + 1); // one-branch calls
                 // The C ABI's decomposed functions on this shape (the sum of the branches with one dy).
                 var capi = LaunchPlans.DwConvFused(n, c, s, s, kh, kw, l);
                 Add($"capi decomposed fwd/bwd_data {tag}", capi);
                 Add($"capi decomposed bwd_filter {tag}", LaunchPlans.DwConvFusedWeightGrad(n, c, s, s, kh, kw, l));
-                if (capi.KernelChoice == PlanKernel.PerBranch) PerBranch("capi");
+                if (capi.KernelChoice == PlanKernel.PerBranch) PerBranch("capi", 0, kh.Length);
                 foreach (var br in branches)
                 {
                     if (br.Bn is null) continue;

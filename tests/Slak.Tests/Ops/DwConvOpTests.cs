@@ -1,7 +1,8 @@
 // Depthwise "same" convolution (the large-kernel branches): rectangular odd kernels (7x3, 3x7, 5x5, 13x5, 1x1, 51x5
 // on a small image), kernels larger than the image, with and without a weight mask, and both gradient semantics:
 // maskedGrad on (our sparse semantics: the gradient of weight * mask, so masked taps get exactly 0) and off (the
-// reference code's semantics: the dense gradient of the effective weight, as if the pruned weights were zero).
+// reference code's semantics: the dense gradient of the effective weight, as if the pruned weights were zero). The
+// operator is the one-branch case of the decomposed family: its backend calls are checked here with one branch.
 using NUnit.Framework;
 using Slak.Tests.Support;
 
@@ -37,11 +38,13 @@ public sealed class DwConvOpTests(string device) : DeviceTest(device)
         Expect.AllClose(F.DepthwiseConv2d(x, wt), Reference.DepthwiseConv2d(rx, rw, null), 1e-5, 1e-5, Ctx(what));
         Expect.AllClose(F.DepthwiseConv2d(x, wt, m), Reference.DepthwiseConv2d(rx, rw, rm), 1e-5, 1e-5, Ctx(what + " masked"));
 
+        // The backend's one family with one branch (what F.DepthwiseConv2d calls).
+        var be = x.Backend;
         foreach (bool masked in new[] { false, true })
         {
             var y = Poisoned(n, c, h, w);
-            x.Backend.DwConv2dForward(x, wt, masked ? m : null, y);
-            Expect.AllClose(y, Reference.DepthwiseConv2d(rx, rw, masked ? rm : null), 1e-5, 1e-5, Ctx($"IBackend.DwConv2dForward masked={masked} {what}"));
+            be.DecomposedDwConvForward(x, [wt], [masked ? m : null], [y]);
+            Expect.AllClose(y, Reference.DepthwiseConv2d(rx, rw, masked ? rm : null), 1e-5, 1e-5, Ctx($"IBackend.DecomposedDwConvForward, one branch, masked={masked} {what}"));
         }
         if (rx.Length * kh * kw > 40000) return;
         // Backward kernels on poisoned outputs, against numeric VJPs of the reference.
@@ -49,18 +52,18 @@ public sealed class DwConvOpTests(string device) : DeviceTest(device)
         Func<RefTensor[], RefTensor> fm = r => Reference.DepthwiseConv2d(r[0], r[1], r[2]);
         RefTensor[] refs = [rx, rw, rm];
         var dx = Poisoned(n, c, h, w);
-        x.Backend.DwConv2dBackwardData(dy, wt, m, dx);
-        Expect.AllClose(dx.ToArray(), GradCheck.NumericVjp(fm, refs, rdy.Data, 0), 1e-4, 1e-4, Ctx("IBackend.DwConv2dBackwardData masked " + what), [n, c, h, w]);
+        be.DecomposedDwConvBackwardData([dy], [wt], [m], dx);
+        Expect.AllClose(dx.ToArray(), GradCheck.NumericVjp(fm, refs, rdy.Data, 0), 1e-4, 1e-4, Ctx("IBackend.DecomposedDwConvBackwardData, one branch, masked " + what), [n, c, h, w]);
         var dw = Poisoned(c, 1, kh, kw);
-        x.Backend.DwConv2dBackwardFilter(x, dy, m, dw, skipMasked: true);
+        be.DecomposedDwConvBackwardFilter(x, [dy], [m], [dw]);
         var dwMasked = dw.ToArray();
-        Expect.AllClose(dwMasked, GradCheck.NumericVjp(fm, refs, rdy.Data, 1), 1e-4, 1e-4, Ctx("IBackend.DwConv2dBackwardFilter skipMasked " + what), [c, 1, kh, kw]);
+        Expect.AllClose(dwMasked, GradCheck.NumericVjp(fm, refs, rdy.Data, 1), 1e-4, 1e-4, Ctx("IBackend.DecomposedDwConvBackwardFilter, one branch, skip mask " + what), [c, 1, kh, kw]);
         for (int i = 0; i < mask.Length; i++)
-            if (mask[i] == 0) Assert.That(dwMasked[i], Is.EqualTo(0f), Ctx($"masked tap {i} must get exactly 0 with skipMasked"));
+            if (mask[i] == 0) Assert.That(dwMasked[i], Is.EqualTo(0f), Ctx($"masked tap {i} must get exactly 0 with a skip mask"));
         dw = Poisoned(c, 1, kh, kw);
-        x.Backend.DwConv2dBackwardFilter(x, dy, null, dw, skipMasked: false);
+        be.DecomposedDwConvBackwardFilter(x, [dy], [null], [dw]);
         Func<RefTensor[], RefTensor> fd = r => Reference.DepthwiseConv2d(r[0], r[1], null);
-        Expect.AllClose(dw.ToArray(), GradCheck.NumericVjp(fd, [rx, rw], rdy.Data, 1), 1e-4, 1e-4, Ctx("IBackend.DwConv2dBackwardFilter dense " + what), [c, 1, kh, kw]);
+        Expect.AllClose(dw.ToArray(), GradCheck.NumericVjp(fd, [rx, rw], rdy.Data, 1), 1e-4, 1e-4, Ctx("IBackend.DecomposedDwConvBackwardFilter, one branch, dense " + what), [c, 1, kh, kw]);
     }
 
     [TestCase(2, 2, 5, 4, 3, 5)]

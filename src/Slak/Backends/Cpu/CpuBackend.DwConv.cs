@@ -1,9 +1,8 @@
-// The depthwise convolutions on the CPU backend (family dwconv, IBackend.DwConv.cs). The single-kernel operator
-// forwards to CpuDwConv; with a mask it takes the sparse-aware path over the mask's live-tap list, cached per mask
-// tensor and rebuilt only when its contents change (CpuDwConvTapCache). The fused decomposed operator maps tensors
-// onto CpuDwConvDecomposed, which loads each input plane once for all branches. Masked branches run the sparse-aware
-// kernels over the live-tap list of their mask, cached per mask tensor (CpuDwConvTapCache). Branches whose output
-// gradient is absent (null) are left out of the backward passes.
+// The depthwise convolutions on the CPU backend (family dwconv, IBackend.DwConv.cs): one family for the decomposed
+// operator and the single convolution (its one-branch case). The calls map tensors onto CpuDwConvDecomposed, which
+// loads each input plane once for all branches. Masked branches run the sparse-aware kernels over the live-tap list
+// of their mask, cached per mask tensor and rebuilt only when its contents change (CpuDwConvTapCache). Branches whose
+// output gradient is absent (null) are left out of the backward passes.
 namespace Slak.Backends.Cpu;
 
 internal sealed partial class CpuBackend
@@ -84,31 +83,5 @@ internal sealed partial class CpuBackend
         if (branches.Count == 0) return;
         CpuDwConvDecomposed.BackwardFilter(x.Size(0), x.Size(1), x.Size(2), x.Size(3), branches, S(x), grads, outs,
                                            skipMasked: true);
-    }
-
-    private static CpuDwConvShape DwShape(Tensor x, Tensor w) =>
-        new(x.Size(0), x.Size(1), x.Size(2), x.Size(3), w.Size(2), w.Size(3));
-
-    private static CpuDwConvTapList LiveTaps(Tensor w, Tensor mask) => CpuDwConvTapCache.For(mask);
-
-    /// <inheritdoc />
-    public void DwConv2dForward(Tensor x, Tensor w, Tensor? mask, Tensor y)
-    {
-        if (mask is null) CpuDwConv.Forward(DwShape(x, w), S(x), S(w), ReadOnlySpan<float>.Empty, S(y));
-        else CpuDwConv.Forward(DwShape(x, w), S(x), S(w), LiveTaps(w, mask), S(y));
-    }
-
-    /// <inheritdoc />
-    public void DwConv2dBackwardData(Tensor dy, Tensor w, Tensor? mask, Tensor dx)
-    {
-        if (mask is null) CpuDwConv.BackwardData(DwShape(dx, w), S(dy), S(w), ReadOnlySpan<float>.Empty, S(dx));
-        else CpuDwConv.BackwardData(DwShape(dx, w), S(dy), S(w), LiveTaps(w, mask), S(dx));
-    }
-
-    /// <inheritdoc />
-    public void DwConv2dBackwardFilter(Tensor x, Tensor dy, Tensor? mask, Tensor dw, bool skipMasked)
-    {
-        if (mask is not null && skipMasked) CpuDwConv.BackwardFilter(DwShape(x, dw), S(x), S(dy), S(dw), LiveTaps(dw, mask));
-        else CpuDwConv.BackwardFilter(DwShape(x, dw), S(x), S(dy), S(dw), default, false);
     }
 }

@@ -3,7 +3,7 @@
 // forward writes each branch output separately (training BatchNorm needs them) and/or their sum (inference: the sum
 // alone is one correlation with the merged kernel, CpuDwConvMerged.cs);
 // the input gradient sums the branch contributions into one dx; the weight gradient serves all branches from one
-// read of x.
+// read of x. A single depthwise convolution is the one-branch case (there is no second single-branch engine).
 using System.Buffers;
 
 namespace Slak.Backends.Cpu;
@@ -19,7 +19,7 @@ internal static unsafe class CpuDwConvDecomposed
     {
         ArgumentNullException.ThrowIfNull(y);
         var shapes = CheckBranches(n, c, h, w, branches);
-        CpuDwConv.CheckActivation(shapes[0], x.Length, nameof(x));
+        CheckActivation(shapes[0], x.Length, nameof(x));
         if (y.Count != 0 && y.Count != branches.Count)
             throw new ArgumentException($"y must be empty or have one entry per branch ({branches.Count}), " +
                 $"got {y.Count}", nameof(y));
@@ -27,10 +27,10 @@ internal static unsafe class CpuDwConvDecomposed
         for (int b = 0; b < y.Count; b++)
         {
             if (y[b].IsEmpty) continue;
-            CpuDwConv.CheckActivation(shapes[0], y[b].Length, $"y[{b}]");
+            CheckActivation(shapes[0], y[b].Length, $"y[{b}]");
             any = true;
         }
-        if (!ySum.IsEmpty) CpuDwConv.CheckActivation(shapes[0], ySum.Length, nameof(ySum));
+        if (!ySum.IsEmpty) CheckActivation(shapes[0], ySum.Length, nameof(ySum));
         if (!any) throw new ArgumentException("no output requested: every y[b] and ySum are empty", nameof(y));
 
         if (CpuDwConvSmallMap.Applies(h, w))
@@ -84,7 +84,7 @@ internal static unsafe class CpuDwConvDecomposed
         ArgumentNullException.ThrowIfNull(dy);
         var shapes = CheckBranches(n, c, h, w, branches);
         CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
-        CpuDwConv.CheckActivation(shapes[0], dx.Length, nameof(dx));
+        CheckActivation(shapes[0], dx.Length, nameof(dx));
         bool small = CpuDwConvSmallMap.Applies(h, w);
         var passes = new CpuDwConvPass[small ? 0 : branches.Count];
         for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: true);
@@ -110,8 +110,8 @@ internal static unsafe class CpuDwConvDecomposed
         }
     }
 
-    /// <summary>dw[b] = weight gradient of branch b given dy[b] (see <see cref="CpuDwConv.BackwardFilter(CpuDwConvShape,
-    /// ReadOnlySpan{float}, ReadOnlySpan{float}, Span{float}, ReadOnlySpan{float}, bool)"/>). With
+    /// <summary>dw[b] = weight gradient of branch b given dy[b]: dw[c, i, j] = sum over n and output pixels p of
+    /// x[n, c, p + (i, j) - pad] * dy[b][n, c, p] (the dense gradient with respect to the weight). With
     /// <paramref name="skipMasked"/>, masked taps (not in the branch's tap list or mask) are written as 0 without
     /// being computed. Overwrites every dw[b].</summary>
     public static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
@@ -121,7 +121,7 @@ internal static unsafe class CpuDwConvDecomposed
         ArgumentNullException.ThrowIfNull(dy);
         ArgumentNullException.ThrowIfNull(dw);
         var shapes = CheckBranches(n, c, h, w, branches);
-        CpuDwConv.CheckActivation(shapes[0], x.Length, nameof(x));
+        CheckActivation(shapes[0], x.Length, nameof(x));
         CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
         if (dw.Count != branches.Count)
             throw new ArgumentException($"dw must have one entry per branch ({branches.Count}), got {dw.Count}",
@@ -205,8 +205,8 @@ internal static unsafe class CpuDwConvDecomposed
             var s = new CpuDwConvShape(n, c, h, w, br.Kh, br.Kw);
             try
             {
-                CpuDwConv.CheckCommon(s, br.Weight.Span, br.Mask.Span);
-                if (br.Taps is not null) CpuDwConv.CheckTaps(s, br.Taps);
+                CheckCommon(s, br.Weight.Span, br.Mask.Span);
+                if (br.Taps is not null) CheckTaps(s, br.Taps);
             }
             catch (ArgumentException e)
             {
@@ -221,6 +221,36 @@ internal static unsafe class CpuDwConvDecomposed
     {
         if (count != branches)
             throw new ArgumentException($"{name} must have one entry per branch ({branches}), got {count}", name);
-        for (int b = 0; b < count; b++) CpuDwConv.CheckActivation(shape, length(b), $"{name}[{b}]");
+        for (int b = 0; b < count; b++) CheckActivation(shape, length(b), $"{name}[{b}]");
+    }
+
+    // ---- validation of the engine's arguments ----
+    // Both callers validated at their public edge (F through the CPU backend, the C ABI in src/Slak.Native). These
+    // checks stay because the plane code behind them is unsafe (pinned pointers): a wrong length from an internal
+    // caller must be an exception here, not a write past a buffer. They cost one pass over the branch list per call.
+
+    private static void CheckCommon(CpuDwConvShape shape, ReadOnlySpan<float> w, ReadOnlySpan<float> mask)
+    {
+        shape.Validate();
+        if (w.Length != shape.WeightLength)
+            throw new ArgumentException($"w must have C*Kh*Kw = {shape.WeightLength} elements for {shape}, " +
+                $"got {w.Length}", nameof(w));
+        if (!mask.IsEmpty && mask.Length != shape.WeightLength)
+            throw new ArgumentException($"mask must be empty (dense) or have C*Kh*Kw = {shape.WeightLength} " +
+                $"elements for {shape}, got {mask.Length}", nameof(mask));
+    }
+
+    private static void CheckActivation(CpuDwConvShape shape, int length, string name)
+    {
+        if (length != shape.ActivationLength)
+            throw new ArgumentException($"{name} must have N*C*H*W = {shape.ActivationLength} elements for {shape}, " +
+                $"got {length}", name);
+    }
+
+    private static void CheckTaps(CpuDwConvShape shape, CpuDwConvTapList taps)
+    {
+        if (taps.C != shape.C || taps.Kh != shape.Kh || taps.Kw != shape.Kw)
+            throw new ArgumentException($"tap list is for C={taps.C}, Kh={taps.Kh}, Kw={taps.Kw} but the shape is " +
+                $"{shape}", nameof(taps));
     }
 }

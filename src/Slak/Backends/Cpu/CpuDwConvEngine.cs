@@ -42,7 +42,7 @@ internal sealed class CpuDwConvPass(int kh, int kw, CpuDwConvTapList taps, float
     }
 }
 
-/// <summary>Plane loops shared by <see cref="CpuDwConv"/> and <see cref="CpuDwConvDecomposed"/>.</summary>
+/// <summary>Plane loops of <see cref="CpuDwConvDecomposed"/> (its drivers).</summary>
 internal static unsafe class CpuDwConvEngine
 {
     private const int L = CpuDwConvMicro.Lanes;

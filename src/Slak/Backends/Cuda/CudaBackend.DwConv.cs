@@ -2,7 +2,8 @@
 // through dwconv_fused.cu (one kernel for all branches; sparse-aware through per-block live-tap lists compacted from
 // the mask, so they can never be stale and need no host round trip) and the weight gradients of all branches
 // through its partial-sum kernel (one read of each x tile for all branches, live taps only, then a deterministic
-// reduction). Branches whose output gradient is absent are left out.
+// reduction). Branches whose output gradient is absent are left out. One family for the decomposed operator and the
+// single convolution (its one-branch case); the plans fall back to the per-branch kernels of dwconv.cu.
 using Slak.Cuda.Kernels;
 
 namespace Slak.Backends.Cuda;

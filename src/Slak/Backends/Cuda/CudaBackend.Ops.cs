@@ -29,21 +29,6 @@ internal sealed partial class CudaBackend
                                      ConvParams(x, dw, dy.Size(2), dy.Size(3), strideH, strideW, padH, padW));
 
     /// <inheritdoc />
-    public void DwConv2dForward(Tensor x, Tensor w, Tensor? mask, Tensor y) =>
-        DwConvKernels.Forward(Gpu, P(y), P(x), P(w), PorNull(mask), x.Size(0), x.Size(1), x.Size(2), x.Size(3),
-                              w.Size(2), w.Size(3));
-
-    /// <inheritdoc />
-    public void DwConv2dBackwardData(Tensor dy, Tensor w, Tensor? mask, Tensor dx) =>
-        DwConvKernels.Forward(Gpu, P(dx), P(dy), P(w), PorNull(mask), dx.Size(0), dx.Size(1), dx.Size(2), dx.Size(3),
-                              w.Size(2), w.Size(3), flip: true);
-
-    /// <inheritdoc />
-    public void DwConv2dBackwardFilter(Tensor x, Tensor dy, Tensor? mask, Tensor dw, bool skipMasked) =>
-        DwConvKernels.BackwardFilter(Gpu, P(dw), P(x), P(dy), PorNull(mask), x.Size(0), x.Size(1), x.Size(2), x.Size(3),
-                                     dw.Size(2), dw.Size(3), skipMasked && mask is not null);
-
-    /// <inheritdoc />
     public void LayerNormLastDim(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd) =>
         NormKernels.LayerNorm(Gpu, P(y), P(mean), P(rstd), P(x), P(weight), P(bias), eps, mean.Size(0), weight.Size(0));
 
