@@ -1,5 +1,5 @@
-// Same-process A/B of the norm operators on slak_nano's shapes (batch 128), interleaved rounds, best of N (the best
-// is the least disturbed by other processes on a shared machine): the block's LayerNorm with its NCHW -> NHWC permute
+// Same-process A/B of the norm operators on slak_nano's shapes (batch 128), interleaved rounds (alternating which
+// side goes first), best of N (the best is the least disturbed by other processes on a shared machine): the block's LayerNorm with its NCHW -> NHWC permute
 // fused (F.LayerNormToChannelsLast) against F.ToChannelsLast -> F.LayerNorm, forward + backward through autograd; and
 // the CPU training BatchNorm's forward kernel with one-pass statistics against the two-pass statistics it replaced.
 // Prints a Markdown table.
@@ -72,14 +72,18 @@ internal static class NormAb
         double ba = double.MaxValue, bb = double.MaxValue;
         for (int i = 0; i < reps; i++)
         {
-            long t0 = Stopwatch.GetTimestamp();
-            a();
-            ba = Math.Min(ba, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-            t0 = Stopwatch.GetTimestamp();
-            b();
-            bb = Math.Min(bb, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            // Alternate which side runs first, so that neither always inherits the other's cache state.
+            if (i % 2 == 0) { ba = Math.Min(ba, Time(a)); bb = Math.Min(bb, Time(b)); }
+            else { bb = Math.Min(bb, Time(b)); ba = Math.Min(ba, Time(a)); }
         }
         return (ba, bb);
+    }
+
+    private static double Time(Action run)
+    {
+        long t0 = Stopwatch.GetTimestamp();
+        run();
+        return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
     }
 
     private static float[] Rand(Random rng, int n, double std) =>

@@ -110,15 +110,27 @@ internal sealed partial class CpuBackend
     /// a run of consecutive positions of each channel plane at a time.</summary>
     private static void GatherPixelRows(ReadOnlySpan<float> x, int c, int hw, int q0, int count, Span<float> rows)
     {
+        if (hw == 1)
+        {
+            x.Slice(q0 * c, count * c).CopyTo(rows); // a 1 x 1 map: NCHW is NHWC
+            return;
+        }
         for (int i = 0; i < count;)
         {
             int img = (q0 + i) / hw, p = (q0 + i) - img * hw;
             int run = Math.Min(count - i, hw - p);
-            var plane0 = x.Slice(img * c * hw + p);
-            for (int ch = 0; ch < c; ch++)
+            var plane0 = x.Slice(img * c * hw + p, (c - 1) * hw + run);
+            var dst0 = rows.Slice(i * c, run * c);
+            unsafe
             {
-                var src = plane0.Slice(ch * hw, run);
-                for (int k = 0; k < run; k++) rows[(i + k) * c + ch] = src[k];
+                fixed (float* xp = plane0, rp = dst0) // bounds: the two slices above
+                {
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        float* src = xp + (long)ch * hw, dst = rp + ch;
+                        for (int k = 0; k < run; k++) dst[(long)k * c] = src[k];
+                    }
+                }
             }
             i += run;
         }
@@ -127,15 +139,27 @@ internal sealed partial class CpuBackend
     /// <summary>The inverse of <see cref="GatherPixelRows"/>: dx[img, ch, p] = rows[i * c + ch].</summary>
     private static void ScatterPixelRows(ReadOnlySpan<float> rows, int c, int hw, int q0, int count, Span<float> dx)
     {
+        if (hw == 1)
+        {
+            rows[..(count * c)].CopyTo(dx.Slice(q0 * c));
+            return;
+        }
         for (int i = 0; i < count;)
         {
             int img = (q0 + i) / hw, p = (q0 + i) - img * hw;
             int run = Math.Min(count - i, hw - p);
-            var plane0 = dx.Slice(img * c * hw + p);
-            for (int ch = 0; ch < c; ch++)
+            var plane0 = dx.Slice(img * c * hw + p, (c - 1) * hw + run);
+            var src0 = rows.Slice(i * c, run * c);
+            unsafe
             {
-                var dst = plane0.Slice(ch * hw, run);
-                for (int k = 0; k < run; k++) dst[k] = rows[(i + k) * c + ch];
+                fixed (float* dp = plane0, rp = src0) // bounds: the two slices above
+                {
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        float* dst = dp + (long)ch * hw, src = rp + ch;
+                        for (int k = 0; k < run; k++) dst[k] = src[(long)k * c];
+                    }
+                }
             }
             i += run;
         }
