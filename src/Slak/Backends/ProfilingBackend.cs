@@ -266,6 +266,20 @@ internal sealed class ProfilingBackend : IBackend
     }
 
     /// <inheritdoc/>
+    public void LayerNormNchwToNhwc(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
+    {
+        using var r = Region(nameof(LayerNormNchwToNhwc), x);
+        _inner.LayerNormNchwToNhwc(x, weight, bias, eps, y, mean, rstd);
+    }
+
+    /// <inheritdoc/>
+    public void LayerNormNchwToNhwcBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy, Tensor dx, Tensor dweight, Tensor dbias)
+    {
+        using var r = Region(nameof(LayerNormNchwToNhwcBackward), x);
+        _inner.LayerNormNchwToNhwcBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+    }
+
+    /// <inheritdoc/>
     public void BatchNormTrain(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
     {
         using var r = Region(nameof(BatchNormTrain), x);

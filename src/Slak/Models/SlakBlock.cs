@@ -1,5 +1,6 @@
 // A SLaK block (reference Block, models/SLaK.py L126-166; slak-facts §1.3): large_kernel -> NHWC -> LayerNorm (eps
-// 1e-6) -> pwconv1 (C -> 4C) -> GELU -> pwconv2 (4C -> C) -> gamma (layer scale) -> NCHW -> x + DropPath(y).
+// 1e-6; the permute and the norm run as one operator) -> pwconv1 (C -> 4C) -> GELU -> pwconv2 (4C -> C) -> gamma
+// (layer scale) -> NCHW -> x + DropPath(y).
 // gamma is registered first because in PyTorch it is a parameter of the block itself, listed before its children.
 using Slak.NN;
 
@@ -53,8 +54,7 @@ public sealed class SlakBlock : Module
     public override Tensor Forward(Tensor input)
     {
         var x = LargeKernel.Forward(input);
-        x = F.ToChannelsLast(x);
-        x = Norm.Forward(x);
+        x = F.LayerNormToChannelsLast(x, Norm.Weight, Norm.Bias, Norm.Eps); // the permute and the norm as one operator
         x = PwConv1.Bias is { } b1 && PwConv2.Bias is { } b2
             ? F.LinearGeluLinear(x, PwConv1.Weight, b1, PwConv2.Weight, b2) // one operator: GEMM epilogues
             : PwConv2.Forward(Act.Forward(PwConv1.Forward(x)));

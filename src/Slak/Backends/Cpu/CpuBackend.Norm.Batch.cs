@@ -1,10 +1,11 @@
 // BatchNorm2d kernels of the CPU backend. SLaK's large-kernel branches each end in a BatchNorm on small maps (8x8
 // down to 1x1 in slak_nano), where a loop per channel over N planes of H*W values is all call overhead (a 1x1 map
 // gives N one-element spans per channel). So each image's C*H*W values are handled as one contiguous row:
-// statistics accumulate position-wise in double over the images (SIMD, widening), then fold over the H*W positions
-// of each channel; the affine output is computed row-wise against per-position scale/shift rows. Images are split
-// into a fixed number of groups whose partial sums are added in group order (results do not depend on thread
-// timing); tensors below BatchNormSerialBelow elements run on the calling thread.
+// statistics (sum and sum of squares, from one read of x) accumulate position-wise in double over the images (SIMD,
+// widening), then fold over the H*W positions of each channel; the affine output is computed row-wise against
+// per-position scale/shift rows (forward: two reads of x; backward: one read of dy and x for both reductions, one for
+// dx). Images are split into a fixed number of groups whose partial sums are added in group order (results do not
+// depend on thread timing); tensors below BatchNormSerialBelow elements run on the calling thread.
 using System.Buffers;
 using System.Numerics;
 
@@ -28,19 +29,13 @@ internal sealed partial class CpuBackend
         var shiftRow = ArrayPool<float>.Shared.Rent(row);
         try
         {
-            var sums = GroupSums(n, row, groups, (img, acc) => AddWiden(S(x).Slice(img * row, row), acc));
-            var mean = new double[c];
-            for (int ch = 0; ch < c; ch++)
-            {
-                mean[ch] = FoldChannel(sums, ch, hw) / count;
-                meanRow.AsSpan(ch * hw, hw).Fill((float)mean[ch]);
-            }
-            ArrayPool<double>.Shared.Return(sums);
+            var (mean, variance) = BatchNormOnePassStatistics
+                ? BatchStatisticsOnePass(x, n, c, hw, groups, meanRow)
+                : BatchStatisticsTwoPass(x, n, c, hw, groups, meanRow);
             var mr = meanRow;
-            var sq = GroupSums(n, row, groups, (img, acc) => AddSquaredDiffWiden(S(x).Slice(img * row, row), mr.AsSpan(0, row), acc));
             for (int ch = 0; ch < c; ch++)
             {
-                double var = FoldChannel(sq, ch, hw) / count;
+                double var = variance[ch];
                 float inv = (float)(1.0 / Math.Sqrt(var + eps));
                 scaleRow.AsSpan(ch * hw, hw).Fill(S(weight)[ch] * inv);
                 shiftRow.AsSpan(ch * hw, hw).Fill(S(bias)[ch]);
@@ -50,7 +45,6 @@ internal sealed partial class CpuBackend
                 S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * mean[ch]);
                 S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
             }
-            ArrayPool<double>.Shared.Return(sq);
             var sr = scaleRow; var hr = shiftRow;
             ForImageGroups(n, groups, img =>
                 CenterScaleShift(S(x).Slice(img * row, row), mr.AsSpan(0, row), sr.AsSpan(0, row), hr.AsSpan(0, row),
@@ -137,6 +131,54 @@ internal sealed partial class CpuBackend
         }
     }
 
+    /// <summary>Whether training BatchNorm reads x once for its statistics (sum and sum of squares together, the
+    /// default) instead of twice (sum, then squared deviations). Internal so that the bench can time both.</summary>
+    internal static bool BatchNormOnePassStatistics { get; set; } = true;
+
+    /// <summary>Per-channel mean and biased variance from one read of x: position-wise sums of x and x^2 in float64
+    /// (a float's square is exact in float64), folded per channel; variance = E[x^2] - mean^2, whose float64
+    /// cancellation error (about 1e-16 relative to E[x^2]) stays far below float32 resolution unless |mean| / std
+    /// exceeds about 1e4. Fills <paramref name="meanRow"/> with each channel's float mean over its H*W positions.</summary>
+    private static (double[] Mean, double[] Var) BatchStatisticsOnePass(Tensor x, int n, int c, int hw, int groups,
+                                                                        float[] meanRow)
+    {
+        int row = c * hw;
+        long count = (long)n * hw;
+        var sums = GroupSums(n, 2 * row, groups, (img, acc) => AddWidenWithSquares(S(x).Slice(img * row, row), acc.AsSpan(0, 2 * row)));
+        var mean = new double[c];
+        var variance = new double[c];
+        for (int ch = 0; ch < c; ch++)
+        {
+            mean[ch] = FoldChannel(sums, ch, hw) / count;
+            variance[ch] = Math.Max(0, FoldChannel(sums.AsSpan(row), ch, hw) / count - mean[ch] * mean[ch]);
+            meanRow.AsSpan(ch * hw, hw).Fill((float)mean[ch]);
+        }
+        ArrayPool<double>.Shared.Return(sums);
+        return (mean, variance);
+    }
+
+    /// <summary>Per-channel mean and biased variance from two reads of x (sum; then squared deviations from the float
+    /// mean), in float64. Fills <paramref name="meanRow"/> as <see cref="BatchStatisticsOnePass"/> does.</summary>
+    private static (double[] Mean, double[] Var) BatchStatisticsTwoPass(Tensor x, int n, int c, int hw, int groups,
+                                                                        float[] meanRow)
+    {
+        int row = c * hw;
+        long count = (long)n * hw;
+        var sums = GroupSums(n, row, groups, (img, acc) => AddWiden(S(x).Slice(img * row, row), acc));
+        var mean = new double[c];
+        for (int ch = 0; ch < c; ch++)
+        {
+            mean[ch] = FoldChannel(sums, ch, hw) / count;
+            meanRow.AsSpan(ch * hw, hw).Fill((float)mean[ch]);
+        }
+        ArrayPool<double>.Shared.Return(sums);
+        var sq = GroupSums(n, row, groups, (img, acc) => AddSquaredDiffWiden(S(x).Slice(img * row, row), meanRow.AsSpan(0, row), acc));
+        var variance = new double[c];
+        for (int ch = 0; ch < c; ch++) variance[ch] = FoldChannel(sq, ch, hw) / count;
+        ArrayPool<double>.Shared.Return(sq);
+        return (mean, variance);
+    }
+
     // ---- helpers -------------------------------------------------------------------------------------------
 
     private static int BnGroups(int n, long numel) =>
@@ -193,6 +235,21 @@ internal sealed partial class CpuBackend
             (new Vector<double>(acc.Slice(i + h, h)) + hi).CopyTo(acc.Slice(i + h, h));
         }
         for (; i < x.Length; i++) acc[i] += x[i];
+    }
+
+    /// <summary>acc[j] += x[j] and acc[x.Length + j] += x[j]^2, in double.</summary>
+    private static void AddWidenWithSquares(ReadOnlySpan<float> x, Span<double> acc)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count, len = x.Length;
+        for (; i + w <= len; i += w)
+        {
+            Vector.Widen(new Vector<float>(x.Slice(i, w)), out var lo, out var hi);
+            (new Vector<double>(acc.Slice(i, h)) + lo).CopyTo(acc.Slice(i, h));
+            (new Vector<double>(acc.Slice(i + h, h)) + hi).CopyTo(acc.Slice(i + h, h));
+            (new Vector<double>(acc.Slice(len + i, h)) + lo * lo).CopyTo(acc.Slice(len + i, h));
+            (new Vector<double>(acc.Slice(len + i + h, h)) + hi * hi).CopyTo(acc.Slice(len + i + h, h));
+        }
+        for (; i < len; i++) { double v = x[i]; acc[i] += v; acc[len + i] += v * v; }
     }
 
     /// <summary>acc[j] += a[j] * b[j] in double.</summary>

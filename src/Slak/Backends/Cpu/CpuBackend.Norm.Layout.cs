@@ -1,0 +1,262 @@
+// LayerNorm fused with the NCHW -> NHWC permute of the SLaK block (IBackend.NormLayout.cs) on the CPU. The pixels (in
+// NHWC order, across images) are split into row blocks over threads; a block walks its pixels in tiles of
+// LnTile: the tile's C x LnTile sub-matrix of the input planes (unit-stride runs of up to LnTile floats per channel)
+// is transposed into an L1-resident buffer of LnTile contiguous channel rows, and each row is normalised with SIMD
+// straight into the NHWC output. Statistics are float64 (two passes over the cached row: sum, then centred squares).
+// Backward does the same gather of x, computes each pixel's input-gradient row from the contiguous NHWC gradient row
+// and scatters the tile back into the NCHW planes; the parameter gradients accumulate per block in float64 and are
+// added in block order, so results depend only on the input and the thread count.
+using System.Buffers;
+using System.Numerics;
+
+namespace Slak.Backends.Cpu;
+
+internal sealed partial class CpuBackend
+{
+    /// <summary>Pixels per transposed tile (one 64-byte run of a float plane).</summary>
+    private const int LnTile = 16;
+
+    /// <inheritdoc />
+    public void LayerNormNchwToNhwc(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
+    {
+        int c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        int rows = checked(x.Size(0) * hw);
+        CpuParallel.For(0, RowBlocks(rows, c), blk =>
+        {
+            var (r0, r1) = RowRange(blk, rows, c);
+            var tile = ArrayPool<float>.Shared.Rent(LnTile * c);
+            try
+            {
+                var w = S(weight); var b = S(bias);
+                for (int q0 = r0; q0 < r1; q0 += LnTile)
+                {
+                    int t = Math.Min(LnTile, r1 - q0);
+                    GatherPixelRows(S(x), c, hw, q0, t, tile);
+                    for (int i = 0; i < t; i++)
+                    {
+                        int q = q0 + i;
+                        var row = tile.AsSpan(i * c, c);
+                        var (m, rs) = RowStatistics(row, eps);
+                        S(mean)[q] = m;
+                        S(rstd)[q] = rs;
+                        NormalizeRow(row, m, rs, w, b, S(y).Slice(q * c, c));
+                    }
+                }
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(tile);
+            }
+        });
+    }
+
+    /// <inheritdoc />
+    public void LayerNormNchwToNhwcBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy,
+                                            Tensor dx, Tensor dweight, Tensor dbias)
+    {
+        int c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        int rows = checked(x.Size(0) * hw);
+        int blocks = RowBlocks(rows, c);
+        var partW = new double[blocks][];
+        var partB = new double[blocks][];
+        CpuParallel.For(0, blocks, blk =>
+        {
+            var (r0, r1) = RowRange(blk, rows, c);
+            var tile = ArrayPool<float>.Shared.Rent(LnTile * c);
+            var dtile = ArrayPool<float>.Shared.Rent(LnTile * c);
+            var accW = new double[c];
+            var accB = new double[c];
+            try
+            {
+                var w = S(weight);
+                for (int q0 = r0; q0 < r1; q0 += LnTile)
+                {
+                    int t = Math.Min(LnTile, r1 - q0);
+                    GatherPixelRows(S(x), c, hw, q0, t, tile);
+                    for (int i = 0; i < t; i++)
+                    {
+                        int q = q0 + i;
+                        var xhat = tile.AsSpan(i * c, c);
+                        var g = S(dy).Slice(q * c, c);
+                        float rs = S(rstd)[q];
+                        CenterScaleRow(xhat, S(mean)[q], rs);
+                        AddProductWiden(g, xhat, accW);
+                        AddWiden(g, accB);
+                        // dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat)), the means in float64.
+                        var (sa, sb) = WeightedGradientSums(g, w, xhat);
+                        LayerNormDxRow(g, w, xhat, (float)(sa / c), (float)(sb / c), rs, dtile.AsSpan(i * c, c));
+                    }
+                    ScatterPixelRows(dtile, c, hw, q0, t, S(dx));
+                }
+                partW[blk] = accW;
+                partB[blk] = accB;
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(tile);
+                ArrayPool<float>.Shared.Return(dtile);
+            }
+        });
+        for (int j = 0; j < c; j++)
+        {
+            double sw = 0, sb = 0;
+            for (int b = 0; b < blocks; b++) { sw += partW[b][j]; sb += partB[b][j]; }
+            S(dweight)[j] = (float)sw;
+            S(dbias)[j] = (float)sb;
+        }
+    }
+
+    /// <summary>rows[i * c + ch] = x[img, ch, p] for the <paramref name="count"/> NHWC pixels q0 + i (q = img * hw + p),
+    /// a run of consecutive positions of each channel plane at a time.</summary>
+    private static void GatherPixelRows(ReadOnlySpan<float> x, int c, int hw, int q0, int count, Span<float> rows)
+    {
+        if (hw == 1)
+        {
+            x.Slice(q0 * c, count * c).CopyTo(rows); // a 1 x 1 map: NCHW is NHWC
+            return;
+        }
+        for (int i = 0; i < count;)
+        {
+            int img = (q0 + i) / hw, p = (q0 + i) - img * hw;
+            int run = Math.Min(count - i, hw - p);
+            var plane0 = x.Slice(img * c * hw + p, (c - 1) * hw + run);
+            var dst0 = rows.Slice(i * c, run * c);
+            unsafe
+            {
+                fixed (float* xp = plane0, rp = dst0) // bounds: the two slices above
+                {
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        float* src = xp + (long)ch * hw, dst = rp + ch;
+                        for (int k = 0; k < run; k++) dst[(long)k * c] = src[k];
+                    }
+                }
+            }
+            i += run;
+        }
+    }
+
+    /// <summary>The inverse of <see cref="GatherPixelRows"/>: dx[img, ch, p] = rows[i * c + ch].</summary>
+    private static void ScatterPixelRows(ReadOnlySpan<float> rows, int c, int hw, int q0, int count, Span<float> dx)
+    {
+        if (hw == 1)
+        {
+            rows[..(count * c)].CopyTo(dx.Slice(q0 * c));
+            return;
+        }
+        for (int i = 0; i < count;)
+        {
+            int img = (q0 + i) / hw, p = (q0 + i) - img * hw;
+            int run = Math.Min(count - i, hw - p);
+            var plane0 = dx.Slice(img * c * hw + p, (c - 1) * hw + run);
+            var src0 = rows.Slice(i * c, run * c);
+            unsafe
+            {
+                fixed (float* dp = plane0, rp = src0) // bounds: the two slices above
+                {
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        float* dst = dp + (long)ch * hw, src = rp + ch;
+                        for (int k = 0; k < run; k++) dst[k] = src[(long)k * c];
+                    }
+                }
+            }
+            i += run;
+        }
+    }
+
+    /// <summary>Mean and 1/sqrt(biased variance + eps) of one row, accumulated in float64 (sum, then the sum of
+    /// squared deviations from the float64 mean), rounded to float once.</summary>
+    private static (float Mean, float Rstd) RowStatistics(ReadOnlySpan<float> row, float eps)
+    {
+        int i = 0, w = Vector<float>.Count, n = row.Length;
+        var s = Vector<double>.Zero;
+        for (; i + w <= n; i += w)
+        {
+            Vector.Widen(new Vector<float>(row.Slice(i, w)), out var lo, out var hi);
+            s += lo + hi;
+        }
+        double sum = Vector.Sum(s);
+        for (; i < n; i++) sum += row[i];
+        double mean = sum / n;
+        var vm = new Vector<double>(mean);
+        var q = Vector<double>.Zero;
+        for (i = 0; i + w <= n; i += w)
+        {
+            Vector.Widen(new Vector<float>(row.Slice(i, w)), out var lo, out var hi);
+            var dl = lo - vm;
+            var dh = hi - vm;
+            q += dl * dl + dh * dh;
+        }
+        double sq = Vector.Sum(q);
+        for (; i < n; i++) { double d = row[i] - mean; sq += d * d; }
+        return ((float)mean, (float)(1.0 / Math.Sqrt(sq / n + eps)));
+    }
+
+    /// <summary>y = (x - m) * rs * w + b over one row (float).</summary>
+    private static void NormalizeRow(ReadOnlySpan<float> x, float m, float rs, ReadOnlySpan<float> wt,
+                                     ReadOnlySpan<float> bs, Span<float> y)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var vm = new Vector<float>(m);
+        var vr = new Vector<float>(rs);
+        for (; i + w <= x.Length; i += w)
+        {
+            var v = (new Vector<float>(x.Slice(i, w)) - vm) * vr;
+            (v * new Vector<float>(wt.Slice(i, w)) + new Vector<float>(bs.Slice(i, w))).CopyTo(y.Slice(i, w));
+        }
+        for (; i < x.Length; i++) y[i] = (x[i] - m) * rs * wt[i] + bs[i];
+    }
+
+    /// <summary>row = (row - m) * rs in place.</summary>
+    private static void CenterScaleRow(Span<float> row, float m, float rs)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var vm = new Vector<float>(m);
+        var vr = new Vector<float>(rs);
+        for (; i + w <= row.Length; i += w)
+            ((new Vector<float>(row.Slice(i, w)) - vm) * vr).CopyTo(row.Slice(i, w));
+        for (; i < row.Length; i++) row[i] = (row[i] - m) * rs;
+    }
+
+    /// <summary>(sum of g * w, sum of g * w * xhat) over one row, g * w rounded to float as the dx pass uses it, the
+    /// sums in float64.</summary>
+    private static (double Sa, double Sb) WeightedGradientSums(ReadOnlySpan<float> g, ReadOnlySpan<float> wt,
+                                                               ReadOnlySpan<float> xhat)
+    {
+        int i = 0, w = Vector<float>.Count;
+        Vector<double> a = default, b = default;
+        for (; i + w <= g.Length; i += w)
+        {
+            var gw = new Vector<float>(g.Slice(i, w)) * new Vector<float>(wt.Slice(i, w));
+            Vector.Widen(gw, out var gl, out var gh);
+            Vector.Widen(new Vector<float>(xhat.Slice(i, w)), out var xl, out var xh);
+            a += gl + gh;
+            b += gl * xl + gh * xh;
+        }
+        double sa = Vector.Sum(a), sb = Vector.Sum(b);
+        for (; i < g.Length; i++)
+        {
+            double gw = g[i] * wt[i];
+            sa += gw;
+            sb += gw * xhat[i];
+        }
+        return (sa, sb);
+    }
+
+    /// <summary>dx = (g * w - ma - xhat * mb) * rs over one row (float).</summary>
+    private static void LayerNormDxRow(ReadOnlySpan<float> g, ReadOnlySpan<float> wt, ReadOnlySpan<float> xhat,
+                                       float ma, float mb, float rs, Span<float> dx)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var va = new Vector<float>(ma);
+        var vb = new Vector<float>(mb);
+        var vr = new Vector<float>(rs);
+        for (; i + w <= g.Length; i += w)
+        {
+            var gw = new Vector<float>(g.Slice(i, w)) * new Vector<float>(wt.Slice(i, w));
+            ((gw - va - new Vector<float>(xhat.Slice(i, w)) * vb) * vr).CopyTo(dx.Slice(i, w));
+        }
+        for (; i < g.Length; i++) dx[i] = (g[i] * wt[i] - ma - xhat[i] * mb) * rs;
+    }
+}
