@@ -685,9 +685,17 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
     const int a_hi = min(tlen, g.ext_long + pl - imin - l0);
     const int a_lo = max(0, pl - imax - l0) & ~3;
     if (a_lo >= a_hi) return; // warp-uniform
-    const int plane = lane / g.tile_short, q = lane - plane * g.tile_short;
-    const bool active = plane < g.planes;
-    const int pg = active ? plane : 0, qq = active ? q : 0;
+    // Lane = plane * tile_short + position; a lane past the tile's planes reads (and discards) the line of an active
+    // lane 8k below it: the same 16-byte bank group, so its quarter warp stays conflict-free.
+    const int used = g.planes * g.tile_short;
+    const bool active = lane < used;
+    int src = lane;
+    if (!active)
+    {
+        src -= (lane - used + 8) / 8 * 8;
+        if (src < 0) src = lane % used;
+    }
+    const int pg = src / g.tile_short, qq = src - pg * g.tile_short;
     const float* xl = s_x + (pg * g.lines_plane + qq + j - ps + g.hs) * g.sx + (i0 + g.hl - pl) + a_lo;
     const float* dl = s_dy_b + (pg * g.tile_short + qq) * g.sd + a_lo;
     float acc[kFusedWgradLags];

@@ -290,6 +290,50 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
         }
     }
 
+    /// <summary>The kernel of the module specialised with <paramref name="specialization"/> where the emulator
+    /// library holds that instance (registered as <see cref="InstanceName"/>; the test library builds a few, see
+    /// CMakeLists.txt), else the generic kernel, which kernels written for specialisation run correctly too.</summary>
+    public KernelHandle GetKernel(string name, IReadOnlyList<string> specialization)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(specialization);
+        if (specialization.Count == 0) return GetKernel(name);
+        string instance = InstanceName(name, specialization);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_kernels.TryGetValue(instance, out var cached)) return cached;
+            var api = EmuNative.Library;
+            nint handle;
+            int status;
+            var utf8 = Encoding.UTF8.GetBytes(instance + "\0");
+            fixed (byte* p = utf8) status = api.FindKernel(p, &handle);
+            if (status == 0)
+            {
+                var kernel = new KernelHandle(instance, handle);
+                _kernels[instance] = kernel;
+                _arity[handle] = api.KernelArity(handle);
+                return kernel;
+            }
+        }
+        return GetKernel(name);
+    }
+
+    /// <summary>The registered name of a kernel of a specialised instance: the name followed by __NAME_VALUE for each
+    /// definition NAME=VALUE (characters other than letters, digits and _ as _), as cuda/emu/gen_registry.cmake
+    /// names them.</summary>
+    public static string InstanceName(string name, IReadOnlyList<string> specialization)
+    {
+        ArgumentNullException.ThrowIfNull(specialization);
+        var sb = new StringBuilder(name);
+        foreach (string d in specialization)
+        {
+            sb.Append("__");
+            foreach (char ch in d) sb.Append(char.IsAsciiLetterOrDigit(ch) || ch == '_' ? ch : '_');
+        }
+        return sb.ToString();
+    }
+
     /// <inheritdoc />
     public void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args) =>
         Launch(kernel, grid, block, sharedBytes, args, default, sizesGiven: false);

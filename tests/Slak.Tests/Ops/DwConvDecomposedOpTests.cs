@@ -2,8 +2,8 @@
 // kernels) on every test device, against plain float64 references written below (forward, input gradient summed
 // over branches, per-branch weight gradient) and against central differences of the float64 forward on tiny shapes.
 // Breakers: C = 1, H != W, H = W = 1, kernels larger than the image, M up to 151, N in {3, 5, 7}, dense + small
-// (Decom = false), two branches (N > K), four branches, mask densities 1.0, 0.6, 0.1, 0.0 and no mask (every breaker at every density
-// for the forward, inference sum, input gradient and weight gradient). Outputs are poisoned with
+// (Decom = false), two branches (N > K), four branches, mask densities 1.0, 0.6, 0.1, 0.0 and no mask (every breaker
+// at every density for the forward, inference sum, input gradient and weight gradient). Outputs are poisoned with
 // NaN before every kernel call. Shapes stay tiny because the emulator runs every CUDA thread as a fiber.
 using NUnit.Framework;
 using Slak.Tests.Support;
