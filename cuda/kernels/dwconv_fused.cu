@@ -365,8 +365,9 @@ __device__ __forceinline__ void dw_fused_sliding(
     }
 
     float acc[kFusedRows];
-    // Unrolled when specialised (each branch its own constants); one copy of the generic code otherwise.
-#pragma unroll (kSpecStride > 0 ? kFusedMaxBranches : 1)
+    // Not unrolled: a specialised module dispatches each branch to its own instantiation below (its own constants);
+    // unrolling the branches as well made ptxas spill 4 bytes on sm_80 (stage 4's 13x5 specialisation).
+#pragma unroll 1
     for (int b = 0; b < kFusedMaxBranches; ++b)
     {
         if (b >= p.branches) break;
@@ -610,13 +611,12 @@ __device__ __forceinline__ void dw_wgrad_taps(
 static_assert(kFusedWgradLags == 8, "a task step loads 8 dy values and 16 x values as float4");
 static_assert(kFusedWgradTileShort == 32, "the lanes of a warp are the positions across a tile");
 
-// Stages one phase tile: x (planes x lines_plane lines of sx floats; line l of plane g is position s0 - hs + l across,
-// element e position l0 - hl + e along; zeros outside the image) and every phase branch's dy (planes x tile_short
-// lines of sd floats; zeros outside the tile, so no output is counted twice).
-__device__ __forceinline__ void dw_wg_stage(float* s_x, float* s_dy, const DwWgradPhase& g, const dw_store_t* x,
-                                            const dw_store_t* const* dys, const int* slots, int img, int img1,
-                                            long long plane_stride, long long ch_off, int w, int l0, int s0, int tid,
-                                            int nthreads)
+// Staging of one phase tile: x (planes x lines_plane lines of sx floats; line l of plane g is position s0 - hs + l
+// across, element e position l0 - hl + e along; zeros outside the image) and each phase branch's dy (planes x
+// tile_short lines of sd floats; zeros outside the tile, so no output is counted twice).
+__device__ __forceinline__ void dw_wg_stage_x(float* s_x, const DwWgradPhase& g, const dw_store_t* x, int img, int img1,
+                                              long long plane_stride, long long ch_off, int w, int l0, int s0, int tid,
+                                              int nthreads)
 {
     const int xlines = g.planes * g.lines_plane;
     const int xtotal = xlines * g.sx;
@@ -641,32 +641,33 @@ __device__ __forceinline__ void dw_wg_stage(float* s_x, float* s_dy, const DwWgr
         s_x[line * g.sx + e] =
             in ? dw_load(x + (img + pg) * plane_stride + ch_off + static_cast<long long>(row) * w + col) : 0.0f;
     }
+}
+
+__device__ __forceinline__ void dw_wg_stage_dy(float* dst, const DwWgradPhase& g, const dw_store_t* dy, int img,
+                                               int img1, long long plane_stride, long long ch_off, int w, int l0,
+                                               int s0, int tid, int nthreads)
+{
     const int tlen = min(g.tile_long, g.ext_long - l0), tshort = min(g.tile_short, g.ext_short - s0);
     const int dlines = g.planes * g.tile_short;
     const int dtotal = dlines * g.sd;
-    for (int bi = 0; bi < g.branches; ++bi)
+    for (int k = tid; k < dtotal; k += nthreads)
     {
-        const dw_store_t* dy = dys[slots[bi]];
-        float* dst = s_dy + static_cast<long long>(bi) * dtotal;
-        for (int k = tid; k < dtotal; k += nthreads)
+        int line, e;
+        if (g.tall)
         {
-            int line, e;
-            if (g.tall)
-            {
-                e = k / dlines;
-                line = k - e * dlines;
-            }
-            else
-            {
-                line = k / g.sd;
-                e = k - line * g.sd;
-            }
-            const int pg = line / g.tile_short, l = line - pg * g.tile_short;
-            const int row = g.tall ? l0 + e : s0 + l, col = g.tall ? s0 + l : l0 + e;
-            const bool in = img + pg < img1 && e < tlen && l < tshort;
-            dst[line * g.sd + e] =
-                in ? dw_load(dy + (img + pg) * plane_stride + ch_off + static_cast<long long>(row) * w + col) : 0.0f;
+            e = k / dlines;
+            line = k - e * dlines;
         }
+        else
+        {
+            line = k / g.sd;
+            e = k - line * g.sd;
+        }
+        const int pg = line / g.tile_short, l = line - pg * g.tile_short;
+        const int row = g.tall ? l0 + e : s0 + l, col = g.tall ? s0 + l : l0 + e;
+        const bool in = img + pg < img1 && e < tlen && l < tshort;
+        dst[line * g.sd + e] =
+            in ? dw_load(dy + (img + pg) * plane_stride + ch_off + static_cast<long long>(row) * w + col) : 0.0f;
     }
 }
 
@@ -751,11 +752,13 @@ __device__ __forceinline__ void dw_wgrad_outer(
     const int tid = threadIdx.x, nthreads = blockDim.x, warp = tid >> 5, lane = tid & 31, nwarps = nthreads >> 5;
     const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
     const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
-    const dw_store_t* const dys[kFusedMaxBranches] = {dy0, dy1, dy2};
     const DwWgradLayout lay = slak_dw_wgrad_layout(p);
     float* s_acc = smem;
     int* s_live = reinterpret_cast<int*>(smem + lay.live_offset);
     float* s_area = smem + lay.area_offset;
+    // (Per-branch values are picked by constant indices or selects: an array indexed at run time would live in local
+    // memory.)
+    const DwWgradPhase tall_phase = slak_dw_wgrad_phase(p, 1), wide_phase = slak_dw_wgrad_phase(p, 0);
 
     // Accumulators, and per task whether any tap of its strip is live.
     for (int k = tid; k < lay.taps; k += nthreads) s_acc[k] = 0.0f;
@@ -766,7 +769,7 @@ __device__ __forceinline__ void dw_wgrad_outer(
         const int kh = khs[b], kw = kws[b], taps = kh * kw;
         const bool tall = kh >= kw;
         const int kl = tall ? kh : kw, ks = tall ? kw : kh;
-        const int delta = (slak_dw_wgrad_phase(p, tall ? 1 : 0).hl - kl / 2) & 3;
+        const int delta = ((tall ? tall_phase.hl : wide_phase.hl) - kl / 2) & 3;
         const int strips = slak_dw_wgrad_strips(kl, delta);
         const float* mask = b == 0 ? m0 : b == 1 ? m1 : m2;
         for (int t = tid; t < ks * strips; t += nthreads)
@@ -787,14 +790,11 @@ __device__ __forceinline__ void dw_wgrad_outer(
     const int img1 = min(p.n, img0 + p.images_per_chunk);
     const long long plane_stride = static_cast<long long>(p.c) * p.h * p.w;
     const long long ch_off = static_cast<long long>(ch) * p.h * p.w;
-    for (int tall = 1; tall >= 0; --tall)
+    for (int phase = 0; phase < 2; ++phase)
     {
-        const DwWgradPhase g = slak_dw_wgrad_phase(p, tall);
+        const bool tall = phase == 0;
+        const DwWgradPhase g = tall ? tall_phase : wide_phase;
         if (g.branches == 0) continue;
-        int slots[kFusedMaxBranches] = {0, 0, 0};
-        int nslots = 0;
-        for (int b = 0; b < p.branches; ++b)
-            if ((khs[b] >= kws[b]) == (tall != 0)) slots[nslots++] = b;
         float* s_x = s_area;
         float* s_dy = s_x + g.planes * g.lines_plane * g.sx;
         const int dtotal = g.planes * g.tile_short * g.sd;
@@ -803,24 +803,38 @@ __device__ __forceinline__ void dw_wgrad_outer(
                 for (int s0 = 0; s0 < g.ext_short; s0 += g.tile_short)
                 {
                     __syncthreads(); // the previous tile is no longer read; accumulators and flags are ready
-                    dw_wg_stage(s_x, s_dy, g, x, dys, slots, img, img1, plane_stride, ch_off, p.w, l0, s0, tid,
-                                nthreads);
-                    __syncthreads();
-                    for (int bi = 0, first = 0; bi < nslots; ++bi)
+                    dw_wg_stage_x(s_x, g, x, img, img1, plane_stride, ch_off, p.w, l0, s0, tid, nthreads);
+                    int bi = 0, first = 0;
+#pragma unroll
+                    for (int b = 0; b < kFusedMaxBranches; ++b)
                     {
-                        const int b = slots[bi], kh = khs[b], kw = kws[b];
+                        if (b >= p.branches || (khs[b] >= kws[b]) != tall) continue;
+                        dw_wg_stage_dy(s_dy + bi * dtotal, g, b == 0 ? dy0 : b == 1 ? dy1 : dy2, img, img1,
+                                       plane_stride, ch_off, p.w, l0, s0, tid, nthreads);
+                        ++bi;
+                    }
+                    __syncthreads();
+                    bi = 0;
+#pragma unroll
+                    for (int b = 0; b < kFusedMaxBranches; ++b)
+                    {
+                        if (b >= p.branches || (khs[b] >= kws[b]) != tall) continue;
+                        const int kh = khs[b], kw = kws[b];
                         const int kl = tall ? kh : kw, ks = tall ? kw : kh;
                         const int strips = slak_dw_wgrad_strips(kl, (g.hl - kl / 2) & 3);
                         const int count = ks * strips;
+                        const int* live = s_live + lay.task_offset[b];
+                        float* acc_b = s_acc + lay.tap_offset[b];
+                        const float* dy_b = s_dy + bi * dtotal;
                         // Warp w takes the phase's tasks w, w + 8, ... (numbered across its branches).
                         for (int t = (warp - first % nwarps + nwarps) % nwarps; t < count; t += nwarps)
                         {
-                            if (!s_live[lay.task_offset[b] + t]) continue;
+                            if (!live[t]) continue;
                             const int j = t / strips, s = t - j * strips;
-                            dw_wg_task(s_acc + lay.tap_offset[b], s_x, s_dy + static_cast<long long>(bi) * dtotal, g,
-                                       kh, kw, j, s, l0, lane);
+                            dw_wg_task(acc_b, s_x, dy_b, g, kh, kw, j, s, l0, lane);
                         }
                         first += count;
+                        ++bi;
                     }
                 }
     }

@@ -37,24 +37,30 @@ public sealed class DwConvFusedSpecializationTests
         var sources = KernelSources.Embedded;
         var compiler = new NvrtcCompiler(sources);
         const string file = "kernels/dwconv_fused.cu";
-        // SLaK-T's stage specialisations are compiled (and checked for spills) by KernelsCommandTests.
-        IReadOnlyList<string>[] specs =
+        // SLaK-T's stage specialisations are compiled for sm_90 (and checked for spills) by KernelsCommandTests; its
+        // stage-4 specialisation is the one that spilled on sm_80 (4 bytes, before the branch loop stopped unrolling).
+        (int Major, IReadOnlyList<string> Defines)[] specs =
         [
-            DwConvFusedKernels.Specialization(Branches((31, 31), (5, 5))),
-            DwConvFusedKernels.Specialization(Branches((15, 3), (3, 15), (3, 3))),
-            ["SLAK_DW_FUSED_TAPLIST=1"],
+            (9, DwConvFusedKernels.Specialization(Branches((31, 31), (5, 5)))),
+            (9, DwConvFusedKernels.Specialization(Branches((15, 3), (3, 15), (3, 3)))),
+            (9, ["SLAK_DW_FUSED_TAPLIST=1"]),
+            (9, ["SLAK_DW_WGRAD_TAPS=1"]),
+            (8, DwConvFusedKernels.Specialization(Branches((13, 5), (5, 13), (5, 5)))),
         ];
         var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var defines in specs)
+        foreach (var (major, defines) in specs)
         {
-            var options = new CompileOptions(9, 0) { PtxasVerbose = true, Defines = defines };
+            var options = new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines };
             var module = compiler.Compile(file, options);
-            var fused = module.Resources.Single(r => r.Kernel == "dwconv_fused_kernel");
-            string what = string.Join(' ', defines);
-            Assert.That(fused.UsesLocalMemory, Is.False,
-                $"{what}: dwconv_fused_kernel spills or has a stack frame ({fused.SpillStoreBytes} B spill stores, " +
-                $"{fused.StackFrameBytes} B stack, {fused.Registers} registers)");
-            Assert.That(keys.Add(KernelCache.Key(sources, file, compiler.Arguments(options), compiler.Version, "sm_90")),
+            string what = $"sm_{major}0 " + string.Join(' ', defines);
+            foreach (string kernel in new[] { "dwconv_fused_kernel", "dwconv_fused_wgrad_kernel" })
+            {
+                var r = module.Resources.Single(r => r.Kernel == kernel);
+                Assert.That(r.UsesLocalMemory, Is.False,
+                    $"{what}: {kernel} spills or has a stack frame ({r.SpillStoreBytes} B spill stores, " +
+                    $"{r.StackFrameBytes} B stack, {r.Registers} registers)");
+            }
+            Assert.That(keys.Add(KernelCache.Key(sources, file, compiler.Arguments(options), compiler.Version, $"sm_{major}0")),
                 Is.True, $"{what}: the cache key must differ from the other specialisations'");
         }
     }
