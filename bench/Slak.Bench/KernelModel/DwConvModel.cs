@@ -3,15 +3,18 @@
 //   - useful FMAs: every in-bounds (output, live tap) product, the FMA floor's numerator;
 //   - issued FFMA warp instructions: per active warp of every planned block, what the kernel's loop structure
 //     executes (forward / input gradient: see FusedForward for the sliding-window body, FusedForwardTapList for the
-//     live-tap-list body it replaced; weight gradient: a thread owns one live tap and runs th x tw FFMAs per tile, so
-//     a warp with some live taps issues th x tw per tile);
+//     live-tap-list body it replaced; weight gradient: FusedWeightGrad for the outer-product body,
+//     FusedWeightGradTaps for the live-tap body it replaced);
 //   - lane efficiency = useful / (32 x issued); an issue-bound kernel reaches at most (FFMA share of the hot loop) x
 //     (lane efficiency) of the FP32 FMA floor (every non-FFMA instruction and every idle lane costs an FFMA's slot);
-//   - HBM floor: bytes read and written once (inputs, outputs, weights, masks) at 4.8 TB/s; the modeled time is the
-//     larger of the two, and the figure reported is the FMA floor time over the modeled time.
-// Ignored (stated in the report): latencies and stalls, occupancy (warps idle at barriers, blocks per SM, tail
-// effects of the last wave), shared-memory bank conflicts, caches (L2 reuse of halos), instructions outside the hot
-// loop (tap-list compaction, tile loads), and the per-tap branch that skips rows in the padding.
+//   - HBM floor: bytes read and written once (inputs, outputs, weights, masks, weight-gradient partials) at 4.8 TB/s;
+//     the modeled time is the larger of the two, and the figure reported is the FMA floor time over the modeled time;
+//   - beside them, computed but not part of the time: the worst shared-memory bank conflict of the hot loop's loads
+//     (from the plan's strides) and the occupancy on sm_90 (from registers, block and shared bytes).
+// Ignored (stated in the report): latencies and stalls, the effect of occupancy (warps idle at barriers, blocks per
+// SM, tail effects of the last wave), caches (L2 reuse of halos), instructions outside the hot loop (tap-list
+// compaction, tile loads, the weight gradient's per-task setup and warp reduction), and the per-tap branch that skips
+// rows in the padding.
 using System.Globalization;
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
