@@ -98,9 +98,9 @@ public sealed class DwConvFusedSpecializationTests
                 xt.Backend.DecomposedDwConvBackwardData(dys.Select(v => (Tensor?)T(v, n, c, h, w)).ToArray(), wt, mt, dx);
                 return (ys.Select(y => y.ToArray()).ToArray(), sum.ToArray(), dx.ToArray());
             }
-            long before = EmulatedDevice.LaunchCounts.GetValueOrDefault(instance);
+            long before = EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance);
             var got = Run(emu);
-            Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault(instance) - before, Is.EqualTo(3),
+            Assert.That(EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance) - before, Is.EqualTo(3),
                         $"{branchList} density {density}: the forward, the inference sum and the input gradient run {instance}");
             var want = Run(Device.Cpu);
             string what = $"x ({n},{c},{h},{w}) branches {branchList} density {density}, specialised module on cuda-emu vs cpu";
