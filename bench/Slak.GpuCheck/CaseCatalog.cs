@@ -13,9 +13,11 @@ internal static class CaseCatalog
         .. EndToEnd.Cases(options.Full),
     ];
 
-    /// <summary>The cases selected by --only, --group and --no-e2e, in table order.</summary>
+    /// <summary>The cases selected by --only, --group and --no-e2e, in table order; with --kernel, that kernel's rows at
+    /// the user's shape instead.</summary>
     public static IReadOnlyList<GpuCase> Select(CheckOptions options)
     {
+        if (options.Kernel is not null) return Cases.UserCases(options);
         var all = All(options);
         foreach (string name in options.Only.Where(n => all.All(c => c.Name != n)))
         {

@@ -3,6 +3,7 @@
 // the training forward (three branch outputs), the summed input gradient and the three weight gradients; the
 // inference forward (only the sum written) dense at stages 1 and 4. Sampling as for the per-branch kernels (see
 // Cases.Conv.cs): dwconv_fused_kernel is generic, dwconv_fused_wgrad_kernel is column-sampled (grid.x = channel).
+// With --kernel, --shape, --branches and --density the same rows run at a user's shape (UserCases).
 using Slak.Backends;
 
 namespace Slak.GpuCheck;
@@ -38,7 +39,7 @@ internal static partial class Cases
         }
     }
 
-    private static GpuCase FusedCase(string group, FusedOp op, int stage, double density)
+    private static GpuCase FusedCase(string group, FusedOp op, string what, Action<CheckContext> run)
     {
         string kernel = op == FusedOp.BackwardFilter ? "dwconv_fused_wgrad_kernel" : "dwconv_fused_kernel";
         string name = op switch
@@ -48,7 +49,7 @@ internal static partial class Cases
             FusedOp.BackwardData => "DecomposedDwConvBackwardData",
             _ => "DecomposedDwConvBackwardFilter (skip masked)",
         };
-        var c = new GpuCase(kernel, group, $"{name}, stage {stage + 1}", ctx => RunFused(ctx, op, stage, density));
+        var c = new GpuCase(kernel, group, $"{name}, {what}", run);
         return op != FusedOp.BackwardFilter ? c : c with
         {
             Sampling = SampleHandling.Columns,
@@ -57,19 +58,43 @@ internal static partial class Cases
         };
     }
 
+    /// <summary>The rows of one fused kernel at a user's shape (--kernel, --shape, --branches, --density):
+    /// dwconv_fused_kernel gets the training forward, the inference sum and the input gradient, dwconv_fused_wgrad_kernel
+    /// the weight gradient (masked taps skipped).</summary>
+    public static IReadOnlyList<GpuCase> UserCases(CheckOptions o)
+    {
+        if (o.Shape is not { } shape || o.Branches is not { } branches)
+            throw new ArgumentException($"--kernel {o.Kernel} needs --shape N,C,H,W and --branches KHxKW[,KHxKW...]");
+        var ops = o.Kernel switch
+        {
+            "dwconv_fused_kernel" => new[] { FusedOp.Forward, FusedOp.ForwardSum, FusedOp.BackwardData },
+            "dwconv_fused_wgrad_kernel" => new[] { FusedOp.BackwardFilter },
+            _ => throw new ArgumentException($"--kernel must be dwconv_fused_kernel or dwconv_fused_wgrad_kernel, got '{o.Kernel}'"),
+        };
+        return [.. ops.Select(op => FusedCase("user", op, $"{Describe([.. shape])}",
+                                              ctx => RunFusedAt(ctx, op, shape[0], shape[1], shape[2], shape[3], [.. branches], o.Density)))];
+    }
+
+    private static GpuCase FusedCase(string group, FusedOp op, int stage, double density) =>
+        FusedCase(group, op, $"stage {stage + 1}", ctx => RunFused(ctx, op, stage, density));
+
     private static void RunFused(CheckContext ctx, FusedOp op, int stage, double density)
     {
         var s = Sizes.For(ctx.Full);
-        int b = s.B, c = s.C[stage], h = s.H[stage], m = s.M[stage], k = s.Small;
-        var sizes = new[] { (m, k), (k, m), (k, k) };
-        int[] xs = [b, c, h, h];
+        int m = s.M[stage], k = s.Small;
+        RunFusedAt(ctx, op, s.B, s.C[stage], s.H[stage], s.H[stage], [(m, k), (k, m), (k, k)], density);
+    }
+
+    private static void RunFusedAt(CheckContext ctx, FusedOp op, int b, int c, int h, int w, (int, int)[] sizes, double density)
+    {
+        int[] xs = [b, c, h, w];
         var x = ctx.Random(xs);
         var ws = sizes.Select(t => ctx.Random(c, 1, t.Item1, t.Item2)).ToArray();
         bool masked = density < 1;
         var ms = sizes.Select(t => ctx.FromArray(ctx.Mask((long)c * t.Item1 * t.Item2, density), c, 1, t.Item1, t.Item2)).ToArray();
-        double flops = 2.0 * b * c * density * sizes.Sum(t => (double)Sizes.ValidTaps(h, t.Item1) * Sizes.ValidTaps(h, t.Item2));
-        double plane = 4.0 * b * c * h * h;
-        string shape = $"{Describe(xs)} {m}x{k}+{k}x{m}+{k}x{k} d={density:0.0}";
+        double flops = 2.0 * b * c * density * sizes.Sum(t => (double)Sizes.ValidTaps(h, t.Item1) * Sizes.ValidTaps(w, t.Item2));
+        double plane = 4.0 * b * c * h * w;
+        string shape = $"{Describe(xs)} {string.Join('+', sizes.Select(t => $"{t.Item1}x{t.Item2}"))} d={density:0.0}";
         IReadOnlyList<Tensor> W(IBackend be) => ws.Select(w => T(w, be)).ToArray();
         IReadOnlyList<Tensor?> M(IBackend be) => ms.Select(mk => masked ? T(mk, be) : null).ToArray();
         switch (op)
@@ -94,7 +119,7 @@ internal static partial class Cases
                 ctx.Check(shape, flops, 4 * plane, sizes.Select(t => new[] { c, 1, t.Item1, t.Item2 }).ToArray(),
                     (be, o) => be.DecomposedDwConvBackwardFilter(T(x, be), dys.Select(d => (Tensor?)T(d, be)).ToArray(), M(be),
                         o.Select(t => (Tensor?)t).ToArray()),
-                    atol: 1e-3 + 2e-6 * b * h * h, rtol: 1e-3);
+                    atol: 1e-3 + 2e-6 * b * h * w, rtol: 1e-3);
                 break;
             }
         }

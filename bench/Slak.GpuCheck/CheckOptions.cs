@@ -24,6 +24,9 @@ internal sealed record CheckOptions
         "              [--out table.md] [--only NAME[,NAME...]] [--group G[,G...]] [--isolate process|none]\n" +
         "              [--case-timeout S] [--seed S] [--edge-blocks K] [--interior-blocks R] [--peak-tflops T]\n" +
         "              [--no-e2e]\n" +
+        "       Slak.GpuCheck --kernel dwconv_fused_kernel|dwconv_fused_wgrad_kernel --shape N,C,H,W\n" +
+        "              --branches KHxKW[,KHxKW...] [--density D] [--device ...] [--repeats N] [--blocks ...] [--out ...]\n" +
+        "                                                    (one kernel at a user's shape: its rows only)\n" +
         "       Slak.GpuCheck --list                         (one line per case: group, row name)\n" +
         "       Slak.GpuCheck --build-kernel-cache DIR [--arch 90]   (prebuilt CUBINs for bench/gpu/prepare.sh)";
 
@@ -45,6 +48,13 @@ internal sealed record CheckOptions
     public bool Help { get; init; }
     public string? BuildKernelCache { get; init; }
     public int Arch { get; init; } = 90;
+
+    /// <summary>--kernel: time only this kernel at <see cref="Shape"/> and <see cref="Branches"/> (the micro-benchmark
+    /// of a user's shape; see <see cref="Cases.UserCases"/>).</summary>
+    public string? Kernel { get; init; }
+    public IReadOnlyList<int>? Shape { get; init; }
+    public IReadOnlyList<(int Kh, int Kw)>? Branches { get; init; }
+    public double Density { get; init; } = 0.6;
 
     /// <summary>Child mode (internal): run cases [From, To) of the selected list and report rows on stdout.</summary>
     public bool Child { get; init; }
@@ -97,6 +107,11 @@ internal sealed record CheckOptions
                 "--interior-blocks" => o with { InteriorBlocks = NextInt(0) },
                 "--peak-tflops" => o with { PeakTflops = NextDouble() },
                 "--no-e2e" => o with { EndToEnd = false },
+                "--kernel" => o with { Kernel = Next() },
+                "--shape" => o with { Shape = ParseShape(Next()) },
+                "--branches" => o with { Branches = ParseBranches(Next()) },
+                "--density" => (NextDouble() is var d && d <= 1) ? o with { Density = d }
+                    : throw new ArgumentException($"--density must be in [0, 1], got '{args[i]}'"),
                 "--list" => o with { List = true },
                 "--help" or "-h" => o with { Help = true },
                 "--build-kernel-cache" => o with { BuildKernelCache = Next() },
@@ -124,6 +139,32 @@ internal sealed record CheckOptions
 
         result.AddRange(["--child", "--from", from.ToString(CultureInfo.InvariantCulture), "--to", to.ToString(CultureInfo.InvariantCulture)]);
         return result;
+    }
+
+    private static int[] ParseShape(string text)
+    {
+        var parts = Split(text);
+        var dims = parts.Select(p => int.TryParse(p, NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : 0).ToArray();
+        if (dims.Length != 4 || dims.Any(v => v < 1))
+            throw new ArgumentException($"--shape must be N,C,H,W with four positive integers, got '{text}'");
+        return dims;
+    }
+
+    private static (int Kh, int Kw)[] ParseBranches(string text)
+    {
+        var result = new List<(int, int)>();
+        foreach (string b in Split(text))
+        {
+            var hw = b.Split('x');
+            if (hw.Length != 2 || !int.TryParse(hw[0], NumberStyles.None, CultureInfo.InvariantCulture, out int kh)
+                || !int.TryParse(hw[1], NumberStyles.None, CultureInfo.InvariantCulture, out int kw) || kh < 1 || kw < 1
+                || kh % 2 == 0 || kw % 2 == 0)
+                throw new ArgumentException($"--branches must be odd kernel sizes KHxKW[,KHxKW...], got '{b}' in '{text}'");
+            result.Add((kh, kw));
+        }
+
+        if (result.Count == 0) throw new ArgumentException($"--branches needs at least one KHxKW, got '{text}'");
+        return [.. result];
     }
 
     private static string[] Split(string list) =>

@@ -1,7 +1,11 @@
 # gen_registry.cmake: writes the emulator's wrapper translation unit for one cuda/kernels/*.cu file.
-#   cmake -DSRC=<kernel .cu> -DOUT=<wrapper .cpp> -P gen_registry.cmake
+#   cmake -DSRC=<kernel .cu> -DOUT=<wrapper .cpp> [-DDEFINES=NAME=VALUE,...] -P gen_registry.cmake
 # The wrapper #includes the kernel file unchanged (inside a namespace of its own) and registers every `extern "C" __global__` function in it with
 # SLAK_EMU_REGISTER, so no one writes registrations by hand. Run at build time whenever the .cu changes.
+# With DEFINES, the wrapper is an instance of the file compiled with those definitions (as NVRTC compiles a
+# specialised module, e.g. SLAK_DW_KH0=13): each kernel is registered as <name>__<NAME>_<VALUE>... (one
+# __NAME_VALUE per definition, other characters as _), the name EmulatedDevice.GetKernel(name, specialization) looks
+# up, so the emulator runs the specialised code where the library has the instance.
 cmake_minimum_required(VERSION 3.20)
 if(NOT SRC OR NOT OUT)
   message(FATAL_ERROR "gen_registry.cmake: pass -DSRC=<kernel.cu> -DOUT=<wrapper.cpp>")
@@ -18,6 +22,19 @@ string(REGEX MATCHALL
 # Each kernel file gets its own namespace: helpers that two files both define (as NVRTC allows, one program per
 # file) do not collide when every file is linked into the one library. extern "C" kernels keep their C names.
 get_filename_component(stem "${SRC}" NAME_WE)
+set(suffix "")
+set(define_lines "")
+string(REPLACE "," ";" define_list "${DEFINES}")
+foreach(def IN LISTS define_list)
+  string(REGEX MATCH "^([A-Za-z_][A-Za-z0-9_]*)=(.*)$" ok "${def}")
+  if(NOT ok)
+    message(FATAL_ERROR "gen_registry.cmake: a definition must be NAME=VALUE, got '${def}'")
+  endif()
+  string(APPEND define_lines "#define ${CMAKE_MATCH_1} ${CMAKE_MATCH_2}\n")
+  string(MAKE_C_IDENTIFIER "${CMAKE_MATCH_1}_${CMAKE_MATCH_2}" part)
+  string(APPEND suffix "__${part}")
+endforeach()
+string(APPEND stem "${suffix}")
 string(MAKE_C_IDENTIFIER "slak_emu_file_${stem}" ns)
 # The file's static __shared__ variables live in a section of their own (see __shared__ in slak_emu.h); the linker
 # defines __start_/__stop_ symbols around it (weak: a file without static shared memory has no such section).
@@ -27,6 +44,16 @@ string(APPEND body "#undef SLAK_EMU_SHARED_SECTION\n#define SLAK_EMU_SHARED_SECT
 # The anonymous namespace gives the file's helpers internal linkage: GCC then puts the static locals of inline
 # functions (block_reduce_sum's scratch) in the shared section without COMDAT groups, which it could not mix with
 # the plain static __shared__ of the kernels in one section.
+# An instance renames its kernels (the C names must be unique in the library) before including the file.
+set(renames "")
+foreach(decl IN LISTS decls)
+  string(REGEX MATCH "[A-Za-z_][A-Za-z0-9_]*${ows}\\($" name "${decl}")
+  string(REGEX REPLACE "${ows}\\($" "" name "${name}")
+  if(suffix AND NOT renames MATCHES "#define ${name} ")
+    string(APPEND renames "#define ${name} ${name}${suffix}\n")
+  endif()
+endforeach()
+string(APPEND body "${define_lines}${renames}")
 string(APPEND body "namespace\n{\nnamespace ${ns}\n{\n#include \"${SRC}\"\n}  // namespace ${ns}\n}  // namespace\n\n")
 string(APPEND body "extern \"C\" __attribute__((weak)) unsigned char __start_${section}[];\n")
 string(APPEND body "extern \"C\" __attribute__((weak)) unsigned char __stop_${section}[];\n\n")
@@ -36,6 +63,7 @@ set(bounds_decls "")
 foreach(decl IN LISTS decls)
   string(REGEX REPLACE "${ows}\\($" "" decl "${decl}")
   string(REGEX MATCH "[A-Za-z_][A-Za-z0-9_]*$" name "${decl}")
+  string(APPEND name "${suffix}")
   if(name IN_LIST names)
     continue()
   endif()

@@ -365,8 +365,9 @@ __device__ __forceinline__ void dw_fused_sliding(
     }
 
     float acc[kFusedRows];
-    // Unrolled when specialised (each branch its own constants); one copy of the generic code otherwise.
-#pragma unroll (kSpecStride > 0 ? kFusedMaxBranches : 1)
+    // Not unrolled: a specialised module dispatches each branch to its own instantiation below (its own constants);
+    // unrolling the branches as well made ptxas spill 4 bytes on sm_80 (stage 4's 13x5 specialisation).
+#pragma unroll 1
     for (int b = 0; b < kFusedMaxBranches; ++b)
     {
         if (b >= p.branches) break;
@@ -462,7 +463,12 @@ extern "C" __global__ void __launch_bounds__(128) dwconv_fused_kernel(
 #endif
 }
 
-// ---- weight gradient, all branches from one read of each x tile ----
+// ---- weight gradient ----
+#if defined(SLAK_DW_WGRAD_TAPS) && SLAK_DW_WGRAD_TAPS
+// The live-tap body (the kernel before the outer-product rewrite; compiled in with SLAK_DW_WGRAD_TAPS=1 for
+// kernel-model --variant taps only: it was planned with dy tiles of up to 64 columns and as many rows as fit 48 KB,
+// tile_h x tile_w, which DwConvModel.TapsPlan reproduces; the current plan's tiles mean something else, so this body
+// is never launched).
 // dw_b[c, t] = sum over images n and output pixels p of x[n, c, p + t - pad_b] * dy_b[n, c, p]. Block (channel,
 // chunk of images) walks the planes tile by tile: the x tile with the union halo is staged once for all branches,
 // then each branch's dy tile; each thread owns entries e, e + blockDim, ... of the branch's compacted live-tap list
@@ -485,13 +491,12 @@ __device__ __forceinline__ int dw_compact_live(int* list, const float* mask, lon
     return count;
 }
 
-extern "C" __global__ void __launch_bounds__(256) dwconv_fused_wgrad_kernel(
+__device__ __forceinline__ void dw_wgrad_taps(
     float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2,
     const dw_store_t* __restrict__ x, const dw_store_t* __restrict__ dy0, const dw_store_t* __restrict__ dy1,
     const dw_store_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
-    const float* __restrict__ m2, DwFusedWgradParams p)
+    const float* __restrict__ m2, const DwFusedWgradParams& p, float* smem)
 {
-    SLAK_DYNAMIC_SHARED(float, smem);
     const int ch = blockIdx.x, chunk = blockIdx.y;
     const int tid = threadIdx.x, nthreads = blockDim.x, warp = tid >> 5, lane = tid & 31;
     const int xw = p.tile_w + 2 * p.halo_w, xh = p.tile_h + 2 * p.halo_h;
@@ -582,4 +587,280 @@ extern "C" __global__ void __launch_bounds__(256) dwconv_fused_wgrad_kernel(
         float* out = (b == 0 ? part0 : b == 1 ? part1 : part2) + (static_cast<long long>(chunk) * p.c + ch) * taps;
         for (int t = tid; t < taps; t += nthreads) out[t] = s_acc[acc_off[b] + t];
     }
+}
+
+#endif
+
+// The default body: register-tiled outer products along each branch's long axis.
+// dw_b[i, j] = sum over images n and outputs (r, q) of x[n, c, r + i - ph, q + j - pw] * dy_b[n, c, r, q]. Block
+// (channel, chunk of images), 8 warps. The branches are grouped by orientation into two phases, tall (kh >= kw: the
+// long axis is the rows) and wide (the columns); each phase walks its own tiles of up to tile_h outputs along the long
+// axis by tile_w across it (slak_dw_wgrad_phase in slak_params.h, shared with the plan) and stages them so that the
+// long axis is contiguous in shared memory: x with the phase's halos as one "line" per position across the long axis,
+// and each branch's dy likewise (tall phases transpose while staging). Small maps stack several images' planes across
+// (planes x tile_short <= 32 lanes), so that a warp's lanes are (plane, position) pairs.
+// A warp task is (branch, short-axis tap j, strip of kFusedWgradLags consecutive long-axis taps). Each lane holds
+// kFusedWgradLags accumulators and walks its line in steps of 8 outputs: two 128-bit dy loads and four 128-bit x
+// loads feed 64 FFMAs (each dy value feeds 8 taps, x slides along the line; the second step of an iteration reuses
+// half of the first's x). Only outputs where some tap of the strip reaches the image are visited. Line strides are
+// 4 mod 8 floats, so the 8 lanes of a quarter warp's 128-bit request hit 8 different 16-byte bank groups. The sums are
+// reduced across the warp by a transposing butterfly (fixed order) and one lane per tap adds its sum to the block's
+// accumulator: one writer per tap per tile, tiles in a fixed order, so the result is deterministic. Strips whose taps
+// are all masked are skipped; with masks, pruned taps get exactly 0. The block writes one partial per (chunk,
+// channel, tap); column_sum_finalize_kernel (reduce.cu) sums the chunks in order.
+static_assert(kFusedWgradLags == 8, "a task step loads 8 dy values and 16 x values as float4");
+static_assert(kFusedWgradTileShort == 32, "the lanes of a warp are the positions across a tile");
+
+// Staging of one phase tile: x (planes x lines_plane lines of sx floats; line l of plane g is position s0 - hs + l
+// across, element e position l0 - hl + e along; zeros outside the image) and each phase branch's dy (planes x
+// tile_short lines of sd floats; zeros outside the tile, so no output is counted twice).
+__device__ __forceinline__ void dw_wg_stage_x(float* s_x, const DwWgradPhase& g, const dw_store_t* x, int img, int img1,
+                                              long long plane_stride, long long ch_off, int w, int l0, int s0, int tid,
+                                              int nthreads)
+{
+    const int xlines = g.planes * g.lines_plane;
+    const int xtotal = xlines * g.sx;
+    for (int k = tid; k < xtotal; k += nthreads)
+    {
+        // Consecutive threads read consecutive image columns: lines in a tall phase, elements in a wide one.
+        int line, e;
+        if (g.tall)
+        {
+            e = k / xlines;
+            line = k - e * xlines;
+        }
+        else
+        {
+            line = k / g.sx;
+            e = k - line * g.sx;
+        }
+        const int pg = line / g.lines_plane, l = line - pg * g.lines_plane;
+        const int along = l0 - g.hl + e, across = s0 - g.hs + l;
+        const int row = g.tall ? along : across, col = g.tall ? across : along;
+        const bool in = img + pg < img1 && along >= 0 && along < g.ext_long && across >= 0 && across < g.ext_short;
+        s_x[line * g.sx + e] =
+            in ? dw_load(x + (img + pg) * plane_stride + ch_off + static_cast<long long>(row) * w + col) : 0.0f;
+    }
+}
+
+__device__ __forceinline__ void dw_wg_stage_dy(float* dst, const DwWgradPhase& g, const dw_store_t* dy, int img,
+                                               int img1, long long plane_stride, long long ch_off, int w, int l0,
+                                               int s0, int tid, int nthreads)
+{
+    const int tlen = min(g.tile_long, g.ext_long - l0), tshort = min(g.tile_short, g.ext_short - s0);
+    const int dlines = g.planes * g.tile_short;
+    const int dtotal = dlines * g.sd;
+    for (int k = tid; k < dtotal; k += nthreads)
+    {
+        int line, e;
+        if (g.tall)
+        {
+            e = k / dlines;
+            line = k - e * dlines;
+        }
+        else
+        {
+            line = k / g.sd;
+            e = k - line * g.sd;
+        }
+        const int pg = line / g.tile_short, l = line - pg * g.tile_short;
+        const int row = g.tall ? l0 + e : s0 + l, col = g.tall ? s0 + l : l0 + e;
+        const bool in = img + pg < img1 && e < tlen && l < tshort;
+        dst[line * g.sd + e] =
+            in ? dw_load(dy + (img + pg) * plane_stride + ch_off + static_cast<long long>(row) * w + col) : 0.0f;
+    }
+}
+
+// One warp task: branch (kh, kw), short-axis tap j, strip s, on the staged tile starting at l0 along the long axis.
+// Adds the strip's sums over the tile to s_acc_b (the branch's kh x kw accumulators, row-major).
+__device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, const float* s_dy_b, const DwWgradPhase& g,
+                                           int kh, int kw, int j, int s, int l0, int lane)
+{
+    const int kl = g.tall ? kh : kw, ks = g.tall ? kw : kh, pl = kl / 2, ps = ks / 2;
+    // The strip starts delta taps before a multiple of 8, so that every lane's x reads are 16-byte aligned.
+    const int delta = (g.hl - pl) & 3;
+    const int i0 = s * kFusedWgradLags - delta;
+    const int imin = max(0, i0), imax = min(kl - 1, i0 + kFusedWgradLags - 1);
+    // Outputs a (tile-local) where some tap i of the strip reaches the image: l0 + a + i - pl in [0, ext_long).
+    const int tlen = min(g.tile_long, g.ext_long - l0);
+    const int a_hi = min(tlen, g.ext_long + pl - imin - l0);
+    const int a_lo = max(0, pl - imax - l0) & ~3;
+    if (a_lo >= a_hi) return; // warp-uniform
+    // Lane = plane * tile_short + position; a lane past the tile's planes reads (and discards) the line of an active
+    // lane 8k below it: the same 16-byte bank group, so its quarter warp stays conflict-free.
+    const int used = g.planes * g.tile_short;
+    const bool active = lane < used;
+    int src = lane;
+    if (!active)
+    {
+        src -= (lane - used + 8) / 8 * 8;
+        if (src < 0) src = lane % used;
+    }
+    const int pg = src / g.tile_short, qq = src - pg * g.tile_short;
+    const float* xl = s_x + (pg * g.lines_plane + qq + j - ps + g.hs) * g.sx + (i0 + g.hl - pl) + a_lo;
+    const float* dl = s_dy_b + (pg * g.tile_short + qq) * g.sd + a_lo;
+    float acc[kFusedWgradLags];
+#pragma unroll
+    for (int k = 0; k < kFusedWgradLags; ++k) acc[k] = 0.0f;
+#pragma unroll 2
+    for (int a = a_lo; a < a_hi; a += 8)
+    {
+        const float4 d0 = reinterpret_cast<const float4*>(dl)[0], d1 = reinterpret_cast<const float4*>(dl)[1];
+        const float4 x0 = reinterpret_cast<const float4*>(xl)[0], x1 = reinterpret_cast<const float4*>(xl)[1];
+        const float4 x2 = reinterpret_cast<const float4*>(xl)[2], x3 = reinterpret_cast<const float4*>(xl)[3];
+        const float d[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
+        const float xv[16] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w,
+                              x2.x, x2.y, x2.z, x2.w, x3.x, x3.y, x3.z, x3.w};
+#pragma unroll
+        for (int m = 0; m < 8; ++m)
+        {
+#pragma unroll
+            for (int k = 0; k < kFusedWgradLags; ++k) acc[k] = fmaf(d[m], xv[m + k], acc[k]);
+        }
+        dl += 8;
+        xl += 8;
+    }
+    // Transposing butterfly: afterwards lane L with L % 4 == 0 holds the warp's sum of acc[L / 4].
+    float v[kFusedWgradLags];
+#pragma unroll
+    for (int k = 0; k < kFusedWgradLags; ++k) v[k] = active ? acc[k] : 0.0f;
+#pragma unroll
+    for (int half = kFusedWgradLags / 2, bit = 16; half >= 1; half /= 2, bit /= 2)
+    {
+        const bool up = (lane & bit) != 0;
+#pragma unroll
+        for (int k = 0; k < half; ++k)
+        {
+            const float send = up ? v[k] : v[k + half];
+            const float keep = up ? v[k + half] : v[k];
+            v[k] = keep + __shfl_xor_sync(0xffffffffu, send, bit);
+        }
+    }
+    v[0] += __shfl_xor_sync(0xffffffffu, v[0], 2);
+    v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
+    const int i = i0 + (lane >> 2);
+    if ((lane & 3) == 0 && i >= 0 && i < kl) s_acc_b[g.tall ? i * kw + j : j * kw + i] += v[0];
+}
+
+__device__ __forceinline__ void dw_wgrad_outer(
+    float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2,
+    const dw_store_t* __restrict__ x, const dw_store_t* __restrict__ dy0, const dw_store_t* __restrict__ dy1,
+    const dw_store_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
+    const float* __restrict__ m2, const DwFusedWgradParams& p, float* smem)
+{
+    const int ch = blockIdx.x, chunk = blockIdx.y;
+    const int tid = threadIdx.x, nthreads = blockDim.x, warp = tid >> 5, lane = tid & 31, nwarps = nthreads >> 5;
+    const int khs[kFusedMaxBranches] = {p.kh0, p.kh1, p.kh2};
+    const int kws[kFusedMaxBranches] = {p.kw0, p.kw1, p.kw2};
+    const DwWgradLayout lay = slak_dw_wgrad_layout(p);
+    float* s_acc = smem;
+    int* s_live = reinterpret_cast<int*>(smem + lay.live_offset);
+    float* s_area = smem + lay.area_offset;
+    // (Per-branch values are picked by constant indices or selects: an array indexed at run time would live in local
+    // memory.)
+    const DwWgradPhase tall_phase = slak_dw_wgrad_phase(p, 1), wide_phase = slak_dw_wgrad_phase(p, 0);
+
+    // Accumulators, and per task whether any tap of its strip is live.
+    for (int k = tid; k < lay.taps; k += nthreads) s_acc[k] = 0.0f;
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        if (b >= p.branches) break;
+        const int kh = khs[b], kw = kws[b], taps = kh * kw;
+        const bool tall = kh >= kw;
+        const int kl = tall ? kh : kw, ks = tall ? kw : kh;
+        const int delta = ((tall ? tall_phase.hl : wide_phase.hl) - kl / 2) & 3;
+        const int strips = slak_dw_wgrad_strips(kl, delta);
+        const float* mask = b == 0 ? m0 : b == 1 ? m1 : m2;
+        for (int t = tid; t < ks * strips; t += nthreads)
+        {
+            const int j = t / strips, s = t - j * strips;
+            int live = mask == nullptr ? 1 : 0;
+            for (int k = 0; k < kFusedWgradLags && !live; ++k)
+            {
+                const int i = s * kFusedWgradLags - delta + k;
+                if (i >= 0 && i < kl)
+                    live = mask[static_cast<long long>(ch) * taps + (tall ? i * kw + j : j * kw + i)] != 0.0f;
+            }
+            s_live[lay.task_offset[b] + t] = live;
+        }
+    }
+
+    const int img0 = chunk * p.images_per_chunk;
+    const int img1 = min(p.n, img0 + p.images_per_chunk);
+    const long long plane_stride = static_cast<long long>(p.c) * p.h * p.w;
+    const long long ch_off = static_cast<long long>(ch) * p.h * p.w;
+    for (int phase = 0; phase < 2; ++phase)
+    {
+        const bool tall = phase == 0;
+        const DwWgradPhase g = tall ? tall_phase : wide_phase;
+        if (g.branches == 0) continue;
+        float* s_x = s_area;
+        float* s_dy = s_x + g.planes * g.lines_plane * g.sx;
+        const int dtotal = g.planes * g.tile_short * g.sd;
+        for (int img = img0; img < img1; img += g.planes)
+            for (int l0 = 0; l0 < g.ext_long; l0 += g.tile_long)
+                for (int s0 = 0; s0 < g.ext_short; s0 += g.tile_short)
+                {
+                    __syncthreads(); // the previous tile is no longer read; accumulators and flags are ready
+                    dw_wg_stage_x(s_x, g, x, img, img1, plane_stride, ch_off, p.w, l0, s0, tid, nthreads);
+                    int bi = 0, first = 0;
+#pragma unroll
+                    for (int b = 0; b < kFusedMaxBranches; ++b)
+                    {
+                        if (b >= p.branches || (khs[b] >= kws[b]) != tall) continue;
+                        dw_wg_stage_dy(s_dy + bi * dtotal, g, b == 0 ? dy0 : b == 1 ? dy1 : dy2, img, img1,
+                                       plane_stride, ch_off, p.w, l0, s0, tid, nthreads);
+                        ++bi;
+                    }
+                    __syncthreads();
+                    bi = 0;
+#pragma unroll
+                    for (int b = 0; b < kFusedMaxBranches; ++b)
+                    {
+                        if (b >= p.branches || (khs[b] >= kws[b]) != tall) continue;
+                        const int kh = khs[b], kw = kws[b];
+                        const int kl = tall ? kh : kw, ks = tall ? kw : kh;
+                        const int strips = slak_dw_wgrad_strips(kl, (g.hl - kl / 2) & 3);
+                        const int count = ks * strips;
+                        const int* live = s_live + lay.task_offset[b];
+                        float* acc_b = s_acc + lay.tap_offset[b];
+                        const float* dy_b = s_dy + bi * dtotal;
+                        // Warp w takes the phase's tasks w, w + 8, ... (numbered across its branches).
+                        for (int t = (warp - first % nwarps + nwarps) % nwarps; t < count; t += nwarps)
+                        {
+                            if (!live[t]) continue;
+                            const int j = t / strips, s = t - j * strips;
+                            dw_wg_task(acc_b, s_x, dy_b, g, kh, kw, j, s, l0, lane);
+                        }
+                        first += count;
+                        ++bi;
+                    }
+                }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int b = 0; b < kFusedMaxBranches; ++b)
+    {
+        if (b >= p.branches) break;
+        const int taps = khs[b] * kws[b];
+        const float* mask = b == 0 ? m0 : b == 1 ? m1 : m2;
+        float* out = (b == 0 ? part0 : b == 1 ? part1 : part2) + (static_cast<long long>(chunk) * p.c + ch) * taps;
+        for (int t = tid; t < taps; t += nthreads)
+            out[t] = mask != nullptr && mask[static_cast<long long>(ch) * taps + t] == 0.0f
+                         ? 0.0f : s_acc[lay.tap_offset[b] + t];
+    }
+}
+extern "C" __global__ void __launch_bounds__(256) dwconv_fused_wgrad_kernel(
+    float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2,
+    const dw_store_t* __restrict__ x, const dw_store_t* __restrict__ dy0, const dw_store_t* __restrict__ dy1,
+    const dw_store_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
+    const float* __restrict__ m2, DwFusedWgradParams p)
+{
+    SLAK_DYNAMIC_SHARED(float, smem);
+#if defined(SLAK_DW_WGRAD_TAPS) && SLAK_DW_WGRAD_TAPS
+    dw_wgrad_taps(part0, part1, part2, x, dy0, dy1, dy2, m0, m1, m2, p, smem);
+#else
+    dw_wgrad_outer(part0, part1, part2, x, dy0, dy1, dy2, m0, m1, m2, p, smem);
+#endif
 }

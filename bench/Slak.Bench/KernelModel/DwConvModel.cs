@@ -3,15 +3,19 @@
 //   - useful FMAs: every in-bounds (output, live tap) product, the FMA floor's numerator;
 //   - issued FFMA warp instructions: per active warp of every planned block, what the kernel's loop structure
 //     executes (forward / input gradient: see FusedForward for the sliding-window body, FusedForwardTapList for the
-//     live-tap-list body it replaced; weight gradient: a thread owns one live tap and runs th x tw FFMAs per tile, so
-//     a warp with some live taps issues th x tw per tile);
+//     live-tap-list body it replaced; weight gradient: FusedWeightGrad for the outer-product body,
+//     FusedWeightGradTaps for the live-tap body it replaced);
 //   - lane efficiency = useful / (32 x issued); an issue-bound kernel reaches at most (FFMA share of the hot loop) x
 //     (lane efficiency) of the FP32 FMA floor (every non-FFMA instruction and every idle lane costs an FFMA's slot);
-//   - HBM floor: bytes read and written once (inputs, outputs, weights, masks) at 4.8 TB/s; the modeled time is the
-//     larger of the two, and the figure reported is the FMA floor time over the modeled time.
-// Ignored (stated in the report): latencies and stalls, occupancy (warps idle at barriers, blocks per SM, tail
-// effects of the last wave), shared-memory bank conflicts, caches (L2 reuse of halos), instructions outside the hot
-// loop (tap-list compaction, tile loads), and the per-tap branch that skips rows in the padding.
+//   - HBM floor: bytes read and written once (inputs, outputs, weights, masks, weight-gradient partials) at 4.8 TB/s;
+//     the modeled time is the larger of the two, and the figure reported is the FMA floor time over the modeled time;
+//   - beside them, computed but not part of the time: the worst shared-memory bank conflict of the hot loop's loads
+//     (from the plan's strides) and the occupancy on sm_90 (from registers, block and shared bytes).
+// Ignored (stated in the report): latencies and stalls, the effect of occupancy (warps idle at barriers, blocks per
+// SM, tail effects of the last wave), caches (L2 reuse of halos), instructions outside the hot loop (tap-list
+// compaction, tile loads, the weight gradient's per-task setup and warp reduction), and the per-tap branch that skips
+// rows in the padding.
+using System.Globalization;
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
 
@@ -38,6 +42,13 @@ internal static class DwConvModel
     public sealed record Estimate(string Pass, string Stage, double UsefulFma, double IssuedWarpFfma, double LaneEfficiency,
                                   double FfmaShare, double FmaFloorMs, double HbmFloorMs, double ModeledMs, string Plan)
     {
+        /// <summary>Worst n-way shared-memory bank conflict of the hot loop's loads (1: conflict-free), computed from
+        /// the strides; 0 when not computed.</summary>
+        public int BankWays { get; init; }
+
+        /// <summary>Resident warps per SM / 64 on sm_90 from registers, block and shared bytes of the plan.</summary>
+        public double Occupancy { get; init; } = double.NaN;
+
         public double PercentOfFmaFloor => 100 * FmaFloorMs / ModeledMs;
     }
 
@@ -134,13 +145,97 @@ internal static class DwConvModel
         return Make(pass, st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
     }
 
-    /// <summary>Weight gradient of one stage (dwconv_fused_wgrad_kernel).</summary>
+    /// <summary>Weight gradient of one stage, the register-tiled outer-product body of dwconv_fused_wgrad_kernel
+    /// (the default): per orientation phase, tile and plane group, a warp task (branch, short-axis tap, strip of 8
+    /// long-axis taps) issues 64 FFMAs per 8-output step over the outputs where some tap of its strip reaches the
+    /// image (its start rounded down to 4); strips whose taps are all masked are skipped (expected count at the
+    /// density). The geometry mirrors slak_dw_wgrad_phase (slak_params.h) for the plan's tile.</summary>
     public static Estimate FusedWeightGrad(Stage st, int n, double density, double ffmaShare)
     {
         var limits = DeviceLimits.ForArchitecture(90);
         int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
         var plan = LaunchPlans.DwConvFusedWeightGrad(n, st.C, st.H, st.H, kh, kw, limits);
-        int tileH = plan.TileH, tileW = plan.TileW;
+        double useful = 0, issuedPerChannel = 0;
+        foreach (var (bkh, bkw) in st.Branches) useful += density * ValidPairs(st.H, bkh) * ValidPairs(st.H, bkw);
+        foreach (bool tall in new[] { true, false })
+        {
+            var g = WgradPhase.Of(st, tall, plan);
+            if (g.Branches.Length == 0) continue;
+            // Plane groups over all chunks (a group of fewer images costs as much as a full one).
+            long groups = 0;
+            for (int ch = 0; ch < plan.Chunks; ch++)
+            {
+                int images = Math.Min(n, (ch + 1) * plan.PerChunk) - ch * plan.PerChunk;
+                if (images > 0) groups += (images + g.Planes - 1) / g.Planes;
+            }
+            double perGroup = 0;
+            for (int l0 = 0; l0 < g.ExtLong; l0 += g.TileLong)
+                for (int s0 = 0; s0 < g.ExtShort; s0 += g.TileShort)
+                    foreach (var (bkh, bkw) in g.Branches)
+                    {
+                        int kl = tall ? bkh : bkw, ks = tall ? bkw : bkh, pl = kl / 2;
+                        int delta = (g.Hl - pl) & 3, strips = (kl + delta + 7) / 8;
+                        int tlen = Math.Min(g.TileLong, g.ExtLong - l0);
+                        for (int s = 0; s < strips; s++)
+                        {
+                            int i0 = s * 8 - delta, imin = Math.Max(0, i0), imax = Math.Min(kl - 1, i0 + 7);
+                            int aHi = Math.Min(tlen, g.ExtLong + pl - imin - l0), aLo = Math.Max(0, pl - imax - l0) & ~3;
+                            if (aLo >= aHi) continue;
+                            double live = 1 - Math.Pow(1 - density, imax - imin + 1);
+                            perGroup += ks * live * ((aHi - aLo + 7) / 8) * 64.0;
+                        }
+                    }
+            issuedPerChannel += groups * perGroup;
+        }
+        double issued = issuedPerChannel * st.C;
+        useful *= (double)n * st.C;
+        int phases = st.Branches.Any(b => b.Kh >= b.Kw) && st.Branches.Any(b => b.Kh < b.Kw) ? 2 : 1;
+        double bytes = (double)n * st.C * st.H * st.H * 4.0 * (phases + st.Branches.Length)
+                       + 2.0 * plan.WorkspaceBytes + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0;
+        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
+    }
+
+    /// <summary>One orientation phase of the weight gradient (mirrors slak_dw_wgrad_phase in slak_params.h).</summary>
+    internal sealed record WgradPhase(bool Tall, (int Kh, int Kw)[] Branches, int ExtLong, int ExtShort, int TileLong,
+                                      int TileShort, int Planes, int Hl, int Hs, int LinesPlane, int Sx, int Sd)
+    {
+        public static int Stride(int v) => (v + 3) / 8 * 8 + 4;
+
+        public static WgradPhase Of(Stage st, bool tall, LaunchPlan plan)
+        {
+            var br = st.Branches.Where(b => (b.Kh >= b.Kw) == tall).ToArray();
+            int hl = br.Length == 0 ? 0 : br.Max(b => (tall ? b.Kh : b.Kw) / 2);
+            int hs = br.Length == 0 ? 0 : br.Max(b => (tall ? b.Kw : b.Kh) / 2);
+            int tileLong = Math.Min(st.H, plan.TileH), tileShort = Math.Min(st.H, plan.TileW);
+            int planes = 2 * tileShort <= plan.TileW ? Math.Clamp(plan.TileW / tileShort, 1, plan.PerChunk) : 1;
+            return new WgradPhase(tall, br, st.H, st.H, tileLong, tileShort, planes, hl, hs,
+                                  tileShort + (2 * hs + 7) / 8 * 8, Stride(tileLong + 2 * hl + 15), Stride(tileLong + 7));
+        }
+    }
+
+    /// <summary>The plan the live-tap weight gradient (SLAK_DW_WGRAD_TAPS, the body before the rewrite) was launched
+    /// with: dy tiles of min(W, 64) columns and as many rows as fit the default shared memory with the x tile (union
+    /// halo), one dy tile, per branch kh x kw accumulators and a live-tap list (slak_plan.h before this rewrite).
+    /// Returns (tile rows, tile columns, dynamic shared bytes).</summary>
+    public static (int TileH, int TileW, long Smem) TapsPlan(Stage st)
+    {
+        int hh = st.Branches.Max(b => b.Kh / 2), hw = st.Branches.Max(b => b.Kw / 2);
+        long total = st.Branches.Sum(b => (long)b.Kh * b.Kw);
+        int tileW = Math.Min(st.H, 64), xw = tileW + 2 * hw;
+        long budget = (48 * 1024 - 16) / 4 - 2 * total - 2L * hh * xw;
+        int tileH = (int)Math.Min(st.H, budget / (xw + tileW));
+        return (tileH, tileW, ((tileH + 2L * hh) * xw + (long)tileH * tileW + 2 * total) * 4);
+    }
+
+    /// <summary>Weight gradient of one stage, the live-tap body (SLAK_DW_WGRAD_TAPS, <c>--variant taps</c>) under the
+    /// plan it was launched with (<see cref="TapsPlan"/>): a thread owns one live tap and runs th x tw FFMAs per tile,
+    /// so a warp with some live taps issues th x tw per tile.</summary>
+    public static Estimate FusedWeightGradTaps(Stage st, int n, double density, double ffmaShare)
+    {
+        var limits = DeviceLimits.ForArchitecture(90);
+        int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
+        var plan = LaunchPlans.DwConvFusedWeightGrad(n, st.C, st.H, st.H, kh, kw, limits);
+        var (tileH, tileW, smem) = TapsPlan(st);
         double useful = 0, issued = 0;
         foreach (var (bkh, bkw) in st.Branches)
         {
@@ -159,7 +254,108 @@ internal static class DwConvModel
         issued *= planes;
         double bytes = planes * st.H * st.H * 4.0 * (1 + st.Branches.Length)
                        + (double)plan.WorkspaceBytes + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0;
-        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
+        string planText = string.Create(CultureInfo.InvariantCulture,
+            $"DwConvFusedWgrad grid ({plan.GridX}, {plan.GridY}, 1) block (256, 1, 1) smem {smem}+16 B, {plan.Chunks} chunks of {plan.PerChunk}, tile {tileH}x{tileW} (the live-tap plan)");
+        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, planText);
+    }
+
+    // ---- shared-memory bank conflicts of the hot loops' access patterns (computed from the strides) ----
+
+    /// <summary>The worst n-way bank conflict of one warp-wide shared load: <paramref name="wordAddress"/> gives each
+    /// lane's first 32-bit word; <paramref name="words"/> per lane (1, 2 or 4: 32-, 64-, 128-bit loads, served in 1, 2
+    /// or 4 phases of 32 / words lanes). Lanes reading the same address are one access (broadcast).</summary>
+    public static int Conflict(Func<int, long> wordAddress, int words = 1, int lanes = 32)
+    {
+        int perPhase = 32 / words, worst = 1;
+        for (int p0 = 0; p0 < lanes; p0 += perPhase)
+        {
+            var byBank = new Dictionary<long, HashSet<long>>();
+            for (int l = p0; l < Math.Min(lanes, p0 + perPhase); l++)
+            {
+                long a = wordAddress(l);
+                for (int k = 0; k < words; k++)
+                {
+                    long bank = (a + k) % 32;
+                    if (!byBank.TryGetValue(bank, out var set)) byBank[bank] = set = [];
+                    set.Add(a + k);
+                }
+            }
+            worst = Math.Max(worst, byBank.Values.Max(s => s.Count));
+        }
+        return worst;
+    }
+
+    /// <summary>Bank conflicts of the outer-product weight gradient's 128-bit loads (x and dy lines, every phase and
+    /// short-axis tap) at a stage: the worst over its loads.</summary>
+    public static int WgradConflicts(Stage st, int n)
+    {
+        var limits = DeviceLimits.ForArchitecture(90);
+        int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
+        var plan = LaunchPlans.DwConvFusedWeightGrad(n, st.C, st.H, st.H, kh, kw, limits);
+        int worst = 1;
+        foreach (bool tall in new[] { true, false })
+        {
+            var g = WgradPhase.Of(st, tall, plan);
+            foreach (var (bkh, bkw) in g.Branches)
+            {
+                int ks = tall ? bkw : bkh, ps = ks / 2;
+                for (int j = 0; j < ks; j++)
+                {
+                    int jj = j;
+                    // As dw_wg_task: a lane past the tile's planes reads the line of the active lane 8k below it.
+                    int Source(int lane)
+                    {
+                        int used = g.Planes * g.TileShort, src = lane;
+                        if (lane >= used) { src -= (lane - used + 8) / 8 * 8; if (src < 0) src = lane % used; }
+                        return src;
+                    }
+                    long XLine(int lane) { int src = Source(lane), pg = src / g.TileShort, q = src % g.TileShort; return pg * g.LinesPlane + q + jj - ps + g.Hs; }
+                    long DLine(int lane) { int src = Source(lane), pg = src / g.TileShort, q = src % g.TileShort; return pg * g.TileShort + q; }
+                    worst = Math.Max(worst, Conflict(l => XLine(l) * g.Sx, 4));
+                    worst = Math.Max(worst, Conflict(l => DLine(l) * g.Sd, 4));
+                }
+            }
+        }
+        return worst;
+    }
+
+    /// <summary>Bank conflicts of the live-tap weight gradient's x loads at a stage (lanes on consecutive taps of the
+    /// dense tap list, row-major, each reading x at its tap's offset in the union-halo tile of row stride tile_w +
+    /// 2 halo_w; the dy load is a broadcast): the worst over its branches' warps.</summary>
+    public static int WgradTapsConflicts(Stage st)
+    {
+        var (_, tileW, _) = TapsPlan(st);
+        int xw = tileW + 2 * st.Branches.Max(b => b.Kw / 2);
+        int worst = 1;
+        foreach (var (bkh, bkw) in st.Branches)
+            for (int w0 = 0; w0 < bkh * bkw; w0 += 32)
+                worst = Math.Max(worst, Conflict(l => { int t = Math.Min(w0 + l, bkh * bkw - 1); return (long)(t / bkw) * xw + t % bkw; }, 1));
+        return worst;
+    }
+
+    /// <summary>Bank conflicts of the sliding-window forward's tile loads (tall branches: lanes on consecutive columns;
+    /// wide: on consecutive rows of the odd row stride; the weights are broadcast) at a stage.</summary>
+    public static int ForwardConflicts(Stage st)
+    {
+        int hw = st.Branches.Max(b => b.Kw / 2);
+        int sw = (32 + 2 * hw + 7) | 1;
+        return Math.Max(Conflict(l => l, 1), Conflict(l => (long)l * sw, 1));
+    }
+
+    // ---- occupancy on sm_90 ----
+
+    /// <summary>Resident warps per SM over the 64 an SM holds (sm_90: 2,048 threads, 32 blocks, 64 K registers in
+    /// 256-register warp allocations, 228 KB of shared memory of which 1 KB per block is reserved).</summary>
+    public static double Occupancy(int registers, int threadsPerBlock, long sharedBytesPerBlock)
+    {
+        if (registers <= 0 || threadsPerBlock <= 0) return double.NaN;
+        int warps = (threadsPerBlock + 31) / 32;
+        int regsPerWarp = (registers * 32 + 255) / 256 * 256;
+        int byRegs = 65536 / (regsPerWarp * warps);
+        int byThreads = 2048 / (warps * 32);
+        long bySmem = sharedBytesPerBlock <= 0 ? 32 : 228L * 1024 / (sharedBytesPerBlock + 1024);
+        long blocks = Math.Min(Math.Min(32, byRegs), Math.Min(byThreads, bySmem));
+        return blocks * warps / 64.0;
     }
 
     private static Estimate Make(string pass, string stage, double useful, double issuedWarpFfma, double share, double bytes, string plan)

@@ -363,11 +363,12 @@ inline int slak_plan_dwconv_fused(long long n, long long c, long long h, long lo
     return 0;
 }
 
-// Fused weight gradient of all branches: block (channel, chunk of images); shared = x tile with the union halo,
-// one dy tile, per branch kh*kw accumulators and a live-tap list, plus kFusedWgradStaticSmem static bytes, all
-// within the default limit (at K = 51 and W >= 64 that is 30 dy rows, not the 31 that filled exactly 48 KB of
-// dynamic memory and overflowed with the static bytes). Falls back to the per-branch weight gradients
-// (slak_plan_dwconv_wgrad) for more than 3 branches or when not one row fits.
+// Fused weight gradient of all branches: block (channel, chunk of images), 8 warps; tiles of up to
+// kFusedWgradTileLong outputs along each branch's long axis by kFusedWgradTileShort across it (tile_h x tile_w),
+// staged per orientation phase (slak_dw_wgrad_phase in slak_params.h: the kernel derives its shared layout from the
+// same functions), with small maps stacking several images per tile. The tile along the long axis is halved while the
+// shared memory would exceed the default limit; below 8 outputs the plan falls back to the per-branch weight gradients
+// (slak_plan_dwconv_wgrad), as for more than 3 branches. Then column_sum_finalize_kernel over the chunks.
 inline int slak_plan_dwconv_fused_wgrad(long long n, long long c, long long h, long long w, int branches,
                                         const int* kh, const int* kw, const SlakDeviceLimits* l, SlakLaunchPlan* p)
 {
@@ -393,22 +394,42 @@ inline int slak_plan_dwconv_fused_wgrad(long long n, long long c, long long h, l
         hw = slak_plan_max(hw, kw[b] / 2);
         total += 1LL * kh[b] * kw[b];
     }
-    const long long tile_w = slak_plan_min(w, kDwWgradMaxTileW), xw = tile_w + 2 * hw;
-    const long long budget = slak_plan_smem_budget(l, kFusedWgradStaticSmem) / 4 - 2 * total - 2 * hh * xw;
-    const long long tile_h = budget <= 0 ? 0 : slak_plan_min(h, budget / (xw + tile_w));
-    if (tile_h < 1)
+    slak_plan_wgrad_chunks(n, c, p);
+    DwFusedWgradParams q{};
+    q.n = static_cast<int>(slak_plan_min(n, 0x7fffffff));
+    q.c = static_cast<int>(c);
+    q.h = static_cast<int>(h);
+    q.w = static_cast<int>(w);
+    q.branches = branches;
+    int* qkh[kFusedMaxBranches] = {&q.kh0, &q.kh1, &q.kh2};
+    int* qkw[kFusedMaxBranches] = {&q.kw0, &q.kw1, &q.kw2};
+    for (int b = 0; b < branches; ++b)
+    {
+        *qkh[b] = kh[b];
+        *qkw[b] = kw[b];
+    }
+    q.halo_h = static_cast<int>(hh);
+    q.halo_w = static_cast<int>(hw);
+    q.images_per_chunk = p->per_chunk;
+    q.tile_w = kFusedWgradTileShort;
+    long long bytes = 0;
+    for (q.tile_h = kFusedWgradTileLong; q.tile_h >= 8; q.tile_h /= 2)
+    {
+        bytes = slak_dw_wgrad_layout(q).floats * 4;
+        if (bytes <= slak_plan_smem_budget(l, kFusedWgradStaticSmem)) break;
+    }
+    if (q.tile_h < 8)
     {
         p->fallback = SLAK_PLAN_FALLBACK_SHARED;
         return 0;
     }
     p->kernel = SLAK_PLAN_KERNEL_DWCONV_FUSED_WGRAD;
-    slak_plan_wgrad_chunks(n, c, p);
-    p->tile_h = static_cast<int>(tile_h);
-    p->tile_w = static_cast<int>(tile_w);
+    p->tile_h = q.tile_h;
+    p->tile_w = q.tile_w;
     p->grid_x = static_cast<unsigned>(c);
     p->grid_y = static_cast<unsigned>(p->chunks);
     p->block_x = kFusedWgradThreads;
-    slak_plan_set_smem(p, ((tile_h + 2 * hh) * xw + tile_h * tile_w + 2 * total) * 4, kFusedWgradStaticSmem, l);
+    slak_plan_set_smem(p, bytes, kFusedWgradStaticSmem, l);
     p->workspace_bytes = 1LL * p->chunks * c * total * 4;
     return 0;
 }

@@ -4,7 +4,9 @@
 // resources), which `kernel-model` (bench/) disassembles with nvdisasm to judge the hot loops. Every module is
 // compiled once as spec "generic" (what the emulator runs, and the GPU for any unspecialised kernel); the fused
 // depthwise module is also compiled once per distinct set of large-kernel branches of the preset's stages, with the
-// launcher's per-(Kh, Kw) defines (spec e.g. "51x5-5x51-5x5"), as the model launches it on a GPU.
+// launcher's per-(Kh, Kw) defines (spec e.g. "51x5-5x51-5x5"), as the model launches it on a GPU. Then the launch
+// plans of the fused depthwise kernels (forward / input gradient, weight gradient) for each stage of the preset at
+// --batch and --image (slak_plan.h, the plans the launchers use, against the architecture's limits).
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -26,18 +28,23 @@ internal sealed class KernelsCommand : ICliCommand
         var arch = new Option<string>("--arch") { Description = "target architecture, sm_80 .. sm_90", DefaultValueFactory = _ => "sm_90" };
         var preset = new Option<string>("--preset") { Description = "model preset whose kernels to compile", DefaultValueFactory = _ => "slak_tiny" };
         var dump = new Option<DirectoryInfo?>("--dump") { Description = "write <module>.<spec>.<arch>.cubin/.ptx and index.json here" };
-        var cmd = new Command("kernels", "The CUDA kernel modules as the model compiles them (NVRTC, no GPU needed): resources, or --dump CUBIN/PTX for nvdisasm")
+        var batch = new Option<int>("--batch") { Description = "images per batch for the launch plans listed per stage", DefaultValueFactory = _ => 128 };
+        var image = new Option<int>("--image") { Description = "input image size in pixels for the launch plans", DefaultValueFactory = _ => 224 };
+        var cmd = new Command("kernels", "The CUDA kernel modules as the model compiles them (NVRTC, no GPU needed): resources and the depthwise launch plans per stage, or --dump CUBIN/PTX for nvdisasm")
         {
-            arch, preset, dump,
+            arch, preset, dump, batch, image,
         };
-        cmd.SetAction(parse => Run(parse.GetValue(arch)!, parse.GetValue(preset)!, parse.GetValue(dump)));
+        cmd.SetAction(parse => Run(parse.GetValue(arch)!, parse.GetValue(preset)!, parse.GetValue(dump), parse.GetValue(batch),
+                                   parse.GetValue(image)));
         return cmd;
     }
 
-    private static int Run(string archText, string presetName, DirectoryInfo? dump)
+    private static int Run(string archText, string presetName, DirectoryInfo? dump, int batch, int image)
     {
-        _ = Slak.Models.ModelPresets.Get(presetName);  // throws ArgumentException naming the presets
+        var config = Slak.Models.ModelPresets.Get(presetName).Config;  // throws ArgumentException naming the presets
         (int major, int minor) = ParseArch(archText);
+        if (batch < 1) throw new ArgumentException($"--batch must be at least 1, got {batch}");
+        if (image < 32 || image % 32 != 0) throw new ArgumentException($"--image must be a positive multiple of 32, got {image}");
         if (!NvrtcCompiler.IsAvailable(out string why))
             throw new InvalidOperationException($"slak kernels needs NVRTC: {why}");
         var compiler = new NvrtcCompiler(KernelSources.Embedded);
@@ -100,7 +107,34 @@ internal sealed class KernelsCommand : ICliCommand
                 JsonSerializer.Serialize(doc, Indented));
             Console.WriteLine($"wrote {index.Count} modules (CUBIN + PTX) and index.json to {dump.FullName}");
         }
+        PrintPlans(config, archText, major * 10 + minor, batch, image);
         return 0;
+    }
+
+    /// <summary>Per stage of the model: the depthwise input (N, C, H, W), its branches and the plans of the fused
+    /// forward (also the input gradient and the inference sum) and weight gradient.</summary>
+    private static void PrintPlans(Slak.Models.ModelConfig config, string archText, int archNumber, int batch, int image)
+    {
+        var limits = Slak.Cuda.Runtime.DeviceLimits.ForArchitecture(archNumber);
+        int[] widths = config.StageWidths();
+        Console.WriteLine();
+        Console.WriteLine($"launch plans, {archText}, batch {batch}, {image} px:");
+        for (int i = 0; i < 4; i++)
+        {
+            int k = config.KernelSize[i], small = config.SmallKernel, size = image / 4 >> i, c = widths[i];
+            var branches = new List<(int Kh, int Kw)>();
+            if (config.Decom) branches.AddRange([(k, small), (small, k)]);
+            else branches.Add((k, k));
+            if (small < k) branches.Add((small, small));
+            int[] kh = [.. branches.Select(b => b.Kh)], kw = [.. branches.Select(b => b.Kw)];
+            string list = string.Join(',', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"stage {i + 1}: x ({batch}, {c}, {size}, {size}), branches {list}"));
+            Console.WriteLine($"  dwconv_fused_kernel (forward, input gradient, inference sum): " +
+                              Slak.Cuda.Kernels.LaunchPlans.DwConvFused(batch, c, size, size, kh, kw, limits));
+            Console.WriteLine($"  dwconv_fused_wgrad_kernel (weight gradient): " +
+                              Slak.Cuda.Kernels.LaunchPlans.DwConvFusedWeightGrad(batch, c, size, size, kh, kw, limits));
+        }
     }
 
     /// <summary>The distinct branch sets of the preset's large kernels (per stage: K x N + N x K [+ N x N when

@@ -15,6 +15,8 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
     private const int MaxDynamicSharedBytes = 227 * 1024;
 
     private static readonly ConcurrentDictionary<string, long> s_launchCounts = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<string, long> s_instanceLaunchCounts = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<nint, string> s_instanceOf = new();
 
     private readonly Lock _gate = new();
     private readonly HostAllocator _memory = new();
@@ -149,6 +151,10 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
     /// <summary>Launches per kernel name since the process started, over every emulated device (including launches
     /// in which the kernel failed).</summary>
     public static IReadOnlyDictionary<string, long> LaunchCounts => s_launchCounts;
+
+    /// <summary>Launches per specialised instance (<see cref="InstanceName"/>) since the process started; each is also
+    /// counted in <see cref="LaunchCounts"/> under its kernel's name.</summary>
+    public static IReadOnlyDictionary<string, long> InstanceLaunchCounts => s_instanceLaunchCounts;
 
     /// <summary>Names of every kernel compiled into the emulator library (all <c>extern "C" __global__</c>
     /// functions of <c>cuda/kernels/*.cu</c>).</summary>
@@ -290,6 +296,53 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
         }
     }
 
+    /// <summary>The kernel of the module specialised with <paramref name="specialization"/> where the emulator
+    /// library holds that instance (registered as <see cref="InstanceName"/>; the test library builds a few, see
+    /// CMakeLists.txt), else the generic kernel, which kernels written for specialisation run correctly too.</summary>
+    public KernelHandle GetKernel(string name, IReadOnlyList<string> specialization)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(specialization);
+        if (specialization.Count == 0) return GetKernel(name);
+        string instance = InstanceName(name, specialization);
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            if (_kernels.TryGetValue(instance, out var cached)) return cached;
+            var api = EmuNative.Library;
+            nint handle;
+            int status;
+            var utf8 = Encoding.UTF8.GetBytes(instance + "\0");
+            fixed (byte* p = utf8) status = api.FindKernel(p, &handle);
+            if (status == 0)
+            {
+                // The handle keeps the kernel's own name (launch counts, block choosers and errors name the kernel);
+                // launches of the instance are also counted under the instance's name (InstanceLaunchCounts).
+                var kernel = new KernelHandle(name, handle);
+                _kernels[instance] = kernel;
+                _arity[handle] = api.KernelArity(handle);
+                s_instanceOf[handle] = instance;
+                return kernel;
+            }
+        }
+        return GetKernel(name);
+    }
+
+    /// <summary>The registered name of a kernel of a specialised instance: the name followed by __NAME_VALUE for each
+    /// definition NAME=VALUE (characters other than letters, digits and _ as _), as cuda/emu/gen_registry.cmake
+    /// names them.</summary>
+    public static string InstanceName(string name, IReadOnlyList<string> specialization)
+    {
+        ArgumentNullException.ThrowIfNull(specialization);
+        var sb = new StringBuilder(name);
+        foreach (string d in specialization)
+        {
+            sb.Append("__");
+            foreach (char ch in d) sb.Append(char.IsAsciiLetterOrDigit(ch) || ch == '_' ? ch : '_');
+        }
+        return sb.ToString();
+    }
+
     /// <inheritdoc />
     public void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args) =>
         Launch(kernel, grid, block, sharedBytes, args, default, sizesGiven: false);
@@ -376,6 +429,8 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
         }
         // Counted whether or not the kernel failed: it was executed (the count measures test coverage).
         s_launchCounts.AddOrUpdate(kernel.Name, 1, static (_, c) => c + 1);
+        if (s_instanceOf.TryGetValue(kernel.Handle, out var instance))
+            s_instanceLaunchCounts.AddOrUpdate(instance, 1, static (_, c) => c + 1);
         if (status != 0) throw new EmulatorException(kernel.Name, $"cuda-emu: {DescribeFailure(api)}");
     }
 

@@ -211,7 +211,8 @@ internal static class DwConvFusedKernels
     }
 
     /// <summary>The NVRTC definitions that specialise dwconv_fused_kernel for these branches' (Kh, Kw):
-    /// SLAK_DW_KH{b}, SLAK_DW_KW{b} (the module's identity and cache key; the emulator runs the generic kernel).</summary>
+    /// SLAK_DW_KH{b}, SLAK_DW_KW{b} (the module's identity and cache key; the emulator runs the generic kernel unless its
+    /// library holds that instance).</summary>
     internal static IReadOnlyList<string> Specialization(ReadOnlySpan<DwConvFusedBranch> br)
     {
         var key = (br.Length, K(br, 0), K(br, 1), K(br, 2));

@@ -46,7 +46,8 @@ internal interface IGpuDevice : IDisposable
     /// <summary>Looks up a kernel of the module compiled with <paramref name="specialization"/> as extra
     /// preprocessor definitions ("NAME=VALUE"; part of the compiled module's identity and cache key), e.g. the
     /// per-(Kh, Kw) depthwise kernels. Kernels written for it run correctly without the definitions too, so a device
-    /// that compiles nothing at run time (the emulator) returns the generic kernel.</summary>
+    /// that compiles nothing at run time returns the generic kernel (the emulator: unless its library holds an
+    /// instance compiled with these definitions, as the test library does for a few).</summary>
     KernelHandle GetKernel(string name, IReadOnlyList<string> specialization) => GetKernel(name);
 
     /// <summary>Launches a kernel on the device's stream. <paramref name="args"/> holds one pointer per kernel

@@ -1,12 +1,15 @@
 // The per-(Kh, Kw) specialisation of dwconv_fused_kernel: the defines the launcher passes for a set of branches, and
 // the specialised modules compiled by NVRTC (slak_nano's branches, a dense M x M + N x N pair, and the live-tap-list
 // body kept as the benchmark variant) without local memory, with the kernel-cache key telling the
-// specialisations apart. The emulator runs the generic kernel (it compiles nothing at run time); the same source with
-// the sizes as constants is what the GPU runs.
+// specialisations apart; and the specialised modules executed: the emulator test library holds instances of
+// dwconv_fused.cu compiled with the defines of three breaker shapes' branches (CMakeLists.txt), which the launchers
+// reach through IGpuDevice.GetKernel(name, specialization), checked here against the CPU backend at every density.
 using NUnit.Framework;
 using Slak.Cuda.Compilation;
+using Slak.Cuda.Emulation;
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cuda;
 
@@ -34,25 +37,77 @@ public sealed class DwConvFusedSpecializationTests
         var sources = KernelSources.Embedded;
         var compiler = new NvrtcCompiler(sources);
         const string file = "kernels/dwconv_fused.cu";
-        // SLaK-T's stage specialisations are compiled (and checked for spills) by KernelsCommandTests.
-        IReadOnlyList<string>[] specs =
+        // SLaK-T's stage specialisations are compiled for sm_90 (and checked for spills) by KernelsCommandTests; its
+        // stage-4 specialisation is the one that spilled on sm_80 (4 bytes, before the branch loop stopped unrolling).
+        (int Major, IReadOnlyList<string> Defines)[] specs =
         [
-            DwConvFusedKernels.Specialization(Branches((31, 31), (5, 5))),
-            DwConvFusedKernels.Specialization(Branches((15, 3), (3, 15), (3, 3))),
-            ["SLAK_DW_FUSED_TAPLIST=1"],
+            (9, DwConvFusedKernels.Specialization(Branches((31, 31), (5, 5)))),
+            (9, DwConvFusedKernels.Specialization(Branches((15, 3), (3, 15), (3, 3)))),
+            (9, ["SLAK_DW_FUSED_TAPLIST=1"]),
+            (9, ["SLAK_DW_WGRAD_TAPS=1"]),
+            (8, DwConvFusedKernels.Specialization(Branches((13, 5), (5, 13), (5, 5)))),
         ];
         var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var defines in specs)
+        foreach (var (major, defines) in specs)
         {
-            var options = new CompileOptions(9, 0) { PtxasVerbose = true, Defines = defines };
+            var options = new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines };
             var module = compiler.Compile(file, options);
-            var fused = module.Resources.Single(r => r.Kernel == "dwconv_fused_kernel");
-            string what = string.Join(' ', defines);
-            Assert.That(fused.UsesLocalMemory, Is.False,
-                $"{what}: dwconv_fused_kernel spills or has a stack frame ({fused.SpillStoreBytes} B spill stores, " +
-                $"{fused.StackFrameBytes} B stack, {fused.Registers} registers)");
-            Assert.That(keys.Add(KernelCache.Key(sources, file, compiler.Arguments(options), compiler.Version, "sm_90")),
+            string what = $"sm_{major}0 " + string.Join(' ', defines);
+            foreach (string kernel in new[] { "dwconv_fused_kernel", "dwconv_fused_wgrad_kernel" })
+            {
+                var r = module.Resources.Single(r => r.Kernel == kernel);
+                Assert.That(r.UsesLocalMemory, Is.False,
+                    $"{what}: {kernel} spills or has a stack frame ({r.SpillStoreBytes} B spill stores, " +
+                    $"{r.StackFrameBytes} B stack, {r.Registers} registers)");
+            }
+            Assert.That(keys.Add(KernelCache.Key(sources, file, compiler.Arguments(options), compiler.Version, $"sm_{major}0")),
                 Is.True, $"{what}: the cache key must differ from the other specialisations'");
+        }
+    }
+
+    // Breaker shapes of DwConvDecomposedOpTests whose branches the emulator test library has specialised instances of.
+    [TestCase(1, 2, 7, 7, "13x5,5x13,5x5")]
+    [TestCase(2, 1, 6, 9, "7x3,3x7,3x3")]
+    [TestCase(1, 2, 9, 8, "7x7,3x3")]
+    public void TheEmulatorRunsTheSpecialisedModulesAndTheyMatchTheCpuBackend(int n, int c, int h, int w, string branchList)
+    {
+        var emu = TestDevices.Open("cuda-emu");
+        var rng = TestRandom.ForCurrentTest();
+        var ks = branchList.Split(',').Select(s => s.Split('x')).Select(p => (Kh: int.Parse(p[0]), Kw: int.Parse(p[1]))).ToArray();
+        int nb = ks.Length;
+        string instance = EmulatedDevice.InstanceName("dwconv_fused_kernel", DwConvFusedKernels.Specialization(Branches(ks)));
+        Assert.That(EmulatedDevice.RegisteredKernels, Does.Contain(instance), "the test library's specialised instance");
+        foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
+        {
+            var x = rng.NormalArray(n * c * h * w);
+            var wts = ks.Select(k => rng.NormalArray(c * k.Kh * k.Kw, 1 / Math.Sqrt(k.Kh * k.Kw))).ToArray();
+            var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, density)).ToArray();
+            var dys = ks.Select(_ => rng.NormalArray(n * c * h * w)).ToArray();
+            (float[][] Ys, float[] Sum, float[] Dx) Run(Device d)
+            {
+                Tensor T(float[] v, params int[] shape) => Tensor.FromArray(v, shape, d);
+                Tensor Poison(params int[] shape) => Tensor.Full(shape, float.NaN, d);
+                var xt = T(x, n, c, h, w);
+                var wt = ks.Select((k, b) => T(wts[b], c, 1, k.Kh, k.Kw)).ToArray();
+                var mt = ks.Select((k, b) => (Tensor?)T(masks[b], c, 1, k.Kh, k.Kw)).ToArray();
+                var ys = ks.Select(_ => Poison(n, c, h, w)).ToArray();
+                xt.Backend.DecomposedDwConvForward(xt, wt, mt, ys);
+                var sum = Poison(n, c, h, w);
+                xt.Backend.DecomposedDwConvForwardSum(xt, wt, mt, sum);
+                var dx = Poison(n, c, h, w);
+                xt.Backend.DecomposedDwConvBackwardData(dys.Select(v => (Tensor?)T(v, n, c, h, w)).ToArray(), wt, mt, dx);
+                return (ys.Select(y => y.ToArray()).ToArray(), sum.ToArray(), dx.ToArray());
+            }
+            long before = EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance);
+            var got = Run(emu);
+            Assert.That(EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance) - before, Is.EqualTo(3),
+                        $"{branchList} density {density}: the forward, the inference sum and the input gradient run {instance}");
+            var want = Run(Device.Cpu);
+            string what = $"x ({n},{c},{h},{w}) branches {branchList} density {density}, specialised module on cuda-emu vs cpu";
+            static double[] D(float[] v) => [.. v.Select(f => (double)f)];
+            for (int b = 0; b < nb; b++) Expect.AllClose(got.Ys[b], D(want.Ys[b]), 1e-5, 1e-5, rng.Ctx($"forward branch {b}, {what}"));
+            Expect.AllClose(got.Sum, D(want.Sum), 1e-5, 1e-5, rng.Ctx($"inference sum, {what}"));
+            Expect.AllClose(got.Dx, D(want.Dx), 1e-5, 1e-5, rng.Ctx($"input gradient, {what}"));
         }
     }
 }

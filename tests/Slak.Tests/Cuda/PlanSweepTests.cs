@@ -80,9 +80,9 @@ public sealed class PlanSweepTests
         var unfused = ModelLaunches.Enumerate(Model("slak_tiny"), 224, 128, fused: false, l).ToList();
         Assert.That(unfused.Any(p => p.Plan.KernelChoice == PlanKernel.DwConvFused && p.Plan.GridX > 65535),
                     "stage 4 of unfused slak_tiny at batch 128: one-branch fused kernels over 127,744 planes");
-        // (b) fused SLaK-T at 256 px: the fused weight gradient of stage 1 (K = 51, 64 x 64) runs with 30-row tiles.
+        // (b) fused SLaK-T at 256 px: the fused weight gradient of stage 1 (K = 51, 64 x 64) runs with 64 x 32 tiles.
         var fused = ModelLaunches.Enumerate(Model("slak_tiny"), 256, 32, fused: true, l).ToList();
-        Assert.That(fused.Any(p => p.Plan.KernelChoice == PlanKernel.DwConvFusedWgrad && p.Plan.TileH == 30 &&
+        Assert.That(fused.Any(p => p.Plan.KernelChoice == PlanKernel.DwConvFusedWgrad && p.Plan.TileH == 64 &&
                                    p.Plan.SmemDynamic + p.Plan.SmemStatic <= l.SmemPerBlockDefault),
                     "the stage-1 fused weight gradient of slak_tiny at 256 px");
     }

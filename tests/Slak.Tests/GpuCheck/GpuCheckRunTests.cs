@@ -1,6 +1,7 @@
 // Runs the GPU check in-process on the host emulator (cuda-emu): a tiny-scale group writes one row per case, each
 // ending with ok; a case that throws ends with FAIL and its message while the next case still runs; the inference
-// row compares logits with the CPU; and the CI subset of the full-scale sampled run (SLaK-T, batch 128) runs.
+// row compares logits with the CPU; the CI subset of the full-scale sampled run (SLaK-T, batch 128) runs; and one
+// kernel runs at a user's shape (--kernel, --shape, --branches, --density).
 using NUnit.Framework;
 using Slak.Backends.Cuda;
 using Slak.GpuCheck;
@@ -44,6 +45,25 @@ public class GpuCheckRunTests
         }
 
         Assert.That(table, Does.Contain($"{rows.Length} rows: {rows.Length} ok, 0 FAIL, 0 skip"));
+    }
+
+    [Test]
+    public void OneKernelAtAUsersShapeRunsItsRowsOnly()
+    {
+        // The micro-benchmark: --kernel NAME --shape N,C,H,W --branches ... --density D, compared with the CPU.
+        var (exit, rows, _) = Run("--kernel", "dwconv_fused_wgrad_kernel", "--shape", "2,3,9,8", "--branches", "7x3,3x7,3x3",
+                                  "--density", "0.6");
+        Assert.That(exit, Is.Zero);
+        Assert.That(rows, Has.Length.EqualTo(1));
+        Assert.That(rows[0], Does.StartWith("| dwconv_fused_wgrad_kernel |").And.Contain("(2,3,9,8) 7x3+3x7+3x3 d=0.6").And.EndWith("| ok |"));
+        (exit, rows, _) = Run("--kernel", "dwconv_fused_kernel", "--shape", "1,2,7,7", "--branches", "13x5,5x13,5x5", "--density", "1");
+        Assert.That(exit, Is.Zero);
+        Assert.That(rows, Has.Length.EqualTo(3), "forward, inference sum, input gradient");
+        Assert.That(rows, Has.All.StartWith("| dwconv_fused_kernel |").And.All.EndWith("| ok |"));
+        var bad = Assert.Throws<ArgumentException>(() => CaseCatalog.Select(CheckOptions.Parse(["--kernel", "add_kernel", "--shape", "1,1,1,1", "--branches", "3x3"])));
+        Assert.That(bad!.Message, Does.Contain("add_kernel"));
+        bad = Assert.Throws<ArgumentException>(() => CheckOptions.Parse(["--branches", "4x3"]));
+        Assert.That(bad!.Message, Does.Contain("4x3"));
     }
 
     [Test]

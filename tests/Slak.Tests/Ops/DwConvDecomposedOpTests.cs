@@ -2,8 +2,8 @@
 // kernels) on every test device, against plain float64 references written below (forward, input gradient summed
 // over branches, per-branch weight gradient) and against central differences of the float64 forward on tiny shapes.
 // Breakers: C = 1, H != W, H = W = 1, kernels larger than the image, M up to 151, N in {3, 5, 7}, dense + small
-// (Decom = false), two branches (N > K), mask densities 1.0, 0.6, 0.1, 0.0 and no mask (every breaker at every density
-// for the forward, inference sum and input gradient). Outputs are poisoned with
+// (Decom = false), two branches (N > K), four branches, mask densities 1.0, 0.6, 0.1, 0.0 and no mask (every breaker
+// at every density for the forward, inference sum, input gradient and weight gradient). Outputs are poisoned with
 // NaN before every kernel call. Shapes stay tiny because the emulator runs every CUDA thread as a fiber.
 using NUnit.Framework;
 using Slak.Tests.Support;
@@ -24,7 +24,8 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
         new object[] { 1, 2, 9, 8, "7x7,3x3", 0.6 },              // Decom = false: dense K x K + N x N
         new object[] { 2, 2, 5, 6, "3x5,5x3", 0.0 },              // N > K: no small branch; every tap pruned
         new object[] { 1, 2, 33, 35, "9x5,5x9,5x5", 1.0 },        // more than one output tile in each direction
-        new object[] { 1, 1, 20, 17, "151x5,5x151,5x5", 0.6 },    // M = 151 (the CUDA launcher's fallback)
+        new object[] { 1, 1, 20, 17, "151x5,5x151,5x5", 0.6 },    // M = 151 (the CUDA forward's fallback)
+        new object[] { 1, 2, 9, 8, "7x3,3x7,3x3,5x5", 0.6 },      // four branches: the CUDA per-branch kernels
     ];
 
     private static (int Kh, int Kw)[] Parse(string branches) =>
@@ -137,6 +138,48 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
         var dx = Poisoned(n, c, h, w);
         be.DecomposedDwConvBackwardData(dys, wts, masks, dx);
         Expect.AllClose(dx, RefBackwardData(rdys, rws, rms), 1e-5, 1e-5, Ctx($"input gradient, {what}"));
+    }
+
+    /// <summary>The weight gradient (masked taps skipped: exactly 0; and dense) at every breaker shape of
+    /// <see cref="Cases"/> and the densities it does not already run, against the float64 reference.</summary>
+    [TestCaseSource(nameof(DensityCases))]
+    [KernelParity("dwconv_fused_wgrad_kernel")]
+    public void WeightGradientMatchesFloat64ReferenceAtEveryDensity(int n, int c, int h, int w, string branchList,
+                                                                     double density)
+    {
+        var ks = Parse(branchList);
+        int nb = ks.Length;
+        var (x, rx) = RandN([n, c, h, w]);
+        var masks = new Tensor?[nb];
+        var rms = new RefTensor[nb];
+        var dys = new Tensor?[nb];
+        var rdys = new RefTensor[nb];
+        for (int b = 0; b < nb; b++)
+        {
+            var m = Rng.MaskArray(c * ks[b].Kh * ks[b].Kw, density);
+            masks[b] = T(m, c, 1, ks[b].Kh, ks[b].Kw);
+            rms[b] = RefTensor.From(m, c, 1, ks[b].Kh, ks[b].Kw);
+            (dys[b], rdys[b]) = RandN([n, c, h, w]);
+        }
+        string what = $"x ({n},{c},{h},{w}) branches {branchList} density {density}";
+        foreach (bool skip in new[] { true, false })
+        {
+            var dws = Enumerable.Range(0, nb).Select(b => (Tensor?)Poisoned(c, 1, ks[b].Kh, ks[b].Kw)).ToArray();
+            x.Backend.DecomposedDwConvBackwardFilter(x, dys, skip ? masks : new Tensor?[nb], dws);
+            for (int b = 0; b < nb; b++)
+            {
+                var expected = RefBackwardFilter(rx, rdys[b], ks[b].Kh, ks[b].Kw);
+                var got = dws[b]!.ToArray();
+                if (skip)
+                    for (int i = 0; i < got.Length; i++)
+                    {
+                        if (rms[b][i] != 0) continue;
+                        Assert.That(got[i], Is.EqualTo(0f), Ctx($"pruned tap {i} of branch {b} must get exactly 0, {what}"));
+                        expected[i] = 0;
+                    }
+                Expect.AllClose(got, expected.Data, 1e-4, 1e-5, Ctx($"weight gradient branch {b} skip={skip}, {what}"), expected.Shape);
+            }
+        }
     }
 
     [Test]

@@ -1,7 +1,8 @@
 // `slak kernels --dump`: every kernel module of the embedded sources is written as a CUBIN (an ELF image for the
 // asked architecture) and a PTX file, the fused depthwise module also per stage specialisation of the preset, and
-// index.json lists each module with its kernels and files; bad --arch and
-// --preset values are refused with messages naming them. Needs NVRTC (installed by .ci/setup; required in CI).
+// index.json lists each module with its kernels and files; the depthwise launch plans are listed per stage at --batch;
+// bad --arch, --preset and --batch values are refused with messages naming them. Needs NVRTC (installed by
+// .ci/setup; required in CI).
 using System.Text.Json;
 using NUnit.Framework;
 using Slak.Cuda.Compilation;
@@ -21,7 +22,18 @@ public sealed class KernelsCommandTests
         string dir = NvrtcTestSupport.TempFolder();
         try
         {
-            Assert.That(Run("--arch", "sm_90", "--preset", "slak_tiny", "--dump", dir), Is.Zero);
+            var console = Console.Out;
+            var output = new StringWriter();
+            Console.SetOut(output);
+            try { Assert.That(Run("--arch", "sm_90", "--preset", "slak_tiny", "--dump", dir, "--batch", "64"), Is.Zero); }
+            finally { Console.SetOut(console); }
+            // The depthwise launch plans per stage at the batch asked for (SLaK-T: 124 channels at 56 x 56, ...).
+            string text = output.ToString();
+            Assert.That(text, Does.Contain("launch plans, sm_90, batch 64, 224 px"));
+            Assert.That(text, Does.Contain("stage 1: x (64, 124, 56, 56), branches 51x5,5x51,5x5"));
+            Assert.That(text, Does.Contain("stage 4: x (64, 998, 7, 7), branches 13x5,5x13,5x5"));
+            Assert.That(text, Does.Contain("dwconv_fused_wgrad_kernel (weight gradient): DwConvFusedWgrad grid (124, "));
+            Assert.That(text, Does.Contain("dwconv_fused_kernel (forward, input gradient, inference sum): DwConvFused grid (7936, 2, 2)"));
             using var index = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "index.json")));
             var modules = index.RootElement.GetProperty("modules").EnumerateArray().ToList();
             var files = KernelSources.Embedded.KernelFiles;
@@ -66,5 +78,7 @@ public sealed class KernelsCommandTests
         Assert.That(arch!.Message, Does.Contain("--arch").And.Contain("ampere"));
         var preset = Assert.Throws<ArgumentException>(() => Run("--preset", "slak_gigantic"));
         Assert.That(preset!.Message, Does.Contain("slak_gigantic"));
+        var batch = Assert.Throws<ArgumentException>(() => Run("--batch", "0"));
+        Assert.That(batch!.Message, Does.Contain("--batch").And.Contain("0"));
     }
 }
