@@ -38,8 +38,9 @@ internal sealed class InferCommand : ICliCommand
         {
             Description = "images per forward pass", DefaultValueFactory = _ => 32,
         };
+        var precision = Slak.Cli.Training.PrecisionChoice.CreateOption();
         var cmd = new Command("infer", "Evaluation-mode logits of a checkpoint for an NCHW .npy batch");
-        foreach (var o in new Option[] { config, weights, input, output, device, batch }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { config, weights, input, output, device, batch, precision }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             var options = new InferenceOptions(
@@ -47,7 +48,9 @@ internal sealed class InferCommand : ICliCommand
                 Device.Parse(parse.GetValue(device)!), parse.GetValue(batch));
             Slak.Cli.Training.WeightChecks.NoteUnverified(options.WeightsPath);
             var started = System.Diagnostics.Stopwatch.StartNew();
-            var shape = SlakInference.Run(options);
+            int[] shape;
+            using (MixedPrecision.Use(Slak.Cli.Training.PrecisionChoice.Resolve(parse.GetValue(precision), options.Device)))
+                shape = SlakInference.Run(options);
             int bad = Slak.IO.Npy.Read(options.OutputPath).ToFloat32().Count(v => !float.IsFinite(v));
             if (bad > 0)
                 throw new InvalidDataException($"{options.WeightsPath}: {bad} of the logits written to {options.OutputPath} are not finite: "

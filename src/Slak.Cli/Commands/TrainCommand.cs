@@ -50,6 +50,7 @@ internal sealed class TrainCommand : ICliCommand
         var accum = new Option<int>("--accum-steps") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => Defaults.AccumSteps };
         var seed = new Option<ulong>("--seed") { Description = "seed of every random choice", DefaultValueFactory = _ => Defaults.Seed };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => Defaults.Device };
+        var precision = PrecisionChoice.CreateOption();
         var limit = new Option<int>("--limit") { Description = "use only the first N training images, after the validation hold-out (0: all)", DefaultValueFactory = _ => 0 };
         var valSplit = new Option<double>("--val-split") { Description = "fraction of each class held out of the training set for validation (best/ is selected on it) when the data has no val/ split; fixed split seed", DefaultValueFactory = _ => Defaults.ValSplit };
         var testEvery = new Option<bool>("--eval-test-every-epoch") { Description = "also score the test set after every epoch (reported only; by default it is scored once, after the last epoch)" };
@@ -80,7 +81,7 @@ internal sealed class TrainCommand : ICliCommand
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
                      logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps,
-                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers, noSyncBn, quiet, verbose })
+                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers, noSyncBn, quiet, verbose, precision })
             cmd.Options.Add(o);
 
         cmd.SetAction(parse => DataParallelStart.Run(dp =>
@@ -110,6 +111,7 @@ internal sealed class TrainCommand : ICliCommand
                 ValSplit = Pick(valSplit, o.ValSplit), EvalTestEveryEpoch = Pick(testEvery, o.EvalTestEveryEpoch),
                 InputSize = Pick(inputSize, o.InputSize), CropPct = Pick(cropPct, o.CropPct), MaxBadImageFraction = Pick(maxBad, o.MaxBadImageFraction),
                 Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob), Workers = Pick(workers, o.Workers),
+                Precision = Given(precision) ? PrecisionChoice.Parse(parse.GetValue(precision)) : o.Precision,
             };
             if (Given(modelConfig) && Given(preset))
                 throw new ArgumentException("--model-config and --preset both name the model; give one", "--model-config");
@@ -169,6 +171,7 @@ internal sealed class TrainCommand : ICliCommand
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
+        o = PrecisionChoice.ForTraining(o, device, Slak.Data.NpzImages.IsNpz(dataFolder), Console.WriteLine);
         var p = ModelPresets.Get(o.Preset);
         if (!resume && DataSets.IsImageFolder(dataFolder))
             // Image folders: the reference augmentation replaces the padded crop and flip of the small presets.
