@@ -24,6 +24,7 @@ internal static class Bf16GemmComparison
     [BenchProgram("bf16-gemm", "fp32 vs bf16-input (AVX512-BF16) GEMMs of slak_nano's 1x1 convolutions at batch 128 -> bench/results/bf16-gemm.md")]
     public static int Run(string[] args)
     {
+        CultureInfo.CurrentCulture = Inv; // every number in the report is formatted invariantly
         int reps = Arg(args, "--reps", 15);
         int threads = Arg(args, "--threads", CpuParallel.Threads);
         string outPath = Value(args, "--out") ?? Path.Combine(RepoRoot(), "bench", "results", "bf16-gemm.md");
@@ -81,11 +82,11 @@ internal static class Bf16GemmComparison
         var sb = new StringBuilder();
         sb.AppendLine("# CPU bf16 GEMM vs fp32 on slak_nano's 1x1 convolutions (batch 128)");
         sb.AppendLine();
-        sb.AppendLine(Inv, $"Produced by `dotnet run -c Release --project bench/Slak.Bench -- bf16-gemm` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, " +
+        sb.AppendLine(string.Create(Inv, $"Produced by `dotnet run -c Release --project bench/Slak.Bench -- bf16-gemm` on {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, ") +
             $"{Environment.ProcessorCount} logical cores, {threads} threads; AVX512-BF16 native path available: {(CpuBf16Gemm.IsSupported ? "yes" : "no")}. " +
             $"Best of {reps} calls per shape, the three variants interleaved.");
         sb.AppendLine();
-        sb.AppendLine(Inv, $"**The machine was loaded** (shared with other engineers' builds and tests): load average (1, 5, 15 min) " +
+        sb.AppendLine(string.Create(Inv, $"**The machine was loaded** (shared with other engineers' builds and tests): load average (1, 5, 15 min) ") +
             $"`{load0}` at the start, `{load1}` at the end. The times below are therefore inflated and noisy; the ratios were " +
             "measured side by side, but the decision is **provisional until a quiet run**.");
         sb.AppendLine();
@@ -96,12 +97,12 @@ internal static class Bf16GemmComparison
         sb.AppendLine("| GEMM | m | n | k | MFLOP | fp32 (us) | bf16 native (us) | bf16 portable (us) | native / fp32 |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
-            sb.AppendLine(Inv, $"| {r.Name} | {r.M} | {r.N} | {r.K} | {2.0 * r.M * r.N * r.K / 1e6:F1} | {r.Fp32 * 1e6:F0} | " +
+            sb.AppendLine(string.Create(Inv, $"| {r.Name} | {r.M} | {r.N} | {r.K} | {2.0 * r.M * r.N * r.K / 1e6:F1} | {r.Fp32 * 1e6:F0} | ") +
                 $"{(double.IsNaN(r.Native) ? "n/a" : (r.Native * 1e6).ToString("F0", Inv))} | {r.Portable * 1e6:F0} | " +
                 $"{(double.IsNaN(r.Native) ? "n/a" : (r.Fp32 / r.Native).ToString("F2", Inv) + "x")} |");
         double fp32 = rows.Sum(r => r.Fp32), portable = rows.Sum(r => r.Portable);
         double native = rows.Any(r => double.IsNaN(r.Native)) ? double.NaN : rows.Sum(r => r.Native);
-        sb.AppendLine(Inv, $"| **sum (one step's GEMMs, per layer)** | | | | | **{fp32 * 1e6:F0}** | **{(double.IsNaN(native) ? "n/a" : (native * 1e6).ToString("F0", Inv))}** | **{portable * 1e6:F0}** | " +
+        sb.AppendLine(string.Create(Inv, $"| **sum (one step's GEMMs, per layer)** | | | | | **{fp32 * 1e6:F0}** | **{(double.IsNaN(native) ? "n/a" : (native * 1e6).ToString("F0", Inv))}** | **{portable * 1e6:F0}** | ") +
             $"**{(double.IsNaN(native) ? "n/a" : (fp32 / native).ToString("F2", Inv) + "x")}** |");
         sb.AppendLine();
         sb.AppendLine("## Decision");
@@ -109,15 +110,15 @@ internal static class Bf16GemmComparison
         if (double.IsNaN(native))
             sb.AppendLine("This CPU has no AVX512-BF16: the portable path (bf16 rounding + the fp32 GEMM) is the only one; nothing to decide here.");
         else if (native < fp32)
-            sb.AppendLine(Inv, $"The native bf16 GEMMs took {native / fp32:P0} of the fp32 time over these shapes ({fp32 / native:F2}x): " +
+            sb.AppendLine(string.Create(Inv, $"The native bf16 GEMMs took {native / fp32:P0} of the fp32 time over these shapes ({fp32 / native:F2}x): ") +
                 "faster, so using them for `--precision bf16` on CPUs with AVX512-BF16 is justified by this run. " +
                 "Provisional: the run was on a loaded machine; re-measure on a quiet one before relying on it.");
         else
-            sb.AppendLine(Inv, $"The native bf16 GEMMs took {native / fp32:P0} of the fp32 time over these shapes ({fp32 / native:F2}x): " +
+            sb.AppendLine(string.Create(Inv, $"The native bf16 GEMMs took {native / fp32:P0} of the fp32 time over these shapes ({fp32 / native:F2}x): ") +
                 "not faster, so `--precision bf16` on the CPU keeps the portable path (operands rounded to bf16, the fp32 GEMM). " +
                 "Provisional: the run was on a loaded machine; re-measure on a quiet one.");
         sb.AppendLine();
-        sb.AppendLine(Inv, $"The portable bf16 path costs {portable / fp32:F2}x the fp32 GEMM (the rounding passes): that is the price of " +
+        sb.AppendLine(string.Create(Inv, $"The portable bf16 path costs {portable / fp32:F2}x the fp32 GEMM (the rounding passes): that is the price of ") +
             "checking bf16 numerics on the CPU, not a speed-up.");
         return sb.ToString();
     }
