@@ -56,6 +56,7 @@ internal sealed class EvalCommand : ICliCommand
             if (batchSize < 1) throw new ArgumentOutOfRangeException("--batch-size", batchSize, "--batch-size must be >= 1");
             var (dev, note) = DeviceChoice.Resolve(parse.GetValue(device)!);
             if (note is not null) Console.WriteLine(note);
+            var arithmetic = PrecisionChoice.Resolve(parse.GetValue(precision), dev);
             WeightChecks.CheckDataFolder(parse.GetValue(data));
             WeightChecks.NoteUnverified(w);
             var modelConfig = ModelConfig.Load(cfg);
@@ -65,7 +66,7 @@ internal sealed class EvalCommand : ICliCommand
             var model = SlakInference.LoadModel(modelConfig, w, dev);
             Console.WriteLine($"data: {eval.Description}");
             var started = System.Diagnostics.Stopwatch.StartNew();
-            using var scope = MixedPrecision.Use(PrecisionChoice.Resolve(parse.GetValue(precision), dev));
+            using var scope = MixedPrecision.Use(arithmetic);
             var r = Evaluator.Evaluate(SlakTrainable.From(model), eval.Images, new AugmentOptions().WithNormalization(eval.Normalization), batchSize);
             WeightChecks.CheckFinite(r.Loss, "the loss", w);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

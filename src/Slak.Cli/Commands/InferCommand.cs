@@ -43,13 +43,15 @@ internal sealed class InferCommand : ICliCommand
         foreach (var o in new Option[] { config, weights, input, output, device, batch, precision }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
+            var dev = Device.Parse(parse.GetValue(device)!);
+            var arithmetic = Slak.Cli.Training.PrecisionChoice.Resolve(parse.GetValue(precision), dev);
             var options = new InferenceOptions(
                 parse.GetValue(config)!, parse.GetValue(weights)!, parse.GetValue(input)!, parse.GetValue(output)!,
-                Device.Parse(parse.GetValue(device)!), parse.GetValue(batch));
+                dev, parse.GetValue(batch));
             Slak.Cli.Training.WeightChecks.NoteUnverified(options.WeightsPath);
             var started = System.Diagnostics.Stopwatch.StartNew();
             int[] shape;
-            using (MixedPrecision.Use(Slak.Cli.Training.PrecisionChoice.Resolve(parse.GetValue(precision), options.Device)))
+            using (MixedPrecision.Use(arithmetic))
                 shape = SlakInference.Run(options);
             int bad = Slak.IO.Npy.Read(options.OutputPath).ToFloat32().Count(v => !float.IsFinite(v));
             if (bad > 0)
