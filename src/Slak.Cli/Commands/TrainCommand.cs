@@ -81,8 +81,9 @@ internal sealed class TrainCommand : ICliCommand
         foreach (var o in new Option[] { preset, epochs, batch, lr, minLr, warmup, wd, sparse, noSparse, density, init, pruneRate,
                      updateFrequency, growth, semantics, dropPath, smoothing, mixup, cutmix, ema, clip, accum, seed, device, limit,
                      logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps,
-                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers, noSyncBn, quiet, verbose, precision })
+                     valSplit, testEvery, inputSize, cropPct, badImages, maxBad, aa, reprob, workers, noSyncBn, quiet, verbose })
             cmd.Options.Add(o);
+        cmd.Options.Add(precision);
 
         cmd.SetAction(parse => DataParallelStart.Run(dp =>
         {
@@ -111,8 +112,8 @@ internal sealed class TrainCommand : ICliCommand
                 ValSplit = Pick(valSplit, o.ValSplit), EvalTestEveryEpoch = Pick(testEvery, o.EvalTestEveryEpoch),
                 InputSize = Pick(inputSize, o.InputSize), CropPct = Pick(cropPct, o.CropPct), MaxBadImageFraction = Pick(maxBad, o.MaxBadImageFraction),
                 Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob), Workers = Pick(workers, o.Workers),
-                Precision = Given(precision) ? PrecisionChoice.Parse(parse.GetValue(precision)) : o.Precision,
             };
+            if (Given(precision)) o = o with { Precision = PrecisionChoice.Parse(parse.GetValue(precision)) };
             if (Given(modelConfig) && Given(preset))
                 throw new ArgumentException("--model-config and --preset both name the model; give one", "--model-config");
             o = o with
@@ -171,7 +172,6 @@ internal sealed class TrainCommand : ICliCommand
         o.Validate();
         var (device, note) = DeviceChoice.Resolve(o.Device);
         if (note is not null) Console.WriteLine(note);
-        o = PrecisionChoice.ForTraining(o, device, Slak.Data.NpzImages.IsNpz(dataFolder), Console.WriteLine);
         var p = ModelPresets.Get(o.Preset);
         if (!resume && DataSets.IsImageFolder(dataFolder))
             // Image folders: the reference augmentation replaces the padded crop and flip of the small presets.
@@ -184,6 +184,7 @@ internal sealed class TrainCommand : ICliCommand
         Console.WriteLine(o.ModelConfig is null ? $"preset {p.Name}: {data.Description}" : $"model {o.ModelConfig}: {data.Description}");
         if (!resume) o = o with { Normalization = data.Normalization };
         var (train, val, test) = (data.Train, data.Val, data.Test);
+        o = PrecisionChoice.ForTraining(o, device, Slak.Data.NpzImages.IsNpz(dataFolder), Console.WriteLine); // recorded in options.json
         dp?.CheckSameEverywhere(o, dataFolder, train, val, test);
         var trainable = SlakTrainable.From(inputs.Model, o.SparseSemantics);
         var trainer = resume ? Trainer.ResumeRank(trainable, train, test, folder, o, val, dp?.Context)
