@@ -117,7 +117,9 @@ def load_groups(runs_dir):
         if row.get("test_top1") is None:
             raise SystemExit(f"{name}: {how} selects epoch {row['epoch']}, which was not scored on the test set "
                              "(train with --eval-test-every-epoch)")
-        groups.setdefault(opts["preset"], []).append(
+        # Runs of one preset at different precisions (slak train --precision) are separate rows: "slak_nano (bf16)".
+        key = opts["preset"] + (f" ({opts['precision']})" if opts.get("precision") else "")
+        groups.setdefault(key, []).append(
             {"run": name, "seed": opts.get("seed"), "top1": row["test_top1"], "val": row.get("val_top1"),
              "last_top1": rows[-1].get("test_top1"), "epoch": row["epoch"], "epochs": len(rows), "how": how,
              "erf": erf, "summary": summary})

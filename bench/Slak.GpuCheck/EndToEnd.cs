@@ -34,6 +34,21 @@ internal static class EndToEnd
         yield return new GpuCase($"e2e {model} infer b{inferBatch}", $"e2e-infer-{inferBatch}", "inference forward (fused)",
             ctx => Infer(ctx, model, inferBatch))
         { Sampling = SampleHandling.Skip, SampleNote = "end to end: whole grids" };
+
+        // Mixed precision (docs/mixed-precision.md) at the batch 128, on a GPU only (the full scale): SLaK-T
+        // training and inference under tf32 and bf16; targets on one H200: >= 2,500 img/s bf16 training, >= 8,000 bf16
+        // inference. Their inference rows compare with the CPU under the same precision (tf32 is fp32 there), loosely.
+        if (!full) yield break;
+        foreach (var precision in new[] { Precision.Tf32, Precision.Bf16 })
+        {
+            string p = PrecisionNames.Name(precision);
+            yield return new GpuCase($"e2e {model} train b128 {p}", $"e2e-train-128-{p}", $"train step (fused, AdamW), --precision {p}",
+                ctx => Train(ctx, model, 128, precision))
+            { Sampling = SampleHandling.Skip, SampleNote = "end to end: whole grids" };
+            yield return new GpuCase($"e2e {model} infer b128 {p}", $"e2e-infer-128-{p}", $"inference forward (fused), --precision {p}",
+                ctx => Infer(ctx, model, 128, precision))
+            { Sampling = SampleHandling.Skip, SampleNote = "end to end: whole grids" };
+        }
     }
 
     private static (SlakModel Model, int Size) Build(string presetName, Device device)
@@ -48,8 +63,9 @@ internal static class EndToEnd
         return (model, preset.InputSize);
     }
 
-    private static void Train(CheckContext ctx, string presetName, int batch)
+    private static void Train(CheckContext ctx, string presetName, int batch, Precision precision = Precision.Fp32)
     {
+        using var arithmetic = MixedPrecision.Use(precision);
         var (model, size) = Build(presetName, ctx.Gpu.Device);
         try
         {
@@ -94,8 +110,9 @@ internal static class EndToEnd
         }
     }
 
-    private static void Infer(CheckContext ctx, string presetName, int batch)
+    private static void Infer(CheckContext ctx, string presetName, int batch, Precision precision = Precision.Fp32)
     {
+        using var arithmetic = MixedPrecision.Use(precision);
         var (model, size) = Build(presetName, ctx.Gpu.Device);
         var (cpuModel, _) = Build(presetName, Device.Cpu);
         try
@@ -125,7 +142,9 @@ internal static class EndToEnd
             }
 
             double scale = expected.Max(Math.Abs) + 1e-3;
-            var r = OutputCompare.Compare(expected, logits.AsSpan(0, n * classes), [], sampled: false, 1e-3 * scale, 1e-3);
+            // fp32: 1e-3; tf32 against the fp32 CPU and bf16 (8-bit mantissas through 12 blocks): 5e-2.
+            double tolerance = precision == Precision.Fp32 ? 1e-3 : 5e-2;
+            var r = OutputCompare.Compare(expected, logits.AsSpan(0, n * classes), [], sampled: false, tolerance * scale, tolerance);
             var stats = ctx.Gpu.Gpu.MemoryStats;
             ctx.Result = new RowResult(ctx.Case.Name, ctx.Case.Op, r.Ok(false) ? RowStatus.Ok : RowStatus.Fail)
             {

@@ -19,8 +19,8 @@
 //     cost nothing but every tap costs ~13 instructions besides its kFusedRows FFMAs. Kept as the benchmark variant
 //     (kernel-model --variant taplist): by the model it is faster only below a mask density of about 0.19-0.25
 //     (docs/gpu-kernels.md), below anything SLaK trains with.
-// Storage type: dw_store_t (float today); loads/stores go through dw_load/dw_store so that bf16 storage with fp32
-// accumulation is a typedef and two helpers away.
+// Storage type: dw_store_t (float; bfloat16 when compiled with SLAK_DW_BF16=1); loads/stores go through
+// dw_load/dw_store, so bf16 storage with fp32 accumulation is a typedef and two helpers.
 // Weight gradient: dwconv_fused_wgrad_kernel below (per-tile partial sums of all branches' live taps in shared
 // memory from one x tile, one partial per (chunk, channel, tap), reduced deterministically by reduce.cu).
 // Launchers: src/Slak.Cuda/Kernels/DwConvFusedKernels.cs. CPU counterpart: src/Slak/Backends/Cpu/CpuDwConv*.cs.
@@ -29,9 +29,18 @@
 #include "slak_common.cuh"
 #include "slak/slak_params.h"
 
+#if defined(SLAK_DW_BF16) && SLAK_DW_BF16
+// The bf16 instantiation (mixed precision, docs/mixed-precision.md): activations and gradients read and written as
+// bfloat16 (slak_bf16.cuh: cvt.rn.bf16.f32 on the GPU), weights, masks and every accumulation in fp32.
+#include "slak_bf16.cuh"
+typedef slak_bf16 dw_store_t;
+__device__ __forceinline__ float dw_load(const dw_store_t* p) { return slak_bf16_to_float(*p); }
+__device__ __forceinline__ void dw_store(dw_store_t* p, float v) { *p = slak_float_to_bf16(v); }
+#else
 typedef float dw_store_t;
 __device__ __forceinline__ float dw_load(const dw_store_t* p) { return *p; }
 __device__ __forceinline__ void dw_store(dw_store_t* p, float v) { *p = v; }
+#endif
 
 static_assert(kFusedThreads == 128, "dwconv_fused_kernel's __launch_bounds__ is the block of its plan");
 static_assert(kFusedWgradThreads == 256, "dwconv_fused_wgrad_kernel's __launch_bounds__ is the block of its plan");

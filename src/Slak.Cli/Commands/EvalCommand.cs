@@ -29,12 +29,13 @@ internal sealed class EvalCommand : ICliCommand
         split.AcceptOnlyFromAmong("test", "val", "train");
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => "auto" };
         var batch = new Option<int>("--batch-size") { Description = "images per forward pass", DefaultValueFactory = _ => 256 };
+        var precision = PrecisionChoice.CreateOption();
         var size = new Option<int?>("--input-size")
         {
             Description = "input side the images are brought to (default: the run's; Fashion-MNIST otherwise 32, image folders the matching preset's, at most 224)",
         };
         var cmd = new Command("eval", "Evaluate a checkpoint on Fashion-MNIST or an image folder: top-1, top-5 and loss");
-        foreach (var o in new Option[] { run, which, config, weights, data, split, device, batch, size }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { run, which, config, weights, data, split, device, batch, size, precision }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
             string? folder = parse.GetValue(run);
@@ -55,6 +56,7 @@ internal sealed class EvalCommand : ICliCommand
             if (batchSize < 1) throw new ArgumentOutOfRangeException("--batch-size", batchSize, "--batch-size must be >= 1");
             var (dev, note) = DeviceChoice.Resolve(parse.GetValue(device)!);
             if (note is not null) Console.WriteLine(note);
+            var arithmetic = PrecisionChoice.Resolve(parse.GetValue(precision), dev);
             WeightChecks.CheckDataFolder(parse.GetValue(data));
             WeightChecks.NoteUnverified(w);
             var modelConfig = ModelConfig.Load(cfg);
@@ -64,6 +66,7 @@ internal sealed class EvalCommand : ICliCommand
             var model = SlakInference.LoadModel(modelConfig, w, dev);
             Console.WriteLine($"data: {eval.Description}");
             var started = System.Diagnostics.Stopwatch.StartNew();
+            using var scope = MixedPrecision.Use(arithmetic);
             var r = Evaluator.Evaluate(SlakTrainable.From(model), eval.Images, new AugmentOptions().WithNormalization(eval.Normalization), batchSize);
             WeightChecks.CheckFinite(r.Loss, "the loss", w);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

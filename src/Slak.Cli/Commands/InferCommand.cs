@@ -38,16 +38,21 @@ internal sealed class InferCommand : ICliCommand
         {
             Description = "images per forward pass", DefaultValueFactory = _ => 32,
         };
+        var precision = Slak.Cli.Training.PrecisionChoice.CreateOption();
         var cmd = new Command("infer", "Evaluation-mode logits of a checkpoint for an NCHW .npy batch");
-        foreach (var o in new Option[] { config, weights, input, output, device, batch }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { config, weights, input, output, device, batch, precision }) cmd.Options.Add(o);
         cmd.SetAction(parse =>
         {
+            var dev = Device.Parse(parse.GetValue(device)!);
+            var arithmetic = Slak.Cli.Training.PrecisionChoice.Resolve(parse.GetValue(precision), dev);
             var options = new InferenceOptions(
                 parse.GetValue(config)!, parse.GetValue(weights)!, parse.GetValue(input)!, parse.GetValue(output)!,
-                Device.Parse(parse.GetValue(device)!), parse.GetValue(batch));
+                dev, parse.GetValue(batch));
             Slak.Cli.Training.WeightChecks.NoteUnverified(options.WeightsPath);
             var started = System.Diagnostics.Stopwatch.StartNew();
-            var shape = SlakInference.Run(options);
+            int[] shape;
+            using (MixedPrecision.Use(arithmetic))
+                shape = SlakInference.Run(options);
             int bad = Slak.IO.Npy.Read(options.OutputPath).ToFloat32().Count(v => !float.IsFinite(v));
             if (bad > 0)
                 throw new InvalidDataException($"{options.WeightsPath}: {bad} of the logits written to {options.OutputPath} are not finite: "

@@ -23,6 +23,9 @@ internal sealed class InfoCommand : ICliCommand
             string simd = Vector512.IsHardwareAccelerated ? "AVX-512" : Vector256.IsHardwareAccelerated ? "AVX2" : "128-bit";
             Console.WriteLine($"CPU:          {Environment.ProcessorCount} logical cores, {CpuParallel.Threads} threads used, {simd}");
             Console.Write(CudaInfo.Describe());
+            Console.WriteLine($"precision:    default {PrecisionNames.Name(PrecisionNames.DefaultFor(Device.Cuda0))} on cuda, "
+                + $"{PrecisionNames.Name(PrecisionNames.DefaultFor(Device.Cpu))} on cpu and cuda-emu (--precision {string.Join("|", PrecisionNames.All)}); "
+                + $"CPU bf16 dot product (AVX512-BF16): {(Slak.Backends.Cpu.CpuBf16Gemm.IsSupported ? "yes" : "no")}");
             Console.WriteLine($"NCCL:         {NcclInfo.Describe()}");
             Console.WriteLine($"MPI:          {Slak.Distributed.MpiCollectives.DescribeLibrary()}");
             Console.WriteLine(CudaBackend.IsAvailable(Device.CudaEmu, out string why)

@@ -50,6 +50,7 @@ internal sealed class TrainCommand : ICliCommand
         var accum = new Option<int>("--accum-steps") { Description = "micro-batches per optimizer step", DefaultValueFactory = _ => Defaults.AccumSteps };
         var seed = new Option<ulong>("--seed") { Description = "seed of every random choice", DefaultValueFactory = _ => Defaults.Seed };
         var device = new Option<string>("--device") { Description = "auto, cpu, cuda, cuda:N or cuda-emu", DefaultValueFactory = _ => Defaults.Device };
+        var precision = PrecisionChoice.CreateOption();
         var limit = new Option<int>("--limit") { Description = "use only the first N training images, after the validation hold-out (0: all)", DefaultValueFactory = _ => 0 };
         var valSplit = new Option<double>("--val-split") { Description = "fraction of each class held out of the training set for validation (best/ is selected on it) when the data has no val/ split; fixed split seed", DefaultValueFactory = _ => Defaults.ValSplit };
         var testEvery = new Option<bool>("--eval-test-every-epoch") { Description = "also score the test set after every epoch (reported only; by default it is scored once, after the last epoch)" };
@@ -84,6 +85,7 @@ internal sealed class TrainCommand : ICliCommand
                      logEvery, outDir, resume, overwrite, data, threads, optionsFile, modelConfig, initWeights, noShuffle, warmupSteps,
                      valSplit, testEvery, inputSize, cropPct, trainCrop, badImages, maxBad, aa, reprob, workers, noSyncBn, quiet, verbose })
             cmd.Options.Add(o);
+        cmd.Options.Add(precision);
 
         cmd.SetAction(parse => DataParallelStart.Run(dp =>
         {
@@ -113,6 +115,7 @@ internal sealed class TrainCommand : ICliCommand
                 InputSize = Pick(inputSize, o.InputSize), CropPct = Pick(cropPct, o.CropPct), MaxBadImageFraction = Pick(maxBad, o.MaxBadImageFraction),
                 Aa = Pick(aa, o.Aa), Reprob = Pick(reprob, o.Reprob), Workers = Pick(workers, o.Workers), TrainCrop = Pick(trainCrop, o.TrainCrop),
             };
+            if (Given(precision)) o = o with { Precision = PrecisionChoice.Parse(parse.GetValue(precision)) };
             if (Given(modelConfig) && Given(preset))
                 throw new ArgumentException("--model-config and --preset both name the model; give one", "--model-config");
             o = o with
@@ -192,6 +195,7 @@ internal sealed class TrainCommand : ICliCommand
         Console.WriteLine(o.ModelConfig is null ? $"preset {p.Name}: {data.Description}" : $"model {o.ModelConfig}: {data.Description}");
         if (!resume) o = o with { Normalization = data.Normalization };
         var (train, val, test) = (data.Train, data.Val, data.Test);
+        o = PrecisionChoice.ForTraining(o, device, Slak.Data.NpzImages.IsNpz(dataFolder), Console.WriteLine); // recorded in options.json
         dp?.CheckSameEverywhere(o, dataFolder, train, val, test);
         var trainable = SlakTrainable.From(inputs.Model, o.SparseSemantics);
         var trainer = resume ? Trainer.ResumeRank(trainable, train, test, folder, o, val, dp?.Context)

@@ -496,7 +496,28 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
             }
         }
         var gemm = _hostSgemm ?? FallbackSgemm;
+        if (AllowTf32 && k > 0)
+        {
+            // TF32 math: the operands rounded to TF32 (10 mantissa bits, nearest even) as tensor cores read them.
+            int aRows = transA ? k : m, bRows = transB ? n : k;
+            var ra = RoundedTf32Copy(a, checked((long)(aRows - 1) * lda + aCols));
+            var rb = RoundedTf32Copy(b, checked((long)(bRows - 1) * ldb + bCols));
+            fixed (float* pa = ra, pb = rb)
+                gemm(transA, transB, m, n, k, alpha, (nint)pa, lda, (nint)pb, ldb, beta, (nint)c.Address, ldc);
+            return;
+        }
         gemm(transA, transB, m, n, k, alpha, (nint)a.Address, lda, (nint)b.Address, ldb, beta, (nint)c.Address, ldc);
+    }
+
+    /// <summary>GEMMs with TF32 math (cuBLAS's CUBLAS_TF32_TENSOR_OP_MATH on a GPU): <see cref="Sgemm"/> rounds its A
+    /// and B operands to TF32 (round to nearest even) before the float32 GEMM. Off by default.</summary>
+    public bool AllowTf32 { get; set; }
+
+    private static float[] RoundedTf32Copy(DevicePtr source, long count)
+    {
+        var copy = new float[count];
+        ReducedFloat.RoundTf32(new ReadOnlySpan<float>((void*)source.Address, checked((int)count)), copy);
+        return copy;
     }
 
     // A plain reference GEMM: slow, only used when no host GEMM was injected.

@@ -70,6 +70,13 @@ internal sealed class ProfilingBackend : IBackend
     }
 
     /// <inheritdoc/>
+    public void RoundToBf16(Tensor x, Tensor y)
+    {
+        using var r = Region(nameof(RoundToBf16), x);
+        _inner.RoundToBf16(x, y);
+    }
+
+    /// <inheritdoc/>
     public void Add(Tensor a, Tensor b, Tensor y)
     {
         using var r = Region(nameof(Add), a);

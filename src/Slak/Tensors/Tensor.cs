@@ -44,7 +44,8 @@ public sealed partial class Tensor : IDisposable
     public Device Device => Storage.Backend.Device;
 
     /// <summary>Backend that runs operators on this tensor.</summary>
-    internal IBackend Backend => Diagnostics.OpProfiler.Enabled ? ProfilingBackend.Wrap(Storage.Backend) : Storage.Backend;
+    internal IBackend Backend => MixedPrecision.Apply( // the bf16 decorator under --precision bf16 (Bf16Backend)
+        Diagnostics.OpProfiler.Enabled ? ProfilingBackend.Wrap(Storage.Backend) : Storage.Backend);
 
     /// <summary>Optional name (parameters carry their state_dict key).</summary>
     public string? Name { get; set; }

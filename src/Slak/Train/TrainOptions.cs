@@ -108,6 +108,11 @@ public sealed record TrainOptions
     /// <summary>Device: auto, cpu, cuda, cuda:N, cuda-emu.</summary>
     public string Device { get; init; } = "auto";
 
+    /// <summary>Arithmetic precision (docs/mixed-precision.md); null: the device's default
+    /// (<see cref="PrecisionNames.DefaultFor"/>), resolved and recorded when the command starts the run. Weights,
+    /// optimizer state and checkpoints are float32 under every precision.</summary>
+    public Precision? Precision { get; init; }
+
     /// <summary>Use only the first N training images (0: all).</summary>
     public int Limit { get; init; }
 

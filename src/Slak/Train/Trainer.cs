@@ -199,6 +199,7 @@ public sealed partial class Trainer
     {
         if (_initialized) throw new InvalidOperationException("the trainer is already initialised");
         _initialized = true;
+        using var precision = MixedPrecision.Use(Options.Precision ?? Precision.Fp32); // SNIP's batch too
         if (InitialMasks is not null && !Options.Sparse)
             throw new InvalidOperationException("initial masks were given but the options say dense training (Sparse = false)");
         if (Options.Sparse) InitializeMasking(InitialMasks);
@@ -263,6 +264,7 @@ public sealed partial class Trainer
     public TrainResult Run(CancellationToken cancel = default)
     {
         if (!_initialized) Initialize();
+        using var precision = MixedPrecision.Use(Options.Precision ?? Precision.Fp32); // docs/mixed-precision.md
         if (Writes) IO.AtomicFile.WriteAllText(Path.Combine(RunFolder!, "options.json"), Options.ToJson());
         RemoveStaleTemporaries();
         string sparsity = _masking is null ? "dense"

@@ -78,7 +78,11 @@ public class GpuCheckCoverageTests
         Assert.That(s.H, Is.EqualTo(new[] { 56, 28, 14, 7 }));
         Assert.That(s.M, Is.EqualTo(new[] { 51, 49, 47, 13 }));
         var e2e = CaseCatalog.All(CheckOptions.Parse(["--scale", "full"])).Where(c => c.EndToEnd).Select(c => c.Name).ToList();
-        Assert.That(e2e, Is.EqualTo(new[] { "e2e slak_tiny train b64", "e2e slak_tiny train b128", "e2e slak_tiny infer b128" }));
+        Assert.That(e2e, Is.EqualTo(new[]
+        {
+            "e2e slak_tiny train b64", "e2e slak_tiny train b128", "e2e slak_tiny infer b128",
+            "e2e slak_tiny train b128 tf32", "e2e slak_tiny infer b128 tf32", "e2e slak_tiny train b128 bf16", "e2e slak_tiny infer b128 bf16",
+        }));
     }
 
     [Test]

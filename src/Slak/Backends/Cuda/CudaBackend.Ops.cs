@@ -8,8 +8,11 @@ namespace Slak.Backends.Cuda;
 internal sealed partial class CudaBackend
 {
     /// <inheritdoc />
-    public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c) =>
+    public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c)
+    {
+        SetGemmMathMode(); // TF32 under --precision tf32 (CudaBackend.Precision.cs)
         Gpu.Sgemm(transA, transB, m, n, k, alpha, P(a), transA ? m : k, P(b), transB ? k : n, beta, P(c), n);
+    }
 
     private static Conv2dParams ConvParams(Tensor x, Tensor w, int outH, int outW, int sh, int sw, int ph, int pw) =>
         new(x.Size(0), x.Size(1), x.Size(2), x.Size(3), w.Size(0), w.Size(2), w.Size(3), sh, sw, ph, pw, outH, outW);

@@ -1,0 +1,39 @@
+// The depthwise convolutions under bf16 (see Bf16Backend.cs): input, weights and incoming gradients read as bf16
+// (masks as they are: 0/1 is exact), fp32 accumulation, forward outputs stored as bf16, gradients fp32. These are the
+// points where the bf16 instantiations of the depthwise kernels (cuda/kernels/dwconv_fused.cu, dw_store_t) read and
+// write bf16.
+namespace Slak.Backends;
+
+internal sealed partial class Bf16Backend
+{
+    /// <inheritdoc/>
+    public void DecomposedDwConvForward(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
+                                        IReadOnlyList<Tensor> ys)
+    {
+        using (var o = Bf16Operands()) _inner.DecomposedDwConvForward(o.Of(x), o.Of(weights), masks, ys);
+        foreach (var y in ys) Store(y);
+    }
+
+    /// <inheritdoc/>
+    public void DecomposedDwConvForwardSum(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks, Tensor y)
+    {
+        using (var o = Bf16Operands()) _inner.DecomposedDwConvForwardSum(o.Of(x), o.Of(weights), masks, y);
+        Store(y);
+    }
+
+    /// <inheritdoc/>
+    public void DecomposedDwConvBackwardData(IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor> weights,
+                                             IReadOnlyList<Tensor?> masks, Tensor dx)
+    {
+        using var o = Bf16Operands();
+        _inner.DecomposedDwConvBackwardData(o.OfOrNull(dys), o.Of(weights), masks, dx);
+    }
+
+    /// <inheritdoc/>
+    public void DecomposedDwConvBackwardFilter(Tensor x, IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor?> skipMasks,
+                                               IReadOnlyList<Tensor?> dws)
+    {
+        using var o = Bf16Operands();
+        _inner.DecomposedDwConvBackwardFilter(o.Of(x), o.OfOrNull(dys), skipMasks, dws);
+    }
+}
