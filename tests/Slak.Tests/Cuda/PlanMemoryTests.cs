@@ -73,8 +73,7 @@ internal static class TrainingMemoryPlan
                 foreach (var b in branches)
                     if (b.Bn is not null) forward += F(a) + 2 * F(blk.Dim);                // BN y, save mean / invstd
                 forward += (branches.Length - 1) * F(a);                                   // branch sums
-                forward += F(a);                                                            // to channels-last
-                forward += F(a) + 2 * F(rows);                                              // LayerNorm y, mean, rstd
+                forward += F(a) + 2 * F(rows);                                              // LayerNorm to channels-last: y, mean, rstd
                 forward += 2 * F(4 * a);                                                    // pwconv1, GELU
                 forward += F(a);                                                            // pwconv2
                 if (blk.Gamma is not null) forward += F(a);                                 // layer scale
