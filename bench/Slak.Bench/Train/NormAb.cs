@@ -1,8 +1,9 @@
 // Same-process A/B of the norm operators on slak_nano's shapes (batch 128), interleaved rounds (alternating which
 // side goes first), best of N (the best is the least disturbed by other processes on a shared machine): the block's LayerNorm with its NCHW -> NHWC permute
 // fused (F.LayerNormToChannelsLast) against F.ToChannelsLast -> F.LayerNorm, forward + backward through autograd; and
-// the CPU training BatchNorm's forward kernel with one-pass statistics against the two-pass statistics it replaced.
-// Prints a Markdown table.
+// the CPU training BatchNorm's forward kernel with one-pass statistics against the two-pass statistics it replaced;
+// and the block's epilogue fused (F.ChannelsLastResidual) against F.MulLastDim -> F.ToChannelsFirst -> F.Add, forward
+// + backward (no DropPath, as in the default run). Prints a Markdown table.
 using System.Diagnostics;
 using Slak.Autograd;
 using Slak.Backends.Cpu;
@@ -12,7 +13,7 @@ namespace Slak.Bench.Train;
 
 internal static class NormAb
 {
-    [BenchProgram("norm-ab", "LayerNorm + permute fused vs unfused, BatchNorm one-pass vs two-pass statistics, slak_nano shapes [--reps N]")]
+    [BenchProgram("norm-ab", "LayerNorm + permute fused vs unfused, BatchNorm one-pass vs two-pass statistics, block epilogue fused vs unfused, slak_nano shapes [--reps N]")]
     private static int Run(string[] args)
     {
         int reps = DwConvBench.ParseInt(args, "--reps", 30);
@@ -59,6 +60,25 @@ internal static class NormAb
             var (ta, tb) = Best(reps, () => Bn(false), () => Bn(true));
             CpuBackend.BatchNormOnePassStatistics = true;
             Row($"BatchNorm2d training fwd, stage {s + 1}", $"(128, {c}, {hw}, {hw})", ta, tb);
+        }
+        for (int s = 0; s < 4; s++)
+        {
+            int c = widths[s], hw = sides[s];
+            var input = Param(rng, [128, c, hw, hw], 1);
+            var y = Param(rng, [128, hw, hw, c], 1);
+            var gamma = Param(rng, [c], 1);
+            var g = Tensor.FromArray(Rand(rng, (int)input.Numel, 1), input.ShapeArray, Device.Cpu);
+            void Epilogue(bool fused)
+            {
+                using var scope = TensorScope.Begin();
+                var o = fused
+                    ? F.ChannelsLastResidual(input, y, gamma, null)
+                    : F.Add(input, F.ToChannelsFirst(F.MulLastDim(y, gamma)));
+                o.Backward(g);
+                foreach (var p in new[] { input, y, gamma }) p.ZeroGrad();
+            }
+            var (ta, tb) = Best(reps, () => Epilogue(false), () => Epilogue(true));
+            Row($"block epilogue (layer scale, NCHW, residual add) fwd+bwd, stage {s + 1}", $"(128, {hw}, {hw}, {c}) -> NCHW", ta, tb);
         }
         return 0;
     }

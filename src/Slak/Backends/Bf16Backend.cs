@@ -267,6 +267,27 @@ internal sealed partial class Bf16Backend : IBackend
     }
 
     /// <inheritdoc/>
+    public void ChannelsLastResidual(Tensor input, Tensor y, Tensor? gamma, Tensor? scale, Tensor output)
+    {
+        // The unfused path stores the layer-scale product (MulLastDim's output) as bf16; the permute, the DropPath
+        // factor and the residual add (the fp32 residual stream) are not rounded.
+        if (gamma is null)
+        {
+            _inner.ChannelsLastResidual(input, y, null, scale, output);
+            return;
+        }
+        using var scaled = Tensor.Empty(y.ShapeArray, y.Device);
+        _inner.MulLastDim(y, gamma, scaled);
+        Store(scaled);
+        _inner.ChannelsLastResidual(input, scaled, null, scale, output);
+    }
+
+    /// <inheritdoc/>
+    public void ChannelsLastResidualBackward(Tensor y, Tensor? gamma, Tensor? scale, Tensor dOutput, Tensor? dy,
+                                             Tensor? dgamma) =>
+        _inner.ChannelsLastResidualBackward(y, gamma, scale, dOutput, dy, dgamma);
+
+    /// <inheritdoc/>
     public void BatchNormEval(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float eps, Tensor y)
     {
         _inner.BatchNormEval(x, weight, bias, runningMean, runningVar, eps, y);

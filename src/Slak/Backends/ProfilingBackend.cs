@@ -287,6 +287,20 @@ internal sealed class ProfilingBackend : IBackend
     }
 
     /// <inheritdoc/>
+    public void ChannelsLastResidual(Tensor input, Tensor y, Tensor? gamma, Tensor? scale, Tensor output)
+    {
+        using var r = Region(nameof(ChannelsLastResidual), input);
+        _inner.ChannelsLastResidual(input, y, gamma, scale, output);
+    }
+
+    /// <inheritdoc/>
+    public void ChannelsLastResidualBackward(Tensor y, Tensor? gamma, Tensor? scale, Tensor dOutput, Tensor? dy, Tensor? dgamma)
+    {
+        using var r = Region(nameof(ChannelsLastResidualBackward), dOutput);
+        _inner.ChannelsLastResidualBackward(y, gamma, scale, dOutput, dy, dgamma);
+    }
+
+    /// <inheritdoc/>
     public void BatchNormTrain(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
     {
         using var r = Region(nameof(BatchNormTrain), x);

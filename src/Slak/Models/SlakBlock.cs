@@ -1,6 +1,6 @@
 // A SLaK block (reference Block, models/SLaK.py L126-166; slak-facts §1.3): large_kernel -> NHWC -> LayerNorm (eps
 // 1e-6; the permute and the norm run as one operator) -> pwconv1 (C -> 4C) -> GELU -> pwconv2 (4C -> C) -> gamma
-// (layer scale) -> NCHW -> x + DropPath(y).
+// (layer scale) -> NCHW -> x + DropPath(y) (the last four as one operator).
 // gamma is registered first because in PyTorch it is a parameter of the block itself, listed before its children.
 using Slak.NN;
 
@@ -58,8 +58,7 @@ public sealed class SlakBlock : Module
         x = PwConv1.Bias is { } b1 && PwConv2.Bias is { } b2
             ? F.LinearGeluLinear(x, PwConv1.Weight, b1, PwConv2.Weight, b2) // one operator: GEMM epilogues
             : PwConv2.Forward(Act.Forward(PwConv1.Forward(x)));
-        if (Gamma is not null) x = F.MulLastDim(x, Gamma);
-        x = F.ToChannelsFirst(x);
-        return F.Add(input, DropPath.Forward(x));
+        // Layer scale, DropPath, the permute back to NCHW and the residual add as one operator.
+        return F.ChannelsLastResidual(input, x, Gamma, DropPath.SampleScale(input.Size(0), input.Device));
     }
 }

@@ -27,4 +27,15 @@ public sealed class DropPath : Module
             $"DropPath(rate {Rate}) in training needs a generator: set Random (SlakModel does this for its blocks)");
         return F.DropPath(input, Rate, true, rng);
     }
+
+    /// <summary>The per-sample factors this layer would multiply a batch of <paramref name="n"/> by (the same draws
+    /// as <see cref="Forward"/>), for a fused operator that applies them itself; null when nothing is dropped
+    /// (evaluation or rate 0).</summary>
+    internal Tensor? SampleScale(int n, Device device)
+    {
+        if (!Training || Rate == 0f) return null;
+        var rng = Random ?? throw new InvalidOperationException(
+            $"DropPath(rate {Rate}) in training needs a generator: set Random (SlakModel does this for its blocks)");
+        return F.DropPathScale(n, Rate, true, rng, device);
+    }
 }

@@ -90,15 +90,8 @@ public static partial class F
         if (!(rate >= 0 && rate < 1))
             throw new ArgumentOutOfRangeException(nameof(rate), rate, $"{nameof(DropPath)}: rate must be in [0, 1)");
         if (!training || rate == 0f) return Reshape(x, x.ShapeArray); // identity as a fresh view (never x itself)
-        ArgumentNullException.ThrowIfNull(rng);
         if (x.Rank == 0) throw new ArgumentException($"{nameof(DropPath)}: x must have a batch dimension", nameof(x));
-        int n = x.Size(0);
-        var scale = new float[n];
-        float keep = 1f - rate;
-        // In a trainer's micro-batch each image's draw is keyed by its global position (data parallel: any split).
-        var keyed = Distributed.SampleKeys.Current is { } keys && keys.Count == n ? keys.NextUniforms() : null;
-        for (int i = 0; i < n; i++) scale[i] = (keyed?[i] ?? rng.NextFloat()) < keep ? 1f / keep : 0f;
-        var rows = Tensor.FromArray(scale, [n], x.Device);
+        var rows = DropPathScale(x.Size(0), rate, training, rng, x.Device)!;
         var y = Like(x);
         x.Backend.MulRows(x, rows, y);
         return AutogradEngine.Record(y, nameof(DropPath), [x], g =>

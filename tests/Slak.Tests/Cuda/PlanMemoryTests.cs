@@ -76,10 +76,8 @@ internal static class TrainingMemoryPlan
                 forward += F(a) + 2 * F(rows);                                              // LayerNorm to channels-last: y, mean, rstd
                 forward += 2 * F(4 * a);                                                    // pwconv1, GELU
                 forward += F(a);                                                            // pwconv2
-                if (blk.Gamma is not null) forward += F(a);                                 // layer scale
-                forward += F(a);                                                            // to channels-first
-                if (blk.DropPath.Rate > 0) forward += F(n) + F(a);                          // keep mask, DropPath y
-                forward += F(a);                                                            // residual add
+                if (blk.DropPath.Rate > 0) forward += F(n);                                 // DropPath factors
+                forward += F(a);                                                            // layer scale, NCHW, DropPath, residual add: one output
             }
         }
         int c4 = model.Widths[3], classes = model.Config.NumClasses;
