@@ -7,7 +7,7 @@ using Slak.Tests.Support;
 
 namespace Slak.Tests.Ops;
 
-public sealed class ChannelsLastResidualTests(string device) : DeviceTest(device)
+public sealed class ResidualOpTests(string device) : DeviceTest(device)
 {
     private static RefTensor Reference(RefTensor input, RefTensor y, RefTensor? gamma, double[]? scale)
     {
@@ -138,7 +138,7 @@ public sealed class ChannelsLastResidualTests(string device) : DeviceTest(device
 
 /// <summary>The device-independent parts of the fused block epilogue: the DropPath draws and the argument errors
 /// (checked once, on the CPU).</summary>
-public sealed class ChannelsLastResidualArgumentTests
+public sealed class ResidualArgumentTests
 {
     [Test]
     public void DropPathScaleDrawsWhatDropPathDraws()
