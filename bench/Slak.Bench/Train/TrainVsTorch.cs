@@ -327,9 +327,18 @@ internal static partial class TrainVsTorch
 
     // ---- report ---------------------------------------------------------------------------------------------------
 
+    /// <summary>The backend method (or "op.bwd" closure) a profiler region times: its first word, or the second after
+    /// the "bwd " prefix that marks a backend call made inside the backward pass (OpProfiler), so that a method's
+    /// forward and backward uses share its row as FlopsOf counts them.</summary>
+    private static string MethodOf(string region)
+    {
+        var words = region.Split(' ');
+        return words[0] == "bwd" && words.Length > 1 ? words[1] : words[0];
+    }
+
     private static string CategoryOf(string region)
     {
-        string op = region.Split(' ')[0];
+        string op = MethodOf(region);
         if (op == "Gemm" || (op.StartsWith("Linear", StringComparison.Ordinal) && !op.Contains(".bwd", StringComparison.Ordinal)))
             return "gemm";
         if (op.StartsWith("Conv2d", StringComparison.Ordinal)) return "conv";
@@ -429,7 +438,7 @@ internal static partial class TrainVsTorch
         sb.AppendLine("| operator | category | calls/step | ms/step | % of step | GFLOP or MB /step | GFLOP/s or GB/s | fraction of limit |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
         var byMethod = r.Profile
-            .GroupBy(e => e.Name.Split(' ')[0])
+            .GroupBy(e => MethodOf(e.Name))
             .Select(g => (Method: g.Key, Calls: g.Sum(e => e.Calls) / (double)k, Ms: g.Sum(e => e.Seconds) * 1e3 / k,
                           Bytes: g.Sum(e => 2.0 * 4 * NumelOf(e.Name) * e.Calls) / k))
             .OrderByDescending(g => g.Ms).ToList();
