@@ -13,6 +13,7 @@
 
 constexpr int kResidualTile = 32;
 constexpr int kResidualThreads = 256;
+static_assert(kResidualThreads == 256, "the kernels' __launch_bounds__ (a literal: kernel-model reads it) is the block");
 
 // Tile coordinates: tile = (n * c_tiles + ct) * p_tiles + pt.
 struct ResidualTile
@@ -32,7 +33,7 @@ __device__ __forceinline__ ResidualTile residual_tile(long long tile, int p_tile
 }
 
 // out[n, c, p] = in[n, c, p] + (y[n, p, c] * gamma[c]) * scale[n]; gamma and scale may be null (not applied).
-extern "C" __global__ void __launch_bounds__(kResidualThreads) channels_last_residual_kernel(
+extern "C" __global__ void __launch_bounds__(256) channels_last_residual_kernel(
     float* __restrict__ out, const float* __restrict__ in, const float* __restrict__ y,
     const float* __restrict__ gamma, const float* __restrict__ scale, int c, int hw, int p_tiles, int c_tiles,
     long long tiles)
@@ -72,7 +73,7 @@ extern "C" __global__ void __launch_bounds__(kResidualThreads) channels_last_res
 
 // g = dout[n, c, p] * scale[n] written channels-last: dy[n, p, c] = g * gamma[c] and, when gs is not null,
 // gs[n, p, c] = g (the operand of gamma's column sum); gamma and scale may be null (not applied).
-extern "C" __global__ void __launch_bounds__(kResidualThreads) channels_last_residual_bwd_kernel(
+extern "C" __global__ void __launch_bounds__(256) channels_last_residual_bwd_kernel(
     float* __restrict__ dy, float* __restrict__ gs, const float* __restrict__ dout, const float* __restrict__ gamma,
     const float* __restrict__ scale, int c, int hw, int p_tiles, int c_tiles, long long tiles)
 {
