@@ -91,6 +91,31 @@ internal static partial class Cases
             ctx.Check(Describe(shape), y0.Length, 8.0 * y0.Length, [shape], (be, o) => be.AddBiasChannels(o[0], T(bias, be)),
                 initial: [y0]);
         }) { Sampling = SampleHandling.InPlace, SampleNote = "in place: compared where changed" };
+        yield return new GpuCase("channels_last_residual_kernel", g, "ChannelsLastResidual (block epilogue)", ctx =>
+        {
+            var s = Sizes.For(ctx.Full);
+            int[] nchw = [s.B, s.C[0], s.H[0], s.H[0]], nhwc = [s.B, s.H[0], s.H[0], s.C[0]];
+            var input = ctx.Random(nchw);
+            var y = ctx.Random(nhwc);
+            var gamma = ctx.Random(s.C[0]);
+            var keep = ctx.FromArray(ctx.Mask(s.B, 0.9).Select(v => v / 0.9f).ToArray(), s.B);
+            long n = (long)s.B * s.H[0] * s.H[0] * s.C[0];
+            ctx.Check(Describe(nchw), 2.0 * n, 12.0 * n, [nchw],
+                (be, o) => be.ChannelsLastResidual(T(input, be), T(y, be), T(gamma, be), T(keep, be), o[0]));
+        });
+        yield return new GpuCase("channels_last_residual_bwd_kernel", g, "ChannelsLastResidualBackward", ctx =>
+        {
+            var s = Sizes.For(ctx.Full);
+            int[] nchw = [s.B, s.C[0], s.H[0], s.H[0]], nhwc = [s.B, s.H[0], s.H[0], s.C[0]];
+            var y = ctx.Random(nhwc);
+            var dOut = ctx.Random(nchw);
+            var gamma = ctx.Random(s.C[0]);
+            var keep = ctx.FromArray(ctx.Mask(s.B, 0.9).Select(v => v / 0.9f).ToArray(), s.B);
+            long n = (long)s.B * s.H[0] * s.H[0] * s.C[0];
+            ctx.Check(Describe(nhwc), 3.0 * n, 16.0 * n, [nhwc, [s.C[0]]],
+                (be, o) => be.ChannelsLastResidualBackward(T(y, be), T(gamma, be), T(keep, be), T(dOut, be), o[0], o[1]),
+                atol: 1e-2, rtol: 1e-3);
+        }) { Sampling = SampleHandling.Whole, SampleNote = "gamma's gradient sums over every pixel" };
     }
 
     private static IEnumerable<GpuCase> Reductions()

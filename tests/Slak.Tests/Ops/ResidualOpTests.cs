@@ -29,6 +29,7 @@ public sealed class ResidualOpTests(string device) : DeviceTest(device)
     [TestCase(5, 40, 1, 1, true, true)]
     [TestCase(2, 64, 6, 6, false, false)]
     [TestCase(2, 31, 3, 11, true, true)]
+    [KernelParity("channels_last_residual_kernel", "channels_last_residual_bwd_kernel")]
     public void KernelsMatchFloat64(int n, int c, int h, int w, bool withGamma, bool withScale)
     {
         var (input, rin) = RandN([n, c, h, w]);
