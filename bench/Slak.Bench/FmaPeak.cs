@@ -2,6 +2,7 @@
 // independent accumulator chains, so that every GFLOP/s figure in bench/results can be read as a fraction of it.
 //   dotnet run -c Release --project bench/Slak.Bench -- fma-peak [--threads N] [--reps N]
 using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -56,6 +57,28 @@ internal static class FmaPeak
         Console.WriteLine($"fma-peak: x{one:F1} GFLOP/s fp32 on 1 thread, x{all:F1} GFLOP/s on {threads} threads");
         return 0;
     }
+
+    /// <summary>The peak a GFLOP/s figure is read against, measured at the start of the run that reports it (hosts of
+    /// one machine kind differ by 2x): the same measurement as train-vs-torch's, Vector512 FMA where AVX-512F is
+    /// present, else Vector256; NaN without FMA. Description: "GFLOP/s (kernel, threads, best of N bursts)".</summary>
+    internal static (double Gflops, string Description) MeasureForRun(int threads, int reps = 300)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(threads);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(reps);
+        var (name, gflops) = Avx512F.IsSupported ? ("Vector512 FMA, 12 chains", Measure(threads, reps, Chains512, 12 * 16))
+            : Fma.IsSupported ? ("Vector256 FMA, 12 chains", Measure(threads, reps, Chains256, 12 * 8))
+            : ("no FMA", double.NaN);
+        return (gflops, string.Create(CultureInfo.InvariantCulture,
+            $"{gflops:F1} GFLOP/s ({name}, {threads} threads, best of {reps} bursts of {Iterations} iterations)"));
+    }
+
+    /// <summary>The header line every GFLOP/s-quoting bench program prints: the peak measured in this run.</summary>
+    internal static string HeaderLine((double Gflops, string Description) peak) =>
+        string.Create(CultureInfo.InvariantCulture, $"# FMA peak measured in this run: {peak.Description}");
+
+    /// <summary>A rate as a percentage of the run's peak, formatted like the tables' other columns.</summary>
+    internal static string PercentOf(double gflops, double peak) =>
+        (100 * gflops / peak).ToString("F1", CultureInfo.InvariantCulture);
 
     // Short bursts (~1 ms) repeated many times on persistent threads, best burst kept (BestBurst).
     // GFLOP/s = threads * Iterations * flops per iteration / burst time.

@@ -18,7 +18,9 @@ internal static class DwConvKernelSweep
         CpuParallel.Threads = DwConvBench.ParseInt(args, "--threads", CpuParallel.Threads);
         int oi = Array.IndexOf(args, "--out");
         string outBase = oi >= 0 && oi + 1 < args.Length ? args[oi + 1] : "dwconv-kernel-sweep";
+        var peak = FmaPeak.MeasureForRun(CpuParallel.Threads);
         Console.WriteLine($"# {DwConvBench.Machine()}; threads {CpuParallel.Threads}; median of {reps}; wall time");
+        Console.WriteLine(FmaPeak.HeaderLine(peak));
         Console.WriteLine("| M | decomposed fwd ms | decomposed fwd+bwd ms | dense MxM fwd ms | " +
             "dense MxM fwd+bwd ms | decomposed GFLOP (valid) | dense GFLOP (valid) |");
         Console.WriteLine("|---|---|---|---|---|---|---|");

@@ -13,12 +13,14 @@ internal static class DwConvPasses
         CpuParallel.Threads = DwConvBench.ParseInt(args, "--threads", CpuParallel.Threads);
         DwConvBench.CpuTime = args.Contains("--cpu-time");
         int only = DwConvBench.ParseInt(args, "--stage", 0);
+        var peak = FmaPeak.MeasureForRun(CpuParallel.Threads);
         Console.WriteLine($"# {DwConvBench.Machine()}, threads {CpuParallel.Threads}, median of {reps}" +
             (DwConvBench.CpuTime ? ", PROCESS CPU TIME (not wall time)" : ""));
+        Console.WriteLine(FmaPeak.HeaderLine(peak));
         Console.WriteLine("# fwd = the training forward (branch outputs); fwd sum-only = inference (merged kernel)");
-        Console.WriteLine("| N,C,H,M | GFLOP/pass | fwd ms | fwd GFLOP/s | dgrad ms | wgrad ms | wgrad/fwd | " +
+        Console.WriteLine("| N,C,H,M | GFLOP/pass | fwd ms | fwd GFLOP/s | fwd % of peak | dgrad ms | wgrad ms | wgrad/fwd | " +
             "fwd sum-only ms |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var (n, c, h, m) in DwConvBench.Stages.Where((_, i) => only == 0 || only == i + 1))
         {
             var p = new DwConvProblem(n, c, h, m);
@@ -27,7 +29,8 @@ internal static class DwConvPasses
             double dgrad = DwConvBench.TimeMs(p.BackwardData, reps);
             double wgrad = DwConvBench.TimeMs(p.BackwardFilter, reps);
             double sumOnly = DwConvBench.TimeMs(p.ForwardSum, reps);
-            Console.WriteLine($"| {n},{c},{h},{m} | {gf:F2} | {fwd:F1} | {gf / fwd * 1e3:F1} | {dgrad:F1} | " +
+            Console.WriteLine($"| {n},{c},{h},{m} | {gf:F2} | {fwd:F1} | {gf / fwd * 1e3:F1} | " +
+                $"{FmaPeak.PercentOf(gf / fwd * 1e3, peak.Gflops)} | {dgrad:F1} | " +
                 $"{wgrad:F1} | {wgrad / fwd:F2} | {sumOnly:F1} |");
         }
         return 0;

@@ -16,8 +16,10 @@ internal static class DwConvStage4
         int h = DwConvBench.ParseInt(args, "--h", 7);
         int m = DwConvBench.ParseInt(args, "--m", 13);
         int c = DwConvBench.ParseInt(args, "--c", 998);
+        var peak = FmaPeak.MeasureForRun(CpuParallel.Threads);
         Console.WriteLine($"# {DwConvBench.Machine()}; threads {CpuParallel.Threads}; layout " +
             $"{Environment.GetEnvironmentVariable("SLAK_DWCONV_LAYOUT") ?? "default"}; best of {reps} interleaved");
+        Console.WriteLine(FmaPeak.HeaderLine(peak));
         var p = new DwConvProblem(n, c, h, m);
         var small = new DwConvProblem(n, Math.Max(1, c / 8), h, m);
         var tiny = new DwConvProblem(n, 8, h, m);
@@ -33,7 +35,8 @@ internal static class DwConvStage4
             tiny.Forward);
         double gf = p.ValidFlops / 1e9;
         Console.WriteLine($"N,C,H,M = {n},{c},{h},{m}: valid {gf:F3} GFLOP");
-        Console.WriteLine($"fwd 3 outputs + sum : {t[0]:F3} ms ({gf / t[0] * 1e3:F1} GFLOP/s)");
+        Console.WriteLine($"fwd 3 outputs + sum : {t[0]:F3} ms ({gf / t[0] * 1e3:F1} GFLOP/s, " +
+            $"{FmaPeak.PercentOf(gf / t[0] * 1e3, peak.Gflops)} % of peak)");
         Console.WriteLine($"fwd sum only        : {t[1]:F3} ms ({t[1] / t[0]:F2} of full)");
         Console.WriteLine($"fwd branch-0 only   : {t[2]:F3} ms ({t[2] / t[0]:F2} of full)");
         Console.WriteLine($"fwd C/8 (all outs)  : {t[3]:F3} ms (x8 = {t[3] * 8 / t[0]:F2} of full)");

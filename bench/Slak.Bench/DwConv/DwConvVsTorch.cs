@@ -16,12 +16,14 @@ internal static class DwConvVsTorch
         int reps = DwConvBench.ParseInt(args, "--reps", 9);
         int torchReps = DwConvBench.ParseInt(args, "--torch-reps", 5);
         CpuParallel.Threads = threads;
+        var peak = FmaPeak.MeasureForRun(threads);
         Console.WriteLine($"# {DwConvBench.Machine()}; threads {threads} (ours and torch.set_num_threads); " +
             $"median of {reps} (ours) / {torchReps} (PyTorch) runs after a warm-up; wall time");
         Console.WriteLine("# ours: CpuDwConvDecomposed. fwd = the sum of the branches (inference: one correlation " +
             "with the merged kernel; the function PyTorch computes); train fwd = the 3 branch outputs, no sum (what " +
             "the training graph runs: each output feeds its own BatchNorm); fwd+bwd = train fwd + input grad + " +
             "weight grads. PyTorch: F.conv2d(groups=C) x3 summed, backward of x and w.");
+        Console.WriteLine(FmaPeak.HeaderLine(peak));
 
         string specs = string.Join(' ', DwConvBench.Stages.Select(s => $"{s.N},{s.C},{s.H},{s.M}"));
         var torch = DwConvBench.RunTorch($"--threads {threads} --reps {torchReps} {specs}");
@@ -33,9 +35,9 @@ internal static class DwConvVsTorch
 
         Console.WriteLine();
         Console.WriteLine("| N,C,H,M | valid GFLOP/pass | torch fwd ms | ours fwd ms | fwd x | " +
-            "ours train fwd ms | train fwd x | ours train fwd GFLOP/s | torch fwd+bwd ms | ours fwd+bwd ms | " +
+            "ours train fwd ms | train fwd x | ours train fwd GFLOP/s | ours train fwd % of peak | torch fwd+bwd ms | ours fwd+bwd ms | " +
             "fwd+bwd x | ours wgrad/train fwd |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         double logF = 0, logT = 0, logB = 0;
         for (int i = 0; i < DwConvBench.Stages.Length; i++)
         {
@@ -53,7 +55,7 @@ internal static class DwConvVsTorch
             logT += Math.Log(tf / ot);
             logB += Math.Log(tb / ob);
             Console.WriteLine($"| {n},{c},{h},{m} | {gf:F2} | {tf:F1} | {of:F1} | {tf / of:F1} | " +
-                $"{ot:F1} | {tf / ot:F1} | {gf / ot * 1e3:F1} | " +
+                $"{ot:F1} | {tf / ot:F1} | {gf / ot * 1e3:F1} | {FmaPeak.PercentOf(gf / ot * 1e3, peak.Gflops)} | " +
                 $"{tb:F1} | {ob:F1} | {tb / ob:F1} | {ow / ot:F2} |");
         }
         int k = DwConvBench.Stages.Length;

@@ -43,11 +43,13 @@ internal static class GemmVsOpenBlas
             _ => GemmShapes.Issue().Concat(GemmShapes.Slak()).Concat(GemmShapes.CacheResident()).ToList(),
         };
 
+        var peak = FmaPeak.MeasureForRun(threads);
         Console.WriteLine($"threads={threads} reps={reps} (best of), kernel={CpuGemm.AutoKernelName}, " +
                           $"OpenBLAS: {OpenBlas.Config}");
+        Console.WriteLine(FmaPeak.HeaderLine(peak));
         Console.WriteLine();
-        Console.WriteLine("| shape | op | M | N | K | CpuGemm GFLOP/s | OpenBLAS GFLOP/s | ratio | max rel diff |");
-        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        Console.WriteLine("| shape | op | M | N | K | CpuGemm GFLOP/s | CpuGemm % of peak | OpenBLAS GFLOP/s | OpenBLAS % of peak | ratio | max rel diff |");
+        Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         double minRatio = double.MaxValue;
         int counted = 0;
         var rng = new Random(1234);
@@ -84,7 +86,7 @@ internal static class GemmVsOpenBlas
                 counted++;
             }
             Console.WriteLine($"| {s.Name} | {(s.TransA ? 'T' : 'N')}{(s.TransB ? 'T' : 'N')} | {s.M} | {s.N} | {s.K} | " +
-                              $"{gOurs:F1} | {gPeer:F1} | {ratio:F2} | {diff:E1} |");
+                              $"{gOurs:F1} | {FmaPeak.PercentOf(gOurs, peak.Gflops)} | {gPeer:F1} | {FmaPeak.PercentOf(gPeer, peak.Gflops)} | {ratio:F2} | {diff:E1} |");
         }
         Console.WriteLine();
         Console.WriteLine($"gemm-vs-openblas: min ratio x{(counted > 0 ? minRatio : double.NaN):F2} over {counted} shapes" +

@@ -12,21 +12,24 @@ internal static class NanoGemmShapes
     private static int Run(string[] args)
     {
         int reps = args.Length >= 2 && args[0] == "--reps" ? int.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 20;
+        (double Gflops, string Description)[] peaks = [FmaPeak.MeasureForRun(1), FmaPeak.MeasureForRun(2)];
         // Warm-up pass over every shape first, so no row is measured on tier-0 (unoptimized) JIT code.
         for (int pass = 0; pass < 2; pass++)
         {
             if (pass == 1)
             {
                 Console.WriteLine($"nano-gemm: best of {reps}; {DateTime.UtcNow:u}; load {File.ReadAllText("/proc/loadavg").Trim()}");
-                Console.WriteLine("| stage | product | transA | transB | M | N | K | 1 thread GFLOP/s | 2 threads GFLOP/s |");
-                Console.WriteLine("|---|---|---|---|---:|---:|---:|---:|---:|");
+                foreach (var peak in peaks) Console.WriteLine(FmaPeak.HeaderLine(peak));
+                Console.WriteLine("| stage | product | transA | transB | M | N | K | 1 thread GFLOP/s | 1 thread % of peak | " +
+                    "2 threads GFLOP/s | 2 threads % of peak |");
+                Console.WriteLine("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
             }
-            RunShapes(pass == 0 ? 40 : reps, pass == 1);
+            RunShapes(pass == 0 ? 40 : reps, pass == 1, peaks[0].Gflops, peaks[1].Gflops);
         }
         return 0;
     }
 
-    private static void RunShapes(int reps, bool print)
+    private static void RunShapes(int reps, bool print, double peak1, double peak2)
     {
         int[] widths = [31, 62, 124, 249];
         int[] pixels = [64, 16, 4, 1];
@@ -42,7 +45,8 @@ internal static class NanoGemmShapes
             foreach (var (name, ta, tb, m, n, k) in shapes)
             {
                 double g1 = Measure(ta, tb, m, n, k, 1, reps), g2 = Measure(ta, tb, m, n, k, 2, reps);
-                if (print) Console.WriteLine($"| {c} @ {pixels[s]} px | {name} | {ta} | {tb} | {m} | {n} | {k} | {g1:F1} | {g2:F1} |");
+                if (print) Console.WriteLine($"| {c} @ {pixels[s]} px | {name} | {ta} | {tb} | {m} | {n} | {k} | {g1:F1} | " +
+                    $"{FmaPeak.PercentOf(g1, peak1)} | {g2:F1} | {FmaPeak.PercentOf(g2, peak2)} |");
             }
         }
     }
