@@ -43,6 +43,9 @@ public sealed class BatchNormChunkedTests(string device) : DeviceTest(device)
     }
 
     [TestCaseSource(nameof(Shapes))]
+    [KernelParity("batchnorm_stats_partial_kernel", "batchnorm_stats_finalize_kernel", "batchnorm_affine_kernel",
+                  "batchnorm_eval_coef_kernel", "batchnorm_bwd_partial_kernel", "batchnorm_bwd_finalize_kernel",
+                  "batchnorm_bwd_dx_kernel")]
     public void TrainEvalAndBackwardMatchFloat64(int n, int c, int h, int w, double mu, double std)
     {
         string shape = $"{n}x{c}x{h}x{w}, x ~ N({mu}, {std})";
