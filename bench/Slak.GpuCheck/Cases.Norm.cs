@@ -5,8 +5,8 @@
 // Sampling: the forward kernels and the per-row / per-pixel backward kernels write each output element from one
 // block (generic); the parameter-gradient kernels accumulate over every row or pixel (per chunk, then finalized, or
 // one block per channel over N*H*W): they run whole, while the data-gradient kernel of the same operation is
-// sampled. BatchNorm statistics likewise run whole and the apply kernel is sampled; batchnorm_bwd has one block per
-// channel that writes that channel's dx, dweight and dbias (generic). The loss kernels have one block per row of a
+// sampled. BatchNorm's partial sums and their per-channel finalize run whole and its element pass
+// (batchnorm_affine_kernel, batchnorm_bwd_dx_kernel: one block per 8192 elements) is sampled. The loss kernels have one block per row of a
 // 128-row batch (whole: 128 blocks). AdamW updates in place (InPlace).
 using Slak.Backends;
 using Slak.Backends.Cpu;
@@ -87,12 +87,13 @@ internal static partial class Cases
                 atol: 1e-3, rtol: 1e-3);
         })
         {
-            SampledKernels = ["batchnorm_apply_kernel"],
-            SampleNote = "statistics: one block per channel over N*H*W, run whole",
+            SampledKernels = ["batchnorm_affine_kernel"],
+            SampleNote = "statistics: float64 partials per (channel, chunk) and the per-channel finalize, run whole",
         };
-        yield return BnTrain("batchnorm_stats_kernel");
-        yield return BnTrain("batchnorm_apply_kernel");
-        yield return new GpuCase("batchnorm_eval_kernel", g, "BatchNormEval", ctx =>
+        yield return BnTrain("batchnorm_stats_partial_kernel");
+        yield return BnTrain("batchnorm_stats_finalize_kernel");
+        yield return BnTrain("batchnorm_affine_kernel");
+        yield return new GpuCase("batchnorm_eval_coef_kernel", g, "BatchNormEval", ctx =>
         {
             var (shape, x, w, b) = BnInputs(ctx);
             var rm = ctx.Random(shape[1]);
@@ -100,8 +101,12 @@ internal static partial class Cases
             long n = x.Cpu.Numel;
             ctx.Check(Describe(shape), 2.0 * n, 8.0 * n, [shape],
                 (be, o) => be.BatchNormEval(T(x, be), T(w, be), T(b, be), T(rm, be), T(rv, be), 1e-5f, o[0]));
-        });
-        yield return new GpuCase("batchnorm_bwd_kernel", g, "BatchNormBackward", ctx =>
+        })
+        {
+            SampledKernels = ["batchnorm_affine_kernel"],
+            SampleNote = "coefficients: one thread per channel, run whole",
+        };
+        GpuCase BnBackward(string kernel) => new(kernel, g, "BatchNormBackward", ctx =>
         {
             var (shape, x, w, b) = BnInputs(ctx);
             int c = shape[1];
@@ -120,7 +125,14 @@ internal static partial class Cases
             ctx.Check(Describe(shape), 10.0 * n, 12.0 * n, [shape, [c], [c]],
                 (be, o) => be.BatchNormBackward(T(x, be), T(w, be), T(m, be), T(s, be), T(dy, be), o[0], o[1], o[2]),
                 atol: 1e-3 + 1e-6 * n / c, rtol: 1e-3);
-        });
+        })
+        {
+            SampledKernels = ["batchnorm_bwd_dx_kernel"],
+            SampleNote = "parameter gradients: float64 partials per (channel, chunk) and the finalize, run whole",
+        };
+        yield return BnBackward("batchnorm_bwd_partial_kernel");
+        yield return BnBackward("batchnorm_bwd_finalize_kernel");
+        yield return BnBackward("batchnorm_bwd_dx_kernel");
     }
 
     private static IEnumerable<GpuCase> LossAndOptimizer()

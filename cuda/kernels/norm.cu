@@ -1,6 +1,7 @@
 // norm.cu: LayerNorm over the last dimension (block LN, head LN), LayerNorm over the channels of NCHW tensors
 // (stem / downsampling LN, "channels_first"), and BatchNorm2d (one per large-kernel branch): forward, backward and
-// BatchNorm's running-statistics update. Statistics use two passes (mean, then centred squares) like the CPU backend.
+// BatchNorm's running-statistics update. LayerNorm statistics use two passes (mean, then centred squares); BatchNorm's
+// use float64 sums (see the BatchNorm section).
 //
 // Parameter gradients (dweight, dbias) of the last-dim LayerNorm are column sums: the per-chunk partials are
 // written here and summed by column_sum_finalize_kernel (reduce.cu), which keeps the result deterministic.
@@ -169,94 +170,286 @@ extern "C" __global__ void layernorm_cf_bwd_param_kernel(float* __restrict__ dw,
 }
 
 // ---- BatchNorm2d over (N, C, HW) ----
+// Channel ch's elements are the n planes x[img, ch, :] of hw floats; a channel's n*hw elements are cut into fixed
+// chunks of kBnChunk (a constant, so the partial sums and their order depend on the shape only, never on the device or
+// the grid). Pass 1 (batchnorm_sums_kernel): one block per (channel, chunk) writes float64 partial sums to a
+// workspace. Pass 2 (one thread per channel) adds a channel's partials in chunk order and writes the statistics (or
+// the parameter gradients) and four per-channel coefficients; the element pass (batchnorm_affine_kernel /
+// batchnorm_bwd_dx_kernel) is then one kernel for apply, eval and dx. The element loops hold no 64-bit division: a
+// block finds its first plane once, then walks plane segments (128-bit loads where the segment is 16-byte aligned);
+// planes shorter than kBnSmallPlane are walked per element with 32-bit divisions of block-local offsets.
 
-// Batch statistics, one block per channel: saves mean and 1/sqrt(var + eps), updates the running buffers with
-// momentum and the unbiased variance (PyTorch semantics).
-extern "C" __global__ void batchnorm_stats_kernel(float* __restrict__ save_mean, float* __restrict__ save_invstd,
-                                                  float* __restrict__ running_mean, float* __restrict__ running_var,
-                                                  const float* __restrict__ x, float momentum, float eps, int n,
-                                                  int c, int hw)
+constexpr int kBnChunk = 8192;       // elements of one channel per statistics block
+constexpr int kBnElemChunk = 8192;   // elements of the tensor per element-pass block
+constexpr int kBnSmallPlane = 512;   // planes below this many elements take the per-element path
+
+// Block sum of a double (same contract as slak::block_reduce_sum; fixed shuffle tree: deterministic).
+__device__ __forceinline__ double bn_block_sum(double v)
 {
-    const int ch = blockIdx.x;
-    const long long count = static_cast<long long>(n) * hw;
-    float s = 0.0f;
-    for (long long i = threadIdx.x; i < count; i += blockDim.x)
-        s += x[((i / hw) * c + ch) * hw + i % hw];
-    const float mu = slak::block_reduce_sum(s) / count;
-    float sq = 0.0f;
-    for (long long i = threadIdx.x; i < count; i += blockDim.x)
+    __shared__ double warp_partial[32];
+    __shared__ double result;
+    const int lane = threadIdx.x % 32;
+    const int warp = threadIdx.x / 32;
+    const int warps = blockDim.x / 32;
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) v += __shfl_xor_sync(0xffffffffu, v, offset);
+    __syncthreads();
+    if (lane == 0) warp_partial[warp] = v;
+    __syncthreads();
+    if (warp == 0)
     {
-        const float d = x[((i / hw) * c + ch) * hw + i % hw] - mu;
-        sq += d * d;
+        double w = lane < warps ? warp_partial[lane] : 0.0;
+#pragma unroll
+        for (int offset = 16; offset > 0; offset /= 2) w += __shfl_xor_sync(0xffffffffu, w, offset);
+        if (lane == 0) result = w;
     }
-    const float var = slak::block_reduce_sum(sq) / count;
+    __syncthreads();
+    return result;
+}
+
+// Partial sums of chunk `blockIdx.x % chunks` of channel `blockIdx.x / chunks`: s1 = sum b, s2 = sum b*a
+// (statistics: a = b = x, kPair false reads x once; backward: a = x, b = dy). part[2 * block + {0, 1}].
+template <bool kPair>
+__device__ __forceinline__ void bn_sums(double* __restrict__ part, const float* __restrict__ a,
+                                        const float* __restrict__ b, int c, int hw, long long count, int chunks)
+{
+    const int ch = static_cast<int>(blockIdx.x / static_cast<unsigned>(chunks));
+    const int chunk = static_cast<int>(blockIdx.x - static_cast<unsigned>(ch) * chunks);
+    long long lo = static_cast<long long>(chunk) * kBnChunk;
+    const int len = static_cast<int>(min(static_cast<long long>(kBnChunk), count - lo));
+    const long long img0 = lo / hw;  // once per block
+    const int off0 = static_cast<int>(lo - img0 * hw);
+    double s1 = 0.0, s2 = 0.0;
+    if (hw < kBnSmallPlane)
+    {
+        for (int r = threadIdx.x; r < len; r += blockDim.x)
+        {
+            const unsigned q = static_cast<unsigned>(off0 + r) / static_cast<unsigned>(hw);
+            const long long k = ((img0 + q) * c + ch) * hw + (off0 + r - static_cast<int>(q) * hw);
+            const float vb = b[k], va = kPair ? a[k] : vb;
+            s1 += vb;
+            s2 += static_cast<double>(vb) * va;
+        }
+    }
+    else
+    {
+        const bool aligned = ((reinterpret_cast<unsigned long long>(a) | reinterpret_cast<unsigned long long>(b)) & 15) == 0;
+        long long img = img0;
+        int off = off0, done = 0;
+        while (done < len)
+        {
+            const int seg = min(hw - off, len - done);
+            const long long base = (img * c + ch) * hw + off;
+            const float* pa = a + base;
+            const float* pb = b + base;
+            const int head = aligned ? min(seg, static_cast<int>((4 - (base & 3)) & 3)) : 0;
+            const int vecs = aligned ? (seg - head) / 4 : 0;
+            if (threadIdx.x < head)
+            {
+                const float vb = pb[threadIdx.x], va = kPair ? pa[threadIdx.x] : vb;
+                s1 += vb;
+                s2 += static_cast<double>(vb) * va;
+            }
+            const float4* va4 = reinterpret_cast<const float4*>(pa + head);
+            const float4* vb4 = reinterpret_cast<const float4*>(pb + head);
+            for (int v = threadIdx.x; v < vecs; v += blockDim.x)
+            {
+                const float4 fb = vb4[v];
+                const float4 fa = kPair ? va4[v] : fb;
+                s1 += static_cast<double>(fb.x) + fb.y + (static_cast<double>(fb.z) + fb.w);
+                s2 += static_cast<double>(fb.x) * fa.x + static_cast<double>(fb.y) * fa.y +
+                      (static_cast<double>(fb.z) * fa.z + static_cast<double>(fb.w) * fa.w);
+            }
+            for (int t = head + vecs * 4 + threadIdx.x; t < seg; t += blockDim.x)
+            {
+                const float vb = pb[t], va = kPair ? pa[t] : vb;
+                s1 += vb;
+                s2 += static_cast<double>(vb) * va;
+            }
+            done += seg;
+            ++img;
+            off = 0;
+        }
+    }
+    s1 = bn_block_sum(s1);
+    s2 = bn_block_sum(s2);
     if (threadIdx.x == 0)
     {
-        save_mean[ch] = mu;
-        save_invstd[ch] = rsqrtf(var + eps);
-        const float unbiased = count > 1 ? var * count / (count - 1) : var;
-        running_mean[ch] = (1.0f - momentum) * running_mean[ch] + momentum * mu;
-        running_var[ch] = (1.0f - momentum) * running_var[ch] + momentum * unbiased;
+        part[2 * static_cast<long long>(blockIdx.x)] = s1;
+        part[2 * static_cast<long long>(blockIdx.x) + 1] = s2;
     }
 }
 
-// y = (x - mean[c]) * invstd[c] * w[c] + b[c]  (training: saved batch stats; evaluation: see batchnorm_eval_kernel)
-extern "C" __global__ void batchnorm_apply_kernel(float* __restrict__ y, const float* __restrict__ x,
-                                                  const float* __restrict__ mean, const float* __restrict__ invstd,
-                                                  const float* __restrict__ w, const float* __restrict__ b, int c,
-                                                  int hw, long long n)
+// Pass 1 of the training statistics: partial sum x and sum x^2 per (channel, chunk).
+extern "C" __global__ void batchnorm_stats_partial_kernel(double* __restrict__ part, const float* __restrict__ x,
+                                                          int c, int hw, long long count, int chunks)
 {
-    SLAK_GRID_STRIDE_LOOP(i, n)
+    bn_sums<false>(part, x, x, c, hw, count, chunks);
+}
+
+// Pass 1 of the backward: partial sum dy and sum dy*x per (channel, chunk).
+extern "C" __global__ void batchnorm_bwd_partial_kernel(double* __restrict__ part, const float* __restrict__ x,
+                                                        const float* __restrict__ dy, int c, int hw, long long count,
+                                                        int chunks)
+{
+    bn_sums<true>(part, x, dy, c, hw, count, chunks);
+}
+
+// Pass 2 of the statistics, one thread per channel (partials in chunk order): saves mean and 1/sqrt(var + eps),
+// updates the running buffers (momentum, unbiased variance: PyTorch semantics) and writes the apply coefficients
+// coef[ch] = (mean, invstd * w, b, 0).
+extern "C" __global__ void batchnorm_stats_finalize_kernel(float* __restrict__ save_mean,
+                                                           float* __restrict__ save_invstd,
+                                                           float* __restrict__ running_mean,
+                                                           float* __restrict__ running_var, float4* __restrict__ coef,
+                                                           const double* __restrict__ part,
+                                                           const float* __restrict__ w, const float* __restrict__ b,
+                                                           int chunks, long long count, float momentum, float eps,
+                                                           int c)
+{
+    const long long ch = slak::global_index_1d();
+    if (ch >= c) return;
+    double s = 0.0, sq = 0.0;
+    for (int k = 0; k < chunks; ++k)
     {
-        const int ch = static_cast<int>((i / hw) % c);
-        y[i] = (x[i] - mean[ch]) * invstd[ch] * w[ch] + b[ch];
+        s += part[2 * (ch * chunks + k)];
+        sq += part[2 * (ch * chunks + k) + 1];
+    }
+    const double mu = s / count;
+    const double var = max(sq / count - mu * mu, 0.0);
+    const float inv = static_cast<float>(1.0 / sqrt(var + eps));
+    save_mean[ch] = static_cast<float>(mu);
+    save_invstd[ch] = inv;
+    const double unbiased = count > 1 ? var * count / (count - 1) : var;
+    running_mean[ch] = static_cast<float>((1.0 - momentum) * running_mean[ch] + momentum * mu);
+    running_var[ch] = static_cast<float>((1.0 - momentum) * running_var[ch] + momentum * unbiased);
+    coef[ch] = make_float4(static_cast<float>(mu), inv * w[ch], b[ch], 0.0f);
+}
+
+// Evaluation coefficients: coef[ch] = (running_mean, w / sqrt(running_var + eps), b, 0).
+extern "C" __global__ void batchnorm_eval_coef_kernel(float4* __restrict__ coef,
+                                                      const float* __restrict__ running_mean,
+                                                      const float* __restrict__ running_var,
+                                                      const float* __restrict__ w, const float* __restrict__ b,
+                                                      float eps, int c)
+{
+    const long long ch = slak::global_index_1d();
+    if (ch >= c) return;
+    coef[ch] = make_float4(running_mean[ch], w[ch] * rsqrtf(running_var[ch] + eps), b[ch], 0.0f);
+}
+
+// Pass 2 of the backward, one thread per channel: dweight = sum dy*xhat, dbias = sum dy, and the dx coefficients
+// coef[ch] = (mean, B, C, A) with dx = A*dy + B*(x - mean) + C, A = w*invstd, B = -A*invstd*mean(dy*xhat),
+// C = -A*mean(dy).
+extern "C" __global__ void batchnorm_bwd_finalize_kernel(float* __restrict__ dw, float* __restrict__ db,
+                                                         float4* __restrict__ coef, const double* __restrict__ part,
+                                                         const float* __restrict__ w,
+                                                         const float* __restrict__ save_mean,
+                                                         const float* __restrict__ save_invstd, int chunks,
+                                                         long long count, int c)
+{
+    const long long ch = slak::global_index_1d();
+    if (ch >= c) return;
+    double sdy = 0.0, sdyx = 0.0;
+    for (int k = 0; k < chunks; ++k)
+    {
+        sdy += part[2 * (ch * chunks + k)];
+        sdyx += part[2 * (ch * chunks + k) + 1];
+    }
+    const double mu = save_mean[ch], inv = save_invstd[ch];
+    const double dyxhat = (sdyx - mu * sdy) * inv;
+    dw[ch] = static_cast<float>(dyxhat);
+    db[ch] = static_cast<float>(sdy);
+    const double a = static_cast<double>(w[ch]) * inv;
+    coef[ch] = make_float4(static_cast<float>(mu), static_cast<float>(-a * inv * dyxhat / count),
+                           static_cast<float>(-a * sdy / count), static_cast<float>(a));
+}
+
+// Element pass over (n, c, hw): out = (x - coef.x) * coef.y + coef.z (+ coef.w * dy when kDy). Block j covers the
+// flat elements [j * kBnElemChunk, ...): its first plane is found once; then plane segments with the channel's
+// coefficients loaded once per segment and 128-bit accesses where out, x and dy are 16-byte aligned.
+template <bool kDy>
+__device__ __forceinline__ void bn_elementwise(float* __restrict__ out, const float* __restrict__ x,
+                                               const float* __restrict__ dy, const float4* __restrict__ coef, int c,
+                                               int hw, long long total)
+{
+    const long long lo = static_cast<long long>(blockIdx.x) * kBnElemChunk;
+    const int len = static_cast<int>(min(static_cast<long long>(kBnElemChunk), total - lo));
+    const long long plane0 = lo / hw;  // once per block
+    const int off0 = static_cast<int>(lo - plane0 * hw);
+    const int ch0 = static_cast<int>(plane0 % c);
+    if (hw < kBnSmallPlane)
+    {
+        for (int r = threadIdx.x; r < len; r += blockDim.x)
+        {
+            const unsigned q = static_cast<unsigned>(off0 + r) / static_cast<unsigned>(hw);
+            const float4 k4 = coef[(static_cast<unsigned>(ch0) + q) % static_cast<unsigned>(c)];
+            const long long i = lo + r;
+            float v = (x[i] - k4.x) * k4.y + k4.z;
+            if (kDy) v += k4.w * dy[i];
+            out[i] = v;
+        }
+        return;
+    }
+    const bool aligned = ((reinterpret_cast<unsigned long long>(out) | reinterpret_cast<unsigned long long>(x) |
+                           reinterpret_cast<unsigned long long>(kDy ? dy : x)) & 15) == 0;
+    int ch = ch0, off = off0, done = 0;
+    while (done < len)
+    {
+        const int seg = min(hw - off, len - done);
+        const long long base = lo + done;
+        const float4 k4 = coef[ch];
+        const int head = aligned ? min(seg, static_cast<int>((4 - (base & 3)) & 3)) : 0;
+        const int vecs = aligned ? (seg - head) / 4 : 0;
+        if (threadIdx.x < head)
+        {
+            const long long i = base + threadIdx.x;
+            float v = (x[i] - k4.x) * k4.y + k4.z;
+            if (kDy) v += k4.w * dy[i];
+            out[i] = v;
+        }
+        const float4* x4 = reinterpret_cast<const float4*>(x + base + head);
+        const float4* d4 = reinterpret_cast<const float4*>((kDy ? dy : x) + base + head);
+        float4* o4 = reinterpret_cast<float4*>(out + base + head);
+        for (int v = threadIdx.x; v < vecs; v += blockDim.x)
+        {
+            const float4 xv = x4[v];
+            float4 r = make_float4((xv.x - k4.x) * k4.y + k4.z, (xv.y - k4.x) * k4.y + k4.z,
+                                   (xv.z - k4.x) * k4.y + k4.z, (xv.w - k4.x) * k4.y + k4.z);
+            if (kDy)
+            {
+                const float4 g = d4[v];
+                r.x += k4.w * g.x;
+                r.y += k4.w * g.y;
+                r.z += k4.w * g.z;
+                r.w += k4.w * g.w;
+            }
+            o4[v] = r;
+        }
+        for (int t = head + vecs * 4 + threadIdx.x; t < seg; t += blockDim.x)
+        {
+            const long long i = base + t;
+            float v = (x[i] - k4.x) * k4.y + k4.z;
+            if (kDy) v += k4.w * dy[i];
+            out[i] = v;
+        }
+        done += seg;
+        off = 0;
+        if (++ch == c) ch = 0;
     }
 }
 
-// y = (x - running_mean[c]) / sqrt(running_var[c] + eps) * w[c] + b[c]
-extern "C" __global__ void batchnorm_eval_kernel(float* __restrict__ y, const float* __restrict__ x,
-                                                 const float* __restrict__ running_mean,
-                                                 const float* __restrict__ running_var,
-                                                 const float* __restrict__ w, const float* __restrict__ b, float eps,
-                                                 int c, int hw, long long n)
+// y = (x - m[c]) * s[c] + t[c]: the training apply (saved batch statistics) and the evaluation pass (running ones).
+extern "C" __global__ void batchnorm_affine_kernel(float* __restrict__ y, const float* __restrict__ x,
+                                                   const float4* __restrict__ coef, int c, int hw, long long total)
 {
-    SLAK_GRID_STRIDE_LOOP(i, n)
-    {
-        const int ch = static_cast<int>((i / hw) % c);
-        const float scale = w[ch] * rsqrtf(running_var[ch] + eps);
-        y[i] = x[i] * scale + (b[ch] - running_mean[ch] * scale);
-    }
+    bn_elementwise<false>(y, x, nullptr, coef, c, hw, total);
 }
 
-// Training backward, one block per channel: dweight = sum dy*xhat, dbias = sum dy,
-// dx = w*invstd * (dy - mean(dy) - xhat * mean(dy*xhat)).
-extern "C" __global__ void batchnorm_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw,
-                                                float* __restrict__ db, const float* __restrict__ x,
-                                                const float* __restrict__ w, const float* __restrict__ save_mean,
-                                                const float* __restrict__ save_invstd, const float* __restrict__ dy,
-                                                int n, int c, int hw)
+// dx = A[c]*dy + B[c]*(x - mean[c]) + C[c] (coefficients from batchnorm_bwd_finalize_kernel).
+extern "C" __global__ void batchnorm_bwd_dx_kernel(float* __restrict__ dx, const float* __restrict__ x,
+                                                   const float* __restrict__ dy, const float4* __restrict__ coef,
+                                                   int c, int hw, long long total)
 {
-    const int ch = blockIdx.x;
-    const long long count = static_cast<long long>(n) * hw;
-    const float mu = save_mean[ch], inv = save_invstd[ch];
-    float sdy = 0.0f, sdyx = 0.0f;
-    for (long long i = threadIdx.x; i < count; i += blockDim.x)
-    {
-        const long long k = ((i / hw) * c + ch) * hw + i % hw;
-        sdy += dy[k];
-        sdyx += dy[k] * (x[k] - mu) * inv;
-    }
-    sdy = slak::block_reduce_sum(sdy);
-    sdyx = slak::block_reduce_sum(sdyx);
-    if (threadIdx.x == 0)
-    {
-        dw[ch] = sdyx;
-        db[ch] = sdy;
-    }
-    const float k_scale = w[ch] * inv, mean_dy = sdy / count, mean_dyx = sdyx / count;
-    for (long long i = threadIdx.x; i < count; i += blockDim.x)
-    {
-        const long long k = ((i / hw) * c + ch) * hw + i % hw;
-        dx[k] = k_scale * (dy[k] - mean_dy - (x[k] - mu) * inv * mean_dyx);
-    }
+    bn_elementwise<true>(dx, x, dy, coef, c, hw, total);
 }

@@ -186,10 +186,9 @@ internal static class ModelLaunches
                 foreach (var br in branches)
                 {
                     if (br.Bn is null) continue;
-                    Add($"batchnorm_stats {tag}", LaunchPlans.Rows(c, block, l));
-                    GridStride($"batchnorm_apply {tag}", total);
-                    GridStride($"batchnorm_eval {tag}", total);
-                    Add($"batchnorm_bwd {tag}", LaunchPlans.Rows(c, block, l));
+                    Add($"batchnorm partial sums {tag}", LaunchPlans.Rows((long)c * NormKernels.BatchNormChunks(n, s * s), block, l));
+                    GridStride($"batchnorm finalize {tag}", c);
+                    Add($"batchnorm affine/dx {tag}", LaunchPlans.Rows(NormKernels.BatchNormElementBlocks(total), block, l));
                 }
                 for (int b = 1; b < branches.Length; b++) GridStride($"add branches {tag}", total);
                 GridStride($"permute to channels-last {tag}", total);

@@ -144,7 +144,7 @@ public sealed class NormOpTests(string device) : DeviceTest(device)
 
     [TestCase(2, 3, 3, 2)]
     [TestCase(1, 1, 1, 1)]
-    [KernelParity("batchnorm_eval_kernel")]
+    [KernelParity("batchnorm_eval_coef_kernel", "batchnorm_affine_kernel")]
     public void BatchNormEvalGradient(int n, int c, int h, int w)
     {
         var rm = Rng.NormalArray(c);
@@ -156,7 +156,7 @@ public sealed class NormOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
-    [KernelParity("batchnorm_apply_kernel", "batchnorm_bwd_kernel", "batchnorm_stats_kernel")]
+    [KernelParity("batchnorm_affine_kernel", "batchnorm_bwd_partial_kernel", "batchnorm_bwd_finalize_kernel", "batchnorm_bwd_dx_kernel", "batchnorm_stats_partial_kernel", "batchnorm_stats_finalize_kernel")]
     public void BatchNormBackwardKernelWritesEverything()
     {
         int n = 2, c = 3, h = 2, w = 3;
