@@ -77,6 +77,12 @@ if [[ " ${args[*]} " != *" cuda-emu "* ]] && python3 -c "import torch, sys; sys.
     echo '```'
     python3 bench/torch/dwconv_peer.py --device cuda --threads 1 --reps 20 128,124,56,51 128,249,28,49 128,499,14,47 128,998,7,13
     echo '```'
+    echo
+    echo "PyTorch conv2d, kernel = stride (beside the patchify rows; name pass N Cin H Cout S ms, median of 20; fp32, then TF32):"
+    echo '```'
+    python3 bench/torch/patchify_peer.py --device cuda --reps 20
+    python3 bench/torch/patchify_peer.py --device cuda --reps 20 --tf32 | sed 's/$/ tf32/'
+    echo '```'
   } >> "$out" || status=1
 else
   echo "run: 3/3 no PyTorch peer (no GPU PyTorch here)"
