@@ -16,7 +16,7 @@ internal static class Conv2dKernels
 {
     /// <summary>The launch of the forward kernel: a grid-stride loop over the outputs.</summary>
     public static LaunchPlan ForwardPlan(IGpuDevice dev, Conv2dParams p) =>
-        PatchifyKernels.Applies(p) ? PatchifyKernels.Plan(dev, p, PatchifyKernels.Pass.Forward)
+        PatchifyKernels.Applies(p) ? PatchifyKernels.Plan(DeviceLimits.For(dev), p, PatchifyKernels.Pass.Forward)
                                    : LaunchPlans.GridStride((long)p.N * p.Cout * p.OutH * p.OutW, DeviceLimits.For(dev));
 
     /// <summary>y = conv(x, w) + bias (bias may be null).</summary>

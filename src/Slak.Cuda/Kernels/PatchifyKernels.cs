@@ -38,11 +38,11 @@ internal static class PatchifyKernels
 
     /// <summary>The plan of the pass's re-layout kernel (a grid-stride loop: 64-bit indices, at most
     /// <see cref="LaunchPlans.GridStrideMaxBlocks"/> blocks at any batch) with the pass's workspace in bytes.</summary>
-    public static LaunchPlan Plan(IGpuDevice dev, in Conv2dParams p, Pass pass, bool bias = false)
+    public static LaunchPlan Plan(DeviceLimits limits, in Conv2dParams p, Pass pass, bool bias = false)
     {
         long cols = Columns(p), k = K(p);
         long relaid = pass == Pass.BackwardData ? (long)p.N * p.Cin * p.H * p.W : (long)p.N * p.Cin * p.Kh * p.OutH * p.OutW;
-        var plan = LaunchPlans.GridStride(relaid, DeviceLimits.For(dev));
+        var plan = LaunchPlans.GridStride(relaid, limits);
         long floats = pass switch
         {
             Pass.Forward => (k + (bias ? 1 : 0)) * cols + (bias ? p.Cout * (k + 1) : 0),
@@ -57,7 +57,7 @@ internal static class PatchifyKernels
     public static void Forward(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr bias, in Conv2dParams p)
     {
         bool hasBias = !bias.IsNull;
-        var plan = Plan(dev, p, Pass.Forward, hasBias);
+        var plan = Plan(DeviceLimits.For(dev), p, Pass.Forward, hasBias);
         int cols = Columns(p), k = K(p), kb = k + (hasBias ? 1 : 0), plane = p.OutH * p.OutW;
         var work = dev.Allocate(plan.WorkspaceBytes);
         try
@@ -86,7 +86,7 @@ internal static class PatchifyKernels
     /// zeros where no output reads the input).</summary>
     public static void BackwardData(IGpuDevice dev, DevicePtr dx, DevicePtr dy, DevicePtr w, in Conv2dParams p)
     {
-        var plan = Plan(dev, p, Pass.BackwardData);
+        var plan = Plan(DeviceLimits.For(dev), p, Pass.BackwardData);
         int cols = Columns(p), k = K(p), plane = p.OutH * p.OutW;
         var dp = dev.Allocate(plan.WorkspaceBytes);
         try
@@ -108,7 +108,7 @@ internal static class PatchifyKernels
     /// <summary>dw (Cout, Cin, s, s) = dY' · P^T with dY' the output gradient as (Cout, N*L).</summary>
     public static void BackwardFilter(IGpuDevice dev, DevicePtr dw, DevicePtr x, DevicePtr dy, in Conv2dParams p)
     {
-        var plan = Plan(dev, p, Pass.BackwardFilter);
+        var plan = Plan(DeviceLimits.For(dev), p, Pass.BackwardFilter);
         int cols = Columns(p), k = K(p), plane = p.OutH * p.OutW;
         var work = dev.Allocate(plan.WorkspaceBytes);
         try

@@ -7,6 +7,8 @@
 //     the test also asserts that the patchify kernels ran and conv2d.cu's direct kernels did not;
 //   - routing: a convolution with padding, a stride other than the kernel or a non-square kernel still runs the
 //     direct kernels (PatchifyKernels.Applies is the one predicate), and so does every one with the path disabled;
+//   - plans: SLaK-T's 12 patchify launches at batch 128 and 256 fit sm_90's limits (grid-stride grids) and report
+//     their workspace (P, dP, dy', W' bytes);
 //   - tf32: under Precision.Tf32 the path's GEMMs round their inputs to TF32 (the math mode is set for them).
 using NUnit.Framework;
 using Slak.Backends;
@@ -144,6 +146,26 @@ public sealed class PatchifyConvTests
         // 48 products of magnitude <= 1: float32 summation error well below 1e-5; TF32 inputs move a sum by ~1e-3.
         Assert.That(toTf32, Is.LessThan(1e-5), _rng.Ctx("tf32 conv vs float64 on TF32-rounded inputs"));
         Assert.That(toFp32, Is.GreaterThan(1e-4), _rng.Ctx("tf32 conv must differ from fp32"));
+    }
+
+    [TestCase(128)]
+    [TestCase(256)]
+    public void SlakTinyPlansFitTheDeviceAndReportTheirWorkspace(int batch)
+    {
+        var l = DeviceLimits.ForArchitecture(90);
+        var model = new Slak.Models.SlakModel(Slak.Models.ModelPresets.Get("slak_tiny").Config, Slak.NN.ModuleInit.ShapeOnly);
+        var plans = ModelLaunches.Enumerate(model, 224, batch, fused: true, l).Where(p => p.What.StartsWith("patchify ", StringComparison.Ordinal)).ToList();
+        Assert.That(plans, Has.Count.EqualTo(12), "stem + 3 downsampling layers x 3 passes");
+        foreach (var (what, plan) in plans)
+        {
+            Assert.That(LaunchPlans.Violation(plan, l), Is.EqualTo(PlanViolation.WithinLimits), $"{what} at batch {batch}: {plan}");
+            Assert.That(plan.GridX, Is.InRange(1u, (uint)LaunchPlans.GridStrideMaxBlocks), $"{what}: grid-stride grid");
+        }
+        // The stem's forward at 224 px: P has 3*4*4 + 1 (ones) rows of batch*56*56 columns, plus W' = [W | bias].
+        long stemForward = 4L * ((48 + 1) * batch * 56L * 56 + 124 * (48 + 1));
+        Assert.That(plans[0].Plan.WorkspaceBytes, Is.EqualTo(stemForward), $"stem forward workspace at batch {batch}");
+        // The last downsampling's weight gradient: P (499*4 rows) and dy' (998 rows), batch*7*7 columns.
+        Assert.That(plans[^1].Plan.WorkspaceBytes, Is.EqualTo(4L * (499 * 4 + 998) * batch * 49), "down 3-4 weight gradient");
     }
 
     private HashSet<string> RunAll(int n, int cin, int h, int w, int cout, int kh, int kw, int sh, int sw, int pad)
