@@ -11,7 +11,7 @@
 // columns own are compared (grid.x = channel for the tiled kernels; a grid-stride range of (channel, tap) for the
 // direct one). conv2d_bwd_filter computes each weight in one thread (generic); the bias gradient (one block per
 // output channel over N*H*W) runs whole. These shapes take the patchify path (Cases.Patchify.cs) by default; the
-// conv2d.cu rows force the direct kernels (PatchifyKernels.Disabled) so that before and after stay measurable.
+// conv2d.cu rows force the direct kernels (Conv2dPatchifyKernels.Disabled) so that before and after stay measurable.
 using Slak.Backends;
 using Slak.Cuda.Kernels;
 

@@ -1,5 +1,5 @@
-// Rows of patchify.cu: SLaK-T's stem (4x4 stride 4, 3 -> 124 on 224 px) and its stage-1 -> 2 downsampling (2x2
-// stride 2, 124 -> 249 on 56 x 56) through the patchify path (PatchifyKernels: the re-layout kernels plus cuBLAS
+// Rows of conv2d_patchify.cu: SLaK-T's stem (4x4 stride 4, 3 -> 124 on 224 px) and its stage-1 -> 2 downsampling (2x2
+// stride 2, 124 -> 249 on 56 x 56) through the patchify path (Conv2dPatchifyKernels: the re-layout kernels plus cuBLAS
 // GEMMs), forward, input gradient and weight + bias gradient, each beside the direct conv2d.cu rows of the same shape
 // (Cases.Conv.cs). FLOPs are the convolution's; bytes the ideal traffic (inputs and outputs once, not the workspace).
 // PyTorch's conv2d on the same shapes runs in bench/gpu/run.sh (bench/torch/patchify_peer.py).
@@ -72,14 +72,14 @@ internal static partial class Cases
     // conv2d.cu's direct kernels for the call, also at kernel == stride (process-wide; rows run one at a time).
     private static void DirectConv(Action run)
     {
-        PatchifyKernels.Disabled = true;
+        Conv2dPatchifyKernels.Disabled = true;
         try
         {
             run();
         }
         finally
         {
-            PatchifyKernels.Disabled = false;
+            Conv2dPatchifyKernels.Disabled = false;
         }
     }
 }

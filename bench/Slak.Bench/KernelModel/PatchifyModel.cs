@@ -1,4 +1,4 @@
-// The patchify path of SLaK-T's stem and downsampling convolutions (cuda/kernels/patchify.cu + GEMMs) in the
+// The patchify path of SLaK-T's stem and downsampling convolutions (cuda/kernels/conv2d_patchify.cu + GEMMs) in the
 // kernel-model report: memory traffic against the HBM floor and the GEMMs' FLOPs against the FP32 and TF32 floors, at
 // batch 128, 224 px, on one H200. The re-layout kernels do no arithmetic (their SASS rows are in the table above);
 // they are modeled as bytes at the HBM bandwidth. Nothing here is measured.
@@ -62,7 +62,7 @@ internal static class PatchifyModel
         double fp32 = 2 * DwConvModel.FmaPerSecond;
         sb.AppendLine(inv, $"## Modeled: the stem and downsampling convolutions as patchify + GEMM (SLaK-T, batch {batch}, 224 px, one H200)");
         sb.AppendLine();
-        sb.AppendLine(inv, $"Kernel = stride, no padding: re-layout kernels (patchify.cu, memory-bound: bytes at {DwConvModel.HbmBytesPerSecond / 1e12:F1} TB/s) around cuBLAS GEMMs (the larger of FLOPs at the FP32 floor, {fp32 / 1e12:F1} TFLOP/s, or the TF32 tensor-core floor, {Tf32FlopsPerSecond / 1e12:F0} TFLOP/s, and their bytes at HBM speed). The ideal floor reads inputs and writes outputs once. Ignored: GEMM efficiency below its floor (skinny shapes: the stem's K is 48), launch gaps, L2 hits, the ones row and W' copy of the bias (counted as bytes only). The weight-gradient pass includes the bias gradient's read of dy.");
+        sb.AppendLine(inv, $"Kernel = stride, no padding: re-layout kernels (conv2d_patchify.cu, memory-bound: bytes at {DwConvModel.HbmBytesPerSecond / 1e12:F1} TB/s) around cuBLAS GEMMs (the larger of FLOPs at the FP32 floor, {fp32 / 1e12:F1} TFLOP/s, or the TF32 tensor-core floor, {Tf32FlopsPerSecond / 1e12:F0} TFLOP/s, and their bytes at HBM speed). The ideal floor reads inputs and writes outputs once. Ignored: GEMM efficiency below its floor (skinny shapes: the stem's K is 48), launch gaps, L2 hits, the ones row and W' copy of the bias (counted as bytes only). The weight-gradient pass includes the bias gradient's read of dy.");
         sb.AppendLine();
         sb.AppendLine("| layer | pass | GFLOP | ideal MB | re-layout MB | HBM floor ms | re-layout ms | GEMM FP32 ms | GEMM TF32 ms | modeled FP32 ms | modeled TF32 ms | HBM floor / modeled TF32 |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");

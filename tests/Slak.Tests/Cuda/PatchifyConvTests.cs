@@ -1,14 +1,14 @@
-// The patchify path of the dense convolution (PatchifyKernels: patchify.cu + GEMMs) on cuda-emu with every emulator
-// sanitizer on:
-//   - parity: forward (with and without bias), input gradient, weight gradient and bias gradient against float64
-//     loops written here, at breaker shapes: SLaK's stem (4x4/4, 3 input channels), downsampling (2x2/2), odd channel
-//     counts, non-square maps, batch 1 and 3, a map whose size is not a multiple of the stride (the rows and columns
-//     no patch reads get a zero input gradient), and a 1x1/1 convolution; outputs NaN-poisoned before every call;
-//     the test also asserts that the patchify kernels ran and conv2d.cu's direct kernels did not;
-//   - routing: a convolution with padding, a stride other than the kernel or a non-square kernel still runs the
-//     direct kernels (PatchifyKernels.Applies is the one predicate), and so does every one with the path disabled;
-//   - plans: SLaK-T's 12 patchify launches at batch 128 and 256 fit sm_90's limits (grid-stride grids) and report
-//     their workspace (P, dP, dy', W' bytes);
+// The patchify path of the dense convolution (Conv2dPatchifyKernels: conv2d_patchify.cu + GEMMs) on cuda-emu with every
+// emulator sanitizer on:
+//   - parity: forward (with and without bias), input gradient, weight gradient and bias gradient against float64 loops
+//     written here, at breaker shapes: SLaK's stem (4x4/4, 3 input channels), downsampling (2x2/2), odd channel counts,
+//     non-square maps, batch 1 and 3, a map whose size is not a multiple of the stride (the rows and columns no patch
+//     reads get a zero input gradient), and a 1x1/1 convolution; outputs NaN-poisoned before every call; the test also
+//     asserts that the patchify kernels ran and conv2d.cu's direct kernels did not;
+//   - routing: a convolution with padding, a stride other than the kernel or a non-square kernel still runs the direct
+//     kernels (Conv2dPatchifyKernels.Applies is the one predicate), and so does every one with the path disabled;
+//   - plans: SLaK-T's 12 patchify launches at batch 128 and 256 fit sm_90's limits (grid-stride grids) and report their
+//     workspace (P, dP, dy', W' bytes);
 //   - tf32: under Precision.Tf32 the path's GEMMs round their inputs to TF32 (the math mode is set for them).
 using NUnit.Framework;
 using Slak.Backends;
@@ -42,7 +42,7 @@ public sealed class PatchifyConvTests
     public void Close()
     {
         if (_emu is not null) _emu.Checks = _checks;
-        PatchifyKernels.Disabled = false;
+        Conv2dPatchifyKernels.Disabled = false;
     }
 
     private static readonly string[] PatchifyKernelNames = ["patchify_kernel", "unpatchify_kernel", "patchify_weight_bias_kernel"];
@@ -109,7 +109,7 @@ public sealed class PatchifyConvTests
     public void OtherConvolutionsRunTheDirectKernels(int n, int cin, int h, int w, int cout, int kh, int kw, int sh, int sw, int pad)
     {
         var p = new Conv2dParams(n, cin, h, w, cout, kh, kw, sh, sw, pad, pad, (h + 2 * pad - kh) / sh + 1, (w + 2 * pad - kw) / sw + 1);
-        Assert.That(PatchifyKernels.Applies(p), Is.False, $"{p}: the predicate");
+        Assert.That(Conv2dPatchifyKernels.Applies(p), Is.False, $"{p}: the predicate");
         var launched = RunAll(n, cin, h, w, cout, kh, kw, sh, sw, pad);
         Assert.That(launched, Is.SupersetOf(DirectKernelNames), $"{p}: direct kernels");
         Assert.That(launched.Intersect(PatchifyKernelNames), Is.Empty, $"{p}: no patchify kernel");
@@ -119,9 +119,9 @@ public sealed class PatchifyConvTests
     public void DisabledPathRunsTheDirectKernelsForTheStem()
     {
         var stem = new Conv2dParams(2, 3, 8, 8, 4, 4, 4, 4, 4, 0, 0, 2, 2);
-        Assert.That(PatchifyKernels.Applies(stem), Is.True, "the stem takes the patchify path");
-        PatchifyKernels.Disabled = true;
-        Assert.That(PatchifyKernels.Applies(stem), Is.False, "disabled");
+        Assert.That(Conv2dPatchifyKernels.Applies(stem), Is.True, "the stem takes the patchify path");
+        Conv2dPatchifyKernels.Disabled = true;
+        Assert.That(Conv2dPatchifyKernels.Applies(stem), Is.False, "disabled");
         var launched = RunAll(2, 3, 8, 8, 4, 4, 4, 4, 4, 0);
         Assert.That(launched, Is.SupersetOf(DirectKernelNames), "disabled: direct kernels");
         Assert.That(launched.Intersect(PatchifyKernelNames), Is.Empty, "disabled: no patchify kernel");

@@ -131,9 +131,9 @@ internal static class ModelLaunches
                         Add("conv2d_bwd_bias", LaunchPlans.Rows(conv.OutChannels, block, l));
                         var cp = new Conv2dParams(n, conv.InChannels, s, s, conv.OutChannels, conv.KernelSize, conv.KernelSize,
                                                   conv.Stride, conv.Stride, conv.Padding, conv.Padding, o, o);
-                        if (PatchifyKernels.Applies(cp))
-                            foreach (var pass in Enum.GetValues<PatchifyKernels.Pass>())
-                                Add($"patchify {pass}", PatchifyKernels.Plan(l, cp, pass, bias: true));
+                        if (Conv2dPatchifyKernels.Applies(cp))
+                            foreach (var pass in Enum.GetValues<Conv2dPatchifyKernels.Pass>())
+                                Add($"patchify {pass}", Conv2dPatchifyKernels.Plan(l, cp, pass, bias: true));
                         s = o;
                         break;
                     case LayerNorm ln:

@@ -20,7 +20,7 @@ internal sealed partial class CudaBackend
     /// <inheritdoc />
     public void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int strideH, int strideW, int padH, int padW)
     {
-        SetGemmMathMode(); // kernel == stride runs as patchify + GEMM (PatchifyKernels)
+        SetGemmMathMode(); // kernel == stride runs as patchify + GEMM (Conv2dPatchifyKernels)
         Conv2dKernels.Forward(Gpu, P(y), P(x), P(w), PorNull(bias),
                               ConvParams(x, w, y.Size(2), y.Size(3), strideH, strideW, padH, padW));
     }

@@ -1,4 +1,4 @@
-// patchify.cu: the re-layout kernels of the patchify path of SLaK's stem (4x4 stride 4) and downsampling (2x2
+// conv2d_patchify.cu: the re-layout kernels of the patchify path of SLaK's stem (4x4 stride 4) and downsampling (2x2
 // stride 2) convolutions. When the kernel equals the stride and there is no padding, every output pixel reads its own
 // s x s patch of every input channel (the patches are disjoint), so the convolution is a GEMM on re-laid-out input:
 //     P[k, n*L + p] = x[n, ci, r*s + i, q*s + j],  k = (ci*s + i)*s + j,  p = r*Wo + q,  L = Ho*Wo,
@@ -7,7 +7,7 @@
 //     weight grad    dW  = dY^T-as-(Cout, N*L) · P^T (one GEMM; dY permuted to (Cout, N, L) first)
 //     input grad     dP[:, n*L : (n+1)*L] = W^T · dy_n (strided-batched), then un-patchify (each dx element once)
 // With a bias, P gets one more row of ones and W' = [W | bias] one more column, so the GEMM adds the bias.
-// Launchers: src/Slak.Cuda/Kernels/PatchifyKernels.cs; the path and its choice: docs/gpu-kernels.md.
+// Launchers: src/Slak.Cuda/Kernels/Conv2dPatchifyKernels.cs; the path and its choice: docs/gpu-kernels.md.
 #include "slak_common.cuh"
 
 // P[(ci*s + i)*s + j, n*L + r*out_w + q] = x[n, ci, r*s + i, q*s + j] for j in [0, s); with bias_row, also

@@ -1,18 +1,18 @@
-// The patchify path of the dense convolution (cuda/kernels/patchify.cu + GEMMs): used by Conv2dKernels whenever the
-// kernel equals the stride and there is no padding (SLaK's stem 4x4/4 and downsampling 2x2/2; Applies is the one
-// predicate). The re-laid-out input P is (K, N*L), K = Cin*s*s, L = OutH*OutW (see the header of patchify.cu):
+// The patchify path of the dense convolution (cuda/kernels/conv2d_patchify.cu + GEMMs): used by Conv2dKernels
+// whenever the kernel equals the stride and there is no padding (SLaK's stem 4x4/4 and downsampling 2x2/2; Applies is
+// the one predicate). The re-laid-out input P is (K, N*L), K = Cin*s*s, L = OutH*OutW (conv2d_patchify.cu's header):
 //   forward     y_n (Cout, L) = W' (Cout, K') · P[:, n*L ..]          strided-batched GEMM, NCHW written directly
 //   data grad   dP[:, n*L ..] (K, L) = W^T (K, Cout) · dy_n (Cout, L)  strided-batched GEMM, then un-patchify
 //   weight grad dW (Cout, K) = dY' (Cout, N*L) · P^T                   one GEMM over N*L, dY' = dY permuted (C, N, L)
-// GEMMs: cuBLAS on a GPU (the TF32 math mode the caller set), the emulator's host GEMM (one per image for the
-// batched ones). The workspace (P, dP, dY', W') comes from the caching allocator and goes back before returning;
-// each plan reports its size in WorkspaceBytes.
+// GEMMs: cuBLAS on a GPU (the TF32 math mode the caller set), the emulator's host GEMM (one per image for the batched
+// ones). The workspace (P, dP, dY', W') comes from the caching allocator and goes back before returning; each plan
+// reports its size in WorkspaceBytes.
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
 
 /// <summary>The dense convolution as patchify + GEMM, for kernel == stride, no padding (<see cref="Applies"/>).</summary>
-internal static class PatchifyKernels
+internal static class Conv2dPatchifyKernels
 {
     /// <summary>The three passes of a convolution, for <see cref="Plan"/>.</summary>
     public enum Pass
