@@ -7,7 +7,8 @@
 #   1. OUT.tiny.md: a smoke pass at the tiny scale (every kernel row, no end-to-end rows, 1 timed repeat): catches a
 #      broken setup in seconds and leaves a complete kernel table even if the full pass is cut short;
 #   2. OUT.md: the full pass (SLaK-T, batch 128, 224 px; every kernel, cuBLAS GEMM and end-to-end row);
-#   3. PyTorch's depthwise convolution on the same GPU, appended to OUT.md (when PyTorch with CUDA is present);
+#   3. PyTorch's depthwise convolution and its kernel = stride conv2d (beside the patchify rows) on the same GPU,
+#      appended to OUT.md (when PyTorch with CUDA is present);
 #   4. with --sanitize: the tiny scale under compute-sanitizer (memcheck, racecheck, synccheck, initcheck), one
 #      table and log per tool (OUT.<tool>.md, OUT.<tool>.log), when compute-sanitizer is found.
 # Options after OUT.md go to the check (after run.sh's own, so they win): e.g. --device cuda-emu --scale tiny runs the

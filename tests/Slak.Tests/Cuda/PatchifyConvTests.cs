@@ -21,6 +21,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cuda;
 
 [TestFixture]
+[NonParallelizable] // Conv2dPatchifyKernels.Disabled is process-wide
 public sealed class PatchifyConvTests
 {
     private Device _device;
