@@ -10,7 +10,8 @@
 // sums: they run column-sampled (every grid.y of a sampled grid.x; finalize whole) and only the weights those
 // columns own are compared (grid.x = channel for the tiled kernels; a grid-stride range of (channel, tap) for the
 // direct one). conv2d_bwd_filter computes each weight in one thread (generic); the bias gradient (one block per
-// output channel over N*H*W) runs whole.
+// output channel over N*H*W) runs whole. These shapes take the patchify path (Cases.Patchify.cs) by default; the
+// conv2d.cu rows force the direct kernels (Conv2dPatchifyKernels.Disabled) so that before and after stay measurable.
 using Slak.Backends;
 using Slak.Cuda.Kernels;
 
@@ -30,7 +31,7 @@ internal static partial class Cases
             var bias = ctx.Random(co);
             ctx.Check($"({s.B},3,{s.Image},{s.Image}) -> {co}", 2.0 * s.B * co * o4 * o4 * 48,
                 4.0 * s.B * (3.0 * s.Image * s.Image + (double)co * o4 * o4), [[s.B, co, o4, o4]],
-                (be, o) => be.Conv2dForward(T(x, be), T(w, be), T(bias, be), o[0], 4, 4, 0, 0));
+                (be, o) => DirectConv(() => be.Conv2dForward(T(x, be), T(w, be), T(bias, be), o[0], 4, 4, 0, 0)));
         });
         yield return new GpuCase("conv2d_bwd_data_kernel", g, "Conv2dBackwardData (downsample 2x2/2)", ctx =>
         {
@@ -39,7 +40,7 @@ internal static partial class Cases
             var w = ctx.Random(co, ci, 2, 2);
             double flops = 2.0 * s.B * co * ci * 4 * (h / 2) * (h / 2);
             ctx.Check($"({s.B},{ci},{h},{h}) <- {co}", flops, 4.0 * s.B * (ci * h * h + co * (h / 2) * (h / 2)), [[s.B, ci, h, h]],
-                (be, o) => be.Conv2dBackwardData(T(dy, be), T(w, be), o[0], 2, 2, 0, 0), atol: 1e-3);
+                (be, o) => DirectConv(() => be.Conv2dBackwardData(T(dy, be), T(w, be), o[0], 2, 2, 0, 0)), atol: 1e-3);
         });
         GpuCase Filter(string kernel) => new(kernel, g, "Conv2dBackwardFilter (downsample 2x2/2)", ctx =>
         {
@@ -50,7 +51,7 @@ internal static partial class Cases
             long reduce = (long)s.B * (h / 2) * (h / 2);
             ctx.Check($"({s.B},{ci},{h},{h}) -> {co}", flops, 4.0 * s.B * (ci * h * h + co * (h / 2) * (h / 2)),
                 [[co, ci, 2, 2], [co]],
-                (be, o) => be.Conv2dBackwardFilter(T(x, be), T(dy, be), o[0], o[1], 2, 2, 0, 0),
+                (be, o) => DirectConv(() => be.Conv2dBackwardFilter(T(x, be), T(dy, be), o[0], o[1], 2, 2, 0, 0)),
                 atol: 1e-3 + 2e-6 * reduce, rtol: 1e-3);
         })
         {

@@ -7,7 +7,8 @@
 #   1. OUT.tiny.md: a smoke pass at the tiny scale (every kernel row, no end-to-end rows, 1 timed repeat): catches a
 #      broken setup in seconds and leaves a complete kernel table even if the full pass is cut short;
 #   2. OUT.md: the full pass (SLaK-T, batch 128, 224 px; every kernel, cuBLAS GEMM and end-to-end row);
-#   3. PyTorch's depthwise convolution on the same GPU, appended to OUT.md (when PyTorch with CUDA is present);
+#   3. PyTorch's depthwise convolution and its kernel = stride conv2d (beside the patchify rows) on the same GPU,
+#      appended to OUT.md (when PyTorch with CUDA is present);
 #   4. with --sanitize: the tiny scale under compute-sanitizer (memcheck, racecheck, synccheck, initcheck), one
 #      table and log per tool (OUT.<tool>.md, OUT.<tool>.log), when compute-sanitizer is found.
 # Options after OUT.md go to the check (after run.sh's own, so they win): e.g. --device cuda-emu --scale tiny runs the
@@ -76,6 +77,12 @@ if [[ " ${args[*]} " != *" cuda-emu "* ]] && python3 -c "import torch, sys; sys.
     echo "PyTorch $(python3 -c 'import torch; print(torch.__version__)') on the same GPU (N C H M kind fwd_ms fwd+bwd_ms, median of 20):"
     echo '```'
     python3 bench/torch/dwconv_peer.py --device cuda --threads 1 --reps 20 128,124,56,51 128,249,28,49 128,499,14,47 128,998,7,13
+    echo '```'
+    echo
+    echo "PyTorch conv2d, kernel = stride (beside the patchify rows; name pass N Cin H Cout S ms, median of 20; fp32, then TF32):"
+    echo '```'
+    python3 bench/torch/patchify_peer.py --device cuda --reps 20
+    python3 bench/torch/patchify_peer.py --device cuda --reps 20 --tf32 | sed 's/$/ tf32/'
     echo '```'
   } >> "$out" || status=1
 else

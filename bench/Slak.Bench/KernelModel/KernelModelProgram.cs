@@ -121,6 +121,7 @@ internal static class KernelModelProgram
         sb.AppendLine();
         sb.AppendLine(inv, $"{arch}, NVRTC {compiler.Version.Major}.{compiler.Version.Minor}; {rows.Count} kernels.");
         sb.AppendLine();
+        PatchifyModel.Append(sb);
         AppendModel(sb, rows, variant);
         return sb.ToString();
     }

@@ -95,7 +95,10 @@ internal static class TrainingMemoryPlan
 
         // Largest kernel workspace of the backward: column-sum partials are at most 256 chunks of 4C floats, the
         // fused weight gradient's at most 2048 blocks' worth of taps; both far below one activation map, so one
-        // activation of the largest map covers them (counted in the bound).
+        // activation of the largest map covers them (counted in the bound). The patchify path of the stem and the
+        // downsampling layers (Conv2dPatchifyKernels) holds P / dP and the permuted dy for one call: at most 1.4
+        // activations of the largest map (the stem's weight gradient, (48 + 124) x N*56*56 floats), at a point of the
+        // backward where only that layer's gradients are alive, so well inside the bound.
         long transient = TransientActivations * F(largestMap);
         return new StepMemory(persistent, forward, transient, parameters);
     }

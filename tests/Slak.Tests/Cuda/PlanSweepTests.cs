@@ -129,6 +129,11 @@ internal static class ModelLaunches
                         GridStride("conv2d_bwd_data", (long)n * conv.InChannels * s * s);
                         GridStride("conv2d_bwd_filter", (long)conv.OutChannels * conv.InChannels * conv.KernelSize * conv.KernelSize);
                         Add("conv2d_bwd_bias", LaunchPlans.Rows(conv.OutChannels, block, l));
+                        var cp = new Conv2dParams(n, conv.InChannels, s, s, conv.OutChannels, conv.KernelSize, conv.KernelSize,
+                                                  conv.Stride, conv.Stride, conv.Padding, conv.Padding, o, o);
+                        if (Conv2dPatchifyKernels.Applies(cp))
+                            foreach (var pass in Enum.GetValues<Conv2dPatchifyKernels.Pass>())
+                                Add($"patchify {pass}", Conv2dPatchifyKernels.Plan(l, cp, pass, bias: true));
                         s = o;
                         break;
                     case LayerNorm ln:

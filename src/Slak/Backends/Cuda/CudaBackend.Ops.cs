@@ -18,18 +18,27 @@ internal sealed partial class CudaBackend
         new(x.Size(0), x.Size(1), x.Size(2), x.Size(3), w.Size(0), w.Size(2), w.Size(3), sh, sw, ph, pw, outH, outW);
 
     /// <inheritdoc />
-    public void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int strideH, int strideW, int padH, int padW) =>
+    public void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int strideH, int strideW, int padH, int padW)
+    {
+        SetGemmMathMode(); // kernel == stride runs as patchify + GEMM (Conv2dPatchifyKernels)
         Conv2dKernels.Forward(Gpu, P(y), P(x), P(w), PorNull(bias),
                               ConvParams(x, w, y.Size(2), y.Size(3), strideH, strideW, padH, padW));
+    }
 
     /// <inheritdoc />
-    public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, int strideH, int strideW, int padH, int padW) =>
+    public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, int strideH, int strideW, int padH, int padW)
+    {
+        SetGemmMathMode();
         Conv2dKernels.BackwardData(Gpu, P(dx), P(dy), P(w), ConvParams(dx, w, dy.Size(2), dy.Size(3), strideH, strideW, padH, padW));
+    }
 
     /// <inheritdoc />
-    public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor dw, Tensor? dbias, int strideH, int strideW, int padH, int padW) =>
+    public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor dw, Tensor? dbias, int strideH, int strideW, int padH, int padW)
+    {
+        SetGemmMathMode();
         Conv2dKernels.BackwardFilter(Gpu, P(dw), PorNull(dbias), P(x), P(dy),
                                      ConvParams(x, dw, dy.Size(2), dy.Size(3), strideH, strideW, padH, padW));
+    }
 
     /// <inheritdoc />
     public void LayerNormLastDim(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd) =>
