@@ -10,8 +10,8 @@ namespace Slak.Backends.Cuda;
 
 internal sealed partial class CudaBackend : IBf16KernelBackend
 {
-    /// <summary>Tests only: called with (source tensor, its 16-bit copy's bits) for every bf16 operand buffer packed
-    /// here (the bits are downloaded only while it is set).</summary>
+    /// <summary>Tests only: called with (source tensor, the bits of its bf16 copy) for every bf16 operand copy made
+    /// here (16-bit buffers, and the rounded weights the depthwise kernel reads; downloaded only while it is set).</summary>
     internal static Action<Tensor, ushort[]>? Bf16BufferObserver { get; set; }
 
     /// <inheritdoc />
@@ -58,6 +58,7 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
                 var rounded = Gpu.Allocate(weights[b].Numel * sizeof(float));
                 temps.Add(rounded);
                 PrecisionKernels.RoundBf16(Gpu, rounded, P(weights[b]), weights[b].Numel);
+                Observe(weights[b], rounded, packed: false);
                 branches[b] = branches[b] with { Weight = rounded };
             }
             var xb = Packed(x, temps);
@@ -83,12 +84,25 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
         var p = Gpu.Allocate(Math.Max(1, t.Numel) * sizeof(ushort));
         temps.Add(p);
         PrecisionKernels.Float32ToBf16(Gpu, p, P(t), t.Numel);
-        if (Bf16BufferObserver is { } observe)
-        {
-            var bits = new ushort[t.Numel];
-            Gpu.CopyToHost(p, System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits.AsSpan()));
-            observe(t, bits);
-        }
+        Observe(t, p, packed: true);
         return p;
+    }
+
+    // Tests: hands the bf16 bits of a copy of t (16-bit, or float32 holding bf16 values) to Bf16BufferObserver.
+    private void Observe(Tensor t, DevicePtr copy, bool packed)
+    {
+        if (Bf16BufferObserver is not { } observe) return;
+        var bits = new ushort[t.Numel];
+        if (packed)
+        {
+            Gpu.CopyToHost(copy, System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits.AsSpan()));
+        }
+        else
+        {
+            var values = new float[t.Numel];
+            Gpu.CopyToHost(copy, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+            for (int i = 0; i < values.Length; i++) bits[i] = (ushort)(BitConverter.SingleToUInt32Bits(values[i]) >> 16);
+        }
+        observe(t, bits);
     }
 }
