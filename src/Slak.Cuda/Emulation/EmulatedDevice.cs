@@ -298,7 +298,9 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
 
     /// <summary>The kernel of the module specialised with <paramref name="specialization"/> where the emulator
     /// library holds that instance (registered as <see cref="InstanceName"/>; the test library builds a few, see
-    /// CMakeLists.txt), else the generic kernel, which kernels written for specialisation run correctly too.</summary>
+    /// CMakeLists.txt), else the instance of the longest leading part of the definitions that the library holds (a
+    /// definition that changes the kernel's types comes first, e.g. SLAK_DW_BF16=1, whose instance libslak_emu.so
+    /// always holds), else the generic kernel, which kernels written for specialisation run correctly too.</summary>
     public KernelHandle GetKernel(string name, IReadOnlyList<string> specialization)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -310,10 +312,15 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
             ThrowIfDisposed();
             if (_kernels.TryGetValue(instance, out var cached)) return cached;
             var api = EmuNative.Library;
-            nint handle;
-            int status;
-            var utf8 = Encoding.UTF8.GetBytes(instance + "\0");
-            fixed (byte* p = utf8) status = api.FindKernel(p, &handle);
+            nint handle = 0;
+            int status = -1;
+            string found = instance;
+            for (int count = specialization.Count; count > 0 && status != 0; count--)
+            {
+                found = count == specialization.Count ? instance : InstanceName(name, [.. specialization.Take(count)]);
+                var utf8 = Encoding.UTF8.GetBytes(found + "\0");
+                fixed (byte* p = utf8) status = api.FindKernel(p, &handle);
+            }
             if (status == 0)
             {
                 // The handle keeps the kernel's own name (launch counts, block choosers and errors name the kernel);
@@ -321,7 +328,7 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
                 var kernel = new KernelHandle(name, handle);
                 _kernels[instance] = kernel;
                 _arity[handle] = api.KernelArity(handle);
-                s_instanceOf[handle] = instance;
+                s_instanceOf[handle] = found;
                 return kernel;
             }
         }
@@ -507,6 +514,47 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
             return;
         }
         gemm(transA, transB, m, n, k, alpha, (nint)a.Address, lda, (nint)b.Address, ldb, beta, (nint)c.Address, ldc);
+    }
+
+    /// <inheritdoc />
+    public void GemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+                         DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc)
+    {
+        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        if (m == 0 || n == 0) return;
+        int aRows = transA ? k : m, aCols = transA ? m : k, bRows = transB ? n : k, bCols = transB ? k : n;
+        long aCount = k > 0 ? (long)(aRows - 1) * lda + aCols : 0, bCount = k > 0 ? (long)(bRows - 1) * ldb + bCols : 0;
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            _memory.CheckRange(c, ((long)(m - 1) * ldc + n) * sizeof(float), nameof(c));
+            if (k > 0)
+            {
+                _memory.CheckRange(a, aCount * sizeof(ushort), nameof(a));
+                _memory.CheckRange(b, bCount * sizeof(ushort), nameof(b));
+            }
+        }
+        // cublasGemmEx with CUDA_R_16BF operands and CUBLAS_COMPUTE_32F: every bf16 value is exact in float32, so the
+        // float32 GEMM over the widened operands is the same computation (TF32 math does not apply to bf16 inputs).
+        var fa = WidenedBf16Copy(a, aCount);
+        var fb = WidenedBf16Copy(b, bCount);
+        var gemm = _hostSgemm ?? FallbackSgemm;
+        fixed (float* pa = fa, pb = fb)
+            gemm(transA, transB, m, n, k, alpha, (nint)pa, lda, (nint)pb, ldb, beta, (nint)c.Address, ldc);
+        Interlocked.Increment(ref s_bf16Gemms);
+    }
+
+    /// <summary>How many <see cref="GemmBf16"/> calls this process ran (tests check that a bf16 path reached it).</summary>
+    public static long Bf16GemmCount => Interlocked.Read(ref s_bf16Gemms);
+
+    private static long s_bf16Gemms;
+
+    private static float[] WidenedBf16Copy(DevicePtr source, long count)
+    {
+        var copy = new float[Math.Max(count, 1)];
+        var bits = new ReadOnlySpan<ushort>((void*)source.Address, checked((int)count));
+        for (int i = 0; i < bits.Length; i++) copy[i] = ReducedFloat.FromBf16Bits(bits[i]);
+        return copy;
     }
 
     /// <summary>GEMMs with TF32 math (cuBLAS's CUBLAS_TF32_TENSOR_OP_MATH on a GPU): <see cref="Sgemm"/> rounds its A

@@ -13,6 +13,16 @@ internal sealed unsafe class Cublas
     public const int DefaultMath = 0;
     public const int Tf32TensorOpMath = 3;
 
+    /// <summary><c>cudaDataType_t</c>: float32 and bfloat16 (cublasGemmEx's operand and output types).</summary>
+    public const int CudaR32F = 0;
+    public const int CudaR16BF = 14;
+
+    /// <summary><c>cublasComputeType_t</c>: float32 accumulation.</summary>
+    public const int Compute32F = 68;
+
+    /// <summary><c>cublasGemmAlgo_t</c>: the library's heuristic choice.</summary>
+    public const int GemmDefault = -1;
+
     /// <summary><c>libraryPropertyType</c> for cublasGetProperty.</summary>
     public const int MajorVersion = 0;
     public const int MinorVersion = 1;
@@ -31,6 +41,12 @@ internal sealed unsafe class Cublas
     public readonly delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, long, ulong, int, long, float*,
         ulong, int, long, int, CublasStatus> cublasSgemmStridedBatched;
 
+    /// <summary>cublasGemmEx (handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc,
+    /// computeType, algo): the GEMM with bf16 operands; null when the library lacks it (IGpuDevice.GemmBf16 then
+    /// throws naming it).</summary>
+    public readonly delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, int, ulong, int, int, float*,
+        ulong, int, int, int, int, CublasStatus> cublasGemmEx;
+
     /// <summary>Optional (cuBLAS 11.4+): status name/text; null when absent.</summary>
     public readonly delegate* unmanaged<CublasStatus, byte*> cublasGetStatusString;
 
@@ -47,6 +63,8 @@ internal sealed unsafe class Cublas
             ulong, int, CublasStatus>)lib.Require("cublasSgemm_v2");
         cublasSgemmStridedBatched = (delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, long, ulong,
             int, long, float*, ulong, int, long, int, CublasStatus>)lib.Require("cublasSgemmStridedBatched");
+        cublasGemmEx = (delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, int, ulong, int, int,
+            float*, ulong, int, int, int, int, CublasStatus>)lib.Optional("cublasGemmEx");
         cublasGetStatusString = (delegate* unmanaged<CublasStatus, byte*>)lib.Optional("cublasGetStatusString");
     }
 

@@ -14,7 +14,7 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>Launchers of the fused decomposed depthwise convolution.</summary>
-internal static class DwConvFusedKernels
+internal static partial class DwConvFusedKernels
 {
     // The params structs hold three branches, the kernels' maximum (kFusedMaxBranches; PlanStructLayoutTests checks
     // that the header agrees). Whether a launch runs fused is the plan's decision (PerBranchOnly aside).
@@ -182,7 +182,7 @@ internal static class DwConvFusedKernels
 
     private static void Launch(IGpuDevice dev, ReadOnlySpan<DevicePtr> outs, ReadOnlySpan<DevicePtr> ins,
                                ReadOnlySpan<DwConvFusedBranch> br, int n, int c, int h, int w, bool flip, bool sum,
-                               in LaunchPlan plan)
+                               in LaunchPlan plan, bool bf16 = false)
     {
         int nb = br.Length, hh = 0, hw = 0;
         foreach (var b in br)
@@ -207,7 +207,7 @@ internal static class DwConvFusedKernels
         for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Weight);
         for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Mask);
         a.Add(p);
-        a.Launch(dev, "dwconv_fused_kernel", plan, Specialization(br));
+        a.Launch(dev, "dwconv_fused_kernel", plan, bf16 ? Bf16Specialization(br) : Specialization(br));
     }
 
     /// <summary>The NVRTC definitions that specialise dwconv_fused_kernel for these branches' (Kh, Kw):

@@ -45,6 +45,30 @@ internal sealed unsafe partial class CudaDriverDevice
             &alpha, b.Address, ldb, a.Address, lda, &beta, c.Address, ldc));
     }
 
+    /// <inheritdoc />
+    public void GemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+                         DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc)
+    {
+        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        if (m == 0 || n == 0)
+        {
+            return;
+        }
+
+        var api = Cublas.Api;
+        if (api.cublasGemmEx == null)
+        {
+            throw new NotSupportedException(
+                $"GEMM with bf16 operands: the cuBLAS library {api.Library.Path} has no cublasGemmEx (needed by --precision bf16)");
+        }
+
+        nint handle = EnsureBlas();
+        CublasException.ThrowIfFailed(api.cublasGemmEx(handle,
+            transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
+            &alpha, b.Address, Cublas.CudaR16BF, ldb, a.Address, Cublas.CudaR16BF, lda, &beta,
+            c.Address, Cublas.CudaR32F, ldc, Cublas.Compute32F, Cublas.GemmDefault));
+    }
+
     /// <summary>Row-major batched GEMM: for each i in [0, batch), C_i = alpha·op(A_i)·op(B_i) + beta·C_i, with
     /// A_i = a + i·strideA elements (likewise B, C).</summary>
     public void SgemmStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,

@@ -66,6 +66,14 @@ internal interface IGpuDevice : IDisposable
     void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
                DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc);
 
+    /// <summary>Row-major GEMM with bfloat16 operands and float32 accumulation and output (mixed precision):
+    /// C = alpha * op(A) * op(B) + beta * C as in <see cref="Sgemm"/>, but A and B are bf16 buffers (2 bytes an
+    /// element, leading dimensions in elements) and C is float32. cuBLAS's cublasGemmEx (CUDA_R_16BF inputs,
+    /// CUDA_R_32F output, CUBLAS_COMPUTE_32F) on a GPU; on the emulator the operands are converted to float32 (exactly)
+    /// and the host GEMM runs.</summary>
+    void GemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+                  DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc);
+
     /// <summary>Waits until all work queued on the device's stream has finished.</summary>
     void Synchronize();
 

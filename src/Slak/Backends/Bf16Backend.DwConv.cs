@@ -1,7 +1,9 @@
 // The depthwise convolutions under bf16 (see Bf16Backend.cs): input, weights and incoming gradients read as bf16
 // (masks as they are: 0/1 is exact), fp32 accumulation, forward outputs stored as bf16, gradients fp32. These are the
 // points where the bf16 instantiations of the depthwise kernels (cuda/kernels/dwconv_fused.cu, dw_store_t) read and
-// write bf16.
+// write bf16. Where the backend has real bf16 kernels (IBf16KernelBackend: CUDA), the forward and the inference sum
+// run them (same rounding points); the input gradient keeps the rounding path, since its output (an activation
+// gradient) stays float32 here while the bf16 instantiation would store it as bf16.
 namespace Slak.Backends;
 
 internal sealed partial class Bf16Backend
@@ -10,6 +12,7 @@ internal sealed partial class Bf16Backend
     public void DecomposedDwConvForward(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
                                         IReadOnlyList<Tensor> ys)
     {
+        if (_inner is IBf16KernelBackend real && real.TryDecomposedDwConvForwardBf16(x, weights, masks, ys)) return;
         using (var o = Bf16Operands()) _inner.DecomposedDwConvForward(o.Of(x), o.Of(weights), masks, ys);
         foreach (var y in ys) Store(y);
     }
@@ -17,6 +20,7 @@ internal sealed partial class Bf16Backend
     /// <inheritdoc/>
     public void DecomposedDwConvForwardSum(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks, Tensor y)
     {
+        if (_inner is IBf16KernelBackend real && real.TryDecomposedDwConvForwardSumBf16(x, weights, masks, y)) return;
         using (var o = Bf16Operands()) _inner.DecomposedDwConvForwardSum(o.Of(x), o.Of(weights), masks, y);
         Store(y);
     }

@@ -173,6 +173,7 @@ internal sealed partial class Bf16Backend : IBackend
     /// <inheritdoc/>
     public void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c)
     {
+        if (_inner is IBf16KernelBackend real && real.TryGemmBf16(transA, transB, m, n, k, alpha, a, b, beta, c)) return;
         using var o = Bf16Operands();
         _inner.Gemm(transA, transB, m, n, k, alpha, o.Of(a), o.Of(b), beta, c);
     }

@@ -1,0 +1,70 @@
+// The bf16 instantiation of dwconv_fused_kernel (dwconv_fused.cu compiled with SLAK_DW_BF16=1: dw_store_t is
+// slak_bf16): activations (forward input and outputs) and gradients (input-gradient input and output) are 16-bit
+// bf16 buffers, weights and masks float32, accumulation float32, stores rounded to nearest even
+// (docs/mixed-precision.md). Only the fused kernel has a bf16 instantiation: where the plan falls back to the
+// per-branch kernels of dwconv.cu (more than three branches, a tile over the shared-memory budget) these launchers
+// launch nothing and return false, and the caller runs the float32 path.
+using Slak.Cuda.Runtime;
+
+namespace Slak.Cuda.Kernels;
+
+internal static partial class DwConvFusedKernels
+{
+    /// <summary>The definition that selects the bf16 instantiation; first in a bf16 launch's specialisation (the
+    /// emulator's libslak_emu.so holds the instance of this definition alone, see EmulatedDevice.GetKernel).</summary>
+    internal const string Bf16Define = "SLAK_DW_BF16=1";
+
+    /// <summary>ys[b] (bf16) = depthwise conv of x (bf16, N x C x H x W) with branch b (float32 weight * mask), all
+    /// outputs overwritten; false (nothing launched) where the plan does not take the fused kernel.</summary>
+    public static bool TryForwardBf16(IGpuDevice dev, ReadOnlySpan<DevicePtr> ys, DevicePtr x,
+                                      ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        Check(ys.Length, branches.Length, nameof(ys));
+        CheckShape(branches, n, c, h, w);
+        var plan = Plan(dev, branches, n, c, h, w);
+        if (plan.KernelChoice == PlanKernel.None) return true;
+        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly) return false;
+        Span<DevicePtr> ins = [x, x, x];
+        Launch(dev, ys, ins, branches, n, c, h, w, flip: false, sum: false, plan, bf16: true);
+        return true;
+    }
+
+    /// <summary>y (bf16) = sum over branches of the depthwise conv of x (bf16) with branch b (inference); false
+    /// (nothing launched) where the plan does not take the fused kernel.</summary>
+    public static bool TryForwardSumBf16(IGpuDevice dev, DevicePtr y, DevicePtr x, ReadOnlySpan<DwConvFusedBranch> branches,
+                                         int n, int c, int h, int w)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        Check(branches.Length, branches.Length, nameof(branches));
+        CheckShape(branches, n, c, h, w);
+        var plan = Plan(dev, branches, n, c, h, w);
+        if (plan.KernelChoice == PlanKernel.None) return true;
+        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly) return false;
+        Span<DevicePtr> outs = [y, DevicePtr.Null, DevicePtr.Null];
+        Span<DevicePtr> ins = [x, x, x];
+        Launch(dev, outs, ins, branches, n, c, h, w, flip: false, sum: true, plan, bf16: true);
+        return true;
+    }
+
+    /// <summary>dx (bf16) = sum over branches of the input gradient of branch b given dys[b] (bf16); false (nothing
+    /// launched) where the plan does not take the fused kernel.</summary>
+    public static bool TryBackwardDataBf16(IGpuDevice dev, DevicePtr dx, ReadOnlySpan<DevicePtr> dys,
+                                           ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        Check(dys.Length, branches.Length, nameof(dys));
+        CheckShape(branches, n, c, h, w);
+        var plan = Plan(dev, branches, n, c, h, w);
+        if (plan.KernelChoice == PlanKernel.None) return true;
+        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly) return false;
+        Span<DevicePtr> outs = [dx, DevicePtr.Null, DevicePtr.Null];
+        Launch(dev, outs, dys, branches, n, c, h, w, flip: true, sum: true, plan, bf16: true);
+        return true;
+    }
+
+    /// <summary>The NVRTC definitions of the bf16 instantiation for these branches: <see cref="Bf16Define"/>, then
+    /// <see cref="Specialization"/>'s.</summary>
+    internal static IReadOnlyList<string> Bf16Specialization(ReadOnlySpan<DwConvFusedBranch> br) =>
+        [Bf16Define, .. Specialization(br)];
+}

@@ -1,0 +1,108 @@
+// Real bf16 storage on the CUDA backend (IBf16KernelBackend, called by Bf16Backend under --precision bf16): the
+// operands are packed into 16-bit buffers (f32_to_bf16_kernel), the depthwise forward runs the bf16 instantiation of
+// dwconv_fused.cu (bf16 input and outputs, float32 weights rounded to bf16 values, masks and accumulation) and GEMMs
+// run through IGpuDevice.GemmBf16 (cublasGemmEx, bf16 operands, float32 accumulation and output). The 16-bit buffers
+// live for one call: the tensors between operators are still float32 (docs/mixed-precision.md says what this saves).
+using Slak.Cuda.Kernels;
+using Slak.Cuda.Runtime;
+
+namespace Slak.Backends.Cuda;
+
+internal sealed partial class CudaBackend : IBf16KernelBackend
+{
+    /// <summary>Tests only: called with (source tensor, the bits of its bf16 copy) for every bf16 operand copy made
+    /// here (16-bit buffers, and the rounded weights the depthwise kernel reads; downloaded only while it is set).</summary>
+    internal static Action<Tensor, ushort[]>? Bf16BufferObserver { get; set; }
+
+    /// <inheritdoc />
+    public bool TryDecomposedDwConvForwardBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
+                                               IReadOnlyList<Tensor> ys) =>
+        DwConvBf16(x, weights, masks, ys, sum: false);
+
+    /// <inheritdoc />
+    public bool TryDecomposedDwConvForwardSumBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
+                                                  Tensor y) =>
+        DwConvBf16(x, weights, masks, [y], sum: true);
+
+    /// <inheritdoc />
+    public bool TryGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta,
+                            Tensor c)
+    {
+        var temps = new List<DevicePtr>(2);
+        try
+        {
+            var ab = Packed(a, temps);
+            var bb = Packed(b, temps);
+            Gpu.GemmBf16(transA, transB, m, n, k, alpha, ab, transA ? m : k, bb, transB ? k : n, beta, P(c), n);
+            return true;
+        }
+        finally { foreach (var t in temps) Gpu.Free(t); }
+    }
+
+    private bool DwConvBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
+                            IReadOnlyList<Tensor> outs, bool sum)
+    {
+        int n = x.Size(0), c = x.Size(1), h = x.Size(2), w = x.Size(3);
+        var branches = new DwConvFusedBranch[weights.Count];
+        for (int b = 0; b < branches.Length; b++) branches[b] = FusedBranch(weights[b], masks[b]);
+        if (branches.Length > DwConvFusedKernels.MaxBranches ||
+            DwConvFusedKernels.Plan(Gpu, branches, n, c, h, w).KernelChoice != PlanKernel.DwConvFused ||
+            DwConvFusedKernels.PerBranchOnly)
+            return false; // the per-branch kernels of dwconv.cu have no bf16 instantiation
+        var temps = new List<DevicePtr>(2 + 2 * branches.Length);
+        try
+        {
+            // The kernel reads weights as float32: it gets their bf16 values (as Bf16Backend's rounding path does).
+            for (int b = 0; b < branches.Length; b++)
+            {
+                var rounded = Gpu.Allocate(weights[b].Numel * sizeof(float));
+                temps.Add(rounded);
+                PrecisionKernels.RoundBf16(Gpu, rounded, P(weights[b]), weights[b].Numel);
+                Observe(weights[b], rounded, packed: false);
+                branches[b] = branches[b] with { Weight = rounded };
+            }
+            var xb = Packed(x, temps);
+            var yb = new DevicePtr[outs.Count];
+            for (int b = 0; b < yb.Length; b++)
+            {
+                yb[b] = Gpu.Allocate(outs[b].Numel * sizeof(ushort));
+                temps.Add(yb[b]);
+            }
+            bool ran = sum
+                ? DwConvFusedKernels.TryForwardSumBf16(Gpu, yb[0], xb, branches, n, c, h, w)
+                : DwConvFusedKernels.TryForwardBf16(Gpu, yb, xb, branches, n, c, h, w);
+            if (!ran) return false;
+            for (int b = 0; b < yb.Length; b++) PrecisionKernels.Bf16ToFloat32(Gpu, P(outs[b]), yb[b], outs[b].Numel);
+            return true;
+        }
+        finally { foreach (var t in temps) Gpu.Free(t); }
+    }
+
+    // A 16-bit bf16 copy of t (round to nearest even), freed by the caller with the other temporaries.
+    private DevicePtr Packed(Tensor t, List<DevicePtr> temps)
+    {
+        var p = Gpu.Allocate(Math.Max(1, t.Numel) * sizeof(ushort));
+        temps.Add(p);
+        PrecisionKernels.Float32ToBf16(Gpu, p, P(t), t.Numel);
+        Observe(t, p, packed: true);
+        return p;
+    }
+
+    // Tests: hands the bf16 bits of a copy of t (16-bit, or float32 holding bf16 values) to Bf16BufferObserver.
+    private void Observe(Tensor t, DevicePtr copy, bool packed)
+    {
+        if (Bf16BufferObserver is not { } observe) return;
+        var bits = new ushort[t.Numel];
+        if (packed)
+        {
+            Gpu.CopyToHost(copy, System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits.AsSpan()));
+        }
+        else
+        {
+            var values = new float[t.Numel];
+            Gpu.CopyToHost(copy, System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+            for (int i = 0; i < values.Length; i++) bits[i] = (ushort)(BitConverter.SingleToUInt32Bits(values[i]) >> 16);
+        }
+        observe(t, bits);
+    }
+}

@@ -1,0 +1,23 @@
+// A backend with kernels that really read and write 16-bit bf16 buffers (the CUDA backend: the bf16 instantiation of
+// dwconv_fused.cu, GEMMs with bf16 operands through cublasGemmEx). Bf16Backend calls these in place of rounding
+// around the float32 kernels where they apply; the numbers are those of the rounding path (same rounding points:
+// operands rounded to bf16, float32 accumulation, depthwise outputs stored as bf16), see docs/mixed-precision.md.
+namespace Slak.Backends;
+
+/// <summary>Operations a backend runs with real bf16 storage; each returns false (and does nothing) where it has no
+/// bf16 path for the call, and the caller then runs the rounding path.</summary>
+internal interface IBf16KernelBackend
+{
+    /// <summary>ys[b] = round_bf16(depthwise conv of round_bf16(x) with round_bf16(weights[b]) * masks[b]), float32
+    /// accumulation: <see cref="IBackend.DecomposedDwConvForward"/> under bf16.</summary>
+    bool TryDecomposedDwConvForwardBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
+                                        IReadOnlyList<Tensor> ys);
+
+    /// <summary>y = round_bf16(sum over branches of the same convolutions): <see cref="IBackend.DecomposedDwConvForwardSum"/>
+    /// under bf16.</summary>
+    bool TryDecomposedDwConvForwardSumBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks, Tensor y);
+
+    /// <summary>c = alpha * op(round_bf16(a)) * op(round_bf16(b)) + beta * c in float32: <see cref="IBackend.Gemm"/>
+    /// under bf16.</summary>
+    bool TryGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c);
+}
