@@ -67,16 +67,19 @@ public sealed class DwConvSmallKernelTests
     }
 
     [Test]
-    public void SpecialisedModulesCompileWithoutLocalMemory()
+    public void SpecialisedModulesCompileWithoutLocalMemoryAlsoWithBf16Storage()
     {
         NvrtcTestSupport.RequireNvrtc();
         var compiler = new NvrtcCompiler(KernelSources.Embedded);
         // sm_80 here; SLaK-T's sm_90 modules (14 x 14 and 7 x 7) are compiled and checked by KernelsCommandTests.
-        (int Major, int H, string Branches)[] specs = [(8, 14, "47x5,5x47,5x5"), (8, 7, "13x5,5x13,5x5")];
+        // The bf16 storage instantiation (SLAK_DW_BF16, as dwconv_fused.cu's) compiles too.
+        (int Major, int H, string Branches, bool Bf16)[] specs =
+            [(8, 14, "47x5,5x47,5x5", false), (8, 7, "13x5,5x13,5x5", false), (8, 7, "13x5,5x13,5x5", true)];
         var failures = new List<string>();
-        foreach (var (major, h, branches) in specs)
+        foreach (var (major, h, branches, bf16) in specs)
         {
-            var defines = DwConvSmallKernels.Specialization(h, h, Parse(branches));
+            IReadOnlyList<string> defines = DwConvSmallKernels.Specialization(h, h, Parse(branches));
+            if (bf16) defines = [.. defines, "SLAK_DW_BF16=1"];
             var module = compiler.Compile(DwConvSmallKernels.File, new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
             var r = module.Resources.Single(r => r.Kernel == DwConvSmallKernels.Kernel);
             TestContext.Progress.WriteLine($"sm_{major}0 {h}x{h} {branches}: {r.Registers} registers, {r.SpillStoreBytes} B spill stores");
