@@ -67,6 +67,14 @@ SLAK_PLAN_EXPORT int slak_emu_plan_dwconv_fused_wgrad(long long n, long long c, 
                                         : slak_plan_dwconv_fused_wgrad(n, c, h, w, branches, kh, kw, l, p);
 }
 
+SLAK_PLAN_EXPORT int slak_emu_plan_dwconv_small(long long n, long long c, long long h, long long w, int branches,
+                                                const int* kh, const int* kw, const SlakDeviceLimits* l,
+                                                SlakLaunchPlan* p)
+{
+    return l == nullptr || p == nullptr ? SLAK_PLAN_ERROR_INVALID
+                                        : slak_plan_dwconv_small(n, c, h, w, branches, kh, kw, l, p);
+}
+
 SLAK_PLAN_EXPORT int slak_emu_plan_violation(const SlakLaunchPlan* p, const SlakDeviceLimits* l)
 {
     return l == nullptr || p == nullptr ? SLAK_PLAN_ERROR_INVALID : slak_plan_violation(p, l);
@@ -89,6 +97,7 @@ const NamedConstant kConstants[] = {
     SLAK_CONSTANT(kPermuteMaxRank),      SLAK_CONSTANT(kDwTileW),                 SLAK_CONSTANT(kDwTileH),
     SLAK_CONSTANT(kFusedTileW),          SLAK_CONSTANT(kFusedTileH),              SLAK_CONSTANT(kFusedWgradStaticSmem),
     SLAK_CONSTANT(kFusedRows),           SLAK_CONSTANT(kFusedChunk),
+    SLAK_CONSTANT(kSmallMaxThreads),     SLAK_CONSTANT(kSmallMaxPixels),          SLAK_CONSTANT(kSmallMinImages),
 };
 #undef SLAK_CONSTANT
 

@@ -104,6 +104,32 @@ internal static class DwConvModel
         return Make(pass, st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
     }
 
+    /// <summary>Forward (or input gradient) of one stage on dwconv_small_kernel (small maps), or null when its plan
+    /// (slak_plan_dwconv_small, the dispatch predicate) does not choose it: a block is one channel and blockDim images,
+    /// a warp whose lanes hold at least one image issues, per branch, exactly the in-bounds products of a plane (the
+    /// long-axis pairs and the edge bands' short-axis taps are resolved at compile time, the interior bands have every
+    /// tap in the map; masked taps are zero weights); lanes past the last image idle.</summary>
+    public static Estimate? SmallForward(string pass, Stage st, int n, double density, double ffmaShare)
+    {
+        var limits = DeviceLimits.ForArchitecture(90);
+        int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
+        var plan = LaunchPlans.DwConvSmall(n, st.C, st.H, st.H, kh, kw, limits);
+        if (plan.KernelChoice != PlanKernel.DwConvSmall) return null;
+        double perPlane = st.Branches.Sum(b => (double)ValidPairs(st.H, b.Kh) * ValidPairs(st.H, b.Kw));
+        int threads = (int)plan.BlockX;
+        double warps = 0;
+        for (long g = 0; g < plan.GridY; g++)
+        {
+            long images = Math.Min(threads, n - g * threads);
+            warps += (images + 31) / 32;
+        }
+        double useful = density * perPlane * n * st.C;
+        double issued = perPlane * warps * st.C;
+        double bytes = (double)n * st.C * st.H * st.H * 4.0 * (1 + st.Branches.Length)
+                       + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0 * plan.GridY;
+        return Make(pass, st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
+    }
+
     /// <summary>As <see cref="FusedForward"/> for the live-tap-list body (SLAK_DW_FUSED_TAPLIST, the kernel before
     /// the rewrite): a thread owns kFusedRows rows of one column and runs every live tap whose column and rows reach
     /// the image for some lane of its warp, kFusedRows FFMAs per tap.</summary>

@@ -71,6 +71,43 @@ public sealed class SassKernel
         .OrderByDescending(p => p.Mix.Ffma).ThenByDescending(p => p.Mix.Instructions)
         .Select(p => p.Loop).FirstOrDefault();
 
+    /// <summary>The straight-line block (no label inside, no control transfer before its last instruction) with the
+    /// most FFMAs (then the most instructions); null when no block has an FFMA. A fully unrolled kernel (e.g. the
+    /// small-map depthwise kernel on 7 x 7 maps) has no backward branch around its FFMAs: this block is its body.</summary>
+    public SassLoop? HotBlock => BasicBlocks()
+        .Select(b => (Block: b, Mix: Mix(b)))
+        .Where(p => p.Mix.Ffma > 0)
+        .OrderByDescending(p => p.Mix.Ffma).ThenByDescending(p => p.Mix.Instructions)
+        .Select(p => p.Block).FirstOrDefault();
+
+    /// <summary>The hot loop when the kernel has one around its FFMAs, else the hot straight-line block; Loop says
+    /// which.</summary>
+    public (SassLoop Range, bool Loop)? HotRegion => HotLoop is { } l ? (l, true) : HotBlock is { } b ? (b, false) : null;
+
+    /// <summary>The kernel's basic blocks: a block ends at a control transfer (BRA, EXIT, RET, CALL, BRX, JMP) or
+    /// before a labelled instruction (a branch target).</summary>
+    public IEnumerable<SassLoop> BasicBlocks()
+    {
+        var targets = new HashSet<int>(Labels.Values);
+        int? start = null, last = null;
+        foreach (var i in Instructions)
+        {
+            if (start is not null && targets.Contains(i.Address))
+            {
+                yield return new SassLoop(start.Value, last!.Value);
+                start = null;
+            }
+            start ??= i.Address;
+            last = i.Address;
+            if (i.Base is "BRA" or "EXIT" or "RET" or "CALL" or "BRX" or "JMP" or "JMX")
+            {
+                yield return new SassLoop(start.Value, i.Address);
+                start = null;
+            }
+        }
+        if (start is not null) yield return new SassLoop(start.Value, last!.Value);
+    }
+
     /// <summary>Counts over the whole kernel.</summary>
     public SassMix Mix() => Count(Instructions);
 

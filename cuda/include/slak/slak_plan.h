@@ -14,6 +14,7 @@
 
 #include "slak_limits.h"
 #include "slak_params.h"
+#include "slak_small.h"
 
 // ---- rules shared by several families ----
 constexpr int kSlakBlock = 256;                 // threads of a 1-D block (element-wise, grid-stride, reductions)
@@ -39,6 +40,7 @@ enum SlakPlanKernel
     SLAK_PLAN_KERNEL_DWCONV_FUSED_WGRAD = 6,
     SLAK_PLAN_KERNEL_PER_BRANCH = 7,     // fused families: run the per-branch kernels (plan each with its own plan)
     SLAK_PLAN_KERNEL_NONE = 8,           // nothing to launch (an empty tensor)
+    SLAK_PLAN_KERNEL_DWCONV_SMALL = 9,   // dwconv_small_kernel (small maps; slak_plan_dwconv_small)
 };
 
 // Why the plan is not the family's first choice (0: it is).
@@ -467,4 +469,56 @@ inline int slak_plan_violation(const SlakLaunchPlan* p, const SlakDeviceLimits* 
         ? slak_plan_min(l->max_regs_per_thread, l->max_regs_per_block / p->launch_bound) : l->max_regs_per_thread;
     if (threads * regs > l->max_regs_per_block) return SLAK_PLAN_VIOLATES_REGISTERS;
     return SLAK_PLAN_WITHIN_LIMITS;
+}
+
+// ---- dwconv_small.cu: small maps (stages 3-4) ----
+
+// Whether dwconv_small_kernel takes this shape: at most kSmallMaxPixels pixels (14 x 14, 7 x 7, 8 x 8 of 256 px
+// inputs; 16 x 16 is not taken: its planes would leave 3 warps per SM), at least kSmallMinImages images (the lanes run
+// over images), at most kFusedMaxBranches branches, and every branch's band within kSmallMaxBandRegs registers (a
+// dense 13 x 13 on 14 x 14 is not). The ONE predicate of the dispatch: the launchers and kernel-model call
+// slak_plan_dwconv_small, which applies it.
+inline bool slak_dwconv_small_takes(long long n, long long h, long long w, int branches, const int* kh, const int* kw)
+{
+    if (n < kSmallMinImages || h * w > kSmallMaxPixels || branches > kFusedMaxBranches) return false;
+    for (int b = 0; b < branches; ++b)
+        if (slak_small_band_regs(static_cast<int>(h), static_cast<int>(w), kh[b], kw[b]) > kSmallMaxBandRegs)
+            return false;
+    return true;
+}
+
+// Dynamic shared bytes of dwconv_small_kernel with `threads` threads: the weights of every branch (rounded to 4
+// floats), then an input and an output plane per thread.
+inline long long slak_dwconv_small_smem(long long h, long long w, int branches, const int* kh, const int* kw,
+                                        int threads)
+{
+    long long weights = 0;
+    for (int b = 0; b < branches; ++b) weights += 1LL * kh[b] * kw[b];
+    return (((weights + 3) & ~3LL) + 2LL * threads * slak_small_plane_stride(static_cast<int>(h), static_cast<int>(w))) * 4;
+}
+
+// The plan of the forward / input gradient / inference sum of the decomposed depthwise convolution: dwconv_small_kernel
+// (grid (C, image groups), block of 32 x warps threads, up to kSmallMaxThreads, as many warps as the images fill and
+// the opt-in shared memory allows) when slak_dwconv_small_takes the shape and its grid fits, else
+// slak_plan_dwconv_fused's plan.
+inline int slak_plan_dwconv_small(long long n, long long c, long long h, long long w, int branches, const int* kh,
+                                  const int* kw, const SlakDeviceLimits* l, SlakLaunchPlan* p)
+{
+    if (n < 0 || c < 0 || h < 0 || w < 0) return SLAK_PLAN_ERROR_INVALID;
+    const int bad = slak_plan_check_branches(branches, kh, kw);
+    if (bad != 0 || n * c * h * w == 0 || !slak_dwconv_small_takes(n, h, w, branches, kh, kw))
+        return slak_plan_dwconv_fused(n, c, h, w, branches, kh, kw, l, p);
+    int threads = static_cast<int>(slak_plan_min(kSmallMaxThreads, slak_plan_ceil_div(n, 32) * 32));
+    while (threads > 32 && slak_dwconv_small_smem(h, w, branches, kh, kw, threads) > l->smem_per_block_optin)
+        threads -= 32;
+    const long long smem = slak_dwconv_small_smem(h, w, branches, kh, kw, threads);
+    const long long groups = slak_plan_ceil_div(n, threads);
+    if (smem > l->smem_per_block_optin || c > l->max_grid_x || groups > l->max_grid_y)
+        return slak_plan_dwconv_fused(n, c, h, w, branches, kh, kw, l, p);
+    slak_plan_reset(p, SLAK_PLAN_KERNEL_DWCONV_SMALL, kSmallMaxThreads);
+    p->grid_x = static_cast<unsigned>(c);
+    p->grid_y = static_cast<unsigned>(groups);
+    p->block_x = static_cast<unsigned>(threads);
+    slak_plan_set_smem(p, smem, 0, l);
+    return 0;
 }

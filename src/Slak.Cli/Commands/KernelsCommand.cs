@@ -100,6 +100,8 @@ internal sealed class KernelsCommand : ICliCommand
             Emit(file, "generic", []);
         foreach (var (spec, defines) in specs)
             Emit("kernels/dwconv_fused.cu", spec, defines);
+        foreach (var (spec, defines) in SmallSpecializations(config, archNumber, batch, image))
+            Emit(Slak.Cuda.Kernels.DwConvSmallKernels.File, spec, defines);
         if (dump is not null)
         {
             var doc = new { preset = presetName, arch = archText, nvrtc = $"{compiler.Version.Major}.{compiler.Version.Minor}", modules = index };
@@ -132,6 +134,8 @@ internal sealed class KernelsCommand : ICliCommand
                 $"stage {i + 1}: x ({batch}, {c}, {size}, {size}), branches {list}"));
             Console.WriteLine($"  dwconv_fused_kernel (forward, input gradient, inference sum): " +
                               Slak.Cuda.Kernels.LaunchPlans.DwConvFused(batch, c, size, size, kh, kw, limits));
+            Console.WriteLine($"  forward family's plan (dwconv_small_kernel on small maps, else as above): " +
+                              Slak.Cuda.Kernels.LaunchPlans.DwConvSmall(batch, c, size, size, kh, kw, limits));
             Console.WriteLine($"  dwconv_fused_wgrad_kernel (weight gradient): " +
                               Slak.Cuda.Kernels.LaunchPlans.DwConvFusedWeightGrad(batch, c, size, size, kh, kw, limits));
         }
@@ -153,6 +157,32 @@ internal sealed class KernelsCommand : ICliCommand
             var fused = branches.Select(b => new Slak.Cuda.Kernels.DwConvFusedBranch(default, default, b.Kh, b.Kw)).ToArray();
             string spec = string.Join('-', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
             result.Add((spec, Slak.Cuda.Kernels.DwConvFusedKernels.Specialization(fused)));
+        }
+        return result;
+    }
+
+    /// <summary>The stages whose forward family's plan (slak_plan_dwconv_small) takes the small-map kernel at this batch
+    /// and image size, each with its launcher's defines (spec "HxW-KhxKw-...").</summary>
+    private static List<(string Spec, IReadOnlyList<string> Defines)> SmallSpecializations(
+        Slak.Models.ModelConfig config, int archNumber, int batch, int image)
+    {
+        var limits = Slak.Cuda.Runtime.DeviceLimits.ForArchitecture(archNumber);
+        int[] widths = config.StageWidths();
+        var result = new List<(string, IReadOnlyList<string>)>();
+        for (int i = 0; i < 4; i++)
+        {
+            int k = config.KernelSize[i], small = config.SmallKernel, size = image / 4 >> i;
+            var branches = new List<(int Kh, int Kw)>();
+            if (config.Decom) branches.AddRange([(k, small), (small, k)]);
+            else branches.Add((k, k));
+            if (small < k) branches.Add((small, small));
+            int[] kh = [.. branches.Select(b => b.Kh)], kw = [.. branches.Select(b => b.Kw)];
+            var plan = Slak.Cuda.Kernels.LaunchPlans.DwConvSmall(batch, widths[i], size, size, kh, kw, limits);
+            if (plan.KernelChoice != Slak.Cuda.Kernels.PlanKernel.DwConvSmall) continue;
+            string spec = string.Create(CultureInfo.InvariantCulture, $"{size}x{size}-") +
+                          string.Join('-', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
+            if (result.Any(r => r.Item1 == spec)) continue;
+            result.Add((spec, Slak.Cuda.Kernels.DwConvSmallKernels.Specialization(size, size, [.. branches])));
         }
         return result;
     }

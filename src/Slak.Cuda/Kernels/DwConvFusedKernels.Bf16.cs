@@ -24,7 +24,7 @@ internal static partial class DwConvFusedKernels
         CheckShape(branches, n, c, h, w);
         var plan = Plan(dev, branches, n, c, h, w);
         if (plan.KernelChoice == PlanKernel.None) return true;
-        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly) return false;
+        if (plan.KernelChoice is PlanKernel.PerBranch or PlanKernel.DwConvSmall || PerBranchOnly) return false; // no bf16 instance of those
         Span<DevicePtr> ins = [x, x, x];
         Launch(dev, ys, ins, branches, n, c, h, w, flip: false, sum: false, plan, bf16: true);
         return true;
@@ -40,7 +40,7 @@ internal static partial class DwConvFusedKernels
         CheckShape(branches, n, c, h, w);
         var plan = Plan(dev, branches, n, c, h, w);
         if (plan.KernelChoice == PlanKernel.None) return true;
-        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly) return false;
+        if (plan.KernelChoice is PlanKernel.PerBranch or PlanKernel.DwConvSmall || PerBranchOnly) return false; // no bf16 instance of those
         Span<DevicePtr> outs = [y, DevicePtr.Null, DevicePtr.Null];
         Span<DevicePtr> ins = [x, x, x];
         Launch(dev, outs, ins, branches, n, c, h, w, flip: false, sum: true, plan, bf16: true);
@@ -57,7 +57,7 @@ internal static partial class DwConvFusedKernels
         CheckShape(branches, n, c, h, w);
         var plan = Plan(dev, branches, n, c, h, w);
         if (plan.KernelChoice == PlanKernel.None) return true;
-        if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly) return false;
+        if (plan.KernelChoice is PlanKernel.PerBranch or PlanKernel.DwConvSmall || PerBranchOnly) return false; // no bf16 instance of those
         Span<DevicePtr> outs = [dx, DevicePtr.Null, DevicePtr.Null];
         Launch(dev, outs, dys, branches, n, c, h, w, flip: true, sum: true, plan, bf16: true);
         return true;

@@ -25,12 +25,13 @@ internal static partial class DwConvFusedKernels
     /// set it only around launches that nothing else runs at the same time (it is process-wide).</summary>
     internal static bool PerBranchOnly { get; set; }
 
-    /// <summary>The plan of a fused forward / input gradient / inference sum for these branches.</summary>
+    /// <summary>The plan of a fused forward / input gradient / inference sum for these branches (small maps:
+    /// dwconv_small_kernel's plan when slak_plan_dwconv_small takes the shape).</summary>
     public static LaunchPlan Plan(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
     {
         Span<int> kh = stackalloc int[branches.Length], kw = stackalloc int[branches.Length];
         for (int b = 0; b < branches.Length; b++) (kh[b], kw[b]) = (branches[b].Kh, branches[b].Kw);
-        return LaunchPlans.DwConvFused(n, c, h, w, kh, kw, DeviceLimits.For(dev));
+        return LaunchPlans.DwConvSmall(n, c, h, w, kh, kw, DeviceLimits.For(dev));
     }
 
     /// <summary>The plan of the fused weight gradient for these branches.</summary>
@@ -207,7 +208,10 @@ internal static partial class DwConvFusedKernels
         for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Weight);
         for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Mask);
         a.Add(p);
-        a.Launch(dev, "dwconv_fused_kernel", plan, bf16 ? Bf16Specialization(br) : Specialization(br));
+        if (plan.KernelChoice == PlanKernel.DwConvSmall)
+            a.Launch(dev, DwConvSmallKernels.Kernel, plan, DwConvSmallKernels.Specialization(h, w, br));
+        else
+            a.Launch(dev, "dwconv_fused_kernel", plan, bf16 ? Bf16Specialization(br) : Specialization(br));
     }
 
     /// <summary>The NVRTC definitions that specialise dwconv_fused_kernel for these branches' (Kh, Kw):

@@ -26,6 +26,8 @@ public enum PlanKernel
     PerBranch = 7,
     /// <summary>Nothing to launch (an empty tensor).</summary>
     None = 8,
+    /// <summary>dwconv_small_kernel (small maps: the forward, input gradient and inference sum of stages 3-4).</summary>
+    DwConvSmall = 9,
 }
 
 /// <summary>Why a plan is not its family's first choice (<c>SlakPlanFallback</c>).</summary>

@@ -110,6 +110,19 @@ internal static unsafe class LaunchPlans
                          $"N={n}, C={c}, H={h}, W={w}, kernels {Kernels(kh, kw)}");
     }
 
+    /// <summary>Depthwise forward / input gradient / inference sum for small maps: dwconv_small_kernel's plan
+    /// (<see cref="PlanKernel.DwConvSmall"/>) when slak_plan.h's predicate takes the shape, else
+    /// <see cref="DwConvFused"/>'s plan.</summary>
+    public static LaunchPlan DwConvSmall(long n, long c, long h, long w, ReadOnlySpan<int> kh, ReadOnlySpan<int> kw,
+                                         DeviceLimits limits)
+    {
+        CheckBranches(kh, kw);
+        LaunchPlan p;
+        fixed (int* pkh = kh, pkw = kw)
+            return Check(Native.Value.DwConvSmall(n, c, h, w, kh.Length, pkh, pkw, &limits, &p), p, "dwconv_small",
+                         $"N={n}, C={c}, H={h}, W={w}, kernels {Kernels(kh, kw)}");
+    }
+
     /// <summary>Fused depthwise weight gradient of all branches.</summary>
     public static LaunchPlan DwConvFusedWeightGrad(long n, long c, long h, long w, ReadOnlySpan<int> kh,
                                                    ReadOnlySpan<int> kw, DeviceLimits limits)
@@ -178,6 +191,8 @@ internal static unsafe class LaunchPlans
             DwConvFused { get; init; }
         public required delegate* unmanaged<long, long, long, long, int, int*, int*, DeviceLimits*, LaunchPlan*, int>
             DwConvFusedWgrad { get; init; }
+        public required delegate* unmanaged<long, long, long, long, int, int*, int*, DeviceLimits*, LaunchPlan*, int>
+            DwConvSmall { get; init; }
         public required delegate* unmanaged<LaunchPlan*, DeviceLimits*, int> Violation { get; init; }
         public required delegate* unmanaged<byte*, long*, int> Constant { get; init; }
         public required delegate* unmanaged<int, byte**, byte**, long*, long*, int> LayoutRow { get; init; }
@@ -209,6 +224,8 @@ internal static unsafe class LaunchPlans
             DwConvFusedWgrad =
                 (delegate* unmanaged<long, long, long, long, int, int*, int*, DeviceLimits*, LaunchPlan*, int>)
                 Export("slak_emu_plan_dwconv_fused_wgrad"),
+            DwConvSmall = (delegate* unmanaged<long, long, long, long, int, int*, int*, DeviceLimits*, LaunchPlan*, int>)
+                Export("slak_emu_plan_dwconv_small"),
             Violation = (delegate* unmanaged<LaunchPlan*, DeviceLimits*, int>)Export("slak_emu_plan_violation"),
             Constant = (delegate* unmanaged<byte*, long*, int>)Export("slak_emu_plan_constant"),
             LayoutRow = (delegate* unmanaged<int, byte**, byte**, long*, long*, int>)Export("slak_emu_plan_layout"),

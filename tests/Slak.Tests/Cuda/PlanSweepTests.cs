@@ -172,6 +172,7 @@ internal static class ModelLaunches
                     int[] fh = kh[from..to], fw = kw[from..to];
                     var f = LaunchPlans.DwConvFused(n, c, s, s, fh, fw, l);
                     Add($"dwconv_fused fwd/bwd_data/inference {what} {tag}", f);
+                    Add($"dwconv_small fwd/bwd_data/inference {what} {tag}", LaunchPlans.DwConvSmall(n, c, s, s, fh, fw, l));
                     var wg = LaunchPlans.DwConvFusedWeightGrad(n, c, s, s, fh, fw, l);
                     Add($"dwconv_fused_wgrad {what} {tag}", wg);
                     if (f.KernelChoice == PlanKernel.PerBranch || wg.KernelChoice == PlanKernel.PerBranch)
