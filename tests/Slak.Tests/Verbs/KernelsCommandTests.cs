@@ -40,7 +40,19 @@ public sealed class KernelsCommandTests
             var generic = modules.Where(m => m.GetProperty("spec").GetString() == "generic").ToList();
             Assert.That(generic.Select(m => m.GetProperty("source").GetString()), Is.EquivalentTo(files), "one generic entry per kernel file");
             // The fused depthwise module once per SLaK-T stage's branches, with the launcher's defines, and no spills.
-            var specialised = modules.Except(generic).ToList();
+            var specialised = modules.Except(generic)
+                .Where(m => m.GetProperty("source").GetString() != "kernels/dwconv_small_wgrad.cu").ToList();
+            // The small-map weight gradient once per stage its predicate takes at batch 64 (14x14 and 7x7), no spills.
+            var small = modules.Except(generic).Except(specialised).ToList();
+            Assert.That(small.Select(m => m.GetProperty("spec").GetString()),
+                Is.EquivalentTo(new[] { "14x14-47x5-5x47-5x5", "7x7-13x5-5x13-5x5" }));
+            foreach (var m in small)
+            {
+                var r = m.GetProperty("resources").EnumerateArray().Single(r => r.GetProperty("kernel").GetString() == "dwconv_small_wgrad_kernel");
+                Assert.That(r.GetProperty("spill_bytes").GetInt32() + r.GetProperty("stack_frame_bytes").GetInt32(), Is.Zero,
+                    $"{m.GetProperty("spec").GetString()}: dwconv_small_wgrad_kernel uses no local memory");
+            }
+            Assert.That(text, Does.Contain("taken by dwconv_small_wgrad_kernel (small map): grid (499, 1, 1) block (128, 1, 1)"));
             Assert.That(specialised.Select(m => m.GetProperty("spec").GetString()),
                 Is.EquivalentTo(new[] { "51x5-5x51-5x5", "49x5-5x49-5x5", "47x5-5x47-5x5", "13x5-5x13-5x5" }));
             foreach (var m in specialised)
