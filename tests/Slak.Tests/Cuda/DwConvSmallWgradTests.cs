@@ -64,6 +64,7 @@ public sealed class DwConvSmallWgradTests
     [TestCase(70, 1, 14, "47x5,5x47,5x5")]
     [TestCase(133, 2, 7, "13x5,5x13,5x5")]
     [TestCase(45, 3, 7, "7x7,3x3")]
+    [KernelParity(DwConvSmallWgradKernels.KernelName)]
     public void MatchesFloat64ReferenceAtEveryDensityUnderTheSanitizers(int n, int c, int hw, string branchList)
     {
         var ks = Parse(branchList);
