@@ -23,19 +23,28 @@ internal static class DwConvSmallWgradKernels
     /// <summary>Below this batch a warp would reduce its accumulators after too few images; the general kernel runs.</summary>
     internal const int MinImages = 32;
 
+    /// <summary>The most taps of all branches together: the block's static shared memory holds 4 warps' sums of
+    /// every tap (16 bytes a tap), within the 48 KB a kernel may declare statically.</summary>
+    internal const int MaxTaps = 3072;
+
     /// <summary>Image steps each warp walks before its reduction (the chunk of a block is 4 warps x this x the image
     /// slots of a warp).</summary>
     internal const int StepsPerWarp = 8;
 
     /// <summary>The dispatch predicate, one for the launcher and kernel-model: small maps (both sides at most
-    /// <see cref="MaxSide"/>), one to three odd branches, at least <see cref="MinImages"/> images.</summary>
+    /// <see cref="MaxSide"/>), one to three odd branches of at most <see cref="MaxTaps"/> taps together, at least
+    /// <see cref="MinImages"/> images.</summary>
     internal static bool Applies(int n, int h, int w, ReadOnlySpan<(int Kh, int Kw)> branches)
     {
         if (n < MinImages || h < 1 || w < 1 || h > MaxSide || w > MaxSide) return false;
         if (branches.Length is < 1 or > DwConvFusedKernels.MaxBranches) return false;
+        long taps = 0;
         foreach (var (kh, kw) in branches)
+        {
             if (kh < 1 || kw < 1 || (kh & 1) == 0 || (kw & 1) == 0) return false;
-        return true;
+            taps += (long)kh * kw;
+        }
+        return taps <= MaxTaps;
     }
 
     /// <summary>Images of one block (grid y chunks of this many): 4 warps x <see cref="StepsPerWarp"/> steps x the

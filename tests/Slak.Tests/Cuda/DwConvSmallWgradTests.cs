@@ -28,6 +28,8 @@ public sealed class DwConvSmallWgradTests
         Assert.That(DwConvSmallWgradKernels.Applies(128, 28, 28, s3), Is.False, "stage 2 map");
         Assert.That(DwConvSmallWgradKernels.Applies(31, 14, 14, s3), Is.False, "too few images");
         Assert.That(DwConvSmallWgradKernels.Applies(128, 14, 14, [(3, 3), (3, 3), (3, 3), (3, 3)]), Is.False, "four branches");
+        Assert.That(DwConvSmallWgradKernels.Applies(128, 14, 14, [(51, 51), (5, 5)]), Is.True, "dense 51x51 + 5x5: 2,626 taps");
+        Assert.That(DwConvSmallWgradKernels.Applies(128, 14, 14, [(61, 61)]), Is.False, "3,721 taps: over the static shared memory");
         Assert.That(DwConvSmallWgradKernels.Specialization(7, 7, [(13, 5), (5, 13), (5, 5)]),
             Is.EqualTo(new[] { "SLAK_DWS_H=7", "SLAK_DWS_W=7", "SLAK_DWS_NB=3", "SLAK_DWS_KH0=13", "SLAK_DWS_KW0=5",
                                "SLAK_DWS_KH1=5", "SLAK_DWS_KW1=13", "SLAK_DWS_KH2=5", "SLAK_DWS_KW2=5" }));
