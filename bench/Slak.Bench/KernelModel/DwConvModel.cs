@@ -384,7 +384,7 @@ internal static class DwConvModel
         return blocks * warps / 64.0;
     }
 
-    private static Estimate Make(string pass, string stage, double useful, double issuedWarpFfma, double share, double bytes, string plan)
+    internal static Estimate Make(string pass, string stage, double useful, double issuedWarpFfma, double share, double bytes, string plan)
     {
         double lane = useful / (32 * issuedWarpFfma);
         double floorMs = 1e3 * useful / FmaPerSecond;

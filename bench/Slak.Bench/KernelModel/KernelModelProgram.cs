@@ -63,6 +63,9 @@ internal static class KernelModelProgram
             // The small-map module for each stage whose plan chooses it (SLaK-T: stages 3-4).
             foreach (var st in DwConvModel.SlakTiny.Where(st => SmallChosen(st)))
                 Add(Slak.Cuda.Kernels.DwConvSmallKernels.File, SmallModule(st), SmallDefines(st));
+            // The small-map weight gradient's instance for each stage its predicate takes.
+            foreach (var st in DwConvModel.SlakTiny.Where(st => DwConvSmallWgradModel.Applies(st, Batch)))
+                Add(SmallWgradFile, SmallWgradModule(st), DwConvSmallWgradModel.Defines(st));
         }
         finally
         {
@@ -78,6 +81,15 @@ internal static class KernelModelProgram
 
     private const string FusedFile = "kernels/dwconv_fused.cu", TapListModule = "dwconv_fused[taplist]",
                          TapsModule = "dwconv_fused[taps]";
+
+    private const string SmallWgradFile = "kernels/dwconv_small_wgrad.cu";
+
+    /// <summary>The batch of the model's tables.</summary>
+    private const int Batch = 128;
+
+    private static string SmallWgradModule(DwConvModel.Stage st) =>
+        string.Create(CultureInfo.InvariantCulture, $"dwconv_small_wgrad[{st.H}x{st.H}:") +
+        string.Join(',', st.Branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}"))) + "]";
 
     private static string SpecModule(DwConvModel.Stage st) =>
         "dwconv_fused[" + string.Join(',', st.Branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}"))) + "]";
@@ -192,7 +204,7 @@ internal static class KernelModelProgram
     private static void AppendModel(StringBuilder sb, List<KernelRow> rows, string variant)
     {
         var inv = CultureInfo.InvariantCulture;
-        const int batch = 128;
+        const int batch = Batch;
         const double density = 0.6;
         double tapShare = HotShare(rows, TapListModule, "dwconv_fused_kernel");
         double wgradShare = HotShare(rows, "dwconv_fused", "dwconv_fused_wgrad_kernel");
@@ -222,6 +234,13 @@ internal static class KernelModelProgram
         }
         DwConvModel.Estimate Wgrad(bool old, DwConvModel.Stage st, double d)
         {
+            if (!old && DwConvSmallWgradModel.Applies(st, batch))
+            {
+                string module = SmallWgradModule(st);
+                var small = DwConvSmallWgradModel.WeightGrad(st, batch, d, HotShare(rows, module, "dwconv_small_wgrad_kernel"));
+                // BankWays 1: its hot loop reads global memory only (no shared-memory loads to conflict).
+                return small with { BankWays = 1, Occupancy = PlanOccupancy(rows, module, "dwconv_small_wgrad_kernel", small.Plan) };
+            }
             var e = old ? DwConvModel.FusedWeightGradTaps(st, batch, d, tapsShare)
                         : DwConvModel.FusedWeightGrad(st, batch, d, wgradShare);
             return e with
@@ -245,7 +264,7 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"## Modeled: SLaK-T, batch {batch}, 224 px, density {density}, one H200 ({DwConvModel.Sms} SMs, {DwConvModel.FmaPerSecond * 2 / 1e12:F1} TFLOP/s FP32, {DwConvModel.HbmBytesPerSecond / 1e12:F1} TB/s)");
         sb.AppendLine();
         sb.AppendLine("Useful FMAs are in-bounds products with live taps (the FMA floor); issued FFMAs follow each kernel's loop structure and launch plan; the modeled time is max(issue-bound time = floor / (FFMA share x lane efficiency), HBM floor). Nothing here is measured.");
-        sb.AppendLine("The forward and input-gradient rows use the FFMA share of the hot loop of `dwconv_fused_kernel` compiled for that stage's branches (module `dwconv_fused[KhxKw,...]`, the launcher's per-(Kh, Kw) defines) for the sliding-window kernel, and of the generic `dwconv_fused[taplist]` module for the live-tap-list kernel it replaced. The weight-gradient rows use `dwconv_fused_wgrad_kernel` of the generic module (it has no per-size specialisation: its strides are per lane, its steps immediates) and of `dwconv_fused[taps]` (SLAK_DW_WGRAD_TAPS=1, the live-tap body it replaced, under the plan it was launched with).");
+        sb.AppendLine("The forward and input-gradient rows use the FFMA share of the hot loop of `dwconv_fused_kernel` compiled for that stage's branches (module `dwconv_fused[KhxKw,...]`, the launcher's per-(Kh, Kw) defines) for the sliding-window kernel, and of the generic `dwconv_fused[taplist]` module for the live-tap-list kernel it replaced. The weight-gradient rows use `dwconv_fused_wgrad_kernel` of the generic module (it has no per-size specialisation: its strides are per lane, its steps immediates) and of `dwconv_fused[taps]` (SLAK_DW_WGRAD_TAPS=1, the live-tap body it replaced, under the plan it was launched with). Where the small-map predicate (`DwConvSmallWgradKernels.Applies`, the launcher's) takes a stage, its weight-gradient row in the After table is `dwconv_small_wgrad_kernel` of that stage's instance (module `dwconv_small_wgrad[HxW:branches]`, DwConvSmallWgradModel).");
         sb.AppendLine("Bank ways: the worst n-way shared-memory bank conflict of the hot loop's loads, computed from the plan's strides (1: conflict-free; 128-bit loads counted per quarter warp). Occupancy: resident warps per SM / 64 on sm_90 from the kernel's registers and the plan's block and shared bytes.");
         sb.AppendLine("Also ignored by the model: instructions outside the hot loop (tile and weight staging, the weight gradient's per-task setup and warp reduction, stores), stalls and occupancy (warps idle at barriers: the weight gradient's tasks do not divide evenly among 8 warps), shared-memory bandwidth (the sliding forward issues 27 shared loads per 128 FFMAs in its two-step loop), the single-step remainder of an odd step count (17 loads and ~26 other instructions per 64 FFMAs, below the hot loop's share), the input gradient's extra tile loads (one per branch), L2 reuse (the weight gradient reads x once per orientation phase; both reads are counted against HBM).");
         var lines = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -4,7 +4,8 @@
 // resources), which `kernel-model` (bench/) disassembles with nvdisasm to judge the hot loops. Every module is
 // compiled once as spec "generic" (what the emulator runs, and the GPU for any unspecialised kernel); the fused
 // depthwise module is also compiled once per distinct set of large-kernel branches of the preset's stages, with the
-// launcher's per-(Kh, Kw) defines (spec e.g. "51x5-5x51-5x5"), as the model launches it on a GPU. Then the launch
+// launcher's per-(Kh, Kw) defines (spec e.g. "51x5-5x51-5x5"), as the model launches it on a GPU, and the small-map
+// weight gradient once per stage its predicate takes at --batch (spec e.g. "14x14-47x5-5x47-5x5"). Then the launch
 // plans of the fused depthwise kernels (forward / input gradient, weight gradient) for each stage of the preset at
 // --batch and --image (slak_plan.h, the plans the launchers use, against the architecture's limits).
 using System.CommandLine;
@@ -102,6 +103,8 @@ internal sealed class KernelsCommand : ICliCommand
             Emit("kernels/dwconv_fused.cu", spec, defines);
         foreach (var (spec, defines) in SmallSpecializations(config, archNumber, batch, image))
             Emit(Slak.Cuda.Kernels.DwConvSmallKernels.File, spec, defines);
+        foreach (var (spec, defines) in SmallWgradSpecializations(config, batch, image))
+            Emit("kernels/dwconv_small_wgrad.cu", spec, defines);
         if (dump is not null)
         {
             var doc = new { preset = presetName, arch = archText, nvrtc = $"{compiler.Version.Major}.{compiler.Version.Minor}", modules = index };
@@ -138,6 +141,9 @@ internal sealed class KernelsCommand : ICliCommand
                               Slak.Cuda.Kernels.LaunchPlans.DwConvSmall(batch, c, size, size, kh, kw, limits));
             Console.WriteLine($"  dwconv_fused_wgrad_kernel (weight gradient): " +
                               Slak.Cuda.Kernels.LaunchPlans.DwConvFusedWeightGrad(batch, c, size, size, kh, kw, limits));
+            if (Slak.Cuda.Kernels.DwConvSmallWgradKernels.Applies(batch, size, size, [.. branches]))
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  taken by dwconv_small_wgrad_kernel (small map): grid ({c}, {Slak.Cuda.Kernels.DwConvSmallWgradKernels.Chunks(batch, size, size)}, 1) block ({Slak.Cuda.Kernels.DwConvSmallWgradKernels.Threads}, 1, 1)"));
         }
     }
 
@@ -183,6 +189,28 @@ internal sealed class KernelsCommand : ICliCommand
                           string.Join('-', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
             if (result.Any(r => r.Item1 == spec)) continue;
             result.Add((spec, Slak.Cuda.Kernels.DwConvSmallKernels.Specialization(size, size, [.. branches])));
+        }
+        return result;
+    }
+
+    /// <summary>The small-map weight gradient's instances (spec "HxW-KhxKw-..."), for the stages whose shape at this
+    /// batch its launcher's predicate takes.</summary>
+    private static List<(string Spec, IReadOnlyList<string> Defines)> SmallWgradSpecializations(
+        Slak.Models.ModelConfig config, int batch, int image)
+    {
+        var result = new List<(string Spec, IReadOnlyList<string> Defines)>();
+        for (int i = 0; i < 4; i++)
+        {
+            int k = config.KernelSize[i], small = config.SmallKernel, size = image / 4 >> i;
+            var branches = new List<(int Kh, int Kw)>();
+            if (config.Decom) branches.AddRange([(k, small), (small, k)]);
+            else branches.Add((k, k));
+            if (small < k) branches.Add((small, small));
+            if (!Slak.Cuda.Kernels.DwConvSmallWgradKernels.Applies(batch, size, size, [.. branches])) continue;
+            string spec = string.Create(CultureInfo.InvariantCulture, $"{size}x{size}-") +
+                          string.Join('-', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
+            if (result.All(r => r.Spec != spec))
+                result.Add((spec, Slak.Cuda.Kernels.DwConvSmallWgradKernels.Specialization(size, size, [.. branches])));
         }
         return result;
     }

@@ -350,6 +350,16 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
         return sb.ToString();
     }
 
+    /// <summary>Whether the loaded emulator library holds the instance of <paramref name="name"/> specialised by
+    /// <paramref name="specialization"/> (<see cref="InstanceName"/>), for launchers whose unspecialised module cannot
+    /// run.</summary>
+    public static bool HasInstance(string name, IReadOnlyList<string> specialization)
+    {
+        var utf8 = Encoding.UTF8.GetBytes(InstanceName(name, specialization) + "\0");
+        nint handle;
+        fixed (byte* p = utf8) return EmuNative.Library.FindKernel(p, &handle) == 0;
+    }
+
     /// <inheritdoc />
     public void Launch(KernelHandle kernel, Dim3 grid, Dim3 block, int sharedBytes, ReadOnlySpan<nint> args) =>
         Launch(kernel, grid, block, sharedBytes, args, default, sizesGiven: false);

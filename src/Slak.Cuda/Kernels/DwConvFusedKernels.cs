@@ -138,6 +138,11 @@ internal static partial class DwConvFusedKernels
         CheckShape(branches, n, c, h, w);
         int nb = branches.Length, hh = 0, hw = 0;
         var plan = WeightGradPlan(dev, branches, n, c, h, w);
+        if (plan.KernelChoice == PlanKernel.DwConvFusedWgrad && !PerBranchOnly && !SmallWgradOff && SmallWgrad(dev, branches, n, h, w))
+        {
+            DwConvSmallWgradKernels.BackwardFilter(dev, dws, x, dys, branches, n, c, h, w); // stages 3-4
+            return;
+        }
         if (plan.KernelChoice is PlanKernel.PerBranch or PlanKernel.None || PerBranchOnly)
         {
             // Each per-branch launch has its own plan (an empty shape fills dw with zeros there).
@@ -179,6 +184,16 @@ internal static partial class DwConvFusedKernels
                 ReduceKernels.Finalize(dev, dws[b], parts[b], chunks, c * at[b].Kh * at[b].Kw);
         }
         finally { dev.Free(partials); }
+    }
+
+    /// <summary>Keep small maps on dwconv_fused_wgrad_kernel (its parity tests and benchmark rows); process-wide.</summary>
+    internal static bool SmallWgradOff { get; set; }
+
+    private static bool SmallWgrad(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int h, int w)
+    {
+        Span<(int Kh, int Kw)> k = stackalloc (int, int)[branches.Length];
+        for (int b = 0; b < branches.Length; b++) k[b] = (branches[b].Kh, branches[b].Kw);
+        return DwConvSmallWgradKernels.Applies(n, h, w, k) && DwConvSmallWgradKernels.Available(dev, h, w, k);
     }
 
     private static void Launch(IGpuDevice dev, ReadOnlySpan<DevicePtr> outs, ReadOnlySpan<DevicePtr> ins,

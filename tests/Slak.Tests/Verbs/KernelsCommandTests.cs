@@ -40,17 +40,22 @@ public sealed class KernelsCommandTests
             var generic = modules.Where(m => m.GetProperty("spec").GetString() == "generic").ToList();
             Assert.That(generic.Select(m => m.GetProperty("source").GetString()), Is.EquivalentTo(files), "one generic entry per kernel file");
             // The fused depthwise module once per SLaK-T stage's branches, with the launcher's defines, and no spills.
-            // The small-map module for stages 3-4, whose plan (batch 64) takes it, with its map in the spec.
-            var small = modules.Where(m => m.GetProperty("source").GetString() == "kernels/dwconv_small.cu").Except(generic).ToList();
-            Assert.That(small.Select(m => m.GetProperty("spec").GetString()),
-                Is.EquivalentTo(new[] { "14x14-47x5-5x47-5x5", "7x7-13x5-5x13-5x5" }));
-            foreach (var m in small)
+            // The small-map modules for stages 3-4 (batch 64), with the map in the spec and no spills: the forward
+            // family's (dwconv_small.cu) and the weight gradient's (dwconv_small_wgrad.cu).
+            foreach (var (file, kernel) in new[] { ("kernels/dwconv_small.cu", "dwconv_small_kernel"), ("kernels/dwconv_small_wgrad.cu", "dwconv_small_wgrad_kernel") })
             {
-                var r = m.GetProperty("resources").EnumerateArray().Single(r => r.GetProperty("kernel").GetString() == "dwconv_small_kernel");
-                Assert.That(r.GetProperty("spill_bytes").GetInt32() + r.GetProperty("stack_frame_bytes").GetInt32(), Is.Zero,
-                    $"{m.GetProperty("spec").GetString()}: dwconv_small_kernel uses no local memory");
+                var small = modules.Where(m => m.GetProperty("source").GetString() == file).Except(generic).ToList();
+                Assert.That(small.Select(m => m.GetProperty("spec").GetString()),
+                    Is.EquivalentTo(new[] { "14x14-47x5-5x47-5x5", "7x7-13x5-5x13-5x5" }), file);
+                foreach (var m in small)
+                {
+                    var r = m.GetProperty("resources").EnumerateArray().Single(r => r.GetProperty("kernel").GetString() == kernel);
+                    Assert.That(r.GetProperty("spill_bytes").GetInt32() + r.GetProperty("stack_frame_bytes").GetInt32(), Is.Zero,
+                        $"{m.GetProperty("spec").GetString()}: {kernel} uses no local memory");
+                }
             }
-            var specialised = modules.Except(generic).Except(small).ToList();
+            Assert.That(text, Does.Contain("taken by dwconv_small_wgrad_kernel (small map): grid (499, 1, 1) block (128, 1, 1)"));
+            var specialised = modules.Except(generic).Where(m => m.GetProperty("source").GetString() == "kernels/dwconv_fused.cu").ToList();
             Assert.That(specialised.Select(m => m.GetProperty("spec").GetString()),
                 Is.EquivalentTo(new[] { "51x5-5x51-5x5", "49x5-5x49-5x5", "47x5-5x47-5x5", "13x5-5x13-5x5" }));
             foreach (var m in specialised)

@@ -1,0 +1,155 @@
+// The small-map weight gradient (cuda/kernels/dwconv_small_wgrad.cu, DwConvSmallWgradKernels): the dispatch predicate,
+// the specialised modules compiled by NVRTC for sm_80 and sm_90 without local memory, and the emulator's specialised
+// instances (CMakeLists.txt) reached through DwConvFusedKernels.BackwardFilter on an emulated device with every
+// sanitizer on, against a float64 reference at densities 1 / 0.6 / 0.1 / 0 (pruned taps exactly 0), asserting that the
+// instance ran and that two runs agree bit for bit.
+using NUnit.Framework;
+using Slak.Cuda.Compilation;
+using Slak.Cuda.Emulation;
+using Slak.Cuda.Kernels;
+using Slak.Cuda.Runtime;
+using Slak.Tests.Support;
+
+namespace Slak.Tests.Cuda;
+
+[TestFixture]
+public sealed class DwConvSmallWgradTests
+{
+    private static (int Kh, int Kw)[] Parse(string list) =>
+        [.. list.Split(',').Select(s => s.Split('x')).Select(p => (int.Parse(p[0], System.Globalization.CultureInfo.InvariantCulture),
+                                                                    int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture)))];
+
+    [Test]
+    public void PredicateTakesSmallMapsWithEnoughImagesOnly()
+    {
+        (int, int)[] s3 = [(47, 5), (5, 47), (5, 5)];
+        Assert.That(DwConvSmallWgradKernels.Applies(128, 14, 14, s3), Is.True, "SLaK-T stage 3");
+        Assert.That(DwConvSmallWgradKernels.Applies(128, 7, 7, [(13, 5), (5, 13), (5, 5)]), Is.True, "SLaK-T stage 4");
+        Assert.That(DwConvSmallWgradKernels.Applies(128, 28, 28, s3), Is.False, "stage 2 map");
+        Assert.That(DwConvSmallWgradKernels.Applies(31, 14, 14, s3), Is.False, "too few images");
+        Assert.That(DwConvSmallWgradKernels.Applies(128, 14, 14, [(3, 3), (3, 3), (3, 3), (3, 3)]), Is.False, "four branches");
+        Assert.That(DwConvSmallWgradKernels.Applies(128, 14, 14, [(51, 51), (5, 5)]), Is.True, "dense 51x51 + 5x5: 2,626 taps");
+        Assert.That(DwConvSmallWgradKernels.Applies(128, 14, 14, [(61, 61)]), Is.False, "3,721 taps: over the static shared memory");
+        Assert.That(DwConvSmallWgradKernels.Specialization(7, 7, [(13, 5), (5, 13), (5, 5)]),
+            Is.EqualTo(new[] { "SLAK_DWS_H=7", "SLAK_DWS_W=7", "SLAK_DWS_NB=3", "SLAK_DWS_KH0=13", "SLAK_DWS_KW0=5",
+                               "SLAK_DWS_KH1=5", "SLAK_DWS_KW1=13", "SLAK_DWS_KH2=5", "SLAK_DWS_KW2=5" }));
+    }
+
+    [Test]
+    public void SpecialisedModulesCompileWithoutLocalMemory()
+    {
+        NvrtcTestSupport.RequireNvrtc();
+        var compiler = new NvrtcCompiler(KernelSources.Embedded);
+        (int H, (int, int)[] Branches)[] specs =
+        [
+            (14, [(47, 5), (5, 47), (5, 5)]), // SLaK-T stage 3
+            (7, [(13, 5), (5, 13), (5, 5)]),  // SLaK-T stage 4
+            (7, [(7, 7), (3, 3)]),
+        ];
+        foreach (int major in new[] { 8, 9 })
+            foreach (var (hw, br) in specs)
+            {
+                var defines = DwConvSmallWgradKernels.Specialization(hw, hw, br);
+                var module = compiler.Compile("kernels/dwconv_small_wgrad.cu",
+                                              new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
+                var r = module.Resources.Single(r => r.Kernel == DwConvSmallWgradKernels.KernelName);
+                TestContext.Out.WriteLine($"sm_{major}0 {string.Join(' ', defines)}: {r.Registers} registers");
+                Assert.That(r.UsesLocalMemory, Is.False,
+                    $"sm_{major}0 {string.Join(' ', defines)}: spills or has a stack frame ({r.SpillStoreBytes} B " +
+                    $"spill stores, {r.StackFrameBytes} B stack, {r.Registers} registers)");
+            }
+    }
+
+    // Shapes of the emulator test library's instances; batches not multiples of 32, several chunks at 14x14 (64
+    // images a chunk) and 7x7 (128).
+    [TestCase(37, 2, 14, "47x5,5x47,5x5")]
+    [TestCase(70, 1, 14, "47x5,5x47,5x5")]
+    [TestCase(133, 2, 7, "13x5,5x13,5x5")]
+    [TestCase(45, 3, 7, "7x7,3x3")]
+    [KernelParity(DwConvSmallWgradKernels.KernelName)]
+    public void MatchesFloat64ReferenceAtEveryDensityUnderTheSanitizers(int n, int c, int hw, string branchList)
+    {
+        var ks = Parse(branchList);
+        int nb = ks.Length, plane = hw * hw;
+        var spec = DwConvSmallWgradKernels.Specialization(hw, hw, ks);
+        string instance = EmulatedDevice.InstanceName(DwConvSmallWgradKernels.KernelName, spec);
+        Assert.That(EmulatedDevice.HasInstance(DwConvSmallWgradKernels.KernelName, spec), Is.True, instance);
+        var rng = TestRandom.ForCurrentTest();
+        using var dev = EmulatedDevice.Open();
+        dev.Checks = EmulatorChecks.All;
+        var x = rng.NormalArray((long)n * c * plane);
+        var dys = ks.Select(_ => rng.NormalArray((long)n * c * plane)).ToArray();
+        var xd = EmulatorTestSupport.Upload<float>(dev, x);
+        var dyd = dys.Select(d => EmulatorTestSupport.Upload<float>(dev, d)).ToArray();
+        var want = ks.Select((k, b) => Reference(x, dys[b], n, c, hw, k.Kh, k.Kw)).ToArray();
+        foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
+            foreach (bool masked in new[] { true, false })
+            {
+                if (!masked && density != 1.0) continue;
+                var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, density)).ToArray();
+                var md = masks.Select(m => masked ? EmulatorTestSupport.Upload<float>(dev, m) : DevicePtr.Null).ToArray();
+                var br = ks.Select((k, b) => new DwConvFusedBranch(DevicePtr.Null, md[b], k.Kh, k.Kw)).ToArray();
+                float[][] Run()
+                {
+                    var dws = ks.Select(k => EmulatorTestSupport.Poisoned(dev, c * k.Kh * k.Kw)).ToArray();
+                    long before = EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance);
+                    DwConvFusedKernels.BackwardFilter(dev, dws, xd, dyd, br, n, c, hw, hw);
+                    Assert.That(EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance) - before, Is.EqualTo(1),
+                                rng.Ctx($"{instance} ran once"));
+                    var got = dws.Select((p, b) => EmulatorTestSupport.Download<float>(dev, p, c * ks[b].Kh * ks[b].Kw)).ToArray();
+                    foreach (var p in dws) dev.Free(p);
+                    return got;
+                }
+                var first = Run();
+                var second = Run();
+                string what = $"x ({n},{c},{hw},{hw}) branches {branchList} density {density} masked {masked}";
+                for (int b = 0; b < nb; b++)
+                {
+                    var expected = (double[])want[b].Clone();
+                    if (masked)
+                        for (int i = 0; i < expected.Length; i++)
+                            if (masks[b][i] == 0f)
+                            {
+                                Assert.That(first[b][i], Is.EqualTo(0f), rng.Ctx($"pruned tap {i} of branch {b}, {what}"));
+                                expected[i] = 0;
+                            }
+                    EmulatorTestSupport.AssertClose(first[b], expected, 1e-4, 1e-5, rng.Ctx($"branch {b}, {what}"));
+                    Assert.That(second[b].Select(BitConverter.SingleToInt32Bits),
+                                Is.EqualTo(first[b].Select(BitConverter.SingleToInt32Bits)),
+                                rng.Ctx($"branch {b} bit-identical in two runs, {what}"));
+                }
+                foreach (var p in md) if (!p.IsNull) dev.Free(p);
+            }
+        dev.Free(xd);
+        foreach (var p in dyd) dev.Free(p);
+    }
+
+    // dw[c, i, j] = sum over n, r, q of x[n, c, r + i - kh/2, q + j - kw/2] * dy[n, c, r, q], in float64.
+    private static double[] Reference(float[] x, float[] dy, int n, int c, int hw, int kh, int kw)
+    {
+        var dw = new double[c * kh * kw];
+        for (int ch = 0; ch < c; ch++)
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++)
+                {
+                    double s = 0;
+                    for (int img = 0; img < n; img++)
+                    {
+                        long bas = ((long)img * c + ch) * hw * hw;
+                        for (int r = 0; r < hw; r++)
+                        {
+                            int rr = r + i - kh / 2;
+                            if (rr < 0 || rr >= hw) continue;
+                            for (int q = 0; q < hw; q++)
+                            {
+                                int qq = q + j - kw / 2;
+                                if (qq < 0 || qq >= hw) continue;
+                                s += (double)x[bas + rr * hw + qq] * dy[bas + r * hw + q];
+                            }
+                        }
+                    }
+                    dw[(ch * kh + i) * kw + j] = s;
+                }
+        return dw;
+    }
+}
