@@ -23,14 +23,14 @@ internal static partial class Cases
         const string g = "dwconv_fused";
         for (int stage = 0; stage < 4; stage++)
         {
-            yield return FusedCase(g, FusedOp.Forward, stage, 0.6);
+            yield return Small(FusedCase(g, FusedOp.Forward, stage, 0.6), stage);
         }
 
         yield return FusedCase(g, FusedOp.ForwardSum, 0, 1.0);
         yield return FusedCase(g, FusedOp.ForwardSum, 3, 1.0);
         for (int stage = 0; stage < 4; stage++)
         {
-            yield return FusedCase(g, FusedOp.BackwardData, stage, 0.6);
+            yield return Small(FusedCase(g, FusedOp.BackwardData, stage, 0.6), stage);
         }
 
         for (int stage = 0; stage < 4; stage++)
@@ -39,9 +39,21 @@ internal static partial class Cases
             // at reduced sizes (fewer than 32 images) or on an emulator library without the instance the row runs the
             // fused weight gradient under this name.
             var c = FusedCase(g, FusedOp.BackwardFilter, stage, 0.6);
-            yield return stage < 2 ? c : c with { Name = "dwconv_small_wgrad_kernel", Op = c.Op + " (small-map kernel where its predicate takes the shape)" };
+            yield return stage < 2 ? c : c with
+            {
+                Name = "dwconv_small_wgrad_kernel", Op = c.Op + " (small-map kernel where its predicate takes the shape)",
+                FallbackKernel = "dwconv_fused_wgrad_kernel",
+            };
         }
     }
+
+    /// <summary>Stages 3-4 (14x14, 7x7) at a training batch go to dwconv_small.cu (slak_plan_dwconv_small); at reduced
+    /// sizes or on an emulator library without the instance the row runs the fused kernel under this name.</summary>
+    private static GpuCase Small(GpuCase c, int stage) => stage < 2 ? c : c with
+    {
+        Name = "dwconv_small_kernel", Op = c.Op + " (small-map kernel where its plan takes the shape)",
+        FallbackKernel = "dwconv_fused_kernel",
+    };
 
     private static GpuCase FusedCase(string group, FusedOp op, string what, Action<CheckContext> run)
     {

@@ -45,6 +45,11 @@ internal sealed record GpuCase(string Name, string Group, string Op, Action<Chec
     /// <summary>Why the case is handled as it is under sampling (shown in the row's note).</summary>
     public string SampleNote { get; init; } = "";
 
+    /// <summary>The kernel the launcher runs instead of the row's kernel where the shape is below the row kernel's
+    /// predicate (reduced scales) or, on the emulator, where the library holds no instance of its specialisation; the
+    /// row then accepts that launch (null: the row's kernel must launch).</summary>
+    public string? FallbackKernel { get; init; }
+
     /// <summary>Kernels whose launches are sampled (default: the row's kernel). Other launches run whole.</summary>
     public IReadOnlyList<string>? SampledKernels { get; init; }
 

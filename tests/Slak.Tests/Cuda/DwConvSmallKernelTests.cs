@@ -97,6 +97,7 @@ public sealed class DwConvSmallKernelTests
     [TestCase(40, 2, 5, 9, "7x7,3x3", true)]
     [TestCase(33, 2, 14, 14, "7x7,3x3", false)]
     [TestCase(17, 1, 8, 8, "13x5,5x13,5x5", false)]
+    [KernelParity("dwconv_small_kernel")]
     public void TheSmallKernelMatchesTheCpuBackendAtEveryDensity(int n, int c, int h, int w, string branchList, bool specialised)
     {
         var emu = TestDevices.Open("cuda-emu");
