@@ -12,6 +12,9 @@
 //     fp32 master weights and moments, BatchNorm running statistics and the prune/regrow rounds.
 // A pruned weight is exactly 0 in the master, and round(0) = 0, so its bf16 copy is exactly 0 too; masks (0/1) are
 // exact in bf16 and are passed through unrounded.
+// Where the backend holds stored activations as real 16-bit blocks (IBf16KernelBackend.StoreBf16: CUDA), a float32
+// kernel that only reads such an activation gets a widened float32 copy for the call (Operands.Widened; exact), so the
+// block stays 16-bit until the backward pass has read it for the last time.
 namespace Slak.Backends;
 
 /// <summary>An <see cref="IBackend"/> that runs the backend it wraps with bf16 storage and bf16 GEMM/convolution
@@ -44,6 +47,18 @@ internal sealed partial class Bf16Backend : IBackend
             _backend = backend;
             _copies = new List<Tensor>(4);
         }
+
+        // t itself, or where t is held as 16-bit bf16, a float32 copy of its (bf16) values for this call.
+        public Tensor Widened(Tensor t)
+        {
+            if (_backend is not IBf16KernelBackend real || !real.HoldsBf16(t)) return t;
+            var copy = Tensor.Empty(t.Shape, t.Device);
+            _backend.RoundToBf16(t, copy); // widens exactly
+            _copies.Add(copy);
+            return copy;
+        }
+
+        public Tensor? WidenedOrNull(Tensor? t) => t is null ? null : Widened(t);
 
         // A bf16 copy of t (rounded to nearest even, kept as float32 values).
         public Tensor Of(Tensor t)
@@ -79,8 +94,12 @@ internal sealed partial class Bf16Backend : IBackend
 
     private Operands Bf16Operands() => new(_inner);
 
-    // Stores an activation as bf16: rounds it in place.
-    private void Store(Tensor y) => _inner.RoundToBf16(y, y);
+    // Stores an activation as bf16: rounds it in place (and, on a backend with bf16 storage, holds it as 16-bit).
+    private void Store(Tensor y)
+    {
+        if (_inner is IBf16KernelBackend real) real.StoreBf16(y);
+        else _inner.RoundToBf16(y, y);
+    }
 
     /// <inheritdoc/>
     public Device Device => _inner.Device;
@@ -97,7 +116,11 @@ internal sealed partial class Bf16Backend : IBackend
     public void CopyToHost(Tensor source, Span<float> destination) => _inner.CopyToHost(source, destination);
 
     /// <inheritdoc/>
-    public void Copy(Tensor source, Tensor destination) => _inner.Copy(source, destination);
+    public void Copy(Tensor source, Tensor destination)
+    {
+        using var o = Bf16Operands();
+        _inner.Copy(o.Widened(source), destination);
+    }
 
     /// <inheritdoc/>
     public void Fill(Tensor destination, float value) => _inner.Fill(destination, value);
@@ -109,40 +132,63 @@ internal sealed partial class Bf16Backend : IBackend
     public void RoundToBf16(Tensor x, Tensor y) => _inner.RoundToBf16(x, y);
 
     /// <inheritdoc/>
-    public void Add(Tensor a, Tensor b, Tensor y) => _inner.Add(a, b, y);
+    public void Add(Tensor a, Tensor b, Tensor y)
+    {
+        using var o = Bf16Operands();
+        _inner.Add(o.Widened(a), o.Widened(b), y);
+    }
 
     /// <inheritdoc/>
     public void AddScaled(Tensor y, Tensor x, float alpha) => _inner.AddScaled(y, x, alpha);
 
     /// <inheritdoc/>
-    public void Mul(Tensor a, Tensor b, Tensor y) => _inner.Mul(a, b, y);
+    public void Mul(Tensor a, Tensor b, Tensor y)
+    {
+        using var o = Bf16Operands();
+        _inner.Mul(o.Widened(a), o.Widened(b), y);
+    }
 
     /// <inheritdoc/>
-    public void Scale(Tensor x, float alpha, Tensor y) => _inner.Scale(x, alpha, y);
+    public void Scale(Tensor x, float alpha, Tensor y)
+    {
+        using var o = Bf16Operands();
+        _inner.Scale(o.Widened(x), alpha, y);
+    }
 
     /// <inheritdoc/>
     public void Gelu(Tensor x, Tensor y)
     {
-        _inner.Gelu(x, y);
+        using (var o = Bf16Operands()) _inner.Gelu(o.Widened(x), y);
         Store(y);
     }
 
     /// <inheritdoc/>
-    public void GeluBackward(Tensor x, Tensor dy, Tensor dx) => _inner.GeluBackward(x, dy, dx);
+    public void GeluBackward(Tensor x, Tensor dy, Tensor dx)
+    {
+        using var o = Bf16Operands();
+        _inner.GeluBackward(o.Widened(x), dy, dx);
+    }
 
     /// <inheritdoc/>
     public void MulLastDim(Tensor x, Tensor gamma, Tensor y)
     {
-        _inner.MulLastDim(x, gamma, y);
+        using (var o = Bf16Operands()) _inner.MulLastDim(o.Widened(x), gamma, y);
         Store(y);
     }
 
     /// <inheritdoc/>
-    public void MulLastDimBackward(Tensor x, Tensor gamma, Tensor dy, Tensor? dx, Tensor? dgamma) =>
-        _inner.MulLastDimBackward(x, gamma, dy, dx, dgamma);
+    public void MulLastDimBackward(Tensor x, Tensor gamma, Tensor dy, Tensor? dx, Tensor? dgamma)
+    {
+        using var o = Bf16Operands();
+        _inner.MulLastDimBackward(o.Widened(x), gamma, dy, dx, dgamma);
+    }
 
     /// <inheritdoc/>
-    public void MulRows(Tensor x, Tensor rowScale, Tensor y) => _inner.MulRows(x, rowScale, y);
+    public void MulRows(Tensor x, Tensor rowScale, Tensor y)
+    {
+        using var o = Bf16Operands();
+        _inner.MulRows(o.Widened(x), rowScale, y);
+    }
 
     /// <inheritdoc/>
     public void AddBiasLastDim(Tensor y, Tensor bias) => _inner.AddBiasLastDim(y, bias);
@@ -154,7 +200,11 @@ internal sealed partial class Bf16Backend : IBackend
     public void SumToLastDim(Tensor dy, Tensor db) => _inner.SumToLastDim(dy, db);
 
     /// <inheritdoc/>
-    public void Permute(Tensor x, ReadOnlySpan<int> perm, Tensor y) => _inner.Permute(x, perm, y);
+    public void Permute(Tensor x, ReadOnlySpan<int> perm, Tensor y)
+    {
+        using var o = Bf16Operands();
+        _inner.Permute(o.Widened(x), perm, y);
+    }
 
     /// <inheritdoc/>
     public void SumAll(Tensor x, Tensor y) => _inner.SumAll(x, y);
@@ -163,7 +213,11 @@ internal sealed partial class Bf16Backend : IBackend
     public void SumSquares(Tensor x, Tensor y) => _inner.SumSquares(x, y);
 
     /// <inheritdoc/>
-    public void GlobalAvgPool(Tensor x, Tensor y) => _inner.GlobalAvgPool(x, y);
+    public void GlobalAvgPool(Tensor x, Tensor y)
+    {
+        using var o = Bf16Operands();
+        _inner.GlobalAvgPool(o.Widened(x), y);
+    }
 
     /// <inheritdoc/>
     public void GlobalAvgPoolBackward(Tensor dy, Tensor dx) => _inner.GlobalAvgPoolBackward(dy, dx);
@@ -197,7 +251,7 @@ internal sealed partial class Bf16Backend : IBackend
     public void LinearBackwardDataGelu(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias)
     {
         using var o = Bf16Operands();
-        _inner.LinearBackwardDataGelu(o.Of(dy), o.Of(w), pre, dpre, dbias);
+        _inner.LinearBackwardDataGelu(o.Of(dy), o.Of(w), o.Widened(pre), dpre, dbias);
     }
 
     /// <inheritdoc/>
@@ -226,44 +280,54 @@ internal sealed partial class Bf16Backend : IBackend
     /// <inheritdoc/>
     public void LayerNormLastDim(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
-        _inner.LayerNormLastDim(x, weight, bias, eps, y, mean, rstd);
+        using (var o = Bf16Operands()) _inner.LayerNormLastDim(o.Widened(x), weight, bias, eps, y, mean, rstd);
         Store(y);
     }
 
     /// <inheritdoc/>
     public void LayerNormLastDimBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy,
-                                         Tensor dx, Tensor dweight, Tensor dbias) =>
-        _inner.LayerNormLastDimBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+                                         Tensor dx, Tensor dweight, Tensor dbias)
+    {
+        using var o = Bf16Operands();
+        _inner.LayerNormLastDimBackward(o.Widened(x), weight, mean, rstd, dy, dx, dweight, dbias);
+    }
 
     /// <inheritdoc/>
     public void LayerNormChannelsFirst(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
-        _inner.LayerNormChannelsFirst(x, weight, bias, eps, y, mean, rstd);
+        using (var o = Bf16Operands()) _inner.LayerNormChannelsFirst(o.Widened(x), weight, bias, eps, y, mean, rstd);
         Store(y);
     }
 
     /// <inheritdoc/>
     public void LayerNormChannelsFirstBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy,
-                                               Tensor dx, Tensor dweight, Tensor dbias) =>
-        _inner.LayerNormChannelsFirstBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+                                               Tensor dx, Tensor dweight, Tensor dbias)
+    {
+        using var o = Bf16Operands();
+        _inner.LayerNormChannelsFirstBackward(o.Widened(x), weight, mean, rstd, dy, dx, dweight, dbias);
+    }
 
     /// <inheritdoc/>
     public void LayerNormNchwToNhwc(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
-        _inner.LayerNormNchwToNhwc(x, weight, bias, eps, y, mean, rstd);
+        using (var o = Bf16Operands()) _inner.LayerNormNchwToNhwc(o.Widened(x), weight, bias, eps, y, mean, rstd);
         Store(y);
     }
 
     /// <inheritdoc/>
     public void LayerNormNchwToNhwcBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy,
-                                            Tensor dx, Tensor dweight, Tensor dbias) =>
-        _inner.LayerNormNchwToNhwcBackward(x, weight, mean, rstd, dy, dx, dweight, dbias);
+                                            Tensor dx, Tensor dweight, Tensor dbias)
+    {
+        using var o = Bf16Operands();
+        _inner.LayerNormNchwToNhwcBackward(o.Widened(x), weight, mean, rstd, dy, dx, dweight, dbias);
+    }
 
     /// <inheritdoc/>
     public void BatchNormTrain(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
                                float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
     {
-        _inner.BatchNormTrain(x, weight, bias, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+        using (var o = Bf16Operands())
+            _inner.BatchNormTrain(o.Widened(x), weight, bias, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
         Store(y);
     }
 
@@ -272,39 +336,49 @@ internal sealed partial class Bf16Backend : IBackend
     {
         // The unfused path stores the layer-scale product (MulLastDim's output) as bf16; the permute, the DropPath
         // factor and the residual add (the fp32 residual stream) are not rounded.
+        using var o = Bf16Operands();
         if (gamma is null)
         {
-            _inner.ChannelsLastResidual(input, y, null, scale, output);
+            _inner.ChannelsLastResidual(o.Widened(input), o.Widened(y), null, scale, output);
             return;
         }
         using var scaled = Tensor.Empty(y.ShapeArray, y.Device);
-        _inner.MulLastDim(y, gamma, scaled);
-        Store(scaled);
-        _inner.ChannelsLastResidual(input, scaled, null, scale, output);
+        _inner.MulLastDim(o.Widened(y), gamma, scaled);
+        _inner.RoundToBf16(scaled, scaled); // the layer-scale product as bf16 (a temporary: rounded, not held 16-bit)
+        _inner.ChannelsLastResidual(o.Widened(input), scaled, null, scale, output);
     }
 
     /// <inheritdoc/>
     public void ChannelsLastResidualBackward(Tensor y, Tensor? gamma, Tensor? scale, Tensor dOutput, Tensor? dy,
-                                             Tensor? dgamma) =>
-        _inner.ChannelsLastResidualBackward(y, gamma, scale, dOutput, dy, dgamma);
+                                             Tensor? dgamma)
+    {
+        using var o = Bf16Operands();
+        _inner.ChannelsLastResidualBackward(o.Widened(y), gamma, scale, dOutput, dy, dgamma);
+    }
 
     /// <inheritdoc/>
     public void BatchNormEval(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, float eps, Tensor y)
     {
-        _inner.BatchNormEval(x, weight, bias, runningMean, runningVar, eps, y);
+        using (var o = Bf16Operands()) _inner.BatchNormEval(o.Widened(x), weight, bias, runningMean, runningVar, eps, y);
         Store(y);
     }
 
     /// <inheritdoc/>
     public void BatchNormBackward(Tensor x, Tensor weight, Tensor saveMean, Tensor saveInvStd, Tensor dy,
-                                  Tensor dx, Tensor dweight, Tensor dbias) =>
-        _inner.BatchNormBackward(x, weight, saveMean, saveInvStd, dy, dx, dweight, dbias);
+                                  Tensor dx, Tensor dweight, Tensor dbias)
+    {
+        using var o = Bf16Operands();
+        _inner.BatchNormBackward(o.Widened(x), weight, saveMean, saveInvStd, dy, dx, dweight, dbias);
+    }
 
     // ---- loss, optimizer, sparse rounds: fp32 -----------------------------------------------------------------
 
     /// <inheritdoc/>
-    public void SoftmaxCrossEntropy(Tensor logits, Tensor targets, Tensor probs, Tensor loss) =>
-        _inner.SoftmaxCrossEntropy(logits, targets, probs, loss);
+    public void SoftmaxCrossEntropy(Tensor logits, Tensor targets, Tensor probs, Tensor loss)
+    {
+        using var o = Bf16Operands();
+        _inner.SoftmaxCrossEntropy(o.Widened(logits), targets, probs, loss);
+    }
 
     /// <inheritdoc/>
     public void SoftmaxCrossEntropyBackward(Tensor probs, Tensor targets, Tensor gradLoss, Tensor dlogits) =>

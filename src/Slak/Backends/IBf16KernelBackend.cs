@@ -8,6 +8,14 @@ namespace Slak.Backends;
 /// bf16 path for the call, and the caller then runs the rounding path.</summary>
 internal interface IBf16KernelBackend
 {
+    /// <summary>Stores the activation <paramref name="y"/> as bf16: its values rounded to nearest even and, where it
+    /// owns its whole storage, held as 16-bit values (half the bytes) until a float32 kernel writes it.</summary>
+    void StoreBf16(Tensor y);
+
+    /// <summary>True when <paramref name="t"/>'s storage is held as 16-bit bf16 values (a float32 kernel reading it
+    /// directly would widen it back for good: readers that only read take a widened copy instead).</summary>
+    bool HoldsBf16(Tensor t);
+
     /// <summary>ys[b] = round_bf16(depthwise conv of round_bf16(x) with round_bf16(weights[b]) * masks[b]), float32
     /// accumulation: <see cref="IBackend.DecomposedDwConvForward"/> under bf16.</summary>
     bool TryDecomposedDwConvForwardBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,

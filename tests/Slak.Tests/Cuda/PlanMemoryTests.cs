@@ -41,9 +41,18 @@ internal static class TrainingMemoryPlan
     /// <summary>Activations of the largest block map the backward temporaries can hold at once (upper bound).</summary>
     public const int TransientActivations = 12;
 
-    public static StepMemory Plan(SlakModel model, int image, int n, bool sparse, Func<long, long> round)
+    /// <summary>Extra activations of the largest block map alive at once in a bf16 backward: the widened float32 copy
+    /// of the 4C-wide GELU input the fused MLP's input gradient reads, and the rounded copy of its incoming gradient
+    /// (CudaBackend.Bf16.cs, Bf16Backend.cs).</summary>
+    public const int TransientActivationsBf16Extra = 5;
+
+    /// <summary>The plan of a step; <paramref name="bf16"/>: under --precision bf16 on CUDA, where the activations
+    /// the forward pass stores as bf16 are held as 16-bit values (docs/mixed-precision.md).</summary>
+    public static StepMemory Plan(SlakModel model, int image, int n, bool sparse, Func<long, long> round, bool bf16 = false)
     {
         long F(long floats) => floats <= 0 ? 0 : round(floats * sizeof(float));
+        // An activation stored as bf16: 2 bytes an element under bf16, float32 otherwise.
+        long H(long values) => !bf16 ? F(values) : values <= 0 ? 0 : round(values * sizeof(ushort));
         long forward = 0, largestMap = 0;
         int s = image;
         for (int i = 0; i < 4; i++)
@@ -55,10 +64,10 @@ internal static class TrainingMemoryPlan
                 {
                     case Conv2d conv:
                         s = conv.OutputSize(s);
-                        forward += F((long)n * conv.OutChannels * s * s);                  // y
+                        forward += H((long)n * conv.OutChannels * s * s);                  // y
                         break;
                     case LayerNorm ln:
-                        forward += F((long)n * ln.Channels * s * s) + 2 * F((long)n * s * s); // y, mean, rstd
+                        forward += H((long)n * ln.Channels * s * s) + 2 * F((long)n * s * s); // y, mean, rstd
                         break;
                 }
             }
@@ -69,19 +78,19 @@ internal static class TrainingMemoryPlan
                 long rows = (long)n * s * s, a = rows * blk.Dim;
                 largestMap = Math.Max(largestMap, a);
                 var branches = blk.LargeKernel.Branches.ToArray();
-                forward += branches.Length * F(a);                                         // branch outputs (one node)
+                forward += branches.Length * H(a);                                         // branch outputs (one node)
                 foreach (var b in branches)
-                    if (b.Bn is not null) forward += F(a) + 2 * F(blk.Dim);                // BN y, save mean / invstd
+                    if (b.Bn is not null) forward += H(a) + 2 * F(blk.Dim);                // BN y, save mean / invstd
                 forward += (branches.Length - 1) * F(a);                                   // branch sums
-                forward += F(a) + 2 * F(rows);                                              // LayerNorm to channels-last: y, mean, rstd
-                forward += 2 * F(4 * a);                                                    // pwconv1, GELU
-                forward += F(a);                                                            // pwconv2
+                forward += H(a) + 2 * F(rows);                                              // LayerNorm to channels-last: y, mean, rstd
+                forward += 2 * H(4 * a);                                                    // pwconv1, GELU
+                forward += H(a);                                                            // pwconv2
                 if (blk.DropPath.Rate > 0) forward += F(n);                                 // DropPath factors
                 forward += F(a);                                                            // layer scale, NCHW, DropPath, residual add: one output
             }
         }
         int c4 = model.Widths[3], classes = model.Config.NumClasses;
-        forward += F((long)n * c4) + F((long)n * c4) + 2 * F(n) + F((long)n * classes);   // pool, head LN, logits
+        forward += F((long)n * c4) + H((long)n * c4) + 2 * F(n) + H((long)n * classes);   // pool, head LN, logits
 
         long persistent = 0, parameters = 0;
         foreach (var (_, p) in model.NamedParameters())
@@ -99,7 +108,7 @@ internal static class TrainingMemoryPlan
         // downsampling layers (Conv2dPatchifyKernels) holds P / dP and the permuted dy for one call: at most 1.4
         // activations of the largest map (the stem's weight gradient, (48 + 124) x N*56*56 floats), at a point of the
         // backward where only that layer's gradients are alive, so well inside the bound.
-        long transient = TransientActivations * F(largestMap);
+        long transient = (TransientActivations + (bf16 ? TransientActivationsBf16Extra : 0)) * F(largestMap);
         return new StepMemory(persistent, forward, transient, parameters);
     }
 }
@@ -110,9 +119,11 @@ public sealed class PlanMemoryTests
     // The emulator's allocator and the model code are the real ones: the bytes in use grow across a training-mode
     // forward pass (inside its step's scope, with the graph recorded) by exactly the planned forward-retained sum
     // (with the emulator's rounding).
-    [TestCase(true)]
-    [TestCase(false)]
-    public void ForwardRetainedBytesMatchTheEmulatorAllocatorExactly(bool fused)
+    [TestCase(true, false)]
+    [TestCase(false, false)]
+    [TestCase(true, true)]
+    [TestCase(false, true)]
+    public void ForwardRetainedBytesMatchTheEmulatorAllocatorExactly(bool fused, bool bf16)
     {
         var device = Support.TestDevices.Open("cuda-emu");
         var gpu = ((CudaBackend)BackendRegistry.For(device)).Gpu;
@@ -133,6 +144,7 @@ public sealed class PlanMemoryTests
         GC.WaitForPendingFinalizers();
         using (Tensor.Zeros([1], device)) { } // an allocator call drains the queue
         using (TensorScope.Begin())
+        using (MixedPrecision.Use(bf16 ? Slak.Precision.Bf16 : Slak.Precision.Fp32))
         {
             long before = gpu.MemoryStats.InUseBytes;
             _ = model.Forward(x);
@@ -140,9 +152,16 @@ public sealed class PlanMemoryTests
         }
         var shapes = new SlakModel(preset.Config, ModuleInit.ShapeOnly);
         foreach (var m in shapes.NamedModules().Select(m => m.Module).OfType<ReparamLargeKernelConv>()) m.Fused = fused;
-        var planned = TrainingMemoryPlan.Plan(shapes, size, n, sparse: false, HostAllocator.RoundUp);
+        var planned = TrainingMemoryPlan.Plan(shapes, size, n, sparse: false, HostAllocator.RoundUp, bf16);
         Assert.That(measured, Is.EqualTo(planned.ForwardRetained),
-                    $"slak_nano {size}px batch {n} fused={fused}: bytes the forward pass keeps (cuda-emu allocator)");
+                    $"slak_nano {size}px batch {n} fused={fused} bf16={bf16}: bytes the forward pass keeps (cuda-emu allocator)");
+        if (bf16)
+        {
+            // The 16-bit activations really are smaller on the device: the float32 plan is the float32 measurement.
+            long fp32 = TrainingMemoryPlan.Plan(shapes, size, n, sparse: false, HostAllocator.RoundUp).ForwardRetained;
+            TestContext.Out.WriteLine($"slak_nano {size}px batch {n} fused={fused}: forward keeps {measured} B under bf16, {fp32} B under fp32");
+            Assert.That(measured, Is.LessThan(fp32 * 0.75), "bf16 storage keeps well under 3/4 of the float32 bytes");
+        }
     }
 
     private const long ContextReserve = 1_000_000_000;
@@ -176,18 +195,29 @@ public sealed class PlanMemoryTests
                       "context and cuBLAS workspace (about 0.5-1 GB outside the allocator), an EMA copy of the " +
                       "weights (+1x parameters when enabled), fragmentation of the cache across steps.");
         sb.AppendLine();
-        sb.AppendLine("| model | params | batch | persistent | forward-retained | backward bound | peak (planned) | 24 GB | 80 GB | 141 GB |");
-        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|:-:|:-:|:-:|");
+        sb.AppendLine("The bf16 columns: `--precision bf16` on CUDA, where the activations the forward pass stores as bf16 " +
+                      "(GEMM, convolution, depthwise, GELU, LayerNorm and BatchNorm outputs, the logits) are held as " +
+                      "16-bit values until the backward has read them; the residual stream, the branch sums, the norms' " +
+                      "statistics, the pooled features, gradients and everything persistent stay float32 " +
+                      "(docs/mixed-precision.md). Its forward-retained sum is checked against the emulator's allocator " +
+                      "the same way; its backward bound adds " +
+                      $"{TrainingMemoryPlan.TransientActivationsBf16Extra} activations for the float32 copies a bf16 " +
+                      "backward makes for one call.");
+        sb.AppendLine();
+        sb.AppendLine("| model | params | batch | persistent | forward-retained | backward bound | peak (planned) | 24 GB | 80 GB | 141 GB | bf16 forward-retained | bf16 peak | bf16 24 GB | bf16 80 GB |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|:-:|:-:|:-:|---:|---:|:-:|:-:|");
         foreach (string name in new[] { "slak_tiny", "slak_small", "slak_base" })
         {
             var model = new SlakModel(ModelPresets.Get(name).Config, ModuleInit.ShapeOnly);
             foreach (int batch in new[] { 32, 64, 128 })
             {
                 var m = TrainingMemoryPlan.Plan(model, 224, batch, sparse: true, CachingAllocator.BucketSize);
+                var h = TrainingMemoryPlan.Plan(model, 224, batch, sparse: true, CachingAllocator.BucketSize, bf16: true);
                 static string Gb(long b) => (b / 1e9).ToString("0.0", CultureInfo.InvariantCulture) + " GB";
                 static string Fits(long peak, double gb) => peak + ContextReserve <= gb * 1e9 ? "yes" : "no";
                 sb.AppendLine($"| {name} | {m.Parameters / 1e6:0.0} M | {batch} | {Gb(m.Persistent)} | {Gb(m.ForwardRetained)} | " +
-                              $"{Gb(m.TransientBound)} | {Gb(m.Peak)} | {Fits(m.Peak, 24)} | {Fits(m.Peak, 80)} | {Fits(m.Peak, 141)} |");
+                              $"{Gb(m.TransientBound)} | {Gb(m.Peak)} | {Fits(m.Peak, 24)} | {Fits(m.Peak, 80)} | {Fits(m.Peak, 141)} | " +
+                              $"{Gb(h.ForwardRetained)} | {Gb(h.Peak)} | {Fits(h.Peak, 24)} | {Fits(h.Peak, 80)} |");
             }
         }
         sb.AppendLine();

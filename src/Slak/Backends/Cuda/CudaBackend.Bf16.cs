@@ -1,8 +1,11 @@
 // Real bf16 storage on the CUDA backend (IBf16KernelBackend, called by Bf16Backend under --precision bf16): the
 // operands are packed into 16-bit buffers (f32_to_bf16_kernel), the depthwise forward runs the bf16 instantiation of
 // dwconv_fused.cu (bf16 input and outputs, float32 weights rounded to bf16 values, masks and accumulation) and GEMMs
-// run through IGpuDevice.GemmBf16 (cublasGemmEx, bf16 operands, float32 accumulation and output). The 16-bit buffers
-// live for one call: the tensors between operators are still float32 (docs/mixed-precision.md says what this saves).
+// run through IGpuDevice.GemmBf16 (cublasGemmEx, bf16 operands, float32 accumulation and output). The activations
+// Bf16Backend stores as bf16 are held as 16-bit blocks (CudaStorage.StoreAsBf16: half the bytes) from the forward pass
+// to the backward: the bf16 kernels read them directly, the depthwise forward writes its outputs straight into them,
+// and a float32 kernel gets a widened copy (Bf16Backend) or widens the block back (CudaStorage.Pointer).
+// docs/mixed-precision.md says which tensors are 16-bit and what this saves.
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
 
@@ -13,6 +16,39 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
     /// <summary>Tests only: called with (source tensor, the bits of its bf16 copy) for every bf16 operand copy made
     /// here (16-bit buffers, and the rounded weights the depthwise kernel reads; downloaded only while it is set).</summary>
     internal static Action<Tensor, ushort[]>? Bf16BufferObserver { get; set; }
+
+    /// <inheritdoc />
+    public void StoreBf16(Tensor y)
+    {
+        var storage = (CudaStorage)y.Storage;
+        if (y.Offset == 0 && y.Numel == storage.Length) storage.StoreAsBf16();
+        else if (!storage.IsBf16) RoundToBf16(y, y); // a view of a larger storage: round in place, keep float32
+    }
+
+    /// <inheritdoc />
+    public bool HoldsBf16(Tensor t) => ((CudaStorage)t.Storage).IsBf16;
+
+    // The bf16 address of t's first element (t's storage is a bf16 block).
+    private static DevicePtr PBf16(Tensor t) => ((CudaStorage)t.Storage).Bf16Pointer.Offset(t.Offset * sizeof(ushort));
+
+    // y = x where x is held as bf16 (exact widening; nothing to do when y is x itself); false where x is float32.
+    private bool TryWidenInto(Tensor x, Tensor y)
+    {
+        if (!HoldsBf16(x)) return false;
+        if (ReferenceEquals(x.Storage, y.Storage) && x.Offset == y.Offset) return true; // bf16 values already
+        PrecisionKernels.Bf16ToFloat32(Gpu, P(y), PBf16(x), y.Numel);
+        return true;
+    }
+
+    // The float32 values of t on the host, without widening a bf16 block on the device.
+    private bool TryCopyBf16ToHost(Tensor t, Span<float> destination)
+    {
+        if (!HoldsBf16(t)) return false;
+        var bits = new ushort[t.Numel];
+        Gpu.CopyToHost(PBf16(t), System.Runtime.InteropServices.MemoryMarshal.AsBytes(bits.AsSpan()));
+        for (int i = 0; i < bits.Length; i++) destination[i] = BitConverter.UInt32BitsToSingle((uint)bits[i] << 16);
+        return true;
+    }
 
     /// <inheritdoc />
     public bool TryDecomposedDwConvForwardBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
@@ -31,8 +67,8 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
         var temps = new List<DevicePtr>(2);
         try
         {
-            var ab = Packed(a, temps);
-            var bb = Packed(b, temps);
+            var ab = HoldsBf16(a) ? PBf16(a) : Packed(a, temps);
+            var bb = HoldsBf16(b) ? PBf16(b) : Packed(b, temps);
             Gpu.GemmBf16(transA, transB, m, n, k, alpha, ab, transA ? m : k, bb, transB ? k : n, beta, P(c), n);
             return true;
         }
@@ -61,7 +97,7 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
                 Observe(weights[b], rounded, packed: false);
                 branches[b] = branches[b] with { Weight = rounded };
             }
-            var xb = Packed(x, temps);
+            var xb = HoldsBf16(x) ? PBf16(x) : Packed(x, temps);
             var yb = new DevicePtr[outs.Count];
             for (int b = 0; b < yb.Length; b++)
             {
@@ -72,7 +108,20 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
                 ? DwConvFusedKernels.TryForwardSumBf16(Gpu, yb[0], xb, branches, n, c, h, w)
                 : DwConvFusedKernels.TryForwardBf16(Gpu, yb, xb, branches, n, c, h, w);
             if (!ran) return false;
-            for (int b = 0; b < yb.Length; b++) PrecisionKernels.Bf16ToFloat32(Gpu, P(outs[b]), yb[b], outs[b].Numel);
+            for (int b = 0; b < yb.Length; b++)
+            {
+                // An output that owns its storage keeps the kernel's 16-bit block (stored as bf16); a view is widened.
+                var storage = (CudaStorage)outs[b].Storage;
+                if (outs[b].Offset == 0 && outs[b].Numel == storage.Length && !storage.IsBf16 && outs[b].Numel > 0)
+                {
+                    storage.AdoptBf16(yb[b]);
+                    temps.Remove(yb[b]);
+                }
+                else
+                {
+                    PrecisionKernels.Bf16ToFloat32(Gpu, P(outs[b]), yb[b], outs[b].Numel);
+                }
+            }
             return true;
         }
         finally { foreach (var t in temps) Gpu.Free(t); }

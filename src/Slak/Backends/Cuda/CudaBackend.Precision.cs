@@ -10,7 +10,11 @@ namespace Slak.Backends.Cuda;
 internal sealed partial class CudaBackend
 {
     /// <inheritdoc />
-    public void RoundToBf16(Tensor x, Tensor y) => PrecisionKernels.RoundBf16(Gpu, P(y), P(x), y.Numel);
+    public void RoundToBf16(Tensor x, Tensor y)
+    {
+        if (TryWidenInto(x, y)) return; // x is held as bf16: its values are bf16 already
+        PrecisionKernels.RoundBf16(Gpu, P(y), P(x), y.Numel);
+    }
 
     // Before each GEMM: TF32 math exactly when the precision in force is tf32.
     private void SetGemmMathMode()

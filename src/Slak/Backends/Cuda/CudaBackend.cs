@@ -103,8 +103,11 @@ internal sealed partial class CudaBackend : IBackend
         Gpu.CopyToDevice(MemoryMarshal.AsBytes(source), P(destination));
 
     /// <inheritdoc />
-    public void CopyToHost(Tensor source, Span<float> destination) =>
+    public void CopyToHost(Tensor source, Span<float> destination)
+    {
+        if (TryCopyBf16ToHost(source, destination)) return; // a bf16 block stays 16-bit on the device
         Gpu.CopyToHost(P(source), MemoryMarshal.AsBytes(destination[..checked((int)source.Numel)]));
+    }
 
     /// <inheritdoc />
     public void Copy(Tensor source, Tensor destination) =>
