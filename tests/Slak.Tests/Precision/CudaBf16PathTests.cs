@@ -7,7 +7,8 @@
 //     differs between the backends), every bf16 copy the CUDA path made (observed through
 //     CudaBackend.Bf16BufferObserver, and the rounded copies of the operators still on the rounding path through
 //     Bf16Backend.CopyObserver) is +0 or -0 wherever its float32 source is 0, and every masked layer's weights were
-//     among the copies; 2 steps (4 images, batch 2), to keep the emulator's time down.
+//     among the copies, and no masked weight's master was ever replaced by a 16-bit block (the activations the
+//     forward stores as bf16 are; CudaBf16StorageTests); 2 steps (4 images, batch 2), to keep the emulator's time down.
 using NUnit.Framework;
 using Slak.Backends;
 using Slak.Backends.Cuda;
@@ -155,6 +156,8 @@ public sealed class CudaBf16PathTests
         Assert.That(unobserved, Is.Empty, $"every masked weight's bf16 copy was observed {ctx}");
         foreach (var layer in masking.Layers)
         {
+            Assert.That(((CudaStorage)layer.Parameter.Storage).IsBf16, Is.False,
+                        $"{layer.Name}: the master stays float32 (never a 16-bit block) {ctx}");
             var mask = layer.Mask.ToArray();
             var wv = layer.Parameter.ToArray();
             for (int i = 0; i < mask.Length; i++)

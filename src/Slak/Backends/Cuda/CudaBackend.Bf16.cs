@@ -17,11 +17,15 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
     /// here (16-bit buffers, and the rounded weights the depthwise kernel reads; downloaded only while it is set).</summary>
     internal static Action<Tensor, ushort[]>? Bf16BufferObserver { get; set; }
 
+    /// <summary>Tests only: false keeps every stored activation float32 (rounded in place, the rounding path's
+    /// storage), to compare the 16-bit storage against it.</summary>
+    internal static bool HoldBf16Storage { get; set; } = true;
+
     /// <inheritdoc />
     public void StoreBf16(Tensor y)
     {
         var storage = (CudaStorage)y.Storage;
-        if (y.Offset == 0 && y.Numel == storage.Length) storage.StoreAsBf16();
+        if (HoldBf16Storage && y.Offset == 0 && y.Numel == storage.Length) storage.StoreAsBf16();
         else if (!storage.IsBf16) RoundToBf16(y, y); // a view of a larger storage: round in place, keep float32
     }
 
@@ -112,7 +116,8 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
             {
                 // An output that owns its storage keeps the kernel's 16-bit block (stored as bf16); a view is widened.
                 var storage = (CudaStorage)outs[b].Storage;
-                if (outs[b].Offset == 0 && outs[b].Numel == storage.Length && !storage.IsBf16 && outs[b].Numel > 0)
+                if (HoldBf16Storage && outs[b].Offset == 0 && outs[b].Numel == storage.Length && !storage.IsBf16 &&
+                    outs[b].Numel > 0)
                 {
                     storage.AdoptBf16(yb[b]);
                     temps.Remove(yb[b]);
