@@ -74,12 +74,15 @@ public sealed class DwConvSmallKernelTests
         // sm_80 here; SLaK-T's sm_90 modules (14 x 14 and 7 x 7) are compiled and checked by KernelsCommandTests.
         // The bf16 storage instantiation (SLAK_DW_BF16, as dwconv_fused.cu's) compiles too.
         (int Major, int H, string Branches, bool Bf16)[] specs =
-            [(8, 14, "47x5,5x47,5x5", false), (8, 7, "13x5,5x13,5x5", false), (8, 7, "13x5,5x13,5x5", true)];
+            [(8, 14, "47x5,5x47,5x5", false), (8, 7, "13x5,5x13,5x5", false), (8, 7, "13x5,5x13,5x5", true),
+             (8, 14, "47x5,5x47,5x5", true)];
         var failures = new List<string>();
         foreach (var (major, h, branches, bf16) in specs)
         {
-            IReadOnlyList<string> defines = DwConvSmallKernels.Specialization(h, h, Parse(branches));
-            if (bf16) defines = [.. defines, "SLAK_DW_BF16=1"];
+            // The bf16 modules with exactly the definitions the CUDA backend's bf16 launches use.
+            var br = Parse(branches).Select(k => new DwConvFusedBranch(default, default, k.Item1, k.Item2)).ToArray();
+            IReadOnlyList<string> defines = bf16 ? DwConvSmallKernels.Bf16Specialization(h, h, br)
+                                                 : DwConvSmallKernels.Specialization(h, h, Parse(branches));
             var module = compiler.Compile(DwConvSmallKernels.File, new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
             var r = module.Resources.Single(r => r.Kernel == DwConvSmallKernels.Kernel);
             TestContext.Progress.WriteLine($"sm_{major}0 {h}x{h} {branches}: {r.Registers} registers, {r.SpillStoreBytes} B spill stores");

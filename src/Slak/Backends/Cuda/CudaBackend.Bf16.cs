@@ -1,6 +1,7 @@
 // Real bf16 storage on the CUDA backend (IBf16KernelBackend, called by Bf16Backend under --precision bf16): the
 // operands are packed into 16-bit buffers (f32_to_bf16_kernel), the depthwise forward runs the bf16 instantiation of
-// dwconv_fused.cu (bf16 input and outputs, float32 weights rounded to bf16 values, masks and accumulation) and GEMMs
+// dwconv_fused.cu, or of dwconv_small.cu where the plan takes the small-map kernel (bf16 input and outputs, float32
+// weights rounded to bf16 values, masks and accumulation) and GEMMs
 // run through IGpuDevice.GemmBf16 (cublasGemmEx, bf16 operands, float32 accumulation and output). The activations
 // Bf16Backend stores as bf16 are held as 16-bit blocks (CudaStorage.StoreAsBf16: half the bytes) from the forward pass
 // to the backward: the bf16 kernels read them directly, the depthwise forward writes its outputs straight into them,
@@ -85,10 +86,11 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
         int n = x.Size(0), c = x.Size(1), h = x.Size(2), w = x.Size(3);
         var branches = new DwConvFusedBranch[weights.Count];
         for (int b = 0; b < branches.Length; b++) branches[b] = FusedBranch(weights[b], masks[b]);
-        if (branches.Length > DwConvFusedKernels.MaxBranches ||
-            DwConvFusedKernels.Plan(Gpu, branches, n, c, h, w).KernelChoice != PlanKernel.DwConvFused ||
-            DwConvFusedKernels.PerBranchOnly)
+        if (branches.Length > DwConvFusedKernels.MaxBranches || DwConvFusedKernels.PerBranchOnly)
             return false; // the per-branch kernels of dwconv.cu have no bf16 instantiation
+        var choice = DwConvFusedKernels.Plan(Gpu, branches, n, c, h, w).KernelChoice;
+        bool small = choice == PlanKernel.DwConvSmall; // stages 3-4: dwconv_small.cu's bf16 instantiation
+        if (!(choice == PlanKernel.DwConvFused || (small && DwConvSmallKernels.Bf16Available(Gpu)))) return false;
         var temps = new List<DevicePtr>(2 + 2 * branches.Length);
         try
         {
@@ -108,9 +110,13 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
                 yb[b] = Gpu.Allocate(outs[b].Numel * sizeof(ushort));
                 temps.Add(yb[b]);
             }
-            bool ran = sum
-                ? DwConvFusedKernels.TryForwardSumBf16(Gpu, yb[0], xb, branches, n, c, h, w)
-                : DwConvFusedKernels.TryForwardBf16(Gpu, yb, xb, branches, n, c, h, w);
+            bool ran = (small, sum) switch
+            {
+                (true, true) => DwConvSmallKernels.TryForwardSumBf16(Gpu, yb[0], xb, branches, n, c, h, w),
+                (true, false) => DwConvSmallKernels.TryForwardBf16(Gpu, yb, xb, branches, n, c, h, w),
+                (false, true) => DwConvFusedKernels.TryForwardSumBf16(Gpu, yb[0], xb, branches, n, c, h, w),
+                (false, false) => DwConvFusedKernels.TryForwardBf16(Gpu, yb, xb, branches, n, c, h, w),
+            };
             if (!ran) return false;
             for (int b = 0; b < yb.Length; b++)
             {
