@@ -16,6 +16,7 @@ internal static partial class Cases
         yield return new GpuCase("round_bf16_kernel", g, "RoundToBf16", ctx => Map(ctx, 0, 1, (be, x, o) => be.RoundToBf16(T(x[0], be), o[0])));
         yield return new GpuCase("f32_to_bf16_kernel", g, "PrecisionKernels.Float32ToBf16 (round trip)", ctx => Map(ctx, 0, 1, Bf16RoundTrip));
         yield return new GpuCase("bf16_to_f32_kernel", g, "PrecisionKernels.Bf16ToFloat32 (round trip)", ctx => Map(ctx, 0, 1, Bf16RoundTrip));
+        foreach (var c in Bf16Depthwise(g)) yield return c; // the small-map depthwise kernel's bf16 instantiation
     }
 
     // float32 -> 16-bit bf16 -> float32 on a GPU; the rounding itself on the CPU.

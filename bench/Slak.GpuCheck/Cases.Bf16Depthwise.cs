@@ -1,0 +1,52 @@
+// Rows of the bf16 instantiation of dwconv_small.cu (SLAK_DW_BF16=1, launched by the CUDA backend under
+// --precision bf16 where the plan takes the small-map kernel: SLaK-T's stages 3-4 at a training batch): the training
+// forward (three branch outputs, held as 16-bit) at stages 3 and 4 and the inference sum at stage 4, masks of density
+// 0.6, run through Bf16Backend on both sides: the GPU's 16-bit kernel against Bf16Backend on the CPU (the same
+// rounding points). Both round their float32 sums to bf16, and the sums differ in order, so an output may sit one bf16
+// unit apart (at most 2^-7 relative). At reduced sizes (fewer than 16 images) the plan keeps the fused kernel and the
+// row runs its bf16 instantiation under this name.
+using Slak.Backends;
+
+namespace Slak.GpuCheck;
+
+internal static partial class Cases
+{
+    private static IEnumerable<GpuCase> Bf16Depthwise(string group)
+    {
+        foreach (var (stage, sum) in new[] { (2, false), (3, false), (3, true) })
+        {
+            string op = sum ? "DecomposedDwConvForwardSum" : "DecomposedDwConvForward";
+            yield return new GpuCase("dwconv_small_kernel", group, $"{op} under bf16 (SLAK_DW_BF16 instantiation), stage {stage + 1}",
+                                     ctx => RunBf16Depthwise(ctx, stage, sum))
+            {
+                FallbackKernel = "dwconv_fused_kernel",
+                Sampling = SampleHandling.Skip,
+                SampleNote = "the bf16 outputs are the kernel's own 16-bit blocks, which cannot be poisoned",
+            };
+        }
+    }
+
+    private static void RunBf16Depthwise(CheckContext ctx, int stage, bool sum)
+    {
+        var s = Sizes.For(ctx.Full);
+        int m = s.M[stage], k = s.Small, b = s.B, c = s.C[stage], h = s.H[stage], w = h;
+        (int Kh, int Kw)[] sizes = [(m, k), (k, m), (k, k)];
+        const double density = 0.6;
+        int[] xs = [b, c, h, w];
+        var x = ctx.Random(xs);
+        var ws = sizes.Select(t => ctx.Random(c, 1, t.Kh, t.Kw)).ToArray();
+        var ms = sizes.Select(t => ctx.FromArray(ctx.Mask((long)c * t.Kh * t.Kw, density), c, 1, t.Kh, t.Kw)).ToArray();
+        double flops = 2.0 * b * c * density * sizes.Sum(t => (double)Sizes.ValidTaps(h, t.Kh) * Sizes.ValidTaps(w, t.Kw));
+        double plane = 2.0 * b * c * h * w; // bytes of one bf16 map
+        string shape = $"{Describe(xs)} {string.Join('+', sizes.Select(t => $"{t.Kh}x{t.Kw}"))} d={density:0.0} bf16";
+        IReadOnlyList<Tensor> W(IBackend be) => ws.Select(t => T(t, be)).ToArray();
+        IReadOnlyList<Tensor?> M(IBackend be) => ms.Select(t => (Tensor?)T(t, be)).ToArray();
+        const double atol = 1e-4, rtol = 1.0 / 128;
+        if (sum)
+            ctx.Check(shape, flops, 2 * plane, [xs],
+                      (be, o) => Bf16Backend.Wrap(be).DecomposedDwConvForwardSum(T(x, be), W(be), M(be), o[0]), atol, rtol);
+        else
+            ctx.Check(shape, flops, 4 * plane, [xs, xs, xs],
+                      (be, o) => Bf16Backend.Wrap(be).DecomposedDwConvForward(T(x, be), W(be), M(be), o), atol, rtol);
+    }
+}
