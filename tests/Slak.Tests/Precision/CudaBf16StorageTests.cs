@@ -5,7 +5,7 @@
 //   - the nano SLaK's forward + backward under bf16 with the 16-bit storage equals the same step with every stored
 //     activation kept float32 (rounded in place: the rounding path's storage) bit for bit, in the loss and every
 //     parameter gradient, while the forward keeps fewer bytes on the device; no parameter (master weight) is ever
-//     held as 16-bit.
+//     held as 16-bit; and the eval-mode logits (the inference sum) are bit-identical the same way.
 using NUnit.Framework;
 using Slak.Backends;
 using Slak.Backends.Cuda;
@@ -132,5 +132,27 @@ public sealed class CudaBf16StorageTests
             for (int i = 0; i < g.Length; i++)
                 Assert.That(Bits(g[i]), Is.EqualTo(Bits(w[i])), rng.Ctx($"grad {name}[{i}]: {g[i]:R} vs {w[i]:R}"));
         }
+
+        // Inference (the depthwise inference sum writes its 16-bit output block): the logits too.
+        model.Eval();
+        float[] Logits()
+        {
+            using var scope = TensorScope.Begin();
+            using var precision = MixedPrecision.Use(Slak.Precision.Bf16);
+            return model.Forward(x).ToArray();
+        }
+        var heldLogits = Logits();
+        float[] wideLogits;
+        CudaBackend.HoldBf16Storage = false;
+        try
+        {
+            wideLogits = Logits();
+        }
+        finally
+        {
+            CudaBackend.HoldBf16Storage = true;
+        }
+        for (int i = 0; i < heldLogits.Length; i++)
+            Assert.That(Bits(heldLogits[i]), Is.EqualTo(Bits(wideLogits[i])), rng.Ctx($"eval logits[{i}]"));
     }
 }

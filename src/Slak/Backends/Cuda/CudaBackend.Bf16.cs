@@ -40,7 +40,8 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
     private bool TryWidenInto(Tensor x, Tensor y)
     {
         if (!HoldsBf16(x)) return false;
-        if (ReferenceEquals(x.Storage, y.Storage) && x.Offset == y.Offset) return true; // bf16 values already
+        // The same storage: at the same place its values are bf16 already; elsewhere the float32 path widens it first.
+        if (ReferenceEquals(x.Storage, y.Storage)) return x.Offset == y.Offset;
         PrecisionKernels.Bf16ToFloat32(Gpu, P(y), PBf16(x), y.Numel);
         return true;
     }
