@@ -1,7 +1,8 @@
-// A backend with kernels that really read and write 16-bit bf16 buffers (the CUDA backend: the bf16 instantiation of
-// dwconv_fused.cu, GEMMs with bf16 operands through cublasGemmEx). Bf16Backend calls these in place of rounding
-// around the float32 kernels where they apply; the numbers are those of the rounding path (same rounding points:
-// operands rounded to bf16, float32 accumulation, depthwise outputs stored as bf16), see docs/mixed-precision.md.
+// A backend with kernels that really read and write 16-bit bf16 buffers (the CUDA backend: the bf16 instantiations of
+// dwconv_fused.cu and dwconv_small.cu, GEMMs with bf16 operands through cublasGemmEx) and that holds stored
+// activations as 16-bit blocks. Bf16Backend calls these in place of rounding around the float32 kernels where they
+// apply; the numbers are those of the rounding path (same rounding points: operands rounded to bf16, float32
+// accumulation, stored activations rounded to bf16), see docs/mixed-precision.md.
 namespace Slak.Backends;
 
 /// <summary>Operations a backend runs with real bf16 storage; each returns false (and does nothing) where it has no

@@ -6,8 +6,9 @@
 //   - bit for bit against the rounding path on the same backend (the float32 small kernel on rounded operands,
 //     outputs rounded: what Bf16Backend runs without real bf16 kernels) where that runs the same (generic) body: the
 //     test library's float32 instances of some shapes (specialised = true) sum the wide branches in another order;
-//   - within the bf16 tolerance of Bf16Backend on the CPU (the same rounding points; float32 sums in another order
-//     can move an output across a rounding boundary: |got - cpu| <= 2^-8 |cpu| + 1e-5).
+//   - within one bf16 unit of Bf16Backend on the CPU (the same rounding points; both round their float32 sums, which
+//     differ in order, so an output next to a rounding boundary can land one unit apart: |got - cpu| <= 2^-7 |cpu| +
+//     1e-5).
 using NUnit.Framework;
 using Slak.Backends;
 using Slak.Backends.Cuda;
@@ -20,7 +21,7 @@ namespace Slak.Tests.Precision;
 
 public sealed class EmulatorBf16SmallKernelTests
 {
-    private const double Bf16Rtol = 1.0 / 256, Atol = 1e-5;
+    private const double Bf16Rtol = 1.0 / 128, Atol = 1e-5; // one bf16 unit: 2^-7 of a value in [1, 2)
 
     private static readonly string Instance =
         EmulatedDevice.InstanceName(DwConvSmallKernels.Kernel, [DwConvFusedKernels.Bf16Define]);

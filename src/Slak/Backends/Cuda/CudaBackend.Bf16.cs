@@ -1,8 +1,8 @@
 // Real bf16 storage on the CUDA backend (IBf16KernelBackend, called by Bf16Backend under --precision bf16): the
 // operands are packed into 16-bit buffers (f32_to_bf16_kernel), the depthwise forward runs the bf16 instantiation of
 // dwconv_fused.cu, or of dwconv_small.cu where the plan takes the small-map kernel (bf16 input and outputs, float32
-// weights rounded to bf16 values, masks and accumulation) and GEMMs
-// run through IGpuDevice.GemmBf16 (cublasGemmEx, bf16 operands, float32 accumulation and output). The activations
+// weights rounded to bf16 values, masks and accumulation) and GEMMs run through IGpuDevice.GemmBf16 (cublasGemmEx,
+// bf16 operands, float32 accumulation and output). The activations
 // Bf16Backend stores as bf16 are held as 16-bit blocks (CudaStorage.StoreAsBf16: half the bytes) from the forward pass
 // to the backward: the bf16 kernels read them directly, the depthwise forward writes its outputs straight into them,
 // and a float32 kernel gets a widened copy (Bf16Backend) or widens the block back (CudaStorage.Pointer).
@@ -73,9 +73,10 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
         var temps = new List<DevicePtr>(2);
         try
         {
+            var cp = P(c); // first: c's float32 address (widening c, were it held as bf16) before a's and b's are taken
             var ab = HoldsBf16(a) ? PBf16(a) : Packed(a, temps);
             var bb = HoldsBf16(b) ? PBf16(b) : Packed(b, temps);
-            Gpu.GemmBf16(transA, transB, m, n, k, alpha, ab, transA ? m : k, bb, transB ? k : n, beta, P(c), n);
+            Gpu.GemmBf16(transA, transB, m, n, k, alpha, ab, transA ? m : k, bb, transB ? k : n, beta, cp, n);
             return true;
         }
         finally { foreach (var t in temps) Gpu.Free(t); }
