@@ -1,16 +1,25 @@
-// The decomposed depthwise convolution on small maps (H*W <= MaxPixels: the 1x1 maps of slak_nano's last stage).
-// There the plane engine's work per (image, channel) item -- padding, packing, per-row micro-kernel calls,
-// clipping the tap rows -- costs far more than the few in-bounds taps, so a call cost ~0.4 ms whatever its FLOPs.
-// Here the plan is the list of in-bounds (output pixel, input pixel, tap) pairs of the map and kernel size, built
-// once per shape and cached; a call gathers each branch's weights (times its mask, at its live taps) per pair across
-// channels, and per image transposes the planes to pixel-major rows of C values, so every pair is one multiply-add
-// of C-long rows: the multiply-adds are exactly the in-bounds taps (dense over channels). The weight gradient sums
-// per image group (a fixed number of groups for a thread count) and adds the groups in order: deterministic.
-// Measured with `fusion-ab` (slak_nano shapes, batch 128, density 0.6, forward + both gradients, loaded machine):
-// 1x1 maps 11-14x faster than the plane engine; 2x2 maps 2x slower in the quieter rounds and 4x4 maps 2-3x slower
-// (dense over masked taps, scalar transposes, row calls of 62-124 floats), hence the bound of 1 pixel.
-using System.Collections.Concurrent;
-using System.Numerics.Tensors;
+// The decomposed depthwise convolution on small maps (H*W <= MaxPixels: the late stages of slak_nano and slak_nano64).
+// There the plane engine's work per (image, channel) plane -- padding, packing, per-row micro-kernel calls, clipping
+// the tap rows -- costs far more than the few in-bounds taps. Here channels are the vector axis instead: each image
+// is moved, 8 channels at a time, into a pixel-major column ([pixel][8], CpuDwConvPixelMajor.cs, AVX 8x8 transposes),
+// and the convolution runs on whole pixels of 8 channels:
+// - forward and input gradient: blocks of up to 4 adjacent output pixels are held in registers while every in-bounds
+//   tap of the branch is applied (one weight vector load feeds up to 4 FMAs); blocks run along the axis where the
+//   branch's kernel is narrower, so few taps see a block partly outside the map, and only in-bounds taps are issued.
+//   The input gradient is the same correlation with the flipped kernel, the branches summed in the output block.
+// - weight gradient: blocks of up to 4 adjacent taps (along the kernel's longer axis) are held in registers while
+//   every output pixel that sees them is visited (one output-gradient load feeds up to 4 FMAs).
+// Only the part of a kernel that can meet the map (at most 2H-1 x 2W-1, centred) is gathered, once per call, into a
+// tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
+// as zeros: 8 channels share a vector, and at density 0.6 a tap is live in at least one of 8 channels almost always.
+// The forward and input gradient run over images in parallel (each image's result is independent of the split); the
+// weight gradient sums a fixed number of image groups for a thread count and adds the groups in order:
+// deterministic. Branches are not merged into one kernel: in training each branch has its own output (its own
+// BatchNorm) and its own output gradient, so no two branches share an operand.
+// The bound MaxPixels and the measurements are in bench/results/dwconv-smallmap.md (`dwconv-smallmap`).
+using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Slak.Backends.Cpu;
 
@@ -18,174 +27,178 @@ namespace Slak.Backends.Cpu;
 internal static unsafe class CpuDwConvSmallMap
 {
     /// <summary>Maps of at most this many pixels take this path.</summary>
-    internal const int MaxPixels = 1;
+    internal const int MaxPixels = 256;
+
+    private const int L = CpuDwConvPixelMajor.L;
 
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_SMALLMAP=0 turns the path off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_SMALLMAP") != "0";
 
     /// <summary>True when an H x W map takes this path.</summary>
-    internal static bool Applies(int h, int w) => Enabled && (long)h * w <= MaxPixels;
+    internal static bool Applies(int h, int w) =>
+        Enabled && Vector256.IsHardwareAccelerated && (long)h * w <= MaxPixels;
 
-    /// <summary>The in-bounds pairs of an H x W map and a Kh x Kw "same" kernel: output pixel, input pixel, tap
-    /// index i*Kw + j, ordered by output pixel then tap.</summary>
-    private sealed record Plan(int[] Out, int[] In, int[] Tap);
-
-    private static readonly ConcurrentDictionary<(int H, int W, int Kh, int Kw), Plan> Plans = new();
-
-    private static Plan PlanFor(int h, int w, int kh, int kw) => Plans.GetOrAdd((h, w, kh, kw), static k =>
+    /// <summary>The part of a Kh x Kw "same" kernel that can meet an H x W map: Kh' x Kw' (at most 2H-1 x 2W-1,
+    /// odd, centred) starting at kernel row I0 and column J0.</summary>
+    private readonly struct Window
     {
-        var o = new List<int>();
-        var inp = new List<int>();
-        var tap = new List<int>();
-        for (int oy = 0; oy < k.H; oy++)
-            for (int ox = 0; ox < k.W; ox++)
-                for (int i = 0; i < k.Kh; i++)
-                {
-                    int iy = oy + i - k.Kh / 2;
-                    if (iy < 0 || iy >= k.H) continue;
-                    for (int j = 0; j < k.Kw; j++)
-                    {
-                        int ix = ox + j - k.Kw / 2;
-                        if (ix < 0 || ix >= k.W) continue;
-                        o.Add(oy * k.W + ox);
-                        inp.Add(iy * k.W + ix);
-                        tap.Add(i * k.Kw + j);
-                    }
-                }
-        return new Plan([.. o], [.. inp], [.. tap]);
-    });
-
-    /// <summary>Per tap of a branch (C*Kh*Kw): 1 where the tap is live (in its tap list, or mask != 0), else 0;
-    /// null when every tap is live.</summary>
-    private static float[]? LiveTaps(in CpuDwConvBranch br, int c)
-    {
-        if (br.Taps is { } taps)
+        public Window(int h, int w, int kh, int kw)
         {
-            var live = new float[c * br.Kh * br.Kw];
-            foreach (int f in taps.Flat) live[f] = 1f;
-            return live;
+            Kh = Math.Min(kh, 2 * h - 1);
+            Kw = Math.Min(kw, 2 * w - 1);
+            I0 = (kh - Kh) / 2;
+            J0 = (kw - Kw) / 2;
         }
-        if (br.Mask.IsEmpty) return null;
-        var m = br.Mask.Span;
-        var l = new float[m.Length];
-        for (int i = 0; i < m.Length; i++) l[i] = m[i] != 0f ? 1f : 0f;
-        return l;
+
+        public int Kh { get; }
+        public int Kw { get; }
+        public int I0 { get; }
+        public int J0 { get; }
+        public int Taps => Kh * Kw;
     }
 
-    /// <summary>Pair-major weights: wp[p*C + ch] = weight[ch, tap(p)] (times the mask, zero at dead taps).</summary>
-    private static float[] GatherWeights(in CpuDwConvBranch br, int c, Plan plan)
+    /// <summary>Per branch: its window and where its table starts (floats) in a table of all branches, laid out
+    /// [column of 8 channels][window tap i*Kw'+j][8].</summary>
+    private static (Window[] Windows, int[] Offsets) Layout(int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches)
     {
-        int kk = br.Kh * br.Kw, pairs = plan.Tap.Length;
-        var w = br.Weight.Span;
-        var mask = br.Mask.Span;
-        var live = br.Taps is not null ? LiveTaps(br, c) : null;
-        var wp = new float[Math.Max(1, pairs * c)];
-        for (int p = 0; p < pairs; p++)
+        int cols = (c + L - 1) / L;
+        var wins = new Window[branches.Count];
+        var offs = new int[branches.Count + 1];
+        for (int b = 0; b < wins.Length; b++)
         {
-            int t = plan.Tap[p];
+            wins[b] = new Window(h, w, branches[b].Kh, branches[b].Kw);
+            offs[b + 1] = offs[b] + cols * wins[b].Taps * L;
+        }
+        return (wins, offs);
+    }
+
+    /// <summary>The weight tables of every branch (weight times mask at live taps, 0 elsewhere), flipped for the
+    /// input gradient. Pooled: the caller returns it.</summary>
+    private static float[] GatherWeights(int c, IReadOnlyList<CpuDwConvBranch> branches, Window[] wins, int[] offs,
+        bool flipped)
+    {
+        var table = ArrayPool<float>.Shared.Rent(Math.Max(1, offs[^1]));
+        Array.Clear(table, 0, offs[^1]);
+        for (int b = 0; b < wins.Length; b++)
+        {
+            var br = branches[b];
+            var dst = table.AsSpan(offs[b], offs[b + 1] - offs[b]);
+            if (br.Taps is { } taps)
+            {
+                foreach (int f in taps.Flat) Put(br, wins[b], flipped, f, dst);
+                continue;
+            }
+            var win = wins[b];
             for (int ch = 0; ch < c; ch++)
-            {
-                int f = ch * kk + t;
-                float v = w[f];
-                if (!mask.IsEmpty) v *= mask[f];
-                if (live is not null) v *= live[f];
-                wp[p * c + ch] = v;
-            }
+                for (int i = win.I0; i < win.I0 + win.Kh; i++)
+                    for (int j = win.J0; j < win.J0 + win.Kw; j++)
+                        Put(br, win, flipped, (ch * br.Kh + i) * br.Kw + j, dst);
         }
-        return wp;
+        return table;
     }
 
-    // (C, HW) plane block of one image <-> (HW, C) rows.
-    private static void ToPixelRows(float* src, int c, int hw, float* dst)
+    // table[column][window tap][lane] = w[f] * mask[f] for flat weight index f, if f's tap lies in the window.
+    private static void Put(in CpuDwConvBranch br, in Window win, bool flipped, int f, Span<float> table)
     {
-        if (hw == 1) { new ReadOnlySpan<float>(src, c).CopyTo(new Span<float>(dst, c)); return; }
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) dst[p * c + ch] = src[ch * hw + p];
-    }
-
-    private static void FromPixelRows(float* src, int c, int hw, float* dst)
-    {
-        if (hw == 1) { new ReadOnlySpan<float>(src, c).CopyTo(new Span<float>(dst, c)); return; }
-        for (int ch = 0; ch < c; ch++)
-            for (int p = 0; p < hw; p++) dst[ch * hw + p] = src[p * c + ch];
-    }
-
-    // rows[dstRow] += rows2[srcRow] * wp[pair] for every pair (C-long rows).
-    private static void Correlate(Plan plan, float[] wp, float* src, float* dst, int c, bool transposed)
-    {
-        int[] from = transposed ? plan.Out : plan.In, to = transposed ? plan.In : plan.Out;
-        fixed (float* pw = wp)
-            for (int p = 0; p < from.Length; p++)
-            {
-                var d = new Span<float>(dst + (nint)to[p] * c, c);
-                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(src + (nint)from[p] * c, c),
-                    new ReadOnlySpan<float>(pw + (nint)p * c, c), d, d);
-            }
-    }
-
-    /// <summary>ys[b] (where not 0) = branch b of x; ysum (when not 0) = their sum. Pointers to N*C*H*W tensors.</summary>
-    internal static void Forward(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint x, nint[] ys, nint ysum)
-    {
-        int hw = h * w, block = c * hw;
-        var plans = new Plan[branches.Count];
-        var wps = new float[branches.Count][];
-        for (int b = 0; b < plans.Length; b++)
+        int kk = br.Kh * br.Kw, ch = f / kk, r = f - ch * kk;
+        int i = r / br.Kw - win.I0, j = r % br.Kw - win.J0;
+        if (i < 0 || i >= win.Kh || j < 0 || j >= win.Kw) return;
+        if (flipped)
         {
-            plans[b] = PlanFor(h, w, branches[b].Kh, branches[b].Kw);
-            wps[b] = GatherWeights(branches[b], c, plans[b]);
+            i = win.Kh - 1 - i;
+            j = win.Kw - 1 - j;
         }
-        CpuDwConvEngine.ForChunks(n, (lo, hi) =>
+        var mask = br.Mask.Span;
+        float v = br.Weight.Span[f];
+        if (!mask.IsEmpty) v *= mask[f];
+        table[((ch / L) * win.Taps + i * win.Kw + j) * L + ch % L] = v;
+    }
+
+    /// <summary>ys[b] (where not 0) = branch b of x; ysum (when not 0) = their sum. Pointers to N*C*H*W tensors.
+    /// Each branch is computed on its own and added to the sum in branch order, so a branch's output and the sum do
+    /// not depend on which outputs are requested.</summary>
+    internal static void Forward(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint x, nint[] ys,
+        nint ysum)
+    {
+        int hw = h * w, col = hw * L, cols = (c + L - 1) / L;
+        var (wins, offs) = Layout(c, h, w, branches);
+        var table = GatherWeights(c, branches, wins, offs, flipped: false);
+        try
         {
-            float* xt = CpuDwConvEngine.Scratch(3 * block + 32);
-            float* yt = CpuDwConvEngine.AlignUp(xt + block);
-            float* st = CpuDwConvEngine.AlignUp(yt + block);
-            for (int img = lo; img < hi; img++)
+            fixed (float* pt = table)
             {
-                nint off = (nint)img * block * sizeof(float);
-                ToPixelRows((float*)(x + off), c, hw, xt);
-                for (int b = 0; b < plans.Length; b++)
+                nint tp = (nint)pt;
+                CpuDwConvEngine.ForChunks(n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
                 {
-                    // Each branch into its own rows, then added to the sum: the same operations whichever outputs
-                    // are requested (a branch's output and the sum do not depend on the others being written).
-                    float* dst = b == 0 ? st : yt;
-                    new Span<float>(dst, block).Clear();
-                    Correlate(plans[b], wps[b], xt, dst, c, transposed: false);
-                    if (b < ys.Length && ys[b] != 0) FromPixelRows(dst, c, hw, (float*)(ys[b] + off));
-                    if (b > 0 && ysum != 0)
-                        TensorPrimitives.Add(new ReadOnlySpan<float>(st, block), new ReadOnlySpan<float>(yt, block), new Span<float>(st, block));
-                }
-                if (ysum != 0) FromPixelRows(st, c, hw, (float*)(ysum + off));
+                    float* xt = CpuDwConvEngine.Scratch(3 * col + 32);
+                    float* yt = CpuDwConvEngine.AlignUp(xt + col);
+                    float* st = CpuDwConvEngine.AlignUp(yt + col);
+                    for (int img = lo; img < hi; img++)
+                        for (int cv = 0; cv < cols; cv++)
+                        {
+                            nint off = ((nint)img * c + cv * L) * hw;
+                            int nch = Math.Min(L, c - cv * L);
+                            CpuDwConvPixelMajor.ToColumn((float*)x + off, nch, hw, xt);
+                            bool summed = false;
+                            for (int b = 0; b < wins.Length; b++)
+                            {
+                                nint own = b < ys.Length ? ys[b] : 0;
+                                if (own == 0 && ysum == 0) continue;
+                                float* dst = ysum != 0 && !summed ? st : yt;
+                                float* wt = (float*)tp + offs[b] + (nint)cv * wins[b].Taps * L;
+                                Correlate(wins[b], h, w, xt, wt, dst, accumulate: false);
+                                if (own != 0) CpuDwConvPixelMajor.FromColumn(dst, nch, hw, (float*)own + off);
+                                if (ysum == 0) continue;
+                                if (summed) Add(st, yt, col);
+                                summed = true;
+                            }
+                            if (ysum != 0) CpuDwConvPixelMajor.FromColumn(st, nch, hw, (float*)ysum + off);
+                        }
+                });
             }
-        });
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(table);
+        }
     }
 
     /// <summary>dx = sum over branches of the input gradient of branch b given dys[b].</summary>
-    internal static void BackwardData(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint[] dys, nint dx)
+    internal static void BackwardData(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint[] dys,
+        nint dx)
     {
-        int hw = h * w, block = c * hw;
-        var plans = new Plan[branches.Count];
-        var wps = new float[branches.Count][];
-        for (int b = 0; b < plans.Length; b++)
+        int hw = h * w, col = hw * L, cols = (c + L - 1) / L;
+        var (wins, offs) = Layout(c, h, w, branches);
+        var table = GatherWeights(c, branches, wins, offs, flipped: true);
+        try
         {
-            plans[b] = PlanFor(h, w, branches[b].Kh, branches[b].Kw);
-            wps[b] = GatherWeights(branches[b], c, plans[b]);
-        }
-        CpuDwConvEngine.ForChunks(n, (lo, hi) =>
-        {
-            float* gt = CpuDwConvEngine.Scratch(2 * block + 16);
-            float* dt = CpuDwConvEngine.AlignUp(gt + block);
-            for (int img = lo; img < hi; img++)
+            fixed (float* pt = table)
             {
-                nint off = (nint)img * block * sizeof(float);
-                new Span<float>(dt, block).Clear();
-                for (int b = 0; b < plans.Length; b++)
+                nint tp = (nint)pt;
+                CpuDwConvEngine.ForChunks(n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
                 {
-                    ToPixelRows((float*)(dys[b] + off), c, hw, gt);
-                    Correlate(plans[b], wps[b], gt, dt, c, transposed: true);
-                }
-                FromPixelRows(dt, c, hw, (float*)(dx + off));
+                    float* gt = CpuDwConvEngine.Scratch(2 * col + 16);
+                    float* dt = CpuDwConvEngine.AlignUp(gt + col);
+                    for (int img = lo; img < hi; img++)
+                        for (int cv = 0; cv < cols; cv++)
+                        {
+                            nint off = ((nint)img * c + cv * L) * hw;
+                            int nch = Math.Min(L, c - cv * L);
+                            for (int b = 0; b < wins.Length; b++)
+                            {
+                                CpuDwConvPixelMajor.ToColumn((float*)dys[b] + off, nch, hw, gt);
+                                float* wt = (float*)tp + offs[b] + (nint)cv * wins[b].Taps * L;
+                                Correlate(wins[b], h, w, gt, wt, dt, accumulate: b > 0);
+                            }
+                            CpuDwConvPixelMajor.FromColumn(dt, nch, hw, (float*)dx + off);
+                        }
+                });
             }
-        });
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(table);
+        }
     }
 
     /// <summary>dws[b] = weight gradient of branch b; with <paramref name="skipMasked"/> taps that are not live are
@@ -193,59 +206,189 @@ internal static unsafe class CpuDwConvSmallMap
     internal static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint x,
         nint[] dys, nint[] dws, bool skipMasked)
     {
-        int hw = h * w, block = c * hw;
-        var plans = new Plan[branches.Count];
-        var offsets = new int[branches.Count + 1];
-        for (int b = 0; b < plans.Length; b++)
-        {
-            plans[b] = PlanFor(h, w, branches[b].Kh, branches[b].Kw);
-            offsets[b + 1] = offsets[b] + plans[b].Tap.Length * c;
-        }
-        int total = offsets[^1];
+        int hw = h * w, col = hw * L, cols = (c + L - 1) / L;
+        var (wins, offs) = Layout(c, h, w, branches);
+        int total = offs[^1];
         int groups = Math.Max(1, Math.Min(n, CpuParallel.Threads));
         int per = (n + groups - 1) / groups;
         var parts = new float[groups][];
-        CpuParallel.For(0, groups, g =>
+        CpuParallel.For(0, groups, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (g) =>
         {
-            var acc = new float[Math.Max(1, total)];
-            float* xt = CpuDwConvEngine.Scratch(2 * block + 16);
-            float* gt = CpuDwConvEngine.AlignUp(xt + block);
+            var acc = GC.AllocateArray<float>(Math.Max(1, total), pinned: true);
+            float* xt = CpuDwConvEngine.Scratch(2 * col + 16);
+            float* gt = CpuDwConvEngine.AlignUp(xt + col);
             fixed (float* pacc = acc)
-                for (int img = g * per, end = Math.Min(n, img + per); img < end; img++)
+                for (int cv = 0; cv < cols; cv++)
                 {
-                    nint off = (nint)img * block * sizeof(float);
-                    ToPixelRows((float*)(x + off), c, hw, xt);
-                    for (int b = 0; b < plans.Length; b++)
+                    int nch = Math.Min(L, c - cv * L);
+                    for (int img = g * per, end = Math.Min(n, img + per); img < end; img++)
                     {
-                        ToPixelRows((float*)(dys[b] + off), c, hw, gt);
-                        var plan = plans[b];
-                        float* ab = pacc + offsets[b];
-                        for (int p = 0; p < plan.Tap.Length; p++)
+                        nint off = ((nint)img * c + cv * L) * hw;
+                        CpuDwConvPixelMajor.ToColumn((float*)x + off, nch, hw, xt);
+                        for (int b = 0; b < wins.Length; b++)
                         {
-                            var d = new Span<float>(ab + (nint)p * c, c);
-                            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(xt + (nint)plan.In[p] * c, c),
-                                new ReadOnlySpan<float>(gt + (nint)plan.Out[p] * c, c), d, d);
+                            CpuDwConvPixelMajor.ToColumn((float*)dys[b] + off, nch, hw, gt);
+                            FilterColumn(wins[b], h, w, xt, gt, pacc + offs[b] + (nint)cv * wins[b].Taps * L);
                         }
                     }
                 }
             parts[g] = acc;
         });
         var sum = parts[0];
-        for (int g = 1; g < groups; g++) TensorPrimitives.Add(sum, parts[g], sum);
-        for (int b = 0; b < plans.Length; b++)
+        for (int g = 1; g < groups; g++) System.Numerics.Tensors.TensorPrimitives.Add(sum, parts[g], sum);
+        for (int b = 0; b < wins.Length; b++) Scatter(c, branches[b], wins[b], sum.AsSpan(offs[b]), (float*)dws[b], skipMasked);
+    }
+
+    // dw (C, Kh, Kw) = the window taps of the accumulated table, 0 elsewhere; with skipMasked, 0 at dead taps.
+    private static void Scatter(int c, in CpuDwConvBranch br, in Window win, ReadOnlySpan<float> acc, float* dw,
+        bool skipMasked)
+    {
+        int kk = br.Kh * br.Kw;
+        var all = new Span<float>(dw, c * kk);
+        all.Clear();
+        for (int ch = 0; ch < c; ch++)
+            for (int i = 0; i < win.Kh; i++)
+                for (int j = 0; j < win.Kw; j++)
+                    all[ch * kk + (win.I0 + i) * br.Kw + win.J0 + j] = acc[((ch / L) * win.Taps + i * win.Kw + j) * L + ch % L];
+        if (!skipMasked) return;
+        if (br.Taps is { } taps)
         {
-            var br = branches[b];
-            var plan = plans[b];
-            int kk = br.Kh * br.Kw;
-            var dw = new Span<float>((float*)dws[b], c * kk);
-            dw.Clear();
-            for (int p = 0; p < plan.Tap.Length; p++)
-                for (int ch = 0; ch < c; ch++) dw[ch * kk + plan.Tap[p]] += sum[offsets[b] + p * c + ch];
-            if (!skipMasked) continue;
-            var live = LiveTaps(br, c);
-            if (live is null) continue;
-            for (int i = 0; i < dw.Length; i++)
-                if (live[i] == 0f) dw[i] = 0f;
+            // Keep only the listed taps: copy them out, clear, put them back.
+            var kept = new float[taps.Flat.Length];
+            for (int t = 0; t < kept.Length; t++) kept[t] = all[taps.Flat[t]];
+            all.Clear();
+            for (int t = 0; t < kept.Length; t++) all[taps.Flat[t]] = kept[t];
+            return;
+        }
+        var mask = br.Mask.Span;
+        if (mask.IsEmpty) return;
+        for (int f = 0; f < all.Length; f++)
+            if (mask[f] == 0f) all[f] = 0f;
+    }
+
+    private static void Add(float* dst, float* src, int len)
+    {
+        int k = 0;
+        for (; k + L <= len; k += L) (Vector256.Load(dst + k) + Vector256.Load(src + k)).Store(dst + k);
+        for (; k < len; k++) dst[k] += src[k];
+    }
+
+    /// <summary>out (H x W pixels of 8 channels) = (or +=) the correlation of in with the window's weight table
+    /// (tap-major, 8 channels per tap), "same" padding, in-bounds taps only.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Correlate(in Window win, int h, int w, float* inp, float* wt, float* outp, bool accumulate)
+    {
+        // Axis A (blocks of up to 4 output pixels) is the axis where the window is narrower; B is the other.
+        bool alongX = win.Kw <= win.Kh;
+        int la = alongX ? w : h, lb = alongX ? h : w;
+        int sa = alongX ? L : w * L, sb = alongX ? w * L : L;
+        int ka = alongX ? win.Kw : win.Kh, kb = alongX ? win.Kh : win.Kw;
+        int wa = alongX ? L : win.Kw * L, wb = alongX ? win.Kw * L : L;
+        int pa = ka / 2, pb = kb / 2;
+        for (int ob = 0; ob < lb; ob++)
+        {
+            int tb0 = Math.Max(0, pb - ob), tb1 = Math.Min(kb - 1, lb - 1 + pb - ob);
+            for (int oa = 0; oa < la; oa += 4)
+            {
+                int np = Math.Min(4, la - oa);
+                float* o = outp + (nint)ob * sb + (nint)oa * sa;
+                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                if (accumulate)
+                {
+                    a0 = Vector256.Load(o);
+                    if (np > 1) a1 = Vector256.Load(o + sa);
+                    if (np > 2) a2 = Vector256.Load(o + 2 * sa);
+                    if (np > 3) a3 = Vector256.Load(o + 3 * sa);
+                }
+                // Tap ta reaches pixel p of the block iff pa - oa - ta <= p <= la - 1 + pa - oa - ta.
+                int full0 = Math.Max(0, pa - oa), full1 = np == 4 ? Math.Min(ka - 1, la - 4 + pa - oa) : -1;
+                int any0 = Math.Max(0, pa - oa - np + 1), any1 = Math.Min(ka - 1, la - 1 + pa - oa);
+                for (int tb = tb0; tb <= tb1; tb++)
+                {
+                    float* irow = inp + (nint)(ob + tb - pb) * sb + (nint)(oa - pa) * sa;
+                    float* wrow = wt + (nint)tb * wb;
+                    for (int ta = any0; ta <= any1; ta++)
+                    {
+                        var wv = Vector256.Load(wrow + (nint)ta * wa);
+                        float* ip = irow + (nint)ta * sa;
+                        if (ta >= full0 && ta <= full1)
+                        {
+                            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(ip), wv, a0);
+                            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + sa), wv, a1);
+                            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 2 * sa), wv, a2);
+                            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 3 * sa), wv, a3);
+                            continue;
+                        }
+                        int pLo = pa - oa - ta, pHi = Math.Min(np - 1, la - 1 + pa - oa - ta);
+                        if (pLo <= 0 && 0 <= pHi) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(ip), wv, a0);
+                        if (pLo <= 1 && 1 <= pHi) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + sa), wv, a1);
+                        if (pLo <= 2 && 2 <= pHi) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 2 * sa), wv, a2);
+                        if (pLo <= 3 && 3 <= pHi) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 3 * sa), wv, a3);
+                    }
+                }
+                a0.Store(o);
+                if (np > 1) a1.Store(o + sa);
+                if (np > 2) a2.Store(o + 2 * sa);
+                if (np > 3) a3.Store(o + 3 * sa);
+            }
+        }
+    }
+
+    /// <summary>acc (the window's taps, 8 channels each) += for every in-bounds (output pixel, tap) pair
+    /// x[pixel + tap - pad] * g[pixel], over the H x W map of one 8-channel column.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FilterColumn(in Window win, int h, int w, float* x, float* g, float* acc)
+    {
+        // Axis A (blocks of up to 4 taps) is the axis where the window is longer; B is the other.
+        bool alongX = win.Kw >= win.Kh;
+        int la = alongX ? w : h, lb = alongX ? h : w;
+        int sa = alongX ? L : w * L, sb = alongX ? w * L : L;
+        int ka = alongX ? win.Kw : win.Kh, kb = alongX ? win.Kh : win.Kw;
+        int wa = alongX ? L : win.Kw * L, wb = alongX ? win.Kw * L : L;
+        int pa = ka / 2, pb = kb / 2;
+        for (int tb = 0; tb < kb; tb++)
+        {
+            int ob0 = Math.Max(0, pb - tb), ob1 = Math.Min(lb - 1, lb - 1 + pb - tb);
+            for (int ta0 = 0; ta0 < ka; ta0 += 4)
+            {
+                int nq = Math.Min(4, ka - ta0);
+                float* t = acc + (nint)tb * wb + (nint)ta0 * wa;
+                var a0 = Vector256.Load(t);
+                Vector256<float> a1 = default, a2 = default, a3 = default;
+                if (nq > 1) a1 = Vector256.Load(t + wa);
+                if (nq > 2) a2 = Vector256.Load(t + 2 * wa);
+                if (nq > 3) a3 = Vector256.Load(t + 3 * wa);
+                // Output pixel oa sees tap ta0 + q iff pa - ta0 - oa <= q <= la - 1 + pa - ta0 - oa.
+                int full0 = Math.Max(0, pa - ta0), full1 = nq == 4 ? Math.Min(la - 1, la - 4 + pa - ta0) : -1;
+                int any0 = Math.Max(0, pa - ta0 - nq + 1), any1 = Math.Min(la - 1, la - 1 + pa - ta0);
+                for (int ob = ob0; ob <= ob1; ob++)
+                {
+                    float* grow = g + (nint)ob * sb;
+                    float* xrow = x + (nint)(ob + tb - pb) * sb + (nint)(ta0 - pa) * sa;
+                    for (int oa = any0; oa <= any1; oa++)
+                    {
+                        var gv = Vector256.Load(grow + (nint)oa * sa);
+                        float* xp = xrow + (nint)oa * sa;
+                        if (oa >= full0 && oa <= full1)
+                        {
+                            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(xp), gv, a0);
+                            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + sa), gv, a1);
+                            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 2 * sa), gv, a2);
+                            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 3 * sa), gv, a3);
+                            continue;
+                        }
+                        int qLo = pa - ta0 - oa, qHi = Math.Min(nq - 1, la - 1 + pa - ta0 - oa);
+                        if (qLo <= 0 && 0 <= qHi) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(xp), gv, a0);
+                        if (qLo <= 1 && 1 <= qHi) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + sa), gv, a1);
+                        if (qLo <= 2 && 2 <= qHi) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 2 * sa), gv, a2);
+                        if (qLo <= 3 && 3 <= qHi) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 3 * sa), gv, a3);
+                    }
+                }
+                a0.Store(t);
+                if (nq > 1) a1.Store(t + wa);
+                if (nq > 2) a2.Store(t + 2 * wa);
+                if (nq > 3) a3.Store(t + 3 * wa);
+            }
         }
     }
 }
