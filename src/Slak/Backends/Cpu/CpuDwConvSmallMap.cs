@@ -12,9 +12,9 @@
 // Only the part of a kernel that can meet the map (at most 2H-1 x 2W-1, centred) is gathered, once per call, into a
 // tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
 // as zeros: 8 channels share a vector, and at density 0.6 a tap is live in at least one of 8 channels almost always.
-// The forward and input gradient run over images in parallel (each image's result is independent of the split); the
-// weight gradient sums a fixed number of image groups for a thread count and adds the groups in order:
-// deterministic. Branches are not merged into one kernel: in training each branch has its own output (its own
+// The forward and input gradient run over images in parallel, the weight gradient over channel columns (all images
+// summed in order inside a task): each result is independent of the split, so the bits are the same for any
+// thread count. Branches are not merged into one kernel: in training each branch has its own output (its own
 // BatchNorm) and its own output gradient, so no two branches share an operand.
 // The bound MaxPixels and the measurements are in bench/results/dwconv-smallmap.md (`dwconv-smallmap`).
 using System.Buffers;
@@ -208,34 +208,32 @@ internal static unsafe class CpuDwConvSmallMap
     {
         int hw = h * w, col = hw * L, cols = (c + L - 1) / L;
         var (wins, offs) = Layout(c, h, w, branches);
-        int total = offs[^1];
-        int groups = Math.Max(1, Math.Min(n, CpuParallel.Threads));
-        int per = (n + groups - 1) / groups;
-        var parts = new float[groups][];
-        CpuParallel.For(0, groups, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (g) =>
+        // One task per range of 8-channel columns, each summing all images in order: the same bits for any
+        // thread count (like the plane engine, which splits by channel).
+        var sum = GC.AllocateArray<float>(Math.Max(1, offs[^1]), pinned: true);
+        fixed (float* ps = sum)
         {
-            var acc = GC.AllocateArray<float>(Math.Max(1, total), pinned: true);
-            float* xt = CpuDwConvEngine.Scratch(2 * col + 16);
-            float* gt = CpuDwConvEngine.AlignUp(xt + col);
-            fixed (float* pacc = acc)
-                for (int cv = 0; cv < cols; cv++)
+            nint sp = (nint)ps;
+            CpuDwConvEngine.ForChunks(cols, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
+            {
+                float* xt = CpuDwConvEngine.Scratch(2 * col + 16);
+                float* gt = CpuDwConvEngine.AlignUp(xt + col);
+                for (int cv = lo; cv < hi; cv++)
                 {
                     int nch = Math.Min(L, c - cv * L);
-                    for (int img = g * per, end = Math.Min(n, img + per); img < end; img++)
+                    for (int img = 0; img < n; img++)
                     {
                         nint off = ((nint)img * c + cv * L) * hw;
                         CpuDwConvPixelMajor.ToColumn((float*)x + off, nch, hw, xt);
                         for (int b = 0; b < wins.Length; b++)
                         {
                             CpuDwConvPixelMajor.ToColumn((float*)dys[b] + off, nch, hw, gt);
-                            FilterColumn(wins[b], h, w, xt, gt, pacc + offs[b] + (nint)cv * wins[b].Taps * L);
+                            FilterColumn(wins[b], h, w, xt, gt, (float*)sp + offs[b] + (nint)cv * wins[b].Taps * L);
                         }
                     }
                 }
-            parts[g] = acc;
-        });
-        var sum = parts[0];
-        for (int g = 1; g < groups; g++) System.Numerics.Tensors.TensorPrimitives.Add(sum, parts[g], sum);
+            });
+        }
         for (int b = 0; b < wins.Length; b++) Scatter(c, branches[b], wins[b], sum.AsSpan(offs[b]), (float*)dws[b], skipMasked);
     }
 
