@@ -114,13 +114,37 @@ internal static unsafe class CpuDwConvSmallMap
         table[((ch / L) * win.Taps + i * win.Kw + j) * L + ch % L] = v;
     }
 
+    /// <summary>Columns moved and computed together: about 8 KiB per scratch buffer, so an image's few pixels
+    /// (1x1, 2x2 maps) are handled many columns per kernel call, and a large map one or two columns at a time.</summary>
+    private static int ChunkColumns(int hw, int cols) => Math.Max(1, Math.Min(cols, 2048 / (hw * L)));
+
+    // Columns [cv0, cv0 + count) of one image's (C, H*W) planes into consecutive pixel-major columns at dst.
+    private static void Load(float* image, int c, int hw, int cv0, int count, float* dst)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            int cv = cv0 + k;
+            CpuDwConvPixelMajor.ToColumn(image + (nint)cv * L * hw, Math.Min(L, c - cv * L), hw, dst + (nint)k * hw * L);
+        }
+    }
+
+    // The inverse of Load.
+    private static void Store(float* src, int c, int hw, int cv0, int count, float* image)
+    {
+        for (int k = 0; k < count; k++)
+        {
+            int cv = cv0 + k;
+            CpuDwConvPixelMajor.FromColumn(src + (nint)k * hw * L, Math.Min(L, c - cv * L), hw, image + (nint)cv * L * hw);
+        }
+    }
+
     /// <summary>ys[b] (where not 0) = branch b of x; ysum (when not 0) = their sum. Pointers to N*C*H*W tensors.
     /// Each branch is computed on its own and added to the sum in branch order, so a branch's output and the sum do
     /// not depend on which outputs are requested.</summary>
     internal static void Forward(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint x, nint[] ys,
         nint ysum)
     {
-        int hw = h * w, col = hw * L, cols = (c + L - 1) / L;
+        int hw = h * w, cols = (c + L - 1) / L, chunk = ChunkColumns(hw, cols), len = chunk * hw * L;
         var (wins, offs) = Layout(c, h, w, branches);
         var table = GatherWeights(c, branches, wins, offs, flipped: false);
         try
@@ -130,29 +154,29 @@ internal static unsafe class CpuDwConvSmallMap
                 nint tp = (nint)pt;
                 CpuDwConvEngine.ForChunks(n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
                 {
-                    float* xt = CpuDwConvEngine.Scratch(3 * col + 32);
-                    float* yt = CpuDwConvEngine.AlignUp(xt + col);
-                    float* st = CpuDwConvEngine.AlignUp(yt + col);
+                    float* xt = CpuDwConvEngine.Scratch(3 * len + 32);
+                    float* yt = CpuDwConvEngine.AlignUp(xt + len);
+                    float* st = CpuDwConvEngine.AlignUp(yt + len);
                     for (int img = lo; img < hi; img++)
-                        for (int cv = 0; cv < cols; cv++)
+                        for (int cv0 = 0; cv0 < cols; cv0 += chunk)
                         {
-                            nint off = ((nint)img * c + cv * L) * hw;
-                            int nch = Math.Min(L, c - cv * L);
-                            CpuDwConvPixelMajor.ToColumn((float*)x + off, nch, hw, xt);
+                            int nc = Math.Min(chunk, cols - cv0);
+                            nint image = (nint)img * c * hw;
+                            Load((float*)x + image, c, hw, cv0, nc, xt);
                             bool summed = false;
                             for (int b = 0; b < wins.Length; b++)
                             {
                                 nint own = b < ys.Length ? ys[b] : 0;
                                 if (own == 0 && ysum == 0) continue;
                                 float* dst = ysum != 0 && !summed ? st : yt;
-                                float* wt = (float*)tp + offs[b] + (nint)cv * wins[b].Taps * L;
-                                Correlate(wins[b], h, w, xt, wt, dst, accumulate: false);
-                                if (own != 0) CpuDwConvPixelMajor.FromColumn(dst, nch, hw, (float*)own + off);
+                                float* wt = (float*)tp + offs[b] + (nint)cv0 * wins[b].Taps * L;
+                                Correlate(wins[b], h, w, nc, xt, wt, dst, accumulate: false);
+                                if (own != 0) Store(dst, c, hw, cv0, nc, (float*)own + image);
                                 if (ysum == 0) continue;
-                                if (summed) Add(st, yt, col);
+                                if (summed) Add(st, yt, nc * hw * L);
                                 summed = true;
                             }
-                            if (ysum != 0) CpuDwConvPixelMajor.FromColumn(st, nch, hw, (float*)ysum + off);
+                            if (ysum != 0) Store(st, c, hw, cv0, nc, (float*)ysum + image);
                         }
                 });
             }
@@ -167,7 +191,7 @@ internal static unsafe class CpuDwConvSmallMap
     internal static void BackwardData(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint[] dys,
         nint dx)
     {
-        int hw = h * w, col = hw * L, cols = (c + L - 1) / L;
+        int hw = h * w, cols = (c + L - 1) / L, chunk = ChunkColumns(hw, cols), len = chunk * hw * L;
         var (wins, offs) = Layout(c, h, w, branches);
         var table = GatherWeights(c, branches, wins, offs, flipped: true);
         try
@@ -177,20 +201,20 @@ internal static unsafe class CpuDwConvSmallMap
                 nint tp = (nint)pt;
                 CpuDwConvEngine.ForChunks(n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
                 {
-                    float* gt = CpuDwConvEngine.Scratch(2 * col + 16);
-                    float* dt = CpuDwConvEngine.AlignUp(gt + col);
+                    float* gt = CpuDwConvEngine.Scratch(2 * len + 16);
+                    float* dt = CpuDwConvEngine.AlignUp(gt + len);
                     for (int img = lo; img < hi; img++)
-                        for (int cv = 0; cv < cols; cv++)
+                        for (int cv0 = 0; cv0 < cols; cv0 += chunk)
                         {
-                            nint off = ((nint)img * c + cv * L) * hw;
-                            int nch = Math.Min(L, c - cv * L);
+                            int nc = Math.Min(chunk, cols - cv0);
+                            nint image = (nint)img * c * hw;
                             for (int b = 0; b < wins.Length; b++)
                             {
-                                CpuDwConvPixelMajor.ToColumn((float*)dys[b] + off, nch, hw, gt);
-                                float* wt = (float*)tp + offs[b] + (nint)cv * wins[b].Taps * L;
-                                Correlate(wins[b], h, w, gt, wt, dt, accumulate: b > 0);
+                                Load((float*)dys[b] + image, c, hw, cv0, nc, gt);
+                                float* wt = (float*)tp + offs[b] + (nint)cv0 * wins[b].Taps * L;
+                                Correlate(wins[b], h, w, nc, gt, wt, dt, accumulate: b > 0);
                             }
-                            CpuDwConvPixelMajor.FromColumn(dt, nch, hw, (float*)dx + off);
+                            Store(dt, c, hw, cv0, nc, (float*)dx + image);
                         }
                 });
             }
@@ -206,29 +230,29 @@ internal static unsafe class CpuDwConvSmallMap
     internal static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, nint x,
         nint[] dys, nint[] dws, bool skipMasked)
     {
-        int hw = h * w, col = hw * L, cols = (c + L - 1) / L;
+        int hw = h * w, cols = (c + L - 1) / L, chunk = ChunkColumns(hw, cols), len = chunk * hw * L;
         var (wins, offs) = Layout(c, h, w, branches);
-        // One task per range of 8-channel columns, each summing all images in order: the same bits for any
-        // thread count (like the plane engine, which splits by channel).
+        // Tasks take ranges of 8-channel columns, each summing all images in order: the same bits for any thread
+        // count (like the plane engine, which splits by channel).
         var sum = GC.AllocateArray<float>(Math.Max(1, offs[^1]), pinned: true);
         fixed (float* ps = sum)
         {
             nint sp = (nint)ps;
             CpuDwConvEngine.ForChunks(cols, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
             {
-                float* xt = CpuDwConvEngine.Scratch(2 * col + 16);
-                float* gt = CpuDwConvEngine.AlignUp(xt + col);
-                for (int cv = lo; cv < hi; cv++)
+                float* xt = CpuDwConvEngine.Scratch(2 * len + 16);
+                float* gt = CpuDwConvEngine.AlignUp(xt + len);
+                for (int cv0 = lo; cv0 < hi; cv0 += chunk)
                 {
-                    int nch = Math.Min(L, c - cv * L);
+                    int nc = Math.Min(chunk, hi - cv0);
                     for (int img = 0; img < n; img++)
                     {
-                        nint off = ((nint)img * c + cv * L) * hw;
-                        CpuDwConvPixelMajor.ToColumn((float*)x + off, nch, hw, xt);
+                        nint image = (nint)img * c * hw;
+                        Load((float*)x + image, c, hw, cv0, nc, xt);
                         for (int b = 0; b < wins.Length; b++)
                         {
-                            CpuDwConvPixelMajor.ToColumn((float*)dys[b] + off, nch, hw, gt);
-                            FilterColumn(wins[b], h, w, xt, gt, (float*)sp + offs[b] + (nint)cv * wins[b].Taps * L);
+                            Load((float*)dys[b] + image, c, hw, cv0, nc, gt);
+                            FilterColumns(wins[b], h, w, nc, xt, gt, (float*)sp + offs[b] + (nint)cv0 * wins[b].Taps * L);
                         }
                     }
                 }
@@ -271,121 +295,146 @@ internal static unsafe class CpuDwConvSmallMap
         for (; k < len; k++) dst[k] += src[k];
     }
 
-    /// <summary>out (H x W pixels of 8 channels) = (or +=) the correlation of in with the window's weight table
-    /// (tap-major, 8 channels per tap), "same" padding, in-bounds taps only.</summary>
+    /// <summary>out = (or +=) the correlation of in with the window's weight table, "same" padding, in-bounds taps
+    /// only, for <paramref name="ncols"/> consecutive columns (each H x W pixels of 8 channels; weight tables of
+    /// the window's taps x 8 channels, consecutive too).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Correlate(in Window win, int h, int w, float* inp, float* wt, float* outp, bool accumulate)
+    private static void Correlate(in Window win, int h, int w, int ncols, float* inp, float* wt, float* outp,
+        bool accumulate)
     {
-        // Axis A (blocks of up to 4 output pixels) is the axis where the window is narrower; B is the other.
+        // Axis A (blocks of up to 4 output pixels) is the axis where the window is narrower; B is the other, and
+        // the innermost loop runs over its taps (the longer run), with the block's edge tests hoisted out of it.
         bool alongX = win.Kw <= win.Kh;
         int la = alongX ? w : h, lb = alongX ? h : w;
         int sa = alongX ? L : w * L, sb = alongX ? w * L : L;
         int ka = alongX ? win.Kw : win.Kh, kb = alongX ? win.Kh : win.Kw;
         int wa = alongX ? L : win.Kw * L, wb = alongX ? win.Kw * L : L;
-        int pa = ka / 2, pb = kb / 2;
+        int pa = ka / 2, pb = kb / 2, colLen = h * w * L, wcol = win.Taps * L;
         for (int ob = 0; ob < lb; ob++)
         {
-            int tb0 = Math.Max(0, pb - ob), tb1 = Math.Min(kb - 1, lb - 1 + pb - ob);
+            int tb0 = Math.Max(0, pb - ob), tb1 = Math.Min(kb - 1, lb - 1 + pb - ob), ntb = tb1 - tb0 + 1;
             for (int oa = 0; oa < la; oa += 4)
             {
                 int np = Math.Min(4, la - oa);
-                float* o = outp + (nint)ob * sb + (nint)oa * sa;
-                Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                if (accumulate)
-                {
-                    a0 = Vector256.Load(o);
-                    if (np > 1) a1 = Vector256.Load(o + sa);
-                    if (np > 2) a2 = Vector256.Load(o + 2 * sa);
-                    if (np > 3) a3 = Vector256.Load(o + 3 * sa);
-                }
                 // Tap ta reaches pixel p of the block iff pa - oa - ta <= p <= la - 1 + pa - oa - ta.
                 int full0 = Math.Max(0, pa - oa), full1 = np == 4 ? Math.Min(ka - 1, la - 4 + pa - oa) : -1;
                 int any0 = Math.Max(0, pa - oa - np + 1), any1 = Math.Min(ka - 1, la - 1 + pa - oa);
-                for (int tb = tb0; tb <= tb1; tb++)
+                for (int col = 0; col < ncols; col++)
                 {
-                    float* irow = inp + (nint)(ob + tb - pb) * sb + (nint)(oa - pa) * sa;
-                    float* wrow = wt + (nint)tb * wb;
+                    float* o = outp + (nint)col * colLen + (nint)ob * sb + (nint)oa * sa;
+                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    if (accumulate)
+                    {
+                        a0 = Vector256.Load(o);
+                        if (np > 1) a1 = Vector256.Load(o + sa);
+                        if (np > 2) a2 = Vector256.Load(o + 2 * sa);
+                        if (np > 3) a3 = Vector256.Load(o + 3 * sa);
+                    }
+                    float* ibase = inp + (nint)col * colLen + (nint)(ob + tb0 - pb) * sb + (nint)(oa - pa) * sa;
+                    float* wbase = wt + (nint)col * wcol + (nint)tb0 * wb;
                     for (int ta = any0; ta <= any1; ta++)
                     {
-                        var wv = Vector256.Load(wrow + (nint)ta * wa);
-                        float* ip = irow + (nint)ta * sa;
+                        float* ip = ibase + (nint)ta * sa;
+                        float* wp = wbase + (nint)ta * wa;
                         if (ta >= full0 && ta <= full1)
                         {
-                            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(ip), wv, a0);
-                            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + sa), wv, a1);
-                            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 2 * sa), wv, a2);
-                            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 3 * sa), wv, a3);
+                            for (int k = 0; k < ntb; k++, ip += sb, wp += wb)
+                            {
+                                var wv = Vector256.Load(wp);
+                                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(ip), wv, a0);
+                                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + sa), wv, a1);
+                                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 2 * sa), wv, a2);
+                                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 3 * sa), wv, a3);
+                            }
                             continue;
                         }
                         int pLo = pa - oa - ta, pHi = Math.Min(np - 1, la - 1 + pa - oa - ta);
-                        if (pLo <= 0 && 0 <= pHi) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(ip), wv, a0);
-                        if (pLo <= 1 && 1 <= pHi) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + sa), wv, a1);
-                        if (pLo <= 2 && 2 <= pHi) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 2 * sa), wv, a2);
-                        if (pLo <= 3 && 3 <= pHi) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 3 * sa), wv, a3);
+                        bool v0 = pLo <= 0 && 0 <= pHi, v1 = pLo <= 1 && 1 <= pHi;
+                        bool v2 = pLo <= 2 && 2 <= pHi, v3 = pLo <= 3 && 3 <= pHi;
+                        for (int k = 0; k < ntb; k++, ip += sb, wp += wb)
+                        {
+                            var wv = Vector256.Load(wp);
+                            if (v0) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(ip), wv, a0);
+                            if (v1) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + sa), wv, a1);
+                            if (v2) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 2 * sa), wv, a2);
+                            if (v3) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 3 * sa), wv, a3);
+                        }
                     }
+                    a0.Store(o);
+                    if (np > 1) a1.Store(o + sa);
+                    if (np > 2) a2.Store(o + 2 * sa);
+                    if (np > 3) a3.Store(o + 3 * sa);
                 }
-                a0.Store(o);
-                if (np > 1) a1.Store(o + sa);
-                if (np > 2) a2.Store(o + 2 * sa);
-                if (np > 3) a3.Store(o + 3 * sa);
             }
         }
     }
 
-    /// <summary>acc (the window's taps, 8 channels each) += for every in-bounds (output pixel, tap) pair
-    /// x[pixel + tap - pad] * g[pixel], over the H x W map of one 8-channel column.</summary>
+    /// <summary>acc (the window's taps x 8 channels) += for every in-bounds (output pixel, tap) pair
+    /// x[pixel + tap - pad] * g[pixel], for <paramref name="ncols"/> consecutive columns (as in
+    /// <see cref="Correlate"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FilterColumn(in Window win, int h, int w, float* x, float* g, float* acc)
+    private static void FilterColumns(in Window win, int h, int w, int ncols, float* x, float* g, float* acc)
     {
-        // Axis A (blocks of up to 4 taps) is the axis where the window is longer; B is the other.
+        // Axis A (blocks of up to 4 taps) is the axis where the window is longer; B is the other, and the innermost
+        // loop runs over the output pixels along B, with the block's edge tests hoisted out of it.
         bool alongX = win.Kw >= win.Kh;
         int la = alongX ? w : h, lb = alongX ? h : w;
         int sa = alongX ? L : w * L, sb = alongX ? w * L : L;
         int ka = alongX ? win.Kw : win.Kh, kb = alongX ? win.Kh : win.Kw;
         int wa = alongX ? L : win.Kw * L, wb = alongX ? win.Kw * L : L;
-        int pa = ka / 2, pb = kb / 2;
+        int pa = ka / 2, pb = kb / 2, colLen = h * w * L, wcol = win.Taps * L;
         for (int tb = 0; tb < kb; tb++)
         {
-            int ob0 = Math.Max(0, pb - tb), ob1 = Math.Min(lb - 1, lb - 1 + pb - tb);
+            int ob0 = Math.Max(0, pb - tb), ob1 = Math.Min(lb - 1, lb - 1 + pb - tb), nob = ob1 - ob0 + 1;
             for (int ta0 = 0; ta0 < ka; ta0 += 4)
             {
                 int nq = Math.Min(4, ka - ta0);
-                float* t = acc + (nint)tb * wb + (nint)ta0 * wa;
-                var a0 = Vector256.Load(t);
-                Vector256<float> a1 = default, a2 = default, a3 = default;
-                if (nq > 1) a1 = Vector256.Load(t + wa);
-                if (nq > 2) a2 = Vector256.Load(t + 2 * wa);
-                if (nq > 3) a3 = Vector256.Load(t + 3 * wa);
                 // Output pixel oa sees tap ta0 + q iff pa - ta0 - oa <= q <= la - 1 + pa - ta0 - oa.
                 int full0 = Math.Max(0, pa - ta0), full1 = nq == 4 ? Math.Min(la - 1, la - 4 + pa - ta0) : -1;
                 int any0 = Math.Max(0, pa - ta0 - nq + 1), any1 = Math.Min(la - 1, la - 1 + pa - ta0);
-                for (int ob = ob0; ob <= ob1; ob++)
+                for (int col = 0; col < ncols; col++)
                 {
-                    float* grow = g + (nint)ob * sb;
-                    float* xrow = x + (nint)(ob + tb - pb) * sb + (nint)(ta0 - pa) * sa;
+                    float* t = acc + (nint)col * wcol + (nint)tb * wb + (nint)ta0 * wa;
+                    var a0 = Vector256.Load(t);
+                    Vector256<float> a1 = default, a2 = default, a3 = default;
+                    if (nq > 1) a1 = Vector256.Load(t + wa);
+                    if (nq > 2) a2 = Vector256.Load(t + 2 * wa);
+                    if (nq > 3) a3 = Vector256.Load(t + 3 * wa);
+                    float* gbase = g + (nint)col * colLen + (nint)ob0 * sb;
+                    float* xbase = x + (nint)col * colLen + (nint)(ob0 + tb - pb) * sb + (nint)(ta0 - pa) * sa;
                     for (int oa = any0; oa <= any1; oa++)
                     {
-                        var gv = Vector256.Load(grow + (nint)oa * sa);
-                        float* xp = xrow + (nint)oa * sa;
+                        float* gp = gbase + (nint)oa * sa;
+                        float* xp = xbase + (nint)oa * sa;
                         if (oa >= full0 && oa <= full1)
                         {
-                            a0 = Vector256.FusedMultiplyAdd(Vector256.Load(xp), gv, a0);
-                            a1 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + sa), gv, a1);
-                            a2 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 2 * sa), gv, a2);
-                            a3 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 3 * sa), gv, a3);
+                            for (int k = 0; k < nob; k++, gp += sb, xp += sb)
+                            {
+                                var gv = Vector256.Load(gp);
+                                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(xp), gv, a0);
+                                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + sa), gv, a1);
+                                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 2 * sa), gv, a2);
+                                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 3 * sa), gv, a3);
+                            }
                             continue;
                         }
                         int qLo = pa - ta0 - oa, qHi = Math.Min(nq - 1, la - 1 + pa - ta0 - oa);
-                        if (qLo <= 0 && 0 <= qHi) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(xp), gv, a0);
-                        if (qLo <= 1 && 1 <= qHi) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + sa), gv, a1);
-                        if (qLo <= 2 && 2 <= qHi) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 2 * sa), gv, a2);
-                        if (qLo <= 3 && 3 <= qHi) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 3 * sa), gv, a3);
+                        bool v0 = qLo <= 0 && 0 <= qHi, v1 = qLo <= 1 && 1 <= qHi;
+                        bool v2 = qLo <= 2 && 2 <= qHi, v3 = qLo <= 3 && 3 <= qHi;
+                        for (int k = 0; k < nob; k++, gp += sb, xp += sb)
+                        {
+                            var gv = Vector256.Load(gp);
+                            if (v0) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(xp), gv, a0);
+                            if (v1) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + sa), gv, a1);
+                            if (v2) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 2 * sa), gv, a2);
+                            if (v3) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 3 * sa), gv, a3);
+                        }
                     }
+                    a0.Store(t);
+                    if (nq > 1) a1.Store(t + wa);
+                    if (nq > 2) a2.Store(t + 2 * wa);
+                    if (nq > 3) a3.Store(t + 3 * wa);
                 }
-                a0.Store(t);
-                if (nq > 1) a1.Store(t + wa);
-                if (nq > 2) a2.Store(t + 2 * wa);
-                if (nq > 3) a3.Store(t + 3 * wa);
             }
         }
     }
