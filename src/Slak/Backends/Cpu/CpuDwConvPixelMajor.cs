@@ -1,6 +1,6 @@
 // Moves between one image's channel planes (C, H*W) and the pixel-major columns of the small-map depthwise path
-// (CpuDwConvSmallMap.cs): column k holds channels 8k..8k+7 as [pixel][8], so one Vector256 is one pixel of 8
-// channels. Full 8 x 8 blocks go through the AVX register transpose; the pixel tail (maps of fewer than 8 pixels, or
+// (CpuDwConvSmallMap.cs): 8 channels of every pixel, at a given pixel stride (a 16-channel column is two such halves
+// side by side, so one Vector512 is one pixel of 16 channels). Full 8 x 8 blocks go through the AVX register transpose; the pixel tail (maps of fewer than 8 pixels, or
 // H*W not a multiple of 8) uses masked loads and stores, and channels past C read as zeros and are never written
 // back. Without AVX the moves are scalar.
 using System.Runtime.CompilerServices;
@@ -9,24 +9,25 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
-/// <summary>Channel planes to and from 8-channel pixel-major columns.</summary>
+/// <summary>Channel planes to and from pixel-major columns, 8 channels per move.</summary>
 internal static unsafe class CpuDwConvPixelMajor
 {
-    /// <summary>Channels per column (one Vector256 of floats).</summary>
+    /// <summary>Channels per move (one Vector256 of floats).</summary>
     internal const int L = 8;
 
     // Lanes [8 - t, 16 - t) of this table are a mask of the first t lanes.
     private static readonly int[] TailMask = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
 
-    /// <summary>dst[p * 8 + k] = planes[k * hw + p] for k &lt; channels, 0 for channels &lt;= k &lt; 8, every pixel
-    /// p of hw; <paramref name="planes"/> is the first of <paramref name="channels"/> (1..8) consecutive planes.</summary>
+    /// <summary>dst[p * stride + k] = planes[k * hw + p] for k &lt; channels, 0 for channels &lt;= k &lt; 8, every
+    /// pixel p of hw; <paramref name="planes"/> is the first of <paramref name="channels"/> (0..8) consecutive
+    /// planes; stride (floats between pixels of dst) is at least 8.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ToColumn(float* planes, int channels, int hw, float* dst)
+    internal static void ToColumn(float* planes, int channels, int hw, float* dst, int stride)
     {
         if (!Avx.IsSupported)
         {
             for (int p = 0; p < hw; p++)
-                for (int k = 0; k < L; k++) dst[p * L + k] = k < channels ? planes[(nint)k * hw + p] : 0f;
+                for (int k = 0; k < L; k++) dst[(nint)p * stride + k] = k < channels ? planes[(nint)k * hw + p] : 0f;
             return;
         }
         fixed (int* tm = TailMask)
@@ -45,42 +46,43 @@ internal static unsafe class CpuDwConvPixelMajor
                 var r7 = Row(s, 7, channels, hw, t, mask);
                 CpuDwConvTranspose.Transpose(r0, r1, r2, r3, r4, r5, r6, r7,
                     out var o0, out var o1, out var o2, out var o3, out var o4, out var o5, out var o6, out var o7);
-                float* d = dst + (nint)p0 * L;
+                float* d = dst + (nint)p0 * stride;
                 o0.Store(d);
-                if (t > 1) o1.Store(d + 8);
-                if (t > 2) o2.Store(d + 16);
-                if (t > 3) o3.Store(d + 24);
-                if (t > 4) o4.Store(d + 32);
-                if (t > 5) o5.Store(d + 40);
-                if (t > 6) o6.Store(d + 48);
-                if (t > 7) o7.Store(d + 56);
+                if (t > 1) o1.Store(d + stride);
+                if (t > 2) o2.Store(d + 2 * stride);
+                if (t > 3) o3.Store(d + 3 * stride);
+                if (t > 4) o4.Store(d + 4 * stride);
+                if (t > 5) o5.Store(d + 5 * stride);
+                if (t > 6) o6.Store(d + 6 * stride);
+                if (t > 7) o7.Store(d + 7 * stride);
             }
     }
 
-    /// <summary>planes[k * hw + p] = src[p * 8 + k] for k &lt; channels and every pixel p of hw: the inverse of
-    /// <see cref="ToColumn"/> (lanes of channels past the count are dropped).</summary>
+    /// <summary>planes[k * hw + p] = src[p * stride + k] for k &lt; channels and every pixel p of hw: the inverse
+    /// of <see cref="ToColumn"/> (lanes of channels past the count are dropped).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void FromColumn(float* src, int channels, int hw, float* planes)
+    internal static void FromColumn(float* src, int channels, int hw, float* planes, int stride)
     {
+        if (channels <= 0) return;
         if (!Avx.IsSupported)
         {
             for (int k = 0; k < channels; k++)
-                for (int p = 0; p < hw; p++) planes[(nint)k * hw + p] = src[p * L + k];
+                for (int p = 0; p < hw; p++) planes[(nint)k * hw + p] = src[(nint)p * stride + k];
             return;
         }
         fixed (int* tm = TailMask)
             for (int p0 = 0; p0 < hw; p0 += L)
             {
                 int t = Math.Min(L, hw - p0);
-                float* s = src + (nint)p0 * L;
+                float* s = src + (nint)p0 * stride;
                 var r0 = Vector256.Load(s);
-                var r1 = t > 1 ? Vector256.Load(s + 8) : default;
-                var r2 = t > 2 ? Vector256.Load(s + 16) : default;
-                var r3 = t > 3 ? Vector256.Load(s + 24) : default;
-                var r4 = t > 4 ? Vector256.Load(s + 32) : default;
-                var r5 = t > 5 ? Vector256.Load(s + 40) : default;
-                var r6 = t > 6 ? Vector256.Load(s + 48) : default;
-                var r7 = t > 7 ? Vector256.Load(s + 56) : default;
+                var r1 = t > 1 ? Vector256.Load(s + stride) : default;
+                var r2 = t > 2 ? Vector256.Load(s + 2 * stride) : default;
+                var r3 = t > 3 ? Vector256.Load(s + 3 * stride) : default;
+                var r4 = t > 4 ? Vector256.Load(s + 4 * stride) : default;
+                var r5 = t > 5 ? Vector256.Load(s + 5 * stride) : default;
+                var r6 = t > 6 ? Vector256.Load(s + 6 * stride) : default;
+                var r7 = t > 7 ? Vector256.Load(s + 7 * stride) : default;
                 CpuDwConvTranspose.Transpose(r0, r1, r2, r3, r4, r5, r6, r7,
                     out var o0, out var o1, out var o2, out var o3, out var o4, out var o5, out var o6, out var o7);
                 float* d = planes + p0;

@@ -1,8 +1,10 @@
 // The decomposed depthwise convolution on small maps (H*W <= MaxPixels: the late stages of slak_nano and slak_nano64).
 // There the plane engine's work per (image, channel) plane -- padding, packing, per-row micro-kernel calls, clipping
 // the tap rows -- costs far more than the few in-bounds taps. Here channels are the vector axis instead: each image
-// is moved, 8 channels at a time, into a pixel-major column ([pixel][8], CpuDwConvPixelMajor.cs, AVX 8x8 transposes),
-// and the convolution runs on whole pixels of 8 channels:
+// is moved, 16 channels at a time, into a pixel-major column ([pixel][16], CpuDwConvPixelMajor.cs, AVX 8x8
+// transposes), and the convolution runs on whole pixels of 16 channels (one Vector512; the path needs AVX-512, the
+// plane engine runs elsewhere). Two columns go through the kernels together, so that 8 independent accumulators
+// cover the FMA latency:
 // - forward and input gradient: blocks of up to 4 adjacent output pixels are held in registers while every in-bounds
 //   tap of the branch is applied (one weight vector load feeds up to 4 FMAs); blocks run along the axis where the
 //   branch's kernel is narrower, so few taps see a block partly outside the map, and only in-bounds taps are issued.
@@ -11,7 +13,7 @@
 //   every output pixel that sees them is visited (one output-gradient load feeds up to 4 FMAs).
 // Only the part of a kernel that can meet the map (at most 2H-1 x 2W-1, centred) is gathered, once per call, into a
 // tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
-// as zeros: 8 channels share a vector, and at density 0.6 a tap is live in at least one of 8 channels almost always.
+// as zeros: 16 channels share a vector, and at density 0.6 a tap is live in at least one of them almost always.
 // The forward and input gradient run over images in parallel, the weight gradient over channel columns (all images
 // summed in order inside a task): each result is independent of the split, so the bits are the same for any
 // thread count. Branches are not merged into one kernel: in training each branch has its own output (its own
@@ -29,14 +31,17 @@ internal static unsafe class CpuDwConvSmallMap
     /// <summary>Maps of at most this many pixels take this path.</summary>
     internal const int MaxPixels = 256;
 
-    private const int L = CpuDwConvPixelMajor.L;
+    /// <summary>Channels per column: one Vector512 of floats.</summary>
+    private const int L = 16;
+
+    private const int Half = CpuDwConvPixelMajor.L;
 
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_SMALLMAP=0 turns the path off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_SMALLMAP") != "0";
 
     /// <summary>True when an H x W map takes this path.</summary>
     internal static bool Applies(int h, int w) =>
-        Enabled && Vector256.IsHardwareAccelerated && (long)h * w <= MaxPixels;
+        Enabled && Vector512.IsHardwareAccelerated && (long)h * w <= MaxPixels;
 
     /// <summary>The part of a Kh x Kw "same" kernel that can meet an H x W map: Kh' x Kw' (at most 2H-1 x 2W-1,
     /// odd, centred) starting at kernel row I0 and column J0.</summary>
@@ -58,7 +63,7 @@ internal static unsafe class CpuDwConvSmallMap
     }
 
     /// <summary>Per branch: its window and where its table starts (floats) in a table of all branches, laid out
-    /// [column of 8 channels][window tap i*Kw'+j][8].</summary>
+    /// [column of 16 channels][window tap i*Kw'+j][16].</summary>
     private static (Window[] Windows, int[] Offsets) Layout(int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches)
     {
         int cols = (c + L - 1) / L;
@@ -114,9 +119,10 @@ internal static unsafe class CpuDwConvSmallMap
         table[((ch / L) * win.Taps + i * win.Kw + j) * L + ch % L] = v;
     }
 
-    /// <summary>Columns moved and computed together: about 8 KiB per scratch buffer, so an image's few pixels
-    /// (1x1, 2x2 maps) are handled many columns per kernel call, and a large map one or two columns at a time.</summary>
-    private static int ChunkColumns(int hw, int cols) => Math.Max(1, Math.Min(cols, 2048 / (hw * L)));
+    /// <summary>Columns moved and computed together: about 16 KiB per scratch buffer, so an image's few pixels
+    /// (1x1, 2x2 maps) are handled many columns per kernel call, and a large map two columns at a time (the kernels'
+    /// column pairs).</summary>
+    private static int ChunkColumns(int hw, int cols) => Math.Min(cols, Math.Max(2, 4096 / (hw * L)));
 
     // Columns [cv0, cv0 + count) of one image's (C, H*W) planes into consecutive pixel-major columns at dst.
     private static void Load(float* image, int c, int hw, int cv0, int count, float* dst)
@@ -124,7 +130,10 @@ internal static unsafe class CpuDwConvSmallMap
         for (int k = 0; k < count; k++)
         {
             int cv = cv0 + k;
-            CpuDwConvPixelMajor.ToColumn(image + (nint)cv * L * hw, Math.Min(L, c - cv * L), hw, dst + (nint)k * hw * L);
+            int nch = Math.Min(L, c - cv * L);
+            float* planes = image + (nint)cv * L * hw, d = dst + (nint)k * hw * L;
+            CpuDwConvPixelMajor.ToColumn(planes, Math.Min(Half, nch), hw, d, L);
+            CpuDwConvPixelMajor.ToColumn(planes + (nint)Half * hw, nch - Half, hw, d + Half, L);
         }
     }
 
@@ -134,7 +143,10 @@ internal static unsafe class CpuDwConvSmallMap
         for (int k = 0; k < count; k++)
         {
             int cv = cv0 + k;
-            CpuDwConvPixelMajor.FromColumn(src + (nint)k * hw * L, Math.Min(L, c - cv * L), hw, image + (nint)cv * L * hw);
+            int nch = Math.Min(L, c - cv * L);
+            float* planes = image + (nint)cv * L * hw, s = src + (nint)k * hw * L;
+            CpuDwConvPixelMajor.FromColumn(s, Math.Min(Half, nch), hw, planes, L);
+            CpuDwConvPixelMajor.FromColumn(s + Half, nch - Half, hw, planes + (nint)Half * hw, L);
         }
     }
 
@@ -232,7 +244,7 @@ internal static unsafe class CpuDwConvSmallMap
     {
         int hw = h * w, cols = (c + L - 1) / L, chunk = ChunkColumns(hw, cols), len = chunk * hw * L;
         var (wins, offs) = Layout(c, h, w, branches);
-        // Tasks take ranges of 8-channel columns, each summing all images in order: the same bits for any thread
+        // Tasks take ranges of 16-channel columns, each summing all images in order: the same bits for any thread
         // count (like the plane engine, which splits by channel).
         var sum = GC.AllocateArray<float>(Math.Max(1, offs[^1]), pinned: true);
         fixed (float* ps = sum)
@@ -291,19 +303,21 @@ internal static unsafe class CpuDwConvSmallMap
     private static void Add(float* dst, float* src, int len)
     {
         int k = 0;
-        for (; k + L <= len; k += L) (Vector256.Load(dst + k) + Vector256.Load(src + k)).Store(dst + k);
+        for (; k + L <= len; k += L) (Vector512.Load(dst + k) + Vector512.Load(src + k)).Store(dst + k);
         for (; k < len; k++) dst[k] += src[k];
     }
 
     /// <summary>out = (or +=) the correlation of in with the window's weight table, "same" padding, in-bounds taps
-    /// only, for <paramref name="ncols"/> consecutive columns (each H x W pixels of 8 channels; weight tables of
-    /// the window's taps x 8 channels, consecutive too).</summary>
+    /// only, for <paramref name="ncols"/> consecutive columns (each H x W pixels of 16 channels; weight tables of
+    /// the window's taps x 16 channels, consecutive too).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Correlate(in Window win, int h, int w, int ncols, float* inp, float* wt, float* outp,
         bool accumulate)
     {
         // Axis A (blocks of up to 4 output pixels) is the axis where the window is narrower; B is the other, and
         // the innermost loop runs over its taps (the longer run), with the block's edge tests hoisted out of it.
+        // Two columns go together (8 independent accumulators cover the FMA latency); an odd last column is paired
+        // with itself (the same values computed and stored twice).
         bool alongX = win.Kw <= win.Kh;
         int la = alongX ? w : h, lb = alongX ? h : w;
         int sa = alongX ? L : w * L, sb = alongX ? w * L : L;
@@ -319,16 +333,19 @@ internal static unsafe class CpuDwConvSmallMap
                 // Tap ta reaches pixel p of the block iff pa - oa - ta <= p <= la - 1 + pa - oa - ta.
                 int full0 = Math.Max(0, pa - oa), full1 = np == 4 ? Math.Min(ka - 1, la - 4 + pa - oa) : -1;
                 int any0 = Math.Max(0, pa - oa - np + 1), any1 = Math.Min(ka - 1, la - 1 + pa - oa);
-                for (int col = 0; col < ncols; col++)
+                for (int col = 0; col < ncols; col += 2)
                 {
+                    nint di = col + 1 < ncols ? colLen : 0, dw = col + 1 < ncols ? wcol : 0;
                     float* o = outp + (nint)col * colLen + (nint)ob * sb + (nint)oa * sa;
-                    Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
                     if (accumulate)
                     {
-                        a0 = Vector256.Load(o);
-                        if (np > 1) a1 = Vector256.Load(o + sa);
-                        if (np > 2) a2 = Vector256.Load(o + 2 * sa);
-                        if (np > 3) a3 = Vector256.Load(o + 3 * sa);
+                        a0 = Vector512.Load(o);
+                        b0 = Vector512.Load(o + di);
+                        if (np > 1) { a1 = Vector512.Load(o + sa); b1 = Vector512.Load(o + di + sa); }
+                        if (np > 2) { a2 = Vector512.Load(o + 2 * sa); b2 = Vector512.Load(o + di + 2 * sa); }
+                        if (np > 3) { a3 = Vector512.Load(o + 3 * sa); b3 = Vector512.Load(o + di + 3 * sa); }
                     }
                     float* ibase = inp + (nint)col * colLen + (nint)(ob + tb0 - pb) * sb + (nint)(oa - pa) * sa;
                     float* wbase = wt + (nint)col * wcol + (nint)tb0 * wb;
@@ -340,11 +357,16 @@ internal static unsafe class CpuDwConvSmallMap
                         {
                             for (int k = 0; k < ntb; k++, ip += sb, wp += wb)
                             {
-                                var wv = Vector256.Load(wp);
-                                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(ip), wv, a0);
-                                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + sa), wv, a1);
-                                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 2 * sa), wv, a2);
-                                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 3 * sa), wv, a3);
+                                var wv = Vector512.Load(wp);
+                                var wu = Vector512.Load(wp + dw);
+                                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip), wv, a0);
+                                b0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di), wu, b0);
+                                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + sa), wv, a1);
+                                b1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + sa), wu, b1);
+                                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 2 * sa), wv, a2);
+                                b2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 2 * sa), wu, b2);
+                                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 3 * sa), wv, a3);
+                                b3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 3 * sa), wu, b3);
                             }
                             continue;
                         }
@@ -353,30 +375,49 @@ internal static unsafe class CpuDwConvSmallMap
                         bool v2 = pLo <= 2 && 2 <= pHi, v3 = pLo <= 3 && 3 <= pHi;
                         for (int k = 0; k < ntb; k++, ip += sb, wp += wb)
                         {
-                            var wv = Vector256.Load(wp);
-                            if (v0) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(ip), wv, a0);
-                            if (v1) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + sa), wv, a1);
-                            if (v2) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 2 * sa), wv, a2);
-                            if (v3) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(ip + 3 * sa), wv, a3);
+                            var wv = Vector512.Load(wp);
+                            var wu = Vector512.Load(wp + dw);
+                            if (v0)
+                            {
+                                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip), wv, a0);
+                                b0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di), wu, b0);
+                            }
+                            if (v1)
+                            {
+                                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + sa), wv, a1);
+                                b1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + sa), wu, b1);
+                            }
+                            if (v2)
+                            {
+                                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 2 * sa), wv, a2);
+                                b2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 2 * sa), wu, b2);
+                            }
+                            if (v3)
+                            {
+                                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 3 * sa), wv, a3);
+                                b3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 3 * sa), wu, b3);
+                            }
                         }
                     }
                     a0.Store(o);
-                    if (np > 1) a1.Store(o + sa);
-                    if (np > 2) a2.Store(o + 2 * sa);
-                    if (np > 3) a3.Store(o + 3 * sa);
+                    b0.Store(o + di);
+                    if (np > 1) { a1.Store(o + sa); b1.Store(o + di + sa); }
+                    if (np > 2) { a2.Store(o + 2 * sa); b2.Store(o + di + 2 * sa); }
+                    if (np > 3) { a3.Store(o + 3 * sa); b3.Store(o + di + 3 * sa); }
                 }
             }
         }
     }
 
-    /// <summary>acc (the window's taps x 8 channels) += for every in-bounds (output pixel, tap) pair
+    /// <summary>acc (the window's taps x 16 channels) += for every in-bounds (output pixel, tap) pair
     /// x[pixel + tap - pad] * g[pixel], for <paramref name="ncols"/> consecutive columns (as in
     /// <see cref="Correlate"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FilterColumns(in Window win, int h, int w, int ncols, float* x, float* g, float* acc)
     {
         // Axis A (blocks of up to 4 taps) is the axis where the window is longer; B is the other, and the innermost
-        // loop runs over the output pixels along B, with the block's edge tests hoisted out of it.
+        // loop runs over the output pixels along B, with the block's edge tests hoisted out of it. Columns in pairs
+        // as in Correlate; a self-paired last column is summed once (its second copy is not stored).
         bool alongX = win.Kw >= win.Kh;
         int la = alongX ? w : h, lb = alongX ? h : w;
         int sa = alongX ? L : w * L, sb = alongX ? w * L : L;
@@ -392,14 +433,17 @@ internal static unsafe class CpuDwConvSmallMap
                 // Output pixel oa sees tap ta0 + q iff pa - ta0 - oa <= q <= la - 1 + pa - ta0 - oa.
                 int full0 = Math.Max(0, pa - ta0), full1 = nq == 4 ? Math.Min(la - 1, la - 4 + pa - ta0) : -1;
                 int any0 = Math.Max(0, pa - ta0 - nq + 1), any1 = Math.Min(la - 1, la - 1 + pa - ta0);
-                for (int col = 0; col < ncols; col++)
+                for (int col = 0; col < ncols; col += 2)
                 {
+                    bool pair = col + 1 < ncols;
+                    nint di = pair ? colLen : 0, dw = pair ? wcol : 0;
                     float* t = acc + (nint)col * wcol + (nint)tb * wb + (nint)ta0 * wa;
-                    var a0 = Vector256.Load(t);
-                    Vector256<float> a1 = default, a2 = default, a3 = default;
-                    if (nq > 1) a1 = Vector256.Load(t + wa);
-                    if (nq > 2) a2 = Vector256.Load(t + 2 * wa);
-                    if (nq > 3) a3 = Vector256.Load(t + 3 * wa);
+                    var a0 = Vector512.Load(t);
+                    var b0 = Vector512.Load(t + dw);
+                    Vector512<float> a1 = default, a2 = default, a3 = default, b1 = default, b2 = default, b3 = default;
+                    if (nq > 1) { a1 = Vector512.Load(t + wa); b1 = Vector512.Load(t + dw + wa); }
+                    if (nq > 2) { a2 = Vector512.Load(t + 2 * wa); b2 = Vector512.Load(t + dw + 2 * wa); }
+                    if (nq > 3) { a3 = Vector512.Load(t + 3 * wa); b3 = Vector512.Load(t + dw + 3 * wa); }
                     float* gbase = g + (nint)col * colLen + (nint)ob0 * sb;
                     float* xbase = x + (nint)col * colLen + (nint)(ob0 + tb - pb) * sb + (nint)(ta0 - pa) * sa;
                     for (int oa = any0; oa <= any1; oa++)
@@ -410,11 +454,16 @@ internal static unsafe class CpuDwConvSmallMap
                         {
                             for (int k = 0; k < nob; k++, gp += sb, xp += sb)
                             {
-                                var gv = Vector256.Load(gp);
-                                a0 = Vector256.FusedMultiplyAdd(Vector256.Load(xp), gv, a0);
-                                a1 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + sa), gv, a1);
-                                a2 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 2 * sa), gv, a2);
-                                a3 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 3 * sa), gv, a3);
+                                var gv = Vector512.Load(gp);
+                                var gu = Vector512.Load(gp + di);
+                                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), gv, a0);
+                                b0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + di), gu, b0);
+                                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + sa), gv, a1);
+                                b1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + di + sa), gu, b1);
+                                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 2 * sa), gv, a2);
+                                b2 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + di + 2 * sa), gu, b2);
+                                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 3 * sa), gv, a3);
+                                b3 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + di + 3 * sa), gu, b3);
                             }
                             continue;
                         }
@@ -423,17 +472,39 @@ internal static unsafe class CpuDwConvSmallMap
                         bool v2 = qLo <= 2 && 2 <= qHi, v3 = qLo <= 3 && 3 <= qHi;
                         for (int k = 0; k < nob; k++, gp += sb, xp += sb)
                         {
-                            var gv = Vector256.Load(gp);
-                            if (v0) a0 = Vector256.FusedMultiplyAdd(Vector256.Load(xp), gv, a0);
-                            if (v1) a1 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + sa), gv, a1);
-                            if (v2) a2 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 2 * sa), gv, a2);
-                            if (v3) a3 = Vector256.FusedMultiplyAdd(Vector256.Load(xp + 3 * sa), gv, a3);
+                            var gv = Vector512.Load(gp);
+                            var gu = Vector512.Load(gp + di);
+                            if (v0)
+                            {
+                                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), gv, a0);
+                                b0 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + di), gu, b0);
+                            }
+                            if (v1)
+                            {
+                                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + sa), gv, a1);
+                                b1 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + di + sa), gu, b1);
+                            }
+                            if (v2)
+                            {
+                                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 2 * sa), gv, a2);
+                                b2 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + di + 2 * sa), gu, b2);
+                            }
+                            if (v3)
+                            {
+                                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + 3 * sa), gv, a3);
+                                b3 = Vector512.FusedMultiplyAdd(Vector512.Load(xp + di + 3 * sa), gu, b3);
+                            }
                         }
                     }
                     a0.Store(t);
                     if (nq > 1) a1.Store(t + wa);
                     if (nq > 2) a2.Store(t + 2 * wa);
                     if (nq > 3) a3.Store(t + 3 * wa);
+                    if (!pair) continue;
+                    b0.Store(t + dw);
+                    if (nq > 1) b1.Store(t + dw + wa);
+                    if (nq > 2) b2.Store(t + dw + 2 * wa);
+                    if (nq > 3) b3.Store(t + dw + 3 * wa);
                 }
             }
         }
