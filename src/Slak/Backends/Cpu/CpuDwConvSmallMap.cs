@@ -14,9 +14,8 @@
 // Only the part of a kernel that can meet the map (at most 2H-1 x 2W-1, centred) is gathered, once per call, into a
 // tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
 // as zeros: 16 channels share a vector, and at density 0.6 a tap is live in at least one of them almost always.
-// The forward and input gradient run over images in parallel, the weight gradient over channel columns (all images
-// summed in order inside a task): each result is independent of the split, so the bits are the same for any
-// thread count. Branches are not merged into one kernel: in training each branch has its own output (its own
+// The forward and input gradient run over images in parallel; the weight gradient sums fixed groups of 16 images in
+// parallel and adds the groups' tables in order: each result is independent of the thread count, bit for bit. Branches are not merged into one kernel: in training each branch has its own output (its own
 // BatchNorm) and its own output gradient, so no two branches share an operand.
 // The bound MaxPixels and the measurements are in bench/results/dwconv-smallmap.md (`dwconv-smallmap`).
 using System.Buffers;
@@ -35,6 +34,9 @@ internal static unsafe class CpuDwConvSmallMap
     private const int L = 16;
 
     private const int Half = CpuDwConvPixelMajor.L;
+
+    /// <summary>Images per partial sum of the weight gradient.</summary>
+    private const int GroupImages = 16;
 
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_SMALLMAP=0 turns the path off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_SMALLMAP") != "0";
@@ -244,33 +246,40 @@ internal static unsafe class CpuDwConvSmallMap
     {
         int hw = h * w, cols = (c + L - 1) / L, chunk = ChunkColumns(hw, cols), len = chunk * hw * L;
         var (wins, offs) = Layout(c, h, w, branches);
-        // Tasks take ranges of 16-channel columns, each summing all images in order: the same bits for any thread
-        // count (like the plane engine, which splits by channel).
-        var sum = GC.AllocateArray<float>(Math.Max(1, offs[^1]), pinned: true);
-        fixed (float* ps = sum)
+        // Fixed groups of GroupImages images (not one per thread: the same bits at any thread count), each summed
+        // in image order into its own table, the tables added in group order. Splitting by column instead left
+        // slak_nano's 2 columns unpaired, one per thread.
+        int total = offs[^1], groups = (n + GroupImages - 1) / GroupImages;
+        var parts = GC.AllocateArray<float>(Math.Max(1, groups * total), pinned: true);
+        fixed (float* pp = parts)
         {
-            nint sp = (nint)ps;
-            CpuDwConvEngine.ForChunks(cols, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
+            nint partsPtr = (nint)pp;
+            CpuParallel.For(0, groups, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (grp) =>
             {
                 float* xt = CpuDwConvEngine.Scratch(2 * len + 16);
                 float* gt = CpuDwConvEngine.AlignUp(xt + len);
-                for (int cv0 = lo; cv0 < hi; cv0 += chunk)
+                float* acc = (float*)partsPtr + (nint)grp * total;
+                int end = Math.Min(n, (grp + 1) * GroupImages);
+                for (int cv0 = 0; cv0 < cols; cv0 += chunk)
                 {
-                    int nc = Math.Min(chunk, hi - cv0);
-                    for (int img = 0; img < n; img++)
+                    int nc = Math.Min(chunk, cols - cv0);
+                    for (int img = grp * GroupImages; img < end; img++)
                     {
                         nint image = (nint)img * c * hw;
                         Load((float*)x + image, c, hw, cv0, nc, xt);
                         for (int b = 0; b < wins.Length; b++)
                         {
                             Load((float*)dys[b] + image, c, hw, cv0, nc, gt);
-                            FilterColumns(wins[b], h, w, nc, xt, gt, (float*)sp + offs[b] + (nint)cv0 * wins[b].Taps * L);
+                            FilterColumns(wins[b], h, w, nc, xt, gt, acc + offs[b] + (nint)cv0 * wins[b].Taps * L);
                         }
                     }
                 }
             });
         }
-        for (int b = 0; b < wins.Length; b++) Scatter(c, branches[b], wins[b], sum.AsSpan(offs[b]), (float*)dws[b], skipMasked);
+        var sum = parts.AsSpan(0, total);
+        for (int grp = 1; grp < groups; grp++)
+            System.Numerics.Tensors.TensorPrimitives.Add(sum, parts.AsSpan(grp * total, total), sum);
+        for (int b = 0; b < wins.Length; b++) Scatter(c, branches[b], wins[b], sum[offs[b]..], (float*)dws[b], skipMasked);
     }
 
     // dw (C, Kh, Kw) = the window taps of the accumulated table, 0 elsewhere; with skipMasked, 0 at dead taps.
