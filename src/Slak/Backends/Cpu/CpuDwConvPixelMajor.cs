@@ -18,18 +18,21 @@ internal static unsafe class CpuDwConvPixelMajor
     // Lanes [8 - t, 16 - t) of this table are a mask of the first t lanes.
     private static readonly int[] TailMask = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
 
-    /// <summary>dst[p * stride + k] = planes[k * hw + p] for k &lt; channels, 0 for channels &lt;= k &lt; 8, every
-    /// pixel p of hw; <paramref name="planes"/> is the first of <paramref name="channels"/> (0..8) consecutive
-    /// planes; stride (floats between pixels of dst) is at least 8.</summary>
+    /// <summary>dst[r * rowStride + q * stride + k] = planes[k * hw + r * w + q] for k &lt; channels, 0 for
+    /// channels &lt;= k &lt; 8, every pixel (r, q) of the map (hw pixels, rows of w); <paramref name="planes"/> is the
+    /// first of <paramref name="channels"/> (0..8) consecutive planes; stride (floats between pixels of dst) is at
+    /// least 8, rowStride at least w * stride (larger: a zero border around the map, left alone here).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void ToColumn(float* planes, int channels, int hw, float* dst, int stride)
+    internal static void ToColumn(float* planes, int channels, int hw, int w, float* dst, int stride, int rowStride)
     {
         if (!Avx.IsSupported)
         {
             for (int p = 0; p < hw; p++)
-                for (int k = 0; k < L; k++) dst[(nint)p * stride + k] = k < channels ? planes[(nint)k * hw + p] : 0f;
+                for (int k = 0; k < L; k++)
+                    dst[(nint)(p / w) * rowStride + (nint)(p % w) * stride + k] = k < channels ? planes[(nint)k * hw + p] : 0f;
             return;
         }
+        bool dense = rowStride == w * stride;
         fixed (int* tm = TailMask)
             for (int p0 = 0; p0 < hw; p0 += L)
             {
@@ -46,6 +49,19 @@ internal static unsafe class CpuDwConvPixelMajor
                 var r7 = Row(s, 7, channels, hw, t, mask);
                 CpuDwConvTranspose.Transpose(r0, r1, r2, r3, r4, r5, r6, r7,
                     out var o0, out var o1, out var o2, out var o3, out var o4, out var o5, out var o6, out var o7);
+                if (!dense)
+                {
+                    int r = p0 / w, q = p0 - r * w;
+                    Put(o0, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 1) Put(o1, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 2) Put(o2, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 3) Put(o3, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 4) Put(o4, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 5) Put(o5, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 6) Put(o6, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 7) Put(o7, dst, ref r, ref q, w, stride, rowStride);
+                    continue;
+                }
                 float* d = dst + (nint)p0 * stride;
                 o0.Store(d);
                 if (t > 1) o1.Store(d + stride);
@@ -108,6 +124,18 @@ internal static unsafe class CpuDwConvPixelMajor
                 if (channels > 6) Avx.MaskStore(d + 6 * hw, mask, o6);
                 if (channels > 7) Avx.MaskStore(d + 7 * hw, mask, o7);
             }
+    }
+
+    // Stores one pixel's vector at (r, q) and steps to the next pixel of the row-major map.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(Vector256<float> v, float* dst, ref int r, ref int q, int w, int stride, int rowStride)
+    {
+        v.Store(dst + (nint)r * rowStride + (nint)q * stride);
+        if (++q == w)
+        {
+            q = 0;
+            r++;
+        }
     }
 
     // Pixels [p0, p0 + t) of channel k's plane (s = plane 0 + p0); zeros for a channel past the count.

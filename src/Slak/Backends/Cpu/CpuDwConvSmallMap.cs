@@ -18,7 +18,7 @@
 // parallel and adds the groups' tables in order: each result is independent of the thread count, bit for bit. Branches are not merged into one kernel: in training each branch has its own output (its own
 // BatchNorm) and its own output gradient, so no two branches share an operand.
 // The bound MaxPixels and the measurements are in bench/results/dwconv-smallmap.md (`dwconv-smallmap`).
-using System.Buffers;
+using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -80,16 +80,17 @@ internal static unsafe class CpuDwConvSmallMap
     }
 
     /// <summary>The weight tables of every branch (weight times mask at live taps, 0 elsewhere), flipped for the
-    /// input gradient. Pooled: the caller returns it.</summary>
-    private static float[] GatherWeights(int c, IReadOnlyList<CpuDwConvBranch> branches, Window[] wins, int[] offs,
+    /// input gradient, in this thread's aligned table buffer (valid until the next call on this thread).</summary>
+    private static float* GatherWeights(int c, IReadOnlyList<CpuDwConvBranch> branches, Window[] wins, int[] offs,
         bool flipped)
     {
-        var table = ArrayPool<float>.Shared.Rent(Math.Max(1, offs[^1]));
-        Array.Clear(table, 0, offs[^1]);
+        float* ptr = Pinned(ref t_weights, offs[^1]);
+        var table = new Span<float>(ptr, offs[^1]);
+        table.Clear();
         for (int b = 0; b < wins.Length; b++)
         {
             var br = branches[b];
-            var dst = table.AsSpan(offs[b], offs[b + 1] - offs[b]);
+            var dst = table.Slice(offs[b], offs[b + 1] - offs[b]);
             if (br.Taps is { } taps)
             {
                 foreach (int f in taps.Flat) Put(br, wins[b], flipped, f, dst);
@@ -101,7 +102,19 @@ internal static unsafe class CpuDwConvSmallMap
                     for (int j = win.J0; j < win.J0 + win.Kw; j++)
                         Put(br, win, flipped, (ch * br.Kh + i) * br.Kw + j, dst);
         }
-        return table;
+        return ptr;
+    }
+
+    // Per calling thread, 64-byte aligned (a Vector512 load must not straddle cache lines), reused across calls:
+    // the weight tables, and the weight gradient's partial sums.
+    [ThreadStatic] private static float[]? t_weights;
+    [ThreadStatic] private static float[]? t_partials;
+
+    private static float* Pinned(ref float[]? buffer, int len)
+    {
+        if (buffer is null || buffer.Length < len + 16)
+            buffer = GC.AllocateUninitializedArray<float>(Math.Max(len + 16, 1024), pinned: true);
+        return CpuDwConvEngine.AlignUp((float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)));
     }
 
     // table[column][window tap][lane] = w[f] * mask[f] for flat weight index f, if f's tap lies in the window.
@@ -126,16 +139,44 @@ internal static unsafe class CpuDwConvSmallMap
     /// column pairs).</summary>
     private static int ChunkColumns(int hw, int cols) => Math.Min(cols, Math.Max(2, 4096 / (hw * L)));
 
-    // Columns [cv0, cv0 + count) of one image's (C, H*W) planes into consecutive pixel-major columns at dst.
-    private static void Load(float* image, int c, int hw, int cv0, int count, float* dst)
+    /// <summary>Layout of a column in scratch: the H x W map inside a zero border of P pixels (P = 0: the pixels
+    /// back to back), plus slack rows so that the kernels' unused block lanes read inside the buffer.</summary>
+    private readonly struct Pad
     {
+        public Pad(int h, int w, int p, bool slack)
+        {
+            P = p;
+            RowStride = (w + 2 * p) * L;
+            Origin = (p * (w + 2 * p) + p) * L;
+            ColLen = slack ? ((h + 2 * p + 4) * (w + 2 * p) + 4) * L : h * w * L;
+        }
+
+        public int P { get; }
+        public int RowStride { get; }
+        public int Origin { get; }
+        public int ColLen { get; }
+    }
+
+    /// <summary>The border the forward and input gradient need: half the narrower side of the widest window, so
+    /// that a block's taps that fall outside the map read zeros instead of being tested.</summary>
+    private static Pad InputPad(int h, int w, Window[] wins)
+    {
+        int p = 0;
+        foreach (var win in wins) p = Math.Max(p, Math.Min(win.Kh, win.Kw) / 2);
+        return new Pad(h, w, p, slack: true);
+    }
+
+    // Columns [cv0, cv0 + count) of one image's (C, H*W) planes into consecutive pixel-major columns at dst.
+    private static void Load(float* image, int c, int h, int w, int cv0, int count, float* dst, in Pad pad)
+    {
+        int hw = h * w;
         for (int k = 0; k < count; k++)
         {
             int cv = cv0 + k;
             int nch = Math.Min(L, c - cv * L);
-            float* planes = image + (nint)cv * L * hw, d = dst + (nint)k * hw * L;
-            CpuDwConvPixelMajor.ToColumn(planes, Math.Min(Half, nch), hw, d, L);
-            CpuDwConvPixelMajor.ToColumn(planes + (nint)Half * hw, nch - Half, hw, d + Half, L);
+            float* planes = image + (nint)cv * L * hw, d = dst + (nint)k * pad.ColLen + pad.Origin;
+            CpuDwConvPixelMajor.ToColumn(planes, Math.Min(Half, nch), hw, w, d, L, pad.RowStride);
+            CpuDwConvPixelMajor.ToColumn(planes + (nint)Half * hw, nch - Half, hw, w, d + Half, L, pad.RowStride);
         }
     }
 
@@ -160,45 +201,37 @@ internal static unsafe class CpuDwConvSmallMap
     {
         int hw = h * w, cols = (c + L - 1) / L, chunk = ChunkColumns(hw, cols), len = chunk * hw * L;
         var (wins, offs) = Layout(c, h, w, branches);
-        var table = GatherWeights(c, branches, wins, offs, flipped: false);
-        try
+        var pad = InputPad(h, w, wins);
+        int padLen = chunk * pad.ColLen;
+        nint tp = (nint)GatherWeights(c, branches, wins, offs, flipped: false);
+        CpuDwConvEngine.ForChunks(n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            fixed (float* pt = table)
-            {
-                nint tp = (nint)pt;
-                CpuDwConvEngine.ForChunks(n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
+            float* xt = CpuDwConvEngine.Scratch(padLen + 2 * len + 32);
+            float* yt = CpuDwConvEngine.AlignUp(xt + padLen);
+            float* st = CpuDwConvEngine.AlignUp(yt + len);
+            new Span<float>(xt, padLen).Clear(); // the border; Load writes only the map
+            for (int img = lo; img < hi; img++)
+                for (int cv0 = 0; cv0 < cols; cv0 += chunk)
                 {
-                    float* xt = CpuDwConvEngine.Scratch(3 * len + 32);
-                    float* yt = CpuDwConvEngine.AlignUp(xt + len);
-                    float* st = CpuDwConvEngine.AlignUp(yt + len);
-                    for (int img = lo; img < hi; img++)
-                        for (int cv0 = 0; cv0 < cols; cv0 += chunk)
-                        {
-                            int nc = Math.Min(chunk, cols - cv0);
-                            nint image = (nint)img * c * hw;
-                            Load((float*)x + image, c, hw, cv0, nc, xt);
-                            bool summed = false;
-                            for (int b = 0; b < wins.Length; b++)
-                            {
-                                nint own = b < ys.Length ? ys[b] : 0;
-                                if (own == 0 && ysum == 0) continue;
-                                float* dst = ysum != 0 && !summed ? st : yt;
-                                float* wt = (float*)tp + offs[b] + (nint)cv0 * wins[b].Taps * L;
-                                Correlate(wins[b], h, w, nc, xt, wt, dst, accumulate: false);
-                                if (own != 0) Store(dst, c, hw, cv0, nc, (float*)own + image);
-                                if (ysum == 0) continue;
-                                if (summed) Add(st, yt, nc * hw * L);
-                                summed = true;
-                            }
-                            if (ysum != 0) Store(st, c, hw, cv0, nc, (float*)ysum + image);
-                        }
-                });
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(table);
-        }
+                    int nc = Math.Min(chunk, cols - cv0);
+                    nint image = (nint)img * c * hw;
+                    Load((float*)x + image, c, h, w, cv0, nc, xt, pad);
+                    bool summed = false;
+                    for (int b = 0; b < wins.Length; b++)
+                    {
+                        nint own = b < ys.Length ? ys[b] : 0;
+                        if (own == 0 && ysum == 0) continue;
+                        float* dst = ysum != 0 && !summed ? st : yt;
+                        float* wt = (float*)tp + offs[b] + (nint)cv0 * wins[b].Taps * L;
+                        Correlate(wins[b], h, w, nc, xt, pad, wt, dst, accumulate: false);
+                        if (own != 0) Store(dst, c, hw, cv0, nc, (float*)own + image);
+                        if (ysum == 0) continue;
+                        if (summed) Add(st, yt, nc * hw * L);
+                        summed = true;
+                    }
+                    if (ysum != 0) Store(st, c, hw, cv0, nc, (float*)ysum + image);
+                }
+        });
     }
 
     /// <summary>dx = sum over branches of the input gradient of branch b given dys[b].</summary>
@@ -207,36 +240,28 @@ internal static unsafe class CpuDwConvSmallMap
     {
         int hw = h * w, cols = (c + L - 1) / L, chunk = ChunkColumns(hw, cols), len = chunk * hw * L;
         var (wins, offs) = Layout(c, h, w, branches);
-        var table = GatherWeights(c, branches, wins, offs, flipped: true);
-        try
+        var pad = InputPad(h, w, wins);
+        int padLen = chunk * pad.ColLen;
+        nint tp = (nint)GatherWeights(c, branches, wins, offs, flipped: true);
+        CpuDwConvEngine.ForChunks(n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            fixed (float* pt = table)
-            {
-                nint tp = (nint)pt;
-                CpuDwConvEngine.ForChunks(n, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
+            float* gt = CpuDwConvEngine.Scratch(padLen + len + 16);
+            float* dt = CpuDwConvEngine.AlignUp(gt + padLen);
+            new Span<float>(gt, padLen).Clear(); // the border; Load writes only the map
+            for (int img = lo; img < hi; img++)
+                for (int cv0 = 0; cv0 < cols; cv0 += chunk)
                 {
-                    float* gt = CpuDwConvEngine.Scratch(2 * len + 16);
-                    float* dt = CpuDwConvEngine.AlignUp(gt + len);
-                    for (int img = lo; img < hi; img++)
-                        for (int cv0 = 0; cv0 < cols; cv0 += chunk)
-                        {
-                            int nc = Math.Min(chunk, cols - cv0);
-                            nint image = (nint)img * c * hw;
-                            for (int b = 0; b < wins.Length; b++)
-                            {
-                                Load((float*)dys[b] + image, c, hw, cv0, nc, gt);
-                                float* wt = (float*)tp + offs[b] + (nint)cv0 * wins[b].Taps * L;
-                                Correlate(wins[b], h, w, nc, gt, wt, dt, accumulate: b > 0);
-                            }
-                            Store(dt, c, hw, cv0, nc, (float*)dx + image);
-                        }
-                });
-            }
-        }
-        finally
-        {
-            ArrayPool<float>.Shared.Return(table);
-        }
+                    int nc = Math.Min(chunk, cols - cv0);
+                    nint image = (nint)img * c * hw;
+                    for (int b = 0; b < wins.Length; b++)
+                    {
+                        Load((float*)dys[b] + image, c, h, w, cv0, nc, gt, pad);
+                        float* wt = (float*)tp + offs[b] + (nint)cv0 * wins[b].Taps * L;
+                        Correlate(wins[b], h, w, nc, gt, pad, wt, dt, accumulate: b > 0);
+                    }
+                    Store(dt, c, hw, cv0, nc, (float*)dx + image);
+                }
+        });
     }
 
     /// <summary>dws[b] = weight gradient of branch b; with <paramref name="skipMasked"/> taps that are not live are
@@ -246,39 +271,38 @@ internal static unsafe class CpuDwConvSmallMap
     {
         int hw = h * w, cols = (c + L - 1) / L, chunk = ChunkColumns(hw, cols), len = chunk * hw * L;
         var (wins, offs) = Layout(c, h, w, branches);
+        var pad = new Pad(h, w, 0, slack: false);
         // Fixed groups of GroupImages images (not one per thread: the same bits at any thread count), each summed
         // in image order into its own table, the tables added in group order. Splitting by column instead left
         // slak_nano's 2 columns unpaired, one per thread.
         int total = offs[^1], groups = (n + GroupImages - 1) / GroupImages;
-        var parts = GC.AllocateArray<float>(Math.Max(1, groups * total), pinned: true);
-        fixed (float* pp = parts)
+        float* pp = Pinned(ref t_partials, groups * total);
+        new Span<float>(pp, groups * total).Clear();
+        nint partsPtr = (nint)pp;
+        CpuParallel.For(0, groups, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (grp) =>
         {
-            nint partsPtr = (nint)pp;
-            CpuParallel.For(0, groups, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (grp) =>
+            float* xt = CpuDwConvEngine.Scratch(2 * len + 16);
+            float* gt = CpuDwConvEngine.AlignUp(xt + len);
+            float* acc = (float*)partsPtr + (nint)grp * total;
+            int end = Math.Min(n, (grp + 1) * GroupImages);
+            for (int cv0 = 0; cv0 < cols; cv0 += chunk)
             {
-                float* xt = CpuDwConvEngine.Scratch(2 * len + 16);
-                float* gt = CpuDwConvEngine.AlignUp(xt + len);
-                float* acc = (float*)partsPtr + (nint)grp * total;
-                int end = Math.Min(n, (grp + 1) * GroupImages);
-                for (int cv0 = 0; cv0 < cols; cv0 += chunk)
+                int nc = Math.Min(chunk, cols - cv0);
+                for (int img = grp * GroupImages; img < end; img++)
                 {
-                    int nc = Math.Min(chunk, cols - cv0);
-                    for (int img = grp * GroupImages; img < end; img++)
+                    nint image = (nint)img * c * hw;
+                    Load((float*)x + image, c, h, w, cv0, nc, xt, pad);
+                    for (int b = 0; b < wins.Length; b++)
                     {
-                        nint image = (nint)img * c * hw;
-                        Load((float*)x + image, c, hw, cv0, nc, xt);
-                        for (int b = 0; b < wins.Length; b++)
-                        {
-                            Load((float*)dys[b] + image, c, hw, cv0, nc, gt);
-                            FilterColumns(wins[b], h, w, nc, xt, gt, acc + offs[b] + (nint)cv0 * wins[b].Taps * L);
-                        }
+                        Load((float*)dys[b] + image, c, h, w, cv0, nc, gt, pad);
+                        FilterColumns(wins[b], h, w, nc, xt, gt, acc + offs[b] + (nint)cv0 * wins[b].Taps * L);
                     }
                 }
-            });
-        }
-        var sum = parts.AsSpan(0, total);
+            }
+        });
+        var sum = new Span<float>(pp, total);
         for (int grp = 1; grp < groups; grp++)
-            System.Numerics.Tensors.TensorPrimitives.Add(sum, parts.AsSpan(grp * total, total), sum);
+            System.Numerics.Tensors.TensorPrimitives.Add(sum, new ReadOnlySpan<float>(pp + (nint)grp * total, total), sum);
         for (int b = 0; b < wins.Length; b++) Scatter(c, branches[b], wins[b], sum[offs[b]..], (float*)dws[b], skipMasked);
     }
 
@@ -316,103 +340,74 @@ internal static unsafe class CpuDwConvSmallMap
         for (; k < len; k++) dst[k] += src[k];
     }
 
-    /// <summary>out = (or +=) the correlation of in with the window's weight table, "same" padding, in-bounds taps
-    /// only, for <paramref name="ncols"/> consecutive columns (each H x W pixels of 16 channels; weight tables of
-    /// the window's taps x 16 channels, consecutive too).</summary>
+    /// <summary>out = (or +=) the correlation of in with the window's weight table, "same" padding, for
+    /// <paramref name="ncols"/> consecutive columns: in laid out by <paramref name="pad"/> (zero border), out and
+    /// the weight tables back to back (H*W pixels x 16 channels; the window's taps x 16 channels).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Correlate(in Window win, int h, int w, int ncols, float* inp, float* wt, float* outp,
-        bool accumulate)
+    private static void Correlate(in Window win, int h, int w, int ncols, float* inp, in Pad pad, float* wt,
+        float* outp, bool accumulate)
     {
-        // Axis A (blocks of up to 4 output pixels) is the axis where the window is narrower; B is the other, and
-        // the innermost loop runs over its taps (the longer run), with the block's edge tests hoisted out of it.
-        // Two columns go together (8 independent accumulators cover the FMA latency); an odd last column is paired
-        // with itself (the same values computed and stored twice).
+        // Axis A (blocks of 4 output pixels) is the axis where the window is narrower; B is the other, and the
+        // innermost loop runs over its in-bounds taps (the longer run). Taps along A that reach a block's pixels
+        // only in part read the zero border instead of being tested (pad.P >= half the narrower side), and a block
+        // past the map's end computes lanes that are never stored (they read slack inside the buffer). Two columns
+        // go together (8 independent accumulators cover the FMA latency); an odd last column is paired with itself
+        // (the same values computed and stored twice).
         bool alongX = win.Kw <= win.Kh;
         int la = alongX ? w : h, lb = alongX ? h : w;
-        int sa = alongX ? L : w * L, sb = alongX ? w * L : L;
+        int sa = alongX ? L : pad.RowStride, sb = alongX ? pad.RowStride : L;
+        int oa1 = alongX ? L : w * L, ob1 = alongX ? w * L : L;
         int ka = alongX ? win.Kw : win.Kh, kb = alongX ? win.Kh : win.Kw;
         int wa = alongX ? L : win.Kw * L, wb = alongX ? win.Kw * L : L;
-        int pa = ka / 2, pb = kb / 2, colLen = h * w * L, wcol = win.Taps * L;
+        int pa = ka / 2, pb = kb / 2, colLen = h * w * L, inLen = pad.ColLen, wcol = win.Taps * L;
         for (int ob = 0; ob < lb; ob++)
         {
             int tb0 = Math.Max(0, pb - ob), tb1 = Math.Min(kb - 1, lb - 1 + pb - ob), ntb = tb1 - tb0 + 1;
             for (int oa = 0; oa < la; oa += 4)
             {
                 int np = Math.Min(4, la - oa);
-                // Tap ta reaches pixel p of the block iff pa - oa - ta <= p <= la - 1 + pa - oa - ta.
-                int full0 = Math.Max(0, pa - oa), full1 = np == 4 ? Math.Min(ka - 1, la - 4 + pa - oa) : -1;
+                // Taps along A that reach at least one of the block's np pixels.
                 int any0 = Math.Max(0, pa - oa - np + 1), any1 = Math.Min(ka - 1, la - 1 + pa - oa);
                 for (int col = 0; col < ncols; col += 2)
                 {
-                    nint di = col + 1 < ncols ? colLen : 0, dw = col + 1 < ncols ? wcol : 0;
-                    float* o = outp + (nint)col * colLen + (nint)ob * sb + (nint)oa * sa;
+                    bool pair = col + 1 < ncols;
+                    nint di = pair ? inLen : 0, dw = pair ? wcol : 0, dout = pair ? colLen : 0;
+                    float* o = outp + (nint)col * colLen + (nint)ob * ob1 + (nint)oa * oa1;
                     Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
                     Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
                     if (accumulate)
                     {
                         a0 = Vector512.Load(o);
-                        b0 = Vector512.Load(o + di);
-                        if (np > 1) { a1 = Vector512.Load(o + sa); b1 = Vector512.Load(o + di + sa); }
-                        if (np > 2) { a2 = Vector512.Load(o + 2 * sa); b2 = Vector512.Load(o + di + 2 * sa); }
-                        if (np > 3) { a3 = Vector512.Load(o + 3 * sa); b3 = Vector512.Load(o + di + 3 * sa); }
+                        b0 = Vector512.Load(o + dout);
+                        if (np > 1) { a1 = Vector512.Load(o + oa1); b1 = Vector512.Load(o + dout + oa1); }
+                        if (np > 2) { a2 = Vector512.Load(o + 2 * oa1); b2 = Vector512.Load(o + dout + 2 * oa1); }
+                        if (np > 3) { a3 = Vector512.Load(o + 3 * oa1); b3 = Vector512.Load(o + dout + 3 * oa1); }
                     }
-                    float* ibase = inp + (nint)col * colLen + (nint)(ob + tb0 - pb) * sb + (nint)(oa - pa) * sa;
+                    float* ibase = inp + (nint)col * inLen + pad.Origin + (nint)(ob + tb0 - pb) * sb + (nint)(oa - pa) * sa;
                     float* wbase = wt + (nint)col * wcol + (nint)tb0 * wb;
                     for (int ta = any0; ta <= any1; ta++)
                     {
                         float* ip = ibase + (nint)ta * sa;
                         float* wp = wbase + (nint)ta * wa;
-                        if (ta >= full0 && ta <= full1)
-                        {
-                            for (int k = 0; k < ntb; k++, ip += sb, wp += wb)
-                            {
-                                var wv = Vector512.Load(wp);
-                                var wu = Vector512.Load(wp + dw);
-                                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip), wv, a0);
-                                b0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di), wu, b0);
-                                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + sa), wv, a1);
-                                b1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + sa), wu, b1);
-                                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 2 * sa), wv, a2);
-                                b2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 2 * sa), wu, b2);
-                                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 3 * sa), wv, a3);
-                                b3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 3 * sa), wu, b3);
-                            }
-                            continue;
-                        }
-                        int pLo = pa - oa - ta, pHi = Math.Min(np - 1, la - 1 + pa - oa - ta);
-                        bool v0 = pLo <= 0 && 0 <= pHi, v1 = pLo <= 1 && 1 <= pHi;
-                        bool v2 = pLo <= 2 && 2 <= pHi, v3 = pLo <= 3 && 3 <= pHi;
                         for (int k = 0; k < ntb; k++, ip += sb, wp += wb)
                         {
                             var wv = Vector512.Load(wp);
                             var wu = Vector512.Load(wp + dw);
-                            if (v0)
-                            {
-                                a0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip), wv, a0);
-                                b0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di), wu, b0);
-                            }
-                            if (v1)
-                            {
-                                a1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + sa), wv, a1);
-                                b1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + sa), wu, b1);
-                            }
-                            if (v2)
-                            {
-                                a2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 2 * sa), wv, a2);
-                                b2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 2 * sa), wu, b2);
-                            }
-                            if (v3)
-                            {
-                                a3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 3 * sa), wv, a3);
-                                b3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 3 * sa), wu, b3);
-                            }
+                            a0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip), wv, a0);
+                            b0 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di), wu, b0);
+                            a1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + sa), wv, a1);
+                            b1 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + sa), wu, b1);
+                            a2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 2 * sa), wv, a2);
+                            b2 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 2 * sa), wu, b2);
+                            a3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + 3 * sa), wv, a3);
+                            b3 = Vector512.FusedMultiplyAdd(Vector512.Load(ip + di + 3 * sa), wu, b3);
                         }
                     }
                     a0.Store(o);
-                    b0.Store(o + di);
-                    if (np > 1) { a1.Store(o + sa); b1.Store(o + di + sa); }
-                    if (np > 2) { a2.Store(o + 2 * sa); b2.Store(o + di + 2 * sa); }
-                    if (np > 3) { a3.Store(o + 3 * sa); b3.Store(o + di + 3 * sa); }
+                    b0.Store(o + dout);
+                    if (np > 1) { a1.Store(o + oa1); b1.Store(o + dout + oa1); }
+                    if (np > 2) { a2.Store(o + 2 * oa1); b2.Store(o + dout + 2 * oa1); }
+                    if (np > 3) { a3.Store(o + 3 * oa1); b3.Store(o + dout + 3 * oa1); }
                 }
             }
         }
