@@ -1,10 +1,11 @@
 // The small-map path of the decomposed depthwise convolution (CpuDwConvSmallMap: channels as the vector axis, maps of
-// up to MaxPixels pixels) against the float64 references of DwRef at every map size the path takes (1x1 to 16x16 and
-// non-square maps): forward per branch, their sum with and without branch outputs, the summed input gradient, and the
+// up to MaxPixels pixels) against the float64 references of DwRef at every map size the path takes (1x1 to 8x8 and
+// non-square maps; 16x16 with the bound raised): forward per branch, their sum with and without branch outputs, the summed input gradient, and the
 // weight gradient dense and masked (masked taps exactly 0); the kernels of both nano presets and odd ones (13x5,
 // 5x13, 5x5, 3x3 alone, 51x5 on a 2x2 map, a 1-wide kernel), densities 1 / 0.6 / 0, channel counts that are not a
 // multiple of 8 and batches that are not a multiple of the image-group count; every output poisoned (NaN) first.
 // Plus: bit-for-bit repeats at 1 and 2 threads and equal bits between them, and agreement with the plane engine (the path switched off).
+using System.Runtime.Intrinsics;
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 
@@ -40,8 +41,29 @@ public sealed class CpuDwConvSmallMapTests
     [TestCaseSource(nameof(Cases))]
     public void SmallMapPathMatchesReference(int n, int c, int h, int w, (int, int)[] sizes, double density)
     {
-        Assert.That(CpuDwConvSmallMap.Applies(h, w), Is.True, $"{h}x{w} should take the small-map path");
-        CheckAgainstReference(n, c, h, w, sizes, density);
+        RequirePath();
+        // Maps past MaxPixels (16x16) run with the bound raised: the kernels are general, the bound is a speed choice.
+        int limit = CpuDwConvSmallMap.PixelLimit;
+        try
+        {
+            CpuDwConvSmallMap.PixelLimit = Math.Max(limit, h * w);
+            Assert.That(CpuDwConvSmallMap.Applies(h, w), Is.True, $"{h}x{w} should take the small-map path");
+            CheckAgainstReference(n, c, h, w, sizes, density);
+        }
+        finally
+        {
+            CpuDwConvSmallMap.PixelLimit = limit;
+        }
+    }
+
+    [Test]
+    public void BoundCoversNanoStagesUpTo8x8()
+    {
+        RequirePath();
+        Assert.That(CpuDwConvSmallMap.Applies(8, 8), Is.True, "8x8 (slak_nano stage 1, slak_nano64 stage 2)");
+        Assert.That(CpuDwConvSmallMap.Applies(1, 1), Is.True, "1x1");
+        Assert.That(CpuDwConvSmallMap.Applies(16, 16), Is.False, "16x16 stays on the plane engine");
+        Assert.That(CpuDwConvSmallMap.Applies(14, 14), Is.False, "14x14 stays on the plane engine");
     }
 
     [TestCaseSource(nameof(Cases))]
@@ -62,6 +84,7 @@ public sealed class CpuDwConvSmallMapTests
     [Test]
     public void RepeatsAreBitIdenticalAtOneAndTwoThreads()
     {
+        RequirePath();
         int seed = TestContext.CurrentContext.Random.Next();
         var p = new Problem(new Random(seed), 7, 31, 8, 8, NanoS1, 0.6);
         int keep = CpuParallel.Threads;
@@ -93,11 +116,14 @@ public sealed class CpuDwConvSmallMapTests
     [TestCase(16, 16, 31, 31, 1.0)]
     public void SmallMapPathAgreesWithPlaneEngine(int h, int w, int m, int c, double density)
     {
+        RequirePath();
         int seed = TestContext.CurrentContext.Random.Next();
         var p = new Problem(new Random(seed), 9, c, h, w, [(m, 3), (3, m), (3, 3)], density);
         bool was = CpuDwConvSmallMap.Enabled;
+        int limit = CpuDwConvSmallMap.PixelLimit;
         try
         {
+            CpuDwConvSmallMap.PixelLimit = Math.Max(limit, h * w);
             CpuDwConvSmallMap.Enabled = false;
             var plane = p.Run();
             CpuDwConvSmallMap.Enabled = true;
@@ -113,7 +139,15 @@ public sealed class CpuDwConvSmallMapTests
         finally
         {
             CpuDwConvSmallMap.Enabled = was;
+            CpuDwConvSmallMap.PixelLimit = limit;
         }
+    }
+
+    // The path runs on Vector512 only; elsewhere the plane engine takes these maps (tested above).
+    private static void RequirePath()
+    {
+        if (!Vector512.IsHardwareAccelerated)
+            Assert.Ignore("the small-map path needs Vector512 (AVX-512); this machine runs the plane engine");
     }
 
     private static void Close(float[] a, float[] b, double[] abs, string what, int seed)

@@ -1,4 +1,4 @@
-// The decomposed depthwise convolution on small maps (H*W <= MaxPixels: the late stages of slak_nano and slak_nano64).
+// The decomposed depthwise convolution on small maps (H*W <= MaxPixels: slak_nano's stages, slak_nano64's stages 2-4).
 // There the plane engine's work per (image, channel) plane -- padding, packing, per-row micro-kernel calls, clipping
 // the tap rows -- costs far more than the few in-bounds taps. Here channels are the vector axis instead: each image
 // is moved, 16 channels at a time, into a pixel-major column ([pixel][16], CpuDwConvPixelMajor.cs, AVX 8x8
@@ -27,8 +27,12 @@ namespace Slak.Backends.Cpu;
 /// <summary>Small-map path of <see cref="CpuDwConvDecomposed"/>: forward, input gradient and weight gradient.</summary>
 internal static unsafe class CpuDwConvSmallMap
 {
-    /// <summary>Maps of at most this many pixels take this path.</summary>
-    internal const int MaxPixels = 256;
+    /// <summary>Maps of at most this many pixels take this path: up to 8 x 8, where it beat the plane engine in
+    /// `dwconv-smallmap`; at 14 x 14 and 16 x 16 it did not (bench/results/dwconv-smallmap.md).</summary>
+    internal const int MaxPixels = 64;
+
+    /// <summary>The bound in force (tests and the benchmark raise it to run the path on larger maps).</summary>
+    internal static int PixelLimit { get; set; } = MaxPixels;
 
     /// <summary>Channels per column: one Vector512 of floats.</summary>
     private const int L = 16;
@@ -43,7 +47,7 @@ internal static unsafe class CpuDwConvSmallMap
 
     /// <summary>True when an H x W map takes this path.</summary>
     internal static bool Applies(int h, int w) =>
-        Enabled && Vector512.IsHardwareAccelerated && (long)h * w <= MaxPixels;
+        Enabled && Vector512.IsHardwareAccelerated && (long)h * w <= PixelLimit;
 
     /// <summary>The part of a Kh x Kw "same" kernel that can meet an H x W map: Kh' x Kw' (at most 2H-1 x 2W-1,
     /// odd, centred) starting at kernel row I0 and column J0.</summary>
@@ -90,17 +94,20 @@ internal static unsafe class CpuDwConvSmallMap
         for (int b = 0; b < wins.Length; b++)
         {
             var br = branches[b];
+            var win = wins[b];
             var dst = table.Slice(offs[b], offs[b + 1] - offs[b]);
+            var wt = br.Weight.Span;
+            var mask = br.Mask.Span;
             if (br.Taps is { } taps)
             {
-                foreach (int f in taps.Flat) Put(br, wins[b], flipped, f, dst);
+                // Only the listed taps are live; the rest of the table stays 0.
+                foreach (int f in taps.Flat) Put(br.Kh, br.Kw, win, flipped, f, wt, mask, dst);
                 continue;
             }
-            var win = wins[b];
             for (int ch = 0; ch < c; ch++)
                 for (int i = win.I0; i < win.I0 + win.Kh; i++)
                     for (int j = win.J0; j < win.J0 + win.Kw; j++)
-                        Put(br, win, flipped, (ch * br.Kh + i) * br.Kw + j, dst);
+                        Put(br.Kh, br.Kw, win, flipped, (ch * br.Kh + i) * br.Kw + j, wt, mask, dst);
         }
         return ptr;
     }
@@ -117,19 +124,21 @@ internal static unsafe class CpuDwConvSmallMap
         return CpuDwConvEngine.AlignUp((float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)));
     }
 
-    // table[column][window tap][lane] = w[f] * mask[f] for flat weight index f, if f's tap lies in the window.
-    private static void Put(in CpuDwConvBranch br, in Window win, bool flipped, int f, Span<float> table)
+    // table[column][window tap][lane] = w[f] * mask[f] for flat weight index f of a (C, kh, kw) weight, if f's tap
+    // lies in the window.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(int kh, int kw, in Window win, bool flipped, int f, ReadOnlySpan<float> wt,
+        ReadOnlySpan<float> mask, Span<float> table)
     {
-        int kk = br.Kh * br.Kw, ch = f / kk, r = f - ch * kk;
-        int i = r / br.Kw - win.I0, j = r % br.Kw - win.J0;
+        int kk = kh * kw, ch = f / kk, r = f - ch * kk;
+        int i = r / kw - win.I0, j = r % kw - win.J0;
         if (i < 0 || i >= win.Kh || j < 0 || j >= win.Kw) return;
         if (flipped)
         {
             i = win.Kh - 1 - i;
             j = win.Kw - 1 - j;
         }
-        var mask = br.Mask.Span;
-        float v = br.Weight.Span[f];
+        float v = wt[f];
         if (!mask.IsEmpty) v *= mask[f];
         table[((ch / L) * win.Taps + i * win.Kw + j) * L + ch % L] = v;
     }
