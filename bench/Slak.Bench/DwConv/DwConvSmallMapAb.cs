@@ -69,6 +69,12 @@ internal static class DwConvSmallMapAb
             }
             string taken = h * h <= CpuDwConvSmallMap.MaxPixels ? "" : " (not taken by default: H*W > MaxPixels)";
             Line(Inv($"| {name}{taken} | | {3 * gf:F4} | **all 3** | {tb:F3} | {ta:F3} | {ta / tb:F2} | {Pct(3 * gf, tb, peak.Gflops)} | {Pct(3 * gf, ta, peak.Gflops)} |"));
+            // Inference (the sum alone): the plane engine runs one merged-kernel pass, the small-map path the three
+            // branches; not part of the training step above.
+            var ts = DwConvBench.BestOfInterleavedMs(reps,
+                () => { CpuDwConvSmallMap.Enabled = false; p.ForwardSum(); },
+                () => { CpuDwConvSmallMap.Enabled = true; CpuDwConvSmallMap.PixelLimit = int.MaxValue; p.ForwardSum(); CpuDwConvSmallMap.PixelLimit = CpuDwConvSmallMap.MaxPixels; });
+            Line(Inv($"| {name} | | {gf:F4} | fwd sum-only (inference) | {ts[0]:F3} | {ts[1]:F3} | {ts[1] / ts[0]:F2} | {Pct(gf, ts[0], peak.Gflops)} | {Pct(gf, ts[1], peak.Gflops)} |"));
             if (name.EndsWith("s1", StringComparison.Ordinal) || name.EndsWith("s2", StringComparison.Ordinal))
                 if (name.StartsWith("slak_nano", StringComparison.Ordinal)) target.Add((name, 100 * 3 * gf / ta * 1e3 / peak.Gflops));
         }

@@ -57,13 +57,15 @@ public sealed class CpuDwConvSmallMapTests
     }
 
     [Test]
-    public void BoundCoversNanoStagesUpTo8x8()
+    public void BoundsFollowTheMeasurements()
     {
         RequirePath();
         Assert.That(CpuDwConvSmallMap.Applies(8, 8), Is.True, "8x8 (slak_nano stage 1, slak_nano64 stage 2)");
         Assert.That(CpuDwConvSmallMap.Applies(1, 1), Is.True, "1x1");
         Assert.That(CpuDwConvSmallMap.Applies(16, 16), Is.False, "16x16 stays on the plane engine");
         Assert.That(CpuDwConvSmallMap.Applies(14, 14), Is.False, "14x14 stays on the plane engine");
+        Assert.That(CpuDwConvSmallMap.Applies(2, 2, mergedSum: true), Is.True, "the sum alone on 2x2");
+        Assert.That(CpuDwConvSmallMap.Applies(4, 4, mergedSum: true), Is.False, "the sum alone on 4x4: merged plane pass");
     }
 
     [TestCaseSource(nameof(Cases))]

@@ -31,7 +31,8 @@ internal static unsafe class CpuDwConvSmallMap
     /// `dwconv-smallmap`; at 14 x 14 and 16 x 16 it did not (bench/results/dwconv-smallmap.md).</summary>
     internal const int MaxPixels = 64;
 
-    /// <summary>The bound in force (tests and the benchmark raise it to run the path on larger maps).</summary>
+    /// <summary>The bound in force (tests and the benchmark raise it to run the path on larger maps, the sum alone
+    /// included).</summary>
     internal static int PixelLimit { get; set; } = MaxPixels;
 
     /// <summary>Channels per column: one Vector512 of floats.</summary>
@@ -45,9 +46,16 @@ internal static unsafe class CpuDwConvSmallMap
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_SMALLMAP=0 turns the path off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_SMALLMAP") != "0";
 
-    /// <summary>True when an H x W map takes this path.</summary>
-    internal static bool Applies(int h, int w) =>
-        Enabled && Vector512.IsHardwareAccelerated && (long)h * w <= PixelLimit;
+    /// <summary>Maps of at most this many pixels take this path for the sum of several branches alone
+    /// (inference): above it the plane engine's one pass with the merged kernel beat the three branch passes here
+    /// (4 x 4 and 8 x 8 maps in `dwconv-smallmap`).</summary>
+    internal const int MaxPixelsSumOnly = 4;
+
+    /// <summary>True when an H x W map takes this path (<paramref name="mergedSum"/>: the call wants only the sum
+    /// of several branches).</summary>
+    internal static bool Applies(int h, int w, bool mergedSum = false) =>
+        Enabled && Vector512.IsHardwareAccelerated && (long)h * w <= PixelLimit
+        && (!mergedSum || (long)h * w <= (PixelLimit == MaxPixels ? MaxPixelsSumOnly : PixelLimit));
 
     /// <summary>The part of a Kh x Kw "same" kernel that can meet an H x W map: Kh' x Kw' (at most 2H-1 x 2W-1,
     /// odd, centred) starting at kernel row I0 and column J0.</summary>
