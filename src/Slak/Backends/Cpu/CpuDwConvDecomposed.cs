@@ -33,13 +33,13 @@ internal static unsafe class CpuDwConvDecomposed
         if (!ySum.IsEmpty) CheckActivation(shapes[0], ySum.Length, nameof(ySum));
         if (!any) throw new ArgumentException("no output requested: every y[b] and ySum are empty", nameof(y));
 
-        if (CpuDwConvSmallMap.Applies(h, w))
+        bool sumOnly = true;
+        for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
+        if (CpuDwConvSmallMap.Applies(h, w, sumOnly && branches.Count > 1))
         {
             ForwardSmallMap(n, c, h, w, branches, x, y, ySum);
             return;
         }
-        bool sumOnly = true;
-        for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
         CpuDwConvPass[] passes;
         if (sumOnly && branches.Count > 1)
         {

@@ -84,7 +84,7 @@ internal static unsafe class CpuDwConvTranspose
 
     /// <summary>Standard AVX 8x8 transpose: out row j = lane j of every input row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2,
+    internal static void Transpose(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2,
         Vector256<float> r3, Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7,
         out Vector256<float> o0, out Vector256<float> o1, out Vector256<float> o2, out Vector256<float> o3,
         out Vector256<float> o4, out Vector256<float> o5, out Vector256<float> o6, out Vector256<float> o7)

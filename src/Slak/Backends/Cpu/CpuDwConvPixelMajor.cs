@@ -1,0 +1,149 @@
+// Moves between one image's channel planes (C, H*W) and the pixel-major columns of the small-map depthwise path
+// (CpuDwConvSmallMap.cs): 8 channels of every pixel, at a given pixel stride (a 16-channel column is two such halves
+// side by side, so one Vector512 is one pixel of 16 channels). Full 8 x 8 blocks go through the AVX register transpose; the pixel tail (maps of fewer than 8 pixels, or
+// H*W not a multiple of 8) uses masked loads and stores, and channels past C read as zeros and are never written
+// back. Without AVX the moves are scalar.
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Slak.Backends.Cpu;
+
+/// <summary>Channel planes to and from pixel-major columns, 8 channels per move.</summary>
+internal static unsafe class CpuDwConvPixelMajor
+{
+    /// <summary>Channels per move (one Vector256 of floats).</summary>
+    internal const int L = 8;
+
+    // Lanes [8 - t, 16 - t) of this table are a mask of the first t lanes.
+    private static readonly int[] TailMask = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+    /// <summary>dst[r * rowStride + q * stride + k] = planes[k * hw + r * w + q] for k &lt; channels, 0 for
+    /// channels &lt;= k &lt; 8, every pixel (r, q) of the map (hw pixels, rows of w); <paramref name="planes"/> is the
+    /// first of <paramref name="channels"/> (0..8) consecutive planes; stride (floats between pixels of dst) is at
+    /// least 8, rowStride at least w * stride (larger: a zero border around the map, left alone here).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void ToColumn(float* planes, int channels, int hw, int w, float* dst, int stride, int rowStride)
+    {
+        if (!Avx.IsSupported)
+        {
+            for (int p = 0; p < hw; p++)
+                for (int k = 0; k < L; k++)
+                    dst[(nint)(p / w) * rowStride + (nint)(p % w) * stride + k] = k < channels ? planes[(nint)k * hw + p] : 0f;
+            return;
+        }
+        bool dense = rowStride == w * stride;
+        fixed (int* tm = TailMask)
+            for (int p0 = 0; p0 < hw; p0 += L)
+            {
+                int t = Math.Min(L, hw - p0);
+                var mask = Vector256.Load(tm + L - t).AsSingle();
+                float* s = planes + p0;
+                var r0 = Row(s, 0, channels, hw, t, mask);
+                var r1 = Row(s, 1, channels, hw, t, mask);
+                var r2 = Row(s, 2, channels, hw, t, mask);
+                var r3 = Row(s, 3, channels, hw, t, mask);
+                var r4 = Row(s, 4, channels, hw, t, mask);
+                var r5 = Row(s, 5, channels, hw, t, mask);
+                var r6 = Row(s, 6, channels, hw, t, mask);
+                var r7 = Row(s, 7, channels, hw, t, mask);
+                CpuDwConvTranspose.Transpose(r0, r1, r2, r3, r4, r5, r6, r7,
+                    out var o0, out var o1, out var o2, out var o3, out var o4, out var o5, out var o6, out var o7);
+                if (!dense)
+                {
+                    int r = p0 / w, q = p0 - r * w;
+                    Put(o0, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 1) Put(o1, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 2) Put(o2, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 3) Put(o3, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 4) Put(o4, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 5) Put(o5, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 6) Put(o6, dst, ref r, ref q, w, stride, rowStride);
+                    if (t > 7) Put(o7, dst, ref r, ref q, w, stride, rowStride);
+                    continue;
+                }
+                float* d = dst + (nint)p0 * stride;
+                o0.Store(d);
+                if (t > 1) o1.Store(d + stride);
+                if (t > 2) o2.Store(d + 2 * stride);
+                if (t > 3) o3.Store(d + 3 * stride);
+                if (t > 4) o4.Store(d + 4 * stride);
+                if (t > 5) o5.Store(d + 5 * stride);
+                if (t > 6) o6.Store(d + 6 * stride);
+                if (t > 7) o7.Store(d + 7 * stride);
+            }
+    }
+
+    /// <summary>planes[k * hw + p] = src[p * stride + k] for k &lt; channels and every pixel p of hw: the inverse
+    /// of <see cref="ToColumn"/> (lanes of channels past the count are dropped).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void FromColumn(float* src, int channels, int hw, float* planes, int stride)
+    {
+        if (channels <= 0) return;
+        if (!Avx.IsSupported)
+        {
+            for (int k = 0; k < channels; k++)
+                for (int p = 0; p < hw; p++) planes[(nint)k * hw + p] = src[(nint)p * stride + k];
+            return;
+        }
+        fixed (int* tm = TailMask)
+            for (int p0 = 0; p0 < hw; p0 += L)
+            {
+                int t = Math.Min(L, hw - p0);
+                float* s = src + (nint)p0 * stride;
+                var r0 = Vector256.Load(s);
+                var r1 = t > 1 ? Vector256.Load(s + stride) : default;
+                var r2 = t > 2 ? Vector256.Load(s + 2 * stride) : default;
+                var r3 = t > 3 ? Vector256.Load(s + 3 * stride) : default;
+                var r4 = t > 4 ? Vector256.Load(s + 4 * stride) : default;
+                var r5 = t > 5 ? Vector256.Load(s + 5 * stride) : default;
+                var r6 = t > 6 ? Vector256.Load(s + 6 * stride) : default;
+                var r7 = t > 7 ? Vector256.Load(s + 7 * stride) : default;
+                CpuDwConvTranspose.Transpose(r0, r1, r2, r3, r4, r5, r6, r7,
+                    out var o0, out var o1, out var o2, out var o3, out var o4, out var o5, out var o6, out var o7);
+                float* d = planes + p0;
+                if (t == L)
+                {
+                    o0.Store(d);
+                    if (channels > 1) o1.Store(d + hw);
+                    if (channels > 2) o2.Store(d + 2 * hw);
+                    if (channels > 3) o3.Store(d + 3 * hw);
+                    if (channels > 4) o4.Store(d + 4 * hw);
+                    if (channels > 5) o5.Store(d + 5 * hw);
+                    if (channels > 6) o6.Store(d + 6 * hw);
+                    if (channels > 7) o7.Store(d + 7 * hw);
+                    continue;
+                }
+                var mask = Vector256.Load(tm + L - t).AsSingle();
+                Avx.MaskStore(d, mask, o0);
+                if (channels > 1) Avx.MaskStore(d + hw, mask, o1);
+                if (channels > 2) Avx.MaskStore(d + 2 * hw, mask, o2);
+                if (channels > 3) Avx.MaskStore(d + 3 * hw, mask, o3);
+                if (channels > 4) Avx.MaskStore(d + 4 * hw, mask, o4);
+                if (channels > 5) Avx.MaskStore(d + 5 * hw, mask, o5);
+                if (channels > 6) Avx.MaskStore(d + 6 * hw, mask, o6);
+                if (channels > 7) Avx.MaskStore(d + 7 * hw, mask, o7);
+            }
+    }
+
+    // Stores one pixel's vector at (r, q) and steps to the next pixel of the row-major map.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(Vector256<float> v, float* dst, ref int r, ref int q, int w, int stride, int rowStride)
+    {
+        v.Store(dst + (nint)r * rowStride + (nint)q * stride);
+        if (++q == w)
+        {
+            q = 0;
+            r++;
+        }
+    }
+
+    // Pixels [p0, p0 + t) of channel k's plane (s = plane 0 + p0); zeros for a channel past the count.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> Row(float* s, int k, int channels, int hw, int t, Vector256<float> mask)
+    {
+        if (k >= channels) return default;
+        float* p = s + (nint)k * hw;
+        return t == L ? Vector256.Load(p) : Avx.MaskLoad(p, mask);
+    }
+}
