@@ -145,9 +145,21 @@ internal sealed partial class CpuBackend
                     dwp[ch] = dwc;
                     dbp[ch] = dbc;
                 }
-                for (int ch = 0; ch < c; ch++)
-                    LncfBackwardDx(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw), mu, rs, w[ch],
-                        a.AsSpan(0, hw), bsum.AsSpan(0, hw), c, S(dx).Slice(baseOff + ch * hw, hw));
+                if (LayerNormChannelsFirstMeansOnce)
+                {
+                    // The means over C once per position, so that the dx pass multiplies and subtracts only.
+                    TensorPrimitives.Multiply(a.AsSpan(0, hw), 1.0 / c, a.AsSpan(0, hw));
+                    TensorPrimitives.Multiply(bsum.AsSpan(0, hw), 1.0 / c, bsum.AsSpan(0, hw));
+                    for (int ch = 0; ch < c; ch++)
+                        LncfBackwardDx(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw), mu, rs, w[ch],
+                            a.AsSpan(0, hw), bsum.AsSpan(0, hw), S(dx).Slice(baseOff + ch * hw, hw));
+                }
+                else
+                {
+                    for (int ch = 0; ch < c; ch++)
+                        LncfBackwardDxDividing(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw), mu, rs,
+                            w[ch], a.AsSpan(0, hw), bsum.AsSpan(0, hw), c, S(dx).Slice(baseOff + ch * hw, hw));
+                }
                 dwParts[img] = dwp;
                 dbParts[img] = dbp;
             }
@@ -165,6 +177,11 @@ internal sealed partial class CpuBackend
             S(dbias)[ch] = (float)sb;
         }
     }
+
+    /// <summary>Whether the channels-first LayerNorm backward divides its per-position sums by C once per image (the
+    /// default) instead of in every channel plane's dx pass (two double vector divisions per vector of output).
+    /// Internal so that the bench can time both.</summary>
+    internal static bool LayerNormChannelsFirstMeansOnce { get; set; } = true;
 
     /// <summary>acc[p] += (x[p] - mean[p])^2 in double (mean in double).</summary>
     private static void AddSquaredDiffDouble(ReadOnlySpan<float> x, ReadOnlySpan<double> mean, Span<double> acc)
@@ -231,8 +248,34 @@ internal sealed partial class CpuBackend
         return (dwc, dbc);
     }
 
-    /// <summary>dx = rs * (g*w - a/C - xhat * bsum / C) over one channel plane, in double, rounded once.</summary>
+    /// <summary>dx = rs * (g*w - ma - xhat * mb) over one channel plane, with ma, mb the per-position means over C
+    /// of g*w and g*w*xhat, in double, rounded once.</summary>
     private static void LncfBackwardDx(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> mu,
+        ReadOnlySpan<float> rs, float wc, ReadOnlySpan<double> ma, ReadOnlySpan<double> mb, Span<float> dx)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        var vw = new Vector<float>(wc);
+        for (; i + w <= x.Length; i += w)
+        {
+            var rsv = new Vector<float>(rs.Slice(i, w));
+            var xhat = (new Vector<float>(x.Slice(i, w)) - new Vector<float>(mu.Slice(i, w))) * rsv;
+            Vector.Widen(xhat, out var xl, out var xh);
+            Vector.Widen(new Vector<float>(g.Slice(i, w)) * vw, out var ghl, out var ghh);
+            Vector.Widen(rsv, out var rl, out var rh);
+            var dl = rl * (ghl - new Vector<double>(ma.Slice(i, h)) - xl * new Vector<double>(mb.Slice(i, h)));
+            var dh = rh * (ghh - new Vector<double>(ma.Slice(i + h, h)) - xh * new Vector<double>(mb.Slice(i + h, h)));
+            Vector.Narrow(dl, dh).CopyTo(dx.Slice(i, w));
+        }
+        for (; i < x.Length; i++)
+        {
+            double xhat = (x[i] - mu[i]) * rs[i];
+            dx[i] = (float)(rs[i] * (g[i] * wc - ma[i] - xhat * mb[i]));
+        }
+    }
+
+    /// <summary>The dx pass before <see cref="LayerNormChannelsFirstMeansOnce"/>: dx = rs * (g*w - a/C - xhat * bsum / C)
+    /// over one channel plane, in double, rounded once.</summary>
+    private static void LncfBackwardDxDividing(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> mu,
         ReadOnlySpan<float> rs, float wc, ReadOnlySpan<double> a, ReadOnlySpan<double> bsum, int c, Span<float> dx)
     {
         int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
