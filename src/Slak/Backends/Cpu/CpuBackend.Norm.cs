@@ -130,6 +130,16 @@ internal sealed partial class CpuBackend
             var mu = S(mean).Slice(img * hw, hw);
             var rs = S(rstd).Slice(img * hw, hw);
             var w = S(weight);
+            if (hw < LayerNormChannelsFirstSmallMapBelow)
+            {
+                var dws = new double[c];
+                var dbs = new double[c];
+                LncfBackwardSmallMap(S(x).Slice(baseOff, c * hw), S(dy).Slice(baseOff, c * hw), mu, rs, w, c, hw,
+                    S(dx).Slice(baseOff, c * hw), dws, dbs);
+                dwParts[img] = dws;
+                dbParts[img] = dbs;
+                return;
+            }
             var a = ArrayPool<double>.Shared.Rent(hw);
             var bsum = ArrayPool<double>.Shared.Rent(hw);
             try
@@ -182,6 +192,48 @@ internal sealed partial class CpuBackend
     /// default) instead of in every channel plane's dx pass (two double vector divisions per vector of output).
     /// Internal so that the bench can time both.</summary>
     internal static bool LayerNormChannelsFirstMeansOnce { get; set; } = true;
+
+    /// <summary>Maps with fewer than this many positions (H*W) take the channels-first LayerNorm backward's small-map
+    /// path: one scalar loop over the image's C*H*W values per pass, in double, instead of two vector kernel calls per
+    /// channel plane whose vector loops a 2x2 or 1x1 plane never enters. 0 turns the path off (the bench's 'before').</summary>
+    internal static int LayerNormChannelsFirstSmallMapBelow { get; set; } = 2 * 8;
+
+    /// <summary>The channels-first LayerNorm backward of one image with a small map, in double: xhat = (x - mu) * rs,
+    /// gh = g * w; per position ma = mean over C of gh and mb = mean over C of gh * xhat; dx = rs * (gh - ma - xhat * mb);
+    /// per channel dw = sum of g * xhat and db = sum of g over the positions.</summary>
+    private static void LncfBackwardSmallMap(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> mu,
+        ReadOnlySpan<float> rs, ReadOnlySpan<float> w, int c, int hw, Span<float> dx, double[] dw, double[] db)
+    {
+        Span<double> ma = stackalloc double[hw];
+        Span<double> mb = stackalloc double[hw];
+        ma.Clear();
+        mb.Clear();
+        for (int ch = 0, o = 0; ch < c; ch++, o += hw)
+        {
+            double wc = w[ch], sw = 0, sb = 0;
+            for (int p = 0; p < hw; p++)
+            {
+                double gv = g[o + p], xhat = (x[o + p] - (double)mu[p]) * rs[p], gh = gv * wc;
+                ma[p] += gh;
+                mb[p] += gh * xhat;
+                sw += gv * xhat;
+                sb += gv;
+            }
+            dw[ch] = sw;
+            db[ch] = sb;
+        }
+        double invC = 1.0 / c;
+        for (int p = 0; p < hw; p++) { ma[p] *= invC; mb[p] *= invC; }
+        for (int ch = 0, o = 0; ch < c; ch++, o += hw)
+        {
+            double wc = w[ch];
+            for (int p = 0; p < hw; p++)
+            {
+                double xhat = (x[o + p] - (double)mu[p]) * rs[p];
+                dx[o + p] = (float)(rs[p] * (g[o + p] * wc - ma[p] - xhat * mb[p]));
+            }
+        }
+    }
 
     /// <summary>acc[p] += (x[p] - mean[p])^2 in double (mean in double).</summary>
     private static void AddSquaredDiffDouble(ReadOnlySpan<float> x, ReadOnlySpan<double> mean, Span<double> acc)
