@@ -159,6 +159,22 @@ internal static class NormAb
             KernelRow("LayerNorm channels-first backward (means once, small-map path)", sh, Best(reps, () => LnBwd(false), () => LnBwd(true)), 5.0 * numel * 4, cacheBw);
             CpuBackend.LayerNormChannelsFirstMeansOnce = true;
             CpuBackend.LayerNormChannelsFirstSmallMapBelow = smallMap;
+            var yl = Tensor.Empty([128, hw, hw, c], Device.Cpu);
+            var dyl = Tensor.FromArray(Rand(rng, numel, 1), [128, hw, hw, c], Device.Cpu);
+            var ml = Tensor.Empty([128 * hw * hw], Device.Cpu);
+            var rl = Tensor.Empty([128 * hw * hw], Device.Cpu);
+            be.LayerNormNchwToNhwc(x, w, b, 1e-6f, yl, ml, rl);
+            void LlBwd(bool one)
+            {
+                CpuBackend.LayerNormLayoutOneRowPass = one;
+                be.LayerNormNchwToNhwcBackward(x, w, ml, rl, dyl, dx, dw, db);
+            }
+            // Reads: x (gathered), dy (NHWC). Writes: dx (NCHW).
+            KernelRow("LayerNorm NCHW -> NHWC backward (one row pass)", sh, Best(reps, () => LlBwd(false), () => LlBwd(true)), 3.0 * numel * 4, cacheBw);
+            CpuBackend.LayerNormLayoutOneRowPass = true;
+            // Reads: x (statistics and output from the gathered tile). Writes: y (NHWC). Unchanged.
+            var (tl, _) = Best(reps, () => be.LayerNormNchwToNhwc(x, w, b, 1e-6f, yl, ml, rl), () => { });
+            KernelRow("LayerNorm NCHW -> NHWC fwd (unchanged)", sh, (tl, tl), 2.0 * numel * 4, cacheBw);
         }
     }
 
