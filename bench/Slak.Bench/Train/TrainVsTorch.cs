@@ -289,7 +289,7 @@ internal static partial class TrainVsTorch
 
     // Read bandwidth: every thread sums its own buffer of bytesPerThread (vector loads, 4 accumulators); best burst of
     // reps, a burst lasting from the first thread's start to the last one's end.
-    private static double ReadBandwidth(int threads, int bytesPerThread, int reps)
+    internal static double ReadBandwidth(int threads, int bytesPerThread, int reps)
     {
         int n = bytesPerThread / sizeof(float);
         var buffers = Enumerable.Range(0, threads).Select(_ => Enumerable.Repeat(1f, n).ToArray()).ToArray();

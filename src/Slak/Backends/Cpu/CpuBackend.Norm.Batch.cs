@@ -2,7 +2,8 @@
 // down to 1x1 in slak_nano), where a loop per channel over N planes of H*W values is all call overhead (a 1x1 map
 // gives N one-element spans per channel). So each image's C*H*W values are handled as one contiguous row:
 // statistics (sum and sum of squares, from one read of x) accumulate position-wise in double over the images (SIMD,
-// widening), then fold over the H*W positions of each channel; the affine output is computed row-wise against
+// widening, down position columns in registers: CpuBackend.Norm.Columns.cs), then fold over the H*W positions of
+// each channel; the affine output is computed row-wise against
 // per-position scale/shift rows (forward: two reads of x; backward: one read of dy and x for both reductions, one for
 // dx). Images are split into a fixed number of groups whose partial sums are added in group order (results do not
 // depend on thread timing); tensors below BatchNormSerialBelow elements run on the calling thread.
@@ -96,7 +97,7 @@ internal sealed partial class CpuBackend
         try
         {
             // Position-wise sum(dy) in [0, row) and sum(dy * x) in [row, 2 row).
-            var sums = GroupSums(n, 2 * row, groups, (img, acc) =>
+            var sums = BatchNormColumnSums ? ColumnSums(dy, x, n, row) : GroupSums(n, 2 * row, groups, (img, acc) =>
             {
                 var g = S(dy).Slice(img * row, row);
                 AddWiden(g, acc.AsSpan(0, row));
@@ -144,7 +145,9 @@ internal sealed partial class CpuBackend
     {
         int row = c * hw;
         long count = (long)n * hw;
-        var sums = GroupSums(n, 2 * row, groups, (img, acc) => AddWidenWithSquares(S(x).Slice(img * row, row), acc.AsSpan(0, 2 * row)));
+        var sums = BatchNormColumnSums
+            ? ColumnSums(x, x, n, row)
+            : GroupSums(n, 2 * row, groups, (img, acc) => AddWidenWithSquares(S(x).Slice(img * row, row), acc.AsSpan(0, 2 * row)));
         var mean = new double[c];
         var variance = new double[c];
         for (int ch = 0; ch < c; ch++)
@@ -164,7 +167,10 @@ internal sealed partial class CpuBackend
     {
         int row = c * hw;
         long count = (long)n * hw;
-        var sums = GroupSums(n, row, groups, (img, acc) => AddWiden(S(x).Slice(img * row, row), acc));
+        // The same sums of x as the one-pass statistics (the column sums' second half is unused here).
+        var sums = BatchNormColumnSums
+            ? ColumnSums(x, x, n, row)
+            : GroupSums(n, row, groups, (img, acc) => AddWiden(S(x).Slice(img * row, row), acc));
         var mean = new double[c];
         for (int ch = 0; ch < c; ch++)
         {

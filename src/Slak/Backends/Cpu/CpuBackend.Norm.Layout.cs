@@ -79,11 +79,17 @@ internal sealed partial class CpuBackend
                         var xhat = tile.AsSpan(i * c, c);
                         var g = S(dy).Slice(q * c, c);
                         float rs = S(rstd)[q];
-                        CenterScaleRow(xhat, S(mean)[q], rs);
-                        AddProductWiden(g, xhat, accW);
-                        AddWiden(g, accB);
+                        double sa, sb;
+                        if (LayerNormLayoutOneRowPass)
+                            (sa, sb) = LayerNormBackwardRowSums(xhat, S(mean)[q], rs, g, w, accW, accB);
+                        else
+                        {
+                            CenterScaleRow(xhat, S(mean)[q], rs);
+                            AddProductWiden(g, xhat, accW);
+                            AddWiden(g, accB);
+                            (sa, sb) = WeightedGradientSums(g, w, xhat);
+                        }
                         // dx = rstd * (g*w - mean(g*w) - xhat * mean(g*w*xhat)), the means in float64.
-                        var (sa, sb) = WeightedGradientSums(g, w, xhat);
                         LayerNormDxRow(g, w, xhat, (float)(sa / c), (float)(sb / c), rs, dtile.AsSpan(i * c, c));
                     }
                     ScatterPixelRows(dtile, c, hw, q0, t, S(dx));
@@ -104,6 +110,51 @@ internal sealed partial class CpuBackend
             S(dweight)[j] = (float)sw;
             S(dbias)[j] = (float)sb;
         }
+    }
+
+    /// <summary>Whether the fused LayerNorm's backward makes one pass over each pixel's rows for xhat, the parameter
+    /// gradients' float64 sums and the two row sums of dx (the default), instead of four (the same values, lane for
+    /// lane). Internal so that the bench can time both.</summary>
+    internal static bool LayerNormLayoutOneRowPass { get; set; } = true;
+
+    /// <summary>One pass over a pixel's rows: row = xhat = (row - m) * rs in place (float); accW += g * xhat and
+    /// accB += g (float64); returns (sum of g * w, sum of g * w * xhat) in float64, g * w rounded to float. The same
+    /// operations, lane for lane and in the same order, as <see cref="CenterScaleRow"/>, <see cref="AddProductWiden"/>,
+    /// <see cref="AddWiden"/> and <see cref="WeightedGradientSums"/> in turn, so the bits are theirs.</summary>
+    private static (double Sa, double Sb) LayerNormBackwardRowSums(Span<float> row, float m, float rs, ReadOnlySpan<float> g,
+        ReadOnlySpan<float> wt, Span<double> accW, Span<double> accB)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        var vm = new Vector<float>(m);
+        var vr = new Vector<float>(rs);
+        Vector<double> a = default, b = default;
+        for (; i + w <= row.Length; i += w)
+        {
+            var xh = (new Vector<float>(row.Slice(i, w)) - vm) * vr;
+            xh.CopyTo(row.Slice(i, w));
+            var gv = new Vector<float>(g.Slice(i, w));
+            Vector.Widen(gv, out var gl, out var gh);
+            Vector.Widen(xh, out var xl, out var xu);
+            (new Vector<double>(accW.Slice(i, h)) + gl * xl).CopyTo(accW.Slice(i, h));
+            (new Vector<double>(accW.Slice(i + h, h)) + gh * xu).CopyTo(accW.Slice(i + h, h));
+            (new Vector<double>(accB.Slice(i, h)) + gl).CopyTo(accB.Slice(i, h));
+            (new Vector<double>(accB.Slice(i + h, h)) + gh).CopyTo(accB.Slice(i + h, h));
+            Vector.Widen(gv * new Vector<float>(wt.Slice(i, w)), out var wl, out var wu);
+            a += wl + wu;
+            b += wl * xl + wu * xu;
+        }
+        double sa = Vector.Sum(a), sb = Vector.Sum(b);
+        for (; i < row.Length; i++)
+        {
+            float xh = (row[i] - m) * rs;
+            row[i] = xh;
+            accW[i] += (double)g[i] * xh;
+            accB[i] += g[i];
+            double gw = g[i] * wt[i];
+            sa += gw;
+            sb += gw * xh;
+        }
+        return (sa, sb);
     }
 
     /// <summary>rows[i * c + ch] = x[img, ch, p] for the <paramref name="count"/> NHWC pixels q0 + i (q = img * hw + p),

@@ -130,6 +130,16 @@ internal sealed partial class CpuBackend
             var mu = S(mean).Slice(img * hw, hw);
             var rs = S(rstd).Slice(img * hw, hw);
             var w = S(weight);
+            if (hw < LayerNormChannelsFirstSmallMapBelow)
+            {
+                var dws = new double[c];
+                var dbs = new double[c];
+                LncfBackwardSmallMap(S(x).Slice(baseOff, c * hw), S(dy).Slice(baseOff, c * hw), mu, rs, w, c, hw,
+                    S(dx).Slice(baseOff, c * hw), dws, dbs);
+                dwParts[img] = dws;
+                dbParts[img] = dbs;
+                return;
+            }
             var a = ArrayPool<double>.Shared.Rent(hw);
             var bsum = ArrayPool<double>.Shared.Rent(hw);
             try
@@ -145,9 +155,21 @@ internal sealed partial class CpuBackend
                     dwp[ch] = dwc;
                     dbp[ch] = dbc;
                 }
-                for (int ch = 0; ch < c; ch++)
-                    LncfBackwardDx(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw), mu, rs, w[ch],
-                        a.AsSpan(0, hw), bsum.AsSpan(0, hw), c, S(dx).Slice(baseOff + ch * hw, hw));
+                if (LayerNormChannelsFirstMeansOnce)
+                {
+                    // The means over C once per position, so that the dx pass multiplies and subtracts only.
+                    TensorPrimitives.Multiply(a.AsSpan(0, hw), 1.0 / c, a.AsSpan(0, hw));
+                    TensorPrimitives.Multiply(bsum.AsSpan(0, hw), 1.0 / c, bsum.AsSpan(0, hw));
+                    for (int ch = 0; ch < c; ch++)
+                        LncfBackwardDx(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw), mu, rs, w[ch],
+                            a.AsSpan(0, hw), bsum.AsSpan(0, hw), S(dx).Slice(baseOff + ch * hw, hw));
+                }
+                else
+                {
+                    for (int ch = 0; ch < c; ch++)
+                        LncfBackwardDxDividing(S(x).Slice(baseOff + ch * hw, hw), S(dy).Slice(baseOff + ch * hw, hw), mu, rs,
+                            w[ch], a.AsSpan(0, hw), bsum.AsSpan(0, hw), c, S(dx).Slice(baseOff + ch * hw, hw));
+                }
                 dwParts[img] = dwp;
                 dbParts[img] = dbp;
             }
@@ -163,6 +185,53 @@ internal sealed partial class CpuBackend
             for (int img = 0; img < n; img++) { sw += dwParts[img][ch]; sb += dbParts[img][ch]; }
             S(dweight)[ch] = (float)sw;
             S(dbias)[ch] = (float)sb;
+        }
+    }
+
+    /// <summary>Whether the channels-first LayerNorm backward divides its per-position sums by C once per image (the
+    /// default) instead of in every channel plane's dx pass (two double vector divisions per vector of output).
+    /// Internal so that the bench can time both.</summary>
+    internal static bool LayerNormChannelsFirstMeansOnce { get; set; } = true;
+
+    /// <summary>Maps with fewer than this many positions (H*W) take the channels-first LayerNorm backward's small-map
+    /// path: one scalar loop over the image's C*H*W values per pass, in double, instead of two vector kernel calls per
+    /// channel plane whose vector loops a 2x2 or 1x1 plane never enters. 0 turns the path off (the bench's 'before').</summary>
+    internal static int LayerNormChannelsFirstSmallMapBelow { get; set; } = 2 * 8;
+
+    /// <summary>The channels-first LayerNorm backward of one image with a small map, in double: xhat = (x - mu) * rs,
+    /// gh = g * w; per position ma = mean over C of gh and mb = mean over C of gh * xhat; dx = rs * (gh - ma - xhat * mb);
+    /// per channel dw = sum of g * xhat and db = sum of g over the positions.</summary>
+    private static void LncfBackwardSmallMap(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> mu,
+        ReadOnlySpan<float> rs, ReadOnlySpan<float> w, int c, int hw, Span<float> dx, double[] dw, double[] db)
+    {
+        Span<double> ma = stackalloc double[hw];
+        Span<double> mb = stackalloc double[hw];
+        ma.Clear();
+        mb.Clear();
+        for (int ch = 0, o = 0; ch < c; ch++, o += hw)
+        {
+            double wc = w[ch], sw = 0, sb = 0;
+            for (int p = 0; p < hw; p++)
+            {
+                double gv = g[o + p], xhat = (x[o + p] - (double)mu[p]) * rs[p], gh = gv * wc;
+                ma[p] += gh;
+                mb[p] += gh * xhat;
+                sw += gv * xhat;
+                sb += gv;
+            }
+            dw[ch] = sw;
+            db[ch] = sb;
+        }
+        double invC = 1.0 / c;
+        for (int p = 0; p < hw; p++) { ma[p] *= invC; mb[p] *= invC; }
+        for (int ch = 0, o = 0; ch < c; ch++, o += hw)
+        {
+            double wc = w[ch];
+            for (int p = 0; p < hw; p++)
+            {
+                double xhat = (x[o + p] - (double)mu[p]) * rs[p];
+                dx[o + p] = (float)(rs[p] * (g[o + p] * wc - ma[p] - xhat * mb[p]));
+            }
         }
     }
 
@@ -231,8 +300,34 @@ internal sealed partial class CpuBackend
         return (dwc, dbc);
     }
 
-    /// <summary>dx = rs * (g*w - a/C - xhat * bsum / C) over one channel plane, in double, rounded once.</summary>
+    /// <summary>dx = rs * (g*w - ma - xhat * mb) over one channel plane, with ma, mb the per-position means over C
+    /// of g*w and g*w*xhat, in double, rounded once.</summary>
     private static void LncfBackwardDx(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> mu,
+        ReadOnlySpan<float> rs, float wc, ReadOnlySpan<double> ma, ReadOnlySpan<double> mb, Span<float> dx)
+    {
+        int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
+        var vw = new Vector<float>(wc);
+        for (; i + w <= x.Length; i += w)
+        {
+            var rsv = new Vector<float>(rs.Slice(i, w));
+            var xhat = (new Vector<float>(x.Slice(i, w)) - new Vector<float>(mu.Slice(i, w))) * rsv;
+            Vector.Widen(xhat, out var xl, out var xh);
+            Vector.Widen(new Vector<float>(g.Slice(i, w)) * vw, out var ghl, out var ghh);
+            Vector.Widen(rsv, out var rl, out var rh);
+            var dl = rl * (ghl - new Vector<double>(ma.Slice(i, h)) - xl * new Vector<double>(mb.Slice(i, h)));
+            var dh = rh * (ghh - new Vector<double>(ma.Slice(i + h, h)) - xh * new Vector<double>(mb.Slice(i + h, h)));
+            Vector.Narrow(dl, dh).CopyTo(dx.Slice(i, w));
+        }
+        for (; i < x.Length; i++)
+        {
+            double xhat = (x[i] - mu[i]) * rs[i];
+            dx[i] = (float)(rs[i] * (g[i] * wc - ma[i] - xhat * mb[i]));
+        }
+    }
+
+    /// <summary>The dx pass before <see cref="LayerNormChannelsFirstMeansOnce"/>: dx = rs * (g*w - a/C - xhat * bsum / C)
+    /// over one channel plane, in double, rounded once.</summary>
+    private static void LncfBackwardDxDividing(ReadOnlySpan<float> x, ReadOnlySpan<float> g, ReadOnlySpan<float> mu,
         ReadOnlySpan<float> rs, float wc, ReadOnlySpan<double> a, ReadOnlySpan<double> bsum, int c, Span<float> dx)
     {
         int i = 0, w = Vector<float>.Count, h = Vector<double>.Count;
