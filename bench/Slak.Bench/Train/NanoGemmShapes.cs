@@ -43,8 +43,52 @@ internal static class NanoGemmShapes
             }
             RunFused(pass == 0 ? 20 : reps, pass == 1, peaks[1].Gflops);
         }
+        // The weight gradients with a transposed A packed (before) and read in place (after), interleaved.
+        for (int pass = 0; pass < 2; pass++)
+        {
+            if (pass == 1)
+            {
+                Console.WriteLine();
+                Console.WriteLine($"nano-gemm dW, A packed vs in place: best of {reps}; {DateTime.UtcNow:u}; " +
+                    $"load {File.ReadAllText("/proc/loadavg").Trim()}");
+                foreach (var peak in peaks) Console.WriteLine(FmaPeak.HeaderLine(peak));
+                Console.WriteLine("| stage | product | M | N | K | 1 thread packed (%) | 1 thread in place (%) | " +
+                    "2 threads packed (%) | 2 threads in place (%) |");
+                Console.WriteLine("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+            }
+            RunDirectA(pass == 0 ? 20 : reps, pass == 1, peaks[0].Gflops, peaks[1].Gflops);
+        }
         Console.WriteLine($"nano-gemm: end {DateTime.UtcNow:u}; load {File.ReadAllText("/proc/loadavg").Trim()}");
         return 0;
+    }
+
+    private static void RunDirectA(int reps, bool print, double peak1, double peak2)
+    {
+        int[] widths = [31, 62, 124, 249];
+        int[] pixels = [64, 16, 4, 1];
+        for (int s = 0; s < 4; s++)
+        {
+            int rows = 128 * pixels[s], c = widths[s], h = 4 * c;
+            foreach (var (name, m, n) in new[] { ("fc1 dW", h, c), ("fc2 dW", c, h) })
+            {
+                var g = new double[4];
+                for (int v = 0; v < 4; v++)
+                {
+                    CpuGemm.DirectTransposedA = v % 2 == 1;
+                    try
+                    {
+                        g[v] = Measure(true, false, m, n, rows, v < 2 ? 1 : 2, reps);
+                    }
+                    finally
+                    {
+                        CpuGemm.DirectTransposedA = true;
+                    }
+                }
+                if (print) Console.WriteLine($"| {c} @ {pixels[s]} px | {name} | {m} | {n} | {rows} | " +
+                    $"{g[0]:F1} ({FmaPeak.PercentOf(g[0], peak1)}) | {g[1]:F1} ({FmaPeak.PercentOf(g[1], peak1)}) | " +
+                    $"{g[2]:F1} ({FmaPeak.PercentOf(g[2], peak2)}) | {g[3]:F1} ({FmaPeak.PercentOf(g[3], peak2)}) |");
+            }
+        }
     }
 
     private static unsafe void RunFused(int reps, bool print, double peak2)
