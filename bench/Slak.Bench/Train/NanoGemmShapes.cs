@@ -1,5 +1,5 @@
-// The GEMMs of one slak_nano training step (batch 128, 32x32 inputs: block MLPs at 8x8/4x4/2x2/1x1 and their two
-// backward products), timed one by one with CpuGemm at 1 and 2 threads: best-of-N GFLOP/s, to see which shapes
+// The GEMMs of one slak_nano and one slak_nano64 training step (batch 128, 32x32 / 64x64 inputs: block MLPs at
+// 8x8..1x1 / 16x16..2x2 and their two backward products), timed one by one with CpuGemm at 1 and 2 threads: best-of-N GFLOP/s, to see which shapes
 // (small K, small N, or 128 rows) lose against the machine's FMA peak.
 using System.Diagnostics;
 using Slak.Backends.Cpu;
@@ -8,6 +8,9 @@ namespace Slak.Bench.Train;
 
 internal static class NanoGemmShapes
 {
+    // Pixels per image at stages 1-4: slak_nano (32x32 inputs: 8x8 .. 1x1 maps), then slak_nano64 (16x16 .. 2x2).
+    private static readonly int[][] Pixels = [[64, 16, 4, 1], [256, 64, 16, 4]];
+
     [BenchProgram("nano-gemm", "CpuGemm GFLOP/s on the Linear shapes of a slak_nano training step [--reps N]")]
     private static int Run(string[] args)
     {
@@ -65,7 +68,7 @@ internal static class NanoGemmShapes
     private static void RunDirectA(int reps, bool print, double peak1, double peak2)
     {
         int[] widths = [31, 62, 124, 249];
-        int[] pixels = [64, 16, 4, 1];
+        foreach (int[] pixels in Pixels)
         for (int s = 0; s < 4; s++)
         {
             int rows = 128 * pixels[s], c = widths[s], h = 4 * c;
@@ -94,7 +97,7 @@ internal static class NanoGemmShapes
     private static unsafe void RunFused(int reps, bool print, double peak2)
     {
         int[] widths = [31, 62, 124, 249];
-        int[] pixels = [64, 16, 4, 1];
+        foreach (int[] pixels in Pixels)
         for (int s = 0; s < 4; s++)
         {
             int rows = 128 * pixels[s], c = widths[s], h = 4 * c;
@@ -165,7 +168,7 @@ internal static class NanoGemmShapes
     private static void RunShapes(int reps, bool print, double peak1, double peak2)
     {
         int[] widths = [31, 62, 124, 249];
-        int[] pixels = [64, 16, 4, 1];
+        foreach (int[] pixels in Pixels)
         for (int s = 0; s < 4; s++)
         {
             int rows = 128 * pixels[s], c = widths[s], h = 4 * c;

@@ -13,12 +13,13 @@ namespace Slak.Backends.Cpu;
 /// <summary>Work applied to finished blocks of a GEMM's output C (see <see cref="CpuGemm"/>).</summary>
 internal abstract unsafe class GemmEpilogue
 {
-    /// <summary>True (the default): the GELU epilogues make one pass per row of a block (bias, GELU or GELU' and
-    /// the bias-gradient sum together). False: the earlier passes (bias over the block, then GELU over it; GELU'
-    /// over it, then the column sum), kept only so that the bench (nano-gemm) can time both in one run; both give
-    /// the same results within the GELU kernels' accuracy. Per instance, so that no global switch is shared between
-    /// concurrent GEMMs.</summary>
-    internal bool OnePass { get; init; } = true;
+    /// <summary>False (the default): the GELU epilogues work in passes over the block (bias, then GELU over whole
+    /// rows as one span; GELU' over it, then the column sum). True: one pass per row (bias, GELU or GELU' and the
+    /// bias-gradient sum together, a ragged row end through one zero-padded vector). The one-pass form was measured
+    /// no faster (bench nano-gemm, bench/results/training-profile.md: slower at slak_nano's stage 1, where a
+    /// 124-wide row ends in a 12-element tail), so it is kept only as the bench's and the tests' variant. Per
+    /// instance, so that no global switch is shared between concurrent GEMMs.</summary>
+    internal bool OnePass { get; init; }
 
     /// <summary>Called on the calling thread before the first block, with C's shape and the number of row blocks
     /// (the <c>rowBlock</c> ids passed to <see cref="Apply"/> are in [0, <paramref name="rowBlocks"/>)).</summary>
