@@ -5,6 +5,7 @@
 // epilogue per finished row block from its worker tasks; the other drivers call it after the product over a fixed
 // partition of the rows. Either way every element of C is handed to the epilogue exactly once, and the row blocks
 // depend only on the shapes and the thread count, so per-block reductions added in block order are deterministic.
+using System.Buffers;
 using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
@@ -12,6 +13,14 @@ namespace Slak.Backends.Cpu;
 /// <summary>Work applied to finished blocks of a GEMM's output C (see <see cref="CpuGemm"/>).</summary>
 internal abstract unsafe class GemmEpilogue
 {
+    /// <summary>False (the default): the GELU epilogues work in passes over the block (bias, then GELU over whole
+    /// rows as one span; GELU' over it, then the column sum). True: one pass per row (bias, GELU or GELU' and the
+    /// bias-gradient sum together, a ragged row end through one zero-padded vector). The one-pass form was measured
+    /// no faster (bench nano-gemm, bench/results/training-profile.md: slower at slak_nano's stage 1, where a
+    /// 124-wide row ends in a 12-element tail), so it is kept only as the bench's and the tests' variant. Per
+    /// instance, so that no global switch is shared between concurrent GEMMs.</summary>
+    internal bool OnePass { get; init; }
+
     /// <summary>Called on the calling thread before the first block, with C's shape and the number of row blocks
     /// (the <c>rowBlock</c> ids passed to <see cref="Apply"/> are in [0, <paramref name="rowBlocks"/>)).</summary>
     public virtual void Begin(int m, int n, int rowBlocks) { }
@@ -52,6 +61,13 @@ internal sealed unsafe class BiasGeluEpilogue(float* bias, float* y) : GemmEpilo
     public override void Apply(float* c, int ldc, int row0, int rows, int col0, int cols, int rowBlock)
     {
         var b = new ReadOnlySpan<float>(bias + col0, cols);
+        if (OnePass)
+        {
+            for (int i = row0; i < row0 + rows; i++)
+                CpuGelu.BiasForward(new Span<float>(c + (long)i * ldc + col0, cols), b,
+                    new Span<float>(y + (long)i * _n + col0, cols));
+            return;
+        }
         for (int i = row0; i < row0 + rows; i++)
         {
             var row = new Span<float>(c + (long)i * ldc + col0, cols);
@@ -72,20 +88,30 @@ internal sealed unsafe class BiasGeluEpilogue(float* bias, float* y) : GemmEpilo
 /// and dbias[j] = sum over rows of the new C: per row block in row order, then the blocks in block order (double).</summary>
 internal sealed unsafe class GeluGradBiasSumEpilogue(float* pre, float* dbias) : GemmEpilogue
 {
-    private int _n;
+    private int _n, _blocks;
     private float[]? _partial;
 
     /// <inheritdoc />
     public override void Begin(int m, int n, int rowBlocks)
     {
         _n = n;
-        _partial = new float[(long)Math.Max(rowBlocks, 1) * n];
+        _blocks = Math.Max(rowBlocks, 1);
+        // Pooled, not allocated per call (one GEMM per MLP per step); only the used part is cleared and read.
+        _partial = ArrayPool<float>.Shared.Rent(checked(_blocks * n));
+        Array.Clear(_partial, 0, _blocks * n);
     }
 
     /// <inheritdoc />
     public override void Apply(float* c, int ldc, int row0, int rows, int col0, int cols, int rowBlock)
     {
         var acc = _partial.AsSpan(rowBlock * _n + col0, cols);
+        if (OnePass)
+        {
+            for (int i = row0; i < row0 + rows; i++)
+                CpuGelu.BackwardAccumulate(new ReadOnlySpan<float>(pre + (long)i * _n + col0, cols),
+                    new Span<float>(c + (long)i * ldc + col0, cols), acc);
+            return;
+        }
         if (cols == ldc && ldc == _n) // whole rows: one contiguous span
         {
             var block = new Span<float>(c + (long)row0 * ldc, rows * cols);
@@ -107,13 +133,13 @@ internal sealed unsafe class GeluGradBiasSumEpilogue(float* pre, float* dbias) :
     public override void End()
     {
         var partial = _partial!;
-        int blocks = partial.Length / Math.Max(_n, 1);
         for (int j = 0; j < _n; j++)
         {
             double s = 0;
-            for (int blk = 0; blk < blocks; blk++) s += partial[blk * _n + j];
+            for (int blk = 0; blk < _blocks; blk++) s += partial[blk * _n + j];
             dbias[j] = (float)s;
         }
+        ArrayPool<float>.Shared.Return(partial);
         _partial = null;
     }
 }

@@ -1,4 +1,5 @@
-// Micro-kernels of CpuGemm: each multiplies one packed MR-row strip of A (kc x MR, k-major) by one packed NR-column
+// Micro-kernels of CpuGemm: each multiplies one MR-row strip of A (kc x MR, k-major: packed, or read in place from a
+// transposed A with a row stride) by one packed NR-column
 // sliver of B (kc x NR, k-major) into an MR x NR register tile, then writes C = alpha*tile + beta*C. The register
 // tile is sized so the accumulators fill the vector register file without spilling: 8x32 = 16 zmm on AVX-512,
 // 6x16 = 12 ymm on AVX2 (plus two B vectors and one broadcast A value).
@@ -22,7 +23,7 @@ internal static unsafe partial class CpuGemm
     /// <summary>Register-tile shape, cache-blocking sizes and entry point of one micro-kernel.</summary>
     internal sealed class KernelInfo(
         string name, int mr, int nr, int mc, int kc, int nc,
-        delegate*<int, float*, float*, float*, int, float, float, int, int, void> run)
+        delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> run)
     {
         public string Name { get; } = name;
         public int Mr { get; } = mr;
@@ -33,7 +34,14 @@ internal static unsafe partial class CpuGemm
 
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public void Run(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta, int rows, int cols)
-            => run(kc, pa, pb, c, ldc, alpha, beta, rows, cols);
+            => run(kc, pa, Mr, pb, c, ldc, alpha, beta, rows, cols);
+
+        /// <summary>The same with A read in place: step p of the strip is the Mr floats at pa + p * aStride (a
+        /// transposed A stored (k, m) with row stride aStride, so no packed copy is needed).</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void RunStrided(int kc, float* pa, int aStride, float* pb, float* c, int ldc, float alpha, float beta,
+            int rows, int cols)
+            => run(kc, pa, aStride, pb, c, ldc, alpha, beta, rows, cols);
     }
 
     // Kc x Nr floats of B (32 KiB at 256 x 32) stay in L1 while the Mc x Kc block of A (192 KiB) streams from L2.
@@ -67,7 +75,7 @@ internal static unsafe partial class CpuGemm
     }
 
     [SkipLocalsInit]
-    private static void KernelAvx512(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta,
+    private static void KernelAvx512(int kc, float* pa, int aStride, float* pb, float* c, int ldc, float alpha, float beta,
         int rows, int cols)
     {
         if (Sse.IsSupported)
@@ -115,7 +123,7 @@ internal static unsafe partial class CpuGemm
             a = Vector512.Create(pa[7]);
             c70 = Avx512F.FusedMultiplyAdd(a, b0, c70);
             c71 = Avx512F.FusedMultiplyAdd(a, b1, c71);
-            pa += 8;
+            pa += aStride;
             pb += 32;
         }
 
@@ -160,7 +168,7 @@ internal static unsafe partial class CpuGemm
     }
 
     [SkipLocalsInit]
-    private static void KernelAvx2(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta,
+    private static void KernelAvx2(int kc, float* pa, int aStride, float* pb, float* c, int ldc, float alpha, float beta,
         int rows, int cols)
     {
         if (Sse.IsSupported)
@@ -200,7 +208,7 @@ internal static unsafe partial class CpuGemm
             a = Vector256.Create(pa[5]);
             c50 = Fma.MultiplyAdd(a, b0, c50);
             c51 = Fma.MultiplyAdd(a, b1, c51);
-            pa += 6;
+            pa += aStride;
             pb += 16;
         }
 
@@ -240,7 +248,7 @@ internal static unsafe partial class CpuGemm
     // Portable fallback for CPUs without FMA/AVX2: plain loops over a 4x8 tile (the JIT may auto-vectorise nothing;
     // correctness first, it only runs where no SIMD path exists).
     [SkipLocalsInit]
-    private static void KernelScalar(int kc, float* pa, float* pb, float* c, int ldc, float alpha, float beta,
+    private static void KernelScalar(int kc, float* pa, int aStride, float* pb, float* c, int ldc, float alpha, float beta,
         int rows, int cols)
     {
         float* acc = stackalloc float[4 * 8];
@@ -252,7 +260,7 @@ internal static unsafe partial class CpuGemm
                 float ai = pa[i];
                 for (int j = 0; j < 8; j++) acc[i * 8 + j] += ai * pb[j];
             }
-            pa += 4;
+            pa += aStride;
             pb += 8;
         }
         MergeEdge(acc, 8, c, ldc, alpha, beta, rows, cols);

@@ -21,6 +21,14 @@ internal static unsafe partial class CpuGemm
     private const long KSplitMaxMn = 1L << 19;
     private const int KSplitMinK = 2048;
 
+    // Transposed A read in place by the row-block driver when n spans at most this many slivers (see DriveLocalA).
+    private const int DirectAMaxSlivers = 2;
+
+    /// <summary>True (the default): the row-block driver reads a transposed A in place when few slivers read it
+    /// (the weight gradients of narrow layers). False: it packs every strip, as before; internal and settable only
+    /// so that the bench (nano-gemm) can time both in one run and tests can compare them.</summary>
+    internal static bool DirectTransposedA { get; set; } = true;
+
     // Row blocks per thread from which tasks over row blocks alone balance well (else tiles split n as well).
     private const int LocalAMinBlocksPerThread = 4;
 
@@ -275,6 +283,7 @@ internal static unsafe partial class CpuGemm
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads,
         GemmEpilogue? epilogue = null)
     {
+        bool useDirectA = DirectTransposedA;
         int mr = kern.Mr, nr = kern.Nr;
         int kBlocks = CeilDiv(k, kern.Kc);
         int kcMax = CeilDiv(k, kBlocks);
@@ -306,6 +315,10 @@ internal static unsafe partial class CpuGemm
                             dst + (long)s * nr * kq);
                 });
 
+                // A transposed, stored (k, m), and read by at most DirectAMaxSlivers slivers (the weight gradients of
+                // the narrow stages: n = C <= 64, k = batch x pixels): each full strip is read in place (Mr floats per
+                // k step, row stride lda) instead of being copied once and read once; only a ragged strip is packed.
+                bool directA = useDirectA && transA && nSlivers <= DirectAMaxSlivers;
                 ParallelFor(mBlocks, threads, mb =>
                 {
                     int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
@@ -317,8 +330,9 @@ internal static unsafe partial class CpuGemm
                             int kq = Math.Min(kcMax, k - p0);
                             float betaEff = p0 == 0 ? beta : 1f;
                             for (int r = r0; r < r1; r += mr)
-                                PackA(transA, (float*)aP, lda, r, p0, Math.Min(mr, r1 - r), kq, mr,
-                                    packA + (long)((r - r0) / mr) * mr * kq);
+                                if (!directA || r1 - r < mr)
+                                    PackA(transA, (float*)aP, lda, r, p0, Math.Min(mr, r1 - r), kq, mr,
+                                        packA + (long)((r - r0) / mr) * mr * kq);
                             float* bSlice = (float*)packBP + (long)p0 * ncMax;
                             for (int s = 0; s < nSlivers; s++)
                             {
@@ -327,8 +341,12 @@ internal static unsafe partial class CpuGemm
                                 for (int r = r0; r < r1; r += mr)
                                 {
                                     float* cS = (float*)cP + (long)r * ldc + jc0 + s * nr;
-                                    kern.Run(kq, packA + (long)((r - r0) / mr) * mr * kq, pbS, cS, ldc, alpha,
-                                        betaEff, Math.Min(mr, r1 - r), cols);
+                                    if (directA && r1 - r >= mr)
+                                        kern.RunStrided(kq, (float*)aP + (long)p0 * lda + r, lda, pbS, cS, ldc, alpha,
+                                            betaEff, mr, cols);
+                                    else
+                                        kern.Run(kq, packA + (long)((r - r0) / mr) * mr * kq, pbS, cS, ldc, alpha,
+                                            betaEff, Math.Min(mr, r1 - r), cols);
                                 }
                             }
                         }
