@@ -258,6 +258,76 @@ __device__ __forceinline__ int dw_row(int kh, int kw)
     return (dw_long(kh, kw) + kFusedChunk - 1) / kFusedChunk * kFusedChunk;
 }
 
+// The image-edge steps (default; SLAK_DW_EDGE_STEPS=0 compiles the loop without them, the benchmark variant
+// kernel-model --variant noedge): a step reads the kFusedChunk + kFusedRows - 1 inputs m = 0..14 along the long axis
+// (input m feeds the products u + k = m), and at the image's edges a prefix or a suffix of them lies in the padding
+// (zeros). Such a step is compiled for its in-image inputs m in [LO, HI] only, so it issues only the products that
+// meet the image (the rest of the strip's steps are the unchanged hot loop). The first and last steps of a strip are
+// the only ones that can be clipped (at most two at each end; both ends clip one step only on maps shorter than the
+// window, where the full step runs).
+#ifndef SLAK_DW_EDGE_STEPS
+#define SLAK_DW_EDGE_STEPS 1
+#endif
+constexpr int kFusedWindow = kFusedChunk + kFusedRows - 1;
+
+// One step of the sliding window for every short-axis tap s < ks, restricted to the inputs m in [LO, HI].
+template <int LO, int HI>
+__device__ __forceinline__ void dw_clipped_steps(float (&acc)[kFusedRows], const float* xc, int sk, int sl,
+                                                 const float* wc, int row, int ks)
+{
+#pragma unroll 1
+    for (int s = 0; s < ks; ++s)
+    {
+        const float* xr = xc + s * sk;
+        float xv[kFusedWindow];
+#pragma unroll
+        for (int m = 0; m < kFusedWindow; ++m) xv[m] = m >= LO && m <= HI ? xr[m * sl] : 0.0f;
+        const float4 wa = reinterpret_cast<const float4*>(wc + s * row)[0];
+        const float4 wb = reinterpret_cast<const float4*>(wc + s * row)[1];
+        const float wv[kFusedChunk] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+        for (int u = 0; u < kFusedChunk; ++u)
+        {
+#pragma unroll
+            for (int k = 0; k < kFusedRows; ++k)
+                if (u + k >= LO && u + k <= HI) acc[k] = fmaf(xv[u + k], wv[u], acc[k]);
+        }
+    }
+}
+
+// Step c of a strip whose first d inputs (d > 0) or last e inputs (e > 0) lie outside the image (warp-uniform).
+__device__ __forceinline__ void dw_edge_step(float (&acc)[kFusedRows], const float* xc, int sk, int sl,
+                                             const float* wc, int row, int ks, int d, int e)
+{
+    static_assert(kFusedWindow == 15, "the cases below cover a window of 15 inputs");
+#define SLAK_DW_LEAD(D) case D: dw_clipped_steps<D, kFusedWindow - 1>(acc, xc, sk, sl, wc, row, ks); return;
+#define SLAK_DW_TRAIL(E) case E: dw_clipped_steps<0, kFusedWindow - 1 - E>(acc, xc, sk, sl, wc, row, ks); return;
+    if (d > 0 && e <= 0)
+    {
+        switch (d)
+        {
+            SLAK_DW_LEAD(1) SLAK_DW_LEAD(2) SLAK_DW_LEAD(3) SLAK_DW_LEAD(4) SLAK_DW_LEAD(5) SLAK_DW_LEAD(6)
+            SLAK_DW_LEAD(7) SLAK_DW_LEAD(8) SLAK_DW_LEAD(9) SLAK_DW_LEAD(10) SLAK_DW_LEAD(11) SLAK_DW_LEAD(12)
+            SLAK_DW_LEAD(13) SLAK_DW_LEAD(14)
+            default: break;
+        }
+    }
+    else if (e > 0 && d <= 0)
+    {
+        switch (e)
+        {
+            SLAK_DW_TRAIL(1) SLAK_DW_TRAIL(2) SLAK_DW_TRAIL(3) SLAK_DW_TRAIL(4) SLAK_DW_TRAIL(5) SLAK_DW_TRAIL(6)
+            SLAK_DW_TRAIL(7) SLAK_DW_TRAIL(8) SLAK_DW_TRAIL(9) SLAK_DW_TRAIL(10) SLAK_DW_TRAIL(11) SLAK_DW_TRAIL(12)
+            SLAK_DW_TRAIL(13) SLAK_DW_TRAIL(14)
+            default: break;
+        }
+    }
+#undef SLAK_DW_LEAD
+#undef SLAK_DW_TRAIL
+    // Clipped at both ends (a map shorter than the window), or nothing clipped: the full step (padding is zeros).
+    dw_clipped_steps<0, kFusedWindow - 1>(acc, xc, sk, sl, wc, row, ks);
+}
+
 // acc[k] = sum over taps of branch (KH, KW) (0: the runtime sizes kh_rt, kw_rt) of w * x for the thread's kFusedRows
 // outputs. s_w: the branch's weights, row s (short-axis tap) holding the long-axis taps l = 0..row-1 (zero beyond).
 template <int KH_C, int KW_C>
@@ -283,6 +353,19 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
     const int sl = tall ? sw : 1, sk = tall ? 1 : sw;
     const int ly = tall ? warp * kFusedRows : lane, lx = tall ? lane : warp * kFusedRows;
     const float* xs = s_x + (ly + p.halo_h - ph) * sw + lx + p.halo_w - pw;
+    // Step c's input m lies at a0 + c kFusedChunk + m - pl along the long axis. Steps with every input inside the
+    // image ("full" steps) are c_full0..c_full1; the ones before and after are clipped by the image's edges.
+#if SLAK_DW_EDGE_STEPS
+    const int lead = pl - a0;                                  // step c's first lead - c kFusedChunk inputs are out
+    const int c_full0 = max(c_lo, lead > 0 ? (lead + kFusedChunk - 1) / kFusedChunk : 0);
+    const int trail = extent - kFusedWindow + pl - a0;         // last full step: c kFusedChunk <= trail
+    const int c_full1 = min(c_hi, trail >= 0 ? trail / kFusedChunk : -1);
+    for (int c = c_lo; c <= c_hi && c < c_full0; ++c)
+        dw_edge_step(acc, xs + c * kFusedChunk * sl, sk, sl, s_w + c * kFusedChunk, row, ks,
+                     lead - c * kFusedChunk, c * kFusedChunk - trail);
+#else
+    const int c_full0 = c_lo, c_full1 = c_hi;
+#endif
 #pragma unroll kShortUnroll
     for (int s = 0; s < ks; ++s)
     {
@@ -291,7 +374,7 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
         // Two steps per iteration: the second reuses kFusedRows - 1 of the first's inputs (27 shared loads per
         // 128 FFMAs instead of 34); an odd step count ends with one single step.
 #pragma unroll 2
-        for (int c = c_lo; c <= c_hi; ++c)
+        for (int c = c_full0; c <= c_full1; ++c)
         {
             const float* xc = xr + c * kFusedChunk * sl;
             float xv[kFusedChunk + kFusedRows - 1];
@@ -308,6 +391,11 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
             }
         }
     }
+#if SLAK_DW_EDGE_STEPS
+    for (int c = max(c_full0, c_full1 + 1); c <= c_hi; ++c)
+        dw_edge_step(acc, xs + c * kFusedChunk * sl, sk, sl, s_w + c * kFusedChunk, row, ks,
+                     lead - c * kFusedChunk, c * kFusedChunk - trail);
+#endif
 }
 
 // Offset of branch b's weights (the rows of the branches before it) in the weight area; b = 3: the area's size.

@@ -63,27 +63,70 @@ internal static class DwConvModel
         return s;
     }
 
+    /// <summary>Non-FFMA issue slots of one clipped step of the sliding-window body per short-axis tap, beside its
+    /// input and weight loads: the short-axis loop's counter, compare and branch and the tile address (an estimate
+    /// from the loop's shape, not counted in the machine code).</summary>
+    public const int ClippedStepOverhead = 4;
+
+    /// <summary>Non-FFMA issue slots of dispatching one clipped step (the switch on the clipped count and the step's
+    /// bounds; an estimate, as <see cref="ClippedStepOverhead"/>).</summary>
+    public const int ClippedStepDispatch = 6;
+
+    /// <summary>What one warp strip of the sliding-window body (outputs a0..a0 + kFusedRows - 1 along a long axis of
+    /// <paramref name="extent"/> outputs, <paramref name="kl"/> long-axis taps) issues per short-axis tap, mirroring
+    /// dw_branch_sliding: steps of kFusedChunk taps over the long-axis taps that reach the image for some output of the
+    /// strip; a full step issues kFusedChunk x kFusedRows FFMAs; with <paramref name="edgeSteps"/> (the default kernel;
+    /// SLAK_DW_EDGE_STEPS=0 is the loop without them) a step whose first d or last e of its kFusedChunk + kFusedRows - 1
+    /// inputs lie outside the image issues only the products of the inputs inside (input m feeds the products u + k =
+    /// m), and costs its input and weight loads plus <see cref="ClippedStepOverhead"/> besides (ClippedSlots; a step
+    /// clipped at both ends, on maps shorter than the window, runs whole in that loop). Returns, per short-axis tap,
+    /// the FFMAs, the full steps, the clipped steps, and the clipped steps' FFMAs and non-FFMA slots.</summary>
+    public static (double Ffma, int FullSteps, int ClippedSteps, double ClippedFfma, double ClippedSlots) StripWork(
+        int extent, int kl, int a0, bool edgeSteps = true)
+    {
+        int rows = (int)LaunchPlans.Constant("kFusedRows"), chunk = (int)LaunchPlans.Constant("kFusedChunk");
+        int window = chunk + rows - 1, pl = kl / 2, a1 = Math.Min(extent, a0 + rows) - 1;
+        int lo = Math.Max(0, pl - a1), hi = Math.Min(kl - 1, extent - 1 + pl - a0);
+        int full = 0, clipped = 0;
+        double clippedFfma = 0, clippedSlots = 0;
+        for (int c = lo / chunk; c <= hi / chunk; c++)
+        {
+            int d = pl - a0 - c * chunk, e = c * chunk - (extent - window + pl - a0);
+            if (!edgeSteps || (d <= 0 && e <= 0)) { full++; continue; }
+            clipped++;
+            int mlo = d > 0 && e <= 0 ? d : 0, mhi = e > 0 && d <= 0 ? window - 1 - e : window - 1;
+            for (int u = 0; u < chunk; u++)
+                for (int k = 0; k < rows; k++)
+                    if (u + k >= mlo && u + k <= mhi) clippedFfma++;
+            clippedSlots += mhi - mlo + 1 + 2 + ClippedStepOverhead;       // inputs, two float4 weight loads, loop
+        }
+        return ((double)full * chunk * rows + clippedFfma, full, clipped, clippedFfma, clippedSlots);
+    }
+
     /// <summary>Forward (or input gradient: the same kernel with flipped taps, the same counts) of one stage, for the
     /// default sliding-window body of dwconv_fused_kernel: per branch, a warp owns kFusedRows outputs along the
     /// branch's long axis for each of 32 lanes across it and runs, for every short-axis tap, the kFusedChunk-tap steps
     /// of the long-axis taps that reach the image for some output of its strip (masked taps included: they are zero
-    /// weights), kFusedChunk x kFusedRows FFMAs per step; warps whose strip lies outside the image skip the work.</summary>
-    public static Estimate FusedForward(string pass, Stage st, int n, double density, double ffmaShare)
+    /// weights), kFusedChunk x kFusedRows FFMAs per full step and only the in-image products of the steps clipped by the
+    /// image's edges (<see cref="StripWork"/>; <paramref name="edgeSteps"/> false: the loop before them, every step
+    /// full, <c>--variant noedge</c>); warps whose strip lies outside the image skip the work. The clipped steps' own
+    /// non-FFMA slots (loads, loop, dispatch) are added to the issue time beside the hot loop's FFMA share.</summary>
+    public static Estimate FusedForward(string pass, Stage st, int n, double density, double ffmaShare, bool edgeSteps = true)
     {
         var limits = DeviceLimits.ForArchitecture(90);
         int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
         var plan = LaunchPlans.DwConvFused(n, st.C, st.H, st.H, kh, kw, limits);
         int tileW = (int)LaunchPlans.Constant("kFusedTileW"), tileH = (int)LaunchPlans.Constant("kFusedTileH");
-        int rows = (int)LaunchPlans.Constant("kFusedRows"), chunk = (int)LaunchPlans.Constant("kFusedChunk");
+        int rows = (int)LaunchPlans.Constant("kFusedRows");
         int warps = (int)(plan.BlockX * plan.BlockY) / 32;
         if (tileW != 32 || tileH != 32 || warps * rows != 32)
             throw new InvalidOperationException($"the model assumes 32 x 32 tiles of 4 warps x {rows} outputs; plan {plan}");
-        double useful = 0, issued = 0;
+        double useful = 0, issued = 0, extraSlots = 0;
         foreach (var (bkh, bkw) in st.Branches)
         {
             useful += density * ValidPairs(st.H, bkh) * ValidPairs(st.H, bkw);
             bool tall = bkh >= bkw;
-            int kl = Math.Max(bkh, bkw), ks = Math.Min(bkh, bkw), pl = kl / 2;
+            int kl = Math.Max(bkh, bkw), ks = Math.Min(bkh, bkw);
             int extent = st.H; // square maps: the long axis has H (tall) or W (wide) = H outputs
             for (int ty = 0; ty < st.H; ty += tileH)
                 for (int tx = 0; tx < st.H; tx += tileW)
@@ -91,17 +134,18 @@ internal static class DwConvModel
                     {
                         int a0 = (tall ? ty : tx) + w * rows;
                         if (a0 >= extent) continue;
-                        int a1 = Math.Min(extent, a0 + rows) - 1;
-                        int lo = Math.Max(0, pl - a1), hi = Math.Min(kl - 1, extent - 1 + pl - a0);
-                        issued += (double)ks * (hi / chunk - lo / chunk + 1) * chunk * rows;
+                        var work = StripWork(extent, kl, a0, edgeSteps);
+                        issued += ks * work.Ffma;
+                        extraSlots += ks * work.ClippedSlots + ClippedStepDispatch * work.ClippedSteps;
                     }
         }
         double planes = (double)n * st.C;
         useful *= planes;
         issued *= planes;
+        extraSlots *= planes;
         double bytes = planes * st.H * st.H * 4.0 * (1 + st.Branches.Length)
                        + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0;
-        return Make(pass, st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
+        return Make(pass, st.Name, useful, issued, ffmaShare, bytes, plan.ToString(), extraSlots);
     }
 
     /// <summary>Forward (or input gradient) of one stage on dwconv_small_kernel (small maps), or null when its plan
@@ -384,12 +428,16 @@ internal static class DwConvModel
         return blocks * warps / 64.0;
     }
 
-    internal static Estimate Make(string pass, string stage, double useful, double issuedWarpFfma, double share, double bytes, string plan)
+    /// <summary>An estimate from its counts: the issue-bound time is (issued FFMA warp instructions / FFMA share +
+    /// <paramref name="extraSlots"/>, warp instructions issued outside the hot loop that the model counts) warp issue
+    /// slots at the FP32 FMA rate.</summary>
+    internal static Estimate Make(string pass, string stage, double useful, double issuedWarpFfma, double share, double bytes, string plan,
+                                  double extraSlots = 0)
     {
         double lane = useful / (32 * issuedWarpFfma);
         double floorMs = 1e3 * useful / FmaPerSecond;
         double hbmMs = 1e3 * bytes / HbmBytesPerSecond;
-        double issueMs = floorMs / Math.Max(1e-9, lane * share);
+        double issueMs = 1e3 * 32 * (issuedWarpFfma / Math.Max(1e-9, share) + extraSlots) / FmaPerSecond;
         return new Estimate(pass, stage, useful, issuedWarpFfma, lane, share, floorMs, hbmMs, Math.Max(issueMs, hbmMs), plan);
     }
 }
