@@ -768,6 +768,84 @@ __device__ __forceinline__ void dw_wg_stage_dy(float* dst, const DwWgradPhase& g
     }
 }
 
+// The weight gradient's image-edge steps (default; SLAK_DW_EDGE_STEPS=0 compiles the task loop without them, the
+// benchmark variant kernel-model --variant noedge): a step of dw_wg_task forms the products d[m] x[m + k] (output m,
+// tap k of the strip, x input n = m + k); at the image's edges a prefix of the inputs n lies in the padding (zeros)
+// and, at the end of a tile, a suffix of the inputs n or of the outputs m does (zeros past the tile). Such a step is
+// compiled for n in [NLO, NHI] and m <= MHI only.
+template <int NLO, int NHI, int MHI>
+__device__ __forceinline__ void dw_wg_clipped_step(float (&acc)[kFusedWgradLags], const float* dl, const float* xl)
+{
+    const float4 d0 = reinterpret_cast<const float4*>(dl)[0], d1 = reinterpret_cast<const float4*>(dl)[1];
+    const float4 x0 = reinterpret_cast<const float4*>(xl)[0], x1 = reinterpret_cast<const float4*>(xl)[1];
+    const float4 x2 = reinterpret_cast<const float4*>(xl)[2], x3 = reinterpret_cast<const float4*>(xl)[3];
+    const float d[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
+    const float xv[16] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w,
+                          x2.x, x2.y, x2.z, x2.w, x3.x, x3.y, x3.z, x3.w};
+#pragma unroll
+    for (int m = 0; m < 8; ++m)
+    {
+#pragma unroll
+        for (int k = 0; k < kFusedWgradLags; ++k)
+            if (m + k >= NLO && m + k <= NHI && m <= MHI) acc[k] = fmaf(d[m], xv[m + k], acc[k]);
+    }
+}
+
+// Products of a step clipped to inputs n <= nhi (0 <= nhi <= 14): the model's and the dispatch's count.
+__host__ __device__ constexpr int dw_wg_products_upto(int nhi)
+{
+    return nhi <= 7 ? (nhi + 1) * (nhi + 2) / 2 : 64 - (14 - nhi) * (15 - nhi) / 2;
+}
+
+// One step whose first `lead` inputs lie before the image, or whose inputs past nhi or outputs past mhi lie past the
+// image or the tile (warp-uniform). Clipped at both ends (tiny maps): the full step (the padding is zeros). Clipped
+// at the end both ways: the one of the two cuts that leaves fewer products.
+__device__ __forceinline__ void dw_wg_edge_step(float (&acc)[kFusedWgradLags], const float* dl, const float* xl,
+                                                int lead, int nhi, int mhi)
+{
+#define SLAK_DW_WG_LEAD(L) case L: dw_wg_clipped_step<L, 14, 7>(acc, dl, xl); return;
+#define SLAK_DW_WG_NHI(N) case N: dw_wg_clipped_step<0, N, 7>(acc, dl, xl); return;
+#define SLAK_DW_WG_MHI(M) case M: dw_wg_clipped_step<0, 14, M>(acc, dl, xl); return;
+    const bool tail = nhi < 14 || mhi < 7;
+    if (lead > 0 && !tail)
+    {
+        switch (lead)
+        {
+            SLAK_DW_WG_LEAD(1) SLAK_DW_WG_LEAD(2) SLAK_DW_WG_LEAD(3) SLAK_DW_WG_LEAD(4) SLAK_DW_WG_LEAD(5)
+            SLAK_DW_WG_LEAD(6) SLAK_DW_WG_LEAD(7) SLAK_DW_WG_LEAD(8) SLAK_DW_WG_LEAD(9) SLAK_DW_WG_LEAD(10)
+            SLAK_DW_WG_LEAD(11) SLAK_DW_WG_LEAD(12) SLAK_DW_WG_LEAD(13) SLAK_DW_WG_LEAD(14)
+            default: break;
+        }
+    }
+    else if (lead <= 0 && tail)
+    {
+        const int by_n = nhi < 14 ? dw_wg_products_upto(nhi) : 64, by_m = mhi < 7 ? 8 * (mhi + 1) : 64;
+        if (by_n <= by_m)
+        {
+            switch (nhi)
+            {
+                SLAK_DW_WG_NHI(0) SLAK_DW_WG_NHI(1) SLAK_DW_WG_NHI(2) SLAK_DW_WG_NHI(3) SLAK_DW_WG_NHI(4)
+                SLAK_DW_WG_NHI(5) SLAK_DW_WG_NHI(6) SLAK_DW_WG_NHI(7) SLAK_DW_WG_NHI(8) SLAK_DW_WG_NHI(9)
+                SLAK_DW_WG_NHI(10) SLAK_DW_WG_NHI(11) SLAK_DW_WG_NHI(12) SLAK_DW_WG_NHI(13)
+                default: break;
+            }
+        }
+        else
+        {
+            switch (mhi)
+            {
+                SLAK_DW_WG_MHI(0) SLAK_DW_WG_MHI(1) SLAK_DW_WG_MHI(2) SLAK_DW_WG_MHI(3) SLAK_DW_WG_MHI(4)
+                SLAK_DW_WG_MHI(5) SLAK_DW_WG_MHI(6)
+                default: break;
+            }
+        }
+    }
+#undef SLAK_DW_WG_LEAD
+#undef SLAK_DW_WG_NHI
+#undef SLAK_DW_WG_MHI
+    dw_wg_clipped_step<0, 14, 7>(acc, dl, xl);
+}
+
 // One warp task: branch (kh, kw), short-axis tap j, strip s, on the staged tile starting at l0 along the long axis.
 // Adds the strip's sums over the tile to s_acc_b (the branch's kh x kw accumulators, row-major).
 __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, const float* s_dy_b, const DwWgradPhase& g,
@@ -799,8 +877,23 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
     float acc[kFusedWgradLags];
 #pragma unroll
     for (int k = 0; k < kFusedWgradLags; ++k) acc[k] = 0.0f;
+    // Step a's input n lies at l0 + a + i0 - pl + n along the long axis, its output m at a + m in the tile.
+#if SLAK_DW_EDGE_STEPS
+    const int lead_end = pl - l0 - i0;                        // steps a < lead_end start before the image
+    const int nhi0 = g.ext_long - 1 - l0 - i0 + pl;           // step a's last input in the image: nhi0 - a
+    // Full steps: every input in the image and every output in the tile.
+    const int a_full1 = min(a_hi - 1, min(nhi0 - 14, tlen - 8));
+    int a = a_lo;
+    for (; a < a_hi && a < lead_end; a += 8)
+        dw_wg_edge_step(acc, dl + (a - a_lo), xl + (a - a_lo), lead_end - a, nhi0 - a, tlen - 1 - a);
+    dl += a - a_lo;
+    xl += a - a_lo;
+#pragma unroll 2
+    for (; a <= a_full1; a += 8)
+#else
 #pragma unroll 2
     for (int a = a_lo; a < a_hi; a += 8)
+#endif
     {
         const float4 d0 = reinterpret_cast<const float4*>(dl)[0], d1 = reinterpret_cast<const float4*>(dl)[1];
         const float4 x0 = reinterpret_cast<const float4*>(xl)[0], x1 = reinterpret_cast<const float4*>(xl)[1];
@@ -817,6 +910,9 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
         dl += 8;
         xl += 8;
     }
+#if SLAK_DW_EDGE_STEPS
+    for (; a < a_hi; a += 8, dl += 8, xl += 8) dw_wg_edge_step(acc, dl, xl, lead_end - a, nhi0 - a, tlen - 1 - a);
+#endif
     // Transposing butterfly: afterwards lane L with L % 4 == 0 holds the warp's sum of acc[L / 4].
     float v[kFusedWgradLags];
 #pragma unroll

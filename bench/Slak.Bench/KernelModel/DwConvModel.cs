@@ -218,14 +218,16 @@ internal static class DwConvModel
     /// <summary>Weight gradient of one stage, the register-tiled outer-product body of dwconv_fused_wgrad_kernel
     /// (the default): per orientation phase, tile and plane group, a warp task (branch, short-axis tap, strip of 8
     /// long-axis taps) issues 64 FFMAs per 8-output step over the outputs where some tap of its strip reaches the
-    /// image (its start rounded down to 4); strips whose taps are all masked are skipped (expected count at the
-    /// density). The geometry mirrors slak_dw_wgrad_phase (slak_params.h) for the plan's tile.</summary>
-    public static Estimate FusedWeightGrad(Stage st, int n, double density, double ffmaShare)
+    /// image (its start rounded down to 4), the steps clipped by the image's or the tile's edges only their in-image
+    /// products (<see cref="WgradTaskWork"/>; <paramref name="edgeSteps"/> false: the loop before them, <c>--variant
+    /// noedge</c>); strips whose taps are all masked are skipped (expected count at the density). The geometry mirrors
+    /// slak_dw_wgrad_phase (slak_params.h) for the plan's tile.</summary>
+    public static Estimate FusedWeightGrad(Stage st, int n, double density, double ffmaShare, bool edgeSteps = true)
     {
         var limits = DeviceLimits.ForArchitecture(90);
         int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
         var plan = LaunchPlans.DwConvFusedWeightGrad(n, st.C, st.H, st.H, kh, kw, limits);
-        double useful = 0, issuedPerChannel = 0;
+        double useful = 0, issuedPerChannel = 0, slotsPerChannel = 0;
         foreach (var (bkh, bkw) in st.Branches) useful += density * ValidPairs(st.H, bkh) * ValidPairs(st.H, bkw);
         foreach (bool tall in new[] { true, false })
         {
@@ -238,7 +240,7 @@ internal static class DwConvModel
                 int images = Math.Min(n, (ch + 1) * plan.PerChunk) - ch * plan.PerChunk;
                 if (images > 0) groups += (images + g.Planes - 1) / g.Planes;
             }
-            double perGroup = 0;
+            double perGroup = 0, perGroupSlots = 0;
             for (int l0 = 0; l0 < g.ExtLong; l0 += g.TileLong)
                 for (int s0 = 0; s0 < g.ExtShort; s0 += g.TileShort)
                     foreach (var (bkh, bkw) in g.Branches)
@@ -252,17 +254,55 @@ internal static class DwConvModel
                             int aHi = Math.Min(tlen, g.ExtLong + pl - imin - l0), aLo = Math.Max(0, pl - imax - l0) & ~3;
                             if (aLo >= aHi) continue;
                             double live = 1 - Math.Pow(1 - density, imax - imin + 1);
-                            perGroup += ks * live * ((aHi - aLo + 7) / 8) * 64.0;
+                            var work = WgradTaskWork(g.ExtLong, l0, tlen, pl, i0, aLo, aHi, edgeSteps);
+                            perGroup += ks * live * work.Ffma;
+                            perGroupSlots += ks * live * (work.ClippedSlots + ClippedStepDispatch * work.ClippedSteps);
                         }
                     }
             issuedPerChannel += groups * perGroup;
+            slotsPerChannel += groups * perGroupSlots;
         }
-        double issued = issuedPerChannel * st.C;
+        double issued = issuedPerChannel * st.C, extraSlots = slotsPerChannel * st.C;
         useful *= (double)n * st.C;
         int phases = st.Branches.Any(b => b.Kh >= b.Kw) && st.Branches.Any(b => b.Kh < b.Kw) ? 2 : 1;
         double bytes = (double)n * st.C * st.H * st.H * 4.0 * (phases + st.Branches.Length)
                        + 2.0 * plan.WorkspaceBytes + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0;
-        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
+        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan.ToString(), extraSlots);
+    }
+
+    /// <summary>Products of a weight-gradient step clipped to inputs n = m + k &lt;= nhi (mirrors dw_wg_products_upto).</summary>
+    private static int ProductsUpTo(int nhi) => nhi <= 7 ? (nhi + 1) * (nhi + 2) / 2 : 64 - (14 - nhi) * (15 - nhi) / 2;
+
+    /// <summary>What one weight-gradient task (a strip of 8 long-axis taps starting at tap <paramref name="i0"/>, tile
+    /// at <paramref name="l0"/> of <paramref name="tlen"/> outputs, outputs a_lo..a_hi - 1 in steps of 8) issues per
+    /// lane, mirroring dw_wg_task: a full step issues 64 FFMAs; with <paramref name="edgeSteps"/> a step whose first
+    /// inputs lie before the image issues only the products of the inputs inside, and one whose last inputs lie past the
+    /// image or whose last outputs lie past the tile issues the fewer of the two cuts' products (dw_wg_edge_step; both
+    /// ends clipped: 64); a clipped step costs its six 128-bit loads and <see cref="ClippedStepOverhead"/> besides.
+    /// Returns the FFMAs, the clipped steps and their non-FFMA slots.</summary>
+    public static (double Ffma, int ClippedSteps, double ClippedSlots) WgradTaskWork(int extLong, int l0, int tlen, int pl,
+                                                                                     int i0, int aLo, int aHi,
+                                                                                     bool edgeSteps = true)
+    {
+        double ffma = 0, slots = 0;
+        int clipped = 0;
+        for (int a = aLo; a < aHi; a += 8)
+        {
+            int lead = pl - l0 - i0 - a, nhi = extLong - 1 - l0 - i0 + pl - a, mhi = tlen - 1 - a;
+            bool tail = nhi < 14 || mhi < 7;
+            if (!edgeSteps || (lead <= 0 && !tail)) { ffma += 64; continue; }
+            clipped++;
+            slots += 6 + ClippedStepOverhead;
+            if (lead > 0 && !tail)
+            {
+                for (int m = 0; m < 8; m++)
+                    for (int k = 0; k < 8; k++)
+                        if (m + k >= lead) ffma++;
+            }
+            else if (lead <= 0) ffma += Math.Min(nhi < 14 ? ProductsUpTo(nhi) : 64, mhi < 7 ? 8 * (mhi + 1) : 64);
+            else ffma += 64;
+        }
+        return (ffma, clipped, slots);
     }
 
     /// <summary>One orientation phase of the weight gradient (mirrors slak_dw_wgrad_phase in slak_params.h).</summary>

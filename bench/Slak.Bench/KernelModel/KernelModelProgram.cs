@@ -63,6 +63,7 @@ internal static class KernelModelProgram
             // The sliding forward without its image-edge steps (--variant noedge) where the fused kernel runs it.
             foreach (var st in DwConvModel.SlakTiny.Where(st => !SmallChosen(st)))
                 Add(FusedFile, SpecModule(st) + NoEdgeSuffix, [.. SpecDefines(st), "SLAK_DW_EDGE_STEPS=0"]);
+            Add(FusedFile, "dwconv_fused" + NoEdgeSuffix, ["SLAK_DW_EDGE_STEPS=0"]);
             // The small-map module for each stage whose plan chooses it (SLaK-T: stages 3-4).
             foreach (var st in DwConvModel.SlakTiny.Where(st => SmallChosen(st)))
                 Add(Slak.Cuda.Kernels.DwConvSmallKernels.File, SmallModule(st), SmallDefines(st));
@@ -247,7 +248,8 @@ internal static class KernelModelProgram
                 return small with { BankWays = 1, Occupancy = PlanOccupancy(rows, module, "dwconv_small_wgrad_kernel", small.Plan) };
             }
             var e = old ? DwConvModel.FusedWeightGradTaps(st, batch, d, tapsShare)
-                        : DwConvModel.FusedWeightGrad(st, batch, d, wgradShare);
+                        : DwConvModel.FusedWeightGrad(st, batch, d,
+                              edgeSteps ? wgradShare : HotShare(rows, "dwconv_fused" + NoEdgeSuffix, "dwconv_fused_wgrad_kernel"), edgeSteps);
             return e with
             {
                 BankWays = old ? DwConvModel.WgradTapsConflicts(st) : DwConvModel.WgradConflicts(st, batch),

@@ -72,6 +72,40 @@ public sealed class DwConvModelTests
                 }
     }
 
+    /// <summary>The weight gradient's steps (WgradTaskWork, mirroring dw_wg_task): a step issues every product whose x
+    /// input lies in the image and whose output lies in the tile, and, where only one edge cuts it (the image's start,
+    /// the image's end, or the tile's end), exactly those (counted here by brute force); 64 without the edge steps.</summary>
+    [Test]
+    public void WeightGradientStepsIssueTheirInImageProducts()
+    {
+        foreach (int ext in new[] { 1, 7, 28, 56 })
+            foreach (int kl in new[] { 5, 13, 49, 51 })
+                for (int l0 = 0; l0 < ext; l0 += 32)
+                {
+                    int pl = kl / 2, tlen = Math.Min(32, ext - l0);
+                    for (int i0 = -3; i0 < kl; i0 += 8)
+                        for (int a = 0; a < tlen; a += 4)
+                        {
+                            int valid = 0;
+                            for (int m = 0; m < 8; m++)
+                                for (int k = 0; k < 8; k++)
+                                {
+                                    int pos = l0 + a + m + k + i0 - pl;
+                                    if (pos >= 0 && pos < ext && a + m < tlen) valid++;
+                                }
+                            int lead = pl - l0 - i0 - a, nhi = ext - 1 - l0 - i0 + pl - a, mhi = tlen - 1 - a;
+                            if (nhi < 0 || lead > 14) continue; // no input in the image: outside a task's outputs
+                            int cuts = (lead > 0 ? 1 : 0) + (nhi < 14 ? 1 : 0) + (mhi < 7 ? 1 : 0);
+                            var edge = DwConvModel.WgradTaskWork(ext, l0, tlen, pl, i0, a, a + 1);
+                            var plain = DwConvModel.WgradTaskWork(ext, l0, tlen, pl, i0, a, a + 1, edgeSteps: false);
+                            string what = $"extent {ext}, {kl} taps, tile at {l0}, strip at tap {i0}, step at {a}";
+                            Assert.That(plain.Ffma, Is.EqualTo(64), what);
+                            Assert.That(edge.Ffma, Is.InRange(valid, 64), what);
+                            if (cuts <= 1) Assert.That(edge.Ffma, Is.EqualTo(valid), what);
+                        }
+                }
+    }
+
     [Test]
     public void TheImageEdgeStepsRaiseTheStageOneAndTwoLaneEfficiency()
     {
@@ -82,6 +116,9 @@ public sealed class DwConvModelTests
             Assert.That(with.UsefulFma, Is.EqualTo(without.UsefulFma), st.Name);
             Assert.That(with.LaneEfficiency, Is.GreaterThan(without.LaneEfficiency), st.Name);
             Assert.That(with.LaneEfficiency, Is.LessThanOrEqualTo(0.6), st.Name + ": zero weights cap it at the density");
+            var wg = DwConvModel.FusedWeightGrad(st, 128, 0.6, 0.9);
+            var wgWithout = DwConvModel.FusedWeightGrad(st, 128, 0.6, 0.9, edgeSteps: false);
+            Assert.That(wg.LaneEfficiency, Is.GreaterThan(wgWithout.LaneEfficiency), st.Name + " weight gradient");
         }
     }
 
