@@ -883,9 +883,18 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
     const int nhi0 = g.ext_long - 1 - l0 - i0 + pl;           // step a's last input in the image: nhi0 - a
     // Full steps: every input in the image and every output in the tile.
     const int a_full1 = min(a_hi - 1, min(nhi0 - 14, tlen - 8));
+    // At most two steps start before the image (lead_end - a_lo <= 7 + 3) and at most two end past it or past the
+    // tile (a_hi <= nhi0 + 1 and a_hi <= tlen): both edge loops are unrolled (no backward branch around the clipped
+    // steps, so the hot loop stays the innermost loop with the most FFMAs in the machine code).
     int a = a_lo;
-    for (; a < a_hi && a < lead_end; a += 8)
-        dw_wg_edge_step(acc, dl + (a - a_lo), xl + (a - a_lo), lead_end - a, nhi0 - a, tlen - 1 - a);
+#pragma unroll
+    for (int t = 0; t < 2; ++t)
+        if (a < a_hi && a < lead_end)
+        {
+            dw_wg_edge_step(acc, dl + (a - a_lo), xl + (a - a_lo), lead_end - a, nhi0 - a, tlen - 1 - a);
+            a += 8;
+        }
+    SLAK_DEVICE_ASSERT(a >= a_hi || a >= lead_end);
     dl += a - a_lo;
     xl += a - a_lo;
 #pragma unroll 2
@@ -911,7 +920,16 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
         xl += 8;
     }
 #if SLAK_DW_EDGE_STEPS
-    for (; a < a_hi; a += 8, dl += 8, xl += 8) dw_wg_edge_step(acc, dl, xl, lead_end - a, nhi0 - a, tlen - 1 - a);
+#pragma unroll
+    for (int t = 0; t < 2; ++t)
+        if (a < a_hi)
+        {
+            dw_wg_edge_step(acc, dl, xl, lead_end - a, nhi0 - a, tlen - 1 - a);
+            a += 8;
+            dl += 8;
+            xl += 8;
+        }
+    SLAK_DEVICE_ASSERT(a >= a_hi);
 #endif
     // Transposing butterfly: afterwards lane L with L % 4 == 0 holds the warp's sum of acc[L / 4].
     float v[kFusedWgradLags];
