@@ -258,6 +258,76 @@ __device__ __forceinline__ int dw_row(int kh, int kw)
     return (dw_long(kh, kw) + kFusedChunk - 1) / kFusedChunk * kFusedChunk;
 }
 
+// The image-edge steps (default; SLAK_DW_EDGE_STEPS=0 compiles the loop without them, the benchmark variant
+// kernel-model --variant noedge): a step reads the kFusedChunk + kFusedRows - 1 inputs m = 0..14 along the long axis
+// (input m feeds the products u + k = m), and at the image's edges a prefix or a suffix of them lies in the padding
+// (zeros). Such a step is compiled for its in-image inputs m in [LO, HI] only, so it issues only the products that
+// meet the image (the rest of the strip's steps are the unchanged hot loop). The first and last steps of a strip are
+// the only ones that can be clipped (at most two at each end; both ends clip one step only on maps shorter than the
+// window, where the full step runs).
+#ifndef SLAK_DW_EDGE_STEPS
+#define SLAK_DW_EDGE_STEPS 1
+#endif
+constexpr int kFusedWindow = kFusedChunk + kFusedRows - 1;
+
+// One step of the sliding window for every short-axis tap s < ks, restricted to the inputs m in [LO, HI].
+template <int LO, int HI>
+__device__ __forceinline__ void dw_clipped_steps(float (&acc)[kFusedRows], const float* xc, int sk, int sl,
+                                                 const float* wc, int row, int ks)
+{
+#pragma unroll 1
+    for (int s = 0; s < ks; ++s)
+    {
+        const float* xr = xc + s * sk;
+        float xv[kFusedWindow];
+#pragma unroll
+        for (int m = 0; m < kFusedWindow; ++m) xv[m] = m >= LO && m <= HI ? xr[m * sl] : 0.0f;
+        const float4 wa = reinterpret_cast<const float4*>(wc + s * row)[0];
+        const float4 wb = reinterpret_cast<const float4*>(wc + s * row)[1];
+        const float wv[kFusedChunk] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+        for (int u = 0; u < kFusedChunk; ++u)
+        {
+#pragma unroll
+            for (int k = 0; k < kFusedRows; ++k)
+                if (u + k >= LO && u + k <= HI) acc[k] = fmaf(xv[u + k], wv[u], acc[k]);
+        }
+    }
+}
+
+// Step c of a strip whose first d inputs (d > 0) or last e inputs (e > 0) lie outside the image (warp-uniform).
+__device__ __forceinline__ void dw_edge_step(float (&acc)[kFusedRows], const float* xc, int sk, int sl,
+                                             const float* wc, int row, int ks, int d, int e)
+{
+    static_assert(kFusedWindow == 15, "the cases below cover a window of 15 inputs");
+#define SLAK_DW_LEAD(D) case D: dw_clipped_steps<D, kFusedWindow - 1>(acc, xc, sk, sl, wc, row, ks); return;
+#define SLAK_DW_TRAIL(E) case E: dw_clipped_steps<0, kFusedWindow - 1 - E>(acc, xc, sk, sl, wc, row, ks); return;
+    if (d > 0 && e <= 0)
+    {
+        switch (d)
+        {
+            SLAK_DW_LEAD(1) SLAK_DW_LEAD(2) SLAK_DW_LEAD(3) SLAK_DW_LEAD(4) SLAK_DW_LEAD(5) SLAK_DW_LEAD(6)
+            SLAK_DW_LEAD(7) SLAK_DW_LEAD(8) SLAK_DW_LEAD(9) SLAK_DW_LEAD(10) SLAK_DW_LEAD(11) SLAK_DW_LEAD(12)
+            SLAK_DW_LEAD(13) SLAK_DW_LEAD(14)
+            default: break;
+        }
+    }
+    else if (e > 0 && d <= 0)
+    {
+        switch (e)
+        {
+            SLAK_DW_TRAIL(1) SLAK_DW_TRAIL(2) SLAK_DW_TRAIL(3) SLAK_DW_TRAIL(4) SLAK_DW_TRAIL(5) SLAK_DW_TRAIL(6)
+            SLAK_DW_TRAIL(7) SLAK_DW_TRAIL(8) SLAK_DW_TRAIL(9) SLAK_DW_TRAIL(10) SLAK_DW_TRAIL(11) SLAK_DW_TRAIL(12)
+            SLAK_DW_TRAIL(13) SLAK_DW_TRAIL(14)
+            default: break;
+        }
+    }
+#undef SLAK_DW_LEAD
+#undef SLAK_DW_TRAIL
+    // Clipped at both ends (a map shorter than the window), or nothing clipped: the full step (padding is zeros).
+    dw_clipped_steps<0, kFusedWindow - 1>(acc, xc, sk, sl, wc, row, ks);
+}
+
 // acc[k] = sum over taps of branch (KH, KW) (0: the runtime sizes kh_rt, kw_rt) of w * x for the thread's kFusedRows
 // outputs. s_w: the branch's weights, row s (short-axis tap) holding the long-axis taps l = 0..row-1 (zero beyond).
 template <int KH_C, int KW_C>
@@ -283,6 +353,19 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
     const int sl = tall ? sw : 1, sk = tall ? 1 : sw;
     const int ly = tall ? warp * kFusedRows : lane, lx = tall ? lane : warp * kFusedRows;
     const float* xs = s_x + (ly + p.halo_h - ph) * sw + lx + p.halo_w - pw;
+    // Step c's input m lies at a0 + c kFusedChunk + m - pl along the long axis. Steps with every input inside the
+    // image ("full" steps) are c_full0..c_full1; the ones before and after are clipped by the image's edges.
+#if SLAK_DW_EDGE_STEPS
+    const int lead = pl - a0;                                  // step c's first lead - c kFusedChunk inputs are out
+    const int c_full0 = max(c_lo, lead > 0 ? (lead + kFusedChunk - 1) / kFusedChunk : 0);
+    const int trail = extent - kFusedWindow + pl - a0;         // last full step: c kFusedChunk <= trail
+    const int c_full1 = min(c_hi, trail >= 0 ? trail / kFusedChunk : -1);
+    for (int c = c_lo; c <= c_hi && c < c_full0; ++c)
+        dw_edge_step(acc, xs + c * kFusedChunk * sl, sk, sl, s_w + c * kFusedChunk, row, ks,
+                     lead - c * kFusedChunk, c * kFusedChunk - trail);
+#else
+    const int c_full0 = c_lo, c_full1 = c_hi;
+#endif
 #pragma unroll kShortUnroll
     for (int s = 0; s < ks; ++s)
     {
@@ -291,7 +374,7 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
         // Two steps per iteration: the second reuses kFusedRows - 1 of the first's inputs (27 shared loads per
         // 128 FFMAs instead of 34); an odd step count ends with one single step.
 #pragma unroll 2
-        for (int c = c_lo; c <= c_hi; ++c)
+        for (int c = c_full0; c <= c_full1; ++c)
         {
             const float* xc = xr + c * kFusedChunk * sl;
             float xv[kFusedChunk + kFusedRows - 1];
@@ -308,6 +391,11 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
             }
         }
     }
+#if SLAK_DW_EDGE_STEPS
+    for (int c = max(c_full0, c_full1 + 1); c <= c_hi; ++c)
+        dw_edge_step(acc, xs + c * kFusedChunk * sl, sk, sl, s_w + c * kFusedChunk, row, ks,
+                     lead - c * kFusedChunk, c * kFusedChunk - trail);
+#endif
 }
 
 // Offset of branch b's weights (the rows of the branches before it) in the weight area; b = 3: the area's size.
@@ -680,6 +768,84 @@ __device__ __forceinline__ void dw_wg_stage_dy(float* dst, const DwWgradPhase& g
     }
 }
 
+// The weight gradient's image-edge steps (default; SLAK_DW_EDGE_STEPS=0 compiles the task loop without them, the
+// benchmark variant kernel-model --variant noedge): a step of dw_wg_task forms the products d[m] x[m + k] (output m,
+// tap k of the strip, x input n = m + k); at the image's edges a prefix of the inputs n lies in the padding (zeros)
+// and, at the end of a tile, a suffix of the inputs n or of the outputs m does (zeros past the tile). Such a step is
+// compiled for n in [NLO, NHI] and m <= MHI only.
+template <int NLO, int NHI, int MHI>
+__device__ __forceinline__ void dw_wg_clipped_step(float (&acc)[kFusedWgradLags], const float* dl, const float* xl)
+{
+    const float4 d0 = reinterpret_cast<const float4*>(dl)[0], d1 = reinterpret_cast<const float4*>(dl)[1];
+    const float4 x0 = reinterpret_cast<const float4*>(xl)[0], x1 = reinterpret_cast<const float4*>(xl)[1];
+    const float4 x2 = reinterpret_cast<const float4*>(xl)[2], x3 = reinterpret_cast<const float4*>(xl)[3];
+    const float d[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
+    const float xv[16] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w,
+                          x2.x, x2.y, x2.z, x2.w, x3.x, x3.y, x3.z, x3.w};
+#pragma unroll
+    for (int m = 0; m < 8; ++m)
+    {
+#pragma unroll
+        for (int k = 0; k < kFusedWgradLags; ++k)
+            if (m + k >= NLO && m + k <= NHI && m <= MHI) acc[k] = fmaf(d[m], xv[m + k], acc[k]);
+    }
+}
+
+// Products of a step clipped to inputs n <= nhi (0 <= nhi <= 14): the model's and the dispatch's count.
+__host__ __device__ constexpr int dw_wg_products_upto(int nhi)
+{
+    return nhi <= 7 ? (nhi + 1) * (nhi + 2) / 2 : 64 - (14 - nhi) * (15 - nhi) / 2;
+}
+
+// One step whose first `lead` inputs lie before the image, or whose inputs past nhi or outputs past mhi lie past the
+// image or the tile (warp-uniform). Clipped at both ends (tiny maps): the full step (the padding is zeros). Clipped
+// at the end both ways: the one of the two cuts that leaves fewer products.
+__device__ __forceinline__ void dw_wg_edge_step(float (&acc)[kFusedWgradLags], const float* dl, const float* xl,
+                                                int lead, int nhi, int mhi)
+{
+#define SLAK_DW_WG_LEAD(L) case L: dw_wg_clipped_step<L, 14, 7>(acc, dl, xl); return;
+#define SLAK_DW_WG_NHI(N) case N: dw_wg_clipped_step<0, N, 7>(acc, dl, xl); return;
+#define SLAK_DW_WG_MHI(M) case M: dw_wg_clipped_step<0, 14, M>(acc, dl, xl); return;
+    const bool tail = nhi < 14 || mhi < 7;
+    if (lead > 0 && !tail)
+    {
+        switch (lead)
+        {
+            SLAK_DW_WG_LEAD(1) SLAK_DW_WG_LEAD(2) SLAK_DW_WG_LEAD(3) SLAK_DW_WG_LEAD(4) SLAK_DW_WG_LEAD(5)
+            SLAK_DW_WG_LEAD(6) SLAK_DW_WG_LEAD(7) SLAK_DW_WG_LEAD(8) SLAK_DW_WG_LEAD(9) SLAK_DW_WG_LEAD(10)
+            SLAK_DW_WG_LEAD(11) SLAK_DW_WG_LEAD(12) SLAK_DW_WG_LEAD(13) SLAK_DW_WG_LEAD(14)
+            default: break;
+        }
+    }
+    else if (lead <= 0 && tail)
+    {
+        const int by_n = nhi < 14 ? dw_wg_products_upto(nhi) : 64, by_m = mhi < 7 ? 8 * (mhi + 1) : 64;
+        if (by_n <= by_m)
+        {
+            switch (nhi)
+            {
+                SLAK_DW_WG_NHI(0) SLAK_DW_WG_NHI(1) SLAK_DW_WG_NHI(2) SLAK_DW_WG_NHI(3) SLAK_DW_WG_NHI(4)
+                SLAK_DW_WG_NHI(5) SLAK_DW_WG_NHI(6) SLAK_DW_WG_NHI(7) SLAK_DW_WG_NHI(8) SLAK_DW_WG_NHI(9)
+                SLAK_DW_WG_NHI(10) SLAK_DW_WG_NHI(11) SLAK_DW_WG_NHI(12) SLAK_DW_WG_NHI(13)
+                default: break;
+            }
+        }
+        else
+        {
+            switch (mhi)
+            {
+                SLAK_DW_WG_MHI(0) SLAK_DW_WG_MHI(1) SLAK_DW_WG_MHI(2) SLAK_DW_WG_MHI(3) SLAK_DW_WG_MHI(4)
+                SLAK_DW_WG_MHI(5) SLAK_DW_WG_MHI(6)
+                default: break;
+            }
+        }
+    }
+#undef SLAK_DW_WG_LEAD
+#undef SLAK_DW_WG_NHI
+#undef SLAK_DW_WG_MHI
+    dw_wg_clipped_step<0, 14, 7>(acc, dl, xl);
+}
+
 // One warp task: branch (kh, kw), short-axis tap j, strip s, on the staged tile starting at l0 along the long axis.
 // Adds the strip's sums over the tile to s_acc_b (the branch's kh x kw accumulators, row-major).
 __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, const float* s_dy_b, const DwWgradPhase& g,
@@ -711,8 +877,32 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
     float acc[kFusedWgradLags];
 #pragma unroll
     for (int k = 0; k < kFusedWgradLags; ++k) acc[k] = 0.0f;
+    // Step a's input n lies at l0 + a + i0 - pl + n along the long axis, its output m at a + m in the tile.
+#if SLAK_DW_EDGE_STEPS
+    const int lead_end = pl - l0 - i0;                        // steps a < lead_end start before the image
+    const int nhi0 = g.ext_long - 1 - l0 - i0 + pl;           // step a's last input in the image: nhi0 - a
+    // Full steps: every input in the image and every output in the tile.
+    const int a_full1 = min(a_hi - 1, min(nhi0 - 14, tlen - 8));
+    // At most two steps start before the image (lead_end - a_lo <= 7 + 3) and at most two end past it or past the
+    // tile (a_hi <= nhi0 + 1 and a_hi <= tlen): both edge loops are unrolled (no backward branch around the clipped
+    // steps, so the hot loop stays the innermost loop with the most FFMAs in the machine code).
+    int a = a_lo;
+#pragma unroll
+    for (int t = 0; t < 2; ++t)
+        if (a < a_hi && a < lead_end)
+        {
+            dw_wg_edge_step(acc, dl + (a - a_lo), xl + (a - a_lo), lead_end - a, nhi0 - a, tlen - 1 - a);
+            a += 8;
+        }
+    SLAK_DEVICE_ASSERT(a >= a_hi || a >= lead_end);
+    dl += a - a_lo;
+    xl += a - a_lo;
+#pragma unroll 2
+    for (; a <= a_full1; a += 8)
+#else
 #pragma unroll 2
     for (int a = a_lo; a < a_hi; a += 8)
+#endif
     {
         const float4 d0 = reinterpret_cast<const float4*>(dl)[0], d1 = reinterpret_cast<const float4*>(dl)[1];
         const float4 x0 = reinterpret_cast<const float4*>(xl)[0], x1 = reinterpret_cast<const float4*>(xl)[1];
@@ -729,6 +919,18 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
         dl += 8;
         xl += 8;
     }
+#if SLAK_DW_EDGE_STEPS
+#pragma unroll
+    for (int t = 0; t < 2; ++t)
+        if (a < a_hi)
+        {
+            dw_wg_edge_step(acc, dl, xl, lead_end - a, nhi0 - a, tlen - 1 - a);
+            a += 8;
+            dl += 8;
+            xl += 8;
+        }
+    SLAK_DEVICE_ASSERT(a >= a_hi);
+#endif
     // Transposing butterfly: afterwards lane L with L % 4 == 0 holds the warp's sum of acc[L / 4].
     float v[kFusedWgradLags];
 #pragma unroll

@@ -63,27 +63,70 @@ internal static class DwConvModel
         return s;
     }
 
+    /// <summary>Non-FFMA issue slots of one clipped step of the sliding-window body per short-axis tap, beside its
+    /// input and weight loads: the short-axis loop's counter, compare and branch and the tile address (an estimate
+    /// from the loop's shape, not counted in the machine code).</summary>
+    public const int ClippedStepOverhead = 4;
+
+    /// <summary>Non-FFMA issue slots of dispatching one clipped step (the switch on the clipped count and the step's
+    /// bounds; an estimate, as <see cref="ClippedStepOverhead"/>).</summary>
+    public const int ClippedStepDispatch = 6;
+
+    /// <summary>What one warp strip of the sliding-window body (outputs a0..a0 + kFusedRows - 1 along a long axis of
+    /// <paramref name="extent"/> outputs, <paramref name="kl"/> long-axis taps) issues per short-axis tap, mirroring
+    /// dw_branch_sliding: steps of kFusedChunk taps over the long-axis taps that reach the image for some output of the
+    /// strip; a full step issues kFusedChunk x kFusedRows FFMAs; with <paramref name="edgeSteps"/> (the default kernel;
+    /// SLAK_DW_EDGE_STEPS=0 is the loop without them) a step whose first d or last e of its kFusedChunk + kFusedRows - 1
+    /// inputs lie outside the image issues only the products of the inputs inside (input m feeds the products u + k =
+    /// m), and costs its input and weight loads plus <see cref="ClippedStepOverhead"/> besides (ClippedSlots; a step
+    /// clipped at both ends, on maps shorter than the window, runs whole in that loop). Returns, per short-axis tap,
+    /// the FFMAs, the full steps, the clipped steps, and the clipped steps' FFMAs and non-FFMA slots.</summary>
+    public static (double Ffma, int FullSteps, int ClippedSteps, double ClippedFfma, double ClippedSlots) StripWork(
+        int extent, int kl, int a0, bool edgeSteps = true)
+    {
+        int rows = (int)LaunchPlans.Constant("kFusedRows"), chunk = (int)LaunchPlans.Constant("kFusedChunk");
+        int window = chunk + rows - 1, pl = kl / 2, a1 = Math.Min(extent, a0 + rows) - 1;
+        int lo = Math.Max(0, pl - a1), hi = Math.Min(kl - 1, extent - 1 + pl - a0);
+        int full = 0, clipped = 0;
+        double clippedFfma = 0, clippedSlots = 0;
+        for (int c = lo / chunk; c <= hi / chunk; c++)
+        {
+            int d = pl - a0 - c * chunk, e = c * chunk - (extent - window + pl - a0);
+            if (!edgeSteps || (d <= 0 && e <= 0)) { full++; continue; }
+            clipped++;
+            int mlo = d > 0 && e <= 0 ? d : 0, mhi = e > 0 && d <= 0 ? window - 1 - e : window - 1;
+            for (int u = 0; u < chunk; u++)
+                for (int k = 0; k < rows; k++)
+                    if (u + k >= mlo && u + k <= mhi) clippedFfma++;
+            clippedSlots += mhi - mlo + 1 + 2 + ClippedStepOverhead;       // inputs, two float4 weight loads, loop
+        }
+        return ((double)full * chunk * rows + clippedFfma, full, clipped, clippedFfma, clippedSlots);
+    }
+
     /// <summary>Forward (or input gradient: the same kernel with flipped taps, the same counts) of one stage, for the
     /// default sliding-window body of dwconv_fused_kernel: per branch, a warp owns kFusedRows outputs along the
     /// branch's long axis for each of 32 lanes across it and runs, for every short-axis tap, the kFusedChunk-tap steps
     /// of the long-axis taps that reach the image for some output of its strip (masked taps included: they are zero
-    /// weights), kFusedChunk x kFusedRows FFMAs per step; warps whose strip lies outside the image skip the work.</summary>
-    public static Estimate FusedForward(string pass, Stage st, int n, double density, double ffmaShare)
+    /// weights), kFusedChunk x kFusedRows FFMAs per full step and only the in-image products of the steps clipped by the
+    /// image's edges (<see cref="StripWork"/>; <paramref name="edgeSteps"/> false: the loop before them, every step
+    /// full, <c>--variant noedge</c>); warps whose strip lies outside the image skip the work. The clipped steps' own
+    /// non-FFMA slots (loads, loop, dispatch) are added to the issue time beside the hot loop's FFMA share.</summary>
+    public static Estimate FusedForward(string pass, Stage st, int n, double density, double ffmaShare, bool edgeSteps = true)
     {
         var limits = DeviceLimits.ForArchitecture(90);
         int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
         var plan = LaunchPlans.DwConvFused(n, st.C, st.H, st.H, kh, kw, limits);
         int tileW = (int)LaunchPlans.Constant("kFusedTileW"), tileH = (int)LaunchPlans.Constant("kFusedTileH");
-        int rows = (int)LaunchPlans.Constant("kFusedRows"), chunk = (int)LaunchPlans.Constant("kFusedChunk");
+        int rows = (int)LaunchPlans.Constant("kFusedRows");
         int warps = (int)(plan.BlockX * plan.BlockY) / 32;
         if (tileW != 32 || tileH != 32 || warps * rows != 32)
             throw new InvalidOperationException($"the model assumes 32 x 32 tiles of 4 warps x {rows} outputs; plan {plan}");
-        double useful = 0, issued = 0;
+        double useful = 0, issued = 0, extraSlots = 0;
         foreach (var (bkh, bkw) in st.Branches)
         {
             useful += density * ValidPairs(st.H, bkh) * ValidPairs(st.H, bkw);
             bool tall = bkh >= bkw;
-            int kl = Math.Max(bkh, bkw), ks = Math.Min(bkh, bkw), pl = kl / 2;
+            int kl = Math.Max(bkh, bkw), ks = Math.Min(bkh, bkw);
             int extent = st.H; // square maps: the long axis has H (tall) or W (wide) = H outputs
             for (int ty = 0; ty < st.H; ty += tileH)
                 for (int tx = 0; tx < st.H; tx += tileW)
@@ -91,17 +134,18 @@ internal static class DwConvModel
                     {
                         int a0 = (tall ? ty : tx) + w * rows;
                         if (a0 >= extent) continue;
-                        int a1 = Math.Min(extent, a0 + rows) - 1;
-                        int lo = Math.Max(0, pl - a1), hi = Math.Min(kl - 1, extent - 1 + pl - a0);
-                        issued += (double)ks * (hi / chunk - lo / chunk + 1) * chunk * rows;
+                        var work = StripWork(extent, kl, a0, edgeSteps);
+                        issued += ks * work.Ffma;
+                        extraSlots += ks * work.ClippedSlots + ClippedStepDispatch * work.ClippedSteps;
                     }
         }
         double planes = (double)n * st.C;
         useful *= planes;
         issued *= planes;
+        extraSlots *= planes;
         double bytes = planes * st.H * st.H * 4.0 * (1 + st.Branches.Length)
                        + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0;
-        return Make(pass, st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
+        return Make(pass, st.Name, useful, issued, ffmaShare, bytes, plan.ToString(), extraSlots);
     }
 
     /// <summary>Forward (or input gradient) of one stage on dwconv_small_kernel (small maps), or null when its plan
@@ -174,14 +218,16 @@ internal static class DwConvModel
     /// <summary>Weight gradient of one stage, the register-tiled outer-product body of dwconv_fused_wgrad_kernel
     /// (the default): per orientation phase, tile and plane group, a warp task (branch, short-axis tap, strip of 8
     /// long-axis taps) issues 64 FFMAs per 8-output step over the outputs where some tap of its strip reaches the
-    /// image (its start rounded down to 4); strips whose taps are all masked are skipped (expected count at the
-    /// density). The geometry mirrors slak_dw_wgrad_phase (slak_params.h) for the plan's tile.</summary>
-    public static Estimate FusedWeightGrad(Stage st, int n, double density, double ffmaShare)
+    /// image (its start rounded down to 4), the steps clipped by the image's or the tile's edges only their in-image
+    /// products (<see cref="WgradTaskWork"/>; <paramref name="edgeSteps"/> false: the loop before them, <c>--variant
+    /// noedge</c>); strips whose taps are all masked are skipped (expected count at the density). The geometry mirrors
+    /// slak_dw_wgrad_phase (slak_params.h) for the plan's tile.</summary>
+    public static Estimate FusedWeightGrad(Stage st, int n, double density, double ffmaShare, bool edgeSteps = true)
     {
         var limits = DeviceLimits.ForArchitecture(90);
         int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
         var plan = LaunchPlans.DwConvFusedWeightGrad(n, st.C, st.H, st.H, kh, kw, limits);
-        double useful = 0, issuedPerChannel = 0;
+        double useful = 0, issuedPerChannel = 0, slotsPerChannel = 0;
         foreach (var (bkh, bkw) in st.Branches) useful += density * ValidPairs(st.H, bkh) * ValidPairs(st.H, bkw);
         foreach (bool tall in new[] { true, false })
         {
@@ -194,7 +240,7 @@ internal static class DwConvModel
                 int images = Math.Min(n, (ch + 1) * plan.PerChunk) - ch * plan.PerChunk;
                 if (images > 0) groups += (images + g.Planes - 1) / g.Planes;
             }
-            double perGroup = 0;
+            double perGroup = 0, perGroupSlots = 0;
             for (int l0 = 0; l0 < g.ExtLong; l0 += g.TileLong)
                 for (int s0 = 0; s0 < g.ExtShort; s0 += g.TileShort)
                     foreach (var (bkh, bkw) in g.Branches)
@@ -208,17 +254,55 @@ internal static class DwConvModel
                             int aHi = Math.Min(tlen, g.ExtLong + pl - imin - l0), aLo = Math.Max(0, pl - imax - l0) & ~3;
                             if (aLo >= aHi) continue;
                             double live = 1 - Math.Pow(1 - density, imax - imin + 1);
-                            perGroup += ks * live * ((aHi - aLo + 7) / 8) * 64.0;
+                            var work = WgradTaskWork(g.ExtLong, l0, tlen, pl, i0, aLo, aHi, edgeSteps);
+                            perGroup += ks * live * work.Ffma;
+                            perGroupSlots += ks * live * (work.ClippedSlots + ClippedStepDispatch * work.ClippedSteps);
                         }
                     }
             issuedPerChannel += groups * perGroup;
+            slotsPerChannel += groups * perGroupSlots;
         }
-        double issued = issuedPerChannel * st.C;
+        double issued = issuedPerChannel * st.C, extraSlots = slotsPerChannel * st.C;
         useful *= (double)n * st.C;
         int phases = st.Branches.Any(b => b.Kh >= b.Kw) && st.Branches.Any(b => b.Kh < b.Kw) ? 2 : 1;
         double bytes = (double)n * st.C * st.H * st.H * 4.0 * (phases + st.Branches.Length)
                        + 2.0 * plan.WorkspaceBytes + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0;
-        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan.ToString());
+        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan.ToString(), extraSlots);
+    }
+
+    /// <summary>Products of a weight-gradient step clipped to inputs n = m + k &lt;= nhi (mirrors dw_wg_products_upto).</summary>
+    private static int ProductsUpTo(int nhi) => nhi <= 7 ? (nhi + 1) * (nhi + 2) / 2 : 64 - (14 - nhi) * (15 - nhi) / 2;
+
+    /// <summary>What one weight-gradient task (a strip of 8 long-axis taps starting at tap <paramref name="i0"/>, tile
+    /// at <paramref name="l0"/> of <paramref name="tlen"/> outputs, outputs a_lo..a_hi - 1 in steps of 8) issues per
+    /// lane, mirroring dw_wg_task: a full step issues 64 FFMAs; with <paramref name="edgeSteps"/> a step whose first
+    /// inputs lie before the image issues only the products of the inputs inside, and one whose last inputs lie past the
+    /// image or whose last outputs lie past the tile issues the fewer of the two cuts' products (dw_wg_edge_step; both
+    /// ends clipped: 64); a clipped step costs its six 128-bit loads and <see cref="ClippedStepOverhead"/> besides.
+    /// Returns the FFMAs, the clipped steps and their non-FFMA slots.</summary>
+    public static (double Ffma, int ClippedSteps, double ClippedSlots) WgradTaskWork(int extLong, int l0, int tlen, int pl,
+                                                                                     int i0, int aLo, int aHi,
+                                                                                     bool edgeSteps = true)
+    {
+        double ffma = 0, slots = 0;
+        int clipped = 0;
+        for (int a = aLo; a < aHi; a += 8)
+        {
+            int lead = pl - l0 - i0 - a, nhi = extLong - 1 - l0 - i0 + pl - a, mhi = tlen - 1 - a;
+            bool tail = nhi < 14 || mhi < 7;
+            if (!edgeSteps || (lead <= 0 && !tail)) { ffma += 64; continue; }
+            clipped++;
+            slots += 6 + ClippedStepOverhead;
+            if (lead > 0 && !tail)
+            {
+                for (int m = 0; m < 8; m++)
+                    for (int k = 0; k < 8; k++)
+                        if (m + k >= lead) ffma++;
+            }
+            else if (lead <= 0) ffma += Math.Min(nhi < 14 ? ProductsUpTo(nhi) : 64, mhi < 7 ? 8 * (mhi + 1) : 64);
+            else ffma += 64;
+        }
+        return (ffma, clipped, slots);
     }
 
     /// <summary>One orientation phase of the weight gradient (mirrors slak_dw_wgrad_phase in slak_params.h).</summary>
@@ -384,12 +468,16 @@ internal static class DwConvModel
         return blocks * warps / 64.0;
     }
 
-    internal static Estimate Make(string pass, string stage, double useful, double issuedWarpFfma, double share, double bytes, string plan)
+    /// <summary>An estimate from its counts: the issue-bound time is (issued FFMA warp instructions / FFMA share +
+    /// <paramref name="extraSlots"/>, warp instructions issued outside the hot loop that the model counts) warp issue
+    /// slots at the FP32 FMA rate.</summary>
+    internal static Estimate Make(string pass, string stage, double useful, double issuedWarpFfma, double share, double bytes, string plan,
+                                  double extraSlots = 0)
     {
         double lane = useful / (32 * issuedWarpFfma);
         double floorMs = 1e3 * useful / FmaPerSecond;
         double hbmMs = 1e3 * bytes / HbmBytesPerSecond;
-        double issueMs = floorMs / Math.Max(1e-9, lane * share);
+        double issueMs = 1e3 * 32 * (issuedWarpFfma / Math.Max(1e-9, share) + extraSlots) / FmaPerSecond;
         return new Estimate(pass, stage, useful, issuedWarpFfma, lane, share, floorMs, hbmMs, Math.Max(issueMs, hbmMs), plan);
     }
 }

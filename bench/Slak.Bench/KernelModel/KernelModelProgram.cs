@@ -31,8 +31,8 @@ internal static class KernelModelProgram
                 default: throw new ArgumentException($"kernel-model: unknown option {args[i]} (--arch, --out, --variant)");
             }
         }
-        if (variant is not ("sliding" or "taplist" or "taps"))
-            throw new ArgumentException($"kernel-model: --variant must be sliding (the current fused kernels), taplist (the live-tap-list forward before its rewrite) or taps (the live-tap weight gradient before its rewrite), got '{variant}'");
+        if (variant is not ("sliding" or "taplist" or "taps" or "noedge"))
+            throw new ArgumentException($"kernel-model: --variant must be sliding (the current fused kernels), taplist (the live-tap-list forward before its rewrite), taps (the live-tap weight gradient before its rewrite) or noedge (the sliding forward before its image-edge steps), got '{variant}'");
         string nvdisasm = FindNvdisasm() ?? throw new InvalidOperationException(
             "kernel-model needs nvdisasm (Debian: nvidia-cuda-toolkit from the non-free section); run bench/kernel-model.sh, which installs it");
         int archNumber = int.Parse(arch.AsSpan(3), CultureInfo.InvariantCulture);
@@ -60,6 +60,10 @@ internal static class KernelModelProgram
             Add(FusedFile, TapsModule, ["SLAK_DW_WGRAD_TAPS=1"]);
             foreach (var st in DwConvModel.SlakTiny)
                 Add(FusedFile, SpecModule(st), SpecDefines(st));
+            // The sliding forward without its image-edge steps (--variant noedge) where the fused kernel runs it.
+            foreach (var st in DwConvModel.SlakTiny.Where(st => !SmallChosen(st)))
+                Add(FusedFile, SpecModule(st) + NoEdgeSuffix, [.. SpecDefines(st), "SLAK_DW_EDGE_STEPS=0"]);
+            Add(FusedFile, "dwconv_fused" + NoEdgeSuffix, ["SLAK_DW_EDGE_STEPS=0"]);
             // The small-map module for each stage whose plan chooses it (SLaK-T: stages 3-4).
             foreach (var st in DwConvModel.SlakTiny.Where(st => SmallChosen(st)))
                 Add(Slak.Cuda.Kernels.DwConvSmallKernels.File, SmallModule(st), SmallDefines(st));
@@ -80,7 +84,7 @@ internal static class KernelModelProgram
     internal sealed record KernelRow(string Module, SassKernel Kernel, KernelResources? Resources);
 
     private const string FusedFile = "kernels/dwconv_fused.cu", TapListModule = "dwconv_fused[taplist]",
-                         TapsModule = "dwconv_fused[taps]";
+                         TapsModule = "dwconv_fused[taps]", NoEdgeSuffix = "[noedge]";
 
     private const string SmallWgradFile = "kernels/dwconv_small_wgrad.cu";
 
@@ -211,6 +215,7 @@ internal static class KernelModelProgram
         double tapsShare = HotShare(rows, TapsModule, "dwconv_fused_wgrad_kernel");
         // A variant names the kernel before its rewrite that replaces the current one: taplist (forward and input
         // gradient), taps (weight gradient); "before" is both.
+        bool edgeSteps = true; // false: the sliding forward before its image-edge steps (--variant noedge)
         DwConvModel.Estimate Fwd(bool old, string pass, DwConvModel.Stage st, double d)
         {
             // The small-map kernel where the family's plan chooses it (not for the variants before the rewrites).
@@ -225,7 +230,8 @@ internal static class KernelModelProgram
                 };
             }
             var e = old ? DwConvModel.FusedForwardTapList(pass, st, batch, d, tapShare)
-                        : DwConvModel.FusedForward(pass, st, batch, d, HotShare(rows, SpecModule(st), "dwconv_fused_kernel"));
+                        : DwConvModel.FusedForward(pass, st, batch, d,
+                              HotShare(rows, SpecModule(st) + (edgeSteps ? "" : NoEdgeSuffix), "dwconv_fused_kernel"), edgeSteps);
             return e with
             {
                 BankWays = DwConvModel.ForwardConflicts(st),
@@ -242,7 +248,8 @@ internal static class KernelModelProgram
                 return small with { BankWays = 1, Occupancy = PlanOccupancy(rows, module, "dwconv_small_wgrad_kernel", small.Plan) };
             }
             var e = old ? DwConvModel.FusedWeightGradTaps(st, batch, d, tapsShare)
-                        : DwConvModel.FusedWeightGrad(st, batch, d, wgradShare);
+                        : DwConvModel.FusedWeightGrad(st, batch, d,
+                              edgeSteps ? wgradShare : HotShare(rows, "dwconv_fused" + NoEdgeSuffix, "dwconv_fused_wgrad_kernel"), edgeSteps);
             return e with
             {
                 BankWays = old ? DwConvModel.WgradTapsConflicts(st) : DwConvModel.WgradConflicts(st, batch),
@@ -267,10 +274,12 @@ internal static class KernelModelProgram
         sb.AppendLine("The forward and input-gradient rows use the FFMA share of the hot loop of `dwconv_fused_kernel` compiled for that stage's branches (module `dwconv_fused[KhxKw,...]`, the launcher's per-(Kh, Kw) defines) for the sliding-window kernel, and of the generic `dwconv_fused[taplist]` module for the live-tap-list kernel it replaced. The weight-gradient rows use `dwconv_fused_wgrad_kernel` of the generic module (it has no per-size specialisation: its strides are per lane, its steps immediates) and of `dwconv_fused[taps]` (SLAK_DW_WGRAD_TAPS=1, the live-tap body it replaced, under the plan it was launched with). Where the small-map predicate (`DwConvSmallWgradKernels.Applies`, the launcher's) takes a stage, its weight-gradient row in the After table is `dwconv_small_wgrad_kernel` of that stage's instance (module `dwconv_small_wgrad[HxW:branches]`, DwConvSmallWgradModel).");
         sb.AppendLine("Bank ways: the worst n-way shared-memory bank conflict of the hot loop's loads, computed from the plan's strides (1: conflict-free; 128-bit loads counted per quarter warp). Occupancy: resident warps per SM / 64 on sm_90 from the kernel's registers and the plan's block and shared bytes.");
         sb.AppendLine("Also ignored by the model: instructions outside the hot loop (tile and weight staging, the weight gradient's per-task setup and warp reduction, stores), stalls and occupancy (warps idle at barriers: the weight gradient's tasks do not divide evenly among 8 warps), shared-memory bandwidth (the sliding forward issues 27 shared loads per 128 FFMAs in its two-step loop), the single-step remainder of an odd step count (17 loads and ~26 other instructions per 64 FFMAs, below the hot loop's share), the input gradient's extra tile loads (one per branch), L2 reuse (the weight gradient reads x once per orientation phase; both reads are counted against HBM).");
+        sb.AppendLine(inv, $"Image-edge steps (default; `--variant noedge` is the loop before them): the steps clipped by the image's or the tile's edges issue only their in-image products (counted in the lane efficiency); their loads and an estimated {DwConvModel.ClippedStepOverhead} loop and {DwConvModel.ClippedStepDispatch} dispatch instructions per clipped step are added to the issue time as slots beside the hot loop's (estimates, not counted in the machine code).");
         var lines = new Dictionary<string, string>(StringComparer.Ordinal);
         var inBoundsLines = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, oldFwd, oldWgrad) in new[] { ("before", true, true), ("taplist", true, false), ("taps", false, true), ("sliding", false, false) })
+        foreach (var (name, oldFwd, oldWgrad) in new[] { ("before", true, true), ("taplist", true, false), ("taps", false, true), ("noedge", false, false), ("sliding", false, false) })
         {
+            edgeSteps = name != "noedge";
             var all = Estimates(oldFwd, oldWgrad);
             string P(string pass, string stage) => all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor.ToString("F0", inv);
             lines[name] = $"fwd s1 {P("fwd", "s1")}%, dgrad s1 {P("dgrad", "s1")}%, wgrad s1 {P("wgrad", "s1")}%, fwd s4 {P("fwd", "s4")}%, wgrad s4 {P("wgrad", "s4")}%";
@@ -278,7 +287,7 @@ internal static class KernelModelProgram
             // floor of the same convolution with dense weights: the live-tap floor / density).
             string D(string pass, string stage) => (all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor / density).ToString("F0", inv);
             inBoundsLines[name] = $"fwd s1 {D("fwd", "s1")}%, dgrad s1 {D("dgrad", "s1")}%, wgrad s1 {D("wgrad", "s1")}%, fwd s3 {D("fwd", "s3")}%, wgrad s3 {D("wgrad", "s3")}%, fwd s4 {D("fwd", "s4")}%, wgrad s4 {D("wgrad", "s4")}%";
-            if (name is "taplist" or "taps") continue;
+            if (name is "taplist" or "taps" or "noedge") continue;
             sb.AppendLine();
             sb.AppendLine(name == "before"
                 ? "### Before: live-tap-list forward / input gradient (`--variant taplist`, SLAK_DW_FUSED_TAPLIST=1) and live-tap weight gradient (`--variant taps`, SLAK_DW_WGRAD_TAPS=1)"
@@ -335,6 +344,8 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"Only the forward before its rewrite (`--variant taplist`): kernel-model: {lines["taplist"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"Only the weight gradient before its rewrite (`--variant taps`): kernel-model: {lines["taps"]}");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"Only the sliding forward before its image-edge steps (`--variant noedge`, SLAK_DW_EDGE_STEPS=0): kernel-model: {lines["noedge"]}; in-bounds reading: {inBoundsLines["noedge"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"The same modeled times against the floor of all in-bounds products, masked taps counted as work (the floor of the same convolution with dense weights, {1 / density:F2}x the live-tap floor): what a kernel that computes masked taps as zeros can at most reach is 100 % here and {100 * density:F0} % in the line below, so at density {density} the line below cannot show 60 % for such a kernel. Not the target's line: reported beside it. `{variant}`: in-bounds reading: {inBoundsLines[variant]}; before: {inBoundsLines["before"]}");
         sb.AppendLine();

@@ -32,6 +32,96 @@ public sealed class DwConvModelTests
         Assert.That(DwConvModel.Occupancy(40, 128, 38_320), Is.EqualTo(5 * 4 / 64.0), "shared memory: 5 blocks of 4 warps");
     }
 
+    /// <summary>The sliding forward's strips (StripWork, mirroring dw_branch_sliding): with the image-edge steps a strip
+    /// issues, per short-axis tap, exactly the products of its steps whose input lies in the image (counted here by
+    /// brute force over the steps' inputs; a step whose first and last inputs both lie outside, on maps shorter than
+    /// the 15-input window, runs whole), which include every in-bounds (output, tap) pair of the strip; without them,
+    /// 64 per step.</summary>
+    [Test]
+    public void SlidingStripsIssueTheInImageProductsOfTheirSteps()
+    {
+        foreach (int extent in new[] { 1, 3, 7, 14, 15, 28, 40, 56 })
+            foreach (int kl in new[] { 5, 13, 31, 49, 51 })
+                for (int a0 = 0; a0 < extent; a0 += 8)
+                {
+                    int pl = kl / 2, a1 = Math.Min(extent, a0 + 8) - 1;
+                    int lo = Math.Max(0, pl - a1), hi = Math.Min(kl - 1, extent - 1 + pl - a0);
+                    int steps = hi / 8 - lo / 8 + 1, inImage = 0, valid = 0;
+                    for (int c = lo / 8; c <= hi / 8; c++)
+                    {
+                        int first = a0 + c * 8 - pl, last = first + 14;
+                        if (first < 0 && last >= extent) { inImage += 64; continue; }
+                        for (int u = 0; u < 8; u++)
+                            for (int k = 0; k < 8; k++)
+                            {
+                                int pos = a0 + c * 8 + u + k - pl;
+                                if (pos < 0 || pos >= extent) continue;
+                                inImage++;
+                            }
+                    }
+                    for (int k = 0; k < 8 && a0 + k < extent; k++)
+                        for (int l = 0; l < kl; l++)
+                            if (a0 + k + l - pl >= 0 && a0 + k + l - pl < extent) valid++;
+                    string what = $"extent {extent}, {kl} taps, strip at {a0}";
+                    var edge = DwConvModel.StripWork(extent, kl, a0);
+                    var plain = DwConvModel.StripWork(extent, kl, a0, edgeSteps: false);
+                    Assert.That(plain.Ffma, Is.EqualTo(64.0 * steps), what);
+                    Assert.That(edge.FullSteps + edge.ClippedSteps, Is.EqualTo(steps), what);
+                    Assert.That(edge.Ffma, Is.GreaterThanOrEqualTo(valid), what);
+                    Assert.That(edge.Ffma, Is.EqualTo(inImage), what);
+                }
+    }
+
+    /// <summary>The weight gradient's steps (WgradTaskWork, mirroring dw_wg_task): a step issues every product whose x
+    /// input lies in the image and whose output lies in the tile, and, where only one edge cuts it (the image's start,
+    /// the image's end, or the tile's end), exactly those (counted here by brute force); 64 without the edge steps.</summary>
+    [Test]
+    public void WeightGradientStepsIssueTheirInImageProducts()
+    {
+        foreach (int ext in new[] { 1, 7, 28, 56 })
+            foreach (int kl in new[] { 5, 13, 49, 51 })
+                for (int l0 = 0; l0 < ext; l0 += 32)
+                {
+                    int pl = kl / 2, tlen = Math.Min(32, ext - l0);
+                    for (int i0 = -3; i0 < kl; i0 += 8)
+                        for (int a = 0; a < tlen; a += 4)
+                        {
+                            int valid = 0;
+                            for (int m = 0; m < 8; m++)
+                                for (int k = 0; k < 8; k++)
+                                {
+                                    int pos = l0 + a + m + k + i0 - pl;
+                                    if (pos >= 0 && pos < ext && a + m < tlen) valid++;
+                                }
+                            int lead = pl - l0 - i0 - a, nhi = ext - 1 - l0 - i0 + pl - a, mhi = tlen - 1 - a;
+                            if (nhi < 0 || lead > 14) continue; // no input in the image: outside a task's outputs
+                            int cuts = (lead > 0 ? 1 : 0) + (nhi < 14 ? 1 : 0) + (mhi < 7 ? 1 : 0);
+                            var edge = DwConvModel.WgradTaskWork(ext, l0, tlen, pl, i0, a, a + 1);
+                            var plain = DwConvModel.WgradTaskWork(ext, l0, tlen, pl, i0, a, a + 1, edgeSteps: false);
+                            string what = $"extent {ext}, {kl} taps, tile at {l0}, strip at tap {i0}, step at {a}";
+                            Assert.That(plain.Ffma, Is.EqualTo(64), what);
+                            Assert.That(edge.Ffma, Is.InRange(valid, 64), what);
+                            if (cuts <= 1) Assert.That(edge.Ffma, Is.EqualTo(valid), what);
+                        }
+                }
+    }
+
+    [Test]
+    public void TheImageEdgeStepsRaiseTheStageOneAndTwoLaneEfficiency()
+    {
+        foreach (var st in DwConvModel.SlakTiny.Take(2))
+        {
+            var with = DwConvModel.FusedForward("fwd", st, 128, 0.6, 0.78);
+            var without = DwConvModel.FusedForward("fwd", st, 128, 0.6, 0.78, edgeSteps: false);
+            Assert.That(with.UsefulFma, Is.EqualTo(without.UsefulFma), st.Name);
+            Assert.That(with.LaneEfficiency, Is.GreaterThan(without.LaneEfficiency), st.Name);
+            Assert.That(with.LaneEfficiency, Is.LessThanOrEqualTo(0.6), st.Name + ": zero weights cap it at the density");
+            var wg = DwConvModel.FusedWeightGrad(st, 128, 0.6, 0.9);
+            var wgWithout = DwConvModel.FusedWeightGrad(st, 128, 0.6, 0.9, edgeSteps: false);
+            Assert.That(wg.LaneEfficiency, Is.GreaterThan(wgWithout.LaneEfficiency), st.Name + " weight gradient");
+        }
+    }
+
     [Test]
     public void TheWeightGradientsStridesAreConflictFreeAtSlakTinyStages()
     {

@@ -26,6 +26,8 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
         new object[] { 1, 2, 33, 35, "9x5,5x9,5x5", 1.0 },        // more than one output tile in each direction
         new object[] { 1, 1, 20, 17, "151x5,5x151,5x5", 0.6 },    // M = 151 (the CUDA forward's fallback)
         new object[] { 1, 2, 9, 8, "7x3,3x7,3x3,5x5", 0.6 },      // four branches: the CUDA per-branch kernels
+        new object[] { 1, 1, 40, 37, "31x5,5x31,5x5", 0.6 },      // CUDA steps clipped at both image edges, full between
+        new object[] { 1, 2, 1, 40, "5x29,29x5,5x5", 0.6 },       // 1-row map, long kernels across and along it
     ];
 
     private static (int Kh, int Kw)[] Parse(string branches) =>
