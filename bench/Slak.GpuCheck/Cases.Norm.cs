@@ -1,5 +1,5 @@
 // Rows of norm.cu, loss.cu and optim.cu at SLaK-T shapes: LayerNorm over channels-last rows (the block's norm,
-// stage 1: B*56*56 rows of 124), channels-first LayerNorm (the downsample norm before stage 2), BatchNorm of a
+// stage 1: B*56*56 rows of 124: the warp-per-row kernels; the block-per-row kernels on stage-4 rows of width 1,030), channels-first LayerNorm (the downsample norm before stage 2), BatchNorm of a
 // large-kernel branch (stage 1), the loss on (B, 1000) logits, AdamW on the largest weight (stage-4 pwconv,
 // 3992 x 998, masked at density 0.6). Backward inputs (mean, 1/std) come from the CPU forward.
 // Sampling: the forward kernels and the per-row / per-pixel backward kernels write each output element from one
@@ -18,15 +18,43 @@ internal static partial class Cases
     private static IEnumerable<GpuCase> Norms()
     {
         const string g = "norm";
-        yield return new GpuCase("layernorm_fwd_kernel", g, "LayerNormLastDim", ctx =>
+        yield return new GpuCase("layernorm_rows_fwd_kernel", g, "LayerNormLastDim", ctx =>
         {
             var (rows, c, x, w, b) = LnInputs(ctx);
             ctx.Check($"({rows},{c})", 8.0 * rows * c, 8.0 * rows * c, [[rows, c], [rows], [rows]],
                 (be, o) => be.LayerNormLastDim(T(x, be), T(w, be), T(b, be), 1e-6f, o[0], o[1], o[2]));
         });
-        GpuCase LnBackward(string kernel) => new(kernel, g, "LayerNormLastDimBackward", ctx =>
+        GpuCase LnRowsBackward(string kernel) => new(kernel, g, "LayerNormLastDimBackward", ctx =>
         {
             var (rows, c, x, w, b) = LnInputs(ctx);
+            var stats = ctx.Own(Tensor.Empty([rows, c], Device.Cpu));
+            var mean = ctx.Own(Tensor.Empty([rows], Device.Cpu));
+            var rstd = ctx.Own(Tensor.Empty([rows], Device.Cpu));
+            CpuBackend.Instance.LayerNormLastDim(x.Cpu, w.Cpu, b.Cpu, 1e-6f, stats, mean, rstd);
+            var m = ctx.FromArray(mean.ToArray(), rows);
+            var r = ctx.FromArray(rstd.ToArray(), rows);
+            var dy = ctx.Random(rows, c);
+            ctx.Check($"({rows},{c})", 12.0 * rows * c, 12.0 * rows * c, [[rows, c], [c], [c]],
+                (be, o) => be.LayerNormLastDimBackward(T(x, be), T(w, be), T(m, be), T(r, be), T(dy, be), o[0], o[1], o[2]),
+                atol: 1e-3 + 1e-6 * rows, rtol: 1e-3);
+        })
+        {
+            Sampling = SampleHandling.Whole,
+            SampleNote = "dx and the per-chunk parameter partials come from the same blocks: runs whole",
+        };
+        yield return LnRowsBackward("layernorm_rows_bwd_kernel");
+        yield return LnRowsBackward("layernorm_param_finalize_kernel");
+
+        // Rows wider than 1,024 (the block-per-row kernels): stage-4 rows at a width of 1,030.
+        yield return new GpuCase("layernorm_fwd_kernel", g, "LayerNormLastDim (wide)", ctx =>
+        {
+            var (rows, c, x, w, b) = LnWideInputs(ctx);
+            ctx.Check($"({rows},{c})", 8.0 * rows * c, 8.0 * rows * c, [[rows, c], [rows], [rows]],
+                (be, o) => be.LayerNormLastDim(T(x, be), T(w, be), T(b, be), 1e-6f, o[0], o[1], o[2]));
+        });
+        GpuCase LnBackward(string kernel) => new(kernel, g, "LayerNormLastDimBackward (wide)", ctx =>
+        {
+            var (rows, c, x, w, b) = LnWideInputs(ctx);
             var stats = ctx.Own(Tensor.Empty([rows, c], Device.Cpu));
             var mean = ctx.Own(Tensor.Empty([rows], Device.Cpu));
             var rstd = ctx.Own(Tensor.Empty([rows], Device.Cpu));
@@ -71,10 +99,10 @@ internal static partial class Cases
         })
         {
             SampledKernels = ["layernorm_cf_bwd_data_kernel"],
-            SampleNote = "parameter gradient: one block per channel over N*H*W, runs whole",
+            SampleNote = "parameter gradient: partials per (image, 1,024-pixel chunk) and their finalize, run whole",
         };
         yield return CfBackward("layernorm_cf_bwd_data_kernel");
-        yield return CfBackward("layernorm_cf_bwd_param_kernel");
+        yield return CfBackward("layernorm_cf_bwd_param_partial_kernel");
 
         GpuCase BnTrain(string kernel) => new(kernel, g, "BatchNormTrain", ctx =>
         {
@@ -179,6 +207,14 @@ internal static partial class Cases
     {
         var s = Sizes.For(ctx.Full);
         int rows = s.B * s.H[0] * s.H[0], c = s.C[0];
+        return (rows, c, ctx.Random(rows, c), ctx.Random(c), ctx.Random(c));
+    }
+
+    private static (int Rows, int C, (Tensor Cpu, Tensor Gpu) X, (Tensor Cpu, Tensor Gpu) W, (Tensor Cpu, Tensor Gpu) B) LnWideInputs(CheckContext ctx)
+    {
+        var s = Sizes.For(ctx.Full);
+        const int c = 1030;
+        int rows = s.B * s.H[3] * s.H[3];
         return (rows, c, ctx.Random(rows, c), ctx.Random(c), ctx.Random(c));
     }
 
