@@ -1,10 +1,10 @@
-// Rows of norm.cu, loss.cu and optim.cu at SLaK-T shapes: LayerNorm over channels-last rows (the block's norm,
-// stage 1: B*56*56 rows of 124: the warp-per-row kernels; the block-per-row kernels on stage-4 rows of width 1,030), channels-first LayerNorm (the downsample norm before stage 2), BatchNorm of a
-// large-kernel branch (stage 1), the loss on (B, 1000) logits, AdamW on the largest weight (stage-4 pwconv,
+// Rows of norm.cu, loss.cu and optim.cu at SLaK-T shapes: LayerNorm over channels-last rows (the block's norm: the
+// warp-per-row kernels at every stage's rows; the block-per-row kernels on stage-4 rows of width 1,030),
+// channels-first LayerNorm (the downsample norm before stage 2), BatchNorm of a large-kernel branch (stage 1), the loss on (B, 1000) logits, AdamW on the largest weight (stage-4 pwconv,
 // 3992 x 998, masked at density 0.6). Backward inputs (mean, 1/std) come from the CPU forward.
 // Sampling: the forward kernels and the per-row / per-pixel backward kernels write each output element from one
-// block (generic); the parameter-gradient kernels accumulate over every row or pixel (per chunk, then finalized, or
-// one block per channel over N*H*W): they run whole, while the data-gradient kernel of the same operation is
+// block (generic); the parameter-gradient kernels accumulate over every row or pixel (per chunk, then finalized):
+// they run whole (the warp-per-row backward writes dx and its partials from the same blocks: it runs whole), while the data-gradient kernel of the same operation is
 // sampled. BatchNorm's partial sums and their per-channel finalize run whole and its element pass
 // (batchnorm_affine_kernel, batchnorm_bwd_dx_kernel: one block per 8192 elements) is sampled. The loss kernels have one block per row of a
 // 128-row batch (whole: 128 blocks). AdamW updates in place (InPlace).
@@ -18,15 +18,21 @@ internal static partial class Cases
     private static IEnumerable<GpuCase> Norms()
     {
         const string g = "norm";
-        yield return new GpuCase("layernorm_rows_fwd_kernel", g, "LayerNormLastDim", ctx =>
+        // The warp-per-row kernels: one row class per SLaK-T stage (widths 124 / 249 / 499 / 998 at maps 56 / 28 / 14 / 7).
+        string[] classes = ["128", "256", "512", "1024"];
+        for (int i = 0; i < classes.Length; i++)
         {
-            var (rows, c, x, w, b) = LnInputs(ctx);
-            ctx.Check($"({rows},{c})", 8.0 * rows * c, 8.0 * rows * c, [[rows, c], [rows], [rows]],
-                (be, o) => be.LayerNormLastDim(T(x, be), T(w, be), T(b, be), 1e-6f, o[0], o[1], o[2]));
-        });
-        GpuCase LnRowsBackward(string kernel) => new(kernel, g, "LayerNormLastDimBackward", ctx =>
+            int stage = i;
+            yield return new GpuCase($"layernorm_rows{classes[i]}_fwd_kernel", g, "LayerNormLastDim", ctx =>
+            {
+                var (rows, c, x, w, b) = LnStageInputs(ctx, stage);
+                ctx.Check($"({rows},{c})", 8.0 * rows * c, 8.0 * rows * c, [[rows, c], [rows], [rows]],
+                    (be, o) => be.LayerNormLastDim(T(x, be), T(w, be), T(b, be), 1e-6f, o[0], o[1], o[2]));
+            });
+        }
+        GpuCase LnRowsBackward(string kernel, int stage) => new(kernel, g, "LayerNormLastDimBackward", ctx =>
         {
-            var (rows, c, x, w, b) = LnInputs(ctx);
+            var (rows, c, x, w, b) = LnStageInputs(ctx, stage);
             var stats = ctx.Own(Tensor.Empty([rows, c], Device.Cpu));
             var mean = ctx.Own(Tensor.Empty([rows], Device.Cpu));
             var rstd = ctx.Own(Tensor.Empty([rows], Device.Cpu));
@@ -42,8 +48,8 @@ internal static partial class Cases
             Sampling = SampleHandling.Whole,
             SampleNote = "dx and the per-chunk parameter partials come from the same blocks: runs whole",
         };
-        yield return LnRowsBackward("layernorm_rows_bwd_kernel");
-        yield return LnRowsBackward("layernorm_param_finalize_kernel");
+        for (int i = 0; i < classes.Length; i++) yield return LnRowsBackward($"layernorm_rows{classes[i]}_bwd_kernel", i);
+        yield return LnRowsBackward("layernorm_param_finalize_kernel", 0);
 
         // Rows wider than 1,024 (the block-per-row kernels): stage-4 rows at a width of 1,030.
         yield return new GpuCase("layernorm_fwd_kernel", g, "LayerNormLastDim (wide)", ctx =>
@@ -207,6 +213,15 @@ internal static partial class Cases
     {
         var s = Sizes.For(ctx.Full);
         int rows = s.B * s.H[0] * s.H[0], c = s.C[0];
+        return (rows, c, ctx.Random(rows, c), ctx.Random(c), ctx.Random(c));
+    }
+
+    // Rows of the block's LayerNorm at stage `stage`: SLaK-T's width at either scale (the row class is the kernel).
+    private static (int Rows, int C, (Tensor Cpu, Tensor Gpu) X, (Tensor Cpu, Tensor Gpu) W, (Tensor Cpu, Tensor Gpu) B) LnStageInputs(CheckContext ctx, int stage)
+    {
+        var s = Sizes.For(ctx.Full);
+        int c = Sizes.For(true).C[stage];
+        int rows = s.B * s.H[stage] * s.H[stage];
         return (rows, c, ctx.Random(rows, c), ctx.Random(c), ctx.Random(c));
     }
 

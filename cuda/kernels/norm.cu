@@ -85,15 +85,15 @@ extern "C" __global__ void layernorm_bwd_param_partial_kernel(float* __restrict_
     db_partial[static_cast<long long>(blockIdx.y) * c + j] = ab;
 }
 
-// ---- LayerNorm over rows of at most kLnMaxCols: one warp per row, the row held in registers ----
-// Lane `lane` holds the row's columns ln_col(k, lane), k < kLnPerLane: with kVec (c a multiple of 4 and every pointer
-// 16-byte aligned) 128-bit loads of float4 number lane + 32 * (k / 4), else the scalar column lane + 32 * k (both
-// coalesced). Statistics in fp32, two passes over the registers (mean, then centred squares); warp sums use a fixed
-// shuffle tree, so results are deterministic. Wider rows take the block-per-row kernels above.
+// ---- LayerNorm over rows of at most 1,024: one warp per row, the row held in registers ----
+// Lane `lane` holds the row's columns ln_col(k, lane), k < kN: with kVec (c a multiple of 4 and every pointer 16-byte
+// aligned) 128-bit loads of float4 number lane + 32 * (k / 4), else the scalar column lane + 32 * k (both coalesced).
+// One kernel per row class W = 32 * kN (128, 256, 512, 1024: SLaK-T's 124 / 249 / 499 / 998), so that the narrow
+// rows do not pay the wide rows' registers (occupancy). Statistics in fp32, two passes over the registers (mean, then
+// centred squares); warp sums use a fixed shuffle tree, so results are deterministic. Wider rows take the
+// block-per-row kernels above.
 
-constexpr int kLnWarps = 8;       // rows (forward) or row chunks (backward) per 256-thread block
-constexpr int kLnPerLane = 32;    // columns per lane
-constexpr int kLnMaxCols = 32 * kLnPerLane;
+constexpr int kLnWarps = 8;  // rows (forward) or row chunks (backward) per 256-thread block
 
 template <bool kVec>
 __device__ __forceinline__ int ln_col(int k, int lane)
@@ -102,11 +102,11 @@ __device__ __forceinline__ int ln_col(int k, int lane)
 }
 
 // v[k] = p[ln_col(k, lane)] for columns below c, 0 elsewhere.
-template <bool kVec>
-__device__ __forceinline__ void ln_load(float (&v)[kLnPerLane], const float* __restrict__ p, int c, int lane)
+template <int kN, bool kVec>
+__device__ __forceinline__ void ln_load(float (&v)[kN], const float* __restrict__ p, int c, int lane)
 {
 #pragma unroll
-    for (int k = 0; k < kLnPerLane; k += kVec ? 4 : 1)
+    for (int k = 0; k < kN; k += kVec ? 4 : 1)
     {
         const int j = ln_col<kVec>(k, lane);
         if (kVec)
@@ -124,11 +124,11 @@ __device__ __forceinline__ void ln_load(float (&v)[kLnPerLane], const float* __r
     }
 }
 
-template <bool kVec>
-__device__ __forceinline__ void ln_store(float* __restrict__ p, const float (&v)[kLnPerLane], int c, int lane)
+template <int kN, bool kVec>
+__device__ __forceinline__ void ln_store(float* __restrict__ p, const float (&v)[kN], int c, int lane)
 {
 #pragma unroll
-    for (int k = 0; k < kLnPerLane; k += kVec ? 4 : 1)
+    for (int k = 0; k < kN; k += kVec ? 4 : 1)
     {
         const int j = ln_col<kVec>(k, lane);
         if (j >= c) continue;
@@ -139,7 +139,7 @@ __device__ __forceinline__ void ln_store(float* __restrict__ p, const float (&v)
     }
 }
 
-template <bool kVec>
+template <int kN, bool kVec>
 __device__ __forceinline__ void ln_rows_fwd(float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
                                             const float* __restrict__ x, const float* __restrict__ w,
                                             const float* __restrict__ b, float eps, long long rows, int c)
@@ -147,29 +147,29 @@ __device__ __forceinline__ void ln_rows_fwd(float* __restrict__ y, float* __rest
     const int lane = threadIdx.x % 32;
     const long long row = static_cast<long long>(blockIdx.x) * kLnWarps + threadIdx.x / 32;
     if (row >= rows) return;  // whole warps only
-    float v[kLnPerLane];
-    ln_load<kVec>(v, x + row * c, c, lane);
+    float v[kN];
+    ln_load<kN, kVec>(v, x + row * c, c, lane);
     const float inv_c = 1.0f / static_cast<float>(c);
     float s = 0.0f;
 #pragma unroll
-    for (int k = 0; k < kLnPerLane; ++k) s += v[k];
+    for (int k = 0; k < kN; ++k) s += v[k];
     const float mu = slak::warp_reduce_sum(s) * inv_c;
     float sq = 0.0f;
 #pragma unroll
-    for (int k = 0; k < kLnPerLane; ++k)
+    for (int k = 0; k < kN; ++k)
     {
         const float d = ln_col<kVec>(k, lane) < c ? v[k] - mu : 0.0f;
         sq += d * d;
     }
     const float rs = rsqrtf(slak::warp_reduce_sum(sq) * inv_c + eps);
-    float wv[kLnPerLane];
-    ln_load<kVec>(wv, w, c, lane);
+    float wv[kN];
+    ln_load<kN, kVec>(wv, w, c, lane);
 #pragma unroll
-    for (int k = 0; k < kLnPerLane; ++k) v[k] = (v[k] - mu) * rs * wv[k];
-    ln_load<kVec>(wv, b, c, lane);
+    for (int k = 0; k < kN; ++k) v[k] = (v[k] - mu) * rs * wv[k];
+    ln_load<kN, kVec>(wv, b, c, lane);
 #pragma unroll
-    for (int k = 0; k < kLnPerLane; ++k) v[k] += wv[k];
-    ln_store<kVec>(y + row * c, v, c, lane);
+    for (int k = 0; k < kN; ++k) v[k] += wv[k];
+    ln_store<kN, kVec>(y + row * c, v, c, lane);
     if (lane == 0)
     {
         mean[row] = mu;
@@ -177,19 +177,7 @@ __device__ __forceinline__ void ln_rows_fwd(float* __restrict__ y, float* __rest
     }
 }
 
-// Forward, one warp per row: grid ceil(rows / kLnWarps) blocks of 32 * kLnWarps threads; c <= kLnMaxCols.
-extern "C" __global__ void layernorm_rows_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
-                                                     float* __restrict__ rstd, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ b,
-                                                     float eps, long long rows, int c, int vec)
-{
-    if (vec)
-        ln_rows_fwd<true>(y, mean, rstd, x, w, b, eps, rows, c);
-    else
-        ln_rows_fwd<false>(y, mean, rstd, x, w, b, eps, rows, c);
-}
-
-template <bool kVec>
+template <int kN, bool kVec>
 __device__ __forceinline__ void ln_rows_bwd(float* __restrict__ dx, float* __restrict__ dw_part,
                                             float* __restrict__ db_part, const float* __restrict__ x,
                                             const float* __restrict__ w, const float* __restrict__ mean,
@@ -202,19 +190,19 @@ __device__ __forceinline__ void ln_rows_bwd(float* __restrict__ dx, float* __res
     const long long r0 = static_cast<long long>(chunk) * rows_per_chunk;
     const long long r1 = min(r0 + rows_per_chunk, rows);
     const float inv_c = 1.0f / static_cast<float>(c);
-    float aw[kLnPerLane], ab[kLnPerLane];
+    float aw[kN], ab[kN];
 #pragma unroll
-    for (int k = 0; k < kLnPerLane; ++k) aw[k] = ab[k] = 0.0f;
+    for (int k = 0; k < kN; ++k) aw[k] = ab[k] = 0.0f;
     for (long long row = r0; row < r1; ++row)
     {
-        float v[kLnPerLane], g[kLnPerLane], wv[kLnPerLane];
-        ln_load<kVec>(v, x + row * c, c, lane);
-        ln_load<kVec>(g, dy + row * c, c, lane);
-        ln_load<kVec>(wv, w, c, lane);
+        float v[kN], g[kN], wv[kN];
+        ln_load<kN, kVec>(v, x + row * c, c, lane);
+        ln_load<kN, kVec>(g, dy + row * c, c, lane);
+        ln_load<kN, kVec>(wv, w, c, lane);
         const float mu = mean[row], rs = rstd[row];
         float sa = 0.0f, sb = 0.0f;
 #pragma unroll
-        for (int k = 0; k < kLnPerLane; ++k)
+        for (int k = 0; k < kN; ++k)
         {
             v[k] = ln_col<kVec>(k, lane) < c ? (v[k] - mu) * rs : 0.0f;  // xhat
             const float gh = g[k] * wv[k];
@@ -226,26 +214,107 @@ __device__ __forceinline__ void ln_rows_bwd(float* __restrict__ dx, float* __res
         const float ma = slak::warp_reduce_sum(sa) * inv_c;
         const float mb = slak::warp_reduce_sum(sb) * inv_c;
 #pragma unroll
-        for (int k = 0; k < kLnPerLane; ++k) g[k] = rs * (g[k] * wv[k] - ma - v[k] * mb);
-        ln_store<kVec>(dx + row * c, g, c, lane);
+        for (int k = 0; k < kN; ++k) g[k] = rs * (g[k] * wv[k] - ma - v[k] * mb);
+        ln_store<kN, kVec>(dx + row * c, g, c, lane);
     }
-    ln_store<kVec>(dw_part + static_cast<long long>(chunk) * c, aw, c, lane);
-    ln_store<kVec>(db_part + static_cast<long long>(chunk) * c, ab, c, lane);
+    ln_store<kN, kVec>(dw_part + static_cast<long long>(chunk) * c, aw, c, lane);
+    ln_store<kN, kVec>(db_part + static_cast<long long>(chunk) * c, ab, c, lane);
 }
 
-// Backward, one warp per chunk of rows_per_chunk rows: dx row by row (dx = rstd * (dy*w - mean(dy*w) - xhat *
-// mean(dy*w*xhat))) and the chunk's column sums of dy*xhat and dy, written to dw_part / db_part[chunk][c] and summed
-// in chunk order by layernorm_param_finalize_kernel. x and dy are read once.
-extern "C" __global__ void layernorm_rows_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
+// layernorm_rowsW_fwd_kernel: one warp per row, grid ceil(rows / kLnWarps) blocks of 32 * kLnWarps threads, c <= W.
+// layernorm_rowsW_bwd_kernel: one warp per chunk of rows_per_chunk rows: dx row by row (dx = rstd * (dy*w -
+// mean(dy*w) - xhat * mean(dy*w*xhat))) and the chunk's column sums of dy*xhat and dy, written to
+// dw_part / db_part[chunk][c] and summed in chunk order by layernorm_param_finalize_kernel. x and dy are read once.
+extern "C" __global__ void layernorm_rows128_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
+                                                     float* __restrict__ rstd, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ b,
+                                                     float eps, long long rows, int c, int vec)
+{
+    if (vec)
+        ln_rows_fwd<4, true>(y, mean, rstd, x, w, b, eps, rows, c);
+    else
+        ln_rows_fwd<4, false>(y, mean, rstd, x, w, b, eps, rows, c);
+}
+
+extern "C" __global__ void layernorm_rows128_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
                                                      float* __restrict__ db_part, const float* __restrict__ x,
                                                      const float* __restrict__ w, const float* __restrict__ mean,
                                                      const float* __restrict__ rstd, const float* __restrict__ dy,
                                                      long long rows, int c, int rows_per_chunk, int chunks, int vec)
 {
     if (vec)
-        ln_rows_bwd<true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+        ln_rows_bwd<4, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
     else
-        ln_rows_bwd<false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+        ln_rows_bwd<4, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+}
+
+extern "C" __global__ void layernorm_rows256_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
+                                                     float* __restrict__ rstd, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ b,
+                                                     float eps, long long rows, int c, int vec)
+{
+    if (vec)
+        ln_rows_fwd<8, true>(y, mean, rstd, x, w, b, eps, rows, c);
+    else
+        ln_rows_fwd<8, false>(y, mean, rstd, x, w, b, eps, rows, c);
+}
+
+extern "C" __global__ void layernorm_rows256_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
+                                                     float* __restrict__ db_part, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ mean,
+                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
+                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
+{
+    if (vec)
+        ln_rows_bwd<8, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+    else
+        ln_rows_bwd<8, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+}
+
+extern "C" __global__ void layernorm_rows512_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
+                                                     float* __restrict__ rstd, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ b,
+                                                     float eps, long long rows, int c, int vec)
+{
+    if (vec)
+        ln_rows_fwd<16, true>(y, mean, rstd, x, w, b, eps, rows, c);
+    else
+        ln_rows_fwd<16, false>(y, mean, rstd, x, w, b, eps, rows, c);
+}
+
+extern "C" __global__ void layernorm_rows512_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
+                                                     float* __restrict__ db_part, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ mean,
+                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
+                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
+{
+    if (vec)
+        ln_rows_bwd<16, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+    else
+        ln_rows_bwd<16, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+}
+
+extern "C" __global__ void layernorm_rows1024_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
+                                                     float* __restrict__ rstd, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ b,
+                                                     float eps, long long rows, int c, int vec)
+{
+    if (vec)
+        ln_rows_fwd<32, true>(y, mean, rstd, x, w, b, eps, rows, c);
+    else
+        ln_rows_fwd<32, false>(y, mean, rstd, x, w, b, eps, rows, c);
+}
+
+extern "C" __global__ void layernorm_rows1024_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
+                                                     float* __restrict__ db_part, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ mean,
+                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
+                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
+{
+    if (vec)
+        ln_rows_bwd<32, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+    else
+        ln_rows_bwd<32, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
 }
 
 // dw[j] = sum over chunks of dw_part[chunk][j] (db likewise): one warp per column, lanes over chunks in a fixed

@@ -15,6 +15,26 @@ internal static class NormKernels
     /// block-per-row kernels.</summary>
     internal const int LayerNormMaxWarpColumns = 1024;
 
+    /// <summary>The row class of the warp-per-row kernels for width <paramref name="c"/> (at most
+    /// <see cref="LayerNormMaxWarpColumns"/>): 128, 256, 512 or 1024 (<c>layernorm_rows{W}_*_kernel</c>).</summary>
+    internal static int LayerNormRowClass(int c) => c <= 128 ? 128 : c <= 256 ? 256 : c <= 512 ? 512 : 1024;
+
+    private static string RowsForwardKernel(int c) => LayerNormRowClass(c) switch
+    {
+        128 => "layernorm_rows128_fwd_kernel",
+        256 => "layernorm_rows256_fwd_kernel",
+        512 => "layernorm_rows512_fwd_kernel",
+        _ => "layernorm_rows1024_fwd_kernel",
+    };
+
+    private static string RowsBackwardKernel(int c) => LayerNormRowClass(c) switch
+    {
+        128 => "layernorm_rows128_bwd_kernel",
+        256 => "layernorm_rows256_bwd_kernel",
+        512 => "layernorm_rows512_bwd_kernel",
+        _ => "layernorm_rows1024_bwd_kernel",
+    };
+
     /// <summary>Rows (forward) or row chunks (backward) per block of the warp-per-row kernels (<c>kLnWarps</c>).</summary>
     internal const int LayerNormWarpsPerBlock = 8;
 
@@ -45,7 +65,7 @@ internal static class NormKernels
         k.Add(y); k.Add(mean); k.Add(rstd); k.Add(x); k.Add(w); k.Add(b); k.Add(eps); k.Add((long)rows); k.Add(c);
         k.Add(Vectorizable(c, y, x, w, b) ? 1 : 0);
         long blocks = (rows + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
-        k.Launch(dev, "layernorm_rows_fwd_kernel", LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
+        k.Launch(dev, RowsForwardKernel(c), LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
     }
 
     /// <summary>Backward of the last-dim LayerNorm: dx, dweight, dbias.</summary>
@@ -74,7 +94,7 @@ internal static class NormKernels
             k.Add(dx); k.Add(partW); k.Add(partB); k.Add(x); k.Add(w); k.Add(mean); k.Add(rstd); k.Add(dy); k.Add((long)rows);
             k.Add(c); k.Add(perChunk); k.Add(chunks); k.Add(Vectorizable(c, dx, partW, partB, x, w, dy) ? 1 : 0);
             long blocks = (chunks + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
-            k.Launch(dev, "layernorm_rows_bwd_kernel", LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
+            k.Launch(dev, RowsBackwardKernel(c), LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
             Finalize(dev, dw, db, partW, partB, chunks, c, limits);
         }
         finally

@@ -1,9 +1,10 @@
 // LayerNorm forward and backward through the backend against float64 references at the shapes that break the CUDA
-// kernels of norm.cu: rows of at most 1,024 take one warp per row (128-bit accesses when the width is a multiple of 4,
-// scalar otherwise; the backward fuses dx with per-chunk parameter partials of 4-64 rows, summed in chunk order), wider
-// rows the block-per-row kernels; channels-first parameter gradients come from partials per (image, 1,024-pixel
-// chunk). Breakers: width 1, widths not a multiple of 4 or 32, exactly 1,024 and just over, one row, many chunks, a
-// mean 100 times the spread, 1x1 maps and planes over one pixel chunk. Outputs are NaN-poisoned; repeats agree bit for bit.
+// kernels of norm.cu. Rows of at most 1,024 take one warp per row (one kernel per row class 128 / 256 / 512 / 1,024;
+// 128-bit accesses when the width is a multiple of 4, scalar otherwise); the backward fuses dx with per-chunk
+// parameter partials of 4-64 rows, summed in chunk order; wider rows take the block-per-row kernels. Channels-first
+// parameter gradients come from partials per (image, 1,024-pixel chunk). Breakers: width 1, widths not a multiple of
+// 4 or 32, each class edge (128, 129, 257, 1,024) and just over, one row, many chunks, a mean 100 times the spread,
+// 1x1 maps and planes over one pixel chunk. Outputs are NaN-poisoned; repeats agree bit for bit.
 using NUnit.Framework;
 using Slak.Tests.Support;
 
@@ -22,6 +23,10 @@ public sealed class LayerNormWarpKernelTests(string device) : DeviceTest(device)
         new object[] { 9, 998, 0.5 },
         new object[] { 5, 1024, 0.0 },
         new object[] { 300, 36, 1.0 },
+        new object[] { 4, 128, 0.0 },
+        new object[] { 4, 129, 0.0 },
+        new object[] { 4, 257, 0.0 },
+        new object[] { 6, 500, 0.0 },
         new object[] { 2, 1031, 2.0 },
     ];
 
@@ -34,7 +39,9 @@ public sealed class LayerNormWarpKernelTests(string device) : DeviceTest(device)
     ];
 
     [TestCaseSource(nameof(RowShapes))]
-    [KernelParity("layernorm_rows_fwd_kernel", "layernorm_rows_bwd_kernel", "layernorm_param_finalize_kernel",
+    [KernelParity("layernorm_rows128_fwd_kernel", "layernorm_rows256_fwd_kernel", "layernorm_rows512_fwd_kernel",
+                  "layernorm_rows1024_fwd_kernel", "layernorm_rows128_bwd_kernel", "layernorm_rows256_bwd_kernel",
+                  "layernorm_rows512_bwd_kernel", "layernorm_rows1024_bwd_kernel", "layernorm_param_finalize_kernel",
                   "layernorm_fwd_kernel", "layernorm_bwd_data_kernel", "layernorm_bwd_param_partial_kernel")]
     public void LastDimMatchesFloat64(int rows, int c, double mu)
     {
