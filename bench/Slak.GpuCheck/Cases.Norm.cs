@@ -7,7 +7,8 @@
 // they run whole (the warp-per-row backward writes dx and its partials from the same blocks: it runs whole), while the data-gradient kernel of the same operation is
 // sampled. BatchNorm's partial sums and their per-channel finalize run whole and its element pass
 // (batchnorm_affine_kernel, batchnorm_bwd_dx_kernel: one block per 8192 elements) is sampled. The loss kernels have one block per row of a
-// 128-row batch (whole: 128 blocks). AdamW updates in place (InPlace).
+// 128-row batch (whole: 128 blocks). AdamW updates in place (InPlace). PyTorch's layer_norm / batch_norm at every
+// stage runs beside these rows in bench/gpu/run.sh (bench/torch/norm_peer.py).
 using Slak.Backends;
 using Slak.Backends.Cpu;
 
