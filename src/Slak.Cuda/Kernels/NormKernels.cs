@@ -41,10 +41,10 @@ internal static class NormKernels
     /// <summary>Pixels per block of <c>layernorm_cf_bwd_param_partial_kernel</c> (<c>kLnCfChunk</c> in norm.cu).</summary>
     internal const int LayerNormChannelsFirstChunk = 1024;
 
-    /// <summary>Rows per chunk of the fused LayerNorm backward: about 8,192 chunks (warps: enough to keep HBM busy),
-    /// 4 to 64 rows each (the partials stay small beside the tensors). Fixed by the shape (never by the device), so the
-    /// parameter gradients' summation order is too.</summary>
-    internal static int LayerNormRowsPerChunk(long rows) => (int)Math.Clamp((rows + 8191) / 8192, 4, 64);
+    /// <summary>Rows per chunk of the fused LayerNorm backward: about 2,048 chunks, 4 to 64 rows each (more chunks
+    /// mean more partials for the finalize: kernel-model's norm section was better at every stage with 2,048 than
+    /// with 8,192). Fixed by the shape (never by the device), so the parameter gradients' summation order is too.</summary>
+    internal static int LayerNormRowsPerChunk(long rows) => (int)Math.Clamp((rows + 2047) / 2048, 4, 64);
 
     /// <summary>Whether the rows of (rows, c) at these pointers can take 128-bit accesses.</summary>
     private static bool Vectorizable(int c, params DevicePtr[] ptrs) =>
