@@ -84,6 +84,11 @@ if [[ " ${args[*]} " != *" cuda-emu "* ]] && python3 -c "import torch, sys; sys.
     python3 bench/torch/patchify_peer.py --device cuda --reps 20
     python3 bench/torch/patchify_peer.py --device cuda --reps 20 --tf32 | sed 's/$/ tf32/'
     echo '```'
+    echo
+    echo "PyTorch layer_norm / batch_norm (beside the norm rows; op pass N C H ms GB/s, median of 20; fp32):"
+    echo '```'
+    python3 bench/torch/norm_peer.py --device cuda --reps 20
+    echo '```'
   } >> "$out" || status=1
 else
   echo "run: 3/3 no PyTorch peer (no GPU PyTorch here)"

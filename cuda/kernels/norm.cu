@@ -85,6 +85,262 @@ extern "C" __global__ void layernorm_bwd_param_partial_kernel(float* __restrict_
     db_partial[static_cast<long long>(blockIdx.y) * c + j] = ab;
 }
 
+// ---- LayerNorm over rows of at most 1,024: one warp per row, the row held in registers ----
+// Lane `lane` holds the row's columns ln_col(k, lane), k < kN: with kVec (c a multiple of 4 and every pointer 16-byte
+// aligned) 128-bit loads of float4 number lane + 32 * (k / 4), else the scalar column lane + 32 * k (both coalesced).
+// One kernel per row class W = 32 * kN (128, 256, 512, 1024: SLaK-T's 124 / 249 / 499 / 998), so that the narrow
+// rows do not pay the wide rows' registers (occupancy). Statistics in fp32, two passes over the registers (mean, then
+// centred squares); warp sums use a fixed shuffle tree, so results are deterministic. Wider rows take the
+// block-per-row kernels above.
+
+constexpr int kLnWarps = 8;  // rows (forward) or row chunks (backward) per 256-thread block
+
+template <bool kVec>
+__device__ __forceinline__ int ln_col(int k, int lane)
+{
+    return kVec ? 4 * (lane + 32 * (k / 4)) + k % 4 : lane + 32 * k;
+}
+
+// v[k] = p[ln_col(k, lane)] for columns below c, 0 elsewhere.
+template <int kN, bool kVec>
+__device__ __forceinline__ void ln_load(float (&v)[kN], const float* __restrict__ p, int c, int lane)
+{
+#pragma unroll
+    for (int k = 0; k < kN; k += kVec ? 4 : 1)
+    {
+        const int j = ln_col<kVec>(k, lane);
+        if (kVec)
+        {
+            const float4 q = j < c ? *reinterpret_cast<const float4*>(p + j) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            v[k] = q.x;
+            v[k + 1] = q.y;
+            v[k + 2] = q.z;
+            v[k + 3] = q.w;
+        }
+        else
+        {
+            v[k] = j < c ? p[j] : 0.0f;
+        }
+    }
+}
+
+template <int kN, bool kVec>
+__device__ __forceinline__ void ln_store(float* __restrict__ p, const float (&v)[kN], int c, int lane)
+{
+#pragma unroll
+    for (int k = 0; k < kN; k += kVec ? 4 : 1)
+    {
+        const int j = ln_col<kVec>(k, lane);
+        if (j >= c) continue;
+        if (kVec)
+            *reinterpret_cast<float4*>(p + j) = make_float4(v[k], v[k + 1], v[k + 2], v[k + 3]);
+        else
+            p[j] = v[k];
+    }
+}
+
+template <int kN, bool kVec>
+__device__ __forceinline__ void ln_rows_fwd(float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd,
+                                            const float* __restrict__ x, const float* __restrict__ w,
+                                            const float* __restrict__ b, float eps, long long rows, int c)
+{
+    const int lane = threadIdx.x % 32;
+    const long long row = static_cast<long long>(blockIdx.x) * kLnWarps + threadIdx.x / 32;
+    if (row >= rows) return;  // whole warps only
+    float v[kN];
+    ln_load<kN, kVec>(v, x + row * c, c, lane);
+    const float inv_c = 1.0f / static_cast<float>(c);
+    float s = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kN; ++k) s += v[k];
+    const float mu = slak::warp_reduce_sum(s) * inv_c;
+    float sq = 0.0f;
+#pragma unroll
+    for (int k = 0; k < kN; ++k)
+    {
+        const float d = ln_col<kVec>(k, lane) < c ? v[k] - mu : 0.0f;
+        sq += d * d;
+    }
+    const float rs = rsqrtf(slak::warp_reduce_sum(sq) * inv_c + eps);
+    float wv[kN];
+    ln_load<kN, kVec>(wv, w, c, lane);
+#pragma unroll
+    for (int k = 0; k < kN; ++k) v[k] = (v[k] - mu) * rs * wv[k];
+    ln_load<kN, kVec>(wv, b, c, lane);
+#pragma unroll
+    for (int k = 0; k < kN; ++k) v[k] += wv[k];
+    ln_store<kN, kVec>(y + row * c, v, c, lane);
+    if (lane == 0)
+    {
+        mean[row] = mu;
+        rstd[row] = rs;
+    }
+}
+
+template <int kN, bool kVec>
+__device__ __forceinline__ void ln_rows_bwd(float* __restrict__ dx, float* __restrict__ dw_part,
+                                            float* __restrict__ db_part, const float* __restrict__ x,
+                                            const float* __restrict__ w, const float* __restrict__ mean,
+                                            const float* __restrict__ rstd, const float* __restrict__ dy,
+                                            long long rows, int c, int rows_per_chunk, int chunks)
+{
+    const int lane = threadIdx.x % 32;
+    const int chunk = static_cast<int>(blockIdx.x) * kLnWarps + static_cast<int>(threadIdx.x / 32);
+    if (chunk >= chunks) return;  // whole warps only
+    const long long r0 = static_cast<long long>(chunk) * rows_per_chunk;
+    const long long r1 = min(r0 + rows_per_chunk, rows);
+    const float inv_c = 1.0f / static_cast<float>(c);
+    float aw[kN], ab[kN];
+#pragma unroll
+    for (int k = 0; k < kN; ++k) aw[k] = ab[k] = 0.0f;
+    for (long long row = r0; row < r1; ++row)
+    {
+        float v[kN], g[kN], wv[kN];
+        ln_load<kN, kVec>(v, x + row * c, c, lane);
+        ln_load<kN, kVec>(g, dy + row * c, c, lane);
+        ln_load<kN, kVec>(wv, w, c, lane);
+        const float mu = mean[row], rs = rstd[row];
+        float sa = 0.0f, sb = 0.0f;
+#pragma unroll
+        for (int k = 0; k < kN; ++k)
+        {
+            v[k] = ln_col<kVec>(k, lane) < c ? (v[k] - mu) * rs : 0.0f;  // xhat
+            const float gh = g[k] * wv[k];
+            sa += gh;
+            sb += gh * v[k];
+            aw[k] += g[k] * v[k];
+            ab[k] += g[k];
+        }
+        const float ma = slak::warp_reduce_sum(sa) * inv_c;
+        const float mb = slak::warp_reduce_sum(sb) * inv_c;
+#pragma unroll
+        for (int k = 0; k < kN; ++k) g[k] = rs * (g[k] * wv[k] - ma - v[k] * mb);
+        ln_store<kN, kVec>(dx + row * c, g, c, lane);
+    }
+    ln_store<kN, kVec>(dw_part + static_cast<long long>(chunk) * c, aw, c, lane);
+    ln_store<kN, kVec>(db_part + static_cast<long long>(chunk) * c, ab, c, lane);
+}
+
+// layernorm_rowsW_fwd_kernel: one warp per row, grid ceil(rows / kLnWarps) blocks of 32 * kLnWarps threads, c <= W.
+// layernorm_rowsW_bwd_kernel: one warp per chunk of rows_per_chunk rows: dx row by row (dx = rstd * (dy*w -
+// mean(dy*w) - xhat * mean(dy*w*xhat))) and the chunk's column sums of dy*xhat and dy, written to
+// dw_part / db_part[chunk][c] and summed in chunk order by layernorm_param_finalize_kernel. x and dy are read once.
+extern "C" __global__ void layernorm_rows128_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
+                                                     float* __restrict__ rstd, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ b,
+                                                     float eps, long long rows, int c, int vec)
+{
+    if (vec)
+        ln_rows_fwd<4, true>(y, mean, rstd, x, w, b, eps, rows, c);
+    else
+        ln_rows_fwd<4, false>(y, mean, rstd, x, w, b, eps, rows, c);
+}
+
+extern "C" __global__ void layernorm_rows128_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
+                                                     float* __restrict__ db_part, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ mean,
+                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
+                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
+{
+    if (vec)
+        ln_rows_bwd<4, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+    else
+        ln_rows_bwd<4, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+}
+
+extern "C" __global__ void layernorm_rows256_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
+                                                     float* __restrict__ rstd, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ b,
+                                                     float eps, long long rows, int c, int vec)
+{
+    if (vec)
+        ln_rows_fwd<8, true>(y, mean, rstd, x, w, b, eps, rows, c);
+    else
+        ln_rows_fwd<8, false>(y, mean, rstd, x, w, b, eps, rows, c);
+}
+
+extern "C" __global__ void layernorm_rows256_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
+                                                     float* __restrict__ db_part, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ mean,
+                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
+                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
+{
+    if (vec)
+        ln_rows_bwd<8, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+    else
+        ln_rows_bwd<8, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+}
+
+extern "C" __global__ void layernorm_rows512_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
+                                                     float* __restrict__ rstd, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ b,
+                                                     float eps, long long rows, int c, int vec)
+{
+    if (vec)
+        ln_rows_fwd<16, true>(y, mean, rstd, x, w, b, eps, rows, c);
+    else
+        ln_rows_fwd<16, false>(y, mean, rstd, x, w, b, eps, rows, c);
+}
+
+extern "C" __global__ void layernorm_rows512_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
+                                                     float* __restrict__ db_part, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ mean,
+                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
+                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
+{
+    if (vec)
+        ln_rows_bwd<16, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+    else
+        ln_rows_bwd<16, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+}
+
+extern "C" __global__ void layernorm_rows1024_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
+                                                     float* __restrict__ rstd, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ b,
+                                                     float eps, long long rows, int c, int vec)
+{
+    if (vec)
+        ln_rows_fwd<32, true>(y, mean, rstd, x, w, b, eps, rows, c);
+    else
+        ln_rows_fwd<32, false>(y, mean, rstd, x, w, b, eps, rows, c);
+}
+
+extern "C" __global__ void layernorm_rows1024_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
+                                                     float* __restrict__ db_part, const float* __restrict__ x,
+                                                     const float* __restrict__ w, const float* __restrict__ mean,
+                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
+                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
+{
+    if (vec)
+        ln_rows_bwd<32, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+    else
+        ln_rows_bwd<32, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+}
+
+// dw[j] = sum over chunks of dw_part[chunk][j] (db likewise): one warp per column, lanes over chunks in a fixed
+// order, then the fixed shuffle tree (deterministic for a given chunk count).
+extern "C" __global__ void layernorm_param_finalize_kernel(float* __restrict__ dw, float* __restrict__ db,
+                                                           const float* __restrict__ dw_part,
+                                                           const float* __restrict__ db_part, int chunks, int c)
+{
+    const int j = static_cast<int>(blockIdx.x) * kLnWarps + static_cast<int>(threadIdx.x / 32);
+    if (j >= c) return;  // whole warps only
+    const int lane = threadIdx.x % 32;
+    float sw = 0.0f, sb = 0.0f;
+    for (int k = lane; k < chunks; k += 32)
+    {
+        sw += dw_part[static_cast<long long>(k) * c + j];
+        sb += db_part[static_cast<long long>(k) * c + j];
+    }
+    sw = slak::warp_reduce_sum(sw);
+    sb = slak::warp_reduce_sum(sb);
+    if (lane == 0)
+    {
+        dw[j] = sw;
+        db[j] = sb;
+    }
+}
+
 // ---- LayerNorm over channels of (N, C, HW): one thread per pixel, loops over C (coalesced along HW) ----
 
 extern "C" __global__ void layernorm_cf_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
@@ -143,29 +399,57 @@ extern "C" __global__ void layernorm_cf_bwd_data_kernel(float* __restrict__ dx, 
     }
 }
 
-// dweight[c] = sum over n, p of dy * xhat; dbias[c] = sum of dy; one block per channel.
-extern "C" __global__ void layernorm_cf_bwd_param_kernel(float* __restrict__ dw, float* __restrict__ db,
-                                                         const float* __restrict__ x, const float* __restrict__ mean,
-                                                         const float* __restrict__ rstd,
-                                                         const float* __restrict__ dy, int n, int c, int hw)
+// ---- Parameter gradients of the channels-first LayerNorm: partials per (image, pixel chunk), then in order ----
+// Block `blockIdx.x` = image * pixel_chunks + chunk covers kLnCfChunk pixels of one image; warp w takes channels
+// w, w + kLnWarps, ...; lanes run along the pixels (coalesced along HW) with the chunk's mean and 1/std in
+// registers, and the warp's sums go through the fixed shuffle tree to dw_part / db_part[blockIdx.x][ch]
+// (layernorm_param_finalize_kernel adds them in block order). No 64-bit division: one 32-bit division per block.
+
+constexpr int kLnCfPerLane = 32;
+constexpr int kLnCfChunk = 32 * kLnCfPerLane;  // pixels per block
+
+extern "C" __global__ void layernorm_cf_bwd_param_partial_kernel(float* __restrict__ dw_part,
+                                                                 float* __restrict__ db_part,
+                                                                 const float* __restrict__ x,
+                                                                 const float* __restrict__ mean,
+                                                                 const float* __restrict__ rstd,
+                                                                 const float* __restrict__ dy, int c, int hw,
+                                                                 int pixel_chunks)
 {
-    const int ch = blockIdx.x;
-    float aw = 0.0f, ab = 0.0f;
-    const long long count = static_cast<long long>(n) * hw;
-    for (long long i = threadIdx.x; i < count; i += blockDim.x)
+    const int img = static_cast<int>(blockIdx.x) / pixel_chunks;
+    const int p0 = (static_cast<int>(blockIdx.x) - img * pixel_chunks) * kLnCfChunk;
+    const int lane = threadIdx.x % 32;
+    const long long stat = static_cast<long long>(img) * hw;
+    float mu[kLnCfPerLane], rs[kLnCfPerLane];
+#pragma unroll
+    for (int i = 0; i < kLnCfPerLane; ++i)
     {
-        const long long img = i / hw, p = i % hw;
-        const long long k = (img * c + ch) * hw + p;
-        const float g = dy[k];
-        aw += g * (x[k] - mean[img * hw + p]) * rstd[img * hw + p];
-        ab += g;
+        const int p = p0 + lane + 32 * i;
+        mu[i] = p < hw ? mean[stat + p] : 0.0f;
+        rs[i] = p < hw ? rstd[stat + p] : 0.0f;
     }
-    aw = slak::block_reduce_sum(aw);
-    ab = slak::block_reduce_sum(ab);
-    if (threadIdx.x == 0)
+    for (int ch = static_cast<int>(threadIdx.x / 32); ch < c; ch += kLnWarps)
     {
-        dw[ch] = aw;
-        db[ch] = ab;
+        const long long base = (static_cast<long long>(img) * c + ch) * hw;
+        float aw = 0.0f, ab = 0.0f;
+#pragma unroll
+        for (int i = 0; i < kLnCfPerLane; ++i)
+        {
+            const int p = p0 + lane + 32 * i;
+            if (p < hw)
+            {
+                const float g = dy[base + p];
+                aw += g * (x[base + p] - mu[i]) * rs[i];
+                ab += g;
+            }
+        }
+        aw = slak::warp_reduce_sum(aw);
+        ab = slak::warp_reduce_sum(ab);
+        if (lane == 0)
+        {
+            dw_part[static_cast<long long>(blockIdx.x) * c + ch] = aw;
+            db_part[static_cast<long long>(blockIdx.x) * c + ch] = ab;
+        }
     }
 }
 

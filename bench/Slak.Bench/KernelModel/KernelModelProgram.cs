@@ -157,6 +157,7 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"{arch}, NVRTC {compiler.Version.Major}.{compiler.Version.Minor}; {rows.Count} kernels.");
         sb.AppendLine();
         PatchifyModel.Append(sb);
+        NormModel.Append(sb, k => rows.FirstOrDefault(r => r.Kernel.Name == k)?.Resources?.Registers ?? 0);
         AppendModel(sb, rows, variant);
         return sb.ToString();
     }

@@ -1,5 +1,7 @@
-// Typed launchers for cuda/kernels/norm.cu (LayerNorm last-dim and channels-first, BatchNorm2d). Grids: slak_plan.h
-// (one block per row or channel, grid-stride loops, column-sum chunks); BatchNorm: one block per (channel, chunk of
+// Typed launchers for cuda/kernels/norm.cu (LayerNorm last-dim and channels-first, BatchNorm2d). LayerNorm over rows
+// of at most 1,024: one warp per row (forward) or per chunk of rows (backward, dx plus per-chunk parameter partials),
+// then a per-column finalize in chunk order; wider rows: one block per row and column-sum chunks (slak_plan.h).
+// Channels-first: one thread per pixel (grid-stride), parameter partials per (image, 1,024-pixel chunk); BatchNorm: one block per (channel, chunk of
 // BatchNormChunk elements) for the float64 partial sums, one thread per channel for their fixed-order sum, one block
 // per BatchNormElementChunk elements for the element passes.
 using Slak.Cuda.Runtime;
@@ -9,17 +11,113 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the normalization kernels.</summary>
 internal static class NormKernels
 {
+    /// <summary>Widest row of the warp-per-row LayerNorm kernels (<c>kLnMaxCols</c> in norm.cu); wider rows take the
+    /// block-per-row kernels.</summary>
+    internal const int LayerNormMaxWarpColumns = 1024;
+
+    /// <summary>The row class of the warp-per-row kernels for width <paramref name="c"/> (at most
+    /// <see cref="LayerNormMaxWarpColumns"/>): 128, 256, 512 or 1024 (<c>layernorm_rows{W}_*_kernel</c>).</summary>
+    internal static int LayerNormRowClass(int c) => c <= 128 ? 128 : c <= 256 ? 256 : c <= 512 ? 512 : 1024;
+
+    private static string RowsForwardKernel(int c) => LayerNormRowClass(c) switch
+    {
+        128 => "layernorm_rows128_fwd_kernel",
+        256 => "layernorm_rows256_fwd_kernel",
+        512 => "layernorm_rows512_fwd_kernel",
+        _ => "layernorm_rows1024_fwd_kernel",
+    };
+
+    private static string RowsBackwardKernel(int c) => LayerNormRowClass(c) switch
+    {
+        128 => "layernorm_rows128_bwd_kernel",
+        256 => "layernorm_rows256_bwd_kernel",
+        512 => "layernorm_rows512_bwd_kernel",
+        _ => "layernorm_rows1024_bwd_kernel",
+    };
+
+    /// <summary>Rows (forward) or row chunks (backward) per block of the warp-per-row kernels (<c>kLnWarps</c>).</summary>
+    internal const int LayerNormWarpsPerBlock = 8;
+
+    /// <summary>Pixels per block of <c>layernorm_cf_bwd_param_partial_kernel</c> (<c>kLnCfChunk</c> in norm.cu).</summary>
+    internal const int LayerNormChannelsFirstChunk = 1024;
+
+    /// <summary>Rows per chunk of the fused LayerNorm backward: about 2,048 chunks, 4 to 64 rows each (more chunks
+    /// mean more partials for the finalize: kernel-model's norm section was better at every stage with 2,048 than
+    /// with 8,192). Fixed by the shape (never by the device), so the parameter gradients' summation order is too.</summary>
+    internal static int LayerNormRowsPerChunk(long rows) => (int)Math.Clamp((rows + 2047) / 2048, 4, 64);
+
+    /// <summary>Whether the rows of (rows, c) at these pointers can take 128-bit accesses.</summary>
+    private static bool Vectorizable(int c, params DevicePtr[] ptrs) =>
+        c % 4 == 0 && Array.TrueForAll(ptrs, p => p.Address % 16 == 0);
+
     /// <summary>LayerNorm over the last dimension c of (rows, c).</summary>
     public static void LayerNorm(IGpuDevice dev, DevicePtr y, DevicePtr mean, DevicePtr rstd, DevicePtr x,
                                  DevicePtr w, DevicePtr b, float eps, int rows, int c)
     {
-        var a = new KernelArgs(); a.Add(y); a.Add(mean); a.Add(rstd); a.Add(x); a.Add(w); a.Add(b); a.Add(eps); a.Add(c);
-        a.Launch(dev, "layernorm_fwd_kernel", LaunchPlans.Rows(rows, LaunchPlans.RowBlock, DeviceLimits.For(dev)));
+        var limits = DeviceLimits.For(dev);
+        if (c > LayerNormMaxWarpColumns)
+        {
+            var a = new KernelArgs(); a.Add(y); a.Add(mean); a.Add(rstd); a.Add(x); a.Add(w); a.Add(b); a.Add(eps); a.Add(c);
+            a.Launch(dev, "layernorm_fwd_kernel", LaunchPlans.Rows(rows, LaunchPlans.RowBlock, limits));
+            return;
+        }
+        if (rows == 0) return;
+        var k = new KernelArgs();
+        k.Add(y); k.Add(mean); k.Add(rstd); k.Add(x); k.Add(w); k.Add(b); k.Add(eps); k.Add((long)rows); k.Add(c);
+        k.Add(Vectorizable(c, y, x, w, b) ? 1 : 0);
+        long blocks = (rows + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
+        k.Launch(dev, RowsForwardKernel(c), LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
     }
 
     /// <summary>Backward of the last-dim LayerNorm: dx, dweight, dbias.</summary>
     public static void LayerNormBackward(IGpuDevice dev, DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr x,
                                          DevicePtr w, DevicePtr mean, DevicePtr rstd, DevicePtr dy, int rows, int c)
+    {
+        if (c > LayerNormMaxWarpColumns)
+        {
+            LayerNormBackwardWide(dev, dx, dw, db, x, w, mean, rstd, dy, rows, c);
+            return;
+        }
+        if (rows == 0)
+        {
+            ElementwiseKernels.Fill(dev, dw, 0f, c);
+            ElementwiseKernels.Fill(dev, db, 0f, c);
+            return;
+        }
+        var limits = DeviceLimits.For(dev);
+        int perChunk = LayerNormRowsPerChunk(rows);
+        int chunks = (int)((rows + perChunk - 1) / perChunk);
+        var partW = dev.Allocate(4L * chunks * c);
+        var partB = dev.Allocate(4L * chunks * c);
+        try
+        {
+            var k = new KernelArgs();
+            k.Add(dx); k.Add(partW); k.Add(partB); k.Add(x); k.Add(w); k.Add(mean); k.Add(rstd); k.Add(dy); k.Add((long)rows);
+            k.Add(c); k.Add(perChunk); k.Add(chunks); k.Add(Vectorizable(c, dx, partW, partB, x, w, dy) ? 1 : 0);
+            long blocks = (chunks + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
+            k.Launch(dev, RowsBackwardKernel(c), LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
+            Finalize(dev, dw, db, partW, partB, chunks, c, limits);
+        }
+        finally
+        {
+            dev.Free(partW);
+            dev.Free(partB);
+        }
+    }
+
+    /// <summary>dw / db = the partials summed in chunk order (one warp per column).</summary>
+    private static void Finalize(IGpuDevice dev, DevicePtr dw, DevicePtr db, DevicePtr partW, DevicePtr partB,
+                                 int chunks, int c, DeviceLimits limits)
+    {
+        var f = new KernelArgs(); f.Add(dw); f.Add(db); f.Add(partW); f.Add(partB); f.Add(chunks); f.Add(c);
+        long blocks = (c + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
+        f.Launch(dev, "layernorm_param_finalize_kernel", LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
+    }
+
+    /// <summary>Backward of the last-dim LayerNorm for rows wider than <see cref="LayerNormMaxWarpColumns"/>: one
+    /// block per row for dx, column-sum chunks for the parameters.</summary>
+    private static void LayerNormBackwardWide(IGpuDevice dev, DevicePtr dx, DevicePtr dw, DevicePtr db, DevicePtr x,
+                                              DevicePtr w, DevicePtr mean, DevicePtr rstd, DevicePtr dy, int rows, int c)
     {
         var a = new KernelArgs(); a.Add(dx); a.Add(x); a.Add(w); a.Add(mean); a.Add(rstd); a.Add(dy); a.Add(c);
         var limits = DeviceLimits.For(dev);
@@ -69,9 +167,28 @@ internal static class NormKernels
         var a = new KernelArgs();
         a.Add(dx); a.Add(x); a.Add(w); a.Add(mean); a.Add(rstd); a.Add(dy); a.Add(c); a.Add(hw); a.Add(pixels);
         a.Launch(dev, "layernorm_cf_bwd_data_kernel", LaunchPlans.GridStride(pixels, limits));
-        var p = new KernelArgs();
-        p.Add(dw); p.Add(db); p.Add(x); p.Add(mean); p.Add(rstd); p.Add(dy); p.Add(n); p.Add(c); p.Add(hw);
-        p.Launch(dev, "layernorm_cf_bwd_param_kernel", LaunchPlans.Rows(c, LaunchPlans.Block, limits));
+        int pixelChunks = (hw + LayerNormChannelsFirstChunk - 1) / LayerNormChannelsFirstChunk;
+        int chunks = n * pixelChunks;
+        if (chunks == 0)
+        {
+            ElementwiseKernels.Fill(dev, dw, 0f, c);
+            ElementwiseKernels.Fill(dev, db, 0f, c);
+            return;
+        }
+        var partW = dev.Allocate(4L * chunks * c);
+        var partB = dev.Allocate(4L * chunks * c);
+        try
+        {
+            var p = new KernelArgs();
+            p.Add(partW); p.Add(partB); p.Add(x); p.Add(mean); p.Add(rstd); p.Add(dy); p.Add(c); p.Add(hw); p.Add(pixelChunks);
+            p.Launch(dev, "layernorm_cf_bwd_param_partial_kernel", LaunchPlans.Rows(chunks, 32 * LayerNormWarpsPerBlock, limits));
+            Finalize(dev, dw, db, partW, partB, chunks, c, limits);
+        }
+        finally
+        {
+            dev.Free(partW);
+            dev.Free(partB);
+        }
     }
 
     /// <summary>Elements of one channel per BatchNorm statistics block (<c>kBnChunk</c> in norm.cu).</summary>

@@ -179,7 +179,7 @@ public sealed class NormOpTests(string device) : DeviceTest(device)
     }
 
     [Test]
-    [KernelParity("layernorm_bwd_data_kernel", "layernorm_bwd_param_partial_kernel", "layernorm_cf_bwd_data_kernel", "layernorm_cf_bwd_param_kernel", "layernorm_cf_fwd_kernel", "layernorm_fwd_kernel")]
+    [KernelParity("layernorm_rows128_bwd_kernel", "layernorm_param_finalize_kernel", "layernorm_cf_bwd_data_kernel", "layernorm_cf_bwd_param_partial_kernel", "layernorm_cf_fwd_kernel", "layernorm_rows128_fwd_kernel")]
     public void LayerNormBackwardKernelsWriteEverything()
     {
         int rows = 4, c = 5;
