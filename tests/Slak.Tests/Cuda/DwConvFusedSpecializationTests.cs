@@ -83,21 +83,7 @@ public sealed class DwConvFusedSpecializationTests
             var wts = ks.Select(k => rng.NormalArray(c * k.Kh * k.Kw, 1 / Math.Sqrt(k.Kh * k.Kw))).ToArray();
             var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, density)).ToArray();
             var dys = ks.Select(_ => rng.NormalArray(n * c * h * w)).ToArray();
-            (float[][] Ys, float[] Sum, float[] Dx) Run(Device d)
-            {
-                Tensor T(float[] v, params int[] shape) => Tensor.FromArray(v, shape, d);
-                Tensor Poison(params int[] shape) => Tensor.Full(shape, float.NaN, d);
-                var xt = T(x, n, c, h, w);
-                var wt = ks.Select((k, b) => T(wts[b], c, 1, k.Kh, k.Kw)).ToArray();
-                var mt = ks.Select((k, b) => (Tensor?)T(masks[b], c, 1, k.Kh, k.Kw)).ToArray();
-                var ys = ks.Select(_ => Poison(n, c, h, w)).ToArray();
-                xt.Backend.DecomposedDwConvForward(xt, wt, mt, ys);
-                var sum = Poison(n, c, h, w);
-                xt.Backend.DecomposedDwConvForwardSum(xt, wt, mt, sum);
-                var dx = Poison(n, c, h, w);
-                xt.Backend.DecomposedDwConvBackwardData(dys.Select(v => (Tensor?)T(v, n, c, h, w)).ToArray(), wt, mt, dx);
-                return (ys.Select(y => y.ToArray()).ToArray(), sum.ToArray(), dx.ToArray());
-            }
+            DwConvPasses.Result Run(Device d) => DwConvPasses.Run(d, n, c, h, w, ks, x, wts, masks, dys);
             long before = EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance);
             var got = Run(emu);
             Assert.That(EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance) - before, Is.EqualTo(3),
