@@ -228,18 +228,7 @@ __device__ __forceinline__ void dw_fused_taplist(
 // SLAK_DW_KH<b>/SLAK_DW_KW<b> defined for branch b (part of the kernel-cache key), which turns the short-axis loop and
 // every stride into constants; without them (the emulator, a shape nobody specialised) the same code runs with the
 // sizes from the params.
-#ifndef SLAK_DW_KH0
-#define SLAK_DW_KH0 0
-#define SLAK_DW_KW0 0
-#endif
-#ifndef SLAK_DW_KH1
-#define SLAK_DW_KH1 0
-#define SLAK_DW_KW1 0
-#endif
-#ifndef SLAK_DW_KH2
-#define SLAK_DW_KH2 0
-#define SLAK_DW_KW2 0
-#endif
+#include "slak_dw_branches.cuh"
 
 // The tile row stride of a specialised module (all its branches known at compile time), else 0 (from the params).
 constexpr int dw_spec_max(int a, int b) { return a > b ? a : b; }

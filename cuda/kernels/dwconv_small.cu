@@ -44,18 +44,7 @@ __device__ __forceinline__ void dw_store(dw_store_t* p, float v) { *p = v; }
 #define SLAK_DWS_H 0
 #define SLAK_DWS_W 0
 #endif
-#ifndef SLAK_DW_KH0
-#define SLAK_DW_KH0 0
-#define SLAK_DW_KW0 0
-#endif
-#ifndef SLAK_DW_KH1
-#define SLAK_DW_KH1 0
-#define SLAK_DW_KW1 0
-#endif
-#ifndef SLAK_DW_KH2
-#define SLAK_DW_KH2 0
-#define SLAK_DW_KW2 0
-#endif
+#include "slak_dw_branches.cuh"
 
 static_assert(kSmallMaxThreads == 128, "dwconv_small_kernel's __launch_bounds__ is the largest block of its plan");
 
