@@ -8,6 +8,11 @@
 //   train-vs-torch: slak_nano x<r>, slak_nano64 x<r>, step FMA utilisation <p>% / <p>%
 // where the utilisation is the FLOPs of GEMMs, convolutions and in-bounds kept depthwise taps per step over the
 // (unprofiled) step time and the measured peak. `--short` runs a few steps only (smoke test, numbers meaningless).
+// Steady state: .NET's tiered JIT (with dynamic PGO) replaces a method's first code only after about 30 calls and a
+// background compile, and most backend methods run a few times per step, so the first few dozen steps are slower
+// than the thousands of a real run (slak_nano on 2 threads: 64 ms per step after 5 warm-up steps, 43 ms after 60,
+// same machine and minute). Our step is timed after `--warmup` steps (default 50); the median of warm-up steps 6-25
+// is reported beside it, so the effect stays visible.
 using System.Diagnostics;
 using System.Globalization;
 using System.Runtime.Intrinsics;
@@ -38,7 +43,7 @@ internal static partial class TrainVsTorch
         int threads = DwConvBench.ParseInt(args, "--threads", CpuParallel.Threads);
         int batch = DwConvBench.ParseInt(args, "--batch", 128);
         int steps = DwConvBench.ParseInt(args, "--steps", quick ? 2 : 20);
-        int warmup = DwConvBench.ParseInt(args, "--warmup", quick ? 1 : 5);
+        int warmup = DwConvBench.ParseInt(args, "--warmup", quick ? 1 : 50);
         int profileSteps = DwConvBench.ParseInt(args, "--profile-steps", quick ? 1 : 5);
         int torchSteps = DwConvBench.ParseInt(args, "--torch-steps", quick ? 1 : 5);
         string outPath = ParseString(args, "--out") ?? Path.Combine(RepoRoot(), "bench", "results", "train-vs-torch.md");
@@ -83,6 +88,8 @@ internal static partial class TrainVsTorch
         public required string Name { get; init; }
         public required double StepMs { get; init; }
         public required double ProfiledStepMs { get; init; }
+        /// <summary>Median of warm-up steps 6-25 (before the tiered JIT settles), NaN with fewer than 25 warm-up steps.</summary>
+        public required double EarlyStepMs { get; init; }
         public required List<(string Name, long Calls, double Seconds)> Profile { get; init; }
         public required int ProfileSteps { get; init; }
         public required double GemmFlops { get; init; }
@@ -140,7 +147,20 @@ internal static partial class TrainVsTorch
             }
         }
 
-        for (int i = 0; i < warmup; i++) Step();
+        var warm = new double[warmup];
+        for (int i = 0; i < warmup; i++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            Step();
+            warm[i] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        double earlyMs = double.NaN;
+        if (warmup >= 25)
+        {
+            var early = warm[5..25];
+            Array.Sort(early);
+            earlyMs = early[early.Length / 2];
+        }
         var times = new double[steps];
         for (int i = 0; i < steps; i++)
         {
@@ -163,7 +183,7 @@ internal static partial class TrainVsTorch
         var (gemm, convFwd, convDx, dw, fused) = CountFlops(model, size, batch);
         return new PresetResult
         {
-            Name = presetName, StepMs = stepMs, ProfiledStepMs = profiledMs, Profile = profile, ProfileSteps = profileSteps,
+            Name = presetName, StepMs = stepMs, ProfiledStepMs = profiledMs, EarlyStepMs = earlyMs, Profile = profile, ProfileSteps = profileSteps,
             GemmFlops = gemm, FusedGemmFlops = fused, ConvFwdFlops = convFwd, ConvDxFlops = convDx, DwFlops = dw,
             MaskedKeys = string.Join(',', masking.Layers.Select(l => l.Name)),
             Density = masking.Layers.Count == 0 ? 1 : masking.Layers.Sum(l => (double)l.Live) / masking.Layers.Sum(l => (double)l.Numel),
@@ -390,8 +410,12 @@ internal static partial class TrainVsTorch
             $"({(Avx512F.IsSupported ? "Vector512" : "Vector256")} FMA, 12 chains, best burst); read bandwidth " +
             $"**{cacheBw:F1} GB/s** from cache (256 KiB per thread) and **{dramBw:F1} GB/s** from DRAM (64 MiB per thread).");
         sb.AppendLine();
+        string early = warmup >= 25 ? string.Join(", ", results.Select(r => r.Name + " " + r.EarlyStepMs.ToString("F1", Inv) + " ms"))
+            : "not measured (fewer than 25 warm-up steps)";
         sb.AppendLine(Inv, $"Ours: median of {steps} steps after {warmup} warm-up steps (forward, backward, AdamW, mask upkeep; " +
-            $"ERK masks at the preset's density; drop path 0); profile over {profileSteps} further steps. PyTorch: " +
+            $"ERK masks at the preset's density; drop path 0); profile over {profileSteps} further steps. The warm-up lets .NET's " +
+            $"tiered JIT settle (a method's optimised code replaces its first code after ~30 calls and a background compile); " +
+            $"the median of warm-up steps 6-25, before it settles: {early}. PyTorch: " +
             $"bench/torch/train_peer.py (tools/slak_reference_model.py, dense depthwise nn.Conv2d, masks multiplied after " +
             $"each AdamW step), median of {torchSteps} steps; per-category times are torch.profiler self CPU times.");
         sb.AppendLine();
