@@ -443,6 +443,34 @@ internal static partial class TrainVsTorch
         return sb.ToString();
     }
 
+    /// <summary>The issue's per-operator targets against this run's rows: every pointwise GEMM >= 60 % of the peak,
+    /// the depthwise passes >= 50 % (the issue asks it of stages 1-2; the profiler merges the stages of a method, so
+    /// the row is all stages), the stem and downsampling convolutions >= 50 %, and every other row above 3 % of the
+    /// step at least a third of its limit.</summary>
+    private static void RenderOperatorTargets(StringBuilder sb, string name,
+        List<(string Method, string Category, double StepShare, double Fraction, string Limit)> rows)
+    {
+        sb.AppendLine();
+        sb.AppendLine(Inv, $"{name}, the issue's per-operator targets against the rows above (depthwise: the issue asks 50 % " +
+            $"of stages 1-2; these rows merge every stage):");
+        sb.AppendLine();
+        sb.AppendLine("| operator | % of step | achieved | target | |");
+        sb.AppendLine("|---|---:|---:|---:|---|");
+        foreach (var row in rows)
+        {
+            double? target = row.Category switch
+            {
+                "gemm" => 0.60,
+                "dwconv" or "conv" => 0.50,
+                _ => row.StepShare >= 0.03 ? 1.0 / 3 : null,
+            };
+            if (target is not double t) continue;
+            string verdict = row.Fraction >= t ? "met" : $"missed by {100 * (t - row.Fraction):F0} points";
+            sb.AppendLine(Inv, $"| {row.Method} | {100 * row.StepShare:F1} | {100 * row.Fraction:F0}% of {row.Limit} | " +
+                $"{100 * t:F0}% | {verdict} |");
+        }
+    }
+
     private static void RenderRoofline(StringBuilder sb, PresetResult r, double peak, double cacheBw)
     {
         double stepMs = r.ProfiledStepMs;
@@ -467,6 +495,7 @@ internal static partial class TrainVsTorch
                           Bytes: g.Sum(e => 2.0 * 4 * NumelOf(e.Name) * e.Calls) / k))
             .OrderByDescending(g => g.Ms).ToList();
         double measured = 0;
+        var fractions = new List<(string Method, string Category, double StepShare, double Fraction, string Limit)>();
         foreach (var g in byMethod)
         {
             measured += g.Ms;
@@ -479,6 +508,7 @@ internal static partial class TrainVsTorch
                 double gf = f / g.Ms / 1e6;
                 rate = gf.ToString("F1", Inv);
                 frac = (100 * gf / peak).ToString("F0", Inv) + "% of peak";
+                fractions.Add((g.Method, cat, g.Ms / stepMs, gf / peak, "peak"));
             }
             else if (g.Bytes > 0 && !g.Method.Contains(".bwd", StringComparison.Ordinal))
             {
@@ -486,11 +516,13 @@ internal static partial class TrainVsTorch
                 double gb = g.Bytes / g.Ms / 1e6;
                 rate = gb.ToString("F1", Inv);
                 frac = (100 * gb / cacheBw).ToString("F0", Inv) + "% of cache bw";
+                fractions.Add((g.Method, cat, g.Ms / stepMs, gb / cacheBw, "cache bw"));
             }
             else { work = ""; rate = ""; frac = ""; }
             sb.AppendLine(Inv, $"| {g.Method} | {cat} | {g.Calls:F0} | {g.Ms:F2} | {100 * g.Ms / stepMs:F1} | {work} | {rate} | {frac} |");
         }
         sb.AppendLine(Inv, $"| (outside regions) | | | {Math.Max(0, stepMs - measured):F2} | {100 * Math.Max(0, stepMs - measured) / stepMs:F1} | | | |");
+        RenderOperatorTargets(sb, r.Name, fractions);
 
         sb.AppendLine();
         sb.AppendLine(Inv, $"{r.Name}, by category: ours (profiled) against PyTorch (torch.profiler self CPU time per step)");
