@@ -14,8 +14,13 @@ internal static partial class Cases
     {
         const string g = "precision";
         yield return new GpuCase("round_bf16_kernel", g, "RoundToBf16", ctx => Map(ctx, 0, 1, (be, x, o) => be.RoundToBf16(T(x[0], be), o[0])));
-        yield return new GpuCase("f32_to_bf16_kernel", g, "PrecisionKernels.Float32ToBf16 (round trip)", ctx => Map(ctx, 0, 1, Bf16RoundTrip));
-        yield return new GpuCase("bf16_to_f32_kernel", g, "PrecisionKernels.Bf16ToFloat32 (round trip)", ctx => Map(ctx, 0, 1, Bf16RoundTrip));
+        // Sampled, both conversions run the same blocks (the same grid-stride plan and seed give the same sample), so
+        // every float the sampled unpack writes was packed by a sampled block; the rest stays poison.
+        string[] roundTrip = ["f32_to_bf16_kernel", "bf16_to_f32_kernel"];
+        yield return new GpuCase("f32_to_bf16_kernel", g, "PrecisionKernels.Float32ToBf16 (round trip)", ctx => Map(ctx, 0, 1, Bf16RoundTrip))
+            { SampledKernels = roundTrip };
+        yield return new GpuCase("bf16_to_f32_kernel", g, "PrecisionKernels.Bf16ToFloat32 (round trip)", ctx => Map(ctx, 0, 1, Bf16RoundTrip))
+            { SampledKernels = roundTrip };
         foreach (var c in Bf16Depthwise(g)) yield return c; // the small-map depthwise kernel's bf16 instantiation
     }
 

@@ -230,8 +230,9 @@ internal sealed class CheckContext : IDisposable
     private Func<long, bool>? IncludeFor(int output, long numel)
     {
         if (Case.Sampling != SampleHandling.Columns || Case.Owner is null) return null;
-        string kernel = Case.Sampled[0];
-        if (!_sampledGrids.TryGetValue(kernel, out Dim3 grid) || !_sampledColumns.TryGetValue(kernel, out var xs))
+        // The sampled kernel that ran (the row's kernel, or its fallback where the launcher chose that).
+        string? kernel = Case.Sampled.FirstOrDefault(k => _sampledGrids.ContainsKey(k));
+        if (kernel is null || !_sampledGrids.TryGetValue(kernel, out Dim3 grid) || !_sampledColumns.TryGetValue(kernel, out var xs))
         {
             return _ => false;
         }

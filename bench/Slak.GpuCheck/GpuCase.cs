@@ -60,6 +60,8 @@ internal sealed record GpuCase(string Name, string Group, string Op, Action<Chec
     /// <summary>True for an end-to-end row (its row reports img/s and peak memory).</summary>
     public bool EndToEnd => Name.StartsWith("e2e ", StringComparison.Ordinal);
 
-    /// <summary>The kernels sampled under <c>--blocks sample</c>.</summary>
-    public IReadOnlyList<string> Sampled => SampledKernels ?? [Name];
+    /// <summary>The kernels sampled under <c>--blocks sample</c>: <see cref="SampledKernels"/>, else the row's kernel
+    /// and its <see cref="FallbackKernel"/> (where the launcher runs the fallback, the fallback's launch is the one
+    /// to sample).</summary>
+    public IReadOnlyList<string> Sampled => SampledKernels ?? (FallbackKernel is { } f ? [Name, f] : [Name]);
 }
