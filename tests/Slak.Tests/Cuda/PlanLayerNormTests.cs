@@ -32,7 +32,7 @@ public sealed class PlanLayerNormTests
     ];
 
     [Test]
-    public void EveryLayerNormLaunchAtSlakBase384Batch256FitsSm80AndSm90()
+    public void EveryLayerNormLaunchOfSlakBaseAndTinyAt384PxBatch256FitsSm80AndSm90()
     {
         var failures = new List<string>();
         var seen = new SortedSet<string>(StringComparer.Ordinal);
