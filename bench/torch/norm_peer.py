@@ -11,34 +11,16 @@ GB/s counts the tensor passes every implementation must make (fwd: read x, write
 write dx), so it compares with the HBM bandwidth. Times are medians of --reps runs after one warm-up run. Run with a
 PyTorch that has CUDA (bench/gpu/run.sh does).
 """
-import argparse
-import statistics
-import time
-
 import torch
 import torch.nn.functional as F
 
-
-def median_ms(fn, reps, sync):
-    fn()
-    sync()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+from peer_timing import device_and_sync, median_ms, peer_arguments
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--batch", type=int, default=128)
+    ap = peer_arguments()
     a = ap.parse_args()
-    dev = torch.device(a.device)
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    dev, sync = device_and_sync(a.device)
     if dev.type == "cuda":
         torch.backends.cudnn.allow_tf32 = False
     g = torch.Generator().manual_seed(1)

@@ -7,35 +7,17 @@ separately (torch.nn.grad.conv2d_input / conv2d_weight, the operations PyTorch's
     <name> <pass> <N> <Cin> <H> <Cout> <S> <ms>
 Times are medians of --reps runs after one warm-up run. Run with a PyTorch that has CUDA (bench/gpu/run.sh does).
 """
-import argparse
-import statistics
-import time
-
 import torch
 import torch.nn.functional as F
 
-
-def median_ms(fn, reps, sync):
-    fn()
-    sync()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
+from peer_timing import device_and_sync, median_ms, peer_arguments
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--device", default="cuda")
-    ap.add_argument("--batch", type=int, default=128)
+    ap = peer_arguments()
     ap.add_argument("--tf32", action="store_true", help="TF32 convolutions (cuDNN) instead of fp32")
     a = ap.parse_args()
-    dev = torch.device(a.device)
-    sync = (lambda: torch.cuda.synchronize(dev)) if dev.type == "cuda" else (lambda: None)
+    dev, sync = device_and_sync(a.device)
     if dev.type == "cuda":
         torch.backends.cudnn.allow_tf32 = a.tf32
         torch.backends.cuda.matmul.allow_tf32 = a.tf32

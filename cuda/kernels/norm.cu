@@ -221,101 +221,63 @@ __device__ __forceinline__ void ln_rows_bwd(float* __restrict__ dx, float* __res
     ln_store<kN, kVec>(db_part + static_cast<long long>(chunk) * c, ab, c, lane);
 }
 
+// The row-class kernels: one launch entry per direction that picks the column mapping (vec: c a multiple of 4 and
+// every pointer 16-byte aligned, else scalar columns), and one line per class W = 32 * kN. The parameter lists are
+// written once (the macros below, local to this section); the kernel names stay literal, because the kernel scanners
+// (KernelSources, which NVRTC's kernel lookup and the GPU-check coverage use, and the emulator's gen_registry.cmake)
+// read each name from its `extern "C" __global__` declaration.
 // layernorm_rowsW_fwd_kernel: one warp per row, grid ceil(rows / kLnWarps) blocks of 32 * kLnWarps threads, c <= W.
 // layernorm_rowsW_bwd_kernel: one warp per chunk of rows_per_chunk rows: dx row by row (dx = rstd * (dy*w -
 // mean(dy*w) - xhat * mean(dy*w*xhat))) and the chunk's column sums of dy*xhat and dy, written to
 // dw_part / db_part[chunk][c] and summed in chunk order by layernorm_param_finalize_kernel. x and dy are read once.
-extern "C" __global__ void layernorm_rows128_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
-                                                     float* __restrict__ rstd, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ b,
-                                                     float eps, long long rows, int c, int vec)
+template <int kN>
+__device__ __forceinline__ void ln_rows_fwd_entry(float* __restrict__ y, float* __restrict__ mean,
+                                                  float* __restrict__ rstd, const float* __restrict__ x,
+                                                  const float* __restrict__ w, const float* __restrict__ b, float eps,
+                                                  long long rows, int c, int vec)
 {
     if (vec)
-        ln_rows_fwd<4, true>(y, mean, rstd, x, w, b, eps, rows, c);
+        ln_rows_fwd<kN, true>(y, mean, rstd, x, w, b, eps, rows, c);
     else
-        ln_rows_fwd<4, false>(y, mean, rstd, x, w, b, eps, rows, c);
+        ln_rows_fwd<kN, false>(y, mean, rstd, x, w, b, eps, rows, c);
 }
 
-extern "C" __global__ void layernorm_rows128_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
-                                                     float* __restrict__ db_part, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ mean,
-                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
-                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
+template <int kN>
+__device__ __forceinline__ void ln_rows_bwd_entry(float* __restrict__ dx, float* __restrict__ dw_part,
+                                                  float* __restrict__ db_part, const float* __restrict__ x,
+                                                  const float* __restrict__ w, const float* __restrict__ mean,
+                                                  const float* __restrict__ rstd, const float* __restrict__ dy,
+                                                  long long rows, int c, int rows_per_chunk, int chunks, int vec)
 {
     if (vec)
-        ln_rows_bwd<4, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+        ln_rows_bwd<kN, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
     else
-        ln_rows_bwd<4, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
+        ln_rows_bwd<kN, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
 }
 
-extern "C" __global__ void layernorm_rows256_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
-                                                     float* __restrict__ rstd, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ b,
-                                                     float eps, long long rows, int c, int vec)
-{
-    if (vec)
-        ln_rows_fwd<8, true>(y, mean, rstd, x, w, b, eps, rows, c);
-    else
-        ln_rows_fwd<8, false>(y, mean, rstd, x, w, b, eps, rows, c);
-}
+#define SLAK_LN_FWD_PARAMS                                                                                             \
+    float* __restrict__ y, float* __restrict__ mean, float* __restrict__ rstd, const float* __restrict__ x,            \
+        const float* __restrict__ w, const float* __restrict__ b, float eps, long long rows, int c, int vec
+#define SLAK_LN_FWD_ARGS y, mean, rstd, x, w, b, eps, rows, c, vec
+#define SLAK_LN_BWD_PARAMS                                                                                             \
+    float* __restrict__ dx, float* __restrict__ dw_part, float* __restrict__ db_part, const float* __restrict__ x,     \
+        const float* __restrict__ w, const float* __restrict__ mean, const float* __restrict__ rstd,                   \
+        const float* __restrict__ dy, long long rows, int c, int rows_per_chunk, int chunks, int vec
+#define SLAK_LN_BWD_ARGS dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks, vec
 
-extern "C" __global__ void layernorm_rows256_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
-                                                     float* __restrict__ db_part, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ mean,
-                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
-                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
-{
-    if (vec)
-        ln_rows_bwd<8, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
-    else
-        ln_rows_bwd<8, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
-}
+extern "C" __global__ void layernorm_rows128_fwd_kernel(SLAK_LN_FWD_PARAMS) { ln_rows_fwd_entry<4>(SLAK_LN_FWD_ARGS); }
+extern "C" __global__ void layernorm_rows128_bwd_kernel(SLAK_LN_BWD_PARAMS) { ln_rows_bwd_entry<4>(SLAK_LN_BWD_ARGS); }
+extern "C" __global__ void layernorm_rows256_fwd_kernel(SLAK_LN_FWD_PARAMS) { ln_rows_fwd_entry<8>(SLAK_LN_FWD_ARGS); }
+extern "C" __global__ void layernorm_rows256_bwd_kernel(SLAK_LN_BWD_PARAMS) { ln_rows_bwd_entry<8>(SLAK_LN_BWD_ARGS); }
+extern "C" __global__ void layernorm_rows512_fwd_kernel(SLAK_LN_FWD_PARAMS) { ln_rows_fwd_entry<16>(SLAK_LN_FWD_ARGS); }
+extern "C" __global__ void layernorm_rows512_bwd_kernel(SLAK_LN_BWD_PARAMS) { ln_rows_bwd_entry<16>(SLAK_LN_BWD_ARGS); }
+extern "C" __global__ void layernorm_rows1024_fwd_kernel(SLAK_LN_FWD_PARAMS) { ln_rows_fwd_entry<32>(SLAK_LN_FWD_ARGS); }
+extern "C" __global__ void layernorm_rows1024_bwd_kernel(SLAK_LN_BWD_PARAMS) { ln_rows_bwd_entry<32>(SLAK_LN_BWD_ARGS); }
 
-extern "C" __global__ void layernorm_rows512_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
-                                                     float* __restrict__ rstd, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ b,
-                                                     float eps, long long rows, int c, int vec)
-{
-    if (vec)
-        ln_rows_fwd<16, true>(y, mean, rstd, x, w, b, eps, rows, c);
-    else
-        ln_rows_fwd<16, false>(y, mean, rstd, x, w, b, eps, rows, c);
-}
-
-extern "C" __global__ void layernorm_rows512_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
-                                                     float* __restrict__ db_part, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ mean,
-                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
-                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
-{
-    if (vec)
-        ln_rows_bwd<16, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
-    else
-        ln_rows_bwd<16, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
-}
-
-extern "C" __global__ void layernorm_rows1024_fwd_kernel(float* __restrict__ y, float* __restrict__ mean,
-                                                     float* __restrict__ rstd, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ b,
-                                                     float eps, long long rows, int c, int vec)
-{
-    if (vec)
-        ln_rows_fwd<32, true>(y, mean, rstd, x, w, b, eps, rows, c);
-    else
-        ln_rows_fwd<32, false>(y, mean, rstd, x, w, b, eps, rows, c);
-}
-
-extern "C" __global__ void layernorm_rows1024_bwd_kernel(float* __restrict__ dx, float* __restrict__ dw_part,
-                                                     float* __restrict__ db_part, const float* __restrict__ x,
-                                                     const float* __restrict__ w, const float* __restrict__ mean,
-                                                     const float* __restrict__ rstd, const float* __restrict__ dy,
-                                                     long long rows, int c, int rows_per_chunk, int chunks, int vec)
-{
-    if (vec)
-        ln_rows_bwd<32, true>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
-    else
-        ln_rows_bwd<32, false>(dx, dw_part, db_part, x, w, mean, rstd, dy, rows, c, rows_per_chunk, chunks);
-}
+#undef SLAK_LN_FWD_PARAMS
+#undef SLAK_LN_FWD_ARGS
+#undef SLAK_LN_BWD_PARAMS
+#undef SLAK_LN_BWD_ARGS
 
 // dw[j] = sum over chunks of dw_part[chunk][j] (db likewise): one warp per column, lanes over chunks in a fixed
 // order, then the fixed shuffle tree (deterministic for a given chunk count).

@@ -50,6 +50,39 @@ internal static class NormKernels
     private static bool Vectorizable(int c, params DevicePtr[] ptrs) =>
         c % 4 == 0 && Array.TrueForAll(ptrs, p => p.Address % 16 == 0);
 
+    /// <summary>The launch of the warp-per-row forward of (rows, c), c at most <see cref="LayerNormMaxWarpColumns"/>:
+    /// its row-class kernel and plan (one warp per row, <see cref="LayerNormWarpsPerBlock"/> rows per block).</summary>
+    internal static (string Kernel, LaunchPlan Plan) RowsForwardLaunch(long rows, int c, DeviceLimits limits) =>
+        (RowsForwardKernel(c), LaunchPlans.Rows(WarpBlocks(rows), 32 * LayerNormWarpsPerBlock, limits));
+
+    /// <summary>The launch of the warp-per-row backward of (rows, c): its row-class kernel, plan, rows per chunk and
+    /// chunk count (one warp per chunk; the partials hold chunks x c floats each).</summary>
+    internal static (string Kernel, LaunchPlan Plan, int PerChunk, int Chunks) RowsBackwardLaunch(long rows, int c,
+                                                                                                DeviceLimits limits)
+    {
+        int perChunk = LayerNormRowsPerChunk(rows);
+        int chunks = (int)((rows + perChunk - 1) / perChunk);
+        return (RowsBackwardKernel(c), LaunchPlans.Rows(WarpBlocks(chunks), 32 * LayerNormWarpsPerBlock, limits), perChunk,
+                chunks);
+    }
+
+    /// <summary>The plan of <c>layernorm_param_finalize_kernel</c> over c columns (one warp per column).</summary>
+    internal static LaunchPlan FinalizePlan(int c, DeviceLimits limits) =>
+        LaunchPlans.Rows(WarpBlocks(c), 32 * LayerNormWarpsPerBlock, limits);
+
+    /// <summary>The launch of <c>layernorm_cf_bwd_param_partial_kernel</c> for (n, c, hw): its plan, pixel chunks per
+    /// image and chunk count (one block per (image, <see cref="LayerNormChannelsFirstChunk"/>-pixel chunk)).</summary>
+    internal static (LaunchPlan Plan, int PixelChunks, int Chunks) ChannelsFirstParamLaunch(int n, int hw,
+                                                                                           DeviceLimits limits)
+    {
+        int pixelChunks = (hw + LayerNormChannelsFirstChunk - 1) / LayerNormChannelsFirstChunk;
+        int chunks = n * pixelChunks;
+        return (LaunchPlans.Rows(chunks, 32 * LayerNormWarpsPerBlock, limits), pixelChunks, chunks);
+    }
+
+    /// <summary>Blocks of <see cref="LayerNormWarpsPerBlock"/> warps for one warp per item.</summary>
+    private static long WarpBlocks(long items) => (items + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
+
     /// <summary>LayerNorm over the last dimension c of (rows, c).</summary>
     public static void LayerNorm(IGpuDevice dev, DevicePtr y, DevicePtr mean, DevicePtr rstd, DevicePtr x,
                                  DevicePtr w, DevicePtr b, float eps, int rows, int c)
@@ -65,8 +98,8 @@ internal static class NormKernels
         var k = new KernelArgs();
         k.Add(y); k.Add(mean); k.Add(rstd); k.Add(x); k.Add(w); k.Add(b); k.Add(eps); k.Add((long)rows); k.Add(c);
         k.Add(Vectorizable(c, y, x, w, b) ? 1 : 0);
-        long blocks = (rows + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
-        k.Launch(dev, RowsForwardKernel(c), LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
+        var (kernel, plan) = RowsForwardLaunch(rows, c, limits);
+        k.Launch(dev, kernel, plan);
     }
 
     /// <summary>Backward of the last-dim LayerNorm: dx, dweight, dbias.</summary>
@@ -85,8 +118,7 @@ internal static class NormKernels
             return;
         }
         var limits = DeviceLimits.For(dev);
-        int perChunk = LayerNormRowsPerChunk(rows);
-        int chunks = (int)((rows + perChunk - 1) / perChunk);
+        var (kernel, plan, perChunk, chunks) = RowsBackwardLaunch(rows, c, limits);
         var partW = dev.Allocate(4L * chunks * c);
         var partB = dev.Allocate(4L * chunks * c);
         try
@@ -94,8 +126,7 @@ internal static class NormKernels
             var k = new KernelArgs();
             k.Add(dx); k.Add(partW); k.Add(partB); k.Add(x); k.Add(w); k.Add(mean); k.Add(rstd); k.Add(dy); k.Add((long)rows);
             k.Add(c); k.Add(perChunk); k.Add(chunks); k.Add(Vectorizable(c, dx, partW, partB, x, w, dy) ? 1 : 0);
-            long blocks = (chunks + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
-            k.Launch(dev, RowsBackwardKernel(c), LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
+            k.Launch(dev, kernel, plan);
             Finalize(dev, dw, db, partW, partB, chunks, c, limits);
         }
         finally
@@ -110,8 +141,7 @@ internal static class NormKernels
                                  int chunks, int c, DeviceLimits limits)
     {
         var f = new KernelArgs(); f.Add(dw); f.Add(db); f.Add(partW); f.Add(partB); f.Add(chunks); f.Add(c);
-        long blocks = (c + LayerNormWarpsPerBlock - 1) / LayerNormWarpsPerBlock;
-        f.Launch(dev, "layernorm_param_finalize_kernel", LaunchPlans.Rows(blocks, 32 * LayerNormWarpsPerBlock, limits));
+        f.Launch(dev, "layernorm_param_finalize_kernel", FinalizePlan(c, limits));
     }
 
     /// <summary>Backward of the last-dim LayerNorm for rows wider than <see cref="LayerNormMaxWarpColumns"/>: one
@@ -167,8 +197,7 @@ internal static class NormKernels
         var a = new KernelArgs();
         a.Add(dx); a.Add(x); a.Add(w); a.Add(mean); a.Add(rstd); a.Add(dy); a.Add(c); a.Add(hw); a.Add(pixels);
         a.Launch(dev, "layernorm_cf_bwd_data_kernel", LaunchPlans.GridStride(pixels, limits));
-        int pixelChunks = (hw + LayerNormChannelsFirstChunk - 1) / LayerNormChannelsFirstChunk;
-        int chunks = n * pixelChunks;
+        var (plan, pixelChunks, chunks) = ChannelsFirstParamLaunch(n, hw, limits);
         if (chunks == 0)
         {
             ElementwiseKernels.Fill(dev, dw, 0f, c);
@@ -181,7 +210,7 @@ internal static class NormKernels
         {
             var p = new KernelArgs();
             p.Add(partW); p.Add(partB); p.Add(x); p.Add(mean); p.Add(rstd); p.Add(dy); p.Add(c); p.Add(hw); p.Add(pixelChunks);
-            p.Launch(dev, "layernorm_cf_bwd_param_partial_kernel", LaunchPlans.Rows(chunks, 32 * LayerNormWarpsPerBlock, limits));
+            p.Launch(dev, "layernorm_cf_bwd_param_partial_kernel", plan);
             Finalize(dev, dw, db, partW, partB, chunks, c, limits);
         }
         finally

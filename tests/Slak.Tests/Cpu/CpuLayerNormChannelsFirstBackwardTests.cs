@@ -3,7 +3,7 @@
 // means over C taken once per image (CpuBackend.LayerNormChannelsFirstMeansOnce), and the scalar small-map path
 // (CpuBackend.LayerNormChannelsFirstSmallMapBelow), each against the float64 gradient (dx, dweight, dbias) and
 // against each other, on odd channel counts, maps whose H*W is not a multiple of the vector width, 1x1 maps and batch
-// 1. Outputs are NaN-poisoned before each kernel runs.
+// 1. Outputs are NaN-poisoned before each kernel runs (set-up shared with the layout test: CpuLayerNormBackwardCase).
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -19,10 +19,6 @@ public class CpuLayerNormChannelsFirstBackwardTests
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
 
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
-
     [TestCase(1, 7, 1, 1)]
     [TestCase(5, 124, 2, 2)]
     [TestCase(1, 31, 3, 5)]
@@ -31,19 +27,8 @@ public class CpuLayerNormChannelsFirstBackwardTests
     [TestCase(2, 13, 16, 16)]
     public void EveryPathMatchesFloat64AndTheOthers(int n, int c, int h, int w)
     {
-        int hw = h * w;
-        var be = CpuBackend.Instance;
-        var xd = _rng.NormalArray(n * c * hw, 1.2, 0.3);
-        var x = Cpu(xd, n, c, h, w);
-        var wt = Cpu(_rng.NormalArray(c), c);
-        var bs = Cpu(_rng.NormalArray(c), c);
-        var dyd = _rng.NormalArray(n * c * hw);
-        var dy = Cpu(dyd, n, c, h, w);
-        var y = Nan(n, c, h, w);
-        var mean = Nan(n, h, w);
-        var rstd = Nan(n, h, w);
-        be.LayerNormChannelsFirst(x, wt, bs, 1e-6f, y, mean, rstd);
-        var (expected, edw, edb) = Float64Gradients(xd, wt.ToArray(), dyd, n, c, hw, 1e-6);
+        var ln = CpuLayerNormBackwardCase.Draw(_rng, LayerNormOverChannels.ChannelsFirst, n, c, h, w, 1.2, 0.3);
+        var (expected, edw, edb) = Float64Gradients(ln.X, ln.Weight, ln.Dy, n, c, h * w, 1e-6);
         float[]? previous = null;
         int keepSmall = CpuBackend.LayerNormChannelsFirstSmallMapBelow;
         try
@@ -53,14 +38,10 @@ public class CpuLayerNormChannelsFirstBackwardTests
                 CpuBackend.LayerNormChannelsFirstMeansOnce = once;
                 CpuBackend.LayerNormChannelsFirstSmallMapBelow = small;
                 string what = $"LayerNorm channels-first backward {n}x{c}x{h}x{w} ({name})";
-                var dx = Nan(n, c, h, w);
-                var dw = Nan(c);
-                var db = Nan(c);
-                be.LayerNormChannelsFirstBackward(x, wt, mean, rstd, dy, dx, dw, db);
-                var got = dx.ToArray();
+                var (got, dw, db) = ln.Backward();
                 Expect.AllClose(got, expected, 1e-5, 1e-4, _rng.Ctx(what + ": dx vs float64"));
-                Expect.AllClose(dw.ToArray(), edw, 1e-4, 1e-4, _rng.Ctx(what + ": dweight vs float64"));
-                Expect.AllClose(db.ToArray(), edb, 1e-4, 1e-4, _rng.Ctx(what + ": dbias vs float64"));
+                Expect.AllClose(dw, edw, 1e-4, 1e-4, _rng.Ctx(what + ": dweight vs float64"));
+                Expect.AllClose(db, edb, 1e-4, 1e-4, _rng.Ctx(what + ": dbias vs float64"));
                 if (previous != null)
                     Expect.AllClose(got, previous.Select(v => (double)v).ToArray(), 1e-6, 1e-5, _rng.Ctx(what + ": dx vs the previous path"));
                 previous = got;

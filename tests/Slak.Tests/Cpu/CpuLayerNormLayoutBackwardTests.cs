@@ -1,7 +1,8 @@
 // The CPU backward of LayerNorm fused with the NCHW -> NHWC permute (IBackend.LayerNormNchwToNhwcBackward) with its
 // per-pixel work in one pass over the rows (CpuBackend.LayerNormLayoutOneRowPass, the default) against the four passes
 // it replaced: the same operations lane for lane, so the same bits; on channel counts with vector tails, 1x1 maps,
-// batch 1 and maps whose pixel count is not a multiple of the tile. Outputs are NaN-poisoned before each kernel runs.
+// batch 1 and maps whose pixel count is not a multiple of the tile. Outputs are NaN-poisoned before each kernel runs
+// (set-up shared with the channels-first test: CpuLayerNormBackwardCase).
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -17,10 +18,6 @@ public class CpuLayerNormLayoutBackwardTests
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
 
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
-
     [TestCase(1, 7, 1, 1)]
     [TestCase(1, 37, 3, 5)]
     [TestCase(9, 31, 8, 8)]
@@ -28,26 +25,15 @@ public class CpuLayerNormLayoutBackwardTests
     [TestCase(3, 124, 2, 2)]
     public void OneRowPassGivesTheBitsOfFourPasses(int n, int c, int h, int w)
     {
-        var be = CpuBackend.Instance;
-        var x = Cpu(_rng.NormalArray(n * c * h * w, 1.1, 0.2), n, c, h, w);
-        var wt = Cpu(_rng.NormalArray(c), c);
-        var bs = Cpu(_rng.NormalArray(c), c);
-        var dy = Cpu(_rng.NormalArray(n * h * w * c), n, h, w, c);
-        var y = Nan(n, h, w, c);
-        var mean = Nan(n * h * w);
-        var rstd = Nan(n * h * w);
-        be.LayerNormNchwToNhwc(x, wt, bs, 1e-6f, y, mean, rstd);
+        var ln = CpuLayerNormBackwardCase.Draw(_rng, LayerNormOverChannels.NchwToNhwc, n, c, h, w, 1.1, 0.2);
         var results = new List<float[][]>();
         try
         {
             foreach (bool one in new[] { false, true })
             {
                 CpuBackend.LayerNormLayoutOneRowPass = one;
-                var dx = Nan(n, c, h, w);
-                var dw = Nan(c);
-                var db = Nan(c);
-                be.LayerNormNchwToNhwcBackward(x, wt, mean, rstd, dy, dx, dw, db);
-                results.Add([dx.ToArray(), dw.ToArray(), db.ToArray()]);
+                var (dx, dw, db) = ln.Backward();
+                results.Add([dx, dw, db]);
             }
         }
         finally

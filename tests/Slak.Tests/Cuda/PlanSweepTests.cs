@@ -110,9 +110,16 @@ internal static class ModelLaunches
         }
         void LayerNormLastDim(string what, long rows, int c)
         {
-            Add(what + " fwd", LaunchPlans.Rows(rows, rowBlock, l));
-            Add(what + " bwd_data", LaunchPlans.Rows(rows, rowBlock, l));
-            ColumnSum(what + " bwd_param", rows, c);
+            if (c > NormKernels.LayerNormMaxWarpColumns)
+            {
+                Add(what + " fwd", LaunchPlans.Rows(rows, rowBlock, l));
+                Add(what + " bwd_data", LaunchPlans.Rows(rows, rowBlock, l));
+                ColumnSum(what + " bwd_param", rows, c);
+                return;
+            }
+            Add(what + " rows fwd", NormKernels.RowsForwardLaunch(rows, c, l).Plan);
+            Add(what + " rows bwd", NormKernels.RowsBackwardLaunch(rows, c, l).Plan);
+            Add(what + " param_finalize", NormKernels.FinalizePlan(c, l));
         }
 
         int s = image;
@@ -139,7 +146,8 @@ internal static class ModelLaunches
                     case LayerNorm ln:
                         GridStride("layernorm_cf_fwd", (long)n * s * s);
                         GridStride("layernorm_cf_bwd_data", (long)n * s * s);
-                        Add("layernorm_cf_bwd_param", LaunchPlans.Rows(ln.Channels, block, l));
+                        Add("layernorm_cf_bwd_param_partial", NormKernels.ChannelsFirstParamLaunch(n, s * s, l).Plan);
+                        Add("layernorm_param_finalize", NormKernels.FinalizePlan(ln.Channels, l));
                         break;
                 }
             }
