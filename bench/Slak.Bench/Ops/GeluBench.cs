@@ -45,8 +45,8 @@ internal static class GeluBench
         Line("'old' = the erfcc form of commit 25a04d6 (GeluErfccBaseline.cs), 'new' = the table form (CpuGelu.cs).");
         Line(FmaPeak.HeaderLine(peak1));
         Line(FmaPeak.HeaderLine(peak2));
-        Line(Inv($"Cycles below are core cycles at {ghz:F2} GHz, the clock measured in this run (a chain of dependent " +
-            $"1-cycle integer operations, best of 200 bursts)."));
+        Line(Inv($"Cycles below are core cycles at {ghz:F2} GHz, the clock measured in this run") +
+            " (a chain of dependent 1-cycle integer operations, best of 200 bursts).");
         Line();
         Accuracy(Line);
         Line();
@@ -137,8 +137,9 @@ internal static class GeluBench
     {
         line?.Invoke(Inv($"Span kernels, 1 thread, best of {reps} (x normal, std 2):"));
         line?.Invoke("");
-        line?.Invoke("| kernel | elements | old ns/elem | old cycles/elem | new ns/elem | new cycles/elem | new / old |");
-        line?.Invoke("|---|---:|---:|---:|---:|---:|---:|");
+        line?.Invoke("| kernel | elements | old ns/elem | old cycles/elem | new ns/elem | new cycles/elem | new / old | " +
+            "new lane by lane (no AVX-512) cycles/elem |");
+        line?.Invoke("|---|---:|---:|---:|---:|---:|---:|---:|");
         var rng = new Random(1);
         foreach (int n in new[] { 4096, 128 * 64 * 124 })
         {
@@ -162,20 +163,27 @@ internal static class GeluBench
                 }
                 return best * 1e9 / n;
             }
-            (string, Action, Action)[] kernels =
+            (string, Action, Action, Action)[] kernels =
             [
-                ("GELU forward", () => GeluErfccBaseline.Forward(x, y), () => CpuGelu.Forward(x, y)),
-                ("dy * GELU'", () => GeluErfccBaseline.Backward(x, dy, y), () => CpuGelu.Backward(x, dy, y)),
+                ("GELU forward", () => GeluErfccBaseline.Forward(x, y), () => CpuGelu.Forward(x, y), () =>
+                {
+                    for (int i = 0; i < n; i++) y[i] = CpuGelu.GeluScalar(x[i]);
+                }),
+                ("dy * GELU'", () => GeluErfccBaseline.Backward(x, dy, y), () => CpuGelu.Backward(x, dy, y), () =>
+                {
+                    for (int i = 0; i < n; i++) y[i] = dy[i] * CpuGelu.DerivativeScalar(x[i]);
+                }),
             ];
-            foreach (var (name, old, now) in kernels)
+            foreach (var (name, old, now, lanes) in kernels)
             {
-                double a = double.MaxValue, b = double.MaxValue;
+                double a = double.MaxValue, b = double.MaxValue, l = double.MaxValue;
                 for (int round = 0; round < 3; round++) // interleaved
                 {
                     a = Math.Min(a, Time(old));
                     b = Math.Min(b, Time(now));
+                    l = Math.Min(l, Time(lanes));
                 }
-                line?.Invoke(Inv($"| {name} | {n} | {a:F3} | {a * ghz:F2} | {b:F3} | {b * ghz:F2} | {b / a:F2} |"));
+                line?.Invoke(Inv($"| {name} | {n} | {a:F3} | {a * ghz:F2} | {b:F3} | {b * ghz:F2} | {b / a:F2} | {l * ghz:F2} |"));
             }
         }
     }

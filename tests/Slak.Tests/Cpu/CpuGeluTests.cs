@@ -1,9 +1,9 @@
-// CpuGelu's span kernels (the table form: AVX-512 for whole 16-lane vectors and a masked last vector, the same
-// operations lane by lane without AVX-512) against the float64 definitions in CpuMath: a dense grid over [-14, 14]
+// CpuGelu's span kernels (the table form: AVX-512 for whole 16-lane vectors and a masked last vector; without
+// AVX-512 the same operations in AVX2 lanes and one by one) against the float64 definitions in CpuMath: a dense grid over [-14, 14]
 // (both tails, past the tables' saturation, and a length that is not a multiple of 16) and random normal inputs at
 // lengths 1..70, outputs NaN-poisoned first (and one past the end, which must stay untouched); the error bounds that
-// CpuGelu.cs states, over every x = -12 .. 12 in steps of 2^-12; exact saturation; NaN in, NaN out; and the scalar
-// fallback giving the vector path's bits.
+// CpuGelu.cs states, over every x = -12 .. 12 in steps of 2^-12; exact saturation; NaN in, NaN out; and the
+// fallbacks giving the AVX-512 path's bits.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -121,21 +121,32 @@ public class CpuGeluTests
             "a NaN lane must not spill into its neighbours");
     }
 
-    /// <summary>The lane-by-lane fallback (machines without AVX-512) runs the same operations, so it gives the same
-    /// bits as the vector path; checked on the grid and on random inputs.</summary>
+    /// <summary>The fallbacks (machines without AVX-512: AVX2 in 8 lanes, then one by one) run the same operations, so
+    /// they give the same bits as the AVX-512 path; checked on the grid (not a multiple of 8) and random inputs.</summary>
     [Test]
-    public void ScalarFallbackGivesTheVectorPathsBits()
+    public unsafe void FallbacksGiveTheVectorPathsBits()
     {
-        if (!CpuGelu.Vectorized) Assert.Ignore("no AVX-512: only the fallback runs here");
-        var x = Grid().Concat(_rng.NormalArray(1000, std: 3)).ToArray();
+        if (!CpuGelu.Vectorized) Assert.Ignore("no AVX-512: only the fallbacks run here");
+        var x = Grid().Concat(_rng.NormalArray(1001, std: 3)).Concat([float.NaN, 0f, -0f]).ToArray();
+        var dy = _rng.NormalArray(x.Length);
         var y = new float[x.Length];
         var d = new float[x.Length];
         CpuGelu.Forward(x, y);
-        CpuGelu.Backward(x, Enumerable.Repeat(1f, x.Length).ToArray(), d);
+        CpuGelu.Backward(x, dy, d);
+        var yl = Enumerable.Repeat(float.NaN, x.Length).ToArray();
+        var dl = Enumerable.Repeat(float.NaN, x.Length).ToArray();
+        fixed (float* px = x, pg = dy, py = yl, pd = dl)
+        {
+            CpuGelu.ForwardLanes(px, py, x.Length);
+            CpuGelu.BackwardLanes(px, pg, pd, x.Length);
+        }
         for (int i = 0; i < x.Length; i++)
         {
-            Assert.That(CpuGelu.GeluScalar(x[i]), Is.EqualTo(y[i]), _rng.Ctx($"GELU({x[i]:R})"));
-            Assert.That(CpuGelu.DerivativeScalar(x[i]), Is.EqualTo(d[i]), _rng.Ctx($"GELU'({x[i]:R})"));
+            string at = _rng.Ctx($"x = {x[i]:R} (index {i})");
+            Assert.That(CpuGelu.GeluScalar(x[i]), Is.EqualTo(y[i]), "GELU, one lane: " + at);
+            Assert.That(dy[i] * CpuGelu.DerivativeScalar(x[i]), Is.EqualTo(d[i]), "dy * GELU', one lane: " + at);
+            Assert.That(yl[i], Is.EqualTo(y[i]), "GELU, AVX2 lanes: " + at);
+            Assert.That(dl[i], Is.EqualTo(d[i]), "dy * GELU', AVX2 lanes: " + at);
         }
     }
 }

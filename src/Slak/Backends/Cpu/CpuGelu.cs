@@ -13,7 +13,8 @@
 // which asserts the bounds in brackets): GELU 8.9e-7 relative for x >= -3 [1e-6] and 3.0e-6 down to x = -5 [4e-6]
 // (the fit's error, relative to the tail's tiny values; PyTorch's 0.5 x (1 + erf) loses up to ~5e-2 there to cancellation),
 // 3.3e-8 absolute for every x < 0 [5e-8]; GELU' 8.0e-8 absolute everywhere [1.2e-7]. (The erfcc form this replaced:
-// 1.2e-6, 2.2e-6, 7.5e-8 and 2.1e-7.) Without AVX-512 the same operations run lane by lane, giving the same bits.
+// 1.2e-6, 2.2e-6, 7.5e-8 and 2.1e-7.) Without AVX-512 the same operations run 8 lanes at a time with AVX2 (one gather
+// per coefficient) and one by one without, giving the same bits.
 // CpuMath.Gelu stays the scalar, double-precision definition the tests hold this against.
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -42,7 +43,7 @@ internal static class CpuGelu
         {
             if (!Vectorized)
             {
-                for (int i = 0; i < n; i++) py[i] = GeluScalar(px[i]);
+                ForwardLanes(px, py, n);
                 return;
             }
             var q = new Table512(QTable);
@@ -67,7 +68,7 @@ internal static class CpuGelu
         {
             if (!Vectorized)
             {
-                for (int i = 0; i < n; i++) pd[i] = pg[i] * DerivativeScalar(px[i]);
+                BackwardLanes(px, pg, pd, n);
                 return;
             }
             var r = new Table512(RTable);
@@ -95,11 +96,8 @@ internal static class CpuGelu
         {
             if (!Vectorized)
             {
-                for (int i = 0; i < n; i++)
-                {
-                    pc[i] += pb[i];
-                    py[i] = GeluScalar(pc[i]);
-                }
+                for (int i = 0; i < n; i++) pc[i] += pb[i];
+                ForwardLanes(pc, py, n);
                 return;
             }
             var q = new Table512(QTable);
@@ -131,11 +129,8 @@ internal static class CpuGelu
         {
             if (!Vectorized)
             {
-                for (int i = 0; i < n; i++)
-                {
-                    pg[i] *= DerivativeScalar(px[i]);
-                    pa[i] += pg[i];
-                }
+                BackwardLanes(px, pg, pg, n);
+                for (int i = 0; i < n; i++) pa[i] += pg[i];
                 return;
             }
             var r = new Table512(RTable);
@@ -153,6 +148,61 @@ internal static class CpuGelu
             Avx512F.MaskStore(pg + i0, m, dt);
             Avx512F.MaskStore(pa + i0, m, Avx512F.MaskLoad(pa + i0, m, Vector512<float>.Zero) + dt);
         }
+    }
+
+    /// <summary>The fallback without AVX-512: 8 lanes at a time with AVX2 (the coefficients gathered from the table),
+    /// the rest one by one; the same operations as the AVX-512 path, so the same bits.</summary>
+    internal static unsafe void ForwardLanes(float* x, float* y, int n)
+    {
+        int i = 0;
+        if (Avx2.IsSupported && Fma.IsSupported)
+        {
+            fixed (float* q = QTable)
+            {
+                for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+                {
+                    var xv = Vector256.Load(x + i);
+                    var p = xv * Evaluate256(xv, QInvH, q);
+                    Vector256.ConditionalSelect(Vector256.LessThan(xv, Vector256<float>.Zero), p, xv - p).Store(y + i);
+                }
+            }
+        }
+        for (; i < n; i++) y[i] = GeluScalar(x[i]);
+    }
+
+    /// <summary>dx = dy * GELU'(x) without AVX-512, as <see cref="ForwardLanes"/>; dx may be dy.</summary>
+    internal static unsafe void BackwardLanes(float* x, float* dy, float* dx, int n)
+    {
+        int i = 0;
+        if (Avx2.IsSupported && Fma.IsSupported)
+        {
+            fixed (float* r = RTable)
+            {
+                for (; i + Vector256<float>.Count <= n; i += Vector256<float>.Count)
+                {
+                    var xv = Vector256.Load(x + i);
+                    var v = Evaluate256(xv, RInvH, r);
+                    var d = Vector256.ConditionalSelect(Vector256.LessThan(xv, Vector256<float>.Zero), -v, Vector256<float>.One + v);
+                    (Vector256.Load(dy + i) * d).Store(dx + i);
+                }
+            }
+        }
+        for (; i < n; i++) dx[i] = dy[i] * DerivativeScalar(x[i]);
+    }
+
+    /// <summary><see cref="Table512.Evaluate"/> in 8 lanes: vminps (NaN stays NaN), vroundps to nearest even, the
+    /// piece index masked to 0..31 (a NaN's conversion is out of range), one gather per coefficient.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe Vector256<float> Evaluate256(Vector256<float> x, float invH, float* table)
+    {
+        var s = Avx.Min(Vector256.Create((float)(Pieces - 1)), Vector256.Abs(x) * Vector256.Create(invH));
+        var k = Avx.RoundToNearestInteger(s);
+        var t = s - k;
+        var piece = Avx.ConvertToVector256Int32WithTruncation(k) & Vector256.Create(Pieces - 1);
+        var p = Avx2.GatherVector256(table + Degree * Pieces, piece, 4);
+        for (int j = Degree - 1; j >= 0; j--)
+            p = Fma.MultiplyAdd(p, t, Avx2.GatherVector256(table + j * Pieces, piece, 4));
+        return p;
     }
 
     /// <summary>Lanes [0, count) set, for a masked load/store of a row's last count (1..15) elements.</summary>
