@@ -3,7 +3,8 @@
 // Vector512 FMA peak / 32 FLOP per cycle, i.e. one 512-bit FMA per cycle), and slak_nano's two GELU-fused GEMMs
 // (2 threads, GEMM FLOPs only) with the old erfcc epilogue, the new one in passes, and the new one in one pass,
 // interleaved shape by shape.
-//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll gelu-bench [--reps N] [--out FILE]
+//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll gelu-bench [--reps N] [--out FILE] [--note TEXT]
+// (--note: a line about the conditions, e.g. the machine's load, written under the header)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -13,19 +14,20 @@ namespace Slak.Bench.Ops;
 
 internal static class GeluBench
 {
-    [BenchProgram("gelu-bench", "GELU old (erfcc) vs table form: error vs float64, cycles/element, GELU-fused GEMMs [--reps N] [--out FILE]")]
+    [BenchProgram("gelu-bench", "GELU old (erfcc) vs table form: error vs float64, cycles/element, GELU-fused GEMMs [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         int reps = 30;
-        string? outFile = null;
+        string? outFile = null, note = null;
         for (int i = 0; i < args.Length; i++)
         {
             switch (args[i])
             {
                 case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--out": outFile = args[++i]; break;
+                case "--note": note = args[++i]; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --out FILE)");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --out FILE, --note TEXT)");
                     return 2;
             }
         }
@@ -42,6 +44,7 @@ internal static class GeluBench
         Line();
         string start = Inv($"{DateTime.UtcNow:u}; commit {Commit()}; {Environment.ProcessorCount} cores");
         Line(Inv($"Program: `gelu-bench --reps {reps}` (bench/Slak.Bench/Ops/GeluBench.cs); {start}; load average at start {LoadAverage()}."));
+        if (note is not null) Line(note);
         Line("'old' = the erfcc form of commit 25a04d6 (GeluErfccBaseline.cs), 'new' = the table form (CpuGelu.cs).");
         Line(FmaPeak.HeaderLine(peak1));
         Line(FmaPeak.HeaderLine(peak2));
