@@ -4,7 +4,8 @@
 // (2 threads, GEMM FLOPs only) with the old erfcc epilogue, the new one in passes, and the new one in one pass,
 // interleaved shape by shape.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll gelu-bench [--reps N] [--out FILE] [--note TEXT]
-// (--note: a line about the conditions, e.g. the machine's load, written under the header)
+// (--out appends, so that runs under different settings, e.g. DOTNET_EnableAVX512=0 for the AVX2 fallbacks, share one
+// file; --note: a line about the conditions, e.g. the machine's load, written under the header)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -40,7 +41,7 @@ internal static class GeluBench
         var peak1 = FmaPeak.MeasureForRun(1);
         var peak2 = FmaPeak.MeasureForRun(2);
         double ghz = ClockGhz();
-        Line("# gelu-bench");
+        Line(Inv($"# gelu-bench: AVX-512 {CpuGelu.Vectorized}, AVX2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}"));
         Line();
         string start = Inv($"{DateTime.UtcNow:u}; commit {Commit()}; {Environment.ProcessorCount} cores");
         Line(Inv($"Program: `gelu-bench --reps {reps}` (bench/Slak.Bench/Ops/GeluBench.cs); {start}; load average at start {LoadAverage()}."));
@@ -58,7 +59,7 @@ internal static class GeluBench
         for (int pass = 0; pass < 2; pass++) Fused(pass == 0 ? 3 : reps, pass == 1 ? Line : null, peak2.Gflops);
         Line();
         Line(Inv($"Load average at end {LoadAverage()}; {DateTime.UtcNow:u}."));
-        if (outFile is not null) File.WriteAllText(outFile, o.ToString());
+        if (outFile is not null) File.AppendAllText(outFile, o.ToString());
         return 0;
     }
 
@@ -140,9 +141,8 @@ internal static class GeluBench
     {
         line?.Invoke(Inv($"Span kernels, 1 thread, best of {reps} (x normal, std 2):"));
         line?.Invoke("");
-        line?.Invoke("| kernel | elements | old ns/elem | old cycles/elem | new ns/elem | new cycles/elem | new / old | " +
-            "new lane by lane (no AVX-512) cycles/elem |");
-        line?.Invoke("|---|---:|---:|---:|---:|---:|---:|---:|");
+        line?.Invoke("| kernel | elements | old ns/elem | old cycles/elem | new ns/elem | new cycles/elem | new / old |");
+        line?.Invoke("|---|---:|---:|---:|---:|---:|---:|");
         var rng = new Random(1);
         foreach (int n in new[] { 4096, 128 * 64 * 124 })
         {
@@ -166,27 +166,20 @@ internal static class GeluBench
                 }
                 return best * 1e9 / n;
             }
-            (string, Action, Action, Action)[] kernels =
+            (string, Action, Action)[] kernels =
             [
-                ("GELU forward", () => GeluErfccBaseline.Forward(x, y), () => CpuGelu.Forward(x, y), () =>
-                {
-                    for (int i = 0; i < n; i++) y[i] = CpuGelu.GeluScalar(x[i]);
-                }),
-                ("dy * GELU'", () => GeluErfccBaseline.Backward(x, dy, y), () => CpuGelu.Backward(x, dy, y), () =>
-                {
-                    for (int i = 0; i < n; i++) y[i] = dy[i] * CpuGelu.DerivativeScalar(x[i]);
-                }),
+                ("GELU forward", () => GeluErfccBaseline.Forward(x, y), () => CpuGelu.Forward(x, y)),
+                ("dy * GELU'", () => GeluErfccBaseline.Backward(x, dy, y), () => CpuGelu.Backward(x, dy, y)),
             ];
-            foreach (var (name, old, now, lanes) in kernels)
+            foreach (var (name, old, now) in kernels)
             {
-                double a = double.MaxValue, b = double.MaxValue, l = double.MaxValue;
+                double a = double.MaxValue, b = double.MaxValue;
                 for (int round = 0; round < 3; round++) // interleaved
                 {
                     a = Math.Min(a, Time(old));
                     b = Math.Min(b, Time(now));
-                    l = Math.Min(l, Time(lanes));
                 }
-                line?.Invoke(Inv($"| {name} | {n} | {a:F3} | {a * ghz:F2} | {b:F3} | {b * ghz:F2} | {b / a:F2} | {l * ghz:F2} |"));
+                line?.Invoke(Inv($"| {name} | {n} | {a:F3} | {a * ghz:F2} | {b:F3} | {b * ghz:F2} | {b / a:F2} |"));
             }
         }
     }
