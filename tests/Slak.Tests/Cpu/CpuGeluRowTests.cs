@@ -1,6 +1,6 @@
 // The one-pass row kernels of the GELU epilogues (CpuGelu.BiasForward: c += bias, y = GELU(c); CpuGelu.BackwardAccumulate:
 // g *= GELU'(x), acc += g) against float64, at every length 0..70 and the slak_nano widths (whole 16-lane vectors plus
-// a zero-padded tail vector), over both tails of GELU; outputs NaN-poisoned first (past the row as well, which must
+// one masked tail vector), over both tails of GELU; outputs NaN-poisoned first (past the row as well, which must
 // stay untouched); and the two epilogue variants (one pass, and the earlier passes kept for the bench) agree on
 // every GEMM driver shape.
 using NUnit.Framework;

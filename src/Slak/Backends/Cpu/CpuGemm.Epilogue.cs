@@ -15,10 +15,14 @@ internal abstract unsafe class GemmEpilogue
 {
     /// <summary>False (the default): the GELU epilogues work in passes over the block (bias, then GELU over whole
     /// rows as one span; GELU' over it, then the column sum). True: one pass per row (bias, GELU or GELU' and the
-    /// bias-gradient sum together, a ragged row end through one zero-padded vector). The one-pass form was measured
-    /// no faster (bench nano-gemm, bench/results/training-profile.md: slower at slak_nano's stage 1, where a
-    /// 124-wide row ends in a 12-element tail), so it is kept only as the bench's and the tests' variant. Per
-    /// instance, so that no global switch is shared between concurrent GEMMs.</summary>
+    /// bias-gradient sum together, a ragged row end as one masked vector). With the erfcc GELU the one-pass form was
+    /// measured slower (bench nano-gemm, bench/results/training-profile.md: 7-9 % at slak_nano's stage 1): the
+    /// epilogue's cost was GELU's arithmetic (~45 vector operations and an exp per 16 elements, two exps for GELU'),
+    /// not the extra passes over rows that are still in L1/L2, and each 124-wide row also ended in a 12-element tail
+    /// through a zeroed stack buffer and copies. With the table-form GELU (~25 instructions, masked tails) the two
+    /// forms measure the same within noise (bench gelu-bench, bench/results/gelu.md), so the default stays; the
+    /// one-pass form is kept as the benches' and the tests' variant. Per instance, so that no global switch is shared
+    /// between concurrent GEMMs.</summary>
     internal bool OnePass { get; init; }
 
     /// <summary>Called on the calling thread before the first block, with C's shape and the number of row blocks
