@@ -175,6 +175,17 @@ internal static class NormAb
             // Reads: x (statistics and output from the gathered tile). Writes: y (NHWC). Unchanged.
             var (tl, _) = Best(reps, () => be.LayerNormNchwToNhwc(x, w, b, 1e-6f, yl, ml, rl), () => { });
             KernelRow("LayerNorm NCHW -> NHWC fwd (unchanged)", sh, (tl, tl), 2.0 * numel * 4, cacheBw);
+            void LlSimd(bool simd, bool backward)
+            {
+                CpuBackend.LayerNormLayoutSimdTranspose = simd;
+                if (backward) be.LayerNormNchwToNhwcBackward(x, w, ml, rl, dyl, dx, dw, db);
+                else be.LayerNormNchwToNhwc(x, w, b, 1e-6f, yl, ml, rl);
+            }
+            KernelRow("LayerNorm NCHW -> NHWC fwd (8x8 transposes)", sh,
+                      Best(reps, () => LlSimd(false, false), () => LlSimd(true, false)), 2.0 * numel * 4, cacheBw);
+            KernelRow("LayerNorm NCHW -> NHWC backward (8x8 transposes)", sh,
+                      Best(reps, () => LlSimd(false, true), () => LlSimd(true, true)), 3.0 * numel * 4, cacheBw);
+            CpuBackend.LayerNormLayoutSimdTranspose = true;
         }
     }
 

@@ -5,9 +5,14 @@
 // straight into the NHWC output. Statistics are float64 (two passes over the cached row: sum, then centred squares).
 // Backward does the same gather of x, computes each pixel's input-gradient row from the contiguous NHWC gradient row
 // and scatters the tile back into the NCHW planes; the parameter gradients accumulate per block in float64 and are
-// added in block order, so results depend only on the input and the thread count.
+// added in block order, so results depend only on the input and the thread count. The gather and the scatter move
+// 8 channels x 8 pixels at a time through an in-register 8 x 8 transpose (AVX) where a plane run has 8 pixels; the
+// rest (channel counts that are not multiples of 8, runs shorter than 8 on 2 x 2 maps) element by element. Both are
+// pure copies: the bits do not depend on the path.
 using System.Buffers;
 using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
@@ -176,10 +181,16 @@ internal sealed partial class CpuBackend
             {
                 fixed (float* xp = plane0, rp = dst0) // bounds: the two slices above
                 {
+                    int k8 = LayerNormLayoutSimdTranspose && Avx.IsSupported ? run / 8 * 8 : 0;
+                    int c8 = k8 > 0 ? c / 8 * 8 : 0;
+                    for (int k0 = 0; k0 < k8; k0 += 8)
+                        for (int ch = 0; ch < c8; ch += 8)
+                            Transpose8x8(xp + (long)ch * hw + k0, hw, rp + (long)k0 * c + ch, c);
                     for (int ch = 0; ch < c; ch++)
                     {
                         float* src = xp + (long)ch * hw, dst = rp + ch;
-                        for (int k = 0; k < run; k++) dst[(long)k * c] = src[k];
+                        // What the transposes covered: channels below c8 for the first k8 pixels.
+                        for (int k = ch < c8 ? k8 : 0; k < run; k++) dst[(long)k * c] = src[k];
                     }
                 }
             }
@@ -205,15 +216,65 @@ internal sealed partial class CpuBackend
             {
                 fixed (float* dp = plane0, rp = src0) // bounds: the two slices above
                 {
+                    int k8 = LayerNormLayoutSimdTranspose && Avx.IsSupported ? run / 8 * 8 : 0;
+                    int c8 = k8 > 0 ? c / 8 * 8 : 0;
+                    for (int k0 = 0; k0 < k8; k0 += 8)
+                        for (int ch = 0; ch < c8; ch += 8)
+                            Transpose8x8(rp + (long)k0 * c + ch, c, dp + (long)ch * hw + k0, hw);
                     for (int ch = 0; ch < c; ch++)
                     {
                         float* dst = dp + (long)ch * hw, src = rp + ch;
-                        for (int k = 0; k < run; k++) dst[k] = src[(long)k * c];
+                        for (int k = ch < c8 ? k8 : 0; k < run; k++) dst[k] = src[(long)k * c];
                     }
                 }
             }
             i += run;
         }
+    }
+
+    /// <summary>Whether the fused LayerNorm's gather and scatter use 8 x 8 in-register transposes where they can (the
+    /// default) instead of element-by-element copies (the same values). Internal so that the bench can time both.</summary>
+    internal static bool LayerNormLayoutSimdTranspose { get; set; } = true;
+
+    /// <summary>dst[j * dstStride + i] = src[i * srcStride + j] for i, j &lt; 8: eight 8-float rows loaded, transposed in
+    /// registers (unpack, shuffle, 128-bit lane swap) and stored as eight 8-float rows. AVX only.</summary>
+    private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
+    {
+        var r0 = Avx.LoadVector256(src);
+        var r1 = Avx.LoadVector256(src + srcStride);
+        var r2 = Avx.LoadVector256(src + 2 * srcStride);
+        var r3 = Avx.LoadVector256(src + 3 * srcStride);
+        var r4 = Avx.LoadVector256(src + 4 * srcStride);
+        var r5 = Avx.LoadVector256(src + 5 * srcStride);
+        var r6 = Avx.LoadVector256(src + 6 * srcStride);
+        var r7 = Avx.LoadVector256(src + 7 * srcStride);
+        // Pairs of rows interleaved: t0 = (r0[0], r1[0], r0[1], r1[1] | r0[4], r1[4], r0[5], r1[5]), ...
+        var t0 = Avx.UnpackLow(r0, r1);
+        var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3);
+        var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5);
+        var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7);
+        var t7 = Avx.UnpackHigh(r6, r7);
+        // Quads: u0 = column 0 of rows 0-3 | column 4 of rows 0-3, u1 = columns 1 | 5, ...
+        var u0 = Avx.Shuffle(t0, t2, 0x44);
+        var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44);
+        var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44);
+        var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44);
+        var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        // Low 128-bit halves give columns 0-3, high halves columns 4-7.
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>Mean and 1/sqrt(biased variance + eps) of one row, accumulated in float64 (sum, then the sum of
