@@ -1089,11 +1089,17 @@ __device__ __forceinline__ void dw_wgrad_outer(
                     }
                     __syncthreads();
                     bi = 0;
-                    // Not unrolled, so that the task body (its per-count loops and edge steps) is compiled once; the
-                    // branch's values are picked by selects (an array indexed at run time would be local memory).
+                    // With trimmed strips not unrolled, so that the task body (its per-count loops and edge steps)
+                    // is compiled once; the branch's values are picked by selects (an array indexed at run time would
+                    // be local memory). The whole-strip body stays unrolled, as before (not unrolled it spills on sm_80).
+#if SLAK_DW_WGRAD_TRIM
 #pragma unroll 1
-                    for (int b = 0; b < p.branches; ++b)
+#else
+#pragma unroll
+#endif
+                    for (int b = 0; b < kFusedMaxBranches; ++b)
                     {
+                        if (b >= p.branches) break;
                         const int kh = b == 0 ? p.kh0 : b == 1 ? p.kh1 : p.kh2;
                         const int kw = b == 0 ? p.kw0 : b == 1 ? p.kw1 : p.kw2;
                         if ((kh >= kw) != tall) continue;
