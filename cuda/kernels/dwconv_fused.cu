@@ -835,16 +835,91 @@ __device__ __forceinline__ void dw_wg_edge_step(float (&acc)[kFusedWgradLags], c
     dw_wg_clipped_step<0, 14, 7>(acc, dl, xl);
 }
 
-// One warp task: branch (kh, kw), short-axis tap j, strip s, on the staged tile starting at l0 along the long axis.
-// Adds the strip's sums over the tile to s_acc_b (the branch's kh x kw accumulators, row-major).
+// Trimmed strips (default; SLAK_DW_WGRAD_TRIM=0 compiles the whole strips before them, the benchmark variant
+// kernel-model --variant fullstrips, which is also what SLAK_DW_EDGE_STEPS=0 gets): a task computes only the taps of
+// its strip up to its last live tap inside the kernel (the remainder strip of 51 = 6 x 8 + 3 taps issues 3 taps'
+// FFMAs; a strip's trailing masked taps are not computed: with a mask, a masked tap's gradient is exactly 0 anyway),
+// and a strip whose first 4 taps are all masked or before the kernel starts 4 taps later (x stays 16-byte aligned).
+// The full steps run a loop compiled for the strip's tap count (dw_wg_short_steps<KN>); the clipped edge steps still
+// compute 8 taps, whose extra sums are discarded. Each task is described by dw_wg_task_code (0: no live tap).
+#ifndef SLAK_DW_WGRAD_TRIM
+#define SLAK_DW_WGRAD_TRIM SLAK_DW_EDGE_STEPS
+#endif
+
+// A task's code: shift << 8 | first << 4 | count. The strip starts shift taps after its place (0 or 4); it keeps the
+// sums of taps first..count - 1 (first: its first live tap inside the kernel), and its full steps compute taps
+// 0..count - 1. first and last are the strip's first and last live taps inside the kernel (-1: none).
+__device__ __forceinline__ int dw_wg_task_code(int first, int last)
+{
+    if (first < 0) return 0;
+#if SLAK_DW_WGRAD_TRIM
+    const int shift = first >= 4 ? 4 : 0;
+    return shift << 8 | (first - shift) << 4 | (last - shift + 1);
+#else
+    return kFusedWgradLags;
+#endif
+}
+
+// One full step (8 outputs, every input in the image) for taps 0..KN - 1 of the strip: 8 KN FFMAs.
+template <int KN>
+__device__ __forceinline__ void dw_wg_full_step(float (&acc)[kFusedWgradLags], const float* dl, const float* xl)
+{
+    const float4 d0 = reinterpret_cast<const float4*>(dl)[0], d1 = reinterpret_cast<const float4*>(dl)[1];
+    const float4 x0 = reinterpret_cast<const float4*>(xl)[0], x1 = reinterpret_cast<const float4*>(xl)[1];
+    const float4 x2 = reinterpret_cast<const float4*>(xl)[2], x3 = reinterpret_cast<const float4*>(xl)[3];
+    const float d[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
+    const float xv[16] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w,
+                          x2.x, x2.y, x2.z, x2.w, x3.x, x3.y, x3.z, x3.w};
+#pragma unroll
+    for (int m = 0; m < 8; ++m)
+    {
+#pragma unroll
+        for (int k = 0; k < KN; ++k) acc[k] = fmaf(d[m], xv[m + k], acc[k]);
+    }
+}
+
+// The full steps of a whole strip from output a while a <= a_last, two per iteration (the hot loop).
+__device__ __forceinline__ int dw_wg_full_steps(float (&acc)[kFusedWgradLags], const float*& dl, const float*& xl, int a,
+                                                int a_last)
+{
+#pragma unroll 2
+    for (; a <= a_last; a += 8)
+    {
+        dw_wg_full_step<kFusedWgradLags>(acc, dl, xl);
+        dl += 8;
+        xl += 8;
+    }
+    return a;
+}
+
+// The full steps of a strip of KN < 8 taps (a remainder strip, trailing masked taps), one per iteration: eight
+// two-step loops make ptxas cap the kernel's registers and spill on sm_80.
+template <int KN>
+__device__ __forceinline__ int dw_wg_short_steps(float (&acc)[kFusedWgradLags], const float*& dl, const float*& xl,
+                                                 int a, int a_last)
+{
+#pragma unroll 1
+    for (; a <= a_last; a += 8)
+    {
+        dw_wg_full_step<KN>(acc, dl, xl);
+        dl += 8;
+        xl += 8;
+    }
+    return a;
+}
+
+// One warp task: branch (kh, kw), short-axis tap j, strip s described by code (dw_wg_task_code), on the staged tile
+// starting at l0 along the long axis. Adds the strip's sums over the tile to s_acc_b (the branch's kh x kw
+// accumulators, row-major).
 __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, const float* s_dy_b, const DwWgradPhase& g,
-                                           int kh, int kw, int j, int s, int l0, int lane)
+                                           int kh, int kw, int j, int s, int code, int l0, int lane)
 {
     const int kl = g.tall ? kh : kw, ks = g.tall ? kw : kh, pl = kl / 2, ps = ks / 2;
+    const int shift = code >> 8, first = (code >> 4) & 15, count = code & 15;
     // The strip starts delta taps before a multiple of 8, so that every lane's x reads are 16-byte aligned.
     const int delta = (g.hl - pl) & 3;
-    const int i0 = s * kFusedWgradLags - delta;
-    const int imin = max(0, i0), imax = min(kl - 1, i0 + kFusedWgradLags - 1);
+    const int i0 = s * kFusedWgradLags - delta + shift;
+    const int imin = max(0, i0 + first), imax = min(kl - 1, i0 + count - 1);
     // Outputs a (tile-local) where some tap i of the strip reaches the image: l0 + a + i - pl in [0, ext_long).
     const int tlen = min(g.tile_long, g.ext_long - l0);
     const int a_hi = min(tlen, g.ext_long + pl - imin - l0);
@@ -886,28 +961,22 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
     SLAK_DEVICE_ASSERT(a >= a_hi || a >= lead_end);
     dl += a - a_lo;
     xl += a - a_lo;
-#pragma unroll 2
-    for (; a <= a_full1; a += 8)
+#if SLAK_DW_WGRAD_TRIM
+    // An if chain, not a switch (a jump table makes ptxas spill); whole strips first, the common case.
+    if (count == kFusedWgradLags) a = dw_wg_full_steps(acc, dl, xl, a, a_full1);
+    else if (count == 7) a = dw_wg_short_steps<7>(acc, dl, xl, a, a_full1);
+    else if (count == 6) a = dw_wg_short_steps<6>(acc, dl, xl, a, a_full1);
+    else if (count == 5) a = dw_wg_short_steps<5>(acc, dl, xl, a, a_full1);
+    else if (count == 4) a = dw_wg_short_steps<4>(acc, dl, xl, a, a_full1);
+    else if (count == 3) a = dw_wg_short_steps<3>(acc, dl, xl, a, a_full1);
+    else if (count == 2) a = dw_wg_short_steps<2>(acc, dl, xl, a, a_full1);
+    else a = dw_wg_short_steps<1>(acc, dl, xl, a, a_full1);
 #else
-#pragma unroll 2
-    for (int a = a_lo; a < a_hi; a += 8)
+    a = dw_wg_full_steps(acc, dl, xl, a, a_full1);
 #endif
-    {
-        const float4 d0 = reinterpret_cast<const float4*>(dl)[0], d1 = reinterpret_cast<const float4*>(dl)[1];
-        const float4 x0 = reinterpret_cast<const float4*>(xl)[0], x1 = reinterpret_cast<const float4*>(xl)[1];
-        const float4 x2 = reinterpret_cast<const float4*>(xl)[2], x3 = reinterpret_cast<const float4*>(xl)[3];
-        const float d[8] = {d0.x, d0.y, d0.z, d0.w, d1.x, d1.y, d1.z, d1.w};
-        const float xv[16] = {x0.x, x0.y, x0.z, x0.w, x1.x, x1.y, x1.z, x1.w,
-                              x2.x, x2.y, x2.z, x2.w, x3.x, x3.y, x3.z, x3.w};
-#pragma unroll
-        for (int m = 0; m < 8; ++m)
-        {
-#pragma unroll
-            for (int k = 0; k < kFusedWgradLags; ++k) acc[k] = fmaf(d[m], xv[m + k], acc[k]);
-        }
-        dl += 8;
-        xl += 8;
-    }
+#else
+    dw_wg_full_steps(acc, dl, xl, a_lo, a_hi - 1);
+#endif
 #if SLAK_DW_EDGE_STEPS
 #pragma unroll
     for (int t = 0; t < 2; ++t)
@@ -938,8 +1007,8 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
     }
     v[0] += __shfl_xor_sync(0xffffffffu, v[0], 2);
     v[0] += __shfl_xor_sync(0xffffffffu, v[0], 1);
-    const int i = i0 + (lane >> 2);
-    if ((lane & 3) == 0 && i >= 0 && i < kl) s_acc_b[g.tall ? i * kw + j : j * kw + i] += v[0];
+    const int k = lane >> 2, i = i0 + k;
+    if ((lane & 3) == 0 && k >= first && k < count && i >= 0 && i < kl) s_acc_b[g.tall ? i * kw + j : j * kw + i] += v[0];
 }
 
 __device__ __forceinline__ void dw_wgrad_outer(
@@ -960,7 +1029,7 @@ __device__ __forceinline__ void dw_wgrad_outer(
     // memory.)
     const DwWgradPhase tall_phase = slak_dw_wgrad_phase(p, 1), wide_phase = slak_dw_wgrad_phase(p, 0);
 
-    // Accumulators, and per task whether any tap of its strip is live.
+    // Accumulators, and per task its code (dw_wg_task_code: 0 when no tap of its strip is live).
     for (int k = tid; k < lay.taps; k += nthreads) s_acc[k] = 0.0f;
 #pragma unroll
     for (int b = 0; b < kFusedMaxBranches; ++b)
@@ -975,14 +1044,19 @@ __device__ __forceinline__ void dw_wgrad_outer(
         for (int t = tid; t < ks * strips; t += nthreads)
         {
             const int j = t / strips, s = t - j * strips;
-            int live = mask == nullptr ? 1 : 0;
-            for (int k = 0; k < kFusedWgradLags && !live; ++k)
+            int first = -1, last = -1;
+            for (int k = 0; k < kFusedWgradLags; ++k)
             {
                 const int i = s * kFusedWgradLags - delta + k;
-                if (i >= 0 && i < kl)
-                    live = mask[static_cast<long long>(ch) * taps + (tall ? i * kw + j : j * kw + i)] != 0.0f;
+                if (i >= 0 && i < kl &&
+                    (mask == nullptr ||
+                     mask[static_cast<long long>(ch) * taps + (tall ? i * kw + j : j * kw + i)] != 0.0f))
+                {
+                    if (first < 0) first = k;
+                    last = k;
+                }
             }
-            s_live[lay.task_offset[b] + t] = live;
+            s_live[lay.task_offset[b] + t] = dw_wg_task_code(first, last);
         }
     }
 
@@ -1015,23 +1089,34 @@ __device__ __forceinline__ void dw_wgrad_outer(
                     }
                     __syncthreads();
                     bi = 0;
+                    // With trimmed strips not unrolled, so that the task body (its per-count loops and edge steps)
+                    // is compiled once; the branch's values are picked by selects (an array indexed at run time would
+                    // be local memory). The whole-strip body stays unrolled, as before (not unrolled it spills on sm_80).
+#if SLAK_DW_WGRAD_TRIM
+#pragma unroll 1
+#else
 #pragma unroll
+#endif
                     for (int b = 0; b < kFusedMaxBranches; ++b)
                     {
-                        if (b >= p.branches || (khs[b] >= kws[b]) != tall) continue;
-                        const int kh = khs[b], kw = kws[b];
+                        if (b >= p.branches) break;
+                        const int kh = b == 0 ? p.kh0 : b == 1 ? p.kh1 : p.kh2;
+                        const int kw = b == 0 ? p.kw0 : b == 1 ? p.kw1 : p.kw2;
+                        if ((kh >= kw) != tall) continue;
                         const int kl = tall ? kh : kw, ks = tall ? kw : kh;
                         const int strips = slak_dw_wgrad_strips(kl, (g.hl - kl / 2) & 3);
                         const int count = ks * strips;
-                        const int* live = s_live + lay.task_offset[b];
-                        float* acc_b = s_acc + lay.tap_offset[b];
+                        const int* live = s_live + (b == 0   ? lay.task_offset[0]
+                                                    : b == 1 ? lay.task_offset[1] : lay.task_offset[2]);
+                        float* acc_b = s_acc + (b == 0 ? lay.tap_offset[0] : b == 1 ? lay.tap_offset[1] : lay.tap_offset[2]);
                         const float* dy_b = s_dy + bi * dtotal;
                         // Warp w takes the phase's tasks w, w + 8, ... (numbered across its branches).
                         for (int t = (warp - first % nwarps + nwarps) % nwarps; t < count; t += nwarps)
                         {
-                            if (!live[t]) continue;
+                            const int code = live[t];
+                            if (code == 0) continue;
                             const int j = t / strips, s = t - j * strips;
-                            dw_wg_task(acc_b, s_x, dy_b, g, kh, kw, j, s, l0, lane);
+                            dw_wg_task(acc_b, s_x, dy_b, g, kh, kw, j, s, code, l0, lane);
                         }
                         first += count;
                         ++bi;

@@ -220,14 +220,19 @@ internal static class DwConvModel
     /// long-axis taps) issues 64 FFMAs per 8-output step over the outputs where some tap of its strip reaches the
     /// image (its start rounded down to 4), the steps clipped by the image's or the tile's edges only their in-image
     /// products (<see cref="WgradTaskWork"/>; <paramref name="edgeSteps"/> false: the loop before them, <c>--variant
-    /// noedge</c>); strips whose taps are all masked are skipped (expected count at the density). The geometry mirrors
-    /// slak_dw_wgrad_phase (slak_params.h) for the plan's tile.</summary>
-    public static Estimate FusedWeightGrad(Stage st, int n, double density, double ffmaShare, bool edgeSteps = true)
+    /// noedge</c>); strips whose taps are all masked are skipped; with <paramref name="trim"/> (the default kernel,
+    /// SLAK_DW_WGRAD_TRIM; <c>--variant fullstrips</c> is the kernel before it, and the noedge variant has no trim
+    /// either) a strip computes only its taps up to its last live one inside the kernel, starting 4 taps later when its
+    /// first 4 are dead (<see cref="StripCodes"/>, expected over the live patterns at the density). The geometry
+    /// mirrors slak_dw_wgrad_phase (slak_params.h) for the plan's tile.</summary>
+    public static Estimate FusedWeightGrad(Stage st, int n, double density, double ffmaShare, bool edgeSteps = true,
+                                           bool trim = true)
     {
+        trim &= edgeSteps;
         var limits = DeviceLimits.ForArchitecture(90);
         int[] kh = [.. st.Branches.Select(b => b.Kh)], kw = [.. st.Branches.Select(b => b.Kw)];
         var plan = LaunchPlans.DwConvFusedWeightGrad(n, st.C, st.H, st.H, kh, kw, limits);
-        double useful = 0, issuedPerChannel = 0, slotsPerChannel = 0;
+        double useful = 0, issuedPerChannel = 0, slotsPerChannel = 0, outrightPerChannel = 0;
         foreach (var (bkh, bkw) in st.Branches) useful += density * ValidPairs(st.H, bkh) * ValidPairs(st.H, bkw);
         foreach (bool tall in new[] { true, false })
         {
@@ -240,7 +245,7 @@ internal static class DwConvModel
                 int images = Math.Min(n, (ch + 1) * plan.PerChunk) - ch * plan.PerChunk;
                 if (images > 0) groups += (images + g.Planes - 1) / g.Planes;
             }
-            double perGroup = 0, perGroupSlots = 0;
+            double perGroup = 0, perGroupSlots = 0, perGroupOutright = 0;
             for (int l0 = 0; l0 < g.ExtLong; l0 += g.TileLong)
                 for (int s0 = 0; s0 < g.ExtShort; s0 += g.TileShort)
                     foreach (var (bkh, bkw) in g.Branches)
@@ -250,25 +255,59 @@ internal static class DwConvModel
                         int tlen = Math.Min(g.TileLong, g.ExtLong - l0);
                         for (int s = 0; s < strips; s++)
                         {
-                            int i0 = s * 8 - delta, imin = Math.Max(0, i0), imax = Math.Min(kl - 1, i0 + 7);
-                            int aHi = Math.Min(tlen, g.ExtLong + pl - imin - l0), aLo = Math.Max(0, pl - imax - l0) & ~3;
-                            if (aLo >= aHi) continue;
-                            double live = 1 - Math.Pow(1 - density, imax - imin + 1);
-                            var work = WgradTaskWork(g.ExtLong, l0, tlen, pl, i0, aLo, aHi, edgeSteps);
-                            perGroup += ks * live * work.Ffma;
-                            perGroupSlots += ks * live * (work.ClippedSlots + ClippedStepDispatch * work.ClippedSteps);
+                            int i0s = s * 8 - delta;
+                            int klo = Math.Max(0, i0s) - i0s, khi = Math.Min(kl - 1, i0s + 7) - i0s;
+                            foreach (var (p, shift, first, count) in StripCodes(klo, khi, density, trim))
+                            {
+                                // As dw_wg_task: the outputs where a kept tap reaches the image.
+                                int i0 = i0s + shift, imin = Math.Max(0, i0 + first), imax = Math.Min(kl - 1, i0 + count - 1);
+                                int aHi = Math.Min(tlen, g.ExtLong + pl - imin - l0), aLo = Math.Max(0, pl - imax - l0) & ~3;
+                                if (aLo >= aHi) continue;
+                                var work = WgradTaskWork(g.ExtLong, l0, tlen, pl, i0, aLo, aHi, edgeSteps, count);
+                                perGroup += ks * p * work.Ffma;
+                                perGroupSlots += ks * p * (work.ClippedSlots + ClippedStepDispatch * work.ClippedSteps + work.ShortSlots);
+                                perGroupOutright += ks * p * work.ShortFfma;
+                            }
                         }
                     }
             issuedPerChannel += groups * perGroup;
             slotsPerChannel += groups * perGroupSlots;
+            outrightPerChannel += groups * perGroupOutright;
         }
-        double issued = issuedPerChannel * st.C, extraSlots = slotsPerChannel * st.C;
+        double issued = issuedPerChannel * st.C, extraSlots = slotsPerChannel * st.C, outright = outrightPerChannel * st.C;
         useful *= (double)n * st.C;
         int phases = st.Branches.Any(b => b.Kh >= b.Kw) && st.Branches.Any(b => b.Kh < b.Kw) ? 2 : 1;
         double bytes = (double)n * st.C * st.H * st.H * 4.0 * (phases + st.Branches.Length)
                        + 2.0 * plan.WorkspaceBytes + st.C * st.Branches.Sum(b => b.Kh * b.Kw) * 8.0;
-        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan.ToString(), extraSlots);
+        return Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan.ToString(), extraSlots, outright);
     }
+
+    /// <summary>The tasks a weight-gradient strip becomes, mirroring dw_wg_task_code: for each pattern of its first and
+    /// last live taps (<paramref name="klo"/>..<paramref name="khi"/>: the strip's taps inside the kernel, each live
+    /// with probability <paramref name="density"/>), its probability, the strip's shift (4 when its first 4 taps are
+    /// dead), the first kept tap and the count of taps its full steps compute (both after the shift). Without
+    /// <paramref name="trim"/>: one task of all 8 taps when any tap is live.</summary>
+    public static IEnumerable<(double P, int Shift, int First, int Count)> StripCodes(int klo, int khi, double density,
+                                                                                     bool trim = true)
+    {
+        if (!trim)
+        {
+            yield return (1 - Math.Pow(1 - density, khi - klo + 1), 0, 0, 8);
+            yield break;
+        }
+        for (int f = klo; f <= khi; f++)
+            for (int l = f; l <= khi; l++)
+            {
+                double p = Math.Pow(1 - density, f - klo) * density * (l > f ? density : 1) * Math.Pow(1 - density, khi - l);
+                int shift = f >= 4 ? 4 : 0;
+                yield return (p, shift, f - shift, l - shift + 1);
+            }
+    }
+
+    /// <summary>Non-FFMA issue slots of one step of the short-strip loop (dw_wg_short_steps&lt;KN&gt;, one step per
+    /// iteration): two 128-bit dy loads, the 128-bit x loads of inputs 0..KN + 6, and an estimated 4 loop instructions
+    /// (pointer updates, compare, branch; an estimate, not counted in the machine code).</summary>
+    public static int ShortStepSlots(int count) => 2 + (count + 10) / 4 + 4;
 
     /// <summary>Products of a weight-gradient step clipped to inputs n = m + k &lt;= nhi (mirrors dw_wg_products_upto).</summary>
     private static int ProductsUpTo(int nhi) => nhi <= 7 ? (nhi + 1) * (nhi + 2) / 2 : 64 - (14 - nhi) * (15 - nhi) / 2;
@@ -279,17 +318,26 @@ internal static class DwConvModel
     /// inputs lie before the image issues only the products of the inputs inside, and one whose last inputs lie past the
     /// image or whose last outputs lie past the tile issues the fewer of the two cuts' products (dw_wg_edge_step; both
     /// ends clipped: 64); a clipped step costs its six 128-bit loads and <see cref="ClippedStepOverhead"/> besides.
-    /// Returns the FFMAs, the clipped steps and their non-FFMA slots.</summary>
-    public static (double Ffma, int ClippedSteps, double ClippedSlots) WgradTaskWork(int extLong, int l0, int tlen, int pl,
-                                                                                     int i0, int aLo, int aHi,
-                                                                                     bool edgeSteps = true)
+    /// A strip that computes <paramref name="count"/> &lt; 8 taps (trimmed) runs its full steps in the short-strip loop:
+    /// 8 x count FFMAs and <see cref="ShortStepSlots"/> each, counted outright (ShortFfma, ShortSlots; they are not
+    /// hot-loop FFMAs); its clipped steps still compute 8 taps. Returns the FFMAs (all of them), the clipped steps and
+    /// their non-FFMA slots, and the short steps' FFMAs and non-FFMA slots.</summary>
+    public static (double Ffma, int ClippedSteps, double ClippedSlots, double ShortFfma, double ShortSlots) WgradTaskWork(
+        int extLong, int l0, int tlen, int pl, int i0, int aLo, int aHi, bool edgeSteps = true, int count = 8)
     {
-        double ffma = 0, slots = 0;
+        double ffma = 0, slots = 0, shortFfma = 0, shortSlots = 0;
         int clipped = 0;
         for (int a = aLo; a < aHi; a += 8)
         {
             int lead = pl - l0 - i0 - a, nhi = extLong - 1 - l0 - i0 + pl - a, mhi = tlen - 1 - a;
             bool tail = nhi < 14 || mhi < 7;
+            if (edgeSteps && count < 8 && lead <= 0 && !tail)
+            {
+                ffma += 8 * count;
+                shortFfma += 8 * count;
+                shortSlots += ShortStepSlots(count);
+                continue;
+            }
             if (!edgeSteps || (lead <= 0 && !tail)) { ffma += 64; continue; }
             clipped++;
             slots += 6 + ClippedStepOverhead;
@@ -302,7 +350,7 @@ internal static class DwConvModel
             else if (lead <= 0) ffma += Math.Min(nhi < 14 ? ProductsUpTo(nhi) : 64, mhi < 7 ? 8 * (mhi + 1) : 64);
             else ffma += 64;
         }
-        return (ffma, clipped, slots);
+        return (ffma, clipped, slots, shortFfma, shortSlots);
     }
 
     /// <summary>One orientation phase of the weight gradient (mirrors slak_dw_wgrad_phase in slak_params.h).</summary>
@@ -470,14 +518,15 @@ internal static class DwConvModel
 
     /// <summary>An estimate from its counts: the issue-bound time is (issued FFMA warp instructions / FFMA share +
     /// <paramref name="extraSlots"/>, warp instructions issued outside the hot loop that the model counts) warp issue
-    /// slots at the FP32 FMA rate.</summary>
+    /// slots at the FP32 FMA rate; <paramref name="outrightFfma"/> of the issued FFMAs lie outside the hot loop and
+    /// take one slot each (their other instructions are in <paramref name="extraSlots"/>).</summary>
     internal static Estimate Make(string pass, string stage, double useful, double issuedWarpFfma, double share, double bytes, string plan,
-                                  double extraSlots = 0)
+                                  double extraSlots = 0, double outrightFfma = 0)
     {
         double lane = useful / (32 * issuedWarpFfma);
         double floorMs = 1e3 * useful / FmaPerSecond;
         double hbmMs = 1e3 * bytes / HbmBytesPerSecond;
-        double issueMs = 1e3 * 32 * (issuedWarpFfma / Math.Max(1e-9, share) + extraSlots) / FmaPerSecond;
+        double issueMs = 1e3 * 32 * ((issuedWarpFfma - outrightFfma) / Math.Max(1e-9, share) + outrightFfma + extraSlots) / FmaPerSecond;
         return new Estimate(pass, stage, useful, issuedWarpFfma, lane, share, floorMs, hbmMs, Math.Max(issueMs, hbmMs), plan);
     }
 }

@@ -31,8 +31,8 @@ internal static class KernelModelProgram
                 default: throw new ArgumentException($"kernel-model: unknown option {args[i]} (--arch, --out, --variant)");
             }
         }
-        if (variant is not ("sliding" or "taplist" or "taps" or "noedge"))
-            throw new ArgumentException($"kernel-model: --variant must be sliding (the current fused kernels), taplist (the live-tap-list forward before its rewrite), taps (the live-tap weight gradient before its rewrite) or noedge (the sliding forward before its image-edge steps), got '{variant}'");
+        if (variant is not ("sliding" or "taplist" or "taps" or "noedge" or "fullstrips"))
+            throw new ArgumentException($"kernel-model: --variant must be sliding (the current fused kernels), taplist (the live-tap-list forward before its rewrite), taps (the live-tap weight gradient before its rewrite), noedge (the sliding forward before its image-edge steps) or fullstrips (the weight gradient before its trimmed strips), got '{variant}'");
         string nvdisasm = FindNvdisasm() ?? throw new InvalidOperationException(
             "kernel-model needs nvdisasm (Debian: nvidia-cuda-toolkit from the non-free section); run bench/kernel-model.sh, which installs it");
         int archNumber = int.Parse(arch.AsSpan(3), CultureInfo.InvariantCulture);
@@ -64,6 +64,8 @@ internal static class KernelModelProgram
             foreach (var st in DwConvModel.SlakTiny.Where(st => !SmallChosen(st)))
                 Add(FusedFile, SpecModule(st) + NoEdgeSuffix, [.. SpecDefines(st), "SLAK_DW_EDGE_STEPS=0"]);
             Add(FusedFile, "dwconv_fused" + NoEdgeSuffix, ["SLAK_DW_EDGE_STEPS=0"]);
+            // The weight gradient before its trimmed strips (--variant fullstrips).
+            Add(FusedFile, "dwconv_fused" + FullStripsSuffix, ["SLAK_DW_WGRAD_TRIM=0"]);
             // The small-map module for each stage whose plan chooses it (SLaK-T: stages 3-4).
             foreach (var st in DwConvModel.SlakTiny.Where(st => SmallChosen(st)))
                 Add(Slak.Cuda.Kernels.DwConvSmallKernels.File, SmallModule(st), SmallDefines(st));
@@ -84,7 +86,8 @@ internal static class KernelModelProgram
     internal sealed record KernelRow(string Module, SassKernel Kernel, KernelResources? Resources);
 
     private const string FusedFile = "kernels/dwconv_fused.cu", TapListModule = "dwconv_fused[taplist]",
-                         TapsModule = "dwconv_fused[taps]", NoEdgeSuffix = "[noedge]";
+                         TapsModule = "dwconv_fused[taps]", NoEdgeSuffix = "[noedge]",
+                         FullStripsSuffix = "[fullstrips]";
 
     private const string SmallWgradFile = "kernels/dwconv_small_wgrad.cu";
 
@@ -217,6 +220,7 @@ internal static class KernelModelProgram
         // A variant names the kernel before its rewrite that replaces the current one: taplist (forward and input
         // gradient), taps (weight gradient); "before" is both.
         bool edgeSteps = true; // false: the sliding forward before its image-edge steps (--variant noedge)
+        bool trimStrips = true; // false: the weight gradient before its trimmed strips (--variant fullstrips)
         DwConvModel.Estimate Fwd(bool old, string pass, DwConvModel.Stage st, double d)
         {
             // The small-map kernel where the family's plan chooses it (not for the variants before the rewrites).
@@ -250,7 +254,9 @@ internal static class KernelModelProgram
             }
             var e = old ? DwConvModel.FusedWeightGradTaps(st, batch, d, tapsShare)
                         : DwConvModel.FusedWeightGrad(st, batch, d,
-                              edgeSteps ? wgradShare : HotShare(rows, "dwconv_fused" + NoEdgeSuffix, "dwconv_fused_wgrad_kernel"), edgeSteps);
+                              !edgeSteps ? HotShare(rows, "dwconv_fused" + NoEdgeSuffix, "dwconv_fused_wgrad_kernel")
+                              : trimStrips ? wgradShare : HotShare(rows, "dwconv_fused" + FullStripsSuffix, "dwconv_fused_wgrad_kernel"),
+                              edgeSteps, trimStrips);
             return e with
             {
                 BankWays = old ? DwConvModel.WgradTapsConflicts(st) : DwConvModel.WgradConflicts(st, batch),
@@ -278,9 +284,10 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"Image-edge steps (default; `--variant noedge` is the loop before them): the steps clipped by the image's or the tile's edges issue only their in-image products (counted in the lane efficiency); their loads and an estimated {DwConvModel.ClippedStepOverhead} loop and {DwConvModel.ClippedStepDispatch} dispatch instructions per clipped step are added to the issue time as slots beside the hot loop's (estimates, not counted in the machine code).");
         var lines = new Dictionary<string, string>(StringComparer.Ordinal);
         var inBoundsLines = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, oldFwd, oldWgrad) in new[] { ("before", true, true), ("taplist", true, false), ("taps", false, true), ("noedge", false, false), ("sliding", false, false) })
+        foreach (var (name, oldFwd, oldWgrad) in new[] { ("before", true, true), ("taplist", true, false), ("taps", false, true), ("noedge", false, false), ("fullstrips", false, false), ("sliding", false, false) })
         {
             edgeSteps = name != "noedge";
+            trimStrips = name != "fullstrips";
             var all = Estimates(oldFwd, oldWgrad);
             string P(string pass, string stage) => all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor.ToString("F0", inv);
             lines[name] = $"fwd s1 {P("fwd", "s1")}%, dgrad s1 {P("dgrad", "s1")}%, wgrad s1 {P("wgrad", "s1")}%, fwd s4 {P("fwd", "s4")}%, wgrad s4 {P("wgrad", "s4")}%";
@@ -288,7 +295,7 @@ internal static class KernelModelProgram
             // floor of the same convolution with dense weights: the live-tap floor / density).
             string D(string pass, string stage) => (all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor / density).ToString("F0", inv);
             inBoundsLines[name] = $"fwd s1 {D("fwd", "s1")}%, dgrad s1 {D("dgrad", "s1")}%, wgrad s1 {D("wgrad", "s1")}%, fwd s3 {D("fwd", "s3")}%, wgrad s3 {D("wgrad", "s3")}%, fwd s4 {D("fwd", "s4")}%, wgrad s4 {D("wgrad", "s4")}%";
-            if (name is "taplist" or "taps" or "noedge") continue;
+            if (name is "taplist" or "taps" or "noedge" or "fullstrips") continue;
             sb.AppendLine();
             sb.AppendLine(name == "before"
                 ? "### Before: live-tap-list forward / input gradient (`--variant taplist`, SLAK_DW_FUSED_TAPLIST=1) and live-tap weight gradient (`--variant taps`, SLAK_DW_WGRAD_TAPS=1)"
@@ -347,6 +354,8 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"Only the weight gradient before its rewrite (`--variant taps`): kernel-model: {lines["taps"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"Only the sliding forward before its image-edge steps (`--variant noedge`, SLAK_DW_EDGE_STEPS=0): kernel-model: {lines["noedge"]}; in-bounds reading: {inBoundsLines["noedge"]}");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"Only the weight gradient before its trimmed strips (`--variant fullstrips`, SLAK_DW_WGRAD_TRIM=0: every strip computes 8 taps): kernel-model: {lines["fullstrips"]}; in-bounds reading: {inBoundsLines["fullstrips"]}. Trimmed strips (the default) compute a strip's taps only up to its last live one inside the kernel and start 4 taps later when its first 4 are dead; their full steps run a one-step loop per tap count, counted outright as 8 x count FFMAs and {DwConvModel.ShortStepSlots(1)}-{DwConvModel.ShortStepSlots(7)} other slots per step (loads and an estimated 4 loop instructions), not at the hot loop's share.");
         sb.AppendLine();
         sb.AppendLine(inv, $"The same modeled times against the floor of all in-bounds products, masked taps counted as work (the floor of the same convolution with dense weights, {1 / density:F2}x the live-tap floor): what a kernel that computes masked taps as zeros can at most reach is 100 % here and {100 * density:F0} % in the line below, so at density {density} the line below cannot show 60 % for such a kernel. Not the target's line: reported beside it. `{variant}`: in-bounds reading: {inBoundsLines[variant]}; before: {inBoundsLines["before"]}");
         sb.AppendLine();

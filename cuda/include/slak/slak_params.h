@@ -159,8 +159,9 @@ SLAK_PARAMS_HD inline int slak_dw_wgrad_strips(int kl, int delta)
 }
 
 // Dynamic shared memory of the weight gradient, in floats: every branch's kh x kw accumulators (branch b at
-// tap_offset[b]), one int flag per task (branch, short-axis tap, strip; branch b's at task_offset[b]) telling whether
-// any tap of the strip is live, then the larger phase's staged tile (at area_offset, 16-byte aligned).
+// tap_offset[b]), one int per task (branch, short-axis tap, strip; branch b's at task_offset[b]): 0 when no tap of
+// the strip is live, else which of its taps the task computes (dw_wg_task_code in dwconv_fused.cu), then the larger
+// phase's staged tile (at area_offset, 16-byte aligned).
 struct DwWgradLayout
 {
     int taps, tasks;

@@ -45,6 +45,7 @@ public sealed class DwConvFusedSpecializationTests
             (9, DwConvFusedKernels.Specialization(Branches((15, 3), (3, 15), (3, 3)))),
             (9, ["SLAK_DW_FUSED_TAPLIST=1"]),
             (9, ["SLAK_DW_WGRAD_TAPS=1"]),
+            (8, ["SLAK_DW_WGRAD_TRIM=0"]), // the weight gradient's whole strips (kernel-model --variant fullstrips)
             (8, DwConvFusedKernels.Specialization(Branches((13, 5), (5, 13), (5, 5)))),
         ];
         var keys = new HashSet<string>(StringComparer.Ordinal);

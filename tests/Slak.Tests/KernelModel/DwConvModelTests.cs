@@ -106,6 +106,61 @@ public sealed class DwConvModelTests
                 }
     }
 
+    /// <summary>Trimmed weight-gradient strips (StripCodes, mirroring dw_wg_task_code): over every live pattern of a
+    /// strip's taps inside the kernel, counted by brute force, the codes' probabilities and (shift, first, count) are
+    /// those of the pattern's first and last live taps; a short strip's full step issues 8 x count FFMAs.</summary>
+    [Test]
+    public void TrimmedStripsComputeUpToTheirLastLiveTap()
+    {
+        const double d = 0.6;
+        foreach (var (klo, khi) in new[] { (0, 7), (3, 7), (0, 2), (0, 0), (5, 7) })
+        {
+            var expected = new Dictionary<(int, int, int), double>();
+            int n = khi - klo + 1;
+            for (int pattern = 1; pattern < 1 << n; pattern++)
+            {
+                int first = klo + System.Numerics.BitOperations.TrailingZeroCount(pattern);
+                int last = klo + 31 - System.Numerics.BitOperations.LeadingZeroCount((uint)pattern);
+                int shift = first >= 4 ? 4 : 0;
+                double p = Math.Pow(d, System.Numerics.BitOperations.PopCount((uint)pattern)) *
+                           Math.Pow(1 - d, n - System.Numerics.BitOperations.PopCount((uint)pattern));
+                var key = (shift, first - shift, last - shift + 1);
+                expected[key] = expected.GetValueOrDefault(key) + p;
+            }
+            var got = DwConvModel.StripCodes(klo, khi, d).ToList();
+            Assert.That(got.Select(c => (c.Shift, c.First, c.Count)), Is.Unique, $"taps {klo}..{khi}");
+            Assert.That(got.Count, Is.EqualTo(expected.Count), $"taps {klo}..{khi}");
+            foreach (var c in got)
+            {
+                Assert.That(c.Count, Is.InRange(1, 8));
+                Assert.That(c.P, Is.EqualTo(expected[(c.Shift, c.First, c.Count)]).Within(1e-12), $"taps {klo}..{khi}: {c}");
+            }
+            var whole = DwConvModel.StripCodes(klo, khi, d, trim: false).Single();
+            Assert.That(whole.P, Is.EqualTo(1 - Math.Pow(1 - d, n)).Within(1e-12));
+        }
+        for (int count = 1; count < 8; count++)
+        {
+            // 56 outputs, a 51-tap kernel, strip at tap 16, the step at output 16: inputs 7..21, all in the image.
+            var w = DwConvModel.WgradTaskWork(56, 0, 56, 25, 16, 16, 17, count: count);
+            Assert.That((w.Ffma, w.ShortFfma, w.ClippedSteps), Is.EqualTo((8.0 * count, 8.0 * count, 0)), $"count {count}");
+            Assert.That(w.ShortSlots, Is.EqualTo(DwConvModel.ShortStepSlots(count)));
+        }
+    }
+
+    [Test]
+    public void TrimmedStripsRaiseTheStageOneAndTwoWeightGradient()
+    {
+        foreach (var st in DwConvModel.SlakTiny.Take(2))
+        {
+            var trimmed = DwConvModel.FusedWeightGrad(st, 128, 0.6, 0.86);
+            var whole = DwConvModel.FusedWeightGrad(st, 128, 0.6, 0.86, trim: false);
+            Assert.That(trimmed.UsefulFma, Is.EqualTo(whole.UsefulFma), st.Name);
+            Assert.That(trimmed.LaneEfficiency, Is.GreaterThan(whole.LaneEfficiency), st.Name);
+            Assert.That(trimmed.LaneEfficiency, Is.LessThanOrEqualTo(0.6), st.Name);
+            Assert.That(trimmed.ModeledMs, Is.LessThan(whole.ModeledMs), st.Name);
+        }
+    }
+
     [Test]
     public void TheImageEdgeStepsRaiseTheStageOneAndTwoLaneEfficiency()
     {

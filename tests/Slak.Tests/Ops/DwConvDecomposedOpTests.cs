@@ -28,6 +28,8 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
         new object[] { 1, 2, 9, 8, "7x3,3x7,3x3,5x5", 0.6 },      // four branches: the CUDA per-branch kernels
         new object[] { 1, 1, 40, 37, "31x5,5x31,5x5", 0.6 },      // CUDA steps clipped at both image edges, full between
         new object[] { 1, 2, 1, 40, "5x29,29x5,5x5", 0.6 },       // 1-row map, long kernels across and along it
+        new object[] { 1, 1, 40, 24, "11x5,5x11,5x5", 0.6 },      // CUDA wgrad: 11 = 8 + 3, a short remainder strip
+        new object[] { 1, 1, 60, 9, "51x5,5x51,5x5", 0.6 },       // CUDA wgrad: 51 = 6 x 8 + 3 with full steps
     ];
 
     private static (int Kh, int Kw)[] Parse(string branches) =>
