@@ -80,12 +80,26 @@ extern "C" __global__ void __launch_bounds__(SLAK_DWL_THREADS) dwconv_live_kerne
         if (lane == 0) s_start[longk] = base;
     }
 
-    // 2. The four column-shifted copies of the input tile (zeros outside the image).
-    for (int e = static_cast<int>(threadIdx.x); e < kDwlShifts * copy; e += SLAK_DWL_THREADS)
+    // 2. The four column-shifted copies of the input tile (zeros outside the image): warps over rows, lanes over
+    //    columns; each input read once feeds the (up to) four copies that hold it.
     {
-        const int shift = e / copy, rest = e - shift * copy, rr = rest / sw, cc = rest - rr * sw;
-        const int gr = r0 - ph + rr, gc = q0 - pw + cc + shift;
-        s_in[e] = gr >= 0 && gr < h && gc >= 0 && gc < w ? xp[static_cast<long long>(gr) * w + gc] : 0.0f;
+        const int warp = static_cast<int>(threadIdx.x) >> 5, lane = static_cast<int>(threadIdx.x) & 31;
+        for (int rr = warp; rr < sh; rr += SLAK_DWL_THREADS / 32)
+        {
+            const int gr = r0 - ph + rr;
+            const bool row_in = gr >= 0 && gr < h;
+            for (int cc = lane; cc < sw + kDwlShifts - 1; cc += 32)
+            {
+                const int gc = q0 - pw + cc;
+                const float v = row_in && gc >= 0 && gc < w ? xp[static_cast<long long>(gr) * w + gc] : 0.0f;
+#pragma unroll
+                for (int shift = 0; shift < kDwlShifts; ++shift)
+                {
+                    const int d = cc - shift;
+                    if (d >= 0 && d < sw) s_in[shift * copy + rr * sw + d] = v;
+                }
+            }
+        }
     }
     __syncthreads();
 
