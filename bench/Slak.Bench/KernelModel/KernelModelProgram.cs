@@ -10,6 +10,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Slak.Cuda.Compilation;
+using Slak.Cuda.Kernels;
 
 namespace Slak.Bench.KernelModel;
 
@@ -358,6 +359,23 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"Only the weight gradient before its trimmed strips (`--variant fullstrips`, SLAK_DW_WGRAD_TRIM=0: every strip computes 8 taps): kernel-model: {lines["fullstrips"]}; in-bounds reading: {inBoundsLines["fullstrips"]}. Trimmed strips (the default) compute a strip's taps only up to its last live one inside the kernel and start 4 taps later when its first 4 are dead; their full steps run a one-step loop per tap count, counted outright as 8 x count FFMAs and {DwConvModel.ShortStepSlots(1)}-{DwConvModel.ShortStepSlots(7)} other slots per step (loads and an estimated 4 loop instructions), not at the hot loop's share.");
         sb.AppendLine();
         sb.AppendLine(inv, $"The same modeled times against the floor of all in-bounds products, masked taps counted as work (the floor of the same convolution with dense weights, {1 / density:F2}x the live-tap floor): what a kernel that computes masked taps as zeros can at most reach is 100 % here and {100 * density:F0} % in the line below, so at density {density} the line below cannot show 60 % for such a kernel. Not the target's line: reported beside it. `{variant}`: in-bounds reading: {inBoundsLines[variant]}; before: {inBoundsLines["before"]}");
+        sb.AppendLine();
+        // The live-tap register-tiled body (dwconv_live.cu; no launch uses it yet) beside the current forward.
+        double liveShare = HotShare(rows, "dwconv_live", DwConvLiveKernels.KernelName);
+        int liveRegs = Row(rows, "dwconv_live", DwConvLiveKernels.KernelName).Resources?.Registers ?? 0;
+        sb.AppendLine(inv, $"### Live-tap register-tiled body (`dwconv_live_kernel`, not launched): hot loop FFMA share {liveShare:F2}, {liveRegs} registers");
+        sb.AppendLine();
+        sb.AppendLine("Forward (the input gradient has the same counts), % of the FMA floor over live taps; staging and tap-list slots are estimates (DwConvLiveModel).");
+        sb.AppendLine();
+        sb.AppendLine("| stage | density | live body % | lane eff. | occupancy | current forward % |");
+        sb.AppendLine("|---|---|---|---|---|---|");
+        foreach (var st in DwConvModel.SlakTiny.Take(2))
+            foreach (double d in new[] { 1.0, 0.6, 0.3 })
+            {
+                var live = DwConvLiveModel.Forward("fwd", st, batch, d, liveShare);
+                double occ = DwConvModel.Occupancy(liveRegs, DwConvLiveKernels.Threads, DwConvLiveModel.SharedBytes(st));
+                sb.AppendLine(inv, $"| {st.Name} | {d:F1} | {live.PercentOfFmaFloor:F0} | {live.LaneEfficiency:F2} | {occ:F2} | {Fwd(false, "fwd", st, d).PercentOfFmaFloor:F0} |");
+            }
         sb.AppendLine();
         sb.AppendLine(inv, $"kernel-model: {lines[variant]}");
     }
