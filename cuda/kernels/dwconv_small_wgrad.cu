@@ -22,6 +22,18 @@
 // DwConvSmallWgradModel.cs.
 #include "slak_common.cuh"
 
+// Storage type of x (dy stays float32: gradients are never stored in bf16): float, or the 16-bit slak_bf16 when
+// SLAK_DW_BF16=1 (the activation held as bf16 under --precision bf16, read directly and widened exactly on load;
+// the accumulation is float32 either way, so the instance computes what the float32 one does on the widened copy).
+#if defined(SLAK_DW_BF16) && SLAK_DW_BF16
+#include "slak_bf16.cuh"
+typedef slak_bf16 dws_x_t;
+__device__ __forceinline__ float dws_load_x(const dws_x_t* p) { return slak_bf16_to_float(*p); }
+#else
+typedef float dws_x_t;
+__device__ __forceinline__ float dws_load_x(const dws_x_t* p) { return *p; }
+#endif
+
 #define SLAK_DWS_THREADS 128 // the __launch_bounds__ below (a literal kernel-model reads)
 constexpr int kDwsWarps = SLAK_DWS_THREADS / 32;
 // The most accumulators a lane holds per group (with up to 2 x 16 line values beside them).
@@ -69,7 +81,7 @@ __device__ __forceinline__ void dws_fold(float (&acc)[N], int lane, int bit, int
 // One branch in line form: R lines of L values (row form: R = H, L = W; column form: R = W, L = H), KS taps across
 // the lines and KL along them. s_part receives the warp's sum of each in-bounds tap at its row-major index.
 template <int KH, int KW>
-__device__ __forceinline__ void dws_branch(float* s_part, const float* __restrict__ x, const float* __restrict__ dy,
+__device__ __forceinline__ void dws_branch(float* s_part, const dws_x_t* __restrict__ x, const float* __restrict__ dy,
                                            long long plane_stride, long long ch_off, int img0, int img1, int warp,
                                            int lane)
 {
@@ -96,7 +108,7 @@ __device__ __forceinline__ void dws_branch(float* s_part, const float* __restric
         {
             const int img = base + slot;
             if (!on || img >= img1) continue;
-            const float* xp = x + img * plane_stride + ch_off;
+            const dws_x_t* xp = x + img * plane_stride + ch_off;
             const float* dp = dy + img * plane_stride + ch_off + p * RS;
             float d[L];
 #pragma unroll
@@ -108,7 +120,7 @@ __device__ __forceinline__ void dws_branch(float* s_part, const float* __restric
                 if (di > DI || line < 0 || line >= R) continue;
                 float xv[L];
 #pragma unroll
-                for (int q = 0; q < L; ++q) xv[q] = xp[line * RS + q * CS];
+                for (int q = 0; q < L; ++q) xv[q] = dws_load_x(xp + line * RS + q * CS);
 #pragma unroll
                 for (int jj = 0; jj < NJ; ++jj)
                 {
@@ -141,7 +153,7 @@ __device__ __forceinline__ void dws_branch(float* s_part, const float* __restric
 
 // Without the definitions (the unspecialised module) the kernel traps: it has no shape to compute.
 extern "C" __global__ void __launch_bounds__(128) dwconv_small_wgrad_kernel(
-    float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2, const float* __restrict__ x,
+    float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2, const dws_x_t* __restrict__ x,
     const float* __restrict__ dy0, const float* __restrict__ dy1, const float* __restrict__ dy2,
     const float* __restrict__ m0, const float* __restrict__ m1, const float* __restrict__ m2, int n, int c,
     int images_per_chunk)

@@ -63,6 +63,35 @@ internal static partial class DwConvFusedKernels
         return true;
     }
 
+    /// <summary>Whether <see cref="TryBackwardFilterBf16"/> launches for this shape: where the plan takes the small-map
+    /// weight gradient, whose SLAK_DW_BF16=1 instance is the only weight gradient with a bf16 x (the fused one's bf16
+    /// instantiation would also read dy as bf16, and gradients stay float32).</summary>
+    public static bool BackwardFilterBf16Applies(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches,
+                                                 int n, int c, int h, int w)
+    {
+        ArgumentNullException.ThrowIfNull(dev);
+        CheckShape(branches, n, c, h, w);
+        if (PerBranchOnly || SmallWgradOff) return false;
+        if (WeightGradPlan(dev, branches, n, c, h, w).KernelChoice != PlanKernel.DwConvFusedWgrad) return false;
+        Span<(int Kh, int Kw)> k = stackalloc (int, int)[branches.Length];
+        for (int b = 0; b < branches.Length; b++) k[b] = (branches[b].Kh, branches[b].Kw);
+        return DwConvSmallWgradKernels.Applies(n, h, w, k) && DwConvSmallWgradKernels.AvailableBf16(dev, h, w, k);
+    }
+
+    /// <summary>dws[b] (float32) = weight gradient of branch b given x (a 16-bit bf16 block, read directly) and dys[b]
+    /// (float32), float32 accumulation, pruned taps exactly 0; false (nothing launched) where
+    /// <see cref="BackwardFilterBf16Applies"/> is false.</summary>
+    public static bool TryBackwardFilterBf16(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr xBf16,
+                                             ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
+                                             int n, int c, int h, int w)
+    {
+        Check(dws.Length, branches.Length, nameof(dws));
+        Check(dys.Length, branches.Length, nameof(dys));
+        if (!BackwardFilterBf16Applies(dev, branches, n, c, h, w)) return false;
+        DwConvSmallWgradKernels.BackwardFilterBf16(dev, dws, xBf16, dys, branches, n, c, h, w);
+        return true;
+    }
+
     /// <summary>The NVRTC definitions of the bf16 instantiation for these branches: <see cref="Bf16Define"/>, then
     /// <see cref="Specialization"/>'s.</summary>
     internal static IReadOnlyList<string> Bf16Specialization(ReadOnlySpan<DwConvFusedBranch> br) =>

@@ -76,7 +76,30 @@ internal static class DwConvSmallWgradKernels
     /// exactly 0. The caller has checked <see cref="Applies"/> and <see cref="Available"/>.</summary>
     public static void BackwardFilter(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr x,
                                       ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
-                                      int n, int c, int h, int w)
+                                      int n, int c, int h, int w) =>
+        Launch(dev, dws, x, dys, branches, n, c, h, w, bf16: false);
+
+    /// <summary>As <see cref="BackwardFilter"/> with x a 16-bit bf16 block (the activation held as bf16 under
+    /// --precision bf16), read directly by the SLAK_DW_BF16=1 instance and widened exactly on load; dys, the masks and
+    /// dws stay float32 and the accumulation is float32, so the result is bit-identical to <see cref="BackwardFilter"/>
+    /// on the widened copy. The caller has checked <see cref="Applies"/> and <see cref="AvailableBf16"/>.</summary>
+    public static void BackwardFilterBf16(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr xBf16,
+                                          ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
+                                          int n, int c, int h, int w) =>
+        Launch(dev, dws, xBf16, dys, branches, n, c, h, w, bf16: true);
+
+    /// <summary>Whether <paramref name="dev"/> can run the bf16 instance specialised for this shape (as
+    /// <see cref="Available"/>).</summary>
+    internal static bool AvailableBf16(IGpuDevice dev, int h, int w, ReadOnlySpan<(int Kh, int Kw)> branches) =>
+        dev is not EmulatedDevice || EmulatedDevice.HasInstance(KernelName, Bf16Specialization(h, w, branches));
+
+    /// <summary>The definitions of the bf16 instance: <see cref="DwConvFusedKernels.Bf16Define"/> first (it changes
+    /// the kernel's types; the emulator instance's name), then <see cref="Specialization"/>.</summary>
+    internal static IReadOnlyList<string> Bf16Specialization(int h, int w, ReadOnlySpan<(int Kh, int Kw)> branches) =>
+        [DwConvFusedKernels.Bf16Define, .. Specialization(h, w, branches)];
+
+    private static void Launch(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr x, ReadOnlySpan<DevicePtr> dys,
+                               ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w, bool bf16)
     {
         ArgumentNullException.ThrowIfNull(dev);
         int nb = branches.Length;
@@ -113,7 +136,7 @@ internal static class DwConvSmallWgradKernels
                 BlockX = Threads, BlockY = 1, BlockZ = 1,
                 Launches = 1,
             };
-            a.Launch(dev, KernelName, plan, Specialization(h, w, k));
+            a.Launch(dev, KernelName, plan, bf16 ? Bf16Specialization(h, w, k) : Specialization(h, w, k));
             for (int b = 0; b < nb; b++)
                 ReduceKernels.Finalize(dev, dws[b], parts[b], chunks, c * k[b].Kh * k[b].Kw);
         }

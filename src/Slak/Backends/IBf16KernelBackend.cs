@@ -29,4 +29,11 @@ internal interface IBf16KernelBackend
     /// <summary>c = alpha * op(round_bf16(a)) * op(round_bf16(b)) + beta * c in float32: <see cref="IBackend.Gemm"/>
     /// under bf16.</summary>
     bool TryGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c);
+
+    /// <summary>dws[b] = weight gradient of branch b given round_bf16(x) (read as 16-bit: x's own block where it is
+    /// held as bf16, no widened copy; else a packed copy) and dys[b] (float32, already rounded by the caller), float32
+    /// accumulation and outputs: <see cref="IBackend.DecomposedDwConvBackwardFilter"/> under bf16; false (nothing done)
+    /// where no kernel with a bf16 x takes the shape.</summary>
+    bool TryDecomposedDwConvBackwardFilterBf16(Tensor x, IReadOnlyList<Tensor?> dys, IReadOnlyList<Tensor?> skipMasks,
+                                               IReadOnlyList<Tensor?> dws);
 }

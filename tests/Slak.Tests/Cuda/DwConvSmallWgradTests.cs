@@ -1,5 +1,5 @@
 // The small-map weight gradient (cuda/kernels/dwconv_small_wgrad.cu, DwConvSmallWgradKernels): the dispatch predicate,
-// the specialised modules compiled by NVRTC for sm_80 and sm_90 without local memory, and the emulator's specialised
+// the specialised modules (float32 and bf16 x) compiled by NVRTC for sm_80 and sm_90 without local memory, and the emulator's specialised
 // instances (CMakeLists.txt) reached through DwConvFusedKernels.BackwardFilter on an emulated device with every
 // sanitizer on, against a float64 reference at densities 1 / 0.6 / 0.1 / 0 (pruned taps exactly 0), asserting that the
 // instance ran and that two runs agree bit for bit.
@@ -48,16 +48,18 @@ public sealed class DwConvSmallWgradTests
         ];
         foreach (int major in new[] { 8, 9 })
             foreach (var (hw, br) in specs)
-            {
-                var defines = DwConvSmallWgradKernels.Specialization(hw, hw, br);
-                var module = compiler.Compile("kernels/dwconv_small_wgrad.cu",
-                                              new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
-                var r = module.Resources.Single(r => r.Kernel == DwConvSmallWgradKernels.KernelName);
-                TestContext.Out.WriteLine($"sm_{major}0 {string.Join(' ', defines)}: {r.Registers} registers");
-                Assert.That(r.UsesLocalMemory, Is.False,
-                    $"sm_{major}0 {string.Join(' ', defines)}: spills or has a stack frame ({r.SpillStoreBytes} B " +
-                    $"spill stores, {r.StackFrameBytes} B stack, {r.Registers} registers)");
-            }
+                foreach (bool bf16 in new[] { false, true }) // the float32 instance and the bf16-x one (SLAK_DW_BF16=1)
+                {
+                    var defines = bf16 ? DwConvSmallWgradKernels.Bf16Specialization(hw, hw, br)
+                                       : DwConvSmallWgradKernels.Specialization(hw, hw, br);
+                    var module = compiler.Compile("kernels/dwconv_small_wgrad.cu",
+                                                  new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
+                    var r = module.Resources.Single(r => r.Kernel == DwConvSmallWgradKernels.KernelName);
+                    TestContext.Out.WriteLine($"sm_{major}0 {string.Join(' ', defines)}: {r.Registers} registers");
+                    Assert.That(r.UsesLocalMemory, Is.False,
+                        $"sm_{major}0 {string.Join(' ', defines)}: spills or has a stack frame ({r.SpillStoreBytes} B " +
+                        $"spill stores, {r.StackFrameBytes} B stack, {r.Registers} registers)");
+                }
     }
 
     // Shapes of the emulator test library's instances; batches not multiples of 32, several chunks at 14x14 (64
@@ -125,7 +127,7 @@ public sealed class DwConvSmallWgradTests
     }
 
     // dw[c, i, j] = sum over n, r, q of x[n, c, r + i - kh/2, q + j - kw/2] * dy[n, c, r, q], in float64.
-    private static double[] Reference(float[] x, float[] dy, int n, int c, int hw, int kh, int kw)
+    internal static double[] Reference(float[] x, float[] dy, int n, int c, int hw, int kh, int kw)
     {
         var dw = new double[c * kh * kw];
         for (int ch = 0; ch < c; ch++)

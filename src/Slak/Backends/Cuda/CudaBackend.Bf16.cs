@@ -140,6 +140,43 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
         finally { foreach (var t in temps) Gpu.Free(t); }
     }
 
+    /// <inheritdoc/>
+    public bool TryDecomposedDwConvBackwardFilterBf16(Tensor x, IReadOnlyList<Tensor?> dys,
+                                                      IReadOnlyList<Tensor?> skipMasks, IReadOnlyList<Tensor?> dws)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        ArgumentNullException.ThrowIfNull(dys);
+        ArgumentNullException.ThrowIfNull(skipMasks);
+        ArgumentNullException.ThrowIfNull(dws);
+        var branches = new List<DwConvFusedBranch>(dws.Count);
+        var grads = new List<DevicePtr>(dws.Count);
+        var outs = new List<DevicePtr>(dws.Count);
+        for (int b = 0; b < dws.Count; b++)
+        {
+            if (dws[b] is not { } dw || dys[b] is not { } dy) continue;
+            branches.Add(FusedBranch(dw, skipMasks[b]));
+            grads.Add(P(dy));
+            outs.Add(P(dw));
+        }
+        int n = x.Size(0), c = x.Size(1), h = x.Size(2), w = x.Size(3);
+        if (branches.Count == 0 || branches.Count > DwConvFusedKernels.MaxBranches ||
+            !DwConvFusedKernels.BackwardFilterBf16Applies(Gpu, branches.ToArray(), n, c, h, w))
+            return false;
+        var temps = new List<DevicePtr>(1);
+        try
+        {
+            // x as the kernel reads it: its own 16-bit block, or a packed 16-bit copy (half a rounded float32 copy).
+            var xb = HoldsBf16(x) ? PBf16(x) : Packed(x, temps);
+            DwConvFusedKernels.TryBackwardFilterBf16(Gpu, outs.ToArray(), xb, grads.ToArray(), branches.ToArray(),
+                                                     n, c, h, w);
+        }
+        finally { foreach (var t in temps) Gpu.Free(t); }
+        // Branches with no incoming gradient get zeros, as the float32 path gives them.
+        for (int b = 0; b < dws.Count; b++)
+            if (dws[b] is { } dw && dys[b] is null) Fill(dw, 0f);
+        return true;
+    }
+
     // A 16-bit bf16 copy of t (round to nearest even), freed by the caller with the other temporaries.
     private DevicePtr Packed(Tensor t, List<DevicePtr> temps)
     {
