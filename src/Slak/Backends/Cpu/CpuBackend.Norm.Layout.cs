@@ -237,7 +237,7 @@ internal sealed partial class CpuBackend
     internal static bool LayerNormLayoutSimdTranspose { get; set; } = true;
 
     /// <summary>dst[j * dstStride + i] = src[i * srcStride + j] for i, j &lt; 8: eight 8-float rows loaded, transposed in
-    /// registers (unpack, shuffle, 128-bit lane swap) and stored as eight 8-float rows. AVX only.</summary>
+    /// registers (CpuDwConvTranspose.Transpose, the depthwise engine's) and stored as eight 8-float rows. AVX only.</summary>
     private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
     {
         var r0 = Avx.LoadVector256(src);
@@ -248,33 +248,16 @@ internal sealed partial class CpuBackend
         var r5 = Avx.LoadVector256(src + 5 * srcStride);
         var r6 = Avx.LoadVector256(src + 6 * srcStride);
         var r7 = Avx.LoadVector256(src + 7 * srcStride);
-        // Pairs of rows interleaved: t0 = (r0[0], r1[0], r0[1], r1[1] | r0[4], r1[4], r0[5], r1[5]), ...
-        var t0 = Avx.UnpackLow(r0, r1);
-        var t1 = Avx.UnpackHigh(r0, r1);
-        var t2 = Avx.UnpackLow(r2, r3);
-        var t3 = Avx.UnpackHigh(r2, r3);
-        var t4 = Avx.UnpackLow(r4, r5);
-        var t5 = Avx.UnpackHigh(r4, r5);
-        var t6 = Avx.UnpackLow(r6, r7);
-        var t7 = Avx.UnpackHigh(r6, r7);
-        // Quads: u0 = column 0 of rows 0-3 | column 4 of rows 0-3, u1 = columns 1 | 5, ...
-        var u0 = Avx.Shuffle(t0, t2, 0x44);
-        var u1 = Avx.Shuffle(t0, t2, 0xEE);
-        var u2 = Avx.Shuffle(t1, t3, 0x44);
-        var u3 = Avx.Shuffle(t1, t3, 0xEE);
-        var u4 = Avx.Shuffle(t4, t6, 0x44);
-        var u5 = Avx.Shuffle(t4, t6, 0xEE);
-        var u6 = Avx.Shuffle(t5, t7, 0x44);
-        var u7 = Avx.Shuffle(t5, t7, 0xEE);
-        // Low 128-bit halves give columns 0-3, high halves columns 4-7.
-        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
+        CpuDwConvTranspose.Transpose(r0, r1, r2, r3, r4, r5, r6, r7,
+            out var o0, out var o1, out var o2, out var o3, out var o4, out var o5, out var o6, out var o7);
+        Avx.Store(dst, o0);
+        Avx.Store(dst + dstStride, o1);
+        Avx.Store(dst + 2 * dstStride, o2);
+        Avx.Store(dst + 3 * dstStride, o3);
+        Avx.Store(dst + 4 * dstStride, o4);
+        Avx.Store(dst + 5 * dstStride, o5);
+        Avx.Store(dst + 6 * dstStride, o6);
+        Avx.Store(dst + 7 * dstStride, o7);
     }
 
     /// <summary>Mean and 1/sqrt(biased variance + eps) of one row, accumulated in float64 (sum, then the sum of
