@@ -327,6 +327,7 @@ __device__ __forceinline__ void dw_branch_sliding(float (&acc)[kFusedRows], cons
     constexpr bool kSpecialised = KH_C > 0 && KW_C > 0;
     constexpr int kShortC = KH_C >= KW_C ? KW_C : KH_C;
     constexpr int kShortUnroll = kSpecialised && kShortC <= kFusedChunk ? kShortC : 1;
+    (void)kShortUnroll;  // read only by the #pragma unroll below, which host compilers (the emulator) ignore
     const int kh = kSpecialised ? KH_C : kh_rt, kw = kSpecialised ? KW_C : kw_rt;
     const bool tall = kh >= kw;
     const int kl = dw_long(kh, kw), ks = dw_short(kh, kw), row = dw_row(kh, kw);

@@ -490,7 +490,7 @@ __device__ __forceinline__ void bn_sums(double* __restrict__ part, const float* 
             const float* pb = b + base;
             const int head = aligned ? min(seg, static_cast<int>((4 - (base & 3)) & 3)) : 0;
             const int vecs = aligned ? (seg - head) / 4 : 0;
-            if (threadIdx.x < head)
+            if (static_cast<int>(threadIdx.x) < head)
             {
                 const float vb = pb[threadIdx.x], va = kPair ? pa[threadIdx.x] : vb;
                 s1 += vb;
@@ -647,7 +647,7 @@ __device__ __forceinline__ void bn_elementwise(float* __restrict__ out, const fl
         const float4 k4 = coef[ch];
         const int head = aligned ? min(seg, static_cast<int>((4 - (base & 3)) & 3)) : 0;
         const int vecs = aligned ? (seg - head) / 4 : 0;
-        if (threadIdx.x < head)
+        if (static_cast<int>(threadIdx.x) < head)
         {
             const long long i = base + threadIdx.x;
             float v = (x[i] - k4.x) * k4.y + k4.z;
