@@ -90,6 +90,8 @@ public sealed class ReduceOpTests(string device) : DeviceTest(device)
     [TestCase(2, 3, 5, 7)]
     [TestCase(3, 1, 1, 9)]
     [TestCase(4, 16, 14, 14)]
+    [TestCase(130, 257, 1, 1)] // the CPU's row blocks: more than one block of 1 x 1 planes (the head's copy path)
+    [TestCase(33, 65, 4, 4)] // and of 4 x 4 planes
     [KernelParity("global_avg_pool_bwd_kernel", "global_avg_pool_kernel")]
     public void GlobalAvgPoolForwardKernelsAndGradient(int n, int c, int h, int w)
     {

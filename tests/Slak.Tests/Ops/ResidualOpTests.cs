@@ -29,6 +29,8 @@ public sealed class ResidualOpTests(string device) : DeviceTest(device)
     [TestCase(5, 40, 1, 1, true, true)]
     [TestCase(2, 64, 6, 6, false, false)]
     [TestCase(2, 31, 3, 11, true, true)]
+    [TestCase(3, 31, 8, 8, true, true)] // the CPU's 8 x 8 transpose tiles: slak_nano's stage-1 and stage-2 maps,
+    [TestCase(3, 62, 4, 4, true, false)] // channel counts that leave a remainder for the scalar loop
     [KernelParity("channels_last_residual_kernel", "channels_last_residual_bwd_kernel")]
     public void KernelsMatchFloat64(int n, int c, int h, int w, bool withGamma, bool withScale)
     {
@@ -96,6 +98,9 @@ public sealed class ResidualOpTests(string device) : DeviceTest(device)
     [TestCase(16, 48, 6, 6, true, false)]
     [TestCase(4, 40, 1, 1, false, true)]
     [TestCase(3, 7, 5, 3, false, false)]
+    [TestCase(16, 31, 8, 8, true, true)] // 8 x 8 transpose tiles on the CPU, runs of 16 pixels, channel remainder
+    [TestCase(16, 62, 4, 4, false, true)]
+    [TestCase(16, 24, 3, 5, true, false)] // runs of 15 crossing images: one tile and a scalar tail per run
     public void EqualsTheUnfusedOperatorsBitForBit(int n, int c, int h, int w, bool withGamma, bool withScale)
     {
         var fused = Run(n, c, h, w, withGamma, withScale, fused: true);

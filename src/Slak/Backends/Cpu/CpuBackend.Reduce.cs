@@ -28,7 +28,20 @@ internal sealed partial class CpuBackend
     {
         int planes = x.Size(0) * x.Size(1), hw = x.Size(2) * x.Size(3);
         float inv = 1f / hw;
-        CpuParallel.For(0, planes, x.Numel, p => S(y)[p] = TensorPrimitives.Sum(S(x).Slice(p * hw, hw)) * inv);
+        // Planes in row blocks, not one parallel item per plane: the head pools 1 x 1 to 8 x 8 maps, where a call
+        // per plane cost more than its few additions.
+        CpuParallel.For(0, RowBlocks(planes, hw), blk =>
+        {
+            var (p0, p1) = RowRange(blk, planes, hw);
+            var xs = S(x);
+            var ys = S(y);
+            if (hw == 1)
+            {
+                xs[p0..p1].CopyTo(ys[p0..p1]);
+                return;
+            }
+            for (int p = p0; p < p1; p++) ys[p] = TensorPrimitives.Sum(xs.Slice(p * hw, hw)) * inv;
+        });
     }
 
     /// <inheritdoc />
@@ -36,6 +49,18 @@ internal sealed partial class CpuBackend
     {
         int planes = dx.Size(0) * dx.Size(1), hw = dx.Size(2) * dx.Size(3);
         float inv = 1f / hw;
-        CpuParallel.For(0, planes, dx.Numel, p => S(dx).Slice(p * hw, hw).Fill(S(dy)[p] * inv));
+        CpuParallel.For(0, RowBlocks(planes, hw), blk =>
+        {
+            var (p0, p1) = RowRange(blk, planes, hw);
+            var dys = S(dy);
+            var dxs = S(dx);
+            if (hw == 1)
+            {
+                // inv is 1: the gradient passes through.
+                dys[p0..p1].CopyTo(dxs[p0..p1]);
+                return;
+            }
+            for (int p = p0; p < p1; p++) dxs.Slice(p * hw, hw).Fill(dys[p] * inv);
+        });
     }
 }

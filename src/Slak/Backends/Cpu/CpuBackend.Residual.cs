@@ -9,6 +9,8 @@
 // as the unfused MulLastDim, Permute, MulRows and Add, so the same bits. A 1 x 1 map (NCHW is NHWC) runs row-wise
 // with SIMD instead.
 using System.Buffers;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
@@ -51,12 +53,21 @@ internal sealed partial class CpuBackend
                         float f = ps is null ? 1f : ps[img];
                         long plane = (long)img * c * hw + p;
                         float* src = py + (long)q0 * c;
+                        int chTiles = 0, run8 = run & ~7;
+                        // 8 channels x 8 pixels at a time through an AVX transpose (the same products and sums
+                        // as the loop below, so the same bits); the loop below does the rest.
+                        if (Avx.IsSupported && run8 > 0)
+                            for (; chTiles + 8 <= c; chTiles += 8)
+                                for (int k = 0; k < run8; k += 8)
+                                    ResidualTile8(src + (long)k * c + chTiles, c, pin + plane + (long)chTiles * hw + k,
+                                        pout + plane + (long)chTiles * hw + k, hw, pg is null ? null : pg + chTiles, f,
+                                        ps is not null);
                         for (int ch = 0; ch < c; ch++)
                         {
                             float* a = pin + plane + (long)ch * hw, o = pout + plane + (long)ch * hw, v = src + ch;
                             float g = pg is null ? 1f : pg[ch];
                             // The unfused operators' roundings: (y * gamma) * scale, then input + that.
-                            for (int k = 0; k < run; k++)
+                            for (int k = ch < chTiles ? run8 : 0; k < run; k++)
                             {
                                 float t = v[(long)k * c];
                                 if (pg is not null) t *= g;
@@ -102,12 +113,22 @@ internal sealed partial class CpuBackend
                         int img = q0 / hw, p = q0 - img * hw, run = Math.Min(Math.Min(LnTile, r1 - q0), hw - p);
                         float f = ps is null ? 1f : ps[img];
                         long plane = (long)img * c * hw + p, row0 = (long)q0 * c;
+                        int chTiles = 0, run8 = run & ~7;
+                        // 8 channels x 8 pixels at a time through an AVX transpose; each channel's float64 sum
+                        // still adds its pixels in order, so the bits are those of the loop below.
+                        if (Avx.IsSupported && run8 > 0)
+                            for (; chTiles + 8 <= c; chTiles += 8)
+                                for (int k = 0; k < run8; k += 8)
+                                    ResidualBackwardTile8(pdo + plane + (long)chTiles * hw + k, hw,
+                                        py + row0 + (long)k * c + chTiles, pdy is null ? null : pdy + row0 + (long)k * c + chTiles,
+                                        c, pg is null ? null : pg + chTiles, f, ps is not null,
+                                        pacc is null ? null : pacc + chTiles);
                         for (int ch = 0; ch < c; ch++)
                         {
                             float* d = pdo + plane + (long)ch * hw;
                             float gm = pg is null ? 1f : pg[ch];
                             double sum = pacc is null ? 0 : pacc[ch];
-                            for (int k = 0; k < run; k++)
+                            for (int k = ch < chTiles ? run8 : 0; k < run; k++)
                             {
                                 // The unfused operators: g = dOut * scale (MulRows), dy = g * gamma (MulLastDim),
                                 // dgamma += y * g in float64 (ColumnReduce), row after row.
@@ -129,6 +150,63 @@ internal sealed partial class CpuBackend
             double s = 0;
             for (int b = 0; b < blocks; b++) s += partials[b][j];
             S(dgamma!)[j] = (float)s;
+        }
+    }
+
+    /// <summary>One 8-pixel x 8-channel tile of the forward: v holds 8 channels-last rows (row stride c), a and o
+    /// the 8 channel planes (plane stride hw) at the tile's first pixel; o = a + (v * gamma) * scale, rounded as the
+    /// unfused operators round (gamma null: not applied; scaled false: no DropPath factor).</summary>
+    private static unsafe void ResidualTile8(float* v, int c, float* a, float* o, int hw, float* gamma, float f,
+                                             bool scaled)
+    {
+        CpuDwConvTranspose.Transpose(
+            Avx.LoadVector256(v), Avx.LoadVector256(v + c), Avx.LoadVector256(v + 2 * c), Avx.LoadVector256(v + 3 * c),
+            Avx.LoadVector256(v + 4 * c), Avx.LoadVector256(v + 5 * c), Avx.LoadVector256(v + 6 * c),
+            Avx.LoadVector256(v + 7 * c),
+            out var t0, out var t1, out var t2, out var t3, out var t4, out var t5, out var t6, out var t7);
+        var vf = Vector256.Create(f);
+        ResidualStore(t0, 0); ResidualStore(t1, 1); ResidualStore(t2, 2); ResidualStore(t3, 3);
+        ResidualStore(t4, 4); ResidualStore(t5, 5); ResidualStore(t6, 6); ResidualStore(t7, 7);
+
+        void ResidualStore(Vector256<float> t, int j)
+        {
+            if (gamma is not null) t *= Vector256.Create(gamma[j]);
+            if (scaled) t *= vf;
+            Avx.Store(o + (long)j * hw, Avx.LoadVector256(a + (long)j * hw) + t);
+        }
+    }
+
+    /// <summary>One 8-pixel x 8-channel tile of the backward: d holds the 8 channel planes of dOutput (plane stride
+    /// hw) at the tile's first pixel, y and dy 8 channels-last rows (row stride c). g = dOut * scale; dy = g * gamma;
+    /// acc[j] += (double)y * g for the 8 pixels in order (acc null: no dgamma; dy null: not wanted).</summary>
+    private static unsafe void ResidualBackwardTile8(float* d, int hw, float* y, float* dy, int c, float* gamma,
+                                                     float f, bool scaled, double* acc)
+    {
+        var vf = Vector256.Create(f);
+        Vector256<float> G(int j) => scaled ? Avx.LoadVector256(d + (long)j * hw) * vf : Avx.LoadVector256(d + (long)j * hw);
+        CpuDwConvTranspose.Transpose(G(0), G(1), G(2), G(3), G(4), G(5), G(6), G(7),
+            out var g0, out var g1, out var g2, out var g3, out var g4, out var g5, out var g6, out var g7);
+        var gm = gamma is null ? Vector256<float>.One : Avx.LoadVector256(gamma);
+        Vector256<double> lo = default, hi = default;
+        if (acc is not null)
+        {
+            lo = Avx.LoadVector256(acc);
+            hi = Avx.LoadVector256(acc + 4);
+        }
+        Row(g0, 0); Row(g1, 1); Row(g2, 2); Row(g3, 3); Row(g4, 4); Row(g5, 5); Row(g6, 6); Row(g7, 7);
+        if (acc is not null)
+        {
+            Avx.Store(acc, lo);
+            Avx.Store(acc + 4, hi);
+        }
+
+        void Row(Vector256<float> g, int i)
+        {
+            if (dy is not null) Avx.Store(dy + (long)i * c, gamma is null ? g : g * gm);
+            if (acc is null) return;
+            var yi = Avx.LoadVector256(y + (long)i * c);
+            lo += Avx.ConvertToVector256Double(yi.GetLower()) * Avx.ConvertToVector256Double(g.GetLower());
+            hi += Avx.ConvertToVector256Double(yi.GetUpper()) * Avx.ConvertToVector256Double(g.GetUpper());
         }
     }
 
