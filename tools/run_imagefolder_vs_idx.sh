@@ -14,7 +14,8 @@
 # Both: slak_nano, 3 epochs, batch 128, lr 4e-3, seed 0; best/ on validation, test scored after the last epoch.
 #
 # Usage: tools/run_imagefolder_vs_idx.sh RUNS_DIR FOLDER [RESULTS_DIR]
-# Environment: SLAK (default ./slak), SLAK_NUM_THREADS (default 1). Re-runnable: finished runs (a `done` marker) are
+# Environment: SLAK (default ./slak), SLAK_NUM_THREADS (default 1), SEED (default 0: the 2026-12-05 runs; seeds 1
+# and 2 were added on 2026-12-05 16:10 UTC, decided before their results were seen, for a 3-seed mean). Re-runnable: finished runs (a `done` marker) are
 # skipped. Copies metrics.jsonl and options.json of each run to RESULTS_DIR (default
 # bench/results/runs/imagefolder-vs-idx-2026-12-05/<idx|folder>).
 set -euo pipefail
@@ -24,7 +25,8 @@ folder="${2:?usage: tools/run_imagefolder_vs_idx.sh RUNS_DIR FOLDER [RESULTS_DIR
 results="${3:-$root/bench/results/runs/imagefolder-vs-idx-2026-12-05}"
 slak="${SLAK:-$root/slak}"
 export SLAK_NUM_THREADS="${SLAK_NUM_THREADS:-1}"
-COMMON=(--preset slak_nano --epochs 3 --batch-size 128 --lr 0.004 --seed 0 --aa none --reprob 0 --val-split 0.1
+seed="${SEED:-0}"
+COMMON=(--preset slak_nano --epochs 3 --batch-size 128 --lr 0.004 --seed "$seed" --aa none --reprob 0 --val-split 0.1
         --threads "$SLAK_NUM_THREADS" --workers 1 --log-every 100 --overwrite)
 
 mkdir -p "$runs" "$results"
