@@ -22,6 +22,11 @@ internal sealed partial class CpuBackend
     public void BatchNormTrain(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
                                float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
     {
+        if (UseBatchNormChannelParts)
+        {
+            BatchNormTrainChannelParts(x, weight, bias, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+            return;
+        }
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3), row = c * hw;
         long count = (long)n * hw;
         int groups = BnGroups(n, x.Numel);
@@ -88,6 +93,11 @@ internal sealed partial class CpuBackend
     public void BatchNormBackward(Tensor x, Tensor weight, Tensor saveMean, Tensor saveInvStd, Tensor dy,
                                   Tensor dx, Tensor dweight, Tensor dbias)
     {
+        if (UseBatchNormChannelParts)
+        {
+            BatchNormBackwardChannelParts(x, weight, saveMean, saveInvStd, dy, dx, dweight, dbias);
+            return;
+        }
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3), row = c * hw;
         long count = (long)n * hw;
         int groups = BnGroups(n, x.Numel);
