@@ -1,8 +1,9 @@
 // The CPU BatchNorm2d training forward and backward in one fork/join over channel ranges
 // (CpuBackend.Norm.BatchChannels.cs), against float64 references (y, saved mean and 1/std, running mean and variance,
 // dx, dweight, dbias) on slak_nano's and slak_nano64's stage shapes scaled down in batch, odd channel counts, 1x1 maps
-// and batch 1; the same bits as the two-fork path it replaced (CpuBackend.BatchNormChannelParts = false), from run to
-// run, and at 1, 2 and 3 threads. Outputs are NaN-poisoned before every call.
+// and batch 1; the same bits as the two-fork path it replaced (CpuBackend.BatchNormChannelParts = false, with the
+// column sums' edge positions one by one: BatchNormColumnEdgeBlocks = false), from run to run, and at 1, 2 and 3
+// threads (several channel ranges per thread). Outputs are NaN-poisoned before every call.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -10,7 +11,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.BatchNormChannelParts, BatchNormSerialBelow and CpuParallel.Threads
+[NonParallelizable] // changes CpuBackend.BatchNormChannelParts, BatchNormColumnEdgeBlocks, BatchNormSerialBelow and CpuParallel.Threads
 public class CpuBatchNormChannelPartsTests
 {
     private const float Momentum = 0.1f, Eps = 1e-5f;
@@ -141,8 +142,10 @@ public class CpuBatchNormChannelPartsTests
                 CpuBackend.BatchNormSerialBelow = serial ? int.MaxValue : 1;
                 string what = $"BatchNorm {n}x{c}x{h}x{w} ({(serial ? "serial" : "parallel")})";
                 CpuBackend.BatchNormChannelParts = false;
+                CpuBackend.BatchNormColumnEdgeBlocks = false;
                 var old = Run(a, h, w);
                 CpuBackend.BatchNormChannelParts = true;
+                CpuBackend.BatchNormColumnEdgeBlocks = true;
                 var fresh = Run(a, h, w);
                 Check(fresh, a, what, _rng);
                 Same(fresh, old, what + ", channel parts vs two forks", _rng);
@@ -161,6 +164,7 @@ public class CpuBatchNormChannelPartsTests
             CpuParallel.Threads = keepThreads;
             CpuBackend.BatchNormSerialBelow = keepSerial;
             CpuBackend.BatchNormChannelParts = true;
+            CpuBackend.BatchNormColumnEdgeBlocks = true;
         }
     }
 }

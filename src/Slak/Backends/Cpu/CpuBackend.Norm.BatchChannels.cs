@@ -23,9 +23,14 @@ internal sealed partial class CpuBackend
 
     private static bool UseBatchNormChannelParts => BatchNormChannelParts && BatchNormOnePassStatistics && BatchNormColumnSums;
 
-    /// <summary>Threads for a channel-parts pass: at most one per channel, 1 below <see cref="BatchNormSerialBelow"/>.</summary>
+    /// <summary>Channel ranges per thread of a channel-parts call: more than one, so that a thread that wakes late
+    /// finds parts left to share instead of waiting for, or leaving all the work to, the calling thread. Internal so
+    /// that the bench can time others.</summary>
+    internal static int BatchNormPartsPerThread { get; set; } = 4;
+
+    /// <summary>Parts of a channel-parts call: at most one per channel, 1 below <see cref="BatchNormSerialBelow"/>.</summary>
     private static int BnChannelParts(int c, long numel) =>
-        numel < BatchNormSerialBelow ? 1 : Math.Max(1, Math.Min(c, CpuParallel.Threads));
+        numel < BatchNormSerialBelow ? 1 : Math.Max(1, Math.Min(c, CpuParallel.Threads * BatchNormPartsPerThread));
 
     /// <summary>Training forward over channel ranges: statistics from one read of x (float64 sums of x and x^2 per
     /// position, folded per channel; variance = E[x^2] - mean^2, clamped at 0), running statistics, then
