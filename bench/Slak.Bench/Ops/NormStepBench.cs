@@ -101,7 +101,67 @@ internal static class NormStepBench
             steps.Add(Inv($"| {preset} | BatchNormTrain | {4 * CallsPerStage} | {fOld:F3} | {fNew:F3} | {fNew / fOld:F2} |"));
             steps.Add(Inv($"| {preset} | BatchNormBackward | {4 * CallsPerStage} | {bOld:F3} | {bNew:F3} | {bNew / bOld:F2} |"));
         }
+        // The channels-first LayerNorms: the stem's and the first downsampling layer's on stage 1's map, then one
+        // before each of the other two downsamplings.
+        foreach (var (preset, sides) in new[] { ("slak_nano", new[] { 8, 4, 2 }), ("slak_nano64", new[] { 16, 8, 4 }) })
+        {
+            double lOld = 0, lNew = 0;
+            for (int s = 0; s < 3; s++)
+            {
+                int calls = s == 0 ? 2 : 1, hw = sides[s] * sides[s];
+                var (old, flat) = LayerNormStage(Widths[s], sides[s], calls, reps);
+                bool flatByDefault = hw < CpuBackend.LayerNormChannelsFirstFlatBelow;
+                long numel = (long)Batch * Widths[s] * hw;
+                string sh = Inv($"({Batch}, {Widths[s]}, {sides[s]}, {sides[s]})");
+                string pass = flatByDefault ? "LayerNormChannelsFirstBackward" : "LayerNormChannelsFirstBackward (flat forced; not the default here)";
+                Row(line, preset, pass, sh, (old, flat), 5.0 * numel * 4, 2.0 * numel * 4, cacheBw);
+                lOld += calls * old;
+                lNew += calls * (flatByDefault ? flat : old);
+            }
+            steps.Add(Inv($"| {preset} | LayerNormChannelsFirstBackward | 4 | {lOld:F3} | {lNew:F3} | {lNew / lOld:F2} |"));
+        }
         return steps;
+    }
+
+    /// <summary>The channels-first LayerNorm backward, old (per-plane and small-map paths) against the flat path
+    /// forced on, on <paramref name="calls"/> sets of tensors: best ms per call of each side.</summary>
+    private static (double Old, double Flat) LayerNormStage(int c, int side, int calls, int reps)
+    {
+        var rng = new Random(c * 977 + side);
+        int[] shape = [Batch, c, side, side];
+        int numel = Batch * c * side * side;
+        var be = CpuBackend.Instance;
+        int keep = CpuBackend.LayerNormChannelsFirstFlatBelow;
+        var sets = Enumerable.Range(0, calls).Select(_ =>
+        {
+            var x = Tensor.FromArray(Rand(rng, numel, 1.5, 0.3), shape, Device.Cpu);
+            var w = Tensor.FromArray(Rand(rng, c, 1, 1), [c], Device.Cpu);
+            var mean = Tensor.Empty([Batch, 1, side, side], Device.Cpu);
+            var rstd = Tensor.Empty([Batch, 1, side, side], Device.Cpu);
+            be.LayerNormChannelsFirst(x, w, Tensor.Zeros([c], Device.Cpu), 1e-6f, Tensor.Empty(shape, Device.Cpu), mean, rstd);
+            return new
+            {
+                X = x, W = w, Mean = mean, Rstd = rstd,
+                Dy = Tensor.FromArray(Rand(rng, numel, 1, 0), shape, Device.Cpu),
+                Dx = Tensor.Empty(shape, Device.Cpu),
+                Dw = Tensor.Empty([c], Device.Cpu),
+                Db = Tensor.Empty([c], Device.Cpu),
+            };
+        }).ToArray();
+        void Bwd(bool flat)
+        {
+            CpuBackend.LayerNormChannelsFirstFlatBelow = flat ? int.MaxValue : 0;
+            foreach (var t in sets) be.LayerNormChannelsFirstBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
+        }
+        try
+        {
+            var r = Best(reps, () => Bwd(false), () => Bwd(true));
+            return (r.A / calls, r.B / calls);
+        }
+        finally
+        {
+            CpuBackend.LayerNormChannelsFirstFlatBelow = keep;
+        }
     }
 
     /// <summary>BatchNorm2d training forward and backward, old (two fork/joins) against new (one, over channel ranges),

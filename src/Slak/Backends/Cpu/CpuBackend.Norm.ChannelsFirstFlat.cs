@@ -1,4 +1,4 @@
-// The channels-first LayerNorm backward of the CPU backend on small maps, over each image's C*H*W values as one flat
+// The channels-first LayerNorm backward of the CPU backend on maps of up to 8 x 8, over each image's C*H*W values as one flat
 // row. The per-plane path (CpuBackend.Norm.cs) makes two vector kernel calls and two horizontal sums per channel plane,
 // which on a 4x4 map is all overhead, and its small-map path below 16 positions is scalar. Here the row is walked in
 // float vectors whose lanes map to positions p = j mod H*W: when H*W divides the vector width or the vector width
@@ -17,8 +17,10 @@ namespace Slak.Backends.Cpu;
 internal sealed partial class CpuBackend
 {
     /// <summary>Maps with fewer positions (H*W) than this take the flat channels-first LayerNorm backward (when H*W
-    /// divides, or is a multiple of, the float vector width); 0 turns it off (the bench's 'before').</summary>
-    internal static int LayerNormChannelsFirstFlatBelow { get; set; } = 32;
+    /// divides, or is a multiple of, the float vector width); 0 turns it off (the bench's 'before'). At 16 x 16 with 31
+    /// channels a part's float64 rows (weights, two gradient sums: 190 KB) overflow the L1 and L2-bound flat pass took
+    /// 2x the per-plane path's time (norm-step), at 8 x 8 (48 KB) it took 0.78x.</summary>
+    internal static int LayerNormChannelsFirstFlatBelow { get; set; } = 128;
 
     /// <summary>Images per part of the flat path (a part's parameter-gradient sums are added in part order).</summary>
     private const int LncfImagesPerPart = 8;
