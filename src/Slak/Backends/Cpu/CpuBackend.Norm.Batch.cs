@@ -6,7 +6,8 @@
 // each channel; the affine output is computed row-wise against
 // per-position scale/shift rows (forward: two reads of x; backward: one read of dy and x for both reductions, one for
 // dx). Images are split into a fixed number of groups whose partial sums are added in group order (results do not
-// depend on thread timing); tensors below BatchNormSerialBelow elements run on the calling thread.
+// depend on thread timing); tensors below BatchNormSerialBelow elements run on the calling thread. By default training
+// forward and backward run CpuBackend.Norm.BatchChannels.cs's one-fork form of the same computation (same bits).
 using System.Buffers;
 using System.Numerics;
 

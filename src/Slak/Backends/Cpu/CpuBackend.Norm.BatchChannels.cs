@@ -3,8 +3,8 @@
 // positions down the n images in registers (CpuBackend.Norm.Columns.cs), folds them into its channels' statistics (or
 // gradient sums), updates its channels' running statistics (forward) or parameter gradients (backward), and then
 // writes its positions of every image's output from the per-position scale rows it has just filled, re-reading inputs
-// that it read itself a moment before (its own cache, not the other core's). The earlier path (CpuBackend.Norm.Batch.cs)
-// ran the same column sums over one position split, joined, computed every channel on the calling thread, and forked
+// that it read itself a moment before (its own cache, not the other core's). The earlier path
+// (CpuBackend.Norm.Batch.cs) ran the same column sums over one position split, joined, computed every channel on the calling thread, and forked
 // again over image groups for the output: two fork/joins per call and a second read of inputs half of which the other
 // core had read. Every value is computed by the same operations in the same order as that path (each position's sum
 // over the images in order, in float64; the fold over a channel's positions in order; the same float formulas for the
@@ -15,20 +15,22 @@ namespace Slak.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    /// <summary>Whether BatchNorm2d training forward and backward run as one fork/join over channel ranges (the default)
-    /// instead of column sums, a join, and a second fork over image groups (the same bits). Only with the default
+    /// <summary>Whether BatchNorm2d training forward and backward run as one fork/join over channel ranges (the
+    /// default) instead of column sums, a join, and a second fork over image groups (the same bits). Only with the default
     /// <see cref="BatchNormOnePassStatistics"/> and <see cref="BatchNormColumnSums"/>. Internal so that the bench can
     /// time both.</summary>
     internal static bool BatchNormChannelParts { get; set; } = true;
 
-    private static bool UseBatchNormChannelParts => BatchNormChannelParts && BatchNormOnePassStatistics && BatchNormColumnSums;
+    private static bool UseBatchNormChannelParts =>
+        BatchNormChannelParts && BatchNormOnePassStatistics && BatchNormColumnSums;
 
     /// <summary>Channel ranges per thread of a channel-parts call: more than one, so that a thread that wakes late
     /// finds parts left to share instead of waiting for, or leaving all the work to, the calling thread. Internal so
     /// that the bench can time others.</summary>
     internal static int BatchNormPartsPerThread { get; set; } = 4;
 
-    /// <summary>Parts of a channel-parts call: at most one per channel, 1 below <see cref="BatchNormSerialBelow"/>.</summary>
+    /// <summary>Parts of a channel-parts call: at most one per channel, 1 below
+    /// <see cref="BatchNormSerialBelow"/>.</summary>
     private static int BnChannelParts(int c, long numel) =>
         numel < BatchNormSerialBelow ? 1 : Math.Max(1, Math.Min(c, CpuParallel.Threads * BatchNormPartsPerThread));
 

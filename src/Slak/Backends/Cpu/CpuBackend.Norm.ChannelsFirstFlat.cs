@@ -1,6 +1,6 @@
-// The channels-first LayerNorm backward of the CPU backend on maps of up to 8 x 8, over each image's C*H*W values as one flat
-// row. The per-plane path (CpuBackend.Norm.cs) makes two vector kernel calls and two horizontal sums per channel plane,
-// which on a 4x4 map is all overhead, and its small-map path below 16 positions is scalar. Here the row is walked in
+// The channels-first LayerNorm backward of the CPU backend on maps of up to 4 x 4, over each image's C*H*W values as
+// one flat row. The per-plane path (CpuBackend.Norm.cs) makes two vector kernel calls and two horizontal sums per
+// channel plane, which on a 4x4 map is all overhead, and its small-map path below 16 positions is scalar. Here the row is walked in
 // float vectors whose lanes map to positions p = j mod H*W: when H*W divides the vector width or the vector width
 // divides H*W, a vector's positions repeat with period max(width, H*W), so the per-position mean and 1/std, and the
 // per-position sums over the channels, are period-long double rows indexed by j mod period. Everything is float64 as
@@ -17,10 +17,11 @@ namespace Slak.Backends.Cpu;
 internal sealed partial class CpuBackend
 {
     /// <summary>Maps with fewer positions (H*W) than this take the flat channels-first LayerNorm backward (when H*W
-    /// divides, or is a multiple of, the float vector width); 0 turns it off (the bench's 'before'). At 16 x 16 with 31
-    /// channels a part's float64 rows (weights, two gradient sums: 190 KB) overflow the L1 and L2-bound flat pass took
-    /// 2x the per-plane path's time (norm-step), at 8 x 8 (48 KB) it took 0.78x.</summary>
-    internal static int LayerNormChannelsFirstFlatBelow { get; set; } = 128;
+    /// divides, or is a multiple of, the float vector width); 0 turns it off (the bench's 'before'). Measured with
+    /// norm-step (slak_nano's and slak_nano64's shapes, batch 128, 2 threads): 0.3x the old time on 2 x 2 maps, 0.6x on
+    /// 4 x 4, but 1.04-1.18x on 8 x 8 (the per-plane path's xhat and g * w are float; here float64) and 1.9x on 16 x 16
+    /// (a part's float64 rows, 190 KB with 31 channels, overflow the L1).</summary>
+    internal static int LayerNormChannelsFirstFlatBelow { get; set; } = 32;
 
     /// <summary>Images per part of the flat path (a part's parameter-gradient sums are added in part order).</summary>
     private const int LncfImagesPerPart = 8;
@@ -51,7 +52,8 @@ internal sealed partial class CpuBackend
                 {
                     int off = img * row;
                     LncfFlatImage(S(x).Slice(off, row), S(dy).Slice(off, row), S(mean).Slice(img * hw, hw),
-                        S(rstd).Slice(img * hw, hw), wRow.AsSpan(0, row), c, hw, period, rows, acc, S(dx).Slice(off, row));
+                        S(rstd).Slice(img * hw, hw), wRow.AsSpan(0, row), c, hw, period, rows, acc,
+                        S(dx).Slice(off, row));
                 }
                 ArrayPool<double>.Shared.Return(rows);
                 partial[part] = acc;
@@ -148,7 +150,8 @@ internal sealed partial class CpuBackend
             var gh0 = g0 * new Vector<double>(wRow.Slice(j, h));
             var gh1 = g1 * new Vector<double>(wRow.Slice(j + h, h));
             var d0 = r0 * (gh0 - new Vector<double>(ma.Slice(kv, h)) - xh0 * new Vector<double>(mb.Slice(kv, h)));
-            var d1 = r1 * (gh1 - new Vector<double>(ma.Slice(kv + h, h)) - xh1 * new Vector<double>(mb.Slice(kv + h, h)));
+            var d1 = r1 * (gh1 - new Vector<double>(ma.Slice(kv + h, h))
+                           - xh1 * new Vector<double>(mb.Slice(kv + h, h)));
             Vector.Narrow(d0, d1).CopyTo(dx.Slice(j, w));
             kv += w;
             if (kv == period) kv = 0;

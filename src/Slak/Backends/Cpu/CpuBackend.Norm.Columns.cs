@@ -5,7 +5,8 @@
 // 2 * Vector<float>.Count adjacent positions is summed down all n images in registers (float64, images in order), so
 // the inputs are read once and each accumulator is stored once. Threads take contiguous ranges of position blocks;
 // every position's sum runs over the images in the same order whatever the split, so the bits do not depend on the
-// thread count.
+// thread count. A range that starts or ends inside a block (the channel ranges of CpuBackend.Norm.BatchChannels.cs) has
+// its edge positions summed by an overlapping whole block, not one by one down the images.
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -53,7 +54,8 @@ internal sealed partial class CpuBackend
         if (row < blk || !BatchNormColumnEdgeBlocks)
         {
             int jb = row < blk ? j0 : j0 + (j1 - j0) / blk * blk;
-            for (int jj = j0; jj + blk <= jb; jj += blk) ColumnBlock(ref ra, ref rb, n, row, jj, sumA.Slice(jj, blk), sumAb.Slice(jj, blk));
+            for (int jj = j0; jj + blk <= jb; jj += blk)
+                ColumnBlock(ref ra, ref rb, n, row, jj, sumA.Slice(jj, blk), sumAb.Slice(jj, blk));
             ColumnSumsOneByOne(a, b, n, row, jb, j1, sumA, sumAb);
             return;
         }
@@ -78,14 +80,15 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Whether <see cref="ColumnSumsRange"/> computes the partial blocks at a range's ends as overlapping whole
-    /// blocks (the default) instead of one position at a time down the images (the same bits). Internal so that the
+    /// <summary>Whether <see cref="ColumnSumsRange"/> computes the partial blocks at a range's ends as overlapping
+    /// whole blocks (the default) instead of one position at a time down the images (the same bits). Internal so that the
     /// bench can time both.</summary>
     internal static bool BatchNormColumnEdgeBlocks { get; set; } = true;
 
     /// <summary>The sums of the block of 2 * Vector&lt;float&gt;.Count positions starting at <paramref name="j"/> down
     /// the n images, in registers (float64, images in order), stored to the first block of the two outputs.</summary>
-    private static void ColumnBlock(ref float ra, ref float rb, int n, int row, int j, Span<double> sumA, Span<double> sumAb)
+    private static void ColumnBlock(ref float ra, ref float rb, int n, int row, int j, Span<double> sumA,
+                                    Span<double> sumAb)
     {
         int w = Vector<float>.Count, h = Vector<double>.Count;
         Vector<double> s0 = default, s1 = default, s2 = default, s3 = default;
