@@ -2,10 +2,12 @@
 // backward on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2) at batch 128, six calls per
 // stage as in a step (two blocks, one BatchNorm after each of the three depthwise branches), each call on its own
 // tensors; and the channels-first LayerNorm backward on the stem / downsampling shapes. 'old' and 'new' are selected
-// by the backend's internal switches; rounds are interleaved (alternating which side goes first) and the best of N
-// rounds is kept (the least disturbed by other processes). Byte counts: every pass's reads and writes of batch-sized
+// by the backend's internal switches (BatchNormChannelParts with BatchNormColumnEdgeBlocks,
+// LayerNormChannelsFirstFlatBelow, LayerNormLayoutVectorTails); rounds are interleaved (alternating which side goes
+// first) and the best of N rounds is kept (the least disturbed by other processes). Byte counts: every pass's reads and writes of batch-sized
 // tensors (forward: x twice, y once; backward: dy and x twice, dx once), and, beside them, train-vs-torch's lower
 // bound (2 x the input); rates are read against the cache bandwidth (256 KiB per thread) measured in the same run.
+// Last, the block's LayerNorm fused with its NCHW -> NHWC permute, forward and backward, two calls per stage.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll norm-step [--reps N] [--out FILE] [--note TEXT]
 using System.Diagnostics;
 using System.Globalization;
@@ -21,7 +23,7 @@ internal static class NormStepBench
     private const int CallsPerStage = 6;
     private static readonly int[] Widths = [31, 62, 124, 249];
 
-    [BenchProgram("norm-step", "BatchNorm2d train fwd/bwd and LayerNorm backward, old vs new, slak_nano/slak_nano64 step shapes, with the cache bandwidth [--reps N] [--out FILE] [--note TEXT]")]
+    [BenchProgram("norm-step", "BatchNorm2d train fwd/bwd, channels-first LayerNorm bwd, fused LayerNorm + permute fwd/bwd, old vs new, slak_nano/slak_nano64 step shapes, with the cache bandwidth [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         int reps = 30;
@@ -120,7 +122,70 @@ internal static class NormStepBench
             }
             steps.Add(Inv($"| {preset} | LayerNormChannelsFirstBackward | 4 | {lOld:F3} | {lNew:F3} | {lNew / lOld:F2} |"));
         }
+        // The block's LayerNorm fused with the NCHW -> NHWC permute: two blocks per stage.
+        foreach (var (preset, sides) in new[] { ("slak_nano", new[] { 8, 4, 2, 1 }), ("slak_nano64", new[] { 16, 8, 4, 2 }) })
+        {
+            double fOld = 0, fNew = 0, bOld = 0, bNew = 0;
+            for (int s = 0; s < 4; s++)
+            {
+                var (fwd, bwd) = LayoutStage(Widths[s], sides[s], reps);
+                long numel = (long)Batch * Widths[s] * sides[s] * sides[s];
+                string sh = Inv($"({Batch}, {Widths[s]}, {sides[s]}, {sides[s]}) -> NHWC");
+                // Forward: x read (gathered), y written. Backward: x gathered, dy read, dx written.
+                Row(line, preset, "LayerNormNchwToNhwc", sh, fwd, 2.0 * numel * 4, 2.0 * numel * 4, cacheBw);
+                Row(line, preset, "LayerNormNchwToNhwcBackward", sh, bwd, 3.0 * numel * 4, 2.0 * numel * 4, cacheBw);
+                fOld += LayoutCalls * fwd.Old; fNew += LayoutCalls * fwd.New;
+                bOld += LayoutCalls * bwd.Old; bNew += LayoutCalls * bwd.New;
+            }
+            steps.Add(Inv($"| {preset} | LayerNormNchwToNhwc | {4 * LayoutCalls} | {fOld:F3} | {fNew:F3} | {fNew / fOld:F2} |"));
+            steps.Add(Inv($"| {preset} | LayerNormNchwToNhwcBackward | {4 * LayoutCalls} | {bOld:F3} | {bNew:F3} | {bNew / bOld:F2} |"));
+        }
         return steps;
+    }
+
+    private const int LayoutCalls = 2;
+
+    /// <summary>The fused LayerNorm + permute, forward and backward, old (rows finished channel by channel) against
+    /// new (finished with the last whole vector), on <see cref="LayoutCalls"/> sets of tensors: best ms per call.</summary>
+    private static ((double Old, double New) Fwd, (double Old, double New) Bwd) LayoutStage(int c, int side, int reps)
+    {
+        var rng = new Random(c * 353 + side);
+        int[] shape = [Batch, c, side, side];
+        int numel = Batch * c * side * side, pixels = Batch * side * side;
+        var be = CpuBackend.Instance;
+        var sets = Enumerable.Range(0, LayoutCalls).Select(_ => new
+        {
+            X = Tensor.FromArray(Rand(rng, numel, 1.5, 0.3), shape, Device.Cpu),
+            W = Tensor.FromArray(Rand(rng, c, 1, 1), [c], Device.Cpu),
+            B = Tensor.FromArray(Rand(rng, c, 0.1, 0), [c], Device.Cpu),
+            Y = Tensor.Empty([Batch, side, side, c], Device.Cpu),
+            Mean = Tensor.Empty([pixels], Device.Cpu),
+            Rstd = Tensor.Empty([pixels], Device.Cpu),
+            Dy = Tensor.FromArray(Rand(rng, numel, 1, 0), [Batch, side, side, c], Device.Cpu),
+            Dx = Tensor.Empty(shape, Device.Cpu),
+            Dw = Tensor.Empty([c], Device.Cpu),
+            Db = Tensor.Empty([c], Device.Cpu),
+        }).ToArray();
+        void Fwd(bool fresh)
+        {
+            CpuBackend.LayerNormLayoutVectorTails = fresh;
+            foreach (var t in sets) be.LayerNormNchwToNhwc(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
+        }
+        void Bwd(bool fresh)
+        {
+            CpuBackend.LayerNormLayoutVectorTails = fresh;
+            foreach (var t in sets) be.LayerNormNchwToNhwcBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
+        }
+        try
+        {
+            var f = Best(reps, () => Fwd(false), () => Fwd(true));
+            var b = Best(reps, () => Bwd(false), () => Bwd(true));
+            return ((f.A / LayoutCalls, f.B / LayoutCalls), (b.A / LayoutCalls, b.B / LayoutCalls));
+        }
+        finally
+        {
+            CpuBackend.LayerNormLayoutVectorTails = true;
+        }
     }
 
     /// <summary>The channels-first LayerNorm backward, old (per-plane and small-map paths) against the flat path
