@@ -1,13 +1,13 @@
 // The CPU norm passes of a training step (issue 27), old against new in one process: BatchNorm2d training forward and
 // backward on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2) at batch 128, six calls per
 // stage as in a step (two blocks, one BatchNorm after each of the three depthwise branches), each call on its own
-// tensors; and the channels-first LayerNorm backward on the stem / downsampling shapes. 'old' and 'new' are selected
-// by the backend's internal switches (BatchNormChannelParts with BatchNormColumnEdgeBlocks,
-// LayerNormChannelsFirstFlatBelow, LayerNormLayoutVectorTails); rounds are interleaved (alternating which side goes
-// first) and the best of N rounds is kept (the least disturbed by other processes). Byte counts: every pass's reads and writes of batch-sized
-// tensors (forward: x twice, y once; backward: dy and x twice, dx once), and, beside them, train-vs-torch's lower
+// tensors; the channels-first LayerNorm backward on the stem / downsampling shapes; the block's LayerNorm fused with
+// its NCHW -> NHWC permute, forward and backward, two calls per stage. 'old' and 'new' are selected by the backend's
+// internal switches (BatchNormChannelParts with BatchNormColumnEdgeBlocks, LayerNormChannelsFirstFlatBelow,
+// LayerNormLayoutVectorTails); rounds are interleaved (alternating which side goes first) and the best of N rounds is
+// kept (the least disturbed by other processes). Byte counts: every pass's reads and writes of batch-sized tensors
+// (BatchNorm forward: x twice, y once; backward: dy and x twice, dx once), and, beside them, train-vs-torch's lower
 // bound (2 x the input); rates are read against the cache bandwidth (256 KiB per thread) measured in the same run.
-// Last, the block's LayerNorm fused with its NCHW -> NHWC permute, forward and backward, two calls per stage.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll norm-step [--reps N] [--out FILE] [--note TEXT]
 using System.Diagnostics;
 using System.Globalization;
