@@ -11,7 +11,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.LayerNormChannelsFirstMeansOnce and LayerNormChannelsFirstSmallMapBelow
+[NonParallelizable] // changes CpuBackend.LayerNormChannelsFirstMeansOnce, LayerNormChannelsFirstSmallMapBelow, ...FlatBelow
 public class CpuLayerNormChannelsFirstBackwardTests
 {
     private TestRandom _rng = null!;
@@ -30,9 +30,10 @@ public class CpuLayerNormChannelsFirstBackwardTests
         var ln = CpuLayerNormBackwardCase.Draw(_rng, LayerNormOverChannels.ChannelsFirst, n, c, h, w, 1.2, 0.3);
         var (expected, edw, edb) = Float64Gradients(ln.X, ln.Weight, ln.Dy, n, c, h * w, 1e-6);
         float[]? previous = null;
-        int keepSmall = CpuBackend.LayerNormChannelsFirstSmallMapBelow;
+        int keepSmall = CpuBackend.LayerNormChannelsFirstSmallMapBelow, keepFlat = CpuBackend.LayerNormChannelsFirstFlatBelow;
         try
         {
+            CpuBackend.LayerNormChannelsFirstFlatBelow = 0; // the flat path has its own tests (CpuLayerNormChannelsFirstFlatTests)
             foreach (var (once, small, name) in new[] { (false, 0, "planes, dividing"), (true, 0, "planes, means once"), (true, int.MaxValue, "small-map path") })
             {
                 CpuBackend.LayerNormChannelsFirstMeansOnce = once;
@@ -51,12 +52,13 @@ public class CpuLayerNormChannelsFirstBackwardTests
         {
             CpuBackend.LayerNormChannelsFirstMeansOnce = true;
             CpuBackend.LayerNormChannelsFirstSmallMapBelow = keepSmall;
+            CpuBackend.LayerNormChannelsFirstFlatBelow = keepFlat;
         }
     }
 
     /// <summary>Gradients of y = (x - mu) * rs * w + b over C per pixel, in float64 (float64 statistics):
     /// dx = rs * (g*w - mean(g*w) - xhat * mean(g*w*xhat)), dweight = sum(g * xhat), dbias = sum(g).</summary>
-    private static (double[] Dx, double[] Dw, double[] Db) Float64Gradients(float[] x, float[] w, float[] dy, int n, int c, int hw, double eps)
+    internal static (double[] Dx, double[] Dw, double[] Db) Float64Gradients(float[] x, float[] w, float[] dy, int n, int c, int hw, double eps)
     {
         var dx = new double[x.Length];
         var dw = new double[c];

@@ -10,7 +10,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.LayerNormLayoutOneRowPass
+[NonParallelizable] // changes CpuBackend.LayerNormLayoutOneRowPass and LayerNormLayoutVectorTails
 public class CpuLayerNormLayoutBackwardTests
 {
     private TestRandom _rng = null!;
@@ -29,6 +29,7 @@ public class CpuLayerNormLayoutBackwardTests
         var results = new List<float[][]>();
         try
         {
+            CpuBackend.LayerNormLayoutVectorTails = false; // the four passes have scalar tails (CpuLayerNormLayoutTailTests)
             foreach (bool one in new[] { false, true })
             {
                 CpuBackend.LayerNormLayoutOneRowPass = one;
@@ -39,6 +40,7 @@ public class CpuLayerNormLayoutBackwardTests
         finally
         {
             CpuBackend.LayerNormLayoutOneRowPass = true;
+            CpuBackend.LayerNormLayoutVectorTails = true;
         }
         string[] names = ["dx", "dweight", "dbias"];
         for (int k = 0; k < 3; k++)

@@ -6,7 +6,8 @@
 // each channel; the affine output is computed row-wise against
 // per-position scale/shift rows (forward: two reads of x; backward: one read of dy and x for both reductions, one for
 // dx). Images are split into a fixed number of groups whose partial sums are added in group order (results do not
-// depend on thread timing); tensors below BatchNormSerialBelow elements run on the calling thread.
+// depend on thread timing); tensors below BatchNormSerialBelow elements run on the calling thread. By default training
+// forward and backward run CpuBackend.Norm.BatchChannels.cs's one-fork form of the same computation (same bits).
 using System.Buffers;
 using System.Numerics;
 
@@ -22,6 +23,11 @@ internal sealed partial class CpuBackend
     public void BatchNormTrain(Tensor x, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar,
                                float momentum, float eps, Tensor y, Tensor saveMean, Tensor saveInvStd)
     {
+        if (UseBatchNormChannelParts)
+        {
+            BatchNormTrainChannelParts(x, weight, bias, runningMean, runningVar, momentum, eps, y, saveMean, saveInvStd);
+            return;
+        }
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3), row = c * hw;
         long count = (long)n * hw;
         int groups = BnGroups(n, x.Numel);
@@ -88,6 +94,11 @@ internal sealed partial class CpuBackend
     public void BatchNormBackward(Tensor x, Tensor weight, Tensor saveMean, Tensor saveInvStd, Tensor dy,
                                   Tensor dx, Tensor dweight, Tensor dbias)
     {
+        if (UseBatchNormChannelParts)
+        {
+            BatchNormBackwardChannelParts(x, weight, saveMean, saveInvStd, dy, dx, dweight, dbias);
+            return;
+        }
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3), row = c * hw;
         long count = (long)n * hw;
         int groups = BnGroups(n, x.Numel);

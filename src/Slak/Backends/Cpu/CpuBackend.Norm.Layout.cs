@@ -125,7 +125,8 @@ internal sealed partial class CpuBackend
     /// <summary>One pass over a pixel's rows: row = xhat = (row - m) * rs in place (float); accW += g * xhat and
     /// accB += g (float64); returns (sum of g * w, sum of g * w * xhat) in float64, g * w rounded to float. The same
     /// operations, lane for lane and in the same order, as <see cref="CenterScaleRow"/>, <see cref="AddProductWiden"/>,
-    /// <see cref="AddWiden"/> and <see cref="WeightedGradientSums"/> in turn, so the bits are theirs.</summary>
+    /// <see cref="AddWiden"/> and <see cref="WeightedGradientSums"/> in turn, so the bits are theirs (with
+    /// <see cref="LayerNormLayoutVectorTails"/> off; on, a row's last channels are summed in vector lanes).</summary>
     private static (double Sa, double Sb) LayerNormBackwardRowSums(Span<float> row, float m, float rs, ReadOnlySpan<float> g,
         ReadOnlySpan<float> wt, Span<double> accW, Span<double> accB)
     {
@@ -147,6 +148,27 @@ internal sealed partial class CpuBackend
             Vector.Widen(gv * new Vector<float>(wt.Slice(i, w)), out var wl, out var wu);
             a += wl + wu;
             b += wl * xl + wu * xu;
+        }
+        if (i < row.Length && row.Length >= w && LayerNormLayoutVectorTails)
+        {
+            // The last whole vector of the row: its earlier lanes already hold xhat (kept, not recomputed) and enter
+            // the sums with g = 0.
+            int o = row.Length - w;
+            var fresh = Vector.GreaterThanOrEqual(LaneIndex, new Vector<int>(w - (row.Length - i)));
+            var old = new Vector<float>(row.Slice(o, w));
+            var xh = Vector.ConditionalSelect(fresh, (old - vm) * vr, old);
+            xh.CopyTo(row.Slice(o, w));
+            var gv = Vector.ConditionalSelect(fresh, new Vector<float>(g.Slice(o, w)), Vector<float>.Zero);
+            Vector.Widen(gv, out var gl, out var gh);
+            Vector.Widen(xh, out var xl, out var xu);
+            (new Vector<double>(accW.Slice(o, h)) + gl * xl).CopyTo(accW.Slice(o, h));
+            (new Vector<double>(accW.Slice(o + h, h)) + gh * xu).CopyTo(accW.Slice(o + h, h));
+            (new Vector<double>(accB.Slice(o, h)) + gl).CopyTo(accB.Slice(o, h));
+            (new Vector<double>(accB.Slice(o + h, h)) + gh).CopyTo(accB.Slice(o + h, h));
+            Vector.Widen(gv * new Vector<float>(wt.Slice(o, w)), out var wl, out var wu);
+            a += wl + wu;
+            b += wl * xl + wu * xu;
+            i = row.Length;
         }
         double sa = Vector.Sum(a), sb = Vector.Sum(b);
         for (; i < row.Length; i++)
@@ -260,6 +282,24 @@ internal sealed partial class CpuBackend
         Avx.Store(dst + 7 * dstStride, o7);
     }
 
+    /// <summary>Whether the fused LayerNorm's row kernels (statistics, output, backward sums, dx) finish a row whose
+    /// channel count is not a multiple of the vector width with its last whole vector, the lanes already done weighted
+    /// by 0 in the sums and written again with the same values (the default), instead of one channel at a time (C = 31
+    /// leaves 7 of 31). Internal so that the bench can time both.</summary>
+    internal static bool LayerNormLayoutVectorTails { get; set; } = true;
+
+    /// <summary>0, 1, 2, ... in the lanes of a Vector&lt;int&gt;.</summary>
+    private static readonly Vector<int> LaneIndex = new(Enumerable.Range(0, Vector<int>.Count).ToArray());
+
+    /// <summary>Widened 0/1 weights of the last whole vector of a row whose last <paramref name="fresh"/> lanes are not
+    /// yet done: 1 there, 0 in the lanes before.</summary>
+    private static void TailKeep(int fresh, out Vector<double> lo, out Vector<double> hi)
+    {
+        var fresher = Vector.GreaterThanOrEqual(LaneIndex, new Vector<int>(Vector<float>.Count - fresh));
+        var keep = Vector.ConditionalSelect(fresher, Vector<float>.One, Vector<float>.Zero);
+        Vector.Widen(keep, out lo, out hi);
+    }
+
     /// <summary>Mean and 1/sqrt(biased variance + eps) of one row, accumulated in float64 (sum, then the sum of
     /// squared deviations from the float64 mean), rounded to float once.</summary>
     private static (float Mean, float Rstd) RowStatistics(ReadOnlySpan<float> row, float eps)
@@ -271,8 +311,17 @@ internal sealed partial class CpuBackend
             Vector.Widen(new Vector<float>(row.Slice(i, w)), out var lo, out var hi);
             s += lo + hi;
         }
+        bool vectorTail = i < n && n >= w && LayerNormLayoutVectorTails;
+        Vector<double> kl = default, kh = default;
+        if (vectorTail)
+        {
+            // The last whole vector of the row, its lanes already summed weighted by 0.
+            TailKeep(n - i, out kl, out kh);
+            Vector.Widen(new Vector<float>(row.Slice(n - w, w)), out var lo, out var hi);
+            s += lo * kl + hi * kh;
+        }
         double sum = Vector.Sum(s);
-        for (; i < n; i++) sum += row[i];
+        for (int t = vectorTail ? n : i; t < n; t++) sum += row[t];
         double mean = sum / n;
         var vm = new Vector<double>(mean);
         var q = Vector<double>.Zero;
@@ -282,6 +331,14 @@ internal sealed partial class CpuBackend
             var dl = lo - vm;
             var dh = hi - vm;
             q += dl * dl + dh * dh;
+        }
+        if (vectorTail)
+        {
+            Vector.Widen(new Vector<float>(row.Slice(n - w, w)), out var lo, out var hi);
+            var dl = (lo - vm) * kl;
+            var dh = (hi - vm) * kh;
+            q += dl * dl + dh * dh;
+            i = n;
         }
         double sq = Vector.Sum(q);
         for (; i < n; i++) { double d = row[i] - mean; sq += d * d; }
@@ -299,6 +356,14 @@ internal sealed partial class CpuBackend
         {
             var v = (new Vector<float>(x.Slice(i, w)) - vm) * vr;
             (v * new Vector<float>(wt.Slice(i, w)) + new Vector<float>(bs.Slice(i, w))).CopyTo(y.Slice(i, w));
+        }
+        if (i < x.Length && x.Length >= w && LayerNormLayoutVectorTails)
+        {
+            // The last whole vector again: the lanes already written get the same values (element-wise).
+            int o = x.Length - w;
+            var v = (new Vector<float>(x.Slice(o, w)) - vm) * vr;
+            (v * new Vector<float>(wt.Slice(o, w)) + new Vector<float>(bs.Slice(o, w))).CopyTo(y.Slice(o, w));
+            return;
         }
         for (; i < x.Length; i++) y[i] = (x[i] - m) * rs * wt[i] + bs[i];
     }
@@ -351,6 +416,13 @@ internal sealed partial class CpuBackend
         {
             var gw = new Vector<float>(g.Slice(i, w)) * new Vector<float>(wt.Slice(i, w));
             ((gw - va - new Vector<float>(xhat.Slice(i, w)) * vb) * vr).CopyTo(dx.Slice(i, w));
+        }
+        if (i < g.Length && g.Length >= w && LayerNormLayoutVectorTails)
+        {
+            int o = g.Length - w; // element-wise: the lanes already written get the same values
+            var gw = new Vector<float>(g.Slice(o, w)) * new Vector<float>(wt.Slice(o, w));
+            ((gw - va - new Vector<float>(xhat.Slice(o, w)) * vb) * vr).CopyTo(dx.Slice(o, w));
+            return;
         }
         for (; i < g.Length; i++) dx[i] = (g[i] * wt[i] - ma - xhat[i] * mb) * rs;
     }

@@ -122,6 +122,11 @@ internal sealed partial class CpuBackend
                                                Tensor dx, Tensor dweight, Tensor dbias)
     {
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        if (UseLncfFlat(hw))
+        {
+            LayerNormChannelsFirstBackwardFlat(x, weight, mean, rstd, dy, dx, dweight, dbias);
+            return;
+        }
         var dwParts = new double[n][];
         var dbParts = new double[n][];
         CpuParallel.For(0, n, x.Numel, img =>
