@@ -4,7 +4,7 @@
 // tensors; the channels-first LayerNorm backward on the stem / downsampling shapes; the block's LayerNorm fused with
 // its NCHW -> NHWC permute, forward and backward, two calls per stage. 'old' and 'new' are selected by the backend's
 // internal switches (BatchNormChannelParts with BatchNormColumnEdgeBlocks, LayerNormChannelsFirstFlatBelow,
-// LayerNormLayoutVectorTails); rounds are interleaved (alternating which side goes first) and the best of N rounds is
+// LayerNormLayoutVectorTails, and for the fused backward LayerNormLayoutTileSums); rounds are interleaved (alternating which side goes first) and the best of N rounds is
 // kept (the least disturbed by other processes). Byte counts: every pass's reads and writes of batch-sized tensors
 // (BatchNorm forward: x twice, y once; backward: dy and x twice, dx once), and, beside them, train-vs-torch's lower
 // bound (2 x the input); rates are read against the cache bandwidth (256 KiB per thread) measured in the same run.
@@ -174,6 +174,7 @@ internal static class NormStepBench
         void Bwd(bool fresh)
         {
             CpuBackend.LayerNormLayoutVectorTails = fresh;
+            CpuBackend.LayerNormLayoutTileSums = fresh;
             foreach (var t in sets) be.LayerNormNchwToNhwcBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
         }
         try
@@ -185,6 +186,7 @@ internal static class NormStepBench
         finally
         {
             CpuBackend.LayerNormLayoutVectorTails = true;
+            CpuBackend.LayerNormLayoutTileSums = true;
         }
     }
 

@@ -42,8 +42,10 @@ public class CpuLayerNormChannelsFirstFlatTests
             var (planeDx, planeDw, planeDb) = ln.Backward();
             CpuBackend.LayerNormChannelsFirstFlatBelow = int.MaxValue;
             var (dx, dw, db) = ln.Backward();
-            // float64 throughout, rounded once: dx within a few float ulps of O(|w| rs |dy|) terms.
-            Expect.AllClose(dx, expected, 2e-6, 1e-5, _rng.Ctx(what + " (flat): dx vs float64"));
+            // The kernel reads the forward's float mean and 1/std, the reference recomputes them in float64: with few
+            // channels their rounding is amplified (C = 3, seed 438344123: 1.4e-5 relative, the plane path's dx has
+            // the same bits), so dx gets the plane path's tolerance (CpuLayerNormChannelsFirstBackwardTests).
+            Expect.AllClose(dx, expected, 1e-5, 1e-4, _rng.Ctx(what + " (flat): dx vs float64"));
             Expect.AllClose(dw, edw, 1e-5, 1e-5, _rng.Ctx(what + " (flat): dweight vs float64"));
             Expect.AllClose(db, edb, 1e-5, 1e-5, _rng.Ctx(what + " (flat): dbias vs float64"));
             Expect.AllClose(dx, planeDx.Select(v => (double)v).ToArray(), 1e-5, 1e-4, _rng.Ctx(what + ": flat vs plane path, dx"));

@@ -74,10 +74,15 @@ internal sealed partial class CpuBackend
             try
             {
                 var w = S(weight);
+                Span<double> tileSa = stackalloc double[LnTile], tileSb = stackalloc double[LnTile];
                 for (int q0 = r0; q0 < r1; q0 += LnTile)
                 {
                     int t = Math.Min(LnTile, r1 - q0);
                     GatherPixelRows(S(x), c, hw, q0, t, tile);
+                    bool tileSums = LayerNormLayoutOneRowPass && LayerNormLayoutTileSums;
+                    if (tileSums)
+                        LayerNormBackwardTileSums(tile, t, c, S(mean).Slice(q0, t), S(rstd).Slice(q0, t),
+                            S(dy).Slice(q0 * c, t * c), w, accW, accB, tileSa, tileSb);
                     for (int i = 0; i < t; i++)
                     {
                         int q = q0 + i;
@@ -85,7 +90,9 @@ internal sealed partial class CpuBackend
                         var g = S(dy).Slice(q * c, c);
                         float rs = S(rstd)[q];
                         double sa, sb;
-                        if (LayerNormLayoutOneRowPass)
+                        if (tileSums)
+                            (sa, sb) = (tileSa[i], tileSb[i]);
+                        else if (LayerNormLayoutOneRowPass)
                             (sa, sb) = LayerNormBackwardRowSums(xhat, S(mean)[q], rs, g, w, accW, accB);
                         else
                         {
@@ -121,6 +128,97 @@ internal sealed partial class CpuBackend
     /// gradients' float64 sums and the two row sums of dx (the default), instead of four (the same values, lane for
     /// lane). Internal so that the bench can time both.</summary>
     internal static bool LayerNormLayoutOneRowPass { get; set; } = true;
+
+    /// <summary>Whether the one-row pass runs a whole tile's rows a channel vector at a time (the default: the
+    /// parameter gradients' float64 sums of that vector stay in registers across the tile's pixels, each pixel's two row
+    /// sums in a small array) instead of a row at a time. The same operations in the same order for every channel and
+    /// every pixel, so the same bits. Internal so that the bench and the tests can compare both.</summary>
+    internal static bool LayerNormLayoutTileSums { get; set; } = true;
+
+    /// <summary><see cref="LayerNormBackwardRowSums"/> for the <paramref name="t"/> rows of a tile (row i of
+    /// <paramref name="tile"/> and of <paramref name="g"/> is pixel i, mean m[i], 1/std rs[i]), channel vector by channel
+    /// vector: accW/accB of a vector are loaded once per tile, and each pixel's (sum of g * w, sum of g * w * xhat)
+    /// lands in sa[i], sb[i]. Every channel still adds its pixels in order and every pixel its channel vectors in
+    /// order, with the same lane operations, so the results are those of the row-by-row pass bit for bit.</summary>
+    private static void LayerNormBackwardTileSums(Span<float> tile, int t, int c, ReadOnlySpan<float> m,
+        ReadOnlySpan<float> rs, ReadOnlySpan<float> g, ReadOnlySpan<float> wt, Span<double> accW, Span<double> accB,
+        Span<double> sa, Span<double> sb)
+    {
+        int w = Vector<float>.Count;
+        Span<Vector<double>> a = stackalloc Vector<double>[LnTile];
+        Span<Vector<double>> b = stackalloc Vector<double>[LnTile];
+        a[..t].Clear();
+        b[..t].Clear();
+        int i = 0;
+        for (; i + w <= c; i += w)
+            TileSumsVector(tile, t, c, i, m, rs, g, wt, accW, accB, a, b, default, false);
+        if (i < c && c >= w && LayerNormLayoutVectorTails)
+        {
+            // The last whole vector of each row, its earlier lanes weighted by 0 (as the row-by-row pass does).
+            var fresh = Vector.GreaterThanOrEqual(LaneIndex, new Vector<int>(w - (c - i)));
+            TileSumsVector(tile, t, c, c - w, m, rs, g, wt, accW, accB, a, b, fresh, true);
+            i = c;
+        }
+        for (int p = 0; p < t; p++)
+        {
+            double sap = Vector.Sum(a[p]), sbp = Vector.Sum(b[p]);
+            var row = tile.Slice(p * c, c);
+            var gp = g.Slice(p * c, c);
+            for (int j = i; j < c; j++)
+            {
+                float xh = (row[j] - m[p]) * rs[p];
+                row[j] = xh;
+                accW[j] += (double)gp[j] * xh;
+                accB[j] += gp[j];
+                double gw = gp[j] * wt[j];
+                sap += gw;
+                sbp += gw * xh;
+            }
+            sa[p] = sap;
+            sb[p] = sbp;
+        }
+    }
+
+    /// <summary>The channels [o, o + vector width) of every row of a tile (see <see cref="LayerNormBackwardTileSums"/>);
+    /// with <paramref name="tail"/>, only the lanes in <paramref name="fresh"/> are new (the others already hold xhat
+    /// and enter the sums with g = 0).</summary>
+    private static void TileSumsVector(Span<float> tile, int t, int c, int o, ReadOnlySpan<float> m,
+        ReadOnlySpan<float> rs, ReadOnlySpan<float> g, ReadOnlySpan<float> wt, Span<double> accW, Span<double> accB,
+        Span<Vector<double>> a, Span<Vector<double>> b, Vector<int> fresh, bool tail)
+    {
+        int w = Vector<float>.Count, h = Vector<double>.Count;
+        var w0 = new Vector<double>(accW.Slice(o, h));
+        var w1 = new Vector<double>(accW.Slice(o + h, h));
+        var b0 = new Vector<double>(accB.Slice(o, h));
+        var b1 = new Vector<double>(accB.Slice(o + h, h));
+        var wv = new Vector<float>(wt.Slice(o, w));
+        for (int p = 0; p < t; p++)
+        {
+            var row = tile.Slice(p * c + o, w);
+            var old = new Vector<float>(row);
+            var xh = (old - new Vector<float>(m[p])) * new Vector<float>(rs[p]);
+            var gv = new Vector<float>(g.Slice(p * c + o, w));
+            if (tail)
+            {
+                xh = Vector.ConditionalSelect(fresh, xh, old);
+                gv = Vector.ConditionalSelect(fresh, gv, Vector<float>.Zero);
+            }
+            xh.CopyTo(row);
+            Vector.Widen(gv, out var gl, out var gh);
+            Vector.Widen(xh, out var xl, out var xu);
+            w0 += gl * xl;
+            w1 += gh * xu;
+            b0 += gl;
+            b1 += gh;
+            Vector.Widen(gv * wv, out var wl, out var wu);
+            a[p] += wl + wu;
+            b[p] += wl * xl + wu * xu;
+        }
+        w0.CopyTo(accW.Slice(o, h));
+        w1.CopyTo(accW.Slice(o + h, h));
+        b0.CopyTo(accB.Slice(o, h));
+        b1.CopyTo(accB.Slice(o + h, h));
+    }
 
     /// <summary>One pass over a pixel's rows: row = xhat = (row - m) * rs in place (float); accW += g * xhat and
     /// accB += g (float64); returns (sum of g * w, sum of g * w * xhat) in float64, g * w rounded to float. The same
