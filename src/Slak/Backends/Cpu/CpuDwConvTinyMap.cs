@@ -1,7 +1,7 @@
-// The decomposed depthwise convolution on tiny maps: H*W a power of two of at most PixelLimit pixels (1x1, 1x2, 2x1,
-// 2x2 by default: slak_nano's stages 3-4, slak_nano64's stage 4). There a call's fixed costs -- moving 16 channels
-// into pixel-major columns and back, clearing padded scratch, a fork/join per call whatever the work -- cost many
-// times the few in-bounds taps (bench/results/dwconv-smallmap.md: 0.18-0.33 ms per pass at 1x1). Here nothing is
+// The decomposed depthwise convolution on tiny maps: H*W = 1, 2 or 4 pixels (1x1, 1x2, 2x1, 1x4, 4x1, 2x2:
+// slak_nano's stages 3-4, slak_nano64's stage 4). There a call's fixed costs -- moving 16 channels into pixel-major
+// columns and back, clearing padded scratch, a fork/join per call whatever the work -- cost many times the few
+// in-bounds taps (bench/results/dwconv-smallmap.md: 0.18-0.33 ms per pass at 1x1). Here nothing is
 // moved: in NCHW an image's C planes of H*W pixels are C*H*W consecutive floats, so a Vector512 holds 16/(H*W) whole
 // planes. On such a map every output pixel p sees input pixel q through one tap at most, (q - p) + centre, so a
 // plane is an (H*W) x (H*W) matrix-vector product, and with q = p XOR s (s = 0 .. H*W-1) every (p, q) pair is met:
@@ -11,9 +11,9 @@
 // y[n, c] = x[n, c] * (the branch's centre weight): one multiply per 16 channels.
 // - the input gradient is the same product with the transposed matrices (coefT_s[q] = coef_s[q XOR s]), the
 //   branches summed in the register;
-// - the weight gradient accumulates dy[lane] * x[lane XOR s] over the batch in registers (one accumulator per s),
-//   then scatters each lane to its tap; channel vectors are split between threads, each summing over all images in
-//   order, so the result does not depend on the thread count, bit for bit.
+// - the weight gradient accumulates dy[lane] * x[lane XOR s] over the batch in registers (three branches at a
+//   time, so x is loaded once for them), then scatters each sum to its tap; channel vectors are split between
+//   threads, each summing over all images in order, so the result does not depend on the thread count, bit for bit.
 // The pairs' taps depend only on (H, W, Kh, Kw) and are cached (Plan); the coefficient tables depend on the weights
 // (new every step) and are gathered once per call, C*(H*W)^2 values per branch, on the calling thread. One fork/join
 // per call at most, and none when the work is below a few microseconds' worth.
@@ -26,15 +26,13 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
-/// <summary>Tiny-map path of <see cref="CpuDwConvDecomposed"/> (H*W a power of two, at most
-/// <see cref="PixelLimit"/>): forward, input gradient and weight gradient without layout changes.</summary>
+/// <summary>Tiny-map path of <see cref="CpuDwConvDecomposed"/> (H*W = 1, 2 or 4): forward, input gradient and weight gradient without layout changes.</summary>
 internal static unsafe class CpuDwConvTinyMap
 {
-    /// <summary>Default bound: maps of at most this many pixels take the path (see dwconv-small-step.md).</summary>
+    /// <summary>Maps of at most this many pixels take the path. The kernels hold the pairs of a plane in registers
+    /// (one permute per pair after the first); a first version that went to 16 pixels ran slak_nano's 4 x 4 stage
+    /// at 0.4 times the small-map path's rate (16 permutes and FMAs per vector, most taps out of bounds).</summary>
     internal const int MaxPixels = 4;
-
-    /// <summary>The bound in force (tests and the benchmark raise it, up to 16).</summary>
-    internal static int PixelLimit { get; set; } = MaxPixels;
 
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_TINYMAP=0 turns the path off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_TINYMAP") != "0";
@@ -48,19 +46,13 @@ internal static unsafe class CpuDwConvTinyMap
     internal static bool Applies(int h, int w)
     {
         int hw = h * w;
-        return Enabled && Avx512F.IsSupported && hw <= Math.Min(PixelLimit, L) && (hw & (hw - 1)) == 0;
+        return Enabled && Avx512F.IsSupported && hw <= MaxPixels && (hw & (hw - 1)) == 0;
     }
 
-    // lane XOR s, for s = 0 .. 15.
-    private static readonly int[] XorTable = BuildXor();
-
-    private static int[] BuildXor()
-    {
-        var t = new int[L * L];
-        for (int s = 0; s < L; s++)
-            for (int l = 0; l < L; l++) t[s * L + l] = l ^ s;
-        return t;
-    }
+    // lane XOR s, for s = 1 .. 3.
+    private static readonly Vector512<int> Xor1 = Vector512.Create(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    private static readonly Vector512<int> Xor2 = Vector512.Create(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    private static readonly Vector512<int> Xor3 = Vector512.Create(3, 2, 1, 0, 7, 6, 5, 4, 11, 10, 9, 8, 15, 14, 13, 12);
 
     /// <summary>For a map and kernel size: the kernel tap (i*Kw + j, or -1 when outside the kernel) joining output
     /// pixel p to input pixel p XOR s, at [s*HW + p]; Flipped the tap joining input pixel q to output q XOR s.</summary>
@@ -105,40 +97,46 @@ internal static unsafe class CpuDwConvTinyMap
     // Per calling thread: one branch's live weights, (C, Kh, Kw).
     [ThreadStatic] private static float[]? t_live;
 
-    /// <summary>The branch's weights times mask at its live taps (those in its tap list when it has one, else all),
-    /// 0 elsewhere; valid until the next call on this thread.</summary>
+    /// <summary>The weights of a branch with a tap list and no mask at its listed taps, 0 elsewhere; valid until the
+    /// next call on this thread.</summary>
     private static float[] LiveWeights(int c, in CpuDwConvBranch br)
     {
         int len = c * br.Kh * br.Kw;
         var live = t_live is { } buf && buf.Length >= len ? buf : t_live = new float[len];
+        Array.Clear(live, 0, len);
         var wt = br.Weight.Span;
-        var mask = br.Mask.Span;
-        if (br.Taps is { } taps)
-        {
-            Array.Clear(live, 0, len);
-            foreach (int f in taps.Flat) live[f] = mask.IsEmpty ? wt[f] : wt[f] * mask[f];
-        }
-        else if (mask.IsEmpty) wt.CopyTo(live);
-        else System.Numerics.Tensors.TensorPrimitives.Multiply(wt, mask, live.AsSpan(0, len));
+        foreach (int f in br.Taps!.Flat) live[f] = wt[f];
         return live;
     }
 
     /// <summary>coef[(v*HW + s)*16 + lane] for the branch: the live weight (times mask) joining the lane's pixel to
-    /// pixel lane XOR s (taps from <paramref name="taps"/>), 0 past the last channel.</summary>
+    /// pixel lane XOR s (taps from <paramref name="taps"/>), 0 past the last channel. With a mask the weights are
+    /// read as weight times mask at the few taps the map reaches (a tap list matches its mask); a tap list without a
+    /// mask goes through <see cref="LiveWeights"/>.</summary>
     private static void Gather(int c, int hw, in CpuDwConvBranch br, int[] taps, float* coef)
     {
-        int nvec = (c * hw + L - 1) / L, kk = br.Kh * br.Kw;
-        var live = LiveWeights(c, br);
-        for (int v = 0; v < nvec; v++)
+        int per = c * hw, nvec = (per + L - 1) / L, kk = br.Kh * br.Kw;
+        var wt = br.Weight.Span;
+        var mask = br.Mask.Span;
+        if (mask.IsEmpty && br.Taps is not null) wt = LiveWeights(c, br).AsSpan(0, c * kk);
+        // Lanes past the last channel: 0 (they are never stored, but must not be NaN garbage either).
+        for (int e = per; e < nvec * L; e++)
+            for (int s = 0; s < hw; s++) coef[((nint)(e >> 4) * hw + s) * L + (e & (L - 1))] = 0f;
+        // One (pair, pixel) at a time over all channels: the tap is fixed, the weights strided by Kh*Kw.
+        fixed (float* pw = wt)
+        fixed (float* pm = mask)
             for (int s = 0; s < hw; s++)
-            {
-                float* dst = coef + ((nint)v * hw + s) * L;
-                for (int l = 0; l < L; l++)
+                for (int p = 0; p < hw; p++)
                 {
-                    int e = v * L + l, ch = e / hw, p = e - ch * hw, t = taps[s * hw + p];
-                    dst[l] = ch < c && t >= 0 ? live[ch * kk + t] : 0f;
+                    int t = taps[s * hw + p];
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        int e = ch * hw + p;
+                        nint f = (nint)ch * kk + t;
+                        coef[((nint)(e >> 4) * hw + s) * L + (e & (L - 1))] =
+                            t < 0 ? 0f : pm == null ? pw[f] : pw[f] * pm[f];
+                    }
                 }
-            }
     }
 
     /// <summary>body(lo, hi) over images [lo, hi): once inline when <paramref name="macs"/> is small, else one
@@ -201,29 +199,37 @@ internal static unsafe class CpuDwConvTinyMap
         for (int b = 0; b < nb && b < ys.Length; b++) outs[b] = ys[b];
         ForImages(n, (long)n * per * hw * nb, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            Vector512<float>* perm = stackalloc Vector512<float>[L];
-            fixed (int* xor = XorTable)
-                for (int img = lo; img < hi; img++)
+            Vector512<int> i1 = Xor1, i2 = Xor2, i3 = Xor3;
+            for (int img = lo; img < hi; img++)
+            {
+                nint off = (nint)img * per;
+                for (int v = 0; v < nvec; v++)
                 {
-                    nint off = (nint)img * per;
-                    for (int v = 0; v < nvec; v++)
+                    int count = Math.Min(L, per - v * L);
+                    var x0 = LoadPart((float*)x + off + v * L, count);
+                    Vector512<float> x1 = default, x2 = default, x3 = default, sum = default;
+                    if (hw > 1) x1 = Avx512F.PermuteVar16x32(x0, i1);
+                    if (hw > 2)
                     {
-                        int count = Math.Min(L, per - v * L);
-                        var xv = LoadPart((float*)x + off + v * L, count);
-                        perm[0] = xv;
-                        for (int s = 1; s < hw; s++) perm[s] = Avx512F.PermuteVar16x32(xv, Vector512.Load(xor + s * L));
-                        Vector512<float> sum = default;
-                        for (int b = 0; b < nb; b++)
-                        {
-                            float* cf = (float*)cp + (nint)b * table + (nint)v * hw * L;
-                            var acc = Vector512.Load(cf) * perm[0];
-                            for (int s = 1; s < hw; s++) acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf + s * L), perm[s], acc);
-                            if (outs[b] != 0) StorePart(acc, (float*)outs[b] + off + v * L, count);
-                            sum = b == 0 ? acc : sum + acc;
-                        }
-                        if (ysum != 0) StorePart(sum, (float*)ysum + off + v * L, count);
+                        x2 = Avx512F.PermuteVar16x32(x0, i2);
+                        x3 = Avx512F.PermuteVar16x32(x0, i3);
                     }
+                    for (int b = 0; b < nb; b++)
+                    {
+                        float* cf = (float*)cp + (nint)b * table + (nint)v * hw * L;
+                        var acc = Vector512.Load(cf) * x0;
+                        if (hw > 1) acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf + L), x1, acc);
+                        if (hw > 2)
+                        {
+                            acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf + 2 * L), x2, acc);
+                            acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf + 3 * L), x3, acc);
+                        }
+                        if (outs[b] != 0) StorePart(acc, (float*)outs[b] + off + v * L, count);
+                        sum = b == 0 ? acc : sum + acc;
+                    }
+                    if (ysum != 0) StorePart(sum, (float*)ysum + off + v * L, count);
                 }
+            }
         });
     }
 
@@ -238,26 +244,30 @@ internal static unsafe class CpuDwConvTinyMap
         nint cp = (nint)coef;
         ForImages(n, (long)n * per * hw * nb, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
         {
-            fixed (int* xor = XorTable)
-                for (int img = lo; img < hi; img++)
+            Vector512<int> i1 = Xor1, i2 = Xor2, i3 = Xor3;
+            for (int img = lo; img < hi; img++)
+            {
+                nint off = (nint)img * per;
+                for (int v = 0; v < nvec; v++)
                 {
-                    nint off = (nint)img * per;
-                    for (int v = 0; v < nvec; v++)
+                    int count = Math.Min(L, per - v * L);
+                    Vector512<float> acc = default;
+                    for (int b = 0; b < nb; b++)
                     {
-                        int count = Math.Min(L, per - v * L);
-                        Vector512<float> acc = default;
-                        for (int b = 0; b < nb; b++)
+                        var g = LoadPart((float*)dys[b] + off + v * L, count);
+                        float* cf = (float*)cp + (nint)b * table + (nint)v * hw * L;
+                        acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf), g, acc);
+                        if (hw > 1)
+                            acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf + L), Avx512F.PermuteVar16x32(g, i1), acc);
+                        if (hw > 2)
                         {
-                            var g = LoadPart((float*)dys[b] + off + v * L, count);
-                            float* cf = (float*)cp + (nint)b * table + (nint)v * hw * L;
-                            acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf), g, acc);
-                            for (int s = 1; s < hw; s++)
-                                acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf + s * L),
-                                    Avx512F.PermuteVar16x32(g, Vector512.Load(xor + s * L)), acc);
+                            acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf + 2 * L), Avx512F.PermuteVar16x32(g, i2), acc);
+                            acc = Vector512.FusedMultiplyAdd(Vector512.Load(cf + 3 * L), Avx512F.PermuteVar16x32(g, i3), acc);
                         }
-                        StorePart(acc, (float*)dx + off + v * L, count);
                     }
+                    StorePart(acc, (float*)dx + off + v * L, count);
                 }
+            }
         });
     }
 
@@ -273,33 +283,80 @@ internal static unsafe class CpuDwConvTinyMap
         int chunks = (long)n * per * hw * nb < MinParallelMacs ? 1 : Math.Min(nvec, CpuParallel.Threads * 4);
         CpuParallel.For(0, chunks, [MethodImpl(MethodImplOptions.AggressiveOptimization)] (k) =>
         {
-            Vector512<float>* sums = stackalloc Vector512<float>[L];
+            Vector512<int> i1 = Xor1, i2 = Xor2, i3 = Xor3;
             int v0 = (int)((long)nvec * k / chunks), v1 = (int)((long)nvec * (k + 1) / chunks);
-            fixed (int* xor = XorTable)
-                for (int v = v0; v < v1; v++)
+            for (int v = v0; v < v1; v++)
+            {
+                int count = Math.Min(L, per - v * L);
+                // Up to three branches at once in registers, so that x and its permutes are loaded once for them.
+                for (int b0 = 0; b0 < nb; b0 += 3)
                 {
-                    int count = Math.Min(L, per - v * L);
-                    for (int b = 0; b < nb; b++)
+                    int nbk = Math.Min(3, nb - b0);
+                    float* g0 = (float*)dys[b0], g1 = nbk > 1 ? (float*)dys[b0 + 1] : g0, g2 = nbk > 2 ? (float*)dys[b0 + 2] : g0;
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    Vector512<float> b0v = default, b1v = default, b2v = default, b3v = default;
+                    Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default;
+                    for (int img = 0; img < n; img++)
                     {
-                        for (int s = 0; s < hw; s++) sums[s] = default;
-                        for (int img = 0; img < n; img++)
+                        nint at = (nint)img * per + v * L;
+                        var x0 = LoadPart((float*)x + at, count);
+                        Vector512<float> x1 = default, x2 = default, x3 = default;
+                        if (hw > 1) x1 = Avx512F.PermuteVar16x32(x0, i1);
+                        if (hw > 2)
                         {
-                            nint at = (nint)img * per + v * L;
-                            var xv = LoadPart((float*)x + at, count);
-                            var g = LoadPart((float*)dys[b] + at, count);
-                            sums[0] = Vector512.FusedMultiplyAdd(g, xv, sums[0]);
-                            for (int s = 1; s < hw; s++)
-                                sums[s] = Vector512.FusedMultiplyAdd(g,
-                                    Avx512F.PermuteVar16x32(xv, Vector512.Load(xor + s * L)), sums[s]);
+                            x2 = Avx512F.PermuteVar16x32(x0, i2);
+                            x3 = Avx512F.PermuteVar16x32(x0, i3);
                         }
-                        float* dst = (float*)ap + (nint)b * table + (nint)v * hw * L;
-                        for (int s = 0; s < hw; s++) sums[s].Store(dst + s * L);
+                        var g = LoadPart(g0 + at, count);
+                        a0 = Vector512.FusedMultiplyAdd(g, x0, a0);
+                        if (hw > 1) a1 = Vector512.FusedMultiplyAdd(g, x1, a1);
+                        if (hw > 2)
+                        {
+                            a2 = Vector512.FusedMultiplyAdd(g, x2, a2);
+                            a3 = Vector512.FusedMultiplyAdd(g, x3, a3);
+                        }
+                        if (nbk < 2) continue;
+                        g = LoadPart(g1 + at, count);
+                        b0v = Vector512.FusedMultiplyAdd(g, x0, b0v);
+                        if (hw > 1) b1v = Vector512.FusedMultiplyAdd(g, x1, b1v);
+                        if (hw > 2)
+                        {
+                            b2v = Vector512.FusedMultiplyAdd(g, x2, b2v);
+                            b3v = Vector512.FusedMultiplyAdd(g, x3, b3v);
+                        }
+                        if (nbk < 3) continue;
+                        g = LoadPart(g2 + at, count);
+                        c0 = Vector512.FusedMultiplyAdd(g, x0, c0);
+                        if (hw > 1) c1 = Vector512.FusedMultiplyAdd(g, x1, c1);
+                        if (hw > 2)
+                        {
+                            c2 = Vector512.FusedMultiplyAdd(g, x2, c2);
+                            c3 = Vector512.FusedMultiplyAdd(g, x3, c3);
+                        }
                     }
+                    Put((float*)ap + (nint)b0 * table + (nint)v * hw * L, hw, a0, a1, a2, a3);
+                    if (nbk > 1) Put((float*)ap + (nint)(b0 + 1) * table + (nint)v * hw * L, hw, b0v, b1v, b2v, b3v);
+                    if (nbk > 2) Put((float*)ap + (nint)(b0 + 2) * table + (nint)v * hw * L, hw, c0, c1, c2, c3);
                 }
+            }
         });
         for (int b = 0; b < nb; b++)
             Scatter(c, hw, branches[b], PlanFor(h, w, branches[b].Kh, branches[b].Kw).Tap, acc + (nint)b * table,
                 (float*)dws[b], skipMasked);
+    }
+
+    // The sums of pairs s = 0 .. hw-1 of one vector, to dst[s*16 ..].
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(float* dst, int hw, Vector512<float> s0, Vector512<float> s1, Vector512<float> s2,
+        Vector512<float> s3)
+    {
+        s0.Store(dst);
+        if (hw > 1) s1.Store(dst + L);
+        if (hw > 2)
+        {
+            s2.Store(dst + 2 * L);
+            s3.Store(dst + 3 * L);
+        }
     }
 
     // dw (C, Kh, Kw) = the sums of the pairs that meet at each tap, added in the order (s, pixel); 0 elsewhere and,
@@ -310,16 +367,18 @@ internal static unsafe class CpuDwConvTinyMap
         int kk = br.Kh * br.Kw;
         var all = new Span<float>(dw, c * kk);
         all.Clear();
+        // With a mask, dead taps are skipped here (a tap list matches its mask); a tap list alone is applied after.
+        var mask = skipMasked ? br.Mask.Span : default;
         for (int ch = 0; ch < c; ch++)
             for (int s = 0; s < hw; s++)
                 for (int p = 0; p < hw; p++)
                 {
                     int t = taps[s * hw + p];
-                    if (t < 0) continue;
-                    int e = ch * hw + p, v = e / L;
-                    all[ch * kk + t] += acc[((nint)v * hw + s) * L + (e - v * L)];
+                    if (t < 0 || (!mask.IsEmpty && mask[ch * kk + t] == 0f)) continue;
+                    int e = ch * hw + p;
+                    all[ch * kk + t] += acc[((nint)(e >> 4) * hw + s) * L + (e & (L - 1))];
                 }
-        if (!skipMasked) return;
+        if (!skipMasked || !mask.IsEmpty) return;
         if (br.Taps is { } live)
         {
             // Keep only the listed taps: copy them out, clear, put them back.
@@ -327,11 +386,6 @@ internal static unsafe class CpuDwConvTinyMap
             for (int t = 0; t < kept.Length; t++) kept[t] = all[live.Flat[t]];
             all.Clear();
             for (int t = 0; t < kept.Length; t++) all[live.Flat[t]] = kept[t];
-            return;
         }
-        var mask = br.Mask.Span;
-        if (mask.IsEmpty) return;
-        for (int f = 0; f < all.Length; f++)
-            if (mask[f] == 0f) all[f] = 0f;
     }
 }
