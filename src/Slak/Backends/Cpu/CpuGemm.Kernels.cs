@@ -127,8 +127,26 @@ internal static unsafe partial class CpuGemm
             pb += 32;
         }
 
-        // Edge tiles go through a stack tile so the stores below never leave C.
         bool full = rows == 8 && cols == 32;
+        if (!full && !LegacyPaths)
+        {
+            // Edge tiles: masked stores (and masked loads of C when beta != 0) of the first `cols` columns of the
+            // first `rows` rows, with the full tile's arithmetic; masked-off lanes are never touched.
+            var vAlpha = Vector512.Create(alpha);
+            var m0 = ColumnMask(cols);
+            var m1 = ColumnMask(cols - 16);
+            EdgeRow(c, m0, m1, c00, c01, vAlpha, beta);
+            if (rows > 1) EdgeRow(c + (long)1 * ldc, m0, m1, c10, c11, vAlpha, beta);
+            if (rows > 2) EdgeRow(c + (long)2 * ldc, m0, m1, c20, c21, vAlpha, beta);
+            if (rows > 3) EdgeRow(c + (long)3 * ldc, m0, m1, c30, c31, vAlpha, beta);
+            if (rows > 4) EdgeRow(c + (long)4 * ldc, m0, m1, c40, c41, vAlpha, beta);
+            if (rows > 5) EdgeRow(c + (long)5 * ldc, m0, m1, c50, c51, vAlpha, beta);
+            if (rows > 6) EdgeRow(c + (long)6 * ldc, m0, m1, c60, c61, vAlpha, beta);
+            if (rows > 7) EdgeRow(c + (long)7 * ldc, m0, m1, c70, c71, vAlpha, beta);
+            return;
+        }
+
+        // Edge tiles (legacy path) go through a stack tile so the stores below never leave C.
         float* tmp = stackalloc float[8 * 32];
         float* t = full ? c : tmp;
         int ldt = full ? ldc : 32;
@@ -165,6 +183,31 @@ internal static unsafe partial class CpuGemm
             Vector512.Store(Avx512F.FusedMultiplyAdd(c71, va, Vector512.Load(t + 7 * ldt + 16) * vb), t + 7 * ldt + 16);
         }
         if (!full) MergeEdge(tmp, 32, c, ldc, alpha, beta, rows, cols);
+    }
+
+    // Lanes [0, count) set (none when count <= 0, all when count >= 16).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ColumnMask(int count)
+        => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+
+    // One row of an AVX-512 edge tile: C[0..16) under m0 and C[16..32) under m1 = alpha * acc (+ beta * C).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void EdgeRow(float* ci, Vector512<float> m0, Vector512<float> m1, Vector512<float> lo,
+        Vector512<float> hi, Vector512<float> vAlpha, float beta)
+    {
+        if (beta == 0f)
+        {
+            Avx512F.MaskStore(ci, m0, lo * vAlpha);
+            Avx512F.MaskStore(ci + 16, m1, hi * vAlpha);
+        }
+        else
+        {
+            var vb = Vector512.Create(beta);
+            Avx512F.MaskStore(ci, m0,
+                Avx512F.FusedMultiplyAdd(lo, vAlpha, Avx512F.MaskLoad(ci, m0, Vector512<float>.Zero) * vb));
+            Avx512F.MaskStore(ci + 16, m1,
+                Avx512F.FusedMultiplyAdd(hi, vAlpha, Avx512F.MaskLoad(ci + 16, m1, Vector512<float>.Zero) * vb));
+        }
     }
 
     [SkipLocalsInit]

@@ -4,6 +4,7 @@
 // tasks; otherwise: shared packed panels and 2-D tiles; small C with long k: split k); packing, micro-kernels and the
 // workspace pool live in CpuGemm.Pack.cs, CpuGemm.Kernels.cs and CpuGemm.Workspace.cs.
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
@@ -28,6 +29,16 @@ internal static unsafe partial class CpuGemm
     /// (the weight gradients of narrow layers). False: it packs every strip, as before; internal and settable only
     /// so that the bench (nano-gemm) can time both in one run and tests can compare them.</summary>
     internal static bool DirectTransposedA { get; set; } = true;
+
+    /// <summary>False (the default): AVX-512 edge tiles are written with masked stores, a small B is packed on the
+    /// calling thread instead of in its own parallel phase, split-k sums a small C on the calling thread, and the
+    /// swapped A^T B writes C back through 8x8 transposes. True: the earlier paths (a stack tile merged into C, every
+    /// B packed in a parallel phase, the scalar transpose-back). Internal and settable only so that the bench
+    /// (gemm-nano-step) can time both in one run and tests can compare them.</summary>
+    internal static bool LegacyPaths { get; set; }
+
+    // B panels up to this many floats (64 KiB) are packed on the calling thread: a fork/join costs more.
+    private const long InlinePackBMaxFloats = 1L << 14;
 
     // Row blocks per thread from which tasks over row blocks alone balance well (else tiles split n as well).
     private const int LocalAMinBlocksPerThread = 4;
@@ -112,6 +123,11 @@ internal static unsafe partial class CpuGemm
         {
             var tmp = new Span<float>(t, m * n);
             Sgemm(true, false, n, m, k, alpha, b, ldb, a, lda, 0f, tmp, m, threads, kernel);
+            if (!LegacyPaths && Avx.IsSupported)
+            {
+                fixed (float* pc = c) TransposeBack(t, m, n, beta, pc, ldc);
+                return;
+            }
             for (int i = 0; i < m; i++)
             {
                 var row = c.Slice(i * ldc, n);
@@ -126,6 +142,49 @@ internal static unsafe partial class CpuGemm
             Workspace.Return(lease);
         }
     }
+
+    // C (m x n, row stride ldc) = T^T (+ beta * C) for T stored (n, m): 8 x 8 blocks through the in-register
+    // transpose, the ragged rows and columns element by element; the same arithmetic as the scalar loop (t + beta * c,
+    // no FMA), so the same bits.
+    private static void TransposeBack(float* t, int m, int n, float beta, float* c, int ldc)
+    {
+        var vb = Vector256.Create(beta);
+        int m8 = m & ~7, n8 = n & ~7;
+        for (int i0 = 0; i0 < m8; i0 += 8)
+        {
+            for (int j0 = 0; j0 < n8; j0 += 8)
+            {
+                float* src = t + (long)j0 * m + i0;
+                var r0 = Vector256.Load(src);
+                var r1 = Vector256.Load(src + m);
+                var r2 = Vector256.Load(src + 2L * m);
+                var r3 = Vector256.Load(src + 3L * m);
+                var r4 = Vector256.Load(src + 4L * m);
+                var r5 = Vector256.Load(src + 5L * m);
+                var r6 = Vector256.Load(src + 6L * m);
+                var r7 = Vector256.Load(src + 7L * m);
+                Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+                float* dst = c + (long)i0 * ldc + j0;
+                MergeRow8(r0, dst, vb, beta);
+                MergeRow8(r1, dst + ldc, vb, beta);
+                MergeRow8(r2, dst + 2L * ldc, vb, beta);
+                MergeRow8(r3, dst + 3L * ldc, vb, beta);
+                MergeRow8(r4, dst + 4L * ldc, vb, beta);
+                MergeRow8(r5, dst + 5L * ldc, vb, beta);
+                MergeRow8(r6, dst + 6L * ldc, vb, beta);
+                MergeRow8(r7, dst + 7L * ldc, vb, beta);
+            }
+            for (int i = i0; i < i0 + 8; i++)
+                for (int j = n8; j < n; j++) MergeOne(t[(long)j * m + i], c + (long)i * ldc + j, beta);
+        }
+        for (int i = m8; i < m; i++)
+            for (int j = 0; j < n; j++) MergeOne(t[(long)j * m + i], c + (long)i * ldc + j, beta);
+    }
+
+    private static void MergeRow8(Vector256<float> v, float* dst, Vector256<float> vb, float beta)
+        => Vector256.Store(beta == 0f ? v : v + vb * Vector256.Load(dst), dst);
+
+    private static void MergeOne(float v, float* dst, float beta) => *dst = beta == 0f ? v : v + beta * *dst;
 
     private static void Validate(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
@@ -304,7 +363,8 @@ internal static unsafe partial class CpuGemm
                 int nSlivers = CeilDiv(ncur, nr);
                 int slPerBTask = CeilDiv(nSlivers, Math.Min(nSlivers, threads * 4));
                 int bGroups = CeilDiv(nSlivers, slPerBTask);
-                ParallelFor(bGroups * kBlocks, threads, t =>
+                bool inlinePackB = !LegacyPaths && (long)k * ncur <= InlinePackBMaxFloats;
+                ParallelFor(bGroups * kBlocks, inlinePackB ? 1 : threads, t =>
                 {
                     int q = t / bGroups, g = t % bGroups;
                     int p0 = q * kcMax, kq = Math.Min(kcMax, k - p0);
@@ -389,7 +449,8 @@ internal static unsafe partial class CpuGemm
                 DriveLocalA(kern, transA, transB, m, n, kt, 1f, at, lda, bt, ldb, 0f, (float*)bufP + t * mn, n, 1);
             });
             nint cP = (nint)c;
-            ParallelFor(threads, threads, part =>
+            bool inlineSum = !LegacyPaths && tasks * mn <= CpuParallel.MinParallelWork;
+            ParallelFor(threads, inlineSum ? 1 : threads, part =>
             {
                 int i0 = (int)((long)m * part / threads), i1 = (int)((long)m * (part + 1) / threads);
                 for (int i = i0; i < i1; i++)
