@@ -91,6 +91,11 @@ internal static unsafe partial class CpuGemm
                 DriveLocalA(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
                 return;
             }
+            else if (!LegacyPaths && m <= kern.Mc)
+            {
+                DriveOneBlock(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
+                return;
+            }
             else
                 Drive(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads);
             if (epilogue is not null) ApplyAfter(epilogue, m, n, pc, ldc, threads);
@@ -333,6 +338,73 @@ internal static unsafe partial class CpuGemm
         {
             Workspace.Return(lease);
         }
+    }
+
+    // One row block (m <= Mc: the products of the last stage, 128 rows), several threads: every sliver of B belongs
+    // to exactly one tile, so each tile packs its own slivers right before multiplying them (no shared B phase), A is
+    // packed once (on the calling thread when small, else in one parallel phase), and each tile applies the epilogue
+    // to its finished columns (no phase after the product). One fork/join, two when A is large.
+    private static void DriveOneBlock(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads, GemmEpilogue? epilogue)
+    {
+        int mr = kern.Mr, nr = kern.Nr;
+        int kBlocks = CeilDiv(k, kern.Kc);
+        int kcMax = CeilDiv(k, kBlocks);
+        int mStrips = CeilDiv(m, mr);
+        int nSlivers = CeilDiv(n, nr);
+        int nTiles = Math.Min(nSlivers, 8 * threads);
+        int slPerTile = CeilDiv(nSlivers, nTiles);
+        nTiles = CeilDiv(nSlivers, slPerTile);
+        // Packed A: slice q at q*kcMax*mPad, strip s at + s*mr*kq. Packed B: tile t's slivers at t*slPerTile*nr*k,
+        // slice q at + q*kcMax*slPerTile*nr, sliver at + (s - s0)*nr*kq.
+        int mPad = mStrips * mr;
+        long packAFloats = ((long)k * mPad + 15) & ~15L;
+        long tileBFloats = (long)k * slPerTile * nr;
+        float* ws = Workspace.Rent(packAFloats + nTiles * tileBFloats, out var lease);
+        epilogue?.Begin(m, n, 1);
+        try
+        {
+            nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packAP = (nint)ws, packBP = (nint)(ws + packAFloats);
+            int aTasks = (long)k * mPad <= InlinePackBMaxFloats ? 1 : Math.Min(mStrips * kBlocks, 4 * threads);
+            ParallelFor(aTasks, threads, t =>
+            {
+                for (int u = t; u < mStrips * kBlocks; u += aTasks)
+                {
+                    int q = u / mStrips, s = u % mStrips;
+                    int p0 = q * kcMax, kq = Math.Min(kcMax, k - p0);
+                    PackA(transA, (float*)aP, lda, s * mr, p0, Math.Min(mr, m - s * mr), kq, mr,
+                        (float*)packAP + (long)p0 * mPad + (long)s * mr * kq);
+                }
+            });
+            ParallelFor(nTiles, threads, t =>
+            {
+                int s0 = t * slPerTile, s1 = Math.Min(nSlivers, s0 + slPerTile);
+                float* tileB = (float*)packBP + t * tileBFloats;
+                for (int p0 = 0; p0 < k; p0 += kcMax)
+                {
+                    int kq = Math.Min(kcMax, k - p0);
+                    float betaEff = p0 == 0 ? beta : 1f;
+                    float* aSlice = (float*)packAP + (long)p0 * mPad;
+                    float* bSlice = tileB + (long)p0 * slPerTile * nr;
+                    for (int s = s0; s < s1; s++)
+                    {
+                        float* pbS = bSlice + (long)(s - s0) * nr * kq;
+                        int cols = Math.Min(nr, n - s * nr);
+                        PackB(transB, (float*)bP, ldb, p0, s * nr, kq, cols, nr, pbS);
+                        for (int r = 0; r < m; r += mr)
+                            kern.Run(kq, aSlice + (long)(r / mr) * mr * kq, pbS, (float*)cP + (long)r * ldc + s * nr,
+                                ldc, alpha, betaEff, Math.Min(mr, m - r), cols);
+                    }
+                }
+                int col0 = s0 * nr, col1 = Math.Min(n, s1 * nr);
+                epilogue?.Apply((float*)cP, ldc, 0, m, col0, col1 - col0, 0);
+            });
+        }
+        finally
+        {
+            Workspace.Return(lease);
+        }
+        epilogue?.End();
     }
 
     // Many row blocks (tall A, the forward and dX products at high resolution): B is packed once and shared, but each
