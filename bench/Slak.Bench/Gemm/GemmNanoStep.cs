@@ -41,6 +41,7 @@ internal static class GemmNanoStep
         var start = DateTime.UtcNow;
         var peak2 = FmaPeak.MeasureForRun(2);
         var peak1 = FmaPeak.MeasureForRun(1);
+        var forkJoin = ForkJoinMicroseconds(reps * 20);
         var rows = new List<Row>();
         // Pass 0 warms every shape and path up (tiered JIT), pass 1 measures.
         for (int pass = 0; pass < 2; pass++)
@@ -52,21 +53,24 @@ internal static class GemmNanoStep
                         rows.Add(Measure(preset, pixels[s], shape, pass == 0 ? 10 : reps));
         }
         string loadEnd = File.ReadAllText("/proc/loadavg").Trim();
-        string text = Format(rows, reps, start, loadStart, loadEnd, peak1, peak2, note);
+        string text = Format(rows, reps, start, loadStart, loadEnd, peak1, peak2, note, forkJoin);
         File.WriteAllText(outPath, text);
         Console.Write(text);
         return 0;
     }
 
-    private sealed record Shape(string Product, bool Ta, bool Tb, int M, int N, int K, int Epilogue);
+    // InSum: false for the reference row (fc1's product without its epilogue), which the step does not run.
+    private sealed record Shape(string Product, bool Ta, bool Tb, int M, int N, int K, int Epilogue, bool InSum = true);
 
-    private sealed record Row(string Preset, int Pixels, Shape Shape, double Old2, double New2, double New1);
+    // Swap2: the current paths with the swapped form at every k (CpuGemm.SwapMinK = 0), NaN where it does not apply.
+    private sealed record Row(string Preset, int Pixels, Shape Shape, double Old2, double New2, double New1, double Swap2);
 
     // Epilogue 0: none; 1: bias + GELU (fc1 forward); 2: GELU' + bias gradient (fc2's input gradient).
     private static IEnumerable<Shape> Shapes(int rows, int c)
     {
         int h = 4 * c;
         yield return new("fc1 fwd + bias + GELU", false, true, rows, h, c, 1);
+        yield return new("(fc1 fwd, no epilogue)", false, true, rows, h, c, 0, false);
         yield return new("fc2 fwd", false, true, rows, c, h, 0);
         yield return new("fc2 dX x GELU' + dbias", false, false, rows, h, c, 2);
         yield return new("fc1 dX", false, false, rows, c, h, 0);
@@ -88,7 +92,9 @@ internal static class GemmNanoStep
         var c = new float[(long)sh.M * sh.N];
         var aux = sh.Epilogue == 0 ? [] : Fill((long)sh.M * sh.N);
         var bias = Fill(sh.N);
-        var best = new[] { double.MaxValue, double.MaxValue, double.MaxValue };
+        var best = new[] { double.MaxValue, double.MaxValue, double.MaxValue, double.MaxValue };
+        bool swappable = sh.Ta && !sh.Tb && sh.M < sh.N && sh.Epilogue == 0;
+        int savedSwap = CpuGemm.SwapMinK;
         int savedThreads = CpuParallel.Threads;
         fixed (float* pAux = aux)
         fixed (float* pBias = bias)
@@ -96,9 +102,10 @@ internal static class GemmNanoStep
             try
             {
                 for (int r = 0; r < reps; r++)
-                    for (int v = 0; v < 3; v++)
+                    for (int v = 0; v < (swappable ? 4 : 3); v++)
                     {
                         CpuGemm.LegacyPaths = v == 0;
+                        CpuGemm.SwapMinK = v == 3 ? 0 : savedSwap;
                         int threads = v == 2 ? 1 : 2;
                         CpuParallel.Threads = threads;
                         GemmEpilogue? epi = sh.Epilogue switch
@@ -116,14 +123,16 @@ internal static class GemmNanoStep
             finally
             {
                 CpuGemm.LegacyPaths = false;
+                CpuGemm.SwapMinK = savedSwap;
                 CpuParallel.Threads = savedThreads;
             }
         }
-        return new Row(preset, pixels, sh, best[0], best[1], best[2]);
+        return new Row(preset, pixels, sh, best[0], best[1], best[2], swappable ? best[3] : double.NaN);
     }
 
     private static string Format(List<Row> rows, int reps, DateTime start, string loadStart, string loadEnd,
-        (double Gflops, string Description) peak1, (double Gflops, string Description) peak2, string note)
+        (double Gflops, string Description) peak1, (double Gflops, string Description) peak2, string note,
+        (double Best, double Median) forkJoin)
     {
         var sb = new StringBuilder();
         void Line(string s) => sb.Append(s).Append('\n');
@@ -137,23 +146,26 @@ internal static class GemmNanoStep
         Line("");
         Line(FmaPeak.HeaderLine(peak2));
         Line(FmaPeak.HeaderLine(peak1));
+        Line(string.Create(Inv, $"One fork/join of CpuParallel.For over 2 empty items at 2 threads: best {forkJoin.Best:F1} us, " +
+            $"median {forkJoin.Median:F1} us."));
         Line("");
         Line("Each product of one block MLP at each stage (batch 128; C = channels, 4C hidden; rows = 128 x pixels), " +
             "as CpuGemm.Sgemm runs it in the step (the forward fc1 and fc2's input gradient with their GELU epilogues, " +
             "whose work is not counted in the FLOPs). `old` = CpuGemm.LegacyPaths (stack-tile edge tiles, B packed in " +
             "its own parallel phase, split-k sum forked, scalar transpose-back of the swapped dW), `new` = the " +
-            $"current paths. Old and new alternate call by call in one process; best of {reps} each. % = of the peak " +
+            $"current paths (the last column: the dW products with fewer rows than columns computed swapped, C^T = B^T A " +
+            $"and transposed back, at every k instead of only from k = {CpuGemm.SwapMinK}). Old and new alternate call by call in one process; best of {reps} each. % = of the peak " +
             "measured above at the same thread count.");
         Line("");
-        Line("| preset | stage | product | M | N | K | old 2T us | new 2T us | new/old | old 2T % | new 2T % | new 1T % |");
-        Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Line("| preset | stage | product | M | N | K | old 2T us | new 2T us | new/old | old 2T % | new 2T % | new 1T % | new, always swapped, 2T us |");
+        Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in rows)
         {
             double flops = 2.0 * r.Shape.M * r.Shape.N * r.Shape.K;
             Line(string.Create(Inv, $"| {r.Preset} | {Widths[Array.IndexOf(Presets.First(p => p.Preset == r.Preset).Pixels, r.Pixels)]} @ {r.Pixels} px | " +
                 $"{r.Shape.Product} | {r.Shape.M} | {r.Shape.N} | {r.Shape.K} | {r.Old2 * 1e6:F1} | {r.New2 * 1e6:F1} | " +
                 $"{r.New2 / r.Old2:F2} | {Pct(flops, r.Old2, peak2.Gflops)} | {Pct(flops, r.New2, peak2.Gflops)} | " +
-                $"{Pct(flops, r.New1, peak1.Gflops)} |"));
+                $"{Pct(flops, r.New1, peak1.Gflops)} | {(double.IsNaN(r.Swap2) ? "-" : (r.Swap2 * 1e6).ToString("F1", Inv))} |"));
         }
         Line("");
         Line("Sums over the six products of one block per stage (a step runs each block's products once; stages have " +
@@ -162,7 +174,7 @@ internal static class GemmNanoStep
         Line("| preset | old 2T us | new 2T us | new/old | old 2T % | new 2T % |");
         Line("|---|---:|---:|---:|---:|---:|");
         var summary = new List<string>();
-        foreach (var g in rows.GroupBy(r => r.Preset))
+        foreach (var g in rows.Where(r => r.Shape.InSum).GroupBy(r => r.Preset))
         {
             double flops = g.Sum(r => 2.0 * r.Shape.M * r.Shape.N * r.Shape.K);
             double o = g.Sum(r => r.Old2), n = g.Sum(r => r.New2);
@@ -173,6 +185,30 @@ internal static class GemmNanoStep
         Line("");
         Line($"gemm-nano-step: 2-thread fraction of the peak, old -> new: {string.Join(", ", summary)}");
         return sb.ToString();
+    }
+
+    // The fixed cost every parallel phase of a GEMM pays (times a best and a median call).
+    private static (double Best, double Median) ForkJoinMicroseconds(int calls)
+    {
+        int saved = CpuParallel.Threads;
+        CpuParallel.Threads = 2;
+        try
+        {
+            var times = new double[calls];
+            int sink = 0;
+            for (int i = 0; i < calls; i++)
+            {
+                long t0 = Stopwatch.GetTimestamp();
+                CpuParallel.For(0, 2, j => Interlocked.Add(ref sink, j));
+                times[i] = Stopwatch.GetElapsedTime(t0).TotalSeconds * 1e6;
+            }
+            Array.Sort(times);
+            return (times[0], times[calls / 2]);
+        }
+        finally
+        {
+            CpuParallel.Threads = saved;
+        }
     }
 
     private static string Pct(double flops, double seconds, double peakGflops)

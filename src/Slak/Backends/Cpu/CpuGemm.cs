@@ -37,6 +37,11 @@ internal static unsafe partial class CpuGemm
     /// (gemm-nano-step) can time both in one run and tests can compare them.</summary>
     internal static bool LegacyPaths { get; set; }
 
+    // The swapped A^T B (see SwappedTN) at two or more threads only from this k on: with a short k the transpose back
+    // costs more than the swap saves (bench gemm-nano-step, slak_nano's last-stage dW).
+    // Internal and settable only so that the bench can time the always-swapped form against it.
+    internal static int SwapMinK { get; set; } = 1024;
+
     // B panels up to this many floats (64 KiB) are packed on the calling thread: a fork/join costs more.
     private const long InlinePackBMaxFloats = 1L << 14;
 
@@ -71,7 +76,8 @@ internal static unsafe partial class CpuGemm
             return;
         }
         if ((long)m * n * k < ParallelThreshold) threads = 1;
-        if (epilogue is null && transA && !transB && m < n && k > 0 && alpha != 0f)
+        if (epilogue is null && transA && !transB && m < n && k > 0 && alpha != 0f
+            && (LegacyPaths || k >= SwapMinK || threads == 1))
         {
             SwappedTN(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, kernel);
             return;
