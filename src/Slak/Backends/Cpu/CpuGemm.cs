@@ -1,7 +1,8 @@
 // Single-precision GEMM of the CPU backend: the 1x1 convolutions / Linear layers of SLaK are ~80 % of its FLOPs, so
 // this is a Goto/BLIS-style blocked GEMM (pack B panels and A blocks, register-blocked FMA micro-kernel) instead of
-// a naive loop. This file holds the public entry point, validation and the three blocking drivers (tall A: row-block
-// tasks; otherwise: shared packed panels and 2-D tiles; small C with long k: split k); packing, micro-kernels and the
+// a naive loop. This file holds the public entry point, validation and the four blocking drivers (tall A: row-block
+// tasks; one row block: tiles that pack their own B; otherwise: shared packed panels and 2-D tiles; small C with long
+// k: split k); packing, micro-kernels and the
 // workspace pool live in CpuGemm.Pack.cs, CpuGemm.Kernels.cs and CpuGemm.Workspace.cs.
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
