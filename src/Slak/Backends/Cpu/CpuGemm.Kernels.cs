@@ -23,8 +23,18 @@ internal static unsafe partial class CpuGemm
     /// <summary>Register-tile shape, cache-blocking sizes and entry point of one micro-kernel.</summary>
     internal sealed class KernelInfo(
         string name, int mr, int nr, int mc, int kc, int nc,
-        delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> run)
+        delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> run,
+        delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> runRowA = null)
     {
+        /// <summary>True when the kernel can read a full strip of a row-major A in place (<see cref="RunRowA"/>).</summary>
+        public bool HasRowA => runRowA != null;
+
+        /// <summary>A full Mr-row strip read in place from a row-major A (row stride lda): step p of row r is
+        /// pa[r * lda + p]. Only where <see cref="HasRowA"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void RunRowA(int kc, float* pa, int lda, float* pb, float* c, int ldc, float alpha, float beta, int cols)
+            => runRowA(kc, pa, lda, pb, c, ldc, alpha, beta, Mr, cols);
+
         public string Name { get; } = name;
         public int Mr { get; } = mr;
         public int Nr { get; } = nr;
@@ -45,7 +55,8 @@ internal static unsafe partial class CpuGemm
     }
 
     // Kc x Nr floats of B (32 KiB at 256 x 32) stay in L1 while the Mc x Kc block of A (192 KiB) streams from L2.
-    private static readonly KernelInfo Avx512Kernel = new("avx512-8x32", 8, 32, 192, 256, 4096, &KernelAvx512);
+    private static readonly KernelInfo Avx512Kernel = new("avx512-8x32", 8, 32, 192, 256, 4096, &KernelAvx512,
+        &KernelAvx512RowA);
     private static readonly KernelInfo Avx2Kernel = new("avx2-6x16", 6, 16, 144, 256, 4096, &KernelAvx2);
     private static readonly KernelInfo ScalarKernel = new("scalar-4x8", 4, 8, 128, 256, 4096, &KernelScalar);
 
@@ -74,9 +85,20 @@ internal static unsafe partial class CpuGemm
         };
     }
 
-    [SkipLocalsInit]
     private static void KernelAvx512(int kc, float* pa, int aStride, float* pb, float* c, int ldc, float alpha, float beta,
         int rows, int cols)
+        => KernelAvx512Core(false, kc, pa, aStride, pb, c, ldc, alpha, beta, rows, cols);
+
+    // A read in place from a row-major (m, k) A: step p of the strip is pa[r * lda + p] for its 8 rows r (a full strip
+    // only), so a strip multiplied by one or two slivers is not packed first.
+    private static void KernelAvx512RowA(int kc, float* pa, int lda, float* pb, float* c, int ldc, float alpha, float beta,
+        int rows, int cols)
+        => KernelAvx512Core(true, kc, pa, lda, pb, c, ldc, alpha, beta, rows, cols);
+
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void KernelAvx512Core(bool rowMajorA, int kc, float* pa, int aStride, float* pb, float* c, int ldc,
+        float alpha, float beta, int rows, int cols)
     {
         if (Sse.IsSupported)
         {
@@ -94,6 +116,43 @@ internal static unsafe partial class CpuGemm
         Vector512<float> c50 = default, c51 = default;
         Vector512<float> c60 = default, c61 = default;
         Vector512<float> c70 = default, c71 = default;
+        if (rowMajorA)
+        {
+            float* a0 = pa, a1 = pa + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+            float* a4 = a3 + aStride, a5 = a4 + aStride, a6 = a5 + aStride, a7 = a6 + aStride;
+            for (int p = 0; p < kc; p++)
+            {
+                var b0 = Vector512.LoadAligned(pb);
+                var b1 = Vector512.LoadAligned(pb + 16);
+                Vector512<float> a;
+                a = Vector512.Create(a0[p]);
+                c00 = Avx512F.FusedMultiplyAdd(a, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(a, b1, c01);
+                a = Vector512.Create(a1[p]);
+                c10 = Avx512F.FusedMultiplyAdd(a, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(a, b1, c11);
+                a = Vector512.Create(a2[p]);
+                c20 = Avx512F.FusedMultiplyAdd(a, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(a, b1, c21);
+                a = Vector512.Create(a3[p]);
+                c30 = Avx512F.FusedMultiplyAdd(a, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(a, b1, c31);
+                a = Vector512.Create(a4[p]);
+                c40 = Avx512F.FusedMultiplyAdd(a, b0, c40);
+                c41 = Avx512F.FusedMultiplyAdd(a, b1, c41);
+                a = Vector512.Create(a5[p]);
+                c50 = Avx512F.FusedMultiplyAdd(a, b0, c50);
+                c51 = Avx512F.FusedMultiplyAdd(a, b1, c51);
+                a = Vector512.Create(a6[p]);
+                c60 = Avx512F.FusedMultiplyAdd(a, b0, c60);
+                c61 = Avx512F.FusedMultiplyAdd(a, b1, c61);
+                a = Vector512.Create(a7[p]);
+                c70 = Avx512F.FusedMultiplyAdd(a, b0, c70);
+                c71 = Avx512F.FusedMultiplyAdd(a, b1, c71);
+                pb += 32;
+            }
+        }
+        else
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.LoadAligned(pb);

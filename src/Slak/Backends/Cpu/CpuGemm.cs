@@ -458,6 +458,9 @@ internal static unsafe partial class CpuGemm
                 // the narrow stages: n = C <= 64, k = batch x pixels): each full strip is read in place (Mr floats per
                 // k step, row stride lda) instead of being copied once and read once; only a ragged strip is packed.
                 bool directA = useDirectA && transA && nSlivers <= DirectAMaxSlivers;
+                // The same for a row-major A (the forward and dX products into narrow outputs: n = C <= 64) where the
+                // kernel can read 8 rows in place.
+                bool rowA = !LegacyPaths && !transA && kern.HasRowA && nSlivers <= DirectAMaxSlivers;
                 ParallelFor(mBlocks, threads, mb =>
                 {
                     int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
@@ -469,7 +472,7 @@ internal static unsafe partial class CpuGemm
                             int kq = Math.Min(kcMax, k - p0);
                             float betaEff = p0 == 0 ? beta : 1f;
                             for (int r = r0; r < r1; r += mr)
-                                if (!directA || r1 - r < mr)
+                                if (!(directA || rowA) || r1 - r < mr)
                                     PackA(transA, (float*)aP, lda, r, p0, Math.Min(mr, r1 - r), kq, mr,
                                         packA + (long)((r - r0) / mr) * mr * kq);
                             float* bSlice = (float*)packBP + (long)p0 * ncMax;
@@ -480,7 +483,10 @@ internal static unsafe partial class CpuGemm
                                 for (int r = r0; r < r1; r += mr)
                                 {
                                     float* cS = (float*)cP + (long)r * ldc + jc0 + s * nr;
-                                    if (directA && r1 - r >= mr)
+                                    if (rowA && r1 - r >= mr)
+                                        kern.RunRowA(kq, (float*)aP + (long)r * lda + p0, lda, pbS, cS, ldc, alpha,
+                                            betaEff, cols);
+                                    else if (directA && r1 - r >= mr)
                                         kern.RunStrided(kq, (float*)aP + (long)p0 * lda + r, lda, pbS, cS, ldc, alpha,
                                             betaEff, mr, cols);
                                     else
