@@ -1,7 +1,8 @@
 // CpuGemm's current paths against float64 and against its earlier ones (CpuGemm.LegacyPaths): AVX-512 edge tiles
 // written with masked stores (every width 1..33 and slak's odd widths 61..63, 123..125, 247..250, ragged rows), the
-// small B packed on the calling thread, split k summed on the calling thread, and the swapped A^T B transposed back in
-// 8x8 blocks; both transposes, beta 0 (C poisoned with NaN) and 1, padded C whose padding (NaN) must stay untouched;
+// small B packed on the calling thread, split k summed on the calling thread, the swapped A^T B transposed back in
+// 8x8 blocks (and not swapped at short k), tiles of one row block packing their own B, and full strips of a row-major A
+// read in place when n spans at most two slivers; both transposes, beta 0 (C poisoned with NaN) and 1, padded C whose padding (NaN) must stay untouched;
 // and the fused epilogues on the step's shapes. With beta = 0 the two paths do the same arithmetic, so they must agree
 // bit for bit; with beta != 0 an edge tile now merges C with one FMA, as full tiles always did.
 using NUnit.Framework;
@@ -28,10 +29,13 @@ public unsafe class CpuGemmEdgeTests
                             Check(rng, ta, tb, m, n, 19, beta == 0f ? 1f : -0.5f, beta, 1);
     }
 
-    // The step's shapes (rows cut to 1000 where they are 8192), at two threads: row blocks with B packed inline,
+    // The step's shapes (rows cut to 1000 or 2000 where they are 8192), at two threads: row blocks with B packed inline
+    // (and A read in place at n <= 64),
     // split k (dW, k > 2048), the swapped dW with its transpose-back, and the shared-panel tiles (m = 128).
     [TestCase(false, true, 1000, 124, 31)]
     [TestCase(false, true, 1000, 31, 124)]
+    [TestCase(false, true, 2000, 31, 124)]
+    [TestCase(false, false, 2000, 62, 248)]
     [TestCase(false, false, 1000, 124, 31)]
     [TestCase(false, false, 1000, 31, 124)]
     [TestCase(true, false, 124, 31, 4100)]
