@@ -151,8 +151,10 @@ internal static class GemmNanoStep
         Line("");
         Line("Each product of one block MLP at each stage (batch 128; C = channels, 4C hidden; rows = 128 x pixels), " +
             "as CpuGemm.Sgemm runs it in the step (the forward fc1 and fc2's input gradient with their GELU epilogues, " +
-            "whose work is not counted in the FLOPs). `old` = CpuGemm.LegacyPaths (stack-tile edge tiles, B packed in " +
-            "its own parallel phase, split-k sum forked, scalar transpose-back of the swapped dW), `new` = the " +
+            "whose work is not counted in the FLOPs). `old` = CpuGemm.LegacyPaths (edge tiles through a stack tile, B " +
+            "packed in its own parallel phase, A packed also for outputs of one or two slivers, 128-row products on the " +
+            "shared-panel driver with the epilogue in a phase after it, split-k sum forked, dW always swapped with a " +
+            "scalar transpose-back), `new` = the " +
             $"current paths (the last column: the dW products with fewer rows than columns computed swapped, C^T = B^T A " +
             $"and transposed back, at every k instead of only from k = {CpuGemm.SwapMinK}). Old and new alternate call by call in one process; best of {reps} each. % = of the peak " +
             "measured above at the same thread count.");

@@ -32,9 +32,12 @@ internal static unsafe partial class CpuGemm
     internal static bool DirectTransposedA { get; set; } = true;
 
     /// <summary>False (the default): AVX-512 edge tiles are written with masked stores, a small B is packed on the
-    /// calling thread instead of in its own parallel phase, split-k sums a small C on the calling thread, and the
-    /// swapped A^T B writes C back through 8x8 transposes. True: the earlier paths (a stack tile merged into C, every
-    /// B packed in a parallel phase, the scalar transpose-back). Internal and settable only so that the bench
+    /// calling thread instead of in its own parallel phase, a row-major A is read in place when n spans at most two
+    /// slivers, products of one row block run as tiles that pack their own B and apply the epilogue, split-k sums a
+    /// small C on the calling thread, and the swapped A^T B (only from k = <see cref="SwapMinK"/> at two or more
+    /// threads) writes C back through 8x8 transposes. True: the earlier paths (a stack tile merged into C, every B
+    /// packed in a parallel phase, every A strip packed, the shared-panel driver with the epilogue after it, the sum
+    /// forked, always swapped with the scalar transpose-back). Internal and settable only so that the bench
     /// (gemm-nano-step) can time both in one run and tests can compare them.</summary>
     internal static bool LegacyPaths { get; set; }
 
