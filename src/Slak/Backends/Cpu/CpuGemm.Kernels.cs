@@ -23,8 +23,18 @@ internal static unsafe partial class CpuGemm
     /// <summary>Register-tile shape, cache-blocking sizes and entry point of one micro-kernel.</summary>
     internal sealed class KernelInfo(
         string name, int mr, int nr, int mc, int kc, int nc,
-        delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> run)
+        delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> run,
+        delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> runRowA = null)
     {
+        /// <summary>True when the kernel can read a full strip of a row-major A in place (<see cref="RunRowA"/>).</summary>
+        public bool HasRowA => runRowA != null;
+
+        /// <summary>A full Mr-row strip read in place from a row-major A (row stride lda): step p of row r is
+        /// pa[r * lda + p]. Only where <see cref="HasRowA"/>.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public void RunRowA(int kc, float* pa, int lda, float* pb, float* c, int ldc, float alpha, float beta, int cols)
+            => runRowA(kc, pa, lda, pb, c, ldc, alpha, beta, Mr, cols);
+
         public string Name { get; } = name;
         public int Mr { get; } = mr;
         public int Nr { get; } = nr;
@@ -45,7 +55,8 @@ internal static unsafe partial class CpuGemm
     }
 
     // Kc x Nr floats of B (32 KiB at 256 x 32) stay in L1 while the Mc x Kc block of A (192 KiB) streams from L2.
-    private static readonly KernelInfo Avx512Kernel = new("avx512-8x32", 8, 32, 192, 256, 4096, &KernelAvx512);
+    private static readonly KernelInfo Avx512Kernel = new("avx512-8x32", 8, 32, 192, 256, 4096, &KernelAvx512,
+        &KernelAvx512RowA);
     private static readonly KernelInfo Avx2Kernel = new("avx2-6x16", 6, 16, 144, 256, 4096, &KernelAvx2);
     private static readonly KernelInfo ScalarKernel = new("scalar-4x8", 4, 8, 128, 256, 4096, &KernelScalar);
 
@@ -74,9 +85,20 @@ internal static unsafe partial class CpuGemm
         };
     }
 
-    [SkipLocalsInit]
     private static void KernelAvx512(int kc, float* pa, int aStride, float* pb, float* c, int ldc, float alpha, float beta,
         int rows, int cols)
+        => KernelAvx512Core(false, kc, pa, aStride, pb, c, ldc, alpha, beta, rows, cols);
+
+    // A read in place from a row-major (m, k) A: step p of the strip is pa[r * lda + p] for its 8 rows r (a full strip
+    // only), so a strip multiplied by one or two slivers is not packed first.
+    private static void KernelAvx512RowA(int kc, float* pa, int lda, float* pb, float* c, int ldc, float alpha, float beta,
+        int rows, int cols)
+        => KernelAvx512Core(true, kc, pa, lda, pb, c, ldc, alpha, beta, rows, cols);
+
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void KernelAvx512Core(bool rowMajorA, int kc, float* pa, int aStride, float* pb, float* c, int ldc,
+        float alpha, float beta, int rows, int cols)
     {
         if (Sse.IsSupported)
         {
@@ -94,6 +116,43 @@ internal static unsafe partial class CpuGemm
         Vector512<float> c50 = default, c51 = default;
         Vector512<float> c60 = default, c61 = default;
         Vector512<float> c70 = default, c71 = default;
+        if (rowMajorA)
+        {
+            float* a0 = pa, a1 = pa + aStride, a2 = a1 + aStride, a3 = a2 + aStride;
+            float* a4 = a3 + aStride, a5 = a4 + aStride, a6 = a5 + aStride, a7 = a6 + aStride;
+            for (int p = 0; p < kc; p++)
+            {
+                var b0 = Vector512.LoadAligned(pb);
+                var b1 = Vector512.LoadAligned(pb + 16);
+                Vector512<float> a;
+                a = Vector512.Create(a0[p]);
+                c00 = Avx512F.FusedMultiplyAdd(a, b0, c00);
+                c01 = Avx512F.FusedMultiplyAdd(a, b1, c01);
+                a = Vector512.Create(a1[p]);
+                c10 = Avx512F.FusedMultiplyAdd(a, b0, c10);
+                c11 = Avx512F.FusedMultiplyAdd(a, b1, c11);
+                a = Vector512.Create(a2[p]);
+                c20 = Avx512F.FusedMultiplyAdd(a, b0, c20);
+                c21 = Avx512F.FusedMultiplyAdd(a, b1, c21);
+                a = Vector512.Create(a3[p]);
+                c30 = Avx512F.FusedMultiplyAdd(a, b0, c30);
+                c31 = Avx512F.FusedMultiplyAdd(a, b1, c31);
+                a = Vector512.Create(a4[p]);
+                c40 = Avx512F.FusedMultiplyAdd(a, b0, c40);
+                c41 = Avx512F.FusedMultiplyAdd(a, b1, c41);
+                a = Vector512.Create(a5[p]);
+                c50 = Avx512F.FusedMultiplyAdd(a, b0, c50);
+                c51 = Avx512F.FusedMultiplyAdd(a, b1, c51);
+                a = Vector512.Create(a6[p]);
+                c60 = Avx512F.FusedMultiplyAdd(a, b0, c60);
+                c61 = Avx512F.FusedMultiplyAdd(a, b1, c61);
+                a = Vector512.Create(a7[p]);
+                c70 = Avx512F.FusedMultiplyAdd(a, b0, c70);
+                c71 = Avx512F.FusedMultiplyAdd(a, b1, c71);
+                pb += 32;
+            }
+        }
+        else
         for (int p = 0; p < kc; p++)
         {
             var b0 = Vector512.LoadAligned(pb);
@@ -127,8 +186,26 @@ internal static unsafe partial class CpuGemm
             pb += 32;
         }
 
-        // Edge tiles go through a stack tile so the stores below never leave C.
         bool full = rows == 8 && cols == 32;
+        if (!full && !LegacyPaths)
+        {
+            // Edge tiles: masked stores (and masked loads of C when beta != 0) of the first `cols` columns of the
+            // first `rows` rows, with the full tile's arithmetic; masked-off lanes are never touched.
+            var vAlpha = Vector512.Create(alpha);
+            var m0 = ColumnMask(cols);
+            var m1 = ColumnMask(cols - 16);
+            EdgeRow(c, m0, m1, c00, c01, vAlpha, beta);
+            if (rows > 1) EdgeRow(c + (long)1 * ldc, m0, m1, c10, c11, vAlpha, beta);
+            if (rows > 2) EdgeRow(c + (long)2 * ldc, m0, m1, c20, c21, vAlpha, beta);
+            if (rows > 3) EdgeRow(c + (long)3 * ldc, m0, m1, c30, c31, vAlpha, beta);
+            if (rows > 4) EdgeRow(c + (long)4 * ldc, m0, m1, c40, c41, vAlpha, beta);
+            if (rows > 5) EdgeRow(c + (long)5 * ldc, m0, m1, c50, c51, vAlpha, beta);
+            if (rows > 6) EdgeRow(c + (long)6 * ldc, m0, m1, c60, c61, vAlpha, beta);
+            if (rows > 7) EdgeRow(c + (long)7 * ldc, m0, m1, c70, c71, vAlpha, beta);
+            return;
+        }
+
+        // Edge tiles (legacy path) go through a stack tile so the stores below never leave C.
         float* tmp = stackalloc float[8 * 32];
         float* t = full ? c : tmp;
         int ldt = full ? ldc : 32;
@@ -165,6 +242,31 @@ internal static unsafe partial class CpuGemm
             Vector512.Store(Avx512F.FusedMultiplyAdd(c71, va, Vector512.Load(t + 7 * ldt + 16) * vb), t + 7 * ldt + 16);
         }
         if (!full) MergeEdge(tmp, 32, c, ldc, alpha, beta, rows, cols);
+    }
+
+    // Lanes [0, count) set (none when count <= 0, all when count >= 16).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> ColumnMask(int count)
+        => Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle();
+
+    // One row of an AVX-512 edge tile: C[0..16) under m0 and C[16..32) under m1 = alpha * acc (+ beta * C).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void EdgeRow(float* ci, Vector512<float> m0, Vector512<float> m1, Vector512<float> lo,
+        Vector512<float> hi, Vector512<float> vAlpha, float beta)
+    {
+        if (beta == 0f)
+        {
+            Avx512F.MaskStore(ci, m0, lo * vAlpha);
+            Avx512F.MaskStore(ci + 16, m1, hi * vAlpha);
+        }
+        else
+        {
+            var vb = Vector512.Create(beta);
+            Avx512F.MaskStore(ci, m0,
+                Avx512F.FusedMultiplyAdd(lo, vAlpha, Avx512F.MaskLoad(ci, m0, Vector512<float>.Zero) * vb));
+            Avx512F.MaskStore(ci + 16, m1,
+                Avx512F.FusedMultiplyAdd(hi, vAlpha, Avx512F.MaskLoad(ci + 16, m1, Vector512<float>.Zero) * vb));
+        }
     }
 
     [SkipLocalsInit]

@@ -1,9 +1,11 @@
 // Single-precision GEMM of the CPU backend: the 1x1 convolutions / Linear layers of SLaK are ~80 % of its FLOPs, so
 // this is a Goto/BLIS-style blocked GEMM (pack B panels and A blocks, register-blocked FMA micro-kernel) instead of
-// a naive loop. This file holds the public entry point, validation and the three blocking drivers (tall A: row-block
-// tasks; otherwise: shared packed panels and 2-D tiles; small C with long k: split k); packing, micro-kernels and the
+// a naive loop. This file holds the public entry point, validation and the four blocking drivers (tall A: row-block
+// tasks; one row block: tiles that pack their own B; otherwise: shared packed panels and 2-D tiles; small C with long
+// k: split k); packing, micro-kernels and the
 // workspace pool live in CpuGemm.Pack.cs, CpuGemm.Kernels.cs and CpuGemm.Workspace.cs.
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
@@ -28,6 +30,24 @@ internal static unsafe partial class CpuGemm
     /// (the weight gradients of narrow layers). False: it packs every strip, as before; internal and settable only
     /// so that the bench (nano-gemm) can time both in one run and tests can compare them.</summary>
     internal static bool DirectTransposedA { get; set; } = true;
+
+    /// <summary>False (the default): AVX-512 edge tiles are written with masked stores, a small B is packed on the
+    /// calling thread instead of in its own parallel phase, a row-major A is read in place when n spans at most two
+    /// slivers, products of one row block run as tiles that pack their own B and apply the epilogue, split-k sums a
+    /// small C on the calling thread, and the swapped A^T B (only from k = <see cref="SwapMinK"/> at two or more
+    /// threads) writes C back through 8x8 transposes. True: the earlier paths (a stack tile merged into C, every B
+    /// packed in a parallel phase, every A strip packed, the shared-panel driver with the epilogue after it, the sum
+    /// forked, always swapped with the scalar transpose-back). Internal and settable only so that the bench
+    /// (gemm-nano-step) can time both in one run and tests can compare them.</summary>
+    internal static bool LegacyPaths { get; set; }
+
+    // The swapped A^T B (see SwappedTN) at two or more threads only from this k on: with a short k the transpose back
+    // costs more than the swap saves (bench gemm-nano-step, slak_nano's last-stage dW).
+    // Internal and settable only so that the bench can time the always-swapped form against it.
+    internal static int SwapMinK { get; set; } = 1024;
+
+    // B panels up to this many floats (64 KiB) are packed on the calling thread: a fork/join costs more.
+    private const long InlinePackBMaxFloats = 1L << 14;
 
     // Row blocks per thread from which tasks over row blocks alone balance well (else tiles split n as well).
     private const int LocalAMinBlocksPerThread = 4;
@@ -60,7 +80,8 @@ internal static unsafe partial class CpuGemm
             return;
         }
         if ((long)m * n * k < ParallelThreshold) threads = 1;
-        if (epilogue is null && transA && !transB && m < n && k > 0 && alpha != 0f)
+        if (epilogue is null && transA && !transB && m < n && k > 0 && alpha != 0f
+            && (LegacyPaths || k >= SwapMinK || threads == 1))
         {
             SwappedTN(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, kernel);
             return;
@@ -78,6 +99,11 @@ internal static unsafe partial class CpuGemm
             else if (threads == 1 || CeilDiv(m, kern.Mc) >= LocalAMinBlocksPerThread * threads)
             {
                 DriveLocalA(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
+                return;
+            }
+            else if (!LegacyPaths && m <= kern.Mc)
+            {
+                DriveOneBlock(kern, transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, threads, epilogue);
                 return;
             }
             else
@@ -112,6 +138,11 @@ internal static unsafe partial class CpuGemm
         {
             var tmp = new Span<float>(t, m * n);
             Sgemm(true, false, n, m, k, alpha, b, ldb, a, lda, 0f, tmp, m, threads, kernel);
+            if (!LegacyPaths && Avx.IsSupported)
+            {
+                fixed (float* pc = c) TransposeBack(t, m, n, beta, pc, ldc);
+                return;
+            }
             for (int i = 0; i < m; i++)
             {
                 var row = c.Slice(i * ldc, n);
@@ -126,6 +157,49 @@ internal static unsafe partial class CpuGemm
             Workspace.Return(lease);
         }
     }
+
+    // C (m x n, row stride ldc) = T^T (+ beta * C) for T stored (n, m): 8 x 8 blocks through the in-register
+    // transpose, the ragged rows and columns element by element; the same arithmetic as the scalar loop (t + beta * c,
+    // no FMA), so the same bits.
+    private static void TransposeBack(float* t, int m, int n, float beta, float* c, int ldc)
+    {
+        var vb = Vector256.Create(beta);
+        int m8 = m & ~7, n8 = n & ~7;
+        for (int i0 = 0; i0 < m8; i0 += 8)
+        {
+            for (int j0 = 0; j0 < n8; j0 += 8)
+            {
+                float* src = t + (long)j0 * m + i0;
+                var r0 = Vector256.Load(src);
+                var r1 = Vector256.Load(src + m);
+                var r2 = Vector256.Load(src + 2L * m);
+                var r3 = Vector256.Load(src + 3L * m);
+                var r4 = Vector256.Load(src + 4L * m);
+                var r5 = Vector256.Load(src + 5L * m);
+                var r6 = Vector256.Load(src + 6L * m);
+                var r7 = Vector256.Load(src + 7L * m);
+                Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+                float* dst = c + (long)i0 * ldc + j0;
+                MergeRow8(r0, dst, vb, beta);
+                MergeRow8(r1, dst + ldc, vb, beta);
+                MergeRow8(r2, dst + 2L * ldc, vb, beta);
+                MergeRow8(r3, dst + 3L * ldc, vb, beta);
+                MergeRow8(r4, dst + 4L * ldc, vb, beta);
+                MergeRow8(r5, dst + 5L * ldc, vb, beta);
+                MergeRow8(r6, dst + 6L * ldc, vb, beta);
+                MergeRow8(r7, dst + 7L * ldc, vb, beta);
+            }
+            for (int i = i0; i < i0 + 8; i++)
+                for (int j = n8; j < n; j++) MergeOne(t[(long)j * m + i], c + (long)i * ldc + j, beta);
+        }
+        for (int i = m8; i < m; i++)
+            for (int j = 0; j < n; j++) MergeOne(t[(long)j * m + i], c + (long)i * ldc + j, beta);
+    }
+
+    private static void MergeRow8(Vector256<float> v, float* dst, Vector256<float> vb, float beta)
+        => Vector256.Store(beta == 0f ? v : v + vb * Vector256.Load(dst), dst);
+
+    private static void MergeOne(float v, float* dst, float beta) => *dst = beta == 0f ? v : v + beta * *dst;
 
     private static void Validate(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<float> a, int lda,
         ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
@@ -276,6 +350,73 @@ internal static unsafe partial class CpuGemm
         }
     }
 
+    // One row block (m <= Mc: the products of the last stage, 128 rows), several threads: every sliver of B belongs
+    // to exactly one tile, so each tile packs its own slivers right before multiplying them (no shared B phase), A is
+    // packed once (on the calling thread when small, else in one parallel phase), and each tile applies the epilogue
+    // to its finished columns (no phase after the product). One fork/join, two when A is large.
+    private static void DriveOneBlock(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads, GemmEpilogue? epilogue)
+    {
+        int mr = kern.Mr, nr = kern.Nr;
+        int kBlocks = CeilDiv(k, kern.Kc);
+        int kcMax = CeilDiv(k, kBlocks);
+        int mStrips = CeilDiv(m, mr);
+        int nSlivers = CeilDiv(n, nr);
+        int nTiles = Math.Min(nSlivers, 8 * threads);
+        int slPerTile = CeilDiv(nSlivers, nTiles);
+        nTiles = CeilDiv(nSlivers, slPerTile);
+        // Packed A: slice q at q*kcMax*mPad, strip s at + s*mr*kq. Packed B: tile t's slivers at t*slPerTile*nr*k,
+        // slice q at + q*kcMax*slPerTile*nr, sliver at + (s - s0)*nr*kq.
+        int mPad = mStrips * mr;
+        long packAFloats = ((long)k * mPad + 15) & ~15L;
+        long tileBFloats = (long)k * slPerTile * nr;
+        float* ws = Workspace.Rent(packAFloats + nTiles * tileBFloats, out var lease);
+        epilogue?.Begin(m, n, 1);
+        try
+        {
+            nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packAP = (nint)ws, packBP = (nint)(ws + packAFloats);
+            int aTasks = (long)k * mPad <= InlinePackBMaxFloats ? 1 : Math.Min(mStrips * kBlocks, 4 * threads);
+            ParallelFor(aTasks, threads, t =>
+            {
+                for (int u = t; u < mStrips * kBlocks; u += aTasks)
+                {
+                    int q = u / mStrips, s = u % mStrips;
+                    int p0 = q * kcMax, kq = Math.Min(kcMax, k - p0);
+                    PackA(transA, (float*)aP, lda, s * mr, p0, Math.Min(mr, m - s * mr), kq, mr,
+                        (float*)packAP + (long)p0 * mPad + (long)s * mr * kq);
+                }
+            });
+            ParallelFor(nTiles, threads, t =>
+            {
+                int s0 = t * slPerTile, s1 = Math.Min(nSlivers, s0 + slPerTile);
+                float* tileB = (float*)packBP + t * tileBFloats;
+                for (int p0 = 0; p0 < k; p0 += kcMax)
+                {
+                    int kq = Math.Min(kcMax, k - p0);
+                    float betaEff = p0 == 0 ? beta : 1f;
+                    float* aSlice = (float*)packAP + (long)p0 * mPad;
+                    float* bSlice = tileB + (long)p0 * slPerTile * nr;
+                    for (int s = s0; s < s1; s++)
+                    {
+                        float* pbS = bSlice + (long)(s - s0) * nr * kq;
+                        int cols = Math.Min(nr, n - s * nr);
+                        PackB(transB, (float*)bP, ldb, p0, s * nr, kq, cols, nr, pbS);
+                        for (int r = 0; r < m; r += mr)
+                            kern.Run(kq, aSlice + (long)(r / mr) * mr * kq, pbS, (float*)cP + (long)r * ldc + s * nr,
+                                ldc, alpha, betaEff, Math.Min(mr, m - r), cols);
+                    }
+                }
+                int col0 = s0 * nr, col1 = Math.Min(n, s1 * nr);
+                epilogue?.Apply((float*)cP, ldc, 0, m, col0, col1 - col0, 0);
+            });
+        }
+        finally
+        {
+            Workspace.Return(lease);
+        }
+        epilogue?.End();
+    }
+
     // Many row blocks (tall A, the forward and dX products at high resolution): B is packed once and shared, but each
     // task packs its own Mc x Kc block of A right before multiplying it, so the block is still in L2 and A never
     // makes the round trip to memory as a packed copy. One fork/join packs B, one runs the row blocks.
@@ -304,7 +445,8 @@ internal static unsafe partial class CpuGemm
                 int nSlivers = CeilDiv(ncur, nr);
                 int slPerBTask = CeilDiv(nSlivers, Math.Min(nSlivers, threads * 4));
                 int bGroups = CeilDiv(nSlivers, slPerBTask);
-                ParallelFor(bGroups * kBlocks, threads, t =>
+                bool inlinePackB = !LegacyPaths && (long)k * ncur <= InlinePackBMaxFloats;
+                ParallelFor(bGroups * kBlocks, inlinePackB ? 1 : threads, t =>
                 {
                     int q = t / bGroups, g = t % bGroups;
                     int p0 = q * kcMax, kq = Math.Min(kcMax, k - p0);
@@ -319,6 +461,9 @@ internal static unsafe partial class CpuGemm
                 // the narrow stages: n = C <= 64, k = batch x pixels): each full strip is read in place (Mr floats per
                 // k step, row stride lda) instead of being copied once and read once; only a ragged strip is packed.
                 bool directA = useDirectA && transA && nSlivers <= DirectAMaxSlivers;
+                // The same for a row-major A (the forward and dX products into narrow outputs: n = C <= 64) where the
+                // kernel can read 8 rows in place.
+                bool rowA = !LegacyPaths && !transA && kern.HasRowA && nSlivers <= DirectAMaxSlivers;
                 ParallelFor(mBlocks, threads, mb =>
                 {
                     int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
@@ -330,7 +475,7 @@ internal static unsafe partial class CpuGemm
                             int kq = Math.Min(kcMax, k - p0);
                             float betaEff = p0 == 0 ? beta : 1f;
                             for (int r = r0; r < r1; r += mr)
-                                if (!directA || r1 - r < mr)
+                                if (!(directA || rowA) || r1 - r < mr)
                                     PackA(transA, (float*)aP, lda, r, p0, Math.Min(mr, r1 - r), kq, mr,
                                         packA + (long)((r - r0) / mr) * mr * kq);
                             float* bSlice = (float*)packBP + (long)p0 * ncMax;
@@ -341,7 +486,10 @@ internal static unsafe partial class CpuGemm
                                 for (int r = r0; r < r1; r += mr)
                                 {
                                     float* cS = (float*)cP + (long)r * ldc + jc0 + s * nr;
-                                    if (directA && r1 - r >= mr)
+                                    if (rowA && r1 - r >= mr)
+                                        kern.RunRowA(kq, (float*)aP + (long)r * lda + p0, lda, pbS, cS, ldc, alpha,
+                                            betaEff, cols);
+                                    else if (directA && r1 - r >= mr)
                                         kern.RunStrided(kq, (float*)aP + (long)p0 * lda + r, lda, pbS, cS, ldc, alpha,
                                             betaEff, mr, cols);
                                     else
@@ -389,7 +537,8 @@ internal static unsafe partial class CpuGemm
                 DriveLocalA(kern, transA, transB, m, n, kt, 1f, at, lda, bt, ldb, 0f, (float*)bufP + t * mn, n, 1);
             });
             nint cP = (nint)c;
-            ParallelFor(threads, threads, part =>
+            bool inlineSum = !LegacyPaths && tasks * mn <= CpuParallel.MinParallelWork;
+            ParallelFor(threads, inlineSum ? 1 : threads, part =>
             {
                 int i0 = (int)((long)m * part / threads), i1 = (int)((long)m * (part + 1) / threads);
                 for (int i = i0; i < i1; i++)
