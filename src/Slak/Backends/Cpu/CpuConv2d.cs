@@ -20,7 +20,12 @@ internal static partial class CpuConv2d
         CheckLength(w, shape.WeightSize, nameof(w), "Cout*Cin*Kh*Kw");
         if (bias.Length != 0) CheckLength(bias, shape.Cout, nameof(bias), "Cout (or empty)");
         CheckLength(y, shape.OutputSize, nameof(y), "N*Cout*OutH*OutW");
-        if (IsPatchify(shape)) { PatchifyForward(shape, x, w, bias, y); return; }
+        if (IsPatchify(shape))
+        {
+            if (DirectPatchify) DirectForward(shape, x, w, bias, y);
+            else PatchifyForward(shape, x, w, bias, y);
+            return;
+        }
         unsafe
         {
             fixed (float* px = x)
@@ -58,7 +63,12 @@ internal static partial class CpuConv2d
         CheckLength(dy, shape.OutputSize, nameof(dy), "N*Cout*OutH*OutW");
         CheckLength(w, shape.WeightSize, nameof(w), "Cout*Cin*Kh*Kw");
         CheckLength(dx, shape.InputSize, nameof(dx), "N*Cin*H*W");
-        if (IsPatchify(shape)) { PatchifyBackwardData(shape, dy, w, dx); return; }
+        if (IsPatchify(shape))
+        {
+            if (DirectPatchify) DirectBackwardData(shape, dy, w, dx);
+            else PatchifyBackwardData(shape, dy, w, dx);
+            return;
+        }
         unsafe
         {
             fixed (float* pdy = dy)
@@ -98,7 +108,12 @@ internal static partial class CpuConv2d
         CheckLength(dy, shape.OutputSize, nameof(dy), "N*Cout*OutH*OutW");
         CheckLength(dw, shape.WeightSize, nameof(dw), "Cout*Cin*Kh*Kw");
         if (dbias.Length != 0) CheckLength(dbias, shape.Cout, nameof(dbias), "Cout (or empty)");
-        if (IsPatchify(shape)) { PatchifyBackwardFilter(shape, x, dy, dw, dbias); return; }
+        if (IsPatchify(shape))
+        {
+            if (DirectPatchify) DirectBackwardFilter(shape, x, dy, dw, dbias);
+            else PatchifyBackwardFilter(shape, x, dy, dw, dbias);
+            return;
+        }
         var s = shape;
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, chw = s.Cin * s.H * s.W;
 
