@@ -5,9 +5,9 @@
 // weight gradient a transposed copy of dy, the GEMM's own swap-and-transpose and a serial bias-gradient pass; on
 // slak_nano's maps (8 x 8 down to 1 x 1, 4 to 64 pixels per image) that measured 15-24 % of the FMA peak.
 //
-// A block is nb images whose nb*P output pixels (P = OutH*OutW) form the lanes, P alone when P is a multiple of 16
-// (the stem, 8 x 8 and larger maps: the forward writes y in place), else nb = ceil(64 / P) images padded to a
-// multiple of 16 lanes (P = 4 or 1 on the last stages):
+// A block is nb images whose nb*P output pixels (P = OutH*OutW) form the lanes: one image when P is a multiple of 16
+// and at least 64 (8 x 8 maps and larger: the forward writes y in place), else nb = ceil(64 / P) images padded to a
+// multiple of 16 lanes (P = 16, 4 or 1 on the later stages):
 //   forward   y_blk (Cout, lanes) = bias + W (Cout, CKK) x col_blk (CKK, lanes), col = im2col of the block;
 //   dX        dcol_blk (CKK, lanes) = W^T x dy_blk (Cout, lanes), then col2im into dx;
 //   dW        dW (Cout, CKK) += dy_blk (Cout, pixels) x patches_blk (pixels, CKK), per fixed group of images, the
@@ -36,7 +36,7 @@ internal static partial class CpuConv2d
 
         public static Blocking Of(Conv2dShape s)
         {
-            int p = s.OutH * s.OutW, per = p % 16 == 0 ? 1 : Math.Max(1, (BlockLanes + p - 1) / p);
+            int p = s.OutH * s.OutW, per = p % 16 == 0 && p >= BlockLanes ? 1 : Math.Max(1, (BlockLanes + p - 1) / p);
             per = Math.Min(per, s.N);
             return new Blocking(p, s.Cin * s.Kh * s.Kw, per, (s.N + per - 1) / per);
         }
@@ -233,8 +233,8 @@ internal static partial class CpuConv2d
                     {
                         float* src = img + ((long)ci * s.H + oy * s.Kh + kh) * s.W;
                         float* dst = col + (long)((ci * s.Kh + kh) * s.Kw) * ldc + i * p + oy * s.OutW;
-                        for (int kw = 0; kw < s.Kw; kw++, dst += ldc)
-                            for (int ox = 0; ox < s.OutW; ox++) dst[ox] = src[ox * s.Kw + kw];
+                        for (int ox = 0; ox < s.OutW; ox++, src += s.Kw)
+                            for (int kw = 0; kw < s.Kw; kw++) dst[kw * (long)ldc + ox] = src[kw];
                     }
         }
         if (used < ldc)
@@ -257,8 +257,8 @@ internal static partial class CpuConv2d
                     {
                         float* dst = img + ((long)ci * s.H + oy * s.Kh + kh) * s.W;
                         float* src = col + (long)((ci * s.Kh + kh) * s.Kw) * ldc + i * p + oy * s.OutW;
-                        for (int kw = 0; kw < s.Kw; kw++, src += ldc)
-                            for (int ox = 0; ox < s.OutW; ox++) dst[ox * s.Kw + kw] = src[ox];
+                        for (int ox = 0; ox < s.OutW; ox++, dst += s.Kw)
+                            for (int kw = 0; kw < s.Kw; kw++) dst[kw] = src[kw * (long)ldc + ox];
                     }
         }
     }
@@ -283,7 +283,10 @@ internal static partial class CpuConv2d
                             {
                                 float* src = img + ((long)ci * s.H + oy * s.Kh + kh) * s.W + ox * s.Kw;
                                 float* dst = row + (ci * s.Kh + kh) * s.Kw;
-                                for (int kw = 0; kw < s.Kw; kw++) dst[kw] = src[kw];
+                                if (s.Kw == 2) *(long*)dst = *(long*)src;
+                                else if (s.Kw == 4) Vector128.Store(Vector128.Load(src), dst);
+                                else
+                                    for (int kw = 0; kw < s.Kw; kw++) dst[kw] = src[kw];
                             }
                     if (ld > ckk) new Span<float>(row + ckk, ld - ckk).Clear();
                 }
