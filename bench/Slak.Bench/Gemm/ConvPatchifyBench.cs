@@ -30,6 +30,7 @@ internal static class ConvPatchifyBench
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--out": outFile = args[++i]; break;
                 case "--note": note = args[++i]; break;
+                case "--no-whole-image-gemm": CpuConv2d.WholeImageGemm = false; break;
                 default:
                     Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --threads T, --out FILE, --note TEXT)");
                     return 2;
@@ -48,6 +49,7 @@ internal static class ConvPatchifyBench
         Line();
         Line(Inv($"Program: `conv-patchify --reps {reps} --threads {threads}` (bench/Slak.Bench/Gemm/ConvPatchifyBench.cs); {DateTime.UtcNow:u}; commit {Commit()}; {Environment.ProcessorCount} cores ({Environment.GetEnvironmentVariable("HOSTNAME") ?? "host"}); load average at start {loadStart}."));
         if (note is not null) Line(note);
+        if (!CpuConv2d.WholeImageGemm) Line("(--no-whole-image-gemm: 'new' runs 1x1 output maps through its own micro-kernel, not CpuGemm.)");
         Line(FmaPeak.HeaderLine(peak));
         Line("'old' = CpuConv2d.Batched.cs (SLAK_CONV2D_PATCHIFY=batched: space-to-depth, one packed GEMM over the batch, " +
              "transpose back), 'new' = CpuConv2d.Direct.cs (the default). Best of the repetitions per cell; each repetition " +

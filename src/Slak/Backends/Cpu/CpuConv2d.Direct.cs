@@ -30,6 +30,14 @@ internal static partial class CpuConv2d
     // Output pixels per block when P is not a multiple of 16 (one 4-vector tile of the micro-kernel).
     private const int BlockLanes = 64;
 
+    /// <summary>True (the default): when the window covers the whole image (one output pixel, e.g. slak_nano's last
+    /// downsampling layer on 2 x 2 maps), x and dx already are the patch matrix (N, Cin*Kh*Kw) and y, dy the (N, Cout)
+    /// product, so the forward and the input gradient are plain CpuGemm calls on them (the bias as the GEMM's
+    /// epilogue), with no copies at all. Internal and settable for the bench's comparison.</summary>
+    internal static bool WholeImageGemm { get; set; } = true;
+
+    private static bool IsWholeImage(Conv2dShape s) => s.H == s.Kh && s.W == s.Kw && WholeImageGemm;
+
     private readonly record struct Blocking(int P, int Ckk, int PerBlock, int Blocks)
     {
         public bool InPlace => PerBlock == 1 && P % 16 == 0;
@@ -64,6 +72,13 @@ internal static partial class CpuConv2d
         fixed (float* pb = bias)
         fixed (float* py = y)
         {
+            if (IsWholeImage(s))
+            {
+                // y (N, Cout) = x (N, CKK) x W^T (+ bias).
+                CpuGemm.Sgemm(false, true, s.N, s.Cout, bl.Ckk, 1f, x, bl.Ckk, w, bl.Ckk, 0f, y, s.Cout,
+                    CpuParallel.Threads, GemmKernel.Auto, bias.Length == 0 ? null : new BiasEpilogue(pb));
+                return;
+            }
             nint xp = (nint)px, wp = (nint)pw, bp = bias.Length == 0 ? 0 : (nint)pb, yp = (nint)py;
             var sh = s;
             ForBlockRanges(bl.Blocks, s.InputSize + s.OutputSize, (b0, b1) =>
@@ -100,6 +115,12 @@ internal static partial class CpuConv2d
     {
         var bl = Blocking.Of(s);
         int lanesMax = bl.Lanes(bl.PerBlock);
+        if (IsWholeImage(s))
+        {
+            // dx (N, CKK) = dy (N, Cout) x W (Cout, CKK).
+            CpuGemm.Sgemm(false, false, s.N, bl.Ckk, s.Cout, 1f, dy, s.Cout, w, bl.Ckk, 0f, dx, bl.Ckk);
+            return;
+        }
         fixed (float* pdy = dy)
         fixed (float* pw = w)
         fixed (float* pdx = dx)
