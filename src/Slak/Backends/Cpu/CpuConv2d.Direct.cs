@@ -203,12 +203,7 @@ internal static partial class CpuConv2d
                                     accumulate: nb != n0);
                                 if (!wantBias) continue;
                                 for (int co = 0; co < sh.Cout; co++)
-                                {
-                                    float sum = 0f;
-                                    float* row = pg + (long)co * pixels;
-                                    for (int i = 0; i < pixels; i++) sum += row[i];
-                                    biasSums[grp * sh.Cout + co] += sum;
-                                }
+                                    biasSums[grp * sh.Cout + co] += RowSum(pg + (long)co * pixels, pixels);
                             }
                         }
                     }
@@ -254,7 +249,27 @@ internal static partial class CpuConv2d
                     {
                         float* src = img + ((long)ci * s.H + oy * s.Kh + kh) * s.W;
                         float* dst = col + (long)((ci * s.Kh + kh) * s.Kw) * ldc + i * p + oy * s.OutW;
-                        for (int ox = 0; ox < s.OutW; ox++, src += s.Kw)
+                        int ox = 0;
+                        if (s.Kw == 2)
+                            for (; ox + 4 <= s.OutW; ox += 4, src += 8)
+                            {
+                                // (ox, kw) pairs -> the 4 kw = 0 values, then the 4 kw = 1 values.
+                                var v = Vector256.Shuffle(Vector256.Load(src), Vector256.Create(0, 2, 4, 6, 1, 3, 5, 7));
+                                v.GetLower().Store(dst + ox);
+                                v.GetUpper().Store(dst + ldc + ox);
+                            }
+                        else if (s.Kw == 4)
+                            for (; ox + 4 <= s.OutW; ox += 4, src += 16)
+                            {
+                                // 4 (ox, kw) groups -> 4 kw rows of 4 ox: a 4 x 4 transpose.
+                                var v = Vector512.Shuffle(Vector512.Load(src),
+                                    Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+                                v.GetLower().GetLower().Store(dst + ox);
+                                v.GetLower().GetUpper().Store(dst + ldc + ox);
+                                v.GetUpper().GetLower().Store(dst + 2L * ldc + ox);
+                                v.GetUpper().GetUpper().Store(dst + 3L * ldc + ox);
+                            }
+                        for (; ox < s.OutW; ox++, src += s.Kw)
                             for (int kw = 0; kw < s.Kw; kw++) dst[kw * (long)ldc + ox] = src[kw];
                     }
         }
@@ -278,7 +293,24 @@ internal static partial class CpuConv2d
                     {
                         float* dst = img + ((long)ci * s.H + oy * s.Kh + kh) * s.W;
                         float* src = col + (long)((ci * s.Kh + kh) * s.Kw) * ldc + i * p + oy * s.OutW;
-                        for (int ox = 0; ox < s.OutW; ox++, dst += s.Kw)
+                        int ox = 0;
+                        if (s.Kw == 2)
+                            for (; ox + 4 <= s.OutW; ox += 4, dst += 8)
+                            {
+                                var v = Vector256.Create(Vector128.Load(src + ox), Vector128.Load(src + ldc + ox));
+                                Vector256.Shuffle(v, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(dst);
+                            }
+                        else if (s.Kw == 4)
+                            for (; ox + 4 <= s.OutW; ox += 4, dst += 16)
+                            {
+                                var v = Vector512.Create(
+                                    Vector256.Create(Vector128.Load(src + ox), Vector128.Load(src + ldc + ox)),
+                                    Vector256.Create(Vector128.Load(src + 2L * ldc + ox), Vector128.Load(src + 3L * ldc + ox)));
+                                // A 4 x 4 transpose (its own inverse).
+                                Vector512.Shuffle(v, Vector512.Create(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15))
+                                    .Store(dst);
+                            }
+                        for (; ox < s.OutW; ox++, dst += s.Kw)
                             for (int kw = 0; kw < s.Kw; kw++) dst[kw] = src[kw * (long)ldc + ox];
                     }
         }
@@ -314,6 +346,27 @@ internal static partial class CpuConv2d
         }
     }
 
+    // Sum of row[0 .. length) in a fixed order (16 lane sums over the whole vectors, then the tail), whatever the
+    // row's alignment: the bias gradient stays the same bits from run to run.
+    private static unsafe float RowSum(float* row, int length)
+    {
+        var acc = Vector512<float>.Zero;
+        int i = 0;
+        for (; i + 16 <= length; i += 16) acc += Vector512.Load(row + i);
+        float sum = Vector512.Sum(acc);
+        for (; i < length; i++) sum += row[i];
+        return sum;
+    }
+
+    // dst[0 .. n) = src[0 .. n) for the short runs of one image's channel (P floats).
+    private static unsafe void CopyRun(float* src, float* dst, int n)
+    {
+        int i = 0;
+        for (; i + 16 <= n; i += 16) Vector512.Load(src + i).Store(dst + i);
+        for (; i + 4 <= n; i += 4) Vector128.Load(src + i).Store(dst + i);
+        for (; i < n; i++) dst[i] = src[i];
+    }
+
     /// <summary>blk[c, (n - n0)*P + q] = t[n, c, q] for the <paramref name="count"/> images from n0 (t: (N, C, P));
     /// columns past count*P (up to ld) are 0.</summary>
     private static unsafe void GatherPixels(int channels, int p, int n0, int count, float* t, float* blk, int ld)
@@ -322,8 +375,7 @@ internal static partial class CpuConv2d
         for (int c = 0; c < channels; c++)
         {
             float* dst = blk + (long)c * ld;
-            for (int i = 0; i < count; i++)
-                new ReadOnlySpan<float>(t + ((long)(n0 + i) * channels + c) * p, p).CopyTo(new Span<float>(dst + i * p, p));
+            for (int i = 0; i < count; i++) CopyRun(t + ((long)(n0 + i) * channels + c) * p, dst + i * p, p);
             if (used < ld) new Span<float>(dst + used, ld - used).Clear();
         }
     }
@@ -334,8 +386,7 @@ internal static partial class CpuConv2d
         for (int c = 0; c < channels; c++)
         {
             float* src = blk + (long)c * ld;
-            for (int i = 0; i < count; i++)
-                new ReadOnlySpan<float>(src + i * p, p).CopyTo(new Span<float>(t + ((long)(n0 + i) * channels + c) * p, p));
+            for (int i = 0; i < count; i++) CopyRun(src + i * p, t + ((long)(n0 + i) * channels + c) * p, p);
         }
     }
 }
