@@ -5,7 +5,10 @@
 // kept per (layer, pass, path). FLOPs: 2 * N * Cout * OutH * OutW * Cin * Kh * Kw per pass; the percentages are of
 // the FMA peak measured at the start of the same run.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll conv-patchify [--reps N] [--threads T] [--out FILE]
-//     [--note TEXT]
+//     [--note TEXT] [--ref-peak GFLOPS]
+// (--ref-peak: a second peak to read the rates against, e.g. the quiet machine's, stated in --note; on a loaded machine
+// the peak measured in the run can come out lower than the rates the convolutions reach, since a burst needs both
+// cores undisturbed at once)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -17,10 +20,11 @@ internal static class ConvPatchifyBench
 {
     private enum Pass { Forward, BackwardData, BackwardFilter }
 
-    [BenchProgram("conv-patchify", "stem/downsampling conv2d, batched GEMM (old) vs direct per-block path (new), slak_nano/nano64 [--reps N] [--threads T] [--out FILE] [--note TEXT]")]
+    [BenchProgram("conv-patchify", "stem/downsampling conv2d, batched GEMM (old) vs direct per-block path (new), slak_nano/nano64 [--reps N] [--threads T] [--out FILE] [--note TEXT] [--ref-peak GFLOPS]")]
     private static int Run(string[] args)
     {
         int reps = 40, threads = 2;
+        double refPeak = double.NaN;
         string? outFile = null, note = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -30,9 +34,10 @@ internal static class ConvPatchifyBench
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--out": outFile = args[++i]; break;
                 case "--note": note = args[++i]; break;
+                case "--ref-peak": refPeak = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--no-whole-image-gemm": CpuConv2d.WholeImageGemm = false; break;
                 default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --threads T, --out FILE, --note TEXT)");
+                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --threads T, --out FILE, --note TEXT, --ref-peak GFLOPS)");
                     return 2;
             }
         }
@@ -68,8 +73,9 @@ internal static class ConvPatchifyBench
             var best = Measure(layers, reps);
             Line(Inv($"## {name} (batch 128, {threads} threads)"));
             Line();
-            Line("| layer | pass | GFLOP | old ms | new ms | new/old | old GFLOP/s | new GFLOP/s | old % of peak | new % of peak |");
-            Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            string refCols = double.IsNaN(refPeak) ? "" : Inv($" old % of {refPeak:F0} | new % of {refPeak:F0} |");
+            Line("| layer | pass | GFLOP | old ms | new ms | new/old | old GFLOP/s | new GFLOP/s | old % of peak | new % of peak |" + refCols);
+            Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + (double.IsNaN(refPeak) ? "" : "---:|---:|"));
             foreach (Pass pass in Enum.GetValues<Pass>())
             {
                 double stepOld = 0, stepNew = 0, stepFlop = 0;
@@ -77,17 +83,19 @@ internal static class ConvPatchifyBench
                 {
                     double flop = Flop(layers[l]);
                     var (tOld, tNew) = best[l, (int)pass];
-                    Line(Row(LayerName(l, layers[l]), pass, flop, tOld, tNew, peak.Gflops));
+                    Line(Row(LayerName(l, layers[l]), pass, flop, tOld, tNew, peak.Gflops, refPeak));
                     if (pass == Pass.BackwardData && l == 0) continue;
                     stepOld += tOld;
                     stepNew += tNew;
                     stepFlop += flop;
                 }
-                Line(Row("**step**", pass, stepFlop, stepOld, stepNew, peak.Gflops));
+                Line(Row("**step**", pass, stepFlop, stepOld, stepNew, peak.Gflops, refPeak));
             }
             Line();
         }
         Line(Inv($"Load average at end {LoadAverage()}; {DateTime.UtcNow:u}."));
+        var peakEnd = FmaPeak.MeasureForRun(threads);
+        Line(Inv($"FMA peak measured again at the end: {peakEnd.Description}. The tables use the start's figure ({peak.Gflops:F1})."));
         if (outFile is not null) File.WriteAllText(outFile, o.ToString());
         return 0;
     }
@@ -106,10 +114,11 @@ internal static class ConvPatchifyBench
 
     private static double Flop(Conv2dShape s) => 2.0 * s.OutputSize * s.Cin * s.Kh * s.Kw;
 
-    private static string Row(string layer, Pass pass, double flop, double tOld, double tNew, double peak)
+    private static string Row(string layer, Pass pass, double flop, double tOld, double tNew, double peak, double refPeak)
     {
         double gOld = flop / tOld / 1e9, gNew = flop / tNew / 1e9;
-        return Inv($"| {layer} | {pass} | {flop / 1e9:F4} | {tOld * 1e3:F3} | {tNew * 1e3:F3} | {tNew / tOld:F2} | {gOld:F1} | {gNew:F1} | {FmaPeak.PercentOf(gOld, peak)} | {FmaPeak.PercentOf(gNew, peak)} |");
+        string row = Inv($"| {layer} | {pass} | {flop / 1e9:F4} | {tOld * 1e3:F3} | {tNew * 1e3:F3} | {tNew / tOld:F2} | {gOld:F1} | {gNew:F1} | {FmaPeak.PercentOf(gOld, peak)} | {FmaPeak.PercentOf(gNew, peak)} |");
+        return double.IsNaN(refPeak) ? row : row + Inv($" {FmaPeak.PercentOf(gOld, refPeak)} | {FmaPeak.PercentOf(gNew, refPeak)} |");
     }
 
     // best[layer, pass] = (old seconds, new seconds).

@@ -10,8 +10,9 @@
 // multiple of 16 lanes (P = 16, 4 or 1 on the later stages):
 //   forward   y_blk (Cout, lanes) = bias + W (Cout, CKK) x col_blk (CKK, lanes), col = im2col of the block;
 //   dX        dcol_blk (CKK, lanes) = W^T x dy_blk (Cout, lanes), then col2im into dx;
-//   dW        dW (Cout, CKK) += dy_blk (Cout, pixels) x patches_blk (pixels, CKK), per fixed group of images, the
-//             groups' partial sums then added in group order; dbias from the same dy_blk rows.
+//   dW        dW (Cout, CKK) += dy_blk (Cout, pixels) x patches_blk (pixels, CKK) over blocks of 16-256 pixels,
+//             per fixed group of images, the groups' partial sums then added in group order; dbias from the same
+//             dy_blk rows.
 // The images of a group depend only on N and the thread count, so results are the same bits run after run for a
 // given thread count. Needs AVX-512 (Vector512 in hardware); elsewhere the batched path runs.
 using System.Buffers;
@@ -165,7 +166,10 @@ internal static partial class CpuConv2d
         Span<float> dw, Span<float> dbias)
     {
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, ckkPad = (ckk + 15) & ~15;
-        int perBlock = Math.Max(1, (BlockLanes + p - 1) / p);
+        // Blocks of as many pixels as keep the patch block (B, read once per 4 rows of dW) within 32 KiB, i.e. in L1,
+        // between 16 and 256 (fewer passes over the dW accumulators).
+        int pixelTarget = Math.Clamp((32 << 10) / 4 / ckkPad, 16, 256);
+        int perBlock = Math.Max(1, (pixelTarget + p - 1) / p);
         // Fixed groups of consecutive images (they depend on N and the thread count only), one partial sum each.
         int groups = Math.Max(1, Math.Min(s.N, CpuParallel.Threads));
         int accSize = s.Cout * ckkPad;
@@ -341,7 +345,7 @@ internal static partial class CpuConv2d
                                 else
                                     for (int kw = 0; kw < s.Kw; kw++) dst[kw] = src[kw];
                             }
-                    if (ld > ckk) new Span<float>(row + ckk, ld - ckk).Clear();
+                    for (int k = ckk; k < ld; k++) row[k] = 0f;
                 }
         }
     }
