@@ -2,7 +2,8 @@
 // the stem (4x4 stride 4) and the downsampling layers (2x2 stride 2), where kernel == stride and there is no
 // padding: im2col is then a pure rearrangement (space-to-depth) done without bounds checks. Images run in
 // parallel with single-threaded GEMMs when the batch covers the thread budget, else one image at a time with a
-// multi-threaded GEMM.
+// multi-threaded GEMM. Patchify shapes (kernel == stride, no padding) go to CpuConv2d.Direct.cs (or, with
+// SLAK_CONV2D_PATCHIFY=batched or without AVX-512, CpuConv2d.Batched.cs) instead.
 using System.Buffers;
 
 namespace Slak.Backends.Cpu;
