@@ -28,6 +28,8 @@ public class CpuConv2dDirectTests
             new(3, 4, 6, 8, 5, 2, 4, 2, 4, 0, 0),       // Kh != Kw, P = 6
             new(2, 3, 16, 16, 17, 1, 1, 1, 1, 0, 0),    // 1x1 stride 1 (patchify with K = 1), P = 256
             new(1, 2, 5, 7, 3, 5, 7, 5, 7, 0, 0),       // one window per image, N = 1
+            new(2, 3, 6, 14, 5, 2, 2, 2, 2, 0, 0),      // 2x2/2, OutW = 7: 4-, 2- and 1-wide gather steps
+            new(2, 2, 8, 20, 3, 4, 4, 4, 4, 0, 0),      // 4x4/4, OutW = 5: 4-wide step and a scalar tail
         ];
         foreach (var s in shapes)
             yield return new TestCaseData(s).SetArgDisplayNames(s.ToString());

@@ -262,6 +262,13 @@ internal static partial class CpuConv2d
                                 v.GetLower().Store(dst + ox);
                                 v.GetUpper().Store(dst + ldc + ox);
                             }
+                        if (s.Kw == 2)
+                            for (; ox + 2 <= s.OutW; ox += 2, src += 4)
+                            {
+                                var v = Vector128.Shuffle(Vector128.Load(src), Vector128.Create(0, 2, 1, 3)).AsInt64();
+                                *(long*)(dst + ox) = v.GetElement(0);
+                                *(long*)(dst + ldc + ox) = v.GetElement(1);
+                            }
                         else if (s.Kw == 4)
                             for (; ox + 4 <= s.OutW; ox += 4, src += 16)
                             {
@@ -303,6 +310,12 @@ internal static partial class CpuConv2d
                             {
                                 var v = Vector256.Create(Vector128.Load(src + ox), Vector128.Load(src + ldc + ox));
                                 Vector256.Shuffle(v, Vector256.Create(0, 4, 1, 5, 2, 6, 3, 7)).Store(dst);
+                            }
+                        if (s.Kw == 2)
+                            for (; ox + 2 <= s.OutW; ox += 2, dst += 4)
+                            {
+                                var v = Vector128.Create(*(long*)(src + ox), *(long*)(src + ldc + ox)).AsSingle();
+                                Vector128.Shuffle(v, Vector128.Create(0, 2, 1, 3)).Store(dst);
                             }
                         else if (s.Kw == 4)
                             for (; ox + 4 <= s.OutW; ox += 4, dst += 16)
