@@ -189,7 +189,7 @@ public class CpuConv2dTests
     }
 
     // atol 1e-6 + rtol 4e-6 * sqrt(terms) * sum|terms| (float32 accumulation of `terms` products).
-    private static void AssertClose(float[] got, double[] expected, (double[] Abs, int Terms) scale, string what,
+    internal static void AssertClose(float[] got, double[] expected, (double[] Abs, int Terms) scale, string what,
         string ctx)
     {
         for (int i = 0; i < got.Length; i++)
@@ -207,14 +207,14 @@ public class CpuConv2dTests
         return s;
     }
 
-    private static float[] RandomArray(Random rng, long n)
+    internal static float[] RandomArray(Random rng, long n)
     {
         var x = new float[n];
         for (long i = 0; i < n; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
         return x;
     }
 
-    private static float[] Poisoned(long n)
+    internal static float[] Poisoned(long n)
     {
         var x = new float[n];
         Array.Fill(x, float.NaN);
@@ -222,7 +222,7 @@ public class CpuConv2dTests
     }
 
     // Plain float64 loops over every (output pixel, tap) pair; also returns sum|terms| per element for tolerances.
-    private static class Reference
+    internal static class Reference
     {
         private delegate void Visit(int n, int co, int ci, int oy, int ox, int kh, int kw, int iy, int ix);
 

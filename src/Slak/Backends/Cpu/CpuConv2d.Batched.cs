@@ -4,13 +4,16 @@
 // time. Batched, the patches of all images form a (N*P, Cin*Kh*Kw) matrix (space-to-depth, no duplication since
 // windows neither overlap nor leave the image), so forward, data gradient and weight gradient are each one
 // well-shaped GEMM; the only extra work is a per-image (Cout, P) <-> (P, Cout) transpose, skipped when P == 1.
+// Since issue 27 the direct path (CpuConv2d.Direct.cs) is the default; this one stays for machines without AVX-512
+// and for side-by-side benchmarks (SLAK_CONV2D_PATCHIFY=batched).
 using System.Buffers;
 
 namespace Slak.Backends.Cpu;
 
 internal static partial class CpuConv2d
 {
-    private static void PatchifyForward(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
+    /// <summary>Patchify forward on the batched-GEMM path (see <see cref="DirectPatchify"/>).</summary>
+    internal static void PatchifyForward(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
         ReadOnlySpan<float> bias, Span<float> y)
     {
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, rows = s.N * p;
@@ -41,7 +44,8 @@ internal static partial class CpuConv2d
         }
     }
 
-    private static void PatchifyBackwardData(Conv2dShape s, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx)
+    /// <summary>Patchify input gradient on the batched-GEMM path.</summary>
+    internal static void PatchifyBackwardData(Conv2dShape s, ReadOnlySpan<float> dy, ReadOnlySpan<float> w, Span<float> dx)
     {
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, rows = s.N * p;
         var dcols = ArrayPool<float>.Shared.Rent(rows * ckk);
@@ -65,7 +69,8 @@ internal static partial class CpuConv2d
         }
     }
 
-    private static void PatchifyBackwardFilter(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
+    /// <summary>Patchify weight and bias gradients on the batched-GEMM path.</summary>
+    internal static void PatchifyBackwardFilter(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
         Span<float> dw, Span<float> dbias)
     {
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, rows = s.N * p;

@@ -2,7 +2,8 @@
 // the stem (4x4 stride 4) and the downsampling layers (2x2 stride 2), where kernel == stride and there is no
 // padding: im2col is then a pure rearrangement (space-to-depth) done without bounds checks. Images run in
 // parallel with single-threaded GEMMs when the batch covers the thread budget, else one image at a time with a
-// multi-threaded GEMM.
+// multi-threaded GEMM. Patchify shapes (kernel == stride, no padding) go to CpuConv2d.Direct.cs (or, with
+// SLAK_CONV2D_PATCHIFY=batched or without AVX-512, CpuConv2d.Batched.cs) instead.
 using System.Buffers;
 
 namespace Slak.Backends.Cpu;
@@ -20,7 +21,12 @@ internal static partial class CpuConv2d
         CheckLength(w, shape.WeightSize, nameof(w), "Cout*Cin*Kh*Kw");
         if (bias.Length != 0) CheckLength(bias, shape.Cout, nameof(bias), "Cout (or empty)");
         CheckLength(y, shape.OutputSize, nameof(y), "N*Cout*OutH*OutW");
-        if (IsPatchify(shape)) { PatchifyForward(shape, x, w, bias, y); return; }
+        if (IsPatchify(shape))
+        {
+            if (DirectPatchify) DirectForward(shape, x, w, bias, y);
+            else PatchifyForward(shape, x, w, bias, y);
+            return;
+        }
         unsafe
         {
             fixed (float* px = x)
@@ -58,7 +64,12 @@ internal static partial class CpuConv2d
         CheckLength(dy, shape.OutputSize, nameof(dy), "N*Cout*OutH*OutW");
         CheckLength(w, shape.WeightSize, nameof(w), "Cout*Cin*Kh*Kw");
         CheckLength(dx, shape.InputSize, nameof(dx), "N*Cin*H*W");
-        if (IsPatchify(shape)) { PatchifyBackwardData(shape, dy, w, dx); return; }
+        if (IsPatchify(shape))
+        {
+            if (DirectPatchify) DirectBackwardData(shape, dy, w, dx);
+            else PatchifyBackwardData(shape, dy, w, dx);
+            return;
+        }
         unsafe
         {
             fixed (float* pdy = dy)
@@ -98,7 +109,12 @@ internal static partial class CpuConv2d
         CheckLength(dy, shape.OutputSize, nameof(dy), "N*Cout*OutH*OutW");
         CheckLength(dw, shape.WeightSize, nameof(dw), "Cout*Cin*Kh*Kw");
         if (dbias.Length != 0) CheckLength(dbias, shape.Cout, nameof(dbias), "Cout (or empty)");
-        if (IsPatchify(shape)) { PatchifyBackwardFilter(shape, x, dy, dw, dbias); return; }
+        if (IsPatchify(shape))
+        {
+            if (DirectPatchify) DirectBackwardFilter(shape, x, dy, dw, dbias);
+            else PatchifyBackwardFilter(shape, x, dy, dw, dbias);
+            return;
+        }
         var s = shape;
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, chw = s.Cin * s.H * s.W;
 

@@ -1,0 +1,183 @@
+// The patchify convolutions of the training step (stem 4x4/4 and downsampling 2x2/2 of slak_nano and slak_nano64,
+// batch 128), the batched-GEMM path before issue 27 ('old', CpuConv2d.Batched.cs) against the direct per-block path
+// ('new', CpuConv2d.Direct.cs), in one process: every repetition times each layer's forward, input gradient and
+// weight gradient once per path, the two paths alternating which goes first, and the best of all repetitions is
+// kept per (layer, pass, path). FLOPs: 2 * N * Cout * OutH * OutW * Cin * Kh * Kw per pass; the percentages are of
+// the FMA peak measured at the start of the same run.
+//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll conv-patchify [--reps N] [--threads T] [--out FILE]
+//     [--note TEXT] [--ref-peak GFLOPS]
+// (--ref-peak: a second peak to read the rates against, e.g. the quiet machine's, stated in --note; on a loaded machine
+// the peak measured in the run can come out lower than the rates the convolutions reach, since a burst needs both
+// cores undisturbed at once)
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Slak.Backends.Cpu;
+
+namespace Slak.Bench.Gemm;
+
+internal static class ConvPatchifyBench
+{
+    private enum Pass { Forward, BackwardData, BackwardFilter }
+
+    [BenchProgram("conv-patchify", "stem/downsampling conv2d, batched GEMM (old) vs direct per-block path (new), slak_nano/nano64 [--reps N] [--threads T] [--out FILE] [--note TEXT] [--ref-peak GFLOPS]")]
+    private static int Run(string[] args)
+    {
+        int reps = 40, threads = 2;
+        double refPeak = double.NaN;
+        string? outFile = null, note = null;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--out": outFile = args[++i]; break;
+                case "--note": note = args[++i]; break;
+                case "--ref-peak": refPeak = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--no-whole-image-gemm": CpuConv2d.WholeImageGemm = false; break;
+                default:
+                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --threads T, --out FILE, --note TEXT, --ref-peak GFLOPS)");
+                    return 2;
+            }
+        }
+        var o = new StringBuilder();
+        void Line(string s = "")
+        {
+            Console.WriteLine(s);
+            o.AppendLine(s);
+        }
+        CpuParallel.Threads = threads;
+        string loadStart = LoadAverage();
+        var peak = FmaPeak.MeasureForRun(threads);
+        Line("# conv-patchify: stem and downsampling convolutions, batched GEMM (old) vs direct per-block path (new)");
+        Line();
+        Line(Inv($"Program: `conv-patchify --reps {reps} --threads {threads}` (bench/Slak.Bench/Gemm/ConvPatchifyBench.cs); {DateTime.UtcNow:u}; commit {Commit()}; {Environment.ProcessorCount} cores ({Environment.GetEnvironmentVariable("HOSTNAME") ?? "host"}); load average at start {loadStart}."));
+        if (note is not null) Line(note);
+        if (!CpuConv2d.WholeImageGemm) Line("(--no-whole-image-gemm: 'new' runs 1x1 output maps through its own micro-kernel, not CpuGemm.)");
+        Line(FmaPeak.HeaderLine(peak));
+        Line("'old' = CpuConv2d.Batched.cs (SLAK_CONV2D_PATCHIFY=batched: space-to-depth, one packed GEMM over the batch, " +
+             "transpose back), 'new' = CpuConv2d.Direct.cs (the default). Best of the repetitions per cell; each repetition " +
+             "runs old and new back to back (alternating which goes first), so the machine's load hits both alike.");
+        Line("Rows 'step' sum the layers as the training step calls them (the stem's input gradient is not computed " +
+             "there: the image needs none).");
+        Line();
+
+        var presets = new (string Name, Conv2dShape[] Layers)[]
+        {
+            ("slak_nano", Layers(32)),
+            ("slak_nano64", Layers(64)),
+        };
+        foreach (var (name, layers) in presets)
+        {
+            var best = Measure(layers, reps);
+            Line(Inv($"## {name} (batch 128, {threads} threads)"));
+            Line();
+            string refCols = double.IsNaN(refPeak) ? "" : Inv($" old % of {refPeak:F0} | new % of {refPeak:F0} |");
+            Line("| layer | pass | GFLOP | old ms | new ms | new/old | old GFLOP/s | new GFLOP/s | old % of peak | new % of peak |" + refCols);
+            Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + (double.IsNaN(refPeak) ? "" : "---:|---:|"));
+            foreach (Pass pass in Enum.GetValues<Pass>())
+            {
+                double stepOld = 0, stepNew = 0, stepFlop = 0;
+                for (int l = 0; l < layers.Length; l++)
+                {
+                    double flop = Flop(layers[l]);
+                    var (tOld, tNew) = best[l, (int)pass];
+                    Line(Row(LayerName(l, layers[l]), pass, flop, tOld, tNew, peak.Gflops, refPeak));
+                    if (pass == Pass.BackwardData && l == 0) continue;
+                    stepOld += tOld;
+                    stepNew += tNew;
+                    stepFlop += flop;
+                }
+                Line(Row("**step**", pass, stepFlop, stepOld, stepNew, peak.Gflops, refPeak));
+            }
+            Line();
+        }
+        Line(Inv($"Load average at end {LoadAverage()}; {DateTime.UtcNow:u}."));
+        var peakEnd = FmaPeak.MeasureForRun(threads);
+        Line(Inv($"FMA peak measured again at the end: {peakEnd.Description}. The tables use the start's figure ({peak.Gflops:F1})."));
+        if (outFile is not null) File.WriteAllText(outFile, o.ToString());
+        return 0;
+    }
+
+    // Stem 1 -> 31 (4x4/4), then 31 -> 62 -> 124 -> 249 (2x2/2), batch 128.
+    private static Conv2dShape[] Layers(int px) =>
+    [
+        new(128, 1, px, px, 31, 4, 4, 4, 4, 0, 0),
+        new(128, 31, px / 4, px / 4, 62, 2, 2, 2, 2, 0, 0),
+        new(128, 62, px / 8, px / 8, 124, 2, 2, 2, 2, 0, 0),
+        new(128, 124, px / 16, px / 16, 249, 2, 2, 2, 2, 0, 0),
+    ];
+
+    private static string LayerName(int l, Conv2dShape s) =>
+        Inv($"{(l == 0 ? "stem" : $"ds{l}")} {s.Cin}->{s.Cout} on {s.H}x{s.W}");
+
+    private static double Flop(Conv2dShape s) => 2.0 * s.OutputSize * s.Cin * s.Kh * s.Kw;
+
+    private static string Row(string layer, Pass pass, double flop, double tOld, double tNew, double peak, double refPeak)
+    {
+        double gOld = flop / tOld / 1e9, gNew = flop / tNew / 1e9;
+        string row = Inv($"| {layer} | {pass} | {flop / 1e9:F4} | {tOld * 1e3:F3} | {tNew * 1e3:F3} | {tNew / tOld:F2} | {gOld:F1} | {gNew:F1} | {FmaPeak.PercentOf(gOld, peak)} | {FmaPeak.PercentOf(gNew, peak)} |");
+        return double.IsNaN(refPeak) ? row : row + Inv($" {FmaPeak.PercentOf(gOld, refPeak)} | {FmaPeak.PercentOf(gNew, refPeak)} |");
+    }
+
+    // best[layer, pass] = (old seconds, new seconds).
+    private static (double Old, double New)[,] Measure(Conv2dShape[] layers, int reps)
+    {
+        var rng = new Random(27);
+        float[] Rand(long n)
+        {
+            var a = new float[n];
+            for (long i = 0; i < n; i++) a[i] = (float)(rng.NextDouble() - 0.5);
+            return a;
+        }
+        var data = layers.Select(s => (X: Rand(s.InputSize), W: Rand(s.WeightSize), B: Rand(s.Cout), Dy: Rand(s.OutputSize),
+            Y: new float[s.OutputSize], Dx: new float[s.InputSize], Dw: new float[s.WeightSize], Db: new float[s.Cout])).ToArray();
+        var best = new (double Old, double New)[layers.Length, 3];
+        for (int l = 0; l < layers.Length; l++)
+            for (int p = 0; p < 3; p++) best[l, p] = (double.MaxValue, double.MaxValue);
+        const int warmup = 5;
+        for (int r = 0; r < warmup + reps; r++)
+            for (int l = 0; l < layers.Length; l++)
+                for (int p = 0; p < 3; p++)
+                    for (int side = 0; side < 2; side++)
+                    {
+                        bool direct = (side == 0) == (r % 2 == 0);
+                        CpuConv2d.DirectPatchify = direct;
+                        var s = layers[l];
+                        var d = data[l];
+                        long t0 = Stopwatch.GetTimestamp();
+                        switch ((Pass)p)
+                        {
+                            case Pass.Forward: CpuConv2d.Forward(s, d.X, d.W, d.B, d.Y); break;
+                            case Pass.BackwardData: CpuConv2d.BackwardData(s, d.Dy, d.W, d.Dx); break;
+                            default: CpuConv2d.BackwardFilter(s, d.X, d.Dy, d.Dw, d.Db); break;
+                        }
+                        double t = (double)(Stopwatch.GetTimestamp() - t0) / Stopwatch.Frequency;
+                        if (r < warmup) continue;
+                        var b = best[l, p];
+                        best[l, p] = direct ? (b.Old, Math.Min(b.New, t)) : (Math.Min(b.Old, t), b.New);
+                    }
+        CpuConv2d.DirectPatchify = true;
+        return best;
+    }
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    private static string LoadAverage() => File.ReadAllText("/proc/loadavg").Trim();
+
+    private static string Commit()
+    {
+        try
+        {
+            using var p = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD") { RedirectStandardOutput = true });
+            string s = p!.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit();
+            return p.ExitCode == 0 ? s : "unknown";
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return "unknown";
+        }
+    }
+}
