@@ -48,11 +48,11 @@ internal static class ConvPatchifyBench
             o.AppendLine(s);
         }
         CpuParallel.Threads = threads;
-        string loadStart = LoadAverage();
+        string loadStart = RunInfo.LoadAverage();
         var peak = FmaPeak.MeasureForRun(threads);
         Line("# conv-patchify: stem and downsampling convolutions, batched GEMM (old) vs direct per-block path (new)");
         Line();
-        Line(Inv($"Program: `conv-patchify --reps {reps} --threads {threads}` (bench/Slak.Bench/Gemm/ConvPatchifyBench.cs); {DateTime.UtcNow:u}; commit {Commit()}; {Environment.ProcessorCount} cores ({Environment.GetEnvironmentVariable("HOSTNAME") ?? "host"}); load average at start {loadStart}."));
+        Line(Inv($"Program: `conv-patchify --reps {reps} --threads {threads}` (bench/Slak.Bench/Gemm/ConvPatchifyBench.cs); {DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {Environment.ProcessorCount} cores ({Environment.GetEnvironmentVariable("HOSTNAME") ?? "host"}); load average at start {loadStart}."));
         if (note is not null) Line(note);
         if (!CpuConv2d.WholeImageGemm) Line("(--no-whole-image-gemm: 'new' runs 1x1 output maps through its own micro-kernel, not CpuGemm.)");
         Line(FmaPeak.HeaderLine(peak));
@@ -93,7 +93,7 @@ internal static class ConvPatchifyBench
             }
             Line();
         }
-        Line(Inv($"Load average at end {LoadAverage()}; {DateTime.UtcNow:u}."));
+        Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
         var peakEnd = FmaPeak.MeasureForRun(threads);
         Line(Inv($"FMA peak measured again at the end: {peakEnd.Description}. The tables use the start's figure ({peak.Gflops:F1})."));
         if (outFile is not null) File.WriteAllText(outFile, o.ToString());
@@ -164,20 +164,4 @@ internal static class ConvPatchifyBench
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    private static string LoadAverage() => File.ReadAllText("/proc/loadavg").Trim();
-
-    private static string Commit()
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD") { RedirectStandardOutput = true });
-            string s = p!.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit();
-            return p.ExitCode == 0 ? s : "unknown";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "unknown";
-        }
-    }
 }

@@ -43,8 +43,8 @@ internal static class GeluBench
         double ghz = ClockGhz();
         Line(Inv($"# gelu-bench: AVX-512 {CpuGelu.Vectorized}, AVX2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}"));
         Line();
-        string start = Inv($"{DateTime.UtcNow:u}; commit {Commit()}; {Environment.ProcessorCount} cores");
-        Line(Inv($"Program: `gelu-bench --reps {reps}` (bench/Slak.Bench/Ops/GeluBench.cs); {start}; load average at start {LoadAverage()}."));
+        string start = Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {Environment.ProcessorCount} cores");
+        Line(Inv($"Program: `gelu-bench --reps {reps}` (bench/Slak.Bench/Ops/GeluBench.cs); {start}; load average at start {RunInfo.LoadAverage()}."));
         if (note is not null) Line(note);
         Line("'old' = the erfcc form of commit 25a04d6 (GeluErfccBaseline.cs), 'new' = the table form (CpuGelu.cs).");
         Line(FmaPeak.HeaderLine(peak1));
@@ -58,29 +58,12 @@ internal static class GeluBench
         Line();
         for (int pass = 0; pass < 2; pass++) Fused(pass == 0 ? 3 : reps, pass == 1 ? Line : null, peak2.Gflops);
         Line();
-        Line(Inv($"Load average at end {LoadAverage()}; {DateTime.UtcNow:u}."));
+        Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
         if (outFile is not null) File.AppendAllText(outFile, o.ToString());
         return 0;
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
-
-    private static string LoadAverage() => File.ReadAllText("/proc/loadavg").Trim();
-
-    private static string Commit()
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD") { RedirectStandardOutput = true });
-            string s = p!.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit();
-            return p.ExitCode == 0 ? s : "unknown";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "unknown";
-        }
-    }
 
     /// <summary>Max errors of old and new against float64 over x = -10 .. 10 in steps of 2^-14 (327,681 points).</summary>
     private static void Accuracy(Action<string> line)

@@ -47,8 +47,8 @@ internal static class NormStepBench
             o.AppendLine(s);
         }
         int threads = CpuParallel.Threads;
-        string start = Inv($"{DateTime.UtcNow:u}; commit {Commit()}; {CpuModel()}, {Environment.ProcessorCount} cores; {threads} threads");
-        string loadStart = LoadAverage();
+        string start = Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {RunInfo.CpuModel()}, {Environment.ProcessorCount} cores; {threads} threads");
+        string loadStart = RunInfo.LoadAverage();
         var peak = FmaPeak.MeasureForRun(threads);
         // On a loaded machine the threads of a burst rarely run together: take the larger of the all-thread burst and
         // the one-thread rate times the threads (both best of 200), as norm-ab does.
@@ -78,7 +78,7 @@ internal static class NormStepBench
         Line("|---|---|---:|---:|---:|---:|");
         foreach (var s in steps) Line(s);
         Line();
-        Line(Inv($"Load average at end {LoadAverage()}; {DateTime.UtcNow:u}."));
+        Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
         if (outFile is not null) File.WriteAllText(outFile, o.ToString());
         return 0;
     }
@@ -310,26 +310,4 @@ internal static class NormStepBench
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    private static string LoadAverage() => File.ReadAllText("/proc/loadavg").Trim();
-
-    private static string CpuModel()
-    {
-        string? line = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal));
-        return line is null ? "unknown CPU" : line[(line.IndexOf(':', StringComparison.Ordinal) + 1)..].Trim();
-    }
-
-    private static string Commit()
-    {
-        try
-        {
-            using var p = Process.Start(new ProcessStartInfo("git", "rev-parse --short HEAD") { RedirectStandardOutput = true });
-            string s = p!.StandardOutput.ReadToEnd().Trim();
-            p.WaitForExit();
-            return p.ExitCode == 0 ? s : "unknown";
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return "unknown";
-        }
-    }
 }
