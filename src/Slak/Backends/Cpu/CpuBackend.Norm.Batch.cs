@@ -41,17 +41,8 @@ internal sealed partial class CpuBackend
                 : BatchStatisticsTwoPass(x, n, c, hw, groups, meanRow);
             var mr = meanRow;
             for (int ch = 0; ch < c; ch++)
-            {
-                double var = variance[ch];
-                float inv = (float)(1.0 / Math.Sqrt(var + eps));
-                scaleRow.AsSpan(ch * hw, hw).Fill(S(weight)[ch] * inv);
-                shiftRow.AsSpan(ch * hw, hw).Fill(S(bias)[ch]);
-                S(saveMean)[ch] = meanRow[ch * hw];
-                S(saveInvStd)[ch] = inv;
-                double unbiased = count > 1 ? var * count / (count - 1) : var;
-                S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * mean[ch]);
-                S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
-            }
+                BatchNormTrainChannel(ch, hw, mean[ch], variance[ch], count, momentum, eps, weight, bias, runningMean,
+                    runningVar, saveMean, saveInvStd, scaleRow, shiftRow);
             var sr = scaleRow; var hr = shiftRow;
             ForImageGroups(n, groups, img =>
                 CenterScaleShift(S(x).Slice(img * row, row), mr.AsSpan(0, row), sr.AsSpan(0, row), hr.AsSpan(0, row),
@@ -115,21 +106,8 @@ internal sealed partial class CpuBackend
                 AddProductWiden(g, S(x).Slice(img * row, row), acc.AsSpan(row, row));
             });
             for (int ch = 0; ch < c; ch++)
-            {
-                float m = S(saveMean)[ch], inv = S(saveInvStd)[ch];
-                double sdy = FoldChannel(sums, ch, hw), sdyX = FoldChannel(sums.AsSpan(row), ch, hw);
-                // sum(dy * xhat) = inv * (sum(dy * x) - m * sum(dy)).
-                double sdyx = inv * (sdyX - m * sdy);
-                S(dweight)[ch] = (float)sdyx;
-                S(dbias)[ch] = (float)sdy;
-                // dx = k*dy - k*mean(dy) - k*inv*mean(dy*xhat)*(x - m), as dx = (dy*k + b) + x*a.
-                float k = S(weight)[ch] * inv;
-                float meanDy = (float)(sdy / count), meanDyX = (float)(sdyx / count);
-                float a = -k * inv * meanDyX, b = -k * meanDy + k * inv * meanDyX * m;
-                kRow.AsSpan(ch * hw, hw).Fill(k);
-                aRow.AsSpan(ch * hw, hw).Fill(a);
-                bRow.AsSpan(ch * hw, hw).Fill(b);
-            }
+                BatchNormBackwardChannel(ch, hw, FoldChannel(sums, ch, hw), FoldChannel(sums.AsSpan(row), ch, hw), count,
+                    weight, saveMean, saveInvStd, dweight, dbias, kRow, aRow, bRow);
             ArrayPool<double>.Shared.Return(sums);
             ForImageGroups(n, groups, img =>
                 BatchNormDx(S(dy).Slice(img * row, row), S(x).Slice(img * row, row), kRow.AsSpan(0, row),
@@ -232,6 +210,43 @@ internal sealed partial class CpuBackend
         {
             for (int img = g * per, end = Math.Min(n, img + per); img < end; img++) image(img);
         });
+    }
+
+    /// <summary>Channel <paramref name="ch"/> of the training forward, from its batch mean and biased variance
+    /// (float64): saves mean and invstd = 1 / sqrt(var + eps), updates the running statistics (unbiased variance),
+    /// and fills the channel's hw entries of the scale (w * invstd) and shift (b) rows. Both forward paths call it.
+    /// </summary>
+    private static void BatchNormTrainChannel(int ch, int hw, double mean, double var, long count, float momentum,
+        float eps, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor saveMean, Tensor saveInvStd,
+        float[] scaleRow, float[] shiftRow)
+    {
+        float inv = (float)(1.0 / Math.Sqrt(var + eps));
+        scaleRow.AsSpan(ch * hw, hw).Fill(S(weight)[ch] * inv);
+        shiftRow.AsSpan(ch * hw, hw).Fill(S(bias)[ch]);
+        S(saveMean)[ch] = (float)mean;
+        S(saveInvStd)[ch] = inv;
+        double unbiased = count > 1 ? var * count / (count - 1) : var;
+        S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * mean);
+        S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
+    }
+
+    /// <summary>Channel <paramref name="ch"/> of the training backward, from its float64 sums of dy and dy * x:
+    /// dbias = sum(dy), dweight = sum(dy * xhat) = invstd * (sum(dy * x) - mean * sum(dy)), and the channel's hw
+    /// entries of the k, a, b rows of dx = (dy * k + b) + x * a (k = w * invstd, a = -k * invstd * mean(dy * xhat),
+    /// b = -k * mean(dy) + k * invstd * mean(dy * xhat) * mean). Both backward paths call it.</summary>
+    private static void BatchNormBackwardChannel(int ch, int hw, double sdy, double sdyX, long count, Tensor weight,
+        Tensor saveMean, Tensor saveInvStd, Tensor dweight, Tensor dbias, float[] kRow, float[] aRow, float[] bRow)
+    {
+        float m = S(saveMean)[ch], inv = S(saveInvStd)[ch];
+        double sdyx = inv * (sdyX - m * sdy);
+        S(dweight)[ch] = (float)sdyx;
+        S(dbias)[ch] = (float)sdy;
+        float k = S(weight)[ch] * inv;
+        float meanDy = (float)(sdy / count), meanDyX = (float)(sdyx / count);
+        float a = -k * inv * meanDyX, b = -k * meanDy + k * inv * meanDyX * m;
+        kRow.AsSpan(ch * hw, hw).Fill(k);
+        aRow.AsSpan(ch * hw, hw).Fill(a);
+        bRow.AsSpan(ch * hw, hw).Fill(b);
     }
 
     private static double FoldChannel(ReadOnlySpan<double> positions, int ch, int hw)

@@ -59,15 +59,9 @@ internal sealed partial class CpuBackend
                 {
                     double mean = FoldChannel(sums, ch, hw) / count;
                     double var = Math.Max(0, FoldChannel(sums.AsSpan(row), ch, hw) / count - mean * mean);
-                    float inv = (float)(1.0 / Math.Sqrt(var + eps));
                     meanRow.AsSpan(ch * hw, hw).Fill((float)mean);
-                    scaleRow.AsSpan(ch * hw, hw).Fill(S(weight)[ch] * inv);
-                    shiftRow.AsSpan(ch * hw, hw).Fill(S(bias)[ch]);
-                    S(saveMean)[ch] = (float)mean;
-                    S(saveInvStd)[ch] = inv;
-                    double unbiased = count > 1 ? var * count / (count - 1) : var;
-                    S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * mean);
-                    S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
+                    BatchNormTrainChannel(ch, hw, mean, var, count, momentum, eps, weight, bias, runningMean, runningVar,
+                        saveMean, saveInvStd, scaleRow, shiftRow);
                 }
                 var ys = S(y);
                 for (int img = 0; img < n; img++)
@@ -108,19 +102,8 @@ internal sealed partial class CpuBackend
                 var gs = S(dy);
                 ColumnSumsRange(gs, xs, n, row, j0, j0 + len, sums.AsSpan(0, row), sums.AsSpan(row, row));
                 for (int ch = c0; ch < c1; ch++)
-                {
-                    float m = S(saveMean)[ch], inv = S(saveInvStd)[ch];
-                    double sdy = FoldChannel(sums, ch, hw), sdyX = FoldChannel(sums.AsSpan(row), ch, hw);
-                    double sdyx = inv * (sdyX - m * sdy);
-                    S(dweight)[ch] = (float)sdyx;
-                    S(dbias)[ch] = (float)sdy;
-                    float k = S(weight)[ch] * inv;
-                    float meanDy = (float)(sdy / count), meanDyX = (float)(sdyx / count);
-                    float a = -k * inv * meanDyX, b = -k * meanDy + k * inv * meanDyX * m;
-                    kRow.AsSpan(ch * hw, hw).Fill(k);
-                    aRow.AsSpan(ch * hw, hw).Fill(a);
-                    bRow.AsSpan(ch * hw, hw).Fill(b);
-                }
+                    BatchNormBackwardChannel(ch, hw, FoldChannel(sums, ch, hw), FoldChannel(sums.AsSpan(row), ch, hw),
+                        count, weight, saveMean, saveInvStd, dweight, dbias, kRow, aRow, bRow);
                 var ds = S(dx);
                 for (int img = 0; img < n; img++)
                     BatchNormDx(gs.Slice(img * row + j0, len), xs.Slice(img * row + j0, len), kRow.AsSpan(j0, len),
