@@ -307,32 +307,11 @@ internal static unsafe class CpuDwConvTinyMap
                             x2 = Avx512F.PermuteVar16x32(x0, i2);
                             x3 = Avx512F.PermuteVar16x32(x0, i3);
                         }
-                        var g = LoadPart(g0 + at, count);
-                        a0 = Vector512.FusedMultiplyAdd(g, x0, a0);
-                        if (hw > 1) a1 = Vector512.FusedMultiplyAdd(g, x1, a1);
-                        if (hw > 2)
-                        {
-                            a2 = Vector512.FusedMultiplyAdd(g, x2, a2);
-                            a3 = Vector512.FusedMultiplyAdd(g, x3, a3);
-                        }
+                        Accumulate(LoadPart(g0 + at, count), hw, x0, x1, x2, x3, ref a0, ref a1, ref a2, ref a3);
                         if (nbk < 2) continue;
-                        g = LoadPart(g1 + at, count);
-                        b0v = Vector512.FusedMultiplyAdd(g, x0, b0v);
-                        if (hw > 1) b1v = Vector512.FusedMultiplyAdd(g, x1, b1v);
-                        if (hw > 2)
-                        {
-                            b2v = Vector512.FusedMultiplyAdd(g, x2, b2v);
-                            b3v = Vector512.FusedMultiplyAdd(g, x3, b3v);
-                        }
+                        Accumulate(LoadPart(g1 + at, count), hw, x0, x1, x2, x3, ref b0v, ref b1v, ref b2v, ref b3v);
                         if (nbk < 3) continue;
-                        g = LoadPart(g2 + at, count);
-                        c0 = Vector512.FusedMultiplyAdd(g, x0, c0);
-                        if (hw > 1) c1 = Vector512.FusedMultiplyAdd(g, x1, c1);
-                        if (hw > 2)
-                        {
-                            c2 = Vector512.FusedMultiplyAdd(g, x2, c2);
-                            c3 = Vector512.FusedMultiplyAdd(g, x3, c3);
-                        }
+                        Accumulate(LoadPart(g2 + at, count), hw, x0, x1, x2, x3, ref c0, ref c1, ref c2, ref c3);
                     }
                     Put((float*)ap + (nint)b0 * table + (nint)v * hw * L, hw, a0, a1, a2, a3);
                     if (nbk > 1) Put((float*)ap + (nint)(b0 + 1) * table + (nint)v * hw * L, hw, b0v, b1v, b2v, b3v);
@@ -346,6 +325,22 @@ internal static unsafe class CpuDwConvTinyMap
     }
 
     // The sums of pairs s = 0 .. hw-1 of one vector, to dst[s*16 ..].
+    /// <summary>One branch's weight-gradient sums of a vector of images: s_k += g * x_k for the map's offsets
+    /// (x_k: x with its lanes XOR-permuted by k; only offsets below <paramref name="hw"/> exist).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Accumulate(Vector512<float> g, int hw, Vector512<float> x0, Vector512<float> x1,
+        Vector512<float> x2, Vector512<float> x3, ref Vector512<float> s0, ref Vector512<float> s1,
+        ref Vector512<float> s2, ref Vector512<float> s3)
+    {
+        s0 = Vector512.FusedMultiplyAdd(g, x0, s0);
+        if (hw > 1) s1 = Vector512.FusedMultiplyAdd(g, x1, s1);
+        if (hw > 2)
+        {
+            s2 = Vector512.FusedMultiplyAdd(g, x2, s2);
+            s3 = Vector512.FusedMultiplyAdd(g, x3, s3);
+        }
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Put(float* dst, int hw, Vector512<float> s0, Vector512<float> s1, Vector512<float> s2,
         Vector512<float> s3)
