@@ -79,30 +79,10 @@ public unsafe class CpuGemmEdgeTests
 
         var got = Run(false);
         for (int i = 0; i < m; i++)
-        {
             for (int j = n; j < ldc; j++)
                 if (!float.IsNaN(got[i * ldc + j]))
                     Assert.Fail($"padding C[{i},{j}] was written ({got[i * ldc + j]}); {what}");
-            for (int j = 0; j < n; j++)
-            {
-                double sum = 0, abs = 0;
-                for (int p = 0; p < k; p++)
-                {
-                    double t = (double)a[ta ? p * lda + i : i * lda + p] * b[tb ? j * ldb + p : p * ldb + j];
-                    sum += t;
-                    abs += Math.Abs(t);
-                }
-                double expected = alpha * sum, scale = Math.Abs(alpha) * abs;
-                if (beta != 0f)
-                {
-                    expected += (double)beta * c0[i * ldc + j];
-                    scale += Math.Abs(beta * c0[i * ldc + j]);
-                }
-                double tol = 1e-6 + 4e-6 * Math.Sqrt(k + 1) * scale;
-                if (!(Math.Abs(got[i * ldc + j] - expected) <= tol))
-                    Assert.Fail($"C[{i},{j}] = {got[i * ldc + j]}, expected {expected} (tol {tol:g3}); {what}");
-            }
-        }
+        CpuGemmTests.AssertMatchesFloat64(got, c0, a, lda, ta, b, ldb, tb, m, n, k, alpha, beta, ldc, what);
         if (beta == 0f) Expect.Exactly(got, Run(true), what + ": current and legacy paths must agree bit for bit");
     }
 

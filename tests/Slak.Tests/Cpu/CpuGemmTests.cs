@@ -165,8 +165,20 @@ public class CpuGemmTests
 
         string ctx = $"kernel={kernel} threads={threads} transA={transA} transB={transB} m={m} n={n} k={k} " +
                      $"alpha={alpha} beta={beta} pad={pad} seed={seed}";
+        AssertMatchesFloat64(c, c0, a, lda, transA, b, ldb, transB, m, n, k, alpha, beta, ldc, ctx);
+        for (int i = 0; i < m - 1; i++)
+            for (int j = n; j < ldc; j++)
+                if (!float.IsNaN(c[i * ldc + j]))
+                    Assert.Fail($"padding C[{i},{j}] was written; {ctx}");
+    }
+
+    /// <summary>Every C[i, j] (j &lt; n) of <paramref name="got"/> against alpha * op(A) op(B) + beta * c0 in float64.
+    /// float32 accumulation: the error grows like sqrt(k) * eps * sum|terms|, so atol 1e-6, rtol 4e-6 * sqrt(k + 1)
+    /// of the sum of the terms' magnitudes.</summary>
+    internal static void AssertMatchesFloat64(float[] got, float[] c0, float[] a, int lda, bool transA, float[] b,
+        int ldb, bool transB, int m, int n, int k, float alpha, float beta, int ldc, string ctx)
+    {
         for (int i = 0; i < m; i++)
-        {
             for (int j = 0; j < n; j++)
             {
                 double sum = 0, abs = 0;
@@ -182,16 +194,10 @@ public class CpuGemmTests
                     expected += (double)beta * c0[i * ldc + j];
                     scale += Math.Abs(beta * c0[i * ldc + j]);
                 }
-                // float32 accumulation: error grows like sqrt(k) * eps * sum|terms|; atol 1e-6, rtol 4e-6*sqrt(k+1).
                 double tol = 1e-6 + 4e-6 * Math.Sqrt(k + 1) * scale;
-                float got = c[i * ldc + j];
-                if (!(Math.Abs(got - expected) <= tol))
-                    Assert.Fail($"C[{i},{j}] = {got}, expected {expected} (tol {tol:g3}); {ctx}");
+                if (!(Math.Abs(got[i * ldc + j] - expected) <= tol))
+                    Assert.Fail($"C[{i},{j}] = {got[i * ldc + j]}, expected {expected} (tol {tol:g3}); {ctx}");
             }
-            for (int j = n; j < ldc && i < m - 1; j++)
-                if (!float.IsNaN(c[i * ldc + j]))
-                    Assert.Fail($"padding C[{i},{j}] was written; {ctx}");
-        }
     }
 
     private static float[] Padded(Random rng, int rows, int cols, int ld)
