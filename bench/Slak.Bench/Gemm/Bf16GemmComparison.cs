@@ -29,7 +29,8 @@ internal static class Bf16GemmComparison
         int threads = Arg(args, "--threads", CpuParallel.Threads);
         string outPath = Value(args, "--out") ?? Path.Combine(RepoRoot(), "bench", "results", "bf16-gemm.md");
         CpuParallel.Threads = threads;
-        string load0 = File.ReadAllText("/proc/loadavg").Trim();
+        string? note = Value(args, "--note");
+        string load0 = RunInfo.LoadAverage();
         var preset = ModelPresets.Get("slak_nano");
         int[] widths = preset.Config.StageWidths();
         const int batch = 128;
@@ -63,11 +64,14 @@ internal static class Bf16GemmComparison
                 Console.Error.WriteLine(string.Create(Inv, $"{name}: fp32 {fp32 * 1e6:F0} us, bf16 native {native * 1e6:F0} us, bf16 portable {portable * 1e6:F0} us"));
             }
         }
-        string load1 = File.ReadAllText("/proc/loadavg").Trim();
-        File.WriteAllText(outPath, Report(rows, reps, threads, load0, load1));
+        string load1 = RunInfo.LoadAverage();
+        File.WriteAllText(outPath, Report(rows, reps, threads, load0, load1, note));
         Console.WriteLine($"wrote {outPath}");
         return 0;
     }
+
+    private static double OneMinute(string loadAverage) =>
+        double.Parse(loadAverage.Split(' ')[0], Inv);
 
     private static double Time(Action f)
     {
@@ -77,7 +81,7 @@ internal static class Bf16GemmComparison
     }
 
     private static string Report(List<(string Name, int M, int N, int K, double Fp32, double Native, double Portable)> rows,
-                                 int reps, int threads, string load0, string load1)
+                                 int reps, int threads, string load0, string load1, string? note)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# CPU bf16 GEMM vs fp32 on slak_nano's 1x1 convolutions (batch 128)");
@@ -86,9 +90,13 @@ internal static class Bf16GemmComparison
             $"{Environment.ProcessorCount} logical cores, {threads} threads; AVX512-BF16 native path available: {(CpuBf16Gemm.IsSupported ? "yes" : "no")}. " +
             $"Best of {reps} calls per shape, the three variants interleaved.");
         sb.AppendLine();
-        sb.AppendLine(string.Create(Inv, $"**The machine was loaded** (shared with other engineers' builds and tests): load average (1, 5, 15 min) ") +
-            $"`{load0}` at the start, `{load1}` at the end. The times below are therefore inflated and noisy; the ratios were " +
-            "measured side by side, but the decision is **provisional until a quiet run**.");
+        // Quiet: the 1-minute load average at the start and at the end below the number of threads the run uses plus
+        // one (this program's own threads make up most of it); otherwise the decision is provisional.
+        bool quiet = OneMinute(load0) < threads + 1 && OneMinute(load1) < threads + 1;
+        sb.AppendLine(string.Create(Inv, $"Commit {RunInfo.Commit()}, {RunInfo.CpuModel()}. Load average (1, 5, 15 min) `{load0}` at the start, `{load1}` at the end: ") +
+            (quiet ? "**quiet machine** (1-minute load under the run's threads + 1)." :
+                     "**the machine was loaded** (other processes ran beside this one): the times are inflated and noisy, the ratios were measured side by side, and the decision is **provisional until a quiet run**.") +
+            (note is null ? "" : " Note: " + note));
         sb.AppendLine();
         sb.AppendLine("bf16 calls include rounding the operands and packing B on every call (what the bf16 path pays). Shapes are " +
             "C(m, n) = A(m, k) B(k, n); `pw1` is the MLP's first 1x1 convolution (C -> 4C), `pw2` the second (4C -> C); the forward " +
@@ -111,12 +119,12 @@ internal static class Bf16GemmComparison
             sb.AppendLine("This CPU has no AVX512-BF16: the portable path (bf16 rounding + the fp32 GEMM) is the only one; nothing to decide here.");
         else if (native < fp32)
             sb.AppendLine(string.Create(Inv, $"The native bf16 GEMMs took {native / fp32:P0} of the fp32 time over these shapes ({fp32 / native:F2}x): ") +
-                "faster, so using them for `--precision bf16` on CPUs with AVX512-BF16 is justified by this run. " +
-                "Provisional: the run was on a loaded machine; re-measure on a quiet one before relying on it.");
+                "faster, so using them for `--precision bf16` on CPUs with AVX512-BF16 is justified by this run." +
+                (quiet ? "" : " Provisional: the run was on a loaded machine; re-measure on a quiet one before relying on it."));
         else
             sb.AppendLine(string.Create(Inv, $"The native bf16 GEMMs took {native / fp32:P0} of the fp32 time over these shapes ({fp32 / native:F2}x): ") +
-                "not faster, so `--precision bf16` on the CPU keeps the portable path (operands rounded to bf16, the fp32 GEMM). " +
-                "Provisional: the run was on a loaded machine; re-measure on a quiet one.");
+                "not faster, so `--precision bf16` on the CPU keeps the portable path (operands rounded to bf16, the fp32 GEMM)." +
+                (quiet ? "" : " Provisional: the run was on a loaded machine; re-measure on a quiet one."));
         sb.AppendLine();
         sb.AppendLine(string.Create(Inv, $"The portable bf16 path costs {portable / fp32:F2}x the fp32 GEMM (the rounding passes): that is the price of ") +
             "checking bf16 numerics on the CPU, not a speed-up.");
