@@ -23,45 +23,38 @@ internal static class ConvPatchifyBench
     [BenchProgram("conv-patchify", "stem/downsampling conv2d, batched GEMM (old) vs direct per-block path (new), slak_nano/nano64 [--reps N] [--threads T] [--out FILE] [--note TEXT] [--ref-peak GFLOPS]")]
     private static int Run(string[] args)
     {
-        int reps = 40, threads = 2;
+        int threads = 2;
         double refPeak = double.NaN;
-        string? outFile = null, note = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
+        var opts = ReportArgs.Parse(args, defaultReps: 40, "--reps N, --threads T, --out FILE, --note TEXT, --ref-peak GFLOPS",
+            (arg, value) =>
             {
-                case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--out": outFile = args[++i]; break;
-                case "--note": note = args[++i]; break;
-                case "--ref-peak": refPeak = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--no-whole-image-gemm": CpuConv2d.WholeImageGemm = false; break;
-                default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --threads T, --out FILE, --note TEXT, --ref-peak GFLOPS)");
-                    return 2;
-            }
-        }
-        var o = new StringBuilder();
-        void Line(string s = "")
-        {
-            Console.WriteLine(s);
-            o.AppendLine(s);
-        }
+                switch (arg)
+                {
+                    case "--threads": threads = int.Parse(value(), CultureInfo.InvariantCulture); return true;
+                    case "--ref-peak": refPeak = double.Parse(value(), CultureInfo.InvariantCulture); return true;
+                    case "--no-whole-image-gemm": CpuConv2d.WholeImageGemm = false; return true;
+                    default: return false;
+                }
+            });
+        if (opts is null) return 2;
+        int reps = opts.Reps;
+        string? outFile = opts.Out, note = opts.Note;
+        var o = new Report();
         CpuParallel.Threads = threads;
         string loadStart = RunInfo.LoadAverage();
         var peak = FmaPeak.MeasureForRun(threads);
-        Line("# conv-patchify: stem and downsampling convolutions, batched GEMM (old) vs direct per-block path (new)");
-        Line();
-        Line(Inv($"Program: `conv-patchify --reps {reps} --threads {threads}` (bench/Slak.Bench/Gemm/ConvPatchifyBench.cs); {DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {Environment.ProcessorCount} cores ({Environment.GetEnvironmentVariable("HOSTNAME") ?? "host"}); load average at start {loadStart}."));
-        if (note is not null) Line(note);
-        if (!CpuConv2d.WholeImageGemm) Line("(--no-whole-image-gemm: 'new' runs 1x1 output maps through its own micro-kernel, not CpuGemm.)");
-        Line(FmaPeak.HeaderLine(peak));
-        Line("'old' = CpuConv2d.Batched.cs (SLAK_CONV2D_PATCHIFY=batched: space-to-depth, one packed GEMM over the batch, " +
+        o.Line("# conv-patchify: stem and downsampling convolutions, batched GEMM (old) vs direct per-block path (new)");
+        o.Line();
+        o.Line(Inv($"Program: `conv-patchify --reps {reps} --threads {threads}` (bench/Slak.Bench/Gemm/ConvPatchifyBench.cs); {DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {Environment.ProcessorCount} cores ({Environment.GetEnvironmentVariable("HOSTNAME") ?? "host"}); load average at start {loadStart}."));
+        if (note is not null) o.Line(note);
+        if (!CpuConv2d.WholeImageGemm) o.Line("(--no-whole-image-gemm: 'new' runs 1x1 output maps through its own micro-kernel, not CpuGemm.)");
+        o.Line(FmaPeak.HeaderLine(peak));
+        o.Line("'old' = CpuConv2d.Batched.cs (SLAK_CONV2D_PATCHIFY=batched: space-to-depth, one packed GEMM over the batch, " +
              "transpose back), 'new' = CpuConv2d.Direct.cs (the default). Best of the repetitions per cell; each repetition " +
              "runs old and new back to back (alternating which goes first), so the machine's load hits both alike.");
-        Line("Rows 'step' sum the layers as the training step calls them (the stem's input gradient is not computed " +
+        o.Line("Rows 'step' sum the layers as the training step calls them (the stem's input gradient is not computed " +
              "there: the image needs none).");
-        Line();
+        o.Line();
 
         var presets = new (string Name, Conv2dShape[] Layers)[]
         {
@@ -71,11 +64,11 @@ internal static class ConvPatchifyBench
         foreach (var (name, layers) in presets)
         {
             var best = Measure(layers, reps);
-            Line(Inv($"## {name} (batch 128, {threads} threads)"));
-            Line();
+            o.Line(Inv($"## {name} (batch 128, {threads} threads)"));
+            o.Line();
             string refCols = double.IsNaN(refPeak) ? "" : Inv($" old % of {refPeak:F0} | new % of {refPeak:F0} |");
-            Line("| layer | pass | GFLOP | old ms | new ms | new/old | old GFLOP/s | new GFLOP/s | old % of peak | new % of peak |" + refCols);
-            Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + (double.IsNaN(refPeak) ? "" : "---:|---:|"));
+            o.Line("| layer | pass | GFLOP | old ms | new ms | new/old | old GFLOP/s | new GFLOP/s | old % of peak | new % of peak |" + refCols);
+            o.Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + (double.IsNaN(refPeak) ? "" : "---:|---:|"));
             foreach (Pass pass in Enum.GetValues<Pass>())
             {
                 double stepOld = 0, stepNew = 0, stepFlop = 0;
@@ -83,19 +76,19 @@ internal static class ConvPatchifyBench
                 {
                     double flop = Flop(layers[l]);
                     var (tOld, tNew) = best[l, (int)pass];
-                    Line(Row(LayerName(l, layers[l]), pass, flop, tOld, tNew, peak.Gflops, refPeak));
+                    o.Line(Row(LayerName(l, layers[l]), pass, flop, tOld, tNew, peak.Gflops, refPeak));
                     if (pass == Pass.BackwardData && l == 0) continue;
                     stepOld += tOld;
                     stepNew += tNew;
                     stepFlop += flop;
                 }
-                Line(Row("**step**", pass, stepFlop, stepOld, stepNew, peak.Gflops, refPeak));
+                o.Line(Row("**step**", pass, stepFlop, stepOld, stepNew, peak.Gflops, refPeak));
             }
-            Line();
+            o.Line();
         }
-        Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
+        o.Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
         var peakEnd = FmaPeak.MeasureForRun(threads);
-        Line(Inv($"FMA peak measured again at the end: {peakEnd.Description}. The tables use the start's figure ({peak.Gflops:F1})."));
+        o.Line(Inv($"FMA peak measured again at the end: {peakEnd.Description}. The tables use the start's figure ({peak.Gflops:F1})."));
         if (outFile is not null) File.WriteAllText(outFile, o.ToString());
         return 0;
     }

@@ -23,21 +23,10 @@ internal static class GemmNanoStep
     [BenchProgram("gemm-nano-step", "CpuGemm on a slak_nano step's pointwise GEMMs: earlier vs current paths, interleaved [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
-        int reps = 40;
-        string outPath = "bench/results/gemm-nano-step.md", note = "";
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--reps": reps = int.Parse(args[++i], Inv); break;
-                case "--out": outPath = args[++i]; break;
-                case "--note": note = args[++i]; break;
-                default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --out FILE, --note TEXT)");
-                    return 2;
-            }
-        }
-        string loadStart = File.ReadAllText("/proc/loadavg").Trim();
+        if (ReportArgs.Parse(args, defaultReps: 40) is not { } opts) return 2;
+        int reps = opts.Reps;
+        string outPath = opts.Out ?? "bench/results/gemm-nano-step.md", note = opts.Note ?? "";
+        string loadStart = RunInfo.LoadAverage();
         var start = DateTime.UtcNow;
         var peak2 = FmaPeak.MeasureForRun(2);
         var peak1 = FmaPeak.MeasureForRun(1);
@@ -56,7 +45,7 @@ internal static class GemmNanoStep
         // higher of the two is the one the percentages use (both are printed).
         var peak2End = FmaPeak.MeasureForRun(2);
         var peak1End = FmaPeak.MeasureForRun(1);
-        string loadEnd = File.ReadAllText("/proc/loadavg").Trim();
+        string loadEnd = RunInfo.LoadAverage();
         Console.WriteLine(FmaPeak.HeaderLine(peak2) + " (start)");
         Console.WriteLine(FmaPeak.HeaderLine(peak2End) + " (end)");
         Console.WriteLine(FmaPeak.HeaderLine(peak1) + " (start)");

@@ -18,47 +18,31 @@ internal static class GeluBench
     [BenchProgram("gelu-bench", "GELU old (erfcc) vs table form: error vs float64, cycles/element, GELU-fused GEMMs [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
-        int reps = 30;
-        string? outFile = null, note = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--out": outFile = args[++i]; break;
-                case "--note": note = args[++i]; break;
-                default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --out FILE, --note TEXT)");
-                    return 2;
-            }
-        }
-        var o = new StringBuilder();
-        void Line(string s = "")
-        {
-            Console.WriteLine(s);
-            o.AppendLine(s);
-        }
+        if (ReportArgs.Parse(args, defaultReps: 30) is not { } opts) return 2;
+        int reps = opts.Reps;
+        string? outFile = opts.Out, note = opts.Note;
+        var o = new Report();
         var peak1 = FmaPeak.MeasureForRun(1);
         var peak2 = FmaPeak.MeasureForRun(2);
         double ghz = ClockGhz();
-        Line(Inv($"# gelu-bench: AVX-512 {CpuGelu.Vectorized}, AVX2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}"));
-        Line();
+        o.Line(Inv($"# gelu-bench: AVX-512 {CpuGelu.Vectorized}, AVX2 {System.Runtime.Intrinsics.X86.Avx2.IsSupported}"));
+        o.Line();
         string start = Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {Environment.ProcessorCount} cores");
-        Line(Inv($"Program: `gelu-bench --reps {reps}` (bench/Slak.Bench/Ops/GeluBench.cs); {start}; load average at start {RunInfo.LoadAverage()}."));
-        if (note is not null) Line(note);
-        Line("'old' = the erfcc form of commit 25a04d6 (GeluErfccBaseline.cs), 'new' = the table form (CpuGelu.cs).");
-        Line(FmaPeak.HeaderLine(peak1));
-        Line(FmaPeak.HeaderLine(peak2));
-        Line(Inv($"Cycles below are core cycles at {ghz:F2} GHz, the clock measured in this run") +
+        o.Line(Inv($"Program: `gelu-bench --reps {reps}` (bench/Slak.Bench/Ops/GeluBench.cs); {start}; load average at start {RunInfo.LoadAverage()}."));
+        if (note is not null) o.Line(note);
+        o.Line("'old' = the erfcc form of commit 25a04d6 (GeluErfccBaseline.cs), 'new' = the table form (CpuGelu.cs).");
+        o.Line(FmaPeak.HeaderLine(peak1));
+        o.Line(FmaPeak.HeaderLine(peak2));
+        o.Line(Inv($"Cycles below are core cycles at {ghz:F2} GHz, the clock measured in this run") +
             " (a chain of dependent 1-cycle integer operations, best of 200 bursts).");
-        Line();
-        Accuracy(Line);
-        Line();
-        for (int pass = 0; pass < 2; pass++) Spans(pass == 0 ? 100 : reps, pass == 1 ? Line : null, ghz);
-        Line();
-        for (int pass = 0; pass < 2; pass++) Fused(pass == 0 ? 3 : reps, pass == 1 ? Line : null, peak2.Gflops);
-        Line();
-        Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
+        o.Line();
+        Accuracy(o.Line);
+        o.Line();
+        for (int pass = 0; pass < 2; pass++) Spans(pass == 0 ? 100 : reps, pass == 1 ? o.Line : null, ghz);
+        o.Line();
+        for (int pass = 0; pass < 2; pass++) Fused(pass == 0 ? 3 : reps, pass == 1 ? o.Line : null, peak2.Gflops);
+        o.Line();
+        o.Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
         if (outFile is not null) File.AppendAllText(outFile, o.ToString());
         return 0;
     }

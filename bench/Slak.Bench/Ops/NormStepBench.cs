@@ -9,7 +9,6 @@
 // (BatchNorm forward: x twice, y once; backward: dy and x twice, dx once), and, beside them, train-vs-torch's lower
 // bound (2 x the input); rates are read against the cache bandwidth (256 KiB per thread) measured in the same run.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll norm-step [--reps N] [--out FILE] [--note TEXT]
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using Slak.Backends.Cpu;
@@ -26,26 +25,10 @@ internal static class NormStepBench
     [BenchProgram("norm-step", "BatchNorm2d train fwd/bwd, channels-first LayerNorm bwd, fused LayerNorm + permute fwd/bwd, old vs new, slak_nano/slak_nano64 step shapes, with the cache bandwidth [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
-        int reps = 30;
-        string? outFile = null, note = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--reps": reps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--out": outFile = args[++i]; break;
-                case "--note": note = args[++i]; break;
-                default:
-                    Console.Error.WriteLine($"unknown argument '{args[i]}' (use --reps N, --out FILE, --note TEXT)");
-                    return 2;
-            }
-        }
-        var o = new StringBuilder();
-        void Line(string s = "")
-        {
-            Console.WriteLine(s);
-            o.AppendLine(s);
-        }
+        if (ReportArgs.Parse(args, defaultReps: 30) is not { } opts) return 2;
+        int reps = opts.Reps;
+        string? outFile = opts.Out, note = opts.Note;
+        var o = new Report();
         int threads = CpuParallel.Threads;
         string start = Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {RunInfo.CpuModel()}, {Environment.ProcessorCount} cores; {threads} threads");
         string loadStart = RunInfo.LoadAverage();
@@ -55,30 +38,30 @@ internal static class NormStepBench
         double together = TrainVsTorch.ReadBandwidth(threads, 256 << 10, 200);
         double single = TrainVsTorch.ReadBandwidth(1, 256 << 10, 200);
         double cacheBw = Math.Max(together, single * threads);
-        Line("# norm-step: the CPU norm passes of a training step, old vs new");
-        Line();
-        Line(Inv($"Program: `norm-step --reps {reps}` (bench/Slak.Bench/Ops/NormStepBench.cs); {start}; load average at start {loadStart}."));
-        if (note is not null) Line(note);
-        Line(FmaPeak.HeaderLine(peak));
-        Line(Inv($"Cache read bandwidth measured in this run (256 KiB per thread, best of 200 bursts): {threads} threads together {together:F1} GB/s, 1 thread {single:F1} GB/s; the fractions below use {cacheBw:F1} GB/s."));
-        Line();
-        Line(Inv($"Best of {reps} interleaved rounds; a round times the {CallsPerStage} calls of a stage (each on its own tensors) back to back. ms/call = round / {CallsPerStage}; ms/step = the sum over the stages of {CallsPerStage} calls (BatchNorm) or the calls of the step (LayerNorm)."));
-        Line("Bytes: 'passes' = every pass's reads and writes of batch-sized tensors; '2x in' = train-vs-torch's lower bound.");
-        Line();
-        Line("| preset | pass | shape | old ms/call | new ms/call | new / old | MB/call (passes) | old % of cache bw | new % of cache bw | new % (2x in) |");
-        Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        o.Line("# norm-step: the CPU norm passes of a training step, old vs new");
+        o.Line();
+        o.Line(Inv($"Program: `norm-step --reps {reps}` (bench/Slak.Bench/Ops/NormStepBench.cs); {start}; load average at start {loadStart}."));
+        if (note is not null) o.Line(note);
+        o.Line(FmaPeak.HeaderLine(peak));
+        o.Line(Inv($"Cache read bandwidth measured in this run (256 KiB per thread, best of 200 bursts): {threads} threads together {together:F1} GB/s, 1 thread {single:F1} GB/s; the fractions below use {cacheBw:F1} GB/s."));
+        o.Line();
+        o.Line(Inv($"Best of {reps} interleaved rounds; a round times the {CallsPerStage} calls of a stage (each on its own tensors) back to back. ms/call = round / {CallsPerStage}; ms/step = the sum over the stages of {CallsPerStage} calls (BatchNorm) or the calls of the step (LayerNorm)."));
+        o.Line("Bytes: 'passes' = every pass's reads and writes of batch-sized tensors; '2x in' = train-vs-torch's lower bound.");
+        o.Line();
+        o.Line("| preset | pass | shape | old ms/call | new ms/call | new / old | MB/call (passes) | old % of cache bw | new % of cache bw | new % (2x in) |");
+        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
         // A first round over every shape, not printed: the tiered JIT replaces first-tier code while it runs (the
         // first shapes measured without it ran up to 2.5x slower than later, larger ones).
         Table(Math.Max(1, reps / 3), _ => { }, cacheBw);
-        var steps = Table(reps, Line, cacheBw);
-        Line();
-        Line("Per step (the kernels alone, back to back; the step's own figures in train-vs-torch.md include what the data's journey through the rest of the step costs):");
-        Line();
-        Line("| preset | pass | calls/step | old ms/step | new ms/step | new / old |");
-        Line("|---|---|---:|---:|---:|---:|");
-        foreach (var s in steps) Line(s);
-        Line();
-        Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
+        var steps = Table(reps, o.Line, cacheBw);
+        o.Line();
+        o.Line("Per step (the kernels alone, back to back; the step's own figures in train-vs-torch.md include what the data's journey through the rest of the step costs):");
+        o.Line();
+        o.Line("| preset | pass | calls/step | old ms/step | new ms/step | new / old |");
+        o.Line("|---|---|---:|---:|---:|---:|");
+        foreach (var s in steps) o.Line(s);
+        o.Line();
+        o.Line(Inv($"Load average at end {RunInfo.LoadAverage()}; {DateTime.UtcNow:u}."));
         if (outFile is not null) File.WriteAllText(outFile, o.ToString());
         return 0;
     }
@@ -155,13 +138,13 @@ internal static class NormStepBench
         var be = CpuBackend.Instance;
         var sets = Enumerable.Range(0, LayoutCalls).Select(_ => new
         {
-            X = Tensor.FromArray(Rand(rng, numel, 1.5, 0.3), shape, Device.Cpu),
-            W = Tensor.FromArray(Rand(rng, c, 1, 1), [c], Device.Cpu),
-            B = Tensor.FromArray(Rand(rng, c, 0.1, 0), [c], Device.Cpu),
+            X = Tensor.FromArray(BenchData.Uniform(rng, numel, 1.5, 0.3), shape, Device.Cpu),
+            W = Tensor.FromArray(BenchData.Uniform(rng, c, 1, 1), [c], Device.Cpu),
+            B = Tensor.FromArray(BenchData.Uniform(rng, c, 0.1, 0), [c], Device.Cpu),
             Y = Tensor.Empty([Batch, side, side, c], Device.Cpu),
             Mean = Tensor.Empty([pixels], Device.Cpu),
             Rstd = Tensor.Empty([pixels], Device.Cpu),
-            Dy = Tensor.FromArray(Rand(rng, numel, 1, 0), [Batch, side, side, c], Device.Cpu),
+            Dy = Tensor.FromArray(BenchData.Uniform(rng, numel, 1, 0), [Batch, side, side, c], Device.Cpu),
             Dx = Tensor.Empty(shape, Device.Cpu),
             Dw = Tensor.Empty([c], Device.Cpu),
             Db = Tensor.Empty([c], Device.Cpu),
@@ -179,8 +162,8 @@ internal static class NormStepBench
         }
         try
         {
-            var f = Best(reps, () => Fwd(false), () => Fwd(true));
-            var b = Best(reps, () => Bwd(false), () => Bwd(true));
+            var f = Interleaved.Best(reps, () => Fwd(false), () => Fwd(true));
+            var b = Interleaved.Best(reps, () => Bwd(false), () => Bwd(true));
             return ((f.A / LayoutCalls, f.B / LayoutCalls), (b.A / LayoutCalls, b.B / LayoutCalls));
         }
         finally
@@ -201,15 +184,15 @@ internal static class NormStepBench
         int keep = CpuBackend.LayerNormChannelsFirstFlatBelow;
         var sets = Enumerable.Range(0, calls).Select(_ =>
         {
-            var x = Tensor.FromArray(Rand(rng, numel, 1.5, 0.3), shape, Device.Cpu);
-            var w = Tensor.FromArray(Rand(rng, c, 1, 1), [c], Device.Cpu);
+            var x = Tensor.FromArray(BenchData.Uniform(rng, numel, 1.5, 0.3), shape, Device.Cpu);
+            var w = Tensor.FromArray(BenchData.Uniform(rng, c, 1, 1), [c], Device.Cpu);
             var mean = Tensor.Empty([Batch, 1, side, side], Device.Cpu);
             var rstd = Tensor.Empty([Batch, 1, side, side], Device.Cpu);
             be.LayerNormChannelsFirst(x, w, Tensor.Zeros([c], Device.Cpu), 1e-6f, Tensor.Empty(shape, Device.Cpu), mean, rstd);
             return new
             {
                 X = x, W = w, Mean = mean, Rstd = rstd,
-                Dy = Tensor.FromArray(Rand(rng, numel, 1, 0), shape, Device.Cpu),
+                Dy = Tensor.FromArray(BenchData.Uniform(rng, numel, 1, 0), shape, Device.Cpu),
                 Dx = Tensor.Empty(shape, Device.Cpu),
                 Dw = Tensor.Empty([c], Device.Cpu),
                 Db = Tensor.Empty([c], Device.Cpu),
@@ -222,7 +205,7 @@ internal static class NormStepBench
         }
         try
         {
-            var r = Best(reps, () => Bwd(false), () => Bwd(true));
+            var r = Interleaved.Best(reps, () => Bwd(false), () => Bwd(true));
             return (r.A / calls, r.B / calls);
         }
         finally
@@ -241,12 +224,12 @@ internal static class NormStepBench
         var be = CpuBackend.Instance;
         var sets = Enumerable.Range(0, CallsPerStage).Select(_ => new
         {
-            X = Tensor.FromArray(Rand(rng, numel, 1.5, 0.3), shape, Device.Cpu),
-            Dy = Tensor.FromArray(Rand(rng, numel, 1, 0), shape, Device.Cpu),
+            X = Tensor.FromArray(BenchData.Uniform(rng, numel, 1.5, 0.3), shape, Device.Cpu),
+            Dy = Tensor.FromArray(BenchData.Uniform(rng, numel, 1, 0), shape, Device.Cpu),
             Y = Tensor.Empty(shape, Device.Cpu),
             Dx = Tensor.Empty(shape, Device.Cpu),
-            W = Tensor.FromArray(Rand(rng, c, 1, 1), [c], Device.Cpu),
-            B = Tensor.FromArray(Rand(rng, c, 0.1, 0), [c], Device.Cpu),
+            W = Tensor.FromArray(BenchData.Uniform(rng, c, 1, 1), [c], Device.Cpu),
+            B = Tensor.FromArray(BenchData.Uniform(rng, c, 0.1, 0), [c], Device.Cpu),
             Rm = Tensor.Zeros([c], Device.Cpu),
             Rv = Tensor.Ones([c], Device.Cpu),
             Sm = Tensor.Empty([c], Device.Cpu),
@@ -268,8 +251,8 @@ internal static class NormStepBench
         }
         try
         {
-            var f = Best(reps, () => Fwd(false), () => Fwd(true));
-            var b = Best(reps, () => Bwd(false), () => Bwd(true));
+            var f = Interleaved.Best(reps, () => Fwd(false), () => Fwd(true));
+            var b = Interleaved.Best(reps, () => Bwd(false), () => Bwd(true));
             return ((f.A / CallsPerStage, f.B / CallsPerStage), (b.A / CallsPerStage, b.B / CallsPerStage));
         }
         finally
@@ -285,28 +268,6 @@ internal static class NormStepBench
         double Pct(double b, double ms) => b / (ms * 1e-3) / 1e9 / cacheBw * 100;
         line(Inv($"| {preset} | {pass} | {shape} | {t.Old:F4} | {t.New:F4} | {t.New / t.Old:F2} | {bytes / 1e6:F2} | {Pct(bytes, t.Old):F0} | {Pct(bytes, t.New):F0} | {Pct(lowerBytes, t.New):F0} |"));
     }
-
-    private static (double A, double B) Best(int reps, Action a, Action b)
-    {
-        for (int i = 0; i < 3; i++) { a(); b(); }
-        double ba = double.MaxValue, bb = double.MaxValue;
-        for (int i = 0; i < reps; i++)
-        {
-            if (i % 2 == 0) { ba = Math.Min(ba, Time(a)); bb = Math.Min(bb, Time(b)); }
-            else { bb = Math.Min(bb, Time(b)); ba = Math.Min(ba, Time(a)); }
-        }
-        return (ba, bb);
-    }
-
-    private static double Time(Action run)
-    {
-        long t0 = Stopwatch.GetTimestamp();
-        run();
-        return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-    }
-
-    private static float[] Rand(Random rng, int n, double scale, double offset) =>
-        Enumerable.Range(0, n).Select(_ => (float)(offset + scale * (rng.NextDouble() * 2 - 1))).ToArray();
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 

@@ -3,7 +3,6 @@
 // (F.LinearGeluLinear: GEMM epilogues) against F.Linear -> F.Gelu -> F.Linear, forward + backward; and the decomposed
 // depthwise convolution on the late stages' small maps with the small-map path on and off (forward, input gradient,
 // weight gradient). Prints a Markdown table.
-using System.Diagnostics;
 using Slak.Autograd;
 using Slak.Backends.Cpu;
 using Slak.Bench.DwConv;
@@ -16,7 +15,7 @@ internal static class FusionAb
     private static int Run(string[] args)
     {
         int reps = DwConvBench.ParseInt(args, "--reps", 15);
-        Console.WriteLine($"fusion-ab: best of {reps} interleaved rounds; {DateTime.UtcNow:u}; threads {CpuParallel.Threads}; load {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"fusion-ab: best of {reps} interleaved rounds; {DateTime.UtcNow:u}; threads {CpuParallel.Threads}; load {RunInfo.LoadAverage()}");
         Console.WriteLine();
         Console.WriteLine("| case | shape | before ms | after ms | after / before |");
         Console.WriteLine("|---|---|---:|---:|---:|");
@@ -26,12 +25,12 @@ internal static class FusionAb
         for (int s = 0; s < 4; s++)
         {
             int c = widths[s], hw = sides[s];
-            var x = Param(rng, [128, hw, hw, c], 1);
-            var w1 = Param(rng, [4 * c, c], 1 / Math.Sqrt(c));
-            var b1 = Param(rng, [4 * c], 0.1);
-            var w2 = Param(rng, [c, 4 * c], 1 / Math.Sqrt(4 * c));
-            var b2 = Param(rng, [c], 0.1);
-            var g = Tensor.FromArray(Rand(rng, (int)x.Numel, 1), x.ShapeArray, Device.Cpu);
+            var x = BenchData.Param(rng, [128, hw, hw, c], 1);
+            var w1 = BenchData.Param(rng, [4 * c, c], 1 / Math.Sqrt(c));
+            var b1 = BenchData.Param(rng, [4 * c], 0.1);
+            var w2 = BenchData.Param(rng, [c, 4 * c], 1 / Math.Sqrt(4 * c));
+            var b2 = BenchData.Param(rng, [c], 0.1);
+            var g = Tensor.FromArray(BenchData.Uniform(rng, (int)x.Numel, 1), x.ShapeArray, Device.Cpu);
             void Mlp(bool fused)
             {
                 using var scope = TensorScope.Begin();
@@ -39,22 +38,22 @@ internal static class FusionAb
                 y.Backward(g);
                 foreach (var p in new[] { x, w1, b1, w2, b2 }) p.ZeroGrad();
             }
-            var (a, b) = Best(reps, () => Mlp(false), () => Mlp(true));
+            var (a, b) = Interleaved.Best(reps, () => Mlp(false), () => Mlp(true));
             Row($"MLP fwd+bwd, stage {s + 1}", $"(128, {hw}, {hw}, {c}) -> {4 * c}", a, b);
         }
         int[] kernels = [15, 9, 5, 5];
         for (int s = 1; s < 4; s++)
         {
             int c = widths[s], hw = sides[s], m = kernels[s], n = 128, len = n * c * hw * hw;
-            var xs = Rand(rng, len, 1);
+            var xs = BenchData.Uniform(rng, len, 1);
             var branches = new List<CpuDwConvBranch>();
             foreach (var (kh, kw) in new[] { (m, 3), (3, m), (3, 3) })
             {
                 var mask = Enumerable.Range(0, c * kh * kw).Select(_ => rng.NextDouble() < 0.6 ? 1f : 0f).ToArray();
-                branches.Add(new CpuDwConvBranch(kh, kw, Rand(rng, c * kh * kw, 0.3), mask, CpuDwConvTapList.FromMask(c, kh, kw, mask, 1)));
+                branches.Add(new CpuDwConvBranch(kh, kw, BenchData.Uniform(rng, c * kh * kw, 0.3), mask, CpuDwConvTapList.FromMask(c, kh, kw, mask, 1)));
             }
             var ys = branches.Select(_ => new Memory<float>(new float[len])).ToList();
-            var dys = branches.Select(_ => new ReadOnlyMemory<float>(Rand(rng, len, 1))).ToList();
+            var dys = branches.Select(_ => new ReadOnlyMemory<float>(BenchData.Uniform(rng, len, 1))).ToList();
             var dx = new float[len];
             var dws = branches.Select(br => new Memory<float>(new float[c * br.Kh * br.Kw])).ToList();
             void Dw(bool small)
@@ -64,7 +63,7 @@ internal static class FusionAb
                 CpuDwConvDecomposed.BackwardData(n, c, hw, hw, branches, dys, dx);
                 CpuDwConvDecomposed.BackwardFilter(n, c, hw, hw, branches, xs, dys, dws, skipMasked: true);
             }
-            var (a, b) = Best(reps, () => Dw(false), () => Dw(true));
+            var (a, b) = Interleaved.Best(reps, () => Dw(false), () => Dw(true));
             CpuDwConvSmallMap.Enabled = true;
             Row($"depthwise fwd+dX+dW, stage {s + 1}", $"(128, {c}, {hw}, {hw}), {m}x3+3x{m}+3x3, density 0.6", a, b);
         }
@@ -73,30 +72,4 @@ internal static class FusionAb
 
     private static void Row(string name, string shape, double a, double b) =>
         Console.WriteLine(FormattableString.Invariant($"| {name} | {shape} | {a:F3} | {b:F3} | {b / a:F2} |"));
-
-    private static (double A, double B) Best(int reps, Action a, Action b)
-    {
-        for (int i = 0; i < 3; i++) { a(); b(); }
-        double ba = double.MaxValue, bb = double.MaxValue;
-        for (int i = 0; i < reps; i++)
-        {
-            long t0 = Stopwatch.GetTimestamp();
-            a();
-            ba = Math.Min(ba, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-            t0 = Stopwatch.GetTimestamp();
-            b();
-            bb = Math.Min(bb, Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
-        }
-        return (ba, bb);
-    }
-
-    private static float[] Rand(Random rng, int n, double std) =>
-        Enumerable.Range(0, n).Select(_ => (float)(std * (rng.NextDouble() * 2 - 1))).ToArray();
-
-    private static Tensor Param(Random rng, int[] shape, double std)
-    {
-        var t = Tensor.FromArray(Rand(rng, shape.Aggregate(1, (p, d) => p * d), std), shape, Device.Cpu);
-        t.RequiresGrad = true;
-        return t;
-    }
 }

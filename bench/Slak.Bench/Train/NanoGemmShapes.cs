@@ -21,7 +21,7 @@ internal static class NanoGemmShapes
         {
             if (pass == 1)
             {
-                Console.WriteLine($"nano-gemm: best of {reps}; {DateTime.UtcNow:u}; load {File.ReadAllText("/proc/loadavg").Trim()}");
+                Console.WriteLine($"nano-gemm: best of {reps}; {DateTime.UtcNow:u}; load {RunInfo.LoadAverage()}");
                 foreach (var peak in peaks) Console.WriteLine(FmaPeak.HeaderLine(peak));
                 Console.WriteLine("| stage | product | transA | transB | M | N | K | 1 thread GFLOP/s | 1 thread % of peak | " +
                     "2 threads GFLOP/s | 2 threads % of peak |");
@@ -38,7 +38,7 @@ internal static class NanoGemmShapes
             {
                 Console.WriteLine();
                 Console.WriteLine($"nano-gemm fused epilogues, 2 threads: best of {reps}; {DateTime.UtcNow:u}; " +
-                    $"load {File.ReadAllText("/proc/loadavg").Trim()}");
+                    $"load {RunInfo.LoadAverage()}");
                 Console.WriteLine(FmaPeak.HeaderLine(peaks[1]));
                 Console.WriteLine("| stage | product | M | N | K | no epilogue GFLOP/s (%) | bias (%) | " +
                     "GELU two-pass (%) | GELU one-pass (%) |");
@@ -53,7 +53,7 @@ internal static class NanoGemmShapes
             {
                 Console.WriteLine();
                 Console.WriteLine($"nano-gemm dW, A packed vs in place: best of {reps}; {DateTime.UtcNow:u}; " +
-                    $"load {File.ReadAllText("/proc/loadavg").Trim()}");
+                    $"load {RunInfo.LoadAverage()}");
                 foreach (var peak in peaks) Console.WriteLine(FmaPeak.HeaderLine(peak));
                 Console.WriteLine("| stage | product | M | N | K | 1 thread packed (%) | 1 thread in place (%) | " +
                     "2 threads packed (%) | 2 threads in place (%) |");
@@ -61,7 +61,7 @@ internal static class NanoGemmShapes
             }
             RunDirectA(pass == 0 ? 20 : reps, pass == 1, peaks[0].Gflops, peaks[1].Gflops);
         }
-        Console.WriteLine($"nano-gemm: end {DateTime.UtcNow:u}; load {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"nano-gemm: end {DateTime.UtcNow:u}; load {RunInfo.LoadAverage()}");
         return 0;
     }
 

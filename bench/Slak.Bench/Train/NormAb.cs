@@ -6,7 +6,6 @@
 // + backward (no DropPath, as in the default run). Prints a Markdown table; then the BatchNorm2d and channels-first
 // LayerNorm kernels before/after their backend switches on the slak_nano and slak_nano64 shapes, with the fraction of
 // the cache bandwidth measured in the same run.
-using System.Diagnostics;
 using Slak.Autograd;
 using Slak.Backends.Cpu;
 using Slak.Bench.DwConv;
@@ -19,7 +18,7 @@ internal static class NormAb
     private static int Run(string[] args)
     {
         int reps = DwConvBench.ParseInt(args, "--reps", 30);
-        Console.WriteLine($"norm-ab: best of {reps} interleaved rounds; {DateTime.UtcNow:u}; threads {CpuParallel.Threads}; load {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"norm-ab: best of {reps} interleaved rounds; {DateTime.UtcNow:u}; threads {CpuParallel.Threads}; load {RunInfo.LoadAverage()}");
         Console.WriteLine();
         Console.WriteLine("| case | shape | before ms | after ms | after / before |");
         Console.WriteLine("|---|---|---:|---:|---:|");
@@ -29,10 +28,10 @@ internal static class NormAb
         for (int s = 0; s < 4; s++)
         {
             int c = widths[s], hw = sides[s];
-            var x = Param(rng, [128, c, hw, hw], 1);
-            var w = Param(rng, [c], 1);
-            var b = Param(rng, [c], 0.1);
-            var g = Tensor.FromArray(Rand(rng, (int)x.Numel, 1), [128, hw, hw, c], Device.Cpu);
+            var x = BenchData.Param(rng, [128, c, hw, hw], 1);
+            var w = BenchData.Param(rng, [c], 1);
+            var b = BenchData.Param(rng, [c], 0.1);
+            var g = Tensor.FromArray(BenchData.Uniform(rng, (int)x.Numel, 1), [128, hw, hw, c], Device.Cpu);
             void Ln(bool fused)
             {
                 using var scope = TensorScope.Begin();
@@ -40,13 +39,13 @@ internal static class NormAb
                 y.Backward(g);
                 foreach (var p in new[] { x, w, b }) p.ZeroGrad();
             }
-            var (ta, tb) = Best(reps, () => Ln(false), () => Ln(true));
+            var (ta, tb) = Interleaved.Best(reps, () => Ln(false), () => Ln(true));
             Row($"LayerNorm + permute fwd+bwd, stage {s + 1}", $"(128, {c}, {hw}, {hw}) -> NHWC", ta, tb);
         }
         for (int s = 0; s < 4; s++)
         {
             int c = widths[s], hw = sides[s];
-            var x = Tensor.FromArray(Rand(rng, 128 * c * hw * hw, 1), [128, c, hw, hw], Device.Cpu);
+            var x = Tensor.FromArray(BenchData.Uniform(rng, 128 * c * hw * hw, 1), [128, c, hw, hw], Device.Cpu);
             var y = Tensor.Empty(x.ShapeArray, Device.Cpu);
             var w = Tensor.Ones([c], Device.Cpu);
             var b = Tensor.Zeros([c], Device.Cpu);
@@ -59,17 +58,17 @@ internal static class NormAb
                 CpuBackend.BatchNormOnePassStatistics = onePass;
                 CpuBackend.Instance.BatchNormTrain(x, w, b, rm, rv, 0.1f, 1e-5f, y, sm, si);
             }
-            var (ta, tb) = Best(reps, () => Bn(false), () => Bn(true));
+            var (ta, tb) = Interleaved.Best(reps, () => Bn(false), () => Bn(true));
             CpuBackend.BatchNormOnePassStatistics = true;
             Row($"BatchNorm2d training fwd, stage {s + 1}", $"(128, {c}, {hw}, {hw})", ta, tb);
         }
         for (int s = 0; s < 4; s++)
         {
             int c = widths[s], hw = sides[s];
-            var input = Param(rng, [128, c, hw, hw], 1);
-            var y = Param(rng, [128, hw, hw, c], 1);
-            var gamma = Param(rng, [c], 1);
-            var g = Tensor.FromArray(Rand(rng, (int)input.Numel, 1), input.ShapeArray, Device.Cpu);
+            var input = BenchData.Param(rng, [128, c, hw, hw], 1);
+            var y = BenchData.Param(rng, [128, hw, hw, c], 1);
+            var gamma = BenchData.Param(rng, [c], 1);
+            var g = Tensor.FromArray(BenchData.Uniform(rng, (int)input.Numel, 1), input.ShapeArray, Device.Cpu);
             void Epilogue(bool fused)
             {
                 using var scope = TensorScope.Begin();
@@ -79,7 +78,7 @@ internal static class NormAb
                 o.Backward(g);
                 foreach (var p in new[] { input, y, gamma }) p.ZeroGrad();
             }
-            var (ta, tb) = Best(reps, () => Epilogue(false), () => Epilogue(true));
+            var (ta, tb) = Interleaved.Best(reps, () => Epilogue(false), () => Epilogue(true));
             Row($"block epilogue (layer scale, NCHW, residual add) fwd+bwd, stage {s + 1}", $"(128, {hw}, {hw}, {c}) -> NCHW", ta, tb);
         }
         Kernels(reps);
@@ -115,12 +114,12 @@ internal static class NormAb
             int[] shape = [128, c, hw, hw];
             int numel = 128 * c * hw * hw;
             string sh = $"(128, {c}, {hw}, {hw})";
-            var x = Tensor.FromArray(Rand(rng, numel, 1), shape, Device.Cpu);
-            var dy = Tensor.FromArray(Rand(rng, numel, 1), shape, Device.Cpu);
+            var x = Tensor.FromArray(BenchData.Uniform(rng, numel, 1), shape, Device.Cpu);
+            var dy = Tensor.FromArray(BenchData.Uniform(rng, numel, 1), shape, Device.Cpu);
             var y = Tensor.Empty(shape, Device.Cpu);
             var dx = Tensor.Empty(shape, Device.Cpu);
-            var w = Tensor.FromArray(Rand(rng, c, 1), [c], Device.Cpu);
-            var b = Tensor.FromArray(Rand(rng, c, 0.1), [c], Device.Cpu);
+            var w = Tensor.FromArray(BenchData.Uniform(rng, c, 1), [c], Device.Cpu);
+            var b = Tensor.FromArray(BenchData.Uniform(rng, c, 0.1), [c], Device.Cpu);
             var rm = Tensor.Zeros([c], Device.Cpu);
             var rv = Tensor.Ones([c], Device.Cpu);
             var sm = Tensor.Empty([c], Device.Cpu);
@@ -134,16 +133,16 @@ internal static class NormAb
                 be.BatchNormBackward(x, w, sm, si, dy, dx, dw, db);
             }
             // Reads: dy, x (sums); dy, x (dx). Writes: dx.
-            KernelRow("BatchNorm2d backward", sh, Best(reps, () => BnBwd(false), () => BnBwd(true)), 5.0 * numel * 4, cacheBw);
+            KernelRow("BatchNorm2d backward", sh, Interleaved.Best(reps, () => BnBwd(false), () => BnBwd(true)), 5.0 * numel * 4, cacheBw);
             void BnFwd(bool cols)
             {
                 CpuBackend.BatchNormColumnSums = cols;
                 be.BatchNormTrain(x, w, b, rm, rv, 0.1f, 1e-5f, y, sm, si);
             }
             // Reads: x (statistics), x (output). Writes: y.
-            KernelRow("BatchNorm2d training fwd", sh, Best(reps, () => BnFwd(false), () => BnFwd(true)), 3.0 * numel * 4, cacheBw);
+            KernelRow("BatchNorm2d training fwd", sh, Interleaved.Best(reps, () => BnFwd(false), () => BnFwd(true)), 3.0 * numel * 4, cacheBw);
             CpuBackend.BatchNormColumnSums = true;
-            var (te, _) = Best(reps, () => be.BatchNormEval(x, w, b, rm, rv, 1e-5f, y), () => { });
+            var (te, _) = Interleaved.Best(reps, () => be.BatchNormEval(x, w, b, rm, rv, 1e-5f, y), () => { });
             // Reads: x. Writes: y. One pass, unchanged: 'after' repeats 'before'.
             KernelRow("BatchNorm2d eval (unchanged)", sh, (te, te), 2.0 * numel * 4, cacheBw);
             var mean = Tensor.Empty([128, 1, hw, hw], Device.Cpu);
@@ -156,11 +155,11 @@ internal static class NormAb
                 be.LayerNormChannelsFirstBackward(x, w, mean, rstd, dy, dx, dw, db);
             }
             // Reads: x, dy (sums); x, dy (dx). Writes: dx.
-            KernelRow("LayerNorm channels-first backward (means once, small-map path)", sh, Best(reps, () => LnBwd(false), () => LnBwd(true)), 5.0 * numel * 4, cacheBw);
+            KernelRow("LayerNorm channels-first backward (means once, small-map path)", sh, Interleaved.Best(reps, () => LnBwd(false), () => LnBwd(true)), 5.0 * numel * 4, cacheBw);
             CpuBackend.LayerNormChannelsFirstMeansOnce = true;
             CpuBackend.LayerNormChannelsFirstSmallMapBelow = smallMap;
             var yl = Tensor.Empty([128, hw, hw, c], Device.Cpu);
-            var dyl = Tensor.FromArray(Rand(rng, numel, 1), [128, hw, hw, c], Device.Cpu);
+            var dyl = Tensor.FromArray(BenchData.Uniform(rng, numel, 1), [128, hw, hw, c], Device.Cpu);
             var ml = Tensor.Empty([128 * hw * hw], Device.Cpu);
             var rl = Tensor.Empty([128 * hw * hw], Device.Cpu);
             be.LayerNormNchwToNhwc(x, w, b, 1e-6f, yl, ml, rl);
@@ -170,10 +169,10 @@ internal static class NormAb
                 be.LayerNormNchwToNhwcBackward(x, w, ml, rl, dyl, dx, dw, db);
             }
             // Reads: x (gathered), dy (NHWC). Writes: dx (NCHW).
-            KernelRow("LayerNorm NCHW -> NHWC backward (one row pass)", sh, Best(reps, () => LlBwd(false), () => LlBwd(true)), 3.0 * numel * 4, cacheBw);
+            KernelRow("LayerNorm NCHW -> NHWC backward (one row pass)", sh, Interleaved.Best(reps, () => LlBwd(false), () => LlBwd(true)), 3.0 * numel * 4, cacheBw);
             CpuBackend.LayerNormLayoutOneRowPass = true;
             // Reads: x (statistics and output from the gathered tile). Writes: y (NHWC). Unchanged.
-            var (tl, _) = Best(reps, () => be.LayerNormNchwToNhwc(x, w, b, 1e-6f, yl, ml, rl), () => { });
+            var (tl, _) = Interleaved.Best(reps, () => be.LayerNormNchwToNhwc(x, w, b, 1e-6f, yl, ml, rl), () => { });
             KernelRow("LayerNorm NCHW -> NHWC fwd (unchanged)", sh, (tl, tl), 2.0 * numel * 4, cacheBw);
             void LlSimd(bool simd, bool backward)
             {
@@ -182,9 +181,9 @@ internal static class NormAb
                 else be.LayerNormNchwToNhwc(x, w, b, 1e-6f, yl, ml, rl);
             }
             KernelRow("LayerNorm NCHW -> NHWC fwd (8x8 transposes)", sh,
-                      Best(reps, () => LlSimd(false, false), () => LlSimd(true, false)), 2.0 * numel * 4, cacheBw);
+                      Interleaved.Best(reps, () => LlSimd(false, false), () => LlSimd(true, false)), 2.0 * numel * 4, cacheBw);
             KernelRow("LayerNorm NCHW -> NHWC backward (8x8 transposes)", sh,
-                      Best(reps, () => LlSimd(false, true), () => LlSimd(true, true)), 3.0 * numel * 4, cacheBw);
+                      Interleaved.Best(reps, () => LlSimd(false, true), () => LlSimd(true, true)), 3.0 * numel * 4, cacheBw);
             CpuBackend.LayerNormLayoutSimdTranspose = true;
         }
     }
@@ -198,34 +197,4 @@ internal static class NormAb
 
     private static void Row(string name, string shape, double a, double b) =>
         Console.WriteLine(FormattableString.Invariant($"| {name} | {shape} | {a:F3} | {b:F3} | {b / a:F2} |"));
-
-    private static (double A, double B) Best(int reps, Action a, Action b)
-    {
-        for (int i = 0; i < 3; i++) { a(); b(); }
-        double ba = double.MaxValue, bb = double.MaxValue;
-        for (int i = 0; i < reps; i++)
-        {
-            // Alternate which side runs first, so that neither always inherits the other's cache state.
-            if (i % 2 == 0) { ba = Math.Min(ba, Time(a)); bb = Math.Min(bb, Time(b)); }
-            else { bb = Math.Min(bb, Time(b)); ba = Math.Min(ba, Time(a)); }
-        }
-        return (ba, bb);
-    }
-
-    private static double Time(Action run)
-    {
-        long t0 = Stopwatch.GetTimestamp();
-        run();
-        return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
-    }
-
-    private static float[] Rand(Random rng, int n, double std) =>
-        Enumerable.Range(0, n).Select(_ => (float)(std * (rng.NextDouble() * 2 - 1))).ToArray();
-
-    private static Tensor Param(Random rng, int[] shape, double std)
-    {
-        var t = Tensor.FromArray(Rand(rng, shape.Aggregate(1, (p, d) => p * d), std), shape, Device.Cpu);
-        t.RequiresGrad = true;
-        return t;
-    }
 }

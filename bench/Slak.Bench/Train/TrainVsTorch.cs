@@ -51,7 +51,7 @@ internal static partial class TrainVsTorch
         var presets = ParseString(args, "--presets")?.Split(',') ?? PresetNames;
         CpuParallel.Threads = threads;
 
-        string load0 = File.ReadAllText("/proc/loadavg").Trim();
+        string load0 = RunInfo.LoadAverage();
         Console.Error.WriteLine($"train-vs-torch: threads {threads}, batch {batch}, load {load0}; measuring the FMA peak");
         int peakReps = quick ? 30 : 300;
         double peak = Avx512F.IsSupported ? FmaPeak.Measure(threads, peakReps, FmaPeak.Chains512, 12 * 16)
@@ -72,7 +72,7 @@ internal static partial class TrainVsTorch
             }
             results.Add(r);
         }
-        string load1 = File.ReadAllText("/proc/loadavg").Trim();
+        string load1 = RunInfo.LoadAverage();
         string md = Render(results, threads, batch, steps, warmup, profileSteps, torchSteps, quick, peak, cacheBw, dramBw, load0, load1,
             ParseString(args, "--note"));
         if (ParseString(args, "--before") is { } beforePath) md = WithBefore(md, beforePath);
