@@ -10,16 +10,8 @@ using static Slak.Tests.Cuda.EmulatorTestSupport;
 namespace Slak.Tests.Cuda;
 
 [TestFixture]
-public sealed unsafe class EmulatorBlockSampleTests
+public sealed unsafe class EmulatorBlockSampleTests : EmulatedDeviceFixture
 {
-    private EmulatedDevice _dev = null!;
-
-    [OneTimeSetUp]
-    public void Open() => _dev = EmulatedDevice.Open();
-
-    [OneTimeTearDown]
-    public void Close() => _dev.Dispose();
-
     [Test]
     public void OnlySampledBlocksAreExecuted()
     {
@@ -27,12 +19,12 @@ public sealed unsafe class EmulatorBlockSampleTests
         var seed = NewSeed();
         var sample = BlockSample.Standard(grid, perEdge: 1, interior: 3, seed);
         var blocks = (int)(grid.X * grid.Y * grid.Z);
-        var dout = Poisoned(_dev, 3 * blocks, 0xFFFFFFFFu);
+        var dout = Poisoned(Emu, 3 * blocks, 0xFFFFFFFFu);
         ulong o = dout.Address;
-        using (_dev.SampleBlocks(sample))
-            Launch(_dev, "probe_block_id_kernel", grid, 32, 0, (nint)(&o));
+        using (Emu.SampleBlocks(sample))
+            Launch(Emu, "probe_block_id_kernel", grid, 32, 0, (nint)(&o));
         Assert.That(EmulatedDevice.LastLaunchBlocks, Is.EqualTo(sample.Count));
-        var got = Download<int>(_dev, dout, 3 * blocks);
+        var got = Download<int>(Emu, dout, 3 * blocks);
         var sampled = sample.ToHashSet();
         for (var z = 0; z < 3; z++)
         for (var y = 0; y < 4; y++)
@@ -44,9 +36,9 @@ public sealed unsafe class EmulatorBlockSampleTests
         }
 
         // The scope ended: the whole grid runs again.
-        Launch(_dev, "probe_block_id_kernel", grid, 32, 0, (nint)(&o));
-        Assert.That(Download<int>(_dev, dout, 3 * blocks), Has.None.EqualTo(-1));
-        _dev.Free(dout);
+        Launch(Emu, "probe_block_id_kernel", grid, 32, 0, (nint)(&o));
+        Assert.That(Download<int>(Emu, dout, 3 * blocks), Has.None.EqualTo(-1));
+        Emu.Free(dout);
     }
 
     [Test]

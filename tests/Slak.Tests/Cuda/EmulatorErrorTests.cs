@@ -10,20 +10,12 @@ using static Slak.Tests.Cuda.EmulatorTestSupport;
 namespace Slak.Tests.Cuda;
 
 [TestFixture]
-public sealed unsafe class EmulatorErrorTests
+public sealed unsafe class EmulatorErrorTests : EmulatedDeviceFixture
 {
-    private EmulatedDevice _dev = null!;
-
-    [OneTimeSetUp]
-    public void Open() => _dev = EmulatedDevice.Open();
-
-    [OneTimeTearDown]
-    public void Close() => _dev.Dispose();
-
     [Test]
     public void UnknownKernelIsAnArgumentError()
     {
-        var ex = Assert.Throws<ArgumentException>(() => _dev.GetKernel("no_such_kernel"))!;
+        var ex = Assert.Throws<ArgumentException>(() => Emu.GetKernel("no_such_kernel"))!;
         Assert.That(ex.Message, Does.Contain("no_such_kernel"));
         Assert.That(ex.ParamName, Is.EqualTo("name"));
     }
@@ -31,23 +23,23 @@ public sealed unsafe class EmulatorErrorTests
     [Test]
     public void OversizedBlockIsRejectedWithItsDimensions()
     {
-        var p = Poisoned(_dev, 16);
+        var p = Poisoned(Emu, 16);
         ulong o = p.Address;
         var v = 1f;
         var n = 16L;
         var ex = Catch<ArgumentException>("fill_kernel", 1, new Dim3(64, 32), [(nint)(&o), (nint)(&v), (nint)(&n)]);
         Assert.That(ex.Message, Does.Contain("fill_kernel").And.Contain("(64,32,1)").And.Contain("2048"));
-        _dev.Free(p);
+        Emu.Free(p);
     }
 
     [Test]
     public void WrongArgumentCountIsRejected()
     {
-        var p = Poisoned(_dev, 16);
+        var p = Poisoned(Emu, 16);
         ulong o = p.Address;
         var ex = Catch<ArgumentException>("fill_kernel", 1, 32, [(nint)(&o)]);
         Assert.That(ex.Message, Does.Contain("takes 3 arguments, got 1"));
-        _dev.Free(p);
+        Emu.Free(p);
     }
 
     [TestCase(0, "__trap()")]
@@ -55,7 +47,7 @@ public sealed unsafe class EmulatorErrorTests
     public void TrapAndDeviceAssertNameKernelBlockAndThread(int useAssert, string expected)
     {
         const int n = 300;
-        var p = Poisoned(_dev, n);
+        var p = Poisoned(Emu, n);
         ulong o = p.Address;
         int count = n, fault = 170, mode = useAssert;
         var ex = Catch<EmulatorException>("selftest_fault_kernel", 3, 128,
@@ -63,32 +55,32 @@ public sealed unsafe class EmulatorErrorTests
         Assert.That(ex.KernelName, Is.EqualTo("selftest_fault_kernel"));
         Assert.That(ex.Message, Does.Contain(expected).And.Contain("block (1,0,0) thread (42,0,0)"));
         AssertDeviceStillWorks();
-        _dev.Free(p);
+        Emu.Free(p);
     }
 
     [TestCase(0, "returned from the kernel")]  // either order of arrival is reported
     [TestCase(1, "deadlock")]
     public void WarpMisuseIsReported(int mode, string expected)
     {
-        var p = Poisoned(_dev, 32);
+        var p = Poisoned(Emu, 32);
         ulong o = p.Address;
         var m = mode;
         var ex = Catch<EmulatorException>("selftest_misuse_kernel", 1, 32, [(nint)(&o), (nint)(&m)]);
         Assert.That(ex.Message, Does.Contain(expected));
         AssertDeviceStillWorks();
-        _dev.Free(p);
+        Emu.Free(p);
     }
 
     [Test]
     public void OutOfRangeCopiesAreRejected()
     {
-        var p = _dev.Allocate(64);
+        var p = Emu.Allocate(64);
         var big = new byte[65];
-        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => _dev.CopyToDevice(big, p))!;
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => Emu.CopyToDevice(big, p))!;
         Assert.That(ex.Message, Does.Contain("65 bytes"));
-        Assert.Throws<ArgumentOutOfRangeException>(() => _dev.CopyToHost(p.Offset(32), new byte[33]));
-        Assert.Throws<ArgumentException>(() => _dev.CopyToHost(new DevicePtr(8), new byte[4]));
-        _dev.Free(p);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Emu.CopyToHost(p.Offset(32), new byte[33]));
+        Assert.Throws<ArgumentException>(() => Emu.CopyToHost(new DevicePtr(8), new byte[4]));
+        Emu.Free(p);
     }
 
     // Launches and returns the exception of type T it must throw (lambdas cannot capture the argument locals).
@@ -96,7 +88,7 @@ public sealed unsafe class EmulatorErrorTests
     {
         try
         {
-            Launch(_dev, kernel, grid, block, 0, args);
+            Launch(Emu, kernel, grid, block, 0, args);
         }
         catch (T ex)
         {
@@ -109,9 +101,9 @@ public sealed unsafe class EmulatorErrorTests
 
     private void AssertDeviceStillWorks()
     {
-        var q = Poisoned(_dev, 100);
-        ElementwiseKernels.Fill(_dev, q, 3f, 100);
-        Assert.That(Download<float>(_dev, q, 100), Is.All.EqualTo(3f), "a launch after a failed one");
-        _dev.Free(q);
+        var q = Poisoned(Emu, 100);
+        ElementwiseKernels.Fill(Emu, q, 3f, 100);
+        Assert.That(Download<float>(Emu, q, 100), Is.All.EqualTo(3f), "a launch after a failed one");
+        Emu.Free(q);
     }
 }

@@ -10,16 +10,8 @@ using static Slak.Tests.Cuda.EmulatorTestSupport;
 namespace Slak.Tests.Cuda;
 
 [TestFixture]
-public sealed unsafe class EmulatorExecutionModelTests
+public sealed unsafe class EmulatorExecutionModelTests : EmulatedDeviceFixture
 {
-    private EmulatedDevice _dev = null!;
-
-    [OneTimeSetUp]
-    public void Open() => _dev = EmulatedDevice.Open();
-
-    [OneTimeTearDown]
-    public void Close() => _dev.Dispose();
-
     [TestCase(1000, 256)]
     [TestCase(256, 256)]
     [TestCase(77, 64)]
@@ -28,13 +20,13 @@ public sealed unsafe class EmulatorExecutionModelTests
         var seed = NewSeed();
         var rng = new Random(seed);
         var x = Enumerable.Range(0, n).Select(_ => (float)rng.NextDouble()).ToArray();
-        var din = Upload<float>(_dev, x);
-        var dout = Poisoned(_dev, n);
+        var din = Upload<float>(Emu, x);
+        var dout = Poisoned(Emu, n);
         ulong o = dout.Address, i = din.Address;
         var count = n;
         var grid = (n + block - 1) / block;
-        Launch(_dev, "selftest_block_reverse_kernel", grid, block, 0, (nint)(&o), (nint)(&i), (nint)(&count));
-        var got = Download<float>(_dev, dout, n);
+        Launch(Emu, "selftest_block_reverse_kernel", grid, block, 0, (nint)(&o), (nint)(&i), (nint)(&count));
+        var got = Download<float>(Emu, dout, n);
         var want = new double[n];
         for (var b = 0; b < grid; b++)
         {
@@ -51,18 +43,18 @@ public sealed unsafe class EmulatorExecutionModelTests
         var seed = NewSeed();
         var rng = new Random(seed);
         var x = Enumerable.Range(0, rows * cols).Select(_ => (float)rng.Next(-100, 100)).ToArray();
-        var din = Upload<float>(_dev, x);
-        var dout = Poisoned(_dev, rows * cols);
+        var din = Upload<float>(Emu, x);
+        var dout = Poisoned(Emu, rows * cols);
         ulong o = dout.Address, i = din.Address;
         int r = rows, c = cols;
         var grid = new Dim3(4, (uint)((rows + 3) / 4));  // one block per row, surplus blocks return at once
-        Launch(_dev, "selftest_dynamic_smem_kernel", grid, block, cols * sizeof(float),
+        Launch(Emu, "selftest_dynamic_smem_kernel", grid, block, cols * sizeof(float),
             (nint)(&o), (nint)(&i), (nint)(&r), (nint)(&c));
         var want = new double[rows * cols];
         for (var row = 0; row < rows; row++)
             for (var col = 0; col < cols; col++)
                 want[row * cols + col] = (double)x[row * cols + col] - x[row * cols + (col + 1) % cols];
-        AssertClose(Download<float>(_dev, dout, rows * cols), want, 0, 0,
+        AssertClose(Download<float>(Emu, dout, rows * cols), want, 0, 0,
             $"dynamic smem rows={rows} cols={cols} seed={seed}");
     }
 
@@ -79,14 +71,14 @@ public sealed unsafe class EmulatorExecutionModelTests
             var (lo, hi) = (i / 32 % 4) switch { 0 => (-4, 5), 1 => (-2, 3), 2 => (3, 6), _ => (-9, -3) };
             x[i] = rng.Next(lo, hi);
         }
-        var din = Upload<float>(_dev, x);
-        DevicePtr xorSum = Poisoned(_dev, n), downSum = Poisoned(_dev, warps), bcast = Poisoned(_dev, n),
-                  scan = Poisoned(_dev, n), ballot = Poisoned(_dev, warps, 0xDEADBEEF),
-                  vote = Poisoned(_dev, n, 0xDEADBEEF);
+        var din = Upload<float>(Emu, x);
+        DevicePtr xorSum = Poisoned(Emu, n), downSum = Poisoned(Emu, warps), bcast = Poisoned(Emu, n),
+                  scan = Poisoned(Emu, n), ballot = Poisoned(Emu, warps, 0xDEADBEEF),
+                  vote = Poisoned(Emu, n, 0xDEADBEEF);
         ulong a0 = xorSum.Address, a1 = downSum.Address, a2 = bcast.Address, a3 = scan.Address,
               a4 = ballot.Address, a5 = vote.Address, a6 = din.Address;
         var count = n;
-        Launch(_dev, "selftest_warp_kernel", n / block, block, 0, (nint)(&a0), (nint)(&a1), (nint)(&a2),
+        Launch(Emu, "selftest_warp_kernel", n / block, block, 0, (nint)(&a0), (nint)(&a1), (nint)(&a2),
             (nint)(&a3), (nint)(&a4), (nint)(&a5), (nint)(&a6), (nint)(&count));
 
         double[] wantXor = new double[n], wantDown = new double[warps], wantBcast = new double[n],
@@ -114,12 +106,12 @@ public sealed unsafe class EmulatorExecutionModelTests
             for (var l = 0; l < 32; l++) wantVote[w * 32 + l] = (any ? 1 : 0) + (all ? 2 : 0);
         }
         var msg = $"seed={seed}";
-        AssertClose(Download<float>(_dev, xorSum, n), wantXor, 0, 0, $"xor reduction {msg}");
-        AssertClose(Download<float>(_dev, downSum, warps), wantDown, 0, 0, $"shfl_down reduction {msg}");
-        AssertClose(Download<float>(_dev, bcast, n), wantBcast, 0, 0, $"shfl width 8 {msg}");
-        AssertClose(Download<float>(_dev, scan, n), wantScan, 0, 0, $"shfl_up scan {msg}");
-        Assert.That(Download<uint>(_dev, ballot, warps), Is.EqualTo(wantBallot), $"ballot {msg}");
-        Assert.That(Download<int>(_dev, vote, n), Is.EqualTo(wantVote), $"any/all {msg}");
+        AssertClose(Download<float>(Emu, xorSum, n), wantXor, 0, 0, $"xor reduction {msg}");
+        AssertClose(Download<float>(Emu, downSum, warps), wantDown, 0, 0, $"shfl_down reduction {msg}");
+        AssertClose(Download<float>(Emu, bcast, n), wantBcast, 0, 0, $"shfl width 8 {msg}");
+        AssertClose(Download<float>(Emu, scan, n), wantScan, 0, 0, $"shfl_up scan {msg}");
+        Assert.That(Download<uint>(Emu, ballot, warps), Is.EqualTo(wantBallot), $"ballot {msg}");
+        Assert.That(Download<int>(Emu, vote, n), Is.EqualTo(wantVote), $"any/all {msg}");
     }
 
     [Test]
@@ -129,30 +121,30 @@ public sealed unsafe class EmulatorExecutionModelTests
         var seed = NewSeed();
         var rng = new Random(seed);
         var x = Enumerable.Range(0, n).Select(_ => rng.Next(-50, 51)).ToArray();
-        var din = Upload<int>(_dev, x);
-        var fsum = Upload<float>(_dev, [0f]);
-        var isum = Upload<int>(_dev, [0]);
-        var usum = Upload<ulong>(_dev, [0UL]);
-        var count = Upload<uint>(_dev, [0u]);
-        var imax = Upload<int>(_dev, [int.MinValue]);
-        var umax = Upload<uint>(_dev, [0u]);
-        var cas = Upload<int>(_dev, [0]);
-        var last = Upload<int>(_dev, [int.MinValue]);
+        var din = Upload<int>(Emu, x);
+        var fsum = Upload<float>(Emu, [0f]);
+        var isum = Upload<int>(Emu, [0]);
+        var usum = Upload<ulong>(Emu, [0UL]);
+        var count = Upload<uint>(Emu, [0u]);
+        var imax = Upload<int>(Emu, [int.MinValue]);
+        var umax = Upload<uint>(Emu, [0u]);
+        var cas = Upload<int>(Emu, [0]);
+        var last = Upload<int>(Emu, [int.MinValue]);
         ulong p0 = fsum.Address, p1 = isum.Address, p2 = usum.Address, p3 = count.Address, p4 = imax.Address,
               p5 = umax.Address, p6 = cas.Address, p7 = last.Address, p8 = din.Address;
         var nn = n;
-        Launch(_dev, "selftest_atomics_kernel", (n + block - 1) / block, block, 0, (nint)(&p0), (nint)(&p1),
+        Launch(Emu, "selftest_atomics_kernel", (n + block - 1) / block, block, 0, (nint)(&p0), (nint)(&p1),
             (nint)(&p2), (nint)(&p3), (nint)(&p4), (nint)(&p5), (nint)(&p6), (nint)(&p7), (nint)(&p8), (nint)(&nn));
         var msg = $"seed={seed}";
-        Assert.That(Download<float>(_dev, fsum, 1)[0], Is.EqualTo((float)x.Sum()), $"atomicAdd float {msg}");
-        Assert.That(Download<int>(_dev, isum, 1)[0], Is.EqualTo(x.Sum()), $"atomicAdd int {msg}");
-        Assert.That(Download<ulong>(_dev, usum, 1)[0], Is.EqualTo((ulong)x.Sum(v => (long)v + 1000)),
+        Assert.That(Download<float>(Emu, fsum, 1)[0], Is.EqualTo((float)x.Sum()), $"atomicAdd float {msg}");
+        Assert.That(Download<int>(Emu, isum, 1)[0], Is.EqualTo(x.Sum()), $"atomicAdd int {msg}");
+        Assert.That(Download<ulong>(Emu, usum, 1)[0], Is.EqualTo((ulong)x.Sum(v => (long)v + 1000)),
             $"atomicAdd ull {msg}");
-        Assert.That(Download<uint>(_dev, count, 1)[0], Is.EqualTo((uint)n), $"atomicAdd unsigned {msg}");
-        Assert.That(Download<int>(_dev, imax, 1)[0], Is.EqualTo(x.Max()), $"atomicMax int {msg}");
-        Assert.That(Download<uint>(_dev, umax, 1)[0], Is.EqualTo((uint)(x.Max() + 1000)), $"atomicMax uint {msg}");
-        Assert.That(Download<int>(_dev, cas, 1)[0], Is.EqualTo(n), $"atomicCAS loop {msg}");
-        Assert.That(x, Does.Contain(Download<int>(_dev, last, 1)[0]), $"atomicExch {msg}");
+        Assert.That(Download<uint>(Emu, count, 1)[0], Is.EqualTo((uint)n), $"atomicAdd unsigned {msg}");
+        Assert.That(Download<int>(Emu, imax, 1)[0], Is.EqualTo(x.Max()), $"atomicMax int {msg}");
+        Assert.That(Download<uint>(Emu, umax, 1)[0], Is.EqualTo((uint)(x.Max() + 1000)), $"atomicMax uint {msg}");
+        Assert.That(Download<int>(Emu, cas, 1)[0], Is.EqualTo(n), $"atomicCAS loop {msg}");
+        Assert.That(x, Does.Contain(Download<int>(Emu, last, 1)[0]), $"atomicExch {msg}");
     }
 
     [TestCase(37, 11, 5, 8, 4, 2)]
@@ -161,13 +153,13 @@ public sealed unsafe class EmulatorExecutionModelTests
     public void MultiDimensionalGridsCoverEveryElement(int nx, int ny, int nz, int bx, int by, int bz)
     {
         var total = nx * ny * nz;
-        var dout = Poisoned(_dev, total, 0xFFFFFFFF);
+        var dout = Poisoned(Emu, total, 0xFFFFFFFF);
         ulong o = dout.Address;
         int x = nx, y = ny, z = nz;
         var grid = new Dim3((uint)((nx + bx - 1) / bx), (uint)((ny + by - 1) / by), (uint)((nz + bz - 1) / bz));
-        Launch(_dev, "selftest_dims_kernel", grid, new Dim3((uint)bx, (uint)by, (uint)bz), 0,
+        Launch(Emu, "selftest_dims_kernel", grid, new Dim3((uint)bx, (uint)by, (uint)bz), 0,
             (nint)(&o), (nint)(&x), (nint)(&y), (nint)(&z));
-        var got = Download<int>(_dev, dout, total);
+        var got = Download<int>(Emu, dout, total);
         var want = new int[total];
         for (var k = 0; k < nz; k++)
             for (var j = 0; j < ny; j++)
@@ -186,12 +178,12 @@ public sealed unsafe class EmulatorExecutionModelTests
         var seed = NewSeed();
         var rng = new Random(seed);
         var x = Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        var din = Upload<float>(_dev, x);
-        DevicePtr sums = Poisoned(_dev, rows), maxes = Poisoned(_dev, rows);
-        var positives = Poisoned(_dev, rows, 0xFFFFFFFF);
+        var din = Upload<float>(Emu, x);
+        DevicePtr sums = Poisoned(Emu, rows), maxes = Poisoned(Emu, rows);
+        var positives = Poisoned(Emu, rows, 0xFFFFFFFF);
         ulong s = sums.Address, m = maxes.Address, p = positives.Address, i = din.Address;
         var c = cols;
-        Launch(_dev, "selftest_block_reduce_kernel", rows, block, 0, (nint)(&s), (nint)(&m), (nint)(&p), (nint)(&i),
+        Launch(Emu, "selftest_block_reduce_kernel", rows, block, 0, (nint)(&s), (nint)(&m), (nint)(&p), (nint)(&i),
             (nint)(&c));
         var wantSum = new double[rows];
         var wantMax = new double[rows];
@@ -206,10 +198,10 @@ public sealed unsafe class EmulatorExecutionModelTests
             wantPositive[r] = row[..Math.Min(block, cols)].ToArray().Count(v => v > 0);
         }
         // fp32 sum of 1000 values in [-1, 1]: error well below 1e-3.
-        AssertClose(Download<float>(_dev, sums, rows), wantSum, 1e-3, 1e-5,
+        AssertClose(Download<float>(Emu, sums, rows), wantSum, 1e-3, 1e-5,
             $"block_reduce_sum block={block} seed={seed}");
-        AssertClose(Download<float>(_dev, maxes, rows), wantMax, 0, 0, $"block_reduce_max block={block} seed={seed}");
-        Assert.That(Download<int>(_dev, positives, rows), Is.EqualTo(wantPositive),
+        AssertClose(Download<float>(Emu, maxes, rows), wantMax, 0, 0, $"block_reduce_max block={block} seed={seed}");
+        Assert.That(Download<int>(Emu, positives, rows), Is.EqualTo(wantPositive),
             $"__syncthreads_count block={block} seed={seed}");
     }
 

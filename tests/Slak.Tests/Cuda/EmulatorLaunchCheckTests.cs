@@ -11,28 +11,20 @@ using static Slak.Tests.Cuda.EmulatorTestSupport;
 namespace Slak.Tests.Cuda;
 
 [TestFixture]
-public sealed unsafe class EmulatorLaunchCheckTests
+public sealed unsafe class EmulatorLaunchCheckTests : EmulatedDeviceFixture
 {
-    private EmulatedDevice _dev = null!;
-
-    [OneTimeSetUp]
-    public void Open() => _dev = EmulatedDevice.Open();
-
-    [OneTimeTearDown]
-    public void Close() => _dev.Dispose();
-
     [Test]
     public void ArgumentsOfTheRightSizesRun()
     {
-        var dout = _dev.Allocate(8);
+        var dout = Emu.Allocate(8);
         var args = new KernelArgs();
         args.Add(dout);
         args.Add(1);
         args.Add(2L);
         args.Add(3.5f);
-        args.Launch(_dev, "probe_arg_sizes_kernel", 1, 32);
-        Assert.That(Download<double>(_dev, dout, 1)[0], Is.EqualTo(6.5));
-        _dev.Free(dout);
+        args.Launch(Emu, "probe_arg_sizes_kernel", 1, 32);
+        Assert.That(Download<double>(Emu, dout, 1)[0], Is.EqualTo(6.5));
+        Emu.Free(dout);
     }
 
     [TestCase(1, "argument 1 has 8 bytes but the kernel's parameter 1 has 4 bytes")]   // long for int
@@ -40,7 +32,7 @@ public sealed unsafe class EmulatorLaunchCheckTests
     [TestCase(3, "argument 3 has 8 bytes but the kernel's parameter 3 has 4 bytes")]   // double for float
     public void ArgumentOfTheWrongSizeIsRejected(int wrong, string expected)
     {
-        var dout = _dev.Allocate(8);
+        var dout = Emu.Allocate(8);
         var args = new KernelArgs();
         args.Add(dout);
         if (wrong == 1) args.Add(1L); else args.Add(1);
@@ -49,7 +41,7 @@ public sealed unsafe class EmulatorLaunchCheckTests
         EmulatorException? ex = null;
         try
         {
-            args.Launch(_dev, "probe_arg_sizes_kernel", 1, 32);
+            args.Launch(Emu, "probe_arg_sizes_kernel", 1, 32);
         }
         catch (EmulatorException e)
         {
@@ -57,26 +49,26 @@ public sealed unsafe class EmulatorLaunchCheckTests
         }
         Assert.That(ex, Is.Not.Null, "a value of the wrong type must be rejected");
         Assert.That(ex!.Message, Does.Contain("probe_arg_sizes_kernel").And.Contain(expected));
-        _dev.Free(dout);
+        Emu.Free(dout);
     }
 
     private void LaunchSharedProbe(DevicePtr dout, int dynamicBytes)
     {
         ulong o = dout.Address;
-        Launch(_dev, "probe_static_plus_dynamic_kernel", 1, 32, dynamicBytes, (nint)(&o));
+        Launch(Emu, "probe_static_plus_dynamic_kernel", 1, 32, dynamicBytes, (nint)(&o));
     }
 
     private EmulatorException SharedProbeFails(DevicePtr dout, int dynamicBytes)
     {
         ulong o = dout.Address;
-        return LaunchFails<EmulatorException>(_dev, "probe_static_plus_dynamic_kernel", 1, 32, dynamicBytes,
+        return LaunchFails<EmulatorException>(Emu, "probe_static_plus_dynamic_kernel", 1, 32, dynamicBytes,
                                               (nint)(&o));
     }
 
     [Test]
     public void StaticPlusDynamicSharedMemoryMustFitThePerBlockLimit()
     {
-        var dout = Poisoned(_dev, 1);
+        var dout = Poisoned(Emu, 1);
         // 16 bytes static + 48 KiB dynamic: over the default 48 KiB, and 48 KiB dynamic is no opt-in (the fused
         // weight gradient's budget at K = 51 of issue 19).
         var ex = SharedProbeFails(dout, 48 * 1024);
@@ -84,23 +76,23 @@ public sealed unsafe class EmulatorLaunchCheckTests
             .And.Contain("16 bytes of static shared memory").And.Contain("+ 49152 dynamic = 49168 bytes")
             .And.Contain("limit of 49152 bytes"));
         LaunchSharedProbe(dout, 48 * 1024 - 16);  // exactly the limit
-        Assert.That(Download<float>(_dev, dout, 1)[0], Is.EqualTo(1f));
+        Assert.That(Download<float>(Emu, dout, 1)[0], Is.EqualTo(1f));
         LaunchSharedProbe(dout, 64 * 1024);       // opted in: up to 227 KiB
         ex = SharedProbeFails(dout, 227 * 1024);
         Assert.That(ex.Message, Does.Contain("limit of 232448 bytes"));
-        _dev.Free(dout);
+        Emu.Free(dout);
     }
 
     [Test]
     public void BlockOverLaunchBoundsIsRejected()
     {
-        var dout = Poisoned(_dev, 256);
+        var dout = Poisoned(Emu, 256);
         ulong o = dout.Address;
-        var ex = LaunchFails<EmulatorException>(_dev, "probe_bounded_kernel", 1, 256, 0, (nint)(&o));
+        var ex = LaunchFails<EmulatorException>(Emu, "probe_bounded_kernel", 1, 256, 0, (nint)(&o));
         Assert.That(ex.Message, Does.Contain("probe_bounded_kernel").And.Contain("256 threads")
             .And.Contain("__launch_bounds__(128)"));
-        Launch(_dev, "probe_bounded_kernel", 2, 128, 0, (nint)(&o));
-        Assert.That(Download<float>(_dev, dout, 256), Has.All.EqualTo(1f));
-        _dev.Free(dout);
+        Launch(Emu, "probe_bounded_kernel", 2, 128, 0, (nint)(&o));
+        Assert.That(Download<float>(Emu, dout, 256), Has.All.EqualTo(1f));
+        Emu.Free(dout);
     }
 }

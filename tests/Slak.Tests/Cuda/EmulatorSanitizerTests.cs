@@ -13,31 +13,23 @@ using static Slak.Tests.Cuda.EmulatorTestSupport;
 namespace Slak.Tests.Cuda;
 
 [TestFixture]
-public sealed unsafe class EmulatorSanitizerTests
+public sealed unsafe class EmulatorSanitizerTests : EmulatedDeviceFixture
 {
-    private EmulatedDevice _dev = null!;
-
-    [OneTimeSetUp]
-    public void Open() => _dev = EmulatedDevice.Open();
-
-    [OneTimeTearDown]
-    public void Close() => _dev.Dispose();
-
     [SetUp]
-    public void NoChecks() => _dev.Checks = EmulatorChecks.None;
+    public void NoChecks() => Emu.Checks = EmulatorChecks.None;
 
     // Runs a (float* out, const float* in, int n) kernel on fresh buffers and returns the raw bits of `out`.
     private uint[] RunUnary(string kernel, float[] input, int block)
     {
         var n = input.Length;
-        var din = Upload<float>(_dev, input);
-        var dout = Poisoned(_dev, n);
+        var din = Upload<float>(Emu, input);
+        var dout = Poisoned(Emu, n);
         ulong o = dout.Address, i = din.Address;
         var count = n;
-        Launch(_dev, kernel, (n + block - 1) / block, block, 0, (nint)(&o), (nint)(&i), (nint)(&count));
-        var bits = Download<uint>(_dev, dout, n);
-        _dev.Free(din);
-        _dev.Free(dout);
+        Launch(Emu, kernel, (n + block - 1) / block, block, 0, (nint)(&o), (nint)(&i), (nint)(&count));
+        var bits = Download<uint>(Emu, dout, n);
+        Emu.Free(din);
+        Emu.Free(dout);
         return bits;
     }
 
@@ -49,13 +41,13 @@ public sealed unsafe class EmulatorSanitizerTests
         var seed = (ulong)NewSeed();
         var input = Ramp(256);
         var (inOrder, reversed, shuffled) =
-            RunInThreeOrders(_dev, () => RunUnary("broken_missing_sync_kernel", input, 64), seed);
+            RunInThreeOrders(Emu, () => RunUnary("broken_missing_sync_kernel", input, 64), seed);
         TestContext.Out.WriteLine($"seed {seed}: in order vs reversed {FirstDifference(inOrder, reversed)}, " +
                                   $"vs shuffled {FirstDifference(inOrder, shuffled)}");
         Assert.That(FirstDifference(inOrder, reversed), Is.Not.Null,
             "reversing the threads of a block must change the output of a kernel that lacks a __syncthreads");
         // The same kernel with its barrier is bit-identical in every order (and right).
-        AssertScheduleIndependent(_dev, () => RunUnary("fixed_missing_sync_kernel", input, 64), seed, "fixed kernel");
+        AssertScheduleIndependent(Emu, () => RunUnary("fixed_missing_sync_kernel", input, 64), seed, "fixed kernel");
         var fixedOut = RunUnary("fixed_missing_sync_kernel", input, 64);
         for (var i = 0; i < input.Length; i++)
             Assert.That(BitConverter.UInt32BitsToSingle(fixedOut[i]), Is.EqualTo(input[i / 64 * 64 + (i + 1) % 64]),
@@ -66,22 +58,22 @@ public sealed unsafe class EmulatorSanitizerTests
     public void ExecutionModelSelfTestIsScheduleIndependent()
     {
         var seed = (ulong)NewSeed();
-        AssertScheduleIndependent(_dev, () => RunUnary("selftest_block_reverse_kernel", Ramp(1000), 256), seed,
+        AssertScheduleIndependent(Emu, () => RunUnary("selftest_block_reverse_kernel", Ramp(1000), 256), seed,
             $"selftest_block_reverse_kernel seed={seed}");
     }
 
     [Test]
     public void ShuffledScheduleErrorsNameTheSeed()
     {
-        _dev.Checks = EmulatorChecks.ShuffleSchedule;
-        _dev.ScheduleSeed = 12345;
-        var p = Poisoned(_dev, 300);
+        Emu.Checks = EmulatorChecks.ShuffleSchedule;
+        Emu.ScheduleSeed = 12345;
+        var p = Poisoned(Emu, 300);
         ulong o = p.Address;
         int count = 300, fault = 170, mode = 0;
-        var ex = LaunchFails<EmulatorException>(_dev, "selftest_fault_kernel", 3, 128, 0,
+        var ex = LaunchFails<EmulatorException>(Emu, "selftest_fault_kernel", 3, 128, 0,
             (nint)(&o), (nint)(&count), (nint)(&fault), (nint)(&mode));
         Assert.That(ex.Message, Does.Contain("block (1,0,0) thread (42,0,0)").And.Contain("shuffled, seed 12345"));
-        _dev.Free(p);
+        Emu.Free(p);
     }
 
     [Test]
@@ -91,19 +83,19 @@ public sealed unsafe class EmulatorSanitizerTests
         var input = Enumerable.Repeat(1f, 64 * blocks).ToArray();
         uint[] Run()
         {
-            var din = Upload<float>(_dev, input);
-            var dout = Poisoned(_dev, input.Length, 0);
+            var din = Upload<float>(Emu, input);
+            var dout = Poisoned(Emu, input.Length, 0);
             ulong o = dout.Address, i = din.Address;
-            Launch(_dev, "broken_uninitialised_static_shared_kernel", blocks, 64, 0, (nint)(&o), (nint)(&i));
-            var bits = Download<uint>(_dev, dout, input.Length);
-            _dev.Free(din);
-            _dev.Free(dout);
+            Launch(Emu, "broken_uninitialised_static_shared_kernel", blocks, 64, 0, (nint)(&o), (nint)(&i));
+            var bits = Download<uint>(Emu, dout, input.Length);
+            Emu.Free(din);
+            Emu.Free(dout);
             return bits;
         }
 
         // (Without the check the accumulator keeps whatever the previous block or launch left: the result depends on
         // history, zeros in a fresh process, and the bug can pass a test.)
-        _dev.Checks = EmulatorChecks.PoisonStaticShared;
+        Emu.Checks = EmulatorChecks.PoisonStaticShared;
         var poisoned = Run();
         Assert.That(poisoned, Has.All.EqualTo(0xFFFFFFFFu), "poison (0xFF bytes) + 1 keeps the poison's NaN bits");
     }
@@ -111,16 +103,16 @@ public sealed unsafe class EmulatorSanitizerTests
     [Test]
     public void PoisonedStaticSharedInAnOutputIsReportedWithKernelAndAddress()
     {
-        _dev.Checks = EmulatorChecks.PoisonStaticShared | EmulatorChecks.UnwrittenOutputs;
-        var din = Upload<float>(_dev, Enumerable.Repeat(1f, 64).ToArray());
-        var dout = _dev.Allocate(64 * 4);
+        Emu.Checks = EmulatorChecks.PoisonStaticShared | EmulatorChecks.UnwrittenOutputs;
+        var din = Upload<float>(Emu, Enumerable.Repeat(1f, 64).ToArray());
+        var dout = Emu.Allocate(64 * 4);
         var args = new KernelArgs();
         args.AddOutput(dout, 64 * 4);
         args.Add(din);
         EmulatorException? ex = null;
         try
         {
-            args.Launch(_dev, "broken_uninitialised_static_shared_kernel", 1, 64);
+            args.Launch(Emu, "broken_uninitialised_static_shared_kernel", 1, 64);
         }
         catch (EmulatorException e)
         {
@@ -131,21 +123,21 @@ public sealed unsafe class EmulatorSanitizerTests
         Assert.That(ex.KernelName, Is.EqualTo("broken_uninitialised_static_shared_kernel"));
         Assert.That(ex.Message, Does.Contain("output argument 0").And.Contain("64 of 64 words")
             .And.Contain($"0x{dout.Address:x}"));
-        _dev.Free(din);
-        _dev.Free(dout);
+        Emu.Free(din);
+        Emu.Free(dout);
     }
 
     [Test]
     public void UnwrittenPartOfADeclaredOutputIsReported()
     {
-        _dev.Checks = EmulatorChecks.UnwrittenOutputs;
-        var dout = _dev.Allocate(64 * 4);
+        Emu.Checks = EmulatorChecks.UnwrittenOutputs;
+        var dout = Emu.Allocate(64 * 4);
         var args = new KernelArgs();
         args.AddOutput(dout, 64 * 4);
         EmulatorException? ex = null;
         try
         {
-            args.Launch(_dev, "probe_bounded_kernel", 1, 32);
+            args.Launch(Emu, "probe_bounded_kernel", 1, 32);
         }
         catch (EmulatorException e)
         {
@@ -157,21 +149,21 @@ public sealed unsafe class EmulatorSanitizerTests
         // Fully written: no error.
         var full = new KernelArgs();
         full.AddOutput(dout, 64 * 4);
-        full.Launch(_dev, "probe_bounded_kernel", 2, 32);
-        _dev.Free(dout);
+        full.Launch(Emu, "probe_bounded_kernel", 2, 32);
+        Emu.Free(dout);
     }
 
     [TestCase("broken_read_past_end_kernel")]
     [TestCase("broken_write_past_end_kernel")]
     public void AccessPastTheEndFaultsWithKernelBlockThreadAndAddress(string kernel)
     {
-        _dev.Checks = EmulatorChecks.BoundsCheck;  // allocations from now on end at a guard page
+        Emu.Checks = EmulatorChecks.BoundsCheck;  // allocations from now on end at a guard page
         const int n = 100;                          // 400 bytes: a multiple of 16, so the guard starts right after
-        var din = Upload<float>(_dev, Ramp(n));
-        var dout = Poisoned(_dev, n);
+        var din = Upload<float>(Emu, Ramp(n));
+        var dout = Poisoned(Emu, n);
         ulong o = dout.Address, i = din.Address;
         var count = n;
-        var ex = LaunchFails<EmulatorException>(_dev, kernel, 2, 64, 0, (nint)(&o), (nint)(&i), (nint)(&count));
+        var ex = LaunchFails<EmulatorException>(Emu, kernel, 2, 64, 0, (nint)(&o), (nint)(&i), (nint)(&count));
         TestContext.Out.WriteLine(ex.Message);
         var target = kernel.Contains("read") ? din : dout;
         Assert.That(ex.KernelName, Is.EqualTo(kernel));
@@ -182,25 +174,25 @@ public sealed unsafe class EmulatorSanitizerTests
 
         // The process and the device survive: the same launch within bounds works.
         count = n - 1;
-        Launch(_dev, kernel, 2, 64, 0, (nint)(&o), (nint)(&i), (nint)(&count));
-        _dev.Free(din);
-        _dev.Free(dout);
+        Launch(Emu, kernel, 2, 64, 0, (nint)(&o), (nint)(&i), (nint)(&count));
+        Emu.Free(din);
+        Emu.Free(dout);
     }
 
     [Test]
     public void ManagedNullReferenceStillWorksAfterAKernelFault()
     {
         // The emulator's SIGSEGV handler chains to the .NET runtime's, which turns managed faults into exceptions.
-        _dev.Checks = EmulatorChecks.BoundsCheck;
-        var din = Upload<float>(_dev, Ramp(16));
-        var dout = Poisoned(_dev, 16);
+        Emu.Checks = EmulatorChecks.BoundsCheck;
+        var din = Upload<float>(Emu, Ramp(16));
+        var dout = Poisoned(Emu, 16);
         ulong o = dout.Address, i = din.Address;
         var count = 16;
-        LaunchFails<EmulatorException>(_dev, "broken_read_past_end_kernel", 1, 32, 0, (nint)(&o), (nint)(&i),
+        LaunchFails<EmulatorException>(Emu, "broken_read_past_end_kernel", 1, 32, 0, (nint)(&o), (nint)(&i),
                                        (nint)(&count));
         Assert.Throws<NullReferenceException>(() => NullLength(null));
-        _dev.Free(din);
-        _dev.Free(dout);
+        Emu.Free(din);
+        Emu.Free(dout);
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
@@ -209,34 +201,34 @@ public sealed unsafe class EmulatorSanitizerTests
     [Test]
     public void SharedMemoryWriteWriteRaceIsReported()
     {
-        _dev.Checks = EmulatorChecks.SharedRaces;
-        var dout = Poisoned(_dev, 128);
+        Emu.Checks = EmulatorChecks.SharedRaces;
+        var dout = Poisoned(Emu, 128);
         ulong o = dout.Address;
-        var ex = LaunchFails<EmulatorException>(_dev, "broken_shared_race_kernel", 2, 64, 0, (nint)(&o));
+        var ex = LaunchFails<EmulatorException>(Emu, "broken_shared_race_kernel", 2, 64, 0, (nint)(&o));
         TestContext.Out.WriteLine(ex.Message);
         Assert.That(ex.Message, Does.Contain("broken_shared_race_kernel").And.Contain("shared-memory race")
             .And.Contain("static shared memory, offset").And.Contain("thread (0,0,0)")
             .And.Contain("thread (32,0,0)").And.Contain("block (0,0,0)").And.Contain("address 0x"));
 
         // Without the check the race goes unnoticed (the last writer wins, silently).
-        _dev.Checks = EmulatorChecks.None;
-        Launch(_dev, "broken_shared_race_kernel", 2, 64, 0, (nint)(&o));
-        _dev.Free(dout);
+        Emu.Checks = EmulatorChecks.None;
+        Launch(Emu, "broken_shared_race_kernel", 2, 64, 0, (nint)(&o));
+        Emu.Free(dout);
     }
 
     [Test]
     public void RaceCheckAcceptsBarriersWarpSynchronousCodeAndSharedAtomics()
     {
-        _dev.Checks = EmulatorChecks.SharedRaces | EmulatorChecks.ShuffleSchedule | EmulatorChecks.PoisonStaticShared;
+        Emu.Checks = EmulatorChecks.SharedRaces | EmulatorChecks.ShuffleSchedule | EmulatorChecks.PoisonStaticShared;
         const int blocks = 3;
         var seed = NewSeed();
         var rng = new Random(seed);
         var x = Enumerable.Range(0, 64 * blocks).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
-        var din = Upload<float>(_dev, x);
-        var dout = Poisoned(_dev, 2 * blocks);
+        var din = Upload<float>(Emu, x);
+        var dout = Poisoned(Emu, 2 * blocks);
         ulong o = dout.Address, i = din.Address;
-        Launch(_dev, "clean_shared_kernel", blocks, 64, 0, (nint)(&o), (nint)(&i));
-        var got = Download<float>(_dev, dout, 2 * blocks);
+        Launch(Emu, "clean_shared_kernel", blocks, 64, 0, (nint)(&o), (nint)(&i));
+        var got = Download<float>(Emu, dout, 2 * blocks);
         var want = new double[2 * blocks];
         for (var b = 0; b < blocks; b++)
         {
@@ -245,8 +237,8 @@ public sealed unsafe class EmulatorSanitizerTests
             want[2 * b + 1] = row.Count(v => v > 0);
         }
         AssertClose(got, want, 1e-5, 1e-5, $"clean_shared_kernel seed={seed}");
-        _dev.Free(din);
-        _dev.Free(dout);
+        Emu.Free(din);
+        Emu.Free(dout);
     }
 
     [Test]
