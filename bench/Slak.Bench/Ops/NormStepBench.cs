@@ -4,7 +4,9 @@
 // tensors; the channels-first LayerNorm backward on the stem / downsampling shapes; the block's LayerNorm fused with
 // its NCHW -> NHWC permute, forward and backward, two calls per stage. 'old' and 'new' are selected by the backend's
 // internal switches (BatchNormChannelParts with BatchNormColumnEdgeBlocks, LayerNormChannelsFirstFlatBelow,
-// LayerNormLayoutVectorTails, and for the fused backward LayerNormLayoutTileSums); rounds are interleaved (alternating which side goes first) and the best of N rounds is
+// and for the fused LayerNorm + permute: forward LayerNormLayoutPixelLanes, old = the row path, new = pixels in the
+// SIMD lanes on maps of at least one vector of pixels; backward LayerNormLayoutVectorTails with
+// LayerNormLayoutTileSums, old = rows finished channel by channel, new = finished with the last whole vector); rounds are interleaved (alternating which side goes first) and the best of N rounds is
 // kept (the least disturbed by other processes). Byte counts: every pass's reads and writes of batch-sized tensors
 // (BatchNorm forward: x twice, y once; backward: dy and x twice, dx once), and, beside them, train-vs-torch's lower
 // bound (2 x the input); rates are read against the cache bandwidth (256 KiB per thread) measured in the same run.
@@ -128,8 +130,10 @@ internal static class NormStepBench
 
     private const int LayoutCalls = 2;
 
-    /// <summary>The fused LayerNorm + permute, forward and backward, old (rows finished channel by channel) against
-    /// new (finished with the last whole vector), on <see cref="LayoutCalls"/> sets of tensors: best ms per call.</summary>
+    /// <summary>The fused LayerNorm + permute on <see cref="LayoutCalls"/> sets of tensors, best ms per call: forward
+    /// old = the row path (a pixel's channels in the SIMD lanes), new = pixels in the lanes on maps of at least one
+    /// vector of pixels (the row path below that); backward old = rows finished channel by channel, new = finished
+    /// with the last whole vector.</summary>
     private static ((double Old, double New) Fwd, (double Old, double New) Bwd) LayoutStage(int c, int side, int reps)
     {
         var rng = new Random(c * 353 + side);
@@ -151,7 +155,7 @@ internal static class NormStepBench
         }).ToArray();
         void Fwd(bool fresh)
         {
-            CpuBackend.LayerNormLayoutVectorTails = fresh;
+            CpuBackend.LayerNormLayoutPixelLanes = fresh;
             foreach (var t in sets) be.LayerNormNchwToNhwc(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
         }
         void Bwd(bool fresh)
@@ -168,6 +172,7 @@ internal static class NormStepBench
         }
         finally
         {
+            CpuBackend.LayerNormLayoutPixelLanes = true;
             CpuBackend.LayerNormLayoutVectorTails = true;
             CpuBackend.LayerNormLayoutTileSums = true;
         }

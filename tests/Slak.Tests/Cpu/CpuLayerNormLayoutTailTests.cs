@@ -11,7 +11,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.LayerNormLayoutVectorTails
+[NonParallelizable] // changes CpuBackend.LayerNormLayoutVectorTails and LayerNormLayoutPixelLanes
 public class CpuLayerNormLayoutTailTests
 {
     private const float Eps = CpuLayerNormBackwardCase.Eps;
@@ -46,6 +46,8 @@ public class CpuLayerNormLayoutTailTests
         string what = $"LayerNorm NCHW -> NHWC {n}x{c}x{h}x{w}";
         try
         {
+            // The row path's forward (the pixel-lane forward takes larger maps by default: CpuLayerNormLayoutPixelLanesTests).
+            CpuBackend.LayerNormLayoutPixelLanes = false;
             var outputs = new List<float[][]>();
             foreach (bool tails in new[] { false, true, true })
             {
@@ -80,11 +82,12 @@ public class CpuLayerNormLayoutTailTests
         finally
         {
             CpuBackend.LayerNormLayoutVectorTails = true;
+            CpuBackend.LayerNormLayoutPixelLanes = true;
         }
     }
 
     /// <summary>y = (x - mu) * rs * w + b per pixel over C (NHWC out), mu and rs = 1/sqrt(var + eps), in float64.</summary>
-    private static (double[] Y, double[] Mean, double[] Rstd) Forward64(float[] x, float[] wt, float[] bs, int n, int c, int hw)
+    internal static (double[] Y, double[] Mean, double[] Rstd) Forward64(float[] x, float[] wt, float[] bs, int n, int c, int hw)
     {
         var y = new double[x.Length];
         var mean = new double[n * hw];

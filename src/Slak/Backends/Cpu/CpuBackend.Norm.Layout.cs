@@ -25,6 +25,11 @@ internal sealed partial class CpuBackend
     public void LayerNormNchwToNhwc(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
         int c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        if (UsePixelLanes(hw))
+        {
+            LayerNormNchwToNhwcPixelLanes(x, weight, bias, eps, y, mean, rstd);
+            return;
+        }
         int rows = checked(x.Size(0) * hw);
         CpuParallel.For(0, RowBlocks(rows, c), blk =>
         {
