@@ -1,15 +1,17 @@
 // The CPU norm passes of a training step (issue 27), old against new in one process: BatchNorm2d training forward and
 // backward on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2) at batch 128, six calls per
 // stage as in a step (two blocks, one BatchNorm after each of the three depthwise branches), each call on its own
-// tensors; the channels-first LayerNorm backward on the stem / downsampling shapes; the block's LayerNorm fused with
-// its NCHW -> NHWC permute, forward and backward, two calls per stage. 'old' and 'new' are selected by the backend's
-// internal switches (BatchNormChannelParts with BatchNormColumnEdgeBlocks, LayerNormChannelsFirstFlatBelow,
-// and for the fused LayerNorm + permute: forward LayerNormLayoutPixelLanes, old = the row path, new = pixels in the
-// SIMD lanes on maps of at least one vector of pixels; backward LayerNormLayoutVectorTails with
-// LayerNormLayoutTileSums, old = rows finished channel by channel, new = finished with the last whole vector); rounds are interleaved (alternating which side goes first) and the best of N rounds is
-// kept (the least disturbed by other processes). Byte counts: every pass's reads and writes of batch-sized tensors
-// (BatchNorm forward: x twice, y once; backward: dy and x twice, dx once), and, beside them, train-vs-torch's lower
-// bound (2 x the input); rates are read against the cache bandwidth (256 KiB per thread) measured in the same run.
+// tensors; the channels-first LayerNorm forward and backward on the stem / downsampling shapes; the block's LayerNorm
+// fused with its NCHW -> NHWC permute, forward and backward, two calls per stage. 'old' and 'new' are selected by the
+// backend's internal switches (BatchNormChannelParts with BatchNormColumnEdgeBlocks, LayerNormChannelsFirstFlatBelow
+// for the channels-first backward, LayerNormLayoutPixelLanes for the channels-first forward, and for the fused
+// LayerNorm + permute: forward LayerNormLayoutPixelLanes, old = the row path, new = pixels in the SIMD lanes on maps of
+// at least one vector of pixels; backward LayerNormLayoutVectorTails with LayerNormLayoutTileSums, old = rows finished
+// channel by channel, new = finished with the last whole vector); rounds are interleaved (alternating which side goes
+// first) and the best of N rounds is kept (the least disturbed by other processes). Byte counts: every pass's reads and
+// writes of batch-sized tensors (BatchNorm forward: x twice, y once; backward: dy and x twice, dx once), and, beside
+// them, train-vs-torch's lower bound (2 x the input); rates are read against the cache bandwidth (256 KiB per thread)
+// measured in the same run.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll norm-step [--reps N] [--out FILE] [--note TEXT]
 using System.Globalization;
 using System.Text;
@@ -92,19 +94,23 @@ internal static class NormStepBench
         // before each of the other two downsamplings.
         foreach (var (preset, sides) in new[] { ("slak_nano", new[] { 8, 4, 2 }), ("slak_nano64", new[] { 16, 8, 4 }) })
         {
-            double lOld = 0, lNew = 0;
+            double lOld = 0, lNew = 0, fOld = 0, fNew = 0;
             for (int s = 0; s < 3; s++)
             {
                 int calls = s == 0 ? 2 : 1, hw = sides[s] * sides[s];
-                var (old, flat) = LayerNormStage(Widths[s], sides[s], calls, reps);
+                var (fwd, (old, flat)) = LayerNormStage(Widths[s], sides[s], calls, reps);
                 bool flatByDefault = hw < CpuBackend.LayerNormChannelsFirstFlatBelow;
                 long numel = (long)Batch * Widths[s] * hw;
                 string sh = Inv($"({Batch}, {Widths[s]}, {sides[s]}, {sides[s]})");
                 string pass = flatByDefault ? "LayerNormChannelsFirstBackward" : "LayerNormChannelsFirstBackward (flat forced; not the default here)";
+                // Forward: x read, y written (the lower bound in both byte columns).
+                Row(line, preset, "LayerNormChannelsFirst", sh, fwd, 2.0 * numel * 4, 2.0 * numel * 4, cacheBw);
                 Row(line, preset, pass, sh, (old, flat), 5.0 * numel * 4, 2.0 * numel * 4, cacheBw);
+                fOld += calls * fwd.Old; fNew += calls * fwd.New;
                 lOld += calls * old;
                 lNew += calls * (flatByDefault ? flat : old);
             }
+            steps.Add(Inv($"| {preset} | LayerNormChannelsFirst | 4 | {fOld:F3} | {fNew:F3} | {fNew / fOld:F2} |"));
             steps.Add(Inv($"| {preset} | LayerNormChannelsFirstBackward | 4 | {lOld:F3} | {lNew:F3} | {lNew / lOld:F2} |"));
         }
         // The block's LayerNorm fused with the NCHW -> NHWC permute: two blocks per stage.
@@ -178,9 +184,10 @@ internal static class NormStepBench
         }
     }
 
-    /// <summary>The channels-first LayerNorm backward, old (per-plane and small-map paths) against the flat path
-    /// forced on, on <paramref name="calls"/> sets of tensors: best ms per call of each side.</summary>
-    private static (double Old, double Flat) LayerNormStage(int c, int side, int calls, int reps)
+    /// <summary>The channels-first LayerNorm on <paramref name="calls"/> sets of tensors, best ms per call of each side:
+    /// forward old = the plane path, new = pixels in the SIMD lanes (LayerNormLayoutPixelLanes; the plane path below one
+    /// vector of pixels); backward old = the per-plane and small-map paths, against the flat path forced on.</summary>
+    private static ((double Old, double New) Fwd, (double Old, double Flat) Bwd) LayerNormStage(int c, int side, int calls, int reps)
     {
         var rng = new Random(c * 977 + side);
         int[] shape = [Batch, c, side, side];
@@ -196,7 +203,7 @@ internal static class NormStepBench
             be.LayerNormChannelsFirst(x, w, Tensor.Zeros([c], Device.Cpu), 1e-6f, Tensor.Empty(shape, Device.Cpu), mean, rstd);
             return new
             {
-                X = x, W = w, Mean = mean, Rstd = rstd,
+                X = x, W = w, B = Tensor.Zeros([c], Device.Cpu), Y = Tensor.Empty(shape, Device.Cpu), Mean = mean, Rstd = rstd,
                 Dy = Tensor.FromArray(BenchData.Uniform(rng, numel, 1, 0), shape, Device.Cpu),
                 Dx = Tensor.Empty(shape, Device.Cpu),
                 Dw = Tensor.Empty([c], Device.Cpu),
@@ -208,14 +215,21 @@ internal static class NormStepBench
             CpuBackend.LayerNormChannelsFirstFlatBelow = flat ? int.MaxValue : 0;
             foreach (var t in sets) be.LayerNormChannelsFirstBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
         }
+        void Fwd(bool lanes)
+        {
+            CpuBackend.LayerNormLayoutPixelLanes = lanes;
+            foreach (var t in sets) be.LayerNormChannelsFirst(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
+        }
         try
         {
+            var f = Interleaved.Best(reps, () => Fwd(false), () => Fwd(true));
             var r = Interleaved.Best(reps, () => Bwd(false), () => Bwd(true));
-            return (r.A / calls, r.B / calls);
+            return ((f.A / calls, f.B / calls), (r.A / calls, r.B / calls));
         }
         finally
         {
             CpuBackend.LayerNormChannelsFirstFlatBelow = keep;
+            CpuBackend.LayerNormLayoutPixelLanes = true;
         }
     }
 

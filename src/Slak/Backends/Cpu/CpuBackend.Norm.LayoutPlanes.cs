@@ -1,13 +1,17 @@
-// LayerNorm fused with the NCHW -> NHWC permute (IBackend.NormLayout.cs), forward, on maps of at least one vector of
-// pixels (slak_nano's stages 1-2, slak_nano64's stages 1-3): the SIMD lanes are pixels instead of channels. The row
-// path (CpuBackend.Norm.Layout.cs) gathers each pixel's channel row and reduces it across the lanes of a vector, two
-// horizontal sums per row, which on rows of 31 or 62 channels cost more than the arithmetic. Here a chunk of W pixels
-// (W = Vector<float>.Count) of one image is one vector per channel plane (unit stride in NCHW): the statistics are
-// vertical adds across the channel planes, and only the normalised chunk goes through the row path's 8 x 8
-// transposes into its NHWC rows. Images run in parallel. The arithmetic is the row path's: statistics in float64
-// (the sum, then the centred squares, over the channels; only their order differs: by channel, not lane-wise
-// partials), y = (x - mean) * rstd * w + b in float. The backward stays on the row path: with its float64
-// parameter-gradient sums, a pixel-lane backward measured no faster (norm-step, 2026-12-05).
+// LayerNorm forwards with pixels in the SIMD lanes, on maps of at least one vector of pixels (slak_nano's stages 1-2,
+// slak_nano64's stages 1-3). A chunk of W pixels (W = Vector<float>.Count) of one image is one vector per channel
+// plane (unit stride in NCHW), so a pixel's statistics are vertical float64 adds across the channel planes, kept in
+// registers: the sum over the channels in order, then the centred squares; y = (x - mean) * rstd * w + b in float.
+// - Fused with the NCHW -> NHWC permute (IBackend.NormLayout.cs): the row path (CpuBackend.Norm.Layout.cs) gathers each
+//   pixel's channel row and reduces it across the lanes of a vector, two horizontal sums per row, which on rows of 31
+//   or 62 channels cost more than the arithmetic. Here only the normalised chunk goes through the row path's 8 x 8
+//   transposes into its NHWC rows. The float64 sums run in another order than the row path's lane-wise partials (a
+//   float may differ in its last bit). The backward stays on the row path: with its float64 parameter-gradient sums,
+//   a pixel-lane backward measured no faster (norm-step, 2026-12-05).
+// - Channels-first (NCHW in and out, after the stem and the downsampling convolutions): the plane path already summed
+//   position-wise, through float64 arrays of H*W sums; the chunk's sums in registers do the same operations in the
+//   same order, so the bits are the same.
+// Images run in parallel; every value depends only on its own image.
 using System.Buffers;
 using System.Numerics;
 
@@ -15,8 +19,9 @@ namespace Slak.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    /// <summary>Whether the fused LayerNorm + permute runs with pixels in the SIMD lanes on maps of at least one vector
-    /// of pixels (the default) instead of the row path. Internal so that the bench and the tests can compare both.</summary>
+    /// <summary>Whether the LayerNorm forwards (fused with the permute, and channels-first) run with pixels in the SIMD
+    /// lanes on maps of at least one vector of pixels (the default) instead of the row path and the plane path.
+    /// Internal so that the bench and the tests can compare both.</summary>
     internal static bool LayerNormLayoutPixelLanes { get; set; } = true;
 
     private static bool UsePixelLanes(int hw) => LayerNormLayoutPixelLanes && hw >= Vector<float>.Count;
@@ -44,11 +49,7 @@ internal sealed partial class CpuBackend
                     var (m, r) = PlaneStatistics(xs, c, hw, p, eps);
                     m.CopyTo(mu.Slice(p, lanes));
                     r.CopyTo(rs.Slice(p, lanes));
-                    for (int ch = 0; ch < c; ch++)
-                    {
-                        var v = (new Vector<float>(xs.Slice(ch * hw + p, lanes)) - m) * r;
-                        (v * new Vector<float>(w[ch]) + new Vector<float>(b[ch])).CopyTo(chunk.AsSpan(ch * lanes, lanes));
-                    }
+                    NormalizeChunk(xs, c, hw, p, m, r, w, b, chunk, lanes, 0);
                     GatherPixelRows(chunk, c, lanes, 0, lanes, ys.Slice(p * c, lanes * c));
                 }
             }
@@ -57,6 +58,45 @@ internal sealed partial class CpuBackend
                 ArrayPool<float>.Shared.Return(chunk);
             }
         });
+    }
+
+    /// <summary>Channels-first LayerNorm forward (NCHW in and out) with pixels in the lanes: per image, chunk by chunk
+    /// of W pixels, the statistics across the channel planes and the normalised chunk written straight into the
+    /// output planes. The same operations in the same order as the plane path (sums over the channels in order, per
+    /// position, in float64), so the same bits, without its float64 position arrays.</summary>
+    private static void LayerNormChannelsFirstPixelLanes(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y,
+        Tensor mean, Tensor rstd)
+    {
+        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        CpuParallel.For(0, n, x.Numel, img =>
+        {
+            int lanes = Vector<float>.Count;
+            var xs = S(x).Slice(img * c * hw, c * hw);
+            var ys = S(y).Slice(img * c * hw, c * hw);
+            var mu = S(mean).Slice(img * hw, hw);
+            var rs = S(rstd).Slice(img * hw, hw);
+            for (int p0 = 0; p0 < hw; p0 += lanes)
+            {
+                int p = Math.Min(p0, hw - lanes); // the last chunk overlaps the one before: same values again
+                var (m, r) = PlaneStatistics(xs, c, hw, p, eps);
+                m.CopyTo(mu.Slice(p, lanes));
+                r.CopyTo(rs.Slice(p, lanes));
+                NormalizeChunk(xs, c, hw, p, m, r, S(weight), S(bias), ys, hw, p);
+            }
+        });
+    }
+
+    /// <summary>dst[ch * dstStride + dstOffset + lane] = (x - mean) * rstd * w[ch] + b[ch] for the pixels [p, p + W) of
+    /// every channel plane (float, as the row and plane paths compute it).</summary>
+    private static void NormalizeChunk(ReadOnlySpan<float> xs, int c, int hw, int p, Vector<float> m, Vector<float> r,
+        ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> dst, int dstStride, int dstOffset)
+    {
+        int lanes = Vector<float>.Count;
+        for (int ch = 0; ch < c; ch++)
+        {
+            var v = (new Vector<float>(xs.Slice(ch * hw + p, lanes)) - m) * r;
+            (v * new Vector<float>(w[ch]) + new Vector<float>(b[ch])).CopyTo(dst.Slice(ch * dstStride + dstOffset, lanes));
+        }
     }
 
     /// <summary>Mean and 1/sqrt(biased variance + eps) of the pixels [p, p + W) of one image (planes of

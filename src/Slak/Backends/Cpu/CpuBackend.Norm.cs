@@ -86,6 +86,11 @@ internal sealed partial class CpuBackend
     public void LayerNormChannelsFirst(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        if (UsePixelLanes(hw))
+        {
+            LayerNormChannelsFirstPixelLanes(x, weight, bias, eps, y, mean, rstd);
+            return;
+        }
         // Per image, statistics run across the channel planes position-wise (SIMD over the H*W positions, double
         // accumulators), so every pass reads whole planes with unit stride.
         CpuParallel.For(0, n, x.Numel, img =>
