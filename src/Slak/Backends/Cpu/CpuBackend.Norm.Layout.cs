@@ -27,7 +27,7 @@ internal sealed partial class CpuBackend
         int c = x.Size(1), hw = x.Size(2) * x.Size(3);
         if (UsePixelLanes(hw))
         {
-            LayerNormNchwToNhwcPixelLanes(x, weight, bias, eps, y, mean, rstd);
+            LayerNormForwardPixelLanes(x, weight, bias, eps, y, mean, rstd, nhwc: true);
             return;
         }
         int rows = checked(x.Size(0) * hw);

@@ -26,20 +26,21 @@ internal sealed partial class CpuBackend
 
     private static bool UsePixelLanes(int hw) => LayerNormLayoutPixelLanes && hw >= Vector<float>.Count;
 
-    /// <summary>Forward: per image, chunk by chunk of W pixels, the statistics across the channel planes, the
-    /// normalised chunk into a C x W buffer, transposed into the chunk's NHWC rows.</summary>
-    private static void LayerNormNchwToNhwcPixelLanes(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y,
-        Tensor mean, Tensor rstd)
+    /// <summary>Both forwards: per image, chunk by chunk of W pixels, the statistics across the channel planes, then
+    /// the normalised chunk either transposed into its NHWC rows (<paramref name="nhwc"/>: the fused permute, through a
+    /// C x W buffer) or written straight into the output planes (channels-first).</summary>
+    private static void LayerNormForwardPixelLanes(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y,
+        Tensor mean, Tensor rstd, bool nhwc)
     {
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
         CpuParallel.For(0, n, x.Numel, img =>
         {
             int lanes = Vector<float>.Count;
-            var chunk = ArrayPool<float>.Shared.Rent(c * lanes);
+            var chunk = nhwc ? ArrayPool<float>.Shared.Rent(c * lanes) : null;
             try
             {
                 var xs = S(x).Slice(img * c * hw, c * hw);
-                var ys = S(y).Slice(img * hw * c, hw * c);
+                var ys = S(y).Slice(img * c * hw, c * hw);
                 var w = S(weight); var b = S(bias);
                 var mu = S(mean).Slice(img * hw, hw);
                 var rs = S(rstd).Slice(img * hw, hw);
@@ -49,39 +50,18 @@ internal sealed partial class CpuBackend
                     var (m, r) = PlaneStatistics(xs, c, hw, p, eps);
                     m.CopyTo(mu.Slice(p, lanes));
                     r.CopyTo(rs.Slice(p, lanes));
-                    NormalizeChunk(xs, c, hw, p, m, r, w, b, chunk, lanes, 0);
-                    GatherPixelRows(chunk, c, lanes, 0, lanes, ys.Slice(p * c, lanes * c));
+                    if (chunk is null)
+                        NormalizeChunk(xs, c, hw, p, m, r, w, b, ys, hw, p);
+                    else
+                    {
+                        NormalizeChunk(xs, c, hw, p, m, r, w, b, chunk, lanes, 0);
+                        GatherPixelRows(chunk, c, lanes, 0, lanes, ys.Slice(p * c, lanes * c));
+                    }
                 }
             }
             finally
             {
-                ArrayPool<float>.Shared.Return(chunk);
-            }
-        });
-    }
-
-    /// <summary>Channels-first LayerNorm forward (NCHW in and out) with pixels in the lanes: per image, chunk by chunk
-    /// of W pixels, the statistics across the channel planes and the normalised chunk written straight into the
-    /// output planes. The same operations in the same order as the plane path (sums over the channels in order, per
-    /// position, in float64), so the same bits, without its float64 position arrays.</summary>
-    private static void LayerNormChannelsFirstPixelLanes(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y,
-        Tensor mean, Tensor rstd)
-    {
-        int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        CpuParallel.For(0, n, x.Numel, img =>
-        {
-            int lanes = Vector<float>.Count;
-            var xs = S(x).Slice(img * c * hw, c * hw);
-            var ys = S(y).Slice(img * c * hw, c * hw);
-            var mu = S(mean).Slice(img * hw, hw);
-            var rs = S(rstd).Slice(img * hw, hw);
-            for (int p0 = 0; p0 < hw; p0 += lanes)
-            {
-                int p = Math.Min(p0, hw - lanes); // the last chunk overlaps the one before: same values again
-                var (m, r) = PlaneStatistics(xs, c, hw, p, eps);
-                m.CopyTo(mu.Slice(p, lanes));
-                r.CopyTo(rs.Slice(p, lanes));
-                NormalizeChunk(xs, c, hw, p, m, r, S(weight), S(bias), ys, hw, p);
+                if (chunk is not null) ArrayPool<float>.Shared.Return(chunk);
             }
         });
     }

@@ -88,7 +88,7 @@ internal sealed partial class CpuBackend
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
         if (UsePixelLanes(hw))
         {
-            LayerNormChannelsFirstPixelLanes(x, weight, bias, eps, y, mean, rstd);
+            LayerNormForwardPixelLanes(x, weight, bias, eps, y, mean, rstd, nhwc: false);
             return;
         }
         // Per image, statistics run across the channel planes position-wise (SIMD over the H*W positions, double
