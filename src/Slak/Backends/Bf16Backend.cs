@@ -390,6 +390,10 @@ internal sealed partial class Bf16Backend : IBackend
         _inner.AdamWStep(param, grad, expAvg, expAvgSq, mask, hyper, maskMoments);
 
     /// <inheritdoc/>
+    public void AdamWStepGroup(IReadOnlyList<AdamWItem> items, bool maskMoments) =>
+        _inner.AdamWStepGroup(items, maskMoments);
+
+    /// <inheritdoc/>
     public long SparsePruneRegrow(Tensor weight, Tensor mask, Tensor? grad, Tensor keep, long numRemove,
                                   SparseRegrowth growth, ulong roundSeed) =>
         _inner.SparsePruneRegrow(weight, mask, grad, keep, numRemove, growth, roundSeed);

@@ -143,7 +143,16 @@ internal partial interface IBackend
     /// and moments stay dense. Either way the updated weight is multiplied by the mask.</summary>
     void AdamWStep(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, Tensor? mask, in AdamWHyper hyper,
                    bool maskMoments);
+
+    /// <summary>One AdamW step on each of several parameters: the result of <see cref="AdamWStep"/> on each in turn,
+    /// bit for bit. A backend may run them together (the CPU backend: one parallel region for all of them, instead of
+    /// a fork/join per parameter, most of which are small).</summary>
+    void AdamWStepGroup(IReadOnlyList<AdamWItem> items, bool maskMoments);
 }
+
+/// <summary>One parameter of <see cref="IBackend.AdamWStepGroup"/>: its tensors and its step's hyper-parameters.</summary>
+internal readonly record struct AdamWItem(Tensor Param, Tensor Grad, Tensor ExpAvg, Tensor ExpAvgSq, Tensor? Mask,
+                                          AdamWHyper Hyper);
 
 /// <summary>Hyper-parameters of one AdamW step (step is 1-based, after increment).</summary>
 internal readonly record struct AdamWHyper(float Lr, float Beta1, float Beta2, float Eps, float WeightDecay, long Step);

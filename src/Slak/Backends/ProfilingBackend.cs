@@ -343,6 +343,13 @@ internal sealed class ProfilingBackend : IBackend
     }
 
     /// <inheritdoc/>
+    public void AdamWStepGroup(IReadOnlyList<AdamWItem> items, bool maskMoments)
+    {
+        using var r = OpProfiler.Measure(nameof(AdamWStepGroup));
+        _inner.AdamWStepGroup(items, maskMoments);
+    }
+
+    /// <inheritdoc/>
     public void DecomposedDwConvForward(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks, IReadOnlyList<Tensor> ys)
     {
         using var r = Region(nameof(DecomposedDwConvForward), x);

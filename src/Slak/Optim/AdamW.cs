@@ -89,6 +89,10 @@ public sealed class AdamW
     {
         using var untracked = TensorScope.Untracked();
         using var profile = Diagnostics.OpProfiler.Measure("AdamW.Step");
+        // One backend call for each run of parameters on the same backend (normally all of them): the CPU backend
+        // updates them all in one parallel region.
+        var group = new List<AdamWItem>(_states.Count);
+        IBackend? backend = null;
         foreach (var s in _states)
         {
             var grad = s.Parameter.Grad;
@@ -96,8 +100,16 @@ public sealed class AdamW
             s.EnsureMoments();
             s.Step++;
             var hyper = new AdamWHyper(Lr, Beta1, Beta2, Eps, s.Decay ? WeightDecay : 0f, s.Step);
-            s.Parameter.Backend.AdamWStep(s.Parameter, grad, s.ExpAvg!, s.ExpAvgSq!, s.Mask, hyper, MaskMoments);
+            var be = s.Parameter.Backend;
+            if (backend is not null && !ReferenceEquals(be, backend))
+            {
+                backend.AdamWStepGroup(group, MaskMoments);
+                group.Clear();
+            }
+            backend = be;
+            group.Add(new AdamWItem(s.Parameter, grad, s.ExpAvg!, s.ExpAvgSq!, s.Mask, hyper));
         }
+        if (group.Count > 0) backend!.AdamWStepGroup(group, MaskMoments);
     }
 
     /// <summary>Multiplies both moments of <paramref name="name"/> by <paramref name="keep"/> (0/1, same shape):

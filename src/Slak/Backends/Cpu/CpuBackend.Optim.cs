@@ -7,19 +7,43 @@ internal sealed partial class CpuBackend
     public void AdamWStep(Tensor param, Tensor grad, Tensor expAvg, Tensor expAvgSq, Tensor? mask, in AdamWHyper hyper,
                           bool maskMoments)
     {
-        var h = hyper;
+        var item = new AdamWItem(param, grad, expAvg, expAvgSq, mask, hyper);
+        Chunked(param.Numel, (s, n) => AdamWSegment(item, s, n, maskMoments));
+    }
+
+    /// <inheritdoc />
+    public void AdamWStepGroup(IReadOnlyList<AdamWItem> items, bool maskMoments)
+    {
+        // Every parameter cut into segments of at most Chunk elements, all segments in one parallel region. Each
+        // element's update depends on its own values only, so the bits are those of AdamWStep per parameter.
+        var segments = new List<(int Item, int Start, int Length)>();
+        long total = 0;
+        for (int i = 0; i < items.Count; i++)
+        {
+            int numel = checked((int)items[i].Param.Numel);
+            for (int s = 0; s < numel; s += Chunk) segments.Add((i, s, Math.Min(Chunk, numel - s)));
+            total += numel;
+        }
+        CpuParallel.For(0, segments.Count, total, k =>
+        {
+            var (i, s, n) = segments[k];
+            AdamWSegment(items[i], s, n, maskMoments);
+        });
+    }
+
+    /// <summary>The AdamW update of elements [s, s + n) of one parameter.</summary>
+    private static void AdamWSegment(in AdamWItem item, int s, int n, bool maskMoments)
+    {
+        var h = item.Hyper;
         float bc1 = 1f - MathF.Pow(h.Beta1, h.Step), bc2Sqrt = MathF.Sqrt(1f - MathF.Pow(h.Beta2, h.Step));
         float stepSize = h.Lr / bc1, decay = 1f - h.Lr * h.WeightDecay;
-        bool masked = mask is not null;
-        Chunked(param.Numel, (s, n) =>
-        {
-            var p = S(param).Slice(s, n);
-            var g = S(grad).Slice(s, n);
-            var m = S(expAvg).Slice(s, n);
-            var v = S(expAvgSq).Slice(s, n);
-            var k = masked ? S(mask!).Slice(s, n) : default;
-            AdamWSpan(p, g, m, v, k, masked, masked && maskMoments, h.Beta1, h.Beta2, h.Eps, stepSize, decay, bc2Sqrt);
-        });
+        bool masked = item.Mask is not null;
+        var p = S(item.Param).Slice(s, n);
+        var g = S(item.Grad).Slice(s, n);
+        var m = S(item.ExpAvg).Slice(s, n);
+        var v = S(item.ExpAvgSq).Slice(s, n);
+        var k = masked ? S(item.Mask!).Slice(s, n) : default;
+        AdamWSpan(p, g, m, v, k, masked, masked && maskMoments, h.Beta1, h.Beta2, h.Eps, stepSize, decay, bc2Sqrt);
     }
 
     /// <summary>The AdamW update of one span: the same IEEE operations in the same order in SIMD lanes as in the

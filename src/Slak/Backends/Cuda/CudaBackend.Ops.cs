@@ -92,4 +92,12 @@ internal sealed partial class CudaBackend
                           bool maskMoments) =>
         OptimKernels.AdamW(Gpu, P(param), P(expAvg), P(expAvgSq), P(grad), PorNull(mask), hyper.Lr, hyper.Beta1,
                            hyper.Beta2, hyper.Eps, hyper.WeightDecay, hyper.Step, maskMoments, param.Numel);
+
+    /// <inheritdoc />
+    public void AdamWStepGroup(IReadOnlyList<AdamWItem> items, bool maskMoments)
+    {
+        // One launch per parameter (launches are asynchronous: no per-parameter wait to save here).
+        foreach (var it in items)
+            AdamWStep(it.Param, it.Grad, it.ExpAvg, it.ExpAvgSq, it.Mask, it.Hyper, maskMoments);
+    }
 }
