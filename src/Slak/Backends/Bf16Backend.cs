@@ -235,14 +235,22 @@ internal sealed partial class Bf16Backend : IBackend
     /// <inheritdoc/>
     public void LinearBias(Tensor x, Tensor w, Tensor bias, Tensor y)
     {
-        using (var o = Bf16Operands()) _inner.LinearBias(o.Of(x), o.Of(w), bias, y);
+        if (_inner is not IBf16KernelBackend real || !real.TryLinearBiasBf16(x, w, bias, y))
+        {
+            using var o = Bf16Operands();
+            _inner.LinearBias(o.Of(x), o.Of(w), bias, y);
+        }
         Store(y);
     }
 
     /// <inheritdoc/>
     public void LinearBiasGelu(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y)
     {
-        using (var o = Bf16Operands()) _inner.LinearBiasGelu(o.Of(x), o.Of(w), bias, pre, y);
+        if (_inner is not IBf16KernelBackend real || !real.TryLinearBiasGeluBf16(x, w, bias, pre, y))
+        {
+            using var o = Bf16Operands();
+            _inner.LinearBiasGelu(o.Of(x), o.Of(w), bias, pre, y);
+        }
         Store(pre);
         Store(y);
     }
@@ -251,7 +259,9 @@ internal sealed partial class Bf16Backend : IBackend
     public void LinearBackwardDataGelu(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias)
     {
         using var o = Bf16Operands();
-        _inner.LinearBackwardDataGelu(o.Of(dy), o.Of(w), o.Widened(pre), dpre, dbias);
+        var preF = o.Widened(pre);
+        if (_inner is IBf16KernelBackend real && real.TryLinearBackwardDataGeluBf16(dy, w, preF, dpre, dbias)) return;
+        _inner.LinearBackwardDataGelu(o.Of(dy), o.Of(w), preF, dpre, dbias);
     }
 
     /// <inheritdoc/>

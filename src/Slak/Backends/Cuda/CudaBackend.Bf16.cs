@@ -82,6 +82,27 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
         finally { foreach (var t in temps) Gpu.Free(t); }
     }
 
+    /// <inheritdoc />
+    public bool TryLinearBiasBf16(Tensor x, Tensor w, Tensor bias, Tensor y)
+    {
+        LinearBias(x, w, bias, y, bf16: true);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public bool TryLinearBiasGeluBf16(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y)
+    {
+        LinearBiasGelu(x, w, bias, pre, y, bf16: true);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public bool TryLinearBackwardDataGeluBf16(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias)
+    {
+        LinearBackwardDataGelu(dy, w, pre, dpre, dbias, bf16: true);
+        return true;
+    }
+
     private bool DwConvBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
                             IReadOnlyList<Tensor> outs, bool sum)
     {
