@@ -274,6 +274,8 @@ internal sealed partial class Bf16Backend : IBackend
     /// <inheritdoc/>
     public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, int strideH, int strideW, int padH, int padW)
     {
+        if (_inner is IBf16KernelBackend real && real.TryConv2dBackwardDataBf16(dy, w, dx, strideH, strideW, padH, padW))
+            return;
         using var o = Bf16Operands();
         _inner.Conv2dBackwardData(o.Of(dy), o.Of(w), dx, strideH, strideW, padH, padW);
     }
@@ -282,7 +284,11 @@ internal sealed partial class Bf16Backend : IBackend
     public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor dw, Tensor? dbias, int strideH, int strideW, int padH, int padW)
     {
         using var o = Bf16Operands();
-        _inner.Conv2dBackwardFilter(o.Of(x), o.Of(dy), dw, dbias, strideH, strideW, padH, padW);
+        var rounded = o.Of(dy); // the bias gradient reads the rounded dy on both paths
+        if (_inner is IBf16KernelBackend real &&
+            real.TryConv2dBackwardFilterBf16(o.Widened(x), rounded, dw, dbias, strideH, strideW, padH, padW))
+            return;
+        _inner.Conv2dBackwardFilter(o.Of(x), rounded, dw, dbias, strideH, strideW, padH, padW);
     }
 
     // ---- normalization: fp32 statistics, bf16 output ----------------------------------------------------------

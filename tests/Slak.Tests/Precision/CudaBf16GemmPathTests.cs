@@ -5,6 +5,9 @@
 // NaN, with the input held as a 16-bit block and in float32 storage:
 //   - GemmBf16 ran once per operator call (EmulatedDevice.Bf16GemmCount), and with a held input no widening kernel
 //     (bf16_to_f32_kernel) ran and the input stayed 16-bit;
+// The same for the gradients of the stem / downsampling convolutions' patchify path (kernel == stride, no padding):
+// the input gradient's per-image GEMMs read dy and W as bf16, the weight gradient's GEMM packs the patches and dy's
+// permutation (GemmBf16 once per image, and once); the bias gradient reads the rounded dy in float32 as before.
 //   - every output equals the rounding path (the float32 operator on operands rounded to bf16, what Bf16Backend ran
 //     before, with its outputs rounded where Bf16Backend stores them) bit for bit: the emulator's GemmBf16 widens
 //     exactly and runs the same host GEMM.
@@ -121,5 +124,49 @@ public sealed class CudaBf16GemmPathTests
         cuda.LinearBackwardDataGelu(dyr, wr, pf, rdpre, rdbias);
         SameBits(dpre.ToArray(), rdpre.ToArray(), rng.Ctx($"dpre, {what}"));
         SameBits(dbias.ToArray(), rdbias.ToArray(), rng.Ctx($"dbias, {what}"));
+    }
+
+    [TestCase(2, 3, 5, 16, 16, 4, true)]   // the stem's 4x4/4 (3 input channels)
+    [TestCase(3, 6, 4, 10, 6, 2, false)]   // a downsampling 2x2/2, H != W
+    [TestCase(2, 70, 9, 4, 4, 2, true)]    // K = 280 over the host GEMM's 256-deep blocks
+    public void PatchifyConvolutionGradientsRunGemmBf16AndEqualTheRoundingPath(int n, int cin, int cout, int h, int w,
+                                                                              int s, bool hold)
+    {
+        var cuda = Emu();
+        var bf16 = Bf16Backend.Wrap(cuda);
+        var rng = TestRandom.ForCurrentTest();
+        int oh = h / s, ow = w / s;
+        var x = rng.NormalArray((long)n * cin * h * w);
+        var wt = rng.NormalArray((long)cout * cin * s * s, 1 / Math.Sqrt(cin * s * s));
+        var dy = rng.NormalArray((long)n * cout * oh * ow);
+        string what = $"x ({n},{cin},{h},{w}), {cout} outputs, {s}x{s}/{s}, x held as bf16: {hold}";
+        using var xt = T(x, n, cin, h, w);
+        using var wgt = T(wt, cout, cin, s, s);
+        using var dyt = T(dy, n, cout, oh, ow);
+        if (hold) ((IBf16KernelBackend)cuda).StoreBf16(xt);
+
+        using var dx = Poisoned(n, cin, h, w);
+        var (gemms, widened) = Counted(() => bf16.Conv2dBackwardData(dyt, wgt, dx, s, s, 0, 0));
+        Assert.That(gemms, Is.EqualTo(n), rng.Ctx($"input gradient: GemmBf16 once per image, {what}"));
+        Assert.That(widened, Is.Zero, rng.Ctx($"input gradient widened nothing, {what}"));
+        using var dw = Poisoned(cout, cin, s, s);
+        using var db = Poisoned(cout);
+        (gemms, widened) = Counted(() => bf16.Conv2dBackwardFilter(xt, dyt, dw, db, s, s, 0, 0));
+        Assert.That(gemms, Is.EqualTo(1), rng.Ctx($"weight gradient: GemmBf16 once, {what}"));
+        // The patchify kernel reads x as float32: a held x through one widened copy (as the rounding path's one copy).
+        Assert.That(widened, Is.EqualTo(hold ? 1 : 0), rng.Ctx($"weight gradient's widening kernels, {what}"));
+        Assert.That(((CudaStorage)xt.Storage).IsBf16, Is.EqualTo(hold), rng.Ctx($"x keeps its storage, {what}"));
+
+        using var xr = T(Rounded(x), n, cin, h, w);
+        using var wr = T(Rounded(wt), cout, cin, s, s);
+        using var dyr = T(Rounded(dy), n, cout, oh, ow);
+        using var rdx = Poisoned(n, cin, h, w);
+        cuda.Conv2dBackwardData(dyr, wr, rdx, s, s, 0, 0);
+        using var rdw = Poisoned(cout, cin, s, s);
+        using var rdb = Poisoned(cout);
+        cuda.Conv2dBackwardFilter(xr, dyr, rdw, rdb, s, s, 0, 0);
+        SameBits(dx.ToArray(), rdx.ToArray(), rng.Ctx($"input gradient, {what}"));
+        SameBits(dw.ToArray(), rdw.ToArray(), rng.Ctx($"weight gradient, {what}"));
+        SameBits(db.ToArray(), rdb.ToArray(), rng.Ctx($"bias gradient, {what}"));
     }
 }
