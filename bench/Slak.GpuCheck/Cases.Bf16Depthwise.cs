@@ -5,7 +5,8 @@
 // rounding points). Both round their float32 sums to bf16, and the sums differ in order, so an output may sit one bf16
 // unit apart (at most 2^-7 relative). At reduced sizes (fewer than 16 images) the plan keeps the fused kernel and the
 // row runs its bf16 instantiation under this name. The weight gradient's rows run dwconv_small_wgrad.cu's bf16-x
-// instance (SLAK_DW_BF16=1) through Bf16Backend on both sides, with the float32 weight gradient's tolerance.
+// instance (SLAK_DW_BF16=1) at stages 3-4 and dwconv_fused_wgrad_kernel's (SLAK_DW_BF16=1: x 16-bit, dy float32) at
+// stages 1-2, through Bf16Backend on both sides, with the float32 weight gradient's tolerance.
 using Slak.Backends;
 
 namespace Slak.GpuCheck;
@@ -25,6 +26,16 @@ internal static partial class Cases
                 SampleNote = "the bf16 outputs are the kernel's own 16-bit blocks, which cannot be poisoned",
             };
         }
+        // The fused weight gradient's bf16-x instance (stages 1-2; x read as 16-bit, dy and accumulation float32).
+        foreach (int stage in new[] { 0, 1 })
+            yield return new GpuCase("dwconv_fused_wgrad_kernel", group,
+                                     $"DecomposedDwConvBackwardFilter under bf16 (SLAK_DW_BF16 instance, 16-bit x), stage {stage + 1}",
+                                     ctx => RunBf16DepthwiseWgrad(ctx, stage))
+            {
+                Sampling = SampleHandling.Columns,
+                SampleNote = "per-chunk partials along grid.y: every chunk of sampled grid.x, finalize whole",
+                Owner = ChannelOwner,
+            };
         // The weight gradient's bf16-x instance of dwconv_small_wgrad.cu (x read as 16-bit, dy and accumulation float32).
         foreach (int stage in new[] { 2, 3 })
             yield return new GpuCase("dwconv_small_wgrad_kernel", group,

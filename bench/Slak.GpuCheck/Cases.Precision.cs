@@ -21,7 +21,7 @@ internal static partial class Cases
             { SampledKernels = roundTrip };
         yield return new GpuCase("bf16_to_f32_kernel", g, "PrecisionKernels.Bf16ToFloat32 (round trip)", ctx => Map(ctx, 0, 1, Bf16RoundTrip))
             { SampledKernels = roundTrip };
-        foreach (var c in Bf16Depthwise(g)) yield return c; // the small-map depthwise kernel's bf16 instantiation
+        foreach (var c in Bf16Depthwise(g)) yield return c; // the depthwise kernels' bf16 instantiations and instances
     }
 
     // float32 -> 16-bit bf16 -> float32 on a GPU; the rounding itself on the CPU.

@@ -41,6 +41,10 @@ typedef float dw_store_t;
 __device__ __forceinline__ float dw_load(const dw_store_t* p) { return *p; }
 __device__ __forceinline__ void dw_store(dw_store_t* p, float v) { *p = v; }
 #endif
+// The weight gradient's incoming gradients (dy) are float32 in every instantiation: gradients stay float32 under bf16,
+// so the bf16 instance of dwconv_fused_wgrad_kernel reads x as bf16 (widened exactly on load) and dy as float32; only
+// x's type follows dw_store_t there. In the float32 instantiation both are float (the same code as before).
+typedef float dw_grad_t;
 
 static_assert(kFusedThreads == 128, "dwconv_fused_kernel's __launch_bounds__ is the block of its plan");
 static_assert(kFusedWgradThreads == 256, "dwconv_fused_wgrad_kernel's __launch_bounds__ is the block of its plan");
@@ -580,8 +584,8 @@ __device__ __forceinline__ int dw_compact_live(int* list, const float* mask, lon
 
 __device__ __forceinline__ void dw_wgrad_taps(
     float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2,
-    const dw_store_t* __restrict__ x, const dw_store_t* __restrict__ dy0, const dw_store_t* __restrict__ dy1,
-    const dw_store_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
+    const dw_store_t* __restrict__ x, const dw_grad_t* __restrict__ dy0, const dw_grad_t* __restrict__ dy1,
+    const dw_grad_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
     const float* __restrict__ m2, const DwFusedWgradParams& p, float* smem)
 {
     const int ch = blockIdx.x, chunk = blockIdx.y;
@@ -637,11 +641,11 @@ __device__ __forceinline__ void dw_wgrad_taps(
                 {
                     if (b >= p.branches) break;
                     if (b > 0) __syncthreads(); // the previous branch's dy tile is no longer read
-                    const dw_store_t* dy = b == 0 ? dy0 : b == 1 ? dy1 : dy2;
+                    const dw_grad_t* dy = b == 0 ? dy0 : b == 1 ? dy1 : dy2;
                     for (int k = tid; k < p.tile_h * p.tile_w; k += nthreads)
                     {
                         const int r = k / p.tile_w, q = k % p.tile_w;
-                        s_dy[k] = (r < th && q < tw) ? dw_load(dy + plane + static_cast<long long>(ty + r) * p.w + tx + q)
+                        s_dy[k] = (r < th && q < tw) ? dy[plane + static_cast<long long>(ty + r) * p.w + tx + q]
                                                      : 0.0f;
                     }
                     __syncthreads();
@@ -730,7 +734,7 @@ __device__ __forceinline__ void dw_wg_stage_x(float* s_x, const DwWgradPhase& g,
     }
 }
 
-__device__ __forceinline__ void dw_wg_stage_dy(float* dst, const DwWgradPhase& g, const dw_store_t* dy, int img,
+__device__ __forceinline__ void dw_wg_stage_dy(float* dst, const DwWgradPhase& g, const dw_grad_t* dy, int img,
                                                int img1, long long plane_stride, long long ch_off, int w, int l0,
                                                int s0, int tid, int nthreads)
 {
@@ -754,7 +758,7 @@ __device__ __forceinline__ void dw_wg_stage_dy(float* dst, const DwWgradPhase& g
         const int row = g.tall ? l0 + e : s0 + l, col = g.tall ? s0 + l : l0 + e;
         const bool in = img + pg < img1 && e < tlen && l < tshort;
         dst[line * g.sd + e] =
-            in ? dw_load(dy + (img + pg) * plane_stride + ch_off + static_cast<long long>(row) * w + col) : 0.0f;
+            in ? dy[(img + pg) * plane_stride + ch_off + static_cast<long long>(row) * w + col] : 0.0f;
     }
 }
 
@@ -1014,8 +1018,8 @@ __device__ __forceinline__ void dw_wg_task(float* s_acc_b, const float* s_x, con
 
 __device__ __forceinline__ void dw_wgrad_outer(
     float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2,
-    const dw_store_t* __restrict__ x, const dw_store_t* __restrict__ dy0, const dw_store_t* __restrict__ dy1,
-    const dw_store_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
+    const dw_store_t* __restrict__ x, const dw_grad_t* __restrict__ dy0, const dw_grad_t* __restrict__ dy1,
+    const dw_grad_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
     const float* __restrict__ m2, const DwFusedWgradParams& p, float* smem)
 {
     const int ch = blockIdx.x, chunk = blockIdx.y;
@@ -1139,8 +1143,8 @@ __device__ __forceinline__ void dw_wgrad_outer(
 }
 extern "C" __global__ void __launch_bounds__(256) dwconv_fused_wgrad_kernel(
     float* __restrict__ part0, float* __restrict__ part1, float* __restrict__ part2,
-    const dw_store_t* __restrict__ x, const dw_store_t* __restrict__ dy0, const dw_store_t* __restrict__ dy1,
-    const dw_store_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
+    const dw_store_t* __restrict__ x, const dw_grad_t* __restrict__ dy0, const dw_grad_t* __restrict__ dy1,
+    const dw_grad_t* __restrict__ dy2, const float* __restrict__ m0, const float* __restrict__ m1,
     const float* __restrict__ m2, DwFusedWgradParams p)
 {
     SLAK_DYNAMIC_SHARED(float, smem);

@@ -37,14 +37,15 @@ internal static class Conv2dKernels
         a.Launch(dev, "conv2d_bwd_data_kernel", LaunchPlans.GridStride(total, DeviceLimits.For(dev)));
     }
 
-    /// <summary>dw (and dbias when not null) of the dense conv.</summary>
+    /// <summary>dw (and dbias when not null) of the dense conv. bf16: the patchify path's GEMM with bf16 operands
+    /// (the caller checked <see cref="Conv2dPatchifyKernels.Applies"/>; the bias gradient reads dy as it is).</summary>
     public static void BackwardFilter(IGpuDevice dev, DevicePtr dw, DevicePtr dbias, DevicePtr x, DevicePtr dy,
-                                      Conv2dParams p)
+                                      Conv2dParams p, bool bf16 = false)
     {
         var limits = DeviceLimits.For(dev);
         if (Conv2dPatchifyKernels.Applies(p))
         {
-            Conv2dPatchifyKernels.BackwardFilter(dev, dw, x, dy, p);
+            Conv2dPatchifyKernels.BackwardFilter(dev, dw, x, dy, p, bf16);
         }
         else
         {

@@ -5,7 +5,8 @@
 //   data grad   dP[:, n*L ..] (K, L) = W^T (K, Cout) · dy_n (Cout, L)  strided-batched GEMM, then un-patchify
 //   weight grad dW (Cout, K) = dY' (Cout, N*L) · P^T                   one GEMM over N*L, dY' = dY permuted (C, N, L)
 // GEMMs: cuBLAS on a GPU (the TF32 math mode the caller set), the emulator's host GEMM (one per image for the batched
-// ones). The workspace (P, dP, dY', W') comes from the caching allocator and goes back before returning; each plan
+// ones). Under bf16 the two gradients' GEMMs take 16-bit operands (IGpuDevice.GemmBf16, float32 accumulation and
+// output; bf16: true): the data gradient reads dy and W as bf16 blocks, the weight gradient packs P and dY'. The workspace (P, dP, dY', W') comes from the caching allocator and goes back before returning; each plan
 // reports its size in WorkspaceBytes.
 using Slak.Cuda.Runtime;
 
@@ -83,8 +84,9 @@ internal static class Conv2dPatchifyKernels
     }
 
     /// <summary>dx of the convolution: dP = W^T · dy per image, then un-patchified (every dx element written once,
-    /// zeros where no output reads the input).</summary>
-    public static void BackwardData(IGpuDevice dev, DevicePtr dx, DevicePtr dy, DevicePtr w, in Conv2dParams p)
+    /// zeros where no output reads the input). bf16: dy and w are 16-bit bf16 blocks (GemmBf16; dx float32).</summary>
+    public static void BackwardData(IGpuDevice dev, DevicePtr dx, DevicePtr dy, DevicePtr w, in Conv2dParams p,
+                                    bool bf16 = false)
     {
         var plan = Plan(DeviceLimits.For(dev), p, Pass.BackwardData);
         int cols = Columns(p), k = K(p), plane = p.OutH * p.OutW;
@@ -93,7 +95,7 @@ internal static class Conv2dPatchifyKernels
         {
             // dP[:, n*L ..] (K, L; row stride N*L) = W^T (K, Cout) · dy_n (Cout, L).
             StridedBatched(dev, true, false, k, plane, p.Cout, w, k, 0, dy, plane, (long)p.Cout * plane,
-                           dp, cols, plane, p.N);
+                           dp, cols, plane, p.N, bf16);
             var a = new KernelArgs();
             a.AddOutput(dx, (long)p.N * p.Cin * p.H * p.W * sizeof(float)); a.Add(dp);
             a.Add(p.N); a.Add(p.Cin); a.Add(p.H); a.Add(p.W); a.Add(p.Kh); a.Add(p.OutH); a.Add(p.OutW);
@@ -105,8 +107,10 @@ internal static class Conv2dPatchifyKernels
         }
     }
 
-    /// <summary>dw (Cout, Cin, s, s) = dY' · P^T with dY' the output gradient as (Cout, N*L).</summary>
-    public static void BackwardFilter(IGpuDevice dev, DevicePtr dw, DevicePtr x, DevicePtr dy, in Conv2dParams p)
+    /// <summary>dw (Cout, Cin, s, s) = dY' · P^T with dY' the output gradient as (Cout, N*L). bf16: the GEMM reads P
+    /// and dY' packed to bf16 (GemmBf16; x, dy and dw float32).</summary>
+    public static void BackwardFilter(IGpuDevice dev, DevicePtr dw, DevicePtr x, DevicePtr dy, in Conv2dParams p,
+                                      bool bf16 = false)
     {
         var plan = Plan(DeviceLimits.For(dev), p, Pass.BackwardFilter);
         int cols = Columns(p), k = K(p), plane = p.OutH * p.OutW;
@@ -118,11 +122,30 @@ internal static class Conv2dPatchifyKernels
             Patchify(dev, pm, x, p, false, plan);
             ReduceKernels.Permute(dev, dyc, dy, [p.N, p.Cout, plane], [1, 0, 2]);
             // dW (Cout, K) = dY' (Cout, N*L) · P^T (P is (K, N*L)).
-            dev.Sgemm(false, true, p.Cout, k, cols, 1f, dyc, cols, pm, cols, 0f, dw, k);
+            if (bf16) PackedGemmBf16(dev, p.Cout, k, cols, dyc, pm, dw);
+            else dev.Sgemm(false, true, p.Cout, k, cols, 1f, dyc, cols, pm, cols, 0f, dw, k);
         }
         finally
         {
             dev.Free(work);
+        }
+    }
+
+    // c (m, n) = a (m, k) · b^T (b is (n, k)) with a and b packed to bf16 (round to nearest even) for GemmBf16.
+    private static void PackedGemmBf16(IGpuDevice dev, int m, int n, int k, DevicePtr a, DevicePtr b, DevicePtr c)
+    {
+        long aCount = (long)m * k, bCount = (long)n * k;
+        var packed = dev.Allocate(Math.Max(1, aCount + bCount) * sizeof(ushort));
+        try
+        {
+            var bb = packed.Offset(aCount * sizeof(ushort));
+            PrecisionKernels.Float32ToBf16(dev, packed, a, aCount);
+            PrecisionKernels.Float32ToBf16(dev, bb, b, bCount);
+            dev.GemmBf16(false, true, m, n, k, 1f, packed, k, bb, k, 0f, c, n);
+        }
+        finally
+        {
+            dev.Free(packed);
         }
     }
 
@@ -139,11 +162,19 @@ internal static class Conv2dPatchifyKernels
     }
 
     /// <summary>Row-major C_i = op(A_i) · op(B_i) for i in [0, batch), A_i = a + i·strideA elements (likewise B, C):
-    /// cublasSgemmStridedBatched on a GPU, one host GEMM per item on the emulator.</summary>
+    /// cublasSgemmStridedBatched on a GPU, one host GEMM per item on the emulator. bf16: A and B are 16-bit bf16
+    /// blocks, one GemmBf16 per item (there is no strided-batched binding of cublasGemmEx).</summary>
     private static void StridedBatched(IGpuDevice dev, bool transA, bool transB, int m, int n, int k,
                                        DevicePtr a, int lda, long strideA, DevicePtr b, int ldb, long strideB,
-                                       DevicePtr c, int ldc, long strideC, int batch)
+                                       DevicePtr c, int ldc, long strideC, int batch, bool bf16 = false)
     {
+        if (bf16)
+        {
+            for (int i = 0; i < batch; i++)
+                dev.GemmBf16(transA, transB, m, n, k, 1f, a.Offset(i * strideA * sizeof(ushort)), lda,
+                             b.Offset(i * strideB * sizeof(ushort)), ldb, 0f, c.Offset(i * strideC * sizeof(float)), ldc);
+            return;
+        }
         if (dev is CudaDriverDevice gpu)
         {
             gpu.SgemmStridedBatched(transA, transB, m, n, k, 1f, a, lda, strideA, b, ldb, strideB, 0f, c, ldc, strideC, batch);

@@ -63,23 +63,27 @@ internal static partial class DwConvFusedKernels
         return true;
     }
 
-    /// <summary>Whether <see cref="TryBackwardFilterBf16"/> launches for this shape: where the plan takes the small-map
-    /// weight gradient, whose SLAK_DW_BF16=1 instance is the only weight gradient with a bf16 x (the fused one's bf16
-    /// instantiation would also read dy as bf16, and gradients stay float32).</summary>
+    /// <summary>The fused weight-gradient kernel (both instances: float32, and SLAK_DW_BF16=1 with a bf16 x).</summary>
+    internal const string WgradKernel = "dwconv_fused_wgrad_kernel";
+
+    /// <summary>Whether <see cref="TryBackwardFilterBf16"/> launches for this shape: where the plan takes the fused
+    /// weight gradient, through the SLAK_DW_BF16=1 instance of dwconv_small_wgrad.cu where the float32 path takes the
+    /// small-map kernel, else through that of dwconv_fused_wgrad_kernel (both read x as bf16 and dy as float32:
+    /// gradients stay float32); false where the per-branch kernels of dwconv.cu run (no bf16 instance).</summary>
     public static bool BackwardFilterBf16Applies(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches,
                                                  int n, int c, int h, int w)
     {
         ArgumentNullException.ThrowIfNull(dev);
         CheckShape(branches, n, c, h, w);
-        if (PerBranchOnly || SmallWgradOff) return false;
-        if (WeightGradPlan(dev, branches, n, c, h, w).KernelChoice != PlanKernel.DwConvFusedWgrad) return false;
-        Span<(int Kh, int Kw)> k = stackalloc (int, int)[branches.Length];
-        for (int b = 0; b < branches.Length; b++) k[b] = (branches[b].Kh, branches[b].Kw);
-        return DwConvSmallWgradKernels.Applies(n, h, w, k) && DwConvSmallWgradKernels.AvailableBf16(dev, h, w, k);
+        if (PerBranchOnly || WeightGradPlan(dev, branches, n, c, h, w).KernelChoice != PlanKernel.DwConvFusedWgrad)
+            return false;
+        return !SmallWgradApplies(dev, branches, n, h, w) || SmallWgradBf16Available(dev, branches, h, w);
     }
 
-    /// <summary>dws[b] (float32) = weight gradient of branch b given x (a 16-bit bf16 block, read directly) and dys[b]
-    /// (float32), float32 accumulation, pruned taps exactly 0; false (nothing launched) where
+    /// <summary>dws[b] (float32) = weight gradient of branch b given x (a 16-bit bf16 block, read directly and widened
+    /// exactly on load) and dys[b] (float32), float32 accumulation, pruned taps exactly 0: the same kernel as the
+    /// float32 path for the shape (small-map or fused weight gradient), in its bf16-x instance, so the result equals
+    /// the float32 path on x's widened values bit for bit; false (nothing launched) where
     /// <see cref="BackwardFilterBf16Applies"/> is false.</summary>
     public static bool TryBackwardFilterBf16(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr xBf16,
                                              ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
@@ -88,8 +92,23 @@ internal static partial class DwConvFusedKernels
         Check(dws.Length, branches.Length, nameof(dws));
         Check(dys.Length, branches.Length, nameof(dys));
         if (!BackwardFilterBf16Applies(dev, branches, n, c, h, w)) return false;
-        DwConvSmallWgradKernels.BackwardFilterBf16(dev, dws, xBf16, dys, branches, n, c, h, w);
+        if (SmallWgradApplies(dev, branches, n, h, w))
+            DwConvSmallWgradKernels.BackwardFilterBf16(dev, dws, xBf16, dys, branches, n, c, h, w); // stages 3-4
+        else
+            LaunchWeightGrad(dev, dws, xBf16, dys, branches, n, c, h, w, WeightGradPlan(dev, branches, n, c, h, w),
+                             bf16: true);
         return true;
+    }
+
+    // Whether the float32 path takes the small-map weight gradient for this shape (its instance for the shape exists).
+    private static bool SmallWgradApplies(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int h, int w) =>
+        !SmallWgradOff && SmallWgrad(dev, branches, n, h, w);
+
+    private static bool SmallWgradBf16Available(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int h, int w)
+    {
+        Span<(int Kh, int Kw)> k = stackalloc (int, int)[branches.Length];
+        for (int b = 0; b < branches.Length; b++) k[b] = (branches[b].Kh, branches[b].Kw);
+        return DwConvSmallWgradKernels.AvailableBf16(dev, h, w, k);
     }
 
     /// <summary>The NVRTC definitions of the bf16 instantiation for these branches: <see cref="Bf16Define"/>, then

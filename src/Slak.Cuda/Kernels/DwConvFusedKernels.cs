@@ -136,7 +136,7 @@ internal static partial class DwConvFusedKernels
         Check(dws.Length, branches.Length, nameof(dws));
         Check(dys.Length, branches.Length, nameof(dys));
         CheckShape(branches, n, c, h, w);
-        int nb = branches.Length, hh = 0, hw = 0;
+        int nb = branches.Length;
         var plan = WeightGradPlan(dev, branches, n, c, h, w);
         if (plan.KernelChoice == PlanKernel.DwConvFusedWgrad && !PerBranchOnly && !SmallWgradOff && SmallWgrad(dev, branches, n, h, w))
         {
@@ -151,6 +151,16 @@ internal static partial class DwConvFusedKernels
                                              branches[b].Kh, branches[b].Kw, !branches[b].Mask.IsNull);
             return;
         }
+        LaunchWeightGrad(dev, dws, x, dys, branches, n, c, h, w, plan, bf16: false);
+    }
+
+    // dwconv_fused_wgrad_kernel (per-chunk partial sums) and their deterministic reduction into dws. bf16: its
+    // SLAK_DW_BF16=1 instance, x a 16-bit bf16 block (dy, masks, partials and dws float32 in both).
+    private static void LaunchWeightGrad(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr x,
+                                         ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
+                                         int n, int c, int h, int w, in LaunchPlan plan, bool bf16)
+    {
+        int nb = branches.Length, hh = 0, hw = 0;
         foreach (var b in branches)
         {
             hh = Math.Max(hh, b.Kh / 2);
@@ -179,7 +189,7 @@ internal static partial class DwConvFusedKernels
             for (int b = 0; b < MaxBranches; b++) a.Add(grads[b]);
             for (int b = 0; b < MaxBranches; b++) a.Add(at[b].Mask);
             a.Add(p);
-            a.Launch(dev, "dwconv_fused_wgrad_kernel", plan);
+            a.Launch(dev, WgradKernel, plan, bf16 ? [Bf16Define] : []);
             for (int b = 0; b < nb; b++)
                 ReduceKernels.Finalize(dev, dws[b], parts[b], chunks, c * at[b].Kh * at[b].Kw);
         }

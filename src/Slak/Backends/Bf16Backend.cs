@@ -235,14 +235,22 @@ internal sealed partial class Bf16Backend : IBackend
     /// <inheritdoc/>
     public void LinearBias(Tensor x, Tensor w, Tensor bias, Tensor y)
     {
-        using (var o = Bf16Operands()) _inner.LinearBias(o.Of(x), o.Of(w), bias, y);
+        if (_inner is not IBf16KernelBackend real || !real.TryLinearBiasBf16(x, w, bias, y))
+        {
+            using var o = Bf16Operands();
+            _inner.LinearBias(o.Of(x), o.Of(w), bias, y);
+        }
         Store(y);
     }
 
     /// <inheritdoc/>
     public void LinearBiasGelu(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y)
     {
-        using (var o = Bf16Operands()) _inner.LinearBiasGelu(o.Of(x), o.Of(w), bias, pre, y);
+        if (_inner is not IBf16KernelBackend real || !real.TryLinearBiasGeluBf16(x, w, bias, pre, y))
+        {
+            using var o = Bf16Operands();
+            _inner.LinearBiasGelu(o.Of(x), o.Of(w), bias, pre, y);
+        }
         Store(pre);
         Store(y);
     }
@@ -251,7 +259,9 @@ internal sealed partial class Bf16Backend : IBackend
     public void LinearBackwardDataGelu(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias)
     {
         using var o = Bf16Operands();
-        _inner.LinearBackwardDataGelu(o.Of(dy), o.Of(w), o.Widened(pre), dpre, dbias);
+        var preF = o.Widened(pre);
+        if (_inner is IBf16KernelBackend real && real.TryLinearBackwardDataGeluBf16(dy, w, preF, dpre, dbias)) return;
+        _inner.LinearBackwardDataGelu(o.Of(dy), o.Of(w), preF, dpre, dbias);
     }
 
     /// <inheritdoc/>
@@ -264,6 +274,8 @@ internal sealed partial class Bf16Backend : IBackend
     /// <inheritdoc/>
     public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, int strideH, int strideW, int padH, int padW)
     {
+        if (_inner is IBf16KernelBackend real && real.TryConv2dBackwardDataBf16(dy, w, dx, strideH, strideW, padH, padW))
+            return;
         using var o = Bf16Operands();
         _inner.Conv2dBackwardData(o.Of(dy), o.Of(w), dx, strideH, strideW, padH, padW);
     }
@@ -272,7 +284,11 @@ internal sealed partial class Bf16Backend : IBackend
     public void Conv2dBackwardFilter(Tensor x, Tensor dy, Tensor dw, Tensor? dbias, int strideH, int strideW, int padH, int padW)
     {
         using var o = Bf16Operands();
-        _inner.Conv2dBackwardFilter(o.Of(x), o.Of(dy), dw, dbias, strideH, strideW, padH, padW);
+        var rounded = o.Of(dy); // the bias gradient reads the rounded dy on both paths
+        if (_inner is IBf16KernelBackend real &&
+            real.TryConv2dBackwardFilterBf16(o.Widened(x), rounded, dw, dbias, strideH, strideW, padH, padW))
+            return;
+        _inner.Conv2dBackwardFilter(o.Of(x), rounded, dw, dbias, strideH, strideW, padH, padW);
     }
 
     // ---- normalization: fp32 statistics, bf16 output ----------------------------------------------------------

@@ -30,6 +30,32 @@ internal interface IBf16KernelBackend
     /// under bf16.</summary>
     bool TryGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c);
 
+    /// <summary>y = round_bf16(x) · round_bf16(w)^T + bias in float32 (the GEMM with bf16 operands, the bias added in
+    /// float32 after it, unrounded): <see cref="IBackend.LinearBias"/> under bf16, y not yet stored (the caller stores
+    /// it).</summary>
+    bool TryLinearBiasBf16(Tensor x, Tensor w, Tensor bias, Tensor y);
+
+    /// <summary>pre = the same as <see cref="TryLinearBiasBf16"/>, y = GELU(pre), both float32 and not yet stored:
+    /// <see cref="IBackend.LinearBiasGelu"/> under bf16.</summary>
+    bool TryLinearBiasGeluBf16(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y);
+
+    /// <summary><see cref="IBackend.LinearBackwardDataGelu"/> under bf16: its GEMM round_bf16(dy) · round_bf16(w) with
+    /// bf16 operands, the GELU derivative at <paramref name="pre"/> (float32: the caller widens a held block) and the
+    /// bias gradient in float32.</summary>
+    bool TryLinearBackwardDataGeluBf16(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias);
+
+    /// <summary>dx = input gradient of the dense convolution given round_bf16(dy) and round_bf16(w), float32
+    /// accumulation and output: <see cref="IBackend.Conv2dBackwardData"/> under bf16; false (nothing done) where no
+    /// GEMM with bf16 operands computes the shape.</summary>
+    bool TryConv2dBackwardDataBf16(Tensor dy, Tensor w, Tensor dx, int strideH, int strideW, int padH, int padW);
+
+    /// <summary>dw (and dbias) of the dense convolution given round_bf16(x) (x float32: the caller widens a held block)
+    /// and dy (float32, already rounded by the caller: the bias gradient reads it), float32 accumulation and outputs:
+    /// <see cref="IBackend.Conv2dBackwardFilter"/> under bf16; false (nothing done) where no GEMM with bf16 operands
+    /// computes the shape.</summary>
+    bool TryConv2dBackwardFilterBf16(Tensor x, Tensor dy, Tensor dw, Tensor? dbias, int strideH, int strideW, int padH,
+                                     int padW);
+
     /// <summary>dws[b] = weight gradient of branch b given round_bf16(x) (read as 16-bit: x's own block where it is
     /// held as bf16, no widened copy; else a packed copy) and dys[b] (float32, already rounded by the caller), float32
     /// accumulation and outputs: <see cref="IBackend.DecomposedDwConvBackwardFilter"/> under bf16; false (nothing done)

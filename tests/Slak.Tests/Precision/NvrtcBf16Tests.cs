@@ -2,7 +2,9 @@
 // instantiation of the fused depthwise kernels (dwconv_fused.cu with SLAK_DW_BF16=1: forward/input gradient and weight
 // gradient read and write bf16, accumulate in fp32), generic and specialised for slak_nano's branches, and the
 // conversion kernels of precision.cu, for sm_80 and sm_90: they compile, and ptxas reports no spills and no stack
-// frame for any kernel. The bf16 module is a module of its own (its define is part of the kernel-cache key).
+// frame for any kernel. The bf16 module is a module of its own (its define is part of the kernel-cache key). The bf16
+// instance of the fused weight gradient (x bf16, dy float32) is checked by name in both modules, its registers printed
+// beside the float32 instance's.
 using NUnit.Framework;
 using Slak.Cuda.Compilation;
 using Slak.Cuda.Kernels;
@@ -40,6 +42,13 @@ public sealed class NvrtcBf16Tests
             foreach (var k in module.Resources)
                 Assert.That(k.UsesLocalMemory, Is.False,
                     $"{what}: {k.Kernel} spills or has a stack frame ({k.SpillStoreBytes} B spill stores, {k.StackFrameBytes} B stack, {k.Registers} registers)");
+            if (file == "kernels/dwconv_fused.cu")
+            {
+                var wgrad = module.Resources.SingleOrDefault(k => k.Kernel == DwConvFusedKernels.WgradKernel);
+                Assert.That(wgrad, Is.Not.Null, $"{what}: {DwConvFusedKernels.WgradKernel} compiled");
+                TestContext.Out.WriteLine($"{what}: {wgrad!.Kernel} {wgrad.Registers} registers, " +
+                                          $"{wgrad.SpillStoreBytes} B spill stores, {wgrad.StackFrameBytes} B stack");
+            }
             Assert.That(keys.Add(KernelCache.Key(sources, file, compiler.Arguments(options), compiler.Version, $"sm_{major}{minor}")),
                 Is.True, $"{what}: the kernel-cache key must differ from the other modules'");
         }

@@ -1,8 +1,10 @@
 // Real bf16 storage on the CUDA backend (IBf16KernelBackend, called by Bf16Backend under --precision bf16): the
 // operands are packed into 16-bit buffers (f32_to_bf16_kernel), the depthwise forward runs the bf16 instantiation of
 // dwconv_fused.cu, or of dwconv_small.cu where the plan takes the small-map kernel (bf16 input and outputs, float32
-// weights rounded to bf16 values, masks and accumulation) and GEMMs run through IGpuDevice.GemmBf16 (cublasGemmEx,
-// bf16 operands, float32 accumulation and output). The activations
+// weights rounded to bf16 values, masks and accumulation), the depthwise weight gradient runs the bf16-x instance of
+// the fused or small-map kernel (x 16-bit, dy and outputs float32), and GEMMs (IBackend.Gemm, LinearBias, the fused
+// MLP's forward and input gradient, the patchify convolutions' gradients) run through IGpuDevice.GemmBf16
+// (cublasGemmEx, bf16 operands, float32 accumulation and output; epilogues float32). The activations
 // Bf16Backend stores as bf16 are held as 16-bit blocks (CudaStorage.StoreAsBf16: half the bytes) from the forward pass
 // to the backward: the bf16 kernels read them directly, the depthwise forward writes its outputs straight into them,
 // and a float32 kernel gets a widened copy (Bf16Backend) or widens the block back (CudaStorage.Pointer).
@@ -74,12 +76,59 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
         try
         {
             var cp = P(c); // first: c's float32 address (widening c, were it held as bf16) before a's and b's are taken
-            var ab = HoldsBf16(a) ? PBf16(a) : Packed(a, temps);
-            var bb = HoldsBf16(b) ? PBf16(b) : Packed(b, temps);
+            var ab = Bf16Operand(a, temps);
+            var bb = Bf16Operand(b, temps);
             Gpu.GemmBf16(transA, transB, m, n, k, alpha, ab, transA ? m : k, bb, transB ? k : n, beta, cp, n);
             return true;
         }
         finally { foreach (var t in temps) Gpu.Free(t); }
+    }
+
+    /// <inheritdoc />
+    public bool TryConv2dBackwardDataBf16(Tensor dy, Tensor w, Tensor dx, int strideH, int strideW, int padH, int padW)
+    {
+        var p = ConvParams(dx, w, dy.Size(2), dy.Size(3), strideH, strideW, padH, padW);
+        if (!Conv2dPatchifyKernels.Applies(p)) return false; // the direct kernels of conv2d.cu are float32 only
+        var temps = new List<DevicePtr>(2);
+        try
+        {
+            var dxp = P(dx); // first, as in TryGemmBf16
+            Conv2dPatchifyKernels.BackwardData(Gpu, dxp, Bf16Operand(dy, temps), Bf16Operand(w, temps), p, bf16: true);
+            return true;
+        }
+        finally { foreach (var t in temps) Gpu.Free(t); }
+    }
+
+    /// <inheritdoc />
+    public bool TryConv2dBackwardFilterBf16(Tensor x, Tensor dy, Tensor dw, Tensor? dbias, int strideH, int strideW,
+                                            int padH, int padW)
+    {
+        var p = ConvParams(x, dw, dy.Size(2), dy.Size(3), strideH, strideW, padH, padW);
+        if (!Conv2dPatchifyKernels.Applies(p)) return false;
+        // The patchify kernel reads x as float32; the GEMM packs the patches (rounding them) and dy's permutation.
+        Conv2dKernels.BackwardFilter(Gpu, P(dw), PorNull(dbias), P(x), P(dy), p, bf16: true);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public bool TryLinearBiasBf16(Tensor x, Tensor w, Tensor bias, Tensor y)
+    {
+        LinearBias(x, w, bias, y, bf16: true);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public bool TryLinearBiasGeluBf16(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y)
+    {
+        LinearBiasGelu(x, w, bias, pre, y, bf16: true);
+        return true;
+    }
+
+    /// <inheritdoc />
+    public bool TryLinearBackwardDataGeluBf16(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias)
+    {
+        LinearBackwardDataGelu(dy, w, pre, dpre, dbias, bf16: true);
+        return true;
     }
 
     private bool DwConvBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
@@ -105,7 +154,7 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
                 Observe(weights[b], rounded, packed: false);
                 branches[b] = branches[b] with { Weight = rounded };
             }
-            var xb = HoldsBf16(x) ? PBf16(x) : Packed(x, temps);
+            var xb = Bf16Operand(x, temps);
             var yb = new DevicePtr[outs.Count];
             for (int b = 0; b < yb.Length; b++)
             {
@@ -166,7 +215,7 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
         try
         {
             // x as the kernel reads it: its own 16-bit block, or a packed 16-bit copy (half a rounded float32 copy).
-            var xb = HoldsBf16(x) ? PBf16(x) : Packed(x, temps);
+            var xb = Bf16Operand(x, temps);
             DwConvFusedKernels.TryBackwardFilterBf16(Gpu, outs.ToArray(), xb, grads.ToArray(), branches.ToArray(),
                                                      n, c, h, w);
         }
@@ -176,6 +225,9 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
             if (dws[b] is { } dw && dys[b] is null) Fill(dw, 0f);
         return true;
     }
+
+    // t as a 16-bit bf16 operand: its own block where it is held as bf16, else a packed copy (in temps).
+    private DevicePtr Bf16Operand(Tensor t, List<DevicePtr> temps) => HoldsBf16(t) ? PBf16(t) : Packed(t, temps);
 
     // A 16-bit bf16 copy of t (round to nearest even), freed by the caller with the other temporaries.
     private DevicePtr Packed(Tensor t, List<DevicePtr> temps)
