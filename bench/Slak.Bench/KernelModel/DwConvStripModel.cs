@@ -85,25 +85,26 @@ internal static class DwConvStripModel
             if (bi == 0) plan = p.ToString() + ", one launch per branch";
             bool tall = kh >= kw;
             int lines = tall ? w : h, len = tall ? h : w, ks = tall ? kw : kh;
-            int group = DwConvStripKernels.Group(lines), threads = group * lines, warps = (threads + 31) / 32;
-            double blockWarps = (double)st.C * ((n + group - 1) / group) * warps;
+            int images = DwConvStripKernels.Images(len, lines), per = DwConvStripKernels.ImagesPerThread(len);
+            int threads = DwConvStripKernels.ThreadGroups(lines) * lines, warps = (threads + 31) / 32;
+            double blockWarps = (double)st.C * ((n + images - 1) / images) * warps;
             var c = code((kh, kw));
             occupancy = Math.Min(occupancy, DwConvModel.Occupancy(c.Registers, threads, p.SmemDynamic));
             useful += density * DwConvModel.ValidPairs(h, kh) * DwConvModel.ValidPairs(w, kw) * (double)n * st.C;
             issuedFfma += blockWarps * ks * (c.AlwaysFfma + density * c.SkippableFfma);
             hotSlots += blockWarps * ks * (c.Always + density * c.Skippable);
-            int stride = (len + 3) / 4 % 2 == 1 ? (len + 3) / 4 * 4 : (len + 3) / 4 * 4 + 4;
-            double stage = Math.Ceiling(group * h * w / 4.0 / threads) * StageSlotsPerVector
-                           + Math.Ceiling(group * (lines + ks - 1) * stride / 4.0 / threads) * ZeroSlotsPerVector;
+            int stride = DwConvStripKernels.LineStride(len), plane = DwConvStripKernels.PlaneFloats(lines, ks, len);
+            double stage = Math.Ceiling(images * h * w / 4.0 / threads) * StageSlotsPerVector
+                           + Math.Ceiling(images * plane / 4.0 / threads) * ZeroSlotsPerVector;
             // The strip loop's 128-bit input loads: lane t reads line t % lines of image t / lines.
             for (int wp = 0; wp < warps; wp++)
                 bankWays = Math.Max(bankWays, DwConvModel.Conflict(l =>
                 {
                     int t = Math.Min(threads - 1, 32 * wp + l);
-                    return ((long)(t / lines) * (lines + ks - 1) + t % lines) * stride;
+                    return (long)(t / lines) * plane + (long)(t % lines) * stride;   // image t / lines (and + groups)
                 }, 4));
             bool adds = accumulate && bi > 0;
-            extra += blockWarps * (stage + len * (adds ? AccumulateStoreSlots : StoreSlots) + FixedSlots);
+            extra += blockWarps * (stage + per * len * (adds ? AccumulateStoreSlots : StoreSlots) + FixedSlots);
             bytes += (double)n * st.C * h * w * 4.0 * (adds ? 3 : 2) + st.C * kh * kw * 8.0;
         }
         var e = DwConvModel.Make(pass, st.Name, useful, issuedFfma, issuedFfma / hotSlots, bytes, plan, extra);

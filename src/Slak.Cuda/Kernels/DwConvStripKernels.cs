@@ -33,9 +33,15 @@ internal static class DwConvStripKernels
     /// <c>--variant sliding</c> and of the GPU check). Process-wide; off by default.</summary>
     internal static bool Off { get; set; }
 
-    /// <summary>Images of one block: as many as fit <see cref="MaxThreads"/> threads of one line each, preferring a
-    /// count whose threads fill whole warps (56 lines: 4 images, 28 lines: 8).</summary>
-    internal static int Group(int lines)
+    /// <summary>Images a thread takes (dwr_images_per_thread): two where a line has at most 32 outputs, else one.</summary>
+    internal static int ImagesPerThread(int len) => 2 * len <= 64 ? 2 : 1;
+
+    /// <summary>Images of one block: <see cref="ImagesPerThread"/> times the thread groups of <see cref="ThreadGroups"/>.</summary>
+    internal static int Images(int len, int lines) => ImagesPerThread(len) * ThreadGroups(lines);
+
+    /// <summary>Thread groups of one block (one thread per line each): as many as fit <see cref="MaxThreads"/>
+    /// threads, preferring a count whose threads fill whole warps (56 lines: 4, 28 lines: 8).</summary>
+    internal static int ThreadGroups(int lines)
     {
         int most = Math.Max(1, MaxThreads / lines);
         for (int g = most; g >= 1; g--)
@@ -43,20 +49,30 @@ internal static class DwConvStripKernels
         return most;
     }
 
-    private static int LineStride(int len)
+    /// <summary>Floats of a staged line (dwr_line_stride): the line rounded up to 16 bytes, an odd number of 16-byte
+    /// groups.</summary>
+    internal static int LineStride(int len)
     {
         int groups = (len + 3) / 4;
         return groups % 2 == 1 ? groups * 4 : groups * 4 + 4;
     }
 
+    /// <summary>Floats of one image's staged plane (dwr_plane_floats): lines + ks - 1 lines, padded to 4 mod 8 groups of
+    /// 16 bytes.</summary>
+    internal static int PlaneFloats(int lines, int ks, int len)
+    {
+        int groups = (lines + ks - 1) * LineStride(len) / 4;
+        return (groups + (12 - groups % 8) % 8) * 4;
+    }
+
     /// <summary>Dynamic shared bytes of a block (dwconv_strip_kernel's layout): the weights, the live bits and the
     /// block's transposed planes.</summary>
-    internal static int SharedBytes(int h, int w, int kh, int kw, int group)
+    internal static int SharedBytes(int h, int w, int kh, int kw, int images)
     {
         bool tall = kh >= kw;
         int len = tall ? h : w, lines = tall ? w : h, kl = tall ? kh : kw, ks = tall ? kw : kh;
         long bytes = (long)ks * ((kl + 3) / 4 * 4) * sizeof(float) + ((ks + 1) & ~1) * sizeof(ulong)
-                     + (long)group * (lines + ks - 1) * LineStride(len) * sizeof(float);
+                     + (long)images * PlaneFloats(lines, ks, len) * sizeof(float);
         return (int)Math.Min(int.MaxValue, bytes);
     }
 
@@ -69,15 +85,15 @@ internal static class DwConvStripKernels
         var none = new LaunchPlan { Kernel = (int)PlanKernel.None };
         if (Off || n < 1 || c < 1 || h < MinSide || w < MinSide || h > MaxSide || w > MaxSide) return none;
         if ((kh & 1) == 0 || (kw & 1) == 0 || Math.Max(kh, kw) > MaxLongTaps) return none;
-        int lines = kh >= kw ? w : h, group = Group(lines);
-        long blocksY = (n + group - 1) / group;
-        int shared = SharedBytes(h, w, kh, kw, group);
+        int lines = kh >= kw ? w : h, len = kh >= kw ? h : w, images = Images(len, lines);
+        long blocksY = (n + images - 1) / images;
+        int shared = SharedBytes(h, w, kh, kw, images);
         if (c > limits.MaxGridX || blocksY > limits.MaxGridY || shared > limits.SmemPerBlockOptin) return none;
         return new LaunchPlan
         {
             Kernel = (int)PlanKernel.DwConvStrip,
             GridX = (uint)c, GridY = (uint)blocksY, GridZ = 1,
-            BlockX = (uint)(group * lines), BlockY = 1, BlockZ = 1,
+            BlockX = (uint)(ThreadGroups(lines) * lines), BlockY = 1, BlockZ = 1,
             SmemDynamic = shared,
             OptIn = shared > limits.SmemPerBlockDefault ? 1 : 0,
             LaunchBound = MaxThreads,

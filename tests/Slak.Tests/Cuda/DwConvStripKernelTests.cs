@@ -21,8 +21,9 @@ public sealed class DwConvStripKernelTests
         [.. list.Split(',').Select(s => s.Split('x')).Select(p => (int.Parse(p[0]), int.Parse(p[1])))];
 
     // SLaK-T's stages 1-2 (224 px) and stage 1 at 256 px, batch 128 and far beyond (up to the grid's 65,535 image
-    // groups; larger batches keep dwconv_fused_kernel): every branch is planned, 4 and 8 images of a line each per block
-    // fill whole warps at 56 and 28, within both architectures' limits.
+    // groups; larger batches keep dwconv_fused_kernel): every branch is planned, 4 and 8 thread groups of a line each
+    // per block fill whole warps at 56 and 28 (the 28-output lines take two images a thread), within both
+    // architectures' limits.
     [TestCase(128, 124, 56, "51x5,5x51,5x5", 224)]
     [TestCase(128, 249, 28, "49x5,5x49,5x5", 224)]
     [TestCase(256, 124, 64, "51x5,5x51,5x5", 256)]
@@ -39,7 +40,8 @@ public sealed class DwConvStripKernelTests
                 Assert.That(plan.KernelChoice, Is.EqualTo(PlanKernel.DwConvStrip), what);
                 Assert.That(LaunchPlans.Violation(plan, limits), Is.EqualTo(PlanViolation.WithinLimits), what);
                 Assert.That((int)plan.BlockX, Is.EqualTo(threads), what);
-                Assert.That((long)plan.GridY * (plan.BlockX / hw), Is.GreaterThanOrEqualTo(n), what);
+                Assert.That((long)plan.GridY * DwConvStripKernels.Images(hw, hw), Is.GreaterThanOrEqualTo(n), what);
+                Assert.That((long)(plan.GridY - 1) * DwConvStripKernels.Images(hw, hw), Is.LessThan(n), what);
             }
         }
     }
@@ -73,10 +75,12 @@ public sealed class DwConvStripKernelTests
         Assert.That(failures, Is.Empty);
     }
 
-    // The emulator test library's instances: an odd 17 x 19 map (rows not a multiple of 4 floats: scalar staging; 13 and
-    // 15 images a block), and 31-tap branches longer than a 20 x 24 map (taps that reach no output row or column).
+    // The emulator test library's instances: an odd 17 x 19 map (rows not a multiple of 4 floats: scalar staging; the
+    // second image of every thread absent), 31-tap branches longer than a 20 x 24 map (taps that reach no output row or
+    // column; 8 thread groups, 11 images: some threads take two), and 34-output tall lines (one image a thread).
     [TestCase(9, 2, 17, 19, "13x5,5x13,5x5")]
-    [TestCase(7, 2, 20, 24, "31x3,3x31,3x3")]
+    [TestCase(11, 2, 20, 24, "31x3,3x31,3x3")]
+    [TestCase(5, 2, 34, 18, "9x3,3x9")]
     [KernelParity("dwconv_strip_kernel")]
     public void TheStripKernelMatchesTheCpuBackendAtEveryDensity(int n, int c, int h, int w, string branchList)
     {
