@@ -9,19 +9,20 @@
 // weights, so at SLaK's density 0.6 it cannot pass 60 % of the FMA floor over live taps. Here the mask costs a
 // warp-uniform branch per tap: a block is ONE channel (a tap's weight and mask are the same for every thread), a lane
 // is one line along the branch's long axis (a column of a tall branch, a row of a wide one) of one of the block's
-// images, and a thread owns a strip of R consecutive outputs of its line. For each short-axis tap the long-axis taps
-// run fully unrolled (the map and the kernel are compile-time: SLAK_DWS_H, SLAK_DWS_W, SLAK_DW_KH0, SLAK_DW_KW0); the
-// strip's inputs slide through registers (one 128-bit shared load per 4 taps, register renaming by the unrolling, no
+// images, and a thread owns its whole line (up to 64 outputs; longer lines in strips of 32). For each short-axis tap
+// the long-axis taps run fully unrolled (the map and the kernel are compile-time: SLAK_DWS_H, SLAK_DWS_W, SLAK_DW_KH0,
+// SLAK_DW_KW0); the strip's inputs slide through registers (one 128-bit shared load per 4 taps, register renaming by the unrolling, no
 // moves), the weights come as broadcast 128-bit loads of 4 taps, and a tap is either its in-image products (exactly
 // those: the strip's position is a constant too, so products whose input lies in the padding are never issued) or,
 // when masked, a predicate test and a branch over them. The per-channel live-tap bits sit in shared memory, one
 // 64-bit word per short-axis tap.
 //
 // Grid x = channel, y = group of G images; block (G / P) x S threads (S: lines of the map across the long axis; P = 2
-// images per thread where a line has at most 32 outputs, else 1: dwr_images_per_thread; the launcher picks G). Shared memory: the weights (short-axis tap major, KLP floats each, flipped for the input
-// gradient), the live bits, then per image the input plane transposed so that the long axis is contiguous: S + KS - 1
-// lines (zero lines for the short-axis padding) of SL floats (SL = 4 mod 8: each quarter warp's 128-bit loads hit 8
-// different 16-byte bank groups).
+// images per thread where a line has at most 32 outputs, else 1: dwr_images_per_thread; the launcher picks G). Shared
+// memory: the weights (short-axis tap major, KLP floats each, flipped for the input gradient), the live bits, then per
+// image the input plane transposed so that the long axis is contiguous: S + KS - 1 lines (zero lines for the
+// short-axis padding) of SL floats (SL = 4 mod 8 groups of 16 bytes: each quarter warp's 128-bit loads hit 8
+// different bank groups; planes padded likewise, dwr_plane_floats).
 // Without the defines (the emulator's generic instance, a shape nobody specialised) the same staging feeds a plain
 // per-output loop over the live taps. Launcher: src/Slak.Cuda/Kernels/DwConvStripKernels.cs.
 #include "slak_common.cuh"

@@ -13,8 +13,9 @@
 // module once): staging (StageSlotsPerVector per 4 inputs a lane stages, ZeroSlotsPerVector per 4 zeroed floats),
 // the stores (StoreSlots per output, AccumulateStoreSlots when adding) and FixedSlots per warp (weights, live bits,
 // prologue). Ignored as in DwConvModel: latencies and stalls (a live tap's products depend on one broadcast weight
-// load), occupancy (registers: 135-139 at 56 x 56 and 28 x 28, 2 blocks of 7 warps per SM), the instruction cache (a 56 x 56 module's
-// strip loop is ~2,400 instructions, 38 KB), shared-memory bandwidth (one 128-bit load per 4 taps per lane), L2.
+// load), occupancy (registers: 135-139 at 56 x 56 and 28 x 28, 2 blocks of 7 warps per SM), the instruction cache
+// (a 56 x 56 module's strip loop is ~2,400 instructions, 38 KB), shared-memory bandwidth (one 128-bit load per 4 taps
+// per lane), L2.
 using System.Globalization;
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
