@@ -11,10 +11,10 @@
 // is one line along the branch's long axis (a column of a tall branch, a row of a wide one) of one of the block's
 // images, and a thread owns its whole line (up to 64 outputs; longer lines in strips of 32). For each short-axis tap
 // the long-axis taps run fully unrolled (the map and the kernel are compile-time: SLAK_DWS_H, SLAK_DWS_W, SLAK_DW_KH0,
-// SLAK_DW_KW0); the strip's inputs slide through registers (one 128-bit shared load per 4 taps, register renaming by the unrolling, no
-// moves), the weights come as broadcast 128-bit loads of 4 taps, and a tap is either its in-image products (exactly
-// those: the strip's position is a constant too, so products whose input lies in the padding are never issued) or,
-// when masked, a predicate test and a branch over them. The per-channel live-tap bits sit in shared memory, one
+// SLAK_DW_KW0); the strip's inputs slide through registers (one 128-bit shared load per 4 taps, register renaming by
+// the unrolling, no moves), the weights come as broadcast 128-bit loads of 4 taps, and a tap is either its in-image
+// products (exactly those: the strip's position is a constant too, so products whose input lies in the padding are
+// never issued) or, when masked, a predicate test and a branch over them. The per-channel live-tap bits sit in shared memory, one
 // 64-bit word per short-axis tap.
 //
 // Grid x = channel, y = group of G images; block (G / P) x S threads (S: lines of the map across the long axis; P = 2
