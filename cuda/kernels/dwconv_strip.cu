@@ -14,8 +14,8 @@
 // SLAK_DW_KW0); the strip's inputs slide through registers (one 128-bit shared load per 4 taps, register renaming by
 // the unrolling, no moves), the weights come as broadcast 128-bit loads of 4 taps, and a tap is either its in-image
 // products (exactly those: the strip's position is a constant too, so products whose input lies in the padding are
-// never issued) or, when masked, a predicate test and a branch over them. The per-channel live-tap bits sit in shared memory, one
-// 64-bit word per short-axis tap.
+// never issued) or, when masked, a predicate test and a branch over them. The per-channel live-tap bits sit in shared
+// memory, one 64-bit word per short-axis tap.
 //
 // Grid x = channel, y = group of G images; block (G / P) x S threads (S: lines of the map across the long axis; P = 2
 // images per thread where a line has at most 32 outputs, else 1: dwr_images_per_thread; the launcher picks G). Shared
