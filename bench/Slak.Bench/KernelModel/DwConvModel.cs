@@ -55,7 +55,7 @@ internal static class DwConvModel
     private static int RowsInBounds(int h, int i, int ph, int size) { int r = h + i - ph; return r >= 0 && r < size ? 1 : 0; }
 
     /// <summary>Sum over output rows of the number of kernel rows that land inside the image.</summary>
-    private static long ValidPairs(int size, int k)
+    internal static long ValidPairs(int size, int k)
     {
         long s = 0;
         for (int o = 0; o < size; o++)

@@ -32,8 +32,8 @@ internal static class KernelModelProgram
                 default: throw new ArgumentException($"kernel-model: unknown option {args[i]} (--arch, --out, --variant)");
             }
         }
-        if (variant is not ("sliding" or "taplist" or "taps" or "noedge" or "fullstrips"))
-            throw new ArgumentException($"kernel-model: --variant must be sliding (the current fused kernels), taplist (the live-tap-list forward before its rewrite), taps (the live-tap weight gradient before its rewrite), noedge (the sliding forward before its image-edge steps) or fullstrips (the weight gradient before its trimmed strips), got '{variant}'");
+        if (variant is not ("sliding" or "nostrip" or "taplist" or "taps" or "noedge" or "fullstrips"))
+            throw new ArgumentException($"kernel-model: --variant must be sliding (the current kernels), nostrip (dwconv_fused_kernel at stages 1-2 instead of the live-tap strip kernel), taplist (the live-tap-list forward before its rewrite), taps (the live-tap weight gradient before its rewrite), noedge (the sliding forward before its image-edge steps) or fullstrips (the weight gradient before its trimmed strips), got '{variant}'");
         string nvdisasm = FindNvdisasm() ?? throw new InvalidOperationException(
             "kernel-model needs nvdisasm (Debian: nvidia-cuda-toolkit from the non-free section); run bench/kernel-model.sh, which installs it");
         int archNumber = int.Parse(arch.AsSpan(3), CultureInfo.InvariantCulture);
@@ -67,6 +67,10 @@ internal static class KernelModelProgram
             Add(FusedFile, "dwconv_fused" + NoEdgeSuffix, ["SLAK_DW_EDGE_STEPS=0"]);
             // The weight gradient before its trimmed strips (--variant fullstrips).
             Add(FusedFile, "dwconv_fused" + FullStripsSuffix, ["SLAK_DW_WGRAD_TRIM=0"]);
+            // The live-tap strip kernel's module of every branch of each stage its plan takes (SLaK-T: stages 1-2).
+            foreach (var st in DwConvModel.SlakTiny.Where(st => DwConvStripModel.Chosen(st, Batch)))
+                foreach (var b in st.Branches)
+                    Add(DwConvStripKernels.File, DwConvStripModel.Module(st, b), DwConvStripModel.Defines(st, b));
             // The small-map module for each stage whose plan chooses it (SLaK-T: stages 3-4).
             foreach (var st in DwConvModel.SlakTiny.Where(st => SmallChosen(st)))
                 Add(Slak.Cuda.Kernels.DwConvSmallKernels.File, SmallModule(st), SmallDefines(st));
@@ -222,8 +226,12 @@ internal static class KernelModelProgram
         // gradient), taps (weight gradient); "before" is both.
         bool edgeSteps = true; // false: the sliding forward before its image-edge steps (--variant noedge)
         bool trimStrips = true; // false: the weight gradient before its trimmed strips (--variant fullstrips)
-        DwConvModel.Estimate Fwd(bool old, string pass, DwConvModel.Stage st, double d)
+        bool strips = true; // false: dwconv_fused_kernel where the live-tap strip kernel runs (--variant nostrip)
+        DwConvModel.Estimate Fwd(bool old, string pass, DwConvModel.Stage st, double d, bool? useStrip = null)
         {
+            // The live-tap strip kernel where its plan takes the stage (stages 1-2).
+            if (!old && (useStrip ?? strips) && edgeSteps && DwConvStripModel.Chosen(st, batch))
+                return Strip(pass, st, d);
             // The small-map kernel where the family's plan chooses it (not for the variants before the rewrites).
             if (!old && SmallChosen(st))
             {
@@ -264,6 +272,12 @@ internal static class KernelModelProgram
                 Occupancy = PlanOccupancy(rows, old ? TapsModule : "dwconv_fused", "dwconv_fused_wgrad_kernel", e.Plan),
             };
         }
+        DwConvModel.Estimate Strip(string pass, DwConvModel.Stage st, double d) =>
+            DwConvStripModel.Forward(pass, st, batch, d, accumulate: pass != "fwd", b =>
+            {
+                var row = Row(rows, DwConvStripModel.Module(st, b), DwConvStripKernels.Kernel);
+                return DwConvStripModel.Read(row.Kernel, row.Resources?.Registers ?? 0);
+            });
         List<DwConvModel.Estimate> Estimates(bool oldFwd, bool oldWgrad)
         {
             var all = new List<DwConvModel.Estimate>();
@@ -285,10 +299,11 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"Image-edge steps (default; `--variant noedge` is the loop before them): the steps clipped by the image's or the tile's edges issue only their in-image products (counted in the lane efficiency); their loads and an estimated {DwConvModel.ClippedStepOverhead} loop and {DwConvModel.ClippedStepDispatch} dispatch instructions per clipped step are added to the issue time as slots beside the hot loop's (estimates, not counted in the machine code).");
         var lines = new Dictionary<string, string>(StringComparer.Ordinal);
         var inBoundsLines = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, oldFwd, oldWgrad) in new[] { ("before", true, true), ("taplist", true, false), ("taps", false, true), ("noedge", false, false), ("fullstrips", false, false), ("sliding", false, false) })
+        foreach (var (name, oldFwd, oldWgrad) in new[] { ("before", true, true), ("taplist", true, false), ("taps", false, true), ("noedge", false, false), ("fullstrips", false, false), ("nostrip", false, false), ("sliding", false, false) })
         {
             edgeSteps = name != "noedge";
             trimStrips = name != "fullstrips";
+            strips = name != "nostrip";
             var all = Estimates(oldFwd, oldWgrad);
             string P(string pass, string stage) => all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor.ToString("F0", inv);
             lines[name] = $"fwd s1 {P("fwd", "s1")}%, dgrad s1 {P("dgrad", "s1")}%, wgrad s1 {P("wgrad", "s1")}%, fwd s4 {P("fwd", "s4")}%, wgrad s4 {P("wgrad", "s4")}%";
@@ -296,11 +311,11 @@ internal static class KernelModelProgram
             // floor of the same convolution with dense weights: the live-tap floor / density).
             string D(string pass, string stage) => (all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor / density).ToString("F0", inv);
             inBoundsLines[name] = $"fwd s1 {D("fwd", "s1")}%, dgrad s1 {D("dgrad", "s1")}%, wgrad s1 {D("wgrad", "s1")}%, fwd s3 {D("fwd", "s3")}%, wgrad s3 {D("wgrad", "s3")}%, fwd s4 {D("fwd", "s4")}%, wgrad s4 {D("wgrad", "s4")}%";
-            if (name is "taplist" or "taps" or "noedge" or "fullstrips") continue;
+            if (name is "taplist" or "taps" or "noedge" or "fullstrips" or "nostrip") continue;
             sb.AppendLine();
             sb.AppendLine(name == "before"
                 ? "### Before: live-tap-list forward / input gradient (`--variant taplist`, SLAK_DW_FUSED_TAPLIST=1) and live-tap weight gradient (`--variant taps`, SLAK_DW_WGRAD_TAPS=1)"
-                : "### After: sliding-window forward / input gradient and outer-product weight gradient (`--variant sliding`, the default)");
+                : "### After: live-tap strip forward / input gradient at stages 1-2 (`dwconv_strip_kernel`), small-map kernels at stages 3-4, outer-product weight gradient (`--variant sliding`, the default)");
             sb.AppendLine();
             sb.AppendLine("| pass | stage | useful GFMA | lane efficiency | hot-loop FFMA share | bank ways | occupancy | FMA floor ms | HBM floor ms | modeled ms | % of FMA floor | plan |");
             sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -327,26 +342,27 @@ internal static class KernelModelProgram
         // Zero weights against the live-tap list: the sliding kernel's time does not depend on the density, the
         // tap list's falls with it; the crossover is the density below which the tap list is faster.
         sb.AppendLine();
-        sb.AppendLine("### Masked taps: zero weights (sliding) against the live-tap list, forward");
+        sb.AppendLine("### Masked taps: zero weights (`dwconv_fused_kernel`, sliding) against the live-tap list, forward");
         sb.AppendLine();
         sb.AppendLine("| stage | density | live-tap list ms | zero weights ms | faster | crossover density |");
         sb.AppendLine("|---|---:|---:|---:|---|---:|");
         foreach (var st in DwConvModel.SlakTiny)
         {
             double lo = 0.001, hi = 1;
-            if (Fwd(true, "fwd", st, hi).ModeledMs <= Fwd(false, "fwd", st, hi).ModeledMs) lo = hi;
+            if (Fwd(true, "fwd", st, hi).ModeledMs <= Fwd(false, "fwd", st, hi, false).ModeledMs) lo = hi;
             else
                 for (int it = 0; it < 40; it++)
                 {
                     double mid = 0.5 * (lo + hi);
-                    if (Fwd(true, "fwd", st, mid).ModeledMs < Fwd(false, "fwd", st, mid).ModeledMs) lo = mid; else hi = mid;
+                    if (Fwd(true, "fwd", st, mid).ModeledMs < Fwd(false, "fwd", st, mid, false).ModeledMs) lo = mid; else hi = mid;
                 }
             foreach (double d in new[] { 1.0, 0.6, 0.3 })
             {
-                double t = Fwd(true, "fwd", st, d).ModeledMs, z = Fwd(false, "fwd", st, d).ModeledMs;
+                double t = Fwd(true, "fwd", st, d).ModeledMs, z = Fwd(false, "fwd", st, d, false).ModeledMs;
                 sb.AppendLine(inv, $"| {st.Name} | {d:F1} | {t:F3} | {z:F3} | {(t < z ? "live-tap list" : "zero weights")} | {lo:F2} |");
             }
         }
+        AppendStrip(sb, rows, st => (d, pass) => Fwd(false, pass, st, d, true), st => (d, pass) => Fwd(false, pass, st, d, false));
         sb.AppendLine();
         sb.AppendLine(inv, $"Before (live-tap forward and weight gradient, `--variant taplist` and `--variant taps`): kernel-model: {lines["before"]}");
         sb.AppendLine();
@@ -355,6 +371,8 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"Only the weight gradient before its rewrite (`--variant taps`): kernel-model: {lines["taps"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"Only the sliding forward before its image-edge steps (`--variant noedge`, SLAK_DW_EDGE_STEPS=0): kernel-model: {lines["noedge"]}; in-bounds reading: {inBoundsLines["noedge"]}");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"Only the forward and input gradient before the live-tap strip kernel (`--variant nostrip`, `DwConvStripKernels.Off`: `dwconv_fused_kernel` at stages 1-2): kernel-model: {lines["nostrip"]}; in-bounds reading: {inBoundsLines["nostrip"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"Only the weight gradient before its trimmed strips (`--variant fullstrips`, SLAK_DW_WGRAD_TRIM=0: every strip computes 8 taps): kernel-model: {lines["fullstrips"]}; in-bounds reading: {inBoundsLines["fullstrips"]}. Trimmed strips (the default) compute a strip's taps only up to its last live one inside the kernel and start 4 taps later when its first 4 are dead; their full steps run a one-step loop per tap count, counted outright as 8 x count FFMAs and {DwConvModel.ShortStepSlots(1)}-{DwConvModel.ShortStepSlots(7)} other slots per step (loads and an estimated 4 loop instructions), not at the hot loop's share.");
         sb.AppendLine();
@@ -378,6 +396,66 @@ internal static class KernelModelProgram
             }
         sb.AppendLine();
         sb.AppendLine(inv, $"kernel-model: {lines[variant]}");
+    }
+
+    /// <summary>The live-tap strip kernel's section: per stage it takes, its strip loops' counts per branch and the
+    /// modeled forward and input gradient at densities 1 / 0.6 / 0.3 beside dwconv_fused_kernel's (zero weights), and
+    /// the density below which it is the faster of the two.</summary>
+    private static void AppendStrip(StringBuilder sb, List<KernelRow> rows,
+                                    Func<DwConvModel.Stage, Func<double, string, DwConvModel.Estimate>> strip,
+                                    Func<DwConvModel.Stage, Func<double, string, DwConvModel.Estimate>> fused)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var stages = DwConvModel.SlakTiny.Where(st => DwConvStripModel.Chosen(st, Batch)).ToList();
+        if (stages.Count == 0) return;
+        sb.AppendLine();
+        sb.AppendLine("### Live taps in compile-time strips: `dwconv_strip_kernel` against `dwconv_fused_kernel` (stages 1-2)");
+        sb.AppendLine();
+        sb.AppendLine("One launch per branch, a block per channel and group of images, a lane per line along the branch's long axis, the whole line one register strip; the map and the kernel are defines, so the long-axis taps are unrolled and each issues exactly its in-image products. Per short-axis tap (one iteration of the strip loop), from the sm_90 listing (`SassKernel.SkipMix`): `always` = the slots every tap issues (its live-bit test and branch, the 128-bit input and weight loads), `skippable` = what a masked tap's branch jumps over (its products). A warp issues always + density x skippable per iteration. Staging, stores and the per-block setup are estimates (DwConvStripModel's constants), not counted in the machine code.");
+        sb.AppendLine();
+        sb.AppendLine("| stage | branch | regs | strip loops: always | skippable | of them FFMA | FFMA share at 1 / 0.6 / 0.3 |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
+        foreach (var st in stages)
+            foreach (var b in st.Branches)
+            {
+                var row = Row(rows, DwConvStripModel.Module(st, b), DwConvStripKernels.Kernel);
+                var l = DwConvStripModel.Read(row.Kernel, row.Resources?.Registers ?? 0);
+                string S(double d) => ((l.AlwaysFfma + d * l.SkippableFfma) / (l.Always + d * l.Skippable)).ToString("F2", inv);
+                sb.AppendLine(inv, $"| {st.Name} | {b.Kh}x{b.Kw} | {l.Registers} | {l.Always} | {l.Skippable} | {l.SkippableFfma} | {S(1)} / {S(0.6)} / {S(0.3)} |");
+            }
+        sb.AppendLine();
+        sb.AppendLine("| pass | stage | density | strip: lane eff. | strip: occupancy | strip: bank ways | strip ms | strip: % of FMA floor | fused ms | fused: % of FMA floor | faster |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var st in stages)
+            foreach (string pass in new[] { "fwd", "dgrad" })
+                foreach (double d in new[] { 1.0, 0.6, 0.3 })
+                {
+                    var s = strip(st)(d, pass);
+                    var f = fused(st)(d, pass);
+                    sb.AppendLine(inv, $"| {pass} | {st.Name} | {d:F1} | {s.LaneEfficiency:F2} | {s.Occupancy:F2} | {s.BankWays} | {s.ModeledMs:F3} | {s.PercentOfFmaFloor:F0} | {f.ModeledMs:F3} | {f.PercentOfFmaFloor:F0} | {(s.ModeledMs < f.ModeledMs ? "strip" : "fused")} |");
+                }
+        // The crossover: the strip kernel's time falls with the density, the fused kernel's does not.
+        sb.AppendLine();
+        foreach (var st in stages)
+        {
+            string pass = "fwd";
+            double d1 = 1.0;
+            bool stripAtOne = strip(st)(d1, pass).ModeledMs < fused(st)(d1, pass).ModeledMs;
+            string text;
+            if (stripAtOne) text = "the strip kernel is faster at every density up to 1 (no crossover)";
+            else
+            {
+                double lo = 0.001, hi = 1;
+                for (int it = 0; it < 40; it++)
+                {
+                    double mid = 0.5 * (lo + hi);
+                    if (strip(st)(mid, pass).ModeledMs < fused(st)(mid, pass).ModeledMs) lo = mid; else hi = mid;
+                }
+                text = string.Create(inv, $"the strip kernel is faster below a density of {lo:F2}");
+            }
+            sb.AppendLine(inv, $"Crossover, forward {st.Name}: {text}.");
+            sb.AppendLine();
+        }
     }
 
     private static string Commit()

@@ -108,6 +108,33 @@ public sealed class SassKernel
         if (start is not null) yield return new SassLoop(start.Value, last!.Value);
     }
 
+    /// <summary>The instructions of <paramref name="loop"/> split by whether a predicated forward branch inside the loop
+    /// can jump over them (a region from such a branch to its target: a live-tap test skipping a masked tap's
+    /// products): issue slots and FFMAs executed every iteration (Always) and those a taken branch skips (Skippable).
+    /// NOPs are not counted.</summary>
+    public (int Always, int AlwaysFfma, int Skippable, int SkippableFfma) SkipMix(SassLoop loop)
+    {
+        var body = Instructions.Where(i => i.Address >= loop.Start && i.Address <= loop.End).ToList();
+        var skippable = new HashSet<int>();
+        var labels = new Dictionary<string, int>(Labels);
+        foreach (var b in body)
+        {
+            if (b.Base != "BRA" || b.Predicate.Length == 0 || b.Opcode.Contains(".DIV", StringComparison.Ordinal)) continue;
+            if (BranchTarget(b.Operands, labels) is not int t || t <= b.Address || t > loop.End + 16) continue;
+            foreach (var i in body)
+                if (i.Address > b.Address && i.Address < t) skippable.Add(i.Address);
+        }
+        int always = 0, alwaysFfma = 0, skip = 0, skipFfma = 0;
+        foreach (var i in body)
+        {
+            if (i.Base == "NOP") continue;
+            bool ffma = i.Base == "FFMA";
+            if (skippable.Contains(i.Address)) { skip++; if (ffma) skipFfma++; }
+            else { always++; if (ffma) alwaysFfma++; }
+        }
+        return (always, alwaysFfma, skip, skipFfma);
+    }
+
     /// <summary>Counts over the whole kernel.</summary>
     public SassMix Mix() => Count(Instructions);
 

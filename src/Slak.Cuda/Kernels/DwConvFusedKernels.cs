@@ -26,7 +26,9 @@ internal static partial class DwConvFusedKernels
     internal static bool PerBranchOnly { get; set; }
 
     /// <summary>The plan of a fused forward / input gradient / inference sum for these branches (small maps:
-    /// dwconv_small_kernel's plan when slak_plan_dwconv_small takes the shape).</summary>
+    /// dwconv_small_kernel's plan when slak_plan_dwconv_small takes the shape). Where it is dwconv_fused_kernel's and
+    /// <see cref="DwConvStripKernels.Takes"/> holds, the float32 launchers run the branches on dwconv_strip_kernel
+    /// instead (one launch per branch, <see cref="DwConvStripKernels.Plan"/>).</summary>
     public static LaunchPlan Plan(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
     {
         Span<int> kh = stackalloc int[branches.Length], kw = stackalloc int[branches.Length];
@@ -60,6 +62,12 @@ internal static partial class DwConvFusedKernels
             return;
         }
         Span<DevicePtr> ins = [x, x, x];
+        if (plan.KernelChoice == PlanKernel.DwConvFused && DwConvStripKernels.Takes(dev, branches, n, c, h, w))
+        {
+            for (int b = 0; b < branches.Length; b++)
+                DwConvStripKernels.Launch(dev, ys[b], x, branches[b], n, c, h, w, flip: false, accumulate: false);
+            return;
+        }
         Launch(dev, ys, ins, branches, n, c, h, w, flip: false, sum: false, plan);
     }
 
@@ -80,6 +88,12 @@ internal static partial class DwConvFusedKernels
             PerBranchSum(dev, y, xs, branches, n, c, h, w, flip: false);
             return;
         }
+        if (plan.KernelChoice == PlanKernel.DwConvFused && DwConvStripKernels.Takes(dev, branches, n, c, h, w))
+        {
+            for (int b = 0; b < branches.Length; b++)
+                DwConvStripKernels.Launch(dev, y, x, branches[b], n, c, h, w, flip: false, accumulate: b > 0);
+            return;
+        }
         Span<DevicePtr> outs = [y, DevicePtr.Null, DevicePtr.Null];
         Span<DevicePtr> ins = [x, x, x];
         Launch(dev, outs, ins, branches, n, c, h, w, flip: false, sum: true, plan);
@@ -97,6 +111,12 @@ internal static partial class DwConvFusedKernels
         if (plan.KernelChoice == PlanKernel.PerBranch || PerBranchOnly)
         {
             PerBranchSum(dev, dx, dys, branches, n, c, h, w, flip: true);
+            return;
+        }
+        if (plan.KernelChoice == PlanKernel.DwConvFused && DwConvStripKernels.Takes(dev, branches, n, c, h, w))
+        {
+            for (int b = 0; b < branches.Length; b++)
+                DwConvStripKernels.Launch(dev, dx, dys[b], branches[b], n, c, h, w, flip: true, accumulate: b > 0);
             return;
         }
         Span<DevicePtr> outs = [dx, DevicePtr.Null, DevicePtr.Null];
