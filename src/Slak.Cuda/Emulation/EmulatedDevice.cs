@@ -531,6 +531,28 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
                          DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc)
     {
         GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        HostGemmBf16(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        Interlocked.Increment(ref s_bf16Gemms);
+    }
+
+    /// <inheritdoc />
+    public void GemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+                                       DevicePtr a, int lda, long strideA, DevicePtr b, int ldb, long strideB,
+                                       float beta, DevicePtr c, int ldc, long strideC, int batch)
+    {
+        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        GemmArguments.ValidateBatch(batch, strideA, strideB, strideC);
+        // cublasGemmStridedBatchedEx computes every item as cublasGemmEx would: the same host GEMM per item.
+        for (int i = 0; i < batch; i++)
+            HostGemmBf16(transA, transB, m, n, k, alpha, a.Offset(i * strideA * sizeof(ushort)), lda,
+                         b.Offset(i * strideB * sizeof(ushort)), ldb, beta, c.Offset(i * strideC * sizeof(float)), ldc);
+        Interlocked.Increment(ref s_bf16Gemms);
+    }
+
+    // The stand-in for one cublasGemmEx with CUDA_R_16BF operands (arguments validated by the caller).
+    private void HostGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
+                              DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc)
+    {
         if (m == 0 || n == 0) return;
         int aRows = transA ? k : m, aCols = transA ? m : k, bRows = transB ? n : k, bCols = transB ? k : n;
         long aCount = k > 0 ? (long)(aRows - 1) * lda + aCols : 0, bCount = k > 0 ? (long)(bRows - 1) * ldb + bCols : 0;
@@ -551,10 +573,10 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
         var gemm = _hostSgemm ?? FallbackSgemm;
         fixed (float* pa = fa, pb = fb)
             gemm(transA, transB, m, n, k, alpha, (nint)pa, lda, (nint)pb, ldb, beta, (nint)c.Address, ldc);
-        Interlocked.Increment(ref s_bf16Gemms);
     }
 
-    /// <summary>How many <see cref="GemmBf16"/> calls this process ran (tests check that a bf16 path reached it).</summary>
+    /// <summary>How many <see cref="GemmBf16"/> and <see cref="GemmBf16StridedBatched"/> calls this process ran (a
+    /// batched call counts once, as the one cuBLAS call it is on a GPU; tests check that a bf16 path reached them).</summary>
     public static long Bf16GemmCount => Interlocked.Read(ref s_bf16Gemms);
 
     private static long s_bf16Gemms;

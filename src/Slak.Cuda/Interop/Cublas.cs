@@ -47,6 +47,13 @@ internal sealed unsafe class Cublas
     public readonly delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, int, ulong, int, int, float*,
         ulong, int, int, int, int, CublasStatus> cublasGemmEx;
 
+    /// <summary>cublasGemmStridedBatchedEx (handle, transa, transb, m, n, k, alpha, A, Atype, lda, strideA, B, Btype,
+    /// ldb, strideB, beta, C, Ctype, ldc, strideC, batchCount, computeType, algo): cublasGemmEx over a batch of
+    /// matrices a constant stride apart (strides in elements, 64-bit); null when the library lacks it
+    /// (IGpuDevice.GemmBf16StridedBatched then throws naming it).</summary>
+    public readonly delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, int, long, ulong, int, int,
+        long, float*, ulong, int, int, long, int, int, int, CublasStatus> cublasGemmStridedBatchedEx;
+
     /// <summary>Optional (cuBLAS 11.4+): status name/text; null when absent.</summary>
     public readonly delegate* unmanaged<CublasStatus, byte*> cublasGetStatusString;
 
@@ -65,6 +72,9 @@ internal sealed unsafe class Cublas
             int, long, float*, ulong, int, long, int, CublasStatus>)lib.Require("cublasSgemmStridedBatched");
         cublasGemmEx = (delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, int, ulong, int, int,
             float*, ulong, int, int, int, int, CublasStatus>)lib.Optional("cublasGemmEx");
+        cublasGemmStridedBatchedEx = (delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, int, long,
+            ulong, int, int, long, float*, ulong, int, int, long, int, int, int, CublasStatus>)lib.Optional(
+            "cublasGemmStridedBatchedEx");
         cublasGetStatusString = (delegate* unmanaged<CublasStatus, byte*>)lib.Optional("cublasGetStatusString");
     }
 

@@ -5,9 +5,11 @@
 //   data grad   dP[:, n*L ..] (K, L) = W^T (K, Cout) · dy_n (Cout, L)  strided-batched GEMM, then un-patchify
 //   weight grad dW (Cout, K) = dY' (Cout, N*L) · P^T                   one GEMM over N*L, dY' = dY permuted (C, N, L)
 // GEMMs: cuBLAS on a GPU (the TF32 math mode the caller set), the emulator's host GEMM (one per image for the batched
-// ones). Under bf16 the two gradients' GEMMs take 16-bit operands (IGpuDevice.GemmBf16, float32 accumulation and
-// output; bf16: true): the data gradient reads dy and W as bf16 blocks, the weight gradient packs P and dY'. The workspace (P, dP, dY', W') comes from the caching allocator and goes back before returning; each plan
-// reports its size in WorkspaceBytes.
+// ones). Under bf16 the GEMMs take 16-bit operands (IGpuDevice.GemmBf16 / GemmBf16StridedBatched, float32 accumulation
+// and output): the forward (ForwardBf16) packs P and reads W as a bf16 block, with no bias row (a bf16 GEMM would
+// round the bias) but the float32 bias added after the GEMM (add_bias_kernel); the data gradient reads dy and W as
+// bf16 blocks; the weight gradient packs P and dY'. The workspace (P, dP, dY', W') comes from the caching allocator
+// and goes back before returning; each plan reports its size in WorkspaceBytes (the bf16 packed copies come on top).
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -76,6 +78,32 @@ internal static class Conv2dPatchifyKernels
             // y_n (Cout, L) = W' (Cout, K') · P[:, n*L .. (n+1)*L] (K', L; row stride N*L).
             StridedBatched(dev, false, false, p.Cout, plane, kb, wm, kb, 0, pm, cols, plane,
                            y, plane, (long)p.Cout * plane, p.N);
+        }
+        finally
+        {
+            dev.Free(work);
+        }
+    }
+
+    /// <summary>y = conv(x, w) + bias (bias may be null), written NCHW, under bf16: the GEMM reads the patches packed to
+    /// bf16 (x float32, rounded by the packing) and <paramref name="w"/> as a 16-bit bf16 block, with float32
+    /// accumulation and output; the float32 bias is added after it (add_bias_kernel), unrounded.</summary>
+    public static void ForwardBf16(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr bias,
+                                   in Conv2dParams p)
+    {
+        var plan = Plan(DeviceLimits.For(dev), p, Pass.Forward);
+        int cols = Columns(p), k = K(p), plane = p.OutH * p.OutW;
+        long count = (long)k * cols;
+        var work = dev.Allocate(plan.WorkspaceBytes + Math.Max(1, count) * sizeof(ushort));
+        try
+        {
+            var packed = work.Offset(plan.WorkspaceBytes);
+            Patchify(dev, work, x, p, false, plan);
+            PrecisionKernels.Float32ToBf16(dev, packed, work, count);
+            // y_n (Cout, L) = W (Cout, K) · P[:, n*L .. (n+1)*L] (K, L; row stride N*L), then + bias[co].
+            StridedBatched(dev, false, false, p.Cout, plane, k, w, k, 0, packed, cols, plane,
+                           y, plane, (long)p.Cout * plane, p.N, bf16: true);
+            if (!bias.IsNull) ActivationKernels.AddBias(dev, y, bias, p.Cout, plane, (long)p.N * p.Cout * plane);
         }
         finally
         {
@@ -163,16 +191,15 @@ internal static class Conv2dPatchifyKernels
 
     /// <summary>Row-major C_i = op(A_i) · op(B_i) for i in [0, batch), A_i = a + i·strideA elements (likewise B, C):
     /// cublasSgemmStridedBatched on a GPU, one host GEMM per item on the emulator. bf16: A and B are 16-bit bf16
-    /// blocks, one GemmBf16 per item (there is no strided-batched binding of cublasGemmEx).</summary>
+    /// blocks (GemmBf16StridedBatched: cublasGemmStridedBatchedEx on a GPU).</summary>
     private static void StridedBatched(IGpuDevice dev, bool transA, bool transB, int m, int n, int k,
                                        DevicePtr a, int lda, long strideA, DevicePtr b, int ldb, long strideB,
                                        DevicePtr c, int ldc, long strideC, int batch, bool bf16 = false)
     {
         if (bf16)
         {
-            for (int i = 0; i < batch; i++)
-                dev.GemmBf16(transA, transB, m, n, k, 1f, a.Offset(i * strideA * sizeof(ushort)), lda,
-                             b.Offset(i * strideB * sizeof(ushort)), ldb, 0f, c.Offset(i * strideC * sizeof(float)), ldc);
+            dev.GemmBf16StridedBatched(transA, transB, m, n, k, 1f, a, lda, strideA, b, ldb, strideB, 0f, c, ldc, strideC,
+                                       batch);
             return;
         }
         if (dev is CudaDriverDevice gpu)

@@ -69,6 +69,32 @@ internal sealed unsafe partial class CudaDriverDevice
             c.Address, Cublas.CudaR32F, ldc, Cublas.Compute32F, Cublas.GemmDefault));
     }
 
+    /// <inheritdoc />
+    public void GemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+                                       DevicePtr a, int lda, long strideA, DevicePtr b, int ldb, long strideB,
+                                       float beta, DevicePtr c, int ldc, long strideC, int batch)
+    {
+        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        GemmArguments.ValidateBatch(batch, strideA, strideB, strideC);
+        if (m == 0 || n == 0 || batch == 0)
+        {
+            return;
+        }
+
+        var api = Cublas.Api;
+        if (api.cublasGemmStridedBatchedEx == null)
+        {
+            throw new NotSupportedException(
+                $"batched GEMM with bf16 operands: the cuBLAS library {api.Library.Path} has no cublasGemmStridedBatchedEx (needed by --precision bf16)");
+        }
+
+        nint handle = EnsureBlas();
+        CublasException.ThrowIfFailed(api.cublasGemmStridedBatchedEx(handle,
+            transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
+            &alpha, b.Address, Cublas.CudaR16BF, ldb, strideB, a.Address, Cublas.CudaR16BF, lda, strideA, &beta,
+            c.Address, Cublas.CudaR32F, ldc, strideC, batch, Cublas.Compute32F, Cublas.GemmDefault));
+    }
+
     /// <summary>Row-major batched GEMM: for each i in [0, batch), C_i = alpha·op(A_i)·op(B_i) + beta·C_i, with
     /// A_i = a + i·strideA elements (likewise B, C).</summary>
     public void SgemmStridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
@@ -76,12 +102,7 @@ internal sealed unsafe partial class CudaDriverDevice
                                     float beta, DevicePtr c, int ldc, long strideC, int batch)
     {
         GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
-        if (batch < 0 || strideA < 0 || strideB < 0 || strideC < 0)
-        {
-            throw new ArgumentException(
-                $"batch and strides must be >= 0, got batch={batch} strideA={strideA} strideB={strideB} strideC={strideC}",
-                nameof(batch));
-        }
+        GemmArguments.ValidateBatch(batch, strideA, strideB, strideC);
 
         if (m == 0 || n == 0 || batch == 0)
         {

@@ -37,4 +37,16 @@ internal static class GemmArguments
             throw new ArgumentException($"GEMM operands must not be null, got a={a} b={b} c={c}", nameof(c));
         }
     }
+
+    /// <summary>Throws an <see cref="ArgumentException"/> when a strided-batched GEMM's batch count or a stride is
+    /// negative (the shapes are <see cref="Validate"/>'s).</summary>
+    public static void ValidateBatch(int batch, long strideA, long strideB, long strideC)
+    {
+        if (batch < 0 || strideA < 0 || strideB < 0 || strideC < 0)
+        {
+            throw new ArgumentException(
+                $"batch and strides must be >= 0, got batch={batch} strideA={strideA} strideB={strideB} strideC={strideC}",
+                nameof(batch));
+        }
+    }
 }

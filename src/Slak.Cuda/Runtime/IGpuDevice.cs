@@ -74,6 +74,15 @@ internal interface IGpuDevice : IDisposable
     void GemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
                   DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc);
 
+    /// <summary><see cref="GemmBf16"/> over a batch: for each i in [0, batch), C_i = alpha * op(A_i) * op(B_i) +
+    /// beta * C_i with A_i = a + i * strideA elements (bf16), likewise B_i, and C_i = c + i * strideC elements
+    /// (float32); a stride may be 0 (one matrix shared by every item). cublasGemmStridedBatchedEx (CUDA_R_16BF
+    /// inputs, CUDA_R_32F output, CUBLAS_COMPUTE_32F) on a GPU, one call for the batch; on the emulator one exactly
+    /// widened host GEMM per item.</summary>
+    void GemmBf16StridedBatched(bool transA, bool transB, int m, int n, int k, float alpha,
+                                DevicePtr a, int lda, long strideA, DevicePtr b, int ldb, long strideB,
+                                float beta, DevicePtr c, int ldc, long strideC, int batch);
+
     /// <summary>Waits until all work queued on the device's stream has finished.</summary>
     void Synchronize();
 

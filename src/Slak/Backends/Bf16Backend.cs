@@ -267,7 +267,12 @@ internal sealed partial class Bf16Backend : IBackend
     /// <inheritdoc/>
     public void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int strideH, int strideW, int padH, int padW)
     {
-        using (var o = Bf16Operands()) _inner.Conv2dForward(o.Of(x), o.Of(w), bias, y, strideH, strideW, padH, padW);
+        using (var o = Bf16Operands())
+        {
+            if (!(_inner is IBf16KernelBackend real &&
+                  real.TryConv2dForwardBf16(o.Widened(x), w, bias, y, strideH, strideW, padH, padW)))
+                _inner.Conv2dForward(o.Of(x), o.Of(w), bias, y, strideH, strideW, padH, padW);
+        }
         Store(y);
     }
 

@@ -44,6 +44,12 @@ internal interface IBf16KernelBackend
     /// bias gradient in float32.</summary>
     bool TryLinearBackwardDataGeluBf16(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias);
 
+    /// <summary>y = conv(round_bf16(x), round_bf16(w)) + bias (x float32: the caller widens a held block; bias float32,
+    /// unrounded, added after the GEMM), float32 accumulation and output (the caller stores y):
+    /// <see cref="IBackend.Conv2dForward"/> under bf16; false (nothing done) where no GEMM with bf16 operands computes
+    /// the shape.</summary>
+    bool TryConv2dForwardBf16(Tensor x, Tensor w, Tensor? bias, Tensor y, int strideH, int strideW, int padH, int padW);
+
     /// <summary>dx = input gradient of the dense convolution given round_bf16(dy) and round_bf16(w), float32
     /// accumulation and output: <see cref="IBackend.Conv2dBackwardData"/> under bf16; false (nothing done) where no
     /// GEMM with bf16 operands computes the shape.</summary>

@@ -6,8 +6,13 @@
 //   - GemmBf16 ran once per operator call (EmulatedDevice.Bf16GemmCount), and with a held input no widening kernel
 //     (bf16_to_f32_kernel) ran and the input stayed 16-bit;
 // The same for the gradients of the stem / downsampling convolutions' patchify path (kernel == stride, no padding):
-// the input gradient's per-image GEMMs read dy and W as bf16, the weight gradient's GEMM packs the patches and dy's
-// permutation (GemmBf16 once per image, and once); the bias gradient reads the rounded dy in float32 as before.
+// the input gradient's strided-batched GEMM reads dy and W as bf16, the weight gradient's GEMM packs the patches and
+// dy's permutation (one GemmBf16StridedBatched, one GemmBf16); the bias gradient reads the rounded dy in float32 as before.
+// The patchify forward packs the patches and W (one GemmBf16StridedBatched) and adds the float32 bias after the GEMM
+// (the rounding path folds it into the GEMM as a ones row): before Bf16Backend stores y it equals the rounding path
+// within float32 summation order (|got - want| <= 1e-6 |want| + 1e-6; the values are O(1)), and the stored y equals
+// Bf16Backend on the CPU within |got - cpu| <= 2^-7 |cpu| + 1e-5 (both rounded to bf16 from float32 sums in different
+// orders: a rounding that falls the other way costs one bf16 ulp, at most 2^-7 relative).
 //   - every output equals the rounding path (the float32 operator on operands rounded to bf16, what Bf16Backend ran
 //     before, with its outputs rounded where Bf16Backend stores them) bit for bit: the emulator's GemmBf16 widens
 //     exactly and runs the same host GEMM.
@@ -147,7 +152,7 @@ public sealed class CudaBf16GemmPathTests
 
         using var dx = Poisoned(n, cin, h, w);
         var (gemms, widened) = Counted(() => bf16.Conv2dBackwardData(dyt, wgt, dx, s, s, 0, 0));
-        Assert.That(gemms, Is.EqualTo(n), rng.Ctx($"input gradient: GemmBf16 once per image, {what}"));
+        Assert.That(gemms, Is.EqualTo(1), rng.Ctx($"input gradient: one strided-batched GemmBf16, {what}"));
         Assert.That(widened, Is.Zero, rng.Ctx($"input gradient widened nothing, {what}"));
         using var dw = Poisoned(cout, cin, s, s);
         using var db = Poisoned(cout);
@@ -168,5 +173,61 @@ public sealed class CudaBf16GemmPathTests
         SameBits(dx.ToArray(), rdx.ToArray(), rng.Ctx($"input gradient, {what}"));
         SameBits(dw.ToArray(), rdw.ToArray(), rng.Ctx($"weight gradient, {what}"));
         SameBits(db.ToArray(), rdb.ToArray(), rng.Ctx($"bias gradient, {what}"));
+    }
+
+    [TestCase(2, 3, 5, 16, 16, 4, true, true)]   // the stem's 4x4/4 (3 input channels)
+    [TestCase(3, 6, 4, 10, 6, 2, false, true)]   // a downsampling 2x2/2, H != W
+    [TestCase(2, 70, 9, 4, 4, 2, true, false)]   // K = 280 over the host GEMM's 256-deep blocks, no bias
+    public void PatchifyConvolutionForwardRunsGemmBf16WithAFloat32BiasEpilogue(int n, int cin, int cout, int h, int w,
+                                                                               int s, bool hold, bool withBias)
+    {
+        var cuda = Emu();
+        var bf16 = Bf16Backend.Wrap(cuda);
+        var rng = TestRandom.ForCurrentTest();
+        int oh = h / s, ow = w / s;
+        var x = rng.NormalArray((long)n * cin * h * w);
+        var wt = rng.NormalArray((long)cout * cin * s * s, 1 / Math.Sqrt(cin * s * s));
+        var bias = rng.NormalArray(cout);
+        string what = $"x ({n},{cin},{h},{w}), {cout} outputs, {s}x{s}/{s}, x held as bf16: {hold}, bias: {withBias}";
+        using var xt = T(x, n, cin, h, w);
+        using var wgt = T(wt, cout, cin, s, s);
+        using var bt = withBias ? T(bias, cout) : null;
+        using var xr = T(Rounded(x), n, cin, h, w);
+        using var wr = T(Rounded(wt), cout, cin, s, s);
+
+        // Before storing: the bf16 GEMM and the bias epilogue against the rounding path's float32 output.
+        using var yf = Poisoned(n, cout, oh, ow);
+        var (gemms, _) = Counted(() =>
+            Assert.That(((IBf16KernelBackend)cuda).TryConv2dForwardBf16(xt, wgt, bt, yf, s, s, 0, 0), Is.True));
+        Assert.That(gemms, Is.EqualTo(1), rng.Ctx($"forward: one strided-batched GemmBf16, {what}"));
+        using var ry = Poisoned(n, cout, oh, ow);
+        cuda.Conv2dForward(xr, wr, bt, ry, s, s, 0, 0);
+        var want = ry.ToArray();
+        Assert.That(want.All(float.IsFinite), rng.Ctx($"the rounding path wrote every output, {what}"));
+        Expect.AllClose(yf.ToArray(), [.. want.Select(v => (double)v)], 1e-6, 1e-6,
+                        rng.Ctx($"forward before storing vs the rounding path, {what}"));
+
+        // Through Bf16Backend: y stored as bf16, against Bf16Backend on the CPU.
+        if (hold) ((IBf16KernelBackend)cuda).StoreBf16(xt);
+        using var y = Poisoned(n, cout, oh, ow);
+        long widenedBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault(Widen);
+        (gemms, _) = Counted(() => bf16.Conv2dForward(xt, wgt, bt, y, s, s, 0, 0));
+        long widened = EmulatedDevice.LaunchCounts.GetValueOrDefault(Widen) - widenedBefore;
+        Assert.That(gemms, Is.EqualTo(1), rng.Ctx($"stored forward: one strided-batched GemmBf16, {what}"));
+        // The patchify kernel reads x as float32: a held x through one widened copy (as the rounding path's one copy).
+        Assert.That(widened, Is.EqualTo(hold ? 1 : 0), rng.Ctx($"forward's widening kernels, {what}"));
+        Assert.That(((CudaStorage)xt.Storage).IsBf16, Is.EqualTo(hold), rng.Ctx($"x keeps its storage, {what}"));
+        Assert.That(((CudaStorage)y.Storage).IsBf16, Is.True, rng.Ctx($"y stored as a 16-bit block, {what}"));
+        var cpu = Bf16Backend.Wrap(BackendRegistry.For(Device.Cpu));
+        using var cx = Tensor.FromArray(x, [n, cin, h, w], Device.Cpu);
+        using var cw = Tensor.FromArray(wt, [cout, cin, s, s], Device.Cpu);
+        using var cb = withBias ? Tensor.FromArray(bias, [cout], Device.Cpu) : null;
+        using var cy = Tensor.Full([n, cout, oh, ow], float.NaN, Device.Cpu);
+        cpu.Conv2dForward(cx, cw, cb, cy, s, s, 0, 0);
+        var got = y.ToArray();
+        Assert.That(cy.ToArray().All(float.IsFinite), rng.Ctx($"the CPU wrote every output, {what}"));
+        Assert.That(got.All(v => v == ReducedFloat.RoundBf16(v)), rng.Ctx($"stored y holds bf16 values, {what}"));
+        Expect.AllClose(got, [.. cy.ToArray().Select(v => (double)v)], 1e-5, 1.0 / 128,
+                        rng.Ctx($"stored forward vs Bf16Backend on the CPU, {what}"));
     }
 }

@@ -3,8 +3,9 @@
 // dwconv_fused.cu, or of dwconv_small.cu where the plan takes the small-map kernel (bf16 input and outputs, float32
 // weights rounded to bf16 values, masks and accumulation), the depthwise weight gradient runs the bf16-x instance of
 // the fused or small-map kernel (x 16-bit, dy and outputs float32), and GEMMs (IBackend.Gemm, LinearBias, the fused
-// MLP's forward and input gradient, the patchify convolutions' gradients) run through IGpuDevice.GemmBf16
-// (cublasGemmEx, bf16 operands, float32 accumulation and output; epilogues float32). The activations
+// MLP's forward and input gradient, the patchify convolutions' forward and gradients) run through IGpuDevice.GemmBf16
+// or GemmBf16StridedBatched (cublasGemmEx / cublasGemmStridedBatchedEx, bf16 operands, float32 accumulation and
+// output; epilogues, the convolution's bias included, float32). The activations
 // Bf16Backend stores as bf16 are held as 16-bit blocks (CudaStorage.StoreAsBf16: half the bytes) from the forward pass
 // to the backward: the bf16 kernels read them directly, the depthwise forward writes its outputs straight into them,
 // and a float32 kernel gets a widened copy (Bf16Backend) or widens the block back (CudaStorage.Pointer).
@@ -79,6 +80,23 @@ internal sealed partial class CudaBackend : IBf16KernelBackend
             var ab = Bf16Operand(a, temps);
             var bb = Bf16Operand(b, temps);
             Gpu.GemmBf16(transA, transB, m, n, k, alpha, ab, transA ? m : k, bb, transB ? k : n, beta, cp, n);
+            return true;
+        }
+        finally { foreach (var t in temps) Gpu.Free(t); }
+    }
+
+    /// <inheritdoc />
+    public bool TryConv2dForwardBf16(Tensor x, Tensor w, Tensor? bias, Tensor y, int strideH, int strideW, int padH,
+                                     int padW)
+    {
+        var p = ConvParams(x, w, y.Size(2), y.Size(3), strideH, strideW, padH, padW);
+        if (!Conv2dPatchifyKernels.Applies(p)) return false; // the direct kernels of conv2d.cu are float32 only
+        var temps = new List<DevicePtr>(1);
+        try
+        {
+            var yp = P(y); // first, as in TryGemmBf16
+            // The patchify kernel reads x as float32; the GEMM packs the patches (rounding them) and reads w as bf16.
+            Conv2dPatchifyKernels.ForwardBf16(Gpu, yp, P(x), Bf16Operand(w, temps), PorNull(bias), p);
             return true;
         }
         finally { foreach (var t in temps) Gpu.Free(t); }
