@@ -364,6 +364,10 @@ internal static unsafe class CpuDwConvSmallMap
     private static void Correlate(in Window win, int h, int w, int ncols, float* inp, in Pad pad, float* wt,
         float* outp, bool accumulate)
     {
+        // A kernel that spans whole lines of the map takes the line kernels (CpuDwConvColumns.cs).
+        if (CpuDwConvColumns.Correlate(h, w, win.Kh, win.Kw, ncols, inp + pad.Origin, pad.ColLen, pad.RowStride, wt,
+                outp, accumulate))
+            return;
         // Axis A (blocks of 4 output pixels) is the axis where the window is narrower; B is the other, and the
         // innermost loop runs over its in-bounds taps (the longer run). Taps along A that reach a block's pixels
         // only in part read the zero border instead of being tested (pad.P >= half the narrower side), and a block
@@ -436,6 +440,7 @@ internal static unsafe class CpuDwConvSmallMap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FilterColumns(in Window win, int h, int w, int ncols, float* x, float* g, float* acc)
     {
+        if (CpuDwConvColumns.Filter(h, w, win.Kh, win.Kw, ncols, x, g, acc)) return;
         // Axis A (blocks of up to 4 taps) is the axis where the window is longer; B is the other, and the innermost
         // loop runs over the output pixels along B, with the block's edge tests hoisted out of it. Columns in pairs
         // as in Correlate; a self-paired last column is summed once (its second copy is not stored).
