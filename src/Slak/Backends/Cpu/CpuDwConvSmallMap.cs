@@ -11,6 +11,8 @@
 //   The input gradient is the same correlation with the flipped kernel, the branches summed in the output block.
 // - weight gradient: blocks of up to 4 adjacent taps (along the kernel's longer axis) are held in registers while
 //   every output pixel that sees them is visited (one output-gradient load feeds up to 4 FMAs).
+// A branch whose window spans whole lines of a 4- or 8-pixel-long map (slak_nano's and slak_nano64's M x 3 and 3 x M
+// branches on 4 x 4 and 8 x 8 maps) takes the line kernels of CpuDwConvColumns.cs instead, on the same layouts.
 // Only the part of a kernel that can meet the map (at most 2H-1 x 2W-1, centred) is gathered, once per call, into a
 // tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
 // as zeros: 16 channels share a vector, and at density 0.6 a tap is live in at least one of them almost always.
