@@ -1,6 +1,7 @@
 // `dwconv-columns`: same-process A/B of the small-map depthwise path's whole-line kernels (CpuDwConvColumns: a
 // kernel window 2L-1 long on a map L = 4 or 8 long keeps a line's accumulators and its window's weights in registers)
-// against the general small-map kernels (the switch off, as SLAK_DWCONV_COLUMNS=0 does), on the depthwise shapes of
+// (and the padded layout moves' fixed store pattern) against the general small-map kernels (the switch off, as
+// SLAK_DWCONV_COLUMNS=0 does: the path until now), on the depthwise shapes of
 // slak_nano and slak_nano64 the kernels take, at batch 128 and density 0.6, each pass apart (training forward with
 // branch outputs, input gradient, masked weight gradient). Before and after run in turn, best of N rounds (load on a
 // shared machine only adds time). Rates count every in-bounds tap (2 FLOPs each, masked taps included: both ways
@@ -42,11 +43,12 @@ internal static unsafe class DwConvColumnsAb
         int noteAt = Array.IndexOf(args, "--note");
         if (noteAt >= 0 && noteAt + 1 < args.Length) Line($"Note: {args[noteAt + 1]}");
         Line("");
-        Line("before = general small-map kernels (`SLAK_DWCONV_COLUMNS=0`), after = the default (whole-line kernels " +
-             "for the M x 3 and 3 x M branches; the 3 x 3 branch takes the general kernel both ways). Density 0.6 " +
+        Line("before = general small-map kernels and padded moves stepping pixel by pixel (`SLAK_DWCONV_COLUMNS=0`, " +
+             "the path until now), after = the default (whole-line kernels for the M x 3 and 3 x M branches, padded " +
+             "moves by a fixed pattern of 8 offsets; the 3 x 3 branch takes the general kernel both ways). Density 0.6 " +
              "(branch 0 through its tap list), kernels M x 3 + 3 x M + 3 x 3, each row one call. % of peak counts " +
              "every in-bounds tap (2 FLOPs each, masked taps included). moves ms: the pass's layout moves alone " +
-             "(NCHW planes to and from pixel-major columns, 2 threads), a part of both before and after; " +
+             "(NCHW planes to and from dense pixel-major columns, 2 threads), a part of both before and after; " +
              "FMA ms: the in-bounds taps at the measured peak.");
         Line("");
         Line("| shape | N, C, H, M | MFLOP/call | pass | before ms | after ms | after / before | before % peak | after % peak | moves ms | FMA ms at peak |");

@@ -13,7 +13,9 @@
 // Layouts are the small-map path's (pixel-major columns of 16 channels, weight tables [column][tap][16]); a column's
 // channels beyond C are zeros in the tables and are never stored. The order of the sums is fixed by the shape, so
 // results do not depend on the thread count. SLAK_DWCONV_COLUMNS=0 (or Enabled = false) sends these branches back to
-// the general small-map kernels. Measurements: bench/results/dwconv-columns.md (`dwconv-columns`).
+// the general small-map kernels, and the padded layout moves of CpuDwConvPixelMajor.ToColumn back to stepping pixel by
+// pixel (it is on with the kernels: one switch restores the previous path for A/B runs). Measurements:
+// bench/results/dwconv-columns.md (`dwconv-columns`).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
