@@ -44,8 +44,8 @@ internal static unsafe class DwConvColumnsAb
         if (noteAt >= 0 && noteAt + 1 < args.Length) Line($"Note: {args[noteAt + 1]}");
         Line("");
         Line("before = general small-map kernels and padded moves stepping pixel by pixel (`SLAK_DWCONV_COLUMNS=0`, " +
-             "the path until now), after = the default (whole-line kernels for the M x 3 and 3 x M branches, padded " +
-             "moves by a fixed pattern of 8 offsets; the 3 x 3 branch takes the general kernel both ways). Density 0.6 " +
+             "the path until now), after = the default (line kernels: 2L-1 taps along the lines for the M x 3 and 3 x M " +
+             "branches, 3 taps for the 3 x 3 branch; padded moves by a fixed pattern of 8 offsets). Density 0.6 " +
              "(branch 0 through its tap list), kernels M x 3 + 3 x M + 3 x 3, each row one call. % of peak counts " +
              "every in-bounds tap (2 FLOPs each, masked taps included). moves ms: the pass's layout moves alone " +
              "(NCHW planes to and from dense pixel-major columns, 2 threads), a part of both before and after; " +

@@ -1,8 +1,9 @@
 // The whole-line kernels of the small-map depthwise path (CpuDwConvColumns: a window 2L-1 taps long on a map L = 4
 // or 8 pixels long) against the float64 references of DwRef, through CpuDwConvSmallMapTests' checks (forward per
 // branch, their sum with and without branch outputs, the summed input gradient, the weight gradient dense and masked,
-// every output poisoned first): the stages of both nano presets, lines along either axis, odd line counts (a phantom
-// second line), a 1-tap short side, a kernel longer than the window, channel counts that are not a multiple of 16,
+// every output poisoned first): the stages of both nano presets, lines along either axis, windows 2L-1 and 3 taps
+// along the lines, odd line counts (a phantom second line), a 1-tap short side, a kernel longer than the window,
+// channel counts that are not a multiple of 16,
 // densities 1 / 0.6 / 0.1 / 0; maps the kernels do not take (3x5, 7x7) still right with them switched on. Plus:
 // agreement with the general small-map kernels (the switch off) and bit-for-bit equality at 1 and 2 threads.
 using System.Runtime.Intrinsics;
@@ -19,10 +20,10 @@ public sealed class CpuDwConvColumnsTests
         // N, C, H, W, branch kernel sizes (Kh, Kw), density, how many branches take the line kernels
         foreach (double d in new[] { 1.0, 0.6, 0.1, 0.0 })
         {
-            yield return Case($"slak_nano s1: 8x8, 15x3+3x15+3x3, density {d}", 5, 31, 8, 8, [(15, 3), (3, 15), (3, 3)], d, 2);
-            yield return Case($"slak_nano s2: 4x4, 9x3+3x9+3x3, density {d}", 3, 62, 4, 4, [(9, 3), (3, 9), (3, 3)], d, 2);
+            yield return Case($"slak_nano s1: 8x8, 15x3+3x15+3x3, density {d}", 5, 31, 8, 8, [(15, 3), (3, 15), (3, 3)], d, 3);
+            yield return Case($"slak_nano s2: 4x4, 9x3+3x9+3x3, density {d}", 3, 62, 4, 4, [(9, 3), (3, 9), (3, 3)], d, 3);
         }
-        yield return Case("slak_nano64 s3: 4x4, 7x3+3x7+3x3", 3, 20, 4, 4, [(7, 3), (3, 7), (3, 3)], 0.6, 2);
+        yield return Case("slak_nano64 s3: 4x4, 7x3+3x7+3x3", 3, 20, 4, 4, [(7, 3), (3, 7), (3, 3)], 0.6, 3);
         yield return Case("8x8, 31x3+3x31 (window clipped to 15)", 3, 17, 8, 8, [(31, 3), (3, 31)], 0.6, 2);
         yield return Case("8x8, 15x15 alone", 2, 16, 8, 8, [(15, 15)], 1.0, 1);
         yield return Case("8x4 map, 15x3+3x7+7x7", 3, 9, 8, 4, [(15, 3), (3, 7), (7, 7)], 0.6, 3);
@@ -31,6 +32,9 @@ public sealed class CpuDwConvColumnsTests
         yield return Case("3x4 map (phantom line), 3x7+7x1", 5, 18, 3, 4, [(3, 7), (7, 1)], 0.6, 1);
         yield return Case("4x3 map (phantom line), 7x3", 5, 18, 4, 3, [(7, 3)], 1.0, 1);
         yield return Case("4x1 map, 7x1 (one tap across)", 3, 5, 4, 1, [(7, 1)], 1.0, 1);
+        yield return Case("8x8, 7x3+3x3 (3-tap windows along the lines, 7 across)", 3, 19, 8, 8, [(7, 3), (3, 3)], 0.6, 2);
+        yield return Case("8x3 map, 3x3 (3-tap window along the columns)", 4, 21, 8, 3, [(3, 3)], 0.6, 1);
+        yield return Case("4x5 map (phantom line), 3x3+5x3", 5, 17, 4, 5, [(3, 3), (5, 3)], 0.6, 1);
         yield return Case("3x5 map, 7x3+3x7 (not taken)", 5, 10, 3, 5, [(7, 3), (3, 7)], 0.6, 0);
         yield return Case("7x7 map, 13x5+5x13+5x5 (not taken)", 3, 11, 7, 7, [(13, 5), (5, 13), (5, 5)], 0.6, 0);
     }
@@ -64,7 +68,8 @@ public sealed class CpuDwConvColumnsTests
         Assert.That(TakesLines(8, 8, 15, 3) && TakesLines(8, 8, 3, 15), Is.True, "8x8, 15x3 and 3x15");
         Assert.That(TakesLines(4, 4, 9, 3) && TakesLines(4, 4, 3, 9), Is.True, "4x4, 9x3 and 3x9");
         Assert.That(TakesLines(4, 4, 7, 3) && TakesLines(4, 4, 3, 7), Is.True, "4x4, 7x3 and 3x7");
-        Assert.That(TakesLines(8, 8, 3, 3) || TakesLines(8, 8, 13, 3), Is.False, "windows shorter than the map");
+        Assert.That(TakesLines(8, 8, 3, 3) && TakesLines(4, 4, 3, 3), Is.True, "3x3 on 8x8 and 4x4");
+        Assert.That(TakesLines(8, 8, 5, 5) || TakesLines(7, 7, 13, 3), Is.False, "5x5 on 8x8, 13x3 on 7x7");
     }
 
     [TestCase(8, 8, 15, 31, 0.6)]

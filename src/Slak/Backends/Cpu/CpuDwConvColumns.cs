@@ -10,6 +10,9 @@
 // - weight gradient: the 2L-1 tap accumulators of one offset along B stay in registers while each output line's
 //   L gradient vectors are loaded once and the input line streams through (L*L FMAs for 2L loads). At L = 4 two
 //   columns of 16 channels go together.
+// - a window only 3 taps along such lines (the S x S branch, or an M x 3 branch whose long side does not span the
+//   map) takes narrow variants: the L input pixels of a line are loaded once for its 3L-2 FMAs (the general kernel
+//   loads one input per FMA), and the weight gradient keeps 3 x 4 partial sums in registers.
 // Layouts are the small-map path's (pixel-major columns of 16 channels, weight tables [column][tap][16]); a column's
 // channels beyond C are zeros in the tables and are never stored. The order of the sums is fixed by the shape, so
 // results do not depend on the thread count. SLAK_DWCONV_COLUMNS=0 (or Enabled = false) sends these branches back to
@@ -62,13 +65,25 @@ internal static unsafe class CpuDwConvColumns
 
     /// <summary>True when a branch with a Kh x Kw window (already clipped to at most 2H-1 x 2W-1) on an H x W map
     /// takes these kernels; alongY: the whole lines are the map's columns.</summary>
-    internal static bool Applies(int h, int w, int kh, int kw, out bool alongY)
+    internal static bool Applies(int h, int w, int kh, int kw, out bool alongY) =>
+        Applies(h, w, kh, kw, out alongY, out _);
+
+    /// <summary>As <see cref="Applies(int, int, int, int, out bool)"/>; narrow: the window is 3 taps along the lines
+    /// (the S x S branch, or an M x 3 branch whose long side does not span the map) instead of 2L-1.</summary>
+    private static bool Applies(int h, int w, int kh, int kw, out bool alongY, out bool narrow)
     {
+        narrow = false;
         alongY = Fits(h, kh);
-        return Enabled && Vector512.IsHardwareAccelerated && (alongY || Fits(w, kw));
+        if (!Enabled || !Vector512.IsHardwareAccelerated) return false;
+        if (alongY || Fits(w, kw)) return true;
+        narrow = true;
+        alongY = !IsLine(w) || kw != 3;
+        return (IsLine(w) && kw == 3) || (IsLine(h) && kh == 3);
     }
 
-    private static bool Fits(int length, int taps) => (length == 4 || length == 8) && taps == 2 * length - 1;
+    private static bool IsLine(int length) => length == 4 || length == 8;
+
+    private static bool Fits(int length, int taps) => IsLine(length) && taps == 2 * length - 1;
 
     /// <summary>out = (or +=) the correlation of in with the weight table, as CpuDwConvSmallMap.Correlate: in is
     /// the first column's map origin inside a zero border of at least one pixel (columns inLen apart, rows
@@ -77,13 +92,15 @@ internal static unsafe class CpuDwConvColumns
     internal static bool Correlate(int h, int w, int kh, int kw, int ncols, float* inp, int inLen, int rowStride,
         float* wt, float* outp, bool accumulate)
     {
-        if (!Applies(h, w, kh, kw, out bool alongY)) return false;
+        if (!Applies(h, w, kh, kw, out bool alongY, out bool narrow)) return false;
         var g = new Lines(alongY, h, w, kh, kw, rowStride, w * L);
         int colLen = h * w * L, wcol = kh * kw * L;
         for (int col = 0; col < ncols; col++)
         {
             float* ic = inp + (nint)col * inLen, wc = wt + (nint)col * wcol, oc = outp + (nint)col * colLen;
-            if (g.La == 8) Correlate8(g, ic, wc, oc, accumulate);
+            if (narrow && g.La == 8) CorrelateNarrow8(g, ic, wc, oc, accumulate);
+            else if (narrow) CorrelateNarrow4(g, ic, wc, oc, accumulate);
+            else if (g.La == 8) Correlate8(g, ic, wc, oc, accumulate);
             else Correlate4(g, ic, wc, oc, accumulate);
         }
         return true;
@@ -94,9 +111,15 @@ internal static unsafe class CpuDwConvColumns
     /// branch does not take these kernels.</summary>
     internal static bool Filter(int h, int w, int kh, int kw, int ncols, float* x, float* g, float* acc)
     {
-        if (!Applies(h, w, kh, kw, out bool alongY)) return false;
+        if (!Applies(h, w, kh, kw, out bool alongY, out bool narrow)) return false;
         var lines = new Lines(alongY, h, w, kh, kw, w * L, w * L);
         int colLen = h * w * L, wcol = kh * kw * L;
+        if (narrow)
+        {
+            for (int col = 0; col < ncols; col++)
+                FilterNarrow(lines, x + (nint)col * colLen, g + (nint)col * colLen, acc + (nint)col * wcol);
+            return true;
+        }
         if (lines.La == 8)
         {
             for (int col = 0; col < ncols; col++)
@@ -332,6 +355,159 @@ internal static unsafe class CpuDwConvColumns
             if (!pair) continue;
             u0.Store(u); u1.Store(u + wa); u2.Store(u + 2 * wa); u3.Store(u + 3 * wa);
             u4.Store(u + 4 * wa); u5.Store(u + 5 * wa); u6.Store(u + 6 * wa);
+        }
+    }
+
+    // One column, lines of 8, a window 3 taps along them: output pixel r gets input pixels r - 1, r, r + 1 of a line
+    // through taps 0, 1, 2 (the edge pixels skip the tap past the line).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelateNarrow8(in Lines g, float* ic, float* wc, float* oc, bool accumulate)
+    {
+        nint sa = g.Sa, oa = g.Oa, wa = g.Wa;
+        for (int ob = 0; ob < g.Lb; ob++)
+        {
+            int tb0 = Math.Max(0, g.Pb - ob), tb1 = Math.Min(g.Kb - 1, g.Lb - 1 + g.Pb - ob);
+            float* o = oc + ob * g.Ob;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> a4 = default, a5 = default, a6 = default, a7 = default;
+            if (accumulate)
+            {
+                a0 = Vector512.Load(o); a1 = Vector512.Load(o + oa);
+                a2 = Vector512.Load(o + 2 * oa); a3 = Vector512.Load(o + 3 * oa);
+                a4 = Vector512.Load(o + 4 * oa); a5 = Vector512.Load(o + 5 * oa);
+                a6 = Vector512.Load(o + 6 * oa); a7 = Vector512.Load(o + 7 * oa);
+            }
+            for (int tb = tb0; tb <= tb1; tb++)
+            {
+                float* wp = wc + tb * g.Wb;
+                var w0 = Vector512.Load(wp); var w1 = Vector512.Load(wp + wa); var w2 = Vector512.Load(wp + 2 * wa);
+                float* ip = ic + (ob + tb - g.Pb) * g.Sb;
+                var x0 = Vector512.Load(ip); var x1 = Vector512.Load(ip + sa);
+                var x2 = Vector512.Load(ip + 2 * sa); var x3 = Vector512.Load(ip + 3 * sa);
+                var x4 = Vector512.Load(ip + 4 * sa); var x5 = Vector512.Load(ip + 5 * sa);
+                var x6 = Vector512.Load(ip + 6 * sa); var x7 = Vector512.Load(ip + 7 * sa);
+                Fma4(w1, ref a0, ref a1, ref a2, ref a3, x0, x1, x2, x3);
+                Fma4(w1, ref a4, ref a5, ref a6, ref a7, x4, x5, x6, x7);
+                Fma4(w0, ref a1, ref a2, ref a3, ref a4, x0, x1, x2, x3);
+                Fma4(w2, ref a0, ref a1, ref a2, ref a3, x1, x2, x3, x4);
+                a5 = Vector512.FusedMultiplyAdd(w0, x4, a5);
+                a6 = Vector512.FusedMultiplyAdd(w0, x5, a6);
+                a7 = Vector512.FusedMultiplyAdd(w0, x6, a7);
+                a4 = Vector512.FusedMultiplyAdd(w2, x5, a4);
+                a5 = Vector512.FusedMultiplyAdd(w2, x6, a5);
+                a6 = Vector512.FusedMultiplyAdd(w2, x7, a6);
+            }
+            a0.Store(o); a1.Store(o + oa); a2.Store(o + 2 * oa); a3.Store(o + 3 * oa);
+            a4.Store(o + 4 * oa); a5.Store(o + 5 * oa); a6.Store(o + 6 * oa); a7.Store(o + 7 * oa);
+        }
+    }
+
+    // One column, lines of 4 taken two at a time (as Correlate4), a window 3 taps along them (as CorrelateNarrow8).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void CorrelateNarrow4(in Lines g, float* ic, float* wc, float* oc, bool accumulate)
+    {
+        nint sa = g.Sa, sb = g.Sb, oa = g.Oa, wa = g.Wa;
+        for (int ob = 0; ob < g.Lb; ob += 2)
+        {
+            bool two = ob + 1 < g.Lb;
+            int tb0 = Math.Max(0, g.Pb - ob - 1), tb1 = Math.Min(g.Kb - 1, g.Lb - 1 + g.Pb - ob);
+            float* o = oc + ob * g.Ob, p = o + g.Ob;
+            Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            Vector512<float> b0 = default, b1 = default, b2 = default, b3 = default;
+            if (accumulate)
+            {
+                a0 = Vector512.Load(o); a1 = Vector512.Load(o + oa);
+                a2 = Vector512.Load(o + 2 * oa); a3 = Vector512.Load(o + 3 * oa);
+                if (two)
+                {
+                    b0 = Vector512.Load(p); b1 = Vector512.Load(p + oa);
+                    b2 = Vector512.Load(p + 2 * oa); b3 = Vector512.Load(p + 3 * oa);
+                }
+            }
+            for (int tb = tb0; tb <= tb1; tb++)
+            {
+                float* wp = wc + tb * g.Wb;
+                var w0 = Vector512.Load(wp); var w1 = Vector512.Load(wp + wa); var w2 = Vector512.Load(wp + 2 * wa);
+                float* ip = ic + (ob + tb - g.Pb) * sb, iq = ip + sb;
+                var x0 = Vector512.Load(ip); var x1 = Vector512.Load(ip + sa);
+                var x2 = Vector512.Load(ip + 2 * sa); var x3 = Vector512.Load(ip + 3 * sa);
+                var y0 = Vector512.Load(iq); var y1 = Vector512.Load(iq + sa);
+                var y2 = Vector512.Load(iq + 2 * sa); var y3 = Vector512.Load(iq + 3 * sa);
+                Fma4(w1, ref a0, ref a1, ref a2, ref a3, x0, x1, x2, x3);
+                Fma4(w1, ref b0, ref b1, ref b2, ref b3, y0, y1, y2, y3);
+                a1 = Vector512.FusedMultiplyAdd(w0, x0, a1);
+                b1 = Vector512.FusedMultiplyAdd(w0, y0, b1);
+                a2 = Vector512.FusedMultiplyAdd(w0, x1, a2);
+                b2 = Vector512.FusedMultiplyAdd(w0, y1, b2);
+                a3 = Vector512.FusedMultiplyAdd(w0, x2, a3);
+                b3 = Vector512.FusedMultiplyAdd(w0, y2, b3);
+                a0 = Vector512.FusedMultiplyAdd(w2, x1, a0);
+                b0 = Vector512.FusedMultiplyAdd(w2, y1, b0);
+                a1 = Vector512.FusedMultiplyAdd(w2, x2, a1);
+                b1 = Vector512.FusedMultiplyAdd(w2, y2, b1);
+                a2 = Vector512.FusedMultiplyAdd(w2, x3, a2);
+                b2 = Vector512.FusedMultiplyAdd(w2, y3, b2);
+            }
+            a0.Store(o); a1.Store(o + oa); a2.Store(o + 2 * oa); a3.Store(o + 3 * oa);
+            if (!two) continue;
+            b0.Store(p); b1.Store(p + oa); b2.Store(p + 2 * oa); b3.Store(p + 3 * oa);
+        }
+    }
+
+    // One column, lines of 8 or 4, a window 3 taps along them: tap t (0..2) of an offset tb along B gets
+    // x[line ob + tb - pb, r + t - 1] * g[line ob, r]. The three taps' sums are split by r mod 4 (12 accumulators
+    // cover the FMA latency), added in a fixed order at the end.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FilterNarrow(in Lines lines, float* xc, float* gc, float* acc)
+    {
+        nint sa = lines.Sa, wa = lines.Wa;
+        bool eight = lines.La == 8;
+        for (int tb = 0; tb < lines.Kb; tb++)
+        {
+            int ob0 = Math.Max(0, lines.Pb - tb), ob1 = Math.Min(lines.Lb - 1, lines.Lb - 1 + lines.Pb - tb);
+            if (ob0 > ob1) continue;
+            Vector512<float> q00 = default, q01 = default, q02 = default, q03 = default;
+            Vector512<float> q10 = default, q11 = default, q12 = default, q13 = default;
+            Vector512<float> q20 = default, q21 = default, q22 = default, q23 = default;
+            for (int ob = ob0; ob <= ob1; ob++)
+            {
+                float* gp = gc + ob * lines.Sb, xp = xc + (ob + tb - lines.Pb) * lines.Sb;
+                var x0 = Vector512.Load(xp); var x1 = Vector512.Load(xp + sa);
+                var x2 = Vector512.Load(xp + 2 * sa); var x3 = Vector512.Load(xp + 3 * sa);
+                var g0 = Vector512.Load(gp); var g1 = Vector512.Load(gp + sa);
+                var g2 = Vector512.Load(gp + 2 * sa); var g3 = Vector512.Load(gp + 3 * sa);
+                q10 = Vector512.FusedMultiplyAdd(x0, g0, q10);
+                q20 = Vector512.FusedMultiplyAdd(x1, g0, q20);
+                q01 = Vector512.FusedMultiplyAdd(x0, g1, q01);
+                q11 = Vector512.FusedMultiplyAdd(x1, g1, q11);
+                q21 = Vector512.FusedMultiplyAdd(x2, g1, q21);
+                q02 = Vector512.FusedMultiplyAdd(x1, g2, q02);
+                q12 = Vector512.FusedMultiplyAdd(x2, g2, q12);
+                q22 = Vector512.FusedMultiplyAdd(x3, g2, q22);
+                q03 = Vector512.FusedMultiplyAdd(x2, g3, q03);
+                q13 = Vector512.FusedMultiplyAdd(x3, g3, q13);
+                if (!eight) continue;
+                var x4 = Vector512.Load(xp + 4 * sa); var x5 = Vector512.Load(xp + 5 * sa);
+                var x6 = Vector512.Load(xp + 6 * sa); var x7 = Vector512.Load(xp + 7 * sa);
+                var g4 = Vector512.Load(gp + 4 * sa); var g5 = Vector512.Load(gp + 5 * sa);
+                var g6 = Vector512.Load(gp + 6 * sa); var g7 = Vector512.Load(gp + 7 * sa);
+                q23 = Vector512.FusedMultiplyAdd(x4, g3, q23);
+                q00 = Vector512.FusedMultiplyAdd(x3, g4, q00);
+                q10 = Vector512.FusedMultiplyAdd(x4, g4, q10);
+                q20 = Vector512.FusedMultiplyAdd(x5, g4, q20);
+                q01 = Vector512.FusedMultiplyAdd(x4, g5, q01);
+                q11 = Vector512.FusedMultiplyAdd(x5, g5, q11);
+                q21 = Vector512.FusedMultiplyAdd(x6, g5, q21);
+                q02 = Vector512.FusedMultiplyAdd(x5, g6, q02);
+                q12 = Vector512.FusedMultiplyAdd(x6, g6, q12);
+                q22 = Vector512.FusedMultiplyAdd(x7, g6, q22);
+                q03 = Vector512.FusedMultiplyAdd(x6, g7, q03);
+                q13 = Vector512.FusedMultiplyAdd(x7, g7, q13);
+            }
+            float* t = acc + tb * lines.Wb;
+            (Vector512.Load(t) + ((q00 + q01) + (q02 + q03))).Store(t);
+            (Vector512.Load(t + wa) + ((q10 + q11) + (q12 + q13))).Store(t + wa);
+            (Vector512.Load(t + 2 * wa) + ((q20 + q21) + (q22 + q23))).Store(t + 2 * wa);
         }
     }
 }
