@@ -39,7 +39,12 @@ internal static unsafe class CpuDwConvPixelMajor
         // input gradient on those maps; SLAK_DWCONV_COLUMNS=0 turns it off with the line kernels).
         bool regular = CpuDwConvColumns.Enabled && !dense && (w % L == 0 || L % w == 0);
         nint* off = stackalloc nint[L];
-        for (int i = 0; i < L; i++) off[i] = (nint)(i / w) * rowStride + (nint)(i % w) * stride;
+        if (regular)
+            for (int i = 0, r = 0, q = 0; i < L; i++)
+            {
+                off[i] = r * (nint)rowStride + q * (nint)stride;
+                if (++q == w) (r, q) = (r + 1, 0);
+            }
         fixed (int* tm = TailMask)
             for (int p0 = 0; p0 < hw; p0 += L)
             {
