@@ -1,6 +1,6 @@
 // `dwconv-columns`: same-process A/B of the small-map depthwise path's whole-line kernels (CpuDwConvColumns: a
 // kernel window 2L-1 long on a map L = 4 or 8 long keeps a line's accumulators and its window's weights in registers)
-// (and the padded layout moves' fixed store pattern) against the general small-map kernels (the switch off, as
+// (and the layout moves' changes that come with them) against the general small-map kernels (the switch off, as
 // SLAK_DWCONV_COLUMNS=0 does: the path until now), on the depthwise shapes of
 // slak_nano and slak_nano64 the kernels take, at batch 128 and density 0.6, each pass apart (training forward with
 // branch outputs, input gradient, masked weight gradient). Before and after run in turn, best of N rounds (load on a
@@ -45,14 +45,16 @@ internal static unsafe class DwConvColumnsAb
         Line("");
         Line("before = general small-map kernels and padded moves stepping pixel by pixel (`SLAK_DWCONV_COLUMNS=0`, " +
              "the path until now), after = the default (line kernels: 2L-1 taps along the lines for the M x 3 and 3 x M " +
-             "branches, 3 taps for the 3 x 3 branch; padded moves by a fixed pattern of 8 offsets). Density 0.6 " +
+             "branches, 3 taps for the 3 x 3 branch; padded moves by a fixed pattern of 8 offsets, full 8-channel blocks moved by " +
+             "128-bit halves). Density 0.6 " +
              "(branch 0 through its tap list), kernels M x 3 + 3 x M + 3 x 3, each row one call. % of peak counts " +
              "every in-bounds tap (2 FLOPs each, masked taps included). moves ms: the pass's layout moves alone " +
-             "(NCHW planes to and from dense pixel-major columns, 2 threads), a part of both before and after; " +
+             "(NCHW planes to and from dense pixel-major columns, 2 threads; before: 8 x 8 transposes, after: blocks of " +
+             "8 whole channels by 128-bit halves, 16 shuffles instead of 24); " +
              "FMA ms: the in-bounds taps at the measured peak.");
         Line("");
-        Line("| shape | N, C, H, M | MFLOP/call | pass | before ms | after ms | after / before | before % peak | after % peak | moves ms | FMA ms at peak |");
-        Line("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|");
+        Line("| shape | N, C, H, M | MFLOP/call | pass | before ms | after ms | after / before | before % peak | after % peak | moves ms before | moves ms after | FMA ms at peak |");
+        Line("|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|");
         var summary = new List<string>();
         bool met = true;
         foreach (var (name, n, c, h, m) in cases)
@@ -63,19 +65,20 @@ internal static unsafe class DwConvColumnsAb
             {
                 ("fwd", p.ForwardBranches, 1, 3), ("dgrad", p.BackwardData, 3, 1), ("wgrad", p.BackwardFilter, 4, 0),
             };
-            var tot = new double[3];
+            var tot = new double[4];
             foreach (var (pass, run, ins, outs) in passes)
             {
                 var t = DwConvBench.BestOfInterleavedMs(reps,
                     () => { CpuDwConvColumns.Enabled = false; run(); CpuDwConvColumns.Enabled = true; },
                     run);
-                double moves = MovesMs(n, c, h, ins, outs, reps);
+                var moves = MovesMs(n, c, h, ins, outs, reps);
                 tot[0] += t[0];
                 tot[1] += t[1];
-                tot[2] += moves;
+                tot[2] += moves[0];
+                tot[3] += moves[1];
                 Line(Row(name, n, c, h, m, mf, pass, t, peak.Gflops, moves, fmaMs));
             }
-            Line(Row(name, n, c, h, m, 3 * mf, "**all 3**", tot, peak.Gflops, tot[2], 3 * fmaMs));
+            Line(Row(name, n, c, h, m, 3 * mf, "**all 3**", tot, peak.Gflops, [tot[2], tot[3]], 3 * fmaMs));
             double pct = 100 * 3 * mf / tot[1] / peak.Gflops;
             if (!name.EndsWith("s3", StringComparison.Ordinal)) met &= pct >= 50;
             summary.Add(Inv($"{name} ({h}x{h}) {tot[1] / tot[0]:F2}x, {pct:F0}% of peak (was {100 * 3 * mf / tot[0] / peak.Gflops:F0}%)"));
@@ -102,7 +105,7 @@ internal static unsafe class DwConvColumnsAb
 
     // The layout moves of one pass alone: every image's activations moved, 16 channels at a time, into pixel-major
     // columns (ins of them) and back to planes (outs), images split between threads as the path splits them.
-    private static double MovesMs(int n, int c, int h, int ins, int outs, int reps)
+    private static double[] MovesMs(int n, int c, int h, int ins, int outs, int reps)
     {
         int hw = h * h, cols = (c + 15) / 16;
         var planes = new float[n * c * hw];
@@ -134,12 +137,13 @@ internal static unsafe class DwConvColumnsAb
                 });
             }
         }
-        return DwConvBench.BestOfInterleavedMs(reps, Moves)[0];
+        return DwConvBench.BestOfInterleavedMs(reps,
+            () => { CpuDwConvColumns.Enabled = false; Moves(); CpuDwConvColumns.Enabled = true; }, Moves);
     }
 
     private static string Row(string name, int n, int c, int h, int m, double mf, string pass, double[] t, double peak,
-        double moves, double fmaMs) =>
-        Inv($"| {name} | {n}, {c}, {h}x{h}, {m} | {mf:F3} | {pass} | {t[0]:F4} | {t[1]:F4} | {t[1] / t[0]:F2} | {FmaPeak.PercentOf(mf / t[0], peak)} | {FmaPeak.PercentOf(mf / t[1], peak)} | {moves:F4} | {fmaMs:F4} |");
+        double[] moves, double fmaMs) =>
+        Inv($"| {name} | {n}, {c}, {h}x{h}, {m} | {mf:F3} | {pass} | {t[0]:F4} | {t[1]:F4} | {t[1] / t[0]:F2} | {FmaPeak.PercentOf(mf / t[0], peak)} | {FmaPeak.PercentOf(mf / t[1], peak)} | {moves[0]:F4} | {moves[1]:F4} | {fmaMs:F4} |");
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }
