@@ -5,7 +5,9 @@
 // along the lines, odd line counts (a phantom second line), a 1-tap short side, a kernel longer than the window,
 // channel counts that are not a multiple of 16,
 // densities 1 / 0.6 / 0.1 / 0; maps the kernels do not take (3x5, 7x7) still right with them switched on. Plus:
-// agreement with the general small-map kernels (the switch off) and bit-for-bit equality at 1 and 2 threads.
+// agreement with the general small-map kernels (the switch off) and bit-for-bit equality at 1 and 2 threads. The
+// switch also changes the layout moves (CpuDwConvPixelMajor: 128-bit halves, fixed padded store pattern), which every
+// case goes through, full and partial 8-channel blocks both (C = 31, 62, 17, ...).
 using System.Runtime.Intrinsics;
 using NUnit.Framework;
 using Slak.Backends.Cpu;

@@ -15,10 +15,12 @@
 //   loads one input per FMA), and the weight gradient keeps 3 x 4 partial sums in registers.
 // Layouts are the small-map path's (pixel-major columns of 16 channels, weight tables [column][tap][16]); a column's
 // channels beyond C are zeros in the tables and are never stored. The order of the sums is fixed by the shape, so
-// results do not depend on the thread count. SLAK_DWCONV_COLUMNS=0 (or Enabled = false) sends these branches back to
-// the general small-map kernels, and the padded layout moves of CpuDwConvPixelMajor.ToColumn back to stepping pixel by
-// pixel (it is on with the kernels: one switch restores the previous path for A/B runs). Measurements:
-// bench/results/dwconv-columns.md (`dwconv-columns`).
+// results do not depend on the thread count. The layout moves around these kernels (CpuDwConvPixelMajor) cost about
+// as much as their FMAs on 8 x 8 maps and several times as much on 4 x 4 maps; two changes there come with the kernels:
+// full blocks of 8 channels move by 128-bit halves (16 shuffles instead of 24) and padded stores follow a fixed
+// pattern instead of stepping pixel by pixel. SLAK_DWCONV_COLUMNS=0 (or Enabled = false) turns all of it off (the
+// general small-map kernels and the previous moves: one switch restores the previous path for A/B runs).
+// Measurements: bench/results/dwconv-columns.md (`dwconv-columns`), dwconv-columns-step.md (`dwconv-columns-step`).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -27,7 +29,8 @@ namespace Slak.Backends.Cpu;
 /// <summary>Whole-line kernels of <see cref="CpuDwConvSmallMap"/> (forward, input gradient, weight gradient).</summary>
 internal static unsafe class CpuDwConvColumns
 {
-    /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_COLUMNS=0 turns the kernels off).</summary>
+    /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_COLUMNS=0 turns the kernels and the moves' changes
+    /// off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_COLUMNS") != "0";
 
     /// <summary>Channels per column: one Vector512 of floats.</summary>

@@ -1,8 +1,9 @@
 // Moves between one image's channel planes (C, H*W) and the pixel-major columns of the small-map depthwise path
 // (CpuDwConvSmallMap.cs): 8 channels of every pixel, at a given pixel stride (a 16-channel column is two such halves
-// side by side, so one Vector512 is one pixel of 16 channels). Full 8 x 8 blocks go through the AVX register transpose; the pixel tail (maps of fewer than 8 pixels, or
-// H*W not a multiple of 8) uses masked loads and stores, and channels past C read as zeros and are never written
-// back. Without AVX the moves are scalar.
+// side by side, so one Vector512 is one pixel of 16 channels). Full 8 x 8 blocks go through the AVX register transpose
+// (with all 8 channels present and CpuDwConvColumns.Enabled: 128-bit halves, one in-lane 4 x 4 transpose, 16 shuffles
+// instead of 24); the pixel tail (maps of fewer than 8 pixels, or H*W not a multiple of 8) uses masked loads and
+// stores, and channels past C read as zeros and are never written back. Without AVX the moves are scalar.
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
