@@ -163,7 +163,7 @@ public sealed class CpuDwConvSmallMapTests
         }
     }
 
-    private static void CheckAgainstReference(int n, int c, int h, int w, (int, int)[] sizes, double density)
+    internal static void CheckAgainstReference(int n, int c, int h, int w, (int, int)[] sizes, double density)
     {
         int seed = TestContext.CurrentContext.Random.Next();
         var p = new Problem(new Random(seed), n, c, h, w, sizes, density);
@@ -197,7 +197,7 @@ public sealed class CpuDwConvSmallMapTests
         }
     }
 
-    private sealed record Outputs(float[][] Ys, float[] Sum, float[] Dx, float[][] Dws, float[][] DenseDws)
+    internal sealed record Outputs(float[][] Ys, float[] Sum, float[] Dx, float[][] Dws, float[][] DenseDws)
     {
         public void AssertIdentical(Outputs other, string what)
         {
@@ -212,12 +212,12 @@ public sealed class CpuDwConvSmallMapTests
         }
     }
 
-    private sealed record References(double[][] Y, double[][] YAbs, double[] Dx, double[] DxAbs, double[][] Dw,
+    internal sealed record References(double[][] Y, double[][] YAbs, double[] Dx, double[] DxAbs, double[][] Dw,
         double[][] DwAbs);
 
     /// <summary>Random input, weights, masks (branch 0 through a tap list, the others dense with the mask) and
     /// output gradients.</summary>
-    private sealed class Problem
+    internal sealed class Problem
     {
         private readonly int _n, _c, _h, _w;
 

@@ -11,6 +11,8 @@
 //   The input gradient is the same correlation with the flipped kernel, the branches summed in the output block.
 // - weight gradient: blocks of up to 4 adjacent taps (along the kernel's longer axis) are held in registers while
 //   every output pixel that sees them is visited (one output-gradient load feeds up to 4 FMAs).
+// A branch whose window spans whole lines of a 4- or 8-pixel-long map (slak_nano's and slak_nano64's M x 3 and 3 x M
+// branches on 4 x 4 and 8 x 8 maps) takes the line kernels of CpuDwConvColumns.cs instead, on the same layouts.
 // Only the part of a kernel that can meet the map (at most 2H-1 x 2W-1, centred) is gathered, once per call, into a
 // tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
 // as zeros: 16 channels share a vector, and at density 0.6 a tap is live in at least one of them almost always.
@@ -364,6 +366,10 @@ internal static unsafe class CpuDwConvSmallMap
     private static void Correlate(in Window win, int h, int w, int ncols, float* inp, in Pad pad, float* wt,
         float* outp, bool accumulate)
     {
+        // A kernel that spans whole lines of the map takes the line kernels (CpuDwConvColumns.cs).
+        if (CpuDwConvColumns.Correlate(h, w, win.Kh, win.Kw, ncols, inp + pad.Origin, pad.ColLen, pad.RowStride, wt,
+                outp, accumulate))
+            return;
         // Axis A (blocks of 4 output pixels) is the axis where the window is narrower; B is the other, and the
         // innermost loop runs over its in-bounds taps (the longer run). Taps along A that reach a block's pixels
         // only in part read the zero border instead of being tested (pad.P >= half the narrower side), and a block
@@ -436,6 +442,7 @@ internal static unsafe class CpuDwConvSmallMap
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FilterColumns(in Window win, int h, int w, int ncols, float* x, float* g, float* acc)
     {
+        if (CpuDwConvColumns.Filter(h, w, win.Kh, win.Kw, ncols, x, g, acc)) return;
         // Axis A (blocks of up to 4 taps) is the axis where the window is longer; B is the other, and the innermost
         // loop runs over the output pixels along B, with the block's edge tests hoisted out of it. Columns in pairs
         // as in Correlate; a self-paired last column is summed once (its second copy is not stored).
