@@ -56,8 +56,9 @@ public sealed class KernelsCommandTests
                 }
             }
             Assert.That(text, Does.Contain("taken by dwconv_small_wgrad_kernel (small map): grid (499, 1, 1) block (128, 1, 1)"));
-            // The live-tap strip kernel once per branch of stages 1-2 (the float32 launchers take it there at batch 64),
-            // with DwConvStripKernels' map and kernel defines, no local memory, and its plans listed; not at stages 3-4.
+            // The live-tap strip kernel once per branch of stages 1-2 (the float32 launchers take it there at batch
+            // 64), with DwConvStripKernels' map and kernel defines, no local memory, and its plans listed; not at
+            // stages 3-4.
             var strip = modules.Where(m => m.GetProperty("source").GetString() == "kernels/dwconv_strip.cu").Except(generic).ToList();
             Assert.That(strip.Select(m => m.GetProperty("spec").GetString()),
                 Is.EquivalentTo(new[] { "56x56-51x5", "56x56-5x51", "56x56-5x5", "28x28-49x5", "28x28-5x49", "28x28-5x5" }));
