@@ -3,13 +3,14 @@
 // sum and the summed input gradient at stages 1 and 2 (batch 128, M x 5 + 5 x M + 5 x 5, masks of density 0.6),
 // through the same backend operations and CPU references as the fused rows (RunFusedAt). PyTorch's depthwise conv2d
 // at these stages runs beside them in bench/gpu/run.sh (bench/torch/dwconv_peer.py; dense, it has no masks).
-// The kernel takes maps of 17 to 64 per side, so the smoke scale (14 x 14 and 7 x 7 maps) runs it at the smallest
-// shapes of the emulator's strip instances (CMakeLists.txt: 17 x 19 with 13x5, 5x13, 5x5 and 20 x 24 with 31x3,
-// 3x31, 3x3), and each row first requires that the strip kernel takes its shape on the device. The one exception:
-// the emulator at full scale holds no SLaK-T instance (the emulator compiles nothing), so there the launcher runs
-// dwconv_fused_kernel and the row accepts that launch (FallbackKernel) as long as the strip kernel's plan takes every
-// branch. Every output element is written by one block (the branches after the first add into it), so the generic
-// poison comparison applies under --blocks sample.
+// The kernel takes maps of 17 to 64 per side, so the smoke scale (14 x 14 and 7 x 7 maps) runs the rows at the shapes
+// of the strip instances of the emulator's test library (CMakeLists.txt's SLAK_EMU_TEST_INSTANCES: 17 x 19 with 13x5,
+// 5x13, 5x5 and 20 x 24 with 31x3, 3x31, 3x3), and every row first requires that the strip kernel's plan takes each
+// branch. On a GPU the row also requires that the launchers take the strip kernel. The emulator compiles nothing and
+// its production library (the one the check and bench/gpu/ci-check.sh load) holds no strip instance, so there the
+// launchers run dwconv_fused_kernel and the row accepts that launch (FallbackKernel); under the test library
+// (GpuCheckRunTests) the strip kernel itself runs. Every output element is written by one block (the branches after
+// the first add into it), so the generic poison comparison applies under --blocks sample.
 using Slak.Cuda.Emulation;
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
@@ -55,10 +56,8 @@ internal static partial class Cases
         }
 
         var branches = sizes.Select(t => new DwConvFusedBranch(default, default, t.Item1, t.Item2)).ToArray();
-        bool fallbackAllowed = ctx.Full && dev is EmulatedDevice;
-        if (!fallbackAllowed && !DwConvStripKernels.Takes(dev, branches, b, c, h, w))
-            throw new InvalidOperationException(
-                $"the launchers would not run dwconv_strip_kernel at N={b}, C={c}, {h}x{w} on {dev.Name} (emulator: an instance missing from CMakeLists.txt?)");
+        if (dev is not EmulatedDevice && !DwConvStripKernels.Takes(dev, branches, b, c, h, w))
+            throw new InvalidOperationException($"the launchers would not run dwconv_strip_kernel at N={b}, C={c}, {h}x{w} on {dev.Name}");
         RunFusedAt(ctx, op, b, c, h, w, sizes, density);
     }
 }

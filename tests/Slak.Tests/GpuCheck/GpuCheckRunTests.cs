@@ -52,8 +52,9 @@ public class GpuCheckRunTests
     public void StripRowsRunTheStripKernelAtTheSmokeScale()
     {
         // The live-tap strip kernel's rows (forward, inference sum, input gradient at stages 1-2, density 0.6) at the
-        // CI's tiny scale: each row is ok against the CPU and the emulator really ran dwconv_strip_kernel (the rows
-        // accept dwconv_fused_kernel only at full scale on the emulator, where no SLaK-T instance exists).
+        // CI's tiny scale: each row is ok against the CPU, and under the test library's strip instances (which the
+        // rows' smoke shapes match) the emulator really ran dwconv_strip_kernel, not the fallback the rows accept
+        // under the production library (no specialised instances).
         long before = Slak.Cuda.Emulation.EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_strip_kernel");
         var (exit, rows, _) = Run("--scale", "tiny", "--group", "dwconv_strip", "--no-e2e");
         Assert.That(exit, Is.Zero);
