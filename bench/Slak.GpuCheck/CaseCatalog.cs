@@ -44,5 +44,5 @@ internal static partial class Cases
     /// <summary>The kernel rows, by family.</summary>
     public static IEnumerable<GpuCase> Kernels() =>
         Elementwise().Concat(Activations()).Concat(Reductions()).Concat(Norms()).Concat(LossAndOptimizer())
-            .Concat(Conv2d()).Concat(Patchify()).Concat(DwConv()).Concat(Fused()).Concat(Live()).Concat(Sparse()).Concat(Gemm()).Concat(Precision());
+            .Concat(Conv2d()).Concat(Patchify()).Concat(DwConv()).Concat(Fused()).Concat(Strip()).Concat(Live()).Concat(Sparse()).Concat(Gemm()).Concat(Precision());
 }

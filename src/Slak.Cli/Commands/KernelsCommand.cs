@@ -5,9 +5,11 @@
 // compiled once as spec "generic" (what the emulator runs, and the GPU for any unspecialised kernel); the fused
 // depthwise module is also compiled once per distinct set of large-kernel branches of the preset's stages, with the
 // launcher's per-(Kh, Kw) defines (spec e.g. "51x5-5x51-5x5"), as the model launches it on a GPU, and the small-map
-// weight gradient once per stage its predicate takes at --batch (spec e.g. "14x14-47x5-5x47-5x5"). Then the launch
-// plans of the fused depthwise kernels (forward / input gradient, weight gradient) for each stage of the preset at
-// --batch and --image (slak_plan.h, the plans the launchers use, against the architecture's limits).
+// weight gradient once per stage its predicate takes at --batch (spec e.g. "14x14-47x5-5x47-5x5"), and the live-tap
+// strip kernel once per branch of each stage where the float32 launchers take it at --batch and --image (spec e.g.
+// "56x56-51x5", DwConvStripKernels' map and kernel defines). Then the launch plans of the fused depthwise kernels
+// (forward / input gradient, weight gradient) for each stage of the preset at --batch and --image (slak_plan.h and
+// DwConvStripKernels.Plan, the plans the launchers use, against the architecture's limits).
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
@@ -105,6 +107,8 @@ internal sealed class KernelsCommand : ICliCommand
             Emit(Slak.Cuda.Kernels.DwConvSmallKernels.File, spec, defines);
         foreach (var (spec, defines) in SmallWgradSpecializations(config, batch, image))
             Emit("kernels/dwconv_small_wgrad.cu", spec, defines);
+        foreach (var (spec, defines) in StripSpecializations(config, archNumber, batch, image))
+            Emit(Slak.Cuda.Kernels.DwConvStripKernels.File, spec, defines);
         if (dump is not null)
         {
             var doc = new { preset = presetName, arch = archText, nvrtc = $"{compiler.Version.Major}.{compiler.Version.Minor}", modules = index };
@@ -126,11 +130,8 @@ internal sealed class KernelsCommand : ICliCommand
         Console.WriteLine($"launch plans, {archText}, batch {batch}, {image} px:");
         for (int i = 0; i < 4; i++)
         {
-            int k = config.KernelSize[i], small = config.SmallKernel, size = image / 4 >> i, c = widths[i];
-            var branches = new List<(int Kh, int Kw)>();
-            if (config.Decom) branches.AddRange([(k, small), (small, k)]);
-            else branches.Add((k, k));
-            if (small < k) branches.Add((small, small));
+            int size = image / 4 >> i, c = widths[i];
+            var branches = Branches(config, config.KernelSize[i]);
             int[] kh = [.. branches.Select(b => b.Kh)], kw = [.. branches.Select(b => b.Kw)];
             string list = string.Join(',', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -141,24 +142,74 @@ internal sealed class KernelsCommand : ICliCommand
                               Slak.Cuda.Kernels.LaunchPlans.DwConvSmall(batch, c, size, size, kh, kw, limits));
             Console.WriteLine($"  dwconv_fused_wgrad_kernel (weight gradient): " +
                               Slak.Cuda.Kernels.LaunchPlans.DwConvFusedWeightGrad(batch, c, size, size, kh, kw, limits));
+            if (StripTakes(config, limits, i, batch, image))
+                foreach (var (bh, bw) in branches)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  taken by dwconv_strip_kernel (live taps, branch {bh}x{bw}, forward / input gradient / inference sum): ") +
+                        Slak.Cuda.Kernels.DwConvStripKernels.Plan(batch, c, size, size, bh, bw, limits));
             if (Slak.Cuda.Kernels.DwConvSmallWgradKernels.Applies(batch, size, size, [.. branches]))
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  taken by dwconv_small_wgrad_kernel (small map): grid ({c}, {Slak.Cuda.Kernels.DwConvSmallWgradKernels.Chunks(batch, size, size)}, 1) block ({Slak.Cuda.Kernels.DwConvSmallWgradKernels.Threads}, 1, 1)"));
         }
     }
 
+    /// <summary>A stage's depthwise branches for its large kernel side <paramref name="k"/>: K x N + N x K decomposed,
+    /// K x K dense, and N x N when N &lt; K.</summary>
+    private static List<(int Kh, int Kw)> Branches(Slak.Models.ModelConfig config, int k)
+    {
+        int small = config.SmallKernel;
+        var branches = new List<(int Kh, int Kw)>();
+        if (config.Decom) branches.AddRange([(k, small), (small, k)]);
+        else branches.Add((k, k));
+        if (small < k) branches.Add((small, small));
+        return branches;
+    }
+
+    /// <summary>Whether the float32 forward family runs stage <paramref name="stage"/> on dwconv_strip_kernel at this
+    /// batch and image size, as DwConvFusedKernels decides on a GPU: the forward family's plan is dwconv_fused_kernel's
+    /// and the strip kernel's plan takes every branch.</summary>
+    private static bool StripTakes(Slak.Models.ModelConfig config, Slak.Cuda.Runtime.DeviceLimits limits, int stage,
+                                   int batch, int image)
+    {
+        int size = image / 4 >> stage, c = config.StageWidths()[stage];
+        var branches = Branches(config, config.KernelSize[stage]);
+        if (branches.Count > Slak.Cuda.Kernels.DwConvFusedKernels.MaxBranches) return false;
+        int[] kh = [.. branches.Select(b => b.Kh)], kw = [.. branches.Select(b => b.Kw)];
+        if (Slak.Cuda.Kernels.LaunchPlans.DwConvSmall(batch, c, size, size, kh, kw, limits).KernelChoice
+            != Slak.Cuda.Kernels.PlanKernel.DwConvFused) return false;
+        return branches.All(b => Slak.Cuda.Kernels.DwConvStripKernels.Plan(batch, c, size, size, b.Kh, b.Kw, limits).KernelChoice
+                                 == Slak.Cuda.Kernels.PlanKernel.DwConvStrip);
+    }
+
+    /// <summary>The strip kernel's modules, one per branch of each stage it takes at this batch and image size (spec
+    /// "HxW-KhxKw"), with its launcher's defines (map and kernel).</summary>
+    private static List<(string Spec, IReadOnlyList<string> Defines)> StripSpecializations(
+        Slak.Models.ModelConfig config, int archNumber, int batch, int image)
+    {
+        var limits = Slak.Cuda.Runtime.DeviceLimits.ForArchitecture(archNumber);
+        var result = new List<(string Spec, IReadOnlyList<string> Defines)>();
+        for (int i = 0; i < 4; i++)
+        {
+            if (!StripTakes(config, limits, i, batch, image)) continue;
+            int size = image / 4 >> i;
+            foreach (var (kh, kw) in Branches(config, config.KernelSize[i]))
+            {
+                string spec = string.Create(CultureInfo.InvariantCulture, $"{size}x{size}-{kh}x{kw}");
+                if (result.All(r => r.Spec != spec))
+                    result.Add((spec, Slak.Cuda.Kernels.DwConvStripKernels.Specialization(size, size, kh, kw)));
+            }
+        }
+        return result;
+    }
+
     /// <summary>The distinct branch sets of the preset's large kernels (per stage: K x N + N x K [+ N x N when
     /// N &lt; K] decomposed, K x K [+ N x N] dense), each with the fused launcher's defines.</summary>
     private static List<(string Spec, IReadOnlyList<string> Defines)> FusedSpecializations(Slak.Models.ModelConfig config)
     {
-        int small = config.SmallKernel;
         var result = new List<(string, IReadOnlyList<string>)>();
         foreach (int k in config.KernelSize.Take(config.KernelSize.Count - 1).Distinct())
         {
-            var branches = new List<(int Kh, int Kw)>();
-            if (config.Decom) branches.AddRange([(k, small), (small, k)]);
-            else branches.Add((k, k));
-            if (small < k) branches.Add((small, small));
+            var branches = Branches(config, k);
             if (branches.Count > Slak.Cuda.Kernels.DwConvFusedKernels.MaxBranches) continue; // per-branch kernels
             var fused = branches.Select(b => new Slak.Cuda.Kernels.DwConvFusedBranch(default, default, b.Kh, b.Kw)).ToArray();
             string spec = string.Join('-', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));
@@ -177,11 +228,8 @@ internal sealed class KernelsCommand : ICliCommand
         var result = new List<(string, IReadOnlyList<string>)>();
         for (int i = 0; i < 4; i++)
         {
-            int k = config.KernelSize[i], small = config.SmallKernel, size = image / 4 >> i;
-            var branches = new List<(int Kh, int Kw)>();
-            if (config.Decom) branches.AddRange([(k, small), (small, k)]);
-            else branches.Add((k, k));
-            if (small < k) branches.Add((small, small));
+            int size = image / 4 >> i;
+            var branches = Branches(config, config.KernelSize[i]);
             int[] kh = [.. branches.Select(b => b.Kh)], kw = [.. branches.Select(b => b.Kw)];
             var plan = Slak.Cuda.Kernels.LaunchPlans.DwConvSmall(batch, widths[i], size, size, kh, kw, limits);
             if (plan.KernelChoice != Slak.Cuda.Kernels.PlanKernel.DwConvSmall) continue;
@@ -201,11 +249,8 @@ internal sealed class KernelsCommand : ICliCommand
         var result = new List<(string Spec, IReadOnlyList<string> Defines)>();
         for (int i = 0; i < 4; i++)
         {
-            int k = config.KernelSize[i], small = config.SmallKernel, size = image / 4 >> i;
-            var branches = new List<(int Kh, int Kw)>();
-            if (config.Decom) branches.AddRange([(k, small), (small, k)]);
-            else branches.Add((k, k));
-            if (small < k) branches.Add((small, small));
+            int size = image / 4 >> i;
+            var branches = Branches(config, config.KernelSize[i]);
             if (!Slak.Cuda.Kernels.DwConvSmallWgradKernels.Applies(batch, size, size, [.. branches])) continue;
             string spec = string.Create(CultureInfo.InvariantCulture, $"{size}x{size}-") +
                           string.Join('-', branches.Select(b => string.Create(CultureInfo.InvariantCulture, $"{b.Kh}x{b.Kw}")));

@@ -1,7 +1,8 @@
 // Runs the GPU check in-process on the host emulator (cuda-emu): a tiny-scale group writes one row per case, each
 // ending with ok; a case that throws ends with FAIL and its message while the next case still runs; the inference
-// row compares logits with the CPU; the CI subset of the full-scale sampled run (SLaK-T, batch 128) runs; and one
-// kernel runs at a user's shape (--kernel, --shape, --branches, --density).
+// row compares logits with the CPU; the strip kernel's rows run it at the tiny scale; the CI subset of the
+// full-scale sampled run (SLaK-T, batch 128) runs; and one kernel runs at a user's shape (--kernel, --shape,
+// --branches, --density).
 using NUnit.Framework;
 using Slak.Backends.Cuda;
 using Slak.GpuCheck;
@@ -45,6 +46,23 @@ public class GpuCheckRunTests
         }
 
         Assert.That(table, Does.Contain($"{rows.Length} rows: {rows.Length} ok, 0 FAIL, 0 skip"));
+    }
+
+    [Test]
+    public void StripRowsRunTheStripKernelAtTheSmokeScale()
+    {
+        // The live-tap strip kernel's rows (forward, inference sum, input gradient at stages 1-2, density 0.6) at the
+        // CI's tiny scale: each row is ok against the CPU, and under the test library's strip instances (which the
+        // rows' smoke shapes match) the emulator really ran dwconv_strip_kernel, not the fallback the rows accept
+        // under the production library (no specialised instances).
+        long before = Slak.Cuda.Emulation.EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_strip_kernel");
+        var (exit, rows, _) = Run("--scale", "tiny", "--group", "dwconv_strip", "--no-e2e");
+        Assert.That(exit, Is.Zero);
+        Assert.That(rows, Has.Length.EqualTo(6), "forward, inference sum and input gradient at stages 1 and 2");
+        foreach (string row in rows)
+            Assert.That(row, Does.StartWith("| dwconv_strip_kernel |").And.EndWith("| ok |"));
+        long launched = Slak.Cuda.Emulation.EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_strip_kernel") - before;
+        Assert.That(launched, Is.GreaterThanOrEqualTo(6 * 3), "three branch launches per row at least");
     }
 
     [Test]

@@ -1,8 +1,9 @@
 // `slak kernels --dump`: every kernel module of the embedded sources is written as a CUBIN (an ELF image for the
-// asked architecture) and a PTX file, the fused depthwise module also per stage specialisation of the preset, and
-// index.json lists each module with its kernels and files; the depthwise launch plans are listed per stage at --batch;
-// bad --arch, --preset and --batch values are refused with messages naming them. Needs NVRTC (installed by
-// .ci/setup; required in CI).
+// asked architecture) and a PTX file, the fused depthwise module also per stage specialisation of the preset, the
+// small-map modules per stage they take and the live-tap strip module per branch of stages 1-2, and index.json lists
+// each module with its kernels and files; the depthwise launch plans are listed per stage at --batch; bad --arch,
+// --preset and --batch values are refused with messages naming them. Needs NVRTC (installed by .ci/setup; required
+// in CI).
 using System.Text.Json;
 using NUnit.Framework;
 using Slak.Cuda.Compilation;
@@ -55,6 +56,30 @@ public sealed class KernelsCommandTests
                 }
             }
             Assert.That(text, Does.Contain("taken by dwconv_small_wgrad_kernel (small map): grid (499, 1, 1) block (128, 1, 1)"));
+            // The live-tap strip kernel once per branch of stages 1-2 (the float32 launchers take it there at batch
+            // 64), with DwConvStripKernels' map and kernel defines, no local memory, and its plans listed; not at
+            // stages 3-4.
+            var strip = modules.Where(m => m.GetProperty("source").GetString() == "kernels/dwconv_strip.cu").Except(generic).ToList();
+            Assert.That(strip.Select(m => m.GetProperty("spec").GetString()),
+                Is.EquivalentTo(new[] { "56x56-51x5", "56x56-5x51", "56x56-5x5", "28x28-49x5", "28x28-5x49", "28x28-5x5" }));
+            foreach (var m in strip)
+            {
+                string spec = m.GetProperty("spec").GetString()!;
+                var parts = spec.Split('-').Select(p => p.Split('x')).ToArray();
+                var defines = m.GetProperty("defines").EnumerateArray().Select(d => d.GetString()).ToList();
+                Assert.That(defines, Is.EquivalentTo(new[]
+                {
+                    $"SLAK_DWS_H={parts[0][0]}", $"SLAK_DWS_W={parts[0][1]}", $"SLAK_DW_KH0={parts[1][0]}", $"SLAK_DW_KW0={parts[1][1]}",
+                }), spec);
+                Assert.That(m.GetProperty("kernels").EnumerateArray().Select(k => k.GetString()), Does.Contain("dwconv_strip_kernel"), spec);
+                var r = m.GetProperty("resources").EnumerateArray().Single(r => r.GetProperty("kernel").GetString() == "dwconv_strip_kernel");
+                Assert.That(r.GetProperty("spill_bytes").GetInt32() + r.GetProperty("stack_frame_bytes").GetInt32(), Is.Zero,
+                    $"{spec}: dwconv_strip_kernel uses no local memory");
+            }
+            // 56 x 56: four 56-thread line groups, one image each; 28 x 28: eight 28-thread groups, two images each.
+            Assert.That(text, Does.Contain("taken by dwconv_strip_kernel (live taps, branch 51x5, forward / input gradient / inference sum): DwConvStrip grid (124, 16, 1) block (224, 1, 1)"));
+            Assert.That(text, Does.Contain("taken by dwconv_strip_kernel (live taps, branch 5x49, forward / input gradient / inference sum): DwConvStrip grid (249, 4, 1) block (224, 1, 1)"));
+            Assert.That(text, Does.Not.Contain("branch 47x5, forward").And.Not.Contain("branch 13x5, forward"), "no strip plan at stages 3-4");
             var specialised = modules.Except(generic).Where(m => m.GetProperty("source").GetString() == "kernels/dwconv_fused.cu").ToList();
             Assert.That(specialised.Select(m => m.GetProperty("spec").GetString()),
                 Is.EquivalentTo(new[] { "51x5-5x51-5x5", "49x5-5x49-5x5", "47x5-5x47-5x5", "13x5-5x13-5x5" }));
