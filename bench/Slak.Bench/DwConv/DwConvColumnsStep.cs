@@ -9,13 +9,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Slak.Autograd;
 using Slak.Backends.Cpu;
-using Slak.Models;
-using Slak.NN;
-using Slak.Optim;
-using Slak.Sparse;
-using Slak.Train;
 
 namespace Slak.Bench.DwConv;
 
@@ -51,7 +45,7 @@ internal static class DwConvColumnsStep
         {
             foreach (string name in presets)
             {
-                var step = BuildStep(name, 128);
+                var step = Train.SyntheticTrainStep.Build(name, 128, "dwconv-columns-step").Run;
                 for (int i = 0; i < warmup; i++)
                 {
                     CpuDwConvColumns.Enabled = i % 2 == 1;
@@ -84,45 +78,6 @@ internal static class DwConvColumnsStep
         File.WriteAllText(outPath, sb.ToString());
         Console.WriteLine($"wrote {outPath}");
         return 0;
-    }
-
-    // The training step of a preset on synthetic data, set up with train-vs-torch's arguments (CPU, 10 classes, no
-    // drop path, ERK masks at the preset's density).
-    private static Action BuildStep(string presetName, int batch)
-    {
-        var (model, preset) = SlakTrainable.Create(presetName, 1, 10, 0.0, 1, Device.Cpu);
-        var trainable = SlakTrainable.From(model);
-        var optimizer = new AdamW(model.NamedParameters(), 1e-3f, 0.05f);
-        var masking = new Masking(model.NamedParameters(),
-            new SparseOptions { Density = preset.Density, Init = SparseInit.Erk }, new SlakRandom(3))
-        { MaskBinder = trainable.MaskBinder };
-        masking.SetTotalSteps(1_000_000);
-        masking.Initialize();
-        masking.Attach(optimizer);
-        int size = preset.InputSize;
-        var rng = new Random(1);
-        var images = new float[batch * size * size];
-        for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
-        var labels = new int[batch];
-        for (int i = 0; i < batch; i++) labels[i] = rng.Next(10);
-        long count = 0;
-        return () =>
-        {
-            using (TensorScope.Begin())
-            {
-                var x = Tensor.FromArray(images, [batch, 1, size, size], Device.Cpu);
-                var loss = F.CrossEntropy(trainable.Forward(x), labels);
-                if (!float.IsFinite(loss.Item())) throw new InvalidOperationException("dwconv-columns-step: loss is not finite");
-                loss.Backward();
-            }
-            using (TensorScope.Begin())
-            using (GradMode.NoGrad())
-            {
-                optimizer.Step();
-                masking.AfterOptimizerStep(++count, optimizer);
-                model.ZeroGrad();
-            }
-        };
     }
 
     private static double Median(double[] v)

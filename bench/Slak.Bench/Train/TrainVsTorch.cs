@@ -19,15 +19,11 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Text;
 using System.Text.RegularExpressions;
-using Slak.Autograd;
 using Slak.Backends.Cpu;
 using Slak.Bench.DwConv;
 using Slak.Diagnostics;
 using Slak.Models;
 using Slak.NN;
-using Slak.Optim;
-using Slak.Sparse;
-using Slak.Train;
 
 namespace Slak.Bench.Train;
 
@@ -110,42 +106,8 @@ internal static partial class TrainVsTorch
 
     private static PresetResult RunOurs(string presetName, int batch, int steps, int warmup, int profileSteps)
     {
-        var (model, preset) = SlakTrainable.Create(presetName, 1, 10, 0.0, 1, Device.Cpu);
-        var trainable = SlakTrainable.From(model);
-        var optimizer = new AdamW(model.NamedParameters(), 1e-3f, 0.05f);
-        // ERK densities (SNIP, the training default, needs a scoring batch; the step's cost is the same kind).
-        var masking = new Masking(model.NamedParameters(),
-            new SparseOptions { Density = preset.Density, Init = SparseInit.Erk }, new SlakRandom(3))
-        { MaskBinder = trainable.MaskBinder };
-        masking.SetTotalSteps(1_000_000);
-        masking.Initialize();
-        masking.Attach(optimizer);
-
-        int size = preset.InputSize;
-        var rng = new Random(1);
-        var images = new float[batch * size * size];
-        for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
-        var labels = new int[batch];
-        for (int i = 0; i < batch; i++) labels[i] = rng.Next(10);
-        long step = 0;
-
-        void Step()
-        {
-            using (TensorScope.Begin())
-            {
-                var x = Tensor.FromArray(images, [batch, 1, size, size], Device.Cpu);
-                var loss = F.CrossEntropy(trainable.Forward(x), labels);
-                if (!float.IsFinite(loss.Item())) throw new InvalidOperationException("train-vs-torch: loss is not finite");
-                loss.Backward();
-            }
-            using (TensorScope.Begin())
-            using (GradMode.NoGrad())
-            {
-                optimizer.Step();
-                masking.AfterOptimizerStep(++step, optimizer);
-                model.ZeroGrad();
-            }
-        }
+        var train = SyntheticTrainStep.Build(presetName, batch, "train-vs-torch");
+        var (model, masking, size, Step) = train;
 
         var warm = new double[warmup];
         for (int i = 0; i < warmup; i++)

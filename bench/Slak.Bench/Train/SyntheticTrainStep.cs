@@ -1,0 +1,58 @@
+// The CPU training step that the step benchmarks time (train-vs-torch, dwconv-columns-step): a preset on one
+// synthetic batch (10 classes, no drop path, ERK masks at the preset's density), forward, backward, AdamW and the
+// masks' upkeep, one call per step.
+using Slak.Autograd;
+using Slak.Models;
+using Slak.Optim;
+using Slak.Sparse;
+using Slak.Train;
+
+namespace Slak.Bench.Train;
+
+/// <summary>A model, its masking and one step of training on synthetic data.</summary>
+internal sealed record SyntheticTrainStep(SlakModel Model, Masking Masking, int ImageSize, Action Run)
+{
+    /// <summary>Sets up <paramref name="presetName"/> at <paramref name="batch"/> images per step;
+    /// <paramref name="program"/> names the caller in the error a non-finite loss raises.</summary>
+    public static SyntheticTrainStep Build(string presetName, int batch, string program)
+    {
+        var (model, preset) = SlakTrainable.Create(presetName, 1, 10, 0.0, 1, Device.Cpu);
+        var trainable = SlakTrainable.From(model);
+        var optimizer = new AdamW(model.NamedParameters(), 1e-3f, 0.05f);
+        // ERK densities (SNIP, the training default, needs a scoring batch; the step's cost is the same kind).
+        var masking = new Masking(model.NamedParameters(),
+            new SparseOptions { Density = preset.Density, Init = SparseInit.Erk }, new SlakRandom(3))
+        { MaskBinder = trainable.MaskBinder };
+        masking.SetTotalSteps(1_000_000);
+        masking.Initialize();
+        masking.Attach(optimizer);
+
+        int size = preset.InputSize;
+        var rng = new Random(1);
+        var images = new float[batch * size * size];
+        for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
+        var labels = new int[batch];
+        for (int i = 0; i < batch; i++) labels[i] = rng.Next(10);
+        long step = 0;
+
+        void Step()
+        {
+            using (TensorScope.Begin())
+            {
+                var x = Tensor.FromArray(images, [batch, 1, size, size], Device.Cpu);
+                var loss = F.CrossEntropy(trainable.Forward(x), labels);
+                if (!float.IsFinite(loss.Item())) throw new InvalidOperationException($"{program}: loss is not finite");
+                loss.Backward();
+            }
+            using (TensorScope.Begin())
+            using (GradMode.NoGrad())
+            {
+                optimizer.Step();
+                masking.AfterOptimizerStep(++step, optimizer);
+                model.ZeroGrad();
+            }
+        }
+
+        return new SyntheticTrainStep(model, masking, size, Step);
+    }
+}
