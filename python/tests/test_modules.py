@@ -1,7 +1,14 @@
 """slak_torch.DecomposedDepthwiseConv2d and slak_torch.replace_large_kernels on the reference SLaK architecture
 (tools/slak_reference_model.py): the replaced model's logits and every parameter gradient equal the stock model's
-within fp32 tolerance, a few AdamW training steps (masks re-applied after each, as the reference does) follow the
-same trajectory, fuse() keeps the eval outputs, state_dict keys and Parameter objects are kept.
+within fp32 tolerance, a few training steps (SGD with momentum and weight decay; masks re-applied after each, as the
+reference does) follow the same trajectory, fuse() keeps the eval outputs, state_dict keys and Parameter objects are
+kept.
+
+The trajectory uses SGD, not AdamW: AdamW divides each gradient by its own running magnitude, so where a gradient is
+within float32 rounding of zero the update swings by up to lr whatever the operator (d update / d grad reaches lr/eps),
+and two exact-to-rounding operators can end 1e-5 apart on a few weights (seed 5 did, with either CPU depthwise path).
+SGD's update is linear in the gradient, so the comparison after three steps checks the operator, not AdamW's
+conditioning.
 
 The layer scale (gamma, 1e-6 at init) is set to 1 so that the large kernels visibly shape the logits; otherwise the
 blocks' contributions are below float32 resolution and any operator would pass.
@@ -108,7 +115,8 @@ class ReplaceLargeKernelsTest(unittest.TestCase):
         for model in (self.stock, self.replaced):
             model.train()
             params[id(model)] = dict(model.named_parameters())
-        opts = [torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.05) for m in (self.stock, self.replaced)]
+        opts = [torch.optim.SGD(m.parameters(), lr=0.05, momentum=0.9, weight_decay=0.05)
+                for m in (self.stock, self.replaced)]
         for step in range(3):
             losses = []
             for model, opt in zip((self.stock, self.replaced), opts):
