@@ -16,12 +16,9 @@ namespace Slak.Tests.Cuda;
 [TestFixture]
 public sealed class DwConvSmallKernelTests
 {
-    private static (int Kh, int Kw)[] Parse(string list) =>
-        [.. list.Split(',').Select(s => s.Split('x')).Select(p => (int.Parse(p[0]), int.Parse(p[1])))];
-
     private static LaunchPlan Plan(long n, long c, int h, int w, string branches, int sm)
     {
-        var ks = Parse(branches);
+        var ks = BranchShapes.Parse(branches);
         return LaunchPlans.DwConvSmall(n, c, h, w, ks.Select(k => k.Kh).ToArray(), ks.Select(k => k.Kw).ToArray(),
                                        DeviceLimits.ForArchitecture(sm));
     }
@@ -58,7 +55,7 @@ public sealed class DwConvSmallKernelTests
     [TestCase(128, 64, 7, 7, "3x3,3x3,3x3,3x3")]
     public void OtherShapesKeepTheFusedFamilysPlan(long n, long c, int h, int w, string branches)
     {
-        var ks = Parse(branches);
+        var ks = BranchShapes.Parse(branches);
         int[] kh = [.. ks.Select(k => k.Kh)], kw = [.. ks.Select(k => k.Kw)];
         var l = DeviceLimits.ForArchitecture(90);
         var plan = LaunchPlans.DwConvSmall(n, c, h, w, kh, kw, l);
@@ -80,9 +77,9 @@ public sealed class DwConvSmallKernelTests
         foreach (var (major, h, branches, bf16) in specs)
         {
             // The bf16 modules with exactly the definitions the CUDA backend's bf16 launches use.
-            var br = Parse(branches).Select(k => new DwConvFusedBranch(default, default, k.Item1, k.Item2)).ToArray();
+            var br = BranchShapes.Parse(branches).Select(k => new DwConvFusedBranch(default, default, k.Item1, k.Item2)).ToArray();
             IReadOnlyList<string> defines = bf16 ? DwConvSmallKernels.Bf16Specialization(h, h, br)
-                                                 : DwConvSmallKernels.Specialization(h, h, Parse(branches));
+                                                 : DwConvSmallKernels.Specialization(h, h, BranchShapes.Parse(branches));
             var module = compiler.Compile(DwConvSmallKernels.File, new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
             var r = module.Resources.Single(r => r.Kernel == DwConvSmallKernels.Kernel);
             TestContext.Progress.WriteLine($"sm_{major}0 {h}x{h} {branches}: {r.Registers} registers, {r.SpillStoreBytes} B spill stores");
@@ -105,7 +102,7 @@ public sealed class DwConvSmallKernelTests
     {
         var emu = TestDevices.Open("cuda-emu");
         var rng = TestRandom.ForCurrentTest();
-        var ks = Parse(branchList);
+        var ks = BranchShapes.Parse(branchList);
         Assert.That(Plan(n, c, h, w, branchList, 90).KernelChoice, Is.EqualTo(PlanKernel.DwConvSmall), "the plan takes the shape");
         string instance = EmulatedDevice.InstanceName(DwConvSmallKernels.Kernel, DwConvSmallKernels.Specialization(h, w, ks));
         Assert.That(EmulatedDevice.RegisteredKernels.Contains(instance), Is.EqualTo(specialised), $"the test library's instance {instance}");

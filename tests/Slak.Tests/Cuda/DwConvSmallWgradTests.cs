@@ -15,10 +15,6 @@ namespace Slak.Tests.Cuda;
 [TestFixture]
 public sealed class DwConvSmallWgradTests
 {
-    private static (int Kh, int Kw)[] Parse(string list) =>
-        [.. list.Split(',').Select(s => s.Split('x')).Select(p => (int.Parse(p[0], System.Globalization.CultureInfo.InvariantCulture),
-                                                                    int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture)))];
-
     [Test]
     public void PredicateTakesSmallMapsWithEnoughImagesOnly()
     {
@@ -71,7 +67,7 @@ public sealed class DwConvSmallWgradTests
     [KernelParity(DwConvSmallWgradKernels.KernelName)]
     public void MatchesFloat64ReferenceAtEveryDensityUnderTheSanitizers(int n, int c, int hw, string branchList)
     {
-        var ks = Parse(branchList);
+        var ks = BranchShapes.Parse(branchList);
         int nb = ks.Length, plane = hw * hw;
         var spec = DwConvSmallWgradKernels.Specialization(hw, hw, ks);
         string instance = EmulatedDevice.InstanceName(DwConvSmallWgradKernels.KernelName, spec);

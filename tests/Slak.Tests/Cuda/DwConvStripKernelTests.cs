@@ -17,9 +17,6 @@ namespace Slak.Tests.Cuda;
 [NonParallelizable] // DwConvStripKernels.Off is process-wide
 public sealed class DwConvStripKernelTests
 {
-    private static (int Kh, int Kw)[] Parse(string list) =>
-        [.. list.Split(',').Select(s => s.Split('x')).Select(p => (int.Parse(p[0]), int.Parse(p[1])))];
-
     // SLaK-T's stages 1-2 (224 px) and stage 1 at 256 px, batch 128 and far beyond (up to the grid's 65,535 image
     // groups; larger batches keep dwconv_fused_kernel): every branch is planned, 4 and 8 thread groups of a line each
     // per block fill whole warps at 56 and 28 (the 28-output lines take two images a thread), within both
@@ -33,7 +30,7 @@ public sealed class DwConvStripKernelTests
         foreach (int sm in new[] { 80, 90 })
         {
             var limits = DeviceLimits.ForArchitecture(sm);
-            foreach (var (kh, kw) in Parse(branches))
+            foreach (var (kh, kw) in BranchShapes.Parse(branches))
             {
                 var plan = DwConvStripKernels.Plan(n, c, hw, hw, kh, kw, limits);
                 string what = $"sm_{sm} N={n} C={c} {hw}x{hw} {kh}x{kw}: {plan}";
@@ -62,7 +59,7 @@ public sealed class DwConvStripKernelTests
         var failures = new List<string>();
         foreach (int major in new[] { 8, 9 })
             foreach (var (hw, branches) in new[] { (56, "51x5,5x51,5x5"), (28, "49x5,5x49,5x5"), (64, "51x5,5x51,5x5") })
-                foreach (var (kh, kw) in Parse(branches))
+                foreach (var (kh, kw) in BranchShapes.Parse(branches))
                 {
                     var defines = DwConvStripKernels.Specialization(hw, hw, kh, kw);
                     var module = compiler.Compile(DwConvStripKernels.File, new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
@@ -86,7 +83,7 @@ public sealed class DwConvStripKernelTests
     {
         var emu = TestDevices.Open("cuda-emu");
         var rng = TestRandom.ForCurrentTest();
-        var ks = Parse(branchList);
+        var ks = BranchShapes.Parse(branchList);
         var instances = ks.Select(k => EmulatedDevice.InstanceName(DwConvStripKernels.Kernel,
                                                                    DwConvStripKernels.Specialization(h, w, k.Kh, k.Kw))).ToArray();
         foreach (string instance in instances)
@@ -121,7 +118,7 @@ public sealed class DwConvStripKernelTests
         var emu = TestDevices.Open("cuda-emu");
         var rng = TestRandom.ForCurrentTest();
         int n = 3, c = 1, h = 17, w = 19;
-        var ks = Parse("13x5,5x13,5x5");
+        var ks = BranchShapes.Parse("13x5,5x13,5x5");
         var x = rng.NormalArray(n * c * h * w);
         var wts = ks.Select(k => rng.NormalArray(c * k.Kh * k.Kw)).ToArray();
         var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, 0.6)).ToArray();

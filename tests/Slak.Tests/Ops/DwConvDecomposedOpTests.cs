@@ -32,14 +32,11 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
         new object[] { 1, 1, 60, 9, "51x5,5x51,5x5", 0.6 },       // CUDA wgrad: 51 = 6 x 8 + 3 with full steps
     ];
 
-    private static (int Kh, int Kw)[] Parse(string branches) =>
-        branches.Split(',').Select(s => s.Split('x')).Select(p => (int.Parse(p[0]), int.Parse(p[1]))).ToArray();
-
     [TestCaseSource(nameof(Cases))]
     [KernelParity("dwconv_fwd_tiled_kernel", "dwconv_wgrad_tiled_kernel")]
     public void KernelsMatchFloat64Reference(int n, int c, int h, int w, string branchList, double density)
     {
-        var ks = Parse(branchList);
+        var ks = BranchShapes.Parse(branchList);
         int nb = ks.Length;
         var (x, rx) = RandN([n, c, h, w]);
         var wts = new Tensor[nb];
@@ -105,7 +102,7 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
     public void ForwardSumAndInputGradientMatchFloat64ReferenceAtEveryDensity(int n, int c, int h, int w,
                                                                               string branchList, double density)
     {
-        var ks = Parse(branchList);
+        var ks = BranchShapes.Parse(branchList);
         int nb = ks.Length;
         var (x, rx) = RandN([n, c, h, w]);
         var wts = new Tensor[nb];
@@ -151,7 +148,7 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
     public void WeightGradientMatchesFloat64ReferenceAtEveryDensity(int n, int c, int h, int w, string branchList,
                                                                      double density)
     {
-        var ks = Parse(branchList);
+        var ks = BranchShapes.Parse(branchList);
         int nb = ks.Length;
         var (x, rx) = RandN([n, c, h, w]);
         var masks = new Tensor?[nb];
@@ -213,7 +210,7 @@ public sealed class DwConvDecomposedOpTests(string device) : DeviceTest(device)
     [TestCase(1, 1, 4, 5, "3x5,5x3", false)]
     public void OperatorGradientsMatchCentralDifferences(int n, int c, int h, int w, string branchList, bool masked)
     {
-        var ks = Parse(branchList);
+        var ks = BranchShapes.Parse(branchList);
         int nb = ks.Length;
         var masks = ks.Select(k => masked ? Rng.MaskArray(c * k.Kh * k.Kw, 0.6) : null).ToArray();
         // Distinct coefficients per branch so that a gradient routed to the wrong branch shows.
