@@ -12,48 +12,19 @@ using Slak.Tests.Support;
 
 namespace Slak.Tests.Cuda;
 
-public sealed class DecomposedDwConvApiTests
+public sealed class DecomposedDwConvApiTests : KernelApiFixture
 {
-    private GpuDevice _dev = null!;
-    private GpuDevice _other = null!;
-    private TestRandom _rng = null!;
-
-    [SetUp]
-    public void Open()
-    {
-        _ = TestDevices.Open("cuda-emu"); // ignored with the reason when the emulator is unavailable
-        _dev = GpuDevices.Open("cuda-emu");
-        _other = GpuDevices.Open("cuda-emu");
-        _rng = TestRandom.ForCurrentTest();
-    }
-
-    [TearDown]
-    public void Close()
-    {
-        _dev?.Dispose();
-        _other?.Dispose();
-    }
-
     private static readonly DwConvShape Shape = new(2, 3, 9, 7);
     private static readonly (int Kh, int Kw)[] Kernels = [(7, 3), (3, 7), (3, 3)];
-
-    private DeviceBuffer<float> Buf(float[] data) => DeviceBuffer<float>.FromSpan(_dev, data);
-
-    private DeviceBuffer<float> Poisoned(long n)
-    {
-        var b = new DeviceBuffer<float>(_dev, n);
-        b.Fill(float.NaN);
-        return b;
-    }
 
     [Test]
     public void KernelsOnDeviceBuffersMatchTheCpuBackend()
     {
         int nb = Kernels.Length;
-        var x = _rng.NormalArray(Shape.Elements);
-        var ws = Kernels.Select(k => _rng.NormalArray(Shape.C * k.Kh * k.Kw, 0.3)).ToArray();
-        var mask0 = _rng.MaskArray(Shape.C * Kernels[0].Kh * Kernels[0].Kw, 0.6);
-        var dys = Kernels.Select(_ => _rng.NormalArray(Shape.Elements)).ToArray();
+        var x = Rng.NormalArray(Shape.Elements);
+        var ws = Kernels.Select(k => Rng.NormalArray(Shape.C * k.Kh * k.Kw, 0.3)).ToArray();
+        var mask0 = Rng.MaskArray(Shape.C * Kernels[0].Kh * Kernels[0].Kw, 0.6);
+        var dys = Kernels.Select(_ => Rng.NormalArray(Shape.Elements)).ToArray();
 
         // CPU reference through the backend contract.
         int[] s = [Shape.N, Shape.C, Shape.H, Shape.W];
@@ -76,16 +47,16 @@ public sealed class DecomposedDwConvApiTests
         using var gm = Buf(mask0);
         var branches = Kernels.Select((k, b) => new DwConvBranch(gw[b], b == 0 ? gm : null, k.Kh, k.Kw)).ToArray();
         var gys = Kernels.Select(_ => Poisoned(Shape.Elements)).ToArray();
-        DecomposedDwConv.Forward(_dev, Shape, gx, branches, gys);
+        DecomposedDwConv.Forward(Dev, Shape, gx, branches, gys);
         using var gsum = Poisoned(Shape.Elements);
-        DecomposedDwConv.ForwardSum(_dev, Shape, gx, branches, gsum);
+        DecomposedDwConv.ForwardSum(Dev, Shape, gx, branches, gsum);
         var gdys = dys.Select(Buf).ToArray();
         using var gdx = Poisoned(Shape.Elements);
-        DecomposedDwConv.BackwardData(_dev, Shape, gdys, branches, gdx);
+        DecomposedDwConv.BackwardData(Dev, Shape, gdys, branches, gdx);
         var gdws = Kernels.Select(k => Poisoned((long)Shape.C * k.Kh * k.Kw)).ToArray();
-        DecomposedDwConv.BackwardFilter(_dev, Shape, gx, gdys, branches, gdws);
+        DecomposedDwConv.BackwardFilter(Dev, Shape, gx, gdys, branches, gdws);
 
-        string ctx(string what) => _rng.Ctx($"{what}, shape {Shape}");
+        string ctx(string what) => Rng.Ctx($"{what}, shape {Shape}");
         for (int b = 0; b < nb; b++)
         {
             Expect.AllClose(gys[b].ToArray(), cys[b].ToArray().Select(v => (double)v).ToArray(), 1e-5, 1e-5, ctx($"forward branch {b}"));
@@ -112,7 +83,7 @@ public sealed class DecomposedDwConvApiTests
 
     private Args Valid()
     {
-        var a = new Args { Device = _dev, Shape = Shape, X = Buf(new float[Shape.Elements]), Y = Buf(new float[Shape.Elements]) };
+        var a = new Args { Device = Dev, Shape = Shape, X = Buf(new float[Shape.Elements]), Y = Buf(new float[Shape.Elements]) };
         foreach (var (kh, kw) in Kernels)
         {
             a.Branches.Add(new DwConvBranch(Buf(new float[Shape.C * kh * kw]), Buf(new float[Shape.C * kh * kw]), kh, kw));
@@ -151,7 +122,7 @@ public sealed class DecomposedDwConvApiTests
         yield return ("null x", a => a.X = null, ["Forward", "ForwardSum", "BackwardFilter"]);
         yield return ("disposed x", a => a.X!.Dispose(), ["Forward", "ForwardSum", "BackwardFilter"]);
         yield return ("short x", a => a.X = Buf(new float[Shape.Elements - 1]), ["Forward", "ForwardSum", "BackwardFilter"]);
-        yield return ("x on another device", a => a.X = DeviceBuffer<float>.FromSpan(_other, new float[Shape.Elements]), ["Forward", "ForwardSum", "BackwardFilter"]);
+        yield return ("x on another device", a => a.X = DeviceBuffer<float>.FromSpan(Other, new float[Shape.Elements]), ["Forward", "ForwardSum", "BackwardFilter"]);
         yield return ("null y", a => a.Y = null, ["ForwardSum", "BackwardData"]);
         yield return ("long y", a => a.Y = Buf(new float[Shape.Elements + 1]), ["ForwardSum", "BackwardData"]);
         yield return ("disposed y", a => a.Y!.Dispose(), ["ForwardSum", "BackwardData"]);
@@ -191,9 +162,9 @@ public sealed class DecomposedDwConvApiTests
     [Test]
     public void TheTensorLevelOperatorRefusesDisposedAndMismatchedTensorsByName()
     {
-        var x = Tensor.FromArray(_rng.NormalArray(2 * 3 * 5 * 5), [2, 3, 5, 5], Device.Cpu);
-        var w = Tensor.FromArray(_rng.NormalArray(3 * 7 * 3), [3, 1, 7, 3], Device.Cpu);
-        var emuW = Tensor.FromArray(_rng.NormalArray(3 * 7 * 3), [3, 1, 7, 3], Device.CudaEmu);
+        var x = Tensor.FromArray(Rng.NormalArray(2 * 3 * 5 * 5), [2, 3, 5, 5], Device.Cpu);
+        var w = Tensor.FromArray(Rng.NormalArray(3 * 7 * 3), [3, 1, 7, 3], Device.Cpu);
+        var emuW = Tensor.FromArray(Rng.NormalArray(3 * 7 * 3), [3, 1, 7, 3], Device.CudaEmu);
         var e1 = Assert.Throws<ArgumentException>(() => F.DecomposedDepthwiseConv2d(x, [emuW]));
         Assert.That(e1!.Message, Does.Contain("cuda-emu").And.Contain("cpu"), "a weight on another device is named");
         var e2 = Assert.Throws<ArgumentException>(() => F.DecomposedDepthwiseConv2d(x, [w], [Tensor.Ones([3, 1, 7, 5], Device.Cpu)]));
@@ -206,8 +177,8 @@ public sealed class DecomposedDwConvApiTests
     [Test]
     public void DeviceBufferCopiesAreLengthCheckedAndDisposedBuffersSaySo()
     {
-        var data = _rng.NormalArray(10);
-        using var b = DeviceBuffer<float>.FromSpan(_dev, data);
+        var data = Rng.NormalArray(10);
+        using var b = DeviceBuffer<float>.FromSpan(Dev, data);
         Assert.That(b.ToArray(), Is.EqualTo(data));
         Assert.That(b.Length, Is.EqualTo(10));
         Assert.That(b.ElementType, Is.EqualTo(typeof(float)));
@@ -217,7 +188,7 @@ public sealed class DecomposedDwConvApiTests
         b.Dispose();
         Assert.That(b.IsDisposed, Is.True);
         Assert.Throws<ObjectDisposedException>(() => b.ToArray());
-        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new DeviceBuffer<float>(_dev, -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new DeviceBuffer<float>(Dev, -1));
         Assert.Throws<ArgumentNullException>(() => _ = new DeviceBuffer<float>(null!, 4));
     }
 }

@@ -12,39 +12,10 @@ using Slak.Tests.Support;
 
 namespace Slak.Tests.Cuda;
 
-public sealed class DenseConv2dApiTests
+public sealed class DenseConv2dApiTests : KernelApiFixture
 {
-    private GpuDevice _dev = null!;
-    private GpuDevice _other = null!;
-    private TestRandom _rng = null!;
-
-    [SetUp]
-    public void Open()
-    {
-        _ = TestDevices.Open("cuda-emu"); // ignored with the reason when the emulator is unavailable
-        _dev = GpuDevices.Open("cuda-emu");
-        _other = GpuDevices.Open("cuda-emu");
-        _rng = TestRandom.ForCurrentTest();
-    }
-
-    [TearDown]
-    public void Close()
-    {
-        _dev?.Dispose();
-        _other?.Dispose();
-    }
-
     private static readonly DenseConv2dShape Stem = new(2, 3, 8, 8, 4, 4, 4, 4, 4);
     private static readonly DenseConv2dShape General = new(2, 3, 9, 7, 5, 3, 5, StrideH: 2, StrideW: 1, PadH: 1, PadW: 2);
-
-    private DeviceBuffer<float> Buf(float[] data) => DeviceBuffer<float>.FromSpan(_dev, data);
-
-    private DeviceBuffer<float> Poisoned(long n)
-    {
-        var b = new DeviceBuffer<float>(_dev, n);
-        b.Fill(float.NaN);
-        return b;
-    }
 
     private static double[] D(Tensor t) => t.ToArray().Select(v => (double)v).ToArray();
 
@@ -53,10 +24,10 @@ public sealed class DenseConv2dApiTests
     {
         var s = general ? General : Stem;
         Assert.That((s.OutH, s.OutW), Is.EqualTo(general ? (5, 7) : (2, 2)), "output size");
-        var x = _rng.NormalArray(s.InputElements);
-        var w = _rng.NormalArray(s.WeightElements, 0.3);
-        var bias = _rng.NormalArray(s.Cout);
-        var dy = _rng.NormalArray(s.OutputElements);
+        var x = Rng.NormalArray(s.InputElements);
+        var w = Rng.NormalArray(s.WeightElements, 0.3);
+        var bias = Rng.NormalArray(s.Cout);
+        var dy = Rng.NormalArray(s.OutputElements);
 
         // CPU reference through the backend contract (CpuConv2d, itself checked against float64).
         int[] xs = [s.N, s.Cin, s.H, s.W], ws = [s.Cout, s.Cin, s.Kh, s.Kw], ys = [s.N, s.Cout, s.OutH, s.OutW];
@@ -85,20 +56,20 @@ public sealed class DenseConv2dApiTests
         using var gdw = Poisoned(s.WeightElements);
         using var gdb = Poisoned(s.Cout);
         using var gdwOnly = Poisoned(s.WeightElements);
-        DenseConv2d.Forward(_dev, s, gx, gw, gb, gy);
-        DenseConv2d.Forward(_dev, s, gx, gw, null, gyNoBias);
-        DenseConv2d.BackwardData(_dev, s, gdy, gw, gdx);
-        DenseConv2d.BackwardFilter(_dev, s, gx, gdy, gdw, gdb);
-        DenseConv2d.BackwardFilter(_dev, s, gx, gdy, gdwOnly, null);
+        DenseConv2d.Forward(Dev, s, gx, gw, gb, gy);
+        DenseConv2d.Forward(Dev, s, gx, gw, null, gyNoBias);
+        DenseConv2d.BackwardData(Dev, s, gdy, gw, gdx);
+        DenseConv2d.BackwardFilter(Dev, s, gx, gdy, gdw, gdb);
+        DenseConv2d.BackwardFilter(Dev, s, gx, gdy, gdwOnly, null);
 
-        string ctx(string what) => _rng.Ctx($"{what}, shape {s}");
+        string ctx(string what) => Rng.Ctx($"{what}, shape {s}");
         Expect.AllClose(gy.ToArray(), D(cy), 1e-5, 1e-5, ctx("forward"));
         Expect.AllClose(gyNoBias.ToArray(), D(cyNoBias), 1e-5, 1e-5, ctx("forward without bias"));
         Expect.AllClose(gdx.ToArray(), D(cdx), 1e-5, 1e-5, ctx("input gradient"));
         Expect.AllClose(gdw.ToArray(), D(cdw), 1e-4, 1e-5, ctx("weight gradient"));
         Expect.AllClose(gdb.ToArray(), D(cdb), 1e-4, 1e-5, ctx("bias gradient"));
         Expect.AllClose(gdwOnly.ToArray(), D(cdw), 1e-4, 1e-5, ctx("weight gradient without the bias"));
-        Assert.That(DenseConv2d.Plan(_dev, s).GridX, Is.GreaterThan(0u), ctx("plan"));
+        Assert.That(DenseConv2d.Plan(Dev, s).GridX, Is.GreaterThan(0u), ctx("plan"));
     }
 
     /// <summary>Valid arguments for every entry point, which each sweep case breaks in one place.</summary>
@@ -111,7 +82,7 @@ public sealed class DenseConv2dApiTests
 
     private Args Valid() => new()
     {
-        Device = _dev, Shape = General,
+        Device = Dev, Shape = General,
         X = Buf(new float[General.InputElements]), W = Buf(new float[General.WeightElements]),
         Bias = Buf(new float[General.Cout]), Y = Buf(new float[General.OutputElements]),
         Dy = Buf(new float[General.OutputElements]), Dx = Buf(new float[General.InputElements]),
@@ -145,14 +116,14 @@ public sealed class DenseConv2dApiTests
         yield return ("null x", a => a.X = null, "x", ["Forward", "BackwardFilter"]);
         yield return ("disposed x", a => a.X!.Dispose(), "x", ["Forward", "BackwardFilter"]);
         yield return ("short x", a => a.X = Buf(new float[General.InputElements - 1]), "x", ["Forward", "BackwardFilter"]);
-        yield return ("x on another device", a => a.X = DeviceBuffer<float>.FromSpan(_other, new float[General.InputElements]), "x", ["Forward", "BackwardFilter"]);
+        yield return ("x on another device", a => a.X = DeviceBuffer<float>.FromSpan(Other, new float[General.InputElements]), "x", ["Forward", "BackwardFilter"]);
         yield return ("null w", a => a.W = null, "w", ["Forward", "BackwardData"]);
         yield return ("long w", a => a.W = Buf(new float[General.WeightElements + 1]), "w", ["Forward", "BackwardData"]);
         yield return ("short bias", a => a.Bias = Buf(new float[General.Cout - 1]), "bias", ["Forward"]);
         yield return ("disposed y", a => a.Y!.Dispose(), "y", ["Forward"]);
         yield return ("y of the input's size", a => a.Y = Buf(new float[General.InputElements]), "y", ["Forward"]);
         yield return ("null dy", a => a.Dy = null, "dy", ["BackwardData", "BackwardFilter"]);
-        yield return ("dy on another device", a => a.Dy = DeviceBuffer<float>.FromSpan(_other, new float[General.OutputElements]), "dy", ["BackwardData", "BackwardFilter"]);
+        yield return ("dy on another device", a => a.Dy = DeviceBuffer<float>.FromSpan(Other, new float[General.OutputElements]), "dy", ["BackwardData", "BackwardFilter"]);
         yield return ("short dx", a => a.Dx = Buf(new float[3]), "dx", ["BackwardData"]);
         yield return ("dx is dy", a => a.Dx = a.Dy, "dx", ["BackwardData"]);
         yield return ("null dw", a => a.Dw = null, "dw", ["BackwardFilter"]);
@@ -188,7 +159,7 @@ public sealed class DenseConv2dApiTests
         var s = new DenseConv2dShape(1, 2, 5, 5, 2, 3, 3, PadH: 1, PadW: 1);
         using var x = Buf(new float[s.InputElements]);
         using var w = Buf(new float[s.WeightElements]);
-        var e = Assert.Throws<ArgumentException>(() => DenseConv2d.Forward(_dev, s, x, w, null, x))!;
+        var e = Assert.Throws<ArgumentException>(() => DenseConv2d.Forward(Dev, s, x, w, null, x))!;
         Assert.That(e.ParamName, Is.EqualTo("y"));
         Assert.That(e.Message, Does.Contain("same buffer as x"));
     }
