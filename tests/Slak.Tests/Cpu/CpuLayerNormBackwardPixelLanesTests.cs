@@ -1,10 +1,11 @@
-// The CPU LayerNorm backwards with pixels in the SIMD lanes (CpuBackend.LayerNormBackwardPixelLanes, the default on maps
-// of at least one vector of pixels; CpuBackend.Norm.LayoutPlanesBackward.cs), fused with the permute (dy NHWC) and
-// channels-first (dy NCHW): dx, dweight and dbias against the float64 gradient and against the paths they replace
-// (row path; flat / plane paths), on every stage shape of slak_nano and slak_nano64 scaled down in batch (the 2 x 2 and
-// 1 x 1 stages take the old paths either way), maps whose pixel count is not a multiple of the vector width (an
-// overlapping last chunk), one channel, and batches that are not a whole number of 8-image parts; the same bits at 1
-// and 2 threads and on a repeated run. Outputs are NaN-poisoned before each run (CpuLayerNormBackwardCase).
+// The CPU LayerNorm backwards with pixels in the SIMD lanes (CpuBackend.LayerNormBackwardPixelLanes; the default on some
+// maps, forced here onto every map of at least one vector of pixels; CpuBackend.Norm.LayoutPlanesBackward.cs), fused
+// with the permute (dy NHWC) and channels-first (dy NCHW): dx, dweight and dbias against the float64 gradient and
+// against the paths they replace (row path; flat / plane paths), on every stage shape of slak_nano and slak_nano64
+// scaled down in batch (the 2 x 2 and 1 x 1 stages take the old paths either way), maps whose pixel count is not a
+// multiple of the vector width (an overlapping last chunk), one channel, and batches that are not a whole number of
+// 8-image parts; the same bits at 1 and 2 threads and on a repeated run. Outputs are NaN-poisoned before each run
+// (CpuLayerNormBackwardCase).
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -12,7 +13,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.LayerNormBackwardPixelLanes and CpuParallel.Threads
+[NonParallelizable] // changes CpuBackend.LayerNormBackwardPixelLanes (and its map thresholds) and CpuParallel.Threads
 public class CpuLayerNormBackwardPixelLanesTests
 {
     private TestRandom _rng = null!;
@@ -50,12 +51,16 @@ public class CpuLayerNormBackwardPixelLanesTests
                 CpuLayerNormBackwardCase.Eps);
             string what = $"LayerNorm {layout} backward {n}x{c}x{h}x{w}";
             bool keepLanes = CpuBackend.LayerNormBackwardPixelLanes;
-            int keepThreads = CpuParallel.Threads;
+            int keepThreads = CpuParallel.Threads, keepFrom = CpuBackend.LayerNormBackwardLanesFusedFrom;
+            int keepBelow = CpuBackend.LayerNormBackwardLanesChannelsFirstBelow;
             try
             {
                 CpuBackend.LayerNormBackwardPixelLanes = false;
                 var old = ln.Backward();
+                // The kernel on every map of at least one vector of pixels, not only where it is the default.
                 CpuBackend.LayerNormBackwardPixelLanes = true;
+                CpuBackend.LayerNormBackwardLanesFusedFrom = 0;
+                CpuBackend.LayerNormBackwardLanesChannelsFirstBelow = int.MaxValue;
                 CpuParallel.Threads = 1;
                 var one = ln.Backward();
                 CpuParallel.Threads = 2;
@@ -84,6 +89,8 @@ public class CpuLayerNormBackwardPixelLanesTests
             finally
             {
                 CpuBackend.LayerNormBackwardPixelLanes = keepLanes;
+                CpuBackend.LayerNormBackwardLanesFusedFrom = keepFrom;
+                CpuBackend.LayerNormBackwardLanesChannelsFirstBelow = keepBelow;
                 CpuParallel.Threads = keepThreads;
             }
         }

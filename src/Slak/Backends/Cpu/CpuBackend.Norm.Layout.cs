@@ -65,7 +65,7 @@ internal sealed partial class CpuBackend
                                             Tensor dx, Tensor dweight, Tensor dbias)
     {
         int c = x.Size(1), hw = x.Size(2) * x.Size(3);
-        if (UseBackwardPixelLanes(hw))
+        if (UseBackwardPixelLanes(hw, nhwc: true))
         {
             LayerNormBackwardLanes(x, weight, mean, rstd, dy, dx, dweight, dbias, nhwc: true);
             return;

@@ -4,6 +4,8 @@
 // vector per channel plane of x (unit stride). For the fused backward the chunk's W rows of dy (W * C contiguous floats)
 // are transposed once into a C x W buffer through the row path's 8 x 8 transposes, so the permute costs no pass of its
 // own and dx goes straight into its NCHW planes.
+// Where it pays (UseBackwardPixelLanes): the fused backward on maps of 8 x 8 and more, the channels-first one on maps
+// of 4 x 4 and 8 x 8.
 // Per chunk, pass 1 runs over the channels in order: xhat = (x - mean) * rstd, gw = g * w (float), and each pixel's two
 // sums, of gw and gw * xhat, are vertical float64 adds kept in registers (the row path's horizontal sums per row cost
 // more than the arithmetic on rows of 31 or 62 channels). The parameter gradients' sums cannot stay in registers (one
@@ -36,7 +38,21 @@ internal sealed partial class CpuBackend
     /// <summary>Chunks whose g * xhat and g a channel's lanes sum in float before they are added in float64.</summary>
     private const int FlushChunks = 16;
 
-    private static bool UseBackwardPixelLanes(int hw) => LayerNormBackwardPixelLanes && hw >= Vector<float>.Count;
+    /// <summary>The pixel counts (H*W) on which the fused backward takes the pixel lanes: from this many. Measured with
+    /// layout-norm-step (batch 128, 2 threads, a loaded machine): 0.6-0.8x the row path's time on 8 x 8 and 16 x 16
+    /// maps, but 1.1-1.5x on 4 x 4 (two chunks per image, each paying its dy transpose). Internal so that the tests can
+    /// run the kernel on every map.</summary>
+    internal static int LayerNormBackwardLanesFusedFrom { get; set; } = 64;
+
+    /// <summary>The pixel counts on which the channels-first backward takes the pixel lanes: below this many (and at
+    /// least one vector). Measured with layout-norm-step: 0.55-0.65x the flat and plane paths' time on 4 x 4 and 8 x 8
+    /// maps, but 1.3-1.6x on 16 x 16, where the plane path reads whole planes in order and the chunks read 3 x C streams
+    /// 1 KiB apart. Internal so that the tests can run the kernel on every map.</summary>
+    internal static int LayerNormBackwardLanesChannelsFirstBelow { get; set; } = 128;
+
+    private static bool UseBackwardPixelLanes(int hw, bool nhwc) =>
+        LayerNormBackwardPixelLanes && hw >= Vector<float>.Count
+        && (nhwc ? hw >= LayerNormBackwardLanesFusedFrom : hw < LayerNormBackwardLanesChannelsFirstBelow);
 
     /// <summary>Both backwards: dy NHWC (<paramref name="nhwc"/>, the fused permute) or NCHW; x and dx NCHW; mean and
     /// rstd per pixel in (image, position) order; dweight and dbias overwritten.</summary>
