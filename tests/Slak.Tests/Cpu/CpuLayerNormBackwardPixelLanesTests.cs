@@ -3,9 +3,9 @@
 // with the permute (dy NHWC) and channels-first (dy NCHW): dx, dweight and dbias against the float64 gradient and
 // against the paths they replace (row path; flat / plane paths), on every stage shape of slak_nano and slak_nano64
 // scaled down in batch (the 2 x 2 and 1 x 1 stages take the old paths either way), maps whose pixel count is not a
-// multiple of the vector width (an overlapping last chunk), one channel, and batches that are not a whole number of
-// 8-image parts; the same bits at 1 and 2 threads and on a repeated run. Outputs are NaN-poisoned before each run
-// (CpuLayerNormBackwardCase).
+// multiple of the chunk (an overlapping last chunk), one channel, and batches that are not a whole number of 8-image
+// parts, with two-vector chunks (the default from 8 x 8) and one-vector chunks; the same bits at 1 and 2 threads and on
+// a repeated run. Outputs are NaN-poisoned before each run (CpuLayerNormBackwardCase).
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -30,6 +30,7 @@ public class CpuLayerNormBackwardPixelLanesTests
     [TestCase(17, 124, 4, 4)]  // slak_nano64 stage 3, three parts
     [TestCase(9, 249, 2, 2)]   // slak_nano64 stage 4
     [TestCase(3, 13, 7, 9)]    // 63 pixels: the last chunk overlaps
+    [TestCase(2, 13, 9, 9)]    // 81 pixels: the last two-vector chunk overlaps by more than a vector
     [TestCase(4, 5, 3, 3)]     // 9 pixels: one lane past a vector
     [TestCase(2, 1, 4, 4)]     // one channel
     [TestCase(1, 37, 2, 5)]    // batch 1, 10 pixels
@@ -66,6 +67,8 @@ public class CpuLayerNormBackwardPixelLanesTests
                 CpuParallel.Threads = 2;
                 var two = ln.Backward();
                 var again = ln.Backward();
+                CpuBackend.LayerNormBackwardLanesWide = false;
+                var narrow = ln.Backward();
                 string[] names = ["dx", "dweight", "dbias"];
                 float[][] got = [one.Dx, one.Dw, one.Db], before = [old.Dx, old.Dw, old.Db];
                 double[][] expected = [edx, edw, edb];
@@ -73,9 +76,12 @@ public class CpuLayerNormBackwardPixelLanesTests
                 // reference recomputes them in float64: CpuLayerNormChannelsFirstFlatTests). dweight and dbias: float
                 // sums of at most 16 chunks' lanes, then float64.
                 (double Atol, double Rtol)[] tol = [(1e-5, 1e-4), (1e-5, 1e-5), (1e-5, 1e-5)];
+                float[][] oneVector = [narrow.Dx, narrow.Dw, narrow.Db];
                 for (int k = 0; k < 3; k++)
                 {
                     Expect.AllClose(got[k], expected[k], tol[k].Atol, tol[k].Rtol, _rng.Ctx($"{what}: {names[k]} vs float64"));
+                    Expect.AllClose(oneVector[k], expected[k], tol[k].Atol, tol[k].Rtol,
+                        _rng.Ctx($"{what}: {names[k]} vs float64, one-vector chunks"));
                     Expect.AllClose(got[k], before[k].Select(v => (double)v).ToArray(), tol[k].Atol, tol[k].Rtol,
                         _rng.Ctx($"{what}: {names[k]} vs the old path"));
                 }
@@ -89,6 +95,7 @@ public class CpuLayerNormBackwardPixelLanesTests
             finally
             {
                 CpuBackend.LayerNormBackwardPixelLanes = keepLanes;
+                CpuBackend.LayerNormBackwardLanesWide = true;
                 CpuBackend.LayerNormBackwardLanesFusedFrom = keepFrom;
                 CpuBackend.LayerNormBackwardLanesChannelsFirstBelow = keepBelow;
                 CpuParallel.Threads = keepThreads;
