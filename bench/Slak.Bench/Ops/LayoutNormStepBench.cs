@@ -4,7 +4,8 @@
 // and the downsampling layers), old = the row path / the flat and plane paths, new = pixels in the SIMD lanes
 // (CpuBackend.LayerNormBackwardPixelLanes, SLAK_LAYERNORM_BWD_LANES); the block epilogue ChannelsLastResidual (layer
 // scale, DropPath, permute back, add) forward and backward, old = channels past the last multiple of 8 element by
-// element, new = an overlapping 8-channel tile (CpuBackend.ResidualVectorTails, SLAK_RESIDUAL_VECTOR_TAILS). Each call
+// element, new = an overlapping 8-channel tile (CpuBackend.ResidualVectorTails, SLAK_RESIDUAL_VECTOR_TAILS) and, on
+// 16 x 16 maps, the next run's plane lines prefetched (CpuBackend.ResidualPrefetch). Each call
 // runs on its own tensors, as many calls per stage as a step makes; rounds are interleaved (alternating which side goes
 // first) and the best of N rounds is kept. Bytes: every batch-sized tensor read or written once (LayerNorm backward: x,
 // dy, dx; residual forward: input, y, output; backward: dOut, y, dy), read against the cache bandwidth (256 KiB per
@@ -43,7 +44,7 @@ internal static class LayoutNormStepBench
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread, best of 200) {cacheBw:F1} GB/s, DRAM (64 MiB per thread, best of 5) {dramBw:F1} GB/s ({threads} threads; the larger of all threads together and one thread times {threads})."));
         o.Line();
-        o.Line("old / new: LayerNorm backwards = row path (fused) or flat / plane paths (channels-first) / pixels in the SIMD lanes on maps of at least one vector of pixels (`SLAK_LAYERNORM_BWD_LANES`); ChannelsLastResidual = tail channels element by element / an overlapping 8-channel tile (`SLAK_RESIDUAL_VECTOR_TAILS`).");
+        o.Line("old / new: LayerNorm backwards = row path (fused) or flat / plane paths (channels-first) / pixels in the SIMD lanes on maps of at least one vector of pixels (`SLAK_LAYERNORM_BWD_LANES`); ChannelsLastResidual = tail channels element by element / an overlapping 8-channel tile (`SLAK_RESIDUAL_VECTOR_TAILS`) and, on 16 x 16 maps, the next run's plane lines prefetched.");
         o.Line(Inv($"Best of {reps} interleaved rounds; a round runs a stage's calls of a step back to back, each on its own tensors. Bytes: each batch-sized tensor read or written once (3 per call)."));
         o.Line();
         o.Line("| preset | pass | shape | calls | old ms/call | new ms/call | new / old | MB/call | new GB/s | new % of cache bw | new % of DRAM bw |");
@@ -168,10 +169,11 @@ internal static class LayoutNormStepBench
             Dy = Tensor.Empty(yShape, Device.Cpu),
             Dg = Tensor.Empty([c], Device.Cpu),
         }).ToArray();
-        bool keep = CpuBackend.ResidualVectorTails;
-        void Go(bool tails)
+        bool keepTails = CpuBackend.ResidualVectorTails, keepFetch = CpuBackend.ResidualPrefetch;
+        void Go(bool fresh)
         {
-            CpuBackend.ResidualVectorTails = tails;
+            CpuBackend.ResidualVectorTails = fresh;
+            CpuBackend.ResidualPrefetch = fresh;
             foreach (var t in sets)
             {
                 if (backward) be.ChannelsLastResidualBackward(t.Y, t.Gamma, t.Scale, t.DOut, t.Dy, t.Dg);
@@ -185,7 +187,8 @@ internal static class LayoutNormStepBench
         }
         finally
         {
-            CpuBackend.ResidualVectorTails = keep;
+            CpuBackend.ResidualVectorTails = keepTails;
+            CpuBackend.ResidualPrefetch = keepFetch;
         }
     }
 
