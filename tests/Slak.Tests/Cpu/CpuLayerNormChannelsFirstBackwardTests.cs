@@ -33,6 +33,7 @@ public class CpuLayerNormChannelsFirstBackwardTests
         int keepSmall = CpuBackend.LayerNormChannelsFirstSmallMapBelow, keepFlat = CpuBackend.LayerNormChannelsFirstFlatBelow;
         try
         {
+            CpuBackend.LayerNormBackwardPixelLanes = false; // the paths before it (CpuLayerNormBackwardPixelLanesTests)
             CpuBackend.LayerNormChannelsFirstFlatBelow = 0; // the flat path has its own tests (CpuLayerNormChannelsFirstFlatTests)
             foreach (var (once, small, name) in new[] { (false, 0, "planes, dividing"), (true, 0, "planes, means once"), (true, int.MaxValue, "small-map path") })
             {
@@ -50,6 +51,7 @@ public class CpuLayerNormChannelsFirstBackwardTests
         }
         finally
         {
+            CpuBackend.LayerNormBackwardPixelLanes = true;
             CpuBackend.LayerNormChannelsFirstMeansOnce = true;
             CpuBackend.LayerNormChannelsFirstSmallMapBelow = keepSmall;
             CpuBackend.LayerNormChannelsFirstFlatBelow = keepFlat;

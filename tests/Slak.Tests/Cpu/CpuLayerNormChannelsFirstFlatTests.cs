@@ -38,6 +38,7 @@ public class CpuLayerNormChannelsFirstFlatTests
         string what = $"LayerNorm channels-first backward {n}x{c}x{h}x{w}";
         try
         {
+            CpuBackend.LayerNormBackwardPixelLanes = false; // the paths before it (CpuLayerNormBackwardPixelLanesTests)
             CpuBackend.LayerNormChannelsFirstFlatBelow = 0;
             var (planeDx, planeDw, planeDb) = ln.Backward();
             CpuBackend.LayerNormChannelsFirstFlatBelow = int.MaxValue;
@@ -62,6 +63,7 @@ public class CpuLayerNormChannelsFirstFlatTests
         }
         finally
         {
+            CpuBackend.LayerNormBackwardPixelLanes = true;
             CpuBackend.LayerNormChannelsFirstFlatBelow = keepFlat;
             CpuParallel.Threads = keepThreads;
         }

@@ -30,6 +30,7 @@ public class CpuLayerNormLayoutBackwardTests
         var results = new List<float[][]>();
         try
         {
+            CpuBackend.LayerNormBackwardPixelLanes = false; // the paths before it (CpuLayerNormBackwardPixelLanesTests)
             // Scalar tails: four passes, one row pass, one row pass over whole tiles; then vector tails: one row
             // pass and tiles.
             foreach (var (one, tiles, tails) in new[] { (false, false, false), (true, false, false), (true, true, false),
@@ -44,6 +45,7 @@ public class CpuLayerNormLayoutBackwardTests
         }
         finally
         {
+            CpuBackend.LayerNormBackwardPixelLanes = true;
             CpuBackend.LayerNormLayoutOneRowPass = true;
             CpuBackend.LayerNormLayoutTileSums = true;
             CpuBackend.LayerNormLayoutVectorTails = true;

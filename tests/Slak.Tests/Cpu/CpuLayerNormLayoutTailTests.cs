@@ -46,6 +46,7 @@ public class CpuLayerNormLayoutTailTests
         string what = $"LayerNorm NCHW -> NHWC {n}x{c}x{h}x{w}";
         try
         {
+            CpuBackend.LayerNormBackwardPixelLanes = false; // the paths before it (CpuLayerNormBackwardPixelLanesTests)
             // The row path's forward (the pixel-lane forward takes larger maps by default: CpuLayerNormLayoutPixelLanesTests).
             CpuBackend.LayerNormLayoutPixelLanes = false;
             var outputs = new List<float[][]>();
@@ -81,6 +82,7 @@ public class CpuLayerNormLayoutTailTests
         }
         finally
         {
+            CpuBackend.LayerNormBackwardPixelLanes = true;
             CpuBackend.LayerNormLayoutVectorTails = true;
             CpuBackend.LayerNormLayoutPixelLanes = true;
         }

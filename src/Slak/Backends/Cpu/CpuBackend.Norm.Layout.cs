@@ -65,6 +65,11 @@ internal sealed partial class CpuBackend
                                             Tensor dx, Tensor dweight, Tensor dbias)
     {
         int c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        if (UseBackwardPixelLanes(hw, nhwc: true))
+        {
+            LayerNormBackwardLanes(x, weight, mean, rstd, dy, dx, dweight, dbias, nhwc: true);
+            return;
+        }
         int rows = checked(x.Size(0) * hw);
         int blocks = RowBlocks(rows, c);
         var partW = new double[blocks][];

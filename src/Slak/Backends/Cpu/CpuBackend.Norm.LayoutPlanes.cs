@@ -6,8 +6,8 @@
 //   pixel's channel row and reduces it across the lanes of a vector, two horizontal sums per row, which on rows of 31
 //   or 62 channels cost more than the arithmetic. Here only the normalised chunk goes through the row path's 8 x 8
 //   transposes into its NHWC rows. The float64 sums run in another order than the row path's lane-wise partials (a
-//   float may differ in its last bit). The backward stays on the row path: with its float64 parameter-gradient sums,
-//   a pixel-lane backward measured no faster (norm-step, 2026-12-05).
+//   float may differ in its last bit). The backwards with pixels in the lanes are in
+//   CpuBackend.Norm.LayoutPlanesBackward.cs.
 // - Channels-first (NCHW in and out, after the stem and the downsampling convolutions): the plane path already summed
 //   position-wise, through float64 arrays of H*W sums; the chunk's sums in registers do the same operations in the
 //   same order, so the bits are the same.

@@ -127,6 +127,11 @@ internal sealed partial class CpuBackend
                                                Tensor dx, Tensor dweight, Tensor dbias)
     {
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        if (UseBackwardPixelLanes(hw, nhwc: false))
+        {
+            LayerNormBackwardLanes(x, weight, mean, rstd, dy, dx, dweight, dbias, nhwc: false);
+            return;
+        }
         if (UseLncfFlat(hw))
         {
             LayerNormChannelsFirstBackwardFlat(x, weight, mean, rstd, dy, dx, dweight, dbias);

@@ -54,14 +54,28 @@ internal sealed partial class CpuBackend
                         long plane = (long)img * c * hw + p;
                         float* src = py + (long)q0 * c;
                         int chTiles = 0, run8 = run & ~7;
+                        bool fetch = ResidualPrefetch && hw >= ResidualPrefetchFrom && Sse.IsSupported;
                         // 8 channels x 8 pixels at a time through an AVX transpose (the same products and sums
                         // as the loop below, so the same bits); the loop below does the rest.
                         if (Avx.IsSupported && run8 > 0)
+                        {
                             for (; chTiles + 8 <= c; chTiles += 8)
                                 for (int k = 0; k < run8; k += 8)
                                     ResidualTile8(src + (long)k * c + chTiles, c, pin + plane + (long)chTiles * hw + k,
                                         pout + plane + (long)chTiles * hw + k, hw, pg is null ? null : pg + chTiles, f,
-                                        ps is not null);
+                                        ps is not null, 0, fetch);
+                            if (chTiles < c && c >= 8 && ResidualVectorTails)
+                            {
+                                // The last channels as the last whole 8-channel tile, its channels already done not
+                                // stored again (the output may be the input).
+                                int o = c - 8;
+                                for (int k = 0; k < run8; k += 8)
+                                    ResidualTile8(src + (long)k * c + o, c, pin + plane + (long)o * hw + k,
+                                        pout + plane + (long)o * hw + k, hw, pg is null ? null : pg + o, f,
+                                        ps is not null, chTiles - o, fetch);
+                                chTiles = c;
+                            }
+                        }
                         for (int ch = 0; ch < c; ch++)
                         {
                             float* a = pin + plane + (long)ch * hw, o = pout + plane + (long)ch * hw, v = src + ch;
@@ -114,15 +128,30 @@ internal sealed partial class CpuBackend
                         float f = ps is null ? 1f : ps[img];
                         long plane = (long)img * c * hw + p, row0 = (long)q0 * c;
                         int chTiles = 0, run8 = run & ~7;
+                        bool fetch = ResidualPrefetch && hw >= ResidualPrefetchFrom && Sse.IsSupported;
                         // 8 channels x 8 pixels at a time through an AVX transpose; each channel's float64 sum
                         // still adds its pixels in order, so the bits are those of the loop below.
                         if (Avx.IsSupported && run8 > 0)
+                        {
                             for (; chTiles + 8 <= c; chTiles += 8)
                                 for (int k = 0; k < run8; k += 8)
                                     ResidualBackwardTile8(pdo + plane + (long)chTiles * hw + k, hw,
                                         py + row0 + (long)k * c + chTiles, pdy is null ? null : pdy + row0 + (long)k * c + chTiles,
                                         c, pg is null ? null : pg + chTiles, f, ps is not null,
-                                        pacc is null ? null : pacc + chTiles);
+                                        pacc is null ? null : pacc + chTiles, 0, fetch);
+                            if (chTiles < c && c >= 8 && ResidualVectorTails)
+                            {
+                                // The last channels as the last whole 8-channel tile: the channels already done get the
+                                // same dy again and add nothing to their sums.
+                                int o = c - 8;
+                                for (int k = 0; k < run8; k += 8)
+                                    ResidualBackwardTile8(pdo + plane + (long)o * hw + k, hw,
+                                        py + row0 + (long)k * c + o, pdy is null ? null : pdy + row0 + (long)k * c + o,
+                                        c, pg is null ? null : pg + o, f, ps is not null,
+                                        pacc is null ? null : pacc + o, chTiles - o, fetch);
+                                chTiles = c;
+                            }
+                        }
                         for (int ch = 0; ch < c; ch++)
                         {
                             float* d = pdo + plane + (long)ch * hw;
@@ -153,11 +182,27 @@ internal sealed partial class CpuBackend
         }
     }
 
+    /// <summary>Whether the tiles on maps of at least <see cref="ResidualPrefetchFrom"/> pixels ask for the next run's
+    /// line of every NCHW plane they read or write (the default): a run touches 2 x C plane streams 1 KiB apart on a
+    /// 16 x 16 map, more than the hardware prefetchers follow. Internal so that the bench can time both.</summary>
+    internal static bool ResidualPrefetch { get; set; } = true;
+
+    /// <summary>Pixels (H*W) from which <see cref="ResidualPrefetch"/> applies.</summary>
+    private const int ResidualPrefetchFrom = 128;
+
+    /// <summary>Whether the fused residual, forward and backward, runs a channel count that is not a multiple of 8 with
+    /// its last channels in the last whole 8-channel tile (the default; SLAK_RESIDUAL_VECTOR_TAILS=0 turns it off)
+    /// instead of element by element (C = 31 leaves 7 of 31). The same operations on every element in the same order:
+    /// the same bits. Internal so that the bench and the tests can compare both.</summary>
+    internal static bool ResidualVectorTails { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_RESIDUAL_VECTOR_TAILS") != "0";
+
     /// <summary>One 8-pixel x 8-channel tile of the forward: v holds 8 channels-last rows (row stride c), a and o
     /// the 8 channel planes (plane stride hw) at the tile's first pixel; o = a + (v * gamma) * scale, rounded as the
-    /// unfused operators round (gamma null: not applied; scaled false: no DropPath factor).</summary>
+    /// unfused operators round (gamma null: not applied; scaled false: no DropPath factor); the first
+    /// <paramref name="skip"/> channels are not stored.</summary>
     private static unsafe void ResidualTile8(float* v, int c, float* a, float* o, int hw, float* gamma, float f,
-                                             bool scaled)
+                                             bool scaled, int skip, bool fetch)
     {
         CpuDwConvTranspose.Transpose(
             Avx.LoadVector256(v), Avx.LoadVector256(v + c), Avx.LoadVector256(v + 2 * c), Avx.LoadVector256(v + 3 * c),
@@ -170,6 +215,12 @@ internal sealed partial class CpuBackend
 
         void ResidualStore(Vector256<float> t, int j)
         {
+            if (fetch)
+            {
+                Sse.Prefetch0(a + (long)j * hw + LnTile);
+                Sse.Prefetch0(o + (long)j * hw + LnTile);
+            }
+            if (j < skip) return;
             if (gamma is not null) t *= Vector256.Create(gamma[j]);
             if (scaled) t *= vf;
             Avx.Store(o + (long)j * hw, Avx.LoadVector256(a + (long)j * hw) + t);
@@ -178,12 +229,19 @@ internal sealed partial class CpuBackend
 
     /// <summary>One 8-pixel x 8-channel tile of the backward: d holds the 8 channel planes of dOutput (plane stride
     /// hw) at the tile's first pixel, y and dy 8 channels-last rows (row stride c). g = dOut * scale; dy = g * gamma;
-    /// acc[j] += (double)y * g for the 8 pixels in order (acc null: no dgamma; dy null: not wanted).</summary>
+    /// acc[j] += (double)y * g for the 8 pixels in order (acc null: no dgamma; dy null: not wanted); the first
+    /// <paramref name="skip"/> channels' sums are left as they are (their dy is written again, the same values).</summary>
     private static unsafe void ResidualBackwardTile8(float* d, int hw, float* y, float* dy, int c, float* gamma,
-                                                     float f, bool scaled, double* acc)
+                                                     float f, bool scaled, double* acc, int skip, bool fetch)
     {
+        var keepLo = Vector256.GreaterThanOrEqual(Vector256.Create(0.0, 1, 2, 3), Vector256.Create((double)skip));
+        var keepHi = Vector256.GreaterThanOrEqual(Vector256.Create(4.0, 5, 6, 7), Vector256.Create((double)skip));
         var vf = Vector256.Create(f);
-        Vector256<float> G(int j) => scaled ? Avx.LoadVector256(d + (long)j * hw) * vf : Avx.LoadVector256(d + (long)j * hw);
+        Vector256<float> G(int j)
+        {
+            if (fetch) Sse.Prefetch0(d + (long)j * hw + LnTile);
+            return scaled ? Avx.LoadVector256(d + (long)j * hw) * vf : Avx.LoadVector256(d + (long)j * hw);
+        }
         CpuDwConvTranspose.Transpose(G(0), G(1), G(2), G(3), G(4), G(5), G(6), G(7),
             out var g0, out var g1, out var g2, out var g3, out var g4, out var g5, out var g6, out var g7);
         var gm = gamma is null ? Vector256<float>.One : Avx.LoadVector256(gamma);
@@ -205,8 +263,10 @@ internal sealed partial class CpuBackend
             if (dy is not null) Avx.Store(dy + (long)i * c, gamma is null ? g : g * gm);
             if (acc is null) return;
             var yi = Avx.LoadVector256(y + (long)i * c);
-            lo += Avx.ConvertToVector256Double(yi.GetLower()) * Avx.ConvertToVector256Double(g.GetLower());
-            hi += Avx.ConvertToVector256Double(yi.GetUpper()) * Avx.ConvertToVector256Double(g.GetUpper());
+            var pl = Avx.ConvertToVector256Double(yi.GetLower()) * Avx.ConvertToVector256Double(g.GetLower());
+            var ph = Avx.ConvertToVector256Double(yi.GetUpper()) * Avx.ConvertToVector256Double(g.GetUpper());
+            lo = skip == 0 ? lo + pl : Vector256.ConditionalSelect(keepLo, lo + pl, lo);
+            hi = skip == 0 ? hi + ph : Vector256.ConditionalSelect(keepHi, hi + ph, hi);
         }
     }
 

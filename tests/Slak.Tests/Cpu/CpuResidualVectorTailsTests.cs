@@ -1,0 +1,107 @@
+// The CPU block epilogue (IBackend.ChannelsLastResidual and its backward) with channel counts that are not a multiple
+// of 8 finished by an overlapping 8-channel tile (CpuBackend.ResidualVectorTails, the default) against the element-by-
+// element tails it replaces (the same bits: output, dy and dgamma) and against float64, with and without layer scale
+// and DropPath, on every stage shape of slak_nano and slak_nano64 scaled down in batch, odd maps and channel counts, at
+// 1 and 2 threads (each against the old path at the same thread count); the forward also in place (output = input) on
+// maps larger than 1 x 1, where the overlapped channels must not be added twice. Outputs are NaN-poisoned before each
+// run.
+using NUnit.Framework;
+using Slak.Backends.Cpu;
+using Slak.Tests.Support;
+
+namespace Slak.Tests.Cpu;
+
+[TestFixture]
+[NonParallelizable] // changes CpuBackend.ResidualVectorTails and CpuParallel.Threads
+public class CpuResidualVectorTailsTests
+{
+    private TestRandom _rng = null!;
+
+    [SetUp]
+    public void Seed() => _rng = TestRandom.ForCurrentTest();
+
+    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
+
+    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
+
+    [TestCase(9, 31, 8, 8, true, true)]     // slak_nano stage 1
+    [TestCase(9, 62, 4, 4, true, false)]    // slak_nano stage 2
+    [TestCase(9, 124, 2, 2, true, true)]    // slak_nano stage 3 (runs of 4 pixels: element by element either way)
+    [TestCase(9, 249, 1, 1, true, true)]    // slak_nano stage 4 (row-wise)
+    [TestCase(3, 31, 16, 16, false, true)]  // slak_nano64 stage 1
+    [TestCase(9, 62, 8, 8, true, true)]     // slak_nano64 stage 2
+    [TestCase(9, 124, 4, 4, false, false)]  // slak_nano64 stage 3
+    [TestCase(9, 249, 2, 2, true, true)]    // slak_nano64 stage 4
+    [TestCase(3, 13, 7, 9, true, true)]     // 5 tail channels, runs of 7 and 9 pixels
+    [TestCase(2, 9, 5, 5, true, false)]     // one tail channel, runs crossing images
+    [TestCase(2, 5, 4, 4, true, true)]      // fewer than 8 channels
+    public void VectorTailsGiveTheOldBitsAndMatchFloat64(int n, int c, int h, int w, bool withGamma, bool withScale)
+    {
+        int hw = h * w, numel = n * c * hw;
+        var input = _rng.NormalArray(numel);
+        var y = _rng.NormalArray(numel);
+        var gamma = _rng.NormalArray(c);
+        var scale = Enumerable.Range(0, n).Select(i => i % 3 == 1 ? 0f : 1f / 0.6f).ToArray();
+        var dOut = _rng.NormalArray(numel);
+        string what = $"ChannelsLastResidual {n}x{c}x{h}x{w} gamma {withGamma} scale {withScale}";
+        var runs = new List<float[][]>();
+        bool keepTails = CpuBackend.ResidualVectorTails;
+        int keepThreads = CpuParallel.Threads;
+        try
+        {
+            foreach (var (tails, threads) in new[] { (false, 1), (true, 1), (false, 2), (true, 2) })
+            {
+                CpuBackend.ResidualVectorTails = tails;
+                CpuParallel.Threads = threads;
+                var be = CpuBackend.Instance;
+                var tg = withGamma ? Cpu(gamma, c) : null;
+                var ts = withScale ? Cpu(scale, n) : null;
+                var ty = Cpu(y, n, h, w, c);
+                var output = Nan(n, c, h, w);
+                be.ChannelsLastResidual(Cpu(input, n, c, h, w), ty, tg, ts, output);
+                // In place only where the tiles run (hw > 1): the 1 x 1 row path writes its output before it reads the
+                // input (no caller runs in place; F.ChannelsLastResidual allocates the output).
+                var inPlace = Cpu(input, n, c, h, w);
+                if (hw > 1) be.ChannelsLastResidual(inPlace, ty, tg, ts, inPlace);
+                else be.ChannelsLastResidual(Cpu(input, n, c, h, w), ty, tg, ts, inPlace);
+                var dy = Nan(n, h, w, c);
+                var dg = withGamma ? Nan(c) : null;
+                be.ChannelsLastResidualBackward(ty, tg, ts, Cpu(dOut, n, c, h, w), dy, dg);
+                runs.Add([output.ToArray(), inPlace.ToArray(), dy.ToArray(), dg?.ToArray() ?? []]);
+            }
+        }
+        finally
+        {
+            CpuBackend.ResidualVectorTails = keepTails;
+            CpuParallel.Threads = keepThreads;
+        }
+        // float64: out = input + permute(y * gamma) * scale; dy = permute(dOut) * scale * gamma; dgamma = sum of
+        // permute(dOut) * scale * y.
+        var eOut = new double[numel];
+        var eDy = new double[numel];
+        var eDg = new double[c];
+        for (int img = 0; img < n; img++)
+            for (int ch = 0; ch < c; ch++)
+                for (int p = 0; p < hw; p++)
+                {
+                    int nchw = (img * c + ch) * hw + p, nhwc = (img * hw + p) * c + ch;
+                    double f = withScale ? scale[img] : 1, gm = withGamma ? gamma[ch] : 1;
+                    eOut[nchw] = input[nchw] + (double)y[nhwc] * gm * f;
+                    double g = dOut[nchw] * f;
+                    eDy[nhwc] = g * gm;
+                    eDg[ch] += g * y[nhwc];
+                }
+        var got = runs[3];
+        Expect.AllClose(got[0], eOut, 1e-6, 1e-5, _rng.Ctx($"{what}: output vs float64"));
+        Expect.AllClose(got[1], eOut, 1e-6, 1e-5, _rng.Ctx($"{what}: in-place output vs float64"));
+        Expect.AllClose(got[2], eDy, 1e-6, 1e-5, _rng.Ctx($"{what}: dy vs float64"));
+        if (withGamma) Expect.AllClose(got[3], eDg, 1e-5, 1e-5, _rng.Ctx($"{what}: dgamma vs float64"));
+        string[] names = ["output", "in-place output", "dy", "dgamma"];
+        for (int k = 0; k < names.Length; k++)
+        {
+            // dgamma's row blocks depend on the thread count (RowBlocks): compared at the same count.
+            Expect.Exactly(runs[1][k], runs[0][k], _rng.Ctx($"{what}: {names[k]}, vector tails vs element by element, 1 thread"));
+            Expect.Exactly(runs[3][k], runs[2][k], _rng.Ctx($"{what}: {names[k]}, vector tails vs element by element, 2 threads"));
+        }
+    }
+}
