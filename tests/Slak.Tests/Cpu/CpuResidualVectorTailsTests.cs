@@ -59,11 +59,9 @@ public class CpuResidualVectorTailsTests
                 var ty = Cpu(y, n, h, w, c);
                 var output = Nan(n, c, h, w);
                 be.ChannelsLastResidual(Cpu(input, n, c, h, w), ty, tg, ts, output);
-                // In place only where the tiles run (hw > 1): the 1 x 1 row path writes its output before it reads the
-                // input (no caller runs in place; F.ChannelsLastResidual allocates the output).
+                // In place (output = input) on every map, the 1 x 1 row path included.
                 var inPlace = Cpu(input, n, c, h, w);
-                if (hw > 1) be.ChannelsLastResidual(inPlace, ty, tg, ts, inPlace);
-                else be.ChannelsLastResidual(Cpu(input, n, c, h, w), ty, tg, ts, inPlace);
+                be.ChannelsLastResidual(inPlace, ty, tg, ts, inPlace);
                 var dy = Nan(n, h, w, c);
                 var dg = withGamma ? Nan(c) : null;
                 be.ChannelsLastResidualBackward(ty, tg, ts, Cpu(dOut, n, c, h, w), dy, dg);

@@ -27,13 +27,14 @@ internal sealed partial class CpuBackend
             CpuParallel.For(0, RowBlocks(rows, c), blk =>
             {
                 var (r0, r1) = RowRange(blk, rows, c);
+                // The scaled branch goes to a row of scratch, not to the output row: the output may be the input.
+                Span<float> t = c <= 4096 ? stackalloc float[c] : new float[c];
                 for (int r = r0; r < r1; r++)
                 {
-                    var o = S(output).Slice(r * c, c);
-                    if (gamma is null) S(y).Slice(r * c, c).CopyTo(o);
-                    else TensorPrimitives.Multiply(S(y).Slice(r * c, c), S(gamma), o);
-                    if (scale is not null) TensorPrimitives.Multiply(o, S(scale)[r], o);
-                    TensorPrimitives.Add(S(input).Slice(r * c, c), o, o);
+                    if (gamma is null) S(y).Slice(r * c, c).CopyTo(t);
+                    else TensorPrimitives.Multiply(S(y).Slice(r * c, c), S(gamma), t);
+                    if (scale is not null) TensorPrimitives.Multiply(t, S(scale)[r], t);
+                    TensorPrimitives.Add(S(input).Slice(r * c, c), t, S(output).Slice(r * c, c));
                 }
             });
             return;
