@@ -1,11 +1,13 @@
-// The whole-line kernels of the small-map depthwise path (CpuDwConvColumns: a window 2L-1 taps long on a map L = 4
-// or 8 pixels long) against the float64 references of DwRef, through CpuDwConvSmallMapTests' checks (forward per
+// The whole-line kernels of the small-map depthwise path (CpuDwConvColumns: a window 2L-1 taps long on a map L = 4,
+// 8 or 16 pixels long) against the float64 references of DwRef, through CpuDwConvSmallMapTests' checks (forward per
 // branch, their sum with and without branch outputs, the summed input gradient, the weight gradient dense and masked,
-// every output poisoned first): the stages of both nano presets, lines along either axis, windows 2L-1 and 3 taps
+// every output poisoned first; maps past the path's pixel bound with it raised, so that a line branch beside one the
+// kernels do not take runs on them too): the stages of both nano presets, lines along either axis, windows 2L-1 and 3 taps
 // along the lines, odd line counts (a phantom second line), a 1-tap short side, a kernel longer than the window,
 // channel counts that are not a multiple of 16,
 // densities 1 / 0.6 / 0.1 / 0; maps the kernels do not take (3x5, 7x7) still right with them switched on. Plus:
-// agreement with the general small-map kernels (the switch off) and bit-for-bit equality at 1 and 2 threads. The
+// agreement with the general small-map kernels or, on 16 x 16 maps, the plane engine (the switch off), bit-for-bit
+// equality at 1 and 2 threads, and which maps and branch sets the 16-long lines admit. The
 // switch also changes the layout moves (CpuDwConvPixelMajor: 128-bit halves, fixed padded store pattern), which every
 // case goes through, full and partial 8-channel blocks both (C = 31, 62, 17, ...).
 using System.Runtime.Intrinsics;
@@ -24,7 +26,15 @@ public sealed class CpuDwConvColumnsTests
         {
             yield return Case($"slak_nano s1: 8x8, 15x3+3x15+3x3, density {d}", 5, 31, 8, 8, [(15, 3), (3, 15), (3, 3)], d, 3);
             yield return Case($"slak_nano s2: 4x4, 9x3+3x9+3x3, density {d}", 3, 62, 4, 4, [(9, 3), (3, 9), (3, 3)], d, 3);
+            yield return Case($"slak_nano64 s1: 16x16, 31x3+3x31+3x3, density {d}", 3, 31, 16, 16, [(31, 3), (3, 31), (3, 3)], d, 3);
         }
+        yield return Case("16x16, 51x5+5x51 (windows clipped to 31)", 2, 17, 16, 16, [(51, 5), (5, 51)], 0.6, 2);
+        yield return Case("16x8 map, 31x3+3x15+3x3", 3, 9, 16, 8, [(31, 3), (3, 15), (3, 3)], 0.6, 3);
+        yield return Case("8x16 map, 7x3+3x31 (3-tap window along 16-long rows)", 3, 20, 8, 16, [(7, 3), (3, 31)], 0.6, 2);
+        yield return Case("16x5 map (odd line count), 31x5+5x3", 3, 7, 16, 5, [(31, 5), (5, 3)], 0.6, 1);
+        yield return Case("16x16, 7x3+3x3+3x5 (3-tap windows along 16-long lines)", 2, 18, 16, 16, [(7, 3), (3, 3), (3, 5)], 0.6, 3);
+        yield return Case("16x3 map, 3x3 (3-tap window along 16-long columns)", 3, 21, 16, 3, [(3, 3)], 0.1, 1);
+        yield return Case("16x16, 31x3+5x5 (5x5 not taken)", 2, 16, 16, 16, [(31, 3), (5, 5)], 0.6, 1);
         yield return Case("slak_nano64 s3: 4x4, 7x3+3x7+3x3", 3, 20, 4, 4, [(7, 3), (3, 7), (3, 3)], 0.6, 3);
         yield return Case("8x8, 31x3+3x31 (window clipped to 15)", 3, 17, 8, 8, [(31, 3), (3, 31)], 0.6, 2);
         yield return Case("8x8, 15x15 alone", 2, 16, 8, 8, [(15, 15)], 1.0, 1);
@@ -48,10 +58,13 @@ public sealed class CpuDwConvColumnsTests
     public void LineKernelsMatchReference(int n, int c, int h, int w, (int, int)[] sizes, double density, int taken)
     {
         RequirePath();
-        bool was = CpuDwConvColumns.Enabled;
+        bool was = CpuDwConvColumns.Enabled, was16 = CpuDwConvColumns.Lines16;
+        int limit = CpuDwConvSmallMap.PixelLimit;
         try
         {
             CpuDwConvColumns.Enabled = true;
+            CpuDwConvColumns.Lines16 = true;
+            CpuDwConvSmallMap.PixelLimit = Math.Max(limit, h * w);
             Assert.That(sizes.Count(s => TakesLines(h, w, s.Item1, s.Item2)), Is.EqualTo(taken),
                 "branches that take the line kernels");
             CpuDwConvSmallMapTests.CheckAgainstReference(n, c, h, w, sizes, density);
@@ -59,6 +72,8 @@ public sealed class CpuDwConvColumnsTests
         finally
         {
             CpuDwConvColumns.Enabled = was;
+            CpuDwConvColumns.Lines16 = was16;
+            CpuDwConvSmallMap.PixelLimit = limit;
         }
     }
 
@@ -77,6 +92,7 @@ public sealed class CpuDwConvColumnsTests
     [TestCase(8, 8, 15, 31, 0.6)]
     [TestCase(4, 4, 9, 62, 0.6)]
     [TestCase(4, 4, 7, 21, 1.0)]
+    [TestCase(16, 16, 31, 31, 0.6)]
     public void LineKernelsAgreeWithGeneralKernels(int h, int w, int m, int c, double density)
     {
         RequirePath();
@@ -106,6 +122,7 @@ public sealed class CpuDwConvColumnsTests
 
     [TestCase(8, 8, 15, 31)]
     [TestCase(4, 4, 9, 62)]
+    [TestCase(16, 16, 31, 31)]
     public void RepeatsAreBitIdenticalAtOneAndTwoThreads(int h, int w, int m, int c)
     {
         RequirePath();
@@ -129,6 +146,38 @@ public sealed class CpuDwConvColumnsTests
         {
             CpuParallel.Threads = keep;
             CpuDwConvColumns.Enabled = was;
+        }
+    }
+
+    [Test]
+    public void SixteenLongLinesAdmitOnlyWholeLineBranchSets()
+    {
+        RequirePath();
+        static CpuDwConvBranch[] Set(params (int Kh, int Kw)[] sizes) =>
+            sizes.Select(s => new CpuDwConvBranch(s.Kh, s.Kw, new float[31 * s.Kh * s.Kw])).ToArray();
+        var nano64 = Set((31, 3), (3, 31), (3, 3));
+        bool was = CpuDwConvColumns.Enabled, was16 = CpuDwConvColumns.Lines16;
+        try
+        {
+            CpuDwConvColumns.Enabled = true;
+            CpuDwConvColumns.Lines16 = true;
+            Assert.That(CpuDwConvSmallMap.Applies(16, 16), Is.False, "16x16 by the pixel bound alone");
+            Assert.That(CpuDwConvSmallMap.Applies(16, 16, nano64), Is.True, "slak_nano64 s1: 31x3+3x31+3x3 on 16x16");
+            Assert.That(CpuDwConvSmallMap.Applies(16, 16, nano64, mergedSum: true), Is.False, "the sum alone");
+            Assert.That(CpuDwConvSmallMap.Applies(16, 16, Set((31, 3), (5, 5))), Is.False, "a 5x5 branch");
+            Assert.That(CpuDwConvSmallMap.Applies(14, 14, Set((27, 3), (3, 27))), Is.False, "14-long lines");
+            Assert.That(CpuDwConvSmallMap.Applies(32, 32, Set((63, 3))), Is.False, "32x32");
+            CpuDwConvColumns.Lines16 = false;
+            Assert.That(CpuDwConvSmallMap.Applies(16, 16, nano64), Is.False, "SLAK_DWCONV_LINES16=0");
+            Assert.That(TakesLines(8, 8, 15, 3), Is.True, "8-long lines stay on with SLAK_DWCONV_LINES16=0");
+            CpuDwConvColumns.Lines16 = true;
+            CpuDwConvColumns.Enabled = false;
+            Assert.That(CpuDwConvSmallMap.Applies(16, 16, nano64), Is.False, "SLAK_DWCONV_COLUMNS=0");
+        }
+        finally
+        {
+            CpuDwConvColumns.Enabled = was;
+            CpuDwConvColumns.Lines16 = was16;
         }
     }
 

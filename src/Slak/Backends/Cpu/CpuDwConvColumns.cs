@@ -1,15 +1,17 @@
 // Line kernels of the small-map depthwise path (CpuDwConvSmallMap.cs) for a branch whose kernel spans a whole line
 // of the map: the window (the part of the kernel that can meet the map) is 2L-1 taps long along an axis A where the
-// map is L = 4 or 8 pixels long (slak_nano: 15 x 3 on 8 x 8, 9 x 3 on 4 x 4; slak_nano64: 15 x 3 on 8 x 8, 7 x 3 on
-// 4 x 4). There every (output pixel, input pixel) pair of two lines along A is joined by one tap, so:
+// map is L = 4, 8 or 16 pixels long (slak_nano: 15 x 3 on 8 x 8, 9 x 3 on 4 x 4; slak_nano64: 31 x 3 on 16 x 16,
+// 15 x 3 on 8 x 8, 7 x 3 on 4 x 4). There every (output pixel, input pixel) pair of two lines along A is joined by one tap, so:
 // - forward and input gradient: for an output line and one tap offset along the other axis B, the L accumulators of
 //   the output line and the 2L-1 weight vectors of that offset stay in registers while the L input pixels of the
 //   input line are loaded once each: L*L FMAs for L input loads and 2L-1 weight loads (0.36 loads per FMA at L = 8,
 //   the general small-map kernel needs 1.25), and no FMA falls outside the map. At L = 4 two output lines go
-//   together (8 accumulators cover the FMA latency);
+//   together (8 accumulators cover the FMA latency). At L = 16 a line is two blocks of 8 and each pair of blocks is
+//   the L = 8 kernel with its own 15 taps (the whole line's 16 accumulators and 31 weights would not fit in the 32
+//   registers);
 // - weight gradient: the 2L-1 tap accumulators of one offset along B stay in registers while each output line's
 //   L gradient vectors are loaded once and the input line streams through (L*L FMAs for 2L loads). At L = 4 two
-//   columns of 16 channels go together.
+//   columns of 16 channels go together; at L = 16, blocks of 8 as in the forward.
 // - a window only 3 taps along such lines (the S x S branch, or an M x 3 branch whose long side does not span the
 //   map) takes narrow variants: the L input pixels of a line are loaded once for its 3L-2 FMAs (the general kernel
 //   loads one input per FMA), and the weight gradient keeps 3 x 4 partial sums in registers.
@@ -19,7 +21,10 @@
 // as much as their FMAs on 8 x 8 maps and several times as much on 4 x 4 maps; two changes there come with the kernels:
 // full blocks of 8 channels move by 128-bit halves (16 shuffles instead of 24) and padded stores follow a fixed
 // pattern instead of stepping pixel by pixel. SLAK_DWCONV_COLUMNS=0 (or Enabled = false) turns all of it off (the
-// general small-map kernels and the previous moves: one switch restores the previous path for A/B runs).
+// general small-map kernels and the previous moves: one switch restores the previous path for A/B runs);
+// SLAK_DWCONV_LINES16=0 (Lines16 = false) turns off the 16-long lines alone (16 x 16 maps back on the plane engine).
+// In cache the line kernels run at the FMA peak (31 x 3 on 16 x 16) or above 80 % of it (3-tap windows); what stays
+// between a pass and the peak is the layout moves and, at 16 x 16, the traffic of the branch outputs.
 // Measurements: bench/results/dwconv-columns.md (`dwconv-columns`), dwconv-columns-step.md (`dwconv-columns-step`).
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -32,6 +37,10 @@ internal static unsafe class CpuDwConvColumns
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_COLUMNS=0 turns the kernels and the moves' changes
     /// off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_COLUMNS") != "0";
+
+    /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_LINES16=0 turns the 16-long lines off: 16 x 16 maps go
+    /// back to the plane engine).</summary>
+    internal static bool Lines16 { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_LINES16") != "0";
 
     /// <summary>Channels per column: one Vector512 of floats.</summary>
     private const int L = 16;
@@ -84,7 +93,7 @@ internal static unsafe class CpuDwConvColumns
         return (IsLine(w) && kw == 3) || (IsLine(h) && kh == 3);
     }
 
-    private static bool IsLine(int length) => length == 4 || length == 8;
+    private static bool IsLine(int length) => length == 4 || length == 8 || (length == 16 && Lines16);
 
     private static bool Fits(int length, int taps) => IsLine(length) && taps == 2 * length - 1;
 
@@ -101,9 +110,9 @@ internal static unsafe class CpuDwConvColumns
         for (int col = 0; col < ncols; col++)
         {
             float* ic = inp + (nint)col * inLen, wc = wt + (nint)col * wcol, oc = outp + (nint)col * colLen;
-            if (narrow && g.La == 8) CorrelateNarrow8(g, ic, wc, oc, accumulate);
+            if (narrow && g.La >= 8) CorrelateNarrow8(g, ic, wc, oc, accumulate);
             else if (narrow) CorrelateNarrow4(g, ic, wc, oc, accumulate);
-            else if (g.La == 8) Correlate8(g, ic, wc, oc, accumulate);
+            else if (g.La >= 8) Correlate8(g, ic, wc, oc, accumulate);
             else Correlate4(g, ic, wc, oc, accumulate);
         }
         return true;
@@ -123,7 +132,7 @@ internal static unsafe class CpuDwConvColumns
                 FilterNarrow(lines, x + (nint)col * colLen, g + (nint)col * colLen, acc + (nint)col * wcol);
             return true;
         }
-        if (lines.La == 8)
+        if (lines.La >= 8)
         {
             for (int col = 0; col < ncols; col++)
                 Filter8(lines, x + (nint)col * colLen, g + (nint)col * colLen, acc + (nint)col * wcol);
@@ -151,16 +160,22 @@ internal static unsafe class CpuDwConvColumns
         a3 = Vector512.FusedMultiplyAdd(x, w3, a3);
     }
 
-    // One column, L = 8: output pixel r of a line gets input pixel r' of a line through window tap r' - r + 7.
+    // One column, L = 8 or 16: output pixel r of a line gets input pixel r' of a line through window tap
+    // r' - r + L - 1. The lines are cut into blocks of 8 pixels: output block a and input block b meet through 15
+    // taps starting at 8(b - a) + L - 8, the 8 x 8 block of an 8-long line (15 weights, 8 accumulators and the
+    // input in 24 registers; a 16-long line's 16 accumulators and 31 weights would not fit in 32). Pairing two output
+    // lines for 16 accumulators measured no faster (the kernel alone runs at the FMA peak in cache).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Correlate8(in Lines g, float* ic, float* wc, float* oc, bool accumulate)
     {
         nint sa = g.Sa, oa = g.Oa, wa = g.Wa;
+        int blocks = g.La / 8;
         for (int ob = 0; ob < g.Lb; ob++)
+        for (int ab = 0; ab < blocks; ab++)
         {
             // Offsets along B whose input line lies in the map.
             int tb0 = Math.Max(0, g.Pb - ob), tb1 = Math.Min(g.Kb - 1, g.Lb - 1 + g.Pb - ob);
-            float* o = oc + ob * g.Ob;
+            float* o = oc + ob * g.Ob + 8 * ab * oa;
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector512<float> a4 = default, a5 = default, a6 = default, a7 = default;
             if (accumulate)
@@ -171,8 +186,9 @@ internal static unsafe class CpuDwConvColumns
                 a6 = Vector512.Load(o + 6 * oa); a7 = Vector512.Load(o + 7 * oa);
             }
             for (int tb = tb0; tb <= tb1; tb++)
+            for (int bb = 0; bb < blocks; bb++)
             {
-                float* wp = wc + tb * g.Wb;
+                float* wp = wc + tb * g.Wb + (8 * (bb - ab) + g.La - 8) * wa;
                 var w0 = Vector512.Load(wp); var w1 = Vector512.Load(wp + wa);
                 var w2 = Vector512.Load(wp + 2 * wa); var w3 = Vector512.Load(wp + 3 * wa);
                 var w4 = Vector512.Load(wp + 4 * wa); var w5 = Vector512.Load(wp + 5 * wa);
@@ -181,7 +197,7 @@ internal static unsafe class CpuDwConvColumns
                 var w10 = Vector512.Load(wp + 10 * wa); var w11 = Vector512.Load(wp + 11 * wa);
                 var w12 = Vector512.Load(wp + 12 * wa); var w13 = Vector512.Load(wp + 13 * wa);
                 var w14 = Vector512.Load(wp + 14 * wa);
-                float* ip = ic + (ob + tb - g.Pb) * g.Sb;
+                float* ip = ic + (ob + tb - g.Pb) * g.Sb + 8 * bb * sa;
                 var x = Vector512.Load(ip);
                 Fma4(x, ref a0, ref a1, ref a2, ref a3, w7, w6, w5, w4);
                 Fma4(x, ref a4, ref a5, ref a6, ref a7, w3, w2, w1, w0);
@@ -259,18 +275,22 @@ internal static unsafe class CpuDwConvColumns
         }
     }
 
-    // One column, L = 8: tap t (0..14) of an offset tb along B gets x[line ob + tb - pb, r'] * g[line ob, r] for every
-    // r, r' with r' - r + 7 = t.
+    // One column, L = 8 or 16: tap t (0..2L-2) of an offset tb along B gets x[line ob + tb - pb, r'] * g[line ob, r]
+    // for every r, r' with r' - r + L - 1 = t. In blocks of 8 pixels as Correlate8: output block a and input block
+    // b = a + d feed the 15 taps from 8d + L - 8, held in registers while every line pair passes.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Filter8(in Lines lines, float* xc, float* gc, float* acc)
     {
         nint sa = lines.Sa, wa = lines.Wa;
+        int blocks = lines.La / 8;
         for (int tb = 0; tb < lines.Kb; tb++)
+        for (int d = 1 - blocks; d < blocks; d++)
         {
             // Output lines whose input line at this offset lies in the map.
             int ob0 = Math.Max(0, lines.Pb - tb), ob1 = Math.Min(lines.Lb - 1, lines.Lb - 1 + lines.Pb - tb);
             if (ob0 > ob1) continue;
-            float* t = acc + tb * lines.Wb;
+            int ab0 = Math.Max(0, -d), ab1 = Math.Min(blocks, blocks - d);
+            float* t = acc + tb * lines.Wb + (8 * d + lines.La - 8) * wa;
             var t0 = Vector512.Load(t); var t1 = Vector512.Load(t + wa);
             var t2 = Vector512.Load(t + 2 * wa); var t3 = Vector512.Load(t + 3 * wa);
             var t4 = Vector512.Load(t + 4 * wa); var t5 = Vector512.Load(t + 5 * wa);
@@ -280,8 +300,10 @@ internal static unsafe class CpuDwConvColumns
             var t12 = Vector512.Load(t + 12 * wa); var t13 = Vector512.Load(t + 13 * wa);
             var t14 = Vector512.Load(t + 14 * wa);
             for (int ob = ob0; ob <= ob1; ob++)
+            for (int ab = ab0; ab < ab1; ab++)
             {
-                float* gp = gc + ob * lines.Sb, xp = xc + (ob + tb - lines.Pb) * lines.Sb;
+                float* gp = gc + ob * lines.Sb + 8 * ab * sa;
+                float* xp = xc + (ob + tb - lines.Pb) * lines.Sb + 8 * (ab + d) * sa;
                 var g0 = Vector512.Load(gp); var g1 = Vector512.Load(gp + sa);
                 var g2 = Vector512.Load(gp + 2 * sa); var g3 = Vector512.Load(gp + 3 * sa);
                 var g4 = Vector512.Load(gp + 4 * sa); var g5 = Vector512.Load(gp + 5 * sa);
@@ -361,16 +383,19 @@ internal static unsafe class CpuDwConvColumns
         }
     }
 
-    // One column, lines of 8, a window 3 taps along them: output pixel r gets input pixels r - 1, r, r + 1 of a line
-    // through taps 0, 1, 2 (the edge pixels skip the tap past the line).
+    // One column, lines of 8 or 16, a window 3 taps along them: output pixel r gets input pixels r - 1, r, r + 1 of
+    // a line through taps 0, 1, 2 (the edge pixels skip the tap past the line). A 16-long line goes as two blocks of
+    // 8, each adding its neighbour block's nearest input pixel.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void CorrelateNarrow8(in Lines g, float* ic, float* wc, float* oc, bool accumulate)
     {
         nint sa = g.Sa, oa = g.Oa, wa = g.Wa;
+        int blocks = g.La / 8;
         for (int ob = 0; ob < g.Lb; ob++)
+        for (int ab = 0; ab < blocks; ab++)
         {
             int tb0 = Math.Max(0, g.Pb - ob), tb1 = Math.Min(g.Kb - 1, g.Lb - 1 + g.Pb - ob);
-            float* o = oc + ob * g.Ob;
+            float* o = oc + ob * g.Ob + 8 * ab * oa;
             Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
             Vector512<float> a4 = default, a5 = default, a6 = default, a7 = default;
             if (accumulate)
@@ -384,11 +409,13 @@ internal static unsafe class CpuDwConvColumns
             {
                 float* wp = wc + tb * g.Wb;
                 var w0 = Vector512.Load(wp); var w1 = Vector512.Load(wp + wa); var w2 = Vector512.Load(wp + 2 * wa);
-                float* ip = ic + (ob + tb - g.Pb) * g.Sb;
+                float* ip = ic + (ob + tb - g.Pb) * g.Sb + 8 * ab * sa;
                 var x0 = Vector512.Load(ip); var x1 = Vector512.Load(ip + sa);
                 var x2 = Vector512.Load(ip + 2 * sa); var x3 = Vector512.Load(ip + 3 * sa);
                 var x4 = Vector512.Load(ip + 4 * sa); var x5 = Vector512.Load(ip + 5 * sa);
                 var x6 = Vector512.Load(ip + 6 * sa); var x7 = Vector512.Load(ip + 7 * sa);
+                if (ab > 0) a0 = Vector512.FusedMultiplyAdd(w0, Vector512.Load(ip - sa), a0);
+                if (ab < blocks - 1) a7 = Vector512.FusedMultiplyAdd(w2, Vector512.Load(ip + 8 * sa), a7);
                 Fma4(w1, ref a0, ref a1, ref a2, ref a3, x0, x1, x2, x3);
                 Fma4(w1, ref a4, ref a5, ref a6, ref a7, x4, x5, x6, x7);
                 Fma4(w0, ref a1, ref a2, ref a3, ref a4, x0, x1, x2, x3);
@@ -457,14 +484,16 @@ internal static unsafe class CpuDwConvColumns
         }
     }
 
-    // One column, lines of 8 or 4, a window 3 taps along them: tap t (0..2) of an offset tb along B gets
+    // One column, lines of 16, 8 or 4, a window 3 taps along them: tap t (0..2) of an offset tb along B gets
     // x[line ob + tb - pb, r + t - 1] * g[line ob, r]. The three taps' sums are split by r mod 4 (12 accumulators
-    // cover the FMA latency), added in a fixed order at the end.
+    // cover the FMA latency), added in a fixed order at the end. A 16-long line goes as two blocks of 8 and the two
+    // pixel pairs across their boundary.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FilterNarrow(in Lines lines, float* xc, float* gc, float* acc)
     {
         nint sa = lines.Sa, wa = lines.Wa;
-        bool eight = lines.La == 8;
+        bool eight = lines.La >= 8;
+        int blocks = Math.Max(1, lines.La / 8);
         for (int tb = 0; tb < lines.Kb; tb++)
         {
             int ob0 = Math.Max(0, lines.Pb - tb), ob1 = Math.Min(lines.Lb - 1, lines.Lb - 1 + lines.Pb - tb);
@@ -473,8 +502,16 @@ internal static unsafe class CpuDwConvColumns
             Vector512<float> q10 = default, q11 = default, q12 = default, q13 = default;
             Vector512<float> q20 = default, q21 = default, q22 = default, q23 = default;
             for (int ob = ob0; ob <= ob1; ob++)
+            for (int ab = 0; ab < blocks; ab++)
             {
-                float* gp = gc + ob * lines.Sb, xp = xc + (ob + tb - lines.Pb) * lines.Sb;
+                float* gp = gc + ob * lines.Sb + 8 * ab * sa, xp = xc + (ob + tb - lines.Pb) * lines.Sb + 8 * ab * sa;
+                if (ab > 0)
+                {
+                    // The pairs across the boundary with the previous block: x[r - 1] g[r] (tap 0) and x[r] g[r - 1]
+                    // (tap 2) for r = 8 ab.
+                    q00 = Vector512.FusedMultiplyAdd(Vector512.Load(xp - sa), Vector512.Load(gp), q00);
+                    q20 = Vector512.FusedMultiplyAdd(Vector512.Load(xp), Vector512.Load(gp - sa), q20);
+                }
                 var x0 = Vector512.Load(xp); var x1 = Vector512.Load(xp + sa);
                 var x2 = Vector512.Load(xp + 2 * sa); var x3 = Vector512.Load(xp + 3 * sa);
                 var g0 = Vector512.Load(gp); var g1 = Vector512.Load(gp + sa);

@@ -11,8 +11,9 @@
 //   The input gradient is the same correlation with the flipped kernel, the branches summed in the output block.
 // - weight gradient: blocks of up to 4 adjacent taps (along the kernel's longer axis) are held in registers while
 //   every output pixel that sees them is visited (one output-gradient load feeds up to 4 FMAs).
-// A branch whose window spans whole lines of a 4- or 8-pixel-long map (slak_nano's and slak_nano64's M x 3 and 3 x M
-// branches on 4 x 4 and 8 x 8 maps) takes the line kernels of CpuDwConvColumns.cs instead, on the same layouts.
+// A branch whose window spans whole lines of a 4-, 8- or 16-pixel-long map (slak_nano's and slak_nano64's M x 3 and
+// 3 x M branches on 4 x 4, 8 x 8 and 16 x 16 maps) takes the line kernels of CpuDwConvColumns.cs instead, on the same
+// layouts; a map of up to 16 x 16 whose every branch does so takes this path too (MaxLinePixels).
 // Only the part of a kernel that can meet the map (at most 2H-1 x 2W-1, centred) is gathered, once per call, into a
 // tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
 // as zeros: 16 channels share a vector, and at density 0.6 a tap is live in at least one of them almost always.
@@ -58,6 +59,26 @@ internal static unsafe class CpuDwConvSmallMap
     internal static bool Applies(int h, int w, bool mergedSum = false) =>
         Enabled && Vector512.IsHardwareAccelerated && (long)h * w <= PixelLimit
         && (!mergedSum || (long)h * w <= (PixelLimit == MaxPixels ? MaxPixelsSumOnly : PixelLimit));
+
+    /// <summary>Maps of at most this many pixels take this path when every branch takes the line kernels of
+    /// CpuDwConvColumns.cs (16 x 16: slak_nano64's stage 1), which beat the plane engine there
+    /// (bench/results/dwconv-columns.md); with the general kernels of this file they did not.</summary>
+    internal const int MaxLinePixels = 256;
+
+    /// <summary>As <see cref="Applies(int, int, bool)"/> for these branches: also a map of up to
+    /// <see cref="MaxLinePixels"/> pixels whose every branch takes the line kernels (not for the sum alone, which
+    /// the plane engine's merged pass serves).</summary>
+    internal static bool Applies(int h, int w, IReadOnlyList<CpuDwConvBranch> branches, bool mergedSum = false)
+    {
+        if (Applies(h, w, mergedSum)) return true;
+        if (mergedSum || !Enabled || !Vector512.IsHardwareAccelerated || (long)h * w > MaxLinePixels) return false;
+        foreach (var br in branches)
+        {
+            var win = new Window(h, w, br.Kh, br.Kw);
+            if (!CpuDwConvColumns.Applies(h, w, win.Kh, win.Kw, out _)) return false;
+        }
+        return true;
+    }
 
     /// <summary>The part of a Kh x Kw "same" kernel that can meet an H x W map: Kh' x Kw' (at most 2H-1 x 2W-1,
     /// odd, centred) starting at kernel row I0 and column J0.</summary>
