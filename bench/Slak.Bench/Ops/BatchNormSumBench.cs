@@ -41,10 +41,10 @@ internal static class BatchNormSumBench
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread) {cacheBw:F1} GB/s, DRAM (64 MiB per thread) {dramBw:F1} GB/s."));
         o.Line();
-        o.Line(Inv($"Best of {reps} interleaved rounds; a round runs the {BlocksPerStage} blocks of a stage (each on its own tensors). old = {Branches} x BatchNormTrain + {Branches - 1} x Add forward, {Branches} x BatchNormBackward backward; new = one BatchNormTrainSum / BatchNormBackwardSum. ms per block. 'MB (bound)' = the fused tail's least traffic (forward 4, backward 7 tensors); the rates and fractions are that traffic over the time."));
+        o.Line(Inv($"Best of {reps} interleaved rounds; a round runs the {BlocksPerStage} blocks of a stage (each on its own tensors). old = {Branches} x BatchNormTrain + {Branches - 1} x Add forward, {Branches} x BatchNormBackward backward; new = one BatchNormTrainSum / BatchNormBackwardSum. ms per block. 'MB (bound)' = the fused tail's least traffic (forward 4, backward 7 tensors); the rates and fractions are that traffic over the time (new). 'parts by threads only' / 'cache-sized parts': the fused kernels with channel ranges split by the thread count alone (BatchNormSumPartBytes unlimited) and with parts of at most BatchNormSumPartBytes of inputs, timed against each other in rounds of their own."));
         o.Line();
-        o.Line("| preset | pass | branch shape | old ms | new ms | new / old | MB (bound) | old GB/s | new GB/s | new % of cache bw | new % of DRAM bw |");
-        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        o.Line("| preset | pass | branch shape | old ms | new ms | new / old | parts by threads only, ms | cache-sized parts, ms | MB (bound) | old GB/s | new GB/s | new % of cache bw | new % of DRAM bw |");
+        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         Table(Math.Max(1, reps / 3), _ => { }, cacheBw, dramBw); // warm-up: the tiered JIT's first code is slower
         var steps = Table(reps, o.Line, cacheBw, dramBw);
         o.Line();
@@ -82,7 +82,7 @@ internal static class BatchNormSumBench
     }
 
     /// <summary>One stage: best ms per block of each side, forward and backward.</summary>
-    private static ((double Old, double New) Fwd, (double Old, double New) Bwd) Stage(int c, int side, int reps)
+    private static ((double Old, double New, double ByThreads, double BySize) Fwd, (double Old, double New, double ByThreads, double BySize) Bwd) Stage(int c, int side, int reps)
     {
         var rng = new Random(c * 173 + side);
         int[] shape = [Batch, c, side, side];
@@ -137,14 +137,27 @@ internal static class BatchNormSumBench
         }
         var f = Interleaved.Best(reps, () => Fwd(false), () => Fwd(true));
         var g = Interleaved.Best(reps, () => Bwd(false), () => Bwd(true));
-        return ((f.A / BlocksPerStage, f.B / BlocksPerStage), (g.A / BlocksPerStage, g.B / BlocksPerStage));
+        // The fused kernels with channel ranges split by thread count only (no cache-sized parts), against the default.
+        int keep = CpuBackend.BatchNormSumPartBytes;
+        void Parts(bool bySize) => CpuBackend.BatchNormSumPartBytes = bySize ? keep : int.MaxValue;
+        try
+        {
+            var fp = Interleaved.Best(reps, () => { Parts(false); Fwd(true); }, () => { Parts(true); Fwd(true); });
+            var gp = Interleaved.Best(reps, () => { Parts(false); Bwd(true); }, () => { Parts(true); Bwd(true); });
+            return ((f.A / BlocksPerStage, f.B / BlocksPerStage, fp.A / BlocksPerStage, fp.B / BlocksPerStage),
+                    (g.A / BlocksPerStage, g.B / BlocksPerStage, gp.A / BlocksPerStage, gp.B / BlocksPerStage));
+        }
+        finally
+        {
+            CpuBackend.BatchNormSumPartBytes = keep;
+        }
     }
 
-    private static void Row(Action<string> line, string preset, string pass, string shape, (double Old, double New) t,
-                            double bytes, double cacheBw, double dramBw)
+    private static void Row(Action<string> line, string preset, string pass, string shape,
+                            (double Old, double New, double ByThreads, double BySize) t, double bytes, double cacheBw, double dramBw)
     {
         double Rate(double ms) => bytes / (ms * 1e-3) / 1e9;
-        line(Inv($"| {preset} | {pass} | {shape} | {t.Old:F4} | {t.New:F4} | {t.New / t.Old:F2} | {bytes / 1e6:F2} | {Rate(t.Old):F1} | {Rate(t.New):F1} | {Rate(t.New) / cacheBw * 100:F0} | {Rate(t.New) / dramBw * 100:F0} |"));
+        line(Inv($"| {preset} | {pass} | {shape} | {t.Old:F4} | {t.New:F4} | {t.New / t.Old:F2} | {t.ByThreads:F4} | {t.BySize:F4} | {bytes / 1e6:F2} | {Rate(t.Old):F1} | {Rate(t.New):F1} | {Rate(t.New) / cacheBw * 100:F0} | {Rate(t.New) / dramBw * 100:F0} |"));
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -25,7 +25,7 @@ internal sealed partial class CpuBackend
         var x0 = xs[0];
         int n = x0.Size(0), c = x0.Size(1), hw = x0.Size(2) * x0.Size(3), row = c * hw;
         long count = (long)n * hw;
-        int parts = BnChannelParts(c, branches * x0.Numel);
+        int parts = BnSumParts(c, x0.Numel, branches);
         var meanRows = RentRows(branches, row);
         var scaleRows = RentRows(branches, row);
         var shiftRows = RentRows(branches, row);
@@ -82,7 +82,7 @@ internal sealed partial class CpuBackend
         var x0 = xs[0];
         int n = x0.Size(0), c = x0.Size(1), hw = x0.Size(2) * x0.Size(3), row = c * hw;
         long count = (long)n * hw;
-        int parts = BnChannelParts(c, branches * x0.Numel);
+        int parts = BnSumParts(c, x0.Numel, branches);
         var kRows = RentRows(branches, row);
         var aRows = RentRows(branches, row);
         var bRows = RentRows(branches, row);
@@ -133,6 +133,23 @@ internal sealed partial class CpuBackend
     /// images (the default) instead of one sweep per branch (the same bits). Internal so that the bench can time
     /// both.</summary>
     internal static bool BatchNormSumOneSweep { get; set; } = true;
+
+    /// <summary>Branch-input bytes per part of a fused call: the channel ranges are made small enough that a part's
+    /// inputs, read once for the sums, are still in the core's cache (L2) when the part re-reads them for its outputs
+    /// (slak_nano64's first stage: 12 MB of inputs, one channel per part). Internal so that the bench and tests can
+    /// set it.</summary>
+    internal static int BatchNormSumPartBytes { get; set; } = 256 << 10;
+
+    /// <summary>Parts of a fused call: 1 below <see cref="BatchNormSerialBelow"/> elements per branch (as each
+    /// unfused BatchNorm decides); else at least <see cref="BatchNormPartsPerThread"/> per thread and enough that each
+    /// holds at most <see cref="BatchNormSumPartBytes"/> of inputs, at most one per channel.</summary>
+    private static int BnSumParts(int c, long numelPerBranch, int branches)
+    {
+        if (numelPerBranch < BatchNormSerialBelow) return 1;
+        long bytes = numelPerBranch * branches * sizeof(float);
+        long byCache = (bytes + BatchNormSumPartBytes - 1) / BatchNormSumPartBytes;
+        return (int)Math.Max(1, Math.Min(c, Math.Max(CpuParallel.Threads * BatchNormPartsPerThread, byCache)));
+    }
 
     private static float[][] RentRows(int count, int row)
     {
