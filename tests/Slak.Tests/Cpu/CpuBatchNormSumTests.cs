@@ -3,9 +3,10 @@
 // BatchNormBackward per branch on the shared gradient) bit for bit, and against a float64 reference for y, the saved
 // statistics, the running mean and variance, every dx_b, dweight_b and dbias_b; on slak_nano's and slak_nano64's stage
 // shapes (batch scaled down), odd shapes, 1x1 maps, 1 to 3 branches; serial and parallel, at 1 and 2 threads, from run
-// to run; the three-branch single sweep against per-branch sweeps, one channel per part against the default split. Outputs are NaN-poisoned before every call. Then
-// the operator F.BatchNorm2dSum against finite differences of the float64 reference, and ReparamLargeKernelConv
-// with FusedBatchNormSum on and off (outputs, running statistics, batch counts and every gradient, bit for bit).
+// to run; the three-branch single sweep against per-branch sweeps, one channel per part against the default split,
+// per-position rows against channel scalars in the output passes. Outputs are NaN-poisoned before every call. Then the
+// operator F.BatchNorm2dSum against finite differences of the float64 reference, and ReparamLargeKernelConv with
+// FusedBatchNormSum on and off (outputs, running statistics, batch counts and every gradient, bit for bit).
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Models;
@@ -15,7 +16,9 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes BatchNormSerialBelow, BatchNormSumOneSweep, BatchNormSumPartBytes, CpuParallel.Threads, FusedBatchNormSum
+// Changes BatchNormSerialBelow, BatchNormSumOneSweep, BatchNormSumPartBytes, BatchNormSumChannelScalars,
+// CpuParallel.Threads and ReparamLargeKernelConv.FusedBatchNormSum.
+[NonParallelizable]
 public class CpuBatchNormSumTests
 {
     private const float Eps = 1e-5f;
@@ -195,6 +198,9 @@ public class CpuBatchNormSumTests
                     CpuBackend.BatchNormSumPartBytes = 64; // one channel per part
                     Same(Run(br, dy, shape, fused: true), fused, what + ", one channel per part", _rng);
                     CpuBackend.BatchNormSumPartBytes = keepPartBytes;
+                    CpuBackend.BatchNormSumChannelScalars = false;
+                    Same(Run(br, dy, shape, fused: true), fused, what + ", per-position rows vs channel scalars", _rng);
+                    CpuBackend.BatchNormSumChannelScalars = true;
                 }
             }
         }
@@ -204,6 +210,7 @@ public class CpuBatchNormSumTests
             CpuBackend.BatchNormSerialBelow = keepSerial;
             CpuBackend.BatchNormSumOneSweep = true;
             CpuBackend.BatchNormSumPartBytes = keepPartBytes;
+            CpuBackend.BatchNormSumChannelScalars = true;
         }
     }
 

@@ -51,6 +51,25 @@ internal sealed partial class CpuBackend
                     }
                 }
                 var ys = S(y);
+                if (hw >= Vector<float>.Count && BatchNormSumChannelScalars)
+                {
+                    // A channel's hw values take its scalars (one load a vector instead of four row loads); the
+                    // branches are added into the image's range one after another, as in the row form.
+                    for (int img = 0; img < n; img++)
+                    {
+                        int off = img * row + j0;
+                        var yi = ys.Slice(off, len);
+                        for (int b = 0; b < branches; b++)
+                        {
+                            var xi = S(xs[b]).Slice(off, len);
+                            float[] mr = meanRows[b], sr = scaleRows[b], hr = shiftRows[b];
+                            for (int ch = c0, at = j0, i = 0; ch < c1; ch++, at += hw, i += hw)
+                                if (b == 0) CenterScaleShift(xi.Slice(i, hw), mr[at], sr[at], hr[at], yi.Slice(i, hw));
+                                else AddCenterScaleShift(xi.Slice(i, hw), mr[at], sr[at], hr[at], yi.Slice(i, hw));
+                        }
+                    }
+                    return;
+                }
                 for (int img = 0; img < n; img++)
                 {
                     int off = img * row + j0;
@@ -110,6 +129,23 @@ internal sealed partial class CpuBackend
                             weights[b], saveMeans[b], saveInvStds[b], dweights[b], dbiases[b], kRows[b], aRows[b],
                             bRows[b]);
                 }
+                if (hw >= Vector<float>.Count && BatchNormSumChannelScalars)
+                {
+                    for (int img = 0; img < n; img++)
+                    {
+                        int off = img * row + j0;
+                        var g = gs.Slice(off, len);
+                        for (int b = 0; b < branches; b++)
+                        {
+                            var xi = S(xs[b]).Slice(off, len);
+                            var di = S(dxs[b]).Slice(off, len);
+                            float[] kr = kRows[b], ar = aRows[b], br = bRows[b];
+                            for (int ch = c0, at = j0, i = 0; ch < c1; ch++, at += hw, i += hw)
+                                BatchNormDx(g.Slice(i, hw), xi.Slice(i, hw), kr[at], ar[at], br[at], di.Slice(i, hw));
+                        }
+                    }
+                    return;
+                }
                 for (int img = 0; img < n; img++)
                 {
                     int off = img * row + j0;
@@ -133,6 +169,11 @@ internal sealed partial class CpuBackend
     /// images (the default) instead of one sweep per branch (the same bits). Internal so that the bench can time
     /// both.</summary>
     internal static bool BatchNormSumOneSweep { get; set; } = true;
+
+    /// <summary>Whether the output passes of the fused calls read each channel's scale and shift as scalars on maps of
+    /// at least one vector (the default) instead of from per-position rows (the same bits). Internal so that the bench
+    /// and tests can compare both.</summary>
+    internal static bool BatchNormSumChannelScalars { get; set; } = true;
 
     /// <summary>Branch-input bytes per part of a fused call: the channel ranges are made small enough that a part's
     /// inputs, read once for the sums, are still in the core's cache (L2) when the part re-reads them for its outputs
@@ -176,6 +217,41 @@ internal sealed partial class CpuBackend
             (new Vector<float>(y.Slice(i, w)) + t).CopyTo(y.Slice(i, w));
         }
         for (; i < x.Length; i++) y[i] += (x[i] - mean[i]) * scale[i] + shift[i];
+    }
+
+    /// <summary>y = (x - mean) * scale + shift with one channel's scalars (the float operations of the row form).</summary>
+    private static void CenterScaleShift(ReadOnlySpan<float> x, float mean, float scale, float shift, Span<float> y)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var m = new Vector<float>(mean);
+        var sc = new Vector<float>(scale);
+        var sh = new Vector<float>(shift);
+        for (; i + w <= x.Length; i += w) ((new Vector<float>(x.Slice(i, w)) - m) * sc + sh).CopyTo(y.Slice(i, w));
+        for (; i < x.Length; i++) y[i] = (x[i] - mean) * scale + shift;
+    }
+
+    /// <summary>y += (x - mean) * scale + shift with one channel's scalars (as the row form).</summary>
+    private static void AddCenterScaleShift(ReadOnlySpan<float> x, float mean, float scale, float shift, Span<float> y)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var m = new Vector<float>(mean);
+        var sc = new Vector<float>(scale);
+        var sh = new Vector<float>(shift);
+        for (; i + w <= x.Length; i += w)
+            (new Vector<float>(y.Slice(i, w)) + ((new Vector<float>(x.Slice(i, w)) - m) * sc + sh)).CopyTo(y.Slice(i, w));
+        for (; i < x.Length; i++) y[i] += (x[i] - mean) * scale + shift;
+    }
+
+    /// <summary>dx = (dy * k + b) + x * a with one channel's scalars (as the row form).</summary>
+    private static void BatchNormDx(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float k, float a, float b, Span<float> dx)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var kv = new Vector<float>(k);
+        var av = new Vector<float>(a);
+        var bv = new Vector<float>(b);
+        for (; i + w <= dy.Length; i += w)
+            ((new Vector<float>(dy.Slice(i, w)) * kv + bv) + new Vector<float>(x.Slice(i, w)) * av).CopyTo(dx.Slice(i, w));
+        for (; i < dy.Length; i++) dx[i] = (dy[i] * k + b) + x[i] * a;
     }
 
     /// <summary>Column sums of positions [j0, j1) for three branches in one sweep: sums[j] = sum of dy[img, j] and
