@@ -332,6 +332,16 @@ internal static partial class TrainVsTorch
         return "other";
     }
 
+    // Tensors of the first argument's size that a call of a memory-bound method reads or writes at least: one read and
+    // one write, except the large kernel's fused sum of three BatchNorms (forward: three branches read, the sum written;
+    // backward: the gradient and three branches read, three branch gradients written).
+    private static double TensorsMoved(string method) => method switch
+    {
+        "BatchNormTrainSum" => 4,
+        "BatchNormBackwardSum" => 7,
+        _ => 2,
+    };
+
     // FLOPs per step of a backend method with FLOPs (null: a memory-bound operator, measured in bytes).
     private static double? FlopsOf(string method, PresetResult r) => method switch
     {
@@ -454,7 +464,7 @@ internal static partial class TrainVsTorch
         var byMethod = r.Profile
             .GroupBy(e => MethodOf(e.Name))
             .Select(g => (Method: g.Key, Calls: g.Sum(e => e.Calls) / (double)k, Ms: g.Sum(e => e.Seconds) * 1e3 / k,
-                          Bytes: g.Sum(e => 2.0 * 4 * NumelOf(e.Name) * e.Calls) / k))
+                          Bytes: g.Sum(e => TensorsMoved(g.Key) * 4 * NumelOf(e.Name) * e.Calls) / k))
             .OrderByDescending(g => g.Ms).ToList();
         double measured = 0;
         var fractions = new List<(string Method, string Category, double StepShare, double Fraction, string Limit)>();

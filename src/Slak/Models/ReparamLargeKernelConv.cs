@@ -6,7 +6,8 @@
 // branches, one fused input-gradient pass, pruned taps skipped); each branch output then goes through its own
 // BatchNorm. In inference (no graph, BatchNorms in eval mode) the BatchNorms are folded into the weights and only
 // the sum is computed. Fused = false runs each branch as its own depthwise convolution, the path the fused operator
-// is compared with.
+// is compared with. In training the BatchNorms and the sum run as one operator too (F.BatchNorm2dSum; FusedBatchNormSum
+// = false restores one BatchNorm per branch and the adds).
 using Slak.NN;
 
 namespace Slak.Models;
@@ -88,12 +89,34 @@ public sealed class ReparamLargeKernelConv : Module
         if (CanFoldBatchNorm(input, branches)) return ForwardFolded(input, branches);
         var ys = F.DecomposedDepthwiseConv2d(input, convs.Select(c => c.Weight).ToArray(),
             convs.Select(c => c.WeightMask).ToArray(), convs.Select(c => c.MaskedGrad).ToArray());
+        if (CanSumBatchNorms(branches)) return SumBatchNorms(ys, branches);
         for (int b = 0; b < branches.Length; b++)
         {
             var y = branches[b].Normalize(ys[b]);
             sum = sum is null ? y : F.Add(sum, y);
         }
         return sum!;
+    }
+
+    /// <summary>True (default; environment variable SLAK_BN_SUM=0 turns it off): in training, the branches'
+    /// BatchNorms and the adds between them run as one operator (F.BatchNorm2dSum: the sum written once, the shared
+    /// gradient read once for every branch's sums). False: one F.BatchNorm2d per branch and F.Add, the path it is
+    /// compared with (the same results).</summary>
+    public static bool FusedBatchNormSum { get; set; } = Environment.GetEnvironmentVariable("SLAK_BN_SUM") != "0";
+
+    // The fused sum of BatchNorms covers the training case of every branch with its own BatchNorm on this process's
+    // batch; synchronized BatchNorm (data parallel), a branch without BatchNorm or in eval mode take the per-branch path.
+    private static bool CanSumBatchNorms(ConvBn[] branches) =>
+        FusedBatchNormSum && branches.All(b => b.Bn is { Training: true, Sync: null });
+
+    private static Tensor SumBatchNorms(Tensor[] ys, ConvBn[] branches)
+    {
+        var bns = branches.Select(b => b.Bn!).ToArray();
+        var y = F.BatchNorm2dSum(ys, bns.Select(b => b.Weight).ToArray(), bns.Select(b => b.Bias).ToArray(),
+            bns.Select(b => b.RunningMean).ToArray(), bns.Select(b => b.RunningVar).ToArray(),
+            bns.Select(b => b.Momentum).ToArray(), bns.Select(b => b.Eps).ToArray());
+        foreach (var bn in bns) bn.CountTrainingBatch();
+        return y;
     }
 
     // Inference (nothing recorded, every BatchNorm in eval mode): each BatchNorm is a per-channel affine map, so the

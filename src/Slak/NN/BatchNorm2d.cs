@@ -61,12 +61,16 @@ public sealed class BatchNorm2d : Module
         var y = Training && Sync is not null
             ? Distributed.SyncBatchNorm.Forward(Sync, input, Weight, Bias, RunningMean, RunningVar, Momentum, Eps)
             : F.BatchNorm2d(input, Weight, Bias, RunningMean, RunningVar, Training, Momentum, Eps);
-        if (Training)
-        {
-            _batches++;
-            NumBatchesTracked.Backend.Fill(NumBatchesTracked, _batches);
-        }
+        if (Training) CountTrainingBatch();
         return y;
+    }
+
+    /// <summary>Counts one training batch in num_batches_tracked (also called by operators that run this layer's
+    /// training forward fused with others: ReparamLargeKernelConv's sum of BatchNorms).</summary>
+    internal void CountTrainingBatch()
+    {
+        _batches++;
+        NumBatchesTracked.Backend.Fill(NumBatchesTracked, _batches);
     }
 
     /// <inheritdoc />
