@@ -107,24 +107,48 @@ internal static partial class CpuConv2d
                     }
                 });
             }
-            for (int co = 0; co < s.Cout; co++)
+            // dW = the groups' partial sums added in group order, rows of dW split over the threads (on slak_nano's
+            // last layer the partials are 2 x 494 KB: one thread alone spent a fifth of the call here).
+            fixed (float* pacc = acc)
+            fixed (float* pdw = dw)
             {
-                var dst = dw.Slice(co * ckk, ckk);
-                acc.AsSpan(co * ckkPad, ckk).CopyTo(dst);
-                for (int grp = 1; grp < groups; grp++)
+                nint accP = (nint)pacc, dwP = (nint)pdw;
+                int cout = s.Cout, rowTasks = Math.Min(cout, 4 * CpuParallel.Threads);
+                CpuParallel.For(0, rowTasks, groups > 1 ? (long)groups * accSize : 0, t =>
                 {
-                    var part = acc.AsSpan(grp * accSize + co * ckkPad, ckk);
-                    for (int k = 0; k < ckk; k++) dst[k] += part[k];
-                }
-                if (dbias.Length == 0) continue;
-                double sum = 0;
-                for (int grp = 0; grp < groups; grp++) sum += biasSums[grp * s.Cout + co];
-                dbias[co] = (float)sum;
+                    for (int co = (int)((long)cout * t / rowTasks); co < (int)((long)cout * (t + 1) / rowTasks); co++)
+                        SumPartialRows((float*)accP + (long)co * ckkPad, accSize, groups, ckk, (float*)dwP + (long)co * ckk);
+                });
             }
+            if (dbias.Length != 0)
+                for (int co = 0; co < s.Cout; co++)
+                {
+                    double sum = 0;
+                    for (int grp = 0; grp < groups; grp++) sum += biasSums[grp * s.Cout + co];
+                    dbias[co] = (float)sum;
+                }
         }
         finally
         {
             ArrayPool<float>.Shared.Return(acc);
+        }
+    }
+
+    // dst[0 .. length) = src[g*stride + k] summed over g = 0 .. groups - 1 in that order.
+    private static unsafe void SumPartialRows(float* src, int stride, int groups, int length, float* dst)
+    {
+        int k = 0;
+        for (; k + 16 <= length; k += 16)
+        {
+            var v = Vector512.Load(src + k);
+            for (int g = 1; g < groups; g++) v += Vector512.Load(src + (long)g * stride + k);
+            v.Store(dst + k);
+        }
+        for (; k < length; k++)
+        {
+            float v = src[k];
+            for (int g = 1; g < groups; g++) v += src[(long)g * stride + k];
+            dst[k] = v;
         }
     }
 
