@@ -1,6 +1,6 @@
 // The weight (and bias) gradient of the patchify convolutions, second form (issue 27): dW (Cout, CKK) = sum over
 // pixels of dy (Cout, pixels) x patches (pixels, CKK). The first form (DirectBackwardFilter in CpuConv2d.Direct.cs)
-// measured 22 % of the FMA peak on the stem and 34-42 % on the downsampling layers; two causes:
+// measured 22 % of the FMA peak on the stem and 34-42 % on the downsampling layers; three causes:
 //  - the stem's CKK = 16 is one vector, so its tiles were 4 rows x 1 vector: 4 FMA chains, while this core kind
 //    (two FMA pipes, 4 cycles of latency) needs 8 in flight. Here the stem's tiles are up to 16 rows x 1 vector
 //    (TallTile): 16 chains, one load of B and 16 broadcasts per 16 FMAs;
@@ -9,10 +9,13 @@
 //    Here a block has about 128 pixels and the loops run panel of 4 vectors (64 columns of dW) outside, rows of dW
 //    inside: the block's panel of patches (128 x 64 floats, 32 KB) stays in L1 while every row of dW passes over it,
 //    and each accumulator tile is loaded and stored once per 128 pixels.
+// The patch rows of 2x2 and 4x4 windows are built from whole input rows with vector shuffles (PatchRowsFast): the
+// first form's copy of 8 or 16 bytes per window row took about as long as the stem's FMAs.
 // Where an image has at least 64 output pixels, dy is read in place (a row of dy is one channel of one image) and
 // the bias gradient sums the rows of dy the kernel just read; smaller maps are gathered into (Cout, pixels) blocks as
-// before. Images split into the same fixed groups as the first form (one partial sum each, added in group order), so
-// results are the same bits run after run for a given thread count.
+// before. Images split into fixed groups (one per thread, or four per thread where the partial sums are small),
+// one partial sum each, added in group order: the groups depend on the shape and the thread count only, so results
+// are the same bits run after run for a given thread count.
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -33,6 +36,9 @@ internal static partial class CpuConv2d
     // From this many output pixels per image on, dy is read in place (no gather).
     private const int FilterInPlaceMinPixels = 64;
 
+    // Partial weight gradients of all groups together up to this many floats (256 KB) are cheap to add up.
+    private const long SmallPartialsFloats = 1 << 16;
+
     /// <summary>The second form of the patchify weight (and bias) gradient (see the file header); arguments as
     /// <see cref="BackwardFilter"/>.</summary>
     internal static unsafe void TunedBackwardFilter(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
@@ -45,8 +51,12 @@ internal static partial class CpuConv2d
         int ldp = ckkPad > 16 && ckkPad / 16 % 2 == 0 ? ckkPad + 16 : ckkPad;
         bool inPlace = p >= FilterInPlaceMinPixels;
         int perBlock = Math.Max(1, (FilterBlockPixels + p - 1) / p);
-        int groups = Math.Max(1, Math.Min(s.N, CpuParallel.Threads));
+        // Fixed groups of consecutive images, one partial sum each (the groups depend on the shape and the thread
+        // count only). Where the partial sums are small (the stem: 31 x 16), 4 groups per thread, so that a thread
+        // that starts late or is interrupted leaves its share to the others; else one per thread.
         int accSize = s.Cout * ckkPad;
+        int perThread = (long)accSize * 4 * CpuParallel.Threads <= SmallPartialsFloats ? 4 : 1;
+        int groups = Math.Max(1, Math.Min(s.N, perThread * CpuParallel.Threads));
         var acc = ArrayPool<float>.Shared.Rent(groups * accSize);
         var biasSums = new double[groups * s.Cout];
         try
