@@ -12,7 +12,8 @@
 //   dX        dcol_blk (CKK, lanes) = W^T x dy_blk (Cout, lanes), then col2im into dx;
 //   dW        dW (Cout, CKK) += dy_blk (Cout, pixels) x patches_blk (pixels, CKK) over blocks of 16-256 pixels,
 //             per fixed group of images, the groups' partial sums then added in group order; dbias from the same
-//             dy_blk rows.
+//             dy_blk rows. That is the first form, kept behind TunedFilterGradient = false; the default is the
+//             second form, CpuConv2d.FilterGrad.cs (taller tiles for the stem, larger blocks for the others).
 // The images of a group depend only on N and the thread count, so results are the same bits run after run for a
 // given thread count. Needs AVX-512 (Vector512 in hardware); elsewhere the batched path runs.
 using System.Buffers;
@@ -165,6 +166,11 @@ internal static partial class CpuConv2d
     internal static unsafe void DirectBackwardFilter(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
         Span<float> dw, Span<float> dbias)
     {
+        if (TunedFilterGradient)
+        {
+            TunedBackwardFilter(s, x, dy, dw, dbias);
+            return;
+        }
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, ckkPad = (ckk + 15) & ~15;
         // Blocks of as many pixels as keep the patch block (B, read once per 4 rows of dW) within 32 KiB, i.e. in L1,
         // between 16 and 256 (fewer passes over the dW accumulators).
