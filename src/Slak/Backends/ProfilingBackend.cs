@@ -8,7 +8,7 @@ using Slak.Diagnostics;
 namespace Slak.Backends;
 
 /// <summary>An <see cref="IBackend"/> that measures every call of the backend it wraps (see <see cref="OpProfiler"/>).</summary>
-internal sealed class ProfilingBackend : IBackend
+internal sealed partial class ProfilingBackend : IBackend
 {
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IBackend, ProfilingBackend> Wrappers = new();
     private readonly IBackend _inner;
