@@ -73,12 +73,12 @@ internal static class MlpStep
     {
         int h = 4 * c;
         var rng = new Random(stage);
-        var x = BenchKit.Param(rng, [rows, c], 1);
-        var w1 = BenchKit.Param(rng, [h, c], 1 / Math.Sqrt(c));
-        var b1 = BenchKit.Param(rng, [h], 0.5);
-        var w2 = BenchKit.Param(rng, [c, h], 1 / Math.Sqrt(h));
-        var b2 = BenchKit.Param(rng, [c], 0.5);
-        using var g = Tensor.FromArray(BenchKit.Uniform(rng, rows * c, 1), [rows, c], Device.Cpu);
+        var x = BenchData.Param(rng, [rows, c], 1);
+        var w1 = BenchData.Param(rng, [h, c], 1 / Math.Sqrt(c));
+        var b1 = BenchData.Param(rng, [h], 0.5);
+        var w2 = BenchData.Param(rng, [c, h], 1 / Math.Sqrt(h));
+        var b2 = BenchData.Param(rng, [c], 0.5);
+        using var g = Tensor.FromArray(BenchData.Uniform(rng, rows * c, 1), [rows, c], Device.Cpu);
         var fwd = Enumerable.Repeat(double.MaxValue, Variants.Length).ToArray();
         var bwd = (double[])fwd.Clone();
         for (int r = 0; r < reps; r++)
@@ -123,15 +123,15 @@ internal static class MlpStep
         Line("");
         Line(FmaPeak.HeaderLine(peak));
         Line("");
-        Line(string.Create(Inv, $"One block MLP (C -> 4C -> C, exact GELU) per stage at batch 128 (rows = 128 x pixels), forward and " +
+        Line($"One block MLP (C -> 4C -> C, exact GELU) per stage at batch 128 (rows = 128 x pixels), forward and " +
             "backward (all five gradients) through F.LinearGeluLinear with autograd, as the training step runs it, 2 threads. " +
             "`per-GEMM` = F.MlpOneOperator = false (SLAK_MLP_FUSED=0: bias + GELU in fc1's epilogue, fc2 with its bias, " +
             "in the backward fc2's dX with GELU' and db1 in its epilogue, db2, and the three other GEMMs, each over all rows, " +
             "pre, act and dpre whole tensors), `kept` = one backend operator each way over blocks of rows that stay in L2, " +
             $"keeping pre (CpuMlp.cs, at most {CpuMlp.HiddenBlockFloats} hidden floats per block), `recompute` = the same keeping nothing, the " +
             $"backward recomputing fc1 per block. The three alternate call by call in one process; best of {reps} each. " +
-            "% = FLOPs of the GEMMs (2 per fwd, 4 per bwd, plus 1 for `recompute`'s fc1; GELU and biases uncounted) over the " +
-            "time, of the peak above."));
+            "% = the MLP's GEMM FLOPs (2 products per fwd, 4 per bwd; `recompute`'s extra fc1, GELU and biases uncounted) over the " +
+            "time, of the peak above.");
         Line("");
         Line("| preset | stage | rows | C | fwd per-GEMM ms | fwd kept ms | fwd recompute ms | fwd kept/per-GEMM | bwd per-GEMM ms | bwd kept ms | bwd recompute ms | bwd kept/per-GEMM | bwd recompute/per-GEMM | fwd % per-GEMM / kept | bwd % per-GEMM / kept / recompute |");
         Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -143,7 +143,7 @@ internal static class MlpStep
             Line(string.Create(Inv, $"| {r.Preset} | {r.Stage} | {r.Rows} | {r.C} | {r.Fwd[0] * 1e3:F3} | {r.Fwd[1] * 1e3:F3} | " +
                 $"{r.Fwd[2] * 1e3:F3} | {r.Fwd[1] / r.Fwd[0]:F2} | {r.Bwd[0] * 1e3:F3} | {r.Bwd[1] * 1e3:F3} | {r.Bwd[2] * 1e3:F3} | " +
                 $"{r.Bwd[1] / r.Bwd[0]:F2} | {r.Bwd[2] / r.Bwd[0]:F2} | {P(2 * f, r.Fwd[0])} / {P(2 * f, r.Fwd[1])} | " +
-                $"{P(4 * f, r.Bwd[0])} / {P(4 * f, r.Bwd[1])} / {P(5 * f, r.Bwd[2])} |"));
+                $"{P(4 * f, r.Bwd[0])} / {P(4 * f, r.Bwd[1])} / {P(4 * f, r.Bwd[2])} |"));
         }
         Line("");
         Line("Fwd + bwd of one block per stage, summed over the four stages (per block, not per step: stages have different depths):");
