@@ -24,7 +24,9 @@ internal static class MlpStep
 
     private static readonly string[] Variants = ["per-GEMM", "row blocks, pre kept", "row blocks, recompute"];
 
-    private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd);
+    // Gc2: full (generation 2) garbage collections per call (fwd + bwd) of each variant: the per-GEMM form allocates
+    // act and dpre as whole tensors (4-16 MB at stage 1) on every call.
+    private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd, double[] Gc2);
 
     [BenchProgram("mlp-step", "The block MLP of a slak_nano step per stage: per-GEMM composition vs row blocks (pre kept / recomputed), interleaved [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
@@ -81,6 +83,7 @@ internal static class MlpStep
         using var g = Tensor.FromArray(BenchData.Uniform(rng, rows * c, 1), [rows, c], Device.Cpu);
         var fwd = Enumerable.Repeat(double.MaxValue, Variants.Length).ToArray();
         var bwd = (double[])fwd.Clone();
+        var gc2 = new double[Variants.Length];
         for (int r = 0; r < reps; r++)
             for (int v = 0; v < Variants.Length; v++)
             {
@@ -91,12 +94,14 @@ internal static class MlpStep
                     p.Grad?.Dispose();
                     p.Grad = null;
                 }
+                int gen2 = GC.CollectionCount(2);
                 long t0 = Stopwatch.GetTimestamp();
                 var y = F.LinearGeluLinear(x, w1, b1, w2, b2);
                 fwd[v] = Math.Min(fwd[v], Stopwatch.GetElapsedTime(t0).TotalSeconds);
                 t0 = Stopwatch.GetTimestamp();
                 y.Backward(g);
                 bwd[v] = Math.Min(bwd[v], Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                gc2[v] += (GC.CollectionCount(2) - gen2) / (double)reps;
                 y.Dispose();
             }
         foreach (var p in new[] { x, w1, b1, w2, b2 })
@@ -104,7 +109,7 @@ internal static class MlpStep
             p.Grad?.Dispose();
             p.Dispose();
         }
-        return new Row(preset, stage, rows, c, fwd, bwd);
+        return new Row(preset, stage, rows, c, fwd, bwd, gc2);
     }
 
     private static string Format(List<Row> rows, int reps, DateTime start, string loadStart, string loadEnd,
@@ -131,10 +136,10 @@ internal static class MlpStep
             $"keeping pre (CpuMlp.cs, at most {CpuMlp.HiddenBlockFloats} hidden floats per block), `recompute` = the same keeping nothing, the " +
             $"backward recomputing fc1 per block. The three alternate call by call in one process; best of {reps} each. " +
             "% = the MLP's GEMM FLOPs (2 products per fwd, 4 per bwd; `recompute`'s extra fc1, GELU and biases uncounted) over the " +
-            "time, of the peak above.");
+            "time, of the peak above; the last column counts the full garbage collections that fell in each variant's calls.");
         Line("");
-        Line("| preset | stage | rows | C | fwd per-GEMM ms | fwd kept ms | fwd recompute ms | fwd kept/per-GEMM | bwd per-GEMM ms | bwd kept ms | bwd recompute ms | bwd kept/per-GEMM | bwd recompute/per-GEMM | fwd % per-GEMM / kept | bwd % per-GEMM / kept / recompute |");
-        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Line("| preset | stage | rows | C | fwd per-GEMM ms | fwd kept ms | fwd recompute ms | fwd kept/per-GEMM | bwd per-GEMM ms | bwd kept ms | bwd recompute ms | bwd kept/per-GEMM | bwd recompute/per-GEMM | fwd % per-GEMM / kept | bwd % per-GEMM / kept / recompute | gen-2 GCs per call per-GEMM / kept / recompute |");
+        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         var summary = new List<string>();
         foreach (var r in rows)
         {
@@ -143,7 +148,7 @@ internal static class MlpStep
             Line(string.Create(Inv, $"| {r.Preset} | {r.Stage} | {r.Rows} | {r.C} | {r.Fwd[0] * 1e3:F3} | {r.Fwd[1] * 1e3:F3} | " +
                 $"{r.Fwd[2] * 1e3:F3} | {r.Fwd[1] / r.Fwd[0]:F2} | {r.Bwd[0] * 1e3:F3} | {r.Bwd[1] * 1e3:F3} | {r.Bwd[2] * 1e3:F3} | " +
                 $"{r.Bwd[1] / r.Bwd[0]:F2} | {r.Bwd[2] / r.Bwd[0]:F2} | {P(2 * f, r.Fwd[0])} / {P(2 * f, r.Fwd[1])} | " +
-                $"{P(4 * f, r.Bwd[0])} / {P(4 * f, r.Bwd[1])} / {P(4 * f, r.Bwd[2])} |"));
+                $"{P(4 * f, r.Bwd[0])} / {P(4 * f, r.Bwd[1])} / {P(4 * f, r.Bwd[2])} | {r.Gc2[0]:F2} / {r.Gc2[1]:F2} / {r.Gc2[2]:F2} |"));
         }
         Line("");
         Line("Fwd + bwd of one block per stage, summed over the four stages (per block, not per step: stages have different depths):");
