@@ -17,7 +17,7 @@ namespace Slak.Tests.Cpu;
 public class CpuMlpTests
 {
     private TestRandom _rng = null!;
-    private int _threads, _blockFloats;
+    private int _threads, _blockFloats, _minBackwardRows;
 
     [SetUp]
     public void SetUp()
@@ -25,6 +25,7 @@ public class CpuMlpTests
         _rng = TestRandom.ForCurrentTest();
         _threads = CpuParallel.Threads;
         _blockFloats = CpuMlp.HiddenBlockFloats;
+        _minBackwardRows = CpuMlp.MinBackwardBlockRows;
     }
 
     [TearDown]
@@ -32,6 +33,7 @@ public class CpuMlpTests
     {
         CpuParallel.Threads = _threads;
         CpuMlp.HiddenBlockFloats = _blockFloats;
+        CpuMlp.MinBackwardBlockRows = _minBackwardRows;
         F.MlpRecompute = false;
     }
 
@@ -146,6 +148,8 @@ public class CpuMlpTests
 
     // Rows, in, hidden, out: slak_nano's stages at batch 2 (8x8, 4x4, 2x2, 1x1 maps), slak_nano64's first two at
     // batch 2 (16x16, 8x8), then rows that are not a multiple of the block, one row, and widths off the vector lanes.
+    // Every shape both with the backend's choice of backward (the composition where blocks would be short) and with
+    // the row-block backward forced (CpuMlp.MinBackwardBlockRows = 0).
     [TestCase(128, 31, 124, 31)]
     [TestCase(32, 62, 248, 62)]
     [TestCase(8, 124, 496, 124)]
@@ -163,9 +167,12 @@ public class CpuMlpTests
         {
             CpuParallel.Threads = threads;
             var composed = Run(a, composed: true, keepPre: true);
+            foreach (int minRows in new[] { _minBackwardRows, 0 })
             foreach (bool keepPre in new[] { true, false })
             {
-                string ctx = $"({rows} x {inF} -> {hidden} -> {outF}), {threads} threads, pre {(keepPre ? "kept" : "recomputed")}";
+                CpuMlp.MinBackwardBlockRows = minRows;
+                string ctx = $"({rows} x {inF} -> {hidden} -> {outF}), {threads} threads, pre {(keepPre ? "kept" : "recomputed")}, " +
+                    $"row-block backward from {minRows} rows per block";
                 var fused = Run(a, composed: false, keepPre);
                 ExpectClose(fused, reference, 2e-5, $"row blocks vs float64, {ctx}");
                 ExpectClose(fused, Widen(composed), 2e-5, $"row blocks vs the composed GEMMs, {ctx}");
@@ -179,6 +186,7 @@ public class CpuMlpTests
     public void ManySmallBlocksAreCorrectAndRepeatBitForBit()
     {
         CpuMlp.HiddenBlockFloats = 16 * 124;
+        CpuMlp.MinBackwardBlockRows = 0;
         var a = Make(16 * 23 + 5, 31, 124, 31);
         var reference = Reference64(a);
         foreach (int threads in new[] { 1, 2, 3 })
@@ -205,6 +213,7 @@ public class CpuMlpTests
         CpuParallel.Threads = threads;
         F.MlpRecompute = true;
         CpuMlp.HiddenBlockFloats = 16 * 9;
+        CpuMlp.MinBackwardBlockRows = 0;
         int rows = 37, inF = 5, hidden = 9, outF = 4;
         GradInput[] inputs =
         [

@@ -1,4 +1,7 @@
-// The block MLP's two operators (IBackend.Mlp.cs) on the CPU backend: the row-block form of CpuMlp.cs.
+// The block MLP's two operators (IBackend.Mlp.cs) on the CPU backend: the row-block form of CpuMlp.cs, except the
+// backward of wide, short MLPs (the last stage: hidden 996 on 128-512 rows), which runs the per-GEMM composition
+// (MlpComposed.cs): there a block that fits L2 has under CpuMlp.MinBackwardBlockRows rows, its weight-gradient
+// products are too short in k, and the row-block backward measured slower (bench mlp-step).
 namespace Slak.Backends.Cpu;
 
 unsafe partial class CpuBackend // accessibility and sealing are declared in CpuBackend.cs
@@ -20,6 +23,12 @@ unsafe partial class CpuBackend // accessibility and sealing are declared in Cpu
     public void MlpBackward(Tensor dy, Tensor x, Tensor w1, Tensor b1, Tensor w2, Tensor? pre,
         Tensor dx, Tensor dw1, Tensor db1, Tensor dw2, Tensor db2)
     {
+        var (rows, _, hidden, _) = MlpComposed.Dims(x, w1, w2);
+        if (CpuMlp.BlockRows(rows, hidden, CpuParallel.Threads) < CpuMlp.MinBackwardBlockRows)
+        {
+            MlpComposed.Backward(this, dy, x, w1, b1, w2, pre, dx, dw1, db1, dw2, db2);
+            return;
+        }
         fixed (float* px = S(x))
         fixed (float* pw1 = S(w1))
         fixed (float* pb1 = S(b1))

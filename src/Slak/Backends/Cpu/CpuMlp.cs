@@ -23,6 +23,11 @@ internal static unsafe class CpuMlp
     // A block has at least this many rows (the GEMMs' register tiles are 8-16 rows high).
     private const int MinBlockRows = 16;
 
+    /// <summary>The backend runs the row-block backward only where blocks have at least this many rows (the k of
+    /// the weight-gradient products; see CpuBackend.Mlp.cs). Internal and settable only so that tests can reach the
+    /// row-block backward on wide shapes.</summary>
+    internal static int MinBackwardBlockRows { get; set; } = 128;
+
     /// <summary>The tensors of one call and its shape (x: rows x In, w1: Hidden x In, w2: Out x Hidden). Pre is null
     /// where the caller keeps no pre-activation.</summary>
     internal readonly struct Args
