@@ -163,7 +163,7 @@ internal static partial class TrainVsTorch
         double gemm = 0, convFwd = 0, convDx = 0, dw = 0;
         var fused = new Dictionary<string, double>(StringComparer.Ordinal)
         {
-            ["LinearBiasGelu"] = 0, ["LinearBias"] = 0, ["LinearBackwardDataGelu"] = 0,
+            ["LinearBiasGelu"] = 0, ["LinearBias"] = 0, ["LinearBackwardDataGelu"] = 0, ["MlpForward"] = 0, ["MlpBackward"] = 0,
         };
         foreach (var (name, module) in model.NamedModules())
         {
@@ -176,9 +176,13 @@ internal static partial class TrainVsTorch
                     double f = 2.0 * batch * h * h * l.InFeatures * l.OutFeatures;
                     gemm += 3 * f;
                     bool pw1 = name.EndsWith("pwconv1", StringComparison.Ordinal);
-                    if (pw1) fused["LinearBiasGelu"] += f;
+                    bool pw2 = name.EndsWith("pwconv2", StringComparison.Ordinal);
+                    // The one-operator MLP (F.MlpOneOperator): both pointwise layers' GEMMs in MlpForward (fwd) and
+                    // MlpBackward (dX, dW; a recomputed fc1 is not counted).
+                    if (F.MlpOneOperator && (pw1 || pw2)) { fused["MlpForward"] += f; fused["MlpBackward"] += 2 * f; }
+                    else if (pw1) fused["LinearBiasGelu"] += f;
                     else if (l.Bias is not null) fused["LinearBias"] += f;
-                    if (name.EndsWith("pwconv2", StringComparison.Ordinal)) fused["LinearBackwardDataGelu"] += f;
+                    if (pw2 && !F.MlpOneOperator) fused["LinearBackwardDataGelu"] += f;
                     break;
                 }
                 case Conv2d c:
@@ -321,7 +325,7 @@ internal static partial class TrainVsTorch
     private static string CategoryOf(string region)
     {
         string op = MethodOf(region);
-        if (op == "Gemm" || (op.StartsWith("Linear", StringComparison.Ordinal) && !op.Contains(".bwd", StringComparison.Ordinal)))
+        if (op == "Gemm" || op is "MlpForward" or "MlpBackward" || (op.StartsWith("Linear", StringComparison.Ordinal) && !op.Contains(".bwd", StringComparison.Ordinal)))
             return "gemm";
         if (op.StartsWith("Conv2d", StringComparison.Ordinal)) return "conv";
         if (op.Contains("DwConv", StringComparison.Ordinal)) return "dwconv";
@@ -346,7 +350,7 @@ internal static partial class TrainVsTorch
     private static double? FlopsOf(string method, PresetResult r) => method switch
     {
         "Gemm" => r.GemmFlops - r.FusedGemmFlops.Values.Sum(),
-        "LinearBiasGelu" or "LinearBias" or "LinearBackwardDataGelu" => r.FusedGemmFlops[method],
+        "LinearBiasGelu" or "LinearBias" or "LinearBackwardDataGelu" or "MlpForward" or "MlpBackward" => r.FusedGemmFlops[method],
         "Conv2dForward" or "Conv2dBackwardFilter" => r.ConvFwdFlops,
         "Conv2dBackwardData" => r.ConvDxFlops,
         "DecomposedDwConvForward" or "DecomposedDwConvBackwardData" or "DecomposedDwConvBackwardFilter" => r.DwFlops,

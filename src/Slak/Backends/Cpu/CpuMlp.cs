@@ -1,0 +1,223 @@
+// The block MLP (Linear -> GELU -> Linear) on the CPU over blocks of rows: each task takes blocks of rows small
+// enough that their hidden activations (rows x hidden) stay in L2, runs every product of the MLP on a block with the
+// single-threaded CpuGemm (the biases and GELU in its epilogues, CpuGemm.Epilogue.cs) and moves on, so the hidden
+// tensors do not stream through DRAM: at slak_nano64's first stage they are 16 MB each, and the per-operator form
+// (MlpComposed.cs) wrote act, read it back, wrote dpre and read it twice more. The forward keeps only the
+// pre-activation (or nothing); the backward rebuilds act = GELU(pre) per block (or the whole first product).
+// Weight and bias gradients are summed per task into their own buffers and reduced in task order afterwards; the
+// tasks are fixed contiguous ranges of blocks that depend only on the shape and the thread count, so the results are
+// the same bits for the same thread count.
+using System.Buffers;
+using System.Numerics.Tensors;
+
+namespace Slak.Backends.Cpu;
+
+/// <summary>Row-block forward and backward of the block MLP (see the file comment).</summary>
+internal static unsafe class CpuMlp
+{
+    /// <summary>Target size in floats of one block's hidden tensor (rows x hidden): 64 Ki floats (256 KiB), so a
+    /// block's pre, act and dpre with its slices of x and dy stay within a core's L2. Internal and settable only so
+    /// that the bench (mlp-step) can sweep it and tests can reach many small blocks.</summary>
+    internal static int HiddenBlockFloats { get; set; } = 1 << 16;
+
+    // A block has at least this many rows (the GEMMs' register tiles are 8-16 rows high).
+    private const int MinBlockRows = 16;
+
+    /// <summary>The backend runs the row-block backward only where blocks have at least this many rows (the k of
+    /// the weight-gradient products; see CpuBackend.Mlp.cs). Internal and settable only so that tests can reach the
+    /// row-block backward on wide shapes.</summary>
+    internal static int MinBackwardBlockRows { get; set; } = 128;
+
+    /// <summary>The tensors of one call and its shape (x: rows x In, w1: Hidden x In, w2: Out x Hidden). Pre is null
+    /// where the caller keeps no pre-activation.</summary>
+    internal readonly struct Args
+    {
+        public float* X { get; init; }
+        public float* W1 { get; init; }
+        public float* B1 { get; init; }
+        public float* W2 { get; init; }
+        public float* B2 { get; init; }
+        public float* Pre { get; init; }
+        public int Rows { get; init; }
+        public int In { get; init; }
+        public int Hidden { get; init; }
+        public int Out { get; init; }
+    }
+
+    /// <summary>Rows per block for this shape and thread count: the cache target, but no more than an even share of
+    /// the rows per thread so that every thread has a block.</summary>
+    internal static int BlockRows(int rows, int hidden, int threads)
+    {
+        int target = Math.Max(MinBlockRows, HiddenBlockFloats / Math.Max(hidden, 1) / 8 * 8);
+        int share = (Math.Max(rows, 1) + threads - 1) / threads;
+        return Math.Min(target, share);
+    }
+
+    /// <summary>y = GELU(x w1^T + b1) w2^T + b2; a.Pre (rows x hidden) receives x w1^T + b1 unless null.</summary>
+    public static void Forward(Args a, float* y, int threads)
+    {
+        int rb = BlockRows(a.Rows, a.Hidden, threads);
+        int blocks = (a.Rows + rb - 1) / rb, parts = Math.Min(threads, blocks);
+        long blockFloats = (long)rb * a.Hidden;
+        nint yP = (nint)y;
+        CpuParallel.For(0, parts, part =>
+        {
+            // Per task: a block's act, and its pre when the caller keeps none.
+            float[] buffer = ArrayPool<float>.Shared.Rent(checked((int)((a.Pre == null ? 2 : 1) * blockFloats)));
+            try
+            {
+                fixed (float* scratch = buffer)
+                    for (int blk = FirstBlock(part, parts, blocks); blk < FirstBlock(part + 1, parts, blocks); blk++)
+                        ForwardBlock(a, blk * rb, Math.Min(rb, a.Rows - blk * rb), scratch, scratch + blockFloats,
+                            (float*)yP);
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        });
+    }
+
+    private static void ForwardBlock(Args a, int r0, int n, float* act, float* preScratch, float* y)
+    {
+        float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * a.Hidden;
+        Fc1(a, r0, n, pre, act);
+        CpuGemm.Sgemm(false, true, n, a.Out, a.Hidden, 1f, new ReadOnlySpan<float>(act, n * a.Hidden), a.Hidden,
+            new ReadOnlySpan<float>(a.W2, a.Out * a.Hidden), a.Hidden, 0f,
+            new Span<float>(y + (long)r0 * a.Out, n * a.Out), a.Out, 1, epilogue: new BiasEpilogue(a.B2));
+    }
+
+    /// <summary>The gradients of one call: dx (rows x In) per block; dw1 (Hidden x In), db1, dw2 (Out x Hidden), db2
+    /// after the per-task sums are reduced.</summary>
+    internal readonly struct Grads
+    {
+        public float* Dy { get; init; }
+        public float* Dx { get; init; }
+        public float* Dw1 { get; init; }
+        public float* Db1 { get; init; }
+        public float* Dw2 { get; init; }
+        public float* Db2 { get; init; }
+    }
+
+    /// <summary>The five gradients from dy; a.Pre is the forward's pre-activation, or null to recompute it.</summary>
+    public static void Backward(Args a, Grads g, int threads)
+    {
+        int rb = BlockRows(a.Rows, a.Hidden, threads);
+        int blocks = (a.Rows + rb - 1) / rb, parts = Math.Max(1, Math.Min(threads, blocks));
+        long blockFloats = (long)rb * a.Hidden;
+        // Per task: dw1, then dw2 transposed (Hidden x Out: the A^T B product with more rows than columns runs
+        // without CpuGemm's swap and transpose-back on every block), then both bias gradients in double.
+        long w1Floats = (long)a.Hidden * a.In, partFloats = w1Floats + (long)a.Hidden * a.Out;
+        int biasStride = a.Hidden + a.Out;
+        float[] partialArray = ArrayPool<float>.Shared.Rent(checked((int)(parts * partFloats)));
+        double[] biasSums = new double[parts * biasStride];
+        try
+        {
+            fixed (float* partials = partialArray)
+            {
+                nint partP = (nint)partials;
+                CpuParallel.For(0, parts, part =>
+                {
+                    // Per task: act, dpre, a block's pre when the caller kept none, and the column sums of one block.
+                    float[] buffer = ArrayPool<float>.Shared.Rent(
+                        checked((int)((a.Pre == null ? 3 : 2) * blockFloats + biasStride)));
+                    try
+                    {
+                        fixed (float* scratch = buffer)
+                        {
+                            float* dw1 = (float*)partP + part * partFloats, dw2T = dw1 + w1Floats;
+                            int first = FirstBlock(part, parts, blocks), end = FirstBlock(part + 1, parts, blocks);
+                            if (first == end)
+                                new Span<float>(dw1, (int)partFloats).Clear();
+                            for (int blk = first; blk < end; blk++)
+                                BackwardBlock(a, g, blk * rb, Math.Min(rb, a.Rows - blk * rb), blk == first,
+                                    scratch, scratch + blockFloats, scratch + 2 * blockFloats, dw1, dw2T,
+                                    biasSums.AsSpan(part * biasStride, biasStride));
+                        }
+                    }
+                    finally
+                    {
+                        ArrayPool<float>.Shared.Return(buffer);
+                    }
+                });
+                Reduce(a, g, partials, parts, partFloats, w1Floats, biasSums);
+            }
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(partialArray);
+        }
+    }
+
+    // One block of rows [r0, r0 + n): dx written, dw1 / dw2T overwritten on a task's first block and added to after,
+    // the block's column sums of dpre and dy added to the task's double sums. colSums is Hidden + Out floats, placed
+    // after preScratch when the block's pre is recomputed (else it is preScratch).
+    private static void BackwardBlock(Args a, Grads g, int r0, int n, bool firstBlock, float* act, float* dpre,
+        float* preScratch, float* dw1, float* dw2T, Span<double> sums)
+    {
+        int h = a.Hidden;
+        float beta = firstBlock ? 0f : 1f;
+        float* x = a.X + (long)r0 * a.In, dy = g.Dy + (long)r0 * a.Out;
+        float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h;
+        float* colSums = a.Pre == null ? preScratch + (long)n * h : preScratch;
+        if (a.Pre == null) Fc1(a, r0, n, pre, act);
+        else CpuGelu.Forward(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h));
+
+        var dyS = new ReadOnlySpan<float>(dy, n * a.Out);
+        var xS = new ReadOnlySpan<float>(x, n * a.In);
+        var actS = new ReadOnlySpan<float>(act, n * h);
+        var dpreS = new Span<float>(dpre, n * h);
+        // dact = dy w2, then dpre = dact GELU'(pre) with db1's column sum in the same pass over each row.
+        CpuGemm.Sgemm(false, false, n, h, a.Out, 1f, dyS, a.Out, new ReadOnlySpan<float>(a.W2, a.Out * h), h, 0f,
+            dpreS, h, 1);
+        var sum1 = new Span<float>(colSums, h);
+        sum1.Clear();
+        for (int i = 0; i < n; i++)
+            CpuGelu.BackwardAccumulate(new ReadOnlySpan<float>(pre + (long)i * h, h), dpreS.Slice(i * h, h), sum1);
+        var sum2 = new Span<float>(colSums + h, a.Out);
+        sum2.Clear();
+        for (int i = 0; i < n; i++) TensorPrimitives.Add(sum2, dyS.Slice(i * a.Out, a.Out), sum2);
+        for (int j = 0; j < h; j++) sums[j] += sum1[j];
+        for (int j = 0; j < a.Out; j++) sums[h + j] += sum2[j];
+
+        CpuGemm.Sgemm(true, false, h, a.Out, n, 1f, actS, h, dyS, a.Out, beta, new Span<float>(dw2T, h * a.Out), a.Out, 1);
+        CpuGemm.Sgemm(true, false, h, a.In, n, 1f, dpreS, h, xS, a.In, beta, new Span<float>(dw1, h * a.In), a.In, 1);
+        CpuGemm.Sgemm(false, false, n, a.In, h, 1f, dpreS, h, new ReadOnlySpan<float>(a.W1, h * a.In), a.In, 0f,
+            new Span<float>(g.Dx + (long)r0 * a.In, n * a.In), a.In, 1);
+    }
+
+    // pre = x w1^T + b1 and act = GELU(pre) for the block of rows [r0, r0 + n) (bias and GELU in the epilogue).
+    private static void Fc1(Args a, int r0, int n, float* pre, float* act) =>
+        CpuGemm.Sgemm(false, true, n, a.Hidden, a.In, 1f, new ReadOnlySpan<float>(a.X + (long)r0 * a.In, n * a.In),
+            a.In, new ReadOnlySpan<float>(a.W1, a.Hidden * a.In), a.In, 0f, new Span<float>(pre, n * a.Hidden),
+            a.Hidden, 1, epilogue: new BiasGeluEpilogue(a.B1, act));
+
+    // The per-task sums added in task order (the same order for the same thread count); dw2 transposed back.
+    private static void Reduce(Args a, Grads g, float* partials, int parts, long partFloats, long w1Floats,
+        double[] biasSums)
+    {
+        var dw1 = new Span<float>(g.Dw1, (int)w1Floats);
+        new ReadOnlySpan<float>(partials, (int)w1Floats).CopyTo(dw1);
+        for (int p = 1; p < parts; p++)
+            TensorPrimitives.Add(dw1, new ReadOnlySpan<float>(partials + p * partFloats, (int)w1Floats), dw1);
+        for (int h = 0; h < a.Hidden; h++)
+            for (int o = 0; o < a.Out; o++)
+            {
+                long at = w1Floats + (long)h * a.Out + o;
+                float s = partials[at];
+                for (int p = 1; p < parts; p++) s += partials[p * partFloats + at];
+                g.Dw2[(long)o * a.Hidden + h] = s;
+            }
+        int stride = a.Hidden + a.Out;
+        for (int j = 0; j < stride; j++)
+        {
+            double s = 0;
+            for (int p = 0; p < parts; p++) s += biasSums[p * stride + j];
+            if (j < a.Hidden) g.Db1[j] = (float)s;
+            else g.Db2[j - a.Hidden] = (float)s;
+        }
+    }
+
+    // The first block of a task: tasks take contiguous, near-equal ranges of blocks.
+    private static int FirstBlock(int part, int parts, int blocks) => (int)((long)blocks * part / parts);
+}
