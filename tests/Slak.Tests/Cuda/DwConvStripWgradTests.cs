@@ -85,6 +85,10 @@ public sealed class DwConvStripWgradTests
     [TestCase(9, 2, 17, 19, "13x5,5x13,5x5")]
     [TestCase(11, 2, 20, 24, "31x3,3x31,3x3")]
     [TestCase(5, 2, 34, 18, "9x3,3x9")]
+    // The breaker shapes of DwConvDecomposedOpTests the strip plan takes (their instances: CMakeLists.txt).
+    [TestCase(3, 2, 33, 35, "9x5,5x9,5x5")]
+    [TestCase(2, 1, 40, 37, "31x5,5x31,5x5")]
+    [TestCase(2, 1, 40, 24, "11x5,5x11,5x5")]
     [KernelParity(DwConvStripKernels.WgradKernel)]
     public void MatchesFloat64ReferenceAtEveryDensityUnderTheSanitizers(int n, int c, int h, int w, string branchList)
     {
