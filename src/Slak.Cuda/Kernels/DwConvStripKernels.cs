@@ -1,8 +1,9 @@
 // The live-tap strip kernel of the depthwise family: cuda/kernels/dwconv_strip.cu (one branch per launch over its live
 // taps only, the map and the kernel compile-time: SLAK_DWS_H, SLAK_DWS_W, SLAK_DW_KH0, SLAK_DW_KW0). DwConvFusedKernels
 // runs a fused call's branches through it one after another (branch 0 writes, the others add in the summing modes)
-// whenever Plan takes the shape: SLaK's stages 1-2 (docs/gpu-kernels.md, "Live taps in compile-time strips").
-// Float32 only: the bf16 launches stay on dwconv_fused_kernel.
+// whenever Plan takes the shape: SLaK's stages 1-2 (docs/gpu-kernels.md, "Live taps in compile-time strips"). The same
+// module's dwconv_strip_wgrad_kernel computes the weight gradient there (WgradPlan, LaunchWeightGrad; docs "Weight
+// gradient in compile-time strips"). Float32 only: the bf16 launches stay on the fused kernels.
 using System.Collections.Concurrent;
 using System.Globalization;
 using Slak.Cuda.Emulation;
@@ -10,7 +11,7 @@ using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
 
-/// <summary>Plan, specialisation and launch of the live-tap strip kernel.</summary>
+/// <summary>Plan, specialisation and launch of the live-tap strip kernels (forward family and weight gradient).</summary>
 internal static class DwConvStripKernels
 {
     /// <summary>The kernel's name in dwconv_strip.cu.</summary>
