@@ -1,6 +1,7 @@
 // Rows of dwconv_strip.cu, the live-tap strip kernel (DwConvStripKernels) that the float32 depthwise launchers run
 // at SLaK-T's stages 1-2 instead of dwconv_fused_kernel: the training forward (three branch outputs), the inference
-// sum and the summed input gradient at stages 1 and 2 (batch 128, M x 5 + 5 x M + 5 x 5, masks of density 0.6),
+// sum and the summed input gradient at stages 1 and 2 (batch 128, M x 5 + 5 x M + 5 x 5, masks of density 0.6), and
+// the weight gradient of dwconv_strip_wgrad_kernel (same module) at the same shapes,
 // through the same backend operations and CPU references as the fused rows (RunFusedAt). PyTorch's depthwise conv2d
 // at these stages runs beside them in bench/gpu/run.sh (bench/torch/dwconv_peer.py; dense, it has no masks).
 // The kernel takes maps of 17 to 64 per side, so the smoke scale (14 x 14 and 7 x 7 maps) runs the rows at the shapes
@@ -33,6 +34,18 @@ internal static partial class Cases
                     FallbackKernel = "dwconv_fused_kernel",
                 };
             }
+        // The weight gradient (dwconv_strip_wgrad_kernel, same module and plan shapes): per-block partials along
+        // grid.y, summed by column_sum_finalize_kernel, as the fused weight gradient's rows.
+        for (int stage = 0; stage < 2; stage++)
+        {
+            int st = stage;
+            var c = FusedCase(g, FusedOp.BackwardFilter, $"stage {stage + 1}", ctx => RunStrip(ctx, FusedOp.BackwardFilter, st));
+            yield return c with
+            {
+                Name = DwConvStripKernels.WgradKernel, Op = c.Op + " (live-tap strip weight gradient)",
+                FallbackKernel = "dwconv_fused_wgrad_kernel",
+            };
+        }
     }
 
     private static void RunStrip(CheckContext ctx, FusedOp op, int stage)
@@ -55,9 +68,16 @@ internal static partial class Cases
                 throw new InvalidOperationException($"dwconv_strip_kernel's plan does not take N={b}, C={c}, {h}x{w}, {kh}x{kw}: {plan}");
         }
 
+        bool wgrad = op == FusedOp.BackwardFilter;
+        if (wgrad)
+            foreach (var (kh, kw) in sizes)
+                if (DwConvStripKernels.WgradPlan(b, c, h, w, kh, kw, limits).KernelChoice != PlanKernel.DwConvStrip)
+                    throw new InvalidOperationException($"dwconv_strip_wgrad_kernel's plan does not take N={b}, C={c}, {h}x{w}, {kh}x{kw}");
+
         var branches = sizes.Select(t => new DwConvFusedBranch(default, default, t.Item1, t.Item2)).ToArray();
-        if (dev is not EmulatedDevice && !DwConvStripKernels.Takes(dev, branches, b, c, h, w))
-            throw new InvalidOperationException($"the launchers would not run dwconv_strip_kernel at N={b}, C={c}, {h}x{w} on {dev.Name}");
+        if (dev is not EmulatedDevice && !(wgrad ? DwConvStripKernels.TakesWgrad(dev, branches, b, c, h, w)
+                                                 : DwConvStripKernels.Takes(dev, branches, b, c, h, w)))
+            throw new InvalidOperationException($"the launchers would not run the strip kernel at N={b}, C={c}, {h}x{w} on {dev.Name}");
         RunFusedAt(ctx, op, b, c, h, w, sizes, density);
     }
 }

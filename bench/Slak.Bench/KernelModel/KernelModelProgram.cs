@@ -32,8 +32,8 @@ internal static class KernelModelProgram
                 default: throw new ArgumentException($"kernel-model: unknown option {args[i]} (--arch, --out, --variant)");
             }
         }
-        if (variant is not ("sliding" or "nostrip" or "taplist" or "taps" or "noedge" or "fullstrips"))
-            throw new ArgumentException($"kernel-model: --variant must be sliding (the current kernels), nostrip (dwconv_fused_kernel at stages 1-2 instead of the live-tap strip kernel), taplist (the live-tap-list forward before its rewrite), taps (the live-tap weight gradient before its rewrite), noedge (the sliding forward before its image-edge steps) or fullstrips (the weight gradient before its trimmed strips), got '{variant}'");
+        if (variant is not ("sliding" or "nostrip" or "nostripwgrad" or "taplist" or "taps" or "noedge" or "fullstrips"))
+            throw new ArgumentException($"kernel-model: --variant must be sliding (the current kernels), nostrip (dwconv_fused_kernel at stages 1-2 instead of the live-tap strip kernel), nostripwgrad (dwconv_fused_wgrad_kernel at stages 1-2 instead of the strip weight gradient), taplist (the live-tap-list forward before its rewrite), taps (the live-tap weight gradient before its rewrite), noedge (the sliding forward before its image-edge steps) or fullstrips (the weight gradient before its trimmed strips), got '{variant}'");
         string nvdisasm = FindNvdisasm() ?? throw new InvalidOperationException(
             "kernel-model needs nvdisasm (Debian: nvidia-cuda-toolkit from the non-free section); run bench/kernel-model.sh, which installs it");
         int archNumber = int.Parse(arch.AsSpan(3), CultureInfo.InvariantCulture);
@@ -67,8 +67,9 @@ internal static class KernelModelProgram
             Add(FusedFile, "dwconv_fused" + NoEdgeSuffix, ["SLAK_DW_EDGE_STEPS=0"]);
             // The weight gradient before its trimmed strips (--variant fullstrips).
             Add(FusedFile, "dwconv_fused" + FullStripsSuffix, ["SLAK_DW_WGRAD_TRIM=0"]);
-            // The live-tap strip kernel's module of every branch of each stage its plan takes (SLaK-T: stages 1-2).
-            foreach (var st in DwConvModel.SlakTiny.Where(st => DwConvStripModel.Chosen(st, Batch)))
+            // The live-tap strip kernel's module of every branch of each stage its plan takes (SLaK-T: stages 1-2); the
+            // module also holds the strip weight gradient (dwconv_strip_wgrad_kernel).
+            foreach (var st in DwConvModel.SlakTiny.Where(st => DwConvStripModel.Chosen(st, Batch) || DwConvStripModel.WgradChosen(st, Batch)))
                 foreach (var b in st.Branches)
                     Add(DwConvStripKernels.File, DwConvStripModel.Module(st, b), DwConvStripModel.Defines(st, b));
             // The small-map module for each stage whose plan chooses it (SLaK-T: stages 3-4).
@@ -227,6 +228,7 @@ internal static class KernelModelProgram
         bool edgeSteps = true; // false: the sliding forward before its image-edge steps (--variant noedge)
         bool trimStrips = true; // false: the weight gradient before its trimmed strips (--variant fullstrips)
         bool strips = true; // false: dwconv_fused_kernel where the live-tap strip kernel runs (--variant nostrip)
+        bool stripWgrad = true; // false: dwconv_fused_wgrad_kernel where the strip weight gradient runs (--variant nostripwgrad)
         DwConvModel.Estimate Fwd(bool old, string pass, DwConvModel.Stage st, double d, bool? useStrip = null)
         {
             // The live-tap strip kernel where its plan takes the stage (stages 1-2).
@@ -252,8 +254,12 @@ internal static class KernelModelProgram
                 Occupancy = PlanOccupancy(rows, old ? TapListModule : SpecModule(st), "dwconv_fused_kernel", e.Plan),
             };
         }
-        DwConvModel.Estimate Wgrad(bool old, DwConvModel.Stage st, double d)
+        DwConvModel.Estimate Wgrad(bool old, DwConvModel.Stage st, double d, bool? useStrip = null)
         {
+            // The strip weight gradient where its plan takes the stage (stages 1-2); the fused kernel's own variants
+            // (noedge, fullstrips) keep the fused kernel there.
+            if (!old && (useStrip ?? stripWgrad) && edgeSteps && trimStrips && DwConvStripModel.WgradChosen(st, batch))
+                return StripWgrad(st, d);
             if (!old && DwConvSmallWgradModel.Applies(st, batch))
             {
                 string module = SmallWgradModule(st);
@@ -272,6 +278,12 @@ internal static class KernelModelProgram
                 Occupancy = PlanOccupancy(rows, old ? TapsModule : "dwconv_fused", "dwconv_fused_wgrad_kernel", e.Plan),
             };
         }
+        DwConvModel.Estimate StripWgrad(DwConvModel.Stage st, double d) =>
+            DwConvStripModel.WeightGrad(st, batch, d, b =>
+            {
+                var row = Row(rows, DwConvStripModel.Module(st, b), DwConvStripKernels.WgradKernel);
+                return DwConvStripModel.ReadWgrad(row.Kernel, row.Resources?.Registers ?? 0);
+            });
         DwConvModel.Estimate Strip(string pass, DwConvModel.Stage st, double d) =>
             DwConvStripModel.Forward(pass, st, batch, d, accumulate: pass != "fwd", b =>
             {
@@ -299,23 +311,26 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"Image-edge steps (default; `--variant noedge` is the loop before them): the steps clipped by the image's or the tile's edges issue only their in-image products (counted in the lane efficiency); their loads and an estimated {DwConvModel.ClippedStepOverhead} loop and {DwConvModel.ClippedStepDispatch} dispatch instructions per clipped step are added to the issue time as slots beside the hot loop's (estimates, not counted in the machine code).");
         var lines = new Dictionary<string, string>(StringComparer.Ordinal);
         var inBoundsLines = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var (name, oldFwd, oldWgrad) in new[] { ("before", true, true), ("taplist", true, false), ("taps", false, true), ("noedge", false, false), ("fullstrips", false, false), ("nostrip", false, false), ("sliding", false, false) })
+        var S2 = new Dictionary<string, string>(StringComparer.Ordinal);   // the weight gradient at stage 2 per variant
+        foreach (var (name, oldFwd, oldWgrad) in new[] { ("before", true, true), ("taplist", true, false), ("taps", false, true), ("noedge", false, false), ("fullstrips", false, false), ("nostrip", false, false), ("nostripwgrad", false, false), ("sliding", false, false) })
         {
             edgeSteps = name != "noedge";
             trimStrips = name != "fullstrips";
             strips = name != "nostrip";
+            stripWgrad = name != "nostripwgrad";
             var all = Estimates(oldFwd, oldWgrad);
             string P(string pass, string stage) => all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor.ToString("F0", inv);
+            S2[name] = P("wgrad", "s2");
             lines[name] = $"fwd s1 {P("fwd", "s1")}%, dgrad s1 {P("dgrad", "s1")}%, wgrad s1 {P("wgrad", "s1")}%, fwd s4 {P("fwd", "s4")}%, wgrad s4 {P("wgrad", "s4")}%";
             // The other reading of "valid taps": every in-bounds product counts as work, masked ones included (the
             // floor of the same convolution with dense weights: the live-tap floor / density).
             string D(string pass, string stage) => (all.First(e => e.Pass == pass && e.Stage == stage).PercentOfFmaFloor / density).ToString("F0", inv);
             inBoundsLines[name] = $"fwd s1 {D("fwd", "s1")}%, dgrad s1 {D("dgrad", "s1")}%, wgrad s1 {D("wgrad", "s1")}%, fwd s3 {D("fwd", "s3")}%, wgrad s3 {D("wgrad", "s3")}%, fwd s4 {D("fwd", "s4")}%, wgrad s4 {D("wgrad", "s4")}%";
-            if (name is "taplist" or "taps" or "noedge" or "fullstrips" or "nostrip") continue;
+            if (name is "taplist" or "taps" or "noedge" or "fullstrips" or "nostrip" or "nostripwgrad") continue;
             sb.AppendLine();
             sb.AppendLine(name == "before"
                 ? "### Before: live-tap-list forward / input gradient (`--variant taplist`, SLAK_DW_FUSED_TAPLIST=1) and live-tap weight gradient (`--variant taps`, SLAK_DW_WGRAD_TAPS=1)"
-                : "### After: live-tap strip forward / input gradient at stages 1-2 (`dwconv_strip_kernel`), small-map kernels at stages 3-4, outer-product weight gradient (`--variant sliding`, the default)");
+                : "### After: live-tap strip forward / input gradient / weight gradient at stages 1-2 (`dwconv_strip_kernel`, `dwconv_strip_wgrad_kernel`), small-map kernels at stages 3-4 (`--variant sliding`, the default)");
             sb.AppendLine();
             sb.AppendLine("| pass | stage | useful GFMA | lane efficiency | hot-loop FFMA share | bank ways | occupancy | FMA floor ms | HBM floor ms | modeled ms | % of FMA floor | plan |");
             sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -363,6 +378,7 @@ internal static class KernelModelProgram
             }
         }
         AppendStrip(sb, rows, st => (d, pass) => Fwd(false, pass, st, d, true), st => (d, pass) => Fwd(false, pass, st, d, false));
+        AppendStripWgrad(sb, rows, (st, d) => Wgrad(false, st, d, true), (st, d) => Wgrad(false, st, d, false));
         sb.AppendLine();
         sb.AppendLine(inv, $"Before (live-tap forward and weight gradient, `--variant taplist` and `--variant taps`): kernel-model: {lines["before"]}");
         sb.AppendLine();
@@ -373,6 +389,8 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"Only the sliding forward before its image-edge steps (`--variant noedge`, SLAK_DW_EDGE_STEPS=0): kernel-model: {lines["noedge"]}; in-bounds reading: {inBoundsLines["noedge"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"Only the forward and input gradient before the live-tap strip kernel (`--variant nostrip`, `DwConvStripKernels.Off`: `dwconv_fused_kernel` at stages 1-2): kernel-model: {lines["nostrip"]}; in-bounds reading: {inBoundsLines["nostrip"]}");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"Only the weight gradient before the strip weight gradient (`--variant nostripwgrad`, `DwConvStripKernels.WgradOff`: `dwconv_fused_wgrad_kernel` at stages 1-2): kernel-model: {lines["nostripwgrad"]}; stage 2: wgrad s2 {S2["nostripwgrad"]}% (strip weight gradient: {S2["sliding"]}%); in-bounds reading: {inBoundsLines["nostripwgrad"]}");
         sb.AppendLine();
         sb.AppendLine(inv, $"Only the weight gradient before its trimmed strips (`--variant fullstrips`, SLAK_DW_WGRAD_TRIM=0: every strip computes 8 taps): kernel-model: {lines["fullstrips"]}; in-bounds reading: {inBoundsLines["fullstrips"]}. Trimmed strips (the default) compute a strip's taps only up to its last live one inside the kernel and start 4 taps later when its first 4 are dead; their full steps run a one-step loop per tap count, counted outright as 8 x count FFMAs and {DwConvModel.ShortStepSlots(1)}-{DwConvModel.ShortStepSlots(7)} other slots per step (loads and an estimated 4 loop instructions), not at the hot loop's share.");
         sb.AppendLine();
@@ -396,6 +414,40 @@ internal static class KernelModelProgram
             }
         sb.AppendLine();
         sb.AppendLine(inv, $"kernel-model: {lines[variant]}");
+    }
+
+    /// <summary>The strip weight gradient's section: per stage it takes, its short-axis loop's counts per branch and the
+    /// modeled weight gradient at densities 1 / 0.6 / 0.3 beside dwconv_fused_wgrad_kernel's.</summary>
+    private static void AppendStripWgrad(StringBuilder sb, List<KernelRow> rows, Func<DwConvModel.Stage, double, DwConvModel.Estimate> strip,
+                                         Func<DwConvModel.Stage, double, DwConvModel.Estimate> fused)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        var stages = DwConvModel.SlakTiny.Where(st => DwConvStripModel.WgradChosen(st, Batch)).ToList();
+        if (stages.Count == 0) return;
+        sb.AppendLine();
+        sb.AppendLine("### Weight gradient in compile-time strips: `dwconv_strip_wgrad_kernel` against `dwconv_fused_wgrad_kernel` (stages 1-2)");
+        sb.AppendLine();
+        sb.AppendLine("The strip kernel's grid, block and staged planes; a thread keeps its dy lines in registers and, per short-axis tap, runs the unrolled long-axis taps: a live tap is exactly its in-image products (two chains) and one store of its sum to the block's reduction row, a masked tap its test and branch. After a barrier the threads t < kl add their tap's row in thread order (the block's partial; `column_sum_finalize_kernel` adds the blocks in order). Per short-axis tap, from the sm_90 listing: the taps before the loop's first barrier split by `SassKernel.SkipMix` (`always`, `skippable`: a live tap's products and store), the reduction after it (`reduce always`: every warp; `row sum`: the warps of threads t < kl). Staging, the dy loads and the per-block setup are estimates (DwConvStripModel's constants).");
+        sb.AppendLine();
+        sb.AppendLine("| stage | branch | regs | taps: always | skippable | of them FFMA | reduce always | row sum |");
+        sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var st in stages)
+            foreach (var b in st.Branches)
+            {
+                var row = Row(rows, DwConvStripModel.Module(st, b), DwConvStripKernels.WgradKernel);
+                var c = DwConvStripModel.ReadWgrad(row.Kernel, row.Resources?.Registers ?? 0);
+                sb.AppendLine(inv, $"| {st.Name} | {b.Kh}x{b.Kw} | {c.Registers} | {c.Always:F0} | {c.Skippable:F0} | {c.SkippableFfma:F0} | {c.ReduceAlways:F0} | {c.ReduceBody:F0} |");
+            }
+        sb.AppendLine();
+        sb.AppendLine("| stage | density | strip: lane eff. | strip: occupancy | strip: bank ways | strip ms | strip: % of FMA floor | fused ms | fused: % of FMA floor | faster |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var st in stages)
+            foreach (double d in new[] { 1.0, 0.6, 0.3 })
+            {
+                var s = strip(st, d);
+                var f = fused(st, d);
+                sb.AppendLine(inv, $"| {st.Name} | {d:F1} | {s.LaneEfficiency:F2} | {s.Occupancy:F2} | {s.BankWays} | {s.ModeledMs:F3} | {s.PercentOfFmaFloor:F0} | {f.ModeledMs:F3} | {f.PercentOfFmaFloor:F0} | {(s.ModeledMs < f.ModeledMs ? "strip" : "fused")} |");
+            }
     }
 
     /// <summary>The live-tap strip kernel's section: per stage it takes, its strip loops' counts per branch and the

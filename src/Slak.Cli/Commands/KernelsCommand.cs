@@ -147,6 +147,14 @@ internal sealed class KernelsCommand : ICliCommand
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                         $"  taken by dwconv_strip_kernel (live taps, branch {bh}x{bw}, forward / input gradient / inference sum): ") +
                         Slak.Cuda.Kernels.DwConvStripKernels.Plan(batch, c, size, size, bh, bw, limits));
+            // The strip weight gradient where its plan takes every branch and the fused weight gradient's plan is the
+            // fused kernel (DwConvFusedKernels.BackwardFilter on a GPU).
+            if (Slak.Cuda.Kernels.LaunchPlans.DwConvFusedWeightGrad(batch, c, size, size, kh, kw, limits).KernelChoice == Slak.Cuda.Kernels.PlanKernel.DwConvFusedWgrad
+                && branches.All(b => Slak.Cuda.Kernels.DwConvStripKernels.WgradPlan(batch, c, size, size, b.Kh, b.Kw, limits).KernelChoice == Slak.Cuda.Kernels.PlanKernel.DwConvStrip))
+                foreach (var (bh, bw) in branches)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  taken by dwconv_strip_wgrad_kernel (live taps, branch {bh}x{bw}, weight gradient): ") +
+                        Slak.Cuda.Kernels.DwConvStripKernels.WgradPlan(batch, c, size, size, bh, bw, limits));
             if (Slak.Cuda.Kernels.DwConvSmallWgradKernels.Applies(batch, size, size, [.. branches]))
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  taken by dwconv_small_wgrad_kernel (small map): grid ({c}, {Slak.Cuda.Kernels.DwConvSmallWgradKernels.Chunks(batch, size, size)}, 1) block ({Slak.Cuda.Kernels.DwConvSmallWgradKernels.Threads}, 1, 1)"));

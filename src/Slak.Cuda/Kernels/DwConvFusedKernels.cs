@@ -171,6 +171,11 @@ internal static partial class DwConvFusedKernels
                                              branches[b].Kh, branches[b].Kw, !branches[b].Mask.IsNull);
             return;
         }
+        if (plan.KernelChoice == PlanKernel.DwConvFusedWgrad && DwConvStripKernels.TakesWgrad(dev, branches, n, c, h, w))
+        {
+            DwConvStripKernels.LaunchWeightGrad(dev, dws, x, dys, branches, n, c, h, w); // stages 1-2
+            return;
+        }
         LaunchWeightGrad(dev, dws, x, dys, branches, n, c, h, w, plan, bf16: false);
     }
 

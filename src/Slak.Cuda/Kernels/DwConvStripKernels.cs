@@ -1,8 +1,9 @@
 // The live-tap strip kernel of the depthwise family: cuda/kernels/dwconv_strip.cu (one branch per launch over its live
 // taps only, the map and the kernel compile-time: SLAK_DWS_H, SLAK_DWS_W, SLAK_DW_KH0, SLAK_DW_KW0). DwConvFusedKernels
 // runs a fused call's branches through it one after another (branch 0 writes, the others add in the summing modes)
-// whenever Plan takes the shape: SLaK's stages 1-2 (docs/gpu-kernels.md, "Live taps in compile-time strips").
-// Float32 only: the bf16 launches stay on dwconv_fused_kernel.
+// whenever Plan takes the shape: SLaK's stages 1-2 (docs/gpu-kernels.md, "Live taps in compile-time strips"). The same
+// module's dwconv_strip_wgrad_kernel computes the weight gradient there (WgradPlan, LaunchWeightGrad; docs "Weight
+// gradient in compile-time strips"). Float32 only: the bf16 launches stay on the fused kernels.
 using System.Collections.Concurrent;
 using System.Globalization;
 using Slak.Cuda.Emulation;
@@ -10,11 +11,14 @@ using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
 
-/// <summary>Plan, specialisation and launch of the live-tap strip kernel.</summary>
+/// <summary>Plan, specialisation and launch of the live-tap strip kernels (forward family and weight gradient).</summary>
 internal static class DwConvStripKernels
 {
     /// <summary>The kernel's name in dwconv_strip.cu.</summary>
     internal const string Kernel = "dwconv_strip_kernel";
+
+    /// <summary>The weight-gradient kernel's name in dwconv_strip.cu (same module, same definitions).</summary>
+    internal const string WgradKernel = "dwconv_strip_wgrad_kernel";
 
     /// <summary>The kernel's source file, relative to cuda/.</summary>
     internal const string File = "kernels/dwconv_strip.cu";
@@ -32,6 +36,14 @@ internal static class DwConvStripKernels
     /// <summary>Run dwconv_fused_kernel where the plan would take this kernel (the "before" of kernel-model's
     /// <c>--variant sliding</c> and of the GPU check). Process-wide; off by default.</summary>
     internal static bool Off { get; set; }
+
+    /// <summary>Run dwconv_fused_wgrad_kernel where <see cref="WgradPlan"/> would take the strip weight gradient (the
+    /// "before" of kernel-model's <c>--variant nostripwgrad</c>). Process-wide; off by default.</summary>
+    internal static bool WgradOff { get; set; }
+
+    /// <summary>Bytes of the weight gradient's partial sums (one float per block row of images, channel and tap) at
+    /// most: beyond this batch the fused weight gradient's chunked plan runs.</summary>
+    internal const long MaxWgradWorkspaceBytes = 256L << 20;
 
     /// <summary>Images a thread takes (dwr_images_per_thread): two where a line has at most 32 outputs, else one.</summary>
     internal static int ImagesPerThread(int len) => 2 * len <= 64 ? 2 : 1;
@@ -98,6 +110,92 @@ internal static class DwConvStripKernels
             OptIn = shared > limits.SmemPerBlockDefault ? 1 : 0,
             LaunchBound = MaxThreads,
         };
+    }
+
+    /// <summary>Dynamic shared bytes of a weight-gradient block (dwconv_strip_wgrad_kernel's layout): the reduction rows
+    /// (long-axis taps x <see cref="LineStride"/>(threads) floats), the live bits and the block's transposed
+    /// planes.</summary>
+    internal static int WgradSharedBytes(int h, int w, int kh, int kw, int images, int threads)
+    {
+        bool tall = kh >= kw;
+        int len = tall ? h : w, lines = tall ? w : h, kl = tall ? kh : kw, ks = tall ? kw : kh;
+        long bytes = (long)kl * LineStride(threads) * sizeof(float) + ((ks + 1) & ~1) * sizeof(ulong)
+                     + (long)images * PlaneFloats(lines, ks, len) * sizeof(float);
+        return (int)Math.Min(int.MaxValue, bytes);
+    }
+
+    /// <summary>The plan of one branch's weight-gradient launch (<see cref="PlanKernel.DwConvStrip"/>: grid and block
+    /// as <see cref="Plan"/>'s, one partial sum per block row of images, channel and tap in
+    /// <see cref="LaunchPlan.WorkspaceBytes"/>, <see cref="LaunchPlan.Chunks"/> block rows), or a plan of
+    /// <see cref="PlanKernel.None"/>: where <see cref="Plan"/> does not take the shape, or the shared memory or the
+    /// partial sums (<see cref="MaxWgradWorkspaceBytes"/>) do not fit.</summary>
+    internal static LaunchPlan WgradPlan(long n, long c, int h, int w, int kh, int kw, DeviceLimits limits)
+    {
+        var none = new LaunchPlan { Kernel = (int)PlanKernel.None };
+        if (WgradOff) return none;
+        var fwd = Plan(n, c, h, w, kh, kw, limits);
+        if (fwd.KernelChoice != PlanKernel.DwConvStrip) return none;
+        int lines = kh >= kw ? w : h, len = kh >= kw ? h : w, threads = (int)fwd.BlockX;
+        int shared = WgradSharedBytes(h, w, kh, kw, Images(len, lines), threads);
+        long workspace = (long)fwd.GridY * c * kh * kw * sizeof(float);
+        if (shared > limits.SmemPerBlockOptin || workspace > MaxWgradWorkspaceBytes) return none;
+        return fwd with
+        {
+            SmemDynamic = shared,
+            OptIn = shared > limits.SmemPerBlockDefault ? 1 : 0,
+            Chunks = (int)fwd.GridY,
+            PerChunk = Images(len, lines),
+            WorkspaceBytes = workspace,
+        };
+    }
+
+    /// <summary>Whether the strip weight gradient runs every branch of this fused call on <paramref name="dev"/> (as
+    /// <see cref="Takes"/>, for <see cref="WgradPlan"/>).</summary>
+    internal static bool TakesWgrad(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
+    {
+        if (WgradOff || branches.Length == 0) return false;
+        var limits = DeviceLimits.For(dev);
+        foreach (var b in branches)
+        {
+            if (WgradPlan(n, c, h, w, b.Kh, b.Kw, limits).KernelChoice != PlanKernel.DwConvStrip) return false;
+            if (dev is EmulatedDevice && !EmulatedDevice.HasInstance(WgradKernel, Specialization(h, w, b.Kh, b.Kw))) return false;
+        }
+        return true;
+    }
+
+    /// <summary>The weight gradients of a fused call's branches: one launch per branch into per-block partial sums,
+    /// then column_sum_finalize_kernel adds them in block order into dws[b] (deterministic). A masked tap gets exactly 0.
+    /// The caller has checked <see cref="TakesWgrad"/>.</summary>
+    internal static void LaunchWeightGrad(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr x,
+                                          ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
+                                          int n, int c, int h, int w)
+    {
+        var limits = DeviceLimits.For(dev);
+        for (int b = 0; b < branches.Length; b++)
+        {
+            var br = branches[b];
+            var plan = WgradPlan(n, c, h, w, br.Kh, br.Kw, limits);
+            if (plan.KernelChoice != PlanKernel.DwConvStrip)
+                throw new InvalidOperationException($"dwconv_strip_wgrad_kernel does not take N={n}, C={c}, {h}x{w}, {br.Kh}x{br.Kw}");
+            var partials = dev.Allocate(plan.WorkspaceBytes);
+            try
+            {
+                var a = new KernelArgs();
+                a.AddOutput(partials, plan.WorkspaceBytes);
+                a.Add(x);
+                a.Add(dys[b]);
+                a.Add(br.Mask);
+                a.Add(n);
+                a.Add(c);
+                a.Add(h);
+                a.Add(w);
+                a.Add(br.Kh);
+                a.Add(br.Kw);
+                a.Launch(dev, WgradKernel, plan, Specialization(h, w, br.Kh, br.Kw));
+                ReduceKernels.Finalize(dev, dws[b], partials, plan.Chunks, c * br.Kh * br.Kw);
+            }
+            finally { dev.Free(partials); }
+        }
     }
 
     /// <summary>Whether the strip kernel runs every branch of this fused call on <paramref name="dev"/>: each branch's

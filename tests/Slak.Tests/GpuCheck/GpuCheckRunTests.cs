@@ -51,18 +51,24 @@ public class GpuCheckRunTests
     [Test]
     public void StripRowsRunTheStripKernelAtTheSmokeScale()
     {
-        // The live-tap strip kernel's rows (forward, inference sum, input gradient at stages 1-2, density 0.6) at the
-        // CI's tiny scale: each row is ok against the CPU, and under the test library's strip instances (which the
-        // rows' smoke shapes match) the emulator really ran dwconv_strip_kernel, not the fallback the rows accept
-        // under the production library (no specialised instances).
+        // The live-tap strip kernel's rows (forward, inference sum, input gradient at stages 1-2, density 0.6) and the
+        // strip weight gradient's (stages 1-2) at the CI's tiny scale: each row is ok against the CPU, and under the
+        // test library's strip instances (which the rows' smoke shapes match) the emulator really ran
+        // dwconv_strip_kernel and dwconv_strip_wgrad_kernel, not the fallbacks the rows accept under the production
+        // library (no specialised instances).
         long before = Slak.Cuda.Emulation.EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_strip_kernel");
+        long wgradBefore = Slak.Cuda.Emulation.EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_strip_wgrad_kernel");
         var (exit, rows, _) = Run("--scale", "tiny", "--group", "dwconv_strip", "--no-e2e");
         Assert.That(exit, Is.Zero);
-        Assert.That(rows, Has.Length.EqualTo(6), "forward, inference sum and input gradient at stages 1 and 2");
-        foreach (string row in rows)
+        Assert.That(rows, Has.Length.EqualTo(8), "forward, inference sum, input gradient and weight gradient at stages 1 and 2");
+        foreach (string row in rows.Take(6))
             Assert.That(row, Does.StartWith("| dwconv_strip_kernel |").And.EndWith("| ok |"));
+        foreach (string row in rows.Skip(6))
+            Assert.That(row, Does.StartWith("| dwconv_strip_wgrad_kernel |").And.EndWith("| ok |"));
         long launched = Slak.Cuda.Emulation.EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_strip_kernel") - before;
         Assert.That(launched, Is.GreaterThanOrEqualTo(6 * 3), "three branch launches per row at least");
+        long wgradLaunched = Slak.Cuda.Emulation.EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_strip_wgrad_kernel") - wgradBefore;
+        Assert.That(wgradLaunched, Is.GreaterThanOrEqualTo(2 * 3), "three branch launches per weight-gradient row at least");
     }
 
     [Test]

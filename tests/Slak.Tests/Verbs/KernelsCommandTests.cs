@@ -72,14 +72,19 @@ public sealed class KernelsCommandTests
                     $"SLAK_DWS_H={parts[0][0]}", $"SLAK_DWS_W={parts[0][1]}", $"SLAK_DW_KH0={parts[1][0]}", $"SLAK_DW_KW0={parts[1][1]}",
                 }), spec);
                 Assert.That(m.GetProperty("kernels").EnumerateArray().Select(k => k.GetString()), Does.Contain("dwconv_strip_kernel"), spec);
-                var r = m.GetProperty("resources").EnumerateArray().Single(r => r.GetProperty("kernel").GetString() == "dwconv_strip_kernel");
-                Assert.That(r.GetProperty("spill_bytes").GetInt32() + r.GetProperty("stack_frame_bytes").GetInt32(), Is.Zero,
-                    $"{spec}: dwconv_strip_kernel uses no local memory");
+                foreach (string kernel in new[] { "dwconv_strip_kernel", "dwconv_strip_wgrad_kernel" })
+                {
+                    var r = m.GetProperty("resources").EnumerateArray().Single(r => r.GetProperty("kernel").GetString() == kernel);
+                    Assert.That(r.GetProperty("spill_bytes").GetInt32() + r.GetProperty("stack_frame_bytes").GetInt32(), Is.Zero,
+                        $"{spec}: {kernel} uses no local memory");
+                }
             }
             // 56 x 56: four 56-thread line groups, one image each; 28 x 28: eight 28-thread groups, two images each.
             Assert.That(text, Does.Contain("taken by dwconv_strip_kernel (live taps, branch 51x5, forward / input gradient / inference sum): DwConvStrip grid (124, 16, 1) block (224, 1, 1)"));
             Assert.That(text, Does.Contain("taken by dwconv_strip_kernel (live taps, branch 5x49, forward / input gradient / inference sum): DwConvStrip grid (249, 4, 1) block (224, 1, 1)"));
             Assert.That(text, Does.Not.Contain("branch 47x5, forward").And.Not.Contain("branch 13x5, forward"), "no strip plan at stages 3-4");
+            Assert.That(text, Does.Contain("taken by dwconv_strip_wgrad_kernel (live taps, branch 49x5, weight gradient): DwConvStrip grid (249, 4, 1) block (224, 1, 1)"));
+            Assert.That(text, Does.Not.Contain("branch 47x5, weight gradient"), "no strip weight-gradient plan at stages 3-4");
             var specialised = modules.Except(generic).Where(m => m.GetProperty("source").GetString() == "kernels/dwconv_fused.cu").ToList();
             Assert.That(specialised.Select(m => m.GetProperty("spec").GetString()),
                 Is.EquivalentTo(new[] { "51x5-5x51-5x5", "49x5-5x49-5x5", "47x5-5x47-5x5", "13x5-5x13-5x5" }));

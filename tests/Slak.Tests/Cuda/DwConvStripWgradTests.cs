@@ -1,0 +1,219 @@
+// The strip weight gradient (dwconv_strip_wgrad_kernel in cuda/kernels/dwconv_strip.cu, DwConvStripKernels.WgradPlan /
+// LaunchWeightGrad): its plan at SLaK-T's stages 1-2 within the sm_80 / sm_90 limits, its SLaK-T modules compiled by
+// NVRTC without local memory, and DwConvFusedKernels.BackwardFilter on the emulator's specialised instances (the strip
+// instances of CMakeLists.txt hold this kernel too) with every sanitizer on and the outputs poisoned, against a
+// float64 reference at densities 1 / 0.6 / 0.1 / 0 (pruned taps exactly 0) and unmasked, asserting that each branch's
+// instance ran, that dwconv_fused_wgrad_kernel did not, and that two runs agree bit for bit; with
+// DwConvStripKernels.WgradOff the same call runs dwconv_fused_wgrad_kernel.
+using NUnit.Framework;
+using Slak.Cuda.Compilation;
+using Slak.Cuda.Emulation;
+using Slak.Cuda.Kernels;
+using Slak.Cuda.Runtime;
+using Slak.Tests.Support;
+
+namespace Slak.Tests.Cuda;
+
+[TestFixture]
+[NonParallelizable] // DwConvStripKernels.WgradOff is process-wide
+public sealed class DwConvStripWgradTests
+{
+    // SLaK-T's stages 1-2 (224 px) and stage 1 at 256 px, batch 128: every branch is planned within both architectures'
+    // limits with the forward's grid (one partial per block row of images, channel and tap).
+    [TestCase(128, 124, 56, "51x5,5x51,5x5")]
+    [TestCase(128, 249, 28, "49x5,5x49,5x5")]
+    [TestCase(256, 124, 64, "51x5,5x51,5x5")]
+    public void SlakStagesOneAndTwoArePlannedWithinTheLimits(long n, long c, int hw, string branches)
+    {
+        foreach (int sm in new[] { 80, 90 })
+        {
+            var limits = DeviceLimits.ForArchitecture(sm);
+            foreach (var (kh, kw) in BranchShapes.Parse(branches))
+            {
+                var fwd = DwConvStripKernels.Plan(n, c, hw, hw, kh, kw, limits);
+                var plan = DwConvStripKernels.WgradPlan(n, c, hw, hw, kh, kw, limits);
+                string what = $"sm_{sm} N={n} C={c} {hw}x{hw} {kh}x{kw}: {plan}";
+                Assert.That(plan.KernelChoice, Is.EqualTo(PlanKernel.DwConvStrip), what);
+                Assert.That(LaunchPlans.Violation(plan, limits), Is.EqualTo(PlanViolation.WithinLimits), what);
+                Assert.That((plan.GridX, plan.GridY, plan.BlockX), Is.EqualTo((fwd.GridX, fwd.GridY, fwd.BlockX)), what);
+                Assert.That(plan.Chunks, Is.EqualTo((int)plan.GridY), what);
+                Assert.That(plan.WorkspaceBytes, Is.EqualTo((long)plan.GridY * c * kh * kw * sizeof(float)), what);
+            }
+        }
+    }
+
+    [Test]
+    public void ShapesTheForwardDoesNotTakeAndTheSwitchAreNotPlanned()
+    {
+        var limits = DeviceLimits.ForArchitecture(90);
+        Assert.That(DwConvStripKernels.WgradPlan(128, 64, 14, 14, 47, 5, limits).KernelChoice, Is.EqualTo(PlanKernel.None), "14 x 14");
+        Assert.That(DwConvStripKernels.WgradPlan(128, 64, 56, 56, 65, 5, limits).KernelChoice, Is.EqualTo(PlanKernel.None), "65 taps");
+        // 400,000 images at 28 x 28: 50,000 block rows of partials, 4.9 GB, over the workspace bound.
+        Assert.That(DwConvStripKernels.WgradPlan(400_000, 249, 28, 28, 49, 5, limits).KernelChoice, Is.EqualTo(PlanKernel.None), "workspace");
+        DwConvStripKernels.WgradOff = true;
+        try
+        {
+            Assert.That(DwConvStripKernels.WgradPlan(128, 249, 28, 28, 49, 5, limits).KernelChoice, Is.EqualTo(PlanKernel.None), "switch");
+        }
+        finally { DwConvStripKernels.WgradOff = false; }
+    }
+
+    [Test]
+    public void SlakModulesCompileWithoutLocalMemory()
+    {
+        NvrtcTestSupport.RequireNvrtc();
+        var compiler = new NvrtcCompiler(KernelSources.Embedded);
+        var failures = new List<string>();
+        foreach (int major in new[] { 8, 9 })
+            foreach (var (hw, branches) in new[] { (56, "51x5,5x51,5x5"), (28, "49x5,5x49,5x5"), (64, "51x5,5x51,5x5") })
+                foreach (var (kh, kw) in BranchShapes.Parse(branches))
+                {
+                    var defines = DwConvStripKernels.Specialization(hw, hw, kh, kw);
+                    var module = compiler.Compile(DwConvStripKernels.File, new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
+                    var r = module.Resources.Single(r => r.Kernel == DwConvStripKernels.WgradKernel);
+                    TestContext.Progress.WriteLine($"sm_{major}0 {hw}x{hw} {kh}x{kw}: {r.Registers} registers");
+                    if (r.UsesLocalMemory)
+                        failures.Add($"sm_{major}0 {string.Join(' ', defines)}: spills or has a stack frame ({r.SpillStoreBytes} B " +
+                                     $"spill stores, {r.StackFrameBytes} B stack, {r.Registers} registers)");
+                }
+        Assert.That(failures, Is.Empty);
+    }
+
+    // The emulator test library's strip instances: an odd 17 x 19 map (scalar staging; 9 images, the last block row
+    // partly empty), 31-tap branches longer than a 20 x 24 map (taps that reach no output), and 34-output tall lines
+    // (one image a thread; the 3x9 branch's 18-output rows take two).
+    [TestCase(9, 2, 17, 19, "13x5,5x13,5x5")]
+    [TestCase(11, 2, 20, 24, "31x3,3x31,3x3")]
+    [TestCase(5, 2, 34, 18, "9x3,3x9")]
+    // The breaker shapes of DwConvDecomposedOpTests the strip plan takes (their instances: CMakeLists.txt).
+    [TestCase(3, 2, 33, 35, "9x5,5x9,5x5")]
+    [TestCase(2, 1, 40, 37, "31x5,5x31,5x5")]
+    [TestCase(2, 1, 40, 24, "11x5,5x11,5x5")]
+    [KernelParity(DwConvStripKernels.WgradKernel)]
+    public void MatchesFloat64ReferenceAtEveryDensityUnderTheSanitizers(int n, int c, int h, int w, string branchList)
+    {
+        var ks = BranchShapes.Parse(branchList);
+        var instances = ks.Select(k => EmulatedDevice.InstanceName(DwConvStripKernels.WgradKernel,
+                                                                   DwConvStripKernels.Specialization(h, w, k.Kh, k.Kw))).ToArray();
+        foreach (string instance in instances)
+            Assert.That(EmulatedDevice.RegisteredKernels.Contains(instance), Is.True, $"the test library's instance {instance}");
+        var rng = TestRandom.ForCurrentTest();
+        using var dev = EmulatedDevice.Open();
+        dev.Checks = EmulatorChecks.All;
+        long plane = (long)h * w;
+        var x = rng.NormalArray(n * c * plane);
+        var dys = ks.Select(_ => rng.NormalArray(n * c * plane)).ToArray();
+        var xd = EmulatorTestSupport.Upload<float>(dev, x);
+        var dyd = dys.Select(d => EmulatorTestSupport.Upload<float>(dev, d)).ToArray();
+        var want = ks.Select((k, b) => Reference(x, dys[b], n, c, h, w, k.Kh, k.Kw)).ToArray();
+        foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
+            foreach (bool masked in new[] { true, false })
+            {
+                if (!masked && density != 1.0) continue;
+                var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, density)).ToArray();
+                var md = masks.Select(m => masked ? EmulatorTestSupport.Upload<float>(dev, m) : DevicePtr.Null).ToArray();
+                var br = ks.Select((k, b) => new DwConvFusedBranch(DevicePtr.Null, md[b], k.Kh, k.Kw)).ToArray();
+                Assert.That(DwConvStripKernels.TakesWgrad(dev, br, n, c, h, w), Is.True, rng.Ctx("the launcher takes the strip weight gradient"));
+                float[][] Run()
+                {
+                    var dws = ks.Select(k => EmulatorTestSupport.Poisoned(dev, c * k.Kh * k.Kw)).ToArray();
+                    var before = instances.Select(i => EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(i)).ToArray();
+                    long fusedBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel");
+                    DwConvFusedKernels.BackwardFilter(dev, dws, xd, dyd, br, n, c, h, w);
+                    for (int b = 0; b < ks.Length; b++)
+                        Assert.That(EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instances[b]) - before[b], Is.EqualTo(1),
+                                    rng.Ctx($"{instances[b]} ran once"));
+                    Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel") - fusedBefore, Is.Zero,
+                                rng.Ctx("dwconv_fused_wgrad_kernel does not run"));
+                    var got = dws.Select((p, b) => EmulatorTestSupport.Download<float>(dev, p, c * ks[b].Kh * ks[b].Kw)).ToArray();
+                    foreach (var p in dws) dev.Free(p);
+                    return got;
+                }
+                var first = Run();
+                var second = Run();
+                string what = $"x ({n},{c},{h},{w}) branches {branchList} density {density} masked {masked}";
+                for (int b = 0; b < ks.Length; b++)
+                {
+                    var expected = (double[])want[b].Clone();
+                    if (masked)
+                        for (int i = 0; i < expected.Length; i++)
+                            if (masks[b][i] == 0f)
+                            {
+                                Assert.That(first[b][i], Is.EqualTo(0f), rng.Ctx($"pruned tap {i} of branch {b}, {what}"));
+                                expected[i] = 0;
+                            }
+                    EmulatorTestSupport.AssertClose(first[b], expected, 1e-4, 1e-5, rng.Ctx($"branch {b}, {what}"));
+                    Assert.That(second[b].Select(BitConverter.SingleToInt32Bits),
+                                Is.EqualTo(first[b].Select(BitConverter.SingleToInt32Bits)),
+                                rng.Ctx($"branch {b} bit-identical in two runs, {what}"));
+                }
+                foreach (var p in md) if (!p.IsNull) dev.Free(p);
+            }
+        dev.Free(xd);
+        foreach (var p in dyd) dev.Free(p);
+    }
+
+    [Test]
+    public void TheSwitchRunsTheFusedWeightGradientInstead()
+    {
+        var rng = TestRandom.ForCurrentTest();
+        using var dev = EmulatedDevice.Open();
+        int n = 3, c = 1, h = 17, w = 19;
+        var ks = BranchShapes.Parse("13x5,5x13,5x5");
+        var x = rng.NormalArray(n * c * h * w);
+        var dys = ks.Select(_ => rng.NormalArray(n * c * h * w)).ToArray();
+        var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, 0.6)).ToArray();
+        var xd = EmulatorTestSupport.Upload<float>(dev, x);
+        var dyd = dys.Select(d => EmulatorTestSupport.Upload<float>(dev, d)).ToArray();
+        var md = masks.Select(m => EmulatorTestSupport.Upload<float>(dev, m)).ToArray();
+        var br = ks.Select((k, b) => new DwConvFusedBranch(DevicePtr.Null, md[b], k.Kh, k.Kw)).ToArray();
+        var dws = ks.Select(k => EmulatorTestSupport.Poisoned(dev, c * k.Kh * k.Kw)).ToArray();
+        long stripBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault(DwConvStripKernels.WgradKernel);
+        long fusedBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel");
+        DwConvStripKernels.WgradOff = true;
+        try
+        {
+            DwConvFusedKernels.BackwardFilter(dev, dws, xd, dyd, br, n, c, h, w);
+        }
+        finally { DwConvStripKernels.WgradOff = false; }
+        Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault(DwConvStripKernels.WgradKernel) - stripBefore, Is.Zero);
+        Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel") - fusedBefore, Is.EqualTo(1));
+        for (int b = 0; b < ks.Length; b++)
+        {
+            var expected = Reference(x, dys[b], n, c, h, w, ks[b].Kh, ks[b].Kw);
+            for (int i = 0; i < expected.Length; i++) if (masks[b][i] == 0f) expected[i] = 0;
+            var got = EmulatorTestSupport.Download<float>(dev, dws[b], c * ks[b].Kh * ks[b].Kw);
+            EmulatorTestSupport.AssertClose(got, expected, 1e-4, 1e-5, rng.Ctx($"branch {b}, fused weight gradient with the switch on"));
+        }
+        foreach (var p in dws.Concat(md).Concat(dyd).Append(xd)) dev.Free(p);
+    }
+
+    // dw[c, i, j] = sum over n, r, q of x[n, c, r + i - kh/2, q + j - kw/2] * dy[n, c, r, q], in float64.
+    private static double[] Reference(float[] x, float[] dy, int n, int c, int h, int w, int kh, int kw)
+    {
+        var dw = new double[c * kh * kw];
+        for (int ch = 0; ch < c; ch++)
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++)
+                {
+                    double s = 0;
+                    for (int img = 0; img < n; img++)
+                    {
+                        long bas = ((long)img * c + ch) * h * w;
+                        for (int r = 0; r < h; r++)
+                        {
+                            int rr = r + i - kh / 2;
+                            if (rr < 0 || rr >= h) continue;
+                            for (int q = 0; q < w; q++)
+                            {
+                                int qq = q + j - kw / 2;
+                                if (qq < 0 || qq >= w) continue;
+                                s += (double)x[bas + rr * w + qq] * dy[bas + r * w + q];
+                            }
+                        }
+                    }
+                    dw[(ch * kh + i) * kw + j] = s;
+                }
+        return dw;
+    }
+}
