@@ -3,8 +3,11 @@
 // the training forward (three branch outputs), the summed input gradient and the three weight gradients; the
 // inference forward (only the sum written) dense at stages 1 and 4. Sampling as for the per-branch kernels (see
 // Cases.Conv.cs): dwconv_fused_kernel is generic, dwconv_fused_wgrad_kernel is column-sampled (grid.x = channel).
-// With --kernel, --shape, --branches and --density the same rows run at a user's shape (UserCases).
+// The rows run with the live-tap strip kernels off (FusedOnly), so they time the kernels they name at stages 1-2 too
+// (Cases.Strip.cs times the strip kernels there). With --kernel, --shape, --branches and --density the same rows run
+// at a user's shape (UserCases), for the strip kernels as well.
 using Slak.Backends;
+using Slak.Cuda.Kernels;
 
 namespace Slak.GpuCheck;
 
@@ -81,14 +84,53 @@ internal static partial class Cases
     {
         if (o.Shape is not { } shape || o.Branches is not { } branches)
             throw new ArgumentException($"--kernel {o.Kernel} needs --shape N,C,H,W and --branches KHxKW[,KHxKW...]");
-        var ops = o.Kernel switch
+        FusedOp[] convOps = [FusedOp.Forward, FusedOp.ForwardSum, FusedOp.BackwardData], wgradOps = [FusedOp.BackwardFilter];
+        var (ops, strip) = o.Kernel switch
         {
-            "dwconv_fused_kernel" => new[] { FusedOp.Forward, FusedOp.ForwardSum, FusedOp.BackwardData },
-            "dwconv_fused_wgrad_kernel" => new[] { FusedOp.BackwardFilter },
-            _ => throw new ArgumentException($"--kernel must be dwconv_fused_kernel or dwconv_fused_wgrad_kernel, got '{o.Kernel}'"),
+            "dwconv_fused_kernel" => (convOps, false),
+            "dwconv_fused_wgrad_kernel" => (wgradOps, false),
+            DwConvStripKernels.Kernel => (convOps, true),
+            DwConvStripKernels.WgradKernel => (wgradOps, true),
+            _ => throw new ArgumentException($"--kernel must be one of {UserKernels}, got '{o.Kernel}'"),
         };
-        return [.. ops.Select(op => FusedCase("user", op, $"{Describe([.. shape])}",
-                                              ctx => RunFusedAt(ctx, op, shape[0], shape[1], shape[2], shape[3], [.. branches], o.Density)))];
+        (int, int)[] sizes = [.. branches];
+        int b = shape[0], c = shape[1], h = shape[2], w = shape[3];
+        return [.. ops.Select(op =>
+        {
+            var row = FusedCase("user", op, $"{Describe([.. shape])}", ctx =>
+            {
+                if (!strip)
+                {
+                    FusedOnly(() => RunFusedAt(ctx, op, b, c, h, w, sizes, o.Density));
+                    return;
+                }
+                RequireStrip(ctx, op, b, c, h, w, sizes);
+                RunFusedAt(ctx, op, b, c, h, w, sizes, o.Density);
+            });
+            return strip ? row with { Name = op == FusedOp.BackwardFilter ? DwConvStripKernels.WgradKernel : DwConvStripKernels.Kernel } : row;
+        })];
+    }
+
+    /// <summary>The kernels --kernel accepts.</summary>
+    public const string UserKernels =
+        "dwconv_fused_kernel, dwconv_fused_wgrad_kernel, " + DwConvStripKernels.Kernel + ", " + DwConvStripKernels.WgradKernel;
+
+    /// <summary>Runs <paramref name="run"/> with the live-tap strip kernels off, so that the depthwise launchers take
+    /// the fused kernels at every shape: the rows named after dwconv_fused_kernel / dwconv_fused_wgrad_kernel time
+    /// those kernels at stages 1-2 too, where the model's launchers run the strip kernels (the strip rows time them).</summary>
+    private static void FusedOnly(Action run)
+    {
+        bool off = DwConvStripKernels.Off, wgradOff = DwConvStripKernels.WgradOff;
+        DwConvStripKernels.Off = DwConvStripKernels.WgradOff = true;
+        try
+        {
+            run();
+        }
+        finally
+        {
+            DwConvStripKernels.Off = off;
+            DwConvStripKernels.WgradOff = wgradOff;
+        }
     }
 
     private static GpuCase FusedCase(string group, FusedOp op, int stage, double density) =>
@@ -98,7 +140,7 @@ internal static partial class Cases
     {
         var s = Sizes.For(ctx.Full);
         int m = s.M[stage], k = s.Small;
-        RunFusedAt(ctx, op, s.B, s.C[stage], s.H[stage], s.H[stage], [(m, k), (k, m), (k, k)], density);
+        FusedOnly(() => RunFusedAt(ctx, op, s.B, s.C[stage], s.H[stage], s.H[stage], [(m, k), (k, m), (k, k)], density));
     }
 
     private static void RunFusedAt(CheckContext ctx, FusedOp op, int b, int c, int h, int w, (int, int)[] sizes, double density)

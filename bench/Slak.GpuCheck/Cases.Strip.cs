@@ -59,6 +59,14 @@ internal static partial class Cases
                 : (20, 24, [(31, 3), (3, 31), (3, 3)]);
         var (h, w, sizes) = shape;
         int b = s.B, c = s.C[stage];
+        RequireStrip(ctx, op, b, c, h, w, sizes);
+        RunFusedAt(ctx, op, b, c, h, w, sizes, density);
+    }
+
+    /// <summary>Fails the row unless the strip kernel's plan takes every branch at this shape and, on a GPU, the
+    /// launchers would run it (so a strip row never times another kernel under the strip kernel's name).</summary>
+    private static void RequireStrip(CheckContext ctx, FusedOp op, int b, int c, int h, int w, (int, int)[] sizes)
+    {
         var dev = ctx.Gpu.Gpu;
         var limits = DeviceLimits.For(dev);
         foreach (var (kh, kw) in sizes)
@@ -78,6 +86,5 @@ internal static partial class Cases
         if (dev is not EmulatedDevice && !(wgrad ? DwConvStripKernels.TakesWgrad(dev, branches, b, c, h, w)
                                                  : DwConvStripKernels.Takes(dev, branches, b, c, h, w)))
             throw new InvalidOperationException($"the launchers would not run the strip kernel at N={b}, C={c}, {h}x{w} on {dev.Name}");
-        RunFusedAt(ctx, op, b, c, h, w, sizes, density);
     }
 }

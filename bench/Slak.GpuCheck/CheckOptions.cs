@@ -24,7 +24,7 @@ internal sealed record CheckOptions
         "              [--out table.md] [--only NAME[,NAME...]] [--group G[,G...]] [--isolate process|none]\n" +
         "              [--case-timeout S] [--seed S] [--edge-blocks K] [--interior-blocks R] [--peak-tflops T]\n" +
         "              [--no-e2e]\n" +
-        "       Slak.GpuCheck --kernel dwconv_fused_kernel|dwconv_fused_wgrad_kernel --shape N,C,H,W\n" +
+        "       Slak.GpuCheck --kernel dwconv_fused_kernel|dwconv_fused_wgrad_kernel|dwconv_strip_kernel|dwconv_strip_wgrad_kernel --shape N,C,H,W\n" +
         "              --branches KHxKW[,KHxKW...] [--density D] [--device ...] [--repeats N] [--blocks ...] [--out ...]\n" +
         "                                                    (one kernel at a user's shape: its rows only)\n" +
         "       Slak.GpuCheck --list                         (one line per case: group, row name)\n" +

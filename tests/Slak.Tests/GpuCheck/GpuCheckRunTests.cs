@@ -91,6 +91,36 @@ public class GpuCheckRunTests
     }
 
     [Test]
+    public void UserRowsRunTheKernelTheyNameAtAStripShape()
+    {
+        // At a shape the live-tap strip kernels take (17 x 19 with 13x5, 5x13, 5x5: one of the test library's strip
+        // instances), --kernel dwconv_strip_kernel / dwconv_strip_wgrad_kernel run the strip kernels, and the rows
+        // named after the fused kernels run the fused kernels, not the strip kernels the launchers prefer there.
+        static long Count(string kernel) => Slak.Cuda.Emulation.EmulatedDevice.LaunchCounts.GetValueOrDefault(kernel);
+        string[] shape = ["--shape", "2,3,17,19", "--branches", "13x5,5x13,5x5", "--density", "0.6"];
+        foreach (var (kernel, rowCount) in new[]
+                 {
+                     ("dwconv_strip_kernel", 3), ("dwconv_strip_wgrad_kernel", 1),
+                     ("dwconv_fused_kernel", 3), ("dwconv_fused_wgrad_kernel", 1),
+                 })
+        {
+            string[] all = ["dwconv_strip_kernel", "dwconv_strip_wgrad_kernel", "dwconv_fused_kernel", "dwconv_fused_wgrad_kernel"];
+            var before = all.ToDictionary(k => k, Count);
+            var (exit, rows, _) = Run(["--kernel", kernel, .. shape]);
+            Assert.That(exit, Is.Zero, kernel);
+            Assert.That(rows, Has.Length.EqualTo(rowCount), kernel);
+            Assert.That(rows, Has.All.StartWith($"| {kernel} |").And.All.EndWith("| ok |"), kernel);
+            foreach (string k in all)
+            {
+                long launched = Count(k) - before[k];
+                if (k == kernel) Assert.That(launched, Is.GreaterThanOrEqualTo(3 * rowCount), $"--kernel {kernel}: {k} launched");
+                else if (k != "dwconv_fused_kernel" || kernel != "dwconv_fused_wgrad_kernel") // no fused forward in a wgrad row
+                    Assert.That(launched, Is.Zero, $"--kernel {kernel}: {k} launched {launched} times");
+            }
+        }
+    }
+
+    [Test]
     public void AFailingCaseEndsWithItsMessageAndTheNextCaseRuns()
     {
         var options = CheckOptions.Parse(["--device", "cuda-emu", "--scale", "tiny", "--repeats", "1", "--isolate", "none"]);
