@@ -354,6 +354,28 @@ internal static class KernelModelProgram
                 sb.AppendLine(inv, $"| {pass} | {st.Name} | {f.LaneEfficiency:F2} | {f.PercentOfFmaFloor:F0} | {sm.LaneEfficiency:F2} | {sm.FfmaShare:F2} | {sm.Occupancy:F2} | {sm.PercentOfFmaFloor:F0} |");
             }
 
+        // The small-map requirement (at least half of the launched lanes produce outputs at 7 x 7 and
+        // 14 x 14) is about idle lanes, which the lane efficiency above mixes with the masked taps that the small-map
+        // kernels compute as zeros; at density 1 every tap is live, so there the lane efficiency is the fraction of
+        // launched lanes that produce outputs.
+        sb.AppendLine();
+        sb.AppendLine("### Lanes that produce outputs at stages 3-4 (small maps)");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"The lane efficiency of the kernels the launchers run at stages 3-4 (`dwconv_small_kernel`, `dwconv_small_wgrad_kernel`), at density 1 (every tap live: the only loss is lanes whose line or pixel falls outside the map or past the tile, i.e. the fraction of launched lanes that produce outputs) and at density {density:0.0} (the After table's figure: the masked taps these kernels compute as zeros count as idle too). Target: at least half of the lanes produce outputs.");
+        sb.AppendLine();
+        sb.AppendLine(inv, $"| pass | stage | kernel | lanes producing outputs (density 1) | lane efficiency at density {density:0.0} |");
+        sb.AppendLine("|---|---|---|---:|---:|");
+        foreach (var st in DwConvModel.SlakTiny.Where(st => SmallChosen(st) || DwConvSmallWgradModel.Applies(st, batch)))
+            foreach (string pass in new[] { "fwd", "dgrad", "wgrad" })
+            {
+                bool wg = pass == "wgrad";
+                var full = wg ? Wgrad(false, st, 1.0) : Fwd(false, pass, st, 1.0);
+                var at = wg ? Wgrad(false, st, density) : Fwd(false, pass, st, density);
+                string kernel = full.Plan.StartsWith("DwConvSmallWgrad", StringComparison.Ordinal) ? "dwconv_small_wgrad_kernel"
+                    : full.Plan.StartsWith("DwConvSmall", StringComparison.Ordinal) ? "dwconv_small_kernel" : full.Plan.Split(' ')[0];
+                sb.AppendLine(inv, $"| {pass} | {st.Name} | {kernel} | {full.LaneEfficiency:F2} | {at.LaneEfficiency:F2} |");
+            }
+
         // Zero weights against the live-tap list: the sliding kernel's time does not depend on the density, the
         // tap list's falls with it; the crossover is the density below which the tap list is faster.
         sb.AppendLine();
