@@ -1,6 +1,6 @@
 // The block MLP's two operators (IBackend.Mlp.cs) composed from a backend's fused GEMMs (IBackend.Fused.cs), with
 // the hidden tensors as whole temporaries: what F.LinearGeluLinear ran before the MLP became one operator. The CUDA
-// and bf16 backends run this; the CPU backend runs it where its row-block form does not pay (CpuBackend.Mlp.cs).
+// and bf16 backends run this; the CPU backend runs it where its row-block form does not pay (CpuBackend.Conv2d.Mlp.cs).
 namespace Slak.Backends;
 
 internal static class MlpComposed

@@ -79,11 +79,17 @@ internal static class TrainingMemoryPlan
                 largestMap = Math.Max(largestMap, a);
                 var branches = blk.LargeKernel.Branches.ToArray();
                 forward += branches.Length * H(a);                                         // branch outputs (one node)
-                foreach (var b in branches)
-                    if (b.Bn is not null) forward += H(a) + 2 * F(blk.Dim);                // BN y, save mean / invstd
-                forward += (branches.Length - 1) * F(a);                                   // branch sums
+                if (blk.LargeKernel.Fused && ReparamLargeKernelConv.FusedBatchNormSum && branches.All(b => b.Bn is not null))
+                    forward += F(a) + branches.Length * 2 * F(blk.Dim);                    // BatchNorm2dSum: y (float32), per branch mean / invstd
+                else
+                {
+                    foreach (var b in branches)
+                        if (b.Bn is not null) forward += H(a) + 2 * F(blk.Dim);            // BN y, save mean / invstd
+                    forward += (branches.Length - 1) * F(a);                               // branch sums
+                }
                 forward += H(a) + 2 * F(rows);                                              // LayerNorm to channels-last: y, mean, rstd
-                forward += 2 * H(4 * a);                                                    // pwconv1, GELU
+                if (!global::Slak.F.MlpOneOperator) forward += 2 * H(4 * a);                             // pwconv1, GELU
+                else if (!global::Slak.F.MlpRecompute) forward += H(4 * a);                              // the MLP as one operator keeps pwconv1's output only
                 forward += H(a);                                                            // pwconv2
                 if (blk.DropPath.Rate > 0) forward += F(n);                                 // DropPath factors
                 forward += F(a);                                                            // layer scale, NCHW, DropPath, residual add: one output

@@ -24,7 +24,7 @@ internal static unsafe class CpuMlp
     private const int MinBlockRows = 16;
 
     /// <summary>The backend runs the row-block backward only where blocks have at least this many rows (the k of
-    /// the weight-gradient products; see CpuBackend.Mlp.cs). Internal and settable only so that tests can reach the
+    /// the weight-gradient products; see CpuBackend.Conv2d.Mlp.cs). Internal and settable only so that tests can reach the
     /// row-block backward on wide shapes.</summary>
     internal static int MinBackwardBlockRows { get; set; } = 128;
 
