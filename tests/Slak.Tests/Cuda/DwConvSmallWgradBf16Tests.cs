@@ -43,7 +43,7 @@ public sealed class DwConvSmallWgradBf16Tests
         var xb = EmulatorTestSupport.Upload<ushort>(dev, xBits);
         var xw = EmulatorTestSupport.Upload<float>(dev, xRounded); // the widened copy the float32 path reads
         var dyd = dys.Select(d => EmulatorTestSupport.Upload<float>(dev, d)).ToArray();
-        var want = ks.Select((k, b) => DwConvSmallWgradTests.Reference(xRounded, dys[b], n, c, hw, k.Kh, k.Kw)).ToArray();
+        var want = ks.Select((k, b) => Reference.DepthwiseWeightGrad(xRounded, dys[b], n, c, hw, hw, k.Kh, k.Kw)).ToArray();
         foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
         {
             var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, density)).ToArray();

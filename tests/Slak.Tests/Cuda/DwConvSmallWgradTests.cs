@@ -79,7 +79,7 @@ public sealed class DwConvSmallWgradTests
         var dys = ks.Select(_ => rng.NormalArray((long)n * c * plane)).ToArray();
         var xd = EmulatorTestSupport.Upload<float>(dev, x);
         var dyd = dys.Select(d => EmulatorTestSupport.Upload<float>(dev, d)).ToArray();
-        var want = ks.Select((k, b) => Reference(x, dys[b], n, c, hw, k.Kh, k.Kw)).ToArray();
+        var want = ks.Select((k, b) => Reference.DepthwiseWeightGrad(x, dys[b], n, c, hw, hw, k.Kh, k.Kw)).ToArray();
         foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
             foreach (bool masked in new[] { true, false })
             {
@@ -120,34 +120,5 @@ public sealed class DwConvSmallWgradTests
             }
         dev.Free(xd);
         foreach (var p in dyd) dev.Free(p);
-    }
-
-    // dw[c, i, j] = sum over n, r, q of x[n, c, r + i - kh/2, q + j - kw/2] * dy[n, c, r, q], in float64.
-    internal static double[] Reference(float[] x, float[] dy, int n, int c, int hw, int kh, int kw)
-    {
-        var dw = new double[c * kh * kw];
-        for (int ch = 0; ch < c; ch++)
-            for (int i = 0; i < kh; i++)
-                for (int j = 0; j < kw; j++)
-                {
-                    double s = 0;
-                    for (int img = 0; img < n; img++)
-                    {
-                        long bas = ((long)img * c + ch) * hw * hw;
-                        for (int r = 0; r < hw; r++)
-                        {
-                            int rr = r + i - kh / 2;
-                            if (rr < 0 || rr >= hw) continue;
-                            for (int q = 0; q < hw; q++)
-                            {
-                                int qq = q + j - kw / 2;
-                                if (qq < 0 || qq >= hw) continue;
-                                s += (double)x[bas + rr * hw + qq] * dy[bas + r * hw + q];
-                            }
-                        }
-                    }
-                    dw[(ch * kh + i) * kw + j] = s;
-                }
-        return dw;
     }
 }

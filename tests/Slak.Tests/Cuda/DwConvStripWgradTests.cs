@@ -105,7 +105,7 @@ public sealed class DwConvStripWgradTests
         var dys = ks.Select(_ => rng.NormalArray(n * c * plane)).ToArray();
         var xd = EmulatorTestSupport.Upload<float>(dev, x);
         var dyd = dys.Select(d => EmulatorTestSupport.Upload<float>(dev, d)).ToArray();
-        var want = ks.Select((k, b) => Reference(x, dys[b], n, c, h, w, k.Kh, k.Kw)).ToArray();
+        var want = ks.Select((k, b) => Reference.DepthwiseWeightGrad(x, dys[b], n, c, h, w, k.Kh, k.Kw)).ToArray();
         foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
             foreach (bool masked in new[] { true, false })
             {
@@ -180,40 +180,11 @@ public sealed class DwConvStripWgradTests
         Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel") - fusedBefore, Is.EqualTo(1));
         for (int b = 0; b < ks.Length; b++)
         {
-            var expected = Reference(x, dys[b], n, c, h, w, ks[b].Kh, ks[b].Kw);
+            var expected = Reference.DepthwiseWeightGrad(x, dys[b], n, c, h, w, ks[b].Kh, ks[b].Kw);
             for (int i = 0; i < expected.Length; i++) if (masks[b][i] == 0f) expected[i] = 0;
             var got = EmulatorTestSupport.Download<float>(dev, dws[b], c * ks[b].Kh * ks[b].Kw);
             EmulatorTestSupport.AssertClose(got, expected, 1e-4, 1e-5, rng.Ctx($"branch {b}, fused weight gradient with the switch on"));
         }
         foreach (var p in dws.Concat(md).Concat(dyd).Append(xd)) dev.Free(p);
-    }
-
-    // dw[c, i, j] = sum over n, r, q of x[n, c, r + i - kh/2, q + j - kw/2] * dy[n, c, r, q], in float64.
-    private static double[] Reference(float[] x, float[] dy, int n, int c, int h, int w, int kh, int kw)
-    {
-        var dw = new double[c * kh * kw];
-        for (int ch = 0; ch < c; ch++)
-            for (int i = 0; i < kh; i++)
-                for (int j = 0; j < kw; j++)
-                {
-                    double s = 0;
-                    for (int img = 0; img < n; img++)
-                    {
-                        long bas = ((long)img * c + ch) * h * w;
-                        for (int r = 0; r < h; r++)
-                        {
-                            int rr = r + i - kh / 2;
-                            if (rr < 0 || rr >= h) continue;
-                            for (int q = 0; q < w; q++)
-                            {
-                                int qq = q + j - kw / 2;
-                                if (qq < 0 || qq >= w) continue;
-                                s += (double)x[bas + rr * w + qq] * dy[bas + r * w + q];
-                            }
-                        }
-                    }
-                    dw[(ch * kh + i) * kw + j] = s;
-                }
-        return dw;
     }
 }

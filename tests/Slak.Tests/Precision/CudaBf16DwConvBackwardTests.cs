@@ -88,7 +88,7 @@ public sealed class CudaBf16DwConvBackwardTests
                 var onCpu = Run(Bf16Backend.Wrap(BackendRegistry.For(Device.Cpu)), Device.Cpu, x, dys, hold: false, out _);
                 for (int b = 0; b < ks.Length; b++)
                 {
-                    var want = DwConvSmallWgradTests.Reference(xr, dyr[b], n, c, hw, ks[b].Kh, ks[b].Kw);
+                    var want = Reference.DepthwiseWeightGrad(xr, dyr[b], n, c, hw, hw, ks[b].Kh, ks[b].Kw);
                     for (int i = 0; i < want.Length; i++)
                         if (masks[b][i] == 0f)
                         {

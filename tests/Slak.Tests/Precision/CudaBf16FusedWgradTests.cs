@@ -132,7 +132,7 @@ public sealed class CudaBf16FusedWgradTests
                 }
                 for (int b = 0; b < ks.Length; b++)
                 {
-                    var want = Reference(xr, dyr[b], n, c, h, w, ks[b].Kh, ks[b].Kw);
+                    var want = Reference.DepthwiseWeightGrad(xr, dyr[b], n, c, h, w, ks[b].Kh, ks[b].Kw);
                     for (int i = 0; i < want.Length; i++)
                         if (masks[b][i] == 0f)
                         {
@@ -151,34 +151,5 @@ public sealed class CudaBf16FusedWgradTests
             }
         }
         finally { emu.Checks = checks; }
-    }
-
-    // dw[ch, i, j] = sum over images and outputs of dy[img, ch, oh, ow] * x[img, ch, oh + i - kh/2, ow + j - kw/2]
-    // (zero padding), in float64.
-    private static double[] Reference(float[] x, float[] dy, int n, int c, int h, int w, int kh, int kw)
-    {
-        var dw = new double[c * kh * kw];
-        for (int img = 0; img < n; img++)
-            for (int ch = 0; ch < c; ch++)
-            {
-                long plane = ((long)img * c + ch) * h * w;
-                for (int i = 0; i < kh; i++)
-                    for (int j = 0; j < kw; j++)
-                    {
-                        double s = 0;
-                        for (int oh = 0; oh < h; oh++)
-                        {
-                            int ih = oh + i - kh / 2;
-                            if (ih < 0 || ih >= h) continue;
-                            for (int ow = 0; ow < w; ow++)
-                            {
-                                int iw = ow + j - kw / 2;
-                                if (iw >= 0 && iw < w) s += (double)dy[plane + oh * w + ow] * x[plane + ih * w + iw];
-                            }
-                        }
-                        dw[(ch * kh + i) * kw + j] += s;
-                    }
-            }
-        return dw;
     }
 }

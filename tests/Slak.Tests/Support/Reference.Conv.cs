@@ -52,4 +52,34 @@ public static partial class Reference
                     }
         return y;
     }
+
+    /// <summary>Weight gradient of the depthwise "same" convolution over flat NCHW arrays:
+    /// dw[c, i, j] = sum over images and outputs of dy[img, c, oh, ow] * x[img, c, oh + i - kh/2, ow + j - kw/2]
+    /// (zero padding), in float64; dw is (C, Kh, Kw).</summary>
+    public static double[] DepthwiseWeightGrad(float[] x, float[] dy, int n, int c, int h, int w, int kh, int kw)
+    {
+        var dw = new double[c * kh * kw];
+        for (int ch = 0; ch < c; ch++)
+            for (int i = 0; i < kh; i++)
+                for (int j = 0; j < kw; j++)
+                {
+                    double s = 0;
+                    for (int img = 0; img < n; img++)
+                    {
+                        long plane = ((long)img * c + ch) * h * w;
+                        for (int oh = 0; oh < h; oh++)
+                        {
+                            int ih = oh + i - kh / 2;
+                            if (ih < 0 || ih >= h) continue;
+                            for (int ow = 0; ow < w; ow++)
+                            {
+                                int iw = ow + j - kw / 2;
+                                if (iw >= 0 && iw < w) s += (double)x[plane + ih * w + iw] * dy[plane + oh * w + ow];
+                            }
+                        }
+                    }
+                    dw[(ch * kh + i) * kw + j] = s;
+                }
+        return dw;
+    }
 }
