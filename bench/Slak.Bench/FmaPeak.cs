@@ -90,7 +90,8 @@ internal static class FmaPeak
     }
 
     // 12 independent chains cover FMA latency (4-5 cycles) x 2 pipes with margin; values stay bounded (x*a + b).
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    // Compiled fully optimised on the first call: a burst of tier-0 code would measure the JIT, not the FMA pipes.
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static float Chains256(long iters)
     {
         var a = Vector256.Create(0.999f);
@@ -107,7 +108,7 @@ internal static class FmaPeak
         return Vector256.Sum(s);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     internal static float Chains512(long iters)
     {
         var a = Vector512.Create(0.999f);

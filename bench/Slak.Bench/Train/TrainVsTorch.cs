@@ -52,8 +52,7 @@ internal static partial class TrainVsTorch
         int peakReps = quick ? 30 : 300;
         double peak = Avx512F.IsSupported ? FmaPeak.Measure(threads, peakReps, FmaPeak.Chains512, 12 * 16)
             : Fma.IsSupported ? FmaPeak.Measure(threads, peakReps, FmaPeak.Chains256, 12 * 8) : double.NaN;
-        double cacheBw = ReadBandwidth(threads, 256 << 10, quick ? 20 : 200);
-        double dramBw = ReadBandwidth(threads, 64 << 20, quick ? 3 : 15);
+        var (cacheBw, dramBw) = MemoryBandwidth.MeasureForRun(threads, quick);
         Console.Error.WriteLine($"peak {peak:F1} GFLOP/s, cache {cacheBw:F1} GB/s, DRAM {dramBw:F1} GB/s");
 
         var results = new List<PresetResult>();
@@ -273,43 +272,9 @@ internal static partial class TrainVsTorch
 
     // ---- machine limits -----------------------------------------------------------------------------------------
 
-    // Read bandwidth: every thread sums its own buffer of bytesPerThread (vector loads, 4 accumulators); best burst of
-    // reps, a burst lasting from the first thread's start to the last one's end.
-    internal static double ReadBandwidth(int threads, int bytesPerThread, int reps)
-    {
-        int n = bytesPerThread / sizeof(float);
-        var buffers = Enumerable.Range(0, threads).Select(_ => Enumerable.Repeat(1f, n).ToArray()).ToArray();
-        int passes = Math.Max(1, (4 << 20) / bytesPerThread); // bursts of >= 4 MiB per thread
-        double best = BestBurst.Seconds(threads, reps, warmup: 1, id =>
-        {
-            float local = 0;
-            for (int p = 0; p < passes; p++) local += Sum(buffers[id]);
-            return local;
-        });
-        return (double)threads * passes * bytesPerThread / best / 1e9;
-    }
-
-    private static float Sum(float[] a)
-    {
-        // 8 independent accumulators: enough adds in flight that the loads, not the add latency, set the pace.
-        var s0 = Vector256<float>.Zero; var s1 = s0; var s2 = s0; var s3 = s0; var s4 = s0; var s5 = s0; var s6 = s0; var s7 = s0;
-        ref float r0 = ref a[0];
-        int i = 0;
-        for (; i + 64 <= a.Length; i += 64)
-        {
-            s0 += Vector256.LoadUnsafe(ref r0, (nuint)i);
-            s1 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 8));
-            s2 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 16));
-            s3 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 24));
-            s4 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 32));
-            s5 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 40));
-            s6 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 48));
-            s7 += Vector256.LoadUnsafe(ref r0, (nuint)(i + 56));
-        }
-        float s = Vector256.Sum((s0 + s1) + (s2 + s3) + (s4 + s5) + (s6 + s7));
-        for (; i < a.Length; i++) s += a[i];
-        return s;
-    }
+    /// <summary>Kept for the callers not yet moved to MemoryBandwidth.Read (same measurement).</summary>
+    internal static double ReadBandwidth(int threads, int bytesPerThread, int reps) =>
+        MemoryBandwidth.Read(threads, bytesPerThread, reps);
 
     // ---- report ---------------------------------------------------------------------------------------------------
 
