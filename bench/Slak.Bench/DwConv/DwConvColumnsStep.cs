@@ -3,9 +3,10 @@
 // AdamW, ERK masks at the preset's density, synthetic images) and, after a warm-up, runs steps in turn under three
 // settings, so that all see the same machine load: off (SLAK_DWCONV_COLUMNS=0: the general small-map kernels), lines
 // up to 8 (SLAK_DWCONV_LINES16=0: 16 x 16 maps on the plane engine, the default until the 16-long lines) and the
-// default. Reports the median and the best step of each, and, through CpuDwConvDecomposed.CallTimer, the depthwise
-// time of the step split by stage (map size) and pass (forward, input gradient, weight gradient) with its share of the
-// FMA peak measured in the same run (in-bounds taps, 2 FLOPs each, masked taps included). On a shared machine
+// default. Reports the median and the best step of each, and, from the profiler's regions (OpProfiler, on for every
+// step of every setting, keyed by backend method and shape), the depthwise time of the step split by stage (map size)
+// and pass (forward, input gradient, weight gradient) with its share of the FMA peak measured in the same run (taps
+// kept by the mask that fall inside the map, 2 FLOPs each, as train-vs-torch counts them). On a shared machine
 // separate train-vs-torch runs (one per setting) swung by 2x from run to run, far more than the depthwise
 // convolution's share of the step; taking the settings in turn in one process is what can show the difference.
 // Writes bench/results/dwconv-columns-step.md (or --out).
@@ -13,7 +14,11 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using Slak.Backends;
 using Slak.Backends.Cpu;
+using Slak.Diagnostics;
+using Slak.Models;
+using Slak.NN;
 
 namespace Slak.Bench.DwConv;
 
@@ -64,53 +69,54 @@ internal static class DwConvColumnsStep
         {
             foreach (string name in presets)
             {
-                var step = Train.SyntheticTrainStep.Build(name, 128, "dwconv-columns-step").Run;
+                var step = Train.SyntheticTrainStep.Build(name, 128, "dwconv-columns-step");
                 for (int i = 0; i < warmup; i++)
                 {
                     Apply(Settings[i % Settings.Length]);
-                    step();
+                    step.Run();
                 }
                 var times = new double[Settings.Length][];
                 for (int s = 0; s < Settings.Length; s++) times[s] = new double[steps];
-                // Per (pass, H, W, C): in-bounds FLOPs per call, and per setting and step the call times summed.
-                var flops = new Dictionary<(string, int, int, int), double>();
+                // Per (pass, H, W, C): per setting and step the profiler's time of that pass's calls, and the calls.
                 var perStep = new Dictionary<(string, int, int, int), double[][]>();
-                var calls = new Dictionary<(string, int, int, int), int>();
-                int current = 0, stepIndex = 0;
-                CpuDwConvDecomposed.CallTimer = (pass, n, c, h, w, branches, ticks) =>
-                {
-                    var key = (pass, h, w, c);
-                    if (!perStep.TryGetValue(key, out var cells))
-                    {
-                        cells = new double[Settings.Length][];
-                        for (int s = 0; s < Settings.Length; s++) cells[s] = new double[steps];
-                        perStep[key] = cells;
-                        flops[key] = branches.Sum(b => 2.0 * new CpuDwConvShape(n, c, h, w, b.Kh, b.Kw).ValidMacs());
-                    }
-                    calls[key] = calls.GetValueOrDefault(key) + 1;
-                    cells[current][stepIndex] += ticks * 1e3 / Stopwatch.Frequency;
-                };
+                var calls = new Dictionary<(string, int, int, int), long>();
+                bool wasProfiling = OpProfiler.Enabled;
+                OpProfiler.Enabled = true;
                 try
                 {
                     for (int i = 0; i < Settings.Length * steps; i++)
                     {
-                        current = i % Settings.Length;
-                        stepIndex = i / Settings.Length;
+                        int current = i % Settings.Length, stepIndex = i / Settings.Length;
                         Apply(Settings[current]);
+                        OpProfiler.Reset();
                         long t0 = Stopwatch.GetTimestamp();
-                        step();
+                        step.Run();
                         times[current][stepIndex] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                        foreach (var (region, count, seconds) in OpProfiler.Snapshot())
+                        {
+                            if (ParseRegion(region) is not { } key) continue;
+                            if (!perStep.TryGetValue(key, out var cells))
+                            {
+                                cells = new double[Settings.Length][];
+                                for (int s = 0; s < Settings.Length; s++) cells[s] = new double[steps];
+                                perStep[key] = cells;
+                            }
+                            cells[current][stepIndex] += seconds * 1e3;
+                            calls[key] = calls.GetValueOrDefault(key) + count;
+                        }
                     }
                 }
                 finally
                 {
-                    CpuDwConvDecomposed.CallTimer = null;
+                    OpProfiler.Enabled = wasProfiling;
+                    OpProfiler.Reset();
                 }
                 var med = times.Select(Median).ToArray();
                 var best = times.Select(t => t.Min()).ToArray();
                 Line(Inv($"| {name} | {string.Join(" | ", med.Select(m => m.ToString("F1", CultureInfo.InvariantCulture)))} | {med[2] / med[1]:F3} | {med[2] / med[0]:F3} | {string.Join(" | ", best.Select(m => m.ToString("F1", CultureInfo.InvariantCulture)))} |"));
                 summary.Add(Inv($"{name} step {med[1]:F1} -> {med[2]:F1} ms ({med[2] / med[1]:F3}x)"));
                 var callsPerStep = calls.ToDictionary(kv => kv.Key, kv => kv.Value / (double)(Settings.Length * steps));
+                var flops = StepFlops(step.Model, step.ImageSize, 128);
                 StageRows(name, perStep, flops, callsPerStep, peak.Gflops, stageRows, summary);
             }
         }
@@ -120,8 +126,9 @@ internal static class DwConvColumnsStep
             CpuDwConvColumns.Lines16 = wasLines16;
         }
         Line("");
-        Line("Depthwise time per step by stage and pass (median over the steps of each setting of the summed call " +
-             "times; % of the measured peak over in-bounds taps):");
+        Line("Depthwise time per step by stage and pass (median over the steps of each setting of the profiler's time " +
+             "for the pass's backend calls, SLAK_PROFILE regions on in every step of every setting; MFLOP and % of " +
+             "the measured peak over the in-bounds taps that the masks keep):");
         Line("");
         Line("| preset | stage (H x W, C) | pass | calls/step | MFLOP/step | " +
              string.Join(" | ", Settings.Select(s => $"{s.Name} ms")) + " | " +
@@ -147,7 +154,7 @@ internal static class DwConvColumnsStep
     // One row per (stage, pass) and one per stage for all three passes; the stages numbered by map size, largest
     // first.
     private static void StageRows(string preset, Dictionary<(string, int, int, int), double[][]> perStep,
-        Dictionary<(string, int, int, int), double> flops, Dictionary<(string, int, int, int), double> callsPerStep,
+        Dictionary<(int, int, int), double> flops, Dictionary<(string, int, int, int), double> callsPerStep,
         double peak, List<string> rows, List<string> summary)
     {
         var maps = perStep.Keys.Select(k => (k.Item2, k.Item3, k.Item4)).Distinct()
@@ -162,7 +169,7 @@ internal static class DwConvColumnsStep
                 var key = (pass, h, w, c);
                 if (!perStep.TryGetValue(key, out var cells)) continue;
                 var ms = cells.Select(Median).ToArray();
-                double calls = callsPerStep[key], stepFlops = flops[key] * calls;
+                double calls = callsPerStep[key], stepFlops = flops.GetValueOrDefault((h, w, c), double.NaN);
                 for (int s = 0; s < ms.Length; s++) totMs[s] += ms[s];
                 totFlops += stepFlops;
                 rows.Add(Row(preset, st + 1, h, w, c, pass, calls, stepFlops, ms, peak));
@@ -170,6 +177,54 @@ internal static class DwConvColumnsStep
             rows.Add(Row(preset, st + 1, h, w, c, "**all 3**", double.NaN, totFlops, totMs, peak));
             summary.Add(Inv($"{preset} s{st + 1} ({h}x{w}) all passes {totMs[1]:F2} -> {totMs[2]:F2} ms/step, {Pct(totFlops, totMs[1], peak)} -> {Pct(totFlops, totMs[2], peak)} of peak"));
         }
+    }
+
+    // The profiler's region of a depthwise backend call, "[bwd ]DecomposedDwConv<Pass> (N,C,H,W)", as (pass, H, W, C);
+    // null for every other region. The forward of the sum alone (inference) is not part of a training step.
+    private static (string, int, int, int)? ParseRegion(string region)
+    {
+        string name = region.StartsWith("bwd ", StringComparison.Ordinal) ? region[4..] : region;
+        int open = name.IndexOf(" (", StringComparison.Ordinal);
+        if (open < 0) return null;
+        string? pass = name[..open] switch
+        {
+            nameof(IBackend.DecomposedDwConvForward) => "fwd",
+            nameof(IBackend.DecomposedDwConvBackwardData) => "dgrad",
+            nameof(IBackend.DecomposedDwConvBackwardFilter) => "wgrad",
+            _ => null,
+        };
+        if (pass is null) return null;
+        var dims = name[(open + 2)..name.IndexOf(')', open)].Split(',')
+            .Select(d => int.Parse(d, CultureInfo.InvariantCulture)).ToArray();
+        return (pass, dims[2], dims[3], dims[1]);
+    }
+
+    // FLOPs of one pass over a whole step per map (H, W, C): 2 per multiply-add of a tap that the mask keeps and that
+    // falls inside the map, summed over the stage's depthwise convolutions (train-vs-torch's accounting, so the
+    // fractions here read like its roofline rows). Stage s of a preset runs on (ImageSize / 4) >> s square maps.
+    private static Dictionary<(int, int, int), double> StepFlops(SlakModel model, int imageSize, int batch)
+    {
+        var flops = new Dictionary<(int, int, int), double>();
+        foreach (var (name, module) in model.NamedModules())
+        {
+            if (module is not DepthwiseConv2d d) continue;
+            int at = name.IndexOf("stages.", StringComparison.Ordinal);
+            if (at < 0) continue;
+            int stage = int.Parse(name[(at + 7)..].Split('.')[0], CultureInfo.InvariantCulture);
+            int h = (imageSize / 4) >> stage;
+            var mask = d.WeightMask?.ToArray();
+            int kh = d.KernelHeight, kw = d.KernelWidth;
+            double macs = 0;
+            for (int ch = 0; ch < d.Channels; ch++)
+                for (int ty = 0; ty < kh; ty++)
+                    for (int tx = 0; tx < kw; tx++)
+                    {
+                        if (mask is not null && mask[(ch * kh + ty) * kw + tx] == 0) continue;
+                        macs += (double)Math.Max(0, h - Math.Abs(ty - kh / 2)) * Math.Max(0, h - Math.Abs(tx - kw / 2));
+                    }
+            flops[(h, h, d.Channels)] = flops.GetValueOrDefault((h, h, d.Channels)) + 2.0 * batch * macs;
+        }
+        return flops;
     }
 
     private static string Row(string preset, int stage, int h, int w, int c, string pass, double calls, double flops,

@@ -5,52 +5,16 @@
 // the input gradient sums the branch contributions into one dx; the weight gradient serves all branches from one
 // read of x. A single depthwise convolution is the one-branch case (there is no second single-branch engine).
 using System.Buffers;
-using System.Diagnostics;
 
 namespace Slak.Backends.Cpu;
 
 /// <summary>Fused multi-branch depthwise convolution (NCHW float32, stride 1, same padding per branch).</summary>
 internal static unsafe class CpuDwConvDecomposed
 {
-    /// <summary>Benchmark hook (null: off): told of every call its pass ("fwd", "dgrad", "wgrad"), N, C, H, W, the
-    /// branches and its time in Stopwatch ticks, so that `dwconv-columns-step` can split the depthwise time of a
-    /// training step by stage and pass.</summary>
-    internal static Action<string, int, int, int, int, IReadOnlyList<CpuDwConvBranch>, long>? CallTimer { get; set; }
-
-    /// <summary>The forward (see <see cref="ForwardCall"/>), timed for <see cref="CallTimer"/> when it is set.</summary>
-    public static void Forward(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches, ReadOnlySpan<float> x,
-        IReadOnlyList<Memory<float>> y, Span<float> ySum)
-    {
-        long t0 = CallTimer is null ? 0 : Stopwatch.GetTimestamp();
-        ForwardCall(n, c, h, w, branches, x, y, ySum);
-        CallTimer?.Invoke("fwd", n, c, h, w, branches, Stopwatch.GetTimestamp() - t0);
-    }
-
-    /// <summary>The input gradient (see <see cref="BackwardDataCall"/>), timed for <see cref="CallTimer"/> when it is
-    /// set.</summary>
-    public static void BackwardData(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
-        IReadOnlyList<ReadOnlyMemory<float>> dy, Span<float> dx)
-    {
-        long t0 = CallTimer is null ? 0 : Stopwatch.GetTimestamp();
-        BackwardDataCall(n, c, h, w, branches, dy, dx);
-        CallTimer?.Invoke("dgrad", n, c, h, w, branches, Stopwatch.GetTimestamp() - t0);
-    }
-
-    /// <summary>The weight gradient (see <see cref="BackwardFilterCall"/>), timed for <see cref="CallTimer"/> when it
-    /// is set.</summary>
-    public static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
-        ReadOnlySpan<float> x, IReadOnlyList<ReadOnlyMemory<float>> dy, IReadOnlyList<Memory<float>> dw,
-        bool skipMasked)
-    {
-        long t0 = CallTimer is null ? 0 : Stopwatch.GetTimestamp();
-        BackwardFilterCall(n, c, h, w, branches, x, dy, dw, skipMasked);
-        CallTimer?.Invoke("wgrad", n, c, h, w, branches, Stopwatch.GetTimestamp() - t0);
-    }
-
     /// <summary>y[b] = conv(x, branch b) for each b with a non-empty y[b]; ySum = sum over branches when not empty.
     /// x, y[b], ySum: (N, C, H, W). <paramref name="y"/> may be empty (sum only) or have one entry per
     /// branch.</summary>
-    private static void ForwardCall(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
+    public static void Forward(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
         ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y, Span<float> ySum)
     {
         ArgumentNullException.ThrowIfNull(y);
@@ -115,7 +79,7 @@ internal static unsafe class CpuDwConvDecomposed
 
     /// <summary>dx = sum over branches of the input gradient of branch b given its output gradient dy[b].
     /// Overwrites dx.</summary>
-    private static void BackwardDataCall(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
+    public static void BackwardData(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
         IReadOnlyList<ReadOnlyMemory<float>> dy, Span<float> dx)
     {
         ArgumentNullException.ThrowIfNull(dy);
@@ -152,7 +116,7 @@ internal static unsafe class CpuDwConvDecomposed
     /// x[n, c, p + (i, j) - pad] * dy[b][n, c, p] (the dense gradient with respect to the weight). With
     /// <paramref name="skipMasked"/>, masked taps (not in the branch's tap list or mask) are written as 0 without
     /// being computed. Overwrites every dw[b].</summary>
-    private static void BackwardFilterCall(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
+    public static void BackwardFilter(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
         ReadOnlySpan<float> x, IReadOnlyList<ReadOnlyMemory<float>> dy, IReadOnlyList<Memory<float>> dw,
         bool skipMasked)
     {
