@@ -17,6 +17,7 @@ using System.Text;
 using Slak.Backends;
 using Slak.Backends.Cpu;
 using Slak.Diagnostics;
+using Slak.Bench.Train;
 using Slak.Models;
 using Slak.NN;
 
@@ -199,9 +200,9 @@ internal static class DwConvColumnsStep
         return (pass, dims[2], dims[3], dims[1]);
     }
 
-    // FLOPs of one pass over a whole step per map (H, W, C): 2 per multiply-add of a tap that the mask keeps and that
-    // falls inside the map, summed over the stage's depthwise convolutions (train-vs-torch's accounting, so the
-    // fractions here read like its roofline rows). Stage s of a preset runs on (ImageSize / 4) >> s square maps.
+    // FLOPs of one pass over a whole step per map (H, W, C), summed over the stage's depthwise convolutions with
+    // train-vs-torch's accounting (TrainVsTorch.DepthwiseTapFlops), so the fractions here read like its roofline rows.
+    // Stage s of a preset runs on (ImageSize / 4) >> s square maps.
     private static Dictionary<(int, int, int), double> StepFlops(SlakModel model, int imageSize, int batch)
     {
         var flops = new Dictionary<(int, int, int), double>();
@@ -212,17 +213,8 @@ internal static class DwConvColumnsStep
             if (at < 0) continue;
             int stage = int.Parse(name[(at + 7)..].Split('.')[0], CultureInfo.InvariantCulture);
             int h = (imageSize / 4) >> stage;
-            var mask = d.WeightMask?.ToArray();
-            int kh = d.KernelHeight, kw = d.KernelWidth;
-            double macs = 0;
-            for (int ch = 0; ch < d.Channels; ch++)
-                for (int ty = 0; ty < kh; ty++)
-                    for (int tx = 0; tx < kw; tx++)
-                    {
-                        if (mask is not null && mask[(ch * kh + ty) * kw + tx] == 0) continue;
-                        macs += (double)Math.Max(0, h - Math.Abs(ty - kh / 2)) * Math.Max(0, h - Math.Abs(tx - kw / 2));
-                    }
-            flops[(h, h, d.Channels)] = flops.GetValueOrDefault((h, h, d.Channels)) + 2.0 * batch * macs;
+            flops[(h, h, d.Channels)] = flops.GetValueOrDefault((h, h, d.Channels))
+                + TrainVsTorch.DepthwiseTapFlops(d, h, batch);
         }
         return flops;
     }

@@ -194,23 +194,28 @@ internal static partial class TrainVsTorch
                     break;
                 }
                 case DepthwiseConv2d d:
-                {
-                    var mask = d.WeightMask?.ToArray();
-                    int kh = d.KernelHeight, kw = d.KernelWidth;
-                    double taps = 0;
-                    for (int ch = 0; ch < d.Channels; ch++)
-                        for (int ty = 0; ty < kh; ty++)
-                            for (int tx = 0; tx < kw; tx++)
-                            {
-                                if (mask is not null && mask[(ch * kh + ty) * kw + tx] == 0) continue;
-                                taps += (double)Math.Max(0, h - Math.Abs(ty - kh / 2)) * Math.Max(0, h - Math.Abs(tx - kw / 2));
-                            }
-                    dw += 2.0 * batch * taps;
+                    dw += DepthwiseTapFlops(d, h, batch);
                     break;
-                }
             }
         }
         return (gemm, convFwd, convDx, dw, fused);
+    }
+
+    /// <summary>FLOPs of one pass of a depthwise convolution on a batch of h x h maps: 2 per multiply-add of a tap
+    /// that the mask keeps and that falls inside the map (the accounting of every depthwise roofline row).</summary>
+    internal static double DepthwiseTapFlops(DepthwiseConv2d d, int h, int batch)
+    {
+        var mask = d.WeightMask?.ToArray();
+        int kh = d.KernelHeight, kw = d.KernelWidth;
+        double taps = 0;
+        for (int ch = 0; ch < d.Channels; ch++)
+            for (int ty = 0; ty < kh; ty++)
+                for (int tx = 0; tx < kw; tx++)
+                {
+                    if (mask is not null && mask[(ch * kh + ty) * kw + tx] == 0) continue;
+                    taps += (double)Math.Max(0, h - Math.Abs(ty - kh / 2)) * Math.Max(0, h - Math.Abs(tx - kw / 2));
+                }
+        return 2.0 * batch * taps;
     }
 
     private static int StageOf(string name)
