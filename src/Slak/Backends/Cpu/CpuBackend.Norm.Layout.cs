@@ -5,10 +5,11 @@
 // straight into the NHWC output. Statistics are float64 (two passes over the cached row: sum, then centred squares).
 // Backward does the same gather of x, computes each pixel's input-gradient row from the contiguous NHWC gradient row
 // and scatters the tile back into the NCHW planes; the parameter gradients accumulate per block in float64 and are
-// added in block order, so results depend only on the input and the thread count. The gather and the scatter move
-// 8 channels x 8 pixels at a time through an in-register 8 x 8 transpose (AVX) where a plane run has 8 pixels; the
-// rest (channel counts that are not multiples of 8, runs shorter than 8 on 2 x 2 maps) element by element. Both are
-// pure copies: the bits do not depend on the path.
+// added in block order, so results depend only on the input and the thread count. The gather and the scatter cover a
+// whole run with in-register transposes: 8 channels x 8 pixels (AVX) where the run has 8 pixels, else 4 x 4 (SSE, the
+// runs of 4 of a 2 x 2 map), the last block of each direction overlapping the one before (C = 31 = 3 x 8 + 7); with
+// SLAK_LAYOUT_TAIL_TRANSPOSE=0, 8 x 8 blocks on the multiples of 8 and the rest element by element. All are pure
+// copies: the bits do not depend on the path.
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.Intrinsics;

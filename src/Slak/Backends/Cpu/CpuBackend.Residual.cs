@@ -6,8 +6,9 @@
 // No per-row calls and no staging buffer: on slak_nano's maps (1x1 to 8x8, 31 to 249 channels) a per-row SIMD call
 // cost more than the row's work. Backward accumulates gamma's gradient per block in float64 (a float product is exact
 // in float64), row after row for every channel, the blocks added in order: the same float operations, rows and blocks
-// as the unfused MulLastDim, Permute, MulRows and Add, so the same bits. A 1 x 1 map (NCHW is NHWC) runs row-wise
-// with SIMD instead.
+// as the unfused MulLastDim, Permute, MulRows and Add, so the same bits. Runs of 8 pixels or more go through 8 x 8
+// AVX tiles, runs of 4 to 7 (2 x 2 maps) through 4 x 4 SSE tiles (ResidualTiles4), the same operations. A 1 x 1 map
+// (NCHW is NHWC) runs row-wise with SIMD instead.
 using System.Buffers;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
