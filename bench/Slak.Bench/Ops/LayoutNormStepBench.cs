@@ -1,15 +1,15 @@
-// The CPU LayerNorm backwards and the block epilogue of a training step (issue 27), old against new in one process, at
-// batch 128 on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2): the block's LayerNorm fused
-// with its NCHW -> NHWC permute (backward: dy NHWC in, dx NCHW out) and the channels-first LayerNorm's backward (the stem
-// and the downsampling layers), old = the row path / the flat and plane paths, new = pixels in the SIMD lanes
-// (CpuBackend.LayerNormBackwardPixelLanes, SLAK_LAYERNORM_BWD_LANES); the block epilogue ChannelsLastResidual (layer
-// scale, DropPath, permute back, add) forward and backward, old = channels past the last multiple of 8 element by
-// element, new = an overlapping 8-channel tile (CpuBackend.ResidualVectorTails, SLAK_RESIDUAL_VECTOR_TAILS) and, on
-// 16 x 16 maps, the next run's plane lines prefetched (CpuBackend.ResidualPrefetch). Each call
-// runs on its own tensors, as many calls per stage as a step makes; rounds are interleaved (alternating which side goes
-// first) and the best of N rounds is kept. Bytes: every batch-sized tensor read or written once (LayerNorm backward: x,
-// dy, dx; residual forward: input, y, output; backward: dOut, y, dy), read against the cache bandwidth (256 KiB per
-// thread) and the DRAM bandwidth (64 MiB per thread) measured in the same run.
+// The CPU LayerNorm fused with its NCHW -> NHWC permute (forward and backward), the channels-first LayerNorm's backward
+// (the stem and the downsampling layers) and the block epilogue of a training step (issue 27), old against new in one
+// process, at batch 128 on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2). old = the layout
+// copies before this change: the LayerNorm's gather and scatter with 8 x 8 transposes on the multiples of 8 and the
+// rest element by element (CpuBackend.LayerNormLayoutTailTransposes off, SLAK_LAYOUT_TAIL_TRANSPOSE=0), the residual's
+// runs shorter than 8 pixels element by element (CpuBackend.ResidualTiles4 off, SLAK_RESIDUAL_TILES4=0); new = the
+// defaults (whole runs in overlapping 8 x 8 / 4 x 4 register transposes, 4 x 4 residual tiles). Every other path is the
+// default on both sides (pixel lanes where they are used, the residual's vector tails and prefetch). Each call runs on
+// its own tensors, as many calls per stage as a step makes; rounds are interleaved (alternating which side goes first)
+// and the best of N rounds is kept. Bytes: every batch-sized tensor read or written once (LayerNorm forward: x, y;
+// backward: x, dy, dx; residual forward: input, y, output; backward: dOut, y, dy), read against the cache bandwidth
+// (256 KiB per thread) and the DRAM bandwidth (64 MiB per thread) measured in the same run.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll layout-norm-step [--reps N] [--out FILE] [--note TEXT]
 using System.Globalization;
 using Slak.Backends.Cpu;
@@ -24,7 +24,7 @@ internal static class LayoutNormStepBench
     private static readonly (string Preset, int[] Sides)[] Presets =
         [("slak_nano", [8, 4, 2, 1]), ("slak_nano64", [16, 8, 4, 2])];
 
-    [BenchProgram("layout-norm-step", "LayerNorm backwards (fused NCHW->NHWC, channels-first) and ChannelsLastResidual fwd/bwd, old vs new, slak_nano/slak_nano64 step shapes, with cache and DRAM bandwidth [--reps N] [--out FILE] [--note TEXT]")]
+    [BenchProgram("layout-norm-step", "LayerNorm fused NCHW->NHWC fwd/bwd, channels-first bwd and ChannelsLastResidual fwd/bwd, old vs new layout copies, slak_nano/slak_nano64 step shapes, with cache and DRAM bandwidth [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         if (ReportArgs.Parse(args, defaultReps: 30) is not { } opts) return 2;
@@ -38,14 +38,14 @@ internal static class LayoutNormStepBench
                                   TrainVsTorch.ReadBandwidth(1, 256 << 10, 200) * threads);
         double dramBw = Math.Max(TrainVsTorch.ReadBandwidth(threads, 64 << 20, 5),
                                  TrainVsTorch.ReadBandwidth(1, 64 << 20, 5) * threads);
-        o.Line("# layout-norm-step: the CPU LayerNorm backwards and the block epilogue of a training step, old vs new");
+        o.Line("# layout-norm-step: the CPU LayerNorm around the block MLP and the block epilogue of a training step, old vs new");
         o.Line();
         o.Line(Inv($"Program: `layout-norm-step --reps {reps}` (bench/Slak.Bench/Ops/LayoutNormStepBench.cs); {start}; load average at start {loadStart}."));
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread, best of 200) {cacheBw:F1} GB/s, DRAM (64 MiB per thread, best of 5) {dramBw:F1} GB/s ({threads} threads; the larger of all threads together and one thread times {threads})."));
         o.Line();
-        o.Line("old / new: LayerNorm backwards = row path (fused) or flat / plane paths (channels-first) / pixels in the SIMD lanes on maps of at least one vector of pixels (`SLAK_LAYERNORM_BWD_LANES`); ChannelsLastResidual = tail channels element by element / an overlapping 8-channel tile (`SLAK_RESIDUAL_VECTOR_TAILS`) and, on 16 x 16 maps, the next run's plane lines prefetched.");
-        o.Line(Inv($"Best of {reps} interleaved rounds; a round runs a stage's calls of a step back to back, each on its own tensors. Bytes: each batch-sized tensor read or written once (3 per call)."));
+        o.Line("old / new: the fused LayerNorm's gather / scatter with 8 x 8 transposes on multiples of 8 and the rest element by element / whole runs in overlapping 8 x 8 or 4 x 4 register transposes (`SLAK_LAYOUT_TAIL_TRANSPOSE`); ChannelsLastResidual runs shorter than 8 pixels (2 x 2 maps) element by element / in 4 x 4 tiles (`SLAK_RESIDUAL_TILES4`). Other paths: the defaults on both sides (the channels-first backward is unchanged: its rows show the noise).");
+        o.Line(Inv($"Best of {reps} interleaved rounds; a round runs a stage's calls of a step back to back, each on its own tensors. Bytes: each batch-sized tensor read or written once (3 per call, 2 for the LayerNorm forward)."));
         o.Line();
         o.Line("| preset | pass | shape | calls | old ms/call | new ms/call | new / old | MB/call | new GB/s | new % of cache bw | new % of DRAM bw |");
         o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -74,6 +74,7 @@ internal static class LayoutNormStepBench
             // (the stem's and the first downsampling layer's), once before each of the other two downsamplings.
             var passes = new (string Name, Func<int, int> Calls, Func<int, int, int, (double, double)> Time)[]
             {
+                ("LayerNormNchwToNhwc", _ => 2, (c, side, calls) => LayerNormBackward(c, side, calls, reps, nhwc: true, forward: true)),
                 ("LayerNormNchwToNhwcBackward", _ => 2, (c, side, calls) => LayerNormBackward(c, side, calls, reps, nhwc: true)),
                 ("LayerNormChannelsFirstBackward", s => s == 0 ? 2 : s < 3 ? 1 : 0, (c, side, calls) => LayerNormBackward(c, side, calls, reps, nhwc: false)),
                 ("ChannelsLastResidual", _ => 2, (c, side, calls) => Residual(c, side, calls, reps, backward: false)),
@@ -88,7 +89,7 @@ internal static class LayoutNormStepBench
                     int calls = callsOf(s);
                     if (calls == 0) continue;
                     var (a, b) = time(Widths[s], sides[s], calls);
-                    double bytes = 3.0 * Batch * Widths[s] * sides[s] * sides[s] * 4;
+                    double bytes = (name == "LayerNormNchwToNhwc" ? 2.0 : 3.0) * Batch * Widths[s] * sides[s] * sides[s] * 4;
                     double gbs = bytes / (b * 1e-3) / 1e9;
                     line(Inv($"| {preset} | {name} | ({Batch}, {Widths[s]}, {sides[s]}, {sides[s]}) | {calls} | {a:F4} | {b:F4} | {b / a:F2} | {bytes / 1e6:F2} | {gbs:F1} | {gbs / cacheBw * 100:F0} | {gbs / dramBw * 100:F0} |"));
                     old += calls * a;
@@ -101,8 +102,10 @@ internal static class LayoutNormStepBench
         return steps;
     }
 
-    /// <summary>A LayerNorm backward on <paramref name="calls"/> sets of tensors, best ms per call of old and new.</summary>
-    private static (double Old, double New) LayerNormBackward(int c, int side, int calls, int reps, bool nhwc)
+    /// <summary>A LayerNorm backward (or, with <paramref name="forward"/>, the fused forward) on <paramref name="calls"/>
+    /// sets of tensors, best ms per call of old and new.</summary>
+    private static (double Old, double New) LayerNormBackward(int c, int side, int calls, int reps, bool nhwc,
+        bool forward = false)
     {
         var rng = new Random(c * 571 + side + (nhwc ? 1 : 0));
         int[] shape = [Batch, c, side, side];
@@ -121,20 +124,21 @@ internal static class LayoutNormStepBench
             else be.LayerNormChannelsFirst(x, w, b, 1e-6f, y, mean, rstd);
             return new
             {
-                X = x, W = w, Mean = mean, Rstd = rstd,
+                X = x, W = w, B = b, Y = y, Mean = mean, Rstd = rstd,
                 Dy = Tensor.FromArray(BenchData.Uniform(rng, numel, 1, 0), yShape, Device.Cpu),
                 Dx = Tensor.Empty(shape, Device.Cpu),
                 Dw = Tensor.Empty([c], Device.Cpu),
                 Db = Tensor.Empty([c], Device.Cpu),
             };
         }).ToArray();
-        bool keep = CpuBackend.LayerNormBackwardPixelLanes;
-        void Bwd(bool lanes)
+        bool keep = CpuBackend.LayerNormLayoutTailTransposes;
+        void Bwd(bool fresh)
         {
-            CpuBackend.LayerNormBackwardPixelLanes = lanes;
+            CpuBackend.LayerNormLayoutTailTransposes = fresh;
             foreach (var t in sets)
             {
-                if (nhwc) be.LayerNormNchwToNhwcBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
+                if (forward) be.LayerNormNchwToNhwc(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
+                else if (nhwc) be.LayerNormNchwToNhwcBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
                 else be.LayerNormChannelsFirstBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
             }
         }
@@ -145,7 +149,7 @@ internal static class LayoutNormStepBench
         }
         finally
         {
-            CpuBackend.LayerNormBackwardPixelLanes = keep;
+            CpuBackend.LayerNormLayoutTailTransposes = keep;
         }
     }
 
@@ -169,11 +173,10 @@ internal static class LayoutNormStepBench
             Dy = Tensor.Empty(yShape, Device.Cpu),
             Dg = Tensor.Empty([c], Device.Cpu),
         }).ToArray();
-        bool keepTails = CpuBackend.ResidualVectorTails, keepFetch = CpuBackend.ResidualPrefetch;
+        bool keep = CpuBackend.ResidualTiles4;
         void Go(bool fresh)
         {
-            CpuBackend.ResidualVectorTails = fresh;
-            CpuBackend.ResidualPrefetch = fresh;
+            CpuBackend.ResidualTiles4 = fresh;
             foreach (var t in sets)
             {
                 if (backward) be.ChannelsLastResidualBackward(t.Y, t.Gamma, t.Scale, t.DOut, t.Dy, t.Dg);
@@ -187,8 +190,7 @@ internal static class LayoutNormStepBench
         }
         finally
         {
-            CpuBackend.ResidualVectorTails = keepTails;
-            CpuBackend.ResidualPrefetch = keepFetch;
+            CpuBackend.ResidualTiles4 = keep;
         }
     }
 

@@ -1,7 +1,8 @@
 // The CPU LayerNorm fused with the NCHW -> NHWC permute gathers its input tiles and scatters its input gradient with
-// 8 x 8 in-register transposes where a plane run has 8 pixels (CpuBackend.LayerNormLayoutSimdTranspose, the default).
-// They are pure copies, so forward (y, mean, rstd) and backward (dx, dweight, dbias) must equal the element-by-element
-// copies bit for bit: on channel counts with and without a remainder of 8, maps whose runs are 8, 16, longer than a
+// 8 x 8 in-register transposes where a plane run has 8 pixels (CpuBackend.LayerNormLayoutSimdTranspose, the default),
+// and with whole runs in overlapping 8 x 8 or 4 x 4 transposes (CpuBackend.LayerNormLayoutTailTransposes, the default:
+// no element-by-element channel tails, 2 x 2 maps' runs of 4 in SSE registers). They are pure copies, so forward (y,
+// mean, rstd) and backward (dx, dweight, dbias) of both must equal the element-by-element copies bit for bit: on channel counts with and without a remainder of 8, maps whose runs are 8, 16, longer than a
 // tile or shorter than 8, and an image boundary inside a tile. Outputs are NaN-poisoned before each kernel runs, and the
 // forward is also held against a float64 LayerNorm of the permuted input (tolerance 2e-6 relative to the row scale).
 using NUnit.Framework;
@@ -11,7 +12,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.LayerNormLayoutSimdTranspose
+[NonParallelizable] // changes CpuBackend.LayerNormLayoutSimdTranspose and LayerNormLayoutTailTransposes
 public class CpuLayerNormLayoutTransposeTests
 {
     private TestRandom _rng = null!;
@@ -23,8 +24,14 @@ public class CpuLayerNormLayoutTransposeTests
     [TestCase(2, 62, 4, 4)]   // stage 2: runs of 16 that end at the image boundary
     [TestCase(2, 16, 5, 7)]   // 35 pixels: runs of 16, 16, 3 across image boundaries
     [TestCase(1, 40, 16, 16)] // a multiple of 8 channels, long planes
-    [TestCase(4, 124, 2, 2)]  // runs of 4: the element path only
+    [TestCase(4, 124, 2, 2)]  // runs of 4: the element path (old), 4 x 4 transposes (tail transposes)
     [TestCase(2, 9, 3, 3)]    // 9 pixels per image: runs of 9 and 7
+    [TestCase(1, 31, 2, 2)]   // batch 1, 2 x 2: 4 x 4 transposes, the last 4 channels overlapping
+    [TestCase(1, 31, 1, 1)]   // batch 1, 1 x 1: a plain copy
+    [TestCase(3, 249, 2, 2)]  // slak_nano64 stage 4: one channel past the 4 x 4 blocks
+    [TestCase(2, 5, 3, 3)]    // fewer than 8 channels: 4 x 4 transposes on runs of 9 and 7
+    [TestCase(2, 3, 4, 4)]    // fewer than 4 channels: element by element
+    [TestCase(2, 31, 1, 3)]   // runs of 3: element by element
     public void TransposedCopiesGiveTheElementCopiesBits(int n, int c, int h, int w)
     {
         var x = _rng.NormalArray(n * c * h * w, 1.3, 0.4);
@@ -34,21 +41,24 @@ public class CpuLayerNormLayoutTransposeTests
         var runs = new List<float[][]>();
         try
         {
-            foreach (bool simd in new[] { false, true })
+            foreach (var (simd, tails) in new[] { (false, false), (true, false), (true, true) })
             {
                 CpuBackend.LayerNormLayoutSimdTranspose = simd;
+                CpuBackend.LayerNormLayoutTailTransposes = tails;
                 runs.Add(Run(n, c, h, w, x, weight, bias, dy));
             }
         }
         finally
         {
             CpuBackend.LayerNormLayoutSimdTranspose = true;
+            CpuBackend.LayerNormLayoutTailTransposes = true;
         }
         string[] names = ["y", "mean", "rstd", "dx", "dweight", "dbias"];
         for (int k = 0; k < names.Length; k++)
         {
-            Assert.That(runs[1][k].All(float.IsFinite), Is.True, _rng.Ctx($"{names[k]} written and finite"));
+            Assert.That(runs[2][k].All(float.IsFinite), Is.True, _rng.Ctx($"{names[k]} written and finite"));
             Expect.Exactly(runs[1][k], runs[0][k], _rng.Ctx($"{names[k]}: transposed vs element copies, {n}x{c}x{h}x{w}"));
+            Expect.Exactly(runs[2][k], runs[0][k], _rng.Ctx($"{names[k]}: tail transposes vs element copies, {n}x{c}x{h}x{w}"));
         }
 
         // The forward against float64: y[img, p, ch] = LayerNorm over ch of x[img, ch, p].
@@ -67,7 +77,7 @@ public class CpuLayerNormLayoutTransposeTests
                 {
                     double want = (x[(img * c + ch) * hw + p] - mean) * rstd * weight[ch] + bias[ch];
                     double scale = Math.Abs(weight[ch]) + Math.Abs(bias[ch]) + 1;
-                    worst = Math.Max(worst, Math.Abs(runs[1][0][(img * hw + p) * c + ch] - want) / scale);
+                    worst = Math.Max(worst, Math.Abs(runs[2][0][(img * hw + p) * c + ch] - want) / scale);
                 }
             }
         }

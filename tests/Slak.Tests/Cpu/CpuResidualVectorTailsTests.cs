@@ -1,6 +1,7 @@
 // The CPU block epilogue (IBackend.ChannelsLastResidual and its backward) with channel counts that are not a multiple
-// of 8 finished by an overlapping 8-channel tile (CpuBackend.ResidualVectorTails, the default) against the element-by-
-// element tails it replaces (the same bits: output, dy and dgamma) and against float64, with and without layer scale
+// of 8 finished by an overlapping 8-channel tile (CpuBackend.ResidualVectorTails, the default) and runs of 4 to 7
+// pixels (2 x 2 maps) in 4 x 4 tiles (CpuBackend.ResidualTiles4, the default) against the element-by-element code they
+// replace (the same bits: output, dy and dgamma) and against float64, with and without layer scale
 // and DropPath, on every stage shape of slak_nano and slak_nano64 scaled down in batch, odd maps and channel counts, at
 // 1 and 2 threads (each against the old path at the same thread count); the forward also in place (output = input) on
 // maps larger than 1 x 1, where the overlapped channels must not be added twice. Outputs are NaN-poisoned before each
@@ -12,7 +13,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.ResidualVectorTails and CpuParallel.Threads
+[NonParallelizable] // changes CpuBackend.ResidualVectorTails, ResidualTiles4 and CpuParallel.Threads
 public class CpuResidualVectorTailsTests
 {
     private TestRandom _rng = null!;
@@ -26,7 +27,7 @@ public class CpuResidualVectorTailsTests
 
     [TestCase(9, 31, 8, 8, true, true)]     // slak_nano stage 1
     [TestCase(9, 62, 4, 4, true, false)]    // slak_nano stage 2
-    [TestCase(9, 124, 2, 2, true, true)]    // slak_nano stage 3 (runs of 4 pixels: element by element either way)
+    [TestCase(9, 124, 2, 2, true, true)]    // slak_nano stage 3 (runs of 4 pixels: 4 x 4 tiles)
     [TestCase(9, 249, 1, 1, true, true)]    // slak_nano stage 4 (row-wise)
     [TestCase(3, 31, 16, 16, false, true)]  // slak_nano64 stage 1
     [TestCase(9, 62, 8, 8, true, true)]     // slak_nano64 stage 2
@@ -35,6 +36,10 @@ public class CpuResidualVectorTailsTests
     [TestCase(3, 13, 7, 9, true, true)]     // 5 tail channels, runs of 7 and 9 pixels
     [TestCase(2, 9, 5, 5, true, false)]     // one tail channel, runs crossing images
     [TestCase(2, 5, 4, 4, true, true)]      // fewer than 8 channels
+    [TestCase(1, 31, 2, 2, true, true)]     // batch 1, a 2 x 2 map, 3 tail channels of the 4 x 4 tiles
+    [TestCase(2, 7, 2, 3, true, true)]      // runs of 6: one 4 x 4 tile and 2 pixels element by element
+    [TestCase(3, 4, 2, 2, true, false)]     // exactly one 4-channel tile
+    [TestCase(2, 3, 2, 2, true, true)]      // fewer than 4 channels: element by element
     public void VectorTailsGiveTheOldBitsAndMatchFloat64(int n, int c, int h, int w, bool withGamma, bool withScale)
     {
         int hw = h * w, numel = n * c * hw;
@@ -45,13 +50,14 @@ public class CpuResidualVectorTailsTests
         var dOut = _rng.NormalArray(numel);
         string what = $"ChannelsLastResidual {n}x{c}x{h}x{w} gamma {withGamma} scale {withScale}";
         var runs = new List<float[][]>();
-        bool keepTails = CpuBackend.ResidualVectorTails;
+        bool keepTails = CpuBackend.ResidualVectorTails, keepTiles4 = CpuBackend.ResidualTiles4;
         int keepThreads = CpuParallel.Threads;
         try
         {
             foreach (var (tails, threads) in new[] { (false, 1), (true, 1), (false, 2), (true, 2) })
             {
                 CpuBackend.ResidualVectorTails = tails;
+                CpuBackend.ResidualTiles4 = tails;
                 CpuParallel.Threads = threads;
                 var be = CpuBackend.Instance;
                 var tg = withGamma ? Cpu(gamma, c) : null;
@@ -71,6 +77,7 @@ public class CpuResidualVectorTailsTests
         finally
         {
             CpuBackend.ResidualVectorTails = keepTails;
+            CpuBackend.ResidualTiles4 = keepTiles4;
             CpuParallel.Threads = keepThreads;
         }
         // float64: out = input + permute(y * gamma) * scale; dy = permute(dOut) * scale * gamma; dgamma = sum of

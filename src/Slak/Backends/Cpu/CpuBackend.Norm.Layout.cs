@@ -5,10 +5,11 @@
 // straight into the NHWC output. Statistics are float64 (two passes over the cached row: sum, then centred squares).
 // Backward does the same gather of x, computes each pixel's input-gradient row from the contiguous NHWC gradient row
 // and scatters the tile back into the NCHW planes; the parameter gradients accumulate per block in float64 and are
-// added in block order, so results depend only on the input and the thread count. The gather and the scatter move
-// 8 channels x 8 pixels at a time through an in-register 8 x 8 transpose (AVX) where a plane run has 8 pixels; the
-// rest (channel counts that are not multiples of 8, runs shorter than 8 on 2 x 2 maps) element by element. Both are
-// pure copies: the bits do not depend on the path.
+// added in block order, so results depend only on the input and the thread count. The gather and the scatter cover a
+// whole run with in-register transposes: 8 channels x 8 pixels (AVX) where the run has 8 pixels, else 4 x 4 (SSE, the
+// runs of 4 of a 2 x 2 map), the last block of each direction overlapping the one before (C = 31 = 3 x 8 + 7); with
+// SLAK_LAYOUT_TAIL_TRANSPOSE=0, 8 x 8 blocks on the multiples of 8 and the rest element by element. All are pure
+// copies: the bits do not depend on the path.
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.Intrinsics;
@@ -311,6 +312,12 @@ internal sealed partial class CpuBackend
             {
                 fixed (float* xp = plane0, rp = dst0) // bounds: the two slices above
                 {
+                    if (UseTailTransposes(c, run))
+                    {
+                        CopyTransposed(xp, hw, rp, c, c, run);
+                        i += run;
+                        continue;
+                    }
                     int k8 = LayerNormLayoutSimdTranspose && Avx.IsSupported ? run / 8 * 8 : 0;
                     int c8 = k8 > 0 ? c / 8 * 8 : 0;
                     for (int k0 = 0; k0 < k8; k0 += 8)
@@ -346,6 +353,12 @@ internal sealed partial class CpuBackend
             {
                 fixed (float* dp = plane0, rp = src0) // bounds: the two slices above
                 {
+                    if (UseTailTransposes(c, run))
+                    {
+                        CopyTransposed(rp, c, dp, hw, run, c);
+                        i += run;
+                        continue;
+                    }
                     int k8 = LayerNormLayoutSimdTranspose && Avx.IsSupported ? run / 8 * 8 : 0;
                     int c8 = k8 > 0 ? c / 8 * 8 : 0;
                     for (int k0 = 0; k0 < k8; k0 += 8)
@@ -365,6 +378,63 @@ internal sealed partial class CpuBackend
     /// <summary>Whether the fused LayerNorm's gather and scatter use 8 x 8 in-register transposes where they can (the
     /// default) instead of element-by-element copies (the same values). Internal so that the bench can time both.</summary>
     internal static bool LayerNormLayoutSimdTranspose { get; set; } = true;
+
+    /// <summary>Whether the gather and the scatter cover a run whole with in-register transposes, the last block of
+    /// each direction overlapping the one before (the default; SLAK_LAYOUT_TAIL_TRANSPOSE=0 turns it off): 8 x 8
+    /// blocks where the run has 8 pixels and the channels number 8, else 4 x 4 blocks (SSE; a 2 x 2 map's runs of 4),
+    /// instead of 8 x 8 blocks on the multiples of 8 and the rest element by element (C = 31 left 7 of 31 channels to
+    /// strided single-float copies, a 2 x 2 map every element). The overlapped elements are copied again with the
+    /// same values, so the bits are those of the element copies. Internal so that the bench and the tests can compare
+    /// both.</summary>
+    internal static bool LayerNormLayoutTailTransposes { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_LAYOUT_TAIL_TRANSPOSE") != "0";
+
+    private static bool UseTailTransposes(int c, int run) =>
+        LayerNormLayoutTailTransposes && LayerNormLayoutSimdTranspose && Avx.IsSupported && c >= 4 && run >= 4;
+
+    /// <summary>dst[j * dstStride + i] = src[i * srcStride + j] for i &lt; <paramref name="rows"/>, j &lt;
+    /// <paramref name="cols"/> (both at least 4): 8 x 8 register transposes where both are at least 8, else 4 x 4 ones;
+    /// a dimension that is not a multiple of the block ends with a block that overlaps the one before (source and
+    /// destination must not overlap).</summary>
+    private static unsafe void CopyTransposed(float* src, long srcStride, float* dst, long dstStride, int rows, int cols)
+    {
+        int b = rows >= 8 && cols >= 8 ? 8 : 4;
+        for (int i0 = 0; i0 < rows; i0 += b)
+        {
+            int i = Math.Min(i0, rows - b);
+            for (int j0 = 0; j0 < cols; j0 += b)
+            {
+                int j = Math.Min(j0, cols - b);
+                if (b == 8) Transpose8x8(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride);
+                else Transpose4x4(src + i * srcStride + j, srcStride, dst + j * dstStride + i, dstStride);
+            }
+        }
+    }
+
+    /// <summary><see cref="Transpose8x8"/> for 4 x 4 floats (SSE unpacks).</summary>
+    private static unsafe void Transpose4x4(float* src, long srcStride, float* dst, long dstStride)
+    {
+        Transpose4(Sse.LoadVector128(src), Sse.LoadVector128(src + srcStride), Sse.LoadVector128(src + 2 * srcStride),
+            Sse.LoadVector128(src + 3 * srcStride), out var o0, out var o1, out var o2, out var o3);
+        Sse.Store(dst, o0);
+        Sse.Store(dst + dstStride, o1);
+        Sse.Store(dst + 2 * dstStride, o2);
+        Sse.Store(dst + 3 * dstStride, o3);
+    }
+
+    /// <summary>The 4 x 4 transpose of rows a, b, c, d in registers: o_j = (a_j, b_j, c_j, d_j).</summary>
+    private static void Transpose4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d,
+        out Vector128<float> o0, out Vector128<float> o1, out Vector128<float> o2, out Vector128<float> o3)
+    {
+        var t0 = Sse.UnpackLow(a, b);  // a0 b0 a1 b1
+        var t1 = Sse.UnpackHigh(a, b); // a2 b2 a3 b3
+        var t2 = Sse.UnpackLow(c, d);  // c0 d0 c1 d1
+        var t3 = Sse.UnpackHigh(c, d); // c2 d2 c3 d3
+        o0 = Sse.MoveLowToHigh(t0, t2);
+        o1 = Sse.MoveHighToLow(t2, t0);
+        o2 = Sse.MoveLowToHigh(t1, t3);
+        o3 = Sse.MoveHighToLow(t3, t1);
+    }
 
     /// <summary>dst[j * dstStride + i] = src[i * srcStride + j] for i, j &lt; 8: eight 8-float rows loaded, transposed in
     /// registers (CpuDwConvTranspose.Transpose, the depthwise engine's) and stored as eight 8-float rows. AVX only.</summary>

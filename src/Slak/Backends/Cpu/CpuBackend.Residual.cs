@@ -6,8 +6,9 @@
 // No per-row calls and no staging buffer: on slak_nano's maps (1x1 to 8x8, 31 to 249 channels) a per-row SIMD call
 // cost more than the row's work. Backward accumulates gamma's gradient per block in float64 (a float product is exact
 // in float64), row after row for every channel, the blocks added in order: the same float operations, rows and blocks
-// as the unfused MulLastDim, Permute, MulRows and Add, so the same bits. A 1 x 1 map (NCHW is NHWC) runs row-wise
-// with SIMD instead.
+// as the unfused MulLastDim, Permute, MulRows and Add, so the same bits. Runs of 8 pixels or more go through 8 x 8
+// AVX tiles, runs of 4 to 7 (2 x 2 maps) through 4 x 4 SSE tiles (ResidualTiles4), the same operations. A 1 x 1 map
+// (NCHW is NHWC) runs row-wise with SIMD instead.
 using System.Buffers;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -54,14 +55,14 @@ internal sealed partial class CpuBackend
                         float f = ps is null ? 1f : ps[img];
                         long plane = (long)img * c * hw + p;
                         float* src = py + (long)q0 * c;
-                        int chTiles = 0, run8 = run & ~7;
+                        int chTiles = 0, tiled = run & ~7; // pixels of the run that the tiles cover (for ch < chTiles)
                         bool fetch = ResidualPrefetch && hw >= ResidualPrefetchFrom && Sse.IsSupported;
                         // 8 channels x 8 pixels at a time through an AVX transpose (the same products and sums
                         // as the loop below, so the same bits); the loop below does the rest.
-                        if (Avx.IsSupported && run8 > 0)
+                        if (Avx.IsSupported && tiled > 0)
                         {
                             for (; chTiles + 8 <= c; chTiles += 8)
-                                for (int k = 0; k < run8; k += 8)
+                                for (int k = 0; k < tiled; k += 8)
                                     ResidualTile8(src + (long)k * c + chTiles, c, pin + plane + (long)chTiles * hw + k,
                                         pout + plane + (long)chTiles * hw + k, hw, pg is null ? null : pg + chTiles, f,
                                         ps is not null, 0, fetch);
@@ -70,19 +71,34 @@ internal sealed partial class CpuBackend
                                 // The last channels as the last whole 8-channel tile, its channels already done not
                                 // stored again (the output may be the input).
                                 int o = c - 8;
-                                for (int k = 0; k < run8; k += 8)
+                                for (int k = 0; k < tiled; k += 8)
                                     ResidualTile8(src + (long)k * c + o, c, pin + plane + (long)o * hw + k,
                                         pout + plane + (long)o * hw + k, hw, pg is null ? null : pg + o, f,
                                         ps is not null, chTiles - o, fetch);
                                 chTiles = c;
                             }
                         }
+                        else if (UseResidualTiles4(c, run))
+                        {
+                            // Runs of 4 to 7 pixels (a 2 x 2 map's runs of 4): 4 channels x 4 pixels at a time, the
+                            // last channels in the last whole 4-channel tile, the same operations as the loop below.
+                            tiled = run & ~3;
+                            for (int o = 0; o < c; o += 4)
+                            {
+                                int ch = Math.Min(o, c - 4);
+                                for (int k = 0; k < tiled; k += 4)
+                                    ResidualTile4(src + (long)k * c + ch, c, pin + plane + (long)ch * hw + k,
+                                        pout + plane + (long)ch * hw + k, hw, pg is null ? null : pg + ch, f,
+                                        ps is not null, o - ch);
+                            }
+                            chTiles = c;
+                        }
                         for (int ch = 0; ch < c; ch++)
                         {
                             float* a = pin + plane + (long)ch * hw, o = pout + plane + (long)ch * hw, v = src + ch;
                             float g = pg is null ? 1f : pg[ch];
                             // The unfused operators' roundings: (y * gamma) * scale, then input + that.
-                            for (int k = ch < chTiles ? run8 : 0; k < run; k++)
+                            for (int k = ch < chTiles ? tiled : 0; k < run; k++)
                             {
                                 float t = v[(long)k * c];
                                 if (pg is not null) t *= g;
@@ -128,14 +144,14 @@ internal sealed partial class CpuBackend
                         int img = q0 / hw, p = q0 - img * hw, run = Math.Min(Math.Min(LnTile, r1 - q0), hw - p);
                         float f = ps is null ? 1f : ps[img];
                         long plane = (long)img * c * hw + p, row0 = (long)q0 * c;
-                        int chTiles = 0, run8 = run & ~7;
+                        int chTiles = 0, tiled = run & ~7; // pixels of the run that the tiles cover (for ch < chTiles)
                         bool fetch = ResidualPrefetch && hw >= ResidualPrefetchFrom && Sse.IsSupported;
                         // 8 channels x 8 pixels at a time through an AVX transpose; each channel's float64 sum
                         // still adds its pixels in order, so the bits are those of the loop below.
-                        if (Avx.IsSupported && run8 > 0)
+                        if (Avx.IsSupported && tiled > 0)
                         {
                             for (; chTiles + 8 <= c; chTiles += 8)
-                                for (int k = 0; k < run8; k += 8)
+                                for (int k = 0; k < tiled; k += 8)
                                     ResidualBackwardTile8(pdo + plane + (long)chTiles * hw + k, hw,
                                         py + row0 + (long)k * c + chTiles, pdy is null ? null : pdy + row0 + (long)k * c + chTiles,
                                         c, pg is null ? null : pg + chTiles, f, ps is not null,
@@ -145,7 +161,7 @@ internal sealed partial class CpuBackend
                                 // The last channels as the last whole 8-channel tile: the channels already done get the
                                 // same dy again and add nothing to their sums.
                                 int o = c - 8;
-                                for (int k = 0; k < run8; k += 8)
+                                for (int k = 0; k < tiled; k += 8)
                                     ResidualBackwardTile8(pdo + plane + (long)o * hw + k, hw,
                                         py + row0 + (long)k * c + o, pdy is null ? null : pdy + row0 + (long)k * c + o,
                                         c, pg is null ? null : pg + o, f, ps is not null,
@@ -153,12 +169,27 @@ internal sealed partial class CpuBackend
                                 chTiles = c;
                             }
                         }
+                        else if (UseResidualTiles4(c, run))
+                        {
+                            // Runs of 4 to 7 pixels: 4 channels x 4 pixels at a time (see the forward).
+                            tiled = run & ~3;
+                            for (int o = 0; o < c; o += 4)
+                            {
+                                int ch = Math.Min(o, c - 4);
+                                for (int k = 0; k < tiled; k += 4)
+                                    ResidualBackwardTile4(pdo + plane + (long)ch * hw + k, hw,
+                                        py + row0 + (long)k * c + ch, pdy is null ? null : pdy + row0 + (long)k * c + ch,
+                                        c, pg is null ? null : pg + ch, f, ps is not null,
+                                        pacc is null ? null : pacc + ch, o - ch);
+                            }
+                            chTiles = c;
+                        }
                         for (int ch = 0; ch < c; ch++)
                         {
                             float* d = pdo + plane + (long)ch * hw;
                             float gm = pg is null ? 1f : pg[ch];
                             double sum = pacc is null ? 0 : pacc[ch];
-                            for (int k = ch < chTiles ? run8 : 0; k < run; k++)
+                            for (int k = ch < chTiles ? tiled : 0; k < run; k++)
                             {
                                 // The unfused operators: g = dOut * scale (MulRows), dy = g * gamma (MulLastDim),
                                 // dgamma += y * g in float64 (ColumnReduce), row after row.
@@ -197,6 +228,55 @@ internal sealed partial class CpuBackend
     /// the same bits. Internal so that the bench and the tests can compare both.</summary>
     internal static bool ResidualVectorTails { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_RESIDUAL_VECTOR_TAILS") != "0";
+
+    /// <summary>Whether the fused residual, forward and backward, runs runs of 4 to 7 pixels (a 2 x 2 map's) in 4-pixel x
+    /// 4-channel tiles transposed in SSE registers (the default; SLAK_RESIDUAL_TILES4=0 turns it off) instead of element
+    /// by element. The same operations on every element in the same order: the same bits. Internal so that the bench
+    /// and the tests can compare both.</summary>
+    internal static bool ResidualTiles4 { get; set; } = Environment.GetEnvironmentVariable("SLAK_RESIDUAL_TILES4") != "0";
+
+    private static bool UseResidualTiles4(int c, int run) => ResidualTiles4 && Avx.IsSupported && c >= 4 && run >= 4;
+
+    /// <summary><see cref="ResidualTile8"/> for 4 pixels x 4 channels (SSE).</summary>
+    private static unsafe void ResidualTile4(float* v, int c, float* a, float* o, int hw, float* gamma, float f,
+                                             bool scaled, int skip)
+    {
+        Transpose4(Sse.LoadVector128(v), Sse.LoadVector128(v + c), Sse.LoadVector128(v + 2 * c),
+            Sse.LoadVector128(v + 3 * c), out var t0, out var t1, out var t2, out var t3);
+        var vf = Vector128.Create(f);
+        Store(t0, 0); Store(t1, 1); Store(t2, 2); Store(t3, 3);
+
+        void Store(Vector128<float> t, int j)
+        {
+            if (j < skip) return;
+            if (gamma is not null) t *= Vector128.Create(gamma[j]);
+            if (scaled) t *= vf;
+            Sse.Store(o + (long)j * hw, Sse.LoadVector128(a + (long)j * hw) + t);
+        }
+    }
+
+    /// <summary><see cref="ResidualBackwardTile8"/> for 4 pixels x 4 channels (SSE; the float64 sums in AVX).</summary>
+    private static unsafe void ResidualBackwardTile4(float* d, int hw, float* y, float* dy, int c, float* gamma,
+                                                     float f, bool scaled, double* acc, int skip)
+    {
+        var keep = Vector256.GreaterThanOrEqual(Vector256.Create(0.0, 1, 2, 3), Vector256.Create((double)skip));
+        var vf = Vector128.Create(f);
+        Vector128<float> G(int j) =>
+            scaled ? Sse.LoadVector128(d + (long)j * hw) * vf : Sse.LoadVector128(d + (long)j * hw);
+        Transpose4(G(0), G(1), G(2), G(3), out var g0, out var g1, out var g2, out var g3);
+        var gm = gamma is null ? Vector128<float>.One : Sse.LoadVector128(gamma);
+        var sum = acc is null ? default : Avx.LoadVector256(acc);
+        Row(g0, 0); Row(g1, 1); Row(g2, 2); Row(g3, 3);
+        if (acc is not null) Avx.Store(acc, sum);
+
+        void Row(Vector128<float> g, int i)
+        {
+            if (dy is not null) Sse.Store(dy + (long)i * c, gamma is null ? g : g * gm);
+            if (acc is null) return;
+            var p = Avx.ConvertToVector256Double(Sse.LoadVector128(y + (long)i * c)) * Avx.ConvertToVector256Double(g);
+            sum = skip == 0 ? sum + p : Vector256.ConditionalSelect(keep, sum + p, sum);
+        }
+    }
 
     /// <summary>One 8-pixel x 8-channel tile of the forward: v holds 8 channels-last rows (row stride c), a and o
     /// the 8 channel planes (plane stride hw) at the tile's first pixel; o = a + (v * gamma) * scale, rounded as the
