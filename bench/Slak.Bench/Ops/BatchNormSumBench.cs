@@ -41,10 +41,10 @@ internal static class BatchNormSumBench
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread) {cacheBw:F1} GB/s, DRAM (64 MiB per thread) {dramBw:F1} GB/s."));
         o.Line();
-        o.Line(Inv($"Best of {reps} interleaved rounds; a round runs the {BlocksPerStage} blocks of a stage (each on its own tensors). old = {Branches} x BatchNormTrain + {Branches - 1} x Add forward, {Branches} x BatchNormBackward backward; new = one BatchNormTrainSum / BatchNormBackwardSum. ms per block. 'MB (bound)' = the fused tail's least traffic (forward 4, backward 7 tensors); the rates and fractions are that traffic over the time (new). Two choices inside the fused kernels, each timed against the default in rounds of its own (time ratio; above 1: the default is faster): 'threads-only parts' = channel ranges split by the thread count alone (BatchNormSumPartBytes unlimited; default: parts of at most that many bytes of inputs, so that they are still in L2 for the output pass); 'row outputs' = the output passes reading per-position scale rows (BatchNormSumChannelScalars off; default: each channel's scalars on maps of at least one vector); 'per-branch sweeps' (backward) = the column sums of dy and dy * x_b swept once per branch (BatchNormSumOneSweep off; default: one sweep for the three branches)."));
+        o.Line(Inv($"Best of {reps} interleaved rounds; a round runs the {BlocksPerStage} blocks of a stage (each on its own tensors). old = {Branches} x BatchNormTrain + {Branches - 1} x Add forward, {Branches} x BatchNormBackward backward; new = one BatchNormTrainSum / BatchNormBackwardSum. ms per block. 'MB (bound)' = the fused tail's least traffic (forward 4, backward 7 tensors); the rates and fractions are that traffic over the time (new). Two choices inside the fused kernels, each timed against the default in rounds of its own (time ratio; above 1: the default is faster): 'threads-only parts' = channel ranges split by the thread count alone (BatchNormSumPartBytes unlimited; default: parts of at most that many bytes of inputs, so that they are still in L2 for the output pass); 'row outputs' = the output passes reading per-position scale rows (BatchNormSumChannelScalars off; default: each channel's scalars on maps of at least one vector); 'per-branch sweeps' (backward) = the column sums of dy and dy * x_b swept once per branch (BatchNormSumOneSweep off; default: one sweep for the three branches); '256-bit kernels' = the fused kernels' 256-bit column sums and per-branch output passes (BatchNormSumWide off, SLAK_BN_SUM_WIDE=0; default: whole cache lines as 512-bit vectors, four lines a sweep forward, two per stream backward, the three branches' outputs in one pass), with its ms (new ms x that ratio) and rate."));
         o.Line();
-        o.Line("| preset | pass | branch shape | old ms | new ms | new / old | threads-only parts / default | row outputs / default | per-branch sweeps / default | MB (bound) | old GB/s | new GB/s | new % of cache bw | new % of DRAM bw |");
-        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        o.Line("| preset | pass | branch shape | old ms | new ms | new / old | threads-only parts / default | row outputs / default | per-branch sweeps / default | 256-bit kernels / default | 256-bit ms | 256-bit GB/s | MB (bound) | old GB/s | new GB/s | new % of cache bw | new % of DRAM bw |");
+        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         Table(Math.Max(1, reps / 3), _ => { }, cacheBw, dramBw); // warm-up: the tiered JIT's first code is slower
         var steps = Table(reps, o.Line, cacheBw, dramBw);
         o.Line();
@@ -82,7 +82,7 @@ internal static class BatchNormSumBench
     }
 
     /// <summary>One stage: best ms per block of each side, forward and backward.</summary>
-    private static ((double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps) Fwd, (double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps) Bwd) Stage(int c, int side, int reps)
+    private static ((double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps, double Narrow) Fwd, (double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps, double Narrow) Bwd) Stage(int c, int side, int reps)
     {
         var rng = new Random(c * 173 + side);
         int[] shape = [Batch, c, side, side];
@@ -144,6 +144,7 @@ internal static class BatchNormSumBench
         void Parts(bool bySize) => CpuBackend.BatchNormSumPartBytes = bySize ? keep : int.MaxValue;
         void Scalars(bool on) => CpuBackend.BatchNormSumChannelScalars = on;
         void Sweep(bool one) => CpuBackend.BatchNormSumOneSweep = one;
+        void Wide(bool on) => CpuBackend.BatchNormSumWide = on;
         try
         {
             var fp = Interleaved.Best(reps, () => { Parts(false); Fwd(true); }, () => { Parts(true); Fwd(true); });
@@ -153,22 +154,26 @@ internal static class BatchNormSumBench
             var gs = Interleaved.Best(reps, () => { Scalars(false); Bwd(true); }, () => { Scalars(true); Bwd(true); });
             Scalars(true);
             var gw = Interleaved.Best(reps, () => { Sweep(false); Bwd(true); }, () => { Sweep(true); Bwd(true); });
-            return ((f.A / BlocksPerStage, f.B / BlocksPerStage, fp.A / fp.B, fs.A / fs.B, double.NaN),
-                    (g.A / BlocksPerStage, g.B / BlocksPerStage, gp.A / gp.B, gs.A / gs.B, gw.A / gw.B));
+            Sweep(true);
+            var fn = Interleaved.Best(reps, () => { Wide(false); Fwd(true); }, () => { Wide(true); Fwd(true); });
+            var gn = Interleaved.Best(reps, () => { Wide(false); Bwd(true); }, () => { Wide(true); Bwd(true); });
+            return ((f.A / BlocksPerStage, f.B / BlocksPerStage, fp.A / fp.B, fs.A / fs.B, double.NaN, fn.A / fn.B),
+                    (g.A / BlocksPerStage, g.B / BlocksPerStage, gp.A / gp.B, gs.A / gs.B, gw.A / gw.B, gn.A / gn.B));
         }
         finally
         {
             CpuBackend.BatchNormSumPartBytes = keep;
             CpuBackend.BatchNormSumChannelScalars = true;
             CpuBackend.BatchNormSumOneSweep = true;
+            CpuBackend.BatchNormSumWide = true;
         }
     }
 
     private static void Row(Action<string> line, string preset, string pass, string shape,
-                            (double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps) t, double bytes, double cacheBw, double dramBw)
+                            (double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps, double Narrow) t, double bytes, double cacheBw, double dramBw)
     {
         double Rate(double ms) => bytes / (ms * 1e-3) / 1e9;
-        line(Inv($"| {preset} | {pass} | {shape} | {t.Old:F4} | {t.New:F4} | {t.New / t.Old:F2} | {t.ThreadParts:F2} | {t.RowOutputs:F2} | {(double.IsNaN(t.BranchSweeps) ? "" : Inv($"{t.BranchSweeps:F2}"))} | {bytes / 1e6:F2} | {Rate(t.Old):F1} | {Rate(t.New):F1} | {Rate(t.New) / cacheBw * 100:F0} | {Rate(t.New) / dramBw * 100:F0} |"));
+        line(Inv($"| {preset} | {pass} | {shape} | {t.Old:F4} | {t.New:F4} | {t.New / t.Old:F2} | {t.ThreadParts:F2} | {t.RowOutputs:F2} | {(double.IsNaN(t.BranchSweeps) ? "" : Inv($"{t.BranchSweeps:F2}"))} | {t.Narrow:F2} | {t.New * t.Narrow:F4} | {Rate(t.New * t.Narrow):F1} | {bytes / 1e6:F2} | {Rate(t.Old):F1} | {Rate(t.New):F1} | {Rate(t.New) / cacheBw * 100:F0} | {Rate(t.New) / dramBw * 100:F0} |"));
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
