@@ -7,6 +7,8 @@
 // branch's bias gradient) and each sum(dy * x_b) in one sweep down the images; then each dx_b from dy and x_b
 // re-read from this thread's cache. Every value comes from the same operations in the same order as the unfused
 // path (BatchNormTrain / BatchNormBackward per branch and Add), so the bits are the same, whatever the thread count.
+// Where 512-bit vectors are accelerated, the column sums and output passes of three-branch calls run the wide kernels
+// of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
