@@ -7,7 +7,7 @@
 // gradients written), read against the cache and DRAM bandwidth measured in the same run; beside it, each side's own
 // passes (old forward 15, backward 15 tensor passes; new forward 7, backward 11, of which dy and x are re-read from
 // the thread's own cache).
-//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll bn-sum-step [--reps N] [--out FILE] [--note TEXT]
+//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll bn-sum-step [--reps N] [--out FILE] [--note TEXT] [--wide-only]
 using System.Globalization;
 using Slak.Backends.Cpu;
 using Slak.Bench.Train;
@@ -21,10 +21,13 @@ internal static class BatchNormSumBench
     private const int BlocksPerStage = 2;
     private static readonly int[] Widths = [31, 62, 124, 249];
 
-    [BenchProgram("bn-sum-step", "the large kernel's training BatchNorms + sum, unfused vs fused (BatchNormTrainSum/BatchNormBackwardSum), slak_nano/slak_nano64 stages, with cache and DRAM bandwidth [--reps N] [--out FILE] [--note TEXT]")]
+    [BenchProgram("bn-sum-step", "the large kernel's training BatchNorms + sum, unfused vs fused (BatchNormTrainSum/BatchNormBackwardSum), slak_nano/slak_nano64 stages, with cache and DRAM bandwidth [--reps N] [--out FILE] [--note TEXT] [--wide-only]")]
     private static int Run(string[] args)
     {
-        if (ReportArgs.Parse(args, defaultReps: 30) is not { } opts) return 2;
+        bool wideOnly = false;
+        if (ReportArgs.Parse(args, defaultReps: 30, "--reps N, --out FILE, --note TEXT, --wide-only",
+                (arg, _) => arg == "--wide-only" && (wideOnly = true)) is not { } opts) return 2;
+        _wideOnly = wideOnly;
         int reps = opts.Reps;
         var o = new Report();
         int threads = CpuParallel.Threads;
@@ -37,14 +40,14 @@ internal static class BatchNormSumBench
         double dramBw = TrainVsTorch.ReadBandwidth(threads, 64 << 20, 15);
         o.Line("# bn-sum-step: the large kernel's training BatchNorms and their sum, unfused vs fused");
         o.Line();
-        o.Line(Inv($"Program: `bn-sum-step --reps {reps}` (bench/Slak.Bench/Ops/BatchNormSumBench.cs); {start}; load average at start {loadStart}."));
+        o.Line(Inv($"Program: `bn-sum-step --reps {reps}{(wideOnly ? " --wide-only" : "")}` (bench/Slak.Bench/Ops/BatchNormSumBench.cs); {start}; load average at start {loadStart}."));
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread) {cacheBw:F1} GB/s, DRAM (64 MiB per thread) {dramBw:F1} GB/s."));
         o.Line();
-        o.Line(Inv($"Best of {reps} interleaved rounds; a round runs the {BlocksPerStage} blocks of a stage (each on its own tensors). old = {Branches} x BatchNormTrain + {Branches - 1} x Add forward, {Branches} x BatchNormBackward backward; new = one BatchNormTrainSum / BatchNormBackwardSum. ms per block. 'MB (bound)' = the fused tail's least traffic (forward 4, backward 7 tensors); the rates and fractions are that traffic over the time (new). Two choices inside the fused kernels, each timed against the default in rounds of its own (time ratio; above 1: the default is faster): 'threads-only parts' = channel ranges split by the thread count alone (BatchNormSumPartBytes unlimited; default: parts of at most that many bytes of inputs, so that they are still in L2 for the output pass); 'row outputs' = the output passes reading per-position scale rows (BatchNormSumChannelScalars off; default: each channel's scalars on maps of at least one vector); 'per-branch sweeps' (backward) = the column sums of dy and dy * x_b swept once per branch (BatchNormSumOneSweep off; default: one sweep for the three branches)."));
+        o.Line(Inv($"Best of {reps} interleaved rounds; a round runs the {BlocksPerStage} blocks of a stage (each on its own tensors). old = {Branches} x BatchNormTrain + {Branches - 1} x Add forward, {Branches} x BatchNormBackward backward; new = one BatchNormTrainSum / BatchNormBackwardSum. ms per block. 'MB (bound)' = the fused tail's least traffic (forward 4, backward 7 tensors); the rates and fractions are that traffic over the time (new). Two choices inside the fused kernels, each timed against the default in rounds of its own (time ratio; above 1: the default is faster): 'threads-only parts' = channel ranges split by the thread count alone (BatchNormSumPartBytes unlimited; default: parts of at most that many bytes of inputs, so that they are still in L2 for the output pass); 'row outputs' = the output passes reading per-position scale rows (BatchNormSumChannelScalars off; default: each channel's scalars on maps of at least one vector); 'per-branch sweeps' (backward) = the column sums of dy and dy * x_b swept once per branch (BatchNormSumOneSweep off; default: one sweep for the three branches); '256-bit kernels' = the fused kernels' 256-bit column sums and per-branch output passes (BatchNormSumWide off, SLAK_BN_SUM_WIDE=0; default: whole cache lines as 512-bit vectors, four lines a sweep forward, two per stream backward, the three branches' outputs in one pass), with its ms (new ms x that ratio) and rate."));
         o.Line();
-        o.Line("| preset | pass | branch shape | old ms | new ms | new / old | threads-only parts / default | row outputs / default | per-branch sweeps / default | MB (bound) | old GB/s | new GB/s | new % of cache bw | new % of DRAM bw |");
-        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        o.Line("| preset | pass | branch shape | old ms | new ms | new / old | threads-only parts / default | row outputs / default | per-branch sweeps / default | 256-bit kernels / default | 256-bit ms | 256-bit GB/s | MB (bound) | old GB/s | new GB/s | new % of cache bw | new % of DRAM bw |");
+        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         Table(Math.Max(1, reps / 3), _ => { }, cacheBw, dramBw); // warm-up: the tiered JIT's first code is slower
         var steps = Table(reps, o.Line, cacheBw, dramBw);
         o.Line();
@@ -58,6 +61,10 @@ internal static class BatchNormSumBench
         if (opts.Out is not null) File.WriteAllText(opts.Out, o.ToString());
         return 0;
     }
+
+    /// <summary>--wide-only: time only old/new and the 256-bit kernels against the default (the other choices' columns
+    /// empty), for a quick A/B of the switch.</summary>
+    private static bool _wideOnly;
 
     private static List<string> Table(int reps, Action<string> line, double cacheBw, double dramBw)
     {
@@ -82,7 +89,7 @@ internal static class BatchNormSumBench
     }
 
     /// <summary>One stage: best ms per block of each side, forward and backward.</summary>
-    private static ((double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps) Fwd, (double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps) Bwd) Stage(int c, int side, int reps)
+    private static ((double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps, double Narrow) Fwd, (double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps, double Narrow) Bwd) Stage(int c, int side, int reps)
     {
         var rng = new Random(c * 173 + side);
         int[] shape = [Batch, c, side, side];
@@ -144,8 +151,16 @@ internal static class BatchNormSumBench
         void Parts(bool bySize) => CpuBackend.BatchNormSumPartBytes = bySize ? keep : int.MaxValue;
         void Scalars(bool on) => CpuBackend.BatchNormSumChannelScalars = on;
         void Sweep(bool one) => CpuBackend.BatchNormSumOneSweep = one;
+        void Wide(bool on) => CpuBackend.BatchNormSumWide = on;
         try
         {
+            if (_wideOnly)
+            {
+                var fw = Interleaved.Best(reps, () => { Wide(false); Fwd(true); }, () => { Wide(true); Fwd(true); });
+                var gw1 = Interleaved.Best(reps, () => { Wide(false); Bwd(true); }, () => { Wide(true); Bwd(true); });
+                return ((f.A / BlocksPerStage, f.B / BlocksPerStage, double.NaN, double.NaN, double.NaN, fw.A / fw.B),
+                        (g.A / BlocksPerStage, g.B / BlocksPerStage, double.NaN, double.NaN, double.NaN, gw1.A / gw1.B));
+            }
             var fp = Interleaved.Best(reps, () => { Parts(false); Fwd(true); }, () => { Parts(true); Fwd(true); });
             var gp = Interleaved.Best(reps, () => { Parts(false); Bwd(true); }, () => { Parts(true); Bwd(true); });
             Parts(true);
@@ -153,23 +168,29 @@ internal static class BatchNormSumBench
             var gs = Interleaved.Best(reps, () => { Scalars(false); Bwd(true); }, () => { Scalars(true); Bwd(true); });
             Scalars(true);
             var gw = Interleaved.Best(reps, () => { Sweep(false); Bwd(true); }, () => { Sweep(true); Bwd(true); });
-            return ((f.A / BlocksPerStage, f.B / BlocksPerStage, fp.A / fp.B, fs.A / fs.B, double.NaN),
-                    (g.A / BlocksPerStage, g.B / BlocksPerStage, gp.A / gp.B, gs.A / gs.B, gw.A / gw.B));
+            Sweep(true);
+            var fn = Interleaved.Best(reps, () => { Wide(false); Fwd(true); }, () => { Wide(true); Fwd(true); });
+            var gn = Interleaved.Best(reps, () => { Wide(false); Bwd(true); }, () => { Wide(true); Bwd(true); });
+            return ((f.A / BlocksPerStage, f.B / BlocksPerStage, fp.A / fp.B, fs.A / fs.B, double.NaN, fn.A / fn.B),
+                    (g.A / BlocksPerStage, g.B / BlocksPerStage, gp.A / gp.B, gs.A / gs.B, gw.A / gw.B, gn.A / gn.B));
         }
         finally
         {
             CpuBackend.BatchNormSumPartBytes = keep;
             CpuBackend.BatchNormSumChannelScalars = true;
             CpuBackend.BatchNormSumOneSweep = true;
+            CpuBackend.BatchNormSumWide = true;
         }
     }
 
     private static void Row(Action<string> line, string preset, string pass, string shape,
-                            (double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps) t, double bytes, double cacheBw, double dramBw)
+                            (double Old, double New, double ThreadParts, double RowOutputs, double BranchSweeps, double Narrow) t, double bytes, double cacheBw, double dramBw)
     {
         double Rate(double ms) => bytes / (ms * 1e-3) / 1e9;
-        line(Inv($"| {preset} | {pass} | {shape} | {t.Old:F4} | {t.New:F4} | {t.New / t.Old:F2} | {t.ThreadParts:F2} | {t.RowOutputs:F2} | {(double.IsNaN(t.BranchSweeps) ? "" : Inv($"{t.BranchSweeps:F2}"))} | {bytes / 1e6:F2} | {Rate(t.Old):F1} | {Rate(t.New):F1} | {Rate(t.New) / cacheBw * 100:F0} | {Rate(t.New) / dramBw * 100:F0} |"));
+        line(Inv($"| {preset} | {pass} | {shape} | {t.Old:F4} | {t.New:F4} | {t.New / t.Old:F2} | {Opt(t.ThreadParts)} | {Opt(t.RowOutputs)} | {Opt(t.BranchSweeps)} | {t.Narrow:F2} | {t.New * t.Narrow:F4} | {Rate(t.New * t.Narrow):F1} | {bytes / 1e6:F2} | {Rate(t.Old):F1} | {Rate(t.New):F1} | {Rate(t.New) / cacheBw * 100:F0} | {Rate(t.New) / dramBw * 100:F0} |"));
     }
+
+    private static string Opt(double ratio) => double.IsNaN(ratio) ? "" : Inv($"{ratio:F2}");
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 }

@@ -4,9 +4,10 @@
 // statistics, the running mean and variance, every dx_b, dweight_b and dbias_b; on slak_nano's and slak_nano64's stage
 // shapes (batch scaled down), odd shapes, 1x1 maps, 1 to 3 branches; serial and parallel, at 1 and 2 threads, from run
 // to run; the three-branch single sweep against per-branch sweeps, one channel per part against the default split,
-// per-position rows against channel scalars in the output passes. Outputs are NaN-poisoned before every call. Then the
-// operator F.BatchNorm2dSum against finite differences of the float64 reference, and ReparamLargeKernelConv with
-// FusedBatchNormSum on and off (outputs, running statistics, batch counts and every gradient, bit for bit).
+// per-position rows against channel scalars in the output passes, the 512-bit kernels against the 256-bit ones.
+// Outputs are NaN-poisoned before every call. Then the operator F.BatchNorm2dSum against finite differences of the
+// float64 reference, and ReparamLargeKernelConv with FusedBatchNormSum on and off (outputs, running statistics, batch
+// counts and every gradient, bit for bit).
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Models;
@@ -17,7 +18,7 @@ namespace Slak.Tests.Cpu;
 
 [TestFixture]
 // Changes BatchNormSerialBelow, BatchNormSumOneSweep, BatchNormSumPartBytes, BatchNormSumChannelScalars,
-// CpuParallel.Threads and ReparamLargeKernelConv.FusedBatchNormSum.
+// BatchNormSumWide, CpuParallel.Threads and ReparamLargeKernelConv.FusedBatchNormSum.
 [NonParallelizable]
 public class CpuBatchNormSumTests
 {
@@ -166,6 +167,8 @@ public class CpuBatchNormSumTests
     [TestCase(3, 6, 31, 16, 16)]
     [TestCase(3, 8, 249, 2, 2)]
     [TestCase(3, 7, 13, 3, 5)]
+    [TestCase(3, 5, 13, 4, 5)]
+    [TestCase(3, 3, 7, 6, 9)]
     [TestCase(3, 33, 5, 1, 1)]
     [TestCase(3, 1, 3, 5, 5)]
     [TestCase(3, 2, 37, 1, 1)]
@@ -201,6 +204,9 @@ public class CpuBatchNormSumTests
                     CpuBackend.BatchNormSumChannelScalars = false;
                     Same(Run(br, dy, shape, fused: true), fused, what + ", per-position rows vs channel scalars", _rng);
                     CpuBackend.BatchNormSumChannelScalars = true;
+                    CpuBackend.BatchNormSumWide = false;
+                    Same(Run(br, dy, shape, fused: true), fused, what + ", 256-bit kernels vs 512-bit kernels", _rng);
+                    CpuBackend.BatchNormSumWide = true;
                 }
             }
         }
@@ -211,6 +217,7 @@ public class CpuBatchNormSumTests
             CpuBackend.BatchNormSumOneSweep = true;
             CpuBackend.BatchNormSumPartBytes = keepPartBytes;
             CpuBackend.BatchNormSumChannelScalars = true;
+            CpuBackend.BatchNormSumWide = true;
         }
     }
 

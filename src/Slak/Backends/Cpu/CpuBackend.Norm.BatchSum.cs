@@ -7,6 +7,8 @@
 // branch's bias gradient) and each sum(dy * x_b) in one sweep down the images; then each dx_b from dy and x_b
 // re-read from this thread's cache. Every value comes from the same operations in the same order as the unfused
 // path (BatchNormTrain / BatchNormBackward per branch and Add), so the bits are the same, whatever the thread count.
+// Where 512-bit vectors are accelerated, the column sums and output passes of three-branch calls run the wide kernels
+// of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -30,6 +32,7 @@ internal sealed partial class CpuBackend
         var scaleRows = RentRows(branches, row);
         var shiftRows = RentRows(branches, row);
         var sums = ArrayPool<double>.Shared.Rent(2 * row);
+        bool wide = UseBnSumWide(row);
         try
         {
             CpuParallel.For(0, parts, part =>
@@ -40,7 +43,8 @@ internal sealed partial class CpuBackend
                 {
                     var xb = S(xs[b]);
                     // The parts own disjoint channel ranges, so they share one sums row (reused branch after branch).
-                    ColumnSumsRange(xb, xb, n, row, j0, j0 + len, sums.AsSpan(0, row), sums.AsSpan(row, row));
+                    if (wide) ColumnSquareSumsWide(xb, n, row, j0, j0 + len, sums.AsSpan(0, row), sums.AsSpan(row, row));
+                    else ColumnSumsRange(xb, xb, n, row, j0, j0 + len, sums.AsSpan(0, row), sums.AsSpan(row, row));
                     for (int ch = c0; ch < c1; ch++)
                     {
                         double mean = FoldChannel(sums, ch, hw) / count;
@@ -51,6 +55,18 @@ internal sealed partial class CpuBackend
                     }
                 }
                 var ys = S(y);
+                if (wide && branches == 3 && hw >= WideLine && BatchNormSumChannelScalars)
+                {
+                    ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
+                    float[] m0 = meanRows[0], m1 = meanRows[1], m2 = meanRows[2];
+                    float[] s0 = scaleRows[0], s1 = scaleRows[1], s2 = scaleRows[2];
+                    float[] h0 = shiftRows[0], h1 = shiftRows[1], h2 = shiftRows[2];
+                    for (int img = 0; img < n; img++)
+                        for (int at = img * row + j0, p = j0; p < j0 + len; at += hw, p += hw)
+                            CenterScaleShiftSum3(a0.Slice(at, hw), a1.Slice(at, hw), a2.Slice(at, hw), m0[p], s0[p],
+                                h0[p], m1[p], s1[p], h1[p], m2[p], s2[p], h2[p], ys.Slice(at, hw));
+                    return;
+                }
                 if (hw >= Vector<float>.Count && BatchNormSumChannelScalars)
                 {
                     // A channel's hw values take its scalars (one load a vector instead of four row loads); the
@@ -108,6 +124,7 @@ internal sealed partial class CpuBackend
         // [0, row): sum(dy) per position; [(1 + b) row, (2 + b) row): sum(dy * x_b).
         var sums = ArrayPool<double>.Shared.Rent((1 + branches) * row);
         bool oneSweep = branches == 3 && row >= Vector<float>.Count && BatchNormSumOneSweep;
+        bool wide = branches == 3 && UseBnSumWide(row);
         try
         {
             CpuParallel.For(0, parts, part =>
@@ -115,7 +132,9 @@ internal sealed partial class CpuBackend
                 int c0 = (int)((long)c * part / parts), c1 = (int)((long)c * (part + 1) / parts);
                 int j0 = c0 * hw, len = (c1 - c0) * hw;
                 var gs = S(dy);
-                if (oneSweep)
+                if (wide && BatchNormSumOneSweep)
+                    ColumnSums3Wide(gs, S(xs[0]), S(xs[1]), S(xs[2]), n, row, j0, j0 + len, sums);
+                else if (oneSweep)
                     ColumnSums3Range(gs, S(xs[0]), S(xs[1]), S(xs[2]), n, row, j0, j0 + len, sums);
                 else
                     for (int b = 0; b < branches; b++) // sum(dy) comes out the same from every branch's sweep
@@ -128,6 +147,21 @@ internal sealed partial class CpuBackend
                         BatchNormBackwardChannel(ch, hw, sdy, FoldChannel(sums.AsSpan((1 + b) * row), ch, hw), count,
                             weights[b], saveMeans[b], saveInvStds[b], dweights[b], dbiases[b], kRows[b], aRows[b],
                             bRows[b]);
+                }
+                if (wide && hw >= WideLine && BatchNormSumChannelScalars)
+                {
+                    ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
+                    Span<float> d0 = S(dxs[0]), d1 = S(dxs[1]), d2 = S(dxs[2]);
+                    Span<float> k = stackalloc float[3], a = stackalloc float[3], bb = stackalloc float[3];
+                    for (int ch = c0, p = j0; ch < c1; ch++, p += hw)
+                    {
+                        // The three branches' scalars of this channel, read once for all the images.
+                        for (int b = 0; b < 3; b++) { k[b] = kRows[b][p]; a[b] = aRows[b][p]; bb[b] = bRows[b][p]; }
+                        for (int img = 0, at = p; img < n; img++, at += row)
+                            BatchNormDx3(gs.Slice(at, hw), a0.Slice(at, hw), a1.Slice(at, hw), a2.Slice(at, hw), k, a,
+                                bb, d0.Slice(at, hw), d1.Slice(at, hw), d2.Slice(at, hw));
+                    }
+                    return;
                 }
                 if (hw >= Vector<float>.Count && BatchNormSumChannelScalars)
                 {
