@@ -68,7 +68,8 @@ internal static class BlockSample
         return result;
     }
 
-    /// <summary>Up to <paramref name="count"/> distinct positions strictly between 0 and size-1, evenly spaced.</summary>
+    /// <summary>Up to <paramref name="count"/> distinct positions strictly between 0 and size-1, evenly
+    /// spaced.</summary>
     internal static IReadOnlyList<uint> Spaced(uint size, int count)
     {
         if (size <= 2 || count == 0)

@@ -6,15 +6,16 @@ namespace Slak.GpuCheck;
 /// <summary>The case list.</summary>
 internal static class CaseCatalog
 {
-    /// <summary>Every case for <paramref name="options"/> (scale decides the end-to-end rows' names), before filters.</summary>
+    /// <summary>Every case for <paramref name="options"/> (scale decides the end-to-end rows' names), before
+    /// filters.</summary>
     public static IReadOnlyList<GpuCase> All(CheckOptions options) =>
     [
         .. Cases.Kernels(),
         .. EndToEnd.Cases(options.Full),
     ];
 
-    /// <summary>The cases selected by --only, --group and --no-e2e, in table order; with --kernel, that kernel's rows at
-    /// the user's shape instead.</summary>
+    /// <summary>The cases selected by --only, --group and --no-e2e, in table order; with --kernel, that kernel's rows
+    /// at the user's shape instead.</summary>
     public static IReadOnlyList<GpuCase> Select(CheckOptions options)
     {
         if (options.Kernel is not null) return Cases.UserCases(options);

@@ -36,7 +36,8 @@ internal static partial class Cases
                 SampleNote = "per-chunk partials along grid.y: every chunk of sampled grid.x, finalize whole",
                 Owner = ChannelOwner,
             };
-        // The weight gradient's bf16-x instance of dwconv_small_wgrad.cu (x read as 16-bit, dy and accumulation float32).
+        // The weight gradient's bf16-x instance of dwconv_small_wgrad.cu (x read as 16-bit, dy and
+        // accumulation float32).
         foreach (int stage in new[] { 2, 3 })
             yield return new GpuCase("dwconv_small_wgrad_kernel", group,
                                      $"DecomposedDwConvBackwardFilter under bf16 (SLAK_DW_BF16 instance, 16-bit x), stage {stage + 1}",

@@ -38,9 +38,9 @@ internal static partial class Cases
 
         for (int stage = 0; stage < 4; stage++)
         {
-            // Stages 3-4 (14x14, 7x7) at a training batch go to dwconv_small_wgrad.cu (DwConvSmallWgradKernels.Applies);
-            // at reduced sizes (fewer than 32 images) or on an emulator library without the instance the row runs the
-            // fused weight gradient under this name.
+            // Stages 3-4 (14x14, 7x7) at a training batch go to dwconv_small_wgrad.cu
+            // (DwConvSmallWgradKernels.Applies); at reduced sizes (fewer than 32 images) or on an emulator library
+            // without the instance the row runs the fused weight gradient under this name.
             var c = FusedCase(g, FusedOp.BackwardFilter, stage, 0.6);
             yield return stage < 2 ? c : c with
             {
@@ -78,8 +78,8 @@ internal static partial class Cases
     }
 
     /// <summary>The rows of one fused kernel at a user's shape (--kernel, --shape, --branches, --density):
-    /// dwconv_fused_kernel gets the training forward, the inference sum and the input gradient, dwconv_fused_wgrad_kernel
-    /// the weight gradient (masked taps skipped).</summary>
+    /// dwconv_fused_kernel gets the training forward, the inference sum and the input gradient,
+    /// dwconv_fused_wgrad_kernel the weight gradient (masked taps skipped).</summary>
     public static IReadOnlyList<GpuCase> UserCases(CheckOptions o)
     {
         if (o.Shape is not { } shape || o.Branches is not { } branches)
@@ -117,7 +117,8 @@ internal static partial class Cases
 
     /// <summary>Runs <paramref name="run"/> with the live-tap strip kernels off, so that the depthwise launchers take
     /// the fused kernels at every shape: the rows named after dwconv_fused_kernel / dwconv_fused_wgrad_kernel time
-    /// those kernels at stages 1-2 too, where the model's launchers run the strip kernels (the strip rows time them).</summary>
+    /// those kernels at stages 1-2 too, where the model's launchers run the strip kernels (the strip rows time
+    /// them).</summary>
     private static void FusedOnly(Action run)
     {
         bool off = DwConvStripKernels.Off, wgradOff = DwConvStripKernels.WgradOff;

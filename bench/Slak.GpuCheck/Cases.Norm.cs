@@ -1,14 +1,15 @@
 // Rows of norm.cu, loss.cu and optim.cu at SLaK-T shapes: LayerNorm over channels-last rows (the block's norm: the
 // warp-per-row kernels at every stage's rows; the block-per-row kernels on stage-4 rows of width 1,030),
-// channels-first LayerNorm (the downsample norm before stage 2), BatchNorm of a large-kernel branch (stage 1), the loss on (B, 1000) logits, AdamW on the largest weight (stage-4 pwconv,
-// 3992 x 998, masked at density 0.6). Backward inputs (mean, 1/std) come from the CPU forward.
-// Sampling: the forward kernels and the per-row / per-pixel backward kernels write each output element from one
-// block (generic); the parameter-gradient kernels accumulate over every row or pixel (per chunk, then finalized):
-// they run whole (the warp-per-row backward writes dx and its partials from the same blocks: it runs whole), while the data-gradient kernel of the same operation is
-// sampled. BatchNorm's partial sums and their per-channel finalize run whole and its element pass
-// (batchnorm_affine_kernel, batchnorm_bwd_dx_kernel: one block per 8192 elements) is sampled. The loss kernels have one block per row of a
-// 128-row batch (whole: 128 blocks). AdamW updates in place (InPlace). PyTorch's layer_norm / batch_norm at every
-// stage runs beside these rows in bench/gpu/run.sh (bench/torch/norm_peer.py).
+// channels-first LayerNorm (the downsample norm before stage 2), BatchNorm of a large-kernel branch (stage 1), the loss
+// on (B, 1000) logits, AdamW on the largest weight (stage-4 pwconv, 3992 x 998, masked at density 0.6). Backward inputs
+// (mean, 1/std) come from the CPU forward. Sampling: the forward kernels and the per-row / per-pixel backward kernels
+// write each output element from one block (generic); the parameter-gradient kernels accumulate over every row or pixel
+// (per chunk, then finalized): they run whole (the warp-per-row backward writes dx and its partials from the same
+// blocks: it runs whole), while the data-gradient kernel of the same operation is sampled. BatchNorm's partial sums and
+// their per-channel finalize run whole and its element pass (batchnorm_affine_kernel, batchnorm_bwd_dx_kernel: one
+// block per 8192 elements) is sampled. The loss kernels have one block per row of a 128-row batch (whole: 128 blocks).
+// AdamW updates in place (InPlace). PyTorch's layer_norm / batch_norm at every stage runs beside these rows in
+// bench/gpu/run.sh (bench/torch/norm_peer.py).
 using Slak.Backends;
 using Slak.Backends.Cpu;
 
@@ -19,7 +20,8 @@ internal static partial class Cases
     private static IEnumerable<GpuCase> Norms()
     {
         const string g = "norm";
-        // The warp-per-row kernels: one row class per SLaK-T stage (widths 124 / 249 / 499 / 998 at maps 56 / 28 / 14 / 7).
+        // The warp-per-row kernels: one row class per SLaK-T stage (widths 124 / 249 / 499 / 998 at
+        // maps 56 / 28 / 14 / 7).
         string[] classes = ["128", "256", "512", "1024"];
         for (int i = 0; i < classes.Length; i++)
         {
@@ -34,16 +36,7 @@ internal static partial class Cases
         GpuCase LnRowsBackward(string kernel, int stage) => new(kernel, g, "LayerNormLastDimBackward", ctx =>
         {
             var (rows, c, x, w, b) = LnStageInputs(ctx, stage);
-            var stats = ctx.Own(Tensor.Empty([rows, c], Device.Cpu));
-            var mean = ctx.Own(Tensor.Empty([rows], Device.Cpu));
-            var rstd = ctx.Own(Tensor.Empty([rows], Device.Cpu));
-            CpuBackend.Instance.LayerNormLastDim(x.Cpu, w.Cpu, b.Cpu, 1e-6f, stats, mean, rstd);
-            var m = ctx.FromArray(mean.ToArray(), rows);
-            var r = ctx.FromArray(rstd.ToArray(), rows);
-            var dy = ctx.Random(rows, c);
-            ctx.Check($"({rows},{c})", 12.0 * rows * c, 12.0 * rows * c, [[rows, c], [c], [c]],
-                (be, o) => be.LayerNormLastDimBackward(T(x, be), T(w, be), T(m, be), T(r, be), T(dy, be), o[0], o[1], o[2]),
-                atol: 1e-3 + 1e-6 * rows, rtol: 1e-3);
+            CheckLnRowsBackward(ctx, rows, c, x, w, b);
         })
         {
             Sampling = SampleHandling.Whole,
@@ -62,16 +55,7 @@ internal static partial class Cases
         GpuCase LnBackward(string kernel) => new(kernel, g, "LayerNormLastDimBackward (wide)", ctx =>
         {
             var (rows, c, x, w, b) = LnWideInputs(ctx);
-            var stats = ctx.Own(Tensor.Empty([rows, c], Device.Cpu));
-            var mean = ctx.Own(Tensor.Empty([rows], Device.Cpu));
-            var rstd = ctx.Own(Tensor.Empty([rows], Device.Cpu));
-            CpuBackend.Instance.LayerNormLastDim(x.Cpu, w.Cpu, b.Cpu, 1e-6f, stats, mean, rstd);
-            var m = ctx.FromArray(mean.ToArray(), rows);
-            var r = ctx.FromArray(rstd.ToArray(), rows);
-            var dy = ctx.Random(rows, c);
-            ctx.Check($"({rows},{c})", 12.0 * rows * c, 12.0 * rows * c, [[rows, c], [c], [c]],
-                (be, o) => be.LayerNormLastDimBackward(T(x, be), T(w, be), T(m, be), T(r, be), T(dy, be), o[0], o[1], o[2]),
-                atol: 1e-3 + 1e-6 * rows, rtol: 1e-3);
+            CheckLnRowsBackward(ctx, rows, c, x, w, b);
         })
         {
             SampledKernels = ["layernorm_bwd_data_kernel"],
@@ -215,6 +199,22 @@ internal static partial class Cases
         var s = Sizes.For(ctx.Full);
         int rows = s.B * s.H[0] * s.H[0], c = s.C[0];
         return (rows, c, ctx.Random(rows, c), ctx.Random(c), ctx.Random(c));
+    }
+
+    /// <summary>LayerNormLastDimBackward on (rows, c) inputs: mean and 1/std from the CPU forward, dy random.</summary>
+    private static void CheckLnRowsBackward(CheckContext ctx, int rows, int c, (Tensor Cpu, Tensor Gpu) x,
+                                            (Tensor Cpu, Tensor Gpu) w, (Tensor Cpu, Tensor Gpu) b)
+    {
+        var stats = ctx.Own(Tensor.Empty([rows, c], Device.Cpu));
+        var mean = ctx.Own(Tensor.Empty([rows], Device.Cpu));
+        var rstd = ctx.Own(Tensor.Empty([rows], Device.Cpu));
+        CpuBackend.Instance.LayerNormLastDim(x.Cpu, w.Cpu, b.Cpu, 1e-6f, stats, mean, rstd);
+        var m = ctx.FromArray(mean.ToArray(), rows);
+        var r = ctx.FromArray(rstd.ToArray(), rows);
+        var dy = ctx.Random(rows, c);
+        ctx.Check($"({rows},{c})", 12.0 * rows * c, 12.0 * rows * c, [[rows, c], [c], [c]],
+            (be, o) => be.LayerNormLastDimBackward(T(x, be), T(w, be), T(m, be), T(r, be), T(dy, be), o[0], o[1], o[2]),
+            atol: 1e-3 + 1e-6 * rows, rtol: 1e-3);
     }
 
     // Rows of the block's LayerNorm at stage `stage`: SLaK-T's width at either scale (the row class is the kernel).

@@ -22,7 +22,8 @@ internal static class CheckApp
     /// <summary>Prefix of the device line on a child's standard output.</summary>
     public const string DevicePrefix = "@@DEVICE\t";
 
-    /// <summary>Runs the check with <paramref name="args"/>; the table goes to <paramref name="stdout"/> (and --out).</summary>
+    /// <summary>Runs the check with <paramref name="args"/>; the table goes to <paramref name="stdout"/> (and
+    /// --out).</summary>
     public static int Run(IReadOnlyList<string> args, TextWriter stdout)
     {
         CheckOptions options;

@@ -25,7 +25,8 @@ internal enum SampleHandling
     Columns,
 
     /// <summary>The whole operation runs unsampled (kernels that accumulate across every block of the grid, with
-    /// a grid small enough to emulate whole at SLaK-T size: fixed-size grid-stride grids, one block per channel).</summary>
+    /// a grid small enough to emulate whole at SLaK-T size: fixed-size grid-stride grids, one block per
+    /// channel).</summary>
     Whole,
 
     /// <summary>Not run under sampling (<see cref="GpuCase.SampleNote"/> says why).</summary>

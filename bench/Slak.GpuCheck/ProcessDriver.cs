@@ -40,7 +40,8 @@ internal sealed class ProcessDriver(CheckOptions options, IReadOnlyList<GpuCase>
         }
     }
 
-    /// <summary>Runs one child for cases [from, to); advances <paramref name="next"/> past every row received.</summary>
+    /// <summary>Runs one child for cases [from, to); advances <paramref name="next"/> past every row
+    /// received.</summary>
     private (int Exit, bool TimedOut) RunChild(int from, int to, ref int next)
     {
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, UseShellExecute = false };

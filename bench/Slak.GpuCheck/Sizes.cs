@@ -15,7 +15,8 @@ internal sealed record Sizes(int B, int Image, int[] C, int[] H, int[] M, int Sm
     /// fallback kernels): (32 + K - 1)^2 + K^2 floats > 12288 from K = 79 on.</summary>
     public const int DirectK = 79;
 
-    /// <summary>Sum over output positions of the taps of a k-tap "same" filter that land inside a length-n axis.</summary>
+    /// <summary>Sum over output positions of the taps of a k-tap "same" filter that land inside a length-n
+    /// axis.</summary>
     public static long ValidTaps(int n, int k)
     {
         long sum = 0;

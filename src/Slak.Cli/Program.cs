@@ -41,7 +41,8 @@ internal static class Program
     }
 
     /// <summary>One line naming the problem: the message, led by the exception kind when the message alone would
-    /// not say what went wrong (an unexpected failure), and the inner exceptions' messages when they add to it.</summary>
+    /// not say what went wrong (an unexpected failure), and the inner exceptions' messages when they add
+    /// to it.</summary>
     internal static string Describe(Exception e)
     {
         var parts = new List<string>();

@@ -1,7 +1,8 @@
 // Prints, once every test has run, how many of the production kernels (those of cuda/kernels, embedded for
 // NVRTC) were executed on the emulator (and which were not), so CI logs show the coverage of cuda/kernels by
-// emulated tests; the test-only kernels of tests/kernels are left out of the count. It sits in the root namespace Slak.Tests so that its
-// teardown runs after the tests of every namespace (Ops, Sparse, Train... launch kernels too), not only Cuda's.
+// emulated tests; the test-only kernels of tests/kernels are left out of the count. It sits in the root namespace
+// Slak.Tests so that its teardown runs after the tests of every namespace (Ops, Sparse, Train... launch kernels too),
+// not only Cuda's.
 using NUnit.Framework;
 using Slak.Cuda.Compilation;
 using Slak.Cuda.Emulation;

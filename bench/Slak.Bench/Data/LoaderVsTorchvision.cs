@@ -96,7 +96,8 @@ internal static class LoaderVsTorchvision
         return 0;
     }
 
-    /// <summary>`--stages`: where one thread's time goes, stage by stage of the transform (no peer, no loader).</summary>
+    /// <summary>`--stages`: where one thread's time goes, stage by stage of the transform (no peer, no
+    /// loader).</summary>
     private static int Stages(ImageFolderIndex index, TrainTransformOptions o, int images)
     {
         var names = new[] { "decode", "RandomResizedCrop", "flip", "RandAugment", "ToTensor+Normalize", "erase" };

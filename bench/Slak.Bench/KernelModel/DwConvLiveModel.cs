@@ -13,18 +13,20 @@
 //     tap list (one ballot round per 32 taps, ListSlots per round, an estimate).
 //   - HBM: x read and y written once per branch, weights and masks read per block (L2), counted once per channel.
 // Ignored beyond DwConvModel's list: the occupancy (the shifted copies take ~124 KB of shared memory per block at
-// 51 x 5: one block, 4 warps per SM), the barrier after staging, and shared-memory bandwidth (8 LDS.128 and one LDS.64
-// per 32 FFMAs).
+// 51 x 5: one block, 4 warps per SM), the barrier after staging, and shared-memory bandwidth (8 LDS.128 and one
+// LDS.64 per 32 FFMAs).
 using Slak.Cuda.Kernels;
 
 namespace Slak.Bench.KernelModel;
 
 internal static class DwConvLiveModel
 {
-    /// <summary>Issue slots per warp per 32 staged elements (load, bounds, four conditional stores, loop): an estimate.</summary>
+    /// <summary>Issue slots per warp per 32 staged elements (load, bounds, four conditional stores, loop): an
+    /// estimate.</summary>
     public const int StageSlots = 20;
 
-    /// <summary>Issue slots of warp 0 per ballot round of the tap list (loads, index arithmetic, ballot, stores): an estimate.</summary>
+    /// <summary>Issue slots of warp 0 per ballot round of the tap list (loads, index arithmetic, ballot, stores): an
+    /// estimate.</summary>
     public const int ListSlots = 40;
 
     /// <summary>Forward (or input gradient) of one stage on the live-tap body at <paramref name="density"/>.</summary>

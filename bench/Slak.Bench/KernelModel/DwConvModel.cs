@@ -76,8 +76,8 @@ internal static class DwConvModel
     /// <paramref name="extent"/> outputs, <paramref name="kl"/> long-axis taps) issues per short-axis tap, mirroring
     /// dw_branch_sliding: steps of kFusedChunk taps over the long-axis taps that reach the image for some output of the
     /// strip; a full step issues kFusedChunk x kFusedRows FFMAs; with <paramref name="edgeSteps"/> (the default kernel;
-    /// SLAK_DW_EDGE_STEPS=0 is the loop without them) a step whose first d or last e of its kFusedChunk + kFusedRows - 1
-    /// inputs lie outside the image issues only the products of the inputs inside (input m feeds the products u + k =
+    /// SLAK_DW_EDGE_STEPS=0 is the loop without them) a step whose first d or last e of its kFusedChunk + kFusedRows -
+    /// 1 inputs lie outside the image issues only the products of the inputs inside (input m feeds the products u + k =
     /// m), and costs its input and weight loads plus <see cref="ClippedStepOverhead"/> besides (ClippedSlots; a step
     /// clipped at both ends, on maps shorter than the window, runs whole in that loop). Returns, per short-axis tap,
     /// the FFMAs, the full steps, the clipped steps, and the clipped steps' FFMAs and non-FFMA slots.</summary>
@@ -107,8 +107,8 @@ internal static class DwConvModel
     /// default sliding-window body of dwconv_fused_kernel: per branch, a warp owns kFusedRows outputs along the
     /// branch's long axis for each of 32 lanes across it and runs, for every short-axis tap, the kFusedChunk-tap steps
     /// of the long-axis taps that reach the image for some output of its strip (masked taps included: they are zero
-    /// weights), kFusedChunk x kFusedRows FFMAs per full step and only the in-image products of the steps clipped by the
-    /// image's edges (<see cref="StripWork"/>; <paramref name="edgeSteps"/> false: the loop before them, every step
+    /// weights), kFusedChunk x kFusedRows FFMAs per full step and only the in-image products of the steps clipped by
+    /// the image's edges (<see cref="StripWork"/>; <paramref name="edgeSteps"/> false: the loop before them, every step
     /// full, <c>--variant noedge</c>); warps whose strip lies outside the image skip the work. The clipped steps' own
     /// non-FFMA slots (loads, loop, dispatch) are added to the issue time beside the hot loop's FFMA share.</summary>
     public static Estimate FusedForward(string pass, Stage st, int n, double density, double ffmaShare, bool edgeSteps = true)
@@ -309,19 +309,20 @@ internal static class DwConvModel
     /// (pointer updates, compare, branch; an estimate, not counted in the machine code).</summary>
     public static int ShortStepSlots(int count) => 2 + (count + 10) / 4 + 4;
 
-    /// <summary>Products of a weight-gradient step clipped to inputs n = m + k &lt;= nhi (mirrors dw_wg_products_upto).</summary>
+    /// <summary>Products of a weight-gradient step clipped to inputs n = m + k &lt;= nhi (mirrors
+    /// dw_wg_products_upto).</summary>
     private static int ProductsUpTo(int nhi) => nhi <= 7 ? (nhi + 1) * (nhi + 2) / 2 : 64 - (14 - nhi) * (15 - nhi) / 2;
 
     /// <summary>What one weight-gradient task (a strip of 8 long-axis taps starting at tap <paramref name="i0"/>, tile
     /// at <paramref name="l0"/> of <paramref name="tlen"/> outputs, outputs a_lo..a_hi - 1 in steps of 8) issues per
     /// lane, mirroring dw_wg_task: a full step issues 64 FFMAs; with <paramref name="edgeSteps"/> a step whose first
-    /// inputs lie before the image issues only the products of the inputs inside, and one whose last inputs lie past the
-    /// image or whose last outputs lie past the tile issues the fewer of the two cuts' products (dw_wg_edge_step; both
-    /// ends clipped: 64); a clipped step costs its six 128-bit loads and <see cref="ClippedStepOverhead"/> besides.
-    /// A strip that computes <paramref name="count"/> &lt; 8 taps (trimmed) runs its full steps in the short-strip loop:
-    /// 8 x count FFMAs and <see cref="ShortStepSlots"/> each, counted outright (ShortFfma, ShortSlots; they are not
-    /// hot-loop FFMAs); its clipped steps still compute 8 taps. Returns the FFMAs (all of them), the clipped steps and
-    /// their non-FFMA slots, and the short steps' FFMAs and non-FFMA slots.</summary>
+    /// inputs lie before the image issues only the products of the inputs inside, and one whose last inputs lie past
+    /// the image or whose last outputs lie past the tile issues the fewer of the two cuts' products (dw_wg_edge_step;
+    /// both ends clipped: 64); a clipped step costs its six 128-bit loads and <see cref="ClippedStepOverhead"/>
+    /// besides. A strip that computes <paramref name="count"/> &lt; 8 taps (trimmed) runs its full steps in the
+    /// short-strip loop: 8 x count FFMAs and <see cref="ShortStepSlots"/> each, counted outright (ShortFfma,
+    /// ShortSlots; they are not hot-loop FFMAs); its clipped steps still compute 8 taps. Returns the FFMAs (all of
+    /// them), the clipped steps and their non-FFMA slots, and the short steps' FFMAs and non-FFMA slots.</summary>
     public static (double Ffma, int ClippedSteps, double ClippedSlots, double ShortFfma, double ShortSlots) WgradTaskWork(
         int extLong, int l0, int tlen, int pl, int i0, int aLo, int aHi, bool edgeSteps = true, int count = 8)
     {

@@ -18,7 +18,8 @@ namespace Slak.Bench.KernelModel;
 
 internal static class DwConvSmallWgradModel
 {
-    /// <summary>Whether the launcher sends this stage's weight gradient to the small-map kernel (its predicate).</summary>
+    /// <summary>Whether the launcher sends this stage's weight gradient to the small-map kernel (its
+    /// predicate).</summary>
     public static bool Applies(DwConvModel.Stage st, int n) => DwConvSmallWgradKernels.Applies(n, st.H, st.H, st.Branches);
 
     /// <summary>The NVRTC definitions of the stage's instance (the launcher's).</summary>
@@ -62,8 +63,8 @@ internal static class DwConvSmallWgradModel
         return DwConvModel.Make("wgrad", st.Name, useful, issued, ffmaShare, bytes, plan);
     }
 
-    /// <summary>Sum over outputs along an axis of size <paramref name="size"/> of the taps of a <paramref name="k"/>-tap
-    /// axis that land inside it.</summary>
+    /// <summary>Sum over outputs along an axis of size <paramref name="size"/> of the taps of a
+    /// <paramref name="k"/>-tap axis that land inside it.</summary>
     private static long InBoundsPairs(int size, int k)
     {
         long s = 0;

@@ -35,7 +35,8 @@ internal static class DwConvStripModel
     /// stores, loop): an estimate from the sm_90 listing (103 instructions per 4 vectors).</summary>
     public const int StageSlotsPerVector = 26;
 
-    /// <summary>Issue slots per 4 floats of shared memory zeroed (one 128-bit store and its loop): an estimate.</summary>
+    /// <summary>Issue slots per 4 floats of shared memory zeroed (one 128-bit store and its loop): an
+    /// estimate.</summary>
     public const int ZeroSlotsPerVector = 3;
 
     /// <summary>Issue slots per output written, and per output added to (load, add, store): estimates.</summary>
@@ -84,43 +85,28 @@ internal static class DwConvStripModel
     public static DwConvModel.Estimate Forward(string pass, DwConvModel.Stage st, int n, double density, bool accumulate,
                                                Func<(int Kh, int Kw), Loops> code)
     {
-        double useful = 0, issuedFfma = 0, hotSlots = 0, extra = 0, bytes = 0;
-        string plan = "";
-        double occupancy = double.PositiveInfinity;
-        int bankWays = 1;
+        var sum = new Totals();
         int h = st.H, w = st.H;
         for (int bi = 0; bi < st.Branches.Length; bi++)
         {
             var (kh, kw) = st.Branches[bi];
             var p = DwConvStripKernels.Plan(n, st.C, h, w, kh, kw, Limits);
             if (p.KernelChoice != PlanKernel.DwConvStrip) throw new InvalidOperationException($"the strip kernel does not take {st.Name} {kh}x{kw}");
-            if (bi == 0) plan = p.ToString() + ", one launch per branch";
-            bool tall = kh >= kw;
-            int lines = tall ? w : h, len = tall ? h : w, ks = tall ? kw : kh;
-            int images = DwConvStripKernels.Images(len, lines), per = DwConvStripKernels.ImagesPerThread(len);
-            int threads = DwConvStripKernels.ThreadGroups(lines) * lines, warps = (threads + 31) / 32;
-            double blockWarps = (double)st.C * ((n + images - 1) / images) * warps;
+            if (bi == 0) sum.Plan = p.ToString() + ", one launch per branch";
+            var g = Strip.Of(h, w, kh, kw);
+            int threads = DwConvStripKernels.ThreadGroups(g.Lines) * g.Lines, warps = (threads + 31) / 32;
+            double blockWarps = (double)st.C * ((n + g.Images - 1) / g.Images) * warps;
             var c = code((kh, kw));
-            occupancy = Math.Min(occupancy, DwConvModel.Occupancy(c.Registers, threads, p.SmemDynamic));
-            useful += density * DwConvModel.ValidPairs(h, kh) * DwConvModel.ValidPairs(w, kw) * (double)n * st.C;
-            issuedFfma += blockWarps * ks * (c.AlwaysFfma + density * c.SkippableFfma);
-            hotSlots += blockWarps * ks * (c.Always + density * c.Skippable);
-            int stride = DwConvStripKernels.LineStride(len), plane = DwConvStripKernels.PlaneFloats(lines, ks, len);
-            double stage = Math.Ceiling(images * h * w / 4.0 / threads) * StageSlotsPerVector
-                           + Math.Ceiling(images * plane / 4.0 / threads) * ZeroSlotsPerVector;
-            // The strip loop's 128-bit input loads: lane t reads line t % lines of image t / lines.
-            for (int wp = 0; wp < warps; wp++)
-                bankWays = Math.Max(bankWays, DwConvModel.Conflict(l =>
-                {
-                    int t = Math.Min(threads - 1, 32 * wp + l);
-                    return (long)(t / lines) * plane + (long)(t % lines) * stride;   // image t / lines (and + groups)
-                }, 4));
+            sum.AddBranch(st, n, density, kh, kw, c.Registers, threads, p.SmemDynamic);
+            sum.IssuedFfma += blockWarps * g.Ks * (c.AlwaysFfma + density * c.SkippableFfma);
+            sum.HotSlots += blockWarps * g.Ks * (c.Always + density * c.Skippable);
+            double stage = g.StageSlots(h, w, threads);
+            sum.BankWays = Math.Max(sum.BankWays, g.InputBankWays(threads, warps));
             bool adds = accumulate && bi > 0;
-            extra += blockWarps * (stage + per * len * (adds ? AccumulateStoreSlots : StoreSlots) + FixedSlots);
-            bytes += (double)n * st.C * h * w * 4.0 * (adds ? 3 : 2) + st.C * kh * kw * 8.0;
+            sum.Extra += blockWarps * (stage + g.Per * g.Len * (adds ? AccumulateStoreSlots : StoreSlots) + FixedSlots);
+            sum.Bytes += (double)n * st.C * h * w * 4.0 * (adds ? 3 : 2) + st.C * kh * kw * 8.0;
         }
-        var e = DwConvModel.Make(pass, st.Name, useful, issuedFfma, issuedFfma / hotSlots, bytes, plan, extra);
-        return e with { Occupancy = occupancy, BankWays = bankWays };
+        return sum.Estimate(pass, st);
     }
 
     /// <summary>The weight-gradient kernel's short-axis loop per iteration: the taps (Always: every tap's live test,
@@ -130,8 +116,8 @@ internal static class DwConvStripModel
     public sealed record WgradLoop(double Always, double AlwaysFfma, double Skippable, double SkippableFfma,
                                    double ReduceAlways, double ReduceBody, int Registers);
 
-    /// <summary>The short-axis loop of a dwconv_strip_wgrad_kernel listing (its only innermost loop with FFMAs), split at
-    /// its first barrier.</summary>
+    /// <summary>The short-axis loop of a dwconv_strip_wgrad_kernel listing (its only innermost loop with FFMAs), split
+    /// at its first barrier.</summary>
     public static WgradLoop ReadWgrad(SassKernel k, int registers)
     {
         var loop = k.InnermostLoops.Where(l => k.Mix(l).Ffma > 0).OrderByDescending(l => k.Mix(l).Ffma).First();
@@ -155,43 +141,88 @@ internal static class DwConvStripModel
     /// of its lanes' taps is live); the estimates beside them as in <see cref="Forward"/>.</summary>
     public static DwConvModel.Estimate WeightGrad(DwConvModel.Stage st, int n, double density, Func<(int Kh, int Kw), WgradLoop> code)
     {
-        double useful = 0, issuedFfma = 0, hotSlots = 0, extra = 0, bytes = 0;
-        string plan = "";
-        double occupancy = double.PositiveInfinity;
-        int bankWays = 1;
+        var sum = new Totals();
         int h = st.H, w = st.H;
         for (int bi = 0; bi < st.Branches.Length; bi++)
         {
             var (kh, kw) = st.Branches[bi];
             var p = DwConvStripKernels.WgradPlan(n, st.C, h, w, kh, kw, Limits);
             if (p.KernelChoice != PlanKernel.DwConvStrip) throw new InvalidOperationException($"the strip weight gradient does not take {st.Name} {kh}x{kw}");
-            if (bi == 0) plan = "DwConvStripWgrad" + p.ToString()[p.KernelChoice.ToString().Length..] + ", one launch per branch";
-            bool tall = kh >= kw;
-            int lines = tall ? w : h, len = tall ? h : w, ks = tall ? kw : kh, kl = tall ? kh : kw;
-            int images = DwConvStripKernels.Images(len, lines), per = DwConvStripKernels.ImagesPerThread(len);
-            int threads = (int)p.BlockX, warps = (threads + 31) / 32, reduceWarps = (kl + 31) / 32;
+            if (bi == 0) sum.Plan = "DwConvStripWgrad" + p.ToString()[p.KernelChoice.ToString().Length..] + ", one launch per branch";
+            var g = Strip.Of(h, w, kh, kw);
+            int threads = (int)p.BlockX, warps = (threads + 31) / 32, reduceWarps = (g.Kl + 31) / 32;
             double blocks = (double)st.C * p.GridY;
             var c = code((kh, kw));
-            occupancy = Math.Min(occupancy, DwConvModel.Occupancy(c.Registers, threads, p.SmemDynamic));
-            useful += density * DwConvModel.ValidPairs(h, kh) * DwConvModel.ValidPairs(w, kw) * (double)n * st.C;
-            issuedFfma += blocks * warps * ks * (c.AlwaysFfma + density * c.SkippableFfma);
-            hotSlots += blocks * warps * ks * (c.Always + density * c.Skippable);
-            extra += blocks * ks * (warps * c.ReduceAlways + reduceWarps * c.ReduceBody);
-            int stride = DwConvStripKernels.LineStride(len), plane = DwConvStripKernels.PlaneFloats(lines, ks, len);
-            double stage = Math.Ceiling(images * h * w / 4.0 / threads) * StageSlotsPerVector
-                           + Math.Ceiling(images * plane / 4.0 / threads) * ZeroSlotsPerVector
-                           + Math.Ceiling((double)kl * DwConvStripKernels.LineStride(threads) / threads) * ZeroSlotsPerVector;
-            // The taps' 128-bit input loads: lane t reads line t % lines of image t / lines, as the forward's.
+            sum.AddBranch(st, n, density, kh, kw, c.Registers, threads, p.SmemDynamic);
+            sum.IssuedFfma += blocks * warps * g.Ks * (c.AlwaysFfma + density * c.SkippableFfma);
+            sum.HotSlots += blocks * warps * g.Ks * (c.Always + density * c.Skippable);
+            sum.Extra += blocks * g.Ks * (warps * c.ReduceAlways + reduceWarps * c.ReduceBody);
+            // Staging as in the forward, plus zeroing the block's reduction rows.
+            double stage = g.StageSlots(h, w, threads)
+                           + Math.Ceiling((double)g.Kl * DwConvStripKernels.LineStride(threads) / threads) * ZeroSlotsPerVector;
+            sum.BankWays = Math.Max(sum.BankWays, g.InputBankWays(threads, warps));
+            sum.Extra += blocks * warps * (stage + g.Per * g.Len * DyLoadSlots + FixedSlots);
+            sum.Bytes += (double)n * st.C * h * w * 4.0 * 2 + 2.0 * p.WorkspaceBytes + st.C * kh * kw * 8.0;
+        }
+        return sum.Estimate("wgrad", st);
+    }
+
+    /// <summary>The shape of one branch's strips, as both kernels lay them out: a tall kernel (kh &gt;= kw) runs its
+    /// strips down the columns (lines = the map's width, len = its height, ks = kw short-axis taps, kl = kh long-axis
+    /// taps), a wide one along the rows; Images images per block, Per per thread; Stride floats between the staged
+    /// lines of an image, Plane floats per staged image.</summary>
+    private readonly record struct Strip(int Lines, int Len, int Ks, int Kl, int Images, int Per, int Stride, int Plane)
+    {
+        public static Strip Of(int h, int w, int kh, int kw)
+        {
+            bool tall = kh >= kw;
+            int lines = tall ? w : h, len = tall ? h : w, ks = tall ? kw : kh, kl = tall ? kh : kw;
+            return new Strip(lines, len, ks, kl, DwConvStripKernels.Images(len, lines), DwConvStripKernels.ImagesPerThread(len),
+                             DwConvStripKernels.LineStride(len), DwConvStripKernels.PlaneFloats(lines, ks, len));
+        }
+
+        /// <summary>Issue slots per lane to stage the block's images and zero their planes.</summary>
+        public double StageSlots(int h, int w, int threads) =>
+            Math.Ceiling(Images * h * w / 4.0 / threads) * StageSlotsPerVector
+            + Math.Ceiling(Images * Plane / 4.0 / threads) * ZeroSlotsPerVector;
+
+        /// <summary>The worst bank conflict of the strip loop's 128-bit input loads over the block's warps: lane t
+        /// reads line t % lines of image t / lines (and + groups).</summary>
+        public int InputBankWays(int threads, int warps)
+        {
+            int ways = 1, lines = Lines, plane = Plane, stride = Stride;
             for (int wp = 0; wp < warps; wp++)
-                bankWays = Math.Max(bankWays, DwConvModel.Conflict(l =>
+            {
+                int first = 32 * wp;
+                ways = Math.Max(ways, DwConvModel.Conflict(l =>
                 {
-                    int t = Math.Min(threads - 1, 32 * wp + l);
+                    int t = Math.Min(threads - 1, first + l);
                     return (long)(t / lines) * plane + (long)(t % lines) * stride;
                 }, 4));
-            extra += blocks * warps * (stage + per * len * DyLoadSlots + FixedSlots);
-            bytes += (double)n * st.C * h * w * 4.0 * 2 + 2.0 * p.WorkspaceBytes + st.C * kh * kw * 8.0;
+            }
+            return ways;
         }
-        var e = DwConvModel.Make("wgrad", st.Name, useful, issuedFfma, issuedFfma / hotSlots, bytes, plan, extra);
-        return e with { Occupancy = occupancy, BankWays = bankWays };
+    }
+
+    /// <summary>What <see cref="Forward"/> and <see cref="WeightGrad"/> add up over a stage's branches.</summary>
+    private sealed class Totals
+    {
+        public double Useful, IssuedFfma, HotSlots, Extra, Bytes;
+        public string Plan = "";
+        public double Occupancy = double.PositiveInfinity;
+        public int BankWays = 1;
+
+        /// <summary>One branch's useful FMAs (in-bounds products with live taps) and its launch's occupancy.</summary>
+        public void AddBranch(DwConvModel.Stage st, int n, double density, int kh, int kw, int registers, int threads, int smem)
+        {
+            Occupancy = Math.Min(Occupancy, DwConvModel.Occupancy(registers, threads, smem));
+            Useful += density * DwConvModel.ValidPairs(st.H, kh) * DwConvModel.ValidPairs(st.H, kw) * (double)n * st.C;
+        }
+
+        public DwConvModel.Estimate Estimate(string pass, DwConvModel.Stage st)
+        {
+            var e = DwConvModel.Make(pass, st.Name, Useful, IssuedFfma, IssuedFfma / HotSlots, Bytes, Plan, Extra);
+            return e with { Occupancy = Occupancy, BankWays = BankWays };
+        }
     }
 }

@@ -5,7 +5,8 @@
 // shared and global loads per FFMA, registers and static shared memory from ptxas. The share of FFMAs in the hot loop
 // bounds the fraction of the FP32 FMA peak a kernel can reach when it is issue-bound (one warp instruction per cycle
 // per scheduler; every non-FFMA instruction takes an FFMA's slot), before any stall.
-//   dotnet run -c Release --project bench/Slak.Bench -- kernel-model [--arch sm_90] [--out bench/results/kernel-model.md]
+//   dotnet run -c Release --project bench/Slak.Bench -- kernel-model \
+//     [--arch sm_90] [--out bench/results/kernel-model.md]
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -198,7 +199,8 @@ internal static class KernelModelProgram
     }
 
     /// <summary>The FFMA share of the small-map kernel's hot region: its band loop (the interior bands of its
-    /// heaviest branch) where it has one, else its heaviest straight-line block (a fully unrolled branch body).</summary>
+    /// heaviest branch) where it has one, else its heaviest straight-line block (a fully unrolled branch
+    /// body).</summary>
     private static double HotRegionShare(List<KernelRow> rows, string module, string kernel)
     {
         var k = Row(rows, module, kernel).Kernel;
@@ -438,8 +440,8 @@ internal static class KernelModelProgram
         sb.AppendLine(inv, $"kernel-model: {lines[variant]}");
     }
 
-    /// <summary>The strip weight gradient's section: per stage it takes, its short-axis loop's counts per branch and the
-    /// modeled weight gradient at densities 1 / 0.6 / 0.3 beside dwconv_fused_wgrad_kernel's.</summary>
+    /// <summary>The strip weight gradient's section: per stage it takes, its short-axis loop's counts per branch and
+    /// the modeled weight gradient at densities 1 / 0.6 / 0.3 beside dwconv_fused_wgrad_kernel's.</summary>
     private static void AppendStripWgrad(StringBuilder sb, List<KernelRow> rows, Func<DwConvModel.Stage, double, DwConvModel.Estimate> strip,
                                          Func<DwConvModel.Stage, double, DwConvModel.Estimate> fused)
     {

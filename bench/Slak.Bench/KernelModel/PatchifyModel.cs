@@ -33,7 +33,8 @@ internal static class PatchifyModel
 
         public double RelayoutMs => 1e3 * RelayoutBytes / DwConvModel.HbmBytesPerSecond;
 
-        /// <summary>The GEMM at the larger of its FLOP time at <paramref name="flopsPerSecond"/> and its bytes at HBM speed.</summary>
+        /// <summary>The GEMM at the larger of its FLOP time at <paramref name="flopsPerSecond"/> and its bytes at HBM
+        /// speed.</summary>
         public double GemmMs(double flopsPerSecond) =>
             1e3 * Math.Max(Flops / flopsPerSecond, GemmBytes / DwConvModel.HbmBytesPerSecond);
 

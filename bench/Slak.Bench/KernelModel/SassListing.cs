@@ -18,7 +18,8 @@ public sealed record SassInstruction(int Address, string Predicate, string Opcod
     public string Base => Opcode.Split('.')[0];
 }
 
-/// <summary>A loop: the instructions from <see cref="Start"/> to <see cref="End"/> (the backward branch), inclusive.</summary>
+/// <summary>A loop: the instructions from <see cref="Start"/> to <see cref="End"/> (the backward branch),
+/// inclusive.</summary>
 public sealed record SassLoop(int Start, int End)
 {
     /// <summary>True when <paramref name="other"/> lies inside this loop and is not this loop.</summary>
@@ -64,7 +65,8 @@ public sealed class SassKernel
     /// <summary>Loops that contain no other loop.</summary>
     public IEnumerable<SassLoop> InnermostLoops => Loops.Where(l => !Loops.Any(o => l.StrictlyContains(o)));
 
-    /// <summary>The innermost loop with the most FFMAs (then the most instructions); null when no loop has an FFMA.</summary>
+    /// <summary>The innermost loop with the most FFMAs (then the most instructions); null when no loop has an
+    /// FFMA.</summary>
     public SassLoop? HotLoop => InnermostLoops
         .Select(l => (Loop: l, Mix: Mix(l)))
         .Where(p => p.Mix.Ffma > 0)
@@ -73,7 +75,8 @@ public sealed class SassKernel
 
     /// <summary>The straight-line block (no label inside, no control transfer before its last instruction) with the
     /// most FFMAs (then the most instructions); null when no block has an FFMA. A fully unrolled kernel (e.g. the
-    /// small-map depthwise kernel on 7 x 7 maps) has no backward branch around its FFMAs: this block is its body.</summary>
+    /// small-map depthwise kernel on 7 x 7 maps) has no backward branch around its FFMAs: this block is its
+    /// body.</summary>
     public SassLoop? HotBlock => BasicBlocks()
         .Select(b => (Block: b, Mix: Mix(b)))
         .Where(p => p.Mix.Ffma > 0)
@@ -108,8 +111,8 @@ public sealed class SassKernel
         if (start is not null) yield return new SassLoop(start.Value, last!.Value);
     }
 
-    /// <summary>The instructions of <paramref name="loop"/> split by whether a predicated forward branch inside the loop
-    /// can jump over them (a region from such a branch to its target: a live-tap test skipping a masked tap's
+    /// <summary>The instructions of <paramref name="loop"/> split by whether a predicated forward branch inside the
+    /// loop can jump over them (a region from such a branch to its target: a live-tap test skipping a masked tap's
     /// products): issue slots and FFMAs executed every iteration (Always) and those a taken branch skips (Skippable).
     /// NOPs are not counted.</summary>
     public (int Always, int AlwaysFfma, int Skippable, int SkippableFfma) SkipMix(SassLoop loop)

@@ -5,7 +5,8 @@ using BenchmarkDotNet.Attributes;
 
 namespace Slak.Bench.Ops;
 
-/// <summary>GELU forward and backward on the (8*56*56, 496) hidden, layer scale and bias add on (8*56*56, 124).</summary>
+/// <summary>GELU forward and backward on the (8*56*56, 496) hidden, layer scale and bias add on (8*56*56,
+/// 124).</summary>
 public class ActivationBench : OpBench
 {
     private Tensor _h = null!, _dh = null!, _hy = null!, _x = null!, _gamma = null!, _y = null!;

@@ -5,7 +5,8 @@ using BenchmarkDotNet.Attributes;
 
 namespace Slak.Bench.Ops;
 
-/// <summary>The fused block epilogue forward and backward on (8, 124, 56, 56) with layer scale and DropPath factors.</summary>
+/// <summary>The fused block epilogue forward and backward on (8, 124, 56, 56) with layer scale and DropPath
+/// factors.</summary>
 public class ResidualBench : OpBench
 {
     private Tensor _input = null!, _y = null!, _gamma = null!, _scale = null!, _out = null!, _dOut = null!, _dy = null!,

@@ -14,7 +14,8 @@ public class SparseBench : OpBench
     private Tensor _w = null!, _g = null!, _mask = null!, _keep = null!, _initial = null!;
     private long _remove;
 
-    /// <summary>The regrowth rule of the round (a name of the internal SparseRegrowth: parameters must be public).</summary>
+    /// <summary>The regrowth rule of the round (a name of the internal SparseRegrowth: parameters must be
+    /// public).</summary>
     [Params(nameof(SparseRegrowth.RandomExact), nameof(SparseRegrowth.RandomBernoulli), nameof(SparseRegrowth.Gradient))]
     public string Growth { get; set; } = nameof(SparseRegrowth.RandomExact);
 

@@ -226,8 +226,8 @@ internal sealed class KernelsCommand : ICliCommand
         return result;
     }
 
-    /// <summary>The stages whose forward family's plan (slak_plan_dwconv_small) takes the small-map kernel at this batch
-    /// and image size, each with its launcher's defines (spec "HxW-KhxKw-...").</summary>
+    /// <summary>The stages whose forward family's plan (slak_plan_dwconv_small) takes the small-map kernel at this
+    /// batch and image size, each with its launcher's defines (spec "HxW-KhxKw-...").</summary>
     private static List<(string Spec, IReadOnlyList<string> Defines)> SmallSpecializations(
         Slak.Models.ModelConfig config, int archNumber, int batch, int image)
     {

@@ -36,7 +36,8 @@ internal sealed class DataParallelStart : IDisposable
 
     /// <summary>Gives <paramref name="o"/> this job's rank count and BatchNorm mode, sets the threads per rank
     /// (cores / ranks on this machine unless <paramref name="threadsGiven"/>), and prints the effective batch. On a
-    /// resume with another rank count the per-rank batch changes so that the global batch stays the saved one.</summary>
+    /// resume with another rank count the per-rank batch changes so that the global batch stays the
+    /// saved one.</summary>
     public TrainOptions Configure(TrainOptions o, bool resume, bool noSyncBn, bool threadsGiven)
     {
         ArgumentNullException.ThrowIfNull(o);
@@ -65,8 +66,9 @@ internal sealed class DataParallelStart : IDisposable
         return o;
     }
 
-    /// <summary>This rank's device: with several ranks on one machine, <c>--device cuda</c> (or <c>auto</c> choosing the
-    /// first GPU) means the GPU of this rank's local rank (NCCL needs one GPU per rank); an explicit cuda:N is kept.</summary>
+    /// <summary>This rank's device: with several ranks on one machine, <c>--device cuda</c> (or <c>auto</c> choosing
+    /// the first GPU) means the GPU of this rank's local rank (NCCL needs one GPU per rank); an explicit cuda:N is
+    /// kept.</summary>
     public Device LocalDevice(string spec, Device resolved)
     {
         int localRank = int.TryParse(Environment.GetEnvironmentVariable("OMPI_COMM_WORLD_LOCAL_RANK"), NumberStyles.Integer,
@@ -87,7 +89,8 @@ internal sealed class DataParallelStart : IDisposable
 
     /// <summary>Decides with the other ranks where gradients and SyncBatchNorm statistics are reduced: on device
     /// buffers with NCCL when every rank trains on cuda and NCCL loads on every rank (on cuda-emu, the stand-in of
-    /// SLAK_DP_FAKE_NCCL=1), otherwise on host buffers over MPI; prints one line saying which (and why not NCCL).</summary>
+    /// SLAK_DP_FAKE_NCCL=1), otherwise on host buffers over MPI; prints one line saying which (and why not
+    /// NCCL).</summary>
     public void ChooseCollective(Device device)
     {
         var dp = Context ?? throw new InvalidOperationException("Configure the job first");
@@ -143,7 +146,8 @@ internal sealed class DataParallelStart : IDisposable
 
     /// <summary>Runs a verb's body with the job's context (null without mpirun). When the body fails on one rank of
     /// several, that rank prints its error and stops the whole job (MPI_Abort) so no rank waits for it; when the ranks
-    /// disagree (thrown on every rank at once) each prints its line and the job ends cleanly with exit code 1.</summary>
+    /// disagree (thrown on every rank at once) each prints its line and the job ends cleanly with exit
+    /// code 1.</summary>
     public static int Run(Func<DataParallelStart?, int> body)
     {
         ArgumentNullException.ThrowIfNull(body);
@@ -191,7 +195,8 @@ internal sealed class DataParallelStart : IDisposable
         return System.Text.Encoding.UTF8.GetString(root);
     }
 
-    /// <summary>Prints (rank 0) how much of the gradient exchange overlapped backward, closes NCCL, finalises MPI.</summary>
+    /// <summary>Prints (rank 0) how much of the gradient exchange overlapped backward, closes NCCL,
+    /// finalises MPI.</summary>
     public void Dispose()
     {
         if (Context?.GradientSummary is { Length: > 0 } summary) Console.WriteLine($"data parallel: gradient exchange: {summary}");

@@ -105,7 +105,8 @@ internal static class DataSets
     public static int PaddedSide(int side) => (side + 31) / 32 * 32;
 
     /// <summary>The input side to train or evaluate a preset on Fashion-MNIST: the preset's own when it is a small
-    /// one (32 or 64), else 28x28 padded to 32 (the ImageNet presets run, at a size they were not designed for).</summary>
+    /// one (32 or 64), else 28x28 padded to 32 (the ImageNet presets run, at a size they were not designed
+    /// for).</summary>
     public static int SideFor(ModelPreset preset) =>
         preset.InputSize <= 64 ? preset.InputSize : PaddedSide(28);
 }

@@ -6,7 +6,8 @@ namespace Slak.Cli.Training;
 /// <summary>Device selection for the CLI.</summary>
 internal static class DeviceChoice
 {
-    /// <summary>The device for <paramref name="spec"/> (auto, cpu, cuda, cuda:N, cuda-emu), with a note for auto.</summary>
+    /// <summary>The device for <paramref name="spec"/> (auto, cpu, cuda, cuda:N, cuda-emu), with a note for
+    /// auto.</summary>
     public static (Device Device, string? Note) Resolve(string spec)
     {
         ArgumentNullException.ThrowIfNull(spec);

@@ -1,6 +1,7 @@
 // The run's PNG plot (ScottPlot 5): train, validation and test loss on the left axis, validation and test top-1 (and
 // EMA validation top-1) and weight density in percent on the right, by epoch. Test points appear only for the epochs
-// where the test set was scored (the last one, or every one with --eval-test-every-epoch). Lives in the CLI so the library stays free of plotting packages.
+// where the test set was scored (the last one, or every one with --eval-test-every-epoch). Lives in the CLI so the
+// library stays free of plotting packages.
 using ScottPlot;
 using Slak.Train;
 

@@ -19,7 +19,8 @@ internal static class PrecisionChoice
     /// <summary>The precision named by the option's value (null or absent: null).</summary>
     public static Precision? Parse(string? value) => value is null ? null : PrecisionNames.Parse(value);
 
-    /// <summary>The precision to run with on <paramref name="device"/>: the given one, else the device's default.</summary>
+    /// <summary>The precision to run with on <paramref name="device"/>: the given one, else the device's
+    /// default.</summary>
     public static Precision Resolve(string? value, Device device) => Parse(value) ?? PrecisionNames.DefaultFor(device);
 
     /// <summary>The options with their precision resolved for <paramref name="device"/> (recorded in options.json),

@@ -5,15 +5,16 @@
 // errors and the final result line: for the command's duration Console.Out is a null writer (so no informational line
 // of any layer gets through) and the result line goes to the real stdout. Warnings go to stderr as
 // "slak: warning: ..." (while a live display is drawn they are printed above it instead, so they do not tear it).
-// Spectre.Console is not thread-safe: every update comes from the training thread (the trainer raises its events
-// there).
+// Spectre.Console is not thread-safe: every update comes from the training thread (the trainer raises its
+// events there).
 using System.Globalization;
 using Spectre.Console;
 using Slak.Train;
 
 namespace Slak.Cli.Training;
 
-/// <summary>The output of one training command at a <see cref="Verbosity"/>; dispose it to restore the console.</summary>
+/// <summary>The output of one training command at a <see cref="Verbosity"/>; dispose it to restore the
+/// console.</summary>
 internal sealed class TrainingReporter : IDisposable
 {
     private readonly TextWriter _output;
@@ -37,7 +38,8 @@ internal sealed class TrainingReporter : IDisposable
     private TrainingReporter(Verbosity verbosity, TextWriter output, TextWriter? silenced)
         : this(verbosity, output, Console.Error, TrainingConsole.Interactive ? AnsiConsole.Console : null) => _silenced = silenced;
 
-    /// <summary>The reporter of the process's console; in quiet mode Console.Out is a null writer until disposal.</summary>
+    /// <summary>The reporter of the process's console; in quiet mode Console.Out is a null writer until
+    /// disposal.</summary>
     public static TrainingReporter ForConsole(Verbosity verbosity)
     {
         var stdout = Console.Out;

@@ -10,7 +10,8 @@ internal sealed record CompileOptions(int Major, int Minor)
     /// <summary>Preprocessor definitions, "NAME" or "NAME=VALUE".</summary>
     public IReadOnlyList<string> Defines { get; init; } = [];
 
-    /// <summary>Ask ptxas for its resource report (<c>-Xptxas -v</c>): registers, spills, stack, shared memory.</summary>
+    /// <summary>Ask ptxas for its resource report (<c>-Xptxas -v</c>): registers, spills, stack, shared
+    /// memory.</summary>
     public bool PtxasVerbose { get; init; }
 
     /// <summary>Emit line information for profilers (<c>-lineinfo</c>).</summary>

@@ -10,6 +10,7 @@ namespace Slak.Cuda.Compilation;
 /// <param name="Log">The NVRTC program log (warnings, ptxas report).</param>
 internal sealed record CompiledModule(string File, string Architecture, bool IsCubin, byte[] Image, string Log)
 {
-    /// <summary>The ptxas resource report parsed from <see cref="Log"/> (empty unless compiled with -Xptxas -v).</summary>
+    /// <summary>The ptxas resource report parsed from <see cref="Log"/> (empty unless compiled with -Xptxas
+    /// -v).</summary>
     public IReadOnlyList<KernelResources> Resources => PtxasReport.Parse(Log);
 }

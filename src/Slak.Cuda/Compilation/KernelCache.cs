@@ -60,7 +60,8 @@ internal sealed class KernelCache
         return Path.Combine(home, ".cache", "slak", "kernels");
     }
 
-    /// <summary>The cache key (hex SHA-256) of compiling <paramref name="file"/> of <paramref name="sources"/>.</summary>
+    /// <summary>The cache key (hex SHA-256) of compiling <paramref name="file"/> of
+    /// <paramref name="sources"/>.</summary>
     public static string Key(KernelSources sources, string file, IReadOnlyList<string> arguments,
                              (int Major, int Minor) nvrtcVersion, string architecture)
     {

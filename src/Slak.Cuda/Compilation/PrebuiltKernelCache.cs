@@ -12,7 +12,8 @@ using System.Text;
 
 namespace Slak.Cuda.Compilation;
 
-/// <summary>Prebuilt CUBINs keyed like <see cref="KernelCache"/> with the NVRTC version recorded at build time.</summary>
+/// <summary>Prebuilt CUBINs keyed like <see cref="KernelCache"/> with the NVRTC version recorded at build
+/// time.</summary>
 internal sealed class PrebuiltKernelCache
 {
     /// <summary>Environment variable naming the prebuilt folder.</summary>

@@ -100,7 +100,8 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
 
     /// <summary>Makes each launch of this device ask <paramref name="choose"/>(kernel name, grid) which blocks to run
     /// (null or empty: every block) until the returned scope is disposed, which restores the previous chooser. Used by
-    /// the GPU check's sampled execution, which picks blocks per kernel (e.g. whole columns of a weight gradient).</summary>
+    /// the GPU check's sampled execution, which picks blocks per kernel (e.g. whole columns of a weight
+    /// gradient).</summary>
     public IDisposable ChooseBlocks(Func<string, Dim3, IReadOnlyList<(int X, int Y, int Z)>?> choose)
     {
         ArgumentNullException.ThrowIfNull(choose);
@@ -351,8 +352,8 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
     }
 
     /// <summary>Whether the loaded emulator library holds the instance of <paramref name="name"/> specialised by
-    /// <paramref name="specialization"/> (<see cref="InstanceName"/>), for launchers whose unspecialised module cannot
-    /// run.</summary>
+    /// <paramref name="specialization"/> (<see cref="InstanceName"/>), for launchers whose unspecialised module
+    /// cannot run.</summary>
     public static bool HasInstance(string name, IReadOnlyList<string> specialization)
     {
         var utf8 = Encoding.UTF8.GetBytes(InstanceName(name, specialization) + "\0");
@@ -576,7 +577,8 @@ internal sealed unsafe class EmulatedDevice : IGpuDevice
     }
 
     /// <summary>How many <see cref="GemmBf16"/> and <see cref="GemmBf16StridedBatched"/> calls this process ran (a
-    /// batched call counts once, as the one cuBLAS call it is on a GPU; tests check that a bf16 path reached them).</summary>
+    /// batched call counts once, as the one cuBLAS call it is on a GPU; tests check that a bf16 path reached
+    /// them).</summary>
     public static long Bf16GemmCount => Interlocked.Read(ref s_bf16Gemms);
 
     private static long s_bf16Gemms;

@@ -41,8 +41,8 @@ internal sealed unsafe class Cublas
     public readonly delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, long, ulong, int, long, float*,
         ulong, int, long, int, CublasStatus> cublasSgemmStridedBatched;
 
-    /// <summary>cublasGemmEx (handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C, Ctype, ldc,
-    /// computeType, algo): the GEMM with bf16 operands; null when the library lacks it (IGpuDevice.GemmBf16 then
+    /// <summary>cublasGemmEx (handle, transa, transb, m, n, k, alpha, A, Atype, lda, B, Btype, ldb, beta, C, Ctype,
+    /// ldc, computeType, algo): the GEMM with bf16 operands; null when the library lacks it (IGpuDevice.GemmBf16 then
     /// throws naming it).</summary>
     public readonly delegate* unmanaged<nint, int, int, int, int, int, float*, ulong, int, int, ulong, int, int, float*,
         ulong, int, int, int, int, CublasStatus> cublasGemmEx;
@@ -81,7 +81,8 @@ internal sealed unsafe class Cublas
     /// <summary>The loaded libcublas.</summary>
     public LoadedNativeLibrary Library { get; }
 
-    /// <summary>The process-wide cuBLAS binding; throws <see cref="CudaLibraryNotFoundException"/> when absent.</summary>
+    /// <summary>The process-wide cuBLAS binding; throws <see cref="CudaLibraryNotFoundException"/> when
+    /// absent.</summary>
     public static Cublas Api => Shared.Value;
 
     /// <summary>"CUBLAS_STATUS_X (text)" for a status.</summary>

@@ -111,7 +111,8 @@ internal sealed unsafe class Driver
     /// probe trace) when libcuda cannot be loaded. A failed load is remembered (Lazy caches the exception).</summary>
     public static Driver Api => Shared.Value;
 
-    /// <summary>"CUDA_ERROR_OUT_OF_MEMORY: out of memory" for a result, or the number when the driver has no name.</summary>
+    /// <summary>"CUDA_ERROR_OUT_OF_MEMORY: out of memory" for a result, or the number when the driver has no
+    /// name.</summary>
     public string Describe(CuResult result)
     {
         byte* name = null;

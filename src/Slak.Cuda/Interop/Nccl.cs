@@ -50,7 +50,8 @@ internal sealed unsafe class Nccl
     /// <summary>The loaded library.</summary>
     public LoadedNativeLibrary Library { get; }
 
-    /// <summary>The process-wide binding; throws <see cref="CudaLibraryNotFoundException"/> (with every probe) when absent.</summary>
+    /// <summary>The process-wide binding; throws <see cref="CudaLibraryNotFoundException"/> (with every probe) when
+    /// absent.</summary>
     public static Nccl Api => Shared.Value;
 
     /// <summary>Loads libnccl with <paramref name="getEnv"/> as the environment (tests pass their own).</summary>
@@ -101,8 +102,9 @@ internal sealed unsafe class Nccl
     /// <summary>Destroys a communicator.</summary>
     public void Destroy(nint comm) => Check("ncclCommDestroy", ncclCommDestroy(comm));
 
-    /// <summary>Enqueues an in-place float32 sum of <paramref name="count"/> elements at <paramref name="devicePointer"/>
-    /// over the communicator on <paramref name="stream"/> (the compute stream, so it orders after the backward kernels).</summary>
+    /// <summary>Enqueues an in-place float32 sum of <paramref name="count"/> elements at
+    /// <paramref name="devicePointer"/> over the communicator on <paramref name="stream"/> (the compute stream, so it
+    /// orders after the backward kernels).</summary>
     public void AllReduceSumInPlace(ulong devicePointer, long count, nint comm, nint stream)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);

@@ -48,7 +48,8 @@ internal sealed unsafe class Nvrtc
     /// <summary>The loaded libnvrtc.</summary>
     public LoadedNativeLibrary Library { get; }
 
-    /// <summary>The process-wide NVRTC binding; throws <see cref="CudaLibraryNotFoundException"/> when absent.</summary>
+    /// <summary>The process-wide NVRTC binding; throws <see cref="CudaLibraryNotFoundException"/> when
+    /// absent.</summary>
     public static Nvrtc Api => Shared.Value;
 
     /// <summary>"NVRTC_ERROR_COMPILATION" style text for a status.</summary>

@@ -41,7 +41,8 @@ internal static class ActivationKernels
         Run(dev, "mul_rows_kernel", n, ref a);
     }
 
-    /// <summary>y[i] += bias[(i / inner) % c] (inner 1: along the last dimension; H * W: along the channels of NCHW).</summary>
+    /// <summary>y[i] += bias[(i / inner) % c] (inner 1: along the last dimension; H * W: along the channels of
+    /// NCHW).</summary>
     public static void AddBias(IGpuDevice dev, DevicePtr y, DevicePtr bias, int c, long inner, long n)
     {
         Debug.Assert(inner >= 1 || n == 0, $"inner must be >= 1, got {inner}"); // the backend passes max(1, H*W)

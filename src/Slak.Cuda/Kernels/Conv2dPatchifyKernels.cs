@@ -14,7 +14,8 @@ using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
 
-/// <summary>The dense convolution as patchify + GEMM, for kernel == stride, no padding (<see cref="Applies"/>).</summary>
+/// <summary>The dense convolution as patchify + GEMM, for kernel == stride, no padding
+/// (<see cref="Applies"/>).</summary>
 internal static class Conv2dPatchifyKernels
 {
     /// <summary>The three passes of a convolution, for <see cref="Plan"/>.</summary>
@@ -85,8 +86,8 @@ internal static class Conv2dPatchifyKernels
         }
     }
 
-    /// <summary>y = conv(x, w) + bias (bias may be null), written NCHW, under bf16: the GEMM reads the patches packed to
-    /// bf16 (x float32, rounded by the packing) and <paramref name="w"/> as a 16-bit bf16 block, with float32
+    /// <summary>y = conv(x, w) + bias (bias may be null), written NCHW, under bf16: the GEMM reads the patches packed
+    /// to bf16 (x float32, rounded by the packing) and <paramref name="w"/> as a 16-bit bf16 block, with float32
     /// accumulation and output; the float32 bias is added after it (add_bias_kernel), unrounded.</summary>
     public static void ForwardBf16(IGpuDevice dev, DevicePtr y, DevicePtr x, DevicePtr w, DevicePtr bias,
                                    in Conv2dParams p)

@@ -26,7 +26,8 @@ public sealed record DwConvBranch(DeviceBuffer<float> Weight, DeviceBuffer<float
 /// convolution with Weight_b * Mask_b, "same" zero padding (Kh/2, Kw/2), stride 1.</summary>
 public static class DecomposedDwConv
 {
-    /// <summary>The launch plan the forward (and input gradient) would use: grid, block, shared memory, fallback.</summary>
+    /// <summary>The launch plan the forward (and input gradient) would use: grid, block, shared memory,
+    /// fallback.</summary>
     public static LaunchPlan Plan(GpuDevice device, DwConvShape shape, IReadOnlyList<(int Kh, int Kw)> kernels)
     {
         ArgumentNullException.ThrowIfNull(device);

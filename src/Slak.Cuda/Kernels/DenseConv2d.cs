@@ -10,7 +10,8 @@ using Slak.Cuda.Runtime;
 namespace Slak.Cuda.Kernels;
 
 /// <summary>The shape of a dense (groups = 1) 2-D convolution, NCHW, float32: input (N, Cin, H, W), weight
-/// (Cout, Cin, Kh, Kw), zero padding of PadH rows and PadW columns on each side, output (N, Cout, OutH, OutW).</summary>
+/// (Cout, Cin, Kh, Kw), zero padding of PadH rows and PadW columns on each side, output (N, Cout, OutH,
+/// OutW).</summary>
 /// <param name="N">Images.</param>
 /// <param name="Cin">Input channels.</param>
 /// <param name="H">Input height.</param>
@@ -55,7 +56,8 @@ public readonly record struct DenseConv2dShape(int N, int Cin, int H, int W, int
 /// input, weight and bias gradients. Every output is overwritten.</summary>
 public static class DenseConv2d
 {
-    /// <summary>The launch plan of the forward kernel at <paramref name="shape"/>: grid, block, shared memory.</summary>
+    /// <summary>The launch plan of the forward kernel at <paramref name="shape"/>: grid, block, shared
+    /// memory.</summary>
     public static LaunchPlan Plan(GpuDevice device, DenseConv2dShape shape)
     {
         ArgumentNullException.ThrowIfNull(device);
@@ -156,7 +158,8 @@ public static class DenseConv2d
         return buffer.Pointer;
     }
 
-    /// <summary>Refuses an output that is also one of the inputs (the kernels read their inputs while writing).</summary>
+    /// <summary>Refuses an output that is also one of the inputs (the kernels read their inputs while
+    /// writing).</summary>
     private static void Distinct(DeviceBuffer<float> output, string name, params ReadOnlySpan<(DeviceBuffer<float>? Input, string Name)> inputs)
     {
         foreach (var (input, inputName) in inputs)

@@ -45,7 +45,8 @@ internal static partial class DwConvFusedKernels
         return LaunchPlans.DwConvFusedWeightGrad(n, c, h, w, kh, kw, DeviceLimits.For(dev));
     }
 
-    /// <summary>ys[b] = depthwise conv of x (N, C, H, W) with branch b (weight * mask); all outputs overwritten.</summary>
+    /// <summary>ys[b] = depthwise conv of x (N, C, H, W) with branch b (weight * mask); all outputs
+    /// overwritten.</summary>
     public static void Forward(IGpuDevice dev, ReadOnlySpan<DevicePtr> ys, DevicePtr x, ReadOnlySpan<DwConvFusedBranch> branches,
                                int n, int c, int h, int w)
     {
@@ -221,7 +222,8 @@ internal static partial class DwConvFusedKernels
         finally { dev.Free(partials); }
     }
 
-    /// <summary>Keep small maps on dwconv_fused_wgrad_kernel (its parity tests and benchmark rows); process-wide.</summary>
+    /// <summary>Keep small maps on dwconv_fused_wgrad_kernel (its parity tests and benchmark rows);
+    /// process-wide.</summary>
     internal static bool SmallWgradOff { get; set; }
 
     private static bool SmallWgrad(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int h, int w)
@@ -265,8 +267,8 @@ internal static partial class DwConvFusedKernels
     }
 
     /// <summary>The NVRTC definitions that specialise dwconv_fused_kernel for these branches' (Kh, Kw):
-    /// SLAK_DW_KH{b}, SLAK_DW_KW{b} (the module's identity and cache key; the emulator runs the generic kernel unless its
-    /// library holds that instance).</summary>
+    /// SLAK_DW_KH{b}, SLAK_DW_KW{b} (the module's identity and cache key; the emulator runs the generic kernel unless
+    /// its library holds that instance).</summary>
     internal static IReadOnlyList<string> Specialization(ReadOnlySpan<DwConvFusedBranch> br)
     {
         var key = (br.Length, K(br, 0), K(br, 1), K(br, 2));

@@ -24,7 +24,8 @@ internal static class DwConvSmallKernels
 
     /// <summary>The NVRTC definitions that specialise dwconv_small_kernel for an <paramref name="h"/> x
     /// <paramref name="w"/> map and these branches: SLAK_DWS_H, SLAK_DWS_W, then SLAK_DW_KH{b}, SLAK_DW_KW{b} (the
-    /// module's identity and cache key; the emulator runs the generic body unless its library holds that instance).</summary>
+    /// module's identity and cache key; the emulator runs the generic body unless its library holds that
+    /// instance).</summary>
     internal static IReadOnlyList<string> Specialization(int h, int w, ReadOnlySpan<(int Kh, int Kw)> branches)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(h, 1);
@@ -84,7 +85,8 @@ internal static class DwConvSmallKernels
     }
 
     /// <summary>y (bf16) = sum over branches of the depthwise conv of x (bf16) with branch b (inference); false
-    /// (nothing launched) where the plan does not take the small kernel or the device lacks the bf16 instantiation.</summary>
+    /// (nothing launched) where the plan does not take the small kernel or the device lacks the bf16
+    /// instantiation.</summary>
     public static bool TryForwardSumBf16(IGpuDevice dev, DevicePtr y, DevicePtr x, ReadOnlySpan<DwConvFusedBranch> branches,
                                          int n, int c, int h, int w)
     {

@@ -20,7 +20,8 @@ internal static class DwConvSmallWgradKernels
     /// <summary>The largest map side the kernel holds in a lane's registers (SLAK_DWS_H, SLAK_DWS_W).</summary>
     internal const int MaxSide = 16;
 
-    /// <summary>Below this batch a warp would reduce its accumulators after too few images; the general kernel runs.</summary>
+    /// <summary>Below this batch a warp would reduce its accumulators after too few images; the general kernel
+    /// runs.</summary>
     internal const int MinImages = 32;
 
     /// <summary>The most taps of all branches together: the block's static shared memory holds 4 warps' sums of
@@ -72,8 +73,8 @@ internal static class DwConvSmallWgradKernels
     internal static bool Available(IGpuDevice dev, int h, int w, ReadOnlySpan<(int Kh, int Kw)> branches) =>
         dev is not EmulatedDevice || EmulatedDevice.HasInstance(KernelName, Specialization(h, w, branches));
 
-    /// <summary>dws[b] = weight gradient of branch b given x and dys[b] (overwritten); a masked branch's pruned taps get
-    /// exactly 0. The caller has checked <see cref="Applies"/> and <see cref="Available"/>.</summary>
+    /// <summary>dws[b] = weight gradient of branch b given x and dys[b] (overwritten); a masked branch's pruned taps
+    /// get exactly 0. The caller has checked <see cref="Applies"/> and <see cref="Available"/>.</summary>
     public static void BackwardFilter(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr x,
                                       ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
                                       int n, int c, int h, int w) =>

@@ -11,7 +11,8 @@ using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
 
-/// <summary>Plan, specialisation and launch of the live-tap strip kernels (forward family and weight gradient).</summary>
+/// <summary>Plan, specialisation and launch of the live-tap strip kernels (forward family and weight
+/// gradient).</summary>
 internal static class DwConvStripKernels
 {
     /// <summary>The kernel's name in dwconv_strip.cu.</summary>
@@ -45,10 +46,12 @@ internal static class DwConvStripKernels
     /// most: beyond this batch the fused weight gradient's chunked plan runs.</summary>
     internal const long MaxWgradWorkspaceBytes = 256L << 20;
 
-    /// <summary>Images a thread takes (dwr_images_per_thread): two where a line has at most 32 outputs, else one.</summary>
+    /// <summary>Images a thread takes (dwr_images_per_thread): two where a line has at most 32 outputs,
+    /// else one.</summary>
     internal static int ImagesPerThread(int len) => 2 * len <= 64 ? 2 : 1;
 
-    /// <summary>Images of one block: <see cref="ImagesPerThread"/> times the thread groups of <see cref="ThreadGroups"/>.</summary>
+    /// <summary>Images of one block: <see cref="ImagesPerThread"/> times the thread groups of
+    /// <see cref="ThreadGroups"/>.</summary>
     internal static int Images(int len, int lines) => ImagesPerThread(len) * ThreadGroups(lines);
 
     /// <summary>Thread groups of one block (one thread per line each): as many as fit <see cref="MaxThreads"/>
@@ -69,8 +72,8 @@ internal static class DwConvStripKernels
         return groups % 2 == 1 ? groups * 4 : groups * 4 + 4;
     }
 
-    /// <summary>Floats of one image's staged plane (dwr_plane_floats): lines + ks - 1 lines, padded to 4 mod 8 groups of
-    /// 16 bytes.</summary>
+    /// <summary>Floats of one image's staged plane (dwr_plane_floats): lines + ks - 1 lines, padded to 4 mod 8 groups
+    /// of 16 bytes.</summary>
     internal static int PlaneFloats(int lines, int ks, int len)
     {
         int groups = (lines + ks - 1) * LineStride(len) / 4;
@@ -112,8 +115,8 @@ internal static class DwConvStripKernels
         };
     }
 
-    /// <summary>Dynamic shared bytes of a weight-gradient block (dwconv_strip_wgrad_kernel's layout): the reduction rows
-    /// (long-axis taps x <see cref="LineStride"/>(threads) floats), the live bits and the block's transposed
+    /// <summary>Dynamic shared bytes of a weight-gradient block (dwconv_strip_wgrad_kernel's layout): the reduction
+    /// rows (long-axis taps x <see cref="LineStride"/>(threads) floats), the live bits and the block's transposed
     /// planes.</summary>
     internal static int WgradSharedBytes(int h, int w, int kh, int kw, int images, int threads)
     {
@@ -151,21 +154,12 @@ internal static class DwConvStripKernels
 
     /// <summary>Whether the strip weight gradient runs every branch of this fused call on <paramref name="dev"/> (as
     /// <see cref="Takes"/>, for <see cref="WgradPlan"/>).</summary>
-    internal static bool TakesWgrad(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
-    {
-        if (WgradOff || branches.Length == 0) return false;
-        var limits = DeviceLimits.For(dev);
-        foreach (var b in branches)
-        {
-            if (WgradPlan(n, c, h, w, b.Kh, b.Kw, limits).KernelChoice != PlanKernel.DwConvStrip) return false;
-            if (dev is EmulatedDevice && !EmulatedDevice.HasInstance(WgradKernel, Specialization(h, w, b.Kh, b.Kw))) return false;
-        }
-        return true;
-    }
+    internal static bool TakesWgrad(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w) =>
+        !WgradOff && TakesEveryBranch(dev, branches, n, c, h, w, WgradKernel, WgradPlan);
 
     /// <summary>The weight gradients of a fused call's branches: one launch per branch into per-block partial sums,
-    /// then column_sum_finalize_kernel adds them in block order into dws[b] (deterministic). A masked tap gets exactly 0.
-    /// The caller has checked <see cref="TakesWgrad"/>.</summary>
+    /// then column_sum_finalize_kernel adds them in block order into dws[b] (deterministic). A masked tap gets exactly
+    /// 0. The caller has checked <see cref="TakesWgrad"/>.</summary>
     internal static void LaunchWeightGrad(IGpuDevice dev, ReadOnlySpan<DevicePtr> dws, DevicePtr x,
                                           ReadOnlySpan<DevicePtr> dys, ReadOnlySpan<DwConvFusedBranch> branches,
                                           int n, int c, int h, int w)
@@ -201,14 +195,20 @@ internal static class DwConvStripKernels
     /// <summary>Whether the strip kernel runs every branch of this fused call on <paramref name="dev"/>: each branch's
     /// plan takes it, and on the emulator its library holds each branch's instance (the emulator compiles nothing; the
     /// shapes without an instance keep dwconv_fused_kernel there).</summary>
-    internal static bool Takes(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w)
+    internal static bool Takes(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w) =>
+        !Off && TakesEveryBranch(dev, branches, n, c, h, w, Kernel, Plan);
+
+    /// <summary>Whether <paramref name="plan"/> gives every branch (at least one) to the strip module's
+    /// <paramref name="kernel"/> and, on the emulator, its library holds each branch's instance.</summary>
+    private static bool TakesEveryBranch(IGpuDevice dev, ReadOnlySpan<DwConvFusedBranch> branches, int n, int c, int h, int w,
+                                         string kernel, Func<long, long, int, int, int, int, DeviceLimits, LaunchPlan> plan)
     {
-        if (Off || branches.Length == 0) return false;
+        if (branches.Length == 0) return false;
         var limits = DeviceLimits.For(dev);
         foreach (var b in branches)
         {
-            if (Plan(n, c, h, w, b.Kh, b.Kw, limits).KernelChoice != PlanKernel.DwConvStrip) return false;
-            if (dev is EmulatedDevice && !EmulatedDevice.HasInstance(Kernel, Specialization(h, w, b.Kh, b.Kw))) return false;
+            if (plan(n, c, h, w, b.Kh, b.Kw, limits).KernelChoice != PlanKernel.DwConvStrip) return false;
+            if (dev is EmulatedDevice && !EmulatedDevice.HasInstance(kernel, Specialization(h, w, b.Kh, b.Kw))) return false;
         }
         return true;
     }

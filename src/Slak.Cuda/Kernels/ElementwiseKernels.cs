@@ -2,9 +2,10 @@
 //
 // The template every kernel family follows: one static class per cuda/kernels file; each launcher asserts its
 // invariants (debug builds only: the arguments were validated once, at the public edge, by Slak.F or the kernel API),
-// computes grid and block, and passes a stackalloc'd array of pointers to locals of exactly the kernel's parameter types (never a boxed object[]: a wrong type would silently corrupt the launch).
-// Parameter order mirrors the kernel: outputs, inputs, scalars, sizes. Grid and block come from the launch plan of
-// slak_plan.h (LaunchPlans). Works on any IGpuDevice (GPU or emulator).
+// computes grid and block, and passes a stackalloc'd array of pointers to locals of exactly the kernel's parameter
+// types (never a boxed object[]: a wrong type would silently corrupt the launch). Parameter order mirrors the kernel:
+// outputs, inputs, scalars, sizes. Grid and block come from the launch plan of slak_plan.h (LaunchPlans). Works on any
+// IGpuDevice (GPU or emulator).
 using System.Diagnostics;
 using Slak.Cuda.Runtime;
 
@@ -74,7 +75,8 @@ internal static unsafe class ElementwiseKernels
 
     // ---- broadcast ----
 
-    /// <summary>out[i] = scale * scalar[0] for i in [0, n) (a device scalar broadcast without a host round trip).</summary>
+    /// <summary>out[i] = scale * scalar[0] for i in [0, n) (a device scalar broadcast without a host round
+    /// trip).</summary>
     public static void FillFromScalar(IGpuDevice dev, DevicePtr output, DevicePtr scalar, float scale, long n)
     {
         if (!Check(dev, n, nameof(FillFromScalar), (output, nameof(output)), (scalar, nameof(scalar)))) return;

@@ -26,7 +26,8 @@ public enum PlanKernel
     PerBranch = 7,
     /// <summary>Nothing to launch (an empty tensor).</summary>
     None = 8,
-    /// <summary>dwconv_small_kernel (small maps: the forward, input gradient and inference sum of stages 3-4).</summary>
+    /// <summary>dwconv_small_kernel (small maps: the forward, input gradient and inference sum of stages
+    /// 3-4).</summary>
     DwConvSmall = 9,
     /// <summary>dwconv_strip_kernel (one branch per launch over its live taps, stages 1-2). Planned in C#
     /// (<see cref="DwConvStripKernels.Plan"/>), not by slak_plan.h.</summary>

@@ -27,7 +27,8 @@ internal static unsafe class LaunchPlans
     /// <summary>Maximum branches of the fused depthwise kernels (<c>kFusedMaxBranches</c>).</summary>
     public static int FusedMaxBranches => Native.Value.FusedMaxBranches;
 
-    /// <summary>The value of a named constant of slak_plan.h / slak_params.h (e.g. <c>"kSparseMaxBlocks"</c>).</summary>
+    /// <summary>The value of a named constant of slak_plan.h / slak_params.h (e.g.
+    /// <c>"kSparseMaxBlocks"</c>).</summary>
     public static long Constant(string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
@@ -139,7 +140,8 @@ internal static unsafe class LaunchPlans
     public static PlanViolation Violation(LaunchPlan plan, DeviceLimits limits) =>
         (PlanViolation)Native.Value.Violation(&plan, &limits);
 
-    /// <summary>The layout table of the params structs (struct, field or "" for the struct's size, offset, size).</summary>
+    /// <summary>The layout table of the params structs (struct, field or "" for the struct's size, offset,
+    /// size).</summary>
     public static IReadOnlyList<(string Type, string Field, long Offset, long Size)> Layout()
     {
         var rows = new List<(string, string, long, long)>();

@@ -1,9 +1,9 @@
 // Typed launchers for cuda/kernels/norm.cu (LayerNorm last-dim and channels-first, BatchNorm2d). LayerNorm over rows
 // of at most 1,024: one warp per row (forward) or per chunk of rows (backward, dx plus per-chunk parameter partials),
 // then a per-column finalize in chunk order; wider rows: one block per row and column-sum chunks (slak_plan.h).
-// Channels-first: one thread per pixel (grid-stride), parameter partials per (image, 1,024-pixel chunk); BatchNorm: one block per (channel, chunk of
-// BatchNormChunk elements) for the float64 partial sums, one thread per channel for their fixed-order sum, one block
-// per BatchNormElementChunk elements for the element passes.
+// Channels-first: one thread per pixel (grid-stride), parameter partials per (image, 1,024-pixel chunk); BatchNorm: one
+// block per (channel, chunk of BatchNormChunk elements) for the float64 partial sums, one thread per channel for their
+// fixed-order sum, one block per BatchNormElementChunk elements for the element passes.
 using Slak.Cuda.Runtime;
 
 namespace Slak.Cuda.Kernels;
@@ -35,15 +35,18 @@ internal static class NormKernels
         _ => "layernorm_rows1024_bwd_kernel",
     };
 
-    /// <summary>Rows (forward) or row chunks (backward) per block of the warp-per-row kernels (<c>kLnWarps</c>).</summary>
+    /// <summary>Rows (forward) or row chunks (backward) per block of the warp-per-row kernels
+    /// (<c>kLnWarps</c>).</summary>
     internal const int LayerNormWarpsPerBlock = 8;
 
-    /// <summary>Pixels per block of <c>layernorm_cf_bwd_param_partial_kernel</c> (<c>kLnCfChunk</c> in norm.cu).</summary>
+    /// <summary>Pixels per block of <c>layernorm_cf_bwd_param_partial_kernel</c> (<c>kLnCfChunk</c> in
+    /// norm.cu).</summary>
     internal const int LayerNormChannelsFirstChunk = 1024;
 
     /// <summary>Rows per chunk of the fused LayerNorm backward: about 2,048 chunks, 4 to 64 rows each (more chunks
     /// mean more partials for the finalize: kernel-model's norm section was better at every stage with 2,048 than
-    /// with 8,192). Fixed by the shape (never by the device), so the parameter gradients' summation order is too.</summary>
+    /// with 8,192). Fixed by the shape (never by the device), so the parameter gradients' summation order
+    /// is too.</summary>
     internal static int LayerNormRowsPerChunk(long rows) => (int)Math.Clamp((rows + 2047) / 2048, 4, 64);
 
     /// <summary>Whether the rows of (rows, c) at these pointers can take 128-bit accesses.</summary>
@@ -236,7 +239,8 @@ internal static class NormKernels
     /// <summary>Blocks of a BatchNorm element pass over <paramref name="total"/> elements.</summary>
     internal static long BatchNormElementBlocks(long total) => (total + BatchNormElementChunk - 1) / BatchNormElementChunk;
 
-    /// <summary>Workspace bytes of a BatchNorm pass: float64 partial pairs plus four coefficients per channel.</summary>
+    /// <summary>Workspace bytes of a BatchNorm pass: float64 partial pairs plus four coefficients per
+    /// channel.</summary>
     internal static long BatchNormWorkspaceBytes(int n, int c, int hw) => 16L * c * BatchNormChunks(n, hw) + 16L * c;
 
     /// <summary>Training BatchNorm2d forward: batch statistics, running-buffer update, normalization.</summary>

@@ -8,7 +8,8 @@ namespace Slak.Cuda.Kernels;
 /// <summary>Launchers of the bfloat16 conversion kernels.</summary>
 internal static unsafe class PrecisionKernels
 {
-    /// <summary>output[i] = input[i] rounded to the nearest bfloat16 (ties to even), as float32; output may be input.</summary>
+    /// <summary>output[i] = input[i] rounded to the nearest bfloat16 (ties to even), as float32; output may be
+    /// input.</summary>
     public static void RoundBf16(IGpuDevice dev, DevicePtr output, DevicePtr input, long n) =>
         Convert(dev, "round_bf16_kernel", nameof(RoundBf16), output, sizeof(float), input, sizeof(float), n);
 

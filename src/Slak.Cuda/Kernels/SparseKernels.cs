@@ -16,7 +16,8 @@ internal static class SparseKernels
     /// (checked against the header's sizeof by PlanStructLayoutTests).</summary>
     public const int StateBytes = 8 * sizeof(ulong) + Passes * 256 * sizeof(uint);
 
-    /// <summary>The plan of the element kernels (grid-stride, at most kSparseMaxBlocks blocks of kSparseBlock).</summary>
+    /// <summary>The plan of the element kernels (grid-stride, at most kSparseMaxBlocks blocks of
+    /// kSparseBlock).</summary>
     internal static LaunchPlan ElementPlan(long n, DeviceLimits limits) =>
         LaunchPlans.GridStride(n, limits, (int)LaunchPlans.Constant("kSparseBlock"),
                                (int)LaunchPlans.Constant("kSparseMaxBlocks"));

@@ -10,7 +10,8 @@ internal sealed unsafe partial class CudaDriverDevice
     private nint _blas;
     private bool _allowTf32;
 
-    /// <summary>Use TF32 tensor cores for fp32 GEMMs (faster on Ampere+, ~1e-3 relative error). Off by default.</summary>
+    /// <summary>Use TF32 tensor cores for fp32 GEMMs (faster on Ampere+, ~1e-3 relative error). Off by
+    /// default.</summary>
     public bool AllowTf32
     {
         get => _allowTf32;
@@ -22,8 +23,7 @@ internal sealed unsafe partial class CudaDriverDevice
                 if (_blas != 0)
                 {
                     Enter();
-                    CublasException.ThrowIfFailed(Cublas.Api.cublasSetMathMode(_blas,
-                        value ? Cublas.Tf32TensorOpMath : Cublas.DefaultMath));
+                    CublasException.ThrowIfFailed(Cublas.Api.cublasSetMathMode(_blas, MathMode(value)));
                 }
             }
         }
@@ -33,15 +33,13 @@ internal sealed unsafe partial class CudaDriverDevice
     public void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
                       DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc)
     {
-        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
-        if (m == 0 || n == 0)
+        if (!Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc))
         {
             return;
         }
 
         nint handle = EnsureBlas();
-        CublasException.ThrowIfFailed(Cublas.Api.cublasSgemm_v2(handle,
-            transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
+        CublasException.ThrowIfFailed(Cublas.Api.cublasSgemm_v2(handle, Op(transB), Op(transA), n, m, k,
             &alpha, b.Address, ldb, a.Address, lda, &beta, c.Address, ldc));
     }
 
@@ -49,22 +47,15 @@ internal sealed unsafe partial class CudaDriverDevice
     public void GemmBf16(bool transA, bool transB, int m, int n, int k, float alpha,
                          DevicePtr a, int lda, DevicePtr b, int ldb, float beta, DevicePtr c, int ldc)
     {
-        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
-        if (m == 0 || n == 0)
+        if (!Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc))
         {
             return;
         }
 
         var api = Cublas.Api;
-        if (api.cublasGemmEx == null)
-        {
-            throw new NotSupportedException(
-                $"GEMM with bf16 operands: the cuBLAS library {api.Library.Path} has no cublasGemmEx (needed by --precision bf16)");
-        }
-
+        RequireEntry(api, api.cublasGemmEx != null, "GEMM", "cublasGemmEx");
         nint handle = EnsureBlas();
-        CublasException.ThrowIfFailed(api.cublasGemmEx(handle,
-            transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
+        CublasException.ThrowIfFailed(api.cublasGemmEx(handle, Op(transB), Op(transA), n, m, k,
             &alpha, b.Address, Cublas.CudaR16BF, ldb, a.Address, Cublas.CudaR16BF, lda, &beta,
             c.Address, Cublas.CudaR32F, ldc, Cublas.Compute32F, Cublas.GemmDefault));
     }
@@ -74,23 +65,15 @@ internal sealed unsafe partial class CudaDriverDevice
                                        DevicePtr a, int lda, long strideA, DevicePtr b, int ldb, long strideB,
                                        float beta, DevicePtr c, int ldc, long strideC, int batch)
     {
-        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
-        GemmArguments.ValidateBatch(batch, strideA, strideB, strideC);
-        if (m == 0 || n == 0 || batch == 0)
+        if (!ValidateBatched(transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch))
         {
             return;
         }
 
         var api = Cublas.Api;
-        if (api.cublasGemmStridedBatchedEx == null)
-        {
-            throw new NotSupportedException(
-                $"batched GEMM with bf16 operands: the cuBLAS library {api.Library.Path} has no cublasGemmStridedBatchedEx (needed by --precision bf16)");
-        }
-
+        RequireEntry(api, api.cublasGemmStridedBatchedEx != null, "batched GEMM", "cublasGemmStridedBatchedEx");
         nint handle = EnsureBlas();
-        CublasException.ThrowIfFailed(api.cublasGemmStridedBatchedEx(handle,
-            transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
+        CublasException.ThrowIfFailed(api.cublasGemmStridedBatchedEx(handle, Op(transB), Op(transA), n, m, k,
             &alpha, b.Address, Cublas.CudaR16BF, ldb, strideB, a.Address, Cublas.CudaR16BF, lda, strideA, &beta,
             c.Address, Cublas.CudaR32F, ldc, strideC, batch, Cublas.Compute32F, Cublas.GemmDefault));
     }
@@ -101,18 +84,51 @@ internal sealed unsafe partial class CudaDriverDevice
                                     DevicePtr a, int lda, long strideA, DevicePtr b, int ldb, long strideB,
                                     float beta, DevicePtr c, int ldc, long strideC, int batch)
     {
-        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
-        GemmArguments.ValidateBatch(batch, strideA, strideB, strideC);
-
-        if (m == 0 || n == 0 || batch == 0)
+        if (!ValidateBatched(transA, transB, m, n, k, a, lda, strideA, b, ldb, strideB, c, ldc, strideC, batch))
         {
             return;
         }
 
         nint handle = EnsureBlas();
-        CublasException.ThrowIfFailed(Cublas.Api.cublasSgemmStridedBatched(handle,
-            transB ? Cublas.OpT : Cublas.OpN, transA ? Cublas.OpT : Cublas.OpN, n, m, k,
+        CublasException.ThrowIfFailed(Cublas.Api.cublasSgemmStridedBatched(handle, Op(transB), Op(transA), n, m, k,
             &alpha, b.Address, ldb, strideB, a.Address, lda, strideA, &beta, c.Address, ldc, strideC, batch));
+    }
+
+    /// <summary>cuBLAS's operation for a row-major operand: passed as the other operand of the column-major call
+    /// (see the file header), with its own transposition flag.</summary>
+    private static int Op(bool trans) => trans ? Cublas.OpT : Cublas.OpN;
+
+    /// <summary>cuBLAS's math mode for <see cref="AllowTf32"/>.</summary>
+    private static int MathMode(bool allowTf32) => allowTf32 ? Cublas.Tf32TensorOpMath : Cublas.DefaultMath;
+
+    /// <summary>Validates a GEMM's arguments (throwing on bad ones); false when C is empty and there is nothing to
+    /// launch.</summary>
+    private static bool Validate(bool transA, bool transB, int m, int n, int k,
+                                 DevicePtr a, int lda, DevicePtr b, int ldb, DevicePtr c, int ldc)
+    {
+        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        return m != 0 && n != 0;
+    }
+
+    /// <summary><see cref="Validate"/> for a strided batch; false also when the batch is empty.</summary>
+    private static bool ValidateBatched(bool transA, bool transB, int m, int n, int k,
+                                        DevicePtr a, int lda, long strideA, DevicePtr b, int ldb, long strideB,
+                                        DevicePtr c, int ldc, long strideC, int batch)
+    {
+        GemmArguments.Validate(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        GemmArguments.ValidateBatch(batch, strideA, strideB, strideC);
+        return m != 0 && n != 0 && batch != 0;
+    }
+
+    /// <summary>Throws when the loaded cuBLAS lacks <paramref name="entry"/>, an optional entry point that only the
+    /// bf16 GEMMs (<paramref name="what"/> with bf16 operands) need.</summary>
+    private static void RequireEntry(Cublas api, bool present, string what, string entry)
+    {
+        if (!present)
+        {
+            throw new NotSupportedException(
+                $"{what} with bf16 operands: the cuBLAS library {api.Library.Path} has no {entry} (needed by --precision bf16)");
+        }
     }
 
     private nint EnsureBlas()
@@ -127,8 +143,7 @@ internal sealed unsafe partial class CudaDriverDevice
                 CublasException.ThrowIfFailed(api.cublasCreate_v2(&handle));
                 _blas = handle;
                 CublasException.ThrowIfFailed(api.cublasSetStream_v2(handle, StreamHandle));
-                CublasException.ThrowIfFailed(api.cublasSetMathMode(handle,
-                    _allowTf32 ? Cublas.Tf32TensorOpMath : Cublas.DefaultMath));
+                CublasException.ThrowIfFailed(api.cublasSetMathMode(handle, MathMode(_allowTf32)));
             }
 
             return _blas;

@@ -226,7 +226,8 @@ internal sealed unsafe partial class CudaDriverDevice : IGpuDevice
         return new PinnedBuffer(this, p, bytes);
     }
 
-    /// <summary>Releases modules, cuBLAS, the stream, all device memory and the primary context. Never throws.</summary>
+    /// <summary>Releases modules, cuBLAS, the stream, all device memory and the primary context. Never
+    /// throws.</summary>
     public void Dispose()
     {
         lock (_lock)

@@ -13,7 +13,8 @@ public sealed class DeviceBuffer<T> : IDisposable where T : unmanaged
 {
     private DevicePtr _ptr;
 
-    /// <summary>Allocates <paramref name="length"/> elements (contents undefined) on <paramref name="device"/>.</summary>
+    /// <summary>Allocates <paramref name="length"/> elements (contents undefined) on
+    /// <paramref name="device"/>.</summary>
     public DeviceBuffer(GpuDevice device, long length)
     {
         ArgumentNullException.ThrowIfNull(device);

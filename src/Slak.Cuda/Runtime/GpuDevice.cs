@@ -26,7 +26,8 @@ public sealed class GpuDevice : IDisposable
     /// <summary>Compute capability (major, minor); the emulator reports (9, 0).</summary>
     public (int Major, int Minor) ComputeCapability => Inner.ComputeCapability;
 
-    /// <summary>Statistics of the device's caching allocator (bytes in use, reserved, peak, cache hits and misses).</summary>
+    /// <summary>Statistics of the device's caching allocator (bytes in use, reserved, peak, cache hits and
+    /// misses).</summary>
     public GpuMemoryStats MemoryStats => Inner.MemoryStats;
 
     /// <summary>Waits until every kernel queued on the device has finished (call it before reading a timer).</summary>

@@ -37,7 +37,8 @@ internal interface IGpuDevice : IDisposable
     /// <summary>Copies <paramref name="bytes"/> bytes between two device buffers, on the device's stream.</summary>
     void CopyDeviceToDevice(DevicePtr source, DevicePtr destination, long bytes);
 
-    /// <summary>Sets <paramref name="count"/> 32-bit words to <paramref name="value"/>, on the device's stream.</summary>
+    /// <summary>Sets <paramref name="count"/> 32-bit words to <paramref name="value"/>, on the device's
+    /// stream.</summary>
     void Memset32(DevicePtr destination, uint value, long count);
 
     /// <summary>Looks up (compiling and caching on first use) a kernel by its <c>extern "C"</c> name.</summary>

@@ -12,7 +12,8 @@ namespace Slak.Cuda.Runtime;
 /// <summary>bfloat16 and TF32 rounding of float32 values (round to nearest even).</summary>
 internal static class ReducedFloat
 {
-    /// <summary>The bfloat16 bits (the upper 16 bits of the float32) of <paramref name="x"/>, rounded to nearest even.</summary>
+    /// <summary>The bfloat16 bits (the upper 16 bits of the float32) of <paramref name="x"/>, rounded to nearest
+    /// even.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort ToBf16Bits(float x)
     {
@@ -29,7 +30,8 @@ internal static class ReducedFloat
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float RoundBf16(float x) => FromBf16Bits(ToBf16Bits(x));
 
-    /// <summary><paramref name="x"/> rounded to the nearest TF32 value (10 mantissa bits, ties to even), as a float32.</summary>
+    /// <summary><paramref name="x"/> rounded to the nearest TF32 value (10 mantissa bits, ties to even), as a
+    /// float32.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float RoundTf32(float x)
     {

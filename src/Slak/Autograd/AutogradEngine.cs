@@ -158,8 +158,8 @@ internal static class AutogradEngine
         }
     }
 
-    /// <summary>Adds the pending gradient of <paramref name="leaf"/> (if any) into its Tensor.Grad and reports it to the
-    /// gradient-ready hook.</summary>
+    /// <summary>Adds the pending gradient of <paramref name="leaf"/> (if any) into its Tensor.Grad and reports it to
+    /// the gradient-ready hook.</summary>
     private static void FinishLeaf(Tensor leaf, Dictionary<Tensor, Tensor> leafGrads)
     {
         if (!leafGrads.Remove(leaf, out var g)) return;

@@ -3,9 +3,9 @@
 // points where the bf16 instantiations of the depthwise kernels (cuda/kernels/dwconv_fused.cu, dw_store_t) read and
 // write bf16. Where the backend has real bf16 kernels (IBf16KernelBackend: CUDA), the forward and the inference sum
 // run them (same rounding points), and so does the weight gradient where a kernel with a bf16 x takes the shape
-// (the bf16-x instances of dwconv_fused_wgrad_kernel and of dwconv_small_wgrad.cu); the input gradient keeps the rounding path: its operands are the incoming
-// gradients and the weights, neither held as bf16, and its output (an activation gradient) stays float32 here while
-// the bf16 instantiation would store it as bf16.
+// (the bf16-x instances of dwconv_fused_wgrad_kernel and of dwconv_small_wgrad.cu); the input gradient keeps the
+// rounding path: its operands are the incoming gradients and the weights, neither held as bf16, and its output (an
+// activation gradient) stays float32 here while the bf16 instantiation would store it as bf16.
 namespace Slak.Backends;
 
 internal sealed partial class Bf16Backend
@@ -41,8 +41,8 @@ internal sealed partial class Bf16Backend
     {
         using var o = Bf16Operands();
         var rounded = o.OfOrNull(dys);
-        // A weight gradient with a 16-bit x (CUDA: the fused and small-map kernels) reads a held x as it is held (no widened copy), else a
-        // packed 16-bit copy; dy stays a float32 copy of its bf16 values (gradients are float32).
+        // A weight gradient with a 16-bit x (CUDA: the fused and small-map kernels) reads a held x as it is held (no
+        // widened copy), else a packed 16-bit copy; dy stays a float32 copy of its bf16 values (gradients are float32).
         if (_inner is IBf16KernelBackend real && real.TryDecomposedDwConvBackwardFilterBf16(x, rounded, skipMasks, dws))
             return;
         _inner.DecomposedDwConvBackwardFilter(o.Of(x), rounded, skipMasks, dws);

@@ -18,7 +18,8 @@
 namespace Slak.Backends;
 
 /// <summary>An <see cref="IBackend"/> that runs the backend it wraps with bf16 storage and bf16 GEMM/convolution
-/// inputs (fp32 accumulation), by rounding to bfloat16 (nearest even) at the points the CUDA bf16 path stores bf16.</summary>
+/// inputs (fp32 accumulation), by rounding to bfloat16 (nearest even) at the points the CUDA bf16 path stores
+/// bf16.</summary>
 internal sealed partial class Bf16Backend : IBackend
 {
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<IBackend, Bf16Backend> Wrappers = new();

@@ -14,6 +14,7 @@ internal partial interface IBackend
     void LinearBiasGelu(Tensor x, Tensor w, Tensor bias, Tensor pre, Tensor y);
 
     /// <summary>The input gradient of a Linear layer followed by the GELU's derivative: dpre = (dy w) * GELU'(pre),
-    /// and dbias = the sum of dpre over rows: dy (rows, out), w (out, in), pre and dpre (rows, in), dbias (in).</summary>
+    /// and dbias = the sum of dpre over rows: dy (rows, out), w (out, in), pre and dpre (rows, in), dbias
+    /// (in).</summary>
     void LinearBackwardDataGelu(Tensor dy, Tensor w, Tensor pre, Tensor dpre, Tensor dbias);
 }

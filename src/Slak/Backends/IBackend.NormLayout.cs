@@ -7,8 +7,8 @@ namespace Slak.Backends;
 
 internal partial interface IBackend
 {
-    /// <summary>y = LayerNorm over C of x permuted to channels-last: x (N, C, H, W), weight and bias (C), y (N, H, W, C);
-    /// saves the mean and 1/std of every pixel in mean and rstd (N * H * W, in NHWC pixel order).</summary>
+    /// <summary>y = LayerNorm over C of x permuted to channels-last: x (N, C, H, W), weight and bias (C), y (N, H, W,
+    /// C); saves the mean and 1/std of every pixel in mean and rstd (N * H * W, in NHWC pixel order).</summary>
     void LayerNormNchwToNhwc(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd);
 
     /// <summary>Backward of <see cref="LayerNormNchwToNhwc"/>: dy (N, H, W, C); dx (N, C, H, W), dweight and dbias (C)

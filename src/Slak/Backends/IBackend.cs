@@ -27,7 +27,8 @@ internal partial interface IBackend
     /// <summary>Every element of <paramref name="destination"/> = <paramref name="value"/>.</summary>
     void Fill(Tensor destination, float value);
 
-    /// <summary>Every element of <paramref name="destination"/> = scale * scalar (a one-element tensor; no host sync).</summary>
+    /// <summary>Every element of <paramref name="destination"/> = scale * scalar (a one-element tensor; no host
+    /// sync).</summary>
     void FillFromScalar(Tensor destination, Tensor scalar, float scale);
 
     // ---- element-wise ----------------------------------------------------------------------------------------
@@ -89,7 +90,8 @@ internal partial interface IBackend
     /// (A stored (k, m) when transposed), op(B) is (k, n) (B stored (n, k) when transposed).</summary>
     void Gemm(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c);
 
-    /// <summary>Dense conv: x (N, Cin, H, W), w (Cout, Cin, Kh, Kw), bias (Cout) or null, y (N, Cout, OH, OW).</summary>
+    /// <summary>Dense conv: x (N, Cin, H, W), w (Cout, Cin, Kh, Kw), bias (Cout) or null, y (N, Cout,
+    /// OH, OW).</summary>
     void Conv2dForward(Tensor x, Tensor w, Tensor? bias, Tensor y, int strideH, int strideW, int padH, int padW);
 
     /// <summary>dx = gradient of the dense conv w.r.t. its input (overwrites dx).</summary>
@@ -107,7 +109,8 @@ internal partial interface IBackend
     void LayerNormLastDimBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dy,
                                   Tensor dx, Tensor dweight, Tensor dbias);
 
-    /// <summary>LayerNorm over C of an (N, C, H, W) tensor, per pixel; saves mean and 1/std of shape (N, H, W).</summary>
+    /// <summary>LayerNorm over C of an (N, C, H, W) tensor, per pixel; saves mean and 1/std of shape (N,
+    /// H, W).</summary>
     void LayerNormChannelsFirst(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd);
 
     /// <summary>Backward of <see cref="LayerNormChannelsFirst"/>.</summary>
@@ -150,7 +153,8 @@ internal partial interface IBackend
     void AdamWStepGroup(IReadOnlyList<AdamWItem> items, bool maskMoments);
 }
 
-/// <summary>One parameter of <see cref="IBackend.AdamWStepGroup"/>: its tensors and its step's hyper-parameters.</summary>
+/// <summary>One parameter of <see cref="IBackend.AdamWStepGroup"/>: its tensors and its step's
+/// hyper-parameters.</summary>
 internal readonly record struct AdamWItem(Tensor Param, Tensor Grad, Tensor ExpAvg, Tensor ExpAvgSq, Tensor? Mask,
                                           AdamWHyper Hyper);
 

@@ -22,8 +22,8 @@ internal interface IBf16KernelBackend
     bool TryDecomposedDwConvForwardBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks,
                                         IReadOnlyList<Tensor> ys);
 
-    /// <summary>y = round_bf16(sum over branches of the same convolutions): <see cref="IBackend.DecomposedDwConvForwardSum"/>
-    /// under bf16.</summary>
+    /// <summary>y = round_bf16(sum over branches of the same convolutions):
+    /// <see cref="IBackend.DecomposedDwConvForwardSum"/> under bf16.</summary>
     bool TryDecomposedDwConvForwardSumBf16(Tensor x, IReadOnlyList<Tensor> weights, IReadOnlyList<Tensor?> masks, Tensor y);
 
     /// <summary>c = alpha * op(round_bf16(a)) * op(round_bf16(b)) + beta * c in float32: <see cref="IBackend.Gemm"/>
@@ -31,8 +31,8 @@ internal interface IBf16KernelBackend
     bool TryGemmBf16(bool transA, bool transB, int m, int n, int k, float alpha, Tensor a, Tensor b, float beta, Tensor c);
 
     /// <summary>y = round_bf16(x) · round_bf16(w)^T + bias in float32 (the GEMM with bf16 operands, the bias added in
-    /// float32 after it, unrounded): <see cref="IBackend.LinearBias"/> under bf16, y not yet stored (the caller stores
-    /// it).</summary>
+    /// float32 after it, unrounded): <see cref="IBackend.LinearBias"/> under bf16, y not yet stored (the caller
+    /// stores it).</summary>
     bool TryLinearBiasBf16(Tensor x, Tensor w, Tensor bias, Tensor y);
 
     /// <summary>pre = the same as <see cref="TryLinearBiasBf16"/>, y = GELU(pre), both float32 and not yet stored:

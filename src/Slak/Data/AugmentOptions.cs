@@ -30,7 +30,8 @@ public sealed record AugmentOptions
         _ => throw new ArgumentOutOfRangeException(nameof(normalization), normalization, "unknown normalisation"),
     };
 
-    /// <summary>Random erasing after normalisation (timm, mode 'pixel', one box) with this probability (0: off).</summary>
+    /// <summary>Random erasing after normalisation (timm, mode 'pixel', one box) with this probability (0:
+    /// off).</summary>
     public double EraseProbability { get; init; }
 
     /// <summary>Let a source that augments while decoding (<see cref="IAugmentedImageSource"/>: an image folder's

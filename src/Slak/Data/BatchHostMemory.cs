@@ -5,8 +5,8 @@
 // dispose each batch right after its upload). When the pool is empty, because a consumer keeps its batches, the batch
 // gets an ordinary array instead (counted in Fallbacks): nothing ever waits on the pool. On the CPU and on the
 // emulator (whose "device" memory is ordinary host memory) the pool holds ordinary native memory: reusing the same few
-// buffers spares a fresh, zeroed, page-faulted allocation per batch (128 images of 224x224 are 77 MB; loader-vs-torchvision
-// measured the fresh arrays at about 40 % of the loader's CPU time).
+// buffers spares a fresh, zeroed, page-faulted allocation per batch (128 images of 224x224 are 77 MB;
+// loader-vs-torchvision measured the fresh arrays at about 40 % of the loader's CPU time).
 using System.Runtime.InteropServices;
 using Slak.Backends;
 using Slak.Backends.Cuda;
@@ -24,7 +24,8 @@ public sealed class BatchHostMemory : IDisposable
     private bool _disposed;
 
     /// <summary>A pool of <paramref name="count"/> buffers of <paramref name="floatsPerBuffer"/> floats, each from
-    /// <paramref name="allocate"/> (bytes in, block out); <paramref name="pageLocked"/> says what the blocks are.</summary>
+    /// <paramref name="allocate"/> (bytes in, block out); <paramref name="pageLocked"/> says what the
+    /// blocks are.</summary>
     internal BatchHostMemory(int count, long floatsPerBuffer, Func<long, HostBlock> allocate, bool pageLocked)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
@@ -84,7 +85,8 @@ public sealed class BatchHostMemory : IDisposable
     /// <summary>True when the buffers are page-locked (pinned) host memory.</summary>
     public bool IsPageLocked { get; }
 
-    /// <summary>Batches that found the pool empty (or needed more than a buffer holds) and used an ordinary array.</summary>
+    /// <summary>Batches that found the pool empty (or needed more than a buffer holds) and used an ordinary
+    /// array.</summary>
     public int Fallbacks => Volatile.Read(ref _fallbacks);
 
     /// <summary>Buffers now free.</summary>

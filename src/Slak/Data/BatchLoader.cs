@@ -41,7 +41,8 @@ public sealed class BatchLoader : IEnumerable<Batch>
         BatchCount = options.DropLast && full > 0 ? full : full + (rest > 0 ? 1 : 0);
     }
 
-    /// <summary>Images left out because their file could not be read or decoded, in the order met (thread-safe).</summary>
+    /// <summary>Images left out because their file could not be read or decoded, in the order met
+    /// (thread-safe).</summary>
     public IReadOnlyCollection<ImageFileException> Failures => _failures;
 
     /// <summary>The epoch.</summary>

@@ -20,7 +20,8 @@ public static class EvalTransform
     }
 
     /// <summary>torchvision <c>Resize(short)</c> on a PIL image: the short side becomes <paramref name="shortSide"/>
-    /// and the long side <c>int(shortSide * long / short)</c>; an image whose short side already fits is kept.</summary>
+    /// and the long side <c>int(shortSide * long / short)</c>; an image whose short side already fits is
+    /// kept.</summary>
     public static DecodedImage ResizeShortSide(DecodedImage image, int shortSide)
     {
         ArgumentNullException.ThrowIfNull(image);

@@ -92,7 +92,8 @@ public sealed class ImageDataset : IImageSource
 
     /// <summary>The images enlarged <paramref name="factor"/> times in each direction by pixel replication
     /// (nearest neighbour), e.g. 28x28 to 56x56 so that a network which downsamples by 4 in its stem still sees
-    /// 14x14 (16x16 after padding) stage-1 maps. No new information, but twice the spatial positions per feature.</summary>
+    /// 14x14 (16x16 after padding) stage-1 maps. No new information, but twice the spatial positions per
+    /// feature.</summary>
     public ImageDataset UpsampleNearest(int factor)
     {
         if (factor < 1) throw new ArgumentOutOfRangeException(nameof(factor), factor, "upsampling factor must be >= 1");

@@ -54,7 +54,8 @@ internal static class PilOps
     /// <summary>ImageOps.solarize: values at or above <paramref name="threshold"/> are inverted.</summary>
     public static DecodedImage Solarize(DecodedImage img, int threshold) => Lut(img, (_, v) => (byte)(v < threshold ? v : 255 - v));
 
-    /// <summary>timm's solarize_add: values below <paramref name="threshold"/> get <paramref name="add"/> (capped at 255).</summary>
+    /// <summary>timm's solarize_add: values below <paramref name="threshold"/> get <paramref name="add"/> (capped at
+    /// 255).</summary>
     public static DecodedImage SolarizeAdd(DecodedImage img, int add, int threshold = 128) =>
         Lut(img, (_, v) => (byte)(v < threshold ? Math.Min(255, v + add) : v));
 
@@ -214,7 +215,8 @@ internal static class PilOps
     }
 
     /// <summary>PIL's bicubic sample at (<paramref name="xin"/>, <paramref name="yin"/>) inside the image: four
-    /// columns clamped to the image, the first row clamped and each further row outside it repeating the one before.</summary>
+    /// columns clamped to the image, the first row clamped and each further row outside it repeating the one
+    /// before.</summary>
     private static void SampleBicubic(ReadOnlySpan<byte> s, int w, int h, double xin, double yin, Span<byte> output)
     {
         xin -= 0.5;

@@ -97,7 +97,8 @@ public sealed record RandAugment
         };
     }
 
-    /// <summary>Applies op <paramref name="name"/> with argument <paramref name="arg"/> (see <see cref="Argument"/>).</summary>
+    /// <summary>Applies op <paramref name="name"/> with argument <paramref name="arg"/> (see
+    /// <see cref="Argument"/>).</summary>
     public static DecodedImage ApplyOp(DecodedImage img, string name, double arg, (byte R, byte G, byte B) fill) => name switch
     {
         "AutoContrast" => PilOps.AutoContrast(img),

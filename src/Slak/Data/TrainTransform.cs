@@ -55,7 +55,8 @@ public static class TrainTransform
 
     private static int RoundHalfEven(double v) => (int)Math.Round(v, MidpointRounding.ToEven);
 
-    /// <summary>timm's RandomResizedCrop box for a <paramref name="width"/> x <paramref name="height"/> image.</summary>
+    /// <summary>timm's RandomResizedCrop box for a <paramref name="width"/> x <paramref name="height"/>
+    /// image.</summary>
     public static (int Top, int Left, int Height, int Width) RandomResizedCropBox(int width, int height, SlakRandom rng,
         (double Min, double Max) scale, (double Min, double Max) ratio)
     {

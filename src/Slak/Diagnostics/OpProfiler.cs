@@ -45,7 +45,8 @@ internal static class OpProfiler
     public static Region Measure(string name) => _enabled ? Start(name) : default;
 
     /// <summary>Starts the region of one backend call, named by the backend method and the shape of its first tensor
-    /// argument, with the prefix "bwd " inside a backward pass; the name is only formatted when profiling is on.</summary>
+    /// argument, with the prefix "bwd " inside a backward pass; the name is only formatted when profiling
+    /// is on.</summary>
     public static Region MeasureKernel(string method, Tensor shapeOf) =>
         _enabled ? Start(string.Concat(_backwardDepth > 0 ? "bwd " : "", method, " ", Shapes.Format(shapeOf.Shape))) : default;
 

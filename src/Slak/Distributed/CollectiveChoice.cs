@@ -41,7 +41,8 @@ internal static class CollectiveChoice
         return codes.Select(c => (Capability)(int)c).ToArray();
     }
 
-    /// <summary>True when every rank can reduce on its device; <paramref name="why"/> says why not (naming ranks).</summary>
+    /// <summary>True when every rank can reduce on its device; <paramref name="why"/> says why not (naming
+    /// ranks).</summary>
     public static bool UseDevice(IReadOnlyList<Capability> ranks, out string why)
     {
         ArgumentNullException.ThrowIfNull(ranks);

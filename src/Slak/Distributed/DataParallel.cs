@@ -94,7 +94,8 @@ internal sealed class DataParallel
     }
 
     /// <summary>Compares a hash of every parameter of <paramref name="module"/> with rank 0's and throws
-    /// <see cref="RanksDifferException"/> on every rank when they differ (the ranks must take identical steps).</summary>
+    /// <see cref="RanksDifferException"/> on every rank when they differ (the ranks must take identical
+    /// steps).</summary>
     public void CheckWeights(NN.Module module, string when)
     {
         ArgumentNullException.ThrowIfNull(module);
@@ -111,8 +112,8 @@ internal sealed class DataParallel
     /// <summary>Sums <paramref name="values"/> over the ranks in rank order (SyncBatchNorm's statistics).</summary>
     public void Sum(Span<double> values, string what) => Collectives.Sum(values, what);
 
-    /// <summary>Compares every rank's masks with rank 0's by hash and throws <see cref="RanksDifferException"/> on every rank,
-    /// naming the ranks that differ, when they are not identical.</summary>
+    /// <summary>Compares every rank's masks with rank 0's by hash and throws <see cref="RanksDifferException"/> on
+    /// every rank, naming the ranks that differ, when they are not identical.</summary>
     public void CheckMasks(Masking masking, string when)
     {
         ArgumentNullException.ThrowIfNull(masking);
@@ -127,7 +128,8 @@ internal sealed class DataParallel
     }
 
     /// <summary>Compares <paramref name="value"/> (any text) with rank 0's on every rank; when some rank's differs,
-    /// throws <see cref="RanksDifferException"/> on every rank naming those ranks, and (on those ranks) the first difference.</summary>
+    /// throws <see cref="RanksDifferException"/> on every rank naming those ranks, and (on those ranks) the first
+    /// difference.</summary>
     public void CheckSame(string what, string value, string hint)
     {
         ArgumentNullException.ThrowIfNull(value);
@@ -148,7 +150,8 @@ internal sealed class DataParallel
         throw new RanksDifferException($"rank {Rank}: {what} of rank{(ranks.Count > 1 ? "s" : "")} {string.Join(", ", ranks)} differ from rank 0's{detail}: {hint}");
     }
 
-    /// <summary>The first line (of a JSON or line-per-item text) where <paramref name="mine"/> differs from rank 0's.</summary>
+    /// <summary>The first line (of a JSON or line-per-item text) where <paramref name="mine"/> differs from
+    /// rank 0's.</summary>
     private static string FirstDifference(string root, string mine)
     {
         var a = root.Split('\n');

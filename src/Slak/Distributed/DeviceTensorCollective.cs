@@ -5,7 +5,8 @@
 // overlaps is the host's work (launching the rest of backward) with the exchange, not two kernels.
 namespace Slak.Distributed;
 
-/// <summary>An in-place float32 sum over the ranks of a device tensor, ordered on the device's compute stream.</summary>
+/// <summary>An in-place float32 sum over the ranks of a device tensor, ordered on the device's compute
+/// stream.</summary>
 internal interface IDeviceAllReduce : IDisposable
 {
     /// <summary>What it is, e.g. "NCCL 2.21.5".</summary>

@@ -7,8 +7,8 @@
 // strictly in bucket order, so every rank starts the same collectives in the same order (MPI and NCCL require it).
 // Every hook call also polls the reductions in flight (MPI_Test): Open MPI without a progress thread moves a
 // non-blocking collective forward only inside MPI calls. After backward, Finish starts the buckets not started yet
-// (a bucket waiting for a parameter that got no gradient this pass), then the step's loss, waits for all, and copies the
-// means back into the gradients. Each bucket also carries one presence value per parameter (1 where this rank has a
+// (a bucket waiting for a parameter that got no gradient this pass), then the step's loss, waits for all, and copies
+// the means back into the gradients. Each bucket also carries one presence value per parameter (1 where this rank has a
 // gradient), so a parameter gets a gradient after the exchange when any rank had one and keeps none when no rank had.
 // The bucket layout does not depend on the overlap: with or without it the same buckets are reduced by the same
 // collectives, so the results are the same bits.
@@ -93,7 +93,8 @@ internal sealed class GradientBuckets
     internal int Started => _next;
 
     /// <summary>Arms the exchange for the backward pass that follows (the last one of optimizer step
-    /// <paramref name="step"/>): until the returned scope is disposed, buckets start as their gradients become final.</summary>
+    /// <paramref name="step"/>): until the returned scope is disposed, buckets start as their gradients become
+    /// final.</summary>
     public IDisposable BeginBackward(long step)
     {
         Reset(step);
@@ -179,7 +180,8 @@ internal sealed class GradientBuckets
 
         public IPendingReduction? Pending { get; set; }
 
-        /// <summary>Copies the gradients (zeros where there is none) and the presence values into the flat tensor.</summary>
+        /// <summary>Copies the gradients (zeros where there is none) and the presence values into the flat
+        /// tensor.</summary>
         public void Pack()
         {
             var device = _parameters[Members[0]].Device;

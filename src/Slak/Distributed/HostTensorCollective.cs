@@ -10,7 +10,8 @@ internal sealed class HostTensorCollective : ITensorCollective
     private readonly ICollectives _collectives;
     private readonly Dictionary<long, Stack<double[]>> _free = [];
 
-    /// <summary>Reduces over <paramref name="collectives"/>; <paramref name="library"/> names the MPI library.</summary>
+    /// <summary>Reduces over <paramref name="collectives"/>; <paramref name="library"/> names the MPI
+    /// library.</summary>
     public HostTensorCollective(ICollectives collectives, string library)
     {
         ArgumentNullException.ThrowIfNull(collectives);

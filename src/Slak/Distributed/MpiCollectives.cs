@@ -1,8 +1,9 @@
 // ICollectives on Open MPI (MpiLibrary). Sum gathers the values on rank 0 (MPI_Igather), adds the ranks' values in rank
 // order in float64 and broadcasts the result (MPI_Ibcast): a fixed reduction order, so every rank gets identical bits.
 // StartSum is MPI_Iallreduce (the gradient buckets), left in flight for the caller to poll. Every request is completed
-// by polling MPI_Test against a deadline (the watchdog): when another rank has crashed or hangs, the waiting rank writes
-// one line naming the call and the timeout and calls MPI_Abort, which makes mpirun stop every rank. A rank killed outright is also noticed by mpirun itself, which then ends the job.
+// by polling MPI_Test against a deadline (the watchdog): when another rank has crashed or hangs, the waiting rank
+// writes one line naming the call and the timeout and calls MPI_Abort, which makes mpirun stop every rank. A rank
+// killed outright is also noticed by mpirun itself, which then ends the job.
 using System.Diagnostics;
 using System.Globalization;
 

@@ -82,7 +82,8 @@ internal sealed unsafe class MpiLibrary
         Max = Global("ompi_mpi_op_max");
     }
 
-    /// <summary>The process-wide binding; throws <see cref="DllNotFoundException"/> naming what to install when absent.</summary>
+    /// <summary>The process-wide binding; throws <see cref="DllNotFoundException"/> naming what to install when
+    /// absent.</summary>
     public static MpiLibrary Api => Shared.Value;
 
     /// <summary>True when the library loads (nothing else is done).</summary>

@@ -25,7 +25,8 @@ internal sealed class NcclAllReduce : IDeviceAllReduce
     }
 
     /// <summary>Joins every rank of <paramref name="collectives"/> into one NCCL communicator on the GPU of
-    /// <paramref name="device"/> (rank 0's unique id is broadcast over MPI). Collective: every rank must call it.</summary>
+    /// <paramref name="device"/> (rank 0's unique id is broadcast over MPI). Collective: every rank must
+    /// call it.</summary>
     public static NcclAllReduce Create(ICollectives collectives, Device device)
     {
         ArgumentNullException.ThrowIfNull(collectives);

@@ -37,7 +37,8 @@ internal sealed class OnnxGraphBuilder
         return name;
     }
 
-    /// <summary>Declares a float32 graph output (the value <paramref name="name"/> must be produced by a node).</summary>
+    /// <summary>Declares a float32 graph output (the value <paramref name="name"/> must be produced by a
+    /// node).</summary>
     public void AddOutput(string name, params object[] dims) => _graph.Output.Add(ValueInfo(name, dims));
 
     /// <summary>Adds a float32 initializer of shape <paramref name="dims"/>; returns its name.</summary>

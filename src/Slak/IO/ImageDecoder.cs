@@ -33,7 +33,8 @@ public static class ImageDecoder
         return Decode(bytes, path, maxPixels);
     }
 
-    /// <summary>Decodes <paramref name="bytes"/> (a whole file; <paramref name="name"/> names it in messages).</summary>
+    /// <summary>Decodes <paramref name="bytes"/> (a whole file; <paramref name="name"/> names it in
+    /// messages).</summary>
     /// <exception cref="ImageFileException">The bytes are not a complete image we decode.</exception>
     public static DecodedImage Decode(byte[] bytes, string name, long maxPixels = DefaultMaxPixels)
     {
@@ -71,7 +72,8 @@ public static class ImageDecoder
         return Orient(DropAlpha(pixels, info.Width, info.Height), (int)codec.EncodedOrigin);
     }
 
-    /// <summary>Throws when a <paramref name="width"/> x <paramref name="height"/> image exceeds the pixel limit.</summary>
+    /// <summary>Throws when a <paramref name="width"/> x <paramref name="height"/> image exceeds the pixel
+    /// limit.</summary>
     public static void CheckSize(string name, int width, int height, long maxPixels)
     {
         if (width < 1 || height < 1) throw new ImageFileException(name, $"corrupt image: size {width}x{height}");

@@ -15,7 +15,8 @@ public static class Npz
     /// <summary>Reads every array of the .npz file at <paramref name="path"/>, keyed by entry name without ".npy"
     /// (what <c>numpy.load(path).files</c> lists).</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
-    /// <exception cref="InvalidDataException">The file is not a zip archive, or an entry is not a valid .npy.</exception>
+    /// <exception cref="InvalidDataException">The file is not a zip archive, or an entry is not a valid
+    /// .npy.</exception>
     public static IReadOnlyDictionary<string, NpyArray> Read(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);

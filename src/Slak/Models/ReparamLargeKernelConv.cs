@@ -105,7 +105,8 @@ public sealed class ReparamLargeKernelConv : Module
     public static bool FusedBatchNormSum { get; set; } = Environment.GetEnvironmentVariable("SLAK_BN_SUM") != "0";
 
     // The fused sum of BatchNorms covers the training case of every branch with its own BatchNorm on this process's
-    // batch; synchronized BatchNorm (data parallel), a branch without BatchNorm or in eval mode take the per-branch path.
+    // batch; synchronized BatchNorm (data parallel), a branch without BatchNorm or in eval mode take the
+    // per-branch path.
     private static bool CanSumBatchNorms(ConvBn[] branches) =>
         FusedBatchNormSum && branches.All(b => b.Bn is { Training: true, Sync: null });
 

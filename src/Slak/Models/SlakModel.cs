@@ -43,7 +43,8 @@ public sealed class SlakModel : Module
     }
 
     /// <summary>The stem, downsampling layers and stages of <paramref name="config"/> (the trunk SlakModel and
-    /// SlakBackbone share), built in the reference order so the same generator gives the same weights in both.</summary>
+    /// SlakBackbone share), built in the reference order so the same generator gives the same weights in
+    /// both.</summary>
     internal static (ModuleList Downsample, ModuleList Stages) BuildTrunk(ModelConfig config, int[] dims, ModuleInit init)
     {
         var downsample = new ModuleList();

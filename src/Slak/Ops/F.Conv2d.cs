@@ -1,5 +1,5 @@
-// Matrix-multiply operators (family conv2d): Linear (the 1x1 convolutions of the block MLP and the classifier, ~80% of SLaK's
-// FLOPs) and dense Conv2d (the 4x4/4 stem and 2x2/2 downsampling convolutions).
+// Matrix-multiply operators (family conv2d): Linear (the 1x1 convolutions of the block MLP and the classifier, ~80% of
+// SLaK's FLOPs) and dense Conv2d (the 4x4/4 stem and 2x2/2 downsampling convolutions).
 using Slak.Autograd;
 
 namespace Slak;
@@ -35,7 +35,8 @@ public static partial class F
         });
     }
 
-    /// <summary>Dense 2-D convolution (groups = 1): x (N, Cin, H, W), weight (Cout, Cin, Kh, Kw), bias (Cout) or null.</summary>
+    /// <summary>Dense 2-D convolution (groups = 1): x (N, Cin, H, W), weight (Cout, Cin, Kh, Kw), bias (Cout) or
+    /// null.</summary>
     public static Tensor Conv2d(Tensor x, Tensor weight, Tensor? bias, int stride, int padding = 0) =>
         Conv2d(x, weight, bias, (stride, stride), (padding, padding));
 

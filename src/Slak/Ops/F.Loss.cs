@@ -26,7 +26,8 @@ public static partial class F
         });
     }
 
-    /// <summary>Cross-entropy of hard labels with label smoothing (targets: 1 - s + s/K on the label, s/K elsewhere).</summary>
+    /// <summary>Cross-entropy of hard labels with label smoothing (targets: 1 - s + s/K on the label, s/K
+    /// elsewhere).</summary>
     public static Tensor CrossEntropy(Tensor logits, ReadOnlySpan<int> labels, float smoothing = 0f)
     {
         Check.Rank(logits, 2, nameof(CrossEntropy), nameof(logits), "(N, K)");

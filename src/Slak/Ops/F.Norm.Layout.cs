@@ -7,7 +7,8 @@ namespace Slak;
 
 public static partial class F
 {
-    /// <summary>LayerNorm over C of x (N, C, H, W), written channels-last: y (N, H, W, C); weight and bias (C).</summary>
+    /// <summary>LayerNorm over C of x (N, C, H, W), written channels-last: y (N, H, W, C); weight and
+    /// bias (C).</summary>
     internal static Tensor LayerNormToChannelsLast(Tensor x, Tensor weight, Tensor bias, float eps)
     {
         const string op = nameof(LayerNormToChannelsLast);

@@ -5,7 +5,8 @@ namespace Slak.Optim;
 /// <summary>Clipping of gradients by their global norm.</summary>
 public static class GradClip
 {
-    /// <summary>Clips the gradients of <paramref name="parameters"/> in place and returns the norm before clipping.</summary>
+    /// <summary>Clips the gradients of <paramref name="parameters"/> in place and returns the norm before
+    /// clipping.</summary>
     public static double ClipByGlobalNorm(IEnumerable<Tensor> parameters, double maxNorm)
     {
         ArgumentNullException.ThrowIfNull(parameters);

@@ -25,7 +25,8 @@ internal static class MixedPrecision
         return new Scope(previous);
     }
 
-    /// <summary>The backend operators use for a tensor on <paramref name="backend"/> under the current precision.</summary>
+    /// <summary>The backend operators use for a tensor on <paramref name="backend"/> under the current
+    /// precision.</summary>
     internal static IBackend Apply(IBackend backend) =>
         Ambient.Value == Precision.Bf16 ? Bf16Backend.Wrap(backend) : backend;
 

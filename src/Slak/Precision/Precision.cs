@@ -14,6 +14,7 @@ public enum Precision
     Tf32,
 
     /// <summary>Activations stored as bfloat16 between operators and GEMM/convolution inputs read as bfloat16 with
-    /// float32 accumulation; loss, norm statistics, the residual stream and all gradients of parameters in float32.</summary>
+    /// float32 accumulation; loss, norm statistics, the residual stream and all gradients of parameters in
+    /// float32.</summary>
     Bf16,
 }

@@ -20,7 +20,8 @@ public static class PrecisionNames
         _ => throw new ArgumentOutOfRangeException(nameof(precision), precision, "unknown precision"),
     };
 
-    /// <summary>Parses fp32, tf32 or bf16 (case-insensitive); anything else throws naming the value and the choices.</summary>
+    /// <summary>Parses fp32, tf32 or bf16 (case-insensitive); anything else throws naming the value and the
+    /// choices.</summary>
     public static Precision Parse(string text, string optionName = "--precision")
     {
         ArgumentNullException.ThrowIfNull(text);

@@ -33,7 +33,8 @@ public sealed class MaskedLayer
     /// <summary>Live fraction.</summary>
     public double Density => Numel == 0 ? 1 : (double)Live / Numel;
 
-    /// <summary>A copy of the mask on the host (1 = live); downloads it when the mask changed since the last call.</summary>
+    /// <summary>A copy of the mask on the host (1 = live); downloads it when the mask changed since the last
+    /// call.</summary>
     public byte[] MaskBytes()
     {
         if (_hostCache is null)
@@ -58,7 +59,8 @@ public sealed class MaskedLayer
         _hostCache = (byte[])host.Clone();
     }
 
-    /// <summary>Records that the backend rewrote <see cref="Mask"/> and now has <paramref name="live"/> live positions.</summary>
+    /// <summary>Records that the backend rewrote <see cref="Mask"/> and now has <paramref name="live"/> live
+    /// positions.</summary>
     internal void MaskChanged(long live)
     {
         Live = live;

@@ -4,7 +4,8 @@ namespace Slak.Sparse;
 /// <summary>How initial layer densities are chosen (slak-facts §2.3).</summary>
 public enum SparseInit
 {
-    /// <summary>SNIP scores on one batch decide each layer's density; masks are random (the reference default).</summary>
+    /// <summary>SNIP scores on one batch decide each layer's density; masks are random (the reference
+    /// default).</summary>
     Snip,
     /// <summary>Erdős–Rényi-kernel densities.</summary>
     Erk,

@@ -30,10 +30,12 @@ internal static class SparseSelection
     }
 
     /// <summary>The ordering key of gradient growth: larger |g| gives a smaller key, so "k smallest (key, index)"
-    /// takes the largest magnitudes first and breaks ties by the smaller index. Never <see cref="Ineligible"/>.</summary>
+    /// takes the largest magnitudes first and breaks ties by the smaller index. Never
+    /// <see cref="Ineligible"/>.</summary>
     public static uint GradientKey(float g) => 0x7FFF_FFFFu - MagnitudeKey(g);
 
-    /// <summary>The unique 64-bit ordering value of element <paramref name="index"/> with key <paramref name="key"/>.</summary>
+    /// <summary>The unique 64-bit ordering value of element <paramref name="index"/> with key
+    /// <paramref name="key"/>.</summary>
     public static ulong Composite(uint key, long index) => ((ulong)key << 32) | (uint)index;
 
     /// <summary>A uniform number in [0, 1) from a <see cref="RandomKey"/> (31 random bits).</summary>

@@ -141,7 +141,8 @@ public sealed partial class Tensor : IDisposable
         return one[0];
     }
 
-    /// <summary>This tensor on <paramref name="device"/> (itself when already there; otherwise a copy without grad history).</summary>
+    /// <summary>This tensor on <paramref name="device"/> (itself when already there; otherwise a copy without grad
+    /// history).</summary>
     public Tensor To(Device device)
     {
         if (device == Device) return this;

@@ -26,7 +26,8 @@ public sealed record EpochMetrics
     public double ValLoss { get; init; }
 
     /// <summary>Test top-1 accuracy (percent); null when the test set was not evaluated after this epoch (it is
-    /// evaluated after the last epoch, and after every epoch with <see cref="TrainOptions.EvalTestEveryEpoch"/>).</summary>
+    /// evaluated after the last epoch, and after every epoch with
+    /// <see cref="TrainOptions.EvalTestEveryEpoch"/>).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public double? TestTop1 { get; init; }
 

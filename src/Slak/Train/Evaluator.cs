@@ -15,7 +15,8 @@ namespace Slak.Train;
 /// <param name="Top5">Top-5 accuracy, percent.</param>
 /// <param name="Loss">Mean cross-entropy (no smoothing).</param>
 /// <param name="Count">Images evaluated.</param>
-/// <param name="Failures">Images left out because their file could not be read or decoded (each names its file).</param>
+/// <param name="Failures">Images left out because their file could not be read or decoded (each names
+/// its file).</param>
 public sealed record EvalResult(double Top1, double Top5, double Loss, int Count, IReadOnlyList<IO.ImageFileException>? Failures = null)
 {
     /// <summary>Number of images left out.</summary>

@@ -18,7 +18,8 @@ public static class InitialWeights
 
     /// <summary>Loads the weights of <paramref name="path"/> into <paramref name="model"/> and returns its masks by
     /// parameter name (empty when it holds none).</summary>
-    /// <exception cref="InvalidDataException">A weight or mask is missing, unknown, of the wrong dtype or shape.</exception>
+    /// <exception cref="InvalidDataException">A weight or mask is missing, unknown, of the wrong dtype or
+    /// shape.</exception>
     public static IReadOnlyDictionary<string, byte[]> Load(Module model, string path)
     {
         ArgumentNullException.ThrowIfNull(model);

@@ -10,7 +10,8 @@ namespace Slak.Train;
 public static class SlakTrainable
 {
     /// <summary>Wraps <paramref name="model"/>; gives it a drop-path generator when it has none. Under the
-    /// reference semantics the depthwise weight gradients stay dense (MaskedGrad off), as in the reference code.</summary>
+    /// reference semantics the depthwise weight gradients stay dense (MaskedGrad off), as in the reference
+    /// code.</summary>
     public static TrainableModel From(SlakModel model, SparseSemantics semantics = SparseSemantics.Ours)
     {
         ArgumentNullException.ThrowIfNull(model);
@@ -30,7 +31,8 @@ public static class SlakTrainable
     }
 
     /// <summary>A freshly initialised model of <paramref name="preset"/> for a data set with
-    /// <paramref name="channels"/> channels and <paramref name="classes"/> classes, on <paramref name="device"/>.</summary>
+    /// <paramref name="channels"/> channels and <paramref name="classes"/> classes, on
+    /// <paramref name="device"/>.</summary>
     public static (SlakModel Model, ModelPreset Preset) Create(string preset, int channels, int classes, double dropPath, ulong seed, Device device)
     {
         var p = ModelPresets.Get(preset);

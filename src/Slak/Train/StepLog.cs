@@ -57,7 +57,8 @@ internal sealed class StepLog : IDisposable
         _writer.Flush();
     }
 
-    /// <summary>The JSON line of a record (no newline). Non-finite values cannot be written in JSON and throw.</summary>
+    /// <summary>The JSON line of a record (no newline). Non-finite values cannot be written in JSON and
+    /// throw.</summary>
     public static string FormatLine(StepRecord record)
     {
         if (!double.IsFinite(record.Loss) || !double.IsFinite(record.Lr))

@@ -116,19 +116,21 @@ public sealed record TrainOptions
     /// <summary>Use only the first N training images (0: all).</summary>
     public int Limit { get; init; }
 
-    /// <summary>Fraction of the training set held out, stratified by class, for validation (model selection) when the data
-    /// has no validation split of its own; the hold-out uses a fixed seed, not <see cref="Seed"/>, and comes before
-    /// <see cref="Limit"/>. 0: no hold-out and no evaluation (trajectory mode on an .npz).</summary>
+    /// <summary>Fraction of the training set held out, stratified by class, for validation (model selection) when the
+    /// data has no validation split of its own; the hold-out uses a fixed seed, not <see cref="Seed"/>, and comes
+    /// before <see cref="Limit"/>. 0: no hold-out and no evaluation (trajectory mode on an .npz).</summary>
     public double ValSplit { get; init; } = 0.1;
 
     /// <summary>Evaluate the test set after every epoch (reported only, never used to select); otherwise only after
     /// the last epoch.</summary>
     public bool EvalTestEveryEpoch { get; init; }
 
-    /// <summary>Input side for image folders (0: the preset's, at most 224); Fashion-MNIST keeps its own sizing.</summary>
+    /// <summary>Input side for image folders (0: the preset's, at most 224); Fashion-MNIST keeps its own
+    /// sizing.</summary>
     public int InputSize { get; init; }
 
-    /// <summary>Image folders: the short side is resized to floor(input size / crop_pct) before the centre crop.</summary>
+    /// <summary>Image folders: the short side is resized to floor(input size / crop_pct) before the centre
+    /// crop.</summary>
     public double CropPct { get; init; } = 0.875;
 
     /// <summary>Image folders' training crop: "rrc" (the reference's RandomResizedCrop, scale 0.08-1) or "pad" (the
@@ -140,7 +142,8 @@ public sealed record TrainOptions
     /// default (the reference's for image folders; Fashion-MNIST has none).</summary>
     public string? Aa { get; init; }
 
-    /// <summary>Random-erasing probability; null: the data's default (0.25 for image folders, 0 for Fashion-MNIST).</summary>
+    /// <summary>Random-erasing probability; null: the data's default (0.25 for image folders, 0 for
+    /// Fashion-MNIST).</summary>
     public double? Reprob { get; init; }
 
     /// <summary>Data-loader worker threads (decoding and augmentation; results do not depend on it).</summary>

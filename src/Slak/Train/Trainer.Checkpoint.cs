@@ -69,7 +69,8 @@ public sealed partial class Trainer
         if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
     }
 
-    /// <summary>Removes the temporary folders a killed process may have left (the run folder's lock holder owns them).</summary>
+    /// <summary>Removes the temporary folders a killed process may have left (the run folder's lock holder owns
+    /// them).</summary>
     private void RemoveStaleTemporaries()
     {
         if (!Writes) return;
@@ -88,7 +89,8 @@ public sealed partial class Trainer
         }
     }
 
-    /// <summary>The first parameter, buffer or EMA value that is NaN or infinite, as "'name'" (null: all finite).</summary>
+    /// <summary>The first parameter, buffer or EMA value that is NaN or infinite, as "'name'" (null: all
+    /// finite).</summary>
     private string? FirstNonFiniteState()
     {
         foreach (var (name, t) in _model.Module.StateDict())
@@ -99,7 +101,8 @@ public sealed partial class Trainer
         return null;
     }
 
-    /// <summary>Why the epoch just evaluated must not be checkpointed (a non-finite weight or metric), or null.</summary>
+    /// <summary>Why the epoch just evaluated must not be checkpointed (a non-finite weight or metric), or
+    /// null.</summary>
     private string? NonFiniteEpoch(EpochMetrics m)
     {
         string? what = FirstNonFiniteState()

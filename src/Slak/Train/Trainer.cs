@@ -1,9 +1,9 @@
 // The training loop (slak-facts §3 scaled to small data): per-step LR schedule, AdamW, sparse masks with
 // prune/regrow, label smoothing and mixup/cutmix targets, gradient accumulation and clipping, weight EMA, evaluation
 // after every epoch on a validation set (best/ is selected on it; the test set is scored after the last epoch, or
-// every epoch when asked, and never selects anything), last/best checkpoints (Trainer.Checkpoint.cs) and metrics.jsonl. One TensorScope per step keeps
-// memory bounded. Everything random derives from TrainOptions.Seed, so two runs with one seed are identical and a
-// run resumed from an epoch checkpoint continues exactly as the uninterrupted run would.
+// every epoch when asked, and never selects anything), last/best checkpoints (Trainer.Checkpoint.cs) and metrics.jsonl.
+// One TensorScope per step keeps memory bounded. Everything random derives from TrainOptions.Seed, so two runs with one
+// seed are identical and a run resumed from an epoch checkpoint continues exactly as the uninterrupted run would.
 using System.Diagnostics;
 using System.Globalization;
 using Slak.Autograd;
@@ -171,7 +171,8 @@ public sealed partial class Trainer
     /// <summary>Verbose log lines: the full density table after every prune/regrow round.</summary>
     public event Action<string>? Detail;
 
-    /// <summary>Warnings (images that could not be read). Raised on <see cref="Log"/> when nobody listens here.</summary>
+    /// <summary>Warnings (images that could not be read). Raised on <see cref="Log"/> when nobody listens
+    /// here.</summary>
     public event Action<string>? Warning;
 
     /// <summary>Raised after every optimizer step, on the training thread.</summary>
@@ -183,11 +184,13 @@ public sealed partial class Trainer
     /// <summary>Loss of every optimizer step so far in this process (tests compare runs with it).</summary>
     public List<double> StepLosses { get; } = [];
 
-    /// <summary>Stop after this many optimizer steps in this process (tests of interrupted runs; null: never).</summary>
+    /// <summary>Stop after this many optimizer steps in this process (tests of interrupted runs; null:
+    /// never).</summary>
     public long? StopAfterSteps { get; set; }
 
     /// <summary>Masks to train with instead of drawing new ones (from --init-weights; parameter name -> 0/1 bytes;
-    /// needs <see cref="TrainOptions.Sparse"/>); applied to the weights at <see cref="Initialize"/>. Null: drawn.</summary>
+    /// needs <see cref="TrainOptions.Sparse"/>); applied to the weights at <see cref="Initialize"/>. Null:
+    /// drawn.</summary>
     public IReadOnlyDictionary<string, byte[]>? InitialMasks { get; init; }
 
     private void Info(string line) => Log?.Invoke(line);
@@ -278,7 +281,8 @@ public sealed partial class Trainer
         while (_epoch < Options.Epochs)
         {
             var epochClock = Stopwatch.StartNew();
-            // Batches are assembled in a pool per epoch of the batches in flight + 1 (page-locked memory on a CUDA GPU).
+            // Batches are assembled in a pool per epoch of the batches in flight + 1 (page-locked memory on a
+            // CUDA GPU).
             var loaderOptions = TrainLoaderOptions;
             using var hostMemory = BatchHostMemory.ForDevice(_model.Device, loaderOptions.Prefetch + 1,
                 (long)(loaderOptions.BatchSize / loaderOptions.ShardCount) * _train.ImageSize);
@@ -374,7 +378,8 @@ public sealed partial class Trainer
         return new TrainResult(true, null, _metrics.ToList(), BestTop1);
     }
 
-    /// <summary>Best validation top-1 so far (0 before the first evaluation): the score <c>best/</c> was selected on.</summary>
+    /// <summary>Best validation top-1 so far (0 before the first evaluation): the score <c>best/</c> was
+    /// selected on.</summary>
     public double BestTop1 => double.IsNegativeInfinity(_bestTop1) ? 0 : _bestTop1;
 
     /// <summary>The epoch whose weights are in <c>best/</c> (0 before the first evaluation).</summary>

@@ -103,7 +103,8 @@ public sealed class DenseConv2dApiTests : KernelApiFixture
         }
     }
 
-    /// <summary>(case, how it breaks the arguments, the argument the message must name, the entry points it applies to).</summary>
+    /// <summary>(case, how it breaks the arguments, the argument the message must name, the entry points it
+    /// applies to).</summary>
     private IEnumerable<(string Name, Action<Args> Break, string Param, string[] Applies)> Breakers()
     {
         string[] all = EntryPoints;

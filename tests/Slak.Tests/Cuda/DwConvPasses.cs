@@ -8,7 +8,8 @@ internal static class DwConvPasses
     internal readonly record struct Result(float[][] Ys, float[] Sum, float[] Dx);
 
     /// <summary>Runs the forward, the inference sum and the input gradient of an N x C x H x W input with branches
-    /// <paramref name="ks"/> (weights, masks and per-branch output gradients as host arrays) on <paramref name="d"/>.</summary>
+    /// <paramref name="ks"/> (weights, masks and per-branch output gradients as host arrays) on
+    /// <paramref name="d"/>.</summary>
     internal static Result Run(Device d, int n, int c, int h, int w, (int Kh, int Kw)[] ks, float[] x, float[][] wts,
                                float[][] masks, float[][] dys)
     {

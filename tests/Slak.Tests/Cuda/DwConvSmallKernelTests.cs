@@ -47,8 +47,8 @@ public sealed class DwConvSmallKernelTests
         }
     }
 
-    // Too few images, a map over 196 pixels (16 x 16, stage 3 at 256 px), a band over the register budget (a dense 13 x 13
-    // on 14 x 14) and more than three branches keep the fused family's plan.
+    // Too few images, a map over 196 pixels (16 x 16, stage 3 at 256 px), a band over the register budget (a dense 13 x
+    // 13 on 14 x 14) and more than three branches keep the fused family's plan.
     [TestCase(15, 998, 7, 7, "13x5,5x13,5x5")]
     [TestCase(128, 499, 16, 16, "47x5,5x47,5x5")]
     [TestCase(128, 64, 14, 14, "13x13,5x5")]

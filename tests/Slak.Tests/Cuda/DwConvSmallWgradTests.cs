@@ -1,13 +1,12 @@
 // The small-map weight gradient (cuda/kernels/dwconv_small_wgrad.cu, DwConvSmallWgradKernels): the dispatch predicate,
-// the specialised modules (float32 and bf16 x) compiled by NVRTC for sm_80 and sm_90 without local memory, and the emulator's specialised
-// instances (CMakeLists.txt) reached through DwConvFusedKernels.BackwardFilter on an emulated device with every
-// sanitizer on, against a float64 reference at densities 1 / 0.6 / 0.1 / 0 (pruned taps exactly 0), asserting that the
-// instance ran and that two runs agree bit for bit.
+// the specialised modules (float32 and bf16 x) compiled by NVRTC for sm_80 and sm_90 without local memory, and the
+// emulator's specialised instances (CMakeLists.txt) reached through DwConvFusedKernels.BackwardFilter on an emulated
+// device with every sanitizer on, against a float64 reference at densities 1 / 0.6 / 0.1 / 0 (pruned taps exactly 0),
+// asserting that the instance ran and that two runs agree bit for bit.
 using NUnit.Framework;
 using Slak.Cuda.Compilation;
 using Slak.Cuda.Emulation;
 using Slak.Cuda.Kernels;
-using Slak.Cuda.Runtime;
 using Slak.Tests.Support;
 
 namespace Slak.Tests.Cuda;
@@ -67,58 +66,12 @@ public sealed class DwConvSmallWgradTests
     [KernelParity(DwConvSmallWgradKernels.KernelName)]
     public void MatchesFloat64ReferenceAtEveryDensityUnderTheSanitizers(int n, int c, int hw, string branchList)
     {
-        var ks = BranchShapes.Parse(branchList);
-        int nb = ks.Length, plane = hw * hw;
-        var spec = DwConvSmallWgradKernels.Specialization(hw, hw, ks);
+        var spec = DwConvSmallWgradKernels.Specialization(hw, hw, BranchShapes.Parse(branchList));
         string instance = EmulatedDevice.InstanceName(DwConvSmallWgradKernels.KernelName, spec);
         Assert.That(EmulatedDevice.HasInstance(DwConvSmallWgradKernels.KernelName, spec), Is.True, instance);
         var rng = TestRandom.ForCurrentTest();
         using var dev = EmulatedDevice.Open();
         dev.Checks = EmulatorChecks.All;
-        var x = rng.NormalArray((long)n * c * plane);
-        var dys = ks.Select(_ => rng.NormalArray((long)n * c * plane)).ToArray();
-        var xd = EmulatorTestSupport.Upload<float>(dev, x);
-        var dyd = dys.Select(d => EmulatorTestSupport.Upload<float>(dev, d)).ToArray();
-        var want = ks.Select((k, b) => Reference.DepthwiseWeightGrad(x, dys[b], n, c, hw, hw, k.Kh, k.Kw)).ToArray();
-        foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
-            foreach (bool masked in new[] { true, false })
-            {
-                if (!masked && density != 1.0) continue;
-                var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, density)).ToArray();
-                var md = masks.Select(m => masked ? EmulatorTestSupport.Upload<float>(dev, m) : DevicePtr.Null).ToArray();
-                var br = ks.Select((k, b) => new DwConvFusedBranch(DevicePtr.Null, md[b], k.Kh, k.Kw)).ToArray();
-                float[][] Run()
-                {
-                    var dws = ks.Select(k => EmulatorTestSupport.Poisoned(dev, c * k.Kh * k.Kw)).ToArray();
-                    long before = EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance);
-                    DwConvFusedKernels.BackwardFilter(dev, dws, xd, dyd, br, n, c, hw, hw);
-                    Assert.That(EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instance) - before, Is.EqualTo(1),
-                                rng.Ctx($"{instance} ran once"));
-                    var got = dws.Select((p, b) => EmulatorTestSupport.Download<float>(dev, p, c * ks[b].Kh * ks[b].Kw)).ToArray();
-                    foreach (var p in dws) dev.Free(p);
-                    return got;
-                }
-                var first = Run();
-                var second = Run();
-                string what = $"x ({n},{c},{hw},{hw}) branches {branchList} density {density} masked {masked}";
-                for (int b = 0; b < nb; b++)
-                {
-                    var expected = (double[])want[b].Clone();
-                    if (masked)
-                        for (int i = 0; i < expected.Length; i++)
-                            if (masks[b][i] == 0f)
-                            {
-                                Assert.That(first[b][i], Is.EqualTo(0f), rng.Ctx($"pruned tap {i} of branch {b}, {what}"));
-                                expected[i] = 0;
-                            }
-                    EmulatorTestSupport.AssertClose(first[b], expected, 1e-4, 1e-5, rng.Ctx($"branch {b}, {what}"));
-                    Assert.That(second[b].Select(BitConverter.SingleToInt32Bits),
-                                Is.EqualTo(first[b].Select(BitConverter.SingleToInt32Bits)),
-                                rng.Ctx($"branch {b} bit-identical in two runs, {what}"));
-                }
-                foreach (var p in md) if (!p.IsNull) dev.Free(p);
-            }
-        dev.Free(xd);
-        foreach (var p in dyd) dev.Free(p);
+        DwConvWgradSweep.MatchesFloat64Reference(dev, rng, n, c, hw, hw, branchList, [instance]);
     }
 }

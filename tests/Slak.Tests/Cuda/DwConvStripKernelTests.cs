@@ -5,7 +5,6 @@
 // (DwConvPasses), asserting that the strip kernel's instances ran; with DwConvStripKernels.Off the same call runs
 // dwconv_fused_kernel. The emulator's sanitizers are those of SLAK_EMU_CHECKS (CI: `ci`).
 using NUnit.Framework;
-using Slak.Cuda.Compilation;
 using Slak.Cuda.Emulation;
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
@@ -52,25 +51,8 @@ public sealed class DwConvStripKernelTests
                     Is.EqualTo(PlanKernel.None));
 
     [Test]
-    public void SlakModulesCompileWithoutLocalMemory()
-    {
-        NvrtcTestSupport.RequireNvrtc();
-        var compiler = new NvrtcCompiler(KernelSources.Embedded);
-        var failures = new List<string>();
-        foreach (int major in new[] { 8, 9 })
-            foreach (var (hw, branches) in new[] { (56, "51x5,5x51,5x5"), (28, "49x5,5x49,5x5"), (64, "51x5,5x51,5x5") })
-                foreach (var (kh, kw) in BranchShapes.Parse(branches))
-                {
-                    var defines = DwConvStripKernels.Specialization(hw, hw, kh, kw);
-                    var module = compiler.Compile(DwConvStripKernels.File, new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
-                    var r = module.Resources.Single(r => r.Kernel == DwConvStripKernels.Kernel);
-                    TestContext.Progress.WriteLine($"sm_{major}0 {hw}x{hw} {kh}x{kw}: {r.Registers} registers");
-                    if (r.UsesLocalMemory)
-                        failures.Add($"sm_{major}0 {string.Join(' ', defines)}: spills or has a stack frame ({r.SpillStoreBytes} B " +
-                                     $"spill stores, {r.StackFrameBytes} B stack, {r.Registers} registers)");
-                }
-        Assert.That(failures, Is.Empty);
-    }
+    public void SlakModulesCompileWithoutLocalMemory() =>
+        DwConvStripSupport.AssertSlakModulesCompileWithoutLocalMemory(DwConvStripKernels.Kernel);
 
     // The emulator test library's instances: an odd 17 x 19 map (rows not a multiple of 4 floats: scalar staging; the
     // second image of every thread absent), 31-tap branches longer than a 20 x 24 map (taps that reach no output row or
@@ -84,10 +66,7 @@ public sealed class DwConvStripKernelTests
         var emu = TestDevices.Open("cuda-emu");
         var rng = TestRandom.ForCurrentTest();
         var ks = BranchShapes.Parse(branchList);
-        var instances = ks.Select(k => EmulatedDevice.InstanceName(DwConvStripKernels.Kernel,
-                                                                   DwConvStripKernels.Specialization(h, w, k.Kh, k.Kw))).ToArray();
-        foreach (string instance in instances)
-            Assert.That(EmulatedDevice.RegisteredKernels.Contains(instance), Is.True, $"the test library's instance {instance}");
+        var instances = DwConvStripSupport.RegisteredInstances(DwConvStripKernels.Kernel, h, w, ks);
         foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
         {
             var x = rng.NormalArray(n * c * h * w);

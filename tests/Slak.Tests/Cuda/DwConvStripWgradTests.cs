@@ -6,7 +6,6 @@
 // instance ran, that dwconv_fused_wgrad_kernel did not, and that two runs agree bit for bit; with
 // DwConvStripKernels.WgradOff the same call runs dwconv_fused_wgrad_kernel.
 using NUnit.Framework;
-using Slak.Cuda.Compilation;
 using Slak.Cuda.Emulation;
 using Slak.Cuda.Kernels;
 using Slak.Cuda.Runtime;
@@ -59,25 +58,8 @@ public sealed class DwConvStripWgradTests
     }
 
     [Test]
-    public void SlakModulesCompileWithoutLocalMemory()
-    {
-        NvrtcTestSupport.RequireNvrtc();
-        var compiler = new NvrtcCompiler(KernelSources.Embedded);
-        var failures = new List<string>();
-        foreach (int major in new[] { 8, 9 })
-            foreach (var (hw, branches) in new[] { (56, "51x5,5x51,5x5"), (28, "49x5,5x49,5x5"), (64, "51x5,5x51,5x5") })
-                foreach (var (kh, kw) in BranchShapes.Parse(branches))
-                {
-                    var defines = DwConvStripKernels.Specialization(hw, hw, kh, kw);
-                    var module = compiler.Compile(DwConvStripKernels.File, new CompileOptions(major, 0) { PtxasVerbose = true, Defines = defines });
-                    var r = module.Resources.Single(r => r.Kernel == DwConvStripKernels.WgradKernel);
-                    TestContext.Progress.WriteLine($"sm_{major}0 {hw}x{hw} {kh}x{kw}: {r.Registers} registers");
-                    if (r.UsesLocalMemory)
-                        failures.Add($"sm_{major}0 {string.Join(' ', defines)}: spills or has a stack frame ({r.SpillStoreBytes} B " +
-                                     $"spill stores, {r.StackFrameBytes} B stack, {r.Registers} registers)");
-                }
-        Assert.That(failures, Is.Empty);
-    }
+    public void SlakModulesCompileWithoutLocalMemory() =>
+        DwConvStripSupport.AssertSlakModulesCompileWithoutLocalMemory(DwConvStripKernels.WgradKernel);
 
     // The emulator test library's strip instances: an odd 17 x 19 map (scalar staging; 9 images, the last block row
     // partly empty), 31-tap branches longer than a 20 x 24 map (taps that reach no output), and 34-output tall lines
@@ -92,65 +74,13 @@ public sealed class DwConvStripWgradTests
     [KernelParity(DwConvStripKernels.WgradKernel)]
     public void MatchesFloat64ReferenceAtEveryDensityUnderTheSanitizers(int n, int c, int h, int w, string branchList)
     {
-        var ks = BranchShapes.Parse(branchList);
-        var instances = ks.Select(k => EmulatedDevice.InstanceName(DwConvStripKernels.WgradKernel,
-                                                                   DwConvStripKernels.Specialization(h, w, k.Kh, k.Kw))).ToArray();
-        foreach (string instance in instances)
-            Assert.That(EmulatedDevice.RegisteredKernels.Contains(instance), Is.True, $"the test library's instance {instance}");
+        var instances = DwConvStripSupport.RegisteredInstances(DwConvStripKernels.WgradKernel, h, w, BranchShapes.Parse(branchList));
         var rng = TestRandom.ForCurrentTest();
         using var dev = EmulatedDevice.Open();
         dev.Checks = EmulatorChecks.All;
-        long plane = (long)h * w;
-        var x = rng.NormalArray(n * c * plane);
-        var dys = ks.Select(_ => rng.NormalArray(n * c * plane)).ToArray();
-        var xd = EmulatorTestSupport.Upload<float>(dev, x);
-        var dyd = dys.Select(d => EmulatorTestSupport.Upload<float>(dev, d)).ToArray();
-        var want = ks.Select((k, b) => Reference.DepthwiseWeightGrad(x, dys[b], n, c, h, w, k.Kh, k.Kw)).ToArray();
-        foreach (double density in new[] { 1.0, 0.6, 0.1, 0.0 })
-            foreach (bool masked in new[] { true, false })
-            {
-                if (!masked && density != 1.0) continue;
-                var masks = ks.Select(k => rng.MaskArray(c * k.Kh * k.Kw, density)).ToArray();
-                var md = masks.Select(m => masked ? EmulatorTestSupport.Upload<float>(dev, m) : DevicePtr.Null).ToArray();
-                var br = ks.Select((k, b) => new DwConvFusedBranch(DevicePtr.Null, md[b], k.Kh, k.Kw)).ToArray();
-                Assert.That(DwConvStripKernels.TakesWgrad(dev, br, n, c, h, w), Is.True, rng.Ctx("the launcher takes the strip weight gradient"));
-                float[][] Run()
-                {
-                    var dws = ks.Select(k => EmulatorTestSupport.Poisoned(dev, c * k.Kh * k.Kw)).ToArray();
-                    var before = instances.Select(i => EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(i)).ToArray();
-                    long fusedBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel");
-                    DwConvFusedKernels.BackwardFilter(dev, dws, xd, dyd, br, n, c, h, w);
-                    for (int b = 0; b < ks.Length; b++)
-                        Assert.That(EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(instances[b]) - before[b], Is.EqualTo(1),
-                                    rng.Ctx($"{instances[b]} ran once"));
-                    Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel") - fusedBefore, Is.Zero,
-                                rng.Ctx("dwconv_fused_wgrad_kernel does not run"));
-                    var got = dws.Select((p, b) => EmulatorTestSupport.Download<float>(dev, p, c * ks[b].Kh * ks[b].Kw)).ToArray();
-                    foreach (var p in dws) dev.Free(p);
-                    return got;
-                }
-                var first = Run();
-                var second = Run();
-                string what = $"x ({n},{c},{h},{w}) branches {branchList} density {density} masked {masked}";
-                for (int b = 0; b < ks.Length; b++)
-                {
-                    var expected = (double[])want[b].Clone();
-                    if (masked)
-                        for (int i = 0; i < expected.Length; i++)
-                            if (masks[b][i] == 0f)
-                            {
-                                Assert.That(first[b][i], Is.EqualTo(0f), rng.Ctx($"pruned tap {i} of branch {b}, {what}"));
-                                expected[i] = 0;
-                            }
-                    EmulatorTestSupport.AssertClose(first[b], expected, 1e-4, 1e-5, rng.Ctx($"branch {b}, {what}"));
-                    Assert.That(second[b].Select(BitConverter.SingleToInt32Bits),
-                                Is.EqualTo(first[b].Select(BitConverter.SingleToInt32Bits)),
-                                rng.Ctx($"branch {b} bit-identical in two runs, {what}"));
-                }
-                foreach (var p in md) if (!p.IsNull) dev.Free(p);
-            }
-        dev.Free(xd);
-        foreach (var p in dyd) dev.Free(p);
+        DwConvWgradSweep.MatchesFloat64Reference(dev, rng, n, c, h, w, branchList, instances, notRun: "dwconv_fused_wgrad_kernel",
+            check: br => Assert.That(DwConvStripKernels.TakesWgrad(dev, br, n, c, h, w), Is.True,
+                                     rng.Ctx("the launcher takes the strip weight gradient")));
     }
 
     [Test]

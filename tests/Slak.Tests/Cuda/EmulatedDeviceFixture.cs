@@ -4,7 +4,8 @@ using Slak.Cuda.Emulation;
 
 namespace Slak.Tests.Cuda;
 
-/// <summary>Base of the fixtures that launch tests/kernels or cuda/kernels on one <see cref="EmulatedDevice"/>.</summary>
+/// <summary>Base of the fixtures that launch tests/kernels or cuda/kernels on one
+/// <see cref="EmulatedDevice"/>.</summary>
 public abstract class EmulatedDeviceFixture
 {
     /// <summary>The fixture's device (open from the first test to the last).</summary>

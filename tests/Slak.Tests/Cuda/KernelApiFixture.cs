@@ -13,7 +13,8 @@ public abstract class KernelApiFixture
     /// <summary>The device the calls run on.</summary>
     private protected GpuDevice Dev { get; private set; } = null!;
 
-    /// <summary>A second device: buffers allocated here are "on another device" for <see cref="Dev"/>'s calls.</summary>
+    /// <summary>A second device: buffers allocated here are "on another device" for <see cref="Dev"/>'s
+    /// calls.</summary>
     private protected GpuDevice Other { get; private set; } = null!;
 
     /// <summary>The current test's random source (its seed is printed on failure).</summary>

@@ -1,9 +1,10 @@
 // Data-parallel training through the real `slak` command under Open MPI's mpirun (issue 22): 2 ranks against one
 // process at the same global batch and seed (on cpu with the exchange overlapping backward, and the same bits with the
 // overlap off; on cuda-emu through the device collective with the NCCL stand-in), resume of a 2-rank run on 1 and on 2
-// ranks, a rank killed or hung mid-epoch, and ranks started with different options. Tiny on purpose: the trajectory fixture's model (dims 8..24,
-// every branch with BatchNorm, so SyncBatchNorm is exercised) on its 160-image .npz, drop path on (keyed draws),
-// sparse with a prune/regrow round every 2 steps. Skipped, saying why, when mpirun is not installed.
+// ranks, a rank killed or hung mid-epoch, and ranks started with different options. Tiny on purpose: the trajectory
+// fixture's model (dims 8..24, every branch with BatchNorm, so SyncBatchNorm is exercised) on its 160-image .npz, drop
+// path on (keyed draws), sparse with a prune/regrow round every 2 steps. Skipped, saying why, when mpirun is
+// not installed.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
@@ -85,7 +86,8 @@ public class DataParallelMpiTests
     public void TwoCudaEmuRanksOnDeviceBuffers_MatchOneProcess()
     {
         // cuda-emu ranks with the NCCL stand-in: gradient buckets and SyncBatchNorm statistics go through the device
-        // collective (device buffers, the scaling on the device, SyncBatchNorm's device statistics), as on GPUs with NCCL.
+        // collective (device buffers, the scaling on the device, SyncBatchNorm's device statistics), as on GPUs
+        // with NCCL.
         string two = Path.Combine(_folder, "emu-two"), one = Path.Combine(_folder, "emu-one");
         string[] Emu(string folder, int batch)
         {
@@ -238,7 +240,8 @@ public class DataParallelMpiTests
 
     private static string[] MpirunOptions() => Environment.UserName == "root" ? ["--oversubscribe", "--allow-run-as-root"] : ["--oversubscribe"];
 
-    /// <summary>The pid of rank <paramref name="rank"/> of the job whose ranks carry <paramref name="marker"/>.</summary>
+    /// <summary>The pid of rank <paramref name="rank"/> of the job whose ranks carry
+    /// <paramref name="marker"/>.</summary>
     private static int RankPid(string marker, int rank)
     {
         foreach (var dir in Directory.GetDirectories("/proc"))

@@ -7,7 +7,8 @@ namespace Slak.Tests.Distributed;
 
 internal sealed class FakeCollectives(int rank, int size) : ICollectives
 {
-    /// <summary>The other ranks' total contribution to a reduction of <c>values</c> named <c>what</c> (null: zeros).</summary>
+    /// <summary>The other ranks' total contribution to a reduction of <c>values</c> named <c>what</c> (null:
+    /// zeros).</summary>
     public Func<double[], string, double[]>? Others { get; set; }
 
     /// <summary>Called at each non-blocking start (tests record when it happened).</summary>

@@ -39,7 +39,8 @@ public class GradientBucketsTests
         var parameters = model.Module.Parameters().ToList();
         var (fake, host) = TwoRanks();
         var buckets = new GradientBuckets(parameters, host, bucketElements: 100, overlap: true);
-        // stem.w 72, stem.b 8, dw.w 72, fc.w 128, fc.b 16, norm.w 16, norm.b 16, head.w 64, head.b 4 (registration order).
+        // stem.w 72, stem.b 8, dw.w 72, fc.w 128, fc.b 16, norm.w 16, norm.b 16, head.w 64, head.b 4
+        // (registration order).
         Assert.That(buckets.Layout, Is.EqualTo(new[] { new[] { 8, 7, 6, 5 }, new[] { 4 }, new[] { 3 }, new[] { 2, 1 }, new[] { 0 } }));
         bool inBackward = false;
         var starts = new List<(string What, bool InBackward, bool StemGradExists)>();

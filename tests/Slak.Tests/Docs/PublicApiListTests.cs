@@ -59,7 +59,8 @@ public sealed class PublicApiListTests
         ? $"{t.Name[..t.Name.IndexOf('`', StringComparison.Ordinal)]}<{string.Join(", ", t.GetGenericArguments().Select(a => a.Name))}>"
         : t.Name;
 
-    /// <summary>The first heading of the page's hand-written part (kept when the list is rewritten, not compared).</summary>
+    /// <summary>The first heading of the page's hand-written part (kept when the list is rewritten, not
+    /// compared).</summary>
     private const string HandWritten = "## Argument validation";
 
     [Test]

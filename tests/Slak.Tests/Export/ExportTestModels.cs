@@ -1,8 +1,9 @@
 // Random SLaK models for the export tests. A freshly initialised model is nearly the identity in every block (layer
 // scale 1e-6) and has trivial BatchNorm statistics, which would let a wrong large kernel or a wrong fold pass; so
 // every parameter and buffer is redrawn from the seed: layer scales and norm scales in [0.5, 1.5], biases and
-// running means in [-0.2, 0.2], running variances in [0.3, 2], depthwise taps scaled up 10x and other weights 2x, and optionally a random
-// 40 % of the depthwise taps masked out (masked taps keep non-zero stored weights, so the export must apply masks).
+// running means in [-0.2, 0.2], running variances in [0.3, 2], depthwise taps scaled up 10x and other weights 2x, and
+// optionally a random 40 % of the depthwise taps masked out (masked taps keep non-zero stored weights, so the export
+// must apply masks).
 using Slak.Autograd;
 using Slak.Models;
 using Slak.NN;

@@ -1,7 +1,7 @@
 // ONNX export (issue 23 item 3): the exported graph runs in ONNX Runtime and its logits match the project's
-// inference path (SlakInference.Logits, what `slak infer` runs) within 1e-4 of the logits' scale, for the large-kernel variants
-// (decomposed, dense K x K, N > K, no BatchNorm, width factor), odd and non-square inputs, dynamic N / H / W, masks
-// (sparse taps exported as zeros), merged and kept branches; the graph has the promised structure; bad arguments
+// inference path (SlakInference.Logits, what `slak infer` runs) within 1e-4 of the logits' scale, for the large-kernel
+// variants (decomposed, dense K x K, N > K, no BatchNorm, width factor), odd and non-square inputs, dynamic N / H / W,
+// masks (sparse taps exported as zeros), merged and kept branches; the graph has the promised structure; bad arguments
 // get clear errors. Models are random (ExportTestModels: seeds fixed and printed).
 using NUnit.Framework;
 using Slak.Export;

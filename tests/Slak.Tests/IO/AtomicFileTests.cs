@@ -5,31 +5,23 @@ using NUnit.Framework;
 namespace Slak.Tests.IO;
 
 [TestFixture]
-public sealed class AtomicFileTests
+public sealed class AtomicFileTests : ScratchFolderFixture
 {
-    private string _folder = "";
-
-    [SetUp]
-    public void SetUp() => _folder = IoTestData.NewScratchFolder();
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_folder, recursive: true);
-
     [Test]
     public void WriteCreatesAndReplacesTheFile()
     {
-        string path = Path.Combine(_folder, "a.bin");
+        string path = Path.Combine(Folder, "a.bin");
         AtomicFile.WriteAllBytes(path, [1, 2, 3]);
         Assert.That(File.ReadAllBytes(path), Is.EqualTo(new byte[] { 1, 2, 3 }));
         AtomicFile.WriteAllText(path, "new content");
         Assert.That(File.ReadAllText(path), Is.EqualTo("new content"));
-        Assert.That(Directory.GetFiles(_folder), Has.Length.EqualTo(1), "no temp file may be left behind");
+        Assert.That(Directory.GetFiles(Folder), Has.Length.EqualTo(1), "no temp file may be left behind");
     }
 
     [Test]
     public void FailedWriteKeepsTheOldFileAndRemovesTheTempFile()
     {
-        string path = Path.Combine(_folder, "keep.txt");
+        string path = Path.Combine(Folder, "keep.txt");
         AtomicFile.WriteAllText(path, "old");
         var error = Assert.Throws<InvalidOperationException>(() => AtomicFile.Write(path, stream =>
         {
@@ -38,13 +30,13 @@ public sealed class AtomicFileTests
         }));
         Assert.That(error!.Message, Does.Contain("simulated"));
         Assert.That(File.ReadAllText(path), Is.EqualTo("old"));
-        Assert.That(Directory.GetFiles(_folder), Is.EqualTo(new[] { path }), "temp file left behind");
+        Assert.That(Directory.GetFiles(Folder), Is.EqualTo(new[] { path }), "temp file left behind");
     }
 
     [Test]
     public void MissingFolderIsReportedWithThePath()
     {
-        string path = Path.Combine(_folder, "no-such-folder", "x.bin");
+        string path = Path.Combine(Folder, "no-such-folder", "x.bin");
         var error = Assert.Throws<DirectoryNotFoundException>(() => AtomicFile.WriteAllBytes(path, [1]));
         Assert.That(error!.Message, Does.Contain("no-such-folder"));
     }
@@ -53,8 +45,8 @@ public sealed class AtomicFileTests
     public void ArgumentsAreValidated()
     {
         Assert.Throws<ArgumentException>(() => AtomicFile.WriteAllBytes("", [1]));
-        Assert.Throws<ArgumentNullException>(() => AtomicFile.Write(Path.Combine(_folder, "x"), null!));
-        var error = Assert.Throws<ArgumentException>(() => AtomicFile.WriteAllBytes(_folder, [1]));
+        Assert.Throws<ArgumentNullException>(() => AtomicFile.Write(Path.Combine(Folder, "x"), null!));
+        var error = Assert.Throws<ArgumentException>(() => AtomicFile.WriteAllBytes(Folder, [1]));
         Assert.That(error!.Message, Does.Contain("is a folder"));
     }
 }

@@ -1,6 +1,6 @@
 // IDX: raw and gzip files written by Python read back; bad magic, wrong rank, truncated header/data/gzip and
-// trailing bytes are rejected with a message; the MNIST-layout folder loader reports missing files with the
-// install hint.
+// trailing bytes are rejected with a message; the MNIST-layout folder loader reports missing files with
+// the install hint.
 using System.Buffers.Binary;
 using System.IO.Compression;
 using NUnit.Framework;
@@ -9,16 +9,8 @@ using Slak.IO;
 namespace Slak.Tests.IO;
 
 [TestFixture]
-public sealed class IdxTests
+public sealed class IdxTests : ScratchFolderFixture
 {
-    private string _folder = "";
-
-    [SetUp]
-    public void SetUp() => _folder = IoTestData.NewScratchFolder();
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_folder, recursive: true);
-
     private static byte[] Images(int n, int rows, int cols, int dataBytes = -1)
     {
         int len = dataBytes >= 0 ? dataBytes : n * rows * cols;
@@ -84,7 +76,7 @@ public sealed class IdxTests
         Rejected(bad, "9 dimensions");
         var error = Assert.Throws<InvalidDataException>(() =>
         {
-            string path = Path.Combine(_folder, "labels-as-images");
+            string path = Path.Combine(Folder, "labels-as-images");
             File.WriteAllBytes(path, Labels(1, 2));
             Idx.ReadImages(path);
         });
@@ -110,17 +102,17 @@ public sealed class IdxTests
     [Test]
     public void FolderLoaderReportsMissingFilesAndMismatches()
     {
-        var missing = Assert.Throws<FileNotFoundException>(() => FashionMnist.Load(_folder));
+        var missing = Assert.Throws<FileNotFoundException>(() => FashionMnist.Load(Folder));
         Assert.That(missing!.Message, Does.Contain("train-images-idx3-ubyte").And.Contain("dataset-fashion-mnist")
-            .And.Contain("/usr/share/datasets/fashion-mnist").And.Contain(_folder));
-        Assert.That(FashionMnist.IsAvailable(_folder), Is.False);
+            .And.Contain("/usr/share/datasets/fashion-mnist").And.Contain(Folder));
+        Assert.That(FashionMnist.IsAvailable(Folder), Is.False);
 
-        File.WriteAllBytes(Path.Combine(_folder, "train-images-idx3-ubyte.gz"), Gzip(Images(3, 4, 5)));
-        File.WriteAllBytes(Path.Combine(_folder, "train-labels-idx1-ubyte"), Labels(0, 9, 4));
-        File.WriteAllBytes(Path.Combine(_folder, "t10k-images-idx3-ubyte"), Images(2, 4, 5));
-        File.WriteAllBytes(Path.Combine(_folder, "t10k-labels-idx1-ubyte.gz"), Gzip(Labels(1, 2)));
-        Assert.That(FashionMnist.IsAvailable(_folder), Is.True);
-        var data = FashionMnist.Load(_folder);
+        File.WriteAllBytes(Path.Combine(Folder, "train-images-idx3-ubyte.gz"), Gzip(Images(3, 4, 5)));
+        File.WriteAllBytes(Path.Combine(Folder, "train-labels-idx1-ubyte"), Labels(0, 9, 4));
+        File.WriteAllBytes(Path.Combine(Folder, "t10k-images-idx3-ubyte"), Images(2, 4, 5));
+        File.WriteAllBytes(Path.Combine(Folder, "t10k-labels-idx1-ubyte.gz"), Gzip(Labels(1, 2)));
+        Assert.That(FashionMnist.IsAvailable(Folder), Is.True);
+        var data = FashionMnist.Load(Folder);
         Assert.That(data.Train.Count, Is.EqualTo(3));
         Assert.That(data.Test.Count, Is.EqualTo(2));
         Assert.That((data.Train.Rows, data.Train.Cols), Is.EqualTo((4, 5)));
@@ -128,11 +120,11 @@ public sealed class IdxTests
         float[] pixels = data.Test.ImagesToFloat32();
         Assert.That(pixels[1], Is.EqualTo(7f / 255f));
 
-        File.WriteAllBytes(Path.Combine(_folder, "t10k-labels-idx1-ubyte.gz"), Gzip(Labels(1, 2, 3)));
-        var mismatch = Assert.Throws<InvalidDataException>(() => Mnist.Load(_folder));
+        File.WriteAllBytes(Path.Combine(Folder, "t10k-labels-idx1-ubyte.gz"), Gzip(Labels(1, 2, 3)));
+        var mismatch = Assert.Throws<InvalidDataException>(() => Mnist.Load(Folder));
         Assert.That(mismatch!.Message, Does.Contain("2 images").And.Contain("3 labels"));
-        File.WriteAllBytes(Path.Combine(_folder, "t10k-labels-idx1-ubyte.gz"), Gzip(Labels(1, 10)));
-        var label = Assert.Throws<InvalidDataException>(() => Mnist.Load(_folder));
+        File.WriteAllBytes(Path.Combine(Folder, "t10k-labels-idx1-ubyte.gz"), Gzip(Labels(1, 10)));
+        var label = Assert.Throws<InvalidDataException>(() => Mnist.Load(Folder));
         Assert.That(label!.Message, Does.Contain("label 1 is 10"));
     }
 

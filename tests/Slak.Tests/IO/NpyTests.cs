@@ -8,16 +8,8 @@ using Slak.IO;
 namespace Slak.Tests.IO;
 
 [TestFixture]
-public sealed class NpyTests
+public sealed class NpyTests : ScratchFolderFixture
 {
-    private string _folder = "";
-
-    [SetUp]
-    public void SetUp() => _folder = IoTestData.NewScratchFolder();
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_folder, recursive: true);
-
     private static double Seq(int i) => i * 0.37 - 2.1;
 
     [Test]
@@ -28,8 +20,8 @@ public sealed class NpyTests
         float[] f = Enumerable.Range(0, 3 * 1 * 36 * 40).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         double[] d = Enumerable.Range(0, 7).Select(_ => rng.NextDouble() * 1e300).ToArray();
         long[] l = [long.MinValue, -1, 0, long.MaxValue, rng.NextInt64()];
-        string pf = Path.Combine(_folder, "f.npy"), pd = Path.Combine(_folder, "d.npy");
-        string pl = Path.Combine(_folder, "l.npy");
+        string pf = Path.Combine(Folder, "f.npy"), pd = Path.Combine(Folder, "d.npy");
+        string pl = Path.Combine(Folder, "l.npy");
         Npy.Write(pf, f, [3, 1, 36, 40]);
         Npy.Write(pd, d, [7]);
         Npy.Write(pl, l, [5, 1]);
@@ -172,12 +164,12 @@ public sealed class NpyTests
     public void WriterValidatesArguments()
     {
         var error = Assert.Throws<ArgumentException>(
-            () => Npy.Write(Path.Combine(_folder, "x.npy"), new float[5], [2, 2]));
+            () => Npy.Write(Path.Combine(Folder, "x.npy"), new float[5], [2, 2]));
         Assert.That(error!.Message, Does.Contain("(2, 2) has 4 elements but the data has 5"));
         Assert.That(error.ParamName, Is.EqualTo("shape"));
-        Assert.Throws<ArgumentException>(() => Npy.Write(Path.Combine(_folder, "x.npy"), new float[0], [-1]));
+        Assert.Throws<ArgumentException>(() => Npy.Write(Path.Combine(Folder, "x.npy"), new float[0], [-1]));
         Assert.Throws<ArgumentException>(() => Npy.Write("", new float[1], [1]));
-        Assert.That(Directory.GetFiles(_folder), Is.Empty, "a rejected write creates no file");
-        Assert.Throws<FileNotFoundException>(() => Npy.Read(Path.Combine(_folder, "none.npy")));
+        Assert.That(Directory.GetFiles(Folder), Is.Empty, "a rejected write creates no file");
+        Assert.Throws<FileNotFoundException>(() => Npy.Read(Path.Combine(Folder, "none.npy")));
     }
 }

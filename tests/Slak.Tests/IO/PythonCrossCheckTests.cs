@@ -9,16 +9,9 @@ using Slak.IO;
 namespace Slak.Tests.IO;
 
 [TestFixture]
-public sealed class PythonCrossCheckTests
+public sealed class PythonCrossCheckTests : ScratchFolderFixture
 {
     private const string Python = "/usr/bin/python3";
-    private string _folder = "";
-
-    [SetUp]
-    public void SetUp() => _folder = IoTestData.NewScratchFolder();
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_folder, recursive: true);
 
     // Prints one line per array: name, dtype, shape, and the sum of float64(values) with repr precision.
     private const string Script = """
@@ -76,8 +69,8 @@ public sealed class PythonCrossCheckTests
         double[] d = Enumerable.Range(0, 7).Select(_ => (double)rng.Next(-1000, 1000)).ToArray();
         long[] l = Enumerable.Range(0, 4).Select(_ => (long)rng.Next(-1000, 1000)).ToArray();
         byte[] m = Enumerable.Range(0, 6).Select(_ => (byte)rng.Next(0, 2)).ToArray();
-        string pf = Path.Combine(_folder, "f.npy"), pd = Path.Combine(_folder, "d.npy");
-        string pl = Path.Combine(_folder, "l.npy"), ps = Path.Combine(_folder, "w.safetensors");
+        string pf = Path.Combine(Folder, "f.npy"), pd = Path.Combine(Folder, "d.npy");
+        string pl = Path.Combine(Folder, "l.npy"), ps = Path.Combine(Folder, "w.safetensors");
         Npy.Write(pf, f, [2, 3, 5]);
         Npy.Write(pd, d, [7]);
         Npy.Write(pl, l, [4]);

@@ -8,16 +8,8 @@ using NUnit.Framework;
 namespace Slak.Tests.IO;
 
 [TestFixture]
-public sealed class SafeTensorsRoundTripTests
+public sealed class SafeTensorsRoundTripTests : ScratchFolderFixture
 {
-    private string _folder = "";
-
-    [SetUp]
-    public void SetUp() => _folder = IoTestData.NewScratchFolder();
-
-    [TearDown]
-    public void TearDown() => Directory.Delete(_folder, recursive: true);
-
     [Test]
     public void RandomTensorsRoundTripExactly()
     {
@@ -40,7 +32,7 @@ public sealed class SafeTensorsRoundTripTests
             .AddInt64("stages.0.0.large_kernel.LoRA1.bn.num_batches_tracked", [42], [])
             .AddUInt8("mask.head.weight", mask, [5, 6])
             .AddFloat32("empty", [], [0, 3]);
-        string path = Path.Combine(_folder, "w.safetensors");
+        string path = Path.Combine(Folder, "w.safetensors");
         writer.Write(path);
 
         var file = SafeTensorsFile.Read(path);
@@ -72,7 +64,7 @@ public sealed class SafeTensorsRoundTripTests
 
         Assert.That(writer.ToBytes(), Is.EqualTo(File.ReadAllBytes(path)), "output must be deterministic");
         Assert.That(file.HeaderLength % 8, Is.EqualTo(0), "header padded to 8 bytes like the reference writer");
-        Assert.That(Directory.GetFiles(_folder), Has.Length.EqualTo(1), "no temp file left");
+        Assert.That(Directory.GetFiles(Folder), Has.Length.EqualTo(1), "no temp file left");
     }
 
     [Test]

@@ -32,9 +32,9 @@ public sealed class DwConvModelTests
         Assert.That(DwConvModel.Occupancy(40, 128, 38_320), Is.EqualTo(5 * 4 / 64.0), "shared memory: 5 blocks of 4 warps");
     }
 
-    /// <summary>The sliding forward's strips (StripWork, mirroring dw_branch_sliding): with the image-edge steps a strip
-    /// issues, per short-axis tap, exactly the products of its steps whose input lies in the image (counted here by
-    /// brute force over the steps' inputs; a step whose first and last inputs both lie outside, on maps shorter than
+    /// <summary>The sliding forward's strips (StripWork, mirroring dw_branch_sliding): with the image-edge steps a
+    /// strip issues, per short-axis tap, exactly the products of its steps whose input lies in the image (counted here
+    /// by brute force over the steps' inputs; a step whose first and last inputs both lie outside, on maps shorter than
     /// the 15-input window, runs whole), which include every in-bounds (output, tap) pair of the strip; without them,
     /// 64 per step.</summary>
     [Test]
@@ -74,7 +74,8 @@ public sealed class DwConvModelTests
 
     /// <summary>The weight gradient's steps (WgradTaskWork, mirroring dw_wg_task): a step issues every product whose x
     /// input lies in the image and whose output lies in the tile, and, where only one edge cuts it (the image's start,
-    /// the image's end, or the tile's end), exactly those (counted here by brute force); 64 without the edge steps.</summary>
+    /// the image's end, or the tile's end), exactly those (counted here by brute force); 64 without the edge
+    /// steps.</summary>
     [Test]
     public void WeightGradientStepsIssueTheirInImageProducts()
     {

@@ -1,5 +1,6 @@
-// Reductions and shape operators (family reduce) (Reshape, Permute, ToChannelsLast/First, Sum, Mean, GlobalAvgPool): forward against
-// the references, kernels on poisoned outputs, gradients by GradCheck, and Reshape's zero-copy contract.
+// Reductions and shape operators (family reduce) (Reshape, Permute, ToChannelsLast/First, Sum, Mean, GlobalAvgPool):
+// forward against the references, kernels on poisoned outputs, gradients by GradCheck, and Reshape's
+// zero-copy contract.
 using NUnit.Framework;
 using Slak.Tests.Support;
 

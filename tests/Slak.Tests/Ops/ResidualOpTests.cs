@@ -17,7 +17,8 @@ public sealed class ResidualOpTests(string device) : DeviceTest(device)
         return Support.Reference.Add(input, t);
     }
 
-    /// <summary>DropPath factors of a rate-0.4 layer: zeros and 1 / 0.6 mixed (at least one of each for n >= 2).</summary>
+    /// <summary>DropPath factors of a rate-0.4 layer: zeros and 1 / 0.6 mixed (at least one of each for n
+    /// >= 2).</summary>
     private static double[] Factors(int n) =>
         [.. Enumerable.Range(0, n).Select(i => i % 3 == 1 ? 0.0 : (double)(1f / 0.6f))];
 

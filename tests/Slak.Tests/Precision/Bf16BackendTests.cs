@@ -1,10 +1,10 @@
 // bf16 on the CPU backend and on cuda-emu (Bf16Backend): a Linear reads bf16 operands, accumulates in fp32 and stores
 // a bf16 activation, so every output is a bf16 value within one bf16 unit of the float64 product of the rounded
 // operands (plus the fp32 bias) and differs from the fp32 Linear; the residual-stream add stays fp32. Then a few
-// training steps (batch 2) of the nano SLaK (sparse, all three depthwise branches, BatchNorm, LayerNorm, the fused MLP, loss and
-// masked AdamW) on cpu and on cuda-emu under bf16 (the emulator's few-step bf16 training for CI) must agree step by
-// step within 2e-3 relative (both round at the same points; they differ by fp32 summation order, which a bf16 store
-// can turn into one bf16 unit, 2^-8, on single elements), and stay within 2e-2 relative of the fp32 losses while
+// training steps (batch 2) of the nano SLaK (sparse, all three depthwise branches, BatchNorm, LayerNorm, the fused MLP,
+// loss and masked AdamW) on cpu and on cuda-emu under bf16 (the emulator's few-step bf16 training for CI) must agree
+// step by step within 2e-3 relative (both round at the same points; they differ by fp32 summation order, which a bf16
+// store can turn into one bf16 unit, 2^-8, on single elements), and stay within 2e-2 relative of the fp32 losses while
 // differing from them (the rounding is applied).
 using NUnit.Framework;
 using Slak.Backends.Cuda;

@@ -48,7 +48,8 @@ public sealed partial class Bf16NameClashTests
             .ToList();
         Assert.That(files.Select(Path.GetFileName), Does.Contain("slak_bf16.cuh").And.Contain("dwconv_fused.cu"));
         // Functions defined by user code that cuda_bf16.h also declares (builtins we only call, such as __ldg or
-        // __shfl_xor_sync, are fine: the header declares them for bf16 overloads, and calls with float resolve as before).
+        // __shfl_xor_sync, are fine: the header declares them for bf16 overloads, and calls with float resolve
+        // as before).
         string[] definedByUs = [.. HeaderNames.Where(n => !n.StartsWith("__ld", StringComparison.Ordinal) &&
                                                            !n.StartsWith("__st", StringComparison.Ordinal) &&
                                                            !n.StartsWith("__shfl", StringComparison.Ordinal) &&

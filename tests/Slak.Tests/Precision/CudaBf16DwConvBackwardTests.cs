@@ -1,10 +1,11 @@
-// The depthwise weight gradient under --precision bf16 on cuda-emu with x held as a 16-bit block (CudaStorage.StoreAsBf16):
-// Bf16Backend hands it to the CUDA backend's TryDecomposedDwConvBackwardFilterBf16, which runs the SLAK_DW_BF16=1
-// instance of dwconv_small_wgrad.cu on the block itself. Checked at small-map shapes with the emulator's bf16 instances
-// (CMakeLists.txt), at densities 1 / 0.6 / 0.1 / 0 with every sanitizer on:
+// The depthwise weight gradient under --precision bf16 on cuda-emu with x held as a 16-bit block
+// (CudaStorage.StoreAsBf16): Bf16Backend hands it to the CUDA backend's TryDecomposedDwConvBackwardFilterBf16, which
+// runs the SLAK_DW_BF16=1 instance of dwconv_small_wgrad.cu on the block itself. Checked at small-map shapes with the
+// emulator's bf16 instances (CMakeLists.txt), at densities 1 / 0.6 / 0.1 / 0 with every sanitizer on:
 //   - the bf16 instance ran once and no widening kernel (bf16_to_f32_kernel) ran: x's widened copy is gone, and x stays
 //     16-bit; with the per-branch kernels forced (no bf16 instance) the same call widens x once (the float32 fallback);
-//     with the small-map weight gradient switched off the fused one's bf16 instance runs instead (CudaBf16FusedWgradTests);
+//     with the small-map weight gradient switched off the fused one's bf16 instance runs instead
+//     (CudaBf16FusedWgradTests);
 //   - with x in float32 storage the same instance runs on a packed 16-bit copy (half the bytes of the rounded float32
 //     copy the rounding path makes), with the same result;
 //   - the gradients equal, bit for bit, the float32 kernels (the float32 instance) on the rounded operands (the
@@ -107,8 +108,8 @@ public sealed class CudaBf16DwConvBackwardTests
                 }
             }
 
-            // Without a weight gradient with a bf16 x (the per-branch kernels of dwconv.cu forced), the same call widens
-            // x once.
+            // Without a weight gradient with a bf16 x (the per-branch kernels of dwconv.cu forced), the same
+            // call widens x once.
             DwConvFusedKernels.PerBranchOnly = true;
             try
             {

@@ -1,8 +1,8 @@
 // The fused depthwise weight gradient under --precision bf16 on cuda-emu (stages 1-2 and small batches): Bf16Backend
 // hands it to the CUDA backend's TryDecomposedDwConvBackwardFilterBf16, which runs the SLAK_DW_BF16=1 instance of
-// dwconv_fused_wgrad_kernel (x read as 16-bit and widened exactly on load, dy float32, float32 accumulation and outputs)
-// wherever the float32 path runs the fused weight gradient. At every breaker shape of DwConvDecomposedOpTests, at
-// densities 1 / 0.6 / 0.1 / 0, outputs poisoned with NaN, every emulator sanitizer on:
+// dwconv_fused_wgrad_kernel (x read as 16-bit and widened exactly on load, dy float32, float32 accumulation and
+// outputs) wherever the float32 path runs the fused weight gradient. At every breaker shape of DwConvDecomposedOpTests,
+// at densities 1 / 0.6 / 0.1 / 0, outputs poisoned with NaN, every emulator sanitizer on:
 //   - where the plan takes the fused weight gradient, the bf16 instance ran once per call and, with x held as a 16-bit
 //     block, no widening kernel (bf16_to_f32_kernel) ran and x stayed 16-bit; where it does not (four branches: the
 //     per-branch kernels of dwconv.cu, which have no bf16 instance) the bf16 instance did not run;

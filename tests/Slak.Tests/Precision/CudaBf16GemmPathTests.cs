@@ -7,12 +7,13 @@
 //     (bf16_to_f32_kernel) ran and the input stayed 16-bit;
 // The same for the gradients of the stem / downsampling convolutions' patchify path (kernel == stride, no padding):
 // the input gradient's strided-batched GEMM reads dy and W as bf16, the weight gradient's GEMM packs the patches and
-// dy's permutation (one GemmBf16StridedBatched, one GemmBf16); the bias gradient reads the rounded dy in float32 as before.
-// The patchify forward packs the patches and W (one GemmBf16StridedBatched) and adds the float32 bias after the GEMM
-// (the rounding path folds it into the GEMM as a ones row): before Bf16Backend stores y it equals the rounding path
-// within float32 summation order (|got - want| <= 1e-6 |want| + 1e-6; the values are O(1)), and the stored y equals
-// Bf16Backend on the CPU within |got - cpu| <= 2^-7 |cpu| + 1e-5 (both rounded to bf16 from float32 sums in different
-// orders: a rounding that falls the other way costs one bf16 ulp, at most 2^-7 relative).
+// dy's permutation (one GemmBf16StridedBatched, one GemmBf16); the bias gradient reads the rounded dy in float32 as
+// before. The patchify forward packs the patches and W (one GemmBf16StridedBatched) and adds the float32 bias after the
+// GEMM (the rounding path folds it into the GEMM as a ones row): before Bf16Backend stores y it equals the rounding
+// path within float32 summation order (|got - want|
+// <= 1e-6 |want| + 1e-6; the values are O(1)), and the stored y equals Bf16Backend on the CPU within |got - cpu|
+// <= 2^-7 |cpu| + 1e-5 (both rounded to bf16 from float32 sums in different orders: a rounding that falls the other way
+// costs one bf16 ulp, at most 2^-7 relative).
 //   - every output equals the rounding path (the float32 operator on operands rounded to bf16, what Bf16Backend ran
 //     before, with its outputs rounded where Bf16Backend stores them) bit for bit: the emulator's GemmBf16 widens
 //     exactly and runs the same host GEMM.
@@ -49,7 +50,8 @@ public sealed class CudaBf16GemmPathTests
                         $"{what}[{i}]: bf16 path {got[i]:R}, rounding path {want[i]:R}");
     }
 
-    // Runs op through Bf16Backend on cuda-emu and returns how many GEMMs with bf16 operands and widening kernels it ran.
+    // Runs op through Bf16Backend on cuda-emu and returns how many GEMMs with bf16 operands and widening kernels
+    // it ran.
     private static (long Gemms, long Widened) Counted(Action op)
     {
         long gemms = EmulatedDevice.Bf16GemmCount, widened = EmulatedDevice.LaunchCounts.GetValueOrDefault(Widen);

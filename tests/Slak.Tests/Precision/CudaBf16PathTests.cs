@@ -125,8 +125,8 @@ public sealed class CudaBf16PathTests
             realCopies++;
             Check(source, bits);
         };
-        // The operators without a real bf16 path yet (the dense convolutions' forward, the depthwise input gradient) keep
-        // Bf16Backend's rounded float32 copies: checked the same way.
+        // The operators without a real bf16 path yet (the dense convolutions' forward, the depthwise input gradient)
+        // keep Bf16Backend's rounded float32 copies: checked the same way.
         Bf16Backend.CopyObserver = (source, copy) =>
             Check(source, [.. copy.ToArray().Select(v => (ushort)(BitConverter.SingleToUInt32Bits(v) >> 16))]);
         long dwBefore = EmulatedDevice.InstanceLaunchCounts.GetValueOrDefault(Bf16Instance);

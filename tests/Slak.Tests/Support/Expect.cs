@@ -50,7 +50,8 @@ public static class Expect
         AllClose(actual.ToArray(), expected.Data, atol, rtol, context, expected.Shape);
     }
 
-    /// <summary>Asserts <paramref name="actual"/> matches <paramref name="expected"/> bit for bit (NaN never matches).</summary>
+    /// <summary>Asserts <paramref name="actual"/> matches <paramref name="expected"/> bit for bit (NaN never
+    /// matches).</summary>
     public static void Exactly(float[] actual, float[] expected, string context)
     {
         ArgumentNullException.ThrowIfNull(actual);
@@ -60,8 +61,9 @@ public static class Expect
         AllClose(actual, e, 0, 0, context);
     }
 
-    /// <summary>Asserts that <paramref name="action"/> throws exactly <typeparamref name="T"/> whose ParamName is <paramref name="param"/> (when an ArgumentException)
-    /// and whose message names the argument and contains every fragment (the values).</summary>
+    /// <summary>Asserts that <paramref name="action"/> throws exactly <typeparamref name="T"/> whose ParamName is
+    /// <paramref name="param"/> (when an ArgumentException) and whose message names the argument and contains every
+    /// fragment (the values).</summary>
     public static T Throws<T>(Action action, string param, string context, params string[] fragments) where T : Exception
     {
         ArgumentNullException.ThrowIfNull(action);

@@ -9,7 +9,8 @@ using Slak.Cuda.Emulation;
 
 namespace Slak.Tests.Support;
 
-/// <summary>The test checks these kernels against the CPU backend or a reference (on cuda-emu they must launch).</summary>
+/// <summary>The test checks these kernels against the CPU backend or a reference (on cuda-emu they must
+/// launch).</summary>
 [AttributeUsage(AttributeTargets.Method, AllowMultiple = false)]
 public sealed class KernelParityAttribute(params string[] kernels) : Attribute, ITestAction
 {

@@ -29,7 +29,8 @@ public static partial class Reference
         return y;
     }
 
-    /// <summary>Depthwise conv, stride 1, padding (Kh/2, Kw/2): x (N, C, H, W), w (C, 1, Kh, Kw), mask like w or null.</summary>
+    /// <summary>Depthwise conv, stride 1, padding (Kh/2, Kw/2): x (N, C, H, W), w (C, 1, Kh, Kw), mask like w or
+    /// null.</summary>
     public static RefTensor DepthwiseConv2d(RefTensor x, RefTensor w, RefTensor? mask)
     {
         int n = x.Size(0), c = x.Size(1), h = x.Size(2), wd = x.Size(3), kh = w.Size(2), kw = w.Size(3);

@@ -81,7 +81,8 @@ public static partial class Reference
         return BatchNormWith(x, mean, variance, weight, bias, eps);
     }
 
-    /// <summary>Running statistics after one training step (PyTorch: unbiased variance, momentum on the new value).</summary>
+    /// <summary>Running statistics after one training step (PyTorch: unbiased variance, momentum on the new
+    /// value).</summary>
     public static (double[] Mean, double[] Var) RunningUpdate(RefTensor x, double[] runMean, double[] runVar, double momentum)
     {
         ArgumentNullException.ThrowIfNull(runMean);

@@ -18,7 +18,8 @@ public static class TestDevices
         "cuda",          // a real GPU (skipped with the reason when none is present)
     ];
 
-    /// <summary>Parses and opens <paramref name="name"/>; calls Assert.Ignore with the reason when unavailable.</summary>
+    /// <summary>Parses and opens <paramref name="name"/>; calls Assert.Ignore with the reason when
+    /// unavailable.</summary>
     public static Device Open(string name)
     {
         var device = Device.Parse(name);

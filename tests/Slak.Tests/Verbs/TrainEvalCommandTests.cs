@@ -41,7 +41,8 @@ public sealed class TrainEvalCommandTests
             Assert.Ignore($"Fashion-MNIST is not installed under {Slak.IO.FashionMnist.DefaultFolder} (.ci/setup installs it)");
     }
 
-    /// <summary>One epoch of 4 steps (64 images, batch 16), sparse with a prune/regrow round after every step.</summary>
+    /// <summary>One epoch of 4 steps (64 images, batch 16), sparse with a prune/regrow round after every
+    /// step.</summary>
     private (int Exit, string Out, string Err) Train(string run, params string[] extra) =>
         RunIntegrityKit.RunCli([
             "train", "--model-config", _config, "--limit", "64", "--batch-size", "16", "--epochs", "1", "--device", "cpu",

@@ -18,7 +18,8 @@ namespace Slak.Backends.Cuda;
 internal sealed partial class CudaBackend : IBf16KernelBackend
 {
     /// <summary>Tests only: called with (source tensor, the bits of its bf16 copy) for every bf16 operand copy made
-    /// here (16-bit buffers, and the rounded weights the depthwise kernel reads; downloaded only while it is set).</summary>
+    /// here (16-bit buffers, and the rounded weights the depthwise kernel reads; downloaded only while it is
+    /// set).</summary>
     internal static Action<Tensor, ushort[]>? Bf16BufferObserver { get; set; }
 
     /// <summary>Tests only: false keeps every stored activation float32 (rounded in place, the rounding path's

@@ -45,7 +45,8 @@ internal sealed partial class CudaBackend : IBackend
         }
     }
 
-    /// <summary>True when <paramref name="device"/> can be opened; otherwise <paramref name="reason"/> says why.</summary>
+    /// <summary>True when <paramref name="device"/> can be opened; otherwise <paramref name="reason"/>
+    /// says why.</summary>
     public static bool IsAvailable(Device device, out string reason)
     {
         try

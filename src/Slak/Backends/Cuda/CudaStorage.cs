@@ -26,7 +26,8 @@ internal sealed class CudaStorage : Storage
     /// <summary>True while the block holds 16-bit bf16 values (<see cref="Storage.Length"/> x 2 bytes).</summary>
     public bool IsBf16 { get; private set; }
 
-    /// <summary>Device address of float32 element 0; a bf16 block is widened to float32 first (exactly, for good).</summary>
+    /// <summary>Device address of float32 element 0; a bf16 block is widened to float32 first (exactly, for
+    /// good).</summary>
     public DevicePtr Pointer
     {
         get
@@ -56,8 +57,8 @@ internal sealed class CudaStorage : Storage
         Swap(packed, bf16: true);
     }
 
-    /// <summary>Takes <paramref name="packed"/> (<see cref="Storage.Length"/> bf16 values the caller wrote, allocated from the
-    /// backend's device) as this storage's block, freeing the float32 one.</summary>
+    /// <summary>Takes <paramref name="packed"/> (<see cref="Storage.Length"/> bf16 values the caller wrote, allocated
+    /// from the backend's device) as this storage's block, freeing the float32 one.</summary>
     public void AdoptBf16(DevicePtr packed)
     {
         if (IsBf16) throw new InvalidOperationException("storage already holds bf16");
