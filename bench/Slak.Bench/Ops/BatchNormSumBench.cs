@@ -35,9 +35,9 @@ internal static class BatchNormSumBench
         string loadStart = RunInfo.LoadAverage();
         // As norm-step: on a loaded machine the threads of a burst rarely run together, so the larger of the
         // all-thread burst and the one-thread rate times the threads.
-        double cacheBw = Math.Max(TrainVsTorch.ReadBandwidth(threads, 256 << 10, 200),
-            TrainVsTorch.ReadBandwidth(1, 256 << 10, 200) * threads);
-        double dramBw = TrainVsTorch.ReadBandwidth(threads, 64 << 20, 15);
+        double cacheBw = Math.Max(MemoryBandwidth.Read(threads, 256 << 10, 200),
+            MemoryBandwidth.Read(1, 256 << 10, 200) * threads);
+        double dramBw = MemoryBandwidth.Read(threads, 64 << 20, 15);
         o.Line("# bn-sum-step: the large kernel's training BatchNorms and their sum, unfused vs fused");
         o.Line();
         o.Line(Inv($"Program: `bn-sum-step --reps {reps}{(wideOnly ? " --wide-only" : "")}` (bench/Slak.Bench/Ops/BatchNormSumBench.cs); {start}; load average at start {loadStart}."));

@@ -34,10 +34,10 @@ internal static class LayoutNormStepBench
         string loadStart = RunInfo.LoadAverage();
         // On a loaded machine the threads of a burst rarely run together: the larger of the all-thread burst and the
         // one-thread rate times the threads (as norm-step does).
-        double cacheBw = Math.Max(TrainVsTorch.ReadBandwidth(threads, 256 << 10, 200),
-                                  TrainVsTorch.ReadBandwidth(1, 256 << 10, 200) * threads);
-        double dramBw = Math.Max(TrainVsTorch.ReadBandwidth(threads, 64 << 20, 5),
-                                 TrainVsTorch.ReadBandwidth(1, 64 << 20, 5) * threads);
+        double cacheBw = Math.Max(MemoryBandwidth.Read(threads, 256 << 10, 200),
+                                  MemoryBandwidth.Read(1, 256 << 10, 200) * threads);
+        double dramBw = Math.Max(MemoryBandwidth.Read(threads, 64 << 20, 5),
+                                 MemoryBandwidth.Read(1, 64 << 20, 5) * threads);
         o.Line("# layout-norm-step: the CPU LayerNorm around the block MLP and the block epilogue of a training step, old vs new");
         o.Line();
         o.Line(Inv($"Program: `layout-norm-step --reps {reps}` (bench/Slak.Bench/Ops/LayoutNormStepBench.cs); {start}; load average at start {loadStart}."));

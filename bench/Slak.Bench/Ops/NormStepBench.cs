@@ -39,8 +39,8 @@ internal static class NormStepBench
         var peak = FmaPeak.MeasureForRun(threads);
         // On a loaded machine the threads of a burst rarely run together: take the larger of the all-thread burst and
         // the one-thread rate times the threads (both best of 200), as norm-ab does.
-        double together = TrainVsTorch.ReadBandwidth(threads, 256 << 10, 200);
-        double single = TrainVsTorch.ReadBandwidth(1, 256 << 10, 200);
+        double together = MemoryBandwidth.Read(threads, 256 << 10, 200);
+        double single = MemoryBandwidth.Read(1, 256 << 10, 200);
         double cacheBw = Math.Max(together, single * threads);
         o.Line("# norm-step: the CPU norm passes of a training step, old vs new");
         o.Line();

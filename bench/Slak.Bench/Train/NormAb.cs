@@ -94,8 +94,8 @@ internal static class NormAb
         int threads = CpuParallel.Threads;
         // On a loaded machine the threads of a burst rarely run together: the probe takes the larger of the all-thread
         // burst and the one-thread rate times the threads (both best of 200).
-        double together = TrainVsTorch.ReadBandwidth(threads, 256 << 10, 200);
-        double single = TrainVsTorch.ReadBandwidth(1, 256 << 10, 200);
+        double together = MemoryBandwidth.Read(threads, 256 << 10, 200);
+        double single = MemoryBandwidth.Read(1, 256 << 10, 200);
         double cacheBw = Math.Max(together, single * threads);
         Console.WriteLine();
         Console.WriteLine(FormattableString.Invariant(

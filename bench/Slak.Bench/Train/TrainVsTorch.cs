@@ -277,10 +277,6 @@ internal static partial class TrainVsTorch
 
     // ---- machine limits -----------------------------------------------------------------------------------------
 
-    /// <summary>Kept for the callers not yet moved to MemoryBandwidth.Read (same measurement).</summary>
-    internal static double ReadBandwidth(int threads, int bytesPerThread, int reps) =>
-        MemoryBandwidth.Read(threads, bytesPerThread, reps);
-
     // ---- report ---------------------------------------------------------------------------------------------------
 
     /// <summary>The backend method (or "op.bwd" closure) a profiler region times: its first word, or the second after
