@@ -37,10 +37,8 @@ internal static partial class CpuConv2d
     // From this many output pixels per image on, dy is read in place (no gather).
     private const int FilterInPlaceMinPixels = 64;
 
-    // Partial weight gradients of all groups together up to this many floats (64 KB) are cheap to add up. At 256 KB
-    // (the first setting) the downsampling layers 31 -> 62 took 4 groups per thread too, and their 8 partials (248 KB)
-    // measured 5-10 % slower than 2 (conv-patchify, interleaved against the first form, on a loaded host).
-    private const long SmallPartialsFloats = 1 << 14;
+    // Partial weight gradients of all groups together up to this many floats (256 KB) are cheap to add up.
+    private const long SmallPartialsFloats = 1 << 16;
 
     /// <summary>The second form of the patchify weight (and bias) gradient (see the file header); arguments as
     /// <see cref="BackwardFilter"/>.</summary>
