@@ -1,10 +1,10 @@
-// The patchify convolutions of the training step (stem 4x4/4 and downsampling 2x2/2 of slak_nano and slak_nano64,
-// batch 128), the direct per-block path as it was before its second round ('old', CpuConv2d.Direct.cs with
-// TunedFilterGradient = false) against the current default ('new': the weight gradient's second form,
-// CpuConv2d.FilterGrad.cs), in one process: every repetition times each layer's forward, input gradient and
-// weight gradient once per path, the two paths alternating which goes first, and the best of all repetitions is
-// kept per (layer, pass, path). FLOPs: 2 * N * Cout * OutH * OutW * Cin * Kh * Kw per pass; the percentages are of
-// the higher of the two FMA peaks measured in the same run (before and after the timings).
+// The patchify convolutions of the training step (stem 4x4/4 and downsampling 2x2/2 of slak_nano and slak_nano64, batch
+// 128), the direct per-block path as it was before its second round ('old', CpuConv2d.Direct.cs with
+// TunedFilterGradient = false, SLAK_CONV2D_FILTER_GRAD=first) against the current default ('new': the weight gradient's
+// second form, CpuConv2d.FilterGrad.cs), in one process: every repetition times each layer's forward, input gradient
+// and weight gradient once per path, the two paths alternating which goes first, and the best of all repetitions is
+// kept per (layer, pass, path). FLOPs: 2 * N * Cout * OutH * OutW * Cin * Kh * Kw per pass; the percentages are of the
+// higher of the two FMA peaks measured in the same run (before and after the timings).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll conv-patchify [--reps N] [--threads T] [--out FILE]
 //     [--note TEXT] [--ref-peak GFLOPS] [--old-batched]
 // (--old-batched: 'old' is the batched-GEMM path instead, CpuConv2d.Batched.cs, SLAK_CONV2D_PATCHIFY=batched)
@@ -58,9 +58,9 @@ internal static class ConvPatchifyBench
         o.Line((oldBatched
                 ? "'old' = CpuConv2d.Batched.cs (SLAK_CONV2D_PATCHIFY=batched: space-to-depth, one packed GEMM over the batch, " +
                   "transpose back), 'new' = the default. "
-                : "'old' = CpuConv2d.Direct.cs with TunedFilterGradient = false (the direct path's first form, the default " +
-                  "before this round), 'new' = the default (weight gradient in its second form, CpuConv2d.FilterGrad.cs: " +
-                  "16-row tiles for the stem, 128-pixel blocks with L1-resident patch panels for the others). ") +
+                : "'old' = CpuConv2d.Direct.cs with TunedFilterGradient = false (the direct path's first form, " +
+                  "SLAK_CONV2D_FILTER_GRAD=first), 'new' = the default (weight gradient in its second form, " +
+                  "CpuConv2d.FilterGrad.cs: 16-row tiles for the stem, 128-pixel blocks with L1-resident patch panels for the others). ") +
              "Best of the repetitions per cell; each repetition " +
              "runs old and new back to back (alternating which goes first), so the machine's load hits both alike.");
         o.Line("Rows 'step' sum the layers as the training step calls them (the stem's input gradient is not computed " +

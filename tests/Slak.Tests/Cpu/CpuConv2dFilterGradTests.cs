@@ -19,9 +19,9 @@ public class CpuConv2dFilterGradTests
         Conv2dShape[] shapes =
         [
             new(128, 1, 32, 32, 31, 4, 4, 4, 4, 0, 0),     // slak_nano stem: P = 64, dy in place, 16 + 12 + 3 rows
-            new(128, 31, 8, 8, 62, 2, 2, 2, 2, 0, 0),      // slak_nano ds1: P = 64 in place, CKK 124 -> stride 144
-            new(128, 62, 4, 4, 124, 2, 2, 2, 2, 0, 0),     // slak_nano ds2: P = 16, gathered, stride 272
-            new(128, 124, 2, 2, 249, 2, 2, 2, 2, 0, 0),    // slak_nano ds3: P = 4, gathered, CKK 496
+            new(128, 31, 8, 8, 62, 2, 2, 2, 2, 0, 0),      // slak_nano ds1: P = 16, gathered, CKK 124 -> stride 144
+            new(128, 62, 4, 4, 124, 2, 2, 2, 2, 0, 0),     // slak_nano ds2: P = 4, gathered, CKK 248 -> stride 272
+            new(128, 124, 2, 2, 249, 2, 2, 2, 2, 0, 0),    // slak_nano ds3: P = 1, gathered, CKK 496
             new(128, 1, 64, 64, 31, 4, 4, 4, 4, 0, 0),     // slak_nano64 stem: P = 256, one image per block
             new(128, 31, 16, 16, 62, 2, 2, 2, 2, 0, 0),    // slak_nano64 ds1
             new(128, 62, 8, 8, 124, 2, 2, 2, 2, 0, 0),     // slak_nano64 ds2

@@ -18,6 +18,7 @@
 // given thread count. Needs AVX-512 (Vector512 in hardware); elsewhere the batched path runs.
 using System.Buffers;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
@@ -196,6 +197,9 @@ internal static partial class CpuConv2d
                     int lanesMax = Math.Min(perBlock, n1 - n0) * p;
                     var g = ArrayPool<float>.Shared.Rent(sh.Cout * lanesMax);
                     var patches = ArrayPool<float>.Shared.Rent(lanesMax * ckkPad);
+                    // PatchRows leaves columns CKK..ckkPad alone; the kernel reads them (into columns of dW that are
+                    // dropped), so they are zeroed once.
+                    for (int q = 0; q < lanesMax; q++) patches.AsSpan(q * ckkPad + ckk, ckkPad - ckk).Clear();
                     try
                     {
                         fixed (float* pg = g)
@@ -339,9 +343,83 @@ internal static partial class CpuConv2d
         }
     }
 
-    /// <summary>patches[(n - n0)*P + oy*OutW + ox, k] = x[n, ci, oy*Kh + kh, ox*Kw + kw] (row stride ld; columns
-    /// past Cin*Kh*Kw are 0).</summary>
+    /// <summary>patches[(n - n0)*P + oy*OutW + ox, k] = x[n, ci, oy*Kh + kh, ox*Kw + kw], k = (ci*Kh + kh)*Kw + kw
+    /// (row stride ld; only columns 0..CKK are written: the callers zero their padding columns once). 2x2 and 4x4
+    /// windows (the downsampling layers, the stem) move a channel's window per pixel as one vector built from whole
+    /// input rows (shuffles of 2 or 4 rows, 4 pixels at a time); other windows go through
+    /// <see cref="PatchRowsGeneric"/>. Both forms of the weight gradient build their patch blocks here.</summary>
     private static unsafe void PatchRows(Conv2dShape s, float* x, int n0, int count, float* patches, int ld)
+    {
+        bool two = s.Kh == 2 && s.Kw == 2, four = s.Kh == 4 && s.Kw == 4;
+        if (!(two && Avx.IsSupported) && !(four && Avx512F.IsSupported))
+        {
+            PatchRowsGeneric(s, x, n0, count, patches, ld);
+            return;
+        }
+        int p = s.OutH * s.OutW;
+        for (int i = 0; i < count; i++)
+        {
+            float* img = x + (long)(n0 + i) * s.Cin * s.H * s.W;
+            for (int ci = 0; ci < s.Cin; ci++)
+                for (int oy = 0; oy < s.OutH; oy++)
+                {
+                    float* r0 = img + ((long)ci * s.H + oy * s.Kh) * s.W;
+                    float* dst = patches + (long)(i * p + oy * s.OutW) * ld + ci * s.Kh * s.Kw;
+                    int ox = 0;
+                    if (two)
+                    {
+                        // Pixel ox's window is (r0[2ox], r0[2ox+1], r1[2ox], r1[2ox+1]): 64-bit pairs of the two rows
+                        // interleaved.
+                        float* r1 = r0 + s.W;
+                        for (; ox + 4 <= s.OutW; ox += 4)
+                        {
+                            var v0 = Vector256.Load(r0 + 2 * ox).AsDouble();
+                            var v1 = Vector256.Load(r1 + 2 * ox).AsDouble();
+                            var lo = Avx.UnpackLow(v0, v1).AsSingle();   // pixels ox, ox + 2
+                            var hi = Avx.UnpackHigh(v0, v1).AsSingle();  // pixels ox + 1, ox + 3
+                            lo.GetLower().Store(dst + (long)ox * ld);
+                            hi.GetLower().Store(dst + (long)(ox + 1) * ld);
+                            lo.GetUpper().Store(dst + (long)(ox + 2) * ld);
+                            hi.GetUpper().Store(dst + (long)(ox + 3) * ld);
+                        }
+                        for (; ox < s.OutW; ox++)
+                            Vector128.Create(*(long*)(r0 + 2 * ox), *(long*)(r1 + 2 * ox)).AsSingle()
+                                .Store(dst + (long)ox * ld);
+                        continue;
+                    }
+                    // 4x4: pixel ox's window is the 128-bit blocks ox of rows 0..3 (4 pixels = one vector per row):
+                    // a 4 x 4 transpose of 128-bit blocks.
+                    float* r1f = r0 + s.W, r2f = r1f + s.W, r3f = r2f + s.W;
+                    for (; ox + 4 <= s.OutW; ox += 4)
+                    {
+                        var a0 = Vector512.Load(r0 + 4 * ox);
+                        var a1 = Vector512.Load(r1f + 4 * ox);
+                        var a2 = Vector512.Load(r2f + 4 * ox);
+                        var a3 = Vector512.Load(r3f + 4 * ox);
+                        var t0 = Avx512F.Shuffle4x128(a0, a1, 0x44);  // a0.b0 a0.b1 a1.b0 a1.b1
+                        var t1 = Avx512F.Shuffle4x128(a2, a3, 0x44);  // a2.b0 a2.b1 a3.b0 a3.b1
+                        var t2 = Avx512F.Shuffle4x128(a0, a1, 0xEE);  // a0.b2 a0.b3 a1.b2 a1.b3
+                        var t3 = Avx512F.Shuffle4x128(a2, a3, 0xEE);  // a2.b2 a2.b3 a3.b2 a3.b3
+                        Avx512F.Shuffle4x128(t0, t1, 0x88).Store(dst + (long)ox * ld);        // blocks 0
+                        Avx512F.Shuffle4x128(t0, t1, 0xDD).Store(dst + (long)(ox + 1) * ld);  // blocks 1
+                        Avx512F.Shuffle4x128(t2, t3, 0x88).Store(dst + (long)(ox + 2) * ld);  // blocks 2
+                        Avx512F.Shuffle4x128(t2, t3, 0xDD).Store(dst + (long)(ox + 3) * ld);  // blocks 3
+                    }
+                    for (; ox < s.OutW; ox++)
+                    {
+                        float* d = dst + (long)ox * ld;
+                        Vector128.Load(r0 + 4 * ox).Store(d);
+                        Vector128.Load(r1f + 4 * ox).Store(d + 4);
+                        Vector128.Load(r2f + 4 * ox).Store(d + 8);
+                        Vector128.Load(r3f + 4 * ox).Store(d + 12);
+                    }
+                }
+        }
+    }
+
+    // PatchRows for any window: each window row copied on its own (the whole image at once where one window covers
+    // it).
+    private static unsafe void PatchRowsGeneric(Conv2dShape s, float* x, int n0, int count, float* patches, int ld)
     {
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw;
         for (int i = 0; i < count; i++)
@@ -352,19 +430,17 @@ internal static partial class CpuConv2d
                 {
                     float* row = patches + (long)(i * p + oy * s.OutW + ox) * ld;
                     if (p == 1 && s.H == s.Kh && s.W == s.Kw)
+                    {
                         new ReadOnlySpan<float>(img, ckk).CopyTo(new Span<float>(row, ckk));
-                    else
-                        for (int ci = 0; ci < s.Cin; ci++)
-                            for (int kh = 0; kh < s.Kh; kh++)
-                            {
-                                float* src = img + ((long)ci * s.H + oy * s.Kh + kh) * s.W + ox * s.Kw;
-                                float* dst = row + (ci * s.Kh + kh) * s.Kw;
-                                if (s.Kw == 2) *(long*)dst = *(long*)src;
-                                else if (s.Kw == 4) Vector128.Store(Vector128.Load(src), dst);
-                                else
-                                    for (int kw = 0; kw < s.Kw; kw++) dst[kw] = src[kw];
-                            }
-                    for (int k = ckk; k < ld; k++) row[k] = 0f;
+                        continue;
+                    }
+                    for (int ci = 0; ci < s.Cin; ci++)
+                        for (int kh = 0; kh < s.Kh; kh++)
+                        {
+                            float* src = img + ((long)ci * s.H + oy * s.Kh + kh) * s.W + ox * s.Kw;
+                            float* dst = row + (ci * s.Kh + kh) * s.Kw;
+                            for (int kw = 0; kw < s.Kw; kw++) dst[kw] = src[kw];
+                        }
                 }
         }
     }

@@ -9,8 +9,9 @@
 //    Here a block has about 128 pixels and the loops run panel of 4 vectors (64 columns of dW) outside, rows of dW
 //    inside: the block's panel of patches (128 x 64 floats, 32 KB) stays in L1 while every row of dW passes over it,
 //    and each accumulator tile is loaded and stored once per 128 pixels.
-// The patch rows of 2x2 and 4x4 windows are built from whole input rows with vector shuffles (PatchRowsFast): the
-// first form's copy of 8 or 16 bytes per window row took about as long as the stem's FMAs.
+// The patch rows of 2x2 and 4x4 windows are built from whole input rows with vector shuffles (PatchRows in
+// CpuConv2d.Direct.cs, which both forms share): the first form's copy of 8 or 16 bytes per window row took about as
+// long as the stem's FMAs.
 // Where an image has at least 64 output pixels, dy is read in place (a row of dy is one channel of one image) and
 // the bias gradient sums the rows of dy the kernel just read; smaller maps are gathered into (Cout, pixels) blocks as
 // before. Images split into fixed groups (one per thread, or four per thread where the partial sums are small),
@@ -19,16 +20,16 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
 internal static partial class CpuConv2d
 {
-    /// <summary>True (the default): the patchify weight gradient of the direct path runs in the second form (this
-    /// file); false: the first form (<see cref="DirectBackwardFilter"/>'s own loops). Internal and settable so that the
-    /// bench (conv-patchify) can time both in one process and tests can run both.</summary>
-    internal static bool TunedFilterGradient { get; set; } = true;
+    /// <summary>True (the default, unless SLAK_CONV2D_FILTER_GRAD=first): the patchify weight gradient of the direct
+    /// path runs in the second form (this file); false: the first form (<see cref="DirectBackwardFilter"/>'s own
+    /// loops). Settable so that the bench (conv-patchify) can time both in one process and tests can run both.</summary>
+    internal static bool TunedFilterGradient { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_CONV2D_FILTER_GRAD") != "first";
 
     // Pixels per block of the second form: the block's patch panel (pixels x 64 floats) is 32 KB, within L1.
     private const int FilterBlockPixels = 128;
@@ -87,7 +88,7 @@ internal static partial class CpuConv2d
                             for (int nb = n0; nb < n1; nb += perBlock)
                             {
                                 int count = Math.Min(perBlock, n1 - nb), pixels = count * p;
-                                PatchRowsFast(sh, (float*)xp, nb, count, pp, ldp);
+                                PatchRows(sh, (float*)xp, nb, count, pp, ldp);
                                 if (inPlace)
                                 {
                                     // Per image: dW += dy_n (Cout, P; rows P apart) x patches_n (P, CKK).
@@ -159,79 +160,6 @@ internal static partial class CpuConv2d
             float v = src[k];
             for (int g = 1; g < groups; g++) v += src[(long)g * stride + k];
             dst[k] = v;
-        }
-    }
-
-    /// <summary>patches[(n - n0)*P + oy*OutW + ox, k] = x[n, ci, oy*Kh + kh, ox*Kw + kw], k = (ci*Kh + kh)*Kw + kw,
-    /// as <see cref="PatchRows"/> but only columns 0..CKK are written. 2x2 and 4x4 windows (the downsampling layers,
-    /// the stem) move a channel's window per pixel as one vector built from whole input rows (shuffles of 2 or 4 rows,
-    /// 4 pixels at a time); other windows go through <see cref="PatchRows"/>.</summary>
-    private static unsafe void PatchRowsFast(Conv2dShape s, float* x, int n0, int count, float* patches, int ld)
-    {
-        bool two = s.Kh == 2 && s.Kw == 2, four = s.Kh == 4 && s.Kw == 4;
-        if (!(two && Avx.IsSupported) && !(four && Avx512F.IsSupported))
-        {
-            PatchRows(s, x, n0, count, patches, ld);
-            return;
-        }
-        int p = s.OutH * s.OutW;
-        for (int i = 0; i < count; i++)
-        {
-            float* img = x + (long)(n0 + i) * s.Cin * s.H * s.W;
-            for (int ci = 0; ci < s.Cin; ci++)
-                for (int oy = 0; oy < s.OutH; oy++)
-                {
-                    float* r0 = img + ((long)ci * s.H + oy * s.Kh) * s.W;
-                    float* dst = patches + (long)(i * p + oy * s.OutW) * ld + ci * s.Kh * s.Kw;
-                    int ox = 0;
-                    if (two)
-                    {
-                        // Pixel ox's window is (r0[2ox], r0[2ox+1], r1[2ox], r1[2ox+1]): 64-bit pairs of the two rows
-                        // interleaved.
-                        float* r1 = r0 + s.W;
-                        for (; ox + 4 <= s.OutW; ox += 4)
-                        {
-                            var v0 = Vector256.Load(r0 + 2 * ox).AsDouble();
-                            var v1 = Vector256.Load(r1 + 2 * ox).AsDouble();
-                            var lo = Avx.UnpackLow(v0, v1).AsSingle();   // pixels ox, ox + 2
-                            var hi = Avx.UnpackHigh(v0, v1).AsSingle();  // pixels ox + 1, ox + 3
-                            lo.GetLower().Store(dst + (long)ox * ld);
-                            hi.GetLower().Store(dst + (long)(ox + 1) * ld);
-                            lo.GetUpper().Store(dst + (long)(ox + 2) * ld);
-                            hi.GetUpper().Store(dst + (long)(ox + 3) * ld);
-                        }
-                        for (; ox < s.OutW; ox++)
-                            Vector128.Create(*(long*)(r0 + 2 * ox), *(long*)(r1 + 2 * ox)).AsSingle()
-                                .Store(dst + (long)ox * ld);
-                        continue;
-                    }
-                    // 4x4: pixel ox's window is the 128-bit blocks ox of rows 0..3 (4 pixels = one vector per row):
-                    // a 4 x 4 transpose of 128-bit blocks.
-                    float* r1f = r0 + s.W, r2f = r1f + s.W, r3f = r2f + s.W;
-                    for (; ox + 4 <= s.OutW; ox += 4)
-                    {
-                        var a0 = Vector512.Load(r0 + 4 * ox);
-                        var a1 = Vector512.Load(r1f + 4 * ox);
-                        var a2 = Vector512.Load(r2f + 4 * ox);
-                        var a3 = Vector512.Load(r3f + 4 * ox);
-                        var t0 = Avx512F.Shuffle4x128(a0, a1, 0x44);  // a0.b0 a0.b1 a1.b0 a1.b1
-                        var t1 = Avx512F.Shuffle4x128(a2, a3, 0x44);  // a2.b0 a2.b1 a3.b0 a3.b1
-                        var t2 = Avx512F.Shuffle4x128(a0, a1, 0xEE);  // a0.b2 a0.b3 a1.b2 a1.b3
-                        var t3 = Avx512F.Shuffle4x128(a2, a3, 0xEE);  // a2.b2 a2.b3 a3.b2 a3.b3
-                        Avx512F.Shuffle4x128(t0, t1, 0x88).Store(dst + (long)ox * ld);        // blocks 0
-                        Avx512F.Shuffle4x128(t0, t1, 0xDD).Store(dst + (long)(ox + 1) * ld);  // blocks 1
-                        Avx512F.Shuffle4x128(t2, t3, 0x88).Store(dst + (long)(ox + 2) * ld);  // blocks 2
-                        Avx512F.Shuffle4x128(t2, t3, 0xDD).Store(dst + (long)(ox + 3) * ld);  // blocks 3
-                    }
-                    for (; ox < s.OutW; ox++)
-                    {
-                        float* d = dst + (long)ox * ld;
-                        Vector128.Load(r0 + 4 * ox).Store(d);
-                        Vector128.Load(r1f + 4 * ox).Store(d + 4);
-                        Vector128.Load(r2f + 4 * ox).Store(d + 8);
-                        Vector128.Load(r3f + 4 * ox).Store(d + 12);
-                    }
-                }
         }
     }
 
