@@ -12,6 +12,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
+[NonParallelizable] // changes CpuGemm.LegacyPaths and CpuRowOps.Legacy
 public unsafe class CpuGemmEdgeTests
 {
     private static readonly int[] Widths =
@@ -48,6 +49,48 @@ public unsafe class CpuGemmEdgeTests
         var rng = TestRandom.ForCurrentTest();
         foreach (float beta in new[] { 0f, 1f })
             Check(rng, ta, tb, m, n, k, 1f, beta, 2);
+    }
+
+    // Two forms that must give the same bits as the ones before them: a row-major A read in place at k <= 64 into
+    // more than two slivers (off with CpuRowOps.Legacy, SLAK_MLP_LEGACY=1), and full tiles stored without the alpha
+    // multiply (alpha = 1) or added to C (alpha = beta = 1) instead of the FMA merge (the legacy paths' full tiles);
+    // m a multiple of 8 and n of 32 where the legacy paths are the reference (their edge tiles merge C differently).
+    [Test]
+    public void ShortKRowAAndUnitAlphaTilesMatchTheEarlierFormsBitForBit()
+    {
+        var rng = TestRandom.ForCurrentTest();
+        foreach (int threads in new[] { 1, 2 })
+        foreach (int k in new[] { 1, 19, 31, 62, 64, 65 })
+        foreach (int m in new[] { 8, 40, 1000 })
+        foreach (int n in new[] { 32, 64, 124, 249 })
+        foreach (float beta in new[] { 0f, 1f })
+        {
+            string what = rng.Ctx($"m={m} n={n} k={k} beta={beta} threads={threads}");
+            int ldc = n + 3;
+            var a = rng.NormalArray((long)m * k);
+            var b = rng.NormalArray((long)k * n);
+            var c0 = beta == 0f ? Enumerable.Repeat(float.NaN, m * ldc).ToArray() : rng.NormalArray((long)m * ldc);
+            float[] Run(bool rowOpsLegacy, bool legacyPaths)
+            {
+                var c = (float[])c0.Clone();
+                CpuRowOps.Legacy = rowOpsLegacy;
+                CpuGemm.LegacyPaths = legacyPaths;
+                try
+                {
+                    CpuGemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, beta, c, ldc, threads);
+                }
+                finally
+                {
+                    CpuRowOps.Legacy = false;
+                    CpuGemm.LegacyPaths = false;
+                }
+                return c;
+            }
+            var got = Run(false, false);
+            CpuGemmTests.AssertMatchesFloat64(got, c0, a, k, false, b, k, true, m, n, k, 1f, beta, ldc, what);
+            Expect.Exactly(got, Run(true, false), what + ": A read in place vs packed");
+            if (n % 32 == 0) Expect.Exactly(got, Run(false, true), what + ": unit-alpha tiles vs the legacy FMA merge");
+        }
     }
 
     // One case: C (padded by 3 columns of NaN; NaN everywhere when beta = 0) on the current paths against float64

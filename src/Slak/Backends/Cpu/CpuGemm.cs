@@ -46,6 +46,9 @@ internal static unsafe partial class CpuGemm
     // Internal and settable only so that the bench can time the always-swapped form against it.
     internal static int SwapMinK { get; set; } = 1024;
 
+    // A row-major A is read in place by the row-block driver, whatever the number of slivers, up to this k.
+    private const int RowAMaxShortK = 64;
+
     // B panels up to this many floats (64 KiB) are packed on the calling thread: a fork/join costs more.
     private const long InlinePackBMaxFloats = 1L << 14;
 
@@ -463,7 +466,12 @@ internal static unsafe partial class CpuGemm
                 bool directA = useDirectA && transA && nSlivers <= DirectAMaxSlivers;
                 // The same for a row-major A (the forward and dX products into narrow outputs: n = C <= 64) where the
                 // kernel can read 8 rows in place.
-                bool rowA = !LegacyPaths && !transA && kern.HasRowA && nSlivers <= DirectAMaxSlivers;
+                // And wherever k is short (the block MLP's products with k = C = 31 or 62 into 124-248 columns): a
+                // strip's 8 rows are then 8 x 1-4 cache lines that stay in L1 across all the slivers, the kernel
+                // issues the same broadcasts as from a packed strip, and the pack (three 8 x 8 transposes and a
+                // scalar tail per strip at k = 31) was a tenth of the product's time. Same arithmetic, same bits.
+                bool rowA = !LegacyPaths && !transA && kern.HasRowA
+                    && (nSlivers <= DirectAMaxSlivers || (!CpuRowOps.Legacy && k <= RowAMaxShortK));
                 ParallelFor(mBlocks, threads, mb =>
                 {
                     int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
