@@ -93,6 +93,48 @@ public unsafe class CpuGemmEdgeTests
         }
     }
 
+    // B packed once and used by many products (CpuGemm.PackedB, the block MLP's weights): the same bits as Sgemm on
+    // one thread for both transposes of B, beta 0 (C poisoned) and 1, k across the Kc blocks (1, 31, 257, 600), n off
+    // the sliver width and past Nc (4100: the per-call fallback), and several m reusing one packed B.
+    [Test]
+    public void PrepackedBMatchesSgemmBitForBit()
+    {
+        var rng = TestRandom.ForCurrentTest();
+        foreach (bool tb in new[] { false, true })
+        foreach (int k in new[] { 1, 31, 257, 600 })
+        foreach (int n in new[] { 1, 31, 124, 249, 4100 })
+        {
+            if (n == 4100 && k > 31) continue;
+            int ldb = tb ? k + 2 : n + 2;
+            var b = rng.NormalArray((long)(tb ? n : k) * ldb);
+            fixed (float* pb = b)
+            {
+                using var packed = new CpuGemm.PackedB(tb, k, n, pb, ldb);
+                foreach (int m in new[] { 1, 7, 64, 300 })
+                foreach (float beta in new[] { 0f, 1f })
+                {
+                    string what = rng.Ctx($"transB={tb} m={m} n={n} k={k} beta={beta}");
+                    int lda = k + 1, ldc = n + 3;
+                    var a = rng.NormalArray((long)m * lda);
+                    var c0 = beta == 0f ? Enumerable.Repeat(float.NaN, m * ldc).ToArray() : rng.NormalArray((long)m * ldc);
+                    var expected = (float[])c0.Clone();
+                    CpuGemm.Sgemm(false, tb, m, n, k, 1f, a, lda, b, ldb, beta, expected, ldc, 1);
+                    var got = (float[])c0.Clone();
+                    fixed (float* pa = a)
+                    fixed (float* pc = got)
+                        CpuGemm.SgemmPackedB(m, packed, 1f, pa, lda, beta, pc, ldc);
+                    for (int i = 0; i < m; i++)
+                        for (int j = n; j < ldc; j++)
+                        {
+                            got[i * ldc + j] = 0f; // padding (NaN when beta = 0): compared as zero on both sides
+                            expected[i * ldc + j] = 0f;
+                        }
+                    Expect.Exactly(got, expected, what + ": prepacked B vs Sgemm");
+                }
+            }
+        }
+    }
+
     // One case: C (padded by 3 columns of NaN; NaN everywhere when beta = 0) on the current paths against float64
     // (float32 accumulation: atol 1e-6, rtol 4e-6 sqrt(k + 1) of the sum of |terms|), the padding left untouched, and
     // with beta = 0 the legacy paths' bits.

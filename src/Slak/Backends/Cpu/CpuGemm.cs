@@ -425,7 +425,7 @@ internal static unsafe partial class CpuGemm
     // makes the round trip to memory as a packed copy. One fork/join packs B, one runs the row blocks.
     private static void DriveLocalA(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads,
-        GemmEpilogue? epilogue = null)
+        GemmEpilogue? epilogue = null, float* prepackedB = null)
     {
         bool useDirectA = DirectTransposedA;
         int mr = kern.Mr, nr = kern.Nr;
@@ -438,7 +438,8 @@ internal static unsafe partial class CpuGemm
         mBlocks = CeilDiv(m, mcTile);
 
         epilogue?.Begin(m, n, mBlocks);
-        float* packB = Workspace.Rent((long)k * ncMax, out var lease);
+        (nint Ptr, long Floats) lease = default;
+        float* packB = prepackedB != null ? prepackedB : Workspace.Rent((long)k * ncMax, out lease);
         try
         {
             nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packBP = (nint)packB;
@@ -449,6 +450,7 @@ internal static unsafe partial class CpuGemm
                 int slPerBTask = CeilDiv(nSlivers, Math.Min(nSlivers, threads * 4));
                 int bGroups = CeilDiv(nSlivers, slPerBTask);
                 bool inlinePackB = !LegacyPaths && (long)k * ncur <= InlinePackBMaxFloats;
+                if (prepackedB == null)
                 ParallelFor(bGroups * kBlocks, inlinePackB ? 1 : threads, t =>
                 {
                     int q = t / bGroups, g = t % bGroups;
@@ -518,7 +520,7 @@ internal static unsafe partial class CpuGemm
         }
         finally
         {
-            Workspace.Return(lease);
+            if (prepackedB == null) Workspace.Return(lease);
         }
         epilogue?.End();
     }
