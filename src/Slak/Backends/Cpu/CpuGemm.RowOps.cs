@@ -15,8 +15,9 @@ namespace Slak.Backends.Cpu;
 /// <summary>Bias rows and column sums over row-major blocks (see the file comment).</summary>
 internal static unsafe class CpuRowOps
 {
-    /// <summary>False (the default): the register loops of this file, and the block MLP's balanced blocks and
-    /// whole-block GELU' (CpuMlp.cs). True (SLAK_MLP_LEGACY=1): one TensorPrimitives call per row and the block
+    /// <summary>False (the default): the register loops of this file, and the block MLP's balanced blocks,
+    /// whole-block GELU' and weights packed once per call (CpuMlp.cs), and the GEMM's row-major A read in place at
+    /// k &lt;= 64 (CpuGemm.cs). True (SLAK_MLP_LEGACY=1): one TensorPrimitives call per row and the block
     /// partition before, for benchmarks comparing the two (bench mlp-step) and tests. Internal and settable.</summary>
     internal static bool Legacy { get; set; } = Environment.GetEnvironmentVariable("SLAK_MLP_LEGACY") == "1";
 
