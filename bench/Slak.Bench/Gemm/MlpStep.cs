@@ -22,7 +22,10 @@ internal static class MlpStep
 
     private static readonly int[] Widths = [31, 62, 124, 249];
 
-    private static readonly string[] Variants = ["per-GEMM", "row blocks, pre kept", "row blocks, recompute"];
+    // The fourth variant is the second with CpuRowOps.Legacy (SLAK_MLP_LEGACY=1): the row blocks and row loops before
+    // the balanced blocks and register row loops (CpuGemm.RowOps.cs), for the in-process old/new ratio.
+    private static readonly string[] Variants =
+        ["per-GEMM", "row blocks, pre kept", "row blocks, recompute", "row blocks, pre kept, legacy"];
 
     // Gc2: full (generation 2) garbage collections per call (fwd + bwd) of each variant: the per-GEMM form allocates
     // act and dpre as whole tensors (4-16 MB at stage 1) on every call.
@@ -55,6 +58,7 @@ internal static class MlpStep
         {
             F.MlpOneOperator = true;
             F.MlpRecompute = false;
+            CpuRowOps.Legacy = false;
             CpuParallel.Threads = savedThreads;
         }
         // The peak again after the runs: on a loaded machine the first measurement may have found a core busy; the
@@ -89,6 +93,7 @@ internal static class MlpStep
             {
                 F.MlpOneOperator = v > 0;
                 F.MlpRecompute = v == 2;
+                CpuRowOps.Legacy = v == 3;
                 foreach (var p in new[] { x, w1, b1, w2, b2 })
                 {
                     p.Grad?.Dispose();
@@ -151,6 +156,35 @@ internal static class MlpStep
                 $"{P(4 * f, r.Bwd[0])} / {P(4 * f, r.Bwd[1])} / {P(4 * f, r.Bwd[2])} | {r.Gc2[0]:F2} / {r.Gc2[1]:F2} / {r.Gc2[2]:F2} |"));
         }
         Line("");
+        Line("The row-block operator (pre kept, the default) against itself with SLAK_MLP_LEGACY=1 (the row blocks and " +
+            "per-row TensorPrimitives loops before CpuGemm.RowOps.cs), interleaved in the same run; % of the peak above " +
+            "as before (GEMM FLOPs only). `step` sums the four stages (every stage has two blocks in both presets, so " +
+            "the per-block sum has the step's weights).");
+        Line("");
+        Line("| preset | stage | rows | C | fwd legacy ms | fwd new ms | fwd new/legacy | bwd legacy ms | bwd new ms | bwd new/legacy | fwd % legacy / new | bwd % legacy / new | fwd+bwd % legacy / new |");
+        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        var legacySummary = new List<string>();
+        foreach (var grp in rows.GroupBy(r => r.Preset))
+        {
+            double fl = 0, tf3 = 0, tf1 = 0, tb3 = 0, tb1 = 0;
+            foreach (var r in grp)
+            {
+                double f = 2.0 * r.Rows * r.C * 4 * r.C;
+                string P(double flops, double s) => FmaPeak.PercentOf(flops / s / 1e9, peak.Gflops);
+                Line(string.Create(Inv, $"| {r.Preset} | {r.Stage} | {r.Rows} | {r.C} | {r.Fwd[3] * 1e3:F3} | {r.Fwd[1] * 1e3:F3} | " +
+                    $"{r.Fwd[1] / r.Fwd[3]:F2} | {r.Bwd[3] * 1e3:F3} | {r.Bwd[1] * 1e3:F3} | {r.Bwd[1] / r.Bwd[3]:F2} | " +
+                    $"{P(2 * f, r.Fwd[3])} / {P(2 * f, r.Fwd[1])} | {P(4 * f, r.Bwd[3])} / {P(4 * f, r.Bwd[1])} | " +
+                    $"{P(6 * f, r.Fwd[3] + r.Bwd[3])} / {P(6 * f, r.Fwd[1] + r.Bwd[1])} |"));
+                fl += f; tf3 += r.Fwd[3]; tf1 += r.Fwd[1]; tb3 += r.Bwd[3]; tb1 += r.Bwd[1];
+            }
+            string Q(double flops, double s) => FmaPeak.PercentOf(flops / s / 1e9, peak.Gflops);
+            Line(string.Create(Inv, $"| {grp.Key} | step | | | {tf3 * 1e3:F3} | {tf1 * 1e3:F3} | {tf1 / tf3:F2} | {tb3 * 1e3:F3} | " +
+                $"{tb1 * 1e3:F3} | {tb1 / tb3:F2} | {Q(2 * fl, tf3)} / {Q(2 * fl, tf1)} | {Q(4 * fl, tb3)} / {Q(4 * fl, tb1)} | " +
+                $"{Q(6 * fl, tf3 + tb3)} / {Q(6 * fl, tf1 + tb1)} |"));
+            legacySummary.Add(string.Create(Inv,
+                $"{grp.Key} new/legacy x{(tf1 + tb1) / (tf3 + tb3):F2} ({Q(6 * fl, tf3 + tb3)} -> {Q(6 * fl, tf1 + tb1)} of peak)"));
+        }
+        Line("");
         Line("Fwd + bwd of one block per stage, summed over the four stages (per block, not per step: stages have different depths):");
         Line("");
         Line("| preset | per-GEMM ms | kept ms | recompute ms | kept/per-GEMM | recompute/per-GEMM |");
@@ -163,7 +197,8 @@ internal static class MlpStep
             summary.Add(string.Create(Inv, $"{grp.Key} kept x{k / o:F2}, recompute x{c / o:F2}"));
         }
         Line("");
-        Line($"mlp-step: fwd + bwd time of one block per stage summed, relative to per-GEMM: {string.Join("; ", summary)}");
+        Line($"mlp-step: fwd + bwd time of one block per stage summed, relative to per-GEMM: {string.Join("; ", summary)}; " +
+            $"row blocks against SLAK_MLP_LEGACY=1: {string.Join("; ", legacySummary)}");
         return sb.ToString();
     }
 }

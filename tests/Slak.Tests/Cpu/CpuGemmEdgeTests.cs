@@ -12,6 +12,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
+[NonParallelizable] // changes CpuGemm.LegacyPaths and CpuRowOps.Legacy
 public unsafe class CpuGemmEdgeTests
 {
     private static readonly int[] Widths =
@@ -48,6 +49,90 @@ public unsafe class CpuGemmEdgeTests
         var rng = TestRandom.ForCurrentTest();
         foreach (float beta in new[] { 0f, 1f })
             Check(rng, ta, tb, m, n, k, 1f, beta, 2);
+    }
+
+    // Two forms that must give the same bits as the ones before them: a row-major A read in place at k <= 64 into
+    // more than two slivers (off with CpuRowOps.Legacy, SLAK_MLP_LEGACY=1), and full tiles stored without the alpha
+    // multiply (alpha = 1) or added to C (alpha = beta = 1) instead of the FMA merge (the legacy paths' full tiles);
+    // m a multiple of 8 and n of 32 where the legacy paths are the reference (their edge tiles merge C differently).
+    [Test]
+    public void ShortKRowAAndUnitAlphaTilesMatchTheEarlierFormsBitForBit()
+    {
+        var rng = TestRandom.ForCurrentTest();
+        foreach (int threads in new[] { 1, 2 })
+        foreach (int k in new[] { 1, 19, 31, 62, 64, 65 })
+        foreach (int m in new[] { 8, 40, 1000 })
+        foreach (int n in new[] { 32, 64, 124, 249 })
+        foreach (float beta in new[] { 0f, 1f })
+        {
+            string what = rng.Ctx($"m={m} n={n} k={k} beta={beta} threads={threads}");
+            int ldc = n + 3;
+            var a = rng.NormalArray((long)m * k);
+            var b = rng.NormalArray((long)k * n);
+            var c0 = beta == 0f ? Enumerable.Repeat(float.NaN, m * ldc).ToArray() : rng.NormalArray((long)m * ldc);
+            float[] Run(bool rowOpsLegacy, bool legacyPaths)
+            {
+                var c = (float[])c0.Clone();
+                CpuRowOps.Legacy = rowOpsLegacy;
+                CpuGemm.LegacyPaths = legacyPaths;
+                try
+                {
+                    CpuGemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, beta, c, ldc, threads);
+                }
+                finally
+                {
+                    CpuRowOps.Legacy = false;
+                    CpuGemm.LegacyPaths = false;
+                }
+                return c;
+            }
+            var got = Run(false, false);
+            CpuGemmTests.AssertMatchesFloat64(got, c0, a, k, false, b, k, true, m, n, k, 1f, beta, ldc, what);
+            Expect.Exactly(got, Run(true, false), what + ": A read in place vs packed");
+            if (n % 32 == 0) Expect.Exactly(got, Run(false, true), what + ": unit-alpha tiles vs the legacy FMA merge");
+        }
+    }
+
+    // B packed once and used by many products (CpuGemm.PackedB, the block MLP's weights): the same bits as Sgemm on
+    // one thread for both transposes of B, beta 0 (C poisoned) and 1, k across the Kc blocks (1, 31, 257, 600), n off
+    // the sliver width and past Nc (4100: the per-call fallback), and several m reusing one packed B.
+    [Test]
+    public void PrepackedBMatchesSgemmBitForBit()
+    {
+        var rng = TestRandom.ForCurrentTest();
+        foreach (bool tb in new[] { false, true })
+        foreach (int k in new[] { 1, 31, 257, 600 })
+        foreach (int n in new[] { 1, 31, 124, 249, 4100 })
+        {
+            if (n == 4100 && k > 31) continue;
+            int ldb = tb ? k + 2 : n + 2;
+            var b = rng.NormalArray((long)(tb ? n : k) * ldb);
+            fixed (float* pb = b)
+            {
+                using var packed = new CpuGemm.PackedB(tb, k, n, pb, ldb);
+                foreach (int m in new[] { 1, 7, 64, 300 })
+                foreach (float beta in new[] { 0f, 1f })
+                {
+                    string what = rng.Ctx($"transB={tb} m={m} n={n} k={k} beta={beta}");
+                    int lda = k + 1, ldc = n + 3;
+                    var a = rng.NormalArray((long)m * lda);
+                    var c0 = beta == 0f ? Enumerable.Repeat(float.NaN, m * ldc).ToArray() : rng.NormalArray((long)m * ldc);
+                    var expected = (float[])c0.Clone();
+                    CpuGemm.Sgemm(false, tb, m, n, k, 1f, a, lda, b, ldb, beta, expected, ldc, 1);
+                    var got = (float[])c0.Clone();
+                    fixed (float* pa = a)
+                    fixed (float* pc = got)
+                        CpuGemm.SgemmPackedB(m, packed, 1f, pa, lda, beta, pc, ldc);
+                    for (int i = 0; i < m; i++)
+                        for (int j = n; j < ldc; j++)
+                        {
+                            got[i * ldc + j] = 0f; // padding (NaN when beta = 0): compared as zero on both sides
+                            expected[i * ldc + j] = 0f;
+                        }
+                    Expect.Exactly(got, expected, what + ": prepacked B vs Sgemm");
+                }
+            }
+        }
     }
 
     // One case: C (padded by 3 columns of NaN; NaN everywhere when beta = 0) on the current paths against float64

@@ -13,7 +13,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuParallel.Threads, CpuMlp.HiddenBlockFloats and F.MlpRecompute
+[NonParallelizable] // changes CpuParallel.Threads, CpuMlp.HiddenBlockFloats, F.MlpRecompute and CpuRowOps.Legacy
 public class CpuMlpTests
 {
     private TestRandom _rng = null!;
@@ -35,6 +35,7 @@ public class CpuMlpTests
         CpuMlp.HiddenBlockFloats = _blockFloats;
         CpuMlp.MinBackwardBlockRows = _minBackwardRows;
         F.MlpRecompute = false;
+        CpuRowOps.Legacy = false;
     }
 
     private sealed record Inputs(int Rows, int In, int Hidden, int Out, float[] X, float[] W1, float[] B1, float[] W2,
@@ -197,6 +198,43 @@ public class CpuMlpTests
                 string ctx = $"{a.Rows} rows in blocks of 16, {threads} threads, pre {(keepPre ? "kept" : "recomputed")}";
                 var first = Run(a, composed: false, keepPre);
                 ExpectClose(first, reference, 2e-5, ctx);
+                var second = Run(a, composed: false, keepPre);
+                for (int i = 0; i < Names.Length; i++)
+                    Expect.Exactly(second[i], first[i], $"{Names[i]}: second run, {ctx}");
+            }
+        }
+    }
+
+    // The balanced blocks and register row loops (the default) against the blocks and per-row loops before them
+    // (CpuRowOps.Legacy, SLAK_MLP_LEGACY=1): both close to float64 and to each other at 1, 2 and 3 threads, and the
+    // default the same bits on a second run. Shapes: slak_nano's first stage at batch 4 (blocks of the cache target,
+    // 512 rows each where the legacy blocks were 528 and a ragged one), rows that split into blocks of different
+    // sizes (1109 rows; small blocks of 16 x 124 floats), C = 31 against 5 / 13 / 3 widths, and one row.
+    [TestCase(512, 31, 124, 31, 1 << 16)]
+    [TestCase(1109, 31, 124, 31, 1 << 16)]
+    [TestCase(1109, 62, 248, 62, 16 * 248)]
+    [TestCase(301, 5, 13, 3, 16 * 13)]
+    [TestCase(1, 31, 124, 31, 1 << 16)]
+    public void BalancedBlocksMatchTheLegacyPathAndRepeatBitForBit(int rows, int inF, int hidden, int outF, int blockFloats)
+    {
+        CpuMlp.HiddenBlockFloats = blockFloats;
+        CpuMlp.MinBackwardBlockRows = 0;
+        var a = Make(rows, inF, hidden, outF);
+        var reference = Reference64(a);
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            CpuParallel.Threads = threads;
+            foreach (bool keepPre in new[] { true, false })
+            {
+                string ctx = $"({rows} x {inF} -> {hidden} -> {outF}), {blockFloats} hidden floats per block, " +
+                    $"{threads} threads, pre {(keepPre ? "kept" : "recomputed")}";
+                CpuRowOps.Legacy = true;
+                var legacy = Run(a, composed: false, keepPre);
+                CpuRowOps.Legacy = false;
+                var first = Run(a, composed: false, keepPre);
+                ExpectClose(first, reference, 2e-5, $"default vs float64, {ctx}");
+                ExpectClose(legacy, reference, 2e-5, $"legacy vs float64, {ctx}");
+                ExpectClose(first, Widen(legacy), 2e-5, $"default vs legacy, {ctx}");
                 var second = Run(a, composed: false, keepPre);
                 for (int i = 0; i < Names.Length; i++)
                     Expect.Exactly(second[i], first[i], $"{Names[i]}: second run, {ctx}");

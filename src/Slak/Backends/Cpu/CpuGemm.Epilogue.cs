@@ -6,7 +6,6 @@
 // partition of the rows. Either way every element of C is handed to the epilogue exactly once, and the row blocks
 // depend only on the shapes and the thread count, so per-block reductions added in block order are deterministic.
 using System.Buffers;
-using System.Numerics.Tensors;
 
 namespace Slak.Backends.Cpu;
 
@@ -43,14 +42,7 @@ internal sealed unsafe class BiasEpilogue(float* bias) : GemmEpilogue
 {
     /// <inheritdoc />
     public override void Apply(float* c, int ldc, int row0, int rows, int col0, int cols, int rowBlock)
-    {
-        var b = new ReadOnlySpan<float>(bias + col0, cols);
-        for (int i = row0; i < row0 + rows; i++)
-        {
-            var row = new Span<float>(c + (long)i * ldc + col0, cols);
-            TensorPrimitives.Add(row, b, row);
-        }
-    }
+        => CpuRowOps.AddBias(c + (long)row0 * ldc + col0, ldc, rows, cols, bias + col0);
 }
 
 /// <summary>C[i, j] += bias[j] (C keeps the pre-activation), then y[i, j] = GELU(C[i, j]) (y has row stride n).</summary>
@@ -72,11 +64,7 @@ internal sealed unsafe class BiasGeluEpilogue(float* bias, float* y) : GemmEpilo
                     new Span<float>(y + (long)i * _n + col0, cols));
             return;
         }
-        for (int i = row0; i < row0 + rows; i++)
-        {
-            var row = new Span<float>(c + (long)i * ldc + col0, cols);
-            TensorPrimitives.Add(row, b, row);
-        }
+        CpuRowOps.AddBias(c + (long)row0 * ldc + col0, ldc, rows, cols, bias + col0);
         if (cols == ldc && ldc == _n) // whole rows: one contiguous span (GELU's vector loop over the block, one tail)
         {
             CpuGelu.Forward(new ReadOnlySpan<float>(c + (long)row0 * ldc, rows * cols),
@@ -129,8 +117,7 @@ internal sealed unsafe class GeluGradBiasSumEpilogue(float* pre, float* dbias) :
                 CpuGelu.Backward(new ReadOnlySpan<float>(pre + (long)i * _n + col0, cols), row, row);
             }
         }
-        for (int i = row0; i < row0 + rows; i++)
-            TensorPrimitives.Add(acc, new ReadOnlySpan<float>(c + (long)i * ldc + col0, cols), acc);
+        fixed (float* pAcc = acc) CpuRowOps.AccumulateColumns(c + (long)row0 * ldc + col0, ldc, rows, cols, pAcc);
     }
 
     /// <inheritdoc />

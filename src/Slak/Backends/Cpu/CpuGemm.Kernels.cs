@@ -205,6 +205,34 @@ internal static unsafe partial class CpuGemm
             return;
         }
 
+        // alpha = 1 (every product of the block MLP and the convolutions): the tile as it is, or added to C when
+        // beta = 1 (the weight gradients' k blocks): the same bits as the general form (x * 1 is exact, and
+        // fma(x, 1, y * 1) rounds x + y once), without its 16 multiplies per tile, a few % at k = 31.
+        if (full && alpha == 1f && !LegacyPaths && (beta == 0f || beta == 1f))
+        {
+            if (beta == 0f)
+            {
+                Vector512.Store(c00, c); Vector512.Store(c01, c + 16);
+                Vector512.Store(c10, c + ldc); Vector512.Store(c11, c + ldc + 16);
+                Vector512.Store(c20, c + 2L * ldc); Vector512.Store(c21, c + 2L * ldc + 16);
+                Vector512.Store(c30, c + 3L * ldc); Vector512.Store(c31, c + 3L * ldc + 16);
+                Vector512.Store(c40, c + 4L * ldc); Vector512.Store(c41, c + 4L * ldc + 16);
+                Vector512.Store(c50, c + 5L * ldc); Vector512.Store(c51, c + 5L * ldc + 16);
+                Vector512.Store(c60, c + 6L * ldc); Vector512.Store(c61, c + 6L * ldc + 16);
+                Vector512.Store(c70, c + 7L * ldc); Vector512.Store(c71, c + 7L * ldc + 16);
+                return;
+            }
+            AddRow(c, c00, c01);
+            AddRow(c + ldc, c10, c11);
+            AddRow(c + 2L * ldc, c20, c21);
+            AddRow(c + 3L * ldc, c30, c31);
+            AddRow(c + 4L * ldc, c40, c41);
+            AddRow(c + 5L * ldc, c50, c51);
+            AddRow(c + 6L * ldc, c60, c61);
+            AddRow(c + 7L * ldc, c70, c71);
+            return;
+        }
+
         // Edge tiles (legacy path) go through a stack tile so the stores below never leave C.
         float* tmp = stackalloc float[8 * 32];
         float* t = full ? c : tmp;
@@ -242,6 +270,14 @@ internal static unsafe partial class CpuGemm
             Vector512.Store(Avx512F.FusedMultiplyAdd(c71, va, Vector512.Load(t + 7 * ldt + 16) * vb), t + 7 * ldt + 16);
         }
         if (!full) MergeEdge(tmp, 32, c, ldc, alpha, beta, rows, cols);
+    }
+
+    // One row of a full AVX-512 tile added to C (alpha = beta = 1).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void AddRow(float* ci, Vector512<float> lo, Vector512<float> hi)
+    {
+        Vector512.Store(lo + Vector512.Load(ci), ci);
+        Vector512.Store(hi + Vector512.Load(ci + 16), ci + 16);
     }
 
     // Lanes [0, count) set (none when count <= 0, all when count >= 16).

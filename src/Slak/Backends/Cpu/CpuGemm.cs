@@ -46,6 +46,9 @@ internal static unsafe partial class CpuGemm
     // Internal and settable only so that the bench can time the always-swapped form against it.
     internal static int SwapMinK { get; set; } = 1024;
 
+    // A row-major A is read in place by the row-block driver, whatever the number of slivers, up to this k.
+    private const int RowAMaxShortK = 64;
+
     // B panels up to this many floats (64 KiB) are packed on the calling thread: a fork/join costs more.
     private const long InlinePackBMaxFloats = 1L << 14;
 
@@ -422,7 +425,7 @@ internal static unsafe partial class CpuGemm
     // makes the round trip to memory as a packed copy. One fork/join packs B, one runs the row blocks.
     private static void DriveLocalA(KernelInfo kern, bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, int threads,
-        GemmEpilogue? epilogue = null)
+        GemmEpilogue? epilogue = null, float* prepackedB = null)
     {
         bool useDirectA = DirectTransposedA;
         int mr = kern.Mr, nr = kern.Nr;
@@ -435,7 +438,8 @@ internal static unsafe partial class CpuGemm
         mBlocks = CeilDiv(m, mcTile);
 
         epilogue?.Begin(m, n, mBlocks);
-        float* packB = Workspace.Rent((long)k * ncMax, out var lease);
+        (nint Ptr, long Floats) lease = default;
+        float* packB = prepackedB != null ? prepackedB : Workspace.Rent((long)k * ncMax, out lease);
         try
         {
             nint aP = (nint)a, bP = (nint)b, cP = (nint)c, packBP = (nint)packB;
@@ -446,6 +450,7 @@ internal static unsafe partial class CpuGemm
                 int slPerBTask = CeilDiv(nSlivers, Math.Min(nSlivers, threads * 4));
                 int bGroups = CeilDiv(nSlivers, slPerBTask);
                 bool inlinePackB = !LegacyPaths && (long)k * ncur <= InlinePackBMaxFloats;
+                if (prepackedB == null)
                 ParallelFor(bGroups * kBlocks, inlinePackB ? 1 : threads, t =>
                 {
                     int q = t / bGroups, g = t % bGroups;
@@ -463,7 +468,12 @@ internal static unsafe partial class CpuGemm
                 bool directA = useDirectA && transA && nSlivers <= DirectAMaxSlivers;
                 // The same for a row-major A (the forward and dX products into narrow outputs: n = C <= 64) where the
                 // kernel can read 8 rows in place.
-                bool rowA = !LegacyPaths && !transA && kern.HasRowA && nSlivers <= DirectAMaxSlivers;
+                // And wherever k is short (the block MLP's products with k = C = 31 or 62 into 124-248 columns): a
+                // strip's 8 rows are then 8 x 1-4 cache lines that stay in L1 across all the slivers, the kernel
+                // issues the same broadcasts as from a packed strip, and the pack (three 8 x 8 transposes and a
+                // scalar tail per strip at k = 31) was a tenth of the product's time. Same arithmetic, same bits.
+                bool rowA = !LegacyPaths && !transA && kern.HasRowA
+                    && (nSlivers <= DirectAMaxSlivers || (!CpuRowOps.Legacy && k <= RowAMaxShortK));
                 ParallelFor(mBlocks, threads, mb =>
                 {
                     int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
@@ -510,7 +520,7 @@ internal static unsafe partial class CpuGemm
         }
         finally
         {
-            Workspace.Return(lease);
+            if (prepackedB == null) Workspace.Return(lease);
         }
         epilogue?.End();
     }

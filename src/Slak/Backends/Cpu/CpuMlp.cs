@@ -4,6 +4,7 @@
 // tensors do not stream through DRAM: at slak_nano64's first stage they are 16 MB each, and the per-operator form
 // (MlpComposed.cs) wrote act, read it back, wrote dpre and read it twice more. The forward keeps only the
 // pre-activation (or nothing); the backward rebuilds act = GELU(pre) per block (or the whole first product).
+// The weights are packed once per call for every block's products (CpuGemm.PackedB).
 // Weight and bias gradients are summed per task into their own buffers and reduced in task order afterwards; the
 // tasks are fixed contiguous ranges of blocks that depend only on the shape and the thread count, so the results are
 // the same bits for the same thread count.
@@ -46,11 +47,19 @@ internal static unsafe class CpuMlp
 
     /// <summary>Rows per block for this shape and thread count: the cache target, but no more than an even share of
     /// the rows per thread so that every thread has a block.</summary>
+    /// <remarks>The blocks of a call are as equal as a multiple of 8 rows allows and their number a multiple of the
+    /// thread count: the tasks take contiguous ranges of whole blocks, and with blocks of the cache target (528 rows
+    /// at C = 31) the first task had a whole block more than the second at slak_nano's first two stages (6 % of the
+    /// work idle on one thread). <see cref="CpuRowOps.Legacy"/>: the cache target and a ragged last block, as before.
+    /// </remarks>
     internal static int BlockRows(int rows, int hidden, int threads)
     {
         int target = Math.Max(MinBlockRows, HiddenBlockFloats / Math.Max(hidden, 1) / 8 * 8);
         int share = (Math.Max(rows, 1) + threads - 1) / threads;
-        return Math.Min(target, share);
+        if (CpuRowOps.Legacy) return Math.Min(target, share);
+        int perThread = (share + target - 1) / target;
+        int even = (Math.Max(rows, 1) + threads * perThread - 1) / (threads * perThread);
+        return Math.Min(target, (even + 7) / 8 * 8);
     }
 
     /// <summary>y = GELU(x w1^T + b1) w2^T + b2; a.Pre (rows x hidden) receives x w1^T + b1 unless null.</summary>
@@ -60,6 +69,7 @@ internal static unsafe class CpuMlp
         int blocks = (a.Rows + rb - 1) / rb, parts = Math.Min(threads, blocks);
         long blockFloats = (long)rb * a.Hidden;
         nint yP = (nint)y;
+        using var w = new Weights(a, backward: false);
         CpuParallel.For(0, parts, part =>
         {
             // Per task: a block's act, and its pre when the caller keeps none.
@@ -68,8 +78,8 @@ internal static unsafe class CpuMlp
             {
                 fixed (float* scratch = buffer)
                     for (int blk = FirstBlock(part, parts, blocks); blk < FirstBlock(part + 1, parts, blocks); blk++)
-                        ForwardBlock(a, blk * rb, Math.Min(rb, a.Rows - blk * rb), scratch, scratch + blockFloats,
-                            (float*)yP);
+                        ForwardBlock(a, w, blk * rb, Math.Min(rb, a.Rows - blk * rb), scratch,
+                            scratch + blockFloats, (float*)yP);
             }
             finally
             {
@@ -78,13 +88,39 @@ internal static unsafe class CpuMlp
         });
     }
 
-    private static void ForwardBlock(Args a, int r0, int n, float* act, float* preScratch, float* y)
+    private static void ForwardBlock(Args a, Weights w, int r0, int n, float* act, float* preScratch, float* y)
     {
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * a.Hidden;
-        Fc1(a, r0, n, pre, act);
-        CpuGemm.Sgemm(false, true, n, a.Out, a.Hidden, 1f, new ReadOnlySpan<float>(act, n * a.Hidden), a.Hidden,
-            new ReadOnlySpan<float>(a.W2, a.Out * a.Hidden), a.Hidden, 0f,
-            new Span<float>(y + (long)r0 * a.Out, n * a.Out), a.Out, 1, epilogue: new BiasEpilogue(a.B2));
+        Fc1(a, w, r0, n, pre, act);
+        CpuGemm.SgemmPackedB(n, w.W2T!, 1f, act, a.Hidden, 0f, y + (long)r0 * a.Out, a.Out, new BiasEpilogue(a.B2));
+    }
+
+    /// <summary>The weights packed once per call for the products of every block (CpuGemm.PackedB): w1^T and w2^T for
+    /// the forward (and the backward's recomputed first product), w2 and w1 for the backward's dact and dx.</summary>
+    private sealed class Weights : IDisposable
+    {
+        public Weights(Args a, bool backward)
+        {
+            bool pack = !CpuRowOps.Legacy; // legacy: every block's product packs its weight, as before
+            if (!backward || a.Pre == null) W1T = new CpuGemm.PackedB(true, a.In, a.Hidden, a.W1, a.In, pack);
+            if (!backward) W2T = new CpuGemm.PackedB(true, a.Hidden, a.Out, a.W2, a.Hidden, pack);
+            if (!backward) return;
+            W2 = new CpuGemm.PackedB(false, a.Out, a.Hidden, a.W2, a.Hidden, pack);
+            W1 = new CpuGemm.PackedB(false, a.Hidden, a.In, a.W1, a.In, pack);
+        }
+
+        public CpuGemm.PackedB? W1T { get; }
+        public CpuGemm.PackedB? W2T { get; }
+        public CpuGemm.PackedB? W2 { get; }
+        public CpuGemm.PackedB? W1 { get; }
+
+        public void Dispose()
+        {
+            W1T?.Dispose();
+            W2T?.Dispose();
+            W2?.Dispose();
+            W1?.Dispose();
+        }
     }
 
     /// <summary>The gradients of one call: dx (rows x In) per block; dw1 (Hidden x In), db1, dw2 (Out x Hidden), db2
@@ -111,6 +147,7 @@ internal static unsafe class CpuMlp
         int biasStride = a.Hidden + a.Out;
         float[] partialArray = ArrayPool<float>.Shared.Rent(checked((int)(parts * partFloats)));
         double[] biasSums = new double[parts * biasStride];
+        using var w = new Weights(a, backward: true);
         try
         {
             fixed (float* partials = partialArray)
@@ -130,7 +167,7 @@ internal static unsafe class CpuMlp
                             if (first == end)
                                 new Span<float>(dw1, (int)partFloats).Clear();
                             for (int blk = first; blk < end; blk++)
-                                BackwardBlock(a, g, blk * rb, Math.Min(rb, a.Rows - blk * rb), blk == first,
+                                BackwardBlock(a, w, g, blk * rb, Math.Min(rb, a.Rows - blk * rb), blk == first,
                                     scratch, scratch + blockFloats, scratch + 2 * blockFloats, dw1, dw2T,
                                     biasSums.AsSpan(part * biasStride, biasStride));
                         }
@@ -152,7 +189,7 @@ internal static unsafe class CpuMlp
     // One block of rows [r0, r0 + n): dx written, dw1 / dw2T overwritten on a task's first block and added to after,
     // the block's column sums of dpre and dy added to the task's double sums. colSums is Hidden + Out floats, placed
     // after preScratch when the block's pre is recomputed (else it is preScratch).
-    private static void BackwardBlock(Args a, Grads g, int r0, int n, bool firstBlock, float* act, float* dpre,
+    private static void BackwardBlock(Args a, Weights w, Grads g, int r0, int n, bool firstBlock, float* act, float* dpre,
         float* preScratch, float* dw1, float* dw2T, Span<double> sums)
     {
         int h = a.Hidden;
@@ -160,7 +197,7 @@ internal static unsafe class CpuMlp
         float* x = a.X + (long)r0 * a.In, dy = g.Dy + (long)r0 * a.Out;
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h;
         float* colSums = a.Pre == null ? preScratch + (long)n * h : preScratch;
-        if (a.Pre == null) Fc1(a, r0, n, pre, act);
+        if (a.Pre == null) Fc1(a, w, r0, n, pre, act);
         else CpuGelu.Forward(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h));
 
         var dyS = new ReadOnlySpan<float>(dy, n * a.Out);
@@ -168,29 +205,37 @@ internal static unsafe class CpuMlp
         var actS = new ReadOnlySpan<float>(act, n * h);
         var dpreS = new Span<float>(dpre, n * h);
         // dact = dy w2, then dpre = dact GELU'(pre) with db1's column sum in the same pass over each row.
-        CpuGemm.Sgemm(false, false, n, h, a.Out, 1f, dyS, a.Out, new ReadOnlySpan<float>(a.W2, a.Out * h), h, 0f,
-            dpreS, h, 1);
+        CpuGemm.SgemmPackedB(n, w.W2!, 1f, dy, a.Out, 0f, dpre, h);
         var sum1 = new Span<float>(colSums, h);
         sum1.Clear();
-        for (int i = 0; i < n; i++)
-            CpuGelu.BackwardAccumulate(new ReadOnlySpan<float>(pre + (long)i * h, h), dpreS.Slice(i * h, h), sum1);
         var sum2 = new Span<float>(colSums + h, a.Out);
         sum2.Clear();
-        for (int i = 0; i < n; i++) TensorPrimitives.Add(sum2, dyS.Slice(i * a.Out, a.Out), sum2);
+        if (CpuRowOps.Legacy)
+        {
+            for (int i = 0; i < n; i++)
+                CpuGelu.BackwardAccumulate(new ReadOnlySpan<float>(pre + (long)i * h, h), dpreS.Slice(i * h, h), sum1);
+            for (int i = 0; i < n; i++) TensorPrimitives.Add(sum2, dyS.Slice(i * a.Out, a.Out), sum2);
+        }
+        else
+        {
+            // GELU' over the whole block in one call (its tables loaded once, one masked tail), then the column
+            // sums in registers: the same products and sums as the per-row form, without its per-row call costs.
+            CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
+            CpuRowOps.AccumulateColumns(dpre, h, n, h, colSums);
+            CpuRowOps.AccumulateColumns(dy, a.Out, n, a.Out, colSums + h);
+        }
         for (int j = 0; j < h; j++) sums[j] += sum1[j];
         for (int j = 0; j < a.Out; j++) sums[h + j] += sum2[j];
 
         CpuGemm.Sgemm(true, false, h, a.Out, n, 1f, actS, h, dyS, a.Out, beta, new Span<float>(dw2T, h * a.Out), a.Out, 1);
         CpuGemm.Sgemm(true, false, h, a.In, n, 1f, dpreS, h, xS, a.In, beta, new Span<float>(dw1, h * a.In), a.In, 1);
-        CpuGemm.Sgemm(false, false, n, a.In, h, 1f, dpreS, h, new ReadOnlySpan<float>(a.W1, h * a.In), a.In, 0f,
-            new Span<float>(g.Dx + (long)r0 * a.In, n * a.In), a.In, 1);
+        CpuGemm.SgemmPackedB(n, w.W1!, 1f, dpre, h, 0f, g.Dx + (long)r0 * a.In, a.In);
     }
 
     // pre = x w1^T + b1 and act = GELU(pre) for the block of rows [r0, r0 + n) (bias and GELU in the epilogue).
-    private static void Fc1(Args a, int r0, int n, float* pre, float* act) =>
-        CpuGemm.Sgemm(false, true, n, a.Hidden, a.In, 1f, new ReadOnlySpan<float>(a.X + (long)r0 * a.In, n * a.In),
-            a.In, new ReadOnlySpan<float>(a.W1, a.Hidden * a.In), a.In, 0f, new Span<float>(pre, n * a.Hidden),
-            a.Hidden, 1, epilogue: new BiasGeluEpilogue(a.B1, act));
+    private static void Fc1(Args a, Weights w, int r0, int n, float* pre, float* act) =>
+        CpuGemm.SgemmPackedB(n, w.W1T!, 1f, a.X + (long)r0 * a.In, a.In, 0f, pre, a.Hidden,
+            new BiasGeluEpilogue(a.B1, act));
 
     // The per-task sums added in task order (the same order for the same thread count); dw2 transposed back.
     private static void Reduce(Args a, Grads g, float* partials, int parts, long partFloats, long w1Floats,
