@@ -18,7 +18,8 @@ internal static class MemoryBandwidth
     /// about the size of one image's activations in the training step's stage 1.</summary>
     internal const int CacheBytesPerThread = 256 << 10;
 
-    /// <summary>Bytes per thread of the DRAM measurement: far beyond any last-level cache of this machine kind.</summary>
+    /// <summary>Bytes per thread of the DRAM measurement: far beyond any last-level cache of this machine
+    /// kind.</summary>
     internal const int DramBytesPerThread = 64 << 20;
 
     [BenchProgram("memory-bandwidth", "read bandwidth per buffer size (L1 ... DRAM), 1 and N threads")]

@@ -10,7 +10,8 @@
 // separate train-vs-torch runs (one per setting) swung by 2x from run to run, far more than the depthwise
 // convolution's share of the step; taking the settings in turn in one process is what can show the difference.
 // Writes bench/results/dwconv-columns-step.md (or --out).
-//   dotnet run -c Release --project bench/Slak.Bench -- dwconv-columns-step [--presets slak_nano,slak_nano64] [--steps 40] [--warmup 30] [--note TEXT] [--out FILE]
+//   dotnet run -c Release --project bench/Slak.Bench -- dwconv-columns-step [--presets slak_nano,slak_nano64]
+//     [--steps 40] [--warmup 30] [--note TEXT] [--out FILE]
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;

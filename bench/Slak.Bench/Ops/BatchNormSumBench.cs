@@ -7,7 +7,8 @@
 // gradients written), read against the cache and DRAM bandwidth measured in the same run; beside it, each side's own
 // passes (old forward 15, backward 15 tensor passes; new forward 7, backward 11, of which dy and x are re-read from
 // the thread's own cache).
-//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll bn-sum-step [--reps N] [--out FILE] [--note TEXT] [--wide-only]
+//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll bn-sum-step [--reps N] [--out FILE] [--note TEXT]
+//     [--wide-only]
 using System.Globalization;
 using Slak.Backends.Cpu;
 using Slak.Bench.Train;

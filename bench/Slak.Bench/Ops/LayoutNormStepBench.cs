@@ -70,8 +70,8 @@ internal static class LayoutNormStepBench
         var steps = new List<string>();
         foreach (var (preset, sides) in Presets)
         {
-            // (pass, stage) -> calls per step: two blocks per stage; the channels-first LayerNorm twice on stage 1's map
-            // (the stem's and the first downsampling layer's), once before each of the other two downsamplings.
+            // (pass, stage) -> calls per step: two blocks per stage; the channels-first LayerNorm twice on stage 1's
+            // map (the stem's and the first downsampling layer's), once before each of the other two downsamplings.
             var passes = new (string Name, Func<int, int> Calls, Func<int, int, int, (double, double)> Time)[]
             {
                 ("LayerNormNchwToNhwc", _ => 2, (c, side, calls) => LayerNormBackward(c, side, calls, reps, nhwc: true, forward: true)),
@@ -102,8 +102,8 @@ internal static class LayoutNormStepBench
         return steps;
     }
 
-    /// <summary>A LayerNorm backward (or, with <paramref name="forward"/>, the fused forward) on <paramref name="calls"/>
-    /// sets of tensors, best ms per call of old and new.</summary>
+    /// <summary>A LayerNorm backward (or, with <paramref name="forward"/>, the fused forward) on
+    /// <paramref name="calls"/> sets of tensors, best ms per call of old and new.</summary>
     private static (double Old, double New) LayerNormBackward(int c, int side, int calls, int reps, bool nhwc,
         bool forward = false)
     {

@@ -184,9 +184,10 @@ internal static class NormStepBench
         }
     }
 
-    /// <summary>The channels-first LayerNorm on <paramref name="calls"/> sets of tensors, best ms per call of each side:
-    /// forward old = the plane path, new = pixels in the SIMD lanes (LayerNormLayoutPixelLanes; the plane path below one
-    /// vector of pixels); backward old = the per-plane and small-map paths, against the flat path forced on.</summary>
+    /// <summary>The channels-first LayerNorm on <paramref name="calls"/> sets of tensors, best ms per call of each
+    /// side: forward old = the plane path, new = pixels in the SIMD lanes (LayerNormLayoutPixelLanes; the plane path
+    /// below one vector of pixels); backward old = the per-plane and small-map paths, against the flat path forced
+    /// on.</summary>
     private static ((double Old, double New) Fwd, (double Old, double Flat) Bwd) LayerNormStage(int c, int side, int calls, int reps)
     {
         var rng = new Random(c * 977 + side);

@@ -1,11 +1,11 @@
-// Same-process A/B of the norm operators on slak_nano's shapes (batch 128), interleaved rounds (alternating which
-// side goes first), best of N (the best is the least disturbed by other processes on a shared machine): the block's LayerNorm with its NCHW -> NHWC permute
-// fused (F.LayerNormToChannelsLast) against F.ToChannelsLast -> F.LayerNorm, forward + backward through autograd; and
-// the CPU training BatchNorm's forward kernel with one-pass statistics against the two-pass statistics it replaced;
-// and the block's epilogue fused (F.ChannelsLastResidual) against F.MulLastDim -> F.ToChannelsFirst -> F.Add, forward
-// + backward (no DropPath, as in the default run). Prints a Markdown table; then the BatchNorm2d and channels-first
-// LayerNorm kernels before/after their backend switches on the slak_nano and slak_nano64 shapes, with the fraction of
-// the cache bandwidth measured in the same run.
+// Same-process A/B of the norm operators on slak_nano's shapes (batch 128), interleaved rounds (alternating which side
+// goes first), best of N (the best is the least disturbed by other processes on a shared machine): the block's
+// LayerNorm with its NCHW -> NHWC permute fused (F.LayerNormToChannelsLast) against F.ToChannelsLast -> F.LayerNorm,
+// forward + backward through autograd; and the CPU training BatchNorm's forward kernel with one-pass statistics against
+// the two-pass statistics it replaced; and the block's epilogue fused (F.ChannelsLastResidual) against F.MulLastDim ->
+// F.ToChannelsFirst -> F.Add, forward + backward (no DropPath, as in the default run). Prints a Markdown table; then
+// the BatchNorm2d and channels-first LayerNorm kernels before/after their backend switches on the slak_nano and
+// slak_nano64 shapes, with the fraction of the cache bandwidth measured in the same run.
 using Slak.Autograd;
 using Slak.Backends.Cpu;
 using Slak.Bench.DwConv;

@@ -83,7 +83,8 @@ internal static partial class TrainVsTorch
         public required string Name { get; init; }
         public required double StepMs { get; init; }
         public required double ProfiledStepMs { get; init; }
-        /// <summary>Median of warm-up steps 6-25 (before the tiered JIT settles), NaN with fewer than 25 warm-up steps.</summary>
+        /// <summary>Median of warm-up steps 6-25 (before the tiered JIT settles), NaN with fewer than 25 warm-up
+        /// steps.</summary>
         public required double EarlyStepMs { get; init; }
         public required List<(string Name, long Calls, double Seconds)> Profile { get; init; }
         public required int ProfileSteps { get; init; }
@@ -303,8 +304,8 @@ internal static partial class TrainVsTorch
     }
 
     // Tensors of the first argument's size that a call of a memory-bound method reads or writes at least: one read and
-    // one write, except the large kernel's fused sum of three BatchNorms (forward: three branches read, the sum written;
-    // backward: the gradient and three branches read, three branch gradients written).
+    // one write, except the large kernel's fused sum of three BatchNorms (forward: three branches read, the sum
+    // written; backward: the gradient and three branches read, three branch gradients written).
     private static double TensorsMoved(string method) => method switch
     {
         "BatchNormTrainSum" => 4,

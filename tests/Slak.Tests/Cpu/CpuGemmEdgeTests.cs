@@ -1,10 +1,11 @@
 // CpuGemm's current paths against float64 and against its earlier ones (CpuGemm.LegacyPaths): AVX-512 edge tiles
 // written with masked stores (every width 1..33 and slak's odd widths 61..63, 123..125, 247..250, ragged rows), the
-// small B packed on the calling thread, split k summed on the calling thread, the swapped A^T B transposed back in
-// 8x8 blocks (and not swapped at short k), tiles of one row block packing their own B, and full strips of a row-major A
-// read in place when n spans at most two slivers; both transposes, beta 0 (C poisoned with NaN) and 1, padded C whose padding (NaN) must stay untouched;
-// and the fused epilogues on the step's shapes. With beta = 0 the two paths do the same arithmetic, so they must agree
-// bit for bit; with beta != 0 an edge tile now merges C with one FMA, as full tiles always did.
+// small B packed on the calling thread, split k summed on the calling thread, the swapped A^T B transposed back in 8x8
+// blocks (and not swapped at short k), tiles of one row block packing their own B, and full strips of a row-major A
+// read in place when n spans at most two slivers; both transposes, beta 0 (C poisoned with NaN) and 1, padded C whose
+// padding (NaN) must stay untouched; and the fused epilogues on the step's shapes. With beta = 0 the two paths do the
+// same arithmetic, so they must agree bit for bit; with beta != 0 an edge tile now merges C with one FMA, as full tiles
+// always did.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;

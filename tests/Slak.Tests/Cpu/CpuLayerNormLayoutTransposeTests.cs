@@ -1,10 +1,11 @@
-// The CPU LayerNorm fused with the NCHW -> NHWC permute gathers its input tiles and scatters its input gradient with
-// 8 x 8 in-register transposes where a plane run has 8 pixels (CpuBackend.LayerNormLayoutSimdTranspose, the default),
-// and with whole runs in overlapping 8 x 8 or 4 x 4 transposes (CpuBackend.LayerNormLayoutTailTransposes, the default:
-// no element-by-element channel tails, 2 x 2 maps' runs of 4 in SSE registers). They are pure copies, so forward (y,
-// mean, rstd) and backward (dx, dweight, dbias) of both must equal the element-by-element copies bit for bit: on channel counts with and without a remainder of 8, maps whose runs are 8, 16, longer than a
-// tile or shorter than 8, and an image boundary inside a tile. Outputs are NaN-poisoned before each kernel runs, and the
-// forward is also held against a float64 LayerNorm of the permuted input (tolerance 2e-6 relative to the row scale).
+// The CPU LayerNorm fused with the NCHW -> NHWC permute gathers its input tiles and scatters its input gradient with 8
+// x 8 in-register transposes where a plane run has 8 pixels (CpuBackend.LayerNormLayoutSimdTranspose, the default), and
+// with whole runs in overlapping 8 x 8 or 4 x 4 transposes (CpuBackend.LayerNormLayoutTailTransposes, the default: no
+// element-by-element channel tails, 2 x 2 maps' runs of 4 in SSE registers). They are pure copies, so forward (y, mean,
+// rstd) and backward (dx, dweight, dbias) of both must equal the element-by-element copies bit for bit: on channel
+// counts with and without a remainder of 8, maps whose runs are 8, 16, longer than a tile or shorter than 8, and an
+// image boundary inside a tile. Outputs are NaN-poisoned before each kernel runs, and the forward is also held against
+// a float64 LayerNorm of the permuted input (tolerance 2e-6 relative to the row scale).
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;

@@ -2,7 +2,8 @@
 // against plain scalar loops written here, in the same order of additions, so the same bits; at widths below, at and
 // across the 16-lane vectors and the 64-column chunks (1, 15, 16, 31, 62, 64, 65, 124, 249), with a row stride wider
 // than the block, 1 row and 0 rows; floats past the block's columns in each row must be left untouched (a sentinel
-// value around the block; NaN in the source beside the summed columns) and with CpuRowOps.Legacy the per-row TensorPrimitives loops must give the same bits.
+// value around the block; NaN in the source beside the summed columns) and with CpuRowOps.Legacy the per-row
+// TensorPrimitives loops must give the same bits.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;

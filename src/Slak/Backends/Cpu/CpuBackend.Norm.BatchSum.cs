@@ -253,7 +253,8 @@ internal sealed partial class CpuBackend
         for (; i < x.Length; i++) y[i] += (x[i] - mean[i]) * scale[i] + shift[i];
     }
 
-    /// <summary>y = (x - mean) * scale + shift with one channel's scalars (the float operations of the row form).</summary>
+    /// <summary>y = (x - mean) * scale + shift with one channel's scalars (the float operations of the row
+    /// form).</summary>
     private static void CenterScaleShift(ReadOnlySpan<float> x, float mean, float scale, float shift, Span<float> y)
     {
         int i = 0, w = Vector<float>.Count;

@@ -59,7 +59,8 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Sums of x and x^2 of the 64 positions from <paramref name="j"/> down the n images, in registers.</summary>
+    /// <summary>Sums of x and x^2 of the 64 positions from <paramref name="j"/> down the n images, in
+    /// registers.</summary>
     private static void SquareSumsLines4(ref float rx, int n, int row, int j, Span<double> sum, Span<double> sq)
     {
         Vector512<double> s0 = default, s1 = default, s2 = default, s3 = default;
@@ -86,7 +87,8 @@ internal sealed partial class CpuBackend
         q4.CopyTo(sq.Slice(4 * h)); q5.CopyTo(sq.Slice(5 * h)); q6.CopyTo(sq.Slice(6 * h)); q7.CopyTo(sq.Slice(7 * h));
     }
 
-    /// <summary>Sums of x and x^2 of the 16 positions from <paramref name="j"/> down the n images, in registers.</summary>
+    /// <summary>Sums of x and x^2 of the 16 positions from <paramref name="j"/> down the n images, in
+    /// registers.</summary>
     private static void SquareSumsLine(ref float rx, int n, int row, int j, Span<double> sum, Span<double> sq)
     {
         Vector512<double> s0 = default, s1 = default, q0 = default, q1 = default;
@@ -102,9 +104,9 @@ internal sealed partial class CpuBackend
         q0.CopyTo(sq); q1.CopyTo(sq.Slice(h));
     }
 
-    /// <summary>The backward's column sums over positions [j0, j1) for three branches (row at least one line):
-    /// sums[j] = sum of dy and sums[(1 + b) row + j] = sum of dy * x_b, float64, images in order; two lines at a time on
-    /// the grid of lines, then single lines, partial lines at the ends as overlapping whole lines.</summary>
+    /// <summary>The backward's column sums over positions [j0, j1) for three branches (row at least one line): sums[j]
+    /// = sum of dy and sums[(1 + b) row + j] = sum of dy * x_b, float64, images in order; two lines at a time on the
+    /// grid of lines, then single lines, partial lines at the ends as overlapping whole lines.</summary>
     private static void ColumnSums3Wide(ReadOnlySpan<float> dy, ReadOnlySpan<float> x0, ReadOnlySpan<float> x1,
                                         ReadOnlySpan<float> x2, int n, int row, int j0, int j1, double[] sums)
     {

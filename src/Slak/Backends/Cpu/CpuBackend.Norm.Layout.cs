@@ -141,15 +141,15 @@ internal sealed partial class CpuBackend
     internal static bool LayerNormLayoutOneRowPass { get; set; } = true;
 
     /// <summary>Whether the one-row pass runs a whole tile's rows a channel vector at a time (the default: the
-    /// parameter gradients' float64 sums of that vector stay in registers across the tile's pixels, each pixel's two row
-    /// sums in a small array) instead of a row at a time. The same operations in the same order for every channel and
-    /// every pixel, so the same bits. Internal so that the bench and the tests can compare both.</summary>
+    /// parameter gradients' float64 sums of that vector stay in registers across the tile's pixels, each pixel's two
+    /// row sums in a small array) instead of a row at a time. The same operations in the same order for every channel
+    /// and every pixel, so the same bits. Internal so that the bench and the tests can compare both.</summary>
     internal static bool LayerNormLayoutTileSums { get; set; } = true;
 
     /// <summary><see cref="LayerNormBackwardRowSums"/> for the <paramref name="t"/> rows of a tile (row i of
-    /// <paramref name="tile"/> and of <paramref name="g"/> is pixel i, mean m[i], 1/std rs[i]), channel vector by channel
-    /// vector: accW/accB of a vector are loaded once per tile, and each pixel's (sum of g * w, sum of g * w * xhat)
-    /// lands in sa[i], sb[i]. Every channel still adds its pixels in order and every pixel its channel vectors in
+    /// <paramref name="tile"/> and of <paramref name="g"/> is pixel i, mean m[i], 1/std rs[i]), channel vector by
+    /// channel vector: accW/accB of a vector are loaded once per tile, and each pixel's (sum of g * w, sum of g * w *
+    /// xhat) lands in sa[i], sb[i]. Every channel still adds its pixels in order and every pixel its channel vectors in
     /// order, with the same lane operations, so the results are those of the row-by-row pass bit for bit.</summary>
     private static void LayerNormBackwardTileSums(Span<float> tile, int t, int c, ReadOnlySpan<float> m,
         ReadOnlySpan<float> rs, ReadOnlySpan<float> g, ReadOnlySpan<float> wt, Span<double> accW, Span<double> accB,
@@ -190,9 +190,9 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>The channels [o, o + vector width) of every row of a tile (see <see cref="LayerNormBackwardTileSums"/>);
-    /// with <paramref name="tail"/>, only the lanes in <paramref name="fresh"/> are new (the others already hold xhat
-    /// and enter the sums with g = 0).</summary>
+    /// <summary>The channels [o, o + vector width) of every row of a tile (see
+    /// <see cref="LayerNormBackwardTileSums"/>); with <paramref name="tail"/>, only the lanes in
+    /// <paramref name="fresh"/> are new (the others already hold xhat and enter the sums with g = 0).</summary>
     private static void TileSumsVector(Span<float> tile, int t, int c, int o, ReadOnlySpan<float> m,
         ReadOnlySpan<float> rs, ReadOnlySpan<float> g, ReadOnlySpan<float> wt, Span<double> accW, Span<double> accB,
         Span<Vector<double>> a, Span<Vector<double>> b, Vector<int> fresh, bool tail)
@@ -293,8 +293,8 @@ internal sealed partial class CpuBackend
         return (sa, sb);
     }
 
-    /// <summary>rows[i * c + ch] = x[img, ch, p] for the <paramref name="count"/> NHWC pixels q0 + i (q = img * hw + p),
-    /// a run of consecutive positions of each channel plane at a time.</summary>
+    /// <summary>rows[i * c + ch] = x[img, ch, p] for the <paramref name="count"/> NHWC pixels q0 + i (q = img * hw +
+    /// p), a run of consecutive positions of each channel plane at a time.</summary>
     private static void GatherPixelRows(ReadOnlySpan<float> x, int c, int hw, int q0, int count, Span<float> rows)
     {
         if (hw == 1)
@@ -376,7 +376,8 @@ internal sealed partial class CpuBackend
     }
 
     /// <summary>Whether the fused LayerNorm's gather and scatter use 8 x 8 in-register transposes where they can (the
-    /// default) instead of element-by-element copies (the same values). Internal so that the bench can time both.</summary>
+    /// default) instead of element-by-element copies (the same values). Internal so that the bench can time
+    /// both.</summary>
     internal static bool LayerNormLayoutSimdTranspose { get; set; } = true;
 
     /// <summary>Whether the gather and the scatter cover a run whole with in-register transposes, the last block of
@@ -436,8 +437,9 @@ internal sealed partial class CpuBackend
         o3 = Sse.MoveHighToLow(t3, t1);
     }
 
-    /// <summary>dst[j * dstStride + i] = src[i * srcStride + j] for i, j &lt; 8: eight 8-float rows loaded, transposed in
-    /// registers (CpuDwConvTranspose.Transpose, the depthwise engine's) and stored as eight 8-float rows. AVX only.</summary>
+    /// <summary>dst[j * dstStride + i] = src[i * srcStride + j] for i, j &lt; 8: eight 8-float rows loaded, transposed
+    /// in registers (CpuDwConvTranspose.Transpose, the depthwise engine's) and stored as eight 8-float rows. AVX
+    /// only.</summary>
     private static unsafe void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
     {
         var r0 = Avx.LoadVector256(src);

@@ -229,10 +229,10 @@ internal sealed partial class CpuBackend
     internal static bool ResidualVectorTails { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_RESIDUAL_VECTOR_TAILS") != "0";
 
-    /// <summary>Whether the fused residual, forward and backward, runs runs of 4 to 7 pixels (a 2 x 2 map's) in 4-pixel x
-    /// 4-channel tiles transposed in SSE registers (the default; SLAK_RESIDUAL_TILES4=0 turns it off) instead of element
-    /// by element. The same operations on every element in the same order: the same bits. Internal so that the bench
-    /// and the tests can compare both.</summary>
+    /// <summary>Whether the fused residual, forward and backward, runs runs of 4 to 7 pixels (a 2 x 2 map's) in 4-pixel
+    /// x 4-channel tiles transposed in SSE registers (the default; SLAK_RESIDUAL_TILES4=0 turns it off) instead of
+    /// element by element. The same operations on every element in the same order: the same bits. Internal so that the
+    /// bench and the tests can compare both.</summary>
     internal static bool ResidualTiles4 { get; set; } = Environment.GetEnvironmentVariable("SLAK_RESIDUAL_TILES4") != "0";
 
     private static bool UseResidualTiles4(int c, int run) => ResidualTiles4 && Avx.IsSupported && c >= 4 && run >= 4;
@@ -308,10 +308,11 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>One 8-pixel x 8-channel tile of the backward: d holds the 8 channel planes of dOutput (plane stride
-    /// hw) at the tile's first pixel, y and dy 8 channels-last rows (row stride c). g = dOut * scale; dy = g * gamma;
+    /// <summary>One 8-pixel x 8-channel tile of the backward: d holds the 8 channel planes of dOutput (plane stride hw)
+    /// at the tile's first pixel, y and dy 8 channels-last rows (row stride c). g = dOut * scale; dy = g * gamma;
     /// acc[j] += (double)y * g for the 8 pixels in order (acc null: no dgamma; dy null: not wanted); the first
-    /// <paramref name="skip"/> channels' sums are left as they are (their dy is written again, the same values).</summary>
+    /// <paramref name="skip"/> channels' sums are left as they are (their dy is written again, the same
+    /// values).</summary>
     private static unsafe void ResidualBackwardTile8(float* d, int hw, float* y, float* dy, int c, float* gamma,
                                                      float f, bool scaled, double* acc, int skip, bool fetch)
     {

@@ -64,7 +64,8 @@ internal static partial class CpuConv2d
         CpuParallel.For(0, tasks, work, t => body((int)((long)blocks * t / tasks), (int)((long)blocks * (t + 1) / tasks)));
     }
 
-    /// <summary>Patchify forward on the direct path (see the file header); arguments as <see cref="Forward"/>.</summary>
+    /// <summary>Patchify forward on the direct path (see the file header); arguments as
+    /// <see cref="Forward"/>.</summary>
     internal static unsafe void DirectForward(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> w,
         ReadOnlySpan<float> bias, Span<float> y)
     {
@@ -163,7 +164,8 @@ internal static partial class CpuConv2d
         }
     }
 
-    /// <summary>Patchify weight (and bias) gradient on the direct path; arguments as <see cref="BackwardFilter"/>.</summary>
+    /// <summary>Patchify weight (and bias) gradient on the direct path; arguments as
+    /// <see cref="BackwardFilter"/>.</summary>
     internal static unsafe void DirectBackwardFilter(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
         Span<float> dw, Span<float> dbias)
     {
@@ -249,8 +251,9 @@ internal static partial class CpuConv2d
         }
     }
 
-    /// <summary>col[k, (n - n0)*P + oy*OutW + ox] = x[n, ci, oy*Kh + kh, ox*Kw + kw] with k = (ci*Kh + kh)*Kw + kw,
-    /// for the <paramref name="count"/> images from <paramref name="n0"/>; columns past count*P (up to ldc) are 0.</summary>
+    /// <summary>col[k, (n - n0)*P + oy*OutW + ox] = x[n, ci, oy*Kh + kh, ox*Kw + kw] with k = (ci*Kh + kh)*Kw + kw, for
+    /// the <paramref name="count"/> images from <paramref name="n0"/>; columns past count*P (up to ldc) are
+    /// 0.</summary>
     private static unsafe void Im2ColBlock(Conv2dShape s, float* x, int n0, int count, float* col, int ldc)
     {
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, used = count * p;

@@ -27,7 +27,8 @@ internal static partial class CpuConv2d
 {
     /// <summary>True (the default, unless SLAK_CONV2D_FILTER_GRAD=first): the patchify weight gradient of the direct
     /// path runs in the second form (this file); false: the first form (<see cref="DirectBackwardFilter"/>'s own
-    /// loops). Settable so that the bench (conv-patchify) can time both in one process and tests can run both.</summary>
+    /// loops). Settable so that the bench (conv-patchify) can time both in one process and tests can run
+    /// both.</summary>
     internal static bool TunedFilterGradient { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_CONV2D_FILTER_GRAD") != "first";
 

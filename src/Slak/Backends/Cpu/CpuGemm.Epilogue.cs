@@ -45,7 +45,8 @@ internal sealed unsafe class BiasEpilogue(float* bias) : GemmEpilogue
         => CpuRowOps.AddBias(c + (long)row0 * ldc + col0, ldc, rows, cols, bias + col0);
 }
 
-/// <summary>C[i, j] += bias[j] (C keeps the pre-activation), then y[i, j] = GELU(C[i, j]) (y has row stride n).</summary>
+/// <summary>C[i, j] += bias[j] (C keeps the pre-activation), then y[i, j] = GELU(C[i, j]) (y has row stride
+/// n).</summary>
 internal sealed unsafe class BiasGeluEpilogue(float* bias, float* y) : GemmEpilogue
 {
     private int _n;
@@ -76,8 +77,9 @@ internal sealed unsafe class BiasGeluEpilogue(float* bias, float* y) : GemmEpilo
     }
 }
 
-/// <summary>C[i, j] *= GELU'(pre[i, j]) (C becomes the gradient w.r.t. the pre-activation; pre has row stride n),
-/// and dbias[j] = sum over rows of the new C: per row block in row order, then the blocks in block order (double).</summary>
+/// <summary>C[i, j] *= GELU'(pre[i, j]) (C becomes the gradient w.r.t. the pre-activation; pre has row stride n), and
+/// dbias[j] = sum over rows of the new C: per row block in row order, then the blocks in block order
+/// (double).</summary>
 internal sealed unsafe class GeluGradBiasSumEpilogue(float* pre, float* dbias) : GemmEpilogue
 {
     private int _n, _blocks;

@@ -26,7 +26,8 @@ internal static unsafe partial class CpuGemm
         delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> run,
         delegate*<int, float*, int, float*, float*, int, float, float, int, int, void> runRowA = null)
     {
-        /// <summary>True when the kernel can read a full strip of a row-major A in place (<see cref="RunRowA"/>).</summary>
+        /// <summary>True when the kernel can read a full strip of a row-major A in place
+        /// (<see cref="RunRowA"/>).</summary>
         public bool HasRowA => runRowA != null;
 
         /// <summary>A full Mr-row strip read in place from a row-major A (row stride lda): step p of row r is

@@ -12,7 +12,8 @@ internal static unsafe partial class CpuGemm
     {
         private (nint Ptr, long Floats) _lease;
 
-        /// <summary>Packs op(B) unless <paramref name="pack"/> is false (then every product packs it, as Sgemm).</summary>
+        /// <summary>Packs op(B) unless <paramref name="pack"/> is false (then every product packs it, as
+        /// Sgemm).</summary>
         internal PackedB(bool transB, int k, int n, float* b, int ldb, bool pack = true)
         {
             K = k;
@@ -49,9 +50,10 @@ internal static unsafe partial class CpuGemm
         }
     }
 
-    /// <summary>C(m, n) = alpha op(A) op(B) + beta C on the calling thread with op(B) packed once beforehand (same
-    /// bits as <see cref="Sgemm(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float, Span{float}, int, int, GemmKernel, GemmEpilogue?)"/>
-    /// at one thread). A is read untransposed (m x k, row stride lda).</summary>
+    /// <summary>C(m, n) = alpha op(A) op(B) + beta C on the calling thread with op(B) packed once beforehand (same bits
+    /// as <see cref="Sgemm(bool, bool, int, int, int, float, ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, float,
+    /// Span{float}, int, int, GemmKernel, GemmEpilogue?)"/> at one thread). A is read untransposed (m x k, row stride
+    /// lda).</summary>
     internal static void SgemmPackedB(int m, PackedB b, float alpha, float* a, int lda, float beta, float* c, int ldc,
         GemmEpilogue? epilogue = null)
     {

@@ -56,7 +56,8 @@ internal static unsafe class CpuRowOps
         }
     }
 
-    /// <summary>acc[j] += src[i * ld + j] for i = 0, 1, ..., rows - 1 in that order (float sums), j in [0, cols).</summary>
+    /// <summary>acc[j] += src[i * ld + j] for i = 0, 1, ..., rows - 1 in that order (float sums), j in [0,
+    /// cols).</summary>
     public static void AccumulateColumns(float* src, int ld, int rows, int cols, float* acc)
     {
         if (!Vectorized)

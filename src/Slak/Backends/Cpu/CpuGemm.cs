@@ -9,7 +9,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
-/// <summary>Row-major single-precision matrix multiply (BLAS sgemm semantics), cache-blocked, SIMD, multi-threaded.</summary>
+/// <summary>Row-major single-precision matrix multiply (BLAS sgemm semantics), cache-blocked, SIMD,
+/// multi-threaded.</summary>
 internal static unsafe partial class CpuGemm
 {
     // Below this many multiply-adds a call runs on the calling thread: the fork/join costs more than it saves.

@@ -24,8 +24,8 @@ internal static unsafe class CpuMlp
     // A block has at least this many rows (the GEMMs' register tiles are 8-16 rows high).
     private const int MinBlockRows = 16;
 
-    /// <summary>The backend runs the row-block backward only where blocks have at least this many rows (the k of
-    /// the weight-gradient products; see CpuBackend.Conv2d.Mlp.cs). Internal and settable only so that tests can reach the
+    /// <summary>The backend runs the row-block backward only where blocks have at least this many rows (the k of the
+    /// weight-gradient products; see CpuBackend.Conv2d.Mlp.cs). Internal and settable only so that tests can reach the
     /// row-block backward on wide shapes.</summary>
     internal static int MinBackwardBlockRows { get; set; } = 128;
 
