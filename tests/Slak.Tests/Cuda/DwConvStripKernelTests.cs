@@ -104,16 +104,9 @@ public sealed class DwConvStripKernelTests
         var dys = ks.Select(_ => rng.NormalArray(n * c * h * w)).ToArray();
         long stripBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault(DwConvStripKernels.Kernel);
         long fusedBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_kernel");
-        DwConvStripKernels.Off = true;
         DwConvPasses.Result got;
-        try
-        {
+        using (StripKernelsOff.Forward())
             got = DwConvPasses.Run(emu, n, c, h, w, ks, x, wts, masks, dys);
-        }
-        finally
-        {
-            DwConvStripKernels.Off = false;
-        }
         Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault(DwConvStripKernels.Kernel) - stripBefore, Is.Zero);
         Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_kernel") - fusedBefore, Is.EqualTo(3));
         var want = DwConvPasses.Run(Device.Cpu, n, c, h, w, ks, x, wts, masks, dys);

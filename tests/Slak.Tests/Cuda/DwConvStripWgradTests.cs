@@ -49,12 +49,8 @@ public sealed class DwConvStripWgradTests
         Assert.That(DwConvStripKernels.WgradPlan(128, 64, 56, 56, 65, 5, limits).KernelChoice, Is.EqualTo(PlanKernel.None), "65 taps");
         // 400,000 images at 28 x 28: 50,000 block rows of partials, 4.9 GB, over the workspace bound.
         Assert.That(DwConvStripKernels.WgradPlan(400_000, 249, 28, 28, 49, 5, limits).KernelChoice, Is.EqualTo(PlanKernel.None), "workspace");
-        DwConvStripKernels.WgradOff = true;
-        try
-        {
+        using (StripKernelsOff.WeightGradient())
             Assert.That(DwConvStripKernels.WgradPlan(128, 249, 28, 28, 49, 5, limits).KernelChoice, Is.EqualTo(PlanKernel.None), "switch");
-        }
-        finally { DwConvStripKernels.WgradOff = false; }
     }
 
     [Test]
@@ -100,12 +96,8 @@ public sealed class DwConvStripWgradTests
         var dws = ks.Select(k => EmulatorTestSupport.Poisoned(dev, c * k.Kh * k.Kw)).ToArray();
         long stripBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault(DwConvStripKernels.WgradKernel);
         long fusedBefore = EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel");
-        DwConvStripKernels.WgradOff = true;
-        try
-        {
+        using (StripKernelsOff.WeightGradient())
             DwConvFusedKernels.BackwardFilter(dev, dws, xd, dyd, br, n, c, h, w);
-        }
-        finally { DwConvStripKernels.WgradOff = false; }
         Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault(DwConvStripKernels.WgradKernel) - stripBefore, Is.Zero);
         Assert.That(EmulatedDevice.LaunchCounts.GetValueOrDefault("dwconv_fused_wgrad_kernel") - fusedBefore, Is.EqualTo(1));
         for (int b = 0; b < ks.Length; b++)

@@ -119,17 +119,9 @@ public sealed class CudaBf16FusedWgradTests
                 // The rounding path by hand: the float32 kernels on the rounded operands. The float32 path takes the
                 // strip weight gradient where its plan and an emulator instance take the shape (33x35, 40x37, 40x24
                 // here), the bf16 path always the fused kernel: the comparison is with the fused float32 kernel.
-                bool stripOff = DwConvStripKernels.WgradOff;
-                DwConvStripKernels.WgradOff = true;
                 float[][] rounding;
-                try
-                {
+                using (StripKernelsOff.WeightGradient())
                     rounding = Run(cuda, xr, dyr, hold: false, out _);
-                }
-                finally
-                {
-                    DwConvStripKernels.WgradOff = stripOff;
-                }
                 for (int b = 0; b < ks.Length; b++)
                 {
                     var want = Reference.DepthwiseWeightGrad(xr, dyr[b], n, c, h, w, ks[b].Kh, ks[b].Kw);

@@ -115,17 +115,11 @@ public sealed class EmulatorBf16KernelTests
         // The float32 launchers take the strip kernels where its plan and an emulator instance take the shape (33x35,
         // 40x37, 40x24 here), with another summation order; the bf16 instantiation is always the fused kernel, so the
         // comparison is with the fused float32 kernel.
-        bool stripOff = DwConvStripKernels.Off;
-        DwConvStripKernels.Off = true;
-        try
+        using (StripKernelsOff.Forward())
         {
             DwConvFusedKernels.Forward(_dev, yf, xf, branches, n, c, h, w);
             DwConvFusedKernels.ForwardSum(_dev, sumf, xf, branches, n, c, h, w);
             DwConvFusedKernels.BackwardData(_dev, dxf, dyf, branches, n, c, h, w);
-        }
-        finally
-        {
-            DwConvStripKernels.Off = stripOff;
         }
         void Bits(float[] got, DevicePtr f32, string output)
         {
