@@ -150,6 +150,94 @@ internal static class CpuGelu
         }
     }
 
+    /// <summary>Bench switch (mlp-phases): <see cref="BackwardRows"/> prefetches x two strips ahead.</summary>
+    internal static bool PrefetchStrips { get; set; } = true;
+
+    /// <summary>A strip of a GEMM's output as soon as it is final (a GEMM epilogue, CpuGemm.StripEpilogue.cs): for
+    /// rows i in [0, rows), columns j in [0, cols): c[i, j] += bias[j] (c keeps the pre-activation), y[i, j] =
+    /// GELU(c[i, j]). The same operations per element as <see cref="BiasForward"/>, so the same bits; the table is
+    /// loaded once per strip, not per row.</summary>
+    public static unsafe void BiasForwardRows(float* c, int ldc, int rows, int cols, float* bias, float* y, int ldy)
+    {
+        if (!Vectorized)
+        {
+            for (int i = 0; i < rows; i++)
+                BiasForward(new Span<float>(c + (long)i * ldc, cols), new ReadOnlySpan<float>(bias, cols),
+                    new Span<float>(y + (long)i * ldy, cols));
+            return;
+        }
+        var q = new Table512(QTable);
+        for (int j0 = 0; j0 < cols; j0 += Vector512<float>.Count)
+        {
+            var m = TailMask(cols - j0);
+            var b = Avx512F.MaskLoad(bias + j0, m, Vector512<float>.Zero);
+            float* ci = c + j0, yi = y + j0;
+            for (int i = 0; i < rows; i++, ci += ldc, yi += ldy)
+            {
+                var xv = Avx512F.MaskLoad(ci, m, Vector512<float>.Zero) + b;
+                Avx512F.MaskStore(ci, m, xv);
+                Avx512F.MaskStore(yi, m, Gelu512(xv, q));
+            }
+        }
+    }
+
+    /// <summary>The backward's strip epilogue: for rows i in [0, rows), columns j in [0, cols): g[i, j] *= GELU'(x[i,
+    /// j]) (g becomes the gradient w.r.t. the pre-activation x), acc[j] += g[i, j] in row order (float), and, where
+    /// <paramref name="act"/> is not null, act[i, j] = GELU(x[i, j]) (the activation the weight gradient of the second
+    /// product needs, from the same read of x). The same operations per element as <see cref="Backward"/>,
+    /// <see cref="Forward"/> and a row-by-row column sum, so the same bits.</summary>
+    public static unsafe void BackwardRows(float* x, int ldx, float* g, int ldg, int rows, int cols, float* acc,
+        float* act, int ldAct)
+    {
+        if (!Vectorized)
+        {
+            for (int i = 0; i < rows; i++)
+            {
+                float* xi = x + (long)i * ldx, gi = g + (long)i * ldg;
+                BackwardLanes(xi, gi, gi, cols);
+                for (int j = 0; j < cols; j++) acc[j] += gi[j];
+                if (act != null) ForwardLanes(xi, act + (long)i * ldAct, cols);
+            }
+            return;
+        }
+        // x (the kept pre-activation, 4-16 MB at the first stages: from DRAM) is read strip by strip between the
+        // product's tiles, where the hardware prefetchers do not run ahead of it: fetch the strip two strips on.
+        if (PrefetchStrips)
+            for (int i = 0; i < rows; i++)
+                for (int j0 = 0; j0 < cols; j0 += Vector512<float>.Count)
+                    Sse.Prefetch0(x + (long)(i + 2 * rows) * ldx + j0);
+        var r = new Table512(RTable);
+        int full = cols & ~(Vector512<float>.Count - 1);
+        var mt = TailMask(cols - full);
+        for (int i = 0; i < rows; i++)
+        {
+            float* xi = x + (long)i * ldx, gi = g + (long)i * ldg;
+            int j0 = 0;
+            for (; j0 < full; j0 += Vector512<float>.Count)
+            {
+                var d = Vector512.Load(gi + j0) * Derivative512(Vector512.Load(xi + j0), r);
+                d.Store(gi + j0);
+                (Vector512.Load(acc + j0) + d).Store(acc + j0);
+            }
+            if (j0 == cols) continue;
+            var dt = Avx512F.MaskLoad(gi + j0, mt, Vector512<float>.Zero) *
+                Derivative512(Avx512F.MaskLoad(xi + j0, mt, Vector512<float>.Zero), r);
+            Avx512F.MaskStore(gi + j0, mt, dt);
+            Avx512F.MaskStore(acc + j0, mt, Avx512F.MaskLoad(acc + j0, mt, Vector512<float>.Zero) + dt);
+        }
+        if (act == null) return;
+        // A second sweep over the strip's x (still in L1) with the other table: both tables and the loops' values
+        // together would not fit the 32 vector registers.
+        var q = new Table512(QTable);
+        for (int j0 = 0; j0 < cols; j0 += Vector512<float>.Count)
+        {
+            var m = TailMask(cols - j0);
+            float* xi = x + j0, ai = act + j0;
+            for (int i = 0; i < rows; i++, xi += ldx, ai += ldAct)
+                Avx512F.MaskStore(ai, m, Gelu512(Avx512F.MaskLoad(xi, m, Vector512<float>.Zero), q));
+        }
+    }
+
     /// <summary>The fallback without AVX-512: 8 lanes at a time with AVX2 (the coefficients by permutes and blends),
     /// the rest one by one; the same operations as the AVX-512 path, so the same bits.</summary>
     internal static unsafe void ForwardLanes(float* x, float* y, int n)
