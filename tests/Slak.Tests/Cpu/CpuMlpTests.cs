@@ -38,7 +38,7 @@ public class CpuMlpTests
         CpuRowOps.Legacy = false;
     }
 
-    internal sealed record Inputs(int Rows, int In, int Hidden, int Out, float[] X, float[] W1, float[] B1, float[] W2,
+    private sealed record Inputs(int Rows, int In, int Hidden, int Out, float[] X, float[] W1, float[] B1, float[] W2,
         float[] B2, float[] Dy);
 
     private Inputs Make(int rows, int inF, int hidden, int outF) => new(rows, inF, hidden, outF,
@@ -50,11 +50,11 @@ public class CpuMlpTests
 
     private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
-    internal static readonly string[] Names = ["y", "pre", "dx", "dw1", "db1", "dw2", "db2"];
+    private static readonly string[] Names = ["y", "pre", "dx", "dw1", "db1", "dw2", "db2"];
 
     // y, pre (empty when not kept), dx, dw1, db1, dw2, db2 of one forward and backward on the CPU backend, through
     // its one-operator MLP or through the composition of its fused GEMMs.
-    internal static float[][] Run(Inputs a, bool composed, bool keepPre)
+    private static float[][] Run(Inputs a, bool composed, bool keepPre)
     {
         IBackend be = CpuBackend.Instance;
         var x = Cpu(a.X, a.Rows, a.In);
@@ -85,7 +85,7 @@ public class CpuMlpTests
 
     // The same seven results in float64: pre = x w1^T + b1, act = GELU(pre), y = act w2^T + b2; dact = dy w2,
     // dpre = dact GELU'(pre), dx = dpre w1, dw1 = dpre^T x, db1 = sum dpre, dw2 = dy^T act, db2 = sum dy.
-    internal static double[][] Reference64(Inputs a)
+    private static double[][] Reference64(Inputs a)
     {
         int n = a.Rows, c = a.In, h = a.Hidden, o = a.Out;
         var pre = new double[(long)n * h];
@@ -135,7 +135,7 @@ public class CpuMlpTests
     private static double GeluDerivative(double x) =>
         0.5 * (1 + Reference.Erf(x / Math.Sqrt(2))) + x * Math.Exp(-0.5 * x * x) / Math.Sqrt(2 * Math.PI);
 
-    internal static void ExpectClose(float[][] actual, double[][] expected, double tol, string context)
+    private static void ExpectClose(float[][] actual, double[][] expected, double tol, string context)
     {
         for (int i = 0; i < Names.Length; i++)
         {

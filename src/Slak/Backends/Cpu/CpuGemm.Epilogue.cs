@@ -24,11 +24,6 @@ internal abstract unsafe class GemmEpilogue
     /// between concurrent GEMMs.</summary>
     internal bool OnePass { get; init; }
 
-    /// <summary>True: the row-block driver may call <see cref="Apply"/> once per strip of at most Mr rows as each
-    /// strip is finished (strips of one row block in row order, each over the panel's columns) instead of once per
-    /// row block (CpuGemm.StripEpilogue.cs). Other drivers call it per block, as for every epilogue.</summary>
-    internal virtual bool PerStrip => false;
-
     /// <summary>Called on the calling thread before the first block, with C's shape and the number of row blocks
     /// (the <c>rowBlock</c> ids passed to <see cref="Apply"/> are in [0, <paramref name="rowBlocks"/>)).</summary>
     public virtual void Begin(int m, int n, int rowBlocks) { }

@@ -4,7 +4,6 @@
 // tasks; one row block: tiles that pack their own B; otherwise: shared packed panels and 2-D tiles; small C with long
 // k: split k); packing, micro-kernels and the
 // workspace pool live in CpuGemm.Pack.cs, CpuGemm.Kernels.cs and CpuGemm.Workspace.cs.
-using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -56,16 +55,6 @@ internal static unsafe partial class CpuGemm
 
     // Row blocks per thread from which tasks over row blocks alone balance well (else tiles split n as well).
     private const int LocalAMinBlocksPerThread = 4;
-
-    /// <summary>False (the default; SLAK_MLP_STRIP_EPILOGUE=1 sets true; measured slower, bench mlp-phases): epilogues that ask for strips
-    /// (CpuGemm.StripEpilogue.cs) get them from the row-block driver; false: per row block, as before. Internal and
-    /// settable for the bench (mlp-step) and tests.</summary>
-    internal static bool StripEpilogues { get; set; } = Environment.GetEnvironmentVariable("SLAK_MLP_STRIP_EPILOGUE") == "1";
-
-    /// <summary>Largest packed B panel (k x columns, floats) over which the row-block driver runs strip by strip (every
-    /// strip reads all of it): 64 KiB, the MLP's short-k products up to C = 62 (62 x 248 floats). Internal and settable
-    /// for the bench's sweep.</summary>
-    internal static long StripEpilogueMaxBFloats { get; set; } = 1L << 14;
 
     /// <summary>
     /// C(m,n) = alpha * op(A) * op(B) + beta * C, all row-major. op(A) is (m,k): A is stored (m,k) with row stride
@@ -486,10 +475,6 @@ internal static unsafe partial class CpuGemm
                 // scalar tail per strip at k = 31) was a tenth of the product's time. Same arithmetic, same bits.
                 bool rowA = !LegacyPaths && !transA && kern.HasRowA
                     && (nSlivers <= DirectAMaxSlivers || (!CpuRowOps.Legacy && k <= RowAMaxShortK));
-                // A strip epilogue where it asks for strips and the panel's packed B (k x ncur) stays in L1/L2 while
-                // every strip passes over all of its slivers: one k block only, so a strip is final after its tiles.
-                bool strips = epilogue is { PerStrip: true } && StripEpilogues && kBlocks == 1
-                    && (long)k * ncur <= StripEpilogueMaxBFloats;
                 ParallelFor(mBlocks, threads, mb =>
                 {
                     int r0 = mb * mcTile, r1 = Math.Min(m, r0 + mcTile);
@@ -505,25 +490,27 @@ internal static unsafe partial class CpuGemm
                                     PackA(transA, (float*)aP, lda, r, p0, Math.Min(mr, r1 - r), kq, mr,
                                         packA + (long)((r - r0) / mr) * mr * kq);
                             float* bSlice = (float*)packBP + (long)p0 * ncMax;
-                            if (strips)
+                            for (int s = 0; s < nSlivers; s++)
                             {
-                                // Strip by strip: the strip's tiles, then its epilogue while it is in L1.
+                                float* pbS = bSlice + (long)s * nr * kq;
+                                int cols = Math.Min(nr, ncur - s * nr);
                                 for (int r = r0; r < r1; r += mr)
                                 {
-                                    for (int s = 0; s < nSlivers; s++)
-                                        Tile(kern, rowA, directA, r, r1, r0, s, kq, p0, (float*)aP, lda, packA,
-                                            bSlice, (float*)cP, ldc, jc0, ncur, alpha, betaEff);
-                                    epilogue!.Apply((float*)cP, ldc, r, Math.Min(mr, r1 - r), jc0, ncur, mb);
+                                    float* cS = (float*)cP + (long)r * ldc + jc0 + s * nr;
+                                    if (rowA && r1 - r >= mr)
+                                        kern.RunRowA(kq, (float*)aP + (long)r * lda + p0, lda, pbS, cS, ldc, alpha,
+                                            betaEff, cols);
+                                    else if (directA && r1 - r >= mr)
+                                        kern.RunStrided(kq, (float*)aP + (long)p0 * lda + r, lda, pbS, cS, ldc, alpha,
+                                            betaEff, mr, cols);
+                                    else
+                                        kern.Run(kq, packA + (long)((r - r0) / mr) * mr * kq, pbS, cS, ldc, alpha,
+                                            betaEff, Math.Min(mr, r1 - r), cols);
                                 }
-                                continue;
                             }
-                            for (int s = 0; s < nSlivers; s++)
-                                for (int r = r0; r < r1; r += mr)
-                                    Tile(kern, rowA, directA, r, r1, r0, s, kq, p0, (float*)aP, lda, packA, bSlice,
-                                        (float*)cP, ldc, jc0, ncur, alpha, betaEff);
                         }
                         // This row block of the panel is final and still in cache.
-                        if (!strips) epilogue?.Apply((float*)cP, ldc, r0, r1 - r0, jc0, ncur, mb);
+                        epilogue?.Apply((float*)cP, ldc, r0, r1 - r0, jc0, ncur, mb);
                     }
                     finally
                     {
@@ -537,23 +524,6 @@ internal static unsafe partial class CpuGemm
             if (prepackedB == null) Workspace.Return(lease);
         }
         epilogue?.End();
-    }
-
-    // One micro-tile of DriveLocalA: rows [r, r + Mr) (fewer at the block's end) x sliver s of the panel, k step p0.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Tile(KernelInfo kern, bool rowA, bool directA, int r, int r1, int r0, int s, int kq, int p0,
-        float* a, int lda, float* packA, float* bSlice, float* c, int ldc, int jc0, int ncur, float alpha, float beta)
-    {
-        int mr = kern.Mr, nr = kern.Nr;
-        float* pbS = bSlice + (long)s * nr * kq;
-        int cols = Math.Min(nr, ncur - s * nr);
-        float* cS = c + (long)r * ldc + jc0 + s * nr;
-        if (rowA && r1 - r >= mr)
-            kern.RunRowA(kq, a + (long)r * lda + p0, lda, pbS, cS, ldc, alpha, beta, cols);
-        else if (directA && r1 - r >= mr)
-            kern.RunStrided(kq, a + (long)p0 * lda + r, lda, pbS, cS, ldc, alpha, beta, mr, cols);
-        else
-            kern.Run(kq, packA + (long)((r - r0) / mr) * mr * kq, pbS, cS, ldc, alpha, beta, Math.Min(mr, r1 - r), cols);
     }
 
     // Small C, long k (the weight gradients dW = dY^T X of Linear / 1x1 conv): split k across tasks, each a

@@ -15,13 +15,13 @@ internal enum MlpPhase
     Fc1,
     /// <summary>y = act w2^T + b2.</summary>
     Fc2,
-    /// <summary>act = GELU(pre) from the kept pre-activation (the backward; fused into Dact with strip epilogues).</summary>
+    /// <summary>act = GELU(pre) from the kept pre-activation (the backward).</summary>
     GeluRecompute,
-    /// <summary>dact = dy w2 (with strip epilogues: dpre = dact GELU'(pre), db1's sums and act in its epilogue).</summary>
+    /// <summary>dact = dy w2.</summary>
     Dact,
-    /// <summary>dpre = dact GELU'(pre) as a separate pass (without strip epilogues).</summary>
+    /// <summary>dpre = dact GELU'(pre), a pass over the block.</summary>
     GeluGrad,
-    /// <summary>Column sums of dpre (without strip epilogues) and dy, added to the task's double sums.</summary>
+    /// <summary>Column sums of dpre and dy (the bias gradients), added to the task's double sums.</summary>
     ColumnSums,
     /// <summary>dw2^T += act^T dy.</summary>
     Dw2,

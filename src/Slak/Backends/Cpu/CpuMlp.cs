@@ -5,10 +5,10 @@
 // (MlpComposed.cs) wrote act, read it back, wrote dpre and read it twice more. The forward keeps only the
 // pre-activation (or nothing); the backward rebuilds act = GELU(pre) per block (or the whole first product).
 // The weights are packed once per call for every block's products (CpuGemm.PackedB).
-// With strip epilogues (CpuGemm.StripEpilogues, the default) the element-wise work runs on each 8-row strip of a
-// product's output while it is in L1 (CpuGemm.StripEpilogue.cs): bias and GELU on the first product's; in the backward,
-// GELU' and db1's column sums on the dact product's, together with act = GELU(pre) from the same read of the kept
-// pre, instead of a GELU pass before the product and a GELU' pass and a column-sum pass after it (same bits).
+// GELU' and db1's column sums stay passes over the block after the dact product, not its epilogue: fused into the
+// product's epilogue per 8-row strip or per GEMM row block (with act = GELU(pre) from the same read of pre, or
+// without) they measured 7-21 % slower at every stage (bench/results/mlp-phases-strip-epilogue.md, commit a7a318d).
+// Each step of a call can be timed per task (CpuMlp.Phases.cs, bench mlp-phases).
 // Weight and bias gradients are summed per task into their own buffers and reduced in task order afterwards; the
 // tasks are fixed contiguous ranges of blocks that depend only on the shape and the thread count, so the results are
 // the same bits for the same thread count.
@@ -104,11 +104,6 @@ internal static unsafe class CpuMlp
         CpuGemm.SgemmPackedB(n, w.W2T!, 1f, act, a.Hidden, 0f, y + (long)r0 * a.Out, a.Out, new BiasEpilogue(a.B2));
         MlpPhaseClock.Lap(part, MlpPhase.Fc2, ref t);
     }
-
-    internal static bool ActInEpilogue { get; set; } = true;
-
-    // The strip epilogues (file comment); the legacy MLP keeps its passes.
-    private static bool Strips => CpuGemm.StripEpilogues && !CpuRowOps.Legacy;
 
     /// <summary>The weights packed once per call for the products of every block (CpuGemm.PackedB): w1^T and w2^T for
     /// the forward (and the backward's recomputed first product), w2 and w1 for the backward's dact and dx.</summary>
@@ -213,7 +208,6 @@ internal static unsafe class CpuMlp
     {
         int h = a.Hidden;
         float beta = firstBlock ? 0f : 1f;
-        bool strips = Strips;
         float* x = a.X + (long)r0 * a.In, dy = g.Dy + (long)r0 * a.Out;
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h;
         float* colSums = a.Pre == null ? preScratch + (long)n * h : preScratch;
@@ -223,7 +217,7 @@ internal static unsafe class CpuMlp
             Fc1(a, w, r0, n, pre, act);
             MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
         }
-        else if (!strips || !ActInEpilogue)
+        else
         {
             CpuGelu.Forward(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h));
             MlpPhaseClock.Lap(part, MlpPhase.GeluRecompute, ref t);
@@ -233,40 +227,28 @@ internal static unsafe class CpuMlp
         var xS = new ReadOnlySpan<float>(x, n * a.In);
         var actS = new ReadOnlySpan<float>(act, n * h);
         var dpreS = new Span<float>(dpre, n * h);
+        // dact = dy w2, then dpre = dact GELU'(pre) with db1's column sum in the same pass over each row.
+        CpuGemm.SgemmPackedB(n, w.W2!, 1f, dy, a.Out, 0f, dpre, h);
+        MlpPhaseClock.Lap(part, MlpPhase.Dact, ref t);
         var sum1 = new Span<float>(colSums, h);
         sum1.Clear();
         var sum2 = new Span<float>(colSums + h, a.Out);
         sum2.Clear();
-        if (strips)
+        if (CpuRowOps.Legacy)
         {
-            // dact = dy w2, and per 8-row strip of it: dpre = dact GELU'(pre), db1's column sums, and act = GELU(pre)
-            // where pre was kept (else Fc1 made act).
-            CpuGemm.SgemmPackedB(n, w.W2!, 1f, dy, a.Out, 0f, dpre, h,
-                new GeluGradStripEpilogue(pre, a.Pre == null || !ActInEpilogue ? null : act, colSums));
-            MlpPhaseClock.Lap(part, MlpPhase.Dact, ref t);
-            CpuRowOps.AccumulateColumns(dy, a.Out, n, a.Out, colSums + h);
+            for (int i = 0; i < n; i++)
+                CpuGelu.BackwardAccumulate(new ReadOnlySpan<float>(pre + (long)i * h, h), dpreS.Slice(i * h, h), sum1);
+            MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
+            for (int i = 0; i < n; i++) TensorPrimitives.Add(sum2, dyS.Slice(i * a.Out, a.Out), sum2);
         }
         else
         {
-            // dact = dy w2, then dpre = dact GELU'(pre) with db1's column sum in the same pass over each row.
-            CpuGemm.SgemmPackedB(n, w.W2!, 1f, dy, a.Out, 0f, dpre, h);
-            MlpPhaseClock.Lap(part, MlpPhase.Dact, ref t);
-            if (CpuRowOps.Legacy)
-            {
-                for (int i = 0; i < n; i++)
-                    CpuGelu.BackwardAccumulate(new ReadOnlySpan<float>(pre + (long)i * h, h), dpreS.Slice(i * h, h), sum1);
-                MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
-                for (int i = 0; i < n; i++) TensorPrimitives.Add(sum2, dyS.Slice(i * a.Out, a.Out), sum2);
-            }
-            else
-            {
-                // GELU' over the whole block in one call (its tables loaded once, one masked tail), then the column
-                // sums in registers: the same products and sums as the per-row form, without its per-row call costs.
-                CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
-                MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
-                CpuRowOps.AccumulateColumns(dpre, h, n, h, colSums);
-                CpuRowOps.AccumulateColumns(dy, a.Out, n, a.Out, colSums + h);
-            }
+            // GELU' over the whole block in one call (its tables loaded once, one masked tail), then the column
+            // sums in registers: the same products and sums as the per-row form, without its per-row call costs.
+            CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
+            MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
+            CpuRowOps.AccumulateColumns(dpre, h, n, h, colSums);
+            CpuRowOps.AccumulateColumns(dy, a.Out, n, a.Out, colSums + h);
         }
         for (int j = 0; j < h; j++) sums[j] += sum1[j];
         for (int j = 0; j < a.Out; j++) sums[h + j] += sum2[j];
@@ -283,7 +265,7 @@ internal static unsafe class CpuMlp
     // pre = x w1^T + b1 and act = GELU(pre) for the block of rows [r0, r0 + n) (bias and GELU in the epilogue).
     private static void Fc1(Args a, Weights w, int r0, int n, float* pre, float* act) =>
         CpuGemm.SgemmPackedB(n, w.W1T!, 1f, a.X + (long)r0 * a.In, a.In, 0f, pre, a.Hidden,
-            Strips ? new BiasGeluStripEpilogue(a.B1, act) : new BiasGeluEpilogue(a.B1, act));
+            new BiasGeluEpilogue(a.B1, act));
 
     // The per-task sums added in task order (the same order for the same thread count); dw2 transposed back.
     private static void Reduce(Args a, Grads g, float* partials, int parts, long partFloats, long w1Floats,
