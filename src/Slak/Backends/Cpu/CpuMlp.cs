@@ -5,6 +5,10 @@
 // (MlpComposed.cs) wrote act, read it back, wrote dpre and read it twice more. The forward keeps only the
 // pre-activation (or nothing); the backward rebuilds act = GELU(pre) per block (or the whole first product).
 // The weights are packed once per call for every block's products (CpuGemm.PackedB).
+// GELU' and db1's column sums stay passes over the block after the dact product, not its epilogue: fused into the
+// product's epilogue per 8-row strip or per GEMM row block (with act = GELU(pre) from the same read of pre, or
+// without) they measured 7-21 % slower at every stage (bench/results/mlp-phases-strip-epilogue.md, commit a7a318d).
+// Each step of a call can be timed per task (CpuMlp.Phases.cs, bench mlp-phases).
 // Weight and bias gradients are summed per task into their own buffers and reduced in task order afterwards; the
 // tasks are fixed contiguous ranges of blocks that depend only on the shape and the thread count, so the results are
 // the same bits for the same thread count.
@@ -69,7 +73,9 @@ internal static unsafe class CpuMlp
         int blocks = (a.Rows + rb - 1) / rb, parts = Math.Min(threads, blocks);
         long blockFloats = (long)rb * a.Hidden;
         nint yP = (nint)y;
+        long t = MlpPhaseClock.Start();
         using var w = new Weights(a, backward: false);
+        MlpPhaseClock.Lap(0, MlpPhase.Pack, ref t);
         CpuParallel.For(0, parts, part =>
         {
             // Per task: a block's act, and its pre when the caller keeps none.
@@ -78,7 +84,7 @@ internal static unsafe class CpuMlp
             {
                 fixed (float* scratch = buffer)
                     for (int blk = FirstBlock(part, parts, blocks); blk < FirstBlock(part + 1, parts, blocks); blk++)
-                        ForwardBlock(a, w, blk * rb, Math.Min(rb, a.Rows - blk * rb), scratch,
+                        ForwardBlock(a, w, part, blk * rb, Math.Min(rb, a.Rows - blk * rb), scratch,
                             scratch + blockFloats, (float*)yP);
             }
             finally
@@ -88,11 +94,15 @@ internal static unsafe class CpuMlp
         });
     }
 
-    private static void ForwardBlock(Args a, Weights w, int r0, int n, float* act, float* preScratch, float* y)
+    private static void ForwardBlock(Args a, Weights w, int part, int r0, int n, float* act, float* preScratch,
+        float* y)
     {
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * a.Hidden;
+        long t = MlpPhaseClock.Start();
         Fc1(a, w, r0, n, pre, act);
+        MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
         CpuGemm.SgemmPackedB(n, w.W2T!, 1f, act, a.Hidden, 0f, y + (long)r0 * a.Out, a.Out, new BiasEpilogue(a.B2));
+        MlpPhaseClock.Lap(part, MlpPhase.Fc2, ref t);
     }
 
     /// <summary>The weights packed once per call for the products of every block (CpuGemm.PackedB): w1^T and w2^T for
@@ -147,7 +157,9 @@ internal static unsafe class CpuMlp
         int biasStride = a.Hidden + a.Out;
         float[] partialArray = ArrayPool<float>.Shared.Rent(checked((int)(parts * partFloats)));
         double[] biasSums = new double[parts * biasStride];
+        long t = MlpPhaseClock.Start();
         using var w = new Weights(a, backward: true);
+        MlpPhaseClock.Lap(0, MlpPhase.Pack, ref t);
         try
         {
             fixed (float* partials = partialArray)
@@ -167,7 +179,7 @@ internal static unsafe class CpuMlp
                             if (first == end)
                                 new Span<float>(dw1, (int)partFloats).Clear();
                             for (int blk = first; blk < end; blk++)
-                                BackwardBlock(a, w, g, blk * rb, Math.Min(rb, a.Rows - blk * rb), blk == first,
+                                BackwardBlock(a, w, g, part, blk * rb, Math.Min(rb, a.Rows - blk * rb), blk == first,
                                     scratch, scratch + blockFloats, scratch + 2 * blockFloats, dw1, dw2T,
                                     biasSums.AsSpan(part * biasStride, biasStride));
                         }
@@ -177,7 +189,9 @@ internal static unsafe class CpuMlp
                         ArrayPool<float>.Shared.Return(buffer);
                     }
                 });
+                t = MlpPhaseClock.Start();
                 Reduce(a, g, partials, parts, partFloats, w1Floats, biasSums);
+                MlpPhaseClock.Lap(0, MlpPhase.Reduce, ref t);
             }
         }
         finally
@@ -189,16 +203,25 @@ internal static unsafe class CpuMlp
     // One block of rows [r0, r0 + n): dx written, dw1 / dw2T overwritten on a task's first block and added to after,
     // the block's column sums of dpre and dy added to the task's double sums. colSums is Hidden + Out floats, placed
     // after preScratch when the block's pre is recomputed (else it is preScratch).
-    private static void BackwardBlock(Args a, Weights w, Grads g, int r0, int n, bool firstBlock, float* act, float* dpre,
-        float* preScratch, float* dw1, float* dw2T, Span<double> sums)
+    private static void BackwardBlock(Args a, Weights w, Grads g, int part, int r0, int n, bool firstBlock,
+        float* act, float* dpre, float* preScratch, float* dw1, float* dw2T, Span<double> sums)
     {
         int h = a.Hidden;
         float beta = firstBlock ? 0f : 1f;
         float* x = a.X + (long)r0 * a.In, dy = g.Dy + (long)r0 * a.Out;
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h;
         float* colSums = a.Pre == null ? preScratch + (long)n * h : preScratch;
-        if (a.Pre == null) Fc1(a, w, r0, n, pre, act);
-        else CpuGelu.Forward(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h));
+        long t = MlpPhaseClock.Start();
+        if (a.Pre == null)
+        {
+            Fc1(a, w, r0, n, pre, act);
+            MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
+        }
+        else
+        {
+            CpuGelu.Forward(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h));
+            MlpPhaseClock.Lap(part, MlpPhase.GeluRecompute, ref t);
+        }
 
         var dyS = new ReadOnlySpan<float>(dy, n * a.Out);
         var xS = new ReadOnlySpan<float>(x, n * a.In);
@@ -206,6 +229,7 @@ internal static unsafe class CpuMlp
         var dpreS = new Span<float>(dpre, n * h);
         // dact = dy w2, then dpre = dact GELU'(pre) with db1's column sum in the same pass over each row.
         CpuGemm.SgemmPackedB(n, w.W2!, 1f, dy, a.Out, 0f, dpre, h);
+        MlpPhaseClock.Lap(part, MlpPhase.Dact, ref t);
         var sum1 = new Span<float>(colSums, h);
         sum1.Clear();
         var sum2 = new Span<float>(colSums + h, a.Out);
@@ -214,6 +238,7 @@ internal static unsafe class CpuMlp
         {
             for (int i = 0; i < n; i++)
                 CpuGelu.BackwardAccumulate(new ReadOnlySpan<float>(pre + (long)i * h, h), dpreS.Slice(i * h, h), sum1);
+            MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
             for (int i = 0; i < n; i++) TensorPrimitives.Add(sum2, dyS.Slice(i * a.Out, a.Out), sum2);
         }
         else
@@ -221,15 +246,20 @@ internal static unsafe class CpuMlp
             // GELU' over the whole block in one call (its tables loaded once, one masked tail), then the column
             // sums in registers: the same products and sums as the per-row form, without its per-row call costs.
             CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
+            MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
             CpuRowOps.AccumulateColumns(dpre, h, n, h, colSums);
             CpuRowOps.AccumulateColumns(dy, a.Out, n, a.Out, colSums + h);
         }
         for (int j = 0; j < h; j++) sums[j] += sum1[j];
         for (int j = 0; j < a.Out; j++) sums[h + j] += sum2[j];
+        MlpPhaseClock.Lap(part, MlpPhase.ColumnSums, ref t);
 
         CpuGemm.Sgemm(true, false, h, a.Out, n, 1f, actS, h, dyS, a.Out, beta, new Span<float>(dw2T, h * a.Out), a.Out, 1);
+        MlpPhaseClock.Lap(part, MlpPhase.Dw2, ref t);
         CpuGemm.Sgemm(true, false, h, a.In, n, 1f, dpreS, h, xS, a.In, beta, new Span<float>(dw1, h * a.In), a.In, 1);
+        MlpPhaseClock.Lap(part, MlpPhase.Dw1, ref t);
         CpuGemm.SgemmPackedB(n, w.W1!, 1f, dpre, h, 0f, g.Dx + (long)r0 * a.In, a.In);
+        MlpPhaseClock.Lap(part, MlpPhase.Dx, ref t);
     }
 
     // pre = x w1^T + b1 and act = GELU(pre) for the block of rows [r0, r0 + n) (bias and GELU in the epilogue).
