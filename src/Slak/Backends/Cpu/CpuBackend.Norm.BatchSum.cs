@@ -8,7 +8,8 @@
 // re-read from this thread's cache. Every value comes from the same operations in the same order as the unfused
 // path (BatchNormTrain / BatchNormBackward per branch and Add), so the bits are the same, whatever the thread count.
 // Where 512-bit vectors are accelerated, the column sums and output passes of three-branch calls run the wide kernels
-// of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits).
+// of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits), and on maps smaller than
+// a line their output passes run the three-branch kernels of CpuBackend.Norm.BatchSumSmallMaps.cs (the same bits).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -32,12 +33,13 @@ internal sealed partial class CpuBackend
         var scaleRows = RentRows(branches, row);
         var shiftRows = RentRows(branches, row);
         var sums = ArrayPool<double>.Shared.Rent(2 * row);
-        bool wide = UseBnSumWide(row);
+        bool wide = UseBnSumWide(row), small = UseBnSumSmallMaps(branches, hw, row);
         try
         {
             CpuParallel.For(0, parts, part =>
             {
-                int c0 = (int)((long)c * part / parts), c1 = (int)((long)c * (part + 1) / parts);
+                var (c0, c1) = small ? LinePartChannels(c, hw, part, parts)
+                    : ((int)((long)c * part / parts), (int)((long)c * (part + 1) / parts));
                 int j0 = c0 * hw, len = (c1 - c0) * hw;
                 for (int b = 0; b < branches; b++)
                 {
@@ -54,7 +56,19 @@ internal sealed partial class CpuBackend
                             runningMeans[b], runningVars[b], saveMeans[b], saveInvStds[b], scaleRows[b], shiftRows[b]);
                     }
                 }
+                if (BatchNormSumStatisticsOnly) return;
                 var ys = S(y);
+                if (small)
+                {
+                    ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
+                    for (int img = 0, at = j0; img < n; img++, at += row)
+                        CenterScaleShiftSum3Rows(a0.Slice(at, len), a1.Slice(at, len), a2.Slice(at, len),
+                            meanRows[0].AsSpan(j0, len), scaleRows[0].AsSpan(j0, len), shiftRows[0].AsSpan(j0, len),
+                            meanRows[1].AsSpan(j0, len), scaleRows[1].AsSpan(j0, len), shiftRows[1].AsSpan(j0, len),
+                            meanRows[2].AsSpan(j0, len), scaleRows[2].AsSpan(j0, len), shiftRows[2].AsSpan(j0, len),
+                            ys.Slice(at, len));
+                    return;
+                }
                 if (wide && branches == 3 && hw >= WideLine && BatchNormSumChannelScalars)
                 {
                     ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
@@ -124,12 +138,13 @@ internal sealed partial class CpuBackend
         // [0, row): sum(dy) per position; [(1 + b) row, (2 + b) row): sum(dy * x_b).
         var sums = ArrayPool<double>.Shared.Rent((1 + branches) * row);
         bool oneSweep = branches == 3 && row >= Vector<float>.Count && BatchNormSumOneSweep;
-        bool wide = branches == 3 && UseBnSumWide(row);
+        bool wide = branches == 3 && UseBnSumWide(row), small = UseBnSumSmallMaps(branches, hw, row);
         try
         {
             CpuParallel.For(0, parts, part =>
             {
-                int c0 = (int)((long)c * part / parts), c1 = (int)((long)c * (part + 1) / parts);
+                var (c0, c1) = small ? LinePartChannels(c, hw, part, parts)
+                    : ((int)((long)c * part / parts), (int)((long)c * (part + 1) / parts));
                 int j0 = c0 * hw, len = (c1 - c0) * hw;
                 var gs = S(dy);
                 if (wide && BatchNormSumOneSweep)
@@ -147,6 +162,14 @@ internal sealed partial class CpuBackend
                         BatchNormBackwardChannel(ch, hw, sdy, FoldChannel(sums.AsSpan((1 + b) * row), ch, hw), count,
                             weights[b], saveMeans[b], saveInvStds[b], dweights[b], dbiases[b], kRows[b], aRows[b],
                             bRows[b]);
+                }
+                if (BatchNormSumStatisticsOnly) return;
+                if (small)
+                {
+                    for (int img = 0, at = j0; img < n; img++, at += row)
+                        BatchNormDx3Rows(gs, S(xs[0]), S(xs[1]), S(xs[2]), kRows, aRows, bRows, j0, at, len, S(dxs[0]),
+                            S(dxs[1]), S(dxs[2]));
+                    return;
                 }
                 if (wide && hw >= WideLine && BatchNormSumChannelScalars)
                 {
