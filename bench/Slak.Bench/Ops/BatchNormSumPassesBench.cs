@@ -1,8 +1,9 @@
-// Where the fused BatchNorm sum's time goes (issue 27), and its small-map kernels old against new in one process
-// (CpuBackend.Norm.BatchSumSmallMaps.cs, SLAK_BN_SUM_SMALL): BatchNormTrainSum and BatchNormBackwardSum on every stage
-// of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2) at batch 128, two blocks per stage (each on its own
-// tensors, as the step's layers are). old = SLAK_BN_SUM_SMALL=0 (the previous default), new = the default; the switch
-// changes only the 2x2 and 1x1 stages, the other rows time the same code twice (their ratio is the run's noise).
+// Where the fused BatchNorm sum's time goes (issue 27), and its output-pass kernels old against new in one process:
+// BatchNormTrainSum and BatchNormBackwardSum on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 ..
+// 2x2) at batch 128, two blocks per stage (each on its own tensors, as the step's layers are). old = SLAK_BN_SUM_SMALL=0
+// and SLAK_BN_SUM_PLANES=0 (the previous default), new = the default: on 2x2 and 1x1 maps the three-branch row
+// kernels (CpuBackend.Norm.BatchSumSmallMaps.cs), on 4x4, 8x8 and 16x16 one channel plane a call
+// (CpuBackend.Norm.BatchSumPlanes.cs); the two switches touch disjoint shapes.
 // 'statistics only / old' times the call without its output pass (the bench-only switch BatchNormSumStatisticsOnly),
 // in rounds of its own against old: the statistics pass's share, the rest is the output pass. Bytes per call, every
 // tensor read and written once: forward reads the three inputs and writes y (4 tensors; y's lines are also read
@@ -23,7 +24,7 @@ internal static class BatchNormSumPassesBench
     private static int BlocksPerStage = 2;
     private static readonly int[] Widths = [31, 62, 124, 249];
 
-    [BenchProgram("bn-sum-passes", "fused BatchNorm sum: statistics vs output pass, small-map kernels (SLAK_BN_SUM_SMALL) old/new, GB/s vs cache and DRAM [--reps N] [--blocks N] [--out FILE] [--note TEXT]")]
+    [BenchProgram("bn-sum-passes", "fused BatchNorm sum: statistics vs output pass, output-pass kernels (SLAK_BN_SUM_SMALL, SLAK_BN_SUM_PLANES) old/new, GB/s vs cache and DRAM [--reps N] [--blocks N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         int blocks = 2;
@@ -34,13 +35,13 @@ internal static class BatchNormSumPassesBench
         var o = new Report();
         string start = Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {RunInfo.CpuModel()}, {Environment.ProcessorCount} cores; {threads} threads; load average at start {RunInfo.LoadAverage()}");
         var (cacheBw, dramBw) = MemoryBandwidth.MeasureForRun(threads, quick: false);
-        o.Line("# bn-sum-passes: where the fused BatchNorm sum's time goes; its small-map kernels old against new");
+        o.Line("# bn-sum-passes: where the fused BatchNorm sum's time goes; its output-pass kernels old against new");
         o.Line();
         o.Line(Inv($"Program: `bn-sum-passes --reps {reps} --blocks {blocks}` (bench/Slak.Bench/Ops/BatchNormSumPassesBench.cs); {start}."));
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run (MemoryBandwidth.MeasureForRun): cache {cacheBw:F1} GB/s, DRAM {dramBw:F1} GB/s."));
         o.Line();
-        o.Line(Inv($"Best of {reps} interleaved rounds, ms per call ({BlocksPerStage} blocks a round, each on its own tensors). old = SLAK_BN_SUM_SMALL=0, new = default (on 2x2 and 1x1 maps the output passes in one three-branch 512-bit pass; the other maps run the same code on both sides, so their ratio is this run's noise). MB = the tensors each call reads and writes once (forward: 3 inputs + y; backward: dy + 3 inputs + 3 dx); GB/s = MB over the time. 'statistics only / old' = the call without its output pass (rounds of its own against old): the rest of old is the output pass."));
+        o.Line(Inv($"Best of {reps} interleaved rounds, ms per call ({BlocksPerStage} blocks a round, each on its own tensors). old = SLAK_BN_SUM_SMALL=0 SLAK_BN_SUM_PLANES=0, new = default (2x2 and 1x1 maps: output passes in one three-branch 512-bit pass with per-position rows; 4x4 .. 16x16: one channel plane a call, the channel's scalars broadcast once). The statistics passes are the same code on both sides. MB = the tensors each call reads and writes once (forward: 3 inputs + y; backward: dy + 3 inputs + 3 dx); GB/s = MB over the time. 'statistics only / old' = the call without its output pass (rounds of its own against old): the rest of old is the output pass."));
         o.Line();
         o.Line("| preset | op | branch shape | MB | old ms | new ms | new / old | statistics only / old | old GB/s | new GB/s | new % of DRAM bw | new % of cache bw |");
         o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -117,14 +118,15 @@ internal static class BatchNormSumPassesBench
         {
             foreach (var t in blocks) be.BatchNormBackwardSum(t.X, t.W, t.Sm, t.Si, t.Dy, t.Dx, t.Dw, t.Db);
         }
-        bool keep = CpuBackend.BatchNormSumSmallMaps;
+        bool keep = CpuBackend.BatchNormSumSmallMaps, keepPlanes = CpuBackend.BatchNormSumPlanes;
         try
         {
             Times Time(Action run)
             {
-                Action With(bool small, bool statisticsOnly) => () =>
+                Action With(bool fresh, bool statisticsOnly) => () =>
                 {
-                    CpuBackend.BatchNormSumSmallMaps = small;
+                    CpuBackend.BatchNormSumSmallMaps = fresh;
+                    CpuBackend.BatchNormSumPlanes = fresh;
                     CpuBackend.BatchNormSumStatisticsOnly = statisticsOnly;
                     run();
                     CpuBackend.BatchNormSumStatisticsOnly = false;
@@ -138,6 +140,7 @@ internal static class BatchNormSumPassesBench
         finally
         {
             CpuBackend.BatchNormSumSmallMaps = keep;
+            CpuBackend.BatchNormSumPlanes = keepPlanes;
             CpuBackend.BatchNormSumStatisticsOnly = false;
         }
     }

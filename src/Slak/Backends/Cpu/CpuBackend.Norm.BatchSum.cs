@@ -8,8 +8,9 @@
 // re-read from this thread's cache. Every value comes from the same operations in the same order as the unfused
 // path (BatchNormTrain / BatchNormBackward per branch and Add), so the bits are the same, whatever the thread count.
 // Where 512-bit vectors are accelerated, the column sums and output passes of three-branch calls run the wide kernels
-// of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits), and on maps smaller than
-// a line their output passes run the three-branch kernels of CpuBackend.Norm.BatchSumSmallMaps.cs (the same bits).
+// of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits); their output passes run
+// one channel plane a call on maps of whole lines (CpuBackend.Norm.BatchSumPlanes.cs) and the three-branch row kernels
+// of CpuBackend.Norm.BatchSumSmallMaps.cs on maps smaller than a line (the same bits).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -75,6 +76,12 @@ internal sealed partial class CpuBackend
                     float[] m0 = meanRows[0], m1 = meanRows[1], m2 = meanRows[2];
                     float[] s0 = scaleRows[0], s1 = scaleRows[1], s2 = scaleRows[2];
                     float[] h0 = shiftRows[0], h1 = shiftRows[1], h2 = shiftRows[2];
+                    if (BatchNormSumPlanes && hw % WideLine == 0)
+                    {
+                        for (int p = j0; p < j0 + len; p += hw)
+                            CenterScaleShiftSum3Plane(a0, a1, a2, meanRows, scaleRows, shiftRows, p, n, row, hw, ys);
+                        return;
+                    }
                     for (int img = 0; img < n; img++)
                         for (int at = img * row + j0, p = j0; p < j0 + len; at += hw, p += hw)
                             CenterScaleShiftSum3(a0.Slice(at, hw), a1.Slice(at, hw), a2.Slice(at, hw), m0[p], s0[p],
@@ -175,6 +182,12 @@ internal sealed partial class CpuBackend
                 {
                     ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
                     Span<float> d0 = S(dxs[0]), d1 = S(dxs[1]), d2 = S(dxs[2]);
+                    if (BatchNormSumPlanes && hw % WideLine == 0)
+                    {
+                        for (int p = j0; p < j0 + len; p += hw)
+                            BatchNormDx3Plane(gs, a0, a1, a2, kRows, aRows, bRows, p, n, row, hw, d0, d1, d2);
+                        return;
+                    }
                     Span<float> k = stackalloc float[3], a = stackalloc float[3], bb = stackalloc float[3];
                     for (int ch = c0, p = j0; ch < c1; ch++, p += hw)
                     {

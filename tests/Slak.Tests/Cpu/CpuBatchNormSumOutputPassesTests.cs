@@ -1,9 +1,10 @@
-// The fused BatchNorm sum's small-map kernels (CpuBackend.Norm.BatchSumSmallMaps.cs, SLAK_BN_SUM_SMALL): three
-// branches on maps smaller than a cache line (H*W < 16), output passes in one three-branch 512-bit pass with
-// line-aligned parts. Against the per-branch passes (BatchNormSumSmallMaps off) bit for bit, and y and every dx_b
-// against a float64 reference; at the presets' small-map stage shapes (batch 128: slak_nano 2x2 and 1x1, slak_nano64
-// 2x2) and odd ones (channel counts that leave a scalar tail in the last part, maps of 3 and 9 positions); at 1, 2 and
-// 3 threads, serial and parallel; outputs NaN-poisoned before every call; the same bits on a repeated call.
+// The fused BatchNorm sum's output-pass kernels: on maps smaller than a cache line (H*W < 16) the three-branch 512-bit
+// pass with line-aligned parts (CpuBackend.Norm.BatchSumSmallMaps.cs, SLAK_BN_SUM_SMALL), on maps of whole lines one
+// channel plane a call (CpuBackend.Norm.BatchSumPlanes.cs, SLAK_BN_SUM_PLANES). Both on against both off bit for bit,
+// and y and every dx_b against a float64 reference; at the presets' stage shapes (batch 128 on the small maps, batch
+// scaled down on the large: slak_nano 8x8 .. 1x1, slak_nano64 16x16 .. 2x2) and odd ones (channel counts that leave a
+// scalar tail in the last part, maps of 3 and 9 positions, 4x8); at 1, 2 and 3 threads, serial and parallel; outputs
+// NaN-poisoned before every call; the same bits on a repeated call.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -11,9 +12,9 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-// Changes BatchNormSerialBelow, BatchNormSumSmallMaps and CpuParallel.Threads.
+// Changes BatchNormSerialBelow, BatchNormSumSmallMaps, BatchNormSumPlanes and CpuParallel.Threads.
 [NonParallelizable]
-public class CpuBatchNormSumSmallMapsTests
+public class CpuBatchNormSumOutputPassesTests
 {
     private const float Eps = 1e-5f;
 
@@ -25,7 +26,13 @@ public class CpuBatchNormSumSmallMapsTests
     [TestCase(7, 13, 1, 3)]
     [TestCase(5, 11, 3, 3)]
     [TestCase(3, 37, 1, 1)]
-    public void MatchesPerBranchPassesBitForBitAndFloat64(int n, int c, int h, int w)
+    [TestCase(12, 31, 8, 8)]
+    [TestCase(16, 62, 4, 4)]
+    [TestCase(6, 31, 16, 16)]
+    [TestCase(10, 62, 8, 8)]
+    [TestCase(16, 124, 4, 4)]
+    [TestCase(5, 7, 4, 8)]
+    public void MatchesPerImagePassesBitForBitAndFloat64(int n, int c, int h, int w)
     {
         var rng = TestRandom.ForCurrentTest();
         int[] shape = [n, c, h, w];
@@ -34,7 +41,7 @@ public class CpuBatchNormSumSmallMapsTests
         var ws = Enumerable.Range(0, 3).Select(_ => rng.NormalArray(c)).ToArray();
         var bs = Enumerable.Range(0, 3).Select(_ => rng.NormalArray(c, 0.2)).ToArray();
         var dy = rng.NormalArray(numel);
-        bool keepSmall = CpuBackend.BatchNormSumSmallMaps;
+        bool keepSmall = CpuBackend.BatchNormSumSmallMaps, keepPlanes = CpuBackend.BatchNormSumPlanes;
         int keepThreads = CpuParallel.Threads, keepSerial = CpuBackend.BatchNormSerialBelow;
         try
         {
@@ -45,16 +52,16 @@ public class CpuBatchNormSumSmallMapsTests
                 {
                     CpuParallel.Threads = threads;
                     string what = $"{n}x{c}x{h}x{w} ({(serial ? "serial" : "parallel")}, {threads} threads)";
-                    CpuBackend.BatchNormSumSmallMaps = true;
-                    var small = Run(xs, ws, bs, dy, shape);
-                    CheckFloat64(small, xs, ws, bs, dy, shape, what, rng);
+                    CpuBackend.BatchNormSumSmallMaps = CpuBackend.BatchNormSumPlanes = true;
+                    var fresh = Run(xs, ws, bs, dy, shape);
+                    CheckFloat64(fresh, xs, ws, bs, dy, shape, what, rng);
                     var again = Run(xs, ws, bs, dy, shape);
-                    CpuBackend.BatchNormSumSmallMaps = false;
-                    var perBranch = Run(xs, ws, bs, dy, shape);
-                    for (int k = 0; k < small.Length; k++)
+                    CpuBackend.BatchNormSumSmallMaps = CpuBackend.BatchNormSumPlanes = false;
+                    var old = Run(xs, ws, bs, dy, shape);
+                    for (int k = 0; k < fresh.Length; k++)
                     {
-                        Expect.Exactly(small[k], perBranch[k], rng.Ctx($"{what}: output {k}, small-map vs per-branch"));
-                        Expect.Exactly(again[k], small[k], rng.Ctx($"{what}: output {k}, repeated"));
+                        Expect.Exactly(fresh[k], old[k], rng.Ctx($"{what}: output {k}, new output passes vs old"));
+                        Expect.Exactly(again[k], fresh[k], rng.Ctx($"{what}: output {k}, repeated"));
                     }
                 }
             }
@@ -62,6 +69,7 @@ public class CpuBatchNormSumSmallMapsTests
         finally
         {
             CpuBackend.BatchNormSumSmallMaps = keepSmall;
+            CpuBackend.BatchNormSumPlanes = keepPlanes;
             CpuParallel.Threads = keepThreads;
             CpuBackend.BatchNormSerialBelow = keepSerial;
         }
@@ -121,7 +129,7 @@ public class CpuBatchNormSumSmallMapsTests
                     dx[i] = ws[b][ch] * inv / count * (count * dy[i] - sdy - xhat * sdyx);
                 }
             }
-            // dx cancels three terms of O(|w| inv |dy|); the sums run over up to 128 x 4 values of O(1).
+            // dx cancels three terms of O(|w| inv |dy|); the sums run over up to ~1500 values of O(1).
             Expect.AllClose(o[1 + 5 * b], dx, 5e-5 * gain, 1e-4, rng.Ctx($"{what}: dx {b}"));
         }
         // y: float rounding of each branch's x - mean, scale and shift (~1e-6 of O(1)) and of two adds.
