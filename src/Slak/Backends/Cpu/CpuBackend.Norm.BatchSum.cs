@@ -8,7 +8,9 @@
 // re-read from this thread's cache. Every value comes from the same operations in the same order as the unfused
 // path (BatchNormTrain / BatchNormBackward per branch and Add), so the bits are the same, whatever the thread count.
 // Where 512-bit vectors are accelerated, the column sums and output passes of three-branch calls run the wide kernels
-// of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits).
+// of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits); their output passes run
+// one channel plane a call on maps of whole lines (CpuBackend.Norm.BatchSumPlanes.cs) and the three-branch row kernels
+// of CpuBackend.Norm.BatchSumSmallMaps.cs on maps smaller than a line (the same bits).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -32,12 +34,13 @@ internal sealed partial class CpuBackend
         var scaleRows = RentRows(branches, row);
         var shiftRows = RentRows(branches, row);
         var sums = ArrayPool<double>.Shared.Rent(2 * row);
-        bool wide = UseBnSumWide(row);
+        bool wide = UseBnSumWide(row), small = UseBnSumSmallMaps(branches, hw, row);
         try
         {
             CpuParallel.For(0, parts, part =>
             {
-                int c0 = (int)((long)c * part / parts), c1 = (int)((long)c * (part + 1) / parts);
+                var (c0, c1) = small ? LinePartChannels(c, hw, part, parts)
+                    : ((int)((long)c * part / parts), (int)((long)c * (part + 1) / parts));
                 int j0 = c0 * hw, len = (c1 - c0) * hw;
                 for (int b = 0; b < branches; b++)
                 {
@@ -54,13 +57,33 @@ internal sealed partial class CpuBackend
                             runningMeans[b], runningVars[b], saveMeans[b], saveInvStds[b], scaleRows[b], shiftRows[b]);
                     }
                 }
+                if (BatchNormSumStatisticsOnly) return;
                 var ys = S(y);
+                if (small)
+                {
+                    ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
+                    for (int img = 0, at = j0; img < n; img++, at += row)
+                        CenterScaleShiftSum3Rows(a0.Slice(at, len), a1.Slice(at, len), a2.Slice(at, len),
+                            meanRows[0].AsSpan(j0, len), scaleRows[0].AsSpan(j0, len), shiftRows[0].AsSpan(j0, len),
+                            meanRows[1].AsSpan(j0, len), scaleRows[1].AsSpan(j0, len), shiftRows[1].AsSpan(j0, len),
+                            meanRows[2].AsSpan(j0, len), scaleRows[2].AsSpan(j0, len), shiftRows[2].AsSpan(j0, len),
+                            ys.Slice(at, len));
+                    return;
+                }
                 if (wide && branches == 3 && hw >= WideLine && BatchNormSumChannelScalars)
                 {
                     ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
                     float[] m0 = meanRows[0], m1 = meanRows[1], m2 = meanRows[2];
                     float[] s0 = scaleRows[0], s1 = scaleRows[1], s2 = scaleRows[2];
                     float[] h0 = shiftRows[0], h1 = shiftRows[1], h2 = shiftRows[2];
+                    // Forward planes only below 8x8 maps: there a call of the per-image kernel writes one to three
+                    // vectors; at 8x8 and 16x16 the planes measured no faster (bn-sum-passes).
+                    if (BatchNormSumPlanes && hw % WideLine == 0 && hw < 4 * WideLine)
+                    {
+                        for (int p = j0; p < j0 + len; p += hw)
+                            CenterScaleShiftSum3Plane(a0, a1, a2, meanRows, scaleRows, shiftRows, p, n, row, hw, ys);
+                        return;
+                    }
                     for (int img = 0; img < n; img++)
                         for (int at = img * row + j0, p = j0; p < j0 + len; at += hw, p += hw)
                             CenterScaleShiftSum3(a0.Slice(at, hw), a1.Slice(at, hw), a2.Slice(at, hw), m0[p], s0[p],
@@ -124,12 +147,13 @@ internal sealed partial class CpuBackend
         // [0, row): sum(dy) per position; [(1 + b) row, (2 + b) row): sum(dy * x_b).
         var sums = ArrayPool<double>.Shared.Rent((1 + branches) * row);
         bool oneSweep = branches == 3 && row >= Vector<float>.Count && BatchNormSumOneSweep;
-        bool wide = branches == 3 && UseBnSumWide(row);
+        bool wide = branches == 3 && UseBnSumWide(row), small = UseBnSumSmallMaps(branches, hw, row);
         try
         {
             CpuParallel.For(0, parts, part =>
             {
-                int c0 = (int)((long)c * part / parts), c1 = (int)((long)c * (part + 1) / parts);
+                var (c0, c1) = small ? LinePartChannels(c, hw, part, parts)
+                    : ((int)((long)c * part / parts), (int)((long)c * (part + 1) / parts));
                 int j0 = c0 * hw, len = (c1 - c0) * hw;
                 var gs = S(dy);
                 if (wide && BatchNormSumOneSweep)
@@ -148,10 +172,24 @@ internal sealed partial class CpuBackend
                             weights[b], saveMeans[b], saveInvStds[b], dweights[b], dbiases[b], kRows[b], aRows[b],
                             bRows[b]);
                 }
+                if (BatchNormSumStatisticsOnly) return;
+                if (small)
+                {
+                    for (int img = 0, at = j0; img < n; img++, at += row)
+                        BatchNormDx3Rows(gs, S(xs[0]), S(xs[1]), S(xs[2]), kRows, aRows, bRows, j0, at, len, S(dxs[0]),
+                            S(dxs[1]), S(dxs[2]));
+                    return;
+                }
                 if (wide && hw >= WideLine && BatchNormSumChannelScalars)
                 {
                     ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
                     Span<float> d0 = S(dxs[0]), d1 = S(dxs[1]), d2 = S(dxs[2]);
+                    if (BatchNormSumPlanes && hw % WideLine == 0)
+                    {
+                        for (int p = j0; p < j0 + len; p += hw)
+                            BatchNormDx3Plane(gs, a0, a1, a2, kRows, aRows, bRows, p, n, row, hw, d0, d1, d2);
+                        return;
+                    }
                     Span<float> k = stackalloc float[3], a = stackalloc float[3], bb = stackalloc float[3];
                     for (int ch = c0, p = j0; ch < c1; ch++, p += hw)
                     {
