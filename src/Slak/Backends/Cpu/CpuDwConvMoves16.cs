@@ -33,12 +33,21 @@ internal static unsafe class CpuDwConvMoves16
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void ToColumn(float* planes, int channels, int h, int w, float* dst, int rowStride)
     {
-        int hw = h * w, rowsPerBlock = L / w;
-        // Where pixel j of a block lands relative to the block's first pixel: row j / w, column j % w (the same
-        // for every block, since a block is whole rows).
+        int hw = h * w;
+        // Without a border (or with 16-pixel rows) a block's 16 pixels are consecutive in dst; otherwise pixel j of
+        // a block lands at row j / w, column j % w from the block's first pixel, the same for every block (a block
+        // is whole rows), stepped once per call here (no divisions: a 4 x 4 map is a single block).
+        bool consecutive = w == L || rowStride == w * L;
         nint* off = stackalloc nint[L];
-        for (int j = 0; j < L; j++) off[j] = (nint)(j / w) * rowStride + (nint)(j % w) * L;
-        for (int p0 = 0; p0 < hw; p0 += L)
+        for (int j = 0, r = 0, q = 0; j < L; j++)
+        {
+            off[j] = (nint)r * rowStride + (nint)q * L;
+            if (++q == w) (r, q) = (r + 1, 0);
+        }
+        // A block of 16 pixels is 16 / w map rows.
+        nint blockStride = (nint)(L / w) * rowStride;
+        float* b = dst;
+        for (int p0 = 0; p0 < hw; p0 += L, b += blockStride)
         {
             float* s = planes + p0;
             Transpose(
@@ -49,10 +58,8 @@ internal static unsafe class CpuDwConvMoves16
                 Row(s, 14, channels, hw), Row(s, 15, channels, hw),
                 out var d0, out var d1, out var d2, out var d3, out var d4, out var d5, out var d6, out var d7,
                 out var d8, out var d9, out var d10, out var d11, out var d12, out var d13, out var d14, out var d15);
-            float* b = dst + (nint)(p0 / w) * rowStride;
-            if (rowsPerBlock == 1)
+            if (consecutive)
             {
-                // One map row: the 16 pixels are consecutive in dst.
                 d0.Store(b); d1.Store(b + L); d2.Store(b + 2 * L); d3.Store(b + 3 * L);
                 d4.Store(b + 4 * L); d5.Store(b + 5 * L); d6.Store(b + 6 * L); d7.Store(b + 7 * L);
                 d8.Store(b + 8 * L); d9.Store(b + 9 * L); d10.Store(b + 10 * L); d11.Store(b + 11 * L);
