@@ -1,7 +1,8 @@
 // The decomposed depthwise convolution on small maps (H*W <= MaxPixels: slak_nano's stages, slak_nano64's stages 2-4).
 // There the plane engine's work per (image, channel) plane -- padding, packing, per-row micro-kernel calls, clipping
 // the tap rows -- costs far more than the few in-bounds taps. Here channels are the vector axis instead: each image
-// is moved, 16 channels at a time, into a pixel-major column ([pixel][16], CpuDwConvPixelMajor.cs, AVX 8x8
+// is moved, 16 channels at a time, into a pixel-major column ([pixel][16]: CpuDwConvMoves16.cs, one AVX-512 16x16
+// transpose per 16 pixels, on maps of 16k pixels with rows dividing 16; else CpuDwConvPixelMajor.cs, AVX 8x8
 // transposes), and the convolution runs on whole pixels of 16 channels (one Vector512; the path needs AVX-512, the
 // plane engine runs elsewhere). Two columns go through the kernels together, so that 8 independent accumulators
 // cover the FMA latency:
