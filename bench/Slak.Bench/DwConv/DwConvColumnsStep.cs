@@ -11,7 +11,8 @@
 // convolution's share of the step; taking the settings in turn in one process is what can show the difference.
 // Writes bench/results/dwconv-columns-step.md (or --out).
 //   dotnet run -c Release --project bench/Slak.Bench -- dwconv-columns-step [--presets slak_nano,slak_nano64]
-//     [--steps 40] [--warmup 30] [--note TEXT] [--out FILE]
+//     [--steps 40] [--warmup 30] [--note TEXT] [--out FILE] [--moves16]
+// --moves16 compares the 16 x 16 transposing layout moves (CpuDwConvMoves16) with the moves before them instead.
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -26,9 +27,16 @@ namespace Slak.Bench.DwConv;
 
 internal static class DwConvColumnsStep
 {
-    private static readonly (string Name, bool Columns, bool Lines16)[] Settings =
+    // With --moves16: everything off, the 16 x 16 transposing moves off (SLAK_DWCONV_MOVES16=0: the default before
+    // them) and the default; setting 1 is the "before" of the ratios either way.
+    private static (string Name, bool Columns, bool Lines16, bool Moves16)[] Settings =
     [
-        ("off", false, false), ("lines <= 8", true, false), ("default", true, true),
+        ("off", false, false, false), ("lines <= 8", true, false, true), ("default", true, true, true),
+    ];
+
+    private static readonly (string Name, bool Columns, bool Lines16, bool Moves16)[] Moves16Settings =
+    [
+        ("off", false, false, false), ("moves16 off", true, true, false), ("default", true, true, true),
     ];
 
     private static readonly string[] Passes = ["fwd", "dgrad", "wgrad"];
@@ -37,6 +45,7 @@ internal static class DwConvColumnsStep
     private static int Run(string[] args)
     {
         int steps = DwConvBench.ParseInt(args, "--steps", 40);
+        if (args.Contains("--moves16")) Settings = Moves16Settings;
         int warmup = DwConvBench.ParseInt(args, "--warmup", 30);
         int pi = Array.IndexOf(args, "--presets");
         var presets = pi >= 0 && pi + 1 < args.Length ? args[pi + 1].Split(',') : ["slak_nano", "slak_nano64"];
@@ -61,12 +70,17 @@ internal static class DwConvColumnsStep
              "(slak_nano64's 16 x 16 stage 1 on the small-map path). The step is train-vs-torch's (forward, backward, " +
              "AdamW, mask upkeep).");
         Line("");
-        Line("| preset | " + string.Join(" | ", Settings.Select(s => $"{s.Name} median ms")) + " | default / lines <= 8 (median) | default / off (median) | " +
+        if (Settings == Moves16Settings)
+            Line("With --moves16: off = `SLAK_DWCONV_COLUMNS=0 SLAK_DWCONV_MOVES16=0`, moves16 off = " +
+                 "`SLAK_DWCONV_MOVES16=0` (the layout moves by 8-channel halves), default = whole 16-channel columns " +
+                 "moved by 16 x 16 register transposes (CpuDwConvMoves16).");
+        Line("| preset | " + string.Join(" | ", Settings.Select(s => $"{s.Name} median ms")) + $" | default / {Settings[1].Name} (median) | default / off (median) | " +
              string.Join(" | ", Settings.Select(s => $"{s.Name} best ms")) + " |");
         Line("|---|" + string.Concat(Enumerable.Repeat("---:|", 2 * Settings.Length + 2)));
         var stageRows = new List<string>();
         var summary = new List<string>();
         bool wasColumns = CpuDwConvColumns.Enabled, wasLines16 = CpuDwConvColumns.Lines16;
+        bool wasMoves16 = CpuDwConvMoves16.Enabled;
         try
         {
             foreach (string name in presets)
@@ -126,6 +140,7 @@ internal static class DwConvColumnsStep
         {
             CpuDwConvColumns.Enabled = wasColumns;
             CpuDwConvColumns.Lines16 = wasLines16;
+            CpuDwConvMoves16.Enabled = wasMoves16;
         }
         Line("");
         Line("Depthwise time per step by stage and pass (median over the steps of each setting of the profiler's time " +
@@ -147,8 +162,9 @@ internal static class DwConvColumnsStep
         return 0;
     }
 
-    private static void Apply((string Name, bool Columns, bool Lines16) setting)
+    private static void Apply((string Name, bool Columns, bool Lines16, bool Moves16) setting)
     {
+        CpuDwConvMoves16.Enabled = setting.Moves16;
         CpuDwConvColumns.Enabled = setting.Columns;
         CpuDwConvColumns.Lines16 = setting.Lines16;
     }

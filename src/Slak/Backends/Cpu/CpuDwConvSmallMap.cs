@@ -1,7 +1,8 @@
 // The decomposed depthwise convolution on small maps (H*W <= MaxPixels: slak_nano's stages, slak_nano64's stages 2-4).
 // There the plane engine's work per (image, channel) plane -- padding, packing, per-row micro-kernel calls, clipping
 // the tap rows -- costs far more than the few in-bounds taps. Here channels are the vector axis instead: each image
-// is moved, 16 channels at a time, into a pixel-major column ([pixel][16], CpuDwConvPixelMajor.cs, AVX 8x8
+// is moved, 16 channels at a time, into a pixel-major column ([pixel][16]: CpuDwConvMoves16.cs, one AVX-512 16x16
+// transpose per 16 pixels, on maps of 16k pixels with rows dividing 16; else CpuDwConvPixelMajor.cs, AVX 8x8
 // transposes), and the convolution runs on whole pixels of 16 channels (one Vector512; the path needs AVX-512, the
 // plane engine runs elsewhere). Two columns go through the kernels together, so that 8 independent accumulators
 // cover the FMA latency:
@@ -82,7 +83,7 @@ internal static unsafe class CpuDwConvSmallMap
 
     /// <summary>The part of a Kh x Kw "same" kernel that can meet an H x W map: Kh' x Kw' (at most 2H-1 x 2W-1,
     /// odd, centred) starting at kernel row I0 and column J0.</summary>
-    private readonly struct Window
+    internal readonly struct Window
     {
         public Window(int h, int w, int kh, int kw)
         {
@@ -101,7 +102,7 @@ internal static unsafe class CpuDwConvSmallMap
 
     /// <summary>Per branch: its window and where its table starts (floats) in a table of all branches, laid out
     /// [column of 16 channels][window tap i*Kw'+j][16].</summary>
-    private static (Window[] Windows, int[] Offsets) Layout(int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches)
+    internal static (Window[] Windows, int[] Offsets) Layout(int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches)
     {
         int cols = (c + L - 1) / L;
         var wins = new Window[branches.Count];
@@ -116,7 +117,7 @@ internal static unsafe class CpuDwConvSmallMap
 
     /// <summary>The weight tables of every branch (weight times mask at live taps, 0 elsewhere), flipped for the
     /// input gradient, in this thread's aligned table buffer (valid until the next call on this thread).</summary>
-    private static float* GatherWeights(int c, IReadOnlyList<CpuDwConvBranch> branches, Window[] wins, int[] offs,
+    internal static float* GatherWeights(int c, IReadOnlyList<CpuDwConvBranch> branches, Window[] wins, int[] offs,
         bool flipped)
     {
         float* ptr = Pinned(ref t_weights, offs[^1]);
@@ -177,11 +178,11 @@ internal static unsafe class CpuDwConvSmallMap
     /// <summary>Columns moved and computed together: about 16 KiB per scratch buffer, so an image's few pixels
     /// (1x1, 2x2 maps) are handled many columns per kernel call, and a large map two columns at a time (the kernels'
     /// column pairs).</summary>
-    private static int ChunkColumns(int hw, int cols) => Math.Min(cols, Math.Max(2, 4096 / (hw * L)));
+    internal static int ChunkColumns(int hw, int cols) => Math.Min(cols, Math.Max(2, 4096 / (hw * L)));
 
     /// <summary>Layout of a column in scratch: the H x W map inside a zero border of P pixels (P = 0: the pixels
     /// back to back), plus slack rows so that the kernels' unused block lanes read inside the buffer.</summary>
-    private readonly struct Pad
+    internal readonly struct Pad
     {
         public Pad(int h, int w, int p, bool slack)
         {
@@ -199,35 +200,49 @@ internal static unsafe class CpuDwConvSmallMap
 
     /// <summary>The border the forward and input gradient need: half the narrower side of the widest window, so
     /// that a block's taps that fall outside the map read zeros instead of being tested.</summary>
-    private static Pad InputPad(int h, int w, Window[] wins)
+    internal static Pad InputPad(int h, int w, Window[] wins)
     {
         int p = 0;
         foreach (var win in wins) p = Math.Max(p, Math.Min(win.Kh, win.Kw) / 2);
         return new Pad(h, w, p, slack: true);
     }
 
-    // Columns [cv0, cv0 + count) of one image's (C, H*W) planes into consecutive pixel-major columns at dst.
-    private static void Load(float* image, int c, int h, int w, int cv0, int count, float* dst, in Pad pad)
+    // Columns [cv0, cv0 + count) of one image's (C, H*W) planes into consecutive pixel-major columns at dst (a whole
+    // column per 16 x 16 transpose where CpuDwConvMoves16 applies, else two halves of 8 channels).
+    internal static void Load(float* image, int c, int h, int w, int cv0, int count, float* dst, in Pad pad)
     {
         int hw = h * w;
+        bool whole = CpuDwConvMoves16.Applies(h, w);
         for (int k = 0; k < count; k++)
         {
             int cv = cv0 + k;
             int nch = Math.Min(L, c - cv * L);
             float* planes = image + (nint)cv * L * hw, d = dst + (nint)k * pad.ColLen + pad.Origin;
+            if (whole)
+            {
+                CpuDwConvMoves16.ToColumn(planes, nch, h, w, d, pad.RowStride);
+                continue;
+            }
             CpuDwConvPixelMajor.ToColumn(planes, Math.Min(Half, nch), hw, w, d, L, pad.RowStride);
             CpuDwConvPixelMajor.ToColumn(planes + (nint)Half * hw, nch - Half, hw, w, d + Half, L, pad.RowStride);
         }
     }
 
     // The inverse of Load.
-    private static void Store(float* src, int c, int hw, int cv0, int count, float* image)
+    internal static void Store(float* src, int c, int hw, int cv0, int count, float* image)
     {
+        // The 16 x 16 transposes need whole blocks of 16 pixels only (the source column has no border).
+        bool whole = CpuDwConvMoves16.Applies(hw, 1);
         for (int k = 0; k < count; k++)
         {
             int cv = cv0 + k;
             int nch = Math.Min(L, c - cv * L);
             float* planes = image + (nint)cv * L * hw, s = src + (nint)k * hw * L;
+            if (whole)
+            {
+                CpuDwConvMoves16.FromColumn(s, nch, hw, planes);
+                continue;
+            }
             CpuDwConvPixelMajor.FromColumn(s, Math.Min(Half, nch), hw, planes, L);
             CpuDwConvPixelMajor.FromColumn(s + Half, nch - Half, hw, planes + (nint)Half * hw, L);
         }
@@ -384,7 +399,7 @@ internal static unsafe class CpuDwConvSmallMap
     /// <paramref name="ncols"/> consecutive columns: in laid out by <paramref name="pad"/> (zero border), out and
     /// the weight tables back to back (H*W pixels x 16 channels; the window's taps x 16 channels).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Correlate(in Window win, int h, int w, int ncols, float* inp, in Pad pad, float* wt,
+    internal static void Correlate(in Window win, int h, int w, int ncols, float* inp, in Pad pad, float* wt,
         float* outp, bool accumulate)
     {
         // A kernel that spans whole lines of the map takes the line kernels (CpuDwConvColumns.cs).
@@ -461,7 +476,7 @@ internal static unsafe class CpuDwConvSmallMap
     /// x[pixel + tap - pad] * g[pixel], for <paramref name="ncols"/> consecutive columns (as in
     /// <see cref="Correlate"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FilterColumns(in Window win, int h, int w, int ncols, float* x, float* g, float* acc)
+    internal static void FilterColumns(in Window win, int h, int w, int ncols, float* x, float* g, float* acc)
     {
         if (CpuDwConvColumns.Filter(h, w, win.Kh, win.Kw, ncols, x, g, acc)) return;
         // Axis A (blocks of up to 4 taps) is the axis where the window is longer; B is the other, and the innermost
