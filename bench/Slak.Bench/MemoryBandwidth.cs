@@ -46,6 +46,15 @@ internal static class MemoryBandwidth
         return 0;
     }
 
+    /// <summary>Bytes per thread of the last-level-cache measurement: beyond L2 (1 MiB per core), within the L3 that a
+    /// few-MB tensor of the training step is read from when the operator before it has just written it.</summary>
+    internal const int L3BytesPerThread = 4 << 20;
+
+    /// <summary>The read bandwidths on <paramref name="threads"/> threads from L2, L3 and DRAM, in GB/s.</summary>
+    internal static (double L2, double L3, double Dram) MeasureLevels(int threads, bool quick) =>
+        (Read(threads, CacheBytesPerThread, quick ? 20 : 200), Read(threads, L3BytesPerThread, quick ? 5 : 40),
+         Read(threads, DramBytesPerThread, quick ? 3 : 15));
+
     /// <summary>The cache and DRAM read bandwidths on <paramref name="threads"/> threads, in GB/s.</summary>
     internal static (double Cache, double Dram) MeasureForRun(int threads, bool quick) =>
         (Read(threads, CacheBytesPerThread, quick ? 20 : 200), Read(threads, DramBytesPerThread, quick ? 3 : 15));

@@ -52,8 +52,9 @@ internal static partial class TrainVsTorch
         int peakReps = quick ? 30 : 300;
         double peak = Avx512F.IsSupported ? FmaPeak.Measure(threads, peakReps, FmaPeak.Chains512, 12 * 16)
             : Fma.IsSupported ? FmaPeak.Measure(threads, peakReps, FmaPeak.Chains256, 12 * 8) : double.NaN;
-        var (cacheBw, dramBw) = MemoryBandwidth.MeasureForRun(threads, quick);
-        Console.Error.WriteLine($"peak {peak:F1} GFLOP/s, cache {cacheBw:F1} GB/s, DRAM {dramBw:F1} GB/s");
+        var (l2Bw, l3Bw, dramBw) = MemoryBandwidth.MeasureLevels(threads, quick);
+        var bandwidth = new Bandwidths(threads, l2Bw, l3Bw, dramBw);
+        Console.Error.WriteLine($"peak {peak:F1} GFLOP/s, L2 {l2Bw:F1} GB/s, L3 {l3Bw:F1} GB/s, DRAM {dramBw:F1} GB/s");
 
         var results = new List<PresetResult>();
         foreach (var name in presets)
@@ -68,7 +69,7 @@ internal static partial class TrainVsTorch
             results.Add(r);
         }
         string load1 = RunInfo.LoadAverage();
-        string md = Render(results, threads, batch, steps, warmup, profileSteps, torchSteps, quick, peak, cacheBw, dramBw, load0, load1,
+        string md = Render(results, threads, batch, steps, warmup, profileSteps, torchSteps, quick, peak, bandwidth, load0, load1,
             ParseString(args, "--note"));
         if (ParseString(args, "--before") is { } beforePath) md = WithBefore(md, beforePath);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(outPath))!);
@@ -306,12 +307,34 @@ internal static partial class TrainVsTorch
     // Tensors of the first argument's size that a call of a memory-bound method reads or writes at least: one read and
     // one write, except the large kernel's fused sum of three BatchNorms (forward: three branches read, the sum
     // written; backward: the gradient and three branches read, three branch gradients written).
+    // Tensors of the first operand's size that a memory-bound method must read or write once per call: the minimum
+    // traffic, whatever its passes (BatchNormTrainSum reads three branches and writes their sum; the backward reads dy and
+    // three branch inputs and writes three gradients; a LayerNorm backward reads dy and x and writes dx; the residual
+    // epilogue reads the block input and the branch output and writes the sum).
     private static double TensorsMoved(string method) => method switch
     {
         "BatchNormTrainSum" => 4,
         "BatchNormBackwardSum" => 7,
+        "LayerNormNchwToNhwcBackward" or "LayerNormChannelsFirstBackward" or "LayerNormLastDimBackward" => 3,
+        "ChannelsLastResidual" or "ChannelsLastResidualBackward" or "Add" => 3,
+        "GlobalAvgPool" or "Fill" => 1,
         _ => 2,
     };
+
+    /// <summary>The read bandwidths measured in this run (GB/s) and the level a call's traffic streams from.</summary>
+    private sealed record Bandwidths(int Threads, double L2, double L3, double Dram)
+    {
+        /// <summary>Traffic per call up to which it is counted at the L3 bandwidth: 16 MiB, half of the 32 MiB L3 of one
+        /// core complex of this machine kind (the rest holds the tensors the next operators read).</summary>
+        internal const long L3LimitBytes = 16L << 20;
+
+        /// <summary>Seconds that <paramref name="bytes"/> of traffic take at the bandwidth of the level they fit in.</summary>
+        internal double Seconds(double bytes)
+        {
+            double gbs = bytes <= Threads * (1L << 20) ? L2 : bytes <= L3LimitBytes ? L3 : Dram;
+            return bytes / (gbs * 1e9);
+        }
+    }
 
     // FLOPs per step of a backend method with FLOPs (null: a memory-bound operator, measured in bytes).
     private static double? FlopsOf(string method, PresetResult r) => method switch
@@ -337,7 +360,7 @@ internal static partial class TrainVsTorch
     }
 
     private static string Render(List<PresetResult> results, int threads, int batch, int steps, int warmup, int profileSteps,
-        int torchSteps, bool quick, double peak, double cacheBw, double dramBw, string load0, string load1, string? note)
+        int torchSteps, bool quick, double peak, Bandwidths bw, string load0, string load1, string? note)
     {
         var sb = new StringBuilder();
         sb.AppendLine("# train-vs-torch");
@@ -351,7 +374,9 @@ internal static partial class TrainVsTorch
         sb.AppendLine();
         sb.AppendLine(Inv, $"Measured limits in this run: FMA peak **{peak:F1} GFLOP/s** fp32 on {threads} threads " +
             $"({(Avx512F.IsSupported ? "Vector512" : "Vector256")} FMA, 12 chains, best burst); read bandwidth " +
-            $"**{cacheBw:F1} GB/s** from cache (256 KiB per thread) and **{dramBw:F1} GB/s** from DRAM (64 MiB per thread).");
+            $"**{bw.L2:F1} GB/s** from L2 ({MemoryBandwidth.CacheBytesPerThread >> 10} KiB per thread), **{bw.L3:F1} GB/s** " +
+            $"from L3 ({MemoryBandwidth.L3BytesPerThread >> 20} MiB per thread) and **{bw.Dram:F1} GB/s** from DRAM " +
+            $"({MemoryBandwidth.DramBytesPerThread >> 20} MiB per thread).");
         sb.AppendLine();
         string early = warmup >= 25 ? string.Join(", ", results.Select(r => r.Name + " " + r.EarlyStepMs.ToString("F1", Inv) + " ms"))
             : "not measured (fewer than 25 warm-up steps)";
@@ -370,7 +395,7 @@ internal static partial class TrainVsTorch
             sb.AppendLine(Inv, $"| {r.Name} | {r.StepMs:F1} | {batch * 1e3 / r.StepMs:F0} | {t:F1} | {batch * 1e3 / t:F0} | " +
                 $"{t / r.StepMs:F1} | {r.StepFlops / 1e9:F2} | {r.StepFlops / r.StepMs / 1e6:F1} | {100 * r.StepFlops / r.StepMs / 1e6 / peak:F1}% |");
         }
-        foreach (var r in results) RenderRoofline(sb, r, peak, cacheBw);
+        foreach (var r in results) RenderRoofline(sb, r, peak, bw);
         sb.AppendLine();
         if (results.Count != 2)
         {
@@ -414,7 +439,7 @@ internal static partial class TrainVsTorch
         }
     }
 
-    private static void RenderRoofline(StringBuilder sb, PresetResult r, double peak, double cacheBw)
+    private static void RenderRoofline(StringBuilder sb, PresetResult r, double peak, Bandwidths bw)
     {
         double stepMs = r.ProfiledStepMs;
         int k = r.ProfileSteps;
@@ -427,15 +452,19 @@ internal static partial class TrainVsTorch
             "forward with bias and GELU, LinearBias = the other forwards with bias, LinearBackwardDataGelu = pwconv2's dX " +
             "times GELU' with pwconv1's bias gradient) and " +
             "`<op>.bwd` host work of backward closures. Compute rows: FLOPs per step and the fraction of the FMA peak; " +
-            "memory rows: an estimate of 2 x the first tensor's bytes per call (one read, one write: a lower bound) and " +
-            "the fraction of the cache bandwidth.");
+            "memory rows: the bytes of every tensor the operator must read or write once per call (the minimum " +
+            "traffic: e.g. LayerNorm backward reads dy and x and writes dx; small per-channel tensors left out) and the " +
+            "fraction of the limit = the time that traffic takes at the read bandwidth of the level it fits in " +
+            "(per call: L2 up to 1 MiB per thread, L3 up to " + (Bandwidths.L3LimitBytes >> 20) + " MiB, DRAM beyond), " +
+            "summed over the calls, over the time measured.");
         sb.AppendLine();
         sb.AppendLine("| operator | category | calls/step | ms/step | % of step | GFLOP or MB /step | GFLOP/s or GB/s | fraction of limit |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
         var byMethod = r.Profile
             .GroupBy(e => MethodOf(e.Name))
             .Select(g => (Method: g.Key, Calls: g.Sum(e => e.Calls) / (double)k, Ms: g.Sum(e => e.Seconds) * 1e3 / k,
-                          Bytes: g.Sum(e => TensorsMoved(g.Key) * 4 * NumelOf(e.Name) * e.Calls) / k))
+                          Bytes: g.Sum(e => TensorsMoved(g.Key) * 4 * NumelOf(e.Name) * e.Calls) / k,
+                          IdealMs: g.Sum(e => e.Calls * bw.Seconds(TensorsMoved(g.Key) * 4 * NumelOf(e.Name))) * 1e3 / k))
             .OrderByDescending(g => g.Ms).ToList();
         double measured = 0;
         var fractions = new List<(string Method, string Category, double StepShare, double Fraction, string Limit)>();
@@ -458,8 +487,8 @@ internal static partial class TrainVsTorch
                 work = (g.Bytes / 1e6).ToString("F2", Inv);
                 double gb = g.Bytes / g.Ms / 1e6;
                 rate = gb.ToString("F1", Inv);
-                frac = (100 * gb / cacheBw).ToString("F0", Inv) + "% of cache bw";
-                fractions.Add((g.Method, cat, g.Ms / stepMs, gb / cacheBw, "cache bw"));
+                frac = (100 * g.IdealMs / g.Ms).ToString("F0", Inv) + "% of mem bw";
+                fractions.Add((g.Method, cat, g.Ms / stepMs, g.IdealMs / g.Ms, "mem bw"));
             }
             else { work = ""; rate = ""; frac = ""; }
             sb.AppendLine(Inv, $"| {g.Method} | {cat} | {g.Calls:F0} | {g.Ms:F2} | {100 * g.Ms / stepMs:F1} | {work} | {rate} | {frac} |");
