@@ -44,8 +44,11 @@ internal sealed partial class CpuBackend
                 var w = S(weight); var b = S(bias);
                 var mu = S(mean).Slice(img * hw, hw);
                 var rs = S(rstd).Slice(img * hw, hw);
+                bool fetch = UseImagePrefetch(hw);
+                int chunks = (hw + lanes - 1) / lanes;
                 for (int p0 = 0; p0 < hw; p0 += lanes)
                 {
+                    if (fetch) PrefetchNextImage(x, y, null, img, p0 / lanes, p0 / lanes + 1, chunks);
                     int p = Math.Min(p0, hw - lanes); // the last chunk overlaps the one before: same values again
                     var (m, r) = PlaneStatistics(xs, c, hw, p, eps);
                     m.CopyTo(mu.Slice(p, lanes));
