@@ -30,6 +30,17 @@ internal static class LayoutNormStepBench
     /// previous round left what fits of them in the last-level cache).</summary>
     private static bool _cold;
 
+    /// <summary>--toggle LIST: the changes that old turns off (default all: prefetch = the LayerNorms' next-image
+    /// prefetch, wide = the forwards' two-vector chunks, residual = the residual's next-image prefetch); the others
+    /// keep their defaults on both sides, to time one change alone.</summary>
+    private static string[] _toggle = ["prefetch", "wide", "residual"];
+
+    private static void SetLayerNormSide(bool fresh)
+    {
+        if (_toggle.Contains("prefetch")) CpuBackend.LayoutImagePrefetch = fresh;
+        if (_toggle.Contains("wide")) CpuBackend.LayerNormForwardLanesWide = fresh;
+    }
+
     private const int FlushBytes = 192 << 20;
     private static float[]? _flush;
 
@@ -69,12 +80,13 @@ internal static class LayoutNormStepBench
     {
         string? only = null;
         int onlySide = 0;
-        if (ReportArgs.Parse(args, defaultReps: 30, "--reps N, --out FILE, --note TEXT, --only PASS, --side S, --cold 0|1",
+        if (ReportArgs.Parse(args, defaultReps: 30, "--reps N, --out FILE, --note TEXT, --only PASS, --side S, --cold 0|1, --toggle prefetch,wide,residual",
                 (a, next) => a switch
                 {
                     "--only" => (only = next()) is not null,
                     "--side" => (onlySide = int.Parse(next(), CultureInfo.InvariantCulture)) > 0,
                     "--cold" => (_cold = next() == "1") || true,
+                    "--toggle" => (_toggle = next().Split(',')) is not null,
                     _ => false,
                 }) is not { } opts) return 2;
         _only = only;
@@ -187,10 +199,10 @@ internal static class LayoutNormStepBench
                 Db = Tensor.Empty([c], Device.Cpu),
             };
         }).ToArray();
-        bool keep = CpuBackend.LayoutImagePrefetch;
+        bool keep = CpuBackend.LayoutImagePrefetch, keepWide = CpuBackend.LayerNormForwardLanesWide;
         void Bwd(bool fresh)
         {
-            CpuBackend.LayoutImagePrefetch = fresh;
+            SetLayerNormSide(fresh);
             foreach (var t in sets)
             {
                 if (forward) be.LayerNormNchwToNhwc(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
@@ -206,6 +218,7 @@ internal static class LayoutNormStepBench
         finally
         {
             CpuBackend.LayoutImagePrefetch = keep;
+            CpuBackend.LayerNormForwardLanesWide = keepWide;
         }
     }
 
@@ -229,10 +242,10 @@ internal static class LayoutNormStepBench
             Dy = Tensor.Empty(yShape, Device.Cpu),
             Dg = Tensor.Empty([c], Device.Cpu),
         }).ToArray();
-        bool keep = CpuBackend.LayoutImagePrefetch;
+        bool keep = CpuBackend.ResidualImagePrefetch;
         void Go(bool fresh)
         {
-            CpuBackend.LayoutImagePrefetch = fresh;
+            if (_toggle.Contains("residual")) CpuBackend.ResidualImagePrefetch = fresh;
             foreach (var t in sets)
             {
                 if (backward) be.ChannelsLastResidualBackward(t.Y, t.Gamma, t.Scale, t.DOut, t.Dy, t.Dg);
@@ -246,7 +259,7 @@ internal static class LayoutNormStepBench
         }
         finally
         {
-            CpuBackend.LayoutImagePrefetch = keep;
+            CpuBackend.ResidualImagePrefetch = keep;
         }
     }
 

@@ -5,8 +5,9 @@
 // (each against the off run at the same thread count), the same bits on a repeated run, and within the stated
 // tolerances of float64. Shapes: every stage of slak_nano and slak_nano64 scaled down in batch (at least 2 images, so
 // that there is a next image), a map whose pixel count is not a multiple of the chunk, and the prefetch forced onto
-// every map (LayoutImagePrefetchFrom = 0), the kernels forced onto every map of at least one vector of pixels. Outputs
-// are NaN-poisoned before each run.
+// every map (LayoutImagePrefetchFrom = 0), the kernels forced onto every map of at least one vector of pixels. The
+// forwards' two-vector chunks (CpuBackend.LayerNormForwardLanesWide, SLAK_LAYERNORM_FWD_WIDE) against one-vector chunks:
+// the same bits. Outputs are NaN-poisoned before each run.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -118,6 +119,33 @@ public class CpuLayoutImagePrefetchTests
             Expect.AllClose(got[1], em, 1e-6, 1e-6, _rng.Ctx(what + ": mean vs float64"));
             Expect.AllClose(got[2], er, 1e-6, 1e-6, _rng.Ctx(what + ": 1/std vs float64"));
             ExpectSameBits(runs, ["y", "mean", "1/std"], what);
+            // One-vector chunks (SLAK_LAYERNORM_FWD_WIDE=0): the same operations on every lane, so the same bits.
+            bool keepWide = CpuBackend.LayerNormForwardLanesWide;
+            List<float[][]> narrow;
+            try
+            {
+                CpuBackend.LayerNormForwardLanesWide = false;
+                narrow = Runs(() =>
+                {
+                    var y = nhwc ? Nan(n, h, w, c) : Nan(n, c, h, w);
+                    var mean = nhwc ? Nan(n * hw) : Nan(n, h, w);
+                    var rstd = nhwc ? Nan(n * hw) : Nan(n, h, w);
+                    if (nhwc)
+                        CpuBackend.Instance.LayerNormNchwToNhwc(Cpu(x, n, c, h, w), Cpu(wt, c), Cpu(bs, c), 1e-6f, y, mean,
+                            rstd);
+                    else
+                        CpuBackend.Instance.LayerNormChannelsFirst(Cpu(x, n, c, h, w), Cpu(wt, c), Cpu(bs, c), 1e-6f, y,
+                            mean, rstd);
+                    return [y.ToArray(), mean.ToArray(), rstd.ToArray()];
+                });
+            }
+            finally
+            {
+                CpuBackend.LayerNormForwardLanesWide = keepWide;
+            }
+            string[] fwdNames = ["y", "mean", "1/std"];
+            for (int k = 0; k < 3; k++)
+                Expect.Exactly(runs[3][k], narrow[3][k], _rng.Ctx($"{what}: {fwdNames[k]}, two-vector vs one-vector chunks"));
 
             var ln = CpuLayerNormBackwardCase.Draw(_rng, layout, n, c, h, w, 1.1, 0.2);
             var dyNchw = ln.Dy;

@@ -25,6 +25,15 @@ internal sealed partial class CpuBackend
 
     private static bool UseImagePrefetch(int hw) => LayoutImagePrefetch && hw >= LayoutImagePrefetchFrom && Sse.IsSupported;
 
+    /// <summary>Whether the fused residual (forward and backward) prefetches the next image's block of its tensors too
+    /// (SLAK_RESIDUAL_IMAGE_PREFETCH=1; off by default: it already asks for the next run's line of every plane, and the
+    /// next-image prefetch measured no faster there, see bench/results/layout-norm-step.md). Internal so that the bench
+    /// and the tests can compare both.</summary>
+    internal static bool ResidualImagePrefetch { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_RESIDUAL_IMAGE_PREFETCH") == "1";
+
+    private static bool UseResidualImagePrefetch(int hw) => ResidualImagePrefetch && UseImagePrefetch(hw);
+
     /// <summary>Bytes per cache line.</summary>
     private const int PrefetchLine = 64;
 

@@ -23,7 +23,7 @@ internal sealed partial class CpuBackend
     {
         int c = input.Size(1), hw = input.Size(2) * input.Size(3), images = input.Size(0);
         int rows = checked(images * hw);
-        bool nextImage = UseImagePrefetch(hw);
+        bool nextImage = UseResidualImagePrefetch(hw);
         if (hw == 1)
         {
             CpuParallel.For(0, RowBlocks(rows, c), blk =>
@@ -122,7 +122,7 @@ internal sealed partial class CpuBackend
     {
         int c = y.Size(3), hw = y.Size(1) * y.Size(2), images = y.Size(0);
         int rows = checked(images * hw);
-        bool nextImage = UseImagePrefetch(hw);
+        bool nextImage = UseResidualImagePrefetch(hw);
         int blocks = RowBlocks(rows, c);
         var partials = dgamma is null ? null : new double[blocks][];
         CpuParallel.For(0, blocks, blk =>
