@@ -13,8 +13,8 @@
 // array, and the lanes are summed in float64 at the end. Pass 2 writes dx = (gw - mean(gw) - xhat * mean(gw * xhat)) *
 // rstd in float, the means rounded to float from float64 as the row path does.
 // Where it is the default (UseBackwardPixelLanes, measured with layout-norm-step): the fused backward on maps of 8 x 8
-// and more, the channels-first one on 4 x 4 to 16 x 16 maps (16 x 16 only with the next-image prefetch,
-// CpuBackend.Norm.Prefetch.cs; without it the plane path); smaller maps keep the row and flat paths.
+// and more, the channels-first one on 4 x 4 and 8 x 8 maps; smaller maps keep the row and flat paths, 16 x 16 maps the
+// channels-first plane path.
 // Determinism: the batch is cut into fixed parts of LnLanesImagesPerPart images whatever the thread count, every sum
 // runs in a fixed order within its part, and the parts are added in order, so the bits depend only on the inputs (not
 // on the thread count). A map whose pixel count is not a multiple of the chunk ends with a chunk that overlaps the one
@@ -61,18 +61,9 @@ internal sealed partial class CpuBackend
     /// <summary>Pixels (H*W) from which chunks are two vectors wide (with <see cref="LayerNormBackwardLanesWide"/>).</summary>
     internal static int LnLanesWideFrom { get; set; } = 64;
 
-    /// <summary>With the next-image prefetch (<see cref="LayoutImagePrefetch"/>), the channels-first backward takes the
-    /// pixel lanes below this many pixels (slak_nano64's 16 x 16 stage 1 included): the prefetch removes what made the
-    /// chunks slower than the plane path there (3 x C streams 1 KiB apart). Measured with layout-norm-step at
-    /// (128, 31, 16, 16), lanes with the prefetch against the plane path: 0.51-1.04x (four runs, a loaded
-    /// machine).</summary>
-    internal static int LayerNormBackwardLanesChannelsFirstPrefetchBelow { get; set; } = 512;
-
     private static bool UseBackwardPixelLanes(int hw, bool nhwc) =>
         LayerNormBackwardPixelLanes && hw >= Vector<float>.Count
-        && (nhwc ? hw >= LayerNormBackwardLanesFusedFrom
-                 : hw < LayerNormBackwardLanesChannelsFirstBelow
-                   || UseImagePrefetch(hw) && hw < LayerNormBackwardLanesChannelsFirstPrefetchBelow);
+        && (nhwc ? hw >= LayerNormBackwardLanesFusedFrom : hw < LayerNormBackwardLanesChannelsFirstBelow);
 
     /// <summary>Both backwards: dy NHWC (<paramref name="nhwc"/>, the fused permute) or NCHW; x and dx NCHW; mean and
     /// rstd per pixel in (image, position) order; dweight and dbias overwritten.</summary>

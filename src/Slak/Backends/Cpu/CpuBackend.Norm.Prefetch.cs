@@ -25,20 +25,14 @@ internal sealed partial class CpuBackend
 
     private static bool UseImagePrefetch(int hw) => LayoutImagePrefetch && hw >= LayoutImagePrefetchFrom && Sse.IsSupported;
 
-    /// <summary>Whether the fused residual (forward and backward) prefetches the next image's block of its tensors too,
-    /// on maps of at least <see cref="ResidualImagePrefetchFrom"/> pixels (the default; SLAK_RESIDUAL_IMAGE_PREFETCH=0
-    /// turns it off). It already asks for the next run's line of every plane; measured with layout-norm-step (batch 128,
-    /// 2 threads, a loaded machine), the next-image prefetch on top gave 0.50-0.74x (forward) and 0.67-1.24x, median
-    /// 0.90x (backward) at (128, 31, 16, 16), but 0.82-1.12x on 8 x 8 maps. Internal so that the bench and the tests
-    /// can compare both.</summary>
+    /// <summary>Whether the fused residual (forward and backward) prefetches the next image's block of its tensors too
+    /// (SLAK_RESIDUAL_IMAGE_PREFETCH=1; off by default: it already asks for the next run's line of every plane, and the
+    /// next-image prefetch measured no faster there, see bench/results/layout-norm-step.md). Internal so that the bench
+    /// and the tests can compare both.</summary>
     internal static bool ResidualImagePrefetch { get; set; } =
-        Environment.GetEnvironmentVariable("SLAK_RESIDUAL_IMAGE_PREFETCH") != "0";
+        Environment.GetEnvironmentVariable("SLAK_RESIDUAL_IMAGE_PREFETCH") == "1";
 
-    /// <summary>Maps (H*W) from which <see cref="ResidualImagePrefetch"/> applies.</summary>
-    internal static int ResidualImagePrefetchFrom { get; set; } = 256;
-
-    private static bool UseResidualImagePrefetch(int hw) =>
-        ResidualImagePrefetch && hw >= ResidualImagePrefetchFrom && UseImagePrefetch(hw);
+    private static bool UseResidualImagePrefetch(int hw) => ResidualImagePrefetch && UseImagePrefetch(hw);
 
     /// <summary>Bytes per cache line.</summary>
     private const int PrefetchLine = 64;
