@@ -1,15 +1,17 @@
 // The CPU LayerNorm fused with its NCHW -> NHWC permute (forward and backward), the channels-first LayerNorm's backward
 // (the stem and the downsampling layers) and the block epilogue of a training step (issue 27), old against new in one
-// process, at batch 128 on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2). old = no
-// next-image prefetch (CpuBackend.LayoutImagePrefetch off, SLAK_LAYOUT_IMAGE_PREFETCH=0); new = the defaults (each chunk
-// of an image asks for its share of the next image's block of every tensor). Every other path is the default on both
-// sides. Each call runs on its own tensors, as many calls per stage as a step makes; rounds are interleaved
-// (alternating which side goes first) and the best of N rounds is kept. Bytes: every batch-sized tensor read or
-// written once (LayerNorm forward: x, y; backward: x, dy, dx; residual forward: input, y, output; backward: dOut, y,
-// dy), read against the cache bandwidth (256 KiB per thread) and the DRAM bandwidth (64 MiB per thread) measured in
-// the same run, and against a plain stream of the same bytes at the same shape (as many calls, each on its own
-// arrays: out = a + b for three tensors, a copy for two, split into equal contiguous blocks over the threads): what a
-// memory operator with no layout change achieves there.
+// process, at batch 128 on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2). old / new toggle
+// the switches named by --toggle (default all): the LayerNorms' next-image prefetch (CpuBackend.LayoutImagePrefetch,
+// SLAK_LAYOUT_IMAGE_PREFETCH), the LayerNorm forwards' two-vector chunks (LayerNormForwardLanesWide,
+// SLAK_LAYERNORM_FWD_WIDE) and the residual's next-image prefetch (ResidualImagePrefetch, SLAK_RESIDUAL_IMAGE_PREFETCH;
+// the default from 16 x 16, new forces it onto maps of 8 x 8 and more). Every other path is the default on both sides.
+// Each call runs on its own tensors, as many calls per stage as a step makes; rounds are interleaved (alternating which
+// side goes first) and the best of N rounds is kept. Bytes: every batch-sized tensor read or written once (LayerNorm
+// forward: x, y; backward: x, dy, dx; residual forward: input, y, output; backward: dOut, y, dy), read against the
+// cache bandwidth (256 KiB per thread) and the DRAM bandwidth (64 MiB per thread) measured in the same run, and against
+// a plain stream of the same bytes at the same shape (as many calls, each on its own arrays: out = a + b for three
+// tensors, a copy for two, split into equal contiguous blocks over the threads): what a memory operator with no layout
+// change achieves there. --cold 1 flushes the caches before every timed call set (see _cold).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll layout-norm-step [--reps N] [--out FILE] [--note TEXT]
 using System.Globalization;
 using System.Numerics.Tensors;
@@ -107,7 +109,10 @@ internal static class LayoutNormStepBench
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread, best of 200) {cacheBw:F1} GB/s, DRAM (64 MiB per thread, best of 5) {dramBw:F1} GB/s ({threads} threads; the larger of all threads together and one thread times {threads})."));
         o.Line();
-        o.Line("old / new: without / with the next-image prefetch of the layout LayerNorms (pixel lanes) and the fused residual on maps of 8 x 8 and more (`SLAK_LAYOUT_IMAGE_PREFETCH`). Other paths: the defaults on both sides (rows whose path does not prefetch run the same code on both sides and show the noise).");
+        o.Line(Inv($"old / new, toggled: {string.Join(", ", _toggle)} (prefetch: the LayerNorms with pixels in the lanes, maps of 8 x 8 and more, without / with the next-image prefetch, `SLAK_LAYOUT_IMAGE_PREFETCH`, the default; wide: the LayerNorm forwards with pixels in the lanes in one-vector / two-vector chunks, `SLAK_LAYERNORM_FWD_WIDE`, the default; residual: ChannelsLastResidual forward and backward without / with the next-image prefetch, `SLAK_RESIDUAL_IMAGE_PREFETCH`, the default on maps of 16 x 16 and more; here forced onto maps of 8 x 8 and more). Other paths: the defaults on both sides (rows whose path has none of these run the same code on both sides and show the noise)."));
+        o.Line(_cold
+            ? "Cold (--cold 1): each timed call set follows a pass over 192 MiB of other memory, so the tensors come from DRAM (as the block's activations do in a training step)."
+            : "Warm (--cold 0): the tensors stay in whatever cache the previous round left them (2 calls x 2-3 tensors: up to 24 MB at slak_nano64's stage 1).");
         o.Line(Inv($"Best of {reps} interleaved rounds; a round runs a stage's calls of a step back to back, each on its own tensors. Bytes: each batch-sized tensor read or written once (3 per call, 2 for the LayerNorm forward)."));
         o.Line();
         o.Line("| preset | pass | shape | calls | old ms/call | new ms/call | new / old | MB/call | old GB/s | new GB/s | stream GB/s | new % of stream | new % of cache bw | new % of DRAM bw |");
@@ -245,7 +250,11 @@ internal static class LayoutNormStepBench
         bool keep = CpuBackend.ResidualImagePrefetch;
         void Go(bool fresh)
         {
-            if (_toggle.Contains("residual")) CpuBackend.ResidualImagePrefetch = fresh;
+            if (_toggle.Contains("residual"))
+            {
+                CpuBackend.ResidualImagePrefetch = fresh;
+                CpuBackend.ResidualImagePrefetchFrom = 64;
+            }
             foreach (var t in sets)
             {
                 if (backward) be.ChannelsLastResidualBackward(t.Y, t.Gamma, t.Scale, t.DOut, t.Dy, t.Dg);
@@ -260,6 +269,7 @@ internal static class LayoutNormStepBench
         finally
         {
             CpuBackend.ResidualImagePrefetch = keep;
+            CpuBackend.ResidualImagePrefetchFrom = 256;
         }
     }
 

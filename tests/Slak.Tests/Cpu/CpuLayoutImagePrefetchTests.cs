@@ -1,13 +1,13 @@
-// The next-image prefetch of the layout memory operators (CpuBackend.LayoutImagePrefetch, SLAK_LAYOUT_IMAGE_PREFETCH;
-// CpuBackend.Norm.Prefetch.cs): the LayerNorm forwards and backwards with pixels in the SIMD lanes (fused with the
-// NCHW -> NHWC permute and channels-first) and the fused residual, forward (also in place) and backward. A prefetch
-// changes no value, so with it on every output must be the bits of the same call with it off, at 1, 2 and 3 threads
-// (each against the off run at the same thread count), the same bits on a repeated run, and within the stated
-// tolerances of float64. Shapes: every stage of slak_nano and slak_nano64 scaled down in batch (at least 2 images, so
-// that there is a next image), a map whose pixel count is not a multiple of the chunk, and the prefetch forced onto
-// every map (LayoutImagePrefetchFrom = 0), the kernels forced onto every map of at least one vector of pixels. The
-// forwards' two-vector chunks (CpuBackend.LayerNormForwardLanesWide, SLAK_LAYERNORM_FWD_WIDE) against one-vector chunks:
-// the same bits. Outputs are NaN-poisoned before each run.
+// The next-image prefetch of the layout memory operators (CpuBackend.LayoutImagePrefetch, SLAK_LAYOUT_IMAGE_PREFETCH,
+// and ResidualImagePrefetch, SLAK_RESIDUAL_IMAGE_PREFETCH; CpuBackend.Norm.Prefetch.cs): the LayerNorm forwards and
+// backwards with pixels in the SIMD lanes (fused with the NCHW -> NHWC permute and channels-first) and the fused
+// residual, forward (also in place) and backward. A prefetch changes no value, so with it on every output must be the
+// bits of the same call with it off, at 1, 2 and 3 threads (each against the off run at the same thread count), the
+// same bits on a repeated run, and within the stated tolerances of float64. Shapes: every stage of slak_nano and
+// slak_nano64 scaled down in batch (at least 2 images, so that there is a next image), a map whose pixel count is not a
+// multiple of the chunk, and the prefetch forced onto every map (the From thresholds 0), the kernels forced onto every
+// map of at least one vector of pixels. The forwards' two-vector chunks (CpuBackend.LayerNormForwardLanesWide,
+// SLAK_LAYERNORM_FWD_WIDE) against one-vector chunks: the same bits. Outputs are NaN-poisoned before each run.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -15,7 +15,7 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.LayoutImagePrefetch, the LayerNorm path switches and CpuParallel.Threads
+[NonParallelizable] // changes CpuBackend's prefetch and LayerNorm path switches and CpuParallel.Threads
 public class CpuLayoutImagePrefetchTests
 {
     private TestRandom _rng = null!;
@@ -34,6 +34,8 @@ public class CpuLayoutImagePrefetchTests
     {
         var runs = new List<float[][]>();
         bool keepFetch = CpuBackend.LayoutImagePrefetch, keepLanes = CpuBackend.LayerNormBackwardPixelLanes;
+        bool keepResidual = CpuBackend.ResidualImagePrefetch;
+        int keepResidualFrom = CpuBackend.ResidualImagePrefetchFrom;
         int keepFrom = CpuBackend.LayoutImagePrefetchFrom, keepThreads = CpuParallel.Threads;
         int keepFused = CpuBackend.LayerNormBackwardLanesFusedFrom;
         int keepBelow = CpuBackend.LayerNormBackwardLanesChannelsFirstBelow;
@@ -43,11 +45,13 @@ public class CpuLayoutImagePrefetchTests
             CpuBackend.LayerNormBackwardLanesFusedFrom = 0;
             CpuBackend.LayerNormBackwardLanesChannelsFirstBelow = int.MaxValue;
             CpuBackend.LayoutImagePrefetchFrom = 0;
+            CpuBackend.ResidualImagePrefetchFrom = 0;
             foreach (int threads in new[] { 1, 2, 3 })
                 foreach (bool fetch in new[] { false, true })
                 {
                     CpuParallel.Threads = threads;
                     CpuBackend.LayoutImagePrefetch = fetch;
+                    CpuBackend.ResidualImagePrefetch = fetch;
                     runs.Add(body());
                 }
             runs.Add(body());
@@ -55,6 +59,8 @@ public class CpuLayoutImagePrefetchTests
         finally
         {
             CpuBackend.LayoutImagePrefetch = keepFetch;
+            CpuBackend.ResidualImagePrefetch = keepResidual;
+            CpuBackend.ResidualImagePrefetchFrom = keepResidualFrom;
             CpuBackend.LayerNormBackwardPixelLanes = keepLanes;
             CpuBackend.LayoutImagePrefetchFrom = keepFrom;
             CpuBackend.LayerNormBackwardLanesFusedFrom = keepFused;

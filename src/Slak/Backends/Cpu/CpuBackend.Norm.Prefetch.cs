@@ -25,14 +25,20 @@ internal sealed partial class CpuBackend
 
     private static bool UseImagePrefetch(int hw) => LayoutImagePrefetch && hw >= LayoutImagePrefetchFrom && Sse.IsSupported;
 
-    /// <summary>Whether the fused residual (forward and backward) prefetches the next image's block of its tensors too
-    /// (SLAK_RESIDUAL_IMAGE_PREFETCH=1; off by default: it already asks for the next run's line of every plane, and the
-    /// next-image prefetch measured no faster there, see bench/results/layout-norm-step.md). Internal so that the bench
-    /// and the tests can compare both.</summary>
+    /// <summary>Whether the fused residual (forward and backward) prefetches the next image's block of its tensors too,
+    /// on maps of at least <see cref="ResidualImagePrefetchFrom"/> pixels (the default; SLAK_RESIDUAL_IMAGE_PREFETCH=0
+    /// turns it off). It already asks for the next run's line of every plane; measured with layout-norm-step (batch 128,
+    /// 2 threads, a loaded machine), the next-image prefetch on top gave, at (128, 31, 16, 16), a median 0.78x of six
+    /// warm runs and 0.50x cold (forward), 1.02x warm and 0.67x cold (backward), but 1.07-1.23x warm on 8 x 8 maps.
+    /// Internal so that the bench and the tests can compare both.</summary>
     internal static bool ResidualImagePrefetch { get; set; } =
-        Environment.GetEnvironmentVariable("SLAK_RESIDUAL_IMAGE_PREFETCH") == "1";
+        Environment.GetEnvironmentVariable("SLAK_RESIDUAL_IMAGE_PREFETCH") != "0";
 
-    private static bool UseResidualImagePrefetch(int hw) => ResidualImagePrefetch && UseImagePrefetch(hw);
+    /// <summary>Maps (H*W) from which <see cref="ResidualImagePrefetch"/> applies.</summary>
+    internal static int ResidualImagePrefetchFrom { get; set; } = 256;
+
+    private static bool UseResidualImagePrefetch(int hw) =>
+        ResidualImagePrefetch && hw >= ResidualImagePrefetchFrom && UseImagePrefetch(hw);
 
     /// <summary>Bytes per cache line.</summary>
     private const int PrefetchLine = 64;
