@@ -1,17 +1,20 @@
 // The CPU LayerNorm fused with its NCHW -> NHWC permute (forward and backward), the channels-first LayerNorm's backward
 // (the stem and the downsampling layers) and the block epilogue of a training step (issue 27), old against new in one
-// process, at batch 128 on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2). old = the layout
-// copies before this change: the LayerNorm's gather and scatter with 8 x 8 transposes on the multiples of 8 and the
-// rest element by element (CpuBackend.LayerNormLayoutTailTransposes off, SLAK_LAYOUT_TAIL_TRANSPOSE=0), the residual's
-// runs shorter than 8 pixels element by element (CpuBackend.ResidualTiles4 off, SLAK_RESIDUAL_TILES4=0); new = the
-// defaults (whole runs in overlapping 8 x 8 / 4 x 4 register transposes, 4 x 4 residual tiles). Every other path is the
-// default on both sides (pixel lanes where they are used, the residual's vector tails and prefetch). Each call runs on
-// its own tensors, as many calls per stage as a step makes; rounds are interleaved (alternating which side goes first)
-// and the best of N rounds is kept. Bytes: every batch-sized tensor read or written once (LayerNorm forward: x, y;
-// backward: x, dy, dx; residual forward: input, y, output; backward: dOut, y, dy), read against the cache bandwidth
-// (256 KiB per thread) and the DRAM bandwidth (64 MiB per thread) measured in the same run.
+// process, at batch 128 on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2). old / new toggle
+// the switches named by --toggle (default all): the LayerNorms' next-image prefetch (CpuBackend.LayoutImagePrefetch,
+// SLAK_LAYOUT_IMAGE_PREFETCH), the LayerNorm forwards' two-vector chunks (LayerNormForwardLanesWide,
+// SLAK_LAYERNORM_FWD_WIDE) and the residual's next-image prefetch (ResidualImagePrefetch, SLAK_RESIDUAL_IMAGE_PREFETCH;
+// the default from 16 x 16, new forces it onto maps of 8 x 8 and more). Every other path is the default on both sides.
+// Each call runs on its own tensors, as many calls per stage as a step makes; rounds are interleaved (alternating which
+// side goes first) and the best of N rounds is kept. Bytes: every batch-sized tensor read or written once (LayerNorm
+// forward: x, y; backward: x, dy, dx; residual forward: input, y, output; backward: dOut, y, dy), read against the
+// cache bandwidth (256 KiB per thread) and the DRAM bandwidth (64 MiB per thread) measured in the same run, and against
+// a plain stream of the same bytes at the same shape (as many calls, each on its own arrays: out = a + b for three
+// tensors, a copy for two, split into equal contiguous blocks over the threads): what a memory operator with no layout
+// change achieves there. --cold 1 flushes the caches before every timed call set (see _cold).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll layout-norm-step [--reps N] [--out FILE] [--note TEXT]
 using System.Globalization;
+using System.Numerics.Tensors;
 using Slak.Backends.Cpu;
 using Slak.Bench.Train;
 
@@ -19,6 +22,56 @@ namespace Slak.Bench.Ops;
 
 internal static class LayoutNormStepBench
 {
+    /// <summary>--only PASS, --side S: time only that pass, only maps of that side (to profile one kernel).</summary>
+    private static string? _only;
+    private static int _onlySide;
+
+    /// <summary>--cold 1: every timed side of a round starts after a pass over <see cref="FlushBytes"/> of other
+    /// memory (not timed), so that the tensors come from DRAM, as the block's activations do in a training step (the
+    /// residual's input and the LayerNorm's x were written one block earlier); the default times them warm (the
+    /// previous round left what fits of them in the last-level cache).</summary>
+    private static bool _cold;
+
+    /// <summary>--toggle LIST: the changes that old turns off (default all: prefetch = the LayerNorms' next-image
+    /// prefetch, wide = the forwards' two-vector chunks, residual = the residual's next-image prefetch); the others
+    /// keep their defaults on both sides, to time one change alone.</summary>
+    private static string[] _toggle = ["prefetch", "wide", "residual"];
+
+    private static void SetLayerNormSide(bool fresh)
+    {
+        if (_toggle.Contains("prefetch")) CpuBackend.LayoutImagePrefetch = fresh;
+        if (_toggle.Contains("wide")) CpuBackend.LayerNormForwardLanesWide = fresh;
+    }
+
+    private const int FlushBytes = 192 << 20;
+    private static float[]? _flush;
+
+    /// <summary>Best ms of <paramref name="a"/> and of <paramref name="b"/> over <paramref name="reps"/> rounds after 3
+    /// warm-up rounds, alternating which goes first; with --cold each timed call follows a cache flush.</summary>
+    private static (double A, double B) Best(int reps, Action a, Action b)
+    {
+        if (!_cold) return Interleaved.Best(reps, a, b);
+        var flush = _flush ??= new float[FlushBytes / sizeof(float)];
+        double Cold(Action run)
+        {
+            CpuParallel.For(0, CpuParallel.Threads, k =>
+            {
+                int per = flush.Length / CpuParallel.Threads;
+                var s = flush.AsSpan(k * per, per);
+                TensorPrimitives.Add(s, 1f, s);
+            });
+            return Interleaved.TimeMs(run);
+        }
+        for (int i = 0; i < 3; i++) { a(); b(); }
+        double ba = double.MaxValue, bb = double.MaxValue;
+        for (int i = 0; i < reps; i++)
+        {
+            if (i % 2 == 0) { ba = Math.Min(ba, Cold(a)); bb = Math.Min(bb, Cold(b)); }
+            else { bb = Math.Min(bb, Cold(b)); ba = Math.Min(ba, Cold(a)); }
+        }
+        return (ba, bb);
+    }
+
     private const int Batch = 128;
     private static readonly int[] Widths = [31, 62, 124, 249];
     private static readonly (string Preset, int[] Sides)[] Presets =
@@ -27,7 +80,19 @@ internal static class LayoutNormStepBench
     [BenchProgram("layout-norm-step", "LayerNorm fused NCHW->NHWC fwd/bwd, channels-first bwd and ChannelsLastResidual fwd/bwd, old vs new layout copies, slak_nano/slak_nano64 step shapes, with cache and DRAM bandwidth [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
-        if (ReportArgs.Parse(args, defaultReps: 30) is not { } opts) return 2;
+        string? only = null;
+        int onlySide = 0;
+        if (ReportArgs.Parse(args, defaultReps: 30, "--reps N, --out FILE, --note TEXT, --only PASS, --side S, --cold 0|1, --toggle prefetch,wide,residual",
+                (a, next) => a switch
+                {
+                    "--only" => (only = next()) is not null,
+                    "--side" => (onlySide = int.Parse(next(), CultureInfo.InvariantCulture)) > 0,
+                    "--cold" => (_cold = next() == "1") || true,
+                    "--toggle" => (_toggle = next().Split(',')) is not null,
+                    _ => false,
+                }) is not { } opts) return 2;
+        _only = only;
+        _onlySide = onlySide;
         int reps = opts.Reps, threads = CpuParallel.Threads;
         var o = new Report();
         string start = Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {RunInfo.CpuModel()}, {Environment.ProcessorCount} cores; {threads} threads");
@@ -44,11 +109,14 @@ internal static class LayoutNormStepBench
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread, best of 200) {cacheBw:F1} GB/s, DRAM (64 MiB per thread, best of 5) {dramBw:F1} GB/s ({threads} threads; the larger of all threads together and one thread times {threads})."));
         o.Line();
-        o.Line("old / new: the fused LayerNorm's gather / scatter with 8 x 8 transposes on multiples of 8 and the rest element by element / whole runs in overlapping 8 x 8 or 4 x 4 register transposes (`SLAK_LAYOUT_TAIL_TRANSPOSE`); ChannelsLastResidual runs shorter than 8 pixels (2 x 2 maps) element by element / in 4 x 4 tiles (`SLAK_RESIDUAL_TILES4`). Other paths: the defaults on both sides (the channels-first backward is unchanged: its rows show the noise).");
+        o.Line(Inv($"old / new, toggled: {string.Join(", ", _toggle)} (prefetch: the LayerNorms with pixels in the lanes, maps of 8 x 8 and more, without / with the next-image prefetch, `SLAK_LAYOUT_IMAGE_PREFETCH`, the default; wide: the LayerNorm forwards with pixels in the lanes in one-vector / two-vector chunks, `SLAK_LAYERNORM_FWD_WIDE`, the default; residual: ChannelsLastResidual forward and backward without / with the next-image prefetch, `SLAK_RESIDUAL_IMAGE_PREFETCH`, the default on maps of 16 x 16 and more; here forced onto maps of 8 x 8 and more). Other paths: the defaults on both sides (rows whose path has none of these run the same code on both sides and show the noise)."));
+        o.Line(_cold
+            ? "Cold (--cold 1): each timed call set follows a pass over 192 MiB of other memory, so the tensors come from DRAM (as the block's activations do in a training step)."
+            : "Warm (--cold 0): the tensors stay in whatever cache the previous round left them (2 calls x 2-3 tensors: up to 24 MB at slak_nano64's stage 1).");
         o.Line(Inv($"Best of {reps} interleaved rounds; a round runs a stage's calls of a step back to back, each on its own tensors. Bytes: each batch-sized tensor read or written once (3 per call, 2 for the LayerNorm forward)."));
         o.Line();
-        o.Line("| preset | pass | shape | calls | old ms/call | new ms/call | new / old | MB/call | new GB/s | new % of cache bw | new % of DRAM bw |");
-        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+        o.Line("| preset | pass | shape | calls | old ms/call | new ms/call | new / old | MB/call | old GB/s | new GB/s | stream GB/s | new % of stream | new % of cache bw | new % of DRAM bw |");
+        o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         // A first round over every shape, not printed: the tiered JIT replaces first-tier code while it runs.
         Table(Math.Max(1, reps / 3), _ => { }, cacheBw, dramBw);
         var steps = Table(reps, o.Line, cacheBw, dramBw);
@@ -82,16 +150,21 @@ internal static class LayoutNormStepBench
             };
             foreach (var (name, callsOf, time) in passes)
             {
+                if (_only is not null && name != _only) continue;
                 double old = 0, fresh = 0;
                 int total = 0;
                 for (int s = 0; s < 4; s++)
                 {
                     int calls = callsOf(s);
-                    if (calls == 0) continue;
+                    if (calls == 0 || _onlySide > 0 && sides[s] != _onlySide) continue;
                     var (a, b) = time(Widths[s], sides[s], calls);
-                    double bytes = (name == "LayerNormNchwToNhwc" ? 2.0 : 3.0) * Batch * Widths[s] * sides[s] * sides[s] * 4;
-                    double gbs = bytes / (b * 1e-3) / 1e9;
-                    line(Inv($"| {preset} | {name} | ({Batch}, {Widths[s]}, {sides[s]}, {sides[s]}) | {calls} | {a:F4} | {b:F4} | {b / a:F2} | {bytes / 1e6:F2} | {gbs:F1} | {gbs / cacheBw * 100:F0} | {gbs / dramBw * 100:F0} |"));
+                    int tensors = name == "LayerNormNchwToNhwc" ? 2 : 3;
+                    int numel = Batch * Widths[s] * sides[s] * sides[s];
+                    double bytes = 4.0 * tensors * numel;
+                    double stream = Stream(tensors, numel, calls, reps);
+                    double gbs = bytes / (b * 1e-3) / 1e9, oldGbs = bytes / (a * 1e-3) / 1e9;
+                    double streamGbs = bytes / (stream * 1e-3) / 1e9;
+                    line(Inv($"| {preset} | {name} | ({Batch}, {Widths[s]}, {sides[s]}, {sides[s]}) | {calls} | {a:F4} | {b:F4} | {b / a:F2} | {bytes / 1e6:F2} | {oldGbs:F1} | {gbs:F1} | {streamGbs:F1} | {gbs / streamGbs * 100:F0} | {gbs / cacheBw * 100:F0} | {gbs / dramBw * 100:F0} |"));
                     old += calls * a;
                     fresh += calls * b;
                     total += calls;
@@ -131,10 +204,10 @@ internal static class LayoutNormStepBench
                 Db = Tensor.Empty([c], Device.Cpu),
             };
         }).ToArray();
-        bool keep = CpuBackend.LayerNormLayoutTailTransposes;
+        bool keep = CpuBackend.LayoutImagePrefetch, keepWide = CpuBackend.LayerNormForwardLanesWide;
         void Bwd(bool fresh)
         {
-            CpuBackend.LayerNormLayoutTailTransposes = fresh;
+            SetLayerNormSide(fresh);
             foreach (var t in sets)
             {
                 if (forward) be.LayerNormNchwToNhwc(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
@@ -144,12 +217,13 @@ internal static class LayoutNormStepBench
         }
         try
         {
-            var r = Interleaved.Best(reps, () => Bwd(false), () => Bwd(true));
+            var r = Best(reps, () => Bwd(false), () => Bwd(true));
             return (r.A / calls, r.B / calls);
         }
         finally
         {
-            CpuBackend.LayerNormLayoutTailTransposes = keep;
+            CpuBackend.LayoutImagePrefetch = keep;
+            CpuBackend.LayerNormForwardLanesWide = keepWide;
         }
     }
 
@@ -173,10 +247,14 @@ internal static class LayoutNormStepBench
             Dy = Tensor.Empty(yShape, Device.Cpu),
             Dg = Tensor.Empty([c], Device.Cpu),
         }).ToArray();
-        bool keep = CpuBackend.ResidualTiles4;
+        bool keep = CpuBackend.ResidualImagePrefetch;
         void Go(bool fresh)
         {
-            CpuBackend.ResidualTiles4 = fresh;
+            if (_toggle.Contains("residual"))
+            {
+                CpuBackend.ResidualImagePrefetch = fresh;
+                CpuBackend.ResidualImagePrefetchFrom = 64;
+            }
             foreach (var t in sets)
             {
                 if (backward) be.ChannelsLastResidualBackward(t.Y, t.Gamma, t.Scale, t.DOut, t.Dy, t.Dg);
@@ -185,13 +263,39 @@ internal static class LayoutNormStepBench
         }
         try
         {
-            var r = Interleaved.Best(reps, () => Go(false), () => Go(true));
+            var r = Best(reps, () => Go(false), () => Go(true));
             return (r.A / calls, r.B / calls);
         }
         finally
         {
-            CpuBackend.ResidualTiles4 = keep;
+            CpuBackend.ResidualImagePrefetch = keep;
+            CpuBackend.ResidualImagePrefetchFrom = 256;
         }
+    }
+
+    /// <summary>Best ms per call of a plain stream of <paramref name="tensors"/> arrays of <paramref name="numel"/>
+    /// floats (out = a + b, or a copy for two), <paramref name="calls"/> calls each on its own arrays, the elements
+    /// split into one contiguous block per thread.</summary>
+    private static double Stream(int tensors, int numel, int calls, int reps)
+    {
+        var rng = new Random(numel + tensors);
+        var sets = Enumerable.Range(0, calls)
+            .Select(_ => Enumerable.Range(0, tensors).Select(_ => BenchData.Uniform(rng, numel, 1, 0)).ToArray())
+            .ToArray();
+        int threads = CpuParallel.Threads;
+        int per = (numel / threads + 15) / 16 * 16;
+        void Go()
+        {
+            foreach (var t in sets)
+                CpuParallel.For(0, threads, numel, k =>
+                {
+                    int s = Math.Min(numel, k * per), e = Math.Min(numel, s + per);
+                    if (tensors == 2) t[0].AsSpan(s, e - s).CopyTo(t[1].AsSpan(s, e - s));
+                    else TensorPrimitives.Add(t[0].AsSpan(s, e - s), t[1].AsSpan(s, e - s), t[2].AsSpan(s, e - s));
+                });
+        }
+        var r = Best(reps, Go, Go);
+        return Math.Min(r.A, r.B) / calls;
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -33,10 +33,12 @@ internal sealed partial class CpuBackend
         Tensor mean, Tensor rstd, bool nhwc)
     {
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        int lanes = Vector<float>.Count;
+        // Pixels per chunk: two vectors (a 64-byte line of every plane) on maps of at least two vectors.
+        int span = LayerNormForwardLanesWide && hw >= 2 * lanes ? 2 * lanes : lanes;
         CpuParallel.For(0, n, x.Numel, img =>
         {
-            int lanes = Vector<float>.Count;
-            var chunk = nhwc ? ArrayPool<float>.Shared.Rent(c * lanes) : null;
+            var chunk = nhwc ? ArrayPool<float>.Shared.Rent(c * span) : null;
             try
             {
                 var xs = S(x).Slice(img * c * hw, c * hw);
@@ -44,18 +46,34 @@ internal sealed partial class CpuBackend
                 var w = S(weight); var b = S(bias);
                 var mu = S(mean).Slice(img * hw, hw);
                 var rs = S(rstd).Slice(img * hw, hw);
-                for (int p0 = 0; p0 < hw; p0 += lanes)
+                bool fetch = UseImagePrefetch(hw);
+                int chunks = (hw + span - 1) / span;
+                for (int p0 = 0; p0 < hw; p0 += span)
                 {
-                    int p = Math.Min(p0, hw - lanes); // the last chunk overlaps the one before: same values again
-                    var (m, r) = PlaneStatistics(xs, c, hw, p, eps);
+                    if (fetch) PrefetchNextImage(x, y, null, img, p0 / span, p0 / span + 1, chunks);
+                    int p = Math.Min(p0, hw - span); // the last chunk overlaps the one before: same values again
+                    Vector<float> m, r, m1 = default, r1 = default;
+                    if (span == lanes)
+                        (m, r) = PlaneStatistics(xs, c, hw, p, eps);
+                    else
+                        (m, r, m1, r1) = PlaneStatistics2(xs, c, hw, p, eps);
                     m.CopyTo(mu.Slice(p, lanes));
                     r.CopyTo(rs.Slice(p, lanes));
+                    if (span > lanes)
+                    {
+                        m1.CopyTo(mu.Slice(p + lanes, lanes));
+                        r1.CopyTo(rs.Slice(p + lanes, lanes));
+                    }
                     if (chunk is null)
+                    {
                         NormalizeChunk(xs, c, hw, p, m, r, w, b, ys, hw, p);
+                        if (span > lanes) NormalizeChunk(xs, c, hw, p + lanes, m1, r1, w, b, ys, hw, p + lanes);
+                    }
                     else
                     {
-                        NormalizeChunk(xs, c, hw, p, m, r, w, b, chunk, lanes, 0);
-                        GatherPixelRows(chunk, c, lanes, 0, lanes, ys.Slice(p * c, lanes * c));
+                        NormalizeChunk(xs, c, hw, p, m, r, w, b, chunk, span, 0);
+                        if (span > lanes) NormalizeChunk(xs, c, hw, p + lanes, m1, r1, w, b, chunk, span, lanes);
+                        GatherPixelRows(chunk, c, span, 0, span, ys.Slice(p * c, span * c));
                     }
                 }
             }
@@ -64,6 +82,60 @@ internal sealed partial class CpuBackend
                 if (chunk is not null) ArrayPool<float>.Shared.Return(chunk);
             }
         });
+    }
+
+    /// <summary>Whether the LayerNorm forwards with pixels in the lanes take chunks of two vectors of pixels (a 64-byte
+    /// line of every plane) on maps of at least two vectors (the default; SLAK_LAYERNORM_FWD_WIDE=0 turns it off)
+    /// instead of one: the statistics' float64 sums of the two vectors are four independent chains in one pass over
+    /// the channels instead of two chains in each of two passes. Every lane runs the same operations in the same order,
+    /// so the bits are the same. Internal so that the bench and the tests can compare both.</summary>
+    internal static bool LayerNormForwardLanesWide { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_LAYERNORM_FWD_WIDE") != "0";
+
+    /// <summary><see cref="PlaneStatistics"/> of the pixels [p, p + W) and [p + W, p + 2 W) in one pass over the
+    /// channels (the same operations on each vector, so the same bits).</summary>
+    private static (Vector<float> Mean0, Vector<float> Rstd0, Vector<float> Mean1, Vector<float> Rstd1) PlaneStatistics2(
+        ReadOnlySpan<float> xs, int c, int hw, int p, float eps)
+    {
+        int lanes = Vector<float>.Count;
+        Vector<double> s0 = default, s1 = default, s2 = default, s3 = default;
+        for (int ch = 0; ch < c; ch++)
+        {
+            var row = xs.Slice(ch * hw + p, 2 * lanes);
+            Vector.Widen(new Vector<float>(row), out var lo, out var hi);
+            Vector.Widen(new Vector<float>(row.Slice(lanes)), out var lo1, out var hi1);
+            s0 += lo;
+            s1 += hi;
+            s2 += lo1;
+            s3 += hi1;
+        }
+        var count = new Vector<double>(c);
+        var m0 = s0 / count;
+        var m1 = s1 / count;
+        var m2 = s2 / count;
+        var m3 = s3 / count;
+        Vector<double> q0 = default, q1 = default, q2 = default, q3 = default;
+        for (int ch = 0; ch < c; ch++)
+        {
+            var row = xs.Slice(ch * hw + p, 2 * lanes);
+            Vector.Widen(new Vector<float>(row), out var lo, out var hi);
+            Vector.Widen(new Vector<float>(row.Slice(lanes)), out var lo1, out var hi1);
+            var d0 = lo - m0;
+            var d1 = hi - m1;
+            var d2 = lo1 - m2;
+            var d3 = hi1 - m3;
+            q0 += d0 * d0;
+            q1 += d1 * d1;
+            q2 += d2 * d2;
+            q3 += d3 * d3;
+        }
+        var e = new Vector<double>(eps);
+        var one = Vector<double>.One;
+        var r0 = one / Vector.SquareRoot(q0 / count + e);
+        var r1 = one / Vector.SquareRoot(q1 / count + e);
+        var r2 = one / Vector.SquareRoot(q2 / count + e);
+        var r3 = one / Vector.SquareRoot(q3 / count + e);
+        return (Vector.Narrow(m0, m1), Vector.Narrow(r0, r1), Vector.Narrow(m2, m3), Vector.Narrow(r2, r3));
     }
 
     /// <summary>dst[ch * dstStride + dstOffset + lane] = (x - mean) * rstd * w[ch] + b[ch] for the pixels [p, p + W) of

@@ -88,6 +88,8 @@ internal sealed partial class CpuBackend
                     Array.Clear(acc, 0, 2 * c * span);
                     Array.Clear(sums, 0, 2 * c * span);
                     int pending = 0;
+                    bool fetch = UseImagePrefetch(hw);
+                    int chunks = (hw + span - 1) / span;
                     for (int img = part * LnLanesImagesPerPart, end = Math.Min(n, img + LnLanesImagesPerPart); img < end; img++)
                     {
                         var xs = S(x).Slice(img * c * hw, c * hw);
@@ -96,6 +98,7 @@ internal sealed partial class CpuBackend
                         var rs = S(rstd).Slice(img * hw, hw);
                         for (int p0 = 0; p0 < hw; p0 += span)
                         {
+                            if (fetch) PrefetchNextImage(x, dy, dx, img, p0 / span, p0 / span + 1, chunks);
                             int p = Math.Min(p0, hw - span); // the last chunk overlaps the one before
                             ReadOnlySpan<float> g;
                             int gStride = hw, gOffset = p;

@@ -21,8 +21,9 @@ internal sealed partial class CpuBackend
     /// <inheritdoc />
     public void ChannelsLastResidual(Tensor input, Tensor y, Tensor? gamma, Tensor? scale, Tensor output)
     {
-        int c = input.Size(1), hw = input.Size(2) * input.Size(3);
-        int rows = checked(input.Size(0) * hw);
+        int c = input.Size(1), hw = input.Size(2) * input.Size(3), images = input.Size(0);
+        int rows = checked(images * hw);
+        bool nextImage = UseResidualImagePrefetch(hw);
         if (hw == 1)
         {
             CpuParallel.For(0, RowBlocks(rows, c), blk =>
@@ -53,6 +54,8 @@ internal sealed partial class CpuBackend
                     {
                         int img = q0 / hw, p = q0 - img * hw, run = Math.Min(Math.Min(LnTile, r1 - q0), hw - p);
                         float f = ps is null ? 1f : ps[img];
+                        if (nextImage)
+                            PrefetchNextImage(img + 1 < images, (long)c * hw, p, p + run, hw, pin, py, pout, img);
                         long plane = (long)img * c * hw + p;
                         float* src = py + (long)q0 * c;
                         int chTiles = 0, tiled = run & ~7; // pixels of the run that the tiles cover (for ch < chTiles)
@@ -117,8 +120,9 @@ internal sealed partial class CpuBackend
     public void ChannelsLastResidualBackward(Tensor y, Tensor? gamma, Tensor? scale, Tensor dOutput, Tensor? dy,
                                              Tensor? dgamma)
     {
-        int c = y.Size(3), hw = y.Size(1) * y.Size(2);
-        int rows = checked(y.Size(0) * hw);
+        int c = y.Size(3), hw = y.Size(1) * y.Size(2), images = y.Size(0);
+        int rows = checked(images * hw);
+        bool nextImage = UseResidualImagePrefetch(hw);
         int blocks = RowBlocks(rows, c);
         var partials = dgamma is null ? null : new double[blocks][];
         CpuParallel.For(0, blocks, blk =>
@@ -143,6 +147,8 @@ internal sealed partial class CpuBackend
                     {
                         int img = q0 / hw, p = q0 - img * hw, run = Math.Min(Math.Min(LnTile, r1 - q0), hw - p);
                         float f = ps is null ? 1f : ps[img];
+                        if (nextImage)
+                            PrefetchNextImage(img + 1 < images, (long)c * hw, p, p + run, hw, pdo, py, pdy, img);
                         long plane = (long)img * c * hw + p, row0 = (long)q0 * c;
                         int chTiles = 0, tiled = run & ~7; // pixels of the run that the tiles cover (for ch < chTiles)
                         bool fetch = ResidualPrefetch && hw >= ResidualPrefetchFrom && Sse.IsSupported;
