@@ -1,9 +1,9 @@
 // Output passes of the fused BatchNorm sum (CpuBackend.Norm.BatchSum.cs) one channel plane at a time on maps of whole
-// lines (backward: 4x4, 8x8, 16x16; forward: 4x4 only, where it measured faster). The wide kernels (CpuBackend.Norm.BatchSumWide.cs) are called once per image and channel:
-// at 4x4 (slak_nano's stage 2, slak_nano64's stage 3) that call writes one vector, after slicing four or seven spans
-// and broadcasting nine scalars. These kernels take one channel of the part and walk its n images inside, with the
-// channel's scalars broadcast once and the image stride a pointer step. The values are the wide kernels' operations in
-// the same order: the same bits.
+// lines (backward: 4x4, 8x8, 16x16; forward: 4x4 only, where it measured faster). The wide kernels
+// (CpuBackend.Norm.BatchSumWide.cs) are called once per image and channel: at 4x4 (slak_nano's stage 2, slak_nano64's
+// stage 3) that call writes one vector, after slicing four or seven spans and broadcasting nine scalars. These kernels
+// take one channel of the part and walk its n images inside, with the channel's scalars broadcast once and the image
+// stride a pointer step. The values are the wide kernels' operations in the same order: the same bits.
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
@@ -12,14 +12,16 @@ namespace Slak.Backends.Cpu;
 internal sealed partial class CpuBackend
 {
     /// <summary>Whether the three-branch wide output passes run one channel plane a call (the default: the backward
-    /// on maps of whole lines, the forward below 8x8; environment variable SLAK_BN_SUM_PLANES=0 turns it off) instead of one image and channel a call (the same bits). Internal so
-    /// that the bench and tests can compare both.</summary>
-    internal static bool BatchNormSumPlanes { get; set; } = Environment.GetEnvironmentVariable("SLAK_BN_SUM_PLANES") != "0";
+    /// on maps of whole lines, the forward below 8x8; environment variable SLAK_BN_SUM_PLANES=0 turns it off)
+    /// instead of one image and channel a call (the same bits). Internal so that the bench and tests can compare
+    /// both.</summary>
+    internal static bool BatchNormSumPlanes { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_BN_SUM_PLANES") != "0";
 
     /// <summary><see cref="CenterScaleShiftSum3"/> over channel positions [p, p + hw) of all n images (hw a multiple of
     /// 16, image stride row), the channel's scalars at index p of the rows.</summary>
-    private static void CenterScaleShiftSum3Plane(ReadOnlySpan<float> x0, ReadOnlySpan<float> x1, ReadOnlySpan<float> x2,
-        float[][] means, float[][] scales, float[][] shifts, int p, int n, int row, int hw, Span<float> y)
+    private static void CenterScaleShiftSum3Plane(ReadOnlySpan<float> x0, ReadOnlySpan<float> x1,
+        ReadOnlySpan<float> x2, float[][] means, float[][] scales, float[][] shifts, int p, int n, int row, int hw, Span<float> y)
     {
         if ((long)(n - 1) * row + p + hw > Math.Min(Math.Min(x0.Length, x1.Length), Math.Min(x2.Length, y.Length)))
             throw new ArgumentException("plane past the end of a tensor");

@@ -19,8 +19,9 @@
 // tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
 // as zeros: 16 channels share a vector, and at density 0.6 a tap is live in at least one of them almost always.
 // The forward and input gradient run over images in parallel; the weight gradient sums fixed groups of 16 images in
-// parallel and adds the groups' tables in order: each result is independent of the thread count, bit for bit. Branches are not merged into one kernel: in training each branch has its own output (its own
-// BatchNorm) and its own output gradient, so no two branches share an operand.
+// parallel and adds the groups' tables in order: each result is independent of the thread count, bit for bit.
+// Branches are not merged into one kernel: in training each branch has its own output (its own BatchNorm) and its own
+// output gradient, so no two branches share an operand.
 // The bound MaxPixels and the measurements are in bench/results/dwconv-smallmap.md (`dwconv-smallmap`).
 using System.Runtime.InteropServices;
 using System.Runtime.CompilerServices;
