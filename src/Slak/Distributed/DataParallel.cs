@@ -134,16 +134,19 @@ internal sealed class DataParallel
     {
         ArgumentNullException.ThrowIfNull(value);
         var mine = Encoding.UTF8.GetBytes(value);
+        // The phase as a timeout names it ("no answer from the other ranks for 8 s in <phase>"): the check runs at
+        // start-up and after every prune/regrow round, so it is named by what it compares, not by when.
+        string phase = $"the check that every rank holds the same {what}";
         Span<byte> length = stackalloc byte[4];
         BitConverter.TryWriteBytes(length, mine.Length);
-        Collectives.Broadcast(length, 0, $"start-up check of {what}");
+        Collectives.Broadcast(length, 0, phase);
         var root = new byte[BitConverter.ToInt32(length)];
         if (Rank == 0) mine.CopyTo(root, 0);
-        Collectives.Broadcast(root, 0, $"start-up check of {what}");
+        Collectives.Broadcast(root, 0, phase);
         string rootText = Encoding.UTF8.GetString(root);
         var differs = new double[Size];
         differs[Rank] = rootText == value ? 0 : 1;
-        Collectives.Sum(differs, $"start-up check of {what}");
+        Collectives.Sum(differs, phase);
         var ranks = Enumerable.Range(0, Size).Where(r => differs[r] != 0).ToList();
         if (ranks.Count == 0) return;
         string detail = rootText == value ? "" : $"; here: {FirstDifference(rootText, value)}";
