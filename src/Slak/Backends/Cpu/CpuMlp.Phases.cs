@@ -1,4 +1,4 @@
-// Where a block MLP call spends its time (bench mlp-step's per-product breakdown): when the bench sets a clock, each
+// Where a block MLP call spends its time (bench mlp-phases' per-product breakdown): when the bench sets a clock, each
 // task of CpuMlp.Forward / Backward adds the time of each of its steps (every product, every pass that is not a
 // product) to its own row; otherwise every probe is one null check. Timestamps cost ~20 ns each, two to ten per block
 // of 100+ microseconds.
