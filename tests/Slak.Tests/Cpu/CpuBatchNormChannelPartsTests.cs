@@ -7,6 +7,7 @@
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -20,10 +21,6 @@ public class CpuBatchNormChannelPartsTests
 
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
     private sealed record Inputs(float[] X, float[] W, float[] B, float[] Dy, float[] RunMean, float[] RunVar, int N, int C, int Hw);
 
@@ -41,18 +38,18 @@ public class CpuBatchNormChannelPartsTests
     {
         int[] shape = [a.N, a.C, h, w];
         var be = CpuBackend.Instance;
-        var x = Cpu(a.X, shape);
-        var wt = Cpu(a.W, a.C);
+        var x = CpuCopy(a.X, shape);
+        var wt = CpuCopy(a.W, a.C);
         var y = Nan(shape);
         var saveMean = Nan(a.C);
         var saveInv = Nan(a.C);
-        var runMean = Cpu(a.RunMean, a.C);
-        var runVar = Cpu(a.RunVar, a.C);
-        be.BatchNormTrain(x, wt, Cpu(a.B, a.C), runMean, runVar, Momentum, Eps, y, saveMean, saveInv);
+        var runMean = CpuCopy(a.RunMean, a.C);
+        var runVar = CpuCopy(a.RunVar, a.C);
+        be.BatchNormTrain(x, wt, CpuCopy(a.B, a.C), runMean, runVar, Momentum, Eps, y, saveMean, saveInv);
         var dx = Nan(shape);
         var dw = Nan(a.C);
         var db = Nan(a.C);
-        be.BatchNormBackward(x, wt, saveMean, saveInv, Cpu(a.Dy, shape), dx, dw, db);
+        be.BatchNormBackward(x, wt, saveMean, saveInv, CpuCopy(a.Dy, shape), dx, dw, db);
         return new Outputs(y.ToArray(), saveMean.ToArray(), saveInv.ToArray(), runMean.ToArray(), runVar.ToArray(),
             dx.ToArray(), dw.ToArray(), db.ToArray());
     }

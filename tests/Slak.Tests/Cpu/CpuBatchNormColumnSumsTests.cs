@@ -6,6 +6,7 @@
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -17,10 +18,6 @@ public class CpuBatchNormColumnSumsTests
 
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
     private sealed record Outputs(float[] Y, float[] SaveMean, float[] SaveInv, float[] RunVar, float[] Dx, float[] Dw, float[] Db);
 
@@ -43,10 +40,10 @@ public class CpuBatchNormColumnSumsTests
 
     private (Tensor X, Tensor W, Tensor B, Tensor Dy) Inputs(int n, int c, int h, int w)
     {
-        var x = Cpu(_rng.NormalArray(n * c * h * w, 1.3, 0.4), n, c, h, w);
-        var wt = Cpu(_rng.NormalArray(c), c);
-        var bs = Cpu(_rng.NormalArray(c), c);
-        var dy = Cpu(_rng.NormalArray(n * c * h * w), n, c, h, w);
+        var x = CpuCopy(_rng.NormalArray(n * c * h * w, 1.3, 0.4), n, c, h, w);
+        var wt = CpuCopy(_rng.NormalArray(c), c);
+        var bs = CpuCopy(_rng.NormalArray(c), c);
+        var dy = CpuCopy(_rng.NormalArray(n * c * h * w), n, c, h, w);
         return (x, wt, bs, dy);
     }
 

@@ -5,6 +5,7 @@
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -16,10 +17,6 @@ public class CpuBatchNormStatisticsTests
 
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
     // (mean, std) of the input: centred, and |mean| / std = 100 (the output's own float mean rounding limits the ratio
     // the float64 reference can check at these tolerances).
@@ -35,10 +32,10 @@ public class CpuBatchNormStatisticsTests
             {
                 CpuBackend.BatchNormSerialBelow = serial ? int.MaxValue : 1;
                 string what = $"BatchNorm {n}x{c}x{h}x{w}, x ~ N({mean}, {std}) ({(serial ? "serial" : "parallel")})";
-                var x = Cpu(_rng.NormalArray(n * c * h * w, std, mean), n, c, h, w);
+                var x = CpuCopy(_rng.NormalArray(n * c * h * w, std, mean), n, c, h, w);
                 var rx = RefTensor.From(x.ToArray(), n, c, h, w);
-                var wt = Cpu(_rng.NormalArray(c), c);
-                var bs = Cpu(_rng.NormalArray(c), c);
+                var wt = CpuCopy(_rng.NormalArray(c), c);
+                var bs = CpuCopy(_rng.NormalArray(c), c);
                 var rw = RefTensor.From(wt.ToArray(), c);
                 var rb = RefTensor.From(bs.ToArray(), c);
                 const float eps = 1e-5f;
@@ -62,9 +59,9 @@ public class CpuBatchNormStatisticsTests
     public void OnePassAgreesWithTwoPass()
     {
         const int n = 64, c = 31, h = 8, w = 8;
-        var x = Cpu(_rng.NormalArray(n * c * h * w, 2, 0.7), n, c, h, w);
-        var wt = Cpu(_rng.NormalArray(c), c);
-        var bs = Cpu(_rng.NormalArray(c), c);
+        var x = CpuCopy(_rng.NormalArray(n * c * h * w, 2, 0.7), n, c, h, w);
+        var wt = CpuCopy(_rng.NormalArray(c), c);
+        var bs = CpuCopy(_rng.NormalArray(c), c);
         try
         {
             CpuBackend.BatchNormOnePassStatistics = false;
@@ -87,9 +84,9 @@ public class CpuBatchNormStatisticsTests
     public void RepeatsBitForBitForAThreadCount(int threads)
     {
         const int n = 64, c = 31, h = 8, w = 8;
-        var x = Cpu(_rng.NormalArray(n * c * h * w, 1, 0.2), n, c, h, w);
-        var wt = Cpu(_rng.NormalArray(c), c);
-        var bs = Cpu(_rng.NormalArray(c), c);
+        var x = CpuCopy(_rng.NormalArray(n * c * h * w, 1, 0.2), n, c, h, w);
+        var wt = CpuCopy(_rng.NormalArray(c), c);
+        var bs = CpuCopy(_rng.NormalArray(c), c);
         int keep = CpuParallel.Threads;
         try
         {

@@ -13,6 +13,7 @@ using Slak.Backends.Cpu;
 using Slak.Models;
 using Slak.NN;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -28,10 +29,6 @@ public class CpuBatchNormSumTests
 
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
     private sealed record Branch(float[] X, float[] W, float[] B, float[] RunMean, float[] RunVar, float Momentum);
 
@@ -65,15 +62,15 @@ public class CpuBatchNormSumTests
     {
         var be = CpuBackend.Instance;
         int c = shape[1], k = br.Length;
-        var xs = br.Select(b => Cpu(b.X, shape)).ToArray();
-        var ws = br.Select(b => Cpu(b.W, c)).ToArray();
-        var bs = br.Select(b => Cpu(b.B, c)).ToArray();
-        var rms = br.Select(b => Cpu(b.RunMean, c)).ToArray();
-        var rvs = br.Select(b => Cpu(b.RunVar, c)).ToArray();
+        var xs = br.Select(b => CpuCopy(b.X, shape)).ToArray();
+        var ws = br.Select(b => CpuCopy(b.W, c)).ToArray();
+        var bs = br.Select(b => CpuCopy(b.B, c)).ToArray();
+        var rms = br.Select(b => CpuCopy(b.RunMean, c)).ToArray();
+        var rvs = br.Select(b => CpuCopy(b.RunVar, c)).ToArray();
         var sms = br.Select(_ => Nan(c)).ToArray();
         var sis = br.Select(_ => Nan(c)).ToArray();
         var y = Nan(shape);
-        var dy = Cpu(dyData, shape);
+        var dy = CpuCopy(dyData, shape);
         var dxs = br.Select(_ => Nan(shape)).ToArray();
         var dws = br.Select(_ => Nan(c)).ToArray();
         var dbs = br.Select(_ => Nan(c)).ToArray();

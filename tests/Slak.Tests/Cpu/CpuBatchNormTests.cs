@@ -5,6 +5,7 @@
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -16,10 +17,6 @@ public class CpuBatchNormTests
 
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
     [TestCase(130, 37, 1, 1)]
     [TestCase(66, 19, 2, 2)]
@@ -52,19 +49,19 @@ public class CpuBatchNormTests
         var dyd = _rng.NormalArray(n * c * h * w);
         var rm0 = _rng.NormalArray(c);
         var rv0 = _rng.UniformArray(c, 0.5, 2);
-        var x = Cpu(xd, n, c, h, w);
+        var x = CpuCopy(xd, n, c, h, w);
         var rx = RefTensor.From(x.ToArray(), n, c, h, w);
-        var wt = Cpu(wd, c); var rw = RefTensor.From(wt.ToArray(), c);
-        var bs = Cpu(bd, c); var rb = RefTensor.From(bs.ToArray(), c);
-        var dy = Cpu(dyd, n, c, h, w);
+        var wt = CpuCopy(wd, c); var rw = RefTensor.From(wt.ToArray(), c);
+        var bs = CpuCopy(bd, c); var rb = RefTensor.From(bs.ToArray(), c);
+        var dy = CpuCopy(dyd, n, c, h, w);
         var dyF = dy.ToArray();
         const float eps = 1e-5f, momentum = 0.1f;
 
         var y = Nan(n, c, h, w);
         var saveMean = Nan(c);
         var saveInv = Nan(c);
-        var runMean = Cpu(rm0, c);
-        var runVar = Cpu(rv0, c);
+        var runMean = CpuCopy(rm0, c);
+        var runVar = CpuCopy(rv0, c);
         var rmF = rm0.Select(v => (double)v).ToArray();
         var rvF = rv0.Select(v => (double)v).ToArray();
         be.BatchNormTrain(x, wt, bs, runMean, runVar, momentum, eps, y, saveMean, saveInv);

@@ -3,6 +3,7 @@
 // once for the saved statistics, and the backward run into NaN-poisoned outputs, in either of the two layouts.
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -41,11 +42,11 @@ internal sealed class CpuLayerNormBackwardCase
     {
         (_layout, _n, _c, _h, _w) = (layout, n, c, h, w);
         (X, Weight, Dy) = (x, weight, dy);
-        _x = Cpu(x, n, c, h, w);
-        _weight = Cpu(weight, c);
-        var b = Cpu(bias, c);
+        _x = CpuCopy(x, n, c, h, w);
+        _weight = CpuCopy(weight, c);
+        var b = CpuCopy(bias, c);
         bool cf = layout == LayerNormOverChannels.ChannelsFirst;
-        _dy = cf ? Cpu(dy, n, c, h, w) : Cpu(dy, n, h, w, c);
+        _dy = cf ? CpuCopy(dy, n, c, h, w) : CpuCopy(dy, n, h, w, c);
         var y = cf ? Nan(n, c, h, w) : Nan(n, h, w, c);
         _mean = cf ? Nan(n, h, w) : Nan(n * h * w);
         _rstd = cf ? Nan(n, h, w) : Nan(n * h * w);
@@ -79,8 +80,4 @@ internal sealed class CpuLayerNormBackwardCase
             CpuBackend.Instance.LayerNormNchwToNhwcBackward(_x, _weight, _mean, _rstd, _dy, dx, dw, db);
         return (dx.ToArray(), dw.ToArray(), db.ToArray());
     }
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 }

@@ -7,6 +7,7 @@
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -20,10 +21,6 @@ public class CpuLayerNormLayoutTailTests
 
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
     private static double[] D(float[] v) => v.Select(f => (double)f).ToArray();
 
@@ -56,7 +53,7 @@ public class CpuLayerNormLayoutTailTests
                 var y = Nan(n, h, w, c);
                 var mean = Nan(n * hw);
                 var rstd = Nan(n * hw);
-                CpuBackend.Instance.LayerNormNchwToNhwc(Cpu(x, n, c, h, w), Cpu(wt, c), Cpu(bs, c), Eps, y, mean, rstd);
+                CpuBackend.Instance.LayerNormNchwToNhwc(CpuCopy(x, n, c, h, w), CpuCopy(wt, c), CpuCopy(bs, c), Eps, y, mean, rstd);
                 var (dx, dw, db) = ln.Backward();
                 outputs.Add([y.ToArray(), mean.ToArray(), rstd.ToArray(), dx, dw, db]);
             }

@@ -11,6 +11,7 @@
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -22,10 +23,6 @@ public class CpuLayoutImagePrefetchTests
 
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
     /// <summary>Runs <paramref name="body"/> with the prefetch off, then on, at 1, 2 and 3 threads (and on again at 3
     /// threads), the LayerNorm backwards' pixel lanes forced onto every map and the prefetch onto every map; returns
@@ -106,9 +103,9 @@ public class CpuLayoutImagePrefetchTests
                 var mean = nhwc ? Nan(n * hw) : Nan(n, h, w);
                 var rstd = nhwc ? Nan(n * hw) : Nan(n, h, w);
                 if (nhwc)
-                    CpuBackend.Instance.LayerNormNchwToNhwc(Cpu(x, n, c, h, w), Cpu(wt, c), Cpu(bs, c), 1e-6f, y, mean, rstd);
+                    CpuBackend.Instance.LayerNormNchwToNhwc(CpuCopy(x, n, c, h, w), CpuCopy(wt, c), CpuCopy(bs, c), 1e-6f, y, mean, rstd);
                 else
-                    CpuBackend.Instance.LayerNormChannelsFirst(Cpu(x, n, c, h, w), Cpu(wt, c), Cpu(bs, c), 1e-6f, y, mean,
+                    CpuBackend.Instance.LayerNormChannelsFirst(CpuCopy(x, n, c, h, w), CpuCopy(wt, c), CpuCopy(bs, c), 1e-6f, y, mean,
                         rstd);
                 return [y.ToArray(), mean.ToArray(), rstd.ToArray()];
             });
@@ -137,10 +134,10 @@ public class CpuLayoutImagePrefetchTests
                     var mean = nhwc ? Nan(n * hw) : Nan(n, h, w);
                     var rstd = nhwc ? Nan(n * hw) : Nan(n, h, w);
                     if (nhwc)
-                        CpuBackend.Instance.LayerNormNchwToNhwc(Cpu(x, n, c, h, w), Cpu(wt, c), Cpu(bs, c), 1e-6f, y, mean,
+                        CpuBackend.Instance.LayerNormNchwToNhwc(CpuCopy(x, n, c, h, w), CpuCopy(wt, c), CpuCopy(bs, c), 1e-6f, y, mean,
                             rstd);
                     else
-                        CpuBackend.Instance.LayerNormChannelsFirst(Cpu(x, n, c, h, w), Cpu(wt, c), Cpu(bs, c), 1e-6f, y,
+                        CpuBackend.Instance.LayerNormChannelsFirst(CpuCopy(x, n, c, h, w), CpuCopy(wt, c), CpuCopy(bs, c), 1e-6f, y,
                             mean, rstd);
                     return [y.ToArray(), mean.ToArray(), rstd.ToArray()];
                 });
@@ -198,16 +195,16 @@ public class CpuLayoutImagePrefetchTests
         var runs = Runs(() =>
         {
             var be = CpuBackend.Instance;
-            var ty = Cpu(y, n, h, w, c);
-            var tg = Cpu(gamma, c);
-            var ts = Cpu(scale, n);
+            var ty = CpuCopy(y, n, h, w, c);
+            var tg = CpuCopy(gamma, c);
+            var ts = CpuCopy(scale, n);
             var output = Nan(n, c, h, w);
-            be.ChannelsLastResidual(Cpu(input, n, c, h, w), ty, tg, ts, output);
-            var inPlace = Cpu(input, n, c, h, w);
+            be.ChannelsLastResidual(CpuCopy(input, n, c, h, w), ty, tg, ts, output);
+            var inPlace = CpuCopy(input, n, c, h, w);
             be.ChannelsLastResidual(inPlace, ty, tg, ts, inPlace);
             var dy = Nan(n, h, w, c);
             var dg = Nan(c);
-            be.ChannelsLastResidualBackward(ty, tg, ts, Cpu(dOut, n, c, h, w), dy, dg);
+            be.ChannelsLastResidualBackward(ty, tg, ts, CpuCopy(dOut, n, c, h, w), dy, dg);
             return [output.ToArray(), inPlace.ToArray(), dy.ToArray(), dg.ToArray()];
         });
         var eOut = new double[numel];

@@ -9,6 +9,7 @@ using NUnit.Framework;
 using Slak.Backends;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -46,10 +47,6 @@ public class CpuMlpTests
         _rng.NormalArray(hidden, 0.5), _rng.NormalArray((long)outF * hidden, 1 / Math.Sqrt(hidden)),
         _rng.NormalArray(outF, 0.5), _rng.NormalArray((long)rows * outF));
 
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
-
     private static readonly string[] Names = ["y", "pre", "dx", "dw1", "db1", "dw2", "db2"];
 
     // y, pre (empty when not kept), dx, dw1, db1, dw2, db2 of one forward and backward on the CPU backend, through
@@ -57,11 +54,11 @@ public class CpuMlpTests
     private static float[][] Run(Inputs a, bool composed, bool keepPre)
     {
         IBackend be = CpuBackend.Instance;
-        var x = Cpu(a.X, a.Rows, a.In);
-        var w1 = Cpu(a.W1, a.Hidden, a.In);
-        var b1 = Cpu(a.B1, a.Hidden);
-        var w2 = Cpu(a.W2, a.Out, a.Hidden);
-        var b2 = Cpu(a.B2, a.Out);
+        var x = CpuCopy(a.X, a.Rows, a.In);
+        var w1 = CpuCopy(a.W1, a.Hidden, a.In);
+        var b1 = CpuCopy(a.B1, a.Hidden);
+        var w2 = CpuCopy(a.W2, a.Out, a.Hidden);
+        var b2 = CpuCopy(a.B2, a.Out);
         var y = Nan(a.Rows, a.Out);
         var pre = keepPre ? Nan(a.Rows, a.Hidden) : null;
         var dx = Nan(a.Rows, a.In);
@@ -69,7 +66,7 @@ public class CpuMlpTests
         var db1 = Nan(a.Hidden);
         var dw2 = Nan(a.Out, a.Hidden);
         var db2 = Nan(a.Out);
-        var dy = Cpu(a.Dy, a.Rows, a.Out);
+        var dy = CpuCopy(a.Dy, a.Rows, a.Out);
         if (composed)
         {
             MlpComposed.Forward(be, x, w1, b1, w2, b2, pre, y);

@@ -9,6 +9,7 @@
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
+using static Slak.Tests.Support.CpuTensors;
 
 namespace Slak.Tests.Cpu;
 
@@ -20,10 +21,6 @@ public class CpuResidualVectorTailsTests
 
     [SetUp]
     public void Seed() => _rng = TestRandom.ForCurrentTest();
-
-    private static Tensor Cpu(float[] data, params int[] shape) => Tensor.FromArray((float[])data.Clone(), shape, Device.Cpu);
-
-    private static Tensor Nan(params int[] shape) => Tensor.Full(shape, float.NaN, Device.Cpu);
 
     [TestCase(9, 31, 8, 8, true, true)]     // slak_nano stage 1
     [TestCase(9, 62, 4, 4, true, false)]    // slak_nano stage 2
@@ -60,17 +57,17 @@ public class CpuResidualVectorTailsTests
                 CpuBackend.ResidualTiles4 = tails;
                 CpuParallel.Threads = threads;
                 var be = CpuBackend.Instance;
-                var tg = withGamma ? Cpu(gamma, c) : null;
-                var ts = withScale ? Cpu(scale, n) : null;
-                var ty = Cpu(y, n, h, w, c);
+                var tg = withGamma ? CpuCopy(gamma, c) : null;
+                var ts = withScale ? CpuCopy(scale, n) : null;
+                var ty = CpuCopy(y, n, h, w, c);
                 var output = Nan(n, c, h, w);
-                be.ChannelsLastResidual(Cpu(input, n, c, h, w), ty, tg, ts, output);
+                be.ChannelsLastResidual(CpuCopy(input, n, c, h, w), ty, tg, ts, output);
                 // In place (output = input) on every map, the 1 x 1 row path included.
-                var inPlace = Cpu(input, n, c, h, w);
+                var inPlace = CpuCopy(input, n, c, h, w);
                 be.ChannelsLastResidual(inPlace, ty, tg, ts, inPlace);
                 var dy = Nan(n, h, w, c);
                 var dg = withGamma ? Nan(c) : null;
-                be.ChannelsLastResidualBackward(ty, tg, ts, Cpu(dOut, n, c, h, w), dy, dg);
+                be.ChannelsLastResidualBackward(ty, tg, ts, CpuCopy(dOut, n, c, h, w), dy, dg);
                 runs.Add([output.ToArray(), inPlace.ToArray(), dy.ToArray(), dg?.ToArray() ?? []]);
             }
         }
