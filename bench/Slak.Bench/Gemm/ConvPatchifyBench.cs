@@ -6,8 +6,14 @@
 // kept per (layer, pass, path). FLOPs: 2 * N * Cout * OutH * OutW * Cin * Kh * Kw per pass; the percentages are of the
 // higher of the two FMA peaks measured in the same run (before and after the timings).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll conv-patchify [--reps N] [--threads T] [--out FILE]
-//     [--note TEXT] [--ref-peak GFLOPS] [--old-batched]
+//     [--note TEXT] [--ref-peak GFLOPS] [--old-batched] [--compare whole-image-dw] [--evict MB]
 // (--old-batched: 'old' is the batched-GEMM path instead, CpuConv2d.Batched.cs, SLAK_CONV2D_PATCHIFY=batched)
+// (--compare whole-image-dw: 'old' runs the weight gradient of one-pixel outputs in the direct path's loops,
+// SLAK_CONV2D_WHOLE_IMAGE_DW=off, 'new' as one CpuGemm call, CpuConv2d.WholeImageFilter.cs; the other passes are the
+// same code on both sides)
+// (--evict MB: before every timed call each of the threads reads a buffer of its own of MB MiB, so that the call finds
+// its operands in L3 or DRAM, not in L1/L2, as in the training step, where other operators run in between; a small MB,
+// e.g. 0.01, keeps the caches and times what the threads' pause alone costs)
 // (--ref-peak: a second peak to read the rates against, e.g. the quiet machine's, stated in --note; on a loaded machine
 // the peak measured in the run can come out lower than the rates the convolutions reach, since a burst needs both
 // cores undisturbed at once)
@@ -22,12 +28,13 @@ internal static class ConvPatchifyBench
 {
     private enum Pass { Forward, BackwardData, BackwardFilter }
 
-    [BenchProgram("conv-patchify", "stem/downsampling conv2d, direct path before (old) and after (new) its second round, slak_nano/nano64 [--reps N] [--threads T] [--out FILE] [--note TEXT] [--ref-peak GFLOPS] [--old-batched]")]
+    [BenchProgram("conv-patchify", "stem/downsampling conv2d, direct path before (old) and after (new) its second round, slak_nano/nano64 [--reps N] [--threads T] [--out FILE] [--note TEXT] [--ref-peak GFLOPS] [--old-batched] [--compare whole-image-dw] [--evict MB]")]
     private static int Run(string[] args)
     {
         int threads = 2;
         double refPeak = double.NaN;
-        bool oldBatched = false;
+        var compare = Compare.FilterForm;
+        double evictMib = 0;
         var opts = ReportArgs.Parse(args, defaultReps: 40, "--reps N, --threads T, --out FILE, --note TEXT, --ref-peak GFLOPS",
             (arg, value) =>
             {
@@ -36,7 +43,15 @@ internal static class ConvPatchifyBench
                     case "--threads": threads = int.Parse(value(), CultureInfo.InvariantCulture); return true;
                     case "--ref-peak": refPeak = double.Parse(value(), CultureInfo.InvariantCulture); return true;
                     case "--no-whole-image-gemm": CpuConv2d.WholeImageGemm = false; return true;
-                    case "--old-batched": oldBatched = true; return true;
+                    case "--old-batched": compare = Compare.Batched; return true;
+                    case "--compare":
+                        compare = value() switch
+                        {
+                            "whole-image-dw" => Compare.WholeImageDw,
+                            var other => throw new ArgumentException($"--compare {other}: expected whole-image-dw"),
+                        };
+                        return true;
+                    case "--evict": evictMib = double.Parse(value(), CultureInfo.InvariantCulture); return true;
                     default: return false;
                 }
             });
@@ -47,22 +62,32 @@ internal static class ConvPatchifyBench
         CpuParallel.Threads = threads;
         string loadStart = RunInfo.LoadAverage();
         var peak = FmaPeak.MeasureForRun(threads);
-        o.Line(oldBatched
-            ? "# conv-patchify: stem and downsampling convolutions, batched GEMM (old) vs direct per-block path (new)"
-            : "# conv-patchify: stem and downsampling convolutions, direct path before (old) and after (new) its second round");
+        o.Line(compare switch
+        {
+            Compare.Batched => "# conv-patchify: stem and downsampling convolutions, batched GEMM (old) vs direct per-block path (new)",
+            Compare.WholeImageDw => "# conv-patchify: stem and downsampling convolutions, one-pixel weight gradient in the direct path's loops (old) vs one CpuGemm call (new)",
+            _ => "# conv-patchify: stem and downsampling convolutions, direct path before (old) and after (new) its second round",
+        });
         o.Line();
-        o.Line(Inv($"Program: `conv-patchify --reps {reps} --threads {threads}` (bench/Slak.Bench/Gemm/ConvPatchifyBench.cs); {DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {Environment.ProcessorCount} cores ({Environment.GetEnvironmentVariable("HOSTNAME") ?? "host"}); load average at start {loadStart}."));
+        o.Line(Inv($"Program: `conv-patchify {string.Join(' ', args)}` (bench/Slak.Bench/Gemm/ConvPatchifyBench.cs); {DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {Environment.ProcessorCount} cores ({Environment.GetEnvironmentVariable("HOSTNAME") ?? "host"}); load average at start {loadStart}."));
         if (note is not null) o.Line(note);
         if (!CpuConv2d.WholeImageGemm) o.Line("(--no-whole-image-gemm: 'new' runs 1x1 output maps through its own micro-kernel, not CpuGemm.)");
         o.Line(FmaPeak.HeaderLine(peak));
-        o.Line((oldBatched
-                ? "'old' = CpuConv2d.Batched.cs (SLAK_CONV2D_PATCHIFY=batched: space-to-depth, one packed GEMM over the batch, " +
-                  "transpose back), 'new' = the default. "
-                : "'old' = CpuConv2d.Direct.cs with TunedFilterGradient = false (the direct path's first form, " +
-                  "SLAK_CONV2D_FILTER_GRAD=first), 'new' = the default (weight gradient in its second form, " +
-                  "CpuConv2d.FilterGrad.cs: 16-row tiles for the stem, 128-pixel blocks with L1-resident patch panels for the others). ") +
+        o.Line(compare switch
+             {
+                 Compare.Batched => "'old' = CpuConv2d.Batched.cs (SLAK_CONV2D_PATCHIFY=batched: space-to-depth, one packed GEMM over the batch, " +
+                                    "transpose back), 'new' = the default. ",
+                 Compare.WholeImageDw => "'old' = the weight gradient of one-pixel outputs (slak_nano's ds3) in the direct path's second form " +
+                                         "(SLAK_CONV2D_WHOLE_IMAGE_DW=off), 'new' = the default (one CpuGemm call on x and dy as they are, " +
+                                         "CpuConv2d.WholeImageFilter.cs); every other cell runs the same code on both sides (a noise check). ",
+                 _ => "'old' = CpuConv2d.Direct.cs with TunedFilterGradient = false (the direct path's first form, " +
+                      "SLAK_CONV2D_FILTER_GRAD=first), 'new' = the default (weight gradient in its second form, " +
+                      "CpuConv2d.FilterGrad.cs: 16-row tiles for the stem, 128-pixel blocks with L1-resident patch panels for the others). ",
+             } +
              "Best of the repetitions per cell; each repetition " +
              "runs old and new back to back (alternating which goes first), so the machine's load hits both alike.");
+        if (evictMib > 0)
+            o.Line(Inv($"Caches evicted before every timed call: each of the {threads} threads reads {evictMib} MiB of its own first (--evict), so operands come from L3 or DRAM as in the training step."));
         o.Line("Rows 'step' sum the layers as the training step calls them (the stem's input gradient is not computed " +
              "there: the image needs none).");
         o.Line();
@@ -74,7 +99,7 @@ internal static class ConvPatchifyBench
         };
         // Both presets are timed before anything is written: the peak the tables use is the higher of the two
         // measured (start and end), since on a shared machine one of them can catch a core busy with other work.
-        var bests = presets.Select(pr => Measure(pr.Layers, reps, oldBatched)).ToArray();
+        var bests = presets.Select(pr => Measure(pr.Layers, reps, compare, evictMib, threads)).ToArray();
         string loadEnd = RunInfo.LoadAverage(), timeEnd = Inv($"{DateTime.UtcNow:u}");
         var peakEnd = FmaPeak.MeasureForRun(threads);
         double peakUsed = Math.Max(peak.Gflops, peakEnd.Gflops);
@@ -132,8 +157,11 @@ internal static class ConvPatchifyBench
     }
 
     // best[layer, pass] = (old seconds, new seconds).
-    private static (double Old, double New)[,] Measure(Conv2dShape[] layers, int reps, bool oldBatched)
+    private static (double Old, double New)[,] Measure(Conv2dShape[] layers, int reps, Compare compare, double evictMib,
+        int threads)
     {
+        var evict = Enumerable.Range(0, evictMib > 0 ? threads : 0).Select(_ => new float[(int)(evictMib * (1 << 18))])
+            .ToArray();
         var rng = new Random(27);
         float[] Rand(long n)
         {
@@ -153,9 +181,10 @@ internal static class ConvPatchifyBench
                     for (int side = 0; side < 2; side++)
                     {
                         bool isNew = (side == 0) == (r % 2 == 0);
-                        SelectPath(isNew, oldBatched);
+                        SelectPath(isNew, compare);
                         var s = layers[l];
                         var d = data[l];
+                        if (evict.Length > 0) Evict(evict);
                         long t0 = Stopwatch.GetTimestamp();
                         switch ((Pass)p)
                         {
@@ -168,15 +197,37 @@ internal static class ConvPatchifyBench
                         var b = best[l, p];
                         best[l, p] = isNew ? (b.Old, Math.Min(b.New, t)) : (Math.Min(b.Old, t), b.New);
                     }
-        SelectPath(true, oldBatched);
+        SelectPath(true, compare);
         return best;
     }
 
-    // 'new' = the defaults; 'old' = the batched path, or the direct path's first form.
-    private static void SelectPath(bool isNew, bool oldBatched)
+    // What 'old' is: the direct path's first form of the weight gradient, the batched path, or the direct path's loops
+    // for the one-pixel weight gradient.
+    private enum Compare { FilterForm, Batched, WholeImageDw }
+
+    // 'new' = the defaults; 'old' = the path the comparison names.
+    private static void SelectPath(bool isNew, Compare compare)
     {
-        CpuConv2d.DirectPatchify = isNew || !oldBatched;
-        CpuConv2d.TunedFilterGradient = isNew;
+        CpuConv2d.DirectPatchify = isNew || compare != Compare.Batched;
+        CpuConv2d.TunedFilterGradient = isNew || compare == Compare.WholeImageDw;
+        CpuConv2d.WholeImageFilterGemm = isNew;
+    }
+
+    // Every thread reads its own buffer once (one float per cache line), pushing the operands of the last call out of
+    // its core's L1/L2. The threads are held at a barrier so that each buffer is read on a core of its own.
+    private static void Evict(float[][] buffers)
+    {
+        using var barrier = new Barrier(buffers.Length);
+        var sums = new float[buffers.Length];
+        var workers = buffers.Select((buf, t) => new Thread(() =>
+        {
+            barrier.SignalAndWait();
+            float sum = 0;
+            for (int i = 0; i < buf.Length; i += 16) sum += buf[i];
+            sums[t] = sum;
+        })).ToArray();
+        foreach (var w in workers) w.Start();
+        foreach (var w in workers) w.Join();
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);

@@ -169,6 +169,11 @@ internal static partial class CpuConv2d
     internal static unsafe void DirectBackwardFilter(Conv2dShape s, ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
         Span<float> dw, Span<float> dbias)
     {
+        if (IsWholeImage(s) && WholeImageFilterGemm)
+        {
+            WholeImageBackwardFilter(s, x, dy, dw, dbias);
+            return;
+        }
         if (TunedFilterGradient)
         {
             TunedBackwardFilter(s, x, dy, dw, dbias);
