@@ -261,10 +261,10 @@ internal static partial class CpuConv2d
     /// 0.</summary>
     private static unsafe void Im2ColBlock(Conv2dShape s, float* x, int n0, int count, float* col, int ldc)
     {
-        if (IsPlane16(s))
+        switch (PlaneSide(s))
         {
-            Im2ColPlanes16(s, x, n0, count, col, ldc);
-            return;
+            case 4: Im2ColPlanes16(s, x, n0, count, col, ldc); return;
+            case 8: Im2ColPlanes64(s, x, n0, count, col, ldc); return;
         }
         int p = s.OutH * s.OutW, ckk = s.Cin * s.Kh * s.Kw, used = count * p;
         for (int i = 0; i < count; i++)
@@ -315,10 +315,10 @@ internal static partial class CpuConv2d
     /// its column entry; rows/columns past the last whole window (not read by the forward) get 0.</summary>
     private static unsafe void Col2ImBlock(Conv2dShape s, float* dx, int n0, int count, float* col, int ldc)
     {
-        if (IsPlane16(s))
+        switch (PlaneSide(s))
         {
-            Col2ImPlanes16(s, dx, n0, count, col, ldc);
-            return;
+            case 4: Col2ImPlanes16(s, dx, n0, count, col, ldc); return;
+            case 8: Col2ImPlanes64(s, dx, n0, count, col, ldc); return;
         }
         int p = s.OutH * s.OutW;
         bool leftover = s.OutH * s.Kh != s.H || s.OutW * s.Kw != s.W;
@@ -368,7 +368,7 @@ internal static partial class CpuConv2d
     /// <see cref="PatchRowsGeneric"/>. Both forms of the weight gradient build their patch blocks here.</summary>
     private static unsafe void PatchRows(Conv2dShape s, float* x, int n0, int count, float* patches, int ld)
     {
-        if (IsPlane16(s))
+        if (PlaneSide(s) == 4)
         {
             PatchRowsPlanes16(s, x, n0, count, patches, ld);
             return;
