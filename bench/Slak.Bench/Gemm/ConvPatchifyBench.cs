@@ -6,10 +6,11 @@
 // kept per (layer, pass, path). FLOPs: 2 * N * Cout * OutH * OutW * Cin * Kh * Kw per pass; the percentages are of the
 // higher of the two FMA peaks measured in the same run (before and after the timings).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll conv-patchify [--reps N] [--threads T] [--out FILE]
-//     [--note TEXT] [--ref-peak GFLOPS] [--old-batched] [--compare whole-image-dw|plane-moves] [--evict MB]
+//     [--note TEXT] [--ref-peak GFLOPS] [--old-batched] [--compare whole-image-dw|plane-moves|moves-and-dw] [--evict MB]
 // (--old-batched: 'old' is the batched-GEMM path instead, CpuConv2d.Batched.cs, SLAK_CONV2D_PATCHIFY=batched)
 // (--compare plane-moves: 'old' moves the patches of 2x2 windows on 4x4 and 8x8 maps window row by window row,
 // SLAK_CONV2D_PLANE_MOVES=off, 'new' plane by plane, CpuConv2d.PlaneMoves.cs)
+// (--compare moves-and-dw: 'old' has both switched off, the direct path as before them)
 // (--compare whole-image-dw: 'old' runs the weight gradient of one-pixel outputs in the direct path's loops,
 // SLAK_CONV2D_WHOLE_IMAGE_DW=off, 'new' as one CpuGemm call, CpuConv2d.WholeImageFilter.cs; the other passes are the
 // same code on both sides)
@@ -30,7 +31,7 @@ internal static class ConvPatchifyBench
 {
     private enum Pass { Forward, BackwardData, BackwardFilter }
 
-    [BenchProgram("conv-patchify", "stem/downsampling conv2d, direct path before (old) and after (new) its second round, slak_nano/nano64 [--reps N] [--threads T] [--out FILE] [--note TEXT] [--ref-peak GFLOPS] [--old-batched] [--compare whole-image-dw|plane-moves] [--evict MB]")]
+    [BenchProgram("conv-patchify", "stem/downsampling conv2d, direct path before (old) and after (new) its second round, slak_nano/nano64 [--reps N] [--threads T] [--out FILE] [--note TEXT] [--ref-peak GFLOPS] [--old-batched] [--compare whole-image-dw|plane-moves|moves-and-dw] [--evict MB]")]
     private static int Run(string[] args)
     {
         int threads = 2;
@@ -51,7 +52,8 @@ internal static class ConvPatchifyBench
                         {
                             "whole-image-dw" => Compare.WholeImageDw,
                             "plane-moves" => Compare.PlaneMoves,
-                            var other => throw new ArgumentException($"--compare {other}: expected whole-image-dw or plane-moves"),
+                            "moves-and-dw" => Compare.MovesAndDw,
+                            var other => throw new ArgumentException($"--compare {other}: expected whole-image-dw, plane-moves or moves-and-dw"),
                         };
                         return true;
                     case "--evict": evictMib = double.Parse(value(), CultureInfo.InvariantCulture); return true;
@@ -69,6 +71,7 @@ internal static class ConvPatchifyBench
         {
             Compare.Batched => "# conv-patchify: stem and downsampling convolutions, batched GEMM (old) vs direct per-block path (new)",
             Compare.WholeImageDw => "# conv-patchify: stem and downsampling convolutions, one-pixel weight gradient in the direct path's loops (old) vs one CpuGemm call (new)",
+            Compare.MovesAndDw => "# conv-patchify: stem and downsampling convolutions, before (old) and after (new) the plane moves and the one-pixel weight gradient GEMM",
             Compare.PlaneMoves => "# conv-patchify: stem and downsampling convolutions, patch moves on 4 x 4 and 8 x 8 maps window row by window row (old) vs plane by plane (new)",
             _ => "# conv-patchify: stem and downsampling convolutions, direct path before (old) and after (new) its second round",
         });
@@ -84,6 +87,9 @@ internal static class ConvPatchifyBench
                  Compare.WholeImageDw => "'old' = the weight gradient of one-pixel outputs (slak_nano's ds3) in the direct path's second form " +
                                          "(SLAK_CONV2D_WHOLE_IMAGE_DW=off), 'new' = the default (one CpuGemm call on x and dy as they are, " +
                                          "CpuConv2d.WholeImageFilter.cs); every other cell runs the same code on both sides (a noise check). ",
+                 Compare.MovesAndDw => "'old' = SLAK_CONV2D_PLANE_MOVES=off and SLAK_CONV2D_WHOLE_IMAGE_DW=off (the direct path as at eeca47b), " +
+                                       "'new' = the default (plane moves on 4 x 4 and 8 x 8 maps, CpuConv2d.PlaneMoves.cs; the weight gradient of " +
+                                       "one-pixel outputs as one CpuGemm call, CpuConv2d.WholeImageFilter.cs). ",
                  Compare.PlaneMoves => "'old' = the general patch moves of the direct path for 2 x 2 windows on 4 x 4 and 8 x 8 maps " +
                                        "(slak_nano's ds1 and ds2, slak_nano64's ds2 and ds3; SLAK_CONV2D_PLANE_MOVES=off), 'new' = the default " +
                                        "(whole channel planes moved with vector permutations, CpuConv2d.PlaneMoves.cs; on 8 x 8 maps the forward " +
@@ -211,15 +217,15 @@ internal static class ConvPatchifyBench
 
     // What 'old' is: the direct path's first form of the weight gradient, the batched path, or the direct path's loops
     // for the one-pixel weight gradient.
-    private enum Compare { FilterForm, Batched, WholeImageDw, PlaneMoves }
+    private enum Compare { FilterForm, Batched, WholeImageDw, PlaneMoves, MovesAndDw }
 
     // 'new' = the defaults; 'old' = the path the comparison names.
     private static void SelectPath(bool isNew, Compare compare)
     {
         CpuConv2d.DirectPatchify = isNew || compare != Compare.Batched;
-        CpuConv2d.TunedFilterGradient = isNew || compare is Compare.WholeImageDw or Compare.PlaneMoves;
+        CpuConv2d.TunedFilterGradient = isNew || compare is not (Compare.FilterForm or Compare.Batched);
         CpuConv2d.WholeImageFilterGemm = isNew || compare == Compare.PlaneMoves;
-        CpuConv2d.PlaneMoves = isNew || compare != Compare.PlaneMoves;
+        CpuConv2d.PlaneMoves = isNew || compare is not (Compare.PlaneMoves or Compare.MovesAndDw);
     }
 
     // Every thread reads its own buffer once (one float per cache line), pushing the operands of the last call out of
