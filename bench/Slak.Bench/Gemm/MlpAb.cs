@@ -1,0 +1,154 @@
+// Old against new for this session's changes to the CPU block MLP (issue 27), in one process: CpuBackend.MlpForward
+// and MlpBackward (pre kept, as the training step runs them) at every stage of slak_nano and slak_nano64 (batch 128,
+// 2 threads), with the changes switched off (`old`: CpuMlp.SplitHiddenForward / SplitHiddenBackward = false, i.e.
+// SLAK_MLP_SPLIT_HIDDEN=0, and CpuMlp.ReduceTransposed = false, SLAK_MLP_REDUCE_TRANSPOSED=0) and on (`new`, the
+// defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
+// in the same run (one core's, times the 2 threads, as mlp-phases).
+//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-ab [--reps N] [--out FILE] [--note TEXT]
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Slak.Backends;
+using Slak.Backends.Cpu;
+
+namespace Slak.Bench.Gemm;
+
+internal static class MlpAb
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    private static readonly (string Preset, int Stage, int Pixels, int C)[] Shapes =
+    [
+        ("slak_nano", 1, 64, 31), ("slak_nano", 2, 16, 62), ("slak_nano", 3, 4, 124), ("slak_nano", 4, 1, 249),
+        ("slak_nano64", 1, 256, 31), ("slak_nano64", 2, 64, 62), ("slak_nano64", 3, 16, 124), ("slak_nano64", 4, 4, 249),
+    ];
+
+    private const int Threads = 2;
+
+    private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd);
+
+    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED), interleaved [--reps N] [--out FILE] [--note TEXT]")]
+    private static int Run(string[] args)
+    {
+        if (ReportArgs.Parse(args, defaultReps: 100) is not { } opts) return 2;
+        string outPath = opts.Out ?? "bench/results/mlp-ab.md", note = opts.Note ?? "";
+        string loadStart = RunInfo.LoadAverage();
+        var start = DateTime.UtcNow;
+        int savedThreads = CpuParallel.Threads;
+        CpuParallel.Threads = Threads;
+        var one = FmaPeak.MeasureForRun(1, 3000);
+        var rows = new List<Row>();
+        try
+        {
+            for (int pass = 0; pass < 2; pass++) // pass 0 warms up (tiered JIT)
+            {
+                rows.Clear();
+                foreach (var (preset, stage, pixels, c) in Shapes)
+                    rows.Add(Measure(preset, stage, 128 * pixels, c, pass == 0 ? 3 : opts.Reps));
+            }
+        }
+        finally
+        {
+            Switch(true);
+            CpuParallel.Threads = savedThreads;
+        }
+        var oneEnd = FmaPeak.MeasureForRun(1, 3000);
+        if (oneEnd.Gflops > one.Gflops) one = oneEnd;
+        var peak = (one.Gflops * Threads, string.Create(Inv, $"{one.Gflops * Threads:F1} GFLOP/s = {Threads} x {one.Description}"));
+        string text = Format(rows, opts.Reps, start, loadStart, RunInfo.LoadAverage(), peak, note);
+        File.WriteAllText(outPath, text);
+        Console.Write(text);
+        return 0;
+    }
+
+    private static void Switch(bool on)
+    {
+        CpuMlp.SplitHiddenForward = on;
+        CpuMlp.SplitHiddenBackward = on;
+        CpuMlp.ReduceTransposed = on;
+    }
+
+    private static Row Measure(string preset, int stage, int rows, int c, int reps)
+    {
+        int h = 4 * c;
+        var rng = new Random(stage * 7 + c);
+        IBackend be = CpuBackend.Instance;
+        Tensor T(int[] shape, double scale) =>
+            Tensor.FromArray(BenchData.Uniform(rng, shape.Aggregate(1, (p, d) => p * d), scale), shape, Device.Cpu);
+        using var x = T([rows, c], 1);
+        using var w1 = T([h, c], 1 / Math.Sqrt(c));
+        using var b1 = T([h], 0.5);
+        using var w2 = T([c, h], 1 / Math.Sqrt(h));
+        using var b2 = T([c], 0.5);
+        using var dy = T([rows, c], 1);
+        using var pre = T([rows, h], 0);
+        using var y = T([rows, c], 0);
+        using var dx = T([rows, c], 0);
+        using var dw1 = T([h, c], 0);
+        using var db1 = T([h], 0);
+        using var dw2 = T([c, h], 0);
+        using var db2 = T([c], 0);
+        double[] fwd = [double.MaxValue, double.MaxValue], bwd = [double.MaxValue, double.MaxValue];
+        for (int r = 0; r < reps; r++)
+            for (int v = 0; v < 2; v++)
+            {
+                Switch(v == 1);
+                long t0 = Stopwatch.GetTimestamp();
+                be.MlpForward(x, w1, b1, w2, b2, pre, y);
+                fwd[v] = Math.Min(fwd[v], Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                t0 = Stopwatch.GetTimestamp();
+                be.MlpBackward(dy, x, w1, b1, w2, pre, dx, dw1, db1, dw2, db2);
+                bwd[v] = Math.Min(bwd[v], Stopwatch.GetElapsedTime(t0).TotalSeconds);
+            }
+        return new Row(preset, stage, rows, c, fwd, bwd);
+    }
+
+    private static string Format(List<Row> rows, int reps, DateTime start, string loadStart, string loadEnd,
+        (double Gflops, string Description) peak, string note)
+    {
+        var sb = new StringBuilder();
+        void Line(string s) => sb.Append(s).Append('\n');
+        string P(double flops, double s) => FmaPeak.PercentOf(flops / s / 1e9, peak.Gflops);
+        Line("# mlp-ab");
+        Line("");
+        Line(string.Create(Inv, $"Generated by `dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-ab --reps {reps}` " +
+            $"on {Environment.ProcessorCount} logical CPUs ({RunInfo.CpuModel()}), {start:yyyy-MM-dd HH:mm} UTC, commit {RunInfo.Commit()}."));
+        Line($"Load average (/proc/loadavg) at the start: `{loadStart}`, at the end: `{loadEnd}`.");
+        if (note.Length > 0) Line($"Note: {note}");
+        Line("");
+        Line("The FMA peak: one core's, measured before and after the runs (the higher is used), times the 2 threads:");
+        Line("");
+        Line(FmaPeak.HeaderLine(peak));
+        Line("");
+        Line($"One CpuBackend.MlpForward and MlpBackward (C -> 4C -> C at batch 128, {Threads} threads, pre kept as the " +
+            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0 and SLAK_MLP_REDUCE_TRANSPOSED=0 (the last stage's " +
+            "forward over row blocks with the weights packed on the calling thread, its backward as the per-GEMM composition; " +
+            "dw2's per-task sums reduced element by element), `new` = the defaults (the last stage split over the hidden " +
+            "units, CpuMlp.SplitHidden.cs; dw2 reduced as vectors and transposed by 8 x 8 blocks); the two alternate call by " +
+            $"call, best of {reps} each. % = the MLP's GEMM FLOPs (2 products fwd, 4 bwd, 2 x rows x C x 4C each) over the " +
+            "time, of the peak above. `step` sums the four stages (every stage has two blocks in both presets).");
+        Line("");
+        Line("| preset | stage | rows | C | fwd old ms | fwd new ms | fwd new/old | bwd old ms | bwd new ms | bwd new/old | fwd % old / new | bwd % old / new |");
+        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        var summary = new List<string>();
+        foreach (var grp in rows.GroupBy(r => r.Preset))
+        {
+            double fl = 0, fo = 0, fn = 0, bo = 0, bn = 0;
+            foreach (var r in grp)
+            {
+                double f = 2.0 * r.Rows * r.C * 4 * r.C;
+                Line(string.Create(Inv, $"| {r.Preset} | {r.Stage} | {r.Rows} | {r.C} | {r.Fwd[0] * 1e3:F3} | {r.Fwd[1] * 1e3:F3} | " +
+                    $"{r.Fwd[1] / r.Fwd[0]:F2} | {r.Bwd[0] * 1e3:F3} | {r.Bwd[1] * 1e3:F3} | {r.Bwd[1] / r.Bwd[0]:F2} | " +
+                    $"{P(2 * f, r.Fwd[0])} / {P(2 * f, r.Fwd[1])} | {P(4 * f, r.Bwd[0])} / {P(4 * f, r.Bwd[1])} |"));
+                fl += f; fo += r.Fwd[0]; fn += r.Fwd[1]; bo += r.Bwd[0]; bn += r.Bwd[1];
+            }
+            Line(string.Create(Inv, $"| {grp.Key} | step | | | {fo * 1e3:F3} | {fn * 1e3:F3} | {fn / fo:F2} | {bo * 1e3:F3} | " +
+                $"{bn * 1e3:F3} | {bn / bo:F2} | {P(2 * fl, fo)} / {P(2 * fl, fn)} | {P(4 * fl, bo)} / {P(4 * fl, bn)} |"));
+            summary.Add(string.Create(Inv, $"{grp.Key} fwd x{fn / fo:F2} ({P(2 * fl, fo)} -> {P(2 * fl, fn)}), " +
+                $"bwd x{bn / bo:F2} ({P(4 * fl, bo)} -> {P(4 * fl, bn)})"));
+        }
+        Line("");
+        Line($"mlp-ab (new/old, stages summed): {string.Join("; ", summary)}");
+        return sb.ToString();
+    }
+}
