@@ -1,8 +1,8 @@
 // Old against new for this session's changes to the CPU block MLP (issue 27), in one process: CpuBackend.MlpForward
 // and MlpBackward (pre kept, as the training step runs them) at every stage of slak_nano and slak_nano64 (batch 128,
 // 2 threads), with the changes switched off (`old`: CpuMlp.SplitHiddenForward / SplitHiddenBackward = false, i.e.
-// SLAK_MLP_SPLIT_HIDDEN=0, and CpuMlp.ReduceTransposed = false, SLAK_MLP_REDUCE_TRANSPOSED=0) and on (`new`, the
-// defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
+// SLAK_MLP_SPLIT_HIDDEN=0; CpuMlp.ReduceTransposed = false, SLAK_MLP_REDUCE_TRANSPOSED=0; CpuGemm.MaskedPackB = false,
+// SLAK_GEMM_MASKED_PACK=0; CpuGemm.WorkspacePoolSize = 8, SLAK_GEMM_WORKSPACE_POOL=8) and on (`new`, the defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
 // in the same run (one core's, times the 2 threads, as mlp-phases).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-ab [--reps N] [--out FILE] [--note TEXT]
 using System.Diagnostics;
@@ -25,9 +25,12 @@ internal static class MlpAb
 
     private const int Threads = 2;
 
-    private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd);
+    // Fwd / Bwd: best of the calls, old and new; FwdRatio / BwdRatio: the median over the reps of new / old of the two
+    // calls of one rep (adjacent in time, so on the shared machine both are about as likely to be descheduled).
+    private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd, double FwdRatio,
+        double BwdRatio);
 
-    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED), interleaved [--reps N] [--out FILE] [--note TEXT]")]
+    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK, SLAK_GEMM_WORKSPACE_POOL), interleaved [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         if (ReportArgs.Parse(args, defaultReps: 100) is not { } opts) return 2;
@@ -66,6 +69,8 @@ internal static class MlpAb
         CpuMlp.SplitHiddenForward = on;
         CpuMlp.SplitHiddenBackward = on;
         CpuMlp.ReduceTransposed = on;
+        CpuGemm.MaskedPackB = on;
+        CpuGemm.WorkspacePoolSize = on ? 16 : 8;
     }
 
     private static Row Measure(string preset, int stage, int rows, int c, int reps)
@@ -89,18 +94,34 @@ internal static class MlpAb
         using var dw2 = T([c, h], 0);
         using var db2 = T([c], 0);
         double[] fwd = [double.MaxValue, double.MaxValue], bwd = [double.MaxValue, double.MaxValue];
+        var fwdRatios = new double[reps];
+        var bwdRatios = new double[reps];
+        var f = new double[2];
+        var b = new double[2];
         for (int r = 0; r < reps; r++)
+        {
             for (int v = 0; v < 2; v++)
             {
                 Switch(v == 1);
                 long t0 = Stopwatch.GetTimestamp();
                 be.MlpForward(x, w1, b1, w2, b2, pre, y);
-                fwd[v] = Math.Min(fwd[v], Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                f[v] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 t0 = Stopwatch.GetTimestamp();
                 be.MlpBackward(dy, x, w1, b1, w2, pre, dx, dw1, db1, dw2, db2);
-                bwd[v] = Math.Min(bwd[v], Stopwatch.GetElapsedTime(t0).TotalSeconds);
+                b[v] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                fwd[v] = Math.Min(fwd[v], f[v]);
+                bwd[v] = Math.Min(bwd[v], b[v]);
             }
-        return new Row(preset, stage, rows, c, fwd, bwd);
+            fwdRatios[r] = f[1] / f[0];
+            bwdRatios[r] = b[1] / b[0];
+        }
+        return new Row(preset, stage, rows, c, fwd, bwd, Median(fwdRatios), Median(bwdRatios));
+    }
+
+    private static double Median(double[] v)
+    {
+        var s = v.Order().ToArray();
+        return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2;
     }
 
     private static string Format(List<Row> rows, int reps, DateTime start, string loadStart, string loadEnd,
@@ -121,15 +142,18 @@ internal static class MlpAb
         Line(FmaPeak.HeaderLine(peak));
         Line("");
         Line($"One CpuBackend.MlpForward and MlpBackward (C -> 4C -> C at batch 128, {Threads} threads, pre kept as the " +
-            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0 and SLAK_MLP_REDUCE_TRANSPOSED=0 (the last stage's " +
+            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0, SLAK_MLP_REDUCE_TRANSPOSED=0, SLAK_GEMM_MASKED_PACK=0 and " +
+            "SLAK_GEMM_WORKSPACE_POOL=8 (the last stage's " +
             "forward over row blocks with the weights packed on the calling thread, its backward as the per-GEMM composition; " +
-            "dw2's per-task sums reduced element by element), `new` = the defaults (the last stage split over the hidden " +
-            "units, CpuMlp.SplitHidden.cs; dw2 reduced as vectors and transposed by 8 x 8 blocks); the two alternate call by " +
-            $"call, best of {reps} each. % = the MLP's GEMM FLOPs (2 products fwd, 4 bwd, 2 x rows x C x 4C each) over the " +
+            "dw2's per-task sums reduced element by element; a ragged B sliver packed element by element; 8 pooled GEMM " +
+            "workspaces), `new` = the defaults (the last stage split over the hidden units, CpuMlp.SplitHidden.cs; dw2 " +
+            "reduced as vectors and transposed by 8 x 8 blocks; ragged B slivers packed by masked loads; 16 pooled " +
+            "workspaces); the two alternate call by " +
+            $"call, best of {reps} each; `median new/old` = the median over the reps of the ratio of a rep's two calls. % = the MLP's GEMM FLOPs (2 products fwd, 4 bwd, 2 x rows x C x 4C each) over the " +
             "time, of the peak above. `step` sums the four stages (every stage has two blocks in both presets).");
         Line("");
-        Line("| preset | stage | rows | C | fwd old ms | fwd new ms | fwd new/old | bwd old ms | bwd new ms | bwd new/old | fwd % old / new | bwd % old / new |");
-        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Line("| preset | stage | rows | C | fwd old ms | fwd new ms | fwd new/old | fwd median new/old | bwd old ms | bwd new ms | bwd new/old | bwd median new/old | fwd % old / new | bwd % old / new |");
+        Line("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         var summary = new List<string>();
         foreach (var grp in rows.GroupBy(r => r.Preset))
         {
@@ -138,12 +162,12 @@ internal static class MlpAb
             {
                 double f = 2.0 * r.Rows * r.C * 4 * r.C;
                 Line(string.Create(Inv, $"| {r.Preset} | {r.Stage} | {r.Rows} | {r.C} | {r.Fwd[0] * 1e3:F3} | {r.Fwd[1] * 1e3:F3} | " +
-                    $"{r.Fwd[1] / r.Fwd[0]:F2} | {r.Bwd[0] * 1e3:F3} | {r.Bwd[1] * 1e3:F3} | {r.Bwd[1] / r.Bwd[0]:F2} | " +
+                    $"{r.Fwd[1] / r.Fwd[0]:F2} | {r.FwdRatio:F2} | {r.Bwd[0] * 1e3:F3} | {r.Bwd[1] * 1e3:F3} | {r.Bwd[1] / r.Bwd[0]:F2} | {r.BwdRatio:F2} | " +
                     $"{P(2 * f, r.Fwd[0])} / {P(2 * f, r.Fwd[1])} | {P(4 * f, r.Bwd[0])} / {P(4 * f, r.Bwd[1])} |"));
                 fl += f; fo += r.Fwd[0]; fn += r.Fwd[1]; bo += r.Bwd[0]; bn += r.Bwd[1];
             }
-            Line(string.Create(Inv, $"| {grp.Key} | step | | | {fo * 1e3:F3} | {fn * 1e3:F3} | {fn / fo:F2} | {bo * 1e3:F3} | " +
-                $"{bn * 1e3:F3} | {bn / bo:F2} | {P(2 * fl, fo)} / {P(2 * fl, fn)} | {P(4 * fl, bo)} / {P(4 * fl, bn)} |"));
+            Line(string.Create(Inv, $"| {grp.Key} | step | | | {fo * 1e3:F3} | {fn * 1e3:F3} | {fn / fo:F2} | | {bo * 1e3:F3} | " +
+                $"{bn * 1e3:F3} | {bn / bo:F2} | | {P(2 * fl, fo)} / {P(2 * fl, fn)} | {P(4 * fl, bo)} / {P(4 * fl, bn)} |"));
             summary.Add(string.Create(Inv, $"{grp.Key} fwd x{fn / fo:F2} ({P(2 * fl, fo)} -> {P(2 * fl, fn)}), " +
                 $"bwd x{bn / bo:F2} ({P(4 * fl, bo)} -> {P(4 * fl, bn)})"));
         }

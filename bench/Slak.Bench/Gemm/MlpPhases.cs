@@ -165,7 +165,8 @@ internal static class MlpPhases
             "training step runs them: the backward recomputes act = GELU(pre)) and `pre recomputed` (the backward recomputes the first " +
             $"product, Fc1, per block) alternating call by call; best of {reps} calls each, and each phase's best over those calls " +
             "(on a shared machine a phase's time includes its task's time descheduled). Phase times are per thread (the two tasks' " +
-            "sum / 2; Pack and Reduce run once and count whole); a product's GFLOP/s is 2 x rows x C x 4C over that time (so at 2 " +
+            "sum / 2; Pack and Reduce run once and count whole, except at the last stage, split over the hidden units " +
+            "(CpuMlp.SplitHidden.cs), where each task packs its own slices of the weights and Pack is the tasks' sum); a product's GFLOP/s is 2 x rows x C x 4C over that time (so at 2 " +
             "threads), % of the peak above; Fc1 includes its epilogue (bias, GELU), Fc2 its bias. `other` = best wall - the best " +
             "phases (fork/join, the slower task, scratch, and under contention the call's time descheduled). The clock costs two " +
             "timestamps per step, ~10 per block of 0.1-0.5 ms.");

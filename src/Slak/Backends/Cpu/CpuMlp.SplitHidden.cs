@@ -139,6 +139,7 @@ internal static unsafe partial class CpuMlp
                             for (int r0 = 0; r0 < a.Rows; r0 += rb)
                                 BackwardSliceBlock(a, g, w2, w1, w1T, part, r0, Math.Min(rb, a.Rows - r0), h0, hw,
                                     r0 == 0, act, dpre, preScratch, dw2T, dx, colSums, sums);
+                            t = MlpPhaseClock.Start(); // the blocks time their own steps
                             for (int j = 0; j < hw; j++) g.Db1[h0 + j] = (float)sums[j];
                             CpuGemm.TransposeInto(dw2T, a.Out, hw, g.Dw2 + h0, a.Hidden);
                             // db2 over a slice of the outputs: blocks of rows summed in float, the blocks in double.
