@@ -33,6 +33,12 @@ internal static class MlpAb
     [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK, SLAK_GEMM_WORKSPACE_POOL), interleaved [--reps N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
+        int at = Array.IndexOf(args, "--split-from-rows");
+        if (at >= 0)
+        {
+            _splitFromRows = int.Parse(args[at + 1], CultureInfo.InvariantCulture);
+            args = [.. args[..at], .. args[(at + 2)..]];
+        }
         if (ReportArgs.Parse(args, defaultReps: 100) is not { } opts) return 2;
         string outPath = opts.Out ?? "bench/results/mlp-ab.md", note = opts.Note ?? "";
         string loadStart = RunInfo.LoadAverage();
@@ -64,8 +70,13 @@ internal static class MlpAb
         return 0;
     }
 
+    // --split-from-rows N: the new variant splits over the hidden units wherever row blocks would be shorter than N
+    // rows (CpuMlp.MinBackwardBlockRows during its calls), e.g. 129 to include the third stage.
+    private static int _splitFromRows;
+
     private static void Switch(bool on)
     {
+        CpuMlp.MinBackwardBlockRows = on && _splitFromRows > 0 ? _splitFromRows : 128;
         CpuMlp.SplitHiddenForward = on;
         CpuMlp.SplitHiddenBackward = on;
         CpuMlp.ReduceTransposed = on;

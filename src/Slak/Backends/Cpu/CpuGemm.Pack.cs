@@ -8,8 +8,9 @@ namespace Slak.Backends.Cpu;
 
 internal static unsafe partial class CpuGemm
 {
-    /// <summary>True (the default): a ragged sliver of a row-major B is packed with masked vector loads on AVX-512;
-    /// false (SLAK_GEMM_MASKED_PACK=0): element by element, as before (the same floats either way). Internal and
+    /// <summary>True (the default): a ragged sliver of a row-major B is packed with masked vector loads on AVX-512,
+    /// and a ragged strip of a transposed A on AVX; false (SLAK_GEMM_MASKED_PACK=0): element by element, as before
+    /// (the same floats either way). Internal and
     /// settable so that the bench (mlp-ab) can time both in one run and tests can compare them.</summary>
     internal static bool MaskedPackB { get; set; } = Environment.GetEnvironmentVariable("SLAK_GEMM_MASKED_PACK") != "0";
 
@@ -18,7 +19,15 @@ internal static unsafe partial class CpuGemm
     {
         if (transA)
         {
-            // A stored (k, m): each k step reads `rows` contiguous floats.
+            // A stored (k, m): each k step reads `rows` contiguous floats; a ragged strip as one masked load and a
+            // full store (zeros past `rows`) where MaskedPackB allows.
+            if (rows < 8 && mr == 8 && MaskedPackB && Avx.IsSupported)
+            {
+                var mask = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(rows)).AsSingle();
+                for (int p = 0; p < kc; p++)
+                    Vector256.Store(Avx.MaskLoad(a + (long)(p0 + p) * lda + i0, mask), dst + p * mr);
+                return;
+            }
             for (int p = 0; p < kc; p++)
             {
                 float* src = a + (long)(p0 + p) * lda + i0;
