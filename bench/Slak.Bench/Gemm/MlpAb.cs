@@ -5,6 +5,7 @@
 // SLAK_GEMM_MASKED_PACK=0; CpuGemm.WorkspacePoolSize = 8, SLAK_GEMM_WORKSPACE_POOL=8) and on (`new`, the defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
 // in the same run (one core's, times the 2 threads, as mlp-phases).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-ab [--reps N] [--out FILE] [--note TEXT]
+//     [--only split-hidden|reduce-transposed|masked-pack|workspace-pool] [--split-from-rows N]
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -30,7 +31,7 @@ internal static class MlpAb
     private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd, double FwdRatio,
         double BwdRatio);
 
-    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK, SLAK_GEMM_WORKSPACE_POOL), interleaved [--reps N] [--out FILE] [--note TEXT]")]
+    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK, SLAK_GEMM_WORKSPACE_POOL), interleaved [--reps N] [--out FILE] [--note TEXT] [--only CHANGE] [--split-from-rows N]")]
     private static int Run(string[] args)
     {
         int at = Array.IndexOf(args, "--split-from-rows");
@@ -38,6 +39,17 @@ internal static class MlpAb
         {
             _splitFromRows = int.Parse(args[at + 1], CultureInfo.InvariantCulture);
             args = [.. args[..at], .. args[(at + 2)..]];
+        }
+        at = Array.IndexOf(args, "--only");
+        if (at >= 0)
+        {
+            _only = args[at + 1];
+            args = [.. args[..at], .. args[(at + 2)..]];
+            if (!Changes.Contains(_only))
+            {
+                Console.Error.WriteLine($"--only: one of {string.Join(", ", Changes)}");
+                return 2;
+            }
         }
         if (ReportArgs.Parse(args, defaultReps: 100) is not { } opts) return 2;
         string outPath = opts.Out ?? "bench/results/mlp-ab.md", note = opts.Note ?? "";
@@ -74,14 +86,21 @@ internal static class MlpAb
     // rows (CpuMlp.MinBackwardBlockRows during its calls), e.g. 129 to include the third stage.
     private static int _splitFromRows;
 
+    // --only NAME (split-hidden, reduce-transposed, masked-pack, workspace-pool): the new variant turns on that change
+    // alone, the others stay off in both variants.
+    private static string? _only;
+
+    private static readonly string[] Changes = ["split-hidden", "reduce-transposed", "masked-pack", "workspace-pool"];
+
     private static void Switch(bool on)
     {
+        bool On(string change) => on && (_only == null || _only == change);
         CpuMlp.MinBackwardBlockRows = on && _splitFromRows > 0 ? _splitFromRows : 128;
-        CpuMlp.SplitHiddenForward = on;
-        CpuMlp.SplitHiddenBackward = on;
-        CpuMlp.ReduceTransposed = on;
-        CpuGemm.MaskedPackB = on;
-        CpuGemm.WorkspacePoolSize = on ? 16 : 8;
+        CpuMlp.SplitHiddenForward = On("split-hidden");
+        CpuMlp.SplitHiddenBackward = On("split-hidden");
+        CpuMlp.ReduceTransposed = On("reduce-transposed");
+        CpuGemm.MaskedPackB = On("masked-pack");
+        CpuGemm.WorkspacePoolSize = On("workspace-pool") ? 16 : 8;
     }
 
     private static Row Measure(string preset, int stage, int rows, int c, int reps)
@@ -147,6 +166,8 @@ internal static class MlpAb
             $"on {Environment.ProcessorCount} logical CPUs ({RunInfo.CpuModel()}), {start:yyyy-MM-dd HH:mm} UTC, commit {RunInfo.Commit()}."));
         Line($"Load average (/proc/loadavg) at the start: `{loadStart}`, at the end: `{loadEnd}`.");
         if (note.Length > 0) Line($"Note: {note}");
+        if (_only != null) Line($"Only one change: `new` turns on `{_only}` alone; every other change is off in both variants.");
+        if (_splitFromRows > 0) Line($"`new` splits over the hidden units wherever row blocks would have under {_splitFromRows} rows.");
         Line("");
         Line("The FMA peak: one core's, measured before and after the runs (the higher is used), times the 2 threads:");
         Line("");
