@@ -2,10 +2,10 @@
 // and MlpBackward (pre kept, as the training step runs them) at every stage of slak_nano and slak_nano64 (batch 128,
 // 2 threads), with the changes switched off (`old`: CpuMlp.SplitHiddenForward / SplitHiddenBackward = false, i.e.
 // SLAK_MLP_SPLIT_HIDDEN=0; CpuMlp.ReduceTransposed = false, SLAK_MLP_REDUCE_TRANSPOSED=0; CpuGemm.MaskedPackB = false,
-// SLAK_GEMM_MASKED_PACK=0; CpuGemm.WorkspacePoolSize = 8, SLAK_GEMM_WORKSPACE_POOL=8) and on (`new`, the defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
+// SLAK_GEMM_MASKED_PACK=0) and on (`new`, the defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
 // in the same run (one core's, times the 2 threads, as mlp-phases).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-ab [--reps N] [--out FILE] [--note TEXT]
-//     [--only split-hidden|reduce-transposed|masked-pack|workspace-pool] [--split-from-rows N]
+//     [--only split-hidden|reduce-transposed|masked-pack] [--base CHANGE] [--split-from-rows N]
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -28,10 +28,12 @@ internal static class MlpAb
 
     // Fwd / Bwd: best of the calls, old and new; FwdRatio / BwdRatio: the median over the reps of new / old of the two
     // calls of one rep (adjacent in time, so on the shared machine both are about as likely to be descheduled).
+    // FwdPhases / BwdPhases: per variant, each phase's best over the calls (CpuMlp's phase clock: a task's steps, the
+    // tasks' sum over the thread count; on the shared machine a short phase is more often undisturbed than a call).
     private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd, double FwdRatio,
-        double BwdRatio);
+        double BwdRatio, double[][] FwdPhases, double[][] BwdPhases);
 
-    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK, SLAK_GEMM_WORKSPACE_POOL), interleaved [--reps N] [--out FILE] [--note TEXT] [--only CHANGE] [--split-from-rows N]")]
+    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK), interleaved [--reps N] [--out FILE] [--note TEXT] [--only CHANGE] [--base CHANGE] [--split-from-rows N]")]
     private static int Run(string[] args)
     {
         int at = Array.IndexOf(args, "--split-from-rows");
@@ -50,6 +52,12 @@ internal static class MlpAb
                 Console.Error.WriteLine($"--only: one of {string.Join(", ", Changes)}");
                 return 2;
             }
+        }
+        at = Array.IndexOf(args, "--base");
+        if (at >= 0)
+        {
+            _base = args[at + 1];
+            args = [.. args[..at], .. args[(at + 2)..]];
         }
         if (ReportArgs.Parse(args, defaultReps: 100) is not { } opts) return 2;
         string outPath = opts.Out ?? "bench/results/mlp-ab.md", note = opts.Note ?? "";
@@ -86,21 +94,23 @@ internal static class MlpAb
     // rows (CpuMlp.MinBackwardBlockRows during its calls), e.g. 129 to include the third stage.
     private static int _splitFromRows;
 
-    // --only NAME (split-hidden, reduce-transposed, masked-pack, workspace-pool): the new variant turns on that change
+    // --only NAME (split-hidden, reduce-transposed, masked-pack): the new variant turns on that change
     // alone, the others stay off in both variants.
     private static string? _only;
 
-    private static readonly string[] Changes = ["split-hidden", "reduce-transposed", "masked-pack", "workspace-pool"];
+    private static readonly string[] Changes = ["split-hidden", "reduce-transposed", "masked-pack"];
+
+    // --base NAME: that change on in both variants (to time another change on top of it).
+    private static string? _base;
 
     private static void Switch(bool on)
     {
-        bool On(string change) => on && (_only == null || _only == change);
+        bool On(string change) => change == _base || (on && (_only == null || _only == change));
         CpuMlp.MinBackwardBlockRows = on && _splitFromRows > 0 ? _splitFromRows : 128;
         CpuMlp.SplitHiddenForward = On("split-hidden");
         CpuMlp.SplitHiddenBackward = On("split-hidden");
         CpuMlp.ReduceTransposed = On("reduce-transposed");
         CpuGemm.MaskedPackB = On("masked-pack");
-        CpuGemm.WorkspacePoolSize = On("workspace-pool") ? 16 : 8;
     }
 
     private static Row Measure(string preset, int stage, int rows, int c, int reps)
@@ -128,25 +138,50 @@ internal static class MlpAb
         var bwdRatios = new double[reps];
         var f = new double[2];
         var b = new double[2];
+        var fwdPhases = new[] { NewPhases(), NewPhases() };
+        var bwdPhases = new[] { NewPhases(), NewPhases() };
+        var ticks = new long[Threads * MlpPhaseClock.Count];
         for (int r = 0; r < reps; r++)
         {
             for (int v = 0; v < 2; v++)
             {
                 Switch(v == 1);
+                Array.Clear(ticks);
+                MlpPhaseClock.Ticks = ticks;
                 long t0 = Stopwatch.GetTimestamp();
                 be.MlpForward(x, w1, b1, w2, b2, pre, y);
                 f[v] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                BestPhases(ticks, fwdPhases[v]);
+                Array.Clear(ticks);
                 t0 = Stopwatch.GetTimestamp();
                 be.MlpBackward(dy, x, w1, b1, w2, pre, dx, dw1, db1, dw2, db2);
                 b[v] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+                MlpPhaseClock.Ticks = null;
+                BestPhases(ticks, bwdPhases[v]);
                 fwd[v] = Math.Min(fwd[v], f[v]);
                 bwd[v] = Math.Min(bwd[v], b[v]);
             }
             fwdRatios[r] = f[1] / f[0];
             bwdRatios[r] = b[1] / b[0];
         }
-        return new Row(preset, stage, rows, c, fwd, bwd, Median(fwdRatios), Median(bwdRatios));
+        return new Row(preset, stage, rows, c, fwd, bwd, Median(fwdRatios), Median(bwdRatios), fwdPhases, bwdPhases);
     }
+
+    private static double[] NewPhases() => Enumerable.Repeat(double.MaxValue, MlpPhaseClock.Count).ToArray();
+
+    // Each phase's time in this call (the tasks' sum over the thread count) folded into its best.
+    private static void BestPhases(long[] ticks, double[] best)
+    {
+        for (int p = 0; p < MlpPhaseClock.Count; p++)
+        {
+            long sum = 0;
+            for (int t = 0; t < Threads; t++) sum += ticks[t * MlpPhaseClock.Count + p];
+            best[p] = Math.Min(best[p], sum / (double)Stopwatch.Frequency / Threads);
+        }
+    }
+
+    // The sum of the phases' bests (0 where the path has no phase clock: the per-GEMM composition).
+    private static double PhaseSum(double[] best) => best.Sum();
 
     private static double Median(double[] v)
     {
@@ -166,7 +201,8 @@ internal static class MlpAb
             $"on {Environment.ProcessorCount} logical CPUs ({RunInfo.CpuModel()}), {start:yyyy-MM-dd HH:mm} UTC, commit {RunInfo.Commit()}."));
         Line($"Load average (/proc/loadavg) at the start: `{loadStart}`, at the end: `{loadEnd}`.");
         if (note.Length > 0) Line($"Note: {note}");
-        if (_only != null) Line($"Only one change: `new` turns on `{_only}` alone; every other change is off in both variants.");
+        if (_only != null) Line($"Only one change: `new` turns on `{_only}` alone; every other change is off in both variants" +
+            (_base != null ? $", except `{_base}`, on in both." : "."));
         if (_splitFromRows > 0) Line($"`new` splits over the hidden units wherever row blocks would have under {_splitFromRows} rows.");
         Line("");
         Line("The FMA peak: one core's, measured before and after the runs (the higher is used), times the 2 threads:");
@@ -174,13 +210,12 @@ internal static class MlpAb
         Line(FmaPeak.HeaderLine(peak));
         Line("");
         Line($"One CpuBackend.MlpForward and MlpBackward (C -> 4C -> C at batch 128, {Threads} threads, pre kept as the " +
-            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0, SLAK_MLP_REDUCE_TRANSPOSED=0, SLAK_GEMM_MASKED_PACK=0 and " +
-            "SLAK_GEMM_WORKSPACE_POOL=8 (the last stage's " +
+            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0, SLAK_MLP_REDUCE_TRANSPOSED=0 and SLAK_GEMM_MASKED_PACK=0 " +
+            "(the last stage's " +
             "forward over row blocks with the weights packed on the calling thread, its backward as the per-GEMM composition; " +
-            "dw2's per-task sums reduced element by element; a ragged B sliver packed element by element; 8 pooled GEMM " +
-            "workspaces), `new` = the defaults (the last stage split over the hidden units, CpuMlp.SplitHidden.cs; dw2 " +
-            "reduced as vectors and transposed by 8 x 8 blocks; ragged B slivers packed by masked loads; 16 pooled " +
-            "workspaces); the two alternate call by " +
+            "dw2's per-task sums reduced element by element; a ragged B sliver or A strip packed element by element), " +
+            "`new` = the defaults (the last stage split over the hidden units, CpuMlp.SplitHidden.cs; dw2 reduced as vectors " +
+            "and transposed by 8 x 8 blocks; ragged B slivers and A strips packed by masked loads); the two alternate call by " +
             $"call, best of {reps} each; `median new/old` = the median over the reps of the ratio of a rep's two calls. % = the MLP's GEMM FLOPs (2 products fwd, 4 bwd, 2 x rows x C x 4C each) over the " +
             "time, of the peak above. `step` sums the four stages (every stage has two blocks in both presets).");
         Line("");
@@ -202,6 +237,27 @@ internal static class MlpAb
                 $"{bn * 1e3:F3} | {bn / bo:F2} | | {P(2 * fl, fo)} / {P(2 * fl, fn)} | {P(4 * fl, bo)} / {P(4 * fl, bn)} |"));
             summary.Add(string.Create(Inv, $"{grp.Key} fwd x{fn / fo:F2} ({P(2 * fl, fo)} -> {P(2 * fl, fn)}), " +
                 $"bwd x{bn / bo:F2} ({P(4 * fl, bo)} -> {P(4 * fl, bn)})"));
+        }
+        Line("");
+        Line("Per phase (CpuMlp's phase clock, each phase's best over the calls, per thread: the tasks' sum / 2; the " +
+            "per-GEMM composition has no clock, so its sums are 0; Pack and Reduce, which the row-block form runs once on the " +
+            "calling thread, are halved too): the sum of the bests, and the phases whose bests differ " +
+            "by more than 3 % and 5 microseconds, old -> new ms.");
+        Line("");
+        Line("| preset | stage | fwd phases old / new ms | bwd phases old / new ms | phases that differ |");
+        Line("|---|---:|---:|---:|---|");
+        foreach (var r in rows)
+        {
+            var diffs = new List<string>();
+            foreach (var (dir, ph) in new[] { ("fwd", r.FwdPhases), ("bwd", r.BwdPhases) })
+                for (int p = 0; p < MlpPhaseClock.Count; p++)
+                {
+                    double o = ph[0][p], n = ph[1][p];
+                    if (Math.Abs(n - o) > Math.Max(0.03 * Math.Max(o, n), 5e-6))
+                        diffs.Add(string.Create(Inv, $"{dir} {(MlpPhase)p} {o * 1e3:F3} -> {n * 1e3:F3}"));
+                }
+            Line(string.Create(Inv, $"| {r.Preset} | {r.Stage} | {PhaseSum(r.FwdPhases[0]) * 1e3:F3} / {PhaseSum(r.FwdPhases[1]) * 1e3:F3} | " +
+                $"{PhaseSum(r.BwdPhases[0]) * 1e3:F3} / {PhaseSum(r.BwdPhases[1]) * 1e3:F3} | {string.Join(", ", diffs)} |"));
         }
         Line("");
         Line($"mlp-ab (new/old, stages summed): {string.Join("; ", summary)}");

@@ -8,16 +8,9 @@ internal static unsafe partial class CpuGemm
     // Packed panels are reused across calls: a GEMM per layer per step must not allocate (and page-fault) megabytes.
     // Buffers are 64-byte aligned native memory in a small pool, so concurrent callers each get their own; a caller
     // takes the smallest free buffer that fits, and the pool drops its smallest buffer when it is full.
-    /// <summary>Free buffers the workspace pool keeps: 16 unless SLAK_GEMM_WORKSPACE_POOL says otherwise (8: as
-    /// before). The block MLP's last stage, split over the hidden units (CpuMlp.SplitHidden.cs), holds up to three
-    /// packed weight slices per task besides its products' own buffers: with 8 the pool dropped and reallocated (and
-    /// page-faulted) some of them on every call. Internal and settable so that the bench (mlp-ab) can time both in
-    /// one run.</summary>
-    internal static int WorkspacePoolSize { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("SLAK_GEMM_WORKSPACE_POOL"), out int n) && n > 0 ? n : 16;
-
     private static class Workspace
     {
+        private const int MaxPooled = 8;
         private static readonly List<(nint Ptr, long Floats)> Free = [];
         private static readonly Lock Gate = new();
 
@@ -46,7 +39,7 @@ internal static unsafe partial class CpuGemm
             lock (Gate)
             {
                 Free.Add(lease);
-                if (Free.Count <= WorkspacePoolSize) return;
+                if (Free.Count <= MaxPooled) return;
                 int smallest = 0;
                 for (int i = 1; i < Free.Count; i++)
                     if (Free[i].Floats < Free[smallest].Floats) smallest = i;
