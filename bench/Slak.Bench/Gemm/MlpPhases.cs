@@ -1,5 +1,6 @@
-// Where one block MLP call spends its time (issue 27): CpuBackend.MlpForward and MlpBackward at slak_nano64's stages
-// 1-3 and slak_nano's stages 1-2 (batch 128, 2 threads), with each task's steps timed by CpuMlp's phase clock
+// Where one block MLP call spends its time (issue 27): CpuBackend.MlpForward and MlpBackward at every stage of
+// slak_nano64 and slak_nano (batch 128, 2 threads; the last stages' backward runs MlpComposed, which has no phase clock:
+// its wall only), with each task's steps timed by CpuMlp's phase clock
 // (CpuMlp.Phases.cs): every product's time and GFLOP/s, and the passes that are not products (GELU recompute, GELU',
 // column sums, the final reduction, the weights' packing). Pre kept (the step's path) and pre recomputed (F.MlpRecompute,
 // SLAK_MLP_RECOMPUTE=1) alternate call by call in one process; best of N calls each, and each phase's best over the N
@@ -20,8 +21,8 @@ internal static class MlpPhases
 
     private static readonly (string Preset, int Stage, int Pixels, int C)[] Shapes =
     [
-        ("slak_nano64", 1, 256, 31), ("slak_nano64", 2, 64, 62), ("slak_nano64", 3, 16, 124),
-        ("slak_nano", 1, 64, 31), ("slak_nano", 2, 16, 62),
+        ("slak_nano64", 1, 256, 31), ("slak_nano64", 2, 64, 62), ("slak_nano64", 3, 16, 124), ("slak_nano64", 4, 4, 249),
+        ("slak_nano", 1, 64, 31), ("slak_nano", 2, 16, 62), ("slak_nano", 3, 4, 124), ("slak_nano", 4, 1, 249),
     ];
 
     private static readonly string[] Variants = ["pre kept", "pre recomputed"];
@@ -164,7 +165,8 @@ internal static class MlpPhases
             "training step runs them: the backward recomputes act = GELU(pre)) and `pre recomputed` (the backward recomputes the first " +
             $"product, Fc1, per block) alternating call by call; best of {reps} calls each, and each phase's best over those calls " +
             "(on a shared machine a phase's time includes its task's time descheduled). Phase times are per thread (the two tasks' " +
-            "sum / 2; Pack and Reduce run once and count whole); a product's GFLOP/s is 2 x rows x C x 4C over that time (so at 2 " +
+            "sum / 2; Pack and Reduce run once and count whole, except at the last stage, split over the hidden units " +
+            "(CpuMlp.SplitHidden.cs), where each task packs its own slices of the weights and Pack is the tasks' sum); a product's GFLOP/s is 2 x rows x C x 4C over that time (so at 2 " +
             "threads), % of the peak above; Fc1 includes its epilogue (bias, GELU), Fc2 its bias. `other` = best wall - the best " +
             "phases (fork/join, the slower task, scratch, and under contention the call's time descheduled). The clock costs two " +
             "timestamps per step, ~10 per block of 0.1-0.5 ms.");

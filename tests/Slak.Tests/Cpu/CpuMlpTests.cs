@@ -14,7 +14,7 @@ using static Slak.Tests.Support.CpuTensors;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuParallel.Threads, CpuMlp.HiddenBlockFloats, F.MlpRecompute and CpuRowOps.Legacy
+[NonParallelizable] // changes CpuParallel.Threads, CpuMlp's switches, F.MlpRecompute and CpuRowOps.Legacy
 public class CpuMlpTests
 {
     private TestRandom _rng = null!;
@@ -37,6 +37,9 @@ public class CpuMlpTests
         CpuMlp.MinBackwardBlockRows = _minBackwardRows;
         F.MlpRecompute = false;
         CpuRowOps.Legacy = false;
+        CpuMlp.SplitHiddenForward = true;
+        CpuMlp.SplitHiddenBackward = true;
+        CpuMlp.ReduceTransposed = true;
     }
 
     private sealed record Inputs(int Rows, int In, int Hidden, int Out, float[] X, float[] W1, float[] B1, float[] W2,
@@ -236,6 +239,70 @@ public class CpuMlpTests
                 for (int i = 0; i < Names.Length; i++)
                     Expect.Exactly(second[i], first[i], $"{Names[i]}: second run, {ctx}");
             }
+        }
+    }
+
+    // Split over the hidden units (CpuMlp.SplitHidden.cs; forced on every shape at 2 and 3 threads with
+    // MinBackwardBlockRows = int.MaxValue, where the old path is the row-block forward and the composed backward)
+    // against float64 and against the old path (SplitHiddenForward / SplitHiddenBackward = false) at 1, 2 and 3
+    // threads (1 thread runs the old path either way), pre kept and recomputed, and the same bits on a second run.
+    // Shapes: slak_nano's last stage at batch 128 (its default path), the last stage at batch 5, slak_nano's stage 3
+    // at batch 2, C = 31 with several row blocks per slice (blockFloats 16 x 124), and 5 / 13 / 3 (slices of 4-5
+    // hidden units).
+    [TestCase(128, 249, 996, 249, 1 << 16)]
+    [TestCase(5, 249, 996, 249, 1 << 16)]
+    [TestCase(8, 124, 496, 124, 1 << 16)]
+    [TestCase(301, 31, 124, 31, 16 * 124)]
+    [TestCase(37, 5, 13, 3, 16 * 13)]
+    public void SplitHiddenMatchesFloat64AndTheOldPathAndRepeatsBitForBit(int rows, int inF, int hidden, int outF,
+        int blockFloats)
+    {
+        CpuMlp.HiddenBlockFloats = blockFloats;
+        CpuMlp.MinBackwardBlockRows = int.MaxValue;
+        var a = Make(rows, inF, hidden, outF);
+        var reference = Reference64(a);
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            CpuParallel.Threads = threads;
+            foreach (bool keepPre in new[] { true, false })
+            {
+                string ctx = $"({rows} x {inF} -> {hidden} -> {outF}), {blockFloats} hidden floats per block, " +
+                    $"{threads} threads, pre {(keepPre ? "kept" : "recomputed")}, seed {_rng.Seed}";
+                CpuMlp.SplitHiddenForward = CpuMlp.SplitHiddenBackward = false;
+                var old = Run(a, composed: false, keepPre);
+                CpuMlp.SplitHiddenForward = CpuMlp.SplitHiddenBackward = true;
+                var first = Run(a, composed: false, keepPre);
+                ExpectClose(first, reference, 2e-5, $"split hidden vs float64, {ctx}");
+                ExpectClose(old, reference, 2e-5, $"old path vs float64, {ctx}");
+                ExpectClose(first, Widen(old), 2e-5, $"split hidden vs the old path, {ctx}");
+                var second = Run(a, composed: false, keepPre);
+                for (int i = 0; i < Names.Length; i++)
+                    Expect.Exactly(second[i], first[i], $"{Names[i]}: second run, {ctx}");
+            }
+        }
+    }
+
+    // The row-block backward's dw2 reduction as vectors and 8 x 8 transposes (CpuMlp.ReduceTransposed, the default)
+    // against the element-by-element loop before it: the same bits at 1, 2 and 3 threads (one to three per-task
+    // buffers), on widths off the 8 x 8 blocks (124 x 31, 13 x 3) and on them (248 x 62 has ragged 62).
+    [TestCase(1109, 31, 124, 31, 16 * 124)]
+    [TestCase(1109, 62, 248, 62, 16 * 248)]
+    [TestCase(301, 5, 13, 3, 16 * 13)]
+    public void TransposedReduceGivesTheSameBits(int rows, int inF, int hidden, int outF, int blockFloats)
+    {
+        CpuMlp.HiddenBlockFloats = blockFloats;
+        CpuMlp.MinBackwardBlockRows = 0;
+        var a = Make(rows, inF, hidden, outF);
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            CpuParallel.Threads = threads;
+            string ctx = $"({rows} x {inF} -> {hidden} -> {outF}), {threads} threads, seed {_rng.Seed}";
+            CpuMlp.ReduceTransposed = false;
+            var old = Run(a, composed: false, keepPre: true);
+            CpuMlp.ReduceTransposed = true;
+            var now = Run(a, composed: false, keepPre: true);
+            for (int i = 0; i < Names.Length; i++)
+                Expect.Exactly(now[i], old[i], $"{Names[i]}: transposed reduce vs element by element, {ctx}");
         }
     }
 

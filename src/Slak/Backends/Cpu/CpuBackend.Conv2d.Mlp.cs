@@ -1,7 +1,9 @@
-// The block MLP's two operators (IBackend.Mlp.cs) on the CPU backend: the row-block form of CpuMlp.cs, except the
-// backward of wide, short MLPs (the last stage: hidden 996 on 128-512 rows), which runs the per-GEMM composition
-// (MlpComposed.cs): there a block that fits L2 has under CpuMlp.MinBackwardBlockRows rows, its weight-gradient
-// products are too short in k, and the row-block backward measured slower (bench mlp-step).
+// The block MLP's two operators (IBackend.Mlp.cs) on the CPU backend: the row-block form of CpuMlp.cs, except for
+// wide, short MLPs (the last stage: hidden 996 on 128-512 rows), where a block that fits L2 has under
+// CpuMlp.MinBackwardBlockRows rows, its weight-gradient products are too short in k, and the row-block backward
+// measured slower (bench mlp-step): at two or more threads those run split over the hidden units
+// (CpuMlp.SplitHidden.cs), else (or with SLAK_MLP_SPLIT_HIDDEN=0) the backward runs the per-GEMM composition
+// (MlpComposed.cs).
 namespace Slak.Backends.Cpu;
 
 unsafe partial class CpuBackend // accessibility and sealing are declared in CpuBackend.cs
@@ -24,7 +26,8 @@ unsafe partial class CpuBackend // accessibility and sealing are declared in Cpu
         Tensor dx, Tensor dw1, Tensor db1, Tensor dw2, Tensor db2)
     {
         var (rows, _, hidden, _) = MlpComposed.Dims(x, w1, w2);
-        if (CpuMlp.BlockRows(rows, hidden, CpuParallel.Threads) < CpuMlp.MinBackwardBlockRows)
+        bool split = CpuMlp.SplitHiddenBackward && CpuMlp.UsesSplitHidden(rows, hidden, CpuParallel.Threads);
+        if (!split && CpuMlp.BlockRows(rows, hidden, CpuParallel.Threads) < CpuMlp.MinBackwardBlockRows)
         {
             MlpComposed.Backward(this, dy, x, w1, b1, w2, pre, dx, dw1, db1, dw2, db2);
             return;
@@ -40,9 +43,12 @@ unsafe partial class CpuBackend // accessibility and sealing are declared in Cpu
         fixed (float* pdb1 = S(db1))
         fixed (float* pdw2 = S(dw2))
         fixed (float* pdb2 = S(db2))
-            CpuMlp.Backward(MlpArgs(x, w1, w2, px, pw1, pb1, pw2, null, ppre),
-                new CpuMlp.Grads { Dy = pdy, Dx = pdx, Dw1 = pdw1, Db1 = pdb1, Dw2 = pdw2, Db2 = pdb2 },
-                CpuParallel.Threads);
+        {
+            var args = MlpArgs(x, w1, w2, px, pw1, pb1, pw2, null, ppre);
+            var grads = new CpuMlp.Grads { Dy = pdy, Dx = pdx, Dw1 = pdw1, Db1 = pdb1, Dw2 = pdw2, Db2 = pdb2 };
+            if (split) CpuMlp.BackwardSplitHidden(args, grads, CpuParallel.Threads);
+            else CpuMlp.Backward(args, grads, CpuParallel.Threads);
+        }
     }
 
     private static CpuMlp.Args MlpArgs(Tensor x, Tensor w1, Tensor w2, float* px, float* pw1, float* pb1, float* pw2,

@@ -8,12 +8,26 @@ namespace Slak.Backends.Cpu;
 
 internal static unsafe partial class CpuGemm
 {
+    /// <summary>True (the default): a ragged sliver of a row-major B is packed with masked vector loads on AVX-512,
+    /// and a ragged strip of a transposed A on AVX; false (SLAK_GEMM_MASKED_PACK=0): element by element, as before
+    /// (the same floats either way). Internal and
+    /// settable so that the bench (mlp-ab) can time both in one run and tests can compare them.</summary>
+    internal static bool MaskedPackB { get; set; } = Environment.GetEnvironmentVariable("SLAK_GEMM_MASKED_PACK") != "0";
+
     // One strip: op(A)[i0 .. i0+rows, p0 .. p0+kc] -> dst[p * mr + ii].
     private static void PackA(bool transA, float* a, int lda, int i0, int p0, int rows, int kc, int mr, float* dst)
     {
         if (transA)
         {
-            // A stored (k, m): each k step reads `rows` contiguous floats.
+            // A stored (k, m): each k step reads `rows` contiguous floats; a ragged strip as one masked load and a
+            // full store (zeros past `rows`) where MaskedPackB allows.
+            if (rows < 8 && mr == 8 && MaskedPackB && Avx.IsSupported)
+            {
+                var mask = Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(rows)).AsSingle();
+                for (int p = 0; p < kc; p++)
+                    Vector256.Store(Avx.MaskLoad(a + (long)(p0 + p) * lda + i0, mask), dst + p * mr);
+                return;
+            }
             for (int p = 0; p < kc; p++)
             {
                 float* src = a + (long)(p0 + p) * lda + i0;
@@ -54,7 +68,23 @@ internal static unsafe partial class CpuGemm
     {
         if (!transB)
         {
-            // B stored (k, n): each k step copies `cols` contiguous floats.
+            // B stored (k, n): each k step copies `cols` contiguous floats; a ragged sliver of the AVX-512 kernel as
+            // two masked loads and two full stores per k step (zeros past `cols`), not element by element: the
+            // weight gradients of the C = 31 stages pack a 31-column B of 500+ rows per product, and the scalar copy
+            // was about a tenth of the product's time there.
+            if (cols < nr && nr == 32 && MaskedPackB && Avx512F.IsSupported)
+            {
+                var m0 = ColumnMask(cols);
+                var m1 = ColumnMask(cols - 16);
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)(p0 + p) * ldb + j0;
+                    float* d = dst + p * nr;
+                    Vector512.Store(Avx512F.MaskLoad(src, m0, Vector512<float>.Zero), d);
+                    Vector512.Store(Avx512F.MaskLoad(src + 16, m1, Vector512<float>.Zero), d + 16);
+                }
+                return;
+            }
             for (int p = 0; p < kc; p++)
             {
                 float* src = b + (long)(p0 + p) * ldb + j0;

@@ -200,6 +200,19 @@ internal static unsafe partial class CpuGemm
             for (int j = 0; j < n; j++) MergeOne(t[(long)j * m + i], c + (long)i * ldc + j, beta);
     }
 
+    /// <summary>C (m x n, row stride ldc) = T^T for T stored (n, m) with row stride m (8 x 8 register transposes
+    /// where AVX is supported).</summary>
+    internal static void TransposeInto(float* t, int m, int n, float* c, int ldc)
+    {
+        if (Avx.IsSupported)
+        {
+            TransposeBack(t, m, n, 0f, c, ldc);
+            return;
+        }
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) c[(long)i * ldc + j] = t[(long)j * m + i];
+    }
+
     private static void MergeRow8(Vector256<float> v, float* dst, Vector256<float> vb, float beta)
         => Vector256.Store(beta == 0f ? v : v + vb * Vector256.Load(dst), dst);
 

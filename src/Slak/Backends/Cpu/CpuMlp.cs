@@ -18,7 +18,7 @@ using System.Numerics.Tensors;
 namespace Slak.Backends.Cpu;
 
 /// <summary>Row-block forward and backward of the block MLP (see the file comment).</summary>
-internal static unsafe class CpuMlp
+internal static unsafe partial class CpuMlp
 {
     /// <summary>Target size in floats of one block's hidden tensor (rows x hidden): 64 Ki floats (256 KiB), so a
     /// block's pre, act and dpre with its slices of x and dy stay within a core's L2. Internal and settable only so
@@ -32,6 +32,12 @@ internal static unsafe class CpuMlp
     /// weight-gradient products; see CpuBackend.Conv2d.Mlp.cs). Internal and settable only so that tests can reach the
     /// row-block backward on wide shapes.</summary>
     internal static int MinBackwardBlockRows { get; set; } = 128;
+
+    /// <summary>True (the default): the backward's per-task dw2^T buffers are summed as vectors and transposed
+    /// into dw2 by 8 x 8 blocks (the same bits); false (SLAK_MLP_REDUCE_TRANSPOSED=0): element by element with
+    /// strided stores, as before. Internal and settable so that the bench (mlp-ab) can time both in one run.</summary>
+    internal static bool ReduceTransposed { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_MLP_REDUCE_TRANSPOSED") != "0";
 
     /// <summary>The tensors of one call and its shape (x: rows x In, w1: Hidden x In, w2: Out x Hidden). Pre is null
     /// where the caller keeps no pre-activation.</summary>
@@ -69,6 +75,11 @@ internal static unsafe class CpuMlp
     /// <summary>y = GELU(x w1^T + b1) w2^T + b2; a.Pre (rows x hidden) receives x w1^T + b1 unless null.</summary>
     public static void Forward(Args a, float* y, int threads)
     {
+        if (SplitHiddenForward && UsesSplitHidden(a.Rows, a.Hidden, threads))
+        {
+            ForwardSplitHidden(a, y, threads);
+            return;
+        }
         int rb = BlockRows(a.Rows, a.Hidden, threads);
         int blocks = (a.Rows + rb - 1) / rb, parts = Math.Min(threads, blocks);
         long blockFloats = (long)rb * a.Hidden;
@@ -275,14 +286,25 @@ internal static unsafe class CpuMlp
         new ReadOnlySpan<float>(partials, (int)w1Floats).CopyTo(dw1);
         for (int p = 1; p < parts; p++)
             TensorPrimitives.Add(dw1, new ReadOnlySpan<float>(partials + p * partFloats, (int)w1Floats), dw1);
-        for (int h = 0; h < a.Hidden; h++)
-            for (int o = 0; o < a.Out; o++)
-            {
-                long at = w1Floats + (long)h * a.Out + o;
-                float s = partials[at];
-                for (int p = 1; p < parts; p++) s += partials[p * partFloats + at];
-                g.Dw2[(long)o * a.Hidden + h] = s;
-            }
+        if (ReduceTransposed)
+        {
+            // dw2^T summed in place in task 0's buffer (the same additions in the same order as element by element),
+            // then transposed through 8 x 8 register blocks: the scalar loop's strided stores were most of Reduce's
+            // time at hidden 496 (a tenth of slak_nano's stage-3 backward).
+            var dw2T = new Span<float>(partials + w1Floats, a.Hidden * a.Out);
+            for (int p = 1; p < parts; p++)
+                TensorPrimitives.Add(dw2T, new ReadOnlySpan<float>(partials + p * partFloats + w1Floats, dw2T.Length), dw2T);
+            CpuGemm.TransposeInto(partials + w1Floats, a.Out, a.Hidden, g.Dw2, a.Hidden);
+        }
+        else
+            for (int h = 0; h < a.Hidden; h++)
+                for (int o = 0; o < a.Out; o++)
+                {
+                    long at = w1Floats + (long)h * a.Out + o;
+                    float s = partials[at];
+                    for (int p = 1; p < parts; p++) s += partials[p * partFloats + at];
+                    g.Dw2[(long)o * a.Hidden + h] = s;
+                }
         int stride = a.Hidden + a.Out;
         for (int j = 0; j < stride; j++)
         {
