@@ -2,9 +2,9 @@
 // 2 x 8, 8 x 2, 1 x 16, 16 x 1) without any layout move. In NCHW a 16-pixel plane is one Vector512, and on such a map
 // a branch is, per channel, a 16 x 16 matrix M (output pixel p, input pixel q; M[p, q] = the weight times mask of
 // the tap joining them, 0 where the tap is outside the kernel):
-// - forward: y[n, c] = M x[n, c]: the 16 columns of M stay in registers over all images of the channel, and each
-//   image is 16 FMAs of a column with one input pixel broadcast from memory (four partial sums, so the FMA latency
-//   is covered within an image); the plane is loaded and stored in place;
+// - forward: y[n, c] = M x[n, c]: the 16 columns of M stay in registers over a block of images, and each image is
+//   16 FMAs of a column with one input pixel broadcast from memory (four partial sums, so the FMA latency is
+//   covered within an image); the plane is loaded and stored in place;
 // - input gradient: dx[n, c] = sum over branches of M^T dy[b][n, c], the same product with the rows of M as columns;
 // - weight gradient: G = sum over images of dy[n, c] x[n, c]^T (16 column accumulators in registers, one
 //   output-gradient load and 16 broadcast FMAs per image), then each entry G[p, q] is added to the tap joining p
@@ -16,12 +16,13 @@
 // bench/results/dwconv-plane16.md (`dwconv-plane16`).
 // Every (p, q) pair's offset q - p lies in the window of (2H-1) x (2W-1) offsets (at most 49 on these maps); a
 // branch's weights are first laid out by offset (a 64-float table, zero outside the kernel), and M's columns are
-// permutes of that table. Channels run in parallel; each channel's sums run over the images in order, so results do
-// not depend on the thread count, bit for bit. SLAK_DWCONV_PLANE16=0 (or Enabled = false) sends these maps back to
-// the small-map path.
+// permutes of that table, built once per call. A thread owns a range of channels and sweeps it in blocks of images
+// (Block); each channel's sums run over the images in order, so results do not depend on the thread count, bit for
+// bit. SLAK_DWCONV_PLANE16=0 (or Enabled = false) sends these maps back to the small-map path.
 using System.Buffers;
 using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 
@@ -183,34 +184,43 @@ internal static unsafe class CpuDwConvPlane16
         int nb = ks.Length;
         bool sumOnly = true;
         for (int b = 0; b < ys.Length; b++) sumOnly &= ys[b] == 0;
+        // The sum alone is one product with the branches' matrices added (inference): one matrix per channel.
+        int mats = sumOnly ? 1 : nb;
+        nint table = (nint)Scratch(c * mats * P * P);
         try
         {
-            if (sumOnly)
+            ForChannelRanges(c, (long)n * c * P * P * mats,
+                [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
             {
-                // The sum alone is one product with the branches' matrices added (inference).
-                ForChannels(c, (long)n * c * P * P, ch =>
+                var more = stackalloc Vector512<float>[P];
+                for (int ch = lo; ch < hi; ch++)
                 {
-                    var cols = stackalloc Vector512<float>[P];
-                    var more = stackalloc Vector512<float>[P];
+                    var cols = Matrix(table, ch, 0, mats);
                     Columns(ks[0], ch, plan.Column, cols);
                     for (int b = 1; b < nb; b++)
                     {
+                        if (!sumOnly)
+                        {
+                            Columns(ks[b], ch, plan.Column, Matrix(table, ch, b, mats));
+                            continue;
+                        }
                         Columns(ks[b], ch, plan.Column, more);
                         for (int k = 0; k < P; k++) cols[k] += more[k];
                     }
-                    Product(n, (nint)c * P, (float*)x + (nint)ch * P, cols, null, (float*)ysum + (nint)ch * P, false);
-                });
-                return;
-            }
-            ForChannels(c, (long)n * c * P * P * nb, ch =>
-            {
-                var cols = stackalloc Vector512<float>[P];
-                for (int b = 0; b < nb; b++)
+                }
+                for (int n0 = 0; n0 < n; n0 += Block)
                 {
-                    Columns(ks[b], ch, plan.Column, cols);
-                    float* y = b < ys.Length && ys[b] != 0 ? (float*)ys[b] + (nint)ch * P : null;
-                    float* sum = ysum != 0 ? (float*)ysum + (nint)ch * P : null;
-                    Product(n, (nint)c * P, (float*)x + (nint)ch * P, cols, y, sum, b > 0);
+                    int m = Math.Min(Block, n - n0);
+                    for (int ch = lo; ch < hi; ch++)
+                    {
+                        nint at = ((nint)n0 * c + ch) * P;
+                        for (int b = 0; b < mats; b++)
+                        {
+                            float* y = !sumOnly && b < ys.Length && ys[b] != 0 ? (float*)ys[b] + at : null;
+                            float* sum = ysum != 0 ? (float*)ysum + at : null;
+                            Product(m, (nint)c * P, (float*)x + at, Matrix(table, ch, b, mats), y, sum, b > 0);
+                        }
+                    }
                 }
             });
         }
@@ -227,16 +237,25 @@ internal static unsafe class CpuDwConvPlane16
         var plan = PlanFor(h, w);
         var ks = Kernel.For(plan, branches, readWeight: true);
         int nb = ks.Length;
+        nint table = (nint)Scratch(c * nb * P * P);
         try
         {
-            ForChannels(c, (long)n * c * P * P * nb, ch =>
+            ForChannelRanges(c, (long)n * c * P * P * nb,
+                [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
             {
-                var cols = stackalloc Vector512<float>[P];
-                float* d = (float*)dx + (nint)ch * P;
-                for (int b = 0; b < nb; b++)
+                for (int ch = lo; ch < hi; ch++)
+                    for (int b = 0; b < nb; b++)
+                        Columns(ks[b], ch, plan.Row, Matrix(table, ch, b, nb));
+                for (int n0 = 0; n0 < n; n0 += Block)
                 {
-                    Columns(ks[b], ch, plan.Row, cols);
-                    Product(n, (nint)c * P, (float*)dys[b] + (nint)ch * P, cols, null, d, b > 0);
+                    int m = Math.Min(Block, n - n0);
+                    for (int ch = lo; ch < hi; ch++)
+                    {
+                        nint at = ((nint)n0 * c + ch) * P;
+                        for (int b = 0; b < nb; b++)
+                            Product(m, (nint)c * P, (float*)dys[b] + at, Matrix(table, ch, b, nb), null,
+                                (float*)dx + at, b > 0);
+                    }
                 }
             });
         }
@@ -255,26 +274,39 @@ internal static unsafe class CpuDwConvPlane16
         var plan = PlanFor(h, w);
         var ks = Kernel.For(plan, branches, readWeight: false);
         int nb = ks.Length;
+        nint table = (nint)Scratch(c * nb * P * P);
         try
         {
-            ForChannels(c, (long)n * c * P * P * nb, ch =>
+            ForChannelRanges(c, (long)n * c * P * P * nb,
+                [MethodImpl(MethodImplOptions.AggressiveOptimization)] (lo, hi) =>
             {
-                var g = stackalloc Vector512<float>[P];
-                var codes = stackalloc float[Codes];
-                for (int b = 0; b < nb; b++)
+                // Per channel and branch, G's 16 columns, summed over the images in order block after block.
+                new Span<float>((float*)Matrix(table, lo, 0, nb), (hi - lo) * nb * P * P).Clear();
+                for (int n0 = 0; n0 < n; n0 += Block)
                 {
-                    Outer(n, (nint)c * P, (float*)x + (nint)ch * P, (float*)dys[b] + (nint)ch * P, g);
-                    ToCodes(plan, g, codes);
-                    var k = ks[b];
-                    float* dw = (float*)dws[b] + (nint)ch * k.Kk;
-                    float* mask = skipMasked && k.Mask != null ? k.Mask + (nint)ch * k.Kk : null;
-                    new Span<float>(dw, k.Kk).Clear();
-                    for (int i = 0; i < k.Taps.Length; i++)
+                    int m = Math.Min(Block, n - n0);
+                    for (int ch = lo; ch < hi; ch++)
                     {
-                        int t = k.Taps[i];
-                        if (mask == null || mask[t] != 0f) dw[t] = codes[k.Codes[i]];
+                        nint at = ((nint)n0 * c + ch) * P;
+                        for (int b = 0; b < nb; b++)
+                            Outer(m, (nint)c * P, (float*)x + at, (float*)dys[b] + at, Matrix(table, ch, b, nb));
                     }
                 }
+                var codes = stackalloc float[Codes];
+                for (int ch = lo; ch < hi; ch++)
+                    for (int b = 0; b < nb; b++)
+                    {
+                        ToCodes(plan, Matrix(table, ch, b, nb), codes);
+                        var k = ks[b];
+                        float* dw = (float*)dws[b] + (nint)ch * k.Kk;
+                        float* mask = skipMasked && k.Mask != null ? k.Mask + (nint)ch * k.Kk : null;
+                        new Span<float>(dw, k.Kk).Clear();
+                        for (int i = 0; i < k.Taps.Length; i++)
+                        {
+                            int t = k.Taps[i];
+                            if (mask == null || mask[t] != 0f) dw[t] = codes[k.Codes[i]];
+                        }
+                    }
             });
         }
         finally
@@ -283,23 +315,46 @@ internal static unsafe class CpuDwConvPlane16
         }
     }
 
-    // body(ch) for every channel: inline when the work is small, else over a few channel ranges per thread.
-    private static void ForChannels(int c, long macs, Action<int> body)
+    /// <summary>Images per block. A thread owns a range of channels and sweeps it block after block: within a block
+    /// the planes it touches lie in one run of the range's width per image, which the hardware prefetchers follow.
+    /// Going through all images of one channel first (planes C*64 bytes apart, a new 4 KiB page every image or
+    /// two) left the kernels waiting on one cache miss after another.</summary>
+    private const int Block = 16;
+
+    // The 16 vectors of matrix (ch, b) in a table of matrices [channel][branch].
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float>* Matrix(nint table, int ch, int b, int nb) =>
+        (Vector512<float>*)table + ((nint)ch * nb + b) * P;
+
+    // body(lo, hi) over channel ranges: inline when the work is small, else a few ranges per thread.
+    private static void ForChannelRanges(int c, long macs, Action<int, int> body)
     {
         if (macs < MinParallelMacs || CpuParallel.Threads == 1 || c == 1)
         {
-            for (int ch = 0; ch < c; ch++) body(ch);
+            body(0, c);
             return;
         }
-        int chunks = Math.Min(c, CpuParallel.Threads * 4);
+        int chunks = Math.Min(c, CpuParallel.Threads * 2);
         CpuParallel.For(0, chunks, k =>
         {
             int lo = (int)((long)c * k / chunks), hi = (int)((long)c * (k + 1) / chunks);
-            for (int ch = lo; ch < hi; ch++) body(ch);
+            if (hi > lo) body(lo, hi);
         });
     }
 
+    // Per calling thread, 64-byte aligned, reused across calls: the matrices of one call.
+    [ThreadStatic] private static float[]? t_scratch;
+
+    private static float* Scratch(int len)
+    {
+        var buffer = t_scratch;
+        if (buffer is null || buffer.Length < len + 16)
+            t_scratch = buffer = GC.AllocateUninitializedArray<float>(len + 16, pinned: true);
+        return CpuDwConvEngine.AlignUp((float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer)));
+    }
+
     // cols[k] = the branch's matrix columns for channel ch, picked from its by-offset weight table with index[k].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Columns(Kernel kernel, int ch, Vector512<int>[] index, Vector512<float>* cols)
     {
         var table = stackalloc float[Codes];
@@ -336,9 +391,6 @@ internal static unsafe class CpuDwConvPlane16
         for (int i = 0; i < n; i++)
         {
             float* v = src + i * stride;
-            Prefetch(v + Ahead * stride);
-            if (dst != null) Prefetch(dst + (i + Ahead) * stride);
-            if (acc != null) Prefetch(acc + (i + Ahead) * stride);
             // Four partial sums of four products each: the chains are short, consecutive images overlap.
             var a = c0 * Vector512.Create(v[0]);
             var b = c1 * Vector512.Create(v[1]);
@@ -363,19 +415,17 @@ internal static unsafe class CpuDwConvPlane16
         }
     }
 
-    // g[q] = sum over the n planes (stride floats apart) of dy * x[q] (q = 0..15), in image order.
+    // g[q] += sum over the n planes (stride floats apart) of dy * x[q] (q = 0..15), in image order.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Outer(int n, nint stride, float* x, float* dy, Vector512<float>* g)
     {
-        var g0 = Vector512<float>.Zero; var g1 = g0; var g2 = g0; var g3 = g0;
-        var g4 = g0; var g5 = g0; var g6 = g0; var g7 = g0;
-        var g8 = g0; var g9 = g0; var g10 = g0; var g11 = g0;
-        var g12 = g0; var g13 = g0; var g14 = g0; var g15 = g0;
+        var g0 = g[0]; var g1 = g[1]; var g2 = g[2]; var g3 = g[3];
+        var g4 = g[4]; var g5 = g[5]; var g6 = g[6]; var g7 = g[7];
+        var g8 = g[8]; var g9 = g[9]; var g10 = g[10]; var g11 = g[11];
+        var g12 = g[12]; var g13 = g[13]; var g14 = g[14]; var g15 = g[15];
         for (int i = 0; i < n; i++)
         {
             float* v = x + i * stride;
-            Prefetch(v + Ahead * stride);
-            Prefetch(dy + (i + Ahead) * stride);
             var d = Vector512.Load(dy + i * stride);
             g0 = Avx512F.FusedMultiplyAdd(d, Vector512.Create(v[0]), g0);
             g1 = Avx512F.FusedMultiplyAdd(d, Vector512.Create(v[1]), g1);
@@ -398,19 +448,8 @@ internal static unsafe class CpuDwConvPlane16
         g[8] = g8; g[9] = g9; g[10] = g10; g[11] = g11; g[12] = g12; g[13] = g13; g[14] = g14; g[15] = g15;
     }
 
-    // Planes of one channel are C*64 bytes apart (a new 4 KiB page every image or two, where the hardware prefetchers
-    // stop) and each is one plane of 64 bytes, on two cache lines unless aligned: without software prefetches the
-    // kernels wait on one miss after another. Images this far ahead are requested.
-    private const int Ahead = 12;
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Prefetch(float* p)
-    {
-        Sse.Prefetch0(p);
-        Sse.Prefetch0(p + P - 1);
-    }
-
     // codes[k] = sum of the entries G[p, q] (g[q][p]) whose offset code is k, columns added in order q = 0..15.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ToCodes(Plan plan, Vector512<float>* g, float* codes)
     {
         const int blocks = Codes / P;
