@@ -5,7 +5,8 @@
 // sparse masks, branch tap lists as in training). Each pass (training forward with branch outputs, input gradient,
 // masked weight gradient; the inference sum beside them) runs old and new alternately, best of N rounds
 // (interference on a shared machine only adds time). Rates count the in-bounds taps, all of them and those the masks
-// keep, against the FMA peak measured in the same run; each row also gives the largest difference between the two
+// keep, against the FMA peak measured in the same run; the cold columns time each call after the caches were flushed
+// (a 64 MiB write between calls: operands from DRAM); each row also gives the largest difference between the two
 // paths' results relative to the largest magnitude of the result. Writes bench/results/dwconv-plane16.md (or --out).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll dwconv-plane16 [--reps 31] [--out FILE] [--note TEXT]
 using System.Globalization;
@@ -38,10 +39,11 @@ internal static class DwConvPlane16Ab
         Line("old = the small-map path (pixel-major moves + in-bounds-tap kernels, `SLAK_DWCONV_PLANE16=0`), new = " +
              "CpuDwConvPlane16 (each plane one vector, 16 FMAs per plane and branch, no moves). % peak all = every " +
              "in-bounds tap (2 FLOPs each, masked ones included); % peak live = the taps the masks keep. max diff = " +
-             "largest |new - old| over the largest |old| of the pass's outputs.");
+             "largest |new - old| over the largest |old| of the pass's outputs. cold = each call after a 64 MiB write " +
+             "(caches flushed: operands from DRAM), best of the same number of rounds.");
         Line("");
-        Line("| stage (H x W, C, kernels) | pass | GFLOP all | GFLOP live | old ms | new ms | new/old | old % peak all | new % peak all | old % peak live | new % peak live | max diff |");
-        Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        Line("| stage (H x W, C, kernels) | pass | GFLOP all | GFLOP live | old ms | new ms | new/old | old % peak all | new % peak all | old % peak live | new % peak live | old ms cold | new ms cold | new/old cold | max diff |");
+        Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         var cases = new (string Name, int C, int M)[] { ("slak_nano s2", 62, 9), ("slak_nano64 s3", 124, 7) };
         var summary = new List<string>();
         foreach (var (name, c, m) in cases)
@@ -55,7 +57,7 @@ internal static class DwConvPlane16Ab
                 ("wgrad", p.BackwardFilter, () => p.Dws.SelectMany(d => d.ToArray()).ToArray()),
                 ("fwd sum (inference)", p.ForwardSum, () => (float[])p.Sum.Clone()),
             };
-            double toldSum = 0, tnewSum = 0;
+            double toldSum = 0, tnewSum = 0, coldOld = 0, coldNew = 0;
             foreach (var (pass, run, result) in passes)
             {
                 With(false, run);
@@ -63,16 +65,19 @@ internal static class DwConvPlane16Ab
                 With(true, run);
                 var newOut = result();
                 var t = DwConvBench.BestOfInterleavedMs(reps, () => With(false, run), () => With(true, run));
+                var cold = BestOfColdMs(reps, () => With(false, run), () => With(true, run));
                 if (!pass.StartsWith("fwd sum", StringComparison.Ordinal))
                 {
                     toldSum += t[0];
                     tnewSum += t[1];
+                    coldOld += cold[0];
+                    coldNew += cold[1];
                 }
-                Line(Inv($"| {name} (4x4, {c}, {m}x3+3x{m}+3x3) | {pass} | {all:F4} | {live:F4} | {t[0]:F3} | {t[1]:F3} | **{t[1] / t[0]:F3}** | {Pct(all, t[0], peak.Gflops)} | {Pct(all, t[1], peak.Gflops)} | {Pct(live, t[0], peak.Gflops)} | {Pct(live, t[1], peak.Gflops)} | {MaxDiff(oldOut, newOut):E1} |"));
+                Line(Inv($"| {name} (4x4, {c}, {m}x3+3x{m}+3x3) | {pass} | {all:F4} | {live:F4} | {t[0]:F3} | {t[1]:F3} | **{t[1] / t[0]:F3}** | {Pct(all, t[0], peak.Gflops)} | {Pct(all, t[1], peak.Gflops)} | {Pct(live, t[0], peak.Gflops)} | {Pct(live, t[1], peak.Gflops)} | {cold[0]:F3} | {cold[1]:F3} | {cold[1] / cold[0]:F3} | {MaxDiff(oldOut, newOut):E1} |"));
                 summary.Add(Inv($"{name} {pass} new/old {t[1] / t[0]:F3}"));
             }
-            Line(Inv($"| {name} | **training passes** | {3 * all:F4} | {3 * live:F4} | {toldSum:F3} | {tnewSum:F3} | **{tnewSum / toldSum:F3}** | {Pct(3 * all, toldSum, peak.Gflops)} | {Pct(3 * all, tnewSum, peak.Gflops)} | {Pct(3 * live, toldSum, peak.Gflops)} | {Pct(3 * live, tnewSum, peak.Gflops)} | |"));
-            summary.Add(Inv($"{name} fwd+dgrad+wgrad new/old {tnewSum / toldSum:F3} ({100 * 3 * all / (toldSum * 1e-3) / peak.Gflops:F0} -> {100 * 3 * all / (tnewSum * 1e-3) / peak.Gflops:F0} % of peak over in-bounds taps)"));
+            Line(Inv($"| {name} | **training passes** | {3 * all:F4} | {3 * live:F4} | {toldSum:F3} | {tnewSum:F3} | **{tnewSum / toldSum:F3}** | {Pct(3 * all, toldSum, peak.Gflops)} | {Pct(3 * all, tnewSum, peak.Gflops)} | {Pct(3 * live, toldSum, peak.Gflops)} | {Pct(3 * live, tnewSum, peak.Gflops)} | {coldOld:F3} | {coldNew:F3} | **{coldNew / coldOld:F3}** | |"));
+            summary.Add(Inv($"{name} fwd+dgrad+wgrad new/old {tnewSum / toldSum:F3}, from cold caches {coldNew / coldOld:F3} ({100 * 3 * all / (toldSum * 1e-3) / peak.Gflops:F0} -> {100 * 3 * all / (tnewSum * 1e-3) / peak.Gflops:F0} % of peak over in-bounds taps)"));
         }
         CpuDwConvPlane16.Enabled = true;
         Line("");
@@ -91,6 +96,25 @@ internal static class DwConvPlane16Ab
         CpuDwConvPlane16.Enabled = plane16;
         try { run(); }
         finally { CpuDwConvPlane16.Enabled = was; }
+    }
+
+    /// <summary>As DwConvBench.BestOfInterleavedMs, but the caches are flushed (a 64 MiB buffer written, outside
+    /// the timing) before every timed call: the operands come from DRAM, the worst case in a training step.</summary>
+    private static double[] BestOfColdMs(int reps, params Action[] actions)
+    {
+        var flush = new byte[64 << 20];
+        var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
+        for (int r = 0; r < reps; r++)
+        {
+            for (int i = 0; i < actions.Length; i++)
+            {
+                flush.AsSpan().Fill((byte)(r + i));
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                actions[i]();
+                best[i] = Math.Min(best[i], System.Diagnostics.Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+            }
+        }
+        return best;
     }
 
     private static double MaxDiff(float[] a, float[] b)
