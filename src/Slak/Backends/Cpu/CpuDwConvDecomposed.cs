@@ -35,10 +35,10 @@ internal static unsafe class CpuDwConvDecomposed
 
         bool sumOnly = true;
         for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
-        bool tiny = CpuDwConvTinyMap.Applies(h, w);
-        if (tiny || CpuDwConvSmallMap.Applies(h, w, branches, sumOnly && branches.Count > 1))
+        bool plane16 = CpuDwConvPlane16.Applies(h, w), tiny = !plane16 && CpuDwConvTinyMap.Applies(h, w);
+        if (plane16 || tiny || CpuDwConvSmallMap.Applies(h, w, branches, sumOnly && branches.Count > 1))
         {
-            ForwardSmallMap(n, c, h, w, branches, x, y, ySum, tiny);
+            ForwardSmallMap(n, c, h, w, branches, x, y, ySum, tiny, plane16);
             return;
         }
         CpuDwConvPass[] passes;
@@ -86,7 +86,8 @@ internal static unsafe class CpuDwConvDecomposed
         var shapes = CheckBranches(n, c, h, w, branches);
         CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
         CheckActivation(shapes[0], dx.Length, nameof(dx));
-        bool tiny = CpuDwConvTinyMap.Applies(h, w), small = tiny || CpuDwConvSmallMap.Applies(h, w, branches);
+        bool plane16 = CpuDwConvPlane16.Applies(h, w), tiny = !plane16 && CpuDwConvTinyMap.Applies(h, w);
+        bool small = plane16 || tiny || CpuDwConvSmallMap.Applies(h, w, branches);
         var passes = new CpuDwConvPass[small ? 0 : branches.Count];
         for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: true);
         var handles = new MemoryHandle[branches.Count];
@@ -100,7 +101,8 @@ internal static unsafe class CpuDwConvDecomposed
             }
             fixed (float* pdx = dx)
             {
-                if (tiny) CpuDwConvTinyMap.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
+                if (plane16) CpuDwConvPlane16.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
+                else if (tiny) CpuDwConvTinyMap.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
                 else if (small) CpuDwConvSmallMap.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
                 else CpuDwConvDrivers.BackwardData(n, c, h, w, passes, dys, (nint)pdx);
             }
@@ -128,15 +130,16 @@ internal static unsafe class CpuDwConvDecomposed
         if (dw.Count != branches.Count)
             throw new ArgumentException($"dw must have one entry per branch ({branches.Count}), got {dw.Count}",
                 nameof(dw));
-        // The tiny- and small-map paths need no passes (and no tap lists built from masks).
-        bool tiny = CpuDwConvTinyMap.Applies(h, w), small = !tiny && CpuDwConvSmallMap.Applies(h, w, branches);
+        // The 16-pixel-, tiny- and small-map paths need no passes (and no tap lists built from masks).
+        bool plane16 = CpuDwConvPlane16.Applies(h, w), tiny = !plane16 && CpuDwConvTinyMap.Applies(h, w);
+        bool small = !plane16 && !tiny && CpuDwConvSmallMap.Applies(h, w, branches);
         var passes = new CpuDwConvPass[branches.Count];
         for (int b = 0; b < passes.Length; b++)
         {
             if (dw[b].Length != shapes[b].WeightLength)
                 throw new ArgumentException($"dw[{b}] must have C*Kh*Kw = {shapes[b].WeightLength} elements, " +
                     $"got {dw[b].Length}", nameof(dw));
-            if (tiny || small) continue;
+            if (plane16 || tiny || small) continue;
             var br = branches[b];
             CpuDwConvTapList taps = !skipMasked ? CpuDwConvTapList.Dense(c, br.Kh, br.Kw)
                 : br.Taps ?? (br.Mask.IsEmpty ? CpuDwConvTapList.Dense(c, br.Kh, br.Kw)
@@ -157,7 +160,9 @@ internal static unsafe class CpuDwConvDecomposed
             }
             fixed (float* px = x)
             {
-                if (tiny) CpuDwConvTinyMap.BackwardFilter(n, c, h, w, branches, (nint)px, dys, dws, skipMasked);
+                if (plane16)
+                    CpuDwConvPlane16.BackwardFilter(n, c, h, w, branches, (nint)px, dys, dws, skipMasked);
+                else if (tiny) CpuDwConvTinyMap.BackwardFilter(n, c, h, w, branches, (nint)px, dys, dws, skipMasked);
                 else if (small)
                     CpuDwConvSmallMap.BackwardFilter(n, c, h, w, branches, (nint)px, dys, dws, skipMasked);
                 else CpuDwConvDrivers.BackwardFilter(n, c, h, w, passes, (nint)px, dys, dws);
@@ -169,9 +174,10 @@ internal static unsafe class CpuDwConvDecomposed
         }
     }
 
-    // The tiny-map (CpuDwConvTinyMap.cs) or small-map path (CpuDwConvSmallMap.cs) with the outputs pinned.
+    // The 16-pixel-map (CpuDwConvPlane16.cs), tiny-map (CpuDwConvTinyMap.cs) or small-map path (CpuDwConvSmallMap.cs)
+    // with the outputs pinned.
     private static void ForwardSmallMap(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
-        ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y, Span<float> ySum, bool tiny)
+        ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y, Span<float> ySum, bool tiny, bool plane16)
     {
         var handles = new MemoryHandle[y.Count];
         try
@@ -186,7 +192,8 @@ internal static unsafe class CpuDwConvDecomposed
             fixed (float* px = x)
             fixed (float* psum = ySum)
             {
-                if (tiny) CpuDwConvTinyMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
+                if (plane16) CpuDwConvPlane16.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
+                else if (tiny) CpuDwConvTinyMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
                 else CpuDwConvSmallMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
             }
         }
