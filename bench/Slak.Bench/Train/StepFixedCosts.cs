@@ -5,8 +5,11 @@
 // backward, scope disposal, optimizer, mask upkeep, gradient release), so that a phase's exclusive time is its host
 // work: what train-vs-torch reports as "(outside regions)" split by phase.
 // For each preset it reports: allocated bytes per step (all threads), garbage collections and GC pause time per step,
-// the profile rows of the fixed costs, and, steps alternating between the switches off (the old paths) and on, the
-// median step time of each side and their ratio (SLAK_LEAF_GRAD_ADOPT).
+// the profile rows of the fixed costs (and the same rows inside a no-GC region, which shows the rows that collections
+// land in), AdamW's traffic against the read bandwidth measured in the same run, the cost of one fork/join and of one
+// profiler region, and, steps alternating between the old paths and the new (ABBA order), each phase's median wall
+// time and the median paired difference. Old: leaf gradients copied (SLAK_LEAF_GRAD_ADOPT=0) and gradients cleared
+// through the named parameter walk, as Module.ZeroGrad did before; new: the defaults.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll step-fixed-costs [--presets slak_nano,slak_nano64] [--steps 40] [--warmup 50] [--profile-steps 10] [--out FILE] [--note TEXT]
 using System.Diagnostics;
 using System.Globalization;
@@ -34,7 +37,7 @@ internal static class StepFixedCosts
         void Line(string s) { Console.WriteLine(s); sb.Append(s).Append('\n'); }
         Line("# Fixed per-step costs of the CPU training step (`step-fixed-costs`)");
         Line("");
-        Line(Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {RunInfo.CpuModel()}, {Environment.ProcessorCount} cores; {CpuParallel.Threads} threads; batch 128; {warmup} warm-up steps; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}. Load average before: {RunInfo.LoadAverage()}."));
+        Line(Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {RunInfo.CpuModel()}, {Environment.ProcessorCount} cores; {CpuParallel.Threads} threads; batch 128; {warmup} warm-up steps; GC: {(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")}{(Environment.GetEnvironmentVariable("DOTNET_GCgen0size") is { } gen0Size ? $", DOTNET_GCgen0size={gen0Size}" : "")}. Load average before: {RunInfo.LoadAverage()}."));
         if (Arg("--note") is { } note) Line(note);
         Line("");
         var (l2Bw, l3Bw, dramBw) = MemoryBandwidth.MeasureLevels(CpuParallel.Threads, quick: false);
@@ -42,7 +45,7 @@ internal static class StepFixedCosts
         var (forkUs, forkBytes) = ForkJoinCost(CpuParallel.Threads);
         Line(Inv($"Fork/join of CpuParallel.For (Parallel.For, {CpuParallel.Threads} items of no work, {CpuParallel.Threads} threads): {forkUs:F1} us and {forkBytes:F0} bytes allocated per call (median of 2000 calls in batches of 100)."));
         Line("");
-        Line("old = every switch of this program off (the paths before), new = the defaults. The step is train-vs-torch's (forward, backward, AdamW, mask upkeep) with one profiler region per phase: a phase's row is its exclusive time, i.e. host work outside every backend call and engine region.");
+        Line("old = leaf gradients copied (SLAK_LEAF_GRAD_ADOPT=0) and gradients cleared through the named parameter walk (Module.ZeroGrad before issue 27); new = the defaults. The step is train-vs-torch's (forward, backward, AdamW, mask upkeep) with one profiler region per phase: a phase's row is its exclusive time, i.e. host work outside every backend call and engine region.");
         var summary = new List<string>();
         bool was = AutogradEngine.AdoptLeafGradients;
         try
@@ -76,6 +79,7 @@ internal static class StepFixedCosts
                 Line("");
                 Line("Allocations by type (the runtime's allocation ticks: one sample per ~100 KB allocated, so the counts are proportional to bytes), new side:");
                 Line("");
+                OldPaths = false;
                 using (var ticks = new AllocationTicks())
                 {
                     for (int i = 0; i < steps; i++) step();
@@ -129,28 +133,42 @@ internal static class StepFixedCosts
                 }
                 foreach (bool adopt in new[] { false, true })
                 {
-                    double regions = byOp[adopt].Values.Sum(v => v.Ms);
-                    Line(Inv($"| (outside regions, {(adopt ? "new" : "old")}) | | {(adopt ? "" : $"{profiles[false].StepMs - regions:F3}")} | | {(adopt ? $"{profiles[true].StepMs - regions:F3}" : "")} |"));
+                    double inRegions = byOp[adopt].Values.Sum(v => v.Ms);
+                    Line(Inv($"| (outside regions, {(adopt ? "new" : "old")}) | | {(adopt ? "" : $"{profiles[false].StepMs - inRegions:F3}")} | | {(adopt ? $"{profiles[true].StepMs - inRegions:F3}" : "")} |"));
                 }
                 Line("");
 
-                var off = new double[steps];
-                var on = new double[steps];
+                // Old and new steps alternate; a pair's difference (new - old) cancels most of the machine's drift.
+                var off = new double[4][];
+                var on = new double[4][];
+                for (int k = 0; k < 4; k++) { off[k] = new double[steps]; on[k] = new double[steps]; }
                 for (int i = 0; i < 2 * steps; i++)
                 {
-                    bool adopt = i % 2 == 1;
+                    bool adopt = (i % 2 == 1) ^ (i / 2 % 2 == 1); // ABBA: each side goes first in half the pairs
                     OldPaths = !adopt;
-                    long t0 = Stopwatch.GetTimestamp();
                     step();
-                    (adopt ? on : off)[i / 2] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+                    for (int k = 0; k < 4; k++) (adopt ? on : off)[k][i / 2] = PhaseMs[k];
                 }
-                double mOff = Median(off), mOn = Median(on), bOff = off.Min(), bOn = on.Min();
+                Line(Inv($"Unprofiled wall time by phase, {steps} old and {steps} new steps alternating (ms; the paired difference is the median of new - old over the {steps} pairs):"));
+                Line("");
+                Line("| phase | old median | new median | paired difference new - old | new / old |");
+                Line("|---|---:|---:|---:|---:|");
+                for (int k = 0; k < 4; k++)
+                {
+                    var diff = on[k].Zip(off[k], (a, b) => a - b).ToArray();
+                    Line(Inv($"| {PhaseNames[k]} | {Median(off[k]):F3} | {Median(on[k]):F3} | {Median(diff):+0.000;-0.000} | {Median(on[k]) / Median(off[k]):F3} |"));
+                }
+                Line("");
+                double mOff = Median(off[3]), mOn = Median(on[3]), bOff = off[3].Min(), bOn = on[3].Min();
                 // AdamW's traffic: read p, g, m, v (and the mask), write p, m, v, once per element.
                 double adamBytes = optimizer.States.Sum(st => st.Parameter.Numel * 4.0 * (7 + (st.Mask is null ? 0 : 1)));
                 double adamMs = byOp[true].GetValueOrDefault("AdamWStepGroup").Ms;
                 long forks = profiles[true].Rows.Where(r => r.Name.StartsWith("fork/join", StringComparison.Ordinal)).Sum(r => r.Calls) / profileSteps;
                 Line(Inv($"AdamW: {optimizer.States.Sum(st => st.Parameter.Numel) / 1e6:F2} M parameters, {adamBytes / 1e6:F1} MB of traffic per step (p, g, m, v and the mask read, p, m, v written), AdamWStepGroup {adamMs:F3} ms/step (new side's profile) = {adamBytes / adamMs / 1e6:F1} GB/s, {100 * adamBytes / adamMs / 1e6 / dramBw:F0}% of the DRAM and {100 * adamBytes / adamMs / 1e6 / l3Bw:F0}% of the L3 read bandwidth measured above."));
                 Line(Inv($"Fork/joins per step (profile count): {forks}; at the fork/join cost measured above: {forks * forkUs / 1e3:F2} ms/step."));
+                long regions = profiles[true].Rows.Where(r => !r.Name.StartsWith("fork/join", StringComparison.Ordinal)).Sum(r => r.Calls) / profileSteps;
+                double regionUs = ProfilerRegionCost();
+                Line(Inv($"Profiler: {regions} regions per step at {regionUs:F2} us each (a kernel region: its name formatted from method and shape, the clock read twice, the table entry found) = {regions * regionUs / 1e3:F2} ms/step of the profiled step's host work that the unprofiled step does not have."));
                 Line("");
                 Line(Inv($"Step time (unprofiled, {steps} steps per side, alternating): old median {mOff:F2} ms, new median {mOn:F2} ms, new / old {mOn / mOff:F3}; best old {bOff:F2} ms, new {bOn:F2} ms, new / old {bOn / bOff:F3}."));
                 summary.Add(Inv($"{name} {mOn / mOff:F3} (median), {bOn / bOff:F3} (best)"));
@@ -191,6 +209,7 @@ internal static class StepFixedCosts
         long step = 0;
         return (() =>
         {
+            long t0 = Stopwatch.GetTimestamp();
             var scope = TensorScope.Begin();
             Tensor loss;
             using (OpProfiler.Measure("step.forward"))
@@ -200,8 +219,10 @@ internal static class StepFixedCosts
             }
             using (OpProfiler.Measure("step.loss.Item"))
                 if (!float.IsFinite(loss.Item())) throw new InvalidOperationException("step-fixed-costs: loss is not finite");
+            long t1 = Stopwatch.GetTimestamp();
             using (OpProfiler.Measure("step.backward")) loss.Backward();
             using (OpProfiler.Measure("step.scope")) scope.Dispose();
+            long t2 = Stopwatch.GetTimestamp();
             using (TensorScope.Begin())
             using (GradMode.NoGrad())
             {
@@ -213,8 +234,19 @@ internal static class StepFixedCosts
                     else foreach (var p in model.NamedParameters().Select(n => n.Tensor)) p.ZeroGrad();
                 }
             }
+            long t3 = Stopwatch.GetTimestamp();
+            PhaseMs[0] = Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
+            PhaseMs[1] = Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
+            PhaseMs[2] = Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds;
+            PhaseMs[3] = Stopwatch.GetElapsedTime(t0, t3).TotalMilliseconds;
         }, optimizer);
     }
+
+    /// <summary>Wall time of the last step's phases: forward (with the loss), backward (with the scope's disposal),
+    /// optimizer (AdamW, mask upkeep, clearing the gradients), and the whole step.</summary>
+    private static readonly double[] PhaseMs = new double[4];
+
+    private static readonly string[] PhaseNames = ["forward", "backward", "optimizer + zero grad", "step"];
 
     /// <summary>Counts the runtime's allocation-tick events by type while alive.</summary>
     private sealed class AllocationTicks : System.Diagnostics.Tracing.EventListener
@@ -251,6 +283,25 @@ internal static class StepFixedCosts
         }
         double bytes = (GC.GetTotalAllocatedBytes(precise: true) - a0) / (us.Length * 100.0);
         return (Median(us), bytes);
+    }
+
+    /// <summary>Median cost of one profiled kernel region (as ProfilingBackend opens one per backend call), in us.</summary>
+    private static double ProfilerRegionCost()
+    {
+        using var t = Tensor.Empty([128, 31, 8, 8], Device.Cpu);
+        bool was = OpProfiler.Enabled;
+        OpProfiler.Enabled = true;
+        var us = new double[20];
+        for (int b = 0; b < us.Length; b++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < 1000; i++)
+                using (OpProfiler.MeasureKernel("ProfilerRegionCost", t)) { }
+            us[b] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds / 1000;
+        }
+        OpProfiler.Enabled = was;
+        OpProfiler.Reset();
+        return Median(us);
     }
 
     /// <summary>The old side: every switch of this program off.</summary>
