@@ -142,21 +142,25 @@ internal static class StepFixedCosts
                 var off = new double[4][];
                 var on = new double[4][];
                 for (int k = 0; k < 4; k++) { off[k] = new double[steps]; on[k] = new double[steps]; }
+                var offKb = new double[4][];
+                var onKb = new double[4][];
+                for (int k = 0; k < 4; k++) { offKb[k] = new double[steps]; onKb[k] = new double[steps]; }
                 for (int i = 0; i < 2 * steps; i++)
                 {
                     bool adopt = (i % 2 == 1) ^ (i / 2 % 2 == 1); // ABBA: each side goes first in half the pairs
                     OldPaths = !adopt;
                     step();
                     for (int k = 0; k < 4; k++) (adopt ? on : off)[k][i / 2] = PhaseMs[k];
+                    for (int k = 0; k < 4; k++) (adopt ? onKb : offKb)[k][i / 2] = PhaseBytes[k] / 1024.0;
                 }
                 Line(Inv($"Unprofiled wall time by phase, {steps} old and {steps} new steps alternating (ms; the paired difference is the median of new - old over the {steps} pairs):"));
                 Line("");
-                Line("| phase | old median | new median | paired difference new - old | new / old |");
-                Line("|---|---:|---:|---:|---:|");
+                Line("| phase | old median | new median | paired difference new - old | new / old | old KB allocated (step's thread, median) | new KB |");
+                Line("|---|---:|---:|---:|---:|---:|---:|");
                 for (int k = 0; k < 4; k++)
                 {
                     var diff = on[k].Zip(off[k], (a, b) => a - b).ToArray();
-                    Line(Inv($"| {PhaseNames[k]} | {Median(off[k]):F3} | {Median(on[k]):F3} | {Median(diff):+0.000;-0.000} | {Median(on[k]) / Median(off[k]):F3} |"));
+                    Line(Inv($"| {PhaseNames[k]} | {Median(off[k]):F3} | {Median(on[k]):F3} | {Median(diff):+0.000;-0.000} | {Median(on[k]) / Median(off[k]):F3} | {Median(offKb[k]):F1} | {Median(onKb[k]):F1} |"));
                 }
                 Line("");
                 double mOff = Median(off[3]), mOn = Median(on[3]), bOff = off[3].Min(), bOn = on[3].Min();
@@ -209,7 +213,7 @@ internal static class StepFixedCosts
         long step = 0;
         return (() =>
         {
-            long t0 = Stopwatch.GetTimestamp();
+            long t0 = Stopwatch.GetTimestamp(), b0 = GC.GetAllocatedBytesForCurrentThread();
             var scope = TensorScope.Begin();
             Tensor loss;
             using (OpProfiler.Measure("step.forward"))
@@ -219,10 +223,10 @@ internal static class StepFixedCosts
             }
             using (OpProfiler.Measure("step.loss.Item"))
                 if (!float.IsFinite(loss.Item())) throw new InvalidOperationException("step-fixed-costs: loss is not finite");
-            long t1 = Stopwatch.GetTimestamp();
+            long t1 = Stopwatch.GetTimestamp(), b1 = GC.GetAllocatedBytesForCurrentThread();
             using (OpProfiler.Measure("step.backward")) loss.Backward();
             using (OpProfiler.Measure("step.scope")) scope.Dispose();
-            long t2 = Stopwatch.GetTimestamp();
+            long t2 = Stopwatch.GetTimestamp(), b2 = GC.GetAllocatedBytesForCurrentThread();
             using (TensorScope.Begin())
             using (GradMode.NoGrad())
             {
@@ -234,7 +238,11 @@ internal static class StepFixedCosts
                     else foreach (var p in model.NamedParameters().Select(n => n.Tensor)) p.ZeroGrad();
                 }
             }
-            long t3 = Stopwatch.GetTimestamp();
+            long t3 = Stopwatch.GetTimestamp(), b3 = GC.GetAllocatedBytesForCurrentThread();
+            PhaseBytes[0] = b1 - b0;
+            PhaseBytes[1] = b2 - b1;
+            PhaseBytes[2] = b3 - b2;
+            PhaseBytes[3] = b3 - b0;
             PhaseMs[0] = Stopwatch.GetElapsedTime(t0, t1).TotalMilliseconds;
             PhaseMs[1] = Stopwatch.GetElapsedTime(t1, t2).TotalMilliseconds;
             PhaseMs[2] = Stopwatch.GetElapsedTime(t2, t3).TotalMilliseconds;
@@ -245,6 +253,9 @@ internal static class StepFixedCosts
     /// <summary>Wall time of the last step's phases: forward (with the loss), backward (with the scope's disposal),
     /// optimizer (AdamW, mask upkeep, clearing the gradients), and the whole step.</summary>
     private static readonly double[] PhaseMs = new double[4];
+
+    /// <summary>Bytes the last step's phases allocated on the step's thread.</summary>
+    private static readonly long[] PhaseBytes = new long[4];
 
     private static readonly string[] PhaseNames = ["forward", "backward", "optimizer + zero grad", "step"];
 
