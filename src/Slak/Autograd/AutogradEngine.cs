@@ -11,7 +11,8 @@
 //     called at all when no output received a gradient;
 //   - gradients of shared inputs are accumulated out of place (closures return fresh tensors or Detach() views that
 //     may share storage, so none is ever modified in place); leaf gradients are added into Tensor.Grad (allocated
-//     outside any TensorScope, since they outlive the step);
+//     outside any TensorScope, since they outlive the step: a leaf's first gradient of a pass is adopted, i.e. a new
+//     untracked view of its memory, when no other tensor shares that memory, else copied);
 //   - every node is released afterwards (closure and inputs dropped), so saved activations can be freed and a second
 //     backward through the same graph fails loudly.
 // A leaf's gradient is added into Tensor.Grad as soon as the last node that consumes it (in this pass's order) has
@@ -214,20 +215,36 @@ internal static class AutogradEngine
         throw new InvalidOperationException("a pending node without any gradient");
     }
 
+    /// <summary>Whether a leaf's first gradient of a pass is adopted as its Tensor.Grad when nothing else holds that
+    /// gradient's memory (the default), instead of copied into a fresh tensor (<c>SLAK_LEAF_GRAD_ADOPT=0</c>, the
+    /// path before issue 27, for before/after comparisons: <c>step-fixed-costs</c>). The values are the same bits
+    /// either way.</summary>
+    internal static bool AdoptLeafGradients { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_LEAF_GRAD_ADOPT") != "0";
+
     private static void AccumulateLeaf(Tensor leaf, Tensor grad)
     {
         if (!leaf.RequiresGrad) { grad.Dispose(); return; }
         if (leaf.Grad is null)
         {
             using (TensorScope.Untracked())
-            {
-                var owned = Tensor.Empty(leaf.Shape, leaf.Device);
-                owned.Backend.Copy(grad, owned);
-                leaf.Grad = owned;
-            }
+                leaf.Grad = AdoptLeafGradients && OwnsItsStorage(grad) ? grad.Detach() : CopyOf(grad, leaf);
         }
         else leaf.Grad.Backend.AddScaled(leaf.Grad, grad, 1f);
         grad.Dispose();
+    }
+
+    /// <summary>True when <paramref name="t"/> is the only tensor on its storage and covers all of it: a new view of
+    /// it can then become the leaf's gradient (outliving the step's scope, which disposes only <paramref name="t"/>)
+    /// without a copy, and no other tensor can see the gradient change when later passes add into it.</summary>
+    private static bool OwnsItsStorage(Tensor t) =>
+        t.Storage.HasOneReference && t.Offset == 0 && t.Numel == t.Storage.Length;
+
+    private static Tensor CopyOf(Tensor grad, Tensor leaf)
+    {
+        var owned = Tensor.Empty(leaf.Shape, leaf.Device);
+        owned.Backend.Copy(grad, owned);
+        return owned;
     }
 
     private static InvalidOperationException SecondBackward(GradNode node, Tensor of) => new(

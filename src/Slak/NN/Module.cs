@@ -72,7 +72,14 @@ public abstract class Module
     }
 
     /// <summary>All parameters.</summary>
-    public IEnumerable<Tensor> Parameters() => NamedParameters().Select(p => p.Tensor);
+    public IEnumerable<Tensor> Parameters()
+    {
+        // The order of NamedParameters, without building every name (the trainer walks the parameters every step:
+        // the model's device, gradient clipping, data-parallel gradient averaging).
+        foreach (var (_, t) in _parameters) yield return t;
+        foreach (var (_, child) in _children)
+            foreach (var t in child.Parameters()) yield return t;
+    }
 
     /// <summary>Parameters and buffers in PyTorch state_dict order (own parameters, own buffers, then
     /// children).</summary>
@@ -111,7 +118,9 @@ public abstract class Module
     /// <summary>Drops every parameter's gradient.</summary>
     public void ZeroGrad()
     {
-        foreach (var p in Parameters()) p.ZeroGrad();
+        // A plain walk of the tree (no enumerators, no names): it runs once per training step.
+        foreach (var (_, t) in _parameters) t.ZeroGrad();
+        foreach (var (_, child) in _children) child.ZeroGrad();
     }
 
     /// <summary>Number of trainable elements.</summary>

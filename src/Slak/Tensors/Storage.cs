@@ -29,6 +29,9 @@ internal abstract class Storage
     /// <summary>True once the last reference was released.</summary>
     public bool IsReleased => Volatile.Read(ref _refs) <= 0;
 
+    /// <summary>True while exactly one tensor references this storage (no view shares it).</summary>
+    internal bool HasOneReference => Volatile.Read(ref _refs) == 1;
+
     /// <summary>Adds a reference (a new view shares this storage).</summary>
     public void AddRef()
     {
