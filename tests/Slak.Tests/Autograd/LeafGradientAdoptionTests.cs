@@ -24,7 +24,9 @@ public sealed class LeafGradientAdoptionTests(string device) : DeviceTest(device
     /// the next tensors of that size start from NaN.</summary>
     private void PoisonPool(long numel)
     {
-        var held = Enumerable.Range(0, 4).Select(_ => T(Enumerable.Repeat(float.NaN, checked((int)numel)).ToArray(), (int)numel)).ToList();
+        var held = Enumerable.Range(0, 4)
+            .Select(_ => T(Enumerable.Repeat(float.NaN, checked((int)numel)).ToArray(), (int)numel))
+            .ToList();
         foreach (var t in held) t.Dispose();
     }
 
@@ -54,7 +56,8 @@ public sealed class LeafGradientAdoptionTests(string device) : DeviceTest(device
                 if (bits.TryGetValue(adopt, out var before))
                     Expect.Exactly(g, before, Ctx($"adopt {adopt}: the same bits on repeat"));
                 bits[adopt] = g;
-                Expect.AllClose(g, xs.Zip(ws, (a, b) => 2.0 * a * b).ToArray(), 1e-6, 1e-6, Ctx($"adopt {adopt}: d/dx of sum(x*x*w) against float64"));
+                Expect.AllClose(g, xs.Zip(ws, (a, b) => 2.0 * a * b).ToArray(), 1e-6, 1e-6,
+                    Ctx($"adopt {adopt}: d/dx of sum(x*x*w) against float64"));
             }
             Expect.Exactly(bits[true], bits[false], Ctx("adopted gradient against the copied one"));
         }
@@ -75,7 +78,8 @@ public sealed class LeafGradientAdoptionTests(string device) : DeviceTest(device
             AutogradEngine.AdoptLeafGradients = true;
             using (TensorScope.Begin())
                 F.Sum(F.Add(a, b)).Backward(); // Add's backward: both inputs get views of the one incoming gradient
-            Assert.That(a.Grad!.Storage, Is.Not.SameAs(b.Grad!.Storage), Ctx("the two leaves' gradients do not share memory"));
+            Assert.That(a.Grad!.Storage, Is.Not.SameAs(b.Grad!.Storage),
+                Ctx("the two leaves' gradients do not share memory"));
             a.Grad.Backend.Fill(a.Grad, 7f);
             Expect.Exactly(Grad(b), Enumerable.Repeat(1f, 31).ToArray(), Ctx("writing a's gradient leaves b's alone"));
             using (TensorScope.Begin())
@@ -101,7 +105,8 @@ public sealed class LeafGradientAdoptionTests(string device) : DeviceTest(device
             using (TensorScope.Begin())
                 F.Sum(F.Mul(x, x)).Backward();
             Assert.That(x.Grad!.IsDisposed, Is.False, Ctx("the gradient survives the scope its memory was made in"));
-            Assert.That(x.Grad.Storage.HasOneReference, Is.True, Ctx("the leaf's gradient is the only tensor on its memory"));
+            Assert.That(x.Grad.Storage.HasOneReference, Is.True,
+                Ctx("the leaf's gradient is the only tensor on its memory"));
             var once = xs.Select(v => 2.0 * v).ToArray();
             Expect.AllClose(Grad(x), once, 1e-6, 1e-6, Ctx("first pass"));
             using (TensorScope.Begin())

@@ -1,10 +1,11 @@
 // The plane-by-plane patch moves of the direct patchify path (CpuConv2d.PlaneMoves.cs: 2 x 2 / stride 2 windows on
-// 4 x 4 and 8 x 8 maps) against the float64 reference of CpuConv2dTests and against the general moves (PlaneMoves = false,
-// SLAK_CONV2D_PLANE_MOVES=off), in all three passes (forward with bias, input gradient, weight and bias gradient):
-// slak_nano's ds1 (31 -> 62 on 8 x 8) and ds2 (62 -> 124 on 4 x 4), slak_nano64's ds2 (62 -> 124 on 8 x 8) and ds3
-// (124 -> 249 on 4 x 4) at batch 128, the other channel counts of the presets, batches that leave 1-3 images after the groups of 4 and a partial block of images, one image, at 1, 2 and
-// 3 threads. Outputs are poisoned (NaN) before every call; a second call at the same thread count must give the same
-// bits. The moves only copy, so the new and the old path must agree to the bit as well.
+// 4 x 4 and 8 x 8 maps) against the float64 reference of CpuConv2dTests and against the general moves
+// (PlaneMoves = false, SLAK_CONV2D_PLANE_MOVES=off), in all three passes (forward with bias, input gradient, weight and
+// bias gradient): slak_nano's ds1 (31 -> 62 on 8 x 8) and ds2 (62 -> 124 on 4 x 4), slak_nano64's ds2 (62 -> 124 on
+// 8 x 8) and ds3 (124 -> 249 on 4 x 4) at batch 128, the other channel counts of the presets, batches that leave 1-3
+// images after the groups of 4 and a partial block of images, one image, at 1, 2 and 3 threads. Outputs are poisoned
+// (NaN) before every call; a second call at the same thread count must give the same bits. The moves only copy, so
+// the new and the old path must agree to the bit as well.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;

@@ -24,7 +24,8 @@ public sealed class StepFixedCostsTests
         var (model, p) = SlakTrainable.Create(preset, 1, 10, 0.0, 1, Device.Cpu);
         var trainable = SlakTrainable.From(model);
         var optimizer = new AdamW(model.NamedParameters(), 1e-3f, 0.05f);
-        var masking = new Masking(model.NamedParameters(), new SparseOptions { Density = p.Density, Init = SparseInit.Erk, UpdateFrequency = 2 },
+        var masking = new Masking(model.NamedParameters(),
+            new SparseOptions { Density = p.Density, Init = SparseInit.Erk, UpdateFrequency = 2 },
             new SlakRandom(3)) { MaskBinder = trainable.MaskBinder };
         masking.SetTotalSteps(steps);
         masking.Initialize();
@@ -45,7 +46,8 @@ public sealed class StepFixedCostsTests
                 optimizer.Step();
                 masking.AfterOptimizerStep(step, optimizer);
                 model.ZeroGrad();
-                Assert.That(model.Parameters().All(t => t.Grad is null), $"{preset} step {step}: ZeroGrad clears every gradient [seed={seed}]");
+                Assert.That(model.Parameters().All(t => t.Grad is null),
+                    $"{preset} step {step}: ZeroGrad clears every gradient [seed={seed}]");
             }
         }
         var result = model.NamedParameters().ToDictionary(n => n.Name, n => n.Tensor.ToArray());
@@ -74,10 +76,12 @@ public sealed class StepFixedCostsTests
             AutogradEngine.AdoptLeafGradients = true;
             var adopted = Train(preset, 4, 3, rng.Seed);
             var again = Train(preset, 4, 3, rng.Seed);
-            Assert.That(adopted.Keys, Is.EquivalentTo(copied.Keys), rng.Ctx($"{preset}, {threads} threads: the same tensors"));
+            Assert.That(adopted.Keys, Is.EquivalentTo(copied.Keys),
+                rng.Ctx($"{preset}, {threads} threads: the same tensors"));
             foreach (var (name, values) in copied)
             {
-                Expect.Exactly(adopted[name], values, rng.Ctx($"{preset}, {threads} threads: {name} adopted against copied"));
+                Expect.Exactly(adopted[name], values,
+                    rng.Ctx($"{preset}, {threads} threads: {name} adopted against copied"));
                 Expect.Exactly(again[name], adopted[name], rng.Ctx($"{preset}, {threads} threads: {name} on repeat"));
             }
             Assert.That(copied.Values.All(v => v.All(float.IsFinite)), rng.Ctx($"{preset}: finite after training"));

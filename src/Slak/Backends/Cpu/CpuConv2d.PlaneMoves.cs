@@ -20,8 +20,8 @@ namespace Slak.Backends.Cpu;
 
 internal static partial class CpuConv2d
 {
-    /// <summary>True (the default, unless SLAK_CONV2D_PLANE_MOVES=off): the direct path moves the patches of 2 x 2 / stride
-    /// 2 windows on 4 x 4 maps plane by plane (this file); false: the general moves. Settable so that the bench
+    /// <summary>True (the default, unless SLAK_CONV2D_PLANE_MOVES=off): the direct path moves the patches of 2 x 2 /
+    /// stride 2 windows on 4 x 4 maps plane by plane (this file); false: the general moves. Settable so that the bench
     /// (conv-patchify --compare plane-moves) can time both in one process and tests can run both.</summary>
     internal static bool PlaneMoves { get; set; } = Avx512F.IsSupported
         && Environment.GetEnvironmentVariable("SLAK_CONV2D_PLANE_MOVES") != "off";
@@ -33,13 +33,16 @@ internal static partial class CpuConv2d
 
     // Plane position of element d of the permuted plane: block kk = kh*2 + kw holds pixels q = oy*2 + ox, i.e.
     // (2oy + kh)*4 + 2ox + kw.
-    private static readonly Vector512<int> KRowsOfPlane = Vector512.Create(0, 2, 8, 10, 1, 3, 9, 11, 4, 6, 12, 14, 5, 7, 13, 15);
+    private static readonly Vector512<int> KRowsOfPlane = Vector512.Create(
+        0, 2, 8, 10, 1, 3, 9, 11, 4, 6, 12, 14, 5, 7, 13, 15);
 
     // Its inverse: plane position p comes from element d of the permuted plane.
-    private static readonly Vector512<int> PlaneOfKRows = Vector512.Create(0, 4, 1, 5, 8, 12, 9, 13, 2, 6, 3, 7, 10, 14, 11, 15);
+    private static readonly Vector512<int> PlaneOfKRows = Vector512.Create(
+        0, 4, 1, 5, 8, 12, 9, 13, 2, 6, 3, 7, 10, 14, 11, 15);
 
     // Block q = oy*2 + ox holds pixel q's window (kh*2 + kw order).
-    private static readonly Vector512<int> WindowsOfPlane = Vector512.Create(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15);
+    private static readonly Vector512<int> WindowsOfPlane = Vector512.Create(
+        0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15);
 
     /// <summary><see cref="Im2ColBlock"/> for 2 x 2 windows on 4 x 4 maps (P = 4).</summary>
     private static unsafe void Im2ColPlanes16(Conv2dShape s, float* x, int n0, int count, float* col, int ldc)
@@ -143,12 +146,16 @@ internal static partial class CpuConv2d
     // 8 x 8 planes. Table t of a two-source permutation is row pair t (rows 2oy, 2oy + 1 of a pair of output rows);
     // element kh*8 + 2ox + kw of row pair oy is x[2oy + kh, 2ox + kw]. For one kh: [kw = 0: pair 0's 4 pixels, pair 1's
     // 4 pixels, kw = 1: the same].
-    private static readonly Vector512<int> PairsKh0 = Vector512.Create(0, 2, 4, 6, 16, 18, 20, 22, 1, 3, 5, 7, 17, 19, 21, 23);
-    private static readonly Vector512<int> PairsKh1 = Vector512.Create(8, 10, 12, 14, 24, 26, 28, 30, 9, 11, 13, 15, 25, 27, 29, 31);
+    private static readonly Vector512<int> PairsKh0 = Vector512.Create(
+        0, 2, 4, 6, 16, 18, 20, 22, 1, 3, 5, 7, 17, 19, 21, 23);
+    private static readonly Vector512<int> PairsKh1 = Vector512.Create(
+        8, 10, 12, 14, 24, 26, 28, 30, 9, 11, 13, 15, 25, 27, 29, 31);
 
     // The inverse: row pair 0 (or 1) of two output rows from table kh = [kw = 0: 8 pixels, kw = 1: 8 pixels].
-    private static readonly Vector512<int> FirstPair = Vector512.Create(0, 8, 1, 9, 2, 10, 3, 11, 16, 24, 17, 25, 18, 26, 19, 27);
-    private static readonly Vector512<int> SecondPair = Vector512.Create(4, 12, 5, 13, 6, 14, 7, 15, 20, 28, 21, 29, 22, 30, 23, 31);
+    private static readonly Vector512<int> FirstPair = Vector512.Create(
+        0, 8, 1, 9, 2, 10, 3, 11, 16, 24, 17, 25, 18, 26, 19, 27);
+    private static readonly Vector512<int> SecondPair = Vector512.Create(
+        4, 12, 5, 13, 6, 14, 7, 15, 20, 28, 21, 29, 22, 30, 23, 31);
 
     /// <summary><see cref="Im2ColBlock"/> for 2 x 2 windows on 8 x 8 maps (P = 16).</summary>
     private static unsafe void Im2ColPlanes64(Conv2dShape s, float* x, int n0, int count, float* col, int ldc)

@@ -35,7 +35,8 @@ internal static unsafe class CpuDwConvPlane16
     /// <summary>Pixels per plane: one Vector512 of floats.</summary>
     private const int P = 16;
 
-    /// <summary>Entries of the by-offset weight table: (2H-1)(2W-1), at most 49, offsets, rounded up to 4 vectors.</summary>
+    /// <summary>Entries of the by-offset weight table: (2H-1)(2W-1), at most 49, offsets, rounded up to 4
+    /// vectors.</summary>
     private const int Codes = 64;
 
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_PLANE16=0 turns the path off).</summary>

@@ -70,7 +70,8 @@ internal static unsafe partial class CpuMlp
                     using var w2T = new CpuGemm.PackedB(true, hw, a.Out, a.W2 + h0, a.Hidden);
                     MlpPhaseClock.Lap(part, MlpPhase.Pack, ref t);
                     float* dst = part == 0 ? (float*)yP : (float*)sharesP + (part - 1) * yFloats;
-                    float[] buffer = ArrayPool<float>.Shared.Rent(checked((int)((a.Pre == null ? 2 : 1) * blockFloats)));
+                    float[] buffer =
+                        ArrayPool<float>.Shared.Rent(checked((int)((a.Pre == null ? 2 : 1) * blockFloats)));
                     try
                     {
                         fixed (float* act = buffer)
@@ -121,7 +122,9 @@ internal static unsafe partial class CpuMlp
                     long t = MlpPhaseClock.Start();
                     using var w2 = new CpuGemm.PackedB(false, a.Out, hw, a.W2 + h0, a.Hidden);
                     using var w1 = new CpuGemm.PackedB(false, hw, a.In, a.W1 + (long)h0 * a.In, a.In);
-                    using var w1T = a.Pre == null ? new CpuGemm.PackedB(true, a.In, hw, a.W1 + (long)h0 * a.In, a.In) : null;
+                    using var w1T = a.Pre == null
+                        ? new CpuGemm.PackedB(true, a.In, hw, a.W1 + (long)h0 * a.In, a.In)
+                        : null;
                     MlpPhaseClock.Lap(part, MlpPhase.Pack, ref t);
                     float* dx = part == 0 ? g.Dx : (float*)sharesP + (part - 1) * dxFloats;
                     // Per task: act, dpre, pre when the caller kept none, dw2^T of the slice (hw x Out: the A^T B
@@ -143,13 +146,14 @@ internal static unsafe partial class CpuMlp
                             for (int j = 0; j < hw; j++) g.Db1[h0 + j] = (float)sums[j];
                             CpuGemm.TransposeInto(dw2T, a.Out, hw, g.Dw2 + h0, a.Hidden);
                             // db2 over a slice of the outputs: blocks of rows summed in float, the blocks in double.
-                            int o0 = (int)((long)a.Out * part / parts), ow = (int)((long)a.Out * (part + 1) / parts) - o0;
+                            int o0 = (int)((long)a.Out * part / parts);
+                            int ow = (int)((long)a.Out * (part + 1) / parts) - o0;
                             Array.Clear(sums);
                             for (int r0 = 0; r0 < a.Rows; r0 += rb)
                             {
                                 new Span<float>(colSums, ow).Clear();
-                                CpuRowOps.AccumulateColumns(g.Dy + (long)r0 * a.Out + o0, a.Out, Math.Min(rb, a.Rows - r0),
-                                    ow, colSums);
+                                CpuRowOps.AccumulateColumns(g.Dy + (long)r0 * a.Out + o0, a.Out,
+                                    Math.Min(rb, a.Rows - r0), ow, colSums);
                                 for (int j = 0; j < ow; j++) sums[j] += colSums[j];
                             }
                             for (int j = 0; j < ow; j++) g.Db2[o0 + j] = (float)sums[j];
@@ -193,7 +197,8 @@ internal static unsafe partial class CpuMlp
         else
         {
             for (int i = 0; i < n; i++)
-                CpuGelu.Forward(new ReadOnlySpan<float>(pre + (long)i * ldPre, hw), new Span<float>(act + (long)i * hw, hw));
+                CpuGelu.Forward(new ReadOnlySpan<float>(pre + (long)i * ldPre, hw),
+                    new Span<float>(act + (long)i * hw, hw));
             MlpPhaseClock.Lap(part, MlpPhase.GeluRecompute, ref t);
         }
         CpuGemm.SgemmPackedB(n, w2, 1f, dy, a.Out, 0f, dpre, hw);

@@ -293,7 +293,8 @@ internal static unsafe partial class CpuMlp
             // time at hidden 496 (a tenth of slak_nano's stage-3 backward).
             var dw2T = new Span<float>(partials + w1Floats, a.Hidden * a.Out);
             for (int p = 1; p < parts; p++)
-                TensorPrimitives.Add(dw2T, new ReadOnlySpan<float>(partials + p * partFloats + w1Floats, dw2T.Length), dw2T);
+                TensorPrimitives.Add(dw2T, new ReadOnlySpan<float>(partials + p * partFloats + w1Floats, dw2T.Length),
+                    dw2T);
             CpuGemm.TransposeInto(partials + w1Floats, a.Out, a.Hidden, g.Dw2, a.Hidden);
         }
         else
