@@ -10,6 +10,7 @@
 using System.Runtime.Intrinsics.X86;
 using NUnit.Framework;
 using Slak.Backends.Cpu;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -47,8 +48,8 @@ public sealed class CpuDwConvTinyMapTests
         int hw = h * w;
         Assert.That(CpuDwConvTinyMap.Applies(h, w), Is.EqualTo(hw is 1 or 2 or 4), $"{h}x{w}");
         int seed = TestContext.CurrentContext.Random.Next();
-        var p = new Problem(new Random(seed), n, c, h, w, sizes, density);
-        p.CheckAgainstReference(seed, "first masks");
+        var p = new DwMapProblem(new Random(seed), n, c, h, w, sizes, density);
+        p.CheckAgainstReference(new TestRandom(seed), "first masks");
     }
 
     [Test]
@@ -71,15 +72,15 @@ public sealed class CpuDwConvTinyMapTests
         RequirePath();
         int seed = TestContext.CurrentContext.Random.Next();
         var rng = new Random(seed);
-        var p = new Problem(rng, 3, 19, h, w, Nano, density);
-        p.CheckAgainstReference(seed, "first masks");
+        var p = new DwMapProblem(rng, 3, 19, h, w, Nano, density);
+        p.CheckAgainstReference(new TestRandom(seed), "first masks");
         // Prune / regrow in place (the same arrays, as Masking edits its mask tensors), then a new tap list for
         // branch 0 (as CpuDwConvTapCache rebuilds it).
         foreach (var mask in p.Masks)
             for (int i = 0; i < mask.Length; i++)
                 if (rng.NextDouble() < 0.4) mask[i] = 1f - mask[i];
         p.RebuildTapList();
-        p.CheckAgainstReference(seed, "masks changed in place");
+        p.CheckAgainstReference(new TestRandom(seed), "masks changed in place");
     }
 
     [TestCase(1, 1, 249)]
@@ -89,11 +90,11 @@ public sealed class CpuDwConvTinyMapTests
         RequirePath();
         int seed = TestContext.CurrentContext.Random.Next();
         // Batch 128: enough work that two threads fork.
-        var p = new Problem(new Random(seed), 128, c, h, w, Nano, 0.6);
+        var p = new DwMapProblem(new Random(seed), 128, c, h, w, Nano, 0.6);
         int keep = CpuParallel.Threads;
         try
         {
-            var runs = new Dictionary<int, Outputs>();
+            var runs = new Dictionary<int, DwMapOutputs>();
             foreach (int threads in new[] { 1, 2 })
             {
                 CpuParallel.Threads = threads;
@@ -116,7 +117,7 @@ public sealed class CpuDwConvTinyMapTests
     {
         RequirePath();
         int seed = TestContext.CurrentContext.Random.Next();
-        var p = new Problem(new Random(seed), 9, c, h, w, Nano, 0.6);
+        var p = new DwMapProblem(new Random(seed), 9, c, h, w, Nano, 0.6);
         bool was = CpuDwConvTinyMap.Enabled;
         try
         {
@@ -151,108 +152,6 @@ public sealed class CpuDwConvTinyMapTests
             if (!(Math.Abs(a[i] - b[i]) <= tol))
                 Assert.Fail($"{what}: element {i} is {a[i]} on the tiny-map path, {b[i]} on the small-map path " +
                     $"(tolerance {tol:g3}), seed {seed}");
-        }
-    }
-
-    private sealed record Outputs(float[][] Ys, float[] Sum, float[] Dx, float[][] Dws, float[][] DenseDws)
-    {
-        public void AssertIdentical(Outputs other, string what)
-        {
-            for (int b = 0; b < Ys.Length; b++)
-            {
-                Assert.That(other.Ys[b], Is.EqualTo(Ys[b]), $"forward branch {b}: {what}");
-                Assert.That(other.Dws[b], Is.EqualTo(Dws[b]), $"masked weight gradient branch {b}: {what}");
-                Assert.That(other.DenseDws[b], Is.EqualTo(DenseDws[b]), $"dense weight gradient branch {b}: {what}");
-            }
-            Assert.That(other.Sum, Is.EqualTo(Sum), $"forward sum: {what}");
-            Assert.That(other.Dx, Is.EqualTo(Dx), $"input gradient: {what}");
-        }
-    }
-
-    /// <summary>Random input, weights, masks (branch 0 through a tap list, the others through the mask alone) and
-    /// output gradients.</summary>
-    private sealed class Problem
-    {
-        private readonly int _n, _c, _h, _w;
-
-        public Problem(Random rng, int n, int c, int h, int w, (int Kh, int Kw)[] sizes, double density)
-        {
-            (_n, _c, _h, _w) = (n, c, h, w);
-            X = DwRef.Random(rng, n * c * h * w);
-            foreach (var (kh, kw) in sizes)
-            {
-                var wt = DwRef.Random(rng, c * kh * kw);
-                var mask = DwRef.Mask(rng, wt.Length, density);
-                Masks.Add(mask);
-                Branches.Add(new CpuDwConvBranch(kh, kw, wt, mask,
-                    Branches.Count == 0 ? CpuDwConvTapList.FromMask(c, kh, kw, mask, 1) : null));
-                Dys.Add(DwRef.Random(rng, X.Length));
-            }
-        }
-
-        public float[] X { get; }
-        public List<CpuDwConvBranch> Branches { get; } = [];
-        public List<float[]> Masks { get; } = [];
-        public List<float[]> Dys { get; } = [];
-
-        public void RebuildTapList()
-        {
-            var br = Branches[0];
-            Branches[0] = br with { Taps = CpuDwConvTapList.FromMask(_c, br.Kh, br.Kw, Masks[0], br.Taps!.Version + 1) };
-        }
-
-        public Outputs Run()
-        {
-            int len = X.Length;
-            var ys = Branches.Select(_ => DwRef.Poisoned(len)).ToArray();
-            var sum = DwRef.Poisoned(len);
-            CpuDwConvDecomposed.Forward(_n, _c, _h, _w, Branches, X, ys.Select(y => new Memory<float>(y)).ToList(), sum);
-            var dys = Dys.Select(d => new ReadOnlyMemory<float>(d)).ToList();
-            var dx = DwRef.Poisoned(len);
-            CpuDwConvDecomposed.BackwardData(_n, _c, _h, _w, Branches, dys, dx);
-            var dws = new float[2][][];
-            for (int skip = 0; skip < 2; skip++)
-            {
-                dws[skip] = Branches.Select(br => DwRef.Poisoned(_c * br.Kh * br.Kw)).ToArray();
-                CpuDwConvDecomposed.BackwardFilter(_n, _c, _h, _w, Branches, X, dys,
-                    dws[skip].Select(d => new Memory<float>(d)).ToList(), skipMasked: skip == 1);
-            }
-            return new Outputs(ys, sum, dx, dws[1], dws[0]);
-        }
-
-        public void CheckAgainstReference(int seed, string when)
-        {
-            var got = Run();
-            var sumRef = new double[X.Length];
-            var sumAbs = new double[X.Length];
-            var dxRef = new double[X.Length];
-            var dxAbs = new double[X.Length];
-            for (int b = 0; b < Branches.Count; b++)
-            {
-                var br = Branches[b];
-                var wt = br.Weight.ToArray();
-                string what = $"{when}, branch {b} ({br.Kh}x{br.Kw})";
-                var (y, yAbs) = DwRef.Forward(_n, _c, _h, _w, br.Kh, br.Kw, X, wt, Masks[b]);
-                DwRef.AssertClose(got.Ys[b], y, yAbs, $"forward, {what}", seed);
-                for (int i = 0; i < X.Length; i++) { sumRef[i] += y[i]; sumAbs[i] += yAbs[i]; }
-                var (r, a) = DwRef.BackwardData(_n, _c, _h, _w, br.Kh, br.Kw, Dys[b], wt, Masks[b]);
-                for (int i = 0; i < X.Length; i++) { dxRef[i] += r[i]; dxAbs[i] += a[i]; }
-                var (dw, dwAbs) = DwRef.BackwardFilter(_n, _c, _h, _w, br.Kh, br.Kw, X, Dys[b]);
-                DwRef.AssertClose(got.DenseDws[b], dw, dwAbs, $"dense weight gradient, {what}", seed);
-                for (int i = 0; i < dw.Length; i++)
-                {
-                    if (Masks[b][i] != 0) continue;
-                    dw[i] = 0;
-                    if (got.Dws[b][i] != 0f)
-                        Assert.Fail($"masked weight gradient, {what}: tap {i} is {got.Dws[b][i]}, not 0 (seed {seed})");
-                }
-                DwRef.AssertClose(got.Dws[b], dw, dwAbs, $"masked weight gradient, {what}", seed);
-            }
-            DwRef.AssertClose(got.Sum, sumRef, sumAbs, $"forward sum beside the branch outputs, {when}", seed);
-            var sumOnly = DwRef.Poisoned(X.Length);
-            CpuDwConvDecomposed.Forward(_n, _c, _h, _w, Branches, X, [], sumOnly);
-            DwRef.AssertClose(sumOnly, sumRef, sumAbs, $"forward sum only, {when}", seed);
-            DwRef.AssertClose(got.Dx, dxRef, dxAbs, $"input gradient (sum of branches), {when}", seed);
         }
     }
 }
