@@ -18,8 +18,6 @@ using Slak.Autograd;
 using Slak.Backends.Cpu;
 using Slak.Diagnostics;
 using Slak.Optim;
-using Slak.Sparse;
-using Slak.Train;
 
 namespace Slak.Bench.Train;
 
@@ -195,21 +193,8 @@ internal static class StepFixedCosts
     /// gradients are cleared the way Module.ZeroGrad did before issue 27 (through the named parameter walk).</summary>
     private static (Action Step, AdamW Optimizer) Build(string presetName, int batch)
     {
-        var (model, preset) = SlakTrainable.Create(presetName, 1, 10, 0.0, 1, Device.Cpu);
-        var trainable = SlakTrainable.From(model);
-        var optimizer = new AdamW(model.NamedParameters(), 1e-3f, 0.05f);
-        var masking = new Masking(model.NamedParameters(),
-            new SparseOptions { Density = preset.Density, Init = SparseInit.Erk }, new SlakRandom(3))
-        { MaskBinder = trainable.MaskBinder };
-        masking.SetTotalSteps(1_000_000);
-        masking.Initialize();
-        masking.Attach(optimizer);
-        int size = preset.InputSize;
-        var rng = new Random(1);
-        var images = new float[batch * size * size];
-        for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
-        var labels = new int[batch];
-        for (int i = 0; i < batch; i++) labels[i] = rng.Next(10);
+        var parts = SyntheticTrainParts.Create(presetName, batch);
+        var (model, optimizer, masking) = (parts.Model, parts.Optimizer, parts.Masking);
         long step = 0;
         return (() =>
         {
@@ -218,8 +203,7 @@ internal static class StepFixedCosts
             Tensor loss;
             using (OpProfiler.Measure("step.forward"))
             {
-                var x = Tensor.FromArray(images, [batch, 1, size, size], Device.Cpu);
-                loss = F.CrossEntropy(trainable.Forward(x), labels);
+                loss = F.CrossEntropy(parts.Trainable.Forward(parts.Input()), parts.Labels);
             }
             using (OpProfiler.Measure("step.loss.Item"))
                 if (!float.IsFinite(loss.Item())) throw new InvalidOperationException("step-fixed-costs: loss is not finite");

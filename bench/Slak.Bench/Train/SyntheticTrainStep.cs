@@ -1,6 +1,6 @@
-// The CPU training step that the step benchmarks time (train-vs-torch, dwconv-columns-step): a preset on one
-// synthetic batch (10 classes, no drop path, ERK masks at the preset's density), forward, backward, AdamW and the
-// masks' upkeep, one call per step.
+// The CPU training step that the step benchmarks time (train-vs-torch, dwconv-columns-step, step-fixed-costs): a
+// preset on one synthetic batch (10 classes, no drop path, ERK masks at the preset's density), forward, backward,
+// AdamW and the masks' upkeep, one call per step.
 using Slak.Autograd;
 using Slak.Models;
 using Slak.Optim;
@@ -9,12 +9,14 @@ using Slak.Train;
 
 namespace Slak.Bench.Train;
 
-/// <summary>A model, its masking and one step of training on synthetic data.</summary>
-internal sealed record SyntheticTrainStep(SlakModel Model, Masking Masking, int ImageSize, Action Run)
+/// <summary>The pieces of the synthetic training step: the model, its optimizer and masking, and the one batch. A
+/// program that times the step's phases apart (step-fixed-costs) composes its own step from them.</summary>
+internal sealed record SyntheticTrainParts(
+    SlakModel Model, TrainableModel Trainable, AdamW Optimizer, Masking Masking, float[] Images, int[] Labels,
+    int Batch, int ImageSize)
 {
-    /// <summary>Sets up <paramref name="presetName"/> at <paramref name="batch"/> images per step;
-    /// <paramref name="program"/> names the caller in the error a non-finite loss raises.</summary>
-    public static SyntheticTrainStep Build(string presetName, int batch, string program)
+    /// <summary>Sets up <paramref name="presetName"/> at <paramref name="batch"/> images per step.</summary>
+    public static SyntheticTrainParts Create(string presetName, int batch)
     {
         var (model, preset) = SlakTrainable.Create(presetName, 1, 10, 0.0, 1, Device.Cpu);
         var trainable = SlakTrainable.From(model);
@@ -33,26 +35,40 @@ internal sealed record SyntheticTrainStep(SlakModel Model, Masking Masking, int 
         for (int i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
         var labels = new int[batch];
         for (int i = 0; i < batch; i++) labels[i] = rng.Next(10);
+        return new SyntheticTrainParts(model, trainable, optimizer, masking, images, labels, batch, size);
+    }
+
+    /// <summary>The batch as a tensor of the current scope.</summary>
+    public Tensor Input() => Tensor.FromArray(Images, [Batch, 1, ImageSize, ImageSize], Device.Cpu);
+}
+
+/// <summary>A model, its masking and one step of training on synthetic data.</summary>
+internal sealed record SyntheticTrainStep(SlakModel Model, Masking Masking, int ImageSize, Action Run)
+{
+    /// <summary>Sets up <paramref name="presetName"/> at <paramref name="batch"/> images per step;
+    /// <paramref name="program"/> names the caller in the error a non-finite loss raises.</summary>
+    public static SyntheticTrainStep Build(string presetName, int batch, string program)
+    {
+        var parts = SyntheticTrainParts.Create(presetName, batch);
         long step = 0;
 
         void Step()
         {
             using (TensorScope.Begin())
             {
-                var x = Tensor.FromArray(images, [batch, 1, size, size], Device.Cpu);
-                var loss = F.CrossEntropy(trainable.Forward(x), labels);
+                var loss = F.CrossEntropy(parts.Trainable.Forward(parts.Input()), parts.Labels);
                 if (!float.IsFinite(loss.Item())) throw new InvalidOperationException($"{program}: loss is not finite");
                 loss.Backward();
             }
             using (TensorScope.Begin())
             using (GradMode.NoGrad())
             {
-                optimizer.Step();
-                masking.AfterOptimizerStep(++step, optimizer);
-                model.ZeroGrad();
+                parts.Optimizer.Step();
+                parts.Masking.AfterOptimizerStep(++step, parts.Optimizer);
+                parts.Model.ZeroGrad();
             }
         }
 
-        return new SyntheticTrainStep(model, masking, size, Step);
+        return new SyntheticTrainStep(parts.Model, parts.Masking, parts.ImageSize, Step);
     }
 }
