@@ -39,6 +39,38 @@ internal static unsafe partial class CpuMlp
     internal static bool ReduceTransposed { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_MLP_REDUCE_TRANSPOSED") != "0";
 
+    /// <summary>True (the default): the tasks of a row-block call claim the next block (the forward) or the next
+    /// chunk of blocks (the backward) as they come free, so that a task whose thread starts late or is descheduled
+    /// leaves its work to the others instead of holding up the join; false (SLAK_MLP_DYNAMIC=0): each task takes a
+    /// fixed contiguous share, as before. Internal and settable so that the bench (mlp-ab) can time both in one
+    /// run and tests can compare them.</summary>
+    /// <remarks>On this project's shared 2-core host the call's wall was the slower task's: bench mlp-in-step timed
+    /// the second task's start after the fork and the first task's wait at the join at up to half of the wall of
+    /// the MLP calls inside the training step. A forward block's output does not depend on the task that runs it,
+    /// so the forward keeps its bits; the backward's weight and bias gradients are summed per chunk (a fixed
+    /// partition of the blocks, <see cref="BackwardChunks"/>) and the chunks in order, so its bits depend on the
+    /// shape and thread count only, but differ from the fixed shares' where the chunks are more than the
+    /// tasks.</remarks>
+    internal static bool DynamicBlocks { get; set; } = Environment.GetEnvironmentVariable("SLAK_MLP_DYNAMIC") != "0";
+
+    /// <summary>Chunks per task of the backward with <see cref="DynamicBlocks"/>: enough that a late task's share
+    /// can be taken over, few enough that the per-chunk gradient buffers stay small.</summary>
+    private const int ChunksPerTask = 2;
+
+    /// <summary>Floats of per-chunk gradient buffers above which the backward takes fewer chunks (their reduction
+    /// reads them all once on one thread): 2 MiB.</summary>
+    private const long MaxChunkFloats = 1 << 19;
+
+    /// <summary>Chunks of blocks of a row-block backward: its tasks with the fixed shares; with
+    /// <see cref="DynamicBlocks"/>, <see cref="ChunksPerTask"/> per task where the blocks and the buffers allow (never
+    /// fewer than the tasks).</summary>
+    private static int BackwardChunks(int blocks, int parts, long partFloats)
+    {
+        if (!DynamicBlocks) return parts;
+        long byBuffers = MaxChunkFloats / Math.Max(1, partFloats);
+        return (int)Math.Max(parts, Math.Min(blocks, Math.Min(parts * ChunksPerTask, byBuffers)));
+    }
+
     /// <summary>The tensors of one call and its shape (x: rows x In, w1: Hidden x In, w2: Out x Hidden). Pre is null
     /// where the caller keeps no pre-activation.</summary>
     internal readonly struct Args
@@ -75,11 +107,14 @@ internal static unsafe partial class CpuMlp
     /// <summary>y = GELU(x w1^T + b1) w2^T + b2; a.Pre (rows x hidden) receives x w1^T + b1 unless null.</summary>
     public static void Forward(Args a, float* y, int threads)
     {
-        if (SplitHiddenForward && UsesSplitHidden(a.Rows, a.Hidden, threads))
-        {
-            ForwardSplitHidden(a, y, threads);
-            return;
-        }
+        long call = MlpPhaseClock.BeginCall(false, a.Rows, a.In);
+        if (SplitHiddenForward && UsesSplitHidden(a.Rows, a.Hidden, threads)) ForwardSplitHidden(a, y, threads);
+        else ForwardRowBlocks(a, y, threads);
+        MlpPhaseClock.EndCall(call);
+    }
+
+    private static void ForwardRowBlocks(Args a, float* y, int threads)
+    {
         int rb = BlockRows(a.Rows, a.Hidden, threads);
         int blocks = (a.Rows + rb - 1) / rb, parts = Math.Min(threads, blocks);
         long blockFloats = (long)rb * a.Hidden;
@@ -87,22 +122,34 @@ internal static unsafe partial class CpuMlp
         long t = MlpPhaseClock.Start();
         using var w = new Weights(a, backward: false);
         MlpPhaseClock.Lap(0, MlpPhase.Pack, ref t);
+        long[]? ends = MlpPhaseClock.TaskEnds(parts);
+        bool claim = DynamicBlocks;
+        int next = 0; // the next block to claim, with DynamicBlocks
+        long fork = MlpPhaseClock.Start();
         CpuParallel.For(0, parts, part =>
         {
+            MlpPhaseClock.TaskStart(part, fork);
             // Per task: a block's act, and its pre when the caller keeps none.
             float[] buffer = ArrayPool<float>.Shared.Rent(checked((int)((a.Pre == null ? 2 : 1) * blockFloats)));
             try
             {
                 fixed (float* scratch = buffer)
-                    for (int blk = FirstBlock(part, parts, blocks); blk < FirstBlock(part + 1, parts, blocks); blk++)
+                {
+                    // Claimed: the next unclaimed block until none is left; else the task's share in order.
+                    int end = claim ? blocks : FirstBlock(part + 1, parts, blocks);
+                    for (int blk = claim ? Interlocked.Increment(ref next) - 1 : FirstBlock(part, parts, blocks);
+                         blk < end; blk = claim ? Interlocked.Increment(ref next) - 1 : blk + 1)
                         ForwardBlock(a, w, part, blk * rb, Math.Min(rb, a.Rows - blk * rb), scratch,
                             scratch + blockFloats, (float*)yP);
+                }
             }
             finally
             {
                 ArrayPool<float>.Shared.Return(buffer);
             }
+            MlpPhaseClock.TaskEnd(ends, part);
         });
+        MlpPhaseClock.Joined(ends);
     }
 
     private static void ForwardBlock(Args a, Weights w, int part, int r0, int n, float* act, float* preScratch,
@@ -159,6 +206,13 @@ internal static unsafe partial class CpuMlp
     /// <summary>The five gradients from dy; a.Pre is the forward's pre-activation, or null to recompute it.</summary>
     public static void Backward(Args a, Grads g, int threads)
     {
+        long call = MlpPhaseClock.BeginCall(true, a.Rows, a.In);
+        BackwardRowBlocks(a, g, threads);
+        MlpPhaseClock.EndCall(call);
+    }
+
+    private static void BackwardRowBlocks(Args a, Grads g, int threads)
+    {
         int rb = BlockRows(a.Rows, a.Hidden, threads);
         int blocks = (a.Rows + rb - 1) / rb, parts = Math.Max(1, Math.Min(threads, blocks));
         long blockFloats = (long)rb * a.Hidden;
@@ -166,8 +220,9 @@ internal static unsafe partial class CpuMlp
         // without CpuGemm's swap and transpose-back on every block), then both bias gradients in double.
         long w1Floats = (long)a.Hidden * a.In, partFloats = w1Floats + (long)a.Hidden * a.Out;
         int biasStride = a.Hidden + a.Out;
-        float[] partialArray = ArrayPool<float>.Shared.Rent(checked((int)(parts * partFloats)));
-        double[] biasSums = new double[parts * biasStride];
+        int chunks = BackwardChunks(blocks, parts, partFloats);
+        float[] partialArray = ArrayPool<float>.Shared.Rent(checked((int)(chunks * partFloats)));
+        double[] biasSums = new double[chunks * biasStride];
         long t = MlpPhaseClock.Start();
         using var w = new Weights(a, backward: true);
         MlpPhaseClock.Lap(0, MlpPhase.Pack, ref t);
@@ -176,8 +231,13 @@ internal static unsafe partial class CpuMlp
             fixed (float* partials = partialArray)
             {
                 nint partP = (nint)partials;
+                long[]? ends = MlpPhaseClock.TaskEnds(parts);
+                bool claim = DynamicBlocks;
+                int next = 0; // the next chunk to claim, with DynamicBlocks
+                long fork = MlpPhaseClock.Start();
                 CpuParallel.For(0, parts, part =>
                 {
+                    MlpPhaseClock.TaskStart(part, fork);
                     // Per task: act, dpre, a block's pre when the caller kept none, and the column sums of one block.
                     float[] buffer = ArrayPool<float>.Shared.Rent(
                         checked((int)((a.Pre == null ? 3 : 2) * blockFloats + biasStride)));
@@ -185,23 +245,31 @@ internal static unsafe partial class CpuMlp
                     {
                         fixed (float* scratch = buffer)
                         {
-                            float* dw1 = (float*)partP + part * partFloats, dw2T = dw1 + w1Floats;
-                            int first = FirstBlock(part, parts, blocks), end = FirstBlock(part + 1, parts, blocks);
-                            if (first == end)
-                                new Span<float>(dw1, (int)partFloats).Clear();
-                            for (int blk = first; blk < end; blk++)
-                                BackwardBlock(a, w, g, part, blk * rb, Math.Min(rb, a.Rows - blk * rb), blk == first,
-                                    scratch, scratch + blockFloats, scratch + 2 * blockFloats, dw1, dw2T,
-                                    biasSums.AsSpan(part * biasStride, biasStride));
+                            // Claimed: the next unclaimed chunk until none is left; else the task's own. A chunk's
+                            // gradients are summed into its own buffers.
+                            int last = claim ? chunks : part + 1;
+                            for (int k = claim ? Interlocked.Increment(ref next) - 1 : part; k < last; k = claim ? Interlocked.Increment(ref next) - 1 : k + 1)
+                            {
+                                float* dw1 = (float*)partP + k * partFloats, dw2T = dw1 + w1Floats;
+                                int first = FirstBlock(k, chunks, blocks), end = FirstBlock(k + 1, chunks, blocks);
+                                if (first == end)
+                                    new Span<float>(dw1, (int)partFloats).Clear();
+                                for (int blk = first; blk < end; blk++)
+                                    BackwardBlock(a, w, g, part, blk * rb, Math.Min(rb, a.Rows - blk * rb),
+                                        blk == first, scratch, scratch + blockFloats, scratch + 2 * blockFloats, dw1,
+                                        dw2T, biasSums.AsSpan(k * biasStride, biasStride));
+                            }
                         }
                     }
                     finally
                     {
                         ArrayPool<float>.Shared.Return(buffer);
                     }
+                    MlpPhaseClock.TaskEnd(ends, part);
                 });
+                MlpPhaseClock.Joined(ends);
                 t = MlpPhaseClock.Start();
-                Reduce(a, g, partials, parts, partFloats, w1Floats, biasSums);
+                Reduce(a, g, partials, chunks, partFloats, w1Floats, biasSums);
                 MlpPhaseClock.Lap(0, MlpPhase.Reduce, ref t);
             }
         }
