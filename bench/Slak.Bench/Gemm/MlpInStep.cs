@@ -5,7 +5,7 @@
 // cache, the workers awake). Each row is a median per call over the steps (or the reps), part by part: the wall, the products and
 // passes per thread (the tasks' sum over the thread count), the weights' packing and the reduction after the tasks,
 // the tasks' start and wait per thread, and `other` = the wall less all of those (the call's scratch, its fork and
-// join outside the tasks). Old and new (CpuMlp.DynamicBlocks off and on, SLAK_MLP_DYNAMIC) alternate step by step
+// join outside the tasks). Old and new (CpuMlp.GeluOnePass off and on, SLAK_MLP_GELU_ONE_PASS) alternate step by step
 // (ABBA) and call pair by call pair. Writes bench/results/mlp-in-step.md with the FMA peak measured in the same run.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-in-step [--reps N] [--steps N] [--warmup N]
 //     [--presets P,Q] [--out FILE] [--note TEXT]
@@ -34,10 +34,10 @@ internal static class MlpInStep
 
     private static readonly string[] Variants = ["old", "new"];
 
-    // Variant 0: the tasks' fixed shares; 1: blocks claimed as the tasks come free.
-    private static void Switch(int variant) => CpuMlp.DynamicBlocks = variant == 1;
+    // Variant 0: act rebuilt and GELU' applied in two passes over pre; 1: in one.
+    private static void Switch(int variant) => CpuMlp.GeluOnePass = variant == 1;
 
-    [BenchProgram("mlp-in-step", "The block MLP calls of the training step timed per phase (task start, join wait, products, passes), against the same shapes called alone; SLAK_MLP_DYNAMIC off / on alternating [--reps N] [--steps N] [--warmup N] [--presets P,Q] [--out FILE] [--note TEXT]")]
+    [BenchProgram("mlp-in-step", "The block MLP calls of the training step timed per phase (task start, join wait, products, passes), against the same shapes called alone; SLAK_MLP_GELU_ONE_PASS off / on alternating [--reps N] [--steps N] [--warmup N] [--presets P,Q] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         int steps = 20, warmup = 30;
@@ -55,7 +55,7 @@ internal static class MlpInStep
             });
         if (opts is null) return 2;
         int savedThreads = CpuParallel.Threads;
-        bool savedDynamic = CpuMlp.DynamicBlocks;
+        bool savedOnePass = CpuMlp.GeluOnePass;
         CpuParallel.Threads = Threads;
         string load0 = RunInfo.LoadAverage();
         var start = DateTime.UtcNow;
@@ -73,8 +73,9 @@ internal static class MlpInStep
         report.Line("Per call, each part's median over the calls, ms (and the wall's mean): `step` = the MLP calls of the " +
             $"training step (train-vs-torch's, {steps} steps per variant after {warmup} warm-up steps), `alone` = the same " +
             $"shape called back to back ({opts.Reps} forward + backward pairs per variant, pre kept, random operands). " +
-            "`old`: each task a fixed share of the blocks (SLAK_MLP_DYNAMIC=0); `new`: blocks (forward) or chunks of " +
-            "blocks (backward) claimed as the tasks come free; the two alternate step by step (ABBA) and pair by pair. " +
+            "`old`: the backward rebuilds act = GELU(pre) before the dact product and applies GELU' after it, two " +
+            "passes over pre (SLAK_MLP_GELU_ONE_PASS=0); `new`: both in one pass after the dact product (the forward is " +
+            "the same); the two alternate step by step (ABBA) and pair by pair. " +
             "products / passes: the tasks' sum over the thread count; pack + reduce: before and after the tasks; " +
             "start: a task's time from the fork to its first step, wait: from its last step to the join's return (per " +
             "thread); other: the wall less all of these. GFLOP/s: the call's GEMM FLOPs over its median wall.");
@@ -119,7 +120,7 @@ internal static class MlpInStep
             MlpPhaseClock.ByShape = null;
             MlpPhaseClock.Ticks = null;
             CpuParallel.Threads = savedThreads;
-            CpuMlp.DynamicBlocks = savedDynamic;
+            CpuMlp.GeluOnePass = savedOnePass;
         }
         report.Line();
         report.Line($"Load average at the end: `{RunInfo.LoadAverage()}`.");

@@ -39,37 +39,14 @@ internal static unsafe partial class CpuMlp
     internal static bool ReduceTransposed { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_MLP_REDUCE_TRANSPOSED") != "0";
 
-    /// <summary>True (the default): the tasks of a row-block call claim the next block (the forward) or the next
-    /// chunk of blocks (the backward) as they come free, so that a task whose thread starts late or is descheduled
-    /// leaves its work to the others instead of holding up the join; false (SLAK_MLP_DYNAMIC=0): each task takes a
-    /// fixed contiguous share, as before. Internal and settable so that the bench (mlp-ab) can time both in one
-    /// run and tests can compare them.</summary>
-    /// <remarks>On this project's shared 2-core host the call's wall was the slower task's: bench mlp-in-step timed
-    /// the second task's start after the fork and the first task's wait at the join at up to half of the wall of
-    /// the MLP calls inside the training step. A forward block's output does not depend on the task that runs it,
-    /// so the forward keeps its bits; the backward's weight and bias gradients are summed per chunk (a fixed
-    /// partition of the blocks, <see cref="BackwardChunks"/>) and the chunks in order, so its bits depend on the
-    /// shape and thread count only, but differ from the fixed shares' where the chunks are more than the
-    /// tasks.</remarks>
-    internal static bool DynamicBlocks { get; set; } = Environment.GetEnvironmentVariable("SLAK_MLP_DYNAMIC") != "0";
-
-    /// <summary>Chunks per task of the backward with <see cref="DynamicBlocks"/>: enough that a late task's share
-    /// can be taken over, few enough that the per-chunk gradient buffers stay small.</summary>
-    private const int ChunksPerTask = 2;
-
-    /// <summary>Floats of per-chunk gradient buffers above which the backward takes fewer chunks (their reduction
-    /// reads them all once on one thread): 2 MiB.</summary>
-    private const long MaxChunkFloats = 1 << 19;
-
-    /// <summary>Chunks of blocks of a row-block backward: its tasks with the fixed shares; with
-    /// <see cref="DynamicBlocks"/>, <see cref="ChunksPerTask"/> per task where the blocks and the buffers allow (never
-    /// fewer than the tasks).</summary>
-    private static int BackwardChunks(int blocks, int parts, long partFloats)
-    {
-        if (!DynamicBlocks) return parts;
-        long byBuffers = MaxChunkFloats / Math.Max(1, partFloats);
-        return (int)Math.Max(parts, Math.Min(blocks, Math.Min(parts * ChunksPerTask, byBuffers)));
-    }
+    /// <summary>True (the default): where the caller kept the pre-activation, the backward (row blocks, and hidden
+    /// slices, CpuMlp.SplitHidden.cs) rebuilds act = GELU(pre) and applies GELU' to dact in one pass over pre after
+    /// the dact product
+    /// (CpuGelu.ForwardAndBackward: pre read once, the same bits); false (SLAK_MLP_GELU_ONE_PASS=0): act rebuilt
+    /// before the dact product and GELU' applied after it, two passes over pre, as before. Internal and settable so
+    /// that the benches (mlp-ab, mlp-in-step) can time both in one run and tests can compare them.</summary>
+    internal static bool GeluOnePass { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_MLP_GELU_ONE_PASS") != "0";
 
     /// <summary>The tensors of one call and its shape (x: rows x In, w1: Hidden x In, w2: Out x Hidden). Pre is null
     /// where the caller keeps no pre-activation.</summary>
@@ -123,8 +100,6 @@ internal static unsafe partial class CpuMlp
         using var w = new Weights(a, backward: false);
         MlpPhaseClock.Lap(0, MlpPhase.Pack, ref t);
         long[]? ends = MlpPhaseClock.TaskEnds(parts);
-        bool claim = DynamicBlocks;
-        int next = 0; // the next block to claim, with DynamicBlocks
         long fork = MlpPhaseClock.Start();
         CpuParallel.For(0, parts, part =>
         {
@@ -134,14 +109,9 @@ internal static unsafe partial class CpuMlp
             try
             {
                 fixed (float* scratch = buffer)
-                {
-                    // Claimed: the next unclaimed block until none is left; else the task's share in order.
-                    int end = claim ? blocks : FirstBlock(part + 1, parts, blocks);
-                    for (int blk = claim ? Interlocked.Increment(ref next) - 1 : FirstBlock(part, parts, blocks);
-                         blk < end; blk = claim ? Interlocked.Increment(ref next) - 1 : blk + 1)
+                    for (int blk = FirstBlock(part, parts, blocks); blk < FirstBlock(part + 1, parts, blocks); blk++)
                         ForwardBlock(a, w, part, blk * rb, Math.Min(rb, a.Rows - blk * rb), scratch,
                             scratch + blockFloats, (float*)yP);
-                }
             }
             finally
             {
@@ -220,9 +190,8 @@ internal static unsafe partial class CpuMlp
         // without CpuGemm's swap and transpose-back on every block), then both bias gradients in double.
         long w1Floats = (long)a.Hidden * a.In, partFloats = w1Floats + (long)a.Hidden * a.Out;
         int biasStride = a.Hidden + a.Out;
-        int chunks = BackwardChunks(blocks, parts, partFloats);
-        float[] partialArray = ArrayPool<float>.Shared.Rent(checked((int)(chunks * partFloats)));
-        double[] biasSums = new double[chunks * biasStride];
+        float[] partialArray = ArrayPool<float>.Shared.Rent(checked((int)(parts * partFloats)));
+        double[] biasSums = new double[parts * biasStride];
         long t = MlpPhaseClock.Start();
         using var w = new Weights(a, backward: true);
         MlpPhaseClock.Lap(0, MlpPhase.Pack, ref t);
@@ -232,8 +201,6 @@ internal static unsafe partial class CpuMlp
             {
                 nint partP = (nint)partials;
                 long[]? ends = MlpPhaseClock.TaskEnds(parts);
-                bool claim = DynamicBlocks;
-                int next = 0; // the next chunk to claim, with DynamicBlocks
                 long fork = MlpPhaseClock.Start();
                 CpuParallel.For(0, parts, part =>
                 {
@@ -245,20 +212,14 @@ internal static unsafe partial class CpuMlp
                     {
                         fixed (float* scratch = buffer)
                         {
-                            // Claimed: the next unclaimed chunk until none is left; else the task's own. A chunk's
-                            // gradients are summed into its own buffers.
-                            int last = claim ? chunks : part + 1;
-                            for (int k = claim ? Interlocked.Increment(ref next) - 1 : part; k < last; k = claim ? Interlocked.Increment(ref next) - 1 : k + 1)
-                            {
-                                float* dw1 = (float*)partP + k * partFloats, dw2T = dw1 + w1Floats;
-                                int first = FirstBlock(k, chunks, blocks), end = FirstBlock(k + 1, chunks, blocks);
-                                if (first == end)
-                                    new Span<float>(dw1, (int)partFloats).Clear();
-                                for (int blk = first; blk < end; blk++)
-                                    BackwardBlock(a, w, g, part, blk * rb, Math.Min(rb, a.Rows - blk * rb),
-                                        blk == first, scratch, scratch + blockFloats, scratch + 2 * blockFloats, dw1,
-                                        dw2T, biasSums.AsSpan(k * biasStride, biasStride));
-                            }
+                            float* dw1 = (float*)partP + part * partFloats, dw2T = dw1 + w1Floats;
+                            int first = FirstBlock(part, parts, blocks), end = FirstBlock(part + 1, parts, blocks);
+                            if (first == end)
+                                new Span<float>(dw1, (int)partFloats).Clear();
+                            for (int blk = first; blk < end; blk++)
+                                BackwardBlock(a, w, g, part, blk * rb, Math.Min(rb, a.Rows - blk * rb), blk == first,
+                                    scratch, scratch + blockFloats, scratch + 2 * blockFloats, dw1, dw2T,
+                                    biasSums.AsSpan(part * biasStride, biasStride));
                         }
                     }
                     finally
@@ -269,7 +230,7 @@ internal static unsafe partial class CpuMlp
                 });
                 MlpPhaseClock.Joined(ends);
                 t = MlpPhaseClock.Start();
-                Reduce(a, g, partials, chunks, partFloats, w1Floats, biasSums);
+                Reduce(a, g, partials, parts, partFloats, w1Floats, biasSums);
                 MlpPhaseClock.Lap(0, MlpPhase.Reduce, ref t);
             }
         }
@@ -290,13 +251,15 @@ internal static unsafe partial class CpuMlp
         float* x = a.X + (long)r0 * a.In, dy = g.Dy + (long)r0 * a.Out;
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h;
         float* colSums = a.Pre == null ? preScratch + (long)n * h : preScratch;
+        // act = GELU(pre) in one pass with GELU' after the dact product (GeluOnePass), else here.
+        bool onePass = a.Pre != null && GeluOnePass && !CpuRowOps.Legacy;
         long t = MlpPhaseClock.Start();
         if (a.Pre == null)
         {
             Fc1(a, w, r0, n, pre, act);
             MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
         }
-        else
+        else if (!onePass)
         {
             CpuGelu.Forward(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h));
             MlpPhaseClock.Lap(part, MlpPhase.GeluRecompute, ref t);
@@ -324,7 +287,9 @@ internal static unsafe partial class CpuMlp
         {
             // GELU' over the whole block in one call (its tables loaded once, one masked tail), then the column
             // sums in registers: the same products and sums as the per-row form, without its per-row call costs.
-            CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
+            var preS = new ReadOnlySpan<float>(pre, n * h);
+            if (onePass) CpuGelu.ForwardAndBackward(preS, new Span<float>(act, n * h), dpreS);
+            else CpuGelu.Backward(preS, dpreS, dpreS);
             MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
             CpuRowOps.AccumulateColumns(dpre, h, n, h, colSums);
             CpuRowOps.AccumulateColumns(dy, a.Out, n, a.Out, colSums + h);
