@@ -5,8 +5,10 @@
 // cache, the workers awake). Each row is a median per call over the steps (or the reps), part by part: the wall, the products and
 // passes per thread (the tasks' sum over the thread count), the weights' packing and the reduction after the tasks,
 // the tasks' start and wait per thread, and `other` = the wall less all of those (the call's scratch, its fork and
-// join outside the tasks). Old and new (CpuMlp.GeluOnePass off and on, SLAK_MLP_GELU_ONE_PASS) alternate step by step
-// (ABBA) and call pair by call pair. Writes bench/results/mlp-in-step.md with the FMA peak measured in the same run.
+// join outside the tasks); and per call the later task's start after the fork and the join's return after the last
+// task ended, which say whether a call's `wait` is the second thread starting late (on this shared 2-core host it
+// often does not run until the first task is done) or the join itself. Writes bench/results/mlp-in-step.md with the
+// FMA peak measured in the same run.
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-in-step [--reps N] [--steps N] [--warmup N]
 //     [--presets P,Q] [--out FILE] [--note TEXT]
 using System.Diagnostics;
@@ -29,15 +31,11 @@ internal static class MlpInStep
     private static readonly MlpPhase[] Passes = [MlpPhase.GeluRecompute, MlpPhase.GeluGrad, MlpPhase.ColumnSums];
 
     // Per call, in ms: the wall and its parts (see the file comment).
+    // LateStart: the later task's start after the fork; Join: the join's return after the last task's end.
     private sealed record Split(double Wall, double Products, double Passes, double PackReduce, double Start,
-        double Wait, double Other, double MeanWall);
+        double Wait, double Other, double LateStart, double Join, double MeanWall);
 
-    private static readonly string[] Variants = ["old", "new"];
-
-    // Variant 0: act rebuilt and GELU' applied in two passes over pre; 1: in one.
-    private static void Switch(int variant) => CpuMlp.GeluOnePass = variant == 1;
-
-    [BenchProgram("mlp-in-step", "The block MLP calls of the training step timed per phase (task start, join wait, products, passes), against the same shapes called alone; SLAK_MLP_GELU_ONE_PASS off / on alternating [--reps N] [--steps N] [--warmup N] [--presets P,Q] [--out FILE] [--note TEXT]")]
+    [BenchProgram("mlp-in-step", "The block MLP calls of the training step timed per phase (task start, join wait, products, passes), against the same shapes called alone; [--reps N] [--steps N] [--warmup N] [--presets P,Q] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         int steps = 20, warmup = 30;
@@ -55,7 +53,6 @@ internal static class MlpInStep
             });
         if (opts is null) return 2;
         int savedThreads = CpuParallel.Threads;
-        bool savedOnePass = CpuMlp.GeluOnePass;
         CpuParallel.Threads = Threads;
         string load0 = RunInfo.LoadAverage();
         var start = DateTime.UtcNow;
@@ -71,48 +68,44 @@ internal static class MlpInStep
         report.Line(string.Create(Inv, $"# FMA peak measured in this run: {peak:F1} GFLOP/s = {Threads} x {one.Description}"));
         report.Line();
         report.Line("Per call, each part's median over the calls, ms (and the wall's mean): `step` = the MLP calls of the " +
-            $"training step (train-vs-torch's, {steps} steps per variant after {warmup} warm-up steps), `alone` = the same " +
-            $"shape called back to back ({opts.Reps} forward + backward pairs per variant, pre kept, random operands). " +
-            "`old`: the backward rebuilds act = GELU(pre) before the dact product and applies GELU' after it, two " +
-            "passes over pre (SLAK_MLP_GELU_ONE_PASS=0); `new`: both in one pass after the dact product (the forward is " +
-            "the same); the two alternate step by step (ABBA) and pair by pair. " +
-            "products / passes: the tasks' sum over the thread count; pack + reduce: before and after the tasks; " +
-            "start: a task's time from the fork to its first step, wait: from its last step to the join's return (per " +
-            "thread); other: the wall less all of these. GFLOP/s: the call's GEMM FLOPs over its median wall.");
+            $"training step (train-vs-torch's, {steps} steps after {warmup} warm-up steps), `alone` = the same shape " +
+            $"called back to back ({opts.Reps} forward + backward pairs, pre kept, random operands). products / passes: " +
+            "the tasks' sum over the thread count; pack + reduce: before and after the tasks; start: a task's time from " +
+            "the fork to its first step, wait: from its last step to the join's return (per thread); other: the wall " +
+            "less all of these; late start: the later task's start; join: the join's return after the last task ended. " +
+            "GFLOP/s: the call's GEMM FLOPs over its median wall.");
         report.Line();
-        report.Line("| preset | call | rows | C | where | variant | calls/step | wall | wall mean | products | passes | pack + reduce | start | wait | other | GFLOP/s (% of peak) |");
-        report.Line("|---|---|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        report.Line("| preset | call | rows | C | where | calls/step | wall | wall mean | products | passes | pack + reduce | start | wait | other | late start | join | GFLOP/s (% of peak) |");
+        report.Line("|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         var summary = new List<string>();
         try
         {
             foreach (var preset in presets)
             {
                 var inStep = TimeStep(preset, steps, warmup);
-                // ms per step of the MLP calls: [where (step, alone), variant], by median and by mean call.
-                var median = new double[2, 2];
-                var mean = new double[2, 2];
-                foreach (var (key, calls) in inStep[0].OrderBy(e => e.Key.Rows).ThenBy(e => e.Key.Backward))
+                // ms per step of the MLP calls in the step and alone: by median and by mean call.
+                double[] median = new double[2], mean = new double[2], waits = new double[2];
+                foreach (var (key, calls) in inStep.OrderBy(e => e.Key.Rows).ThenBy(e => e.Key.Backward))
                 {
                     var (backward, rows, c) = key;
-                    var alone = TimeAlone(backward, rows, c, opts.Reps);
                     double flops = (backward ? 4.0 : 2.0) * 2 * rows * c * 4 * c;
                     double perStep = calls.Count / (double)steps;
+                    Split[] splits = [Median(calls), TimeAlone(backward, rows, c, opts.Reps)];
                     for (int where = 0; where < 2; where++)
-                        for (int v = 0; v < 2; v++)
-                        {
-                            var s = where == 0 ? Median(inStep[v][key]) : alone[v];
-                            double gflops = flops / (s.Wall * 1e-3) / 1e9;
-                            median[where, v] += perStep * s.Wall;
-                            mean[where, v] += perStep * s.MeanWall;
-                            report.Line(string.Create(Inv,
-                                $"| {preset} | {(backward ? "backward" : "forward")} | {rows} | {c} | {(where == 0 ? "step" : "alone")} | {Variants[v]} | {(where == 0 ? perStep.ToString("F0", Inv) : "")} | " +
-                                $"{s.Wall:F3} | {s.MeanWall:F3} | {s.Products:F3} | {s.Passes:F3} | {s.PackReduce:F3} | {s.Start:F3} | {s.Wait:F3} | {s.Other:F3} | {gflops:F0} ({100 * gflops / peak:F1}) |"));
-                        }
+                    {
+                        var s = splits[where];
+                        double gflops = flops / (s.Wall * 1e-3) / 1e9;
+                        median[where] += perStep * s.Wall;
+                        mean[where] += perStep * s.MeanWall;
+                        waits[where] += perStep * (s.Start + s.Wait);
+                        report.Line(string.Create(Inv,
+                            $"| {preset} | {(backward ? "backward" : "forward")} | {rows} | {c} | {(where == 0 ? "step" : "alone")} | {(where == 0 ? perStep.ToString("F0", Inv) : "")} | " +
+                            $"{s.Wall:F3} | {s.MeanWall:F3} | {s.Products:F3} | {s.Passes:F3} | {s.PackReduce:F3} | {s.Start:F3} | {s.Wait:F3} | {s.Other:F3} | {s.LateStart:F3} | {s.Join:F3} | {gflops:F0} ({100 * gflops / peak:F1}) |"));
+                    }
                 }
                 summary.Add(string.Create(Inv,
-                    $"{preset} in the step {median[0, 0]:F2} -> {median[0, 1]:F2} ms/step by median calls (x{median[0, 1] / median[0, 0]:F2}), " +
-                    $"{mean[0, 0]:F2} -> {mean[0, 1]:F2} by mean calls (x{mean[0, 1] / mean[0, 0]:F2}); alone {median[1, 0]:F2} -> {median[1, 1]:F2} " +
-                    $"(x{median[1, 1] / median[1, 0]:F2}), means {mean[1, 0]:F2} -> {mean[1, 1]:F2} (x{mean[1, 1] / mean[1, 0]:F2})"));
+                    $"{preset} {median[0]:F2} ms/step in the step by median calls ({mean[0]:F2} by mean calls, start + wait {waits[0]:F2}), " +
+                    $"{median[1]:F2} alone ({mean[1]:F2}, start + wait {waits[1]:F2})"));
             }
         }
         finally
@@ -120,53 +113,37 @@ internal static class MlpInStep
             MlpPhaseClock.ByShape = null;
             MlpPhaseClock.Ticks = null;
             CpuParallel.Threads = savedThreads;
-            CpuMlp.GeluOnePass = savedOnePass;
         }
         report.Line();
         report.Line($"Load average at the end: `{RunInfo.LoadAverage()}`.");
         report.Line();
-        report.Line($"mlp-in-step (old -> new): {string.Join("; ", summary)}");
+        report.Line($"mlp-in-step: {string.Join("; ", summary)}");
         File.WriteAllText(opts.Out ?? "bench/results/mlp-in-step.md", report.ToString());
         return 0;
     }
 
-    // The MLP calls of `steps` training steps per variant, per shape (backward, rows, C), steps of the two variants
-    // in ABBA order.
-    private static Dictionary<(bool Backward, int Rows, int In), List<long[]>>[] TimeStep(string preset, int steps,
+    // The MLP calls of `steps` training steps per shape (backward, rows, C).
+    private static Dictionary<(bool Backward, int Rows, int In), List<long[]>> TimeStep(string preset, int steps,
         int warmup)
     {
         var train = SyntheticTrainStep.Build(preset, 128, "mlp-in-step");
-        for (int i = 0; i < warmup; i++)
-        {
-            Switch(i % 2);
-            train.Run();
-        }
-        var byVariant = new[]
-        {
-            new Dictionary<(bool Backward, int Rows, int In), List<long[]>>(),
-            new Dictionary<(bool Backward, int Rows, int In), List<long[]>>(),
-        };
+        for (int i = 0; i < warmup; i++) train.Run();
+        var byShape = new Dictionary<(bool Backward, int Rows, int In), List<long[]>>();
+        MlpPhaseClock.ByShape = byShape;
         try
         {
-            for (int i = 0; i < 2 * steps; i++)
-            {
-                int v = i % 4 is 0 or 3 ? 0 : 1;
-                Switch(v);
-                MlpPhaseClock.ByShape = byVariant[v];
-                train.Run();
-            }
+            for (int i = 0; i < steps; i++) train.Run();
         }
         finally
         {
             MlpPhaseClock.ByShape = null;
             MlpPhaseClock.Ticks = null;
         }
-        return byVariant;
+        return byShape;
     }
 
-    // `reps` forward + backward pairs of one shape per variant (pre kept, alternating pair by pair) on random
-    // operands: the backward's or forward's split, per variant.
-    private static Split[] TimeAlone(bool backward, int rows, int c, int reps)
+    // `reps` forward + backward pairs of one shape (pre kept) on random operands: the backward's or forward's split.
+    private static Split TimeAlone(bool backward, int rows, int c, int reps)
     {
         int h = 4 * c;
         var rng = new Random(rows + c);
@@ -186,32 +163,24 @@ internal static class MlpInStep
         using var db1 = T([h], 0);
         using var dw2 = T([c, h], 0);
         using var db2 = T([c], 0);
-        void Pair(int variant)
+        void Pair()
         {
-            Switch(variant);
             be.MlpForward(x, w1, b1, w2, b2, pre, y);
             be.MlpBackward(dy, x, w1, b1, w2, pre, dx, dw1, db1, dw2, db2);
         }
-        for (int i = 0; i < 4; i++) Pair(i % 2);
-        var byVariant = new[]
-        {
-            new Dictionary<(bool Backward, int Rows, int In), List<long[]>>(),
-            new Dictionary<(bool Backward, int Rows, int In), List<long[]>>(),
-        };
+        for (int i = 0; i < 3; i++) Pair();
+        var byShape = new Dictionary<(bool Backward, int Rows, int In), List<long[]>>();
+        MlpPhaseClock.ByShape = byShape;
         try
         {
-            for (int i = 0; i < 2 * reps; i++)
-            {
-                MlpPhaseClock.ByShape = byVariant[i % 2];
-                Pair(i % 2);
-            }
+            for (int i = 0; i < reps; i++) Pair();
         }
         finally
         {
             MlpPhaseClock.ByShape = null;
             MlpPhaseClock.Ticks = null;
         }
-        return [Median(byVariant[0][(backward, rows, c)]), Median(byVariant[1][(backward, rows, c)])];
+        return Median(byShape[(backward, rows, c)]);
     }
 
     // Each part's median over a shape's calls, ms (the machine is shared: a mean would carry the calls descheduled).
@@ -224,7 +193,7 @@ internal static class MlpInStep
             return v.Length % 2 == 1 ? v[v.Length / 2] : (v[v.Length / 2 - 1] + v[v.Length / 2]) / 2;
         }
         return new Split(M(s => s.Wall), M(s => s.Products), M(s => s.Passes), M(s => s.PackReduce), M(s => s.Start),
-            M(s => s.Wait), M(s => s.Other), splits.Average(s => s.Wall));
+            M(s => s.Wait), M(s => s.Other), M(s => s.LateStart), M(s => s.Join), splits.Average(s => s.Wall));
     }
 
     // One call's ticks (tasks x phases, then the wall) as its split, ms.
@@ -244,7 +213,13 @@ internal static class MlpInStep
         double wall = Ms(ticks[^1]), products = Products.Sum(PerThread), passes = Passes.Sum(PerThread);
         double packReduce = pack + Ms(ticks[(int)MlpPhase.Reduce]);
         double start = PerThread(MlpPhase.Start), wait = PerThread(MlpPhase.Wait);
+        long lateStart = 0, join = long.MaxValue;
+        for (int t = 0; t < MlpPhaseClock.ShapeTasks; t++)
+        {
+            lateStart = Math.Max(lateStart, ticks[t * MlpPhaseClock.Count + (int)MlpPhase.Start]);
+            join = Math.Min(join, ticks[t * MlpPhaseClock.Count + (int)MlpPhase.Wait]);
+        }
         return new Split(wall, products, passes, packReduce, start, wait,
-            wall - products - passes - packReduce - start - wait, wall);
+            wall - products - passes - packReduce - start - wait, Ms(lateStart), Ms(join), wall);
     }
 }

@@ -83,42 +83,6 @@ internal static class CpuGelu
         }
     }
 
-    /// <summary>y = GELU(x) and g *= GELU'(x) in one pass over x (the block MLP's backward: act for the dw2 product
-    /// and dpre from dact, CpuMlp.cs): one read of x instead of two, both tables held in registers; the same operations
-    /// per element as <see cref="Forward"/> and <see cref="Backward"/>, so the same bits.</summary>
-    public static unsafe void ForwardAndBackward(ReadOnlySpan<float> x, Span<float> y, Span<float> g)
-    {
-        if (y.Length < x.Length || g.Length < x.Length)
-            throw new ArgumentException($"y has {y.Length} and g {g.Length} elements, x has {x.Length}", nameof(g));
-        int n = x.Length;
-        fixed (float* px = x)
-        fixed (float* py = y)
-        fixed (float* pg = g)
-        {
-            if (!Vectorized)
-            {
-                ForwardLanes(px, py, n);
-                BackwardLanes(px, pg, pg, n);
-                return;
-            }
-            var q = new Table512(QTable);
-            var r = new Table512(RTable);
-            int i0 = 0;
-            for (; i0 + Vector512<float>.Count <= n; i0 += Vector512<float>.Count)
-            {
-                var xv = Vector512.Load(px + i0);
-                Gelu512(xv, q).Store(py + i0);
-                (Vector512.Load(pg + i0) * Derivative512(xv, r)).Store(pg + i0);
-            }
-            if (i0 == n) return;
-            var m = TailMask(n - i0);
-            var xt = Avx512F.MaskLoad(px + i0, m, Vector512<float>.Zero);
-            Avx512F.MaskStore(py + i0, m, Gelu512(xt, q));
-            var gt = Avx512F.MaskLoad(pg + i0, m, Vector512<float>.Zero);
-            Avx512F.MaskStore(pg + i0, m, gt * Derivative512(xt, r));
-        }
-    }
-
     /// <summary>One row of a GEMM epilogue in one pass: c += bias (c keeps the pre-activation), y = GELU(c); a ragged
     /// row end is one masked vector.</summary>
     public static unsafe void BiasForward(Span<float> c, ReadOnlySpan<float> bias, Span<float> y)

@@ -19,8 +19,7 @@ internal enum MlpPhase
     GeluRecompute,
     /// <summary>dact = dy w2.</summary>
     Dact,
-    /// <summary>dpre = dact GELU'(pre), a pass over the block (with CpuMlp.GeluOnePass, the same pass also rebuilds
-    /// act = GELU(pre), and GeluRecompute is 0).</summary>
+    /// <summary>dpre = dact GELU'(pre), a pass over the block.</summary>
     GeluGrad,
     /// <summary>Column sums of dpre and dy (the bias gradients), added to the task's double sums.</summary>
     ColumnSums,
@@ -59,7 +58,8 @@ internal static class MlpPhaseClock
         if (ticks == null) return;
         long now = Stopwatch.GetTimestamp();
         int at = task * Count + (int)phase;
-        if (at < ticks.Length) ticks[at] += now - t;
+        // Whole rows of tasks only: a per-call entry's extra last slot (ByShape) is its wall, not a task's step.
+        if (at < ticks.Length - ticks.Length % Count) ticks[at] += now - t;
         t = now;
     }
 

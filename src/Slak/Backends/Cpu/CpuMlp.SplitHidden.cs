@@ -205,15 +205,13 @@ internal static unsafe partial class CpuMlp
         // pre of the block's slice: the caller's (row stride h) or recomputed (row stride hw).
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h + h0;
         int ldPre = a.Pre == null ? hw : h;
-        // act = GELU(pre) in one pass with GELU' after the dact product (GeluOnePass), else here.
-        bool onePass = a.Pre != null && GeluOnePass;
         long t = MlpPhaseClock.Start();
         if (a.Pre == null)
         {
             SliceFc1(a, w1T!, r0, n, h0, hw, preScratch, act);
             MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
         }
-        else if (!onePass)
+        else
         {
             for (int i = 0; i < n; i++)
                 CpuGelu.Forward(new ReadOnlySpan<float>(pre + (long)i * ldPre, hw),
@@ -225,9 +223,7 @@ internal static unsafe partial class CpuMlp
         for (int i = 0; i < n; i++)
         {
             var row = new Span<float>(dpre + (long)i * hw, hw);
-            var preRow = new ReadOnlySpan<float>(pre + (long)i * ldPre, hw);
-            if (onePass) CpuGelu.ForwardAndBackward(preRow, new Span<float>(act + (long)i * hw, hw), row);
-            else CpuGelu.Backward(preRow, row, row);
+            CpuGelu.Backward(new ReadOnlySpan<float>(pre + (long)i * ldPre, hw), row, row);
         }
         MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
         new Span<float>(colSums, hw).Clear();

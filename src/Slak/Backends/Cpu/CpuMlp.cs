@@ -39,15 +39,6 @@ internal static unsafe partial class CpuMlp
     internal static bool ReduceTransposed { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_MLP_REDUCE_TRANSPOSED") != "0";
 
-    /// <summary>True (the default): where the caller kept the pre-activation, the backward (row blocks, and hidden
-    /// slices, CpuMlp.SplitHidden.cs) rebuilds act = GELU(pre) and applies GELU' to dact in one pass over pre after
-    /// the dact product
-    /// (CpuGelu.ForwardAndBackward: pre read once, the same bits); false (SLAK_MLP_GELU_ONE_PASS=0): act rebuilt
-    /// before the dact product and GELU' applied after it, two passes over pre, as before. Internal and settable so
-    /// that the benches (mlp-ab, mlp-in-step) can time both in one run and tests can compare them.</summary>
-    internal static bool GeluOnePass { get; set; } =
-        Environment.GetEnvironmentVariable("SLAK_MLP_GELU_ONE_PASS") != "0";
-
     /// <summary>The tensors of one call and its shape (x: rows x In, w1: Hidden x In, w2: Out x Hidden). Pre is null
     /// where the caller keeps no pre-activation.</summary>
     internal readonly struct Args
@@ -251,15 +242,13 @@ internal static unsafe partial class CpuMlp
         float* x = a.X + (long)r0 * a.In, dy = g.Dy + (long)r0 * a.Out;
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h;
         float* colSums = a.Pre == null ? preScratch + (long)n * h : preScratch;
-        // act = GELU(pre) in one pass with GELU' after the dact product (GeluOnePass), else here.
-        bool onePass = a.Pre != null && GeluOnePass && !CpuRowOps.Legacy;
         long t = MlpPhaseClock.Start();
         if (a.Pre == null)
         {
             Fc1(a, w, r0, n, pre, act);
             MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
         }
-        else if (!onePass)
+        else
         {
             CpuGelu.Forward(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h));
             MlpPhaseClock.Lap(part, MlpPhase.GeluRecompute, ref t);
@@ -287,9 +276,7 @@ internal static unsafe partial class CpuMlp
         {
             // GELU' over the whole block in one call (its tables loaded once, one masked tail), then the column
             // sums in registers: the same products and sums as the per-row form, without its per-row call costs.
-            var preS = new ReadOnlySpan<float>(pre, n * h);
-            if (onePass) CpuGelu.ForwardAndBackward(preS, new Span<float>(act, n * h), dpreS);
-            else CpuGelu.Backward(preS, dpreS, dpreS);
+            CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
             MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
             CpuRowOps.AccumulateColumns(dpre, h, n, h, colSums);
             CpuRowOps.AccumulateColumns(dy, a.Out, n, a.Out, colSums + h);
