@@ -2,11 +2,10 @@
 // and MlpBackward (pre kept, as the training step runs them) at every stage of slak_nano and slak_nano64 (batch 128,
 // 2 threads), with the changes switched off (`old`: CpuMlp.SplitHiddenForward / SplitHiddenBackward = false, i.e.
 // SLAK_MLP_SPLIT_HIDDEN=0; CpuMlp.ReduceTransposed = false, SLAK_MLP_REDUCE_TRANSPOSED=0; CpuGemm.MaskedPackB = false,
-// SLAK_GEMM_MASKED_PACK=0; CpuMlp.StreamPre = false, SLAK_MLP_STREAM_PRE=0) and on (`new`, the defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
+// SLAK_GEMM_MASKED_PACK=0) and on (`new`, the defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
 // in the same run (one core's, times the 2 threads, as mlp-phases).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-ab [--reps N] [--out FILE] [--note TEXT]
-//     [--only split-hidden|reduce-transposed|masked-pack|stream-pre] [--base CHANGE[,CHANGE...]]
-//     [--split-from-rows N]
+//     [--only split-hidden|reduce-transposed|masked-pack] [--base CHANGE] [--split-from-rows N]
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -34,7 +33,7 @@ internal static class MlpAb
     private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd, double FwdRatio,
         double BwdRatio, double[][] FwdPhases, double[][] BwdPhases);
 
-    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK, SLAK_MLP_STREAM_PRE), interleaved [--reps N] [--out FILE] [--note TEXT] [--only CHANGE] [--base CHANGE] [--split-from-rows N]")]
+    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK), interleaved [--reps N] [--out FILE] [--note TEXT] [--only CHANGE] [--base CHANGE] [--split-from-rows N]")]
     private static int Run(string[] args)
     {
         int at = Array.IndexOf(args, "--split-from-rows");
@@ -57,7 +56,7 @@ internal static class MlpAb
         at = Array.IndexOf(args, "--base");
         if (at >= 0)
         {
-            _base = args[at + 1].Split(',');
+            _base = args[at + 1];
             args = [.. args[..at], .. args[(at + 2)..]];
         }
         if (ReportArgs.Parse(args, defaultReps: 100) is not { } opts) return 2;
@@ -99,20 +98,19 @@ internal static class MlpAb
     // alone, the others stay off in both variants.
     private static string? _only;
 
-    private static readonly string[] Changes = ["split-hidden", "reduce-transposed", "masked-pack", "stream-pre"];
+    private static readonly string[] Changes = ["split-hidden", "reduce-transposed", "masked-pack"];
 
-    // --base NAME[,NAME...]: those changes on in both variants (to time another change on top of them).
-    private static string[] _base = [];
+    // --base NAME: that change on in both variants (to time another change on top of it).
+    private static string? _base;
 
     private static void Switch(bool on)
     {
-        bool On(string change) => _base.Contains(change) || (on && (_only == null || _only == change));
+        bool On(string change) => change == _base || (on && (_only == null || _only == change));
         CpuMlp.MinBackwardBlockRows = on && _splitFromRows > 0 ? _splitFromRows : 128;
         CpuMlp.SplitHiddenForward = On("split-hidden");
         CpuMlp.SplitHiddenBackward = On("split-hidden");
         CpuMlp.ReduceTransposed = On("reduce-transposed");
         CpuGemm.MaskedPackB = On("masked-pack");
-        CpuMlp.StreamPre = On("stream-pre");
     }
 
     private static Row Measure(string preset, int stage, int rows, int c, int reps)
@@ -204,7 +202,7 @@ internal static class MlpAb
         Line($"Load average (/proc/loadavg) at the start: `{loadStart}`, at the end: `{loadEnd}`.");
         if (note.Length > 0) Line($"Note: {note}");
         if (_only != null) Line($"Only one change: `new` turns on `{_only}` alone; every other change is off in both variants" +
-            (_base.Length > 0 ? $", except `{string.Join(", ", _base)}`, on in both." : "."));
+            (_base != null ? $", except `{_base}`, on in both." : "."));
         if (_splitFromRows > 0) Line($"`new` splits over the hidden units wherever row blocks would have under {_splitFromRows} rows.");
         Line("");
         Line("The FMA peak: one core's, measured before and after the runs (the higher is used), times the 2 threads:");
@@ -212,7 +210,7 @@ internal static class MlpAb
         Line(FmaPeak.HeaderLine(peak));
         Line("");
         Line($"One CpuBackend.MlpForward and MlpBackward (C -> 4C -> C at batch 128, {Threads} threads, pre kept as the " +
-            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0, SLAK_MLP_REDUCE_TRANSPOSED=0, SLAK_GEMM_MASKED_PACK=0 and SLAK_MLP_STREAM_PRE=0 " +
+            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0, SLAK_MLP_REDUCE_TRANSPOSED=0 and SLAK_GEMM_MASKED_PACK=0 " +
             "(the last stage's " +
             "forward over row blocks with the weights packed on the calling thread, its backward as the per-GEMM composition; " +
             "dw2's per-task sums reduced element by element; a ragged B sliver or A strip packed element by element), " +

@@ -14,8 +14,6 @@
 // the same bits for the same thread count.
 using System.Buffers;
 using System.Numerics.Tensors;
-using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace Slak.Backends.Cpu;
 
@@ -40,16 +38,6 @@ internal static unsafe partial class CpuMlp
     /// strided stores, as before. Internal and settable so that the bench (mlp-ab) can time both in one run.</summary>
     internal static bool ReduceTransposed { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_MLP_REDUCE_TRANSPOSED") != "0";
-
-    /// <summary>True (the default, with AVX-512): where the caller keeps the pre-activation, the row-block forward's
-    /// first product writes each block's pre into the task's scratch (in L2) and streams it into the caller's tensor
-    /// with non-temporal stores, so the tensor's cold lines are not read before they are overwritten; false
-    /// (SLAK_MLP_STREAM_PRE=0): the product writes into the caller's tensor, as before. The same bits either way.
-    /// Internal and settable so that the benches (mlp-ab, mlp-in-step) can time both in one run and tests can
-    /// compare them.</summary>
-    /// <remarks>pre is rows x 4C floats, 4 MB at slak_nano's first stage and 16 MB at slak_nano64's, and is read
-    /// again only by the backward, long after; written in place, each of its lines is first read from DRAM.</remarks>
-    internal static bool StreamPre { get; set; } = Environment.GetEnvironmentVariable("SLAK_MLP_STREAM_PRE") != "0";
 
     /// <summary>The tensors of one call and its shape (x: rows x In, w1: Hidden x In, w2: Out x Hidden). Pre is null
     /// where the caller keeps no pre-activation.</summary>
@@ -102,22 +90,19 @@ internal static unsafe partial class CpuMlp
         long t = MlpPhaseClock.Start();
         using var w = new Weights(a, backward: false);
         MlpPhaseClock.Lap(0, MlpPhase.Pack, ref t);
-        bool stream = a.Pre != null && StreamPre && Avx512F.IsSupported && !CpuRowOps.Legacy;
         long[]? ends = MlpPhaseClock.TaskEnds(parts);
         long fork = MlpPhaseClock.Start();
         CpuParallel.For(0, parts, part =>
         {
             MlpPhaseClock.TaskStart(part, fork);
-            // Per task: a block's act, and its pre unless the product writes it into the caller's tensor.
-            bool prePlaced = a.Pre != null && !stream;
-            float[] buffer = ArrayPool<float>.Shared.Rent(checked((int)((prePlaced ? 1 : 2) * blockFloats)));
+            // Per task: a block's act, and its pre when the caller keeps none.
+            float[] buffer = ArrayPool<float>.Shared.Rent(checked((int)((a.Pre == null ? 2 : 1) * blockFloats)));
             try
             {
                 fixed (float* scratch = buffer)
                     for (int blk = FirstBlock(part, parts, blocks); blk < FirstBlock(part + 1, parts, blocks); blk++)
                         ForwardBlock(a, w, part, blk * rb, Math.Min(rb, a.Rows - blk * rb), scratch,
-                            scratch + blockFloats, (float*)yP, stream);
-                if (stream) Sse.StoreFence(); // the streamed pre visible before the join
+                            scratch + blockFloats, (float*)yP);
             }
             finally
             {
@@ -128,14 +113,12 @@ internal static unsafe partial class CpuMlp
         MlpPhaseClock.Joined(ends);
     }
 
-    // One block of rows [r0, r0 + n); streamPre: pre written into preScratch and streamed into a.Pre (StreamPre).
     private static void ForwardBlock(Args a, Weights w, int part, int r0, int n, float* act, float* preScratch,
-        float* y, bool streamPre)
+        float* y)
     {
-        float* pre = a.Pre == null || streamPre ? preScratch : a.Pre + (long)r0 * a.Hidden;
+        float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * a.Hidden;
         long t = MlpPhaseClock.Start();
         Fc1(a, w, r0, n, pre, act);
-        if (streamPre) StreamCopy(preScratch, a.Pre + (long)r0 * a.Hidden, (long)n * a.Hidden);
         MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
         CpuGemm.SgemmPackedB(n, w.W2T!, 1f, act, a.Hidden, 0f, y + (long)r0 * a.Out, a.Out, new BiasEpilogue(a.B2));
         MlpPhaseClock.Lap(part, MlpPhase.Fc2, ref t);
@@ -351,16 +334,6 @@ internal static unsafe partial class CpuMlp
             if (j < a.Hidden) g.Db1[j] = (float)s;
             else g.Db2[j - a.Hidden] = (float)s;
         }
-    }
-
-    // dst[0, n) = src[0, n) with non-temporal stores from dst's first 64-byte boundary (AVX-512; the caller fences).
-    private static void StreamCopy(float* src, float* dst, long n)
-    {
-        long i = 0;
-        for (; i < n && ((nint)(dst + i) & 63) != 0; i++) dst[i] = src[i];
-        for (; i + Vector512<float>.Count <= n; i += Vector512<float>.Count)
-            Avx512F.StoreAlignedNonTemporal(dst + i, Avx512F.LoadVector512(src + i));
-        for (; i < n; i++) dst[i] = src[i];
     }
 
     // The first block of a task: tasks take contiguous, near-equal ranges of blocks.
