@@ -2,10 +2,10 @@
 // train-vs-torch's step (SyntheticTrainStep: batch 128, 2 threads, AdamW, ERK masks) timed per shape with CpuMlp's
 // phase clock (CpuMlp.Phases.cs: every product, every pass, each task's start after the fork and its wait at the
 // join), then the same shapes called back to back on random tensors (as mlp-phases runs them: the operands hot in
-// cache, the workers awake). Each row is a median per call over the steps (or the reps), part by part: the wall, the products and
-// passes per thread (the tasks' sum over the thread count), the weights' packing and the reduction after the tasks,
-// the tasks' start and wait per thread, and `other` = the wall less all of those (the call's scratch, its fork and
-// join outside the tasks); and per call the later task's start after the fork and the join's return after the last
+// cache, the workers awake). Each row is a median per call over the steps (or the reps), part by part: the wall, the
+// products and passes per thread (the tasks' sum over the thread count), the weights' packing and the reduction after
+// the tasks, the tasks' start and wait per thread, and `other` = the wall less all of those (the call's scratch, its
+// fork and join outside the tasks); and per call the later task's start after the fork and the join's return after the last
 // task ended, which say whether a call's `wait` is the second thread starting late (on this shared 2-core host it
 // often does not run until the first task is done) or the join itself. Writes bench/results/mlp-in-step.md with the
 // FMA peak measured in the same run.
@@ -35,7 +35,7 @@ internal static class MlpInStep
     private sealed record Split(double Wall, double Products, double Passes, double PackReduce, double Start,
         double Wait, double Other, double LateStart, double Join, double MeanWall);
 
-    [BenchProgram("mlp-in-step", "The block MLP calls of the training step timed per phase (task start, join wait, products, passes), against the same shapes called alone; [--reps N] [--steps N] [--warmup N] [--presets P,Q] [--out FILE] [--note TEXT]")]
+    [BenchProgram("mlp-in-step", "The block MLP calls of the training step timed per phase (task start, join wait, products, passes), against the same shapes called alone [--reps N] [--steps N] [--warmup N] [--presets P,Q] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         int steps = 20, warmup = 30;
