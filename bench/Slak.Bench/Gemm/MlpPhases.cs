@@ -167,18 +167,21 @@ internal static class MlpPhases
             "(on a shared machine a phase's time includes its task's time descheduled). Phase times are per thread (the two tasks' " +
             "sum / 2; Pack and Reduce run once and count whole, except at the last stage, split over the hidden units " +
             "(CpuMlp.SplitHidden.cs), where each task packs its own slices of the weights and Pack is the tasks' sum); a product's GFLOP/s is 2 x rows x C x 4C over that time (so at 2 " +
-            "threads), % of the peak above; Fc1 includes its epilogue (bias, GELU), Fc2 its bias. `other` = best wall - the best " +
-            "phases (fork/join, the slower task, scratch, and under contention the call's time descheduled). The clock costs two " +
-            "timestamps per step, ~10 per block of 0.1-0.5 ms.");
+            "threads), % of the peak above; Fc1 includes its epilogue (bias, GELU), Fc2 its bias; Reduce in the forward: the " +
+            "last stage's shares of y summed. Start: a task's time from the fork to its first step (a worker waking up, or " +
+            "with Parallel.For's shared index the calling thread taking the second task itself after its first when the " +
+            "worker has not started by then); Wait: from its last step to the join's return (the other task still running, " +
+            "the join). `other` = best wall - the best phases (scratch, and the phases' bests coming from different calls). " +
+            "The clock costs two timestamps per step, ~10 per block of 0.1-0.5 ms.");
         Line("");
         foreach (var (title, fwd) in new[] { ("Forward", true), ("Backward", false) })
         {
             Line($"## {title}");
             Line("");
             var phases = fwd
-                ? new[] { MlpPhase.Pack, MlpPhase.Fc1, MlpPhase.Fc2 }
+                ? new[] { MlpPhase.Pack, MlpPhase.Fc1, MlpPhase.Fc2, MlpPhase.Reduce, MlpPhase.Start, MlpPhase.Wait }
                 : new[] { MlpPhase.Pack, MlpPhase.Fc1, MlpPhase.GeluRecompute, MlpPhase.Dact, MlpPhase.GeluGrad, MlpPhase.ColumnSums,
-                    MlpPhase.Dw2, MlpPhase.Dw1, MlpPhase.Dx, MlpPhase.Reduce };
+                    MlpPhase.Dw2, MlpPhase.Dw1, MlpPhase.Dx, MlpPhase.Reduce, MlpPhase.Start, MlpPhase.Wait };
             Line("| preset | stage | rows | C | variant | wall ms | " + string.Join(" | ", phases.Select(p => $"{p} ms")) +
                 " | other ms | products GFLOP/s (% of peak) | wall / pre kept |");
             Line("|---|---:|---:|---:|---|---:|" + string.Concat(phases.Select(_ => "---:|")) + "---:|---|---:|");
@@ -206,7 +209,10 @@ internal static class MlpPhases
         var summary = rows.Select(r =>
         {
             var t = r.ByVariant[0];
-            double f = 2.0 * r.Rows * r.C * 4 * r.C, fs = t.FwdPhases.Sum(), bs = t.BwdPhases.Where(p => p > 0 && p < double.MaxValue).Sum();
+            // The steps only: not the tasks' start after the fork and wait at the join.
+            double Steps(double[] ph) => ph.Where((p, i) => i != (int)MlpPhase.Start && i != (int)MlpPhase.Wait &&
+                p > 0 && p < double.MaxValue).Sum();
+            double f = 2.0 * r.Rows * r.C * 4 * r.C, fs = Steps(t.FwdPhases), bs = Steps(t.BwdPhases);
             double passes = t.BwdPhases[(int)MlpPhase.GeluRecompute] + t.BwdPhases[(int)MlpPhase.GeluGrad] +
                 t.BwdPhases[(int)MlpPhase.ColumnSums] + t.BwdPhases[(int)MlpPhase.Reduce];
             return string.Create(Inv, $"{r.Preset} s{r.Stage} fwd {FmaPeak.PercentOf(2 * f / fs / 1e9, peak.Gflops)} / " +

@@ -306,6 +306,63 @@ public class CpuMlpTests
         }
     }
 
+    // The per-call phase clock (MlpPhaseClock.ByShape, bench mlp-in-step) on the row-block form (several blocks per
+    // task) and the hidden-split form (slak_nano's last stage at batch 2): the same bits with the clock on as off, one
+    // entry per call under its shape, and for every timed task its steps, its start after the fork and its wait at
+    // the join (with the packing before and the reduction after the tasks on task 0's row) within the call's wall.
+    [TestCase(1109, 31, 124, 31, 16 * 124, 0)]
+    [TestCase(2, 249, 996, 249, 1 << 16, 128)]
+    public void PerCallPhaseClockChangesNoBitsAndStaysWithinTheWall(int rows, int inF, int hidden, int outF,
+        int blockFloats, int minBackwardRows)
+    {
+        CpuMlp.HiddenBlockFloats = blockFloats;
+        CpuMlp.MinBackwardBlockRows = minBackwardRows;
+        var a = Make(rows, inF, hidden, outF);
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            CpuParallel.Threads = threads;
+            string ctx = $"({rows} x {inF} -> {hidden} -> {outF}), {threads} threads, seed {_rng.Seed}";
+            var off = Run(a, composed: false, keepPre: true);
+            var byShape = new Dictionary<(bool Backward, int Rows, int In), List<long[]>>();
+            MlpPhaseClock.ByShape = byShape;
+            float[][] on;
+            try
+            {
+                on = Run(a, composed: false, keepPre: true);
+            }
+            finally
+            {
+                MlpPhaseClock.ByShape = null;
+                MlpPhaseClock.Ticks = null;
+            }
+            for (int i = 0; i < Names.Length; i++)
+                Expect.Exactly(on[i], off[i], $"{Names[i]}: clock on vs off, {ctx}");
+            // The backward runs the composition, which has no clock, where CpuMlp would have short row blocks.
+            bool clockedBackward = CpuMlp.UsesSplitHidden(rows, hidden, threads) ||
+                CpuMlp.BlockRows(rows, hidden, threads) >= CpuMlp.MinBackwardBlockRows;
+            var shapes = clockedBackward ? new[] { (false, rows, inF), (true, rows, inF) } : new[] { (false, rows, inF) };
+            Assert.That(byShape.Keys, Is.EquivalentTo(shapes), ctx);
+            foreach (var (key, calls) in byShape)
+            {
+                Assert.That(calls, Has.Count.EqualTo(1), $"{key}: {ctx}");
+                long[] ticks = calls[0];
+                long wall = ticks[^1];
+                Assert.That(wall, Is.GreaterThan(0), $"{key} wall: {ctx}");
+                for (int task = 0; task < Math.Min(threads, MlpPhaseClock.ShapeTasks); task++)
+                {
+                    long sum = 0;
+                    for (int p = 0; p < MlpPhaseClock.Count; p++)
+                    {
+                        Assert.That(ticks[task * MlpPhaseClock.Count + p], Is.GreaterThanOrEqualTo(0),
+                            $"{key} task {task} {(MlpPhase)p}: {ctx}");
+                        sum += ticks[task * MlpPhaseClock.Count + p];
+                    }
+                    Assert.That(sum, Is.GreaterThan(0).And.LessThanOrEqualTo(wall), $"{key} task {task}: {ctx}");
+                }
+            }
+        }
+    }
+
     // Through F.LinearGeluLinear, with the backward that recomputes the first product (the default keeps pre, which
     // LinearGeluLinearOpTests checks the same way): gradients against central differences of the float64 reference.
     [TestCase(1)]

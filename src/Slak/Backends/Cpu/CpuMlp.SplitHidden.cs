@@ -60,8 +60,11 @@ internal static unsafe partial class CpuMlp
             fixed (float* shares = sharesArray)
             {
                 nint yP = (nint)y, sharesP = (nint)shares;
+                long[]? ends = MlpPhaseClock.TaskEnds(parts);
+                long fork = MlpPhaseClock.Start();
                 CpuParallel.For(0, parts, part =>
                 {
+                    MlpPhaseClock.TaskStart(part, fork);
                     int h0 = SliceStart(part, parts, a.Hidden), hw = SliceStart(part + 1, parts, a.Hidden) - h0;
                     int rb = SliceBlockRows(hw);
                     long blockFloats = (long)rb * hw;
@@ -89,7 +92,9 @@ internal static unsafe partial class CpuMlp
                     {
                         ArrayPool<float>.Shared.Return(buffer);
                     }
+                    MlpPhaseClock.TaskEnd(ends, part);
                 });
+                MlpPhaseClock.Joined(ends);
                 long t = MlpPhaseClock.Start();
                 AddShares(y, shares, parts, yFloats);
                 MlpPhaseClock.Lap(0, MlpPhase.Reduce, ref t);
@@ -106,6 +111,13 @@ internal static unsafe partial class CpuMlp
     /// + ...</summary>
     internal static void BackwardSplitHidden(Args a, Grads g, int threads)
     {
+        long call = MlpPhaseClock.BeginCall(true, a.Rows, a.In);
+        BackwardSlices(a, g, threads);
+        MlpPhaseClock.EndCall(call);
+    }
+
+    private static void BackwardSlices(Args a, Grads g, int threads)
+    {
         int parts = SplitParts(a.Hidden, threads);
         long dxFloats = (long)a.Rows * a.In;
         float[] sharesArray = ArrayPool<float>.Shared.Rent(checked((int)Math.Max(1, (parts - 1) * dxFloats)));
@@ -114,8 +126,11 @@ internal static unsafe partial class CpuMlp
             fixed (float* shares = sharesArray)
             {
                 nint sharesP = (nint)shares;
+                long[]? ends = MlpPhaseClock.TaskEnds(parts);
+                long fork = MlpPhaseClock.Start();
                 CpuParallel.For(0, parts, part =>
                 {
+                    MlpPhaseClock.TaskStart(part, fork);
                     int h0 = SliceStart(part, parts, a.Hidden), hw = SliceStart(part + 1, parts, a.Hidden) - h0;
                     int rb = SliceBlockRows(hw);
                     long blockFloats = (long)rb * hw, dw2Floats = (long)hw * a.Out;
@@ -164,7 +179,9 @@ internal static unsafe partial class CpuMlp
                     {
                         ArrayPool<float>.Shared.Return(buffer);
                     }
+                    MlpPhaseClock.TaskEnd(ends, part);
                 });
+                MlpPhaseClock.Joined(ends);
                 long t = MlpPhaseClock.Start();
                 AddShares(g.Dx, shares, parts, dxFloats);
                 MlpPhaseClock.Lap(0, MlpPhase.Reduce, ref t);

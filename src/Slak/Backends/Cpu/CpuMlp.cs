@@ -75,11 +75,14 @@ internal static unsafe partial class CpuMlp
     /// <summary>y = GELU(x w1^T + b1) w2^T + b2; a.Pre (rows x hidden) receives x w1^T + b1 unless null.</summary>
     public static void Forward(Args a, float* y, int threads)
     {
-        if (SplitHiddenForward && UsesSplitHidden(a.Rows, a.Hidden, threads))
-        {
-            ForwardSplitHidden(a, y, threads);
-            return;
-        }
+        long call = MlpPhaseClock.BeginCall(false, a.Rows, a.In);
+        if (SplitHiddenForward && UsesSplitHidden(a.Rows, a.Hidden, threads)) ForwardSplitHidden(a, y, threads);
+        else ForwardRowBlocks(a, y, threads);
+        MlpPhaseClock.EndCall(call);
+    }
+
+    private static void ForwardRowBlocks(Args a, float* y, int threads)
+    {
         int rb = BlockRows(a.Rows, a.Hidden, threads);
         int blocks = (a.Rows + rb - 1) / rb, parts = Math.Min(threads, blocks);
         long blockFloats = (long)rb * a.Hidden;
@@ -87,8 +90,11 @@ internal static unsafe partial class CpuMlp
         long t = MlpPhaseClock.Start();
         using var w = new Weights(a, backward: false);
         MlpPhaseClock.Lap(0, MlpPhase.Pack, ref t);
+        long[]? ends = MlpPhaseClock.TaskEnds(parts);
+        long fork = MlpPhaseClock.Start();
         CpuParallel.For(0, parts, part =>
         {
+            MlpPhaseClock.TaskStart(part, fork);
             // Per task: a block's act, and its pre when the caller keeps none.
             float[] buffer = ArrayPool<float>.Shared.Rent(checked((int)((a.Pre == null ? 2 : 1) * blockFloats)));
             try
@@ -102,7 +108,9 @@ internal static unsafe partial class CpuMlp
             {
                 ArrayPool<float>.Shared.Return(buffer);
             }
+            MlpPhaseClock.TaskEnd(ends, part);
         });
+        MlpPhaseClock.Joined(ends);
     }
 
     private static void ForwardBlock(Args a, Weights w, int part, int r0, int n, float* act, float* preScratch,
@@ -159,6 +167,13 @@ internal static unsafe partial class CpuMlp
     /// <summary>The five gradients from dy; a.Pre is the forward's pre-activation, or null to recompute it.</summary>
     public static void Backward(Args a, Grads g, int threads)
     {
+        long call = MlpPhaseClock.BeginCall(true, a.Rows, a.In);
+        BackwardRowBlocks(a, g, threads);
+        MlpPhaseClock.EndCall(call);
+    }
+
+    private static void BackwardRowBlocks(Args a, Grads g, int threads)
+    {
         int rb = BlockRows(a.Rows, a.Hidden, threads);
         int blocks = (a.Rows + rb - 1) / rb, parts = Math.Max(1, Math.Min(threads, blocks));
         long blockFloats = (long)rb * a.Hidden;
@@ -176,8 +191,11 @@ internal static unsafe partial class CpuMlp
             fixed (float* partials = partialArray)
             {
                 nint partP = (nint)partials;
+                long[]? ends = MlpPhaseClock.TaskEnds(parts);
+                long fork = MlpPhaseClock.Start();
                 CpuParallel.For(0, parts, part =>
                 {
+                    MlpPhaseClock.TaskStart(part, fork);
                     // Per task: act, dpre, a block's pre when the caller kept none, and the column sums of one block.
                     float[] buffer = ArrayPool<float>.Shared.Rent(
                         checked((int)((a.Pre == null ? 3 : 2) * blockFloats + biasStride)));
@@ -199,7 +217,9 @@ internal static unsafe partial class CpuMlp
                     {
                         ArrayPool<float>.Shared.Return(buffer);
                     }
+                    MlpPhaseClock.TaskEnd(ends, part);
                 });
+                MlpPhaseClock.Joined(ends);
                 t = MlpPhaseClock.Start();
                 Reduce(a, g, partials, parts, partFloats, w1Floats, biasSums);
                 MlpPhaseClock.Lap(0, MlpPhase.Reduce, ref t);
