@@ -33,8 +33,10 @@ internal sealed partial class CpuBackend
         var meanRows = RentRows(branches, row);
         var scaleRows = RentRows(branches, row);
         var shiftRows = RentRows(branches, row);
-        var sums = ArrayPool<double>.Shared.Rent(2 * row);
         bool wide = UseBnSumWide(row), small = UseBnSumSmallMaps(branches, hw, row);
+        bool fold = BatchNormSumFold, oneSweep = fold && wide && branches == 3;
+        // [2b row, (2b + 1) row): branch b's sums of x, then of x^2 (one sweep); else one pair reused per branch.
+        var sums = ArrayPool<double>.Shared.Rent((oneSweep ? 6 : 2) * row);
         try
         {
             CpuParallel.For(0, parts, part =>
@@ -42,7 +44,21 @@ internal sealed partial class CpuBackend
                 var (c0, c1) = small ? LinePartChannels(c, hw, part, parts)
                     : ((int)((long)c * part / parts), (int)((long)c * (part + 1) / parts));
                 int j0 = c0 * hw, len = (c1 - c0) * hw;
-                for (int b = 0; b < branches; b++)
+                if (oneSweep) ColumnSquareSums3Wide(S(xs[0]), S(xs[1]), S(xs[2]), n, row, j0, j0 + len, sums);
+                for (int b = 0; fold && b < branches; b++)
+                {
+                    if (!oneSweep)
+                    {
+                        var xb = S(xs[b]);
+                        if (wide) ColumnSquareSumsWide(xb, n, row, j0, j0 + len, sums.AsSpan(0, row), sums.AsSpan(row, row));
+                        else ColumnSumsRange(xb, xb, n, row, j0, j0 + len, sums.AsSpan(0, row), sums.AsSpan(row, row));
+                    }
+                    int at = oneSweep ? 2 * b * row : 0;
+                    TrainFoldPart(c0, c1, hw, count, sums.AsSpan(at, row), sums.AsSpan(at + row, row), momenta[b], eps[b],
+                        weights[b], biases[b], runningMeans[b], runningVars[b], saveMeans[b], saveInvStds[b], meanRows[b],
+                        scaleRows[b], shiftRows[b]);
+                }
+                for (int b = 0; !fold && b < branches; b++)
                 {
                     var xb = S(xs[b]);
                     // The parts own disjoint channel ranges, so they share one sums row (reused branch after branch).
@@ -148,6 +164,7 @@ internal sealed partial class CpuBackend
         var sums = ArrayPool<double>.Shared.Rent((1 + branches) * row);
         bool oneSweep = branches == 3 && row >= Vector<float>.Count && BatchNormSumOneSweep;
         bool wide = branches == 3 && UseBnSumWide(row), small = UseBnSumSmallMaps(branches, hw, row);
+        bool fold = BatchNormSumFold;
         try
         {
             CpuParallel.For(0, parts, part =>
@@ -164,7 +181,10 @@ internal sealed partial class CpuBackend
                     for (int b = 0; b < branches; b++) // sum(dy) comes out the same from every branch's sweep
                         ColumnSumsRange(gs, S(xs[b]), n, row, j0, j0 + len, sums.AsSpan(0, row),
                             sums.AsSpan((1 + b) * row, row));
-                for (int ch = c0; ch < c1; ch++)
+                if (fold)
+                    BackwardFoldPart(c0, c1, hw, row, count, sums, weights, saveMeans, saveInvStds, dweights, dbiases,
+                        kRows, aRows, bRows);
+                for (int ch = c0; !fold && ch < c1; ch++)
                 {
                     double sdy = FoldChannel(sums, ch, hw);
                     for (int b = 0; b < branches; b++)
