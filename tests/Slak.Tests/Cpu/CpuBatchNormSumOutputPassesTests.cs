@@ -6,8 +6,9 @@
 // scalar tail in the last part, maps of 3 and 9 positions, 4x8); at 1, 2 and 3 threads, serial and parallel; outputs
 // NaN-poisoned before every call; the same bits on a repeated call. The statistics passes' fold (parameter spans once
 // per part, eight channels a vector; the forward's three branches summed in one sweep: CpuBackend.Norm.BatchSumFold.cs,
-// SLAK_BN_SUM_FOLD) is checked the same way: on against off bit for bit (every output, the running statistics too) and
-// the saved statistics and parameter gradients against float64.
+// SLAK_BN_SUM_FOLD) and the small-map kernels' overlapped last vector (SLAK_BN_SUM_TAIL) are checked the same way: on
+// against off bit for bit (every output, the running statistics too), and the saved statistics and parameter
+// gradients against float64.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -15,7 +16,8 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-// Changes BatchNormSerialBelow, BatchNormSumSmallMaps, BatchNormSumPlanes, BatchNormSumFold and CpuParallel.Threads.
+// Changes BatchNormSerialBelow, BatchNormSumSmallMaps, BatchNormSumPlanes, BatchNormSumFold, BatchNormSumOverlapTail
+// and CpuParallel.Threads.
 [NonParallelizable]
 public class CpuBatchNormSumOutputPassesTests
 {
@@ -47,7 +49,7 @@ public class CpuBatchNormSumOutputPassesTests
         var bs = Enumerable.Range(0, 3).Select(_ => rng.NormalArray(c, 0.2)).ToArray();
         var dy = rng.NormalArray(numel);
         bool keepSmall = CpuBackend.BatchNormSumSmallMaps, keepPlanes = CpuBackend.BatchNormSumPlanes;
-        bool keepFold = CpuBackend.BatchNormSumFold;
+        bool keepFold = CpuBackend.BatchNormSumFold, keepTail = CpuBackend.BatchNormSumOverlapTail;
         int keepThreads = CpuParallel.Threads, keepSerial = CpuBackend.BatchNormSerialBelow;
         try
         {
@@ -58,18 +60,19 @@ public class CpuBatchNormSumOutputPassesTests
                 {
                     CpuParallel.Threads = threads;
                     string what = $"{n}x{c}x{h}x{w} ({(serial ? "serial" : "parallel")}, {threads} threads)";
-                    CpuBackend.BatchNormSumSmallMaps = CpuBackend.BatchNormSumPlanes = CpuBackend.BatchNormSumFold = true;
+                    CpuBackend.BatchNormSumSmallMaps = CpuBackend.BatchNormSumPlanes = true;
+                    CpuBackend.BatchNormSumFold = CpuBackend.BatchNormSumOverlapTail = true;
                     var fresh = Run(xs, ws, bs, dy, shape);
                     CheckFloat64(fresh, xs, ws, bs, dy, shape, what, rng);
                     var again = Run(xs, ws, bs, dy, shape);
-                    CpuBackend.BatchNormSumFold = false;
+                    CpuBackend.BatchNormSumFold = CpuBackend.BatchNormSumOverlapTail = false;
                     var unfolded = Run(xs, ws, bs, dy, shape);
                     CpuBackend.BatchNormSumSmallMaps = CpuBackend.BatchNormSumPlanes = false;
                     var old = Run(xs, ws, bs, dy, shape);
                     for (int k = 0; k < fresh.Length; k++)
                     {
                         Expect.Exactly(fresh[k], old[k], rng.Ctx($"{what}: output {k}, new output passes and fold vs old"));
-                        Expect.Exactly(fresh[k], unfolded[k], rng.Ctx($"{what}: output {k}, fold vs SLAK_BN_SUM_FOLD=0"));
+                        Expect.Exactly(fresh[k], unfolded[k], rng.Ctx($"{what}: output {k}, fold and tail vs SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0"));
                         Expect.Exactly(again[k], fresh[k], rng.Ctx($"{what}: output {k}, repeated"));
                     }
                 }
@@ -80,6 +83,7 @@ public class CpuBatchNormSumOutputPassesTests
             CpuBackend.BatchNormSumSmallMaps = keepSmall;
             CpuBackend.BatchNormSumPlanes = keepPlanes;
             CpuBackend.BatchNormSumFold = keepFold;
+            CpuBackend.BatchNormSumOverlapTail = keepTail;
             CpuParallel.Threads = keepThreads;
             CpuBackend.BatchNormSerialBelow = keepSerial;
         }
