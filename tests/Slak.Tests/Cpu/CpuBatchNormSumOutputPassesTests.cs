@@ -69,10 +69,14 @@ public class CpuBatchNormSumOutputPassesTests
                     var unfolded = Run(xs, ws, bs, dy, shape);
                     CpuBackend.BatchNormSumSmallMaps = CpuBackend.BatchNormSumPlanes = false;
                     var old = Run(xs, ws, bs, dy, shape);
+                    // The fold with channel-range parts (partial lines at the parts' ends: SLAK_BN_SUM_SMALL=0).
+                    CpuBackend.BatchNormSumFold = CpuBackend.BatchNormSumOverlapTail = true;
+                    var foldOnly = Run(xs, ws, bs, dy, shape);
                     for (int k = 0; k < fresh.Length; k++)
                     {
                         Expect.Exactly(fresh[k], old[k], rng.Ctx($"{what}: output {k}, new output passes and fold vs old"));
                         Expect.Exactly(fresh[k], unfolded[k], rng.Ctx($"{what}: output {k}, fold and tail vs SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0"));
+                        Expect.Exactly(foldOnly[k], old[k], rng.Ctx($"{what}: output {k}, fold alone vs old"));
                         Expect.Exactly(again[k], fresh[k], rng.Ctx($"{what}: output {k}, repeated"));
                     }
                 }

@@ -10,7 +10,9 @@
 // Where 512-bit vectors are accelerated, the column sums and output passes of three-branch calls run the wide kernels
 // of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits); their output passes run
 // one channel plane a call on maps of whole lines (CpuBackend.Norm.BatchSumPlanes.cs) and the three-branch row kernels
-// of CpuBackend.Norm.BatchSumSmallMaps.cs on maps smaller than a line (the same bits).
+// of CpuBackend.Norm.BatchSumSmallMaps.cs on maps smaller than a line (the same bits). The statistics' per-channel fold
+// runs eight channels a vector with the parameter spans taken once per part, and the forward sums its three branches
+// in one sweep (CpuBackend.Norm.BatchSumFold.cs; the same bits).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
