@@ -13,9 +13,10 @@
 // time, against the cache and DRAM read bandwidth measured in the same run (MemoryBandwidth.MeasureForRun).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll bn-sum-passes [--reps N] [--blocks N] [--fold] [--out FILE] [--note TEXT]
 // --blocks 1: every round on the same tensors (the small stages then run from cache), default 2.
-// --fold: old = SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0 (per-channel folds with the parameter spans taken anew, the
-// forward's branches summed one sweep each, scalar tails in the small-map output kernels), new = the default
-// (CpuBackend.Norm.BatchSumFold.cs, the overlapped last vector), every other switch at its default on both sides; the
+// --fold: old = SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0 SLAK_BN_SUM_COLUMNS=0 (per-channel folds with the parameter spans
+// taken anew, the forward's branches summed one sweep each, small-map output kernels one image's range a call with
+// scalar tails), new = the default (CpuBackend.Norm.BatchSumFold.cs, CpuBackend.Norm.BatchSumSmallColumns.cs, the
+// overlapped last vector), every other switch at its default on both sides; the
 // statistics column is then the statistics pass alone, new over old (both without their output pass).
 using System.Globalization;
 using Slak.Backends.Cpu;
@@ -50,7 +51,7 @@ internal static class BatchNormSumPassesBench
         o.Line(Inv($"Read bandwidth measured in this run (MemoryBandwidth.MeasureForRun): cache {cacheBw:F1} GB/s, DRAM {dramBw:F1} GB/s."));
         o.Line();
         if (fold)
-            o.Line(Inv($"Best of {reps} interleaved rounds, ms per call ({BlocksPerStage} blocks a round, each on its own tensors). old = SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0 (each channel folded alone, the parameter tensors' spans taken anew; the forward sums each branch in a sweep of its own; the small-map output kernels end a range in a scalar loop), new = default (spans once per part and branch, eight channels a vector; the forward's three branches summed in one sweep; the range's last vector overlapped); every other switch at its default on both sides. MB = the tensors each call reads and writes once (forward: 3 inputs + y; backward: dy + 3 inputs + 3 dx); GB/s = MB over the time. 'statistics only new / old' = the calls without their output pass, new against old in rounds of their own."));
+            o.Line(Inv($"Best of {reps} interleaved rounds, ms per call ({BlocksPerStage} blocks a round, each on its own tensors). old = SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0 SLAK_BN_SUM_COLUMNS=0 (each channel folded alone, the parameter tensors' spans taken anew; the forward sums each branch in a sweep of its own; the small-map output kernels take one image's range a call, nine constant loads a vector, and end a range in a scalar loop), new = default (spans once per part and branch, eight channels a vector; the forward's three branches summed in one sweep; on 2x2 and 1x1 maps one vector column down the images a call with the constants in registers, the range's last vector overlapped); every other switch at its default on both sides. MB = the tensors each call reads and writes once (forward: 3 inputs + y; backward: dy + 3 inputs + 3 dx); GB/s = MB over the time. 'statistics only new / old' = the calls without their output pass, new against old in rounds of their own."));
         else
             o.Line(Inv($"Best of {reps} interleaved rounds, ms per call ({BlocksPerStage} blocks a round, each on its own tensors). old = SLAK_BN_SUM_SMALL=0 SLAK_BN_SUM_PLANES=0, new = default (2x2 and 1x1 maps: output passes in one three-branch 512-bit pass with per-position rows; 4x4 .. 16x16: one channel plane a call, the channel's scalars broadcast once). The statistics passes are the same code on both sides. MB = the tensors each call reads and writes once (forward: 3 inputs + y; backward: dy + 3 inputs + 3 dx); GB/s = MB over the time. 'statistics only / old' = the call without its output pass (rounds of its own against old): the rest of old is the output pass."));
         o.Line();
@@ -131,6 +132,7 @@ internal static class BatchNormSumPassesBench
         }
         bool keep = CpuBackend.BatchNormSumSmallMaps, keepPlanes = CpuBackend.BatchNormSumPlanes;
         bool keepFold = CpuBackend.BatchNormSumFold, keepTail = CpuBackend.BatchNormSumOverlapTail;
+        bool keepColumns = CpuBackend.BatchNormSumSmallColumns;
         try
         {
             Times Time(Action run)
@@ -140,6 +142,7 @@ internal static class BatchNormSumPassesBench
                     CpuBackend.BatchNormSumSmallMaps = fresh || CompareFold;
                     CpuBackend.BatchNormSumPlanes = fresh || CompareFold;
                     CpuBackend.BatchNormSumFold = CpuBackend.BatchNormSumOverlapTail = fresh || !CompareFold;
+                    CpuBackend.BatchNormSumSmallColumns = fresh || !CompareFold;
                     CpuBackend.BatchNormSumStatisticsOnly = statisticsOnly;
                     run();
                     CpuBackend.BatchNormSumStatisticsOnly = false;
@@ -156,6 +159,7 @@ internal static class BatchNormSumPassesBench
             CpuBackend.BatchNormSumPlanes = keepPlanes;
             CpuBackend.BatchNormSumFold = keepFold;
             CpuBackend.BatchNormSumOverlapTail = keepTail;
+            CpuBackend.BatchNormSumSmallColumns = keepColumns;
             CpuBackend.BatchNormSumStatisticsOnly = false;
         }
     }

@@ -6,7 +6,8 @@
 // scalar tail in the last part, maps of 3 and 9 positions, 4x8); at 1, 2 and 3 threads, serial and parallel; outputs
 // NaN-poisoned before every call; the same bits on a repeated call. The statistics passes' fold (parameter spans once
 // per part, eight channels a vector; the forward's three branches summed in one sweep: CpuBackend.Norm.BatchSumFold.cs,
-// SLAK_BN_SUM_FOLD) and the small-map kernels' overlapped last vector (SLAK_BN_SUM_TAIL) are checked the same way: on
+// SLAK_BN_SUM_FOLD), the small-map kernels' overlapped last vector (SLAK_BN_SUM_TAIL) and their vector columns down the
+// images (CpuBackend.Norm.BatchSumSmallColumns.cs, SLAK_BN_SUM_COLUMNS) are checked the same way: on
 // against off bit for bit (every output, the running statistics too), and the saved statistics and parameter
 // gradients against float64.
 using NUnit.Framework;
@@ -16,8 +17,8 @@ using Slak.Tests.Support;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-// Changes BatchNormSerialBelow, BatchNormSumSmallMaps, BatchNormSumPlanes, BatchNormSumFold, BatchNormSumOverlapTail
-// and CpuParallel.Threads.
+// Changes BatchNormSerialBelow, BatchNormSumSmallMaps, BatchNormSumPlanes, BatchNormSumFold, BatchNormSumOverlapTail,
+// BatchNormSumSmallColumns and CpuParallel.Threads.
 [NonParallelizable]
 public class CpuBatchNormSumOutputPassesTests
 {
@@ -50,6 +51,7 @@ public class CpuBatchNormSumOutputPassesTests
         var dy = rng.NormalArray(numel);
         bool keepSmall = CpuBackend.BatchNormSumSmallMaps, keepPlanes = CpuBackend.BatchNormSumPlanes;
         bool keepFold = CpuBackend.BatchNormSumFold, keepTail = CpuBackend.BatchNormSumOverlapTail;
+        bool keepColumns = CpuBackend.BatchNormSumSmallColumns;
         int keepThreads = CpuParallel.Threads, keepSerial = CpuBackend.BatchNormSerialBelow;
         try
         {
@@ -62,10 +64,12 @@ public class CpuBatchNormSumOutputPassesTests
                     string what = $"{n}x{c}x{h}x{w} ({(serial ? "serial" : "parallel")}, {threads} threads)";
                     CpuBackend.BatchNormSumSmallMaps = CpuBackend.BatchNormSumPlanes = true;
                     CpuBackend.BatchNormSumFold = CpuBackend.BatchNormSumOverlapTail = true;
+                    CpuBackend.BatchNormSumSmallColumns = true;
                     var fresh = Run(xs, ws, bs, dy, shape);
                     CheckFloat64(fresh, xs, ws, bs, dy, shape, what, rng);
                     var again = Run(xs, ws, bs, dy, shape);
                     CpuBackend.BatchNormSumFold = CpuBackend.BatchNormSumOverlapTail = false;
+                    CpuBackend.BatchNormSumSmallColumns = false;
                     var unfolded = Run(xs, ws, bs, dy, shape);
                     CpuBackend.BatchNormSumSmallMaps = CpuBackend.BatchNormSumPlanes = false;
                     var old = Run(xs, ws, bs, dy, shape);
@@ -75,7 +79,7 @@ public class CpuBatchNormSumOutputPassesTests
                     for (int k = 0; k < fresh.Length; k++)
                     {
                         Expect.Exactly(fresh[k], old[k], rng.Ctx($"{what}: output {k}, new output passes and fold vs old"));
-                        Expect.Exactly(fresh[k], unfolded[k], rng.Ctx($"{what}: output {k}, fold and tail vs SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0"));
+                        Expect.Exactly(fresh[k], unfolded[k], rng.Ctx($"{what}: output {k}, fold, tail, columns vs SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0 SLAK_BN_SUM_COLUMNS=0"));
                         Expect.Exactly(foldOnly[k], old[k], rng.Ctx($"{what}: output {k}, fold alone vs old"));
                         Expect.Exactly(again[k], fresh[k], rng.Ctx($"{what}: output {k}, repeated"));
                     }
@@ -88,6 +92,7 @@ public class CpuBatchNormSumOutputPassesTests
             CpuBackend.BatchNormSumPlanes = keepPlanes;
             CpuBackend.BatchNormSumFold = keepFold;
             CpuBackend.BatchNormSumOverlapTail = keepTail;
+            CpuBackend.BatchNormSumSmallColumns = keepColumns;
             CpuParallel.Threads = keepThreads;
             CpuBackend.BatchNormSerialBelow = keepSerial;
         }

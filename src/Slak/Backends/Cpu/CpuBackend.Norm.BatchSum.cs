@@ -12,7 +12,8 @@
 // one channel plane a call on maps of whole lines (CpuBackend.Norm.BatchSumPlanes.cs) and the three-branch row kernels
 // of CpuBackend.Norm.BatchSumSmallMaps.cs on maps smaller than a line (the same bits). The statistics' per-channel fold
 // runs eight channels a vector with the parameter spans taken once per part, and the forward sums its three branches
-// in one sweep (CpuBackend.Norm.BatchSumFold.cs; the same bits).
+// in one sweep (CpuBackend.Norm.BatchSumFold.cs; the same bits); the small-map output passes walk one vector column
+// down the images with the constants in registers (CpuBackend.Norm.BatchSumSmallColumns.cs; the same bits).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -80,6 +81,11 @@ internal sealed partial class CpuBackend
                 if (small)
                 {
                     ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
+                    if (UseBnSumColumns(len))
+                    {
+                        CenterScaleShiftSum3Columns(a0, a1, a2, meanRows, scaleRows, shiftRows, j0, len, n, row, ys);
+                        return;
+                    }
                     for (int img = 0, at = j0; img < n; img++, at += row)
                         CenterScaleShiftSum3Rows(a0.Slice(at, len), a1.Slice(at, len), a2.Slice(at, len),
                             meanRows[0].AsSpan(j0, len), scaleRows[0].AsSpan(j0, len), shiftRows[0].AsSpan(j0, len),
@@ -197,6 +203,12 @@ internal sealed partial class CpuBackend
                 if (BatchNormSumStatisticsOnly) return;
                 if (small)
                 {
+                    if (UseBnSumColumns(len))
+                    {
+                        BatchNormDx3Columns(gs, S(xs[0]), S(xs[1]), S(xs[2]), kRows, aRows, bRows, j0, len, n, row,
+                            S(dxs[0]), S(dxs[1]), S(dxs[2]));
+                        return;
+                    }
                     for (int img = 0, at = j0; img < n; img++, at += row)
                         BatchNormDx3Rows(gs, S(xs[0]), S(xs[1]), S(xs[2]), kRows, aRows, bRows, j0, at, len, S(dxs[0]),
                             S(dxs[1]), S(dxs[2]));
