@@ -78,8 +78,10 @@ public class CpuBatchNormSumOutputPassesTests
                     var foldOnly = Run(xs, ws, bs, dy, shape);
                     for (int k = 0; k < fresh.Length; k++)
                     {
-                        Expect.Exactly(fresh[k], old[k], rng.Ctx($"{what}: output {k}, new output passes and fold vs old"));
-                        Expect.Exactly(fresh[k], unfolded[k], rng.Ctx($"{what}: output {k}, fold, tail, columns vs SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0 SLAK_BN_SUM_COLUMNS=0"));
+                        Expect.Exactly(fresh[k], old[k],
+                            rng.Ctx($"{what}: output {k}, new output passes and fold vs old"));
+                        Expect.Exactly(fresh[k], unfolded[k], rng.Ctx(
+                            $"{what}: output {k}, fold, tail, columns vs SLAK_BN_SUM_FOLD=0 TAIL=0 COLUMNS=0"));
                         Expect.Exactly(foldOnly[k], old[k], rng.Ctx($"{what}: output {k}, fold alone vs old"));
                         Expect.Exactly(again[k], fresh[k], rng.Ctx($"{what}: output {k}, repeated"));
                     }

@@ -53,13 +53,14 @@ internal sealed partial class CpuBackend
                     if (!oneSweep)
                     {
                         var xb = S(xs[b]);
-                        if (wide) ColumnSquareSumsWide(xb, n, row, j0, j0 + len, sums.AsSpan(0, row), sums.AsSpan(row, row));
-                        else ColumnSumsRange(xb, xb, n, row, j0, j0 + len, sums.AsSpan(0, row), sums.AsSpan(row, row));
+                        Span<double> sum = sums.AsSpan(0, row), sq = sums.AsSpan(row, row);
+                        if (wide) ColumnSquareSumsWide(xb, n, row, j0, j0 + len, sum, sq);
+                        else ColumnSumsRange(xb, xb, n, row, j0, j0 + len, sum, sq);
                     }
                     int at = oneSweep ? 2 * b * row : 0;
-                    TrainFoldPart(c0, c1, hw, count, sums.AsSpan(at, row), sums.AsSpan(at + row, row), momenta[b], eps[b],
-                        weights[b], biases[b], runningMeans[b], runningVars[b], saveMeans[b], saveInvStds[b], meanRows[b],
-                        scaleRows[b], shiftRows[b]);
+                    TrainFoldPart(c0, c1, hw, count, sums.AsSpan(at, row), sums.AsSpan(at + row, row), momenta[b],
+                        eps[b], weights[b], biases[b], runningMeans[b], runningVars[b], saveMeans[b], saveInvStds[b],
+                        meanRows[b], scaleRows[b], shiftRows[b]);
                 }
                 for (int b = 0; !fold && b < branches; b++)
                 {

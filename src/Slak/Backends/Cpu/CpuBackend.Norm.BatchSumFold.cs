@@ -1,13 +1,15 @@
 // Statistics passes of the fused BatchNorm sum (CpuBackend.Norm.BatchSum.cs) with less work per channel and per sweep.
 // (1) A part folds its channels' position sums into the per-channel values (mean, invstd, running statistics, scale
 // and shift rows; backward: the parameter gradients and the k, a, b rows) with the parameter tensors' spans taken once
-// per part and branch, not seven times per channel and branch (Tensor.Data: two virtual calls and checked slicing each):
-// on 2x2 and 1x1 maps there are 124-249 channels of a few positions, so this bookkeeping was a large share of a call
-// whose data is a few hundred KB in cache. (2) The forward's three branches are summed in one sweep down the images
-// (three input streams at once, two lines each, 24 float64 accumulators in registers) instead of one sweep per
-// branch, as the backward already sums dy and its three inputs. Every position's sums are the same operations in the
-// same order (each value widened to float64 and added over the images in order) and every channel's fold is the same
-// code, so the bits do not change.
+// per part and branch, not seven times per channel and branch (Tensor.Data: two virtual calls and checked slicing
+// each), and eight channels a 512-bit vector: on 2x2 and 1x1 maps there are 124-249 channels of a few positions, so
+// this bookkeeping was a large share of a call whose data is a few hundred KB in cache. (2) The forward's three
+// branches are summed in one sweep down the images (three input streams at once, two lines each, 24 float64
+// accumulators in registers) instead of one sweep per branch, as the backward already sums dy and its three inputs.
+// Every position's sums are the same operations in the same order (each value widened to float64 and added over the
+// images in order) and every channel's fold is the same operations lane by lane (the divisions, square roots and
+// conversions are correctly rounded in vectors as in scalars; no multiply-add is contracted), so the bits do not
+// change.
 using System.Buffers;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -16,8 +18,8 @@ namespace Slak.Backends.Cpu;
 
 internal sealed partial class CpuBackend
 {
-    /// <summary>Whether the fused sum's statistics take the parameter spans once per part and the forward sums its three
-    /// branches in one sweep (the default; environment variable SLAK_BN_SUM_FOLD=0 turns it off) instead of per
+    /// <summary>Whether the fused sum's statistics take the parameter spans once per part and the forward sums its
+    /// three branches in one sweep (the default; environment variable SLAK_BN_SUM_FOLD=0 turns it off) instead of per
     /// channel and per branch (the same bits). Internal so that the bench and tests can compare both.</summary>
     internal static bool BatchNormSumFold { get; set; } = Environment.GetEnvironmentVariable("SLAK_BN_SUM_FOLD") != "0";
 
@@ -49,14 +51,17 @@ internal sealed partial class CpuBackend
                     fq[l] = FoldChannel(sq, ch + l, hw);
                 }
                 var mean = Vector512.Create((ReadOnlySpan<double>)fs) / vCount;
-                var var = Vector512.Max(Vector512<double>.Zero, Vector512.Create((ReadOnlySpan<double>)fq) / vCount - mean * mean);
+                var meanSq = Vector512.Create((ReadOnlySpan<double>)fq) / vCount;
+                var var = Vector512.Max(Vector512<double>.Zero, meanSq - mean * mean);
                 var inv = Narrow(Vector512<double>.One / Vector512.Sqrt(var + vEps));
                 var scale = Vector256.Create(w.Slice(ch, lanes)) * inv;
                 var unbiased = count > 1 ? var * vCount / vUnbias : var;
                 Narrow(mean).CopyTo(sm.Slice(ch, lanes));
                 inv.CopyTo(si.Slice(ch, lanes));
-                Narrow(Widen(keep * Vector256.Create(rm.Slice(ch, lanes))) + vMomentum * mean).CopyTo(rm.Slice(ch, lanes));
-                Narrow(Widen(keep * Vector256.Create(rv.Slice(ch, lanes))) + vMomentum * unbiased).CopyTo(rv.Slice(ch, lanes));
+                var rmOld = Widen(keep * Vector256.Create(rm.Slice(ch, lanes)));
+                var rvOld = Widen(keep * Vector256.Create(rv.Slice(ch, lanes)));
+                Narrow(rmOld + vMomentum * mean).CopyTo(rm.Slice(ch, lanes));
+                Narrow(rvOld + vMomentum * unbiased).CopyTo(rv.Slice(ch, lanes));
                 if (hw == 1)
                 {
                     sm.Slice(ch, lanes).CopyTo(meanRow.AsSpan(ch, lanes));
@@ -80,7 +85,8 @@ internal sealed partial class CpuBackend
             double mean = FoldChannel(sum, ch, hw) / count;
             double var = Math.Max(0, FoldChannel(sq, ch, hw) / count - mean * mean);
             meanRow.AsSpan(ch * hw, hw).Fill((float)mean);
-            BatchNormTrainChannel(ch, hw, mean, var, count, momentum, eps, w, bias0, rm, rv, sm, si, scaleRow, shiftRow);
+            BatchNormTrainChannel(ch, hw, mean, var, count, momentum, eps, w, bias0, rm, rv, sm, si, scaleRow,
+                shiftRow);
         }
     }
 

@@ -1,12 +1,12 @@
-// Output passes of the fused BatchNorm sum (CpuBackend.Norm.BatchSum.cs) on maps smaller than a cache line (2x2, 1x1),
-// one vector column at a time. The row kernels of CpuBackend.Norm.BatchSumSmallMaps.cs walk one image's range a call and
-// load, for every vector of output, the nine per-position constants of the three branches besides the data (forward: 3
-// inputs + 9 rows a vector; backward: dy, 3 inputs + 9 rows), because a vector there spans several channels. The
-// constants of a vector position are the same in every image, so these kernels swap the loops: for each vector of the
-// part's range they load the nine constants once into registers and walk the n images down the column (image stride a
-// pointer step), loading only the data. A range that is not a whole number of vectors ends with one vector over its
-// last 16 positions (the overlapped positions computed again to the same values). Every value is the row kernels'
-// operations in the same order: the same bits.
+// Output passes of the fused BatchNorm sum (CpuBackend.Norm.BatchSum.cs) on maps smaller than a cache line (2x2,
+// 1x1), one vector column at a time. The row kernels of CpuBackend.Norm.BatchSumSmallMaps.cs walk one image's range a
+// call and load, for every vector of output, the nine per-position constants of the three branches besides the data
+// (forward: 3 inputs + 9 rows a vector; backward: dy, 3 inputs + 9 rows), because a vector there spans several
+// channels. The constants of a vector position are the same in every image, so these kernels swap the loops: for each
+// vector of the part's range they load the nine constants once into registers and walk the n images down the column
+// (image stride a pointer step), loading only the data. A range that is not a whole number of vectors ends with one
+// vector over its last 16 positions (the overlapped positions computed again to the same values). Every value is the
+// row kernels' operations in the same order: the same bits.
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 

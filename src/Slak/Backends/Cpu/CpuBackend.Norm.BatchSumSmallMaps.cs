@@ -29,7 +29,8 @@ internal sealed partial class CpuBackend
     /// channels: 9 positions an image) with one vector over the range's last 16 positions (the default; environment
     /// variable SLAK_BN_SUM_TAIL=0 turns it off) instead of a scalar loop (the same bits: every position is the same
     /// operations).</summary>
-    internal static bool BatchNormSumOverlapTail { get; set; } = Environment.GetEnvironmentVariable("SLAK_BN_SUM_TAIL") != "0";
+    internal static bool BatchNormSumOverlapTail { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_BN_SUM_TAIL") != "0";
 
     /// <summary>Whether a call of <paramref name="branches"/> branches on maps of <paramref name="hw"/> positions and
     /// image rows of <paramref name="row"/> takes the small-map kernels.</summary>
@@ -94,7 +95,8 @@ internal sealed partial class CpuBackend
         ReadOnlySpan<float> b0 = bRows[0].AsSpan(j0, len), b1 = bRows[1].AsSpan(j0, len), b2 = bRows[2].AsSpan(j0, len);
         ref float rg = ref MemoryMarshal.GetReference(g);
         int i = 0;
-        bool overlap = BatchNormSumOverlapTail && len > WideLine && len % WideLine != 0; // as in CenterScaleShiftSum3Rows
+        // As in CenterScaleShiftSum3Rows.
+        bool overlap = BatchNormSumOverlapTail && len > WideLine && len % WideLine != 0;
         for (; i + WideLine <= len || (overlap && i < len); i += WideLine)
         {
             nuint p = (nuint)Math.Min(i, len - WideLine);
