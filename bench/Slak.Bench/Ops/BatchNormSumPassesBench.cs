@@ -11,8 +11,13 @@
 // writes three dx (7 tensors; 10 with write-allocate); a part's inputs are read a second time from the core's L2 for
 // the output pass (forward 7, backward 11 tensor passes through the core). Rates are the tensors' bytes over the
 // time, against the cache and DRAM read bandwidth measured in the same run (MemoryBandwidth.MeasureForRun).
-//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll bn-sum-passes [--reps N] [--blocks N] [--out FILE] [--note TEXT]
+//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll bn-sum-passes [--reps N] [--blocks N] [--fold] [--out FILE] [--note TEXT]
 // --blocks 1: every round on the same tensors (the small stages then run from cache), default 2.
+// --fold: old = SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0 SLAK_BN_SUM_COLUMNS=0 (per-channel folds with the parameter spans
+// taken anew, the forward's branches summed one sweep each, small-map output kernels one image's range a call with
+// scalar tails), new = the default (CpuBackend.Norm.BatchSumFold.cs, CpuBackend.Norm.BatchSumSmallColumns.cs, the
+// overlapped last vector), every other switch at its default on both sides; the
+// statistics column is then the statistics pass alone, new over old (both without their output pass).
 using System.Globalization;
 using Slak.Backends.Cpu;
 
@@ -22,28 +27,35 @@ internal static class BatchNormSumPassesBench
 {
     private const int Batch = 128;
     private static int BlocksPerStage = 2;
+    private static bool CompareFold;
     private static readonly int[] Widths = [31, 62, 124, 249];
 
     [BenchProgram("bn-sum-passes", "fused BatchNorm sum: statistics vs output pass, output-pass kernels (SLAK_BN_SUM_SMALL, SLAK_BN_SUM_PLANES) old/new, GB/s vs cache and DRAM [--reps N] [--blocks N] [--out FILE] [--note TEXT]")]
     private static int Run(string[] args)
     {
         int blocks = 2;
-        if (ReportArgs.Parse(args, defaultReps: 30, "--reps N, --out FILE, --note TEXT, --blocks N",
-                (arg, next) => arg == "--blocks" && (blocks = int.Parse(next(), CultureInfo.InvariantCulture)) > 0) is not { } opts) return 2;
+        bool fold = false;
+        if (ReportArgs.Parse(args, defaultReps: 30, "--reps N, --out FILE, --note TEXT, --blocks N, --fold",
+                (arg, next) => arg == "--fold" ? fold = true
+                    : arg == "--blocks" && (blocks = int.Parse(next(), CultureInfo.InvariantCulture)) > 0) is not { } opts) return 2;
         BlocksPerStage = blocks;
+        CompareFold = fold;
         int reps = opts.Reps, threads = CpuParallel.Threads;
         var o = new Report();
         string start = Inv($"{DateTime.UtcNow:u}; commit {RunInfo.Commit()}; {RunInfo.CpuModel()}, {Environment.ProcessorCount} cores; {threads} threads; load average at start {RunInfo.LoadAverage()}");
         var (cacheBw, dramBw) = MemoryBandwidth.MeasureForRun(threads, quick: false);
         o.Line("# bn-sum-passes: where the fused BatchNorm sum's time goes; its output-pass kernels old against new");
         o.Line();
-        o.Line(Inv($"Program: `bn-sum-passes --reps {reps} --blocks {blocks}` (bench/Slak.Bench/Ops/BatchNormSumPassesBench.cs); {start}."));
+        o.Line(Inv($"Program: `bn-sum-passes --reps {reps} --blocks {blocks}{(fold ? " --fold" : "")}` (bench/Slak.Bench/Ops/BatchNormSumPassesBench.cs); {start}."));
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run (MemoryBandwidth.MeasureForRun): cache {cacheBw:F1} GB/s, DRAM {dramBw:F1} GB/s."));
         o.Line();
-        o.Line(Inv($"Best of {reps} interleaved rounds, ms per call ({BlocksPerStage} blocks a round, each on its own tensors). old = SLAK_BN_SUM_SMALL=0 SLAK_BN_SUM_PLANES=0, new = default (2x2 and 1x1 maps: output passes in one three-branch 512-bit pass with per-position rows; 4x4 .. 16x16: one channel plane a call, the channel's scalars broadcast once). The statistics passes are the same code on both sides. MB = the tensors each call reads and writes once (forward: 3 inputs + y; backward: dy + 3 inputs + 3 dx); GB/s = MB over the time. 'statistics only / old' = the call without its output pass (rounds of its own against old): the rest of old is the output pass."));
+        if (fold)
+            o.Line(Inv($"Best of {reps} interleaved rounds, ms per call ({BlocksPerStage} blocks a round, each on its own tensors). old = SLAK_BN_SUM_FOLD=0 SLAK_BN_SUM_TAIL=0 SLAK_BN_SUM_COLUMNS=0 (each channel folded alone, the parameter tensors' spans taken anew; the forward sums each branch in a sweep of its own; the small-map output kernels take one image's range a call, nine constant loads a vector, and end a range in a scalar loop), new = default (spans once per part and branch, eight channels a vector; the forward's three branches summed in one sweep; on 2x2 and 1x1 maps one vector column down the images a call with the constants in registers, the range's last vector overlapped); every other switch at its default on both sides. MB = the tensors each call reads and writes once (forward: 3 inputs + y; backward: dy + 3 inputs + 3 dx); GB/s = MB over the time. 'statistics only new / old' = the calls without their output pass, new against old in rounds of their own."));
+        else
+            o.Line(Inv($"Best of {reps} interleaved rounds, ms per call ({BlocksPerStage} blocks a round, each on its own tensors). old = SLAK_BN_SUM_SMALL=0 SLAK_BN_SUM_PLANES=0, new = default (2x2 and 1x1 maps: output passes in one three-branch 512-bit pass with per-position rows; 4x4 .. 16x16: one channel plane a call, the channel's scalars broadcast once). The statistics passes are the same code on both sides. MB = the tensors each call reads and writes once (forward: 3 inputs + y; backward: dy + 3 inputs + 3 dx); GB/s = MB over the time. 'statistics only / old' = the call without its output pass (rounds of its own against old): the rest of old is the output pass."));
         o.Line();
-        o.Line("| preset | op | branch shape | MB | old ms | new ms | new / old | statistics only / old | old GB/s | new GB/s | new % of DRAM bw | new % of cache bw |");
+        o.Line($"| preset | op | branch shape | MB | old ms | new ms | new / old | {(fold ? "statistics only new / old" : "statistics only / old")} | old GB/s | new GB/s | new % of DRAM bw | new % of cache bw |");
         o.Line("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         Table(Math.Max(1, reps / 3), _ => { }, cacheBw, dramBw); // warm-up: the tiered JIT's first code is slower
         var steps = Table(reps, o.Line, cacheBw, dramBw);
@@ -119,20 +131,24 @@ internal static class BatchNormSumPassesBench
             foreach (var t in blocks) be.BatchNormBackwardSum(t.X, t.W, t.Sm, t.Si, t.Dy, t.Dx, t.Dw, t.Db);
         }
         bool keep = CpuBackend.BatchNormSumSmallMaps, keepPlanes = CpuBackend.BatchNormSumPlanes;
+        bool keepFold = CpuBackend.BatchNormSumFold, keepTail = CpuBackend.BatchNormSumOverlapTail;
+        bool keepColumns = CpuBackend.BatchNormSumSmallColumns;
         try
         {
             Times Time(Action run)
             {
                 Action With(bool fresh, bool statisticsOnly) => () =>
                 {
-                    CpuBackend.BatchNormSumSmallMaps = fresh;
-                    CpuBackend.BatchNormSumPlanes = fresh;
+                    CpuBackend.BatchNormSumSmallMaps = fresh || CompareFold;
+                    CpuBackend.BatchNormSumPlanes = fresh || CompareFold;
+                    CpuBackend.BatchNormSumFold = CpuBackend.BatchNormSumOverlapTail = fresh || !CompareFold;
+                    CpuBackend.BatchNormSumSmallColumns = fresh || !CompareFold;
                     CpuBackend.BatchNormSumStatisticsOnly = statisticsOnly;
                     run();
                     CpuBackend.BatchNormSumStatisticsOnly = false;
                 };
                 var (old, neu) = Interleaved.Best(reps, With(false, false), With(true, false));
-                var (old2, stats) = Interleaved.Best(reps, With(false, false), With(false, true));
+                var (old2, stats) = Interleaved.Best(reps, With(false, CompareFold), With(CompareFold, true));
                 return new Times(old / BlocksPerStage, neu / BlocksPerStage, stats / old2);
             }
             return (Time(Fwd), Time(Bwd));
@@ -141,6 +157,9 @@ internal static class BatchNormSumPassesBench
         {
             CpuBackend.BatchNormSumSmallMaps = keep;
             CpuBackend.BatchNormSumPlanes = keepPlanes;
+            CpuBackend.BatchNormSumFold = keepFold;
+            CpuBackend.BatchNormSumOverlapTail = keepTail;
+            CpuBackend.BatchNormSumSmallColumns = keepColumns;
             CpuBackend.BatchNormSumStatisticsOnly = false;
         }
     }

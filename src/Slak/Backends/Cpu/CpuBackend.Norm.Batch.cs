@@ -218,16 +218,25 @@ internal sealed partial class CpuBackend
     /// </summary>
     private static void BatchNormTrainChannel(int ch, int hw, double mean, double var, long count, float momentum,
         float eps, Tensor weight, Tensor bias, Tensor runningMean, Tensor runningVar, Tensor saveMean, Tensor saveInvStd,
-        float[] scaleRow, float[] shiftRow)
+        float[] scaleRow, float[] shiftRow) =>
+        BatchNormTrainChannel(ch, hw, mean, var, count, momentum, eps, S(weight), S(bias), S(runningMean),
+            S(runningVar), S(saveMean), S(saveInvStd), scaleRow, shiftRow);
+
+    /// <summary><see cref="BatchNormTrainChannel(int, int, double, double, long, float, float, Tensor, Tensor, Tensor,
+    /// Tensor, Tensor, Tensor, float[], float[])"/> on the tensors' spans, taken once by a caller that folds many
+    /// channels (the same operations).</summary>
+    private static void BatchNormTrainChannel(int ch, int hw, double mean, double var, long count, float momentum,
+        float eps, ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, Span<float> runningMean,
+        Span<float> runningVar, Span<float> saveMean, Span<float> saveInvStd, float[] scaleRow, float[] shiftRow)
     {
         float inv = (float)(1.0 / Math.Sqrt(var + eps));
-        scaleRow.AsSpan(ch * hw, hw).Fill(S(weight)[ch] * inv);
-        shiftRow.AsSpan(ch * hw, hw).Fill(S(bias)[ch]);
-        S(saveMean)[ch] = (float)mean;
-        S(saveInvStd)[ch] = inv;
+        scaleRow.AsSpan(ch * hw, hw).Fill(weight[ch] * inv);
+        shiftRow.AsSpan(ch * hw, hw).Fill(bias[ch]);
+        saveMean[ch] = (float)mean;
+        saveInvStd[ch] = inv;
         double unbiased = count > 1 ? var * count / (count - 1) : var;
-        S(runningMean)[ch] = (float)((1 - momentum) * S(runningMean)[ch] + momentum * mean);
-        S(runningVar)[ch] = (float)((1 - momentum) * S(runningVar)[ch] + momentum * unbiased);
+        runningMean[ch] = (float)((1 - momentum) * runningMean[ch] + momentum * mean);
+        runningVar[ch] = (float)((1 - momentum) * runningVar[ch] + momentum * unbiased);
     }
 
     /// <summary>Channel <paramref name="ch"/> of the training backward, from its float64 sums of dy and dy * x:
@@ -235,13 +244,22 @@ internal sealed partial class CpuBackend
     /// entries of the k, a, b rows of dx = (dy * k + b) + x * a (k = w * invstd, a = -k * invstd * mean(dy * xhat),
     /// b = -k * mean(dy) + k * invstd * mean(dy * xhat) * mean). Both backward paths call it.</summary>
     private static void BatchNormBackwardChannel(int ch, int hw, double sdy, double sdyX, long count, Tensor weight,
-        Tensor saveMean, Tensor saveInvStd, Tensor dweight, Tensor dbias, float[] kRow, float[] aRow, float[] bRow)
+        Tensor saveMean, Tensor saveInvStd, Tensor dweight, Tensor dbias, float[] kRow, float[] aRow, float[] bRow) =>
+        BatchNormBackwardChannel(ch, hw, sdy, sdyX, count, S(weight), S(saveMean), S(saveInvStd), S(dweight), S(dbias),
+            kRow, aRow, bRow);
+
+    /// <summary><see cref="BatchNormBackwardChannel(int, int, double, double, long, Tensor, Tensor, Tensor, Tensor,
+    /// Tensor, float[], float[], float[])"/> on the tensors' spans, taken once by a caller that folds many channels
+    /// (the same operations).</summary>
+    private static void BatchNormBackwardChannel(int ch, int hw, double sdy, double sdyX, long count,
+        ReadOnlySpan<float> weight, ReadOnlySpan<float> saveMean, ReadOnlySpan<float> saveInvStd, Span<float> dweight,
+        Span<float> dbias, float[] kRow, float[] aRow, float[] bRow)
     {
-        float m = S(saveMean)[ch], inv = S(saveInvStd)[ch];
+        float m = saveMean[ch], inv = saveInvStd[ch];
         double sdyx = inv * (sdyX - m * sdy);
-        S(dweight)[ch] = (float)sdyx;
-        S(dbias)[ch] = (float)sdy;
-        float k = S(weight)[ch] * inv;
+        dweight[ch] = (float)sdyx;
+        dbias[ch] = (float)sdy;
+        float k = weight[ch] * inv;
         float meanDy = (float)(sdy / count), meanDyX = (float)(sdyx / count);
         float a = -k * inv * meanDyX, b = -k * meanDy + k * inv * meanDyX * m;
         kRow.AsSpan(ch * hw, hw).Fill(k);

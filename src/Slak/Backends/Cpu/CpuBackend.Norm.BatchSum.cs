@@ -10,7 +10,10 @@
 // Where 512-bit vectors are accelerated, the column sums and output passes of three-branch calls run the wide kernels
 // of CpuBackend.Norm.BatchSumWide.cs (whole cache lines per image and sweep; the same bits); their output passes run
 // one channel plane a call on maps of whole lines (CpuBackend.Norm.BatchSumPlanes.cs) and the three-branch row kernels
-// of CpuBackend.Norm.BatchSumSmallMaps.cs on maps smaller than a line (the same bits).
+// of CpuBackend.Norm.BatchSumSmallMaps.cs on maps smaller than a line (the same bits). The statistics' per-channel fold
+// runs eight channels a vector with the parameter spans taken once per part, and the forward sums its three branches
+// in one sweep (CpuBackend.Norm.BatchSumFold.cs; the same bits); the small-map output passes walk one vector column
+// down the images with the constants in registers (CpuBackend.Norm.BatchSumSmallColumns.cs; the same bits).
 using System.Buffers;
 using System.Numerics;
 using System.Runtime.InteropServices;
@@ -33,8 +36,10 @@ internal sealed partial class CpuBackend
         var meanRows = RentRows(branches, row);
         var scaleRows = RentRows(branches, row);
         var shiftRows = RentRows(branches, row);
-        var sums = ArrayPool<double>.Shared.Rent(2 * row);
         bool wide = UseBnSumWide(row), small = UseBnSumSmallMaps(branches, hw, row);
+        bool fold = BatchNormSumFold, oneSweep = fold && wide && branches == 3;
+        // [2b row, (2b + 1) row): branch b's sums of x, then of x^2 (one sweep); else one pair reused per branch.
+        var sums = ArrayPool<double>.Shared.Rent((oneSweep ? 6 : 2) * row);
         try
         {
             CpuParallel.For(0, parts, part =>
@@ -42,7 +47,22 @@ internal sealed partial class CpuBackend
                 var (c0, c1) = small ? LinePartChannels(c, hw, part, parts)
                     : ((int)((long)c * part / parts), (int)((long)c * (part + 1) / parts));
                 int j0 = c0 * hw, len = (c1 - c0) * hw;
-                for (int b = 0; b < branches; b++)
+                if (oneSweep) ColumnSquareSums3Wide(S(xs[0]), S(xs[1]), S(xs[2]), n, row, j0, j0 + len, sums);
+                for (int b = 0; fold && b < branches; b++)
+                {
+                    if (!oneSweep)
+                    {
+                        var xb = S(xs[b]);
+                        Span<double> sum = sums.AsSpan(0, row), sq = sums.AsSpan(row, row);
+                        if (wide) ColumnSquareSumsWide(xb, n, row, j0, j0 + len, sum, sq);
+                        else ColumnSumsRange(xb, xb, n, row, j0, j0 + len, sum, sq);
+                    }
+                    int at = oneSweep ? 2 * b * row : 0;
+                    TrainFoldPart(c0, c1, hw, count, sums.AsSpan(at, row), sums.AsSpan(at + row, row), momenta[b],
+                        eps[b], weights[b], biases[b], runningMeans[b], runningVars[b], saveMeans[b], saveInvStds[b],
+                        meanRows[b], scaleRows[b], shiftRows[b]);
+                }
+                for (int b = 0; !fold && b < branches; b++)
                 {
                     var xb = S(xs[b]);
                     // The parts own disjoint channel ranges, so they share one sums row (reused branch after branch).
@@ -62,6 +82,11 @@ internal sealed partial class CpuBackend
                 if (small)
                 {
                     ReadOnlySpan<float> a0 = S(xs[0]), a1 = S(xs[1]), a2 = S(xs[2]);
+                    if (UseBnSumColumns(len))
+                    {
+                        CenterScaleShiftSum3Columns(a0, a1, a2, meanRows, scaleRows, shiftRows, j0, len, n, row, ys);
+                        return;
+                    }
                     for (int img = 0, at = j0; img < n; img++, at += row)
                         CenterScaleShiftSum3Rows(a0.Slice(at, len), a1.Slice(at, len), a2.Slice(at, len),
                             meanRows[0].AsSpan(j0, len), scaleRows[0].AsSpan(j0, len), shiftRows[0].AsSpan(j0, len),
@@ -148,6 +173,7 @@ internal sealed partial class CpuBackend
         var sums = ArrayPool<double>.Shared.Rent((1 + branches) * row);
         bool oneSweep = branches == 3 && row >= Vector<float>.Count && BatchNormSumOneSweep;
         bool wide = branches == 3 && UseBnSumWide(row), small = UseBnSumSmallMaps(branches, hw, row);
+        bool fold = BatchNormSumFold;
         try
         {
             CpuParallel.For(0, parts, part =>
@@ -164,7 +190,10 @@ internal sealed partial class CpuBackend
                     for (int b = 0; b < branches; b++) // sum(dy) comes out the same from every branch's sweep
                         ColumnSumsRange(gs, S(xs[b]), n, row, j0, j0 + len, sums.AsSpan(0, row),
                             sums.AsSpan((1 + b) * row, row));
-                for (int ch = c0; ch < c1; ch++)
+                if (fold)
+                    BackwardFoldPart(c0, c1, hw, row, count, sums, weights, saveMeans, saveInvStds, dweights, dbiases,
+                        kRows, aRows, bRows);
+                for (int ch = c0; !fold && ch < c1; ch++)
                 {
                     double sdy = FoldChannel(sums, ch, hw);
                     for (int b = 0; b < branches; b++)
@@ -175,6 +204,12 @@ internal sealed partial class CpuBackend
                 if (BatchNormSumStatisticsOnly) return;
                 if (small)
                 {
+                    if (UseBnSumColumns(len))
+                    {
+                        BatchNormDx3Columns(gs, S(xs[0]), S(xs[1]), S(xs[2]), kRows, aRows, bRows, j0, len, n, row,
+                            S(dxs[0]), S(dxs[1]), S(dxs[2]));
+                        return;
+                    }
                     for (int img = 0, at = j0; img < n; img++, at += row)
                         BatchNormDx3Rows(gs, S(xs[0]), S(xs[1]), S(xs[2]), kRows, aRows, bRows, j0, at, len, S(dxs[0]),
                             S(dxs[1]), S(dxs[2]));

@@ -25,6 +25,13 @@ internal sealed partial class CpuBackend
     /// Never set outside a benchmark.</summary>
     internal static bool BatchNormSumStatisticsOnly { get; set; }
 
+    /// <summary>Whether the small-map output kernels end a range that is not a whole number of vectors (1x1 maps of 249
+    /// channels: 9 positions an image) with one vector over the range's last 16 positions (the default; environment
+    /// variable SLAK_BN_SUM_TAIL=0 turns it off) instead of a scalar loop (the same bits: every position is the same
+    /// operations).</summary>
+    internal static bool BatchNormSumOverlapTail { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_BN_SUM_TAIL") != "0";
+
     /// <summary>Whether a call of <paramref name="branches"/> branches on maps of <paramref name="hw"/> positions and
     /// image rows of <paramref name="row"/> takes the small-map kernels.</summary>
     private static bool UseBnSumSmallMaps(int branches, int hw, int row) =>
@@ -57,9 +64,12 @@ internal sealed partial class CpuBackend
         ref float rs1 = ref MemoryMarshal.GetReference(s1), rh1 = ref MemoryMarshal.GetReference(h1);
         ref float rm2 = ref MemoryMarshal.GetReference(m2), rs2 = ref MemoryMarshal.GetReference(s2);
         ref float rh2 = ref MemoryMarshal.GetReference(h2);
-        for (; i + WideLine <= len; i += WideLine)
+        // With the overlapped tail the last partial vector is the range's last whole vector (its first positions
+        // computed again, to the same values).
+        bool overlap = BatchNormSumOverlapTail && len > WideLine && len % WideLine != 0;
+        for (; i + WideLine <= len || (overlap && i < len); i += WideLine)
         {
-            nuint at = (nuint)i;
+            nuint at = (nuint)Math.Min(i, len - WideLine);
             var t0 = (Vector512.LoadUnsafe(ref r0, at) - Vector512.LoadUnsafe(ref rm0, at)) * Vector512.LoadUnsafe(ref rs0, at)
                      + Vector512.LoadUnsafe(ref rh0, at);
             var t1 = (Vector512.LoadUnsafe(ref r1, at) - Vector512.LoadUnsafe(ref rm1, at)) * Vector512.LoadUnsafe(ref rs1, at)
@@ -85,9 +95,11 @@ internal sealed partial class CpuBackend
         ReadOnlySpan<float> b0 = bRows[0].AsSpan(j0, len), b1 = bRows[1].AsSpan(j0, len), b2 = bRows[2].AsSpan(j0, len);
         ref float rg = ref MemoryMarshal.GetReference(g);
         int i = 0;
-        for (; i + WideLine <= len; i += WideLine)
+        // As in CenterScaleShiftSum3Rows.
+        bool overlap = BatchNormSumOverlapTail && len > WideLine && len % WideLine != 0;
+        for (; i + WideLine <= len || (overlap && i < len); i += WideLine)
         {
-            nuint p = (nuint)i;
+            nuint p = (nuint)Math.Min(i, len - WideLine);
             var gv = Vector512.LoadUnsafe(ref rg, p);
             Dx(gv, a0, k0, f0, b0, d0, p);
             Dx(gv, a1, k1, f1, b1, d1, p);
