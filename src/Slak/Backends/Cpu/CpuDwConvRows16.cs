@@ -10,8 +10,9 @@
 //   below, and each tap of the column is one weight broadcast and 16 FMAs on rows loaded at the tap's offset
 //   (16 * Kh' FMAs per column, the in-bounds ones and the few at the map's edge);
 // - matrix (height 16 and up: the 31 x 3 window meets every row pair): the vertical pass of column j is the
-//   16 x 16 band matrix T[r][y] = w[r - y + Kh'/2][j] times the 16 shifted rows: per input row one load, one
-//   permute and 16 FMAs with broadcast entries of T (256 FMAs per column, every one inside the map).
+//   16 x 16 band matrix T[y][r] = w[r - y + Kh'/2][j] times the 16 shifted rows (256 FMAs per column, every one
+//   inside the map for a 31-tall window), in blocks of 8 output rows by 4 input rows that hold the 11 weights they
+//   meet in registers.
 // A horizontal shift of a 16-lane row spends |dx| zero lanes, so a window as long as the map (31) executes about
 // twice its in-bounds taps along the row: hence the transposition of wide windows, whose long side then runs down
 // the rows instead. The pixel-major path this replaces on 16 x 16 maps (CpuDwConvSmallMap with the line kernels of
@@ -41,6 +42,13 @@ internal static unsafe class CpuDwConvRows16
 
     /// <summary>Windows at least this tall take the matrix form (256 FMAs per column, against 16 per tap).</summary>
     private const int MatrixRows = R;
+
+    /// <summary>Zeros before a column's taps in the matrix form's table: a block reads up to 15 offsets beyond
+    /// the window on either side.</summary>
+    private const int ColumnPad = R;
+
+    // Floats per column in the matrix form's table: the taps inside ColumnPad zeros on either side.
+    private static int ColumnStride(int rows) => rows + 2 * ColumnPad;
 
     /// <summary>Zero rows above and below the band form's shifted rows: half the tallest band window (15).</summary>
     private const int BandPad = (MatrixRows - 1) / 2;
@@ -95,7 +103,7 @@ internal static unsafe class CpuDwConvRows16
             Cols = Wide ? Win.Kh : Win.Kw;
             Matrix = Rows >= MatrixRows;
             // Whole vectors, so that every table starts 64-byte aligned.
-            TableLength = Matrix ? Cols * Plane : (Rows * Cols + R - 1) / R * R;
+            TableLength = ((Matrix ? Cols * ColumnStride(Rows) : Rows * Cols) + R - 1) / R * R;
         }
 
         public int Kh { get; }
@@ -145,6 +153,12 @@ internal static unsafe class CpuDwConvRows16
                         {
                             nint at = ((nint)(n0 + i) * c + ch) * Plane;
                             float* src = (float*)x + at;
+                            if (n0 + i + 1 < n)
+                            {
+                                Ahead(src + (nint)c * Plane);
+                                for (int b = 0; b < ys.Length; b++)
+                                    if (ys[b] != 0) Ahead((float*)ys[b] + at + (nint)c * Plane);
+                            }
                             if (anyWide) Transpose(src, null, xt);
                             float* t = table;
                             for (int b = 0; b < nb; b++)
@@ -204,6 +218,11 @@ internal static unsafe class CpuDwConvRows16
                         {
                             nint at = ((nint)(n0 + i) * c + ch) * Plane;
                             float* t = table;
+                            if (n0 + i + 1 < n)
+                            {
+                                for (int b = 0; b < nb; b++) Ahead((float*)dys[b] + at + (nint)c * Plane);
+                                Ahead((float*)dx + at + (nint)c * Plane);
+                            }
                             for (int b = 0; b < nb; b++)
                             {
                                 var f = forms[b];
@@ -280,15 +299,10 @@ internal static unsafe class CpuDwConvRows16
             dst.Clear();
             if (f.Matrix)
             {
-                // T_j[r][y] = k[r - y + Rows / 2][j]: output row y takes input row r through that tap.
-                int half = f.Rows / 2;
+                // Column j: ColumnPad zeros, its Rows taps top to bottom, zeros to the stride.
+                int stride = ColumnStride(f.Rows);
                 for (int j = 0; j < f.Cols; j++)
-                    for (int r = 0; r < R; r++)
-                        for (int y = 0; y < R; y++)
-                        {
-                            int i = r - y + half;
-                            if (i >= 0 && i < f.Rows) table[j * Plane + r * R + y] = k[i * f.Cols + j];
-                        }
+                    for (int i = 0; i < f.Rows; i++) table[j * stride + ColumnPad + i] = k[i * f.Cols + j];
             }
             else new Span<float>(k, f.Rows * f.Cols).CopyTo(dst);
             table += f.TableLength;
@@ -301,60 +315,71 @@ internal static unsafe class CpuDwConvRows16
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Correlate(in Form f, float* src, float* table, float* rows, float* init, float* dst)
     {
-        if (f.Matrix) MatrixForm(src, table, f.Cols, init, dst);
+        if (f.Matrix) MatrixForm(src, table, f.Rows, f.Cols, init, dst);
         else BandForm(src, table, f.Rows, f.Cols, rows, init, dst);
     }
 
+    // The matrix form on 8 output rows at a time (a0..a7 stay in registers over every column and input row) and 4
+    // input rows at a time: the 32 (output, input) row pairs of a block meet 11 taps of the column (offsets
+    // r - y = -7..3 around the block's), so a block is 4 row loads and permutes, 11 weight broadcasts and 32 FMAs:
+    // about half a load per FMA (a weight broadcast per FMA left the kernel waiting on loads).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MatrixForm(float* src, float* table, int cols, float* init, float* dst)
+    private static void MatrixForm(float* src, float* table, int rows, int cols, float* init, float* dst)
     {
-        Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15;
-        if (init != null)
-        {
-            a0 = Vector512.Load(init); a1 = Vector512.Load(init + R); a2 = Vector512.Load(init + 2 * R);
-            a3 = Vector512.Load(init + 3 * R); a4 = Vector512.Load(init + 4 * R); a5 = Vector512.Load(init + 5 * R);
-            a6 = Vector512.Load(init + 6 * R); a7 = Vector512.Load(init + 7 * R); a8 = Vector512.Load(init + 8 * R);
-            a9 = Vector512.Load(init + 9 * R); a10 = Vector512.Load(init + 10 * R);
-            a11 = Vector512.Load(init + 11 * R); a12 = Vector512.Load(init + 12 * R);
-            a13 = Vector512.Load(init + 13 * R); a14 = Vector512.Load(init + 14 * R);
-            a15 = Vector512.Load(init + 15 * R);
-        }
-        else
-        {
-            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = Vector512<float>.Zero;
-            a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = Vector512<float>.Zero;
-        }
         var zero = Vector512<float>.Zero;
-        int half = cols / 2;
-        for (int j = 0; j < cols; j++)
+        int half = cols / 2, stride = ColumnStride(rows);
+        for (int y0 = 0; y0 < R; y0 += 8)
         {
-            var idx = Shifts[j - half + R - 1];
-            float* t = table + j * Plane;
-            for (int r = 0; r < R; r++, t += R)
+            Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7;
+            float* o = dst + y0 * R;
+            if (init != null)
             {
-                var s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + r * R), idx, zero);
-                a0 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[0]), a0);
-                a1 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[1]), a1);
-                a2 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[2]), a2);
-                a3 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[3]), a3);
-                a4 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[4]), a4);
-                a5 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[5]), a5);
-                a6 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[6]), a6);
-                a7 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[7]), a7);
-                a8 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[8]), a8);
-                a9 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[9]), a9);
-                a10 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[10]), a10);
-                a11 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[11]), a11);
-                a12 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[12]), a12);
-                a13 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[13]), a13);
-                a14 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[14]), a14);
-                a15 = Avx512F.FusedMultiplyAdd(s, Vector512.Create(t[15]), a15);
+                float* g = init + y0 * R;
+                a0 = Vector512.Load(g); a1 = Vector512.Load(g + R); a2 = Vector512.Load(g + 2 * R);
+                a3 = Vector512.Load(g + 3 * R); a4 = Vector512.Load(g + 4 * R); a5 = Vector512.Load(g + 5 * R);
+                a6 = Vector512.Load(g + 6 * R); a7 = Vector512.Load(g + 7 * R);
             }
+            else a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = Vector512<float>.Zero;
+            for (int j = 0; j < cols; j++)
+            {
+                var idx = Shifts[j - half + R - 1];
+                // wq[q] = the column's tap at offset r0 - y0 - 7 + q (q = k - m + 7 for input row r0 + k, output
+                // row y0 + m), zero outside the window.
+                float* wq = table + j * stride + ColumnPad + rows / 2 - y0 - 7;
+                for (int r0 = 0; r0 < R; r0 += 4, wq += 4)
+                {
+                    float* x = src + r0 * R;
+                    var s0 = Avx512F.PermuteVar16x32x2(Vector512.Load(x), idx, zero);
+                    var s1 = Avx512F.PermuteVar16x32x2(Vector512.Load(x + R), idx, zero);
+                    var s2 = Avx512F.PermuteVar16x32x2(Vector512.Load(x + 2 * R), idx, zero);
+                    var s3 = Avx512F.PermuteVar16x32x2(Vector512.Load(x + 3 * R), idx, zero);
+                    var w0 = Vector512.Create(wq[0]); var w1 = Vector512.Create(wq[1]);
+                    var w2 = Vector512.Create(wq[2]); var w3 = Vector512.Create(wq[3]);
+                    var w4 = Vector512.Create(wq[4]); var w5 = Vector512.Create(wq[5]);
+                    var w6 = Vector512.Create(wq[6]); var w7 = Vector512.Create(wq[7]);
+                    var w8 = Vector512.Create(wq[8]); var w9 = Vector512.Create(wq[9]);
+                    var w10 = Vector512.Create(wq[10]);
+                    a0 = Avx512F.FusedMultiplyAdd(s0, w7, a0); a1 = Avx512F.FusedMultiplyAdd(s0, w6, a1);
+                    a2 = Avx512F.FusedMultiplyAdd(s0, w5, a2); a3 = Avx512F.FusedMultiplyAdd(s0, w4, a3);
+                    a4 = Avx512F.FusedMultiplyAdd(s0, w3, a4); a5 = Avx512F.FusedMultiplyAdd(s0, w2, a5);
+                    a6 = Avx512F.FusedMultiplyAdd(s0, w1, a6); a7 = Avx512F.FusedMultiplyAdd(s0, w0, a7);
+                    a0 = Avx512F.FusedMultiplyAdd(s1, w8, a0); a1 = Avx512F.FusedMultiplyAdd(s1, w7, a1);
+                    a2 = Avx512F.FusedMultiplyAdd(s1, w6, a2); a3 = Avx512F.FusedMultiplyAdd(s1, w5, a3);
+                    a4 = Avx512F.FusedMultiplyAdd(s1, w4, a4); a5 = Avx512F.FusedMultiplyAdd(s1, w3, a5);
+                    a6 = Avx512F.FusedMultiplyAdd(s1, w2, a6); a7 = Avx512F.FusedMultiplyAdd(s1, w1, a7);
+                    a0 = Avx512F.FusedMultiplyAdd(s2, w9, a0); a1 = Avx512F.FusedMultiplyAdd(s2, w8, a1);
+                    a2 = Avx512F.FusedMultiplyAdd(s2, w7, a2); a3 = Avx512F.FusedMultiplyAdd(s2, w6, a3);
+                    a4 = Avx512F.FusedMultiplyAdd(s2, w5, a4); a5 = Avx512F.FusedMultiplyAdd(s2, w4, a5);
+                    a6 = Avx512F.FusedMultiplyAdd(s2, w3, a6); a7 = Avx512F.FusedMultiplyAdd(s2, w2, a7);
+                    a0 = Avx512F.FusedMultiplyAdd(s3, w10, a0); a1 = Avx512F.FusedMultiplyAdd(s3, w9, a1);
+                    a2 = Avx512F.FusedMultiplyAdd(s3, w8, a2); a3 = Avx512F.FusedMultiplyAdd(s3, w7, a3);
+                    a4 = Avx512F.FusedMultiplyAdd(s3, w6, a4); a5 = Avx512F.FusedMultiplyAdd(s3, w5, a5);
+                    a6 = Avx512F.FusedMultiplyAdd(s3, w4, a6); a7 = Avx512F.FusedMultiplyAdd(s3, w3, a7);
+                }
+            }
+            a0.Store(o); a1.Store(o + R); a2.Store(o + 2 * R); a3.Store(o + 3 * R);
+            a4.Store(o + 4 * R); a5.Store(o + 5 * R); a6.Store(o + 6 * R); a7.Store(o + 7 * R);
         }
-        a0.Store(dst); a1.Store(dst + R); a2.Store(dst + 2 * R); a3.Store(dst + 3 * R);
-        a4.Store(dst + 4 * R); a5.Store(dst + 5 * R); a6.Store(dst + 6 * R); a7.Store(dst + 7 * R);
-        a8.Store(dst + 8 * R); a9.Store(dst + 9 * R); a10.Store(dst + 10 * R); a11.Store(dst + 11 * R);
-        a12.Store(dst + 12 * R); a13.Store(dst + 13 * R); a14.Store(dst + 14 * R); a15.Store(dst + 15 * R);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -440,6 +465,16 @@ internal static unsafe class CpuDwConvRows16
         o4.Store(dst + 4 * R); o5.Store(dst + 5 * R); o6.Store(dst + 6 * R); o7.Store(dst + 7 * R);
         o8.Store(dst + 8 * R); o9.Store(dst + 9 * R); o10.Store(dst + 10 * R); o11.Store(dst + 11 * R);
         o12.Store(dst + 12 * R); o13.Store(dst + 13 * R); o14.Store(dst + 14 * R); o15.Store(dst + 15 * R);
+    }
+
+    // The 16 cache lines of a plane towards L1. The next plane a thread works on is the next image's plane of the
+    // same channel, C planes further: too far for the hardware prefetchers, and on slak_nano64's stage 1 at batch 128
+    // (4 MiB per tensor) the passes without these prefetches waited on memory (new/old 1.29 against 0.94 with them
+    // in one `dwconv-rows16` run; 0.66 with the operands in cache, batch 8).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Ahead(float* plane)
+    {
+        for (int k = 0; k < Plane; k += R) Sse.Prefetch0(plane + k);
     }
 
     // sum = planes[0] + planes[1] + ... in order (16 x 16 each).
