@@ -21,9 +21,9 @@
 // The input gradient is the same correlation of each output gradient with the flipped kernel, the branches summed
 // in branch order. The weight gradient stays on the pixel-major path. Tables (weights times mask in the form's
 // layout) are built per channel, once per call, by the thread that owns the channel. A thread owns a range of
-// channels and sweeps it image block after image block; every plane is computed alone, so results do not depend on
-// the thread count, bit for bit. SLAK_DWCONV_ROWS16=0 (or Enabled = false) sends these maps back to the pixel-major
-// path. Measured against it in bench/results/dwconv-rows16.md (`dwconv-rows16`).
+// channels and sweeps it image after image (the planes two ahead prefetched); every plane is computed alone, so
+// results do not depend on the thread count, bit for bit. SLAK_DWCONV_ROWS16=0 (or Enabled = false) sends these
+// maps back to the pixel-major path. Measured against it in bench/results/dwconv-rows16.md (`dwconv-rows16`).
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
@@ -55,10 +55,6 @@ internal static unsafe class CpuDwConvRows16
 
     /// <summary>Floats of the band form's buffer: 16 rows inside BandPad zero rows on either side.</summary>
     private const int BandRowsLength = (R + 2 * BandPad) * R;
-
-    /// <summary>Images per block (as CpuDwConvPlane16.Block: the planes a block touches lie in one run per image,
-    /// which the hardware prefetchers follow).</summary>
-    private const int Block = 16;
 
     /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_ROWS16=0 turns the path off).</summary>
     internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_ROWS16") != "0";
@@ -143,43 +139,36 @@ internal static unsafe class CpuDwConvRows16
                 var dst = stackalloc nint[nb];
                 bool anyWide = false;
                 foreach (var f in forms) anyWide |= f.Wide;
-                for (int n0 = 0; n0 < n; n0 += Block)
-                {
-                    int m = Math.Min(Block, n - n0);
+                for (int img = 0; img < n; img++)
                     for (int ch = lo; ch < hi; ch++)
                     {
-                        float* table = (float*)tables + (nint)ch * perChannel;
-                        for (int i = 0; i < m; i++)
+                        nint at = ((nint)img * c + ch) * Plane, ahead = Ahead(img, ch, n, c, lo, hi);
+                        float* src = (float*)x + at;
+                        if (ahead >= 0)
                         {
-                            nint at = ((nint)(n0 + i) * c + ch) * Plane;
-                            float* src = (float*)x + at;
-                            if (n0 + i + 1 < n)
-                            {
-                                Ahead(src + (nint)c * Plane);
-                                for (int b = 0; b < ys.Length; b++)
-                                    if (ys[b] != 0) Ahead((float*)ys[b] + at + (nint)c * Plane);
-                            }
-                            if (anyWide) Transpose(src, null, xt);
-                            float* t = table;
-                            for (int b = 0; b < nb; b++)
-                            {
-                                var f = forms[b];
-                                float* tb = t;
-                                t += f.TableLength;
-                                float* y = b < ys.Length && ys[b] != 0 ? (float*)ys[b] + at : own + b * Plane;
-                                dst[b] = (nint)y;
-                                if (b < ys.Length && ys[b] == 0 && ysum == 0) continue;
-                                if (f.Wide)
-                                {
-                                    Correlate(f, xt, tb, rows, null, tmp);
-                                    Transpose(tmp, null, y);
-                                }
-                                else Correlate(f, src, tb, rows, null, y);
-                            }
-                            if (ysum != 0) Sum(dst, nb, (float*)ysum + at);
+                            Prefetch((float*)x + ahead);
+                            for (int b = 0; b < ys.Length; b++)
+                                if (ys[b] != 0) Prefetch((float*)ys[b] + ahead);
                         }
+                        if (anyWide) Transpose(src, null, xt);
+                        float* t = (float*)tables + (nint)ch * perChannel;
+                        for (int b = 0; b < nb; b++)
+                        {
+                            var f = forms[b];
+                            float* tb = t;
+                            t += f.TableLength;
+                            float* y = b < ys.Length && ys[b] != 0 ? (float*)ys[b] + at : own + b * Plane;
+                            dst[b] = (nint)y;
+                            if (b < ys.Length && ys[b] == 0 && ysum == 0) continue;
+                            if (f.Wide)
+                            {
+                                Correlate(f, xt, tb, rows, null, tmp);
+                                Transpose(tmp, null, y);
+                            }
+                            else Correlate(f, src, tb, rows, null, y);
+                        }
+                        if (ysum != 0) Sum(dst, nb, (float*)ysum + at);
                     }
-                }
             });
         }
         finally
@@ -208,39 +197,32 @@ internal static unsafe class CpuDwConvRows16
                 var buf = stackalloc float[3 * Plane + BandRowsLength + R];
                 float* gt = CpuDwConvEngine.AlignUp(buf), tmp = gt + Plane, sum = tmp + Plane, rows = sum + Plane;
                 new Span<float>(rows, BandRowsLength).Clear();
-                for (int n0 = 0; n0 < n; n0 += Block)
-                {
-                    int m = Math.Min(Block, n - n0);
+                for (int img = 0; img < n; img++)
                     for (int ch = lo; ch < hi; ch++)
                     {
-                        float* table = (float*)tables + (nint)ch * perChannel;
-                        for (int i = 0; i < m; i++)
+                        nint at = ((nint)img * c + ch) * Plane, ahead = Ahead(img, ch, n, c, lo, hi);
+                        float* t = (float*)tables + (nint)ch * perChannel;
+                        if (ahead >= 0)
                         {
-                            nint at = ((nint)(n0 + i) * c + ch) * Plane;
-                            float* t = table;
-                            if (n0 + i + 1 < n)
+                            for (int b = 0; b < nb; b++) Prefetch((float*)dys[b] + ahead);
+                            Prefetch((float*)dx + ahead);
+                        }
+                        for (int b = 0; b < nb; b++)
+                        {
+                            var f = forms[b];
+                            // The first branch starts the sum, the last one writes dx.
+                            float* acc = b == 0 ? null : sum, y = b == nb - 1 ? (float*)dx + at : sum;
+                            float* g = (float*)dys[b] + at;
+                            if (f.Wide)
                             {
-                                for (int b = 0; b < nb; b++) Ahead((float*)dys[b] + at + (nint)c * Plane);
-                                Ahead((float*)dx + at + (nint)c * Plane);
+                                Transpose(g, null, gt);
+                                Correlate(f, gt, t, rows, null, tmp);
+                                Transpose(tmp, acc, y);
                             }
-                            for (int b = 0; b < nb; b++)
-                            {
-                                var f = forms[b];
-                                // The first branch starts the sum, the last one writes dx.
-                                float* acc = b == 0 ? null : sum, y = b == nb - 1 ? (float*)dx + at : sum;
-                                float* g = (float*)dys[b] + at;
-                                if (f.Wide)
-                                {
-                                    Transpose(g, null, gt);
-                                    Correlate(f, gt, t, rows, null, tmp);
-                                    Transpose(tmp, acc, y);
-                                }
-                                else Correlate(f, g, t, rows, acc, y);
-                                t += f.TableLength;
-                            }
+                            else Correlate(f, g, t, rows, acc, y);
+                            t += f.TableLength;
                         }
                     }
-                }
             });
         }
         finally
@@ -467,12 +449,26 @@ internal static unsafe class CpuDwConvRows16
         o12.Store(dst + 12 * R); o13.Store(dst + 13 * R); o14.Store(dst + 14 * R); o15.Store(dst + 15 * R);
     }
 
-    // The 16 cache lines of a plane towards L1. The next plane a thread works on is the next image's plane of the
-    // same channel, C planes further: too far for the hardware prefetchers, and on slak_nano64's stage 1 at batch 128
-    // (4 MiB per tensor) the passes without these prefetches waited on memory (new/old 1.29 against 0.94 with them
-    // in one `dwconv-rows16` run; 0.66 with the operands in cache, batch 8).
+    /// <summary>Planes ahead of the current one that a thread prefetches.</summary>
+    private const int Lead = 2;
+
+    // Where the thread's plane Lead planes after (img, ch) starts (floats), or -1 past the end: a thread sweeps
+    // channels lo..hi-1 of image after image.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Ahead(float* plane)
+    private static nint Ahead(int img, int ch, int n, int c, int lo, int hi)
+    {
+        if (ch + Lead < hi) return ((nint)img * c + ch + Lead) * Plane;
+        int next = lo + (ch + Lead - hi);
+        return img + 1 < n && next < hi ? ((nint)(img + 1) * c + next) * Plane : -1;
+    }
+
+    // The 16 cache lines of a plane towards L1. A thread's planes run in C-plane steps between images (its channel
+    // range of one image, then of the next), and on slak_nano64's stage 1 at batch 128 (4 MiB per tensor) the
+    // passes without these prefetches waited on memory (`dwconv-rows16`: new/old 1.29 without them, 0.9 with the
+    // next image's plane of the same channel prefetched, 0.78-0.86 for the input gradient in this order; 0.66 with
+    // the operands in cache, batch 8).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Prefetch(float* plane)
     {
         for (int k = 0; k < Plane; k += R) Sse.Prefetch0(plane + k);
     }
