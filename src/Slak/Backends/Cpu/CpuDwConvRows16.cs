@@ -298,6 +298,7 @@ internal static unsafe class CpuDwConvRows16
     private static void Correlate(in Form f, float* src, float* table, float* rows, float* init, float* dst)
     {
         if (f.Matrix) MatrixForm(src, table, f.Rows, f.Cols, init, dst);
+        else if (f.Rows == 3) Band3(src, table, f.Cols, init, dst);
         else BandForm(src, table, f.Rows, f.Cols, rows, init, dst);
     }
 
@@ -362,6 +363,75 @@ internal static unsafe class CpuDwConvRows16
             a0.Store(o); a1.Store(o + R); a2.Store(o + 2 * R); a3.Store(o + 3 * R);
             a4.Store(o + 4 * R); a5.Store(o + 5 * R); a6.Store(o + 6 * R); a7.Store(o + 7 * R);
         }
+    }
+
+    // The band form of a 3-tall window (slak's 3 x 3, and 3 x M's short side): each shifted input row is loaded
+    // once into a register and meets its three output rows (r + 1, r, r - 1 through taps 0, 1, 2) there: no row
+    // buffer, a third of a load per FMA, and no FMA outside the map.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Band3(float* src, float* table, int cols, float* init, float* dst)
+    {
+        Vector512<float> a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15;
+        if (init != null)
+        {
+            a0 = Vector512.Load(init); a1 = Vector512.Load(init + R); a2 = Vector512.Load(init + 2 * R);
+            a3 = Vector512.Load(init + 3 * R); a4 = Vector512.Load(init + 4 * R); a5 = Vector512.Load(init + 5 * R);
+            a6 = Vector512.Load(init + 6 * R); a7 = Vector512.Load(init + 7 * R); a8 = Vector512.Load(init + 8 * R);
+            a9 = Vector512.Load(init + 9 * R); a10 = Vector512.Load(init + 10 * R);
+            a11 = Vector512.Load(init + 11 * R); a12 = Vector512.Load(init + 12 * R);
+            a13 = Vector512.Load(init + 13 * R); a14 = Vector512.Load(init + 14 * R);
+            a15 = Vector512.Load(init + 15 * R);
+        }
+        else
+        {
+            a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = Vector512<float>.Zero;
+            a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = Vector512<float>.Zero;
+        }
+        var zero = Vector512<float>.Zero;
+        int half = cols / 2;
+        for (int j = 0; j < cols; j++)
+        {
+            var idx = Shifts[j - half + R - 1];
+            var w0 = Vector512.Create(table[j]);
+            var w1 = Vector512.Create(table[cols + j]);
+            var w2 = Vector512.Create(table[2 * cols + j]);
+            var s = Avx512F.PermuteVar16x32x2(Vector512.Load(src), idx, zero);
+            a1 = Avx512F.FusedMultiplyAdd(s, w0, a1); a0 = Avx512F.FusedMultiplyAdd(s, w1, a0);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 1 * R), idx, zero);
+            a2 = Avx512F.FusedMultiplyAdd(s, w0, a2); a1 = Avx512F.FusedMultiplyAdd(s, w1, a1); a0 = Avx512F.FusedMultiplyAdd(s, w2, a0);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 2 * R), idx, zero);
+            a3 = Avx512F.FusedMultiplyAdd(s, w0, a3); a2 = Avx512F.FusedMultiplyAdd(s, w1, a2); a1 = Avx512F.FusedMultiplyAdd(s, w2, a1);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 3 * R), idx, zero);
+            a4 = Avx512F.FusedMultiplyAdd(s, w0, a4); a3 = Avx512F.FusedMultiplyAdd(s, w1, a3); a2 = Avx512F.FusedMultiplyAdd(s, w2, a2);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 4 * R), idx, zero);
+            a5 = Avx512F.FusedMultiplyAdd(s, w0, a5); a4 = Avx512F.FusedMultiplyAdd(s, w1, a4); a3 = Avx512F.FusedMultiplyAdd(s, w2, a3);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 5 * R), idx, zero);
+            a6 = Avx512F.FusedMultiplyAdd(s, w0, a6); a5 = Avx512F.FusedMultiplyAdd(s, w1, a5); a4 = Avx512F.FusedMultiplyAdd(s, w2, a4);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 6 * R), idx, zero);
+            a7 = Avx512F.FusedMultiplyAdd(s, w0, a7); a6 = Avx512F.FusedMultiplyAdd(s, w1, a6); a5 = Avx512F.FusedMultiplyAdd(s, w2, a5);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 7 * R), idx, zero);
+            a8 = Avx512F.FusedMultiplyAdd(s, w0, a8); a7 = Avx512F.FusedMultiplyAdd(s, w1, a7); a6 = Avx512F.FusedMultiplyAdd(s, w2, a6);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 8 * R), idx, zero);
+            a9 = Avx512F.FusedMultiplyAdd(s, w0, a9); a8 = Avx512F.FusedMultiplyAdd(s, w1, a8); a7 = Avx512F.FusedMultiplyAdd(s, w2, a7);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 9 * R), idx, zero);
+            a10 = Avx512F.FusedMultiplyAdd(s, w0, a10); a9 = Avx512F.FusedMultiplyAdd(s, w1, a9); a8 = Avx512F.FusedMultiplyAdd(s, w2, a8);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 10 * R), idx, zero);
+            a11 = Avx512F.FusedMultiplyAdd(s, w0, a11); a10 = Avx512F.FusedMultiplyAdd(s, w1, a10); a9 = Avx512F.FusedMultiplyAdd(s, w2, a9);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 11 * R), idx, zero);
+            a12 = Avx512F.FusedMultiplyAdd(s, w0, a12); a11 = Avx512F.FusedMultiplyAdd(s, w1, a11); a10 = Avx512F.FusedMultiplyAdd(s, w2, a10);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 12 * R), idx, zero);
+            a13 = Avx512F.FusedMultiplyAdd(s, w0, a13); a12 = Avx512F.FusedMultiplyAdd(s, w1, a12); a11 = Avx512F.FusedMultiplyAdd(s, w2, a11);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 13 * R), idx, zero);
+            a14 = Avx512F.FusedMultiplyAdd(s, w0, a14); a13 = Avx512F.FusedMultiplyAdd(s, w1, a13); a12 = Avx512F.FusedMultiplyAdd(s, w2, a12);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 14 * R), idx, zero);
+            a15 = Avx512F.FusedMultiplyAdd(s, w0, a15); a14 = Avx512F.FusedMultiplyAdd(s, w1, a14); a13 = Avx512F.FusedMultiplyAdd(s, w2, a13);
+            s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 15 * R), idx, zero);
+            a15 = Avx512F.FusedMultiplyAdd(s, w1, a15); a14 = Avx512F.FusedMultiplyAdd(s, w2, a14);
+        }
+        a0.Store(dst); a1.Store(dst + R); a2.Store(dst + 2 * R); a3.Store(dst + 3 * R);
+        a4.Store(dst + 4 * R); a5.Store(dst + 5 * R); a6.Store(dst + 6 * R); a7.Store(dst + 7 * R);
+        a8.Store(dst + 8 * R); a9.Store(dst + 9 * R); a10.Store(dst + 10 * R); a11.Store(dst + 11 * R);
+        a12.Store(dst + 12 * R); a13.Store(dst + 13 * R); a14.Store(dst + 14 * R); a15.Store(dst + 15 * R);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
