@@ -8,8 +8,10 @@
 // measured in the same run; the operands' bytes (inputs read once, outputs written once) against the cache and DRAM
 // read bandwidths measured in the same run; the cold columns time each call after the caches were flushed (a 64 MiB
 // write between calls: operands from DRAM). Each row also gives the largest difference between the two paths'
-// results relative to the largest magnitude of the result. Writes bench/results/dwconv-rows16.md (or --out).
-//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll dwconv-rows16 [--reps 31] [--out FILE] [--note TEXT]
+// results relative to the largest magnitude of the result. Writes bench/results/dwconv-rows16.md (or --out); --batch
+// (default 128) smaller puts the operands in cache (batch 8: about 1 MB), to see the kernels without the memory.
+//   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll dwconv-rows16 [--reps 31] [--batch 128] [--out FILE]
+//     [--note TEXT]
 using System.Globalization;
 using System.Text;
 using Slak.Backends.Cpu;
