@@ -100,7 +100,7 @@ internal static class DwConvPlane16Ab
 
     /// <summary>As DwConvBench.BestOfInterleavedMs, but the caches are flushed (a 64 MiB buffer written, outside
     /// the timing) before every timed call: the operands come from DRAM, the worst case in a training step.</summary>
-    private static double[] BestOfColdMs(int reps, params Action[] actions)
+    internal static double[] BestOfColdMs(int reps, params Action[] actions)
     {
         var flush = new byte[64 << 20];
         var best = Enumerable.Repeat(double.MaxValue, actions.Length).ToArray();
@@ -117,7 +117,7 @@ internal static class DwConvPlane16Ab
         return best;
     }
 
-    private static double MaxDiff(float[] a, float[] b)
+    internal static double MaxDiff(float[] a, float[] b)
     {
         double diff = 0, scale = 0;
         for (int i = 0; i < a.Length; i++)

@@ -35,10 +35,17 @@ internal static unsafe class CpuDwConvDecomposed
 
         bool sumOnly = true;
         for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
+        // 16 x 16 maps on NCHW rows (CpuDwConvRows16.cs), except the sum of several branches alone (inference:
+        // the plane engine's one pass with the merged kernel).
+        if (!(sumOnly && branches.Count > 1) && CpuDwConvRows16.Applies(h, w, branches))
+        {
+            ForwardSmallMap(n, c, h, w, branches, x, y, ySum, tiny: false, plane16: false, rows16: true);
+            return;
+        }
         bool plane16 = CpuDwConvPlane16.Applies(h, w), tiny = !plane16 && CpuDwConvTinyMap.Applies(h, w);
         if (plane16 || tiny || CpuDwConvSmallMap.Applies(h, w, branches, sumOnly && branches.Count > 1))
         {
-            ForwardSmallMap(n, c, h, w, branches, x, y, ySum, tiny, plane16);
+            ForwardSmallMap(n, c, h, w, branches, x, y, ySum, tiny, plane16, rows16: false);
             return;
         }
         CpuDwConvPass[] passes;
@@ -86,8 +93,9 @@ internal static unsafe class CpuDwConvDecomposed
         var shapes = CheckBranches(n, c, h, w, branches);
         CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
         CheckActivation(shapes[0], dx.Length, nameof(dx));
+        bool rows16 = CpuDwConvRows16.Applies(h, w, branches);
         bool plane16 = CpuDwConvPlane16.Applies(h, w), tiny = !plane16 && CpuDwConvTinyMap.Applies(h, w);
-        bool small = plane16 || tiny || CpuDwConvSmallMap.Applies(h, w, branches);
+        bool small = rows16 || plane16 || tiny || CpuDwConvSmallMap.Applies(h, w, branches);
         var passes = new CpuDwConvPass[small ? 0 : branches.Count];
         for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: true);
         var handles = new MemoryHandle[branches.Count];
@@ -101,7 +109,8 @@ internal static unsafe class CpuDwConvDecomposed
             }
             fixed (float* pdx = dx)
             {
-                if (plane16) CpuDwConvPlane16.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
+                if (rows16) CpuDwConvRows16.BackwardData(n, c, branches, dys, (nint)pdx);
+                else if (plane16) CpuDwConvPlane16.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
                 else if (tiny) CpuDwConvTinyMap.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
                 else if (small) CpuDwConvSmallMap.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
                 else CpuDwConvDrivers.BackwardData(n, c, h, w, passes, dys, (nint)pdx);
@@ -174,10 +183,10 @@ internal static unsafe class CpuDwConvDecomposed
         }
     }
 
-    // The 16-pixel-map (CpuDwConvPlane16.cs), tiny-map (CpuDwConvTinyMap.cs) or small-map path (CpuDwConvSmallMap.cs)
-    // with the outputs pinned.
+    // The 16 x 16-map (CpuDwConvRows16.cs), 16-pixel-map (CpuDwConvPlane16.cs), tiny-map (CpuDwConvTinyMap.cs) or
+    // small-map path (CpuDwConvSmallMap.cs) with the outputs pinned.
     private static void ForwardSmallMap(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
-        ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y, Span<float> ySum, bool tiny, bool plane16)
+        ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y, Span<float> ySum, bool tiny, bool plane16, bool rows16)
     {
         var handles = new MemoryHandle[y.Count];
         try
@@ -192,7 +201,8 @@ internal static unsafe class CpuDwConvDecomposed
             fixed (float* px = x)
             fixed (float* psum = ySum)
             {
-                if (plane16) CpuDwConvPlane16.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
+                if (rows16) CpuDwConvRows16.Forward(n, c, branches, (nint)px, ys, (nint)psum);
+                else if (plane16) CpuDwConvPlane16.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
                 else if (tiny) CpuDwConvTinyMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
                 else CpuDwConvSmallMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
             }

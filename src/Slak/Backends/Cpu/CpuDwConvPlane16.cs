@@ -327,8 +327,9 @@ internal static unsafe class CpuDwConvPlane16
     private static Vector512<float>* Matrix(nint table, int ch, int b, int nb) =>
         (Vector512<float>*)table + ((nint)ch * nb + b) * P;
 
-    // body(lo, hi) over channel ranges: inline when the work is small, else a few ranges per thread.
-    private static void ForChannelRanges(int c, long macs, Action<int, int> body)
+    // body(lo, hi) over channel ranges: inline when the work is small, else a few ranges per thread (also the
+    // 16 x 16-map path, CpuDwConvRows16).
+    internal static void ForChannelRanges(int c, long macs, Action<int, int> body)
     {
         if (macs < MinParallelMacs || CpuParallel.Threads == 1 || c == 1)
         {

@@ -14,7 +14,8 @@
 //   every output pixel that sees them is visited (one output-gradient load feeds up to 4 FMAs).
 // A branch whose window spans whole lines of a 4-, 8- or 16-pixel-long map (slak_nano's and slak_nano64's M x 3 and
 // 3 x M branches on 4 x 4, 8 x 8 and 16 x 16 maps) takes the line kernels of CpuDwConvColumns.cs instead, on the same
-// layouts; a map of up to 16 x 16 whose every branch does so takes this path too (MaxLinePixels).
+// layouts; a map of up to 16 x 16 whose every branch does so takes this path too (MaxLinePixels). On 16 x 16 maps
+// the forward and the input gradient go to CpuDwConvRows16.cs first (no layout moves); the weight gradient stays here.
 // Only the part of a kernel that can meet the map (at most 2H-1 x 2W-1, centred) is gathered, once per call, into a
 // tap-major weight table (weights times mask, zero at dead taps and padded channels). Masked taps are multiplied
 // as zeros: 16 channels share a vector, and at density 0.6 a tap is live in at least one of them almost always.
