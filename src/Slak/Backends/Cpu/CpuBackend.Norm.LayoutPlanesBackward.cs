@@ -118,6 +118,9 @@ internal sealed partial class CpuBackend
                             if (span == Vector<float>.Count)
                                 LnLanesChunk(xs, g, gStride, gOffset, hw, p, p0 - p, c, new Vector<float>(mu.Slice(p, span)),
                                     new Vector<float>(rs.Slice(p, span)), S(weight), sums, dxs);
+                            else if (UseLanes512)
+                                LnLanesChunk512(xs, g, gStride, gOffset, hw, p, p0 - p, c, mu.Slice(p, span),
+                                    rs.Slice(p, span), S(weight), sums, dxs);
                             else
                                 LnLanesChunk2(xs, g, gStride, gOffset, hw, p, p0 - p, c, mu.Slice(p, span),
                                     rs.Slice(p, span), S(weight), sums, dxs);
