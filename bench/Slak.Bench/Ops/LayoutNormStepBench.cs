@@ -7,7 +7,8 @@
 // the default from 16 x 16, new forces it onto maps of 8 x 8 and more); named only: cf16 (the channels-first backward
 // with pixels in the lanes on 16 x 16 maps, LayerNormBackwardLanesChannelsFirstBelow, SLAK_LAYERNORM_CF_LANES_16) and
 // groups (the forwards on 2 x 2 maps with two images per vector, LayerNormImageGroups, SLAK_LAYERNORM_IMAGE_GROUPS),
-// lanes512 (the 16-pixel chunks in one 512-bit vector, LayerNormLanes512, SLAK_LAYERNORM_LANES512).
+// lanes512 (the 16-pixel chunks in one 512-bit vector, LayerNormLanes512, SLAK_LAYERNORM_LANES512), rows (the residual
+// forward on 1 x 1 maps in one SIMD pass per row, ResidualRowsOnePass, SLAK_RESIDUAL_ROWS_ONE_PASS).
 // Every other path is the default on both sides.
 // Each call runs on its own tensors, as many calls per stage as a step makes; rounds are interleaved (alternating which
 // side goes first) and the best of N rounds is kept. Bytes: every batch-sized tensor read or written once (LayerNorm
@@ -116,7 +117,7 @@ internal static class LayoutNormStepBench
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread, best of 200) {cacheBw:F1} GB/s, DRAM (64 MiB per thread, best of 5) {dramBw:F1} GB/s ({threads} threads; the larger of all threads together and one thread times {threads})."));
         o.Line();
-        o.Line(Inv($"old / new, toggled: {string.Join(", ", _toggle)} (prefetch: the LayerNorms with pixels in the lanes, maps of 8 x 8 and more, without / with the next-image prefetch, `SLAK_LAYOUT_IMAGE_PREFETCH`, the default; wide: the LayerNorm forwards with pixels in the lanes in one-vector / two-vector chunks, `SLAK_LAYERNORM_FWD_WIDE`, the default; residual: ChannelsLastResidual forward and backward without / with the next-image prefetch, `SLAK_RESIDUAL_IMAGE_PREFETCH`, the default on maps of 16 x 16 and more; here forced onto maps of 8 x 8 and more). cf16: the channels-first LayerNorm backward on 16 x 16 maps on the plane path / with pixels in the lanes (`SLAK_LAYERNORM_CF_LANES_16`); groups: the LayerNorm forwards on 2 x 2 maps on the row path (fused) and the plane path (channels-first) / with pixels in the lanes, two images per vector (`SLAK_LAYERNORM_IMAGE_GROUPS`); lanes512: the LayerNorms' 16-pixel chunks (maps of 8 x 8 and more) in two 256-bit / one 512-bit vector (`SLAK_LAYERNORM_LANES512`). Other paths: the defaults on both sides (rows whose path has none of these run the same code on both sides and show the noise)."));
+        o.Line(Inv($"old / new, toggled: {string.Join(", ", _toggle)} (prefetch: the LayerNorms with pixels in the lanes, maps of 8 x 8 and more, without / with the next-image prefetch, `SLAK_LAYOUT_IMAGE_PREFETCH`, the default; wide: the LayerNorm forwards with pixels in the lanes in one-vector / two-vector chunks, `SLAK_LAYERNORM_FWD_WIDE`, the default; residual: ChannelsLastResidual forward and backward without / with the next-image prefetch, `SLAK_RESIDUAL_IMAGE_PREFETCH`, the default on maps of 16 x 16 and more; here forced onto maps of 8 x 8 and more). cf16: the channels-first LayerNorm backward on 16 x 16 maps on the plane path / with pixels in the lanes (`SLAK_LAYERNORM_CF_LANES_16`); groups: the LayerNorm forwards on 2 x 2 maps on the row path (fused) and the plane path (channels-first) / with pixels in the lanes, two images per vector (`SLAK_LAYERNORM_IMAGE_GROUPS`); lanes512: the LayerNorms' 16-pixel chunks (maps of 8 x 8 and more) in two 256-bit / one 512-bit vector (`SLAK_LAYERNORM_LANES512`); rows: ChannelsLastResidual on 1 x 1 maps in three TensorPrimitives calls / one SIMD pass per row (`SLAK_RESIDUAL_ROWS_ONE_PASS`). Other paths: the defaults on both sides (rows whose path has none of these run the same code on both sides and show the noise)."));
         o.Line(_cold
             ? "Cold (--cold 1): each timed call set follows a pass over 192 MiB of other memory, so the tensors come from DRAM (as the block's activations do in a training step)."
             : "Warm (--cold 0): the tensors stay in whatever cache the previous round left them (2 calls x 2-3 tensors: up to 24 MB at slak_nano64's stage 1).");
@@ -261,9 +262,10 @@ internal static class LayoutNormStepBench
             Dy = Tensor.Empty(yShape, Device.Cpu),
             Dg = Tensor.Empty([c], Device.Cpu),
         }).ToArray();
-        bool keep = CpuBackend.ResidualImagePrefetch;
+        bool keep = CpuBackend.ResidualImagePrefetch, keepRows = CpuBackend.ResidualRowsOnePass;
         void Go(bool fresh)
         {
+            if (_toggle.Contains("rows")) CpuBackend.ResidualRowsOnePass = fresh;
             if (_toggle.Contains("residual"))
             {
                 CpuBackend.ResidualImagePrefetch = fresh;
@@ -284,6 +286,7 @@ internal static class LayoutNormStepBench
         {
             CpuBackend.ResidualImagePrefetch = keep;
             CpuBackend.ResidualImagePrefetchFrom = 256;
+            CpuBackend.ResidualRowsOnePass = keepRows;
         }
     }
 
