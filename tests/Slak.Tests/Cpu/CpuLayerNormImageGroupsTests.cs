@@ -66,7 +66,8 @@ public class CpuLayerNormImageGroupsTests
                 for (int ch = 0; ch < c; ch++) eyNchw[(img * c + ch) * hw + p] = eyNhwc[(img * hw + p) * c + ch];
         foreach (bool nhwc in new[] { true, false })
         {
-            string what = $"LayerNorm {(nhwc ? "NCHW -> NHWC" : "channels-first")} forward {n}x{c}x{h}x{w}, image groups";
+            string layout = nhwc ? "NCHW -> NHWC" : "channels-first";
+            string what = $"LayerNorm {layout} forward {n}x{c}x{h}x{w}, image groups";
             float[][] Forward(bool groups, int threads)
             {
                 float[][] result = [];

@@ -1,9 +1,10 @@
 // The LayerNorms' 16-pixel chunks in one 512-bit vector (CpuBackend.LayerNormLanes512, the default where the hardware
 // has 512-bit vectors; CpuBackend.Norm.Lanes512.cs): forward (fused with the NCHW -> NHWC permute, and channels-first:
 // y, mean, 1/std) and backward (dx, dweight, dbias) give the 256-bit kernels' bits, at 1, 2 and 3 threads and on a
-// repeated run, on slak_nano's and slak_nano64's 8 x 8 and 16 x 16 stages scaled down in batch, maps whose pixel count
-// is not a multiple of the chunk (the last chunk overlaps the one before) and one channel. Against float64 the pixel-lane
-// tests (CpuLayerNormLayoutPixelLanesTests, CpuLayerNormBackwardPixelLanesTests) run with the default, this path.
+// repeated run, on slak_nano's and slak_nano64's 8 x 8 and 16 x 16 stages scaled down in batch, maps whose pixel
+// count is not a multiple of the chunk (the last chunk overlaps the one before) and one channel. Against float64 the
+// pixel-lane tests (CpuLayerNormLayoutPixelLanesTests, CpuLayerNormBackwardPixelLanesTests) run with the default, this
+// path.
 // Outputs are NaN-poisoned before each run.
 using System.Runtime.Intrinsics;
 using NUnit.Framework;

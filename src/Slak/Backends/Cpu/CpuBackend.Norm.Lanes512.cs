@@ -23,7 +23,8 @@ internal sealed partial class CpuBackend
         LayerNormLanes512 && Vector512.IsHardwareAccelerated && Vector<float>.Count * 2 == Vector512<float>.Count;
 
     /// <summary>0, 1, ..., 15 in the lanes of a Vector512&lt;int&gt;.</summary>
-    private static readonly Vector512<int> LaneIndex512 = Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    private static readonly Vector512<int> LaneIndex512 =
+        Vector512.Create(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
 
     /// <summary><see cref="LnLanesChunk2"/> in one 512-bit vector per channel plane (the same values).</summary>
     private static void LnLanesChunk512(ReadOnlySpan<float> xs, ReadOnlySpan<float> g, int gStride, int gOffset, int hw,
@@ -74,8 +75,9 @@ internal sealed partial class CpuBackend
     /// <summary><see cref="PlaneStatistics2"/> and the two <see cref="NormalizeChunk"/> calls of a 16-pixel chunk in
     /// 512-bit vectors (the same values): mean and rstd of the pixels [p, p + 16) into <paramref name="mu"/> and
     /// <paramref name="rs"/>, y of channel ch into dst[ch * dstStride + dstOffset, + 16).</summary>
-    private static void LayerNormChunk512(ReadOnlySpan<float> xs, int c, int hw, int p, float eps, ReadOnlySpan<float> w,
-        ReadOnlySpan<float> b, Span<float> mu, Span<float> rs, Span<float> dst, int dstStride, int dstOffset)
+    private static void LayerNormChunk512(ReadOnlySpan<float> xs, int c, int hw, int p, float eps,
+        ReadOnlySpan<float> w, ReadOnlySpan<float> b, Span<float> mu, Span<float> rs, Span<float> dst, int dstStride,
+        int dstOffset)
     {
         const int span = 16;
         Vector512<double> s0 = default, s1 = default;

@@ -232,19 +232,20 @@ internal sealed partial class CpuBackend
         }
     }
 
-    /// <summary>Whether the forward on a 1 x 1 map (NCHW is NHWC: one row of C per image) makes one SIMD pass per row
-    /// (the default; SLAK_RESIDUAL_ROWS_ONE_PASS=0 turns it off) instead of three TensorPrimitives calls through a row of
-    /// scratch (y * gamma, times the DropPath factor, plus the input), which on rows of 249 floats cost more than their
-    /// work (slak_nano's stage 4 at 3 % of a plain stream's rate, bench/results/layout-norm-groups-cf16.md). The same
+    /// <summary>Whether the forward on a 1 x 1 map (NCHW is NHWC: one row of C per image) makes one SIMD pass per
+    /// row (the default; SLAK_RESIDUAL_ROWS_ONE_PASS=0 turns it off) instead of three TensorPrimitives calls through a
+    /// row of scratch (y * gamma, times the DropPath factor, plus the input): 0.81-0.87x their time on slak_nano's
+    /// stage 4 (128 x 249, layout-norm-step --toggle rows, bench/results/layout-norm-groups-cf16.md). The same
     /// roundings in the same order, so the same bits. Internal so that the bench and the tests can compare both.</summary>
     internal static bool ResidualRowsOnePass { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_RESIDUAL_ROWS_ONE_PASS") != "0";
 
-    /// <summary>output = input + (y * gamma) * f over one row, rounded as the unfused operators round (gamma empty: not
-    /// applied; scaled false: no factor). The output may be the input: every element is read before it is written, and
-    /// the channels past the last whole vector go one by one (an overlapping vector would add twice in place).</summary>
-    private static void ResidualRow(ReadOnlySpan<float> input, ReadOnlySpan<float> y, ReadOnlySpan<float> gamma, float f,
-        bool scaled, Span<float> output)
+    /// <summary>output = input + (y * gamma) * f over one row, rounded as the unfused operators round (gamma empty:
+    /// not applied; scaled false: no factor). The output may be the input: every element is read before it is
+    /// written, and the channels past the last whole vector go one by one (an overlapping vector would add twice in
+    /// place).</summary>
+    private static void ResidualRow(ReadOnlySpan<float> input, ReadOnlySpan<float> y, ReadOnlySpan<float> gamma,
+        float f, bool scaled, Span<float> output)
     {
         int i = 0, w = Vector<float>.Count;
         var vf = new Vector<float>(f);
