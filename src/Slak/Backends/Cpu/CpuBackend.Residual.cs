@@ -236,7 +236,8 @@ internal sealed partial class CpuBackend
     /// row (the default; SLAK_RESIDUAL_ROWS_ONE_PASS=0 turns it off) instead of three TensorPrimitives calls through a
     /// row of scratch (y * gamma, times the DropPath factor, plus the input): 0.81-0.87x their time on slak_nano's
     /// stage 4 (128 x 249, layout-norm-step --toggle rows, bench/results/layout-norm-groups-cf16.md). The same
-    /// roundings in the same order, so the same bits. Internal so that the bench and the tests can compare both.</summary>
+    /// roundings in the same order, so the same bits. Internal so that the bench and the tests can compare
+    /// both.</summary>
     internal static bool ResidualRowsOnePass { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_RESIDUAL_ROWS_ONE_PASS") != "0";
 
