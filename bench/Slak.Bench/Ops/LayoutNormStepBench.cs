@@ -1,10 +1,15 @@
-// The CPU LayerNorm fused with its NCHW -> NHWC permute (forward and backward), the channels-first LayerNorm's backward
-// (the stem and the downsampling layers) and the block epilogue of a training step (issue 27), old against new in one
+// The CPU LayerNorm fused with its NCHW -> NHWC permute (forward and backward), the channels-first LayerNorm (the stem
+// and the downsampling layers; forward and backward) and the block epilogue of a training step (issue 27), old against new in one
 // process, at batch 128 on every stage of slak_nano (8x8 .. 1x1 maps) and slak_nano64 (16x16 .. 2x2). old / new toggle
 // the switches named by --toggle (default all): the LayerNorms' next-image prefetch (CpuBackend.LayoutImagePrefetch,
 // SLAK_LAYOUT_IMAGE_PREFETCH), the LayerNorm forwards' two-vector chunks (LayerNormForwardLanesWide,
 // SLAK_LAYERNORM_FWD_WIDE) and the residual's next-image prefetch (ResidualImagePrefetch, SLAK_RESIDUAL_IMAGE_PREFETCH;
-// the default from 16 x 16, new forces it onto maps of 8 x 8 and more). Every other path is the default on both sides.
+// the default from 16 x 16, new forces it onto maps of 8 x 8 and more); named only: cf16 (the channels-first backward
+// with pixels in the lanes on 16 x 16 maps, LayerNormBackwardLanesChannelsFirstBelow, SLAK_LAYERNORM_CF_LANES_16) and
+// groups (the forwards on 2 x 2 maps with two images per vector, LayerNormImageGroups, SLAK_LAYERNORM_IMAGE_GROUPS),
+// lanes512 (the 16-pixel chunks in one 512-bit vector, LayerNormLanes512, SLAK_LAYERNORM_LANES512), rows (the residual
+// forward on 1 x 1 maps in one SIMD pass per row, ResidualRowsOnePass, SLAK_RESIDUAL_ROWS_ONE_PASS).
+// Every other path is the default on both sides.
 // Each call runs on its own tensors, as many calls per stage as a step makes; rounds are interleaved (alternating which
 // side goes first) and the best of N rounds is kept. Bytes: every batch-sized tensor read or written once (LayerNorm
 // forward: x, y; backward: x, dy, dx; residual forward: input, y, output; backward: dOut, y, dy), read against the
@@ -41,6 +46,9 @@ internal static class LayoutNormStepBench
     {
         if (_toggle.Contains("prefetch")) CpuBackend.LayoutImagePrefetch = fresh;
         if (_toggle.Contains("wide")) CpuBackend.LayerNormForwardLanesWide = fresh;
+        if (_toggle.Contains("cf16")) CpuBackend.LayerNormBackwardLanesChannelsFirstBelow = fresh ? 512 : 128;
+        if (_toggle.Contains("groups")) CpuBackend.LayerNormImageGroups = fresh;
+        if (_toggle.Contains("lanes512")) CpuBackend.LayerNormLanes512 = fresh;
     }
 
     private const int FlushBytes = 192 << 20;
@@ -109,7 +117,7 @@ internal static class LayoutNormStepBench
         if (opts.Note is not null) o.Line(opts.Note);
         o.Line(Inv($"Read bandwidth measured in this run: cache (256 KiB per thread, best of 200) {cacheBw:F1} GB/s, DRAM (64 MiB per thread, best of 5) {dramBw:F1} GB/s ({threads} threads; the larger of all threads together and one thread times {threads})."));
         o.Line();
-        o.Line(Inv($"old / new, toggled: {string.Join(", ", _toggle)} (prefetch: the LayerNorms with pixels in the lanes, maps of 8 x 8 and more, without / with the next-image prefetch, `SLAK_LAYOUT_IMAGE_PREFETCH`, the default; wide: the LayerNorm forwards with pixels in the lanes in one-vector / two-vector chunks, `SLAK_LAYERNORM_FWD_WIDE`, the default; residual: ChannelsLastResidual forward and backward without / with the next-image prefetch, `SLAK_RESIDUAL_IMAGE_PREFETCH`, the default on maps of 16 x 16 and more; here forced onto maps of 8 x 8 and more). Other paths: the defaults on both sides (rows whose path has none of these run the same code on both sides and show the noise)."));
+        o.Line(Inv($"old / new, toggled: {string.Join(", ", _toggle)} (prefetch: the LayerNorms with pixels in the lanes, maps of 8 x 8 and more, without / with the next-image prefetch, `SLAK_LAYOUT_IMAGE_PREFETCH`, the default; wide: the LayerNorm forwards with pixels in the lanes in one-vector / two-vector chunks, `SLAK_LAYERNORM_FWD_WIDE`, the default; residual: ChannelsLastResidual forward and backward without / with the next-image prefetch, `SLAK_RESIDUAL_IMAGE_PREFETCH`, the default on maps of 16 x 16 and more; here forced onto maps of 8 x 8 and more). cf16: the channels-first LayerNorm backward on 16 x 16 maps on the plane path / with pixels in the lanes (`SLAK_LAYERNORM_CF_LANES_16`); groups: the LayerNorm forwards on 2 x 2 maps on the row path (fused) and the plane path (channels-first) / with pixels in the lanes, two images per vector (`SLAK_LAYERNORM_IMAGE_GROUPS`); lanes512: the LayerNorms' 16-pixel chunks (maps of 8 x 8 and more) in two 256-bit / one 512-bit vector (`SLAK_LAYERNORM_LANES512`); rows: ChannelsLastResidual on 1 x 1 maps in three TensorPrimitives calls / one SIMD pass per row (`SLAK_RESIDUAL_ROWS_ONE_PASS`). Other paths: the defaults on both sides (rows whose path has none of these run the same code on both sides and show the noise)."));
         o.Line(_cold
             ? "Cold (--cold 1): each timed call set follows a pass over 192 MiB of other memory, so the tensors come from DRAM (as the block's activations do in a training step)."
             : "Warm (--cold 0): the tensors stay in whatever cache the previous round left them (2 calls x 2-3 tensors: up to 24 MB at slak_nano64's stage 1).");
@@ -144,6 +152,7 @@ internal static class LayoutNormStepBench
             {
                 ("LayerNormNchwToNhwc", _ => 2, (c, side, calls) => LayerNormBackward(c, side, calls, reps, nhwc: true, forward: true)),
                 ("LayerNormNchwToNhwcBackward", _ => 2, (c, side, calls) => LayerNormBackward(c, side, calls, reps, nhwc: true)),
+                ("LayerNormChannelsFirst", s => s == 0 ? 2 : s < 3 ? 1 : 0, (c, side, calls) => LayerNormBackward(c, side, calls, reps, nhwc: false, forward: true)),
                 ("LayerNormChannelsFirstBackward", s => s == 0 ? 2 : s < 3 ? 1 : 0, (c, side, calls) => LayerNormBackward(c, side, calls, reps, nhwc: false)),
                 ("ChannelsLastResidual", _ => 2, (c, side, calls) => Residual(c, side, calls, reps, backward: false)),
                 ("ChannelsLastResidualBackward", _ => 2, (c, side, calls) => Residual(c, side, calls, reps, backward: true)),
@@ -158,7 +167,7 @@ internal static class LayoutNormStepBench
                     int calls = callsOf(s);
                     if (calls == 0 || _onlySide > 0 && sides[s] != _onlySide) continue;
                     var (a, b) = time(Widths[s], sides[s], calls);
-                    int tensors = name == "LayerNormNchwToNhwc" ? 2 : 3;
+                    int tensors = name is "LayerNormNchwToNhwc" or "LayerNormChannelsFirst" ? 2 : 3;
                     int numel = Batch * Widths[s] * sides[s] * sides[s];
                     double bytes = 4.0 * tensors * numel;
                     double stream = Stream(tensors, numel, calls, reps);
@@ -175,7 +184,7 @@ internal static class LayoutNormStepBench
         return steps;
     }
 
-    /// <summary>A LayerNorm backward (or, with <paramref name="forward"/>, the fused forward) on
+    /// <summary>A LayerNorm backward (or, with <paramref name="forward"/>, its forward) on
     /// <paramref name="calls"/> sets of tensors, best ms per call of old and new.</summary>
     private static (double Old, double New) LayerNormBackward(int c, int side, int calls, int reps, bool nhwc,
         bool forward = false)
@@ -205,12 +214,15 @@ internal static class LayoutNormStepBench
             };
         }).ToArray();
         bool keep = CpuBackend.LayoutImagePrefetch, keepWide = CpuBackend.LayerNormForwardLanesWide;
+        int keepCfBelow = CpuBackend.LayerNormBackwardLanesChannelsFirstBelow;
+        bool keepGroups = CpuBackend.LayerNormImageGroups, keep512 = CpuBackend.LayerNormLanes512;
         void Bwd(bool fresh)
         {
             SetLayerNormSide(fresh);
             foreach (var t in sets)
             {
-                if (forward) be.LayerNormNchwToNhwc(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
+                if (forward && nhwc) be.LayerNormNchwToNhwc(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
+                else if (forward) be.LayerNormChannelsFirst(t.X, t.W, t.B, 1e-6f, t.Y, t.Mean, t.Rstd);
                 else if (nhwc) be.LayerNormNchwToNhwcBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
                 else be.LayerNormChannelsFirstBackward(t.X, t.W, t.Mean, t.Rstd, t.Dy, t.Dx, t.Dw, t.Db);
             }
@@ -224,6 +236,9 @@ internal static class LayoutNormStepBench
         {
             CpuBackend.LayoutImagePrefetch = keep;
             CpuBackend.LayerNormForwardLanesWide = keepWide;
+            CpuBackend.LayerNormBackwardLanesChannelsFirstBelow = keepCfBelow;
+            CpuBackend.LayerNormImageGroups = keepGroups;
+            CpuBackend.LayerNormLanes512 = keep512;
         }
     }
 
@@ -247,9 +262,10 @@ internal static class LayoutNormStepBench
             Dy = Tensor.Empty(yShape, Device.Cpu),
             Dg = Tensor.Empty([c], Device.Cpu),
         }).ToArray();
-        bool keep = CpuBackend.ResidualImagePrefetch;
+        bool keep = CpuBackend.ResidualImagePrefetch, keepRows = CpuBackend.ResidualRowsOnePass;
         void Go(bool fresh)
         {
+            if (_toggle.Contains("rows")) CpuBackend.ResidualRowsOnePass = fresh;
             if (_toggle.Contains("residual"))
             {
                 CpuBackend.ResidualImagePrefetch = fresh;
@@ -270,6 +286,7 @@ internal static class LayoutNormStepBench
         {
             CpuBackend.ResidualImagePrefetch = keep;
             CpuBackend.ResidualImagePrefetchFrom = 256;
+            CpuBackend.ResidualRowsOnePass = keepRows;
         }
     }
 

@@ -37,6 +37,9 @@ internal sealed class CpuLayerNormBackwardCase
     /// <summary>The output gradient, in the layout's y layout.</summary>
     internal float[] Dy { get; }
 
+    /// <summary>The forward's y (in its layout), mean and rstd, as it wrote them.</summary>
+    internal float[][] Forward { get; }
+
     private CpuLayerNormBackwardCase(LayerNormOverChannels layout, int n, int c, int h, int w, float[] x, float[] weight,
                                      float[] bias, float[] dy)
     {
@@ -54,6 +57,7 @@ internal sealed class CpuLayerNormBackwardCase
             CpuBackend.Instance.LayerNormChannelsFirst(_x, _weight, b, Eps, y, _mean, _rstd);
         else
             CpuBackend.Instance.LayerNormNchwToNhwc(_x, _weight, b, Eps, y, _mean, _rstd);
+        Forward = [y.ToArray(), _mean.ToArray(), _rstd.ToArray()];
     }
 
     /// <summary>Draws, in this order, x ~ N(<paramref name="xMean"/>, <paramref name="xStd"/>) of N x C x H x W, the

@@ -28,7 +28,7 @@ public class CpuLayerNormLayoutPixelLanesTests
     [TestCase(3, 13, 7, 9)]    // 63 pixels: the last chunk overlaps
     [TestCase(4, 5, 3, 3)]     // 9 pixels: one lane past a vector
     [TestCase(2, 1, 4, 4)]     // one channel
-    [TestCase(3, 7, 2, 2)]     // below one vector: the row path
+    [TestCase(3, 7, 2, 2)]     // below one vector: the image groups (CpuLayerNormImageGroupsTests) either way
     public void PixelLanesMatchFloat64AndTheRowPath(int n, int c, int h, int w)
     {
         int hw = h * w;
@@ -74,7 +74,7 @@ public class CpuLayerNormLayoutPixelLanesTests
     [TestCase(2, 31, 16, 16)]  // slak_nano64's stem output
     [TestCase(3, 13, 7, 9)]    // the last chunk overlaps
     [TestCase(2, 1, 3, 3)]     // one channel, one lane past a vector
-    [TestCase(3, 7, 2, 2)]     // below one vector: the plane path
+    [TestCase(3, 7, 2, 2)]     // below one vector: the image groups (CpuLayerNormImageGroupsTests) either way
     public void ChannelsFirstPixelLanesGiveThePlanePathsBits(int n, int c, int h, int w)
     {
         int hw = h * w;

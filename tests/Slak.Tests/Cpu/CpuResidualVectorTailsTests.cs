@@ -1,11 +1,11 @@
 // The CPU block epilogue (IBackend.ChannelsLastResidual and its backward) with channel counts that are not a multiple
-// of 8 finished by an overlapping 8-channel tile (CpuBackend.ResidualVectorTails, the default) and runs of 4 to 7
-// pixels (2 x 2 maps) in 4 x 4 tiles (CpuBackend.ResidualTiles4, the default) against the element-by-element code they
-// replace (the same bits: output, dy and dgamma) and against float64, with and without layer scale
-// and DropPath, on every stage shape of slak_nano and slak_nano64 scaled down in batch, odd maps and channel counts, at
-// 1 and 2 threads (each against the old path at the same thread count); the forward also in place (output = input) on
-// maps larger than 1 x 1, where the overlapped channels must not be added twice. Outputs are NaN-poisoned before each
-// run.
+// of 8 finished by an overlapping 8-channel tile (CpuBackend.ResidualVectorTails, the default), runs of 4 to 7 pixels
+// (2 x 2 maps) in 4 x 4 tiles (CpuBackend.ResidualTiles4, the default) and the forward on 1 x 1 maps in one SIMD pass
+// per row (CpuBackend.ResidualRowsOnePass, the default) against the code they replace (the same bits: output, dy and
+// dgamma) and against float64, with and without layer scale and DropPath, on every stage shape of slak_nano and
+// slak_nano64 scaled down in batch, odd maps and channel counts, at 1, 2 and 3 threads (each against the old path at
+// the same thread count); the forward also in place (output = input), where the overlapped channels must not be added
+// twice. Outputs are NaN-poisoned before each run.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
 using Slak.Tests.Support;
@@ -14,7 +14,7 @@ using static Slak.Tests.Support.CpuTensors;
 namespace Slak.Tests.Cpu;
 
 [TestFixture]
-[NonParallelizable] // changes CpuBackend.ResidualVectorTails, ResidualTiles4 and CpuParallel.Threads
+[NonParallelizable] // changes CpuBackend.ResidualVectorTails, ResidualTiles4, ResidualRowsOnePass, CpuParallel.Threads
 public class CpuResidualVectorTailsTests
 {
     private TestRandom _rng = null!;
@@ -37,6 +37,8 @@ public class CpuResidualVectorTailsTests
     [TestCase(2, 7, 2, 3, true, true)]      // runs of 6: one 4 x 4 tile and 2 pixels element by element
     [TestCase(3, 4, 2, 2, true, false)]     // exactly one 4-channel tile
     [TestCase(2, 3, 2, 2, true, true)]      // fewer than 4 channels: element by element
+    [TestCase(5, 37, 1, 1, false, true)]    // 1 x 1, no layer scale, 5 channels past the last vector
+    [TestCase(3, 5, 1, 1, true, false)]     // 1 x 1, fewer channels than a vector
     public void VectorTailsGiveTheOldBitsAndMatchFloat64(int n, int c, int h, int w, bool withGamma, bool withScale)
     {
         int hw = h * w, numel = n * c * hw;
@@ -48,13 +50,16 @@ public class CpuResidualVectorTailsTests
         string what = $"ChannelsLastResidual {n}x{c}x{h}x{w} gamma {withGamma} scale {withScale}";
         var runs = new List<float[][]>();
         bool keepTails = CpuBackend.ResidualVectorTails, keepTiles4 = CpuBackend.ResidualTiles4;
+        bool keepRows = CpuBackend.ResidualRowsOnePass;
         int keepThreads = CpuParallel.Threads;
         try
         {
-            foreach (var (tails, threads) in new[] { (false, 1), (true, 1), (false, 2), (true, 2) })
+            var runsOf = new[] { (false, 1), (true, 1), (false, 2), (true, 2), (false, 3), (true, 3) };
+            foreach (var (tails, threads) in runsOf)
             {
                 CpuBackend.ResidualVectorTails = tails;
                 CpuBackend.ResidualTiles4 = tails;
+                CpuBackend.ResidualRowsOnePass = tails;
                 CpuParallel.Threads = threads;
                 var be = CpuBackend.Instance;
                 var tg = withGamma ? CpuCopy(gamma, c) : null;
@@ -75,6 +80,7 @@ public class CpuResidualVectorTailsTests
         {
             CpuBackend.ResidualVectorTails = keepTails;
             CpuBackend.ResidualTiles4 = keepTiles4;
+            CpuBackend.ResidualRowsOnePass = keepRows;
             CpuParallel.Threads = keepThreads;
         }
         // float64: out = input + permute(y * gamma) * scale; dy = permute(dOut) * scale * gamma; dgamma = sum of
@@ -104,6 +110,8 @@ public class CpuResidualVectorTailsTests
             // dgamma's row blocks depend on the thread count (RowBlocks): compared at the same count.
             Expect.Exactly(runs[1][k], runs[0][k], _rng.Ctx($"{what}: {names[k]}, vector tails vs element by element, 1 thread"));
             Expect.Exactly(runs[3][k], runs[2][k], _rng.Ctx($"{what}: {names[k]}, vector tails vs element by element, 2 threads"));
+            Expect.Exactly(runs[5][k], runs[4][k],
+                _rng.Ctx($"{what}: {names[k]}, vector tails vs element by element, 3 threads"));
         }
     }
 }

@@ -26,6 +26,11 @@ internal sealed partial class CpuBackend
     public void LayerNormNchwToNhwc(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
         int c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        if (UseImageGroups(hw))
+        {
+            LayerNormForwardImageGroups(x, weight, bias, eps, y, mean, rstd, nhwc: true);
+            return;
+        }
         if (UsePixelLanes(hw))
         {
             LayerNormForwardPixelLanes(x, weight, bias, eps, y, mean, rstd, nhwc: true);

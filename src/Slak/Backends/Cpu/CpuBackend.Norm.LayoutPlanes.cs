@@ -52,6 +52,13 @@ internal sealed partial class CpuBackend
                 {
                     if (fetch) PrefetchNextImage(x, y, null, img, p0 / span, p0 / span + 1, chunks);
                     int p = Math.Min(p0, hw - span); // the last chunk overlaps the one before: same values again
+                    if (span > lanes && UseLanes512)
+                    {
+                        LayerNormChunk512(xs, c, hw, p, eps, w, b, mu.Slice(p, span), rs.Slice(p, span),
+                            chunk is null ? ys : chunk, chunk is null ? hw : span, chunk is null ? p : 0);
+                        if (chunk is not null) GatherPixelRows(chunk, c, span, 0, span, ys.Slice(p * c, span * c));
+                        continue;
+                    }
                     Vector<float> m, r, m1 = default, r1 = default;
                     if (span == lanes)
                         (m, r) = PlaneStatistics(xs, c, hw, p, eps);

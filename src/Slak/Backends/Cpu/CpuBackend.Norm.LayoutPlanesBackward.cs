@@ -49,8 +49,12 @@ internal sealed partial class CpuBackend
     /// <summary>The pixel counts on which the channels-first backward takes the pixel lanes: below this many (and at
     /// least one vector). Measured with layout-norm-step: 0.55-0.65x the flat and plane paths' time on 4 x 4 and 8 x 8
     /// maps, but 1.3-1.6x on 16 x 16, where the plane path reads whole planes in order and the chunks read 3 x C streams
-    /// 1 KiB apart. Internal so that the tests can run the kernel on every map.</summary>
-    internal static int LayerNormBackwardLanesChannelsFirstBelow { get; set; } = 128;
+    /// 1 KiB apart; that was before the chunks prefetched their next lines (LnLanesPrefetch) and the next image
+    /// (LayoutImagePrefetch). With both, the lanes take 16 x 16 maps too (slak_nano64's stem and first downsampling
+    /// layer; SLAK_LAYERNORM_CF_LANES_16=0 keeps them on the plane path): bench/results/layout-norm-groups-cf16.md.
+    /// Internal so that the tests can run the kernel on every map.</summary>
+    internal static int LayerNormBackwardLanesChannelsFirstBelow { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_LAYERNORM_CF_LANES_16") == "0" ? 128 : 512;
 
     /// <summary>Whether chunks are two vectors of pixels wide on maps of at least <see cref="LnLanesWideFrom"/> pixels
     /// (the default) instead of one. Measured with layout-norm-step (lanes forced on every map): 0.7-0.9x the time of
@@ -114,6 +118,9 @@ internal sealed partial class CpuBackend
                             if (span == Vector<float>.Count)
                                 LnLanesChunk(xs, g, gStride, gOffset, hw, p, p0 - p, c, new Vector<float>(mu.Slice(p, span)),
                                     new Vector<float>(rs.Slice(p, span)), S(weight), sums, dxs);
+                            else if (UseLanes512)
+                                LnLanesChunk512(xs, g, gStride, gOffset, hw, p, p0 - p, c, mu.Slice(p, span),
+                                    rs.Slice(p, span), S(weight), sums, dxs);
                             else
                                 LnLanesChunk2(xs, g, gStride, gOffset, hw, p, p0 - p, c, mu.Slice(p, span),
                                     rs.Slice(p, span), S(weight), sums, dxs);

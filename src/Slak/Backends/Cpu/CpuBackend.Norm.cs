@@ -86,6 +86,11 @@ internal sealed partial class CpuBackend
     public void LayerNormChannelsFirst(Tensor x, Tensor weight, Tensor bias, float eps, Tensor y, Tensor mean, Tensor rstd)
     {
         int n = x.Size(0), c = x.Size(1), hw = x.Size(2) * x.Size(3);
+        if (UseImageGroups(hw))
+        {
+            LayerNormForwardImageGroups(x, weight, bias, eps, y, mean, rstd, nhwc: false);
+            return;
+        }
         if (UsePixelLanes(hw))
         {
             LayerNormForwardPixelLanes(x, weight, bias, eps, y, mean, rstd, nhwc: false);

@@ -10,6 +10,7 @@
 // AVX tiles, runs of 4 to 7 (2 x 2 maps) through 4 x 4 SSE tiles (ResidualTiles4), the same operations. A 1 x 1 map
 // (NCHW is NHWC) runs row-wise with SIMD instead.
 using System.Buffers;
+using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using System.Numerics.Tensors;
@@ -24,6 +25,17 @@ internal sealed partial class CpuBackend
         int c = input.Size(1), hw = input.Size(2) * input.Size(3), images = input.Size(0);
         int rows = checked(images * hw);
         bool nextImage = UseResidualImagePrefetch(hw);
+        if (hw == 1 && ResidualRowsOnePass)
+        {
+            CpuParallel.For(0, RowBlocks(rows, c), blk =>
+            {
+                var (r0, r1) = RowRange(blk, rows, c);
+                for (int r = r0; r < r1; r++)
+                    ResidualRow(S(input).Slice(r * c, c), S(y).Slice(r * c, c), gamma is null ? default : S(gamma),
+                        scale is null ? 1f : S(scale)[r], scale is not null, S(output).Slice(r * c, c));
+            });
+            return;
+        }
         if (hw == 1)
         {
             CpuParallel.For(0, RowBlocks(rows, c), blk =>
@@ -217,6 +229,40 @@ internal sealed partial class CpuBackend
             double s = 0;
             for (int b = 0; b < blocks; b++) s += partials[b][j];
             S(dgamma!)[j] = (float)s;
+        }
+    }
+
+    /// <summary>Whether the forward on a 1 x 1 map (NCHW is NHWC: one row of C per image) makes one SIMD pass per
+    /// row (the default; SLAK_RESIDUAL_ROWS_ONE_PASS=0 turns it off) instead of three TensorPrimitives calls through a
+    /// row of scratch (y * gamma, times the DropPath factor, plus the input): 0.81-0.87x their time on slak_nano's
+    /// stage 4 (128 x 249, layout-norm-step --toggle rows, bench/results/layout-norm-groups-cf16.md). The same
+    /// roundings in the same order, so the same bits. Internal so that the bench and the tests can compare
+    /// both.</summary>
+    internal static bool ResidualRowsOnePass { get; set; } =
+        Environment.GetEnvironmentVariable("SLAK_RESIDUAL_ROWS_ONE_PASS") != "0";
+
+    /// <summary>output = input + (y * gamma) * f over one row, rounded as the unfused operators round (gamma empty:
+    /// not applied; scaled false: no factor). The output may be the input: every element is read before it is
+    /// written, and the channels past the last whole vector go one by one (an overlapping vector would add twice in
+    /// place).</summary>
+    private static void ResidualRow(ReadOnlySpan<float> input, ReadOnlySpan<float> y, ReadOnlySpan<float> gamma,
+        float f, bool scaled, Span<float> output)
+    {
+        int i = 0, w = Vector<float>.Count;
+        var vf = new Vector<float>(f);
+        for (; i + w <= y.Length; i += w)
+        {
+            var t = new Vector<float>(y.Slice(i, w));
+            if (!gamma.IsEmpty) t *= new Vector<float>(gamma.Slice(i, w));
+            if (scaled) t *= vf;
+            (new Vector<float>(input.Slice(i, w)) + t).CopyTo(output.Slice(i, w));
+        }
+        for (; i < y.Length; i++)
+        {
+            float t = y[i];
+            if (!gamma.IsEmpty) t *= gamma[i];
+            if (scaled) t *= f;
+            output[i] = input[i] + t;
         }
     }
 
