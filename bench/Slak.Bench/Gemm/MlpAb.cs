@@ -115,24 +115,8 @@ internal static class MlpAb
 
     private static Row Measure(string preset, int stage, int rows, int c, int reps)
     {
-        int h = 4 * c;
         var rng = new Random(stage * 7 + c);
-        IBackend be = CpuBackend.Instance;
-        Tensor T(int[] shape, double scale) =>
-            Tensor.FromArray(BenchData.Uniform(rng, shape.Aggregate(1, (p, d) => p * d), scale), shape, Device.Cpu);
-        using var x = T([rows, c], 1);
-        using var w1 = T([h, c], 1 / Math.Sqrt(c));
-        using var b1 = T([h], 0.5);
-        using var w2 = T([c, h], 1 / Math.Sqrt(h));
-        using var b2 = T([c], 0.5);
-        using var dy = T([rows, c], 1);
-        using var pre = T([rows, h], 0);
-        using var y = T([rows, c], 0);
-        using var dx = T([rows, c], 0);
-        using var dw1 = T([h, c], 0);
-        using var db1 = T([h], 0);
-        using var dw2 = T([c, h], 0);
-        using var db2 = T([c], 0);
+        using var ops = new MlpOperands(rows, c, rng);
         double[] fwd = [double.MaxValue, double.MaxValue], bwd = [double.MaxValue, double.MaxValue];
         var fwdRatios = new double[reps];
         var bwdRatios = new double[reps];
@@ -149,12 +133,12 @@ internal static class MlpAb
                 Array.Clear(ticks);
                 MlpPhaseClock.Ticks = ticks;
                 long t0 = Stopwatch.GetTimestamp();
-                be.MlpForward(x, w1, b1, w2, b2, pre, y);
+                ops.Forward();
                 f[v] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 BestPhases(ticks, fwdPhases[v]);
                 Array.Clear(ticks);
                 t0 = Stopwatch.GetTimestamp();
-                be.MlpBackward(dy, x, w1, b1, w2, pre, dx, dw1, db1, dw2, db2);
+                ops.Backward();
                 b[v] = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 MlpPhaseClock.Ticks = null;
                 BestPhases(ticks, bwdPhases[v]);

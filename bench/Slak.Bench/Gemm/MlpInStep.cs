@@ -145,28 +145,12 @@ internal static class MlpInStep
     // `reps` forward + backward pairs of one shape (pre kept) on random operands: the backward's or forward's split.
     private static Split TimeAlone(bool backward, int rows, int c, int reps)
     {
-        int h = 4 * c;
         var rng = new Random(rows + c);
-        IBackend be = CpuBackend.Instance;
-        Tensor T(int[] shape, double scale) =>
-            Tensor.FromArray(BenchData.Uniform(rng, shape.Aggregate(1, (p, d) => p * d), scale), shape, Device.Cpu);
-        using var x = T([rows, c], 1);
-        using var w1 = T([h, c], 1 / Math.Sqrt(c));
-        using var b1 = T([h], 0.5);
-        using var w2 = T([c, h], 1 / Math.Sqrt(h));
-        using var b2 = T([c], 0.5);
-        using var dy = T([rows, c], 1);
-        using var pre = T([rows, h], 0);
-        using var y = T([rows, c], 0);
-        using var dx = T([rows, c], 0);
-        using var dw1 = T([h, c], 0);
-        using var db1 = T([h], 0);
-        using var dw2 = T([c, h], 0);
-        using var db2 = T([c], 0);
+        using var ops = new MlpOperands(rows, c, rng);
         void Pair()
         {
-            be.MlpForward(x, w1, b1, w2, b2, pre, y);
-            be.MlpBackward(dy, x, w1, b1, w2, pre, dx, dw1, db1, dw2, db2);
+            ops.Forward();
+            ops.Backward();
         }
         for (int i = 0; i < 3; i++) Pair();
         var byShape = new Dictionary<(bool Backward, int Rows, int In), List<long[]>>();

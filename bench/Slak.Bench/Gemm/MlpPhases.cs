@@ -81,23 +81,8 @@ internal static class MlpPhases
 
     private static Row Measure(string preset, int stage, int rows, int c, int reps)
     {
-        int h = 4 * c;
         var rng = new Random(stage * 7 + c);
-        IBackend be = CpuBackend.Instance;
-        Tensor T(int[] shape, double scale) => Tensor.FromArray(BenchData.Uniform(rng, shape.Aggregate(1, (p, d) => p * d), scale), shape, Device.Cpu);
-        using var x = T([rows, c], 1);
-        using var w1 = T([h, c], 1 / Math.Sqrt(c));
-        using var b1 = T([h], 0.5);
-        using var w2 = T([c, h], 1 / Math.Sqrt(h));
-        using var b2 = T([c], 0.5);
-        using var dy = T([rows, c], 1);
-        using var pre = T([rows, h], 0);
-        using var y = T([rows, c], 0);
-        using var dx = T([rows, c], 0);
-        using var dw1 = T([h, c], 0);
-        using var db1 = T([h], 0);
-        using var dw2 = T([c, h], 0);
-        using var db2 = T([c], 0);
+        using var ops = new MlpOperands(rows, c, rng);
         var best = new Timing[Variants.Length];
         for (int v = 0; v < best.Length; v++)
             best[v] = new Timing(double.MaxValue, double.MaxValue, Enumerable.Repeat(double.MaxValue, MlpPhaseClock.Count).ToArray(),
@@ -106,16 +91,15 @@ internal static class MlpPhases
         for (int r = 0; r < reps; r++)
             for (int v = 0; v < Variants.Length; v++)
             {
-                var keptPre = v == 0 ? pre : null;
                 Array.Clear(ticks);
                 MlpPhaseClock.Ticks = ticks;
                 long t0 = Stopwatch.GetTimestamp();
-                be.MlpForward(x, w1, b1, w2, b2, keptPre, y);
+                ops.Forward(keepPre: v == 0);
                 double fwd = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 var fwdPhases = PerThread(ticks);
                 Array.Clear(ticks);
                 t0 = Stopwatch.GetTimestamp();
-                be.MlpBackward(dy, x, w1, b1, w2, keptPre, dx, dw1, db1, dw2, db2);
+                ops.Backward(keepPre: v == 0);
                 double bwd = Stopwatch.GetElapsedTime(t0).TotalSeconds;
                 MlpPhaseClock.Ticks = null;
                 var bwdPhases = PerThread(ticks);

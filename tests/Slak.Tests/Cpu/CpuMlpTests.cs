@@ -340,7 +340,9 @@ public class CpuMlpTests
             // The backward runs the composition, which has no clock, where CpuMlp would have short row blocks.
             bool clockedBackward = CpuMlp.UsesSplitHidden(rows, hidden, threads) ||
                 CpuMlp.BlockRows(rows, hidden, threads) >= CpuMlp.MinBackwardBlockRows;
-            var shapes = clockedBackward ? new[] { (false, rows, inF), (true, rows, inF) } : new[] { (false, rows, inF) };
+            var shapes = clockedBackward
+                ? new[] { (false, rows, inF), (true, rows, inF) }
+                : new[] { (false, rows, inF) };
             Assert.That(byShape.Keys, Is.EquivalentTo(shapes), ctx);
             foreach (var (key, calls) in byShape)
             {
