@@ -1,8 +1,8 @@
 // `dwconv-rows8`: same-process A/B of the depthwise convolution's 8 x 8-map path (CpuDwConvRows8: NCHW rows, two per
-// vector, row shifts by permutes, odd row offsets by 128-bit-lane shuffles, no layout moves) against the path it
-// replaces there (the small-map path with its pixel-major moves and line kernels, SLAK_DWCONV_ROWS8=0), on
-// slak_nano's stage 1 (31 channels) and slak_nano64's stage 2 (62 channels), both 8 x 8 with 15 x 3 + 3 x 15 + 3 x 3,
-// at batch 128, density 0.6 (40 % sparse masks, branch tap lists as in training) and dense. The training forward
+// vector, row shifts by permutes, odd row offsets by 128-bit-lane shuffles, no layout moves; SLAK_DWCONV_ROWS8=1)
+// against the path it would replace there (the default: the small-map path with its pixel-major moves and line
+// kernels), on slak_nano's stage 1 (31 channels) and slak_nano64's stage 2 (62 channels), both 8 x 8 with
+// 15 x 3 + 3 x 15 + 3 x 3, at batch 128, density 0.6 (40 % sparse masks, branch tap lists as in training) and dense. The training forward
 // (branch outputs) and the input gradient run old and new alternately, best of N rounds (interference on a shared
 // machine only adds time); the weight gradient is the same code either way and is not timed. Rates count the
 // in-bounds taps, all of them and those the masks keep, against the FMA peak measured in the same run; the operands'
@@ -42,8 +42,9 @@ internal static class DwConvRows8Ab
         Line($"Load average before: {load0}.");
         if (ni >= 0 && ni + 1 < args.Length) Line($"Note: {args[ni + 1]}");
         Line("");
-        Line("old = the small-map path (pixel-major moves + line kernels, `SLAK_DWCONV_ROWS8=0`), new = " +
-             "CpuDwConvRows8 (a plane's 8 rows as 4 vectors, no layout moves). % peak all = every in-bounds tap " +
+        Line("old = the small-map path (pixel-major moves + line kernels, the default), new = " +
+             "CpuDwConvRows8 (`SLAK_DWCONV_ROWS8=1`: a plane's 8 rows as 4 vectors, no layout moves). " +
+             "% peak all = every in-bounds tap " +
              "(2 FLOPs each, masked ones included); % peak live = the taps the masks keep. MB = the pass's operands " +
              "read once and results written once; new GB/s = MB over the new time. max diff = largest |new - old| " +
              "over the largest |old| of the pass's outputs. cold = each call after a 64 MiB write (caches flushed: " +
@@ -53,36 +54,35 @@ internal static class DwConvRows8Ab
         Line("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         var summary = new List<string>();
         foreach (var (stage, c) in new[] { ("slak_nano s1", 31), ("slak_nano64 s2", 62) })
-        foreach (double density in new[] { 0.6, 1.0 })
-        {
-            const int m = 15;
-            var p = new DwConvProblem(batch, c, 8, m, 3, square: true, density: density);
-            double all = p.ValidFlops / 1e9, live = DwConvPhases.LiveFlops(p) / 1e9;
-            double plane = (double)batch * c * 64 * 4 / 1e6;
-            var passes = new (string Pass, Action Run, Func<float[]> Result, double Mb)[]
+            foreach (double density in new[] { 0.6, 1.0 })
             {
-                ("fwd", p.ForwardBranches, () => p.Ys.SelectMany(y => y.ToArray()).ToArray(), 4 * plane),
-                ("dgrad", p.BackwardData, () => (float[])p.Dx.Clone(), 4 * plane),
-            };
-            double told = 0, tnew = 0, coldOld = 0, coldNew = 0;
-            foreach (var (pass, run, result, mb) in passes)
-            {
-                With(false, run);
-                var oldOut = result();
-                With(true, run);
-                var newOut = result();
-                var t = DwConvBench.BestOfInterleavedMs(reps, () => With(false, run), () => With(true, run));
-                var cold = DwConvPlane16Ab.BestOfColdMs(reps, () => With(false, run), () => With(true, run));
-                told += t[0];
-                tnew += t[1];
-                coldOld += cold[0];
-                coldNew += cold[1];
-                Line(Inv($"| {stage} (8x8, {c}, {m}x3+3x{m}+3x3, {density}) | {pass} | {all:F4} | {live:F4} | {mb:F1} | {t[0]:F3} | {t[1]:F3} | **{t[1] / t[0]:F3}** | {Pct(all, t[0], peak.Gflops)} | {Pct(all, t[1], peak.Gflops)} | {Pct(live, t[0], peak.Gflops)} | {Pct(live, t[1], peak.Gflops)} | {mb / t[1]:F0} | {cold[0]:F3} | {cold[1]:F3} | {cold[1] / cold[0]:F3} | {DwConvPlane16Ab.MaxDiff(oldOut, newOut):E1} |"));
-                summary.Add(Inv($"{stage} density {density} {pass} new/old {t[1] / t[0]:F3} ({100 * all / (t[0] * 1e-3) / peak.Gflops:F0} -> {100 * all / (t[1] * 1e-3) / peak.Gflops:F0} % of peak over in-bounds taps; cold {cold[1] / cold[0]:F3})"));
+                const int m = 15;
+                var p = new DwConvProblem(batch, c, 8, m, 3, square: true, density: density);
+                double all = p.ValidFlops / 1e9, live = DwConvPhases.LiveFlops(p) / 1e9;
+                double plane = (double)batch * c * 64 * 4 / 1e6;
+                var passes = new (string Pass, Action Run, Func<float[]> Result, double Mb)[]
+                {
+                    ("fwd", p.ForwardBranches, () => p.Ys.SelectMany(y => y.ToArray()).ToArray(), 4 * plane),
+                    ("dgrad", p.BackwardData, () => (float[])p.Dx.Clone(), 4 * plane),
+                };
+                double told = 0, tnew = 0, coldOld = 0, coldNew = 0;
+                foreach (var (pass, run, result, mb) in passes)
+                {
+                    With(false, run);
+                    var oldOut = result();
+                    With(true, run);
+                    var newOut = result();
+                    var t = DwConvBench.BestOfInterleavedMs(reps, () => With(false, run), () => With(true, run));
+                    var cold = DwConvPlane16Ab.BestOfColdMs(reps, () => With(false, run), () => With(true, run));
+                    told += t[0];
+                    tnew += t[1];
+                    coldOld += cold[0];
+                    coldNew += cold[1];
+                    Line(Inv($"| {stage} (8x8, {c}, {m}x3+3x{m}+3x3, {density}) | {pass} | {all:F4} | {live:F4} | {mb:F1} | {t[0]:F3} | {t[1]:F3} | **{t[1] / t[0]:F3}** | {Pct(all, t[0], peak.Gflops)} | {Pct(all, t[1], peak.Gflops)} | {Pct(live, t[0], peak.Gflops)} | {Pct(live, t[1], peak.Gflops)} | {mb / t[1]:F0} | {cold[0]:F3} | {cold[1]:F3} | {cold[1] / cold[0]:F3} | {DwConvPlane16Ab.MaxDiff(oldOut, newOut):E1} |"));
+                    summary.Add(Inv($"{stage} density {density} {pass} new/old {t[1] / t[0]:F3} ({100 * all / (t[0] * 1e-3) / peak.Gflops:F0} -> {100 * all / (t[1] * 1e-3) / peak.Gflops:F0} % of peak over in-bounds taps; cold {cold[1] / cold[0]:F3})"));
+                }
+                Line(Inv($"| {stage}, density {density} | **fwd + dgrad** | {2 * all:F4} | {2 * live:F4} | | {told:F3} | {tnew:F3} | **{tnew / told:F3}** | {Pct(2 * all, told, peak.Gflops)} | {Pct(2 * all, tnew, peak.Gflops)} | {Pct(2 * live, told, peak.Gflops)} | {Pct(2 * live, tnew, peak.Gflops)} | | {coldOld:F3} | {coldNew:F3} | **{coldNew / coldOld:F3}** | |"));
             }
-            Line(Inv($"| {stage}, density {density} | **fwd + dgrad** | {2 * all:F4} | {2 * live:F4} | | {told:F3} | {tnew:F3} | **{tnew / told:F3}** | {Pct(2 * all, told, peak.Gflops)} | {Pct(2 * all, tnew, peak.Gflops)} | {Pct(2 * live, told, peak.Gflops)} | {Pct(2 * live, tnew, peak.Gflops)} | | {coldOld:F3} | {coldNew:F3} | **{coldNew / coldOld:F3}** | |"));
-        }
-        CpuDwConvRows8.Enabled = true;
         Line("");
         Line($"Load average after: {File.ReadAllText("/proc/loadavg").Trim()}.");
         Line("");

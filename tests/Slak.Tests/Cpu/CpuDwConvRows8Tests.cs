@@ -6,8 +6,8 @@
 // square windows (15 x 15, 5 x 5), a 1 x 1 branch, a branch alone; channel counts 31, 62 and small odd ones;
 // densities 1 / 0.6 / 0; branch 0 through its tap list, the others through their masks; every output poisoned (NaN)
 // first; 1, 2 and 3 threads. Plus: bit-identical repeats at 1, 2 and 3 threads and equal bits between them, agreement
-// with the small-map path (SLAK_DWCONV_ROWS8=0), and the switch. Seeds come from TestRandom (replay with
-// SLAK_TEST_SEED) and are in every failure message.
+// with the small-map path, and the switch (the path is off by default, SLAK_DWCONV_ROWS8=1: every test turns it on
+// and restores it). Seeds come from TestRandom (replay with SLAK_TEST_SEED) and are in every failure message.
 using System.Runtime.Intrinsics.X86;
 using NUnit.Framework;
 using Slak.Backends.Cpu;
@@ -42,6 +42,18 @@ public sealed class CpuDwConvRows8Tests
     private static TestCaseData Case(string name, int n, int c, double density, int threads, (int, int)[] sizes) =>
         new TestCaseData(n, c, density, threads, sizes).SetName(name);
 
+    private bool _wasEnabled;
+
+    [SetUp]
+    public void TurnPathOn()
+    {
+        _wasEnabled = CpuDwConvRows8.Enabled;
+        CpuDwConvRows8.Enabled = true;
+    }
+
+    [TearDown]
+    public void RestorePath() => CpuDwConvRows8.Enabled = _wasEnabled;
+
     [TestCaseSource(nameof(Cases))]
     public void Rows8PathMatchesReference(int n, int c, double density, int threads, (int, int)[] sizes)
     {
@@ -71,16 +83,8 @@ public sealed class CpuDwConvRows8Tests
         Assert.That(CpuDwConvRows8.Applies(16, 16, odd), Is.False, "16x16");
         Assert.That(CpuDwConvRows8.Applies(8, 4, odd), Is.False, "8x4");
         Assert.That(CpuDwConvRows8.Applies(4, 4, odd), Is.False, "4x4");
-        bool was = CpuDwConvRows8.Enabled;
-        try
-        {
-            CpuDwConvRows8.Enabled = false;
-            Assert.That(CpuDwConvRows8.Applies(8, 8, odd), Is.False, "8x8 with the path switched off");
-        }
-        finally
-        {
-            CpuDwConvRows8.Enabled = was;
-        }
+        CpuDwConvRows8.Enabled = false;
+        Assert.That(CpuDwConvRows8.Applies(8, 8, odd), Is.False, "8x8 with the path switched off");
     }
 
     [Test]
@@ -118,21 +122,13 @@ public sealed class CpuDwConvRows8Tests
         RequirePath();
         var rnd = TestRandom.ForCurrentTest();
         var p = new DwMapProblem(new Random(rnd.Seed), 5, c, 8, 8, M15, 0.6);
-        bool was = CpuDwConvRows8.Enabled;
-        try
-        {
-            CpuDwConvRows8.Enabled = false;
-            var small = p.Run();
-            CpuDwConvRows8.Enabled = true;
-            var rows = p.Run();
-            for (int b = 0; b < rows.Ys.Length; b++) Close(rows.Ys[b], small.Ys[b], $"forward branch {b}", rnd);
-            Close(rows.Sum, small.Sum, "forward sum", rnd);
-            Close(rows.Dx, small.Dx, "input gradient", rnd);
-        }
-        finally
-        {
-            CpuDwConvRows8.Enabled = was;
-        }
+        CpuDwConvRows8.Enabled = false;
+        var small = p.Run();
+        CpuDwConvRows8.Enabled = true;
+        var rows = p.Run();
+        for (int b = 0; b < rows.Ys.Length; b++) Close(rows.Ys[b], small.Ys[b], $"forward branch {b}", rnd);
+        Close(rows.Sum, small.Sum, "forward sum", rnd);
+        Close(rows.Dx, small.Dx, "input gradient", rnd);
     }
 
     private static void RequirePath()

@@ -6,19 +6,21 @@
 //   taken from the zero vector;
 // - the vertical shifts by an even number of rows are other vectors of the shifted plane; by an odd number, the
 //   vector straddling two of them (the upper half of one and the lower half of the next: one 128-bit-lane shuffle).
-//   The nine vectors starting at rows -1, 0, .., 7 (rows outside the map zero) are written once per column to a small
-//   aligned buffer, and each tap loads whole vectors from it.
+//   These nine vectors (starting at rows -1 .. 7, rows outside the map zero) stay in registers for the windows of
+//   the nano presets (3 and 15 tall, unrolled); other heights load them from a small buffer.
 // An output vector is skipped for a tap whose rows all fall outside the map, so a 15-tall window (its offsets -7..7
-// span the map) costs 36 FMAs per column where the in-bounds pixels would fill 32, not 60. Horizontal shifts are not
-// skipped: a 15-wide window spends the zero lanes of its outer columns (88 useful of 120 lane groups per branch of
-// 15 x 3 / 3 x 15 on this map), which is still cheaper here than transposing an 8 x 8 plane per branch. This
-// replaces, on 8 x 8 maps, the pixel-major moves and line kernels of CpuDwConvSmallMap (forward and input gradient;
-// the weight gradient stays there). Masked taps are zero weights in the tables (not skipped: a per-channel tap list
-// would make the loops' trip counts data-dependent). Tables (weights times mask, flipped for the input gradient) are
-// built per channel, once per call, by the thread that owns the channel; a thread sweeps its channel range image
-// after image, every plane computed alone, so results do not depend on the thread count, bit for bit.
-// SLAK_DWCONV_ROWS8=0 (or Enabled = false) sends these maps back to the small-map path. Measured against it in
-// bench/results/dwconv-rows8.md (`dwconv-rows8`).
+// span the map) costs 36 FMAs per column where the in-bounds pixels would fill 32, not 60. A wide window (3 x 15) is
+// worked on the transposed plane with the transposed window (8 permutes each way, in registers), so that its long
+// side runs down the rows and no lanes are spent on horizontal shifts past the row. Two sets of accumulators (even
+// and odd tap rows) keep eight chains of FMAs in flight. Masked taps are zero weights in the tables (not skipped: a
+// per-channel tap list would make the loops' trip counts data-dependent). Tables (weights times mask, flipped for
+// the input gradient) are built per channel, once per call, by the thread that owns the channel; a thread sweeps its
+// channel range image after image, every plane computed alone, so results do not depend on the thread count, bit
+// for bit. The weight gradient stays on the small-map path.
+// Off by default: against the small-map path it replaces (CpuDwConvSmallMap: pixel-major moves and line kernels over
+// the live taps only) it measured x1.0-1.2 with the operands in cache and x0.7-0.9 with them from DRAM, at batch 128
+// and 2 threads (bench/results/dwconv-rows8.md, `dwconv-rows8`). SLAK_DWCONV_ROWS8=1 (or Enabled = true) turns it
+// on.
 using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -42,8 +44,9 @@ internal static unsafe class CpuDwConvRows8
     /// <summary>Vectors starting at rows -1 .. 7 of a column-shifted plane.</summary>
     private const int Straddles = R + 1;
 
-    /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_ROWS8=0 turns the path off).</summary>
-    internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_ROWS8") != "0";
+    /// <summary>Switch for tests and benchmarks (SLAK_DWCONV_ROWS8=1 turns the path on; off by default, see
+    /// above).</summary>
+    internal static bool Enabled { get; set; } = Environment.GetEnvironmentVariable("SLAK_DWCONV_ROWS8") == "1";
 
     /// <summary>True when an H x W map with these branches takes this path: 8 x 8 maps, odd kernels (centred
     /// windows).</summary>
@@ -81,12 +84,24 @@ internal static unsafe class CpuDwConvRows8
             Kh = br.Kh;
             Kw = br.Kw;
             Win = new CpuDwConvSmallMap.Window(R, R, br.Kh, br.Kw);
+            Wide = Win.Kw > Win.Kh;
+            Rows = Wide ? Win.Kw : Win.Kh;
+            Cols = Wide ? Win.Kh : Win.Kw;
             TableLength = (Win.Taps + V - 1) / V * V;
         }
 
         public int Kh { get; }
         public int Kw { get; }
         public CpuDwConvSmallMap.Window Win { get; }
+
+        /// <summary>Wider than tall: worked on the transposed plane with the transposed window.</summary>
+        public bool Wide { get; }
+
+        /// <summary>The window's height and width in the orientation it is worked in.</summary>
+        public int Rows { get; }
+
+        public int Cols { get; }
+
         public int TableLength { get; }
 
         /// <summary>FMAs (of 16 lanes) per plane: per column, each tap row meets the output vectors whose rows it
@@ -96,10 +111,10 @@ internal static unsafe class CpuDwConvRows8
             get
             {
                 int per = 0;
-                for (int i = 0; i < Win.Kh; i++)
+                for (int i = 0; i < Rows; i++)
                     for (int k = 0; k < R / 2; k++)
-                        per += (uint)(i - Win.Kh / 2 + 1 + 2 * k) <= R ? 1 : 0;
-                return per * Win.Kw;
+                        per += (uint)(i - Rows / 2 + 1 + 2 * k) <= R ? 1 : 0;
+                return per * Cols;
             }
         }
     }
@@ -137,13 +152,13 @@ internal static unsafe class CpuDwConvRows8
                         float* t = (float*)tables + (nint)ch * perChannel;
                         for (int b = 0; b < nb; b++)
                         {
-                            var win = forms[b].Win;
+                            var f = forms[b];
                             float* tb = t;
-                            t += forms[b].TableLength;
+                            t += f.TableLength;
                             float* y = b < ys.Length && ys[b] != 0 ? (float*)ys[b] + at : own + b * Plane;
                             dst[b] = (nint)y;
                             if (b < ys.Length && ys[b] == 0 && ysum == 0) continue;
-                            Correlate(src, tb, win.Kh, win.Kw, straddles, null, y);
+                            Correlate(src, tb, f.Rows, f.Cols, f.Wide, straddles, null, y);
                         }
                         if (ysum != 0) Sum(dst, nb, (float*)ysum + at);
                     }
@@ -186,9 +201,9 @@ internal static unsafe class CpuDwConvRows8
                         float* y = (float*)dx + at;
                         for (int b = 0; b < nb; b++)
                         {
-                            var win = forms[b].Win;
-                            Correlate((float*)dys[b] + at, t, win.Kh, win.Kw, straddles, b == 0 ? null : y, y);
-                            t += forms[b].TableLength;
+                            var f = forms[b];
+                            Correlate((float*)dys[b] + at, t, f.Rows, f.Cols, f.Wide, straddles, b == 0 ? null : y, y);
+                            t += f.TableLength;
                         }
                     }
             });
@@ -225,8 +240,8 @@ internal static unsafe class CpuDwConvRows8
         return pins;
     }
 
-    // Channel ch's tables of every branch, back to back at table: the window's taps (i * Kw' + j) times the mask,
-    // flipped (both axes) for the input gradient.
+    // Channel ch's tables of every branch, back to back at table: the window's taps in the orientation it is worked
+    // in (i * Cols + j) times the mask, flipped (both axes) for the input gradient.
     private static void BuildTables(Form[] forms, IReadOnlyList<CpuDwConvBranch> branches, MemoryHandle[] pins,
         int ch, bool flipped, float* table)
     {
@@ -238,29 +253,43 @@ internal static unsafe class CpuDwConvRows8
             float* wt = (float*)pins[2 * b].Pointer + (nint)ch * kk;
             float* mask = branches[b].Mask.IsEmpty ? null : (float*)pins[2 * b + 1].Pointer + (nint)ch * kk;
             new Span<float>(table, f.TableLength).Clear();
-            for (int i = 0; i < win.Kh; i++)
-                for (int j = 0; j < win.Kw; j++)
+            for (int i = 0; i < f.Rows; i++)
+                for (int j = 0; j < f.Cols; j++)
                 {
-                    int ii = flipped ? win.Kh - 1 - i : i, jj = flipped ? win.Kw - 1 - j : j;
-                    int tap = (win.I0 + ii) * f.Kw + win.J0 + jj;
-                    table[i * win.Kw + j] = mask == null ? wt[tap] : wt[tap] * mask[tap];
+                    int ii = flipped ? f.Rows - 1 - i : i, jj = flipped ? f.Cols - 1 - j : j;
+                    int tap = f.Wide ? (win.I0 + jj) * f.Kw + win.J0 + ii : (win.I0 + ii) * f.Kw + win.J0 + jj;
+                    table[i * f.Cols + j] = mask == null ? wt[tap] : wt[tap] * mask[tap];
                 }
             table += f.TableLength;
         }
     }
 
     // dst = (init, when not null) + the correlation of the 8 x 8 plane src with the rows x cols window of taps in
-    // table (row-major, centred). dst may be init.
+    // table (row-major, centred); transposed: worked on the transposed plane and the result transposed back, both in
+    // registers. dst may be init. The nano presets' heights (3, 15) keep the straddles in registers: on this machine
+    // kind (AMD EPYC) vectors stored and loaded again at once wait for the stores, and with the buffer for every
+    // height the path measured new/old 2.0-2.4 (`dwconv-rows8`), against 1.2-1.3 with registers for those two.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Correlate(float* src, float* table, int rows, int cols, float* straddles, float* init,
-        float* dst)
+    private static void Correlate(float* src, float* table, int rows, int cols, bool transposed, float* straddles,
+        float* init, float* dst)
     {
+        if (rows == 3)
+        {
+            Correlate3(src, table, cols, transposed, init, dst);
+            return;
+        }
+        if (rows == 15)
+        {
+            Correlate15(src, table, cols, transposed, init, dst);
+            return;
+        }
         var x0 = Vector512.Load(src);
         var x1 = Vector512.Load(src + V);
         var x2 = Vector512.Load(src + 2 * V);
         var x3 = Vector512.Load(src + 3 * V);
+        if (transposed) Transpose(x0, x1, x2, x3, out x0, out x1, out x2, out x3);
         Vector512<float> a0, a1, a2, a3;
-        if (init != null)
+        if (init != null && !transposed)
         {
             a0 = Vector512.Load(init); a1 = Vector512.Load(init + V);
             a2 = Vector512.Load(init + 2 * V); a3 = Vector512.Load(init + 3 * V);
@@ -297,6 +326,194 @@ internal static unsafe class CpuDwConvRows8
                 if ((uint)(s + 2) <= R) a1 = Avx512F.FusedMultiplyAdd(Vector512.Load(straddles + (s + 2) * V), wt, a1);
                 if ((uint)(s + 4) <= R) a2 = Avx512F.FusedMultiplyAdd(Vector512.Load(straddles + (s + 4) * V), wt, a2);
                 if ((uint)(s + 6) <= R) a3 = Avx512F.FusedMultiplyAdd(Vector512.Load(straddles + (s + 6) * V), wt, a3);
+            }
+        }
+        Finish(a0, a1, a2, a3, transposed, init, dst);
+    }
+
+    // Correlate for a 15-tall window (the 8 x 8 stages' 15 x 3, and 3 x 15 transposed: offsets -7..7 span the
+    // map): the nine straddles in registers, each tap row unrolled against the output vectors it reaches.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Correlate15(float* src, float* table, int cols, bool transposed, float* init, float* dst)
+    {
+        var x0 = Vector512.Load(src);
+        var x1 = Vector512.Load(src + V);
+        var x2 = Vector512.Load(src + 2 * V);
+        var x3 = Vector512.Load(src + 3 * V);
+        if (transposed) Transpose(x0, x1, x2, x3, out x0, out x1, out x2, out x3);
+        Vector512<float> a0, a1, a2, a3;
+        if (init != null && !transposed)
+        {
+            a0 = Vector512.Load(init); a1 = Vector512.Load(init + V);
+            a2 = Vector512.Load(init + 2 * V); a3 = Vector512.Load(init + 3 * V);
+        }
+        else a0 = a1 = a2 = a3 = Vector512<float>.Zero;
+        // Odd tap rows accumulate apart (eight chains of FMAs in flight, not four), added in at the end.
+        Vector512<float> b0, b1, b2, b3;
+        b0 = b1 = b2 = b3 = Vector512<float>.Zero;
+        var zero = Vector512<float>.Zero;
+        int halfW = cols / 2;
+        for (int j = 0; j < cols; j++)
+        {
+            var idx = Shifts[j - halfW + R - 1];
+            // sS: rows S - 1 and S of the shifted plane, S = 0 .. 8 (as the straddle buffer of Correlate).
+            var s1 = Avx512F.PermuteVar16x32x2(x0, idx, zero);
+            var s3 = Avx512F.PermuteVar16x32x2(x1, idx, zero);
+            var s5 = Avx512F.PermuteVar16x32x2(x2, idx, zero);
+            var s7 = Avx512F.PermuteVar16x32x2(x3, idx, zero);
+            var s0 = Avx512F.Shuffle4x128(zero, s1, 0x4E);
+            var s2 = Avx512F.Shuffle4x128(s1, s3, 0x4E);
+            var s4 = Avx512F.Shuffle4x128(s3, s5, 0x4E);
+            var s6 = Avx512F.Shuffle4x128(s5, s7, 0x4E);
+            var s8 = Avx512F.Shuffle4x128(s7, zero, 0x4E);
+            // Tap row i (offset i - 7) meets output vector k through straddle i - 6 + 2k where that is 0 .. 8; even
+            // rows into a, odd into b.
+            Vector512<float> w;
+            w = Vector512.Create(table[0 * cols + j]);
+            a3 = Avx512F.FusedMultiplyAdd(s0, w, a3);
+            w = Vector512.Create(table[1 * cols + j]);
+            b3 = Avx512F.FusedMultiplyAdd(s1, w, b3);
+            w = Vector512.Create(table[2 * cols + j]);
+            a2 = Avx512F.FusedMultiplyAdd(s0, w, a2); a3 = Avx512F.FusedMultiplyAdd(s2, w, a3);
+            w = Vector512.Create(table[3 * cols + j]);
+            b2 = Avx512F.FusedMultiplyAdd(s1, w, b2); b3 = Avx512F.FusedMultiplyAdd(s3, w, b3);
+            w = Vector512.Create(table[4 * cols + j]);
+            a1 = Avx512F.FusedMultiplyAdd(s0, w, a1); a2 = Avx512F.FusedMultiplyAdd(s2, w, a2);
+            a3 = Avx512F.FusedMultiplyAdd(s4, w, a3);
+            w = Vector512.Create(table[5 * cols + j]);
+            b1 = Avx512F.FusedMultiplyAdd(s1, w, b1); b2 = Avx512F.FusedMultiplyAdd(s3, w, b2);
+            b3 = Avx512F.FusedMultiplyAdd(s5, w, b3);
+            w = Vector512.Create(table[6 * cols + j]);
+            a0 = Avx512F.FusedMultiplyAdd(s0, w, a0); a1 = Avx512F.FusedMultiplyAdd(s2, w, a1);
+            a2 = Avx512F.FusedMultiplyAdd(s4, w, a2); a3 = Avx512F.FusedMultiplyAdd(s6, w, a3);
+            w = Vector512.Create(table[7 * cols + j]);
+            b0 = Avx512F.FusedMultiplyAdd(s1, w, b0); b1 = Avx512F.FusedMultiplyAdd(s3, w, b1);
+            b2 = Avx512F.FusedMultiplyAdd(s5, w, b2); b3 = Avx512F.FusedMultiplyAdd(s7, w, b3);
+            w = Vector512.Create(table[8 * cols + j]);
+            a0 = Avx512F.FusedMultiplyAdd(s2, w, a0); a1 = Avx512F.FusedMultiplyAdd(s4, w, a1);
+            a2 = Avx512F.FusedMultiplyAdd(s6, w, a2); a3 = Avx512F.FusedMultiplyAdd(s8, w, a3);
+            w = Vector512.Create(table[9 * cols + j]);
+            b0 = Avx512F.FusedMultiplyAdd(s3, w, b0); b1 = Avx512F.FusedMultiplyAdd(s5, w, b1);
+            b2 = Avx512F.FusedMultiplyAdd(s7, w, b2);
+            w = Vector512.Create(table[10 * cols + j]);
+            a0 = Avx512F.FusedMultiplyAdd(s4, w, a0); a1 = Avx512F.FusedMultiplyAdd(s6, w, a1);
+            a2 = Avx512F.FusedMultiplyAdd(s8, w, a2);
+            w = Vector512.Create(table[11 * cols + j]);
+            b0 = Avx512F.FusedMultiplyAdd(s5, w, b0); b1 = Avx512F.FusedMultiplyAdd(s7, w, b1);
+            w = Vector512.Create(table[12 * cols + j]);
+            a0 = Avx512F.FusedMultiplyAdd(s6, w, a0); a1 = Avx512F.FusedMultiplyAdd(s8, w, a1);
+            w = Vector512.Create(table[13 * cols + j]);
+            b0 = Avx512F.FusedMultiplyAdd(s7, w, b0);
+            w = Vector512.Create(table[14 * cols + j]);
+            a0 = Avx512F.FusedMultiplyAdd(s8, w, a0);
+        }
+        Finish(a0 + b0, a1 + b1, a2 + b2, a3 + b3, transposed, init, dst);
+    }
+
+    // Correlate for a 3-tall window (slak's 3 x 3 and 3 x M): its offsets dy = -1, 0, 1 meet the straddles and the
+    // shifted vectors themselves, all nine kept in registers (no buffer, no stores).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Correlate3(float* src, float* table, int cols, bool transposed, float* init, float* dst)
+    {
+        var x0 = Vector512.Load(src);
+        var x1 = Vector512.Load(src + V);
+        var x2 = Vector512.Load(src + 2 * V);
+        var x3 = Vector512.Load(src + 3 * V);
+        if (transposed) Transpose(x0, x1, x2, x3, out x0, out x1, out x2, out x3);
+        Vector512<float> a0, a1, a2, a3;
+        if (init != null && !transposed)
+        {
+            a0 = Vector512.Load(init); a1 = Vector512.Load(init + V);
+            a2 = Vector512.Load(init + 2 * V); a3 = Vector512.Load(init + 3 * V);
+        }
+        else a0 = a1 = a2 = a3 = Vector512<float>.Zero;
+        // The middle tap row accumulates apart (eight chains of FMAs in flight, not four), added in at the end.
+        Vector512<float> b0, b1, b2, b3;
+        b0 = b1 = b2 = b3 = Vector512<float>.Zero;
+        var zero = Vector512<float>.Zero;
+        int halfW = cols / 2;
+        for (int j = 0; j < cols; j++)
+        {
+            var idx = Shifts[j - halfW + R - 1];
+            var h0 = Avx512F.PermuteVar16x32x2(x0, idx, zero);
+            var h1 = Avx512F.PermuteVar16x32x2(x1, idx, zero);
+            var h2 = Avx512F.PermuteVar16x32x2(x2, idx, zero);
+            var h3 = Avx512F.PermuteVar16x32x2(x3, idx, zero);
+            // sK: rows 2K + 1 and 2K + 2 of the shifted plane (s_ for K = -1: rows -1 and 0).
+            var s_ = Avx512F.Shuffle4x128(zero, h0, 0x4E);
+            var s0 = Avx512F.Shuffle4x128(h0, h1, 0x4E);
+            var s1 = Avx512F.Shuffle4x128(h1, h2, 0x4E);
+            var s2 = Avx512F.Shuffle4x128(h2, h3, 0x4E);
+            var s3 = Avx512F.Shuffle4x128(h3, zero, 0x4E);
+            var up = Vector512.Create(table[j]);
+            var mid = Vector512.Create(table[cols + j]);
+            var down = Vector512.Create(table[2 * cols + j]);
+            // Output rows 2k, 2k + 1 take rows 2k - 1.. through the top tap, 2k.. through the middle one and
+            // 2k + 1.. through the bottom one.
+            a0 = Avx512F.FusedMultiplyAdd(s_, up, a0); a1 = Avx512F.FusedMultiplyAdd(s0, up, a1);
+            a2 = Avx512F.FusedMultiplyAdd(s1, up, a2); a3 = Avx512F.FusedMultiplyAdd(s2, up, a3);
+            b0 = Avx512F.FusedMultiplyAdd(h0, mid, b0); b1 = Avx512F.FusedMultiplyAdd(h1, mid, b1);
+            b2 = Avx512F.FusedMultiplyAdd(h2, mid, b2); b3 = Avx512F.FusedMultiplyAdd(h3, mid, b3);
+            a0 = Avx512F.FusedMultiplyAdd(s0, down, a0); a1 = Avx512F.FusedMultiplyAdd(s1, down, a1);
+            a2 = Avx512F.FusedMultiplyAdd(s2, down, a2); a3 = Avx512F.FusedMultiplyAdd(s3, down, a3);
+        }
+        Finish(a0 + b0, a1 + b1, a2 + b2, a3 + b3, transposed, init, dst);
+    }
+
+    // Transposition of an 8 x 8 plane in two rounds of two-source permutes: first the 4 x 4 blocks of rows 0-3 and
+    // 4-7 (column-major within a block), then each output vector (two columns) from the blocks above and below.
+    private static readonly Vector512<int> BlockLeft = BlockIndex(0), BlockRight = BlockIndex(R / 2);
+    private static readonly Vector512<int> ColumnsEven = ColumnIndex(0), ColumnsOdd = ColumnIndex(1);
+
+    // Lane c * 4 + r: element (r, c + c0) of rows 0-3, held in [v0, v1] at lane r * 8 + c + c0.
+    private static Vector512<int> BlockIndex(int c0)
+    {
+        var idx = new int[V];
+        for (int c = 0; c < 4; c++)
+            for (int r = 0; r < 4; r++) idx[c * 4 + r] = r * R + c + c0;
+        return Vector512.Create(idx);
+    }
+
+    // Lane l: element (l % 8, 2m + l / 8) of a block pair (upper block lanes 0-15, lower block 16-31).
+    private static Vector512<int> ColumnIndex(int m)
+    {
+        var idx = new int[V];
+        for (int l = 0; l < V; l++)
+        {
+            int c = 2 * m + l / R, r = l % R;
+            idx[l] = r < 4 ? c * 4 + r : V + c * 4 + r - 4;
+        }
+        return Vector512.Create(idx);
+    }
+
+    // t = the transpose of the 8 x 8 plane v (two rows per vector).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose(Vector512<float> v0, Vector512<float> v1, Vector512<float> v2, Vector512<float> v3,
+        out Vector512<float> t0, out Vector512<float> t1, out Vector512<float> t2, out Vector512<float> t3)
+    {
+        var upLeft = Avx512F.PermuteVar16x32x2(v0, BlockLeft, v1);
+        var upRight = Avx512F.PermuteVar16x32x2(v0, BlockRight, v1);
+        var downLeft = Avx512F.PermuteVar16x32x2(v2, BlockLeft, v3);
+        var downRight = Avx512F.PermuteVar16x32x2(v2, BlockRight, v3);
+        t0 = Avx512F.PermuteVar16x32x2(upLeft, ColumnsEven, downLeft);
+        t1 = Avx512F.PermuteVar16x32x2(upLeft, ColumnsOdd, downLeft);
+        t2 = Avx512F.PermuteVar16x32x2(upRight, ColumnsEven, downRight);
+        t3 = Avx512F.PermuteVar16x32x2(upRight, ColumnsOdd, downRight);
+    }
+
+    // dst = the accumulators a, transposed back (then added to init, when not null) for a transposed correlation
+    // (whose accumulators started at zero); else a as they are (init already in them).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Finish(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3,
+        bool transposed, float* init, float* dst)
+    {
+        if (transposed)
+        {
+            Transpose(a0, a1, a2, a3, out a0, out a1, out a2, out a3);
+            if (init != null)
+            {
+                a0 += Vector512.Load(init); a1 += Vector512.Load(init + V);
+                a2 += Vector512.Load(init + 2 * V); a3 += Vector512.Load(init + 3 * V);
             }
         }
         a0.Store(dst); a1.Store(dst + V); a2.Store(dst + 2 * V); a3.Store(dst + 3 * V);
