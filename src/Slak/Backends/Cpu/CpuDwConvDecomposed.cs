@@ -35,11 +35,16 @@ internal static unsafe class CpuDwConvDecomposed
 
         bool sumOnly = true;
         for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
-        // 16 x 16 maps on NCHW rows (CpuDwConvRows16.cs), except the sum of several branches alone (inference:
-        // the plane engine's one pass with the merged kernel).
+        // 16 x 16 and 8 x 8 maps on NCHW rows (CpuDwConvRows16.cs, CpuDwConvRows8.cs), except the sum of several
+        // branches alone (inference: the plane engine's one pass with the merged kernel).
         if (!(sumOnly && branches.Count > 1) && CpuDwConvRows16.Applies(h, w, branches))
         {
             ForwardSmallMap(n, c, h, w, branches, x, y, ySum, tiny: false, plane16: false, rows16: true);
+            return;
+        }
+        if (!(sumOnly && branches.Count > 1) && CpuDwConvRows8.Applies(h, w, branches))
+        {
+            ForwardRows8(n, c, branches, x, y, ySum);
             return;
         }
         bool plane16 = CpuDwConvPlane16.Applies(h, w), tiny = !plane16 && CpuDwConvTinyMap.Applies(h, w);
@@ -93,9 +98,9 @@ internal static unsafe class CpuDwConvDecomposed
         var shapes = CheckBranches(n, c, h, w, branches);
         CheckPerBranch(shapes[0], dy.Count, branches.Count, i => dy[i].Length, nameof(dy));
         CheckActivation(shapes[0], dx.Length, nameof(dx));
-        bool rows16 = CpuDwConvRows16.Applies(h, w, branches);
+        bool rows16 = CpuDwConvRows16.Applies(h, w, branches), rows8 = CpuDwConvRows8.Applies(h, w, branches);
         bool plane16 = CpuDwConvPlane16.Applies(h, w), tiny = !plane16 && CpuDwConvTinyMap.Applies(h, w);
-        bool small = rows16 || plane16 || tiny || CpuDwConvSmallMap.Applies(h, w, branches);
+        bool small = rows16 || rows8 || plane16 || tiny || CpuDwConvSmallMap.Applies(h, w, branches);
         var passes = new CpuDwConvPass[small ? 0 : branches.Count];
         for (int b = 0; b < passes.Length; b++) passes[b] = Prepare(shapes[b], branches[b], flipped: true);
         var handles = new MemoryHandle[branches.Count];
@@ -110,6 +115,7 @@ internal static unsafe class CpuDwConvDecomposed
             fixed (float* pdx = dx)
             {
                 if (rows16) CpuDwConvRows16.BackwardData(n, c, branches, dys, (nint)pdx);
+                else if (rows8) CpuDwConvRows8.BackwardData(n, c, branches, dys, (nint)pdx);
                 else if (plane16) CpuDwConvPlane16.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
                 else if (tiny) CpuDwConvTinyMap.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
                 else if (small) CpuDwConvSmallMap.BackwardData(n, c, h, w, branches, dys, (nint)pdx);
@@ -206,6 +212,30 @@ internal static unsafe class CpuDwConvDecomposed
                 else if (tiny) CpuDwConvTinyMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
                 else CpuDwConvSmallMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
             }
+        }
+        finally
+        {
+            foreach (var handle in handles) handle.Dispose();
+        }
+    }
+
+    // The 8 x 8-map path (CpuDwConvRows8.cs) with the outputs pinned.
+    private static void ForwardRows8(int n, int c, IReadOnlyList<CpuDwConvBranch> branches, ReadOnlySpan<float> x,
+        IReadOnlyList<Memory<float>> y, Span<float> ySum)
+    {
+        var handles = new MemoryHandle[y.Count];
+        try
+        {
+            var ys = new nint[y.Count];
+            for (int b = 0; b < y.Count; b++)
+            {
+                if (y[b].IsEmpty) continue;
+                handles[b] = y[b].Pin();
+                ys[b] = (nint)handles[b].Pointer;
+            }
+            fixed (float* px = x)
+            fixed (float* psum = ySum)
+                CpuDwConvRows8.Forward(n, c, branches, (nint)px, ys, (nint)psum);
         }
         finally
         {
