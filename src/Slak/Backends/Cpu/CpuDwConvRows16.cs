@@ -398,33 +398,33 @@ internal static unsafe class CpuDwConvRows16
             var s = Avx512F.PermuteVar16x32x2(Vector512.Load(src), idx, zero);
             a1 = Avx512F.FusedMultiplyAdd(s, w0, a1); a0 = Avx512F.FusedMultiplyAdd(s, w1, a0);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 1 * R), idx, zero);
-            a2 = Avx512F.FusedMultiplyAdd(s, w0, a2); a1 = Avx512F.FusedMultiplyAdd(s, w1, a1); a0 = Avx512F.FusedMultiplyAdd(s, w2, a0);
+            a2 = Fma(s, w0, a2); a1 = Fma(s, w1, a1); a0 = Fma(s, w2, a0);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 2 * R), idx, zero);
-            a3 = Avx512F.FusedMultiplyAdd(s, w0, a3); a2 = Avx512F.FusedMultiplyAdd(s, w1, a2); a1 = Avx512F.FusedMultiplyAdd(s, w2, a1);
+            a3 = Fma(s, w0, a3); a2 = Fma(s, w1, a2); a1 = Fma(s, w2, a1);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 3 * R), idx, zero);
-            a4 = Avx512F.FusedMultiplyAdd(s, w0, a4); a3 = Avx512F.FusedMultiplyAdd(s, w1, a3); a2 = Avx512F.FusedMultiplyAdd(s, w2, a2);
+            a4 = Fma(s, w0, a4); a3 = Fma(s, w1, a3); a2 = Fma(s, w2, a2);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 4 * R), idx, zero);
-            a5 = Avx512F.FusedMultiplyAdd(s, w0, a5); a4 = Avx512F.FusedMultiplyAdd(s, w1, a4); a3 = Avx512F.FusedMultiplyAdd(s, w2, a3);
+            a5 = Fma(s, w0, a5); a4 = Fma(s, w1, a4); a3 = Fma(s, w2, a3);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 5 * R), idx, zero);
-            a6 = Avx512F.FusedMultiplyAdd(s, w0, a6); a5 = Avx512F.FusedMultiplyAdd(s, w1, a5); a4 = Avx512F.FusedMultiplyAdd(s, w2, a4);
+            a6 = Fma(s, w0, a6); a5 = Fma(s, w1, a5); a4 = Fma(s, w2, a4);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 6 * R), idx, zero);
-            a7 = Avx512F.FusedMultiplyAdd(s, w0, a7); a6 = Avx512F.FusedMultiplyAdd(s, w1, a6); a5 = Avx512F.FusedMultiplyAdd(s, w2, a5);
+            a7 = Fma(s, w0, a7); a6 = Fma(s, w1, a6); a5 = Fma(s, w2, a5);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 7 * R), idx, zero);
-            a8 = Avx512F.FusedMultiplyAdd(s, w0, a8); a7 = Avx512F.FusedMultiplyAdd(s, w1, a7); a6 = Avx512F.FusedMultiplyAdd(s, w2, a6);
+            a8 = Fma(s, w0, a8); a7 = Fma(s, w1, a7); a6 = Fma(s, w2, a6);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 8 * R), idx, zero);
-            a9 = Avx512F.FusedMultiplyAdd(s, w0, a9); a8 = Avx512F.FusedMultiplyAdd(s, w1, a8); a7 = Avx512F.FusedMultiplyAdd(s, w2, a7);
+            a9 = Fma(s, w0, a9); a8 = Fma(s, w1, a8); a7 = Fma(s, w2, a7);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 9 * R), idx, zero);
-            a10 = Avx512F.FusedMultiplyAdd(s, w0, a10); a9 = Avx512F.FusedMultiplyAdd(s, w1, a9); a8 = Avx512F.FusedMultiplyAdd(s, w2, a8);
+            a10 = Fma(s, w0, a10); a9 = Fma(s, w1, a9); a8 = Fma(s, w2, a8);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 10 * R), idx, zero);
-            a11 = Avx512F.FusedMultiplyAdd(s, w0, a11); a10 = Avx512F.FusedMultiplyAdd(s, w1, a10); a9 = Avx512F.FusedMultiplyAdd(s, w2, a9);
+            a11 = Fma(s, w0, a11); a10 = Fma(s, w1, a10); a9 = Fma(s, w2, a9);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 11 * R), idx, zero);
-            a12 = Avx512F.FusedMultiplyAdd(s, w0, a12); a11 = Avx512F.FusedMultiplyAdd(s, w1, a11); a10 = Avx512F.FusedMultiplyAdd(s, w2, a10);
+            a12 = Fma(s, w0, a12); a11 = Fma(s, w1, a11); a10 = Fma(s, w2, a10);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 12 * R), idx, zero);
-            a13 = Avx512F.FusedMultiplyAdd(s, w0, a13); a12 = Avx512F.FusedMultiplyAdd(s, w1, a12); a11 = Avx512F.FusedMultiplyAdd(s, w2, a11);
+            a13 = Fma(s, w0, a13); a12 = Fma(s, w1, a12); a11 = Fma(s, w2, a11);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 13 * R), idx, zero);
-            a14 = Avx512F.FusedMultiplyAdd(s, w0, a14); a13 = Avx512F.FusedMultiplyAdd(s, w1, a13); a12 = Avx512F.FusedMultiplyAdd(s, w2, a12);
+            a14 = Fma(s, w0, a14); a13 = Fma(s, w1, a13); a12 = Fma(s, w2, a12);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 14 * R), idx, zero);
-            a15 = Avx512F.FusedMultiplyAdd(s, w0, a15); a14 = Avx512F.FusedMultiplyAdd(s, w1, a14); a13 = Avx512F.FusedMultiplyAdd(s, w2, a13);
+            a15 = Fma(s, w0, a15); a14 = Fma(s, w1, a14); a13 = Fma(s, w2, a13);
             s = Avx512F.PermuteVar16x32x2(Vector512.Load(src + 15 * R), idx, zero);
             a15 = Avx512F.FusedMultiplyAdd(s, w1, a15); a14 = Avx512F.FusedMultiplyAdd(s, w2, a14);
         }
@@ -531,6 +531,12 @@ internal static unsafe class CpuDwConvRows16
         int next = lo + (ch + Lead - hi);
         return img + 1 < n && next < hi ? ((nint)(img + 1) * c + next) * Plane : -1;
     }
+
+    // a * b + c in one rounding: the unrolled kernels' name for Avx512F.FusedMultiplyAdd, short enough that one
+    // shifted row's three FMAs fit a line.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Fma(Vector512<float> a, Vector512<float> b, Vector512<float> c) =>
+        Avx512F.FusedMultiplyAdd(a, b, c);
 
     // The 16 cache lines of a plane towards L1. A thread's planes run in C-plane steps between images (its channel
     // range of one image, then of the next), and on slak_nano64's stage 1 at batch 128 (4 MiB per tensor) the
