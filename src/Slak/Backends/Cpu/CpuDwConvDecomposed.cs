@@ -37,20 +37,16 @@ internal static unsafe class CpuDwConvDecomposed
         for (int b = 0; b < y.Count; b++) sumOnly &= y[b].IsEmpty;
         // 16 x 16 and 8 x 8 maps on NCHW rows (CpuDwConvRows16.cs, CpuDwConvRows8.cs), except the sum of several
         // branches alone (inference: the plane engine's one pass with the merged kernel).
-        if (!(sumOnly && branches.Count > 1) && CpuDwConvRows16.Applies(h, w, branches))
+        bool rowsApply = !(sumOnly && branches.Count > 1);
+        MapPath? path = rowsApply && CpuDwConvRows16.Applies(h, w, branches) ? MapPath.Rows16
+            : rowsApply && CpuDwConvRows8.Applies(h, w, branches) ? MapPath.Rows8
+            : CpuDwConvPlane16.Applies(h, w) ? MapPath.Plane16
+            : CpuDwConvTinyMap.Applies(h, w) ? MapPath.Tiny
+            : CpuDwConvSmallMap.Applies(h, w, branches, sumOnly && branches.Count > 1) ? MapPath.Small
+            : null;
+        if (path is { } mapPath)
         {
-            ForwardSmallMap(n, c, h, w, branches, x, y, ySum, tiny: false, plane16: false, rows16: true);
-            return;
-        }
-        if (!(sumOnly && branches.Count > 1) && CpuDwConvRows8.Applies(h, w, branches))
-        {
-            ForwardRows8(n, c, branches, x, y, ySum);
-            return;
-        }
-        bool plane16 = CpuDwConvPlane16.Applies(h, w), tiny = !plane16 && CpuDwConvTinyMap.Applies(h, w);
-        if (plane16 || tiny || CpuDwConvSmallMap.Applies(h, w, branches, sumOnly && branches.Count > 1))
-        {
-            ForwardSmallMap(n, c, h, w, branches, x, y, ySum, tiny, plane16, rows16: false);
+            ForwardMapPath(mapPath, n, c, h, w, branches, x, y, ySum);
             return;
         }
         CpuDwConvPass[] passes;
@@ -189,39 +185,29 @@ internal static unsafe class CpuDwConvDecomposed
         }
     }
 
-    // The 16 x 16-map (CpuDwConvRows16.cs), 16-pixel-map (CpuDwConvPlane16.cs), tiny-map (CpuDwConvTinyMap.cs) or
-    // small-map path (CpuDwConvSmallMap.cs) with the outputs pinned.
-    private static void ForwardSmallMap(int n, int c, int h, int w, IReadOnlyList<CpuDwConvBranch> branches,
-        ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y, Span<float> ySum, bool tiny, bool plane16, bool rows16)
+    /// <summary>The forward paths for small maps, which take the whole call at once.</summary>
+    private enum MapPath
     {
-        var handles = new MemoryHandle[y.Count];
-        try
-        {
-            var ys = new nint[y.Count];
-            for (int b = 0; b < y.Count; b++)
-            {
-                if (y[b].IsEmpty) continue;
-                handles[b] = y[b].Pin();
-                ys[b] = (nint)handles[b].Pointer;
-            }
-            fixed (float* px = x)
-            fixed (float* psum = ySum)
-            {
-                if (rows16) CpuDwConvRows16.Forward(n, c, branches, (nint)px, ys, (nint)psum);
-                else if (plane16) CpuDwConvPlane16.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
-                else if (tiny) CpuDwConvTinyMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
-                else CpuDwConvSmallMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
-            }
-        }
-        finally
-        {
-            foreach (var handle in handles) handle.Dispose();
-        }
+        /// <summary>16 x 16 maps on NCHW rows (CpuDwConvRows16.cs).</summary>
+        Rows16,
+
+        /// <summary>8 x 8 maps on NCHW rows (CpuDwConvRows8.cs).</summary>
+        Rows8,
+
+        /// <summary>16-pixel maps, one vector a plane (CpuDwConvPlane16.cs).</summary>
+        Plane16,
+
+        /// <summary>2 x 2 and 1 x 1 maps (CpuDwConvTinyMap.cs).</summary>
+        Tiny,
+
+        /// <summary>Other small maps, pixel-major (CpuDwConvSmallMap.cs).</summary>
+        Small,
     }
 
-    // The 8 x 8-map path (CpuDwConvRows8.cs) with the outputs pinned.
-    private static void ForwardRows8(int n, int c, IReadOnlyList<CpuDwConvBranch> branches, ReadOnlySpan<float> x,
-        IReadOnlyList<Memory<float>> y, Span<float> ySum)
+    // A small-map forward path with the outputs pinned.
+    private static void ForwardMapPath(MapPath path, int n, int c, int h, int w,
+        IReadOnlyList<CpuDwConvBranch> branches, ReadOnlySpan<float> x, IReadOnlyList<Memory<float>> y,
+        Span<float> ySum)
     {
         var handles = new MemoryHandle[y.Count];
         try
@@ -235,7 +221,18 @@ internal static unsafe class CpuDwConvDecomposed
             }
             fixed (float* px = x)
             fixed (float* psum = ySum)
-                CpuDwConvRows8.Forward(n, c, branches, (nint)px, ys, (nint)psum);
+            {
+                switch (path)
+                {
+                    case MapPath.Rows16: CpuDwConvRows16.Forward(n, c, branches, (nint)px, ys, (nint)psum); break;
+                    case MapPath.Rows8: CpuDwConvRows8.Forward(n, c, branches, (nint)px, ys, (nint)psum); break;
+                    case MapPath.Plane16:
+                        CpuDwConvPlane16.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum);
+                        break;
+                    case MapPath.Tiny: CpuDwConvTinyMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum); break;
+                    default: CpuDwConvSmallMap.Forward(n, c, h, w, branches, (nint)px, ys, (nint)psum); break;
+                }
+            }
         }
         finally
         {
