@@ -121,7 +121,7 @@ internal static unsafe class CpuDwConvRows16
     {
         var forms = FormsOf(branches, out int perChannel, out long fmas);
         int nb = forms.Length;
-        var pins = Pin(branches);
+        var pins = CpuDwConvBranch.PinAll(branches);
         nint tables = (nint)Scratch(c * perChannel);
         try
         {
@@ -183,7 +183,7 @@ internal static unsafe class CpuDwConvRows16
     {
         var forms = FormsOf(branches, out int perChannel, out long fmas);
         int nb = forms.Length;
-        var pins = Pin(branches);
+        var pins = CpuDwConvBranch.PinAll(branches);
         nint tables = (nint)Scratch(c * perChannel);
         try
         {
@@ -243,18 +243,6 @@ internal static unsafe class CpuDwConvRows16
             fmas += forms[b].Fmas;
         }
         return forms;
-    }
-
-    // Each branch's weight and mask pinned for the call (Weight, then Mask: an empty mask pins to null).
-    private static MemoryHandle[] Pin(IReadOnlyList<CpuDwConvBranch> branches)
-    {
-        var pins = new MemoryHandle[2 * branches.Count];
-        for (int b = 0; b < branches.Count; b++)
-        {
-            pins[2 * b] = branches[b].Weight.Pin();
-            if (!branches[b].Mask.IsEmpty) pins[2 * b + 1] = branches[b].Mask.Pin();
-        }
-        return pins;
     }
 
     // Channel ch's tables of every branch, back to back at table: weights times mask in the form's orientation

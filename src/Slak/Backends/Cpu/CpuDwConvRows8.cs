@@ -126,7 +126,7 @@ internal static unsafe class CpuDwConvRows8
     {
         var forms = FormsOf(branches, out int perChannel, out long fmas);
         int nb = forms.Length;
-        var pins = Pin(branches);
+        var pins = CpuDwConvBranch.PinAll(branches);
         nint tables = (nint)Scratch(c * perChannel);
         try
         {
@@ -177,7 +177,7 @@ internal static unsafe class CpuDwConvRows8
     {
         var forms = FormsOf(branches, out int perChannel, out long fmas);
         int nb = forms.Length;
-        var pins = Pin(branches);
+        var pins = CpuDwConvBranch.PinAll(branches);
         nint tables = (nint)Scratch(c * perChannel);
         try
         {
@@ -227,18 +227,6 @@ internal static unsafe class CpuDwConvRows8
             fmas += forms[b].Fmas;
         }
         return forms;
-    }
-
-    // Each branch's weight and mask pinned for the call (Weight, then Mask: an empty mask pins to null).
-    private static MemoryHandle[] Pin(IReadOnlyList<CpuDwConvBranch> branches)
-    {
-        var pins = new MemoryHandle[2 * branches.Count];
-        for (int b = 0; b < branches.Count; b++)
-        {
-            pins[2 * b] = branches[b].Weight.Pin();
-            if (!branches[b].Mask.IsEmpty) pins[2 * b + 1] = branches[b].Mask.Pin();
-        }
-        return pins;
     }
 
     // Channel ch's tables of every branch, back to back at table: the window's taps in the orientation it is worked
