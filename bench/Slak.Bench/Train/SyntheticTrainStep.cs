@@ -2,6 +2,7 @@
 // preset on one synthetic batch (10 classes, no drop path, ERK masks at the preset's density), forward, backward,
 // AdamW and the masks' upkeep, one call per step.
 using Slak.Autograd;
+using Slak.Diagnostics;
 using Slak.Models;
 using Slak.Optim;
 using Slak.Sparse;
@@ -54,14 +55,19 @@ internal sealed record SyntheticTrainStep(SlakModel Model, Masking Masking, int 
 
         void Step()
         {
+            // One profiler region per phase (free when the profiler is off): the host work between backend calls
+            // (module glue, the autograd graph, scopes) is a phase's exclusive time, not time outside every region.
             using (TensorScope.Begin())
             {
-                var loss = F.CrossEntropy(parts.Trainable.Forward(parts.Input()), parts.Labels);
+                Tensor loss;
+                using (OpProfiler.Measure("step.forward"))
+                    loss = F.CrossEntropy(parts.Trainable.Forward(parts.Input()), parts.Labels);
                 if (!float.IsFinite(loss.Item())) throw new InvalidOperationException($"{program}: loss is not finite");
-                loss.Backward();
+                using (OpProfiler.Measure("step.backward")) loss.Backward();
             }
             using (TensorScope.Begin())
             using (GradMode.NoGrad())
+            using (OpProfiler.Measure("step.update"))
             {
                 parts.Optimizer.Step();
                 parts.Masking.AfterOptimizerStep(++step, parts.Optimizer);

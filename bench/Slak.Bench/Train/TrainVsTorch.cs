@@ -451,7 +451,9 @@ internal static partial class TrainVsTorch
             "i.e. pwconv1's dX, every dW and the head's dX; the fused ones are rows of their own: LinearBiasGelu = pwconv1 " +
             "forward with bias and GELU, LinearBias = the other forwards with bias, LinearBackwardDataGelu = pwconv2's dX " +
             "times GELU' with pwconv1's bias gradient) and " +
-            "`<op>.bwd` host work of backward closures. Compute rows: FLOPs per step and the fraction of the FMA peak; " +
+            "`<op>.bwd` host work of backward closures, `step.forward` / `step.backward` / `step.update` the host work of " +
+            "the step's phases outside every other region (module glue, the autograd graph, optimizer and mask upkeep " +
+            "bookkeeping). Compute rows: FLOPs per step and the fraction of the FMA peak; " +
             "memory rows: the bytes of every tensor the operator must read or write once per call (the minimum " +
             "traffic: e.g. LayerNorm backward reads dy and x and writes dx; small per-channel tensors left out) and the " +
             "fraction of the limit = the time that traffic takes at the read bandwidth of the level it fits in " +
