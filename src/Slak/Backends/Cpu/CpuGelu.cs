@@ -116,41 +116,6 @@ internal static class CpuGelu
         }
     }
 
-    /// <summary>A block of whole rows of a GEMM epilogue in one pass: c += bias (c keeps the pre-activation), y =
-    /// GELU(c), over c as one contiguous span whose bias repeats with the row; <paramref name="biasTile"/> is the bias
-    /// repeated over a length that is a multiple of both the row and 16 (<see cref="BiasTileLength"/>), so every
-    /// vector takes its 16 biases from one load, with no per-row tail. The same additions and GELU as AddBias then
-    /// <see cref="Forward"/>, so the same bits. AVX-512 only (callers check <see cref="Vectorized"/>).</summary>
-    public static unsafe void BiasForwardTiled(float* c, int count, float* biasTile, int tileLength, float* y)
-    {
-        if (!Vectorized || tileLength % Vector512<float>.Count != 0)
-            throw new ArgumentException($"needs AVX-512 and a tile of whole vectors (tile {tileLength})", nameof(tileLength));
-        var q = new Table512(QTable);
-        int i0 = 0, j = 0;
-        for (; i0 + Vector512<float>.Count <= count; i0 += Vector512<float>.Count)
-        {
-            var xv = Vector512.Load(c + i0) + Vector512.Load(biasTile + j);
-            xv.Store(c + i0);
-            Gelu512(xv, q).Store(y + i0);
-            j += Vector512<float>.Count;
-            if (j == tileLength) j = 0;
-        }
-        if (i0 == count) return;
-        var m = TailMask(count - i0);
-        var xt = Avx512F.MaskLoad(c + i0, m, Vector512<float>.Zero) + Vector512.Load(biasTile + j);
-        Avx512F.MaskStore(c + i0, m, xt);
-        Avx512F.MaskStore(y + i0, m, Gelu512(xt, q));
-    }
-
-    /// <summary>The length of <see cref="BiasForwardTiled"/>'s bias tile for rows of <paramref name="n"/>: the least
-    /// common multiple of n and 16 (at most 16 n).</summary>
-    public static int BiasTileLength(int n)
-    {
-        int length = n;
-        while (length % Vector512<float>.Count != 0) length += n;
-        return length;
-    }
-
     /// <summary>One row of a GEMM epilogue in one pass: g *= GELU'(x) (g becomes the gradient w.r.t. the
     /// pre-activation x), then acc += g (a column sum, one row at a time); a ragged row end is one masked vector.</summary>
     public static unsafe void BackwardAccumulate(ReadOnlySpan<float> x, Span<float> g, Span<float> acc)

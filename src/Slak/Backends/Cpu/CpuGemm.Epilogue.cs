@@ -49,46 +49,15 @@ internal sealed unsafe class BiasEpilogue(float* bias) : GemmEpilogue
 /// n).</summary>
 internal sealed unsafe class BiasGeluEpilogue(float* bias, float* y) : GemmEpilogue
 {
-    /// <summary>True (the default): with AVX-512, a block of whole rows (the first pointwise GEMM's usual block) is
-    /// one pass, bias and GELU together over the block as one span with the bias repeated over a tile of whole
-    /// vectors (CpuGelu.BiasForwardTiled; the same bits); false (SLAK_GELU_EPILOGUE_TILED=0): the bias pass, then GELU
-    /// over the block, as before. The passes were the epilogue's cost at K = 31, where the block's c makes two more
-    /// trips through the cache per element than the one pass. Settable so that the bench (mlp-ab) can time both in
-    /// one run.</summary>
-    internal static bool Tiled { get; set; } = Environment.GetEnvironmentVariable("SLAK_GELU_EPILOGUE_TILED") != "0";
-
-    private int _n, _tileLength;
-    private float[]? _tile;
+    private int _n;
 
     /// <inheritdoc />
-    public override void Begin(int m, int n, int rowBlocks)
-    {
-        _n = n;
-        if (!Tiled || OnePass || !CpuGelu.Vectorized) return;
-        // Pooled, not allocated per call (one GEMM per MLP block); at most 16 n floats.
-        _tileLength = CpuGelu.BiasTileLength(n);
-        _tile = ArrayPool<float>.Shared.Rent(_tileLength);
-        for (int j = 0; j < _tileLength; j++) _tile[j] = bias[j % n];
-    }
-
-    /// <inheritdoc />
-    public override void End()
-    {
-        if (_tile == null) return;
-        ArrayPool<float>.Shared.Return(_tile);
-        _tile = null;
-    }
+    public override void Begin(int m, int n, int rowBlocks) => _n = n;
 
     /// <inheritdoc />
     public override void Apply(float* c, int ldc, int row0, int rows, int col0, int cols, int rowBlock)
     {
         var b = new ReadOnlySpan<float>(bias + col0, cols);
-        if (_tile != null && cols == ldc && ldc == _n)
-        {
-            fixed (float* tile = _tile)
-                CpuGelu.BiasForwardTiled(c + (long)row0 * ldc, rows * cols, tile, _tileLength, y + (long)row0 * _n);
-            return;
-        }
         if (OnePass)
         {
             for (int i = row0; i < row0 + rows; i++)
