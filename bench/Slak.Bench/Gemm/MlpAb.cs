@@ -2,10 +2,11 @@
 // and MlpBackward (pre kept, as the training step runs them) at every stage of slak_nano and slak_nano64 (batch 128,
 // 2 threads), with the changes switched off (`old`: CpuMlp.SplitHiddenForward / SplitHiddenBackward = false, i.e.
 // SLAK_MLP_SPLIT_HIDDEN=0; CpuMlp.ReduceTransposed = false, SLAK_MLP_REDUCE_TRANSPOSED=0; CpuGemm.MaskedPackB = false,
-// SLAK_GEMM_MASKED_PACK=0) and on (`new`, the defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
+// SLAK_GEMM_MASKED_PACK=0; CpuMlp.GeluJoint = false, SLAK_MLP_GELU_JOINT=0) and on (`new`, the defaults), alternating call by call; best of N calls each. Writes bench/results/mlp-ab.md with the FMA peak measured
 // in the same run (one core's, times the 2 threads, as mlp-phases).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll mlp-ab [--reps N] [--out FILE] [--note TEXT]
-//     [--only split-hidden|reduce-transposed|masked-pack] [--base CHANGE] [--split-from-rows N]
+//     [--only split-hidden|reduce-transposed|masked-pack|gelu-joint] [--base CHANGE] [--split-from-rows N]
+// (gelu-joint: CpuMlp.GeluJoint, SLAK_MLP_GELU_JOINT: the backward's act and GELU' in one pass after the dact product)
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -33,7 +34,7 @@ internal static class MlpAb
     private sealed record Row(string Preset, int Stage, int Rows, int C, double[] Fwd, double[] Bwd, double FwdRatio,
         double BwdRatio, double[][] FwdPhases, double[][] BwdPhases);
 
-    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK), interleaved [--reps N] [--out FILE] [--note TEXT] [--only CHANGE] [--base CHANGE] [--split-from-rows N]")]
+    [BenchProgram("mlp-ab", "The CPU block MLP per stage, this session's changes off against on (SLAK_MLP_SPLIT_HIDDEN, SLAK_MLP_REDUCE_TRANSPOSED, SLAK_GEMM_MASKED_PACK, SLAK_MLP_GELU_JOINT), interleaved [--reps N] [--out FILE] [--note TEXT] [--only CHANGE] [--base CHANGE] [--split-from-rows N]")]
     private static int Run(string[] args)
     {
         int at = Array.IndexOf(args, "--split-from-rows");
@@ -94,11 +95,11 @@ internal static class MlpAb
     // rows (CpuMlp.MinBackwardBlockRows during its calls), e.g. 129 to include the third stage.
     private static int _splitFromRows;
 
-    // --only NAME (split-hidden, reduce-transposed, masked-pack): the new variant turns on that change
+    // --only NAME (split-hidden, reduce-transposed, masked-pack, gelu-joint): the new variant turns on that change
     // alone, the others stay off in both variants.
     private static string? _only;
 
-    private static readonly string[] Changes = ["split-hidden", "reduce-transposed", "masked-pack"];
+    private static readonly string[] Changes = ["split-hidden", "reduce-transposed", "masked-pack", "gelu-joint"];
 
     // --base NAME: that change on in both variants (to time another change on top of it).
     private static string? _base;
@@ -111,6 +112,7 @@ internal static class MlpAb
         CpuMlp.SplitHiddenBackward = On("split-hidden");
         CpuMlp.ReduceTransposed = On("reduce-transposed");
         CpuGemm.MaskedPackB = On("masked-pack");
+        CpuMlp.GeluJoint = On("gelu-joint");
     }
 
     private static Row Measure(string preset, int stage, int rows, int c, int reps)
@@ -194,12 +196,13 @@ internal static class MlpAb
         Line(FmaPeak.HeaderLine(peak));
         Line("");
         Line($"One CpuBackend.MlpForward and MlpBackward (C -> 4C -> C at batch 128, {Threads} threads, pre kept as the " +
-            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0, SLAK_MLP_REDUCE_TRANSPOSED=0 and SLAK_GEMM_MASKED_PACK=0 " +
+            "training step runs them); `old` = SLAK_MLP_SPLIT_HIDDEN=0, SLAK_MLP_REDUCE_TRANSPOSED=0, SLAK_GEMM_MASKED_PACK=0 and SLAK_MLP_GELU_JOINT=0 " +
             "(the last stage's " +
             "forward over row blocks with the weights packed on the calling thread, its backward as the per-GEMM composition; " +
             "dw2's per-task sums reduced element by element; a ragged B sliver or A strip packed element by element), " +
             "`new` = the defaults (the last stage split over the hidden units, CpuMlp.SplitHidden.cs; dw2 reduced as vectors " +
-            "and transposed by 8 x 8 blocks; ragged B slivers and A strips packed by masked loads); the two alternate call by " +
+            "and transposed by 8 x 8 blocks; ragged B slivers and A strips packed by masked loads; the backward's act and GELU' " +
+            "in one pass after the dact product); the two alternate call by " +
             $"call, best of {reps} each; `median new/old` = the median over the reps of the ratio of a rep's two calls. % = the MLP's GEMM FLOPs (2 products fwd, 4 bwd, 2 x rows x C x 4C each) over the " +
             "time, of the peak above. `step` sums the four stages (every stage has two blocks in both presets).");
         Line("");

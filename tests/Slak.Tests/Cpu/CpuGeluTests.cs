@@ -92,6 +92,91 @@ public class CpuGeluTests
         Assert.That(absD, Is.LessThanOrEqualTo(1.2e-7), "GELU' absolute error");
     }
 
+    // The joint kernel's bound on |g - dy GELU'(x)| (CpuGelu.ActivationAndGradient): GELU's stated 1.2e-7 per unit
+    // dy, plus the result's rounding.
+    private static double GradientBound(double dy, double want) => 1.2e-7 * (Math.Abs(dy) + Math.Abs(want));
+
+    /// <summary>CpuGelu.ActivationAndGradient (act = GELU(x), g *= GELU'(x) from Q's table and its derivative): act the
+    /// same bits as <see cref="CpuGelu.Forward"/>; with dy = 1 at every x = -12 .. 12 in steps of 2^-12, GELU' within
+    /// the bound CpuGelu.cs states for GELU' (1.2e-7 absolute; the derivative form measured 5.9e-8 before the result's
+    /// rounding); with random dy, |g - dy GELU'| within 1.2e-7 (|dy| + |dy GELU'|); outputs NaN-poisoned, one past the
+    /// end untouched; the one-lane form the same bits.</summary>
+    [Test]
+    public void ActivationAndGradientMatchesForwardAndFloat64()
+    {
+        int n = 24 * 4096 + 1;
+        var x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = -12f + i / 4096f;
+        foreach (bool unitDy in new[] { true, false })
+        {
+            string ctx = _rng.Ctx(unitDy ? "dy = 1" : "random dy");
+            var dy = unitDy ? Enumerable.Repeat(1f, n).ToArray() : _rng.NormalArray(n, std: 3);
+            var act = Enumerable.Repeat(float.NaN, n + 1).ToArray();
+            var g = dy.Concat([float.NaN]).ToArray();
+            CpuGelu.ActivationAndGradient(x, act.AsSpan(0, n), g.AsSpan(0, n));
+            Assert.That(float.IsNaN(act[n]) && float.IsNaN(g[n]), Is.True, ctx + ": wrote past the end");
+            var y = new float[n];
+            CpuGelu.Forward(x, y);
+            double worst = 0;
+            for (int i = 0; i < n; i++)
+            {
+                Assert.That(act[i], Is.EqualTo(y[i]), $"{ctx}: act at x = {x[i]:R} against Forward");
+                double want = dy[i] * Derivative64(x[i]), e = Math.Abs(g[i] - want);
+                worst = Math.Max(worst, e);
+                Assert.That(e, Is.LessThanOrEqualTo(unitDy ? 1.2e-7 : GradientBound(dy[i], want)),
+                    $"{ctx}: dy * GELU'({x[i]:R}) = {g[i]:R}, float64 {want:R}, dy = {dy[i]:R}");
+                float gs = CpuGelu.ActivationAndGradientScalar(x[i], dy[i], out float ys);
+                Assert.That(ys, Is.EqualTo(act[i]), $"{ctx}: one lane's act at x = {x[i]:R}");
+                Assert.That(gs, Is.EqualTo(g[i]), $"{ctx}: one lane's gradient at x = {x[i]:R}");
+            }
+            TestContext.Out.WriteLine($"{ctx}: max |g - dy GELU'| = {worst:G3}");
+        }
+    }
+
+    /// <summary>The joint kernel at every length 0..70 and the MLP's hidden widths (whole vectors and one masked
+    /// tail), random x over both tails and past the table (std 5), against float64 and the two-pass kernels; NaN
+    /// propagates lane by lane, saturation is exact, -0 takes GELU'(0) = 1/2.</summary>
+    [Test]
+    public void ActivationAndGradientAtEveryLengthAndEdgeValues()
+    {
+        foreach (int n in Enumerable.Range(0, 71).Concat([124, 248, 496, 996]))
+        {
+            string ctx = _rng.Ctx($"length {n}");
+            var x = _rng.NormalArray(n, std: 5);
+            var dy = _rng.NormalArray(n);
+            var act = Enumerable.Repeat(float.NaN, n + 1).ToArray();
+            var g = dy.Concat([float.NaN]).ToArray();
+            CpuGelu.ActivationAndGradient(x, act.AsSpan(0, n), g.AsSpan(0, n));
+            Assert.That(float.IsNaN(act[n]) && float.IsNaN(g[n]), Is.True, ctx + ": wrote past the end");
+            var d = new float[n];
+            CpuGelu.Backward(x, dy, d);
+            for (int i = 0; i < n; i++)
+            {
+                double want = dy[i] * Derivative64(x[i]);
+                Assert.That(Math.Abs(g[i] - want), Is.LessThanOrEqualTo(GradientBound(dy[i], want)),
+                    $"{ctx}: dy * GELU'({x[i]:R}) = {g[i]:R}, float64 {want:R} (index {i})");
+                Assert.That(Math.Abs(g[i] - d[i]), Is.LessThanOrEqualTo(2.5e-7 * (Math.Abs(dy[i]) + Math.Abs(want))),
+                    $"{ctx}: joint {g[i]:R} against the two-pass kernel {d[i]:R} at x = {x[i]:R} (index {i})");
+            }
+        }
+        float[] xe = [float.NaN, 1f, -0f, 0f, 7.25f, -7.25f, 100f, -3e38f, 3e38f, float.NaN, -1f];
+        var ye = new float[xe.Length];
+        var ge = Enumerable.Repeat(2f, xe.Length).ToArray();
+        CpuGelu.ActivationAndGradient(xe, ye, ge);
+        float[] wantG = [float.NaN, 2 * (float)Derivative64(1), 1f, 1f, 2f, 0f, 2f, 0f, 2f, float.NaN, 2 * (float)Derivative64(-1)];
+        for (int i = 0; i < xe.Length; i++)
+        {
+            string at = $"x = {xe[i]:R}: GELU {ye[i]:R}, 2 GELU' {ge[i]:R}";
+            if (float.IsNaN(wantG[i]))
+            {
+                Assert.That(float.IsNaN(ye[i]) && float.IsNaN(ge[i]), Is.True, at);
+                continue;
+            }
+            Assert.That(Math.Abs(ge[i] - wantG[i]), Is.LessThanOrEqualTo(3e-7), at);
+            if (Math.Abs(xe[i]) > 7) Assert.That(ye[i], Is.EqualTo(xe[i] > 0 ? xe[i] : 0f), at);
+        }
+    }
+
     [Test]
     public void SaturatesExactlyPastTheTables()
     {

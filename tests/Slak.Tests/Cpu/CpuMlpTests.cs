@@ -40,6 +40,7 @@ public class CpuMlpTests
         CpuMlp.SplitHiddenForward = true;
         CpuMlp.SplitHiddenBackward = true;
         CpuMlp.ReduceTransposed = true;
+        CpuMlp.GeluJoint = true;
     }
 
     private sealed record Inputs(int Rows, int In, int Hidden, int Out, float[] X, float[] W1, float[] B1, float[] W2,
@@ -303,6 +304,46 @@ public class CpuMlpTests
             var now = Run(a, composed: false, keepPre: true);
             for (int i = 0; i < Names.Length; i++)
                 Expect.Exactly(now[i], old[i], $"{Names[i]}: transposed reduce vs element by element, {ctx}");
+        }
+    }
+
+    // The backward's act and GELU' in one pass after the dact product (CpuMlp.GeluJoint, the default) against the two
+    // passes before it (SLAK_MLP_GELU_JOINT=0) and float64 at 1, 2 and 3 threads, pre kept (the joint pass's case;
+    // recomputed, both variants must give the same bits): the forward and act's products (y, pre, dw2, db2) the same
+    // bits either way, the rest close; the same bits on a second run. Shapes: every stage width of the nano presets
+    // (C = 31, 62, 124, 249; the last on the hidden split at 2 and 3 threads), rows off the blocks, several blocks
+    // per task, and 5 / 13 / 3 (hidden rows shorter than a vector).
+    [TestCase(1109, 31, 124, 31, 16 * 124, 0)]
+    [TestCase(301, 62, 248, 62, 16 * 248, 0)]
+    [TestCase(67, 124, 496, 124, 1 << 16, 0)]
+    [TestCase(21, 249, 996, 249, 1 << 16, 128)]
+    [TestCase(301, 5, 13, 3, 16 * 13, 0)]
+    public void JointGeluPassMatchesFloat64AndTheTwoPassesAndRepeatsBitForBit(int rows, int inF, int hidden, int outF,
+        int blockFloats, int minBackwardRows)
+    {
+        CpuMlp.HiddenBlockFloats = blockFloats;
+        CpuMlp.MinBackwardBlockRows = minBackwardRows;
+        var a = Make(rows, inF, hidden, outF);
+        var reference = Reference64(a);
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            CpuParallel.Threads = threads;
+            foreach (bool keepPre in new[] { true, false })
+            {
+                string ctx = _rng.Ctx($"({rows} x {inF} -> {hidden} -> {outF}), {threads} threads, " +
+                    $"pre {(keepPre ? "kept" : "recomputed")}");
+                CpuMlp.GeluJoint = false;
+                var old = Run(a, composed: false, keepPre);
+                CpuMlp.GeluJoint = true;
+                var first = Run(a, composed: false, keepPre);
+                ExpectClose(first, reference, 2e-5, $"joint pass vs float64, {ctx}");
+                ExpectClose(first, Widen(old), 2e-5, $"joint pass vs two passes, {ctx}");
+                foreach (int i in keepPre && CpuGelu.Vectorized ? new[] { 0, 1, 5, 6 } : Enumerable.Range(0, Names.Length))
+                    Expect.Exactly(first[i], old[i], $"{Names[i]}: joint pass vs two passes, {ctx}");
+                var second = Run(a, composed: false, keepPre);
+                for (int i = 0; i < Names.Length; i++)
+                    Expect.Exactly(second[i], first[i], $"{Names[i]}: second run, {ctx}");
+            }
         }
     }
 

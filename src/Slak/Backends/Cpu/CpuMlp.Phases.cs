@@ -19,7 +19,8 @@ internal enum MlpPhase
     GeluRecompute,
     /// <summary>dact = dy w2.</summary>
     Dact,
-    /// <summary>dpre = dact GELU'(pre), a pass over the block.</summary>
+    /// <summary>dpre = dact GELU'(pre), a pass over the block (with CpuMlp.GeluJoint, the default where pre is kept,
+    /// the same pass also makes act = GELU(pre), and GeluRecompute is 0).</summary>
     GeluGrad,
     /// <summary>Column sums of dpre and dy (the bias gradients), added to the task's double sums.</summary>
     ColumnSums,

@@ -205,13 +205,14 @@ internal static unsafe partial class CpuMlp
         // pre of the block's slice: the caller's (row stride h) or recomputed (row stride hw).
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h + h0;
         int ldPre = a.Pre == null ? hw : h;
+        bool joint = UsesGeluJoint(a);
         long t = MlpPhaseClock.Start();
         if (a.Pre == null)
         {
             SliceFc1(a, w1T!, r0, n, h0, hw, preScratch, act);
             MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
         }
-        else
+        else if (!joint)
         {
             for (int i = 0; i < n; i++)
                 CpuGelu.Forward(new ReadOnlySpan<float>(pre + (long)i * ldPre, hw),
@@ -223,7 +224,9 @@ internal static unsafe partial class CpuMlp
         for (int i = 0; i < n; i++)
         {
             var row = new Span<float>(dpre + (long)i * hw, hw);
-            CpuGelu.Backward(new ReadOnlySpan<float>(pre + (long)i * ldPre, hw), row, row);
+            var preRow = new ReadOnlySpan<float>(pre + (long)i * ldPre, hw);
+            if (joint) CpuGelu.ActivationAndGradient(preRow, new Span<float>(act + (long)i * hw, hw), row);
+            else CpuGelu.Backward(preRow, row, row);
         }
         MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
         new Span<float>(colSums, hw).Clear();

@@ -5,6 +5,8 @@
 // (MlpComposed.cs) wrote act, read it back, wrote dpre and read it twice more. The forward keeps only the
 // pre-activation (or nothing); the backward rebuilds act = GELU(pre) per block (or the whole first product).
 // The weights are packed once per call for every block's products (CpuGemm.PackedB).
+// With the pre-activation kept, act = GELU(pre) and GELU' are one pass after the dact product (one table lookup for
+// both, CpuGelu.ActivationAndGradient; SLAK_MLP_GELU_JOINT=0: two passes, one before the product, as before).
 // GELU' and db1's column sums stay passes over the block after the dact product, not its epilogue: fused into the
 // product's epilogue per 8-row strip or per GEMM row block (with act = GELU(pre) from the same read of pre, or
 // without) they measured 7-21 % slower at every stage (bench/results/mlp-phases-strip-epilogue.md, commit a7a318d).
@@ -38,6 +40,19 @@ internal static unsafe partial class CpuMlp
     /// strided stores, as before. Internal and settable so that the bench (mlp-ab) can time both in one run.</summary>
     internal static bool ReduceTransposed { get; set; } =
         Environment.GetEnvironmentVariable("SLAK_MLP_REDUCE_TRANSPOSED") != "0";
+
+    /// <summary>True (the default): with the pre-activation kept and AVX-512, the backward's GELU work on a block is
+    /// one pass after the dact product, act = GELU(pre) and dpre = dact GELU'(pre) from one lookup of GELU's table
+    /// (CpuGelu.ActivationAndGradient); false (SLAK_MLP_GELU_JOINT=0): act recomputed in a pass before the dact
+    /// product and GELU' from its own table in a second pass after it, as before (act's bits are the same either way,
+    /// dpre's agree within the stated error of GELU'). Internal and settable so that the bench (mlp-ab) can time both
+    /// in one run.</summary>
+    internal static bool GeluJoint { get; set; } = Environment.GetEnvironmentVariable("SLAK_MLP_GELU_JOINT") != "0";
+
+    // The joint pass runs where the pre-activation is kept (else Fc1's epilogue makes act) and with AVX-512 (its
+    // one-lane fallback is for the tests); not with the legacy per-row passes.
+    private static bool UsesGeluJoint(Args a) =>
+        a.Pre != null && GeluJoint && CpuGelu.Vectorized && !CpuRowOps.Legacy;
 
     /// <summary>The tensors of one call and its shape (x: rows x In, w1: Hidden x In, w2: Out x Hidden). Pre is null
     /// where the caller keeps no pre-activation.</summary>
@@ -242,13 +257,14 @@ internal static unsafe partial class CpuMlp
         float* x = a.X + (long)r0 * a.In, dy = g.Dy + (long)r0 * a.Out;
         float* pre = a.Pre == null ? preScratch : a.Pre + (long)r0 * h;
         float* colSums = a.Pre == null ? preScratch + (long)n * h : preScratch;
+        bool joint = UsesGeluJoint(a);
         long t = MlpPhaseClock.Start();
         if (a.Pre == null)
         {
             Fc1(a, w, r0, n, pre, act);
             MlpPhaseClock.Lap(part, MlpPhase.Fc1, ref t);
         }
-        else
+        else if (!joint)
         {
             CpuGelu.Forward(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h));
             MlpPhaseClock.Lap(part, MlpPhase.GeluRecompute, ref t);
@@ -276,7 +292,9 @@ internal static unsafe partial class CpuMlp
         {
             // GELU' over the whole block in one call (its tables loaded once, one masked tail), then the column
             // sums in registers: the same products and sums as the per-row form, without its per-row call costs.
-            CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
+            // Joint: act from the same pass (Dw2, its first reader, comes after).
+            if (joint) CpuGelu.ActivationAndGradient(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h), dpreS);
+            else CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
             MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
             CpuRowOps.AccumulateColumns(dpre, h, n, h, colSums);
             CpuRowOps.AccumulateColumns(dy, a.Out, n, a.Out, colSums + h);
