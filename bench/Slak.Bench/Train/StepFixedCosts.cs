@@ -41,7 +41,7 @@ internal static class StepFixedCosts
         var (l2Bw, l3Bw, dramBw) = MemoryBandwidth.MeasureLevels(CpuParallel.Threads, quick: false);
         Line(Inv($"Read bandwidth measured in this run (MemoryBandwidth): L2 {l2Bw:F1} GB/s, L3 {l3Bw:F1} GB/s, DRAM {dramBw:F1} GB/s on {CpuParallel.Threads} threads."));
         var (forkUs, forkBytes) = ForkJoinCost(CpuParallel.Threads);
-        Line(Inv($"Fork/join of CpuParallel.For ({(CpuWorkerTeam.Enabled ? "worker team" : "Parallel.For")}, {CpuParallel.Threads} items of no work, {CpuParallel.Threads} threads): {forkUs:F1} us and {forkBytes:F0} bytes allocated per call (median of 2000 calls in batches of 100)."));
+        Line(Inv($"Fork/join of CpuParallel.For (Parallel.For, {CpuParallel.Threads} items of no work, {CpuParallel.Threads} threads): {forkUs:F1} us and {forkBytes:F0} bytes allocated per call (median of 2000 calls in batches of 100)."));
         Line("");
         Line("old = leaf gradients copied (SLAK_LEAF_GRAD_ADOPT=0) and gradients cleared through the named parameter walk (Module.ZeroGrad before issue 27); new = the defaults. The step is train-vs-torch's (forward, backward, AdamW, mask upkeep) with one profiler region per phase: a phase's row is its exclusive time, i.e. host work outside every backend call and engine region.");
         var summary = new List<string>();

@@ -18,10 +18,7 @@ internal static class CpuParallel
     }
 
     /// <summary>Runs <paramref name="body"/> for every i in [from, to), on up to <see cref="Threads"/> threads;
-    /// inline when one thread is allowed or the range has a single item. The threads are the caller and the
-    /// persistent <see cref="CpuWorkerTeam"/>; Parallel.For when the team is busy (another caller, a nested call)
-    /// or turned off. Which thread runs an index is not fixed, so a body's result must depend on its index only.
-    /// A body's exceptions come back wrapped in one AggregateException, as from Parallel.For.</summary>
+    /// inline when one thread is allowed or the range has a single item.</summary>
     public static void For(int from, int to, Action<int> body,
         [CallerFilePath] string callerFile = "", [CallerMemberName] string caller = "")
     {
@@ -32,7 +29,6 @@ internal static class CpuParallel
         }
         if (Diagnostics.OpProfiler.Enabled)
             Diagnostics.OpProfiler.Count($"fork/join count: {Path.GetFileNameWithoutExtension(callerFile)}.{caller}");
-        if (CpuWorkerTeam.Enabled && CpuWorkerTeam.TryFor(from, to, _threads, body)) return;
         Parallel.For(from, to, new ParallelOptions { MaxDegreeOfParallelism = _threads }, body);
     }
 
