@@ -80,7 +80,7 @@ public sealed class Bf16BackendTests
     public void NanoBf16StepsOnCudaEmuMatchCpuAndStayNearFp32()
     {
         if (!CudaBackend.IsAvailable(Device.CudaEmu, out string why)) Assert.Ignore($"cuda-emu unavailable: {why}");
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, int.MaxValue);
+        ulong seed = (ulong)TestRandom.ForCurrentTest().Seed;
         var cpu = Losses(Device.Cpu, seed, Slak.Precision.Bf16);
         var emu = Losses(Device.CudaEmu, seed, Slak.Precision.Bf16);
         var fp32 = Losses(Device.Cpu, seed, Slak.Precision.Fp32);
