@@ -148,7 +148,8 @@ public sealed class Bf16BackendTests
     public void NanoBf16StepsOnCudaEmuMatchCpuAndStayNearFp32()
     {
         if (!CudaBackend.IsAvailable(Device.CudaEmu, out string why)) Assert.Ignore($"cuda-emu unavailable: {why}");
-        ulong seed = (ulong)TestRandom.ForCurrentTest().Seed;
+        var rng = TestRandom.ForCurrentTest();
+        ulong seed = (ulong)rng.Seed;
         var cpu = Losses(Device.Cpu, seed, Slak.Precision.Bf16);
         var emu = Losses(Device.CudaEmu, seed, Slak.Precision.Bf16);
         var fp32 = Losses(Device.Cpu, seed, Slak.Precision.Fp32);
@@ -157,9 +158,9 @@ public sealed class Bf16BackendTests
             $"seed {seed}: bf16 cpu {string.Join(", ", cpu)}; bf16 cuda-emu {string.Join(", ", emu)}; fp32 cpu {string.Join(", ", fp32)}"));
         for (int i = 0; i < cpu.Count; i++)
         {
-            Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(2e-3 * Math.Abs(cpu[i])), $"step {i + 1}: bf16 cuda-emu vs cpu (seed {seed})");
-            Assert.That(cpu[i], Is.EqualTo(fp32[i]).Within(2e-2 * Math.Abs(fp32[i])), $"step {i + 1}: bf16 vs fp32 (seed {seed})");
+            Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(2e-3 * Math.Abs(cpu[i])), rng.Ctx($"step {i + 1}: bf16 cuda-emu vs cpu"));
+            Assert.That(cpu[i], Is.EqualTo(fp32[i]).Within(2e-2 * Math.Abs(fp32[i])), rng.Ctx($"step {i + 1}: bf16 vs fp32"));
         }
-        Assert.That(cpu.Zip(fp32, (p, q) => Math.Abs(p - q)).Max(), Is.GreaterThan(1e-6), $"bf16 must differ from fp32 (seed {seed})");
+        Assert.That(cpu.Zip(fp32, (p, q) => Math.Abs(p - q)).Max(), Is.GreaterThan(1e-6), rng.Ctx("bf16 must differ from fp32"));
     }
 }
