@@ -5,9 +5,13 @@
 // loss and masked AdamW) on cpu and on cuda-emu under bf16 (the emulator's few-step bf16 training for CI) must agree
 // step by step within 2e-3 relative (both round at the same points; they differ by fp32 summation order, which a bf16
 // store can turn into one bf16 unit, 2^-8, on single elements), and stay within 2e-2 relative of the fp32 losses while
-// differing from them (the rounding is applied).
+// differing from them (the rounding is applied). And the bf16 steps are deterministic: the same seed gives the same
+// bits on repeat (cuda-emu in two fiber schedules, the CPU twice at two threads).
 using NUnit.Framework;
+using Slak.Backends;
+using Slak.Backends.Cpu;
 using Slak.Backends.Cuda;
+using Slak.Cuda.Emulation;
 using Slak.Cuda.Runtime;
 using Slak.Sparse;
 using Slak.Tests.Support;
@@ -16,6 +20,7 @@ using Slak.Train;
 
 namespace Slak.Tests.Precision;
 
+[NonParallelizable] // switches the emulator's schedule and CpuParallel.Threads (process-wide) while it runs
 public sealed class Bf16BackendTests
 {
     private static bool IsBf16(float v) => (BitConverter.SingleToUInt32Bits(v) & 0xFFFFu) == 0;
@@ -76,11 +81,75 @@ public sealed class Bf16BackendTests
         return trainer.StepLosses;
     }
 
+    // Every step's loss and, after the last step, the model's state (parameters and BatchNorm buffers).
+    private static (List<double> Losses, List<(string Name, float[] Values)> State) Trained(Device device, ulong seed, long steps)
+    {
+        var train = TinyNet.Synthetic(6, seed, size: 32);
+        var test = TinyNet.Synthetic(2, seed + 1, size: 32);
+        var (model, _) = SlakTrainable.Create("slak_nano", 1, 4, 0.0, seed, device);
+        var trainer = new Trainer(SlakTrainable.From(model), train, test, test,
+            Options(seed, Slak.Precision.Bf16) with { Device = device.ToString() }, null) { StopAfterSteps = steps };
+        trainer.Run();
+        Assert.That(trainer.StepLosses, Has.Count.EqualTo(steps), $"{device}: steps taken (seed {seed})");
+        return (trainer.StepLosses, model.StateDict().Select(e => (e.Name, e.Tensor.ToArray())).ToList());
+    }
+
+    // Null when both runs have the same bits, else where they first differ.
+    private static string? FirstDifference((List<double> Losses, List<(string Name, float[] Values)> State) a,
+        (List<double> Losses, List<(string Name, float[] Values)> State) b)
+    {
+        for (int i = 0; i < a.Losses.Count; i++)
+            if (BitConverter.DoubleToInt64Bits(a.Losses[i]) != BitConverter.DoubleToInt64Bits(b.Losses[i]))
+                return FormattableString.Invariant($"loss of step {i + 1}: {a.Losses[i]:R} vs {b.Losses[i]:R}");
+        for (int t = 0; t < a.State.Count; t++)
+        {
+            var (x, y) = (a.State[t].Values, b.State[t].Values);
+            for (int i = 0; i < x.Length; i++)
+                if (BitConverter.SingleToUInt32Bits(x[i]) != BitConverter.SingleToUInt32Bits(y[i]))
+                    return FormattableString.Invariant($"{a.State[t].Name}[{i}]: {x[i]:R} vs {y[i]:R}");
+        }
+        return null;
+    }
+
+    // The contract is the same bits for a seed (and a CPU thread count): a run that differs from its repeat would make
+    // every comparison between backends a flake. Two steps: the second step's forward reads weights the first step's
+    // backward and AdamW wrote, so both directions and the optimizer are covered. The emulator's second run visits
+    // the fibers of every block in reverse order (kernels must not depend on it, cuda/emu/README.md).
+    [Test]
+    public void NanoBf16StepsRepeatBitForBit()
+    {
+        if (!CudaBackend.IsAvailable(Device.CudaEmu, out string why)) Assert.Ignore($"cuda-emu unavailable: {why}");
+        var rng = TestRandom.ForCurrentTest();
+        ulong seed = (ulong)rng.Seed;
+        var emu = (EmulatedDevice)((CudaBackend)BackendRegistry.For(Device.CudaEmu)).Gpu;
+        const EmulatorChecks schedule = EmulatorChecks.ReverseSchedule | EmulatorChecks.ShuffleSchedule;
+        var checks = emu.Checks;
+        int threads = CpuParallel.Threads;
+        try
+        {
+            emu.Checks = checks & ~schedule;
+            var inOrder = Trained(Device.CudaEmu, seed, 2);
+            emu.Checks = (checks & ~schedule) | EmulatorChecks.ReverseSchedule;
+            var reversed = Trained(Device.CudaEmu, seed, 2);
+            Assert.That(FirstDifference(inOrder, reversed), Is.Null, rng.Ctx("cuda-emu bf16 steps, thread order vs reverse order"));
+            CpuParallel.Threads = 2;
+            var first = Trained(Device.Cpu, seed, 2);
+            var second = Trained(Device.Cpu, seed, 2);
+            Assert.That(FirstDifference(first, second), Is.Null, rng.Ctx("cpu bf16 steps at 2 threads, run vs repeat"));
+        }
+        finally
+        {
+            emu.Checks = checks;
+            CpuParallel.Threads = threads;
+        }
+    }
+
     [Test]
     public void NanoBf16StepsOnCudaEmuMatchCpuAndStayNearFp32()
     {
         if (!CudaBackend.IsAvailable(Device.CudaEmu, out string why)) Assert.Ignore($"cuda-emu unavailable: {why}");
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, int.MaxValue);
+        var rng = TestRandom.ForCurrentTest();
+        ulong seed = (ulong)rng.Seed;
         var cpu = Losses(Device.Cpu, seed, Slak.Precision.Bf16);
         var emu = Losses(Device.CudaEmu, seed, Slak.Precision.Bf16);
         var fp32 = Losses(Device.Cpu, seed, Slak.Precision.Fp32);
@@ -89,9 +158,9 @@ public sealed class Bf16BackendTests
             $"seed {seed}: bf16 cpu {string.Join(", ", cpu)}; bf16 cuda-emu {string.Join(", ", emu)}; fp32 cpu {string.Join(", ", fp32)}"));
         for (int i = 0; i < cpu.Count; i++)
         {
-            Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(2e-3 * Math.Abs(cpu[i])), $"step {i + 1}: bf16 cuda-emu vs cpu (seed {seed})");
-            Assert.That(cpu[i], Is.EqualTo(fp32[i]).Within(2e-2 * Math.Abs(fp32[i])), $"step {i + 1}: bf16 vs fp32 (seed {seed})");
+            Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(2e-3 * Math.Abs(cpu[i])), rng.Ctx($"step {i + 1}: bf16 cuda-emu vs cpu"));
+            Assert.That(cpu[i], Is.EqualTo(fp32[i]).Within(2e-2 * Math.Abs(fp32[i])), rng.Ctx($"step {i + 1}: bf16 vs fp32"));
         }
-        Assert.That(cpu.Zip(fp32, (p, q) => Math.Abs(p - q)).Max(), Is.GreaterThan(1e-6), $"bf16 must differ from fp32 (seed {seed})");
+        Assert.That(cpu.Zip(fp32, (p, q) => Math.Abs(p - q)).Max(), Is.GreaterThan(1e-6), rng.Ctx("bf16 must differ from fp32"));
     }
 }

@@ -8,6 +8,7 @@ using NUnit.Framework;
 using Slak.Backends;
 using Slak.IO;
 using Slak.Sparse;
+using Slak.Tests.Support;
 using Slak.Tests.Train;
 using Slak.Train;
 
@@ -19,7 +20,7 @@ public sealed class Bf16SparsityTests
     [TestCase(SparseSemantics.Reference)]
     public void PrunedWeightsStayZeroInTheMasterEveryBf16CopyAndTheOptimizerState(SparseSemantics semantics)
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, int.MaxValue);
+        ulong seed = (ulong)TestRandom.ForCurrentTest().Seed; // SLAK_TEST_SEED replays it
         string folder = Path.Combine(Path.GetTempPath(), "slak-bf16-sparsity", Guid.NewGuid().ToString("N"));
         var train = TinyNet.Synthetic(12, seed, size: 32);
         var test = TinyNet.Synthetic(4, seed + 1, size: 32);

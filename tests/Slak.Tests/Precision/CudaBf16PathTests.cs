@@ -102,7 +102,7 @@ public sealed class CudaBf16PathTests
     public void NanoBf16StepsOnTheRealBf16PathMatchTheCpuAndKeepPrunedWeightsZeroInEveryCopy()
     {
         RequireEmu();
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, int.MaxValue);
+        ulong seed = (ulong)TestRandom.ForCurrentTest().Seed; // SLAK_TEST_SEED replays it
         var sources = new HashSet<object>(ReferenceEqualityComparer.Instance);
         long copies = 0, zerosChecked = 0;
         var leaks = new List<string>();
