@@ -6,6 +6,7 @@
 // Outputs are poisoned (NaN) before every call; two runs at the same thread count must give the same bits.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -39,7 +40,7 @@ public class CpuConv2dDirectTests
     public void DirectAndBatchedPathsMatchFloat64(object shape)  // Conv2dShape (internal to Slak)
     {
         var s = (Conv2dShape)shape;
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var x = CpuConv2dTests.RandomArray(rng, s.InputSize);
         var w = CpuConv2dTests.RandomArray(rng, s.WeightSize);
@@ -94,7 +95,7 @@ public class CpuConv2dDirectTests
             new(37, 62, 4, 4, 124, 2, 2, 2, 2, 0, 0),
             new(37, 124, 2, 2, 249, 2, 2, 2, 2, 0, 0),
         ];
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         WithThreads(threads, () =>
         {
@@ -131,7 +132,7 @@ public class CpuConv2dDirectTests
     {
         // Patchify through the switch (both settings) and a general shape (kernel != stride), against float64.
         Conv2dShape[] shapes = [new(6, 31, 8, 8, 62, 2, 2, 2, 2, 0, 0), new(3, 4, 9, 8, 6, 3, 3, 2, 2, 1, 1)];
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         bool keep = CpuConv2d.DirectPatchify;
         try

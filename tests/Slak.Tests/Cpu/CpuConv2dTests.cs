@@ -4,6 +4,7 @@
 // (<conv(x), dy> = <x, dX> = <w, dW>); and bad input.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -40,7 +41,7 @@ public class CpuConv2dTests
     public void ForwardAndBackwardMatchFloat64(object shape, bool bias)  // Conv2dShape (internal to Slak)
     {
         var s = (Conv2dShape)shape;
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         string ctx = $"{s} bias={bias} seed={seed}";
         var x = RandomArray(rng, s.InputSize);
@@ -72,7 +73,7 @@ public class CpuConv2dTests
     [Test]
     public void BackwardIsTheAdjointOfForward()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var s = new Conv2dShape(2, 3, 11, 10, 4, 3, 5, 2, 1, 1, 2);
         var x = RandomArray(rng, s.InputSize);
@@ -98,7 +99,7 @@ public class CpuConv2dTests
         // L = sum(conv(x, w, b) * dy) is linear in each of x, w, b, so a central difference with a large step (0.25)
         // is exact up to float32 rounding of the forward (L is summed in float64).
         var s = new Conv2dShape(n, cin, h, w, cout, kh, kw, sh, sw, ph, pw);
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var x = RandomArray(rng, s.InputSize);
         var wt = RandomArray(rng, s.WeightSize);

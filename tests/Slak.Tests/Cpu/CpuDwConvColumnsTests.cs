@@ -13,6 +13,7 @@
 using System.Runtime.Intrinsics;
 using NUnit.Framework;
 using Slak.Backends.Cpu;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -96,7 +97,7 @@ public sealed class CpuDwConvColumnsTests
     public void LineKernelsAgreeWithGeneralKernels(int h, int w, int m, int c, double density)
     {
         RequirePath();
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var p = new CpuDwConvSmallMapTests.Problem(new Random(seed), 9, c, h, w, [(m, 3), (3, m), (3, 3)], density);
         bool was = CpuDwConvColumns.Enabled;
         try
@@ -126,7 +127,7 @@ public sealed class CpuDwConvColumnsTests
     public void RepeatsAreBitIdenticalAtOneAndTwoThreads(int h, int w, int m, int c)
     {
         RequirePath();
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var p = new CpuDwConvSmallMapTests.Problem(new Random(seed), 37, c, h, w, [(m, 3), (3, m), (3, 3)], 0.6);
         int keep = CpuParallel.Threads;
         bool was = CpuDwConvColumns.Enabled;

@@ -3,6 +3,7 @@
 // masks, tap lists and mixed branches.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -31,7 +32,7 @@ public sealed class CpuDwConvDecomposedTests
     [TestCaseSource(nameof(Cases))]
     public void BranchesMatchReference(int n, int c, int h, int w, int m, int s, bool square, double density)
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var sizes = square ? new[] { (m, s), (s, m), (s, s) } : new[] { (m, s), (s, m) };
         var x = DwRef.Random(rng, n * c * h * w);
@@ -98,7 +99,7 @@ public sealed class CpuDwConvDecomposedTests
     {
         // One branch output without the sum, and the sum with one branch output: each written output must equal
         // the same output of the full forward (same float operations), and unrequested ones stay untouched.
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         const int n = 8, c = 4, h = 7, w = 7;
         var x = DwRef.Random(rng, n * c * h * w);
@@ -129,7 +130,7 @@ public sealed class CpuDwConvDecomposedTests
     {
         // The sum alone is one correlation with the union of the branches' taps (CpuDwConvMergedTaps), cached per
         // combination of tap lists: the same lists reuse the merged one, a rebuilt list (mask change) must not.
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         const int n = 2, c = 3, h = 9, w = 6;
         var x = DwRef.Random(rng, n * c * h * w);

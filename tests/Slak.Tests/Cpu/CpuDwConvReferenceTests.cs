@@ -1,6 +1,7 @@
 // Plain float64 reference of the depthwise convolution (forward, input gradient, weight gradient) used by the CPU
 // kernel tests, plus the check of the reference's two gradients against central differences of its forward.
 using NUnit.Framework;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -148,7 +149,7 @@ public sealed class CpuDwConvReferenceTests
     [Test]
     public void ReferenceGradientsMatchCentralDifferences()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         const int n = 2, c = 2, h = 5, w = 4, kh = 5, kw = 3;
         var x = DwRef.Random(rng, n * c * h * w);

@@ -8,6 +8,7 @@
 using System.Runtime.Intrinsics;
 using NUnit.Framework;
 using Slak.Backends.Cpu;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -87,7 +88,7 @@ public sealed class CpuDwConvSmallMapTests
     public void RepeatsAreBitIdenticalAtOneAndTwoThreads()
     {
         RequirePath();
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var p = new Problem(new Random(seed), 7, 31, 8, 8, NanoS1, 0.6);
         int keep = CpuParallel.Threads;
         try
@@ -119,7 +120,7 @@ public sealed class CpuDwConvSmallMapTests
     public void SmallMapPathAgreesWithPlaneEngine(int h, int w, int m, int c, double density)
     {
         RequirePath();
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var p = new Problem(new Random(seed), 9, c, h, w, [(m, 3), (3, m), (3, 3)], density);
         bool was = CpuDwConvSmallMap.Enabled;
         int limit = CpuDwConvSmallMap.PixelLimit;
@@ -165,7 +166,7 @@ public sealed class CpuDwConvSmallMapTests
 
     internal static void CheckAgainstReference(int n, int c, int h, int w, (int, int)[] sizes, double density)
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var p = new Problem(new Random(seed), n, c, h, w, sizes, density);
         var got = p.Run();
         var refs = p.References();

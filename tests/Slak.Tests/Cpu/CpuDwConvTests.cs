@@ -3,6 +3,7 @@
 // SLaK stage shapes (reduced channels) and on breakers, plus argument validation and the tap list's staleness check.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -54,7 +55,7 @@ public sealed class CpuDwConvTests
     [TestCaseSource(nameof(Cases))]
     public void AllPassesMatchReference(int n, int c, int h, int w, int kh, int kw, double density)
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var shape = new CpuDwConvShape(n, c, h, w, kh, kw);
         var x = DwRef.Random(rng, n * c * h * w);
@@ -102,7 +103,7 @@ public sealed class CpuDwConvTests
     [Test]
     public void DenseForwardWithoutMaskMatchesReference()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var shape = new CpuDwConvShape(2, 3, 12, 19, 9, 3);
         var x = DwRef.Random(rng, (int)shape.ActivationLength);
@@ -120,7 +121,7 @@ public sealed class CpuDwConvTests
     [Test]
     public void SingleThreadGivesTheSameResult()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var shape = new CpuDwConvShape(2, 5, 16, 16, 15, 5);
         var x = DwRef.Random(rng, (int)shape.ActivationLength);

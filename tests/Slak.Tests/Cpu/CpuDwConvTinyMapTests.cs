@@ -47,7 +47,7 @@ public sealed class CpuDwConvTinyMapTests
         RequirePath();
         int hw = h * w;
         Assert.That(CpuDwConvTinyMap.Applies(h, w), Is.EqualTo(hw is 1 or 2 or 4), $"{h}x{w}");
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var p = new DwMapProblem(new Random(seed), n, c, h, w, sizes, density);
         p.CheckAgainstReference(new TestRandom(seed), "first masks");
     }
@@ -70,7 +70,7 @@ public sealed class CpuDwConvTinyMapTests
     public void MasksEditedBetweenCallsAreSeen(int h, int w, double density)
     {
         RequirePath();
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var p = new DwMapProblem(rng, 3, 19, h, w, Nano, density);
         p.CheckAgainstReference(new TestRandom(seed), "first masks");
@@ -88,7 +88,7 @@ public sealed class CpuDwConvTinyMapTests
     public void RepeatsAreBitIdenticalAtOneAndTwoThreads(int h, int w, int c)
     {
         RequirePath();
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         // Batch 128: enough work that two threads fork.
         var p = new DwMapProblem(new Random(seed), 128, c, h, w, Nano, 0.6);
         int keep = CpuParallel.Threads;
@@ -116,7 +116,7 @@ public sealed class CpuDwConvTinyMapTests
     public void TinyMapPathAgreesWithSmallMapPath(int h, int w, int c)
     {
         RequirePath();
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var p = new DwMapProblem(new Random(seed), 9, c, h, w, Nano, 0.6);
         bool was = CpuDwConvTinyMap.Enabled;
         try

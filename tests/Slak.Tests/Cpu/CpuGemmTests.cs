@@ -3,6 +3,7 @@
 // leading dimensions whose padding holds NaN (must be neither read nor written), alpha/beta cases, and bad input.
 using NUnit.Framework;
 using Slak.Backends.Cpu;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Cpu;
 
@@ -81,7 +82,7 @@ public class CpuGemmTests
     [Test]
     public void AlphaZeroOrKZeroOnlyScalesC()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var a = RandomArray(rng, 12);
         var b = RandomArray(rng, 12);
@@ -149,7 +150,7 @@ public class CpuGemmTests
     private static void Check(GemmKernel kernel, int threads, bool transA, bool transB, int m, int n, int k,
         float alpha, float beta, int pad)
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         int aRows = transA ? k : m, aCols = transA ? m : k, lda = aCols + pad;
         int bRows = transB ? n : k, bCols = transB ? k : n, ldb = bCols + pad;

@@ -2,6 +2,7 @@
 // and the batch loader's independence from thread timing.
 using NUnit.Framework;
 using Slak.Data;
+using Slak.Tests.Support;
 using Slak.Tests.Train;
 
 namespace Slak.Tests.Data;
@@ -11,7 +12,7 @@ public class AugmentTests
     [Test]
     public void NormalisationWithoutCropOrFlipIsTheScalarFormulaBitForBit()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         TestContext.Progress.WriteLine($"NormalisationWithoutCropOrFlipIsTheScalarFormulaBitForBit seed {seed}");
         var rng = new SlakRandom((ulong)seed);
         const int c = 3, h = 7, w = 13; // a plane of 91 values: whole vectors and a remainder
@@ -31,7 +32,7 @@ public class AugmentTests
     [Test]
     public void MixupAndCutmixTargetsSumToOneAndMatchLambda()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new SlakRandom((ulong)seed);
         int n = 6, c = 1, h = 8, w = 8, k = 5;
         foreach (var opts in new[]
@@ -75,7 +76,7 @@ public class AugmentTests
     [Test]
     public void CropAndFlipMoveEveryPixelByTheDrawnOffset()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         int h = 6, w = 7;
         var src = Enumerable.Range(0, h * w).Select(i => (float)(i + 1)).ToArray();
         var opts = new AugmentOptions { CropPadding = 2, HorizontalFlip = true, Mean = [0f], Std = [1f] };
@@ -100,7 +101,7 @@ public class AugmentTests
     [Test]
     public void BatchesDoNotDependOnPrefetchOrThreadTiming()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, long.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         var data = TinyNet.Synthetic(100, seed);
         var opts = new BatchLoaderOptions
         {

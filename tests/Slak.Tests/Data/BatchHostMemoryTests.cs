@@ -9,6 +9,7 @@ using System.Runtime.InteropServices;
 using NUnit.Framework;
 using Slak.Data;
 using Slak.IO;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Data;
 
@@ -54,7 +55,7 @@ public unsafe class BatchHostMemoryTests
     [Test]
     public void PooledBatchesEqualArrayBatchesAndGiveTheirBuffersBack()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, long.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         TestContext.Out.WriteLine($"seed {seed}");
         var data = TrainFolder(44); // 5 full batches and a last one of 4
         var expected = new BatchLoader(data, Options(seed, null) with { DropLast = false }, 1).ToList();
@@ -77,7 +78,7 @@ public unsafe class BatchHostMemoryTests
     [Test]
     public void AConsumerThatKeepsItsBatchesGetsArraysOnceThePoolIsEmpty()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, long.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         TestContext.Out.WriteLine($"seed {seed}");
         var data = TrainFolder(48);
         var expected = new BatchLoader(data, Options(seed, null), 2).ToList();
@@ -127,7 +128,7 @@ public unsafe class BatchHostMemoryTests
     public void OnACudaGpuBatchesAreAssembledInPageLockedMemoryAndUploadExactly()
     {
         if (!Slak.Cuda.Runtime.GpuDevices.IsCudaAvailable(out string reason)) Assert.Ignore($"no CUDA device: {reason}");
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, long.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         TestContext.Out.WriteLine($"seed {seed}");
         var data = TrainFolder(24);
         var expected = new BatchLoader(data, Options(seed, null), 0).ToList();

@@ -4,6 +4,7 @@ using NUnit.Framework;
 using Slak.Cli.Training;
 using Slak.Data;
 using Slak.Models;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Data;
 
@@ -22,7 +23,7 @@ public class ImageDatasetTests
     [TestCase(3)]
     public void UpsampleNearestReplicatesEachPixel(int factor)
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var d = Random(3, 2, 5, 7, seed);
         var u = d.UpsampleNearest(factor);
         Assert.That((u.Height, u.Width, u.Channels, u.Count), Is.EqualTo((5 * factor, 7 * factor, 2, 3)));
@@ -39,7 +40,7 @@ public class ImageDatasetTests
     [Test]
     public void FashionMnistGeometryFor64IsEnlargeThenPad()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var d = Random(2, 1, 28, 28, seed);
         var p = d.UpsampleNearest(2).PadTo(64, 64);
         Assert.That((p.Height, p.Width), Is.EqualTo((64, 64)));

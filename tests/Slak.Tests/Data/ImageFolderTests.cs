@@ -7,6 +7,7 @@ using NUnit.Framework;
 using Slak.Cli.Commands;
 using Slak.Data;
 using Slak.IO;
+using Slak.Tests.Support;
 using Slak.Train;
 
 namespace Slak.Tests.Data;
@@ -175,7 +176,7 @@ public class ImageFolderTests
     [Test]
     public void RunSkipsAFewBadImagesAndStopsOnTooMany()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, int.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         var train = Slak.Tests.Train.TinyNet.Synthetic(100, seed);
         var val = Slak.Tests.Train.TinyNet.Synthetic(20, seed + 1);
         var options = new TrainOptions { Epochs = 2, BatchSize = 10, Lr = 1e-2, Seed = seed, Sparse = false, MaxBadImageFraction = 0.02 };

@@ -4,6 +4,7 @@
 using NUnit.Framework;
 using Slak.Data;
 using Slak.IO;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Data;
 
@@ -27,7 +28,7 @@ public class LoaderTests
     [Test]
     public void BatchesDoNotDependOnTheWorkerCount()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(0, long.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         var data = TrainFolder(40);
         var inline = new BatchLoader(data, Options(seed, 0, 1), 3).ToList();
         foreach (var (prefetch, workers) in new[] { (1, 1), (3, 3), (4, 2) })

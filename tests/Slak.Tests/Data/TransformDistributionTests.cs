@@ -6,12 +6,13 @@
 using NUnit.Framework;
 using Slak.Data;
 using Slak.IO;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Data;
 
 public class TransformDistributionTests
 {
-    private static ulong NewSeed() => (ulong)TestContext.CurrentContext.Random.NextLong(0, long.MaxValue);
+    private static ulong NewSeed() => (ulong)TestRandom.NewSeed();
 
     /// <summary>Pearson's statistic of <paramref name="counts"/> against equal expected counts.</summary>
     private static double ChiSquareUniform(int[] counts)

@@ -8,6 +8,7 @@ using System.Globalization;
 using System.Text;
 using NUnit.Framework;
 using Slak.Tests.Cuda;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Interop;
 
@@ -123,7 +124,7 @@ public sealed class ExternalFrameworkTests
                                       + probeOut.Trim());
         string dir = BuildCApi();
         string outDir = NvrtcTestSupport.TempFolder();
-        int seed = TestContext.CurrentContext.Random.Next(1 << 30);
+        int seed = TestRandom.NewSeed();
         var env = new Dictionary<string, string>
         {
             ["PYTHONPATH"] = Path.Combine(root, "python"), ["SLAK_KERNELS_LIBRARY"] = dir,
@@ -163,7 +164,7 @@ public sealed class ExternalFrameworkTests
             ["PYTHONPATH"] = Path.Combine(root, "python"),
             ["SLAK_KERNELS_LIBRARY"] = dir,
             ["PYTHONDONTWRITEBYTECODE"] = "1",
-            ["SLAK_TEST_SEED"] = TestContext.CurrentContext.Random.Next(1 << 30).ToString(),
+            ["SLAK_TEST_SEED"] = TestRandom.NewSeed().ToString(),
         };
         // The converter test runs `slak infer` from the CLI built with the solution (same configuration as us).
         string config = new DirectoryInfo(TestContext.CurrentContext.TestDirectory).Parent?.Name ?? "Release";

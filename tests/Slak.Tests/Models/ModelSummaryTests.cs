@@ -3,6 +3,7 @@
 using NUnit.Framework;
 using Slak.Models;
 using Slak.NN;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Models;
 
@@ -98,7 +99,7 @@ public sealed class ModelSummaryTests
         var s = ModelSummary.Of(ModelPresets.Get("slak_nano").Config, 32, 32);
         var layer = s.Layers.First(l => l.WeightKey == "stages.1.0.pwconv1.weight");
         int n = checked((int)layer.WeightElements);
-        int seed = TestContext.CurrentContext.Random.Next(1, 1000);
+        int seed = TestRandom.NewSeed();
         var rng = new Random(seed);
         var mask = new byte[n];
         int live = 0;

@@ -3,6 +3,7 @@
 using NUnit.Framework;
 using Slak.Models;
 using Slak.NN;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Models;
 
@@ -15,7 +16,7 @@ public sealed class StateDictLoaderTests
 
     private static (SlakModel Source, Dictionary<string, StateEntry> Entries, ulong Seed) Trained()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong();
+        ulong seed = (ulong)TestRandom.NewSeed();
         var model = new SlakModel(Small, ModuleInit.FromRandom(new SlakRandom(seed)));
         var entries = StateDictIO.ToEntries(model);
         // Give buffers non-default values so loading them is visible.

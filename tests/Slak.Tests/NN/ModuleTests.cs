@@ -4,6 +4,7 @@
 using NUnit.Framework;
 using Slak.Models;
 using Slak.NN;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.NN;
 
@@ -18,7 +19,7 @@ public sealed class ModuleTests
     [Test]
     public void InitializationFollowsReference()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong();
+        ulong seed = (ulong)TestRandom.NewSeed();
         var model = new SlakModel(ModelPresets.Get("slak_nano_dense").Config, ModuleInit.FromRandom(new SlakRandom(seed)));
         foreach (var (name, t) in model.StateDict())
         {
@@ -142,7 +143,7 @@ public sealed class ModuleTests
     [Test]
     public void TrainingStepReachesEveryParameterDeterministically()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong();
+        ulong seed = (ulong)TestRandom.NewSeed();
         float[] Run(out SlakModel model)
         {
             model = new SlakModel(Tiny with { LayerScaleInitValue = 0.5 }, ModuleInit.FromRandom(new SlakRandom(seed)));

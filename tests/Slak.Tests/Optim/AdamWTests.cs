@@ -1,6 +1,7 @@
 // AdamW against a float64 reference of PyTorch's AdamW step, the decay groups, and masked steps.
 using NUnit.Framework;
 using Slak.Optim;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Optim;
 
@@ -35,7 +36,7 @@ public class AdamWTests
     [Test]
     public void StepsMatchFloat64ReferenceWithDecayGroups()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new SlakRandom((ulong)seed);
         var h = new Holder();
         var w = h.Add("weight", Tensor.RandN(rng, [5, 7], Device.Cpu));
@@ -89,7 +90,7 @@ public class AdamWTests
     [Test]
     public void MaskedStepKeepsPrunedWeightsAndMomentsZero()
     {
-        int seed = TestContext.CurrentContext.Random.Next();
+        int seed = TestRandom.NewSeed();
         var rng = new SlakRandom((ulong)seed);
         var h = new Holder();
         var w = h.Add("weight", Tensor.RandN(rng, [4, 6], Device.Cpu));

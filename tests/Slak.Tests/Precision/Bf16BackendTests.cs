@@ -2,9 +2,11 @@
 // a bf16 activation, so every output is a bf16 value within one bf16 unit of the float64 product of the rounded
 // operands (plus the fp32 bias) and differs from the fp32 Linear; the residual-stream add stays fp32. Then a few
 // training steps (batch 2) of the nano SLaK (sparse, all three depthwise branches, BatchNorm, LayerNorm, the fused MLP,
-// loss and masked AdamW) on cpu and on cuda-emu under bf16 (the emulator's few-step bf16 training for CI) must agree
-// step by step within 2e-3 relative (both round at the same points; they differ by fp32 summation order, which a bf16
-// store can turn into one bf16 unit, 2^-8, on single elements), and stay within 2e-2 relative of the fp32 losses while
+// loss and masked AdamW) on cpu and on cuda-emu under bf16 (the emulator's few-step bf16 training for CI) must agree:
+// the first loss within 2e-3 relative, later ones within 1e-2 (both round at the same points; they differ by fp32
+// summation order, which a bf16 store can turn into one bf16 unit, 2^-8, on single elements; one such flip changes
+// every gradient by ~3e-3 relative and AdamW carries it into later losses: over 40 seeds the gap at step 3 had median
+// 4.9e-6 and max 2.8e-3, bench/results/bf16-emu-vs-cpu-spread.md), and stay within 2e-2 relative of the fp32 losses while
 // differing from them (the rounding is applied). And the bf16 steps are deterministic: the same seed gives the same
 // bits on repeat (cuda-emu in two fiber schedules, the CPU twice at two threads).
 using NUnit.Framework;
@@ -158,9 +160,15 @@ public sealed class Bf16BackendTests
             $"seed {seed}: bf16 cpu {string.Join(", ", cpu)}; bf16 cuda-emu {string.Join(", ", emu)}; fp32 cpu {string.Join(", ", fp32)}"));
         for (int i = 0; i < cpu.Count; i++)
         {
-            Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(2e-3 * Math.Abs(cpu[i])), rng.Ctx($"step {i + 1}: bf16 cuda-emu vs cpu"));
+            Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(EmuVsCpuTolerance(i) * Math.Abs(cpu[i])),
+                rng.Ctx($"step {i + 1}: bf16 cuda-emu vs cpu"));
             Assert.That(cpu[i], Is.EqualTo(fp32[i]).Within(2e-2 * Math.Abs(fp32[i])), rng.Ctx($"step {i + 1}: bf16 vs fp32"));
         }
         Assert.That(cpu.Zip(fp32, (p, q) => Math.Abs(p - q)).Max(), Is.GreaterThan(1e-6), rng.Ctx("bf16 must differ from fp32"));
     }
+
+    /// <summary>Relative tolerance of the bf16 loss of step <paramref name="i"/> (0-based) on cuda-emu against the
+    /// CPU: 2e-3 for the first step (40 seeds: max 2.0e-4), 1e-2 once an optimizer step has carried a bf16 rounding
+    /// flip into the weights (40 seeds: max 1.4e-3 at step 2, 2.8e-3 at step 3; bf16-emu-vs-cpu-spread.md).</summary>
+    internal static double EmuVsCpuTolerance(int i) => i == 0 ? 2e-3 : 1e-2;
 }

@@ -7,6 +7,7 @@ using NUnit.Framework;
 using Slak.Backends.Cuda;
 using Slak.Optim;
 using Slak.Sparse;
+using Slak.Tests.Support;
 
 namespace Slak.Tests.Sparse;
 
@@ -44,7 +45,7 @@ public sealed class MaskingDeviceParityTests(string deviceSpec)
     [TestCase(SparseGrowth.Gradient, SparseSemantics.Reference)]
     public void RoundsOnTheDeviceEqualTheCpuRounds(SparseGrowth growth, SparseSemantics semantics)
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(1, long.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         var opts = new SparseOptions { Init = SparseInit.Uniform, Density = 0.5, UpdateFrequency = 1, PruneRate = 0.4, Growth = growth, Semantics = semantics };
         var cpu = Make(seed, Device.Cpu);
         var dev = Make(seed, _device);

@@ -3,6 +3,7 @@
 using NUnit.Framework;
 using Slak.Optim;
 using Slak.Sparse;
+using Slak.Tests.Support;
 using Slak.Tests.Train;
 
 namespace Slak.Tests.Sparse;
@@ -16,7 +17,7 @@ public class MaskingTests
 
     private static (Holder Module, ulong Seed) MakeHolder()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(1, long.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         var rng = new SlakRandom(seed);
         var h = new Holder();
         h.Add("conv", Tensor.RandN(rng, [32, 1, 7, 5], Device.Cpu));
@@ -193,7 +194,7 @@ public class MaskingTests
     [Test]
     public void DepthwiseMaskZeroesPrunedTapGradients()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(1, long.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         var model = TinyNet.Make(seed, dropPath: 0f);
         var m = new Masking(model.Module.NamedParameters(), new SparseOptions { Init = SparseInit.Uniform, Density = 0.5 }, new SlakRandom(seed))
         {

@@ -27,6 +27,15 @@ public sealed class TestRandom
         return new TestRandom(seed);
     }
 
+    /// <summary>A seed for a test that seeds its own generator: SLAK_TEST_SEED when set (replay), otherwise fresh and
+    /// positive. (NUnit's TestContext.CurrentContext.Random ignores SLAK_TEST_SEED, so a seed drawn from it cannot be
+    /// replayed.)</summary>
+    public static int NewSeed()
+    {
+        var env = Environment.GetEnvironmentVariable("SLAK_TEST_SEED");
+        return int.TryParse(env, out int s) ? s : Random.Shared.Next(1, int.MaxValue);
+    }
+
     /// <summary>"what [seed=S; replay with SLAK_TEST_SEED=S]": the context string for assertion messages.</summary>
     public string Ctx(string what) => $"{what} [seed={Seed}; replay with SLAK_TEST_SEED={Seed}]";
 

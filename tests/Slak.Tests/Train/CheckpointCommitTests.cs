@@ -6,6 +6,7 @@
 using System.Diagnostics;
 using NUnit.Framework;
 using Slak.IO;
+using Slak.Tests.Support;
 using Slak.Train;
 
 namespace Slak.Tests.Train;
@@ -27,7 +28,7 @@ public class CheckpointCommitTests
         if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
     }
 
-    private static ulong NewSeed() => (ulong)TestContext.CurrentContext.Random.NextLong(0, int.MaxValue);
+    private static ulong NewSeed() => (ulong)TestRandom.NewSeed();
 
     private static int EpochOf(string checkpoint) =>
         int.Parse(SafeTensorsFile.Read(Path.Combine(checkpoint, "trainer.safetensors")).Metadata["epoch"]);

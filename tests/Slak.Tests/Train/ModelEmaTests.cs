@@ -2,6 +2,7 @@
 // against values computed here.
 using NUnit.Framework;
 using Slak.Sparse;
+using Slak.Tests.Support;
 using Slak.Train;
 
 namespace Slak.Tests.Train;
@@ -11,7 +12,7 @@ public class ModelEmaTests
     [Test]
     public void MaskedRuleZeroesInactiveAndJumpsNewlyActive()
     {
-        ulong seed = (ulong)TestContext.CurrentContext.Random.NextLong(1, int.MaxValue);
+        ulong seed = (ulong)TestRandom.NewSeed();
         var model = TinyNet.Make(seed, dropPath: 0f);
         var masking = new Masking(model.Module.NamedParameters(), new SparseOptions { Init = SparseInit.Uniform, Density = 0.5 }, new SlakRandom(seed));
         masking.Initialize();

@@ -4,6 +4,7 @@
 using NUnit.Framework;
 using Slak.IO;
 using Slak.Sparse;
+using Slak.Tests.Support;
 using Slak.Train;
 
 namespace Slak.Tests.Train;
@@ -32,7 +33,7 @@ public class TrainerTests
         Smoothing = 0.1, Mixup = 0.2, Cutmix = 0.5, Ema = 0.9, AccumSteps = 1, ClipGrad = 5.0,
     };
 
-    private static ulong NewSeed() => (ulong)TestContext.CurrentContext.Random.NextLong(0, int.MaxValue);
+    private static ulong NewSeed() => (ulong)TestRandom.NewSeed();
 
     [Test]
     public void LossDecreasesAndAccuracyBeatsChance()

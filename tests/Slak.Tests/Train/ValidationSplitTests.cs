@@ -5,6 +5,7 @@
 using NUnit.Framework;
 using Slak.Data;
 using Slak.IO;
+using Slak.Tests.Support;
 using Slak.Train;
 
 namespace Slak.Tests.Train;
@@ -26,7 +27,7 @@ public class ValidationSplitTests
         if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
     }
 
-    private static ulong NewSeed() => (ulong)TestContext.CurrentContext.Random.NextLong(0, int.MaxValue);
+    private static ulong NewSeed() => (ulong)TestRandom.NewSeed();
 
     private static TrainOptions Small(ulong seed, int epochs = 3) => new()
     {
