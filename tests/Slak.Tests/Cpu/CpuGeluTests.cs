@@ -163,7 +163,8 @@ public class CpuGeluTests
         var ye = new float[xe.Length];
         var ge = Enumerable.Repeat(2f, xe.Length).ToArray();
         CpuGelu.ActivationAndGradient(xe, ye, ge);
-        float[] wantG = [float.NaN, 2 * (float)Derivative64(1), 1f, 1f, 2f, 0f, 2f, 0f, 2f, float.NaN, 2 * (float)Derivative64(-1)];
+        float[] wantG =
+            [float.NaN, 2 * (float)Derivative64(1), 1f, 1f, 2f, 0f, 2f, 0f, 2f, float.NaN, 2 * (float)Derivative64(-1)];
         for (int i = 0; i < xe.Length; i++)
         {
             string at = $"x = {xe[i]:R}: GELU {ye[i]:R}, 2 GELU' {ge[i]:R}";

@@ -6,8 +6,8 @@
 // the first loss within 2e-3 relative, later ones within 1e-2 (both round at the same points; they differ by fp32
 // summation order, which a bf16 store can turn into one bf16 unit, 2^-8, on single elements; one such flip changes
 // every gradient by ~3e-3 relative and AdamW carries it into later losses: over 40 seeds the gap at step 3 had median
-// 4.9e-6 and max 2.8e-3, bench/results/bf16-emu-vs-cpu-spread.md), and stay within 2e-2 relative of the fp32 losses while
-// differing from them (the rounding is applied). And the bf16 steps are deterministic: the same seed gives the same
+// 4.9e-6 and max 2.8e-3, bench/results/bf16-emu-vs-cpu-spread.md), and stay within 2e-2 relative of the fp32 losses
+// while differing from them (the rounding is applied). And the bf16 steps are deterministic: the same seed gives the same
 // bits on repeat (cuda-emu in two fiber schedules, the CPU twice at two threads).
 using NUnit.Framework;
 using Slak.Backends;
@@ -84,7 +84,8 @@ public sealed class Bf16BackendTests
     }
 
     // Every step's loss and, after the last step, the model's state (parameters and BatchNorm buffers).
-    private static (List<double> Losses, List<(string Name, float[] Values)> State) Trained(Device device, ulong seed, long steps)
+    private static (List<double> Losses, List<(string Name, float[] Values)> State) Trained(Device device, ulong seed,
+        long steps)
     {
         var train = TinyNet.Synthetic(6, seed, size: 32);
         var test = TinyNet.Synthetic(2, seed + 1, size: 32);
@@ -133,11 +134,13 @@ public sealed class Bf16BackendTests
             var inOrder = Trained(Device.CudaEmu, seed, 2);
             emu.Checks = (checks & ~schedule) | EmulatorChecks.ReverseSchedule;
             var reversed = Trained(Device.CudaEmu, seed, 2);
-            Assert.That(FirstDifference(inOrder, reversed), Is.Null, rng.Ctx("cuda-emu bf16 steps, thread order vs reverse order"));
+            Assert.That(FirstDifference(inOrder, reversed), Is.Null,
+                rng.Ctx("cuda-emu bf16 steps, thread order vs reverse order"));
             CpuParallel.Threads = 2;
             var first = Trained(Device.Cpu, seed, 2);
             var second = Trained(Device.Cpu, seed, 2);
-            Assert.That(FirstDifference(first, second), Is.Null, rng.Ctx("cpu bf16 steps at 2 threads, run vs repeat"));
+            Assert.That(FirstDifference(first, second), Is.Null,
+                rng.Ctx("cpu bf16 steps at 2 threads, run vs repeat"));
         }
         finally
         {
@@ -162,9 +165,11 @@ public sealed class Bf16BackendTests
         {
             Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(EmuVsCpuTolerance(i) * Math.Abs(cpu[i])),
                 rng.Ctx($"step {i + 1}: bf16 cuda-emu vs cpu"));
-            Assert.That(cpu[i], Is.EqualTo(fp32[i]).Within(2e-2 * Math.Abs(fp32[i])), rng.Ctx($"step {i + 1}: bf16 vs fp32"));
+            Assert.That(cpu[i], Is.EqualTo(fp32[i]).Within(2e-2 * Math.Abs(fp32[i])),
+                rng.Ctx($"step {i + 1}: bf16 vs fp32"));
         }
-        Assert.That(cpu.Zip(fp32, (p, q) => Math.Abs(p - q)).Max(), Is.GreaterThan(1e-6), rng.Ctx("bf16 must differ from fp32"));
+        Assert.That(cpu.Zip(fp32, (p, q) => Math.Abs(p - q)).Max(), Is.GreaterThan(1e-6),
+            rng.Ctx("bf16 must differ from fp32"));
     }
 
     /// <summary>Relative tolerance of the bf16 loss of step <paramref name="i"/> (0-based) on cuda-emu against the

@@ -4,9 +4,9 @@
 //     around rounded operands, what Bf16Backend ran before) bit for bit, and the bf16 instantiation ran;
 //   - the nano SLaK trained 2 steps under bf16 with a prune/regrow round after every step: the bf16 instantiation and
 //     GemmBf16 ran, the losses agree with Bf16Backend on the CPU within 2e-3 relative at the first step and 1e-2 at
-//     the second (summation order differs between the backends; Bf16BackendTests.EmuVsCpuTolerance), every bf16 copy the CUDA path made (observed through
-//     CudaBackend.Bf16BufferObserver, and the rounded copies of the operators still on the rounding path through
-//     Bf16Backend.CopyObserver) is +0 or -0 wherever its float32 source is 0, and every masked layer's weights were
+//     the second (summation order differs between the backends; Bf16BackendTests.EmuVsCpuTolerance), every bf16
+//     copy the CUDA path made (observed through CudaBackend.Bf16BufferObserver, and the rounded copies of the
+//     operators still on the rounding path through Bf16Backend.CopyObserver) is +0 or -0 wherever its float32 source is 0, and every masked layer's weights were
 //     among the copies, and no masked weight's master was ever replaced by a 16-bit block (the activations the
 //     forward stores as bf16 are; CudaBf16StorageTests); 2 steps (4 images, batch 2), to keep the emulator's time down.
 using NUnit.Framework;
@@ -169,6 +169,7 @@ public sealed class CudaBf16PathTests
             $"seed {seed}: bf16 cuda-emu {string.Join(", ", emu)}; bf16 cpu {string.Join(", ", cpu)}"));
         Assert.That(emu, Has.Count.EqualTo(cpu.Count).And.Count.EqualTo(2));
         for (int i = 0; i < cpu.Count; i++)
-            Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(Bf16BackendTests.EmuVsCpuTolerance(i) * Math.Abs(cpu[i])), $"step {i + 1}: bf16 cuda-emu vs cpu {ctx}");
+            Assert.That(emu[i], Is.EqualTo(cpu[i]).Within(Bf16BackendTests.EmuVsCpuTolerance(i) * Math.Abs(cpu[i])),
+                $"step {i + 1}: bf16 cuda-emu vs cpu {ctx}");
     }
 }

@@ -293,7 +293,8 @@ internal static unsafe partial class CpuMlp
             // GELU' over the whole block in one call (its tables loaded once, one masked tail), then the column
             // sums in registers: the same products and sums as the per-row form, without its per-row call costs.
             // Joint: act from the same pass (Dw2, its first reader, comes after).
-            if (joint) CpuGelu.ActivationAndGradient(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h), dpreS);
+            if (joint)
+                CpuGelu.ActivationAndGradient(new ReadOnlySpan<float>(pre, n * h), new Span<float>(act, n * h), dpreS);
             else CpuGelu.Backward(new ReadOnlySpan<float>(pre, n * h), dpreS, dpreS);
             MlpPhaseClock.Lap(part, MlpPhase.GeluGrad, ref t);
             CpuRowOps.AccumulateColumns(dpre, h, n, h, colSums);
