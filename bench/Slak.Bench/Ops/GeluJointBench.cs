@@ -5,7 +5,6 @@
 // copy. Sizes: in L1 (2048), a block of the MLP in L2 (65536, the block's 64 Ki hidden floats), and past L2 (1 Mi).
 //   dotnet bench/Slak.Bench/bin/Release/net10.0/Slak.Bench.dll gelu-joint [--reps N] [--out FILE] [--note TEXT]
 using System.Globalization;
-using System.Text;
 using Slak.Backends.Cpu;
 
 namespace Slak.Bench.Ops;
@@ -51,8 +50,8 @@ internal static class GeluJointBench
             if (pass == 0) Thread.Sleep(300); // past the tiering delay, so that the optimized code is in place
             else rows.Add((n, old * 1e6 / n, now * 1e6 / n));
         }
-        var sb = new StringBuilder();
-        void Line(string s) => sb.Append(s).Append('\n');
+        var report = new Report();
+        void Line(string s) => report.Line(s);
         var inv = CultureInfo.InvariantCulture;
         Line("# gelu-joint");
         Line("");
@@ -75,8 +74,7 @@ internal static class GeluJointBench
             Line(string.Create(inv, $"| {n} | {o:F3} | {w:F3} | {o * ghz:F2} | {w * ghz:F2} | {w / o:F2} |"));
         Line("");
         Line(string.Create(inv, $"gelu-joint: new/old {string.Join(", ", rows.Select(r => string.Create(inv, $"{r.N} x{r.New / r.Old:F2}")))}"));
-        File.WriteAllText(outPath, sb.ToString());
-        Console.Write(sb.ToString());
+        File.WriteAllText(outPath, report.ToString());
         return 0;
     }
 }

@@ -15,6 +15,7 @@ using Slak.Backends.Cpu;
 using Slak.Backends.Cuda;
 using Slak.Cuda.Emulation;
 using Slak.Cuda.Runtime;
+using Slak.Models;
 using Slak.Sparse;
 using Slak.Tests.Support;
 using Slak.Tests.Train;
@@ -71,12 +72,19 @@ public sealed class Bf16BackendTests
         Density = 0.6, UpdateFrequency = 0, PruneRate = 0.3, Precision = precision,
     };
 
-    private static List<double> Losses(Device device, ulong seed, Slak.Precision precision)
+    // The nano SLaK on 6 synthetic 32 x 32 images (batch 2) and its trainer, on one device and precision.
+    private static (Trainer Trainer, SlakModel Model) NanoTrainer(Device device, ulong seed, Slak.Precision precision)
     {
         var train = TinyNet.Synthetic(6, seed, size: 32);
         var test = TinyNet.Synthetic(2, seed + 1, size: 32);
         var (model, _) = SlakTrainable.Create("slak_nano", 1, 4, 0.0, seed, device);
-        var trainer = new Trainer(SlakTrainable.From(model), train, test, test, Options(seed, precision) with { Device = device.ToString() }, null);
+        var options = Options(seed, precision) with { Device = device.ToString() };
+        return (new Trainer(SlakTrainable.From(model), train, test, test, options, null), model);
+    }
+
+    private static List<double> Losses(Device device, ulong seed, Slak.Precision precision)
+    {
+        var (trainer, _) = NanoTrainer(device, seed, precision);
         var result = trainer.Run();
         Assert.That(result.Completed, Is.True, result.Message);
         Assert.That(MixedPrecision.Current, Is.EqualTo(Slak.Precision.Fp32), "the trainer restores the precision");
@@ -87,11 +95,8 @@ public sealed class Bf16BackendTests
     private static (List<double> Losses, List<(string Name, float[] Values)> State) Trained(Device device, ulong seed,
         long steps)
     {
-        var train = TinyNet.Synthetic(6, seed, size: 32);
-        var test = TinyNet.Synthetic(2, seed + 1, size: 32);
-        var (model, _) = SlakTrainable.Create("slak_nano", 1, 4, 0.0, seed, device);
-        var trainer = new Trainer(SlakTrainable.From(model), train, test, test,
-            Options(seed, Slak.Precision.Bf16) with { Device = device.ToString() }, null) { StopAfterSteps = steps };
+        var (trainer, model) = NanoTrainer(device, seed, Slak.Precision.Bf16);
+        trainer.StopAfterSteps = steps;
         trainer.Run();
         Assert.That(trainer.StepLosses, Has.Count.EqualTo(steps), $"{device}: steps taken (seed {seed})");
         return (trainer.StepLosses, model.StateDict().Select(e => (e.Name, e.Tensor.ToArray())).ToList());

@@ -20,12 +20,7 @@ public sealed class TestRandom
 
     /// <summary>A source for the current test: the seed comes from SLAK_TEST_SEED when set (replay), otherwise
     /// it is fresh for every run.</summary>
-    public static TestRandom ForCurrentTest()
-    {
-        var env = Environment.GetEnvironmentVariable("SLAK_TEST_SEED");
-        int seed = int.TryParse(env, out int s) ? s : Random.Shared.Next();
-        return new TestRandom(seed);
-    }
+    public static TestRandom ForCurrentTest() => new(NewSeed());
 
     /// <summary>A seed for a test that seeds its own generator: SLAK_TEST_SEED when set (replay), otherwise fresh and
     /// positive. (NUnit's TestContext.CurrentContext.Random ignores SLAK_TEST_SEED, so a seed drawn from it cannot be
